@@ -1,0 +1,69 @@
+// herd jobs [-a] [-u USER | --me] [--state S,...] [--json] [JOB...]
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "cli/format.h"
+
+namespace herd::cli {
+namespace {
+
+struct JobsOptions {
+  bool all = false;
+  std::string user;
+  bool me = false;
+  std::vector<std::string> states;
+  bool json = false;
+  std::vector<std::string> ids;
+};
+
+int RunJobs(const JobsOptions& o, Context& ctx) {
+  proto::JobsRequest request;
+  auto ids = ParseJobIds(o.ids);
+  if (!ids.ok()) return ctx.UsageError(ids.status().message());
+  request.ids = *ids;
+  for (const auto& s : o.states) {
+    auto state = model::ParseJobState(s);
+    if (!state) {
+      return ctx.UsageError("--state: invalid state '" + s +
+                            "': use PENDING, STARTING, RUNNING, SUSPENDED, PREEMPTED, COMPLETED, "
+                            "FAILED, CANCELLED, TIMEOUT or NODE_FAIL");
+    }
+    request.states.push_back(model::JobStateName(*state));
+  }
+  request.user = o.me ? ctx.env().user : o.user;
+  // Naming jobs or states asks for them even when they have finished.
+  request.all = o.all || !request.ids.empty() || !request.states.empty();
+
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto reply = controller->Jobs(request);
+  if (!reply.ok()) return ctx.RequestError(reply.status());
+  if (o.json) {
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& job : reply->jobs) jobs.push_back(JobToJson(job));
+    ctx.out() << DumpJson(jobs) << "\n";
+  } else {
+    PrintJobsTable(reply->jobs, ctx.Now(), ctx.env().terminal_width, ctx.out());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterJobs(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<JobsOptions>();
+  CLI::App* sub = app.add_subcommand("jobs", "List jobs (default: unfinished jobs of everyone)");
+  sub->add_flag("-a,--all", o->all, "include finished jobs");
+  auto* user = sub->add_option("-u,--user", o->user, "only jobs of USER");
+  sub->add_flag("--me", o->me, "only my jobs")->excludes(user);
+  sub->add_option("--state", o->states, "only jobs in these states (comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  sub->add_flag("--json", o->json, "print a JSON array");
+  sub->add_option("JOB", o->ids, "job ids");
+  sub->fallthrough();
+  sub->callback([o, &ctx] { ctx.exit_code = RunJobs(*o, ctx); });
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,103 @@
+// herd wait JOB... [--timeout DURATION]
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "cli/commands/commands.h"
+#include "cli/commands/validators.h"
+#include "common/model/units.h"
+
+namespace herd::cli {
+namespace {
+
+struct WaitOptions {
+  std::vector<std::string> ids;
+  int64_t timeout_s = 0;  // 0: wait forever
+};
+
+// 0 when every job COMPLETED; else the exit code of the first FAILED job (in the order given)
+// that has one in 1..255; else kExitJobFailed.
+int ExitCodeOfJobs(const std::vector<model::JobId>& ids,
+                   const std::map<model::JobId, model::Job>& jobs) {
+  bool all_completed = true;
+  for (model::JobId id : ids) {
+    const model::Job& job = jobs.at(id);
+    if (job.state == model::JobState::kCompleted) continue;
+    all_completed = false;
+    if (job.state == model::JobState::kFailed && job.exit_code > 0 && job.exit_code < 256) {
+      return job.exit_code;
+    }
+  }
+  return all_completed ? kExitOk : kExitJobFailed;
+}
+
+int RunWait(const WaitOptions& o, Context& ctx) {
+  auto parsed = ParseJobIds(o.ids);
+  if (!parsed.ok()) return ctx.UsageError(parsed.status().message());
+  std::vector<model::JobId> ids = *parsed;
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::seconds(o.timeout_s);
+  std::map<model::JobId, model::Job> finished;
+  while (true) {
+    proto::JobsRequest request;
+    for (model::JobId id : ids) {
+      if (!finished.count(id)) request.ids.push_back(id);
+    }
+    request.all = true;
+    auto reply = controller->Jobs(request);
+    if (!reply.ok()) return ctx.RequestError(reply.status());
+    std::set<model::JobId> seen;
+    for (const auto& job : reply->jobs) {
+      const bool asked =
+          std::find(request.ids.begin(), request.ids.end(), job.id) != request.ids.end();
+      if (!asked) continue;
+      seen.insert(job.id);
+      if (!model::IsTerminal(job.state)) continue;
+      finished[job.id] = job;
+      ctx.out() << "job " << job.id << ": " << model::JobStateName(job.state);
+      if (job.exit_code >= 0) ctx.out() << ", exit code " << job.exit_code;
+      if (!job.reason.empty()) ctx.out() << " (" << job.reason << ")";
+      ctx.out() << std::endl;
+    }
+    for (model::JobId id : request.ids) {
+      if (!seen.count(id)) {
+        ctx.err() << "herd: job " << id << ": not found\n";
+        return kExitRejected;
+      }
+    }
+    if (finished.size() == ids.size()) return ExitCodeOfJobs(ids, finished);
+    auto left = deadline - Clock::now();
+    if (o.timeout_s > 0 && left <= Clock::duration::zero()) {
+      ctx.err() << "herd: timed out after " << model::FormatDuration(o.timeout_s) << ": "
+                << ids.size() - finished.size() << " job(s) still running or pending\n";
+      return kExitWaitTimeout;
+    }
+    auto pause = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::milliseconds(ctx.env().wait_poll_ms));
+    if (o.timeout_s > 0) pause = std::min(pause, left);
+    std::this_thread::sleep_for(pause);
+  }
+}
+
+}  // namespace
+
+void RegisterWait(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<WaitOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "wait", "Wait until jobs end; exit 0 if all completed (see exit codes below)");
+  sub->add_option("JOB", o->ids, "job ids")->required();
+  sub->add_option("--timeout", o->timeout_s, "give up (exit 5) after DURATION")
+      ->transform(DurationValidator())
+      ->type_name("DURATION");
+  sub->fallthrough();
+  sub->callback([o, &ctx] { ctx.exit_code = RunWait(*o, ctx); });
+}
+
+}  // namespace herd::cli

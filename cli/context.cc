@@ -1,0 +1,123 @@
+#include "cli/context.h"
+
+#include <pwd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+namespace herd::cli {
+
+int ExitCodeFor(const Status& status) {
+  if (status.ok()) return kExitOk;
+  return status.code() == Code::kUnavailable ? kExitUnreachable : kExitRejected;
+}
+
+Environment ProcessEnvironment() {
+  Environment env;
+  if (const char* c = std::getenv("HERD_CONFIG")) env.herd_config = c;
+  std::error_code ec;
+  env.cwd = std::filesystem::current_path(ec).string();
+  if (struct passwd* pw = getpwuid(getuid())) {
+    env.user = pw->pw_name;
+  } else {
+    env.user = std::to_string(getuid());
+  }
+  if (isatty(STDOUT_FILENO)) {
+    struct winsize ws {};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+      env.terminal_width = ws.ws_col;
+    } else if (const char* cols = std::getenv("COLUMNS")) {
+      env.terminal_width = std::atoi(cols);
+    } else {
+      env.terminal_width = 80;
+    }
+  }
+  return env;
+}
+
+Context::Context(Environment env, std::ostream& out, std::ostream& err)
+    : env_(std::move(env)), out_(out), err_(err) {}
+
+int64_t Context::Now() const {
+  if (env_.now) return env_.now();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Controller* Context::controller(int* exit_code) {
+  if (controller_) return controller_.get();
+  if (!env_.connect) {
+    *exit_code = UsageError("this build of herd cannot reach herd-ctld");
+    return nullptr;
+  }
+  auto made = env_.connect(options_);
+  if (!made.ok()) {
+    err_ << "herd: " << made.status().message() << "\n";
+    *exit_code =
+        made.status().code() == Code::kUnavailable ? kExitUnreachable : kExitUsage;
+    return nullptr;
+  }
+  controller_ = std::move(made).value();
+  return controller_.get();
+}
+
+int Context::UsageError(const std::string& message) {
+  err_ << "herd: " << message << "\n";
+  return kExitUsage;
+}
+
+int Context::RequestError(const Status& status) {
+  if (status.code() == Code::kUnavailable) {
+    err_ << "herd: " << status.message() << "\n";
+  } else {
+    err_ << "herd: rejected: " << status.message() << "\n";
+  }
+  return ExitCodeFor(status);
+}
+
+Result<model::JobId> ParseJobId(const std::string& text) {
+  model::JobId id = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || id <= 0) {
+    return Invalid("invalid job id '" + text + "': use the number `herd submit` printed");
+  }
+  return id;
+}
+
+Result<std::vector<model::JobId>> ParseJobIds(const std::vector<std::string>& texts) {
+  std::vector<model::JobId> ids;
+  for (const auto& t : texts) {
+    auto id = ParseJobId(t);
+    if (!id.ok()) return id.status();
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+Result<std::string> ChooseEndpoint(const std::vector<std::string>& listen,
+                                   const std::string& override) {
+  std::string endpoint = override;
+  if (endpoint.empty()) {
+    if (listen.empty()) {
+      return Invalid("no controller endpoint: set [controller] listen in the config or pass "
+                     "--controller tcp://HOST:PORT");
+    }
+    endpoint = listen.front();
+  }
+  if (endpoint.rfind("tcp://", 0) != 0 && endpoint.rfind("ipc://", 0) != 0) {
+    return Invalid("invalid controller endpoint '" + endpoint +
+                   "': use tcp://HOST:PORT or ipc:///PATH");
+  }
+  for (const char* wildcard : {"tcp://0.0.0.0:", "tcp://*:"}) {
+    const std::string w = wildcard;
+    if (endpoint.rfind(w, 0) == 0) endpoint = "tcp://127.0.0.1:" + endpoint.substr(w.size());
+  }
+  return endpoint;
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,116 @@
+// The state one `herd` invocation shares between its commands: global options, the output
+// streams, the process environment, and a lazily made connection to herd-ctld.
+// Built by RunCli (cli/cli.h) for each invocation; tests build it with a fake Controller.
+// Thread-safety: single-threaded, like the CLI.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/proto/messages.h"
+#include "common/util/status.h"
+
+namespace herd::cli {
+
+// Exit codes of `herd`; listed in the footer of `herd --help`.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,        // bad flag or value, unreadable config
+  kExitRejected = 2,     // herd-ctld refused the request (or some of the jobs)
+  kExitUnreachable = 3,  // no answer from herd-ctld
+  kExitJobFailed = 4,    // `herd wait`: a job ended CANCELLED, TIMEOUT, NODE_FAIL, ...
+  kExitWaitTimeout = 5,  // `herd wait --timeout` ran out
+};
+
+// The exit code for a failed request to herd-ctld: kUnavailable -> 3, anything else -> 2.
+int ExitCodeFor(const Status& status);
+
+// Options given before the verb (`herd --controller X jobs`).
+struct GlobalOptions {
+  std::string config_path;  // resolved: --config, else $HERD_CONFIG, else /etc/herd/herd.toml
+  bool config_explicit = false;  // given by --config or $HERD_CONFIG: it must exist
+  std::string controller;   // --controller endpoint; empty: the config's first listen endpoint
+  int timeout_s = 10;       // per request
+};
+
+// The requests herd sends to herd-ctld, one method per message type.
+// ConnectController (cli/remote.cc) sends them over ZeroMQ; tests use a recording fake.
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  virtual Result<proto::SubmitReply> Submit(const proto::SubmitRequest& request) = 0;
+  virtual Result<proto::JobsReply> Jobs(const proto::JobsRequest& request) = 0;
+  virtual Result<proto::JobActionReply> JobAction(const proto::JobActionRequest& request) = 0;
+  virtual Result<proto::LogsReply> Logs(const proto::LogsRequest& request) = 0;
+  virtual Result<proto::NodesReply> Nodes(const proto::NodesRequest& request) = 0;
+};
+
+using ControllerFactory =
+    std::function<Result<std::unique_ptr<Controller>>(const GlobalOptions& options)>;
+
+// What the CLI takes from its process; ProcessEnvironment() fills it, tests set it by hand.
+struct Environment {
+  std::string herd_config;  // $HERD_CONFIG
+  std::string cwd;          // default --chdir, base of relative --image paths
+  std::string user;         // login name, for `jobs --me`
+  int terminal_width = 0;   // 0: stdout is not a terminal, tables are never truncated
+  int wait_poll_ms = 300;   // `herd wait` polling period
+  int logs_poll_ms = 500;   // `herd logs --follow` polling period
+  std::function<int64_t()> now;  // seconds since the epoch
+  ControllerFactory connect;     // REQUIRES: set before a command needs herd-ctld
+};
+
+// The environment of this process: $HERD_CONFIG, getcwd, the login name, the terminal width.
+// Leaves `connect` empty.
+Environment ProcessEnvironment();
+
+class Context {
+ public:
+  Context(Environment env, std::ostream& out, std::ostream& err);
+
+  GlobalOptions& options() { return options_; }
+  const Environment& env() const { return env_; }
+  std::ostream& out() { return out_; }
+  std::ostream& err() { return err_; }
+  int64_t Now() const;
+
+  // The connection to herd-ctld, made on first use (so --help never reads the config).
+  // On failure prints "herd: ..." and sets *exit_code (1 for a config error, 3 unreachable).
+  Controller* controller(int* exit_code);
+
+  // Prints "herd: <message>" to err and returns kExitUsage.
+  int UsageError(const std::string& message);
+  // Prints a failed request ("herd: rejected: ...", or the unreachable message) and returns
+  // ExitCodeFor(status).
+  int RequestError(const Status& status);
+
+  // Exit code set by the command that ran.
+  int exit_code = kExitOk;
+  // `herd submit ... -- CMD`: what followed the first "--" (CLI11 does not pass a "--" through
+  // a prefix-command subcommand, so RunCli splits it off before parsing).
+  bool submit_dashdash = false;
+  std::vector<std::string> submit_tail;
+
+ private:
+  Environment env_;
+  std::ostream& out_;
+  std::ostream& err_;
+  GlobalOptions options_;
+  std::unique_ptr<Controller> controller_;
+};
+
+// "42" -> 42. Rejects anything but a positive integer: "invalid job id 'x': ...".
+Result<model::JobId> ParseJobId(const std::string& text);
+Result<std::vector<model::JobId>> ParseJobIds(const std::vector<std::string>& texts);
+
+// The endpoint herd connects to: `override` if set, else the first of `listen`, with a wildcard
+// host (tcp://0.0.0.0:P, tcp://*:P) turned into tcp://127.0.0.1:P.
+Result<std::string> ChooseEndpoint(const std::vector<std::string>& listen,
+                                   const std::string& override);
+
+}  // namespace herd::cli

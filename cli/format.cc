@@ -1,0 +1,371 @@
+#include "cli/format.h"
+
+#include <algorithm>
+#include <ctime>
+#include <set>
+#include <sstream>
+
+#include "common/model/units.h"
+
+namespace herd::cli {
+namespace {
+
+bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+// The first `n` code points of `text`.
+std::string_view PrefixCodePoints(std::string_view text, size_t n) {
+  size_t i = 0;
+  for (size_t seen = 0; i < text.size(); ++i) {
+    if (!IsContinuation(static_cast<unsigned char>(text[i])) && seen++ == n) break;
+  }
+  return text.substr(0, i);
+}
+
+std::string Cut(const std::string& cell, size_t width) {
+  if (DisplayWidth(cell) <= width) return cell;
+  if (width == 0) return "";
+  return std::string(PrefixCodePoints(cell, width - 1)) + "\xE2\x80\xA6";  // "…"
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+// {0,1,2,3,7} -> "0-3,7".
+std::string FormatIdList(const std::vector<int>& ids) {
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += std::to_string(ids[i]);
+    if (j > i) out += (j == i + 1 ? "," : "-") + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return out.empty() ? "-" : out;
+}
+
+nlohmann::json GpuNumber(int64_t milli) {
+  if (milli % 1000 == 0) return milli / 1000;
+  return static_cast<double>(milli) / 1000.0;
+}
+
+nlohmann::json TimeOrNull(int64_t t) { return t > 0 ? nlohmann::json(t) : nlohmann::json(); }
+
+std::string Basename(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string GpuModels(const model::NodeTopology& topo) {
+  std::vector<std::string> models;
+  for (const auto& g : topo.gpus) {
+    if (std::find(models.begin(), models.end(), g.model) == models.end()) {
+      models.push_back(g.model);
+    }
+  }
+  std::string out;
+  for (const auto& m : models) out += (out.empty() ? "" : ",") + m;
+  return out;
+}
+
+std::string NodeName(const proto::NodeStatus& n) {
+  return n.name.empty() ? n.topology.hostname : n.name;
+}
+
+std::string Topology(const model::NodeTopology& topo) {
+  if (topo.emulated) return "emulated: " + Basename(topo.source);
+  return std::to_string(topo.sockets) + " sockets, " + std::to_string(topo.numa.size()) +
+         " NUMA, " + std::to_string(topo.nics.size()) + " NICs";
+}
+
+}  // namespace
+
+size_t DisplayWidth(std::string_view text) {
+  size_t n = 0;
+  for (char c : text) n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
+  return n;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > text.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(text[i + k]);
+      if (!IsContinuation(d)) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  cells.resize(headers_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void Table::Print(std::ostream& out, int width) const {
+  const size_t n = headers_.size();
+  std::vector<size_t> widths(n), minimum(n);
+  for (size_t i = 0; i < n; ++i) {
+    widths[i] = DisplayWidth(headers_[i]);
+    for (const auto& row : rows_) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    minimum[i] = std::min(widths[i], std::max<size_t>(DisplayWidth(headers_[i]), 4));
+  }
+  if (width > 0) {
+    size_t total = 2 * (n - 1);
+    for (size_t w : widths) total += w;
+    // Take one column from the widest cuttable column until the line fits.
+    while (total > static_cast<size_t>(width)) {
+      size_t widest = n;
+      for (size_t i = 0; i < n; ++i) {
+        if (widths[i] > minimum[i] && (widest == n || widths[i] > widths[widest])) widest = i;
+      }
+      if (widest == n) break;
+      --widths[widest];
+      --total;
+    }
+  }
+  auto print_line = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (size_t i = 0; i < n; ++i) {
+      std::string cell = Cut(cells[i], widths[i]);
+      line += cell;
+      if (i + 1 < n) line += std::string(widths[i] - DisplayWidth(cell) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+  };
+  print_line(headers_);
+  for (const auto& row : rows_) print_line(row);
+}
+
+std::string JobGpus(const model::Job& job) {
+  return model::FormatGpuMilli(job.spec.gpu_milli * job.spec.workers);
+}
+
+std::string JobNodes(const model::Job& job) {
+  std::vector<std::string> nodes;
+  for (const auto& p : job.placement) {
+    if (std::find(nodes.begin(), nodes.end(), p.node) == nodes.end()) nodes.push_back(p.node);
+  }
+  std::string out;
+  for (const auto& node : nodes) out += (out.empty() ? "" : ",") + node;
+  return OrDash(out);
+}
+
+std::string JobTime(const model::Job& job, int64_t now) {
+  using model::JobState;
+  if (model::IsTerminal(job.state)) {
+    if (job.start_time <= 0 || job.end_time < job.start_time) return "-";
+    return model::FormatDuration(job.end_time - job.start_time);
+  }
+  if (job.state == JobState::kPending) {
+    return model::FormatDuration(std::max<int64_t>(0, now - job.submit_time));
+  }
+  if (job.start_time <= 0) return "-";
+  return model::FormatDuration(std::max<int64_t>(0, now - job.start_time));
+}
+
+std::string FormatTimestamp(int64_t epoch_seconds) {
+  if (epoch_seconds <= 0) return "-";
+  const time_t t = static_cast<time_t>(epoch_seconds);
+  struct tm tm {};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string FormatCommand(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += " ";
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_./=:,@%+-") == std::string::npos;
+    if (plain) {
+      out += arg;
+      continue;
+    }
+    out += "'";
+    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += "'";
+  }
+  return out;
+}
+
+void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
+                    std::ostream& out) {
+  Table table({"ID", "NAME", "USER", "PROJECT", "CLASS", "STATE", "GPUS", "NODES", "TIME",
+               "REASON"});
+  for (const auto& job : jobs) {
+    table.AddRow({std::to_string(job.id), OrDash(job.spec.name), OrDash(job.user),
+                  OrDash(job.spec.project), OrDash(job.spec.job_class),
+                  model::JobStateName(job.state), JobGpus(job), JobNodes(job), JobTime(job, now),
+                  OrDash(job.reason)});
+  }
+  table.Print(out, width);
+}
+
+void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
+  const model::JobSpec& s = job.spec;
+  std::vector<std::pair<std::string, std::string>> lines = {
+      {"JobId", std::to_string(job.id)},
+      {"Name", OrDash(s.name)},
+      {"User", OrDash(job.user) + " (uid " + std::to_string(job.uid) + ", gid " +
+                   std::to_string(job.gid) + ")"},
+      {"Project", OrDash(s.project)},
+      {"Class", OrDash(s.job_class)},
+      {"State", model::JobStateName(job.state)},
+      {"Reason", OrDash(job.reason)},
+      {"Command", OrDash(FormatCommand(s.argv))},
+      {"WorkDir", OrDash(s.cwd)},
+      {"Image", OrDash(s.image)},
+      {"Workers", std::to_string(s.workers)},
+      {"GpusPerWorker", model::FormatGpuMilli(s.gpu_milli)},
+      {"GpuMemory", s.gpu_memory_mib > 0 ? model::FormatSizeMiB(s.gpu_memory_mib) : "-"},
+      {"CpusPerWorker", std::to_string(s.cpus)},
+      {"MemPerWorker", model::FormatSizeMiB(s.memory_mib)},
+      {"TimeLimit", s.time_limit_s > 0 ? model::FormatDuration(s.time_limit_s) : "-"},
+      {"Placement", s.spread ? "spread" : "pack"},
+      {"Submitted", FormatTimestamp(job.submit_time)},
+      {"Started", FormatTimestamp(job.start_time)},
+      {"Ended", FormatTimestamp(job.end_time)},
+      {"Time", JobTime(job, now)},
+      {"ExitCode", job.exit_code >= 0 ? std::to_string(job.exit_code) : "-"},
+      {"Restarts", std::to_string(job.restart_count)},
+  };
+  for (const auto& [key, value] : s.env) lines.push_back({"Env", key + "=" + value});
+  for (size_t w = 0; w < job.placement.size(); ++w) {
+    const model::WorkerPlacement& p = job.placement[w];
+    std::string gpus = "none";
+    if (!p.gpus.empty()) {
+      gpus = FormatIdList(p.gpus);
+      if (p.gpu_milli_each < 1000) gpus += " (" + model::FormatGpuMilli(p.gpu_milli_each) + " each)";
+    }
+    lines.push_back({"Worker" + std::to_string(w),
+                     "node=" + p.node + " gpus=" + gpus + " cores=" + FormatIdList(p.cores) +
+                         " mem=" + model::FormatSizeMiB(p.memory_mib) + " nic=" + OrDash(p.nic)});
+  }
+  size_t key_width = 0;
+  for (const auto& [key, value] : lines) key_width = std::max(key_width, key.size());
+  for (const auto& [key, value] : lines) {
+    out << key << ":" << std::string(key_width - key.size() + 1, ' ') << value << "\n";
+  }
+}
+
+nlohmann::json JobToJson(const model::Job& job) {
+  const model::JobSpec& s = job.spec;
+  nlohmann::json nodes = nlohmann::json::array();
+  nlohmann::json placement = nlohmann::json::array();
+  for (const auto& p : job.placement) {
+    if (std::find(nodes.begin(), nodes.end(), p.node) == nodes.end()) nodes.push_back(p.node);
+    placement.push_back({{"node", p.node},
+                         {"gpus", p.gpus},
+                         {"gpu_milli_each", p.gpu_milli_each},
+                         {"cores", p.cores},
+                         {"memory_mib", p.memory_mib},
+                         {"nic", p.nic}});
+  }
+  return {
+      {"id", job.id},
+      {"name", s.name},
+      {"user", job.user},
+      {"project", s.project},
+      {"class", s.job_class},
+      {"state", model::JobStateName(job.state)},
+      {"reason", job.reason},
+      {"gpus", GpuNumber(s.gpu_milli * s.workers)},
+      {"nodes", nodes},
+      {"submit_time", TimeOrNull(job.submit_time)},
+      {"start_time", TimeOrNull(job.start_time)},
+      {"end_time", TimeOrNull(job.end_time)},
+      {"exit_code", job.exit_code >= 0 ? nlohmann::json(job.exit_code) : nlohmann::json()},
+      {"restart_count", job.restart_count},
+      {"workers", s.workers},
+      {"gpus_per_worker", GpuNumber(s.gpu_milli)},
+      {"gpu_memory_mib", s.gpu_memory_mib},
+      {"cpus", s.cpus},
+      {"memory_mib", s.memory_mib},
+      {"time_limit_s", s.time_limit_s},
+      {"command", s.argv},
+      {"cwd", s.cwd},
+      {"image", s.image},
+      {"spread", s.spread},
+      {"env", s.env},
+      {"placement", placement},
+  };
+}
+
+void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std::ostream& out) {
+  Table table({"NAME", "STATE", "GPUS", "CPUS", "MEM", "GPU-MODEL", "TOPOLOGY"});
+  for (const auto& n : nodes) {
+    table.AddRow({OrDash(NodeName(n)), OrDash(n.state),
+                  model::FormatGpuMilli(n.allocated.gpu_milli) + "/" +
+                      model::FormatGpuMilli(n.capacity.gpu_milli),
+                  std::to_string(n.allocated.cpus) + "/" + std::to_string(n.capacity.cpus),
+                  model::FormatSizeMiB(n.allocated.memory_mib) + "/" +
+                      model::FormatSizeMiB(n.capacity.memory_mib),
+                  OrDash(GpuModels(n.topology)), Topology(n.topology)});
+  }
+  table.Print(out, width);
+}
+
+nlohmann::json NodeToJson(const proto::NodeStatus& n) {
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const auto& g : n.topology.gpus) {
+    const size_t i = static_cast<size_t>(g.index);
+    gpus.push_back({{"index", g.index},
+                    {"model", g.model},
+                    {"memory_mib", g.memory_mib},
+                    {"pci_bus_id", g.pci_bus_id},
+                    {"numa", g.numa},
+                    {"nic", g.nic},
+                    {"used", GpuNumber(i < n.gpu_milli_used.size() ? n.gpu_milli_used[i] : 0)}});
+  }
+  return {
+      {"name", NodeName(n)},
+      {"hostname", n.topology.hostname},
+      {"state", n.state},
+      {"gpus", GpuNumber(n.capacity.gpu_milli)},
+      {"gpus_used", GpuNumber(n.allocated.gpu_milli)},
+      {"cpus", n.capacity.cpus},
+      {"cpus_used", n.allocated.cpus},
+      {"memory_mib", n.capacity.memory_mib},
+      {"memory_mib_used", n.allocated.memory_mib},
+      {"gpu_model", GpuModels(n.topology)},
+      {"sockets", n.topology.sockets},
+      {"numa_nodes", n.topology.numa.size()},
+      {"emulated", n.topology.emulated},
+      {"source", n.topology.source},
+      {"last_heartbeat", TimeOrNull(n.last_heartbeat)},
+      {"gpu_list", gpus},
+  };
+}
+
+std::string DumpJson(const nlohmann::json& value) {
+  return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace herd::cli

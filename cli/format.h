@@ -1,0 +1,68 @@
+// Output formatting of the CLI: aligned tables for people, JSON for programs, and the text of
+// jobs and nodes (states, GPU counts "0.5", durations "1h30m", sizes "10G").
+// Used by cli/commands; pure functions of their arguments (the time is passed in).
+// Thread-safety: pure functions; a Table is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/model/job.h"
+#include "common/proto/messages.h"
+
+namespace herd::cli {
+
+// Columns separated by two spaces, left-aligned, no trailing blanks.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers);
+  // REQUIRES: cells.size() == number of headers.
+  void AddRow(std::vector<std::string> cells);
+  // width > 0 (a terminal): the widest columns are cut (ending in "…") until a line fits in
+  // `width`; width == 0: nothing is cut.
+  void Print(std::ostream& out, int width) const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Columns counted in UTF-8 code points.
+size_t DisplayWidth(std::string_view text);
+bool IsValidUtf8(std::string_view text);
+
+// Total GPUs of a job (per worker times workers): "0.5", "8".
+std::string JobGpus(const model::Job& job);
+// Distinct nodes the job holds, comma-separated, or "-".
+std::string JobNodes(const model::Job& job);
+// Elapsed time when running, waiting time when pending, run time when finished.
+std::string JobTime(const model::Job& job, int64_t now);
+// "2024-05-01T13:45:10" in local time; "-" for 0.
+std::string FormatTimestamp(int64_t epoch_seconds);
+// The command line, with arguments quoted where a shell would need it.
+std::string FormatCommand(const std::vector<std::string>& argv);
+
+// `herd jobs`: ID NAME USER PROJECT CLASS STATE GPUS NODES TIME REASON.
+void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
+                    std::ostream& out);
+// `herd show`: every field of one job, one "Key: value" per line.
+void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out);
+// A job as JSON. Stable keys: id, name, user, project, class, state, reason, gpus (total, a
+// number), nodes (array of names), submit_time, start_time, end_time (epoch seconds, null when
+// not yet), exit_code (null until it ends), restart_count; plus workers, gpus_per_worker, cpus,
+// memory_mib, gpu_memory_mib, time_limit_s, command, cwd, image, spread, env, placement.
+nlohmann::json JobToJson(const model::Job& job);
+
+// `herd nodes`: NAME STATE GPUS CPUS MEM GPU-MODEL TOPOLOGY; GPUS/CPUS/MEM are used/total.
+void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std::ostream& out);
+nlohmann::json NodeToJson(const proto::NodeStatus& node);
+
+// Serializes for --json output (invalid UTF-8 from a peer is replaced, never thrown on).
+std::string DumpJson(const nlohmann::json& value);
+
+}  // namespace herd::cli

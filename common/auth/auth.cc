@@ -1,0 +1,122 @@
+#include "common/auth/auth.h"
+
+#include <munge.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace herd::auth {
+namespace {
+
+// MUNGE credentials: the client's munged signs its uid/gid; the server's munged (sharing the
+// key) checks the signature, the expiry and that the credential was never used before.
+class MungeAuth : public Authenticator {
+ public:
+  MungeAuth(munge_ctx_t ctx, std::string socket) : ctx_(ctx), socket_(std::move(socket)) {}
+  ~MungeAuth() override { munge_ctx_destroy(ctx_); }
+
+  Result<std::string> Credential() override {
+    char* cred = nullptr;
+    munge_err_t err = munge_encode(&cred, ctx_, nullptr, 0);
+    if (err != EMUNGE_SUCCESS) return Failure(err);
+    std::string out(cred);
+    std::free(cred);
+    return out;
+  }
+
+  Result<Identity> Verify(const std::string& cred) override {
+    void* payload = nullptr;
+    int length = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    munge_err_t err = munge_decode(cred.c_str(), ctx_, &payload, &length, &uid, &gid);
+    std::free(payload);
+    if (err != EMUNGE_SUCCESS) return Failure(err);
+    return Identity{uid, gid, UserName(uid)};
+  }
+
+  const char* Name() const override { return "munge"; }
+
+ private:
+  Status Failure(munge_err_t err) {
+    if (err == EMUNGE_SOCKET) {
+      return Unavailable("cannot reach munged at " + socket_ + ": is munged running?");
+    }
+    return Denied(std::string("authentication failed: ") + munge_strerror(err));
+  }
+
+  munge_ctx_t ctx_;
+  std::string socket_;
+};
+
+// Trusts whatever "none:<uid>:<gid>" the peer sends: anyone who can reach the endpoint can
+// claim any uid. Only for the single-user demo, on ipc/loopback endpoints.
+class NoAuth : public Authenticator {
+ public:
+  Result<std::string> Credential() override {
+    return "none:" + std::to_string(getuid()) + ":" + std::to_string(getgid());
+  }
+
+  Result<Identity> Verify(const std::string& cred) override {
+    std::string_view rest(cred);
+    if (!rest.starts_with("none:")) return Denied("authentication failed: not a 'none' credential");
+    rest.remove_prefix(5);
+    Identity id;
+    auto [colon, ec1] = std::from_chars(rest.data(), rest.data() + rest.size(), id.uid);
+    if (ec1 != std::errc() || colon == rest.data() + rest.size() || *colon != ':') {
+      return Denied("authentication failed: malformed 'none' credential");
+    }
+    auto [end, ec2] = std::from_chars(colon + 1, rest.data() + rest.size(), id.gid);
+    if (ec2 != std::errc() || end == colon + 1 || end != rest.data() + rest.size()) {
+      return Denied("authentication failed: malformed 'none' credential");
+    }
+    id.user = UserName(id.uid);
+    return id;
+  }
+
+  const char* Name() const override { return "none"; }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Authenticator>> MakeAuthenticator(const std::string& method,
+                                                         const std::string& socket) {
+  if (method == "none") return std::unique_ptr<Authenticator>(new NoAuth());
+  if (method != "munge") {
+    return Invalid("unknown auth method '" + method + "': expected \"munge\" or \"none\"");
+  }
+  munge_ctx_t ctx = munge_ctx_create();
+  if (ctx == nullptr) return Internal("cannot create a MUNGE context: out of memory");
+  if (!socket.empty()) {
+    munge_err_t err = munge_ctx_set(ctx, MUNGE_OPT_SOCKET, socket.c_str());
+    if (err != EMUNGE_SUCCESS) {
+      std::string message = munge_ctx_strerror(ctx);
+      munge_ctx_destroy(ctx);
+      return Invalid("bad MUNGE socket '" + socket + "': " + message);
+    }
+  }
+  // Name the socket actually used in errors, MUNGE's default included.
+  char* path = nullptr;
+  std::string used = socket;
+  if (munge_ctx_get(ctx, MUNGE_OPT_SOCKET, &path) == EMUNGE_SUCCESS && path != nullptr) used = path;
+  return std::unique_ptr<Authenticator>(new MungeAuth(ctx, used));
+}
+
+std::string UserName(uint32_t uid) {
+  long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : 4096);
+  passwd pw{};
+  passwd* found = nullptr;
+  while (getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) == ERANGE &&
+         buffer.size() < (1u << 20)) {
+    buffer.resize(buffer.size() * 2);
+  }
+  return found != nullptr ? std::string(found->pw_name) : std::to_string(uid);
+}
+
+}  // namespace herd::auth

@@ -1,0 +1,899 @@
+#include "common/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include "common/model/units.h"
+
+namespace herd::config {
+namespace {
+
+using Region = toml::source_region;
+
+// Bounds that keep every sum of quotas and every unit conversion far from int64 overflow.
+constexpr int64_t kMaxGpus = 1'000'000'000;
+constexpr int64_t kMaxCount = 1'000'000'000'000;
+constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
+constexpr int kMaxPriority = 1'000'000;
+
+const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
+const char* const kTopLevelKeys =
+    "controller, auth, scheduler, classes, departments, projects, nodes, containers, admins, "
+    "default_project";
+
+std::string TypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a decimal number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date or time";
+  }
+}
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Names of queues, classes and nodes appear in tables, logs and command lines: keep them plain.
+bool IsPlainName(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// The unit parsers in common/model do not guard against int64 overflow on absurd inputs, so
+// numbers longer than 9 digits are refused before they get there.
+bool HasLongNumber(std::string_view s) {
+  int run = 0;
+  for (char c : s) {
+    run = std::isdigit(static_cast<unsigned char>(c)) ? run + 1 : 0;
+    if (run > 9) return true;
+  }
+  return s.size() > 32;
+}
+
+bool IsLoopbackEndpoint(std::string_view ep) {
+  if (ep.starts_with("ipc://")) return true;
+  std::string_view host = ep.substr(6);
+  host = host.substr(0, host.rfind(':'));
+  return host.starts_with("127.") || host == "localhost" || host == "[::1]";
+}
+
+bool IsValidEndpoint(std::string_view ep) {
+  if (ep.starts_with("ipc://")) return ep.size() > 6;
+  if (!ep.starts_with("tcp://")) return false;
+  const size_t colon = ep.rfind(':');
+  if (colon <= 6 || colon + 1 == ep.size()) return false;
+  std::string_view port = ep.substr(colon + 1);
+  return port == "*" ||
+         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Built-in classes, before any [classes.X] override.
+std::map<std::string, ClassConfig> BuiltinClasses() {
+  std::map<std::string, ClassConfig> c;
+  c["interactive"] = {"interactive", 100, false, 12 * 3600, 0, 3600, true};
+  c["train"] = {"train", 50, true, 0, 600, 0, false};
+  c["inference"] = {"inference", 125, false, 0, 0, 0, true};
+  return c;
+}
+
+// A queue as read from its table, with the places later checks point at.
+struct RawQueue {
+  QueueConfig q;
+  std::string path;  // "projects.vision"
+  Region at, parent_at, deserved_at, limit_at;
+  std::array<bool, 3> deserved_given{};
+  int depth = 0;
+};
+
+// Reads one parsed TOML document into a Config. Each method returns the first error found.
+class Parser {
+ public:
+  explicit Parser(std::string_view source) : source_(source) {}
+
+  Result<Config> Parse(const toml::table& root) {
+    config_.classes = BuiltinClasses();
+    bool default_given = false;
+    Region default_at;
+    std::vector<RawQueue> queues;
+    for (auto&& [key, value] : root) {
+      const std::string k(key.str());
+      const Region& at = key.source();
+      Status s;
+      if (k == "controller") {
+        s = Section(value, at, k, [&](auto&&... a) { return Controller(a...); });
+      } else if (k == "auth") {
+        s = Section(value, at, k, [&](auto&&... a) { return Auth(a...); });
+      } else if (k == "scheduler") {
+        s = Section(value, at, k, [&](auto&&... a) { return Scheduler(a...); });
+      } else if (k == "containers") {
+        s = Section(value, at, k, [&](auto&&... a) { return Containers(a...); });
+      } else if (k == "classes") {
+        s = Named(value, at, k, [&](auto&&... a) { return Class(a...); });
+      } else if (k == "nodes") {
+        s = Named(value, at, k, [&](auto&&... a) { return Node(a...); });
+      } else if (k == "departments" || k == "projects") {
+        s = Named(value, at, k,
+                  [&](const toml::table& t, const Region& r, const std::string& name,
+                      const std::string& path) {
+                    return Queue(t, r, name, path, k == "projects", &queues);
+                  });
+      } else if (k == "admins") {
+        s = Strings(value, at, k, &config_.admins);
+      } else if (k == "default_project") {
+        s = String(value, at, k, &config_.default_project);
+        default_given = true;
+        default_at = at;
+      } else {
+        Warn(at, "unknown top-level key " + Quote(k) + " (ignored); known keys: " + kTopLevelKeys);
+      }
+      if (!s.ok()) return s;
+    }
+    HERD_RETURN_IF_ERROR(CheckAuth());
+    if (queues.empty()) {
+      RawQueue d;
+      d.q.name = "default";
+      d.q.is_project = true;
+      d.q.members = {"*"};
+      d.deserved_given = {true, true, true};
+      queues.push_back(std::move(d));
+    }
+    HERD_RETURN_IF_ERROR(BuildTree(queues));
+    if (!FindQueueIn(config_.default_project, true)) {
+      if (default_given) {
+        return Error(default_at, "default_project",
+                     Quote(config_.default_project) + " is not a configured project");
+      }
+      config_.default_project.clear();
+    }
+    return std::move(config_);
+  }
+
+ private:
+  using Handler = std::function<Status(const toml::table&, const Region&, const std::string&,
+                                       const std::string&)>;
+
+  std::string Where(const Region& r) const {
+    return source_ + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
+  }
+  Status Error(const Region& r, std::string_view path, std::string_view msg) const {
+    return Invalid(Where(r) + ": " + std::string(path) + ": " + std::string(msg));
+  }
+  void Warn(const Region& r, std::string msg) {
+    config_.warnings.push_back(Where(r) + ": " + std::move(msg));
+  }
+  void UnknownKey(const Region& r, const std::string& path) {
+    Warn(r, "unknown key " + Quote(path) + " (ignored)");
+  }
+
+  // [name] holding plain keys.
+  Status Section(const toml::node& v, const Region& at, const std::string& path,
+                 const Handler& body) {
+    const toml::table* t = v.as_table();
+    if (!t) return Error(at, path, "expected a table [" + path + "], got " + TypeName(v));
+    return body(*t, at, path, path);
+  }
+  // [name.X] tables, one per named thing.
+  Status Named(const toml::node& v, const Region& at, const std::string& path,
+               const Handler& body) {
+    const toml::table* t = v.as_table();
+    if (!t) return Error(at, path, "expected tables [" + path + ".NAME], got " + TypeName(v));
+    for (auto&& [key, value] : *t) {
+      const std::string name(key.str());
+      const std::string sub = path + "." + name;
+      if (!IsPlainName(name)) {
+        return Error(key.source(), sub,
+                     Quote(name) +
+                         " is not a valid name; use letters, digits, '-', '_' or '.' "
+                         "(at most 64)");
+      }
+      const toml::table* entry = value.as_table();
+      if (!entry) return Error(key.source(), sub, "expected a table, got " + TypeName(value));
+      HERD_RETURN_IF_ERROR(body(*entry, key.source(), name, sub));
+    }
+    return Status::Ok();
+  }
+
+  Status String(const toml::node& v, const Region& at, const std::string& path, std::string* out) {
+    const auto* s = v.as_string();
+    if (!s) return Error(at, path, "expected a string, got " + TypeName(v));
+    *out = s->get();
+    return Status::Ok();
+  }
+  Status Bool(const toml::node& v, const Region& at, const std::string& path, bool* out) {
+    const auto* b = v.as_boolean();
+    if (!b) return Error(at, path, "expected true or false, got " + TypeName(v));
+    *out = b->get();
+    return Status::Ok();
+  }
+  // A string or an array of non-empty strings.
+  Status Strings(const toml::node& v, const Region& at, const std::string& path,
+                 std::vector<std::string>* out) {
+    out->clear();
+    if (const auto* s = v.as_string()) {
+      out->push_back(s->get());
+    } else if (const auto* a = v.as_array()) {
+      for (const toml::node& e : *a) {
+        const auto* s = e.as_string();
+        if (!s) return Error(e.source(), path, "expected strings, got " + TypeName(e));
+        out->push_back(s->get());
+      }
+    } else {
+      return Error(at, path, "expected an array of strings, got " + TypeName(v));
+    }
+    for (const std::string& s : *out) {
+      if (s.empty()) return Error(at, path, "an entry is empty");
+    }
+    return Status::Ok();
+  }
+  Status Int(const toml::node& v, const Region& at, const std::string& path, int64_t lo, int64_t hi,
+             int64_t* out) {
+    const auto* i = v.as_integer();
+    if (!i || i->get() < lo || i->get() > hi) {
+      return Error(at, path,
+                   "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                       (i ? ", got " + std::to_string(i->get()) : ", got " + TypeName(v)));
+    }
+    *out = i->get();
+    return Status::Ok();
+  }
+  // Integers are seconds; strings are model::ParseDurationSeconds forms; "0" or 0 mean none
+  // where `allow_zero`.
+  Status Duration(const toml::node& v, const Region& at, const std::string& path, bool allow_zero,
+                  int64_t* seconds) {
+    const std::string expected = std::string("expected a duration such as \"30s\", \"10m\" or ") +
+                                 "\"12h\" (an integer is seconds)" +
+                                 (allow_zero ? ", or 0 for none" : "");
+    if (const auto* i = v.as_integer()) {
+      const int64_t n = i->get();
+      if (n < 0 || (n == 0 && !allow_zero) || n > kMaxSeconds) {
+        return Error(at, path, expected + ", got " + std::to_string(n));
+      }
+      *seconds = n;
+      return Status::Ok();
+    }
+    const auto* s = v.as_string();
+    if (!s) return Error(at, path, expected + ", got " + TypeName(v));
+    const std::string& text = s->get();
+    if (allow_zero && text == "0") {
+      *seconds = 0;
+      return Status::Ok();
+    }
+    if (HasLongNumber(text)) return Error(at, path, Quote(text) + " is too long a duration");
+    Result<int64_t> r = model::ParseDurationSeconds(text);
+    if (!r.ok()) return Error(at, path, r.status().message());
+    if (*r > kMaxSeconds) return Error(at, path, Quote(text) + " is more than 100 years");
+    *seconds = *r;
+    return Status::Ok();
+  }
+  // Like Duration, in milliseconds, also accepting "500ms"; never zero.
+  Status Millis(const toml::node& v, const Region& at, const std::string& path, int64_t* ms) {
+    if (const auto* s = v.as_string(); s && s->get().ends_with("ms")) {
+      std::string_view digits = std::string_view(s->get()).substr(0, s->get().size() - 2);
+      int64_t n = 0;
+      const bool ok =
+          !digits.empty() && digits.size() <= 9 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (ok) n = std::stoll(std::string(digits));
+      if (!ok || n == 0) {
+        return Error(at, path, "expected a duration such as \"500ms\", \"2s\" or \"1m\"");
+      }
+      *ms = n;
+      return Status::Ok();
+    }
+    int64_t seconds = 0;
+    HERD_RETURN_IF_ERROR(Duration(v, at, path, false, &seconds));
+    *ms = seconds * 1000;
+    return Status::Ok();
+  }
+  // { gpu = 8, cpu = 128, memory = "1T" }. A limit starts unlimited, deserved starts at zero.
+  Status ResourcesValue(const toml::node& v, const Region& at, const std::string& path,
+                        bool is_limit, model::Resources* out, std::array<bool, 3>* given) {
+    const toml::table* t = v.as_table();
+    if (!t) {
+      return Error(
+          at, path,
+          "expected a table such as { gpu = 8, cpu = 64, memory = \"512G\" }, got " + TypeName(v));
+    }
+    const int64_t start = is_limit ? kUnlimited : 0;
+    *out = {start, start, start};
+    for (auto&& [key, value] : *t) {
+      const std::string k(key.str());
+      const std::string p = path + "." + k;
+      const Region& kat = key.source();
+      const auto* i = value.as_integer();
+      if (i && i->get() < 0) return Error(kat, p, "must not be negative");
+      if (k == "gpu") {
+        (*given)[0] = true;
+        if (i) {
+          if (i->get() > kMaxGpus) return Error(kat, p, "more GPUs than any cluster has");
+          out->gpu_milli = i->get() * 1000;
+        } else if (const auto* f = value.as_floating_point()) {
+          const double x = f->get();
+          if (!std::isfinite(x) || x < 0 || x > kMaxGpus) {
+            return Error(kat, p, "expected a GPU count from 0 (0.25 for a quarter GPU)");
+          }
+          const double milli = x * 1000;
+          if (std::fabs(milli - std::round(milli)) > 1e-6) {
+            return Error(kat, p, "GPU counts have at most three decimals");
+          }
+          out->gpu_milli = std::llround(milli);
+        } else if (const auto* s = value.as_string()) {
+          if (HasLongNumber(s->get())) return Error(kat, p, "too many GPUs");
+          Result<int64_t> r = model::ParseGpuMilli(s->get());
+          if (!r.ok()) return Error(kat, p, r.status().message());
+          out->gpu_milli = *r;
+        } else {
+          return Error(kat, p, "expected a GPU count, got " + TypeName(value));
+        }
+      } else if (k == "cpu") {
+        (*given)[1] = true;
+        HERD_RETURN_IF_ERROR(Int(value, kat, p, 0, kMaxCount, &out->cpus));
+      } else if (k == "memory") {
+        (*given)[2] = true;
+        if (i) {
+          if (i->get() > kMaxCount) return Error(kat, p, "more memory than any cluster has");
+          out->memory_mib = i->get();  // a bare number is MiB, as on the command line
+        } else if (const auto* s = value.as_string()) {
+          if (HasLongNumber(s->get())) return Error(kat, p, "more memory than any cluster has");
+          Result<int64_t> r = model::ParseSizeMiB(s->get());
+          if (!r.ok()) return Error(kat, p, r.status().message());
+          if (*r > kMaxCount) return Error(kat, p, "more memory than any cluster has");
+          out->memory_mib = *r;
+        } else {
+          return Error(kat, p,
+                       "expected a size such as \"512G\" or \"1T\", got " + TypeName(value));
+        }
+      } else {
+        return Error(kat, p, "unknown resource " + Quote(k) + "; use gpu, cpu or memory");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Controller(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "controller." + k;
+      const Region& at = key.source();
+      if (k == "listen") {
+        HERD_RETURN_IF_ERROR(Strings(v, at, p, &config_.controller.listen));
+        if (config_.controller.listen.empty()) {
+          return Error(at, p, "needs at least one endpoint, e.g. [\"tcp://0.0.0.0:6817\"]");
+        }
+        for (const std::string& ep : config_.controller.listen) {
+          if (!IsValidEndpoint(ep)) {
+            return Error(at, p,
+                         Quote(ep) + " is not an endpoint; use tcp://HOST:PORT or ipc://PATH");
+          }
+        }
+        listen_at_ = at;
+      } else if (k == "state_dir") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.state_dir));
+        if (config_.controller.state_dir.empty()) return Error(at, p, "must not be empty");
+      } else if (k == "log_file") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.log_file));
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Auth(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "auth." + k;
+      const Region& at = key.source();
+      if (k == "method") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.auth.method));
+        if (config_.auth.method != "munge" && config_.auth.method != "none") {
+          return Error(at, p, Quote(config_.auth.method) + " is not a method; use munge or none");
+        }
+        method_at_ = at;
+      } else if (k == "munge_socket") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.auth.munge_socket));
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Without credentials anyone who reaches the socket can act as any user.
+  Status CheckAuth() const {
+    if (config_.auth.method != "none") return Status::Ok();
+    for (const std::string& ep : config_.controller.listen) {
+      if (!IsLoopbackEndpoint(ep)) {
+        return Error(listen_at_.begin.line ? listen_at_ : method_at_, "auth.method",
+                     "'none' trusts every caller, so the controller may listen only on ipc:// "
+                     "or loopback tcp (127.x, localhost); " +
+                         Quote(ep) + " is reachable from other hosts; use method = \"munge\"");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Scheduler(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    SchedulerConfig& s = config_.scheduler;
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "scheduler." + k;
+      const Region& at = key.source();
+      if (k == "placement") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &s.placement));
+        if (std::find(std::begin(kPlacements), std::end(kPlacements), s.placement) ==
+            std::end(kPlacements)) {
+          return Error(
+              at, p,
+              Quote(s.placement) + " is not a placement; use herd, bestfit, fgd, random or spread");
+        }
+      } else if (k == "preempt_grace") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.preempt_grace_s));
+      } else if (k == "reserve_after") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.reserve_after_s));
+      } else if (k == "cycle_interval") {
+        HERD_RETURN_IF_ERROR(Millis(v, at, p, &s.cycle_interval_ms));
+      } else if (k == "heartbeat_interval") {
+        HERD_RETURN_IF_ERROR(Millis(v, at, p, &s.heartbeat_interval_ms));
+      } else if (k == "node_timeout") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &s.node_timeout_s));
+      } else if (k == "kill_grace") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.kill_grace_s));
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Containers(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "containers." + k;
+      const Region& at = key.source();
+      if (k == "allowed_volumes") {
+        HERD_RETURN_IF_ERROR(Strings(v, at, p, &config_.volume_prefixes));
+        for (const std::string& prefix : config_.volume_prefixes) {
+          if (prefix[0] != '/') {
+            return Error(at, p, Quote(prefix) + " is not an absolute path prefix");
+          }
+        }
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Class(const toml::table& t, const Region& at, const std::string& name,
+               const std::string& path) {
+    auto [it, is_new] = config_.classes.try_emplace(name);
+    ClassConfig& c = it->second;
+    c.name = name;
+    bool quota_only_given = false;
+    bool priority_given = false;
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = path + "." + k;
+      const Region& kat = key.source();
+      if (k == "priority") {
+        int64_t n = 0;
+        HERD_RETURN_IF_ERROR(Int(v, kat, p, 0, kMaxPriority, &n));
+        c.priority = static_cast<int>(n);
+        priority_given = true;
+      } else if (k == "preemptible") {
+        HERD_RETURN_IF_ERROR(Bool(v, kat, p, &c.preemptible));
+      } else if (k == "max_time") {
+        HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.max_time_s));
+      } else if (k == "min_runtime") {
+        HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.min_runtime_s));
+      } else if (k == "idle_timeout") {
+        HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.idle_timeout_s));
+      } else if (k == "within_quota_only") {
+        HERD_RETURN_IF_ERROR(Bool(v, kat, p, &c.within_quota_only));
+        quota_only_given = true;
+      } else {
+        return Error(kat, p,
+                     "unknown class key " + Quote(k) +
+                         "; use priority, preemptible, max_time, min_runtime, idle_timeout or "
+                         "within_quota_only");
+      }
+    }
+    if (is_new && !priority_given) {
+      return Error(at, path,
+                   "a new class needs a priority (an integer; the built-ins are inference 125, "
+                   "interactive 100, train 50)");
+    }
+    if (!quota_only_given) c.within_quota_only = !c.preemptible;
+    return Status::Ok();
+  }
+
+  Status Node(const toml::table& t, const Region&, const std::string& name,
+              const std::string& path) {
+    NodeConfig& n = config_.nodes[name];
+    n.name = name;
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = path + "." + k;
+      const Region& at = key.source();
+      if (k != "labels") {
+        UnknownKey(at, p);
+        continue;
+      }
+      const toml::table* labels = v.as_table();
+      if (!labels) {
+        return Error(at, p, "expected a table such as { rack = \"r1\" }, got " + TypeName(v));
+      }
+      for (auto&& [lk, lv] : *labels) {
+        HERD_RETURN_IF_ERROR(String(lv, lk.source(), p + "." + std::string(lk.str()),
+                                    &n.labels[std::string(lk.str())]));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Queue(const toml::table& t, const Region& at, const std::string& name,
+               const std::string& path, bool is_project, std::vector<RawQueue>* queues) {
+    RawQueue r;
+    r.q.name = name;
+    r.q.is_project = is_project;
+    r.path = path;
+    r.at = at;
+    const char* parent_key = is_project ? "department" : "parent";
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = path + "." + k;
+      const Region& kat = key.source();
+      if (k == parent_key) {
+        HERD_RETURN_IF_ERROR(String(v, kat, p, &r.q.parent));
+        r.parent_at = kat;
+      } else if (k == "deserved") {
+        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, false, &r.q.deserved, &r.deserved_given));
+        r.deserved_at = kat;
+      } else if (k == "limit") {
+        model::Resources limit;
+        std::array<bool, 3> unused{};
+        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, true, &limit, &unused));
+        if (limit != model::Resources{kUnlimited, kUnlimited, kUnlimited}) r.q.limit = limit;
+        r.limit_at = kat;
+      } else if (k == "over_quota_weight") {
+        const std::optional<double> w = v.value<double>();
+        if (!v.is_number() || !w || !std::isfinite(*w) || *w < 0 || *w > 1e6) {
+          return Error(kat, p, "expected a number from 0 to 1000000");
+        }
+        r.q.over_quota_weight = *w;
+      } else if (k == "members") {
+        HERD_RETURN_IF_ERROR(Strings(v, kat, p, &r.q.members));
+      } else if (k == "min_runtime") {
+        HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &r.q.min_runtime_s));
+      } else {
+        return Error(kat, p,
+                     "unknown key " + Quote(k) + "; use " + parent_key +
+                         ", deserved, limit, over_quota_weight, members or min_runtime");
+      }
+    }
+    queues->push_back(std::move(r));
+    return Status::Ok();
+  }
+
+  const QueueConfig* FindQueueIn(std::string_view name, bool project) const {
+    const QueueConfig* q = config_.FindQueue(name);
+    return q && q->is_project == project ? q : nullptr;
+  }
+
+  // Links parents, rejects cycles, orders the queues, fills department quotas from their
+  // children, checks limits and resolves inherited members and min_runtime.
+  Status BuildTree(std::vector<RawQueue>& raw) {
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      auto [it, fresh] = index.emplace(raw[i].q.name, i);
+      if (!fresh) {
+        const RawQueue& other = raw[it->second];
+        return Error(raw[i].at, raw[i].path,
+                     Quote(raw[i].q.name) + " is already a " +
+                         (other.q.is_project ? "project" : "department") + " (" + Where(other.at) +
+                         "); queue names must be unique");
+      }
+    }
+    for (RawQueue& r : raw) {
+      if (r.q.parent.empty()) continue;
+      const std::string key = r.path + (r.q.is_project ? ".department" : ".parent");
+      auto it = index.find(r.q.parent);
+      if (it == index.end()) {
+        return Error(r.parent_at, key,
+                     "unknown department " + Quote(r.q.parent) + "; define [departments." +
+                         r.q.parent + "] or fix the name");
+      }
+      if (raw[it->second].q.is_project) {
+        return Error(r.parent_at, key,
+                     Quote(r.q.parent) + " is a project; only a department can contain queues");
+      }
+    }
+    for (RawQueue& r : raw) {
+      std::string chain = r.q.name;
+      const RawQueue* cur = &r;
+      while (!cur->q.parent.empty()) {
+        cur = &raw[index[cur->q.parent]];
+        chain += " -> " + cur->q.name;
+        if (cur == &r) {
+          return Error(r.parent_at, r.path + ".parent", "departments form a cycle: " + chain);
+        }
+        if (++r.depth > static_cast<int>(raw.size())) break;  // a cycle above r, reported there
+      }
+    }
+    // Departments by depth then name, then projects by name: parents always come first.
+    std::vector<size_t> order(raw.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return std::tie(raw[a].q.is_project, raw[a].depth, raw[a].q.name) <
+             std::tie(raw[b].q.is_project, raw[b].depth, raw[b].q.name);
+    });
+    // Deepest departments first, so a department's children are complete when it is summed.
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      RawQueue& d = raw[*it];
+      if (d.q.is_project) continue;
+      model::Resources sum;
+      for (const RawQueue& c : raw) {
+        if (c.q.parent == d.q.name) sum += c.q.deserved;
+      }
+      int64_t* have[3] = {&d.q.deserved.gpu_milli, &d.q.deserved.cpus, &d.q.deserved.memory_mib};
+      const int64_t need[3] = {sum.gpu_milli, sum.cpus, sum.memory_mib};
+      const char* names[3] = {"gpu", "cpu", "memory"};
+      for (int i = 0; i < 3; ++i) {
+        if (!d.deserved_given[i]) {
+          *have[i] = need[i];
+        } else if (need[i] > *have[i]) {
+          return Error(d.deserved_at, d.path + ".deserved",
+                       "its queues deserve " + Amount(i, need[i]) + " " + names[i] +
+                           " in all, more than the department's " + Amount(i, *have[i]) +
+                           "; raise the department's deserved or lower its queues'");
+        }
+      }
+    }
+    for (const RawQueue& r : raw) {
+      if (!r.q.limit) continue;
+      const model::Resources& l = *r.q.limit;
+      const int64_t lim[3] = {l.gpu_milli, l.cpus, l.memory_mib};
+      const int64_t des[3] = {r.q.deserved.gpu_milli, r.q.deserved.cpus, r.q.deserved.memory_mib};
+      const char* names[3] = {"gpu", "cpu", "memory"};
+      for (int i = 0; i < 3; ++i) {
+        if (lim[i] != kUnlimited && lim[i] < des[i]) {
+          return Error(r.limit_at, r.path + ".limit." + names[i],
+                       Amount(i, lim[i]) + " is below the deserved " + Amount(i, des[i]) +
+                           "; a limit must be at least the deserved quota");
+        }
+      }
+    }
+    for (size_t i : order) {
+      QueueConfig q = raw[i].q;
+      if (const QueueConfig* parent = config_.FindQueue(q.parent)) {
+        if (q.members.empty()) q.members = parent->members;
+        if (q.min_runtime_s < 0) q.min_runtime_s = parent->min_runtime_s;
+      }
+      config_.queues.push_back(std::move(q));
+    }
+    return Status::Ok();
+  }
+
+  static std::string Amount(int component, int64_t v) {
+    if (component == 0) return model::FormatGpuMilli(v);
+    if (component == 1) return std::to_string(v);
+    return model::FormatSizeMiB(v);
+  }
+
+  std::string source_;
+  Config config_;
+  Region listen_at_, method_at_;
+};
+
+// Durations are written as text when FormatDuration reads back exactly, else as seconds.
+void PutDuration(toml::table& t, std::string_view key, int64_t seconds) {
+  const std::string text = model::FormatDuration(seconds);
+  Result<int64_t> back = model::ParseDurationSeconds(text);
+  if (seconds > 0 && back.ok() && *back == seconds) {
+    t.insert_or_assign(key, text);
+  } else {
+    t.insert_or_assign(key, seconds);
+  }
+}
+
+void PutMillis(toml::table& t, std::string_view key, int64_t ms) {
+  if (ms % 1000 == 0) {
+    PutDuration(t, key, ms / 1000);
+  } else {
+    t.insert_or_assign(key, std::to_string(ms) + "ms");
+  }
+}
+
+toml::array StringArray(const std::vector<std::string>& v) {
+  toml::array a;
+  for (const std::string& s : v) a.push_back(s);
+  return a;
+}
+
+toml::table ResourcesTable(const model::Resources& r) {
+  toml::table t;
+  if (r.gpu_milli >= 0) {
+    if (r.gpu_milli % 1000 == 0) {
+      t.insert_or_assign("gpu", r.gpu_milli / 1000);
+    } else {
+      t.insert_or_assign("gpu", static_cast<double>(r.gpu_milli) / 1000.0);
+    }
+  }
+  if (r.cpus >= 0) t.insert_or_assign("cpu", r.cpus);
+  if (r.memory_mib >= 0) {
+    const std::string text = model::FormatSizeMiB(r.memory_mib);
+    Result<int64_t> back = model::ParseSizeMiB(text);
+    if (back.ok() && *back == r.memory_mib) {
+      t.insert_or_assign("memory", text);
+    } else {
+      t.insert_or_assign("memory", r.memory_mib);
+    }
+  }
+  t.is_inline(true);
+  return t;
+}
+
+}  // namespace
+
+const QueueConfig* Config::FindQueue(std::string_view name) const {
+  for (const QueueConfig& q : queues) {
+    if (q.name == name) return &q;
+  }
+  return nullptr;
+}
+
+const ClassConfig* Config::FindClass(std::string_view name) const {
+  auto it = classes.find(std::string(name));
+  return it == classes.end() ? nullptr : &it->second;
+}
+
+bool Config::IsMember(std::string_view project, std::string_view user) const {
+  const QueueConfig* q = FindQueue(project);
+  if (!q || !q->is_project) return false;
+  return std::any_of(q->members.begin(), q->members.end(),
+                     [&](const std::string& m) { return m == "*" || m == user; });
+}
+
+namespace {
+
+Result<toml::table> ParseToml(std::string_view text, std::string_view source_name) {
+  try {
+    return toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    return Invalid(std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
+                   std::to_string(e.source().begin.column) +
+                   ": invalid TOML: " + std::string(e.description()));
+  }
+}
+
+// Extra wins key by key; two tables under one key merge, anything else is replaced.
+void MergeInto(toml::table& into, const toml::table& extra) {
+  for (auto&& entry : extra) {
+    const toml::key& key = entry.first;  // a named copy: lambdas cannot capture bindings (C++20)
+    const toml::node& value = entry.second;
+    const toml::table* from = value.as_table();
+    if (toml::table* to = into.get_as<toml::table>(key); from && to) {
+      MergeInto(*to, *from);
+      continue;
+    }
+    value.visit([&](const auto& v) { into.insert_or_assign(key, v); });
+  }
+}
+
+// Double-quoted strings, the form people write by hand.
+toml::toml_formatter Formatted(const toml::table& t) {
+  return toml::toml_formatter(
+      t, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings);
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text, std::string_view source_name) {
+  Result<toml::table> root = ParseToml(text, source_name);
+  if (!root.ok()) return root.status();
+  try {
+    return Parser(source_name).Parse(*root);
+  } catch (const std::exception& e) {  // allocation failure; toml++ throws only while parsing
+    return Internal(std::string(source_name) + ": " + e.what());
+  }
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  return ParseConfig(text.str(), path);
+}
+
+Result<std::string> MergeToml(std::string_view base, std::string_view base_name,
+                              std::string_view extra, std::string_view extra_name) {
+  Result<toml::table> merged = ParseToml(base, base_name);
+  if (!merged.ok()) return merged.status();
+  Result<toml::table> over = ParseToml(extra, extra_name);
+  if (!over.ok()) return over.status();
+  MergeInto(*merged, *over);
+  std::ostringstream out;
+  out << Formatted(*merged) << "\n";
+  return out.str();
+}
+
+std::string ToToml(const Config& c) {
+  toml::table root;
+  root.insert_or_assign("controller", toml::table{{"listen", StringArray(c.controller.listen)},
+                                                  {"state_dir", c.controller.state_dir},
+                                                  {"log_file", c.controller.log_file}});
+  root.insert_or_assign(
+      "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});
+  toml::table sched{{"placement", c.scheduler.placement}};
+  PutDuration(sched, "preempt_grace", c.scheduler.preempt_grace_s);
+  PutDuration(sched, "reserve_after", c.scheduler.reserve_after_s);
+  PutMillis(sched, "cycle_interval", c.scheduler.cycle_interval_ms);
+  PutMillis(sched, "heartbeat_interval", c.scheduler.heartbeat_interval_ms);
+  PutDuration(sched, "node_timeout", c.scheduler.node_timeout_s);
+  PutDuration(sched, "kill_grace", c.scheduler.kill_grace_s);
+  root.insert_or_assign("scheduler", std::move(sched));
+
+  toml::table classes;
+  for (const auto& [name, k] : c.classes) {
+    toml::table t{{"priority", k.priority},
+                  {"preemptible", k.preemptible},
+                  {"within_quota_only", k.within_quota_only}};
+    PutDuration(t, "max_time", k.max_time_s);
+    PutDuration(t, "min_runtime", k.min_runtime_s);
+    PutDuration(t, "idle_timeout", k.idle_timeout_s);
+    classes.insert_or_assign(name, std::move(t));
+  }
+  root.insert_or_assign("classes", std::move(classes));
+
+  toml::table departments, projects;
+  for (const QueueConfig& q : c.queues) {
+    toml::table t{{"deserved", ResourcesTable(q.deserved)},
+                  {"over_quota_weight", q.over_quota_weight},
+                  {"members", StringArray(q.members)}};
+    if (!q.parent.empty()) t.insert_or_assign(q.is_project ? "department" : "parent", q.parent);
+    if (q.limit) t.insert_or_assign("limit", ResourcesTable(*q.limit));
+    if (q.min_runtime_s >= 0) PutDuration(t, "min_runtime", q.min_runtime_s);
+    (q.is_project ? projects : departments).insert_or_assign(q.name, std::move(t));
+  }
+  if (!departments.empty()) root.insert_or_assign("departments", std::move(departments));
+  root.insert_or_assign("projects", std::move(projects));
+
+  if (!c.nodes.empty()) {
+    toml::table nodes;
+    for (const auto& [name, n] : c.nodes) {
+      toml::table labels;
+      for (const auto& [k, v] : n.labels) labels.insert_or_assign(k, v);
+      labels.is_inline(true);
+      nodes.insert_or_assign(name, toml::table{{"labels", std::move(labels)}});
+    }
+    root.insert_or_assign("nodes", std::move(nodes));
+  }
+  root.insert_or_assign("containers",
+                        toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});
+  root.insert_or_assign("admins", StringArray(c.admins));
+  if (!c.default_project.empty()) root.insert_or_assign("default_project", c.default_project);
+  std::ostringstream out;
+  out << Formatted(root) << "\n";
+  return out.str();
+}
+
+}  // namespace herd::config

@@ -1,0 +1,120 @@
+// herd::config::Config: herd.toml parsed and validated, with every default filled in.
+// Built by ParseConfig/LoadConfig (herd-ctld, herd-noded and the CLI's --print-config); the only
+// code in herd that reads TOML. Every error names file:line:column and says what is expected.
+// Thread-safety: plain value types; the functions are pure apart from LoadConfig's file read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/model/resources.h"
+#include "common/util/status.h"
+
+namespace herd::config {
+
+// A resource component of a limit that is not capped.
+inline constexpr int64_t kUnlimited = -1;
+
+struct ControllerConfig {
+  std::vector<std::string> listen = {"tcp://127.0.0.1:6817"};  // tcp:// or ipc:// endpoints
+  std::string state_dir = "/var/lib/herd";
+  std::string log_file;  // "" = stderr
+  bool operator==(const ControllerConfig&) const = default;
+};
+
+struct AuthConfig {
+  std::string method = "munge";  // munge | none (none: loopback and ipc endpoints only)
+  std::string munge_socket;      // "" = MUNGE's default socket
+  bool operator==(const AuthConfig&) const = default;
+};
+
+struct SchedulerConfig {
+  std::string placement = "herd";  // herd | bestfit | fgd | random | spread
+  int64_t preempt_grace_s = 30;    // SIGTERM to SIGKILL for a preempted job
+  int64_t reserve_after_s = 1800;  // a pending job reserves resources after waiting this long
+  int64_t cycle_interval_ms = 1000;
+  int64_t heartbeat_interval_ms = 2000;
+  int64_t node_timeout_s = 30;  // a node silent this long is down
+  int64_t kill_grace_s = 10;    // SIGTERM to SIGKILL for a cancelled or timed-out job
+  bool operator==(const SchedulerConfig&) const = default;
+};
+
+// A priority class. Built-ins (always present unless overridden key by key):
+//   interactive: priority 100, not preemptible, max_time 12h, idle_timeout 1h
+//   train:       priority 50, preemptible, min_runtime 10m
+//   inference:   priority 125, not preemptible
+// within_quota_only defaults to !preemptible.
+struct ClassConfig {
+  std::string name;
+  int priority = 0;  // higher is scheduled first and may preempt lower
+  bool preemptible = false;
+  int64_t max_time_s = 0;      // 0 = no limit
+  int64_t min_runtime_s = 0;   // never preempted sooner
+  int64_t idle_timeout_s = 0;  // 0 = never
+  bool within_quota_only = true;
+  bool operator==(const ClassConfig&) const = default;
+};
+
+// A node of the queue tree: a department ([departments.X]) or a project ([projects.X]).
+struct QueueConfig {
+  std::string name;
+  std::string parent;  // "" = root; a department's name otherwise
+  bool is_project = false;
+  // A department's component left out of its `deserved` is the sum of its children's.
+  model::Resources deserved;
+  std::optional<model::Resources> limit;  // nullopt = none; kUnlimited for uncapped components
+  double over_quota_weight = 1;
+  // Resolved: empty in the file means the parent's list. "*" = anyone; empty = nobody.
+  std::vector<std::string> members;
+  int64_t min_runtime_s = -1;  // -1 = the parent's, else the job's class's
+  bool operator==(const QueueConfig&) const = default;
+};
+
+struct NodeConfig {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool operator==(const NodeConfig&) const = default;
+};
+
+struct Config {
+  ControllerConfig controller;
+  AuthConfig auth;
+  SchedulerConfig scheduler;
+  std::map<std::string, ClassConfig> classes;  // keyed by name; built-ins always present
+  // Departments then projects, parents before children. Without any configured queue, one
+  // project "default" (members "*", nothing deserved, no limit).
+  std::vector<QueueConfig> queues;
+  std::map<std::string, NodeConfig> nodes;
+  std::vector<std::string> admins;
+  std::vector<std::string> volume_prefixes;  // [containers] allowed_volumes
+  // Project for jobs submitted without --project; "" when none (the key was left out and no
+  // project is named "default").
+  std::string default_project = "default";
+  std::vector<std::string> warnings;  // "file:line:col: ..." for ignored unknown keys
+
+  // The queue named `name`, or nullptr.
+  const QueueConfig* FindQueue(std::string_view name) const;
+  // The class named `name`, or nullptr.
+  const ClassConfig* FindClass(std::string_view name) const;
+  // True when `user` may submit to `project` (listed, or the project admits "*").
+  bool IsMember(std::string_view project, std::string_view user) const;
+};
+
+// Parses and validates TOML `text`; `source_name` prefixes every message ("herd.toml:12:5: ...").
+Result<Config> ParseConfig(std::string_view text, std::string_view source_name);
+// Reads and parses the file at `path`. A missing file is kNotFound "cannot read PATH: ...".
+Result<Config> LoadConfig(const std::string& path);
+
+// Merges TOML `extra` over `base` table by table (extra wins key by key, tables merge
+// recursively, arrays are replaced) and returns the TOML text. Names are used in errors.
+Result<std::string> MergeToml(std::string_view base, std::string_view base_name,
+                              std::string_view extra, std::string_view extra_name);
+
+// Canonical TOML of the effective config (every key explicit); ParseConfig reads it back equal.
+std::string ToToml(const Config& config);
+
+}  // namespace herd::config

@@ -1,0 +1,88 @@
+// Jobs: what a user asks for (JobSpec), where it runs (WorkerPlacement) and its life (Job).
+// Built by the CLI (spec), ctld (Job) and carried in protocol messages.
+// Thread-safety: plain value types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/model/resources.h"
+
+namespace herd::model {
+
+using JobId = int64_t;
+
+// PENDING -> STARTING -> RUNNING -> COMPLETED | FAILED | CANCELLED | TIMEOUT;
+// RUNNING <-> SUSPENDED; RUNNING -> PREEMPTED -> PENDING; NODE_FAIL -> PENDING or FAILED.
+enum class JobState {
+  kPending,
+  kStarting,
+  kRunning,
+  kSuspended,
+  kPreempted,
+  kCompleted,
+  kFailed,
+  kCancelled,
+  kTimeout,
+  kNodeFail,
+};
+
+const char* JobStateName(JobState s);                   // "RUNNING"
+std::optional<JobState> ParseJobState(std::string_view);  // case-insensitive
+bool IsTerminal(JobState s);                            // COMPLETED..NODE_FAIL (final ones)
+bool HoldsResources(JobState s);                        // STARTING, RUNNING, SUSPENDED, PREEMPTED
+
+struct JobSpec {
+  std::string name;
+  std::vector<std::string> argv;            // command and arguments; argv[0] is looked up in PATH
+  std::map<std::string, std::string> env;   // extra environment
+  std::string cwd;                          // working directory on the node
+  std::string project;                      // queue the job is charged to
+  std::string job_class = "train";          // priority class: interactive, train, inference, ...
+  int32_t workers = 1;                      // gang size: N workers placed together or not at all
+  int64_t gpu_milli = 0;                    // per worker; < 1000 means a share of one GPU
+  int64_t gpu_memory_mib = 0;               // per worker, fractional jobs: requested GPU memory
+  int64_t cpus = 1;                         // cores per worker
+  int64_t memory_mib = 1024;                // per worker
+  int64_t time_limit_s = 0;                 // 0: the class's max_time, else none
+  std::string image;                        // rootfs directory or tarball: run in a runc container
+  bool spread = false;                      // place away from other jobs instead of packing
+
+  // Resources one worker needs.
+  Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
+  bool operator==(const JobSpec&) const = default;
+};
+
+// Where one worker of a job runs.
+struct WorkerPlacement {
+  std::string node;
+  std::vector<int> gpus;        // GPU indexes on the node
+  int64_t gpu_milli_each = 0;   // share taken of each listed GPU (1000 for whole GPUs)
+  std::vector<int> cores;       // core ids chosen for the worker
+  int64_t memory_mib = 0;
+  std::string nic;              // NIC next to the GPUs, if any
+  bool operator==(const WorkerPlacement&) const = default;
+};
+
+struct Job {
+  JobId id = 0;
+  JobSpec spec;
+  std::string user;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  JobState state = JobState::kPending;
+  std::string reason;           // why it is pending, or why it ended
+  int64_t submit_time = 0;      // seconds since epoch; kept across preemptions
+  int64_t start_time = 0;       // latest start
+  int64_t end_time = 0;
+  int32_t exit_code = -1;       // -1 until it ends
+  int32_t restart_count = 0;    // times it was requeued after preemption or node failure
+  std::vector<WorkerPlacement> placement;  // one per worker while it holds resources
+  bool operator==(const Job&) const = default;
+};
+
+}  // namespace herd::model

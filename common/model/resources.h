@@ -1,0 +1,48 @@
+// Resources: an amount of GPU, CPU and memory, the unit of requests, capacity and quotas.
+// GPUs are counted in thousandths (milli-GPUs) so fractional requests stay integers.
+// Thread-safety: plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace herd::model {
+
+struct Resources {
+  int64_t gpu_milli = 0;   // 1000 = one whole GPU
+  int64_t cpus = 0;        // cores
+  int64_t memory_mib = 0;  // MiB
+
+  Resources& operator+=(const Resources& o) {
+    gpu_milli += o.gpu_milli;
+    cpus += o.cpus;
+    memory_mib += o.memory_mib;
+    return *this;
+  }
+  Resources& operator-=(const Resources& o) {
+    gpu_milli -= o.gpu_milli;
+    cpus -= o.cpus;
+    memory_mib -= o.memory_mib;
+    return *this;
+  }
+  friend Resources operator+(Resources a, const Resources& b) { return a += b; }
+  friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
+  friend Resources operator*(Resources a, int64_t n) {
+    a.gpu_milli *= n;
+    a.cpus *= n;
+    a.memory_mib *= n;
+    return a;
+  }
+  bool operator==(const Resources&) const = default;
+
+  // True when every component of `r` is at most this one's.
+  bool Covers(const Resources& r) const {
+    return gpu_milli >= r.gpu_milli && cpus >= r.cpus && memory_mib >= r.memory_mib;
+  }
+  bool IsZero() const { return gpu_milli == 0 && cpus == 0 && memory_mib == 0; }
+};
+
+// "2 GPUs, 16 cores, 64G" style text for messages and tables.
+std::string FormatResources(const Resources& r);
+
+}  // namespace herd::model

@@ -1,0 +1,230 @@
+#include "common/net/net.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iterator>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+namespace herd::net {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Text(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
+
+int RemainingMs(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+// Waits until `socket` is readable or timeout_ms passes (negative: forever). EINTR counts as
+// a timeout so that a signal reaches the caller's loop.
+bool WaitReadable(zmq::socket_t& socket, int timeout_ms) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+// Receives one whole multipart message if one is queued, never blocking.
+bool TryReceive(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
+  frames.clear();
+  try {
+    return zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)
+        .has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+class ZmqServer : public Server {
+ public:
+  ZmqServer() : context_(1), socket_(context_, zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::router_mandatory, 0);  // unroutable replies are dropped, not errors
+    // A node daemon that restarts reconnects under the same name; the new connection wins.
+    socket_.set(zmq::sockopt::router_handover, 1);
+    fd_ = socket_.get(zmq::sockopt::fd);
+  }
+
+  Status Bind(const std::string& endpoint) {
+    if (endpoint.starts_with("ipc://") && !endpoint.starts_with("ipc://@")) {
+      std::filesystem::path dir = std::filesystem::path(endpoint.substr(6)).parent_path();
+      std::error_code ec;
+      if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+        return Invalid("cannot listen on " + endpoint + ": directory " + dir.string() +
+                       " does not exist");
+      }
+    }
+    try {
+      socket_.bind(endpoint);
+      endpoints_.push_back(socket_.get(zmq::sockopt::last_endpoint));
+    } catch (const zmq::error_t& e) {
+      return Unavailable("cannot listen on " + endpoint + ": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  std::vector<Incoming> Poll(int timeout_ms) override {
+    std::vector<Incoming> batch;
+    WaitReadable(socket_, timeout_ms);
+    // Drain everything queued: ZMQ_FD is edge-triggered, so an outer poll on Fd() only fires
+    // again once the socket has been emptied.
+    std::vector<zmq::message_t> frames;
+    while (TryReceive(socket_, frames)) {
+      if (frames.empty()) continue;
+      std::string peer = Text(frames[0]);
+      if (frames.size() != 2) {
+        Reject(peer, Invalid("malformed message: expected 1 frame, got " +
+                             std::to_string(frames.size() - 1)));
+        continue;
+      }
+      auto envelope = proto::DecodeEnvelope(frames[1].to_string_view());
+      if (!envelope.ok()) {
+        Reject(peer, envelope.status());
+        continue;
+      }
+      batch.push_back({std::move(peer), std::move(*envelope)});
+    }
+    return batch;
+  }
+
+  void Send(const std::string& peer, const proto::Envelope& e) override {
+    try {
+      std::string bytes = proto::EncodeEnvelope(e);
+      if (socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      }
+    } catch (const zmq::error_t&) {
+      // The peer is gone or its queue is full: like a lost packet, the sender's timeout copes.
+    }
+  }
+
+  std::vector<std::string> Endpoints() const override { return endpoints_; }
+  int Fd() const override { return fd_; }
+
+ private:
+  // The id is unknown (the envelope did not decode), so the reply carries id 0; a Client
+  // treats an id-0 error as the answer to its outstanding request.
+  void Reject(const std::string& peer, const Status& status) {
+    Send(peer, proto::MakeEnvelope(
+                   proto::ErrorReply{static_cast<int>(Code::kInvalid), status.message()}));
+  }
+
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  std::vector<std::string> endpoints_;
+  int fd_ = -1;
+};
+
+class ZmqDealer : public Dealer {
+ public:
+  explicit ZmqDealer(std::string endpoint)
+      : endpoint_(std::move(endpoint)), context_(1), socket_(context_, zmq::socket_type::dealer) {}
+
+  Status Connect(const std::string& identity) {
+    try {
+      if (!identity.empty()) socket_.set(zmq::sockopt::routing_id, identity);
+      socket_.set(zmq::sockopt::linger, 0);
+      socket_.set(zmq::sockopt::reconnect_ivl, 100);
+      fd_ = socket_.get(zmq::sockopt::fd);
+      socket_.connect(endpoint_);
+    } catch (const zmq::error_t& e) {
+      return Invalid("cannot connect to " + endpoint_ + ": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  Status Send(const proto::Envelope& e) override {
+    try {
+      if (socket_.send(zmq::buffer(proto::EncodeEnvelope(e)), zmq::send_flags::dontwait)) {
+        return Status::Ok();
+      }
+      return Unavailable("cannot send to " + endpoint_ + ": its queue is full");
+    } catch (const zmq::error_t& err) {
+      return Unavailable("cannot send to " + endpoint_ + ": " + err.what());
+    }
+  }
+
+  std::optional<proto::Envelope> Receive(int timeout_ms) override {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::vector<zmq::message_t> frames;
+    do {
+      while (TryReceive(socket_, frames)) {
+        if (frames.size() != 1) continue;
+        auto envelope = proto::DecodeEnvelope(frames[0].to_string_view());
+        if (envelope.ok()) return std::move(*envelope);
+      }
+    } while (WaitReadable(socket_, RemainingMs(deadline)) || RemainingMs(deadline) > 0);
+    return std::nullopt;
+  }
+
+  int Fd() const override { return fd_; }
+
+ private:
+  std::string endpoint_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Bind(const std::vector<std::string>& endpoints) {
+  if (endpoints.empty()) return Invalid("no endpoint to listen on");
+  auto server = std::make_unique<ZmqServer>();
+  for (const auto& endpoint : endpoints) HERD_RETURN_IF_ERROR(server->Bind(endpoint));
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
+                                                const std::string& identity) {
+  auto dealer = std::make_unique<ZmqDealer>(endpoint);
+  HERD_RETURN_IF_ERROR(dealer->Connect(identity));
+  return std::unique_ptr<Dealer>(std::move(dealer));
+}
+
+Client::Client(std::string endpoint, std::unique_ptr<auth::Authenticator> auth, int timeout_ms)
+    : endpoint_(std::move(endpoint)), auth_(std::move(auth)), timeout_ms_(timeout_ms) {}
+
+Client::~Client() = default;
+
+Result<proto::Envelope> Client::CallRaw(proto::Envelope request) {
+  if (!dealer_) {
+    auto dealer = Dealer::Connect(endpoint_, "");
+    if (!dealer.ok()) return dealer.status();
+    dealer_ = std::move(*dealer);
+  }
+  request.id = next_id_++;
+  if (auth_) {
+    auto cred = auth_->Credential();
+    if (!cred.ok()) return cred.status();
+    request.cred = std::move(*cred);
+  }
+  HERD_RETURN_IF_ERROR(dealer_->Send(request));
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
+  for (int left = timeout_ms_; left > 0; left = RemainingMs(deadline)) {
+    auto reply = dealer_->Receive(left);
+    if (!reply) break;
+    bool is_error = reply->type == proto::MessageName<proto::ErrorReply>();
+    if (reply->id != request.id && !(is_error && reply->id == 0)) continue;  // a stale reply
+    if (!is_error) return std::move(*reply);
+    auto error = proto::BodyOf<proto::ErrorReply>(*reply);
+    if (!error.ok()) return error.status();
+    bool known = error->code > static_cast<int>(Code::kOk) &&
+                 error->code <= static_cast<int>(Code::kInternal);
+    return Status(known ? static_cast<Code>(error->code) : Code::kInternal, error->message);
+  }
+  // Drop the socket and its queue: a request reported as failed must not reach the server later.
+  dealer_.reset();
+  char seconds[32];
+  std::snprintf(seconds, sizeof(seconds), "%g", timeout_ms_ / 1000.0);
+  return Unavailable("no answer from herd-ctld at " + endpoint_ + " within " + seconds +
+                     "s: is it running? (check HERD_CONFIG / --controller)");
+}
+
+}  // namespace herd::net

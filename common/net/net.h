@@ -1,0 +1,78 @@
+// ZeroMQ transport: a ROUTER server for herd-ctld, and a DEALER for herd-noded and the CLI.
+// Each ZeroMQ message is multipart [identity (router side)] + one frame holding an encoded
+// proto::Envelope. cppzmq exceptions never leave this module.
+// Thread-safety: each object is used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/auth/auth.h"
+#include "common/proto/codec.h"
+#include "common/util/status.h"
+
+namespace herd::net {
+
+// One message received by the server: who sent it and what.
+struct Incoming {
+  std::string peer;          // ZeroMQ routing identity (node name for node daemons)
+  proto::Envelope envelope;  // decoded; undecodable frames are answered with an error and dropped
+};
+
+class Server {
+ public:
+  // Binds a ROUTER to every endpoint ("tcp://127.0.0.1:6817", "ipc:///run/herd/ctld.sock").
+  static Result<std::unique_ptr<Server>> Bind(const std::vector<std::string>& endpoints);
+  virtual ~Server() = default;
+  // Waits up to timeout_ms for messages, then returns every message already queued (a batch).
+  // Malformed frames get an ErrorReply sent back and are not returned.
+  virtual std::vector<Incoming> Poll(int timeout_ms) = 0;
+  // Sends `e` to `peer`. Dropped silently if the peer is gone.
+  virtual void Send(const std::string& peer, const proto::Envelope& e) = 0;
+  // Endpoints actually bound (tcp://...:* resolved to its port).
+  virtual std::vector<std::string> Endpoints() const = 0;
+  // File descriptor that becomes readable when messages may be waiting (for an outer poll).
+  virtual int Fd() const = 0;
+};
+
+// A DEALER connected to the controller. identity: routing id ("" = random).
+class Dealer {
+ public:
+  static Result<std::unique_ptr<Dealer>> Connect(const std::string& endpoint,
+                                                 const std::string& identity);
+  virtual ~Dealer() = default;
+  virtual Status Send(const proto::Envelope& e) = 0;
+  // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped (logged).
+  virtual std::optional<proto::Envelope> Receive(int timeout_ms) = 0;
+  virtual int Fd() const = 0;
+};
+
+// Request/reply client for the CLI: attaches a credential, waits for the reply with the same id,
+// turns an ErrorReply into a Status with its code and message, and a timeout into kUnavailable
+// "no answer from herd-ctld at ENDPOINT within Ns: is it running? (check HERD_CONFIG / --controller)".
+class Client {
+ public:
+  Client(std::string endpoint, std::unique_ptr<auth::Authenticator> auth, int timeout_ms);
+  ~Client();
+
+  template <typename Req, typename Rep>
+  Result<Rep> Call(const Req& request) {
+    auto reply = CallRaw(proto::MakeEnvelope(request));
+    if (!reply.ok()) return reply.status();
+    return proto::BodyOf<Rep>(*reply);
+  }
+  // Sends `request` (credential filled in) and returns the matching reply envelope.
+  Result<proto::Envelope> CallRaw(proto::Envelope request);
+
+ private:
+  std::string endpoint_;
+  std::unique_ptr<auth::Authenticator> auth_;
+  int timeout_ms_;
+  std::unique_ptr<Dealer> dealer_;
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace herd::net

@@ -1,0 +1,362 @@
+#include "common/proto/codec.h"
+
+#include <msgpack.hpp>
+
+#include <algorithm>
+#include <concepts>
+#include <map>
+#include <type_traits>
+#include <utility>
+
+namespace herd::proto {
+namespace {
+
+using model::JobState;
+using StringPair = std::pair<std::string, std::string>;
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+// Schema<T> lists the fields of a struct once; encoding and decoding both walk that list,
+// so a field cannot be written and forgotten on read. Structs travel as maps keyed by field
+// name: a newer peer may add keys (ignored here), an older one may omit them (defaults kept).
+template <typename T>
+struct Schema;
+
+#define HERD_SCHEMA(Type, wire_name, ...)            \
+  template <>                                        \
+  struct Schema<Type> {                              \
+    static constexpr const char* kName = wire_name;  \
+    template <typename V, typename X>                \
+    static void Visit(V&& f, X& x) {                 \
+      (void)f;                                       \
+      (void)x;                                       \
+      __VA_ARGS__                                    \
+    }                                                \
+  };
+#define F(member) f(#member, x.member);
+
+HERD_SCHEMA(model::Resources, nullptr, F(gpu_milli) F(cpus) F(memory_mib))
+HERD_SCHEMA(model::JobSpec, nullptr,
+            F(name) F(argv) F(env) F(cwd) F(project) F(job_class) F(workers) F(gpu_milli)
+                F(gpu_memory_mib) F(cpus) F(memory_mib) F(time_limit_s) F(image) F(spread))
+HERD_SCHEMA(model::WorkerPlacement, nullptr,
+            F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
+HERD_SCHEMA(model::Job, nullptr,
+            F(id) F(spec) F(user) F(uid) F(gid) F(state) F(reason) F(submit_time) F(start_time)
+                F(end_time) F(exit_code) F(restart_count) F(placement))
+HERD_SCHEMA(model::GpuInfo, nullptr,
+            F(index) F(model) F(memory_mib) F(pci_bus_id) F(numa) F(pcie_switch) F(nic) F(uuid))
+HERD_SCHEMA(model::NicInfo, nullptr, F(name) F(pci_bus_id) F(numa) F(pcie_switch))
+HERD_SCHEMA(model::NumaInfo, nullptr, F(id) F(cores) F(memory_mib))
+HERD_SCHEMA(model::NodeTopology, nullptr,
+            F(hostname) F(sockets) F(numa) F(gpus) F(nics) F(memory_mib) F(emulated) F(source))
+HERD_SCHEMA(StringPair, nullptr, F(first) F(second))
+
+HERD_SCHEMA(ErrorReply, "error", F(code) F(message))
+HERD_SCHEMA(SubmitRequest, "submit", F(spec))
+HERD_SCHEMA(SubmitReply, "submit_reply", F(id))
+HERD_SCHEMA(JobsRequest, "jobs", F(ids) F(user) F(states) F(all) F(limit))
+HERD_SCHEMA(JobsReply, "jobs_reply", F(jobs))
+HERD_SCHEMA(JobActionRequest, "job_action", F(action) F(ids))
+HERD_SCHEMA(JobActionResult, nullptr, F(id) F(ok) F(message))
+HERD_SCHEMA(JobActionReply, "job_action_reply", F(results))
+HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes))
+HERD_SCHEMA(LogsReply, "logs_reply", F(data) F(next_offset) F(eof))
+HERD_SCHEMA(NodesRequest, "nodes")
+HERD_SCHEMA(NodeStatus, nullptr,
+            F(name) F(topology) F(state) F(capacity) F(allocated) F(gpu_milli_used) F(last_heartbeat))
+HERD_SCHEMA(NodesReply, "nodes_reply", F(nodes))
+HERD_SCHEMA(JobReport, nullptr, F(id) F(worker) F(state) F(exit_code) F(reason))
+HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs))
+HERD_SCHEMA(RegisterReply, "register_reply", F(heartbeat_interval_ms))
+HERD_SCHEMA(Heartbeat, "heartbeat", F(node) F(jobs))
+HERD_SCHEMA(JobEvent, "job_event", F(node) F(report))
+HERD_SCHEMA(EventAck, "event_ack", F(id) F(worker))
+HERD_SCHEMA(LaunchCommand, "launch", F(job) F(worker) F(env))
+HERD_SCHEMA(SignalCommand, "signal", F(id) F(action) F(grace_ms) F(reason))
+HERD_SCHEMA(LogsFetch, "logs_fetch", F(token) F(request))
+HERD_SCHEMA(LogsData, "logs_data", F(token) F(reply) F(error))
+HERD_SCHEMA(Envelope, nullptr, F(v) F(type) F(id) F(cred) F(body))
+
+#undef F
+#undef HERD_SCHEMA
+
+template <typename T>
+concept HasSchema = requires { Schema<T>::kName; };
+template <typename T>
+struct IsVector : std::false_type {};
+template <typename T>
+struct IsVector<std::vector<T>> : std::true_type {};
+template <typename T>
+concept Integer = std::integral<T> && !std::same_as<T, bool>;
+
+// ---- encoding ----
+
+template <typename T>
+void Put(Packer& pk, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    pk.pack_str(static_cast<uint32_t>(v.size()));
+    pk.pack_str_body(v.data(), static_cast<uint32_t>(v.size()));
+  } else if constexpr (std::is_same_v<T, bool> || Integer<T>) {
+    pk.pack(v);
+  } else if constexpr (std::is_same_v<T, JobState>) {
+    Put(pk, std::string(model::JobStateName(v)));
+  } else if constexpr (IsVector<T>::value) {
+    pk.pack_array(static_cast<uint32_t>(v.size()));
+    for (const auto& item : v) Put(pk, item);
+  } else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+    pk.pack_map(static_cast<uint32_t>(v.size()));
+    for (const auto& [key, value] : v) {
+      Put(pk, key);
+      Put(pk, value);
+    }
+  } else {
+    static_assert(HasSchema<T>, "no Schema for this type");
+    uint32_t n = 0;
+    Schema<T>::Visit([&](const char*, const auto&) { ++n; }, v);
+    pk.pack_map(n);
+    Schema<T>::Visit(
+        [&](const char* name, const auto& field) {
+          Put(pk, std::string(name));
+          Put(pk, field);
+        },
+        v);
+  }
+}
+
+// ---- decoding ----
+
+// Where in the message a value sits, built as a chain on the stack and only turned into text
+// when there is an error to report.
+struct Path {
+  const Path* parent = nullptr;
+  std::string_view name;  // field name, or empty for an array element
+  int64_t index = -1;
+};
+
+std::string PathText(const Path& p) {
+  std::string s = p.parent ? PathText(*p.parent) : "";
+  if (p.index >= 0) return s + "[" + std::to_string(p.index) + "]";
+  if (p.name.empty()) return s;
+  return s.empty() ? std::string(p.name) : s + "." + std::string(p.name);
+}
+
+const char* KindName(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL: return "nil";
+    case msgpack::type::BOOLEAN: return "a boolean";
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER: return "an integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return "a float";
+    case msgpack::type::STR: return "a string";
+    case msgpack::type::BIN: return "binary data";
+    case msgpack::type::ARRAY: return "an array";
+    case msgpack::type::MAP: return "a map";
+    default: return "an extension";
+  }
+}
+
+Status Bad(const Path& p, const std::string& what) {
+  std::string where = PathText(p);
+  return Invalid("malformed message: " + (where.empty() ? "body" : "field '" + where + "'") + " " +
+                 what);
+}
+Status WrongKind(const Path& p, const char* expected, const msgpack::object& o) {
+  return Bad(p, std::string("should be ") + expected + ", got " + KindName(o));
+}
+
+template <typename T>
+Status Get(const msgpack::object& o, T& out, const Path& p) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (o.type == msgpack::type::STR) {
+      out.assign(o.via.str.ptr, o.via.str.size);
+    } else if (o.type == msgpack::type::BIN) {
+      out.assign(o.via.bin.ptr, o.via.bin.size);
+    } else {
+      return WrongKind(p, "a string", o);
+    }
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (o.type != msgpack::type::BOOLEAN) return WrongKind(p, "a boolean", o);
+    out = o.via.boolean;
+  } else if constexpr (Integer<T>) {
+    bool fits;
+    if (o.type == msgpack::type::POSITIVE_INTEGER) {
+      fits = std::in_range<T>(o.via.u64);
+      if (fits) out = static_cast<T>(o.via.u64);
+    } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+      fits = std::in_range<T>(o.via.i64);
+      if (fits) out = static_cast<T>(o.via.i64);
+    } else {
+      return WrongKind(p, "an integer", o);
+    }
+    if (!fits) return Bad(p, "is out of range");
+  } else if constexpr (std::is_same_v<T, JobState>) {
+    std::string name;
+    HERD_RETURN_IF_ERROR(Get(o, name, p));
+    auto state = model::ParseJobState(name);
+    if (!state) return Bad(p, "has unknown job state '" + name.substr(0, 64) + "'");
+    out = *state;
+  } else if constexpr (IsVector<T>::value) {
+    if (o.type != msgpack::type::ARRAY) return WrongKind(p, "an array", o);
+    out.clear();
+    out.resize(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+      HERD_RETURN_IF_ERROR(Get(o.via.array.ptr[i], out[i], Path{&p, {}, i}));
+    }
+  } else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+    if (o.type != msgpack::type::MAP) return WrongKind(p, "a map", o);
+    out.clear();
+    for (uint32_t i = 0; i < o.via.map.size; ++i) {
+      std::string key, value;
+      HERD_RETURN_IF_ERROR(Get(o.via.map.ptr[i].key, key, p));
+      HERD_RETURN_IF_ERROR(Get(o.via.map.ptr[i].val, value, Path{&p, key}));
+      out[std::move(key)] = std::move(value);
+    }
+  } else {
+    static_assert(HasSchema<T>, "no Schema for this type");
+    if (o.type != msgpack::type::MAP) return WrongKind(p, "a map", o);
+    for (uint32_t i = 0; i < o.via.map.size; ++i) {
+      const msgpack::object_kv& kv = o.via.map.ptr[i];
+      if (kv.key.type != msgpack::type::STR) return Bad(p, "has a key that is not a string");
+      std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+      Status status;
+      Schema<T>::Visit(
+          [&](const char* name, auto& field) {
+            if (status.ok() && key == name) status = Get(kv.val, field, Path{&p, name});
+          },
+          out);
+      HERD_RETURN_IF_ERROR(status);
+    }
+  }
+  return Status::Ok();
+}
+
+// Parses `bytes` into a msgpack object tree within the protocol's limits. Containers are
+// allocated by their declared size before their items are read, so no container may declare
+// more items than there are bytes left: a few bytes cannot make the parser reserve gigabytes.
+Status Unpack(std::string_view bytes, size_t max_bin, msgpack::object_handle& out) {
+  if (bytes.empty()) return Invalid("malformed message: empty");
+  if (bytes.size() > kMaxMessageBytes) {
+    return Invalid("malformed message: " + std::to_string(bytes.size()) +
+                   " bytes is over the limit of " + std::to_string(kMaxMessageBytes));
+  }
+  size_t items = std::min(kMaxArrayItems, bytes.size());
+  msgpack::unpack_limit limit(items, items, kMaxStringBytes, max_bin, 0, kMaxDepth);
+  try {
+    size_t offset = 0;
+    out = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    if (offset != bytes.size()) {
+      return Invalid("malformed message: " + std::to_string(bytes.size() - offset) +
+                     " unexpected bytes after the end");
+    }
+  } catch (const std::exception& e) {
+    return Invalid(std::string("malformed message: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+template <typename T>
+const char* MessageName() {
+  return Schema<T>::kName;
+}
+
+template <typename T>
+std::string EncodeBody(const T& body) {
+  msgpack::sbuffer buffer;
+  Packer pk(buffer);
+  Put(pk, body);
+  return std::string(buffer.data(), buffer.size());
+}
+
+template <typename T>
+Result<T> DecodeBody(std::string_view bytes) {
+  msgpack::object_handle handle;
+  HERD_RETURN_IF_ERROR(Unpack(bytes, 0, handle));
+  T body;
+  HERD_RETURN_IF_ERROR(Get(handle.get(), body, Path{}));
+  return body;
+}
+
+std::string EncodeEnvelope(const Envelope& e) {
+  msgpack::sbuffer buffer;
+  Packer pk(buffer);
+  pk.pack_map(5);
+  Put(pk, std::string("v"));
+  pk.pack(e.v);
+  Put(pk, std::string("type"));
+  Put(pk, e.type);
+  Put(pk, std::string("id"));
+  pk.pack(e.id);
+  Put(pk, std::string("cred"));
+  Put(pk, e.cred);
+  Put(pk, std::string("body"));
+  pk.pack_bin(static_cast<uint32_t>(e.body.size()));
+  pk.pack_bin_body(e.body.data(), static_cast<uint32_t>(e.body.size()));
+  return std::string(buffer.data(), buffer.size());
+}
+
+Result<Envelope> DecodeEnvelope(std::string_view bytes) {
+  msgpack::object_handle handle;
+  HERD_RETURN_IF_ERROR(Unpack(bytes, kMaxMessageBytes, handle));
+  const msgpack::object& o = handle.get();
+  if (o.type != msgpack::type::MAP) return Invalid("malformed message: not a map");
+  // The version is checked before anything else: another major may lay out the rest differently.
+  const msgpack::object* version = nullptr;
+  for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    const msgpack::object& key = o.via.map.ptr[i].key;
+    if (key.type == msgpack::type::STR && std::string_view(key.via.str.ptr, key.via.str.size) == "v") {
+      version = &o.via.map.ptr[i].val;
+    }
+  }
+  if (version == nullptr) return Invalid("malformed message: no protocol version");
+  if (version->type == msgpack::type::POSITIVE_INTEGER ||
+      version->type == msgpack::type::NEGATIVE_INTEGER) {
+    int64_t v = version->type == msgpack::type::NEGATIVE_INTEGER
+                    ? version->via.i64
+                    : static_cast<int64_t>(std::min<uint64_t>(version->via.u64, INT64_MAX));
+    if (v != kProtocolVersion) {
+      return Invalid("protocol version " + std::to_string(v) + " not supported (this herd speaks " +
+                     std::to_string(kProtocolVersion) +
+                     "): upgrade herd so that the CLI, herd-ctld and herd-noded match");
+    }
+  }
+  Envelope e;
+  HERD_RETURN_IF_ERROR(Get(o, e, Path{}));
+  if (e.type.empty()) return Invalid("malformed message: no message type");
+  return e;
+}
+
+#define HERD_BODY(T)                               \
+  template std::string EncodeBody<T>(const T&);   \
+  template Result<T> DecodeBody<T>(std::string_view);
+#define HERD_MESSAGE(T) \
+  HERD_BODY(T)          \
+  template const char* MessageName<T>();
+
+HERD_MESSAGE(ErrorReply)
+HERD_MESSAGE(SubmitRequest)
+HERD_MESSAGE(SubmitReply)
+HERD_MESSAGE(JobsRequest)
+HERD_MESSAGE(JobsReply)
+HERD_MESSAGE(JobActionRequest)
+HERD_BODY(JobActionResult)
+HERD_MESSAGE(JobActionReply)
+HERD_MESSAGE(LogsRequest)
+HERD_MESSAGE(LogsReply)
+HERD_MESSAGE(NodesRequest)
+HERD_BODY(NodeStatus)
+HERD_MESSAGE(NodesReply)
+HERD_BODY(JobReport)
+HERD_MESSAGE(RegisterRequest)
+HERD_MESSAGE(RegisterReply)
+HERD_MESSAGE(Heartbeat)
+HERD_MESSAGE(JobEvent)
+HERD_MESSAGE(EventAck)
+HERD_MESSAGE(LaunchCommand)
+HERD_MESSAGE(SignalCommand)
+HERD_MESSAGE(LogsFetch)
+HERD_MESSAGE(LogsData)
+
+}  // namespace herd::proto

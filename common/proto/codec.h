@@ -1,0 +1,50 @@
+// msgpack encoding of the protocol: envelopes and every body in messages.h.
+// The only msgpack code in herd. Every decode is bounded (kMax* in messages.h) and validated;
+// it returns an error Status instead of throwing, whatever the bytes.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/proto/messages.h"
+#include "common/util/status.h"
+
+namespace herd::proto {
+
+// The wire name of each body type: MessageName<SubmitRequest>() == "submit".
+template <typename T>
+const char* MessageName();
+
+// Body <-> bytes. Defined (explicitly instantiated) for every struct in messages.h.
+template <typename T>
+std::string EncodeBody(const T& body);
+template <typename T>
+Result<T> DecodeBody(std::string_view bytes);
+
+// Envelope <-> bytes. DecodeEnvelope refuses an unknown major version with
+// "protocol version N not supported (this herd speaks 1): upgrade ..." and any malformed input.
+std::string EncodeEnvelope(const Envelope& envelope);
+Result<Envelope> DecodeEnvelope(std::string_view bytes);
+
+// Convenience: an envelope of `type` MessageName<T>() carrying `body`.
+template <typename T>
+Envelope MakeEnvelope(const T& body, uint64_t id = 0, std::string cred = {}) {
+  Envelope e;
+  e.type = MessageName<T>();
+  e.id = id;
+  e.cred = std::move(cred);
+  e.body = EncodeBody(body);
+  return e;
+}
+
+// Decodes the body of `e`, checking that its type is T's.
+template <typename T>
+Result<T> BodyOf(const Envelope& e) {
+  if (e.type != MessageName<T>()) {
+    return Invalid(std::string("expected message '") + MessageName<T>() + "', got '" + e.type + "'");
+  }
+  return DecodeBody<T>(e.body);
+}
+
+}  // namespace herd::proto

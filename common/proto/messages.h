@@ -1,0 +1,183 @@
+// The wire protocol between herd, herd-ctld and herd-noded: every message body.
+// Each message travels as one msgpack map {v, type, id, cred, body} (see Envelope);
+// `body` is the msgpack encoding of one of the structs below, named by `type`.
+// Thread-safety: plain value types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/model/node.h"
+#include "common/model/resources.h"
+
+namespace herd::proto {
+
+// Major version: a peer with another major is refused with a clear error.
+inline constexpr int kProtocolVersion = 1;
+// Limits every decode enforces.
+inline constexpr size_t kMaxMessageBytes = 16 << 20;
+inline constexpr size_t kMaxStringBytes = 1 << 20;
+inline constexpr size_t kMaxArrayItems = 200000;
+inline constexpr size_t kMaxDepth = 16;
+
+struct Envelope {
+  int v = kProtocolVersion;
+  std::string type;   // message type name, e.g. "submit"
+  uint64_t id = 0;    // request id; a reply carries the request's id
+  std::string cred;   // MUNGE credential (empty with auth = "none")
+  std::string body;   // msgpack bytes of the body struct
+  bool operator==(const Envelope&) const = default;
+};
+
+// ---- replies used by many requests ----
+
+struct ErrorReply {
+  int code = 0;         // herd::Code
+  std::string message;  // what went wrong and what to do
+  bool operator==(const ErrorReply&) const = default;
+};
+
+// ---- herd (CLI) -> herd-ctld ----
+
+struct SubmitRequest {
+  model::JobSpec spec;
+  bool operator==(const SubmitRequest&) const = default;
+};
+struct SubmitReply {
+  model::JobId id = 0;
+  bool operator==(const SubmitReply&) const = default;
+};
+
+struct JobsRequest {
+  std::vector<model::JobId> ids;  // empty: all matching the filters
+  std::string user;               // empty: every user
+  std::vector<std::string> states;  // state names; empty: every state but finished ones unless all
+  bool all = false;               // include finished jobs
+  int64_t limit = 0;              // 0: no limit
+  bool operator==(const JobsRequest&) const = default;
+};
+struct JobsReply {
+  std::vector<model::Job> jobs;
+  bool operator==(const JobsReply&) const = default;
+};
+
+// cancel, suspend, resume
+struct JobActionRequest {
+  std::string action;             // "cancel", "suspend", "resume"
+  std::vector<model::JobId> ids;
+  bool operator==(const JobActionRequest&) const = default;
+};
+struct JobActionResult {
+  model::JobId id = 0;
+  bool ok = false;
+  std::string message;            // new state or the reason it was refused
+  bool operator==(const JobActionResult&) const = default;
+};
+struct JobActionReply {
+  std::vector<JobActionResult> results;
+  bool operator==(const JobActionReply&) const = default;
+};
+
+struct LogsRequest {
+  model::JobId id = 0;
+  int32_t worker = 0;
+  int64_t offset = 0;             // byte offset into the log
+  int64_t max_bytes = 1 << 20;
+  bool operator==(const LogsRequest&) const = default;
+};
+struct LogsReply {
+  std::string data;
+  int64_t next_offset = 0;
+  bool eof = false;               // job ended and all data returned
+  bool operator==(const LogsReply&) const = default;
+};
+
+struct NodesRequest {
+  bool operator==(const NodesRequest&) const = default;
+};
+struct NodeStatus {
+  std::string name;               // node name (topology.hostname is the host's own name)
+  model::NodeTopology topology;
+  std::string state;              // "UP", "DOWN", "DRAIN"
+  model::Resources capacity;
+  model::Resources allocated;
+  std::vector<int64_t> gpu_milli_used;  // per GPU
+  int64_t last_heartbeat = 0;
+  bool operator==(const NodeStatus&) const = default;
+};
+struct NodesReply {
+  std::vector<NodeStatus> nodes;
+  bool operator==(const NodesReply&) const = default;
+};
+
+// ---- herd-noded -> herd-ctld ----
+
+struct JobReport {
+  model::JobId id = 0;
+  int32_t worker = 0;
+  std::string state;              // "RUNNING", "SUSPENDED", "ENDED"
+  int32_t exit_code = -1;
+  std::string reason;             // "out of memory", "killed by signal 9", ...
+  bool operator==(const JobReport&) const = default;
+};
+
+struct RegisterRequest {
+  std::string node;
+  model::NodeTopology topology;
+  std::vector<JobReport> jobs;    // everything it is running or has not yet reported ended
+  bool operator==(const RegisterRequest&) const = default;
+};
+struct RegisterReply {
+  int32_t heartbeat_interval_ms = 1000;
+  bool operator==(const RegisterReply&) const = default;
+};
+
+struct Heartbeat {
+  std::string node;
+  std::vector<JobReport> jobs;
+  bool operator==(const Heartbeat&) const = default;
+};
+
+// A job started or ended on a node; acknowledged by EventAck so none is lost.
+struct JobEvent {
+  std::string node;
+  JobReport report;
+  bool operator==(const JobEvent&) const = default;
+};
+struct EventAck {
+  model::JobId id = 0;
+  int32_t worker = 0;
+  bool operator==(const EventAck&) const = default;
+};
+
+// ---- herd-ctld -> herd-noded ----
+
+struct LaunchCommand {
+  model::Job job;                 // includes spec and placement
+  int32_t worker = 0;             // which placement entry this node runs
+  std::vector<std::pair<std::string, std::string>> env;  // HERD_* and gang variables
+  bool operator==(const LaunchCommand&) const = default;
+};
+struct SignalCommand {
+  model::JobId id = 0;
+  std::string action;             // "kill", "suspend", "resume"
+  int32_t grace_ms = 0;           // for kill: SIGTERM, wait, then SIGKILL
+  std::string reason;             // recorded as the end reason
+  bool operator==(const SignalCommand&) const = default;
+};
+// Asks a node for log bytes; answered by LogsData carrying the same token.
+struct LogsFetch {
+  uint64_t token = 0;
+  LogsRequest request;
+  bool operator==(const LogsFetch&) const = default;
+};
+struct LogsData {
+  uint64_t token = 0;
+  LogsReply reply;
+  std::string error;
+  bool operator==(const LogsData&) const = default;
+};
+
+}  // namespace herd::proto

@@ -1,0 +1,447 @@
+#include "ctld/controller.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/model/units.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::ctld {
+
+using model::Job;
+using model::JobState;
+
+namespace {
+
+model::Resources Capacity(const model::NodeTopology& t) {
+  return {static_cast<int64_t>(t.gpus.size()) * 1000, t.Cores(), t.memory_mib};
+}
+
+}  // namespace
+
+Controller::Controller(config::Config config, std::unique_ptr<store::Store> store,
+                       std::unique_ptr<net::Server> server,
+                       std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
+    : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
+  Reconfigure(std::move(config));
+}
+
+void Controller::Reconfigure(config::Config config) {
+  config_ = std::move(config);
+  policy_ = sched::Policy{};
+  sched::ParsePlacement(config_.scheduler.placement, &policy_.placement);
+  policy_.reserve_after_s = config_.scheduler.reserve_after_s;
+  schedule_soon_ = true;
+}
+
+Status Controller::Recover() {
+  auto nodes = store_->LoadNodes();
+  if (!nodes.ok()) return nodes.status();
+  for (auto& rec : *nodes) {
+    Node n;
+    n.name = rec.name;
+    n.topology = rec.topology;
+    n.state = model::NodeState::kDown;
+    n.last_seen = rec.last_seen;
+    // A node that was up gets a full timeout to speak again before its jobs are written off.
+    n.last_seen_ms = clock_->MonotonicMillis();
+    n.registered = false;
+    nodes_[n.name] = std::move(n);
+  }
+  auto jobs = store_->LoadJobs(/*include_finished=*/true);
+  if (!jobs.ok()) return jobs.status();
+  for (auto& j : *jobs) {
+    if (j.state == JobState::kPending) pending_since_[j.id] = Now();
+    jobs_[j.id] = std::move(j);
+  }
+  // Nodes with jobs are presumed up until the timeout says otherwise.
+  for (auto& [id, j] : jobs_) {
+    if (!model::HoldsResources(j.state)) continue;
+    for (auto& w : j.placement) {
+      if (auto* n = FindNode(w.node)) n->state = model::NodeState::kUp;
+    }
+  }
+  spdlog::info("recovered {} jobs and {} nodes from the store", jobs_.size(), nodes_.size());
+  return Status::Ok();
+}
+
+Status Controller::Step(int timeout_ms) {
+  int64_t now_ms = clock_->MonotonicMillis();
+  int wait = timeout_ms;
+  if (schedule_soon_) wait = 0;
+  wait = static_cast<int>(std::min<int64_t>(wait, std::max<int64_t>(0, next_cycle_ms_ - now_ms)));
+  auto batch = server_->Poll(wait);
+
+  HERD_RETURN_IF_ERROR(store_->Begin());
+  store_failed_ = false;
+  for (const auto& in : batch) Handle(in);
+  Tick();
+  if (store_failed_) {
+    // Memory may hold changes the disk does not: the only safe way on is a restart from disk.
+    (void)store_->Rollback();
+    return Internal("a write to the store failed; exiting so a restart reloads the last committed state");
+  }
+  Status committed = store_->Commit();
+  if (!committed.ok()) return committed;
+  for (auto& [peer, e] : outbox_) server_->Send(peer, e);
+  outbox_.clear();
+  return Status::Ok();
+}
+
+void Controller::Tick() {
+  int64_t now_ms = clock_->MonotonicMillis();
+  if (!schedule_soon_ && now_ms < next_cycle_ms_) return;
+  CheckNodes();
+  CheckTimeLimits();
+  Schedule();
+  schedule_soon_ = false;
+  next_cycle_ms_ = now_ms + config_.scheduler.cycle_interval_ms;
+}
+
+// ---- message dispatch ----
+
+void Controller::Handle(const net::Incoming& in) {
+  const auto& e = in.envelope;
+  auto who = auth_->Verify(e.cred);
+  if (!who.ok()) {
+    spdlog::warn("refused '{}' from an unauthenticated peer: {}", e.type, who.status().message());
+    ReplyError(in, who.status());
+    return;
+  }
+  const bool node_message = e.type == "register" || e.type == "heartbeat" ||
+                            e.type == "job_event" || e.type == "logs_data";
+  if (node_message && who->uid != 0 && who->uid != getuid()) {
+    ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a node"));
+    return;
+  }
+  Status s;
+  if (e.type == "submit") {
+    s = OnSubmit(in, *who);
+  } else if (e.type == "jobs") {
+    s = OnJobs(in, *who);
+  } else if (e.type == "job_action") {
+    s = OnJobAction(in, *who);
+  } else if (e.type == "logs") {
+    s = OnLogs(in, *who);
+  } else if (e.type == "nodes") {
+    s = OnNodes(in);
+  } else if (e.type == "register") {
+    s = OnRegister(in);
+  } else if (e.type == "heartbeat") {
+    s = OnHeartbeat(in);
+  } else if (e.type == "job_event") {
+    s = OnJobEvent(in);
+  } else if (e.type == "logs_data") {
+    s = OnLogsData(in);
+  } else {
+    s = Invalid("unknown request '" + e.type + "': herd and herd-ctld versions may differ");
+  }
+  if (!s.ok()) ReplyError(in, s);
+}
+
+void Controller::Reply(const net::Incoming& in, const proto::Envelope& e) {
+  outbox_.emplace_back(in.peer, e);
+}
+
+void Controller::ReplyError(const net::Incoming& in, const Status& s) {
+  proto::ErrorReply r{static_cast<int>(s.code()), s.message()};
+  Reply(in, proto::MakeEnvelope(r, in.envelope.id));
+}
+
+void Controller::Save(const Job& job) {
+  Status s = store_->UpdateJob(job);
+  if (!s.ok()) {
+    spdlog::error("store: cannot save job {}: {}", job.id, s.message());
+    store_failed_ = true;
+  }
+}
+
+void Controller::Event(model::JobId id, const std::string& what) {
+  Status s = store_->AppendJobEvent(id, Now(), what);
+  if (!s.ok()) {
+    spdlog::error("store: cannot record event of job {}: {}", id, s.message());
+    store_failed_ = true;
+  }
+  spdlog::info("job {}: {}", id, what);
+}
+
+Controller::Node* Controller::FindNode(const std::string& name) {
+  auto it = nodes_.find(name);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+bool Controller::MayActOn(const auth::Identity& who, const Job& job) const {
+  if (who.uid == 0 || who.uid == job.uid) return true;
+  return std::find(config_.admins.begin(), config_.admins.end(), who.user) != config_.admins.end();
+}
+
+// ---- client requests ----
+
+Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
+                                               const auth::Identity& who) const {
+  if (spec->argv.empty() || spec->argv[0].empty()) {
+    return Invalid("no command given: herd submit [options] -- COMMAND [ARGS...]");
+  }
+  if (spec->project.empty()) spec->project = config_.default_project;
+  const config::QueueConfig* q = config_.FindQueue(spec->project);
+  if (q == nullptr || !q->is_project) {
+    std::string known;
+    for (const auto& qc : config_.queues) {
+      if (qc.is_project) known += (known.empty() ? "" : ", ") + qc.name;
+    }
+    return Invalid("unknown project '" + spec->project + "': known projects are " + known);
+  }
+  const bool admin = who.uid == 0 || std::find(config_.admins.begin(), config_.admins.end(),
+                                               who.user) != config_.admins.end();
+  if (!admin && !config_.IsMember(spec->project, who.user)) {
+    return Denied("permission denied: user " + who.user + " is not a member of project " +
+                  spec->project + " (ask an admin to add you to its members in herd.toml)");
+  }
+  if (spec->job_class.empty()) spec->job_class = "train";
+  const config::ClassConfig* cls = config_.FindClass(spec->job_class);
+  if (cls == nullptr) {
+    std::string known;
+    for (const auto& [name, c] : config_.classes) known += (known.empty() ? "" : ", ") + name;
+    return Invalid("unknown class '" + spec->job_class + "': use one of " + known);
+  }
+  if (spec->workers < 1 || spec->workers > 4096) {
+    return Invalid("workers must be between 1 and 4096, not " + std::to_string(spec->workers));
+  }
+  if (spec->gpu_milli < 0 || (spec->gpu_milli > 1000 && spec->gpu_milli % 1000 != 0)) {
+    return Invalid("a worker gets whole GPUs or a share of one, not " +
+                   model::FormatGpuMilli(spec->gpu_milli));
+  }
+  if (spec->cpus < 1) return Invalid("a worker needs at least 1 core");
+  if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0) return Invalid("memory must not be negative");
+  if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
+  if (cls->max_time_s > 0) {
+    if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
+    if (spec->time_limit_s > cls->max_time_s) {
+      return Invalid("class " + cls->name + " allows at most " +
+                     model::FormatDuration(cls->max_time_s) + "; ask for less with --time");
+    }
+  }
+  // Refuse what no node could ever hold, so it does not wait forever.
+  if (!nodes_.empty()) {
+    int64_t max_gpus = 0, max_cores = 0, max_mem = 0;
+    for (const auto& [name, n] : nodes_) {
+      max_gpus = std::max<int64_t>(max_gpus, n.topology.gpus.size());
+      max_cores = std::max<int64_t>(max_cores, n.topology.Cores());
+      max_mem = std::max(max_mem, n.topology.memory_mib);
+    }
+    if (spec->gpu_milli > max_gpus * 1000) {
+      return Invalid("needs " + model::FormatGpuMilli(spec->gpu_milli) +
+                     " GPUs per worker; the largest node has " + std::to_string(max_gpus) +
+                     " (use -N to spread over several workers)");
+    }
+    if (spec->cpus > max_cores) {
+      return Invalid("needs " + std::to_string(spec->cpus) +
+                     " cores per worker; the largest node has " + std::to_string(max_cores));
+    }
+    if (spec->memory_mib > max_mem) {
+      return Invalid("needs " + model::FormatSizeMiB(spec->memory_mib) +
+                     " memory per worker; the largest node has " + model::FormatSizeMiB(max_mem));
+    }
+  }
+  return spec->project;
+}
+
+Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::SubmitRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto valid = ValidateSubmit(&req->spec, who);
+  if (!valid.ok()) return valid.status();
+  Job job;
+  job.spec = std::move(req->spec);
+  if (job.spec.name.empty()) job.spec.name = job.spec.argv[0].substr(job.spec.argv[0].rfind('/') + 1);
+  job.user = who.user;
+  job.uid = who.uid;
+  job.gid = who.gid;
+  job.state = JobState::kPending;
+  job.reason = "waiting for the scheduler";
+  job.submit_time = Now();
+  auto id = store_->InsertJob(job);
+  if (!id.ok()) return id.status();  // nothing written: a refused value, not a broken store
+  job.id = *id;
+  pending_since_[job.id] = job.submit_time;
+  jobs_[job.id] = job;
+  schedule_soon_ = true;
+  ReplyBody(in, proto::SubmitReply{job.id});
+  return Status::Ok();
+}
+
+Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
+  auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  std::set<JobState> states;
+  for (const auto& name : req->states) {
+    auto s = model::ParseJobState(name);
+    if (!s) return Invalid("unknown job state '" + name + "'");
+    states.insert(*s);
+  }
+  proto::JobsReply reply;
+  auto want = [&](const Job& j) {
+    if (!req->user.empty() && j.user != req->user) return false;
+    if (!states.empty()) return states.count(j.state) > 0;
+    return req->all || !req->ids.empty() || !model::IsTerminal(j.state);
+  };
+  if (!req->ids.empty()) {
+    for (auto id : req->ids) {
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
+      if (want(it->second)) reply.jobs.push_back(it->second);
+    }
+  } else {
+    for (const auto& [id, j] : jobs_) {
+      if (!want(j)) continue;
+      reply.jobs.push_back(j);
+      if (req->limit > 0 && static_cast<int64_t>(reply.jobs.size()) >= req->limit) break;
+    }
+  }
+  ReplyBody(in, reply);
+  return Status::Ok();
+}
+
+Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::JobActionRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  if (req->action != "cancel" && req->action != "suspend" && req->action != "resume") {
+    return Invalid("unknown action '" + req->action + "': use cancel, suspend or resume");
+  }
+  proto::JobActionReply reply;
+  for (auto id : req->ids) {
+    proto::JobActionResult r{id, false, ""};
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+      r.message = "not found";
+    } else if (!MayActOn(who, it->second)) {
+      r.message = "permission denied: job " + std::to_string(id) + " belongs to " + it->second.user;
+    } else {
+      Job& j = it->second;
+      const int grace_ms = static_cast<int>(config_.scheduler.kill_grace_s * 1000);
+      if (req->action == "cancel") {
+        if (model::IsTerminal(j.state)) {
+          r.message = std::string("already ") + model::JobStateName(j.state);
+        } else if (j.state == JobState::kPending) {
+          Finish(j, JobState::kCancelled, -1, "cancelled by " + who.user);
+          r.ok = true, r.message = "cancelled";
+        } else {
+          StopJob(j, JobState::kCancelled, "cancelled by " + who.user, grace_ms);
+          r.ok = true, r.message = "cancelling";
+        }
+      } else if (req->action == "suspend") {
+        if (j.state != JobState::kRunning) {
+          r.message = std::string("cannot suspend a ") + model::JobStateName(j.state) + " job";
+        } else {
+          j.state = JobState::kSuspended;
+          j.reason = "suspended by " + who.user;
+          for (const auto& w : j.placement) {
+            SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, ""});
+          }
+          Save(j);
+          Event(j.id, j.reason);
+          r.ok = true, r.message = "suspended";
+        }
+      } else {
+        if (j.state != JobState::kSuspended) {
+          r.message = std::string("cannot resume a ") + model::JobStateName(j.state) + " job";
+        } else {
+          j.state = JobState::kRunning;
+          j.reason.clear();
+          for (const auto& w : j.placement) {
+            SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, ""});
+          }
+          Save(j);
+          Event(j.id, "resumed by " + who.user);
+          r.ok = true, r.message = "resumed";
+        }
+      }
+    }
+    reply.results.push_back(std::move(r));
+  }
+  ReplyBody(in, reply);
+  return Status::Ok();
+}
+
+Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto it = jobs_.find(req->id);
+  if (it == jobs_.end()) return NotFound("job " + std::to_string(req->id) + " not found");
+  const Job& j = it->second;
+  if (!MayActOn(who, j)) {
+    return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
+  }
+  if (j.placement.empty()) {
+    if (j.state == JobState::kPending) {
+      return NotFound("job " + std::to_string(j.id) + " has not started yet: no output");
+    }
+    return NotFound("job " + std::to_string(j.id) + " never ran: no output");
+  }
+  if (req->worker < 0 || req->worker >= static_cast<int>(j.placement.size())) {
+    return Invalid("job " + std::to_string(j.id) + " has workers 0.." +
+                   std::to_string(j.placement.size() - 1));
+  }
+  const std::string& node = j.placement[req->worker].node;
+  const Node* n = FindNode(node);
+  if (n == nullptr || n->state == model::NodeState::kDown) {
+    return Unavailable("node " + node + " holding the output of job " + std::to_string(j.id) +
+                       " is down");
+  }
+  uint64_t token = next_token_++;
+  log_waiters_[token] = {in.peer, in.envelope.id};
+  SendToNode(node, proto::LogsFetch{token, *req});
+  return Status::Ok();
+}
+
+Status Controller::OnLogsData(const net::Incoming& in) {
+  auto data = proto::BodyOf<proto::LogsData>(in.envelope);
+  if (!data.ok()) return data.status();
+  auto it = log_waiters_.find(data->token);
+  if (it == log_waiters_.end()) return Status::Ok();
+  net::Incoming client{it->second.peer, {}};
+  client.envelope.id = it->second.request_id;
+  if (!data->error.empty()) {
+    ReplyError(client, NotFound(data->error));
+  } else {
+    ReplyBody(client, data->reply);
+  }
+  log_waiters_.erase(it);
+  return Status::Ok();
+}
+
+Status Controller::OnNodes(const net::Incoming& in) {
+  proto::NodesReply reply;
+  std::map<std::string, proto::NodeStatus> by_name;
+  for (const auto& [name, n] : nodes_) {
+    proto::NodeStatus st;
+    st.name = name;
+    st.topology = n.topology;
+    st.state = n.drain && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
+    st.capacity = Capacity(n.topology);
+    st.gpu_milli_used.assign(n.topology.gpus.size(), 0);
+    st.last_heartbeat = n.last_seen;
+    by_name[name] = std::move(st);
+  }
+  for (const auto& [id, j] : jobs_) {
+    if (!model::HoldsResources(j.state)) continue;
+    for (const auto& w : j.placement) {
+      auto it = by_name.find(w.node);
+      if (it == by_name.end()) continue;
+      auto& st = it->second;
+      st.allocated += {static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each,
+                       static_cast<int64_t>(w.cores.size()), w.memory_mib};
+      for (int g : w.gpus) {
+        if (g >= 0 && g < static_cast<int>(st.gpu_milli_used.size())) {
+          st.gpu_milli_used[g] += w.gpu_milli_each;
+        }
+      }
+    }
+  }
+  for (auto& [name, st] : by_name) reply.nodes.push_back(std::move(st));
+  ReplyBody(in, reply);
+  return Status::Ok();
+}
+
+}  // namespace herd::ctld

@@ -1,0 +1,129 @@
+// Controller: herd-ctld's event loop. Owns the live state (jobs, nodes) in memory and writes
+// every change through to the Store; SQLite is the durable record and a restart rebuilds memory
+// from it. Each Step() handles one batch of messages inside one transaction (group commit):
+// replies and node commands leave only after that transaction commits.
+// Built by ctld/main.cc (and integration tests); not thread-safe: one thread calls Step().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/auth/auth.h"
+#include "common/config/config.h"
+#include "common/model/job.h"
+#include "common/model/node.h"
+#include "common/net/net.h"
+#include "common/proto/messages.h"
+#include "common/util/clock.h"
+#include "ctld/sched/scheduler.h"
+#include "ctld/store/store.h"
+
+namespace herd::ctld {
+
+class Controller {
+ public:
+  Controller(config::Config config, std::unique_ptr<store::Store> store,
+             std::unique_ptr<net::Server> server, std::unique_ptr<auth::Authenticator> auth,
+             const Clock* clock);
+
+  // Loads jobs and nodes from the store. Nodes come back DOWN until they talk again.
+  Status Recover();
+  // Waits up to timeout_ms for messages, handles them and any due timers, commits, then sends.
+  // Returns an error only when the store cannot commit: the caller must exit (state is on disk).
+  Status Step(int timeout_ms);
+  // Replaces the configuration (SIGHUP); running jobs are unaffected.
+  void Reconfigure(config::Config config);
+
+ private:
+  struct Node {
+    std::string name;
+    model::NodeTopology topology;
+    model::NodeState state = model::NodeState::kDown;
+    bool drain = false;
+    int64_t last_seen_ms = 0;  // monotonic
+    int64_t last_seen = 0;     // wall clock, stored
+    bool registered = false;   // registered with this controller process
+  };
+  // What the controller asked of a running job that has not finished yet.
+  struct Ending {
+    model::JobState final_state;  // CANCELLED, TIMEOUT, or PENDING for a requeue
+    std::string reason;
+  };
+  struct LogWaiter {
+    std::string peer;
+    uint64_t request_id;
+  };
+
+  void Handle(const net::Incoming& in);
+  void Reply(const net::Incoming& in, const proto::Envelope& e);
+  void ReplyError(const net::Incoming& in, const Status& s);
+  template <typename T>
+  void ReplyBody(const net::Incoming& in, const T& body) {
+    Reply(in, proto::MakeEnvelope(body, in.envelope.id));
+  }
+  template <typename T>
+  void SendToNode(const std::string& node, const T& body) {
+    outbox_.emplace_back(node, proto::MakeEnvelope(body));
+  }
+
+  Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
+  Status OnJobs(const net::Incoming& in, const auth::Identity& who);
+  Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
+  Status OnLogs(const net::Incoming& in, const auth::Identity& who);
+  Status OnNodes(const net::Incoming& in);
+  Status OnRegister(const net::Incoming& in);
+  Status OnHeartbeat(const net::Incoming& in);
+  Status OnJobEvent(const net::Incoming& in);
+  Status OnLogsData(const net::Incoming& in);
+
+  Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
+  bool MayActOn(const auth::Identity& who, const model::Job& job) const;
+  // Reconciles a node's job list with what the controller believes.
+  void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);
+  void OnWorkerReport(const std::string& node, const proto::JobReport& report);
+  void WorkerEnded(model::Job& job, int worker, int exit_code, const std::string& reason);
+  void Finish(model::Job& job, model::JobState state, int exit_code, std::string reason);
+  void Requeue(model::Job& job, std::string reason);
+  void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms);
+  void NodeLost(Node& node, const std::string& why);
+
+  void Tick();
+  void CheckNodes();
+  void CheckTimeLimits();
+  void Schedule();
+  sched::Snapshot BuildSnapshot() const;
+  void Launch(model::Job& job);
+
+  void Save(const model::Job& job);
+  void Event(model::JobId id, const std::string& what);
+  Node* FindNode(const std::string& name);
+  std::string QueueOf(const model::Job& job) const { return job.spec.project; }
+  int64_t Now() const { return clock_->NowSeconds(); }
+
+  config::Config config_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<net::Server> server_;
+  std::unique_ptr<auth::Authenticator> auth_;
+  const Clock* clock_;
+  sched::Policy policy_;
+
+  std::map<model::JobId, model::Job> jobs_;       // every job, finished ones too
+  std::map<std::string, Node> nodes_;
+  std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported
+  std::map<model::JobId, std::set<int>> ended_workers_;
+  std::map<model::JobId, int64_t> pending_since_;  // reservation clock
+  std::map<uint64_t, LogWaiter> log_waiters_;
+  uint64_t next_token_ = 1;
+  std::vector<std::pair<std::string, proto::Envelope>> outbox_;
+  bool schedule_soon_ = true;
+  bool store_failed_ = false;                      // a write failed: roll back, do not send
+  int64_t next_cycle_ms_ = 0;
+  std::vector<sched::QueueShare> shares_;
+};
+
+}  // namespace herd::ctld

@@ -1,0 +1,256 @@
+// Node registration, heartbeats and job events: how the controller learns what runs where,
+// and every transition that follows from it.
+#include <algorithm>
+
+#include "common/model/units.h"
+#include "ctld/controller.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::ctld {
+
+using model::Job;
+using model::JobState;
+
+Status Controller::OnRegister(const net::Incoming& in) {
+  auto req = proto::BodyOf<proto::RegisterRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  if (req->node.empty() || req->node != in.peer) {
+    return Invalid("node name '" + req->node + "' must match its connection identity '" +
+                   in.peer + "'");
+  }
+  Node& n = nodes_[req->node];
+  const bool was_up = n.state == model::NodeState::kUp && n.registered;
+  n.name = req->node;
+  n.topology = req->topology;
+  n.state = model::NodeState::kUp;
+  n.registered = true;
+  n.last_seen_ms = clock_->MonotonicMillis();
+  n.last_seen = Now();
+  Status s = store_->UpsertNode(n.name, n.topology, n.state, n.last_seen);
+  if (!s.ok()) {
+    store_failed_ = true;
+    return s;
+  }
+  spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
+               n.topology.Cores(), n.topology.emulated ? ", emulated" : "",
+               was_up ? " again" : "");
+  Reconcile(n, req->jobs, /*complete=*/true);
+  proto::RegisterReply reply;
+  reply.heartbeat_interval_ms = static_cast<int32_t>(config_.scheduler.heartbeat_interval_ms);
+  ReplyBody(in, reply);
+  schedule_soon_ = true;
+  return Status::Ok();
+}
+
+Status Controller::OnHeartbeat(const net::Incoming& in) {
+  auto hb = proto::BodyOf<proto::Heartbeat>(in.envelope);
+  if (!hb.ok()) return hb.status();
+  Node* n = FindNode(hb->node);
+  if (n == nullptr || !n->registered || hb->node != in.peer) {
+    // The node re-registers when it gets this error (e.g. after a controller restart).
+    return Invalid("node " + hb->node + " is not registered with this herd-ctld: register first");
+  }
+  n->last_seen_ms = clock_->MonotonicMillis();
+  n->last_seen = Now();
+  if (n->state == model::NodeState::kDown) {
+    n->state = model::NodeState::kUp;
+    Status s = store_->UpsertNode(n->name, n->topology, n->state, n->last_seen);
+    if (!s.ok()) store_failed_ = true;
+    spdlog::info("node {} is back", n->name);
+    schedule_soon_ = true;
+  }
+  Reconcile(*n, hb->jobs, /*complete=*/false);
+  return Status::Ok();
+}
+
+Status Controller::OnJobEvent(const net::Incoming& in) {
+  auto ev = proto::BodyOf<proto::JobEvent>(in.envelope);
+  if (!ev.ok()) return ev.status();
+  if (ev->node != in.peer) return Invalid("job event for node " + ev->node + " from " + in.peer);
+  OnWorkerReport(ev->node, ev->report);
+  if (ev->report.state == "ENDED") {
+    SendToNode(ev->node, proto::EventAck{ev->report.id, ev->report.worker});
+  }
+  return Status::Ok();
+}
+
+void Controller::Reconcile(Node& node, const std::vector<proto::JobReport>& reports,
+                           bool complete) {
+  std::set<std::pair<model::JobId, int>> seen;
+  for (const auto& r : reports) {
+    seen.insert({r.id, r.worker});
+    OnWorkerReport(node.name, r);
+    if (r.state == "ENDED") SendToNode(node.name, proto::EventAck{r.id, r.worker});
+  }
+  if (!complete) return;
+  // After a node daemon restart, whatever it does not know of was lost with it.
+  for (auto& [id, j] : jobs_) {
+    if (!model::HoldsResources(j.state)) continue;
+    for (size_t w = 0; w < j.placement.size(); ++w) {
+      if (j.placement[w].node != node.name || seen.count({id, static_cast<int>(w)})) continue;
+      if (ended_workers_[id].count(static_cast<int>(w))) continue;
+      WorkerEnded(j, static_cast<int>(w), -1, "lost when herd-noded on " + node.name + " restarted");
+    }
+  }
+}
+
+void Controller::OnWorkerReport(const std::string& node, const proto::JobReport& r) {
+  auto it = jobs_.find(r.id);
+  const bool ours = it != jobs_.end() && model::HoldsResources(it->second.state) &&
+                    r.worker >= 0 && r.worker < static_cast<int>(it->second.placement.size()) &&
+                    it->second.placement[r.worker].node == node;
+  if (!ours) {
+    if (r.state != "ENDED") {
+      // A job this node should not run (cancelled, requeued elsewhere while the node was away).
+      spdlog::warn("node {} runs job {} worker {} that it does not own: killing it", node, r.id,
+                   r.worker);
+      SendToNode(node, proto::SignalCommand{r.id, "kill", 0, "not owned by this node any more"});
+    }
+    return;
+  }
+  Job& j = it->second;
+  if (r.state == "ENDED") {
+    WorkerEnded(j, r.worker, r.exit_code, r.reason);
+  } else if (j.state == JobState::kStarting) {
+    j.state = JobState::kRunning;
+    Save(j);
+    Event(j.id, "running on " + node);
+  }
+}
+
+void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::string& reason) {
+  auto& ended = ended_workers_[job.id];
+  if (!ended.insert(worker).second) return;
+  const bool failed = exit_code != 0 || !reason.empty();
+  if (failed && !ending_.count(job.id)) job.exit_code = exit_code;  // the first failure's code
+  if (ended.size() < job.placement.size()) {
+    if (failed && !ending_.count(job.id)) {
+      std::string why = "worker " + std::to_string(worker) + " failed (" +
+                        (reason.empty() ? "exit code " + std::to_string(exit_code) : reason) + ")";
+      StopJob(job, JobState::kFailed, why, static_cast<int>(config_.scheduler.kill_grace_s * 1000));
+    }
+    return;
+  }
+  ended_workers_.erase(job.id);
+  auto end = ending_.find(job.id);
+  if (end != ending_.end()) {
+    Ending e = end->second;
+    ending_.erase(end);
+    if (e.final_state == JobState::kPending) {
+      Requeue(job, e.reason);
+    } else {
+      Finish(job, e.final_state, job.exit_code, e.reason);
+    }
+    return;
+  }
+  // Every worker ended on its own and only this last one may have failed.
+  if (!failed) {
+    Finish(job, JobState::kCompleted, 0, "");
+  } else {
+    Finish(job, JobState::kFailed, exit_code,
+           reason.empty() ? "exit code " + std::to_string(exit_code) : reason);
+  }
+}
+
+void Controller::Finish(Job& job, JobState state, int exit_code, std::string reason) {
+  job.state = state;
+  job.exit_code = exit_code;
+  job.reason = std::move(reason);
+  job.end_time = Now();
+  pending_since_.erase(job.id);
+  ended_workers_.erase(job.id);
+  ending_.erase(job.id);
+  Save(job);
+  Event(job.id, std::string("ended ") + model::JobStateName(state) +
+                    (job.reason.empty() ? "" : ": " + job.reason));
+  schedule_soon_ = true;
+}
+
+void Controller::Requeue(Job& job, std::string reason) {
+  job.state = JobState::kPending;
+  job.placement.clear();
+  job.exit_code = -1;
+  job.restart_count++;
+  job.reason = std::move(reason);
+  pending_since_[job.id] = Now();
+  ended_workers_.erase(job.id);
+  ending_.erase(job.id);
+  Save(job);
+  Event(job.id, "requeued (" + job.reason + ")");
+  schedule_soon_ = true;
+}
+
+void Controller::StopJob(Job& job, JobState final_state, std::string reason, int grace_ms) {
+  auto [it, inserted] = ending_.try_emplace(job.id, Ending{final_state, reason});
+  if (!inserted) {
+    // A cancel overrides a requeue already under way; nothing else changes the outcome.
+    if (final_state != JobState::kCancelled) return;
+    it->second = Ending{final_state, reason};
+  }
+  const auto& ended = ended_workers_[job.id];
+  for (size_t w = 0; w < job.placement.size(); ++w) {
+    if (ended.count(static_cast<int>(w))) continue;
+    SendToNode(job.placement[w].node,
+               proto::SignalCommand{job.id, "kill", grace_ms, reason});
+  }
+  if (final_state == JobState::kPending) job.state = JobState::kPreempted;
+  job.reason = reason;
+  Save(job);
+  Event(job.id, "stopping: " + reason);
+}
+
+void Controller::NodeLost(Node& node, const std::string& why) {
+  node.state = model::NodeState::kDown;
+  node.registered = false;
+  Status s = store_->UpsertNode(node.name, node.topology, node.state, node.last_seen);
+  if (!s.ok()) store_failed_ = true;
+  spdlog::warn("node {} is DOWN: {}", node.name, why);
+  for (auto& [id, j] : jobs_) {
+    if (!model::HoldsResources(j.state)) continue;
+    bool here = std::any_of(j.placement.begin(), j.placement.end(),
+                            [&](const auto& w) { return w.node == node.name; });
+    if (!here) continue;
+    // Workers elsewhere must not run on alone.
+    for (const auto& w : j.placement) {
+      if (w.node != node.name) {
+        SendToNode(w.node, proto::SignalCommand{j.id, "kill", 0, "node " + node.name + " failed"});
+      }
+    }
+    const auto* cls = config_.FindClass(j.spec.job_class);
+    auto end = ending_.find(j.id);
+    std::string reason = "node " + node.name + " " + why;
+    if (end != ending_.end() && end->second.final_state != JobState::kPending) {
+      Finish(j, end->second.final_state, -1, end->second.reason);
+    } else if (cls != nullptr && cls->preemptible) {
+      Requeue(j, "requeued after " + reason);
+    } else {
+      Finish(j, JobState::kNodeFail, -1, reason);
+    }
+  }
+  schedule_soon_ = true;
+}
+
+void Controller::CheckNodes() {
+  const int64_t now_ms = clock_->MonotonicMillis();
+  const int64_t timeout_ms = config_.scheduler.node_timeout_s * 1000;
+  for (auto& [name, n] : nodes_) {
+    if (n.state == model::NodeState::kUp && now_ms - n.last_seen_ms > timeout_ms) {
+      NodeLost(n, "stopped responding (no heartbeat for " +
+                      model::FormatDuration(config_.scheduler.node_timeout_s) + ")");
+    }
+  }
+}
+
+void Controller::CheckTimeLimits() {
+  const int64_t now = Now();
+  for (auto& [id, j] : jobs_) {
+    if (j.state != JobState::kRunning || j.spec.time_limit_s <= 0 || ending_.count(id)) continue;
+    if (now >= j.start_time + j.spec.time_limit_s) {
+      StopJob(j, JobState::kTimeout,
+              "time limit of " + model::FormatDuration(j.spec.time_limit_s) + " reached",
+              static_cast<int>(config_.scheduler.kill_grace_s * 1000));
+    }
+  }
+}
+
+}  // namespace herd::ctld

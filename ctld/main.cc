@@ -1,0 +1,124 @@
+// herd-ctld: the controller daemon. Thin: parse flags, load config, open the store, bind, loop.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "common/auth/auth.h"
+#include "common/config/config.h"
+#include "common/net/net.h"
+#include "common/util/daemon.h"
+#include "ctld/controller.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+std::string ReadFile(const std::string& path, bool* ok) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *ok = static_cast<bool>(in);
+  return ss.str();
+}
+
+int MergeConfig(const std::string& base, const std::string& extra) {
+  bool ok1 = false, ok2 = false;
+  std::string a = ReadFile(base, &ok1), b = ReadFile(extra, &ok2);
+  if (!ok1 || !ok2) {
+    std::cerr << "herd-ctld: cannot read " << (ok1 ? extra : base) << "\n";
+    return 1;
+  }
+  auto merged = herd::config::MergeToml(a, base, b, extra);
+  if (!merged.ok()) {
+    std::cerr << "herd-ctld: " << merged.status().message() << "\n";
+    return 1;
+  }
+  std::cout << *merged;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herd-ctld: the herd controller (queue, scheduler, state in SQLite)"};
+  std::string config_path = "/etc/herd/herd.toml";
+  std::vector<std::string> merge;
+  bool check = false;
+  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  app.add_flag("--check-config", check, "validate the configuration and exit");
+  app.add_option("--merge-config", merge, "print BASE.toml with EXTRA.toml merged over it")
+      ->expected(2);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!merge.empty()) return MergeConfig(merge[0], merge[1]);
+
+  auto config = herd::config::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "herd-ctld: " << config.status().message() << "\n";
+    return 1;
+  }
+  for (const auto& w : config->warnings) std::cerr << "herd-ctld: warning: " << w << "\n";
+  if (check) {
+    std::cout << config_path << ": OK\n";
+    return 0;
+  }
+  herd::InitDaemonLog("herd-ctld", config->controller.log_file);
+  int sigfd = herd::DaemonSignalFd();
+
+  const std::string& dir = config->controller.state_dir;
+  mkdir(dir.c_str(), 0755);
+  auto store = herd::store::Store::Open(dir + "/herd.db");
+  if (!store.ok()) {
+    spdlog::critical("{}", store.status().message());
+    return 1;
+  }
+  auto auth = herd::auth::MakeAuthenticator(config->auth.method, config->auth.munge_socket);
+  if (!auth.ok()) {
+    spdlog::critical("{}", auth.status().message());
+    return 1;
+  }
+  if (config->auth.method == "none") {
+    spdlog::warn("auth = \"none\": every local user is trusted; use it for a single-user demo only");
+  }
+  auto server = herd::net::Server::Bind(config->controller.listen);
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().message());
+    return 1;
+  }
+  for (const auto& e : (*server)->Endpoints()) spdlog::info("listening on {}", e);
+
+  herd::SystemClock clock;
+  herd::ctld::Controller controller(*config, std::move(*store), std::move(*server),
+                                    std::move(*auth), &clock);
+  if (auto s = controller.Recover(); !s.ok()) {
+    spdlog::critical("recovery failed: {}", s.message());
+    return 1;
+  }
+  while (true) {
+    int sig = herd::ReadSignal(sigfd);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    if (sig == SIGHUP) {
+      auto fresh = herd::config::LoadConfig(config_path);
+      if (!fresh.ok()) {
+        spdlog::error("reload refused, keeping the running configuration: {}",
+                      fresh.status().message());
+      } else {
+        controller.Reconfigure(*fresh);
+        spdlog::info("configuration reloaded from {}", config_path);
+      }
+    }
+    if (auto s = controller.Step(200); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 2;
+    }
+  }
+  spdlog::info("stopping");
+  return 0;
+}

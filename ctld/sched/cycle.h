@@ -1,0 +1,105 @@
+// One scheduling cycle: the state Decide() builds from a Snapshot and the actions it runs over it
+// (allocate and reserve in scheduler.cc; reclaim, preempt and consolidate in evict.cc).
+// Built and owned by Decide(); internal to ctld/sched.
+// Thread-safety: none; one Decide() call owns its Cycle.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ctld/sched/internal.h"
+
+namespace herd::sched::internal {
+
+// Why a job was not started by the allocate pass.
+enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kNoFit };
+
+struct JobState {
+  const PendingJob* pending = nullptr;
+  const ClassView* job_class = nullptr;
+  Shape shape;
+  model::Resources total;
+  bool started = false;
+  Block block = Block::kNone;
+  std::string reason;
+};
+
+struct QueueState {
+  const QueueView* view = nullptr;
+  std::vector<std::string> path;  // the queue, then its ancestors up to the root
+  model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
+  model::Resources running;       // held by the snapshot's running jobs
+  model::Resources fair;
+  model::Resources pending_demand;
+  std::vector<JobState*> jobs;    // leaves: by class priority, then submit time
+  size_t next = 0;
+  bool started_any = false;
+};
+
+// The victims chosen for one pending job and where that job will go once they are gone.
+struct VictimPlan {
+  std::vector<const RunningJob*> victims;
+  std::vector<model::WorkerPlacement> placement;
+  int64_t evicted_gpu_milli = 0;
+};
+
+class Cycle {
+ public:
+  Cycle(const Snapshot& snapshot, const Policy& policy);
+  Decisions Run();
+
+ private:
+  // scheduler.cc
+  void Allocate();
+  bool TryStart(JobState& job);
+  std::string QuotaReason(const JobState& job, Block* block) const;
+  std::string NoFitReason(const JobState& job);
+  void Reserve(JobState& job);
+  void Charge(const std::string& queue, const model::Resources& r, int sign);
+  PlaceOptions OptionsFor(const JobState& job) const;
+  const ClassView& ClassOf(const std::string& name) const;
+  const ClassView& ClassOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
+
+  // evict.cc
+  void Evict();
+  bool Reclaim(JobState& job);
+  bool Preempt(JobState& job);
+  bool Consolidate(JobState& job);
+  // Releases `candidates` in order (skipping those `allowed` refuses) until the job fits and
+  // `enough` agrees, then puts back every victim not needed. Leaves the cluster unchanged.
+  std::optional<VictimPlan> FindVictims(
+      const JobState& job, const std::vector<const RunningJob*>& candidates,
+      const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
+      const std::function<bool(const std::vector<const RunningJob*>&)>& enough,
+      const std::vector<int>* only);
+  std::optional<VictimPlan> SearchByNode(
+      const JobState& job, const std::vector<const RunningJob*>& candidates,
+      const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
+      const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
+  bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
+  void Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
+              const std::string& why);
+
+  const Snapshot& snap_;
+  const Policy& policy_;
+  Cluster cluster_;
+  std::vector<NodeState> initial_;  // the cluster as the snapshot gave it
+  std::unordered_map<std::string, QueueState> queues_;
+  std::vector<JobState> jobs_;
+  std::vector<JobState*> visited_;  // in the order the allocate pass served them
+  std::map<std::pair<Shape, bool>, std::string> no_fit_;  // shape, may use reserved -> reason
+  std::set<std::string> no_victims_;                       // "kind|queue|priority|shape" that failed
+  std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
+  std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
+  std::vector<const ClassView*> class_of_;  // per snap_.running entry
+  std::set<model::JobId> victims_;
+  ClassView default_class_;  // for classes the snapshot does not name
+  Decisions out_;
+};
+
+}  // namespace herd::sched::internal

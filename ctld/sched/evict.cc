@@ -1,0 +1,338 @@
+// Reclaim (between queues, to restore fair share), preempt (inside a queue, by priority) and
+// consolidate (move preemptible jobs so a fragmented free total becomes one fitting block).
+// Victims keep their resources until the daemon has stopped them, so a victim's resources are
+// never reused in the cycle that chose it: the nodes the waiting job will use are held instead.
+#include <algorithm>
+#include <tuple>
+
+#include "ctld/sched/cycle.h"
+
+namespace herd::sched::internal {
+namespace {
+
+int64_t GpuOf(const RunningJob& r) { return Shape::Of(r.spec, "").Total().gpu_milli; }
+int64_t CpuOf(const RunningJob& r) { return Shape::Of(r.spec, "").Total().cpus; }
+int64_t Key(const model::Resources& r, bool gpu) { return gpu ? r.gpu_milli : r.cpus; }
+
+std::string ShapeKey(const Shape& s) {
+  return std::to_string(s.workers) + "x" + std::to_string(s.gpu_milli) + "," +
+         std::to_string(s.gpu_memory_mib) + "," + std::to_string(s.cpus) + "," +
+         std::to_string(s.memory_mib) + "," + s.gpu_model;
+}
+
+std::string Waiting(size_t n) {
+  return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
+         " to release resources";
+}
+
+}  // namespace
+
+void Cycle::Evict() {
+  for (JobState* job : visited_) {
+    if (job->started) continue;
+    if (static_cast<int>(out_.preemptions.size()) >= policy_.max_preemptions_per_cycle) break;
+    if (job->block == Block::kNoFit) {
+      if (Reclaim(*job) || Preempt(*job)) continue;
+      Consolidate(*job);
+    } else if (job->block == Block::kQuota) {
+      Preempt(*job);
+    }
+  }
+}
+
+bool Cycle::Protected(const RunningJob& r) const {
+  if (victims_.count(r.id) || r.suspended || !ClassOf(r).preemptible) return true;
+  if (snap_.now - r.start_time < ClassOf(r).min_runtime_s) return true;
+  for (int i : nodes_of_[static_cast<size_t>(&r - snap_.running.data())]) {
+    if (cluster_.nodes[i].held) return true;
+  }
+  return false;
+}
+
+std::optional<VictimPlan> Cycle::FindVictims(
+    const JobState& job, const std::vector<const RunningJob*>& candidates,
+    const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
+    const std::function<bool(const std::vector<const RunningJob*>&)>& enough,
+    const std::vector<int>* only) {
+  PlaceOptions o = OptionsFor(job);
+  o.only = only;
+  auto fits = [&](const std::vector<const RunningJob*>& chosen)
+      -> std::optional<std::vector<model::WorkerPlacement>> {
+    if (!enough(chosen)) return std::nullopt;
+    auto p = cluster_.Place(job.shape, o);
+    if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+    return p;
+  };
+  auto take = [&](const RunningJob* r) { cluster_.ReleaseAll(r->placement, r->spec.gpu_memory_mib); };
+  auto put_back = [&](const RunningJob* r) { cluster_.ApplyAll(r->placement, r->spec.gpu_memory_mib); };
+
+  std::vector<const RunningJob*> chosen;
+  bool ok = false;
+  int budget = policy_.max_preemptions_per_cycle - static_cast<int>(out_.preemptions.size());
+  for (const RunningJob* c : candidates) {
+    if (static_cast<int>(chosen.size()) >= budget) break;
+    if (!allowed(*c, chosen)) continue;
+    take(c);
+    chosen.push_back(c);
+    if (fits(chosen)) {
+      ok = true;
+      break;
+    }
+  }
+  if (!ok) {
+    for (const RunningJob* c : chosen) put_back(c);
+    return std::nullopt;
+  }
+  // Keep running every victim the job can do without, the last chosen (smallest need) first.
+  for (size_t i = chosen.size(); i-- > 0;) {
+    std::vector<const RunningJob*> without = chosen;
+    without.erase(without.begin() + static_cast<std::ptrdiff_t>(i));
+    put_back(chosen[i]);
+    if (fits(without)) {
+      chosen = without;
+    } else {
+      take(chosen[i]);
+    }
+  }
+  VictimPlan plan;
+  plan.placement = *fits(chosen);
+  for (const RunningJob* c : chosen) {
+    put_back(c);
+    plan.evicted_gpu_milli += GpuOf(*c);
+  }
+  plan.victims = chosen;
+  return plan;
+}
+
+void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
+                   const std::string& why) {
+  for (const RunningJob* v : plan.victims) {
+    victims_.insert(v->id);
+    if (kind != "consolidate") Charge(v->queue, Shape::Of(v->spec, "").Total(), -1);
+    out_.preemptions.push_back({v->id, job.pending->id, kind, why});
+  }
+  Charge(job.pending->queue, job.total, +1);
+  for (const auto& w : plan.placement) {
+    int i = cluster_.NodeIndex(w.node);
+    if (i >= 0) cluster_.nodes[i].held = true;
+  }
+  job.reason = Waiting(plan.victims.size());
+}
+
+// Better plan: fewer victims, then less GPU evicted, then the earlier node.
+static bool Better(const std::optional<VictimPlan>& a, const std::optional<VictimPlan>& b) {
+  if (!a) return false;
+  if (!b) return true;
+  return std::make_tuple(a->victims.size(), a->evicted_gpu_milli) <
+         std::make_tuple(b->victims.size(), b->evicted_gpu_milli);
+}
+
+// A queue below its fair share takes back resources from queues above theirs, never pushing a
+// victim queue below its own fair share. Shares are compared on GPUs for GPU jobs, else cores.
+bool Cycle::Reclaim(JobState& job) {
+  const std::string& name = job.pending->queue;
+  bool gpu = job.shape.gpu_milli > 0;
+  if (Key(queues_[name].allocated, gpu) + Key(job.total, gpu) > Key(queues_[name].fair, gpu)) {
+    return false;
+  }
+  std::string memo = "reclaim|" + name + "|" + ShapeKey(job.shape);
+  if (no_victims_.count(memo)) return false;
+  std::vector<const RunningJob*> candidates;
+  for (const RunningJob& r : snap_.running) {
+    auto q = queues_.find(r.queue);
+    if (r.queue == name || q == queues_.end() || Protected(r)) continue;
+    if (Key(q->second.allocated, gpu) > Key(q->second.fair, gpu)) candidates.push_back(&r);
+  }
+  if (candidates.empty()) return false;
+  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
+    return std::make_tuple(-GpuOf(*a), -CpuOf(*a), ClassOf(*a).priority, -a->start_time, a->id) <
+           std::make_tuple(-GpuOf(*b), -CpuOf(*b), ClassOf(*b).priority, -b->start_time, b->id);
+  });
+  auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
+    int64_t taken = Key(Shape::Of(c.spec, "").Total(), gpu);
+    for (const RunningJob* v : chosen) {
+      if (v->queue == c.queue) taken += Key(Shape::Of(v->spec, "").Total(), gpu);
+    }
+    const QueueState& q = queues_[c.queue];
+    return Key(q.allocated, gpu) - taken >= Key(q.fair, gpu);
+  };
+  auto enough = [](const std::vector<const RunningJob*>&) { return true; };
+  std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
+  if (!best) {
+    no_victims_.insert(memo);
+    return false;
+  }
+  Commit(job, *best, "reclaim",
+         "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" +
+             name + " below its fair share)");
+  return true;
+}
+
+// Single-worker jobs look node by node (victims on one node, the fewest wins); gangs cluster-wide.
+std::optional<VictimPlan> Cycle::SearchByNode(
+    const JobState& job, const std::vector<const RunningJob*>& candidates,
+    const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
+    const std::function<bool(const std::vector<const RunningJob*>&)>& enough) {
+  if (job.shape.workers > 1) return FindVictims(job, candidates, allowed, enough, nullptr);
+  PlaceOptions o = OptionsFor(job);
+  std::optional<VictimPlan> best;
+  std::map<int, std::vector<const RunningJob*>> by_node;  // candidates in their order, per node
+  for (const RunningJob* c : candidates) {
+    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) by_node[i].push_back(c);
+  }
+  for (const auto& [i, here] : by_node) {
+    if (!cluster_.Usable(cluster_.nodes[i], o)) continue;
+    std::vector<int> only{i};
+    auto plan = FindVictims(job, here, allowed, enough, &only);
+    if (Better(plan, best)) best = plan;
+    if (best && best->victims.size() == 1 && best->evicted_gpu_milli <= job.total.gpu_milli) break;
+  }
+  return best;
+}
+
+// Inside one queue a higher-priority job evicts lower-priority preemptible ones, also to get back
+// under the queue's deserved quota or limit.
+bool Cycle::Preempt(JobState& job) {
+  const std::string& name = job.pending->queue;
+  int priority = job.job_class->priority;
+  std::string memo = "preempt|" + name + "|" + std::to_string(priority) + "|" +
+                     std::to_string(static_cast<int>(job.block)) + "|" + ShapeKey(job.shape);
+  if (no_victims_.count(memo)) return false;
+  std::vector<const RunningJob*> candidates;
+  for (const RunningJob& r : snap_.running) {
+    if (r.queue == name && !Protected(r) && ClassOf(r).priority < priority) candidates.push_back(&r);
+  }
+  if (candidates.empty()) return false;
+  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
+    return std::make_tuple(ClassOf(*a).priority, -GpuOf(*a), -CpuOf(*a), -a->start_time, a->id) <
+           std::make_tuple(ClassOf(*b).priority, -GpuOf(*b), -CpuOf(*b), -b->start_time, b->id);
+  });
+  auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
+  auto enough = [&](const std::vector<const RunningJob*>& chosen) {
+    for (const RunningJob* v : chosen) Charge(v->queue, Shape::Of(v->spec, "").Total(), -1);
+    Block block = Block::kNone;
+    bool ok = QuotaReason(job, &block).empty();
+    for (const RunningJob* v : chosen) Charge(v->queue, Shape::Of(v->spec, "").Total(), +1);
+    return ok;
+  };
+  std::optional<VictimPlan> best = job.block == Block::kQuota
+                                       ? FindVictims(job, candidates, allowed, enough, nullptr)
+                                       : SearchByNode(job, candidates, allowed, enough);
+  if (!best) {
+    no_victims_.insert(memo);
+    return false;
+  }
+  std::string cls = job.pending->job_class.empty() ? job.pending->spec.job_class : job.pending->job_class;
+  Commit(job, *best, "preempt",
+         "preempted by job " + std::to_string(job.pending->id) + " (" + cls + ", priority " +
+             std::to_string(priority) + ") of project " + name);
+  return true;
+}
+
+// Free whole GPUs add up but no node has enough: move the fewest preemptible single-node jobs off
+// one node, provided every moved job fits elsewhere right now (it keeps that spot this cycle).
+bool Cycle::Consolidate(JobState& job) {
+  const Shape& s = job.shape;
+  if (s.workers != 1 || s.WholeGpus() == 0) return false;
+  PlaceOptions o = OptionsFor(job);
+  std::string memo = "consolidate|" + std::to_string(o.may_use_reserved) + "|" + ShapeKey(s);
+  if (no_victims_.count(memo)) return false;
+  int free = 0;
+  for (const NodeState& n : cluster_.nodes) {
+    if (!cluster_.Usable(n, o)) continue;
+    for (const GpuSlot& g : n.gpus) {
+      free += g.free_milli >= 1000 && (s.gpu_model.empty() || g.model == s.gpu_model);
+    }
+  }
+  if (free < s.WholeGpus()) {
+    no_victims_.insert(memo);
+    return false;
+  }
+
+  struct Move {
+    int node = -1;
+    std::vector<const RunningJob*> movers;
+    std::vector<std::vector<model::WorkerPlacement>> to;
+    int64_t moved_gpu = 0;
+  };
+  auto movers_on = [&](int i) {
+    std::vector<const RunningJob*> m;
+    for (const RunningJob* r : running_on_[i]) {
+      if (!Protected(*r) && r->placement.size() == 1) m.push_back(r);
+    }
+    std::stable_sort(m.begin(), m.end(), [&](const RunningJob* a, const RunningJob* b) {
+      return std::make_tuple(GpuOf(*a), ClassOf(*a).priority, a->id) <
+             std::make_tuple(GpuOf(*b), ClassOf(*b).priority, b->id);
+    });
+    return m;
+  };
+  // Plans moving jobs off node i; with keep, leaves the movers' new places taken.
+  auto try_node = [&](int i, bool keep) -> std::optional<Move> {
+    std::vector<const RunningJob*> candidates = movers_on(i);
+    if (candidates.empty()) return std::nullopt;
+    std::vector<int> only{i}, others;
+    for (size_t k = 0; k < cluster_.nodes.size(); ++k) {
+      if (static_cast<int>(k) != i) others.push_back(static_cast<int>(k));
+    }
+    auto none = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
+    auto enough = [](const std::vector<const RunningJob*>&) { return true; };
+    auto plan = FindVictims(job, candidates, none, enough, &only);
+    if (!plan) return std::nullopt;
+    Move m;
+    m.node = i;
+    m.movers = plan->victims;
+    for (const RunningJob* v : m.movers) cluster_.ReleaseAll(v->placement, v->spec.gpu_memory_mib);
+    cluster_.ApplyAll(plan->placement, s.gpu_memory_mib);
+    bool placed = true;
+    for (const RunningJob* v : m.movers) {
+      PlaceOptions mo;
+      mo.policy = policy_.placement;
+      mo.only = &others;
+      auto p = cluster_.Place(Shape::Of(v->spec, ""), mo);
+      if (!p) {
+        placed = false;
+        break;
+      }
+      m.to.push_back(*p);
+      m.moved_gpu += GpuOf(*v);
+    }
+    cluster_.ReleaseAll(plan->placement, s.gpu_memory_mib);
+    for (const RunningJob* v : m.movers) cluster_.ApplyAll(v->placement, v->spec.gpu_memory_mib);
+    if (!placed || !keep) {
+      for (size_t k = 0; k < m.to.size(); ++k) {
+        cluster_.ReleaseAll(m.to[k], m.movers[k]->spec.gpu_memory_mib);
+      }
+    }
+    if (!placed) return std::nullopt;
+    m.to.insert(m.to.begin(), plan->placement);  // to[0]: the waiting job's own place
+    return m;
+  };
+  std::optional<Move> best;
+  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+    const NodeState& n = cluster_.nodes[i];
+    if (!cluster_.Usable(n, o) || n.whole_free >= s.WholeGpus()) continue;
+    if (static_cast<int>(n.gpus.size()) < s.WholeGpus()) continue;
+    int budget = policy_.max_preemptions_per_cycle - static_cast<int>(out_.preemptions.size());
+    auto m = try_node(static_cast<int>(i), false);
+    if (!m || static_cast<int>(m->movers.size()) > budget) continue;
+    if (!best || std::make_tuple(m->movers.size(), m->moved_gpu) <
+                     std::make_tuple(best->movers.size(), best->moved_gpu)) {
+      best = m;
+    }
+  }
+  if (!best) {
+    no_victims_.insert(memo);
+    return false;
+  }
+  best = try_node(best->node, true);
+  if (!best) return false;
+  VictimPlan plan;
+  plan.victims = best->movers;
+  plan.placement = best->to.front();
+  Commit(job, plan, "consolidate",
+         "moved so job " + std::to_string(job.pending->id) + " (" + GpuText(s.gpu_milli) +
+             ") fits on " + cluster_.nodes[best->node].view->name + "; it restarts on another node");
+  return true;
+}
+
+}  // namespace herd::sched::internal

@@ -1,0 +1,120 @@
+// Internals of the scheduler core shared by its .cc files: the mutable working copy of the cluster
+// that one Decide() call changes as it plans, placement over it, and fair-share arithmetic.
+// Built and owned by Decide(); never exposed outside ctld/sched.
+// Thread-safety: none; one Decide() call owns its Cluster.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/model/resources.h"
+#include "ctld/sched/scheduler.h"
+#include "ctld/sched/snapshot.h"
+
+namespace herd::sched::internal {
+
+// The request shape of a job: jobs with equal shapes share one feasibility answer per cycle.
+struct Shape {
+  int workers = 1;
+  int64_t gpu_milli = 0;  // per worker
+  int64_t gpu_memory_mib = 0;
+  int64_t cpus = 0;
+  int64_t memory_mib = 0;
+  std::string gpu_model;
+
+  static Shape Of(const model::JobSpec& spec, const std::string& gpu_model);
+  int WholeGpus() const { return gpu_milli >= 1000 ? static_cast<int>((gpu_milli + 999) / 1000) : 0; }
+  bool Fractional() const { return gpu_milli > 0 && gpu_milli < 1000; }
+  model::Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
+  model::Resources Total() const { return PerWorker() * workers; }
+  auto operator<=>(const Shape&) const = default;
+};
+
+// GPU memory one worker takes from `gpu` with a share of `milli`.
+int64_t GpuMemoryTaken(const GpuSlot& gpu, int64_t milli, int64_t requested_mib);
+
+// A node as this cycle's plan leaves it.
+struct NodeState {
+  const NodeView* view = nullptr;
+  std::vector<GpuSlot> gpus;
+  std::map<int, std::vector<int>> free_cores;  // NUMA id -> free core ids, ascending
+  std::map<int, int> core_numa;                // core id -> NUMA id, for the cores the view names
+  int64_t free_cores_count = 0;
+  int64_t free_memory_mib = 0;
+  int64_t free_gpu_milli = 0;  // sum over GPUs
+  int whole_free = 0;          // GPUs with nothing allocated
+  int64_t gpu_capacity_milli = 0;
+  bool schedulable = true;
+  bool held = false;               // being freed for a job this cycle: nothing else starts here
+  model::JobId reserved_for = 0;   // only preemptible jobs may start here
+  void Refresh();                  // recomputes the sums from gpus / free_cores
+};
+
+// Which nodes a placement may use.
+struct PlaceOptions {
+  Placement policy = Placement::kHerd;
+  bool may_use_reserved = true;            // false for non-preemptible jobs
+  const std::vector<int>* only = nullptr;  // restrict to these node indexes
+};
+
+class Fgd;
+
+// The working copy of all nodes.
+class Cluster {
+ public:
+  Cluster(const Snapshot& snapshot, const Policy& policy);
+  ~Cluster();
+
+  std::vector<NodeState> nodes;
+  int NodeIndex(const std::string& name) const;  // -1 when unknown
+
+  // Takes / gives back what `w` holds (gpu_memory_mib: the worker's requested GPU memory).
+  void Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib);
+  void Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib);
+  void ApplyAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib);
+  void ReleaseAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib);
+
+  // Places every worker of `shape` (all or nothing) and applies it; nullopt leaves nothing changed.
+  std::optional<std::vector<model::WorkerPlacement>> Place(const Shape& shape,
+                                                           const PlaceOptions& options);
+  // True when `node` could take one worker of `shape` now.
+  bool FitsWorker(const NodeState& node, const Shape& shape) const;
+  bool Usable(const NodeState& node, const PlaceOptions& options) const;
+
+ private:
+  std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,
+                                                    const std::vector<int>* candidates);
+  std::optional<std::vector<model::WorkerPlacement>> PlaceGang(const Shape& shape,
+                                                               const PlaceOptions& options);
+  std::unordered_map<std::string, int> index_;
+  uint64_t rng_state_;
+  int max_cores_ = 1;
+  int64_t max_gpu_milli_ = 1000;
+  Fgd* fgd_ = nullptr;  // owned; only for Placement::kFgd
+};
+
+// Plans one worker of `shape` inside `node` (GPUs, cores, NIC) without applying it.
+// `forced`: slot positions in node.gpus chosen by the caller (FGD) instead of the policy.
+std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Shape& shape,
+                                                 Placement policy, const std::vector<int>* forced);
+
+// Fair shares: every queue's share of the cluster (two-step division, recursively down the tree).
+// `demand` is allocated + pending per queue (leaves; parents are summed here).
+std::map<std::string, model::Resources> ComputeFairShares(
+    const std::vector<QueueView>& queues, const std::map<std::string, model::Resources>& demand,
+    const model::Resources& capacity);
+
+// max over resources of allocated / fair (a resource with fair 0 and allocated > 0 counts as 1e9).
+double DominantShare(const model::Resources& allocated, const model::Resources& fair);
+
+// "2 GPUs", "0.5 GPU", "16 cores", "64G memory": the main component of `r`, for reasons.
+std::string GpuText(int64_t milli);
+
+}  // namespace herd::sched::internal

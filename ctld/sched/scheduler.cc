@@ -1,0 +1,380 @@
+// Decide(): fair shares, then the allocate pass (with reservations), then reclaim / preempt /
+// consolidate for the jobs left pending, then a plain-language reason for every job not started.
+#include "ctld/sched/scheduler.h"
+
+#include <algorithm>
+
+#include "common/model/units.h"
+#include "ctld/sched/cycle.h"
+
+namespace herd::sched {
+
+using internal::Block;
+using internal::Cycle;
+using internal::JobState;
+using internal::QueueState;
+using internal::Shape;
+
+bool ParsePlacement(const std::string& name, Placement* out) {
+  static const std::map<std::string, Placement> kNames = {
+      {"herd", Placement::kHerd},     {"bestfit", Placement::kBestFit}, {"fgd", Placement::kFgd},
+      {"random", Placement::kRandom}, {"spread", Placement::kSpread}};
+  auto it = kNames.find(name);
+  if (it == kNames.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+const char* PlacementName(Placement p) {
+  switch (p) {
+    case Placement::kHerd: return "herd";
+    case Placement::kBestFit: return "bestfit";
+    case Placement::kFgd: return "fgd";
+    case Placement::kRandom: return "random";
+    case Placement::kSpread: return "spread";
+  }
+  return "herd";
+}
+
+Decisions Decide(const Snapshot& snapshot, const Policy& policy) {
+  return Cycle(snapshot, policy).Run();
+}
+
+namespace internal {
+namespace {
+
+// "8 GPUs" / "16 cores" / "64G memory" for one component of a quota.
+std::string Amount(int c, int64_t v) {
+  if (c == 0) return GpuText(v);
+  if (c == 1) return std::to_string(v) + (v == 1 ? " core" : " cores");
+  return model::FormatSizeMiB(v) + " memory";
+}
+std::string Number(int c, int64_t v) {
+  if (c == 0) return model::FormatGpuMilli(v);
+  return c == 1 ? std::to_string(v) : model::FormatSizeMiB(v);
+}
+const char* Unit(int c) { return c == 0 ? "GPUs" : (c == 1 ? "cores" : "memory"); }
+int64_t Get(const model::Resources& r, int c) {
+  return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
+}
+
+}  // namespace
+
+Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
+    : snap_(snapshot), policy_(policy), cluster_(snapshot, policy) {
+  default_class_.name = "default";
+  initial_ = cluster_.nodes;
+  std::map<std::string, const QueueView*> by_name;
+  for (const QueueView& q : snap_.queues) by_name[q.name] = &q;
+  for (const QueueView& q : snap_.queues) {
+    QueueState& s = queues_[q.name];
+    s.view = &q;
+    for (const QueueView* p = &q; p && s.path.size() < 64; p = by_name.count(p->parent) ? by_name[p->parent] : nullptr) {
+      s.path.push_back(p->name);
+    }
+  }
+  for (const RunningJob& r : snap_.running) {
+    Charge(r.queue, Shape::Of(r.spec, "").Total(), +1);
+    std::set<int> on;
+    for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
+    nodes_of_.emplace_back();
+    class_of_.push_back(&ClassOf(r.job_class.empty() ? r.spec.job_class : r.job_class));
+    for (int i : on) {
+      if (i >= 0) running_on_[i].push_back(&r), nodes_of_.back().push_back(i);
+    }
+  }
+  for (auto& [name, q] : queues_) q.running = q.allocated;
+  jobs_.reserve(snap_.pending.size());
+  for (const PendingJob& p : snap_.pending) {
+    JobState j;
+    j.pending = &p;
+    j.job_class = &ClassOf(p.job_class.empty() ? p.spec.job_class : p.job_class);
+    j.shape = Shape::Of(p.spec, p.gpu_model);
+    j.total = j.shape.Total();
+    jobs_.push_back(std::move(j));
+  }
+  std::map<std::string, model::Resources> demand;
+  for (auto& [name, q] : queues_) demand[name] = q.allocated;  // subtree sums; leaves hold jobs
+  for (const QueueView& q : snap_.queues) {
+    if (!q.is_leaf) demand[q.name] = {};
+  }
+  for (JobState& j : jobs_) {
+    auto it = queues_.find(j.pending->queue);
+    if (it == queues_.end()) continue;
+    it->second.jobs.push_back(&j);
+    demand[j.pending->queue] += j.total;
+    for (const std::string& name : it->second.path) queues_[name].pending_demand += j.total;
+  }
+  model::Resources capacity;
+  for (const NodeView& n : snap_.nodes) {
+    if (!n.schedulable) continue;
+    capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
+  }
+  auto fair = ComputeFairShares(snap_.queues, demand, capacity);
+  for (auto& [name, q] : queues_) {
+    q.fair = fair[name];
+    std::stable_sort(q.jobs.begin(), q.jobs.end(), [&](const JobState* a, const JobState* b) {
+      if (a->job_class->priority != b->job_class->priority) {
+        return a->job_class->priority > b->job_class->priority;
+      }
+      if (a->pending->submit_time != b->pending->submit_time) {
+        return a->pending->submit_time < b->pending->submit_time;
+      }
+      return a->pending->id < b->pending->id;
+    });
+  }
+}
+
+const ClassView& Cycle::ClassOf(const std::string& name) const {
+  auto it = snap_.classes.find(name);
+  return it == snap_.classes.end() ? default_class_ : it->second;
+}
+
+const ClassView& Cycle::ClassOf(const RunningJob& job) const {
+  return *class_of_[static_cast<size_t>(&job - snap_.running.data())];
+}
+
+void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign) {
+  auto it = queues_.find(queue);
+  if (it == queues_.end()) return;
+  for (const std::string& name : it->second.path) {
+    if (sign > 0) queues_[name].allocated += r;
+    else queues_[name].allocated -= r;
+  }
+}
+
+PlaceOptions Cycle::OptionsFor(const JobState& job) const {
+  PlaceOptions o;
+  o.policy = job.pending->spec.spread ? Placement::kSpread : policy_.placement;
+  o.may_use_reserved = job.job_class->preemptible;
+  return o;
+}
+
+Decisions Cycle::Run() {
+  Allocate();
+  Evict();
+  for (const QueueView& q : snap_.queues) {
+    const QueueState& s = queues_[q.name];
+    out_.shares.push_back({q.name, q.deserved, q.limit, s.fair, s.running, s.pending_demand});
+  }
+  for (const JobState& j : jobs_) {
+    if (!j.started) out_.pending_reasons[j.pending->id] = j.reason;
+  }
+  return std::move(out_);
+}
+
+// Queues take turns, the one furthest below its fair share first; each turn tries the queue's
+// next job. A job that cannot start does not stop the jobs behind it.
+void Cycle::Allocate() {
+  std::set<std::pair<double, std::string>> turn;
+  for (auto& [name, q] : queues_) {
+    if (!q.jobs.empty()) turn.insert({DominantShare(q.allocated, q.fair), name});
+  }
+  for (JobState& j : jobs_) {
+    if (!queues_.count(j.pending->queue)) {
+      j.block = Block::kUnknownQueue;
+      j.reason = "project " + j.pending->queue + " does not exist";
+    }
+  }
+  while (!turn.empty()) {
+    std::string name = turn.begin()->second;
+    turn.erase(turn.begin());
+    QueueState& q = queues_[name];
+    JobState& job = *q.jobs[q.next++];
+    visited_.push_back(&job);
+    if (TryStart(job)) q.started_any = true;
+    if (q.next < q.jobs.size()) turn.insert({DominantShare(q.allocated, q.fair), name});
+  }
+}
+
+bool Cycle::TryStart(JobState& job) {
+  std::string quota = QuotaReason(job, &job.block);
+  if (!quota.empty()) {
+    job.reason = quota;
+    return false;
+  }
+  PlaceOptions o = OptionsFor(job);
+  auto key = std::make_pair(job.shape, o.may_use_reserved);
+  auto cached = no_fit_.find(key);
+  if (cached == no_fit_.end()) {
+    if (auto p = cluster_.Place(job.shape, o)) {
+      job.started = true;
+      job.block = Block::kNone;
+      Charge(job.pending->queue, job.total, +1);
+      out_.starts.push_back({job.pending->id, *p});
+      return true;
+    }
+    cached = no_fit_.emplace(key, NoFitReason(job)).first;
+  }
+  job.block = Block::kNoFit;
+  job.reason = cached->second;
+  // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
+  if (job.reason.empty()) {
+    job.reason = queues_[job.pending->queue].started_any
+                     ? "waiting for higher-priority jobs in the queue"
+                     : "waiting for jobs of projects further below their fair share";
+  }
+  Reserve(job);
+  return false;
+}
+
+// The limit of the queue and of every ancestor; the deserved quota for within-quota classes.
+std::string Cycle::QuotaReason(const JobState& job, Block* block) const {
+  const QueueState& q = queues_.at(job.pending->queue);
+  for (size_t level = 0; level < q.path.size(); ++level) {
+    const QueueState& a = queues_.at(q.path[level]);
+    for (int c = 0; c < 3; ++c) {
+      int64_t limit = Get(a.view->limit, c);
+      if (limit >= 0 && Get(job.total, c) > 0 && Get(a.allocated, c) + Get(job.total, c) > limit) {
+        *block = Block::kLimit;
+        return std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
+               " is at its limit of " + Amount(c, limit) + " (" + Amount(c, Get(a.allocated, c)) +
+               " in use, job needs " + Amount(c, Get(job.total, c)) + ")";
+      }
+    }
+  }
+  if (job.job_class->within_quota_only) {
+    for (int c = 0; c < 3; ++c) {
+      int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
+      if (need <= 0 || (c > 0 && deserved <= 0)) continue;
+      if (Get(q.allocated, c) + need > deserved) {
+        *block = Block::kQuota;
+        std::string cls = job.pending->job_class.empty() ? job.pending->spec.job_class
+                                                         : job.pending->job_class;
+        return cls + " jobs run only within the project's deserved quota (" +
+               Number(c, Get(q.allocated, c)) + " of " + Number(c, deserved) + " " + Unit(c) +
+               " in use)";
+      }
+    }
+  }
+  return "";
+}
+
+// The binding constraint, in the user's terms; "" when the job would have fit the cycle's start.
+std::string Cycle::NoFitReason(const JobState& job) {
+  const Shape& s = job.shape;
+  PlaceOptions o = OptionsFor(job);
+  if (!o.may_use_reserved) {
+    PlaceOptions any = o;
+    any.may_use_reserved = true;
+    if (auto p = cluster_.Place(s, any)) {
+      cluster_.ReleaseAll(*p, s.gpu_memory_mib);
+      for (const auto& w : *p) {
+        int i = cluster_.NodeIndex(w.node);
+        if (cluster_.nodes[i].reserved_for != 0) {
+          return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
+        }
+      }
+    }
+  }
+  {
+    std::swap(cluster_.nodes, initial_);
+    auto p = cluster_.Place(s, o);
+    if (p) cluster_.ReleaseAll(*p, s.gpu_memory_mib);
+    std::swap(cluster_.nodes, initial_);
+    if (p) return "";
+  }
+  int usable = 0, block = 0, capable = 0;
+  int64_t cores = 0, memory = 0, share = 0;
+  bool memory_short = false;
+  for (const NodeState& n : cluster_.nodes) {
+    if (!cluster_.Usable(n, o)) continue;
+    ++usable;
+    cores = std::max(cores, n.free_cores_count);
+    memory = std::max(memory, n.free_memory_mib);
+    int free = 0, of_model = 0;
+    for (const GpuSlot& g : n.gpus) {
+      bool model_ok = s.gpu_model.empty() || g.model == s.gpu_model;
+      of_model += model_ok;
+      if (!model_ok) continue;
+      if (g.free_milli >= 1000 && (s.gpu_memory_mib == 0 || g.memory_mib >= s.gpu_memory_mib)) ++free;
+      if (s.Fractional() && g.free_milli >= s.gpu_milli) {
+        if (g.free_memory_mib >= GpuMemoryTaken(g, s.gpu_milli, s.gpu_memory_mib)) {
+          share = std::max(share, g.free_milli);
+        } else {
+          memory_short = true;
+        }
+      } else if (s.Fractional()) {
+        share = std::max(share, g.free_milli);
+      }
+    }
+    block = std::max(block, free);
+    if (of_model >= std::max(1, s.WholeGpus())) ++capable;
+  }
+  std::string model = s.gpu_model.empty() ? "" : " of model " + s.gpu_model;
+  std::string each = s.workers > 1 ? " per worker" : "";
+  if (usable == 0) return "no schedulable node (all are down or drained)";
+  if (!s.gpu_model.empty() && s.gpu_milli > 0 && capable == 0) {
+    return "no node has " + GpuText(std::max(1, s.WholeGpus()) * 1000) + model;
+  }
+  if (s.WholeGpus() > 0 && block < s.WholeGpus()) {
+    return "needs " + GpuText(s.WholeGpus() * 1000) + model + " on one node" + each +
+           "; largest free block is " + std::to_string(block);
+  }
+  if (s.Fractional() && share < s.gpu_milli) {
+    if (memory_short) {
+      return "needs " + GpuText(s.gpu_milli) + " with " + model::FormatSizeMiB(s.gpu_memory_mib) +
+             " GPU memory" + model + "; no GPU with that share free has that much memory free";
+    }
+    return "needs " + GpuText(s.gpu_milli) + model + " of one GPU; the most free on any GPU is " +
+           model::FormatGpuMilli(share);
+  }
+  if (cores < s.cpus) {
+    return "needs " + Amount(1, s.cpus) + " on one node" + each + "; most free is " + std::to_string(cores);
+  }
+  if (memory < s.memory_mib) {
+    return "needs " + Amount(2, s.memory_mib) + " on one node" + each + "; most free is " +
+           model::FormatSizeMiB(memory);
+  }
+  std::string what = (s.gpu_milli > 0 ? GpuText(s.gpu_milli) + model + ", " : "") + Amount(1, s.cpus) +
+                     " and " + Amount(2, s.memory_mib);
+  if (s.workers > 1) {
+    return "gang of " + std::to_string(s.workers) + " workers (" + what +
+           " each) does not fit at once";
+  }
+  return "no node has " + what + " free together";
+}
+
+// A job pending longer than reserve_after_s holds the nodes closest to fitting it, so that a
+// stream of later non-preemptible jobs cannot keep taking them.
+void Cycle::Reserve(JobState& job) {
+  const PendingJob& p = *job.pending;
+  if (policy_.reserve_after_s < 0 || snap_.now - p.pending_since < policy_.reserve_after_s) return;
+  const Shape& s = job.shape;
+  std::vector<std::pair<int64_t, int>> order;  // (-free GPU, index)
+  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+    const NodeState& n = cluster_.nodes[i];
+    if (!n.schedulable || n.held || n.reserved_for != 0) continue;
+    order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<std::string> chosen;
+  int workers = 0;
+  for (const auto& [score, i] : order) {
+    const NodeState& n = cluster_.nodes[i];
+    // Workers the node could hold once empty.
+    int64_t fit = 1 << 20;
+    int gpus = 0;
+    for (const GpuSlot& g : n.gpus) {
+      gpus += (s.gpu_model.empty() || g.model == s.gpu_model) &&
+              (s.gpu_memory_mib == 0 || g.memory_mib >= s.gpu_memory_mib);
+    }
+    if (s.WholeGpus() > 0) fit = std::min<int64_t>(fit, gpus / s.WholeGpus());
+    if (s.Fractional()) fit = std::min<int64_t>(fit, gpus * (1000 / s.gpu_milli));
+    if (s.cpus > 0) fit = std::min<int64_t>(fit, n.view->total_cores / s.cpus);
+    if (s.memory_mib > 0) fit = std::min<int64_t>(fit, n.view->memory_mib / s.memory_mib);
+    if (fit <= 0) continue;
+    chosen.push_back(n.view->name);
+    workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
+    if (workers >= s.workers) break;
+  }
+  if (workers < s.workers) return;
+  for (const std::string& name : chosen) cluster_.nodes[cluster_.NodeIndex(name)].reserved_for = p.id;
+  std::string list;
+  for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;
+  job.reason += " (holding " + list + " for it)";
+  out_.reservations.push_back({p.id, chosen});
+}
+
+}  // namespace internal
+}  // namespace herd::sched

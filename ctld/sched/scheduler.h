@@ -1,0 +1,75 @@
+// The scheduler core: one pure, deterministic function from a Snapshot to the Decisions of one cycle.
+// It reads nothing but its arguments (no clock, no I/O), so herd-ctld, bench/ and the scenario tests
+// make identical decisions for identical snapshots. See DESIGN.md "The scheduler core".
+// Thread-safety: Decide() has no shared state; calls may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/model/resources.h"
+#include "ctld/sched/snapshot.h"
+
+namespace herd::sched {
+
+enum class Placement {
+  kHerd,     // bin packing with NUMA / PCIe-switch / NIC locality inside a node (default)
+  kBestFit,  // the node left with the least free resources
+  kFgd,      // fragmentation gradient descent (Weng et al., ATC'23)
+  kRandom,   // a uniformly random feasible node, seeded by Policy::seed
+  kSpread,   // the least-used node first
+};
+
+struct Policy {
+  Placement placement = Placement::kHerd;
+  int64_t reserve_after_s = 1800;     // a job pending this long reserves the nodes it will get
+  uint64_t seed = 1;                  // kRandom only
+  int max_preemptions_per_cycle = 64; // reclaim + preempt + consolidate victims per cycle
+};
+
+// Start pending job `id` on `placement` (one entry per worker).
+struct StartDecision {
+  model::JobId id = 0;
+  std::vector<model::WorkerPlacement> placement;
+};
+
+// Evict running job `id` to make room for pending job `for_job`. Its resources are not reused in
+// this cycle; the daemon passes it as pending (kept place in line) in a later snapshot.
+struct PreemptDecision {
+  model::JobId id = 0;
+  model::JobId for_job = 0;
+  std::string kind;    // "reclaim", "preempt" or "consolidate"
+  std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
+};
+
+// Hold `nodes` for pending job `id`: non-preemptible jobs may not start on them this cycle.
+struct ReserveDecision {
+  model::JobId id = 0;
+  std::vector<std::string> nodes;
+};
+
+// One queue's numbers this cycle (every queue of the snapshot, in snapshot order).
+struct QueueShare {
+  std::string name;
+  model::Resources deserved, limit, fair_share, allocated, pending_demand;
+};
+
+struct Decisions {
+  std::vector<StartDecision> starts;
+  std::vector<PreemptDecision> preemptions;
+  std::vector<ReserveDecision> reservations;
+  std::map<model::JobId, std::string> pending_reasons;  // every pending job not started
+  std::vector<QueueShare> shares;
+};
+
+// Decides one scheduling cycle. Deterministic: equal inputs give equal outputs.
+[[nodiscard]] Decisions Decide(const Snapshot& snapshot, const Policy& policy);
+
+// "herd", "bestfit", "fgd", "random", "spread"; false when `name` is none of them.
+bool ParsePlacement(const std::string& name, Placement* out);
+const char* PlacementName(Placement p);
+
+}  // namespace herd::sched

@@ -1,0 +1,96 @@
+// A Snapshot is an immutable view of the cluster at one instant: free capacity per node, GPU and NUMA
+// node, the queue tree, the priority classes, and the running and pending jobs.
+// herd-ctld builds it from its store every cycle; bench/ and tests/ build it from traces and scenario
+// files. Time enters the scheduler only as `Snapshot::now`.
+// Thread-safety: plain value types; immutable once handed to Decide().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/model/resources.h"
+
+namespace herd::sched {
+
+// One GPU of a node and what is still free on it. A worker holding whole GPUs holds all their memory;
+// a fractional worker holds spec.gpu_memory_mib, or memory_mib * gpu_milli / 1000 when it asks none.
+struct GpuSlot {
+  int index = 0;                // CUDA index on the node
+  int64_t free_milli = 1000;    // unallocated share, in thousandths of the GPU
+  int64_t free_memory_mib = 0;  // unallocated GPU memory
+  int64_t memory_mib = 0;       // total GPU memory
+  int numa = -1;                // nearest NUMA node, -1 unknown
+  int pcie_switch = -1;         // PCIe switch above the GPU, -1 none
+  std::string model;            // "NVIDIA A100-SXM4-40GB"
+};
+
+// One node, with the resources not held by running (or suspended) jobs.
+struct NodeView {
+  std::string name;
+  std::vector<GpuSlot> gpus;
+  std::map<int, std::vector<int>> free_cores_by_numa;  // NUMA id -> free core ids (ascending)
+  int64_t free_memory_mib = 0;
+  int64_t memory_mib = 0;
+  int total_cores = 0;
+  std::map<std::string, std::string> labels;  // "rack", "switch", "pool", ...
+  bool schedulable = true;                    // false: DOWN or DRAIN (running jobs stay)
+  std::map<int, std::string> nic_by_switch;   // pcie_switch -> NIC name
+  std::map<int, std::string> nic_by_numa;     // NUMA id -> NIC name
+};
+
+// One queue (project or department) of the tree. Only leaves hold jobs.
+struct QueueView {
+  std::string name;
+  std::string parent;               // "" for a child of the root
+  model::Resources deserved;        // guaranteed quota
+  model::Resources limit{-1, -1, -1};  // hard cap; a component of -1 means unlimited
+  double over_quota_weight = 1;     // share of the surplus relative to siblings
+  bool is_leaf = true;
+};
+
+// A priority class (train, interactive, inference, ...).
+struct ClassView {
+  std::string name;
+  int priority = 50;             // higher is served first and may preempt lower in the same queue
+  bool preemptible = true;       // may be reclaimed / preempted / moved
+  bool within_quota_only = false;  // may start only within the queue's deserved quota
+  int64_t min_runtime_s = 0;     // never preempted before running this long
+};
+
+// A job holding resources. Its resources are already subtracted from the NodeViews.
+struct RunningJob {
+  model::JobId id = 0;
+  std::string queue;
+  std::string job_class;
+  model::JobSpec spec;                              // the request
+  std::vector<model::WorkerPlacement> placement;    // one per worker
+  int64_t start_time = 0;
+  int64_t submit_time = 0;
+  int64_t end_by = 0;       // 0: no time limit, else start + time limit
+  bool suspended = false;   // still holds resources
+};
+
+// A job waiting for resources.
+struct PendingJob {
+  model::JobId id = 0;
+  std::string queue;
+  std::string job_class;
+  model::JobSpec spec;
+  int64_t submit_time = 0;    // kept across preemptions: the place in line
+  int64_t pending_since = 0;  // when it last became pending (reservation clock)
+  std::string gpu_model;      // "" any; else every GPU of the job must be of this model
+};
+
+struct Snapshot {
+  int64_t now = 0;  // seconds since epoch
+  std::vector<NodeView> nodes;
+  std::vector<QueueView> queues;
+  std::map<std::string, ClassView> classes;  // by name; an unknown class acts as a default ClassView
+  std::vector<RunningJob> running;
+  std::vector<PendingJob> pending;
+};
+
+}  // namespace herd::sched

@@ -1,0 +1,198 @@
+// One scheduling cycle: build the snapshot, call the pure core, act on its decisions.
+#include <algorithm>
+
+#include "common/model/units.h"
+#include "ctld/controller.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::ctld {
+
+using model::Job;
+using model::JobState;
+
+sched::Snapshot Controller::BuildSnapshot() const {
+  sched::Snapshot snap;
+  snap.now = Now();
+  std::map<std::string, size_t> index;
+  for (const auto& [name, n] : nodes_) {
+    sched::NodeView v;
+    v.name = name;
+    for (const auto& g : n.topology.gpus) {
+      sched::GpuSlot slot;
+      slot.index = g.index;
+      slot.free_memory_mib = slot.memory_mib = g.memory_mib;
+      slot.numa = g.numa;
+      slot.pcie_switch = g.pcie_switch;
+      slot.model = g.model;
+      v.gpus.push_back(std::move(slot));
+      if (!g.nic.empty()) {
+        if (g.pcie_switch >= 0) v.nic_by_switch[g.pcie_switch] = g.nic;
+        if (g.numa >= 0) v.nic_by_numa.try_emplace(g.numa, g.nic);
+      }
+    }
+    for (const auto& d : n.topology.numa) v.free_cores_by_numa[d.id] = d.cores;
+    v.memory_mib = v.free_memory_mib = n.topology.memory_mib;
+    v.total_cores = n.topology.Cores();
+    if (auto it = config_.nodes.find(name); it != config_.nodes.end()) v.labels = it->second.labels;
+    v.schedulable = n.state == model::NodeState::kUp && n.registered && !n.drain;
+    index[name] = snap.nodes.size();
+    snap.nodes.push_back(std::move(v));
+  }
+  for (const auto& [id, j] : jobs_) {
+    if (j.state == JobState::kPending) {
+      auto since = pending_since_.find(id);
+      sched::PendingJob p;
+      p.id = id;
+      p.queue = QueueOf(j);
+      p.job_class = j.spec.job_class;
+      p.spec = j.spec;
+      p.submit_time = j.submit_time;
+      p.pending_since = since == pending_since_.end() ? j.submit_time : since->second;
+      snap.pending.push_back(std::move(p));
+      continue;
+    }
+    if (!model::HoldsResources(j.state)) continue;
+    sched::RunningJob r;
+    r.id = id;
+    r.queue = QueueOf(j);
+    r.job_class = j.spec.job_class;
+    r.spec = j.spec;
+    r.placement = j.placement;
+    r.start_time = j.start_time;
+    r.submit_time = j.submit_time;
+    r.end_by = j.spec.time_limit_s > 0 ? j.start_time + j.spec.time_limit_s : 0;
+    r.suspended = j.state == JobState::kSuspended;
+    snap.running.push_back(std::move(r));
+    for (const auto& w : j.placement) {
+      auto it = index.find(w.node);
+      if (it == index.end()) continue;
+      auto& v = snap.nodes[it->second];
+      for (int g : w.gpus) {
+        for (auto& slot : v.gpus) {
+          if (slot.index != g) continue;
+          slot.free_milli -= w.gpu_milli_each;
+          slot.free_memory_mib -= w.gpu_milli_each >= 1000 ? slot.memory_mib
+                                  : j.spec.gpu_memory_mib > 0
+                                      ? j.spec.gpu_memory_mib
+                                      : slot.memory_mib * w.gpu_milli_each / 1000;
+        }
+      }
+      for (auto& [numa, cores] : v.free_cores_by_numa) {
+        std::erase_if(cores, [&](int c) {
+          return std::find(w.cores.begin(), w.cores.end(), c) != w.cores.end();
+        });
+      }
+      v.free_memory_mib -= w.memory_mib;
+    }
+  }
+  for (const auto& q : config_.queues) {
+    sched::QueueView v;
+    v.name = q.name;
+    v.parent = q.parent;
+    v.deserved = q.deserved;
+    if (q.limit) v.limit = *q.limit;
+    v.over_quota_weight = q.over_quota_weight;
+    v.is_leaf = q.is_project;
+    snap.queues.push_back(std::move(v));
+  }
+  for (const auto& [name, c] : config_.classes) {
+    sched::ClassView v;
+    v.name = name;
+    v.priority = c.priority;
+    v.preemptible = c.preemptible;
+    v.within_quota_only = c.within_quota_only;
+    v.min_runtime_s = c.min_runtime_s;
+    snap.classes[name] = std::move(v);
+  }
+  return snap;
+}
+
+void Controller::Schedule() {
+  if (nodes_.empty()) {
+    for (auto& [id, j] : jobs_) {
+      if (j.state == JobState::kPending) j.reason = "no node has registered with herd-ctld yet";
+    }
+    return;
+  }
+  sched::Decisions d = sched::Decide(BuildSnapshot(), policy_);
+  for (const auto& p : d.preemptions) {
+    auto it = jobs_.find(p.id);
+    if (it == jobs_.end() || ending_.count(p.id)) continue;
+    Job& j = it->second;
+    if (j.state != JobState::kRunning && j.state != JobState::kStarting &&
+        j.state != JobState::kSuspended) {
+      continue;
+    }
+    StopJob(j, JobState::kPending, p.reason,
+            static_cast<int>(config_.scheduler.preempt_grace_s * 1000));
+  }
+  for (const auto& s : d.starts) {
+    auto it = jobs_.find(s.id);
+    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
+    Job& j = it->second;
+    j.state = JobState::kStarting;
+    j.placement = s.placement;
+    j.start_time = Now();
+    j.reason.clear();
+    j.exit_code = -1;
+    pending_since_.erase(j.id);
+    Save(j);
+    std::string where;
+    for (const auto& w : j.placement) {
+      where += (where.empty() ? "" : ", ") + w.node;
+      if (!w.gpus.empty()) {
+        where += " GPU";
+        for (size_t i = 0; i < w.gpus.size(); ++i) {
+          where += (i ? "," : " ") + std::to_string(w.gpus[i]);
+        }
+        if (w.gpu_milli_each < 1000) where += " (" + model::FormatGpuMilli(w.gpu_milli_each) + ")";
+      }
+    }
+    Event(j.id, "started on " + where);
+    Launch(j);
+  }
+  for (const auto& [id, reason] : d.pending_reasons) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
+    if (it->second.reason != reason) {
+      it->second.reason = reason;
+      Save(it->second);
+    }
+  }
+  shares_ = std::move(d.shares);
+}
+
+void Controller::Launch(Job& job) {
+  const int n = static_cast<int>(job.placement.size());
+  std::string hosts;
+  for (const auto& w : job.placement) hosts += (hosts.empty() ? "" : ",") + w.node;
+  std::string master = "127.0.0.1";
+  if (const Node* first = FindNode(job.placement[0].node);
+      first != nullptr && !first->topology.emulated && !first->topology.hostname.empty()) {
+    master = first->topology.hostname;
+  }
+  for (int w = 0; w < n; ++w) {
+    proto::LaunchCommand cmd;
+    cmd.job = job;
+    cmd.worker = w;
+    cmd.env = {
+        {"HERD_JOB_ID", std::to_string(job.id)},
+        {"HERD_JOB_NAME", job.spec.name},
+        {"HERD_PROJECT", job.spec.project},
+        {"HERD_CLASS", job.spec.job_class},
+        {"HERD_RESTART_COUNT", std::to_string(job.restart_count)},
+        {"HERD_NUM_WORKERS", std::to_string(n)},
+        {"HERD_WORKER", std::to_string(w)},
+        {"HERD_HOSTS", hosts},
+        {"WORLD_SIZE", std::to_string(n)},
+        {"RANK", std::to_string(w)},
+        {"LOCAL_RANK", "0"},
+        {"NODE_RANK", std::to_string(w)},
+        {"MASTER_ADDR", master},
+        {"MASTER_PORT", std::to_string(29500 + job.id % 10000)},
+    };
+    SendToNode(job.placement[w].node, cmd);
+  }
+}
+
+}  // namespace herd::ctld

@@ -1,0 +1,621 @@
+#include "ctld/store/store.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <system_error>
+
+namespace herd::store {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Every SQL statement herd runs. Prepared statements are cached by the address of these constants.
+
+constexpr char kPragmaForeignKeys[] = "PRAGMA foreign_keys = ON";
+constexpr char kPragmaJournalModeWal[] = "PRAGMA journal_mode = WAL";
+constexpr char kPragmaSynchronousFull[] = "PRAGMA synchronous = FULL";
+constexpr char kPragmaUserVersion[] = "PRAGMA user_version";
+constexpr char kBegin[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kRollback[] = "ROLLBACK";
+
+// Schema version 1. spec and placement hold the JSON of model::JobSpec and of the
+// WorkerPlacement list; name, project, class and gpu_milli (all workers) copy fields of the
+// spec so they can be queried. Each migration ends by setting user_version.
+constexpr char kMigration1[] = R"sql(
+CREATE TABLE jobs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT    NOT NULL,
+  user          TEXT    NOT NULL,
+  uid           INTEGER NOT NULL,
+  gid           INTEGER NOT NULL,
+  project       TEXT    NOT NULL,
+  class         TEXT    NOT NULL,
+  state         TEXT    NOT NULL,
+  reason        TEXT    NOT NULL,
+  submit_time   INTEGER NOT NULL,
+  start_time    INTEGER NOT NULL,
+  end_time      INTEGER NOT NULL,
+  exit_code     INTEGER NOT NULL,
+  restart_count INTEGER NOT NULL,
+  gpu_milli     INTEGER NOT NULL,
+  spec          TEXT    NOT NULL,
+  placement     TEXT    NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs (state);
+CREATE TABLE nodes (
+  name      TEXT    PRIMARY KEY,
+  topology  TEXT    NOT NULL,
+  state     TEXT    NOT NULL,
+  last_seen INTEGER NOT NULL
+);
+CREATE TABLE job_events (
+  seq    INTEGER PRIMARY KEY,
+  job_id INTEGER NOT NULL REFERENCES jobs (id),
+  time   INTEGER NOT NULL,
+  what   TEXT    NOT NULL
+);
+CREATE INDEX job_events_by_job ON job_events (job_id, seq);
+PRAGMA user_version = 1;
+)sql";
+
+// kMigrations[i] takes a database from version i to version i + 1.
+constexpr const char* kMigrations[] = {kMigration1};
+
+constexpr char kInsertJob[] =
+    "INSERT INTO jobs (name, user, uid, gid, project, class, state, reason, submit_time, "
+    "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+constexpr char kUpdateJob[] =
+    "UPDATE jobs SET name = ?1, user = ?2, uid = ?3, gid = ?4, project = ?5, class = ?6, "
+    "state = ?7, reason = ?8, submit_time = ?9, start_time = ?10, end_time = ?11, "
+    "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, spec = ?15, placement = ?16 "
+    "WHERE id = ?17";
+constexpr char kSelectAllJobs[] =
+    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
+    "restart_count, spec, placement FROM jobs ORDER BY id";
+// ?1: JSON array of state names.
+constexpr char kSelectJobsInStates[] =
+    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
+    "restart_count, spec, placement FROM jobs "
+    "WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY id";
+constexpr char kSelectJob[] =
+    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
+    "restart_count, spec, placement FROM jobs WHERE id = ?1";
+constexpr char kUpsertNode[] =
+    "INSERT INTO nodes (name, topology, state, last_seen) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (name) DO UPDATE SET topology = excluded.topology, state = excluded.state, "
+    "last_seen = excluded.last_seen";
+constexpr char kSelectNodes[] = "SELECT name, topology, state, last_seen FROM nodes ORDER BY name";
+constexpr char kInsertJobEvent[] =
+    "INSERT INTO job_events (job_id, time, what) VALUES (?1, ?2, ?3)";
+constexpr char kSelectJobEvents[] =
+    "SELECT time, what FROM job_events WHERE job_id = ?1 ORDER BY seq";
+
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// Resets a cached statement when the scope that uses it ends, so no statement keeps a read
+// transaction open between calls.
+class StatementUse {
+ public:
+  explicit StatementUse(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~StatementUse() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+// Binds parameters, keeping the first error so callers check once.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Binder& Text(int i, std::string_view v) {
+    return Check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Binder& Int(int i, int64_t v) { return Check(sqlite3_bind_int64(stmt_, i, v)); }
+  int rc() const { return rc_; }
+
+ private:
+  Binder& Check(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+  sqlite3_stmt* stmt_;
+  int rc_ = SQLITE_OK;
+};
+
+std::string ColumnText(sqlite3_stmt* stmt, int i) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+  return text ? std::string(text, sqlite3_column_bytes(stmt, i)) : std::string();
+}
+
+// nlohmann validates UTF-8 when it serializes, so one dump both encodes and checks the text.
+std::optional<std::string> Dump(const json& j) {
+  try {
+    return j.dump();
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool IsUtf8(const std::string& s) { return Dump(json(s)).has_value(); }
+
+// Sets `out` from j[key] when present, so rows written before a field existed keep its default.
+template <typename T>
+void Get(const json& j, const char* key, T& out) {
+  if (auto it = j.find(key); it != j.end()) it->get_to(out);
+}
+
+json SpecToJson(const model::JobSpec& s) {
+  return {{"name", s.name},
+          {"argv", s.argv},
+          {"env", s.env},
+          {"cwd", s.cwd},
+          {"project", s.project},
+          {"class", s.job_class},
+          {"workers", s.workers},
+          {"gpu_milli", s.gpu_milli},
+          {"gpu_memory_mib", s.gpu_memory_mib},
+          {"cpus", s.cpus},
+          {"memory_mib", s.memory_mib},
+          {"time_limit_s", s.time_limit_s},
+          {"image", s.image},
+          {"spread", s.spread}};
+}
+
+model::JobSpec SpecFromJson(const json& j) {
+  model::JobSpec s;
+  Get(j, "name", s.name);
+  Get(j, "argv", s.argv);
+  Get(j, "env", s.env);
+  Get(j, "cwd", s.cwd);
+  Get(j, "project", s.project);
+  Get(j, "class", s.job_class);
+  Get(j, "workers", s.workers);
+  Get(j, "gpu_milli", s.gpu_milli);
+  Get(j, "gpu_memory_mib", s.gpu_memory_mib);
+  Get(j, "cpus", s.cpus);
+  Get(j, "memory_mib", s.memory_mib);
+  Get(j, "time_limit_s", s.time_limit_s);
+  Get(j, "image", s.image);
+  Get(j, "spread", s.spread);
+  return s;
+}
+
+json PlacementToJson(const std::vector<model::WorkerPlacement>& placement) {
+  json list = json::array();
+  for (const auto& w : placement) {
+    list.push_back({{"node", w.node},
+                    {"gpus", w.gpus},
+                    {"gpu_milli_each", w.gpu_milli_each},
+                    {"cores", w.cores},
+                    {"memory_mib", w.memory_mib},
+                    {"nic", w.nic}});
+  }
+  return list;
+}
+
+std::vector<model::WorkerPlacement> PlacementFromJson(const json& list) {
+  std::vector<model::WorkerPlacement> placement;
+  for (const auto& j : list) {
+    model::WorkerPlacement& w = placement.emplace_back();
+    Get(j, "node", w.node);
+    Get(j, "gpus", w.gpus);
+    Get(j, "gpu_milli_each", w.gpu_milli_each);
+    Get(j, "cores", w.cores);
+    Get(j, "memory_mib", w.memory_mib);
+    Get(j, "nic", w.nic);
+  }
+  return placement;
+}
+
+json TopologyToJson(const model::NodeTopology& t) {
+  json numa = json::array();
+  for (const auto& n : t.numa) {
+    numa.push_back({{"id", n.id}, {"cores", n.cores}, {"memory_mib", n.memory_mib}});
+  }
+  json gpus = json::array();
+  for (const auto& g : t.gpus) {
+    gpus.push_back({{"index", g.index},
+                    {"model", g.model},
+                    {"memory_mib", g.memory_mib},
+                    {"pci_bus_id", g.pci_bus_id},
+                    {"numa", g.numa},
+                    {"pcie_switch", g.pcie_switch},
+                    {"nic", g.nic},
+                    {"uuid", g.uuid}});
+  }
+  json nics = json::array();
+  for (const auto& n : t.nics) {
+    nics.push_back({{"name", n.name},
+                    {"pci_bus_id", n.pci_bus_id},
+                    {"numa", n.numa},
+                    {"pcie_switch", n.pcie_switch}});
+  }
+  return {{"hostname", t.hostname}, {"sockets", t.sockets}, {"numa", numa},
+          {"gpus", gpus},           {"nics", nics},         {"memory_mib", t.memory_mib},
+          {"emulated", t.emulated}, {"source", t.source}};
+}
+
+model::NodeTopology TopologyFromJson(const json& j) {
+  model::NodeTopology t;
+  Get(j, "hostname", t.hostname);
+  Get(j, "sockets", t.sockets);
+  for (const auto& e : j.value("numa", json::array())) {
+    model::NumaInfo& n = t.numa.emplace_back();
+    Get(e, "id", n.id);
+    Get(e, "cores", n.cores);
+    Get(e, "memory_mib", n.memory_mib);
+  }
+  for (const auto& e : j.value("gpus", json::array())) {
+    model::GpuInfo& g = t.gpus.emplace_back();
+    Get(e, "index", g.index);
+    Get(e, "model", g.model);
+    Get(e, "memory_mib", g.memory_mib);
+    Get(e, "pci_bus_id", g.pci_bus_id);
+    Get(e, "numa", g.numa);
+    Get(e, "pcie_switch", g.pcie_switch);
+    Get(e, "nic", g.nic);
+    Get(e, "uuid", g.uuid);
+  }
+  for (const auto& e : j.value("nics", json::array())) {
+    model::NicInfo& n = t.nics.emplace_back();
+    Get(e, "name", n.name);
+    Get(e, "pci_bus_id", n.pci_bus_id);
+    Get(e, "numa", n.numa);
+    Get(e, "pcie_switch", n.pcie_switch);
+  }
+  Get(j, "memory_mib", t.memory_mib);
+  Get(j, "emulated", t.emulated);
+  Get(j, "source", t.source);
+  return t;
+}
+
+std::optional<model::NodeState> ParseNodeState(std::string_view name) {
+  for (auto s : {model::NodeState::kUp, model::NodeState::kDown, model::NodeState::kDrain}) {
+    if (name == model::NodeStateName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+// JSON array of the names of the states a job can still leave (not model::IsTerminal).
+const std::string& UnfinishedStatesJson() {
+  static const std::string names = [] {
+    json list = json::array();
+    for (int i = 0; i <= static_cast<int>(model::JobState::kNodeFail); ++i) {
+      auto state = static_cast<model::JobState>(i);
+      if (!model::IsTerminal(state)) list.push_back(model::JobStateName(state));
+    }
+    return list.dump();
+  }();
+  return names;
+}
+
+}  // namespace
+
+int Store::CodeSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(parent, ec)) {
+    return NotFound(path + ": cannot open database: directory " + parent.string() +
+                    " does not exist");
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Internal(path + ": cannot open database: " + why);
+  }
+  std::unique_ptr<Store> store(new Store(path, db));
+  HERD_RETURN_IF_ERROR(store->Configure());
+  HERD_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+Store::~Store() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);  // rolls back an open transaction
+}
+
+Status Store::Error(const std::string& doing, int rc) const {
+  std::string message = path_ + ": " + doing + ": " + sqlite3_errmsg(db_);
+  int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Unavailable(message);
+  return Internal(message);
+}
+
+Status Store::Exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string message = path_ + ": " + (error ? error : sqlite3_errstr(rc));
+  sqlite3_free(error);
+  return (rc & 0xff) == SQLITE_BUSY ? Unavailable(message) : Internal(message);
+}
+
+Result<sqlite3_stmt*> Store::Prepare(const char* sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(std::string("preparing \"") + sql + "\"", rc);
+  statements_.emplace(sql, stmt);
+  return stmt;
+}
+
+Status Store::Configure() {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  HERD_RETURN_IF_ERROR(Exec(kPragmaForeignKeys));
+  // journal_mode answers with the mode in force, which stays "delete" if WAL is impossible.
+  auto stmt = Prepare(kPragmaJournalModeWal);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return Error("switching to WAL journal mode", rc);
+  std::string mode = ColumnText(*stmt, 0);
+  if (mode != "wal") {
+    return Internal(path_ + ": cannot switch to WAL journal mode (mode is " + mode + ")");
+  }
+  return Exec(kPragmaSynchronousFull);
+}
+
+Status Store::Migrate() {
+  const int target = CodeSchemaVersion();
+  for (;;) {
+    // Reading the version inside the write transaction keeps two controllers opening one fresh
+    // database from both running a migration.
+    HERD_RETURN_IF_ERROR(Begin());
+    auto version = SchemaVersion();
+    Status s = version.status();
+    if (s.ok() && *version > target) {
+      s = Invalid(path_ + ": database schema version " + std::to_string(*version) +
+                  " is newer than this herd-ctld (" + std::to_string(target) +
+                  "): upgrade herd-ctld");
+    }
+    if (s.ok() && *version < 0) {
+      s = Invalid(path_ + ": database schema version " + std::to_string(*version) +
+                  " is not one herd-ctld ever wrote");
+    }
+    if (s.ok() && *version == target) return Commit();
+    if (s.ok()) s = Exec(kMigrations[*version]);
+    if (s.ok()) s = Commit();
+    if (!s.ok()) {
+      (void)Rollback();
+      return s;
+    }
+  }
+}
+
+Status Store::Begin() {
+  if (!sqlite3_get_autocommit(db_)) return Internal(path_ + ": a transaction is already open");
+  auto stmt = Prepare(kBegin);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = sqlite3_step(*stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("beginning a transaction", rc);
+}
+
+Status Store::Commit() {
+  auto stmt = Prepare(kCommit);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = sqlite3_step(*stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("committing", rc);
+}
+
+Status Store::Rollback() {
+  if (sqlite3_get_autocommit(db_)) return Status::Ok();
+  auto stmt = Prepare(kRollback);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = sqlite3_step(*stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("rolling back", rc);
+}
+
+Status Store::WriteJob(const char* sql, const model::Job& job, bool with_id) {
+  if (!IsUtf8(job.user)) return Invalid(path_ + ": job user is not valid UTF-8");
+  if (!IsUtf8(job.reason)) return Invalid(path_ + ": job reason is not valid UTF-8");
+  std::optional<std::string> spec = Dump(SpecToJson(job.spec));
+  if (!spec) return Invalid(path_ + ": job spec is not valid UTF-8");
+  std::optional<std::string> placement = Dump(PlacementToJson(job.placement));
+  if (!placement) return Invalid(path_ + ": job placement is not valid UTF-8");
+
+  auto stmt = Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job.spec.name)
+      .Text(2, job.user)
+      .Int(3, job.uid)
+      .Int(4, job.gid)
+      .Text(5, job.spec.project)
+      .Text(6, job.spec.job_class)
+      .Text(7, model::JobStateName(job.state))
+      .Text(8, job.reason)
+      .Int(9, job.submit_time)
+      .Int(10, job.start_time)
+      .Int(11, job.end_time)
+      .Int(12, job.exit_code)
+      .Int(13, job.restart_count)
+      .Int(14, job.spec.gpu_milli * job.spec.workers)
+      .Text(15, *spec)
+      .Text(16, *placement);
+  if (with_id) bind.Int(17, job.id);
+  if (bind.rc() != SQLITE_OK) return Error("binding job values", bind.rc());
+  int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_DONE) return Error("writing job " + std::to_string(job.id), rc);
+  return Status::Ok();
+}
+
+Result<model::JobId> Store::InsertJob(const model::Job& job) {
+  HERD_RETURN_IF_ERROR(WriteJob(kInsertJob, job, /*with_id=*/false));
+  return static_cast<model::JobId>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Store::UpdateJob(const model::Job& job) {
+  HERD_RETURN_IF_ERROR(WriteJob(kUpdateJob, job, /*with_id=*/true));
+  if (sqlite3_changes(db_) == 0) {
+    return NotFound(path_ + ": job " + std::to_string(job.id) + " does not exist");
+  }
+  return Status::Ok();
+}
+
+Result<model::Job> Store::ReadJob(sqlite3_stmt* stmt) {
+  model::Job job;
+  job.id = sqlite3_column_int64(stmt, 0);
+  const std::string what = "job " + std::to_string(job.id);
+  job.user = ColumnText(stmt, 1);
+  job.uid = static_cast<uint32_t>(sqlite3_column_int64(stmt, 2));
+  job.gid = static_cast<uint32_t>(sqlite3_column_int64(stmt, 3));
+  std::string state = ColumnText(stmt, 4);
+  auto parsed = model::ParseJobState(state);
+  if (!parsed) return Internal(path_ + ": " + what + " has unknown state '" + state + "'");
+  job.state = *parsed;
+  job.reason = ColumnText(stmt, 5);
+  job.submit_time = sqlite3_column_int64(stmt, 6);
+  job.start_time = sqlite3_column_int64(stmt, 7);
+  job.end_time = sqlite3_column_int64(stmt, 8);
+  job.exit_code = sqlite3_column_int(stmt, 9);
+  job.restart_count = sqlite3_column_int(stmt, 10);
+  try {
+    job.spec = SpecFromJson(json::parse(ColumnText(stmt, 11)));
+    job.placement = PlacementFromJson(json::parse(ColumnText(stmt, 12)));
+  } catch (const json::exception& e) {
+    return Internal(path_ + ": " + what + " has a malformed record: " + e.what());
+  }
+  return job;
+}
+
+Result<std::vector<model::Job>> Store::LoadJobs(bool include_finished) {
+  auto stmt = Prepare(include_finished ? kSelectAllJobs : kSelectJobsInStates);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  if (!include_finished) {
+    int rc = Binder(*stmt).Text(1, UnfinishedStatesJson()).rc();
+    if (rc != SQLITE_OK) return Error("binding job states", rc);
+  }
+  std::vector<model::Job> jobs;
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    auto job = ReadJob(*stmt);
+    if (!job.ok()) return job.status();
+    jobs.push_back(std::move(job).value());
+  }
+  if (rc != SQLITE_DONE) return Error("loading jobs", rc);
+  return jobs;
+}
+
+Result<std::optional<model::Job>> Store::GetJob(model::JobId id) {
+  auto stmt = Prepare(kSelectJob);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, id).rc();
+  if (rc != SQLITE_OK) return Error("binding job id", rc);
+  rc = sqlite3_step(*stmt);
+  if (rc == SQLITE_DONE) return std::optional<model::Job>();
+  if (rc != SQLITE_ROW) return Error("reading job " + std::to_string(id), rc);
+  auto job = ReadJob(*stmt);
+  if (!job.ok()) return job.status();
+  return std::optional<model::Job>(std::move(job).value());
+}
+
+Status Store::UpsertNode(const std::string& name, const model::NodeTopology& topo,
+                         model::NodeState state, int64_t last_seen) {
+  if (!IsUtf8(name)) return Invalid(path_ + ": node name is not valid UTF-8");
+  std::optional<std::string> topology = Dump(TopologyToJson(topo));
+  if (!topology) return Invalid(path_ + ": topology of node " + name + " is not valid UTF-8");
+  auto stmt = Prepare(kUpsertNode);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt)
+               .Text(1, name)
+               .Text(2, *topology)
+               .Text(3, model::NodeStateName(state))
+               .Int(4, last_seen)
+               .rc();
+  if (rc != SQLITE_OK) return Error("binding node values", rc);
+  rc = sqlite3_step(*stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("writing node " + name, rc);
+}
+
+Result<std::vector<NodeRecord>> Store::LoadNodes() {
+  auto stmt = Prepare(kSelectNodes);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  std::vector<NodeRecord> nodes;
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    NodeRecord& node = nodes.emplace_back();
+    node.name = ColumnText(*stmt, 0);
+    std::string state = ColumnText(*stmt, 2);
+    auto parsed = ParseNodeState(state);
+    if (!parsed) {
+      return Internal(path_ + ": node " + node.name + " has unknown state '" + state + "'");
+    }
+    node.state = *parsed;
+    node.last_seen = sqlite3_column_int64(*stmt, 3);
+    try {
+      node.topology = TopologyFromJson(json::parse(ColumnText(*stmt, 1)));
+    } catch (const json::exception& e) {
+      return Internal(path_ + ": node " + node.name + " has a malformed topology: " + e.what());
+    }
+  }
+  if (rc != SQLITE_DONE) return Error("loading nodes", rc);
+  return nodes;
+}
+
+Status Store::AppendJobEvent(model::JobId id, int64_t time, const std::string& what) {
+  if (!IsUtf8(what)) return Invalid(path_ + ": job event text is not valid UTF-8");
+  auto stmt = Prepare(kInsertJobEvent);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, id).Int(2, time).Text(3, what).rc();
+  if (rc != SQLITE_OK) return Error("binding job event values", rc);
+  rc = sqlite3_step(*stmt);
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return NotFound(path_ + ": job " + std::to_string(id) + " does not exist");
+  }
+  if (rc != SQLITE_DONE) return Error("recording an event of job " + std::to_string(id), rc);
+  return Status::Ok();
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> Store::JobEvents(model::JobId id) {
+  auto stmt = Prepare(kSelectJobEvents);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, id).rc();
+  if (rc != SQLITE_OK) return Error("binding job id", rc);
+  std::vector<std::pair<int64_t, std::string>> events;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    events.emplace_back(sqlite3_column_int64(*stmt, 0), ColumnText(*stmt, 1));
+  }
+  if (rc != SQLITE_DONE) return Error("loading events of job " + std::to_string(id), rc);
+  return events;
+}
+
+Result<int> Store::SchemaVersion() {
+  auto stmt = Prepare(kPragmaUserVersion);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return Error("reading the schema version", rc);
+  return sqlite3_column_int(*stmt, 0);
+}
+
+}  // namespace herd::store

@@ -1,0 +1,96 @@
+// Store: herd-ctld's durable record of jobs, nodes and job history in one SQLite database.
+// herd-ctld opens one per controller thread at start-up and rebuilds its in-memory state from
+// LoadJobs/LoadNodes; every state change is written here before it is acknowledged or acted on.
+// This is the only code in herd that speaks SQL. The database runs in WAL mode with
+// synchronous=FULL; its schema is versioned with PRAGMA user_version and migrated on Open.
+// Thread-safety: not thread-safe; one Store per thread (several Stores may share one file).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/model/job.h"
+#include "common/model/node.h"
+#include "common/util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace herd::store {
+
+// A node as last recorded: what it reported at registration and what the controller decided.
+struct NodeRecord {
+  std::string name;
+  model::NodeTopology topology;
+  model::NodeState state = model::NodeState::kDown;
+  int64_t last_seen = 0;  // seconds since epoch of its latest heartbeat
+  bool operator==(const NodeRecord&) const = default;
+};
+
+class Store {
+ public:
+  // The schema version this build writes; Open refuses databases with a newer one.
+  static int CodeSchemaVersion();
+
+  // Opens (creating if absent) the database at `path` and migrates it to CodeSchemaVersion().
+  // The parent directory must exist. Errors name `path`.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Opens a write transaction (BEGIN IMMEDIATE) so many changes commit together (group commit).
+  // REQUIRES: no transaction open on this Store.
+  Status Begin();
+  // Makes every change since Begin durable. On error the transaction stays open: call Rollback.
+  Status Commit();
+  // Discards every change since Begin. A no-op when no transaction is open.
+  Status Rollback();
+
+  // Records a new job and returns its id (job.id is ignored). Ids increase and are never reused.
+  // Invalid when a string of the job is not valid UTF-8.
+  Result<model::JobId> InsertJob(const model::Job& job);
+  // Replaces the whole record of job `job.id`. NotFound if it is absent; Invalid as InsertJob.
+  Status UpdateJob(const model::Job& job);
+  // All jobs ordered by id; finished ones (model::IsTerminal) only if `include_finished`.
+  Result<std::vector<model::Job>> LoadJobs(bool include_finished);
+  // The job with `id`, or nullopt if there is none.
+  Result<std::optional<model::Job>> GetJob(model::JobId id);
+
+  // Records node `name`, replacing any previous record of it.
+  Status UpsertNode(const std::string& name, const model::NodeTopology& topo,
+                    model::NodeState state, int64_t last_seen);
+  // All nodes ordered by name.
+  Result<std::vector<NodeRecord>> LoadNodes();
+
+  // Appends a line to the history of job `id` ("started on dgx01"). NotFound if no such job.
+  Status AppendJobEvent(model::JobId id, int64_t time, const std::string& what);
+  // The history of job `id` as (time, what), oldest first; empty for an unknown job.
+  Result<std::vector<std::pair<int64_t, std::string>>> JobEvents(model::JobId id);
+
+  // PRAGMA user_version of the open database.
+  Result<int> SchemaVersion();
+
+ private:
+  Store(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+  Status Configure();
+  Status Migrate();
+  Status Exec(const char* sql);
+  Status Error(const std::string& doing, int rc) const;
+  // The cached prepared statement for `sql` (a constant of store.cc), reset and unbound.
+  Result<sqlite3_stmt*> Prepare(const char* sql);
+  Result<model::Job> ReadJob(sqlite3_stmt* stmt);
+  Status WriteJob(const char* sql, const model::Job& job, bool with_id);
+
+  std::string path_;
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+};
+
+}  // namespace herd::store

@@ -1,0 +1,274 @@
+#include "noded/agent.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/model/units.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::noded {
+
+std::string JobKey(model::JobId id, int worker) {
+  return std::to_string(id) + "." + std::to_string(worker);
+}
+
+bool ParseJobKey(const std::string& key, model::JobId* id, int* worker) {
+  auto dot = key.find('.');
+  if (dot == std::string::npos) return false;
+  try {
+    *id = std::stoll(key.substr(0, dot));
+    *worker = std::stoi(key.substr(dot + 1));
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+const char* StateName(runtime::JobStatus::State s) {
+  switch (s) {
+    case runtime::JobStatus::kRunning:
+      return "RUNNING";
+    case runtime::JobStatus::kSuspended:
+      return "SUSPENDED";
+    case runtime::JobStatus::kExited:
+      return "ENDED";
+  }
+  return "ENDED";
+}
+
+std::string JoinInts(const std::vector<int>& v) {
+  std::string out;
+  for (int x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
+  return out;
+}
+
+constexpr int kResendMs = 2000;
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
+             std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
+    : options_(std::move(options)),
+      runtime_(std::move(runtime)),
+      auth_(std::move(auth)),
+      clock_(clock) {}
+
+Status Agent::Connect() {
+  auto dealer = net::Dealer::Connect(options_.controller, options_.name);
+  if (!dealer.ok()) return dealer.status();
+  dealer_ = std::move(*dealer);
+  mkdir((options_.state_dir + "/hostfiles").c_str(), 0755);
+  return Status::Ok();
+}
+
+void Agent::Send(const proto::Envelope& e) {
+  proto::Envelope out = e;
+  auto cred = auth_->Credential();
+  if (!cred.ok()) {
+    spdlog::error("cannot make a credential: {}", cred.status().message());
+    return;
+  }
+  out.cred = *cred;
+  if (Status s = dealer_->Send(out); !s.ok()) spdlog::warn("send failed: {}", s.message());
+}
+
+void Agent::Step(int timeout_ms) {
+  int64_t now = clock_->MonotonicMillis();
+  if (!registered_ && now >= next_register_ms_) {
+    proto::RegisterRequest req{options_.name, options_.topology, Reports(true)};
+    SendBody(req);
+    next_register_ms_ = now + 1000;
+  }
+  int64_t due = std::min(next_poll_ms_, registered_ ? next_heartbeat_ms_ : next_register_ms_);
+  int wait = static_cast<int>(std::clamp<int64_t>(due - now, 0, timeout_ms));
+  for (auto e = dealer_->Receive(wait); e; e = dealer_->Receive(0)) Handle(*e);
+  now = clock_->MonotonicMillis();
+  if (now >= next_poll_ms_) {
+    Report();
+    next_poll_ms_ = now + options_.poll_interval_ms;
+  }
+  if (registered_ && now >= next_heartbeat_ms_) {
+    SendBody(proto::Heartbeat{options_.name, Reports(false)});
+    next_heartbeat_ms_ = now + heartbeat_ms_;
+  }
+}
+
+std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
+  std::vector<proto::JobReport> out;
+  for (const auto& st : runtime_->Poll()) {
+    if (st.state == runtime::JobStatus::kExited && !include_ended) continue;
+    proto::JobReport r;
+    if (!ParseJobKey(st.job_key, &r.id, &r.worker)) continue;
+    r.state = StateName(st.state);
+    r.exit_code = st.exit_code;
+    r.reason = st.reason;
+    out.push_back(std::move(r));
+  }
+  if (include_ended) {
+    for (const auto& [key, r] : failed_launches_) out.push_back(r);
+  }
+  return out;
+}
+
+// Sends a job event for every job whose state changed, and resends unacknowledged ends.
+void Agent::Report() {
+  if (!registered_) return;
+  const int64_t now = clock_->MonotonicMillis();
+  for (const auto& st : runtime_->Poll()) {
+    auto& last = last_state_[st.job_key];
+    const bool ended = st.state == runtime::JobStatus::kExited;
+    bool send = false;
+    if (ended) {
+      auto it = unacked_.find(st.job_key);
+      send = it == unacked_.end() || now >= it->second;
+      if (send) unacked_[st.job_key] = now + kResendMs;
+    } else if (last != st.state || !last_state_.count(st.job_key + "#sent")) {
+      send = st.state == runtime::JobStatus::kRunning;
+      last_state_[st.job_key + "#sent"] = st.state;
+    }
+    last = st.state;
+    if (!send) continue;
+    proto::JobEvent ev;
+    ev.node = options_.name;
+    if (!ParseJobKey(st.job_key, &ev.report.id, &ev.report.worker)) continue;
+    ev.report.state = StateName(st.state);
+    ev.report.exit_code = st.exit_code;
+    ev.report.reason = st.reason;
+    SendBody(ev);
+  }
+  for (auto& [key, r] : failed_launches_) {
+    auto& next = unacked_[key];
+    if (now < next) continue;
+    next = now + kResendMs;
+    SendBody(proto::JobEvent{options_.name, r});
+  }
+}
+
+void Agent::Handle(const proto::Envelope& e) {
+  if (e.type == "register_reply") {
+    auto r = proto::BodyOf<proto::RegisterReply>(e);
+    if (r.ok()) heartbeat_ms_ = std::max(100, r->heartbeat_interval_ms);
+    if (!registered_) spdlog::info("registered with herd-ctld at {}", options_.controller);
+    registered_ = true;
+    next_heartbeat_ms_ = clock_->MonotonicMillis() + heartbeat_ms_;
+    unacked_.clear();  // the registration carried every ended job; resend the rest soon
+    for (auto& [key, r2] : failed_launches_) unacked_[key] = 0;
+  } else if (e.type == "launch") {
+    if (auto cmd = proto::BodyOf<proto::LaunchCommand>(e); cmd.ok()) OnLaunch(*cmd);
+  } else if (e.type == "signal") {
+    if (auto cmd = proto::BodyOf<proto::SignalCommand>(e); cmd.ok()) OnSignal(*cmd);
+  } else if (e.type == "logs_fetch") {
+    if (auto f = proto::BodyOf<proto::LogsFetch>(e); f.ok()) OnLogsFetch(*f);
+  } else if (e.type == "event_ack") {
+    auto ack = proto::BodyOf<proto::EventAck>(e);
+    if (!ack.ok()) return;
+    const std::string key = JobKey(ack->id, ack->worker);
+    unacked_.erase(key);
+    last_state_.erase(key);
+    last_state_.erase(key + "#sent");
+    if (failed_launches_.erase(key) == 0) {
+      if (Status s = runtime_->Forget(key); !s.ok()) spdlog::warn("forget {}: {}", key, s.message());
+    }
+  } else if (e.type == "error") {
+    auto err = proto::BodyOf<proto::ErrorReply>(e);
+    std::string msg = err.ok() ? err->message : "malformed error reply";
+    spdlog::warn("herd-ctld: {}", msg);
+    if (msg.find("not registered") != std::string::npos) {
+      registered_ = false;
+      next_register_ms_ = 0;
+    }
+  } else {
+    spdlog::warn("ignoring unexpected message '{}' from herd-ctld", e.type);
+  }
+}
+
+void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
+  const model::Job& job = cmd.job;
+  if (cmd.worker < 0 || cmd.worker >= static_cast<int>(job.placement.size())) return;
+  const model::WorkerPlacement& w = job.placement[cmd.worker];
+  runtime::LaunchSpec spec;
+  spec.job_key = JobKey(job.id, cmd.worker);
+  spec.argv = job.spec.argv;
+  spec.cwd = job.spec.cwd;
+  spec.image = job.spec.image;
+  spec.uid = job.uid;
+  spec.gid = job.gid;
+  spec.memory_mib = w.memory_mib;
+  // Cores of an emulated node are not this host's cores.
+  if (!options_.topology.emulated) spec.cpus = w.cores;
+  for (const auto& [k, v] : job.spec.env) spec.env.emplace_back(k, v);
+  for (const auto& kv : cmd.env) spec.env.push_back(kv);
+  const std::string gpus = JoinInts(w.gpus);
+  spec.env.emplace_back("HERD_NODE", options_.name);
+  spec.env.emplace_back("HERD_CPUS", JoinInts(w.cores));
+  spec.env.emplace_back("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+  spec.env.emplace_back("CUDA_VISIBLE_DEVICES", gpus);
+  spec.env.emplace_back("NVIDIA_VISIBLE_DEVICES", gpus.empty() ? "void" : gpus);
+  if (!w.gpus.empty() && w.gpu_milli_each < 1000) {
+    spec.env.emplace_back("HERD_GPU_FRACTION", model::FormatGpuMilli(w.gpu_milli_each));
+    if (job.spec.gpu_memory_mib > 0) {
+      spec.env.emplace_back("HERD_GPU_MEMORY_LIMIT", std::to_string(job.spec.gpu_memory_mib) + "M");
+    }
+    spec.env.emplace_back("HERD_GPU_LIMITS", "advisory");
+  }
+  if (options_.topology.emulated) spec.env.emplace_back("HERD_EMULATED_GPUS", "1");
+  const std::string hostfile = options_.state_dir + "/hostfiles/" + spec.job_key;
+  {
+    std::ofstream out(hostfile);
+    for (const auto& p : job.placement) out << p.node << "\n";
+  }
+  spec.env.emplace_back("HERD_HOSTFILE", hostfile);
+
+  Status s = runtime_->Launch(spec);
+  if (!s.ok()) {
+    spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
+    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message()};
+    failed_launches_[spec.job_key] = r;
+    unacked_[spec.job_key] = 0;
+    return;
+  }
+  spdlog::info("started job {} worker {} (GPUs {})", job.id, cmd.worker,
+               gpus.empty() ? "none" : gpus);
+  next_poll_ms_ = 0;
+}
+
+void Agent::OnSignal(const proto::SignalCommand& cmd) {
+  const std::string prefix = std::to_string(cmd.id) + ".";
+  for (const auto& st : runtime_->Poll()) {
+    if (st.job_key.rfind(prefix, 0) != 0 || st.state == runtime::JobStatus::kExited) continue;
+    Status s;
+    if (cmd.action == "kill") {
+      s = runtime_->Kill(st.job_key, cmd.grace_ms);
+    } else if (cmd.action == "suspend") {
+      s = runtime_->Suspend(st.job_key);
+    } else if (cmd.action == "resume") {
+      s = runtime_->Resume(st.job_key);
+    } else {
+      s = Invalid("unknown signal action '" + cmd.action + "'");
+    }
+    if (!s.ok()) spdlog::warn("{} {}: {}", cmd.action, st.job_key, s.message());
+  }
+}
+
+void Agent::OnLogsFetch(const proto::LogsFetch& fetch) {
+  proto::LogsData data;
+  data.token = fetch.token;
+  const std::string key = JobKey(fetch.request.id, fetch.request.worker);
+  bool eof = false;
+  const int64_t max = std::clamp<int64_t>(fetch.request.max_bytes, 1, 4 << 20);
+  auto bytes = runtime_->ReadLog(key, fetch.request.offset, max, &eof);
+  if (!bytes.ok()) {
+    data.error = bytes.status().message();
+  } else {
+    data.reply.next_offset = fetch.request.offset + static_cast<int64_t>(bytes->size());
+    data.reply.data = std::move(*bytes);
+    data.reply.eof = eof;
+  }
+  SendBody(data);
+}
+
+}  // namespace herd::noded

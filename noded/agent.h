@@ -1,0 +1,71 @@
+// Agent: herd-noded's loop. Registers with herd-ctld, heartbeats, runs what it is told through
+// the Runtime, and reports every job start and end until the controller acknowledges it, so no
+// exit code is lost across restarts of either daemon.
+// Built by noded/main.cc and integration tests; not thread-safe: one thread calls Step().
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/auth/auth.h"
+#include "common/model/node.h"
+#include "common/net/net.h"
+#include "common/proto/messages.h"
+#include "common/util/clock.h"
+#include "noded/runtime/runtime.h"
+
+namespace herd::noded {
+
+struct AgentOptions {
+  std::string name;          // node name, also the ZeroMQ identity
+  std::string controller;    // herd-ctld endpoint
+  std::string state_dir;     // hostfiles live here; the Runtime keeps its own dirs below it
+  model::NodeTopology topology;
+  int poll_interval_ms = 100;  // how often job states are read
+};
+
+class Agent {
+ public:
+  Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
+        std::unique_ptr<auth::Authenticator> auth, const Clock* clock);
+  Status Connect();
+  // Handles commands for up to timeout_ms, then reports and heartbeats as due.
+  void Step(int timeout_ms);
+
+ private:
+  void Send(const proto::Envelope& e);
+  template <typename T>
+  void SendBody(const T& body) {
+    Send(proto::MakeEnvelope(body));
+  }
+  void Handle(const proto::Envelope& e);
+  void OnLaunch(const proto::LaunchCommand& cmd);
+  void OnSignal(const proto::SignalCommand& cmd);
+  void OnLogsFetch(const proto::LogsFetch& fetch);
+  void Report();
+  std::vector<proto::JobReport> Reports(bool include_ended);
+
+  AgentOptions options_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::unique_ptr<auth::Authenticator> auth_;
+  const Clock* clock_;
+  std::unique_ptr<net::Dealer> dealer_;
+
+  bool registered_ = false;
+  int heartbeat_ms_ = 2000;
+  int64_t next_register_ms_ = 0;
+  int64_t next_heartbeat_ms_ = 0;
+  int64_t next_poll_ms_ = 0;
+  std::map<std::string, runtime::JobStatus::State> last_state_;  // by job key, as last reported
+  std::map<std::string, int64_t> unacked_;                       // ended key -> next resend (ms)
+  std::map<std::string, proto::JobReport> failed_launches_;      // never started: no runtime state
+};
+
+// "42.1" <-> job 42 worker 1.
+std::string JobKey(model::JobId id, int worker);
+bool ParseJobKey(const std::string& key, model::JobId* id, int* worker);
+
+}  // namespace herd::noded

@@ -1,0 +1,117 @@
+// herd-noded: the node daemon. Thin: parse flags, discover the host, connect, loop.
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/auth/auth.h"
+#include "common/config/config.h"
+#include "common/util/daemon.h"
+#include "noded/agent.h"
+#include "noded/runtime/runtime.h"
+#include "noded/topology/topology.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// herd-shim is installed next to herd-noded.
+std::string DefaultShim() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "herd-shim";
+  std::string self(buf, n);
+  return self.substr(0, self.rfind('/') + 1) + "herd-shim";
+}
+
+std::string ConnectEndpoint(const std::string& listen) {
+  // A controller listening on every interface is reached on loopback from the same host.
+  const std::string any = "tcp://0.0.0.0:";
+  if (listen.rfind(any, 0) == 0) return "tcp://127.0.0.1:" + listen.substr(any.size());
+  return listen;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herd-noded: the herd node daemon (discovers the host, runs jobs)"};
+  std::string config_path = "/etc/herd/herd.toml";
+  std::string name, controller, topology_xml, state_dir = "/var/lib/herd-noded";
+  std::string cgroup_parent = "herd", shim = DefaultShim(), log_file;
+  bool no_cgroups = false;
+  app.add_option("-c,--config", config_path, "configuration file (auth, controller)")
+      ->capture_default_str();
+  app.add_option("--name", name, "node name (default: the host name)");
+  app.add_option("--controller", controller, "herd-ctld endpoint (default: from the config)");
+  app.add_option("--topology", topology_xml, "emulate the hwloc XML topology FILE")
+      ->check(CLI::ExistingFile);
+  app.add_option("--state-dir", state_dir, "job state and logs")->capture_default_str();
+  app.add_option("--cgroup-parent", cgroup_parent, "cgroup under which jobs are confined")
+      ->capture_default_str();
+  app.add_flag("--no-cgroups", no_cgroups, "never confine jobs with cgroups");
+  app.add_option("--shim", shim, "path of herd-shim")->capture_default_str();
+  app.add_option("--log-file", log_file, "log here instead of stderr");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto config = herd::config::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "herd-noded: " << config.status().message() << "\n";
+    return 1;
+  }
+  herd::InitDaemonLog("herd-noded", log_file);
+  int sigfd = herd::DaemonSignalFd();
+
+  auto topo = topology_xml.empty() ? herd::topology::DiscoverHost()
+                                   : herd::topology::LoadXml(topology_xml);
+  if (!topo.ok()) {
+    spdlog::critical("{}", topo.status().message());
+    return 1;
+  }
+  if (name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    name = host;
+  }
+  if (controller.empty()) controller = ConnectEndpoint(config->controller.listen.at(0));
+  mkdir(state_dir.c_str(), 0755);
+
+  herd::runtime::RuntimeOptions ropts;
+  ropts.state_dir = state_dir;
+  ropts.shim_path = shim;
+  ropts.cgroup_parent = cgroup_parent;
+  ropts.use_cgroups = !no_cgroups;
+  auto runtime = herd::runtime::Runtime::Create(ropts);
+  if (!runtime.ok()) {
+    spdlog::critical("{}", runtime.status().message());
+    return 1;
+  }
+  auto auth = herd::auth::MakeAuthenticator(config->auth.method, config->auth.munge_socket);
+  if (!auth.ok()) {
+    spdlog::critical("{}", auth.status().message());
+    return 1;
+  }
+  spdlog::info("node {}: {} GPUs, {} cores, {} MiB{}; cgroups: {}", name, topo->gpus.size(),
+               topo->Cores(), topo->memory_mib, topo->emulated ? " (emulated: " + topo->source + ")" : "",
+               (*runtime)->CgroupMode());
+
+  herd::SystemClock clock;
+  herd::noded::AgentOptions opts{name, controller, state_dir, *topo};
+  herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), &clock);
+  if (auto s = agent.Connect(); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  while (true) {
+    int sig = herd::ReadSignal(sigfd);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    agent.Step(200);
+  }
+  // Jobs keep running under their shims; a restarted herd-noded reattaches to them.
+  spdlog::info("stopping; running jobs continue under herd-shim");
+  return 0;
+}

@@ -1,0 +1,253 @@
+#include "noded/runtime/cgroup.h"
+
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "noded/runtime/job_dir.h"
+
+namespace herd::runtime {
+namespace {
+
+constexpr char kRoot[] = "/sys/fs/cgroup";
+constexpr long kCgroup2Magic = 0x63677270;
+constexpr long kCgroup1Magic = 0x27e0eb;
+
+bool IsFs(const std::string& path, long magic) {
+  struct statfs st;
+  return statfs(path.c_str(), &st) == 0 && static_cast<long>(st.f_type) == magic;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string CpuList(const std::vector<int>& cpus) {
+  std::string out;
+  for (int c : cpus) out += (out.empty() ? "" : ",") + std::to_string(c);
+  return out;
+}
+
+// Reads "key value" lines (memory.events, memory.oom_control) and returns key's value.
+int64_t KeyedValue(const std::string& path, const std::string& key) {
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok()) return 0;
+  std::istringstream in(*text);
+  std::string k;
+  int64_t v;
+  while (in >> k >> v) {
+    if (k == key) return v;
+  }
+  return 0;
+}
+
+// mkdir that reports "cannot use cgroups here" as kUnavailable.
+Status MakeDir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return Status::Ok();
+  int err = errno;
+  if (err == EACCES || err == EPERM || err == EROFS || err == ENOENT) {
+    return Unavailable("cannot create cgroup " + dir + ": " + ErrnoText(err));
+  }
+  return Internal("cannot create cgroup " + dir + ": " + ErrnoText(err));
+}
+
+// A new v1 cpuset has no cpus or mems and accepts no task until it inherits them.
+Status InheritCpuset(const std::string& dir) {
+  std::string parent = std::filesystem::path(dir).parent_path();
+  for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
+    Result<std::string> mine = ReadFile(dir + "/" + file);
+    if (mine.ok() && !Trim(*mine).empty()) continue;
+    Result<std::string> theirs = ReadFile(parent + "/" + file);
+    if (!theirs.ok()) return theirs.status();
+    HERD_RETURN_IF_ERROR(WriteFile(dir + "/" + file, Trim(*theirs)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+CgroupMode DetectCgroupMode() {
+  if (IsFs(kRoot, kCgroup2Magic)) return CgroupMode::kV2;
+  bool v1 = IsFs(std::string(kRoot) + "/memory", kCgroup1Magic) ||
+            IsFs(std::string(kRoot) + "/freezer", kCgroup1Magic);
+  if (!v1) return CgroupMode::kNone;
+  return IsFs(std::string(kRoot) + "/unified", kCgroup2Magic) ? CgroupMode::kHybrid
+                                                              : CgroupMode::kV1;
+}
+
+std::string CgroupModeName(CgroupMode mode) {
+  switch (mode) {
+    case CgroupMode::kV1:
+      return "v1";
+    case CgroupMode::kHybrid:
+      return "hybrid";
+    case CgroupMode::kV2:
+      return "v2";
+    case CgroupMode::kNone:
+      break;
+  }
+  return "none";
+}
+
+CgroupMode CgroupModeFromName(const std::string& name) {
+  if (name == "v1") return CgroupMode::kV1;
+  if (name == "hybrid") return CgroupMode::kHybrid;
+  if (name == "v2") return CgroupMode::kV2;
+  return CgroupMode::kNone;
+}
+
+JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std::string& key) {
+  JobCgroup cg;
+  cg.mode_ = mode;
+  std::string rel = "/" + parent + "/" + key;
+  if (mode == CgroupMode::kV2) {
+    std::string dir = kRoot + rel;
+    cg.dirs_ = {dir};
+    cg.memory_dir_ = cg.freezer_dir_ = cg.procs_dir_ = dir;
+  } else if (mode != CgroupMode::kNone) {
+    // Hybrid machines keep their controllers on v1, so both use the v1 hierarchies.
+    for (const char* ctrl : {"memory", "cpuset", "pids", "freezer"}) {
+      std::string mount = std::string(kRoot) + "/" + ctrl;
+      if (!IsFs(mount, kCgroup1Magic)) continue;
+      std::string dir = mount + rel;
+      cg.dirs_.push_back(dir);
+      if (std::string(ctrl) == "memory") cg.memory_dir_ = dir;
+      if (std::string(ctrl) == "freezer") cg.freezer_dir_ = dir;
+    }
+    if (!cg.dirs_.empty()) cg.procs_dir_ = cg.dirs_.front();
+  }
+  return cg;
+}
+
+Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
+                                    const std::string& key, const CgroupLimits& limits) {
+  if (mode == CgroupMode::kNone) return Unavailable("no cgroup hierarchy is mounted");
+  if (geteuid() != 0) return Unavailable("cgroups need root");
+  JobCgroup cg = Open(mode, parent, key);
+  if (cg.dirs_.empty()) return Unavailable("no usable cgroup v1 controller");
+  Status status;
+  if (mode == CgroupMode::kV2) {
+    // Controllers must be enabled on every level above the job's cgroup.
+    std::string parent_dir = std::string(kRoot) + "/" + parent;
+    status = WriteFile(std::string(kRoot) + "/cgroup.subtree_control", "+cpuset +memory +pids");
+    if (!status.ok()) return Unavailable(status.message());
+    status = MakeDir(parent_dir);
+    if (status.ok())
+      status = WriteFile(parent_dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
+    if (status.ok()) status = MakeDir(cg.dirs_[0]);
+    if (!status.ok()) return Unavailable(status.message());
+    const std::string& d = cg.dirs_[0];
+    if (limits.memory_mib > 0) {
+      status = WriteFile(d + "/memory.max", std::to_string(limits.memory_mib << 20));
+      if (status.ok() && access((d + "/memory.swap.max").c_str(), F_OK) == 0) {
+        status = WriteFile(d + "/memory.swap.max", "0");
+      }
+    }
+    if (status.ok() && limits.pids_max > 0) {
+      status = WriteFile(d + "/pids.max", std::to_string(limits.pids_max));
+    }
+    if (status.ok() && !limits.cpus.empty()) {
+      status = WriteFile(d + "/cpuset.cpus", CpuList(limits.cpus));
+    }
+  } else {
+    for (const std::string& d : cg.dirs_) {
+      std::string parent_dir = std::filesystem::path(d).parent_path();
+      status = MakeDir(parent_dir);
+      if (status.ok() && d.find("/cpuset/") != std::string::npos) {
+        status = InheritCpuset(parent_dir);
+      }
+      if (status.ok()) status = MakeDir(d);
+      if (!status.ok()) break;
+      if (d.find("/cpuset/") != std::string::npos) {
+        status = InheritCpuset(d);
+        if (status.ok() && !limits.cpus.empty()) {
+          status = WriteFile(d + "/cpuset.cpus", CpuList(limits.cpus));
+        }
+      } else if (d == cg.memory_dir_ && limits.memory_mib > 0) {
+        std::string bytes = std::to_string(limits.memory_mib << 20);
+        status = WriteFile(d + "/memory.limit_in_bytes", bytes);
+        // Without a memsw limit the job would swap instead of being killed.
+        if (status.ok() && access((d + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0) {
+          (void)WriteFile(d + "/memory.memsw.limit_in_bytes", bytes);
+        }
+      } else if (d.find("/pids/") != std::string::npos && limits.pids_max > 0) {
+        status = WriteFile(d + "/pids.max", std::to_string(limits.pids_max));
+      }
+      if (!status.ok()) break;
+    }
+  }
+  if (!status.ok()) {
+    cg.Remove();
+    return status;
+  }
+  return cg;
+}
+
+Status JobCgroup::Attach(pid_t pid) const {
+  for (const std::string& d : dirs_) {
+    HERD_RETURN_IF_ERROR(WriteFile(d + "/cgroup.procs", std::to_string(pid)));
+  }
+  return Status::Ok();
+}
+
+std::string JobCgroup::FreezeStateFile() const {
+  if (freezer_dir_.empty()) return "";
+  return freezer_dir_ + (mode_ == CgroupMode::kV2 ? "/cgroup.freeze" : "/freezer.state");
+}
+
+Status JobCgroup::Freeze(bool frozen) const {
+  if (freezer_dir_.empty()) return Unavailable("the job has no freezer cgroup");
+  std::string file, want, done_file;
+  if (mode_ == CgroupMode::kV2) {
+    HERD_RETURN_IF_ERROR(WriteFile(freezer_dir_ + "/cgroup.freeze", frozen ? "1" : "0"));
+    done_file = freezer_dir_ + "/cgroup.events";
+    want = frozen ? "1" : "0";
+  } else {
+    HERD_RETURN_IF_ERROR(WriteFile(freezer_dir_ + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
+    done_file = freezer_dir_ + "/freezer.state";
+    want = frozen ? "FROZEN" : "THAWED";
+  }
+  // Freezing is asynchronous: v1 passes through FREEZING, v2 reports "frozen 1" when done.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    Result<std::string> state = ReadFile(done_file);
+    if (!state.ok()) return state.status();
+    bool reached = mode_ == CgroupMode::kV2
+                       ? std::to_string(KeyedValue(done_file, "frozen")) == want
+                       : Trim(*state) == want;
+    if (reached) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Unavailable("the job did not reach freezer state " + want + " within 2 s");
+}
+
+int64_t JobCgroup::OomKills() const {
+  if (memory_dir_.empty()) return 0;
+  if (mode_ == CgroupMode::kV2) return KeyedValue(memory_dir_ + "/memory.events", "oom_kill");
+  return KeyedValue(memory_dir_ + "/memory.oom_control", "oom_kill");
+}
+
+std::vector<pid_t> JobCgroup::Pids() const {
+  std::vector<pid_t> pids;
+  if (procs_dir_.empty()) return pids;
+  Result<std::string> text = ReadFile(procs_dir_ + "/cgroup.procs");
+  if (!text.ok()) return pids;
+  std::istringstream in(*text);
+  pid_t pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+void JobCgroup::Remove() const {
+  // The parent stays: removing it could race with another job's Create (runc's included).
+  for (const std::string& d : dirs_) rmdir(d.c_str());
+}
+
+}  // namespace herd::runtime

@@ -1,0 +1,59 @@
+// Cgroups of one job: <hierarchy>/<parent>/<job_key> in each controller the job needs, on the
+// cgroup v1 controllers (v1 and hybrid machines) or the unified v2 hierarchy.
+// Built by herd-shim (Create, to confine a plain job) and by Runtime (Open, to freeze it).
+// Thread-safety: none needed; a value type whose methods touch only the cgroup files.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/util/status.h"
+
+namespace herd::runtime {
+
+enum class CgroupMode { kNone, kV1, kHybrid, kV2 };
+
+// The layout mounted at /sys/fs/cgroup.
+CgroupMode DetectCgroupMode();
+std::string CgroupModeName(CgroupMode mode);  // "none", "v1", "hybrid", "v2"
+CgroupMode CgroupModeFromName(const std::string& name);
+
+struct CgroupLimits {
+  std::vector<int> cpus;  // empty = inherit
+  int64_t memory_mib = 0;
+  int64_t pids_max = 0;
+};
+
+class JobCgroup {
+ public:
+  // Creates the job's cgroups and applies the limits. Code::kUnavailable means cgroups
+  // cannot be used here (not root, read-only, no controller); other errors are bad limits.
+  static Result<JobCgroup> Create(CgroupMode mode, const std::string& parent,
+                                  const std::string& job_key, const CgroupLimits& limits);
+  // The cgroups a previous Create made, without touching them.
+  static JobCgroup Open(CgroupMode mode, const std::string& parent, const std::string& job_key);
+
+  // Moves pid into every cgroup of the job.
+  Status Attach(pid_t pid) const;
+  // Freezes or thaws the job and waits (bounded) until the kernel reports it done.
+  Status Freeze(bool frozen) const;
+  bool CanFreeze() const { return !freezer_dir_.empty(); }
+  // The file that tells whether the job is frozen (freezer.state or cgroup.freeze).
+  std::string FreezeStateFile() const;
+  // How many processes of the job the kernel killed for lack of memory.
+  int64_t OomKills() const;
+  // Processes in the job's cgroup.
+  std::vector<pid_t> Pids() const;
+  // Removes the job's cgroups, which must be empty; the shared parent stays.
+  void Remove() const;
+
+ private:
+  CgroupMode mode_ = CgroupMode::kNone;
+  std::vector<std::string> dirs_;  // every cgroup dir of the job, one per v1 hierarchy
+  std::string memory_dir_, freezer_dir_, procs_dir_;
+};
+
+}  // namespace herd::runtime

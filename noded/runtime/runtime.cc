@@ -1,0 +1,266 @@
+#include "noded/runtime/runtime.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include "noded/runtime/cgroup.h"
+#include "noded/runtime/job_dir.h"
+#include "noded/runtime/shim.h"
+
+namespace herd::runtime {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool ValidKey(const std::string& key) {
+  if (key.empty() || key.size() > 128 || key[0] == '.') return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+pid_t ReadPid(const std::string& path) {
+  Result<std::string> text = ReadFile(path);
+  return text.ok() ? static_cast<pid_t>(std::atol(text->c_str())) : -1;
+}
+
+}  // namespace
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
+  if (options.state_dir.empty()) return Invalid("runtime: state_dir is empty");
+  if (access(options.shim_path.c_str(), X_OK) != 0) {
+    return Invalid("runtime: herd-shim '" + options.shim_path +
+                   "' is not executable: " + ErrnoText(errno));
+  }
+  if (options.cgroup_parent.empty() || options.cgroup_parent.find("..") != std::string::npos) {
+    return Invalid("runtime: bad cgroup_parent '" + options.cgroup_parent + "'");
+  }
+  std::error_code ec;
+  options.state_dir = fs::absolute(options.state_dir, ec).string();
+  options.shim_path = fs::absolute(options.shim_path, ec).string();
+  fs::create_directories(options.state_dir + "/jobs", ec);
+  if (ec) return Internal("runtime: cannot create " + options.state_dir + "/jobs: " + ec.message());
+  auto runtime = std::unique_ptr<Runtime>(new Runtime(std::move(options)));
+  if (runtime->options_.use_cgroups) {
+    // Only a cgroup actually made proves that jobs will get one (root, writable, controllers).
+    runtime::CgroupMode detected = DetectCgroupMode();  // qualified: Runtime::CgroupMode()
+    Result<JobCgroup> probe = JobCgroup::Create(detected, runtime->options_.cgroup_parent,
+                                                "probe-" + std::to_string(getpid()), {});
+    if (probe.ok()) {
+      probe->Remove();
+      runtime->cgroup_mode_ = CgroupModeName(detected);
+    }
+  }
+  return runtime;
+}
+
+std::string Runtime::JobDir(const std::string& job_key) const {
+  return options_.state_dir + "/jobs/" + job_key;
+}
+
+std::string Runtime::CgroupMode() const { return cgroup_mode_; }
+
+Status Runtime::Launch(const LaunchSpec& spec) {
+  if (!ValidKey(spec.job_key)) return Invalid("bad job key '" + spec.job_key + "'");
+  if (spec.argv.empty()) return Invalid("job " + spec.job_key + " has no command");
+  if (geteuid() != 0 && spec.uid != geteuid()) {
+    return Denied("herd-noded runs as uid " + std::to_string(geteuid()) + " and cannot run job " +
+                  spec.job_key + " as uid " + std::to_string(spec.uid));
+  }
+  std::string dir = JobDir(spec.job_key);
+  if (Exists(dir + "/" + kSpecFile)) return Invalid("job " + spec.job_key + " already exists");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Internal("cannot create " + dir + ": " + ec.message());
+  ShimSpec shim{spec, options_.runc_path, options_.state_dir + "/runc", options_.cgroup_parent,
+                options_.use_cgroups};
+  HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
+  std::string shim_path = options_.shim_path, fd_arg = "3";
+  char* argv[] = {shim_path.data(), dir.data(), fd_arg.data(), nullptr};
+  // Double fork + setsid: the shim is nobody's child here, so it survives herd-noded.
+  pid_t child = fork();
+  if (child == 0) {
+    setsid();
+    if (fork() != 0) _exit(0);
+    if (ready[1] == 3) {
+      fcntl(3, F_SETFD, 0);
+    } else {
+      dup2(ready[1], 3);
+    }
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    close_range(4, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv);
+    static const char kMsg[] = "error: cannot execute herd-shim\n";
+    (void)!write(3, kMsg, sizeof kMsg - 1);
+    _exit(127);
+  }
+  close(ready[1]);
+  if (child < 0) {
+    close(ready[0]);
+    return Internal("fork: " + ErrnoText(errno));
+  }
+  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  // The shim answers once the job runs or failed; EOF alone means the shim died.
+  std::string answer;
+  char buf[1024];
+  ssize_t n;
+  while ((n = read(ready[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) answer.append(buf, n);
+  }
+  close(ready[0]);
+  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  if (answer == "ok") return Status::Ok();
+  std::string why = answer.rfind("error: ", 0) == 0 ? answer.substr(7)
+                                                    : "herd-shim exited before starting the job";
+  Forget(spec.job_key).ok();
+  return Invalid("job " + spec.job_key + ": " + why);
+}
+
+Result<std::string> Runtime::RunningJobDir(const std::string& job_key) const {
+  if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
+  std::string dir = JobDir(job_key);
+  if (!Exists(dir + "/" + kSpecFile)) return NotFound("no job " + job_key);
+  if (Exists(dir + "/" + kExitFile)) return Invalid("job " + job_key + " has already ended");
+  if (!ProcessAlive(ReadPid(dir + "/" + kShimPidFile), dir)) {
+    return Unavailable("the supervisor of job " + job_key + " is gone");
+  }
+  return dir;
+}
+
+Status Runtime::Kill(const std::string& job_key, int grace_ms) {
+  Result<std::string> dir = RunningJobDir(job_key);
+  if (!dir.ok()) {
+    // Killing a job that already ended is not an error: the caller wanted it gone.
+    return Exists(JobDir(job_key) + "/" + kExitFile) ? Status::Ok() : dir.status();
+  }
+  HERD_RETURN_IF_ERROR(WriteFileAtomic(*dir + "/" + kKillFile, std::to_string(grace_ms)));
+  if (kill(ReadPid(*dir + "/" + kShimPidFile), SIGTERM) != 0) {
+    return Internal("cannot signal the supervisor of job " + job_key + ": " + ErrnoText(errno));
+  }
+  return Status::Ok();
+}
+
+Status Runtime::Suspend(const std::string& job_key) { return Freeze(job_key, true); }
+Status Runtime::Resume(const std::string& job_key) { return Freeze(job_key, false); }
+
+Status Runtime::Freeze(const std::string& job_key, bool frozen) {
+  Result<std::string> dir = RunningJobDir(job_key);
+  if (!dir.ok()) return dir.status();
+  Result<std::string> text = ReadFile(*dir + "/" + kSpecFile);
+  if (!text.ok()) return text.status();
+  Result<ShimSpec> spec = SpecFromJson(*text);
+  if (!spec.ok()) return spec.status();
+  Status status;
+  Result<std::string> mode = ReadFile(*dir + "/" + kCgroupFile);
+  std::string mode_name = mode.ok() ? mode->substr(0, mode->find('\n')) : "";
+  if (!spec->launch.image.empty()) {
+    status = RunCommand(
+        {spec->runc_path, "--root", spec->runc_root, frozen ? "pause" : "resume", job_key}, -1);
+  } else if (JobCgroup cg =
+                 JobCgroup::Open(CgroupModeFromName(mode_name), spec->cgroup_parent, job_key);
+             mode.ok() && cg.CanFreeze()) {
+    status = cg.Freeze(frozen);
+  } else {
+    // No freezer: stop the process group, which the job can see but not prevent.
+    pid_t pid = ReadPid(*dir + "/" + kPidFile);
+    if (pid <= 0 || kill(-pid, frozen ? SIGSTOP : SIGCONT) != 0) {
+      status = Internal("cannot signal job " + job_key + ": " + ErrnoText(errno));
+    }
+  }
+  if (!status.ok()) return status;
+  if (frozen) return WriteFileAtomic(*dir + "/" + kSuspendedFile, "");
+  unlink((*dir + "/" + kSuspendedFile).c_str());
+  return Status::Ok();
+}
+
+std::vector<JobStatus> Runtime::Poll() {
+  std::vector<JobStatus> jobs;
+  std::error_code ec;
+  for (const fs::directory_entry& entry :
+       fs::directory_iterator(options_.state_dir + "/jobs", ec)) {
+    std::string dir = entry.path().string();
+    if (!Exists(dir + "/" + kSpecFile)) continue;  // forgotten: only the log is left
+    JobStatus st;
+    st.job_key = entry.path().filename().string();
+    Result<std::string> exit_text = ReadFile(dir + "/" + kExitFile);
+    if (!exit_text.ok()) {
+      if (ProcessAlive(ReadPid(dir + "/" + kShimPidFile), dir)) {
+        st.state = Exists(dir + "/" + kSuspendedFile) ? JobStatus::kSuspended : JobStatus::kRunning;
+        jobs.push_back(st);
+        continue;
+      }
+      exit_text = ReadFile(dir + "/" + kExitFile);  // the shim may have just finished
+    }
+    st.state = JobStatus::kExited;
+    Result<ExitRecord> record =
+        exit_text.ok() ? ExitFromJson(*exit_text) : Result<ExitRecord>(exit_text.status());
+    if (record.ok()) {
+      st.exit_code = record->exit_code;
+      st.reason = record->reason;
+    } else {
+      st.reason = "herd-shim died without recording the job's end";
+    }
+    jobs.push_back(st);
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobStatus& a, const JobStatus& b) { return a.job_key < b.job_key; });
+  return jobs;
+}
+
+Status Runtime::Forget(const std::string& job_key) {
+  if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
+  std::string dir = JobDir(job_key);
+  if (!Exists(dir)) return NotFound("no job " + job_key);
+  if (!Exists(dir + "/" + kExitFile) && ProcessAlive(ReadPid(dir + "/" + kShimPidFile), dir)) {
+    return Invalid("job " + job_key + " is still running");
+  }
+  std::error_code ec;
+  // The spec goes first so that Poll stops listing the job even if a removal below fails.
+  fs::remove(dir + "/" + kSpecFile, ec);
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename() != kLogFile) fs::remove_all(entry.path(), ec);
+  }
+  if (ec) return Internal("cannot remove the state of job " + job_key + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<std::string> Runtime::ReadLog(const std::string& job_key, int64_t offset, int64_t max_bytes,
+                                     bool* eof) {
+  if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
+  if (offset < 0 || max_bytes < 0) return Invalid("negative log offset or size");
+  std::string dir = JobDir(job_key);
+  // Decided before reading, so output written after this check is never reported as the end.
+  bool ended = !Exists(dir + "/" + kSpecFile) || Exists(dir + "/" + kExitFile);
+  int fd = open((dir + "/" + kLogFile).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound("no log for job " + job_key);
+  std::string data(static_cast<size_t>(max_bytes), '\0');
+  ssize_t n = pread(fd, data.data(), data.size(), offset);
+  off_t size = lseek(fd, 0, SEEK_END);
+  close(fd);
+  if (n < 0) return Internal("cannot read the log of job " + job_key + ": " + ErrnoText(errno));
+  data.resize(n);
+  if (eof != nullptr) *eof = ended && offset + n >= size;
+  return data;
+}
+
+}  // namespace herd::runtime

@@ -1,0 +1,22 @@
+// herd-shim: the supervisor of one job. Started detached by Runtime::Launch with the job
+// directory; it confines and starts the job (process group or runc container), forwards kill
+// requests, waits for the end, records it in the exit file and cleans up. See job_dir.h.
+// Thread-safety: RunShim owns the process it runs in.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/util/status.h"
+
+namespace herd::runtime {
+
+// Supervises the job in job_dir until it ends. ready_fd receives "ok\n" once the job runs or
+// "error: <why>\n" when it could not start, then is closed. Returns the shim's exit code.
+int RunShim(const std::string& job_dir, int ready_fd);
+
+// Runs argv to completion with stdin from /dev/null. Output goes to out_fd, or when
+// out_fd < 0 it is captured and quoted in the error. Error when it fails or exits non-zero.
+Status RunCommand(const std::vector<std::string>& argv, int out_fd);
+
+}  // namespace herd::runtime

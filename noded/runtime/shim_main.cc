@@ -1,0 +1,15 @@
+// herd-shim JOB_DIR [READY_FD]: supervises one job; started by herd-noded (Runtime::Launch).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "noded/runtime/shim.h"
+
+int main(int argc, char** argv) {
+  if (argc < 2 || argc > 3) {
+    std::fprintf(stderr, "usage: herd-shim JOB_DIR [READY_FD]\n");
+    return 2;
+  }
+  int ready_fd = argc == 3 ? std::atoi(argv[2]) : -1;
+  return herd::runtime::RunShim(argv[1], ready_fd);
+}

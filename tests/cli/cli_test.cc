@@ -1,0 +1,645 @@
+// Tests of the herd CLI through RunCli, with a Controller fake that records every request.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cli/cli.h"
+#include "cli/context.h"
+#include "cli/format.h"
+#include "cli/remote.h"
+#include "common/net/net.h"
+
+namespace herd::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+// What the fake herd-ctld was asked and what it answers.
+struct FakeState {
+  Status fail;  // when not ok, every call returns it
+  std::vector<proto::SubmitRequest> submits;
+  std::vector<proto::JobsRequest> jobs_requests;
+  std::vector<proto::JobActionRequest> actions;
+  std::vector<proto::LogsRequest> logs_requests;
+  int nodes_requests = 0;
+  std::vector<GlobalOptions> connects;
+
+  proto::SubmitReply submit_reply{42};
+  std::deque<proto::JobsReply> jobs_replies;  // the last one repeats
+  proto::JobActionReply action_reply;
+  std::deque<proto::LogsReply> logs_replies;
+  proto::NodesReply nodes_reply;
+};
+
+class FakeController : public Controller {
+ public:
+  explicit FakeController(FakeState* s) : s_(s) {}
+  Result<proto::SubmitReply> Submit(const proto::SubmitRequest& r) override {
+    s_->submits.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->submit_reply;
+  }
+  Result<proto::JobsReply> Jobs(const proto::JobsRequest& r) override {
+    s_->jobs_requests.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    proto::JobsReply reply = s_->jobs_replies.empty() ? proto::JobsReply{} : s_->jobs_replies[0];
+    if (s_->jobs_replies.size() > 1) s_->jobs_replies.pop_front();
+    return reply;
+  }
+  Result<proto::JobActionReply> JobAction(const proto::JobActionRequest& r) override {
+    s_->actions.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->action_reply;
+  }
+  Result<proto::LogsReply> Logs(const proto::LogsRequest& r) override {
+    s_->logs_requests.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    if (s_->logs_replies.empty()) return proto::LogsReply{"", r.offset, true};
+    proto::LogsReply reply = s_->logs_replies.front();
+    s_->logs_replies.pop_front();
+    return reply;
+  }
+  Result<proto::NodesReply> Nodes(const proto::NodesRequest&) override {
+    ++s_->nodes_requests;
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->nodes_reply;
+  }
+
+ private:
+  FakeState* s_;
+};
+
+constexpr int64_t kNow = 1'700'000'000;
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() {
+    env_.cwd = "/home/u/work";
+    env_.user = "tester";
+    env_.wait_poll_ms = 1;
+    env_.logs_poll_ms = 1;
+    env_.now = [] { return kNow; };
+    env_.connect = [this](const GlobalOptions& o) -> Result<std::unique_ptr<Controller>> {
+      fake_.connects.push_back(o);
+      return std::unique_ptr<Controller>(std::make_unique<FakeController>(&fake_));
+    };
+  }
+
+  Outcome Herd(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    int code = RunCli(args, out, err, env_);
+    return {code, out.str(), err.str()};
+  }
+
+  // Runs a command that must be refused before any request: exit 1, "herd: ..." on stderr.
+  std::string Refused(std::vector<std::string> args) {
+    const size_t requests =
+        fake_.submits.size() + fake_.jobs_requests.size() + fake_.actions.size();
+    Outcome r = Herd(std::move(args));
+    EXPECT_EQ(r.code, kExitUsage) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("herd: "));
+    EXPECT_THAT(r.out, IsEmpty());
+    EXPECT_EQ(fake_.submits.size() + fake_.jobs_requests.size() + fake_.actions.size(), requests)
+        << "a refused command sent a request";
+    return r.err;
+  }
+
+  FakeState fake_;
+  Environment env_;
+};
+
+model::Job MakeJob(model::JobId id, model::JobState state) {
+  model::Job job;
+  job.id = id;
+  job.spec.name = "train-" + std::to_string(id);
+  job.spec.project = "vision";
+  job.spec.argv = {"python", "train.py"};
+  job.spec.gpu_milli = 500;
+  job.user = "alice";
+  job.state = state;
+  job.submit_time = kNow - 600;
+  return job;
+}
+
+// ---- submit ----
+
+TEST_F(CliTest, SubmitParsesEveryOptionIntoTheJobSpec) {
+  Outcome r = Herd({"submit", "-g", "0.25", "--gpu-memory", "8G", "-c", "4", "--mem", "10G", "-t",
+                    "1h30m", "-p", "vision", "-J", "exp1", "--image", "rootfs/../img", "--spread",
+                    "-e", "A=1", "--env", "B=x=y", "--chdir", "sub", "--class", "inference",
+                    "--", "python", "train.py", "--lr", "3"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "submitted job 42\n");
+  ASSERT_EQ(fake_.submits.size(), 1u);
+  const model::JobSpec& s = fake_.submits[0].spec;
+  EXPECT_EQ(s.gpu_milli, 250);
+  EXPECT_EQ(s.gpu_memory_mib, 8192);
+  EXPECT_EQ(s.cpus, 4);
+  EXPECT_EQ(s.memory_mib, 10240);
+  EXPECT_EQ(s.time_limit_s, 5400);
+  EXPECT_EQ(s.project, "vision");
+  EXPECT_EQ(s.name, "exp1");
+  EXPECT_EQ(s.image, "/home/u/work/img");
+  EXPECT_TRUE(s.spread);
+  EXPECT_EQ(s.env, (std::map<std::string, std::string>{{"A", "1"}, {"B", "x=y"}}));
+  EXPECT_EQ(s.cwd, "/home/u/work/sub");
+  EXPECT_EQ(s.job_class, "inference");
+  EXPECT_THAT(s.argv, ElementsAre("python", "train.py", "--lr", "3"));
+  EXPECT_EQ(s.workers, 1);
+}
+
+TEST_F(CliTest, SubmitDefaultsLeaveProjectToTheController) {
+  ASSERT_EQ(Herd({"submit", "--", "true"}).code, kExitOk);
+  const model::JobSpec& s = fake_.submits.at(0).spec;
+  EXPECT_EQ(s.project, "");
+  EXPECT_EQ(s.cwd, "/home/u/work");
+  EXPECT_EQ(s.gpu_milli, 0);
+  EXPECT_EQ(s.workers, 1);
+  EXPECT_EQ(s.cpus, 1);
+  EXPECT_EQ(s.job_class, "train");
+}
+
+TEST_F(CliTest, SubmitGangOfWholeGpus) {
+  ASSERT_EQ(Herd({"submit", "-N", "4", "-g", "8", "torchrun", "x.py"}).code, kExitOk);
+  const model::JobSpec& s = fake_.submits.at(0).spec;
+  EXPECT_EQ(s.workers, 4);
+  EXPECT_EQ(s.gpu_milli, 8000);
+  EXPECT_THAT(s.argv, ElementsAre("torchrun", "x.py"));
+}
+
+TEST_F(CliTest, SubmitInteractiveAndTrainSetTheClass) {
+  ASSERT_EQ(Herd({"submit", "--interactive", "--", "bash"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "--train", "--", "bash"}).code, kExitOk);
+  EXPECT_EQ(fake_.submits.at(0).spec.job_class, "interactive");
+  EXPECT_EQ(fake_.submits.at(1).spec.job_class, "train");
+  Refused({"submit", "--interactive", "--train", "--", "bash"});
+}
+
+TEST_F(CliTest, SubmitWithoutDashDashStopsAtTheCommand) {
+  Outcome r = Herd({"submit", "-q", "-g", "1", "python", "-g", "2", "--", "x"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  const model::JobSpec& s = fake_.submits.at(0).spec;
+  EXPECT_EQ(s.gpu_milli, 1000);
+  EXPECT_THAT(s.argv, ElementsAre("python", "-g", "2", "--", "x"));
+}
+
+TEST_F(CliTest, SubmitJsonPrintsTheId) {
+  Outcome r = Herd({"submit", "--json", "--", "true"});
+  ASSERT_EQ(r.code, kExitOk);
+  EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json({{"id", 42}}));
+}
+
+TEST_F(CliTest, SubmitRejectsBadValuesWithExitCode1) {
+  EXPECT_THAT(Refused({"submit", "-g", "-1", "--", "x"}), HasSubstr("--gpus: invalid GPU count '-1'"));
+  EXPECT_THAT(Refused({"submit", "--gpus", "1.5", "--", "x"}),
+              HasSubstr("--gpus: invalid GPU count '1.5'"));
+  EXPECT_THAT(Refused({"submit", "-t", "soon", "--", "x"}), HasSubstr("invalid duration 'soon'"));
+  EXPECT_THAT(Refused({"submit", "-N", "0", "--", "x"}), HasSubstr("invalid worker count '0'"));
+  EXPECT_THAT(Refused({"submit", "-c", "many", "--", "x"}), HasSubstr("invalid CPU count"));
+  EXPECT_THAT(Refused({"submit", "--mem", "0", "--", "x"}), HasSubstr("more than zero"));
+  EXPECT_THAT(Refused({"submit", "--mem", "lots", "--", "x"}), HasSubstr("invalid size 'lots'"));
+  EXPECT_THAT(Refused({"submit", "-e", "NOVALUE", "--", "x"}), HasSubstr("use KEY=VALUE"));
+  EXPECT_THAT(Refused({"submit", "-e", "A=\xff\xfe", "--", "x"}), HasSubstr("not valid UTF-8"));
+  EXPECT_THAT(Refused({"submit", "-g", "1"}),
+              HasSubstr("missing command: herd submit [options] -- COMMAND [ARGS...]"));
+  EXPECT_THAT(Refused({"submit", "--"}), HasSubstr("missing command"));
+  EXPECT_THAT(Refused({"submit", "--bogus", "--", "x"}), HasSubstr("unknown option '--bogus'"));
+  EXPECT_THAT(Refused({"submit", "--bogus", "x"}), HasSubstr("unknown option '--bogus'"));
+  EXPECT_THAT(Refused({"--nope", "jobs"}), HasSubstr("--nope"));
+  EXPECT_THAT(Refused({"frobnicate"}), HasSubstr("frobnicate"));
+  EXPECT_THAT(fake_.connects, IsEmpty());
+}
+
+TEST_F(CliTest, RejectionByTheControllerExits2) {
+  fake_.fail = Invalid("project 'nope' does not exist");
+  Outcome r = Herd({"submit", "-p", "nope", "--", "true"});
+  EXPECT_EQ(r.code, kExitRejected);
+  EXPECT_EQ(r.err, "herd: rejected: project 'nope' does not exist\n");
+}
+
+TEST_F(CliTest, UnreachableControllerExits3) {
+  fake_.fail = Unavailable("no answer from herd-ctld at tcp://127.0.0.1:6817 within 10s: is it running?");
+  Outcome r = Herd({"jobs"});
+  EXPECT_EQ(r.code, kExitUnreachable);
+  EXPECT_THAT(r.err, HasSubstr("herd: no answer from herd-ctld"));
+}
+
+TEST_F(CliTest, ConfigErrorExits1) {
+  env_.connect = [](const GlobalOptions&) -> Result<std::unique_ptr<Controller>> {
+    return Invalid("herd.toml:3:1: unknown table");
+  };
+  Outcome r = Herd({"nodes"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "herd: herd.toml:3:1: unknown table\n");
+}
+
+TEST(CliExitCodeTest, MapsStatusCodes) {
+  EXPECT_EQ(ExitCodeFor(Status::Ok()), 0);
+  EXPECT_EQ(ExitCodeFor(Invalid("x")), 2);
+  EXPECT_EQ(ExitCodeFor(NotFound("x")), 2);
+  EXPECT_EQ(ExitCodeFor(Denied("x")), 2);
+  EXPECT_EQ(ExitCodeFor(Internal("x")), 2);
+  EXPECT_EQ(ExitCodeFor(Unavailable("x")), 3);
+}
+
+// ---- global options ----
+
+TEST_F(CliTest, GlobalOptionsReachTheConnection) {
+  env_.herd_config = "/etc/from-env.toml";
+  ASSERT_EQ(Herd({"--controller", "tcp://head:7000", "--timeout", "5", "jobs"}).code, kExitOk);
+  ASSERT_EQ(Herd({"--config", "/tmp/x.toml", "jobs"}).code, kExitOk);
+  env_.herd_config.clear();
+  ASSERT_EQ(Herd({"nodes"}).code, kExitOk);
+  ASSERT_EQ(fake_.connects.size(), 3u);
+  EXPECT_EQ(fake_.connects[0].controller, "tcp://head:7000");
+  EXPECT_EQ(fake_.connects[0].timeout_s, 5);
+  EXPECT_EQ(fake_.connects[0].config_path, "/etc/from-env.toml");
+  EXPECT_TRUE(fake_.connects[0].config_explicit);
+  EXPECT_EQ(fake_.connects[1].config_path, "/tmp/x.toml");
+  EXPECT_EQ(fake_.connects[2].config_path, "/etc/herd/herd.toml");
+  EXPECT_FALSE(fake_.connects[2].config_explicit);
+  EXPECT_EQ(fake_.connects[2].timeout_s, 10);
+}
+
+TEST_F(CliTest, HelpAndVersionNeedNoController) {
+  Outcome help = Herd({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Exit codes:"));
+  EXPECT_THAT(help.out, HasSubstr("submit"));
+  Outcome sub = Herd({"submit", "--help"});
+  EXPECT_EQ(sub.code, 0);
+  EXPECT_THAT(sub.out, HasSubstr("--gpus"));
+  Outcome version = Herd({"-V"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_THAT(version.out, HasSubstr("herd "));
+  EXPECT_EQ(Herd({}).code, kExitUsage);
+  EXPECT_THAT(fake_.connects, IsEmpty());
+}
+
+TEST(CliEndpointTest, WildcardBecomesLoopbackAndOverrideWins) {
+  EXPECT_EQ(*ChooseEndpoint({"tcp://0.0.0.0:6817", "ipc:///x"}, ""), "tcp://127.0.0.1:6817");
+  EXPECT_EQ(*ChooseEndpoint({"tcp://*:7000"}, ""), "tcp://127.0.0.1:7000");
+  EXPECT_EQ(*ChooseEndpoint({"ipc:///run/herd/ctld.sock"}, ""), "ipc:///run/herd/ctld.sock");
+  EXPECT_EQ(*ChooseEndpoint({"tcp://0.0.0.0:6817"}, "tcp://head:1"), "tcp://head:1");
+  EXPECT_FALSE(ChooseEndpoint({}, "").ok());
+  EXPECT_FALSE(ChooseEndpoint({}, "head:6817").ok());
+}
+
+// ---- jobs, show ----
+
+TEST_F(CliTest, JobsSendsFiltersAndPrintsATable) {
+  model::Job running = MakeJob(7, model::JobState::kRunning);
+  running.start_time = kNow - 5400;
+  running.placement = {{"dgx01", {0}, 500, {0, 1}, 1024, ""}};
+  model::Job pending = MakeJob(8, model::JobState::kPending);
+  pending.reason = "project vision is at its limit of 8 GPUs";
+  fake_.jobs_replies = {proto::JobsReply{{running, pending}}};
+
+  Outcome r = Herd({"jobs", "--me", "--state", "running,Pending", "7", "8"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const proto::JobsRequest& q = fake_.jobs_requests.at(0);
+  EXPECT_EQ(q.user, "tester");
+  EXPECT_THAT(q.states, ElementsAre("RUNNING", "PENDING"));
+  EXPECT_THAT(q.ids, ElementsAre(7, 8));
+  EXPECT_EQ(r.out,
+            "ID  NAME     USER   PROJECT  CLASS  STATE    GPUS  NODES  TIME   REASON\n"
+            "7   train-7  alice  vision   train  RUNNING  0.5   dgx01  1h30m  -\n"
+            "8   train-8  alice  vision   train  PENDING  0.5   -      10m    project vision is "
+            "at its limit of 8 GPUs\n");
+
+  ASSERT_EQ(Herd({"jobs"}).code, kExitOk);
+  EXPECT_FALSE(fake_.jobs_requests.at(1).all);
+  EXPECT_EQ(fake_.jobs_requests.at(1).user, "");
+  ASSERT_EQ(Herd({"jobs", "-a", "-u", "bob"}).code, kExitOk);
+  EXPECT_TRUE(fake_.jobs_requests.at(2).all);
+  EXPECT_EQ(fake_.jobs_requests.at(2).user, "bob");
+}
+
+TEST_F(CliTest, JobsRejectsBadFilters) {
+  EXPECT_THAT(Refused({"jobs", "--state", "sleeping"}), HasSubstr("invalid state 'sleeping'"));
+  EXPECT_THAT(Refused({"jobs", "x"}), HasSubstr("invalid job id 'x'"));
+  Refused({"jobs", "--me", "-u", "bob"});
+}
+
+TEST_F(CliTest, JobsJsonHasStableKeys) {
+  model::Job done = MakeJob(3, model::JobState::kFailed);
+  done.spec.workers = 2;
+  done.spec.gpu_milli = 4000;
+  done.start_time = kNow - 100;
+  done.end_time = kNow - 10;
+  done.exit_code = 3;
+  done.placement = {{"n1", {0, 1, 2, 3}, 1000, {}, 0, ""}, {"n2", {0, 1, 2, 3}, 1000, {}, 0, ""}};
+  model::Job pending = MakeJob(4, model::JobState::kPending);
+  fake_.jobs_replies = {proto::JobsReply{{done, pending}}};
+
+  Outcome r = Herd({"jobs", "--json", "-a"});
+  ASSERT_EQ(r.code, kExitOk);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);
+  for (const char* key : {"id", "name", "user", "project", "class", "state", "reason", "gpus",
+                          "nodes", "submit_time", "start_time", "end_time", "exit_code",
+                          "restart_count"}) {
+    EXPECT_TRUE(j[0].contains(key)) << key;
+    EXPECT_TRUE(j[1].contains(key)) << key;
+  }
+  EXPECT_EQ(j[0]["id"], 3);
+  EXPECT_EQ(j[0]["state"], "FAILED");
+  EXPECT_EQ(j[0]["gpus"], 8);
+  EXPECT_EQ(j[0]["nodes"], nlohmann::json({"n1", "n2"}));
+  EXPECT_EQ(j[0]["exit_code"], 3);
+  EXPECT_EQ(j[0]["end_time"], kNow - 10);
+  EXPECT_EQ(j[1]["gpus"], 0.5);
+  EXPECT_TRUE(j[1]["exit_code"].is_null());
+  EXPECT_TRUE(j[1]["start_time"].is_null());
+  EXPECT_EQ(j[1]["nodes"], nlohmann::json::array());
+}
+
+TEST_F(CliTest, ShowPrintsEveryField) {
+  model::Job job = MakeJob(9, model::JobState::kRunning);
+  job.start_time = kNow - 60;
+  job.restart_count = 2;
+  job.spec.env = {{"SEED", "1"}};
+  job.placement = {{"dgx01", {0, 1, 2, 3}, 1000, {0, 1, 2, 3, 8}, 65536, "mlx5_0"}};
+  fake_.jobs_replies = {proto::JobsReply{{job}}};
+  Outcome r = Herd({"show", "9"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_TRUE(fake_.jobs_requests.at(0).all);
+  EXPECT_THAT(r.out, HasSubstr("JobId:         9\n"));
+  EXPECT_THAT(r.out, HasSubstr("State:         RUNNING\n"));
+  EXPECT_THAT(r.out, HasSubstr("Command:       python train.py\n"));
+  EXPECT_THAT(r.out, HasSubstr("Restarts:      2\n"));
+  EXPECT_THAT(r.out, HasSubstr("ExitCode:      -\n"));
+  EXPECT_THAT(r.out, HasSubstr("Env:           SEED=1\n"));
+  EXPECT_THAT(r.out, HasSubstr("Worker0:       node=dgx01 gpus=0-3 cores=0-3,8 mem=64G nic=mlx5_0"));
+
+  Outcome json = Herd({"show", "9", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["restart_count"], 2);
+
+  fake_.jobs_replies = {proto::JobsReply{}};
+  Outcome missing = Herd({"show", "10"});
+  EXPECT_EQ(missing.code, kExitRejected);
+  EXPECT_EQ(missing.err, "herd: job 10: not found\n");
+}
+
+// ---- cancel, suspend, resume, logs, nodes ----
+
+TEST_F(CliTest, CancelPrintsOneLinePerJobAndExits2WhenAnyIsRefused) {
+  fake_.action_reply.results = {{42, true, "CANCELLED"}, {7, false, "not found"}};
+  Outcome r = Herd({"cancel", "42", "7"});
+  EXPECT_EQ(r.code, kExitRejected);
+  EXPECT_EQ(r.out, "cancelled job 42\n");
+  EXPECT_EQ(r.err, "herd: job 7: not found\n");
+  EXPECT_EQ(fake_.actions.at(0).action, "cancel");
+  EXPECT_THAT(fake_.actions.at(0).ids, ElementsAre(42, 7));
+
+  fake_.action_reply.results = {{5, true, "SUSPENDED"}};
+  Outcome s = Herd({"suspend", "5"});
+  EXPECT_EQ(s.code, kExitOk);
+  EXPECT_EQ(s.out, "suspended job 5\n");
+  fake_.action_reply.results = {{5, true, "RUNNING"}};
+  EXPECT_EQ(Herd({"resume", "5"}).out, "resumed job 5\n");
+  EXPECT_EQ(fake_.actions.at(2).action, "resume");
+  Refused({"cancel", "-3"});
+  Refused({"cancel"});
+}
+
+TEST_F(CliTest, LogsFollowsUntilEof) {
+  fake_.logs_replies = {{"hello\n", 6, false}, {"", 6, false}, {"world\n", 12, false},
+                        {"", 12, true}};
+  Outcome r = Herd({"logs", "5", "-w", "1", "-f"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "hello\nworld\n");
+  ASSERT_EQ(fake_.logs_requests.size(), 4u);
+  EXPECT_EQ(fake_.logs_requests[0].worker, 1);
+  EXPECT_EQ(fake_.logs_requests[2].offset, 6);
+  EXPECT_EQ(fake_.logs_requests[3].offset, 12);
+}
+
+TEST_F(CliTest, LogsWithoutFollowStopsAtTheEndOfWhatIsWritten) {
+  fake_.logs_replies = {{"part\n", 5, false}, {"", 5, false}, {"never\n", 11, true}};
+  Outcome r = Herd({"logs", "5"});
+  ASSERT_EQ(r.code, kExitOk);
+  EXPECT_EQ(r.out, "part\n");
+  EXPECT_EQ(fake_.logs_requests.size(), 2u);
+}
+
+TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {
+  proto::NodeStatus n;
+  n.name = "dgx01";
+  n.topology.hostname = "dgx01.example.org";
+  n.topology.emulated = true;
+  n.topology.source = "/usr/share/herd/etc/topologies/dgx-a100-8gpu.xml";
+  for (int i = 0; i < 8; ++i) {
+    model::GpuInfo gpu;
+    gpu.index = i;
+    gpu.model = "NVIDIA A100-SXM4-40GB";
+    n.topology.gpus.push_back(gpu);
+  }
+  n.state = "UP";
+  n.capacity = {8000, 128, 1024 * 1024};
+  n.allocated = {2500, 16, 65536};
+  n.gpu_milli_used = {1000, 1000, 500, 0, 0, 0, 0, 0};
+  proto::NodeStatus cpu;
+  cpu.topology.hostname = "cpu01";  // a status without a name shows the hostname
+  cpu.topology.sockets = 2;
+  cpu.topology.numa = {{0, {0, 1}, 4096}, {1, {2, 3}, 4096}};
+  cpu.state = "DOWN";
+  cpu.capacity = {0, 4, 8192};
+  fake_.nodes_reply.nodes = {n, cpu};
+  Outcome r = Herd({"nodes"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out,
+            "NAME   STATE  GPUS   CPUS    MEM     GPU-MODEL              TOPOLOGY\n"
+            "dgx01  UP     2.5/8  16/128  64G/1T  NVIDIA A100-SXM4-40GB  emulated: "
+            "dgx-a100-8gpu.xml\n"
+            "cpu01  DOWN   0/0    0/4     0M/8G   -                      2 sockets, 2 NUMA, 0 "
+            "NICs\n");
+  nlohmann::json j = nlohmann::json::parse(Herd({"nodes", "--json"}).out);
+  EXPECT_EQ(j[0]["gpus_used"], 2.5);
+  EXPECT_EQ(j[0]["gpu_list"][2]["used"], 0.5);
+  EXPECT_EQ(j[1]["state"], "DOWN");
+}
+
+// ---- wait ----
+
+TEST_F(CliTest, WaitReturnsZeroWhenAllComplete) {
+  model::Job a = MakeJob(1, model::JobState::kRunning);
+  model::Job b = MakeJob(2, model::JobState::kPending);
+  model::Job a_done = MakeJob(1, model::JobState::kCompleted);
+  a_done.exit_code = 0;
+  model::Job b_done = MakeJob(2, model::JobState::kCompleted);
+  b_done.exit_code = 0;
+  fake_.jobs_replies = {proto::JobsReply{{a, b}}, proto::JobsReply{{a_done, b}},
+                        proto::JobsReply{{b_done}}};
+  Outcome r = Herd({"wait", "1", "2"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "job 1: COMPLETED, exit code 0\njob 2: COMPLETED, exit code 0\n");
+  EXPECT_THAT(fake_.jobs_requests.back().ids, ElementsAre(2));
+}
+
+TEST_F(CliTest, WaitExitCodeFollowsTheJobs) {
+  model::Job failed = MakeJob(1, model::JobState::kFailed);
+  failed.exit_code = 3;
+  model::Job cancelled = MakeJob(2, model::JobState::kCancelled);
+  fake_.jobs_replies = {proto::JobsReply{{cancelled, failed}}};
+  EXPECT_EQ(Herd({"wait", "2", "1"}).code, 3);
+  EXPECT_EQ(Herd({"wait", "2"}).code, kExitJobFailed);
+  fake_.jobs_replies = {proto::JobsReply{}};
+  EXPECT_EQ(Herd({"wait", "99"}).code, kExitRejected);
+}
+
+TEST_F(CliTest, WaitTimesOutWithExitCode5) {
+  fake_.jobs_replies = {proto::JobsReply{{MakeJob(1, model::JobState::kRunning)}}};
+  Outcome r = Herd({"wait", "1", "--timeout", "1s"});
+  EXPECT_EQ(r.code, kExitWaitTimeout);
+  EXPECT_THAT(r.err, HasSubstr("herd: timed out after 1s"));
+  EXPECT_THAT(Refused({"wait", "1", "--timeout", "never"}), HasSubstr("invalid duration"));
+}
+
+// ---- formatting ----
+
+TEST(CliTableTest, AlignsColumnsWithoutTrailingBlanks) {
+  Table t({"A", "LONGER", "C"});
+  t.AddRow({"xyz", "1", ""});
+  t.AddRow({"é", "22", "last"});
+  std::ostringstream out;
+  t.Print(out, 0);
+  EXPECT_EQ(out.str(),
+            "A    LONGER  C\n"
+            "xyz  1\n"
+            "é    22      last\n");
+}
+
+TEST(CliTableTest, CutsTheWidestColumnToFitATerminalOnly) {
+  Table t({"ID", "REASON"});
+  t.AddRow({"1", std::string(60, 'r')});
+  std::ostringstream wide, narrow;
+  t.Print(wide, 0);
+  EXPECT_THAT(wide.str(), HasSubstr(std::string(60, 'r')));
+  t.Print(narrow, 20);
+  std::istringstream lines(narrow.str());
+  std::string line;
+  while (std::getline(lines, line)) EXPECT_LE(DisplayWidth(line), 20u) << line;
+  EXPECT_THAT(narrow.str(), HasSubstr("1   " + std::string(15, 'r') + "\xE2\x80\xA6\n"));
+}
+
+TEST(CliFormatTest, JobTimeIsElapsedWaitOrRunTime) {
+  model::Job job = MakeJob(1, model::JobState::kPending);
+  EXPECT_EQ(JobTime(job, kNow), "10m");
+  job.state = model::JobState::kRunning;
+  job.start_time = kNow - 3600;
+  EXPECT_EQ(JobTime(job, kNow), "1h");
+  job.state = model::JobState::kCompleted;
+  job.end_time = kNow - 1800;
+  EXPECT_EQ(JobTime(job, kNow), "30m");
+  job.state = model::JobState::kCancelled;
+  job.start_time = 0;
+  EXPECT_EQ(JobTime(job, kNow), "-");
+}
+
+TEST(CliFormatTest, CommandIsShellQuoted) {
+  EXPECT_EQ(FormatCommand({"sh", "-c", "echo 'hi' $X", ""}), "sh -c 'echo '\\''hi'\\'' $X' ''");
+}
+
+TEST(CliFormatTest, Utf8Validation) {
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("d\xC3\xA9j\xC3\xA0 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xC3"));
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
+}
+
+// ---- the real transport: ConnectController, herd.toml, ZeroMQ, the codec ----
+
+TEST(CliRemoteTest, SubmitTravelsToARealServerAndTheReplyComesBack) {
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"});
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  const std::string endpoint = (*server)->Endpoints().at(0);
+
+  std::string dir_template = (std::filesystem::temp_directory_path() / "herd-cli-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+  const std::filesystem::path dir = dir_template;
+  const std::string config = (dir / "herd.toml").string();
+  std::ofstream(config) << "[controller]\nlisten = [\"" << endpoint
+                        << "\"]\n[auth]\nmethod = \"none\"\n";
+
+  proto::SubmitRequest received;
+  std::thread ctld([&] {
+    for (int i = 0; i < 100; ++i) {
+      for (const net::Incoming& in : (*server)->Poll(100)) {
+        auto body = proto::BodyOf<proto::SubmitRequest>(in.envelope);
+        if (!body.ok()) continue;
+        received = *body;
+        (*server)->Send(in.peer, proto::MakeEnvelope(proto::SubmitReply{77}, in.envelope.id));
+        return;
+      }
+    }
+  });
+  Environment env;
+  env.cwd = "/work";
+  env.connect = ConnectController;
+  std::ostringstream out, err;
+  int code = RunCli({"--config", config, "--timeout", "5", "submit", "-g", "0.5", "-J", "remote",
+                     "--", "echo", "hi"},
+                    out, err, env);
+  ctld.join();
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(code, kExitOk) << err.str();
+  EXPECT_EQ(out.str(), "submitted job 77\n");
+  EXPECT_EQ(received.spec.name, "remote");
+  EXPECT_EQ(received.spec.gpu_milli, 500);
+  EXPECT_THAT(received.spec.argv, ElementsAre("echo", "hi"));
+}
+
+TEST(CliRemoteTest, SilentControllerExits3) {
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"});  // bound, never answers
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  std::string dir_template = (std::filesystem::temp_directory_path() / "herd-cli-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+  const std::string config = dir_template + "/herd.toml";
+  std::ofstream(config) << "[auth]\nmethod = \"none\"\n";
+  Environment env;
+  env.connect = ConnectController;
+  std::ostringstream out, err;
+  int code = RunCli({"--config", config, "--controller", (*server)->Endpoints().at(0),
+                     "--timeout", "1", "jobs"},
+                    out, err, env);
+  std::filesystem::remove_all(dir_template);
+  EXPECT_EQ(code, kExitUnreachable);
+  EXPECT_THAT(err.str(), HasSubstr("herd: no answer from herd-ctld at tcp://127.0.0.1:"));
+}
+
+TEST(CliRemoteTest, MissingExplicitConfigExits1) {
+  Environment env;
+  env.connect = ConnectController;
+  std::ostringstream out, err;
+  int code = RunCli({"--config", "/nonexistent/herd.toml", "jobs"}, out, err, env);
+  EXPECT_EQ(code, kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("/nonexistent/herd.toml"));
+}
+
+}  // namespace
+}  // namespace herd::cli

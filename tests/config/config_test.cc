@@ -1,0 +1,361 @@
+#include "common/config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace herd::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+Config MustParse(const std::string& text) {
+  Result<Config> c = ParseConfig(text, "herd.toml");
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return c.ok() ? *c : Config{};
+}
+
+std::string ErrorOf(const std::string& text) {
+  Result<Config> c = ParseConfig(text, "herd.toml");
+  EXPECT_FALSE(c.ok()) << "expected an error for:\n" << text;
+  EXPECT_EQ(c.ok() ? Code::kOk : c.status().code(), Code::kInvalid);
+  return c.ok() ? "" : c.status().message();
+}
+
+std::string ReadEtcExample() {
+  std::ifstream in(std::string(HERD_SOURCE_DIR) + "/etc/herd.toml");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+  Config c = MustParse("");
+  EXPECT_EQ(c.controller.listen, std::vector<std::string>{"tcp://127.0.0.1:6817"});
+  EXPECT_EQ(c.controller.state_dir, "/var/lib/herd");
+  EXPECT_EQ(c.controller.log_file, "");
+  EXPECT_EQ(c.auth.method, "munge");
+  EXPECT_EQ(c.scheduler, SchedulerConfig{});
+  EXPECT_EQ(c.scheduler.placement, "herd");
+  EXPECT_EQ(c.scheduler.reserve_after_s, 1800);
+  EXPECT_EQ(c.classes.size(), 3u);
+  ASSERT_EQ(c.queues.size(), 1u);
+  EXPECT_EQ(c.queues[0].name, "default");
+  EXPECT_TRUE(c.queues[0].is_project);
+  EXPECT_TRUE(c.queues[0].deserved.IsZero());
+  EXPECT_FALSE(c.queues[0].limit.has_value());
+  EXPECT_EQ(c.default_project, "default");
+  EXPECT_TRUE(c.IsMember("default", "anyone"));
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(ConfigTest, EtcExampleParsesWithoutWarningsAndStatesTheDefaults) {
+  const std::string text = ReadEtcExample();
+  ASSERT_FALSE(text.empty());
+  Config c = MustParse(text);
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+  Config d = MustParse("");
+  EXPECT_EQ(c.controller, d.controller);
+  EXPECT_EQ(c.auth, d.auth);
+  EXPECT_EQ(c.scheduler, d.scheduler);
+  EXPECT_EQ(c.classes, d.classes);
+  EXPECT_EQ(c.queues, d.queues);
+  EXPECT_EQ(c.default_project, d.default_project);
+  EXPECT_EQ(c.volume_prefixes, d.volume_prefixes);
+}
+
+TEST(ConfigTest, EtcExampleBlockIsValidWhenUncommented) {
+  const std::string text = ReadEtcExample();
+  std::istringstream in(text);
+  std::string line, block;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# --- example begin")
+      inside = true;
+    else if (line == "# --- example end")
+      inside = false;
+    else if (inside)
+      block += (line.size() > 2 ? line.substr(2) : "") + "\n";
+  }
+  ASSERT_FALSE(block.empty());
+  Config c = MustParse(block);
+  EXPECT_TRUE(c.warnings.empty());
+  const QueueConfig* vision = c.FindQueue("vision");
+  ASSERT_NE(vision, nullptr);
+  EXPECT_EQ(vision->deserved, (model::Resources{8000, 128, 1024 * 1024}));
+  EXPECT_EQ(c.nodes.at("dgx01").labels.at("rack"), "r1");
+}
+
+TEST(ConfigTest, PlacementErrorNamesLineAndChoices) {
+  EXPECT_EQ(ErrorOf("\n\n\n[scheduler]\nplacement = \"best\"\n"),
+            "herd.toml:5:1: scheduler.placement: 'best' is not a placement; use herd, bestfit, "
+            "fgd, random or spread");
+}
+
+TEST(ConfigTest, TomlSyntaxErrorGivesFileAndLine) {
+  std::string msg = ErrorOf("[controller]\nstate_dir = \"/x\"\nlisten = [\n");
+  EXPECT_THAT(msg, HasSubstr("herd.toml:"));
+  EXPECT_THAT(msg, HasSubstr("invalid TOML"));
+  msg = ErrorOf("[controller]\nstate_dir = = 3\n");
+  EXPECT_THAT(msg, HasSubstr("herd.toml:2:"));
+}
+
+TEST(ConfigTest, UnknownParentDepartmentIsAnError) {
+  EXPECT_THAT(ErrorOf("[projects.vision]\ndepartment = \"reserch\"\n"),
+              HasSubstr("herd.toml:2:1: projects.vision.department: unknown department 'reserch'"));
+  EXPECT_THAT(ErrorOf("[projects.a]\n[projects.b]\ndepartment = \"a\"\n"),
+              HasSubstr("herd.toml:3:1: projects.b.department: 'a' is a project"));
+}
+
+TEST(ConfigTest, DepartmentCycleIsAnError) {
+  EXPECT_THAT(
+      ErrorOf("[departments.a]\nparent = \"b\"\n[departments.b]\nparent = \"a\"\n"),
+      HasSubstr("herd.toml:2:1: departments.a.parent: departments form a cycle: a -> b -> a"));
+}
+
+TEST(ConfigTest, NegativeQuotaIsAnError) {
+  EXPECT_THAT(ErrorOf("[projects.p]\n\ndeserved = { gpu = -2 }\n"),
+              HasSubstr("herd.toml:3:14: projects.p.deserved.gpu: must not be negative"));
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { gpu = -0.5 }\n"), HasSubstr("herd.toml:2:"));
+}
+
+TEST(ConfigTest, LimitBelowDeservedIsAnError) {
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { gpu = 8 }\nlimit = { gpu = 4 }\n"),
+              HasSubstr("herd.toml:3:1: projects.p.limit.gpu: 4 is below the deserved 8"));
+}
+
+TEST(ConfigTest, ChildrenDeservingMoreThanTheirDepartmentIsAnError) {
+  const std::string text =
+      "[departments.research]\n"
+      "deserved = { gpu = 16 }\n"
+      "[projects.a]\ndepartment = \"research\"\ndeserved = { gpu = 10 }\n"
+      "[projects.b]\ndepartment = \"research\"\ndeserved = { gpu = 8 }\n";
+  EXPECT_THAT(ErrorOf(text), HasSubstr("herd.toml:2:1: departments.research.deserved: its queues "
+                                       "deserve 18 gpu in all, more than the department's 16"));
+}
+
+TEST(ConfigTest, DepartmentResourcesLeftOutAreTheSumOfItsQueues) {
+  Config c = MustParse(
+      "[departments.research]\ndeserved = { gpu = 16 }\n"
+      "[projects.a]\ndepartment = \"research\"\ndeserved = { gpu = 8, cpu = 64 }\n"
+      "[projects.b]\ndepartment = \"research\"\ndeserved = { gpu = 0.5, memory = \"1T\" }\n");
+  EXPECT_EQ(c.FindQueue("research")->deserved, (model::Resources{16000, 64, 1024 * 1024}));
+  EXPECT_EQ(c.FindQueue("b")->deserved.gpu_milli, 500);
+}
+
+TEST(ConfigTest, UnknownClassKeyIsAnError) {
+  EXPECT_THAT(ErrorOf("[classes.train]\npreemptable = true\n"),
+              HasSubstr("herd.toml:2:1: classes.train.preemptable: unknown class key"));
+}
+
+TEST(ConfigTest, NewClassWithoutPriorityIsAnError) {
+  EXPECT_THAT(ErrorOf("[classes.debug]\npreemptible = true\n"),
+              HasSubstr("herd.toml:1:10: classes.debug: a new class needs a priority"));
+}
+
+TEST(ConfigTest, UnknownTopLevelKeysAreWarningsNamingTheLine) {
+  Config c = MustParse(
+      "default_project = \"default\"\n[schedular]\nplacement = \"herd\"\n"
+      "[scheduler]\nplacment = \"fgd\"\n");
+  ASSERT_EQ(c.warnings.size(), 2u);
+  EXPECT_THAT(c.warnings[0], HasSubstr("herd.toml:2:"));
+  EXPECT_THAT(c.warnings[0], HasSubstr("'schedular'"));
+  EXPECT_THAT(c.warnings[1], HasSubstr("herd.toml:5:1: unknown key 'scheduler.placment'"));
+  EXPECT_EQ(c.scheduler.placement, "herd");
+}
+
+TEST(ConfigTest, ListenEndpointsMustBeTcpOrIpc) {
+  EXPECT_THAT(ErrorOf("[controller]\nlisten = [\"udp://0.0.0.0:1\"]\n"),
+              HasSubstr("herd.toml:2:1: controller.listen: 'udp://0.0.0.0:1' is not an endpoint"));
+  MustParse("[controller]\nlisten = [\"tcp://0.0.0.0:6817\", \"ipc:///run/herd/ctld.sock\"]\n");
+}
+
+TEST(ConfigTest, AuthMethodMustBeMungeOrNone) {
+  EXPECT_THAT(
+      ErrorOf("[auth]\nmethod = \"kerberos\"\n"),
+      HasSubstr("herd.toml:2:1: auth.method: 'kerberos' is not a method; use munge or none"));
+}
+
+TEST(ConfigTest, AuthNoneOnlyOnLoopbackOrIpc) {
+  EXPECT_THAT(
+      ErrorOf("[controller]\nlisten = [\"tcp://0.0.0.0:6817\"]\n[auth]\nmethod = \"none\"\n"),
+      HasSubstr("herd.toml:2:1: auth.method: 'none' trusts every caller"));
+  EXPECT_THAT(ErrorOf("[auth]\nmethod = \"none\"\n[controller]\nlisten = [\"tcp://10.0.0.1:1\"]\n"),
+              HasSubstr("is reachable from other hosts"));
+  Config c = MustParse(
+      "[auth]\nmethod = \"none\"\n[controller]\n"
+      "listen = [\"tcp://127.0.0.1:*\", \"tcp://localhost:6817\", \"ipc:///tmp/x.sock\"]\n");
+  EXPECT_EQ(c.auth.method, "none");
+  MustParse("[auth]\nmethod = \"none\"\n");  // default listen is loopback
+}
+
+TEST(ConfigTest, QueueNamesAreUniqueAndPlain) {
+  EXPECT_THAT(ErrorOf("[departments.ml]\n[projects.ml]\n"),
+              HasSubstr("herd.toml:2:11: projects.ml: 'ml' is already a department"));
+  EXPECT_THAT(ErrorOf("[projects.\"a b\"]\n"), HasSubstr("'a b' is not a valid name"));
+}
+
+TEST(ConfigTest, ProjectsInheritTheirDepartmentsMembers) {
+  Config c = MustParse(
+      "[departments.research]\nmembers = [\"alice\", \"bob\"]\n"
+      "[projects.vision]\ndepartment = \"research\"\n"
+      "[projects.speech]\ndepartment = \"research\"\nmembers = [\"carol\"]\n"
+      "[projects.open]\nmembers = [\"*\"]\n"
+      "[projects.closed]\n");
+  EXPECT_TRUE(c.IsMember("vision", "alice"));
+  EXPECT_FALSE(c.IsMember("vision", "carol"));
+  EXPECT_TRUE(c.IsMember("speech", "carol"));
+  EXPECT_FALSE(c.IsMember("speech", "alice"));
+  EXPECT_TRUE(c.IsMember("open", "anyone"));
+  EXPECT_FALSE(c.IsMember("closed", "alice"));
+  EXPECT_FALSE(c.IsMember("research", "alice"));  // a department is not a project
+  EXPECT_FALSE(c.IsMember("nosuch", "alice"));
+}
+
+TEST(ConfigTest, QueuesListDepartmentsThenProjectsParentsFirst) {
+  Config c = MustParse(
+      "[projects.p]\ndepartment = \"child\"\n"
+      "[departments.child]\nparent = \"root\"\n"
+      "[departments.root]\n");
+  ASSERT_EQ(c.queues.size(), 3u);
+  EXPECT_EQ(c.queues[0].name, "root");
+  EXPECT_EQ(c.queues[1].name, "child");
+  EXPECT_EQ(c.queues[2].name, "p");
+  EXPECT_EQ(c.queues[2].parent, "child");
+}
+
+TEST(ConfigTest, DefaultProjectFollowsConfiguredQueues) {
+  EXPECT_EQ(MustParse("[projects.vision]\n").default_project, "");
+  EXPECT_EQ(MustParse("default_project = \"vision\"\n[projects.vision]\n").default_project,
+            "vision");
+  EXPECT_THAT(ErrorOf("default_project = \"nope\"\n[projects.vision]\n"),
+              HasSubstr("herd.toml:1:1: default_project: 'nope' is not a configured project"));
+  EXPECT_EQ(MustParse("[projects.vision]\n").queues.size(), 1u);  // no implicit default
+}
+
+TEST(ConfigTest, BuiltinClassesAndOverrides) {
+  Config d = MustParse("");
+  const ClassConfig* interactive = d.FindClass("interactive");
+  ASSERT_NE(interactive, nullptr);
+  EXPECT_EQ(*interactive, (ClassConfig{"interactive", 100, false, 12 * 3600, 0, 3600, true}));
+  EXPECT_EQ(*d.FindClass("train"), (ClassConfig{"train", 50, true, 0, 600, 0, false}));
+  EXPECT_EQ(*d.FindClass("inference"), (ClassConfig{"inference", 125, false, 0, 0, 0, true}));
+  EXPECT_EQ(d.FindClass("batch"), nullptr);
+
+  Config c = MustParse(
+      "[classes.train]\nmin_runtime = \"1h\"\n"
+      "[classes.interactive]\nmax_time = 0\n"
+      "[classes.debug]\npriority = 80\npreemptible = true\nmax_time = \"2h\"\n");
+  EXPECT_EQ(c.FindClass("train")->min_runtime_s, 3600);
+  EXPECT_EQ(c.FindClass("train")->priority, 50);
+  EXPECT_TRUE(c.FindClass("train")->preemptible);
+  EXPECT_EQ(c.FindClass("interactive")->max_time_s, 0);
+  EXPECT_EQ(c.FindClass("interactive")->idle_timeout_s, 3600);
+  EXPECT_EQ(*c.FindClass("debug"), (ClassConfig{"debug", 80, true, 7200, 0, 0, false}));
+}
+
+TEST(ConfigTest, UnitsOfSizesDurationsAndGpus) {
+  Config c = MustParse(
+      "[scheduler]\npreempt_grace = 45\nreserve_after = \"1h30m\"\ncycle_interval = \"500ms\"\n"
+      "heartbeat_interval = \"3s\"\n"
+      "[projects.p]\ndeserved = { gpu = \"0.25\", cpu = 4, memory = \"512G\" }\n"
+      "limit = { gpu = 1.5, memory = 1048576 }\nover_quota_weight = 2\nmin_runtime = \"5m\"\n");
+  EXPECT_EQ(c.scheduler.preempt_grace_s, 45);
+  EXPECT_EQ(c.scheduler.reserve_after_s, 5400);
+  EXPECT_EQ(c.scheduler.cycle_interval_ms, 500);
+  EXPECT_EQ(c.scheduler.heartbeat_interval_ms, 3000);
+  const QueueConfig* p = c.FindQueue("p");
+  EXPECT_EQ(p->deserved, (model::Resources{250, 4, 512 * 1024}));
+  EXPECT_EQ(p->limit, (model::Resources{1500, kUnlimited, 1024 * 1024}));
+  EXPECT_EQ(p->over_quota_weight, 2);
+  EXPECT_EQ(p->min_runtime_s, 300);
+  EXPECT_THAT(ErrorOf("[scheduler]\nnode_timeout = \"soon\"\n"),
+              HasSubstr("herd.toml:2:1: scheduler.node_timeout: invalid duration 'soon'"));
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { memory = \"lots\" }\n"),
+              HasSubstr("projects.p.deserved.memory: invalid size 'lots'"));
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { gpus = 2 }\n"),
+              HasSubstr("unknown resource 'gpus'; use gpu, cpu or memory"));
+}
+
+TEST(ConfigTest, MergeTomlExtraWinsTablesMergeArraysAreReplaced) {
+  Result<std::string> merged = MergeToml(
+      "[controller]\nlisten = [\"tcp://127.0.0.1:1\", \"ipc:///a\"]\nstate_dir = \"/base\"\n"
+      "[scheduler]\nplacement = \"fgd\"\n[projects.p]\ndeserved = { gpu = 2, cpu = 8 }\n",
+      "base.toml",
+      "[controller]\nlisten = [\"ipc:///b\"]\n[projects.p.deserved]\ngpu = 4\n"
+      "[auth]\nmethod = \"none\"\n",
+      "extra.toml");
+  ASSERT_TRUE(merged.ok()) << merged.status().message();
+  Config c = MustParse(*merged);
+  EXPECT_EQ(c.controller.listen, std::vector<std::string>{"ipc:///b"});
+  EXPECT_EQ(c.controller.state_dir, "/base");
+  EXPECT_EQ(c.scheduler.placement, "fgd");
+  EXPECT_EQ(c.auth.method, "none");
+  EXPECT_EQ(c.FindQueue("p")->deserved, (model::Resources{4000, 8, 0}));
+
+  Result<std::string> bad = MergeToml("", "base.toml", "x = \n", "extra.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("extra.toml:1:"));
+}
+
+TEST(ConfigTest, ToTomlRoundTrips) {
+  Config c = MustParse(
+      "default_project = \"vision\"\nadmins = [\"root\"]\n"
+      "[controller]\nlisten = [\"tcp://0.0.0.0:6817\"]\nlog_file = \"/var/log/herd.log\"\n"
+      "[scheduler]\nplacement = \"spread\"\ncycle_interval = \"250ms\"\nkill_grace = 0\n"
+      "reserve_after = 90061\n"
+      "[classes.debug]\npriority = 80\n"
+      "[departments.research]\ndeserved = { gpu = 16 }\nmembers = [\"alice\"]\n"
+      "min_runtime = \"20m\"\n"
+      "[departments.cv]\nparent = \"research\"\n"
+      "[projects.vision]\ndepartment = \"cv\"\ndeserved = { gpu = 8.5, cpu = 128, memory = "
+      "\"1T\" }\nlimit = { gpu = 24 }\nover_quota_weight = 2.5\n"
+      "[projects.speech]\ndepartment = \"research\"\ndeserved = { memory = 1537 }\n"
+      "[nodes.dgx01]\nlabels = { pool = \"train\", rack = \"r1\" }\n"
+      "[containers]\nallowed_volumes = [\"/data\"]\n");
+  const std::string text = ToToml(c);
+  Config back = MustParse(text);
+  EXPECT_TRUE(back.warnings.empty()) << back.warnings.front() << "\n" << text;
+  EXPECT_EQ(back.controller, c.controller);
+  EXPECT_EQ(back.auth, c.auth);
+  EXPECT_EQ(back.scheduler, c.scheduler);
+  EXPECT_EQ(back.classes, c.classes);
+  EXPECT_EQ(back.queues, c.queues) << text;
+  EXPECT_EQ(back.nodes, c.nodes);
+  EXPECT_EQ(back.admins, c.admins);
+  EXPECT_EQ(back.volume_prefixes, c.volume_prefixes);
+  EXPECT_EQ(back.default_project, c.default_project);
+  EXPECT_EQ(ToToml(back), text);
+  // Inherited values are resolved in the output.
+  EXPECT_EQ(c.FindQueue("vision")->members, std::vector<std::string>{"alice"});
+  EXPECT_EQ(c.FindQueue("vision")->min_runtime_s, 1200);
+}
+
+TEST(ConfigTest, LoadConfigReportsMissingFile) {
+  Result<Config> c = LoadConfig("/nonexistent/herd.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kNotFound);
+  EXPECT_THAT(c.status().message(), HasSubstr("cannot read /nonexistent/herd.toml: "));
+}
+
+TEST(ConfigTest, LoadConfigNamesThePathInErrors) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-config-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/herd.toml";
+  std::ofstream(path) << "[auth]\nmethod = \"none\"\n\n[controller]\nlisten = 5\n";
+  Result<Config> c = LoadConfig(path);
+  std::remove(path.c_str());
+  rmdir(dir.c_str());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            path + ":5:1: controller.listen: expected an array of strings, got an integer");
+}
+
+}  // namespace
+}  // namespace herd::config

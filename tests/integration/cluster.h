@@ -1,0 +1,63 @@
+// LocalCluster: a real herd cluster for integration tests, started with scripts/local-cluster
+// (herd-ctld, one herd-noded per emulated topology, its own munged) in a temporary directory,
+// and driven through the real `herd` CLI, as a user would.
+// Thread-safety: one test thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/util/status.h"
+#include "nlohmann/json.hpp"
+
+namespace herd::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `command` with /bin/sh; captures stdout and stderr.
+CommandResult RunShell(const std::string& command);
+
+class LocalCluster {
+ public:
+  struct Options {
+    std::string extra_toml;          // merged over the generated herd.toml
+    std::vector<std::string> nodes;  // "name=topology.xml"; empty: dgx01 + ws01
+    std::string auth = "munge";
+  };
+  static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
+  ~LocalCluster();
+
+  // `herd ARGS` against this cluster.
+  CommandResult Herd(const std::string& args) const;
+  // `herd submit -q ARGS`: the new job's id, or a failed Status with the CLI's stderr.
+  Result<long> Submit(const std::string& args) const;
+  // `herd show ID --json`.
+  Result<nlohmann::json> Show(long id) const;
+  // Polls `herd show` until the job's state is `state` (or it ends otherwise): true when reached.
+  bool WaitForState(long id, const std::string& state,
+                    std::chrono::seconds timeout = std::chrono::seconds(30)) const;
+  // Waits for the job to end; returns its final state ("" on timeout).
+  std::string WaitForEnd(long id, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
+
+  const std::string& dir() const { return dir_; }
+  std::string log_tail() const;  // the daemons' last log lines, for failure messages
+
+ private:
+  LocalCluster() = default;
+  std::string dir_;
+  std::string env_;  // "HERD_CONFIG=... PATH=..." prefix for commands
+};
+
+// Paths of the build, set by CMake.
+std::string SourceDir();
+std::string BinDir();
+// A busybox rootfs for container jobs under `dir`, or "" (with `why`) when it cannot be made.
+std::string MakeRootfs(const std::string& dir, std::string* why);
+
+}  // namespace herd::testing

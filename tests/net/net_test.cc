@@ -1,0 +1,302 @@
+// Authentication (a real munged) and the ZeroMQ transport over loopback.
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <zmq.hpp>
+
+#include "common/auth/auth.h"
+#include "common/net/net.h"
+#include "tests/support/munge_fixture.h"
+
+namespace herd {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<auth::Authenticator> MakeAuth(const std::string& method,
+                                              const std::string& socket = "") {
+  auto a = auth::MakeAuthenticator(method, socket);
+  EXPECT_TRUE(a.ok()) << a.status().message();
+  return a.ok() ? std::move(*a) : nullptr;
+}
+
+// ---- auth ----
+
+TEST(AuthTest, NoAuthCredentialNamesThisProcess) {
+  auto a = MakeAuth("none");
+  auto cred = a->Credential();
+  ASSERT_TRUE(cred.ok());
+  auto id = a->Verify(*cred);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->uid, getuid());
+  EXPECT_EQ(id->gid, getgid());
+  EXPECT_EQ(id->user, auth::UserName(getuid()));
+}
+
+TEST(AuthTest, NoAuthRefusesMalformedCredentials) {
+  auto a = MakeAuth("none");
+  for (const char* bad : {"", "none:", "none:1", "none:1:", "none:x:2", "none:1:2:3", "MUNGE:abc"}) {
+    auto id = a->Verify(bad);
+    ASSERT_FALSE(id.ok()) << bad;
+    EXPECT_EQ(id.status().code(), Code::kDenied);
+  }
+}
+
+TEST(AuthTest, UnknownMethodIsInvalid) {
+  auto a = auth::MakeAuthenticator("kerberos", "");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), Code::kInvalid);
+}
+
+TEST(AuthTest, UserNameFallsBackToTheNumber) {
+  passwd* pw = getpwuid(getuid());
+  if (pw != nullptr) {
+    EXPECT_EQ(auth::UserName(getuid()), pw->pw_name);
+  }
+  EXPECT_EQ(auth::UserName(3999999999u), "3999999999");
+}
+
+TEST(AuthTest, MissingMungedIsUnavailable) {
+  auto a = MakeAuth("munge", "/nonexistent/herd-test/munge.sock");
+  auto cred = a->Credential();
+  ASSERT_FALSE(cred.ok());
+  EXPECT_EQ(cred.status().code(), Code::kUnavailable);
+  EXPECT_EQ(cred.status().message(),
+            "cannot reach munged at /nonexistent/herd-test/munge.sock: is munged running?");
+}
+
+class MungeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto daemon = testing::MungeDaemon::Start();
+    if (daemon.status().code() == Code::kNotFound) GTEST_SKIP() << daemon.status().message();
+    ASSERT_TRUE(daemon.ok()) << daemon.status().message();
+    munged_ = std::move(*daemon);
+  }
+  void TearDown() override { munged_.reset(); }
+
+  std::unique_ptr<testing::MungeDaemon> munged_;
+};
+
+TEST_F(MungeTest, CredentialVerifiesToThisProcess) {
+  auto client = MakeAuth("munge", munged_->socket());
+  auto server = MakeAuth("munge", munged_->socket());
+  auto cred = client->Credential();
+  ASSERT_TRUE(cred.ok()) << cred.status().message();
+  auto id = server->Verify(*cred);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->uid, getuid());
+  EXPECT_EQ(id->gid, getgid());
+}
+
+TEST_F(MungeTest, ReplayedCredentialIsRefused) {
+  auto a = MakeAuth("munge", munged_->socket());
+  auto cred = a->Credential();
+  ASSERT_TRUE(cred.ok());
+  ASSERT_TRUE(a->Verify(*cred).ok());
+  auto again = a->Verify(*cred);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Code::kDenied);
+  EXPECT_NE(again.status().message().find("authentication failed: "), std::string::npos);
+}
+
+TEST_F(MungeTest, TamperedCredentialIsRefused) {
+  auto a = MakeAuth("munge", munged_->socket());
+  auto cred = a->Credential();
+  ASSERT_TRUE(cred.ok());
+  std::string tampered = *cred;
+  char& c = tampered[tampered.size() / 2];
+  c = c == 'A' ? 'B' : 'A';
+  auto id = a->Verify(tampered);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), Code::kDenied);
+}
+
+// ---- net ----
+
+constexpr int kWaitMs = 5000;
+
+std::unique_ptr<net::Server> BindLoopback() {
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"});
+  EXPECT_TRUE(server.ok()) << server.status().message();
+  return server.ok() ? std::move(*server) : nullptr;
+}
+
+// Polls until one message arrives (or kWaitMs passes) and answers it with `answer`.
+std::optional<net::Incoming> ServeOne(
+    net::Server& server, const std::function<proto::Envelope(const net::Incoming&)>& answer) {
+  auto deadline = Clock::now() + milliseconds(kWaitMs);
+  while (Clock::now() < deadline) {
+    auto batch = server.Poll(100);
+    if (batch.empty()) continue;
+    server.Send(batch[0].peer, answer(batch[0]));
+    return batch[0];
+  }
+  return std::nullopt;
+}
+
+// One request/reply with `method` on both sides; the server checks the credential.
+void RoundTrip(const std::string& method, const std::string& socket) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  std::string endpoint = server->Endpoints().at(0);
+  Result<proto::SubmitReply> reply = Internal("not run");
+  std::thread client_thread([&] {
+    net::Client client(endpoint, MakeAuth(method, socket), kWaitMs);
+    model::JobSpec spec;
+    spec.name = "hello";
+    reply = client.Call<proto::SubmitRequest, proto::SubmitReply>({spec});
+  });
+  auto verifier = MakeAuth(method, socket);
+  std::optional<auth::Identity> who;
+  auto got = ServeOne(*server, [&](const net::Incoming& in) {
+    auto id = verifier->Verify(in.envelope.cred);
+    if (id.ok()) who = *id;
+    return proto::MakeEnvelope(proto::SubmitReply{42}, in.envelope.id);
+  });
+  client_thread.join();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->envelope.type, "submit");
+  auto body = proto::BodyOf<proto::SubmitRequest>(got->envelope);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body->spec.name, "hello");
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->uid, getuid());
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->id, 42);
+}
+
+TEST(NetTest, RequestReplyWithNoAuth) { RoundTrip("none", ""); }
+
+TEST_F(MungeTest, RequestReplyWithMunge) { RoundTrip("munge", munged_->socket()); }
+
+TEST(NetTest, EndpointsResolveTheEphemeralPort) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  ASSERT_EQ(server->Endpoints().size(), 1u);
+  EXPECT_TRUE(server->Endpoints()[0].starts_with("tcp://127.0.0.1:"));
+  EXPECT_EQ(server->Endpoints()[0].find('*'), std::string::npos);
+}
+
+TEST(NetTest, BindingIntoAMissingDirectoryNamesIt) {
+  auto server = net::Server::Bind({"ipc:///nonexistent-herd-dir/ctld.sock"});
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("/nonexistent-herd-dir"), std::string::npos);
+}
+
+TEST(NetTest, ErrorReplyBecomesTheCallersStatus) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  std::string endpoint = server->Endpoints().at(0);
+  Result<proto::Envelope> reply = Internal("not run");
+  std::thread client_thread([&] {
+    net::Client client(endpoint, MakeAuth("none"), kWaitMs);
+    reply = client.CallRaw(proto::MakeEnvelope(proto::JobActionRequest{"cancel", {7}}));
+  });
+  auto got = ServeOne(*server, [](const net::Incoming& in) {
+    return proto::MakeEnvelope(
+        proto::ErrorReply{static_cast<int>(Code::kDenied), "job 7 belongs to bob"},
+        in.envelope.id);
+  });
+  client_thread.join();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kDenied);
+  EXPECT_EQ(reply.status().message(), "job 7 belongs to bob");
+}
+
+TEST(NetTest, GarbageFrameGetsAnErrorReplyAndTheServerKeepsServing) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  zmq::context_t context;
+  zmq::socket_t raw(context, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, kWaitMs);
+  raw.connect(server->Endpoints().at(0));
+  ASSERT_TRUE(raw.send(zmq::str_buffer("\xc1garbage"), zmq::send_flags::none));
+  EXPECT_TRUE(server->Poll(kWaitMs).empty());
+  zmq::message_t answer;
+  ASSERT_TRUE(raw.recv(answer));
+  auto envelope = proto::DecodeEnvelope(answer.to_string_view());
+  ASSERT_TRUE(envelope.ok()) << envelope.status().message();
+  EXPECT_EQ(envelope->type, "error");
+  auto error = proto::BodyOf<proto::ErrorReply>(*envelope);
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, static_cast<int>(Code::kInvalid));
+  EXPECT_NE(error->message.find("malformed message"), std::string::npos);
+
+  // Still serving: a well-formed request from the same socket is delivered.
+  auto ok = proto::MakeEnvelope(proto::NodesRequest{}, 5);
+  std::string bytes = proto::EncodeEnvelope(ok);
+  ASSERT_TRUE(raw.send(zmq::buffer(bytes), zmq::send_flags::none));
+  std::vector<net::Incoming> batch;
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+       batch.empty() && Clock::now() < deadline;) {
+    batch = server->Poll(100);
+  }
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].envelope.type, "nodes");
+  EXPECT_EQ(batch[0].envelope.id, 5u);
+}
+
+TEST(NetTest, ClientTimesOutWhenNothingListens) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-net-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::string endpoint = "ipc://" + dir + "/nobody.sock";
+  net::Client client(endpoint, MakeAuth("none"), 300);
+  auto start = Clock::now();
+  auto reply = client.Call<proto::NodesRequest, proto::NodesReply>({});
+  auto elapsed = Clock::now() - start;
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kUnavailable);
+  EXPECT_EQ(reply.status().message(), "no answer from herd-ctld at " + endpoint +
+                                          " within 0.3s: is it running? (check HERD_CONFIG / "
+                                          "--controller)");
+  EXPECT_GE(elapsed, milliseconds(290));
+  EXPECT_LT(elapsed, milliseconds(2000));
+}
+
+TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  auto dealer = net::Dealer::Connect(server->Endpoints().at(0), "node-a");
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  // First message: the connection is up before the burst.
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 100)).ok());
+  auto first = ServeOne(*server, [](const net::Incoming& in) {
+    return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
+  });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->peer, "node-a");
+  auto echoed = (*dealer)->Receive(kWaitMs);
+  ASSERT_TRUE(echoed.has_value());
+  EXPECT_EQ(echoed->id, 100u);
+
+  constexpr int kBurst = 20;
+  for (int i = 0; i < kBurst; ++i) {
+    ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::EventAck{i, 0}, i)).ok());
+  }
+  std::vector<net::Incoming> all;
+  int polls_with_messages = 0;
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+       all.size() < kBurst && Clock::now() < deadline;) {
+    auto batch = server->Poll(100);
+    if (!batch.empty()) ++polls_with_messages;
+    for (auto& in : batch) all.push_back(std::move(in));
+  }
+  ASSERT_EQ(all.size(), static_cast<size_t>(kBurst));
+  for (int i = 0; i < kBurst; ++i) EXPECT_EQ(all[i].envelope.id, static_cast<uint64_t>(i));
+  EXPECT_LT(polls_with_messages, kBurst);
+}
+
+}  // namespace
+}  // namespace herd

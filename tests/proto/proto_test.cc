@@ -1,0 +1,317 @@
+// The codec: every message survives a round trip, and no sequence of bytes crashes a decode.
+#include <gtest/gtest.h>
+#include <msgpack.hpp>
+
+#include <random>
+#include <set>
+#include <string>
+
+#include "common/proto/codec.h"
+
+namespace herd::proto {
+namespace {
+
+// ---- samples with a non-default value in every field ----
+
+model::JobSpec FullSpec() {
+  model::JobSpec s;
+  s.name = "resnet";
+  s.argv = {"python", "train.py", "--epochs=3"};
+  s.env = {{"A", "1"}, {"B", "two"}};
+  s.cwd = "/home/u";
+  s.project = "vision";
+  s.job_class = "interactive";
+  s.workers = 4;
+  s.gpu_milli = 500;
+  s.gpu_memory_mib = 20000;
+  s.cpus = 8;
+  s.memory_mib = 65536;
+  s.time_limit_s = 3600;
+  s.image = "/img/pytorch.tar";
+  s.spread = true;
+  return s;
+}
+
+model::Job FullJob() {
+  model::Job j;
+  j.id = 1234567890123;
+  j.spec = FullSpec();
+  j.user = "alice";
+  j.uid = 4000000000u;
+  j.gid = 1001;
+  j.state = model::JobState::kSuspended;
+  j.reason = "frozen by admin";
+  j.submit_time = 1700000000;
+  j.start_time = 1700000100;
+  j.end_time = 1700000200;
+  j.exit_code = -9;
+  j.restart_count = 2;
+  j.placement = {{"dgx01", {0, 1}, 1000, {0, 1, 2, 3}, 8192, "mlx5_0"},
+                 {"dgx02", {7}, 250, {64}, 4096, "mlx5_3"}};
+  return j;
+}
+
+model::NodeTopology FullTopology() {
+  model::NodeTopology t;
+  t.hostname = "dgx01";
+  t.sockets = 2;
+  t.numa = {{0, {0, 1, 2}, 128000}, {1, {3, 4}, 64000}};
+  t.gpus = {{0, "NVIDIA A100-SXM4-40GB", 40960, "0000:07:00.0", 3, 1, "mlx5_0", "GPU-abc"},
+            {1, "NVIDIA A100-SXM4-40GB", 40960, "0000:0f:00.0", 3, 1, "mlx5_1", "GPU-def"}};
+  t.nics = {{"mlx5_0", "0000:0c:00.0", 3, 1}};
+  t.memory_mib = 1024000;
+  t.emulated = true;
+  t.source = "/etc/herd/topologies/dgx.xml";
+  return t;
+}
+
+JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory"}; }
+LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536}; }
+LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
+
+template <typename T>
+T Sample();
+template <> ErrorReply Sample() { return {static_cast<int>(Code::kDenied), "not yours"}; }
+template <> SubmitRequest Sample() { return {FullSpec()}; }
+template <> SubmitReply Sample() { return {99}; }
+template <> JobsRequest Sample() { return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50}; }
+template <> JobsReply Sample() { return {{FullJob(), FullJob()}}; }
+template <> JobActionRequest Sample() { return {"suspend", {5, 6}}; }
+template <> JobActionResult Sample() { return {5, true, "SUSPENDED"}; }
+template <> JobActionReply Sample() { return {{{5, true, "SUSPENDED"}, {6, false, "not running"}}}; }
+template <> LogsRequest Sample() { return FullLogsRequest(); }
+template <> LogsReply Sample() { return FullLogsReply(); }
+template <> NodesRequest Sample() { return {}; }
+template <> NodeStatus Sample() {
+  return {"dgx01", FullTopology(), "DRAIN", {8000, 128, 1024000}, {2500, 16, 65536}, {1000, 500}, 1700000300};
+}
+template <> NodesReply Sample() { return {{Sample<NodeStatus>(), Sample<NodeStatus>()}}; }
+template <> JobReport Sample() { return FullReport(); }
+template <> RegisterRequest Sample() { return {"dgx01", FullTopology(), {FullReport()}}; }
+template <> RegisterReply Sample() { return {250}; }
+template <> Heartbeat Sample() { return {"dgx01", {FullReport(), FullReport()}}; }
+template <> JobEvent Sample() { return {"dgx01", FullReport()}; }
+template <> EventAck Sample() { return {77, 3}; }
+template <> LaunchCommand Sample() { return {FullJob(), 1, {{"HERD_JOB_ID", "1"}, {"HERD_RANK", "1"}}}; }
+template <> SignalCommand Sample() { return {77, "kill", 30000, "preempted"}; }
+template <> LogsFetch Sample() { return {0xfedcba9876543210ull, FullLogsRequest()}; }
+template <> LogsData Sample() { return {12, FullLogsReply(), "no such log"}; }
+
+template <typename T>
+class BodyTest : public ::testing::Test {};
+using BodyTypes =
+    ::testing::Types<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply,
+                     JobActionRequest, JobActionResult, JobActionReply, LogsRequest, LogsReply,
+                     NodesRequest, NodeStatus, NodesReply, JobReport, RegisterRequest,
+                     RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
+                     LogsFetch, LogsData>;
+TYPED_TEST_SUITE(BodyTest, BodyTypes);
+
+TYPED_TEST(BodyTest, RoundTripKeepsEveryField) {
+  TypeParam sample = Sample<TypeParam>();
+  if (!std::is_same_v<TypeParam, NodesRequest>) {
+    EXPECT_FALSE(sample == TypeParam{});
+  }
+  auto decoded = DecodeBody<TypeParam>(EncodeBody(sample));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_TRUE(*decoded == sample);
+}
+
+TYPED_TEST(BodyTest, EveryTruncationIsAnErrorNotACrash) {
+  std::string bytes = EncodeBody(Sample<TypeParam>());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto r = DecodeBody<TypeParam>(std::string_view(bytes.data(), n));
+    EXPECT_FALSE(r.ok()) << "prefix of " << n << " bytes";
+    EXPECT_NE(r.status().message().find("malformed message"), std::string::npos);
+  }
+}
+
+// The wire names of the 20 message types; nested bodies have none.
+template <typename... T>
+std::vector<std::string> Names() {
+  return {MessageName<T>()...};
+}
+
+TEST(CodecTest, MessageNamesAreTheDocumentedOnes) {
+  auto names = Names<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply,
+                     JobActionRequest, JobActionReply, LogsRequest, LogsReply, NodesRequest,
+                     NodesReply, RegisterRequest, RegisterReply, Heartbeat, JobEvent, EventAck,
+                     LaunchCommand, SignalCommand, LogsFetch, LogsData>();
+  std::vector<std::string> expected = {
+      "error", "submit",   "submit_reply",   "jobs",      "jobs_reply", "job_action",
+      "job_action_reply", "logs", "logs_reply", "nodes", "nodes_reply", "register",
+      "register_reply", "heartbeat", "job_event", "event_ack", "launch", "signal",
+      "logs_fetch", "logs_data"};
+  EXPECT_EQ(names, expected);
+}
+
+TEST(CodecTest, EnvelopeRoundTrip) {
+  Envelope e = MakeEnvelope(Sample<LaunchCommand>(), 0xffffffffffffull, "MUNGE:cred");
+  auto decoded = DecodeEnvelope(EncodeEnvelope(e));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_TRUE(*decoded == e);
+  auto body = BodyOf<LaunchCommand>(*decoded);
+  ASSERT_TRUE(body.ok()) << body.status().message();
+  EXPECT_TRUE(*body == Sample<LaunchCommand>());
+}
+
+TEST(CodecTest, EveryTruncatedEnvelopeIsAnError) {
+  std::string bytes = EncodeEnvelope(MakeEnvelope(Sample<JobsReply>(), 7, "cred"));
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeEnvelope(std::string_view(bytes.data(), n)).ok()) << n;
+  }
+}
+
+TEST(CodecTest, BodyOfWrongTypeIsRefused) {
+  auto r = BodyOf<SubmitReply>(MakeEnvelope(Sample<SubmitRequest>()));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+  EXPECT_EQ(r.status().message(), "expected message 'submit_reply', got 'submit'");
+}
+
+TEST(CodecTest, WrongVersionNamesBothVersions) {
+  Envelope e = MakeEnvelope(SubmitReply{1});
+  e.v = 2;
+  auto r = DecodeEnvelope(EncodeEnvelope(e));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "protocol version 2 not supported (this herd speaks 1): upgrade herd so that the CLI, "
+            "herd-ctld and herd-noded match");
+}
+
+TEST(CodecTest, EmptyBytesAreAnError) {
+  EXPECT_FALSE(DecodeEnvelope("").ok());
+  EXPECT_FALSE(DecodeBody<SubmitRequest>("").ok());
+}
+
+TEST(CodecTest, TrailingBytesAreAnError) {
+  EXPECT_FALSE(DecodeEnvelope(EncodeEnvelope(MakeEnvelope(NodesRequest{})) + "x").ok());
+}
+
+TEST(CodecTest, OversizedMessageIsRefusedBeforeParsing) {
+  std::string big(kMaxMessageBytes + 1, '\x90');
+  auto r = DecodeEnvelope(big);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("over the limit"), std::string::npos);
+}
+
+TEST(CodecTest, OversizedStringIsRefused) {
+  LogsReply reply;
+  reply.data.assign(kMaxStringBytes + 1, 'x');
+  auto r = DecodeBody<LogsReply>(EncodeBody(reply));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("malformed message"), std::string::npos);
+  reply.data.resize(kMaxStringBytes);  // exactly at the limit is fine
+  EXPECT_TRUE(DecodeBody<LogsReply>(EncodeBody(reply)).ok());
+}
+
+TEST(CodecTest, ArrayLongerThanTheBytesIsRefusedWithoutAllocating) {
+  // array32 header declaring 4 billion items, followed by almost nothing.
+  std::string bytes = "\x81\xa4jobs\xdd\xff\xff\xff\xff\xc0";
+  EXPECT_FALSE(DecodeBody<JobsReply>(bytes).ok());
+}
+
+TEST(CodecTest, TooDeepNestingIsRefused) {
+  std::string bytes(200, '\x91');  // fixarray of one element, 200 levels deep
+  bytes += '\xc0';
+  auto r = DecodeBody<JobsReply>(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("depth"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(DecodeEnvelope(bytes).ok());
+}
+
+// Packs a hand-built map so tests can write what a buggy or hostile peer would send.
+template <typename Fn>
+std::string Pack(Fn fn) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> pk(buffer);
+  fn(pk);
+  return std::string(buffer.data(), buffer.size());
+}
+
+TEST(CodecTest, WrongFieldTypeNamesTheField) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("spec"));
+    pk.pack_map(1);
+    pk.pack(std::string("workers"));
+    pk.pack(std::string("four"));
+  });
+  auto r = DecodeBody<SubmitRequest>(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "malformed message: field 'spec.workers' should be an integer, got a string");
+}
+
+TEST(CodecTest, IntegerOutOfRangeIsRefused) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("worker"));
+    pk.pack(int64_t{1} << 40);
+  });
+  auto r = DecodeBody<EventAck>(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("'worker' is out of range"), std::string::npos);
+}
+
+TEST(CodecTest, UnknownJobStateIsAnError) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("jobs"));
+    pk.pack_array(1);
+    pk.pack_map(1);
+    pk.pack(std::string("state"));
+    pk.pack(std::string("DANCING"));
+  });
+  auto r = DecodeBody<JobsReply>(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "malformed message: field 'jobs[0].state' has unknown job state 'DANCING'");
+}
+
+TEST(CodecTest, UnknownKeysAreIgnoredAndMissingOnesKeepDefaults) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(2);
+    pk.pack(std::string("from_the_future"));
+    pk.pack_array(2);
+    pk.pack(1);
+    pk.pack(2.5);
+    pk.pack(std::string("spec"));
+    pk.pack_map(1);
+    pk.pack(std::string("name"));
+    pk.pack(std::string("x"));
+  });
+  auto r = DecodeBody<SubmitRequest>(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  model::JobSpec expected;
+  expected.name = "x";
+  EXPECT_TRUE(r->spec == expected);
+}
+
+TEST(CodecTest, RandomGarbageNeverCrashes) {
+  std::mt19937 rng(20240611);
+  std::string real = EncodeEnvelope(MakeEnvelope(Sample<LaunchCommand>(), 3, "cred"));
+  std::string real_body = EncodeBody(Sample<NodesReply>());
+  for (int i = 0; i < 4000; ++i) {
+    std::string bytes;
+    if (i % 2 == 0) {  // pure noise
+      bytes.resize(rng() % 256);
+      for (char& c : bytes) c = static_cast<char>(rng());
+    } else {  // a real message with a few bytes changed: reaches deeper into the decoder
+      bytes = i % 4 == 1 ? real : real_body;
+      for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) {
+        bytes[rng() % bytes.size()] = static_cast<char>(rng());
+      }
+    }
+    auto e = DecodeEnvelope(bytes);
+    if (!e.ok()) {
+      EXPECT_FALSE(e.status().message().empty());
+    }
+    (void)DecodeBody<LaunchCommand>(bytes);
+    (void)DecodeBody<NodesReply>(bytes);
+    (void)DecodeBody<JobsRequest>(bytes);
+  }
+}
+
+}  // namespace
+}  // namespace herd::proto

@@ -1,0 +1,423 @@
+// Runs real jobs through herd-shim: plain processes, cgroups (when writable), runc containers.
+#include "noded/runtime/runtime.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+namespace herd::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// Polls pred until it holds or the deadline passes.
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool HasProgram(const std::string& name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "herd-runtime-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    tmp_ = tmpl;
+    static int counter = 0;
+    parent_ = "herd-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+    runtime_ = MakeRuntime(true);
+    ASSERT_NE(runtime_, nullptr);
+  }
+
+  void TearDown() override {
+    if (runtime_ != nullptr) {
+      for (const JobStatus& job : runtime_->Poll()) {
+        if (job.state != JobStatus::kExited) {
+          if (job.state == JobStatus::kSuspended) runtime_->Resume(job.job_key).ok();
+          runtime_->Kill(job.job_key, 0).ok();
+          WaitFor([&] { return State(job.job_key).state == JobStatus::kExited; });
+        }
+      }
+    }
+    // The parent cgroup is herd-noded's for its lifetime; the test owns it, so removes it.
+    std::error_code ec;
+    for (const fs::directory_entry& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      rmdir((h.path() / parent_).c_str());
+    }
+    rmdir(("/sys/fs/cgroup/" + parent_).c_str());
+    fs::remove_all(tmp_, ec);
+  }
+
+  std::unique_ptr<Runtime> MakeRuntime(bool use_cgroups) {
+    RuntimeOptions options;
+    options.state_dir = tmp_ + "/state";
+    options.shim_path = HERD_SHIM_PATH;
+    options.cgroup_parent = parent_;
+    options.use_cgroups = use_cgroups;
+    Result<std::unique_ptr<Runtime>> rt = Runtime::Create(options);
+    EXPECT_TRUE(rt.ok()) << rt.status().message();
+    return rt.ok() ? std::move(rt).value() : nullptr;
+  }
+
+  LaunchSpec Sh(const std::string& key, const std::string& script) {
+    LaunchSpec spec;
+    spec.job_key = key;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.cwd = tmp_;
+    spec.uid = getuid();  // a non-root herd-noded may only run jobs as itself
+    spec.gid = getgid();
+    return spec;
+  }
+
+  ::testing::AssertionResult Launched(const LaunchSpec& spec) {
+    Status status = runtime_->Launch(spec);
+    if (status.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "Launch: " << status.message();
+  }
+
+  JobStatus State(const std::string& key) {
+    for (const JobStatus& job : runtime_->Poll()) {
+      if (job.job_key == key) return job;
+    }
+    return JobStatus{key, JobStatus::kExited, -2, "unknown job"};
+  }
+
+  JobStatus WaitExit(const std::string& key, std::chrono::milliseconds limit = 10s) {
+    WaitFor([&] { return State(key).state == JobStatus::kExited; }, limit);
+    return State(key);
+  }
+
+  std::string Log(const std::string& key) {
+    bool eof = false;
+    Result<std::string> log = runtime_->ReadLog(key, 0, 1 << 20, &eof);
+    return log.ok() ? *log : "<" + log.status().message() + ">";
+  }
+
+  bool CgroupsWritable() { return getuid() == 0 && runtime_->CgroupMode() != "none"; }
+
+  // The v1 hierarchy directory of a controller, or the v2 one.
+  std::string CgroupDir(const std::string& controller, const std::string& key) {
+    if (runtime_->CgroupMode() == "v2") return "/sys/fs/cgroup/" + parent_ + "/" + key;
+    return "/sys/fs/cgroup/" + controller + "/" + parent_ + "/" + key;
+  }
+
+  std::string tmp_, parent_;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+TEST_F(RuntimeTest, PlainJobExitsZeroAndLogsItsOutput) {
+  ASSERT_TRUE(Launched(Sh("1.0", "echo hello; echo oops >&2")));
+  JobStatus st = WaitExit("1.0");
+  EXPECT_EQ(st.state, JobStatus::kExited);
+  EXPECT_EQ(st.exit_code, 0);
+  EXPECT_EQ(st.reason, "");
+  EXPECT_EQ(Log("1.0"), "hello\noops\n");
+}
+
+TEST_F(RuntimeTest, ExitCodeIsReported) {
+  ASSERT_TRUE(Launched(Sh("2.0", "exit 3")));
+  JobStatus st = WaitExit("2.0");
+  EXPECT_EQ(st.exit_code, 3);
+  EXPECT_EQ(st.reason, "exit code 3");
+}
+
+TEST_F(RuntimeTest, EnvAndCwdReachTheJob) {
+  LaunchSpec spec = Sh("3.0", "echo $GREETING $PWD; test -n \"$PATH\" && echo has-path");
+  spec.env = {{"GREETING", "hi"}};
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("3.0").exit_code, 0);
+  EXPECT_EQ(Log("3.0"), "hi " + tmp_ + "\nhas-path\n");
+}
+
+TEST_F(RuntimeTest, MissingCommandFailsLaunchWithAClearReason) {
+  LaunchSpec spec;
+  spec.job_key = "4.0";
+  spec.argv = {"herd-no-such-command"};
+  spec.uid = getuid();
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot run 'herd-no-such-command': No such file or directory"),
+            std::string::npos)
+      << status.message();
+  EXPECT_TRUE(runtime_->Poll().empty());
+  // The key can be used again once the failed launch is gone.
+  EXPECT_TRUE(Launched(Sh("4.0", "true")));
+  EXPECT_EQ(WaitExit("4.0").exit_code, 0);
+}
+
+TEST_F(RuntimeTest, DuplicateKeyIsRefused) {
+  ASSERT_TRUE(Launched(Sh("5.0", "true")));
+  EXPECT_FALSE(runtime_->Launch(Sh("5.0", "true")).ok());
+}
+
+TEST_F(RuntimeTest, KillDeliversTermToAJobThatTrapsIt) {
+  ASSERT_TRUE(Launched(Sh("6.0",
+                          "trap 'echo got-term; exit 7' TERM; echo ready; "
+                          "while :; do sleep 0.05; done")));
+  ASSERT_TRUE(WaitFor([&] { return Log("6.0").find("ready") != std::string::npos; }));
+  ASSERT_TRUE(runtime_->Kill("6.0", 5000).ok());
+  JobStatus st = WaitExit("6.0");
+  EXPECT_EQ(st.exit_code, 7);
+  EXPECT_EQ(st.reason, "exit code 7");
+  EXPECT_NE(Log("6.0").find("got-term"), std::string::npos);
+}
+
+TEST_F(RuntimeTest, KillEscalatesToSigkillAfterGrace) {
+  ASSERT_TRUE(Launched(Sh("7.0",
+                          "trap '' TERM; echo ready; "
+                          "while :; do sleep 0.05; done")));
+  ASSERT_TRUE(WaitFor([&] { return Log("7.0").find("ready") != std::string::npos; }));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runtime_->Kill("7.0", 300).ok());
+  JobStatus st = WaitExit("7.0");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+  EXPECT_EQ(st.reason, "killed by signal 9");
+  EXPECT_EQ(st.exit_code, 137);
+}
+
+// Suspend and resume with the cgroup freezer (param true) or SIGSTOP (false).
+class SuspendTest : public RuntimeTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SuspendTest, SuspendStopsProgressAndResumeLetsItFinish) {
+  bool cgroups = GetParam();
+  if (cgroups && !CgroupsWritable()) GTEST_SKIP() << "no writable cgroup freezer (needs root)";
+  if (!cgroups) runtime_ = MakeRuntime(false);
+  std::string counter = tmp_ + "/counter";
+  ASSERT_TRUE(Launched(Sh("8.0",
+                          "i=0; while [ $i -lt 30 ]; do i=$((i+1)); "
+                          "echo $i > counter; sleep 0.02; done; echo done")));
+  ASSERT_TRUE(WaitFor([&] { return std::atoi(Slurp(counter).c_str()) >= 2; }));
+  ASSERT_TRUE(runtime_->Suspend("8.0").ok());
+  EXPECT_EQ(State("8.0").state, JobStatus::kSuspended);
+  if (cgroups) {
+    std::string freezer = CgroupDir("freezer", "8.0");
+    if (runtime_->CgroupMode() == "v2") {
+      EXPECT_EQ(Slurp(freezer + "/cgroup.freeze"), "1\n");
+    } else {
+      EXPECT_EQ(Slurp(freezer + "/freezer.state"), "FROZEN\n");
+    }
+  }
+  std::string frozen_at = Slurp(counter);
+  // Absence of progress can only be observed over time.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Slurp(counter), frozen_at);
+  ASSERT_TRUE(runtime_->Resume("8.0").ok());
+  EXPECT_EQ(State("8.0").state, JobStatus::kRunning);
+  JobStatus st = WaitExit("8.0");
+  EXPECT_EQ(st.exit_code, 0);
+  EXPECT_EQ(Slurp(counter), "30\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Freezer, SuspendTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Cgroup" : "Sigstop"; });
+
+TEST_F(RuntimeTest, MemoryHogIsKilledForOutOfMemory) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable memory cgroup (needs root)";
+  // dd allocates its 300 MiB block in one go, so the kill comes at once.
+  LaunchSpec spec = Sh("9.0", "dd if=/dev/zero of=/dev/null bs=300M count=1");
+  spec.memory_mib = 64;
+  ASSERT_TRUE(Launched(spec));
+  JobStatus st = WaitExit("9.0");
+  EXPECT_EQ(st.state, JobStatus::kExited);
+  EXPECT_EQ(st.reason, "out of memory") << "exit code " << st.exit_code << ", log: " << Log("9.0");
+}
+
+TEST_F(RuntimeTest, CpusetPinsTheJob) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable cpuset cgroup (needs root)";
+  LaunchSpec spec = Sh("10.0", "grep Cpus_allowed_list /proc/self/status");
+  spec.cpus = {0};
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("10.0").exit_code, 0);
+  EXPECT_EQ(Log("10.0"), "Cpus_allowed_list:\t0\n");
+}
+
+TEST_F(RuntimeTest, PidsLimitIsApplied) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable pids cgroup (needs root)";
+  LaunchSpec spec = Sh("11.0", "cat /proc/self/cgroup");
+  spec.pids_max = 50;
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("11.0").exit_code, 0);
+  EXPECT_NE(Log("11.0").find("/" + parent_ + "/11.0"), std::string::npos) << Log("11.0");
+  EXPECT_FALSE(fs::exists(CgroupDir("pids", "11.0"))) << "cgroup left behind";
+}
+
+TEST_F(RuntimeTest, NewRuntimeOverSameStateSeesRunningJobAndItsExit) {
+  std::string go = tmp_ + "/go";
+  ASSERT_TRUE(Launched(Sh("12.0",
+                          "echo up; while [ ! -e go ]; do sleep 0.02; done; "
+                          "exit 5")));
+  ASSERT_TRUE(WaitFor([&] { return Log("12.0") == "up\n"; }));
+  runtime_.reset();  // herd-noded goes away; the shim does not
+  runtime_ = MakeRuntime(true);
+  ASSERT_EQ(runtime_->Poll().size(), 1u);
+  EXPECT_EQ(State("12.0").state, JobStatus::kRunning);
+  std::ofstream(go) << "now";
+  JobStatus st = WaitExit("12.0");
+  EXPECT_EQ(st.exit_code, 5);
+  EXPECT_EQ(st.reason, "exit code 5");
+}
+
+TEST_F(RuntimeTest, ForgetKeepsOnlyTheLog) {
+  ASSERT_TRUE(Launched(Sh("13.0", "echo kept")));
+  ASSERT_EQ(WaitExit("13.0").exit_code, 0);
+  ASSERT_TRUE(runtime_->Forget("13.0").ok());
+  EXPECT_TRUE(runtime_->Poll().empty());
+  bool eof = false;
+  Result<std::string> log = runtime_->ReadLog("13.0", 0, 100, &eof);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(*log, "kept\n");
+  EXPECT_TRUE(eof);
+}
+
+TEST_F(RuntimeTest, ForgetRefusesARunningJob) {
+  ASSERT_TRUE(Launched(Sh("14.0", "while :; do sleep 0.05; done")));
+  EXPECT_FALSE(runtime_->Forget("14.0").ok());
+}
+
+TEST_F(RuntimeTest, ReadLogHonoursOffsetsAndReportsEofAfterTheEnd) {
+  ASSERT_TRUE(Launched(Sh("15.0",
+                          "printf 0123456789; while [ ! -e go ]; do "
+                          "sleep 0.02; done; printf abc")));
+  ASSERT_TRUE(WaitFor([&] { return Log("15.0").size() == 10; }));
+  bool eof = true;
+  Result<std::string> part = runtime_->ReadLog("15.0", 3, 4, &eof);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(*part, "3456");
+  EXPECT_FALSE(eof);
+  part = runtime_->ReadLog("15.0", 7, 100, &eof);
+  EXPECT_EQ(*part, "789");
+  EXPECT_FALSE(eof) << "the job still runs";
+  std::ofstream(tmp_ + "/go") << "";
+  ASSERT_EQ(WaitExit("15.0").exit_code, 0);
+  part = runtime_->ReadLog("15.0", 10, 100, &eof);
+  EXPECT_EQ(*part, "abc");
+  EXPECT_TRUE(eof);
+  part = runtime_->ReadLog("15.0", 50, 100, &eof);
+  EXPECT_EQ(*part, "");
+  EXPECT_TRUE(eof);
+  EXPECT_FALSE(runtime_->ReadLog("nope", 0, 1, &eof).ok());
+}
+
+TEST_F(RuntimeTest, JobRunsAsTheRequestedUser) {
+  if (getuid() != 0) GTEST_SKIP() << "switching users needs root";
+  LaunchSpec spec = Sh("16.0", "id -u; id -g; echo $HOME");
+  spec.uid = 65534;
+  spec.gid = 65534;
+  spec.cwd = "/";
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("16.0").exit_code, 0);
+  std::string log = Log("16.0");
+  EXPECT_EQ(log.substr(0, log.find('\n')), "65534");
+  EXPECT_NE(log.find("\n65534\n"), std::string::npos) << log;
+}
+
+class ContainerTest : public RuntimeTest {
+ protected:
+  void SetUp() override {
+    RuntimeTest::SetUp();
+    if (getuid() != 0) GTEST_SKIP() << "runc containers need root";
+    if (!HasProgram("runc")) GTEST_SKIP() << "runc is not installed";
+    rootfs_ = tmp_ + "/rootfs";
+    std::string cmd = std::string(HERD_MAKE_ROOTFS) + " " + rootfs_ + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "make-rootfs failed (busybox-static?)";
+  }
+
+  std::string rootfs_;
+};
+
+TEST_F(ContainerTest, OutputAndExitCodePropagateAndHostFilesStayOutside) {
+  std::ofstream(tmp_ + "/secret") << "host-only";
+  LaunchSpec spec = Sh("20.0", "echo in-container; cat " + tmp_ +
+                                   "/secret 2>/dev/null || "
+                                   "echo no-secret; id -u; exit 4");
+  spec.argv[0] = "sh";
+  spec.cwd = "/";
+  spec.image = rootfs_;
+  ASSERT_TRUE(Launched(spec));
+  JobStatus st = WaitExit("20.0");
+  EXPECT_EQ(st.exit_code, 4) << Log("20.0");
+  EXPECT_EQ(st.reason, "exit code 4");
+  EXPECT_EQ(Log("20.0"), "in-container\nno-secret\n0\n");
+  EXPECT_TRUE(fs::exists(rootfs_ + "/bin/busybox")) << "the image dir must survive cleanup";
+}
+
+TEST_F(ContainerTest, TarballImageWithBindMountAndUser) {
+  std::string tarball = tmp_ + "/image.tar.gz";
+  ASSERT_EQ(std::system(("tar -czf " + tarball + " -C " + rootfs_ + " .").c_str()), 0);
+  fs::create_directories(tmp_ + "/data");
+  std::ofstream(tmp_ + "/data/input") << "shared";
+  chmod((tmp_ + "/data").c_str(), 0777);
+  LaunchSpec spec = Sh("21.0", "cat /data/input; echo; echo out > /data/output; id -u");
+  spec.argv[0] = "sh";
+  spec.image = tarball;
+  spec.cwd = "/";
+  spec.uid = 65534;
+  spec.gid = 65534;
+  spec.mounts = {{tmp_ + "/data", "/data"}};
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("21.0").exit_code, 0) << Log("21.0");
+  EXPECT_EQ(Log("21.0"), "shared\n65534\n");
+  EXPECT_EQ(Slurp(tmp_ + "/data/output"), "out\n");
+  EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/21.0/bundle")) << "unpacked rootfs left behind";
+}
+
+TEST_F(ContainerTest, MissingCommandInContainerFailsLaunch) {
+  LaunchSpec spec;
+  spec.job_key = "22.0";
+  spec.argv = {"no-such-program"};
+  spec.image = rootfs_;
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("\"no-such-program\": executable file not found"),
+            std::string::npos)
+      << status.message();
+}
+
+TEST_F(ContainerTest, KillSuspendAndResumeAContainer) {
+  LaunchSpec spec = Sh("23.0",
+                       "trap 'echo got-term; exit 9' TERM; echo ready; i=0; "
+                       "while :; do i=$((i+1)); echo $i > /work/counter; sleep 0.02; done");
+  spec.argv[0] = "sh";
+  spec.image = rootfs_;
+  spec.mounts = {{tmp_, "/work"}};
+  ASSERT_TRUE(Launched(spec));
+  std::string counter = tmp_ + "/counter";
+  ASSERT_TRUE(WaitFor([&] { return std::atoi(Slurp(counter).c_str()) >= 2; })) << Log("23.0");
+  ASSERT_TRUE(runtime_->Suspend("23.0").ok());
+  EXPECT_EQ(State("23.0").state, JobStatus::kSuspended);
+  std::string frozen_at = Slurp(counter);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Slurp(counter), frozen_at);
+  ASSERT_TRUE(runtime_->Resume("23.0").ok());
+  ASSERT_TRUE(WaitFor([&] { return Slurp(counter) != frozen_at; }));
+  ASSERT_TRUE(runtime_->Kill("23.0", 5000).ok());
+  JobStatus st = WaitExit("23.0");
+  EXPECT_EQ(st.exit_code, 9) << Log("23.0");
+  EXPECT_NE(Log("23.0").find("got-term"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace herd::runtime

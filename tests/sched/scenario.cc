@@ -1,0 +1,476 @@
+// The scenario format, one statement per line ('#' starts a comment; key=value options in any order):
+//
+//   policy placement=herd|bestfit|fgd|random|spread reserve_after=1800 seed=1 max_preemptions=64
+//   now 100000
+//   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
+//   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2]
+//   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
+//        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
+//   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
+//        on=n1[0,1]+n2[4-7] [start=T] [end_by=T] [suspended]
+//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread]
+//   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID
+//   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
+//   expect starts N                                  expect preemptions N
+//   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
+//   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
+//   expect cores ID within A-B                       expect deterministic
+//
+// Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
+// exist unless redefined. Running jobs' resources are taken from the nodes (cores: lowest free ones
+// on the GPUs' NUMA node first). Defaults: now 100000, start now-3600, submit = ID, since = now.
+#include "tests/sched/scenario.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "common/model/units.h"
+
+namespace herd::sched::testing {
+namespace {
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+// Tokens split on blanks; a "quoted string" stays one token (without its quotes).
+std::vector<std::string> Tokens(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  bool quoted = false, any = false;
+  for (char c : line) {
+    if (c == '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (!quoted && (c == ' ' || c == '\t')) {
+      if (any) out.push_back(cur);
+      cur.clear();
+      any = false;
+    } else {
+      cur += c;
+      any = true;
+    }
+  }
+  if (any) out.push_back(cur);
+  return out;
+}
+
+struct Line {
+  std::vector<std::string> words;             // positional
+  std::map<std::string, std::string> opts;    // key=value, and bare flags as key=""
+};
+
+Line ParseLine(const std::vector<std::string>& tokens, size_t from) {
+  Line l;
+  for (size_t i = from; i < tokens.size(); ++i) {
+    size_t eq = tokens[i].find('=');
+    if (eq == std::string::npos) {
+      l.words.push_back(tokens[i]);
+    } else {
+      l.opts[tokens[i].substr(0, eq)] = tokens[i].substr(eq + 1);
+    }
+  }
+  return l;
+}
+
+int64_t Num(const Line& l, const std::string& key, int64_t def) {
+  auto it = l.opts.find(key);
+  return it == l.opts.end() ? def : std::stoll(it->second);
+}
+int64_t Size(const Line& l, const std::string& key, int64_t def) {
+  auto it = l.opts.find(key);
+  if (it == l.opts.end()) return def;
+  auto r = model::ParseSizeMiB(it->second);
+  if (!r.ok()) throw std::runtime_error("bad size " + it->second);
+  return r.value();
+}
+int64_t Gpu(const std::string& text) {
+  auto r = model::ParseGpuMilli(text);
+  if (!r.ok()) throw std::runtime_error("bad GPU count " + text);
+  return r.value();
+}
+
+// "gpu:8,cpu:64,mem:1T" over `base`.
+model::Resources ParseResources(const std::string& text, model::Resources base) {
+  for (const std::string& part : Split(text, ',')) {
+    auto kv = Split(part, ':');
+    if (kv.size() != 2) throw std::runtime_error("bad resources " + text);
+    if (kv[0] == "gpu") {
+      base.gpu_milli = kv[1] == "-1" ? -1 : Gpu(kv[1]);
+    } else if (kv[0] == "cpu") {
+      base.cpus = std::stoll(kv[1]);
+    } else if (kv[0] == "mem") {
+      base.memory_mib = kv[1] == "-1" ? -1 : model::ParseSizeMiB(kv[1]).value();
+    } else {
+      throw std::runtime_error("unknown resource " + kv[0]);
+    }
+  }
+  return base;
+}
+
+// "n1[0,1]+n2[4-7]" -> (node, gpu indexes) per worker; "n1" -> node with no GPU list (nullopt).
+std::vector<std::pair<std::string, std::optional<std::vector<int>>>> ParseWhere(const std::string& s) {
+  std::vector<std::pair<std::string, std::optional<std::vector<int>>>> out;
+  for (const std::string& w : Split(s, '+')) {
+    size_t b = w.find('[');
+    if (b == std::string::npos) {
+      out.push_back({w, std::nullopt});
+      continue;
+    }
+    std::vector<int> gpus;
+    std::string inside = w.substr(b + 1, w.size() - b - 2);
+    if (!inside.empty()) {
+      for (const std::string& r : Split(inside, ',')) {
+        size_t dash = r.find('-');
+        int lo = std::stoi(r.substr(0, dash));
+        int hi = dash == std::string::npos ? lo : std::stoi(r.substr(dash + 1));
+        for (int g = lo; g <= hi; ++g) gpus.push_back(g);
+      }
+    }
+    out.push_back({w.substr(0, b), gpus});
+  }
+  return out;
+}
+
+model::JobSpec SpecOf(const Line& l) {
+  model::JobSpec spec;
+  spec.project = l.opts.count("queue") ? l.opts.at("queue") : "";
+  spec.job_class = l.opts.count("class") ? l.opts.at("class") : "train";
+  spec.gpu_milli = l.opts.count("gpu") ? Gpu(l.opts.at("gpu")) : 0;
+  spec.gpu_memory_mib = Size(l, "gpu_memory", 0);
+  spec.cpus = Num(l, "cpus", 1);
+  spec.memory_mib = Size(l, "mem", 1024);
+  spec.workers = static_cast<int32_t>(Num(l, "workers", 1));
+  spec.spread = std::count(l.words.begin(), l.words.end(), "spread") > 0;
+  return spec;
+}
+
+NodeView* FindNode(Snapshot& s, const std::string& name) {
+  for (NodeView& n : s.nodes) {
+    if (n.name == name) return &n;
+  }
+  throw std::runtime_error("unknown node " + name);
+}
+
+// Takes a running worker's resources from its node and fills in the cores it holds.
+void Occupy(Snapshot& s, const model::JobSpec& spec, model::WorkerPlacement& w) {
+  NodeView& n = *FindNode(s, w.node);
+  std::vector<int> numas;
+  for (int g : w.gpus) {
+    GpuSlot& slot = n.gpus.at(g);
+    slot.free_milli -= w.gpu_milli_each;
+    slot.free_memory_mib -= w.gpu_milli_each >= 1000 ? slot.memory_mib
+                            : spec.gpu_memory_mib > 0 ? spec.gpu_memory_mib
+                                                      : slot.memory_mib * w.gpu_milli_each / 1000;
+    numas.push_back(slot.numa);
+  }
+  for (const auto& [id, cores] : n.free_cores_by_numa) numas.push_back(id);
+  for (int numa : numas) {
+    auto& cores = n.free_cores_by_numa[numa];
+    while (!cores.empty() && static_cast<int64_t>(w.cores.size()) < spec.cpus) {
+      w.cores.push_back(cores.front());
+      cores.erase(cores.begin());
+    }
+  }
+  if (static_cast<int64_t>(w.cores.size()) < spec.cpus) throw std::runtime_error("not enough cores on " + n.name);
+  n.free_memory_mib -= w.memory_mib;
+}
+
+std::string WhereOf(const std::vector<model::WorkerPlacement>& p) {
+  std::vector<std::string> parts;
+  for (const auto& w : p) {
+    std::string s = w.node + "[";
+    for (size_t i = 0; i < w.gpus.size(); ++i) s += (i ? "," : "") + std::to_string(w.gpus[i]);
+    parts.push_back(s + "]");
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& s : parts) out += (out.empty() ? "" : "+") + s;
+  return out;
+}
+
+}  // namespace
+
+Scenario ParseScenario(const std::string& text) {
+  Scenario sc;
+  Snapshot& s = sc.snapshot;
+  s.now = 100000;
+  s.classes["train"] = {"train", 50, true, false, 0};
+  s.classes["interactive"] = {"interactive", 100, false, true, 0};
+  s.classes["inference"] = {"inference", 125, false, true, 0};
+  std::vector<std::pair<int, Line>> running;
+  std::istringstream in(text);
+  std::string raw;
+  int number = 0;
+  while (std::getline(in, raw)) {
+    ++number;
+    std::string line = raw.substr(0, raw.find('#'));
+    auto tokens = Tokens(line);
+    if (tokens.empty()) continue;
+    try {
+      const std::string& kind = tokens[0];
+      Line l = ParseLine(tokens, 1);
+      if (kind == "expect") {
+        sc.expects.push_back({number, line.substr(line.find("expect") + 7)});
+      } else if (kind == "now") {
+        s.now = std::stoll(l.words.at(0));
+      } else if (kind == "policy") {
+        if (l.opts.count("placement") && !ParsePlacement(l.opts["placement"], &sc.policy.placement)) {
+          throw std::runtime_error("unknown placement " + l.opts["placement"]);
+        }
+        sc.policy.reserve_after_s = Num(l, "reserve_after", sc.policy.reserve_after_s);
+        sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", 1));
+        sc.policy.max_preemptions_per_cycle = static_cast<int>(Num(l, "max_preemptions", 64));
+      } else if (kind == "class") {
+        ClassView c{l.words.at(0), static_cast<int>(Num(l, "priority", 50)), !l.opts.count("nonpreemptible") && !std::count(l.words.begin(), l.words.end(), "nonpreemptible"), false, Num(l, "min_runtime", 0)};
+        c.within_quota_only = std::count(l.words.begin(), l.words.end(), "within_quota") > 0;
+        s.classes[c.name] = c;
+      } else if (kind == "queue") {
+        QueueView q;
+        q.name = l.words.at(0);
+        q.parent = l.opts.count("parent") ? l.opts["parent"] : "";
+        if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {});
+        if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1});
+        if (l.opts.count("weight")) q.over_quota_weight = std::stod(l.opts["weight"]);
+        s.queues.push_back(q);
+      } else if (kind == "node") {
+        NodeView n;
+        n.name = l.words.at(0);
+        int gpus = static_cast<int>(Num(l, "gpus", 0));
+        int numa = static_cast<int>(Num(l, "numa", 1));
+        int per_switch = static_cast<int>(Num(l, "per_switch", 0));
+        int64_t gpu_memory = Size(l, "gpu_memory", 81920);
+        n.total_cores = static_cast<int>(Num(l, "cores", 32));
+        n.memory_mib = n.free_memory_mib = Size(l, "memory", 256 * 1024);
+        for (int g = 0; g < gpus; ++g) {
+          GpuSlot slot{g, 1000, gpu_memory, gpu_memory, g * numa / std::max(gpus, 1),
+                       per_switch > 0 ? g / per_switch : -1,
+                       l.opts.count("model") ? l.opts["model"] : "A100"};
+          n.gpus.push_back(slot);
+          if (l.opts.count("nics") && l.opts["nics"] == "switch" && slot.pcie_switch >= 0) {
+            n.nic_by_switch[slot.pcie_switch] = "mlx5_" + std::to_string(slot.pcie_switch);
+          }
+        }
+        for (int c = 0; c < n.total_cores; ++c) n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
+        if (l.opts.count("nics") && l.opts["nics"] == "numa") {
+          for (int k = 0; k < numa; ++k) n.nic_by_numa[k] = "mlx5_" + std::to_string(k);
+        }
+        if (l.opts.count("labels")) {
+          for (const std::string& kv : Split(l.opts["labels"], ',')) {
+            auto p = Split(kv, ':');
+            n.labels[p.at(0)] = p.at(1);
+          }
+        }
+        n.schedulable = !std::count(l.words.begin(), l.words.end(), "down");
+        s.nodes.push_back(n);
+      } else if (kind == "running") {
+        running.push_back({number, l});
+      } else if (kind == "pending") {
+        PendingJob p;
+        p.id = std::stoll(l.words.at(0));
+        p.spec = SpecOf(l);
+        p.queue = p.spec.project;
+        p.job_class = p.spec.job_class;
+        p.submit_time = Num(l, "submit", p.id);
+        p.pending_since = Num(l, "since", s.now);
+        p.gpu_model = l.opts.count("model") ? l.opts["model"] : "";
+        s.pending.push_back(p);
+      } else {
+        throw std::runtime_error("unknown statement " + kind);
+      }
+    } catch (const std::exception& e) {
+      sc.errors.push_back("line " + std::to_string(number) + ": " + e.what());
+    }
+  }
+  for (QueueView& q : s.queues) {
+    q.is_leaf = std::none_of(s.queues.begin(), s.queues.end(),
+                             [&](const QueueView& o) { return o.parent == q.name; });
+  }
+  for (auto& [line_no, l] : running) {
+    try {
+      RunningJob r;
+      r.id = std::stoll(l.words.at(0));
+      r.spec = SpecOf(l);
+      r.queue = r.spec.project;
+      r.job_class = r.spec.job_class;
+      r.start_time = Num(l, "start", s.now - 3600);
+      r.submit_time = r.start_time;
+      r.end_by = Num(l, "end_by", 0);
+      r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
+      for (auto& [node, gpus] : ParseWhere(l.opts.at("on"))) {
+        model::WorkerPlacement w;
+        w.node = node;
+        w.gpus = gpus.value_or(std::vector<int>{});
+        w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.spec.gpu_milli, 1000);
+        w.memory_mib = r.spec.memory_mib;
+        Occupy(s, r.spec, w);
+        r.placement.push_back(w);
+      }
+      s.running.push_back(r);
+    } catch (const std::exception& e) {
+      sc.errors.push_back("line " + std::to_string(line_no) + ": " + e.what());
+    }
+  }
+  return sc;
+}
+
+std::string DumpDecisions(const Decisions& d) {
+  std::ostringstream o;
+  for (const auto& st : d.starts) {
+    o << "start " << st.id;
+    for (const auto& w : st.placement) {
+      o << " " << w.node << "[";
+      for (int g : w.gpus) o << g << ",";
+      o << "]x" << w.gpu_milli_each << " cores=";
+      for (int c : w.cores) o << c << ",";
+      o << " mem=" << w.memory_mib << " nic=" << w.nic;
+    }
+    o << "\n";
+  }
+  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << p.kind << " " << p.reason << "\n";
+  for (const auto& r : d.reservations) {
+    o << "reserve " << r.id;
+    for (const auto& n : r.nodes) o << " " << n;
+    o << "\n";
+  }
+  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why << "\n";
+  for (const auto& q : d.shares) {
+    o << "share " << q.name << " fair=" << model::FormatResources(q.fair_share)
+      << " allocated=" << model::FormatResources(q.allocated)
+      << " demand=" << model::FormatResources(q.pending_demand) << "\n";
+  }
+  return o.str();
+}
+
+std::vector<std::string> CheckScenario(const Scenario& sc) {
+  std::vector<std::string> fails = sc.errors;
+  Decisions d = Decide(sc.snapshot, sc.policy);
+  auto start_of = [&](model::JobId id) -> const StartDecision* {
+    for (const auto& st : d.starts) {
+      if (st.id == id) return &st;
+    }
+    return nullptr;
+  };
+  auto preempt_of = [&](model::JobId id) -> const PreemptDecision* {
+    for (const auto& p : d.preemptions) {
+      if (p.id == id) return &p;
+    }
+    return nullptr;
+  };
+  for (const auto& [number, text] : sc.expects) {
+    std::string where = "line " + std::to_string(number) + " (expect " + text + "): ";
+    try {
+      Line l = ParseLine(Tokens(text), 0);
+      const std::string& what = l.words.at(0);
+      auto id = [&] { return std::stoll(l.words.at(1)); };
+      if (what == "start") {
+        const StartDecision* st = start_of(id());
+        if (!st) {
+          auto r = d.pending_reasons.find(id());
+          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second) + ")");
+        } else if (l.words.size() > 3) {
+          auto want = ParseWhere(l.words.at(3));
+          bool nodes_only = !want.front().second;
+          std::string got = WhereOf(st->placement);
+          std::string expected;
+          if (nodes_only) {
+            std::vector<model::WorkerPlacement> w;
+            for (const auto& [node, g] : want) w.push_back({node, {}, 0, {}, 0, ""});
+            expected = WhereOf(w);
+            std::vector<model::WorkerPlacement> g2 = st->placement;
+            for (auto& x : g2) x.gpus.clear();
+            got = WhereOf(g2);
+          } else {
+            std::vector<model::WorkerPlacement> w;
+            for (const auto& [node, g] : want) w.push_back({node, *g, 0, {}, 0, ""});
+            expected = WhereOf(w);
+          }
+          if (got != expected) fails.push_back(where + "started on " + WhereOf(st->placement));
+        }
+      } else if (what == "nostart") {
+        if (const StartDecision* st = start_of(id())) fails.push_back(where + "started on " + WhereOf(st->placement));
+      } else if (what == "preempt") {
+        const PreemptDecision* p = preempt_of(id());
+        if (!p) {
+          fails.push_back(where + "not preempted");
+        } else if ((l.opts.count("for") && std::stoll(l.opts["for"]) != p->for_job) ||
+                   (l.opts.count("kind") && l.opts["kind"] != p->kind)) {
+          fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + p->kind);
+        }
+      } else if (what == "nopreempt") {
+        if (preempt_of(id())) fails.push_back(where + "preempted: " + preempt_of(id())->reason);
+      } else if (what == "starts" || what == "preemptions") {
+        size_t n = what == "starts" ? d.starts.size() : d.preemptions.size();
+        if (n != std::stoul(l.words.at(1))) fails.push_back(where + "got " + std::to_string(n));
+      } else if (what == "reason") {
+        auto r = d.pending_reasons.find(id());
+        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second;
+        if (got.find(l.words.at(3)) == std::string::npos) fails.push_back(where + "reason is \"" + got + "\"");
+      } else if (what == "reserve") {
+        const ReserveDecision* found = nullptr;
+        for (const auto& r : d.reservations) {
+          if (r.id == id()) found = &r;
+        }
+        if (!found) {
+          fails.push_back(where + "no reservation");
+        } else if (l.words.size() > 3 && Split(l.words.at(3), ',') != found->nodes) {
+          std::string got;
+          for (const auto& n : found->nodes) got += n + " ";
+          fails.push_back(where + "reserved " + got);
+        }
+      } else if (what == "share") {
+        const QueueShare* q = nullptr;
+        for (const auto& x : d.shares) {
+          if (x.name == l.words.at(1)) q = &x;
+        }
+        if (!q) throw std::runtime_error("no share for " + l.words.at(1));
+        for (const auto& [key, got] : {std::pair{"fair", q->fair_share}, std::pair{"allocated", q->allocated},
+                                       std::pair{"deserved", q->deserved}}) {
+          if (!l.opts.count(key)) continue;
+          model::Resources want = ParseResources(l.opts[key], got);
+          if (!(want == got)) fails.push_back(where + key + " is " + model::FormatResources(got));
+        }
+      } else if (what == "nic") {
+        const StartDecision* st = start_of(id());
+        if (!st || st->placement.front().nic != l.words.at(2)) {
+          fails.push_back(where + "nic is " + (st ? st->placement.front().nic : "<not started>"));
+        }
+      } else if (what == "cores") {
+        const StartDecision* st = start_of(id());
+        auto range = Split(l.words.at(3), '-');
+        int lo = std::stoi(range.at(0)), hi = std::stoi(range.at(1));
+        if (!st) {
+          fails.push_back(where + "not started");
+        } else {
+          for (int c : st->placement.front().cores) {
+            if (c < lo || c > hi) fails.push_back(where + "core " + std::to_string(c) + " outside");
+          }
+        }
+      } else if (what == "deterministic") {
+        if (DumpDecisions(Decide(sc.snapshot, sc.policy)) != DumpDecisions(d)) {
+          fails.push_back(where + "two runs differ");
+        }
+      } else {
+        throw std::runtime_error("unknown expectation " + what);
+      }
+    } catch (const std::exception& e) {
+      fails.push_back(where + e.what());
+    }
+  }
+  if (!fails.empty()) fails.push_back("decisions:\n" + DumpDecisions(d));
+  return fails;
+}
+
+}  // namespace herd::sched::testing

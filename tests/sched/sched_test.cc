@@ -1,0 +1,114 @@
+// Tests of the scheduler core: every tests/scenarios/*.scenario file through the real Decide(),
+// plus properties that are easier to state in code (determinism, seeded randomness, shape cache).
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "ctld/sched/scheduler.h"
+#include "tests/sched/scenario.h"
+
+namespace herd::sched {
+namespace {
+
+using testing::CheckScenario;
+using testing::DumpDecisions;
+using testing::ParseScenario;
+
+std::vector<std::string> ScenarioFiles() {
+  std::vector<std::string> out;
+  std::string all = HERD_SCENARIOS, cur;
+  for (char c : all + ":") {
+    if (c == ':') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+class ScenarioTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ScenarioTest, MeetsItsExpectations) {
+  std::ifstream in(std::string(HERD_SCENARIO_DIR) + "/" + GetParam());
+  ASSERT_TRUE(in) << "cannot read " << GetParam();
+  std::stringstream text;
+  text << in.rdbuf();
+  auto scenario = ParseScenario(text.str());
+  ASSERT_FALSE(scenario.expects.empty()) << GetParam() << " expects nothing";
+  for (const std::string& f : CheckScenario(scenario)) ADD_FAILURE() << GetParam() << ": " << f;
+}
+
+std::string TestName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param.substr(0, info.param.rfind('.'));
+  for (char& c : name) {
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, ScenarioTest, ::testing::ValuesIn(ScenarioFiles()), TestName);
+
+// 16 nodes of 8 GPUs, half used, and 40 pending jobs of a few shapes.
+std::string BusyCluster(const std::string& policy) {
+  std::string s = "policy placement=" + policy + "\nqueue a deserved=gpu:40\nqueue b deserved=gpu:40\n";
+  for (int n = 0; n < 16; ++n) s += "node n" + std::to_string(n) + " gpus=8 cores=64 numa=2 per_switch=2\n";
+  for (int n = 0; n < 16; n += 2) {
+    s += "running " + std::to_string(1000 + n) + " queue=a gpu=" + std::to_string(1 + n % 4) + " on=n" +
+         std::to_string(n) + "[0-" + std::to_string(n % 4) + "]\n";
+  }
+  const char* shapes[] = {"gpu=1", "gpu=2", "gpu=0.5", "gpu=4", "gpu=0.25 gpu_memory=10G", "cpus=8"};
+  for (int j = 1; j <= 40; ++j) {
+    s += "pending " + std::to_string(j) + " queue=" + (j % 3 ? "a" : "b") + " " + shapes[j % 6] + "\n";
+  }
+  return s + "expect deterministic\n";
+}
+
+TEST(DecideTest, SameSnapshotGivesSameDecisionsForEveryPolicy) {
+  for (const char* p : {"herd", "bestfit", "fgd", "random", "spread"}) {
+    auto sc = ParseScenario(BusyCluster(p));
+    ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
+    std::string first = DumpDecisions(Decide(sc.snapshot, sc.policy));
+    EXPECT_EQ(first, DumpDecisions(Decide(sc.snapshot, sc.policy))) << p;
+    EXPECT_NE(first.find("start "), std::string::npos) << p;
+  }
+}
+
+TEST(DecideTest, RandomPlacementDependsOnlyOnTheSeed) {
+  auto sc = ParseScenario(BusyCluster("random"));
+  sc.policy.seed = 7;
+  std::string seven = DumpDecisions(Decide(sc.snapshot, sc.policy));
+  EXPECT_EQ(seven, DumpDecisions(Decide(sc.snapshot, sc.policy)));
+  sc.policy.seed = 8;
+  EXPECT_NE(seven, DumpDecisions(Decide(sc.snapshot, sc.policy)));
+}
+
+TEST(DecideTest, EveryPendingJobNotStartedHasAReasonAndEveryQueueAShare) {
+  auto sc = ParseScenario(BusyCluster("herd"));
+  Decisions d = Decide(sc.snapshot, sc.policy);
+  EXPECT_EQ(d.starts.size() + d.pending_reasons.size(), sc.snapshot.pending.size());
+  for (const auto& [id, why] : d.pending_reasons) EXPECT_FALSE(why.empty()) << id;
+  EXPECT_EQ(d.shares.size(), sc.snapshot.queues.size());
+}
+
+TEST(DecideTest, StartsNeverOverlapOnAGpu) {
+  for (const char* p : {"herd", "bestfit", "fgd", "random", "spread"}) {
+    auto sc = ParseScenario(BusyCluster(p));
+    Decisions d = Decide(sc.snapshot, sc.policy);
+    std::map<std::pair<std::string, int>, int64_t> used;
+    for (const NodeView& n : sc.snapshot.nodes) {
+      for (const GpuSlot& g : n.gpus) used[{n.name, g.index}] = 1000 - g.free_milli;
+    }
+    for (const auto& st : d.starts) {
+      for (const auto& w : st.placement) {
+        for (int g : w.gpus) used[{w.node, g}] += w.gpu_milli_each;
+      }
+    }
+    for (const auto& [gpu, milli] : used) EXPECT_LE(milli, 1000) << p << " " << gpu.first << "[" << gpu.second << "]";
+  }
+}
+
+}  // namespace
+}  // namespace herd::sched

@@ -1,0 +1,407 @@
+#include "ctld/store/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace herd::store {
+namespace {
+
+using model::Job;
+using model::JobState;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
+class StoreTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-store-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/herd.db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Store> OpenStore() {
+    auto store = Store::Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  // Runs one statement on the database through a separate connection; returns its first column.
+  std::string RawQuery(const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    std::string result;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    int rc = sqlite3_step(stmt);
+    EXPECT_TRUE(rc == SQLITE_ROW || rc == SQLITE_DONE) << sqlite3_errmsg(db);
+    if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
+      result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return result;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+Job SimpleJob(const std::string& name, JobState state = JobState::kPending) {
+  Job job;
+  job.spec.name = name;
+  job.spec.argv = {"python", "train.py"};
+  job.spec.project = "vision";
+  job.user = "alice";
+  job.uid = 1000;
+  job.gid = 1000;
+  job.state = state;
+  job.submit_time = 1700000000;
+  return job;
+}
+
+Job FullJob() {
+  Job job;
+  job.spec.name = "resnet-50 ☃";
+  job.spec.argv = {"torchrun", "--nproc_per_node=4", "train.py", "--lr=0.1", ""};
+  job.spec.env = {{"NCCL_DEBUG", "INFO"}, {"WANDB_PROJECT", "vision"}, {"EMPTY", ""}};
+  job.spec.cwd = "/home/alice/work";
+  job.spec.project = "vision";
+  job.spec.job_class = "interactive";
+  job.spec.workers = 2;
+  job.spec.gpu_milli = 4000;
+  job.spec.gpu_memory_mib = 40960;
+  job.spec.cpus = 32;
+  job.spec.memory_mib = 262144;
+  job.spec.time_limit_s = 86400;
+  job.spec.image = "/srv/images/pytorch.tar";
+  job.spec.spread = true;
+  job.user = "alice";
+  job.uid = 4000000000u;  // above INT32_MAX: stored without sign trouble
+  job.gid = 1001;
+  job.state = JobState::kRunning;
+  job.reason = "started on dgx01, dgx02";
+  job.submit_time = 1700000000;
+  job.start_time = 1700000100;
+  job.end_time = 0;
+  job.exit_code = -1;
+  job.restart_count = 3;
+  model::WorkerPlacement w0{"dgx01", {0, 1, 2, 3}, 1000, {0, 1, 2, 3, 4, 5, 6, 7},
+                            131072,  "mlx5_0"};
+  model::WorkerPlacement w1{"dgx02", {4, 5, 6, 7}, 1000, {64, 65, 66, 67}, 131072, "mlx5_4"};
+  job.placement = {w0, w1};
+  return job;
+}
+
+TEST_F(StoreTest, FullyPopulatedJobRoundTrips) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = FullJob();
+  auto id = store->InsertJob(job);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  job.id = *id;
+
+  auto jobs = store->LoadJobs(/*include_finished=*/false);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0], job);
+
+  auto got = store->GetJob(job.id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, job);
+  EXPECT_EQ(RawQuery("SELECT gpu_milli FROM jobs"), "8000");  // both workers
+}
+
+TEST_F(StoreTest, GetJobOfUnknownIdIsEmpty) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto got = store->GetJob(42);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_FALSE(got->has_value());
+}
+
+TEST_F(StoreTest, IdsIncreaseAndAreNotReusedAfterReopen) {
+  model::JobId last = 0;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 3; ++i) {
+      auto id = store->InsertJob(SimpleJob("j" + std::to_string(i)));
+      ASSERT_TRUE(id.ok()) << id.status().message();
+      EXPECT_GT(*id, last);
+      last = *id;
+    }
+  }
+  // Deleting the newest row behind the store's back must not free its id.
+  RawQuery("DELETE FROM jobs WHERE id = (SELECT max(id) FROM jobs)");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto id = store->InsertJob(SimpleJob("after-reopen"));
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_GT(*id, last);
+}
+
+TEST_F(StoreTest, UpdateChangesStateAndReason) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = SimpleJob("train");
+  auto id = store->InsertJob(job);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  job.id = *id;
+  job.state = JobState::kCompleted;
+  job.reason = "exited with code 0";
+  job.exit_code = 0;
+  job.end_time = 1700009999;
+  ASSERT_TRUE(store->UpdateJob(job).ok());
+
+  auto got = store->GetJob(job.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, job);
+  EXPECT_EQ(RawQuery("SELECT state FROM jobs"), "COMPLETED");
+}
+
+TEST_F(StoreTest, UpdateOfMissingJobIsNotFound) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = SimpleJob("ghost");
+  job.id = 77;
+  Status s = store->UpdateJob(job);
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_NE(s.message().find("job 77"), std::string::npos) << s.message();
+}
+
+TEST_F(StoreTest, LoadJobsLeavesOutFinishedUnlessAsked) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const JobState states[] = {JobState::kPending,   JobState::kStarting,  JobState::kRunning,
+                             JobState::kSuspended, JobState::kPreempted, JobState::kCompleted,
+                             JobState::kFailed,    JobState::kCancelled, JobState::kTimeout,
+                             JobState::kNodeFail};
+  size_t unfinished = 0;
+  for (JobState state : states) {
+    ASSERT_TRUE(store->InsertJob(SimpleJob(model::JobStateName(state), state)).ok());
+    if (!model::IsTerminal(state)) ++unfinished;
+  }
+  auto all = store->LoadJobs(/*include_finished=*/true);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(all->size(), std::size(states));
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].state, states[i]);  // ordered by id
+  }
+  auto live = store->LoadJobs(/*include_finished=*/false);
+  ASSERT_TRUE(live.ok()) << live.status().message();
+  ASSERT_EQ(live->size(), unfinished);
+  for (const Job& job : *live) EXPECT_FALSE(model::IsTerminal(job.state));
+}
+
+TEST_F(StoreTest, RollbackLeavesNothing) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Begin().ok());
+  auto id = store->InsertJob(SimpleJob("doomed"));
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(store->AppendJobEvent(*id, 1, "submitted").ok());
+  ASSERT_TRUE(store->UpsertNode("dgx01", {}, model::NodeState::kUp, 1).ok());
+  ASSERT_TRUE(store->Rollback().ok());
+
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty());
+  auto events = store->JobEvents(*id);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(events->empty());
+  auto nodes = store->LoadNodes();
+  ASSERT_TRUE(nodes.ok());
+  EXPECT_TRUE(nodes->empty());
+}
+
+TEST_F(StoreTest, BeginTwiceIsRefused) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Begin().ok());
+  EXPECT_FALSE(store->Begin().ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_TRUE(store->Rollback().ok());  // nothing open: a no-op
+}
+
+TEST_F(StoreTest, CommittedDataSurvivesReopen) {
+  Job job = FullJob();
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Begin().ok());
+    auto id = store->InsertJob(job);
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    job.id = *id;
+    ASSERT_TRUE(store->AppendJobEvent(job.id, 5, "submitted").ok());
+    ASSERT_TRUE(store->Commit().ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0], job);
+  auto events = store->JobEvents(job.id);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].second, "submitted");
+}
+
+TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto version = store->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, Store::CodeSchemaVersion());
+  EXPECT_EQ(*version, 1);
+}
+
+TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
+  { ASSERT_NE(OpenStore(), nullptr); }
+  RawQuery("PRAGMA user_version = 99");
+  auto store = Store::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kInvalid);
+  const std::string& m = store.status().message();
+  EXPECT_NE(
+      m.find("database schema version 99 is newer than this herd-ctld (1): upgrade herd-ctld"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find(path_), std::string::npos) << m;
+}
+
+TEST_F(StoreTest, MissingParentDirectoryIsAnError) {
+  std::string path = dir_ + "/no/such/dir/herd.db";
+  auto store = Store::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(path), std::string::npos) << store.status().message();
+}
+
+TEST_F(StoreTest, FileThatIsNotADatabaseIsAnErrorNamingIt) {
+  {
+    std::FILE* f = std::fopen(path_.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("this is not an SQLite database, just some text long enough to be a header\n", f);
+    std::fclose(f);
+  }
+  auto store = Store::Open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(path_), std::string::npos) << store.status().message();
+}
+
+TEST_F(StoreTest, DatabaseIsInWalMode) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery("PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(StoreTest, NodesUpsertAndLoad) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  model::NodeTopology topo;
+  topo.hostname = "dgx01";
+  topo.sockets = 2;
+  topo.numa = {{0, {0, 1, 2, 3}, 131072}, {1, {4, 5, 6, 7}, 131072}};
+  topo.gpus = {{0, "NVIDIA A100-SXM4-40GB", 40960, "0000:07:00.0", 0, 0, "mlx5_0", "GPU-abc"},
+               {1, "NVIDIA A100-SXM4-40GB", 40960, "0000:0f:00.0", 1, 0, "mlx5_0", "GPU-def"}};
+  topo.nics = {{"mlx5_0", "0000:0c:00.0", 0, 0}};
+  topo.memory_mib = 262144;
+  topo.emulated = true;
+  topo.source = "etc/topologies/dgx.xml";
+  ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kUp, 100).ok());
+  ASSERT_TRUE(store->UpsertNode("cpu01", {}, model::NodeState::kDown, 50).ok());
+  ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kDrain, 200).ok());
+
+  auto nodes = store->LoadNodes();
+  ASSERT_TRUE(nodes.ok()) << nodes.status().message();
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0], (NodeRecord{"cpu01", {}, model::NodeState::kDown, 50}));
+  EXPECT_EQ((*nodes)[1], (NodeRecord{"dgx01", topo, model::NodeState::kDrain, 200}));
+}
+
+TEST_F(StoreTest, EventsAppendAndListInOrder) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto a = store->InsertJob(SimpleJob("a"));
+  auto b = store->InsertJob(SimpleJob("b"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(store->AppendJobEvent(*a, 10, "started on dgx01").ok());
+  ASSERT_TRUE(store->AppendJobEvent(*b, 11, "started on dgx02").ok());
+  ASSERT_TRUE(
+      store->AppendJobEvent(*a, 10, "preempted by job 12 of project vision (reclaim)").ok());
+
+  auto events = store->JobEvents(*a);
+  ASSERT_TRUE(events.ok()) << events.status().message();
+  using Event = std::pair<int64_t, std::string>;
+  EXPECT_EQ(*events, (std::vector<Event>{{10, "started on dgx01"},
+                                         {10, "preempted by job 12 of project vision (reclaim)"}}));
+  Status s = store->AppendJobEvent(9999, 1, "for nobody");
+  EXPECT_EQ(s.code(), Code::kNotFound) << s.message();
+}
+
+TEST_F(StoreTest, InvalidUtf8IsRefusedAndNothingIsWritten) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job bad_argv = SimpleJob("bad");
+  bad_argv.spec.argv.push_back("\xc3\x28");  // truncated two-byte sequence
+  auto id = store->InsertJob(bad_argv);
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), Code::kInvalid);
+  EXPECT_NE(id.status().message().find("is not valid UTF-8"), std::string::npos)
+      << id.status().message();
+
+  Job bad_user = SimpleJob("bad");
+  bad_user.user = "\xff";
+  EXPECT_EQ(store->InsertJob(bad_user).status().code(), Code::kInvalid);
+
+  Job good = SimpleJob("good");
+  auto good_id = store->InsertJob(good);
+  ASSERT_TRUE(good_id.ok());
+  good.id = *good_id;
+  Job bad_update = good;
+  bad_update.reason = "stopped by \xed\xa0\x80";  // an encoded surrogate
+  Status s = store->UpdateJob(bad_update);
+  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  Job bad_placement = good;
+  bad_placement.placement = {{"node\x80", {}, 0, {}, 0, ""}};
+  EXPECT_EQ(store->UpdateJob(bad_placement).code(), Code::kInvalid);
+
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0], good);
+}
+
+TEST_F(StoreTest, TenThousandJobsInOneTransactionAllLoad) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  constexpr int kJobs = 10000;
+  ASSERT_TRUE(store->Begin().ok());
+  for (int i = 0; i < kJobs; ++i) {
+    auto id = store->InsertJob(SimpleJob("job-" + std::to_string(i)));
+    ASSERT_TRUE(id.ok()) << id.status().message();
+  }
+  ASSERT_TRUE(store->Commit().ok());
+  auto jobs = store->LoadJobs(false);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(jobs->front().spec.name, "job-0");
+  EXPECT_EQ(jobs->back().spec.name, "job-9999");
+}
+
+}  // namespace
+}  // namespace herd::store

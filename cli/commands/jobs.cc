@@ -1,4 +1,4 @@
-// herd jobs [-a] [-u USER | --me] [--state S,...] [--json] [JOB...]
+// herd jobs [-a] [-u USER | --me] [-p PROJECT] [--state S,...] [--json] [JOB...]
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -10,6 +10,7 @@ namespace {
 struct JobsOptions {
   bool all = false;
   std::string user;
+  std::string project;
   bool me = false;
   std::vector<std::string> states;
   bool json = false;
@@ -39,6 +40,9 @@ int RunJobs(const JobsOptions& o, Context& ctx) {
   if (!controller) return code;
   auto reply = controller->Jobs(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
+  if (!o.project.empty()) {
+    std::erase_if(reply->jobs, [&](const model::Job& j) { return j.spec.project != o.project; });
+  }
   if (o.json) {
     nlohmann::json jobs = nlohmann::json::array();
     for (const auto& job : reply->jobs) jobs.push_back(JobToJson(job));
@@ -57,6 +61,7 @@ void RegisterJobs(CLI::App& app, Context& ctx) {
   sub->add_flag("-a,--all", o->all, "include finished jobs");
   auto* user = sub->add_option("-u,--user", o->user, "only jobs of USER");
   sub->add_flag("--me", o->me, "only my jobs")->excludes(user);
+  sub->add_option("-p,--project", o->project, "only jobs of PROJECT");
   sub->add_option("--state", o->states, "only jobs in these states (comma-separated)")
       ->delimiter(',')
       ->allow_extra_args(false);

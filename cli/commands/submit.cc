@@ -1,6 +1,9 @@
 // herd submit [options] -- COMMAND [ARGS...]
 #include <cctype>
 #include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -63,6 +66,15 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     return ctx.UsageError("missing command: herd submit [options] -- COMMAND [ARGS...]");
   }
   spec.argv = std::move(command);
+  // `herd submit train.sh`: a script file that is not executable runs with /bin/sh.
+  if (const std::string script = Absolute(spec.argv[0], ctx.env().cwd);
+      spec.argv[0].find('/') != std::string::npos || access(spec.argv[0].c_str(), F_OK) == 0) {
+    struct stat st;
+    if (stat(script.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(script.c_str(), X_OK) != 0) {
+      spec.argv[0] = script;
+      spec.argv.insert(spec.argv.begin(), "/bin/sh");
+    }
+  }
 
   const int class_flags = !o.job_class.empty() + o.interactive + o.train;
   if (class_flags > 1) return ctx.UsageError("choose one of --class, --interactive, --train");
@@ -107,7 +119,7 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("-c,--cpus", s.cpus, "cores per worker (default 1)")
       ->transform(CountValidator("CPU count"))
       ->type_name("N");
-  sub->add_option("--mem", s.memory_mib, "memory per worker, e.g. 16G (default 1G)")
+  sub->add_option("-m,--mem", s.memory_mib, "memory per worker, e.g. 16G (default 1G)")
       ->transform(SizeValidator(true))
       ->type_name("SIZE");
   sub->add_option("-N,--workers", s.workers, "workers started together (gang; default 1)")
@@ -120,8 +132,8 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("--class", o->job_class, "priority class: interactive, train, inference, ...");
   sub->add_flag("--interactive", o->interactive, "same as --class interactive");
   sub->add_flag("--train", o->train, "same as --class train (the default)");
-  sub->add_option("-J,--name", s.name, "job name");
-  sub->add_option("--image", s.image, "rootfs directory or tarball: run in a container");
+  sub->add_option("-n,-J,--name", s.name, "job name");
+  sub->add_option("-i,--image", s.image, "rootfs directory or tarball: run in a container");
   sub->add_flag("--spread", s.spread, "place away from other jobs instead of packing");
   sub->add_option("-e,--env", o->env, "environment variable KEY=VAL (repeatable)")
       ->allow_extra_args(false)

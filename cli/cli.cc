@@ -54,6 +54,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   RegisterLogs(app, ctx);
   RegisterNodes(app, ctx);
   RegisterWait(app, ctx);
+  RegisterProjects(app, ctx);
 
   // The command of `herd submit [options] -- CMD ARGS` is everything after the first "--".
   std::vector<std::string> head = args;

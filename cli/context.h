@@ -48,6 +48,9 @@ class Controller {
   virtual Result<proto::JobActionReply> JobAction(const proto::JobActionRequest& request) = 0;
   virtual Result<proto::LogsReply> Logs(const proto::LogsRequest& request) = 0;
   virtual Result<proto::NodesReply> Nodes(const proto::NodesRequest& request) = 0;
+  virtual Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest&) {
+    return Internal("this controller connection cannot list projects");
+  }
 };
 
 using ControllerFactory =

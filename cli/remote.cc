@@ -27,6 +27,9 @@ class NetController final : public Controller {
   Result<proto::NodesReply> Nodes(const proto::NodesRequest& r) override {
     return client_->Call<proto::NodesRequest, proto::NodesReply>(r);
   }
+  Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest& r) override {
+    return client_->Call<proto::ProjectsRequest, proto::ProjectsReply>(r);
+  }
 
  private:
   std::unique_ptr<net::Client> client_;

@@ -126,6 +126,8 @@ void Controller::Handle(const net::Incoming& in) {
     s = OnLogs(in, *who);
   } else if (e.type == "nodes") {
     s = OnNodes(in);
+  } else if (e.type == "projects") {
+    s = OnProjects(in);
   } else if (e.type == "register") {
     s = OnRegister(in);
   } else if (e.type == "heartbeat") {
@@ -440,6 +442,33 @@ Status Controller::OnNodes(const net::Incoming& in) {
     }
   }
   for (auto& [name, st] : by_name) reply.nodes.push_back(std::move(st));
+  ReplyBody(in, reply);
+  return Status::Ok();
+}
+
+Status Controller::OnProjects(const net::Incoming& in) {
+  proto::ProjectsReply reply;
+  std::map<std::string, const sched::QueueShare*> shares;
+  for (const auto& s : shares_) shares[s.name] = &s;
+  for (const auto& q : config_.queues) {
+    proto::ProjectStatus p;
+    p.name = q.name;
+    p.parent = q.parent;
+    p.is_project = q.is_project;
+    p.deserved = q.deserved;
+    if (q.limit) p.limit = *q.limit;
+    if (auto it = shares.find(q.name); it != shares.end()) {
+      p.fair_share = it->second->fair_share;
+      p.allocated = it->second->allocated;
+      p.pending_demand = it->second->pending_demand;
+    }
+    for (const auto& [id, j] : jobs_) {
+      if (j.spec.project != q.name) continue;
+      if (j.state == JobState::kPending) p.pending_jobs++;
+      if (model::HoldsResources(j.state)) p.running_jobs++;
+    }
+    reply.projects.push_back(std::move(p));
+  }
   ReplyBody(in, reply);
   return Status::Ok();
 }

@@ -76,6 +76,7 @@ class Controller {
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
   Status OnNodes(const net::Incoming& in);
+  Status OnProjects(const net::Incoming& in);
   Status OnRegister(const net::Incoming& in);
   Status OnHeartbeat(const net::Incoming& in);
   Status OnJobEvent(const net::Incoming& in);

@@ -18,5 +18,6 @@ void RegisterJobActions(CLI::App& app, Context& ctx);
 void RegisterLogs(CLI::App& app, Context& ctx);
 void RegisterNodes(CLI::App& app, Context& ctx);
 void RegisterWait(CLI::App& app, Context& ctx);
+void RegisterProjects(CLI::App& app, Context& ctx);
 
 }  // namespace herd::cli

@@ -112,6 +112,28 @@ struct NodesReply {
   bool operator==(const NodesReply&) const = default;
 };
 
+// One queue of the tree as the last scheduling cycle saw it.
+struct ProjectsRequest {
+  bool operator==(const ProjectsRequest&) const = default;
+};
+struct ProjectStatus {
+  std::string name;
+  std::string parent;             // "" for a top-level queue
+  bool is_project = false;        // a leaf that holds jobs (else a department)
+  model::Resources deserved;      // guaranteed quota
+  model::Resources limit{-1, -1, -1};  // -1 = unlimited
+  model::Resources fair_share;    // deserved plus its share of idle capacity, this cycle
+  model::Resources allocated;     // held by its running jobs
+  model::Resources pending_demand;  // asked for by its pending jobs
+  int64_t running_jobs = 0;
+  int64_t pending_jobs = 0;
+  bool operator==(const ProjectStatus&) const = default;
+};
+struct ProjectsReply {
+  std::vector<ProjectStatus> projects;
+  bool operator==(const ProjectsReply&) const = default;
+};
+
 // ---- herd-noded -> herd-ctld ----
 
 struct JobReport {

@@ -32,6 +32,8 @@ struct JobState {
 struct QueueState {
   const QueueView* view = nullptr;
   std::vector<std::string> path;  // the queue, then its ancestors up to the root
+  std::vector<QueueState*> up;    // the same queues
+  std::vector<const RunningJob*> running_jobs;  // leaves: the snapshot's running jobs, in order
   model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
   model::Resources running;       // held by the snapshot's running jobs
   model::Resources fair;
@@ -97,8 +99,10 @@ class Cycle {
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
   std::vector<const ClassView*> class_of_;  // per snap_.running entry
+  std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::set<model::JobId> victims_;
   ClassView default_class_;  // for classes the snapshot does not name
+  int64_t core_bound_ = 0;   // no node has more cores free than this during the cycle
   Decisions out_;
 };
 

@@ -138,10 +138,11 @@ bool Cycle::Reclaim(JobState& job) {
   std::string memo = "reclaim|" + name + "|" + ShapeKey(job.shape);
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
-  for (const RunningJob& r : snap_.running) {
-    auto q = queues_.find(r.queue);
-    if (r.queue == name || q == queues_.end() || Protected(r)) continue;
-    if (Key(q->second.allocated, gpu) > Key(q->second.fair, gpu)) candidates.push_back(&r);
+  const QueueState* own = &queues_[name];
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    const QueueState* q = queue_of_[k];
+    if (q == own || q == nullptr || Key(q->allocated, gpu) <= Key(q->fair, gpu)) continue;
+    if (!Protected(snap_.running[k])) candidates.push_back(&snap_.running[k]);
   }
   if (candidates.empty()) return false;
   std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
@@ -199,10 +200,13 @@ bool Cycle::Preempt(JobState& job) {
                      std::to_string(static_cast<int>(job.block)) + "|" + ShapeKey(job.shape);
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
-  for (const RunningJob& r : snap_.running) {
-    if (r.queue == name && !Protected(r) && ClassOf(r).priority < priority) candidates.push_back(&r);
+  for (const RunningJob* r : queues_[name].running_jobs) {
+    if (!Protected(*r) && ClassOf(*r).priority < priority) candidates.push_back(r);
   }
-  if (candidates.empty()) return false;
+  if (candidates.empty()) {
+    no_victims_.insert(memo);  // jobs only become protected during a cycle: stays empty
+    return false;
+  }
   std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
     return std::make_tuple(ClassOf(*a).priority, -GpuOf(*a), -CpuOf(*a), -a->start_time, a->id) <
            std::make_tuple(ClassOf(*b).priority, -GpuOf(*b), -CpuOf(*b), -b->start_time, b->id);

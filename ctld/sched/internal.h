@@ -9,7 +9,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -45,7 +47,7 @@ struct NodeState {
   const NodeView* view = nullptr;
   std::vector<GpuSlot> gpus;
   std::map<int, std::vector<int>> free_cores;  // NUMA id -> free core ids, ascending
-  std::map<int, int> core_numa;                // core id -> NUMA id, for the cores the view names
+  std::vector<int> core_numa;  // core id -> NUMA id for the cores the view names, else -1
   int64_t free_cores_count = 0;
   int64_t free_memory_mib = 0;
   int64_t free_gpu_milli = 0;  // sum over GPUs
@@ -87,13 +89,26 @@ class Cluster {
   // True when `node` could take one worker of `shape` now.
   bool FitsWorker(const NodeState& node, const Shape& shape) const;
   bool Usable(const NodeState& node, const PlaceOptions& options) const;
+  // Every node's (free GPU share, free cores, free memory, index), ascending.
+  const std::set<std::tuple<int64_t, int64_t, int64_t, int>>& ByFree() const { return by_free_; }
+  // Exchanges the working nodes with `other` (same nodes, another state), keeping the index valid.
+  void SwapNodes(std::vector<NodeState>& other);
 
  private:
   std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,
                                                     const std::vector<int>* candidates);
   std::optional<std::vector<model::WorkerPlacement>> PlaceGang(const Shape& shape,
                                                                const PlaceOptions& options);
+  // An upper bound on the workers of `shape` that `node` could take now.
+  int64_t MaxWorkers(const NodeState& node, const Shape& shape) const;
+  void Unindex(int i);
+  void Index(int i);
   std::unordered_map<std::string, int> index_;
+  // Every node by (free GPU share, free cores, free memory, index): the bin-packing order, so the
+  // default policy finds the fullest fitting node without scanning the cluster.
+  std::set<std::tuple<int64_t, int64_t, int64_t, int>> by_free_;
+  // Per topology label ("switch", "rack"): the label values in name order with their node indexes.
+  std::map<std::string, std::vector<std::pair<std::string, std::vector<int>>>> label_groups_;
   uint64_t rng_state_;
   int max_cores_ = 1;
   int64_t max_gpu_milli_ = 1000;

@@ -1,6 +1,7 @@
 // Placement: where one worker or a whole gang goes, for each Placement policy, and the working copy
 // of the cluster that placements change during one cycle.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <set>
 #include <tuple>
@@ -282,7 +283,11 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
     n.free_cores = v.free_cores_by_numa;
     for (auto& [numa, cores] : n.free_cores) {
       std::sort(cores.begin(), cores.end());
-      for (int c : cores) n.core_numa[c] = numa;
+      for (int c : cores) {
+        if (c < 0) continue;
+        if (static_cast<size_t>(c) >= n.core_numa.size()) n.core_numa.resize(c + 1, -1);
+        n.core_numa[c] = numa;
+      }
     }
     n.free_memory_mib = v.free_memory_mib;
     n.schedulable = v.schedulable;
@@ -293,7 +298,32 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
     max_gpu_milli_ = std::max(max_gpu_milli_, n.gpu_capacity_milli);
     nodes.push_back(std::move(n));
   }
+  for (size_t i = 0; i < nodes.size(); ++i) Index(static_cast<int>(i));
+  for (const char* label : {"switch", "rack"}) {
+    std::map<std::string, std::vector<int>> groups;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto it = nodes[i].view->labels.find(label);
+      if (it != nodes[i].view->labels.end()) groups[it->second].push_back(static_cast<int>(i));
+    }
+    label_groups_[label].assign(groups.begin(), groups.end());
+  }
   if (policy.placement == Placement::kFgd) fgd_ = new Fgd(snapshot);
+}
+
+void Cluster::Index(int i) {
+  const NodeState& n = nodes[i];
+  by_free_.insert({n.free_gpu_milli, n.free_cores_count, n.free_memory_mib, i});
+}
+
+void Cluster::Unindex(int i) {
+  const NodeState& n = nodes[i];
+  by_free_.erase({n.free_gpu_milli, n.free_cores_count, n.free_memory_mib, i});
+}
+
+void Cluster::SwapNodes(std::vector<NodeState>& other) {
+  std::swap(nodes, other);
+  by_free_.clear();
+  for (size_t i = 0; i < nodes.size(); ++i) Index(static_cast<int>(i));
 }
 
 Cluster::~Cluster() { delete fgd_; }
@@ -307,6 +337,7 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   int i = NodeIndex(w.node);
   if (i < 0) return;
   NodeState& n = nodes[i];
+  Unindex(i);
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
       if (g.index != gi) continue;
@@ -325,12 +356,14 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   }
   n.free_memory_mib -= w.memory_mib;
   n.Refresh();
+  Index(i);
 }
 
 void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   int i = NodeIndex(w.node);
   if (i < 0) return;
   NodeState& n = nodes[i];
+  Unindex(i);
   int numa = -1;
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
@@ -344,12 +377,13 @@ void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   // NUMA node (the best guess for a running job's cores).
   if (numa < 0 && !n.free_cores.empty()) numa = n.free_cores.begin()->first;
   for (int c : w.cores) {
-    auto known = n.core_numa.find(c);
-    auto& cores = n.free_cores[known != n.core_numa.end() ? known->second : numa];
+    bool known = c >= 0 && static_cast<size_t>(c) < n.core_numa.size() && n.core_numa[c] >= 0;
+    auto& cores = n.free_cores[known ? n.core_numa[c] : numa];
     cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
   }
   n.free_memory_mib += w.memory_mib;
   n.Refresh();
+  Index(i);
 }
 
 void Cluster::ApplyAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib) {
@@ -442,6 +476,17 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   };
   if (candidates) {
     for (int i : *candidates) consider(i);
+  } else if (o.policy == Placement::kHerd && !s.Fractional()) {
+    // The key of consider() is (0, 0, free GPU, cores, memory) here: the first fitting node in
+    // by_free_ order is the one it would choose. A node needs at least the job's whole GPUs free.
+    int64_t need = 1000 * static_cast<int64_t>(s.WholeGpus());
+    for (auto it = by_free_.lower_bound({need, INT64_MIN, INT64_MIN, -1}); it != by_free_.end(); ++it) {
+      int i = std::get<3>(*it);
+      if (Usable(nodes[i], o) && FitsWorker(nodes[i], s)) {
+        best = i;
+        break;
+      }
+    }
   } else {
     for (size_t i = 0; i < nodes.size(); ++i) consider(static_cast<int>(i));
   }
@@ -486,27 +531,43 @@ std::optional<std::vector<model::WorkerPlacement>> Cluster::PlaceGang(const Shap
   };
   std::set<int> allowed;
   if (o.only) allowed.insert(o.only->begin(), o.only->end());
+  // Random placement draws a number per worker tried, so every group must be tried to keep the
+  // draws; other policies skip the groups that cannot hold the gang (trying changes nothing).
+  bool skip = o.policy != Placement::kRandom;
   for (const char* label : {"switch", "rack"}) {
-    std::map<std::string, std::vector<int>> groups;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (o.only && !allowed.count(static_cast<int>(i))) continue;
-      auto it = nodes[i].view->labels.find(label);
-      if (it != nodes[i].view->labels.end() && Usable(nodes[i], o)) {
-        groups[it->second].push_back(static_cast<int>(i));
+    std::vector<std::vector<int>> groups;
+    std::vector<std::tuple<int64_t, const std::string*, size_t>> order;  // (free, name, group)
+    for (const auto& [name, all] : label_groups_[label]) {
+      std::vector<int> members;
+      int64_t free = 0, fit = 0;
+      for (int i : all) {
+        if ((o.only && !allowed.count(i)) || !Usable(nodes[i], o)) continue;
+        members.push_back(i);
+        free += nodes[i].free_gpu_milli;
+        if (skip) fit += MaxWorkers(nodes[i], s);
       }
+      if (members.empty()) continue;
+      if (skip && fit < s.workers) continue;
+      order.push_back({o.policy == Placement::kSpread ? -free : free, &name, groups.size()});
+      groups.push_back(std::move(members));
     }
-    std::vector<std::pair<int64_t, std::string>> order;
-    for (const auto& [name, members] : groups) {
-      int64_t free = 0;
-      for (int i : members) free += nodes[i].free_gpu_milli;
-      order.push_back({o.policy == Placement::kSpread ? -free : free, name});
-    }
-    std::sort(order.begin(), order.end());
-    for (const auto& [free, name] : order) {
-      if (auto p = try_nodes(&groups[name])) return p;
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+      return std::tie(std::get<0>(a), *std::get<1>(a)) < std::tie(std::get<0>(b), *std::get<1>(b));
+    });
+    for (const auto& [free, name, g] : order) {
+      if (auto p = try_nodes(&groups[g])) return p;
     }
   }
   return try_nodes(o.only);
+}
+
+int64_t Cluster::MaxWorkers(const NodeState& n, const Shape& s) const {
+  int64_t fit = INT64_MAX;
+  if (s.WholeGpus() > 0) fit = n.whole_free / s.WholeGpus();
+  if (s.Fractional()) fit = n.free_gpu_milli / s.gpu_milli;
+  if (s.cpus > 0) fit = std::min(fit, n.free_cores_count / s.cpus);
+  if (s.memory_mib > 0) fit = std::min(fit, n.free_memory_mib / s.memory_mib);
+  return fit == INT64_MAX ? 1 << 20 : fit;
 }
 
 }  // namespace herd::sched::internal

@@ -73,7 +73,13 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
       s.path.push_back(p->name);
     }
   }
+  for (auto& [name, q] : queues_) {
+    for (const std::string& a : q.path) q.up.push_back(&queues_[a]);
+  }
   for (const RunningJob& r : snap_.running) {
+    auto q = queues_.find(r.queue);
+    queue_of_.push_back(q == queues_.end() ? nullptr : &q->second);
+    if (q != queues_.end()) q->second.running_jobs.push_back(&r);
     Charge(r.queue, Shape::Of(r.spec, "").Total(), +1);
     std::set<int> on;
     for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
@@ -84,6 +90,18 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
+  // The most cores a node can have free this cycle: what the view names plus what jobs hold there.
+  std::vector<int64_t> cores(snap_.nodes.size());
+  for (size_t i = 0; i < snap_.nodes.size(); ++i) {
+    for (const auto& [numa, list] : snap_.nodes[i].free_cores_by_numa) cores[i] += static_cast<int64_t>(list.size());
+  }
+  for (const RunningJob& r : snap_.running) {
+    for (const auto& w : r.placement) {
+      int i = cluster_.NodeIndex(w.node);
+      if (i >= 0) cores[i] += static_cast<int64_t>(w.cores.size());
+    }
+  }
+  for (int64_t c : cores) core_bound_ = std::max(core_bound_, c);
   jobs_.reserve(snap_.pending.size());
   for (const PendingJob& p : snap_.pending) {
     JobState j;
@@ -137,9 +155,9 @@ const ClassView& Cycle::ClassOf(const RunningJob& job) const {
 void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign) {
   auto it = queues_.find(queue);
   if (it == queues_.end()) return;
-  for (const std::string& name : it->second.path) {
-    if (sign > 0) queues_[name].allocated += r;
-    else queues_[name].allocated -= r;
+  for (QueueState* a : it->second.up) {
+    if (sign > 0) a->allocated += r;
+    else a->allocated -= r;
   }
 }
 
@@ -268,10 +286,10 @@ std::string Cycle::NoFitReason(const JobState& job) {
     }
   }
   {
-    std::swap(cluster_.nodes, initial_);
+    cluster_.SwapNodes(initial_);
     auto p = cluster_.Place(s, o);
     if (p) cluster_.ReleaseAll(*p, s.gpu_memory_mib);
-    std::swap(cluster_.nodes, initial_);
+    cluster_.SwapNodes(initial_);
     if (p) return "";
   }
   int usable = 0, block = 0, capable = 0;
@@ -341,18 +359,12 @@ void Cycle::Reserve(JobState& job) {
   const PendingJob& p = *job.pending;
   if (policy_.reserve_after_s < 0 || snap_.now - p.pending_since < policy_.reserve_after_s) return;
   const Shape& s = job.shape;
-  std::vector<std::pair<int64_t, int>> order;  // (-free GPU, index)
-  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
-    const NodeState& n = cluster_.nodes[i];
-    if (!n.schedulable || n.held || n.reserved_for != 0) continue;
-    order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
-  }
-  std::sort(order.begin(), order.end());
   std::vector<std::string> chosen;
   int workers = 0;
-  for (const auto& [score, i] : order) {
+  // Takes node i if it could hold a worker once empty; true when the job has enough nodes.
+  auto take = [&](int i) {
     const NodeState& n = cluster_.nodes[i];
-    // Workers the node could hold once empty.
+    if (!n.schedulable || n.held || n.reserved_for != 0) return false;
     int64_t fit = 1 << 20;
     int gpus = 0;
     for (const GpuSlot& g : n.gpus) {
@@ -363,10 +375,39 @@ void Cycle::Reserve(JobState& job) {
     if (s.Fractional()) fit = std::min<int64_t>(fit, gpus * (1000 / s.gpu_milli));
     if (s.cpus > 0) fit = std::min<int64_t>(fit, n.view->total_cores / s.cpus);
     if (s.memory_mib > 0) fit = std::min<int64_t>(fit, n.view->memory_mib / s.memory_mib);
-    if (fit <= 0) continue;
+    if (fit <= 0) return false;
     chosen.push_back(n.view->name);
     workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
-    if (workers >= s.workers) break;
+    return workers >= s.workers;
+  };
+  // Nodes by free GPU share, then free cores, most first; ties by index. With fewer than 4096 cores
+  // per node that is the cluster's index read backwards, one run of equal (GPU, cores) at a time.
+  if (core_bound_ < 4096) {
+    const auto& by_free = cluster_.ByFree();
+    std::vector<int> run;
+    for (auto it = by_free.rbegin(); it != by_free.rend();) {
+      auto [gpu, cores, memory, first] = *it;
+      run.clear();
+      for (; it != by_free.rend() && std::get<0>(*it) == gpu && std::get<1>(*it) == cores; ++it) {
+        run.push_back(std::get<3>(*it));
+      }
+      std::sort(run.begin(), run.end());
+      bool done = false;
+      for (int i : run) {
+        if ((done = take(i))) break;
+      }
+      if (done) break;
+    }
+  } else {
+    std::vector<std::pair<int64_t, int>> order;  // (-free GPU, index)
+    for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+      const NodeState& n = cluster_.nodes[i];
+      order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [score, i] : order) {
+      if (take(i)) break;
+    }
   }
   if (workers < s.workers) return;
   for (const std::string& name : chosen) cluster_.nodes[cluster_.NodeIndex(name)].reserved_for = p.id;

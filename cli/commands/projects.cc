@@ -1,0 +1,68 @@
+// herd projects [--json]: the queue tree with quotas, fair shares and use.
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "cli/format.h"
+#include "common/model/units.h"
+
+namespace herd::cli {
+namespace {
+
+std::string Gpus(int64_t milli) { return milli < 0 ? "-" : model::FormatGpuMilli(milli); }
+
+nlohmann::json ResourcesJson(const model::Resources& r) {
+  auto or_null = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"gpus", r.gpu_milli < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.gpu_milli / 1000.0)},
+          {"cpus", or_null(r.cpus)},
+          {"memory_mib", or_null(r.memory_mib)}};
+}
+
+int RunProjects(bool json, Context& ctx) {
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto reply = controller->Projects(proto::ProjectsRequest{});
+  if (!reply.ok()) return ctx.RequestError(reply.status());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : reply->projects) {
+      out.push_back({{"name", p.name},
+                     {"parent", p.parent},
+                     {"kind", p.is_project ? "project" : "department"},
+                     {"deserved", ResourcesJson(p.deserved)},
+                     {"limit", ResourcesJson(p.limit)},
+                     {"fair_share", ResourcesJson(p.fair_share)},
+                     {"allocated", ResourcesJson(p.allocated)},
+                     {"pending_demand", ResourcesJson(p.pending_demand)},
+                     {"running_jobs", p.running_jobs},
+                     {"pending_jobs", p.pending_jobs}});
+    }
+    ctx.out() << DumpJson(out) << "\n";
+    return kExitOk;
+  }
+  // GPUs are what people queue for; --json has cores and memory too.
+  Table table({"NAME", "PARENT", "KIND", "DESERVED", "LIMIT", "FAIR-SHARE", "ALLOCATED", "PENDING",
+               "JOBS(R/P)"});
+  for (const auto& p : reply->projects) {
+    table.AddRow({p.name, p.parent.empty() ? "-" : p.parent, p.is_project ? "project" : "department",
+                  Gpus(p.deserved.gpu_milli), Gpus(p.limit.gpu_milli), Gpus(p.fair_share.gpu_milli),
+                  Gpus(p.allocated.gpu_milli), Gpus(p.pending_demand.gpu_milli),
+                  std::to_string(p.running_jobs) + "/" + std::to_string(p.pending_jobs)});
+  }
+  table.Print(ctx.out(), ctx.env().terminal_width);
+  ctx.out() << "(GPU counts; fair share = deserved quota plus a weighted share of idle GPUs)\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterProjects(CLI::App& app, Context& ctx) {
+  auto json = std::make_shared<bool>(false);
+  CLI::App* sub = app.add_subcommand(
+      "projects", "List projects and departments: deserved quota, limit, fair share, use");
+  sub->add_flag("--json", *json, "print a JSON array");
+  sub->fallthrough();
+  sub->callback([json, &ctx] { ctx.exit_code = RunProjects(*json, ctx); });
+}
+
+}  // namespace herd::cli

@@ -98,6 +98,8 @@ class Controller {
   void CheckTimeLimits();
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
+  // Pending jobs that preempted others, with how many victims still hold resources.
+  std::map<model::JobId, int> Releasing() const;
   void Launch(model::Job& job);
 
   void Save(const model::Job& job);
@@ -118,6 +120,9 @@ class Controller {
   std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported
   std::map<model::JobId, std::set<int>> ended_workers_;
   std::map<model::JobId, int64_t> pending_since_;  // reservation clock
+  // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
+  // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
+  std::map<model::JobId, model::JobId> preempted_for_;
   std::map<uint64_t, LogWaiter> log_waiters_;
   uint64_t next_token_ = 1;
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;

@@ -10,6 +10,15 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+std::map<model::JobId, int> Controller::Releasing() const {
+  std::map<model::JobId, int> releasing;
+  for (const auto& [victim, for_job] : preempted_for_) {
+    auto v = jobs_.find(victim);
+    if (v != jobs_.end() && v->second.state == JobState::kPreempted) releasing[for_job]++;
+  }
+  return releasing;
+}
+
 sched::Snapshot Controller::BuildSnapshot() const {
   sched::Snapshot snap;
   snap.now = Now();
@@ -38,8 +47,12 @@ sched::Snapshot Controller::BuildSnapshot() const {
     index[name] = snap.nodes.size();
     snap.nodes.push_back(std::move(v));
   }
+  // Beneficiaries whose victims still hold resources wait; victims wait for their beneficiary.
+  const std::map<model::JobId, int> releasing = Releasing();
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
+      if (releasing.count(id)) continue;
+      if (auto f = preempted_for_.find(id); f != preempted_for_.end()) continue;
       auto since = pending_since_.find(id);
       sched::PendingJob p;
       p.id = id;
@@ -114,7 +127,21 @@ void Controller::Schedule() {
     }
     return;
   }
+  // Room made for a job that has since started or gone is no longer held for it.
+  std::erase_if(preempted_for_, [&](const auto& entry) {
+    auto b = jobs_.find(entry.second);
+    return b == jobs_.end() || b->second.state != JobState::kPending;
+  });
   sched::Decisions d = sched::Decide(BuildSnapshot(), policy_);
+  for (const auto& [id, n] : Releasing()) {
+    auto it = jobs_.find(id);
+    std::string reason = "waiting for " + std::to_string(n) + " preempted job" +
+                         (n == 1 ? "" : "s") + " to release their resources";
+    if (it != jobs_.end() && it->second.reason != reason) {
+      it->second.reason = reason;
+      Save(it->second);
+    }
+  }
   for (const auto& p : d.preemptions) {
     auto it = jobs_.find(p.id);
     if (it == jobs_.end() || ending_.count(p.id)) continue;
@@ -125,6 +152,7 @@ void Controller::Schedule() {
     }
     StopJob(j, JobState::kPending, p.reason,
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000));
+    if (p.for_job != 0 && p.for_job != p.id) preempted_for_[p.id] = p.for_job;
   }
   for (const auto& s : d.starts) {
     auto it = jobs_.find(s.id);

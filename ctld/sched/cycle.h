@@ -102,7 +102,7 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::set<model::JobId> victims_;
   ClassView default_class_;  // for classes the snapshot does not name
-  int64_t core_bound_ = 0;   // no node has more cores free than this during the cycle
+  std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for
   Decisions out_;
 };
 

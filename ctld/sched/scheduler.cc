@@ -90,18 +90,6 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
-  // The most cores a node can have free this cycle: what the view names plus what jobs hold there.
-  std::vector<int64_t> cores(snap_.nodes.size());
-  for (size_t i = 0; i < snap_.nodes.size(); ++i) {
-    for (const auto& [numa, list] : snap_.nodes[i].free_cores_by_numa) cores[i] += static_cast<int64_t>(list.size());
-  }
-  for (const RunningJob& r : snap_.running) {
-    for (const auto& w : r.placement) {
-      int i = cluster_.NodeIndex(w.node);
-      if (i >= 0) cores[i] += static_cast<int64_t>(w.cores.size());
-    }
-  }
-  for (int64_t c : cores) core_bound_ = std::max(core_bound_, c);
   jobs_.reserve(snap_.pending.size());
   for (const PendingJob& p : snap_.pending) {
     JobState j;
@@ -359,6 +347,7 @@ void Cycle::Reserve(JobState& job) {
   const PendingJob& p = *job.pending;
   if (policy_.reserve_after_s < 0 || snap_.now - p.pending_since < policy_.reserve_after_s) return;
   const Shape& s = job.shape;
+  if (no_reserve_.count(s)) return;
   std::vector<std::string> chosen;
   int workers = 0;
   // Takes node i if it could hold a worker once empty; true when the job has enough nodes.
@@ -380,35 +369,25 @@ void Cycle::Reserve(JobState& job) {
     workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
     return workers >= s.workers;
   };
-  // Nodes by free GPU share, then free cores, most first; ties by index. With fewer than 4096 cores
-  // per node that is the cluster's index read backwards, one run of equal (GPU, cores) at a time.
-  if (core_bound_ < 4096) {
-    const auto& by_free = cluster_.ByFree();
-    std::vector<int> run;
-    for (auto it = by_free.rbegin(); it != by_free.rend();) {
-      auto [gpu, cores, memory, first] = *it;
-      run.clear();
-      for (; it != by_free.rend() && std::get<0>(*it) == gpu && std::get<1>(*it) == cores; ++it) {
-        run.push_back(std::get<3>(*it));
-      }
-      std::sort(run.begin(), run.end());
-      bool done = false;
-      for (int i : run) {
-        if ((done = take(i))) break;
-      }
-      if (done) break;
-    }
-  } else {
-    std::vector<std::pair<int64_t, int>> order;  // (-free GPU, index)
-    for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
-      const NodeState& n = cluster_.nodes[i];
-      order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
-    }
-    std::sort(order.begin(), order.end());
-    for (const auto& [score, i] : order) {
-      if (take(i)) break;
-    }
+  // Nodes by free GPU share, then free cores, most first; ties by index. A heap: usually the first
+  // node or two suffice, so a full sort would be wasted.
+  std::vector<std::pair<int64_t, int>> order;  // (-free, index)
+  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+    const NodeState& n = cluster_.nodes[i];
+    if (!n.schedulable || n.held || n.reserved_for != 0) continue;
+    order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
   }
+  auto later = [](const auto& a, const auto& b) { return a > b; };
+  std::make_heap(order.begin(), order.end(), later);
+  while (!order.empty()) {
+    std::pop_heap(order.begin(), order.end(), later);
+    int i = order.back().second;
+    order.pop_back();
+    if (take(i)) break;
+  }
+  // Nodes only leave the reservable set during a cycle and a node's fit depends on its size alone:
+  // a shape that finds too few nodes now never finds enough this cycle.
+  if (workers < s.workers) no_reserve_.insert(s);
   if (workers < s.workers) return;
   for (const std::string& name : chosen) cluster_.nodes[cluster_.NodeIndex(name)].reserved_for = p.id;
   std::string list;

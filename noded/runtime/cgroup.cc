@@ -71,6 +71,27 @@ Status InheritCpuset(const std::string& dir) {
   return Status::Ok();
 }
 
+// Creates each level of `parent` (which may be "a/b") below the hierarchy mounted at `mount`;
+// v1 cpuset levels inherit cpus and mems, v2 levels get the job controllers enabled below them.
+Status MakeParents(const std::string& mount, const std::string& parent, bool v2) {
+  std::string dir = mount;
+  for (const auto& part : std::filesystem::path(parent)) {
+    if (part.empty() || part == "/") continue;
+    if (v2) {
+      Status s = WriteFile(dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
+      if (!s.ok()) return Unavailable(s.message());
+    }
+    dir += "/" + part.string();
+    HERD_RETURN_IF_ERROR(MakeDir(dir));
+    if (!v2 && mount.ends_with("/cpuset")) HERD_RETURN_IF_ERROR(InheritCpuset(dir));
+  }
+  if (v2) {
+    Status s = WriteFile(dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
+    if (!s.ok()) return Unavailable(s.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 CgroupMode DetectCgroupMode() {
@@ -135,12 +156,7 @@ Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
   Status status;
   if (mode == CgroupMode::kV2) {
     // Controllers must be enabled on every level above the job's cgroup.
-    std::string parent_dir = std::string(kRoot) + "/" + parent;
-    status = WriteFile(std::string(kRoot) + "/cgroup.subtree_control", "+cpuset +memory +pids");
-    if (!status.ok()) return Unavailable(status.message());
-    status = MakeDir(parent_dir);
-    if (status.ok())
-      status = WriteFile(parent_dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
+    status = MakeParents(kRoot, parent, /*v2=*/true);
     if (status.ok()) status = MakeDir(cg.dirs_[0]);
     if (!status.ok()) return Unavailable(status.message());
     const std::string& d = cg.dirs_[0];
@@ -158,11 +174,8 @@ Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
     }
   } else {
     for (const std::string& d : cg.dirs_) {
-      std::string parent_dir = std::filesystem::path(d).parent_path();
-      status = MakeDir(parent_dir);
-      if (status.ok() && d.find("/cpuset/") != std::string::npos) {
-        status = InheritCpuset(parent_dir);
-      }
+      std::string mount = d.substr(0, d.size() - parent.size() - key.size() - 2);
+      status = MakeParents(mount, parent, /*v2=*/false);
       if (status.ok()) status = MakeDir(d);
       if (!status.ok()) break;
       if (d.find("/cpuset/") != std::string::npos) {

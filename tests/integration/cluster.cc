@@ -1,11 +1,14 @@
 #include "tests/integration/cluster.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace herd::testing {
@@ -116,6 +119,73 @@ std::string LocalCluster::WaitForEnd(long id, std::chrono::seconds timeout) cons
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return "";
+}
+
+CommandResult LocalCluster::HerdAs(uint32_t uid, uint32_t gid, const std::string& args) const {
+  chmod(dir_.c_str(), 0755);
+  return RunShell("cd / && setpriv --reuid=" + std::to_string(uid) + " --regid=" +
+                  std::to_string(gid) + " --clear-groups env " + env_ + "herd " + args);
+}
+
+namespace {
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int CountOccurrences(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+constexpr char kRegistered[] = "registered with herd-ctld";
+}  // namespace
+
+Status LocalCluster::KillNodeDaemon(const std::string& name) const {
+  const std::string pid_text = ReadText(dir_ + "/noded-" + name + ".pid");
+  const pid_t pid = static_cast<pid_t>(std::atol(pid_text.c_str()));
+  if (pid <= 0) return NotFound("no pid file for node " + name);
+  if (kill(pid, SIGKILL) != 0) return Internal("cannot kill herd-noded of " + name);
+  // Gone once it is reaped (by init) or a zombie; herd-noded is no child of ours.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    if (stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z")) {
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Unavailable("herd-noded of " + name + " did not die");
+}
+
+Status LocalCluster::StartNodeDaemon(const std::string& name) const {
+  const std::string log = dir_ + "/" + name + ".log";
+  const int before = CountOccurrences(ReadText(log), kRegistered);
+  CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-node " + dir_ + " " + name);
+  if (r.exit_code != 0) return Unavailable("local-cluster start-node failed: " + r.out + r.err);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (CountOccurrences(ReadText(log), kRegistered) > before) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Unavailable("herd-noded of " + name + " did not register again");
+}
+
+std::string LocalCluster::JobDir(const std::string& name, long id, int worker) const {
+  return dir_ + "/nodes/" + name + "/jobs/" + std::to_string(id) + "." + std::to_string(worker);
+}
+
+std::string LocalCluster::CgroupMode(const std::string& name) const {
+  std::istringstream log(ReadText(dir_ + "/" + name + ".log"));
+  std::string line, mode;
+  const std::string key = "cgroups: ";
+  while (std::getline(log, line)) {  // the last start counts
+    size_t at = line.rfind(key);
+    if (at != std::string::npos) mode = line.substr(at + key.size());
+  }
+  return mode;
 }
 
 std::string LocalCluster::log_tail() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,19 @@ class LocalCluster {
                     std::chrono::seconds timeout = std::chrono::seconds(30)) const;
   // Waits for the job to end; returns its final state ("" on timeout).
   std::string WaitForEnd(long id, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
+
+  // `herd ARGS` run from / as uid:gid with no supplementary groups (needs root and setpriv).
+  // Opens the cluster directory to all users first, so they can read herd.toml and reach munged.
+  CommandResult HerdAs(uint32_t uid, uint32_t gid, const std::string& args) const;
+
+  // kill -9 of node `name`'s herd-noded; returns once the process is gone.
+  Status KillNodeDaemon(const std::string& name) const;
+  // `scripts/local-cluster start-node`; returns once the new herd-noded has registered.
+  Status StartNodeDaemon(const std::string& name) const;
+  // The state directory of a job's worker on node `name` (holds the shim's `exit` file).
+  std::string JobDir(const std::string& name, long id, int worker = 0) const;
+  // The cgroup mode node `name` reported at start ("v1", "v2", "hybrid", "none"), "" if unknown.
+  std::string CgroupMode(const std::string& name) const;
 
   const std::string& dir() const { return dir_; }
   std::string log_tail() const;  // the daemons' last log lines, for failure messages

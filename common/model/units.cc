@@ -47,6 +47,11 @@ bool ParseInt(std::string_view s, int64_t* out) {
   return ec == std::errc() && p == s.data() + s.size() && *out >= 0;
 }
 
+// Longer than any job may run (100 years): bounds arithmetic so no input overflows.
+constexpr int64_t kMaxDurationSeconds = int64_t{100} * 365 * 86400;
+// 1 EiB: bounds sizes the same way.
+constexpr int64_t kMaxSizeMiB = int64_t{1} << 40;
+
 Status BadDuration(std::string_view text) {
   return Invalid("invalid duration '" + std::string(text) +
                  "': use a number with a unit (90s, 15m, 2h, 1d, 1h30m) or [D-]HH:MM:SS");
@@ -74,6 +79,9 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
       rest = rest.substr(colon + 1);
     }
     int64_t h = 0, m = 0, s = 0;
+    if (days > kMaxDurationSeconds / 86400 || parts[0] > kMaxDurationSeconds / 3600) {
+      return Invalid("duration '" + std::string(text) + "' is too long");
+    }
     if (n == 3) {
       h = parts[0], m = parts[1], s = parts[2];
     } else if (n == 2) {
@@ -107,6 +115,9 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
       ++j;
     } else if (i != 0) {
       return BadDuration(text);  // "1h30" is ambiguous
+    }
+    if (n > kMaxDurationSeconds / unit || total + n * unit > kMaxDurationSeconds) {
+      return Invalid("duration '" + std::string(text) + "' is too long");
     }
     total += n * unit;
     i = j;
@@ -152,6 +163,9 @@ Result<int64_t> ParseSizeMiB(std::string_view text) {
   }
   int64_t milli = 0;
   if (!ParseScaledDecimal(num, 3, &milli)) return Invalid(bad);
+  if (scale > 0 && milli / 1000 > kMaxSizeMiB / scale) {
+    return Invalid("size '" + std::string(text) + "' is too large");
+  }
   int64_t mib = scale > 0 ? milli * scale / 1000 : milli / 1000 / 1024;
   return mib;
 }

@@ -1,8 +1,10 @@
 // Time of one Decide() on a large cluster: 1000 nodes x 8 GPUs about 70% allocated by a mix of
-// running jobs, and 10,000 pending jobs of 20 request shapes across 12 projects.
+// running jobs, and 10,000 (or 100,000) pending jobs of 20 request shapes across 12 projects.
+// Arguments: placement policy, pending jobs. Run: build/bin/decide_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "ctld/sched/scheduler.h"
@@ -31,7 +33,7 @@ uint64_t Next(uint64_t& s) {
   return s >> 33;
 }
 
-Snapshot BigSnapshot() {
+Snapshot BigSnapshot(int pending) {
   Snapshot snap;
   snap.now = 1'000'000;
   snap.classes["train"] = {"train", 50, true, false, 600};
@@ -90,7 +92,7 @@ Snapshot BigSnapshot() {
       snap.running.push_back(std::move(r));
     }
   }
-  for (int j = 0; j < 10000; ++j) {
+  for (int j = 0; j < pending; ++j) {
     const JobShape& s = kShapes[Next(rng) % 20];
     PendingJob p;
     p.id = id++;
@@ -101,7 +103,7 @@ Snapshot BigSnapshot() {
     p.spec.cpus = s.cpus;
     p.spec.memory_mib = s.memory_mib;
     p.spec.job_class = s.job_class;
-    p.submit_time = snap.now - 20000 + j;
+    p.submit_time = snap.now - 20000 + int64_t{j} * 10000 / pending;  // over 10,000 s
     p.pending_since = p.submit_time;
     snap.pending.push_back(std::move(p));
   }
@@ -109,7 +111,10 @@ Snapshot BigSnapshot() {
 }
 
 void BM_Decide(benchmark::State& state) {
-  static const Snapshot snap = BigSnapshot();
+  static std::map<int, Snapshot> snaps;
+  int pending = static_cast<int>(state.range(1));
+  if (!snaps.count(pending)) snaps[pending] = BigSnapshot(pending);
+  const Snapshot& snap = snaps[pending];
   Policy policy;
   policy.placement = static_cast<Placement>(state.range(0));
   size_t starts = 0, preemptions = 0;
@@ -123,10 +128,12 @@ void BM_Decide(benchmark::State& state) {
   state.counters["starts"] = static_cast<double>(starts);
   state.counters["preemptions"] = static_cast<double>(preemptions);
   state.counters["running"] = static_cast<double>(snap.running.size());
+  state.counters["pending"] = static_cast<double>(snap.pending.size());
 }
 BENCHMARK(BM_Decide)
-    ->Arg(static_cast<int>(Placement::kHerd))
-    ->Arg(static_cast<int>(Placement::kFgd))
+    ->Args({static_cast<int>(Placement::kHerd), 10'000})
+    ->Args({static_cast<int>(Placement::kFgd), 10'000})
+    ->Args({static_cast<int>(Placement::kHerd), 100'000})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

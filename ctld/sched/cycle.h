@@ -66,6 +66,9 @@ class Cycle {
   PlaceOptions OptionsFor(const JobState& job) const;
   const ClassView& ClassOf(const std::string& name) const;
   const ClassView& ClassOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
+  const model::Resources& TotalOf(const RunningJob& job) const {  // REQUIRES: likewise
+    return total_of_[static_cast<size_t>(&job - snap_.running.data())];
+  }
 
   // evict.cc
   void Evict();
@@ -100,6 +103,7 @@ class Cycle {
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
   std::vector<const ClassView*> class_of_;  // per snap_.running entry
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
+  std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
   ClassView default_class_;  // for classes the snapshot does not name
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for

@@ -10,8 +10,6 @@
 namespace herd::sched::internal {
 namespace {
 
-int64_t GpuOf(const RunningJob& r) { return Shape::Of(r.spec, "").Total().gpu_milli; }
-int64_t CpuOf(const RunningJob& r) { return Shape::Of(r.spec, "").Total().cpus; }
 int64_t Key(const model::Resources& r, bool gpu) { return gpu ? r.gpu_milli : r.cpus; }
 
 std::string ShapeKey(const Shape& s) {
@@ -98,7 +96,7 @@ std::optional<VictimPlan> Cycle::FindVictims(
   plan.placement = *fits(chosen);
   for (const RunningJob* c : chosen) {
     put_back(c);
-    plan.evicted_gpu_milli += GpuOf(*c);
+    plan.evicted_gpu_milli += TotalOf(*c).gpu_milli;
   }
   plan.victims = chosen;
   return plan;
@@ -108,7 +106,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kin
                    const std::string& why) {
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
-    if (kind != "consolidate") Charge(v->queue, Shape::Of(v->spec, "").Total(), -1);
+    if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
     out_.preemptions.push_back({v->id, job.pending->id, kind, why});
   }
   Charge(job.pending->queue, job.total, +1);
@@ -146,13 +144,14 @@ bool Cycle::Reclaim(JobState& job) {
   }
   if (candidates.empty()) return false;
   std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    return std::make_tuple(-GpuOf(*a), -CpuOf(*a), ClassOf(*a).priority, -a->start_time, a->id) <
-           std::make_tuple(-GpuOf(*b), -CpuOf(*b), ClassOf(*b).priority, -b->start_time, b->id);
+    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+    return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
+           std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
   });
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
-    int64_t taken = Key(Shape::Of(c.spec, "").Total(), gpu);
+    int64_t taken = Key(TotalOf(c), gpu);
     for (const RunningJob* v : chosen) {
-      if (v->queue == c.queue) taken += Key(Shape::Of(v->spec, "").Total(), gpu);
+      if (v->queue == c.queue) taken += Key(TotalOf(*v), gpu);
     }
     const QueueState& q = queues_[c.queue];
     return Key(q.allocated, gpu) - taken >= Key(q.fair, gpu);
@@ -208,15 +207,16 @@ bool Cycle::Preempt(JobState& job) {
     return false;
   }
   std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    return std::make_tuple(ClassOf(*a).priority, -GpuOf(*a), -CpuOf(*a), -a->start_time, a->id) <
-           std::make_tuple(ClassOf(*b).priority, -GpuOf(*b), -CpuOf(*b), -b->start_time, b->id);
+    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+    return std::make_tuple(ClassOf(*a).priority, -x.gpu_milli, -x.cpus, -a->start_time, a->id) <
+           std::make_tuple(ClassOf(*b).priority, -y.gpu_milli, -y.cpus, -b->start_time, b->id);
   });
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
-    for (const RunningJob* v : chosen) Charge(v->queue, Shape::Of(v->spec, "").Total(), -1);
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1);
     Block block = Block::kNone;
     bool ok = QuotaReason(job, &block).empty();
-    for (const RunningJob* v : chosen) Charge(v->queue, Shape::Of(v->spec, "").Total(), +1);
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1);
     return ok;
   };
   std::optional<VictimPlan> best = job.block == Block::kQuota
@@ -265,8 +265,8 @@ bool Cycle::Consolidate(JobState& job) {
       if (!Protected(*r) && r->placement.size() == 1) m.push_back(r);
     }
     std::stable_sort(m.begin(), m.end(), [&](const RunningJob* a, const RunningJob* b) {
-      return std::make_tuple(GpuOf(*a), ClassOf(*a).priority, a->id) <
-             std::make_tuple(GpuOf(*b), ClassOf(*b).priority, b->id);
+      return std::make_tuple(TotalOf(*a).gpu_milli, ClassOf(*a).priority, a->id) <
+             std::make_tuple(TotalOf(*b).gpu_milli, ClassOf(*b).priority, b->id);
     });
     return m;
   };
@@ -298,7 +298,7 @@ bool Cycle::Consolidate(JobState& job) {
         break;
       }
       m.to.push_back(*p);
-      m.moved_gpu += GpuOf(*v);
+      m.moved_gpu += TotalOf(*v).gpu_milli;
     }
     cluster_.ReleaseAll(plan->placement, s.gpu_memory_mib);
     for (const RunningJob* v : m.movers) cluster_.ApplyAll(v->placement, v->spec.gpu_memory_mib);

@@ -109,6 +109,11 @@ class Cluster {
   std::set<std::tuple<int64_t, int64_t, int64_t, int>> by_free_;
   // Per topology label ("switch", "rack"): the label values in name order with their node indexes.
   std::map<std::string, std::vector<std::pair<std::string, std::vector<int>>>> label_groups_;
+  // A node's version changes whenever its free resources do (Index() stamps it).
+  std::vector<uint64_t> version_;
+  uint64_t stamp_ = 0;
+  // Per fractional shape and node: (node version, BestFitGpu() answer then).
+  std::map<Shape, std::vector<std::pair<uint64_t, int>>> best_gpu_;
   uint64_t rng_state_;
   int max_cores_ = 1;
   int64_t max_gpu_milli_ = 1000;

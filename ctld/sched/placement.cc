@@ -298,6 +298,7 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
     max_gpu_milli_ = std::max(max_gpu_milli_, n.gpu_capacity_milli);
     nodes.push_back(std::move(n));
   }
+  version_.assign(nodes.size(), 0);
   for (size_t i = 0; i < nodes.size(); ++i) Index(static_cast<int>(i));
   for (const char* label : {"switch", "rack"}) {
     std::map<std::string, std::vector<int>> groups;
@@ -312,6 +313,7 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
 
 void Cluster::Index(int i) {
   const NodeState& n = nodes[i];
+  version_[i] = ++stamp_;
   by_free_.insert({n.free_gpu_milli, n.free_cores_count, n.free_memory_mib, i});
 }
 
@@ -423,9 +425,28 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   double best_score = 0;
   std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> best_key;
   std::vector<int> feasible;
+  // Bin packing of a fractional worker asks every node for its best-fitting GPU; a node's answer
+  // stays valid until the node changes, and a placement changes only one node.
+  std::vector<std::pair<uint64_t, int>>* fits = nullptr;
+  if (o.policy == Placement::kHerd && s.Fractional()) {
+    fits = &best_gpu_[s];
+    if (fits->empty()) fits->assign(nodes.size(), {UINT64_MAX, -1});
+  }
+  int fraction_gpu = -1;
   auto consider = [&](int i) {
     const NodeState& n = nodes[i];
-    if (!Usable(n, o) || !FitsWorker(n, s)) return;
+    if (!Usable(n, o)) return;
+    if (fits) {  // FitsWorker() for a fractional worker, with the cached GPU
+      if (n.free_memory_mib < s.memory_mib || n.free_cores_count < s.cpus ||
+          n.free_gpu_milli < s.gpu_milli) {
+        return;
+      }
+      auto& [version, gpu] = (*fits)[i];
+      if (version != version_[i]) gpu = BestFitGpu(n, s), version = version_[i];
+      if ((fraction_gpu = gpu) < 0) return;
+    } else if (!FitsWorker(n, s)) {
+      return;
+    }
     switch (o.policy) {
       case Placement::kRandom:
         feasible.push_back(i);
@@ -463,7 +484,7 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
       case Placement::kHerd: {
         int64_t rem = 0, mem = 0;
         if (s.Fractional()) {
-          int g = BestFitGpu(n, s);
+          int g = fraction_gpu;
           rem = n.gpus[g].free_milli - s.gpu_milli;
           mem = n.gpus[g].free_memory_mib - GpuMemoryTaken(n.gpus[g], s.gpu_milli, s.gpu_memory_mib);
         }

@@ -80,7 +80,8 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     auto q = queues_.find(r.queue);
     queue_of_.push_back(q == queues_.end() ? nullptr : &q->second);
     if (q != queues_.end()) q->second.running_jobs.push_back(&r);
-    Charge(r.queue, Shape::Of(r.spec, "").Total(), +1);
+    total_of_.push_back(Shape::Of(r.spec, "").Total());
+    Charge(r.queue, total_of_.back(), +1);
     std::set<int> on;
     for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
     nodes_of_.emplace_back();
@@ -387,8 +388,10 @@ void Cycle::Reserve(JobState& job) {
   }
   // Nodes only leave the reservable set during a cycle and a node's fit depends on its size alone:
   // a shape that finds too few nodes now never finds enough this cycle.
-  if (workers < s.workers) no_reserve_.insert(s);
-  if (workers < s.workers) return;
+  if (workers < s.workers) {
+    no_reserve_.insert(s);
+    return;
+  }
   for (const std::string& name : chosen) cluster_.nodes[cluster_.NodeIndex(name)].reserved_for = p.id;
   std::string list;
   for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;

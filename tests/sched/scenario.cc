@@ -15,6 +15,10 @@
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
 //   expect cores ID within A-B                       expect deterministic
+//   cycle        the decisions so far take effect: started jobs run from `now`, preempted jobs leave
+//                their nodes and wait again (same submit time, since=now); the statements after it
+//                (now, pending, running, finish ID: a running job ends) and its expectations describe
+//                the next Decide()
 //
 // Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
 // exist unless redefined. Running jobs' resources are taken from the nodes (cores: lowest free ones
@@ -188,6 +192,102 @@ void Occupy(Snapshot& s, const model::JobSpec& spec, model::WorkerPlacement& w) 
   n.free_memory_mib -= w.memory_mib;
 }
 
+PendingJob PendingOf(const Line& l, int64_t now) {
+  PendingJob p;
+  p.id = std::stoll(l.words.at(0));
+  p.spec = SpecOf(l);
+  p.queue = p.spec.project;
+  p.job_class = p.spec.job_class;
+  p.submit_time = Num(l, "submit", p.id);
+  p.pending_since = Num(l, "since", now);
+  p.gpu_model = l.opts.count("model") ? l.opts.at("model") : "";
+  return p;
+}
+
+// A `running` line: the job, with its resources taken from the snapshot's nodes.
+RunningJob RunningOf(const Line& l, Snapshot& s) {
+  RunningJob r;
+  r.id = std::stoll(l.words.at(0));
+  r.spec = SpecOf(l);
+  r.queue = r.spec.project;
+  r.job_class = r.spec.job_class;
+  r.start_time = Num(l, "start", s.now - 3600);
+  r.submit_time = r.start_time;
+  r.end_by = Num(l, "end_by", 0);
+  r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
+  for (auto& [node, gpus] : ParseWhere(l.opts.at("on"))) {
+    model::WorkerPlacement w;
+    w.node = node;
+    w.gpus = gpus.value_or(std::vector<int>{});
+    w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.spec.gpu_milli, 1000);
+    w.memory_mib = r.spec.memory_mib;
+    Occupy(s, r.spec, w);
+    r.placement.push_back(w);
+  }
+  return r;
+}
+
+// Takes (sign -1) or gives back (+1) exactly what placement `w` of a job with `spec` holds.
+void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_numa,
+          const model::JobSpec& spec, const model::WorkerPlacement& w, int sign) {
+  NodeView& n = *FindNode(s, w.node);
+  for (int g : w.gpus) {
+    GpuSlot& slot = n.gpus.at(g);
+    slot.free_milli += sign * w.gpu_milli_each;
+    slot.free_memory_mib += sign * (w.gpu_milli_each >= 1000 ? slot.memory_mib
+                                    : spec.gpu_memory_mib > 0 ? spec.gpu_memory_mib
+                                                              : slot.memory_mib * w.gpu_milli_each / 1000);
+  }
+  for (int c : w.cores) {
+    auto& cores = n.free_cores_by_numa[core_numa.at(n.name).at(c)];
+    if (sign > 0) {
+      cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
+    } else {
+      cores.erase(std::find(cores.begin(), cores.end(), c));
+    }
+  }
+  n.free_memory_mib += sign * w.memory_mib;
+}
+
+// The daemon's side of a cycle: victims stop and wait again, started jobs run.
+void ApplyDecisions(Snapshot& s, const Scenario& sc, const Decisions& d) {
+  for (const PreemptDecision& p : d.preemptions) {
+    auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == p.id; });
+    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->spec, w, +1);
+    PendingJob back{r->id, r->queue, r->job_class, r->spec, r->submit_time, s.now, ""};
+    s.pending.push_back(back);
+    s.running.erase(r);
+  }
+  for (const StartDecision& st : d.starts) {
+    auto p = std::find_if(s.pending.begin(), s.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
+    RunningJob r{p->id, p->queue, p->job_class, p->spec, st.placement, s.now, p->submit_time, 0, false};
+    for (const auto& w : r.placement) Hold(s, sc.core_numa, r.spec, w, -1);
+    s.running.push_back(r);
+    s.pending.erase(p);
+  }
+}
+
+// A statement of a `cycle` section.
+void ApplyStatement(Snapshot& s, const Scenario& sc, const std::string& text) {
+  auto tokens = Tokens(text);
+  Line l = ParseLine(tokens, 1);
+  if (tokens[0] == "now") {
+    s.now = std::stoll(l.words.at(0));
+  } else if (tokens[0] == "pending") {
+    s.pending.push_back(PendingOf(l, s.now));
+  } else if (tokens[0] == "running") {
+    s.running.push_back(RunningOf(l, s));
+  } else if (tokens[0] == "finish") {
+    model::JobId id = std::stoll(l.words.at(0));
+    auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
+    if (r == s.running.end()) throw std::runtime_error("job " + l.words.at(0) + " is not running");
+    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->spec, w, +1);
+    s.running.erase(r);
+  } else {
+    throw std::runtime_error("unknown statement in a cycle: " + tokens[0]);
+  }
+}
+
 std::string WhereOf(const std::vector<model::WorkerPlacement>& p) {
   std::vector<std::string> parts;
   for (const auto& w : p) {
@@ -222,7 +322,12 @@ Scenario ParseScenario(const std::string& text) {
     try {
       const std::string& kind = tokens[0];
       Line l = ParseLine(tokens, 1);
-      if (kind == "expect") {
+      if (kind == "cycle") {
+        sc.later.emplace_back();
+      } else if (!sc.later.empty()) {
+        (kind == "expect" ? sc.later.back().expects : sc.later.back().statements)
+            .push_back({number, kind == "expect" ? line.substr(line.find("expect") + 7) : line});
+      } else if (kind == "expect") {
         sc.expects.push_back({number, line.substr(line.find("expect") + 7)});
       } else if (kind == "now") {
         s.now = std::stoll(l.words.at(0));
@@ -263,7 +368,10 @@ Scenario ParseScenario(const std::string& text) {
             n.nic_by_switch[slot.pcie_switch] = "mlx5_" + std::to_string(slot.pcie_switch);
           }
         }
-        for (int c = 0; c < n.total_cores; ++c) n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
+        for (int c = 0; c < n.total_cores; ++c) {
+          n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
+          sc.core_numa[n.name][c] = c * numa / n.total_cores;
+        }
         if (l.opts.count("nics") && l.opts["nics"] == "numa") {
           for (int k = 0; k < numa; ++k) n.nic_by_numa[k] = "mlx5_" + std::to_string(k);
         }
@@ -278,15 +386,7 @@ Scenario ParseScenario(const std::string& text) {
       } else if (kind == "running") {
         running.push_back({number, l});
       } else if (kind == "pending") {
-        PendingJob p;
-        p.id = std::stoll(l.words.at(0));
-        p.spec = SpecOf(l);
-        p.queue = p.spec.project;
-        p.job_class = p.spec.job_class;
-        p.submit_time = Num(l, "submit", p.id);
-        p.pending_since = Num(l, "since", s.now);
-        p.gpu_model = l.opts.count("model") ? l.opts["model"] : "";
-        s.pending.push_back(p);
+        s.pending.push_back(PendingOf(l, s.now));
       } else {
         throw std::runtime_error("unknown statement " + kind);
       }
@@ -300,25 +400,7 @@ Scenario ParseScenario(const std::string& text) {
   }
   for (auto& [line_no, l] : running) {
     try {
-      RunningJob r;
-      r.id = std::stoll(l.words.at(0));
-      r.spec = SpecOf(l);
-      r.queue = r.spec.project;
-      r.job_class = r.spec.job_class;
-      r.start_time = Num(l, "start", s.now - 3600);
-      r.submit_time = r.start_time;
-      r.end_by = Num(l, "end_by", 0);
-      r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
-      for (auto& [node, gpus] : ParseWhere(l.opts.at("on"))) {
-        model::WorkerPlacement w;
-        w.node = node;
-        w.gpus = gpus.value_or(std::vector<int>{});
-        w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.spec.gpu_milli, 1000);
-        w.memory_mib = r.spec.memory_mib;
-        Occupy(s, r.spec, w);
-        r.placement.push_back(w);
-      }
-      s.running.push_back(r);
+      s.running.push_back(RunningOf(l, s));
     } catch (const std::exception& e) {
       sc.errors.push_back("line " + std::to_string(line_no) + ": " + e.what());
     }
@@ -354,9 +436,12 @@ std::string DumpDecisions(const Decisions& d) {
   return o.str();
 }
 
-std::vector<std::string> CheckScenario(const Scenario& sc) {
-  std::vector<std::string> fails = sc.errors;
-  Decisions d = Decide(sc.snapshot, sc.policy);
+namespace {
+
+// Checks one cycle's expectations against its decisions `d` for snapshot `snap`.
+void CheckExpects(const Snapshot& snap, const Policy& policy,
+                  const std::vector<std::pair<int, std::string>>& expects, const Decisions& d,
+                  std::vector<std::string>& fails) {
   auto start_of = [&](model::JobId id) -> const StartDecision* {
     for (const auto& st : d.starts) {
       if (st.id == id) return &st;
@@ -369,7 +454,7 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
     }
     return nullptr;
   };
-  for (const auto& [number, text] : sc.expects) {
+  for (const auto& [number, text] : expects) {
     std::string where = "line " + std::to_string(number) + " (expect " + text + "): ";
     try {
       Line l = ParseLine(Tokens(text), 0);
@@ -459,7 +544,7 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
           }
         }
       } else if (what == "deterministic") {
-        if (DumpDecisions(Decide(sc.snapshot, sc.policy)) != DumpDecisions(d)) {
+        if (DumpDecisions(Decide(snap, policy)) != DumpDecisions(d)) {
           fails.push_back(where + "two runs differ");
         }
       } else {
@@ -469,7 +554,35 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
       fails.push_back(where + e.what());
     }
   }
-  if (!fails.empty()) fails.push_back("decisions:\n" + DumpDecisions(d));
+}
+
+}  // namespace
+
+std::vector<std::string> CheckScenario(const Scenario& sc) {
+  std::vector<std::string> fails = sc.errors;
+  Snapshot snap = sc.snapshot;
+  Decisions d = Decide(snap, sc.policy);
+  CheckExpects(snap, sc.policy, sc.expects, d, fails);
+  if (!fails.empty()) {
+    fails.push_back("decisions:\n" + DumpDecisions(d));
+    return fails;
+  }
+  for (size_t k = 0; k < sc.later.size(); ++k) {
+    ApplyDecisions(snap, sc, d);
+    for (const auto& [number, text] : sc.later[k].statements) {
+      try {
+        ApplyStatement(snap, sc, text);
+      } catch (const std::exception& e) {
+        fails.push_back("line " + std::to_string(number) + ": " + e.what());
+      }
+    }
+    d = Decide(snap, sc.policy);
+    CheckExpects(snap, sc.policy, sc.later[k].expects, d, fails);
+    if (!fails.empty()) {
+      fails.push_back("decisions of cycle " + std::to_string(k + 2) + ":\n" + DumpDecisions(d));
+      return fails;
+    }
+  }
   return fails;
 }
 

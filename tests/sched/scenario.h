@@ -3,6 +3,7 @@
 // Built by sched_test; thread-safety: pure functions.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,17 @@ struct Scenario {
   Policy policy;
   std::vector<std::pair<int, std::string>> expects;  // (line number, text after "expect ")
   std::vector<std::string> errors;                   // parse errors, "line N: ..."
+  // Each `cycle` section: its statements (now, pending, running, finish), applied after the previous
+  // cycle's decisions, and its expectations.
+  struct Cycle {
+    std::vector<std::pair<int, std::string>> statements, expects;
+  };
+  std::vector<Cycle> later;
+  std::map<std::string, std::map<int, int>> core_numa;  // node -> core id -> NUMA id
 };
 
 Scenario ParseScenario(const std::string& text);
-// Runs Decide() and returns one message per unmet expectation (empty: all met).
+// Runs Decide() (once per cycle) and returns one message per unmet expectation (empty: all met).
 std::vector<std::string> CheckScenario(const Scenario& scenario);
 // A stable text form of decisions, for comparing runs.
 std::string DumpDecisions(const Decisions& d);

@@ -55,6 +55,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   RegisterNodes(app, ctx);
   RegisterWait(app, ctx);
   RegisterProjects(app, ctx);
+  RegisterAdmin(app, ctx);
 
   // The command of `herd submit [options] -- CMD ARGS` is everything after the first "--".
   std::vector<std::string> head = args;

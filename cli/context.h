@@ -51,6 +51,9 @@ class Controller {
   virtual Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest&) {
     return Internal("this controller connection cannot list projects");
   }
+  virtual Result<proto::AdminReply> Admin(const proto::AdminRequest&) {
+    return Internal("this controller connection cannot run admin commands");
+  }
 };
 
 using ControllerFactory =

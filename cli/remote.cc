@@ -30,6 +30,9 @@ class NetController final : public Controller {
   Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest& r) override {
     return client_->Call<proto::ProjectsRequest, proto::ProjectsReply>(r);
   }
+  Result<proto::AdminReply> Admin(const proto::AdminRequest& r) override {
+    return client_->Call<proto::AdminRequest, proto::AdminReply>(r);
+  }
 
  private:
   std::unique_ptr<net::Client> client_;

@@ -43,6 +43,7 @@ Status Controller::Recover() {
     n.name = rec.name;
     n.topology = rec.topology;
     n.state = model::NodeState::kDown;
+    n.drain = rec.state == model::NodeState::kDrain;
     n.last_seen = rec.last_seen;
     // A node that was up gets a full timeout to speak again before its jobs are written off.
     n.last_seen_ms = clock_->MonotonicMillis();
@@ -128,6 +129,8 @@ void Controller::Handle(const net::Incoming& in) {
     s = OnNodes(in);
   } else if (e.type == "projects") {
     s = OnProjects(in);
+  } else if (e.type == "admin") {
+    s = OnAdmin(in, *who);
   } else if (e.type == "register") {
     s = OnRegister(in);
   } else if (e.type == "heartbeat") {
@@ -159,6 +162,15 @@ void Controller::Save(const Job& job) {
   }
 }
 
+void Controller::SaveNode(const Node& n) {
+  Status s = store_->UpsertNode(n.name, n.topology, n.drain ? model::NodeState::kDrain : n.state,
+                                n.last_seen);
+  if (!s.ok()) {
+    spdlog::error("store: cannot save node {}: {}", n.name, s.message());
+    store_failed_ = true;
+  }
+}
+
 void Controller::Event(model::JobId id, const std::string& what) {
   Status s = store_->AppendJobEvent(id, Now(), what);
   if (!s.ok()) {
@@ -173,9 +185,58 @@ Controller::Node* Controller::FindNode(const std::string& name) {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
+bool Controller::IsAdmin(const auth::Identity& who) const {
+  return who.uid == 0 ||
+         std::find(config_.admins.begin(), config_.admins.end(), who.user) != config_.admins.end();
+}
+
 bool Controller::MayActOn(const auth::Identity& who, const Job& job) const {
-  if (who.uid == 0 || who.uid == job.uid) return true;
-  return std::find(config_.admins.begin(), config_.admins.end(), who.user) != config_.admins.end();
+  return who.uid == job.uid || IsAdmin(who);
+}
+
+Status Controller::ReloadConfig() {
+  if (config_path_.empty()) return Invalid("herd-ctld was started without a configuration file");
+  auto fresh = config::LoadConfig(config_path_);
+  if (!fresh.ok()) {
+    return Invalid("reload refused, the running configuration stays: " + fresh.status().message());
+  }
+  Reconfigure(std::move(*fresh));
+  spdlog::info("configuration reloaded from {}", config_path_);
+  return Status::Ok();
+}
+
+Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::AdminRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  if (!IsAdmin(who)) {
+    return Denied("permission denied: herd admin is for root and the admins listed in herd.toml");
+  }
+  proto::AdminReply reply;
+  if (req->action == "reconfigure") {
+    HERD_RETURN_IF_ERROR(ReloadConfig());
+    reply.message = "configuration reloaded from " + config_path_;
+  } else if (req->action == "drain" || req->action == "undrain") {
+    if (req->args.size() != 1) return Invalid("usage: herd admin " + req->action + " NODE");
+    Node* n = FindNode(req->args[0]);
+    if (n == nullptr) return NotFound("no node named " + req->args[0]);
+    n->drain = req->action == "drain";
+    SaveNode(*n);
+    int running = 0;
+    for (const auto& [id, j] : jobs_) {
+      if (!model::HoldsResources(j.state)) continue;
+      for (const auto& w : j.placement) running += w.node == n->name;
+    }
+    reply.message = n->drain ? "node " + n->name + " drained: " + std::to_string(running) +
+                                   " running jobs continue, no new job starts there"
+                             : "node " + n->name + " takes new jobs again";
+    spdlog::info("{} by {}", reply.message, who.user);
+    schedule_soon_ = true;
+  } else {
+    return Invalid("unknown admin action '" + req->action +
+                   "': use reconfigure, drain NODE or undrain NODE");
+  }
+  ReplyBody(in, reply);
+  return Status::Ok();
 }
 
 // ---- client requests ----
@@ -194,9 +255,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
     }
     return Invalid("unknown project '" + spec->project + "': known projects are " + known);
   }
-  const bool admin = who.uid == 0 || std::find(config_.admins.begin(), config_.admins.end(),
-                                               who.user) != config_.admins.end();
-  if (!admin && !config_.IsMember(spec->project, who.user)) {
+  if (!IsAdmin(who) && !config_.IsMember(spec->project, who.user)) {
     return Denied("permission denied: user " + who.user + " is not a member of project " +
                   spec->project + " (ask an admin to add you to its members in herd.toml)");
   }

@@ -36,8 +36,12 @@ class Controller {
   // Waits up to timeout_ms for messages, handles them and any due timers, commits, then sends.
   // Returns an error only when the store cannot commit: the caller must exit (state is on disk).
   Status Step(int timeout_ms);
-  // Replaces the configuration (SIGHUP); running jobs are unaffected.
+  // Replaces the configuration; running jobs are unaffected.
   void Reconfigure(config::Config config);
+  // Where ReloadConfig() reads from (SIGHUP, `herd admin reconfigure`).
+  void set_config_path(std::string path) { config_path_ = std::move(path); }
+  // Reloads config_path_; an invalid file is refused (line and reason) and the running one stays.
+  Status ReloadConfig();
 
  private:
   struct Node {
@@ -77,6 +81,8 @@ class Controller {
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
   Status OnNodes(const net::Incoming& in);
   Status OnProjects(const net::Incoming& in);
+  Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
+  bool IsAdmin(const auth::Identity& who) const;
   Status OnRegister(const net::Incoming& in);
   Status OnHeartbeat(const net::Incoming& in);
   Status OnJobEvent(const net::Incoming& in);
@@ -103,12 +109,15 @@ class Controller {
   void Launch(model::Job& job);
 
   void Save(const model::Job& job);
+  // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.
+  void SaveNode(const Node& node);
   void Event(model::JobId id, const std::string& what);
   Node* FindNode(const std::string& name);
   std::string QueueOf(const model::Job& job) const { return job.spec.project; }
   int64_t Now() const { return clock_->NowSeconds(); }
 
   config::Config config_;
+  std::string config_path_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<auth::Authenticator> auth_;

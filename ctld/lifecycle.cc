@@ -26,11 +26,7 @@ Status Controller::OnRegister(const net::Incoming& in) {
   n.registered = true;
   n.last_seen_ms = clock_->MonotonicMillis();
   n.last_seen = Now();
-  Status s = store_->UpsertNode(n.name, n.topology, n.state, n.last_seen);
-  if (!s.ok()) {
-    store_failed_ = true;
-    return s;
-  }
+  SaveNode(n);
   spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
                n.topology.Cores(), n.topology.emulated ? ", emulated" : "",
                was_up ? " again" : "");
@@ -54,8 +50,7 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
   n->last_seen = Now();
   if (n->state == model::NodeState::kDown) {
     n->state = model::NodeState::kUp;
-    Status s = store_->UpsertNode(n->name, n->topology, n->state, n->last_seen);
-    if (!s.ok()) store_failed_ = true;
+    SaveNode(*n);
     spdlog::info("node {} is back", n->name);
     schedule_soon_ = true;
   }
@@ -202,8 +197,7 @@ void Controller::StopJob(Job& job, JobState final_state, std::string reason, int
 void Controller::NodeLost(Node& node, const std::string& why) {
   node.state = model::NodeState::kDown;
   node.registered = false;
-  Status s = store_->UpsertNode(node.name, node.topology, node.state, node.last_seen);
-  if (!s.ok()) store_failed_ = true;
+  SaveNode(node);
   spdlog::warn("node {} is DOWN: {}", node.name, why);
   for (auto& [id, j] : jobs_) {
     if (!model::HoldsResources(j.state)) continue;

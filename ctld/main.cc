@@ -43,6 +43,8 @@ int MergeConfig(const std::string& base, const std::string& extra) {
 
 }  // namespace
 
+using herd::Status;
+
 int main(int argc, char** argv) {
   CLI::App app{"herd-ctld: the herd controller (queue, scheduler, state in SQLite)"};
   std::string config_path = "/etc/herd/herd.toml";
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
   herd::SystemClock clock;
   herd::ctld::Controller controller(*config, std::move(*store), std::move(*server),
                                     std::move(*auth), &clock);
+  controller.set_config_path(config_path);
   if (auto s = controller.Recover(); !s.ok()) {
     spdlog::critical("recovery failed: {}", s.message());
     return 1;
@@ -105,14 +108,7 @@ int main(int argc, char** argv) {
     int sig = herd::ReadSignal(sigfd);
     if (sig == SIGINT || sig == SIGTERM) break;
     if (sig == SIGHUP) {
-      auto fresh = herd::config::LoadConfig(config_path);
-      if (!fresh.ok()) {
-        spdlog::error("reload refused, keeping the running configuration: {}",
-                      fresh.status().message());
-      } else {
-        controller.Reconfigure(*fresh);
-        spdlog::info("configuration reloaded from {}", config_path);
-      }
+      if (Status s = controller.ReloadConfig(); !s.ok()) spdlog::error("{}", s.message());
     }
     if (auto s = controller.Step(200); !s.ok()) {
       spdlog::critical("{}", s.message());

@@ -19,5 +19,7 @@ void RegisterLogs(CLI::App& app, Context& ctx);
 void RegisterNodes(CLI::App& app, Context& ctx);
 void RegisterWait(CLI::App& app, Context& ctx);
 void RegisterProjects(CLI::App& app, Context& ctx);
+// herd admin check-config FILE | reconfigure | drain NODE | undrain NODE
+void RegisterAdmin(CLI::App& app, Context& ctx);
 
 }  // namespace herd::cli

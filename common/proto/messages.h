@@ -134,6 +134,17 @@ struct ProjectsReply {
   bool operator==(const ProjectsReply&) const = default;
 };
 
+// herd admin: reconfigure, drain NODE, undrain NODE. Root or a configured admin only.
+struct AdminRequest {
+  std::string action;
+  std::vector<std::string> args;
+  bool operator==(const AdminRequest&) const = default;
+};
+struct AdminReply {
+  std::string message;
+  bool operator==(const AdminReply&) const = default;
+};
+
 // ---- herd-noded -> herd-ctld ----
 
 struct JobReport {

@@ -91,6 +91,8 @@ template <> ProjectStatus Sample() {
   return {"vision", "research", true, {8000, 128, 1048576}, {24000, -1, -1}, {12000, 160, 2097152},
           {10500, 96, 524288}, {2000, 8, 65536}, 7, 3};
 }
+template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
+template <> AdminReply Sample() { return {"node dgx01 drained"}; }
 template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<ProjectStatus>()}}; }
 template <> JobReport Sample() { return FullReport(); }
 template <> RegisterRequest Sample() { return {"dgx01", FullTopology(), {FullReport()}}; }
@@ -109,7 +111,7 @@ using BodyTypes =
     ::testing::Types<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply,
                      JobActionRequest, JobActionResult, JobActionReply, LogsRequest, LogsReply,
                      NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
-                     ProjectsReply, JobReport, RegisterRequest,
+                     ProjectsReply, AdminRequest, AdminReply, JobReport, RegisterRequest,
                      RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
                      LogsFetch, LogsData>;
 TYPED_TEST_SUITE(BodyTest, BodyTypes);

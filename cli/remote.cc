@@ -42,7 +42,7 @@ class NetController final : public Controller {
 
 Result<std::unique_ptr<Controller>> ConnectController(const GlobalOptions& options) {
   config::Config cfg;  // the defaults serve a single machine without /etc/herd/herd.toml
-  auto loaded = config::LoadConfig(options.config_path);
+  auto loaded = config::LoadClientConfig(options.config_path);
   if (loaded.ok()) {
     cfg = std::move(loaded).value();
   } else if (options.config_explicit || loaded.status().code() != Code::kNotFound) {

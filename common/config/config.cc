@@ -824,6 +824,24 @@ Result<Config> LoadConfig(const std::string& path) {
   return ParseConfig(text.str(), path);
 }
 
+Result<Config> LoadClientConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  Result<toml::table> root = ParseToml(text.str(), path);
+  if (!root.ok()) return root.status();
+  toml::table client;
+  for (const char* key : {"controller", "auth"}) {
+    if (const toml::node* n = root->get(key)) client.insert(key, *n);
+  }
+  try {
+    return Parser(path).Parse(client);
+  } catch (const std::exception& e) {
+    return Internal(path + ": " + e.what());
+  }
+}
+
 Result<std::string> MergeToml(std::string_view base, std::string_view base_name,
                               std::string_view extra, std::string_view extra_name) {
   Result<toml::table> merged = ParseToml(base, base_name);

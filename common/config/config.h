@@ -109,6 +109,10 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source_name);
 // Reads and parses the file at `path`. A missing file is kNotFound "cannot read PATH: ...".
 Result<Config> LoadConfig(const std::string& path);
 
+// Only what a client needs ([controller] and [auth]), so that `herd` keeps working while the rest
+// of the file has an error that herd-ctld refuses (and reports) on reload.
+Result<Config> LoadClientConfig(const std::string& path);
+
 // Merges TOML `extra` over `base` table by table (extra wins key by key, tables merge
 // recursively, arrays are replaced) and returns the TOML text. Names are used in errors.
 Result<std::string> MergeToml(std::string_view base, std::string_view base_name,

@@ -1,0 +1,79 @@
+// What an admin does to a running cluster: drain a node, reload the configuration.
+#include <unistd.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster.h"
+
+namespace herd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(AdminIntegrationTest, DrainedNodeKeepsItsJobsAndTakesNoNewOnes) {
+  auto started = LocalCluster::Start({});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  CommandResult r = c.Herd("admin drain dgx01");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("drained"));
+  EXPECT_THAT(c.Herd("nodes").out, HasSubstr("DRAIN"));
+  // An 8-GPU job fits only on dgx01: it waits while the node is drained, then runs.
+  auto id = c.Submit("-g 8 -- true");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  auto small = c.Submit("-g 1 -- true");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(c.WaitForEnd(*small), "COMPLETED");
+  auto job = c.Show(*small);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["placement"][0]["node"], "ws01");
+  EXPECT_EQ((*c.Show(*id))["state"], "PENDING");
+  ASSERT_EQ(c.Herd("admin undrain dgx01").exit_code, 0);
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED");
+  r = c.Herd("admin drain no-such-node");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("no node named"));
+}
+
+TEST(AdminIntegrationTest, ReconfigureRefusesABadFileAndKeepsRunning) {
+  auto started = LocalCluster::Start({});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string path = c.dir() + "/herd.toml";
+  std::string good;
+  {
+    std::ifstream in(path);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream(path) << good << "\n[projects.vision]\ndeserved = { gpu = -2 }\n";
+  CommandResult r = c.Herd("admin reconfigure");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("herd.toml:"));
+  EXPECT_THAT(r.err, HasSubstr("running configuration stays"));
+  EXPECT_EQ(c.Herd("jobs").exit_code, 0) << "herd-ctld must stay up";
+
+  std::ofstream(path) << good << "\n[projects.vision]\nmembers = [\"*\"]\n";
+  r = c.Herd("admin reconfigure");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto id = c.Submit("-p vision -- true");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED");
+  // check-config validates without a controller.
+  EXPECT_EQ(c.Herd("admin check-config " + path).exit_code, 0);
+}
+
+TEST(AdminIntegrationTest, OnlyAdminsMayAdminister) {
+  auto started = LocalCluster::Start({});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  if (getuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  CommandResult r = c.HerdAs(65534, 65534, "admin drain dgx01");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("permission denied"));
+}
+
+}  // namespace
+}  // namespace herd::testing

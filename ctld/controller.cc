@@ -241,6 +241,36 @@ Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
 
 // ---- client requests ----
 
+// A volume is a host path under a prefix the admin allows ([containers] allowed_volumes),
+// mounted into a container; a plain process sees the host anyway.
+Status Controller::CheckVolumes(const model::JobSpec& spec) const {
+  if (!spec.volumes.empty() && spec.image.empty()) {
+    return Invalid("--volume needs --image: a job without a container already sees the host");
+  }
+  for (const auto& v : spec.volumes) {
+    const std::string host = v.substr(0, v.find(':'));
+    const std::string inside = v.find(':') == std::string::npos ? host : v.substr(v.find(':') + 1);
+    if (host.empty() || host[0] != '/' || inside.empty() || inside[0] != '/' ||
+        host.find("/../") != std::string::npos || host.ends_with("/..")) {
+      return Invalid("volume '" + v + "': use an absolute HOST[:CONTAINER] path without '..'");
+    }
+    bool allowed = false;
+    for (const auto& prefix : config_.volume_prefixes) {
+      const std::string p = prefix.ends_with("/") ? prefix : prefix + "/";
+      allowed = allowed || host == prefix || host.rfind(p, 0) == 0;
+    }
+    if (!allowed) {
+      std::string list;
+      for (const auto& p : config_.volume_prefixes) list += (list.empty() ? "" : ", ") + p;
+      return Denied("volume '" + host + "' is not under a path the admin allows (" +
+                    (list.empty() ? "none are allowed: [containers] allowed_volumes in herd.toml"
+                                  : list) +
+                    ")");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
                                                const auth::Identity& who) const {
   if (spec->argv.empty() || spec->argv[0].empty()) {
@@ -276,6 +306,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   if (spec->cpus < 1) return Invalid("a worker needs at least 1 core");
   if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0) return Invalid("memory must not be negative");
   if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
+  HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
   if (cls->max_time_s > 0) {
     if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
     if (spec->time_limit_s > cls->max_time_s) {

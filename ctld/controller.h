@@ -89,6 +89,7 @@ class Controller {
   Status OnLogsData(const net::Incoming& in);
 
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
+  Status CheckVolumes(const model::JobSpec& spec) const;
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
   // Reconciles a node's job list with what the controller believes.
   void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);

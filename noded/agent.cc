@@ -195,6 +195,10 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   spec.argv = job.spec.argv;
   spec.cwd = job.spec.cwd;
   spec.image = job.spec.image;
+  for (const auto& v : job.spec.volumes) {
+    auto colon = v.find(':');
+    spec.mounts.emplace_back(v.substr(0, colon), colon == std::string::npos ? v : v.substr(colon + 1));
+  }
   spec.uid = job.uid;
   spec.gid = job.gid;
   spec.memory_mib = w.memory_mib;

@@ -88,6 +88,11 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   }
   spec.cwd = Absolute(spec.cwd.empty() ? ctx.env().cwd : spec.cwd, ctx.env().cwd);
   if (!spec.image.empty()) spec.image = Absolute(spec.image, ctx.env().cwd);
+  for (auto& v : spec.volumes) {
+    const auto colon = v.find(':');
+    v = Absolute(v.substr(0, colon), ctx.env().cwd) +
+        (colon == std::string::npos ? "" : v.substr(colon));
+  }
 
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
@@ -134,6 +139,8 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_flag("--train", o->train, "same as --class train (the default)");
   sub->add_option("-n,-J,--name", s.name, "job name");
   sub->add_option("-i,--image", s.image, "rootfs directory or tarball: run in a container");
+  sub->add_option("-v,--volume", s.volumes,
+                  "bind HOST[:CONTAINER] into the container (paths the admin allows)");
   sub->add_flag("--spread", s.spread, "place away from other jobs instead of packing");
   sub->add_option("-e,--env", o->env, "environment variable KEY=VAL (repeatable)")
       ->allow_extra_args(false)

@@ -50,6 +50,7 @@ struct JobSpec {
   int64_t memory_mib = 1024;                // per worker
   int64_t time_limit_s = 0;                 // 0: the class's max_time, else none
   std::string image;                        // rootfs directory or tarball: run in a runc container
+  std::vector<std::string> volumes;         // "HOST[:CONTAINER]" bind mounts into the container
   bool spread = false;                      // place away from other jobs instead of packing
 
   // Resources one worker needs.

@@ -37,7 +37,8 @@ struct Schema;
 HERD_SCHEMA(model::Resources, nullptr, F(gpu_milli) F(cpus) F(memory_mib))
 HERD_SCHEMA(model::JobSpec, nullptr,
             F(name) F(argv) F(env) F(cwd) F(project) F(job_class) F(workers) F(gpu_milli)
-                F(gpu_memory_mib) F(cpus) F(memory_mib) F(time_limit_s) F(image) F(spread))
+                F(gpu_memory_mib) F(cpus) F(memory_mib) F(time_limit_s) F(image) F(spread)
+                    F(volumes))
 HERD_SCHEMA(model::WorkerPlacement, nullptr,
             F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
 HERD_SCHEMA(model::Job, nullptr,

@@ -171,7 +171,8 @@ json SpecToJson(const model::JobSpec& s) {
           {"memory_mib", s.memory_mib},
           {"time_limit_s", s.time_limit_s},
           {"image", s.image},
-          {"spread", s.spread}};
+          {"spread", s.spread},
+          {"volumes", s.volumes}};
 }
 
 model::JobSpec SpecFromJson(const json& j) {
@@ -190,6 +191,7 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "time_limit_s", s.time_limit_s);
   Get(j, "image", s.image);
   Get(j, "spread", s.spread);
+  Get(j, "volumes", s.volumes);
   return s;
 }
 

@@ -29,6 +29,7 @@ model::JobSpec FullSpec() {
   s.time_limit_s = 3600;
   s.image = "/img/pytorch.tar";
   s.spread = true;
+  s.volumes = {"/data/imagenet:/data", "/scratch"};
   return s;
 }
 

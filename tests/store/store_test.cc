@@ -88,6 +88,7 @@ Job FullJob() {
   job.spec.time_limit_s = 86400;
   job.spec.image = "/srv/images/pytorch.tar";
   job.spec.spread = true;
+  job.spec.volumes = {"/data/imagenet:/data"};
   job.user = "alice";
   job.uid = 4000000000u;  // above INT32_MAX: stored without sign trouble
   job.gid = 1001;

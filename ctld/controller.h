@@ -52,6 +52,7 @@ class Controller {
     int64_t last_seen_ms = 0;  // monotonic
     int64_t last_seen = 0;     // wall clock, stored
     bool registered = false;   // registered with this controller process
+    std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
   };
   // What the controller asked of a running job that has not finished yet.
   struct Ending {
@@ -103,6 +104,8 @@ class Controller {
   void Tick();
   void CheckNodes();
   void CheckTimeLimits();
+  // Starts or clears the idle clock of jobs on `node` whose class has an idle_timeout.
+  void UpdateIdle(const Node& node);
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
   // Pending jobs that preempted others, with how many victims still hold resources.
@@ -130,6 +133,7 @@ class Controller {
   std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported
   std::map<model::JobId, std::set<int>> ended_workers_;
   std::map<model::JobId, int64_t> pending_since_;  // reservation clock
+  std::map<model::JobId, int64_t> idle_since_;     // all of the job's GPUs idle since
   // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
   // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
   std::map<model::JobId, model::JobId> preempted_for_;

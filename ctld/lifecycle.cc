@@ -55,6 +55,9 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
     schedule_soon_ = true;
   }
   Reconcile(*n, hb->jobs, /*complete=*/false);
+  n->gpu_metrics.clear();
+  for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
+  UpdateIdle(*n);
   return Status::Ok();
 }
 
@@ -153,6 +156,7 @@ void Controller::Finish(Job& job, JobState state, int exit_code, std::string rea
   job.reason = std::move(reason);
   job.end_time = Now();
   pending_since_.erase(job.id);
+  idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
   ending_.erase(job.id);
   Save(job);
@@ -168,6 +172,7 @@ void Controller::Requeue(Job& job, std::string reason) {
   job.restart_count++;
   job.reason = std::move(reason);
   pending_since_[job.id] = Now();
+  idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
   ending_.erase(job.id);
   Save(job);
@@ -235,8 +240,44 @@ void Controller::CheckNodes() {
   }
 }
 
+void Controller::UpdateIdle(const Node& node) {
+  if (node.gpu_metrics.empty()) return;
+  for (const auto& [id, j] : jobs_) {
+    if (j.state != JobState::kRunning) continue;
+    const auto* cls = config_.FindClass(j.spec.job_class);
+    if (cls == nullptr || cls->idle_timeout_s <= 0) continue;
+    bool has_gpus = false, idle = true;
+    for (const auto& w : j.placement) {
+      if (w.node != node.name) continue;
+      for (int g : w.gpus) {
+        has_gpus = true;
+        auto m = node.gpu_metrics.find(g);
+        // Unknown activity is never taken for idleness.
+        idle = idle && m != node.gpu_metrics.end() && m->second.utilization_pct == 0;
+      }
+    }
+    if (!has_gpus) continue;
+    if (idle) {
+      idle_since_.try_emplace(id, Now());
+    } else {
+      idle_since_.erase(id);
+    }
+  }
+}
+
 void Controller::CheckTimeLimits() {
   const int64_t now = Now();
+  for (const auto& [id, since] : idle_since_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.state != JobState::kRunning || ending_.count(id)) continue;
+    const auto* cls = config_.FindClass(it->second.spec.job_class);
+    if (cls == nullptr || cls->idle_timeout_s <= 0 || now - since < cls->idle_timeout_s) continue;
+    StopJob(it->second, JobState::kCancelled,
+            "stopped: its GPUs were idle for " + model::FormatDuration(now - since) +
+                " (idle_timeout of class " + cls->name + " is " +
+                model::FormatDuration(cls->idle_timeout_s) + ")",
+            static_cast<int>(config_.scheduler.kill_grace_s * 1000));
+  }
   for (auto& [id, j] : jobs_) {
     if (j.state != JobState::kRunning || j.spec.time_limit_s <= 0 || ending_.count(id)) continue;
     if (now >= j.start_time + j.spec.time_limit_s) {

@@ -51,11 +51,27 @@ constexpr int kResendMs = 2000;
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
-             std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
+             std::unique_ptr<auth::Authenticator> auth,
+             std::unique_ptr<gpu::MetricsSource> metrics, const Clock* clock)
     : options_(std::move(options)),
       runtime_(std::move(runtime)),
       auth_(std::move(auth)),
+      metrics_(std::move(metrics)),
+      mps_(options_.state_dir, ""),
       clock_(clock) {}
+
+std::vector<proto::GpuMetric> Agent::GpuMetrics() {
+  std::vector<proto::GpuMetric> out;
+  auto samples = metrics_->Sample();
+  if (!samples.ok()) {
+    spdlog::warn("GPU metrics from {}: {}", metrics_->Name(), samples.status().message());
+    return out;
+  }
+  for (const auto& s : *samples) {
+    out.push_back({s.index, s.utilization_pct, s.memory_used_mib});
+  }
+  return out;
+}
 
 Status Agent::Connect() {
   auto dealer = net::Dealer::Connect(options_.controller, options_.name);
@@ -92,7 +108,7 @@ void Agent::Step(int timeout_ms) {
     next_poll_ms_ = now + options_.poll_interval_ms;
   }
   if (registered_ && now >= next_heartbeat_ms_) {
-    SendBody(proto::Heartbeat{options_.name, Reports(false)});
+    SendBody(proto::Heartbeat{options_.name, Reports(false), GpuMetrics()});
     next_heartbeat_ms_ = now + heartbeat_ms_;
   }
 }
@@ -170,6 +186,7 @@ void Agent::Handle(const proto::Envelope& e) {
     unacked_.erase(key);
     last_state_.erase(key);
     last_state_.erase(key + "#sent");
+    mps_.Release(key);
     if (failed_launches_.erase(key) == 0) {
       if (Status s = runtime_->Forget(key); !s.ok()) spdlog::warn("forget {}: {}", key, s.message());
     }
@@ -214,10 +231,14 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   spec.env.emplace_back("NVIDIA_VISIBLE_DEVICES", gpus.empty() ? "void" : gpus);
   if (!w.gpus.empty() && w.gpu_milli_each < 1000) {
     spec.env.emplace_back("HERD_GPU_FRACTION", model::FormatGpuMilli(w.gpu_milli_each));
-    if (job.spec.gpu_memory_mib > 0) {
-      spec.env.emplace_back("HERD_GPU_MEMORY_LIMIT", std::to_string(job.spec.gpu_memory_mib) + "M");
+    // MPS enforces the share where nvidia-cuda-mps-control exists; elsewhere limits are advisory.
+    auto limits = mps_.Acquire(spec.job_key, w.gpus[0], w.gpu_milli_each, job.spec.gpu_memory_mib);
+    if (limits.ok()) {
+      spec.env.insert(spec.env.end(), limits->begin(), limits->end());
+    } else {
+      spdlog::warn("job {}: MPS: {}; its GPU share is advisory", job.id, limits.status().message());
+      spec.env.emplace_back("HERD_GPU_LIMITS", "advisory");
     }
-    spec.env.emplace_back("HERD_GPU_LIMITS", "advisory");
   }
   if (options_.topology.emulated) spec.env.emplace_back("HERD_EMULATED_GPUS", "1");
   const std::string hostfile = options_.state_dir + "/hostfiles/" + spec.job_key;
@@ -231,6 +252,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   if (!s.ok()) {
     spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
     proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message()};
+    mps_.Release(spec.job_key);
     failed_launches_[spec.job_key] = r;
     unacked_[spec.job_key] = 0;
     return;

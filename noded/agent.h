@@ -15,6 +15,7 @@
 #include "common/net/net.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "noded/gpu/gpu.h"
 #include "noded/runtime/runtime.h"
 
 namespace herd::noded {
@@ -29,8 +30,10 @@ struct AgentOptions {
 
 class Agent {
  public:
+  // metrics: GPU activity sent with heartbeats (NVML, or a fed source in tests).
   Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
-        std::unique_ptr<auth::Authenticator> auth, const Clock* clock);
+        std::unique_ptr<auth::Authenticator> auth, std::unique_ptr<gpu::MetricsSource> metrics,
+        const Clock* clock);
   Status Connect();
   // Handles commands for up to timeout_ms, then reports and heartbeats as due.
   void Step(int timeout_ms);
@@ -47,10 +50,13 @@ class Agent {
   void OnLogsFetch(const proto::LogsFetch& fetch);
   void Report();
   std::vector<proto::JobReport> Reports(bool include_ended);
+  std::vector<proto::GpuMetric> GpuMetrics();
 
   AgentOptions options_;
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<auth::Authenticator> auth_;
+  std::unique_ptr<gpu::MetricsSource> metrics_;
+  gpu::MpsManager mps_;
   const Clock* clock_;
   std::unique_ptr<net::Dealer> dealer_;
 

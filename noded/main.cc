@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   std::string name, controller, topology_xml, state_dir = "/var/lib/herd-noded";
   std::string cgroup_parent = "herd", shim = DefaultShim(), log_file;
   bool no_cgroups = false;
+  std::string gpu_metrics = "nvml";
   app.add_option("-c,--config", config_path, "configuration file (auth, controller)")
       ->capture_default_str();
   app.add_option("--name", name, "node name (default: the host name)");
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-cgroups", no_cgroups, "never confine jobs with cgroups");
   app.add_option("--shim", shim, "path of herd-shim")->capture_default_str();
   app.add_option("--log-file", log_file, "log here instead of stderr");
+  app.add_option("--gpu-metrics", gpu_metrics,
+                 "GPU activity source: nvml, none, or fed:FILE (tests and demos)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,9 +103,17 @@ int main(int argc, char** argv) {
                topo->Cores(), topo->memory_mib, topo->emulated ? " (emulated: " + topo->source + ")" : "",
                (*runtime)->CgroupMode());
 
+  std::string note;
+  auto metrics = herd::gpu::OpenMetricsSource(gpu_metrics, &note);
+  if (!note.empty()) spdlog::info("GPU metrics: {}", note);
+  spdlog::info("GPU metrics from {}", metrics->Name());
+  if (!topo->emulated && metrics->Name() == "nvml") {
+    if (auto samples = metrics->Sample(); samples.ok()) herd::gpu::EnrichTopology(&*topo, *samples);
+  }
+
   herd::SystemClock clock;
   herd::noded::AgentOptions opts{name, controller, state_dir, *topo};
-  herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), &clock);
+  herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;

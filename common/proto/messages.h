@@ -167,9 +167,18 @@ struct RegisterReply {
   bool operator==(const RegisterReply&) const = default;
 };
 
+// One GPU's activity at heartbeat time (-1: unknown).
+struct GpuMetric {
+  int32_t index = 0;
+  int32_t utilization_pct = -1;
+  int64_t memory_used_mib = -1;
+  bool operator==(const GpuMetric&) const = default;
+};
+
 struct Heartbeat {
   std::string node;
   std::vector<JobReport> jobs;
+  std::vector<GpuMetric> gpus;    // empty when the node has no metrics source
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -98,7 +98,9 @@ template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<Pr
 template <> JobReport Sample() { return FullReport(); }
 template <> RegisterRequest Sample() { return {"dgx01", FullTopology(), {FullReport()}}; }
 template <> RegisterReply Sample() { return {250}; }
-template <> Heartbeat Sample() { return {"dgx01", {FullReport(), FullReport()}}; }
+template <> Heartbeat Sample() {
+  return {"dgx01", {FullReport(), FullReport()}, {{0, 97, 30000}, {1, 0, 512}}};
+}
 template <> JobEvent Sample() { return {"dgx01", FullReport()}; }
 template <> EventAck Sample() { return {77, 3}; }
 template <> LaunchCommand Sample() { return {FullJob(), 1, {{"HERD_JOB_ID", "1"}, {"HERD_RANK", "1"}}}; }

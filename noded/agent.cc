@@ -221,6 +221,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   spec.memory_mib = w.memory_mib;
   // Cores of an emulated node are not this host's cores.
   if (!options_.topology.emulated) spec.cpus = w.cores;
+  spec.gpus = w.gpus;
   for (const auto& [k, v] : job.spec.env) spec.env.emplace_back(k, v);
   for (const auto& kv : cmd.env) spec.env.push_back(kv);
   const std::string gpus = JoinInts(w.gpus);

@@ -24,6 +24,7 @@ std::string SpecToJson(const ShimSpec& s) {
             {"uid", l.uid},
             {"gid", l.gid},
             {"cpus", l.cpus},
+            {"gpus", l.gpus},
             {"memory_mib", l.memory_mib},
             {"pids_max", l.pids_max},
             {"mounts", l.mounts},
@@ -48,6 +49,7 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     j.at("uid").get_to(l.uid);
     j.at("gid").get_to(l.gid);
     j.at("cpus").get_to(l.cpus);
+    if (j.contains("gpus")) j.at("gpus").get_to(l.gpus);
     j.at("memory_mib").get_to(l.memory_mib);
     j.at("pids_max").get_to(l.pids_max);
     j.at("mounts").get_to(l.mounts);

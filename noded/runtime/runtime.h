@@ -26,6 +26,7 @@ struct LaunchSpec {
   std::string image;  // "" = plain process; else a rootfs directory or a .tar/.tar.gz -> runc
   uint32_t uid = 0, gid = 0;  // run as this user; a non-root noded can only run as itself
   std::vector<int> cpus;      // cpuset cores; empty = no pinning
+  std::vector<int> gpus;      // GPU indexes: their /dev/nvidia* nodes are passed to containers
   int64_t memory_mib = 0;     // cgroup memory limit; 0 = none
   int64_t pids_max = 0;       // cgroup pids limit; 0 = none
   std::vector<std::pair<std::string, std::string>> mounts;  // host -> container bind, rw

@@ -22,6 +22,7 @@
 
 #include "noded/runtime/cgroup.h"
 #include "noded/runtime/job_dir.h"
+#include "noded/runtime/nvidia.h"
 
 namespace herd::runtime {
 namespace fs = std::filesystem;
@@ -145,6 +146,19 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
                       {"options", {"rbind", "rw"}}});
   }
   json resources = {{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
+  // The job's GPUs and the driver's libraries, where this host has NVIDIA's driver.
+  json devices = json::array();
+  const GpuPassthrough gpu = FindGpuPassthrough(spec.gpus, "/dev", DefaultDriverLibDirs());
+  for (const auto& d : gpu.devices) {
+    devices.push_back({{"path", d.path}, {"type", "c"}, {"major", d.major}, {"minor", d.minor},
+                       {"fileMode", 0666}, {"uid", 0}, {"gid", 0}});
+    resources["devices"].push_back(
+        {{"allow", true}, {"type", "c"}, {"major", d.major}, {"minor", d.minor}, {"access", "rwm"}});
+  }
+  for (const auto& lib : gpu.libraries) {
+    mounts.push_back({{"destination", lib}, {"type", "bind"}, {"source", lib},
+                      {"options", {"rbind", "ro"}}});
+  }
   if (shim.use_cgroups) {
     if (spec.memory_mib > 0) {
       int64_t bytes = spec.memory_mib << 20;
@@ -172,6 +186,7 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
       {"mounts", mounts},
       {"linux",
        {{"cgroupsPath", "/" + shim.cgroup_parent + "/" + spec.job_key},
+        {"devices", devices},
         {"resources", resources},
         // No network namespace: jobs share the host network (NCCL, RDMA).
         {"namespaces",

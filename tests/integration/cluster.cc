@@ -46,7 +46,11 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const Options& options
     std::ofstream(c->dir_ + "/extra.toml") << options.extra_toml;
     cmd += " --config-extra " + c->dir_ + "/extra.toml";
   }
-  for (const auto& n : options.nodes) cmd += " " + n;
+  if (options.nodes.size() == 1 && options.nodes[0] == "none") {
+    cmd += " --no-nodes";
+  } else {
+    for (const auto& n : options.nodes) cmd += " " + n;
+  }
   CommandResult r = RunShell(cmd);
   if (r.exit_code != 0) {
     Status s = Unavailable("local-cluster start failed (" + std::to_string(r.exit_code) +
@@ -171,6 +175,52 @@ Status LocalCluster::StartNodeDaemon(const std::string& name) const {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return Unavailable("herd-noded of " + name + " did not register again");
+}
+
+namespace {
+// SIGKILL to `pid`, then waits until it is gone: reaped (by init) or a zombie.
+Status KillAndWait(pid_t pid, const std::string& what) {
+  if (pid <= 0) return NotFound("no pid file for " + what);
+  if (kill(pid, SIGKILL) != 0) return Internal("cannot kill " + what);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    if (stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z")) {
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Unavailable(what + " did not die");
+}
+}  // namespace
+
+Status LocalCluster::RestartController() const {
+  const pid_t pid = static_cast<pid_t>(std::atol(ReadText(dir_ + "/ctld.pid").c_str()));
+  HERD_RETURN_IF_ERROR(KillAndWait(pid, "herd-ctld"));
+  CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-ctld " + dir_);
+  if (r.exit_code != 0) return Unavailable("local-cluster start-ctld failed: " + r.out + r.err);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Herd("nodes --json").exit_code == 0) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Unavailable("herd-ctld did not answer after its restart");
+}
+
+std::string LocalCluster::ControllerEndpoint() const {
+  // The generated herd.toml has `listen = ["ENDPOINT"]`.
+  const std::string toml = ReadText(dir_ + "/herd.toml");
+  size_t at = toml.find("listen");
+  if (at == std::string::npos) return "";
+  size_t open = toml.find('"', at);
+  size_t close = open == std::string::npos ? open : toml.find('"', open + 1);
+  if (close == std::string::npos) return "";
+  return toml.substr(open + 1, close - open - 1);
+}
+
+pid_t LocalCluster::NodeDaemonPid(const std::string& name) const {
+  return static_cast<pid_t>(std::atol(ReadText(dir_ + "/noded-" + name + ".pid").c_str()));
 }
 
 std::string LocalCluster::JobDir(const std::string& name, long id, int worker) const {

@@ -4,6 +4,8 @@
 // Thread-safety: one test thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -28,7 +30,7 @@ class LocalCluster {
  public:
   struct Options {
     std::string extra_toml;          // merged over the generated herd.toml
-    std::vector<std::string> nodes;  // "name=topology.xml"; empty: dgx01 + ws01
+    std::vector<std::string> nodes;  // "name=topology.xml"; empty: dgx01 + ws01; {"none"}: no node
     std::string auth = "munge";
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
@@ -54,6 +56,13 @@ class LocalCluster {
   Status KillNodeDaemon(const std::string& name) const;
   // `scripts/local-cluster start-node`; returns once the new herd-noded has registered.
   Status StartNodeDaemon(const std::string& name) const;
+  // kill -9 of herd-ctld, then `scripts/local-cluster start-ctld`; returns once it answers again.
+  Status RestartController() const;
+  // The controller's first listen endpoint, from herd.toml ("tcp://127.0.0.1:PORT").
+  std::string ControllerEndpoint() const;
+  // The pid of node `name`'s herd-noded (from its pid file), or 0.
+  pid_t NodeDaemonPid(const std::string& name) const;
+
   // The state directory of a job's worker on node `name` (holds the shim's `exit` file).
   std::string JobDir(const std::string& name, long id, int worker = 0) const;
   // The cgroup mode node `name` reported at start ("v1", "v2", "hybrid", "none"), "" if unknown.

@@ -1,0 +1,322 @@
+// Reliability of a real cluster: the controller killed in the middle of a stream of submits, a
+// node that freezes and comes back, and requests from the wrong user or from nobody at all.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/auth/auth.h"
+#include "common/net/net.h"
+#include "common/proto/codec.h"
+#include "common/proto/messages.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster.h"
+#include "zmq.hpp"
+
+namespace herd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kNobody = 65534;
+constexpr uint32_t kOtherUser = 65533;  // no passwd entry needed: MUNGE vouches for the uid
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// True while `pid` runs; a zombie counts as gone.
+bool Alive(pid_t pid) {
+  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return !stat.empty() && paren != std::string::npos && stat.substr(paren + 2, 1) != "Z";
+}
+
+// Polls `done` every 50 ms until it holds or `timeout` passes.
+template <typename F>
+bool PollUntil(std::chrono::seconds timeout, F done) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+std::unique_ptr<LocalCluster> StartCluster(const LocalCluster::Options& options) {
+  auto c = LocalCluster::Start(options);
+  EXPECT_TRUE(c.ok()) << "the local cluster did not start: " << c.status().message();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+std::string Topology(const std::string& name) {
+  return name + "=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml";
+}
+
+// `herd nodes --json`: the state of node `name`, "" if unknown.
+std::string NodeState(const LocalCluster& c, const std::string& name) {
+  CommandResult r = c.Herd("nodes --json");
+  auto list = nlohmann::json::parse(r.out, nullptr, false);
+  if (!list.is_array()) return "";
+  for (const auto& n : list) {
+    if (n.value("name", "") == name) return n.value("state", "");
+  }
+  return "";
+}
+
+// The node of the job's first worker, "" when it has none.
+std::string JobNode(const nlohmann::json& job) {
+  const auto& p = job["placement"];
+  return p.is_array() && !p.empty() ? p[0].value("node", "") : "";
+}
+
+TEST(ReliabilityTest, CrashDuringSubmitStreamLosesNothing) {
+  LocalCluster::Options options;
+  options.nodes = {"none"};  // jobs stay pending: the test is about the controller's state only
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+  const std::string endpoint = c.ControllerEndpoint();
+  ASSERT_FALSE(endpoint.empty());
+  const std::string munge_socket = c.dir() + "/munge/munge.sock";
+
+  constexpr int kThreads = 4, kTotal = 5000, kCrashAfter = 1500;
+  std::atomic<int> claimed{0}, acknowledged{0}, unacknowledged{0};
+  std::mutex mu;
+  std::vector<long> ids;             // every acknowledged id, duplicates kept
+  std::vector<std::string> errors;   // failures other than "no answer"
+  const auto deadline = Clock::now() + std::chrono::seconds(50);
+
+  auto client_loop = [&] {
+    auto auth = auth::MakeAuthenticator("munge", munge_socket);
+    if (!auth.ok()) {
+      std::lock_guard lock(mu);
+      errors.push_back(auth.status().message());
+      return;
+    }
+    net::Client client(endpoint, std::move(*auth), 1000);
+    proto::SubmitRequest req;
+    req.spec.argv = {"true"};
+    req.spec.cpus = 1;
+    req.spec.memory_mib = 64;
+    req.spec.gpu_milli = 0;
+    while (claimed.fetch_add(1) < kTotal) {
+      // Submit until acknowledged; each failed attempt may or may not have created a job.
+      for (;;) {
+        if (Clock::now() > deadline) {
+          std::lock_guard lock(mu);
+          errors.push_back("out of time");
+          return;
+        }
+        auto reply = client.Call<proto::SubmitRequest, proto::SubmitReply>(req);
+        if (reply.ok()) {
+          std::lock_guard lock(mu);
+          ids.push_back(reply->id);
+          acknowledged.fetch_add(1);
+          break;
+        }
+        unacknowledged.fetch_add(1);
+        if (reply.status().code() != Code::kUnavailable) {
+          std::lock_guard lock(mu);
+          errors.push_back(reply.status().message());
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // back-off while it is down
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) threads.emplace_back(client_loop);
+
+  const bool reached = PollUntil(std::chrono::seconds(40), [&] {
+    return acknowledged.load() >= kCrashAfter || !errors.empty();
+  });
+  Status restarted = Unavailable("not restarted");
+  if (reached) restarted = c.RestartController();
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(reached) << "only " << acknowledged.load() << " submits acknowledged"
+                       << c.log_tail();
+  ASSERT_TRUE(restarted.ok()) << restarted.message() << c.log_tail();
+  ASSERT_TRUE(errors.empty()) << errors.front() << c.log_tail();
+  ASSERT_EQ(acknowledged.load(), kTotal);
+
+  CommandResult jobs = c.Herd("jobs --all --json");
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
+  auto list = nlohmann::json::parse(jobs.out, nullptr, false);
+  ASSERT_TRUE(list.is_array()) << jobs.out.substr(0, 200);
+  std::set<long> stored;
+  for (const auto& j : list) stored.insert(j.value("id", 0L));
+  EXPECT_EQ(stored.size(), list.size()) << "a job id listed twice";
+
+  const std::set<long> acked(ids.begin(), ids.end());
+  EXPECT_EQ(acked.size(), ids.size()) << "an id was acknowledged twice";
+  int lost = 0;
+  for (long id : acked) lost += !stored.count(id);
+  EXPECT_EQ(lost, 0) << "acknowledged jobs lost in the crash";
+  EXPECT_LE(stored.size(), static_cast<size_t>(kTotal + unacknowledged.load()))
+      << "more jobs than submit attempts: some were duplicated";
+  RecordProperty("unacknowledged_attempts", unacknowledged.load());
+  RecordProperty("unacknowledged_but_stored", static_cast<int>(stored.size() - acked.size()));
+}
+
+TEST(ReliabilityTest, FrozenNodeIsDeclaredDownAndItsJobsRunElsewhere) {
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01"), Topology("ws02")};
+  options.extra_toml = "[scheduler]\nnode_timeout = \"3s\"\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  auto id = c.Submit("-- sh -c 'echo run on $HERD_NODE; sleep 300'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  const std::string frozen = JobNode(*job);
+  ASSERT_TRUE(frozen == "ws01" || frozen == "ws02") << job->dump();
+  const std::string other = frozen == "ws01" ? "ws02" : "ws01";
+  const std::string old_pid_file = c.JobDir(frozen, *id) + "/pid";
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10),
+                        [&] { return std::atol(ReadText(old_pid_file).c_str()) > 0; }));
+  const pid_t old_job_pid = static_cast<pid_t>(std::atol(ReadText(old_pid_file).c_str()));
+
+  const pid_t noded = c.NodeDaemonPid(frozen);
+  ASSERT_GT(noded, 0);
+  ASSERT_EQ(kill(noded, SIGSTOP), 0);
+  struct Thaw {  // whatever fails below, the node daemon must not stay stopped
+    pid_t pid;
+    ~Thaw() { kill(pid, SIGCONT); }
+  } thaw{noded};
+
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "DOWN"; }))
+      << c.Herd("nodes").out << c.log_tail();
+  nlohmann::json moved;
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), [&] {
+    auto j = c.Show(*id);
+    if (!j.ok()) return false;
+    moved = *j;
+    return moved.value("state", "") == "RUNNING" && JobNode(moved) == other;
+  })) << moved.dump() << c.log_tail();
+  EXPECT_EQ(moved.value("restart_count", -1), 1);
+  EXPECT_TRUE(Alive(old_job_pid)) << "the frozen node's copy should still run until it is back";
+
+  ASSERT_EQ(kill(noded, SIGCONT), 0);
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "UP"; }))
+      << c.Herd("nodes").out << c.log_tail();
+  // The controller tells the returning node to kill the copy it no longer owns.
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return !Alive(old_job_pid); }))
+      << "the old copy of job " << *id << " still runs on " << frozen << c.log_tail();
+
+  auto after = c.Show(*id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->value("state", ""), "RUNNING") << after->dump();
+  EXPECT_EQ(JobNode(*after), other);
+  EXPECT_EQ(after->value("restart_count", -1), 1) << "the job was run a third time";
+  EXPECT_THAT(c.Herd("logs " + std::to_string(*id)).out, HasSubstr("run on " + other));
+}
+
+TEST(ReliabilityTest, UserCannotTouchAnotherUsersJob) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  CommandResult r = c.HerdAs(kNobody, kNobody, "submit -q -- sleep 300");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const long id = std::stol(r.out);
+  const std::string ids = std::to_string(id);
+  ASSERT_TRUE(c.WaitForState(id, "RUNNING")) << c.log_tail();
+
+  for (const char* verb : {"cancel", "suspend", "resume", "logs"}) {
+    CommandResult denied = c.HerdAs(kOtherUser, kOtherUser, std::string(verb) + " " + ids);
+    EXPECT_EQ(denied.exit_code, 2) << verb << ": " << denied.out << denied.err;
+    EXPECT_THAT(denied.err, HasSubstr("permission denied")) << verb;
+  }
+  auto job = c.Show(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("state", ""), "RUNNING");
+
+  // root is an admin: it may act on anyone's job.
+  CommandResult s = c.Herd("suspend " + ids);
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_TRUE(c.WaitForState(id, "SUSPENDED")) << c.log_tail();
+  CommandResult re = c.Herd("resume " + ids);
+  EXPECT_EQ(re.exit_code, 0) << re.err;
+  EXPECT_TRUE(c.WaitForState(id, "RUNNING")) << c.log_tail();
+  CommandResult cancel = c.Herd("cancel " + ids);
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(c.WaitForEnd(id), "CANCELLED") << c.log_tail();
+}
+
+// The first message on `socket` within 5 s, decoded; nullopt when none came.
+std::optional<proto::Envelope> ReceiveEnvelope(zmq::socket_t& socket) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, std::chrono::milliseconds(5000)) <= 0) return std::nullopt;
+  zmq::message_t msg;
+  if (!socket.recv(msg, zmq::recv_flags::none)) return std::nullopt;
+  auto e = proto::DecodeEnvelope(msg.to_string_view());
+  if (!e.ok()) return std::nullopt;
+  return *e;
+}
+
+TEST(ReliabilityTest, UnauthenticatedRequestIsRefused) {
+  LocalCluster::Options options;
+  options.nodes = {"none"};
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+  ASSERT_TRUE(c.Submit("-- true").ok());
+
+  zmq::context_t ctx;
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(c.ControllerEndpoint());
+
+  proto::SubmitRequest submit;
+  submit.spec.argv = {"true"};
+  const std::vector<proto::Envelope> forged = {
+      proto::MakeEnvelope(proto::JobsRequest{}, 1, ""),
+      proto::MakeEnvelope(proto::JobsRequest{}, 2, "MUNGE:forged-credential:"),
+      proto::MakeEnvelope(submit, 3, ""),
+      proto::MakeEnvelope(submit, 4, "MUNGE:" + std::string(200, 'A') + ":"),
+  };
+  for (const auto& e : forged) {
+    dealer.send(zmq::buffer(proto::EncodeEnvelope(e)), zmq::send_flags::none);
+    auto reply = ReceiveEnvelope(dealer);
+    ASSERT_TRUE(reply.has_value()) << "no reply to request " << e.id << c.log_tail();
+    EXPECT_EQ(reply->type, "error") << "request " << e.id;
+    auto error = proto::BodyOf<proto::ErrorReply>(*reply);
+    ASSERT_TRUE(error.ok());
+    EXPECT_THAT(error->message, HasSubstr("authentication")) << "request " << e.id;
+  }
+
+  // Random bytes that are no envelope at all.
+  const std::string garbage = "\x93\xff\x00\x01not msgpack\xc1\xc1";
+  dealer.send(zmq::buffer(garbage), zmq::send_flags::none);
+  auto reply = ReceiveEnvelope(dealer);
+  ASSERT_TRUE(reply.has_value()) << "no reply to a malformed frame" << c.log_tail();
+  EXPECT_EQ(reply->type, "error");
+
+  // Nothing was created, and the controller still serves.
+  CommandResult jobs = c.Herd("jobs --all --json");
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.err << c.log_tail();
+  auto list = nlohmann::json::parse(jobs.out, nullptr, false);
+  ASSERT_TRUE(list.is_array()) << jobs.out;
+  EXPECT_EQ(list.size(), 1u) << jobs.out;
+}
+
+}  // namespace
+}  // namespace herd::testing

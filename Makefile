@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(CI),-DHERD_WERROR=ON,)
 
-.PHONY: all deps build test demo install clean
+.PHONY: all deps build test demo install clean bench-placement
 
 all: build
 
@@ -29,3 +29,11 @@ install: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Placement quality on the Alibaba 2023 GPU trace (../shared/traces), see bench/README.md.
+.PHONY: bench-placement
+bench-placement: build
+	$(BUILD)/bin/placement_bench --trace-dir ../shared/traces/alibaba-gpu-v2023 --out bench/results/placement
+	@if [ -f bench/results/placement/placement.gp ] && command -v gnuplot >/dev/null; then \
+	  gnuplot bench/results/placement/placement.gp; \
+	else echo "plot skipped (no gnuplot or no results): data in bench/results/placement/curve-*.tsv"; fi

@@ -28,6 +28,20 @@ Exit codes:
 
 }  // namespace
 
+void RegisterVerbs(CLI::App& app, Context& ctx) {
+  RegisterSubmit(app, ctx);
+  RegisterJobs(app, ctx);
+  RegisterShow(app, ctx);
+  RegisterJobActions(app, ctx);
+  RegisterLogs(app, ctx);
+  RegisterNodes(app, ctx);
+  RegisterWait(app, ctx);
+  RegisterProjects(app, ctx);
+  RegisterAdmin(app, ctx);
+  RegisterWhy(app, ctx);
+  RegisterUsage(app, ctx);
+}
+
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
            Environment env) {
   Context ctx(std::move(env), out, err);
@@ -47,15 +61,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   app.footer(kFooter);
   app.require_subcommand(0, 1);
 
-  RegisterSubmit(app, ctx);
-  RegisterJobs(app, ctx);
-  RegisterShow(app, ctx);
-  RegisterJobActions(app, ctx);
-  RegisterLogs(app, ctx);
-  RegisterNodes(app, ctx);
-  RegisterWait(app, ctx);
-  RegisterProjects(app, ctx);
-  RegisterAdmin(app, ctx);
+  RegisterVerbs(app, ctx);
 
   // The command of `herd submit [options] -- CMD ARGS` is everything after the first "--".
   std::vector<std::string> head = args;

@@ -54,6 +54,12 @@ class Controller {
   virtual Result<proto::AdminReply> Admin(const proto::AdminRequest&) {
     return Internal("this controller connection cannot run admin commands");
   }
+  virtual Result<proto::WhyReply> Why(const proto::WhyRequest&) {
+    return Internal("this controller connection cannot explain jobs");
+  }
+  virtual Result<proto::UsageReply> Usage(const proto::UsageRequest&) {
+    return Internal("this controller connection cannot report usage");
+  }
 };
 
 using ControllerFactory =

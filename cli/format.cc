@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -216,10 +217,37 @@ std::string FormatCommand(const std::vector<std::string>& argv) {
 }
 
 void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
-                    std::ostream& out) {
+                    std::ostream& out, bool group_arrays) {
   Table table({"ID", "NAME", "USER", "PROJECT", "CLASS", "STATE", "GPUS", "NODES", "TIME",
                "REASON"});
+  std::map<model::JobId, std::vector<const model::Job*>> arrays;
+  if (group_arrays) {
+    for (const auto& job : jobs) {
+      if (job.spec.array_id != 0) arrays[job.spec.array_id].push_back(&job);
+    }
+  }
   for (const auto& job : jobs) {
+    if (auto it = arrays.find(job.spec.array_id); it != arrays.end()) {
+      if (it->second.front() != &job) continue;  // one row per array, where its first member is
+      std::vector<int> indexes;
+      std::map<std::string, int> states;
+      std::string reason;
+      for (const model::Job* m : it->second) {
+        indexes.push_back(static_cast<int>(m->spec.array_index));
+        states[model::JobStateName(m->state)]++;
+        if (reason.empty() && m->state == model::JobState::kPending) reason = m->reason;
+      }
+      std::sort(indexes.begin(), indexes.end());
+      std::string counts;
+      for (const auto& [state, n] : states) {
+        counts += (counts.empty() ? "" : ",") + std::to_string(n) + " " + state;
+      }
+      table.AddRow({std::to_string(it->first) + "[" + FormatIdList(indexes) + "]",
+                    OrDash(job.spec.name), OrDash(job.user), OrDash(job.spec.project),
+                    OrDash(job.spec.job_class), counts, JobGpus(job) + " each", "-", "-",
+                    OrDash(reason)});
+      continue;
+    }
     table.AddRow({std::to_string(job.id), OrDash(job.spec.name), OrDash(job.user),
                   OrDash(job.spec.project), OrDash(job.spec.job_class),
                   model::JobStateName(job.state), JobGpus(job), JobNodes(job), JobTime(job, now),
@@ -256,6 +284,14 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
       {"ExitCode", job.exit_code >= 0 ? std::to_string(job.exit_code) : "-"},
       {"Restarts", std::to_string(job.restart_count)},
   };
+  if (s.array_id != 0) {
+    lines.push_back({"Array", std::to_string(s.array_id) + "[" + std::to_string(s.array_index) +
+                                  "]" + (s.array_limit > 0 ? " %" + std::to_string(s.array_limit)
+                                                           : "")});
+  }
+  for (const auto& dep : s.after) lines.push_back({"After", dep});
+  if (s.hold) lines.push_back({"Hold", "yes: herd release " + std::to_string(job.id)});
+  if (s.begin_time > 0) lines.push_back({"Begin", FormatTimestamp(s.begin_time)});
   for (const auto& [key, value] : s.env) lines.push_back({"Env", key + "=" + value});
   for (size_t w = 0; w < job.placement.size(); ++w) {
     const model::WorkerPlacement& p = job.placement[w];
@@ -315,6 +351,11 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"spread", s.spread},
       {"env", s.env},
       {"placement", placement},
+      {"after", s.after},
+      {"hold", s.hold},
+      {"begin_time", TimeOrNull(s.begin_time)},
+      {"array_id", s.array_id != 0 ? nlohmann::json(s.array_id) : nlohmann::json()},
+      {"array_index", s.array_id != 0 ? nlohmann::json(s.array_index) : nlohmann::json()},
   };
 }
 

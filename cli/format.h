@@ -47,15 +47,17 @@ std::string FormatTimestamp(int64_t epoch_seconds);
 // The command line, with arguments quoted where a shell would need it.
 std::string FormatCommand(const std::vector<std::string>& argv);
 
-// `herd jobs`: ID NAME USER PROJECT CLASS STATE GPUS NODES TIME REASON.
+// `herd jobs`: ID NAME USER PROJECT CLASS STATE GPUS NODES TIME REASON. With group_arrays,
+// the members of an array are one row "40[1-100]" with a count per state.
 void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
-                    std::ostream& out);
+                    std::ostream& out, bool group_arrays = false);
 // `herd show`: every field of one job, one "Key: value" per line.
 void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out);
 // A job as JSON. Stable keys: id, name, user, project, class, state, reason, gpus (total, a
 // number), nodes (array of names), submit_time, start_time, end_time (epoch seconds, null when
 // not yet), exit_code (null until it ends), restart_count; plus workers, gpus_per_worker, cpus,
-// memory_mib, gpu_memory_mib, time_limit_s, command, cwd, image, spread, env, placement.
+// memory_mib, gpu_memory_mib, time_limit_s, command, cwd, image, spread, env, placement,
+// after, hold, begin_time (null: none), array_id and array_index (null outside an array).
 nlohmann::json JobToJson(const model::Job& job);
 
 // `herd nodes`: NAME STATE GPUS CPUS MEM GPU-MODEL TOPOLOGY; GPUS/CPUS/MEM are used/total.

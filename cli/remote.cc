@@ -33,6 +33,12 @@ class NetController final : public Controller {
   Result<proto::AdminReply> Admin(const proto::AdminRequest& r) override {
     return client_->Call<proto::AdminRequest, proto::AdminReply>(r);
   }
+  Result<proto::WhyReply> Why(const proto::WhyRequest& r) override {
+    return client_->Call<proto::WhyRequest, proto::WhyReply>(r);
+  }
+  Result<proto::UsageReply> Usage(const proto::UsageRequest& r) override {
+    return client_->Call<proto::UsageRequest, proto::UsageReply>(r);
+  }
 
  private:
   std::unique_ptr<net::Client> client_;

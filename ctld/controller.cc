@@ -129,6 +129,10 @@ void Controller::Handle(const net::Incoming& in) {
     s = OnNodes(in);
   } else if (e.type == "projects") {
     s = OnProjects(in);
+  } else if (e.type == "why") {
+    s = OnWhy(in);
+  } else if (e.type == "usage") {
+    s = OnUsage(in);
   } else if (e.type == "admin") {
     s = OnAdmin(in, *who);
   } else if (e.type == "register") {
@@ -276,6 +280,10 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   if (spec->argv.empty() || spec->argv[0].empty()) {
     return Invalid("no command given: herd submit [options] -- COMMAND [ARGS...]");
   }
+  if (who.uid == 0 && !config_.controller.allow_root_jobs) {
+    return Denied("jobs run as their submitter and this cluster runs none as root: submit as a "
+                  "normal user (or set allow_root_jobs = true under [controller] in herd.toml)");
+  }
   if (spec->project.empty()) spec->project = config_.default_project;
   const config::QueueConfig* q = config_.FindQueue(spec->project);
   if (q == nullptr || !q->is_project) {
@@ -307,6 +315,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0) return Invalid("memory must not be negative");
   if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
   HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
+  HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
   if (cls->max_time_s > 0) {
     if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
     if (spec->time_limit_s > cls->max_time_s) {
@@ -353,13 +362,34 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   job.state = JobState::kPending;
   job.reason = "waiting for the scheduler";
   job.submit_time = Now();
-  auto id = store_->InsertJob(job);
-  if (!id.ok()) return id.status();  // nothing written: a refused value, not a broken store
-  job.id = *id;
-  pending_since_[job.id] = job.submit_time;
-  jobs_[job.id] = job;
+  // An array is one job per index, all in this transaction, so their ids are consecutive.
+  const bool array = !req->array_indexes.empty();
+  if (req->array_indexes.size() > 10000) return Invalid("an array has at most 10000 jobs");
+  if (job.spec.array_limit < 0) return Invalid("the array's %limit must not be negative");
+  if (!array) job.spec.array_limit = 0;
+  const std::vector<int64_t> indexes = array ? req->array_indexes : std::vector<int64_t>{0};
+  model::JobId first = 0;
+  for (size_t i = 0; i < indexes.size(); ++i) {
+    job.spec.array_index = indexes[i];
+    job.spec.array_id = first;
+    auto id = store_->InsertJob(job);
+    if (!id.ok()) {
+      if (i > 0) store_failed_ = true;  // part of the array is written: roll it all back
+      return id.status();  // nothing written: a refused value, not a broken store
+    }
+    job.id = *id;
+    if (i == 0) {
+      first = job.id;
+      if (array) {
+        job.spec.array_id = first;
+        Save(job);
+      }
+    }
+    pending_since_[job.id] = job.submit_time;
+    jobs_[job.id] = job;
+  }
   schedule_soon_ = true;
-  ReplyBody(in, proto::SubmitReply{job.id});
+  ReplyBody(in, proto::SubmitReply{first});
   return Status::Ok();
 }
 
@@ -398,12 +428,13 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
 Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobActionRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  if (req->action != "cancel" && req->action != "suspend" && req->action != "resume") {
-    return Invalid("unknown action '" + req->action + "': use cancel, suspend or resume");
+  if (req->action != "cancel" && req->action != "suspend" && req->action != "resume" &&
+      req->action != "release") {
+    return Invalid("unknown action '" + req->action + "': use cancel, suspend, resume or release");
   }
   proto::JobActionReply reply;
   for (auto id : req->ids) {
-    proto::JobActionResult r{id, false, ""};
+    proto::JobActionResult r{id, false, "", 0};
     auto it = jobs_.find(id);
     if (it == jobs_.end()) {
       r.message = "not found";
@@ -412,7 +443,9 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
     } else {
       Job& j = it->second;
       const int grace_ms = static_cast<int>(config_.scheduler.kill_grace_s * 1000);
-      if (req->action == "cancel") {
+      if (req->action == "release" || (req->action == "cancel" && IsArrayHead(j))) {
+        r = WorkflowAction(req->action, j, who);
+      } else if (req->action == "cancel") {
         if (model::IsTerminal(j.state)) {
           r.message = std::string("already ") + model::JobStateName(j.state);
         } else if (j.state == JobState::kPending) {

@@ -83,6 +83,9 @@ class Controller {
   Status OnNodes(const net::Incoming& in);
   Status OnProjects(const net::Incoming& in);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
+  // herd why / herd usage (ctld/report.cc).
+  Status OnWhy(const net::Incoming& in);
+  Status OnUsage(const net::Incoming& in);
   bool IsAdmin(const auth::Identity& who) const;
   Status OnRegister(const net::Incoming& in);
   Status OnHeartbeat(const net::Incoming& in);
@@ -111,6 +114,17 @@ class Controller {
   // Pending jobs that preempted others, with how many victims still hold resources.
   std::map<model::JobId, int> Releasing() const;
   void Launch(model::Job& job);
+
+  // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.
+  // Checks and normalizes spec->after ("12" -> "12:ok"); each dependency must exist.
+  Status ValidateWorkflow(model::JobSpec* spec) const;
+  // Fills gated_ with the pending jobs that must not start yet and sets their reason; cancels
+  // those whose dependencies can never be satisfied.
+  void GateWorkflow();
+  bool IsArrayHead(const model::Job& job) const { return job.spec.array_id == job.id; }
+  // "release" of a job, or "cancel"/"release" of every unfinished member when job is an array.
+  proto::JobActionResult WorkflowAction(const std::string& action, model::Job& job,
+                                        const auth::Identity& who);
 
   void Save(const model::Job& job);
   // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.
@@ -144,6 +158,7 @@ class Controller {
   bool store_failed_ = false;                      // a write failed: roll back, do not send
   int64_t next_cycle_ms_ = 0;
   std::vector<sched::QueueShare> shares_;
+  std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
 };
 
 }  // namespace herd::ctld

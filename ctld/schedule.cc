@@ -51,7 +51,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
   const std::map<model::JobId, int> releasing = Releasing();
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
-      if (releasing.count(id)) continue;
+      if (releasing.count(id) || gated_.count(id)) continue;
       if (auto f = preempted_for_.find(id); f != preempted_for_.end()) continue;
       auto since = pending_since_.find(id);
       sched::PendingJob p;
@@ -132,6 +132,7 @@ void Controller::Schedule() {
     auto b = jobs_.find(entry.second);
     return b == jobs_.end() || b->second.state != JobState::kPending;
   });
+  GateWorkflow();
   sched::Decisions d = sched::Decide(BuildSnapshot(), policy_);
   for (const auto& [id, n] : Releasing()) {
     auto it = jobs_.find(id);
@@ -219,6 +220,10 @@ void Controller::Launch(Job& job) {
         {"MASTER_ADDR", master},
         {"MASTER_PORT", std::to_string(29500 + job.id % 10000)},
     };
+    if (job.spec.array_id != 0) {
+      cmd.env.emplace_back("HERD_ARRAY_ID", std::to_string(job.spec.array_id));
+      cmd.env.emplace_back("HERD_ARRAY_INDEX", std::to_string(job.spec.array_index));
+    }
     SendToNode(job.placement[w].node, cmd);
   }
 }

@@ -10,16 +10,25 @@
 
 namespace herd::cli {
 
+// Every verb below, in `herd --help` order (cli/cli.cc); the shell completes from it too.
+void RegisterVerbs(CLI::App& app, Context& ctx);
 void RegisterSubmit(CLI::App& app, Context& ctx);
 void RegisterJobs(CLI::App& app, Context& ctx);
 void RegisterShow(CLI::App& app, Context& ctx);
-// cancel, suspend and resume: one JobActionRequest each.
+// cancel, suspend, resume and release: one JobActionRequest each.
 void RegisterJobActions(CLI::App& app, Context& ctx);
 void RegisterLogs(CLI::App& app, Context& ctx);
 void RegisterNodes(CLI::App& app, Context& ctx);
 void RegisterWait(CLI::App& app, Context& ctx);
+// herd wait's loop (also `herd submit --wait`): polls until every job has ended, printing one
+// line per job, and returns herd wait's exit code (0, a FAILED job's own, 4, 5; 2/3 on errors).
+int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx);
 void RegisterProjects(CLI::App& app, Context& ctx);
 // herd admin check-config FILE | reconfigure | drain NODE | undrain NODE
 void RegisterAdmin(CLI::App& app, Context& ctx);
+// herd why JOB: why a job waits, its place in its project's queue.
+void RegisterWhy(CLI::App& app, Context& ctx);
+// herd usage: GPU-hours and waiting times per user, project or department.
+void RegisterUsage(CLI::App& app, Context& ctx);
 
 }  // namespace herd::cli

@@ -1,4 +1,5 @@
-// herd cancel JOB...   herd suspend JOB...   herd resume JOB...
+// herd cancel JOB...   herd suspend JOB...   herd resume JOB...   herd release JOB...
+// An array id given to cancel or release stands for its unfinished members.
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -16,6 +17,7 @@ constexpr Verb kVerbs[] = {
     {"cancel", "cancelled", "Cancel jobs (pending ones never start, running ones are killed)"},
     {"suspend", "suspended", "Freeze running jobs in place; they keep their resources"},
     {"resume", "resumed", "Resume suspended or stopped jobs"},
+    {"release", "released", "Release held jobs (submitted with --hold)"},
 };
 
 int RunAction(const Verb& verb, const std::vector<std::string>& texts, Context& ctx) {
@@ -28,7 +30,11 @@ int RunAction(const Verb& verb, const std::vector<std::string>& texts, Context& 
   if (!reply.ok()) return ctx.RequestError(reply.status());
   int exit = kExitOk;
   for (const auto& r : reply->results) {
-    if (r.ok) {
+    if (r.ok && r.array_jobs > 0) {
+      ctx.out() << verb.done << " array " << r.id << " (" << r.array_jobs
+                << (std::string(verb.name) == "cancel" ? " unfinished" : "") << " job"
+                << (r.array_jobs == 1 ? "" : "s") << ")\n";
+    } else if (r.ok) {
       ctx.out() << verb.done << " job " << r.id << "\n";
     } else {
       ctx.err() << "herd: job " << r.id << ": " << r.message << "\n";

@@ -1,5 +1,7 @@
 // herd jobs [-a] [-u USER | --me] [-p PROJECT] [--state S,...] [--json] [JOB...]
+#include <algorithm>
 #include <memory>
+#include <set>
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
@@ -14,6 +16,7 @@ struct JobsOptions {
   bool me = false;
   std::vector<std::string> states;
   bool json = false;
+  bool expand = false;
   std::vector<std::string> ids;
 };
 
@@ -40,6 +43,24 @@ int RunJobs(const JobsOptions& o, Context& ctx) {
   if (!controller) return code;
   auto reply = controller->Jobs(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
+  // Naming an array id lists its members.
+  std::set<model::JobId> named_arrays;
+  for (const auto& j : reply->jobs) {
+    if (!request.ids.empty() && j.spec.array_id == j.id) named_arrays.insert(j.id);
+  }
+  if (!named_arrays.empty()) {
+    proto::JobsRequest members = request;
+    members.ids.clear();
+    auto more = controller->Jobs(members);
+    if (!more.ok()) return ctx.RequestError(more.status());
+    std::set<model::JobId> have;
+    for (const auto& j : reply->jobs) have.insert(j.id);
+    for (auto& j : more->jobs) {
+      if (named_arrays.count(j.spec.array_id) && !have.count(j.id)) reply->jobs.push_back(j);
+    }
+    std::sort(reply->jobs.begin(), reply->jobs.end(),
+              [](const model::Job& a, const model::Job& b) { return a.id < b.id; });
+  }
   if (!o.project.empty()) {
     std::erase_if(reply->jobs, [&](const model::Job& j) { return j.spec.project != o.project; });
   }
@@ -48,7 +69,8 @@ int RunJobs(const JobsOptions& o, Context& ctx) {
     for (const auto& job : reply->jobs) jobs.push_back(JobToJson(job));
     ctx.out() << DumpJson(jobs) << "\n";
   } else {
-    PrintJobsTable(reply->jobs, ctx.Now(), ctx.env().terminal_width, ctx.out());
+    PrintJobsTable(reply->jobs, ctx.Now(), ctx.env().terminal_width, ctx.out(),
+                   /*group_arrays=*/!o.expand && request.ids.empty());
   }
   return kExitOk;
 }
@@ -66,6 +88,7 @@ void RegisterJobs(CLI::App& app, Context& ctx) {
       ->delimiter(',')
       ->allow_extra_args(false);
   sub->add_flag("--json", o->json, "print a JSON array");
+  sub->add_flag("--expand", o->expand, "one line per array member (naming an array expands it)");
   sub->add_option("JOB", o->ids, "job ids");
   sub->fallthrough();
   sub->callback([o, &ctx] { ctx.exit_code = RunJobs(*o, ctx); });

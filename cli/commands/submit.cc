@@ -4,7 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include <charconv>
 #include <memory>
+#include <optional>
+#include <set>
+#include <string_view>
 
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
@@ -21,7 +27,102 @@ struct SubmitOptions {
   bool train = false;
   bool quiet = false;
   bool json = false;
+  std::vector<std::string> after;
+  std::string begin;
+  std::string array;
+  bool wait = false;
 };
+
+std::optional<int64_t> ParseNumber(std::string_view v) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < 0) return {};
+  return n;
+}
+
+// --array "1-100%8", "0-9", "1,3,5", "1-10:2": the indexes (sorted, distinct) and the %N cap.
+Result<std::vector<int64_t>> ParseArray(const std::string& text, int32_t* limit) {
+  const Status bad = Invalid("--array: invalid '" + text +
+                             "': use 1-100, 0-9, 1,3,5 or 1-10:2, optionally %N to run at most N "
+                             "at once");
+  std::string list = text;
+  *limit = 0;
+  if (const auto pct = text.find('%'); pct != std::string::npos) {
+    auto n = ParseNumber(std::string_view(text).substr(pct + 1));
+    if (!n || *n < 1 || *n > 100000) return bad;
+    *limit = static_cast<int32_t>(*n);
+    list = text.substr(0, pct);
+  }
+  std::set<int64_t> indexes;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    std::string_view item = std::string_view(list).substr(start, comma - start);
+    const auto dash = item.find('-');
+    const auto colon = item.find(':');
+    auto first = ParseNumber(item.substr(0, std::min(dash, colon)));
+    std::optional<int64_t> last = first;
+    std::optional<int64_t> step = 1;
+    if (dash != std::string_view::npos) {
+      last = ParseNumber(item.substr(dash + 1, colon == std::string_view::npos
+                                                   ? std::string_view::npos
+                                                   : colon - dash - 1));
+      if (colon != std::string_view::npos) step = ParseNumber(item.substr(colon + 1));
+    } else if (colon != std::string_view::npos) {
+      return bad;
+    }
+    if (!first || !last || !step || *step < 1 || *last < *first) return bad;
+    for (int64_t i = *first; i <= *last; i += *step) {
+      indexes.insert(i);
+      if (indexes.size() > 10000) return Invalid("--array: at most 10000 jobs in an array");
+    }
+    start = comma + 1;
+  }
+  return std::vector<int64_t>(indexes.begin(), indexes.end());
+}
+
+// --after "12", "12:ok", "12:any", "12:fail" -> "12:ok" ...
+Result<std::string> ParseAfter(const std::string& text) {
+  const auto colon = text.find(':');
+  auto id = ParseNumber(std::string_view(text).substr(0, colon));
+  const std::string kind = colon == std::string::npos ? "ok" : text.substr(colon + 1);
+  if (!id || *id < 1 || (kind != "ok" && kind != "any" && kind != "fail")) {
+    return Invalid("--after: invalid '" + text +
+                   "': use JOB[:ok|:any|:fail] (ok: completed, any: ended, fail: did not complete)");
+  }
+  return std::to_string(*id) + ":" + kind;
+}
+
+// --begin "2026-12-01T15:00" (local time), "15:00" (today, else tomorrow), "+10m" (from now).
+Result<int64_t> ParseBegin(const std::string& text, int64_t now) {
+  const Status bad = Invalid("--begin: invalid time '" + text +
+                             "': use 2026-12-01T15:00, 15:00 (today or tomorrow) or +10m");
+  if (text.starts_with("+")) {
+    auto d = model::ParseDurationSeconds(text.substr(1));
+    if (!d.ok()) return bad;
+    return now + *d;
+  }
+  const time_t t_now = static_cast<time_t>(now);
+  struct tm tm {};
+  localtime_r(&t_now, &tm);
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                             "%Y-%m-%d %H:%M", "%H:%M:%S", "%H:%M"}) {
+    struct tm parsed = tm;
+    parsed.tm_sec = 0;
+    const char* end = strptime(text.c_str(), format, &parsed);
+    if (end == nullptr || *end != '\0') continue;
+    parsed.tm_isdst = -1;
+    time_t t = mktime(&parsed);
+    if (t == static_cast<time_t>(-1)) return bad;
+    if (format[1] == 'H' && t <= t_now) {  // a time of day already past: tomorrow
+      parsed.tm_mday += 1;
+      parsed.tm_isdst = -1;
+      t = mktime(&parsed);
+    }
+    return static_cast<int64_t>(t);
+  }
+  return bad;
+}
 
 // KEY=VALUE with a shell-style name and a UTF-8 value.
 CLI::Validator EnvValidator() {
@@ -94,19 +195,46 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
         (colon == std::string::npos ? "" : v.substr(colon));
   }
 
+  proto::SubmitRequest request{spec, {}};
+  for (const auto& a : o.after) {
+    auto dep = ParseAfter(a);
+    if (!dep.ok()) return ctx.UsageError(dep.status().message());
+    request.spec.after.push_back(*dep);
+  }
+  if (!o.begin.empty()) {
+    auto begin = ParseBegin(o.begin, ctx.Now());
+    if (!begin.ok()) return ctx.UsageError(begin.status().message());
+    request.spec.begin_time = *begin;
+  }
+  if (!o.array.empty()) {
+    auto indexes = ParseArray(o.array, &request.spec.array_limit);
+    if (!indexes.ok()) return ctx.UsageError(indexes.status().message());
+    request.array_indexes = std::move(*indexes);
+  }
+
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
-  auto reply = controller->Submit(proto::SubmitRequest{spec});
+  auto reply = controller->Submit(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
+  // An array's members have consecutive ids from the array id.
+  const int64_t count = request.array_indexes.empty() ? 1 : request.array_indexes.size();
+  std::vector<model::JobId> ids;
+  for (int64_t i = 0; i < count; ++i) ids.push_back(reply->id + i);
   if (o.json) {
-    ctx.out() << DumpJson({{"id", reply->id}}) << "\n";
+    nlohmann::json j = {{"id", reply->id}};
+    if (!request.array_indexes.empty()) j["jobs"] = ids;
+    ctx.out() << DumpJson(j) << "\n";
   } else if (o.quiet) {
     ctx.out() << reply->id << "\n";
+  } else if (!request.array_indexes.empty()) {
+    ctx.out() << "submitted array " << reply->id << " (" << count << " jobs: " << ids.front()
+              << "-" << ids.back() << ")\n";
   } else {
     ctx.out() << "submitted job " << reply->id << "\n";
   }
-  return kExitOk;
+  ctx.out().flush();
+  return o.wait ? WaitForJobs(ids, 0, ctx) : kExitOk;
 }
 
 }  // namespace
@@ -146,6 +274,18 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
       ->allow_extra_args(false)
       ->transform(EnvValidator());
   sub->add_option("--chdir", s.cwd, "working directory (default: the current one)");
+  sub->add_option("--after", o->after,
+                  "start after JOB[:ok|:any|:fail] (ok: completed, the default; comma-separated)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("JOB[:ok|:any|:fail]");
+  sub->add_flag("--hold", s.hold, "submit held: it starts only after `herd release JOB`");
+  sub->add_option("--begin", o->begin, "start no earlier than 2026-12-01T15:00, 15:00 or +10m")
+      ->type_name("TIME");
+  sub->add_option("--array", o->array,
+                  "one job per index: 1-100, 1,3,5, 1-10:2; %N runs at most N at once")
+      ->type_name("INDEXES[%N]");
+  sub->add_flag("--wait", o->wait, "wait until the job ends (like herd wait); exit with its code");
   sub->add_flag("-q,--quiet", o->quiet, "print only the job id");
   sub->add_flag("--json", o->json, "print {\"id\": N}");
   sub->prefix_command();

@@ -37,13 +37,18 @@ int ExitCodeOfJobs(const std::vector<model::JobId>& ids,
 int RunWait(const WaitOptions& o, Context& ctx) {
   auto parsed = ParseJobIds(o.ids);
   if (!parsed.ok()) return ctx.UsageError(parsed.status().message());
-  std::vector<model::JobId> ids = *parsed;
+  return WaitForJobs(*parsed, o.timeout_s, ctx);
+}
+
+}  // namespace
+
+int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
 
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::seconds(o.timeout_s);
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
   std::map<model::JobId, model::Job> finished;
   while (true) {
     proto::JobsRequest request;
@@ -74,19 +79,17 @@ int RunWait(const WaitOptions& o, Context& ctx) {
     }
     if (finished.size() == ids.size()) return ExitCodeOfJobs(ids, finished);
     auto left = deadline - Clock::now();
-    if (o.timeout_s > 0 && left <= Clock::duration::zero()) {
-      ctx.err() << "herd: timed out after " << model::FormatDuration(o.timeout_s) << ": "
+    if (timeout_s > 0 && left <= Clock::duration::zero()) {
+      ctx.err() << "herd: timed out after " << model::FormatDuration(timeout_s) << ": "
                 << ids.size() - finished.size() << " job(s) still running or pending\n";
       return kExitWaitTimeout;
     }
     auto pause = std::chrono::duration_cast<Clock::duration>(
         std::chrono::milliseconds(ctx.env().wait_poll_ms));
-    if (o.timeout_s > 0) pause = std::min(pause, left);
+    if (timeout_s > 0) pause = std::min(pause, left);
     std::this_thread::sleep_for(pause);
   }
 }
-
-}  // namespace
 
 void RegisterWait(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<WaitOptions>();

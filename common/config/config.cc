@@ -394,6 +394,8 @@ class Parser {
         if (config_.controller.state_dir.empty()) return Error(at, p, "must not be empty");
       } else if (k == "log_file") {
         HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.log_file));
+      } else if (k == "allow_root_jobs") {
+        HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
       } else {
         UnknownKey(at, p);
       }
@@ -858,7 +860,8 @@ std::string ToToml(const Config& c) {
   toml::table root;
   root.insert_or_assign("controller", toml::table{{"listen", StringArray(c.controller.listen)},
                                                   {"state_dir", c.controller.state_dir},
-                                                  {"log_file", c.controller.log_file}});
+                                                  {"log_file", c.controller.log_file},
+                                                  {"allow_root_jobs", c.controller.allow_root_jobs}});
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});
   toml::table sched{{"placement", c.scheduler.placement}};

@@ -23,6 +23,7 @@ struct ControllerConfig {
   std::vector<std::string> listen = {"tcp://127.0.0.1:6817"};  // tcp:// or ipc:// endpoints
   std::string state_dir = "/var/lib/herd";
   std::string log_file;  // "" = stderr
+  bool allow_root_jobs = false;  // jobs run as their submitter; root's only when allowed
   bool operator==(const ControllerConfig&) const = default;
 };
 

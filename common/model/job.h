@@ -52,6 +52,13 @@ struct JobSpec {
   std::string image;                        // rootfs directory or tarball: run in a runc container
   std::vector<std::string> volumes;         // "HOST[:CONTAINER]" bind mounts into the container
   bool spread = false;                      // place away from other jobs instead of packing
+  // Workflow: when the job may start.
+  std::vector<std::string> after;           // dependencies "ID:ok" | "ID:any" | "ID:fail"
+  bool hold = false;                        // waits for `herd release`
+  int64_t begin_time = 0;                   // seconds since epoch; 0: now
+  int64_t array_id = 0;                     // id of the array's first job; 0: not in an array
+  int64_t array_index = 0;                  // HERD_ARRAY_INDEX of this member
+  int32_t array_limit = 0;                  // members of the array running at once; 0: no cap
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }

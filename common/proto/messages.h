@@ -43,10 +43,11 @@ struct ErrorReply {
 
 struct SubmitRequest {
   model::JobSpec spec;
+  std::vector<int64_t> array_indexes;  // non-empty: one job per index (an array)
   bool operator==(const SubmitRequest&) const = default;
 };
 struct SubmitReply {
-  model::JobId id = 0;
+  model::JobId id = 0;  // the job; for an array its first job (the array id), members consecutive
   bool operator==(const SubmitReply&) const = default;
 };
 
@@ -65,7 +66,7 @@ struct JobsReply {
 
 // cancel, suspend, resume
 struct JobActionRequest {
-  std::string action;             // "cancel", "suspend", "resume"
+  std::string action;             // "cancel", "suspend", "resume", "release"
   std::vector<model::JobId> ids;
   bool operator==(const JobActionRequest&) const = default;
 };
@@ -73,6 +74,7 @@ struct JobActionResult {
   model::JobId id = 0;
   bool ok = false;
   std::string message;            // new state or the reason it was refused
+  int32_t array_jobs = 0;         // > 0: id named an array; this many members were acted on
   bool operator==(const JobActionResult&) const = default;
 };
 struct JobActionReply {
@@ -143,6 +145,46 @@ struct AdminRequest {
 struct AdminReply {
   std::string message;
   bool operator==(const AdminReply&) const = default;
+};
+
+// herd why JOB: why a job waits (or a summary of its run), as the last cycle saw it.
+struct WhyRequest {
+  model::JobId id = 0;
+  bool operator==(const WhyRequest&) const = default;
+};
+struct WhyReply {
+  model::Job job;
+  std::string waits_for;          // pending: "quota", "resources", "reservation", "dependency",
+                                  // "preemption", "hold", "begin time", "array limit", "node",
+                                  // "scheduler"; "" when not pending
+  int64_t position = 0;           // pending jobs of its project ahead of it (class, then submit)
+  int64_t queue_length = 0;       // pending jobs of its project
+  ProjectStatus project;          // its project's quota and the last cycle's share
+  bool operator==(const WhyReply&) const = default;
+};
+
+// herd usage: GPU-hours and waits of jobs overlapping [since, until), grouped.
+struct UsageRequest {
+  int64_t since = 0;              // epoch seconds
+  int64_t until = 0;              // epoch seconds; 0: now
+  std::string by = "user";        // "user", "project" or "department"
+  bool operator==(const UsageRequest&) const = default;
+};
+struct UsageRow {
+  std::string group;
+  int64_t gpu_milli_seconds = 0;  // GPUs x seconds of run time inside the period, x1000
+  int64_t jobs = 0;               // jobs that ran inside the period
+  int64_t wait_p50_s = 0;         // start - submit, nearest rank
+  int64_t wait_p90_s = 0;
+  int64_t wait_p99_s = 0;
+  bool operator==(const UsageRow&) const = default;
+};
+struct UsageReply {
+  int64_t since = 0;
+  int64_t until = 0;
+  std::string by;
+  std::vector<UsageRow> rows;     // by group name
+  bool operator==(const UsageReply&) const = default;
 };
 
 // ---- herd-noded -> herd-ctld ----

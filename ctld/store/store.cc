@@ -172,7 +172,13 @@ json SpecToJson(const model::JobSpec& s) {
           {"time_limit_s", s.time_limit_s},
           {"image", s.image},
           {"spread", s.spread},
-          {"volumes", s.volumes}};
+          {"volumes", s.volumes},
+          {"after", s.after},
+          {"hold", s.hold},
+          {"begin_time", s.begin_time},
+          {"array_id", s.array_id},
+          {"array_index", s.array_index},
+          {"array_limit", s.array_limit}};
 }
 
 model::JobSpec SpecFromJson(const json& j) {
@@ -192,6 +198,12 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "image", s.image);
   Get(j, "spread", s.spread);
   Get(j, "volumes", s.volumes);
+  Get(j, "after", s.after);
+  Get(j, "hold", s.hold);
+  Get(j, "begin_time", s.begin_time);
+  Get(j, "array_id", s.array_id);
+  Get(j, "array_index", s.array_index);
+  Get(j, "array_limit", s.array_limit);
   return s;
 }
 

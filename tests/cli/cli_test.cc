@@ -406,7 +406,7 @@ TEST_F(CliTest, ShowPrintsEveryField) {
 // ---- cancel, suspend, resume, logs, nodes ----
 
 TEST_F(CliTest, CancelPrintsOneLinePerJobAndExits2WhenAnyIsRefused) {
-  fake_.action_reply.results = {{42, true, "CANCELLED"}, {7, false, "not found"}};
+  fake_.action_reply.results = {{42, true, "CANCELLED", 0}, {7, false, "not found", 0}};
   Outcome r = Herd({"cancel", "42", "7"});
   EXPECT_EQ(r.code, kExitRejected);
   EXPECT_EQ(r.out, "cancelled job 42\n");
@@ -414,15 +414,106 @@ TEST_F(CliTest, CancelPrintsOneLinePerJobAndExits2WhenAnyIsRefused) {
   EXPECT_EQ(fake_.actions.at(0).action, "cancel");
   EXPECT_THAT(fake_.actions.at(0).ids, ElementsAre(42, 7));
 
-  fake_.action_reply.results = {{5, true, "SUSPENDED"}};
+  fake_.action_reply.results = {{5, true, "SUSPENDED", 0}};
   Outcome s = Herd({"suspend", "5"});
   EXPECT_EQ(s.code, kExitOk);
   EXPECT_EQ(s.out, "suspended job 5\n");
-  fake_.action_reply.results = {{5, true, "RUNNING"}};
+  fake_.action_reply.results = {{5, true, "RUNNING", 0}};
   EXPECT_EQ(Herd({"resume", "5"}).out, "resumed job 5\n");
   EXPECT_EQ(fake_.actions.at(2).action, "resume");
   Refused({"cancel", "-3"});
   Refused({"cancel"});
+}
+
+// ---- workflow: --after, --hold, --begin, --array, --wait, release ----
+
+TEST_F(CliTest, SubmitWorkflowOptionsFillTheSpec) {
+  Outcome r = Herd({"submit", "--after", "12,13:any", "--after", "14:fail", "--hold", "--begin",
+                    "+10m", "--", "true"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const proto::SubmitRequest& req = fake_.submits.at(0);
+  EXPECT_THAT(req.spec.after, ElementsAre("12:ok", "13:any", "14:fail"));
+  EXPECT_TRUE(req.spec.hold);
+  EXPECT_EQ(req.spec.begin_time, kNow + 600);
+  EXPECT_THAT(req.array_indexes, IsEmpty());
+
+  ASSERT_EQ(Herd({"submit", "--begin", "2026-12-01T15:00", "--", "true"}).code, kExitOk);
+  struct tm tm {};
+  tm.tm_year = 2026 - 1900, tm.tm_mon = 11, tm.tm_mday = 1, tm.tm_hour = 15, tm.tm_isdst = -1;
+  EXPECT_EQ(fake_.submits.at(1).spec.begin_time, static_cast<int64_t>(mktime(&tm)));
+  ASSERT_EQ(Herd({"submit", "--begin", "15:00", "--", "true"}).code, kExitOk);
+  const int64_t today_or_tomorrow = fake_.submits.at(2).spec.begin_time;
+  EXPECT_GT(today_or_tomorrow, kNow);
+  EXPECT_LE(today_or_tomorrow, kNow + 25 * 3600);
+}
+
+TEST_F(CliTest, SubmitArraySendsEveryIndexAndTheCap) {
+  Outcome r = Herd({"submit", "--array", "1-10:2,20%3", "--", "train.sh"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "submitted array 42 (6 jobs: 42-47)\n");
+  EXPECT_THAT(fake_.submits.at(0).array_indexes, ElementsAre(1, 3, 5, 7, 9, 20));
+  EXPECT_EQ(fake_.submits.at(0).spec.array_limit, 3);
+  EXPECT_EQ(Herd({"submit", "-q", "--array", "0-9", "--", "x"}).out, "42\n");
+  EXPECT_EQ(fake_.submits.at(1).array_indexes.size(), 10u);
+  EXPECT_EQ(fake_.submits.at(1).spec.array_limit, 0);
+  ASSERT_EQ(Herd({"submit", "--array", "5,1,3", "--", "x"}).code, kExitOk);
+  EXPECT_THAT(fake_.submits.at(2).array_indexes, ElementsAre(1, 3, 5));
+}
+
+TEST_F(CliTest, SubmitRejectsBadWorkflowValuesWithExitCode1) {
+  for (const char* bad : {"5-1", "x", "1-10:0", "1%0", "1,,2", "1-", "1:2", "1-3%x"}) {
+    EXPECT_THAT(Refused({"submit", "--array", bad, "--", "x"}), HasSubstr("--array: invalid"))
+        << bad;
+  }
+  EXPECT_THAT(Refused({"submit", "--array", "0-20000", "--", "x"}), HasSubstr("at most 10000"));
+  for (const char* bad : {"abc", "12:maybe", "0", "12:"}) {
+    EXPECT_THAT(Refused({"submit", "--after", bad, "--", "x"}),
+                HasSubstr("use JOB[:ok|:any|:fail]"))
+        << bad;
+  }
+  for (const char* bad : {"soon", "25:99", "+x", "2026-13-01T10:00", "15:00 tomorrow"}) {
+    EXPECT_THAT(Refused({"submit", "--begin", bad, "--", "x"}), HasSubstr("--begin: invalid time"))
+        << bad;
+  }
+}
+
+TEST_F(CliTest, SubmitWaitExitsWithTheJobsExitCode) {
+  model::Job running = MakeJob(42, model::JobState::kRunning);
+  model::Job failed = MakeJob(42, model::JobState::kFailed);
+  failed.exit_code = 7;
+  fake_.jobs_replies = {proto::JobsReply{{running}}, proto::JobsReply{{failed}}};
+  Outcome r = Herd({"submit", "--wait", "--", "false"});
+  EXPECT_EQ(r.code, 7) << r.err;
+  EXPECT_EQ(r.out, "submitted job 42\njob 42: FAILED, exit code 7\n");
+}
+
+TEST_F(CliTest, ReleaseAndArrayActionsSaySoInTheOutput) {
+  fake_.action_reply.results = {{9, true, "released", 0}};
+  Outcome r = Herd({"release", "9"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "released job 9\n");
+  EXPECT_EQ(fake_.actions.at(0).action, "release");
+  fake_.action_reply.results = {{40, true, "cancelled", 5}};
+  EXPECT_EQ(Herd({"cancel", "40"}).out, "cancelled array 40 (5 unfinished jobs)\n");
+}
+
+TEST_F(CliTest, JobsShowsAnArrayAsOneLineUnlessExpanded) {
+  std::vector<model::Job> jobs;
+  for (int i = 0; i < 3; ++i) {
+    model::Job j = MakeJob(40 + i, i == 0 ? model::JobState::kRunning : model::JobState::kPending);
+    j.spec.array_id = 40;
+    j.spec.array_index = i + 1;
+    jobs.push_back(j);
+  }
+  fake_.jobs_replies = {proto::JobsReply{jobs}};
+  Outcome grouped = Herd({"jobs"});
+  ASSERT_EQ(grouped.code, kExitOk) << grouped.err;
+  EXPECT_THAT(grouped.out, HasSubstr("40[1-3]"));
+  EXPECT_THAT(grouped.out, HasSubstr("2 PENDING,1 RUNNING"));
+  EXPECT_THAT(grouped.out, Not(HasSubstr("\n41 ")));
+  Outcome expanded = Herd({"jobs", "--expand"});
+  EXPECT_THAT(expanded.out, HasSubstr("\n41 "));
+  EXPECT_THAT(expanded.out, Not(HasSubstr("40[")));
 }
 
 TEST_F(CliTest, LogsFollowsUntilEof) {

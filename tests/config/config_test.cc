@@ -39,6 +39,7 @@ TEST(ConfigTest, EmptyFileGivesDefaults) {
   EXPECT_EQ(c.controller.listen, std::vector<std::string>{"tcp://127.0.0.1:6817"});
   EXPECT_EQ(c.controller.state_dir, "/var/lib/herd");
   EXPECT_EQ(c.controller.log_file, "");
+  EXPECT_FALSE(c.controller.allow_root_jobs);
   EXPECT_EQ(c.auth.method, "munge");
   EXPECT_EQ(c.scheduler, SchedulerConfig{});
   EXPECT_EQ(c.scheduler.placement, "herd");

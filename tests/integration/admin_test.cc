@@ -75,5 +75,21 @@ TEST(AdminIntegrationTest, OnlyAdminsMayAdminister) {
   EXPECT_THAT(r.err, HasSubstr("permission denied"));
 }
 
+TEST(AdminIntegrationTest, RootJobsRunOnlyWhereTheAdminAllowsThem) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  auto started = LocalCluster::Start({"[controller]\nallow_root_jobs = false\n", {}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  CommandResult r = c.Herd("submit -- id -u");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("submit as a normal user"));
+  r = c.HerdAs(65534, 65534, "submit -q -- id -u");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long id = std::stol(r.out);
+  EXPECT_EQ(c.WaitForEnd(id), "COMPLETED");
+  EXPECT_THAT(c.Herd("logs " + std::to_string(id)).out, HasSubstr("65534"));
+}
+
 }  // namespace
 }  // namespace herd::testing

@@ -152,7 +152,9 @@ void RoundTrip(const std::string& method, const std::string& socket) {
     net::Client client(endpoint, MakeAuth(method, socket), kWaitMs);
     model::JobSpec spec;
     spec.name = "hello";
-    reply = client.Call<proto::SubmitRequest, proto::SubmitReply>({spec});
+    proto::SubmitRequest request;
+    request.spec = spec;
+    reply = client.Call<proto::SubmitRequest, proto::SubmitReply>(request);
   });
   auto verifier = MakeAuth(method, socket);
   std::optional<auth::Identity> who;

@@ -30,6 +30,12 @@ model::JobSpec FullSpec() {
   s.image = "/img/pytorch.tar";
   s.spread = true;
   s.volumes = {"/data/imagenet:/data", "/scratch"};
+  s.after = {"12:ok", "13:any"};
+  s.hold = true;
+  s.begin_time = 1700000500;
+  s.array_id = 40;
+  s.array_index = 7;
+  s.array_limit = 8;
   return s;
 }
 
@@ -73,13 +79,15 @@ LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true};
 template <typename T>
 T Sample();
 template <> ErrorReply Sample() { return {static_cast<int>(Code::kDenied), "not yours"}; }
-template <> SubmitRequest Sample() { return {FullSpec()}; }
+template <> SubmitRequest Sample() { return {FullSpec(), {1, 3, 5}}; }
 template <> SubmitReply Sample() { return {99}; }
 template <> JobsRequest Sample() { return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50}; }
 template <> JobsReply Sample() { return {{FullJob(), FullJob()}}; }
 template <> JobActionRequest Sample() { return {"suspend", {5, 6}}; }
-template <> JobActionResult Sample() { return {5, true, "SUSPENDED"}; }
-template <> JobActionReply Sample() { return {{{5, true, "SUSPENDED"}, {6, false, "not running"}}}; }
+template <> JobActionResult Sample() { return {5, true, "SUSPENDED", 3}; }
+template <> JobActionReply Sample() {
+  return {{{5, true, "SUSPENDED", 0}, {6, false, "not running", 0}}};
+}
 template <> LogsRequest Sample() { return FullLogsRequest(); }
 template <> LogsReply Sample() { return FullLogsReply(); }
 template <> NodesRequest Sample() { return {}; }
@@ -94,6 +102,13 @@ template <> ProjectStatus Sample() {
 }
 template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
 template <> AdminReply Sample() { return {"node dgx01 drained"}; }
+template <> WhyRequest Sample() { return {77}; }
+template <> WhyReply Sample() { return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>()}; }
+template <> UsageRequest Sample() { return {1700000000, 1700086400, "project"}; }
+template <> UsageRow Sample() { return {"vision", 7200000, 4, 10, 60, 3600}; }
+template <> UsageReply Sample() {
+  return {1700000000, 1700086400, "project", {Sample<UsageRow>(), {"nlp", 1000, 1, 0, 0, 0}}};
+}
 template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<ProjectStatus>()}}; }
 template <> JobReport Sample() { return FullReport(); }
 template <> RegisterRequest Sample() { return {"dgx01", FullTopology(), {FullReport()}}; }
@@ -114,7 +129,8 @@ using BodyTypes =
     ::testing::Types<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply,
                      JobActionRequest, JobActionResult, JobActionReply, LogsRequest, LogsReply,
                      NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
-                     ProjectsReply, AdminRequest, AdminReply, JobReport, RegisterRequest,
+                     ProjectsReply, AdminRequest, AdminReply, WhyRequest, WhyReply,
+                     UsageRequest, UsageRow, UsageReply, JobReport, RegisterRequest,
                      RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
                      LogsFetch, LogsData>;
 TYPED_TEST_SUITE(BodyTest, BodyTypes);

@@ -1,0 +1,128 @@
+// herd usage [--since DATE] [--until DATE] [--by user|project|department] [--json|--csv]:
+// GPU-hours, jobs and waiting times (start - submit) per group, computed by herd-ctld.
+#include <time.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands/commands.h"
+#include "cli/format.h"
+#include "common/model/units.h"
+
+namespace herd::cli {
+namespace {
+
+// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration ago ("7d", "12h").
+Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
+  if (text == "now") return now;
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
+    struct tm tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') {
+      tm.tm_isdst = -1;
+      return static_cast<int64_t>(mktime(&tm));
+    }
+  }
+  auto ago = model::ParseDurationSeconds(text);
+  if (ago.ok()) return now - *ago;
+  return Invalid("invalid date '" + text +
+                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
+}
+
+// GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
+std::string Hours(int64_t gpu_milli_seconds, int decimals = 2) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*f", decimals, static_cast<double>(gpu_milli_seconds) / 3600000.0);
+  return buf;
+}
+
+struct UsageOptions {
+  std::string since, until, by = "user";
+  bool json = false, csv = false;
+};
+
+int RunUsage(const UsageOptions& o, Context& ctx) {
+  proto::UsageRequest request;
+  request.by = o.by;
+  if (!o.since.empty()) {
+    auto t = ParseWhen(o.since, ctx.Now());
+    if (!t.ok()) return ctx.UsageError("--since: " + t.status().message());
+    request.since = *t;
+  }
+  if (!o.until.empty()) {
+    auto t = ParseWhen(o.until, ctx.Now());
+    if (!t.ok()) return ctx.UsageError("--until: " + t.status().message());
+    request.until = *t;
+  }
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto reply = controller->Usage(request);
+  if (!reply.ok()) return ctx.RequestError(reply.status());
+  if (o.json) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : reply->rows) {
+      rows.push_back({{reply->by, r.group},
+                      {"gpu_hours", static_cast<double>(r.gpu_milli_seconds) / 3600000.0},
+                      {"jobs", r.jobs},
+                      {"wait_p50_s", r.wait_p50_s},
+                      {"wait_p90_s", r.wait_p90_s},
+                      {"wait_p99_s", r.wait_p99_s}});
+    }
+    ctx.out() << DumpJson({{"since", reply->since},
+                           {"until", reply->until},
+                           {"by", reply->by},
+                           {"rows", rows}})
+              << "\n";
+    return kExitOk;
+  }
+  if (o.csv) {
+    ctx.out() << reply->by << ",gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s\n";
+    for (const auto& r : reply->rows) {
+      std::string group = r.group;
+      if (group.find_first_of(",\"\n") != std::string::npos) {
+        std::string quoted = "\"";
+        for (char c : group) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+        group = quoted + "\"";
+      }
+      ctx.out() << group << "," << Hours(r.gpu_milli_seconds, 6) << "," << r.jobs << ","
+                << r.wait_p50_s << "," << r.wait_p90_s << "," << r.wait_p99_s << "\n";
+    }
+    return kExitOk;
+  }
+  std::string by = reply->by;
+  for (char& c : by) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  Table table({by, "GPU-HOURS", "JOBS", "WAIT-P50", "WAIT-P90", "WAIT-P99"});
+  for (const auto& r : reply->rows) {
+    table.AddRow({r.group, Hours(r.gpu_milli_seconds), std::to_string(r.jobs),
+                  model::FormatDuration(r.wait_p50_s), model::FormatDuration(r.wait_p90_s),
+                  model::FormatDuration(r.wait_p99_s)});
+  }
+  ctx.out() << "Usage from "
+            << (reply->since > 0 ? FormatTimestamp(reply->since) : "the beginning") << " to "
+            << FormatTimestamp(reply->until) << "\n";
+  table.Print(ctx.out(), ctx.env().terminal_width);
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterUsage(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<UsageOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "usage", "GPU-hours, jobs and waiting times per user, project or department");
+  sub->add_option("--since", o->since,
+                  "start of the period: YYYY-MM-DD[THH:MM[:SS]] or a duration ago (default: "
+                  "the beginning)")
+      ->type_name("DATE");
+  sub->add_option("--until", o->until, "end of the period (default: now)")->type_name("DATE");
+  sub->add_option("--by", o->by, "group by user, project or department (default user)")
+      ->check(CLI::IsMember({"user", "project", "department"}));
+  auto* json = sub->add_flag("--json", o->json, "print a JSON object");
+  sub->add_flag("--csv", o->csv, "print CSV with a header line")->excludes(json);
+  sub->fallthrough();
+  sub->callback([o, &ctx] { ctx.exit_code = RunUsage(*o, ctx); });
+}
+
+}  // namespace herd::cli

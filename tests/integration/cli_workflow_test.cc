@@ -18,21 +18,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// One 4-GPU node; projects a and b are each guaranteed 2 GPUs.
-constexpr char kTwoProjects[] = R"(
-default_project = "a"
-
-[projects.a]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[projects.b]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[classes.train]
-min_runtime = 0
-)";
 
 std::unique_ptr<LocalCluster> StartCluster() {
   auto started = LocalCluster::Start(

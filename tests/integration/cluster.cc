@@ -146,37 +146,6 @@ int CountOccurrences(const std::string& text, const std::string& needle) {
 constexpr char kRegistered[] = "registered with herd-ctld";
 }  // namespace
 
-Status LocalCluster::KillNodeDaemon(const std::string& name) const {
-  const std::string pid_text = ReadText(dir_ + "/noded-" + name + ".pid");
-  const pid_t pid = static_cast<pid_t>(std::atol(pid_text.c_str()));
-  if (pid <= 0) return NotFound("no pid file for node " + name);
-  if (kill(pid, SIGKILL) != 0) return Internal("cannot kill herd-noded of " + name);
-  // Gone once it is reaped (by init) or a zombie; herd-noded is no child of ours.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
-    size_t paren = stat.rfind(')');
-    if (stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z")) {
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return Unavailable("herd-noded of " + name + " did not die");
-}
-
-Status LocalCluster::StartNodeDaemon(const std::string& name) const {
-  const std::string log = dir_ + "/" + name + ".log";
-  const int before = CountOccurrences(ReadText(log), kRegistered);
-  CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-node " + dir_ + " " + name);
-  if (r.exit_code != 0) return Unavailable("local-cluster start-node failed: " + r.out + r.err);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (CountOccurrences(ReadText(log), kRegistered) > before) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return Unavailable("herd-noded of " + name + " did not register again");
-}
-
 namespace {
 // SIGKILL to `pid`, then waits until it is gone: reaped (by init) or a zombie.
 Status KillAndWait(pid_t pid, const std::string& what) {
@@ -194,6 +163,25 @@ Status KillAndWait(pid_t pid, const std::string& what) {
   return Unavailable(what + " did not die");
 }
 }  // namespace
+
+Status LocalCluster::KillNodeDaemon(const std::string& name) const {
+  const std::string pid_text = ReadText(dir_ + "/noded-" + name + ".pid");
+  return KillAndWait(static_cast<pid_t>(std::atol(pid_text.c_str())), "herd-noded of " + name);
+}
+
+Status LocalCluster::StartNodeDaemon(const std::string& name) const {
+  const std::string log = dir_ + "/" + name + ".log";
+  const int before = CountOccurrences(ReadText(log), kRegistered);
+  CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-node " + dir_ + " " + name);
+  if (r.exit_code != 0) return Unavailable("local-cluster start-node failed: " + r.out + r.err);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (CountOccurrences(ReadText(log), kRegistered) > before) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Unavailable("herd-noded of " + name + " did not register again");
+}
+
 
 Status LocalCluster::RestartController() const {
   const pid_t pid = static_cast<pid_t>(std::atol(ReadText(dir_ + "/ctld.pid").c_str()));

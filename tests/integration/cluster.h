@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/util/status.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace herd::testing {
@@ -76,6 +77,49 @@ class LocalCluster {
   std::string dir_;
   std::string env_;  // "HERD_CONFIG=... PATH=..." prefix for commands
 };
+
+// A fixture whose tests share one default cluster (dgx01 + ws01), started once per test
+// process; `Suite` is the derived class, so each suite has a cluster of its own.
+template <typename Suite>
+class SharedClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto c = LocalCluster::Start({});
+    if (!c.ok()) {
+      start_error_ = c.status().message();
+      return;
+    }
+    cluster_ = c->release();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(cluster_, nullptr) << "the local cluster did not start: " << start_error_;
+  }
+  const LocalCluster& c() { return *cluster_; }
+
+  static inline LocalCluster* cluster_ = nullptr;
+  static inline std::string start_error_;
+};
+
+// Extra config for the scheduling tests (run on one 4-GPU node): projects a and b are each
+// guaranteed 2 GPUs, anyone may use them, and train jobs may be preempted at once.
+inline constexpr char kTwoProjects[] = R"(
+default_project = "a"
+
+[projects.a]
+deserved = { gpu = 2 }
+members = ["*"]
+
+[projects.b]
+deserved = { gpu = 2 }
+members = ["*"]
+
+[classes.train]
+min_runtime = 0
+)";
 
 // Paths of the build, set by CMake.
 std::string SourceDir();

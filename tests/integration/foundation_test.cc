@@ -14,30 +14,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class FoundationTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    auto c = LocalCluster::Start({});
-    if (!c.ok()) {
-      start_error_ = new std::string(c.status().message());
-      return;
-    }
-    cluster_ = c->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << "the local cluster did not start: " << *start_error_;
-  }
-  const LocalCluster& c() { return *cluster_; }
-
-  static LocalCluster* cluster_;
-  static std::string* start_error_;
-};
-LocalCluster* FoundationTest::cluster_ = nullptr;
-std::string* FoundationTest::start_error_ = nullptr;
+class FoundationTest : public SharedClusterTest<FoundationTest> {};
 
 TEST_F(FoundationTest, NodesRegisterWithTheirEmulatedGpus) {
   CommandResult r = c().Herd("nodes");

@@ -11,21 +11,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// One 4-GPU node; projects a and b are each guaranteed 2 GPUs.
-constexpr char kTwoProjects[] = R"(
-default_project = "a"
-
-[projects.a]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[projects.b]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[classes.train]
-min_runtime = 0
-)";
 
 std::string StateOf(const LocalCluster& c, long id) {
   auto j = c.Show(id);

@@ -14,25 +14,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class WorkflowTest : public ::testing::Test {
+class WorkflowTest : public SharedClusterTest<WorkflowTest> {
  protected:
-  static void SetUpTestSuite() {
-    auto c = LocalCluster::Start({});
-    if (!c.ok()) {
-      start_error_ = new std::string(c.status().message());
-      return;
-    }
-    cluster_ = c->release();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << "the local cluster did not start: " << *start_error_;
-  }
-  const LocalCluster& c() { return *cluster_; }
-
   // The job's field `key` as JSON (null when the job cannot be read).
   nlohmann::json Field(long id, const std::string& key) {
     auto j = c().Show(id);
@@ -48,12 +31,7 @@ class WorkflowTest : public ::testing::Test {
     }
     return false;
   }
-
-  static LocalCluster* cluster_;
-  static std::string* start_error_;
 };
-LocalCluster* WorkflowTest::cluster_ = nullptr;
-std::string* WorkflowTest::start_error_ = nullptr;
 
 TEST_F(WorkflowTest, AfterOkChainRunsInOrder) {
   auto a = c().Submit("-- sleep 2");

@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(CI),-DHERD_WERROR=ON,)
 
-.PHONY: all deps build test demo install clean bench-placement
+.PHONY: all deps build test demo install clean bench-placement bench-utilization bench-controller bench-vs-slurm
 
 all: build
 
@@ -37,3 +37,15 @@ bench-placement: build
 	@if [ -f bench/results/placement/placement.gp ] && command -v gnuplot >/dev/null; then \
 	  gnuplot bench/results/placement/placement.gp; \
 	else echo "plot skipped (no gnuplot or no results): data in bench/results/placement/curve-*.tsv"; fi
+
+# A synthetic month of a 30-researcher team: static per-user GPUs vs herd's quotas (bench/sim).
+bench-utilization: build
+	bench/sim/run-utilization $(BUILD)
+
+# Controller speed with real processes on this machine (bench/controller).
+bench-controller: build
+	bench/controller/run $(BUILD)
+
+# herd beside Slurm (Debian's slurm-wlm) on this machine, same measurements, same run (bench/vs-slurm).
+bench-vs-slurm: build
+	bench/vs-slurm/run $(BUILD)

@@ -43,18 +43,22 @@ struct Flags {
   std::vector<std::string> policies = {"herd", "bestfit", "fgd", "random"};
   int seeds = 10;
   int jobs = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  int64_t cpu_unit = 1000;
-  std::string running = "fgd";  // which policies see the placed pods as Snapshot::running
+  int64_t cpu_unit = 100;
+  std::string running = "none";  // which policies see the placed pods as Snapshot::running
+  bool tell_workload = true;      // --workload trace (default) or jobs
 };
 
 constexpr char kUsage[] =
     "usage: placement_bench [--trace-dir DIR] [--out DIR] [--lists default|all|L1,L2..]\n"
     "         [--seeds N] [--policies herd,bestfit,fgd,random[,spread]] [--jobs N]\n"
-    "         [--cpu-unit MCPU] [--running fgd|all|none]\n"
+    "         [--cpu-unit MCPU] [--running none|fgd|all] [--workload trace|jobs]\n"
     "  --lists all: the 11 pod lists with published numbers; --jobs: runs in parallel threads;\n"
-    "  --cpu-unit: mCPU per simulated core (herd counts whole cores; pods round up), divides 1000;\n"
-    "  --running: which policies get the placed pods as Snapshot::running (default fgd: its workload;\n"
-    "    the others decide the same without them, at a quarter of the cost)\n";
+    "  --cpu-unit: mCPU per simulated core (herd counts whole cores; pods round up), divides 1000\n"
+    "    (default 100);\n"
+    "  --running: which policies get the placed pods as Snapshot::running (default none: only FGD and\n"
+    "    herd would use them, as their target workload with --workload jobs)\n"
+    "  --workload: the target workload FGD and herd are told: trace (default; as the paper: the pod\n"
+    "    list's most common shapes covering 95 %) or jobs (none: the shapes of pending + running jobs)\n";
 
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
@@ -71,7 +75,8 @@ Status ParseFlags(int argc, char** argv, Flags* f) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") return Invalid("");
     static const std::vector<std::string> kValued = {"--trace-dir", "--out",  "--lists",   "--policies",
-                                                     "--seeds",     "--jobs", "--cpu-unit", "--running"};
+                                                     "--seeds",     "--jobs", "--cpu-unit", "--running",
+                                                     "--workload"};
     if (std::find(kValued.begin(), kValued.end(), a) == kValued.end()) return Invalid("unknown flag " + a);
     if (i + 1 >= argc) return Invalid(a + " needs a value");
     std::string v = argv[++i];
@@ -86,6 +91,8 @@ Status ParseFlags(int argc, char** argv, Flags* f) {
     else if (a == "--jobs") f->jobs = std::atoi(v.c_str());
     else if (a == "--cpu-unit") f->cpu_unit = std::atoll(v.c_str());
     else if (a == "--running") f->running = v;
+    else if (a == "--workload" && (v == "trace" || v == "jobs")) f->tell_workload = v == "trace";
+    else if (a == "--workload") return Invalid("--workload must be trace or jobs, not " + v);
     else return Invalid("unknown flag " + a);
   }
   if (f->seeds < 1 || f->jobs < 1 || f->lists.empty() || f->policies.empty()) return Invalid("bad flag value");
@@ -171,6 +178,7 @@ int Main(int argc, char** argv) {
       SimOptions o = base.at(t->list);
       sched::ParsePlacement(t->policy, &o.placement);
       o.seed = static_cast<uint64_t>(t->seed);
+      o.tell_workload = f.tell_workload;
       o.snapshot_running = f.running == "all" || (f.running == "fgd" && o.placement == sched::Placement::kFgd);
       t->result = Simulate(traces.at(t->list), o);
       std::lock_guard<std::mutex> lock(mu);
@@ -213,7 +221,7 @@ int Main(int argc, char** argv) {
   std::ofstream gp(f.out + "/placement.gp");
   gp << "# gnuplot " << f.out << "/placement.gp  (run from the repository root)\n"
      << "set terminal svg size 800,500\nset xlabel 'arrived GPU demand (% of capacity)'\n"
-     << "set ylabel 'GPU allocation ratio (%)'\nset key bottom right\nset grid\n";
+     << "set ylabel 'GPU allocation ratio (%)'\nset grid\n";
   for (const std::string& list : f.lists) {
     md << "\n## " << list << "\n\n| policy | unalloc @100 % | published | unalloc @130 % | frag @100 % (GPUs) | "
           "frag / idle % | dropped pods | s / run | ms / Decide |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -260,13 +268,20 @@ int Main(int argc, char** argv) {
          << Fmt(MeanSd(dropped).mean, 0) << " | " << Fmt(MeanSd(wall).mean, 1) << " | "
          << Fmt(MeanSd(per_call).mean, 3) << " |\n";
     }
-    gp << "set output '" << f.out << "/placement-" << list << ".svg'\nset title 'herd placement, " << list
-       << " pod list'\nplot [0:130] [0:100] ";
+    // The whole curve, and an inset of the saturated end where the policies differ.
+    std::string lines;
     for (size_t i = 0; i < f.policies.size(); ++i) {
-      gp << (i ? ", " : "") << "'" << f.out << "/curve-" << list << ".tsv' using 1:" << 2 + 3 * i
-         << " with lines title '" << f.policies[i] << "'";
+      lines += (i ? ", '" : "'") + f.out + "/curve-" + list + ".tsv' using 1:" + std::to_string(2 + 3 * i) +
+               " with lines lw 2 lc " + std::to_string(i + 1) + " dt " + (f.policies[i] == "fgd" ? "2" : "1") +
+               " title '" + f.policies[i] + "'";
     }
-    gp << ", x with lines dashtype 2 lc 'gray' title 'arrived'\n";
+    gp << "set output '" << f.out << "/placement-" << list << ".svg'\nset multiplot\nset title 'herd placement, "
+       << list << " pod list (" << f.seeds << " seeds)'\nset key top left\nplot [0:130] [0:100] " << lines
+       << ", x with lines dashtype 3 lc 'gray' title 'arrived'\n"
+       << "set origin 0.45,0.13\nset size 0.52,0.48\nunset title\nunset xlabel\nunset ylabel\nunset key\n"
+       << "plot [80:130] [80:100] " << lines << "\nunset multiplot\nreset\n"
+       << "set terminal svg size 800,500\nset xlabel 'arrived GPU demand (% of capacity)'\n"
+       << "set ylabel 'GPU allocation ratio (%)'\nset grid\n";
   }
   std::ofstream(f.out + "/summary.md") << md.str();
   std::cout << md.str() << "\nfiles: " << f.out << "/{summary.md,runs.tsv,curve-*.tsv,placement.gp}\n";

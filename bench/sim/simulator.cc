@@ -30,8 +30,20 @@ int64_t GpuMemoryMiB(const std::string& model) {
   return 16384;  // P100, T4, V100M16; G2 / G3 are not published
 }
 
-sched::Snapshot InitialSnapshot(const Trace& trace, int64_t unit) {
+sched::Snapshot InitialSnapshot(const Trace& trace, const SimOptions& o) {
+  const int64_t unit = o.cpu_milli_per_core;
   sched::Snapshot snap;
+  // The scheduler's target workload: the metric's shapes, in the units the pods are given in.
+  for (const WorkloadShape& w : o.tell_workload ? o.workload : std::vector<WorkloadShape>{}) {
+    sched::WorkloadShape s;
+    s.gpu_milli = w.shape.gpu_milli < 1000 ? w.shape.gpu_milli : 1000 * int64_t{w.shape.num_gpu};
+    s.cpus = (w.shape.cpu_milli + unit - 1) / unit;
+    for (size_t m = 0; m < trace.models.size(); ++m) {
+      if (w.shape.model_mask & (1u << m)) s.gpu_models.push_back(trace.models[m]);
+    }
+    s.weight = w.popularity;
+    snap.workload.push_back(std::move(s));
+  }
   snap.now = 1'000'000;
   // Placed pods are never removed: a min runtime beyond the run keeps them out of victim searches.
   snap.classes["train"] = {"train", 50, true, false, int64_t{1} << 40};
@@ -115,7 +127,7 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
   Clock::time_point start = Clock::now();
   const int64_t unit = o.cpu_milli_per_core;
   if (unit <= 0 || 1000 % unit != 0) return Invalid("cpu_milli_per_core must divide 1000");
-  sched::Snapshot snap = InitialSnapshot(trace, unit);
+  sched::Snapshot snap = InitialSnapshot(trace, o);
   std::unordered_map<std::string, int> node_index;
   for (size_t i = 0; i < trace.nodes.size(); ++i) node_index[trace.nodes[i].name] = static_cast<int>(i);
   const int64_t capacity = trace.GpuCapacityMilli();

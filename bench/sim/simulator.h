@@ -19,8 +19,9 @@ struct SimOptions {
   uint64_t seed = 1;
   double inflate = 1.3;                // arrivals stop once GPU requests reach this x capacity
   int64_t cpu_milli_per_core = 1000;   // herd counts whole cores: one simulated core = this many mCPU
-  bool snapshot_running = true;        // pass the placed pods as Snapshot::running (FGD's workload)
+  bool snapshot_running = false;       // pass the placed pods as Snapshot::running
   std::vector<WorkloadShape> workload;  // target workload of the fragmentation metric
+  bool tell_workload = true;            // pass `workload` as Snapshot::workload (FGD / herd's target)
 };
 
 // The cluster when arrived GPU requests first reach `arrived_pct` % of capacity.

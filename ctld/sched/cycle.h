@@ -93,7 +93,7 @@ class Cycle {
   const Snapshot& snap_;
   const Policy& policy_;
   Cluster cluster_;
-  std::vector<NodeState> initial_;  // the cluster as the snapshot gave it
+  std::vector<NodeState> initial_;  // the cluster as the snapshot gave it (built on first use)
   std::unordered_map<std::string, QueueState> queues_;
   std::vector<JobState> jobs_;
   std::vector<JobState*> visited_;  // in the order the allocate pass served them

@@ -46,8 +46,9 @@ int64_t GpuMemoryTaken(const GpuSlot& gpu, int64_t milli, int64_t requested_mib)
 struct NodeState {
   const NodeView* view = nullptr;
   std::vector<GpuSlot> gpus;
-  std::map<int, std::vector<int>> free_cores;  // NUMA id -> free core ids, ascending
-  std::vector<int> core_numa;  // core id -> NUMA id for the cores the view names, else -1
+  // Set (sorted) once a placement changes this node's cores; until then the view's lists are the
+  // free cores: building a NodeState copies no core list.
+  std::optional<std::map<int, std::vector<int>>> own_cores;
   int64_t free_cores_count = 0;
   int64_t free_memory_mib = 0;
   int64_t free_gpu_milli = 0;  // sum over GPUs
@@ -56,7 +57,14 @@ struct NodeState {
   bool schedulable = true;
   bool held = false;               // being freed for a job this cycle: nothing else starts here
   model::JobId reserved_for = 0;   // only preemptible jobs may start here
-  void Refresh();                  // recomputes the sums from gpus / free_cores
+  void Refresh();                  // recomputes the sums from gpus / FreeCores()
+  // NUMA id -> free core ids (ascending once changed; the view's order before).
+  const std::map<int, std::vector<int>>& FreeCores() const {
+    return own_cores ? *own_cores : view->free_cores_by_numa;
+  }
+  std::map<int, std::vector<int>>& MutableFreeCores();  // copies the view's lists on first use
+
+  static NodeState Of(const NodeView& view);  // the node as the snapshot gives it
 };
 
 // Which nodes a placement may use.
@@ -89,10 +97,10 @@ class Cluster {
   // True when `node` could take one worker of `shape` now.
   bool FitsWorker(const NodeState& node, const Shape& shape) const;
   bool Usable(const NodeState& node, const PlaceOptions& options) const;
-  // Every node's (free GPU share, free cores, free memory, index), ascending.
-  const std::set<std::tuple<int64_t, int64_t, int64_t, int>>& ByFree() const { return by_free_; }
-  // Exchanges the working nodes with `other` (same nodes, another state), keeping the index valid.
+  // Exchanges the working nodes with `other` (same nodes, another state).
   void SwapNodes(std::vector<NodeState>& other);
+  // Every node as the snapshot gives it (nothing placed, held or reserved).
+  std::vector<NodeState> InitialNodes() const;
 
  private:
   std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,
@@ -101,23 +109,29 @@ class Cluster {
                                                                const PlaceOptions& options);
   // An upper bound on the workers of `shape` that `node` could take now.
   int64_t MaxWorkers(const NodeState& node, const Shape& shape) const;
-  void Unindex(int i);
-  void Index(int i);
-  std::unordered_map<std::string, int> index_;
-  // Every node by (free GPU share, free cores, free memory, index): the bin-packing order, so the
-  // default policy finds the fullest fitting node without scanning the cluster.
-  std::set<std::tuple<int64_t, int64_t, int64_t, int>> by_free_;
-  // Per topology label ("switch", "rack"): the label values in name order with their node indexes.
-  std::map<std::string, std::vector<std::pair<std::string, std::vector<int>>>> label_groups_;
-  // A node's version changes whenever its free resources do (Index() stamps it).
+  void ApplyAt(int i, const model::WorkerPlacement& w, int64_t gpu_memory_mib);
+  uint64_t Draw();  // the next number of the seeded generator (splitmix64)
+  // FGD's answer for one worker of a shape on one node, as of the node's version.
+  struct FragEntry {
+    uint64_t version = UINT64_MAX;
+    int64_t score = -1;  // FGD's score of the placement; -1: the node cannot take it
+    int slot = -1;       // a share: the GPU (slot position) it takes
+  };
+  FragEntry FragChoice(int i, const Shape& shape) const;
+  // A node's version changes whenever its free resources do.
   std::vector<uint64_t> version_;
   uint64_t stamp_ = 0;
-  // Per fractional shape and node: (node version, BestFitGpu() answer then).
-  std::map<Shape, std::vector<std::pair<uint64_t, int>>> best_gpu_;
+  std::map<Shape, std::vector<FragEntry>> frag_cache_;  // per shape and node
+  std::map<Shape, std::unordered_map<std::string, FragEntry>> frag_memo_;  // per shape and node state
+  // Built on first use (most Decide() calls place a job or two: building them is the cost).
+  mutable std::unordered_map<std::string, int> index_;
+  // Per topology label ("switch", "rack"): the label values in name order with their node indexes.
+  std::map<std::string, std::vector<std::pair<std::string, std::vector<int>>>> label_groups_;
+  bool labels_built_ = false;
   uint64_t rng_state_;
   int max_cores_ = 1;
   int64_t max_gpu_milli_ = 1000;
-  Fgd* fgd_ = nullptr;  // owned; only for Placement::kFgd
+  Fgd* fgd_ = nullptr;  // owned; for Placement::kFgd and kHerd
 };
 
 // Plans one worker of `shape` inside `node` (GPUs, cores, NIC) without applying it.

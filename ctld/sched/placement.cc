@@ -32,9 +32,28 @@ std::string GpuText(int64_t milli) {
   return model::FormatGpuMilli(milli) + (milli == 1000 ? " GPU" : " GPUs");
 }
 
+NodeState NodeState::Of(const NodeView& v) {
+  NodeState n;
+  n.view = &v;
+  n.gpus = v.gpus;
+  n.free_memory_mib = v.free_memory_mib;
+  n.schedulable = v.schedulable;
+  n.gpu_capacity_milli = 1000 * static_cast<int64_t>(v.gpus.size());
+  n.Refresh();
+  return n;
+}
+
+std::map<int, std::vector<int>>& NodeState::MutableFreeCores() {
+  if (!own_cores) {
+    own_cores = view->free_cores_by_numa;
+    for (auto& [numa, cores] : *own_cores) std::sort(cores.begin(), cores.end());
+  }
+  return *own_cores;
+}
+
 void NodeState::Refresh() {
   free_cores_count = 0;
-  for (const auto& [numa, cores] : free_cores) free_cores_count += static_cast<int64_t>(cores.size());
+  for (const auto& [numa, cores] : FreeCores()) free_cores_count += static_cast<int64_t>(cores.size());
   free_gpu_milli = 0;
   whole_free = 0;
   for (const GpuSlot& g : gpus) {
@@ -70,6 +89,9 @@ int BestFitGpu(const NodeState& node, const Shape& s) {
   }
   return best;
 }
+
+// FGD's published score of a fragmentation change: int(100 x sigmoid(-delta / 1000)).
+int64_t FgdScore(double delta) { return static_cast<int64_t>(100.0 / (1.0 + std::exp(delta / 1000.0))); }
 
 // Whole GPUs with locality: the fullest PCIe switch that still has k free, else the fullest NUMA
 // node, else whole switches first from the NUMA nodes with most free GPUs.
@@ -129,7 +151,7 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
   if (forced) {
     w.gpus = *forced;
   } else if (s.WholeGpus() > 0) {
-    w.gpus = PickWholeGpus(node, s, policy != Placement::kBestFit && policy != Placement::kRandom);
+    w.gpus = PickWholeGpus(node, s, policy == Placement::kHerd || policy == Placement::kSpread);
     if (w.gpus.empty()) return std::nullopt;
   } else if (s.Fractional()) {
     int pick = -1;
@@ -160,7 +182,7 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
   if (numas.empty() && s.cpus > 0) {
     const std::vector<int>* best = nullptr;
     int best_id = -1;
-    for (const auto& [id, cores] : node.free_cores) {
+    for (const auto& [id, cores] : node.FreeCores()) {
       if (static_cast<int64_t>(cores.size()) >= s.cpus && (!best || cores.size() < best->size())) {
         best = &cores, best_id = id;
       }
@@ -168,7 +190,7 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
     if (best) numas.push_back(best_id);
   }
   std::vector<std::pair<int, int>> rest;  // (-free, numa)
-  for (const auto& [id, cores] : node.free_cores) {
+  for (const auto& [id, cores] : node.FreeCores()) {
     if (std::find(numas.begin(), numas.end(), id) == numas.end()) {
       rest.push_back({-static_cast<int>(cores.size()), id});
     }
@@ -176,8 +198,8 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
   std::sort(rest.begin(), rest.end());
   for (const auto& r : rest) numas.push_back(r.second);
   for (int numa : numas) {
-    auto it = node.free_cores.find(numa);
-    if (it == node.free_cores.end()) continue;
+    auto it = node.FreeCores().find(numa);
+    if (it == node.FreeCores().end()) continue;
     for (int c : it->second) {
       if (static_cast<int64_t>(w.cores.size()) >= s.cpus) break;
       w.cores.push_back(c);
@@ -203,72 +225,75 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
   return w;
 }
 
-// Fragmentation gradient descent (Weng et al., ATC'23). The workload is the distribution of worker
-// shapes among this snapshot's pending and running jobs. A node's fragmentation for a shape is the
-// free GPU share that shape cannot use there; a placement is scored by how much it increases the
-// node's popularity-weighted fragmentation.
+// Fragmentation gradient descent (Weng et al., ATC'23). The target workload is Snapshot::workload,
+// else the worker shapes of this snapshot's pending and running jobs (the 32 most common). A node's
+// fragmentation for a shape is the free GPU share that shape cannot use there (all of it when the
+// shape needs no GPU, may not use the model, or its cores or memory do not fit); a placement is
+// scored by how much it changes the node's weighted fragmentation (only that node's changes).
 class Fgd {
  public:
   explicit Fgd(const Snapshot& snapshot) {
-    std::map<std::tuple<int64_t, int64_t, int64_t>, double> counts;
     double total = 0;
-    auto add = [&](const model::JobSpec& spec) {
-      double n = std::max(spec.workers, 1);
-      counts[{spec.gpu_milli, spec.cpus, spec.memory_mib}] += n;
-      total += n;
-    };
-    for (const PendingJob& j : snapshot.pending) add(j.spec);
-    for (const RunningJob& j : snapshot.running) add(j.spec);
-    std::vector<std::pair<double, std::tuple<int64_t, int64_t, int64_t>>> sorted;
-    for (const auto& [shape, n] : counts) sorted.push_back({-n, shape});
-    std::sort(sorted.begin(), sorted.end());
-    for (size_t i = 0; i < sorted.size() && i < 32; ++i) {
-      const auto& [gpu, cpus, mem] = sorted[i].second;
-      shapes_.push_back({gpu, cpus, mem, -sorted[i].first / total});
+    if (!snapshot.workload.empty()) {
+      for (const WorkloadShape& w : snapshot.workload) {
+        if (w.weight <= 0) continue;
+        shapes_.push_back({w.gpu_milli, w.cpus, w.memory_mib, w.gpu_models, w.weight});
+        total += w.weight;
+      }
+    } else {
+      std::map<std::tuple<int64_t, int64_t, int64_t, std::string>, double> counts;
+      auto add = [&](const model::JobSpec& spec, const std::string& gpu_model) {
+        double n = std::max(spec.workers, 1);
+        counts[{spec.gpu_milli, spec.cpus, spec.memory_mib, gpu_model}] += n;
+      };
+      for (const PendingJob& j : snapshot.pending) add(j.spec, j.gpu_model);
+      for (const RunningJob& j : snapshot.running) add(j.spec, "");
+      std::vector<std::pair<double, std::tuple<int64_t, int64_t, int64_t, std::string>>> sorted;
+      for (const auto& [shape, n] : counts) sorted.push_back({-n, shape});
+      std::sort(sorted.begin(), sorted.end());
+      for (size_t i = 0; i < sorted.size() && i < 32; ++i) {
+        const auto& [gpu, cpus, mem, gpu_model] = sorted[i].second;
+        std::vector<std::string> models;
+        if (!gpu_model.empty()) models.push_back(gpu_model);
+        shapes_.push_back({gpu, cpus, mem, std::move(models), -sorted[i].first});
+        total += -sorted[i].first;
+      }
     }
+    for (Load& l : shapes_) l.weight /= total;
   }
 
-  // Popularity-weighted fragmentation of a node whose GPUs have `free_milli` free.
-  double Fragmentation(const std::vector<int64_t>& free_milli, int64_t free_cores,
-                       int64_t free_memory) const {
+  // Weighted fragmentation (GPU milli) of `node` if its GPUs had `free` milli free (one per slot
+  // of node.gpus) and `cores` / `memory` were free.
+  double Fragmentation(const NodeState& node, const int64_t* free, int64_t cores, int64_t memory) const {
+    const size_t n = node.gpus.size();
     int64_t idle = 0;
-    int whole = 0;
-    for (int64_t f : free_milli) idle += f, whole += f >= 1000;
+    for (size_t g = 0; g < n; ++g) idle += free[g];
+    if (idle == 0) return 0;
     double sum = 0;
-    for (const auto& s : shapes_) {
+    for (const Load& s : shapes_) {
       int64_t frag = idle;
-      int k = s.gpu >= 1000 ? static_cast<int>((s.gpu + 999) / 1000) : 0;
-      bool fits = s.gpu > 0 && free_cores >= s.cpus && free_memory >= s.mem &&
-                  (k == 0 || whole >= k);
-      if (fits) {
-        frag = 0;
-        int64_t need = std::min<int64_t>(s.gpu, 1000);
-        bool any = false;
-        for (int64_t f : free_milli) {
-          if (f < need) frag += f;
-          else any = true;
+      if (s.gpu > 0 && cores >= s.cpus && memory >= s.mem) {
+        int64_t need = std::min<int64_t>(s.gpu, 1000), lost = 0;
+        int64_t k = s.gpu >= 1000 ? (s.gpu + 999) / 1000 : 1, usable = 0;
+        for (size_t g = 0; g < n; ++g) {
+          bool ok = free[g] >= need &&
+                    (s.models.empty() ||
+                     std::find(s.models.begin(), s.models.end(), node.gpus[g].model) != s.models.end());
+          if (ok) ++usable;
+          else lost += free[g];
         }
-        if (!any) frag = idle;
+        if (usable >= k) frag = lost;
       }
-      sum += s.popularity * static_cast<double>(frag);
+      sum += s.weight * static_cast<double>(frag);
     }
     return sum;
-  }
-
-  // Increase of fragmentation when `node` takes one worker of `s` on the GPUs at `slots`.
-  double Delta(const NodeState& node, const Shape& s, const std::vector<int>& slots) const {
-    std::vector<int64_t> before;
-    for (const GpuSlot& g : node.gpus) before.push_back(g.free_milli);
-    std::vector<int64_t> after = before;
-    for (int i : slots) after[i] -= s.Fractional() ? s.gpu_milli : 1000;
-    return Fragmentation(after, node.free_cores_count - s.cpus, node.free_memory_mib - s.memory_mib) -
-           Fragmentation(before, node.free_cores_count, node.free_memory_mib);
   }
 
  private:
   struct Load {
     int64_t gpu, cpus, mem;
-    double popularity;
+    std::vector<std::string> models;
+    double weight;
   };
   std::vector<Load> shapes_;
 };
@@ -277,69 +302,54 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
     : rng_state_(policy.seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {
   nodes.reserve(snapshot.nodes.size());
   for (const NodeView& v : snapshot.nodes) {
-    NodeState n;
-    n.view = &v;
-    n.gpus = v.gpus;
-    n.free_cores = v.free_cores_by_numa;
-    for (auto& [numa, cores] : n.free_cores) {
-      std::sort(cores.begin(), cores.end());
-      for (int c : cores) {
-        if (c < 0) continue;
-        if (static_cast<size_t>(c) >= n.core_numa.size()) n.core_numa.resize(c + 1, -1);
-        n.core_numa[c] = numa;
-      }
-    }
-    n.free_memory_mib = v.free_memory_mib;
-    n.schedulable = v.schedulable;
-    n.gpu_capacity_milli = 1000 * static_cast<int64_t>(v.gpus.size());
-    n.Refresh();
-    index_[v.name] = static_cast<int>(nodes.size());
+    nodes.push_back(NodeState::Of(v));
     max_cores_ = std::max(max_cores_, v.total_cores);
-    max_gpu_milli_ = std::max(max_gpu_milli_, n.gpu_capacity_milli);
-    nodes.push_back(std::move(n));
+    max_gpu_milli_ = std::max(max_gpu_milli_, nodes.back().gpu_capacity_milli);
   }
   version_.assign(nodes.size(), 0);
-  for (size_t i = 0; i < nodes.size(); ++i) Index(static_cast<int>(i));
-  for (const char* label : {"switch", "rack"}) {
-    std::map<std::string, std::vector<int>> groups;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      auto it = nodes[i].view->labels.find(label);
-      if (it != nodes[i].view->labels.end()) groups[it->second].push_back(static_cast<int>(i));
-    }
-    label_groups_[label].assign(groups.begin(), groups.end());
+  if (policy.placement == Placement::kFgd || policy.placement == Placement::kHerd) {
+    fgd_ = new Fgd(snapshot);
   }
-  if (policy.placement == Placement::kFgd) fgd_ = new Fgd(snapshot);
 }
 
-void Cluster::Index(int i) {
-  const NodeState& n = nodes[i];
-  version_[i] = ++stamp_;
-  by_free_.insert({n.free_gpu_milli, n.free_cores_count, n.free_memory_mib, i});
-}
-
-void Cluster::Unindex(int i) {
-  const NodeState& n = nodes[i];
-  by_free_.erase({n.free_gpu_milli, n.free_cores_count, n.free_memory_mib, i});
+std::vector<NodeState> Cluster::InitialNodes() const {
+  std::vector<NodeState> out;
+  out.reserve(nodes.size());
+  for (const NodeState& n : nodes) out.push_back(NodeState::Of(*n.view));
+  return out;
 }
 
 void Cluster::SwapNodes(std::vector<NodeState>& other) {
   std::swap(nodes, other);
-  by_free_.clear();
-  for (size_t i = 0; i < nodes.size(); ++i) Index(static_cast<int>(i));
+  for (uint64_t& v : version_) v = ++stamp_;
+}
+
+uint64_t Cluster::Draw() {
+  rng_state_ += 0x9E3779B97F4A7C15ull;  // splitmix64
+  uint64_t z = rng_state_;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
 
 Cluster::~Cluster() { delete fgd_; }
 
 int Cluster::NodeIndex(const std::string& name) const {
+  if (index_.empty()) {
+    for (size_t i = 0; i < nodes.size(); ++i) index_[nodes[i].view->name] = static_cast<int>(i);
+  }
   auto it = index_.find(name);
   return it == index_.end() ? -1 : it->second;
 }
 
 void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   int i = NodeIndex(w.node);
-  if (i < 0) return;
+  if (i >= 0) ApplyAt(i, w, gpu_memory_mib);
+}
+
+void Cluster::ApplyAt(int i, const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   NodeState& n = nodes[i];
-  Unindex(i);
+  version_[i] = ++stamp_;
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
       if (g.index != gi) continue;
@@ -348,7 +358,7 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
     }
   }
   for (int c : w.cores) {
-    for (auto& [numa, cores] : n.free_cores) {
+    for (auto& [numa, cores] : n.MutableFreeCores()) {
       auto it = std::lower_bound(cores.begin(), cores.end(), c);
       if (it != cores.end() && *it == c) {
         cores.erase(it);
@@ -358,14 +368,13 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   }
   n.free_memory_mib -= w.memory_mib;
   n.Refresh();
-  Index(i);
 }
 
 void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   int i = NodeIndex(w.node);
   if (i < 0) return;
   NodeState& n = nodes[i];
-  Unindex(i);
+  version_[i] = ++stamp_;
   int numa = -1;
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
@@ -377,15 +386,19 @@ void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   }
   // The snapshot names only free cores; a core it does not name goes back to its worker's GPU
   // NUMA node (the best guess for a running job's cores).
-  if (numa < 0 && !n.free_cores.empty()) numa = n.free_cores.begin()->first;
+  const auto& named = n.view->free_cores_by_numa;
+  if (numa < 0 && !named.empty()) numa = named.begin()->first;
+  auto& free = n.MutableFreeCores();
   for (int c : w.cores) {
-    bool known = c >= 0 && static_cast<size_t>(c) < n.core_numa.size() && n.core_numa[c] >= 0;
-    auto& cores = n.free_cores[known ? n.core_numa[c] : numa];
+    int home = numa;
+    for (const auto& [id, cores] : named) {
+      if (std::find(cores.begin(), cores.end(), c) != cores.end()) home = id;
+    }
+    auto& cores = free[home];
     cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
   }
   n.free_memory_mib += w.memory_mib;
   n.Refresh();
-  Index(i);
 }
 
 void Cluster::ApplyAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib) {
@@ -418,78 +431,129 @@ bool Cluster::FitsWorker(const NodeState& n, const Shape& s) const {
   return true;
 }
 
+Cluster::FragEntry Cluster::FragChoice(int i, const Shape& s) const {
+  const NodeState& n = nodes[i];
+  int64_t free_buf[16];
+  std::vector<int64_t> free_vec;
+  int64_t* free = free_buf;
+  if (n.gpus.size() > 16) free_vec.resize(n.gpus.size()), free = free_vec.data();
+  for (size_t g = 0; g < n.gpus.size(); ++g) free[g] = n.gpus[g].free_milli;
+  const double before = fgd_->Fragmentation(n, free, n.free_cores_count, n.free_memory_mib);
+  const int64_t cores = n.free_cores_count - s.cpus, memory = n.free_memory_mib - s.memory_mib;
+  auto delta = [&](const std::vector<int>& slots, int64_t milli) {
+    for (int g : slots) free[g] -= milli;
+    double d = fgd_->Fragmentation(n, free, cores, memory) - before;
+    for (int g : slots) free[g] += milli;
+    return d;
+  };
+  FragEntry out;
+  out.version = version_[i];
+  if (!s.Fractional()) {  // whole GPUs: any k fully free ones leave the same fragmentation
+    std::vector<int> slots;
+    if (s.WholeGpus() > 0) {
+      slots = PickWholeGpus(n, s, false);
+      if (slots.empty()) return out;
+    }
+    out.score = FgdScore(delta(slots, 1000));
+    return out;
+  }
+  // A share: the first GPU with the best score. GPUs with equal free share and memory score the
+  // same, so each pair is scored once.
+  int best = -1;
+  int64_t best_score = 0;
+  std::vector<std::tuple<int64_t, int64_t, double>> seen;  // (free milli, free memory, delta)
+  for (size_t g = 0; g < n.gpus.size(); ++g) {
+    const GpuSlot& gpu = n.gpus[g];
+    if (!FractionEligible(gpu, s)) continue;
+    double d = 0;
+    auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& e) {
+      return std::get<0>(e) == gpu.free_milli && std::get<1>(e) == gpu.free_memory_mib;
+    });
+    if (it != seen.end()) {
+      d = std::get<2>(*it);
+    } else {
+      d = delta({static_cast<int>(g)}, s.gpu_milli);
+      seen.emplace_back(gpu.free_milli, gpu.free_memory_mib, d);
+    }
+    if (best < 0 || FgdScore(d) > best_score) best = static_cast<int>(g), best_score = FgdScore(d);
+  }
+  if (best >= 0) out.score = best_score, out.slot = best;
+  return out;
+}
+
 std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const PlaceOptions& o,
                                                            const std::vector<int>* candidates) {
   int best = -1;
-  std::vector<int> fgd_slots;
-  double best_score = 0;
-  std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> best_key;
-  std::vector<int> feasible;
-  // Bin packing of a fractional worker asks every node for its best-fitting GPU; a node's answer
-  // stays valid until the node changes, and a placement changes only one node.
-  std::vector<std::pair<uint64_t, int>>* fits = nullptr;
-  if (o.policy == Placement::kHerd && s.Fractional()) {
-    fits = &best_gpu_[s];
-    if (fits->empty()) fits->assign(nodes.size(), {UINT64_MAX, -1});
+  int best_slot = -1;  // herd, fgd: the GPU FragChoice() chose for a share in the best node
+  int64_t best_score = 0;
+  std::tuple<int64_t, int64_t, int64_t, int64_t> best_key;
+  std::vector<int> ties;  // random, bestfit: the feasible nodes with the best score
+  auto tie = [&](int i, int64_t score) {
+    if (ties.empty() || score > best_score) {
+      ties.assign(1, i);
+      best_score = score;
+    } else if (score == best_score) {
+      ties.push_back(i);
+    }
+  };
+  const int64_t gpu_need = s.Fractional() ? s.gpu_milli : 1000 * static_cast<int64_t>(s.WholeGpus());
+  // FGD's answer for a node stays valid until the node changes, and a placement changes one node.
+  // Nodes in equal states (GPUs, cores, memory) get equal answers: most nodes of a cluster are
+  // empty or full alike.
+  std::vector<FragEntry>* frag = nullptr;
+  std::unordered_map<std::string, FragEntry>* memo = nullptr;
+  std::string state;
+  auto answer = [&](int i) -> const FragEntry& {
+    FragEntry& f = (*frag)[i];
+    if (f.version == version_[i]) return f;
+    const NodeState& n = nodes[i];
+    state.clear();
+    auto put = [&](int64_t v) { state.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    put(n.free_cores_count);
+    put(n.free_memory_mib);
+    for (const GpuSlot& g : n.gpus) {
+      put(g.free_milli);
+      put(g.free_memory_mib);
+      put(g.memory_mib);
+      state += g.model;
+      state += '\0';
+    }
+    auto [it, added] = memo->try_emplace(state);
+    if (added) it->second = FragChoice(i, s);
+    f = it->second;
+    f.version = version_[i];
+    return f;
+  };
+  if (o.policy == Placement::kFgd || o.policy == Placement::kHerd) {
+    frag = &frag_cache_[s];
+    frag->resize(nodes.size());
+    memo = &frag_memo_[s];
   }
-  int fraction_gpu = -1;
   auto consider = [&](int i) {
     const NodeState& n = nodes[i];
-    if (!Usable(n, o)) return;
-    if (fits) {  // FitsWorker() for a fractional worker, with the cached GPU
-      if (n.free_memory_mib < s.memory_mib || n.free_cores_count < s.cpus ||
-          n.free_gpu_milli < s.gpu_milli) {
-        return;
-      }
-      auto& [version, gpu] = (*fits)[i];
-      if (version != version_[i]) gpu = BestFitGpu(n, s), version = version_[i];
-      if ((fraction_gpu = gpu) < 0) return;
-    } else if (!FitsWorker(n, s)) {
-      return;
-    }
+    if (!Usable(n, o) || !FitsWorker(n, s)) return;
     switch (o.policy) {
       case Placement::kRandom:
-        feasible.push_back(i);
+        ties.push_back(i);
         return;
-      case Placement::kBestFit: {
-        double score = 0.5 * static_cast<double>(n.free_cores_count - s.cpus) / max_cores_ +
-                       0.5 * static_cast<double>(n.free_gpu_milli - s.gpu_milli * std::max(1, s.WholeGpus())) /
-                           static_cast<double>(max_gpu_milli_);
-        if (best < 0 || score < best_score - 1e-12) best = i, best_score = score;
+      case Placement::kBestFit: {  // 100 x (1 - mean share left), whole points as published
+        double left = 0.5 * static_cast<double>(n.free_cores_count - s.cpus) / max_cores_ +
+                      0.5 * static_cast<double>(n.free_gpu_milli - gpu_need) / static_cast<double>(max_gpu_milli_);
+        tie(i, static_cast<int64_t>(100 * (1 - left)));
         return;
       }
-      case Placement::kFgd: {
-        std::vector<std::vector<int>> options;
-        if (s.Fractional()) {
-          for (size_t g = 0; g < n.gpus.size(); ++g) {
-            if (FractionEligible(n.gpus[g], s)) options.push_back({static_cast<int>(g)});
-          }
-        } else {
-          std::vector<int> whole = PickWholeGpus(n, s, true);
-          if (s.WholeGpus() > 0 && whole.empty()) return;
-          options.push_back(whole);
-        }
-        for (const auto& slots : options) {
-          double d = fgd_->Delta(n, s, slots);
-          if (best < 0 || d < best_score - 1e-9) best = i, best_score = d, fgd_slots = slots;
-        }
+      case Placement::kFgd:
+      case Placement::kHerd: {  // FGD's score; equal scores: the fullest node
+        const FragEntry& f = answer(i);
+        if (f.score < 0) return;
+        std::tuple<int64_t, int64_t, int64_t, int64_t> key{-f.score, n.free_gpu_milli, n.free_cores_count,
+                                                           n.free_memory_mib};
+        if (best < 0 || key < best_key) best = i, best_key = key, best_slot = f.slot;
         return;
       }
       case Placement::kSpread: {
-        std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> key{
-            -n.free_gpu_milli, -n.free_cores_count, -n.free_memory_mib, 0, 0};
-        if (best < 0 || key < best_key) best = i, best_key = key;
-        return;
-      }
-      case Placement::kHerd: {
-        int64_t rem = 0, mem = 0;
-        if (s.Fractional()) {
-          int g = fraction_gpu;
-          rem = n.gpus[g].free_milli - s.gpu_milli;
-          mem = n.gpus[g].free_memory_mib - GpuMemoryTaken(n.gpus[g], s.gpu_milli, s.gpu_memory_mib);
-        }
-        std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> key{
-            rem, mem, n.free_gpu_milli, n.free_cores_count, n.free_memory_mib};
+        std::tuple<int64_t, int64_t, int64_t, int64_t> key{-n.free_gpu_milli, -n.free_cores_count,
+                                                           -n.free_memory_mib, 0};
         if (best < 0 || key < best_key) best = i, best_key = key;
         return;
       }
@@ -497,31 +561,18 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   };
   if (candidates) {
     for (int i : *candidates) consider(i);
-  } else if (o.policy == Placement::kHerd && !s.Fractional()) {
-    // The key of consider() is (0, 0, free GPU, cores, memory) here: the first fitting node in
-    // by_free_ order is the one it would choose. A node needs at least the job's whole GPUs free.
-    int64_t need = 1000 * static_cast<int64_t>(s.WholeGpus());
-    for (auto it = by_free_.lower_bound({need, INT64_MIN, INT64_MIN, -1}); it != by_free_.end(); ++it) {
-      int i = std::get<3>(*it);
-      if (Usable(nodes[i], o) && FitsWorker(nodes[i], s)) {
-        best = i;
-        break;
-      }
-    }
   } else {
     for (size_t i = 0; i < nodes.size(); ++i) consider(static_cast<int>(i));
   }
-  if (o.policy == Placement::kRandom && !feasible.empty()) {
-    rng_state_ += 0x9E3779B97F4A7C15ull;  // splitmix64
-    uint64_t z = rng_state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    best = feasible[(z ^ (z >> 31)) % feasible.size()];
+  if (!ties.empty()) {
+    // Random placement draws for every worker (the seeded sequence); the others only to break ties.
+    bool draw = ties.size() > 1 || o.policy == Placement::kRandom;
+    best = draw ? ties[Draw() % ties.size()] : ties.front();
   }
   if (best < 0) return std::nullopt;
-  auto w = PlanInNode(nodes[best], s, o.policy,
-                      o.policy == Placement::kFgd && !fgd_slots.empty() ? &fgd_slots : nullptr);
-  if (w) Apply(*w, s.gpu_memory_mib);
+  std::vector<int> share{best_slot};
+  auto w = PlanInNode(nodes[best], s, o.policy, frag && best_slot >= 0 ? &share : nullptr);
+  if (w) ApplyAt(best, *w, s.gpu_memory_mib);
   return w;
 }
 
@@ -550,6 +601,17 @@ std::optional<std::vector<model::WorkerPlacement>> Cluster::PlaceGang(const Shap
     }
     return done;
   };
+  if (!labels_built_) {
+    labels_built_ = true;
+    for (const char* label : {"switch", "rack"}) {
+      std::map<std::string, std::vector<int>> groups;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        auto it = nodes[i].view->labels.find(label);
+        if (it != nodes[i].view->labels.end()) groups[it->second].push_back(static_cast<int>(i));
+      }
+      label_groups_[label].assign(groups.begin(), groups.end());
+    }
+  }
   std::set<int> allowed;
   if (o.only) allowed.insert(o.only->begin(), o.only->end());
   // Random placement draws a number per worker tried, so every group must be tried to keep the

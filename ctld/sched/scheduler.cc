@@ -63,7 +63,6 @@ int64_t Get(const model::Resources& r, int c) {
 Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     : snap_(snapshot), policy_(policy), cluster_(snapshot, policy) {
   default_class_.name = "default";
-  initial_ = cluster_.nodes;
   std::map<std::string, const QueueView*> by_name;
   for (const QueueView& q : snap_.queues) by_name[q.name] = &q;
   for (const QueueView& q : snap_.queues) {
@@ -275,6 +274,7 @@ std::string Cycle::NoFitReason(const JobState& job) {
     }
   }
   {
+    if (initial_.empty()) initial_ = cluster_.InitialNodes();
     cluster_.SwapNodes(initial_);
     auto p = cluster_.Place(s, o);
     if (p) cluster_.ReleaseAll(*p, s.gpu_memory_mib);

@@ -16,9 +16,9 @@
 namespace herd::sched {
 
 enum class Placement {
-  kHerd,     // bin packing with NUMA / PCIe-switch / NIC locality inside a node (default)
-  kBestFit,  // the node left with the least free resources
-  kFgd,      // fragmentation gradient descent (Weng et al., ATC'23)
+  kHerd,     // kFgd's choice of node, with NUMA / PCIe-switch / NIC locality inside it (default)
+  kBestFit,  // the node left with the least free resources (ties at random, by Policy::seed)
+  kFgd,      // fragmentation gradient descent (Weng et al., ATC'23); equal scores: the fullest node
   kRandom,   // a uniformly random feasible node, seeded by Policy::seed
   kSpread,   // the least-used node first
 };
@@ -26,7 +26,7 @@ enum class Placement {
 struct Policy {
   Placement placement = Placement::kHerd;
   int64_t reserve_after_s = 1800;     // a job pending this long reserves the nodes it will get
-  uint64_t seed = 1;                  // kRandom only
+  uint64_t seed = 1;                  // kRandom, and ties of kBestFit
   int max_preemptions_per_cycle = 64; // reclaim + preempt + consolidate victims per cycle
 };
 

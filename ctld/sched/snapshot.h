@@ -84,6 +84,16 @@ struct PendingJob {
   std::string gpu_model;      // "" any; else every GPU of the job must be of this model
 };
 
+// One request shape of the workload the cluster expects and its share of the jobs: the target
+// workload of fragmentation-aware placement (Placement::kHerd, kFgd).
+struct WorkloadShape {
+  int64_t gpu_milli = 0;   // per worker: < 1000 a share of one GPU, else 1000 x whole GPUs; 0 none
+  int64_t cpus = 0;        // per worker
+  int64_t memory_mib = 0;  // per worker; 0: not considered
+  std::vector<std::string> gpu_models;  // models it may run on; empty: any
+  double weight = 0;       // its share of the jobs (relative: weights need not sum to 1)
+};
+
 struct Snapshot {
   int64_t now = 0;  // seconds since epoch
   std::vector<NodeView> nodes;
@@ -91,6 +101,8 @@ struct Snapshot {
   std::map<std::string, ClassView> classes;  // by name; an unknown class acts as a default ClassView
   std::vector<RunningJob> running;
   std::vector<PendingJob> pending;
+  // Expected job shapes (e.g. recent submissions); empty: the shapes of pending + running jobs.
+  std::vector<WorkloadShape> workload;
 };
 
 }  // namespace herd::sched

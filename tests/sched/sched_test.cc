@@ -110,5 +110,27 @@ TEST(DecideTest, StartsNeverOverlapOnAGpu) {
   }
 }
 
+// A 0.3 GPU job between a fuller node that would keep 0.4 of a GPU (useless to the 0.7 GPU jobs
+// the cluster expects) and an emptier one: the target workload decides.
+TEST(DecideTest, TargetWorkloadSteersFragmentationAwarePlacement) {
+  auto sc = ParseScenario(
+      "queue a\nnode n1 gpus=2 cores=32\nnode n2 gpus=2 cores=32\n"
+      "running 10 queue=a gpu=0.3 on=n1[0]\nrunning 11 queue=a gpu=1 on=n1[1]\n"
+      "pending 1 queue=a gpu=0.3\nexpect start 1 on n1[0]\n");
+  ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
+  sc.snapshot.running.clear();  // the workload: the pending job's shape alone; packing breaks the tie
+  for (const char* p : {"herd", "fgd"}) {
+    ASSERT_TRUE(ParsePlacement(p, &sc.policy.placement));
+    sc.snapshot.workload.clear();
+    Decisions d = Decide(sc.snapshot, sc.policy);
+    ASSERT_EQ(d.starts.size(), 1u) << p;
+    EXPECT_EQ(d.starts[0].placement[0].node, "n1") << p;
+    sc.snapshot.workload = {{700, 0, 0, {}, 0.7}, {300, 0, 0, {}, 0.3}};
+    d = Decide(sc.snapshot, sc.policy);
+    ASSERT_EQ(d.starts.size(), 1u) << p;
+    EXPECT_EQ(d.starts[0].placement[0].node, "n2") << p;
+  }
+}
+
 }  // namespace
 }  // namespace herd::sched

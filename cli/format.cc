@@ -1,6 +1,7 @@
 #include "cli/format.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <set>
@@ -50,6 +51,15 @@ nlohmann::json GpuNumber(int64_t milli) {
 }
 
 nlohmann::json TimeOrNull(int64_t t) { return t > 0 ? nlohmann::json(t) : nlohmann::json(); }
+
+// A measured quantity (-1: not measured) for --json.
+nlohmann::json MeasuredOrNull(int64_t v) { return v >= 0 ? nlohmann::json(v) : nlohmann::json(); }
+
+// Bytes as "512K", "40M", "1.5G".
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < (1 << 20)) return std::to_string((bytes + 1023) / 1024) + "K";
+  return model::FormatSizeMiB(bytes >> 20);
+}
 
 std::string Basename(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -216,6 +226,12 @@ std::string FormatCommand(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::string FormatSweepPoint(const std::map<std::string, std::string>& point) {
+  std::string out;
+  for (const auto& [name, value] : point) out += (out.empty() ? "" : " ") + name + "=" + value;
+  return out;
+}
+
 void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
                     std::ostream& out, bool group_arrays) {
   Table table({"ID", "NAME", "USER", "PROJECT", "CLASS", "STATE", "GPUS", "NODES", "TIME",
@@ -272,7 +288,14 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
       {"Image", OrDash(s.image)},
       {"Workers", std::to_string(s.workers)},
       {"GpusPerWorker", model::FormatGpuMilli(s.gpu_milli)},
-      {"GpuMemory", s.gpu_memory_mib > 0 ? model::FormatSizeMiB(s.gpu_memory_mib) : "-"},
+      {"GpuMemory", s.gpu_memory_mib > 0 ? model::FormatSizeMiB(s.gpu_memory_mib) +
+                                               (s.gpu_memory_limit_mib > s.gpu_memory_mib
+                                                    ? " (limit " +
+                                                          model::FormatSizeMiB(
+                                                              s.gpu_memory_limit_mib) +
+                                                          ")"
+                                                    : "")
+                                         : "-"},
       {"CpusPerWorker", std::to_string(s.cpus)},
       {"MemPerWorker", model::FormatSizeMiB(s.memory_mib)},
       {"TimeLimit", s.time_limit_s > 0 ? model::FormatDuration(s.time_limit_s) : "-"},
@@ -283,16 +306,33 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
       {"Time", JobTime(job, now)},
       {"ExitCode", job.exit_code >= 0 ? std::to_string(job.exit_code) : "-"},
       {"Restarts", std::to_string(job.restart_count)},
+      {"Preemptions", std::to_string(job.preemptions)},
+      {"GpuUtil", job.GpuUtilPct() >= 0
+                      ? std::to_string(job.GpuUtilPct()) + "% (time-weighted average of its GPUs)"
+                      : "-"},
   };
   if (s.array_id != 0) {
     lines.push_back({"Array", std::to_string(s.array_id) + "[" + std::to_string(s.array_index) +
                                   "]" + (s.array_limit > 0 ? " %" + std::to_string(s.array_limit)
                                                            : "")});
   }
+  if (!s.sweep.empty()) lines.push_back({"Sweep", FormatSweepPoint(s.sweep)});
+  if (s.stop_after_success) lines.push_back({"StopAfterFirstSuccess", "yes"});
   for (const auto& dep : s.after) lines.push_back({"After", dep});
   if (s.hold) lines.push_back({"Hold", "yes: herd release " + std::to_string(job.id)});
   if (s.begin_time > 0) lines.push_back({"Begin", FormatTimestamp(s.begin_time)});
   for (const auto& [key, value] : s.env) lines.push_back({"Env", key + "=" + value});
+  // Measured from the job's cgroups; absent where the node could not confine it.
+  const model::JobUsage& u = job.usage;
+  if (u.cpu_ms >= 0) {
+    char cpu[32];
+    snprintf(cpu, sizeof cpu, "%.1fs", static_cast<double>(u.cpu_ms) / 1000);
+    lines.push_back({"CpuTime", cpu});
+  }
+  if (u.memory_bytes >= 0 && !model::IsTerminal(job.state)) {
+    lines.push_back({"MemUsed", FormatBytes(u.memory_bytes)});
+  }
+  if (u.memory_peak_bytes >= 0) lines.push_back({"MemPeak", FormatBytes(u.memory_peak_bytes)});
   for (size_t w = 0; w < job.placement.size(); ++w) {
     const model::WorkerPlacement& p = job.placement[w];
     std::string gpus = "none";
@@ -356,6 +396,17 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"begin_time", TimeOrNull(s.begin_time)},
       {"array_id", s.array_id != 0 ? nlohmann::json(s.array_id) : nlohmann::json()},
       {"array_index", s.array_id != 0 ? nlohmann::json(s.array_index) : nlohmann::json()},
+      {"sweep", s.sweep.empty() ? nlohmann::json() : nlohmann::json(s.sweep)},
+      {"stop_after_success", s.stop_after_success},
+      {"preemptions", job.preemptions},
+      {"gpu_util_pct", job.GpuUtilPct() >= 0 ? nlohmann::json(job.GpuUtilPct()) : nlohmann::json()},
+      {"cpu_seconds", job.usage.cpu_ms >= 0 ? nlohmann::json(job.usage.cpu_ms / 1000.0)
+                                            : nlohmann::json()},
+      {"memory_bytes", model::IsTerminal(job.state) ? nlohmann::json()
+                                                    : MeasuredOrNull(job.usage.memory_bytes)},
+      {"memory_peak_bytes", MeasuredOrNull(job.usage.memory_peak_bytes)},
+      {"gpu_memory_limit_mib", s.gpu_memory_limit_mib > 0 ? s.gpu_memory_limit_mib
+                                                          : s.gpu_memory_mib},
   };
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -47,6 +48,9 @@ std::string FormatTimestamp(int64_t epoch_seconds);
 // The command line, with arguments quoted where a shell would need it.
 std::string FormatCommand(const std::vector<std::string>& argv);
 
+// A sweep member's parameters: "bs=32 lr=1e-3" (names in order).
+std::string FormatSweepPoint(const std::map<std::string, std::string>& point);
+
 // `herd jobs`: ID NAME USER PROJECT CLASS STATE GPUS NODES TIME REASON. With group_arrays,
 // the members of an array are one row "40[1-100]" with a count per state.
 void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
@@ -57,7 +61,11 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out);
 // number), nodes (array of names), submit_time, start_time, end_time (epoch seconds, null when
 // not yet), exit_code (null until it ends), restart_count; plus workers, gpus_per_worker, cpus,
 // memory_mib, gpu_memory_mib, time_limit_s, command, cwd, image, spread, env, placement,
-// after, hold, begin_time (null: none), array_id and array_index (null outside an array).
+// after, hold, begin_time (null: none), array_id and array_index (null outside an array);
+// gpu_memory_limit_mib; cpu_seconds, memory_bytes (running jobs) and memory_peak_bytes from the
+// job's cgroups (null: not measured); sweep (object of parameter values, null outside a sweep),
+// stop_after_success, preemptions, gpu_util_pct (time-weighted average utilization of its
+// GPUs, null when never measured).
 nlohmann::json JobToJson(const model::Job& job);
 
 // `herd nodes`: NAME STATE GPUS CPUS MEM GPU-MODEL TOPOLOGY; GPUS/CPUS/MEM are used/total.

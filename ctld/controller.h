@@ -5,6 +5,7 @@
 // Built by ctld/main.cc (and integration tests); not thread-safe: one thread calls Step().
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -86,6 +87,8 @@ class Controller {
   // herd why / herd usage (ctld/report.cc).
   Status OnWhy(const net::Incoming& in);
   Status OnUsage(const net::Incoming& in);
+  // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
+  void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
   bool IsAdmin(const auth::Identity& who) const;
   Status OnRegister(const net::Incoming& in);
   Status OnHeartbeat(const net::Incoming& in);
@@ -99,6 +102,9 @@ class Controller {
   void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);
   void OnWorkerReport(const std::string& node, const proto::JobReport& report);
   void WorkerEnded(model::Job& job, int worker, int exit_code, const std::string& reason);
+  // Keeps a worker's latest CPU and memory figures and sums them into job.usage (in memory;
+  // stored with the job's next write, at the latest when it ends).
+  void RecordUsage(model::Job& job, const proto::JobReport& report);
   void Finish(model::Job& job, model::JobState state, int exit_code, std::string reason);
   void Requeue(model::Job& job, std::string reason);
   void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms);
@@ -109,6 +115,10 @@ class Controller {
   void CheckTimeLimits();
   // Starts or clears the idle clock of jobs on `node` whose class has an idle_timeout.
   void UpdateIdle(const Node& node);
+  // Adds the GPU utilization of `node`'s latest heartbeat, weighted by `elapsed_ms` since the one
+  // before, to its running jobs' accounting (stored with the job's next write, at the latest
+  // when it ends).
+  void AccountGpuUse(const Node& node, int64_t elapsed_ms);
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
   // Pending jobs that preempted others, with how many victims still hold resources.
@@ -121,6 +131,8 @@ class Controller {
   // Fills gated_ with the pending jobs that must not start yet and sets their reason; cancels
   // those whose dependencies can never be satisfied.
   void GateWorkflow();
+  // Cancels the unfinished members of --stop-after-first-success arrays with a completed one.
+  void StopAfterFirstSuccess();
   bool IsArrayHead(const model::Job& job) const { return job.spec.array_id == job.id; }
   // "release" of a job, or "cancel"/"release" of every unfinished member when job is an array.
   proto::JobActionResult WorkflowAction(const std::string& action, model::Job& job,
@@ -148,6 +160,7 @@ class Controller {
   std::map<model::JobId, std::set<int>> ended_workers_;
   std::map<model::JobId, int64_t> pending_since_;  // reservation clock
   std::map<model::JobId, int64_t> idle_since_;     // all of the job's GPUs idle since
+  std::map<model::JobId, std::map<int, model::JobUsage>> worker_usage_;  // running jobs, by worker
   // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
   // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
   std::map<model::JobId, model::JobId> preempted_for_;
@@ -157,6 +170,8 @@ class Controller {
   bool schedule_soon_ = true;
   bool store_failed_ = false;                      // a write failed: roll back, do not send
   int64_t next_cycle_ms_ = 0;
+  // Earliest moment a request may start a cycle before next_cycle_ms_ (real time; see Tick).
+  std::chrono::steady_clock::time_point soon_after_;
   std::vector<sched::QueueShare> shares_;
   std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
 };

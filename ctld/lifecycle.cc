@@ -46,6 +46,7 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
     // The node re-registers when it gets this error (e.g. after a controller restart).
     return Invalid("node " + hb->node + " is not registered with this herd-ctld: register first");
   }
+  const int64_t since_last_ms = clock_->MonotonicMillis() - n->last_seen_ms;
   n->last_seen_ms = clock_->MonotonicMillis();
   n->last_seen = Now();
   if (n->state == model::NodeState::kDown) {
@@ -58,6 +59,7 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
   UpdateIdle(*n);
+  AccountGpuUse(*n, since_last_ms);
   return Status::Ok();
 }
 
@@ -107,6 +109,7 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
     return;
   }
   Job& j = it->second;
+  RecordUsage(j, r);
   if (r.state == "ENDED") {
     WorkerEnded(j, r.worker, r.exit_code, r.reason);
   } else if (j.state == JobState::kStarting) {
@@ -114,6 +117,26 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
     Save(j);
     Event(j.id, "running on " + node);
   }
+}
+
+void Controller::RecordUsage(Job& job, const proto::JobReport& r) {
+  const model::JobUsage& u = r.usage;
+  if (u.cpu_ms < 0 && u.memory_bytes < 0 && u.memory_peak_bytes < 0) return;  // no cgroup
+  model::JobUsage& w = worker_usage_[job.id][r.worker];
+  // Counters only grow; where the kernel keeps no peak, the highest sample stands for it.
+  w.cpu_ms = std::max(w.cpu_ms, u.cpu_ms);
+  w.memory_bytes = r.state == "ENDED" && u.memory_bytes >= 0 ? 0 : u.memory_bytes;
+  w.memory_peak_bytes = std::max({w.memory_peak_bytes, u.memory_peak_bytes, u.memory_bytes});
+  model::JobUsage total;
+  auto add = [](int64_t& sum, int64_t v) {
+    if (v >= 0) sum = std::max<int64_t>(sum, 0) + v;
+  };
+  for (const auto& [worker, each] : worker_usage_[job.id]) {
+    add(total.cpu_ms, each.cpu_ms);
+    add(total.memory_bytes, each.memory_bytes);
+    add(total.memory_peak_bytes, each.memory_peak_bytes);
+  }
+  job.usage = total;
 }
 
 void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::string& reason) {
@@ -135,6 +158,7 @@ void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::str
     Ending e = end->second;
     ending_.erase(end);
     if (e.final_state == JobState::kPending) {
+      job.preemptions++;  // only the scheduler stops a job to requeue it: to make room
       Requeue(job, e.reason);
     } else {
       Finish(job, e.final_state, job.exit_code, e.reason);
@@ -155,6 +179,7 @@ void Controller::Finish(Job& job, JobState state, int exit_code, std::string rea
   job.exit_code = exit_code;
   job.reason = std::move(reason);
   job.end_time = Now();
+  worker_usage_.erase(job.id);
   pending_since_.erase(job.id);
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
@@ -171,6 +196,8 @@ void Controller::Requeue(Job& job, std::string reason) {
   job.exit_code = -1;
   job.restart_count++;
   job.reason = std::move(reason);
+  job.usage = {};  // the next run is measured afresh
+  worker_usage_.erase(job.id);
   pending_since_[job.id] = Now();
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
@@ -261,6 +288,27 @@ void Controller::UpdateIdle(const Node& node) {
       idle_since_.try_emplace(id, Now());
     } else {
       idle_since_.erase(id);
+    }
+  }
+}
+
+void Controller::AccountGpuUse(const Node& node, int64_t elapsed_ms) {
+  if (node.gpu_metrics.empty()) return;
+  // Each sample stands for the time since the node's previous heartbeat, but no more than two
+  // intervals: after a silence, the GPUs' activity in between is unknown.
+  const int64_t interval_ms = config_.scheduler.heartbeat_interval_ms;
+  const int64_t weight_ms = std::clamp<int64_t>(elapsed_ms, 0, 2 * interval_ms);
+  if (weight_ms == 0) return;
+  for (auto& [id, j] : jobs_) {
+    if (j.state != JobState::kRunning) continue;
+    for (const auto& w : j.placement) {
+      if (w.node != node.name) continue;
+      for (int g : w.gpus) {
+        auto m = node.gpu_metrics.find(g);
+        if (m == node.gpu_metrics.end() || m->second.utilization_pct < 0) continue;
+        j.gpu_util_sum += std::min(100, m->second.utilization_pct) * weight_ms;
+        j.gpu_sampled_ms += weight_ms;
+      }
     }
   }
 }

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   }
   herd::InitDaemonLog("herd-ctld", config->controller.log_file);
   int sigfd = herd::DaemonSignalFd();
+  spdlog::info("up to {} open files (one connection per node)", herd::RaiseFdLimit());
 
   const std::string& dir = config->controller.state_dir;
   mkdir(dir.c_str(), 0755);

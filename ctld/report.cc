@@ -2,6 +2,9 @@
 // (GPU-hours and waits per user, project or department). Both read the in-memory jobs, which
 // include finished ones, and the scheduler's last cycle.
 #include <algorithm>
+#include <cmath>
+#include <set>
+#include <tuple>
 
 #include "ctld/controller.h"
 
@@ -36,7 +39,143 @@ int64_t Percentile(const std::vector<int64_t>& v, double q) {
   return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
 }
 
+// What one node has free for the estimate of a pending job's start.
+struct FreeNode {
+  std::string name;
+  std::vector<int64_t> gpu_free_milli;  // per GPU index
+  int64_t cores = 0;
+  int64_t memory_mib = 0;
+};
+
+// How many workers of `spec` fit on `n` at once (at most spec.workers).
+int WorkersThatFit(FreeNode n, const model::JobSpec& spec) {
+  int fit = 0;
+  while (fit < spec.workers && n.cores >= spec.cpus && n.memory_mib >= spec.memory_mib) {
+    if (spec.gpu_milli >= 1000) {
+      int64_t want = spec.gpu_milli / 1000;
+      for (auto& g : n.gpu_free_milli) {
+        if (want > 0 && g >= 1000) g = 0, --want;
+      }
+      if (want > 0) break;
+    } else if (spec.gpu_milli > 0) {
+      auto g = std::find_if(n.gpu_free_milli.begin(), n.gpu_free_milli.end(),
+                            [&](int64_t f) { return f >= spec.gpu_milli; });
+      if (g == n.gpu_free_milli.end()) break;
+      *g -= spec.gpu_milli;
+    }
+    n.cores -= spec.cpus;
+    n.memory_mib -= spec.memory_mib;
+    ++fit;
+  }
+  return fit;
+}
+
 }  // namespace
+
+// Walks the running jobs in the order their time limits end them, freeing their resources,
+// until the pending job's workers fit on the schedulable nodes and its project's limit (and,
+// for a class that starts only within quota, its deserved quota) has room. Pending jobs ahead
+// of it, preemption and reservations are left out: a rough, optimistic lower bound.
+void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
+  static const std::set<std::string> kNoEstimate = {"dependency", "hold", "begin time",
+                                                    "array limit", "node"};
+  if (kNoEstimate.count(reply->waits_for)) {
+    reply->estimate_note = "no estimate: it waits for its " + reply->waits_for;
+    return;
+  }
+  std::map<std::string, FreeNode> free;
+  for (const auto& [name, n] : nodes_) {
+    if (n.state != model::NodeState::kUp || n.drain) continue;
+    FreeNode& f = free[name];
+    f.name = name;
+    for (const auto& g : n.topology.gpus) {
+      if (g.index >= static_cast<int>(f.gpu_free_milli.size())) f.gpu_free_milli.resize(g.index + 1);
+      f.gpu_free_milli[g.index] = 1000;
+    }
+    f.cores = n.topology.Cores();
+    f.memory_mib = n.topology.memory_mib;
+  }
+  // Quota room in GPUs for the job's project: its limit, and its deserved share for a class
+  // that may start only within it.
+  int64_t quota = -1;
+  const config::QueueConfig* q = config_.FindQueue(job.spec.project);
+  const config::ClassConfig* cls = config_.FindClass(job.spec.job_class);
+  if (q != nullptr && q->limit && q->limit->gpu_milli >= 0) quota = q->limit->gpu_milli;
+  if (q != nullptr && cls != nullptr && cls->within_quota_only) {
+    quota = quota < 0 ? q->deserved.gpu_milli : std::min(quota, q->deserved.gpu_milli);
+  }
+  int64_t project_used = 0;
+  struct Release {
+    int64_t at;
+    const Job* job;
+  };
+  std::vector<Release> releases;
+  bool unlimited = false;
+  const int64_t now = Now();
+  for (const auto& [id, j] : jobs_) {
+    if (!model::HoldsResources(j.state)) continue;
+    for (const auto& w : j.placement) {
+      auto it = free.find(w.node);
+      if (it == free.end()) continue;
+      for (int g : w.gpus) {
+        if (g >= 0 && g < static_cast<int>(it->second.gpu_free_milli.size())) {
+          it->second.gpu_free_milli[g] -= w.gpu_milli_each;
+        }
+      }
+      it->second.cores -= static_cast<int64_t>(w.cores.size());
+      it->second.memory_mib -= w.memory_mib;
+    }
+    if (j.spec.project == job.spec.project) project_used += j.spec.gpu_milli * j.spec.workers;
+    if (j.state == JobState::kPreempted || ending_.count(id)) {
+      releases.push_back({now, &j});  // already being stopped
+    } else if (j.state != JobState::kSuspended && j.spec.time_limit_s > 0 && j.start_time > 0) {
+      releases.push_back({std::max(now, j.start_time + j.spec.time_limit_s), &j});
+    } else {
+      unlimited = true;
+    }
+  }
+  std::sort(releases.begin(), releases.end(), [](const Release& a, const Release& b) {
+    return std::tie(a.at, a.job->id) < std::tie(b.at, b.job->id);
+  });
+  const int64_t need = job.spec.gpu_milli * job.spec.workers;
+  auto fits = [&] {
+    if (quota >= 0 && project_used + need > quota) return false;
+    int workers = 0;
+    for (const auto& [name, f] : free) workers += WorkersThatFit(f, job.spec);
+    return workers >= job.spec.workers;
+  };
+  if (quota >= 0 && need > quota) {
+    reply->estimate_note = "no estimate: it asks for more GPUs than its project may use";
+    return;
+  }
+  if (fits()) {
+    reply->estimated_start = now;
+    return;
+  }
+  for (const Release& r : releases) {
+    for (const auto& w : r.job->placement) {
+      auto it = free.find(w.node);
+      if (it == free.end()) continue;
+      for (int g : w.gpus) {
+        if (g >= 0 && g < static_cast<int>(it->second.gpu_free_milli.size())) {
+          it->second.gpu_free_milli[g] += w.gpu_milli_each;
+        }
+      }
+      it->second.cores += static_cast<int64_t>(w.cores.size());
+      it->second.memory_mib += w.memory_mib;
+    }
+    if (r.job->spec.project == job.spec.project) {
+      project_used -= r.job->spec.gpu_milli * r.job->spec.workers;
+    }
+    if (fits()) {
+      reply->estimated_start = r.at;
+      return;
+    }
+  }
+  reply->estimate_note = unlimited ? "no estimate: running jobs have no time limit"
+                                   : "no estimate: it does not fit even when every running job "
+                                     "has ended";
+}
 
 Status Controller::OnWhy(const net::Incoming& in) {
   auto req = proto::BodyOf<proto::WhyRequest>(in.envelope);
@@ -82,6 +221,7 @@ Status Controller::OnWhy(const net::Incoming& in) {
     if (j.state == JobState::kPending) p.pending_jobs++;
     if (model::HoldsResources(j.state)) p.running_jobs++;
   }
+  if (job.state == JobState::kPending) EstimateStart(job, &reply);
   ReplyBody(in, reply);
   return Status::Ok();
 }
@@ -104,6 +244,9 @@ Status Controller::OnUsage(const net::Incoming& in) {
   struct Group {
     int64_t gpu_milli_seconds = 0;
     std::vector<int64_t> waits;
+    double util_weighted = 0;    // sum of a measured job's utilization x its GPU-milliseconds
+    int64_t util_weight = 0;     // GPU-milliseconds of the jobs with a measured utilization
+    int64_t preemptions = 0;
   };
   std::map<std::string, Group> groups;
   for (const auto& [id, j] : jobs_) {
@@ -122,14 +265,26 @@ Status Controller::OnUsage(const net::Incoming& in) {
       name = p == parent.end() || p->second.empty() ? "-" : p->second;
     }
     Group& g = groups[name];
-    g.gpu_milli_seconds += j.spec.gpu_milli * j.spec.workers * std::max<int64_t>(0, to - from);
+    const int64_t gpu_milli_seconds =
+        j.spec.gpu_milli * j.spec.workers * std::max<int64_t>(0, to - from);
+    g.gpu_milli_seconds += gpu_milli_seconds;
     g.waits.push_back(std::max<int64_t>(0, j.start_time - j.submit_time));
+    g.preemptions += j.preemptions;
+    if (j.gpu_sampled_ms > 0 && gpu_milli_seconds > 0) {
+      g.util_weighted += static_cast<double>(j.gpu_util_sum) / static_cast<double>(j.gpu_sampled_ms) *
+                         static_cast<double>(gpu_milli_seconds);
+      g.util_weight += gpu_milli_seconds;
+    }
   }
   for (auto& [name, g] : groups) {
     std::sort(g.waits.begin(), g.waits.end());
+    const int32_t util =
+        g.util_weight > 0
+            ? static_cast<int32_t>(std::lround(g.util_weighted / static_cast<double>(g.util_weight)))
+            : -1;
     reply.rows.push_back({name, g.gpu_milli_seconds, static_cast<int64_t>(g.waits.size()),
                           Percentile(g.waits, 0.5), Percentile(g.waits, 0.9),
-                          Percentile(g.waits, 0.99)});
+                          Percentile(g.waits, 0.99), util, g.preemptions});
   }
   ReplyBody(in, reply);
   return Status::Ok();

@@ -1,5 +1,6 @@
 // One scheduling cycle: build the snapshot, call the pure core, act on its decisions.
 #include <algorithm>
+#include <chrono>
 
 #include "common/model/units.h"
 #include "ctld/controller.h"
@@ -132,8 +133,21 @@ void Controller::Schedule() {
     auto b = jobs_.find(entry.second);
     return b == jobs_.end() || b->second.state != JobState::kPending;
   });
+  // Measured on the steady clock (never decided on): the cycle's cost, for herd-ctld's log.
+  using Ms = std::chrono::duration<double, std::milli>;
+  const auto t0 = std::chrono::steady_clock::now();
   GateWorkflow();
-  sched::Decisions d = sched::Decide(BuildSnapshot(), policy_);
+  std::chrono::steady_clock::time_point t1;
+  size_t nodes = 0, pending = 0, running = 0;
+  sched::Decisions d;
+  {
+    const sched::Snapshot snapshot = BuildSnapshot();  // freed before the decisions are applied
+    t1 = std::chrono::steady_clock::now();
+    nodes = snapshot.nodes.size(), pending = snapshot.pending.size();
+    running = snapshot.running.size();
+    d = sched::Decide(snapshot, policy_);
+  }
+  const auto t2 = std::chrono::steady_clock::now();
   for (const auto& [id, n] : Releasing()) {
     auto it = jobs_.find(id);
     std::string reason = "waiting for " + std::to_string(n) + " preempted job" +
@@ -189,6 +203,15 @@ void Controller::Schedule() {
     }
   }
   shares_ = std::move(d.shares);
+  const auto t3 = std::chrono::steady_clock::now();
+  // One line per cycle; at info only when it started or stopped jobs or was slow.
+  const double total_ms = Ms(t3 - t0).count();
+  const bool acted = !d.starts.empty() || !d.preemptions.empty();
+  spdlog::log(acted || total_ms >= 100 ? spdlog::level::info : spdlog::level::debug,
+              "scheduling cycle: {:.1f} ms (snapshot {:.1f}, decide {:.1f}, apply {:.1f}); {} nodes, "
+              "{} pending, {} running; {} started, {} preempted",
+              total_ms, Ms(t1 - t0).count(), Ms(t2 - t1).count(), Ms(t3 - t2).count(),
+              nodes, pending, running, d.starts.size(), d.preemptions.size());
 }
 
 void Controller::Launch(Job& job) {

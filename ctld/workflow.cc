@@ -47,6 +47,7 @@ Status Controller::ValidateWorkflow(model::JobSpec* spec) const {
   // Array membership is set by OnSubmit, never by the client.
   spec->array_id = 0;
   spec->array_index = 0;
+  spec->sweep.clear();
   if (spec->begin_time < 0) return Invalid("the begin time must not be negative");
   if (spec->after.size() > 1000) return Invalid("a job depends on at most 1000 jobs");
   for (auto& text : spec->after) {
@@ -58,8 +59,36 @@ Status Controller::ValidateWorkflow(model::JobSpec* spec) const {
   return Status::Ok();
 }
 
+// --stop-after-first-success: once a member of such an array has completed, its unfinished
+// members are cancelled, pending and running alike. Derived from the stored states every cycle,
+// so it holds across a controller restart.
+void Controller::StopAfterFirstSuccess() {
+  std::map<model::JobId, model::JobId> succeeded;  // array id -> its first completed member
+  for (const auto& [id, j] : jobs_) {
+    if (j.spec.stop_after_success && j.spec.array_id != 0 && j.state == JobState::kCompleted) {
+      succeeded.try_emplace(j.spec.array_id, id);
+    }
+  }
+  if (succeeded.empty()) return;
+  const int grace_ms = static_cast<int>(config_.scheduler.kill_grace_s * 1000);
+  for (auto& [id, j] : jobs_) {
+    auto it = succeeded.find(j.spec.array_id);
+    if (it == succeeded.end() || model::IsTerminal(j.state)) continue;
+    const std::string reason = "cancelled: job " + std::to_string(it->second) + " of array " +
+                               std::to_string(it->first) +
+                               " completed (--stop-after-first-success)";
+    if (j.state == JobState::kPending) {
+      Finish(j, JobState::kCancelled, -1, reason);
+    } else if (auto e = ending_.find(id);
+               e == ending_.end() || e->second.final_state != JobState::kCancelled) {
+      StopJob(j, JobState::kCancelled, reason, grace_ms);
+    }
+  }
+}
+
 void Controller::GateWorkflow() {
   gated_.clear();
+  StopAfterFirstSuccess();
   std::map<model::JobId, int> array_slots;  // per capped array: members running or offered
   for (const auto& [id, j] : jobs_) {
     if (j.spec.array_id != 0 && j.spec.array_limit > 0 && model::HoldsResources(j.state)) {

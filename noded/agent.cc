@@ -48,6 +48,10 @@ std::string JoinInts(const std::vector<int>& v) {
 
 constexpr int kResendMs = 2000;
 
+model::JobUsage ToJobUsage(const runtime::CgroupUsage& u) {
+  return {u.cpu_ns < 0 ? -1 : u.cpu_ns / 1000000, u.memory_bytes, u.memory_peak_bytes};
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
@@ -74,7 +78,7 @@ std::vector<proto::GpuMetric> Agent::GpuMetrics() {
 }
 
 Status Agent::Connect() {
-  auto dealer = net::Dealer::Connect(options_.controller, options_.name);
+  auto dealer = net::Dealer::Connect(options_.controller, options_.name, options_.context);
   if (!dealer.ok()) return dealer.status();
   dealer_ = std::move(*dealer);
   mkdir((options_.state_dir + "/hostfiles").c_str(), 0755);
@@ -99,8 +103,7 @@ void Agent::Step(int timeout_ms) {
     SendBody(req);
     next_register_ms_ = now + 1000;
   }
-  int64_t due = std::min(next_poll_ms_, registered_ ? next_heartbeat_ms_ : next_register_ms_);
-  int wait = static_cast<int>(std::clamp<int64_t>(due - now, 0, timeout_ms));
+  int wait = static_cast<int>(std::clamp<int64_t>(NextDueMs() - now, 0, timeout_ms));
   for (auto e = dealer_->Receive(wait); e; e = dealer_->Receive(0)) Handle(*e);
   now = clock_->MonotonicMillis();
   if (now >= next_poll_ms_) {
@@ -113,6 +116,10 @@ void Agent::Step(int timeout_ms) {
   }
 }
 
+int64_t Agent::NextDueMs() const {
+  return std::min(next_poll_ms_, registered_ ? next_heartbeat_ms_ : next_register_ms_);
+}
+
 std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
   std::vector<proto::JobReport> out;
   for (const auto& st : runtime_->Poll()) {
@@ -122,6 +129,8 @@ std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
     r.state = StateName(st.state);
     r.exit_code = st.exit_code;
     r.reason = st.reason;
+    r.usage = ToJobUsage(st.state == runtime::JobStatus::kExited ? st.usage
+                                                                 : runtime_->Usage(st.job_key));
     out.push_back(std::move(r));
   }
   if (include_ended) {
@@ -154,6 +163,7 @@ void Agent::Report() {
     ev.report.state = StateName(st.state);
     ev.report.exit_code = st.exit_code;
     ev.report.reason = st.reason;
+    if (ended) ev.report.usage = ToJobUsage(st.usage);
     SendBody(ev);
   }
   for (auto& [key, r] : failed_launches_) {
@@ -233,11 +243,15 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   if (!w.gpus.empty() && w.gpu_milli_each < 1000) {
     spec.env.emplace_back("HERD_GPU_FRACTION", model::FormatGpuMilli(w.gpu_milli_each));
     // MPS enforces the share where nvidia-cuda-mps-control exists; elsewhere limits are advisory.
-    auto limits = mps_.Acquire(spec.job_key, w.gpus[0], w.gpu_milli_each, job.spec.gpu_memory_mib);
+    // The scheduler reserved gpu_memory_mib; the job may use up to its limit, when it set one.
+    const int64_t mem_limit = job.spec.gpu_memory_limit_mib > 0 ? job.spec.gpu_memory_limit_mib
+                                                                : job.spec.gpu_memory_mib;
+    auto limits = mps_.Acquire(spec.job_key, w.gpus[0], w.gpu_milli_each, mem_limit);
     if (limits.ok()) {
       spec.env.insert(spec.env.end(), limits->begin(), limits->end());
     } else {
       spdlog::warn("job {}: MPS: {}; its GPU share is advisory", job.id, limits.status().message());
+      if (mem_limit > 0) spec.env.emplace_back("HERD_GPU_MEMORY_LIMIT", std::to_string(mem_limit) + "M");
       spec.env.emplace_back("HERD_GPU_LIMITS", "advisory");
     }
   }
@@ -252,7 +266,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   Status s = runtime_->Launch(spec);
   if (!s.ok()) {
     spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
-    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message()};
+    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {}};
     mps_.Release(spec.job_key);
     failed_launches_[spec.job_key] = r;
     unacked_[spec.job_key] = 0;
@@ -270,6 +284,7 @@ void Agent::OnSignal(const proto::SignalCommand& cmd) {
     Status s;
     if (cmd.action == "kill") {
       s = runtime_->Kill(st.job_key, cmd.grace_ms);
+      next_poll_ms_ = 0;  // a job that ends at once is reported at once
     } else if (cmd.action == "suspend") {
       s = runtime_->Suspend(st.job_key);
     } else if (cmd.action == "resume") {

@@ -26,6 +26,8 @@ struct AgentOptions {
   std::string state_dir;     // hostfiles live here; the Runtime keeps its own dirs below it
   model::NodeTopology topology;
   int poll_interval_ms = 100;  // how often job states are read
+  // Shared by the many agents of herd-noded-emulator; null: the agent opens its own.
+  std::shared_ptr<net::Context> context = nullptr;
 };
 
 class Agent {
@@ -37,6 +39,11 @@ class Agent {
   Status Connect();
   // Handles commands for up to timeout_ms, then reports and heartbeats as due.
   void Step(int timeout_ms);
+  // When Step() next has timed work to do (register, report, heartbeat), in monotonic ms.
+  int64_t NextDueMs() const;
+  // The connection to herd-ctld, for a caller that waits on many agents at once.
+  // REQUIRES: Connect() succeeded.
+  net::Dealer* dealer() const { return dealer_.get(); }
 
  private:
   void Send(const proto::Envelope& e);

@@ -11,16 +11,20 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
+#include "common/model/sweep.h"
 
 namespace herd::cli {
 namespace {
 
 struct SubmitOptions {
   model::JobSpec spec;
+  std::string gpu_memory;  // --gpu-memory REQ[:LIMIT]
   std::vector<std::string> env;
   std::string job_class;
   bool interactive = false;
@@ -30,6 +34,8 @@ struct SubmitOptions {
   std::vector<std::string> after;
   std::string begin;
   std::string array;
+  std::vector<std::string> sweep;
+  int32_t sweep_limit = 0;
   bool wait = false;
 };
 
@@ -124,6 +130,24 @@ Result<int64_t> ParseBegin(const std::string& text, int64_t now) {
   return bad;
 }
 
+// --gpu-memory "8G" or "8G:12G": the GPU memory reserved per worker and the most it may use
+// (default: what it reserves), as MiB.
+Result<std::pair<int64_t, int64_t>> ParseGpuMemory(const std::string& text) {
+  const auto colon = text.find(':');
+  auto request = model::ParseSizeMiB(text.substr(0, colon));
+  auto limit = colon == std::string::npos ? request : model::ParseSizeMiB(text.substr(colon + 1));
+  if (!request.ok() || !limit.ok()) {
+    return Invalid("invalid GPU memory '" + text +
+                   "': use REQ[:LIMIT] with sizes such as 8G or 8G:12G (a bare number is MiB)");
+  }
+  if (*limit < *request) {
+    return Invalid("invalid GPU memory '" + text + "': the limit " +
+                   model::FormatSizeMiB(*limit) + " is below the request " +
+                   model::FormatSizeMiB(*request) + "; use REQ[:LIMIT] with LIMIT at least REQ");
+  }
+  return std::make_pair(*request, colon == std::string::npos ? int64_t{0} : *limit);
+}
+
 // KEY=VALUE with a shell-style name and a UTF-8 value.
 CLI::Validator EnvValidator() {
   return CLI::Validator(
@@ -187,6 +211,11 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     const auto eq = kv.find('=');
     spec.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  if (!o.gpu_memory.empty()) {
+    auto mem = ParseGpuMemory(o.gpu_memory);  // already checked by the option's validator
+    if (!mem.ok()) return ctx.UsageError("--gpu-memory: " + mem.status().message());
+    std::tie(spec.gpu_memory_mib, spec.gpu_memory_limit_mib) = *mem;
+  }
   spec.cwd = Absolute(spec.cwd.empty() ? ctx.env().cwd : spec.cwd, ctx.env().cwd);
   if (!spec.image.empty()) spec.image = Absolute(spec.image, ctx.env().cwd);
   for (auto& v : spec.volumes) {
@@ -195,7 +224,7 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
         (colon == std::string::npos ? "" : v.substr(colon));
   }
 
-  proto::SubmitRequest request{spec, {}};
+  proto::SubmitRequest request{spec, {}, {}};
   for (const auto& a : o.after) {
     auto dep = ParseAfter(a);
     if (!dep.ok()) return ctx.UsageError(dep.status().message());
@@ -211,6 +240,25 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     if (!indexes.ok()) return ctx.UsageError(indexes.status().message());
     request.array_indexes = std::move(*indexes);
   }
+  if (!o.sweep.empty() && !o.array.empty()) {
+    return ctx.UsageError("choose one of --array and --sweep");
+  }
+  if (!o.sweep.empty()) {
+    std::string text;
+    for (const auto& s : o.sweep) text += s + " ";
+    auto params = model::ParseSweep(text);
+    if (!params.ok()) return ctx.UsageError(params.status().message());
+    request.sweep = model::SweepPoints(*params);
+    // Every point uses the same names, so checking the first checks the command for all.
+    auto argv = model::SubstituteSweep(request.spec.argv, request.sweep.front());
+    if (!argv.ok()) return ctx.UsageError(argv.status().message());
+    request.spec.array_limit = o.sweep_limit;
+  } else if (o.sweep_limit > 0) {
+    return ctx.UsageError("--sweep-limit needs --sweep");
+  }
+  if (request.spec.stop_after_success && request.array_indexes.empty() && request.sweep.empty()) {
+    return ctx.UsageError("--stop-after-first-success needs --array or --sweep");
+  }
 
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
@@ -218,18 +266,21 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   auto reply = controller->Submit(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
   // An array's members have consecutive ids from the array id.
-  const int64_t count = request.array_indexes.empty() ? 1 : request.array_indexes.size();
+  const bool many = !request.array_indexes.empty() || !request.sweep.empty();
+  const int64_t count = !request.sweep.empty()           ? request.sweep.size()
+                        : request.array_indexes.empty() ? 1
+                                                        : request.array_indexes.size();
   std::vector<model::JobId> ids;
   for (int64_t i = 0; i < count; ++i) ids.push_back(reply->id + i);
   if (o.json) {
     nlohmann::json j = {{"id", reply->id}};
-    if (!request.array_indexes.empty()) j["jobs"] = ids;
+    if (many) j["jobs"] = ids;
     ctx.out() << DumpJson(j) << "\n";
   } else if (o.quiet) {
     ctx.out() << reply->id << "\n";
-  } else if (!request.array_indexes.empty()) {
-    ctx.out() << "submitted array " << reply->id << " (" << count << " jobs: " << ids.front()
-              << "-" << ids.back() << ")\n";
+  } else if (many) {
+    ctx.out() << "submitted " << (request.sweep.empty() ? "array " : "sweep ") << reply->id
+              << " (" << count << " jobs: " << ids.front() << "-" << ids.back() << ")\n";
   } else {
     ctx.out() << "submitted job " << reply->id << "\n";
   }
@@ -246,9 +297,16 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("-g,--gpus", s.gpu_milli, "GPUs per worker: a whole number or a share (0.5)")
       ->transform(GpuValidator())
       ->type_name("GPUS");
-  sub->add_option("--gpu-memory", s.gpu_memory_mib, "GPU memory per worker (fractional jobs)")
-      ->transform(SizeValidator(false))
-      ->type_name("SIZE");
+  sub->add_option("--gpu-memory", o->gpu_memory,
+                  "GPU memory per worker (fractional jobs): REQ reserved, LIMIT (default REQ) "
+                  "the most it may use")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            auto mem = ParseGpuMemory(v);
+            return mem.ok() ? "" : mem.status().message();
+          },
+          ""))
+      ->type_name("REQ[:LIMIT]");
   sub->add_option("-c,--cpus", s.cpus, "cores per worker (default 1)")
       ->transform(CountValidator("CPU count"))
       ->type_name("N");
@@ -266,7 +324,8 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_flag("--interactive", o->interactive, "same as --class interactive");
   sub->add_flag("--train", o->train, "same as --class train (the default)");
   sub->add_option("-n,-J,--name", s.name, "job name");
-  sub->add_option("-i,--image", s.image, "rootfs directory or tarball: run in a container");
+  sub->add_option("-i,--image", s.image,
+                  "rootfs directory, tarball or OCI layout DIR[:TAG]: run in a container");
   sub->add_option("-v,--volume", s.volumes,
                   "bind HOST[:CONTAINER] into the container (paths the admin allows)");
   sub->add_flag("--spread", s.spread, "place away from other jobs instead of packing");
@@ -285,6 +344,16 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("--array", o->array,
                   "one job per index: 1-100, 1,3,5, 1-10:2; %N runs at most N at once")
       ->type_name("INDEXES[%N]");
+  sub->add_option("--sweep", o->sweep,
+                  "one job per combination: 'lr=1e-3,1e-4 bs=32,64'; {lr} in the command is "
+                  "replaced, $HERD_SWEEP_LR set")
+      ->allow_extra_args(false)
+      ->type_name("SPEC");
+  sub->add_option("--sweep-limit", o->sweep_limit, "run at most N jobs of the sweep at once")
+      ->transform(CountValidator("sweep limit"))
+      ->type_name("N");
+  sub->add_flag("--stop-after-first-success", s.stop_after_success,
+                "array or sweep: when one job completes (exit 0), cancel the unfinished rest");
   sub->add_flag("--wait", o->wait, "wait until the job ends (like herd wait); exit with its code");
   sub->add_flag("-q,--quiet", o->quiet, "print only the job id");
   sub->add_flag("--json", o->json, "print {\"id\": N}");

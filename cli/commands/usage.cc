@@ -1,5 +1,6 @@
 // herd usage [--since DATE] [--until DATE] [--by user|project|department] [--json|--csv]:
-// GPU-hours, jobs and waiting times (start - submit) per group, computed by herd-ctld.
+// GPU-hours, jobs, waiting times (start - submit), average GPU utilization (weighted by
+// GPU-hours) and preemptions per group, computed by herd-ctld.
 #include <time.h>
 
 #include <cstdio>
@@ -68,7 +69,10 @@ int RunUsage(const UsageOptions& o, Context& ctx) {
                       {"jobs", r.jobs},
                       {"wait_p50_s", r.wait_p50_s},
                       {"wait_p90_s", r.wait_p90_s},
-                      {"wait_p99_s", r.wait_p99_s}});
+                      {"wait_p99_s", r.wait_p99_s},
+                      {"gpu_util_pct", r.gpu_util_pct >= 0 ? nlohmann::json(r.gpu_util_pct)
+                                                           : nlohmann::json()},
+                      {"preemptions", r.preemptions}});
     }
     ctx.out() << DumpJson({{"since", reply->since},
                            {"until", reply->until},
@@ -78,7 +82,8 @@ int RunUsage(const UsageOptions& o, Context& ctx) {
     return kExitOk;
   }
   if (o.csv) {
-    ctx.out() << reply->by << ",gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s\n";
+    ctx.out() << reply->by
+              << ",gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s,gpu_util_pct,preemptions\n";
     for (const auto& r : reply->rows) {
       std::string group = r.group;
       if (group.find_first_of(",\"\n") != std::string::npos) {
@@ -87,17 +92,22 @@ int RunUsage(const UsageOptions& o, Context& ctx) {
         group = quoted + "\"";
       }
       ctx.out() << group << "," << Hours(r.gpu_milli_seconds, 6) << "," << r.jobs << ","
-                << r.wait_p50_s << "," << r.wait_p90_s << "," << r.wait_p99_s << "\n";
+                << r.wait_p50_s << "," << r.wait_p90_s << "," << r.wait_p99_s << ","
+                << (r.gpu_util_pct >= 0 ? std::to_string(r.gpu_util_pct) : "") << ","
+                << r.preemptions << "\n";
     }
     return kExitOk;
   }
   std::string by = reply->by;
   for (char& c : by) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  Table table({by, "GPU-HOURS", "JOBS", "WAIT-P50", "WAIT-P90", "WAIT-P99"});
+  Table table({by, "GPU-HOURS", "JOBS", "WAIT-P50", "WAIT-P90", "WAIT-P99", "GPU-UTIL",
+               "PREEMPTED"});
   for (const auto& r : reply->rows) {
     table.AddRow({r.group, Hours(r.gpu_milli_seconds), std::to_string(r.jobs),
                   model::FormatDuration(r.wait_p50_s), model::FormatDuration(r.wait_p90_s),
-                  model::FormatDuration(r.wait_p99_s)});
+                  model::FormatDuration(r.wait_p99_s),
+                  r.gpu_util_pct >= 0 ? std::to_string(r.gpu_util_pct) + "%" : "-",
+                  std::to_string(r.preemptions)});
   }
   ctx.out() << "Usage from "
             << (reply->since > 0 ? FormatTimestamp(reply->since) : "the beginning") << " to "

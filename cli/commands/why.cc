@@ -56,6 +56,9 @@ int RunWhy(const std::string& id_text, bool json, Context& ctx) {
       out["waits_for"] = reply->waits_for;
       out["position"] = reply->position;
       out["queue_length"] = reply->queue_length;
+      out["estimated_start"] =
+          reply->estimated_start > 0 ? nlohmann::json(reply->estimated_start) : nlohmann::json();
+      out["estimate_note"] = reply->estimate_note;
     }
     out["project"] = {{"name", p.name},
                       {"deserved_gpus", gpus(p.deserved.gpu_milli)},
@@ -81,6 +84,16 @@ int RunWhy(const std::string& id_text, bool json, Context& ctx) {
   out << "Position:   " << reply->position << " pending job" << (reply->position == 1 ? "" : "s")
       << " of project " << p.name << " ahead of it (" << reply->queue_length
       << " pending in all; order: class priority, then submit time)\n";
+  out << "Estimate:   ";
+  if (reply->estimated_start <= 0) {
+    out << reply->estimate_note << "\n";
+  } else if (reply->estimated_start <= ctx.Now()) {
+    out << "resources for it are free now (unless jobs ahead of it take them)\n";
+  } else {
+    out << "could start at " << FormatTimestamp(reply->estimated_start) << " (in "
+        << model::FormatDuration(reply->estimated_start - ctx.Now())
+        << "), when running jobs reach their time limits\n";
+  }
   out << "Project:    " << p.name << ": deserved " << Gpus(p.deserved.gpu_milli)
       << ", fair share " << Gpus(p.fair_share.gpu_milli) << ", allocated "
       << Gpus(p.allocated.gpu_milli) << " GPUs";

@@ -46,6 +46,7 @@ struct JobSpec {
   int32_t workers = 1;                      // gang size: N workers placed together or not at all
   int64_t gpu_milli = 0;                    // per worker; < 1000 means a share of one GPU
   int64_t gpu_memory_mib = 0;               // per worker, fractional jobs: requested GPU memory
+  int64_t gpu_memory_limit_mib = 0;         // GPU memory it may use (MPS pins it); 0: the request
   int64_t cpus = 1;                         // cores per worker
   int64_t memory_mib = 1024;                // per worker
   int64_t time_limit_s = 0;                 // 0: the class's max_time, else none
@@ -59,6 +60,8 @@ struct JobSpec {
   int64_t array_id = 0;                     // id of the array's first job; 0: not in an array
   int64_t array_index = 0;                  // HERD_ARRAY_INDEX of this member
   int32_t array_limit = 0;                  // members of the array running at once; 0: no cap
+  std::map<std::string, std::string> sweep; // a sweep member's parameter values (common/model/sweep.h)
+  bool stop_after_success = false;          // array/sweep: first member to complete ends the rest
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -76,6 +79,16 @@ struct WorkerPlacement {
   bool operator==(const WorkerPlacement&) const = default;
 };
 
+// CPU time and memory measured from a job's cgroups by herd-noded; -1: not measured (no cgroup).
+// On a job: all of its workers together, the latest heartbeat's while it runs and the final
+// figures once it ended. On a worker's report: that worker alone.
+struct JobUsage {
+  int64_t cpu_ms = -1;             // CPU time used so far
+  int64_t memory_bytes = -1;       // memory in use now (0 once the job ended)
+  int64_t memory_peak_bytes = -1;  // highest memory in use (sum of its workers' peaks)
+  bool operator==(const JobUsage&) const = default;
+};
+
 struct Job {
   JobId id = 0;
   JobSpec spec;
@@ -90,6 +103,16 @@ struct Job {
   int32_t exit_code = -1;       // -1 until it ends
   int32_t restart_count = 0;    // times it was requeued after preemption or node failure
   std::vector<WorkerPlacement> placement;  // one per worker while it holds resources
+  // Accounting, kept after the job ends.
+  int32_t preemptions = 0;      // times it was stopped to make room for another job and requeued
+  int64_t gpu_util_sum = 0;     // sum of utilization % x GPU-milliseconds sampled on its GPUs
+  int64_t gpu_sampled_ms = 0;   // GPU-milliseconds with a utilization sample
+  // Time-weighted average utilization of its GPUs in percent, or -1 when never measured.
+  int GpuUtilPct() const {
+    return gpu_sampled_ms > 0 ? static_cast<int>((gpu_util_sum + gpu_sampled_ms / 2) / gpu_sampled_ms)
+                              : -1;
+  }
+  JobUsage usage;               // CPU and memory from its cgroups, kept after it ends
   bool operator==(const Job&) const = default;
 };
 

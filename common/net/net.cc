@@ -121,10 +121,18 @@ class ZmqServer : public Server {
   int fd_ = -1;
 };
 
+class ZmqContext : public Context {
+ public:
+  explicit ZmqContext(int max_sockets) { context.set(zmq::ctxopt::max_sockets, max_sockets); }
+  zmq::context_t context{1};
+};
+
 class ZmqDealer : public Dealer {
  public:
-  explicit ZmqDealer(std::string endpoint)
-      : endpoint_(std::move(endpoint)), context_(1), socket_(context_, zmq::socket_type::dealer) {}
+  ZmqDealer(std::string endpoint, std::shared_ptr<Context> context)
+      : endpoint_(std::move(endpoint)),
+        context_(context ? std::move(context) : std::make_shared<ZmqContext>(1023)),
+        socket_(static_cast<ZmqContext&>(*context_).context, zmq::socket_type::dealer) {}
 
   Status Connect(const std::string& identity) {
     try {
@@ -164,10 +172,11 @@ class ZmqDealer : public Dealer {
   }
 
   int Fd() const override { return fd_; }
+  zmq::socket_t& socket() { return socket_; }
 
  private:
   std::string endpoint_;
-  zmq::context_t context_;
+  std::shared_ptr<Context> context_;  // outlives socket_
   zmq::socket_t socket_;
   int fd_ = -1;
 };
@@ -181,11 +190,43 @@ Result<std::unique_ptr<Server>> Server::Bind(const std::vector<std::string>& end
   return std::unique_ptr<Server>(std::move(server));
 }
 
+std::shared_ptr<Context> Context::Create(int max_sockets) {
+  return std::make_shared<ZmqContext>(max_sockets);
+}
+
 Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
-                                                const std::string& identity) {
-  auto dealer = std::make_unique<ZmqDealer>(endpoint);
+                                                const std::string& identity,
+                                                std::shared_ptr<Context> context) {
+  if (context) {
+    try {
+      auto dealer = std::make_unique<ZmqDealer>(endpoint, std::move(context));
+      HERD_RETURN_IF_ERROR(dealer->Connect(identity));
+      return std::unique_ptr<Dealer>(std::move(dealer));
+    } catch (const zmq::error_t& e) {  // EMFILE: the context's max_sockets is reached
+      return Unavailable("cannot open a socket to " + endpoint + ": " + e.what());
+    }
+  }
+  auto dealer = std::make_unique<ZmqDealer>(endpoint, nullptr);
   HERD_RETURN_IF_ERROR(dealer->Connect(identity));
   return std::unique_ptr<Dealer>(std::move(dealer));
+}
+
+std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms) {
+  std::vector<zmq::pollitem_t> items;
+  items.reserve(dealers.size());
+  for (Dealer* d : dealers) {
+    items.push_back({static_cast<ZmqDealer*>(d)->socket().handle(), 0, ZMQ_POLLIN, 0});
+  }
+  std::vector<size_t> ready;
+  try {
+    if (zmq::poll(items, std::chrono::milliseconds(timeout_ms)) <= 0) return ready;
+  } catch (const zmq::error_t&) {
+    return ready;  // EINTR: the caller's loop sees the signal
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].revents & ZMQ_POLLIN) ready.push_back(i);
+  }
+  return ready;
 }
 
 Client::Client(std::string endpoint, std::unique_ptr<auth::Authenticator> auth, int timeout_ms)

@@ -38,17 +38,31 @@ class Server {
   virtual int Fd() const = 0;
 };
 
+// A ZeroMQ context (one I/O thread) that many Dealers of one process share, as
+// herd-noded-emulator's thousands of nodes do; a Dealer without one owns its own.
+class Context {
+ public:
+  // max_sockets: how many sockets it may hold at once (ZeroMQ's default is 1023).
+  static std::shared_ptr<Context> Create(int max_sockets);
+  virtual ~Context() = default;
+};
+
 // A DEALER connected to the controller. identity: routing id ("" = random).
 class Dealer {
  public:
   static Result<std::unique_ptr<Dealer>> Connect(const std::string& endpoint,
-                                                 const std::string& identity);
+                                                 const std::string& identity,
+                                                 std::shared_ptr<Context> context = nullptr);
   virtual ~Dealer() = default;
   virtual Status Send(const proto::Envelope& e) = 0;
   // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped (logged).
   virtual std::optional<proto::Envelope> Receive(int timeout_ms) = 0;
   virtual int Fd() const = 0;
 };
+
+// Waits up to timeout_ms until one of `dealers` has a message queued and returns the indexes of
+// those that have (level-triggered, unlike polling their Fd()s); an empty list on timeout.
+std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms);
 
 // Request/reply client for the CLI: attaches a credential, waits for the reply with the same id,
 // turns an ErrorReply into a Status with its code and message, and a timeout into kUnavailable

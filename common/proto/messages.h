@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct ErrorReply {
 struct SubmitRequest {
   model::JobSpec spec;
   std::vector<int64_t> array_indexes;  // non-empty: one job per index (an array)
+  // Non-empty: a sweep, one job per point (parameter name -> value), ids consecutive like an
+  // array's; {name} in the command is replaced and HERD_SWEEP_<NAME> set (common/model/sweep.h).
+  std::vector<std::map<std::string, std::string>> sweep;
   bool operator==(const SubmitRequest&) const = default;
 };
 struct SubmitReply {
@@ -160,6 +164,10 @@ struct WhyReply {
   int64_t position = 0;           // pending jobs of its project ahead of it (class, then submit)
   int64_t queue_length = 0;       // pending jobs of its project
   ProjectStatus project;          // its project's quota and the last cycle's share
+  // Pending: the earliest time (epoch seconds) enough resources free up for it as running jobs
+  // reach their time limits; 0: no estimate, for the reason in `estimate_note`.
+  int64_t estimated_start = 0;
+  std::string estimate_note;
   bool operator==(const WhyReply&) const = default;
 };
 
@@ -177,6 +185,8 @@ struct UsageRow {
   int64_t wait_p50_s = 0;         // start - submit, nearest rank
   int64_t wait_p90_s = 0;
   int64_t wait_p99_s = 0;
+  int32_t gpu_util_pct = -1;      // average GPU utilization weighted by GPU-hours; -1: unmeasured
+  int64_t preemptions = 0;        // times its jobs were preempted
   bool operator==(const UsageRow&) const = default;
 };
 struct UsageReply {
@@ -195,6 +205,7 @@ struct JobReport {
   std::string state;              // "RUNNING", "SUSPENDED", "ENDED"
   int32_t exit_code = -1;
   std::string reason;             // "out of memory", "killed by signal 9", ...
+  model::JobUsage usage;          // this worker's CPU and memory (final figures when ENDED)
   bool operator==(const JobReport&) const = default;
 };
 

@@ -63,29 +63,36 @@ CREATE INDEX job_events_by_job ON job_events (job_id, seq);
 PRAGMA user_version = 1;
 )sql";
 
+// Schema version 2: accounting holds the JSON of a job's accounting fields (preemptions, GPU
+// utilization samples); rows written before it read as none measured.
+constexpr char kMigration2[] = R"sql(
+ALTER TABLE jobs ADD COLUMN accounting TEXT NOT NULL DEFAULT '{}';
+PRAGMA user_version = 2;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2};
 
 constexpr char kInsertJob[] =
     "INSERT INTO jobs (name, user, uid, gid, project, class, state, reason, submit_time, "
-    "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement, accounting) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18)";
 constexpr char kUpdateJob[] =
     "UPDATE jobs SET name = ?1, user = ?2, uid = ?3, gid = ?4, project = ?5, class = ?6, "
     "state = ?7, reason = ?8, submit_time = ?9, start_time = ?10, end_time = ?11, "
-    "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, spec = ?15, placement = ?16 "
-    "WHERE id = ?17";
+    "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, spec = ?15, placement = ?16, "
+    "accounting = ?18 WHERE id = ?17";
 constexpr char kSelectAllJobs[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement FROM jobs ORDER BY id";
+    "restart_count, spec, placement, accounting FROM jobs ORDER BY id";
 // ?1: JSON array of state names.
 constexpr char kSelectJobsInStates[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement FROM jobs "
+    "restart_count, spec, placement, accounting FROM jobs "
     "WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY id";
 constexpr char kSelectJob[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement FROM jobs WHERE id = ?1";
+    "restart_count, spec, placement, accounting FROM jobs WHERE id = ?1";
 constexpr char kUpsertNode[] =
     "INSERT INTO nodes (name, topology, state, last_seen) VALUES (?1, ?2, ?3, ?4) "
     "ON CONFLICT (name) DO UPDATE SET topology = excluded.topology, state = excluded.state, "
@@ -178,7 +185,10 @@ json SpecToJson(const model::JobSpec& s) {
           {"begin_time", s.begin_time},
           {"array_id", s.array_id},
           {"array_index", s.array_index},
-          {"array_limit", s.array_limit}};
+          {"array_limit", s.array_limit},
+          {"sweep", s.sweep},
+          {"stop_after_success", s.stop_after_success},
+          {"gpu_memory_limit_mib", s.gpu_memory_limit_mib}};
 }
 
 model::JobSpec SpecFromJson(const json& j) {
@@ -204,7 +214,26 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "array_id", s.array_id);
   Get(j, "array_index", s.array_index);
   Get(j, "array_limit", s.array_limit);
+  Get(j, "sweep", s.sweep);
+  Get(j, "stop_after_success", s.stop_after_success);
+  Get(j, "gpu_memory_limit_mib", s.gpu_memory_limit_mib);
   return s;
+}
+
+json AccountingToJson(const model::Job& j) {
+  return {{"preemptions", j.preemptions},
+          {"gpu_util_sum", j.gpu_util_sum},
+          {"gpu_sampled_ms", j.gpu_sampled_ms},
+          {"cpu_ms", j.usage.cpu_ms},
+          {"memory_peak_bytes", j.usage.memory_peak_bytes}};
+}
+
+void AccountingFromJson(const json& j, model::Job& job) {
+  Get(j, "preemptions", job.preemptions);
+  Get(j, "gpu_util_sum", job.gpu_util_sum);
+  Get(j, "gpu_sampled_ms", job.gpu_sampled_ms);
+  Get(j, "cpu_ms", job.usage.cpu_ms);
+  Get(j, "memory_peak_bytes", job.usage.memory_peak_bytes);
 }
 
 json PlacementToJson(const std::vector<model::WorkerPlacement>& placement) {
@@ -469,7 +498,8 @@ Status Store::WriteJob(const char* sql, const model::Job& job, bool with_id) {
       .Int(13, job.restart_count)
       .Int(14, job.spec.gpu_milli * job.spec.workers)
       .Text(15, *spec)
-      .Text(16, *placement);
+      .Text(16, *placement)
+      .Text(18, AccountingToJson(job).dump());
   if (with_id) bind.Int(17, job.id);
   if (bind.rc() != SQLITE_OK) return Error("binding job values", bind.rc());
   int rc = sqlite3_step(*stmt);
@@ -510,6 +540,7 @@ Result<model::Job> Store::ReadJob(sqlite3_stmt* stmt) {
   try {
     job.spec = SpecFromJson(json::parse(ColumnText(stmt, 11)));
     job.placement = PlacementFromJson(json::parse(ColumnText(stmt, 12)));
+    AccountingFromJson(json::parse(ColumnText(stmt, 13)), job);
   } catch (const json::exception& e) {
     return Internal(path_ + ": " + what + " has a malformed record: " + e.what());
   }

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -131,16 +132,17 @@ JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std:
   if (mode == CgroupMode::kV2) {
     std::string dir = kRoot + rel;
     cg.dirs_ = {dir};
-    cg.memory_dir_ = cg.freezer_dir_ = cg.procs_dir_ = dir;
+    cg.memory_dir_ = cg.freezer_dir_ = cg.procs_dir_ = cg.cpuacct_dir_ = dir;
   } else if (mode != CgroupMode::kNone) {
     // Hybrid machines keep their controllers on v1, so both use the v1 hierarchies.
-    for (const char* ctrl : {"memory", "cpuset", "pids", "freezer"}) {
+    for (const char* ctrl : {"memory", "cpuset", "pids", "freezer", "cpuacct"}) {
       std::string mount = std::string(kRoot) + "/" + ctrl;
       if (!IsFs(mount, kCgroup1Magic)) continue;
       std::string dir = mount + rel;
       cg.dirs_.push_back(dir);
       if (std::string(ctrl) == "memory") cg.memory_dir_ = dir;
       if (std::string(ctrl) == "freezer") cg.freezer_dir_ = dir;
+      if (std::string(ctrl) == "cpuacct") cg.cpuacct_dir_ = dir;
     }
     if (!cg.dirs_.empty()) cg.procs_dir_ = cg.dirs_.front();
   }
@@ -245,6 +247,31 @@ int64_t JobCgroup::OomKills() const {
   if (memory_dir_.empty()) return 0;
   if (mode_ == CgroupMode::kV2) return KeyedValue(memory_dir_ + "/memory.events", "oom_kill");
   return KeyedValue(memory_dir_ + "/memory.oom_control", "oom_kill");
+}
+
+CgroupUsage JobCgroup::Usage() const {
+  auto number = [](const std::string& path) -> int64_t {
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok()) return -1;
+    char* end = nullptr;
+    long long v = std::strtoll(text->c_str(), &end, 10);
+    return end == text->c_str() ? -1 : v;
+  };
+  CgroupUsage u;
+  if (mode_ == CgroupMode::kV2) {
+    if (access((cpuacct_dir_ + "/cpu.stat").c_str(), F_OK) == 0) {
+      u.cpu_ns = KeyedValue(cpuacct_dir_ + "/cpu.stat", "usage_usec") * 1000;
+    }
+    u.memory_bytes = number(memory_dir_ + "/memory.current");
+    u.memory_peak_bytes = number(memory_dir_ + "/memory.peak");  // kernels from 5.19
+  } else {
+    if (!cpuacct_dir_.empty()) u.cpu_ns = number(cpuacct_dir_ + "/cpuacct.usage");
+    if (!memory_dir_.empty()) {
+      u.memory_bytes = number(memory_dir_ + "/memory.usage_in_bytes");
+      u.memory_peak_bytes = number(memory_dir_ + "/memory.max_usage_in_bytes");
+    }
+  }
+  return u;
 }
 
 std::vector<pid_t> JobCgroup::Pids() const {

@@ -27,6 +27,13 @@ struct CgroupLimits {
   int64_t pids_max = 0;
 };
 
+// A job's resource use from its cgroup counters; -1 where the kernel does not report it.
+struct CgroupUsage {
+  int64_t cpu_ns = -1;             // CPU time of all its processes (cpuacct.usage, cpu.stat)
+  int64_t memory_bytes = -1;       // memory charged now (memory.usage_in_bytes, memory.current)
+  int64_t memory_peak_bytes = -1;  // highest charge (memory.max_usage_in_bytes, memory.peak)
+};
+
 class JobCgroup {
  public:
   // Creates the job's cgroups and applies the limits. Code::kUnavailable means cgroups
@@ -45,6 +52,8 @@ class JobCgroup {
   std::string FreezeStateFile() const;
   // How many processes of the job the kernel killed for lack of memory.
   int64_t OomKills() const;
+  // The job's CPU time and memory so far; all -1 once its cgroups are removed.
+  CgroupUsage Usage() const;
   // Processes in the job's cgroup.
   std::vector<pid_t> Pids() const;
   // Removes the job's cgroups, which must be empty; the shared parent stays.
@@ -53,7 +62,7 @@ class JobCgroup {
  private:
   CgroupMode mode_ = CgroupMode::kNone;
   std::vector<std::string> dirs_;  // every cgroup dir of the job, one per v1 hierarchy
-  std::string memory_dir_, freezer_dir_, procs_dir_;
+  std::string memory_dir_, freezer_dir_, procs_dir_, cpuacct_dir_;
 };
 
 }  // namespace herd::runtime

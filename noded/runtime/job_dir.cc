@@ -64,7 +64,12 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
 }
 
 std::string ExitToJson(const ExitRecord& r) {
-  json j = {{"exit_code", r.exit_code}, {"reason", r.reason}, {"start_failed", r.start_failed}};
+  json j = {{"exit_code", r.exit_code},
+            {"reason", r.reason},
+            {"start_failed", r.start_failed},
+            {"cpu_ns", r.usage.cpu_ns},
+            {"memory_bytes", r.usage.memory_bytes},
+            {"memory_peak_bytes", r.usage.memory_peak_bytes}};
   return j.dump() + "\n";
 }
 
@@ -75,6 +80,10 @@ Result<ExitRecord> ExitFromJson(const std::string& text) {
     j.at("exit_code").get_to(r.exit_code);
     j.at("reason").get_to(r.reason);
     j.at("start_failed").get_to(r.start_failed);
+    // Records written before usage was kept lack these keys.
+    r.usage.cpu_ns = j.value("cpu_ns", int64_t{-1});
+    r.usage.memory_bytes = j.value("memory_bytes", int64_t{-1});
+    r.usage.memory_peak_bytes = j.value("memory_peak_bytes", int64_t{-1});
     return r;
   } catch (const json::exception& e) {
     return Invalid(std::string("bad exit record: ") + e.what());

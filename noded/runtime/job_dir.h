@@ -34,6 +34,7 @@ struct ExitRecord {
   int exit_code = -1;
   std::string reason;
   bool start_failed = false;
+  CgroupUsage usage;  // read from the job's cgroups just before they were removed
 };
 
 std::string SpecToJson(const ShimSpec& spec);

@@ -217,6 +217,7 @@ std::vector<JobStatus> Runtime::Poll() {
     if (record.ok()) {
       st.exit_code = record->exit_code;
       st.reason = record->reason;
+      st.usage = record->usage;
     } else {
       st.reason = "herd-shim died without recording the job's end";
     }
@@ -225,6 +226,11 @@ std::vector<JobStatus> Runtime::Poll() {
   std::sort(jobs.begin(), jobs.end(),
             [](const JobStatus& a, const JobStatus& b) { return a.job_key < b.job_key; });
   return jobs;
+}
+
+CgroupUsage Runtime::Usage(const std::string& job_key) const {
+  if (!ValidKey(job_key)) return {};
+  return JobCgroup::Open(CgroupModeFromName(cgroup_mode_), options_.cgroup_parent, job_key).Usage();
 }
 
 Status Runtime::Forget(const std::string& job_key) {

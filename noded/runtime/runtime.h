@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/util/status.h"
+#include "noded/runtime/cgroup.h"
 
 namespace herd::runtime {
 
@@ -23,7 +24,8 @@ struct LaunchSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;  // added to a minimal PATH/HOME/USER
   std::string cwd;                                       // "" = "/"
-  std::string image;  // "" = plain process; else a rootfs directory or a .tar/.tar.gz -> runc
+  std::string image;  // "" = plain process; else a rootfs directory, a .tar/.tar.gz, or an OCI
+                      // image layout "DIR[:TAG]" (unpacked with umoci) -> runc
   uint32_t uid = 0, gid = 0;  // run as this user; a non-root noded can only run as itself
   std::vector<int> cpus;      // cpuset cores; empty = no pinning
   std::vector<int> gpus;      // GPU indexes: their /dev/nvidia* nodes are passed to containers
@@ -39,6 +41,7 @@ struct JobStatus {
   State state = kRunning;
   int exit_code = -1;  // when kExited: the exit code, 128+N when killed by signal N, -1 unknown
   std::string reason;  // "exit code 3", "killed by signal 9", "out of memory", "" (exit 0)
+  CgroupUsage usage;   // when kExited: its use at the end, as herd-shim recorded it
 };
 
 struct RuntimeOptions {
@@ -53,31 +56,38 @@ struct RuntimeOptions {
 // Starts, signals and observes jobs through their state directories. Holds no job in memory,
 // so a Runtime created over the state_dir of a previous one sees all of its jobs.
 // Built once by herd-noded. Thread-safety: not thread-safe; use from one thread.
+// Virtual so that herd-noded-emulator can run jobs that start no process (EmulatedRuntime).
 class Runtime {
  public:
+  virtual ~Runtime() = default;
   // Checks the options, creates state_dir/jobs and probes whether cgroups can be made.
   static Result<std::unique_ptr<Runtime>> Create(RuntimeOptions options);
 
   // Starts the job under a detached herd-shim and returns once it runs, or why it could not
   // start ("cannot run 'foo': No such file or directory"); a job that failed leaves only its log.
-  Status Launch(const LaunchSpec& spec);
+  virtual Status Launch(const LaunchSpec& spec);
   // Asks the shim to send SIGTERM to the whole job and SIGKILL after grace_ms; does not block.
-  Status Kill(const std::string& job_key, int grace_ms);
+  virtual Status Kill(const std::string& job_key, int grace_ms);
   // Freezes the job (cgroup freezer, runc pause, or SIGSTOP of its process group).
-  Status Suspend(const std::string& job_key);
+  virtual Status Suspend(const std::string& job_key);
   // Thaws a job frozen by Suspend.
-  Status Resume(const std::string& job_key);
+  virtual Status Resume(const std::string& job_key);
   // The status of every job in state_dir that has not been forgotten.
-  std::vector<JobStatus> Poll();
+  virtual std::vector<JobStatus> Poll();
+  // CPU time and memory of a running job, read from its cgroups now (-1s when it has none).
+  virtual CgroupUsage Usage(const std::string& job_key) const;
   // Removes an ended job's state, keeping its log. REQUIRES: the job has exited.
-  Status Forget(const std::string& job_key);
+  virtual Status Forget(const std::string& job_key);
   // Up to max_bytes of the job's combined output from offset; *eof is set when the read
   // reached the end of the log of a job that has ended (no more output will come).
-  Result<std::string> ReadLog(const std::string& job_key, int64_t offset, int64_t max_bytes,
-                              bool* eof);
+  virtual Result<std::string> ReadLog(const std::string& job_key, int64_t offset,
+                                      int64_t max_bytes, bool* eof);
   // The cgroup layout jobs are confined with: "v2", "v1", "hybrid", or "none" when cgroups
   // are disabled or unusable here (each job's shim.log then says why).
-  std::string CgroupMode() const;
+  virtual std::string CgroupMode() const;
+
+ protected:
+  Runtime() = default;  // for a runtime that replaces all of the above
 
  private:
   explicit Runtime(RuntimeOptions options);

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -257,7 +258,7 @@ int Shim::Run() {
       waitpid(pid_, nullptr, 0);
     }
     Cleanup();
-    WriteFileAtomic(Path(kExitFile), ExitToJson({127, status.message(), true})).ok();
+    WriteFileAtomic(Path(kExitFile), ExitToJson({127, status.message(), true, {}})).ok();
     Ready("error: " + status.message());
     return 1;
   }
@@ -302,6 +303,7 @@ int Shim::Run() {
   }
   // The cgroup is new for each job, so any OOM kill in it was this job's.
   if (cgroup_ && cgroup_->OomKills() > 0) record.reason = "out of memory";
+  if (cgroup_) record.usage = cgroup_->Usage();  // Cleanup removes the cgroups
   Note("job ended: exit_code=" + std::to_string(record.exit_code) + " reason='" + record.reason +
        "'");
   Cleanup();
@@ -456,7 +458,24 @@ Status Shim::StartContainer() {
   fs::create_directories(bundle, ec);
   if (ec) return Internal("cannot create " + bundle + ": " + ec.message());
   std::string rootfs;
-  if (fs::is_directory(spec.image, ec)) {
+  if (std::optional<OciImageRef> oci = ParseOciImage(spec.image)) {
+    const char* path_env = getenv("PATH");
+    if (!FindExecutable("umoci", path_env != nullptr ? path_env : kDefaultPath)) {
+      return Invalid("image '" + spec.image +
+                     "' is an OCI image layout, which needs umoci on the node: install it "
+                     "(apt-get install umoci, or scripts/install-deps)");
+    }
+    rootfs = bundle + "/rootfs";
+    unpacked_rootfs_ = true;
+    int note_fd = open(Path(kShimLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // raw unpack gives only the rootfs: the job's command and environment come from herd.
+    Status unpacked = RunCommand(
+        {"umoci", "raw", "unpack", "--image", oci->layout + ":" + oci->tag, rootfs}, note_fd);
+    close(note_fd);
+    if (!unpacked.ok()) {
+      return Invalid("cannot unpack OCI image '" + spec.image + "': " + unpacked.message());
+    }
+  } else if (fs::is_directory(spec.image, ec)) {
     rootfs = fs::absolute(spec.image).string();
   } else if (fs::is_regular_file(spec.image, ec)) {
     rootfs = bundle + "/rootfs";
@@ -561,6 +580,23 @@ void Shim::Cleanup() {
 }
 
 }  // namespace
+
+std::optional<OciImageRef> ParseOciImage(const std::string& image) {
+  auto is_layout = [](const std::string& dir) {
+    std::error_code ec;
+    return fs::is_regular_file(dir + "/oci-layout", ec) &&
+           fs::is_regular_file(dir + "/index.json", ec);
+  };
+  if (is_layout(image)) return OciImageRef{image, "latest"};
+  const size_t colon = image.rfind(':');
+  if (colon == std::string::npos || colon + 1 == image.size() ||
+      image.find('/', colon) != std::string::npos) {
+    return std::nullopt;
+  }
+  std::string layout = image.substr(0, colon);
+  if (!is_layout(layout)) return std::nullopt;
+  return OciImageRef{layout, image.substr(colon + 1)};
+}
 
 Status RunCommand(const std::vector<std::string>& argv, int out_fd) {
   int pipefd[2] = {-1, -1};

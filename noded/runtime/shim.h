@@ -4,6 +4,7 @@
 // Thread-safety: RunShim owns the process it runs in.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,15 @@ namespace herd::runtime {
 // Supervises the job in job_dir until it ends. ready_fd receives "ok\n" once the job runs or
 // "error: <why>\n" when it could not start, then is closed. Returns the shim's exit code.
 int RunShim(const std::string& job_dir, int ready_fd);
+
+// An OCI image layout (a directory holding oci-layout and index.json) and one of its tags.
+struct OciImageRef {
+  std::string layout;
+  std::string tag;
+};
+// The layout a job's image names: "DIR" (tag "latest") or "DIR:TAG" where DIR is a layout;
+// nullopt for anything else (a rootfs directory, a tarball, a missing path).
+std::optional<OciImageRef> ParseOciImage(const std::string& image);
 
 // Runs argv to completion with stdin from /dev/null. Output goes to out_fd, or when
 // out_fd < 0 it is captured and quoted in the error. Error when it fails or exits non-zero.

@@ -168,6 +168,21 @@ TEST_F(CliTest, SubmitParsesEveryOptionIntoTheJobSpec) {
   EXPECT_EQ(s.workers, 1);
 }
 
+TEST_F(CliTest, SubmitGpuMemoryTakesARequestAndAnOptionalLimit) {
+  ASSERT_EQ(Herd({"submit", "-g", "0.5", "--gpu-memory", "8G:12G", "--", "x"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "-g", "0.5", "--gpu-memory", "8G", "--", "x"}).code, kExitOk);
+  EXPECT_EQ(fake_.submits.at(0).spec.gpu_memory_mib, 8192);
+  EXPECT_EQ(fake_.submits.at(0).spec.gpu_memory_limit_mib, 12288);
+  EXPECT_EQ(fake_.submits.at(1).spec.gpu_memory_mib, 8192);
+  EXPECT_EQ(fake_.submits.at(1).spec.gpu_memory_limit_mib, 0) << "no limit: the request";
+  EXPECT_THAT(Refused({"submit", "--gpu-memory", "8G:4G", "--", "x"}),
+              HasSubstr("the limit 4G is below the request 8G"));
+  EXPECT_THAT(Refused({"submit", "--gpu-memory", "8Q", "--", "x"}),
+              HasSubstr("invalid GPU memory '8Q': use REQ[:LIMIT]"));
+  EXPECT_THAT(Refused({"submit", "--gpu-memory", "8G:", "--", "x"}),
+              HasSubstr("invalid GPU memory"));
+}
+
 TEST_F(CliTest, SubmitDefaultsLeaveProjectToTheController) {
   ASSERT_EQ(Herd({"submit", "--", "true"}).code, kExitOk);
   const model::JobSpec& s = fake_.submits.at(0).spec;

@@ -1,5 +1,6 @@
 // The CLI's workflow verbs against a real cluster: `herd why`, `herd usage`, and the
 // interactive shell driven through a terminal (tmux).
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ nlohmann::json Json(const CommandResult& r) {
 TEST(CliWorkflowTest, WhyShowsTheReasonAndThePlaceInTheQueue) {
   auto c = StartCluster();
   ASSERT_TRUE(c);
-  auto big = c->Submit("-p a -g 4 -- sleep 300");
+  auto big = c->Submit("-p a -g 4 -t 10m -- sleep 300");
   ASSERT_TRUE(big.ok()) << big.status().message();
   ASSERT_TRUE(c->WaitForState(*big, "RUNNING")) << c->log_tail();
   auto first = c->Submit("-p a -g 4 -- sleep 300");
@@ -57,12 +58,18 @@ TEST(CliWorkflowTest, WhyShowsTheReasonAndThePlaceInTheQueue) {
   EXPECT_FALSE(why["reason"].get<std::string>().empty());
   EXPECT_EQ(why["project"]["name"], "a");
   EXPECT_EQ(why["project"]["deserved_gpus"], 2.0);
+  // Its 2 GPUs free up when the running job reaches its 10 minute limit.
+  auto started = c->Show(*big);
+  ASSERT_TRUE(started.ok());
+  EXPECT_EQ(why["estimated_start"], (*started)["start_time"].get<int64_t>() + 600) << why.dump();
 
   CommandResult text = c->Herd("why " + std::to_string(*second));
   EXPECT_EQ(text.exit_code, 0) << text.err;
   EXPECT_THAT(text.out, HasSubstr(why["reason"].get<std::string>()));
   EXPECT_THAT(text.out, HasSubstr("Position:   1 pending job of project a ahead of it"));
   EXPECT_THAT(text.out, HasSubstr("deserved 2"));
+  EXPECT_THAT(text.out, HasSubstr("Estimate:   could start at "));
+  EXPECT_THAT(text.out, HasSubstr("when running jobs reach their time limits"));
 
   CommandResult running = c->Herd("why " + std::to_string(*big));
   EXPECT_THAT(running.out, StartsWith("job " + std::to_string(*big) + " is RUNNING on ws01"));
@@ -71,34 +78,127 @@ TEST(CliWorkflowTest, WhyShowsTheReasonAndThePlaceInTheQueue) {
           std::to_string(*second));
 }
 
+// Writes what the node's fed GPU-metrics source reports: "INDEX UTIL_PCT MEM_USED_MIB" lines.
+void FeedGpuMetrics(const LocalCluster& c, const std::string& node, const std::string& lines) {
+  const std::string path = c.dir() + "/nodes/" + node + "/gpu-metrics";
+  std::ofstream(path + ".tmp") << lines;
+  rename((path + ".tmp").c_str(), path.c_str());
+}
+
 TEST(CliWorkflowTest, UsageByProjectCountsGpuHoursOfEachProject) {
   auto c = StartCluster();
   ASSERT_TRUE(c);
-  auto a = c->Submit("-p a -g 1 -- sleep 1");
-  auto b = c->Submit("-p b -g 2 -- sleep 1");
+  // Every GPU of the (emulated) node reports 60% busy while the jobs run.
+  FeedGpuMetrics(*c, "ws01", "0 60 1000\n1 60 1000\n2 60 1000\n3 60 1000\n");
+  auto a = c->Submit("-p a -g 1 -- sleep 2");
+  auto b = c->Submit("-p b -g 2 -- sleep 2");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(c->WaitForEnd(*a), "COMPLETED") << c->log_tail();
   EXPECT_EQ(c->WaitForEnd(*b), "COMPLETED") << c->log_tail();
+
+  // Each finished job keeps its utilization and preemptions.
+  double expected_hours = 0;
+  for (long id : {*a, *b}) {
+    auto job = c->Show(id);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ((*job)["gpu_util_pct"], 60) << job->dump();
+    EXPECT_EQ((*job)["preemptions"], 0);
+    expected_hours += (*job)["gpus"].get<double>() *
+                      ((*job)["end_time"].get<double>() - (*job)["start_time"].get<double>()) /
+                      3600;
+  }
+  CommandResult shown = c->Herd("show " + std::to_string(*a));
+  EXPECT_THAT(shown.out, HasSubstr("GpuUtil:"));
+  EXPECT_THAT(shown.out, HasSubstr("60% (time-weighted average of its GPUs)"));
 
   nlohmann::json usage = Json(c->Herd("usage --by project --json"));
   ASSERT_EQ(usage["rows"].size(), 2u) << usage.dump();
   EXPECT_EQ(usage["rows"][0]["project"], "a");
   EXPECT_EQ(usage["rows"][1]["project"], "b");
+  double hours = 0;
   for (const auto& row : usage["rows"]) {
     EXPECT_GT(row["gpu_hours"].get<double>(), 0) << usage.dump();
     EXPECT_EQ(row["jobs"], 1);
+    EXPECT_EQ(row["gpu_util_pct"], 60) << usage.dump();
+    EXPECT_EQ(row["preemptions"], 0);
+    hours += row["gpu_hours"].get<double>();
   }
+  // The figures add up: the groups' GPU-hours are the jobs' GPUs x run time, whatever the grouping.
+  EXPECT_NEAR(hours, expected_hours, 1e-9) << usage.dump();
+  nlohmann::json by_user = Json(c->Herd("usage --by user --json"));
+  ASSERT_EQ(by_user["rows"].size(), 1u) << by_user.dump();
+  EXPECT_NEAR(by_user["rows"][0]["gpu_hours"].get<double>(), expected_hours, 1e-9);
+  EXPECT_EQ(by_user["rows"][0]["jobs"], 2);
+  EXPECT_EQ(by_user["rows"][0]["gpu_util_pct"], 60);
 
   CommandResult csv = c->Herd("usage --by project --csv --since 1d");
   EXPECT_EQ(csv.exit_code, 0) << csv.err;
-  EXPECT_THAT(csv.out, StartsWith("project,gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s\n"));
+  EXPECT_THAT(csv.out, StartsWith("project,gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s,"
+                                   "gpu_util_pct,preemptions\n"));
   EXPECT_THAT(csv.out, HasSubstr("\na,"));
   EXPECT_THAT(csv.out, HasSubstr("\nb,"));
 
   CommandResult table = c->Herd("usage --by user");
   EXPECT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("GPU-HOURS"));
+  EXPECT_THAT(table.out, HasSubstr("GPU-UTIL"));
+  EXPECT_THAT(table.out, HasSubstr("60%"));
   EXPECT_EQ(c->Herd("usage --since yesterday-ish").exit_code, 1);
+}
+
+// herd as cron runs it: an empty environment but a minimal PATH (no HOME, no TERM, no
+// HERD_CONFIG), no terminal, the configuration named by --config; output is plain text, exit
+// codes are the documented ones and --json parses.
+TEST(CliWorkflowTest, CronLikeEnvironmentGetsPlainOutputAndStableExitCodes) {
+  auto c = StartCluster();
+  ASSERT_TRUE(c);
+  const std::string herd = "env -i PATH=/usr/bin:/bin " + BinDir() + "/herd --config " +
+                           c->dir() + "/herd.toml ";
+  auto plain = [](const CommandResult& r) {
+    return r.out.find('\x1b') == std::string::npos && r.err.find('\x1b') == std::string::npos;
+  };
+  CommandResult sub = RunShell(herd + "submit -q -g 4 -- sleep 300 </dev/null");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  EXPECT_TRUE(plain(sub));
+  const long running = std::stol(sub.out);
+  ASSERT_TRUE(c->WaitForState(running, "RUNNING")) << c->log_tail();
+  CommandResult queued = RunShell(herd + "submit --json -g 4 -- true </dev/null");
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  const long pending = Json(queued)["id"].get<long>();
+
+  const std::vector<std::string> verbs = {"jobs",     "jobs --all", "nodes",
+                                         "projects", "usage",      "show " + std::to_string(running),
+                                         "why " + std::to_string(pending)};
+  for (const std::string& verb : verbs) {
+    CommandResult text = RunShell(herd + verb + " </dev/null");
+    EXPECT_EQ(text.exit_code, 0) << verb << ": " << text.err;
+    EXPECT_TRUE(plain(text)) << verb << ":\n" << text.out;
+    CommandResult json = RunShell(herd + verb + " --json </dev/null");
+    EXPECT_EQ(json.exit_code, 0) << verb << ": " << json.err;
+    EXPECT_TRUE(plain(json));
+    EXPECT_FALSE(nlohmann::json::parse(json.out, nullptr, false).is_discarded()) << json.out;
+  }
+  nlohmann::json jobs = Json(RunShell(herd + "jobs --json"));
+  ASSERT_TRUE(jobs.is_array());
+  ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
+  for (const char* key : {"id", "name", "user", "project", "class", "state", "reason", "gpus",
+                          "nodes", "submit_time", "start_time", "end_time", "exit_code"}) {
+    EXPECT_TRUE(jobs[0].contains(key)) << key;
+  }
+  // Running jobs without a time limit: no estimate for the pending one.
+  nlohmann::json why = Json(RunShell(herd + "why --json " + std::to_string(pending)));
+  EXPECT_EQ(why["estimate_note"], "no estimate: running jobs have no time limit") << why.dump();
+
+  // Documented exit codes (herd(1)): 1 usage, 2 rejected, 3 unreachable, 4 ended badly.
+  EXPECT_EQ(RunShell(herd + "submit --gpus lots -- true").exit_code, 1);
+  EXPECT_EQ(RunShell(herd + "show 999999").exit_code, 2);
+  EXPECT_EQ(RunShell("env -i PATH=/usr/bin:/bin " + BinDir() + "/herd --config /nonexistent.toml jobs")
+                .exit_code,
+            1);
+  EXPECT_EQ(RunShell(herd + "--controller tcp://127.0.0.1:1 --timeout 1 jobs").exit_code, 3);
+  EXPECT_EQ(RunShell(herd + "cancel " + std::to_string(running)).exit_code, 0);
+  EXPECT_EQ(RunShell(herd + "wait " + std::to_string(running)).exit_code, 4);
+  EXPECT_EQ(RunShell(herd + "wait " + std::to_string(pending)).exit_code, 0);
 }
 
 // `herd` alone in a terminal: the shell runs a verb, keeps history, and leaves on `exit`.

@@ -184,8 +184,16 @@ Status LocalCluster::StartNodeDaemon(const std::string& name) const {
 
 
 Status LocalCluster::RestartController() const {
+  HERD_RETURN_IF_ERROR(KillController());
+  return StartController();
+}
+
+Status LocalCluster::KillController() const {
   const pid_t pid = static_cast<pid_t>(std::atol(ReadText(dir_ + "/ctld.pid").c_str()));
-  HERD_RETURN_IF_ERROR(KillAndWait(pid, "herd-ctld"));
+  return KillAndWait(pid, "herd-ctld");
+}
+
+Status LocalCluster::StartController() const {
   CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-ctld " + dir_);
   if (r.exit_code != 0) return Unavailable("local-cluster start-ctld failed: " + r.out + r.err);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -31,7 +31,9 @@ class LocalCluster {
  public:
   struct Options {
     std::string extra_toml;          // merged over the generated herd.toml
-    std::vector<std::string> nodes;  // "name=topology.xml"; empty: dgx01 + ws01; {"none"}: no node
+    // "name=topology.xml", or "name=host" for this machine's own topology (hwloc discovery);
+    // empty: dgx01 + ws01; {"none"}: no node.
+    std::vector<std::string> nodes;
     std::string auth = "munge";
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
@@ -59,6 +61,10 @@ class LocalCluster {
   Status StartNodeDaemon(const std::string& name) const;
   // kill -9 of herd-ctld, then `scripts/local-cluster start-ctld`; returns once it answers again.
   Status RestartController() const;
+  // The two halves of RestartController: kill -9 of herd-ctld (returns once it is gone), and
+  // `scripts/local-cluster start-ctld` (returns once it answers).
+  Status KillController() const;
+  Status StartController() const;
   // The controller's first listen endpoint, from herd.toml ("tcp://127.0.0.1:PORT").
   std::string ControllerEndpoint() const;
   // The pid of node `name`'s herd-noded (from its pid file), or 0.

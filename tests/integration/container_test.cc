@@ -41,5 +41,35 @@ TEST(ContainerIntegrationTest, AllowedVolumeIsMountedAndOthersAreRefused) {
   RunShell(std::string("rm -rf ") + data);
 }
 
+// An OCI image layout (DIR:TAG), as built by umoci or exported by other tools, runs like a rootfs.
+TEST(ContainerIntegrationTest, OciImageLayoutRunsInAContainer) {
+  if (RunShell("command -v umoci").exit_code != 0) {
+    GTEST_SKIP() << "umoci is not installed (apt-get install umoci, or scripts/install-deps)";
+  }
+  auto started =
+      LocalCluster::Start({"", {"ws01=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  std::string why;
+  const std::string rootfs = MakeRootfs(c.dir(), &why);
+  if (rootfs.empty()) GTEST_SKIP() << why;
+  // A one-layer image holding the busybox rootfs.
+  const std::string layout = c.dir() + "/oci";
+  CommandResult built = RunShell("umoci init --layout " + layout + " && umoci new --image " +
+                                 layout + ":tiny && umoci insert --image " + layout + ":tiny " +
+                                 rootfs + " /");
+  ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
+
+  auto id = c.Submit("--image " + layout + ":tiny -- sh -c 'echo hello from $(uname -n)'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED") << c.log_tail();
+  EXPECT_THAT(c.Herd("logs " + std::to_string(*id)).out, HasSubstr("hello from"));
+
+  auto bad = c.Submit("--image " + layout + ":missing -- true");
+  ASSERT_TRUE(bad.ok()) << bad.status().message();
+  EXPECT_EQ(c.WaitForEnd(*bad), "FAILED");
+  EXPECT_THAT((*c.Show(*bad))["reason"].get<std::string>(), HasSubstr("cannot unpack OCI image"));
+}
+
 }  // namespace
 }  // namespace herd::testing

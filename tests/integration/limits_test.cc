@@ -68,5 +68,30 @@ TEST(LimitsIntegrationTest, IdleInteractiveJobIsStoppedAndABusyOneIsNot) {
   c.Herd("cancel " + std::to_string(*busy));
 }
 
+// --gpu-memory REQ:LIMIT: the scheduler reserves REQ, the job may use LIMIT. Without MPS the
+// limit is advisory and the job is told so.
+TEST(LimitsIntegrationTest, GpuMemoryLimitReachesTheJob) {
+  if (RunShell("command -v nvidia-cuda-mps-control").exit_code == 0) {
+    GTEST_SKIP() << "MPS is installed here: the limit would be enforced on emulated GPUs";
+  }
+  auto started =
+      LocalCluster::Start({"", {"ws01=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  auto id = c.Submit(
+      "-g 0.5 --gpu-memory 4G:6G -- sh -c 'echo limit=$HERD_GPU_MEMORY_LIMIT $HERD_GPU_LIMITS'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_EQ(c.WaitForEnd(*id), "COMPLETED") << c.log_tail();
+  EXPECT_THAT(c.Herd("logs " + std::to_string(*id)).out, HasSubstr("limit=6144M advisory"));
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["gpu_memory_mib"], 4096);
+  EXPECT_EQ((*job)["gpu_memory_limit_mib"], 6144);
+
+  CommandResult r = c.Herd("submit -g 0.5 --gpu-memory 8G:4G -- true");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("the limit 4G is below the request 8G"));
+}
+
 }  // namespace
 }  // namespace herd::testing

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -153,6 +154,127 @@ TEST_F(NodeTest, AnotherUserCannotCancelMyJob) {
   CommandResult cancelled = c().Herd("cancel " + id);
   EXPECT_EQ(cancelled.exit_code, 0) << cancelled.err;
   EXPECT_EQ(c().WaitForEnd(std::stol(id)), "CANCELLED") << c().log_tail();
+}
+
+// Jobs keep running while herd-ctld is down; it learns their ends, exit codes included, from the
+// nodes once it is back, even for a job that ended while it was gone.
+TEST_F(NodeTest, ControllerRestartKeepsRunningJobsAndTheirExitCodes) {
+  auto a = c().Submit("-- " + WaitThen("go", "exit 0"));
+  auto b = c().Submit("-- " + WaitThen("go", "exit 3"));
+  auto early = c().Submit("-- " + WaitThen("early", "exit 5"));
+  ASSERT_TRUE(a.ok() && b.ok() && early.ok());
+  for (long id : {*a, *b, *early}) ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+
+  ASSERT_TRUE(c().KillController().ok());
+  Touch("early");
+  ASSERT_TRUE(WaitForFile(c().JobDir(kNode, *early) + "/exit", std::chrono::seconds(10)));
+  Status started = c().StartController();
+  ASSERT_TRUE(started.ok()) << started.message() << c().log_tail();
+
+  ASSERT_EQ(c().WaitForEnd(*early), "FAILED") << c().log_tail();
+  EXPECT_EQ((*c().Show(*early))["exit_code"], 5);
+  CommandResult jobs = c().Herd("jobs --json");
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
+  auto list = nlohmann::json::parse(jobs.out, nullptr, false);
+  ASSERT_TRUE(list.is_array()) << jobs.out;
+  int running = 0;
+  for (const auto& j : list) running += j.value("state", "") == "RUNNING";
+  EXPECT_EQ(running, 2) << jobs.out << c().log_tail();
+
+  Touch("go");
+  EXPECT_EQ(c().WaitForEnd(*a), "COMPLETED") << c().log_tail();
+  EXPECT_EQ(c().WaitForEnd(*b), "FAILED") << c().log_tail();
+  EXPECT_EQ((*c().Show(*a))["exit_code"], 0);
+  EXPECT_EQ((*c().Show(*b))["exit_code"], 3);
+}
+
+// herd-noded reads each job's cgroup counters and herd-ctld keeps them: `herd show` has the CPU
+// time and memory of a running job, and the totals once it ended.
+TEST_F(NodeTest, ShowReportsCpuTimeAndMemoryFromTheJobsCgroups) {
+  const std::string mode = c().CgroupMode(kNode);
+  if (mode.empty() || mode == "none") {
+    GTEST_SKIP() << "herd-noded confines no job with cgroups here (cgroups: '" << mode << "')";
+  }
+  // Holds 40 MiB in a shell variable, then spins (CPU) until told to stop.
+  auto id = c().Submit("--mem 256M -- sh -c 'x=$(head -c 40M /dev/zero | tr \"\\0\" a); "
+                       "while [ ! -e " + c().dir() + "/go ]; do :; done; echo ${#x}'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
+  constexpr double kMiB = 1 << 20;
+  nlohmann::json job;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    job = *c().Show(*id);
+    if (job["cpu_seconds"].is_number() && job["cpu_seconds"].get<double>() >= 0.5 &&
+        job["memory_bytes"].is_number() && job["memory_bytes"].get<double>() >= 30 * kMiB) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(job["cpu_seconds"].is_number()) << job.dump() << c().log_tail();
+  EXPECT_GE(job["cpu_seconds"].get<double>(), 0.5) << job.dump();
+  ASSERT_TRUE(job["memory_bytes"].is_number()) << job.dump();
+  EXPECT_GE(job["memory_bytes"].get<double>(), 30 * kMiB) << job.dump();
+  CommandResult text = c().Herd("show " + std::to_string(*id));
+  EXPECT_THAT(text.out, HasSubstr("CpuTime:"));
+  EXPECT_THAT(text.out, HasSubstr("MemUsed:"));
+
+  Touch("go");
+  ASSERT_EQ(c().WaitForEnd(*id), "COMPLETED") << c().log_tail();
+  EXPECT_THAT(c().Herd("logs " + std::to_string(*id)).out, HasSubstr("41943040"));
+  job = *c().Show(*id);
+  ASSERT_TRUE(job["cpu_seconds"].is_number()) << job.dump();
+  EXPECT_GE(job["cpu_seconds"].get<double>(), 0.5) << job.dump();
+  ASSERT_TRUE(job["memory_peak_bytes"].is_number()) << job.dump();
+  EXPECT_GE(job["memory_peak_bytes"].get<double>(), 30 * kMiB) << job.dump();
+  EXPECT_TRUE(job["memory_bytes"].is_null()) << "an ended job uses no memory: " << job.dump();
+  // Persisted with the finished job: a restarted controller still has them.
+  ASSERT_TRUE(c().RestartController().ok());
+  nlohmann::json after = *c().Show(*id);
+  EXPECT_EQ(after["cpu_seconds"], job["cpu_seconds"]);
+  EXPECT_EQ(after["memory_peak_bytes"], job["memory_peak_bytes"]);
+  EXPECT_THAT(c().Herd("show " + std::to_string(*id)).out, HasSubstr("MemPeak:"));
+}
+
+// A node on this machine's own topology (not emulated) pins each job to the cores it was given.
+TEST(HostNodeTest, JobSeesOnlyItsCpusetCores) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "this host has fewer than 2 cores";
+  auto started = LocalCluster::Start({"", {"host01=host"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string mode = c.CgroupMode("host01");
+  if (mode.empty() || mode == "none") {
+    GTEST_SKIP() << "herd-noded cannot make cgroups here (cgroups: '" << mode << "')";
+  }
+  if (mode != "v2" && access("/sys/fs/cgroup/cpuset/cpuset.cpus", F_OK) != 0) {
+    GTEST_SKIP() << "no cpuset cgroup controller is mounted";
+  }
+  const std::string job = "-c 1 --mem 64M -- sh -c 'grep Cpus_allowed_list /proc/self/status; "
+                          "while [ ! -e " + c.dir() + "/go ]; do sleep 0.05; done'";
+  std::set<std::string> seen;
+  std::vector<long> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto id = c.Submit(job);
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    ids.push_back(*id);
+    ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+    auto shown = c.Show(*id);
+    ASSERT_TRUE(shown.ok());
+    const auto& cores = (*shown)["placement"][0]["cores"];
+    ASSERT_EQ(cores.size(), 1u) << shown->dump();
+    const std::string core = std::to_string(cores[0].get<int>());
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (out.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      out = c.Herd("logs " + std::to_string(*id)).out;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(out, "Cpus_allowed_list:\t" + core + "\n") << "assigned core " << core;
+    seen.insert(core);
+  }
+  EXPECT_EQ(seen.size(), 2u) << "two concurrent 1-core jobs got the same core";
+  std::ofstream(c.dir() + "/go") << "";
+  for (long id : ids) EXPECT_EQ(c.WaitForEnd(id), "COMPLETED") << c.log_tail();
 }
 
 }  // namespace

@@ -65,9 +65,13 @@ TEST_F(WorkflowTest, HoldThenRelease) {
   ASSERT_TRUE(id.ok()) << id.status().message();
   ASSERT_TRUE(WaitForReason(*id, "held: herd release " + std::to_string(*id))) << c().log_tail();
   EXPECT_EQ(Field(*id, "state"), "PENDING");
+  auto why = nlohmann::json::parse(c().Herd("why --json " + std::to_string(*id)).out);
+  EXPECT_EQ(why["estimated_start"], nullptr);
+  EXPECT_EQ(why["estimate_note"], "no estimate: it waits for its hold");
   CommandResult released = c().Herd("release " + std::to_string(*id));
   EXPECT_EQ(released.exit_code, 0) << released.err;
   EXPECT_EQ(released.out, "released job " + std::to_string(*id) + "\n");
+  // (The why was asked before the release: a held job has no start estimate.)
   EXPECT_EQ(c().WaitForEnd(*id, std::chrono::seconds(30)), "COMPLETED") << c().log_tail();
 }
 
@@ -134,6 +138,95 @@ TEST_F(WorkflowTest, CancelOfAnArrayIdCancelsTheRest) {
   for (long id = *first; id < *first + 4; ++id) {
     EXPECT_EQ(c().WaitForEnd(id, std::chrono::seconds(30)), "CANCELLED") << c().log_tail();
   }
+}
+
+// Ids of jobs in `herd jobs --all --json`.
+std::set<long> AllIds(const LocalCluster& c) {
+  std::set<long> ids;
+  for (const auto& j : nlohmann::json::parse(c.Herd("jobs --all --json").out)) {
+    ids.insert(j["id"].get<long>());
+  }
+  return ids;
+}
+
+TEST_F(WorkflowTest, SweepRunsEveryCombinationAsOneObject) {
+  CommandResult sub = c().Herd(
+      "submit --sweep 'lr=1e-3,1e-4 bs=32,64' -- sh -c "
+      "'echo lr={lr} bs={bs} env=$HERD_SWEEP_LR,$HERD_SWEEP_BS index=$HERD_SWEEP_INDEX'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  long first = 0;
+  ASSERT_EQ(sscanf(sub.out.c_str(), "submitted sweep %ld (4 jobs:", &first), 1) << sub.out;
+  std::set<std::string> outputs;
+  for (long id = first; id < first + 4; ++id) {
+    ASSERT_EQ(c().WaitForEnd(id, std::chrono::seconds(30)), "COMPLETED") << c().log_tail();
+    outputs.insert(c().Herd("logs " + std::to_string(id)).out);
+  }
+  // The first parameter varies slowest; each value is in the command and the environment.
+  EXPECT_EQ(outputs, (std::set<std::string>{
+                         "lr=1e-3 bs=32 env=1e-3,32 index=0\n", "lr=1e-3 bs=64 env=1e-3,64 index=1\n",
+                         "lr=1e-4 bs=32 env=1e-4,32 index=2\n", "lr=1e-4 bs=64 env=1e-4,64 index=3\n"}));
+  EXPECT_EQ(Field(first + 3, "sweep"), (nlohmann::json{{"lr", "1e-4"}, {"bs", "64"}}));
+
+  // One line in `herd jobs`, the members in `herd show`.
+  CommandResult listed = c().Herd("jobs --all");
+  EXPECT_THAT(listed.out, HasSubstr(std::to_string(first) + "[0-3]"));
+  EXPECT_THAT(listed.out, HasSubstr("4 COMPLETED"));
+  EXPECT_THAT(listed.out, ::testing::Not(HasSubstr("\n" + std::to_string(first + 1) + " ")));
+  CommandResult shown = c().Herd("show " + std::to_string(first));
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("Sweep " + std::to_string(first) + ": 4 jobs"));
+  EXPECT_THAT(shown.out, HasSubstr("COMPLETED  0     bs=64 lr=1e-4"));
+  auto json = nlohmann::json::parse(c().Herd("show --json " + std::to_string(first)).out);
+  ASSERT_EQ(json["members"].size(), 4u) << json.dump();
+  EXPECT_EQ(json["members"][2]["sweep"]["lr"], "1e-4");
+}
+
+TEST_F(WorkflowTest, BadSweepIsAUsageErrorAndSubmitsNothing) {
+  const std::set<long> before = AllIds(c());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--sweep 'lr' -- echo {lr}", "'lr' has no '='"},
+      {"--sweep 'lr=1,2 lr=3' -- echo {lr}", "parameter 'lr' is given twice"},
+      {"--sweep 'lr=1 LR=3' -- echo {lr}", "parameter 'LR' is given twice"},
+      {"--sweep 'lr=1,2' -- echo {lr} {bs}", "uses {bs} but the sweep defines only lr"},
+      {"--sweep 'lr=' -- echo {lr}", "parameter 'lr' has no values"},
+      {"--sweep 'lr=1,,2' -- echo {lr}", "has an empty value"},
+      {"--sweep '9x=1' -- echo", "invalid name '9x'"},
+      {"--sweep 'a=1,2,3,4,5,6,7,8,9,10 b=1,2,3,4,5,6,7,8,9,10 c=1,2,3,4,5,6,7,8,9,10 "
+       "d=1,2,3,4,5,6,7,8,9,10 e=1,2' -- echo",
+       "over 10000 jobs"},
+      {"--sweep 'a=1' --array 1-2 -- echo", "choose one of --array and --sweep"},
+      {"--stop-after-first-success -- echo", "needs --array or --sweep"},
+  };
+  for (const auto& [args, message] : cases) {
+    CommandResult r = c().Herd("submit " + args);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr(message)) << args;
+  }
+  // A shell variable ${name} is left for the shell.
+  CommandResult shell = c().Herd("submit --wait --sweep 'x=5' -- sh -c 'y={x}; echo ${y}'");
+  EXPECT_EQ(shell.exit_code, 0) << shell.err;
+  EXPECT_EQ(AllIds(c()).size(), before.size() + 1);
+}
+
+TEST_F(WorkflowTest, StopAfterFirstSuccessCancelsTheRestAcrossARestart) {
+  // Member 1 succeeds after a while; 0 and 2 run on, 3 waits for the cap of 3.
+  CommandResult sub = c().Herd(
+      "submit -q --sweep 'x=0,1,2,3' --sweep-limit 3 --stop-after-first-success -- "
+      "sh -c 'if [ {x} = 1 ]; then sleep 3; exit 0; fi; sleep 300'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long first = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(first + 1, "RUNNING")) << c().log_tail();
+  EXPECT_TRUE(WaitForReason(first + 3, "array " + std::to_string(first) + " runs 3 at once"));
+  // The rule lives in the stored state: a controller restart does not lose it.
+  ASSERT_TRUE(c().RestartController().ok()) << c().log_tail();
+  ASSERT_EQ(c().WaitForEnd(first + 1, std::chrono::seconds(30)), "COMPLETED") << c().log_tail();
+  const std::string reason = "cancelled: job " + std::to_string(first + 1) + " of array " +
+                             std::to_string(first) + " completed (--stop-after-first-success)";
+  for (long id : {first, first + 2, first + 3}) {
+    EXPECT_EQ(c().WaitForEnd(id, std::chrono::seconds(30)), "CANCELLED") << c().log_tail();
+    EXPECT_EQ(Field(id, "reason"), reason);
+  }
+  EXPECT_EQ(Field(first + 3, "start_time"), nullptr) << "the pending one never started";
 }
 
 TEST_F(WorkflowTest, SubmitWaitExitsWithTheJobsExitCode) {

@@ -36,6 +36,8 @@ model::JobSpec FullSpec() {
   s.array_id = 40;
   s.array_index = 7;
   s.array_limit = 8;
+  s.sweep = {{"lr", "1e-3"}, {"bs", "64"}};
+  s.stop_after_success = true;
   return s;
 }
 
@@ -53,6 +55,9 @@ model::Job FullJob() {
   j.end_time = 1700000200;
   j.exit_code = -9;
   j.restart_count = 2;
+  j.preemptions = 1;
+  j.gpu_util_sum = 4200000;
+  j.gpu_sampled_ms = 60000;
   j.placement = {{"dgx01", {0, 1}, 1000, {0, 1, 2, 3}, 8192, "mlx5_0"},
                  {"dgx02", {7}, 250, {64}, 4096, "mlx5_3"}};
   return j;
@@ -72,14 +77,16 @@ model::NodeTopology FullTopology() {
   return t;
 }
 
-JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory"}; }
+JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}}; }
 LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536}; }
 LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
 
 template <typename T>
 T Sample();
 template <> ErrorReply Sample() { return {static_cast<int>(Code::kDenied), "not yours"}; }
-template <> SubmitRequest Sample() { return {FullSpec(), {1, 3, 5}}; }
+template <> SubmitRequest Sample() {
+  return {FullSpec(), {1, 3, 5}, {{{"lr", "1e-3"}, {"bs", "32"}}, {{"lr", "1e-4"}, {"bs", "32"}}}};
+}
 template <> SubmitReply Sample() { return {99}; }
 template <> JobsRequest Sample() { return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50}; }
 template <> JobsReply Sample() { return {{FullJob(), FullJob()}}; }
@@ -103,11 +110,13 @@ template <> ProjectStatus Sample() {
 template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
 template <> AdminReply Sample() { return {"node dgx01 drained"}; }
 template <> WhyRequest Sample() { return {77}; }
-template <> WhyReply Sample() { return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>()}; }
+template <> WhyReply Sample() {
+  return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>(), 1700000900, "no estimate: hold"};
+}
 template <> UsageRequest Sample() { return {1700000000, 1700086400, "project"}; }
-template <> UsageRow Sample() { return {"vision", 7200000, 4, 10, 60, 3600}; }
+template <> UsageRow Sample() { return {"vision", 7200000, 4, 10, 60, 3600, 87, 2}; }
 template <> UsageReply Sample() {
-  return {1700000000, 1700086400, "project", {Sample<UsageRow>(), {"nlp", 1000, 1, 0, 0, 0}}};
+  return {1700000000, 1700086400, "project", {Sample<UsageRow>(), {"nlp", 1000, 1, 0, 0, 0, -1, 0}}};
 }
 template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<ProjectStatus>()}}; }
 template <> JobReport Sample() { return FullReport(); }

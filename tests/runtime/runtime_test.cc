@@ -102,7 +102,7 @@ class RuntimeTest : public ::testing::Test {
     for (const JobStatus& job : runtime_->Poll()) {
       if (job.job_key == key) return job;
     }
-    return JobStatus{key, JobStatus::kExited, -2, "unknown job"};
+    return JobStatus{key, JobStatus::kExited, -2, "unknown job", {}};
   }
 
   JobStatus WaitExit(const std::string& key, std::chrono::milliseconds limit = 10s) {
@@ -254,6 +254,45 @@ TEST_F(RuntimeTest, CpusetPinsTheJob) {
   EXPECT_EQ(Log("10.0"), "Cpus_allowed_list:\t0\n");
 }
 
+TEST_F(RuntimeTest, UsageIsReadFromTheJobsCgroupsAndKeptAfterItEnds) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable cgroups (needs root)";
+  // Holds 20 MiB, then spins until told to stop.
+  ASSERT_TRUE(Launched(Sh("15.0",
+                          "x=$(head -c 20M /dev/zero | tr '\\0' a); echo up; "
+                          "while [ ! -e go ]; do :; done; echo ${#x}")));
+  ASSERT_TRUE(WaitFor([&] { return Log("15.0") == "up\n"; }));
+  CgroupUsage running;
+  ASSERT_TRUE(WaitFor([&] {
+    running = runtime_->Usage("15.0");
+    return running.cpu_ns > 100000000;  // 0.1 s
+  })) << "cpu_ns " << running.cpu_ns;
+  EXPECT_GE(running.memory_bytes, 20 << 20);
+  std::ofstream(tmp_ + "/go") << "now";
+  JobStatus st = WaitExit("15.0");
+  EXPECT_EQ(st.exit_code, 0) << Log("15.0");
+  EXPECT_GE(st.usage.cpu_ns, running.cpu_ns);
+  EXPECT_GE(st.usage.memory_peak_bytes, 20 << 20);
+  EXPECT_EQ(runtime_->Usage("15.0").cpu_ns, -1) << "the cgroup is gone once the job ended";
+}
+
+TEST_F(RuntimeTest, OciLayoutWithoutUmociFailsWithAnInstallHint) {
+  const std::string layout = tmp_ + "/layout";
+  fs::create_directories(layout);
+  std::ofstream(layout + "/oci-layout") << R"({"imageLayoutVersion": "1.0.0"})";
+  std::ofstream(layout + "/index.json") << R"({"schemaVersion": 2, "manifests": []})";
+  LaunchSpec spec = Sh("16.0", "true");
+  spec.image = layout + ":t";
+  // herd-shim looks umoci up in the PATH it inherits from herd-noded.
+  const std::string path = getenv("PATH");
+  setenv("PATH", "/nonexistent", 1);
+  Status status = runtime_->Launch(spec);
+  setenv("PATH", path.c_str(), 1);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("is an OCI image layout, which needs umoci"), std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("apt-get install umoci"), std::string::npos);
+}
+
 TEST_F(RuntimeTest, PidsLimitIsApplied) {
   if (!CgroupsWritable()) GTEST_SKIP() << "no writable pids cgroup (needs root)";
   LaunchSpec spec = Sh("11.0", "cat /proc/self/cgroup");
@@ -382,6 +421,29 @@ TEST_F(ContainerTest, TarballImageWithBindMountAndUser) {
   EXPECT_EQ(Log("21.0"), "shared\n65534\n");
   EXPECT_EQ(Slurp(tmp_ + "/data/output"), "out\n");
   EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/21.0/bundle")) << "unpacked rootfs left behind";
+}
+
+TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {
+  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+  const std::string layout = tmp_ + "/oci";
+  const std::string build = "umoci init --layout " + layout + " && umoci new --image " + layout +
+                            ":t && umoci insert --image " + layout + ":t " + rootfs_ +
+                            " / >/dev/null";
+  ASSERT_EQ(std::system(build.c_str()), 0) << build;
+  LaunchSpec spec = Sh("24.0", "echo from-oci; ls /bin/busybox");
+  spec.argv[0] = "sh";
+  spec.cwd = "/";
+  spec.image = layout + ":t";
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("24.0").exit_code, 0) << Log("24.0");
+  EXPECT_EQ(Log("24.0"), "from-oci\n/bin/busybox\n");
+  EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/24.0/bundle")) << "unpacked rootfs left behind";
+  spec.job_key = "24.1";
+  spec.image = layout + ":no-such-tag";
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("cannot unpack OCI image"), std::string::npos)
+      << status.message();
 }
 
 TEST_F(ContainerTest, MissingCommandInContainerFailsLaunch) {

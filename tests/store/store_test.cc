@@ -89,6 +89,13 @@ Job FullJob() {
   job.spec.image = "/srv/images/pytorch.tar";
   job.spec.spread = true;
   job.spec.volumes = {"/data/imagenet:/data"};
+  job.spec.array_id = 7;
+  job.spec.array_index = 3;
+  job.spec.sweep = {{"lr", "1e-3"}, {"bs", "64"}};
+  job.spec.stop_after_success = true;
+  job.preemptions = 2;
+  job.gpu_util_sum = 85LL * 4 * 3600000;
+  job.gpu_sampled_ms = 4LL * 3600000;
   job.user = "alice";
   job.uid = 4000000000u;  // above INT32_MAX: stored without sign trouble
   job.gid = 1001;
@@ -268,7 +275,28 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 1);
+  EXPECT_EQ(*version, 2);
+}
+
+TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
+  Job job = FullJob();
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(job).ok());
+  }
+  // What herd-ctld of schema version 1 wrote: no accounting column.
+  RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
+  RawQuery("PRAGMA user_version = 1");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), 2);
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].preemptions, 0);
+  EXPECT_EQ((*jobs)[0].GpuUtilPct(), -1);
+  EXPECT_EQ((*jobs)[0].spec.sweep, job.spec.sweep);
 }
 
 TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
@@ -279,7 +307,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (1): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (2): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;

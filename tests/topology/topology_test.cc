@@ -1,5 +1,7 @@
 #include "noded/topology/topology.h"
 
+#include "noded/gpu/gpu.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -72,6 +74,35 @@ TEST(TopologyTest, DgxXmlHasSocketsNumaAndCores) {
     EXPECT_EQ(t->numa[i].cores.back(), 16 * i + 15);
   }
   EXPECT_EQ(t->memory_mib, 8 * 128 * 1024);
+}
+
+// On a real host herd-noded joins hwloc's GPUs (PCI devices, bus order) with NVML's by PCI bus
+// id, whatever order and domain width NVML uses. Here NVML's answer is made up, reversed, for
+// the GPUs of the DGX XML.
+TEST(TopologyTest, NvmlSamplesAreMatchedToHwlocGpusByPciBusId) {
+  auto t = LoadXml(kDir + "/dgx-a100-8gpu.xml");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(t->gpus.size(), 8u);
+  std::vector<gpu::GpuSample> samples;
+  for (int i = 7; i >= 0; --i) {
+    gpu::GpuSample s;
+    s.index = 7 - i;
+    std::string bus = t->gpus[i].pci_bus_id;  // "0000:b7:00.0" -> NVML's "00000000:B7:00.0"
+    for (char& ch : bus) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    s.pci_bus_id = "0000" + bus;
+    s.uuid = "GPU-real-" + std::to_string(i);
+    s.memory_total_mib = 81920;
+    s.model = "NVIDIA A100-SXM4-80GB";
+    samples.push_back(s);
+  }
+  gpu::EnrichTopology(&*t, samples);
+  for (int i = 0; i < 8; ++i) {
+    SCOPED_TRACE("GPU " + std::to_string(i));
+    EXPECT_EQ(t->gpus[i].index, i) << "indexes stay in PCI bus order";
+    EXPECT_EQ(t->gpus[i].uuid, "GPU-real-" + std::to_string(i));
+    EXPECT_EQ(t->gpus[i].memory_mib, 81920);
+    EXPECT_EQ(t->gpus[i].model, "NVIDIA A100-SXM4-80GB");
+  }
 }
 
 TEST(TopologyTest, DgxGpusAreInBusOrderWithLocality) {

@@ -1,0 +1,489 @@
+// The clock advances in cycles of options.cycle_s. Each cycle, in the order herd-ctld acts: jobs
+// arrive, jobs end (work done, session closed or max_time), idle sessions are stopped (herd regime),
+// Decide() runs and its preemptions and starts are applied, then the cycle is sampled. A job's end
+// and its resources' release fall on the first cycle at or after it. The herd regime keeps one
+// Snapshot for the whole run and edits it in place, as simulator.cc does; the static regime builds
+// a small snapshot per researcher whose block changed.
+#include "bench/sim/utilization_sim.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+namespace herd::sim {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+constexpr int64_t kHour = 3600;
+constexpr char kInteractive[] = "interactive";
+constexpr char kTrain[] = "train";
+
+enum class State { kPending, kRunning, kDone };
+
+// One submitted job as the simulator tracks it.
+struct Live {
+  TeamJob job;
+  State state = State::kPending;
+  int64_t pending_since = 0;
+  int64_t first_start = -1;
+  int64_t start = 0;
+  int64_t saved = 0;        // train / sweep: work kept across evictions (checkpoints)
+  int64_t idle_since = -1;  // sessions: first cycle its GPUs were seen idle, -1 active
+  int64_t gate = 0;         // evicted: the job it made room for, offered again once that one starts
+  model::WorkerPlacement placement;
+};
+
+class TeamSim {
+ public:
+  TeamSim(const TeamWorkload& w, const UtilizationOptions& o) : w_(w), o_(o) {}
+  Result<UtilizationResult> Run();
+
+ private:
+  Live& Get(int64_t id) { return jobs_[static_cast<size_t>(id - 1)]; }
+  void Submit(const TeamJob& job);  // gives it the next id
+  void EndRunning(int64_t now);
+  void StopIdleSessions(int64_t now);
+  Status ScheduleHerd(int64_t now);
+  Status ScheduleStatic(int64_t now);
+  Status Start(Live& l, const model::WorkerPlacement& w, int64_t now);
+  void Stop(Live& l);  // releases its resources and takes it out of the running set
+  void Sample(int64_t now);
+  int64_t EndOf(const Live& l) const;
+  double BusyAt(const Live& l, int64_t now) const;
+  sched::RunningJob RunningView(const Live& l) const;
+  sched::PendingJob PendingView(const Live& l) const;
+  std::string QueueOf(const TeamJob& j) const;
+
+  const TeamWorkload& w_;
+  const UtilizationOptions& o_;
+  UtilizationResult r_;
+  std::deque<Live> jobs_;          // by id - 1; resubmitted sessions get new ids
+  std::vector<int64_t> running_;   // ids
+  std::vector<int64_t> gated_;     // evicted jobs waiting for their beneficiary to start
+  std::vector<sched::NodeView> nodes_;  // the cluster, free resources kept current
+  std::unordered_map<std::string, size_t> node_index_;
+  std::vector<std::map<int, int>> numa_of_core_;  // per node
+  std::vector<int64_t> user_memory_;              // static: memory held in the researcher's block
+  std::vector<bool> dirty_;                       // static: the researcher's block or queue changed
+  std::vector<std::vector<int64_t>> pending_of_;  // static: pending ids per researcher
+  int64_t pending_gpus_ = 0;                      // asked by pending jobs, gated ones included
+  bool changed_ = true;  // herd: a job arrived, started or stopped since the last Decide()
+  int64_t wake_ = 0;     // herd: when a time threshold of Decide() is next crossed
+  sched::Snapshot snap_;  // herd: pending and running kept in sync; static: classes only
+  std::multimap<int64_t, TeamJob> resubmits_;  // sessions to reopen, by time
+};
+
+std::string TeamSim::QueueOf(const TeamJob& j) const {
+  const Researcher& r = w_.researchers[j.user];
+  return o_.regime == Regime::kStatic ? r.name : w_.projects[r.project].name;
+}
+
+int64_t TeamSim::EndOf(const Live& l) const {
+  if (l.job.kind != JobKind::kSession) return l.start + l.job.work_s - l.saved;
+  return l.start + std::min(l.job.forgotten ? o_.session_max_s : l.job.work_s, o_.session_max_s);
+}
+
+double TeamSim::BusyAt(const Live& l, int64_t now) const {
+  if (l.job.kind != JobKind::kSession) return l.job.busy;
+  const int64_t t = now - l.start;
+  auto it = std::upper_bound(l.job.bursts.begin(), l.job.bursts.end(), t,
+                             [](int64_t v, const Burst& b) { return v < b.begin; });
+  return it != l.job.bursts.begin() && t < std::prev(it)->end ? l.job.busy : 0.0;
+}
+
+sched::RunningJob TeamSim::RunningView(const Live& l) const {
+  sched::RunningJob r;
+  r.id = l.job.id;
+  r.queue = QueueOf(l.job);
+  r.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
+  r.spec = PendingView(l).spec;
+  r.placement = {l.placement};
+  r.start_time = l.start;
+  r.submit_time = l.job.submit;
+  r.end_by = l.job.kind == JobKind::kSession ? l.start + o_.session_max_s : 0;
+  return r;
+}
+
+sched::PendingJob TeamSim::PendingView(const Live& l) const {
+  sched::PendingJob p;
+  p.id = l.job.id;
+  p.queue = QueueOf(l.job);
+  p.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
+  p.spec.project = p.queue;
+  p.spec.job_class = p.job_class;
+  p.spec.gpu_milli = 1000 * int64_t{l.job.gpus};
+  p.spec.cpus = l.job.cpus;
+  p.spec.memory_mib = l.job.memory_mib;
+  p.spec.time_limit_s = l.job.kind == JobKind::kSession ? o_.session_max_s : 0;
+  p.submit_time = l.job.submit;
+  p.pending_since = l.pending_since;
+  return p;
+}
+
+void TeamSim::Submit(const TeamJob& job) {
+  Live l;
+  l.job = job;
+  l.job.id = static_cast<int64_t>(jobs_.size()) + 1;
+  l.pending_since = job.submit;
+  jobs_.push_back(std::move(l));
+  r_.kinds[static_cast<int>(job.kind)].submitted++;
+  pending_gpus_ += job.gpus;
+  if (o_.regime == Regime::kHerd) {
+    snap_.pending.push_back(PendingView(jobs_.back()));
+  } else {
+    pending_of_[job.user].push_back(jobs_.back().job.id);
+  }
+  dirty_[job.user] = true;
+  changed_ = true;
+}
+
+// Checks `w` against the free resources (and, static, the researcher's block) and takes them.
+Status TeamSim::Start(Live& l, const model::WorkerPlacement& w, int64_t now) {
+  auto bad = [&](const std::string& what) {
+    return Internal(std::string(RegimeName(o_.regime)) + ": job " + std::to_string(l.job.id) +
+                    " started on " + w.node + " with " + what);
+  };
+  auto n = node_index_.find(w.node);
+  if (n == node_index_.end()) return bad("an unknown node");
+  sched::NodeView& v = nodes_[n->second];
+  const Researcher& r = w_.researchers[l.job.user];
+  const bool fixed = o_.regime == Regime::kStatic;
+  if (fixed && static_cast<int>(n->second) != r.node) return bad("a node outside " + r.name + "'s GPUs");
+  if (static_cast<int>(w.gpus.size()) != l.job.gpus || w.gpu_milli_each != 1000) return bad("wrong GPUs");
+  for (int g : w.gpus) {
+    if (g < 0 || g >= static_cast<int>(v.gpus.size())) return bad("unknown GPU " + std::to_string(g));
+    if (fixed && (g < r.first_gpu || g >= r.first_gpu + r.gpus)) {
+      return bad("GPU " + std::to_string(g) + ", not one of " + r.name + "'s");
+    }
+    sched::GpuSlot& s = v.gpus[g];
+    if (s.free_milli != 1000) return bad("GPU " + std::to_string(g) + " already in use");
+    s.free_milli = 0;
+    s.free_memory_mib = 0;
+  }
+  if (static_cast<int64_t>(w.cores.size()) != l.job.cpus) return bad("a wrong core count");
+  for (int c : w.cores) {
+    if (fixed && (c < r.first_core || c >= r.first_core + r.cores)) return bad("a core outside the block");
+    auto numa = numa_of_core_[n->second].find(c);
+    if (numa == numa_of_core_[n->second].end()) return bad("unknown core " + std::to_string(c));
+    std::vector<int>& free = v.free_cores_by_numa[numa->second];
+    auto it = std::lower_bound(free.begin(), free.end(), c);
+    if (it == free.end() || *it != c) return bad("core " + std::to_string(c) + " already in use");
+    free.erase(it);
+  }
+  if (w.memory_mib != l.job.memory_mib || v.free_memory_mib < w.memory_mib) return bad("too much memory");
+  v.free_memory_mib -= w.memory_mib;
+  user_memory_[l.job.user] += w.memory_mib;
+  if (fixed && user_memory_[l.job.user] > r.memory_mib) return bad("memory beyond the block");
+  l.state = State::kRunning;
+  pending_gpus_ -= l.job.gpus;
+  l.placement = w;
+  l.start = now;
+  l.idle_since = -1;
+  if (l.first_start < 0) {
+    l.first_start = now;
+    KindStats& k = r_.kinds[static_cast<int>(l.job.kind)];
+    k.started++;
+    k.waits_s.push_back(static_cast<double>(now - l.job.submit));
+  }
+  running_.push_back(l.job.id);
+  if (o_.regime == Regime::kHerd) snap_.running.push_back(RunningView(l));
+  dirty_[l.job.user] = true;
+  changed_ = true;
+  if (o_.on_start) o_.on_start(l.job, w);
+  return Status::Ok();
+}
+
+void TeamSim::Stop(Live& l) {
+  sched::NodeView& v = nodes_[node_index_.at(l.placement.node)];
+  for (int g : l.placement.gpus) {
+    v.gpus[g].free_milli = 1000;
+    v.gpus[g].free_memory_mib = v.gpus[g].memory_mib;
+  }
+  const std::map<int, int>& numa = numa_of_core_[node_index_.at(l.placement.node)];
+  for (int c : l.placement.cores) {
+    std::vector<int>& free = v.free_cores_by_numa[numa.at(c)];
+    free.insert(std::lower_bound(free.begin(), free.end(), c), c);
+  }
+  v.free_memory_mib += l.placement.memory_mib;
+  user_memory_[l.job.user] -= l.placement.memory_mib;
+  std::erase(running_, l.job.id);
+  if (o_.regime == Regime::kHerd) {
+    std::erase_if(snap_.running, [&](const sched::RunningJob& r) { return r.id == l.job.id; });
+  }
+  dirty_[l.job.user] = true;
+  changed_ = true;
+}
+
+void TeamSim::EndRunning(int64_t now) {
+  for (size_t i = 0; i < running_.size();) {
+    Live& l = Get(running_[i]);
+    if (EndOf(l) > now) {
+      ++i;
+      continue;
+    }
+    KindStats& k = r_.kinds[static_cast<int>(l.job.kind)];
+    bool closed = l.job.kind != JobKind::kSession || (!l.job.forgotten && l.job.work_s <= o_.session_max_s);
+    (closed ? k.completed : k.timed_out)++;
+    Stop(l);
+    l.state = State::kDone;
+  }
+}
+
+// herd-ctld's rule: a running job of a class with an idle_timeout whose GPUs all report 0 %
+// utilization is stopped once they have done so for idle_timeout since first seen idle. The
+// researcher reopens the session when they come back to it (their next burst of activity).
+void TeamSim::StopIdleSessions(int64_t now) {
+  if (o_.regime != Regime::kHerd || o_.idle_timeout_s <= 0) return;
+  for (size_t i = 0; i < running_.size();) {
+    Live& l = Get(running_[i]);
+    if (l.job.kind != JobKind::kSession) {
+      ++i;
+      continue;
+    }
+    if (BusyAt(l, now) > 0) {
+      l.idle_since = -1;
+    } else if (l.idle_since < 0) {
+      l.idle_since = now;
+    }
+    if (l.idle_since < 0 || now - l.idle_since < o_.idle_timeout_s) {
+      ++i;
+      continue;
+    }
+    r_.idle_terminations++;
+    Stop(l);
+    l.state = State::kDone;
+    const int64_t at = now - l.start;
+    auto next = std::upper_bound(l.job.bursts.begin(), l.job.bursts.end(), at,
+                                 [](int64_t v, const Burst& b) { return v < b.begin; });
+    if (next == l.job.bursts.end()) continue;
+    TeamJob again = l.job;
+    const int64_t shift = next->begin;
+    again.submit = l.start + shift;
+    again.work_s = l.job.work_s - shift;
+    again.bursts.assign(next, l.job.bursts.end());
+    for (Burst& b : again.bursts) b.begin -= shift, b.end -= shift;
+    r_.resubmissions++;
+    resubmits_.emplace(again.submit, std::move(again));
+  }
+}
+
+Status TeamSim::ScheduleHerd(int64_t now) {
+  // An evicted job is offered again once the job it made room for has started, as in herd-ctld.
+  for (size_t i = 0; i < gated_.size();) {
+    Live& l = Get(gated_[i]);
+    if (Get(l.gate).state == State::kPending) {
+      ++i;
+      continue;
+    }
+    l.gate = 0;
+    changed_ = true;
+    snap_.pending.push_back(PendingView(l));
+    gated_.erase(gated_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  if (snap_.pending.empty()) return Status::Ok();
+  // Decide() reads the clock only against min_runtime (eviction) and reserve_after (reservation):
+  // with nothing changed and neither threshold crossed since a cycle that decided nothing, this
+  // cycle would decide nothing either.
+  if (!changed_ && now < wake_) return Status::Ok();
+  snap_.now = now;
+  snap_.nodes = nodes_;
+  SteadyClock::time_point t0 = SteadyClock::now();
+  sched::Decisions d = sched::Decide(snap_, o_.policy);
+  r_.decide_s += std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  r_.decide_calls++;
+  for (const sched::PreemptDecision& p : d.preemptions) {
+    Live& l = Get(p.id);
+    if (l.state != State::kRunning) return Internal("herd: evicted job " + std::to_string(p.id) + " is not running");
+    const int64_t ran = now - l.start;
+    const int64_t kept =
+        l.job.kind == JobKind::kTrain && o_.checkpoint_s > 0 ? ran / o_.checkpoint_s * o_.checkpoint_s : 0;
+    r_.lost_gpu_hours += static_cast<double>((ran - kept) * l.job.gpus) / kHour;
+    r_.preemptions++;
+    r_.preemptions_by_kind[p.kind]++;
+    r_.evicted[static_cast<int>(l.job.kind)]++;
+    Stop(l);
+    l.saved += kept;
+    l.state = State::kPending;
+    l.pending_since = now;
+    pending_gpus_ += l.job.gpus;
+    if (p.for_job != 0 && p.for_job != p.id) {
+      l.gate = p.for_job;
+      gated_.push_back(l.job.id);
+    } else {
+      snap_.pending.push_back(PendingView(l));
+    }
+  }
+  std::set<model::JobId> started;
+  for (const sched::StartDecision& s : d.starts) {
+    Live& l = Get(s.id);
+    if (l.state != State::kPending || s.placement.size() != 1) {
+      return Internal("herd: start of job " + std::to_string(s.id) + " that is not pending");
+    }
+    HERD_RETURN_IF_ERROR(Start(l, s.placement[0], now));
+    started.insert(s.id);
+  }
+  std::erase_if(snap_.pending, [&](const sched::PendingJob& p) { return started.count(p.id) > 0; });
+  changed_ = !d.starts.empty() || !d.preemptions.empty();
+  wake_ = INT64_MAX;
+  for (const sched::RunningJob& r : snap_.running) {
+    const sched::ClassView& c = snap_.classes.at(r.job_class);
+    if (c.preemptible && r.start_time + c.min_runtime_s > now) wake_ = std::min(wake_, r.start_time + c.min_runtime_s);
+  }
+  for (const sched::PendingJob& p : snap_.pending) {
+    const int64_t at = p.pending_since + o_.policy.reserve_after_s;
+    if (o_.policy.reserve_after_s >= 0 && at > now) wake_ = std::min(wake_, at);
+  }
+  return Status::Ok();
+}
+
+// Each researcher's block is a cluster of its own: one node holding just their GPUs, cores and
+// memory, one queue whose deserved quota and limit are the block. A researcher whose block and
+// queue have not changed since their last Decide() would get the same answer, so is skipped.
+Status TeamSim::ScheduleStatic(int64_t now) {
+  for (size_t u = 0; u < w_.researchers.size(); ++u) {
+    if (!dirty_[u] || pending_of_[u].empty()) continue;
+    dirty_[u] = false;
+    const Researcher& r = w_.researchers[u];
+    sched::Snapshot s;
+    s.now = now;
+    s.classes = snap_.classes;
+    const int64_t block = 1000 * int64_t{r.gpus};
+    s.queues.push_back({r.name, "", {block, 0, 0}, {block, -1, -1}, 1, true});
+    const sched::NodeView& all = nodes_[static_cast<size_t>(r.node)];
+    sched::NodeView v = all;
+    v.gpus.clear();
+    for (const sched::GpuSlot& g : all.gpus) {
+      if (g.index >= r.first_gpu && g.index < r.first_gpu + r.gpus) v.gpus.push_back(g);
+    }
+    for (auto& [numa, cores] : v.free_cores_by_numa) {
+      std::erase_if(cores, [&](int c) { return c < r.first_core || c >= r.first_core + r.cores; });
+    }
+    std::erase_if(v.free_cores_by_numa, [](const auto& e) { return e.second.empty(); });
+    v.total_cores = r.cores;
+    v.memory_mib = r.memory_mib;
+    v.free_memory_mib = r.memory_mib - user_memory_[u];
+    s.nodes.push_back(std::move(v));
+    for (int64_t id : running_) {
+      if (Get(id).job.user == static_cast<int>(u)) s.running.push_back(RunningView(Get(id)));
+    }
+    for (int64_t id : pending_of_[u]) s.pending.push_back(PendingView(Get(id)));
+    SteadyClock::time_point t0 = SteadyClock::now();
+    sched::Decisions d = sched::Decide(s, o_.policy);
+    r_.decide_s += std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    r_.decide_calls++;
+    if (!d.preemptions.empty()) return Internal("static: Decide() evicted a job of " + r.name);
+    for (const sched::StartDecision& st : d.starts) {
+      Live& l = Get(st.id);
+      if (l.state != State::kPending || l.job.user != static_cast<int>(u) || st.placement.size() != 1) {
+        return Internal("static: start of job " + std::to_string(st.id) + " that is not " + r.name + "'s");
+      }
+      HERD_RETURN_IF_ERROR(Start(l, st.placement[0], now));
+      std::erase(pending_of_[u], st.id);
+    }
+  }
+  return Status::Ok();
+}
+
+void TeamSim::Sample(int64_t now) {
+  const size_t h = static_cast<size_t>(now / kHour);
+  if (h >= r_.hours.size()) return;
+  const double gpus = static_cast<double>(w_.Gpus());
+  const double dt = static_cast<double>(o_.cycle_s) / kHour;  // this cycle's share of the hour
+  double held = 0, busy = 0;
+  for (int64_t id : running_) {
+    const Live& l = Get(id);
+    const double b = BusyAt(l, now);
+    held += l.job.gpus;
+    busy += l.job.gpus * b;
+    KindStats& k = r_.kinds[static_cast<int>(l.job.kind)];
+    k.gpu_hours += l.job.gpus * dt;
+    k.busy_gpu_hours += l.job.gpus * b * dt;
+  }
+  HourSample& s = r_.hours[h];
+  s.allocated_pct += 100 * held / gpus * dt;
+  s.utilized_pct += 100 * busy / gpus * dt;
+  s.pending_gpus += static_cast<double>(pending_gpus_) * dt;
+}
+
+Result<UtilizationResult> TeamSim::Run() {
+  SteadyClock::time_point t0 = SteadyClock::now();
+  if (o_.cycle_s <= 0 || kHour % o_.cycle_s != 0) return Invalid("cycle_s must divide an hour");
+  nodes_ = w_.nodes;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    node_index_[nodes_[i].name] = i;
+    std::map<int, int>& numa = numa_of_core_.emplace_back();
+    for (const auto& [id, cores] : nodes_[i].free_cores_by_numa) {
+      for (int c : cores) numa[c] = id;
+    }
+  }
+  const size_t team = w_.researchers.size();
+  user_memory_.assign(team, 0);
+  dirty_.assign(team, true);
+  pending_of_.assign(team, {});
+  const bool herd = o_.regime == Regime::kHerd;
+  snap_.classes[kInteractive] = {kInteractive, 100, false, true, 0};
+  snap_.classes[kTrain] = {kTrain, 50, herd, false, herd ? o_.min_runtime_s : 0};
+  if (herd) {
+    for (const Project& p : w_.projects) {
+      snap_.queues.push_back({p.name, "", {1000 * p.deserved_gpus, 0, 0}, {-1, -1, -1}, 1, true});
+    }
+  }
+  r_.regime = o_.regime;
+  const int64_t end = w_.DurationS();
+  r_.hours.resize(static_cast<size_t>(end / kHour));
+  size_t next = 0;
+  for (int64_t now = 0; now < end; now += o_.cycle_s) {
+    while (next < w_.jobs.size() && w_.jobs[next].submit <= now) Submit(w_.jobs[next++]);
+    while (!resubmits_.empty() && resubmits_.begin()->first <= now) {
+      Submit(resubmits_.begin()->second);
+      resubmits_.erase(resubmits_.begin());
+    }
+    EndRunning(now);
+    StopIdleSessions(now);
+    HERD_RETURN_IF_ERROR(herd ? ScheduleHerd(now) : ScheduleStatic(now));
+    Sample(now);
+  }
+  for (const Live& l : jobs_) {  // never started: the wait so far, a lower bound
+    if (l.first_start < 0) {
+      r_.kinds[static_cast<int>(l.job.kind)].waits_s.push_back(static_cast<double>(end - l.job.submit));
+    }
+  }
+  r_.wall_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  return std::move(r_);
+}
+
+}  // namespace
+
+const char* RegimeName(Regime r) { return r == Regime::kStatic ? "static" : "herd"; }
+
+double UtilizationResult::AllocatedPct() const {
+  double sum = 0;
+  for (const HourSample& h : hours) sum += h.allocated_pct;
+  return hours.empty() ? 0 : sum / static_cast<double>(hours.size());
+}
+
+double UtilizationResult::UtilizedPct() const {
+  double sum = 0;
+  for (const HourSample& h : hours) sum += h.utilized_pct;
+  return hours.empty() ? 0 : sum / static_cast<double>(hours.size());
+}
+
+double UtilizationResult::WaitPercentile(JobKind kind, double pct) const {
+  std::vector<double> w = kinds[static_cast<int>(kind)].waits_s;
+  if (w.empty()) return 0;
+  std::sort(w.begin(), w.end());
+  size_t rank = static_cast<size_t>(std::ceil(pct / 100 * static_cast<double>(w.size())));
+  return w[std::clamp<size_t>(rank, 1, w.size()) - 1];
+}
+
+Result<UtilizationResult> SimulateTeam(const TeamWorkload& workload, const UtilizationOptions& options) {
+  return TeamSim(workload, options).Run();
+}
+
+}  // namespace herd::sim

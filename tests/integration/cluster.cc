@@ -127,8 +127,12 @@ std::string LocalCluster::WaitForEnd(long id, std::chrono::seconds timeout) cons
 
 CommandResult LocalCluster::HerdAs(uint32_t uid, uint32_t gid, const std::string& args) const {
   chmod(dir_.c_str(), 0755);
+  // The build tree may lie under a directory other users cannot enter (mktemp -d makes it 0700):
+  // they run a copy of herd kept in the cluster directory.
+  const std::string herd = dir_ + "/herd-for-other-users";
+  if (access(herd.c_str(), X_OK) != 0) RunShell("install -m 0755 " + BinDir() + "/herd " + herd);
   return RunShell("cd / && setpriv --reuid=" + std::to_string(uid) + " --regid=" +
-                  std::to_string(gid) + " --clear-groups env " + env_ + "herd " + args);
+                  std::to_string(gid) + " --clear-groups env " + env_ + herd + " " + args);
 }
 
 namespace {

@@ -52,7 +52,8 @@ class LocalCluster {
   std::string WaitForEnd(long id, std::chrono::seconds timeout = std::chrono::seconds(60)) const;
 
   // `herd ARGS` run from / as uid:gid with no supplementary groups (needs root and setpriv).
-  // Opens the cluster directory to all users first, so they can read herd.toml and reach munged.
+  // Opens the cluster directory to all users first, so they can read herd.toml, reach munged and
+  // run the copy of herd kept there (the build tree may be closed to them).
   CommandResult HerdAs(uint32_t uid, uint32_t gid, const std::string& args) const;
 
   // kill -9 of node `name`'s herd-noded; returns once the process is gone.

@@ -49,6 +49,18 @@ class NodeTest : public ::testing::Test {
            "'";
   }
   void Touch(const std::string& name) const { std::ofstream(c().dir() + "/" + name) << ""; }
+  // How many jobs `herd jobs --json` lists as RUNNING; a failed or unparsable listing fails the test.
+  int RunningJobs() const {
+    CommandResult jobs = c().Herd("jobs --json");
+    EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
+    auto list = nlohmann::json::parse(jobs.out, nullptr, false);
+    EXPECT_TRUE(list.is_array()) << jobs.out;
+    int running = 0;
+    if (list.is_array()) {
+      for (const auto& j : list) running += j.value("state", "") == "RUNNING";
+    }
+    return running;
+  }
 
   std::unique_ptr<LocalCluster> cluster_;
 };
@@ -71,13 +83,7 @@ TEST_F(NodeTest, NodeDaemonRestartKeepsJobsRunning) {
   ASSERT_TRUE(started.ok()) << started.message() << c().log_tail();
 
   // The new herd-noded registered with both jobs; herd-ctld must not have dropped them.
-  CommandResult jobs = c().Herd("jobs --json");
-  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
-  auto list = nlohmann::json::parse(jobs.out, nullptr, false);
-  ASSERT_TRUE(list.is_array()) << jobs.out;
-  int running = 0;
-  for (const auto& j : list) running += j.value("state", "") == "RUNNING";
-  EXPECT_EQ(running, 2) << jobs.out << c().log_tail();
+  EXPECT_EQ(RunningJobs(), 2) << c().log_tail();
 
   Touch("go");
   EXPECT_EQ(c().WaitForEnd(*a), "COMPLETED") << c().log_tail();
@@ -173,13 +179,7 @@ TEST_F(NodeTest, ControllerRestartKeepsRunningJobsAndTheirExitCodes) {
 
   ASSERT_EQ(c().WaitForEnd(*early), "FAILED") << c().log_tail();
   EXPECT_EQ((*c().Show(*early))["exit_code"], 5);
-  CommandResult jobs = c().Herd("jobs --json");
-  ASSERT_EQ(jobs.exit_code, 0) << jobs.err;
-  auto list = nlohmann::json::parse(jobs.out, nullptr, false);
-  ASSERT_TRUE(list.is_array()) << jobs.out;
-  int running = 0;
-  for (const auto& j : list) running += j.value("state", "") == "RUNNING";
-  EXPECT_EQ(running, 2) << jobs.out << c().log_tail();
+  EXPECT_EQ(RunningJobs(), 2) << c().log_tail();
 
   Touch("go");
   EXPECT_EQ(c().WaitForEnd(*a), "COMPLETED") << c().log_tail();

@@ -48,7 +48,8 @@ std::string ErrnoText(int err);
 Result<std::string> ReadFile(const std::string& path);
 // Writes data to an existing or new file in one write (cgroup control files need that).
 Status WriteFile(const std::string& path, const std::string& data);
-// Writes path.tmp, then renames it over path, so readers see all of it or nothing.
+// Writes path.tmp, then renames it over path, so readers see all of it or nothing (atomic
+// against process crashes; not flushed to disk).
 Status WriteFileAtomic(const std::string& path, const std::string& data);
 // Appends one line to a file, ignoring errors (for diagnostics).
 void AppendLine(const std::string& path, const std::string& line);

@@ -1,11 +1,15 @@
 // Time of one Decide() on a large cluster: 1000 nodes x 8 GPUs about 70% allocated by a mix of
-// running jobs, and 10,000 (or 100,000) pending jobs of 20 request shapes across 12 projects.
-// Arguments: placement policy, pending jobs. Run: build/bin/decide_bench --benchmark_repetitions=3
+// running jobs, and 10,000 (or 100,000) pending jobs of 20 request shapes across 12 projects; and
+// 4000 nodes with every GPU taken and 140,000 pending, either of those 20 shapes or all of one
+// shape (1 GPU, 1 core, 1 GiB in one project, as bench/controller/scale submits).
+// Arguments: placement policy, pending jobs, nodes, % of GPUs taken, one shape (1) or the mix (0).
+// Run: build/bin/decide_bench --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ctld/sched/scheduler.h"
 
@@ -33,7 +37,7 @@ uint64_t Next(uint64_t& s) {
   return s >> 33;
 }
 
-Snapshot BigSnapshot(int pending) {
+Snapshot BigSnapshot(int pending, int nodes, int fill_pct, bool one_shape) {
   Snapshot snap;
   snap.now = 1'000'000;
   snap.classes["train"] = {"train", 50, true, false, 600};
@@ -45,7 +49,7 @@ Snapshot BigSnapshot(int pending) {
     snap.queues.push_back({"p" + std::to_string(p), p < 8 ? "research" : "product",
                            {400'000, 6400, 0}, {p == 3 ? 1'200'000 : -1, -1, -1}, 1.0 + p % 3, true});
   }
-  for (int n = 0; n < 1000; ++n) {
+  for (int n = 0; n < nodes; ++n) {
     NodeView v;
     v.name = "node" + std::to_string(n);
     for (int g = 0; g < 8; ++g) v.gpus.push_back({g, 1000, 81920, 81920, g / 4, g / 2, "A100"});
@@ -56,35 +60,37 @@ Snapshot BigSnapshot(int pending) {
     for (int s = 0; s < 4; ++s) v.nic_by_switch[s] = "mlx5_" + std::to_string(s);
     snap.nodes.push_back(std::move(v));
   }
-  // Running jobs fill about 70% of the GPUs: whole-GPU jobs and some fractional ones.
+  // Running jobs fill about fill_pct % of the GPUs: whole-GPU jobs and some fractional ones (one
+  // GPU each with one_shape).
   uint64_t rng = 42;
   model::JobId id = 1;
   for (NodeView& v : snap.nodes) {
     int g = 0;
-    while (g < 8 && Next(rng) % 10 < 7) {
+    while (g < 8 && static_cast<int>(Next(rng) % 100) < fill_pct) {
       RunningJob r;
       r.id = id++;
-      r.queue = "p" + std::to_string(Next(rng) % 12);
+      r.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
       r.job_class = "train";
       model::WorkerPlacement w;
       w.node = v.name;
-      bool fraction = Next(rng) % 5 == 0;
-      int take = fraction ? 1 : std::min<int>(8 - g, 1 + static_cast<int>(Next(rng) % 4));
-      r.spec.gpu_milli = fraction ? 500 : 1000 * take;
-      r.spec.cpus = 4 * take;
-      r.spec.memory_mib = 16384 * take;
+      bool fraction = !one_shape && Next(rng) % 5 == 0;
+      int take = fraction || one_shape ? 1
+                                       : std::min<int>(8 - g, 1 + static_cast<int>(Next(rng) % 4));
+      r.request.gpu_milli = fraction ? 500 : 1000 * take;
+      r.request.cpus = 4 * take;
+      r.request.memory_mib = 16384 * take;
       w.gpu_milli_each = fraction ? 500 : 1000;
       for (int k = 0; k < take; ++k, ++g) {
         w.gpus.push_back(g);
         v.gpus[g].free_milli -= w.gpu_milli_each;
         v.gpus[g].free_memory_mib -= fraction ? 40960 : 81920;
       }
-      for (int k = 0; k < r.spec.cpus; ++k) {
+      for (int k = 0; k < r.request.cpus; ++k) {
         auto& cores = v.free_cores_by_numa[w.gpus.front() / 4];
         w.cores.push_back(cores.front());
         cores.erase(cores.begin());
       }
-      w.memory_mib = r.spec.memory_mib;
+      w.memory_mib = r.request.memory_mib;
       v.free_memory_mib -= w.memory_mib;
       r.placement.push_back(w);
       r.start_time = snap.now - static_cast<int64_t>(Next(rng) % 7200);
@@ -93,16 +99,16 @@ Snapshot BigSnapshot(int pending) {
     }
   }
   for (int j = 0; j < pending; ++j) {
-    const JobShape& s = kShapes[Next(rng) % 20];
+    static constexpr JobShape kOne = {1, 1000, 1, 1024, "train"};
+    const JobShape& s = one_shape ? kOne : kShapes[Next(rng) % 20];
     PendingJob p;
     p.id = id++;
-    p.queue = "p" + std::to_string(Next(rng) % 12);
+    p.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
     p.job_class = s.job_class;
-    p.spec.workers = s.workers;
-    p.spec.gpu_milli = s.gpu_milli;
-    p.spec.cpus = s.cpus;
-    p.spec.memory_mib = s.memory_mib;
-    p.spec.job_class = s.job_class;
+    p.request.workers = s.workers;
+    p.request.gpu_milli = s.gpu_milli;
+    p.request.cpus = s.cpus;
+    p.request.memory_mib = s.memory_mib;
     p.submit_time = snap.now - 20000 + int64_t{j} * 10000 / pending;  // over 10,000 s
     p.pending_since = p.submit_time;
     snap.pending.push_back(std::move(p));
@@ -111,10 +117,13 @@ Snapshot BigSnapshot(int pending) {
 }
 
 void BM_Decide(benchmark::State& state) {
-  static std::map<int, Snapshot> snaps;
-  int pending = static_cast<int>(state.range(1));
-  if (!snaps.count(pending)) snaps[pending] = BigSnapshot(pending);
-  const Snapshot& snap = snaps[pending];
+  static std::map<std::vector<int64_t>, Snapshot> snaps;
+  const int pending = static_cast<int>(state.range(1)), nodes = static_cast<int>(state.range(2));
+  const int fill = static_cast<int>(state.range(3));
+  const bool one_shape = state.range(4) != 0;
+  const std::vector<int64_t> key = {pending, nodes, fill, one_shape};
+  if (!snaps.count(key)) snaps[key] = BigSnapshot(pending, nodes, fill, one_shape);
+  const Snapshot& snap = snaps[key];
   Policy policy;
   policy.placement = static_cast<Placement>(state.range(0));
   size_t starts = 0, preemptions = 0;
@@ -131,9 +140,11 @@ void BM_Decide(benchmark::State& state) {
   state.counters["pending"] = static_cast<double>(snap.pending.size());
 }
 BENCHMARK(BM_Decide)
-    ->Args({static_cast<int>(Placement::kHerd), 10'000})
-    ->Args({static_cast<int>(Placement::kFgd), 10'000})
-    ->Args({static_cast<int>(Placement::kHerd), 100'000})
+    ->Args({static_cast<int>(Placement::kHerd), 10'000, 1000, 70, 0})
+    ->Args({static_cast<int>(Placement::kFgd), 10'000, 1000, 70, 0})
+    ->Args({static_cast<int>(Placement::kHerd), 100'000, 1000, 70, 0})
+    ->Args({static_cast<int>(Placement::kHerd), 140'000, 4000, 100, 0})
+    ->Args({static_cast<int>(Placement::kHerd), 140'000, 4000, 100, 1})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

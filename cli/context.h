@@ -44,6 +44,7 @@ class Controller {
  public:
   virtual ~Controller() = default;
   virtual Result<proto::SubmitReply> Submit(const proto::SubmitRequest& request) = 0;
+  // Every matching job, in id order: the real one asks herd-ctld page after page.
   virtual Result<proto::JobsReply> Jobs(const proto::JobsRequest& request) = 0;
   virtual Result<proto::JobActionReply> JobAction(const proto::JobActionRequest& request) = 0;
   virtual Result<proto::LogsReply> Logs(const proto::LogsRequest& request) = 0;

@@ -1,6 +1,8 @@
 // The real Controller: herd.toml for the endpoint and authentication, then net::Client.
 #include "cli/remote.h"
 
+#include <iterator>
+
 #include "common/auth/auth.h"
 #include "common/config/config.h"
 #include "common/net/net.h"
@@ -15,8 +17,27 @@ class NetController final : public Controller {
   Result<proto::SubmitReply> Submit(const proto::SubmitRequest& r) override {
     return client_->Call<proto::SubmitRequest, proto::SubmitReply>(r);
   }
+  // herd-ctld answers a page at a time (JobsReply::more); this asks until the listing is whole,
+  // so that every caller gets every job once, in id order.
   Result<proto::JobsReply> Jobs(const proto::JobsRequest& r) override {
-    return client_->Call<proto::JobsRequest, proto::JobsReply>(r);
+    proto::JobsRequest page = r;
+    proto::JobsReply all;
+    while (true) {
+      if (r.limit > 0) page.limit = r.limit - static_cast<int64_t>(all.jobs.size());
+      auto reply = client_->Call<proto::JobsRequest, proto::JobsReply>(page);
+      if (!reply.ok()) return reply.status();
+      const bool last = !reply->more || reply->jobs.empty();
+      if (all.jobs.empty()) {
+        all.jobs = std::move(reply->jobs);
+      } else {
+        all.jobs.insert(all.jobs.end(), std::make_move_iterator(reply->jobs.begin()),
+                        std::make_move_iterator(reply->jobs.end()));
+      }
+      const bool full = r.limit > 0 && static_cast<int64_t>(all.jobs.size()) >= r.limit;
+      // An older herd-ctld sends everything at once and never sets `more`.
+      if (last || full) return all;
+      page.after_id = all.jobs.back().id;
+    }
   }
   Result<proto::JobActionReply> JobAction(const proto::JobActionRequest& r) override {
     return client_->Call<proto::JobActionRequest, proto::JobActionReply>(r);

@@ -153,7 +153,9 @@ class Completer {
     }
     if (!controller_) return names;
     if (kind == "jobs") {
-      if (auto r = controller_->Jobs(proto::JobsRequest{}); r.ok()) {
+      proto::JobsRequest request;
+      request.brief = true;  // ids only
+      if (auto r = controller_->Jobs(request); r.ok()) {
         for (const auto& j : r->jobs) names.push_back(std::to_string(j.id));
       }
     } else if (kind == "nodes") {

@@ -58,6 +58,16 @@ Status Controller::Recover() {
     if (j.state == JobState::kPending) pending_since_[j.id] = Now();
     jobs_[j.id] = std::move(j);
   }
+  // Stops under way when herd-ctld went down are finished as they were asked (and re-sent to
+  // each node when it registers).
+  auto stops = store_->LoadJobStops();
+  if (!stops.ok()) return stops.status();
+  for (const auto& [id, stop] : *stops) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || !model::HoldsResources(it->second.state)) continue;
+    ending_[id] = Ending{stop.final_state, stop.reason};
+    if (stop.for_job != 0) preempted_for_[id] = stop.for_job;
+  }
   // Nodes with jobs are presumed up until the timeout says otherwise.
   for (auto& [id, j] : jobs_) {
     if (!model::HoldsResources(j.state)) continue;
@@ -167,8 +177,8 @@ void Controller::Handle(const net::Incoming& in) {
   if (!s.ok()) ReplyError(in, s);
 }
 
-void Controller::Reply(const net::Incoming& in, const proto::Envelope& e) {
-  outbox_.emplace_back(in.peer, e);
+void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
+  outbox_.emplace_back(in.peer, std::move(e));
 }
 
 void Controller::ReplyError(const net::Incoming& in, const Status& s) {
@@ -383,20 +393,24 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   job.uid = who.uid;
   job.gid = who.gid;
   job.state = JobState::kPending;
-  job.reason = "waiting for the scheduler";
+  // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
+  // over the whole queue per batch of submits.
+  job.reason = nodes_.empty() ? kNoNodeReason : "waiting for the scheduler";
   job.submit_time = Now();
   // An array is one job per index, all in this transaction, so their ids are consecutive.
   // A sweep is an array whose member i runs point i of the sweep.
   const bool sweep = !req->sweep.empty();
   if (sweep && !req->array_indexes.empty()) return Invalid("choose one of --array and --sweep");
-  if (req->sweep.size() > static_cast<size_t>(model::kMaxSweepJobs)) {
-    return Invalid("a sweep has at most " + std::to_string(model::kMaxSweepJobs) + " jobs");
+  if (req->sweep.size() > static_cast<size_t>(model::kMaxArrayJobs)) {
+    return Invalid("a sweep has at most " + std::to_string(model::kMaxArrayJobs) + " jobs");
   }
   if (sweep) {
     for (size_t i = 0; i < req->sweep.size(); ++i) req->array_indexes.push_back(i);
   }
   const bool array = !req->array_indexes.empty();
-  if (req->array_indexes.size() > 10000) return Invalid("an array has at most 10000 jobs");
+  if (req->array_indexes.size() > static_cast<size_t>(model::kMaxArrayJobs)) {
+    return Invalid("an array has at most " + std::to_string(model::kMaxArrayJobs) + " jobs");
+  }
   if (job.spec.array_limit < 0) return Invalid("the array's %limit must not be negative");
   if (job.spec.stop_after_success && !array) {
     return Invalid("--stop-after-first-success needs --array or --sweep");
@@ -441,7 +455,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     pending_since_[job.id] = job.submit_time;
     jobs_[job.id] = job;
   }
-  schedule_soon_ = true;
+  if (!nodes_.empty()) schedule_soon_ = true;
   ReplyBody(in, proto::SubmitReply{first});
   return Status::Ok();
 }
@@ -455,26 +469,47 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
     if (!s) return Invalid("unknown job state '" + name + "'");
     states.insert(*s);
   }
-  proto::JobsReply reply;
   auto want = [&](const Job& j) {
     if (!req->user.empty() && j.user != req->user) return false;
     if (!states.empty()) return states.count(j.state) > 0;
     return req->all || !req->ids.empty() || !model::IsTerminal(j.state);
   };
+  // One page at most, whatever the client asks: a huge reply would stall every other client
+  // of this single thread; the client asks again with after_id (cli/remote.cc).
+  const int64_t cap = config_.controller.jobs_page_size;
+  const size_t page = static_cast<size_t>(req->limit > 0 ? std::min(req->limit, cap) : cap);
+  std::vector<const Job*> jobs;
+  bool more = false;
   if (!req->ids.empty()) {
-    for (auto id : req->ids) {
+    std::vector<model::JobId> ids = req->ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<const Job*> named;
+    named.reserve(ids.size());
+    for (auto id : ids) {
       auto it = jobs_.find(id);
       if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
-      if (want(it->second)) reply.jobs.push_back(it->second);
+      if (id > req->after_id && want(it->second)) named.push_back(&it->second);
     }
+    more = named.size() > page;
+    if (more) named.resize(page);
+    jobs = std::move(named);
   } else {
-    for (const auto& [id, j] : jobs_) {
-      if (!want(j)) continue;
-      reply.jobs.push_back(j);
-      if (req->limit > 0 && static_cast<int64_t>(reply.jobs.size()) >= req->limit) break;
+    jobs.reserve(std::min(page, jobs_.size()));
+    for (auto it = jobs_.upper_bound(req->after_id); it != jobs_.end(); ++it) {
+      if (!want(it->second)) continue;
+      if (jobs.size() == page) {
+        more = true;
+        break;
+      }
+      jobs.push_back(&it->second);
     }
   }
-  ReplyBody(in, reply);
+  proto::Envelope e;
+  e.type = proto::MessageName<proto::JobsReply>();
+  e.id = in.envelope.id;
+  e.body = proto::EncodeJobsReply(jobs, more, req->brief);
+  Reply(in, std::move(e));
   return Status::Ok();
 }
 

@@ -26,6 +26,9 @@
 
 namespace herd::ctld {
 
+// Why a pending job waits while no node has registered.
+inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld yet";
+
 class Controller {
  public:
   Controller(config::Config config, std::unique_ptr<store::Store> store,
@@ -53,6 +56,7 @@ class Controller {
     int64_t last_seen_ms = 0;  // monotonic
     int64_t last_seen = 0;     // wall clock, stored
     bool registered = false;   // registered with this controller process
+    uint64_t instance = 0;     // the herd-noded process it registered from (RegisterRequest)
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
   };
   // What the controller asked of a running job that has not finished yet.
@@ -66,7 +70,7 @@ class Controller {
   };
 
   void Handle(const net::Incoming& in);
-  void Reply(const net::Incoming& in, const proto::Envelope& e);
+  void Reply(const net::Incoming& in, proto::Envelope e);
   void ReplyError(const net::Incoming& in, const Status& s);
   template <typename T>
   void ReplyBody(const net::Incoming& in, const T& body) {
@@ -107,7 +111,15 @@ class Controller {
   void RecordUsage(model::Job& job, const proto::JobReport& report);
   void Finish(model::Job& job, model::JobState state, int exit_code, std::string reason);
   void Requeue(model::Job& job, std::string reason);
-  void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms);
+  // Asks the job's nodes to kill it and records (in memory and in the store) how it must end;
+  // for_job: the pending job a preemption makes room for.
+  void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms,
+               model::JobId for_job = 0);
+  // Writes ending_ (and preempted_for_) of job `id` to the store, or clears it there when none.
+  void SaveStop(model::JobId id);
+  // Asks `node` again to kill the jobs being stopped there: the first request may have been lost
+  // with a herd-ctld or herd-noded that restarted.
+  void ResendStops(const Node& node);
   void NodeLost(Node& node, const std::string& why);
 
   void Tick();

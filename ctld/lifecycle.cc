@@ -20,6 +20,11 @@ Status Controller::OnRegister(const net::Incoming& in) {
   }
   Node& n = nodes_[req->node];
   const bool was_up = n.state == model::NodeState::kUp && n.registered;
+  // herd-noded resends its Register until it is answered. A copy that arrives after herd-ctld
+  // accepted the first one (during a long cycle) reports the jobs of that moment: reconciled
+  // as a restart, it would write off every job launched on the node since.
+  const bool resent = n.registered && req->instance != 0 && req->instance == n.instance;
+  n.instance = req->instance;
   n.name = req->node;
   n.topology = req->topology;
   n.state = model::NodeState::kUp;
@@ -27,10 +32,15 @@ Status Controller::OnRegister(const net::Incoming& in) {
   n.last_seen_ms = clock_->MonotonicMillis();
   n.last_seen = Now();
   SaveNode(n);
-  spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
-               n.topology.Cores(), n.topology.emulated ? ", emulated" : "",
-               was_up ? " again" : "");
-  Reconcile(n, req->jobs, /*complete=*/true);
+  if (resent) {
+    spdlog::info("node {} resent its registration: already registered", n.name);
+  } else {
+    spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
+                 n.topology.Cores(), n.topology.emulated ? ", emulated" : "",
+                 was_up ? " again" : "");
+    Reconcile(n, req->jobs, /*complete=*/true);
+    ResendStops(n);
+  }
   proto::RegisterReply reply;
   reply.heartbeat_interval_ms = static_cast<int32_t>(config_.scheduler.heartbeat_interval_ms);
   ReplyBody(in, reply);
@@ -155,8 +165,7 @@ void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::str
   ended_workers_.erase(job.id);
   auto end = ending_.find(job.id);
   if (end != ending_.end()) {
-    Ending e = end->second;
-    ending_.erase(end);
+    Ending e = end->second;  // Requeue or Finish erases it, here and in the store
     if (e.final_state == JobState::kPending) {
       job.preemptions++;  // only the scheduler stops a job to requeue it: to make room
       Requeue(job, e.reason);
@@ -183,7 +192,7 @@ void Controller::Finish(Job& job, JobState state, int exit_code, std::string rea
   pending_since_.erase(job.id);
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
-  ending_.erase(job.id);
+  if (ending_.erase(job.id)) SaveStop(job.id);
   Save(job);
   Event(job.id, std::string("ended ") + model::JobStateName(state) +
                     (job.reason.empty() ? "" : ": " + job.reason));
@@ -201,19 +210,23 @@ void Controller::Requeue(Job& job, std::string reason) {
   pending_since_[job.id] = Now();
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
-  ending_.erase(job.id);
+  if (ending_.erase(job.id)) SaveStop(job.id);
   Save(job);
   Event(job.id, "requeued (" + job.reason + ")");
   schedule_soon_ = true;
 }
 
-void Controller::StopJob(Job& job, JobState final_state, std::string reason, int grace_ms) {
+void Controller::StopJob(Job& job, JobState final_state, std::string reason, int grace_ms,
+                         model::JobId for_job) {
   auto [it, inserted] = ending_.try_emplace(job.id, Ending{final_state, reason});
   if (!inserted) {
     // A cancel overrides a requeue already under way; nothing else changes the outcome.
     if (final_state != JobState::kCancelled) return;
     it->second = Ending{final_state, reason};
   }
+  if (for_job != 0) preempted_for_[job.id] = for_job;
+  // Committed with the kill: a herd-ctld restarted before the end still ends the job this way.
+  SaveStop(job.id);
   const auto& ended = ended_workers_[job.id];
   for (size_t w = 0; w < job.placement.size(); ++w) {
     if (ended.count(static_cast<int>(w))) continue;
@@ -224,6 +237,40 @@ void Controller::StopJob(Job& job, JobState final_state, std::string reason, int
   job.reason = reason;
   Save(job);
   Event(job.id, "stopping: " + reason);
+}
+
+void Controller::SaveStop(model::JobId id) {
+  std::optional<store::JobStop> stop;
+  if (auto e = ending_.find(id); e != ending_.end()) {
+    auto f = preempted_for_.find(id);
+    stop = store::JobStop{e->second.final_state, e->second.reason,
+                          f == preempted_for_.end() ? 0 : f->second};
+  }
+  Status s = store_->SetJobStop(id, stop);
+  if (!s.ok()) {
+    spdlog::error("store: cannot save the stop of job {}: {}", id, s.message());
+    store_failed_ = true;
+  }
+}
+
+void Controller::ResendStops(const Node& node) {
+  for (const auto& [id, e] : ending_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    const Job& j = it->second;
+    auto ended = ended_workers_.find(id);
+    for (size_t w = 0; w < j.placement.size(); ++w) {
+      if (j.placement[w].node != node.name) continue;
+      if (ended != ended_workers_.end() && ended->second.count(static_cast<int>(w))) continue;
+      // The node keeps the earliest deadline it was given, so a resent kill grants no more grace.
+      const int64_t grace_s = e.final_state == JobState::kPending
+                                  ? config_.scheduler.preempt_grace_s
+                                  : config_.scheduler.kill_grace_s;
+      SendToNode(node.name, proto::SignalCommand{id, "kill", static_cast<int>(grace_s * 1000),
+                                                 e.reason});
+      break;  // one kill stops every worker of the job on the node
+    }
+  }
 }
 
 void Controller::NodeLost(Node& node, const std::string& why) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 
 #include "common/model/units.h"
 #include "spdlog/spdlog.h"
@@ -48,6 +49,15 @@ std::string JoinInts(const std::vector<int>& v) {
 
 constexpr int kResendMs = 2000;
 
+// Random, so that each Agent (one per herd-noded process, many in herd-noded-emulator) differs
+// from every earlier one of its node; never 0, which means "unknown" to herd-ctld.
+uint64_t DrawInstance() {
+  std::random_device random;
+  uint64_t id = 0;
+  while (id == 0) id = (static_cast<uint64_t>(random()) << 32) | random();
+  return id;
+}
+
 model::JobUsage ToJobUsage(const runtime::CgroupUsage& u) {
   return {u.cpu_ns < 0 ? -1 : u.cpu_ns / 1000000, u.memory_bytes, u.memory_peak_bytes};
 }
@@ -62,7 +72,8 @@ Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
       auth_(std::move(auth)),
       metrics_(std::move(metrics)),
       mps_(options_.state_dir, ""),
-      clock_(clock) {}
+      clock_(clock),
+      instance_(DrawInstance()) {}
 
 std::vector<proto::GpuMetric> Agent::GpuMetrics() {
   std::vector<proto::GpuMetric> out;
@@ -99,7 +110,7 @@ void Agent::Send(const proto::Envelope& e) {
 void Agent::Step(int timeout_ms) {
   int64_t now = clock_->MonotonicMillis();
   if (!registered_ && now >= next_register_ms_) {
-    proto::RegisterRequest req{options_.name, options_.topology, Reports(true)};
+    proto::RegisterRequest req{options_.name, options_.topology, Reports(true), instance_};
     SendBody(req);
     next_register_ms_ = now + 1000;
   }

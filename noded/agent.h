@@ -65,6 +65,8 @@ class Agent {
   std::unique_ptr<gpu::MetricsSource> metrics_;
   gpu::MpsManager mps_;
   const Clock* clock_;
+  // This agent's RegisterRequest::instance: the same in every Register it (re)sends.
+  const uint64_t instance_;
   std::unique_ptr<net::Dealer> dealer_;
 
   bool registered_ = false;

@@ -2,10 +2,11 @@
 // proto codec, auth), used by bench/controller/clients and bench/vs-slurm/run.
 //
 //   submit_bench throughput --endpoint E [--auth munge|none] [--munge-socket S]
-//                           --clients N --jobs M [--hold]
-//     N persistent clients (one thread and one DEALER each) submit M jobs in total, each waiting
-//     for its acknowledgement (sent by herd-ctld only after the job is committed to SQLite).
-//     Prints: clients=N jobs=M seconds=S rate=R errors=E
+//                           --clients N [--window W] --jobs M [--hold]
+//     N persistent clients (one thread and one DEALER each) submit M jobs in total, each with up
+//     to W requests in flight (pipelined, default 1; replies matched by request id), each job
+//     acknowledged by herd-ctld only after it is committed to SQLite.
+//     Prints: clients=N window=W jobs=M seconds=S rate=R errors=E
 //   submit_bench latency --endpoint E [--auth ...] --jobs M --dir D
 //     One job at a time on an idle cluster: submit `sh -c 'date +%s%N > D/t.K'`, poll its state
 //     every millisecond until it is RUNNING (or later), then wait for the file the job writes.
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -37,6 +39,7 @@ struct Options {
   std::string auth = "munge";
   std::string munge_socket;
   int clients = 1;
+  int window = 1;
   int jobs = 1000;
   bool hold = false;
   std::string dir;
@@ -76,13 +79,39 @@ int Throughput(const Options& o) {
       errors.fetch_add(1);
       return;
     }
-    const proto::SubmitRequest req = SmallJob({"true"}, o.hold);
-    while (claimed.fetch_add(1) < o.jobs) {
-      auto reply = (*client)->Call<proto::SubmitRequest, proto::SubmitReply>(req);
-      if (!reply.ok()) {
-        std::lock_guard lock(mu);
-        if (first_error.empty()) first_error = reply.status().message();
-        errors.fetch_add(1);
+    auto fail = [&](const Status& s, int count) {
+      std::lock_guard lock(mu);
+      if (first_error.empty()) first_error = s.message();
+      errors.fetch_add(count);
+    };
+    const proto::Envelope request = proto::MakeEnvelope(SmallJob({"true"}, o.hold));
+    // Up to o.window requests in flight; each reply frees a slot for the next job.
+    std::unordered_set<uint64_t> in_flight;
+    bool more = true;
+    while (more || !in_flight.empty()) {
+      while (more && static_cast<int>(in_flight.size()) < o.window) {
+        more = claimed.fetch_add(1) < o.jobs;
+        if (!more) break;
+        auto id = (*client)->Post(request);
+        if (id.ok()) {
+          in_flight.insert(*id);
+        } else {
+          fail(id.status(), 1);
+        }
+      }
+      if (in_flight.empty()) continue;
+      auto reply = (*client)->NextReply();
+      if (!reply.ok()) {  // the connection is dropped: every request in flight is lost
+        fail(reply.status(), static_cast<int>(in_flight.size()));
+        in_flight.clear();
+        continue;
+      }
+      Status s = net::ReplyStatus(*reply);
+      if (reply->id == 0 && !s.ok()) {  // an error the server could not match: count one
+        fail(s, 1);
+        in_flight.erase(in_flight.begin());
+      } else if (in_flight.erase(reply->id) > 0) {
+        if (!s.ok()) fail(s, 1);
       }
     }
   };
@@ -92,8 +121,8 @@ int Throughput(const Options& o) {
   for (int i = 0; i < o.clients; ++i) threads.emplace_back(loop);
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("clients=%d jobs=%d seconds=%.3f rate=%.0f errors=%d\n", o.clients, o.jobs, seconds,
-              o.jobs / seconds, errors.load());
+  std::printf("clients=%d window=%d jobs=%d seconds=%.3f rate=%.0f errors=%d\n", o.clients,
+              o.window, o.jobs, seconds, o.jobs / seconds, errors.load());
   if (!first_error.empty()) std::fprintf(stderr, "submit_bench: %s\n", first_error.c_str());
   return errors.load() == 0 ? 0 : 1;
 }
@@ -175,6 +204,10 @@ int main(int argc, char** argv) {
     sub->add_option("--auth", o.auth, "munge or none (as the cluster's [auth] method)");
     sub->add_option("--munge-socket", o.munge_socket, "munged socket");
     sub->add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 1024));
+    if (throughput) {
+      sub->add_option("--window", o.window, "requests in flight per client (pipelined)")
+          ->check(CLI::Range(1, 1000));
+    }
     sub->add_option("--jobs", o.jobs, "jobs in total")->check(CLI::Range(1, 10000000));
     sub->add_flag("--hold", o.hold, "submit held jobs");
     sub->add_option("--dir", o.dir, "latency: directory the jobs write their start time to");

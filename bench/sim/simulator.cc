@@ -163,11 +163,10 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
     job.queue = "trace";
     job.job_class = "train";
     job.submit_time = job.pending_since = snap.now;
-    job.spec = {};
-    job.spec.job_class = "train";
-    job.spec.gpu_milli = pod.gpu_milli >= 1000 ? 1000 * int64_t{pod.num_gpu} : pod.gpu_milli;
-    job.spec.cpus = (pod.cpu_milli + unit - 1) / unit;
-    job.spec.memory_mib = pod.memory_mib;
+    job.request = {};
+    job.request.gpu_milli = pod.gpu_milli >= 1000 ? 1000 * int64_t{pod.num_gpu} : pod.gpu_milli;
+    job.request.cpus = (pod.cpu_milli + unit - 1) / unit;
+    job.request.memory_mib = pod.memory_mib;
     // gpu_spec may allow several models; herd's PendingJob names one, so the nodes of other models
     // are offered as not schedulable for this call (every node has a single model).
     if (pod.model_mask != 0) {
@@ -205,7 +204,7 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
         run.id = job.id;
         run.queue = job.queue;
         run.job_class = job.job_class;
-        run.spec = job.spec;
+        run.request = job.request;
         run.placement = s.placement;
         run.start_time = run.submit_time = snap.now;
         snap.running.push_back(std::move(run));

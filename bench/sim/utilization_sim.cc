@@ -102,7 +102,7 @@ sched::RunningJob TeamSim::RunningView(const Live& l) const {
   r.id = l.job.id;
   r.queue = QueueOf(l.job);
   r.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
-  r.spec = PendingView(l).spec;
+  r.request = PendingView(l).request;
   r.placement = {l.placement};
   r.start_time = l.start;
   r.submit_time = l.job.submit;
@@ -115,12 +115,9 @@ sched::PendingJob TeamSim::PendingView(const Live& l) const {
   p.id = l.job.id;
   p.queue = QueueOf(l.job);
   p.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
-  p.spec.project = p.queue;
-  p.spec.job_class = p.job_class;
-  p.spec.gpu_milli = 1000 * int64_t{l.job.gpus};
-  p.spec.cpus = l.job.cpus;
-  p.spec.memory_mib = l.job.memory_mib;
-  p.spec.time_limit_s = l.job.kind == JobKind::kSession ? o_.session_max_s : 0;
+  p.request.gpu_milli = 1000 * int64_t{l.job.gpus};
+  p.request.cpus = l.job.cpus;
+  p.request.memory_mib = l.job.memory_mib;
   p.submit_time = l.job.submit;
   p.pending_since = l.pending_since;
   return p;

@@ -37,6 +37,7 @@ int RunJobs(const JobsOptions& o, Context& ctx) {
   request.user = o.me ? ctx.env().user : o.user;
   // Naming jobs or states asks for them even when they have finished.
   request.all = o.all || !request.ids.empty() || !request.states.empty();
+  request.brief = !o.json;  // the table needs none of the spec's heavy parts
 
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
@@ -65,9 +66,17 @@ int RunJobs(const JobsOptions& o, Context& ctx) {
     std::erase_if(reply->jobs, [&](const model::Job& j) { return j.spec.project != o.project; });
   }
   if (o.json) {
-    nlohmann::json jobs = nlohmann::json::array();
-    for (const auto& job : reply->jobs) jobs.push_back(JobToJson(job));
-    ctx.out() << DumpJson(jobs) << "\n";
+    // One job at a time, the same text DumpJson prints for the whole array: a long queue is
+    // never held twice more as JSON values and one string.
+    std::ostream& out = ctx.out();
+    out << (reply->jobs.empty() ? "[]\n" : "[\n");
+    for (size_t i = 0; i < reply->jobs.size(); ++i) {
+      std::string text = DumpJson(JobToJson(reply->jobs[i]));
+      for (size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 3)) {
+        text.replace(at, 1, "\n  ");
+      }
+      out << "  " << text << (i + 1 < reply->jobs.size() ? ",\n" : "\n]\n");
+    }
   } else {
     PrintJobsTable(reply->jobs, ctx.Now(), ctx.env().terminal_width, ctx.out(),
                    /*group_arrays=*/!o.expand && request.ids.empty());

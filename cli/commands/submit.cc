@@ -80,7 +80,10 @@ Result<std::vector<int64_t>> ParseArray(const std::string& text, int32_t* limit)
     if (!first || !last || !step || *step < 1 || *last < *first) return bad;
     for (int64_t i = *first; i <= *last; i += *step) {
       indexes.insert(i);
-      if (indexes.size() > 10000) return Invalid("--array: at most 10000 jobs in an array");
+      if (indexes.size() > static_cast<size_t>(model::kMaxArrayJobs)) {
+        return Invalid("--array: at most " + std::to_string(model::kMaxArrayJobs) +
+                       " jobs in an array");
+      }
     }
     start = comma + 1;
   }

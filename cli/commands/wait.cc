@@ -56,6 +56,7 @@ int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context
       if (!finished.count(id)) request.ids.push_back(id);
     }
     request.all = true;
+    request.brief = true;  // states and exit codes only
     auto reply = controller->Jobs(request);
     if (!reply.ok()) return ctx.RequestError(reply.status());
     std::set<model::JobId> seen;

@@ -37,7 +37,7 @@ class MungeAuth : public Authenticator {
     munge_err_t err = munge_decode(cred.c_str(), ctx_, &payload, &length, &uid, &gid);
     std::free(payload);
     if (err != EMUNGE_SUCCESS) return Failure(err);
-    return Identity{uid, gid, UserName(uid)};
+    return Identity{uid, gid, names_.Get(uid)};
   }
 
   const char* Name() const override { return "munge"; }
@@ -52,6 +52,7 @@ class MungeAuth : public Authenticator {
 
   munge_ctx_t ctx_;
   std::string socket_;
+  UserNameCache names_;
 };
 
 // Trusts whatever "none:<uid>:<gid>" the peer sends: anyone who can reach the endpoint can
@@ -75,11 +76,14 @@ class NoAuth : public Authenticator {
     if (ec2 != std::errc() || end == colon + 1 || end != rest.data() + rest.size()) {
       return Denied("authentication failed: malformed 'none' credential");
     }
-    id.user = UserName(id.uid);
+    id.user = names_.Get(id.uid);
     return id;
   }
 
   const char* Name() const override { return "none"; }
+
+ private:
+  UserNameCache names_;
 };
 
 }  // namespace
@@ -117,6 +121,26 @@ std::string UserName(uint32_t uid) {
     buffer.resize(buffer.size() * 2);
   }
   return found != nullptr ? std::string(found->pw_name) : std::to_string(uid);
+}
+
+UserNameCache::UserNameCache(const Clock* clock, int64_t max_age_ms, size_t capacity,
+                             Lookup lookup)
+    : clock_(clock), max_age_ms_(max_age_ms), capacity_(capacity), lookup_(std::move(lookup)) {
+  static const SystemClock system_clock;
+  if (clock_ == nullptr) clock_ = &system_clock;
+}
+
+const std::string& UserNameCache::Get(uint32_t uid) {
+  const int64_t now = clock_->MonotonicMillis();
+  auto it = entries_.find(uid);
+  if (it == entries_.end()) {
+    // Starting over is crude but bounded, and a daemon rarely sees thousands of distinct users.
+    if (entries_.size() >= capacity_) entries_.clear();
+    it = entries_.emplace(uid, Entry{lookup_(uid), now}).first;
+  } else if (now - it->second.looked_up_ms >= max_age_ms_) {
+    it->second = Entry{lookup_(uid), now};
+  }
+  return it->second.name;
 }
 
 }  // namespace herd::auth

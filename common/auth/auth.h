@@ -6,9 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
+#include "common/util/clock.h"
 #include "common/util/status.h"
 
 namespace herd::auth {
@@ -35,5 +38,30 @@ Result<std::unique_ptr<Authenticator>> MakeAuthenticator(const std::string& meth
 
 // The login name of `uid`, or its number as text.
 std::string UserName(uint32_t uid);
+
+// Login names by uid, so a daemon does not ask NSS (getpwuid_r: /etc/passwd, LDAP...) once per
+// request. An entry older than max_age_ms is looked up again, so a renamed user shows up within
+// that time; at `capacity` entries the cache starts over empty. Each Authenticator owns one.
+// Thread-safety: not thread-safe.
+class UserNameCache {
+ public:
+  using Lookup = std::function<std::string(uint32_t)>;
+  // clock: must outlive the cache (nullptr: the system clock). lookup: UserName unless a test's.
+  explicit UserNameCache(const Clock* clock = nullptr, int64_t max_age_ms = 60'000,
+                         size_t capacity = 4096, Lookup lookup = UserName);
+  // UserName(uid), from the cache while its entry is fresh.
+  const std::string& Get(uint32_t uid);
+
+ private:
+  struct Entry {
+    std::string name;
+    int64_t looked_up_ms = 0;
+  };
+  const Clock* clock_;
+  int64_t max_age_ms_;
+  size_t capacity_;
+  Lookup lookup_;
+  std::unordered_map<uint32_t, Entry> entries_;
+};
 
 }  // namespace herd::auth

@@ -27,6 +27,7 @@ constexpr int64_t kMaxGpus = 1'000'000'000;
 constexpr int64_t kMaxCount = 1'000'000'000'000;
 constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
 constexpr int kMaxPriority = 1'000'000;
+constexpr int64_t kMaxJobsPage = 20'000;  // a page of full jobs stays well within a message
 
 const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
@@ -396,6 +397,8 @@ class Parser {
         HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.log_file));
       } else if (k == "allow_root_jobs") {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
+      } else if (k == "jobs_page_size") {
+        HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxJobsPage, &config_.controller.jobs_page_size));
       } else {
         UnknownKey(at, p);
       }
@@ -861,7 +864,8 @@ std::string ToToml(const Config& c) {
   root.insert_or_assign("controller", toml::table{{"listen", StringArray(c.controller.listen)},
                                                   {"state_dir", c.controller.state_dir},
                                                   {"log_file", c.controller.log_file},
-                                                  {"allow_root_jobs", c.controller.allow_root_jobs}});
+                                                  {"allow_root_jobs", c.controller.allow_root_jobs},
+                                                  {"jobs_page_size", c.controller.jobs_page_size}});
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});
   toml::table sched{{"placement", c.scheduler.placement}};

@@ -24,6 +24,7 @@ struct ControllerConfig {
   std::string state_dir = "/var/lib/herd";
   std::string log_file;  // "" = stderr
   bool allow_root_jobs = false;  // jobs run as their submitter; root's only when allowed
+  int64_t jobs_page_size = 5000;  // most jobs one reply lists; herd asks page after page
   bool operator==(const ControllerConfig&) const = default;
 };
 

@@ -60,9 +60,9 @@ Result<std::vector<SweepParam>> ParseSweep(std::string_view text) {
       start = comma + 1;
     }
     product *= static_cast<int64_t>(p.values.size());
-    if (product > kMaxSweepJobs) {
+    if (product > kMaxArrayJobs) {
       return Invalid("--sweep: the product of the value lists is over " +
-                     std::to_string(kMaxSweepJobs) + " jobs; sweep fewer values");
+                     std::to_string(kMaxArrayJobs) + " jobs; sweep fewer values");
     }
     params.push_back(std::move(p));
   }

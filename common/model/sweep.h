@@ -15,8 +15,8 @@
 
 namespace herd::model {
 
-// The most jobs one sweep may make (as for an array).
-inline constexpr int64_t kMaxSweepJobs = 10000;
+// The most jobs one array may have; a sweep is an array, so also its most jobs.
+inline constexpr int64_t kMaxArrayJobs = 10000;
 
 struct SweepParam {
   std::string name;                 // letters, digits and _, not starting with a digit
@@ -26,7 +26,7 @@ struct SweepParam {
 
 // "lr=1e-3,1e-4 bs=32,64": NAME=V1,V2,... items separated by blanks. Invalid (saying how to
 // write it) for a malformed item, a bad or duplicate name (case-insensitive, as the
-// environment variable is upper-cased), an empty value, or a product over kMaxSweepJobs.
+// environment variable is upper-cased), an empty value, or a product over kMaxArrayJobs.
 Result<std::vector<SweepParam>> ParseSweep(std::string_view text);
 // Every point of the product, the first parameter varying slowest (nested loops in the order
 // written). REQUIRES: params as ParseSweep returns them.

@@ -14,6 +14,17 @@ using Clock = std::chrono::steady_clock;
 
 std::string Text(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
 
+// What a Dealer hands its caller for a message from herd-ctld in another protocol version: the
+// message cannot be read, but its version says why no answer will ever be, so the caller stops.
+proto::Envelope VersionMismatch(int64_t theirs) {
+  return proto::MakeEnvelope(proto::ErrorReply{
+      static_cast<int>(Code::kInvalid),
+      "herd-ctld speaks protocol " + std::to_string(theirs) + ", this herd speaks " +
+          std::to_string(proto::kProtocolVersion) +
+          ": use the herd that matches the cluster (herd, herd-noded and herd-ctld must come "
+          "from releases that speak the same protocol)"});
+}
+
 int RemainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
@@ -164,8 +175,10 @@ class ZmqDealer : public Dealer {
     do {
       while (TryReceive(socket_, frames)) {
         if (frames.size() != 1) continue;
-        auto envelope = proto::DecodeEnvelope(frames[0].to_string_view());
+        int64_t version = proto::kProtocolVersion;
+        auto envelope = proto::DecodeEnvelope(frames[0].to_string_view(), &version);
         if (envelope.ok()) return std::move(*envelope);
+        if (version != proto::kProtocolVersion) return VersionMismatch(version);
       }
     } while (WaitReadable(socket_, RemainingMs(deadline)) || RemainingMs(deadline) > 0);
     return std::nullopt;
@@ -234,7 +247,30 @@ Client::Client(std::string endpoint, std::unique_ptr<auth::Authenticator> auth, 
 
 Client::~Client() = default;
 
+Status ReplyStatus(const proto::Envelope& reply) {
+  if (reply.type != proto::MessageName<proto::ErrorReply>()) return Status::Ok();
+  auto error = proto::BodyOf<proto::ErrorReply>(reply);
+  if (!error.ok()) return error.status();
+  bool known = error->code > static_cast<int>(Code::kOk) &&
+               error->code <= static_cast<int>(Code::kInternal);
+  return Status(known ? static_cast<Code>(error->code) : Code::kInternal, error->message);
+}
+
 Result<proto::Envelope> Client::CallRaw(proto::Envelope request) {
+  auto id = Post(std::move(request));
+  if (!id.ok()) return id.status();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
+  for (;;) {
+    auto reply = NextReply(deadline);
+    if (!reply.ok()) return reply.status();
+    bool is_error = reply->type == proto::MessageName<proto::ErrorReply>();
+    if (reply->id != *id && !(is_error && reply->id == 0)) continue;  // a stale reply
+    HERD_RETURN_IF_ERROR(ReplyStatus(*reply));
+    return reply;
+  }
+}
+
+Result<uint64_t> Client::Post(proto::Envelope request) {
   if (!dealer_) {
     auto dealer = Dealer::Connect(endpoint_, "");
     if (!dealer.ok()) return dealer.status();
@@ -247,18 +283,16 @@ Result<proto::Envelope> Client::CallRaw(proto::Envelope request) {
     request.cred = std::move(*cred);
   }
   HERD_RETURN_IF_ERROR(dealer_->Send(request));
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
-  for (int left = timeout_ms_; left > 0; left = RemainingMs(deadline)) {
-    auto reply = dealer_->Receive(left);
-    if (!reply) break;
-    bool is_error = reply->type == proto::MessageName<proto::ErrorReply>();
-    if (reply->id != request.id && !(is_error && reply->id == 0)) continue;  // a stale reply
-    if (!is_error) return std::move(*reply);
-    auto error = proto::BodyOf<proto::ErrorReply>(*reply);
-    if (!error.ok()) return error.status();
-    bool known = error->code > static_cast<int>(Code::kOk) &&
-                 error->code <= static_cast<int>(Code::kInternal);
-    return Status(known ? static_cast<Code>(error->code) : Code::kInternal, error->message);
+  return request.id;
+}
+
+Result<proto::Envelope> Client::NextReply() {
+  return NextReply(Clock::now() + std::chrono::milliseconds(timeout_ms_));
+}
+
+Result<proto::Envelope> Client::NextReply(Clock::time_point deadline) {
+  if (dealer_) {
+    if (auto reply = dealer_->Receive(RemainingMs(deadline))) return std::move(*reply);
   }
   // Drop the socket and its queue: a request reported as failed must not reach the server later.
   dealer_.reset();

@@ -4,6 +4,7 @@
 // Thread-safety: each object is used by one thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -55,7 +56,8 @@ class Dealer {
                                                  std::shared_ptr<Context> context = nullptr);
   virtual ~Dealer() = default;
   virtual Status Send(const proto::Envelope& e) = 0;
-  // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped (logged).
+  // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped; one in
+  // another protocol version comes back as an ErrorReply with id 0 that names both versions.
   virtual std::optional<proto::Envelope> Receive(int timeout_ms) = 0;
   virtual int Fd() const = 0;
 };
@@ -63,6 +65,9 @@ class Dealer {
 // Waits up to timeout_ms until one of `dealers` has a message queued and returns the indexes of
 // those that have (level-triggered, unlike polling their Fd()s); an empty list on timeout.
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms);
+
+// Ok, or the Status an ErrorReply `reply` carries (code and message as herd-ctld sent them).
+Status ReplyStatus(const proto::Envelope& reply);
 
 // Request/reply client for the CLI: attaches a credential, waits for the reply with the same id,
 // turns an ErrorReply into a Status with its code and message, and a timeout into kUnavailable
@@ -81,7 +86,16 @@ class Client {
   // Sends `request` (credential filled in) and returns the matching reply envelope.
   Result<proto::Envelope> CallRaw(proto::Envelope request);
 
+  // Pipelining: Post sends `request` (credential filled in) without waiting and returns its id,
+  // so many requests can be in flight on the one connection; NextReply returns the next reply to
+  // any of them (match it by id; ReplyStatus turns an ErrorReply into its Status). A timeout
+  // drops the connection, and with it every reply still due. Do not mix with Call in flight.
+  Result<uint64_t> Post(proto::Envelope request);
+  Result<proto::Envelope> NextReply();
+
  private:
+  Result<proto::Envelope> NextReply(std::chrono::steady_clock::time_point deadline);
+
   std::string endpoint_;
   std::unique_ptr<auth::Authenticator> auth_;
   int timeout_ms_;

@@ -3,8 +3,11 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <concepts>
+#include <functional>
 #include <map>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -58,8 +61,8 @@ HERD_SCHEMA(StringPair, nullptr, F(first) F(second))
 HERD_SCHEMA(ErrorReply, "error", F(code) F(message))
 HERD_SCHEMA(SubmitRequest, "submit", F(spec) F(array_indexes) F(sweep))
 HERD_SCHEMA(SubmitReply, "submit_reply", F(id))
-HERD_SCHEMA(JobsRequest, "jobs", F(ids) F(user) F(states) F(all) F(limit))
-HERD_SCHEMA(JobsReply, "jobs_reply", F(jobs))
+HERD_SCHEMA(JobsRequest, "jobs", F(ids) F(user) F(states) F(all) F(limit) F(after_id) F(brief))
+HERD_SCHEMA(JobsReply, "jobs_reply", F(jobs) F(more))
 HERD_SCHEMA(JobActionRequest, "job_action", F(action) F(ids))
 HERD_SCHEMA(JobActionResult, nullptr, F(id) F(ok) F(message) F(array_jobs))
 HERD_SCHEMA(JobActionReply, "job_action_reply", F(results))
@@ -85,7 +88,7 @@ HERD_SCHEMA(UsageRow, nullptr,
                 F(gpu_util_pct) F(preemptions))
 HERD_SCHEMA(UsageReply, "usage_reply", F(since) F(until) F(by) F(rows))
 HERD_SCHEMA(JobReport, nullptr, F(id) F(worker) F(state) F(exit_code) F(reason) F(usage))
-HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs))
+HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs) F(instance))
 HERD_SCHEMA(RegisterReply, "register_reply", F(heartbeat_interval_ms))
 HERD_SCHEMA(GpuMetric, nullptr, F(index) F(utilization_pct) F(memory_used_mib))
 HERD_SCHEMA(Heartbeat, "heartbeat", F(node) F(jobs) F(gpus))
@@ -110,6 +113,12 @@ template <typename T>
 concept Integer = std::integral<T> && !std::same_as<T, bool>;
 
 // ---- encoding ----
+
+// A field name, packed without making a std::string of it.
+void PutKey(Packer& pk, std::string_view name) {
+  pk.pack_str(static_cast<uint32_t>(name.size()));
+  pk.pack_str_body(name.data(), static_cast<uint32_t>(name.size()));
+}
 
 template <typename T>
 void Put(Packer& pk, const T& v) {
@@ -136,11 +145,68 @@ void Put(Packer& pk, const T& v) {
     pk.pack_map(n);
     Schema<T>::Visit(
         [&](const char* name, const auto& field) {
-          Put(pk, std::string(name));
+          PutKey(pk, name);
           Put(pk, field);
         },
         v);
   }
+}
+
+// A brief job (JobsRequest::brief) leaves these fields out; the decoder keeps their defaults.
+bool LeftOutOfBrief(std::string_view field) {
+  for (std::string_view heavy : {"argv", "env", "cwd", "image", "volumes", "after", "sweep",
+                                 "gpus", "cores"}) {
+    if (field == heavy) return true;
+  }
+  return false;
+}
+
+// Put of a Job, its spec or a placement, leaving out the fields LeftOutOfBrief names and those
+// that hold their default value (the decoder keeps defaults): a pending job is half defaults.
+template <typename T>
+void PutBrief(Packer& pk, const T& v) {
+  // Per field, by position: heavy, or a test of whether it holds its default. Once per type.
+  struct FieldInfo {
+    bool heavy = false;
+    std::function<bool(const void*)> is_default;
+  };
+  static const std::vector<FieldInfo> fields = [] {
+    std::vector<FieldInfo> out;
+    const T sample{};
+    Schema<T>::Visit(
+        [&](const char* name, const auto& d) {
+          using Field = std::decay_t<decltype(d)>;
+          out.push_back({LeftOutOfBrief(name),
+                         [d](const void* f) { return *static_cast<const Field*>(f) == d; }});
+        },
+        sample);
+    return out;
+  }();
+  uint64_t keep = 0;  // bit i: field i is written (no schema here has more than 64 fields)
+  size_t i = 0;
+  Schema<T>::Visit(
+      [&](const char*, const auto& field) {
+        if (!fields[i].heavy && !fields[i].is_default(&field)) keep |= uint64_t{1} << i;
+        ++i;
+      },
+      v);
+  pk.pack_map(static_cast<uint32_t>(std::popcount(keep)));
+  i = 0;
+  Schema<T>::Visit(
+      [&](const char* name, const auto& field) {
+        using Field = std::decay_t<decltype(field)>;
+        if (((keep >> i++) & 1) == 0) return;
+        PutKey(pk, name);
+        if constexpr (std::is_same_v<Field, model::JobSpec>) {
+          PutBrief(pk, field);
+        } else if constexpr (std::is_same_v<Field, std::vector<model::WorkerPlacement>>) {
+          pk.pack_array(static_cast<uint32_t>(field.size()));
+          for (const auto& p : field) PutBrief(pk, p);
+        } else {
+          Put(pk, field);
+        }
+      },
+      v);
 }
 
 // ---- decoding ----
@@ -242,7 +308,10 @@ Status Get(const msgpack::object& o, T& out, const Path& p) {
       Status status;
       Schema<T>::Visit(
           [&](const char* name, auto& field) {
-            if (status.ok() && key == name) status = Get(kv.val, field, Path{&p, name});
+            // The first letter rules out most fields without a strlen.
+            if (status.ok() && !key.empty() && key[0] == name[0] && key == name) {
+              status = Get(kv.val, field, Path{&p, name});
+            }
           },
           out);
       HERD_RETURN_IF_ERROR(status);
@@ -250,6 +319,10 @@ Status Get(const msgpack::object& o, T& out, const Path& p) {
   }
   return Status::Ok();
 }
+
+// Strings and binary data in the object tree point into the bytes instead of being copied into
+// its zone (a listing of jobs is mostly strings): every caller reads the tree while the bytes live.
+bool ReferToBytes(msgpack::type::object_type, std::size_t, void*) { return true; }
 
 // Parses `bytes` into a msgpack object tree within the protocol's limits. Containers are
 // allocated by their declared size before their items are read, so no container may declare
@@ -264,7 +337,14 @@ Status Unpack(std::string_view bytes, size_t max_bin, msgpack::object_handle& ou
   msgpack::unpack_limit limit(items, items, kMaxStringBytes, max_bin, 0, kMaxDepth);
   try {
     size_t offset = 0;
-    out = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    // A zone sized to the message (an object takes up to 24 times the bytes it came from):
+    // msgpack's default, 8 KiB and then a second chunk for a job spec, is two slow mallocs per
+    // message where one fits. The zone grows when it must.
+    auto zone =
+        std::make_unique<msgpack::zone>(std::clamp<size_t>(bytes.size() * 24, 512, 1 << 16));
+    msgpack::object object =
+        msgpack::unpack(*zone, bytes.data(), bytes.size(), offset, ReferToBytes, nullptr, limit);
+    out = msgpack::object_handle(object, std::move(zone));
     if (offset != bytes.size()) {
       return Invalid("malformed message: " + std::to_string(bytes.size() - offset) +
                      " unexpected bytes after the end");
@@ -284,7 +364,9 @@ const char* MessageName() {
 
 template <typename T>
 std::string EncodeBody(const T& body) {
-  msgpack::sbuffer buffer;
+  // msgpack's default first block is 8 KiB: a malloc (and page faults) per message that most
+  // messages, a few dozen bytes, do not need. The buffer doubles as it fills.
+  msgpack::sbuffer buffer(256);
   Packer pk(buffer);
   Put(pk, body);
   return std::string(buffer.data(), buffer.size());
@@ -300,7 +382,7 @@ Result<T> DecodeBody(std::string_view bytes) {
 }
 
 std::string EncodeEnvelope(const Envelope& e) {
-  msgpack::sbuffer buffer;
+  msgpack::sbuffer buffer(64 + e.type.size() + e.cred.size() + e.body.size());
   Packer pk(buffer);
   pk.pack_map(5);
   Put(pk, std::string("v"));
@@ -317,7 +399,7 @@ std::string EncodeEnvelope(const Envelope& e) {
   return std::string(buffer.data(), buffer.size());
 }
 
-Result<Envelope> DecodeEnvelope(std::string_view bytes) {
+Result<Envelope> DecodeEnvelope(std::string_view bytes, int64_t* version_out) {
   msgpack::object_handle handle;
   HERD_RETURN_IF_ERROR(Unpack(bytes, kMaxMessageBytes, handle));
   const msgpack::object& o = handle.get();
@@ -336,6 +418,7 @@ Result<Envelope> DecodeEnvelope(std::string_view bytes) {
     int64_t v = version->type == msgpack::type::NEGATIVE_INTEGER
                     ? version->via.i64
                     : static_cast<int64_t>(std::min<uint64_t>(version->via.u64, INT64_MAX));
+    if (version_out != nullptr) *version_out = v;
     if (v != kProtocolVersion) {
       return Invalid("protocol version " + std::to_string(v) + " not supported (this herd speaks " +
                      std::to_string(kProtocolVersion) +
@@ -346,6 +429,26 @@ Result<Envelope> DecodeEnvelope(std::string_view bytes) {
   HERD_RETURN_IF_ERROR(Get(o, e, Path{}));
   if (e.type.empty()) return Invalid("malformed message: no message type");
   return e;
+}
+
+std::string EncodeJobsReply(std::span<const model::Job* const> jobs, bool more, bool brief) {
+  // Laid out as Schema<JobsReply> (a test decodes it as one): {jobs: [...], more}.
+  // Sized for the page at once: pages not written are never touched, growing would copy.
+  msgpack::sbuffer buffer(64 + jobs.size() * (brief ? 1024 : 2048));
+  Packer pk(buffer);
+  pk.pack_map(2);
+  PutKey(pk, "jobs");
+  pk.pack_array(static_cast<uint32_t>(jobs.size()));
+  for (const model::Job* job : jobs) {
+    if (brief) {
+      PutBrief(pk, *job);
+    } else {
+      Put(pk, *job);
+    }
+  }
+  PutKey(pk, "more");
+  pk.pack(more);
+  return std::string(buffer.data(), buffer.size());
 }
 
 #define HERD_BODY(T)                               \

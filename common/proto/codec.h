@@ -4,6 +4,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -22,10 +23,16 @@ std::string EncodeBody(const T& body);
 template <typename T>
 Result<T> DecodeBody(std::string_view bytes);
 
+// The body of a JobsReply listing `jobs` (REQUIRES: none null), encoded straight from the
+// caller's jobs without copying them; `brief` leaves out what JobsRequest::brief leaves empty
+// and the fields that hold their defaults (which decode as the same defaults).
+std::string EncodeJobsReply(std::span<const model::Job* const> jobs, bool more, bool brief);
+
 // Envelope <-> bytes. DecodeEnvelope refuses an unknown major version with
 // "protocol version N not supported (this herd speaks 1): upgrade ..." and any malformed input.
+// version, when given, is set to the version the bytes declare (refused or not), if they do.
 std::string EncodeEnvelope(const Envelope& envelope);
-Result<Envelope> DecodeEnvelope(std::string_view bytes);
+Result<Envelope> DecodeEnvelope(std::string_view bytes, int64_t* version = nullptr);
 
 // Convenience: an envelope of `type` MessageName<T>() carrying `body`.
 template <typename T>

@@ -60,11 +60,18 @@ struct JobsRequest {
   std::string user;               // empty: every user
   std::vector<std::string> states;  // state names; empty: every state but finished ones unless all
   bool all = false;               // include finished jobs
-  int64_t limit = 0;              // 0: no limit
+  int64_t limit = 0;              // 0: no limit (herd-ctld still serves at most a page)
+  // Paging: only jobs with a larger id, in id order (ids too are served in id order).
+  model::JobId after_id = 0;
+  // Leave the spec's heavy parts empty (command, env, cwd, image, volumes, after, sweep) and the
+  // placement's GPU and core lists: enough for a table, far less to copy and send.
+  bool brief = false;
   bool operator==(const JobsRequest&) const = default;
 };
 struct JobsReply {
-  std::vector<model::Job> jobs;
+  std::vector<model::Job> jobs;   // in id order
+  // The page is full and more jobs may match: ask again with after_id = the last job's id.
+  bool more = false;
   bool operator==(const JobsReply&) const = default;
 };
 
@@ -213,6 +220,9 @@ struct RegisterRequest {
   std::string node;
   model::NodeTopology topology;
   std::vector<JobReport> jobs;    // everything it is running or has not yet reported ended
+  // Drawn once per herd-noded process: a Register with the instance herd-ctld already knows is
+  // a resent copy (its jobs stay), a new one is a restart. 0: unknown (every Register a restart).
+  uint64_t instance = 0;
   bool operator==(const RegisterRequest&) const = default;
 };
 struct RegisterReply {

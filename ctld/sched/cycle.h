@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -19,9 +20,12 @@ namespace herd::sched::internal {
 // Why a job was not started by the allocate pass.
 enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kNoFit };
 
+struct QueueState;
+
 struct JobState {
   const PendingJob* pending = nullptr;
   const ClassView* job_class = nullptr;
+  QueueState* queue = nullptr;  // nullptr: the snapshot has no such queue
   Shape shape;
   model::Resources total;
   bool started = false;
@@ -43,6 +47,16 @@ struct QueueState {
   bool started_any = false;
 };
 
+// The first limit or deserved quota a job would exceed (block kLimit or kQuota), or none.
+struct QuotaHit {
+  Block block = Block::kNone;
+  const QueueState* queue = nullptr;  // the queue (or department) whose limit or quota it is
+  int component = 0;                  // 0 GPUs, 1 cores, 2 memory
+};
+
+// A set of failed victim searches: kind, queue, class priority, block, shape, may use reserved.
+using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape, bool>;
+
 // The victims chosen for one pending job and where that job will go once they are gone.
 struct VictimPlan {
   std::vector<const RunningJob*> victims;
@@ -59,7 +73,8 @@ class Cycle {
   // scheduler.cc
   void Allocate();
   bool TryStart(JobState& job);
-  std::string QuotaReason(const JobState& job, Block* block) const;
+  QuotaHit CheckQuota(const JobState& job) const;
+  std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
   std::string NoFitReason(const JobState& job);
   void Reserve(JobState& job);
   void Charge(const std::string& queue, const model::Resources& r, int sign);
@@ -98,7 +113,14 @@ class Cycle {
   std::vector<JobState> jobs_;
   std::vector<JobState*> visited_;  // in the order the allocate pass served them
   std::map<std::pair<Shape, bool>, std::string> no_fit_;  // shape, may use reserved -> reason
-  std::set<std::string> no_victims_;                       // "kind|queue|priority|shape" that failed
+  std::set<VictimMemo> no_victims_;                        // victim searches that failed
+  // QuotaReason's texts by block, queue, class, component, allocated and need.
+  std::map<std::tuple<Block, const QueueState*, std::string, int, int64_t, int64_t>, std::string>
+      quota_text_;
+  // Reserve's node order (most free first) while the cluster's stamp is unchanged.
+  std::vector<std::pair<int64_t, int>> reserve_order_;
+  size_t reserve_from_ = 0;  // entries before it are no longer reservable
+  uint64_t reserve_stamp_ = UINT64_MAX;
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
   std::vector<const ClassView*> class_of_;  // per snap_.running entry

@@ -12,12 +12,6 @@ namespace {
 
 int64_t Key(const model::Resources& r, bool gpu) { return gpu ? r.gpu_milli : r.cpus; }
 
-std::string ShapeKey(const Shape& s) {
-  return std::to_string(s.workers) + "x" + std::to_string(s.gpu_milli) + "," +
-         std::to_string(s.gpu_memory_mib) + "," + std::to_string(s.cpus) + "," +
-         std::to_string(s.memory_mib) + "," + s.gpu_model;
-}
-
 std::string Waiting(size_t n) {
   return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
          " to release resources";
@@ -61,8 +55,8 @@ std::optional<VictimPlan> Cycle::FindVictims(
     if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
     return p;
   };
-  auto take = [&](const RunningJob* r) { cluster_.ReleaseAll(r->placement, r->spec.gpu_memory_mib); };
-  auto put_back = [&](const RunningJob* r) { cluster_.ApplyAll(r->placement, r->spec.gpu_memory_mib); };
+  auto take = [&](const RunningJob* r) { cluster_.ReleaseAll(r->placement, r->request.gpu_memory_mib); };
+  auto put_back = [&](const RunningJob* r) { cluster_.ApplyAll(r->placement, r->request.gpu_memory_mib); };
 
   std::vector<const RunningJob*> chosen;
   bool ok = false;
@@ -130,13 +124,11 @@ static bool Better(const std::optional<VictimPlan>& a, const std::optional<Victi
 bool Cycle::Reclaim(JobState& job) {
   const std::string& name = job.pending->queue;
   bool gpu = job.shape.gpu_milli > 0;
-  if (Key(queues_[name].allocated, gpu) + Key(job.total, gpu) > Key(queues_[name].fair, gpu)) {
-    return false;
-  }
-  std::string memo = "reclaim|" + name + "|" + ShapeKey(job.shape);
+  const QueueState* own = job.queue;
+  if (Key(own->allocated, gpu) + Key(job.total, gpu) > Key(own->fair, gpu)) return false;
+  const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, false};
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
-  const QueueState* own = &queues_[name];
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     const QueueState* q = queue_of_[k];
     if (q == own || q == nullptr || Key(q->allocated, gpu) <= Key(q->fair, gpu)) continue;
@@ -153,7 +145,7 @@ bool Cycle::Reclaim(JobState& job) {
     for (const RunningJob* v : chosen) {
       if (v->queue == c.queue) taken += Key(TotalOf(*v), gpu);
     }
-    const QueueState& q = queues_[c.queue];
+    const QueueState& q = *queue_of_[static_cast<size_t>(&c - snap_.running.data())];
     return Key(q.allocated, gpu) - taken >= Key(q.fair, gpu);
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
@@ -195,11 +187,10 @@ std::optional<VictimPlan> Cycle::SearchByNode(
 bool Cycle::Preempt(JobState& job) {
   const std::string& name = job.pending->queue;
   int priority = job.job_class->priority;
-  std::string memo = "preempt|" + name + "|" + std::to_string(priority) + "|" +
-                     std::to_string(static_cast<int>(job.block)) + "|" + ShapeKey(job.shape);
+  const VictimMemo memo{'p', job.queue, priority, job.block, job.shape, false};
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
-  for (const RunningJob* r : queues_[name].running_jobs) {
+  for (const RunningJob* r : job.queue->running_jobs) {
     if (!Protected(*r) && ClassOf(*r).priority < priority) candidates.push_back(r);
   }
   if (candidates.empty()) {
@@ -214,8 +205,7 @@ bool Cycle::Preempt(JobState& job) {
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
     for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1);
-    Block block = Block::kNone;
-    bool ok = QuotaReason(job, &block).empty();
+    bool ok = CheckQuota(job).block == Block::kNone;
     for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1);
     return ok;
   };
@@ -226,10 +216,9 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
-  std::string cls = job.pending->job_class.empty() ? job.pending->spec.job_class : job.pending->job_class;
   Commit(job, *best, "preempt",
-         "preempted by job " + std::to_string(job.pending->id) + " (" + cls + ", priority " +
-             std::to_string(priority) + ") of project " + name);
+         "preempted by job " + std::to_string(job.pending->id) + " (" + job.pending->job_class +
+             ", priority " + std::to_string(priority) + ") of project " + name);
   return true;
 }
 
@@ -239,7 +228,7 @@ bool Cycle::Consolidate(JobState& job) {
   const Shape& s = job.shape;
   if (s.workers != 1 || s.WholeGpus() == 0) return false;
   PlaceOptions o = OptionsFor(job);
-  std::string memo = "consolidate|" + std::to_string(o.may_use_reserved) + "|" + ShapeKey(s);
+  const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, o.may_use_reserved};
   if (no_victims_.count(memo)) return false;
   int free = 0;
   for (const NodeState& n : cluster_.nodes) {
@@ -285,14 +274,14 @@ bool Cycle::Consolidate(JobState& job) {
     Move m;
     m.node = i;
     m.movers = plan->victims;
-    for (const RunningJob* v : m.movers) cluster_.ReleaseAll(v->placement, v->spec.gpu_memory_mib);
+    for (const RunningJob* v : m.movers) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
     cluster_.ApplyAll(plan->placement, s.gpu_memory_mib);
     bool placed = true;
     for (const RunningJob* v : m.movers) {
       PlaceOptions mo;
       mo.policy = policy_.placement;
       mo.only = &others;
-      auto p = cluster_.Place(Shape::Of(v->spec, ""), mo);
+      auto p = cluster_.Place(Shape::Of(v->request, ""), mo);
       if (!p) {
         placed = false;
         break;
@@ -301,10 +290,10 @@ bool Cycle::Consolidate(JobState& job) {
       m.moved_gpu += TotalOf(*v).gpu_milli;
     }
     cluster_.ReleaseAll(plan->placement, s.gpu_memory_mib);
-    for (const RunningJob* v : m.movers) cluster_.ApplyAll(v->placement, v->spec.gpu_memory_mib);
+    for (const RunningJob* v : m.movers) cluster_.ApplyAll(v->placement, v->request.gpu_memory_mib);
     if (!placed || !keep) {
       for (size_t k = 0; k < m.to.size(); ++k) {
-        cluster_.ReleaseAll(m.to[k], m.movers[k]->spec.gpu_memory_mib);
+        cluster_.ReleaseAll(m.to[k], m.movers[k]->request.gpu_memory_mib);
       }
     }
     if (!placed) return std::nullopt;

@@ -31,7 +31,7 @@ struct Shape {
   int64_t memory_mib = 0;
   std::string gpu_model;
 
-  static Shape Of(const model::JobSpec& spec, const std::string& gpu_model);
+  static Shape Of(const Request& request, const std::string& gpu_model);
   int WholeGpus() const { return gpu_milli >= 1000 ? static_cast<int>((gpu_milli + 999) / 1000) : 0; }
   bool Fractional() const { return gpu_milli > 0 && gpu_milli < 1000; }
   model::Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -101,6 +101,8 @@ class Cluster {
   void SwapNodes(std::vector<NodeState>& other);
   // Every node as the snapshot gives it (nothing placed, held or reserved).
   std::vector<NodeState> InitialNodes() const;
+  // Changes whenever any node's free resources do (placements, releases, SwapNodes).
+  uint64_t Stamp() const { return stamp_; }
 
  private:
   std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,

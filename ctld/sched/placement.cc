@@ -12,13 +12,13 @@
 
 namespace herd::sched::internal {
 
-Shape Shape::Of(const model::JobSpec& spec, const std::string& gpu_model) {
+Shape Shape::Of(const Request& request, const std::string& gpu_model) {
   Shape s;
-  s.workers = std::max(spec.workers, 1);
-  s.gpu_milli = std::max<int64_t>(spec.gpu_milli, 0);
-  s.gpu_memory_mib = std::max<int64_t>(spec.gpu_memory_mib, 0);
-  s.cpus = std::max<int64_t>(spec.cpus, 0);
-  s.memory_mib = std::max<int64_t>(spec.memory_mib, 0);
+  s.workers = std::max(request.workers, 1);
+  s.gpu_milli = std::max<int64_t>(request.gpu_milli, 0);
+  s.gpu_memory_mib = std::max<int64_t>(request.gpu_memory_mib, 0);
+  s.cpus = std::max<int64_t>(request.cpus, 0);
+  s.memory_mib = std::max<int64_t>(request.memory_mib, 0);
   s.gpu_model = gpu_model;
   return s;
 }
@@ -241,13 +241,28 @@ class Fgd {
         total += w.weight;
       }
     } else {
+      // Counts are whole numbers (exact in a double): a run of jobs of one shape is counted
+      // first and added to the map once.
       std::map<std::tuple<int64_t, int64_t, int64_t, std::string>, double> counts;
-      auto add = [&](const model::JobSpec& spec, const std::string& gpu_model) {
-        double n = std::max(spec.workers, 1);
-        counts[{spec.gpu_milli, spec.cpus, spec.memory_mib, gpu_model}] += n;
+      const Request* run = nullptr;
+      const std::string* run_model = nullptr;
+      double run_n = 0;
+      auto flush = [&] {
+        if (run == nullptr) return;
+        counts[{run->gpu_milli, run->cpus, run->memory_mib, *run_model}] += run_n;
       };
-      for (const PendingJob& j : snapshot.pending) add(j.spec, j.gpu_model);
-      for (const RunningJob& j : snapshot.running) add(j.spec, "");
+      const std::string none;
+      auto add = [&](const Request& r, const std::string& gpu_model) {
+        if (run == nullptr || r.gpu_milli != run->gpu_milli || r.cpus != run->cpus ||
+            r.memory_mib != run->memory_mib || gpu_model != *run_model) {
+          flush();
+          run = &r, run_model = &gpu_model, run_n = 0;
+        }
+        run_n += std::max(r.workers, 1);
+      };
+      for (const PendingJob& j : snapshot.pending) add(j.request, j.gpu_model);
+      for (const RunningJob& j : snapshot.running) add(j.request, none);
+      flush();
       std::vector<std::pair<double, std::tuple<int64_t, int64_t, int64_t, std::string>>> sorted;
       for (const auto& [shape, n] : counts) sorted.push_back({-n, shape});
       std::sort(sorted.begin(), sorted.end());

@@ -3,6 +3,8 @@
 #include "ctld/sched/scheduler.h"
 
 #include <algorithm>
+#include <tuple>
+#include <unordered_map>
 
 #include "common/model/units.h"
 #include "ctld/sched/cycle.h"
@@ -79,37 +81,48 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     auto q = queues_.find(r.queue);
     queue_of_.push_back(q == queues_.end() ? nullptr : &q->second);
     if (q != queues_.end()) q->second.running_jobs.push_back(&r);
-    total_of_.push_back(Shape::Of(r.spec, "").Total());
+    total_of_.push_back(Shape::Of(r.request, "").Total());
     Charge(r.queue, total_of_.back(), +1);
     std::set<int> on;
     for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
     nodes_of_.emplace_back();
-    class_of_.push_back(&ClassOf(r.job_class.empty() ? r.spec.job_class : r.job_class));
+    class_of_.push_back(&ClassOf(r.job_class));
     for (int i : on) {
       if (i >= 0) running_on_[i].push_back(&r), nodes_of_.back().push_back(i);
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
+  // Most jobs share their predecessor's queue and class: look those up once per run of equal names.
   jobs_.reserve(snap_.pending.size());
+  const PendingJob* prev = nullptr;
   for (const PendingJob& p : snap_.pending) {
-    JobState j;
+    JobState& j = jobs_.emplace_back();
     j.pending = &p;
-    j.job_class = &ClassOf(p.job_class.empty() ? p.spec.job_class : p.job_class);
-    j.shape = Shape::Of(p.spec, p.gpu_model);
+    const bool same_class = prev != nullptr && prev->job_class == p.job_class;
+    j.job_class = same_class ? jobs_[jobs_.size() - 2].job_class : &ClassOf(p.job_class);
+    if (prev != nullptr && prev->queue == p.queue) {
+      j.queue = jobs_[jobs_.size() - 2].queue;
+    } else if (auto q = queues_.find(p.queue); q != queues_.end()) {
+      j.queue = &q->second;
+    }
+    j.shape = Shape::Of(p.request, p.gpu_model);
     j.total = j.shape.Total();
-    jobs_.push_back(std::move(j));
+    prev = &p;
   }
   std::map<std::string, model::Resources> demand;
   for (auto& [name, q] : queues_) demand[name] = q.allocated;  // subtree sums; leaves hold jobs
   for (const QueueView& q : snap_.queues) {
     if (!q.is_leaf) demand[q.name] = {};
   }
+  std::unordered_map<QueueState*, model::Resources> own;  // each queue's own pending jobs
   for (JobState& j : jobs_) {
-    auto it = queues_.find(j.pending->queue);
-    if (it == queues_.end()) continue;
-    it->second.jobs.push_back(&j);
-    demand[j.pending->queue] += j.total;
-    for (const std::string& name : it->second.path) queues_[name].pending_demand += j.total;
+    if (j.queue == nullptr) continue;
+    j.queue->jobs.push_back(&j);
+    own[j.queue] += j.total;
+  }
+  for (auto& [q, total] : own) {
+    demand[q->view->name] += total;
+    for (QueueState* a : q->up) a->pending_demand += total;
   }
   model::Resources capacity;
   for (const NodeView& n : snap_.nodes) {
@@ -117,17 +130,20 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
   }
   auto fair = ComputeFairShares(snap_.queues, demand, capacity);
+  // Each queue's jobs by class priority (highest first), then submit time, then id, then snapshot
+  // order (jobs_ is in it): sorted on copied keys (no pointer chasing), and not at all when the
+  // snapshot already lists them so.
+  using SortKey = std::tuple<int, int64_t, model::JobId, JobState*>;
+  std::vector<SortKey> keys;
   for (auto& [name, q] : queues_) {
     q.fair = fair[name];
-    std::stable_sort(q.jobs.begin(), q.jobs.end(), [&](const JobState* a, const JobState* b) {
-      if (a->job_class->priority != b->job_class->priority) {
-        return a->job_class->priority > b->job_class->priority;
-      }
-      if (a->pending->submit_time != b->pending->submit_time) {
-        return a->pending->submit_time < b->pending->submit_time;
-      }
-      return a->pending->id < b->pending->id;
-    });
+    keys.clear();
+    for (JobState* j : q.jobs) {
+      keys.emplace_back(-j->job_class->priority, j->pending->submit_time, j->pending->id, j);
+    }
+    if (std::is_sorted(keys.begin(), keys.end())) continue;
+    std::sort(keys.begin(), keys.end());
+    for (size_t k = 0; k < keys.size(); ++k) q.jobs[k] = std::get<3>(keys[k]);
   }
 }
 
@@ -151,7 +167,7 @@ void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign
 
 PlaceOptions Cycle::OptionsFor(const JobState& job) const {
   PlaceOptions o;
-  o.policy = job.pending->spec.spread ? Placement::kSpread : policy_.placement;
+  o.policy = job.pending->request.spread ? Placement::kSpread : policy_.placement;
   o.may_use_reserved = job.job_class->preemptible;
   return o;
 }
@@ -163,8 +179,12 @@ Decisions Cycle::Run() {
     const QueueState& s = queues_[q.name];
     out_.shares.push_back({q.name, q.deserved, q.limit, s.fair, s.running, s.pending_demand});
   }
-  for (const JobState& j : jobs_) {
-    if (!j.started) out_.pending_reasons[j.pending->id] = j.reason;
+  // The snapshot usually lists pending jobs in id order: then each insertion is at the end.
+  for (JobState& j : jobs_) {
+    if (!j.started) {
+      out_.pending_reasons.emplace_hint(out_.pending_reasons.end(), j.pending->id,
+                                        std::move(j.reason));
+    }
   }
   return std::move(out_);
 }
@@ -177,7 +197,7 @@ void Cycle::Allocate() {
     if (!q.jobs.empty()) turn.insert({DominantShare(q.allocated, q.fair), name});
   }
   for (JobState& j : jobs_) {
-    if (!queues_.count(j.pending->queue)) {
+    if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
       j.reason = "project " + j.pending->queue + " does not exist";
     }
@@ -194,9 +214,9 @@ void Cycle::Allocate() {
 }
 
 bool Cycle::TryStart(JobState& job) {
-  std::string quota = QuotaReason(job, &job.block);
-  if (!quota.empty()) {
-    job.reason = quota;
+  if (QuotaHit hit = CheckQuota(job); hit.block != Block::kNone) {
+    job.block = hit.block;
+    job.reason = QuotaReason(job, hit);
     return false;
   }
   PlaceOptions o = OptionsFor(job);
@@ -216,7 +236,7 @@ bool Cycle::TryStart(JobState& job) {
   job.reason = cached->second;
   // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
   if (job.reason.empty()) {
-    job.reason = queues_[job.pending->queue].started_any
+    job.reason = job.queue->started_any
                      ? "waiting for higher-priority jobs in the queue"
                      : "waiting for jobs of projects further below their fair share";
   }
@@ -225,17 +245,13 @@ bool Cycle::TryStart(JobState& job) {
 }
 
 // The limit of the queue and of every ancestor; the deserved quota for within-quota classes.
-std::string Cycle::QuotaReason(const JobState& job, Block* block) const {
-  const QueueState& q = queues_.at(job.pending->queue);
-  for (size_t level = 0; level < q.path.size(); ++level) {
-    const QueueState& a = queues_.at(q.path[level]);
+QuotaHit Cycle::CheckQuota(const JobState& job) const {
+  const QueueState& q = *job.queue;
+  for (const QueueState* a : q.up) {
     for (int c = 0; c < 3; ++c) {
-      int64_t limit = Get(a.view->limit, c);
-      if (limit >= 0 && Get(job.total, c) > 0 && Get(a.allocated, c) + Get(job.total, c) > limit) {
-        *block = Block::kLimit;
-        return std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
-               " is at its limit of " + Amount(c, limit) + " (" + Amount(c, Get(a.allocated, c)) +
-               " in use, job needs " + Amount(c, Get(job.total, c)) + ")";
+      int64_t limit = Get(a->view->limit, c);
+      if (limit >= 0 && Get(job.total, c) > 0 && Get(a->allocated, c) + Get(job.total, c) > limit) {
+        return {Block::kLimit, a, c};
       }
     }
   }
@@ -243,17 +259,29 @@ std::string Cycle::QuotaReason(const JobState& job, Block* block) const {
     for (int c = 0; c < 3; ++c) {
       int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
       if (need <= 0 || (c > 0 && deserved <= 0)) continue;
-      if (Get(q.allocated, c) + need > deserved) {
-        *block = Block::kQuota;
-        std::string cls = job.pending->job_class.empty() ? job.pending->spec.job_class
-                                                         : job.pending->job_class;
-        return cls + " jobs run only within the project's deserved quota (" +
-               Number(c, Get(q.allocated, c)) + " of " + Number(c, deserved) + " " + Unit(c) +
-               " in use)";
-      }
+      if (Get(q.allocated, c) + need > deserved) return {Block::kQuota, &q, c};
     }
   }
-  return "";
+  return {};
+}
+
+// Equal hits give equal texts: one text per queue, class and amounts, built once a cycle.
+std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
+  const QueueState& a = *hit.queue;
+  const int c = hit.component;
+  const int64_t used = Get(a.allocated, c), need = Get(job.total, c);
+  const std::string cls = hit.block == Block::kQuota ? job.pending->job_class : "";
+  auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});
+  if (!added) return it->second;
+  if (hit.block == Block::kLimit) {
+    it->second = std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
+                 " is at its limit of " + Amount(c, Get(a.view->limit, c)) + " (" +
+                 Amount(c, used) + " in use, job needs " + Amount(c, need) + ")";
+  } else {
+    it->second = cls + " jobs run only within the project's deserved quota (" + Number(c, used) +
+                 " of " + Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
+  }
+  return it->second;
 }
 
 // The binding constraint, in the user's terms; "" when the job would have fit the cycle's start.
@@ -370,20 +398,31 @@ void Cycle::Reserve(JobState& job) {
     workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
     return workers >= s.workers;
   };
-  // Nodes by free GPU share, then free cores, most first; ties by index. A heap: usually the first
-  // node or two suffice, so a full sort would be wasted.
-  std::vector<std::pair<int64_t, int>> order;  // (-free, index)
-  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
-    const NodeState& n = cluster_.nodes[i];
-    if (!n.schedulable || n.held || n.reserved_for != 0) continue;
-    order.push_back({-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+  // Nodes by free GPU share, then free cores, most first; ties by index. The order is kept while
+  // no node's free resources change (in a cycle that starts nothing, for every job it reserves
+  // for); nodes leaving the reservable set are skipped, and a leading run of them for good.
+  auto reservable = [](const NodeState& n) {
+    return n.schedulable && !n.held && n.reserved_for == 0;
+  };
+  if (reserve_stamp_ != cluster_.Stamp()) {
+    reserve_stamp_ = cluster_.Stamp();
+    reserve_order_.clear();
+    reserve_from_ = 0;
+    for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+      const NodeState& n = cluster_.nodes[i];
+      if (!reservable(n)) continue;
+      reserve_order_.push_back(
+          {-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+    }
+    std::sort(reserve_order_.begin(), reserve_order_.end());
   }
-  auto later = [](const auto& a, const auto& b) { return a > b; };
-  std::make_heap(order.begin(), order.end(), later);
-  while (!order.empty()) {
-    std::pop_heap(order.begin(), order.end(), later);
-    int i = order.back().second;
-    order.pop_back();
+  while (reserve_from_ < reserve_order_.size() &&
+         !reservable(cluster_.nodes[reserve_order_[reserve_from_].second])) {
+    ++reserve_from_;
+  }
+  for (size_t k = reserve_from_; k < reserve_order_.size(); ++k) {
+    int i = reserve_order_[k].second;
+    if (!reservable(cluster_.nodes[i])) continue;
     if (take(i)) break;
   }
   // Nodes only leave the reservable set during a cycle and a node's fit depends on its size alone:

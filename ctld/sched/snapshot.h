@@ -60,12 +60,30 @@ struct ClassView {
   int64_t min_runtime_s = 0;     // never preempted before running this long
 };
 
+// What the scheduler reads of a job's model::JobSpec: its resource request. A few integers, so
+// that a snapshot of many jobs copies no command, environment or other strings.
+struct Request {
+  int32_t workers = 1;          // gang size
+  int64_t gpu_milli = 0;        // per worker; < 1000 a share of one GPU
+  int64_t gpu_memory_mib = 0;   // per worker, fractional jobs: requested GPU memory
+  int64_t cpus = 1;             // per worker
+  int64_t memory_mib = 1024;    // per worker
+  bool spread = false;          // place away from other jobs instead of packing
+
+  static Request Of(const model::JobSpec& spec);  // the request fields of `spec`
+};
+
+inline Request Request::Of(const model::JobSpec& spec) {
+  return {spec.workers, spec.gpu_milli, spec.gpu_memory_mib,
+          spec.cpus, spec.memory_mib, spec.spread};
+}
+
 // A job holding resources. Its resources are already subtracted from the NodeViews.
 struct RunningJob {
   model::JobId id = 0;
   std::string queue;
-  std::string job_class;
-  model::JobSpec spec;                              // the request
+  std::string job_class;                            // "" or unknown: a default ClassView
+  Request request;
   std::vector<model::WorkerPlacement> placement;    // one per worker
   int64_t start_time = 0;
   int64_t submit_time = 0;
@@ -77,8 +95,8 @@ struct RunningJob {
 struct PendingJob {
   model::JobId id = 0;
   std::string queue;
-  std::string job_class;
-  model::JobSpec spec;
+  std::string job_class;      // "" or unknown: a default ClassView
+  Request request;
   int64_t submit_time = 0;    // kept across preemptions: the place in line
   int64_t pending_since = 0;  // when it last became pending (reservation clock)
   std::string gpu_model;      // "" any; else every GPU of the job must be of this model

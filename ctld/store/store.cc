@@ -70,8 +70,17 @@ ALTER TABLE jobs ADD COLUMN accounting TEXT NOT NULL DEFAULT '{}';
 PRAGMA user_version = 2;
 )sql";
 
+// Schema version 3: stop holds the JSON of the stop herd-ctld asked of a running job whose end it
+// awaits (JobStop), '' when none. A job stored as PREEMPTED was being stopped to be requeued.
+constexpr char kMigration3[] = R"sql(
+ALTER TABLE jobs ADD COLUMN stop TEXT NOT NULL DEFAULT '';
+UPDATE jobs SET stop = json_object('state', 'PENDING', 'reason', reason)
+  WHERE state = 'PREEMPTED';
+PRAGMA user_version = 3;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
 
 constexpr char kInsertJob[] =
     "INSERT INTO jobs (name, user, uid, gid, project, class, state, reason, submit_time, "
@@ -93,6 +102,8 @@ constexpr char kSelectJobsInStates[] =
 constexpr char kSelectJob[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
     "restart_count, spec, placement, accounting FROM jobs WHERE id = ?1";
+constexpr char kUpdateJobStop[] = "UPDATE jobs SET stop = ?2 WHERE id = ?1";
+constexpr char kSelectJobStops[] = "SELECT id, stop FROM jobs WHERE stop != '' ORDER BY id";
 constexpr char kUpsertNode[] =
     "INSERT INTO nodes (name, topology, state, last_seen) VALUES (?1, ?2, ?3, ?4) "
     "ON CONFLICT (name) DO UPDATE SET topology = excluded.topology, state = excluded.state, "
@@ -156,7 +167,121 @@ std::optional<std::string> Dump(const json& j) {
   }
 }
 
-bool IsUtf8(const std::string& s) { return Dump(json(s)).has_value(); }
+// The rules nlohmann's dump enforces: no overlong form, no surrogate, nothing past U+10FFFF.
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// JSON text of one object, written directly: building an nlohmann tree and dumping it cost more
+// than the rest of a submit (the spec column). Reads back with nlohmann like any JSON.
+class JsonObject {
+ public:
+  JsonObject() {
+    out_.reserve(512);
+    out_ += '{';
+  }
+  JsonObject& Str(const char* key, std::string_view v) {
+    Key(key);
+    String(v);
+    return *this;
+  }
+  JsonObject& Int(const char* key, int64_t v) {
+    Key(key);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  JsonObject& Bool(const char* key, bool v) {
+    Key(key);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  JsonObject& Strings(const char* key, const std::vector<std::string>& list) {
+    Key(key);
+    out_ += '[';
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) out_ += ',';
+      String(list[i]);
+    }
+    out_ += ']';
+    return *this;
+  }
+  JsonObject& StringMap(const char* key, const std::map<std::string, std::string>& map) {
+    Key(key);
+    out_ += '{';
+    bool first = true;
+    for (const auto& [k, v] : map) {
+      if (!first) out_ += ',';
+      first = false;
+      String(k);
+      out_ += ':';
+      String(v);
+    }
+    out_ += '}';
+    return *this;
+  }
+  // The text, or nullopt when a string was not valid UTF-8.
+  std::optional<std::string> Done() {
+    if (!utf8_) return std::nullopt;
+    out_ += '}';
+    return std::move(out_);
+  }
+
+ private:
+  void Key(const char* key) {
+    if (out_.size() > 1) out_ += ',';
+    out_ += '"';
+    out_ += key;  // constants of this file: plain ASCII
+    out_ += "\":";
+  }
+  void String(std::string_view v) {
+    if (!IsUtf8(v)) utf8_ = false;
+    out_ += '"';
+    for (char ch : v) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        out_ += '\\';
+        out_ += ch;
+      } else if (c < 0x20) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out_ += "\\u00";
+        out_ += kHex[c >> 4];
+        out_ += kHex[c & 0xf];
+      } else {
+        out_ += ch;
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  bool utf8_ = true;
+};
 
 // Sets `out` from j[key] when present, so rows written before a field existed keep its default.
 template <typename T>
@@ -164,31 +289,33 @@ void Get(const json& j, const char* key, T& out) {
   if (auto it = j.find(key); it != j.end()) it->get_to(out);
 }
 
-json SpecToJson(const model::JobSpec& s) {
-  return {{"name", s.name},
-          {"argv", s.argv},
-          {"env", s.env},
-          {"cwd", s.cwd},
-          {"project", s.project},
-          {"class", s.job_class},
-          {"workers", s.workers},
-          {"gpu_milli", s.gpu_milli},
-          {"gpu_memory_mib", s.gpu_memory_mib},
-          {"cpus", s.cpus},
-          {"memory_mib", s.memory_mib},
-          {"time_limit_s", s.time_limit_s},
-          {"image", s.image},
-          {"spread", s.spread},
-          {"volumes", s.volumes},
-          {"after", s.after},
-          {"hold", s.hold},
-          {"begin_time", s.begin_time},
-          {"array_id", s.array_id},
-          {"array_index", s.array_index},
-          {"array_limit", s.array_limit},
-          {"sweep", s.sweep},
-          {"stop_after_success", s.stop_after_success},
-          {"gpu_memory_limit_mib", s.gpu_memory_limit_mib}};
+std::optional<std::string> SpecText(const model::JobSpec& s) {
+  return JsonObject()
+      .Str("name", s.name)
+      .Strings("argv", s.argv)
+      .StringMap("env", s.env)
+      .Str("cwd", s.cwd)
+      .Str("project", s.project)
+      .Str("class", s.job_class)
+      .Int("workers", s.workers)
+      .Int("gpu_milli", s.gpu_milli)
+      .Int("gpu_memory_mib", s.gpu_memory_mib)
+      .Int("cpus", s.cpus)
+      .Int("memory_mib", s.memory_mib)
+      .Int("time_limit_s", s.time_limit_s)
+      .Str("image", s.image)
+      .Bool("spread", s.spread)
+      .Strings("volumes", s.volumes)
+      .Strings("after", s.after)
+      .Bool("hold", s.hold)
+      .Int("begin_time", s.begin_time)
+      .Int("array_id", s.array_id)
+      .Int("array_index", s.array_index)
+      .Int("array_limit", s.array_limit)
+      .StringMap("sweep", s.sweep)
+      .Bool("stop_after_success", s.stop_after_success)
+      .Int("gpu_memory_limit_mib", s.gpu_memory_limit_mib)
+      .Done();
 }
 
 model::JobSpec SpecFromJson(const json& j) {
@@ -220,12 +347,14 @@ model::JobSpec SpecFromJson(const json& j) {
   return s;
 }
 
-json AccountingToJson(const model::Job& j) {
-  return {{"preemptions", j.preemptions},
-          {"gpu_util_sum", j.gpu_util_sum},
-          {"gpu_sampled_ms", j.gpu_sampled_ms},
-          {"cpu_ms", j.usage.cpu_ms},
-          {"memory_peak_bytes", j.usage.memory_peak_bytes}};
+std::string AccountingText(const model::Job& j) {
+  return *JsonObject()
+              .Int("preemptions", j.preemptions)
+              .Int("gpu_util_sum", j.gpu_util_sum)
+              .Int("gpu_sampled_ms", j.gpu_sampled_ms)
+              .Int("cpu_ms", j.usage.cpu_ms)
+              .Int("memory_peak_bytes", j.usage.memory_peak_bytes)
+              .Done();  // numbers only: always valid
 }
 
 void AccountingFromJson(const json& j, model::Job& job) {
@@ -474,9 +603,10 @@ Status Store::Rollback() {
 Status Store::WriteJob(const char* sql, const model::Job& job, bool with_id) {
   if (!IsUtf8(job.user)) return Invalid(path_ + ": job user is not valid UTF-8");
   if (!IsUtf8(job.reason)) return Invalid(path_ + ": job reason is not valid UTF-8");
-  std::optional<std::string> spec = Dump(SpecToJson(job.spec));
+  std::optional<std::string> spec = SpecText(job.spec);
   if (!spec) return Invalid(path_ + ": job spec is not valid UTF-8");
-  std::optional<std::string> placement = Dump(PlacementToJson(job.placement));
+  std::optional<std::string> placement = std::string("[]");
+  if (!job.placement.empty()) placement = Dump(PlacementToJson(job.placement));
   if (!placement) return Invalid(path_ + ": job placement is not valid UTF-8");
 
   auto stmt = Prepare(sql);
@@ -499,7 +629,7 @@ Status Store::WriteJob(const char* sql, const model::Job& job, bool with_id) {
       .Int(14, job.spec.gpu_milli * job.spec.workers)
       .Text(15, *spec)
       .Text(16, *placement)
-      .Text(18, AccountingToJson(job).dump());
+      .Text(18, AccountingText(job));
   if (with_id) bind.Int(17, job.id);
   if (bind.rc() != SQLITE_OK) return Error("binding job values", bind.rc());
   int rc = sqlite3_step(*stmt);
@@ -578,6 +708,57 @@ Result<std::optional<model::Job>> Store::GetJob(model::JobId id) {
   auto job = ReadJob(*stmt);
   if (!job.ok()) return job.status();
   return std::optional<model::Job>(std::move(job).value());
+}
+
+Status Store::SetJobStop(model::JobId id, const std::optional<JobStop>& stop) {
+  std::string text;
+  if (stop) {
+    std::optional<std::string> dumped = Dump({{"state", model::JobStateName(stop->final_state)},
+                                              {"reason", stop->reason},
+                                              {"for_job", stop->for_job}});
+    if (!dumped) return Invalid(path_ + ": stop reason of job " + std::to_string(id) +
+                                " is not valid UTF-8");
+    text = std::move(*dumped);
+  }
+  auto stmt = Prepare(kUpdateJobStop);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, id).Text(2, text).rc();
+  if (rc != SQLITE_OK) return Error("binding job stop values", rc);
+  rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_DONE) return Error("writing the stop of job " + std::to_string(id), rc);
+  if (sqlite3_changes(db_) == 0) {
+    return NotFound(path_ + ": job " + std::to_string(id) + " does not exist");
+  }
+  return Status::Ok();
+}
+
+Result<std::map<model::JobId, JobStop>> Store::LoadJobStops() {
+  auto stmt = Prepare(kSelectJobStops);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  std::map<model::JobId, JobStop> stops;
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    const model::JobId id = sqlite3_column_int64(*stmt, 0);
+    const std::string what = "job " + std::to_string(id);
+    JobStop stop;
+    std::string state;
+    try {
+      const json j = json::parse(ColumnText(*stmt, 1));
+      Get(j, "state", state);
+      Get(j, "reason", stop.reason);
+      Get(j, "for_job", stop.for_job);
+    } catch (const json::exception& e) {
+      return Internal(path_ + ": " + what + " has a malformed stop: " + e.what());
+    }
+    auto parsed = model::ParseJobState(state);
+    if (!parsed) return Internal(path_ + ": " + what + " has a stop to unknown state '" + state + "'");
+    stop.final_state = *parsed;
+    stops.emplace(id, std::move(stop));
+  }
+  if (rc != SQLITE_DONE) return Error("loading job stops", rc);
+  return stops;
 }
 
 Status Store::UpsertNode(const std::string& name, const model::NodeTopology& topo,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,15 @@ struct NodeRecord {
   model::NodeState state = model::NodeState::kDown;
   int64_t last_seen = 0;  // seconds since epoch of its latest heartbeat
   bool operator==(const NodeRecord&) const = default;
+};
+
+// A stop herd-ctld asked of a running job and whose end it awaits (a cancel, a time limit, a
+// preemption), kept with the job so that a restarted herd-ctld ends the job as it was asked to.
+struct JobStop {
+  model::JobState final_state = model::JobState::kCancelled;  // PENDING: requeue (preemption)
+  std::string reason;
+  model::JobId for_job = 0;  // a preemption: the pending job it makes room for; 0: none
+  bool operator==(const JobStop&) const = default;
 };
 
 class Store {
@@ -61,6 +71,11 @@ class Store {
   Result<std::vector<model::Job>> LoadJobs(bool include_finished);
   // The job with `id`, or nullopt if there is none.
   Result<std::optional<model::Job>> GetJob(model::JobId id);
+  // Records the stop under way of job `id`, or clears it (nullopt); UpdateJob leaves it as is.
+  // NotFound if there is no such job; Invalid when the reason is not valid UTF-8.
+  Status SetJobStop(model::JobId id, const std::optional<JobStop>& stop);
+  // Every recorded stop, by job id.
+  Result<std::map<model::JobId, JobStop>> LoadJobStops();
 
   // Records node `name`, replacing any previous record of it.
   Status UpsertNode(const std::string& name, const model::NodeTopology& topo,

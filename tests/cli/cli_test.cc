@@ -389,6 +389,10 @@ TEST_F(CliTest, JobsJsonHasStableKeys) {
   EXPECT_TRUE(j[1]["exit_code"].is_null());
   EXPECT_TRUE(j[1]["start_time"].is_null());
   EXPECT_EQ(j[1]["nodes"], nlohmann::json::array());
+  // Printed job by job, the text is what dumping the whole array prints.
+  EXPECT_EQ(r.out, DumpJson(nlohmann::json::array({JobToJson(done), JobToJson(pending)})) + "\n");
+  fake_.jobs_replies = {proto::JobsReply{}};
+  EXPECT_EQ(Herd({"jobs", "--json"}).out, "[]\n");
 }
 
 TEST_F(CliTest, ShowPrintsEveryField) {

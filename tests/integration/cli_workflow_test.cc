@@ -201,6 +201,62 @@ TEST(CliWorkflowTest, CronLikeEnvironmentGetsPlainOutputAndStableExitCodes) {
   EXPECT_EQ(RunShell(herd + "wait " + std::to_string(pending)).exit_code, 0);
 }
 
+// A listing longer than herd-ctld's page (3 jobs here) is asked for page after page: every job
+// comes once, in id order; the table gets brief jobs, --json and `herd show` full ones.
+TEST(CliWorkflowTest, ListingsSpanningSeveralPagesReturnEveryJobOnceInIdOrder) {
+  auto started = LocalCluster::Start({"[controller]\njobs_page_size = 3\n", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  std::vector<long> ids;
+  for (int i = 0; i < 4; ++i) {
+    auto id = c.Submit("-n single" + std::to_string(i) + " -e FOO=bar -- echo " +
+                       std::to_string(i));
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    ids.push_back(*id);
+  }
+  auto array = c.Submit("--array 0-5 -e FOO=bar -- echo member");
+  ASSERT_TRUE(array.ok()) << array.status().message();
+  for (long k = 0; k < 6; ++k) ids.push_back(*array + k);  // 10 jobs: 4 pages
+
+  auto table_ids = [](const std::string& out) {
+    std::vector<long> listed;
+    std::istringstream lines(out);
+    std::string line;
+    std::getline(lines, line);  // the header
+    while (std::getline(lines, line)) listed.push_back(std::stol(line));
+    return listed;
+  };
+  CommandResult table = c.Herd("jobs --expand");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table_ids(table.out), ids) << table.out;
+  EXPECT_THAT(table.out, HasSubstr("single3"));
+  CommandResult grouped = c.Herd("jobs");
+  EXPECT_THAT(grouped.out, HasSubstr(std::to_string(*array) + "[0-5]")) << grouped.out;
+
+  nlohmann::json jobs = Json(c.Herd("jobs --json"));
+  ASSERT_TRUE(jobs.is_array());
+  std::vector<long> json_ids;
+  for (const auto& j : jobs) {
+    json_ids.push_back(j["id"].get<long>());
+    EXPECT_EQ(j["command"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["env"]["FOO"], "bar") << j.dump();
+  }
+  EXPECT_EQ(json_ids, ids);
+
+  // Named jobs, in any order and more than a page of them, come back once each in id order.
+  std::string named;
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) named += " " + std::to_string(*it);
+  CommandResult by_id = c.Herd("jobs --expand" + named + " " + std::to_string(ids[0]));
+  ASSERT_EQ(by_id.exit_code, 0) << by_id.err;
+  EXPECT_EQ(table_ids(by_id.out), ids) << by_id.out;
+
+  // `herd show` of the array finds its members across pages.
+  auto shown = c.Show(*array);
+  ASSERT_TRUE(shown.ok()) << shown.status().message();
+  EXPECT_EQ((*shown)["members"].size(), 6u) << shown->dump();
+  EXPECT_EQ((*shown)["env"]["FOO"], "bar");
+}
+
 // `herd` alone in a terminal: the shell runs a verb, keeps history, and leaves on `exit`.
 TEST(CliWorkflowTest, InteractiveShellRunsVerbsInATerminal) {
   if (system("command -v tmux >/dev/null 2>&1") != 0) GTEST_SKIP() << "tmux is not installed";

@@ -1,12 +1,17 @@
 // The node side of a real cluster: herd-noded killed and started again while its jobs run
-// under herd-shim, cgroup limits, and jobs of users other than root.
+// under herd-shim, cgroup limits, jobs of users other than root, a resent registration, and
+// stops under way when herd-ctld is killed.
 #include <unistd.h>
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "common/auth/auth.h"
+#include "common/net/net.h"
+#include "common/proto/codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
@@ -234,6 +239,147 @@ TEST_F(NodeTest, ShowReportsCpuTimeAndMemoryFromTheJobsCgroups) {
   EXPECT_EQ(after["cpu_seconds"], job["cpu_seconds"]);
   EXPECT_EQ(after["memory_peak_bytes"], job["memory_peak_bytes"]);
   EXPECT_THAT(c().Herd("show " + std::to_string(*id)).out, HasSubstr("MemPeak:"));
+}
+
+// herd-noded resends its Register until herd-ctld answers; a copy that arrives after herd-ctld
+// accepted the first one (it was busy with a long cycle) must not write off the jobs launched on
+// the node since. The test speaks the node side of the protocol itself, to deliver that late
+// copy at a chosen moment; a Register from a new herd-noded process is still a restart.
+TEST(NodeRegistrationTest, ResentRegisterKeepsJobsLaunchedSinceButARestartDoesNot) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  auto auth = auth::MakeAuthenticator("munge", c.dir() + "/munge/munge.sock");
+  ASSERT_TRUE(auth.ok()) << auth.status().message();
+  auto dealer = net::Dealer::Connect(c.ControllerEndpoint(), "pn01");
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  auto send = [&](const auto& body) {
+    proto::Envelope e = proto::MakeEnvelope(body);
+    auto cred = (*auth)->Credential();
+    EXPECT_TRUE(cred.ok()) << cred.status().message();
+    e.cred = cred.ok() ? *cred : "";
+    return (*dealer)->Send(e).ok();
+  };
+  // The next message of `type` from herd-ctld within 10 s; others are dropped.
+  auto receive = [&](const std::string& type) -> std::optional<proto::Envelope> {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto e = (*dealer)->Receive(100);
+      if (e && e->type == type) return e;
+    }
+    return std::nullopt;
+  };
+
+  model::NodeTopology topology;
+  topology.hostname = "pn01";
+  topology.sockets = 1;
+  topology.numa = {{0, {0, 1, 2, 3}, 8192}};
+  topology.memory_mib = 8192;
+  topology.emulated = true;
+  topology.source = "node_test";
+  proto::RegisterRequest reg{"pn01", topology, {}, /*instance=*/1111};
+  ASSERT_TRUE(send(reg));
+  ASSERT_TRUE(receive("register_reply").has_value()) << c.log_tail();
+
+  auto id = c.Submit("-c 1 --mem 64M -- sleep 300");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  auto launch = receive("launch");
+  ASSERT_TRUE(launch.has_value()) << c.log_tail();
+  auto cmd = proto::BodyOf<proto::LaunchCommand>(*launch);
+  ASSERT_TRUE(cmd.ok()) << cmd.status().message();
+  ASSERT_EQ(cmd->job.id, *id);
+  ASSERT_TRUE(send(proto::JobEvent{"pn01", {*id, 0, "RUNNING", -1, "", {}}}));
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+
+  // The late copy of the first Register: it lists the jobs of that moment, none.
+  ASSERT_TRUE(send(reg));
+  ASSERT_TRUE(receive("register_reply").has_value()) << c.log_tail();
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("state", ""), "RUNNING") << job->dump() << c.log_tail();
+
+  // A new herd-noded process that does not know the job: the job was lost with the old one.
+  reg.instance = 2222;
+  ASSERT_TRUE(send(reg));
+  ASSERT_TRUE(receive("register_reply").has_value()) << c.log_tail();
+  EXPECT_EQ(c.WaitForEnd(*id), "FAILED") << c.log_tail();
+  job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_THAT(job->value("reason", ""), HasSubstr("lost when herd-noded on pn01 restarted"));
+}
+
+// A job that ignores SIGTERM until the file `name` appears in the cluster directory.
+std::string StubbornJob(const LocalCluster& c, const std::string& name) {
+  return "sh -c 'trap \"\" TERM; while [ ! -e " + c.dir() + "/" + name +
+         " ]; do sleep 0.05; done; exit 0'";
+}
+
+// How herd-ctld asked a running job to end is kept with the job: killed (-9) and started again
+// before the job is gone, it still ends the job as asked (and asks the node again).
+TEST(NodeStopTest, CancelUnderWayWhenTheControllerIsKilledStillEndsCancelled) {
+  auto started = LocalCluster::Start({"[scheduler]\nkill_grace = \"60s\"\n",
+                                      {std::string(kNode) + "=" + SourceDir() +
+                                       "/etc/topologies/workstation-4gpu.xml"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  auto id = c.Submit("-- " + StubbornJob(c, "go"));
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+
+  CommandResult cancel = c.Herd("cancel " + std::to_string(*id));
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  // The node was told: it wrote the kill request for the job's supervisor.
+  ASSERT_TRUE(WaitForFile(c.JobDir(kNode, *id) + "/kill", std::chrono::seconds(10)))
+      << c.log_tail();
+  Status restarted = c.RestartController();
+  ASSERT_TRUE(restarted.ok()) << restarted.message() << c.log_tail();
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("state", ""), "RUNNING") << "the job ignores SIGTERM for 60 s";
+
+  std::ofstream(c.dir() + "/go") << "";
+  EXPECT_EQ(c.WaitForEnd(*id), "CANCELLED") << c.log_tail();
+}
+
+TEST(NodeStopTest, PreemptionUnderWayWhenTheControllerIsKilledStillRequeues) {
+  auto started = LocalCluster::Start({std::string(kTwoProjects) +
+                                          "\n[scheduler]\npreempt_grace = \"60s\"\n",
+                                      {std::string(kNode) + "=" + SourceDir() +
+                                       "/etc/topologies/workstation-4gpu.xml"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  // b takes all four GPUs (two jobs) while a is idle; a then claims its guaranteed 2 and one of
+  // b's jobs is preempted.
+  std::vector<long> b;
+  for (const char* go : {"go0", "go1"}) {
+    auto id = c.Submit("-p b -g 2 -- " + StubbornJob(c, go));
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+    b.push_back(*id);
+  }
+  auto claim = c.Submit("-p a -g 2 -- sleep 300");
+  ASSERT_TRUE(claim.ok()) << claim.status().message();
+  int victim = -1;
+  for (int i = 0; i < 200 && victim < 0; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      auto j = c.Show(b[k]);
+      if (j.ok() && j->value("state", "") == "PREEMPTED") victim = k;
+    }
+    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(victim, 0) << "neither of b's jobs was preempted" << c.log_tail();
+  ASSERT_TRUE(WaitForFile(c.JobDir(kNode, b[victim]) + "/kill", std::chrono::seconds(10)))
+      << c.log_tail();
+
+  Status restarted = c.RestartController();
+  ASSERT_TRUE(restarted.ok()) << restarted.message() << c.log_tail();
+  std::ofstream(c.dir() + "/go" + std::to_string(victim)) << "";
+  // Requeued, not ended: it waits (no GPU is free) while a's job runs.
+  ASSERT_TRUE(c.WaitForState(*claim, "RUNNING")) << c.log_tail();
+  auto job = c.Show(b[victim]);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("state", ""), "PENDING") << job->dump() << c.log_tail();
+  EXPECT_EQ(job->value("restart_count", -1), 1) << job->dump();
 }
 
 // A node on this machine's own topology (not emulated) pins each job to the cores it was given.

@@ -3,10 +3,13 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 #include <thread>
 #include <zmq.hpp>
 
@@ -61,6 +64,38 @@ TEST(AuthTest, UserNameFallsBackToTheNumber) {
     EXPECT_EQ(auth::UserName(getuid()), pw->pw_name);
   }
   EXPECT_EQ(auth::UserName(3999999999u), "3999999999");
+}
+
+// A clock the test moves by hand.
+class ManualClock : public herd::Clock {
+ public:
+  int64_t NowSeconds() const override { return ms / 1000; }
+  int64_t MonotonicMillis() const override { return ms; }
+  int64_t ms = 1'000'000;
+};
+
+TEST(AuthTest, UserNameCacheLooksUpOncePerMaxAgeAndSeesRenames) {
+  ManualClock clock;
+  std::vector<uint32_t> asked;
+  std::string name_of_7 = "alice";
+  auth::UserNameCache cache(&clock, /*max_age_ms=*/60'000, /*capacity=*/2, [&](uint32_t uid) {
+    asked.push_back(uid);
+    return uid == 7 ? name_of_7 : std::to_string(uid);
+  });
+  EXPECT_EQ(cache.Get(7), "alice");
+  EXPECT_EQ(cache.Get(7), "alice");
+  EXPECT_EQ(asked, std::vector<uint32_t>{7});
+  name_of_7 = "alice2";  // renamed: the cache answers the old name until its entry is 60 s old
+  clock.ms += 59'999;
+  EXPECT_EQ(cache.Get(7), "alice");
+  clock.ms += 1;
+  EXPECT_EQ(cache.Get(7), "alice2");
+  EXPECT_EQ(asked, (std::vector<uint32_t>{7, 7}));
+  // Bounded: a third user makes it start over, so 7 is looked up again.
+  EXPECT_EQ(cache.Get(8), "8");
+  EXPECT_EQ(cache.Get(9), "9");
+  EXPECT_EQ(cache.Get(7), "alice2");
+  EXPECT_EQ(asked, (std::vector<uint32_t>{7, 7, 8, 9, 7}));
 }
 
 TEST(AuthTest, MissingMungedIsUnavailable) {
@@ -214,6 +249,50 @@ TEST(NetTest, ErrorReplyBecomesTheCallersStatus) {
   EXPECT_EQ(reply.status().message(), "job 7 belongs to bob");
 }
 
+TEST(NetTest, PostedRequestsAreAnsweredByIdInAnyOrder) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  net::Client client(server->Endpoints().at(0), MakeAuth("none"), kWaitMs);
+  std::vector<uint64_t> posted;
+  for (int64_t job : {1, 2, 3}) {
+    auto id = client.Post(proto::MakeEnvelope(proto::JobActionRequest{"cancel", {job}}));
+    ASSERT_TRUE(id.ok()) << id.status().message();
+    posted.push_back(*id);
+  }
+  EXPECT_EQ(std::set<uint64_t>(posted.begin(), posted.end()).size(), 3u);
+  // All three arrive before any answer; answered last first, the second one refused.
+  std::vector<net::Incoming> received;
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+       received.size() < 3 && Clock::now() < deadline;) {
+    for (auto& in : server->Poll(100)) received.push_back(std::move(in));
+  }
+  ASSERT_EQ(received.size(), 3u);
+  for (auto it = received.rbegin(); it != received.rend(); ++it) {
+    const auto& in = *it;
+    auto body = proto::BodyOf<proto::JobActionRequest>(in.envelope);
+    ASSERT_TRUE(body.ok());
+    EXPECT_TRUE(in.envelope.cred.starts_with("none:")) << "each request carries a credential";
+    proto::Envelope e =
+        body->ids[0] == 2
+            ? proto::MakeEnvelope(proto::ErrorReply{static_cast<int>(Code::kDenied), "not yours"},
+                                  in.envelope.id)
+            : proto::MakeEnvelope(proto::JobActionReply{{{body->ids[0], true, "cancelled", 0}}},
+                                  in.envelope.id);
+    server->Send(in.peer, e);
+  }
+  std::map<uint64_t, Status> replies;
+  for (int i = 0; i < 3; ++i) {
+    auto reply = client.NextReply();
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    replies.emplace(reply->id, net::ReplyStatus(*reply));
+  }
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_TRUE(replies.at(posted[0]).ok());
+  EXPECT_EQ(replies.at(posted[1]).code(), Code::kDenied);
+  EXPECT_EQ(replies.at(posted[1]).message(), "not yours");
+  EXPECT_TRUE(replies.at(posted[2]).ok());
+}
+
 TEST(NetTest, GarbageFrameGetsAnErrorReplyAndTheServerKeepsServing) {
   auto server = BindLoopback();
   ASSERT_TRUE(server);
@@ -298,6 +377,63 @@ TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
   ASSERT_EQ(all.size(), static_cast<size_t>(kBurst));
   for (int i = 0; i < kBurst; ++i) EXPECT_EQ(all[i].envelope.id, static_cast<uint64_t>(i));
   EXPECT_LT(polls_with_messages, kBurst);
+}
+
+// herd-ctld of another protocol version answers in its own version, which this herd cannot read:
+// the call must end at once with an error naming both versions, not wait for a reply.
+TEST(NetTest, ReplyInAnotherProtocolVersionEndsTheCallWithAClearError) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  const int theirs = proto::kProtocolVersion + 1;
+  Result<proto::NodesReply> reply = Internal("not run");
+  Clock::duration elapsed{};
+  std::thread client_thread([&] {
+    net::Client client(server->Endpoints().at(0), MakeAuth("none"), kWaitMs);
+    auto start = Clock::now();
+    reply = client.Call<proto::NodesRequest, proto::NodesReply>({});
+    elapsed = Clock::now() - start;
+  });
+  auto got = ServeOne(*server, [&](const net::Incoming&) {
+    proto::Envelope e = proto::MakeEnvelope(
+        proto::ErrorReply{static_cast<int>(Code::kInvalid), "protocol version 1 not supported"});
+    e.v = theirs;
+    return e;
+  });
+  client_thread.join();
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInvalid);
+  EXPECT_EQ(reply.status().message(),
+            "herd-ctld speaks protocol " + std::to_string(theirs) + ", this herd speaks " +
+                std::to_string(proto::kProtocolVersion) +
+                ": use the herd that matches the cluster (herd, herd-noded and herd-ctld must "
+                "come from releases that speak the same protocol)");
+  EXPECT_LT(elapsed, milliseconds(kWaitMs / 2)) << "the call waited for its timeout";
+}
+
+// The other direction: a request in another version gets an error reply that names both.
+TEST(NetTest, RequestInAnotherProtocolVersionIsAnsweredWithAnError) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  Result<proto::Envelope> reply = Internal("not run");
+  std::atomic<bool> done{false};
+  std::thread client_thread([&] {
+    net::Client client(server->Endpoints().at(0), MakeAuth("none"), kWaitMs);
+    proto::Envelope request = proto::MakeEnvelope(proto::NodesRequest{});
+    request.v = proto::kProtocolVersion + 1;
+    reply = client.CallRaw(request);
+    done = true;
+  });
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs); !done && Clock::now() < deadline;) {
+    EXPECT_TRUE(server->Poll(50).empty()) << "a request in another version was delivered";
+  }
+  client_thread.join();
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInvalid);
+  EXPECT_EQ(reply.status().message(),
+            "protocol version " + std::to_string(proto::kProtocolVersion + 1) +
+                " not supported (this herd speaks " + std::to_string(proto::kProtocolVersion) +
+                "): upgrade herd so that the CLI, herd-ctld and herd-noded match");
 }
 
 }  // namespace

@@ -88,8 +88,10 @@ template <> SubmitRequest Sample() {
   return {FullSpec(), {1, 3, 5}, {{{"lr", "1e-3"}, {"bs", "32"}}, {{"lr", "1e-4"}, {"bs", "32"}}}};
 }
 template <> SubmitReply Sample() { return {99}; }
-template <> JobsRequest Sample() { return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50}; }
-template <> JobsReply Sample() { return {{FullJob(), FullJob()}}; }
+template <> JobsRequest Sample() {
+  return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50, 1234, true};
+}
+template <> JobsReply Sample() { return {{FullJob(), FullJob()}, true}; }
 template <> JobActionRequest Sample() { return {"suspend", {5, 6}}; }
 template <> JobActionResult Sample() { return {5, true, "SUSPENDED", 3}; }
 template <> JobActionReply Sample() {
@@ -120,7 +122,9 @@ template <> UsageReply Sample() {
 }
 template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<ProjectStatus>()}}; }
 template <> JobReport Sample() { return FullReport(); }
-template <> RegisterRequest Sample() { return {"dgx01", FullTopology(), {FullReport()}}; }
+template <> RegisterRequest Sample() {
+  return {"dgx01", FullTopology(), {FullReport()}, 0xfedcba9876543210ull};
+}
 template <> RegisterReply Sample() { return {250}; }
 template <> Heartbeat Sample() {
   return {"dgx01", {FullReport(), FullReport()}, {{0, 97, 30000}, {1, 0, 512}}};
@@ -323,6 +327,29 @@ TEST(CodecTest, UnknownKeysAreIgnoredAndMissingOnesKeepDefaults) {
   model::JobSpec expected;
   expected.name = "x";
   EXPECT_TRUE(r->spec == expected);
+}
+
+TEST(CodecTest, JobsReplyEncodedFromPointersDecodesAsAJobsReply) {
+  model::Job a = FullJob(), b = FullJob();
+  b.id = a.id + 1;
+  const std::vector<const model::Job*> page = {&a, &b};
+  auto full = DecodeBody<JobsReply>(EncodeJobsReply(page, true, /*brief=*/false));
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  EXPECT_TRUE(*full == (JobsReply{{a, b}, true}));
+
+  auto brief = DecodeBody<JobsReply>(EncodeJobsReply(page, false, /*brief=*/true));
+  ASSERT_TRUE(brief.ok()) << brief.status().message();
+  ASSERT_EQ(brief->jobs.size(), 2u);
+  EXPECT_FALSE(brief->more);
+  // What a table shows is there; the heavy parts keep their defaults.
+  model::Job expected = b;
+  model::JobSpec& s = expected.spec;
+  s.argv.clear(), s.env.clear(), s.cwd.clear(), s.image.clear(), s.volumes.clear();
+  s.after.clear(), s.sweep.clear();
+  for (auto& p : expected.placement) p.gpus.clear(), p.cores.clear();
+  EXPECT_TRUE(brief->jobs[1] == expected);
+  EXPECT_EQ(brief->jobs[1].spec.name, b.spec.name);
+  EXPECT_EQ(brief->jobs[1].placement.at(0).node, "dgx01");
 }
 
 TEST(CodecTest, RandomGarbageNeverCrashes) {

@@ -169,35 +169,36 @@ NodeView* FindNode(Snapshot& s, const std::string& name) {
 }
 
 // Takes a running worker's resources from its node and fills in the cores it holds.
-void Occupy(Snapshot& s, const model::JobSpec& spec, model::WorkerPlacement& w) {
+void Occupy(Snapshot& s, const Request& request, model::WorkerPlacement& w) {
   NodeView& n = *FindNode(s, w.node);
   std::vector<int> numas;
   for (int g : w.gpus) {
     GpuSlot& slot = n.gpus.at(g);
     slot.free_milli -= w.gpu_milli_each;
     slot.free_memory_mib -= w.gpu_milli_each >= 1000 ? slot.memory_mib
-                            : spec.gpu_memory_mib > 0 ? spec.gpu_memory_mib
+                            : request.gpu_memory_mib > 0 ? request.gpu_memory_mib
                                                       : slot.memory_mib * w.gpu_milli_each / 1000;
     numas.push_back(slot.numa);
   }
   for (const auto& [id, cores] : n.free_cores_by_numa) numas.push_back(id);
   for (int numa : numas) {
     auto& cores = n.free_cores_by_numa[numa];
-    while (!cores.empty() && static_cast<int64_t>(w.cores.size()) < spec.cpus) {
+    while (!cores.empty() && static_cast<int64_t>(w.cores.size()) < request.cpus) {
       w.cores.push_back(cores.front());
       cores.erase(cores.begin());
     }
   }
-  if (static_cast<int64_t>(w.cores.size()) < spec.cpus) throw std::runtime_error("not enough cores on " + n.name);
+  if (static_cast<int64_t>(w.cores.size()) < request.cpus) throw std::runtime_error("not enough cores on " + n.name);
   n.free_memory_mib -= w.memory_mib;
 }
 
 PendingJob PendingOf(const Line& l, int64_t now) {
   PendingJob p;
   p.id = std::stoll(l.words.at(0));
-  p.spec = SpecOf(l);
-  p.queue = p.spec.project;
-  p.job_class = p.spec.job_class;
+  const model::JobSpec spec = SpecOf(l);
+  p.request = Request::Of(spec);
+  p.queue = spec.project;
+  p.job_class = spec.job_class;
   p.submit_time = Num(l, "submit", p.id);
   p.pending_since = Num(l, "since", now);
   p.gpu_model = l.opts.count("model") ? l.opts.at("model") : "";
@@ -208,9 +209,10 @@ PendingJob PendingOf(const Line& l, int64_t now) {
 RunningJob RunningOf(const Line& l, Snapshot& s) {
   RunningJob r;
   r.id = std::stoll(l.words.at(0));
-  r.spec = SpecOf(l);
-  r.queue = r.spec.project;
-  r.job_class = r.spec.job_class;
+  const model::JobSpec spec = SpecOf(l);
+  r.request = Request::Of(spec);
+  r.queue = spec.project;
+  r.job_class = spec.job_class;
   r.start_time = Num(l, "start", s.now - 3600);
   r.submit_time = r.start_time;
   r.end_by = Num(l, "end_by", 0);
@@ -219,23 +221,23 @@ RunningJob RunningOf(const Line& l, Snapshot& s) {
     model::WorkerPlacement w;
     w.node = node;
     w.gpus = gpus.value_or(std::vector<int>{});
-    w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.spec.gpu_milli, 1000);
-    w.memory_mib = r.spec.memory_mib;
-    Occupy(s, r.spec, w);
+    w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.request.gpu_milli, 1000);
+    w.memory_mib = r.request.memory_mib;
+    Occupy(s, r.request, w);
     r.placement.push_back(w);
   }
   return r;
 }
 
-// Takes (sign -1) or gives back (+1) exactly what placement `w` of a job with `spec` holds.
+// Takes (sign -1) or gives back (+1) exactly what placement `w` of a job with `request` holds.
 void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_numa,
-          const model::JobSpec& spec, const model::WorkerPlacement& w, int sign) {
+          const Request& request, const model::WorkerPlacement& w, int sign) {
   NodeView& n = *FindNode(s, w.node);
   for (int g : w.gpus) {
     GpuSlot& slot = n.gpus.at(g);
     slot.free_milli += sign * w.gpu_milli_each;
     slot.free_memory_mib += sign * (w.gpu_milli_each >= 1000 ? slot.memory_mib
-                                    : spec.gpu_memory_mib > 0 ? spec.gpu_memory_mib
+                                    : request.gpu_memory_mib > 0 ? request.gpu_memory_mib
                                                               : slot.memory_mib * w.gpu_milli_each / 1000);
   }
   for (int c : w.cores) {
@@ -253,15 +255,15 @@ void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_num
 void ApplyDecisions(Snapshot& s, const Scenario& sc, const Decisions& d) {
   for (const PreemptDecision& p : d.preemptions) {
     auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == p.id; });
-    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->spec, w, +1);
-    PendingJob back{r->id, r->queue, r->job_class, r->spec, r->submit_time, s.now, ""};
+    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
+    PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now, ""};
     s.pending.push_back(back);
     s.running.erase(r);
   }
   for (const StartDecision& st : d.starts) {
     auto p = std::find_if(s.pending.begin(), s.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
-    RunningJob r{p->id, p->queue, p->job_class, p->spec, st.placement, s.now, p->submit_time, 0, false};
-    for (const auto& w : r.placement) Hold(s, sc.core_numa, r.spec, w, -1);
+    RunningJob r{p->id, p->queue, p->job_class, p->request, st.placement, s.now, p->submit_time, 0, false};
+    for (const auto& w : r.placement) Hold(s, sc.core_numa, r.request, w, -1);
     s.running.push_back(r);
     s.pending.erase(p);
   }
@@ -281,7 +283,7 @@ void ApplyStatement(Snapshot& s, const Scenario& sc, const std::string& text) {
     model::JobId id = std::stoll(l.words.at(0));
     auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
     if (r == s.running.end()) throw std::runtime_error("job " + l.words.at(0) + " is not running");
-    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->spec, w, +1);
+    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
     s.running.erase(r);
   } else {
     throw std::runtime_error("unknown statement in a cycle: " + tokens[0]);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -131,6 +132,32 @@ TEST_F(StoreTest, FullyPopulatedJobRoundTrips) {
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ(**got, job);
   EXPECT_EQ(RawQuery("SELECT gpu_milli FROM jobs"), "8000");  // both workers
+}
+
+TEST_F(StoreTest, SpecStringsNeedingEscapesRoundTripAsJson) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = FullJob();
+  job.spec.argv = {"sh", "-c", "echo \"a\\b\"\n\t\x01\x1f\x7f", ""};
+  job.spec.env = {{"K\"EY", "v\\al"},
+                  {"LANG", "gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x9a\x80"}};
+  job.spec.sweep = {{"lr", "0.1"}};
+  job.spec.name = "\xe6\x97\xa5\xe6\x9c\xac";
+  auto id = store->InsertJob(job);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  job.id = *id;
+  auto got = store->GetJob(job.id);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, job);
+  // The column is JSON that SQLite's own functions read too.
+  EXPECT_EQ(RawQuery("SELECT json_extract(spec, '$.env.LANG') FROM jobs"), job.spec.env["LANG"]);
+  // Overlong, truncated and out-of-range sequences are refused wherever they are.
+  for (const char* bad : {"\xc0\xaf", "\xe2\x82", "\xf4\x90\x80\x80", "a\xf0"}) {
+    Job b = SimpleJob("bad");
+    b.spec.env["X"] = bad;
+    EXPECT_EQ(store->InsertJob(b).status().code(), Code::kInvalid) << bad;
+  }
 }
 
 TEST_F(StoreTest, GetJobOfUnknownIdIsEmpty) {
@@ -275,7 +302,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 2);
+  EXPECT_EQ(*version, 3);
 }
 
 TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
@@ -285,18 +312,70 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(job).ok());
   }
-  // What herd-ctld of schema version 1 wrote: no accounting column.
+  // What herd-ctld of schema version 1 wrote: no accounting column (nor stop column).
   RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
+  RawQuery("ALTER TABLE jobs DROP COLUMN stop");
   RawQuery("PRAGMA user_version = 1");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 2);
+  EXPECT_EQ(*store->SchemaVersion(), 3);
   auto jobs = store->LoadJobs(true);
   ASSERT_TRUE(jobs.ok()) << jobs.status().message();
   ASSERT_EQ(jobs->size(), 1u);
   EXPECT_EQ((*jobs)[0].preemptions, 0);
   EXPECT_EQ((*jobs)[0].GpuUtilPct(), -1);
   EXPECT_EQ((*jobs)[0].spec.sweep, job.spec.sweep);
+}
+
+TEST_F(StoreTest, JobStopIsKeptAcrossUpdatesAndReopenUntilCleared) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = SimpleJob("victim", JobState::kRunning);
+  auto id = store->InsertJob(job);
+  ASSERT_TRUE(id.ok());
+  job.id = *id;
+  EXPECT_TRUE(store->LoadJobStops()->empty());
+  const JobStop stop{JobState::kPending, "preempted for job 9", 9};
+  ASSERT_TRUE(store->SetJobStop(job.id, stop).ok());
+  job.state = JobState::kPreempted;
+  ASSERT_TRUE(store->UpdateJob(job).ok());  // the job's own record leaves its stop alone
+  store.reset();
+
+  store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto stops = store->LoadJobStops();
+  ASSERT_TRUE(stops.ok()) << stops.status().message();
+  EXPECT_EQ(*stops, (std::map<model::JobId, JobStop>{{job.id, stop}}));
+  const JobStop cancel{JobState::kCancelled, "cancelled by alice", 0};
+  ASSERT_TRUE(store->SetJobStop(job.id, cancel).ok());
+  EXPECT_EQ(store->LoadJobStops()->at(job.id), cancel);
+  ASSERT_TRUE(store->SetJobStop(job.id, std::nullopt).ok());
+  EXPECT_TRUE(store->LoadJobStops()->empty());
+
+  Status missing = store->SetJobStop(job.id + 1, cancel);
+  EXPECT_EQ(missing.code(), Code::kNotFound) << missing.message();
+}
+
+TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued) {
+  Job preempted = SimpleJob("victim", JobState::kPreempted);
+  preempted.reason = "preempted for job 9";
+  Job running = SimpleJob("other", JobState::kRunning);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    preempted.id = *store->InsertJob(preempted);
+    running.id = *store->InsertJob(running);
+  }
+  // What herd-ctld of schema version 2 wrote: no stop column; a PREEMPTED job awaited its end.
+  RawQuery("ALTER TABLE jobs DROP COLUMN stop");
+  RawQuery("PRAGMA user_version = 2");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), 3);
+  auto stops = store->LoadJobStops();
+  ASSERT_TRUE(stops.ok()) << stops.status().message();
+  EXPECT_EQ(*stops, (std::map<model::JobId, JobStop>{
+                        {preempted.id, JobStop{JobState::kPending, "preempted for job 9", 0}}}));
 }
 
 TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
@@ -307,7 +386,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (2): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (3): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;

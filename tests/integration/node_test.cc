@@ -310,8 +310,9 @@ TEST(NodeRegistrationTest, ResentRegisterKeepsJobsLaunchedSinceButARestartDoesNo
 
 // A job that ignores SIGTERM until the file `name` appears in the cluster directory.
 std::string StubbornJob(const LocalCluster& c, const std::string& name) {
-  return "sh -c 'trap \"\" TERM; while [ ! -e " + c.dir() + "/" + name +
-         " ]; do sleep 0.05; done; exit 0'";
+  // It also ends once the cluster's directory is gone, so no test leaves it behind.
+  return "sh -c 'trap \"\" TERM; while [ ! -e " + c.dir() + "/" + name + " ] && [ -d " +
+         c.dir() + " ]; do sleep 0.05; done; exit 0'";
 }
 
 // How herd-ctld asked a running job to end is kept with the job: killed (-9) and started again

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/config/config.h"
+
 namespace herd::cli {
 
 int ExitCodeFor(const Status& status) {
@@ -113,11 +115,7 @@ Result<std::string> ChooseEndpoint(const std::vector<std::string>& listen,
     return Invalid("invalid controller endpoint '" + endpoint +
                    "': use tcp://HOST:PORT or ipc:///PATH");
   }
-  for (const char* wildcard : {"tcp://0.0.0.0:", "tcp://*:"}) {
-    const std::string w = wildcard;
-    if (endpoint.rfind(w, 0) == 0) endpoint = "tcp://127.0.0.1:" + endpoint.substr(w.size());
-  }
-  return endpoint;
+  return config::LocalEndpoint(endpoint);
 }
 
 }  // namespace herd::cli

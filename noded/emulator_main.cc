@@ -69,11 +69,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   topo->emulated = true;
-  if (controller.empty()) {
-    controller = config->controller.listen.at(0);
-    const std::string any = "tcp://0.0.0.0:";
-    if (controller.rfind(any, 0) == 0) controller = "tcp://127.0.0.1:" + controller.substr(any.size());
-  }
+  if (controller.empty()) controller = herd::config::LocalEndpoint(config->controller.listen.at(0));
   if (state_dir.empty()) {
     char tmpl[] = "/tmp/herd-noded-emulator.XXXXXX";
     if (mkdtemp(tmpl) == nullptr) {

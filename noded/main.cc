@@ -26,13 +26,6 @@ std::string DefaultShim() {
   return self.substr(0, self.rfind('/') + 1) + "herd-shim";
 }
 
-std::string ConnectEndpoint(const std::string& listen) {
-  // A controller listening on every interface is reached on loopback from the same host.
-  const std::string any = "tcp://0.0.0.0:";
-  if (listen.rfind(any, 0) == 0) return "tcp://127.0.0.1:" + listen.substr(any.size());
-  return listen;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,7 +74,7 @@ int main(int argc, char** argv) {
     gethostname(host, sizeof host - 1);
     name = host;
   }
-  if (controller.empty()) controller = ConnectEndpoint(config->controller.listen.at(0));
+  if (controller.empty()) controller = herd::config::LocalEndpoint(config->controller.listen.at(0));
   mkdir(state_dir.c_str(), 0755);
 
   herd::runtime::RuntimeOptions ropts;

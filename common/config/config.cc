@@ -921,4 +921,11 @@ std::string ToToml(const Config& c) {
   return out.str();
 }
 
+std::string LocalEndpoint(const std::string& listen) {
+  for (std::string_view wildcard : {"tcp://0.0.0.0:", "tcp://*:"}) {
+    if (listen.starts_with(wildcard)) return "tcp://127.0.0.1:" + listen.substr(wildcard.size());
+  }
+  return listen;
+}
+
 }  // namespace herd::config

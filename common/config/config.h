@@ -120,6 +120,10 @@ Result<Config> LoadClientConfig(const std::string& path);
 Result<std::string> MergeToml(std::string_view base, std::string_view base_name,
                               std::string_view extra, std::string_view extra_name);
 
+// How a client on this host reaches the listen address `listen`: a wildcard host (tcp://0.0.0.0:P,
+// tcp://*:P) becomes tcp://127.0.0.1:P; any other endpoint is returned as it is.
+std::string LocalEndpoint(const std::string& listen);
+
 // Canonical TOML of the effective config (every key explicit); ParseConfig reads it back equal.
 std::string ToToml(const Config& config);
 

@@ -358,5 +358,12 @@ TEST(ConfigTest, LoadConfigNamesThePathInErrors) {
             path + ":5:1: controller.listen: expected an array of strings, got an integer");
 }
 
+TEST(ConfigTest, LocalEndpointReachesAWildcardListenOnLoopback) {
+  EXPECT_EQ(LocalEndpoint("tcp://0.0.0.0:6817"), "tcp://127.0.0.1:6817");
+  EXPECT_EQ(LocalEndpoint("tcp://*:7000"), "tcp://127.0.0.1:7000");
+  EXPECT_EQ(LocalEndpoint("tcp://head:6817"), "tcp://head:6817");
+  EXPECT_EQ(LocalEndpoint("ipc:///run/herd/ctld.sock"), "ipc:///run/herd/ctld.sock");
+}
+
 }  // namespace
 }  // namespace herd::config

@@ -125,12 +125,15 @@ class Controller {
   void Tick();
   void CheckNodes();
   void CheckTimeLimits();
-  // Starts or clears the idle clock of jobs on `node` whose class has an idle_timeout.
-  void UpdateIdle(const Node& node);
+  // The RUNNING jobs among those a heartbeat of a node reports, once each: the jobs its GPU
+  // metrics speak of, found without a walk over every job at every heartbeat.
+  std::vector<model::Job*> RunningJobsReported(const std::vector<proto::JobReport>& reports);
+  // Starts or clears the idle clock of `jobs` (on `node`) whose class has an idle_timeout.
+  void UpdateIdle(const Node& node, const std::vector<model::Job*>& jobs);
   // Adds the GPU utilization of `node`'s latest heartbeat, weighted by `elapsed_ms` since the one
-  // before, to its running jobs' accounting (stored with the job's next write, at the latest
-  // when it ends).
-  void AccountGpuUse(const Node& node, int64_t elapsed_ms);
+  // before, to the accounting of `jobs` (on `node`; stored with the job's next write, at the
+  // latest when it ends).
+  void AccountGpuUse(const Node& node, const std::vector<model::Job*>& jobs, int64_t elapsed_ms);
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
   // Pending jobs that preempted others, with how many victims still hold resources.

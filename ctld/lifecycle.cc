@@ -1,6 +1,8 @@
 // Node registration, heartbeats and job events: how the controller learns what runs where,
 // and every transition that follows from it.
 #include <algorithm>
+#include <set>
+#include <vector>
 
 #include "common/model/units.h"
 #include "ctld/controller.h"
@@ -68,8 +70,11 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
   Reconcile(*n, hb->jobs, /*complete=*/false);
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
-  UpdateIdle(*n);
-  AccountGpuUse(*n, since_last_ms);
+  if (!n->gpu_metrics.empty()) {
+    const std::vector<Job*> running = RunningJobsReported(hb->jobs);
+    UpdateIdle(*n, running);
+    AccountGpuUse(*n, running, since_last_ms);
+  }
   return Status::Ok();
 }
 
@@ -314,10 +319,20 @@ void Controller::CheckNodes() {
   }
 }
 
-void Controller::UpdateIdle(const Node& node) {
-  if (node.gpu_metrics.empty()) return;
-  for (const auto& [id, j] : jobs_) {
-    if (j.state != JobState::kRunning) continue;
+std::vector<Job*> Controller::RunningJobsReported(const std::vector<proto::JobReport>& reports) {
+  std::vector<Job*> out;
+  std::set<model::JobId> seen;  // a job reports once per worker on the node
+  for (const auto& r : reports) {
+    auto it = jobs_.find(r.id);
+    if (it == jobs_.end() || it->second.state != JobState::kRunning) continue;
+    if (seen.insert(r.id).second) out.push_back(&it->second);
+  }
+  return out;
+}
+
+void Controller::UpdateIdle(const Node& node, const std::vector<Job*>& jobs) {
+  for (const Job* job : jobs) {
+    const Job& j = *job;
     const auto* cls = config_.FindClass(j.spec.job_class);
     if (cls == nullptr || cls->idle_timeout_s <= 0) continue;
     bool has_gpus = false, idle = true;
@@ -332,22 +347,22 @@ void Controller::UpdateIdle(const Node& node) {
     }
     if (!has_gpus) continue;
     if (idle) {
-      idle_since_.try_emplace(id, Now());
+      idle_since_.try_emplace(j.id, Now());
     } else {
-      idle_since_.erase(id);
+      idle_since_.erase(j.id);
     }
   }
 }
 
-void Controller::AccountGpuUse(const Node& node, int64_t elapsed_ms) {
-  if (node.gpu_metrics.empty()) return;
+void Controller::AccountGpuUse(const Node& node, const std::vector<Job*>& jobs,
+                               int64_t elapsed_ms) {
   // Each sample stands for the time since the node's previous heartbeat, but no more than two
   // intervals: after a silence, the GPUs' activity in between is unknown.
   const int64_t interval_ms = config_.scheduler.heartbeat_interval_ms;
   const int64_t weight_ms = std::clamp<int64_t>(elapsed_ms, 0, 2 * interval_ms);
   if (weight_ms == 0) return;
-  for (auto& [id, j] : jobs_) {
-    if (j.state != JobState::kRunning) continue;
+  for (Job* job : jobs) {
+    Job& j = *job;
     for (const auto& w : j.placement) {
       if (w.node != node.name) continue;
       for (int g : w.gpus) {

@@ -24,6 +24,7 @@ Exit codes:
   3  herd-ctld unreachable (no answer within --timeout)
   4  herd wait: a job ended without completing (CANCELLED, TIMEOUT, NODE_FAIL, ...)
   5  herd wait: its --timeout ran out
+  6  herd-ctld's disk is full: new jobs are refused until space is freed
   herd wait exits with a FAILED job's own exit code when it has one.)";
 
 }  // namespace

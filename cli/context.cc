@@ -15,6 +15,7 @@ namespace herd::cli {
 
 int ExitCodeFor(const Status& status) {
   if (status.ok()) return kExitOk;
+  if (status.code() == Code::kNoSpace) return kExitNoSpace;
   return status.code() == Code::kUnavailable ? kExitUnreachable : kExitRejected;
 }
 

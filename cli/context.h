@@ -25,6 +25,7 @@ enum ExitCode : int {
   kExitUnreachable = 3,  // no answer from herd-ctld
   kExitJobFailed = 4,    // `herd wait`: a job ended CANCELLED, TIMEOUT, NODE_FAIL, ...
   kExitWaitTimeout = 5,  // `herd wait --timeout` ran out
+  kExitNoSpace = 6,      // herd-ctld's disk is full: new work is refused until space is freed
 };
 
 // The exit code for a failed request to herd-ctld: kUnavailable -> 3, anything else -> 2.

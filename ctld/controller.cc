@@ -90,6 +90,16 @@ Status Controller::Step(int timeout_ms) {
   wait = static_cast<int>(std::min<int64_t>(wait, std::max<int64_t>(0, next_cycle_ms_ - now_ms)));
   auto batch = server_->Poll(wait);
 
+  // A full disk refuses new work but not the reports of running jobs (see Store::CheckSpace).
+  Status space = store_->CheckSpace();
+  if (space.ok() != no_space_.ok()) {
+    if (space.ok()) {
+      spdlog::info("the disk of the state directory has room again: new work is accepted");
+    } else {
+      spdlog::error("{}", space.message());
+    }
+  }
+  no_space_ = std::move(space);
   HERD_RETURN_IF_ERROR(store_->Begin());
   store_failed_ = false;
   for (const auto& in : batch) Handle(in);
@@ -146,7 +156,7 @@ void Controller::Handle(const net::Incoming& in) {
   }
   Status s;
   if (e.type == "submit") {
-    s = OnSubmit(in, *who);
+    s = no_space_.ok() ? OnSubmit(in, *who) : no_space_;
   } else if (e.type == "jobs") {
     s = OnJobs(in, *who);
   } else if (e.type == "job_action") {

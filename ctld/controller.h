@@ -184,6 +184,7 @@ class Controller {
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;
   bool schedule_soon_ = true;
   bool store_failed_ = false;                      // a write failed: roll back, do not send
+  Status no_space_;                                // the store's disk is full: submits refused
   int64_t next_cycle_ms_ = 0;
   // Earliest moment a request may start a cycle before next_cycle_ms_ (real time; see Tick).
   std::chrono::steady_clock::time_point soon_after_;

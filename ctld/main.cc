@@ -50,8 +50,13 @@ int main(int argc, char** argv) {
   std::string config_path = "/etc/herd/herd.toml";
   std::vector<std::string> merge;
   bool check = false;
+  herd::store::OpenOptions open_options;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--check-config", check, "validate the configuration and exit");
+  app.add_flag("--accept-lost-state", open_options.accept_lost_state,
+               "start although the database holds less than herd-ctld committed (its -wal file "
+               "deleted, an older copy restored): the missing jobs are lost, new job ids continue "
+               "above the highest one ever handed out");
   app.add_option("--merge-config", merge, "print BASE.toml with EXTRA.toml merged over it")
       ->expected(2);
   try {
@@ -77,11 +82,13 @@ int main(int argc, char** argv) {
 
   const std::string& dir = config->controller.state_dir;
   mkdir(dir.c_str(), 0755);
-  auto store = herd::store::Store::Open(dir + "/herd.db");
+  auto store = herd::store::Store::Open(dir + "/herd.db", open_options);
   if (!store.ok()) {
     spdlog::critical("{}", store.status().message());
+    std::cerr << "herd-ctld: " << store.status().message() << "\n";
     return 1;
   }
+  if (!(*store)->lost_state().empty()) spdlog::warn("{}", (*store)->lost_state());
   auto auth = herd::auth::MakeAuthenticator(config->auth.method, config->auth.munge_socket);
   if (!auth.ok()) {
     spdlog::critical("{}", auth.status().message());

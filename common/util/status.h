@@ -18,6 +18,7 @@ enum class Code {
   kDenied,       // authenticated but not allowed
   kUnavailable,  // peer unreachable or timed out (exit 3)
   kInternal,     // a bug or an unexpected system error
+  kNoSpace,      // herd-ctld's disk is full: new work is refused until space is freed (exit 6)
 };
 
 class [[nodiscard]] Status {
@@ -40,6 +41,7 @@ inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; 
 inline Status Denied(std::string m) { return {Code::kDenied, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

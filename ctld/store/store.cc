@@ -1,7 +1,12 @@
 #include "ctld/store/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -79,8 +84,29 @@ UPDATE jobs SET stop = json_object('state', 'PENDING', 'reason', reason)
 PRAGMA user_version = 3;
 )sql";
 
+// Schema version 4: store_marks holds the number of transactions that changed something (one
+// row), compared at Open with the copy kept in PATH.highwater.
+constexpr char kMigration4[] = R"sql(
+CREATE TABLE store_marks (commits INTEGER NOT NULL);
+INSERT INTO store_marks (commits) VALUES (0);
+PRAGMA user_version = 4;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+
+constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
+constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
+constexpr char kSetCommits[] = "UPDATE store_marks SET commits = ?1";
+// The highest job id AUTOINCREMENT handed out (sqlite_sequence exists once a job was inserted).
+constexpr char kSelectMaxJobId[] =
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0)";
+// ?1: the lowest value the next job id must exceed.
+constexpr char kRaiseJobSequence[] =
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', ?1 "
+    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')";
+constexpr char kRaiseJobSequenceExisting[] =
+    "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'jobs'";
 
 constexpr char kInsertJob[] =
     "INSERT INTO jobs (name, user, uid, gid, project, class, state, reason, submit_time, "
@@ -117,6 +143,47 @@ constexpr char kSelectJobEvents[] =
 // ---------------------------------------------------------------------------------------------
 
 constexpr int kBusyTimeoutMs = 5000;
+
+// PATH.highwater: one line, padded to a fixed size so each rewrite overwrites it in place
+// (needing no new disk block, even on a full disk).
+constexpr size_t kHighWaterSize = 64;
+constexpr char kHighWaterFormat[] = "herd-ctld highwater 1 job_id %lld commits %lld";
+
+struct HighWater {
+  int64_t job_id = 0;
+  int64_t commits = 0;
+};
+
+std::optional<HighWater> ParseHighWater(const std::string& text) {
+  long long job_id = 0, commits = 0;
+  if (std::sscanf(text.c_str(), "herd-ctld highwater 1 job_id %lld commits %lld", &job_id,
+                  &commits) != 2 ||
+      job_id < 0 || commits < 0) {
+    return std::nullopt;
+  }
+  return HighWater{job_id, commits};
+}
+
+std::string Errno(int err) { return std::strerror(err); }
+
+// The directory of the database (herd-ctld's state_dir).
+std::string StateDir(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+// Writes `size` bytes at the end of `fd`'s file for real (posix_fallocate, or zeros where the file
+// system cannot preallocate).
+bool Allocate(int fd, int64_t size) {
+  if (posix_fallocate(fd, 0, size) == 0) return true;
+  std::string zeros(1 << 16, '\0');
+  for (int64_t done = 0; done < size;) {
+    const ssize_t n = pwrite(fd, zeros.data(), std::min<int64_t>(zeros.size(), size - done), done);
+    if (n <= 0) return false;
+    done += n;
+  }
+  return fsync(fd) == 0;
+}
 
 // Resets a cached statement when the scope that uses it ends, so no statement keeps a read
 // transaction open between calls.
@@ -478,7 +545,7 @@ const std::string& UnfinishedStatesJson() {
 
 int Store::CodeSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const OpenOptions& options) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (parent.empty()) parent = ".";
   std::error_code ec;
@@ -497,18 +564,29 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   std::unique_ptr<Store> store(new Store(path, db));
   HERD_RETURN_IF_ERROR(store->Configure());
   HERD_RETURN_IF_ERROR(store->Migrate());
+  HERD_RETURN_IF_ERROR(store->CheckHighWater(options));
   return store;
 }
 
 Store::~Store() {
   for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
   sqlite3_close(db_);  // rolls back an open transaction
+  if (highwater_fd_ >= 0) close(highwater_fd_);
+}
+
+Status Store::NoSpaceError() const {
+  return NoSpace("herd-ctld cannot write its database: " + Errno(ENOSPC) + " in " +
+                 StateDir(path_) + "; new work is refused until space is freed");
 }
 
 Status Store::Error(const std::string& doing, int rc) const {
   std::string message = path_ + ": " + doing + ": " + sqlite3_errmsg(db_);
   int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Unavailable(message);
+  if (primary == SQLITE_FULL) {
+    const_cast<Store*>(this)->full_ = true;
+    return NoSpace(NoSpaceError().message() + " (" + message + ")");
+  }
   return Internal(message);
 }
 
@@ -518,7 +596,165 @@ Status Store::Exec(const char* sql) {
   if (rc == SQLITE_OK) return Status::Ok();
   std::string message = path_ + ": " + (error ? error : sqlite3_errstr(rc));
   sqlite3_free(error);
+  if ((rc & 0xff) == SQLITE_FULL) {
+    full_ = true;
+    return NoSpace(NoSpaceError().message() + " (" + message + ")");
+  }
   return (rc & 0xff) == SQLITE_BUSY ? Unavailable(message) : Internal(message);
+}
+
+Status Store::CheckHighWater(const OpenOptions& options) {
+  const std::string file = path_ + ".highwater";
+  // What the database holds.
+  HERD_RETURN_IF_ERROR(Begin());
+  Status s;
+  {
+    auto stmt = Prepare(kSelectCommits);
+    if (stmt.ok()) {
+      StatementUse use(*stmt);
+      int rc = sqlite3_step(*stmt);
+      if (rc == SQLITE_ROW) {
+        commits_ = sqlite3_column_int64(*stmt, 0);
+      } else {
+        s = Error("reading the commit count", rc);
+      }
+    } else {
+      s = stmt.status();
+    }
+  }
+  if (s.ok()) {
+    auto stmt = Prepare(kSelectMaxJobId);
+    if (stmt.ok()) {
+      StatementUse use(*stmt);
+      int rc = sqlite3_step(*stmt);
+      if (rc == SQLITE_ROW) {
+        max_job_id_ = sqlite3_column_int64(*stmt, 0);
+      } else {
+        s = Error("reading the highest job id", rc);
+      }
+    } else {
+      s = stmt.status();
+    }
+  }
+  (void)Rollback();
+  HERD_RETURN_IF_ERROR(s);
+
+  // What herd-ctld committed before, as recorded beside the database.
+  const bool existed = std::filesystem::exists(file);
+  highwater_fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (highwater_fd_ < 0) return Internal(file + ": cannot open: " + Errno(errno));
+  HighWater recorded;
+  if (existed) {
+    char buf[kHighWaterSize + 1] = {};
+    const ssize_t n = pread(highwater_fd_, buf, kHighWaterSize, 0);
+    if (n < 0) return Internal(file + ": cannot read: " + Errno(errno));
+    auto parsed = ParseHighWater(std::string(buf, n));
+    if (!parsed) {
+      return Invalid(file + ": not a high-water record herd-ctld wrote; if it was damaged, move " +
+                     "it away and start herd-ctld again (it then records a new one, but cannot " +
+                     "tell this time whether " + path_ + " lost committed work)");
+    }
+    recorded = *parsed;
+  }
+  if (commits_ < recorded.commits || max_job_id_ < recorded.job_id) {
+    const std::string what =
+        path_ + " holds less than herd-ctld committed: " + std::to_string(commits_) +
+        " transactions and job ids up to " + std::to_string(max_job_id_) + ", but " + file +
+        " records " + std::to_string(recorded.commits) + " transactions and job ids up to " +
+        std::to_string(recorded.job_id) + ".";
+    if (!options.accept_lost_state) {
+      return Invalid(
+          what + " Its write-ahead log (" + path_ + "-wal) was probably deleted, or an older " +
+          "copy of the database was restored: acknowledged jobs are missing from it. Put the " +
+          "-wal file (or the newer copy) back beside the database and start herd-ctld again; or, " +
+          "to go on with what the database holds, start herd-ctld once with " +
+          "--accept-lost-state (new job ids then continue above " +
+          std::to_string(recorded.job_id) + ").");
+    }
+    // Going on: ids stay above every one handed out, and the counts match the record again.
+    HERD_RETURN_IF_ERROR(Begin());
+    for (const char* sql : {kRaiseJobSequence, kRaiseJobSequenceExisting, kSetCommits}) {
+      auto stmt = Prepare(sql);
+      if (!stmt.ok()) {
+        s = stmt.status();
+        break;
+      }
+      StatementUse use(*stmt);
+      int rc = Binder(*stmt)
+                   .Int(1, sql == kSetCommits ? std::max(commits_, recorded.commits)
+                                              : std::max(max_job_id_, recorded.job_id))
+                   .rc();
+      if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+      if (rc != SQLITE_DONE) {
+        s = Error("raising the marks after lost state", rc);
+        break;
+      }
+    }
+    if (s.ok()) s = Commit();
+    if (!s.ok()) {
+      (void)Rollback();
+      return s;
+    }
+    lost_state_ = what + " Started with --accept-lost-state: the jobs missing from it are lost; " +
+                  "new job ids continue above " + std::to_string(recorded.job_id) + ".";
+    return Status::Ok();
+  }
+  HERD_RETURN_IF_ERROR(WriteHighWater(/*sync=*/true));
+  if (!existed) {
+    // The new file's name must survive a crash too.
+    int dir = open(StateDir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      (void)fsync(dir);
+      close(dir);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Store::WriteHighWater(bool sync) {
+  char buf[kHighWaterSize];
+  std::memset(buf, ' ', sizeof buf);
+  const int n = std::snprintf(buf, sizeof buf, kHighWaterFormat,
+                              static_cast<long long>(max_job_id_),
+                              static_cast<long long>(commits_));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) {
+    return Internal(path_ + ".highwater: record too long");
+  }
+  buf[n] = ' ';
+  buf[sizeof buf - 1] = '\n';
+  if (pwrite(highwater_fd_, buf, sizeof buf, 0) != static_cast<ssize_t>(sizeof buf)) {
+    return Internal(path_ + ".highwater: cannot write: " + Errno(errno));
+  }
+  if (sync && fdatasync(highwater_fd_) != 0) {
+    return Internal(path_ + ".highwater: cannot sync: " + Errno(errno));
+  }
+  return Status::Ok();
+}
+
+Status Store::CheckSpace() {
+  const std::string dir = StateDir(path_);
+  const std::string reserve = path_ + ".reserve";
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) != 0) return full_ ? NoSpaceError() : Status::Ok();
+  const int64_t free_bytes = static_cast<int64_t>(fs.f_bavail) * fs.f_frsize;
+  if (!full_ && free_bytes < kLowSpaceBytes) full_ = true;
+  if (full_) {
+    if (free_bytes < kReserveBytes + 2 * kLowSpaceBytes) {
+      // Room for the writes that must go on.
+      (void)unlink(reserve.c_str());
+      return NoSpaceError();
+    }
+    full_ = false;
+  }
+  if (access(reserve.c_str(), F_OK) != 0 && free_bytes >= kReserveBytes + 2 * kLowSpaceBytes) {
+    int fd = open(reserve.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      const bool made = Allocate(fd, kReserveBytes);
+      close(fd);
+      if (!made) (void)unlink(reserve.c_str());
+    }
+  }
+  return Status::Ok();
 }
 
 Result<sqlite3_stmt*> Store::Prepare(const char* sql) {
@@ -580,15 +816,42 @@ Status Store::Begin() {
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   int rc = sqlite3_step(*stmt);
+  changes_at_begin_ = sqlite3_total_changes64(db_);
   return rc == SQLITE_DONE ? Status::Ok() : Error("beginning a transaction", rc);
 }
 
 Status Store::Commit() {
+  // A transaction that changed something is counted (for the comparison with PATH.highwater);
+  // one that changed nothing writes nothing.
+  const bool changed = sqlite3_total_changes64(db_) != changes_at_begin_;
+  int64_t commits = commits_, max_job_id = max_job_id_;
+  if (changed && highwater_fd_ >= 0) {
+    {
+      auto stmt = Prepare(kCountCommit);
+      if (!stmt.ok()) return stmt.status();
+      StatementUse use(*stmt);
+      int rc = sqlite3_step(*stmt);
+      if (rc != SQLITE_ROW) return Error("counting the commit", rc);
+      commits = sqlite3_column_int64(*stmt, 0);
+    }
+    auto stmt = Prepare(kSelectMaxJobId);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use(*stmt);
+    int rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_ROW) return Error("reading the highest job id", rc);
+    max_job_id = sqlite3_column_int64(*stmt, 0);
+  }
   auto stmt = Prepare(kCommit);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   int rc = sqlite3_step(*stmt);
-  return rc == SQLITE_DONE ? Status::Ok() : Error("committing", rc);
+  if (rc != SQLITE_DONE) return Error("committing", rc);
+  if (!changed || highwater_fd_ < 0) return Status::Ok();
+  const bool new_ids = max_job_id > max_job_id_;
+  commits_ = std::max(commits_, commits);
+  max_job_id_ = std::max(max_job_id_, max_job_id);
+  // An id handed out is recorded durably before it is acknowledged, so it is never reused.
+  return WriteHighWater(/*sync=*/new_ids);
 }
 
 Status Store::Rollback() {

@@ -3,6 +3,13 @@
 // LoadJobs/LoadNodes; every state change is written here before it is acknowledged or acted on.
 // This is the only code in herd that speaks SQL. The database runs in WAL mode with
 // synchronous=FULL; its schema is versioned with PRAGMA user_version and migrated on Open.
+// Beside the database (PATH) Store keeps two files of its own:
+//  * PATH.highwater: the highest job id handed out and the number of transactions committed,
+//    rewritten after each commit that changed anything (fsync'd when a job id was handed out).
+//    Open compares it with the database: a database holding less (its -wal file deleted, an older
+//    copy restored) is refused, so acknowledged jobs never vanish silently and no id is reused.
+//  * PATH.reserve: space held back so that, when the disk fills up, the reports of running jobs
+//    can still be recorded while new work is refused (CheckSpace).
 // Thread-safety: not thread-safe; one Store per thread (several Stores may share one file).
 #pragma once
 
@@ -42,14 +49,26 @@ struct JobStop {
   bool operator==(const JobStop&) const = default;
 };
 
+struct OpenOptions {
+  // Open a database that holds less than PATH.highwater says was committed, going on with what it
+  // holds; new job ids continue above the highest one ever handed out.
+  bool accept_lost_state = false;
+};
+
 class Store {
  public:
   // The schema version this build writes; Open refuses databases with a newer one.
   static int CodeSchemaVersion();
+  // Bytes of PATH.reserve, and the free space below which CheckSpace reports the disk full.
+  static constexpr int64_t kReserveBytes = 8 << 20;
+  static constexpr int64_t kLowSpaceBytes = 1 << 20;
 
   // Opens (creating if absent) the database at `path` and migrates it to CodeSchemaVersion().
-  // The parent directory must exist. Errors name `path`.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  // The parent directory must exist. Errors name `path`. Invalid, saying what was lost and how to
+  // recover, when the database holds fewer transactions or lower job ids than PATH.highwater
+  // records (unless options.accept_lost_state).
+  static Result<std::unique_ptr<Store>> Open(const std::string& path,
+                                             const OpenOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -91,11 +110,26 @@ class Store {
   // PRAGMA user_version of the open database.
   Result<int> SchemaVersion();
 
+  // What Open accepted to lose under accept_lost_state ("" when nothing was lost), for the log.
+  const std::string& lost_state() const { return lost_state_; }
+
+  // Whether the database's file system has room for new work. NoSpace (with a message for users)
+  // while its free space is below kLowSpaceBytes or since a write failed for lack of space; on
+  // entering that state PATH.reserve is deleted so the writes that must go on (reports of running
+  // jobs) find room. Ok again, with the reserve made anew, once kReserveBytes + 2 * kLowSpaceBytes
+  // are free. Cheap (one statfs): call it before each batch of requests.
+  Status CheckSpace();
+
  private:
   Store(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
 
   Status Configure();
   Status Migrate();
+  // Compares the database with PATH.highwater (see Open) and opens that file for Commit.
+  Status CheckHighWater(const OpenOptions& options);
+  // Rewrites PATH.highwater with the database's marks; fsyncs when `sync`.
+  Status WriteHighWater(bool sync);
+  Status NoSpaceError() const;
   Status Exec(const char* sql);
   Status Error(const std::string& doing, int rc) const;
   // The cached prepared statement for `sql` (a constant of store.cc), reset and unbound.
@@ -106,6 +140,12 @@ class Store {
   std::string path_;
   sqlite3* db_;
   std::unordered_map<const char*, sqlite3_stmt*> statements_;
+  int highwater_fd_ = -1;
+  int64_t commits_ = 0;       // transactions that changed something, as of the last commit
+  int64_t max_job_id_ = 0;    // highest job id handed out, as of the last commit
+  int64_t changes_at_begin_ = 0;  // sqlite3_total_changes64 when the transaction began
+  bool full_ = false;         // the disk is full: new work is refused (CheckSpace)
+  std::string lost_state_;
 };
 
 }  // namespace herd::store

@@ -46,6 +46,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const Options& options
     std::ofstream(c->dir_ + "/extra.toml") << options.extra_toml;
     cmd += " --config-extra " + c->dir_ + "/extra.toml";
   }
+  if (!options.ctld_state_dir.empty()) cmd += " --ctld-state-dir " + options.ctld_state_dir;
   if (options.nodes.size() == 1 && options.nodes[0] == "none") {
     cmd += " --no-nodes";
   } else {
@@ -197,8 +198,9 @@ Status LocalCluster::KillController() const {
   return KillAndWait(pid, "herd-ctld");
 }
 
-Status LocalCluster::StartController() const {
-  CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-ctld " + dir_);
+Status LocalCluster::StartController(const std::string& ctld_args) const {
+  CommandResult r =
+      RunShell(SourceDir() + "/scripts/local-cluster start-ctld " + dir_ + " " + ctld_args);
   if (r.exit_code != 0) return Unavailable("local-cluster start-ctld failed: " + r.out + r.err);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -35,6 +35,7 @@ class LocalCluster {
     // empty: dgx01 + ws01; {"none"}: no node.
     std::vector<std::string> nodes;
     std::string auth = "munge";
+    std::string ctld_state_dir;      // herd-ctld's state_dir; empty: under the cluster directory
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
   ~LocalCluster();
@@ -63,9 +64,10 @@ class LocalCluster {
   // kill -9 of herd-ctld, then `scripts/local-cluster start-ctld`; returns once it answers again.
   Status RestartController() const;
   // The two halves of RestartController: kill -9 of herd-ctld (returns once it is gone), and
-  // `scripts/local-cluster start-ctld` (returns once it answers).
+  // `scripts/local-cluster start-ctld` (returns once it answers), with herd-ctld options
+  // `ctld_args` (e.g. "--accept-lost-state") for this start only.
   Status KillController() const;
-  Status StartController() const;
+  Status StartController(const std::string& ctld_args = "") const;
   // The controller's first listen endpoint, from herd.toml ("tcp://127.0.0.1:PORT").
   std::string ControllerEndpoint() const;
   // The pid of node `name`'s herd-noded (from its pid file), or 0.

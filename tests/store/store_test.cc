@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -56,9 +60,34 @@ class StoreTest : public testing::Test {
     return result;
   }
 
+  // Folds the write-ahead log into the main database file (through a separate connection).
+  void Checkpoint() {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    // Reading first makes the connection open the log; then the checkpoint has work to do.
+    ASSERT_EQ(sqlite3_exec(db, "SELECT count(*) FROM jobs", nullptr, nullptr, &error), SQLITE_OK);
+    int log = -1, done = -1;
+    ASSERT_EQ(sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_FULL, &log, &done),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    EXPECT_EQ(log, done) << "the checkpoint did not copy the whole log";
+    sqlite3_close(db);
+  }
+
   std::string dir_;
   std::string path_;
 };
+
+// Writes `path` until its file system has no room left.
+void RunFill(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::string block(1 << 16, 'x');
+  while (std::fwrite(block.data(), 1, block.size(), f) == block.size()) {
+  }
+  std::fclose(f);
+}
 
 Job SimpleJob(const std::string& name, JobState state = JobState::kPending) {
   Job job;
@@ -302,7 +331,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 3);
+  EXPECT_EQ(*version, 4);
 }
 
 TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
@@ -312,13 +341,16 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(job).ok());
   }
-  // What herd-ctld of schema version 1 wrote: no accounting column (nor stop column).
+  // What herd-ctld of schema version 1 wrote: no accounting column (nor stop column, nor
+  // commit count and its high-water record).
   RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
+  RawQuery("DROP TABLE store_marks");
+  std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 1");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 3);
+  EXPECT_EQ(*store->SchemaVersion(), 4);
   auto jobs = store->LoadJobs(true);
   ASSERT_TRUE(jobs.ok()) << jobs.status().message();
   ASSERT_EQ(jobs->size(), 1u);
@@ -368,10 +400,12 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
   }
   // What herd-ctld of schema version 2 wrote: no stop column; a PREEMPTED job awaited its end.
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
+  RawQuery("DROP TABLE store_marks");
+  std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 2");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 3);
+  EXPECT_EQ(*store->SchemaVersion(), 4);
   auto stops = store->LoadJobStops();
   ASSERT_TRUE(stops.ok()) << stops.status().message();
   EXPECT_EQ(*stops, (std::map<model::JobId, JobStop>{
@@ -386,7 +420,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (3): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (4): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;
@@ -509,6 +543,154 @@ TEST_F(StoreTest, TenThousandJobsInOneTransactionAllLoad) {
   ASSERT_EQ(jobs->size(), static_cast<size_t>(kJobs));
   EXPECT_EQ(jobs->front().spec.name, "job-0");
   EXPECT_EQ(jobs->back().spec.name, "job-9999");
+}
+
+// Commits `n` pending jobs, one transaction each; returns the last id.
+model::JobId InsertJobs(Store& store, int n) {
+  model::JobId last = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(store.Begin().ok());
+    auto id = store.InsertJob(SimpleJob("job-" + std::to_string(i)));
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    if (id.ok()) last = *id;
+    EXPECT_TRUE(store.Commit().ok());
+  }
+  return last;
+}
+
+// What a disk holds when herd-ctld was killed and its -wal file deleted: the main database file
+// (which has not absorbed the log: no checkpoint ran) and the files beside it, copied to `to`.
+void CopyWithoutWal(const std::string& from_dir, const std::string& to_dir) {
+  std::filesystem::create_directories(to_dir);
+  for (const char* name : {"herd.db", "herd.db.highwater"}) {
+    std::filesystem::copy_file(from_dir + "/" + name, to_dir + "/" + name);
+  }
+}
+
+TEST_F(StoreTest, OpenRefusesDatabaseThatLostCommittedJobsWithItsWal) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  InsertJobs(*store, 3);
+  CopyWithoutWal(dir_, dir_ + "/lost");
+
+  auto reopened = Store::Open(dir_ + "/lost/herd.db");
+  ASSERT_FALSE(reopened.ok()) << "a database missing 3 acknowledged jobs was opened";
+  EXPECT_EQ(reopened.status().code(), Code::kInvalid);
+  const std::string& why = reopened.status().message();
+  EXPECT_NE(why.find("holds less than herd-ctld committed"), std::string::npos) << why;
+  EXPECT_NE(why.find("job ids up to 3"), std::string::npos) << why;
+  EXPECT_NE(why.find("herd.db-wal"), std::string::npos) << why;
+  EXPECT_NE(why.find("--accept-lost-state"), std::string::npos) << why;
+}
+
+TEST_F(StoreTest, OpenRefusesDatabaseThatLostCommittedUpdatesWithItsWal) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const model::JobId id = InsertJobs(*store, 1);
+  // Checkpoint: the job itself is in the main file; only its later change is in the log.
+  Checkpoint();
+  Job done = SimpleJob("job-0", JobState::kCompleted);
+  done.id = id;
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->UpdateJob(done).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  CopyWithoutWal(dir_, dir_ + "/lost");
+
+  auto reopened = Store::Open(dir_ + "/lost/herd.db");
+  ASSERT_FALSE(reopened.ok()) << "a database that lost a committed update was opened";
+  EXPECT_NE(reopened.status().message().find("holds less than herd-ctld committed"),
+            std::string::npos)
+      << reopened.status().message();
+}
+
+TEST_F(StoreTest, AcceptLostStateNeverReusesAJobId) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(InsertJobs(*store, 2), 2);
+  const std::string copy = dir_ + "/lost/herd.db";
+  std::filesystem::create_directories(dir_ + "/lost");
+  Checkpoint();  // the main file holds jobs 1 and 2; jobs 3..5 will exist only in the log
+  ASSERT_EQ(InsertJobs(*store, 3), 5);
+  CopyWithoutWal(dir_, dir_ + "/lost");
+
+  auto accepted = Store::Open(copy, OpenOptions{.accept_lost_state = true});
+  ASSERT_TRUE(accepted.ok()) << accepted.status().message();
+  EXPECT_NE((*accepted)->lost_state().find("job ids up to 5"), std::string::npos)
+      << (*accepted)->lost_state();
+  auto jobs = (*accepted)->LoadJobs(/*include_finished=*/true);
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->size(), 2u);
+  EXPECT_EQ(InsertJobs(**accepted, 1), 6) << "a lost job's id was handed out again";
+  accepted->reset();
+
+  // Accepted once: the next start needs no flag and still counts on from there.
+  auto again = Store::Open(copy);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE((*again)->lost_state().empty());
+  EXPECT_EQ(InsertJobs(**again, 1), 7);
+}
+
+TEST_F(StoreTest, OpenAfterCleanCloseAndWithoutHighWaterRecordSucceeds) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    InsertJobs(*store, 2);
+  }
+  EXPECT_NE(OpenStore(), nullptr) << "a cleanly closed database was refused";
+  // A database from before the record existed (or whose record was moved away) opens and gets one.
+  std::filesystem::remove(path_ + ".highwater");
+  EXPECT_NE(OpenStore(), nullptr);
+  EXPECT_TRUE(std::filesystem::exists(path_ + ".highwater"));
+}
+
+TEST_F(StoreTest, FullDiskRefusesNewWorkKeepsWritingReportsAndRecovers) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
+  const std::string mnt = dir_ + "/small";
+  std::filesystem::create_directories(mnt);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=16m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  std::unique_ptr<Store> store;
+  {
+    auto opened = Store::Open(mnt + "/herd.db");
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store = std::move(opened).value();
+  }
+  ASSERT_TRUE(store->CheckSpace().ok());
+  EXPECT_TRUE(std::filesystem::exists(mnt + "/herd.db.reserve"));
+  const model::JobId id = InsertJobs(*store, 1);
+
+  // Fill the file system up.
+  RunFill(mnt + "/fill");
+  Status full = store->CheckSpace();
+  ASSERT_EQ(full.code(), Code::kNoSpace) << full.message();
+  EXPECT_EQ(full.message(), "herd-ctld cannot write its database: No space left on device in " +
+                                mnt + "; new work is refused until space is freed");
+  EXPECT_FALSE(std::filesystem::exists(mnt + "/herd.db.reserve"));
+  // What running jobs report is still written, into the room the reserve left.
+  Job done = SimpleJob("job-0", JobState::kCompleted);
+  done.id = id;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(store->Begin().ok());
+    Status s = store->UpdateJob(done);
+    if (s.ok()) s = store->AppendJobEvent(id, 1700000000 + i, "reported " + std::to_string(i));
+    if (s.ok()) s = store->Commit();
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  EXPECT_EQ(store->CheckSpace().code(), Code::kNoSpace) << "still full: still refused";
+
+  std::filesystem::remove(mnt + "/fill");
+  EXPECT_TRUE(store->CheckSpace().ok());
+  EXPECT_TRUE(std::filesystem::exists(mnt + "/herd.db.reserve"));
+  EXPECT_EQ(InsertJobs(*store, 1), id + 1);
+  auto jobs = store->LoadJobs(/*include_finished=*/true);
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ(jobs->front().state, JobState::kCompleted);
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ class LocalCluster {
     // empty: dgx01 + ws01; {"none"}: no node.
     std::vector<std::string> nodes;
     std::string auth = "munge";
-    std::string ctld_state_dir;      // herd-ctld's state_dir; empty: under the cluster directory
+    std::string ctld_state_dir = "";  // herd-ctld's state_dir; empty: under the cluster directory
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
   ~LocalCluster();

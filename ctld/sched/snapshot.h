@@ -49,6 +49,7 @@ struct QueueView {
   model::Resources limit{-1, -1, -1};  // hard cap; a component of -1 means unlimited
   double over_quota_weight = 1;     // share of the surplus relative to siblings
   bool is_leaf = true;
+  int64_t min_runtime_s = -1;       // -1: the job's class's; else its jobs are never preempted sooner
 };
 
 // A priority class (train, interactive, inference, ...).
@@ -69,13 +70,14 @@ struct Request {
   int64_t cpus = 1;             // per worker
   int64_t memory_mib = 1024;    // per worker
   bool spread = false;          // place away from other jobs instead of packing
+  int64_t time_limit_s = 0;     // 0: none; else it ends this long after it starts (backfill)
 
   static Request Of(const model::JobSpec& spec);  // the request fields of `spec`
 };
 
 inline Request Request::Of(const model::JobSpec& spec) {
-  return {spec.workers, spec.gpu_milli, spec.gpu_memory_mib,
-          spec.cpus, spec.memory_mib, spec.spread};
+  return {spec.workers, spec.gpu_milli,  spec.gpu_memory_mib, spec.cpus,
+          spec.memory_mib, spec.spread, spec.time_limit_s};
 }
 
 // A job holding resources. Its resources are already subtracted from the NodeViews.

@@ -8,7 +8,7 @@
 //        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
 //   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
 //        on=n1[0,1]+n2[4-7] [start=T] [end_by=T] [suspended]
-//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread]
+//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread] [time=S]
 //   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID
 //   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
 //   expect starts N                                  expect preemptions N
@@ -158,6 +158,7 @@ model::JobSpec SpecOf(const Line& l) {
   spec.memory_mib = Size(l, "mem", 1024);
   spec.workers = static_cast<int32_t>(Num(l, "workers", 1));
   spec.spread = std::count(l.words.begin(), l.words.end(), "spread") > 0;
+  spec.time_limit_s = Num(l, "time", 0);
   return spec;
 }
 

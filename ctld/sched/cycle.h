@@ -17,6 +17,9 @@
 
 namespace herd::sched::internal {
 
+// "waiting for 2 preempted jobs to release resources"
+std::string WaitingText(size_t victims);
+
 // Why a job was not started by the allocate pass.
 enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kNoFit };
 
@@ -29,6 +32,8 @@ struct JobState {
   Shape shape;
   model::Resources total;
   bool started = false;
+  bool tried = false;     // the allocate pass has tried it
+  bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
   std::string reason;
 };
@@ -97,6 +102,9 @@ class Cycle {
 
   // evict.cc
   void Evict();
+  // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
+  // its old jobs or starts new ones, not both in one cycle.
+  void WithdrawStartsOfReclaimed();
   bool Reclaim(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
@@ -138,6 +146,7 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for
   Decisions out_;

@@ -4,6 +4,7 @@
 // never reused in the cycle that chose it: the nodes the waiting job will use are held instead.
 #include <algorithm>
 #include <tuple>
+#include <unordered_map>
 
 #include "ctld/sched/cycle.h"
 
@@ -14,12 +15,12 @@ int64_t Get(const model::Resources& r, int c) {
   return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
 }
 
-std::string Waiting(size_t n) {
+}  // namespace
+
+std::string WaitingText(size_t n) {
   return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
          " to release resources";
 }
-
-}  // namespace
 
 void Cycle::Evict() {
   for (JobState* job : visited_) {
@@ -32,12 +33,38 @@ void Cycle::Evict() {
       Preempt(*job);
     }
   }
+  WithdrawStartsOfReclaimed();
+}
+
+void Cycle::WithdrawStartsOfReclaimed() {
+  if (reclaimed_.empty()) return;
+  std::unordered_map<model::JobId, JobState*> started;
+  for (JobState* j : visited_) {
+    if (j->started) started[j->pending->id] = j;
+  }
+  std::erase_if(out_.starts, [&](const StartDecision& st) {
+    auto it = started.find(st.id);
+    if (it == started.end() || !reclaimed_.count(it->second->queue)) return false;
+    JobState* job = it->second;
+    cluster_.ReleaseAll(st.placement, job->shape.gpu_memory_mib);
+    Charge(job->pending->queue, job->total, -1);
+    job->started = false;
+    job->block = Block::kNoFit;
+    job->reason = "project " + job->pending->queue +
+                  " is above its fair share: it gives back resources to projects below theirs";
+    return true;
+  });
 }
 
 bool Cycle::Protected(const RunningJob& r) const {
-  if (victims_.count(r.id) || r.suspended || !ClassOf(r).preemptible) return true;
-  if (snap_.now - r.start_time < ClassOf(r).min_runtime_s) return true;
-  for (int i : nodes_of_[static_cast<size_t>(&r - snap_.running.data())]) {
+  if (victims_.count(r.id) || r.evicted_for != 0 || r.suspended || !ClassOf(r).preemptible) {
+    return true;
+  }
+  const size_t k = static_cast<size_t>(&r - snap_.running.data());
+  // The queue's min_runtime, where it sets one, else the class's.
+  const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
+  if (snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s)) return true;
+  for (int i : nodes_of_[k]) {
     if (cluster_.nodes[i].held) return true;
   }
   return false;
@@ -102,6 +129,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kin
                    const std::string& why) {
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
+    if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
     if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
     out_.preemptions.push_back({v->id, job.pending->id, kind, why});
   }
@@ -110,7 +138,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kin
     int i = cluster_.NodeIndex(w.node);
     if (i >= 0) cluster_.nodes[i].held = true;
   }
-  job.reason = Waiting(plan.victims.size());
+  job.reason = WaitingText(plan.victims.size());
 }
 
 // Better plan: fewer victims, then less GPU evicted, then the earlier node.

@@ -102,6 +102,10 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
+  // A victim still stopping leaves its queue: what it holds is its beneficiary's (charged below).
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    if (snap_.running[k].evicted_for != 0) Charge(snap_.running[k].queue, total_of_[k], -1);
+  }
   // Most jobs share their predecessor's queue and class: look those up once per run of equal names.
   jobs_.reserve(snap_.pending.size());
   const PendingJob* prev = nullptr;
@@ -127,8 +131,13 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   std::unordered_map<QueueState*, model::Resources> own;  // each queue's own pending jobs
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) continue;
-    j.queue->jobs.push_back(&j);
     own[j.queue] += j.total;
+    if (j.pending->victims_stopping > 0) {
+      j.waiting = true;
+      j.reason = WaitingText(static_cast<size_t>(j.pending->victims_stopping));
+      continue;
+    }
+    j.queue->jobs.push_back(&j);
   }
   for (auto& [q, total] : own) {
     demand[q->view->name] += total;
@@ -140,6 +149,9 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
   }
   auto fair = ComputeFairShares(snap_.queues, demand, capacity);
+  for (JobState& j : jobs_) {
+    if (j.waiting) Charge(j.pending->queue, j.total, +1);  // as if started (Commit does the same)
+  }
   // Each queue's jobs by class priority (highest first), then submit time, then id, then snapshot
   // order (jobs_ is in it): sorted on copied keys (no pointer chasing), and not at all when the
   // snapshot already lists them so.
@@ -237,22 +249,34 @@ Decisions Cycle::Run() {
 // next job. A job that cannot start does not stop the jobs behind it.
 void Cycle::Allocate() {
   std::set<std::pair<double, std::string>> turn;
-  for (auto& [name, q] : queues_) {
-    if (!q.jobs.empty()) turn.insert({TurnKey(q), name});
-  }
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
       j.reason = "project " + j.pending->queue + " does not exist";
     }
   }
+  // Jobs whose victims have released their resources go first: the room was made for them.
+  for (JobState& j : jobs_) {
+    if (!j.pending->room_made || j.queue == nullptr || j.waiting) continue;
+    j.tried = true;
+    visited_.push_back(&j);
+    if (TryStart(j)) j.queue->started_any = true;
+  }
+  for (auto& [name, q] : queues_) {
+    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
+    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
+  }
   while (!turn.empty()) {
     std::string name = turn.begin()->second;
     turn.erase(turn.begin());
     QueueState& q = queues_[name];
     JobState& job = *q.jobs[q.next++];
-    visited_.push_back(&job);
-    if (TryStart(job)) q.started_any = true;
+    if (!job.tried) {
+      job.tried = true;
+      visited_.push_back(&job);
+      if (TryStart(job)) q.started_any = true;
+    }
+    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
     if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
   }
 }

@@ -91,6 +91,9 @@ struct RunningJob {
   int64_t submit_time = 0;
   int64_t end_by = 0;       // 0: no time limit, else start + time limit
   bool suspended = false;   // still holds resources
+  // Being stopped to make room for this pending job (ctld/sched/evictions.h): never chosen again,
+  // and what it holds counts for that job's queue, not its own.
+  model::JobId evicted_for = 0;
 };
 
 // A job waiting for resources.
@@ -102,6 +105,10 @@ struct PendingJob {
   int64_t submit_time = 0;    // kept across preemptions: the place in line
   int64_t pending_since = 0;  // when it last became pending (reservation clock)
   std::string gpu_model;      // "" any; else every GPU of the job must be of this model
+  // Jobs evicted for it (ctld/sched/evictions.h): while some still hold resources it waits, counted
+  // in its queue as if started; once all have released them it is served before any other job.
+  int32_t victims_stopping = 0;
+  bool room_made = false;
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target

@@ -277,7 +277,9 @@ bool Cycle::Preempt(JobState& job) {
 }
 
 // Free whole GPUs add up but no node has enough: move the fewest preemptible single-node jobs off
-// one node, provided every moved job fits elsewhere right now (it keeps that spot this cycle).
+// one node, provided every moved job fits elsewhere right now. A moved job is stopped like any
+// victim: it restarts once the job it moved for has started (ctld/sched/evictions.h), wherever it
+// fits then; it is not placed again in this cycle (its resources are not free until it stops).
 bool Cycle::Consolidate(JobState& job) {
   const Shape& s = job.shape;
   if (s.workers != 1 || s.WholeGpus() == 0) return false;

@@ -373,7 +373,7 @@ std::string Cycle::NoFitReason(const JobState& job) {
       cluster_.ReleaseAll(*p, s.gpu_memory_mib);
       for (const auto& w : *p) {
         int i = cluster_.NodeIndex(w.node);
-        if (!cluster_.Usable(cluster_.nodes[i], o)) {
+        if (cluster_.nodes[i].reserved_for != 0 && !cluster_.Usable(cluster_.nodes[i], o)) {
           return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
         }
       }

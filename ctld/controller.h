@@ -136,8 +136,6 @@ class Controller {
   void AccountGpuUse(const Node& node, const std::vector<model::Job*>& jobs, int64_t elapsed_ms);
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
-  // Pending jobs that preempted others, with how many victims still hold resources.
-  std::map<model::JobId, int> Releasing() const;
   void Launch(model::Job& job);
 
   // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.

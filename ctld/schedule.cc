@@ -6,6 +6,7 @@
 
 #include "common/model/units.h"
 #include "ctld/controller.h"
+#include "ctld/sched/evictions.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -23,15 +24,6 @@ double ThreadCpuMs() {
 
 using model::Job;
 using model::JobState;
-
-std::map<model::JobId, int> Controller::Releasing() const {
-  std::map<model::JobId, int> releasing;
-  for (const auto& [victim, for_job] : preempted_for_) {
-    auto v = jobs_.find(victim);
-    if (v != jobs_.end() && v->second.state == JobState::kPreempted) releasing[for_job]++;
-  }
-  return releasing;
-}
 
 sched::Snapshot Controller::BuildSnapshot() const {
   sched::Snapshot snap;
@@ -61,18 +53,17 @@ sched::Snapshot Controller::BuildSnapshot() const {
     index[name] = snap.nodes.size();
     snap.nodes.push_back(std::move(v));
   }
-  // Beneficiaries whose victims still hold resources wait; victims wait for their beneficiary.
-  // Jobs carry only their request (sched::Request), never the whole spec: at 100,000s of jobs the
+  // Evictions under way are marked at the end (sched::MarkEvictions): victims wait for their
+  // beneficiary, beneficiaries for their victims. Jobs carry only their request (sched::Request), never the whole spec: at 100,000s of jobs the
   // copy of commands and environments was most of the cycle. pending_since_ is walked beside
   // jobs_ (both in id order) instead of looked up per job.
-  const std::map<model::JobId, int> releasing = Releasing();
   // Every pending job has a reservation clock: its count sizes the list once (growing it by
   // doubling moved 100,000s of entries into fresh pages).
   snap.pending.reserve(pending_since_.size());
   auto since = pending_since_.begin();
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
-      if (releasing.count(id) || gated_.count(id) || preempted_for_.count(id)) continue;
+      if (gated_.count(id)) continue;
       while (since != pending_since_.end() && since->first < id) ++since;
       sched::PendingJob& p = snap.pending.emplace_back();
       p.id = id;
@@ -125,6 +116,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     if (q.limit) v.limit = *q.limit;
     v.over_quota_weight = q.over_quota_weight;
     v.is_leaf = q.is_project;
+    v.min_runtime_s = q.min_runtime_s;
     snap.queues.push_back(std::move(v));
   }
   for (const auto& [name, c] : config_.classes) {
@@ -136,6 +128,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.min_runtime_s = c.min_runtime_s;
     snap.classes[name] = std::move(v);
   }
+  sched::MarkEvictions(preempted_for_, snap);
   return snap;
 }
 
@@ -147,9 +140,9 @@ void Controller::Schedule() {
     return;
   }
   // Room made for a job that has since started or gone is no longer held for it.
-  std::erase_if(preempted_for_, [&](const auto& entry) {
-    auto b = jobs_.find(entry.second);
-    return b == jobs_.end() || b->second.state != JobState::kPending;
+  sched::ForgetSettled(preempted_for_, [&](model::JobId id) {
+    auto b = jobs_.find(id);
+    return b != jobs_.end() && b->second.state == JobState::kPending;
   });
   // Measured on the steady clock (never decided on): the cycle's cost, for herd-ctld's log.
   using Ms = std::chrono::duration<double, std::milli>;
@@ -167,15 +160,6 @@ void Controller::Schedule() {
     d = sched::Decide(snapshot, policy_);
   }
   const auto t2 = std::chrono::steady_clock::now();
-  for (const auto& [id, n] : Releasing()) {
-    auto it = jobs_.find(id);
-    std::string reason = "waiting for " + std::to_string(n) + " preempted job" +
-                         (n == 1 ? "" : "s") + " to release their resources";
-    if (it != jobs_.end() && it->second.reason != reason) {
-      it->second.reason = reason;
-      Save(it->second);
-    }
-  }
   for (const auto& p : d.preemptions) {
     auto it = jobs_.find(p.id);
     if (it == jobs_.end() || ending_.count(p.id)) continue;

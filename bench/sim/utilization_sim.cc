@@ -16,6 +16,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "ctld/sched/evictions.h"
+
 namespace herd::sim {
 namespace {
 
@@ -35,7 +37,6 @@ struct Live {
   int64_t start = 0;
   int64_t saved = 0;        // train / sweep: work kept across evictions (checkpoints)
   int64_t idle_since = -1;  // sessions: first cycle its GPUs were seen idle, -1 active
-  int64_t gate = 0;         // evicted: the job it made room for, offered again once that one starts
   model::WorkerPlacement placement;
 };
 
@@ -65,7 +66,7 @@ class TeamSim {
   UtilizationResult r_;
   std::deque<Live> jobs_;          // by id - 1; resubmitted sessions get new ids
   std::vector<int64_t> running_;   // ids
-  std::vector<int64_t> gated_;     // evicted jobs waiting for their beneficiary to start
+  sched::EvictedFor evicted_for_;  // evictions under way, applied as herd-ctld applies them
   std::vector<sched::NodeView> nodes_;  // the cluster, free resources kept current
   std::unordered_map<std::string, size_t> node_index_;
   std::vector<std::map<int, int>> numa_of_core_;  // per node
@@ -271,18 +272,11 @@ void TeamSim::StopIdleSessions(int64_t now) {
 }
 
 Status TeamSim::ScheduleHerd(int64_t now) {
-  // An evicted job is offered again once the job it made room for has started, as in herd-ctld.
-  for (size_t i = 0; i < gated_.size();) {
-    Live& l = Get(gated_[i]);
-    if (Get(l.gate).state == State::kPending) {
-      ++i;
-      continue;
-    }
-    l.gate = 0;
-    changed_ = true;
-    snap_.pending.push_back(PendingView(l));
-    gated_.erase(gated_.begin() + static_cast<std::ptrdiff_t>(i));
-  }
+  // Evictions carry between cycles as in herd-ctld (ctld/sched/evictions.h): an evicted job is
+  // offered again once the job it made room for has started; that job is then served first.
+  const size_t under_way = evicted_for_.size();
+  sched::ForgetSettled(evicted_for_, [&](model::JobId id) { return Get(id).state == State::kPending; });
+  if (evicted_for_.size() != under_way) changed_ = true;
   if (snap_.pending.empty()) return Status::Ok();
   // Decide() reads the clock only against min_runtime (eviction) and reserve_after (reservation):
   // with nothing changed and neither threshold crossed since a cycle that decided nothing, this
@@ -291,7 +285,13 @@ Status TeamSim::ScheduleHerd(int64_t now) {
   snap_.now = now;
   snap_.nodes = nodes_;
   SteadyClock::time_point t0 = SteadyClock::now();
-  sched::Decisions d = sched::Decide(snap_, o_.policy);
+  sched::Snapshot marked;
+  if (!evicted_for_.empty()) {
+    marked = snap_;
+    sched::MarkEvictions(evicted_for_, marked);
+  }
+  sched::Decisions d = sched::Decide(evicted_for_.empty() ? snap_ : marked, o_.policy);
+  sched::RecordEvictions(d, evicted_for_);
   r_.decide_s += std::chrono::duration<double>(SteadyClock::now() - t0).count();
   r_.decide_calls++;
   for (const sched::PreemptDecision& p : d.preemptions) {
@@ -309,12 +309,7 @@ Status TeamSim::ScheduleHerd(int64_t now) {
     l.state = State::kPending;
     l.pending_since = now;
     pending_gpus_ += l.job.gpus;
-    if (p.for_job != 0 && p.for_job != p.id) {
-      l.gate = p.for_job;
-      gated_.push_back(l.job.id);
-    } else {
-      snap_.pending.push_back(PendingView(l));
-    }
+    snap_.pending.push_back(PendingView(l));
   }
   std::set<model::JobId> started;
   for (const sched::StartDecision& s : d.starts) {

@@ -17,6 +17,9 @@
 
 namespace herd::sched::internal {
 
+// "waiting for 2 preempted jobs to release resources"
+std::string WaitingText(size_t victims);
+
 // Why a job was not started by the allocate pass.
 enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kNoFit };
 
@@ -29,6 +32,8 @@ struct JobState {
   Shape shape;
   model::Resources total;
   bool started = false;
+  bool tried = false;     // the allocate pass has tried it
+  bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
   std::string reason;
 };
@@ -40,6 +45,7 @@ struct QueueState {
   std::vector<const RunningJob*> running_jobs;  // leaves: the snapshot's running jobs, in order
   model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
   model::Resources running;       // held by the snapshot's running jobs
+  model::Resources smallest;      // leaves: per resource, the least one running job holds (>0)
   model::Resources fair;
   model::Resources pending_demand;
   std::vector<JobState*> jobs;    // leaves: by class priority, then submit time
@@ -54,8 +60,10 @@ struct QuotaHit {
   int component = 0;                  // 0 GPUs, 1 cores, 2 memory
 };
 
-// A set of failed victim searches: kind, queue, class priority, block, shape, may use reserved.
-using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape, bool>;
+// A failed victim search: kind, queue, class priority, block, shape and the key of its placement
+// options (Cycle::OptionsKey): every input that changes the answer.
+using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape,
+                              std::tuple<bool, model::JobId, const void*, int64_t>>;
 
 // The victims chosen for one pending job and where that job will go once they are gone.
 struct VictimPlan {
@@ -79,6 +87,13 @@ class Cycle {
   void Reserve(JobState& job);
   void Charge(const std::string& queue, const model::Resources& r, int sign);
   PlaceOptions OptionsFor(const JobState& job) const;
+  // Whether queue `q` with `more` allocated stays within its deserved quota.
+  bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
+  bool HoldsOnlyDeserved(const QueueState& q) const;  // never a reclaim victim then
+  // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
+  using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;
+  OptionsKey KeyOf(const PlaceOptions& o) const;
+  double TurnKey(const QueueState& q) const;  // the allocate pass's order of queues (lowest first)
   const ClassView& ClassOf(const std::string& name) const;
   const ClassView& ClassOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
   const model::Resources& TotalOf(const RunningJob& job) const {  // REQUIRES: likewise
@@ -87,6 +102,9 @@ class Cycle {
 
   // evict.cc
   void Evict();
+  // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
+  // its old jobs or starts new ones, not both in one cycle.
+  void WithdrawStartsOfReclaimed();
   bool Reclaim(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
@@ -112,7 +130,8 @@ class Cycle {
   std::unordered_map<std::string, QueueState> queues_;
   std::vector<JobState> jobs_;
   std::vector<JobState*> visited_;  // in the order the allocate pass served them
-  std::map<std::pair<Shape, bool>, std::string> no_fit_;  // shape, may use reserved -> reason
+  std::map<std::pair<Shape, OptionsKey>, std::string> no_fit_;  // shape, options -> reason
+  std::set<model::JobId> reserved_by_;                    // jobs holding a reservation
   std::set<VictimMemo> no_victims_;                        // victim searches that failed
   // QuotaReason's texts by block, queue, class, component, allocated and need.
   std::map<std::tuple<Block, const QueueState*, std::string, int, int64_t, int64_t>, std::string>
@@ -127,6 +146,7 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for
   Decisions out_;

@@ -4,20 +4,23 @@
 // never reused in the cycle that chose it: the nodes the waiting job will use are held instead.
 #include <algorithm>
 #include <tuple>
+#include <unordered_map>
 
 #include "ctld/sched/cycle.h"
 
 namespace herd::sched::internal {
 namespace {
 
-int64_t Key(const model::Resources& r, bool gpu) { return gpu ? r.gpu_milli : r.cpus; }
-
-std::string Waiting(size_t n) {
-  return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
-         " to release resources";
+int64_t Get(const model::Resources& r, int c) {
+  return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
 }
 
 }  // namespace
+
+std::string WaitingText(size_t n) {
+  return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
+         " to release resources";
+}
 
 void Cycle::Evict() {
   for (JobState* job : visited_) {
@@ -30,12 +33,38 @@ void Cycle::Evict() {
       Preempt(*job);
     }
   }
+  WithdrawStartsOfReclaimed();
+}
+
+void Cycle::WithdrawStartsOfReclaimed() {
+  if (reclaimed_.empty()) return;
+  std::unordered_map<model::JobId, JobState*> started;
+  for (JobState* j : visited_) {
+    if (j->started) started[j->pending->id] = j;
+  }
+  std::erase_if(out_.starts, [&](const StartDecision& st) {
+    auto it = started.find(st.id);
+    if (it == started.end() || !reclaimed_.count(it->second->queue)) return false;
+    JobState* job = it->second;
+    cluster_.ReleaseAll(st.placement, job->shape.gpu_memory_mib);
+    Charge(job->pending->queue, job->total, -1);
+    job->started = false;
+    job->block = Block::kNoFit;
+    job->reason = "project " + job->pending->queue +
+                  " is above its fair share: it gives back resources to projects below theirs";
+    return true;
+  });
 }
 
 bool Cycle::Protected(const RunningJob& r) const {
-  if (victims_.count(r.id) || r.suspended || !ClassOf(r).preemptible) return true;
-  if (snap_.now - r.start_time < ClassOf(r).min_runtime_s) return true;
-  for (int i : nodes_of_[static_cast<size_t>(&r - snap_.running.data())]) {
+  if (victims_.count(r.id) || r.evicted_for != 0 || r.suspended || !ClassOf(r).preemptible) {
+    return true;
+  }
+  const size_t k = static_cast<size_t>(&r - snap_.running.data());
+  // The queue's min_runtime, where it sets one, else the class's.
+  const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
+  if (snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s)) return true;
+  for (int i : nodes_of_[k]) {
     if (cluster_.nodes[i].held) return true;
   }
   return false;
@@ -100,6 +129,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kin
                    const std::string& why) {
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
+    if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
     if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
     out_.preemptions.push_back({v->id, job.pending->id, kind, why});
   }
@@ -108,7 +138,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kin
     int i = cluster_.NodeIndex(w.node);
     if (i >= 0) cluster_.nodes[i].held = true;
   }
-  job.reason = Waiting(plan.victims.size());
+  job.reason = WaitingText(plan.victims.size());
 }
 
 // Better plan: fewer victims, then less GPU evicted, then the earlier node.
@@ -119,20 +149,44 @@ static bool Better(const std::optional<VictimPlan>& a, const std::optional<Victi
          std::make_tuple(b->victims.size(), b->evicted_gpu_milli);
 }
 
-// A queue below its fair share takes back resources from queues above theirs, never pushing a
-// victim queue below its own fair share. Shares are compared on GPUs for GPU jobs, else cores.
+// Reclaim, in whole jobs and on every resource (DESIGN.md "Reclaim"):
+// * job J of queue Q may reclaim when Q with J started stays within its fair share on every
+//   resource, or within its deserved quota (WithinDeserved): a queue below its deserved quota can
+//   always reclaim enough to run a job that fits in what it has left of that quota;
+// * a running job V of another queue P may be taken when P holds more than its deserved quota and,
+//   with the victims already chosen this cycle gone, P is still above its fair share on a resource
+//   V holds, and keeps, without V, at least its fair share less its smallest running job on every
+//   such resource. P so goes below its fair share by less than one of its jobs, never more (its
+//   largest whole-job allocation not above its fair share, when its jobs are of one size); and V,
+//   pending again, cannot reclaim its place back (its queue would again be above its fair share
+//   with it), so two queues never evict each other in turn.
 bool Cycle::Reclaim(JobState& job) {
   const std::string& name = job.pending->queue;
-  bool gpu = job.shape.gpu_milli > 0;
   const QueueState* own = job.queue;
-  if (Key(own->allocated, gpu) + Key(job.total, gpu) > Key(own->fair, gpu)) return false;
-  const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, false};
+  model::Resources with = own->allocated + job.total;
+  const bool within_fair = DominantShare(with, own->fair) <= 1.0;
+  if (!within_fair && !WithinDeserved(*own, job.total)) return false;
+  const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
+  // With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
+  // resource it keeps at least its fair share less its smallest job (it ends at most one job below).
+  auto above = [](const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
+    const model::Resources left = q.allocated - taken;
+    bool over = false;
+    for (int c = 0; c < 3; ++c) {
+      const int64_t h = Get(holds, c), l = Get(left, c), f = Get(q.fair, c);
+      if (h <= 0 || l <= f) continue;
+      if (l - h < f - Get(q.smallest, c)) return false;
+      over = true;
+    }
+    return over;
+  };
   std::vector<const RunningJob*> candidates;
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     const QueueState* q = queue_of_[k];
-    if (q == own || q == nullptr || Key(q->allocated, gpu) <= Key(q->fair, gpu)) continue;
-    if (!Protected(snap_.running[k])) candidates.push_back(&snap_.running[k]);
+    if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
+    if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
+    candidates.push_back(&snap_.running[k]);
   }
   if (candidates.empty()) return false;
   std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
@@ -141,12 +195,12 @@ bool Cycle::Reclaim(JobState& job) {
            std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
   });
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
-    int64_t taken = Key(TotalOf(c), gpu);
+    model::Resources taken;
     for (const RunningJob* v : chosen) {
-      if (v->queue == c.queue) taken += Key(TotalOf(*v), gpu);
+      if (v->queue == c.queue) taken += TotalOf(*v);
     }
     const QueueState& q = *queue_of_[static_cast<size_t>(&c - snap_.running.data())];
-    return Key(q.allocated, gpu) - taken >= Key(q.fair, gpu);
+    return above(q, taken, TotalOf(c));
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
@@ -155,8 +209,8 @@ bool Cycle::Reclaim(JobState& job) {
     return false;
   }
   Commit(job, *best, "reclaim",
-         "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" +
-             name + " below its fair share)");
+         "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
+             (within_fair ? " below its fair share)" : " below its deserved quota)"));
   return true;
 }
 
@@ -187,7 +241,7 @@ std::optional<VictimPlan> Cycle::SearchByNode(
 bool Cycle::Preempt(JobState& job) {
   const std::string& name = job.pending->queue;
   int priority = job.job_class->priority;
-  const VictimMemo memo{'p', job.queue, priority, job.block, job.shape, false};
+  const VictimMemo memo{'p', job.queue, priority, job.block, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
   for (const RunningJob* r : job.queue->running_jobs) {
@@ -223,12 +277,14 @@ bool Cycle::Preempt(JobState& job) {
 }
 
 // Free whole GPUs add up but no node has enough: move the fewest preemptible single-node jobs off
-// one node, provided every moved job fits elsewhere right now (it keeps that spot this cycle).
+// one node, provided every moved job fits elsewhere right now. A moved job is stopped like any
+// victim: it restarts once the job it moved for has started (ctld/sched/evictions.h), wherever it
+// fits then; it is not placed again in this cycle (its resources are not free until it stops).
 bool Cycle::Consolidate(JobState& job) {
   const Shape& s = job.shape;
   if (s.workers != 1 || s.WholeGpus() == 0) return false;
   PlaceOptions o = OptionsFor(job);
-  const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, o.may_use_reserved};
+  const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
   int free = 0;
   for (const NodeState& n : cluster_.nodes) {
@@ -280,6 +336,7 @@ bool Cycle::Consolidate(JobState& job) {
     for (const RunningJob* v : m.movers) {
       PlaceOptions mo;
       mo.policy = policy_.placement;
+      mo.ignore_reservations = true;  // it ran here before any reservation
       mo.only = &others;
       auto p = cluster_.Place(Shape::Of(v->request, ""), mo);
       if (!p) {

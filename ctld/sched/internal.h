@@ -56,7 +56,10 @@ struct NodeState {
   int64_t gpu_capacity_milli = 0;
   bool schedulable = true;
   bool held = false;               // being freed for a job this cycle: nothing else starts here
-  model::JobId reserved_for = 0;   // only preemptible jobs may start here
+  // Held for a pending job (DESIGN.md "Reserve"): see Cluster::Usable for who else may start here.
+  model::JobId reserved_for = 0;
+  const void* reserved_queue = nullptr;  // the holder's queue
+  int64_t reserved_start = INT64_MAX;    // when the holder can start here at the latest; MAX unknown
   void Refresh();                  // recomputes the sums from gpus / FreeCores()
   // NUMA id -> free core ids (ascending once changed; the view's order before).
   const std::map<int, std::vector<int>>& FreeCores() const {
@@ -70,7 +73,13 @@ struct NodeState {
 // Which nodes a placement may use.
 struct PlaceOptions {
   Placement policy = Placement::kHerd;
-  bool may_use_reserved = true;            // false for non-preemptible jobs
+  // A node reserved for another job is usable only by a job that will have ended (time limit) by
+  // the time the reservation can start, and by a job that stays within its own queue's deserved
+  // quota when the holder is of another queue. The holder's own reservation never blocks it.
+  bool ignore_reservations = false;
+  model::JobId job = 0;          // the job placed
+  const void* quota_queue = nullptr;  // its queue, when it stays within that queue's deserved quota
+  int64_t ends_at = 0;           // 0: no time limit; else when it will have ended at the latest
   const std::vector<int>* only = nullptr;  // restrict to these node indexes
 };
 

@@ -424,7 +424,10 @@ void Cluster::ReleaseAll(const std::vector<model::WorkerPlacement>& p, int64_t g
 }
 
 bool Cluster::Usable(const NodeState& node, const PlaceOptions& o) const {
-  return node.schedulable && !node.held && (o.may_use_reserved || node.reserved_for == 0);
+  if (!node.schedulable || node.held) return false;
+  if (node.reserved_for == 0 || o.ignore_reservations || node.reserved_for == o.job) return true;
+  if (o.ends_at > 0 && o.ends_at <= node.reserved_start) return true;
+  return o.quota_queue != nullptr && o.quota_queue != node.reserved_queue;
 }
 
 bool Cluster::FitsWorker(const NodeState& n, const Shape& s) const {

@@ -3,6 +3,7 @@
 #include "ctld/sched/scheduler.h"
 
 #include <algorithm>
+#include <climits>
 #include <tuple>
 #include <unordered_map>
 
@@ -80,8 +81,17 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   for (const RunningJob& r : snap_.running) {
     auto q = queues_.find(r.queue);
     queue_of_.push_back(q == queues_.end() ? nullptr : &q->second);
-    if (q != queues_.end()) q->second.running_jobs.push_back(&r);
     total_of_.push_back(Shape::Of(r.request, "").Total());
+    if (q != queues_.end()) {
+      q->second.running_jobs.push_back(&r);
+      model::Resources& least = q->second.smallest;
+      for (int64_t* m : {&least.gpu_milli, &least.cpus, &least.memory_mib}) {
+        const int64_t have = m == &least.gpu_milli ? total_of_.back().gpu_milli
+                             : m == &least.cpus    ? total_of_.back().cpus
+                                                   : total_of_.back().memory_mib;
+        if (have > 0 && (*m == 0 || have < *m)) *m = have;
+      }
+    }
     Charge(r.queue, total_of_.back(), +1);
     std::set<int> on;
     for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
@@ -92,6 +102,10 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
+  // A victim still stopping leaves its queue: what it holds is its beneficiary's (charged below).
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    if (snap_.running[k].evicted_for != 0) Charge(snap_.running[k].queue, total_of_[k], -1);
+  }
   // Most jobs share their predecessor's queue and class: look those up once per run of equal names.
   jobs_.reserve(snap_.pending.size());
   const PendingJob* prev = nullptr;
@@ -117,8 +131,13 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   std::unordered_map<QueueState*, model::Resources> own;  // each queue's own pending jobs
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) continue;
-    j.queue->jobs.push_back(&j);
     own[j.queue] += j.total;
+    if (j.pending->victims_stopping > 0) {
+      j.waiting = true;
+      j.reason = WaitingText(static_cast<size_t>(j.pending->victims_stopping));
+      continue;
+    }
+    j.queue->jobs.push_back(&j);
   }
   for (auto& [q, total] : own) {
     demand[q->view->name] += total;
@@ -130,6 +149,9 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
   }
   auto fair = ComputeFairShares(snap_.queues, demand, capacity);
+  for (JobState& j : jobs_) {
+    if (j.waiting) Charge(j.pending->queue, j.total, +1);  // as if started (Commit does the same)
+  }
   // Each queue's jobs by class priority (highest first), then submit time, then id, then snapshot
   // order (jobs_ is in it): sorted on copied keys (no pointer chasing), and not at all when the
   // snapshot already lists them so.
@@ -168,8 +190,42 @@ void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign
 PlaceOptions Cycle::OptionsFor(const JobState& job) const {
   PlaceOptions o;
   o.policy = job.pending->request.spread ? Placement::kSpread : policy_.placement;
-  o.may_use_reserved = job.job_class->preemptible;
+  o.job = job.pending->id;
+  if (job.queue != nullptr && WithinDeserved(*job.queue, job.total)) o.quota_queue = job.queue;
+  if (job.pending->request.time_limit_s > 0) o.ends_at = snap_.now + job.pending->request.time_limit_s;
   return o;
+}
+
+// GPUs always count (a project that deserves none has none guaranteed); cores and memory count
+// where the quota names them, else they come with the GPUs. A job needing none of the counted
+// resources is not within a quota.
+bool Cycle::WithinDeserved(const QueueState& q, const model::Resources& more) const {
+  bool counted = false;
+  for (int c = 0; c < 3; ++c) {
+    const int64_t need = Get(more, c), deserved = Get(q.view->deserved, c);
+    if (need <= 0 || (c > 0 && deserved <= 0)) continue;
+    counted = true;
+    if (Get(q.allocated, c) + need > deserved) return false;
+  }
+  return counted;
+}
+
+// A queue whose quota names something and whose allocation stays within it (GPUs always, cores and
+// memory where named) holds only what it deserves.
+bool Cycle::HoldsOnlyDeserved(const QueueState& q) const {
+  const model::Resources& d = q.view->deserved;
+  if (d.gpu_milli <= 0 && d.cpus <= 0 && d.memory_mib <= 0) return false;
+  for (int c = 0; c < 3; ++c) {
+    if ((c == 0 || Get(d, c) > 0) && Get(q.allocated, c) > Get(d, c)) return false;
+  }
+  return true;
+}
+
+// Key of the options that change where a job may go: the same key, the same feasibility answer.
+Cycle::OptionsKey Cycle::KeyOf(const PlaceOptions& o) const {
+  if (reserved_by_.empty()) return {o.policy == Placement::kSpread, 0, nullptr, 0};
+  return {o.policy == Placement::kSpread, reserved_by_.count(o.job) ? o.job : 0, o.quota_queue,
+          o.ends_at};
 }
 
 Decisions Cycle::Run() {
@@ -193,24 +249,46 @@ Decisions Cycle::Run() {
 // next job. A job that cannot start does not stop the jobs behind it.
 void Cycle::Allocate() {
   std::set<std::pair<double, std::string>> turn;
-  for (auto& [name, q] : queues_) {
-    if (!q.jobs.empty()) turn.insert({DominantShare(q.allocated, q.fair), name});
-  }
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
       j.reason = "project " + j.pending->queue + " does not exist";
     }
   }
+  // Jobs whose victims have released their resources go first: the room was made for them.
+  for (JobState& j : jobs_) {
+    if (!j.pending->room_made || j.queue == nullptr || j.waiting) continue;
+    j.tried = true;
+    visited_.push_back(&j);
+    if (TryStart(j)) j.queue->started_any = true;
+  }
+  for (auto& [name, q] : queues_) {
+    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
+    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
+  }
   while (!turn.empty()) {
     std::string name = turn.begin()->second;
     turn.erase(turn.begin());
     QueueState& q = queues_[name];
     JobState& job = *q.jobs[q.next++];
-    visited_.push_back(&job);
-    if (TryStart(job)) q.started_any = true;
-    if (q.next < q.jobs.size()) turn.insert({DominantShare(q.allocated, q.fair), name});
+    if (!job.tried) {
+      job.tried = true;
+      visited_.push_back(&job);
+      if (TryStart(job)) q.started_any = true;
+    }
+    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
+    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
   }
+}
+
+// The queue's dominant share; a queue whose fair share is 0 of a resource its next job needs comes
+// after every queue with a share (it takes only what they leave).
+double Cycle::TurnKey(const QueueState& q) const {
+  const model::Resources& need = q.jobs[q.next]->total;
+  for (int c = 0; c < 3; ++c) {
+    if (Get(need, c) > 0 && Get(q.fair, c) <= 0) return 2e9;
+  }
+  return DominantShare(q.allocated, q.fair);
 }
 
 bool Cycle::TryStart(JobState& job) {
@@ -220,7 +298,7 @@ bool Cycle::TryStart(JobState& job) {
     return false;
   }
   PlaceOptions o = OptionsFor(job);
-  auto key = std::make_pair(job.shape, o.may_use_reserved);
+  auto key = std::make_pair(job.shape, KeyOf(o));
   auto cached = no_fit_.find(key);
   if (cached == no_fit_.end()) {
     if (auto p = cluster_.Place(job.shape, o)) {
@@ -288,14 +366,14 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
 std::string Cycle::NoFitReason(const JobState& job) {
   const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
-  if (!o.may_use_reserved) {
+  if (!reserved_by_.empty()) {
     PlaceOptions any = o;
-    any.may_use_reserved = true;
+    any.ignore_reservations = true;
     if (auto p = cluster_.Place(s, any)) {
       cluster_.ReleaseAll(*p, s.gpu_memory_mib);
       for (const auto& w : *p) {
         int i = cluster_.NodeIndex(w.node);
-        if (cluster_.nodes[i].reserved_for != 0) {
+        if (cluster_.nodes[i].reserved_for != 0 && !cluster_.Usable(cluster_.nodes[i], o)) {
           return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
         }
       }
@@ -431,7 +509,21 @@ void Cycle::Reserve(JobState& job) {
     no_reserve_.insert(s);
     return;
   }
-  for (const std::string& name : chosen) cluster_.nodes[cluster_.NodeIndex(name)].reserved_for = p.id;
+  // The holder can start once the jobs on its nodes have ended: known only when they all have a
+  // time limit. Until then only jobs ending sooner may backfill its nodes.
+  int64_t start = snap_.now;
+  for (const std::string& name : chosen) {
+    for (const RunningJob* r : running_on_[cluster_.NodeIndex(name)]) {
+      start = r->end_by > 0 && start != INT64_MAX ? std::max(start, r->end_by) : INT64_MAX;
+    }
+  }
+  for (const std::string& name : chosen) {
+    NodeState& n = cluster_.nodes[cluster_.NodeIndex(name)];
+    n.reserved_for = p.id;
+    n.reserved_queue = job.queue;
+    n.reserved_start = start;
+  }
+  reserved_by_.insert(p.id);
   std::string list;
   for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;
   job.reason += " (holding " + list + " for it)";

@@ -37,7 +37,8 @@ struct StartDecision {
 };
 
 // Evict running job `id` to make room for pending job `for_job`. Its resources are not reused in
-// this cycle; the daemon passes it as pending (kept place in line) in a later snapshot.
+// this cycle; how it and `for_job` appear in later snapshots is ctld/sched/evictions.h's rule
+// (it waits, with its place in line, until `for_job` has started).
 struct PreemptDecision {
   model::JobId id = 0;
   model::JobId for_job = 0;
@@ -45,7 +46,9 @@ struct PreemptDecision {
   std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
 };
 
-// Hold `nodes` for pending job `id`: non-preemptible jobs may not start on them this cycle.
+// Hold `nodes` for pending job `id` this cycle: other jobs start on them only if they end (time
+// limit) before the jobs running there, or stay within their own queue's deserved quota when `id`
+// is of another queue.
 struct ReserveDecision {
   model::JobId id = 0;
   std::vector<std::string> nodes;

@@ -49,6 +49,7 @@ struct QueueView {
   model::Resources limit{-1, -1, -1};  // hard cap; a component of -1 means unlimited
   double over_quota_weight = 1;     // share of the surplus relative to siblings
   bool is_leaf = true;
+  int64_t min_runtime_s = -1;       // -1: the job's class's; else its jobs are never preempted sooner
 };
 
 // A priority class (train, interactive, inference, ...).
@@ -69,13 +70,14 @@ struct Request {
   int64_t cpus = 1;             // per worker
   int64_t memory_mib = 1024;    // per worker
   bool spread = false;          // place away from other jobs instead of packing
+  int64_t time_limit_s = 0;     // 0: none; else it ends this long after it starts (backfill)
 
   static Request Of(const model::JobSpec& spec);  // the request fields of `spec`
 };
 
 inline Request Request::Of(const model::JobSpec& spec) {
-  return {spec.workers, spec.gpu_milli, spec.gpu_memory_mib,
-          spec.cpus, spec.memory_mib, spec.spread};
+  return {spec.workers, spec.gpu_milli,  spec.gpu_memory_mib, spec.cpus,
+          spec.memory_mib, spec.spread, spec.time_limit_s};
 }
 
 // A job holding resources. Its resources are already subtracted from the NodeViews.
@@ -89,6 +91,9 @@ struct RunningJob {
   int64_t submit_time = 0;
   int64_t end_by = 0;       // 0: no time limit, else start + time limit
   bool suspended = false;   // still holds resources
+  // Being stopped to make room for this pending job (ctld/sched/evictions.h): never chosen again,
+  // and what it holds counts for that job's queue, not its own.
+  model::JobId evicted_for = 0;
 };
 
 // A job waiting for resources.
@@ -100,6 +105,10 @@ struct PendingJob {
   int64_t submit_time = 0;    // kept across preemptions: the place in line
   int64_t pending_since = 0;  // when it last became pending (reservation clock)
   std::string gpu_model;      // "" any; else every GPU of the job must be of this model
+  // Jobs evicted for it (ctld/sched/evictions.h): while some still hold resources it waits, counted
+  // in its queue as if started; once all have released them it is served before any other job.
+  int32_t victims_stopping = 0;
+  bool room_made = false;
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target

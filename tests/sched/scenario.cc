@@ -3,22 +3,25 @@
 //   policy placement=herd|bestfit|fgd|random|spread reserve_after=1800 seed=1 max_preemptions=64
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
-//   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2]
+//   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
 //   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
 //        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
 //   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
 //        on=n1[0,1]+n2[4-7] [start=T] [end_by=T] [suspended]
-//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread]
+//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread] [time=S]
 //   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID
 //   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
 //   expect starts N                                  expect preemptions N
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
 //   expect cores ID within A-B                       expect deterministic
-//   cycle        the decisions so far take effect: started jobs run from `now`, preempted jobs leave
-//                their nodes and wait again (same submit time, since=now); the statements after it
-//                (now, pending, running, finish ID: a running job ends) and its expectations describe
-//                the next Decide()
+//   cycle        the decisions so far take effect as herd-ctld applies them (ctld/sched/evictions.h):
+//                started jobs run from `now`; preempted jobs leave their nodes and wait again (same
+//                submit time, since=now), out of sight until the job they were evicted for has
+//                started. The statements after it (now, pending, running, finish ID: a running job
+//                ends; stopping ID: a job preempted by the previous cycle still holds its resources;
+//                stopped ID: such a job has released them) and its expectations describe the next
+//                Decide()
 //
 // Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
 // exist unless redefined. Running jobs' resources are taken from the nodes (cores: lowest free ones
@@ -30,9 +33,12 @@
 #include <sstream>
 
 #include "common/model/units.h"
+#include "ctld/sched/evictions.h"
 
 namespace herd::sched::testing {
 namespace {
+
+using sched::EvictedFor;
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -158,6 +164,7 @@ model::JobSpec SpecOf(const Line& l) {
   spec.memory_mib = Size(l, "mem", 1024);
   spec.workers = static_cast<int32_t>(Num(l, "workers", 1));
   spec.spread = std::count(l.words.begin(), l.words.end(), "spread") > 0;
+  spec.time_limit_s = Num(l, "time", 0);
   return spec;
 }
 
@@ -251,22 +258,43 @@ void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_num
   n.free_memory_mib += sign * w.memory_mib;
 }
 
-// The daemon's side of a cycle: victims stop and wait again, started jobs run.
-void ApplyDecisions(Snapshot& s, const Scenario& sc, const Decisions& d) {
+// A running job stops: it releases its resources and waits again, with its place in line.
+void StopRunning(Snapshot& s, const Scenario& sc, model::JobId id) {
+  auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
+  if (r == s.running.end()) throw std::runtime_error("job " + std::to_string(id) + " is not running");
+  for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
+  PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now, ""};
+  s.pending.push_back(back);
+  s.running.erase(r);
+}
+
+// herd-ctld's side of a cycle: victims stop (those in `stopping` still hold their resources) and
+// are recorded with the job they were evicted for; started jobs run. `world` holds every job; the
+// next Decide() sees it through View().
+void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, const Scenario& sc, const Decisions& d,
+                    const std::set<model::JobId>& stopping) {
+  RecordEvictions(d, evicted_for);
   for (const PreemptDecision& p : d.preemptions) {
-    auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == p.id; });
-    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
-    PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now, ""};
-    s.pending.push_back(back);
-    s.running.erase(r);
+    if (!stopping.count(p.id)) StopRunning(world, sc, p.id);
   }
   for (const StartDecision& st : d.starts) {
-    auto p = std::find_if(s.pending.begin(), s.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
-    RunningJob r{p->id, p->queue, p->job_class, p->request, st.placement, s.now, p->submit_time, 0, false};
-    for (const auto& w : r.placement) Hold(s, sc.core_numa, r.request, w, -1);
-    s.running.push_back(r);
-    s.pending.erase(p);
+    auto p = std::find_if(world.pending.begin(), world.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
+    const int64_t end_by = p->request.time_limit_s > 0 ? world.now + p->request.time_limit_s : 0;
+    RunningJob r{p->id, p->queue, p->job_class, p->request, st.placement, world.now, p->submit_time, end_by, false};
+    for (const auto& w : r.placement) Hold(world, sc.core_numa, r.request, w, -1);
+    world.running.push_back(r);
+    world.pending.erase(p);
   }
+}
+
+// What Decide() sees of `world`, as herd-ctld builds it (ctld/sched/evictions.h).
+Snapshot View(const Snapshot& world, EvictedFor& evicted_for) {
+  std::set<model::JobId> pending;
+  for (const PendingJob& p : world.pending) pending.insert(p.id);
+  ForgetSettled(evicted_for, [&](model::JobId id) { return pending.count(id) > 0; });
+  Snapshot view = world;
+  MarkEvictions(evicted_for, view);
+  return view;
 }
 
 // A statement of a `cycle` section.
@@ -279,6 +307,10 @@ void ApplyStatement(Snapshot& s, const Scenario& sc, const std::string& text) {
     s.pending.push_back(PendingOf(l, s.now));
   } else if (tokens[0] == "running") {
     s.running.push_back(RunningOf(l, s));
+  } else if (tokens[0] == "stopping") {
+    // read by CheckScenario before it applies the previous cycle's decisions
+  } else if (tokens[0] == "stopped") {
+    StopRunning(s, sc, std::stoll(l.words.at(0)));
   } else if (tokens[0] == "finish") {
     model::JobId id = std::stoll(l.words.at(0));
     auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
@@ -351,6 +383,7 @@ Scenario ParseScenario(const std::string& text) {
         if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {});
         if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1});
         if (l.opts.count("weight")) q.over_quota_weight = std::stod(l.opts["weight"]);
+        q.min_runtime_s = Num(l, "min_runtime", -1);
         s.queues.push_back(q);
       } else if (kind == "node") {
         NodeView n;
@@ -562,7 +595,9 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
 
 std::vector<std::string> CheckScenario(const Scenario& sc) {
   std::vector<std::string> fails = sc.errors;
-  Snapshot snap = sc.snapshot;
+  Snapshot world = sc.snapshot;
+  EvictedFor evicted_for;
+  Snapshot snap = View(world, evicted_for);
   Decisions d = Decide(snap, sc.policy);
   CheckExpects(snap, sc.policy, sc.expects, d, fails);
   if (!fails.empty()) {
@@ -570,14 +605,24 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
     return fails;
   }
   for (size_t k = 0; k < sc.later.size(); ++k) {
-    ApplyDecisions(snap, sc, d);
+    std::set<model::JobId> stopping;
+    for (const auto& [number, text] : sc.later[k].statements) {
+      auto tokens = Tokens(text);
+      if (tokens.size() == 2 && tokens[0] == "stopping") stopping.insert(std::stoll(tokens[1]));
+    }
+    try {
+      ApplyDecisions(world, evicted_for, sc, d, stopping);
+    } catch (const std::exception& e) {
+      fails.push_back(std::string("applying the decisions: ") + e.what());
+    }
     for (const auto& [number, text] : sc.later[k].statements) {
       try {
-        ApplyStatement(snap, sc, text);
+        ApplyStatement(world, sc, text);
       } catch (const std::exception& e) {
         fails.push_back("line " + std::to_string(number) + ": " + e.what());
       }
     }
+    snap = View(world, evicted_for);
     d = Decide(snap, sc.policy);
     CheckExpects(snap, sc.policy, sc.later[k].expects, d, fails);
     if (!fails.empty()) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
 #include "tests/sched/scenario.h"
 
@@ -130,6 +131,49 @@ TEST(DecideTest, TargetWorkloadSteersFragmentationAwarePlacement) {
     ASSERT_EQ(d.starts.size(), 1u) << p;
     EXPECT_EQ(d.starts[0].placement[0].node, "n2") << p;
   }
+}
+
+// The shared rule by which herd-ctld, the scenario runner and bench/ carry evictions over.
+TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoesFirst) {
+  Snapshot snap;
+  RunningJob still;  // evicted for job 1, still stopping
+  still.id = 10;
+  snap.running.push_back(still);
+  for (model::JobId id : {1, 11, 20}) {  // 1 the beneficiary, 11 a victim that has stopped
+    PendingJob p;
+    p.id = id;
+    snap.pending.push_back(p);
+  }
+  Decisions d;
+  d.preemptions.push_back({10, 1, "reclaim", ""});
+  d.preemptions.push_back({11, 1, "reclaim", ""});
+  d.preemptions.push_back({12, 12, "preempt", ""});  // no beneficiary: nothing to carry
+  EvictedFor evicted_for;
+  RecordEvictions(d, evicted_for);
+  EXPECT_EQ(evicted_for, (EvictedFor{{10, 1}, {11, 1}}));
+
+  Snapshot view = snap;
+  MarkEvictions(evicted_for, view);
+  EXPECT_EQ(view.running[0].evicted_for, 1);
+  ASSERT_EQ(view.pending.size(), 2u) << "victim 11 waits out of sight";
+  EXPECT_EQ(view.pending[0].id, 1);
+  EXPECT_EQ(view.pending[0].victims_stopping, 1);
+  EXPECT_FALSE(view.pending[0].room_made);
+  EXPECT_EQ(view.pending[1].victims_stopping, 0);
+
+  snap.running.clear();  // job 10 has stopped too: the room is made
+  view = snap;
+  MarkEvictions(evicted_for, view);
+  EXPECT_EQ(view.pending[0].victims_stopping, 0);
+  EXPECT_TRUE(view.pending[0].room_made);
+  EXPECT_FALSE(view.pending[1].room_made);
+
+  // Job 1 has started: its victims are back in line.
+  ForgetSettled(evicted_for, [](model::JobId id) { return id != 1; });
+  EXPECT_TRUE(evicted_for.empty());
+  view = snap;
+  MarkEvictions(evicted_for, view);
+  EXPECT_EQ(view.pending.size(), 3u);
 }
 
 }  // namespace

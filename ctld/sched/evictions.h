@@ -1,0 +1,39 @@
+// How evictions carry from one scheduling cycle to the next. herd-ctld, the scenario tests and
+// bench/ all apply Decide()'s preemptions through these functions, so multi-cycle tests and
+// simulations exercise what herd-ctld does:
+// * a victim keeps its resources until it has stopped (herd-ctld: preempt_grace), and is never
+//   chosen again meanwhile (RunningJob::evicted_for);
+// * the job it was evicted for waits, counted in its queue, until every victim has released its
+//   resources (PendingJob::victims_stopping); then it is served before every other job
+//   (PendingJob::room_made), so no other queue takes the room made for it;
+// * a victim waits, out of the scheduler's sight, until the job it was evicted for has started or
+//   is no longer pending; then it is pending again, with its place in line.
+// `evicted_for` maps each victim to the job it was evicted for (PreemptDecision::for_job).
+// Thread-safety: plain functions over their arguments.
+#pragma once
+
+#include <functional>
+#include <map>
+
+#include "common/model/job.h"
+#include "ctld/sched/scheduler.h"
+#include "ctld/sched/snapshot.h"
+
+namespace herd::sched {
+
+using EvictedFor = std::map<model::JobId, model::JobId>;  // victim -> the job it made room for
+
+// Adds this cycle's evictions to `evicted_for`.
+void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for);
+
+// Drops the entries whose beneficiary is no longer waiting (`waiting(id)` false: it has started,
+// ended or gone), releasing their victims back into line.
+void ForgetSettled(EvictedFor& evicted_for, const std::function<bool(model::JobId)>& waiting);
+
+// Marks `snapshot` (built with every running and pending job) for the evictions under way: victims
+// still running get evicted_for; victims waiting again leave `pending` while their beneficiary is
+// pending in it; each beneficiary gets victims_stopping or room_made.
+// REQUIRES: ForgetSettled was called with the same notion of waiting.
+void MarkEvictions(const EvictedFor& evicted_for, Snapshot& snapshot);
+
+}  // namespace herd::sched

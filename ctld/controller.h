@@ -122,7 +122,13 @@ class Controller {
   void ResendStops(const Node& node);
   void NodeLost(Node& node, const std::string& why);
 
+  // Measures how long the loop was away beyond the `waited_ms` its last Poll was allowed (a
+  // SIGSTOP, a stalled disk, a long cycle); after a long gap every node gets a fresh
+  // node_timeout, as nodes cannot be blamed for heartbeats the controller did not read.
+  void NoteLoopGap(int waited_ms);
   void Tick();
+  // Declares DOWN the nodes silent for node_timeout. Runs after the batch of messages read in
+  // the same Step, so a node is judged by the heartbeats actually received.
   void CheckNodes();
   void CheckTimeLimits();
   // The RUNNING jobs among those a heartbeat of a node reports, once each: the jobs its GPU
@@ -185,6 +191,7 @@ class Controller {
   bool schedule_soon_ = true;
   bool store_failed_ = false;                      // a write failed: roll back, do not send
   int64_t next_cycle_ms_ = 0;
+  int64_t polled_ms_ = 0;  // monotonic: when the last Poll returned (0: none yet)
   // Earliest moment a request may start a cycle before next_cycle_ms_ (real time; see Tick).
   std::chrono::steady_clock::time_point soon_after_;
   std::vector<sched::QueueShare> shares_;

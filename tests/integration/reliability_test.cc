@@ -261,6 +261,48 @@ TEST(ReliabilityTest, UserCannotTouchAnotherUsersJob) {
   EXPECT_EQ(c.WaitForEnd(id), "CANCELLED") << c.log_tail();
 }
 
+// The controller's own pause is no node's fault: SIGSTOP of herd-ctld past node_timeout, then
+// SIGCONT, leaves every node UP and every running job running to completion.
+TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[scheduler]\nnode_timeout = \"3s\"\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  auto id = c.Submit("-- sleep 12");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+  const pid_t ctld = static_cast<pid_t>(std::atol(ReadText(c.dir() + "/ctld.pid").c_str()));
+  ASSERT_GT(ctld, 0);
+  ASSERT_EQ(kill(ctld, SIGSTOP), 0);
+  {
+    struct Thaw {  // whatever fails below, herd-ctld must not stay stopped
+      pid_t pid;
+      ~Thaw() { kill(pid, SIGCONT); }
+    } thaw{ctld};
+    // The fault itself: stopped for longer than node_timeout.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+  }
+  // Until the job ends by itself, the node stays UP and the job RUNNING.
+  std::string node_state, job_state;
+  const auto deadline = Clock::now() + std::chrono::seconds(4);
+  while (Clock::now() < deadline) {
+    node_state = NodeState(c, "ws01");
+    auto job = c.Show(*id);
+    job_state = job.ok() ? job->value("state", "") : "";
+    if (node_state != "UP" || job_state != "RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(node_state, "UP") << c.log_tail();
+  EXPECT_EQ(job_state, "RUNNING") << c.log_tail();
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED") << c.log_tail();
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("restart_count", -1), 0) << job->dump();
+}
+
 // The first message on `socket` within 5 s, decoded; nullopt when none came.
 std::optional<proto::Envelope> ReceiveEnvelope(zmq::socket_t& socket) {
   zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};

@@ -99,6 +99,9 @@ class Controller {
   Status OnJobEvent(const net::Incoming& in);
   Status OnLogsData(const net::Incoming& in);
 
+  // Ok when user `who` may have `more` pending jobs beyond those they have
+  // ([controller] max_pending_per_user).
+  Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
@@ -196,6 +199,10 @@ class Controller {
   std::chrono::steady_clock::time_point soon_after_;
   std::vector<sched::QueueShare> shares_;
   std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
+  // At least the pending jobs of each uid: counted at Recover and when a user nears
+  // max_pending_per_user, raised by each submit and requeue since (starts and cancels leave it
+  // too high, which the next count corrects).
+  std::map<uint32_t, int64_t> pending_of_uid_;
 };
 
 }  // namespace herd::ctld

@@ -213,6 +213,7 @@ void Controller::Requeue(Job& job, std::string reason) {
   job.usage = {};  // the next run is measured afresh
   worker_usage_.erase(job.id);
   pending_since_[job.id] = Now();
+  ++pending_of_uid_[job.uid];
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
   if (ending_.erase(job.id)) SaveStop(job.id);

@@ -1,6 +1,8 @@
 // Reliability of a real cluster: the controller killed in the middle of a stream of submits, a
-// node that freezes and comes back, and requests from the wrong user or from nobody at all.
+// node that freezes and comes back, a controller paused past node_timeout, requests from the
+// wrong user or from nobody at all, and one user's huge submissions.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +27,7 @@ namespace herd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kNobody = 65534;
@@ -301,6 +304,90 @@ TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {
   auto job = c.Show(*id);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->value("restart_count", -1), 0) << job->dump();
+}
+
+// Small limits, so that the test's submissions stay small.
+constexpr char kSmallSpecs[] = R"(
+[controller]
+max_arg_bytes = 1000
+max_command_bytes = 3000
+max_env_entries = 3
+max_env_bytes = 2000
+max_spec_bytes = 4000
+max_submit_bytes = 20000
+)";
+
+// "1,2,...,n": the values of a sweep parameter.
+std::string Values(int n) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) out += (i > 1 ? "," : "") + std::to_string(i);
+  return out;
+}
+
+// `herd submit ARGS` is refused (exit 2) with an error naming `key` and `value` (if not "").
+void ExpectRefused(const LocalCluster& c, const std::string& args, const std::string& key,
+                   const std::string& value) {
+  CommandResult r = c.Herd("submit -q " + args);
+  EXPECT_EQ(r.exit_code, 2) << key << ": " << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr(key)) << key;
+  EXPECT_THAT(r.err, HasSubstr(value.empty() ? " over the limit of "
+                                              : " is " + value + ", over the limit of "))
+      << key << ": " << r.err;
+}
+
+TEST(SubmitLimitsTest, OversizedFieldsAreRefusedNamingTheLimitAndTheValue) {
+  auto started = LocalCluster::Start({kSmallSpecs, {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string x900(900, 'x');
+  ExpectRefused(c, "-n " + std::string(300, 'n') + " -- true", "max_name_bytes", "300");
+  ExpectRefused(c, "-- echo " + std::string(1500, 'a'), "max_arg_bytes", "1500");
+  ExpectRefused(c, "-- echo " + x900 + " " + x900 + " " + x900 + " " + x900, "max_command_bytes",
+                "3604");
+  ExpectRefused(c, "-e A=1 -e B=2 -e C=3 -e D=4 -- true", "max_env_entries", "4");
+  ExpectRefused(c, "-e A=" + std::string(2500, 'v') + " -- true", "max_env_bytes", "2501");
+  ExpectRefused(c, "-e A=" + std::string(1500, 'v') + " -- echo " + x900 + " " + x900 + " " + x900,
+                "max_spec_bytes", "");
+  ExpectRefused(c, "--array 0-99 -- echo " + x900, "max_submit_bytes", "");
+  ExpectRefused(c, "--sweep p=" + Values(30) + " -- echo {p} " + x900, "max_submit_bytes", "");
+  CommandResult jobs = c.Herd("jobs --all");
+  EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
+  EXPECT_EQ(jobs.out.find('\n'), jobs.out.size() - 1) << "nothing was submitted:\n" << jobs.out;
+  // Within every limit, it is taken.
+  EXPECT_TRUE(c.Submit("-n ok -e A=1 --array 0-9 -- echo " + x900).ok());
+}
+
+TEST(SubmitLimitsTest, PendingJobsOfOneUserAreCappedAndAnArrayOf10000Fits) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  auto array = c.Submit("--array 0-9999 -- true");
+  ASSERT_TRUE(array.ok()) << array.status().message();
+  CommandResult more = c.Herd("submit -q -- true");
+  EXPECT_EQ(more.exit_code, 2) << more.out;
+  EXPECT_THAT(more.err, HasSubstr("has 10000 pending jobs"));
+  EXPECT_THAT(more.err, HasSubstr("max_pending_per_user"));
+  ASSERT_EQ(c.Herd("cancel " + std::to_string(*array)).exit_code, 0);
+  auto sweep = c.Submit("--sweep 'a=" + Values(100) + " b=" + Values(100) + "' -- echo {a} {b}");
+  EXPECT_TRUE(sweep.ok()) << sweep.status().message();
+}
+
+// Jobs of 100 KB each: a listing is paged by bytes, so no reply is over the message limit.
+TEST(SubmitLimitsTest, ListingOfHugeJobsIsPagedByBytes) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string big(100'000, 'b');
+  auto first = c.Submit("-n big --array 0-199 -- echo " + big);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  CommandResult json = c.Herd("jobs --all --json");
+  ASSERT_EQ(json.exit_code, 0) << json.err << c.log_tail();
+  auto list = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(list.is_array());
+  EXPECT_EQ(list.size(), 200u);
+  EXPECT_EQ(list.back().value("command", nlohmann::json::array()).dump().size(), big.size() + 11);
+  CommandResult table = c.Herd("jobs --all --expand");
+  EXPECT_EQ(table.exit_code, 0) << table.err;
 }
 
 // The first message on `socket` within 5 s, decoded; nullopt when none came.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "common/model/sweep.h"
 #include "common/model/units.h"
@@ -177,7 +178,7 @@ void Controller::Handle(const net::Incoming& in) {
   } else if (e.type == "projects") {
     s = OnProjects(in);
   } else if (e.type == "why") {
-    s = OnWhy(in);
+    s = OnWhy(in, *who);
   } else if (e.type == "usage") {
     s = OnUsage(in);
   } else if (e.type == "admin") {
@@ -519,7 +520,7 @@ Status Controller::CheckPendingLimit(const auth::Identity& who, int64_t more) {
                  "or cancel some");
 }
 
-Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
+Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
   if (!req.ok()) return req.status();
   std::set<JobState> states;
@@ -572,12 +573,33 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
       jobs.push_back(&it->second);
     }
   }
+  // Others' jobs are listed without what is private to their owner (a brief listing carries
+  // none of it).
+  std::deque<Job> redacted;
+  if (!req->brief) {
+    for (const Job*& j : jobs) {
+      if (!MayActOn(who, *j)) j = &redacted.emplace_back(Redacted(*j));
+    }
+  }
   proto::Envelope e;
   e.type = proto::MessageName<proto::JobsReply>();
   e.id = in.envelope.id;
   e.body = proto::EncodeJobsReply(jobs, more, req->brief);
   Reply(in, std::move(e));
   return Status::Ok();
+}
+
+Job Controller::Redacted(const Job& job) const {
+  Job j = job;
+  j.spec.env.clear();
+  if (config_.controller.private_commands) {
+    j.spec.argv.clear();
+    j.spec.sweep.clear();
+    j.spec.cwd.clear();
+    j.spec.image.clear();
+    j.spec.volumes.clear();
+  }
+  return j;
 }
 
 Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {

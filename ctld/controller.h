@@ -89,7 +89,7 @@ class Controller {
   Status OnProjects(const net::Incoming& in);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
   // herd why / herd usage (ctld/report.cc).
-  Status OnWhy(const net::Incoming& in);
+  Status OnWhy(const net::Incoming& in, const auth::Identity& who);
   Status OnUsage(const net::Incoming& in);
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
@@ -104,7 +104,11 @@ class Controller {
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
+  // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
+  // `job` as others see it: never its environment; with [controller] private_commands, not its
+  // command, sweep values, directory, image or volumes either.
+  model::Job Redacted(const model::Job& job) const;
   // Reconciles a node's job list with what the controller believes.
   void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);
   void OnWorkerReport(const std::string& node, const proto::JobReport& report);

@@ -415,6 +415,8 @@ class Parser {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
       } else if (k == "jobs_page_size") {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxJobsPage, &config_.controller.jobs_page_size));
+      } else if (k == "private_commands") {
+        HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.private_commands));
       } else if (int64_t* limit = SubmitLimit(k); limit != nullptr) {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxSubmitLimit, limit));
       } else {
@@ -885,6 +887,7 @@ std::string ToToml(const Config& c) {
                          {"log_file", cc.log_file},
                          {"allow_root_jobs", cc.allow_root_jobs},
                          {"jobs_page_size", cc.jobs_page_size},
+                         {"private_commands", cc.private_commands},
                          {"max_name_bytes", cc.max_name_bytes},
                          {"max_arg_bytes", cc.max_arg_bytes},
                          {"max_command_bytes", cc.max_command_bytes},

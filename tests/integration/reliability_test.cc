@@ -264,6 +264,87 @@ TEST(ReliabilityTest, UserCannotTouchAnotherUsersJob) {
   EXPECT_EQ(c.WaitForEnd(id), "CANCELLED") << c.log_tail();
 }
 
+// The permission bits of `path`, or -1 when it cannot be stat'ed; its owner in *uid.
+int Mode(const std::string& path, uid_t* uid = nullptr) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return -1;
+  if (uid != nullptr) *uid = st.st_uid;
+  return static_cast<int>(st.st_mode & 07777);
+}
+
+TEST(ReliabilityTest, OthersSeeAJobsPublicFactsButNeverItsSecrets) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[controller]\nprivate_commands = true\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  CommandResult r = c.HerdAs(kNobody, kNobody,
+                             "submit -q -n public-name -e SECRET_TOKEN=hunter2 -- sh -c "
+                             "'echo output-of-nobody; sleep 300' secret-argument");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const long id = std::stol(r.out);
+  const std::string ids = std::to_string(id);
+  ASSERT_TRUE(c.WaitForState(id, "RUNNING")) << c.log_tail();
+  const std::string log = c.JobDir("ws01", id) + "/log";
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return ReadText(log).find("output-of-nobody") != std::string::npos;
+  })) << c.log_tail();
+
+  // Another user sees the public facts, in every form, and nothing private.
+  const std::vector<std::string> views = {"show " + ids + " --json", "show " + ids,
+                                          "jobs --all --json",       "jobs --all",
+                                          "why " + ids,              "jobs --all -u nobody --json"};
+  for (const std::string& args : views) {
+    CommandResult other = c.HerdAs(kOtherUser, kOtherUser, args);
+    EXPECT_EQ(other.exit_code, 0) << args << ": " << other.err;
+    for (const char* secret : {"hunter2", "SECRET_TOKEN", "secret-argument", "output-of"}) {
+      EXPECT_THAT(other.out, Not(HasSubstr(secret))) << args;
+    }
+  }
+  auto seen = nlohmann::json::parse(c.HerdAs(kOtherUser, kOtherUser, "show " + ids + " --json").out,
+                                    nullptr, false);
+  ASSERT_TRUE(seen.is_object());
+  EXPECT_EQ(seen.value("name", ""), "public-name");
+  EXPECT_EQ(seen.value("user", ""), "nobody");
+  EXPECT_EQ(seen.value("state", ""), "RUNNING");
+  EXPECT_EQ(seen["nodes"], nlohmann::json({"ws01"}));
+  CommandResult logs = c.HerdAs(kOtherUser, kOtherUser, "logs " + ids);
+  EXPECT_EQ(logs.exit_code, 2) << logs.out;
+  EXPECT_THAT(logs.out, Not(HasSubstr("output-of")));
+
+  // The owner and root (an admin) see all of it.
+  CommandResult own = c.HerdAs(kNobody, kNobody, "show " + ids + " --json");
+  EXPECT_THAT(own.out, HasSubstr("hunter2"));
+  EXPECT_THAT(own.out, HasSubstr("secret-argument"));
+  EXPECT_THAT(c.Herd("show " + ids + " --json").out, HasSubstr("hunter2"));
+  EXPECT_THAT(c.Herd("jobs --all --json").out, HasSubstr("secret-argument"));
+
+  // On disk: herd-ctld's state and the node's job directory are closed to others; the log
+  // belongs to the job's user alone.
+  EXPECT_EQ(Mode(c.dir() + "/ctld"), 0700);
+  EXPECT_EQ(Mode(c.dir() + "/ctld/herd.db"), 0600);
+  for (const char* extra : {"/ctld/herd.db-wal", "/ctld/herd.db-shm"}) {
+    const int mode = Mode(c.dir() + extra);
+    EXPECT_TRUE(mode == -1 || mode == 0600) << extra << " has mode " << std::oct << mode;
+  }
+  EXPECT_EQ(Mode(c.JobDir("ws01", id)), 0700);
+  EXPECT_EQ(Mode(c.JobDir("ws01", id) + "/spec.json"), 0600);
+  uid_t owner = 0;
+  EXPECT_EQ(Mode(log, &owner), 0600);
+  EXPECT_EQ(owner, kNobody);
+  CommandResult peek = RunShell("setpriv --reuid=" + std::to_string(kOtherUser) + " --regid=" +
+                                std::to_string(kOtherUser) + " --clear-groups cat " + log + " " +
+                                c.JobDir("ws01", id) + "/spec.json 2>&1");
+  EXPECT_NE(peek.exit_code, 0);
+  EXPECT_THAT(peek.out, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(peek.out, Not(HasSubstr("output-of")));
+  EXPECT_EQ(c.Herd("cancel " + ids).exit_code, 0);
+}
+
 // The controller's own pause is no node's fault: SIGSTOP of herd-ctld past node_timeout, then
 // SIGCONT, leaves every node UP and every running job running to completion.
 TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {

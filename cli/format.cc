@@ -90,6 +90,50 @@ std::string Topology(const model::NodeTopology& topo) {
 
 }  // namespace
 
+std::string EscapeText(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [&out](const char* prefix, unsigned v, int digits) {
+    out += prefix;
+    for (int d = digits - 1; d >= 0; --d) out += kHex[(v >> (4 * d)) & 0xF];
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        case 0x1B: out += "\\e"; break;
+        default: hex("\\x", c, 2);
+      }
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // One UTF-8 sequence: kept when valid and not a C1 control, else escaped byte by byte.
+    const size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    const std::string_view seq = text.substr(i, len);
+    if (len == 0 || seq.size() < len || !IsValidUtf8(seq)) {
+      hex("\\x", c, 2);
+      ++i;
+      continue;
+    }
+    if (c == 0xC2 && static_cast<unsigned char>(seq[1]) < 0xA0) {
+      hex("\\u00", static_cast<unsigned char>(seq[1]), 2);  // U+0080..U+009F
+    } else {
+      out += seq;
+    }
+    i += len;
+  }
+  return out;
+}
+
 size_t DisplayWidth(std::string_view text) {
   size_t n = 0;
   for (char c : text) n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
@@ -132,6 +176,7 @@ Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 
 void Table::AddRow(std::vector<std::string> cells) {
   cells.resize(headers_.size());
+  for (auto& cell : cells) cell = EscapeText(cell);
   rows_.push_back(std::move(cells));
 }
 
@@ -347,7 +392,7 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
   size_t key_width = 0;
   for (const auto& [key, value] : lines) key_width = std::max(key_width, key.size());
   for (const auto& [key, value] : lines) {
-    out << key << ":" << std::string(key_width - key.size() + 1, ' ') << value << "\n";
+    out << key << ":" << std::string(key_width - key.size() + 1, ' ') << EscapeText(value) << "\n";
   }
 }
 

@@ -22,7 +22,7 @@ namespace herd::cli {
 class Table {
  public:
   explicit Table(std::vector<std::string> headers);
-  // REQUIRES: cells.size() == number of headers.
+  // REQUIRES: cells.size() == number of headers. Cells are printed escaped (EscapeText).
   void AddRow(std::vector<std::string> cells);
   // width > 0 (a terminal): the widest columns are cut (ending in "…") until a line fits in
   // `width`; width == 0: nothing is cut.
@@ -32,6 +32,12 @@ class Table {
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// `text` safe to print on a terminal: control characters written as escapes (\n, \t, \r, \e,
+// else \xHH), C1 controls as \u0080..\u009f and bytes that are not UTF-8 as \xHH, so a user's
+// job name or reason can neither move the cursor nor fake a line of a listing. Text output
+// only: --json keeps values exact.
+std::string EscapeText(std::string_view text);
 
 // Columns counted in UTF-8 code points.
 size_t DisplayWidth(std::string_view text);

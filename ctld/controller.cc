@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "common/model/sweep.h"
 #include "common/model/units.h"
+#include "ctld/limits.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -55,7 +57,10 @@ Status Controller::Recover() {
   auto jobs = store_->LoadJobs(/*include_finished=*/true);
   if (!jobs.ok()) return jobs.status();
   for (auto& j : *jobs) {
-    if (j.state == JobState::kPending) pending_since_[j.id] = Now();
+    if (j.state == JobState::kPending) {
+      pending_since_[j.id] = Now();
+      ++pending_of_uid_[j.uid];
+    }
     jobs_[j.id] = std::move(j);
   }
   // Stops under way when herd-ctld went down are finished as they were asked (and re-sent to
@@ -89,6 +94,7 @@ Status Controller::Step(int timeout_ms) {
   }
   wait = static_cast<int>(std::min<int64_t>(wait, std::max<int64_t>(0, next_cycle_ms_ - now_ms)));
   auto batch = server_->Poll(wait);
+  NoteLoopGap(wait);
 
   // A full disk refuses new work but not the reports of running jobs (see Store::CheckSpace).
   Status space = store_->CheckSpace();
@@ -114,6 +120,20 @@ Status Controller::Step(int timeout_ms) {
   for (auto& [peer, e] : outbox_) server_->Send(peer, e);
   outbox_.clear();
   return Status::Ok();
+}
+
+void Controller::NoteLoopGap(int waited_ms) {
+  const int64_t now_ms = clock_->MonotonicMillis();
+  const int64_t away_ms = now_ms - polled_ms_ - waited_ms;
+  const bool first = polled_ms_ == 0;
+  polled_ms_ = now_ms;
+  // Beyond half a node_timeout away, heartbeats of live nodes may still wait unread (in the
+  // kernel or ZeroMQ's queues, which ran no more than this loop did): the nodes are not to blame.
+  if (first || away_ms <= config_.scheduler.node_timeout_s * 1000 / 2) return;
+  spdlog::warn("herd-ctld's loop did not run for {} ms (stopped, or starved of CPU): every node "
+               "gets a fresh node_timeout from now",
+               away_ms);
+  for (auto& [name, n] : nodes_) n.last_seen_ms = std::max(n.last_seen_ms, now_ms);
 }
 
 void Controller::Tick() {
@@ -168,7 +188,7 @@ void Controller::Handle(const net::Incoming& in) {
   } else if (e.type == "projects") {
     s = OnProjects(in);
   } else if (e.type == "why") {
-    s = OnWhy(in);
+    s = OnWhy(in, *who);
   } else if (e.type == "usage") {
     s = OnUsage(in);
   } else if (e.type == "admin") {
@@ -398,7 +418,11 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   if (!valid.ok()) return valid.status();
   Job job;
   job.spec = std::move(req->spec);
-  if (job.spec.name.empty()) job.spec.name = job.spec.argv[0].substr(job.spec.argv[0].rfind('/') + 1);
+  if (job.spec.name.empty()) {
+    // A name the user did not choose never trips the name limit.
+    job.spec.name = job.spec.argv[0].substr(job.spec.argv[0].rfind('/') + 1);
+    job.spec.name.resize(std::min<size_t>(job.spec.name.size(), config_.controller.max_name_bytes));
+  }
   job.user = who.user;
   job.uid = who.uid;
   job.gid = who.gid;
@@ -438,17 +462,36 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     sweep_argv.push_back(std::move(*argv));
   }
   const model::JobSpec base = job.spec;
+  // A sweep member's spec: the base with its point's command, values and environment.
+  auto sweep_member = [&](size_t i, model::JobSpec* spec) {
+    spec->argv = sweep_argv[i];
+    spec->env = base.env;
+    spec->sweep = req->sweep[i];
+    for (const auto& [name, value] : req->sweep[i]) spec->env[model::SweepEnvName(name)] = value;
+    spec->env["HERD_SWEEP_INDEX"] = std::to_string(i);
+  };
+  // Sizes are checked for every member before any is written: one user's huge names and
+  // arguments must not fill the database or the listings of everyone.
+  HERD_RETURN_IF_ERROR(CheckSpecLimits(base, config_.controller));
+  size_t submit_bytes = indexes.size() * SpecBytes(base);
+  if (sweep) {
+    submit_bytes = 0;
+    model::JobSpec member = base;
+    for (size_t i = 0; i < indexes.size(); ++i) {
+      sweep_member(i, &member);
+      if (Status s = CheckSpecLimits(member, config_.controller); !s.ok()) {
+        return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
+      }
+      submit_bytes += SpecBytes(member);
+    }
+  }
+  HERD_RETURN_IF_ERROR(CheckSubmitBytes(indexes.size(), submit_bytes, config_.controller));
+  HERD_RETURN_IF_ERROR(CheckPendingLimit(who, static_cast<int64_t>(indexes.size())));
   model::JobId first = 0;
   for (size_t i = 0; i < indexes.size(); ++i) {
     job.spec.array_index = indexes[i];
     job.spec.array_id = first;
-    if (sweep) {
-      job.spec.argv = sweep_argv[i];
-      job.spec.env = base.env;
-      job.spec.sweep = req->sweep[i];
-      for (const auto& [name, value] : req->sweep[i]) job.spec.env[model::SweepEnvName(name)] = value;
-      job.spec.env["HERD_SWEEP_INDEX"] = std::to_string(i);
-    }
+    if (sweep) sweep_member(i, &job.spec);
     auto id = store_->InsertJob(job);
     if (!id.ok()) {
       if (i > 0) store_failed_ = true;  // part of the array is written: roll it all back
@@ -465,12 +508,29 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     pending_since_[job.id] = job.submit_time;
     jobs_[job.id] = job;
   }
+  pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
   if (!nodes_.empty()) schedule_soon_ = true;
   ReplyBody(in, proto::SubmitReply{first});
   return Status::Ok();
 }
 
-Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
+Status Controller::CheckPendingLimit(const auth::Identity& who, int64_t more) {
+  const int64_t limit = config_.controller.max_pending_per_user;
+  int64_t& pending = pending_of_uid_[who.uid];
+  if (pending + more <= limit) return Status::Ok();
+  // The count only rises between recounts (starts and cancels leave it high): it is exact
+  // enough to admit, and counted afresh before it refuses.
+  pending = 0;
+  for (const auto& [id, j] : jobs_) pending += j.uid == who.uid && j.state == JobState::kPending;
+  if (pending + more <= limit) return Status::Ok();
+  return Invalid("user " + who.user + " has " + std::to_string(pending) + " pending jobs and " +
+                 std::to_string(more) + " more would be over the limit of " +
+                 std::to_string(limit) +
+                 " ([controller] max_pending_per_user in herd.toml): wait for some to start, "
+                 "or cancel some");
+}
+
+Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
   if (!req.ok()) return req.status();
   std::set<JobState> states;
@@ -485,34 +545,50 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
     return req->all || !req->ids.empty() || !model::IsTerminal(j.state);
   };
   // One page at most, whatever the client asks: a huge reply would stall every other client
-  // of this single thread; the client asks again with after_id (cli/remote.cc).
+  // of this single thread; the client asks again with after_id (cli/remote.cc). A page ends at
+  // jobs_page_size jobs or kJobsPageBytes, so huge jobs never make a reply over the message limit.
   const int64_t cap = config_.controller.jobs_page_size;
   const size_t page = static_cast<size_t>(req->limit > 0 ? std::min(req->limit, cap) : cap);
   std::vector<const Job*> jobs;
+  size_t bytes = 0;
+  auto full = [&](const Job& j) {
+    bytes += ListedBytes(j, req->brief);
+    return jobs.size() == page || (!jobs.empty() && bytes > kJobsPageBytes);
+  };
   bool more = false;
   if (!req->ids.empty()) {
     std::vector<model::JobId> ids = req->ids;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    std::vector<const Job*> named;
-    named.reserve(ids.size());
     for (auto id : ids) {
-      auto it = jobs_.find(id);
-      if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
-      if (id > req->after_id && want(it->second)) named.push_back(&it->second);
+      if (!jobs_.count(id)) return NotFound("job " + std::to_string(id) + " not found");
     }
-    more = named.size() > page;
-    if (more) named.resize(page);
-    jobs = std::move(named);
+    for (auto id : ids) {
+      const Job& j = jobs_.find(id)->second;
+      if (id <= req->after_id || !want(j)) continue;
+      if (full(j)) {
+        more = true;
+        break;
+      }
+      jobs.push_back(&j);
+    }
   } else {
     jobs.reserve(std::min(page, jobs_.size()));
     for (auto it = jobs_.upper_bound(req->after_id); it != jobs_.end(); ++it) {
       if (!want(it->second)) continue;
-      if (jobs.size() == page) {
+      if (full(it->second)) {
         more = true;
         break;
       }
       jobs.push_back(&it->second);
+    }
+  }
+  // Others' jobs are listed without what is private to their owner (a brief listing carries
+  // none of it).
+  std::deque<Job> redacted;
+  if (!req->brief) {
+    for (const Job*& j : jobs) {
+      if (!MayActOn(who, *j)) j = &redacted.emplace_back(Redacted(*j));
     }
   }
   proto::Envelope e;
@@ -521,6 +597,19 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity&) {
   e.body = proto::EncodeJobsReply(jobs, more, req->brief);
   Reply(in, std::move(e));
   return Status::Ok();
+}
+
+Job Controller::Redacted(const Job& job) const {
+  Job j = job;
+  j.spec.env.clear();
+  if (config_.controller.private_commands) {
+    j.spec.argv.clear();
+    j.spec.sweep.clear();
+    j.spec.cwd.clear();
+    j.spec.image.clear();
+    j.spec.volumes.clear();
+  }
+  return j;
 }
 
 Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {

@@ -89,7 +89,7 @@ class Controller {
   Status OnProjects(const net::Incoming& in);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
   // herd why / herd usage (ctld/report.cc).
-  Status OnWhy(const net::Incoming& in);
+  Status OnWhy(const net::Incoming& in, const auth::Identity& who);
   Status OnUsage(const net::Incoming& in);
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
@@ -99,9 +99,16 @@ class Controller {
   Status OnJobEvent(const net::Incoming& in);
   Status OnLogsData(const net::Incoming& in);
 
+  // Ok when user `who` may have `more` pending jobs beyond those they have
+  // ([controller] max_pending_per_user).
+  Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
+  // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
+  // `job` as others see it: never its environment; with [controller] private_commands, not its
+  // command, sweep values, directory, image or volumes either.
+  model::Job Redacted(const model::Job& job) const;
   // Reconciles a node's job list with what the controller believes.
   void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);
   void OnWorkerReport(const std::string& node, const proto::JobReport& report);
@@ -122,7 +129,13 @@ class Controller {
   void ResendStops(const Node& node);
   void NodeLost(Node& node, const std::string& why);
 
+  // Measures how long the loop was away beyond the `waited_ms` its last Poll was allowed (a
+  // SIGSTOP, a stalled disk, a long cycle); after a long gap every node gets a fresh
+  // node_timeout, as nodes cannot be blamed for heartbeats the controller did not read.
+  void NoteLoopGap(int waited_ms);
   void Tick();
+  // Declares DOWN the nodes silent for node_timeout. Runs after the batch of messages read in
+  // the same Step, so a node is judged by the heartbeats actually received.
   void CheckNodes();
   void CheckTimeLimits();
   // The RUNNING jobs among those a heartbeat of a node reports, once each: the jobs its GPU
@@ -184,10 +197,15 @@ class Controller {
   bool store_failed_ = false;                      // a write failed: roll back, do not send
   Status no_space_;                                // the store's disk is full: submits refused
   int64_t next_cycle_ms_ = 0;
+  int64_t polled_ms_ = 0;  // monotonic: when the last Poll returned (0: none yet)
   // Earliest moment a request may start a cycle before next_cycle_ms_ (real time; see Tick).
   std::chrono::steady_clock::time_point soon_after_;
   std::vector<sched::QueueShare> shares_;
   std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
+  // At least the pending jobs of each uid: counted at Recover and when a user nears
+  // max_pending_per_user, raised by each submit and requeue since (starts and cancels leave it
+  // too high, which the next count corrects).
+  std::map<uint32_t, int64_t> pending_of_uid_;
 };
 
 }  // namespace herd::ctld

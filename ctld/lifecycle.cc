@@ -213,6 +213,7 @@ void Controller::Requeue(Job& job, std::string reason) {
   job.usage = {};  // the next run is measured afresh
   worker_usage_.erase(job.id);
   pending_since_[job.id] = Now();
+  ++pending_of_uid_[job.uid];
   idle_since_.erase(job.id);
   ended_workers_.erase(job.id);
   if (ending_.erase(job.id)) SaveStop(job.id);
@@ -311,6 +312,9 @@ void Controller::NodeLost(Node& node, const std::string& why) {
 void Controller::CheckNodes() {
   const int64_t now_ms = clock_->MonotonicMillis();
   const int64_t timeout_ms = config_.scheduler.node_timeout_s * 1000;
+  // Messages read this long ago say nothing of now (the loop stalled since its Poll): the next
+  // Step reads what waits and judges then (NoteLoopGap).
+  if (now_ms - polled_ms_ > timeout_ms / 2) return;
   for (auto& [name, n] : nodes_) {
     if (n.state == model::NodeState::kUp && now_ms - n.last_seen_ms > timeout_ms) {
       NodeLost(n, "stopped responding (no heartbeat for " +

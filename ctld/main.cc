@@ -2,7 +2,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -76,12 +78,26 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": OK\n";
     return 0;
   }
+  // Everything herd-ctld writes (database, log) holds every user's jobs: for its own user only.
+  umask(077);
   herd::InitDaemonLog("herd-ctld", config->controller.log_file);
   int sigfd = herd::DaemonSignalFd();
   spdlog::info("up to {} open files (one connection per node)", herd::RaiseFdLimit());
 
   const std::string& dir = config->controller.state_dir;
-  mkdir(dir.c_str(), 0755);
+  mkdir(dir.c_str(), 0700);
+  // A state directory or database made before (or by hand) is closed too.
+  if (chmod(dir.c_str(), 0700) != 0) {
+    spdlog::critical("cannot make {} private (chmod 0700): {}", dir, std::strerror(errno));
+    return 1;
+  }
+  for (const char* file : {"/herd.db", "/herd.db-wal", "/herd.db-shm"}) {
+    const std::string path = dir + file;
+    if (chmod(path.c_str(), 0600) != 0 && errno != ENOENT) {
+      spdlog::critical("cannot make {} private (chmod 0600): {}", path, std::strerror(errno));
+      return 1;
+    }
+  }
   auto store = herd::store::Store::Open(dir + "/herd.db", open_options);
   if (!store.ok()) {
     spdlog::critical("{}", store.status().message());

@@ -177,14 +177,14 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
                                      "has ended";
 }
 
-Status Controller::OnWhy(const net::Incoming& in) {
+Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::WhyRequest>(in.envelope);
   if (!req.ok()) return req.status();
   auto it = jobs_.find(req->id);
   if (it == jobs_.end()) return NotFound("no job " + std::to_string(req->id));
   const Job& job = it->second;
   proto::WhyReply reply;
-  reply.job = job;
+  reply.job = MayActOn(who, job) ? job : Redacted(job);
   reply.waits_for = WaitsFor(job);
 
   // The scheduler's order inside a project: class priority (higher first), then submit time.

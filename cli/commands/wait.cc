@@ -8,6 +8,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
+#include "cli/format.h"
 #include "common/model/units.h"
 
 namespace herd::cli {
@@ -69,7 +70,7 @@ int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context
       finished[job.id] = job;
       ctx.out() << "job " << job.id << ": " << model::JobStateName(job.state);
       if (job.exit_code >= 0) ctx.out() << ", exit code " << job.exit_code;
-      if (!job.reason.empty()) ctx.out() << " (" << job.reason << ")";
+      if (!job.reason.empty()) ctx.out() << " (" << EscapeText(job.reason) << ")";
       ctx.out() << std::endl;
     }
     for (model::JobId id : request.ids) {

@@ -79,7 +79,9 @@ int RunWhy(const std::string& id_text, bool json, Context& ctx) {
   if (job.submit_time > 0) {
     out << " for " << model::FormatDuration(std::max<int64_t>(0, ctx.Now() - job.submit_time));
   }
-  out << ": " << (job.reason.empty() ? "not yet considered by the scheduler" : job.reason) << "\n";
+  out << ": "
+      << (job.reason.empty() ? "not yet considered by the scheduler" : EscapeText(job.reason))
+      << "\n";
   out << "Waits for:  " << reply->waits_for << "\n";
   out << "Position:   " << reply->position << " pending job" << (reply->position == 1 ? "" : "s")
       << " of project " << p.name << " ahead of it (" << reply->queue_length

@@ -28,6 +28,7 @@ constexpr int64_t kMaxCount = 1'000'000'000'000;
 constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
 constexpr int kMaxPriority = 1'000'000;
 constexpr int64_t kMaxJobsPage = 20'000;  // a page of full jobs stays well within a message
+constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* beyond this is a typo
 
 const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
@@ -374,6 +375,21 @@ class Parser {
     return Status::Ok();
   }
 
+  // The [controller] limit named `key` (max_*), or nullptr.
+  int64_t* SubmitLimit(const std::string& key) {
+    ControllerConfig& c = config_.controller;
+    const std::pair<const char*, int64_t*> limits[] = {
+        {"max_name_bytes", &c.max_name_bytes},       {"max_arg_bytes", &c.max_arg_bytes},
+        {"max_command_bytes", &c.max_command_bytes}, {"max_env_entries", &c.max_env_entries},
+        {"max_env_bytes", &c.max_env_bytes},         {"max_spec_bytes", &c.max_spec_bytes},
+        {"max_submit_bytes", &c.max_submit_bytes},
+        {"max_pending_per_user", &c.max_pending_per_user}};
+    for (const auto& [name, field] : limits) {
+      if (key == name) return field;
+    }
+    return nullptr;
+  }
+
   Status Controller(const toml::table& t, const Region&, const std::string&, const std::string&) {
     for (auto&& [key, v] : t) {
       const std::string k(key.str()), p = "controller." + k;
@@ -399,6 +415,10 @@ class Parser {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
       } else if (k == "jobs_page_size") {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxJobsPage, &config_.controller.jobs_page_size));
+      } else if (k == "private_commands") {
+        HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.private_commands));
+      } else if (int64_t* limit = SubmitLimit(k); limit != nullptr) {
+        HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxSubmitLimit, limit));
       } else {
         UnknownKey(at, p);
       }
@@ -861,11 +881,22 @@ Result<std::string> MergeToml(std::string_view base, std::string_view base_name,
 
 std::string ToToml(const Config& c) {
   toml::table root;
-  root.insert_or_assign("controller", toml::table{{"listen", StringArray(c.controller.listen)},
-                                                  {"state_dir", c.controller.state_dir},
-                                                  {"log_file", c.controller.log_file},
-                                                  {"allow_root_jobs", c.controller.allow_root_jobs},
-                                                  {"jobs_page_size", c.controller.jobs_page_size}});
+  const ControllerConfig& cc = c.controller;
+  toml::table controller{{"listen", StringArray(cc.listen)},
+                         {"state_dir", cc.state_dir},
+                         {"log_file", cc.log_file},
+                         {"allow_root_jobs", cc.allow_root_jobs},
+                         {"jobs_page_size", cc.jobs_page_size},
+                         {"private_commands", cc.private_commands},
+                         {"max_name_bytes", cc.max_name_bytes},
+                         {"max_arg_bytes", cc.max_arg_bytes},
+                         {"max_command_bytes", cc.max_command_bytes},
+                         {"max_env_entries", cc.max_env_entries},
+                         {"max_env_bytes", cc.max_env_bytes},
+                         {"max_spec_bytes", cc.max_spec_bytes},
+                         {"max_submit_bytes", cc.max_submit_bytes},
+                         {"max_pending_per_user", cc.max_pending_per_user}};
+  root.insert_or_assign("controller", std::move(controller));
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});
   toml::table sched{{"placement", c.scheduler.placement}};

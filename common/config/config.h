@@ -25,6 +25,18 @@ struct ControllerConfig {
   std::string log_file;  // "" = stderr
   bool allow_root_jobs = false;  // jobs run as their submitter; root's only when allowed
   int64_t jobs_page_size = 5000;  // most jobs one reply lists; herd asks page after page
+  // Others see a job's public facts; with this, not its command, arguments or sweep values either
+  // (its environment and output are never shown to others).
+  bool private_commands = false;
+  // Limits on what one user may ask of herd-ctld (checked at submit; 0 is never a valid value).
+  int64_t max_name_bytes = 256;            // the job's name
+  int64_t max_arg_bytes = 128 << 10;       // each argument of the command
+  int64_t max_command_bytes = 1 << 20;     // the command and its arguments together
+  int64_t max_env_entries = 1024;          // --env variables
+  int64_t max_env_bytes = 256 << 10;       // --env names and values together
+  int64_t max_spec_bytes = 1 << 20;        // every text of the job's spec together
+  int64_t max_submit_bytes = 64 << 20;     // one submission: array members x spec bytes
+  int64_t max_pending_per_user = 10'000;   // PENDING jobs one user may have at once
   bool operator==(const ControllerConfig&) const = default;
 };
 

@@ -105,7 +105,7 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Status WriteFile(const std::string& path, const std::string& data) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Internal("cannot open " + path + ": " + ErrnoText(errno));
   ssize_t n = write(fd, data.data(), data.size());
   int err = errno;
@@ -118,7 +118,7 @@ Status WriteFile(const std::string& path, const std::string& data) {
 
 Status WriteFileAtomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Internal("cannot create " + tmp + ": " + ErrnoText(errno));
   // No fsync: the rename makes the file whole or absent for a reader after a herd-noded or
   // herd-shim crash, and no job outlives a crash of the machine (readers treat an empty file,
@@ -135,7 +135,7 @@ Status WriteFileAtomic(const std::string& path, const std::string& data) {
 }
 
 void AppendLine(const std::string& path, const std::string& line) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return;
   std::string text = line + "\n";
   (void)!write(fd, text.data(), text.size());

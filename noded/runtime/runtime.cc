@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,6 +83,10 @@ Status Runtime::Launch(const LaunchSpec& spec) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create " + dir + ": " + ec.message());
+  // The spec holds the job's environment and the log its output: only herd-noded enters.
+  if (chmod(dir.c_str(), 0700) != 0) {
+    return Internal("cannot make " + dir + " private: " + ErrnoText(errno));
+  }
   ShimSpec shim{spec, options_.runc_path, options_.state_dir + "/runc", options_.cgroup_parent,
                 options_.use_cgroups};
   HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));

@@ -248,7 +248,9 @@ int Shim::Run() {
   if (spec.ok()) {
     spec_ = *spec;
     container_ = !spec_.launch.image.empty();
-    log_fd_ = open(Path(kLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // In the job's directory (root's, 0700), readable by the job's user alone.
+    log_fd_ = open(Path(kLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd_ >= 0 && geteuid() == 0) (void)!fchown(log_fd_, spec_.launch.uid, spec_.launch.gid);
     status = log_fd_ < 0 ? Internal("cannot open the log: " + ErrnoText(errno)) : Start();
   }
   if (!status.ok()) {

@@ -422,6 +422,33 @@ TEST_F(CliTest, ShowPrintsEveryField) {
   EXPECT_EQ(missing.err, "herd: job 10: not found\n");
 }
 
+TEST_F(CliTest, TerminalEscapesInUserTextArePrintedEscapedExceptInJson) {
+  model::Job job = MakeJob(9, model::JobState::kPending);
+  job.spec.name = "evil\x1b[2J\nID  NAME";
+  job.reason = "waits\rhere\x07";
+  job.spec.argv = {"sh", "-c", "echo\x1b]0;title\x07"};
+  job.spec.env = {{"K", "v\n2"}};
+  fake_.jobs_replies = {proto::JobsReply{{job}}, proto::JobsReply{{job}},
+                        proto::JobsReply{{job}}};
+
+  Outcome table = Herd({"jobs"});
+  ASSERT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("evil\\e[2J\\nID  NAME"));
+  EXPECT_THAT(table.out, HasSubstr("waits\\rhere\\x07"));
+  EXPECT_EQ(table.out.find('\x1b'), std::string::npos) << table.out;
+  EXPECT_EQ(std::count(table.out.begin(), table.out.end(), '\n'), 2) << "a header and one row";
+
+  Outcome show = Herd({"show", "9"});
+  ASSERT_EQ(show.code, kExitOk) << show.err;
+  EXPECT_EQ(show.out.find_first_of("\x1b\r\x07"), std::string::npos) << show.out;
+  EXPECT_THAT(show.out, HasSubstr("Name:"));
+  EXPECT_THAT(show.out, HasSubstr("evil\\e[2J\\nID  NAME\n"));
+  EXPECT_THAT(show.out, HasSubstr("Env:           K=v\\n2\n"));
+
+  Outcome json = Herd({"show", "9", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["name"], job.spec.name);
+}
+
 // ---- cancel, suspend, resume, logs, nodes ----
 
 TEST_F(CliTest, CancelPrintsOneLinePerJobAndExits2WhenAnyIsRefused) {
@@ -680,6 +707,13 @@ TEST(CliFormatTest, Utf8Validation) {
   EXPECT_FALSE(IsValidUtf8("\xC3"));
   EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong
   EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
+}
+
+TEST(CliFormatTest, EscapeTextKeepsPrintableUtf8AndEscapesControls) {
+  EXPECT_EQ(EscapeText("d\xC3\xA9j\xC3\xA0 \xE2\x82\xAC ok"), "d\xC3\xA9j\xC3\xA0 \xE2\x82\xAC ok");
+  EXPECT_EQ(EscapeText("a\nb\tc\rd\x1b[31me\x7f\x01"), "a\\nb\\tc\\rd\\e[31me\\x7f\\x01");
+  EXPECT_EQ(EscapeText("\xC2\x9B" "2J"), "\\u009b2J");  // C1 CSI
+  EXPECT_EQ(EscapeText("\xff\xC3"), "\\xff\\xc3");    // not UTF-8
 }
 
 // ---- the real transport: ConnectController, herd.toml, ZeroMQ, the codec ----

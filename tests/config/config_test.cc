@@ -176,6 +176,27 @@ TEST(ConfigTest, ListenEndpointsMustBeTcpOrIpc) {
   MustParse("[controller]\nlisten = [\"tcp://0.0.0.0:6817\", \"ipc:///run/herd/ctld.sock\"]\n");
 }
 
+TEST(ConfigTest, SubmitLimitsAndPrivateCommandsAreReadAndChecked) {
+  Config c = MustParse(
+      "[controller]\nprivate_commands = true\nmax_name_bytes = 64\nmax_arg_bytes = 1000\n"
+      "max_command_bytes = 2000\nmax_env_entries = 8\nmax_env_bytes = 3000\n"
+      "max_spec_bytes = 4000\nmax_submit_bytes = 5000\nmax_pending_per_user = 6\n");
+  EXPECT_TRUE(c.controller.private_commands);
+  EXPECT_EQ(c.controller.max_name_bytes, 64);
+  EXPECT_EQ(c.controller.max_arg_bytes, 1000);
+  EXPECT_EQ(c.controller.max_command_bytes, 2000);
+  EXPECT_EQ(c.controller.max_env_entries, 8);
+  EXPECT_EQ(c.controller.max_env_bytes, 3000);
+  EXPECT_EQ(c.controller.max_spec_bytes, 4000);
+  EXPECT_EQ(c.controller.max_submit_bytes, 5000);
+  EXPECT_EQ(c.controller.max_pending_per_user, 6);
+  EXPECT_EQ(MustParse(ToToml(c)).controller, c.controller);
+  EXPECT_FALSE(MustParse("").controller.private_commands);
+  EXPECT_EQ(MustParse("").controller.max_pending_per_user, 10000);
+  EXPECT_THAT(ErrorOf("[controller]\nmax_name_bytes = 0\n"),
+              HasSubstr("herd.toml:2:1: controller.max_name_bytes: expected an integer from 1"));
+}
+
 TEST(ConfigTest, AuthMethodMustBeMungeOrNone) {
   EXPECT_THAT(
       ErrorOf("[auth]\nmethod = \"kerberos\"\n"),

@@ -1,6 +1,8 @@
 // Reliability of a real cluster: the controller killed in the middle of a stream of submits, a
-// node that freezes and comes back, and requests from the wrong user or from nobody at all.
+// node that freezes and comes back, a controller paused past node_timeout, requests from the
+// wrong user or from nobody at all, and one user's huge submissions.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +27,7 @@ namespace herd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kNobody = 65534;
@@ -259,6 +262,213 @@ TEST(ReliabilityTest, UserCannotTouchAnotherUsersJob) {
   CommandResult cancel = c.Herd("cancel " + ids);
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_EQ(c.WaitForEnd(id), "CANCELLED") << c.log_tail();
+}
+
+// The permission bits of `path`, or -1 when it cannot be stat'ed; its owner in *uid.
+int Mode(const std::string& path, uid_t* uid = nullptr) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return -1;
+  if (uid != nullptr) *uid = st.st_uid;
+  return static_cast<int>(st.st_mode & 07777);
+}
+
+TEST(ReliabilityTest, OthersSeeAJobsPublicFactsButNeverItsSecrets) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[controller]\nprivate_commands = true\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  CommandResult r = c.HerdAs(kNobody, kNobody,
+                             "submit -q -n public-name -e SECRET_TOKEN=hunter2 -- sh -c "
+                             "'echo output-of-nobody; sleep 300' secret-argument");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const long id = std::stol(r.out);
+  const std::string ids = std::to_string(id);
+  ASSERT_TRUE(c.WaitForState(id, "RUNNING")) << c.log_tail();
+  const std::string log = c.JobDir("ws01", id) + "/log";
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return ReadText(log).find("output-of-nobody") != std::string::npos;
+  })) << c.log_tail();
+
+  // Another user sees the public facts, in every form, and nothing private.
+  const std::vector<std::string> views = {"show " + ids + " --json", "show " + ids,
+                                          "jobs --all --json",       "jobs --all",
+                                          "why " + ids,              "jobs --all -u nobody --json"};
+  for (const std::string& args : views) {
+    CommandResult other = c.HerdAs(kOtherUser, kOtherUser, args);
+    EXPECT_EQ(other.exit_code, 0) << args << ": " << other.err;
+    for (const char* secret : {"hunter2", "SECRET_TOKEN", "secret-argument", "output-of"}) {
+      EXPECT_THAT(other.out, Not(HasSubstr(secret))) << args;
+    }
+  }
+  auto seen = nlohmann::json::parse(c.HerdAs(kOtherUser, kOtherUser, "show " + ids + " --json").out,
+                                    nullptr, false);
+  ASSERT_TRUE(seen.is_object());
+  EXPECT_EQ(seen.value("name", ""), "public-name");
+  EXPECT_EQ(seen.value("user", ""), "nobody");
+  EXPECT_EQ(seen.value("state", ""), "RUNNING");
+  EXPECT_EQ(seen["nodes"], nlohmann::json({"ws01"}));
+  CommandResult logs = c.HerdAs(kOtherUser, kOtherUser, "logs " + ids);
+  EXPECT_EQ(logs.exit_code, 2) << logs.out;
+  EXPECT_THAT(logs.out, Not(HasSubstr("output-of")));
+
+  // The owner and root (an admin) see all of it.
+  CommandResult own = c.HerdAs(kNobody, kNobody, "show " + ids + " --json");
+  EXPECT_THAT(own.out, HasSubstr("hunter2"));
+  EXPECT_THAT(own.out, HasSubstr("secret-argument"));
+  EXPECT_THAT(c.Herd("show " + ids + " --json").out, HasSubstr("hunter2"));
+  EXPECT_THAT(c.Herd("jobs --all --json").out, HasSubstr("secret-argument"));
+
+  // On disk: herd-ctld's state and the node's job directory are closed to others; the log
+  // belongs to the job's user alone.
+  EXPECT_EQ(Mode(c.dir() + "/ctld"), 0700);
+  EXPECT_EQ(Mode(c.dir() + "/ctld/herd.db"), 0600);
+  for (const char* extra : {"/ctld/herd.db-wal", "/ctld/herd.db-shm"}) {
+    const int mode = Mode(c.dir() + extra);
+    EXPECT_TRUE(mode == -1 || mode == 0600) << extra << " has mode " << std::oct << mode;
+  }
+  EXPECT_EQ(Mode(c.JobDir("ws01", id)), 0700);
+  EXPECT_EQ(Mode(c.JobDir("ws01", id) + "/spec.json"), 0600);
+  uid_t owner = 0;
+  EXPECT_EQ(Mode(log, &owner), 0600);
+  EXPECT_EQ(owner, kNobody);
+  CommandResult peek = RunShell("setpriv --reuid=" + std::to_string(kOtherUser) + " --regid=" +
+                                std::to_string(kOtherUser) + " --clear-groups cat " + log + " " +
+                                c.JobDir("ws01", id) + "/spec.json 2>&1");
+  EXPECT_NE(peek.exit_code, 0);
+  EXPECT_THAT(peek.out, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(peek.out, Not(HasSubstr("output-of")));
+  EXPECT_EQ(c.Herd("cancel " + ids).exit_code, 0);
+}
+
+// The controller's own pause is no node's fault: SIGSTOP of herd-ctld past node_timeout, then
+// SIGCONT, leaves every node UP and every running job running to completion.
+TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[scheduler]\nnode_timeout = \"3s\"\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  auto id = c.Submit("-- sleep 12");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+  const pid_t ctld = static_cast<pid_t>(std::atol(ReadText(c.dir() + "/ctld.pid").c_str()));
+  ASSERT_GT(ctld, 0);
+  ASSERT_EQ(kill(ctld, SIGSTOP), 0);
+  {
+    struct Thaw {  // whatever fails below, herd-ctld must not stay stopped
+      pid_t pid;
+      ~Thaw() { kill(pid, SIGCONT); }
+    } thaw{ctld};
+    // The fault itself: stopped for longer than node_timeout.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+  }
+  // Until the job ends by itself, the node stays UP and the job RUNNING.
+  std::string node_state, job_state;
+  const auto deadline = Clock::now() + std::chrono::seconds(4);
+  while (Clock::now() < deadline) {
+    node_state = NodeState(c, "ws01");
+    auto job = c.Show(*id);
+    job_state = job.ok() ? job->value("state", "") : "";
+    if (node_state != "UP" || job_state != "RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(node_state, "UP") << c.log_tail();
+  EXPECT_EQ(job_state, "RUNNING") << c.log_tail();
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED") << c.log_tail();
+  auto job = c.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->value("restart_count", -1), 0) << job->dump();
+}
+
+// Small limits, so that the test's submissions stay small.
+constexpr char kSmallSpecs[] = R"(
+[controller]
+max_arg_bytes = 1000
+max_command_bytes = 3000
+max_env_entries = 3
+max_env_bytes = 2000
+max_spec_bytes = 4000
+max_submit_bytes = 20000
+)";
+
+// "1,2,...,n": the values of a sweep parameter.
+std::string Values(int n) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) out += (i > 1 ? "," : "") + std::to_string(i);
+  return out;
+}
+
+// `herd submit ARGS` is refused (exit 2) with an error naming `key` and `value` (if not "").
+void ExpectRefused(const LocalCluster& c, const std::string& args, const std::string& key,
+                   const std::string& value) {
+  CommandResult r = c.Herd("submit -q " + args);
+  EXPECT_EQ(r.exit_code, 2) << key << ": " << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr(key)) << key;
+  EXPECT_THAT(r.err, HasSubstr(value.empty() ? " over the limit of "
+                                              : " is " + value + ", over the limit of "))
+      << key << ": " << r.err;
+}
+
+TEST(SubmitLimitsTest, OversizedFieldsAreRefusedNamingTheLimitAndTheValue) {
+  auto started = LocalCluster::Start({kSmallSpecs, {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string x900(900, 'x');
+  ExpectRefused(c, "-n " + std::string(300, 'n') + " -- true", "max_name_bytes", "300");
+  ExpectRefused(c, "-- echo " + std::string(1500, 'a'), "max_arg_bytes", "1500");
+  ExpectRefused(c, "-- echo " + x900 + " " + x900 + " " + x900 + " " + x900, "max_command_bytes",
+                "3604");
+  ExpectRefused(c, "-e A=1 -e B=2 -e C=3 -e D=4 -- true", "max_env_entries", "4");
+  ExpectRefused(c, "-e A=" + std::string(2500, 'v') + " -- true", "max_env_bytes", "2501");
+  ExpectRefused(c, "-e A=" + std::string(1500, 'v') + " -- echo " + x900 + " " + x900 + " " + x900,
+                "max_spec_bytes", "");
+  ExpectRefused(c, "--array 0-99 -- echo " + x900, "max_submit_bytes", "");
+  ExpectRefused(c, "--sweep p=" + Values(30) + " -- echo {p} " + x900, "max_submit_bytes", "");
+  CommandResult jobs = c.Herd("jobs --all");
+  EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
+  EXPECT_EQ(jobs.out.find('\n'), jobs.out.size() - 1) << "nothing was submitted:\n" << jobs.out;
+  // Within every limit, it is taken.
+  EXPECT_TRUE(c.Submit("-n ok -e A=1 --array 0-9 -- echo " + x900).ok());
+}
+
+TEST(SubmitLimitsTest, PendingJobsOfOneUserAreCappedAndAnArrayOf10000Fits) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  auto array = c.Submit("--array 0-9999 -- true");
+  ASSERT_TRUE(array.ok()) << array.status().message();
+  CommandResult more = c.Herd("submit -q -- true");
+  EXPECT_EQ(more.exit_code, 2) << more.out;
+  EXPECT_THAT(more.err, HasSubstr("has 10000 pending jobs"));
+  EXPECT_THAT(more.err, HasSubstr("max_pending_per_user"));
+  ASSERT_EQ(c.Herd("cancel " + std::to_string(*array)).exit_code, 0);
+  auto sweep = c.Submit("--sweep 'a=" + Values(100) + " b=" + Values(100) + "' -- echo {a} {b}");
+  EXPECT_TRUE(sweep.ok()) << sweep.status().message();
+}
+
+// Jobs of 100 KB each: a listing is paged by bytes, so no reply is over the message limit.
+TEST(SubmitLimitsTest, ListingOfHugeJobsIsPagedByBytes) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string big(100'000, 'b');
+  auto first = c.Submit("-n big --array 0-199 -- echo " + big);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  CommandResult json = c.Herd("jobs --all --json");
+  ASSERT_EQ(json.exit_code, 0) << json.err << c.log_tail();
+  auto list = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_TRUE(list.is_array());
+  EXPECT_EQ(list.size(), 200u);
+  EXPECT_EQ(list.back().value("command", nlohmann::json::array()).dump().size(), big.size() + 11);
+  CommandResult table = c.Herd("jobs --all --expand");
+  EXPECT_EQ(table.exit_code, 0) << table.err;
 }
 
 // The first message on `socket` within 5 s, decoded; nullopt when none came.

@@ -1,0 +1,83 @@
+#include "ctld/limits.h"
+
+#include <string>
+
+namespace herd::ctld {
+
+namespace {
+
+Status OverLimit(const std::string& what, size_t value, int64_t limit, const char* key) {
+  return Invalid(what + " is " + std::to_string(value) + ", over the limit of " +
+                 std::to_string(limit) + " ([controller] " + key +
+                 " in herd.toml): make it smaller, or ask an admin to raise the limit");
+}
+
+size_t TextBytes(const std::vector<std::string>& texts) {
+  size_t n = 0;
+  for (const auto& t : texts) n += t.size();
+  return n;
+}
+
+size_t TextBytes(const std::map<std::string, std::string>& texts) {
+  size_t n = 0;
+  for (const auto& [k, v] : texts) n += k.size() + v.size();
+  return n;
+}
+
+}  // namespace
+
+size_t SpecBytes(const model::JobSpec& s) {
+  return s.name.size() + TextBytes(s.argv) + TextBytes(s.env) + s.cwd.size() + s.project.size() +
+         s.job_class.size() + s.image.size() + TextBytes(s.volumes) + TextBytes(s.after) +
+         TextBytes(s.sweep);
+}
+
+Status CheckSpecLimits(const model::JobSpec& s, const config::ControllerConfig& c) {
+  auto over = [](size_t value, int64_t limit) { return value > static_cast<size_t>(limit); };
+  if (over(s.name.size(), c.max_name_bytes)) {
+    return OverLimit("the job's name (bytes)", s.name.size(), c.max_name_bytes, "max_name_bytes");
+  }
+  for (size_t i = 0; i < s.argv.size(); ++i) {
+    if (over(s.argv[i].size(), c.max_arg_bytes)) {
+      return OverLimit("argument " + std::to_string(i) + " of the command (bytes)",
+                       s.argv[i].size(), c.max_arg_bytes, "max_arg_bytes");
+    }
+  }
+  if (const size_t n = TextBytes(s.argv); over(n, c.max_command_bytes)) {
+    return OverLimit("the command with its arguments (bytes)", n, c.max_command_bytes,
+                     "max_command_bytes");
+  }
+  if (over(s.env.size(), c.max_env_entries)) {
+    return OverLimit("the number of environment variables", s.env.size(), c.max_env_entries,
+                     "max_env_entries");
+  }
+  if (const size_t n = TextBytes(s.env); over(n, c.max_env_bytes)) {
+    return OverLimit("the environment (bytes of names and values)", n, c.max_env_bytes,
+                     "max_env_bytes");
+  }
+  if (const size_t n = SpecBytes(s); over(n, c.max_spec_bytes)) {
+    return OverLimit("the job's spec (bytes of its texts together)", n, c.max_spec_bytes,
+                     "max_spec_bytes");
+  }
+  return Status::Ok();
+}
+
+Status CheckSubmitBytes(size_t members, size_t total_bytes, const config::ControllerConfig& c) {
+  if (total_bytes > static_cast<size_t>(c.max_submit_bytes)) {
+    return OverLimit("the submission (" + std::to_string(members) + " jobs, bytes of their specs)",
+                     total_bytes, c.max_submit_bytes, "max_submit_bytes");
+  }
+  return Status::Ok();
+}
+
+size_t ListedBytes(const model::Job& job, bool brief) {
+  constexpr size_t kFixed = 256;  // numbers, states and field names
+  size_t n = kFixed + job.user.size() + job.reason.size() + job.spec.name.size() +
+             job.spec.project.size() + job.spec.job_class.size();
+  for (const auto& w : job.placement) {
+    n += 64 + w.node.size() + w.nic.size() + (brief ? 0 : 9 * (w.gpus.size() + w.cores.size()));
+  }
+  return brief ? n : n + SpecBytes(job.spec);
+}
+
+}  // namespace herd::ctld

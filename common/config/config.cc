@@ -289,6 +289,25 @@ class Parser {
     *seconds = *r;
     return Status::Ok();
   }
+  // A message size in MiB ("4M", or a bare number of MiB), 1 MiB up to the protocol's limit.
+  Status MessageSize(const toml::node& v, const Region& at, const std::string& path,
+                     int64_t* mib) {
+    constexpr int64_t kMaxMib = kMaxMessageMib;
+    const std::string range = "expected a size from \"1M\" to \"" + std::to_string(kMaxMib) + "M\"";
+    int64_t n = 0;
+    if (const auto* i = v.as_integer()) {
+      n = i->get();
+    } else if (const auto* s = v.as_string(); s && !HasLongNumber(s->get())) {
+      Result<int64_t> r = model::ParseSizeMiB(s->get());
+      if (!r.ok()) return Error(at, path, r.status().message() + "; " + range);
+      n = *r;
+    } else {
+      return Error(at, path, range + ", got " + TypeName(v));
+    }
+    if (n < 1 || n > kMaxMib) return Error(at, path, range);
+    *mib = n;
+    return Status::Ok();
+  }
   // Like Duration, in milliseconds, also accepting "500ms"; never zero.
   Status Millis(const toml::node& v, const Region& at, const std::string& path, int64_t* ms) {
     if (const auto* s = v.as_string(); s && s->get().ends_with("ms")) {
@@ -399,6 +418,11 @@ class Parser {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
       } else if (k == "jobs_page_size") {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxJobsPage, &config_.controller.jobs_page_size));
+      } else if (k == "max_message_size") {
+        HERD_RETURN_IF_ERROR(MessageSize(v, at, p, &config_.controller.max_message_mib));
+      } else if (k == "message_timeout") {
+        HERD_RETURN_IF_ERROR(Millis(v, at, p, &config_.controller.message_timeout_ms));
+        if (config_.controller.message_timeout_ms < 100) return Error(at, p, "must be at least 100ms");
       } else {
         UnknownKey(at, p);
       }
@@ -865,7 +889,9 @@ std::string ToToml(const Config& c) {
                                                   {"state_dir", c.controller.state_dir},
                                                   {"log_file", c.controller.log_file},
                                                   {"allow_root_jobs", c.controller.allow_root_jobs},
-                                                  {"jobs_page_size", c.controller.jobs_page_size}});
+                                                  {"jobs_page_size", c.controller.jobs_page_size},
+                                                  {"max_message_size", std::to_string(c.controller.max_message_mib) + "M"}});
+  PutMillis(*root["controller"].as_table(), "message_timeout", c.controller.message_timeout_ms);
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});
   toml::table sched{{"placement", c.scheduler.placement}};

@@ -18,6 +18,9 @@ namespace herd::config {
 
 // A resource component of a limit that is not capped.
 inline constexpr int64_t kUnlimited = -1;
+// The largest max_message_size: the protocol's own limit (proto::kMaxMessageBytes, asserted
+// equal where both are known, in herd-ctld).
+inline constexpr int64_t kMaxMessageMib = 16;
 
 struct ControllerConfig {
   std::vector<std::string> listen = {"tcp://127.0.0.1:6817"};  // tcp:// or ipc:// endpoints
@@ -25,6 +28,11 @@ struct ControllerConfig {
   std::string log_file;  // "" = stderr
   bool allow_root_jobs = false;  // jobs run as their submitter; root's only when allowed
   int64_t jobs_page_size = 5000;  // most jobs one reply lists; herd asks page after page
+  // Largest message herd-ctld and herd-noded accept (at most the protocol's 16 MiB, which a
+  // page of jobs_page_size jobs stays within): a peer declaring more is dropped at once.
+  int64_t max_message_mib = kMaxMessageMib;
+  // A peer that completes no message for this long is dropped with its partial message.
+  int64_t message_timeout_ms = 30'000;
   bool operator==(const ControllerConfig&) const = default;
 };
 

@@ -422,7 +422,9 @@ class Parser {
         HERD_RETURN_IF_ERROR(MessageSize(v, at, p, &config_.controller.max_message_mib));
       } else if (k == "message_timeout") {
         HERD_RETURN_IF_ERROR(Millis(v, at, p, &config_.controller.message_timeout_ms));
-        if (config_.controller.message_timeout_ms < 100) return Error(at, p, "must be at least 100ms");
+        if (config_.controller.message_timeout_ms < 100) {
+          return Error(at, p, "must be at least 100ms");
+        }
       } else {
         UnknownKey(at, p);
       }
@@ -890,7 +892,9 @@ std::string ToToml(const Config& c) {
                                                   {"log_file", c.controller.log_file},
                                                   {"allow_root_jobs", c.controller.allow_root_jobs},
                                                   {"jobs_page_size", c.controller.jobs_page_size},
-                                                  {"max_message_size", std::to_string(c.controller.max_message_mib) + "M"}});
+                                                  {"max_message_size",
+                                                   std::to_string(c.controller.max_message_mib) +
+                                                       "M"}});
   PutMillis(*root["controller"].as_table(), "message_timeout", c.controller.message_timeout_ms);
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});

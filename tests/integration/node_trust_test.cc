@@ -94,7 +94,8 @@ class RawPeer {
     std::vector<proto::Envelope> out;
     const auto deadline = Clock::now() + std::chrono::milliseconds(ms);
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       if (left.count() <= 0 || zmq::poll(&item, 1, left) <= 0) break;
       zmq::message_t msg;
@@ -291,8 +292,8 @@ class ZmtpPeer {
     greeting[10] = 3;  // ZMTP 3.1
     greeting[11] = 1;
     greeting.replace(12, 4, "NULL");
-    std::string ready = std::string("\x05READY") + "\x0bSocket-Type" + std::string("\0\0\0\x06", 4) +
-                        "DEALER";
+    std::string ready = std::string("\x05READY") + "\x0bSocket-Type" +
+                        std::string("\0\0\0\x06", 4) + "DEALER";
     std::string command = std::string("\x04") + static_cast<char>(ready.size()) + ready;
     connected_ = connected_ && SendAll(greeting + command);
   }

@@ -649,7 +649,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
           j.state = JobState::kSuspended;
           j.reason = "suspended by " + who.user;
           for (const auto& w : j.placement) {
-            SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, ""});
+            SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, "", j.restart_count});
           }
           Save(j);
           Event(j.id, j.reason);
@@ -662,7 +662,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
           j.state = JobState::kRunning;
           j.reason.clear();
           for (const auto& w : j.placement) {
-            SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, ""});
+            SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, "", j.restart_count});
           }
           Save(j);
           Event(j.id, "resumed by " + who.user);
@@ -702,8 +702,8 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
                        " is down");
   }
   uint64_t token = next_token_++;
-  log_waiters_[token] = {in.peer, in.envelope.id};
-  SendToNode(node, proto::LogsFetch{token, *req});
+  log_waiters_[token] = {in.peer, in.envelope.id, node};
+  SendToNode(node, proto::LogsFetch{token, *req, j.restart_count});
   return Status::Ok();
 }
 
@@ -712,6 +712,9 @@ Status Controller::OnLogsData(const net::Incoming& in) {
   if (!data.ok()) return data.status();
   auto it = log_waiters_.find(data->token);
   if (it == log_waiters_.end()) return Status::Ok();
+  if (NodeOfPeer(it->second.node, in.peer) == nullptr) {
+    return Denied("log data for a request to node " + it->second.node + " from another connection");
+  }
   net::Incoming client{it->second.peer, {}};
   client.envelope.id = it->second.request_id;
   if (!data->error.empty()) {

@@ -57,6 +57,9 @@ class Controller {
     int64_t last_seen = 0;     // wall clock, stored
     bool registered = false;   // registered with this controller process
     uint64_t instance = 0;     // the herd-noded process it registered from (RegisterRequest)
+    // The connection (routing id) of the last Register verified for this node: the only one
+    // that commands go to and node messages are taken from; "" while none is known.
+    std::string route;
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
   };
   // What the controller asked of a running job that has not finished yet.
@@ -67,6 +70,7 @@ class Controller {
   struct LogWaiter {
     std::string peer;
     uint64_t request_id;
+    std::string node;  // the node asked: only its connection may answer
   };
 
   void Handle(const net::Incoming& in);
@@ -76,10 +80,16 @@ class Controller {
   void ReplyBody(const net::Incoming& in, const T& body) {
     Reply(in, proto::MakeEnvelope(body, in.envelope.id));
   }
+  // Sends to the connection that registered `node`; dropped while it has none (a Register
+  // brings the node up to date).
   template <typename T>
   void SendToNode(const std::string& node, const T& body) {
-    outbox_.emplace_back(node, proto::MakeEnvelope(body));
+    const Node* n = FindNode(node);
+    if (n == nullptr || n->route.empty()) return;
+    outbox_.emplace_back(n->route, proto::MakeEnvelope(body));
   }
+  // The registered node that the connection `peer` speaks for under the name `name`, or null.
+  Node* NodeOfPeer(const std::string& name, const std::string& peer);
 
   Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
@@ -109,8 +119,14 @@ class Controller {
   // `job` as others see it: never its environment; with [controller] private_commands, not its
   // command, sweep values, directory, image or volumes either.
   model::Job Redacted(const model::Job& job) const;
-  // Reconciles a node's job list with what the controller believes.
-  void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete);
+  // Reconciles a node's job list with what the controller believes. complete: the list is
+  // everything the node runs (a Register); starting_only: of the jobs missing from it, write off
+  // only those never reported started (their launch went to a connection now gone).
+  void Reconcile(Node& node, const std::vector<proto::JobReport>& reports, bool complete,
+                 bool starting_only = false);
+  // A starting job whose launch on `node` was lost (never ran): requeued, or ended as a stop
+  // under way asks; its other workers are killed.
+  void LaunchLost(model::Job& job, const std::string& node);
   void OnWorkerReport(const std::string& node, const proto::JobReport& report);
   void WorkerEnded(model::Job& job, int worker, int exit_code, const std::string& reason);
   // Keeps a worker's latest CPU and memory figures and sums them into job.usage (in memory;

@@ -2,6 +2,7 @@
 // and every transition that follows from it.
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "common/model/units.h"
@@ -16,17 +17,23 @@ using model::JobState;
 Status Controller::OnRegister(const net::Incoming& in) {
   auto req = proto::BodyOf<proto::RegisterRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  if (req->node.empty() || req->node != in.peer) {
-    return Invalid("node name '" + req->node + "' must match its connection identity '" +
-                   in.peer + "'");
-  }
+  if (req->node.empty()) return Invalid("a Register must name its node");
+  // Handle() verified the credential as root or herd-ctld's user: this connection now speaks
+  // for the node, whatever connection did before.
   Node& n = nodes_[req->node];
   const bool was_up = n.state == model::NodeState::kUp && n.registered;
   // herd-noded resends its Register until it is answered. A copy that arrives after herd-ctld
   // accepted the first one (during a long cycle) reports the jobs of that moment: reconciled
   // as a restart, it would write off every job launched on the node since.
   const bool resent = n.registered && req->instance != 0 && req->instance == n.instance;
+  // The same process on a new connection: what was sent to the old one may be lost with it.
+  const bool moved = resent && n.route != in.peer;
+  if (n.registered && !resent && !n.route.empty() && n.route != in.peer) {
+    spdlog::warn("node {}: a new herd-noded (instance {:x}) replaces the one registered before",
+                 req->node, req->instance);
+  }
   n.instance = req->instance;
+  n.route = in.peer;
   n.name = req->node;
   n.topology = req->topology;
   n.state = model::NodeState::kUp;
@@ -34,7 +41,11 @@ Status Controller::OnRegister(const net::Incoming& in) {
   n.last_seen_ms = clock_->MonotonicMillis();
   n.last_seen = Now();
   SaveNode(n);
-  if (resent) {
+  if (moved) {
+    spdlog::info("node {} registered again on a new connection", n.name);
+    Reconcile(n, req->jobs, /*complete=*/true, /*starting_only=*/true);
+    ResendStops(n);
+  } else if (resent) {
     spdlog::info("node {} resent its registration: already registered", n.name);
   } else {
     spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
@@ -50,13 +61,19 @@ Status Controller::OnRegister(const net::Incoming& in) {
   return Status::Ok();
 }
 
+Controller::Node* Controller::NodeOfPeer(const std::string& name, const std::string& peer) {
+  Node* n = FindNode(name);
+  return n != nullptr && n->registered && n->route == peer ? n : nullptr;
+}
+
 Status Controller::OnHeartbeat(const net::Incoming& in) {
   auto hb = proto::BodyOf<proto::Heartbeat>(in.envelope);
   if (!hb.ok()) return hb.status();
-  Node* n = FindNode(hb->node);
-  if (n == nullptr || !n->registered || hb->node != in.peer) {
+  Node* n = NodeOfPeer(hb->node, in.peer);
+  if (n == nullptr) {
     // The node re-registers when it gets this error (e.g. after a controller restart).
-    return Invalid("node " + hb->node + " is not registered with this herd-ctld: register first");
+    return Invalid("node " + hb->node +
+                   " is not registered with this herd-ctld on this connection: register first");
   }
   const int64_t since_last_ms = clock_->MonotonicMillis() - n->last_seen_ms;
   n->last_seen_ms = clock_->MonotonicMillis();
@@ -81,45 +98,75 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
 Status Controller::OnJobEvent(const net::Incoming& in) {
   auto ev = proto::BodyOf<proto::JobEvent>(in.envelope);
   if (!ev.ok()) return ev.status();
-  if (ev->node != in.peer) return Invalid("job event for node " + ev->node + " from " + in.peer);
+  if (NodeOfPeer(ev->node, in.peer) == nullptr) {
+    // Refused, not acknowledged: the node registers again and resends it.
+    return Invalid("node " + ev->node +
+                   " is not registered with this herd-ctld on this connection: register first");
+  }
   OnWorkerReport(ev->node, ev->report);
   if (ev->report.state == "ENDED") {
-    SendToNode(ev->node, proto::EventAck{ev->report.id, ev->report.worker});
+    SendToNode(ev->node, proto::EventAck{ev->report.id, ev->report.worker, ev->report.run});
   }
   return Status::Ok();
 }
 
 void Controller::Reconcile(Node& node, const std::vector<proto::JobReport>& reports,
-                           bool complete) {
-  std::set<std::pair<model::JobId, int>> seen;
+                           bool complete, bool starting_only) {
+  std::set<std::tuple<model::JobId, int, int>> seen;  // (job, run, worker)
   for (const auto& r : reports) {
-    seen.insert({r.id, r.worker});
+    seen.insert({r.id, r.run, r.worker});
     OnWorkerReport(node.name, r);
-    if (r.state == "ENDED") SendToNode(node.name, proto::EventAck{r.id, r.worker});
+    if (r.state == "ENDED") SendToNode(node.name, proto::EventAck{r.id, r.worker, r.run});
   }
   if (!complete) return;
   // After a node daemon restart, whatever it does not know of was lost with it.
   for (auto& [id, j] : jobs_) {
     if (!model::HoldsResources(j.state)) continue;
     for (size_t w = 0; w < j.placement.size(); ++w) {
-      if (j.placement[w].node != node.name || seen.count({id, static_cast<int>(w)})) continue;
+      if (j.placement[w].node != node.name) continue;
+      if (seen.count({id, j.restart_count, static_cast<int>(w)})) continue;
       if (ended_workers_[id].count(static_cast<int>(w))) continue;
+      if (j.state == JobState::kStarting) {
+        // Never reported started: its launch went to a daemon or connection now gone, so
+        // nothing of it ran here and nothing is lost by running it again.
+        LaunchLost(j, node.name);
+        break;
+      }
+      if (starting_only) continue;
       WorkerEnded(j, static_cast<int>(w), -1, "lost when herd-noded on " + node.name + " restarted");
     }
+  }
+}
+
+void Controller::LaunchLost(Job& job, const std::string& node) {
+  for (const auto& w : job.placement) {
+    if (w.node == node) continue;
+    SendToNode(w.node, proto::SignalCommand{job.id, "kill", 0, "a worker did not start on " + node,
+                                            job.restart_count});
+  }
+  auto end = ending_.find(job.id);
+  if (end != ending_.end() && end->second.final_state != JobState::kPending) {
+    Finish(job, end->second.final_state, -1, end->second.reason);
+  } else {
+    Requeue(job, "requeued: its launch on " + node +
+                     " was lost with a herd-noded restart or reconnection, before it started");
   }
 }
 
 void Controller::OnWorkerReport(const std::string& node, const proto::JobReport& r) {
   auto it = jobs_.find(r.id);
   const bool ours = it != jobs_.end() && model::HoldsResources(it->second.state) &&
-                    r.worker >= 0 && r.worker < static_cast<int>(it->second.placement.size()) &&
+                    r.run == it->second.restart_count && r.worker >= 0 &&
+                    r.worker < static_cast<int>(it->second.placement.size()) &&
                     it->second.placement[r.worker].node == node;
   if (!ours) {
     if (r.state != "ENDED") {
-      // A job this node should not run (cancelled, requeued elsewhere while the node was away).
-      spdlog::warn("node {} runs job {} worker {} that it does not own: killing it", node, r.id,
-                   r.worker);
-      SendToNode(node, proto::SignalCommand{r.id, "kill", 0, "not owned by this node any more"});
+      // A run this node should not run (cancelled, or requeued while the node was away: the job
+      // may run again, even here, as a later run that this report never touches).
+      spdlog::warn("node {} runs job {} run {} worker {} that it does not own: killing it", node,
+                   r.id, r.run, r.worker);
+      SendToNode(node, proto::SignalCommand{r.id, "kill", 0, "not owned by this node any more",
+                                            r.run});
     }
     return;
   }
@@ -237,7 +284,7 @@ void Controller::StopJob(Job& job, JobState final_state, std::string reason, int
   for (size_t w = 0; w < job.placement.size(); ++w) {
     if (ended.count(static_cast<int>(w))) continue;
     SendToNode(job.placement[w].node,
-               proto::SignalCommand{job.id, "kill", grace_ms, reason});
+               proto::SignalCommand{job.id, "kill", grace_ms, reason, job.restart_count});
   }
   if (final_state == JobState::kPending) job.state = JobState::kPreempted;
   job.reason = reason;
@@ -273,7 +320,7 @@ void Controller::ResendStops(const Node& node) {
                                   ? config_.scheduler.preempt_grace_s
                                   : config_.scheduler.kill_grace_s;
       SendToNode(node.name, proto::SignalCommand{id, "kill", static_cast<int>(grace_s * 1000),
-                                                 e.reason});
+                                                 e.reason, j.restart_count});
       break;  // one kill stops every worker of the job on the node
     }
   }
@@ -282,6 +329,7 @@ void Controller::ResendStops(const Node& node) {
 void Controller::NodeLost(Node& node, const std::string& why) {
   node.state = model::NodeState::kDown;
   node.registered = false;
+  node.route.clear();  // nothing goes to it until it registers again
   SaveNode(node);
   spdlog::warn("node {} is DOWN: {}", node.name, why);
   for (auto& [id, j] : jobs_) {
@@ -292,7 +340,8 @@ void Controller::NodeLost(Node& node, const std::string& why) {
     // Workers elsewhere must not run on alone.
     for (const auto& w : j.placement) {
       if (w.node != node.name) {
-        SendToNode(w.node, proto::SignalCommand{j.id, "kill", 0, "node " + node.name + " failed"});
+        SendToNode(w.node, proto::SignalCommand{j.id, "kill", 0, "node " + node.name + " failed",
+                                                j.restart_count});
       }
     }
     const auto* cls = config_.FindClass(j.spec.job_class);

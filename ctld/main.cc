@@ -113,7 +113,11 @@ int main(int argc, char** argv) {
   if (config->auth.method == "none") {
     spdlog::warn("auth = \"none\": every local user is trusted; use it for a single-user demo only");
   }
-  auto server = herd::net::Server::Bind(config->controller.listen);
+  static_assert(herd::config::kMaxMessageMib << 20 == herd::proto::kMaxMessageBytes);
+  herd::net::ServerLimits limits;
+  limits.max_message_bytes = config->controller.max_message_mib << 20;
+  limits.message_timeout_ms = static_cast<int>(config->controller.message_timeout_ms);
+  auto server = herd::net::Server::Bind(config->controller.listen, limits);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().message());
     return 1;

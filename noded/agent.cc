@@ -11,16 +11,18 @@
 
 namespace herd::noded {
 
-std::string JobKey(model::JobId id, int worker) {
-  return std::to_string(id) + "." + std::to_string(worker);
+std::string JobKey(model::JobId id, int run, int worker) {
+  return std::to_string(id) + "." + std::to_string(run) + "." + std::to_string(worker);
 }
 
-bool ParseJobKey(const std::string& key, model::JobId* id, int* worker) {
-  auto dot = key.find('.');
-  if (dot == std::string::npos) return false;
+bool ParseJobKey(const std::string& key, model::JobId* id, int* run, int* worker) {
+  const auto first = key.find('.');
+  const auto second = first == std::string::npos ? first : key.find('.', first + 1);
+  if (second == std::string::npos) return false;
   try {
-    *id = std::stoll(key.substr(0, dot));
-    *worker = std::stoi(key.substr(dot + 1));
+    *id = std::stoll(key.substr(0, first));
+    *run = std::stoi(key.substr(first + 1, second - first - 1));
+    *worker = std::stoi(key.substr(second + 1));
   } catch (...) {
     return false;
   }
@@ -89,7 +91,10 @@ std::vector<proto::GpuMetric> Agent::GpuMetrics() {
 }
 
 Status Agent::Connect() {
-  auto dealer = net::Dealer::Connect(options_.controller, options_.name, options_.context);
+  // A random routing id: herd-ctld learns which connection speaks for this node from a Register
+  // it verified, never from a name any peer could claim.
+  auto dealer = net::Dealer::Connect(options_.controller, "", options_.context,
+                                     options_.max_message_bytes);
   if (!dealer.ok()) return dealer.status();
   dealer_ = std::move(*dealer);
   mkdir((options_.state_dir + "/hostfiles").c_str(), 0755);
@@ -136,7 +141,7 @@ std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
   for (const auto& st : runtime_->Poll()) {
     if (st.state == runtime::JobStatus::kExited && !include_ended) continue;
     proto::JobReport r;
-    if (!ParseJobKey(st.job_key, &r.id, &r.worker)) continue;
+    if (!ParseJobKey(st.job_key, &r.id, &r.run, &r.worker)) continue;
     r.state = StateName(st.state);
     r.exit_code = st.exit_code;
     r.reason = st.reason;
@@ -170,7 +175,7 @@ void Agent::Report() {
     if (!send) continue;
     proto::JobEvent ev;
     ev.node = options_.name;
-    if (!ParseJobKey(st.job_key, &ev.report.id, &ev.report.worker)) continue;
+    if (!ParseJobKey(st.job_key, &ev.report.id, &ev.report.run, &ev.report.worker)) continue;
     ev.report.state = StateName(st.state);
     ev.report.exit_code = st.exit_code;
     ev.report.reason = st.reason;
@@ -203,7 +208,7 @@ void Agent::Handle(const proto::Envelope& e) {
   } else if (e.type == "event_ack") {
     auto ack = proto::BodyOf<proto::EventAck>(e);
     if (!ack.ok()) return;
-    const std::string key = JobKey(ack->id, ack->worker);
+    const std::string key = JobKey(ack->id, ack->run, ack->worker);
     unacked_.erase(key);
     last_state_.erase(key);
     last_state_.erase(key + "#sent");
@@ -229,7 +234,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   if (cmd.worker < 0 || cmd.worker >= static_cast<int>(job.placement.size())) return;
   const model::WorkerPlacement& w = job.placement[cmd.worker];
   runtime::LaunchSpec spec;
-  spec.job_key = JobKey(job.id, cmd.worker);
+  spec.job_key = JobKey(job.id, job.restart_count, cmd.worker);
   spec.argv = job.spec.argv;
   spec.cwd = job.spec.cwd;
   spec.image = job.spec.image;
@@ -277,7 +282,8 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   Status s = runtime_->Launch(spec);
   if (!s.ok()) {
     spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
-    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {}};
+    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {},
+                       job.restart_count};
     mps_.Release(spec.job_key);
     failed_launches_[spec.job_key] = r;
     unacked_[spec.job_key] = 0;
@@ -289,7 +295,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
 }
 
 void Agent::OnSignal(const proto::SignalCommand& cmd) {
-  const std::string prefix = std::to_string(cmd.id) + ".";
+  const std::string prefix = std::to_string(cmd.id) + "." + std::to_string(cmd.run) + ".";
   for (const auto& st : runtime_->Poll()) {
     if (st.job_key.rfind(prefix, 0) != 0 || st.state == runtime::JobStatus::kExited) continue;
     Status s;
@@ -310,7 +316,7 @@ void Agent::OnSignal(const proto::SignalCommand& cmd) {
 void Agent::OnLogsFetch(const proto::LogsFetch& fetch) {
   proto::LogsData data;
   data.token = fetch.token;
-  const std::string key = JobKey(fetch.request.id, fetch.request.worker);
+  const std::string key = JobKey(fetch.request.id, fetch.run, fetch.request.worker);
   bool eof = false;
   const int64_t max = std::clamp<int64_t>(fetch.request.max_bytes, 1, 4 << 20);
   auto bytes = runtime_->ReadLog(key, fetch.request.offset, max, &eof);

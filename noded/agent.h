@@ -21,13 +21,15 @@
 namespace herd::noded {
 
 struct AgentOptions {
-  std::string name;          // node name, also the ZeroMQ identity
+  std::string name;          // node name (the connection's routing id is random)
   std::string controller;    // herd-ctld endpoint
   std::string state_dir;     // hostfiles live here; the Runtime keeps its own dirs below it
   model::NodeTopology topology;
   int poll_interval_ms = 100;  // how often job states are read
   // Shared by the many agents of herd-noded-emulator; null: the agent opens its own.
   std::shared_ptr<net::Context> context = nullptr;
+  // Largest message taken from herd-ctld; a longer one drops the connection.
+  int64_t max_message_bytes = proto::kMaxMessageBytes;
 };
 
 class Agent {
@@ -79,8 +81,9 @@ class Agent {
   std::map<std::string, proto::JobReport> failed_launches_;      // never started: no runtime state
 };
 
-// "42.1" <-> job 42 worker 1.
-std::string JobKey(model::JobId id, int worker);
-bool ParseJobKey(const std::string& key, model::JobId* id, int* worker);
+// "42.3.1" <-> job 42, run 3 (its restart_count when launched), worker 1: each run of a job has
+// its own directory, cgroup and reports on the node.
+std::string JobKey(model::JobId id, int run, int worker);
+bool ParseJobKey(const std::string& key, model::JobId* id, int* run, int* worker);
 
 }  // namespace herd::noded

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
 
   herd::SystemClock clock;
   herd::noded::AgentOptions opts{name, controller, state_dir, *topo};
+  opts.max_message_bytes = config->controller.max_message_mib << 20;
   herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());

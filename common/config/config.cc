@@ -290,6 +290,25 @@ class Parser {
     *seconds = *r;
     return Status::Ok();
   }
+  // A message size in MiB ("4M", or a bare number of MiB), 1 MiB up to the protocol's limit.
+  Status MessageSize(const toml::node& v, const Region& at, const std::string& path,
+                     int64_t* mib) {
+    constexpr int64_t kMaxMib = kMaxMessageMib;
+    const std::string range = "expected a size from \"1M\" to \"" + std::to_string(kMaxMib) + "M\"";
+    int64_t n = 0;
+    if (const auto* i = v.as_integer()) {
+      n = i->get();
+    } else if (const auto* s = v.as_string(); s && !HasLongNumber(s->get())) {
+      Result<int64_t> r = model::ParseSizeMiB(s->get());
+      if (!r.ok()) return Error(at, path, r.status().message() + "; " + range);
+      n = *r;
+    } else {
+      return Error(at, path, range + ", got " + TypeName(v));
+    }
+    if (n < 1 || n > kMaxMib) return Error(at, path, range);
+    *mib = n;
+    return Status::Ok();
+  }
   // Like Duration, in milliseconds, also accepting "500ms"; never zero.
   Status Millis(const toml::node& v, const Region& at, const std::string& path, int64_t* ms) {
     if (const auto* s = v.as_string(); s && s->get().ends_with("ms")) {
@@ -419,6 +438,13 @@ class Parser {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.private_commands));
       } else if (int64_t* limit = SubmitLimit(k); limit != nullptr) {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxSubmitLimit, limit));
+      } else if (k == "max_message_size") {
+        HERD_RETURN_IF_ERROR(MessageSize(v, at, p, &config_.controller.max_message_mib));
+      } else if (k == "message_timeout") {
+        HERD_RETURN_IF_ERROR(Millis(v, at, p, &config_.controller.message_timeout_ms));
+        if (config_.controller.message_timeout_ms < 100) {
+          return Error(at, p, "must be at least 100ms");
+        }
       } else {
         UnknownKey(at, p);
       }
@@ -895,7 +921,9 @@ std::string ToToml(const Config& c) {
                          {"max_env_bytes", cc.max_env_bytes},
                          {"max_spec_bytes", cc.max_spec_bytes},
                          {"max_submit_bytes", cc.max_submit_bytes},
-                         {"max_pending_per_user", cc.max_pending_per_user}};
+                         {"max_pending_per_user", cc.max_pending_per_user},
+                         {"max_message_size", std::to_string(cc.max_message_mib) + "M"}};
+  PutMillis(controller, "message_timeout", cc.message_timeout_ms);
   root.insert_or_assign("controller", std::move(controller));
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});

@@ -18,6 +18,9 @@ namespace herd::config {
 
 // A resource component of a limit that is not capped.
 inline constexpr int64_t kUnlimited = -1;
+// The largest max_message_size: the protocol's own limit (proto::kMaxMessageBytes, asserted
+// equal where both are known, in herd-ctld).
+inline constexpr int64_t kMaxMessageMib = 16;
 
 struct ControllerConfig {
   std::vector<std::string> listen = {"tcp://127.0.0.1:6817"};  // tcp:// or ipc:// endpoints
@@ -37,6 +40,11 @@ struct ControllerConfig {
   int64_t max_spec_bytes = 1 << 20;        // every text of the job's spec together
   int64_t max_submit_bytes = 64 << 20;     // one submission: array members x spec bytes
   int64_t max_pending_per_user = 10'000;   // PENDING jobs one user may have at once
+  // Largest message herd-ctld and herd-noded accept (at most the protocol's 16 MiB, which a
+  // page of jobs_page_size jobs stays within): a peer declaring more is dropped at once.
+  int64_t max_message_mib = kMaxMessageMib;
+  // A peer that completes no message for this long is dropped with its partial message.
+  int64_t message_timeout_ms = 30'000;
   bool operator==(const ControllerConfig&) const = default;
 };
 

@@ -1,5 +1,6 @@
 #include "common/net/net.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -54,11 +55,19 @@ bool TryReceive(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
 
 class ZmqServer : public Server {
  public:
-  ZmqServer() : context_(1), socket_(context_, zmq::socket_type::router) {
+  explicit ZmqServer(const ServerLimits& limits)
+      : context_(1), socket_(context_, zmq::socket_type::router) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::router_mandatory, 0);  // unroutable replies are dropped, not errors
-    // A node daemon that restarts reconnects under the same name; the new connection wins.
-    socket_.set(zmq::sockopt::router_handover, 1);
+    // No router_handover: a peer that names itself after another connection's routing id is
+    // refused, never handed that connection's messages.
+    socket_.set(zmq::sockopt::maxmsgsize, limits.max_message_bytes);
+    // The transport pings each peer; a ping's deadline is cancelled only by a whole message (a
+    // pong included), so a peer stuck inside a partial message is dropped with its bytes.
+    const int timeout_ms = std::max(limits.message_timeout_ms, 2);
+    socket_.set(zmq::sockopt::heartbeat_ivl, timeout_ms / 2);
+    socket_.set(zmq::sockopt::heartbeat_timeout, timeout_ms / 2);
+    socket_.set(zmq::sockopt::handshake_ivl, timeout_ms);
     fd_ = socket_.get(zmq::sockopt::fd);
   }
 
@@ -145,10 +154,11 @@ class ZmqDealer : public Dealer {
         context_(context ? std::move(context) : std::make_shared<ZmqContext>(1023)),
         socket_(static_cast<ZmqContext&>(*context_).context, zmq::socket_type::dealer) {}
 
-  Status Connect(const std::string& identity) {
+  Status Connect(const std::string& identity, int64_t max_message_bytes) {
     try {
       if (!identity.empty()) socket_.set(zmq::sockopt::routing_id, identity);
       socket_.set(zmq::sockopt::linger, 0);
+      socket_.set(zmq::sockopt::maxmsgsize, max_message_bytes);
       socket_.set(zmq::sockopt::reconnect_ivl, 100);
       fd_ = socket_.get(zmq::sockopt::fd);
       socket_.connect(endpoint_);
@@ -196,9 +206,10 @@ class ZmqDealer : public Dealer {
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> Server::Bind(const std::vector<std::string>& endpoints) {
+Result<std::unique_ptr<Server>> Server::Bind(const std::vector<std::string>& endpoints,
+                                             const ServerLimits& limits) {
   if (endpoints.empty()) return Invalid("no endpoint to listen on");
-  auto server = std::make_unique<ZmqServer>();
+  auto server = std::make_unique<ZmqServer>(limits);
   for (const auto& endpoint : endpoints) HERD_RETURN_IF_ERROR(server->Bind(endpoint));
   return std::unique_ptr<Server>(std::move(server));
 }
@@ -209,18 +220,19 @@ std::shared_ptr<Context> Context::Create(int max_sockets) {
 
 Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
                                                 const std::string& identity,
-                                                std::shared_ptr<Context> context) {
+                                                std::shared_ptr<Context> context,
+                                                int64_t max_message_bytes) {
   if (context) {
     try {
       auto dealer = std::make_unique<ZmqDealer>(endpoint, std::move(context));
-      HERD_RETURN_IF_ERROR(dealer->Connect(identity));
+      HERD_RETURN_IF_ERROR(dealer->Connect(identity, max_message_bytes));
       return std::unique_ptr<Dealer>(std::move(dealer));
     } catch (const zmq::error_t& e) {  // EMFILE: the context's max_sockets is reached
       return Unavailable("cannot open a socket to " + endpoint + ": " + e.what());
     }
   }
   auto dealer = std::make_unique<ZmqDealer>(endpoint, nullptr);
-  HERD_RETURN_IF_ERROR(dealer->Connect(identity));
+  HERD_RETURN_IF_ERROR(dealer->Connect(identity, max_message_bytes));
   return std::unique_ptr<Dealer>(std::move(dealer));
 }
 

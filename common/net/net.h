@@ -19,14 +19,24 @@ namespace herd::net {
 
 // One message received by the server: who sent it and what.
 struct Incoming {
-  std::string peer;          // ZeroMQ routing identity (node name for node daemons)
+  std::string peer;          // ZeroMQ routing identity of the connection (random per connection)
   proto::Envelope envelope;  // decoded; undecodable frames are answered with an error and dropped
+};
+
+// What the server holds for any one peer, whoever it is (bounded before authentication).
+struct ServerLimits {
+  // A peer that declares a longer frame is disconnected at the frame's header.
+  int64_t max_message_bytes = proto::kMaxMessageBytes;
+  // A peer that completes no message (nor answers the transport's ping) for this long is
+  // disconnected, and with it any partial message: the deadline of a slow partial message.
+  int message_timeout_ms = 30'000;
 };
 
 class Server {
  public:
   // Binds a ROUTER to every endpoint ("tcp://127.0.0.1:6817", "ipc:///run/herd/ctld.sock").
-  static Result<std::unique_ptr<Server>> Bind(const std::vector<std::string>& endpoints);
+  static Result<std::unique_ptr<Server>> Bind(const std::vector<std::string>& endpoints,
+                                              const ServerLimits& limits = {});
   virtual ~Server() = default;
   // Waits up to timeout_ms for messages, then returns every message already queued (a batch).
   // Malformed frames get an ErrorReply sent back and are not returned.
@@ -49,11 +59,13 @@ class Context {
 };
 
 // A DEALER connected to the controller. identity: routing id ("" = random).
+// max_message_bytes: a longer message from the controller drops the connection.
 class Dealer {
  public:
-  static Result<std::unique_ptr<Dealer>> Connect(const std::string& endpoint,
-                                                 const std::string& identity,
-                                                 std::shared_ptr<Context> context = nullptr);
+  static Result<std::unique_ptr<Dealer>> Connect(
+      const std::string& endpoint, const std::string& identity,
+      std::shared_ptr<Context> context = nullptr,
+      int64_t max_message_bytes = proto::kMaxMessageBytes);
   virtual ~Dealer() = default;
   virtual Status Send(const proto::Envelope& e) = 0;
   // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped; one in

@@ -29,7 +29,7 @@ Result<T> DecodeBody(std::string_view bytes);
 std::string EncodeJobsReply(std::span<const model::Job* const> jobs, bool more, bool brief);
 
 // Envelope <-> bytes. DecodeEnvelope refuses an unknown major version with
-// "protocol version N not supported (this herd speaks 1): upgrade ..." and any malformed input.
+// "protocol version N not supported (this herd speaks 2): upgrade ..." and any malformed input.
 // version, when given, is set to the version the bytes declare (refused or not), if they do.
 std::string EncodeEnvelope(const Envelope& envelope);
 Result<Envelope> DecodeEnvelope(std::string_view bytes, int64_t* version = nullptr);

@@ -16,7 +16,8 @@
 namespace herd::proto {
 
 // Major version: a peer with another major is refused with a clear error.
-inline constexpr int kProtocolVersion = 1;
+// 2: a worker's run (JobReport, EventAck, SignalCommand, LogsFetch); nodes bound to their Register.
+inline constexpr int kProtocolVersion = 2;
 // Limits every decode enforces.
 inline constexpr size_t kMaxMessageBytes = 16 << 20;
 inline constexpr size_t kMaxStringBytes = 1 << 20;
@@ -213,6 +214,9 @@ struct JobReport {
   int32_t exit_code = -1;
   std::string reason;             // "out of memory", "killed by signal 9", ...
   model::JobUsage usage;          // this worker's CPU and memory (final figures when ENDED)
+  // Which run of the job (its restart_count when launched): a report of an earlier run never
+  // touches the current one.
+  int32_t run = 0;
   bool operator==(const JobReport&) const = default;
 };
 
@@ -254,6 +258,7 @@ struct JobEvent {
 struct EventAck {
   model::JobId id = 0;
   int32_t worker = 0;
+  int32_t run = 0;
   bool operator==(const EventAck&) const = default;
 };
 
@@ -270,12 +275,14 @@ struct SignalCommand {
   std::string action;             // "kill", "suspend", "resume"
   int32_t grace_ms = 0;           // for kill: SIGTERM, wait, then SIGKILL
   std::string reason;             // recorded as the end reason
+  int32_t run = 0;                // only the workers of this run of the job
   bool operator==(const SignalCommand&) const = default;
 };
 // Asks a node for log bytes; answered by LogsData carrying the same token.
 struct LogsFetch {
   uint64_t token = 0;
   LogsRequest request;
+  int32_t run = 0;                // the run whose log is read
   bool operator==(const LogsFetch&) const = default;
 };
 struct LogsData {

@@ -329,6 +329,7 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   Config c = MustParse(
       "default_project = \"vision\"\nadmins = [\"root\"]\n"
       "[controller]\nlisten = [\"tcp://0.0.0.0:6817\"]\nlog_file = \"/var/log/herd.log\"\n"
+      "max_message_size = \"4M\"\nmessage_timeout = \"1500ms\"\n"
       "[scheduler]\nplacement = \"spread\"\ncycle_interval = \"250ms\"\nkill_grace = 0\n"
       "reserve_after = 90061\n"
       "[classes.debug]\npriority = 80\n"
@@ -356,6 +357,20 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   // Inherited values are resolved in the output.
   EXPECT_EQ(c.FindQueue("vision")->members, std::vector<std::string>{"alice"});
   EXPECT_EQ(c.FindQueue("vision")->min_runtime_s, 1200);
+}
+
+TEST(ConfigTest, MessageLimitsStayWithinTheProtocol) {
+  Config c = MustParse("");
+  EXPECT_EQ(c.controller.max_message_mib, 16);
+  EXPECT_EQ(c.controller.message_timeout_ms, 30000);
+  c = MustParse("[controller]\nmax_message_size = 2\nmessage_timeout = \"2s\"\n");
+  EXPECT_EQ(c.controller.max_message_mib, 2);
+  EXPECT_EQ(c.controller.message_timeout_ms, 2000);
+  for (const char* bad : {"max_message_size = \"1G\"", "max_message_size = 0",
+                          "message_timeout = \"10ms\""}) {
+    Result<Config> r = ParseConfig(std::string("[controller]\n") + bad + "\n", "herd.toml");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
 }
 
 TEST(ConfigTest, LoadConfigReportsMissingFile) {

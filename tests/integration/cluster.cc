@@ -225,8 +225,9 @@ pid_t LocalCluster::NodeDaemonPid(const std::string& name) const {
   return static_cast<pid_t>(std::atol(ReadText(dir_ + "/noded-" + name + ".pid").c_str()));
 }
 
-std::string LocalCluster::JobDir(const std::string& name, long id, int worker) const {
-  return dir_ + "/nodes/" + name + "/jobs/" + std::to_string(id) + "." + std::to_string(worker);
+std::string LocalCluster::JobDir(const std::string& name, long id, int worker, int run) const {
+  return dir_ + "/nodes/" + name + "/jobs/" + std::to_string(id) + "." + std::to_string(run) +
+         "." + std::to_string(worker);
 }
 
 std::string LocalCluster::CgroupMode(const std::string& name) const {

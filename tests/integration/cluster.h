@@ -73,8 +73,9 @@ class LocalCluster {
   // The pid of node `name`'s herd-noded (from its pid file), or 0.
   pid_t NodeDaemonPid(const std::string& name) const;
 
-  // The state directory of a job's worker on node `name` (holds the shim's `exit` file).
-  std::string JobDir(const std::string& name, long id, int worker = 0) const;
+  // The state directory of a job's worker on node `name` (holds the shim's `exit` file), for the
+  // job's run `run` (its restart count when launched).
+  std::string JobDir(const std::string& name, long id, int worker = 0, int run = 0) const;
   // The cgroup mode node `name` reported at start ("v1", "v2", "hybrid", "none"), "" if unknown.
   std::string CgroupMode(const std::string& name) const;
 

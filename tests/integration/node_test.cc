@@ -120,6 +120,24 @@ TEST_F(NodeTest, JobEndingWhileNodeDaemonIsDownKeepsItsExitCode) {
   EXPECT_THAT((*job)["reason"].get<std::string>(), HasSubstr("exit code 7"));
 }
 
+// A job sent to the node while its herd-noded restarts never reached it: it never ran, so it is
+// requeued and runs once the new herd-noded registers, instead of failing as lost.
+TEST_F(NodeTest, JobSentWhileNodeDaemonRestartsIsRequeuedNotFailed) {
+  ASSERT_TRUE(c().KillNodeDaemon(kNode).ok());
+  auto id = c().Submit("-- sh -c 'echo ran as run $HERD_RESTART_COUNT'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  // herd-ctld still thinks the node up (within node_timeout) and sends it the launch.
+  ASSERT_TRUE(c().WaitForState(*id, "STARTING")) << c().log_tail();
+  Status started = c().StartNodeDaemon(kNode);
+  ASSERT_TRUE(started.ok()) << started.message() << c().log_tail();
+
+  ASSERT_EQ(c().WaitForEnd(*id), "COMPLETED") << c().Show(*id)->dump() << c().log_tail();
+  auto job = c().Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["restart_count"], 1) << job->dump();
+  EXPECT_THAT(c().Herd("logs " + std::to_string(*id)).out, HasSubstr("ran as run 1"));
+}
+
 TEST_F(NodeTest, MemoryHogIsKilledAtItsLimit) {
   const std::string mode = c().CgroupMode(kNode);
   if (mode.empty() || mode == "none") {

@@ -77,7 +77,7 @@ model::NodeTopology FullTopology() {
   return t;
 }
 
-JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}}; }
+JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}, 2}; }
 LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536}; }
 LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
 
@@ -130,10 +130,10 @@ template <> Heartbeat Sample() {
   return {"dgx01", {FullReport(), FullReport()}, {{0, 97, 30000}, {1, 0, 512}}};
 }
 template <> JobEvent Sample() { return {"dgx01", FullReport()}; }
-template <> EventAck Sample() { return {77, 3}; }
+template <> EventAck Sample() { return {77, 3, 2}; }
 template <> LaunchCommand Sample() { return {FullJob(), 1, {{"HERD_JOB_ID", "1"}, {"HERD_RANK", "1"}}}; }
-template <> SignalCommand Sample() { return {77, "kill", 30000, "preempted"}; }
-template <> LogsFetch Sample() { return {0xfedcba9876543210ull, FullLogsRequest()}; }
+template <> SignalCommand Sample() { return {77, "kill", 30000, "preempted", 4}; }
+template <> LogsFetch Sample() { return {0xfedcba9876543210ull, FullLogsRequest(), 5}; }
 template <> LogsData Sample() { return {12, FullLogsReply(), "no such log"}; }
 
 template <typename T>
@@ -212,11 +212,11 @@ TEST(CodecTest, BodyOfWrongTypeIsRefused) {
 
 TEST(CodecTest, WrongVersionNamesBothVersions) {
   Envelope e = MakeEnvelope(SubmitReply{1});
-  e.v = 2;
+  e.v = 1;
   auto r = DecodeEnvelope(EncodeEnvelope(e));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
-            "protocol version 2 not supported (this herd speaks 1): upgrade herd so that the CLI, "
+            "protocol version 1 not supported (this herd speaks 2): upgrade herd so that the CLI, "
             "herd-ctld and herd-noded match");
 }
 

@@ -82,8 +82,12 @@ Status Runtime::Launch(const LaunchSpec& spec) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create " + dir + ": " + ec.message());
-  ShimSpec shim{spec, options_.runc_path, options_.state_dir + "/runc", options_.cgroup_parent,
-                options_.use_cgroups};
+  ShimSpec shim{spec,
+                options_.runc_path,
+                options_.state_dir + "/runc",
+                options_.cgroup_parent,
+                options_.use_cgroups,
+                options_.allowed_volumes};
   HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));
 
   int ready[2];

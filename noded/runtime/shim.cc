@@ -358,6 +358,15 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
   return config.dump(2) + "\n";
 }
 
+// Ok when umoci, which unpacks OCI image layouts, is in herd-shim's PATH; else how to get it.
+Status UmociInstalled(const std::string& image) {
+  const char* path_env = getenv("PATH");
+  if (FindExecutable("umoci", path_env != nullptr ? path_env : kDefaultPath)) return Status::Ok();
+  return Invalid("image '" + image +
+                 "' is an OCI image layout, which needs umoci on the node: install it "
+                 "(apt-get install umoci, or scripts/install-deps)");
+}
+
 // Failure stages reported by a job child through its exec-error pipe.
 enum ChildStage : int { kStageChdir = 1, kStageAffinity, kStageCredentials, kStageExec };
 
@@ -657,7 +666,11 @@ Status Shim::RuncWithLogError(const std::vector<std::string>& args, const std::s
 // These mounts live in a mount namespace of the shim's own, so they vanish with it.
 Status Shim::StartContainer() {
   const LaunchSpec& spec = spec_.launch;
-  if (geteuid() != 0) return Unavailable("containers need herd-noded to run as root");
+  if (geteuid() != 0) {
+    // A non-root herd-noded runs jobs only as itself: its own rights are the user's.
+    if (ParseOciImage(spec.image)) HERD_RETURN_IF_ERROR(UmociInstalled(spec.image));
+    return Unavailable("containers need herd-noded to run as root");
+  }
   std::error_code ec;
   fs::create_directories(spec_.runc_root, ec);
   const std::string bundle = Path("bundle");
@@ -726,12 +739,9 @@ Status Shim::PrepareRootfs(const UserInfo& user, const std::string& bundle, std:
   if (dir_fd < 0) return Internal("cannot open " + *rootfs + ": " + ErrnoText(errno));
   Status unpacked;
   if (oci) {
-    const char* path_env = getenv("PATH");
-    if (!FindExecutable("umoci", path_env != nullptr ? path_env : kDefaultPath)) {
+    if (Status umoci = UmociInstalled(image); !umoci.ok()) {
       close(dir_fd);
-      return Invalid("image '" + image +
-                     "' is an OCI image layout, which needs umoci on the node: install it "
-                     "(apt-get install umoci, or scripts/install-deps)");
+      return umoci;
     }
     // raw unpack gives only the rootfs: the job's command and environment come from herd.
     unpacked = RunChild({"umoci", "raw", "unpack", "--rootless", "--image",

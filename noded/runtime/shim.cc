@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
@@ -11,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -405,6 +407,9 @@ class Shim {
   Status PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs);
   // Mounts an overlay of the image directory lower_fd (whose stat is `lower`) on bundle/rootfs.
   Status MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower);
+  // Refuses a container cwd the job's user could not enter (runc enters it as root).
+  Status CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
+                           const std::vector<std::pair<std::string, std::string>>& volumes);
   // Resolves, checks and mounts the job's volumes under bundle/volumes; *volumes gets the
   // (source, destination) binds for runc.
   Status StageVolumes(const UserInfo& user, const std::string& bundle,
@@ -685,6 +690,7 @@ Status Shim::StartContainer() {
   HERD_RETURN_IF_ERROR(PrepareRootfs(user, bundle, &rootfs));
   std::vector<std::pair<std::string, std::string>> volumes;
   HERD_RETURN_IF_ERROR(StageVolumes(user, bundle, &volumes));
+  HERD_RETURN_IF_ERROR(CheckContainerCwd(user, rootfs, volumes));
   user.home = spec.uid == 0 ? "/root" : "/";
   HERD_RETURN_IF_ERROR(
       WriteFileAtomic(bundle + "/config.json", OciConfig(spec_, rootfs, user, volumes)));
@@ -801,6 +807,46 @@ Status Shim::MountOverlay(const std::string& bundle, int lower_fd, const struct 
   }
   mounts_.push_back(rootfs);
   return Status::Ok();
+}
+
+// runc enters the container's cwd as root before it becomes the job's user, so a directory the
+// user may not reach would be entered all the same: check it first, as the user, in the tree it
+// lies in (the innermost volume holding it, else the rootfs). A path that does not resolve
+// there (it crosses a mount runc makes, or a symlink into a volume) is left to runc.
+Status Shim::CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
+                               const std::vector<std::pair<std::string, std::string>>& volumes) {
+  const std::string cwd = spec_.launch.cwd.empty() ? "/" : spec_.launch.cwd;
+  if (!NeedsSwitch(user) || cwd[0] != '/') return Status::Ok();  // runc refuses a relative one
+  std::string base = rootfs, rel = cwd;
+  size_t depth = 0;
+  for (const auto& [source, target] : volumes) {
+    if (target.size() > depth && PathIsUnder(cwd, target)) {
+      base = source;
+      rel = cwd.substr(std::min(target.size(), cwd.size()));
+      depth = target.size();
+    }
+  }
+  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  int base_fd = open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (base_fd < 0) return Internal("cannot open " + base + ": " + ErrnoText(errno));
+  Status status = WithUserRights(user, [&] {
+    struct open_how how = {};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    int fd = static_cast<int>(syscall(SYS_openat2, base_fd, rel.c_str(), &how, sizeof how));
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+      if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) err = errno;
+      close(fd);
+    }
+    if (err == EACCES || err == EPERM) {
+      return Denied("cannot chdir to '" + cwd + "': " + ErrnoText(err));
+    }
+    return Status::Ok();
+  });
+  close(base_fd);
+  return status;
 }
 
 Status Shim::StageVolumes(const UserInfo& user, const std::string& bundle,

@@ -593,6 +593,20 @@ TEST_F(ContainerTest, OciImageLayoutIsUnpackedAsTheJobsUser) {
   EXPECT_EQ(Log("30.0"), "65534 755\n");
 }
 
+// runc enters the cwd as root: a directory in a volume that only root can reach stays closed.
+TEST_F(ContainerTest, ContainerCwdIsCheckedWithTheUsersRights) {
+  chmod(tmp_.c_str(), 0755);
+  fs::create_directories(tmp_ + "/data/closed/open");
+  chmod((tmp_ + "/data/closed").c_str(), 0700);
+  std::ofstream(tmp_ + "/data/closed/open/secret") << "root-only";
+  LaunchSpec spec = NobodySh("31.0", "cat secret", rootfs_);
+  spec.mounts = {{tmp_ + "/data", "/x"}};
+  spec.cwd = "/x/closed/open";
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << "the job ran in " << spec.cwd << ": " << Log("31.0");
+  EXPECT_THAT(status.message(), HasSubstr("cannot chdir to '/x/closed/open': Permission denied"));
+}
+
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {
   if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
   const std::string layout = tmp_ + "/oci";

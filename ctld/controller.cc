@@ -7,6 +7,7 @@
 
 #include "common/model/sweep.h"
 #include "common/model/units.h"
+#include "common/util/path.h"
 #include "ctld/limits.h"
 #include "spdlog/spdlog.h"
 
@@ -316,12 +317,8 @@ Status Controller::CheckVolumes(const model::JobSpec& spec) const {
         host.find("/../") != std::string::npos || host.ends_with("/..")) {
       return Invalid("volume '" + v + "': use an absolute HOST[:CONTAINER] path without '..'");
     }
-    bool allowed = false;
-    for (const auto& prefix : config_.volume_prefixes) {
-      const std::string p = prefix.ends_with("/") ? prefix : prefix + "/";
-      allowed = allowed || host == prefix || host.rfind(p, 0) == 0;
-    }
-    if (!allowed) {
+    // herd-shim checks again on the node what the path resolves to, as the job's user.
+    if (!PathIsUnderAny(host, config_.volume_prefixes)) {
       std::string list;
       for (const auto& p : config_.volume_prefixes) list += (list.empty() ? "" : ", ") + p;
       return Denied("volume '" + host + "' is not under a path the admin allows (" +

@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   ropts.shim_path = shim;
   ropts.cgroup_parent = cgroup_parent;
   ropts.use_cgroups = !no_cgroups;
+  ropts.allowed_volumes = config->volume_prefixes;
   auto runtime = herd::runtime::Runtime::Create(ropts);
   if (!runtime.ok()) {
     spdlog::critical("{}", runtime.status().message());

@@ -31,7 +31,8 @@ std::string SpecToJson(const ShimSpec& s) {
             {"runc_path", s.runc_path},
             {"runc_root", s.runc_root},
             {"cgroup_parent", s.cgroup_parent},
-            {"use_cgroups", s.use_cgroups}};
+            {"use_cgroups", s.use_cgroups},
+            {"allowed_volumes", s.allowed_volumes}};
   return j.dump(2) + "\n";
 }
 
@@ -57,6 +58,7 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     j.at("runc_root").get_to(s.runc_root);
     j.at("cgroup_parent").get_to(s.cgroup_parent);
     j.at("use_cgroups").get_to(s.use_cgroups);
+    if (j.contains("allowed_volumes")) j.at("allowed_volumes").get_to(s.allowed_volumes);
     return s;
   } catch (const json::exception& e) {
     return Invalid(std::string("bad job spec: ") + e.what());

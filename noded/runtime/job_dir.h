@@ -27,6 +27,7 @@ struct ShimSpec {
   std::string runc_root;
   std::string cgroup_parent;
   bool use_cgroups = true;
+  std::vector<std::string> allowed_volumes;  // see RuntimeOptions
 };
 
 // How a job ended. start_failed: it never ran, reason says why.

@@ -87,8 +87,12 @@ Status Runtime::Launch(const LaunchSpec& spec) {
   if (chmod(dir.c_str(), 0700) != 0) {
     return Internal("cannot make " + dir + " private: " + ErrnoText(errno));
   }
-  ShimSpec shim{spec, options_.runc_path, options_.state_dir + "/runc", options_.cgroup_parent,
-                options_.use_cgroups};
+  ShimSpec shim{spec,
+                options_.runc_path,
+                options_.state_dir + "/runc",
+                options_.cgroup_parent,
+                options_.use_cgroups,
+                options_.allowed_volumes};
   HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));
 
   int ready[2];

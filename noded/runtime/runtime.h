@@ -31,7 +31,9 @@ struct LaunchSpec {
   std::vector<int> gpus;      // GPU indexes: their /dev/nvidia* nodes are passed to containers
   int64_t memory_mib = 0;     // cgroup memory limit; 0 = none
   int64_t pids_max = 0;       // cgroup pids limit; 0 = none
-  std::vector<std::pair<std::string, std::string>> mounts;  // host -> container bind, rw
+  // host -> container bind, rw. The host path is resolved as the job's user (symlinks included)
+  // and must then lie under RuntimeOptions::allowed_volumes.
+  std::vector<std::pair<std::string, std::string>> mounts;
 };
 
 // The state of one job as seen in its state directory.
@@ -51,6 +53,8 @@ struct RuntimeOptions {
   std::string cgroup_parent = "herd";  // cgroups are <hierarchy>/<cgroup_parent>/<job_key>;
                                        // the parent is created on demand and never removed
   bool use_cgroups = true;             // false: never confine jobs with cgroups
+  // Host paths container jobs may mount ([containers] allowed_volumes); empty: none.
+  std::vector<std::string> allowed_volumes;
 };
 
 // Starts, signals and observes jobs through their state directories. Holds no job in memory,

@@ -1,26 +1,33 @@
 #include "noded/runtime/shim.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
+#include "common/util/path.h"
 #include "noded/runtime/cgroup.h"
 #include "noded/runtime/job_dir.h"
 #include "noded/runtime/nvidia.h"
@@ -68,14 +75,17 @@ std::optional<std::string> FindExecutable(const std::string& argv0, const std::s
   return std::nullopt;
 }
 
-// The user's name, home and supplementary groups, or defaults for a uid with no passwd entry.
+// The job's user: ids, name, home and supplementary groups (defaults for a uid with no passwd
+// entry). Everything herd-shim does for the job runs with exactly these ids.
 struct UserInfo {
+  uid_t uid = 0;
+  gid_t gid = 0;
   std::string name, home;
   std::vector<gid_t> groups;
 };
 
 UserInfo LookupUser(uid_t uid, gid_t gid) {
-  UserInfo info{std::to_string(uid), "/", {gid}};
+  UserInfo info{uid, gid, std::to_string(uid), "/", {gid}};
   struct passwd* pw = getpwuid(uid);
   if (pw == nullptr) return info;
   info.name = pw->pw_name;
@@ -91,6 +101,144 @@ UserInfo LookupUser(uid_t uid, gid_t gid) {
   return info;
 }
 
+// Whether acting for `user` needs other ids than the shim's own (a root shim, a non-root job).
+bool NeedsSwitch(const UserInfo& user) {
+  return geteuid() == 0 && (user.uid != 0 || user.gid != 0);
+}
+
+// Becomes `user` for good: supplementary groups, gid, uid, in that order (each later step
+// needs the privilege the earlier ones keep). Only for a child that will exec or exit.
+bool DropToUser(const UserInfo& user) {
+  return setgroups(user.groups.size(), user.groups.data()) == 0 && setgid(user.gid) == 0 &&
+         setuid(user.uid) == 0;
+}
+
+// Runs fn with the effective ids (groups, gid, uid) of `user`, so that every path fn opens,
+// stats or resolves is checked as that user's would be, then takes root's ids back. The shim is
+// single-threaded, so the whole process switches; a process whose ids changed is not dumpable,
+// so the user cannot attach to it meanwhile. Aborts when it cannot switch back: going on with
+// the wrong ids would be unsafe either way.
+Status WithUserRights(const UserInfo& user, const std::function<Status()>& fn) {
+  if (!NeedsSwitch(user)) return fn();
+  const gid_t egid = getegid();
+  std::vector<gid_t> groups(std::max(getgroups(0, nullptr), 0));
+  groups.resize(std::max(getgroups(groups.size(), groups.data()), 0));
+  auto restore = [&] {
+    if (seteuid(0) != 0 || setegid(egid) != 0 || setgroups(groups.size(), groups.data()) != 0) {
+      std::abort();
+    }
+  };
+  if (setgroups(user.groups.size(), user.groups.data()) != 0 || setegid(user.gid) != 0 ||
+      seteuid(user.uid) != 0) {
+    const int err = errno;
+    restore();
+    return Internal("cannot take the rights of uid " + std::to_string(user.uid) + ": " +
+                    ErrnoText(err));
+  }
+  Status status = fn();
+  restore();
+  return status;
+}
+
+// Removes what a rootless image must not hold: setuid and setgid bits, device nodes. Runs in
+// a child that already is the job's user, so it can touch nothing else; FTW_PHYS: symlinks are
+// never followed.
+int SanitizeEntry(const char* path, const struct stat* st, int type, struct FTW*) {
+  if (type == FTW_SL || type == FTW_SLN) return 0;
+  if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+    unlink(path);
+  } else if ((st->st_mode & (S_ISUID | S_ISGID)) != 0) {
+    chmod(path, st->st_mode & 07777 & ~(S_ISUID | S_ISGID));
+  }
+  return 0;
+}
+
+// Keeps the last `limit` bytes a command printed, so a chatty or hostile one cannot fill memory.
+void AppendBounded(std::string* out, const char* data, size_t n, size_t limit = 4096) {
+  out->append(data, n);
+  if (out->size() > limit) out->erase(0, out->size() - limit);
+}
+
+// Runs argv (or, when argv is empty, `body`) in a child that first became `as` (when given)
+// and entered cwd_fd (when >= 0), with stdin from /dev/null. Output goes to out_fd, or when
+// out_fd < 0 its end is captured and quoted in the error. Error when it fails or exits non-zero,
+// unless every line it printed is one that `benign` accepts (then a failure is forgiven).
+Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo* as, int cwd_fd,
+                const std::function<int()>& body = nullptr,
+                const std::function<bool(const std::string&)>& benign = nullptr) {
+  int pipefd[2] = {-1, -1};
+  if (out_fd < 0 && pipe2(pipefd, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargs = CStrings(args);
+  // A child that became the user runs with a minimal environment of its own, never root's.
+  std::vector<std::string> env_strings = {std::string("PATH=") + kDefaultPath, "HOME=/"};
+  std::vector<char*> envp = CStrings(env_strings);
+  const bool drop = as != nullptr && NeedsSwitch(*as);
+  const std::string name = argv.empty() ? "unpack" : argv[0];
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t pid = fork();
+  if (pid == 0) {
+    ResetSignalsInChild();
+    int out = out_fd >= 0 ? out_fd : pipefd[1];
+    dup2(devnull, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    if (drop && !DropToUser(*as)) {
+      dprintf(2, "cannot switch to uid %u: %s\n", as->uid, strerror(errno));
+      _exit(126);
+    }
+    if (cwd_fd >= 0 && fchdir(cwd_fd) != 0) {
+      dprintf(2, "cannot enter the unpack directory: %s\n", strerror(errno));
+      _exit(126);
+    }
+    if (argv.empty()) _exit(body());
+    if (as != nullptr) {
+      execvpe(cargs[0], cargs.data(), envp.data());
+    } else {
+      execvp(cargs[0], cargs.data());
+    }
+    _exit(127);
+  }
+  close(devnull);
+  std::string output, line;
+  bool all_benign = benign != nullptr;
+  auto end_line = [&] {
+    if (!benign || !benign(line)) {
+      all_benign = false;
+      AppendBounded(&output, line.data(), line.size());
+      AppendBounded(&output, "\n", 1);
+    }
+    line.clear();
+  };
+  if (out_fd < 0) {
+    close(pipefd[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+      for (ssize_t i = 0; i < n; ++i) {
+        if (buf[i] == '\n') {
+          end_line();
+        } else if (line.size() < 4096) {
+          line.push_back(buf[i]);
+        }
+      }
+    }
+    if (!line.empty()) end_line();
+    close(pipefd[0]);
+  }
+  if (pid < 0) return Internal("fork: " + ErrnoText(errno));
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return Status::Ok();
+  if (WIFEXITED(st) && WEXITSTATUS(st) != 127 && all_benign) return Status::Ok();
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  std::string how = WIFEXITED(st) ? "exited with code " + std::to_string(WEXITSTATUS(st))
+                                  : "was killed by signal " + std::to_string(WTERMSIG(st));
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && output.empty()) how = "could not be run";
+  return Internal("'" + name + "' " + how + (output.empty() ? "" : ": " + output));
+}
+
 std::vector<std::string> JobEnv(const LaunchSpec& spec, const UserInfo& user, bool container) {
   std::map<std::string, std::string> env = {
       {"PATH", kDefaultPath},
@@ -103,14 +251,21 @@ std::vector<std::string> JobEnv(const LaunchSpec& spec, const UserInfo& user, bo
   return out;
 }
 
-// The runtime-spec config.json of a container job; the rootfs is used in place.
-std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const UserInfo& user) {
+// The runtime-spec config.json of a container job. `volumes` are (source, destination) binds
+// whose sources herd-shim already resolved and checked (see Shim::StageVolumes).
+std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const UserInfo& user,
+                      const std::vector<std::pair<std::string, std::string>>& volumes) {
   using nlohmann::json;
   const LaunchSpec& spec = shim.launch;
-  json caps = {"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-               "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-               "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-               "CAP_KILL",    "CAP_AUDIT_WRITE"};
+  // A job of a plain user gets no capability at all (runc would otherwise hand them to it even
+  // as a non-root uid); a root job, which only root can submit, gets Docker's default set.
+  json caps = json::array();
+  if (spec.uid == 0) {
+    caps = {"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+            "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+            "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+            "CAP_KILL",    "CAP_AUDIT_WRITE"};
+  }
   json groups = json::array();
   for (gid_t g : user.groups) {
     if (g != spec.gid) groups.push_back(g);
@@ -140,11 +295,11 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
                   {"type", "tmpfs"},
                   {"source", "tmpfs"},
                   {"options", {"nosuid", "nodev", "mode=1777"}}}};
-  for (const auto& [host, target] : spec.mounts) {
+  for (const auto& [source, target] : volumes) {
     mounts.push_back({{"destination", target},
                       {"type", "bind"},
-                      {"source", host},
-                      {"options", {"rbind", "rw"}}});
+                      {"source", source},
+                      {"options", {"rbind", "rw", "nosuid", "nodev"}}});
   }
   json resources = {{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
   // The job's GPUs and the driver's libraries, where this host has NVIDIA's driver.
@@ -181,7 +336,12 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
         {"args", spec.argv},
         {"env", env},
         {"cwd", spec.cwd.empty() ? "/" : spec.cwd},
-        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+        {"capabilities",
+         {{"bounding", caps},
+          {"effective", caps},
+          {"permitted", caps},
+          {"inheritable", json::array()},
+          {"ambient", json::array()}}},
         {"noNewPrivileges", true}}},
       {"root", {{"path", rootfs}, {"readonly", false}}},
       {"mounts", mounts},
@@ -200,8 +360,33 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
   return config.dump(2) + "\n";
 }
 
+// Ok when umoci, which unpacks OCI image layouts, is in herd-shim's PATH; else how to get it.
+Status UmociInstalled(const std::string& image) {
+  const char* path_env = getenv("PATH");
+  if (FindExecutable("umoci", path_env != nullptr ? path_env : kDefaultPath)) return Status::Ok();
+  return Invalid("image '" + image +
+                 "' is an OCI image layout, which needs umoci on the node: install it "
+                 "(apt-get install umoci, or scripts/install-deps)");
+}
+
 // Failure stages reported by a job child through its exec-error pipe.
 enum ChildStage : int { kStageChdir = 1, kStageAffinity, kStageCredentials, kStageExec };
+
+// Where execvp would look for argv0, in order, given the PATH the job will see. The child
+// tries them after it became the job's user, so only what that user may run is found.
+std::vector<std::string> ExecCandidates(const std::string& argv0, const std::string& path) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    out.push_back((dir.empty() ? "." : dir) + "/" + argv0);
+    start = end + 1;
+  }
+  return out;
+}
 struct ChildError {
   int stage;
   int err;
@@ -218,6 +403,17 @@ class Shim {
   Status Start();
   Status StartProcess();
   Status StartContainer();
+  // Puts the job's root file system at *rootfs (under bundle), from the image the user named.
+  Status PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs);
+  // Mounts an overlay of the image directory lower_fd (whose stat is `lower`) on bundle/rootfs.
+  Status MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower);
+  // Refuses a container cwd the job's user could not enter (runc enters it as root).
+  Status CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
+                           const std::vector<std::pair<std::string, std::string>>& volumes);
+  // Resolves, checks and mounts the job's volumes under bundle/volumes; *volumes gets the
+  // (source, destination) binds for runc.
+  Status StageVolumes(const UserInfo& user, const std::string& bundle,
+                      std::vector<std::pair<std::string, std::string>>* volumes);
   std::vector<std::string> Runc(std::vector<std::string> args) const;
   Status RuncWithLogError(const std::vector<std::string>& args, const std::string& what);
   void Signal(int sig);
@@ -233,7 +429,7 @@ class Shim {
   ShimSpec spec_;
   int log_fd_ = -1;
   bool container_ = false;
-  bool unpacked_rootfs_ = false;
+  std::vector<std::string> mounts_;  // made by the shim for a container, unmounted at Cleanup
   std::optional<JobCgroup> cgroup_;
   pid_t pid_ = -1;
   std::optional<int> status_;  // waitpid status of the job's main process once it ended
@@ -340,8 +536,9 @@ Status Shim::StartProcess() {
   for (const std::string& e : env) {
     if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
   }
-  std::optional<std::string> exe = FindExecutable(spec.argv[0], path);
-  if (!exe) return Invalid("cannot run '" + spec.argv[0] + "': No such file or directory");
+  std::vector<std::string> candidates = ExecCandidates(spec.argv[0], path);
+  std::vector<char*> exe = CStrings(candidates);
+  exe.pop_back();  // no terminating null: the child walks the vector
 
   if (spec_.use_cgroups) {
     CgroupMode mode = DetectCgroupMode();
@@ -363,7 +560,7 @@ Status Shim::StartProcess() {
   std::vector<std::string> args = spec.argv;
   std::vector<char*> argv = CStrings(args), envp = CStrings(env);
   std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
-  bool switch_user = geteuid() == 0 && (spec.uid != 0 || spec.gid != 0);
+  bool switch_user = NeedsSwitch(user);
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   for (int c : spec.cpus) CPU_SET(c, &cpus);
@@ -384,16 +581,27 @@ Status Shim::StartProcess() {
     char go;
     (void)!read(sync_pipe[0], &go, 1);  // wait until the shim has put us in the cgroups
     ChildError e{0, 0};
-    if (chdir(cwd.c_str()) != 0) {
+    // The user's ids come first: --chdir and the command are reached with the user's rights.
+    if (switch_user && !DropToUser(user)) {
+      e = {kStageCredentials, errno};
+    } else if (chdir(cwd.c_str()) != 0) {
       e = {kStageChdir, errno};
     } else if (pin && sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
       e = {kStageAffinity, errno};
-    } else if (switch_user && (setgroups(user.groups.size(), user.groups.data()) != 0 ||
-                               setgid(spec.gid) != 0 || setuid(spec.uid) != 0)) {
-      e = {kStageCredentials, errno};
     } else {
-      execve(exe->c_str(), argv.data(), envp.data());
-      e = {kStageExec, errno};
+      // As execvp: a candidate that is missing or not executable lets the search go on.
+      int err = ENOENT;
+      bool denied = false;
+      for (char* candidate : exe) {
+        execve(candidate, argv.data(), envp.data());
+        if (errno == EACCES) {
+          denied = true;
+        } else if (errno != ENOENT && errno != ENOTDIR) {
+          err = errno;
+          break;
+        }
+      }
+      e = {kStageExec, denied && err == ENOENT ? EACCES : err};
     }
     (void)!write(err_pipe[1], &e, sizeof e);
     _exit(127);
@@ -452,50 +660,42 @@ Status Shim::RuncWithLogError(const std::vector<std::string>& args, const std::s
   return Invalid(what + ": " + (tail.empty() ? status.message() : tail));
 }
 
+// Container jobs touch the user's files only with the user's rights, and herd's own files only
+// in the job's bundle (state_dir/jobs/KEY/bundle, root's, 0700), which the user cannot enter:
+//  * a tarball or an OCI layout is opened and unpacked by a child that became the job's user,
+//    into bundle/rootfs (the user's, 0700), then stripped of setuid/setgid bits and device
+//    nodes, so the rootfs holds nothing the user could not have made;
+//  * a rootfs directory, opened as the user, is the lower layer of an overlay mounted on
+//    bundle/rootfs (nosuid, nodev) whose upper layer is in the bundle: runc's mount points and
+//    the job's writes land there, and the directory itself is never written;
+//  * each volume is resolved as the user, checked against the allow-list as resolved, and
+//    bind-mounted from the very file descriptor that was resolved (no second lookup to race).
+// These mounts live in a mount namespace of the shim's own, so they vanish with it.
 Status Shim::StartContainer() {
   const LaunchSpec& spec = spec_.launch;
+  if (geteuid() != 0) {
+    // A non-root herd-noded runs jobs only as itself: its own rights are the user's.
+    if (ParseOciImage(spec.image)) HERD_RETURN_IF_ERROR(UmociInstalled(spec.image));
+    return Unavailable("containers need herd-noded to run as root");
+  }
   std::error_code ec;
   fs::create_directories(spec_.runc_root, ec);
-  std::string bundle = Path("bundle");
-  fs::create_directories(bundle, ec);
-  if (ec) return Internal("cannot create " + bundle + ": " + ec.message());
-  std::string rootfs;
-  if (std::optional<OciImageRef> oci = ParseOciImage(spec.image)) {
-    const char* path_env = getenv("PATH");
-    if (!FindExecutable("umoci", path_env != nullptr ? path_env : kDefaultPath)) {
-      return Invalid("image '" + spec.image +
-                     "' is an OCI image layout, which needs umoci on the node: install it "
-                     "(apt-get install umoci, or scripts/install-deps)");
-    }
-    rootfs = bundle + "/rootfs";
-    unpacked_rootfs_ = true;
-    int note_fd = open(Path(kShimLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    // raw unpack gives only the rootfs: the job's command and environment come from herd.
-    Status unpacked = RunCommand(
-        {"umoci", "raw", "unpack", "--image", oci->layout + ":" + oci->tag, rootfs}, note_fd);
-    close(note_fd);
-    if (!unpacked.ok()) {
-      return Invalid("cannot unpack OCI image '" + spec.image + "': " + unpacked.message());
-    }
-  } else if (fs::is_directory(spec.image, ec)) {
-    rootfs = fs::absolute(spec.image).string();
-  } else if (fs::is_regular_file(spec.image, ec)) {
-    rootfs = bundle + "/rootfs";
-    fs::create_directories(rootfs, ec);
-    unpacked_rootfs_ = true;
-    int note_fd = open(Path(kShimLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    Status unpacked = RunCommand({"tar", "-xf", spec.image, "-C", rootfs}, note_fd);
-    close(note_fd);
-    if (!unpacked.ok()) {
-      return Invalid("cannot unpack image '" + spec.image + "': " + unpacked.message());
-    }
-  } else {
-    return Invalid("image '" + spec.image + "' not found");
+  const std::string bundle = Path("bundle");
+  if (mkdir(bundle.c_str(), 0700) != 0 || chmod(bundle.c_str(), 0700) != 0) {
+    return Internal("cannot create " + bundle + ": " + ErrnoText(errno));
   }
-  if (geteuid() != 0) return Unavailable("containers need herd-noded to run as root");
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr)) {
+    return Internal("cannot make a mount namespace for the job: " + ErrnoText(errno));
+  }
   UserInfo user = LookupUser(spec.uid, spec.gid);
+  std::string rootfs;
+  HERD_RETURN_IF_ERROR(PrepareRootfs(user, bundle, &rootfs));
+  std::vector<std::pair<std::string, std::string>> volumes;
+  HERD_RETURN_IF_ERROR(StageVolumes(user, bundle, &volumes));
+  HERD_RETURN_IF_ERROR(CheckContainerCwd(user, rootfs, volumes));
   user.home = spec.uid == 0 ? "/root" : "/";
-  HERD_RETURN_IF_ERROR(WriteFileAtomic(bundle + "/config.json", OciConfig(spec_, rootfs, user)));
+  HERD_RETURN_IF_ERROR(
+      WriteFileAtomic(bundle + "/config.json", OciConfig(spec_, rootfs, user, volumes)));
   HERD_RETURN_IF_ERROR(
       RuncWithLogError({"create", "--bundle", bundle, "--pid-file", Path(kPidFile), spec.job_key},
                        "cannot create container"));
@@ -506,6 +706,210 @@ Status Shim::StartContainer() {
   if (pid_ <= 0) return Internal("runc wrote no pid file");
   cgroup_ = JobCgroup::Open(DetectCgroupMode(), spec_.cgroup_parent, spec.job_key);
   return RuncWithLogError({"start", spec.job_key}, "cannot start container");
+}
+
+Status Shim::PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs) {
+  const std::string& image = spec_.launch.image;
+  std::optional<OciImageRef> oci;
+  int image_fd = -1;
+  struct stat st = {};
+  Status opened = WithUserRights(user, [&] {
+    oci = ParseOciImage(image);
+    if (oci) return Status::Ok();
+    // O_NONBLOCK: a FIFO named as the image must not hang the shim.
+    image_fd = open(image.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (image_fd < 0 && errno == ENOENT) return Invalid("image '" + image + "' not found");
+    if (image_fd < 0) return Denied("cannot read image '" + image + "': " + ErrnoText(errno));
+    if (fstat(image_fd, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+      return Invalid("image '" + image + "' is neither a directory nor a tarball");
+    }
+    return Status::Ok();
+  });
+  auto close_image = [&] {
+    if (image_fd >= 0) close(image_fd);
+  };
+  if (!opened.ok()) {
+    close_image();
+    return opened;
+  }
+  *rootfs = bundle + "/rootfs";
+  if (!oci && S_ISDIR(st.st_mode)) {
+    Status mounted = MountOverlay(bundle, image_fd, st);
+    close_image();
+    return mounted;
+  }
+  close_image();
+  // The user's own directory to unpack into; only root can reach it through the bundle.
+  if (mkdir(rootfs->c_str(), 0700) != 0 || chown(rootfs->c_str(), user.uid, user.gid) != 0) {
+    return Internal("cannot create " + *rootfs + ": " + ErrnoText(errno));
+  }
+  int dir_fd = open(rootfs->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Internal("cannot open " + *rootfs + ": " + ErrnoText(errno));
+  Status unpacked;
+  if (oci) {
+    if (Status umoci = UmociInstalled(image); !umoci.ok()) {
+      close(dir_fd);
+      return umoci;
+    }
+    // raw unpack gives only the rootfs: the job's command and environment come from herd.
+    unpacked = RunChild({"umoci", "raw", "unpack", "--rootless", "--image",
+                         fs::absolute(oci->layout).string() + ":" + oci->tag, "."},
+                        -1, &user, dir_fd);
+    if (!unpacked.ok()) {
+      unpacked = Invalid("cannot unpack OCI image '" + image + "': " + unpacked.message());
+    }
+  } else {
+    // Unprivileged tar keeps no owner, cannot make device nodes and, like any tar, refuses
+    // members that climb out with "..". Device nodes are left out: runc gives /dev its own.
+    auto mknod_refused = [](const std::string& line) {
+      return line.ends_with(": Cannot mknod: Operation not permitted") ||
+             line == "tar: Exiting with failure status due to previous errors";
+    };
+    unpacked = RunChild({"tar", "-xf", fs::absolute(image).string(), "--no-same-owner"}, -1, &user,
+                        dir_fd, nullptr, mknod_refused);
+    if (!unpacked.ok()) {
+      unpacked = Invalid("cannot unpack image '" + image + "': " + unpacked.message());
+    }
+  }
+  if (unpacked.ok()) {
+    // umoci keeps setuid bits on the user's files even when rootless; clear them everywhere.
+    unpacked = RunChild({}, -1, &user, dir_fd, [] {
+      return nftw(".", SanitizeEntry, 32, FTW_PHYS | FTW_MOUNT) == 0 ? 0 : 1;
+    });
+    if (!unpacked.ok()) {
+      unpacked = Internal("cannot clean the unpacked image: " + unpacked.message());
+    }
+  }
+  close(dir_fd);
+  return unpacked;
+}
+
+Status Shim::MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower) {
+  const std::string upper = bundle + "/upper", work = bundle + "/work", rootfs = bundle + "/rootfs";
+  for (const std::string& dir : {upper, work, rootfs}) {
+    if (mkdir(dir.c_str(), 0700) != 0) {
+      return Internal("cannot create " + dir + ": " + ErrnoText(errno));
+    }
+  }
+  // The overlay's root takes the upper directory's owner and mode: make them the image's.
+  if (chown(upper.c_str(), lower.st_uid, lower.st_gid) != 0 ||
+      chmod(upper.c_str(), lower.st_mode & 07777) != 0) {
+    return Internal("cannot prepare " + upper + ": " + ErrnoText(errno));
+  }
+  // lowerdir through the descriptor the user opened: the very directory that was checked.
+  const std::string options = "lowerdir=/proc/self/fd/" + std::to_string(lower_fd) +
+                              ",upperdir=" + upper + ",workdir=" + work;
+  if (upper.find_first_of(",:\\") != std::string::npos) {
+    return Invalid("the node's state directory '" + dir_ + "' holds ',', ':' or '\\', which " +
+                   "image directories cannot be mounted from");
+  }
+  if (mount("overlay", rootfs.c_str(), "overlay", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    return Internal("cannot mount image '" + spec_.launch.image +
+                    "' (overlay): " + ErrnoText(errno));
+  }
+  mounts_.push_back(rootfs);
+  return Status::Ok();
+}
+
+// runc enters the container's cwd as root before it becomes the job's user, so a directory the
+// user may not reach would be entered all the same: check it first, as the user, in the tree it
+// lies in (the innermost volume holding it, else the rootfs). A path that does not resolve
+// there (it crosses a mount runc makes, or a symlink into a volume) is left to runc.
+Status Shim::CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
+                               const std::vector<std::pair<std::string, std::string>>& volumes) {
+  const std::string cwd = spec_.launch.cwd.empty() ? "/" : spec_.launch.cwd;
+  if (!NeedsSwitch(user) || cwd[0] != '/') return Status::Ok();  // runc refuses a relative one
+  std::string base = rootfs, rel = cwd;
+  size_t depth = 0;
+  for (const auto& [source, target] : volumes) {
+    if (target.size() > depth && PathIsUnder(cwd, target)) {
+      base = source;
+      rel = cwd.substr(std::min(target.size(), cwd.size()));
+      depth = target.size();
+    }
+  }
+  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  int base_fd = open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (base_fd < 0) return Internal("cannot open " + base + ": " + ErrnoText(errno));
+  Status status = WithUserRights(user, [&] {
+    struct open_how how = {};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    int fd = static_cast<int>(syscall(SYS_openat2, base_fd, rel.c_str(), &how, sizeof how));
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+      if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) err = errno;
+      close(fd);
+    }
+    if (err == EACCES || err == EPERM) {
+      return Denied("cannot chdir to '" + cwd + "': " + ErrnoText(err));
+    }
+    return Status::Ok();
+  });
+  close(base_fd);
+  return status;
+}
+
+Status Shim::StageVolumes(const UserInfo& user, const std::string& bundle,
+                          std::vector<std::pair<std::string, std::string>>* volumes) {
+  const std::vector<std::pair<std::string, std::string>>& wanted = spec_.launch.mounts;
+  if (wanted.empty()) return Status::Ok();
+  // The admin's prefixes as they resolve on this node (an allowed /data may be a symlink).
+  std::vector<std::string> allowed;
+  std::string list;
+  for (const std::string& prefix : spec_.allowed_volumes) {
+    list += (list.empty() ? "" : ", ") + prefix;
+    std::error_code ec;
+    fs::path real = fs::canonical(prefix, ec);
+    if (!ec) allowed.push_back(real.string());
+  }
+  if (list.empty()) list = "none are allowed: [containers] allowed_volumes in herd.toml";
+  const std::string staging = bundle + "/volumes";
+  if (mkdir(staging.c_str(), 0700) != 0) {
+    return Internal("cannot create " + staging + ": " + ErrnoText(errno));
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const std::string& host = wanted[i].first;
+    int fd = -1;
+    HERD_RETURN_IF_ERROR(WithUserRights(user, [&] {
+      // Resolved by the kernel as the user, symlinks included.
+      fd = open(host.c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) return Denied("cannot use volume '" + host + "': " + ErrnoText(errno));
+      return Status::Ok();
+    }));
+    const std::string fd_path = "/proc/self/fd/" + std::to_string(fd);
+    std::error_code ec;
+    const std::string resolved = fs::read_symlink(fd_path, ec).string();
+    struct stat st;
+    Status status;
+    if (ec || fstat(fd, &st) != 0) {
+      status = Internal("cannot resolve volume '" + host + "'");
+    } else if (!PathIsUnderAny(resolved, allowed)) {
+      status = Denied("volume '" + host + "' resolves to '" + resolved +
+                      "', which is not under a path the admin allows (" + list + ")");
+    } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+      status = Invalid("volume '" + host + "' is neither a directory nor a file");
+    }
+    const std::string target = staging + "/" + std::to_string(i);
+    if (status.ok()) {
+      int made = S_ISDIR(st.st_mode) ? mkdir(target.c_str(), 0700)
+                                     : open(target.c_str(), O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (made < 0) {
+        status = Internal("cannot create " + target + ": " + ErrnoText(errno));
+      } else if (!S_ISDIR(st.st_mode)) {
+        close(made);
+      }
+    }
+    if (status.ok() && mount(fd_path.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr)) {
+      status = Internal("cannot mount volume '" + host + "': " + ErrnoText(errno));
+    }
+    close(fd);
+    if (!status.ok()) return status;
+    mounts_.push_back(target);
+    volumes->emplace_back(target, wanted[i].second);
+  }
+  return Status::Ok();
 }
 
 void Shim::Signal(int sig) {
@@ -573,8 +977,16 @@ void Shim::Cleanup() {
   std::error_code ec;
   if (container_) {
     RunCommand(Runc({"delete", "--force", spec_.launch.job_key}), -1).ok();
-    // Only the bundle (config.json and an unpacked tarball) is ours; an image dir never is.
-    fs::remove_all(Path("bundle"), ec);
+    // Unmounted first, so that removing the bundle never reaches into an image or a volume.
+    bool unmounted = true;
+    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
+      if (umount2(it->c_str(), MNT_DETACH) != 0) {
+        Note("cannot unmount " + *it + ": " + ErrnoText(errno));
+        unmounted = false;
+      }
+    }
+    mounts_.clear();
+    if (unmounted) fs::remove_all(Path("bundle"), ec);
   } else if (cgroup_) {
     cgroup_->Remove();
   }
@@ -601,42 +1013,7 @@ std::optional<OciImageRef> ParseOciImage(const std::string& image) {
 }
 
 Status RunCommand(const std::vector<std::string>& argv, int out_fd) {
-  int pipefd[2] = {-1, -1};
-  if (out_fd < 0 && pipe2(pipefd, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargs = CStrings(args);
-  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  pid_t pid = fork();
-  if (pid == 0) {
-    ResetSignalsInChild();
-    int out = out_fd >= 0 ? out_fd : pipefd[1];
-    dup2(devnull, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    execvp(cargs[0], cargs.data());
-    _exit(127);
-  }
-  close(devnull);
-  std::string output;
-  if (out_fd < 0) {
-    close(pipefd[1]);
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-      if (n > 0) output.append(buf, n);
-    }
-    close(pipefd[0]);
-  }
-  if (pid < 0) return Internal("fork: " + ErrnoText(errno));
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return Status::Ok();
-  while (!output.empty() && output.back() == '\n') output.pop_back();
-  std::string how = WIFEXITED(st) ? "exited with code " + std::to_string(WEXITSTATUS(st))
-                                  : "was killed by signal " + std::to_string(WTERMSIG(st));
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && output.empty()) how = "could not be run";
-  return Internal("'" + argv[0] + "' " + how + (output.empty() ? "" : ": " + output));
+  return RunChild(argv, out_fd, nullptr, -1);
 }
 
 int RunShim(const std::string& job_dir, int ready_fd) {

@@ -1,5 +1,7 @@
 // Container jobs: their own rootfs, and host paths only where the admin allows.
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -38,6 +40,20 @@ TEST(ContainerIntegrationTest, AllowedVolumeIsMountedAndOthersAreRefused) {
   r = c.Herd("submit -v " + std::string(data) + " -- true");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("needs --image"));
+
+  // A symlink under the allowed path that leads out of it passes herd-ctld's check of the
+  // text, but the node resolves it as the job's user and refuses what it resolves to.
+  if (RunShell("command -v setpriv").exit_code == 0) {
+    chmod(data, 0755);
+    ASSERT_EQ(symlink("/root", (std::string(data) + "/escape").c_str()), 0);
+    r = c.HerdAs(65534, 65534,
+                 "submit -q --image " + rootfs + " -v " + data + "/escape:/x -- ls /x");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const long escape = std::stol(r.out);
+    EXPECT_EQ(c.WaitForEnd(escape), "FAILED") << c.log_tail();
+    EXPECT_THAT((*c.Show(escape))["reason"].get<std::string>(),
+                HasSubstr("resolves to '/root', which is not under a path the admin allows"));
+  }
   RunShell(std::string("rm -rf ") + data);
 }
 

@@ -1,6 +1,7 @@
 // Runs real jobs through herd-shim: plain processes, cgroups (when writable), runc containers.
 #include "noded/runtime/runtime.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kNobody = 65534;  // nobody:nogroup, the unprivileged user of these tests
 
 // Polls pred until it holds or the deadline passes.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
@@ -77,6 +81,7 @@ class RuntimeTest : public ::testing::Test {
     options.shim_path = HERD_SHIM_PATH;
     options.cgroup_parent = parent_;
     options.use_cgroups = use_cgroups;
+    options.allowed_volumes = {tmp_};
     Result<std::unique_ptr<Runtime>> rt = Runtime::Create(options);
     EXPECT_TRUE(rt.ok()) << rt.status().message();
     return rt.ok() ? std::move(rt).value() : nullptr;
@@ -373,6 +378,48 @@ TEST_F(RuntimeTest, JobRunsAsTheRequestedUser) {
   EXPECT_NE(log.find("\n65534\n"), std::string::npos) << log;
 }
 
+// --chdir is entered as the job's user: a directory only root can reach stays closed, even one
+// whose own mode is open (here under a 0700 parent).
+TEST_F(RuntimeTest, ChdirIsEnteredWithTheUsersRights) {
+  if (getuid() != 0) GTEST_SKIP() << "switching users needs root";
+  chmod(tmp_.c_str(), 0755);
+  const std::string open_dir = tmp_ + "/closed/open";
+  fs::create_directories(open_dir);
+  chmod((tmp_ + "/closed").c_str(), 0700);
+  chmod(open_dir.c_str(), 0755);
+  std::ofstream(open_dir + "/secret") << "root-only";
+  chmod((open_dir + "/secret").c_str(), 0644);
+  LaunchSpec spec = Sh("17.0", "cat secret");
+  spec.uid = kNobody;
+  spec.gid = kNobody;
+  spec.cwd = open_dir;
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << "the job ran in " << open_dir << ": " << Log("17.0");
+  EXPECT_THAT(status.message(), HasSubstr("cannot chdir to '" + open_dir + "': Permission denied"));
+}
+
+// The command is looked up as the job's user would (execvp): a program in a PATH directory only
+// root can reach is passed over for the next one.
+TEST_F(RuntimeTest, CommandIsLookedUpWithTheUsersRights) {
+  if (getuid() != 0) GTEST_SKIP() << "switching users needs root";
+  chmod(tmp_.c_str(), 0755);
+  for (const std::string dir : {"closed", "open"}) {
+    fs::create_directories(tmp_ + "/" + dir);
+    std::ofstream(tmp_ + "/" + dir + "/prog") << "#!/bin/sh\necho " << dir << "\n";
+    chmod((tmp_ + "/" + dir + "/prog").c_str(), 0755);
+  }
+  chmod((tmp_ + "/closed").c_str(), 0700);
+  LaunchSpec spec = Sh("18.0", "");
+  spec.argv = {"prog"};
+  spec.env = {{"PATH", tmp_ + "/closed:" + tmp_ + "/open:/usr/bin:/bin"}};
+  spec.uid = kNobody;
+  spec.gid = kNobody;
+  spec.cwd = "/";
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("18.0").exit_code, 0) << Log("18.0");
+  EXPECT_EQ(Log("18.0"), "open\n");
+}
+
 class ContainerTest : public RuntimeTest {
  protected:
   void SetUp() override {
@@ -382,6 +429,17 @@ class ContainerTest : public RuntimeTest {
     rootfs_ = tmp_ + "/rootfs";
     std::string cmd = std::string(HERD_MAKE_ROOTFS) + " " + rootfs_ + " >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "make-rootfs failed (busybox-static?)";
+  }
+
+  // A job of nobody running `script` with `sh` in image.
+  LaunchSpec NobodySh(const std::string& key, const std::string& script, const std::string& image) {
+    LaunchSpec spec = Sh(key, script);
+    spec.argv[0] = "sh";
+    spec.cwd = "/";
+    spec.image = image;
+    spec.uid = kNobody;
+    spec.gid = kNobody;
+    return spec;
   }
 
   std::string rootfs_;
@@ -404,6 +462,7 @@ TEST_F(ContainerTest, OutputAndExitCodePropagateAndHostFilesStayOutside) {
 }
 
 TEST_F(ContainerTest, TarballImageWithBindMountAndUser) {
+  chmod(tmp_.c_str(), 0755);  // the job's user opens the tarball and the volume
   std::string tarball = tmp_ + "/image.tar.gz";
   ASSERT_EQ(std::system(("tar -czf " + tarball + " -C " + rootfs_ + " .").c_str()), 0);
   fs::create_directories(tmp_ + "/data");
@@ -421,6 +480,131 @@ TEST_F(ContainerTest, TarballImageWithBindMountAndUser) {
   EXPECT_EQ(Log("21.0"), "shared\n65534\n");
   EXPECT_EQ(Slurp(tmp_ + "/data/output"), "out\n");
   EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/21.0/bundle")) << "unpacked rootfs left behind";
+}
+
+// A tarball is unpacked with its user's rights: a setuid-root shell, root-owned directories and
+// device nodes in it give a job of nobody nothing.
+TEST_F(ContainerTest, TarballIsUnpackedAsTheJobsUserWithoutSetuidBitsOrDevices) {
+  chmod(tmp_.c_str(), 0755);
+  const std::string image = tmp_ + "/evil";
+  ASSERT_EQ(std::system(("cp -a " + rootfs_ + " " + image + " && mkdir " + image + "/suid " +
+                         image + "/rootonly " + image + "/devs && cp " + image + "/bin/busybox " +
+                         image + "/suid/sh && chmod 4755 " + image + "/suid/sh && chmod 0700 " +
+                         image + "/rootonly && mknod " + image + "/devs/mem c 1 1 && tar -cf " +
+                         tmp_ + "/evil.tar --owner=0 --group=0 -C " + image + " .")
+                            .c_str()),
+            0);
+  chmod((tmp_ + "/evil.tar").c_str(), 0644);
+  LaunchSpec spec = NobodySh("25.0",
+                             "busybox stat -c '%u %a' /suid/sh /rootonly; "
+                             "test -e /devs/mem && echo device || echo no-device; "
+                             "/suid/sh -c 'id -u'; echo x > /rootonly/x && echo wrote",
+                             tmp_ + "/evil.tar");
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("25.0").exit_code, 0) << Log("25.0");
+  EXPECT_EQ(Log("25.0"), "65534 755\n65534 700\nno-device\n65534\nwrote\n");
+}
+
+// An image the user cannot read is refused, tarball or directory, as it would be for them.
+TEST_F(ContainerTest, ImageTheUserCannotReadIsRefused) {
+  chmod(tmp_.c_str(), 0755);
+  const std::string tarball = tmp_ + "/private.tar";
+  ASSERT_EQ(std::system(("tar -cf " + tarball + " -C " + rootfs_ + " .").c_str()), 0);
+  chmod(tarball.c_str(), 0600);
+  Status status = runtime_->Launch(NobodySh("26.0", "echo ran", tarball));
+  ASSERT_FALSE(status.ok()) << Log("26.0");
+  EXPECT_THAT(status.message(),
+              HasSubstr("cannot read image '" + tarball + "': Permission denied"));
+
+  chmod(rootfs_.c_str(), 0700);
+  status = runtime_->Launch(NobodySh("26.1", "echo ran", rootfs_));
+  ASSERT_FALSE(status.ok()) << Log("26.1");
+  EXPECT_THAT(status.message(),
+              HasSubstr("cannot read image '" + rootfs_ + "': Permission denied"));
+}
+
+// A rootfs directory is never written: runc's mount points and the job's files go elsewhere,
+// and its root-owned files stay closed to a job of nobody.
+TEST_F(ContainerTest, ImageDirectoryIsNeverWrittenAndItsRootFilesStayClosed) {
+  chmod(tmp_.c_str(), 0755);
+  fs::create_directories(tmp_ + "/data");
+  LaunchSpec spec = NobodySh("27.0",
+                             "touch /etc/owned 2>/dev/null && echo wrote-etc || echo refused; "
+                             "ls /newmount >/dev/null && echo mounted",
+                             rootfs_);
+  spec.mounts = {{tmp_ + "/data", "/newmount"}};
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("27.0").exit_code, 0) << Log("27.0");
+  EXPECT_EQ(Log("27.0"), "refused\nmounted\n");
+  EXPECT_FALSE(fs::exists(rootfs_ + "/newmount")) << "runc made a mount point in the image";
+  EXPECT_FALSE(fs::exists(rootfs_ + "/etc/owned"));
+}
+
+// A job of a plain user holds no capability and cannot gain privileges by exec.
+TEST_F(ContainerTest, UserJobHasNoCapabilitiesAndNoNewPrivileges) {
+  chmod(tmp_.c_str(), 0755);
+  LaunchSpec spec =
+      NobodySh("28.0", "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapBnd):' /proc/self/status", rootfs_);
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("28.0").exit_code, 0) << Log("28.0");
+  EXPECT_EQ(Log("28.0"),
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+            "CapBnd:\t0000000000000000\nNoNewPrivs:\t1\n");
+}
+
+// A volume is checked where it resolves, as the job's user: a symlink under an allowed prefix
+// that points elsewhere is refused, and so is a path the user cannot reach.
+TEST_F(ContainerTest, VolumeIsCheckedWhereItResolvesForTheUser) {
+  chmod(tmp_.c_str(), 0755);
+  fs::create_symlink("/root", tmp_ + "/escape");
+  LaunchSpec spec = NobodySh("29.0", "ls /x", rootfs_);
+  spec.mounts = {{tmp_ + "/escape", "/x"}};
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << Log("29.0");
+  EXPECT_THAT(status.message(), HasSubstr("volume '" + tmp_ +
+                                          "/escape' resolves to '/root', "
+                                          "which is not under a path the admin allows"));
+
+  fs::create_directories(tmp_ + "/closed/open");
+  chmod((tmp_ + "/closed").c_str(), 0700);
+  spec.job_key = "29.1";
+  spec.mounts = {{tmp_ + "/closed/open", "/x"}};
+  status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << Log("29.1");
+  EXPECT_THAT(status.message(),
+              HasSubstr("cannot use volume '" + tmp_ + "/closed/open': Permission denied"));
+}
+
+// An OCI layout is unpacked by umoci running as the job's user (rootless): a setuid-root file
+// in the image becomes a plain file of that user.
+TEST_F(ContainerTest, OciImageLayoutIsUnpackedAsTheJobsUser) {
+  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+  chmod(tmp_.c_str(), 0755);
+  const std::string layout = tmp_ + "/oci";
+  ASSERT_EQ(std::system(("cp " + rootfs_ + "/bin/busybox " + rootfs_ + "/bin/suid && chmod 4755 " +
+                         rootfs_ + "/bin/suid && umoci init --layout " + layout +
+                         " && umoci new --image " + layout + ":t && umoci insert --image " +
+                         layout + ":t " + rootfs_ + " / >/dev/null && chmod -R a+rX " + layout)
+                            .c_str()),
+            0);
+  LaunchSpec spec = NobodySh("30.0", "busybox stat -c '%u %a' /bin/suid", layout + ":t");
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("30.0").exit_code, 0) << Log("30.0");
+  EXPECT_EQ(Log("30.0"), "65534 755\n");
+}
+
+// runc enters the cwd as root: a directory in a volume that only root can reach stays closed.
+TEST_F(ContainerTest, ContainerCwdIsCheckedWithTheUsersRights) {
+  chmod(tmp_.c_str(), 0755);
+  fs::create_directories(tmp_ + "/data/closed/open");
+  chmod((tmp_ + "/data/closed").c_str(), 0700);
+  std::ofstream(tmp_ + "/data/closed/open/secret") << "root-only";
+  LaunchSpec spec = NobodySh("31.0", "cat secret", rootfs_);
+  spec.mounts = {{tmp_ + "/data", "/x"}};
+  spec.cwd = "/x/closed/open";
+  Status status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << "the job ran in " << spec.cwd << ": " << Log("31.0");
+  EXPECT_THAT(status.message(), HasSubstr("cannot chdir to '/x/closed/open': Permission denied"));
 }
 
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {

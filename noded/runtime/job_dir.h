@@ -27,6 +27,8 @@ struct ShimSpec {
   std::string runc_root;
   std::string cgroup_parent;
   bool use_cgroups = true;
+  std::string dev_dir = "/dev";  // where the GPUs' device nodes are (RuntimeOptions::dev_dir)
+  int64_t max_log_bytes = 0;     // RuntimeOptions::max_log_bytes; 0 = no cap
 };
 
 // How a job ended. start_failed: it never ran, reason says why.

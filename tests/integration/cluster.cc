@@ -46,6 +46,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const Options& options
     std::ofstream(c->dir_ + "/extra.toml") << options.extra_toml;
     cmd += " --config-extra " + c->dir_ + "/extra.toml";
   }
+  if (!options.node_state_size.empty()) cmd += " --node-state-size " + options.node_state_size;
   if (options.nodes.size() == 1 && options.nodes[0] == "none") {
     cmd += " --no-nodes";
   } else {

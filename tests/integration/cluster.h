@@ -36,7 +36,7 @@ class LocalCluster {
     std::vector<std::string> nodes;
     std::string auth = "munge";
     // Each node's state directory is a tmpfs of this size ("16M"; needs root), "" = none.
-    std::string node_state_size;
+    std::string node_state_size = "";
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
   ~LocalCluster();

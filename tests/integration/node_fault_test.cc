@@ -1,6 +1,8 @@
-// Faults of a node's machine in a real cluster: its state directory (a small tmpfs) fills up.
-// The node must say so (DRAIN with the reason in `herd nodes`), keep its running jobs, requeue
+// Faults of a node's machine in a real cluster. Its state directory (a small tmpfs) fills up:
+// the node must say so (DRAIN with the reason in `herd nodes`), keep its running jobs, requeue
 // the jobs it could not start, take jobs again once there is room, and cap each job's log.
+// A job's herd-shim is killed: nothing of the job may run once it is reported ended.
+#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -140,6 +142,49 @@ TEST_F(NodeDiskTest, NodeBelowMinFreeSpaceTakesNoJobUntilSpaceReturnsAndLogsAreC
   ASSERT_TRUE(WaitForNodeState("UP")) << NodeEntry().dump() << c().log_tail();
   EXPECT_EQ(c().WaitForEnd(*waiting), "COMPLETED") << c().log_tail();
   EXPECT_EQ(c().Show(*waiting)->value("restart_count", -1), 0);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// True while pid runs; a zombie (ended, not yet reaped by its new parent) counts as gone.
+bool Running(pid_t pid) {
+  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+TEST(NodeShimTest, JobWhoseShimIsKilledEndsFailedOnlyOnceNothingOfItRuns) {
+  LocalCluster::Options options;
+  options.nodes = {std::string(kNode) + "=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"};
+  auto c = LocalCluster::Start(options);
+  ASSERT_TRUE(c.ok()) << "the local cluster did not start: " << c.status().message();
+  const LocalCluster& cluster = **c;
+  const std::string bg = cluster.dir() + "/bg";
+  auto id = cluster.Submit("-- sh -c 'sleep 1000 & echo $! > " + bg + "; sleep 1000'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(cluster.WaitForState(*id, "RUNNING")) << cluster.log_tail();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::atol(Slurp(bg).c_str()) <= 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string dir = cluster.JobDir(kNode, *id);
+  const pid_t child = std::atol(Slurp(bg).c_str());
+  const pid_t main = std::atol(Slurp(dir + "/pid").c_str());
+  const pid_t shim = std::atol(Slurp(dir + "/shim.pid").c_str());
+  ASSERT_GT(child, 0);
+  ASSERT_GT(main, 0);
+  ASSERT_GT(shim, 0);
+  ASSERT_EQ(kill(shim, SIGKILL), 0);
+
+  ASSERT_EQ(cluster.WaitForEnd(*id), "FAILED") << cluster.log_tail();
+  auto job = cluster.Show(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_THAT((*job).value("reason", ""), HasSubstr("herd-shim died"));
+  EXPECT_FALSE(Running(main)) << "the job's shell still runs";
+  EXPECT_FALSE(Running(child)) << "the job's background sleep still runs";
 }
 
 }  // namespace

@@ -383,9 +383,10 @@ Status Shim::StartProcess() {
     CgroupMode mode = DetectCgroupMode();
     CgroupLimits limits{spec.cpus, spec.memory_mib, spec.pids_max, true, BasicDevices()};
     // Only the job's own GPUs: CUDA_VISIBLE_DEVICES alone is advice, not a fence.
-    for (const DeviceNode& d : FindGpuPassthrough(spec.gpus, spec_.dev_dir, {}).devices) {
-      limits.devices.push_back({'c', d.major, d.minor});
-    }
+    std::vector<DeviceNode> devices = FindGpuPassthrough(spec.gpus, spec_.dev_dir, {}).devices;
+    // A plain job sees the host's network, RDMA included (NCCL, MPI).
+    for (const DeviceNode& d : FindRdmaDevices(spec_.dev_dir)) devices.push_back(d);
+    for (const DeviceNode& d : devices) limits.devices.push_back({'c', d.major, d.minor});
     Result<JobCgroup> cg = JobCgroup::Create(mode, spec_.cgroup_parent, spec.job_key, limits);
     if (cg.ok()) {
       cgroup_ = *cg;

@@ -456,15 +456,24 @@ nlohmann::json JobToJson(const model::Job& job) {
 }
 
 void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std::ostream& out) {
-  Table table({"NAME", "STATE", "GPUS", "CPUS", "MEM", "GPU-MODEL", "TOPOLOGY"});
+  // A REASON column only when some node has one (a drained node), so the usual table stays as is.
+  const bool reasons = std::any_of(nodes.begin(), nodes.end(),
+                                   [](const proto::NodeStatus& n) { return !n.reason.empty(); });
+  std::vector<std::string> headers = {"NAME", "STATE", "GPUS", "CPUS",
+                                      "MEM",  "GPU-MODEL", "TOPOLOGY"};
+  if (reasons) headers.push_back("REASON");
+  Table table(headers);
   for (const auto& n : nodes) {
-    table.AddRow({OrDash(NodeName(n)), OrDash(n.state),
-                  model::FormatGpuMilli(n.allocated.gpu_milli) + "/" +
-                      model::FormatGpuMilli(n.capacity.gpu_milli),
-                  std::to_string(n.allocated.cpus) + "/" + std::to_string(n.capacity.cpus),
-                  model::FormatSizeMiB(n.allocated.memory_mib) + "/" +
-                      model::FormatSizeMiB(n.capacity.memory_mib),
-                  OrDash(GpuModels(n.topology)), Topology(n.topology)});
+    std::vector<std::string> row = {
+        OrDash(NodeName(n)), OrDash(n.state),
+        model::FormatGpuMilli(n.allocated.gpu_milli) + "/" +
+            model::FormatGpuMilli(n.capacity.gpu_milli),
+        std::to_string(n.allocated.cpus) + "/" + std::to_string(n.capacity.cpus),
+        model::FormatSizeMiB(n.allocated.memory_mib) + "/" +
+            model::FormatSizeMiB(n.capacity.memory_mib),
+        OrDash(GpuModels(n.topology)), Topology(n.topology)};
+    if (reasons) row.push_back(OrDash(n.reason));
+    table.AddRow(std::move(row));
   }
   table.Print(out, width);
 }
@@ -497,6 +506,7 @@ nlohmann::json NodeToJson(const proto::NodeStatus& n) {
       {"emulated", n.topology.emulated},
       {"source", n.topology.source},
       {"last_heartbeat", TimeOrNull(n.last_heartbeat)},
+      {"reason", n.reason},
       {"gpu_list", gpus},
   };
 }

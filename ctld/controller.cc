@@ -730,7 +730,13 @@ Status Controller::OnNodes(const net::Incoming& in) {
     proto::NodeStatus st;
     st.name = name;
     st.topology = n.topology;
-    st.state = n.drain && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
+    const bool drained = n.drain || !n.unavailable.empty();
+    st.state = drained && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
+    if (!n.unavailable.empty()) {
+      st.reason = n.unavailable;
+    } else if (n.drain) {
+      st.reason = "drained by an admin";
+    }
     st.capacity = Capacity(n.topology);
     st.gpu_milli_used.assign(n.topology.gpus.size(), 0);
     st.last_heartbeat = n.last_seen;

@@ -53,6 +53,9 @@ class Controller {
     model::NodeTopology topology;
     model::NodeState state = model::NodeState::kDown;
     bool drain = false;
+    // The node's own report of why it can take no new job (its disk is full), from its latest
+    // heartbeat; "" = none. Not stored: the node says it again at each heartbeat.
+    std::string unavailable;
     int64_t last_seen_ms = 0;  // monotonic
     int64_t last_seen = 0;     // wall clock, stored
     bool registered = false;   // registered with this controller process
@@ -128,7 +131,9 @@ class Controller {
   // under way asks; its other workers are killed.
   void LaunchLost(model::Job& job, const std::string& node);
   void OnWorkerReport(const std::string& node, const proto::JobReport& report);
-  void WorkerEnded(model::Job& job, int worker, int exit_code, const std::string& reason);
+  // requeue: the worker never ran through a fault of its node; the job is requeued, not failed.
+  void WorkerEnded(model::Job& job, int worker, int exit_code, const std::string& reason,
+                   bool requeue = false);
   // Keeps a worker's latest CPU and memory figures and sums them into job.usage (in memory;
   // stored with the job's next write, at the latest when it ends).
   void RecordUsage(model::Job& job, const proto::JobReport& report);

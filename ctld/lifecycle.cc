@@ -84,6 +84,15 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
     spdlog::info("node {} is back", n->name);
     schedule_soon_ = true;
   }
+  if (hb->unavailable != n->unavailable) {
+    if (hb->unavailable.empty()) {
+      spdlog::info("node {} takes new jobs again", n->name);
+    } else {
+      spdlog::warn("node {} takes no new job: {}", n->name, hb->unavailable);
+    }
+    n->unavailable = hb->unavailable;
+    schedule_soon_ = true;
+  }
   Reconcile(*n, hb->jobs, /*complete=*/false);
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
@@ -173,7 +182,7 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
   Job& j = it->second;
   RecordUsage(j, r);
   if (r.state == "ENDED") {
-    WorkerEnded(j, r.worker, r.exit_code, r.reason);
+    WorkerEnded(j, r.worker, r.exit_code, r.reason, r.requeue);
   } else if (j.state == JobState::kStarting) {
     j.state = JobState::kRunning;
     Save(j);
@@ -201,9 +210,20 @@ void Controller::RecordUsage(Job& job, const proto::JobReport& r) {
   job.usage = total;
 }
 
-void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::string& reason) {
+void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::string& reason,
+                             bool requeue) {
   auto& ended = ended_workers_[job.id];
   if (!ended.insert(worker).second) return;
+  if (requeue && !ending_.count(job.id)) {
+    // It never ran (its node could not start it): nothing is lost by running it again.
+    const std::string why = "requeued: worker " + std::to_string(worker) + " " + reason;
+    if (ended.size() < job.placement.size()) {
+      StopJob(job, JobState::kPending, why, static_cast<int>(config_.scheduler.kill_grace_s * 1000));
+    } else {
+      Requeue(job, why);
+    }
+    return;
+  }
   const bool failed = exit_code != 0 || !reason.empty();
   if (failed && !ending_.count(job.id)) job.exit_code = exit_code;  // the first failure's code
   if (ended.size() < job.placement.size()) {

@@ -85,7 +85,7 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
   }
   std::map<std::string, FreeNode> free;
   for (const auto& [name, n] : nodes_) {
-    if (n.state != model::NodeState::kUp || n.drain) continue;
+    if (n.state != model::NodeState::kUp || n.drain || !n.unavailable.empty()) continue;
     FreeNode& f = free[name];
     f.name = name;
     for (const auto& g : n.topology.gpus) {

@@ -49,7 +49,8 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.memory_mib = v.free_memory_mib = n.topology.memory_mib;
     v.total_cores = n.topology.Cores();
     if (auto it = config_.nodes.find(name); it != config_.nodes.end()) v.labels = it->second.labels;
-    v.schedulable = n.state == model::NodeState::kUp && n.registered && !n.drain;
+    v.schedulable =
+        n.state == model::NodeState::kUp && n.registered && !n.drain && n.unavailable.empty();
     index[name] = snap.nodes.size();
     snap.nodes.push_back(std::move(v));
   }

@@ -1,6 +1,7 @@
 #include "noded/agent.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -50,6 +51,9 @@ std::string JoinInts(const std::vector<int>& v) {
 }
 
 constexpr int kResendMs = 2000;
+// After a write failed for lack of space, the node takes jobs again only with this much room
+// (a job's directory, spec and first output), even where min_free_space is smaller.
+constexpr int64_t kRoomAfterFailedWrite = int64_t{1} << 20;
 
 // Random, so that each Agent (one per herd-noded process, many in herd-noded-emulator) differs
 // from every earlier one of its node; never 0, which means "unknown" to herd-ctld.
@@ -126,10 +130,36 @@ void Agent::Step(int timeout_ms) {
     Report();
     next_poll_ms_ = now + options_.poll_interval_ms;
   }
-  if (registered_ && now >= next_heartbeat_ms_) {
-    SendBody(proto::Heartbeat{options_.name, Reports(false), GpuMetrics()});
-    next_heartbeat_ms_ = now + heartbeat_ms_;
+  if (registered_ && now >= next_heartbeat_ms_) SendHeartbeat();
+}
+
+void Agent::SendHeartbeat() {
+  CheckStateDisk();
+  SendBody(proto::Heartbeat{options_.name, Reports(false), GpuMetrics(), unavailable_});
+  next_heartbeat_ms_ = clock_->MonotonicMillis() + heartbeat_ms_;
+}
+
+void Agent::CheckStateDisk() {
+  struct statvfs st;
+  if (statvfs(options_.state_dir.c_str(), &st) != 0) return;  // keep what was known
+  const int64_t free = static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+  const int64_t min_free = options_.min_free_space_bytes;
+  std::string why;
+  if (write_failed_ && free < std::max(min_free, kRoomAfterFailedWrite)) {
+    why = "state directory " + options_.state_dir + " is full: a job's files could not be written";
+  } else if (free < min_free) {
+    why = "state directory " + options_.state_dir + " is full: less than " +
+          model::FormatSizeMiB(min_free >> 20) + " free (node.min_free_space)";
+  } else {
+    write_failed_ = false;
   }
+  if (why == unavailable_) return;
+  if (why.empty()) {
+    spdlog::info("state directory {} has room again: taking new jobs", options_.state_dir);
+  } else {
+    spdlog::warn("taking no new job: {}", why);
+  }
+  unavailable_ = why;
 }
 
 int64_t Agent::NextDueMs() const {
@@ -282,8 +312,16 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   Status s = runtime_->Launch(spec);
   if (!s.ok()) {
     spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
+    // A full disk is the node's fault, not the job's: it is requeued, and the node says first
+    // that it takes no new job, so that herd-ctld does not send the job straight back.
+    const bool no_space = runtime::IsNoSpace(s);
     proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {},
-                       job.restart_count};
+                       job.restart_count, no_space};
+    if (no_space) {
+      write_failed_ = true;
+      r.reason = "did not start on " + options_.name + ": " + s.message();
+      if (registered_) SendHeartbeat();
+    }
     mps_.Release(spec.job_key);
     failed_launches_[spec.job_key] = r;
     unacked_[spec.job_key] = 0;

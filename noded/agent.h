@@ -30,6 +30,8 @@ struct AgentOptions {
   std::shared_ptr<net::Context> context = nullptr;
   // Largest message taken from herd-ctld; a longer one drops the connection.
   int64_t max_message_bytes = proto::kMaxMessageBytes;
+  // Below this much free space in state_dir the node takes no new job ([node] min_free_space).
+  int64_t min_free_space_bytes = 0;
 };
 
 class Agent {
@@ -58,6 +60,10 @@ class Agent {
   void OnSignal(const proto::SignalCommand& cmd);
   void OnLogsFetch(const proto::LogsFetch& fetch);
   void Report();
+  void SendHeartbeat();
+  // Updates unavailable_ from the free space in the state directory (and write_failed_); logs
+  // a change.
+  void CheckStateDisk();
   std::vector<proto::JobReport> Reports(bool include_ended);
   std::vector<proto::GpuMetric> GpuMetrics();
 
@@ -79,6 +85,11 @@ class Agent {
   std::map<std::string, runtime::JobStatus::State> last_state_;  // by job key, as last reported
   std::map<std::string, int64_t> unacked_;                       // ended key -> next resend (ms)
   std::map<std::string, proto::JobReport> failed_launches_;      // never started: no runtime state
+  // Why the node takes no new job ("" = it does), sent with every heartbeat: its state directory
+  // is full. write_failed_: a job's files could not be written for lack of space, so the node
+  // stays unavailable until there is room again.
+  std::string unavailable_;
+  bool write_failed_ = false;
 };
 
 // "42.3.1" <-> job 42, run 3 (its restart_count when launched), worker 1: each run of a job has

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   ropts.cgroup_parent = cgroup_parent;
   ropts.use_cgroups = !no_cgroups;
   ropts.allowed_volumes = config->volume_prefixes;
+  ropts.max_log_bytes = config->node.max_log_mib << 20;
   auto runtime = herd::runtime::Runtime::Create(ropts);
   if (!runtime.ok()) {
     spdlog::critical("{}", runtime.status().message());
@@ -96,6 +97,11 @@ int main(int argc, char** argv) {
   spdlog::info("node {}: {} GPUs, {} cores, {} MiB{}; cgroups: {}", name, topo->gpus.size(),
                topo->Cores(), topo->memory_mib, topo->emulated ? " (emulated: " + topo->source + ")" : "",
                (*runtime)->CgroupMode());
+  if (!(*runtime)->ConfinesDevices()) {
+    spdlog::warn("jobs are not confined to their own GPUs (no cgroup v1 devices controller; on "
+                 "cgroup v2 herd loads no eBPF device filter): a job can open every GPU, and "
+                 "CUDA_VISIBLE_DEVICES only advises it");
+  }
 
   std::string note;
   auto metrics = herd::gpu::OpenMetricsSource(gpu_metrics, &note);
@@ -108,6 +114,7 @@ int main(int argc, char** argv) {
   herd::SystemClock clock;
   herd::noded::AgentOptions opts{name, controller, state_dir, *topo};
   opts.max_message_bytes = config->controller.max_message_mib << 20;
+  opts.min_free_space_bytes = config->node.min_free_space_mib << 20;
   herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());

@@ -32,8 +32,8 @@ constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* b
 
 const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
-    "controller, auth, scheduler, classes, departments, projects, nodes, containers, admins, "
-    "default_project";
+    "controller, auth, scheduler, classes, departments, projects, nodes, node, containers, "
+    "admins, default_project";
 
 std::string TypeName(const toml::node& n) {
   switch (n.type()) {
@@ -132,6 +132,8 @@ class Parser {
         s = Section(value, at, k, [&](auto&&... a) { return Scheduler(a...); });
       } else if (k == "containers") {
         s = Section(value, at, k, [&](auto&&... a) { return Containers(a...); });
+      } else if (k == "node") {
+        s = Section(value, at, k, [&](auto&&... a) { return NodeDaemon(a...); });
       } else if (k == "classes") {
         s = Named(value, at, k, [&](auto&&... a) { return Class(a...); });
       } else if (k == "nodes") {
@@ -510,6 +512,40 @@ class Parser {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &s.node_timeout_s));
       } else if (k == "kill_grace") {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.kill_grace_s));
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A size in MiB: an integer (MiB) or a string such as "512M", "1G"; 0 = none.
+  Status SizeMiB(const toml::node& v, const Region& at, const std::string& path, int64_t* mib) {
+    const std::string expected = "expected a size such as \"64M\" or \"1G\" (an integer is MiB)";
+    if (const auto* i = v.as_integer()) {
+      if (i->get() < 0 || i->get() > kMaxCount) {
+        return Error(at, path, expected + ", got " + std::to_string(i->get()));
+      }
+      *mib = i->get();
+      return Status::Ok();
+    }
+    const auto* s = v.as_string();
+    if (!s) return Error(at, path, expected + ", got " + TypeName(v));
+    if (HasLongNumber(s->get())) return Error(at, path, Quote(s->get()) + " is too large a size");
+    Result<int64_t> r = model::ParseSizeMiB(s->get());
+    if (!r.ok()) return Error(at, path, r.status().message());
+    *mib = *r;
+    return Status::Ok();
+  }
+
+  Status NodeDaemon(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "node." + k;
+      const Region& at = key.source();
+      if (k == "max_log_size") {
+        HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.max_log_mib));
+      } else if (k == "min_free_space") {
+        HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.min_free_space_mib));
       } else {
         UnknownKey(at, p);
       }
@@ -971,6 +1007,18 @@ std::string ToToml(const Config& c) {
     }
     root.insert_or_assign("nodes", std::move(nodes));
   }
+  toml::table node;
+  for (auto [key, mib] : {std::pair{"max_log_size", c.node.max_log_mib},
+                          std::pair{"min_free_space", c.node.min_free_space_mib}}) {
+    const std::string text = model::FormatSizeMiB(mib);
+    Result<int64_t> back = model::ParseSizeMiB(text);
+    if (back.ok() && *back == mib) {
+      node.insert_or_assign(key, text);
+    } else {
+      node.insert_or_assign(key, mib);
+    }
+  }
+  root.insert_or_assign("node", std::move(node));
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});
   root.insert_or_assign("admins", StringArray(c.admins));

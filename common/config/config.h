@@ -96,6 +96,15 @@ struct QueueConfig {
   bool operator==(const QueueConfig&) const = default;
 };
 
+// [node]: what every herd-noded applies to its jobs and its state directory.
+struct NodeDaemonConfig {
+  int64_t max_log_mib = 1024;  // a job's log keeps this much of its output, then a note; 0 = no cap
+  // Below this much free space in its state directory a node takes no new job (shown DRAIN with
+  // the reason) until space returns; a write that fails for lack of space does the same.
+  int64_t min_free_space_mib = 64;
+  bool operator==(const NodeDaemonConfig&) const = default;
+};
+
 struct NodeConfig {
   std::string name;
   std::map<std::string, std::string> labels;
@@ -111,6 +120,7 @@ struct Config {
   // project "default" (members "*", nothing deserved, no limit).
   std::vector<QueueConfig> queues;
   std::map<std::string, NodeConfig> nodes;
+  NodeDaemonConfig node;
   std::vector<std::string> admins;
   std::vector<std::string> volume_prefixes;  // [containers] allowed_volumes
   // Project for jobs submitted without --project; "" when none (the key was left out and no

@@ -70,7 +70,8 @@ HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes))
 HERD_SCHEMA(LogsReply, "logs_reply", F(data) F(next_offset) F(eof))
 HERD_SCHEMA(NodesRequest, "nodes")
 HERD_SCHEMA(NodeStatus, nullptr,
-            F(name) F(topology) F(state) F(capacity) F(allocated) F(gpu_milli_used) F(last_heartbeat))
+            F(name) F(topology) F(state) F(capacity) F(allocated) F(gpu_milli_used) F(last_heartbeat)
+            F(reason))
 HERD_SCHEMA(NodesReply, "nodes_reply", F(nodes))
 HERD_SCHEMA(ProjectsRequest, "projects")
 HERD_SCHEMA(ProjectStatus, nullptr,
@@ -88,11 +89,11 @@ HERD_SCHEMA(UsageRow, nullptr,
                 F(gpu_util_pct) F(preemptions))
 HERD_SCHEMA(UsageReply, "usage_reply", F(since) F(until) F(by) F(rows))
 HERD_SCHEMA(JobReport, nullptr,
-            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run))
+            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run) F(requeue))
 HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs) F(instance))
 HERD_SCHEMA(RegisterReply, "register_reply", F(heartbeat_interval_ms))
 HERD_SCHEMA(GpuMetric, nullptr, F(index) F(utilization_pct) F(memory_used_mib))
-HERD_SCHEMA(Heartbeat, "heartbeat", F(node) F(jobs) F(gpus))
+HERD_SCHEMA(Heartbeat, "heartbeat", F(node) F(jobs) F(gpus) F(unavailable))
 HERD_SCHEMA(JobEvent, "job_event", F(node) F(report))
 HERD_SCHEMA(EventAck, "event_ack", F(id) F(worker) F(run))
 HERD_SCHEMA(LaunchCommand, "launch", F(job) F(worker) F(env))

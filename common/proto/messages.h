@@ -119,6 +119,7 @@ struct NodeStatus {
   model::Resources allocated;
   std::vector<int64_t> gpu_milli_used;  // per GPU
   int64_t last_heartbeat = 0;
+  std::string reason;             // why it is DRAIN: reported by the node, or an admin's drain
   bool operator==(const NodeStatus&) const = default;
 };
 struct NodesReply {
@@ -217,6 +218,9 @@ struct JobReport {
   // Which run of the job (its restart_count when launched): a report of an earlier run never
   // touches the current one.
   int32_t run = 0;
+  // ENDED before it ran through a fault of the node (its state directory is full), not of the
+  // job: herd-ctld requeues the job instead of failing it.
+  bool requeue = false;
   bool operator==(const JobReport&) const = default;
 };
 
@@ -246,6 +250,9 @@ struct Heartbeat {
   std::string node;
   std::vector<JobReport> jobs;
   std::vector<GpuMetric> gpus;    // empty when the node has no metrics source
+  // Why the node can take no new job now ("state directory /var/lib/herd-noded is full: ..."),
+  // "" when it can. herd-ctld shows the node DRAIN with this reason until a heartbeat clears it.
+  std::string unavailable;
   bool operator==(const Heartbeat&) const = default;
 };
 

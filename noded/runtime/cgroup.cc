@@ -1,5 +1,6 @@
 #include "noded/runtime/cgroup.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -93,7 +94,26 @@ Status MakeParents(const std::string& mount, const std::string& parent, bool v2)
   return Status::Ok();
 }
 
+std::string DeviceRule(const DeviceAllow& d) {
+  return std::string(1, d.type) + " " + std::to_string(d.major) + ":" +
+         (d.minor < 0 ? "*" : std::to_string(d.minor)) + " rwm";
+}
+
+// Confines the v1 devices cgroup `dir` (new, so without children) to `devices`.
+Status ConfineDevices(const std::string& dir, const std::vector<DeviceAllow>& devices) {
+  HERD_RETURN_IF_ERROR(WriteFile(dir + "/devices.deny", "a"));
+  for (const DeviceAllow& d : devices) {
+    HERD_RETURN_IF_ERROR(WriteFile(dir + "/devices.allow", DeviceRule(d)));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::vector<DeviceAllow> BasicDevices() {
+  return {{'c', 1, 3},  {'c', 1, 5},  {'c', 1, 7},  {'c', 1, 8},  {'c', 1, 9},
+          {'c', 5, 0},  {'c', 5, 1},  {'c', 5, 2},  {'c', 136, -1}};
+}
 
 CgroupMode DetectCgroupMode() {
   if (IsFs(kRoot, kCgroup2Magic)) return CgroupMode::kV2;
@@ -135,7 +155,7 @@ JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std:
     cg.memory_dir_ = cg.freezer_dir_ = cg.procs_dir_ = cg.cpuacct_dir_ = dir;
   } else if (mode != CgroupMode::kNone) {
     // Hybrid machines keep their controllers on v1, so both use the v1 hierarchies.
-    for (const char* ctrl : {"memory", "cpuset", "pids", "freezer", "cpuacct"}) {
+    for (const char* ctrl : {"memory", "cpuset", "pids", "freezer", "cpuacct", "devices"}) {
       std::string mount = std::string(kRoot) + "/" + ctrl;
       if (!IsFs(mount, kCgroup1Magic)) continue;
       std::string dir = mount + rel;
@@ -143,6 +163,7 @@ JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std:
       if (std::string(ctrl) == "memory") cg.memory_dir_ = dir;
       if (std::string(ctrl) == "freezer") cg.freezer_dir_ = dir;
       if (std::string(ctrl) == "cpuacct") cg.cpuacct_dir_ = dir;
+      if (std::string(ctrl) == "devices") cg.devices_dir_ = dir;
     }
     if (!cg.dirs_.empty()) cg.procs_dir_ = cg.dirs_.front();
   }
@@ -194,6 +215,9 @@ Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
         }
       } else if (d.find("/pids/") != std::string::npos && limits.pids_max > 0) {
         status = WriteFile(d + "/pids.max", std::to_string(limits.pids_max));
+      } else if (d == cg.devices_dir_ && limits.confine_devices) {
+        status = ConfineDevices(d, limits.devices);
+        cg.devices_confined_ = status.ok();
       }
       if (!status.ok()) break;
     }
@@ -283,6 +307,25 @@ std::vector<pid_t> JobCgroup::Pids() const {
   pid_t pid;
   while (in >> pid) pids.push_back(pid);
   return pids;
+}
+
+Status JobCgroup::KillAll(std::chrono::milliseconds timeout) const {
+  if (Pids().empty()) return Status::Ok();
+  // Frozen, the job cannot fork a process the kills below would miss.
+  const bool froze = CanFreeze() && Freeze(true).ok();
+  for (pid_t p : Pids()) kill(p, SIGKILL);
+  // A frozen process acts on SIGKILL only once thawed.
+  if (froze) (void)Freeze(false);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    std::vector<pid_t> left = Pids();
+    if (left.empty()) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Unavailable(std::to_string(left.size()) + " processes of the job survived SIGKILL");
+    }
+    for (pid_t p : left) kill(p, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 void JobCgroup::Remove() const {

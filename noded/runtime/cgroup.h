@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,10 +22,27 @@ CgroupMode DetectCgroupMode();
 std::string CgroupModeName(CgroupMode mode);  // "none", "v1", "hybrid", "v2"
 CgroupMode CgroupModeFromName(const std::string& name);
 
+// A device a confined job may open: type 'c' or 'b', major:minor, minor -1 = every minor.
+struct DeviceAllow {
+  char type = 'c';
+  int major = 0;
+  int minor = -1;
+  bool operator==(const DeviceAllow&) const = default;
+};
+
+// The devices every job may use whatever it was given: null, zero, full, random, urandom, tty,
+// console, ptmx and the pseudo-terminals (/dev/pts/N).
+std::vector<DeviceAllow> BasicDevices();
+
 struct CgroupLimits {
   std::vector<int> cpus;  // empty = inherit
   int64_t memory_mib = 0;
   int64_t pids_max = 0;
+  // confine_devices: the job may open only `devices` (the v1 devices controller: deny all, then
+  // allow each). Pure cgroup v2 needs an eBPF device filter, which herd does not load: there the
+  // job is not confined and DevicesConfined() says so.
+  bool confine_devices = false;
+  std::vector<DeviceAllow> devices;
 };
 
 // A job's resource use from its cgroup counters; -1 where the kernel does not report it.
@@ -56,13 +74,20 @@ class JobCgroup {
   CgroupUsage Usage() const;
   // Processes in the job's cgroup.
   std::vector<pid_t> Pids() const;
+  // Kills every process in the job's cgroup: freezes it (so nothing forks meanwhile), sends
+  // SIGKILL to each process, thaws it, and waits until the cgroup is empty. kUnavailable when
+  // processes remain after `timeout`. OK at once when the cgroup is already empty or gone.
+  Status KillAll(std::chrono::milliseconds timeout) const;
+  // Whether Create confined the job's devices (false when it was not asked to, or could not).
+  bool DevicesConfined() const { return devices_confined_; }
   // Removes the job's cgroups, which must be empty; the shared parent stays.
   void Remove() const;
 
  private:
   CgroupMode mode_ = CgroupMode::kNone;
   std::vector<std::string> dirs_;  // every cgroup dir of the job, one per v1 hierarchy
-  std::string memory_dir_, freezer_dir_, procs_dir_, cpuacct_dir_;
+  std::string memory_dir_, freezer_dir_, procs_dir_, cpuacct_dir_, devices_dir_;
+  bool devices_confined_ = false;
 };
 
 }  // namespace herd::runtime

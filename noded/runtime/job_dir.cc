@@ -32,7 +32,9 @@ std::string SpecToJson(const ShimSpec& s) {
             {"runc_root", s.runc_root},
             {"cgroup_parent", s.cgroup_parent},
             {"use_cgroups", s.use_cgroups},
-            {"allowed_volumes", s.allowed_volumes}};
+            {"allowed_volumes", s.allowed_volumes},
+            {"dev_dir", s.dev_dir},
+            {"max_log_bytes", s.max_log_bytes}};
   return j.dump(2) + "\n";
 }
 
@@ -59,6 +61,9 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     j.at("cgroup_parent").get_to(s.cgroup_parent);
     j.at("use_cgroups").get_to(s.use_cgroups);
     if (j.contains("allowed_volumes")) j.at("allowed_volumes").get_to(s.allowed_volumes);
+    // Absent from the specs of jobs started by an older herd-noded.
+    s.dev_dir = j.value("dev_dir", std::string("/dev"));
+    s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
     return s;
   } catch (const json::exception& e) {
     return Invalid(std::string("bad job spec: ") + e.what());

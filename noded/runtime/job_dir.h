@@ -28,6 +28,8 @@ struct ShimSpec {
   std::string cgroup_parent;
   bool use_cgroups = true;
   std::vector<std::string> allowed_volumes;  // see RuntimeOptions
+  std::string dev_dir = "/dev";  // where the GPUs' device nodes are (RuntimeOptions::dev_dir)
+  int64_t max_log_bytes = 0;     // RuntimeOptions::max_log_bytes; 0 = no cap
 };
 
 // How a job ended. start_failed: it never ran, reason says why.

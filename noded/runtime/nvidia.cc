@@ -49,6 +49,17 @@ GpuPassthrough FindGpuPassthrough(const std::vector<int>& gpus, const std::strin
   return out;
 }
 
+std::vector<DeviceNode> FindRdmaDevices(const std::string& dev_dir) {
+  GpuPassthrough found;
+  DIR* d = opendir((dev_dir + "/infiniband").c_str());
+  if (d == nullptr) return {};
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') AddDevice(dev_dir, std::string("infiniband/") + e->d_name, &found);
+  }
+  closedir(d);
+  return found.devices;
+}
+
 std::vector<std::string> DefaultDriverLibDirs() {
   return {"/usr/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu/nvidia/current", "/usr/lib64",
           "/usr/local/nvidia/lib64"};

@@ -26,6 +26,10 @@ struct GpuPassthrough {
 GpuPassthrough FindGpuPassthrough(const std::vector<int>& gpus, const std::string& dev_dir,
                                   const std::vector<std::string>& lib_dirs);
 
+// The RDMA device nodes under dev_dir/infiniband (uverbsN, rdma_cm, umadN...) that NCCL and MPI
+// open for InfiniBand and RoCE; empty on a host without them.
+std::vector<DeviceNode> FindRdmaDevices(const std::string& dev_dir);
+
 // The default library directories of Debian and NVIDIA's installers.
 std::vector<std::string> DefaultDriverLibDirs();
 

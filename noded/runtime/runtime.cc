@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 
 #include "noded/runtime/cgroup.h"
@@ -35,6 +36,13 @@ pid_t ReadPid(const std::string& path) {
 
 }  // namespace
 
+bool IsNoSpace(const Status& status) {
+  // herd-shim reports its errors as text, so the kernel's words are what both sides share.
+  const std::string& m = status.message();
+  return !status.ok() && (m.find(ErrnoText(ENOSPC)) != std::string::npos ||
+                          m.find(ErrnoText(EDQUOT)) != std::string::npos);
+}
+
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
@@ -55,11 +63,15 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(RuntimeOptions options) {
   if (runtime->options_.use_cgroups) {
     // Only a cgroup actually made proves that jobs will get one (root, writable, controllers).
     runtime::CgroupMode detected = DetectCgroupMode();  // qualified: Runtime::CgroupMode()
+    CgroupLimits limits;
+    limits.confine_devices = true;
+    limits.devices = BasicDevices();
     Result<JobCgroup> probe = JobCgroup::Create(detected, runtime->options_.cgroup_parent,
-                                                "probe-" + std::to_string(getpid()), {});
+                                                "probe-" + std::to_string(getpid()), limits);
     if (probe.ok()) {
       probe->Remove();
       runtime->cgroup_mode_ = CgroupModeName(detected);
+      runtime->confines_devices_ = probe->DevicesConfined();
     }
   }
   return runtime;
@@ -70,6 +82,8 @@ std::string Runtime::JobDir(const std::string& job_key) const {
 }
 
 std::string Runtime::CgroupMode() const { return cgroup_mode_; }
+
+bool Runtime::ConfinesDevices() const { return confines_devices_; }
 
 Status Runtime::Launch(const LaunchSpec& spec) {
   if (!ValidKey(spec.job_key)) return Invalid("bad job key '" + spec.job_key + "'");
@@ -92,7 +106,9 @@ Status Runtime::Launch(const LaunchSpec& spec) {
                 options_.state_dir + "/runc",
                 options_.cgroup_parent,
                 options_.use_cgroups,
-                options_.allowed_volumes};
+                options_.allowed_volumes,
+                options_.dev_dir,
+                options_.max_log_bytes};
   HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));
 
   int ready[2];
@@ -219,6 +235,17 @@ std::vector<JobStatus> Runtime::Poll() {
         continue;
       }
       exit_text = ReadFile(dir + "/" + kExitFile);  // the shim may have just finished
+      if (!exit_text.ok()) {
+        // The shim died (kill -9) and left its job running: end the job first, so that nothing
+        // reports it ended (and its GPUs free) while any of its processes runs.
+        Status ended = EndOrphanedJob(dir, st.job_key);
+        if (!ended.ok()) {
+          AppendLine(dir + "/" + kShimLogFile, "herd-shim died: " + ended.message());
+          jobs.push_back(st);  // still running; tried again at the next poll
+          continue;
+        }
+        exit_text = ReadFile(dir + "/" + kExitFile);
+      }
     }
     st.state = JobStatus::kExited;
     Result<ExitRecord> record =
@@ -235,6 +262,37 @@ std::vector<JobStatus> Runtime::Poll() {
   std::sort(jobs.begin(), jobs.end(),
             [](const JobStatus& a, const JobStatus& b) { return a.job_key < b.job_key; });
   return jobs;
+}
+
+Status Runtime::EndOrphanedJob(const std::string& dir, const std::string& job_key) {
+  Result<std::string> text = ReadFile(dir + "/" + kSpecFile);
+  if (!text.ok()) return text.status();
+  Result<ShimSpec> spec = SpecFromJson(*text);
+  if (!spec.ok()) return spec.status();
+  Result<std::string> mode = ReadFile(dir + "/" + kCgroupFile);
+  ExitRecord record{-1, "herd-shim died; the job's processes were killed", false, {}};
+  if (!spec->launch.image.empty()) {
+    // runc kills the container's every process and removes its cgroups.
+    Status deleted = RunCommand(
+        {spec->runc_path, "--root", spec->runc_root, "delete", "--force", job_key}, -1);
+    JobCgroup cg = JobCgroup::Open(DetectCgroupMode(), spec->cgroup_parent, job_key);
+    if (!cg.Pids().empty()) {
+      HERD_RETURN_IF_ERROR(cg.KillAll(std::chrono::seconds(2)));
+    }
+    if (!deleted.ok()) AppendLine(dir + "/" + kShimLogFile, deleted.message());
+  } else if (mode.ok()) {
+    JobCgroup cg = JobCgroup::Open(CgroupModeFromName(mode->substr(0, mode->find('\n'))),
+                                   spec->cgroup_parent, job_key);
+    HERD_RETURN_IF_ERROR(cg.KillAll(std::chrono::seconds(2)));
+    record.usage = cg.Usage();
+    cg.Remove();
+  } else {
+    // No cgroup: the job's process group (its main process called setsid) is all there is.
+    pid_t pid = ReadPid(dir + "/" + kPidFile);
+    if (pid > 0 && getpgid(pid) == pid) kill(-pid, SIGKILL);
+  }
+  AppendLine(dir + "/" + kShimLogFile, "job ended: " + record.reason);
+  return WriteFileAtomic(dir + "/" + kExitFile, ExitToJson(record));
 }
 
 CgroupUsage Runtime::Usage(const std::string& job_key) const {

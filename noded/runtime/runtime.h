@@ -55,7 +55,17 @@ struct RuntimeOptions {
   bool use_cgroups = true;             // false: never confine jobs with cgroups
   // Host paths container jobs may mount ([containers] allowed_volumes); empty: none.
   std::vector<std::string> allowed_volumes;
+  // Where the GPUs' device nodes (nvidiaN, nvidiactl, nvidia-uvm...) are looked up: a job may
+  // open only its own GPUs' nodes. Tests point it at fake nodes.
+  std::string dev_dir = "/dev";
+  // A job's log keeps at most this many bytes of its output, then one line saying it was
+  // truncated; 0 = no cap.
+  int64_t max_log_bytes = 0;
 };
+
+// Whether a failed operation (a Launch) failed for lack of space or quota on the disk of the
+// state directory (ENOSPC, EDQUOT), whoever reported it: herd-noded or herd-shim.
+bool IsNoSpace(const Status& status);
 
 // Starts, signals and observes jobs through their state directories. Holds no job in memory,
 // so a Runtime created over the state_dir of a previous one sees all of its jobs.
@@ -89,6 +99,9 @@ class Runtime {
   // The cgroup layout jobs are confined with: "v2", "v1", "hybrid", or "none" when cgroups
   // are disabled or unusable here (each job's shim.log then says why).
   virtual std::string CgroupMode() const;
+  // Whether jobs are confined to their own devices (GPUs): false without cgroups and on pure
+  // cgroup v2 (which would need an eBPF device filter); jobs then rely on CUDA_VISIBLE_DEVICES.
+  virtual bool ConfinesDevices() const;
 
  protected:
   Runtime() = default;  // for a runtime that replaces all of the above
@@ -98,9 +111,14 @@ class Runtime {
   std::string JobDir(const std::string& job_key) const;
   Result<std::string> RunningJobDir(const std::string& job_key) const;
   Status Freeze(const std::string& job_key, bool frozen);
+  // Kills what remains of a job whose herd-shim died without recording its end (every process
+  // of its cgroup or container, else its process group), then records the end in its exit file.
+  // An error leaves the job running (a process survived): the caller tries again later.
+  Status EndOrphanedJob(const std::string& dir, const std::string& job_key);
 
   RuntimeOptions options_;
   std::string cgroup_mode_ = "none";  // what a probe cgroup made at Create showed usable
+  bool confines_devices_ = false;     // the probe cgroup's devices could be confined
 };
 
 }  // namespace herd::runtime

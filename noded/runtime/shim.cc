@@ -40,6 +40,9 @@ namespace {
 
 constexpr char kDefaultPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr int kDefaultGraceMs = 10000;
+// How often the log's size is checked against its cap: output past the cap may use the disk
+// for at most this long.
+constexpr int kLogCheckMs = 250;
 
 // Undoes in a child what the shim set up for itself before it execs something else.
 void ResetSignalsInChild() {
@@ -423,6 +426,7 @@ class Shim {
   void KillLeftovers();
   void Cleanup();
   void Ready(const std::string& line);
+  void CapLog(bool final);
 
   std::string dir_;
   int ready_fd_;
@@ -434,14 +438,16 @@ class Shim {
   pid_t pid_ = -1;
   std::optional<int> status_;  // waitpid status of the job's main process once it ended
   std::optional<Clock::time_point> kill_deadline_;
+  bool log_truncated_ = false;
 };
 
 int Shim::Run() {
-  WriteFileAtomic(Path(kShimPidFile), std::to_string(getpid()) + "\n").ok();
+  // Without its pid file herd-noded would take the shim for dead: no pid file, no job.
+  Status pid_written = WriteFileAtomic(Path(kShimPidFile), std::to_string(getpid()) + "\n");
   Result<std::string> text = ReadFile(Path(kSpecFile));
   Result<ShimSpec> spec = text.ok() ? SpecFromJson(*text) : Result<ShimSpec>(text.status());
-  Status status = spec.status();
-  if (spec.ok()) {
+  Status status = pid_written.ok() ? spec.status() : pid_written;
+  if (status.ok()) {
     spec_ = *spec;
     container_ = !spec_.launch.image.empty();
     // In the job's directory (root's, 0700), readable by the job's user alone.
@@ -476,9 +482,11 @@ int Shim::Run() {
           std::chrono::duration_cast<std::chrono::milliseconds>(*kill_deadline_ - Clock::now());
       timeout = std::max<int>(0, left.count());
     }
+    if (spec_.max_log_bytes > 0) timeout = timeout < 0 ? kLogCheckMs : std::min(timeout, kLogCheckMs);
     struct pollfd pfd = {sigfd, POLLIN, 0};
     int n = poll(&pfd, 1, timeout);
-    if (n == 0 && kill_deadline_) {
+    CapLog(/*final=*/false);
+    if (n == 0 && kill_deadline_ && Clock::now() >= *kill_deadline_) {
       Note("grace expired: SIGKILL");
       Signal(SIGKILL);
       kill_deadline_.reset();
@@ -490,6 +498,7 @@ int Shim::Run() {
     }
   }
   KillLeftovers();
+  CapLog(/*final=*/true);
   ExitRecord record;
   int st = *status_;
   if (WIFEXITED(st)) {
@@ -506,8 +515,37 @@ int Shim::Run() {
        "'");
   Cleanup();
   Status written = WriteFileAtomic(Path(kExitFile), ExitToJson(record));
+  // A full disk must not lose the job's end: wait for room (the node takes no new job meanwhile).
+  while (IsNoSpace(written)) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    written = WriteFileAtomic(Path(kExitFile), ExitToJson(record));
+  }
   if (!written.ok()) Note(written.message());
   return 0;
+}
+
+// Keeps the first max_log_bytes of the job's output and a last line saying the rest was cut.
+// The job appends (O_APPEND), so after a cut its output lands past the note until the next
+// check cuts it again; `final` (the job has ended) leaves exactly the kept part and the note.
+void Shim::CapLog(bool final) {
+  const int64_t cap = spec_.max_log_bytes;
+  if (cap <= 0) return;
+  const std::string note = "\n[herd: log truncated: the job wrote more than " +
+                           std::to_string(cap) + " bytes (max_log_size); later output was "
+                           "discarded]\n";
+  struct stat st;
+  if (stat(Path(kLogFile).c_str(), &st) != 0) return;
+  const int64_t size = st.st_size;
+  const int64_t done = cap + static_cast<int64_t>(note.size());
+  if (size <= cap || (size <= done && !(final && size != done))) return;
+  int fd = open(Path(kLogFile).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  if (ftruncate(fd, cap) == 0) {
+    (void)!write(fd, note.data(), note.size());
+    if (!log_truncated_) Note("log truncated at " + std::to_string(cap) + " bytes (max_log_size)");
+    log_truncated_ = true;
+  }
+  close(fd);
 }
 
 void Shim::Ready(const std::string& line) {
@@ -542,10 +580,20 @@ Status Shim::StartProcess() {
 
   if (spec_.use_cgroups) {
     CgroupMode mode = DetectCgroupMode();
-    Result<JobCgroup> cg = JobCgroup::Create(mode, spec_.cgroup_parent, spec.job_key,
-                                             {spec.cpus, spec.memory_mib, spec.pids_max});
+    CgroupLimits limits{spec.cpus, spec.memory_mib, spec.pids_max, true, BasicDevices()};
+    // Only the job's own GPUs: CUDA_VISIBLE_DEVICES alone is advice, not a fence.
+    std::vector<DeviceNode> devices = FindGpuPassthrough(spec.gpus, spec_.dev_dir, {}).devices;
+    // A plain job sees the host's network, RDMA included (NCCL, MPI).
+    for (const DeviceNode& d : FindRdmaDevices(spec_.dev_dir)) devices.push_back(d);
+    for (const DeviceNode& d : devices) limits.devices.push_back({'c', d.major, d.minor});
+    Result<JobCgroup> cg = JobCgroup::Create(mode, spec_.cgroup_parent, spec.job_key, limits);
     if (cg.ok()) {
       cgroup_ = *cg;
+      if (!cg->DevicesConfined()) {
+        Note("devices not confined (no cgroup v1 devices controller; cgroup v2 needs an eBPF "
+             "device filter herd does not load): the job can open every device node, other "
+             "jobs' GPUs included");
+      }
       HERD_RETURN_IF_ERROR(WriteFileAtomic(Path(kCgroupFile), CgroupModeName(mode) + "\n"));
     } else if (cg.status().code() == Code::kUnavailable) {
       Note("running without cgroups: " + cg.status().message());

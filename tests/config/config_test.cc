@@ -68,6 +68,7 @@ TEST(ConfigTest, EtcExampleParsesWithoutWarningsAndStatesTheDefaults) {
   EXPECT_EQ(c.queues, d.queues);
   EXPECT_EQ(c.default_project, d.default_project);
   EXPECT_EQ(c.volume_prefixes, d.volume_prefixes);
+  EXPECT_EQ(c.node, d.node);
 }
 
 TEST(ConfigTest, EtcExampleBlockIsValidWhenUncommented) {
@@ -90,6 +91,15 @@ TEST(ConfigTest, EtcExampleBlockIsValidWhenUncommented) {
   ASSERT_NE(vision, nullptr);
   EXPECT_EQ(vision->deserved, (model::Resources{8000, 128, 1024 * 1024}));
   EXPECT_EQ(c.nodes.at("dgx01").labels.at("rack"), "r1");
+}
+
+TEST(ConfigTest, NodeSizesAreCheckedAndDefaultToACappedLogAndSomeFreeSpace) {
+  EXPECT_EQ(MustParse("").node, (NodeDaemonConfig{1024, 64}));
+  EXPECT_EQ(MustParse("[node]\nmax_log_size = 100\n").node.max_log_mib, 100);
+  EXPECT_THAT(ErrorOf("[node]\nmax_log_size = \"lots\"\n"),
+              HasSubstr("herd.toml:2:1: node.max_log_size: invalid size 'lots'"));
+  EXPECT_THAT(ErrorOf("[node]\nmin_free_space = -1\n"),
+              HasSubstr("node.min_free_space: expected a size"));
 }
 
 TEST(ConfigTest, PlacementErrorNamesLineAndChoices) {
@@ -340,6 +350,7 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "\"1T\" }\nlimit = { gpu = 24 }\nover_quota_weight = 2.5\n"
       "[projects.speech]\ndepartment = \"research\"\ndeserved = { memory = 1537 }\n"
       "[nodes.dgx01]\nlabels = { pool = \"train\", rack = \"r1\" }\n"
+      "[node]\nmax_log_size = \"2G\"\nmin_free_space = 0\n"
       "[containers]\nallowed_volumes = [\"/data\"]\n");
   const std::string text = ToToml(c);
   Config back = MustParse(text);
@@ -350,6 +361,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   EXPECT_EQ(back.classes, c.classes);
   EXPECT_EQ(back.queues, c.queues) << text;
   EXPECT_EQ(back.nodes, c.nodes);
+  EXPECT_EQ(back.node, c.node);
+  EXPECT_EQ(c.node, (NodeDaemonConfig{2048, 0}));
   EXPECT_EQ(back.admins, c.admins);
   EXPECT_EQ(back.volume_prefixes, c.volume_prefixes);
   EXPECT_EQ(back.default_project, c.default_project);

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
 
   Heartbeat heartbeat;
   heartbeat.node = "gpu-01";
-  heartbeat.jobs = {JobReport{42, 1, "RUNNING", -1, "", {}},
-                    JobReport{43, 0, "ENDED", 137, "oom", {}}};
+  heartbeat.jobs = {JobReport{42, 1, "RUNNING", -1, "", {}, false},
+                    JobReport{43, 0, "ENDED", 137, "oom", {}, false}};
 
   JobsRequest jobs;
   jobs.ids = {1, 2, 3};

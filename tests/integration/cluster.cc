@@ -47,6 +47,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const Options& options
     cmd += " --config-extra " + c->dir_ + "/extra.toml";
   }
   if (!options.ctld_state_dir.empty()) cmd += " --ctld-state-dir " + options.ctld_state_dir;
+  if (!options.node_state_size.empty()) cmd += " --node-state-size " + options.node_state_size;
   if (options.nodes.size() == 1 && options.nodes[0] == "none") {
     cmd += " --no-nodes";
   } else {

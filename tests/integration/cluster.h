@@ -36,6 +36,8 @@ class LocalCluster {
     std::vector<std::string> nodes;
     std::string auth = "munge";
     std::string ctld_state_dir = "";  // herd-ctld's state_dir; empty: under the cluster directory
+    // Each node's state directory is a tmpfs of this size ("16M"; needs root), "" = none.
+    std::string node_state_size = "";
   };
   static Result<std::unique_ptr<LocalCluster>> Start(const Options& options);
   ~LocalCluster();

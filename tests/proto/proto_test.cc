@@ -77,7 +77,9 @@ model::NodeTopology FullTopology() {
   return t;
 }
 
-JobReport FullReport() { return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}, 2}; }
+JobReport FullReport() {
+  return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}, 2, true};
+}
 LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536}; }
 LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
 
@@ -101,7 +103,8 @@ template <> LogsRequest Sample() { return FullLogsRequest(); }
 template <> LogsReply Sample() { return FullLogsReply(); }
 template <> NodesRequest Sample() { return {}; }
 template <> NodeStatus Sample() {
-  return {"dgx01", FullTopology(), "DRAIN", {8000, 128, 1024000}, {2500, 16, 65536}, {1000, 500}, 1700000300};
+  return {"dgx01", FullTopology(), "DRAIN", {8000, 128, 1024000}, {2500, 16, 65536}, {1000, 500}, 1700000300,
+          "state directory /var/lib/herd-noded is full"};
 }
 template <> NodesReply Sample() { return {{Sample<NodeStatus>(), Sample<NodeStatus>()}}; }
 template <> ProjectsRequest Sample() { return {}; }
@@ -127,7 +130,8 @@ template <> RegisterRequest Sample() {
 }
 template <> RegisterReply Sample() { return {250}; }
 template <> Heartbeat Sample() {
-  return {"dgx01", {FullReport(), FullReport()}, {{0, 97, 30000}, {1, 0, 512}}};
+  return {"dgx01", {FullReport(), FullReport()}, {{0, 97, 30000}, {1, 0, 512}},
+          "state directory /var/lib/herd-noded is full"};
 }
 template <> JobEvent Sample() { return {"dgx01", FullReport()}; }
 template <> EventAck Sample() { return {77, 3, 2}; }

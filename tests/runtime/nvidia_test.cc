@@ -47,5 +47,22 @@ TEST(GpuPassthroughTest, OnlyTheJobsGpusAndTheDriverFilesArePassed) {
   system(("rm -rf " + dir).c_str());
 }
 
+TEST(RdmaDevicesTest, EveryCharDeviceUnderInfinibandIsFound) {
+  if (getuid() != 0) GTEST_SKIP() << "mknod of test device nodes needs root";
+  EXPECT_TRUE(FindRdmaDevices("/nonexistent-dev").empty());
+  char tmpl[] = "/tmp/herd-rdma.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  mkdir((dir + "/infiniband").c_str(), 0755);
+  ASSERT_EQ(mknod((dir + "/infiniband/uverbs0").c_str(), S_IFCHR | 0666, makedev(231, 192)), 0);
+  std::ofstream(dir + "/infiniband/not-a-device") << "";
+  std::vector<DeviceNode> found = FindRdmaDevices(dir);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].path, "/dev/infiniband/uverbs0");
+  EXPECT_EQ(found[0].major, 231);
+  EXPECT_EQ(found[0].minor, 192);
+  system(("rm -rf " + dir).c_str());
+}
+
 }  // namespace
 }  // namespace herd::runtime

@@ -3,7 +3,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -75,13 +77,17 @@ class RuntimeTest : public ::testing::Test {
     fs::remove_all(tmp_, ec);
   }
 
-  std::unique_ptr<Runtime> MakeRuntime(bool use_cgroups) {
+  // dev_dir, max_log_bytes: RuntimeOptions' (defaults when left out).
+  std::unique_ptr<Runtime> MakeRuntime(bool use_cgroups, const std::string& dev_dir = "/dev",
+                                       int64_t max_log_bytes = 0) {
     RuntimeOptions options;
     options.state_dir = tmp_ + "/state";
     options.shim_path = HERD_SHIM_PATH;
     options.cgroup_parent = parent_;
     options.use_cgroups = use_cgroups;
     options.allowed_volumes = {tmp_};
+    options.dev_dir = dev_dir;
+    options.max_log_bytes = max_log_bytes;
     Result<std::unique_ptr<Runtime>> rt = Runtime::Create(options);
     EXPECT_TRUE(rt.ok()) << rt.status().message();
     return rt.ok() ? std::move(rt).value() : nullptr;
@@ -306,6 +312,99 @@ TEST_F(RuntimeTest, PidsLimitIsApplied) {
   EXPECT_EQ(WaitExit("11.0").exit_code, 0);
   EXPECT_NE(Log("11.0").find("/" + parent_ + "/11.0"), std::string::npos) << Log("11.0");
   EXPECT_FALSE(fs::exists(CgroupDir("pids", "11.0"))) << "cgroup left behind";
+}
+
+// True while pid runs; a zombie (ended, not yet reaped by its new parent) counts as gone.
+bool Running(pid_t pid) {
+  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
+pid_t PidIn(const std::string& path) { return static_cast<pid_t>(std::atol(Slurp(path).c_str())); }
+
+TEST_F(RuntimeTest, PlainJobOfAnotherUserCanOpenOnlyItsOwnGpuDeviceNodes) {
+  if (!CgroupsWritable()) GTEST_SKIP() << "no writable cgroups (needs root)";
+  if (runtime_->CgroupMode() == "v2" || !fs::exists("/sys/fs/cgroup/devices")) {
+    GTEST_SKIP() << "no cgroup v1 devices controller here (cgroups: " << runtime_->CgroupMode()
+                 << ")";
+  }
+  // Fake NVIDIA device nodes (major 195) in a directory the job's user can enter. Without a
+  // driver, opening one fails with ENXIO; the devices cgroup refuses it earlier, with EPERM.
+  const std::string dev = tmp_ + "/dev";
+  ASSERT_EQ(chmod(tmp_.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(dev.c_str(), 0755), 0);
+  const std::vector<std::pair<std::string, int>> nodes = {
+      {"nvidia0", 0}, {"nvidia1", 1}, {"nvidiactl", 255}};
+  for (const auto& [name, minor] : nodes) {
+    const std::string path = dev + "/" + name;
+    ASSERT_EQ(mknod(path.c_str(), S_IFCHR | 0666, makedev(195, minor)), 0) << path;
+    ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  }
+  runtime_ = MakeRuntime(true, dev);
+  ASSERT_TRUE(runtime_->ConfinesDevices());
+  LaunchSpec spec = Sh("21.0",
+                       "for d in nvidia0 nvidia1 nvidiactl; do true < " + dev +
+                           "/$d && echo \"$d opened\"; done 2>&1; "
+                           "true < /dev/null && true > /dev/null && echo null-ok");
+  spec.uid = 65534;  // nobody
+  spec.gid = 65534;
+  spec.cwd = "/";
+  spec.gpus = {0};
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("21.0").exit_code, 0);
+  std::string log = Log("21.0");
+  std::istringstream lines(log);
+  std::string line, gpu1;
+  while (std::getline(lines, line)) {
+    if (line.find("nvidia1") != std::string::npos) gpu1 = line;
+    if (line.find("nvidia0") != std::string::npos || line.find("nvidiactl") != std::string::npos) {
+      EXPECT_EQ(line.find("not permitted"), std::string::npos) << "its own GPU: " << line;
+    }
+  }
+  EXPECT_NE(gpu1.find("Operation not permitted"), std::string::npos) << log;
+  EXPECT_NE(log.find("null-ok"), std::string::npos) << log;
+}
+
+TEST_F(RuntimeTest, JobOfAShimKilledWithSigkillIsKilledBeforeItIsReportedEnded) {
+  const std::string bg = tmp_ + "/bg";
+  ASSERT_TRUE(Launched(Sh("22.0", "sleep 1000 & echo $! > " + bg + "; sleep 1000")));
+  ASSERT_TRUE(WaitFor([&] { return PidIn(bg) > 0; }));
+  const std::string dir = tmp_ + "/state/jobs/22.0";
+  const pid_t main = PidIn(dir + "/pid"), child = PidIn(bg), shim = PidIn(dir + "/shim.pid");
+  ASSERT_GT(main, 0);
+  ASSERT_GT(shim, 0);
+  ASSERT_TRUE(Running(main) && Running(child));
+  ASSERT_EQ(kill(shim, SIGKILL), 0);
+
+  JobStatus st = WaitExit("22.0");
+  ASSERT_EQ(st.state, JobStatus::kExited);
+  EXPECT_NE(st.reason.find("herd-shim died"), std::string::npos) << st.reason;
+  // Reported ended only once nothing of it runs.
+  EXPECT_FALSE(Running(main)) << "the job's shell still runs";
+  EXPECT_FALSE(Running(child)) << "the job's background child still runs";
+  if (CgroupsWritable()) {
+    EXPECT_EQ(Slurp(CgroupDir("memory", "22.0") + "/cgroup.procs"), "") << "cgroup not empty";
+  }
+}
+
+TEST_F(RuntimeTest, LogIsCappedWhileTheJobRunsAndEndsWithATruncationNote) {
+  runtime_ = MakeRuntime(true, "/dev", 1000);
+  // 2 MB of output, then it keeps running: the cap must hold before the job ends.
+  ASSERT_TRUE(Launched(Sh("23.0", "head -c 2000000 /dev/zero | tr '\\0' a; exec sleep 1000")));
+  const std::string log_path = tmp_ + "/state/jobs/23.0/log";
+  EXPECT_TRUE(WaitFor([&] {
+    std::error_code ec;
+    auto size = fs::file_size(log_path, ec);
+    return !ec && size > 0 && size < 2000;
+  })) << Slurp(log_path).size() << " bytes in the log";
+  ASSERT_TRUE(runtime_->Kill("23.0", 0).ok());
+  ASSERT_EQ(WaitExit("23.0").state, JobStatus::kExited);
+  std::string log = Log("23.0");
+  EXPECT_EQ(log.substr(0, 1000), std::string(1000, 'a'));
+  EXPECT_NE(log.find("log truncated"), std::string::npos) << log.substr(1000);
+  EXPECT_EQ(log.back(), '\n');
+  EXPECT_LT(log.size(), 1200u);
 }
 
 TEST_F(RuntimeTest, NewRuntimeOverSameStateSeesRunningJobAndItsExit) {

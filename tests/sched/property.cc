@@ -153,7 +153,7 @@ struct Owed {
 
 class Driver {
  public:
-  explicit Driver(const Case& c) : c_(c) {}
+  Driver(const Case& c, const DecideFn& decide) : c_(c), decide_(decide) {}
   CaseResult Run();
 
  private:
@@ -173,6 +173,7 @@ class Driver {
   std::map<std::string, model::Resources> Allocated(const Snapshot& snap) const;
 
   const Case& c_;
+  const DecideFn& decide_;
   Scenario sc_;
   std::vector<NodeView> base_;  // every node with nothing allocated
   std::map<model::JobId, Rt> jobs_;
@@ -709,11 +710,11 @@ CaseResult Driver::Run() {
   const int twice = 1 + static_cast<int>(c_.seed % static_cast<uint64_t>(std::max(c_.cycles, 1)));
   for (int cycle = 1; cycle <= c_.cycles; ++cycle) {
     const Snapshot snap = Build(cycle);
-    const Decisions d = Decide(snap, policy);
+    const Decisions d = decide_(snap, policy);
     const std::string dump = DumpDecisions(d);
     out_.digest = Fnv(out_.digest, dump);
     out_.cycles_run = cycle;
-    if (cycle == twice && DumpDecisions(Decide(Snapshot(snap), policy)) != dump) {
+    if (cycle == twice && DumpDecisions(decide_(Snapshot(snap), policy)) != dump) {
       Fail("determinism", cycle, "two Decide() calls on equal snapshots decide differently (cycle " +
            std::to_string(cycle) + ")", "expect deterministic");
     }
@@ -816,7 +817,7 @@ Case GenerateCase(uint64_t seed) {
     RandomShape(r, j);
     j.running = true;
     j.start = c.now - r.Int(0, 7200);
-    j.run_s = r.Chance(0.4) ? -1 : r.Int(300, 4000);
+    j.run_s = r.Chance(0.4) ? -1 : c.now - j.start + r.Int(300, 4000);  // ends after the first cycle
     if (!PlaceRunning(r, c, free, j)) continue;
     c.jobs.push_back(j);
     ++id;
@@ -889,7 +890,7 @@ std::string ScenarioText(const Case& c, const std::string& trace) {
   return o.str();
 }
 
-CaseResult RunCase(const Case& c) { return Driver(c).Run(); }
+CaseResult RunCase(const Case& c, const DecideFn& decide) { return Driver(c, decide).Run(); }
 
 Summary RunMany(uint64_t seed, int64_t cases) {
   Summary s;
@@ -1024,16 +1025,16 @@ std::vector<Case> Variants(const Case& c, int failed_cycle) {
 
 }  // namespace
 
-Case Shrink(const Case& c, const std::string& invariant, int max_runs) {
+Case Shrink(const Case& c, const std::string& invariant, int max_runs, const DecideFn& decide) {
   Case best = c;
-  CaseResult now = RunCase(best);
+  CaseResult now = RunCase(best, decide);
   int runs = 1;
   bool progress = true;
   while (progress && runs < max_runs) {
     progress = false;
     for (Case& v : Variants(best, std::max(now.violation.cycle, 1))) {
       if (runs++ >= max_runs) break;
-      CaseResult r = RunCase(v);
+      CaseResult r = RunCase(v, decide);
       if (!r.invalid && r.violation.invariant == invariant) {
         best = std::move(v);
         now = std::move(r);
@@ -1045,10 +1046,11 @@ Case Shrink(const Case& c, const std::string& invariant, int max_runs) {
   return best;
 }
 
-std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir) {
+std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir,
+                          const DecideFn& decide) {
   const std::string& inv = failed.violation.invariant;
-  const Case small = Shrink(c, inv);
-  const CaseResult again = RunCase(small);
+  const Case small = Shrink(c, inv, 3000, decide);
+  const CaseResult again = RunCase(small, decide);
   std::ostringstream head;
   head << "# Found by the property suite (tests/sched/property.h), seed " << c.seed << ", shrunk.\n"
        << "# Invariant " << inv << " fails in cycle " << again.violation.cycle << ": " << again.violation.message

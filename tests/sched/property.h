@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -107,11 +108,15 @@ Case GenerateCase(uint64_t seed);
 // pending jobs); with `trace` appended as its later cycles.
 std::string ScenarioText(const Case& c, const std::string& trace = "");
 
+// The core under test: sched::Decide, or in the suite's own tests a core broken on purpose.
+using DecideFn = std::function<Decisions(const Snapshot&, const Policy&)>;
+
 // Runs the case for c.cycles cycles and stops at the first violation.
-CaseResult RunCase(const Case& c);
+CaseResult RunCase(const Case& c, const DecideFn& decide = Decide);
 
 // Reduces a case that violates `invariant` while it still does (at most `max_runs` runs).
-Case Shrink(const Case& c, const std::string& invariant, int max_runs = 3000);
+Case Shrink(const Case& c, const std::string& invariant, int max_runs = 3000,
+            const DecideFn& decide = Decide);
 
 // Cases seed, seed + 1, ..., seed + cases - 1: how many failed each invariant, and the first
 // failing case of each.
@@ -126,6 +131,7 @@ Summary RunMany(uint64_t seed, int64_t cases);
 
 // Shrinks a failing case, writes it as `dir`/<invariant>-<seed>.scenario, and returns a message
 // naming the invariant, the file, and the scenario text.
-std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir);
+std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir,
+                          const DecideFn& decide = Decide);
 
 }  // namespace herd::sched::testing

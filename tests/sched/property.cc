@@ -181,7 +181,8 @@ class Driver {
   std::map<std::string, QueueInfo> queues_;
   std::map<model::JobId, const CaseJob*> spec_;
   std::vector<Owed> owed_;
-  std::map<model::JobId, int> starving_;  // job -> cycles owed its quota without starting
+  // Job -> cycles owed its quota without starting, and its reason in the first of them.
+  std::map<model::JobId, std::pair<int, std::string>> starving_;
   // Reclaim directions between two projects since either last changed (a job ended or arrived).
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> reclaims_;
   ClassView default_class_;
@@ -249,6 +250,15 @@ bool Driver::Init() {
       if (g.free_milli < 0 || g.free_memory_mib < 0) return false;
     }
   }
+  // The promise needs room for it: the deserved quotas of the root's children fit the up nodes.
+  model::Resources capacity, promised;
+  for (const NodeView& n : sc_.snapshot.nodes) {
+    if (n.schedulable) capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
+  }
+  for (const QueueView& q : sc_.snapshot.queues) {
+    if (q.parent.empty()) promised += q.deserved;
+  }
+  if (promised.gpu_milli > capacity.gpu_milli || promised.cpus > capacity.cpus) return false;
   std::map<std::string, const QueueView*> by_name;
   for (const QueueView& q : sc_.snapshot.queues) by_name[q.name] = &q;
   for (const QueueView& q : sc_.snapshot.queues) {
@@ -482,8 +492,9 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 // still running (not already stopping), and of another project whose every queue not above the
 // owed job stays at or above its deserved quota without it (jobs are taken from one node's
 // largest first while that holds). Fair shares are not used: they are fractional, while a quota and
-// a job are whole. An owed job must start within kStarveCycles cycles (cycles in which it is evicted
-// for, hidden behind its victims, or not owed reset the count).
+// a job are whole. An owed job must start within kStarveCycles cycles; a cycle in which it is
+// evicted for, hidden behind its victims, or not owed, or in which its project starts a job, resets
+// the count.
 bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
                        const std::map<std::string, model::Resources>& alloc) const {
   if (j.request.workers != 1 || !j.gpu_model.empty()) return false;
@@ -572,20 +583,27 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
 void Driver::CheckStarvation(const Snapshot& snap, const Decisions& d, int cycle) {
   const auto alloc = Allocated(snap);
   std::set<model::JobId> served;
-  for (const auto& st : d.starts) served.insert(st.id);
+  std::set<std::string> progressed;  // projects that started a job this cycle
   for (const auto& p : d.preemptions) served.insert(p.for_job);
-  std::map<model::JobId, int> still;
   for (const PendingJob& p : snap.pending) {
-    if (served.count(p.id) || !OwedQuota(snap, p, alloc)) continue;
-    const int n = starving_.count(p.id) ? starving_[p.id] + 1 : 1;
-    still[p.id] = n;
-    if (n >= kStarveCycles) {
-      auto reason = d.pending_reasons.find(p.id);
+    if (std::any_of(d.starts.begin(), d.starts.end(), [&](const StartDecision& s) { return s.id == p.id; })) {
+      progressed.insert(p.queue);
+    }
+  }
+  std::map<model::JobId, std::pair<int, std::string>> still;
+  for (const PendingJob& p : snap.pending) {
+    if (served.count(p.id) || progressed.count(p.queue) || !OwedQuota(snap, p, alloc)) continue;
+    auto reason = d.pending_reasons.find(p.id);
+    const std::string why = reason == d.pending_reasons.end() ? "" : reason->second;
+    auto before = starving_.find(p.id);
+    const auto& entry = still[p.id] = before == starving_.end()
+                                          ? std::make_pair(1, why)
+                                          : std::make_pair(before->second.first + 1, before->second.second);
+    if (entry.first >= kStarveCycles) {
       Fail("starvation", cycle, "job " + std::to_string(p.id) + " of " + p.queue +
            " fits within its deserved quota (and on a node once over-quota jobs are reclaimed) but has not "
-           "started for " + std::to_string(n) + " cycles; reason: " +
-           (reason == d.pending_reasons.end() ? "" : reason->second),
-           "expect start " + std::to_string(p.id));
+           "started for " + std::to_string(entry.first) + " cycles; its reason then: " + entry.second +
+           "; now: " + why, "expect start " + std::to_string(p.id));
     }
   }
   starving_ = std::move(still);
@@ -1014,6 +1032,19 @@ std::vector<Case> Variants(const Case& c, int failed_cycle) {
       return true;
     });
     add([&](Case& v) { return v.queues[i].deserved.cpus > 0 ? (v.queues[i].deserved.cpus = 0, true) : false; });
+    add([&](Case& v) {  // no more deserved GPUs than the (shrunk) cluster has
+      int64_t gpus = 0;
+      for (const CaseNode& n : v.nodes) gpus += 1000 * n.gpus;
+      if (v.queues[i].deserved.gpu_milli <= gpus) return false;
+      v.queues[i].deserved.gpu_milli = gpus;
+      return true;
+    });
+    add([&](Case& v) {
+      CaseQueue& q = v.queues[i];
+      if (q.deserved.gpu_milli < 2000) return false;
+      q.deserved.gpu_milli = q.deserved.gpu_milli / 2000 * 1000;
+      return true;
+    });
     add([&](Case& v) { return v.queues[i].weight != 1 ? (v.queues[i].weight = 1, true) : false; });
   }
   add([&](Case& v) { return v.release_cycles > 0 ? (v.release_cycles = 0, true) : false; });

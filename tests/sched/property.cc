@@ -136,6 +136,7 @@ struct Rt {
   int64_t run_s = -1;
   int arrive_cycle = 0;
   int evictions = 0;
+  int started_cycle = 0;  // the cycle that last started it; 0 running from the first
 };
 
 struct QueueInfo {
@@ -188,6 +189,7 @@ class Driver {
   ClassView default_class_;
   int64_t now_ = 0;
   int last_finish_ = 0;  // the last cycle after which a running job ended
+  std::map<int, std::set<model::JobId>> visible_;  // cycle -> pending jobs of its snapshot
   CaseResult out_;
   std::string expect_;
   std::ostringstream trace_;
@@ -628,6 +630,14 @@ void Driver::Apply(const Decisions& d, int cycle) {
       }
       owed_.push_back(o);
     }
+    // Churn: a job started while the job it is now reclaimed for was already waiting.
+    if (p.kind == "reclaim" && rt.started_cycle > 0 && cycle - rt.started_cycle <= 2 &&
+        last_finish_ < rt.started_cycle && visible_[rt.started_cycle].count(p.for_job)) {
+      Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
+           std::to_string(rt.started_cycle) + ", is reclaimed in cycle " + std::to_string(cycle) +
+           " for job " + std::to_string(p.for_job) + ", which was already waiting when it started (no job ended "
+           "since)", "expect nopreempt " + std::to_string(p.id));
+    }
     if (++rt.evictions >= kThrashEvictions) {
       Fail("thrash", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + " is evicted " +
            std::to_string(rt.evictions) + " times (the last: " + p.kind + " for job " + std::to_string(p.for_job) +
@@ -652,6 +662,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     Rt& rt = jobs_.at(s.id);
     if (rt.st != St::kPending) continue;
     rt.st = St::kRunning;
+    rt.started_cycle = cycle;
     rt.running = {s.id, rt.pending.queue, rt.pending.job_class, rt.pending.request, s.placement, now_,
                   rt.pending.submit_time, 0, false};
     for (const Owed& o : owed_) {
@@ -736,6 +747,7 @@ CaseResult Driver::Run() {
       Fail("determinism", cycle, "two Decide() calls on equal snapshots decide differently (cycle " +
            std::to_string(cycle) + ")", "expect deterministic");
     }
+    for (const PendingJob& p : snap.pending) visible_[cycle].insert(p.id);
     CheckCycle(snap, d, cycle);
     CheckStarvation(snap, d, cycle);
     Apply(d, cycle);
@@ -1056,7 +1068,8 @@ std::vector<Case> Variants(const Case& c, int failed_cycle) {
 
 }  // namespace
 
-Case Shrink(const Case& c, const std::string& invariant, int max_runs, const DecideFn& decide) {
+Case Shrink(const Case& c, const std::string& invariant, int max_runs, const DecideFn& decide,
+            const std::string& message_has) {
   Case best = c;
   CaseResult now = RunCase(best, decide);
   int runs = 1;
@@ -1066,7 +1079,8 @@ Case Shrink(const Case& c, const std::string& invariant, int max_runs, const Dec
     for (Case& v : Variants(best, std::max(now.violation.cycle, 1))) {
       if (runs++ >= max_runs) break;
       CaseResult r = RunCase(v, decide);
-      if (!r.invalid && r.violation.invariant == invariant) {
+      if (!r.invalid && r.violation.invariant == invariant &&
+          r.violation.message.find(message_has) != std::string::npos) {
         best = std::move(v);
         now = std::move(r);
         progress = true;
@@ -1078,9 +1092,9 @@ Case Shrink(const Case& c, const std::string& invariant, int max_runs, const Dec
 }
 
 std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir,
-                          const DecideFn& decide) {
+                          const DecideFn& decide, const std::string& message_has) {
   const std::string& inv = failed.violation.invariant;
-  const Case small = Shrink(c, inv, 3000, decide);
+  const Case small = Shrink(c, inv, 3000, decide, message_has);
   const CaseResult again = RunCase(small, decide);
   std::ostringstream head;
   head << "# Found by the property suite (tests/sched/property.h), seed " << c.seed << ", shrunk.\n"

@@ -16,6 +16,8 @@
 //   starvation    a job owed its quota is not started within kStarveCycles cycles (see property.cc)
 //   thrash        the same job is reclaimed kThrashEvictions times, or two projects reclaim from each
 //                 other back and forth with nothing else changing
+//   churn         a job is reclaimed within 2 cycles of its start for a job that was already
+//                 waiting when it started, with no job ended since
 //   beneficiary   an evicted job's beneficiary does not start within kBeneficiaryCycles cycles of its
 //                 victims' release
 //   wasted_eviction  an evicted job's beneficiary starts on none of the nodes its victims freed
@@ -114,9 +116,10 @@ using DecideFn = std::function<Decisions(const Snapshot&, const Policy&)>;
 // Runs the case for c.cycles cycles and stops at the first violation.
 CaseResult RunCase(const Case& c, const DecideFn& decide = Decide);
 
-// Reduces a case that violates `invariant` while it still does (at most `max_runs` runs).
+// Reduces a case that violates `invariant` while it still does, with a message that contains
+// `message_has` (at most `max_runs` runs).
 Case Shrink(const Case& c, const std::string& invariant, int max_runs = 3000,
-            const DecideFn& decide = Decide);
+            const DecideFn& decide = Decide, const std::string& message_has = "");
 
 // Cases seed, seed + 1, ..., seed + cases - 1: how many failed each invariant, and the first
 // failing case of each.
@@ -132,6 +135,6 @@ Summary RunMany(uint64_t seed, int64_t cases);
 // Shrinks a failing case, writes it as `dir`/<invariant>-<seed>.scenario, and returns a message
 // naming the invariant, the file, and the scenario text.
 std::string ReportFailure(const Case& c, const CaseResult& failed, const std::string& dir,
-                          const DecideFn& decide = Decide);
+                          const DecideFn& decide = Decide, const std::string& message_has = "");
 
 }  // namespace herd::sched::testing

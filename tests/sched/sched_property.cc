@@ -1,8 +1,9 @@
 // sched_property: the property-based suite of the scheduler core (tests/sched/property.h) for any
-// number of cases. Usage: sched_property [--cases N] [--seed S] [--out DIR] [--no-shrink] [--list]
+// number of cases. Usage: sched_property [--cases N] [--seed S] [--out DIR] [--no-shrink] [--list] [--match TEXT]
 //        sched_property --raw SEED   (one case as generated, unshrunk, with its cycles)
 // Prints the count of cases, cycles and time, the failures by invariant, and (unless --no-shrink)
-// writes the shrunk first failing case of each invariant to DIR as a .scenario file.
+// writes the shrunk first failing case (shrunk only while the failure's message contains TEXT, e.g.
+// a pending reason, so that one cause is kept) of each invariant to DIR as a .scenario file.
 // Exit status: 0 every invariant held, 1 some failed, 2 bad arguments.
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   std::string out = "property_found";
   bool shrink = true, list = false;
+  std::string match;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--cases" && i + 1 < argc) {
@@ -30,13 +32,15 @@ int main(int argc, char** argv) {
       const CaseResult r = RunCase(c);
       std::printf("%s", ScenarioText(c, r.trace).c_str());
       return r.violation.invariant.empty() ? 0 : 1;
+    } else if (a == "--match" && i + 1 < argc) {
+      match = argv[++i];
     } else if (a == "--list") {
       list = true;
     } else if (a == "--no-shrink") {
       shrink = false;
     } else {
       std::fprintf(stderr,
-                   "usage: sched_property [--cases N] [--seed S] [--out DIR] [--no-shrink] [--list] [--raw SEED]\n"
+                   "usage: sched_property [--cases N] [--seed S] [--out DIR] [--no-shrink] [--list] [--match TEXT] [--raw SEED]\n"
                    "unknown or incomplete argument: %s\n", a.c_str());
       return 2;
     }
@@ -61,7 +65,7 @@ int main(int argc, char** argv) {
   }
   if (shrink) {
     for (const auto& [inv, first] : s.first) {
-      std::printf("\n%s\n", ReportFailure(first.first, first.second, out).c_str());
+      std::printf("\n%s\n", ReportFailure(first.first, first.second, out, herd::sched::Decide, match).c_str());
     }
   }
   return s.failures.empty() ? 0 : 1;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/model/units.h"
+#include "ctld/sched/evictions.h"
 #include "tests/sched/scenario.h"
 
 namespace herd::sched::testing {
@@ -178,7 +179,7 @@ class Driver {
   Scenario sc_;
   std::vector<NodeView> base_;  // every node with nothing allocated
   std::map<model::JobId, Rt> jobs_;
-  std::map<model::JobId, model::JobId> preempted_for_;  // victim -> beneficiary, as herd-ctld
+  EvictedFor preempted_for_;  // victim -> beneficiary, as herd-ctld keeps them
   std::map<std::string, QueueInfo> queues_;
   std::map<model::JobId, const CaseJob*> spec_;
   std::vector<Owed> owed_;
@@ -296,17 +297,14 @@ bool Driver::Init() {
   return true;
 }
 
-// The snapshot herd-ctld's BuildSnapshot() would give: beneficiaries whose victims still hold
-// resources wait, and so do victims whose beneficiary has not started.
+// The snapshot herd-ctld's BuildSnapshot() gives, by the rules of ctld/sched/evictions.h.
 Snapshot Driver::Build(int) {
-  std::erase_if(preempted_for_, [&](const auto& e) {
-    auto b = jobs_.find(e.second);
-    return b == jobs_.end() || b->second.st != St::kPending;
+  ForgetServed(preempted_for_, [&](model::JobId b) {
+    auto it = jobs_.find(b);
+    return it != jobs_.end() && it->second.st == St::kPending;
   });
-  std::set<model::JobId> releasing;
-  for (const auto& [victim, for_job] : preempted_for_) {
-    if (jobs_.at(victim).st == St::kStopping) releasing.insert(for_job);
-  }
+  const std::map<model::JobId, int> releasing = Releasing(
+      preempted_for_, [&](model::JobId v) { return jobs_.at(v).st == St::kStopping; });
   Snapshot s;
   s.now = now_;
   s.nodes = base_;
@@ -316,7 +314,7 @@ Snapshot Driver::Build(int) {
   for (NodeView& n : s.nodes) node[n.name] = &n;
   for (const auto& [id, rt] : jobs_) {
     if (rt.st == St::kPending) {
-      if (!releasing.count(id) && !preempted_for_.count(id)) s.pending.push_back(rt.pending);
+      if (!HeldOut(id, preempted_for_, releasing)) s.pending.push_back(rt.pending);
     } else if (rt.st == St::kRunning || rt.st == St::kStopping) {
       s.running.push_back(rt.running);
       for (const auto& w : rt.running.placement) {

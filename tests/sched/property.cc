@@ -621,6 +621,10 @@ void Driver::Apply(const Decisions& d, int cycle) {
     rt.release_left = c_.release_cycles;
     if (p.for_job != 0 && p.for_job != p.id) {
       preempted_for_[p.id] = p.for_job;
+      // More victims for the same job: its wait counts from their release.
+      for (Owed& before : owed_) {
+        if (before.beneficiary == p.for_job) before.released_cycle = 0;
+      }
       Owed o{p.id, p.for_job, cycle, 0, {}};
       // A preemption inside a project may make room in its quota, not on a node: no place to check.
       if (p.kind != "preempt") {

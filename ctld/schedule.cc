@@ -6,6 +6,7 @@
 
 #include "common/model/units.h"
 #include "ctld/controller.h"
+#include "ctld/sched/evictions.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -25,12 +26,10 @@ using model::Job;
 using model::JobState;
 
 std::map<model::JobId, int> Controller::Releasing() const {
-  std::map<model::JobId, int> releasing;
-  for (const auto& [victim, for_job] : preempted_for_) {
+  return sched::Releasing(preempted_for_, [&](model::JobId victim) {
     auto v = jobs_.find(victim);
-    if (v != jobs_.end() && v->second.state == JobState::kPreempted) releasing[for_job]++;
-  }
-  return releasing;
+    return v != jobs_.end() && v->second.state == JobState::kPreempted;
+  });
 }
 
 sched::Snapshot Controller::BuildSnapshot() const {
@@ -72,7 +71,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
   auto since = pending_since_.begin();
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
-      if (releasing.count(id) || gated_.count(id) || preempted_for_.count(id)) continue;
+      if (sched::HeldOut(id, preempted_for_, releasing) || gated_.count(id)) continue;
       while (since != pending_since_.end() && since->first < id) ++since;
       sched::PendingJob& p = snap.pending.emplace_back();
       p.id = id;
@@ -147,9 +146,9 @@ void Controller::Schedule() {
     return;
   }
   // Room made for a job that has since started or gone is no longer held for it.
-  std::erase_if(preempted_for_, [&](const auto& entry) {
-    auto b = jobs_.find(entry.second);
-    return b == jobs_.end() || b->second.state != JobState::kPending;
+  sched::ForgetServed(preempted_for_, [&](model::JobId beneficiary) {
+    auto b = jobs_.find(beneficiary);
+    return b != jobs_.end() && b->second.state == JobState::kPending;
   });
   // Measured on the steady clock (never decided on): the cycle's cost, for herd-ctld's log.
   using Ms = std::chrono::duration<double, std::milli>;

@@ -45,6 +45,8 @@ struct QueueState {
   std::vector<const RunningJob*> running_jobs;  // leaves: the snapshot's running jobs, in order
   model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
   model::Resources running;       // held by the snapshot's running jobs
+  model::Resources stopping;      // held by victims still stopping (not in allocated): counted
+                                  // against limits, which cap what a queue's jobs hold
   model::Resources smallest;      // leaves: per resource, the least one running job holds (>0)
   model::Resources fair;
   model::Resources pending_demand;

@@ -102,9 +102,14 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
-  // A victim still stopping leaves its queue: what it holds is its beneficiary's (charged below).
+  // A victim still stopping leaves its queue's allocation (its beneficiary is charged as if started,
+  // below), but what it holds counts against its queue's limits until it has stopped.
   for (size_t k = 0; k < snap_.running.size(); ++k) {
-    if (snap_.running[k].evicted_for != 0) Charge(snap_.running[k].queue, total_of_[k], -1);
+    if (snap_.running[k].evicted_for == 0) continue;
+    Charge(snap_.running[k].queue, total_of_[k], -1);
+    if (queue_of_[k] != nullptr) {
+      for (QueueState* a : queue_of_[k]->up) a->stopping += total_of_[k];
+    }
   }
   // Most jobs share their predecessor's queue and class: look those up once per run of equal names.
   jobs_.reserve(snap_.pending.size());
@@ -328,7 +333,8 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
   for (const QueueState* a : q.up) {
     for (int c = 0; c < 3; ++c) {
       int64_t limit = Get(a->view->limit, c);
-      if (limit >= 0 && Get(job.total, c) > 0 && Get(a->allocated, c) + Get(job.total, c) > limit) {
+      const int64_t held = Get(a->allocated, c) + Get(a->stopping, c);  // victims stop in its cap
+      if (limit >= 0 && Get(job.total, c) > 0 && held + Get(job.total, c) > limit) {
         return {Block::kLimit, a, c};
       }
     }

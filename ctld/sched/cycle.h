@@ -91,6 +91,7 @@ class Cycle {
   PlaceOptions OptionsFor(const JobState& job) const;
   // Whether queue `q` with `more` allocated stays within its deserved quota.
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
+  bool KeepsShare(const QueueState& q, const model::Resources& more) const;  // fair share or deserved
   bool HoldsOnlyDeserved(const QueueState& q) const;  // never a reclaim victim then
   // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
   using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;

@@ -267,54 +267,54 @@ void Cycle::Allocate() {
     visited_.push_back(&j);
     if (TryStart(j)) j.queue->started_any = true;
   }
-  // A queue's turn is decided by its next job that may start: a job a limit or quota blocks now
-  // stays blocked this cycle (allocations only grow), so it is passed over first and does not
-  // place its queue (e.g. after every queue with a share, for a resource capped at 0) ahead of
-  // the jobs behind it.
-  auto advance = [&](QueueState& q) {
-    while (q.next < q.jobs.size()) {
-      JobState& j = *q.jobs[q.next];
-      if (!j.tried) {
-        if (CheckQuota(j).block == Block::kNone) break;
+  // Two passes over the queues, lowest dominant share first, each queue's jobs in its order: the
+  // first serves a queue up to its first job that would take it beyond its fair share and deserved
+  // quota; the second serves the rest, so resources beyond a fair share are borrowed only from what
+  // the first pass left (and a job so started is not reclaimed next cycle for a job that was
+  // already waiting). A job a limit or quota blocks now stays blocked this cycle (allocations only
+  // grow): it is passed over at once, and does not decide its queue's turn.
+  for (bool borrowing : {false, true}) {
+    // Moves q.next to the queue's next job to try in this pass; false when there is none.
+    auto advance = [&](QueueState& q) {
+      for (; q.next < q.jobs.size(); ++q.next) {
+        JobState& j = *q.jobs[q.next];
+        if (j.tried) continue;
+        if (CheckQuota(j).block == Block::kNone) return borrowing || KeepsShare(q, j.total);
         j.tried = true;
         visited_.push_back(&j);
         TryStart(j);  // records the block and its reason
       }
-      ++q.next;
+      return false;
+    };
+    for (auto& [name, q] : queues_) {
+      if (advance(q)) turn.insert({TurnKey(q), name});
     }
-  };
-  for (auto& [name, q] : queues_) {
-    advance(q);
-    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
-  }
-  while (!turn.empty()) {
-    std::string name = turn.begin()->second;
-    turn.erase(turn.begin());
-    QueueState& q = queues_[name];
-    JobState& job = *q.jobs[q.next++];
-    if (!job.tried) {
+    while (!turn.empty()) {
+      std::string name = turn.begin()->second;
+      turn.erase(turn.begin());
+      QueueState& q = queues_[name];
+      JobState& job = *q.jobs[q.next++];
       job.tried = true;
       visited_.push_back(&job);
       if (TryStart(job)) q.started_any = true;
+      if (advance(q)) turn.insert({TurnKey(q), name});
     }
-    advance(q);
-    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
   }
 }
 
-// The queue's dominant share; a queue whose next job would take it above its fair share (and its
-// deserved quota) comes after every queue whose next job keeps it within (resources beyond a fair share are borrowed
-// only from what the others leave this cycle, so a job so started is not reclaimed next cycle for
-// a job that was already waiting); a queue whose fair share is 0 of a resource its next job needs
-// comes after those (it takes only what they leave).
+// Whether `need` started keeps `q` within its fair share on every resource or its deserved quota.
+bool Cycle::KeepsShare(const QueueState& q, const model::Resources& need) const {
+  return DominantShare(q.allocated + need, q.fair) <= 1.0 || WithinDeserved(q, need);
+}
+
+// The queue's dominant share; a queue whose fair share is 0 of a resource its next job needs comes
+// after every queue with a share (it takes only what they leave).
 double Cycle::TurnKey(const QueueState& q) const {
   const model::Resources& need = q.jobs[q.next]->total;
   for (int c = 0; c < 3; ++c) {
     if (Get(need, c) > 0 && Get(q.fair, c) <= 0) return 2e9;
   }
-  const double share = DominantShare(q.allocated, q.fair);
-  const bool keeps_share = DominantShare(q.allocated + need, q.fair) <= 1.0 || WithinDeserved(q, need);
-  return keeps_share ? share : 1e9 + share;
+  return DominantShare(q.allocated, q.fair);
 }
 
 bool Cycle::TryStart(JobState& job) {

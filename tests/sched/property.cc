@@ -653,15 +653,16 @@ void Driver::CheckStarvation(const Snapshot& snap, const Decisions& d, int cycle
   std::map<std::string, model::Resources> fair;
   for (const QueueShare& s : d.shares) fair[s.name] = s.fair_share;
   std::set<model::JobId> served;
-  std::set<std::string> progressed, reserving;  // projects that started a job / hold a reservation
+  std::set<std::string> progressed;  // projects that started a job
   for (const auto& p : d.preemptions) served.insert(p.for_job);
   for (const StartDecision& s : d.starts) {
     auto p = pending.find(s.id);
     if (p != pending.end()) progressed.insert(p->second->queue);
   }
+  std::multiset<std::string> reserving_jobs;  // per project, how many of its jobs hold a reservation
   for (const ReserveDecision& r : d.reservations) {
     auto p = pending.find(r.id);
-    if (p != pending.end()) reserving.insert(p->second->queue);
+    if (p != pending.end()) reserving_jobs.insert(p->second->queue);
   }
   // Each project's line: highest class priority, then oldest.
   std::map<std::string, std::vector<const PendingJob*>> line;
@@ -683,10 +684,9 @@ void Driver::CheckStarvation(const Snapshot& snap, const Decisions& d, int cycle
       }
     }
     if (first == nullptr || served.count(first->id) || first->victims_stopping > 0 || first->room_made) continue;
-    if (reserving.count(queue) && !std::any_of(d.reservations.begin(), d.reservations.end(),
-                                               [&](const ReserveDecision& r) { return r.id == first->id; })) {
-      continue;
-    }
+    const bool holds = std::any_of(d.reservations.begin(), d.reservations.end(),
+                                   [&](const ReserveDecision& r) { return r.id == first->id; });
+    if (reserving_jobs.count(queue) > (holds ? 1u : 0u)) continue;  // another job of it holds some
     if (!OwedQuota(snap, *first, alloc, fair)) continue;
     const std::string why = ReasonOf(d, first->id);
     auto before = starving_.find(first->id);

@@ -734,7 +734,9 @@ void Driver::Apply(const Decisions& d, int cycle) {
            " for job " + std::to_string(p.for_job) + ", which was already waiting when it started (no job ended "
            "since)", "expect nopreempt " + std::to_string(p.id));
     }
-    if (++rt.evictions >= kThrashEvictions) {
+    // Thrash counts reclaims (between projects), as property.h states it: a project's own
+    // higher-priority jobs preempting its jobs that borrow beyond its quota is its own order.
+    if (p.kind == "reclaim" && ++rt.evictions >= kThrashEvictions) {
       Fail("thrash", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + " is evicted " +
            std::to_string(rt.evictions) + " times (the last: " + p.kind + " for job " + std::to_string(p.for_job) +
            ", cycle " + std::to_string(cycle) + ")", "expect nopreempt " + std::to_string(p.id));

@@ -523,7 +523,9 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 //   class's, not already stopping, and of another project P that holds more than its deserved
 //   quota and is, with the jobs already taken from it gone, above its fair share (this cycle's,
 //   Decisions::shares) on a resource the job holds, keeping at least its fair share less its
-//   smallest job on every such resource (jobs are taken from one node's largest first);
+//   smallest job on every such resource (jobs are taken from one node's largest first, at most
+//   the policy's max_preemptions of them: a job that needs more victims in one cycle than the
+//   cycle may evict is never given them, herd.toml(5)'s last exception);
 // * the job is a gang or asks for a GPU model: the checker's fit test places one worker on one
 //   node, so it does not judge these (the placer's multi-node search would be re-implemented);
 // * the job is being served: jobs were evicted for it this cycle or are still stopping for it, or
@@ -593,7 +595,27 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
       return std::make_tuple(-TotalOf(a->request).gpu_milli, -TotalOf(a->request).cpus, a->id) <
              std::make_tuple(-TotalOf(b->request).gpu_milli, -TotalOf(b->request).cpus, b->id);
     });
+    auto fits = [&] {
+      int64_t cores = 0;
+      for (const auto& [numa, list] : n.free_cores_by_numa) cores += static_cast<int64_t>(list.size());
+      if (cores < j.request.cpus || n.free_memory_mib < j.request.memory_mib) return false;
+      const int64_t g = j.request.gpu_milli;
+      int whole = 0;
+      bool share = false;
+      for (const GpuSlot& slot : n.gpus) {
+        if (slot.free_milli == 1000 && slot.free_memory_mib == slot.memory_mib) ++whole;
+        if (g < 1000 && slot.free_milli >= g &&
+            slot.free_memory_mib >= GpuMemoryTaken(slot, g, j.request.gpu_memory_mib)) {
+          share = true;
+        }
+      }
+      return g == 0 || (g < 1000 && share) || (g >= 1000 && whole >= g / 1000);
+    };
+    // Victims needed on this node (largest first), within the cycle's eviction budget.
+    int victims = 0;
+    if (fits()) return true;
     for (const RunningJob* r : on) {
+      if (victims >= c_.max_preemptions) break;
       const model::Resources t = TotalOf(r->request);
       const model::Resources left = get(alloc, r->queue) - taken[r->queue];
       const model::Resources f = get(fair, r->queue), least = smallest[r->queue];
@@ -605,6 +627,7 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
       }
       if (!over || !ok) continue;
       taken[r->queue] += t;
+      ++victims;
       for (const auto& w : r->placement) {
         if (w.node != n.name) continue;
         for (int g : w.gpus) {
@@ -615,21 +638,8 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
         n.free_cores_by_numa[-100].insert(n.free_cores_by_numa[-100].end(), w.cores.begin(), w.cores.end());
         n.free_memory_mib += w.memory_mib;
       }
+      if (fits()) return true;
     }
-    int64_t cores = 0;
-    for (const auto& [numa, list] : n.free_cores_by_numa) cores += static_cast<int64_t>(list.size());
-    if (cores < j.request.cpus || n.free_memory_mib < j.request.memory_mib) continue;
-    const int64_t g = j.request.gpu_milli;
-    int whole = 0;
-    bool share = false;
-    for (const GpuSlot& slot : n.gpus) {
-      if (slot.free_milli == 1000 && slot.free_memory_mib == slot.memory_mib) ++whole;
-      if (g < 1000 && slot.free_milli >= g &&
-          slot.free_memory_mib >= GpuMemoryTaken(slot, g, j.request.gpu_memory_mib)) {
-        share = true;
-      }
-    }
-    if (g == 0 || (g < 1000 && share) || (g >= 1000 && whole >= g / 1000)) return true;
   }
   return false;
 }

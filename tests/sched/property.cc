@@ -523,9 +523,10 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 //   class's, not already stopping, and of another project P that holds more than its deserved
 //   quota and is, with the jobs already taken from it gone, above its fair share (this cycle's,
 //   Decisions::shares) on a resource the job holds, keeping at least its fair share less its
-//   smallest job on every such resource (jobs are taken from one node's largest first, at most
-//   the policy's max_preemptions of them: a job that needs more victims in one cycle than the
-//   cycle may evict is never given them, herd.toml(5)'s last exception);
+//   smallest job on every resource of the job it held above its fair share (jobs are taken from
+//   one node's largest first, at most the policy's max_preemptions of them: a job that needs more
+//   victims in one cycle than the cycle may evict is never given them, herd.toml(5)'s last
+//   exception);
 // * the job is a gang or asks for a GPU model: the checker's fit test places one worker on one
 //   node, so it does not judge these (the placer's multi-node search would be re-implemented);
 // * the job is being served: jobs were evicted for it this cycle or are still stopping for it, or
@@ -618,12 +619,15 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
       if (victims >= c_.max_preemptions) break;
       const model::Resources t = TotalOf(r->request);
       const model::Resources left = get(alloc, r->queue) - taken[r->queue];
-      const model::Resources f = get(fair, r->queue), least = smallest[r->queue];
+      const model::Resources f = get(fair, r->queue), least = smallest[r->queue], before = get(alloc, r->queue);
+      // Above its fair share (with the jobs already taken gone) on a resource the job holds; and on
+      // every resource it held above its fair share before this cycle's evictions, it keeps at
+      // least its fair share less its smallest job (taking another job first does not lift that).
       bool over = false, ok = true;
       for (int c = 0; c < 3; ++c) {
-        if (Get(t, c) <= 0 || Get(left, c) <= Get(f, c)) continue;
-        if (Get(left, c) - Get(t, c) < Get(f, c) - Get(least, c)) ok = false;
-        over = true;
+        if (Get(t, c) <= 0) continue;
+        if (Get(left, c) > Get(f, c)) over = true;
+        if (Get(before, c) > Get(f, c) && Get(left, c) - Get(t, c) < Get(f, c) - Get(least, c)) ok = false;
       }
       if (!over || !ok) continue;
       taken[r->queue] += t;

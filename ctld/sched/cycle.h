@@ -45,6 +45,8 @@ struct QueueState {
   std::vector<const RunningJob*> running_jobs;  // leaves: the snapshot's running jobs, in order
   model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
   model::Resources running;       // held by the snapshot's running jobs
+  model::Resources stopping;      // held by victims still stopping (not in allocated): counted
+                                  // against limits, which cap what a queue's jobs hold
   model::Resources smallest;      // leaves: per resource, the least one running job holds (>0)
   model::Resources fair;
   model::Resources pending_demand;
@@ -89,6 +91,7 @@ class Cycle {
   PlaceOptions OptionsFor(const JobState& job) const;
   // Whether queue `q` with `more` allocated stays within its deserved quota.
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
+  bool KeepsShare(const QueueState& q, const model::Resources& more) const;  // fair share or deserved
   bool HoldsOnlyDeserved(const QueueState& q) const;  // never a reclaim victim then
   // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
   using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;

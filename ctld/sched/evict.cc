@@ -27,6 +27,14 @@ void Cycle::Evict() {
     if (job->started) continue;
     if (static_cast<int>(out_.preemptions.size()) >= policy_.max_preemptions_per_cycle) break;
     if (job->block == Block::kNoFit) {
+      // Jobs started after it was tried may have taken what was left of its limit or quota: room
+      // made for it now would be room it may not take.
+      if (QuotaHit hit = CheckQuota(*job); hit.block != Block::kNone) {
+        job->block = hit.block;
+        job->reason = QuotaReason(*job, hit);
+        if (hit.block == Block::kQuota) Preempt(*job);
+        continue;
+      }
       if (Reclaim(*job) || Preempt(*job)) continue;
       Consolidate(*job);
     } else if (job->block == Block::kQuota) {

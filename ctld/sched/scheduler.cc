@@ -102,9 +102,14 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     }
   }
   for (auto& [name, q] : queues_) q.running = q.allocated;
-  // A victim still stopping leaves its queue: what it holds is its beneficiary's (charged below).
+  // A victim still stopping leaves its queue's allocation (its beneficiary is charged as if started,
+  // below), but what it holds counts against its queue's limits until it has stopped.
   for (size_t k = 0; k < snap_.running.size(); ++k) {
-    if (snap_.running[k].evicted_for != 0) Charge(snap_.running[k].queue, total_of_[k], -1);
+    if (snap_.running[k].evicted_for == 0) continue;
+    Charge(snap_.running[k].queue, total_of_[k], -1);
+    if (queue_of_[k] != nullptr) {
+      for (QueueState* a : queue_of_[k]->up) a->stopping += total_of_[k];
+    }
   }
   // Most jobs share their predecessor's queue and class: look those up once per run of equal names.
   jobs_.reserve(snap_.pending.size());
@@ -262,23 +267,44 @@ void Cycle::Allocate() {
     visited_.push_back(&j);
     if (TryStart(j)) j.queue->started_any = true;
   }
-  for (auto& [name, q] : queues_) {
-    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
-    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
-  }
-  while (!turn.empty()) {
-    std::string name = turn.begin()->second;
-    turn.erase(turn.begin());
-    QueueState& q = queues_[name];
-    JobState& job = *q.jobs[q.next++];
-    if (!job.tried) {
+  // Two passes over the queues, lowest dominant share first, each queue's jobs in its order: the
+  // first serves a queue up to its first job that would take it beyond its fair share and deserved
+  // quota; the second serves the rest, so resources beyond a fair share are borrowed only from what
+  // the first pass left (and a job so started is not reclaimed next cycle for a job that was
+  // already waiting). A job a limit or quota blocks now stays blocked this cycle (allocations only
+  // grow): it is passed over at once, and does not decide its queue's turn.
+  for (bool borrowing : {false, true}) {
+    // Moves q.next to the queue's next job to try in this pass; false when there is none.
+    auto advance = [&](QueueState& q) {
+      for (; q.next < q.jobs.size(); ++q.next) {
+        JobState& j = *q.jobs[q.next];
+        if (j.tried) continue;
+        if (CheckQuota(j).block == Block::kNone) return borrowing || KeepsShare(q, j.total);
+        j.tried = true;
+        visited_.push_back(&j);
+        TryStart(j);  // records the block and its reason
+      }
+      return false;
+    };
+    for (auto& [name, q] : queues_) {
+      if (advance(q)) turn.insert({TurnKey(q), name});
+    }
+    while (!turn.empty()) {
+      std::string name = turn.begin()->second;
+      turn.erase(turn.begin());
+      QueueState& q = queues_[name];
+      JobState& job = *q.jobs[q.next++];
       job.tried = true;
       visited_.push_back(&job);
       if (TryStart(job)) q.started_any = true;
+      if (advance(q)) turn.insert({TurnKey(q), name});
     }
-    while (q.next < q.jobs.size() && q.jobs[q.next]->tried) ++q.next;
-    if (q.next < q.jobs.size()) turn.insert({TurnKey(q), name});
   }
+}
+
+// Whether `need` started keeps `q` within its fair share on every resource or its deserved quota.
+bool Cycle::KeepsShare(const QueueState& q, const model::Resources& need) const {
+  return DominantShare(q.allocated + need, q.fair) <= 1.0 || WithinDeserved(q, need);
 }
 
 // The queue's dominant share; a queue whose fair share is 0 of a resource its next job needs comes
@@ -328,7 +354,8 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
   for (const QueueState* a : q.up) {
     for (int c = 0; c < 3; ++c) {
       int64_t limit = Get(a->view->limit, c);
-      if (limit >= 0 && Get(job.total, c) > 0 && Get(a->allocated, c) + Get(job.total, c) > limit) {
+      const int64_t held = Get(a->allocated, c) + Get(a->stopping, c);  // victims stop in its cap
+      if (limit >= 0 && Get(job.total, c) > 0 && held + Get(job.total, c) > limit) {
         return {Block::kLimit, a, c};
       }
     }

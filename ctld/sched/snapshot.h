@@ -91,8 +91,9 @@ struct RunningJob {
   int64_t submit_time = 0;
   int64_t end_by = 0;       // 0: no time limit, else start + time limit
   bool suspended = false;   // still holds resources
-  // Being stopped to make room for this pending job (ctld/sched/evictions.h): never chosen again,
-  // and what it holds counts for that job's queue, not its own.
+  // Being stopped to make room for this pending job (ctld/sched/evictions.h): never chosen again;
+  // its queue's quota and fair share no longer count it (that job counts, as if started), its
+  // queue's limits do until it has stopped.
   model::JobId evicted_for = 0;
 };
 

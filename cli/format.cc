@@ -90,6 +90,20 @@ std::string Topology(const model::NodeTopology& topo) {
 
 }  // namespace
 
+namespace {
+// Characters that reorder or hide the text around them: zero-width spaces and marks, line and
+// paragraph separators, bidirectional embeddings, overrides and isolates, the byte order mark.
+bool IsHiddenFormat(unsigned cp) {
+  return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
+}
+// The code point of a valid 3-byte UTF-8 sequence.
+unsigned CodePoint3(std::string_view seq) {
+  const auto b = [&](size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(seq[i])); };
+  return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+}
+}  // namespace
+
 std::string EscapeText(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -126,6 +140,8 @@ std::string EscapeText(std::string_view text) {
     }
     if (c == 0xC2 && static_cast<unsigned char>(seq[1]) < 0xA0) {
       hex("\\u00", static_cast<unsigned char>(seq[1]), 2);  // U+0080..U+009F
+    } else if (const unsigned cp = len == 3 ? CodePoint3(seq) : 0; IsHiddenFormat(cp)) {
+      hex("\\u", cp, 4);
     } else {
       out += seq;
     }

@@ -34,9 +34,10 @@ class Table {
 };
 
 // `text` safe to print on a terminal: control characters written as escapes (\n, \t, \r, \e,
-// else \xHH), C1 controls as \u0080..\u009f and bytes that are not UTF-8 as \xHH, so a user's
-// job name or reason can neither move the cursor nor fake a line of a listing. Text output
-// only: --json keeps values exact.
+// else \xHH), C1 controls as \u0080..\u009f, bidirectional and invisible format characters
+// (U+200B..U+200F, U+2028..U+202E, U+2066..U+2069, U+FEFF) as \uXXXX and bytes that are not
+// UTF-8 as \xHH, so a user's job name or reason can neither move the cursor, nor reorder or
+// hide text, nor fake a line of a listing. Text output only: --json keeps values exact.
 std::string EscapeText(std::string_view text);
 
 // Columns counted in UTF-8 code points.

@@ -415,11 +415,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   if (!valid.ok()) return valid.status();
   Job job;
   job.spec = std::move(req->spec);
-  if (job.spec.name.empty()) {
-    // A name the user did not choose never trips the name limit.
-    job.spec.name = job.spec.argv[0].substr(job.spec.argv[0].rfind('/') + 1);
-    job.spec.name.resize(std::min<size_t>(job.spec.name.size(), config_.controller.max_name_bytes));
-  }
+  if (job.spec.name.empty()) job.spec.name = DefaultName(job.spec.argv);
   job.user = who.user;
   job.uid = who.uid;
   job.gid = who.gid;
@@ -448,12 +444,26 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   }
   if (!array) job.spec.array_limit = 0;
   const std::vector<int64_t> indexes = array ? req->array_indexes : std::vector<int64_t>{0};
+  // Sizes are checked for every member before any is written: one user's huge names and
+  // arguments must not fill the database or the listings of everyone. The base spec first, and
+  // each sweep point's command before it is built: a short {name} may stand for a huge value.
+  HERD_RETURN_IF_ERROR(CheckSpecLimits(job.spec, config_.controller));
+  size_t sweep_command_bytes = 0;
+  for (size_t i = 0; i < req->sweep.size(); ++i) {
+    for (const auto& [name, value] : req->sweep[i]) {
+      if (!model::IsSweepName(name)) return Invalid("invalid sweep parameter name '" + name + "'");
+    }
+    auto bytes = model::SweepCommandBytes(job.spec.argv, req->sweep[i]);
+    if (!bytes.ok()) return bytes.status();
+    if (Status s = CheckCommandBytes(*bytes, config_.controller); !s.ok()) {
+      return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
+    }
+    sweep_command_bytes += *bytes;
+    HERD_RETURN_IF_ERROR(CheckSubmitBytes(i + 1, sweep_command_bytes, config_.controller));
+  }
   // Every member's command is built before any is written, so a bad point submits nothing.
   std::vector<std::vector<std::string>> sweep_argv;
   for (const auto& point : req->sweep) {
-    for (const auto& [name, value] : point) {
-      if (!model::IsSweepName(name)) return Invalid("invalid sweep parameter name '" + name + "'");
-    }
     auto argv = model::SubstituteSweep(job.spec.argv, point);
     if (!argv.ok()) return argv.status();
     sweep_argv.push_back(std::move(*argv));
@@ -467,9 +477,6 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     for (const auto& [name, value] : req->sweep[i]) spec->env[model::SweepEnvName(name)] = value;
     spec->env["HERD_SWEEP_INDEX"] = std::to_string(i);
   };
-  // Sizes are checked for every member before any is written: one user's huge names and
-  // arguments must not fill the database or the listings of everyone.
-  HERD_RETURN_IF_ERROR(CheckSpecLimits(base, config_.controller));
   size_t submit_bytes = indexes.size() * SpecBytes(base);
   if (sweep) {
     submit_bytes = 0;
@@ -581,9 +588,9 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
     }
   }
   // Others' jobs are listed without what is private to their owner (a brief listing carries
-  // none of it).
+  // none of it, but for the name and reason that private_commands hides).
   std::deque<Job> redacted;
-  if (!req->brief) {
+  if (!req->brief || config_.controller.private_commands) {
     for (const Job*& j : jobs) {
       if (!MayActOn(who, *j)) j = &redacted.emplace_back(Redacted(*j));
     }
@@ -596,6 +603,14 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   return Status::Ok();
 }
 
+std::string Controller::DefaultName(const std::vector<std::string>& argv) const {
+  if (argv.empty()) return "";
+  // A name the user did not choose never trips the name limit.
+  std::string name = argv[0].substr(argv[0].rfind('/') + 1);
+  name.resize(std::min<size_t>(name.size(), config_.controller.max_name_bytes));
+  return name;
+}
+
 Job Controller::Redacted(const Job& job) const {
   Job j = job;
   j.spec.env.clear();
@@ -605,6 +620,12 @@ Job Controller::Redacted(const Job& job) const {
     j.spec.cwd.clear();
     j.spec.image.clear();
     j.spec.volumes.clear();
+    // The name herd made up from the command would tell it; a reason's details (after its first
+    // ':') may quote the command, its directory, image or volumes.
+    if (j.spec.name == DefaultName(job.spec.argv)) j.spec.name = "job";
+    if (const size_t colon = j.reason.find(':'); colon != std::string::npos) {
+      j.reason = j.reason.substr(0, colon) + " (details for its owner only)";
+    }
   }
   return j;
 }

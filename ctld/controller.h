@@ -120,8 +120,11 @@ class Controller {
   // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
   // `job` as others see it: never its environment; with [controller] private_commands, not its
-  // command, sweep values, directory, image or volumes either.
+  // command, sweep values, directory, image or volumes either, nor a name herd made up from the
+  // command (shown as "job"), nor a reason's details (after its first ':').
   model::Job Redacted(const model::Job& job) const;
+  // The name of a job whose user chose none: the basename of argv[0], cut to max_name_bytes.
+  std::string DefaultName(const std::vector<std::string>& argv) const;
   // Reconciles a node's job list with what the controller believes. complete: the list is
   // everything the node runs (a Register); starting_only: of the jobs missing from it, write off
   // only those never reported started (their launch went to a connection now gone).

@@ -27,9 +27,19 @@ size_t TextBytes(const std::map<std::string, std::string>& texts) {
 }  // namespace
 
 size_t SpecBytes(const model::JobSpec& s) {
+  const size_t entries =
+      s.argv.size() + s.env.size() + s.volumes.size() + s.after.size() + s.sweep.size();
   return s.name.size() + TextBytes(s.argv) + TextBytes(s.env) + s.cwd.size() + s.project.size() +
          s.job_class.size() + s.image.size() + TextBytes(s.volumes) + TextBytes(s.after) +
-         TextBytes(s.sweep);
+         TextBytes(s.sweep) + kSpecEntryBytes * entries;
+}
+
+Status CheckCommandBytes(size_t bytes, const config::ControllerConfig& c) {
+  if (bytes > static_cast<size_t>(c.max_command_bytes)) {
+    return OverLimit("the command with its arguments (bytes)", bytes, c.max_command_bytes,
+                     "max_command_bytes");
+  }
+  return Status::Ok();
 }
 
 Status CheckSpecLimits(const model::JobSpec& s, const config::ControllerConfig& c) {
@@ -43,10 +53,7 @@ Status CheckSpecLimits(const model::JobSpec& s, const config::ControllerConfig& 
                        s.argv[i].size(), c.max_arg_bytes, "max_arg_bytes");
     }
   }
-  if (const size_t n = TextBytes(s.argv); over(n, c.max_command_bytes)) {
-    return OverLimit("the command with its arguments (bytes)", n, c.max_command_bytes,
-                     "max_command_bytes");
-  }
+  HERD_RETURN_IF_ERROR(CheckCommandBytes(TextBytes(s.argv), c));
   if (over(s.env.size(), c.max_env_entries)) {
     return OverLimit("the number of environment variables", s.env.size(), c.max_env_entries,
                      "max_env_entries");

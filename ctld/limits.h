@@ -12,12 +12,20 @@
 
 namespace herd::ctld {
 
+// What each entry of a spec's lists (arguments, environment variables, volumes, dependencies,
+// sweep values) costs beyond its bytes: an empty entry still takes memory and storage.
+inline constexpr size_t kSpecEntryBytes = 32;
+
 // Bytes of every text of `spec` together (name, command, environment, paths, dependencies,
-// sweep values): what storing and listing it costs, give or take a fixed overhead.
+// sweep values) plus kSpecEntryBytes per list entry: what storing and listing it costs, give or
+// take a fixed overhead.
 size_t SpecBytes(const model::JobSpec& spec);
 
 // Ok, or kInvalid naming the first field over its limit, its size and the herd.toml key.
 Status CheckSpecLimits(const model::JobSpec& spec, const config::ControllerConfig& limits);
+
+// Ok when a command whose arguments take `bytes` together fits max_command_bytes.
+Status CheckCommandBytes(size_t bytes, const config::ControllerConfig& limits);
 
 // Ok when `members` jobs whose specs take `total_bytes` (SpecBytes summed) fit in one
 // submission (max_submit_bytes).

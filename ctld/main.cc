@@ -81,6 +81,14 @@ int main(int argc, char** argv) {
   // Everything herd-ctld writes (database, log) holds every user's jobs: for its own user only.
   umask(077);
   herd::InitDaemonLog("herd-ctld", config->controller.log_file);
+  // A log file made before (or by hand) is closed too; the listen socket is opened by Bind.
+  struct stat log_stat {};
+  if (const std::string& log = config->controller.log_file;
+      !log.empty() && stat(log.c_str(), &log_stat) == 0 && S_ISREG(log_stat.st_mode) &&
+      chmod(log.c_str(), 0600) != 0) {
+    spdlog::critical("cannot make {} private (chmod 0600): {}", log, std::strerror(errno));
+    return 1;
+  }
   int sigfd = herd::DaemonSignalFd();
   spdlog::info("up to {} open files (one connection per node)", herd::RaiseFdLimit());
 

@@ -253,8 +253,8 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     if (!params.ok()) return ctx.UsageError(params.status().message());
     request.sweep = model::SweepPoints(*params);
     // Every point uses the same names, so checking the first checks the command for all.
-    auto argv = model::SubstituteSweep(request.spec.argv, request.sweep.front());
-    if (!argv.ok()) return ctx.UsageError(argv.status().message());
+    auto bytes = model::SweepCommandBytes(request.spec.argv, request.sweep.front());
+    if (!bytes.ok()) return ctx.UsageError(bytes.status().message());
     request.spec.array_limit = o.sweep_limit;
   } else if (o.sweep_limit > 0) {
     return ctx.UsageError("--sweep-limit needs --sweep");

@@ -71,7 +71,7 @@ int RunWhy(const std::string& id_text, bool json, Context& ctx) {
     return kExitOk;
   }
   if (!pending) {
-    ctx.out() << Summary(job, ctx.Now()) << "\n";
+    ctx.out() << EscapeText(Summary(job, ctx.Now())) << "\n";
     return kExitOk;
   }
   std::ostream& out = ctx.out();

@@ -86,33 +86,63 @@ std::vector<std::map<std::string, std::string>> SweepPoints(const std::vector<Sw
   return points;
 }
 
+namespace {
+
+bool IsNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// Walks `arg` once, left to right: `text(piece)` for each run kept as written, `value(v)` for
+// each {name} replaced. Linear in arg's size: a name's scan stops at its first non-name char.
+template <typename Text, typename Value>
+Status WalkSweepArg(const std::string& arg, const std::map<std::string, std::string>& point,
+                    Text text, Value value) {
+  size_t kept = 0;  // start of the run not yet given to text()
+  for (size_t i = 0; i < arg.size(); ++i) {
+    if (arg[i] != '{' || (i > 0 && arg[i - 1] == '$')) continue;
+    size_t close = i + 1;
+    while (close < arg.size() && IsNameChar(arg[close])) ++close;
+    if (close == arg.size() || arg[close] != '}') continue;
+    const std::string_view name(arg.data() + i + 1, close - i - 1);
+    if (!IsSweepName(name)) continue;
+    auto it = point.find(std::string(name));
+    if (it == point.end()) {
+      std::string known;
+      for (const auto& [k, v] : point) known += (known.empty() ? "" : ", ") + k;
+      return Invalid("the command uses {" + std::string(name) + "} but the sweep defines only " +
+                     known + " (add " + std::string(name) + "=... to --sweep, or write ${" +
+                     std::string(name) + "} for a shell variable)");
+    }
+    text(std::string_view(arg.data() + kept, i - kept));
+    value(it->second);
+    kept = close + 1;
+    i = close;
+  }
+  text(std::string_view(arg.data() + kept, arg.size() - kept));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<size_t> SweepCommandBytes(const std::vector<std::string>& argv,
+                                 const std::map<std::string, std::string>& point) {
+  size_t n = 0;
+  for (const auto& arg : argv) {
+    Status s = WalkSweepArg(
+        arg, point, [&](std::string_view t) { n += t.size(); },
+        [&](const std::string& v) { n += v.size(); });
+    if (!s.ok()) return s;
+  }
+  return n;
+}
+
 Result<std::vector<std::string>> SubstituteSweep(const std::vector<std::string>& argv,
                                                  const std::map<std::string, std::string>& point) {
   std::vector<std::string> out;
   out.reserve(argv.size());
   for (const auto& arg : argv) {
     std::string s;
-    size_t i = 0;
-    while (i < arg.size()) {
-      const size_t close = arg[i] == '{' ? arg.find('}', i + 1) : std::string::npos;
-      const std::string name =
-          close == std::string::npos ? "" : arg.substr(i + 1, close - i - 1);
-      const bool shell = i > 0 && arg[i - 1] == '$';
-      if (close == std::string::npos || shell || !IsSweepName(name)) {
-        s += arg[i++];
-        continue;
-      }
-      auto it = point.find(name);
-      if (it == point.end()) {
-        std::string known;
-        for (const auto& [k, v] : point) known += (known.empty() ? "" : ", ") + k;
-        return Invalid("the command uses {" + name + "} but the sweep defines only " + known +
-                       " (add " + name + "=... to --sweep, or write ${" + name +
-                       "} for a shell variable)");
-      }
-      s += it->second;
-      i = close + 1;
-    }
+    Status st = WalkSweepArg(
+        arg, point, [&](std::string_view t) { s += t; }, [&](const std::string& v) { s += v; });
+    if (!st.ok()) return st;
     out.push_back(std::move(s));
   }
   return out;

@@ -5,6 +5,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -34,9 +35,14 @@ std::vector<std::map<std::string, std::string>> SweepPoints(const std::vector<Sw
 // True for a valid parameter name.
 bool IsSweepName(std::string_view name);
 // `argv` with every {name} replaced by the point's value; ${name} (a shell variable) is left
-// as written. Invalid when a {name} is not a parameter of the sweep.
+// as written. Invalid when a {name} is not a parameter of the sweep. Linear in the sizes of argv
+// and of the result: check the result's size first with SweepCommandBytes.
 Result<std::vector<std::string>> SubstituteSweep(const std::vector<std::string>& argv,
                                                  const std::map<std::string, std::string>& point);
+// The bytes of SubstituteSweep(argv, point) together, found without building it (linear in
+// argv's size); the same errors.
+Result<size_t> SweepCommandBytes(const std::vector<std::string>& argv,
+                                 const std::map<std::string, std::string>& point);
 // The environment variable that carries parameter `name`: "lr" -> "HERD_SWEEP_LR".
 std::string SweepEnvName(std::string_view name);
 

@@ -1,8 +1,12 @@
 #include "common/net/net.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <zmq.hpp>
@@ -85,6 +89,13 @@ class ZmqServer : public Server {
       endpoints_.push_back(socket_.get(zmq::sockopt::last_endpoint));
     } catch (const zmq::error_t& e) {
       return Unavailable("cannot listen on " + endpoint + ": " + e.what());
+    }
+    // A Unix socket is open to every local user whatever the umask: who may do what is decided
+    // by authentication (MUNGE), not by the socket file's mode.
+    if (endpoint.starts_with("ipc://") && !endpoint.starts_with("ipc://@") &&
+        chmod(endpoint.substr(6).c_str(), 0666) != 0) {
+      return Unavailable("cannot open " + endpoint + " to all users (chmod 0666): " +
+                         std::strerror(errno));
     }
     return Status::Ok();
   }

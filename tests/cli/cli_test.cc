@@ -43,6 +43,7 @@ struct FakeState {
   proto::JobActionReply action_reply;
   std::deque<proto::LogsReply> logs_replies;
   proto::NodesReply nodes_reply;
+  proto::WhyReply why_reply;
 };
 
 class FakeController : public Controller {
@@ -77,6 +78,10 @@ class FakeController : public Controller {
     ++s_->nodes_requests;
     if (!s_->fail.ok()) return s_->fail;
     return s_->nodes_reply;
+  }
+  Result<proto::WhyReply> Why(const proto::WhyRequest&) override {
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->why_reply;
   }
 
  private:
@@ -447,6 +452,14 @@ TEST_F(CliTest, TerminalEscapesInUserTextArePrintedEscapedExceptInJson) {
 
   Outcome json = Herd({"show", "9", "--json"});
   EXPECT_EQ(nlohmann::json::parse(json.out)["name"], job.spec.name);
+
+  // The one-line summary of a job that no longer waits carries its reason too.
+  fake_.why_reply.job = job;
+  fake_.why_reply.job.state = model::JobState::kFailed;
+  Outcome why = Herd({"why", "9"});
+  ASSERT_EQ(why.code, kExitOk) << why.err;
+  EXPECT_EQ(why.out.find_first_of("\x1b\r\x07"), std::string::npos) << why.out;
+  EXPECT_THAT(why.out, HasSubstr("waits\\rhere\\x07"));
 }
 
 // ---- cancel, suspend, resume, logs, nodes ----
@@ -714,6 +727,17 @@ TEST(CliFormatTest, EscapeTextKeepsPrintableUtf8AndEscapesControls) {
   EXPECT_EQ(EscapeText("a\nb\tc\rd\x1b[31me\x7f\x01"), "a\\nb\\tc\\rd\\e[31me\\x7f\\x01");
   EXPECT_EQ(EscapeText("\xC2\x9B" "2J"), "\\u009b2J");  // C1 CSI
   EXPECT_EQ(EscapeText("\xff\xC3"), "\\xff\\xc3");    // not UTF-8
+}
+
+// Bidirectional overrides, zero-width and line/paragraph separators would reorder or hide what
+// a listing shows: written as escapes too.
+TEST(CliFormatTest, EscapeTextEscapesBidiAndInvisibleFormatCharacters) {
+  EXPECT_EQ(EscapeText("a\xE2\x80\xAE" "cod.exe"), "a\\u202ecod.exe");  // RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(EscapeText("\xE2\x80\xAA\xE2\x81\xA6\xE2\x81\xA9"), "\\u202a\\u2066\\u2069");
+  EXPECT_EQ(EscapeText("x\xE2\x80\x8By\xE2\x80\x8F"), "x\\u200by\\u200f");
+  EXPECT_EQ(EscapeText("\xE2\x80\xA8\xE2\x80\xA9\xEF\xBB\xBF"), "\\u2028\\u2029\\ufeff");
+  // Neighbours that are ordinary text stay as they are.
+  EXPECT_EQ(EscapeText("\xE2\x80\x90\xE2\x80\xAF\xE2\x81\xA5"), "\xE2\x80\x90\xE2\x80\xAF\xE2\x81\xA5");
 }
 
 // ---- the real transport: ConnectController, herd.toml, ZeroMQ, the codec ----

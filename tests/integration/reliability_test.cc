@@ -323,6 +323,28 @@ TEST(ReliabilityTest, OthersSeeAJobsPublicFactsButNeverItsSecrets) {
   EXPECT_THAT(c.Herd("show " + ids + " --json").out, HasSubstr("hunter2"));
   EXPECT_THAT(c.Herd("jobs --all --json").out, HasSubstr("secret-argument"));
 
+  // A name herd made up from the command, and the details of a reason, would tell the command.
+  CommandResult unnamed = c.HerdAs(kNobody, kNobody, "submit -q -- /nonexistent/secret-tool");
+  ASSERT_EQ(unnamed.exit_code, 0) << unnamed.out << unnamed.err;
+  const std::string id2 = std::to_string(std::stol(unnamed.out));
+  EXPECT_NE(c.WaitForEnd(std::stol(id2)), "") << c.log_tail();
+  const std::string reason = c.Show(std::stol(id2)).value().value("reason", "");
+  for (const std::string& args : std::vector<std::string>{"show " + id2 + " --json", "show " + id2, "jobs --all",
+                                  "jobs --all --json", "why " + id2}) {
+    CommandResult other = c.HerdAs(kOtherUser, kOtherUser, args);
+    EXPECT_EQ(other.exit_code, 0) << args << ": " << other.err;
+    EXPECT_THAT(other.out, Not(HasSubstr("secret-tool"))) << args << " (reason: " << reason << ")";
+  }
+  auto seen2 = nlohmann::json::parse(
+      c.HerdAs(kOtherUser, kOtherUser, "show " + id2 + " --json").out, nullptr, false);
+  ASSERT_TRUE(seen2.is_object());
+  EXPECT_EQ(seen2.value("name", ""), "job");
+  auto own2 = nlohmann::json::parse(c.HerdAs(kNobody, kNobody, "show " + id2 + " --json").out,
+                                    nullptr, false);
+  ASSERT_TRUE(own2.is_object());
+  EXPECT_EQ(own2.value("name", ""), "secret-tool");
+  EXPECT_EQ(own2.value("reason", ""), reason);
+
   // On disk: herd-ctld's state and the node's job directory are closed to others; the log
   // belongs to the job's user alone.
   EXPECT_EQ(Mode(c.dir() + "/ctld"), 0700);
@@ -347,6 +369,39 @@ TEST(ReliabilityTest, OthersSeeAJobsPublicFactsButNeverItsSecrets) {
 
 // The controller's own pause is no node's fault: SIGSTOP of herd-ctld past node_timeout, then
 // SIGCONT, leaves every node UP and every running job running to completion.
+// herd-ctld keeps its files to itself, but a Unix listen socket is for every user: MUNGE, not the
+// socket's mode, decides who may do what.
+TEST(ReliabilityTest, UnixSocketServesEveryUserWhileTheControllersLogStaysPrivate) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  char tmpl[] = "/tmp/herd-ipc-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string sock_dir = tmpl;
+  chmod(sock_dir.c_str(), 0755);
+  LocalCluster::Options options;
+  options.nodes = {"none"};
+  options.extra_toml = "[controller]\nlisten = [\"ipc://" + sock_dir + "/ctld.sock\"]\n";
+  auto cluster = StartCluster(options);
+  ASSERT_NE(cluster, nullptr);
+  const LocalCluster& c = *cluster;
+
+  EXPECT_EQ(Mode(sock_dir + "/ctld.sock"), 0666);
+  CommandResult jobs = c.HerdAs(kNobody, kNobody, "jobs");
+  EXPECT_EQ(jobs.exit_code, 0) << jobs.out << jobs.err;
+  auto id = c.Submit("-- true");
+  EXPECT_TRUE(id.ok()) << id.status().message();
+
+  // A log file left open to others by an older herd-ctld is closed at the next start.
+  EXPECT_EQ(Mode(c.dir() + "/ctld.log"), 0600);
+  chmod((c.dir() + "/ctld.log").c_str(), 0644);
+  ASSERT_TRUE(c.RestartController().ok()) << c.log_tail();
+  EXPECT_EQ(Mode(c.dir() + "/ctld.log"), 0600);
+  EXPECT_EQ(Mode(c.dir() + "/ctld"), 0700);
+  EXPECT_EQ(c.HerdAs(kNobody, kNobody, "jobs").exit_code, 0);
+  cluster.reset();
+  RunShell("rm -rf " + sock_dir);
+}
+
 TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {
   LocalCluster::Options options;
   options.nodes = {Topology("ws01")};
@@ -431,6 +486,10 @@ TEST(SubmitLimitsTest, OversizedFieldsAreRefusedNamingTheLimitAndTheValue) {
                 "max_spec_bytes", "");
   ExpectRefused(c, "--array 0-99 -- echo " + x900, "max_submit_bytes", "");
   ExpectRefused(c, "--sweep p=" + Values(30) + " -- echo {p} " + x900, "max_submit_bytes", "");
+  // Empty entries are not free: 200 empty arguments cost more than max_spec_bytes.
+  std::string empties;
+  for (int i = 0; i < 200; ++i) empties += " ''";
+  ExpectRefused(c, "-- true" + empties, "max_spec_bytes", "");
   CommandResult jobs = c.Herd("jobs --all");
   EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
   EXPECT_EQ(jobs.out.find('\n'), jobs.out.size() - 1) << "nothing was submitted:\n" << jobs.out;
@@ -451,6 +510,38 @@ TEST(SubmitLimitsTest, PendingJobsOfOneUserAreCappedAndAnArrayOf10000Fits) {
   ASSERT_EQ(c.Herd("cancel " + std::to_string(*array)).exit_code, 0);
   auto sweep = c.Submit("--sweep 'a=" + Values(100) + " b=" + Values(100) + "' -- echo {a} {b}");
   EXPECT_TRUE(sweep.ok()) << sweep.status().message();
+}
+
+// The most memory herd-ctld has used (VmHWM, KiB), or -1.
+long ControllerPeakKib(const LocalCluster& c) {
+  const std::string pid = ReadText(c.dir() + "/ctld.pid");
+  std::ifstream in("/proc/" + pid.substr(0, pid.find('\n')) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// A sweep's short {a} may stand for a long value: its commands' size is checked before they are
+// built. 320,000 {a} of 1000 bytes each would be 320 MB per point.
+TEST(SubmitLimitsTest, SweepThatWouldExpandPastTheLimitIsRefusedBeforeItIsBuilt) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const long before = ControllerPeakKib(c);
+  ASSERT_GT(before, 0);
+  const std::string arg = "\"$(yes '{a}' | head -n 40000 | tr -d '\\n')\"";
+  std::string args;
+  for (int i = 0; i < 8; ++i) args += " " + arg;
+  const auto start = Clock::now();
+  CommandResult r =
+      c.Herd("submit -q --sweep \"a=$(head -c 1000 /dev/zero | tr '\\0' v),w\" -- echo" + args);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("sweep point 0: the command with its arguments (bytes) is "
+                               "320000004, over the limit of 1048576"));
+  EXPECT_THAT(r.err, HasSubstr("max_command_bytes"));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
+  EXPECT_LT(ControllerPeakKib(c) - before, 100 << 10) << "herd-ctld built the commands";
 }
 
 // Jobs of 100 KB each: a listing is paged by bytes, so no reply is over the message limit.

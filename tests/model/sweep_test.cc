@@ -45,5 +45,25 @@ TEST(SweepTest, SubstitutesPlaceholdersButNotShellVariables) {
   EXPECT_EQ(SweepEnvName("lr_max"), "HERD_SWEEP_LR_MAX");
 }
 
+// Scanning for {name} is linear: megabytes of '{' with no '}' (or of names never closed) take
+// no longer than copying them, and a command's size is known before it is built.
+TEST(SweepTest, SubstitutionIsLinearAndItsSizeIsKnownBeforehand) {
+  const Point point = {{"a", std::string(1 << 20, 'v')}};
+  for (const std::string& arg : {std::string(8 << 20, '{'), [] {
+                                   std::string s;
+                                   while (s.size() < (8u << 20)) s += "{aaaaaaa";
+                                   return s;
+                                 }()}) {
+    auto argv = SubstituteSweep({arg}, point);
+    ASSERT_TRUE(argv.ok()) << argv.status().message();
+    EXPECT_EQ(argv->front(), arg);
+    EXPECT_EQ(SweepCommandBytes({arg}, point).value(), arg.size());
+  }
+  const std::vector<std::string> many(1'000'000, "{a}");
+  EXPECT_EQ(SweepCommandBytes(many, point).value(), size_t{1'000'000} << 20);
+  EXPECT_EQ(SweepCommandBytes({"x{a}${a}{b}"}, point).status().ok(), false);
+  EXPECT_EQ(SweepCommandBytes({"x{a}${a}"}, point).value(), 1 + (1u << 20) + 4);
+}
+
 }  // namespace
 }  // namespace herd::model

@@ -161,16 +161,24 @@ void Controller::Tick() {
 
 // ---- message dispatch ----
 
+namespace {
+
+// Messages only herd-noded sends: they must come from root or herd-ctld's user.
+bool IsNodeMessage(const std::string& type) {
+  return type == "register" || type == "heartbeat" || type == "job_event" || type == "logs_data";
+}
+
+}  // namespace
+
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
-  auto who = auth_->Verify(e.cred);
+  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
   if (!who.ok()) {
     spdlog::warn("refused '{}' from an unauthenticated peer: {}", e.type, who.status().message());
     ReplyError(in, who.status());
     return;
   }
-  const bool node_message = e.type == "register" || e.type == "heartbeat" ||
-                            e.type == "job_event" || e.type == "logs_data";
+  const bool node_message = IsNodeMessage(e.type);
   if (node_message && who->uid != 0 && who->uid != getuid()) {
     ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a node"));
     return;
@@ -209,7 +217,23 @@ void Controller::Handle(const net::Incoming& in) {
 }
 
 void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
+  // herd-noded takes only messages that carry herd-ctld's credential; the CLI needs none.
+  if (IsNodeMessage(in.envelope.type)) {
+    SendSigned(in.peer, std::move(e));
+    return;
+  }
   outbox_.emplace_back(in.peer, std::move(e));
+}
+
+void Controller::SendSigned(const std::string& route, proto::Envelope e) {
+  auto cred = auth_->Credential(auth::MessageBinding(e.type, e.id, e.body));
+  if (!cred.ok()) {
+    spdlog::error("cannot make a credential for '{}' to a node: {}", e.type,
+                  cred.status().message());
+    return;
+  }
+  e.cred = std::move(*cred);
+  outbox_.emplace_back(route, std::move(e));
 }
 
 void Controller::ReplyError(const net::Incoming& in, const Status& s) {

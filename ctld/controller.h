@@ -89,8 +89,11 @@ class Controller {
   void SendToNode(const std::string& node, const T& body) {
     const Node* n = FindNode(node);
     if (n == nullptr || n->route.empty()) return;
-    outbox_.emplace_back(n->route, proto::MakeEnvelope(body));
+    SendSigned(n->route, proto::MakeEnvelope(body));
   }
+  // Queues `e` for the node connection `route` with herd-ctld's credential, which herd-noded
+  // requires of every message (a message whose credential cannot be made is dropped and logged).
+  void SendSigned(const std::string& route, proto::Envelope e);
   // The registered node that the connection `peer` speaks for under the name `name`, or null.
   Node* NodeOfPeer(const std::string& name, const std::string& peer);
 

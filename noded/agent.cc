@@ -107,7 +107,7 @@ Status Agent::Connect() {
 
 void Agent::Send(const proto::Envelope& e) {
   proto::Envelope out = e;
-  auto cred = auth_->Credential();
+  auto cred = auth_->Credential(auth::MessageBinding(out.type, out.id, out.body));
   if (!cred.ok()) {
     spdlog::error("cannot make a credential: {}", cred.status().message());
     return;
@@ -221,6 +221,23 @@ void Agent::Report() {
 }
 
 void Agent::Handle(const proto::Envelope& e) {
+  // Whoever listens at the controller's address (any local user while herd-ctld is down) gets
+  // this node's Register: only a credential proves a message comes from herd-ctld.
+  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  if (!who.ok()) {
+    spdlog::warn("dropped '{}' from {}: {}", e.type, options_.controller, who.status().message());
+    return;
+  }
+  if (who->uid != 0 && who->uid != getuid()) {
+    spdlog::warn("dropped '{}' from {}: sent as uid {} ({}), not as root or herd-noded's user, "
+                 "which herd-ctld runs as",
+                 e.type, options_.controller, who->uid, who->user);
+    return;
+  }
+  Dispatch(e);
+}
+
+void Agent::Dispatch(const proto::Envelope& e) {
   if (e.type == "register_reply") {
     auto r = proto::BodyOf<proto::RegisterReply>(e);
     if (r.ok()) heartbeat_ms_ = std::max(100, r->heartbeat_interval_ms);
@@ -265,6 +282,15 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   const model::WorkerPlacement& w = job.placement[cmd.worker];
   runtime::LaunchSpec spec;
   spec.job_key = JobKey(job.id, job.restart_count, cmd.worker);
+  if (job.uid == 0 && !options_.allow_root_jobs) {
+    spdlog::warn("refused job {} worker {}: it would run as root, and herd.toml here does not set "
+                 "allow_root_jobs = true under [controller]",
+                 job.id, cmd.worker);
+    FailLaunch(cmd, spec.job_key,
+               Denied("jobs may not run as root on " + options_.name +
+                      " (allow_root_jobs is not set in its herd.toml)"));
+    return;
+  }
   spec.argv = job.spec.argv;
   spec.cwd = job.spec.cwd;
   spec.image = job.spec.image;
@@ -311,25 +337,31 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
 
   Status s = runtime_->Launch(spec);
   if (!s.ok()) {
-    spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
-    // A full disk is the node's fault, not the job's: it is requeued, and the node says first
-    // that it takes no new job, so that herd-ctld does not send the job straight back.
-    const bool no_space = runtime::IsNoSpace(s);
-    proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {},
-                       job.restart_count, no_space};
-    if (no_space) {
-      write_failed_ = true;
-      r.reason = "did not start on " + options_.name + ": " + s.message();
-      if (registered_) SendHeartbeat();
-    }
     mps_.Release(spec.job_key);
-    failed_launches_[spec.job_key] = r;
-    unacked_[spec.job_key] = 0;
+    FailLaunch(cmd, spec.job_key, s);
     return;
   }
   spdlog::info("started job {} worker {} (GPUs {})", job.id, cmd.worker,
                gpus.empty() ? "none" : gpus);
   next_poll_ms_ = 0;
+}
+
+void Agent::FailLaunch(const proto::LaunchCommand& cmd, const std::string& job_key,
+                       const Status& s) {
+  const model::Job& job = cmd.job;
+  spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
+  // A full disk is the node's fault, not the job's: it is requeued, and the node says first
+  // that it takes no new job, so that herd-ctld does not send the job straight back.
+  const bool no_space = runtime::IsNoSpace(s);
+  proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {},
+                     job.restart_count, no_space};
+  if (no_space) {
+    write_failed_ = true;
+    r.reason = "did not start on " + options_.name + ": " + s.message();
+    if (registered_) SendHeartbeat();
+  }
+  failed_launches_[job_key] = r;
+  unacked_[job_key] = 0;
 }
 
 void Agent::OnSignal(const proto::SignalCommand& cmd) {

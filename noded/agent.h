@@ -32,6 +32,9 @@ struct AgentOptions {
   int64_t max_message_bytes = proto::kMaxMessageBytes;
   // Below this much free space in state_dir the node takes no new job ([node] min_free_space).
   int64_t min_free_space_bytes = 0;
+  // Whether a job may run as root ([controller] allow_root_jobs, the key herd-ctld obeys too):
+  // herd-noded refuses a launch with uid 0 itself unless this is true.
+  bool allow_root_jobs = false;
 };
 
 class Agent {
@@ -55,7 +58,13 @@ class Agent {
   void SendBody(const T& body) {
     Send(proto::MakeEnvelope(body));
   }
+  // Verifies that `e` comes from herd-ctld (a credential of root or of herd-noded's own user,
+  // the rule herd-ctld applies to node messages), then acts on it; drops it with a log line
+  // otherwise.
   void Handle(const proto::Envelope& e);
+  void Dispatch(const proto::Envelope& e);
+  // Records a launch that did not start, so it is reported to herd-ctld until acknowledged.
+  void FailLaunch(const proto::LaunchCommand& cmd, const std::string& job_key, const Status& s);
   void OnLaunch(const proto::LaunchCommand& cmd);
   void OnSignal(const proto::SignalCommand& cmd);
   void OnLogsFetch(const proto::LogsFetch& fetch);

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     herd::noded::AgentOptions opts{name, controller, state_dir, *topo, poll_ms, context};
+    opts.allow_root_jobs = config->controller.allow_root_jobs;
     auto agent = std::make_unique<herd::noded::Agent>(
         opts,
         std::make_unique<herd::noded::EmulatedRuntime>(&clock,

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   herd::noded::AgentOptions opts{name, controller, state_dir, *topo};
   opts.max_message_bytes = config->controller.max_message_mib << 20;
   opts.min_free_space_bytes = config->node.min_free_space_mib << 20;
+  opts.allow_root_jobs = config->controller.allow_root_jobs;
   herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());

@@ -53,7 +53,7 @@ class Session {
   template <typename T>
   Status Send(const T& body) {
     proto::Envelope e = proto::MakeEnvelope(body, next_id_++);
-    auto cred = auth_->Credential();
+    auto cred = auth_->Credential(auth::MessageBinding(e.type, e.id, e.body));
     if (!cred.ok()) return cred.status();
     e.cred = std::move(*cred);
     return dealer_->Send(e);

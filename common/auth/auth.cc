@@ -1,6 +1,7 @@
 #include "common/auth/auth.h"
 
 #include <munge.h>
+#include <sodium.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -17,26 +18,37 @@ namespace {
 // key) checks the signature, the expiry and that the credential was never used before.
 class MungeAuth : public Authenticator {
  public:
-  MungeAuth(munge_ctx_t ctx, std::string socket) : ctx_(ctx), socket_(std::move(socket)) {}
-  ~MungeAuth() override { munge_ctx_destroy(ctx_); }
+  // A decode leaves the options of the credential it read in its context: credentials are made
+  // with a context of their own (encode_ctx, a copy of ctx made before any decode).
+  MungeAuth(munge_ctx_t ctx, munge_ctx_t encode_ctx, std::string socket)
+      : ctx_(ctx), encode_ctx_(encode_ctx), socket_(std::move(socket)) {}
+  ~MungeAuth() override {
+    munge_ctx_destroy(ctx_);
+    munge_ctx_destroy(encode_ctx_);
+  }
 
-  Result<std::string> Credential() override {
+  Result<std::string> Credential(std::string_view binding) override {
     char* cred = nullptr;
-    munge_err_t err = munge_encode(&cred, ctx_, nullptr, 0);
+    munge_err_t err =
+        munge_encode(&cred, encode_ctx_, binding.data(), static_cast<int>(binding.size()));
     if (err != EMUNGE_SUCCESS) return Failure(err);
     std::string out(cred);
     std::free(cred);
     return out;
   }
 
-  Result<Identity> Verify(const std::string& cred) override {
+  Result<Identity> Verify(const std::string& cred, std::string_view binding) override {
     void* payload = nullptr;
     int length = 0;
     uid_t uid = 0;
     gid_t gid = 0;
     munge_err_t err = munge_decode(cred.c_str(), ctx_, &payload, &length, &uid, &gid);
+    const bool bound = payload != nullptr && length >= 0 &&
+                       std::string_view(static_cast<const char*>(payload),
+                                        static_cast<size_t>(length)) == binding;
     std::free(payload);
     if (err != EMUNGE_SUCCESS) return Failure(err);
+    if (!bound) return Denied("authentication failed: the credential was made for another message");
     return Identity{uid, gid, names_.Get(uid)};
   }
 
@@ -51,6 +63,7 @@ class MungeAuth : public Authenticator {
   }
 
   munge_ctx_t ctx_;
+  munge_ctx_t encode_ctx_;
   std::string socket_;
   UserNameCache names_;
 };
@@ -59,11 +72,12 @@ class MungeAuth : public Authenticator {
 // claim any uid. Only for the single-user demo, on ipc/loopback endpoints.
 class NoAuth : public Authenticator {
  public:
-  Result<std::string> Credential() override {
+  // The binding is not checked: the peer may claim any uid anyway.
+  Result<std::string> Credential(std::string_view) override {
     return "none:" + std::to_string(getuid()) + ":" + std::to_string(getgid());
   }
 
-  Result<Identity> Verify(const std::string& cred) override {
+  Result<Identity> Verify(const std::string& cred, std::string_view) override {
     std::string_view rest(cred);
     if (!rest.starts_with("none:")) return Denied("authentication failed: not a 'none' credential");
     rest.remove_prefix(5);
@@ -86,7 +100,34 @@ class NoAuth : public Authenticator {
   UserNameCache names_;
 };
 
+void HashField(crypto_hash_sha256_state* state, std::string_view field) {
+  unsigned char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(field.size() >> (8 * i));
+  crypto_hash_sha256_update(state, length, sizeof length);
+  crypto_hash_sha256_update(state, reinterpret_cast<const unsigned char*>(field.data()),
+                            field.size());
+}
+
 }  // namespace
+
+std::string MessageBinding(std::string_view type, uint64_t id, std::string_view body) {
+  crypto_hash_sha256_state state;
+  crypto_hash_sha256_init(&state);
+  HashField(&state, "herd message v1");
+  HashField(&state, type);
+  HashField(&state, std::to_string(id));
+  HashField(&state, body);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&state, digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * sizeof digest);
+  for (unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
 
 Result<std::unique_ptr<Authenticator>> MakeAuthenticator(const std::string& method,
                                                          const std::string& socket) {
@@ -108,7 +149,12 @@ Result<std::unique_ptr<Authenticator>> MakeAuthenticator(const std::string& meth
   char* path = nullptr;
   std::string used = socket;
   if (munge_ctx_get(ctx, MUNGE_OPT_SOCKET, &path) == EMUNGE_SUCCESS && path != nullptr) used = path;
-  return std::unique_ptr<Authenticator>(new MungeAuth(ctx, used));
+  munge_ctx_t encode_ctx = munge_ctx_copy(ctx);
+  if (encode_ctx == nullptr) {
+    munge_ctx_destroy(ctx);
+    return Internal("cannot create a MUNGE context: out of memory");
+  }
+  return std::unique_ptr<Authenticator>(new MungeAuth(ctx, encode_ctx, used));
 }
 
 std::string UserName(uint32_t uid) {

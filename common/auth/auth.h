@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/util/clock.h"
@@ -25,12 +26,18 @@ struct Identity {
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
-  // A fresh credential for one message.
-  virtual Result<std::string> Credential() = 0;
-  // Checks `cred` and returns who made it. Fails with kDenied ("authentication failed: ...").
-  virtual Result<Identity> Verify(const std::string& cred) = 0;
+  // A fresh credential for one message, bound to it by `binding` (MessageBinding of the message),
+  // so that whoever receives the credential cannot use it with another message.
+  virtual Result<std::string> Credential(std::string_view binding) = 0;
+  // Checks `cred` and that it was made for the message whose MessageBinding is `binding`, and
+  // returns who made it. Fails with kDenied ("authentication failed: ...").
+  virtual Result<Identity> Verify(const std::string& cred, std::string_view binding) = 0;
   virtual const char* Name() const = 0;
 };
+
+// What ties a credential to one message: the SHA-256 of its type, id and body (each length-
+// prefixed), in hex. MUNGE carries it as the credential's payload.
+std::string MessageBinding(std::string_view type, uint64_t id, std::string_view body);
 
 // method: "munge" or "none". socket: the munged socket ("" = MUNGE's default).
 Result<std::unique_ptr<Authenticator>> MakeAuthenticator(const std::string& method,

@@ -301,7 +301,7 @@ Result<uint64_t> Client::Post(proto::Envelope request) {
   }
   request.id = next_id_++;
   if (auth_) {
-    auto cred = auth_->Credential();
+    auto cred = auth_->Credential(auth::MessageBinding(request.type, request.id, request.body));
     if (!cred.ok()) return cred.status();
     request.cred = std::move(*cred);
   }

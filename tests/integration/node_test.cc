@@ -273,7 +273,7 @@ TEST(NodeRegistrationTest, ResentRegisterKeepsJobsLaunchedSinceButARestartDoesNo
   ASSERT_TRUE(dealer.ok()) << dealer.status().message();
   auto send = [&](const auto& body) {
     proto::Envelope e = proto::MakeEnvelope(body);
-    auto cred = (*auth)->Credential();
+    auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
     EXPECT_TRUE(cred.ok()) << cred.status().message();
     e.cred = cred.ok() ? *cred : "";
     return (*dealer)->Send(e).ok();

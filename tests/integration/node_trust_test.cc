@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
 #include "zmq.hpp"
+#include "zmq_addon.hpp"
 
 namespace herd::testing {
 namespace {
@@ -83,6 +84,12 @@ class RawPeer {
     socket_.set(zmq::sockopt::linger, 0);
     if (!routing_id.empty()) socket_.set(zmq::sockopt::routing_id, routing_id);
     socket_.connect(endpoint);
+  }
+  // The MessageBinding of `body` as the next Send sends it, for its credential.
+  template <typename T>
+  std::string BindingOfNext(const T& body) const {
+    const proto::Envelope e = proto::MakeEnvelope(body, id_ + 1);
+    return auth::MessageBinding(e.type, e.id, e.body);
   }
   template <typename T>
   void Send(const T& body, const std::string& cred) {
@@ -166,12 +173,13 @@ TEST(NodeTrustTest, PeersClaimingANodeGetNoLaunchAndCannotTouchIt) {
   std::optional<RawPeer> other_user;
   if (geteuid() == 0 && RunShell("command -v setpriv && command -v munge").exit_code == 0) {
     c.HerdAs(kNobody, kNobody, "nodes");  // opens the cluster directory (and munged) to nobody
+    other_user.emplace(ctx, endpoint, "");
     CommandResult cred = RunShell("setpriv --reuid=" + std::to_string(kNobody) + " --regid=" +
-                                  std::to_string(kNobody) + " --clear-groups munge -n -S " +
-                                  c.dir() + "/munge/munge.sock");
+                                  std::to_string(kNobody) + " --clear-groups munge -S " +
+                                  c.dir() + "/munge/munge.sock -s " +
+                                  other_user->BindingOfNext(FakeRegister("ws01")));
     ASSERT_EQ(cred.exit_code, 0) << cred.err;
     while (!cred.out.empty() && cred.out.back() == '\n') cred.out.pop_back();
-    other_user.emplace(ctx, endpoint, "");
     other_user->Send(FakeRegister("ws01"), cred.out);
     EXPECT_THAT(other_user->NextError(5000), HasSubstr("permission denied")) << c.log_tail();
   } else {
@@ -186,9 +194,9 @@ TEST(NodeTrustTest, PeersClaimingANodeGetNoLaunchAndCannotTouchIt) {
   // ws01: the end of ws01's job is refused.
   auto auth = auth::MakeAuthenticator("munge", c.dir() + "/munge/munge.sock");
   ASSERT_TRUE(auth.ok()) << auth.status().message();
-  auto root_cred = (*auth)->Credential();
-  ASSERT_TRUE(root_cred.ok()) << root_cred.status().message();
   proto::JobEvent forged_end{"ws01", {*first, 0, "ENDED", 1, "forged", {}, 0}};
+  auto root_cred = (*auth)->Credential(named.BindingOfNext(forged_end));
+  ASSERT_TRUE(root_cred.ok()) << root_cred.status().message();
   named.Send(forged_end, *root_cred);
   EXPECT_THAT(named.NextError(5000), HasSubstr("not registered")) << c.log_tail();
 
@@ -211,6 +219,112 @@ TEST(NodeTrustTest, PeersClaimingANodeGetNoLaunchAndCannotTouchIt) {
     EXPECT_EQ(job->value("state", ""), "RUNNING") << job->dump() << c.log_tail();
     EXPECT_EQ(job->value("restart_count", -1), 0) << "job " << id << " was started again";
     EXPECT_FALSE(Exists(c.JobDir("ws01", id, 0, 1))) << "a second run of job " << id;
+  }
+}
+
+// A controller that is not herd-ctld, as any local user can start while herd-ctld is down: it
+// binds herd-ctld's address, gets ws01's Register and answers it. A launch it sends without a
+// credential, with a credential of `nobody`, or as root for a root job while herd.toml does not
+// allow root jobs runs nothing; the same launch with a credential of herd-ctld's user runs.
+TEST(NodeTrustTest, NodeRunsOnlyLaunchesSignedByHerdCtldsUser) {
+  if (geteuid() != 0 || RunShell("command -v setpriv && command -v munge").exit_code != 0) {
+    GTEST_SKIP() << "needs root (jobs run as nobody), setpriv and munge";
+  }
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[controller]\nallow_root_jobs = false\n";
+  auto started = LocalCluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string endpoint = c.ControllerEndpoint();
+  const std::string socket = c.dir() + "/munge/munge.sock";
+  c.HerdAs(kNobody, kNobody, "nodes");  // opens the cluster directory (and munged) to nobody
+  const std::string marks = c.dir() + "/marks";
+  ASSERT_EQ(RunShell("mkdir -m 1777 " + marks).exit_code, 0);
+  auto auth = auth::MakeAuthenticator("munge", socket);
+  ASSERT_TRUE(auth.ok()) << auth.status().message();
+  ASSERT_TRUE(c.KillController().ok()) << c.log_tail();
+
+  zmq::context_t ctx;
+  zmq::socket_t fake(ctx, zmq::socket_type::router);
+  fake.set(zmq::sockopt::linger, 0);
+  fake.bind(endpoint);
+  // The next message from ws01 of type `type` (or any type: "") within `ms`; keeps its route.
+  std::string route;
+  auto next = [&](const std::string& type, int ms) -> std::optional<proto::Envelope> {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(ms);
+    while (Clock::now() < deadline) {
+      zmq::pollitem_t item{fake.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0) continue;
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(fake, std::back_inserter(frames))) continue;
+      if (frames.size() != 2) continue;
+      auto e = proto::DecodeEnvelope(frames[1].to_string_view());
+      if (!e.ok() || (!type.empty() && e->type != type)) continue;
+      route = frames[0].to_string();
+      return *e;
+    }
+    return std::nullopt;
+  };
+  auto send = [&](proto::Envelope e) {
+    fake.send(zmq::buffer(route), zmq::send_flags::sndmore);
+    fake.send(zmq::buffer(proto::EncodeEnvelope(e)), zmq::send_flags::none);
+  };
+  auto root_signed = [&](proto::Envelope e) {
+    auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
+    EXPECT_TRUE(cred.ok()) << cred.status().message();
+    e.cred = cred.ok() ? *cred : "";
+    return e;
+  };
+  auto nobody_signed = [&](proto::Envelope e) {
+    CommandResult cred = RunShell("setpriv --reuid=" + std::to_string(kNobody) + " --regid=" +
+                                  std::to_string(kNobody) + " --clear-groups munge -S " +
+                                  socket + " -s " + auth::MessageBinding(e.type, e.id, e.body));
+    EXPECT_EQ(cred.exit_code, 0) << cred.err;
+    while (!cred.out.empty() && cred.out.back() == '\n') cred.out.pop_back();
+    e.cred = cred.out;
+    return e;
+  };
+  auto launch = [&](long id, uint32_t uid, const std::string& mark) {
+    proto::LaunchCommand cmd;
+    cmd.job.id = id;
+    cmd.job.uid = uid;
+    cmd.job.gid = uid;
+    cmd.job.spec.argv = {"/bin/sh", "-c", "touch " + marks + "/" + mark};
+    cmd.job.spec.cwd = "/";
+    model::WorkerPlacement worker;
+    worker.node = "ws01";
+    worker.memory_mib = 64;
+    cmd.job.placement = {worker};
+    return proto::MakeEnvelope(cmd, static_cast<uint64_t>(id));
+  };
+  const std::string node_log = c.dir() + "/ws01.log";
+  auto logged = [&](const std::string& text) {
+    return PollUntil(std::chrono::seconds(10),
+                     [&] { return ReadText(node_log).find(text) != std::string::npos; });
+  };
+
+  // ws01 goes on heartbeating (or registers again) to whatever now listens at the address.
+  ASSERT_TRUE(next("", 10000)) << "ws01 never reached the fake controller\n" << c.log_tail();
+  send(root_signed(proto::MakeEnvelope(proto::RegisterReply{200})));
+  send(launch(901, kNobody, "unsigned"));
+  EXPECT_TRUE(logged("dropped 'launch'")) << c.log_tail();
+  send(nobody_signed(launch(902, kNobody, "nobody")));
+  EXPECT_TRUE(logged("sent as uid " + std::to_string(kNobody))) << c.log_tail();
+  send(root_signed(launch(903, 0, "root")));
+  bool refused = false;
+  for (auto e = next("job_event", 10000); e && !refused; e = next("job_event", 10000)) {
+    auto ev = proto::BodyOf<proto::JobEvent>(*e);
+    refused = ev.ok() && ev->report.id == 903 && ev->report.state == "ENDED" &&
+              ev->report.reason.find("root") != std::string::npos;
+  }
+  EXPECT_TRUE(refused) << "no refusal of a root job reported\n" << c.log_tail();
+  // Commands are handled in order: once this one ran, the three before were handled too.
+  send(root_signed(launch(904, kNobody, "signed")));
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(15), [&] { return Exists(marks + "/signed"); }))
+      << c.log_tail();
+  for (const char* mark : {"unsigned", "nobody", "root"}) {
+    EXPECT_FALSE(Exists(marks + "/" + mark)) << "the launch marked '" << mark << "' ran";
   }
 }
 

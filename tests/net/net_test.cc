@@ -20,6 +20,9 @@
 namespace herd {
 namespace {
 
+const std::string kBinding = auth::MessageBinding("test", 1, "body");
+
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -34,9 +37,9 @@ std::unique_ptr<auth::Authenticator> MakeAuth(const std::string& method,
 
 TEST(AuthTest, NoAuthCredentialNamesThisProcess) {
   auto a = MakeAuth("none");
-  auto cred = a->Credential();
+  auto cred = a->Credential(kBinding);
   ASSERT_TRUE(cred.ok());
-  auto id = a->Verify(*cred);
+  auto id = a->Verify(*cred, kBinding);
   ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_EQ(id->uid, getuid());
   EXPECT_EQ(id->gid, getgid());
@@ -46,7 +49,7 @@ TEST(AuthTest, NoAuthCredentialNamesThisProcess) {
 TEST(AuthTest, NoAuthRefusesMalformedCredentials) {
   auto a = MakeAuth("none");
   for (const char* bad : {"", "none:", "none:1", "none:1:", "none:x:2", "none:1:2:3", "MUNGE:abc"}) {
-    auto id = a->Verify(bad);
+    auto id = a->Verify(bad, kBinding);
     ASSERT_FALSE(id.ok()) << bad;
     EXPECT_EQ(id.status().code(), Code::kDenied);
   }
@@ -100,7 +103,7 @@ TEST(AuthTest, UserNameCacheLooksUpOncePerMaxAgeAndSeesRenames) {
 
 TEST(AuthTest, MissingMungedIsUnavailable) {
   auto a = MakeAuth("munge", "/nonexistent/herd-test/munge.sock");
-  auto cred = a->Credential();
+  auto cred = a->Credential(kBinding);
   ASSERT_FALSE(cred.ok());
   EXPECT_EQ(cred.status().code(), Code::kUnavailable);
   EXPECT_EQ(cred.status().message(),
@@ -123,9 +126,9 @@ class MungeTest : public ::testing::Test {
 TEST_F(MungeTest, CredentialVerifiesToThisProcess) {
   auto client = MakeAuth("munge", munged_->socket());
   auto server = MakeAuth("munge", munged_->socket());
-  auto cred = client->Credential();
+  auto cred = client->Credential(kBinding);
   ASSERT_TRUE(cred.ok()) << cred.status().message();
-  auto id = server->Verify(*cred);
+  auto id = server->Verify(*cred, kBinding);
   ASSERT_TRUE(id.ok()) << id.status().message();
   EXPECT_EQ(id->uid, getuid());
   EXPECT_EQ(id->gid, getgid());
@@ -133,10 +136,10 @@ TEST_F(MungeTest, CredentialVerifiesToThisProcess) {
 
 TEST_F(MungeTest, ReplayedCredentialIsRefused) {
   auto a = MakeAuth("munge", munged_->socket());
-  auto cred = a->Credential();
+  auto cred = a->Credential(kBinding);
   ASSERT_TRUE(cred.ok());
-  ASSERT_TRUE(a->Verify(*cred).ok());
-  auto again = a->Verify(*cred);
+  ASSERT_TRUE(a->Verify(*cred, kBinding).ok());
+  auto again = a->Verify(*cred, kBinding);
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Code::kDenied);
   EXPECT_NE(again.status().message().find("authentication failed: "), std::string::npos);
@@ -144,14 +147,50 @@ TEST_F(MungeTest, ReplayedCredentialIsRefused) {
 
 TEST_F(MungeTest, TamperedCredentialIsRefused) {
   auto a = MakeAuth("munge", munged_->socket());
-  auto cred = a->Credential();
+  auto cred = a->Credential(kBinding);
   ASSERT_TRUE(cred.ok());
   std::string tampered = *cred;
   char& c = tampered[tampered.size() / 2];
   c = c == 'A' ? 'B' : 'A';
-  auto id = a->Verify(tampered);
+  auto id = a->Verify(tampered, kBinding);
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.status().code(), Code::kDenied);
+}
+
+TEST_F(MungeTest, CredentialReplayedWithAnotherMessageIsRefused) {
+  auto sender = MakeAuth("munge", munged_->socket());
+  auto receiver = MakeAuth("munge", munged_->socket());
+  const std::string sent = auth::MessageBinding("launch", 7, "body sent");
+  // Whoever captured a credential uses it first, with another body, id or type.
+  for (const std::string& other :
+       {auth::MessageBinding("launch", 7, "another body"), auth::MessageBinding("launch", 8, "body sent"),
+        auth::MessageBinding("signal", 7, "body sent")}) {
+    auto cred = sender->Credential(sent);
+    ASSERT_TRUE(cred.ok()) << cred.status().message();
+    auto id = receiver->Verify(*cred, other);
+    ASSERT_FALSE(id.ok());
+    EXPECT_EQ(id.status().code(), Code::kDenied);
+    EXPECT_EQ(id.status().message(),
+              "authentication failed: the credential was made for another message");
+  }
+}
+
+TEST_F(MungeTest, CredentialVerifiesWithTheMessageItWasMadeFor) {
+  auto sender = MakeAuth("munge", munged_->socket());
+  auto receiver = MakeAuth("munge", munged_->socket());
+  const std::string sent = auth::MessageBinding("launch", 7, "body sent");
+  auto cred = sender->Credential(sent);
+  ASSERT_TRUE(cred.ok()) << cred.status().message();
+  auto id = receiver->Verify(*cred, auth::MessageBinding("launch", 7, "body sent"));
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->uid, getuid());
+}
+
+TEST(AuthTest, MessageBindingIsTheSha256OfTheFieldsEachLengthPrefixed) {
+  EXPECT_EQ(auth::MessageBinding("a", 1, "b").size(), 64u);
+  // Length prefixes: moving a byte from one field to the next changes the binding.
+  EXPECT_NE(auth::MessageBinding("ab", 1, ""), auth::MessageBinding("a", 1, "b"));
+  EXPECT_EQ(auth::MessageBinding("a", 1, "b"), auth::MessageBinding("a", 1, "b"));
 }
 
 // ---- net ----
@@ -194,7 +233,9 @@ void RoundTrip(const std::string& method, const std::string& socket) {
   auto verifier = MakeAuth(method, socket);
   std::optional<auth::Identity> who;
   auto got = ServeOne(*server, [&](const net::Incoming& in) {
-    auto id = verifier->Verify(in.envelope.cred);
+    auto id = verifier->Verify(
+        in.envelope.cred,
+        auth::MessageBinding(in.envelope.type, in.envelope.id, in.envelope.body));
     if (id.ok()) who = *id;
     return proto::MakeEnvelope(proto::SubmitReply{42}, in.envelope.id);
   });

@@ -137,11 +137,28 @@ CommandResult LocalCluster::HerdAs(uint32_t uid, uint32_t gid, const std::string
                   std::to_string(gid) + " --clear-groups env " + env_ + herd + " " + args);
 }
 
-namespace {
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
+
+bool Alive(pid_t pid) {
+  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return !stat.empty() && paren != std::string::npos && stat.substr(paren + 2, 1) != "Z";
+}
+
+std::string NodeState(const LocalCluster& c, const std::string& name) {
+  CommandResult r = c.Herd("nodes --json");
+  auto list = nlohmann::json::parse(r.out, nullptr, false);
+  if (!list.is_array()) return "";
+  for (const auto& n : list) {
+    if (n.value("name", "") == name) return n.value("state", "");
+  }
+  return "";
+}
+
+namespace {
 
 int CountOccurrences(const std::string& text, const std::string& needle) {
   int n = 0;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/util/status.h"
@@ -132,6 +133,23 @@ members = ["*"]
 [classes.train]
 min_runtime = 0
 )";
+
+// The whole file at `path`, "" when it cannot be read.
+std::string ReadText(const std::string& path);
+// True while `pid` runs; a zombie counts as gone.
+bool Alive(pid_t pid);
+// `herd nodes --json` of `c`: the state of node `name`, "" if unknown.
+std::string NodeState(const LocalCluster& c, const std::string& name);
+// Polls `done` every 50 ms until it holds or `timeout` passes; returns its last answer.
+template <typename F>
+bool PollUntil(std::chrono::milliseconds timeout, F done) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
 
 // Paths of the build, set by CMake.
 std::string SourceDir();

@@ -76,11 +76,6 @@ bool Terminal(const std::string& s) {
          s == "NODE_FAIL";
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::string Topology(const std::string& name) {
   return name + "=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml";
 }
@@ -295,7 +290,7 @@ class FaultMatrixTest : public ::testing::Test {
   }
 
   pid_t ControllerPid() const {
-    return static_cast<pid_t>(std::atol(ReadFile(c().dir() + "/ctld.pid").c_str()));
+    return static_cast<pid_t>(std::atol(ReadText(c().dir() + "/ctld.pid").c_str()));
   }
 
   // The node a job runs on, from herd's report.
@@ -347,7 +342,7 @@ class FaultMatrixTest : public ::testing::Test {
 
   std::vector<Mark> ReadMarks() const {
     std::vector<Mark> marks;
-    std::istringstream in(ReadFile(history_));
+    std::istringstream in(ReadText(history_));
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream fields(line);
@@ -457,7 +452,7 @@ TEST_F(FaultMatrixTest, ShimKilled) {
   const std::string node = NodeOf(job);
   ASSERT_FALSE(node.empty());
   const std::string pid_file = c().JobDir(node, job) + "/shim.pid";
-  const pid_t shim = static_cast<pid_t>(std::atol(ReadFile(pid_file).c_str()));
+  const pid_t shim = static_cast<pid_t>(std::atol(ReadText(pid_file).c_str()));
   ASSERT_GT(shim, 0) << "no " << pid_file;
   ASSERT_EQ(kill(shim, SIGKILL), 0);
   FinishWorkload();

@@ -38,42 +38,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kNobody = 65534;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
-// True while `pid` runs; a zombie counts as gone.
-bool Alive(pid_t pid) {
-  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  return !stat.empty() && paren != std::string::npos && stat.substr(paren + 2, 1) != "Z";
-}
-
-template <typename F>
-bool PollUntil(std::chrono::milliseconds timeout, F done) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
 
 std::string Topology(const std::string& name) {
   return name + "=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml";
-}
-
-std::string NodeState(const LocalCluster& c, const std::string& name) {
-  CommandResult r = c.Herd("nodes --json");
-  auto list = nlohmann::json::parse(r.out, nullptr, false);
-  if (!list.is_array()) return "";
-  for (const auto& n : list) {
-    if (n.value("name", "") == name) return n.value("state", "");
-  }
-  return "";
 }
 
 // A raw ZeroMQ DEALER, speaking the node side of the protocol by hand.

@@ -33,29 +33,6 @@ using Clock = std::chrono::steady_clock;
 constexpr uint32_t kNobody = 65534;
 constexpr uint32_t kOtherUser = 65533;  // no passwd entry needed: MUNGE vouches for the uid
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// True while `pid` runs; a zombie counts as gone.
-bool Alive(pid_t pid) {
-  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
-  const size_t paren = stat.rfind(')');
-  return !stat.empty() && paren != std::string::npos && stat.substr(paren + 2, 1) != "Z";
-}
-
-// Polls `done` every 50 ms until it holds or `timeout` passes.
-template <typename F>
-bool PollUntil(std::chrono::seconds timeout, F done) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
 std::unique_ptr<LocalCluster> StartCluster(const LocalCluster::Options& options) {
   auto c = LocalCluster::Start(options);
   EXPECT_TRUE(c.ok()) << "the local cluster did not start: " << c.status().message();
@@ -64,17 +41,6 @@ std::unique_ptr<LocalCluster> StartCluster(const LocalCluster::Options& options)
 
 std::string Topology(const std::string& name) {
   return name + "=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml";
-}
-
-// `herd nodes --json`: the state of node `name`, "" if unknown.
-std::string NodeState(const LocalCluster& c, const std::string& name) {
-  CommandResult r = c.Herd("nodes --json");
-  auto list = nlohmann::json::parse(r.out, nullptr, false);
-  if (!list.is_array()) return "";
-  for (const auto& n : list) {
-    if (n.value("name", "") == name) return n.value("state", "");
-  }
-  return "";
 }
 
 // The node of the job's first worker, "" when it has none.

@@ -1,10 +1,15 @@
 // herd-ctld: the controller daemon. Thin: parse flags, load config, open the store, bind, loop.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -41,6 +46,54 @@ int MergeConfig(const std::string& base, const std::string& extra) {
   }
   std::cout << *merged;
   return 0;
+}
+
+// With [controller] user set, herd-ctld runs as that user. Started as root, it makes its state
+// directory (and what lies in it) and its log file that user's, then drops root for good before
+// it opens anything else; started as a third user, it refuses.
+herd::Status BecomeUser(const herd::config::ControllerConfig& cc) {
+  if (cc.user.empty()) return herd::Status::Ok();
+  struct passwd* pw = getpwnam(cc.user.c_str());
+  if (pw == nullptr) {
+    return herd::Invalid("[controller] user '" + cc.user + "' is not a user on this machine: " +
+                         "create it (adduser --system --group " + cc.user +
+                         ") or leave the key out");
+  }
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  if (geteuid() == uid) return herd::Status::Ok();
+  if (geteuid() != 0) {
+    return herd::Denied("herd-ctld runs as uid " + std::to_string(geteuid()) +
+                        ", but herd.toml's [controller] user is '" + cc.user +
+                        "': start it as that user, or as root (it then becomes that user)");
+  }
+  auto give = [&](const std::string& path) -> herd::Status {
+    if (lchown(path.c_str(), uid, gid) != 0 && errno != ENOENT) {
+      return herd::Internal("cannot give " + path + " to " + cc.user + ": " +
+                            std::strerror(errno));
+    }
+    return herd::Status::Ok();
+  };
+  mkdir(cc.state_dir.c_str(), 0700);
+  HERD_RETURN_IF_ERROR(give(cc.state_dir));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(cc.state_dir, ec)) {
+    HERD_RETURN_IF_ERROR(give(entry.path().string()));
+  }
+  if (ec) return herd::Internal("cannot list " + cc.state_dir + ": " + ec.message());
+  if (!cc.log_file.empty()) {
+    // Made here when missing: the user may not create files where the log lives (/var/log).
+    int fd = open(cc.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return herd::Internal("cannot open " + cc.log_file + ": " + std::strerror(errno));
+    }
+    close(fd);
+    HERD_RETURN_IF_ERROR(give(cc.log_file));
+  }
+  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || setuid(0) == 0) {
+    return herd::Internal("cannot become " + cc.user + ": " + std::strerror(errno));
+  }
+  return herd::Status::Ok();
 }
 
 }  // namespace
@@ -80,6 +133,10 @@ int main(int argc, char** argv) {
   }
   // Everything herd-ctld writes (database, log) holds every user's jobs: for its own user only.
   umask(077);
+  if (Status s = BecomeUser(config->controller); !s.ok()) {
+    std::cerr << "herd-ctld: " << s.message() << "\n";
+    return 1;
+  }
   herd::InitDaemonLog("herd-ctld", config->controller.log_file);
   // A log file made before (or by hand) is closed too; the listen socket is opened by Bind.
   struct stat log_stat {};

@@ -228,9 +228,10 @@ void Agent::Handle(const proto::Envelope& e) {
     spdlog::warn("dropped '{}' from {}: {}", e.type, options_.controller, who.status().message());
     return;
   }
-  if (who->uid != 0 && who->uid != getuid()) {
-    spdlog::warn("dropped '{}' from {}: sent as uid {} ({}), not as root or herd-noded's user, "
-                 "which herd-ctld runs as",
+  if (who->uid != 0 && who->uid != getuid() &&
+      static_cast<int64_t>(who->uid) != options_.controller_uid) {
+    spdlog::warn("dropped '{}' from {}: sent as uid {} ({}), not as root, herd-noded's user or "
+                 "herd-ctld's ([controller] user)",
                  e.type, options_.controller, who->uid, who->user);
     return;
   }

@@ -35,6 +35,9 @@ struct AgentOptions {
   // Whether a job may run as root ([controller] allow_root_jobs, the key herd-ctld obeys too):
   // herd-noded refuses a launch with uid 0 itself unless this is true.
   bool allow_root_jobs = false;
+  // The uid of herd-ctld's user ([controller] user), -1 when none is configured: herd-noded acts
+  // on messages signed by root, by its own user or by this one.
+  int64_t controller_uid = -1;
 };
 
 class Agent {

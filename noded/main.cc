@@ -1,5 +1,6 @@
 // herd-noded: the node daemon. Thin: parse flags, discover the host, connect, loop.
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,6 +117,16 @@ int main(int argc, char** argv) {
   opts.max_message_bytes = config->controller.max_message_mib << 20;
   opts.min_free_space_bytes = config->node.min_free_space_mib << 20;
   opts.allow_root_jobs = config->controller.allow_root_jobs;
+  if (const std::string& user = config->controller.user; !user.empty()) {
+    struct passwd* pw = getpwnam(user.c_str());
+    if (pw == nullptr) {
+      spdlog::critical("herd.toml's [controller] user '{}' (herd-ctld's user) is not a user on "
+                       "this node: create it with the uid it has on herd-ctld's host",
+                       user);
+      return 1;
+    }
+    opts.controller_uid = pw->pw_uid;
+  }
   herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());

@@ -432,6 +432,8 @@ class Parser {
         if (config_.controller.state_dir.empty()) return Error(at, p, "must not be empty");
       } else if (k == "log_file") {
         HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.log_file));
+      } else if (k == "user") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.controller.user));
       } else if (k == "allow_root_jobs") {
         HERD_RETURN_IF_ERROR(Bool(v, at, p, &config_.controller.allow_root_jobs));
       } else if (k == "jobs_page_size") {
@@ -947,6 +949,7 @@ std::string ToToml(const Config& c) {
   toml::table controller{{"listen", StringArray(cc.listen)},
                          {"state_dir", cc.state_dir},
                          {"log_file", cc.log_file},
+                         {"user", cc.user},
                          {"allow_root_jobs", cc.allow_root_jobs},
                          {"jobs_page_size", cc.jobs_page_size},
                          {"private_commands", cc.private_commands},

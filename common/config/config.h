@@ -26,6 +26,9 @@ struct ControllerConfig {
   std::vector<std::string> listen = {"tcp://127.0.0.1:6817"};  // tcp:// or ipc:// endpoints
   std::string state_dir = "/var/lib/herd";
   std::string log_file;  // "" = stderr
+  // The user herd-ctld runs as ("" = whoever starts it). Started as root, herd-ctld becomes this
+  // user; herd-noded accepts herd-ctld's messages signed by root, itself or this user.
+  std::string user;
   bool allow_root_jobs = false;  // jobs run as their submitter; root's only when allowed
   int64_t jobs_page_size = 5000;  // most jobs one reply lists; herd asks page after page
   // Others see a job's public facts; with this, not its command, arguments or sweep values either

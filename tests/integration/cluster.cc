@@ -38,6 +38,9 @@ CommandResult RunShell(const std::string& command) {
 Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const Options& options) {
   char tmpl[] = "/tmp/herd-it.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return Internal("mkdtemp failed");
+  // Daemons or commands of other users (herd-ctld's [controller] user, HerdAs) reach munged,
+  // herd.toml and their files here; what is private below it is made so by herd itself.
+  chmod(tmpl, 0755);
   std::unique_ptr<LocalCluster> c(new LocalCluster);
   c->dir_ = tmpl;
   std::string cmd = SourceDir() + "/scripts/local-cluster start " + c->dir_ + " --bin " +

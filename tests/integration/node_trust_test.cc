@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -294,6 +295,37 @@ TEST(NodeTrustTest, NodeRunsOnlyLaunchesSignedByHerdCtldsUser) {
   for (const char* mark : {"unsigned", "nobody", "root"}) {
     EXPECT_FALSE(Exists(marks + "/" + mark)) << "the launch marked '" << mark << "' ran";
   }
+}
+
+// herd-ctld with `[controller] user = "nobody"`, started by root as an admin's systemd would:
+// it hands its state to nobody and runs as nobody, and the node (root) runs the jobs it sends,
+// which it signs as nobody.
+TEST(NodeTrustTest, HerdCtldRunsAsItsConfiguredUserAndNodesObeyIt) {
+  if (geteuid() != 0 || RunShell("command -v munge").exit_code != 0) {
+    GTEST_SKIP() << "needs root (herd-ctld drops from root to its user) and munge";
+  }
+  LocalCluster::Options options;
+  options.nodes = {Topology("ws01")};
+  options.extra_toml = "[controller]\nuser = \"nobody\"\n";
+  auto started = LocalCluster::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string pid = ReadText(c.dir() + "/ctld.pid");
+  std::string uids;
+  std::istringstream status(ReadText("/proc/" + pid.substr(0, pid.find('\n')) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Uid:", 0) == 0) uids = line;
+  }
+  EXPECT_EQ(uids, "Uid:\t65534\t65534\t65534\t65534") << "herd-ctld kept root";
+  for (const std::string& path : {c.dir() + "/ctld", c.dir() + "/ctld/herd.db", c.dir() + "/ctld.log"}) {
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_uid, kNobody) << path;
+    EXPECT_EQ(st.st_mode & 077, 0u) << path << " is open to others";
+  }
+  auto id = c.Submit("-- /bin/sh -c 'exit 0'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(c.WaitForEnd(*id), "COMPLETED") << c.log_tail();
 }
 
 // The node comes back (SIGCONT) after herd-ctld declared it DOWN and requeued its job; the job

@@ -99,8 +99,9 @@ int main(int argc, char** argv) {
                topo->Cores(), topo->memory_mib, topo->emulated ? " (emulated: " + topo->source + ")" : "",
                (*runtime)->CgroupMode());
   if (!(*runtime)->ConfinesDevices()) {
-    spdlog::warn("jobs are not confined to their own GPUs (no cgroup v1 devices controller; on "
-                 "cgroup v2 herd loads no eBPF device filter): a job can open every GPU, and "
+    spdlog::warn("jobs are not confined to their own GPUs (that needs cgroups with the v1 devices "
+                 "controller or, on cgroup v2, an eBPF device filter the kernel accepts; each "
+                 "job's shim.log says what was missing): a job can open every GPU, and "
                  "CUDA_VISIBLE_DEVICES only advises it");
   }
 

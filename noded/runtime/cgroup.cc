@@ -1,5 +1,6 @@
 #include "noded/runtime/cgroup.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -17,7 +18,6 @@
 namespace herd::runtime {
 namespace {
 
-constexpr char kRoot[] = "/sys/fs/cgroup";
 constexpr long kCgroup2Magic = 0x63677270;
 constexpr long kCgroup1Magic = 0x27e0eb;
 
@@ -73,25 +73,52 @@ Status InheritCpuset(const std::string& dir) {
   return Status::Ok();
 }
 
+// Enables for the children of v2 cgroup `dir` those of the controllers jobs use that `dir` has.
+// A missing one fails only the job that sets its limit (the unified hierarchy of a hybrid machine
+// has none of them).
+Status EnableJobControllers(const std::string& dir) {
+  Result<std::string> offered = ReadFile(dir + "/cgroup.controllers");
+  if (!offered.ok()) return Unavailable(offered.status().message());
+  std::istringstream in(*offered);
+  std::string enable, name;
+  while (in >> name) {
+    if (name == "cpuset" || name == "memory" || name == "pids") enable += " +" + name;
+  }
+  if (enable.empty()) return Status::Ok();
+  Status s = WriteFile(dir + "/cgroup.subtree_control", enable.substr(1));
+  return s.ok() ? s : Unavailable(s.message());
+}
+
 // Creates each level of `parent` (which may be "a/b") below the hierarchy mounted at `mount`;
 // v1 cpuset levels inherit cpus and mems, v2 levels get the job controllers enabled below them.
 Status MakeParents(const std::string& mount, const std::string& parent, bool v2) {
   std::string dir = mount;
   for (const auto& part : std::filesystem::path(parent)) {
     if (part.empty() || part == "/") continue;
-    if (v2) {
-      Status s = WriteFile(dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
-      if (!s.ok()) return Unavailable(s.message());
-    }
+    if (v2) HERD_RETURN_IF_ERROR(EnableJobControllers(dir));
     dir += "/" + part.string();
     HERD_RETURN_IF_ERROR(MakeDir(dir));
     if (!v2 && mount.ends_with("/cpuset")) HERD_RETURN_IF_ERROR(InheritCpuset(dir));
   }
-  if (v2) {
-    Status s = WriteFile(dir + "/cgroup.subtree_control", "+cpuset +memory +pids");
-    if (!s.ok()) return Unavailable(s.message());
-  }
+  if (v2) HERD_RETURN_IF_ERROR(EnableJobControllers(dir));
   return Status::Ok();
+}
+
+// Writes a limit into v2 cgroup `dir`; kUnavailable when its controller is not enabled there.
+Status WriteV2Limit(const std::string& dir, const std::string& file, const std::string& value) {
+  if (access((dir + "/" + file).c_str(), F_OK) != 0) {
+    return Unavailable("no " + file + " in " + dir + ": its controller is not enabled there");
+  }
+  return WriteFile(dir + "/" + file, value);
+}
+
+// Attaches the eBPF device filter to v2 cgroup `dir` (new, so without processes).
+Status AttachV2DeviceFilter(const std::string& dir, const std::vector<DeviceAllow>& devices) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Internal("cannot open cgroup " + dir + ": " + ErrnoText(errno));
+  Status s = AttachDeviceFilter(fd, devices);
+  close(fd);
+  return s;
 }
 
 std::string DeviceRule(const DeviceAllow& d) {
@@ -116,11 +143,11 @@ std::vector<DeviceAllow> BasicDevices() {
 }
 
 CgroupMode DetectCgroupMode() {
-  if (IsFs(kRoot, kCgroup2Magic)) return CgroupMode::kV2;
-  bool v1 = IsFs(std::string(kRoot) + "/memory", kCgroup1Magic) ||
-            IsFs(std::string(kRoot) + "/freezer", kCgroup1Magic);
+  if (IsFs(kCgroupRoot, kCgroup2Magic)) return CgroupMode::kV2;
+  bool v1 = IsFs(std::string(kCgroupRoot) + "/memory", kCgroup1Magic) ||
+            IsFs(std::string(kCgroupRoot) + "/freezer", kCgroup1Magic);
   if (!v1) return CgroupMode::kNone;
-  return IsFs(std::string(kRoot) + "/unified", kCgroup2Magic) ? CgroupMode::kHybrid
+  return IsFs(std::string(kCgroupRoot) + "/unified", kCgroup2Magic) ? CgroupMode::kHybrid
                                                               : CgroupMode::kV1;
 }
 
@@ -145,18 +172,19 @@ CgroupMode CgroupModeFromName(const std::string& name) {
   return CgroupMode::kNone;
 }
 
-JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std::string& key) {
+JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std::string& key,
+                          const std::string& root) {
   JobCgroup cg;
   cg.mode_ = mode;
   std::string rel = "/" + parent + "/" + key;
   if (mode == CgroupMode::kV2) {
-    std::string dir = kRoot + rel;
+    std::string dir = root + rel;
     cg.dirs_ = {dir};
     cg.memory_dir_ = cg.freezer_dir_ = cg.procs_dir_ = cg.cpuacct_dir_ = dir;
   } else if (mode != CgroupMode::kNone) {
     // Hybrid machines keep their controllers on v1, so both use the v1 hierarchies.
     for (const char* ctrl : {"memory", "cpuset", "pids", "freezer", "cpuacct", "devices"}) {
-      std::string mount = std::string(kRoot) + "/" + ctrl;
+      std::string mount = root + "/" + ctrl;
       if (!IsFs(mount, kCgroup1Magic)) continue;
       std::string dir = mount + rel;
       cg.dirs_.push_back(dir);
@@ -171,29 +199,40 @@ JobCgroup JobCgroup::Open(CgroupMode mode, const std::string& parent, const std:
 }
 
 Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
-                                    const std::string& key, const CgroupLimits& limits) {
+                                    const std::string& key, const CgroupLimits& limits,
+                                    const std::string& root) {
   if (mode == CgroupMode::kNone) return Unavailable("no cgroup hierarchy is mounted");
   if (geteuid() != 0) return Unavailable("cgroups need root");
-  JobCgroup cg = Open(mode, parent, key);
+  JobCgroup cg = Open(mode, parent, key, root);
   if (cg.dirs_.empty()) return Unavailable("no usable cgroup v1 controller");
   Status status;
   if (mode == CgroupMode::kV2) {
     // Controllers must be enabled on every level above the job's cgroup.
-    status = MakeParents(kRoot, parent, /*v2=*/true);
+    status = MakeParents(root, parent, /*v2=*/true);
     if (status.ok()) status = MakeDir(cg.dirs_[0]);
     if (!status.ok()) return Unavailable(status.message());
     const std::string& d = cg.dirs_[0];
     if (limits.memory_mib > 0) {
-      status = WriteFile(d + "/memory.max", std::to_string(limits.memory_mib << 20));
+      status = WriteV2Limit(d, "memory.max", std::to_string(limits.memory_mib << 20));
       if (status.ok() && access((d + "/memory.swap.max").c_str(), F_OK) == 0) {
         status = WriteFile(d + "/memory.swap.max", "0");
       }
     }
     if (status.ok() && limits.pids_max > 0) {
-      status = WriteFile(d + "/pids.max", std::to_string(limits.pids_max));
+      status = WriteV2Limit(d, "pids.max", std::to_string(limits.pids_max));
     }
     if (status.ok() && !limits.cpus.empty()) {
-      status = WriteFile(d + "/cpuset.cpus", CpuList(limits.cpus));
+      status = WriteV2Limit(d, "cpuset.cpus", CpuList(limits.cpus));
+    }
+    if (status.ok() && limits.confine_devices) {
+      Status filter = AttachV2DeviceFilter(d, limits.devices);
+      cg.devices_confined_ = filter.ok();
+      // Without the filter the job still gets its other limits, as on v1 without devices.
+      if (filter.code() == Code::kUnavailable) {
+        cg.devices_note_ = filter.message();
+      } else {
+        status = filter;
+      }
     }
   } else {
     for (const std::string& d : cg.dirs_) {
@@ -220,6 +259,9 @@ Result<JobCgroup> JobCgroup::Create(CgroupMode mode, const std::string& parent,
         cg.devices_confined_ = status.ok();
       }
       if (!status.ok()) break;
+    }
+    if (status.ok() && limits.confine_devices && cg.devices_dir_.empty()) {
+      cg.devices_note_ = "no cgroup v1 devices controller";
     }
   }
   if (!status.ok()) {

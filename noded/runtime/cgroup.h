@@ -12,23 +12,19 @@
 #include <vector>
 
 #include "common/util/status.h"
+#include "noded/runtime/device_filter.h"
 
 namespace herd::runtime {
 
 enum class CgroupMode { kNone, kV1, kHybrid, kV2 };
 
+// Where the cgroup hierarchies are mounted.
+inline constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
+
 // The layout mounted at /sys/fs/cgroup.
 CgroupMode DetectCgroupMode();
 std::string CgroupModeName(CgroupMode mode);  // "none", "v1", "hybrid", "v2"
 CgroupMode CgroupModeFromName(const std::string& name);
-
-// A device a confined job may open: type 'c' or 'b', major:minor, minor -1 = every minor.
-struct DeviceAllow {
-  char type = 'c';
-  int major = 0;
-  int minor = -1;
-  bool operator==(const DeviceAllow&) const = default;
-};
 
 // The devices every job may use whatever it was given: null, zero, full, random, urandom, tty,
 // console, ptmx and the pseudo-terminals (/dev/pts/N).
@@ -38,9 +34,10 @@ struct CgroupLimits {
   std::vector<int> cpus;  // empty = inherit
   int64_t memory_mib = 0;
   int64_t pids_max = 0;
-  // confine_devices: the job may open only `devices` (the v1 devices controller: deny all, then
-  // allow each). Pure cgroup v2 needs an eBPF device filter, which herd does not load: there the
-  // job is not confined and DevicesConfined() says so.
+  // confine_devices: the job may open only `devices`. On v1 and hybrid machines through the v1
+  // devices controller (deny all, then allow each); on v2, which has no devices controller,
+  // through an eBPF device filter attached to the job's cgroup (device_filter.h). Where neither
+  // can be had the job is not confined, and DevicesConfined() and DevicesNote() say so.
   bool confine_devices = false;
   std::vector<DeviceAllow> devices;
 };
@@ -55,11 +52,16 @@ struct CgroupUsage {
 class JobCgroup {
  public:
   // Creates the job's cgroups and applies the limits. Code::kUnavailable means cgroups
-  // cannot be used here (not root, read-only, no controller); other errors are bad limits.
+  // cannot be used here (not root, read-only, no controller a limit needs); other errors are
+  // bad limits. `root` is where the hierarchies are mounted: a v1 controller at root/<ctrl>, the
+  // v2 hierarchy at root itself (tests name the unified hierarchy of a hybrid machine, whose
+  // controllers are all on v1, to make a v2 job cgroup there).
   static Result<JobCgroup> Create(CgroupMode mode, const std::string& parent,
-                                  const std::string& job_key, const CgroupLimits& limits);
+                                  const std::string& job_key, const CgroupLimits& limits,
+                                  const std::string& root = kCgroupRoot);
   // The cgroups a previous Create made, without touching them.
-  static JobCgroup Open(CgroupMode mode, const std::string& parent, const std::string& job_key);
+  static JobCgroup Open(CgroupMode mode, const std::string& parent, const std::string& job_key,
+                        const std::string& root = kCgroupRoot);
 
   // Moves pid into every cgroup of the job.
   Status Attach(pid_t pid) const;
@@ -80,6 +82,8 @@ class JobCgroup {
   Status KillAll(std::chrono::milliseconds timeout) const;
   // Whether Create confined the job's devices (false when it was not asked to, or could not).
   bool DevicesConfined() const { return devices_confined_; }
+  // Why Create could not confine the job's devices though asked to; empty otherwise.
+  const std::string& DevicesNote() const { return devices_note_; }
   // Removes the job's cgroups, which must be empty; the shared parent stays.
   void Remove() const;
 
@@ -88,6 +92,7 @@ class JobCgroup {
   std::vector<std::string> dirs_;  // every cgroup dir of the job, one per v1 hierarchy
   std::string memory_dir_, freezer_dir_, procs_dir_, cpuacct_dir_, devices_dir_;
   bool devices_confined_ = false;
+  std::string devices_note_;
 };
 
 }  // namespace herd::runtime

@@ -99,8 +99,9 @@ class Runtime {
   // The cgroup layout jobs are confined with: "v2", "v1", "hybrid", or "none" when cgroups
   // are disabled or unusable here (each job's shim.log then says why).
   virtual std::string CgroupMode() const;
-  // Whether jobs are confined to their own devices (GPUs): false without cgroups and on pure
-  // cgroup v2 (which would need an eBPF device filter); jobs then rely on CUDA_VISIBLE_DEVICES.
+  // Whether jobs are confined to their own devices (GPUs): false without cgroups, without the
+  // v1 devices controller on v1 and hybrid machines, and on cgroup v2 where the kernel refuses
+  // the eBPF device filter; jobs then rely on CUDA_VISIBLE_DEVICES.
   virtual bool ConfinesDevices() const;
 
  protected:

@@ -590,9 +590,8 @@ Status Shim::StartProcess() {
     if (cg.ok()) {
       cgroup_ = *cg;
       if (!cg->DevicesConfined()) {
-        Note("devices not confined (no cgroup v1 devices controller; cgroup v2 needs an eBPF "
-             "device filter herd does not load): the job can open every device node, other "
-             "jobs' GPUs included");
+        Note("devices not confined (" + cg->DevicesNote() +
+             "): the job can open every device node, other jobs' GPUs included");
       }
       HERD_RETURN_IF_ERROR(WriteFileAtomic(Path(kCgroupFile), CgroupModeName(mode) + "\n"));
     } else if (cg.status().code() == Code::kUnavailable) {

@@ -489,7 +489,7 @@ ContainerPath ResolveInContainer(const std::vector<ContainerMount>& mounts,
       if (err != 0) return finish(err);
       std::deque<std::string> parts = SplitPath(std::string(target, n));
       todo.insert(todo.begin(), parts.begin(), parts.end());
-      if (target[0] == '/') to_root();  // an absolute link starts again at the container's root
+      if (n > 0 && target[0] == '/') to_root();  // an absolute link starts at the root again
       continue;
     }
     if (err != 0) {
@@ -1023,10 +1023,10 @@ Status Shim::CheckContainerPaths(const UserInfo& user, const nlohmann::json& con
       {ContainerMount::kImage, "/", open_path(config["root"]["path"])}};
   for (const nlohmann::json& m : config["mounts"]) {
     const std::string dest = m["destination"];
-    if (PathIsUnderAny(dest, {"/proc", "/sys", "/dev"})) {
-      mounts.push_back({ContainerMount::kRunc, dest, -1});
-    } else if (m["type"] == "bind") {
+    if (m["type"] == "bind") {
       mounts.push_back({ContainerMount::kBind, dest, open_path(m["source"])});
+    } else if (PathIsUnderAny(dest, {"/proc", "/sys", "/dev"})) {
+      mounts.push_back({ContainerMount::kRunc, dest, -1});
     } else {
       mounts.push_back({ContainerMount::kEmpty, dest, -1});
     }

@@ -752,7 +752,8 @@ TEST_F(ContainerTest, ContainerCwdIsResolvedInTheContainerAsTheUser) {
   EXPECT_THAT(launch("/go"), HasSubstr("ran: /vol/open\n"));
 }
 
-// runc makes a missing cwd or mount point as root: never in a volume, whoever owns it.
+// runc makes a missing cwd or mount point as root: never in a volume, whoever owns it, nor
+// under /proc, /sys or /dev.
 TEST_F(ContainerTest, MissingCwdOrMountPointInAVolumeIsRefusedAndNotMade) {
   chmod(tmp_.c_str(), 0755);
   const std::string vol = tmp_ + "/vol", other = tmp_ + "/other";
@@ -778,13 +779,22 @@ TEST_F(ContainerTest, MissingCwdOrMountPointInAVolumeIsRefusedAndNotMade) {
                         "exist in the volume mounted at '/vol'"));
   EXPECT_FALSE(fs::exists(vol + "/inner"));
 
+  // Nor in what runc fills itself, where nothing can be checked as the user.
+  spec.job_key = "33.2";
+  spec.mounts = {{vol, "/dev/vol"}};
+  status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << Log("33.2");
+  EXPECT_THAT(status.message(),
+              HasSubstr("cannot mount at '/dev/vol' in the container: it lies under /dev"));
+
   // Where the outer volume has it, the user may start in the inner one.
   fs::create_directories(vol + "/inner");
-  spec.job_key = "33.2";
+  spec.job_key = "33.3";
   spec.cwd = "/vol/inner";
+  spec.mounts = {{vol, "/vol"}, {other, "/vol/inner"}};
   ASSERT_TRUE(Launched(spec));
-  EXPECT_EQ(WaitExit("33.2").exit_code, 0) << Log("33.2");
-  EXPECT_EQ(Log("33.2"), "/vol/inner\n");
+  EXPECT_EQ(WaitExit("33.3").exit_code, 0) << Log("33.3");
+  EXPECT_EQ(Log("33.3"), "/vol/inner\n");
 }
 
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {

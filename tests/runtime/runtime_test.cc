@@ -541,6 +541,14 @@ class ContainerTest : public RuntimeTest {
     return spec;
   }
 
+  // What became of `spec`: "ran: " and its log once it ended, or why it was refused.
+  std::string Outcome(const LaunchSpec& spec) {
+    Status status = runtime_->Launch(spec);
+    if (!status.ok()) return status.message();
+    WaitExit(spec.job_key);
+    return "ran: " + Log(spec.job_key);
+  }
+
   std::string rootfs_;
 };
 
@@ -739,9 +747,7 @@ TEST_F(ContainerTest, ContainerCwdIsResolvedInTheContainerAsTheUser) {
         NobodySh("32." + std::to_string(n++), "pwd; ls -R; cat sub/private", image + ".tar");
     spec.mounts = {{vol, "/vol"}};
     spec.cwd = cwd;
-    Status status = runtime_->Launch(spec);
-    if (status.ok()) WaitExit(spec.job_key);
-    return status.ok() ? "ran: " + Log(spec.job_key) : status.message();
+    return Outcome(spec);
   };
   EXPECT_THAT(launch("/work"), HasSubstr("cannot chdir to '/work': Permission denied"));
   EXPECT_THAT(launch("/vol/../vol/secret/sub"),
@@ -759,42 +765,28 @@ TEST_F(ContainerTest, MissingCwdOrMountPointInAVolumeIsRefusedAndNotMade) {
   const std::string vol = tmp_ + "/vol", other = tmp_ + "/other";
   fs::create_directories(vol);
   fs::create_directories(other);
-  LaunchSpec spec = NobodySh("33.0", "pwd", rootfs_);
-  spec.mounts = {{vol, "/vol"}};
-  spec.cwd = "/vol/newdir";
-  Status status = runtime_->Launch(spec);
-  ASSERT_FALSE(status.ok()) << Log("33.0");
-  EXPECT_THAT(status.message(),
+  int n = 0;
+  auto launch = [&](const std::string& cwd,
+                    const std::vector<std::pair<std::string, std::string>>& mounts) {
+    LaunchSpec spec = NobodySh("33." + std::to_string(n++), "pwd", rootfs_);
+    spec.cwd = cwd;
+    spec.mounts = mounts;
+    return Outcome(spec);
+  };
+  EXPECT_THAT(launch("/vol/newdir", {{vol, "/vol"}}),
               HasSubstr("cannot chdir to '/vol/newdir': it does not exist in the container; "
                         "create it in the image or a volume, or choose another --chdir"));
   EXPECT_FALSE(fs::exists(vol + "/newdir"));
-
-  spec.job_key = "33.1";
-  spec.cwd = "/";
-  spec.mounts = {{vol, "/vol"}, {other, "/vol/inner"}};
-  status = runtime_->Launch(spec);
-  ASSERT_FALSE(status.ok()) << Log("33.1");
-  EXPECT_THAT(status.message(),
+  EXPECT_THAT(launch("/", {{vol, "/vol"}, {other, "/vol/inner"}}),
               HasSubstr("cannot mount at '/vol/inner' in the container: '/vol/inner' does not "
                         "exist in the volume mounted at '/vol'"));
   EXPECT_FALSE(fs::exists(vol + "/inner"));
-
   // Nor in what runc fills itself, where nothing can be checked as the user.
-  spec.job_key = "33.2";
-  spec.mounts = {{vol, "/dev/vol"}};
-  status = runtime_->Launch(spec);
-  ASSERT_FALSE(status.ok()) << Log("33.2");
-  EXPECT_THAT(status.message(),
+  EXPECT_THAT(launch("/", {{vol, "/dev/vol"}}),
               HasSubstr("cannot mount at '/dev/vol' in the container: it lies under /dev"));
-
   // Where the outer volume has it, the user may start in the inner one.
   fs::create_directories(vol + "/inner");
-  spec.job_key = "33.3";
-  spec.cwd = "/vol/inner";
-  spec.mounts = {{vol, "/vol"}, {other, "/vol/inner"}};
-  ASSERT_TRUE(Launched(spec));
-  EXPECT_EQ(WaitExit("33.3").exit_code, 0) << Log("33.3");
-  EXPECT_EQ(Log("33.3"), "/vol/inner\n");
+  EXPECT_EQ(launch("/vol/inner", {{vol, "/vol"}, {other, "/vol/inner"}}), "ran: /vol/inner\n");
 }
 
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {

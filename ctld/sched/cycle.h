@@ -83,6 +83,10 @@ class Cycle {
   // scheduler.cc
   void Allocate();
   bool TryStart(JobState& job);
+  void Start(JobState& job, std::vector<model::WorkerPlacement> placement);
+  // Starts a job whose room is made on the nodes its eviction plan chose, when it fits there.
+  bool StartInRoom(JobState& job);
+  std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
   QuotaHit CheckQuota(const JobState& job) const;
   std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
   std::string NoFitReason(const JobState& job);
@@ -104,6 +108,14 @@ class Cycle {
   }
 
   // evict.cc
+  // Holds the nodes of victims still stopping from earlier cycles: nothing starts there while the
+  // room they make is on its way to the job they were evicted for.
+  void HoldRoom();
+  // Turns the cluster into the one eviction plans count on (evict.cc's head): victims still stopping
+  // gone, the jobs waiting for them placed. Nothing starts after it in the cycle.
+  void PlanRoom();
+  // Whether `job` fits in that cluster without more victims (it then waits, with its reason set).
+  bool FitsRoomMade(JobState& job);
   void Evict();
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.
@@ -149,6 +161,8 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  int room_version_ = 0;  // changes with the room being made (PlanRoom, Commit); 0: none
+  std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for

@@ -1,7 +1,10 @@
 // Reclaim (between queues, to restore fair share), preempt (inside a queue, by priority) and
 // consolidate (move preemptible jobs so a fragmented free total becomes one fitting block).
-// Victims keep their resources until the daemon has stopped them, so a victim's resources are
-// never reused in the cycle that chose it: the nodes the waiting job will use are held instead.
+// Victims keep their resources until the daemon has stopped them, so nothing starts on the nodes
+// where room is being made (HoldRoom, Commit). Evictions are planned on the cluster as it will be
+// once every victim has stopped and every job it was evicted for has started (PlanRoom): the plans
+// of one cycle and of the cycles before it share the room they make, none counts on room another
+// takes, and a job that fits in room already being made waits for it instead of evicting more.
 #include <algorithm>
 #include <tuple>
 #include <unordered_map>
@@ -22,7 +25,68 @@ std::string WaitingText(size_t n) {
          " to release resources";
 }
 
+void Cycle::HoldRoom() {
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    if (snap_.running[k].evicted_for == 0) continue;
+    for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+  }
+  for (const JobState& j : jobs_) {
+    if (!j.waiting) continue;
+    for (int i : RoomOf(*j.pending)) cluster_.nodes[i].held = true;
+  }
+}
+
+void Cycle::PlanRoom() {
+  std::map<model::JobId, std::vector<int>> room;  // beneficiary -> its victims' nodes
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    const RunningJob& r = snap_.running[k];
+    if (r.evicted_for == 0) continue;
+    cluster_.ReleaseAll(r.placement, r.request.gpu_memory_mib);
+    std::vector<int>& nodes = room[r.evicted_for];
+    nodes.insert(nodes.end(), nodes_of_[k].begin(), nodes_of_[k].end());
+    ++room_version_;
+  }
+  for (NodeState& n : cluster_.nodes) n.held = false;
+  if (room.empty()) return;
+  // Each waiting job takes its place: where its plan put it (else on its victims' nodes) where it
+  // fits there (its room was made for it: no reservation keeps it off), else wherever it fits; one
+  // that fits nowhere any more leaves the room to others.
+  for (JobState& j : jobs_) {
+    if (!j.waiting) continue;
+    PlaceOptions o = OptionsFor(j);
+    o.ignore_reservations = true;
+    std::vector<int> mine = RoomOf(*j.pending);
+    if (auto it = room.find(j.pending->id); mine.empty() && it != room.end()) {
+      mine = std::move(it->second);
+      std::sort(mine.begin(), mine.end());
+      mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    }
+    std::optional<std::vector<model::WorkerPlacement>> p;
+    if (!mine.empty()) {
+      o.only = &mine;
+      p = cluster_.Place(j.shape, o);
+      o.only = nullptr;
+    }
+    if (!p) cluster_.Place(j.shape, o);
+  }
+}
+
+bool Cycle::FitsRoomMade(JobState& job) {
+  if (room_version_ == 0) return false;
+  const PlaceOptions o = OptionsFor(job);
+  auto [it, added] = room_fit_.try_emplace({job.shape, KeyOf(o)}, -1, false);
+  if (it->second.first != room_version_) {
+    auto p = cluster_.Place(job.shape, o);
+    if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+    it->second = {room_version_, p.has_value()};
+  }
+  if (!it->second.second) return false;
+  job.reason = "waiting for resources being freed by jobs evicted for others";
+  return true;
+}
+
 void Cycle::Evict() {
+  PlanRoom();
   for (JobState* job : visited_) {
     if (job->started) continue;
     if (static_cast<int>(out_.preemptions.size()) >= policy_.max_preemptions_per_cycle) break;
@@ -35,7 +99,7 @@ void Cycle::Evict() {
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
-      if (Reclaim(*job) || Preempt(*job)) continue;
+      if (FitsRoomMade(*job) || Reclaim(*job) || Preempt(*job)) continue;
       Consolidate(*job);
     } else if (job->block == Block::kQuota) {
       Preempt(*job);
@@ -71,11 +135,7 @@ bool Cycle::Protected(const RunningJob& r) const {
   const size_t k = static_cast<size_t>(&r - snap_.running.data());
   // The queue's min_runtime, where it sets one, else the class's.
   const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
-  if (snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s)) return true;
-  for (int i : nodes_of_[k]) {
-    if (cluster_.nodes[i].held) return true;
-  }
-  return false;
+  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s);
 }
 
 std::optional<VictimPlan> Cycle::FindVictims(
@@ -135,17 +195,27 @@ std::optional<VictimPlan> Cycle::FindVictims(
 
 void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
                    const std::string& why) {
+  std::vector<std::string> room;
+  for (const auto& w : plan.placement) room.push_back(w.node);
+  std::sort(room.begin(), room.end());
+  room.erase(std::unique(room.begin(), room.end()), room.end());
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
     if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
-    out_.preemptions.push_back({v->id, job.pending->id, kind, why});
+    out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
+  }
+  // Its reservation, if it holds one, is no longer needed: the room is being made.
+  if (reserved_by_.count(job.pending->id)) {
+    for (NodeState& n : cluster_.nodes) {
+      if (n.reserved_for == job.pending->id) n.reserved_for = 0;
+    }
   }
   Charge(job.pending->queue, job.total, +1);
-  for (const auto& w : plan.placement) {
-    int i = cluster_.NodeIndex(w.node);
-    if (i >= 0) cluster_.nodes[i].held = true;
-  }
+  // The cluster as it will be: the victims gone, the job in their place.
+  for (const RunningJob* v : plan.victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
+  cluster_.ApplyAll(plan.placement, job.shape.gpu_memory_mib);
+  ++room_version_;
   job.reason = WaitingText(plan.victims.size());
 }
 

@@ -116,6 +116,8 @@ class Cycle {
   void PlanRoom();
   // Whether `job` fits in that cluster without more victims (it then waits, with its reason set).
   bool FitsRoomMade(JobState& job);
+  // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
+  bool TakeBack(JobState& job);
   void Evict();
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.

@@ -18,6 +18,22 @@ int64_t Get(const model::Resources& r, int c) {
   return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
 }
 
+// With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
+// resource it keeps at least its fair share less its smallest job (it ends at most one job below;
+// `holds` counts among its jobs: a job started this cycle is not among the running ones).
+bool AboveShare(const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
+  const model::Resources left = q.allocated - taken;
+  bool over = false;
+  for (int c = 0; c < 3; ++c) {
+    const int64_t h = Get(holds, c), l = Get(left, c), f = Get(q.fair, c);
+    if (h <= 0 || l <= f) continue;
+    const int64_t least = Get(q.smallest, c) > 0 ? std::min(Get(q.smallest, c), h) : h;
+    if (l - h < f - least) return false;
+    over = true;
+  }
+  return over;
+}
+
 }  // namespace
 
 std::string WaitingText(size_t n) {
@@ -85,7 +101,73 @@ bool Cycle::FitsRoomMade(JobState& job) {
   return true;
 }
 
+// The starts reclaim could take back next cycle (of another queue above its fair share, by the
+// same rule as its victims, and preemptible): the latest first, as many as `job` needs to start
+// now, then every one it can do without put back.
+bool Cycle::TakeBack(JobState& job) {
+  const QueueState* own = job.queue;
+  if (DominantShare(own->allocated + job.total, own->fair) > 1.0 && !WithinDeserved(*own, job.total)) {
+    return false;
+  }
+  const PlaceOptions o = OptionsFor(job);
+  const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
+  if (no_victims_.count(memo)) return false;
+  std::vector<JobState*> chosen;
+  std::unordered_map<const QueueState*, model::Resources> taken;
+  std::optional<std::vector<model::WorkerPlacement>> p;
+  auto release = [&](const StartDecision& st, const JobState& j) {
+    cluster_.ReleaseAll(st.placement, j.shape.gpu_memory_mib);
+  };
+  std::unordered_map<model::JobId, size_t> at;  // start -> its index in out_.starts
+  for (size_t k = 0; k < out_.starts.size(); ++k) at[out_.starts[k].id] = k;
+  for (auto it = visited_.rbegin(); it != visited_.rend() && !p; ++it) {
+    JobState& j = **it;
+    if (!j.started || j.queue == own || j.queue == nullptr || !j.job_class->preemptible) continue;
+    if (j.pending->room_made) continue;  // the room was made for it
+    if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
+    release(out_.starts[at.at(j.pending->id)], j);
+    chosen.push_back(&j);
+    taken[j.queue] += j.total;
+    if ((p = cluster_.Place(job.shape, o))) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+  }
+  auto put_back = [&](JobState* j) {
+    cluster_.ApplyAll(out_.starts[at.at(j->pending->id)].placement, j->shape.gpu_memory_mib);
+  };
+  if (!p) {
+    for (JobState* j : chosen) put_back(j);
+    no_victims_.insert(memo);
+    return false;
+  }
+  for (size_t i = chosen.size(); i-- > 0;) {
+    put_back(chosen[i]);
+    if (auto q = cluster_.Place(job.shape, o)) {
+      cluster_.ReleaseAll(*q, job.shape.gpu_memory_mib);
+      chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      release(out_.starts[at.at(chosen[i]->pending->id)], *chosen[i]);
+    }
+  }
+  std::set<model::JobId> back;
+  for (JobState* j : chosen) {
+    back.insert(j->pending->id);
+    Charge(j->pending->queue, j->total, -1);
+    j->started = false;
+    j->block = Block::kNoFit;
+    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
+                std::to_string(job.pending->id) + " of project " + job.pending->queue;
+  }
+  std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
+  Start(job, *cluster_.Place(job.shape, o));
+  return true;
+}
+
 void Cycle::Evict() {
+  // Starts of this cycle that reclaim would take back next cycle give way now, before anything is
+  // evicted (on the cluster as it is: the jobs so started start now).
+  for (JobState* job : visited_) {
+    if (job->started || job->block != Block::kNoFit || out_.starts.empty()) continue;
+    if (CheckQuota(*job).block == Block::kNone && TakeBack(*job)) job->queue->started_any = true;
+  }
   PlanRoom();
   for (JobState* job : visited_) {
     if (job->started) continue;
@@ -246,19 +328,7 @@ bool Cycle::Reclaim(JobState& job) {
   if (!within_fair && !WithinDeserved(*own, job.total)) return false;
   const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
-  // With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
-  // resource it keeps at least its fair share less its smallest job (it ends at most one job below).
-  auto above = [](const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
-    const model::Resources left = q.allocated - taken;
-    bool over = false;
-    for (int c = 0; c < 3; ++c) {
-      const int64_t h = Get(holds, c), l = Get(left, c), f = Get(q.fair, c);
-      if (h <= 0 || l <= f) continue;
-      if (l - h < f - Get(q.smallest, c)) return false;
-      over = true;
-    }
-    return over;
-  };
+  const auto& above = AboveShare;
   std::vector<const RunningJob*> candidates;
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     const QueueState* q = queue_of_[k];

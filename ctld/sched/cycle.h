@@ -32,6 +32,7 @@ struct JobState {
   Shape shape;
   model::Resources total;
   bool started = false;
+  std::vector<model::WorkerPlacement> placement;  // where it started
   bool tried = false;     // the allocate pass has tried it
   bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
@@ -118,6 +119,11 @@ class Cycle {
   bool FitsRoomMade(JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
   bool TakeBack(JobState& job);
+  // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
+  // share by the reclaim rule, preemptible, not in room made for them), the latest first.
+  std::vector<JobState*> GiveWay(const JobState& job);
+  // Takes back `starts` (already released and uncharged) for `job`.
+  void Withdraw(const std::vector<JobState*>& starts, const JobState& job);
   void Evict();
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.

@@ -101,9 +101,35 @@ bool Cycle::FitsRoomMade(JobState& job) {
   return true;
 }
 
-// The starts reclaim could take back next cycle (of another queue above its fair share, by the
-// same rule as its victims, and preemptible): the latest first, as many as `job` needs to start
-// now, then every one it can do without put back.
+std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
+  std::vector<JobState*> out;
+  std::unordered_map<const QueueState*, model::Resources> taken;
+  for (auto it = visited_.rbegin(); it != visited_.rend(); ++it) {
+    JobState& j = **it;
+    if (!j.started || j.queue == job.queue || j.queue == nullptr || !j.job_class->preemptible) continue;
+    if (j.pending->room_made) continue;  // the room was made for it
+    if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
+    taken[j.queue] += j.total;
+    out.push_back(&j);
+  }
+  return out;
+}
+
+void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) {
+  if (starts.empty()) return;
+  std::set<model::JobId> back;
+  for (JobState* j : starts) {
+    back.insert(j->pending->id);
+    j->started = false;
+    j->block = Block::kNoFit;
+    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
+                std::to_string(job.pending->id) + " of project " + job.pending->queue;
+  }
+  std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
+}
+
+// The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
+// to start now, then every one it can do without put back.
 bool Cycle::TakeBack(JobState& job) {
   const QueueState* own = job.queue;
   if (DominantShare(own->allocated + job.total, own->fair) > 1.0 && !WithinDeserved(*own, job.total)) {
@@ -112,51 +138,34 @@ bool Cycle::TakeBack(JobState& job) {
   const PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
+  const std::vector<JobState*> may = GiveWay(job);
   std::vector<JobState*> chosen;
-  std::unordered_map<const QueueState*, model::Resources> taken;
-  std::optional<std::vector<model::WorkerPlacement>> p;
-  auto release = [&](const StartDecision& st, const JobState& j) {
-    cluster_.ReleaseAll(st.placement, j.shape.gpu_memory_mib);
-  };
-  std::unordered_map<model::JobId, size_t> at;  // start -> its index in out_.starts
-  for (size_t k = 0; k < out_.starts.size(); ++k) at[out_.starts[k].id] = k;
-  for (auto it = visited_.rbegin(); it != visited_.rend() && !p; ++it) {
-    JobState& j = **it;
-    if (!j.started || j.queue == own || j.queue == nullptr || !j.job_class->preemptible) continue;
-    if (j.pending->room_made) continue;  // the room was made for it
-    if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
-    release(out_.starts[at.at(j.pending->id)], j);
-    chosen.push_back(&j);
-    taken[j.queue] += j.total;
-    if ((p = cluster_.Place(job.shape, o))) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+  bool fits = false;
+  for (JobState* j : may) {
+    cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+    chosen.push_back(j);
+    if (auto p = cluster_.Place(job.shape, o)) {
+      cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+      fits = true;
+      break;
+    }
   }
-  auto put_back = [&](JobState* j) {
-    cluster_.ApplyAll(out_.starts[at.at(j->pending->id)].placement, j->shape.gpu_memory_mib);
-  };
-  if (!p) {
-    for (JobState* j : chosen) put_back(j);
+  if (!fits) {
+    for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     no_victims_.insert(memo);
     return false;
   }
   for (size_t i = chosen.size(); i-- > 0;) {
-    put_back(chosen[i]);
+    cluster_.ApplyAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
     if (auto q = cluster_.Place(job.shape, o)) {
       cluster_.ReleaseAll(*q, job.shape.gpu_memory_mib);
       chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
-      release(out_.starts[at.at(chosen[i]->pending->id)], *chosen[i]);
+      cluster_.ReleaseAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
     }
   }
-  std::set<model::JobId> back;
-  for (JobState* j : chosen) {
-    back.insert(j->pending->id);
-    Charge(j->pending->queue, j->total, -1);
-    j->started = false;
-    j->block = Block::kNoFit;
-    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
-                std::to_string(job.pending->id) + " of project " + job.pending->queue;
-  }
-  std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
+  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1);
+  Withdraw(chosen, job);
   Start(job, *cluster_.Place(job.shape, o));
   return true;
 }
@@ -351,7 +360,46 @@ bool Cycle::Reclaim(JobState& job) {
     return above(q, taken, TotalOf(c));
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
+  // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
+  // those the plan needs give way, the others are put back.
+  std::vector<JobState*> aside = GiveWay(job);
+  for (JobState* j : aside) {
+    cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+    Charge(j->pending->queue, j->total, -1);
+  }
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
+  if (!aside.empty()) {
+    std::vector<int> nodes;
+    if (best) {
+      for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
+      std::sort(nodes.begin(), nodes.end());
+      nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    }
+    PlaceOptions o = OptionsFor(job);
+    o.only = &nodes;
+    auto fits = [&] {
+      for (const RunningJob* v : best->victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
+      auto p = cluster_.Place(job.shape, o);
+      if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+      for (const RunningJob* v : best->victims) cluster_.ApplyAll(v->placement, v->request.gpu_memory_mib);
+      return p;
+    };
+    std::vector<JobState*> needed;
+    for (size_t i = aside.size(); i-- > 0;) {
+      JobState* j = aside[i];
+      cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+      if (!best || fits()) {
+        Charge(j->pending->queue, j->total, +1);
+      } else {
+        cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+        needed.push_back(j);
+      }
+    }
+    if (best) {
+      best->placement = *fits();
+      Withdraw(needed, job);
+    }
+  }
   if (!best) {
     no_victims_.insert(memo);
     return false;

@@ -350,6 +350,7 @@ bool Cycle::TryStart(JobState& job) {
 void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) {
   job.started = true;
   job.block = Block::kNone;
+  job.placement = placement;
   Charge(job.pending->queue, job.total, +1);
   out_.starts.push_back({job.pending->id, std::move(placement)});
 }

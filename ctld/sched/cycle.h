@@ -169,6 +169,10 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  // GiveWay's starts of every queue (latest first) and the cluster without them, as of starts_version_.
+  std::vector<JobState*> give_way_;
+  std::vector<NodeState> loose_;
+  int starts_version_ = 0, give_way_version_ = -1;
   int room_version_ = 0;  // changes with the room being made (PlanRoom, Commit); 0: none
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle

@@ -21,7 +21,7 @@ int64_t Get(const model::Resources& r, int c) {
 // With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
 // resource it keeps at least its fair share less its smallest job (it ends at most one job below;
 // `holds` counts among its jobs: a job started this cycle is not among the running ones).
-bool AboveShare(const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
+inline bool AboveShare(const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
   const model::Resources left = q.allocated - taken;
   bool over = false;
   for (int c = 0; c < 3; ++c) {
@@ -102,15 +102,28 @@ bool Cycle::FitsRoomMade(JobState& job) {
 }
 
 std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
+  if (give_way_version_ != starts_version_) {  // every queue's, built once per set of starts
+    give_way_version_ = starts_version_;
+    give_way_.clear();
+    std::unordered_map<const QueueState*, model::Resources> taken;
+    for (auto it = visited_.rbegin(); it != visited_.rend(); ++it) {
+      JobState& j = **it;
+      if (!j.started || j.queue == nullptr || !j.job_class->preemptible) continue;
+      if (j.pending->room_made) continue;  // the room was made for it
+      if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
+      taken[j.queue] += j.total;
+      give_way_.push_back(&j);
+    }
+    loose_.clear();
+    if (!give_way_.empty()) {
+      for (JobState* j : give_way_) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+      loose_ = cluster_.nodes;
+      for (JobState* j : give_way_) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    }
+  }
   std::vector<JobState*> out;
-  std::unordered_map<const QueueState*, model::Resources> taken;
-  for (auto it = visited_.rbegin(); it != visited_.rend(); ++it) {
-    JobState& j = **it;
-    if (!j.started || j.queue == job.queue || j.queue == nullptr || !j.job_class->preemptible) continue;
-    if (j.pending->room_made) continue;  // the room was made for it
-    if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
-    taken[j.queue] += j.total;
-    out.push_back(&j);
+  for (JobState* j : give_way_) {
+    if (j->queue != job.queue) out.push_back(j);
   }
   return out;
 }
@@ -126,6 +139,7 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
                 std::to_string(job.pending->id) + " of project " + job.pending->queue;
   }
   std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
+  ++starts_version_;
 }
 
 // The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
@@ -139,6 +153,18 @@ bool Cycle::TakeBack(JobState& job) {
   const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
   const std::vector<JobState*> may = GiveWay(job);
+  // Most jobs do not fit even with every such start gone (of any queue): one placement says so.
+  std::optional<std::vector<model::WorkerPlacement>> all;
+  if (!may.empty()) {
+    cluster_.SwapNodes(loose_);
+    all = cluster_.Place(job.shape, o);
+    if (all) cluster_.ReleaseAll(*all, job.shape.gpu_memory_mib);
+    cluster_.SwapNodes(loose_);
+  }
+  if (!all) {
+    no_victims_.insert(memo);
+    return false;
+  }
   std::vector<JobState*> chosen;
   bool fits = false;
   for (JobState* j : may) {

@@ -351,6 +351,7 @@ void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) 
   job.started = true;
   job.block = Block::kNone;
   job.placement = placement;
+  ++starts_version_;
   Charge(job.pending->queue, job.total, +1);
   out_.starts.push_back({job.pending->id, std::move(placement)});
 }

@@ -120,8 +120,13 @@ class Cycle {
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
   bool TakeBack(JobState& job);
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
-  // share by the reclaim rule, preemptible, not in room made for them), the latest first.
+  // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
+  // for them), the latest first.
   std::vector<JobState*> GiveWay(const JobState& job);
+  // Whether taking `starts` and `victims` together keeps every project they belong to at its fair
+  // share less its smallest job on each resource they take above its fair share (AboveShare's rule
+  // for a set taken at once).
+  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims) const;
   // Takes back `starts` (already released and uncharged) for `job`.
   void Withdraw(const std::vector<JobState*>& starts, const JobState& job);
   void Evict();

@@ -105,13 +105,11 @@ std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
   if (give_way_version_ != starts_version_) {  // every queue's, built once per set of starts
     give_way_version_ = starts_version_;
     give_way_.clear();
-    std::unordered_map<const QueueState*, model::Resources> taken;
     for (auto it = visited_.rbegin(); it != visited_.rend(); ++it) {
       JobState& j = **it;
       if (!j.started || j.queue == nullptr || !j.job_class->preemptible) continue;
       if (j.pending->room_made) continue;  // the room was made for it
-      if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, taken[j.queue], j.total)) continue;
-      taken[j.queue] += j.total;
+      if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, {}, j.total)) continue;
       give_way_.push_back(&j);
     }
     loose_.clear();
@@ -126,6 +124,30 @@ std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
     if (j->queue != job.queue) out.push_back(j);
   }
   return out;
+}
+
+bool Cycle::MayTake(const std::vector<JobState*>& starts,
+                    const std::vector<const RunningJob*>& victims) const {
+  std::unordered_map<const QueueState*, std::pair<model::Resources, model::Resources>> lost;
+  auto add = [&](const QueueState* q, const model::Resources& t) {
+    auto& [taken, least] = lost[q];
+    taken += t;
+    for (int64_t* l : {&least.gpu_milli, &least.cpus, &least.memory_mib}) {
+      const int64_t have = l == &least.gpu_milli ? t.gpu_milli : l == &least.cpus ? t.cpus : t.memory_mib;
+      if (have > 0 && (*l == 0 || have < *l)) *l = have;
+    }
+  };
+  for (const JobState* j : starts) add(j->queue, j->total);
+  for (const RunningJob* v : victims) add(queue_of_[static_cast<size_t>(v - snap_.running.data())], TotalOf(*v));
+  for (const auto& [q, e] : lost) {
+    for (int c = 0; c < 3; ++c) {
+      const int64_t t = Get(e.first, c), a = Get(q->allocated, c), f = Get(q->fair, c);
+      if (t <= 0 || a <= f) continue;
+      const int64_t s = Get(q->smallest, c), least = s > 0 ? std::min(s, Get(e.second, c)) : Get(e.second, c);
+      if (a - t < f - least) return false;
+    }
+  }
+  return true;
 }
 
 void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) {
@@ -189,6 +211,11 @@ bool Cycle::TakeBack(JobState& job) {
     } else {
       cluster_.ReleaseAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
     }
+  }
+  if (!MayTake(chosen, {})) {
+    for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    no_victims_.insert(memo);
+    return false;
   }
   for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1);
   Withdraw(chosen, job);
@@ -389,10 +416,7 @@ bool Cycle::Reclaim(JobState& job) {
   // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
   // those the plan needs give way, the others are put back.
   std::vector<JobState*> aside = GiveWay(job);
-  for (JobState* j : aside) {
-    cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
-    Charge(j->pending->queue, j->total, -1);
-  }
+  for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
   if (!aside.empty()) {
     std::vector<int> nodes;
@@ -414,15 +438,19 @@ bool Cycle::Reclaim(JobState& job) {
     for (size_t i = aside.size(); i-- > 0;) {
       JobState* j = aside[i];
       cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
-      if (!best || fits()) {
-        Charge(j->pending->queue, j->total, +1);
-      } else {
+      if (best && !fits()) {
         cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
         needed.push_back(j);
       }
     }
+    // The starts and victims taken together keep each project its fair share less its smallest job.
+    if (best && !MayTake(needed, best->victims)) {
+      for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+      best.reset();
+    }
     if (best) {
       best->placement = *fits();
+      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1);
       Withdraw(needed, job);
     }
   }

@@ -178,7 +178,10 @@ class Cycle {
   std::vector<JobState*> give_way_;
   std::vector<NodeState> loose_;
   int starts_version_ = 0, give_way_version_ = -1;
-  int room_version_ = 0;  // changes with the room being made (PlanRoom, Commit); 0: none
+  int room_version_ = 0;
+  // Reclaim's candidates per queue, as of (starts_version_, room_version_).
+  std::map<const QueueState*, std::pair<std::pair<int, int>, std::vector<const RunningJob*>>>
+      reclaim_candidates_;  // changes with the room being made (PlanRoom, Commit); 0: none
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name

@@ -21,7 +21,8 @@ int64_t Get(const model::Resources& r, int c) {
 // With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
 // resource it keeps at least its fair share less its smallest job (it ends at most one job below;
 // `holds` counts among its jobs: a job started this cycle is not among the running ones).
-inline bool AboveShare(const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
+[[gnu::always_inline]] inline bool AboveShare(const QueueState& q, const model::Resources& taken,
+                                              const model::Resources& holds) {
   const model::Resources left = q.allocated - taken;
   bool over = false;
   for (int c = 0; c < 3; ++c) {
@@ -391,19 +392,26 @@ bool Cycle::Reclaim(JobState& job) {
   const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
   const auto& above = AboveShare;
-  std::vector<const RunningJob*> candidates;
-  for (size_t k = 0; k < snap_.running.size(); ++k) {
-    const QueueState* q = queue_of_[k];
-    if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
-    if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
-    candidates.push_back(&snap_.running[k]);
+  // The candidates change only with allocations and victims: built once per queue until then.
+  auto& [version, candidates] =
+      reclaim_candidates_.try_emplace(own, std::make_pair(-1, -1), std::vector<const RunningJob*>{})
+          .first->second;
+  if (version != std::make_pair(starts_version_, room_version_)) {
+    version = {starts_version_, room_version_};
+    candidates.clear();
+    for (size_t k = 0; k < snap_.running.size(); ++k) {
+      const QueueState* q = queue_of_[k];
+      if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
+      if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
+      candidates.push_back(&snap_.running[k]);
+    }
+    std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
+      const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+      return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
+             std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
+    });
   }
   if (candidates.empty()) return false;
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-    return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
-           std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
-  });
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
     model::Resources taken;
     for (const RunningJob* v : chosen) {

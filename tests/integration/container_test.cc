@@ -72,11 +72,19 @@ Status MakeLayoutThatNeverUnpacks(const std::string& layout, std::string* fifo) 
   return Status::Ok();
 }
 
-// Lets whoever waits on `fifo` go (it reads end of file), so no test leaves a process blocked.
-void ReleaseFifo(const std::string& fifo) {
-  int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-  if (fd >= 0) close(fd);
-}
+// On destruction, lets whoever waits on the FIFO go (it reads end of file), so that no test,
+// passed or failed, leaves a process blocked on it.
+class FifoReleaser {
+ public:
+  explicit FifoReleaser(std::string fifo) : fifo_(std::move(fifo)) {}
+  ~FifoReleaser() {
+    int fd = open(fifo_.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) close(fd);
+  }
+
+ private:
+  std::string fifo_;
+};
 
 TEST(ContainerIntegrationTest, AllowedVolumeIsMountedAndOthersAreRefused) {
   char data[] = "/tmp/herd-vol.XXXXXX";
@@ -162,6 +170,7 @@ TEST(ContainerIntegrationTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) 
   const std::string layout = c.dir() + "/never";
   std::string fifo;
   ASSERT_TRUE(MakeLayoutThatNeverUnpacks(layout, &fifo).ok());
+  FifoReleaser release(fifo);
 
   CommandResult r = c.HerdAs(kNobody, kNobody, "submit -q --image " + layout + ":tiny -- true");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -180,10 +189,12 @@ TEST(ContainerIntegrationTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) 
 
   // Twice node_timeout with the start still hung: the node never goes DOWN.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
-  while (std::chrono::steady_clock::now() < until) {
-    ASSERT_EQ(NodeState(c, kNode), "UP") << c.log_tail();
+  std::string node_state = "UP";
+  while (node_state == "UP" && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    node_state = NodeState(c, kNode);
   }
+  EXPECT_EQ(node_state, "UP") << c.log_tail();
   auto shown = c.Show(hung);
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ((*shown)["state"], "STARTING");
@@ -194,7 +205,6 @@ TEST(ContainerIntegrationTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) 
   EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
     return ProcessesMentioning(layout).empty() && !Alive(shim);
   })) << "the hung start left processes behind";
-  ReleaseFifo(fifo);
 }
 
 // [node] start_timeout: a start that takes longer is killed, everything it started with it,
@@ -207,6 +217,7 @@ TEST(ContainerIntegrationTest, StartPastStartTimeoutIsKilledAndReportedFailed) {
   const std::string layout = c.dir() + "/never";
   std::string fifo;
   ASSERT_TRUE(MakeLayoutThatNeverUnpacks(layout, &fifo).ok());
+  FifoReleaser release(fifo);
 
   CommandResult r = c.HerdAs(kNobody, kNobody, "submit -q --image " + layout + ":tiny -- true");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -217,7 +228,6 @@ TEST(ContainerIntegrationTest, StartPastStartTimeoutIsKilledAndReportedFailed) {
   EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
     return ProcessesMentioning(layout).empty();
   })) << "the timed-out start left processes behind";
-  ReleaseFifo(fifo);
 }
 
 // The tarball herd-shim checked (a regular file the user can read) is the one tar unpacks: one

@@ -809,6 +809,26 @@ TEST_F(ContainerTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
   EXPECT_TRUE(runtime_->Forget("42.0").ok());
 }
 
+// A start under way when herd-noded restarts is still a start to the new Runtime: kStarting,
+// and a kill ends it with everything it started.
+TEST_F(ContainerTest, NewRuntimeSeesAStartUnderWayAndCanKillIt) {
+  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+  chmod(tmp_.c_str(), 0755);
+  const std::string image = LayoutThatNeverUnpacks(tmp_);
+  ASSERT_NE(image, "");
+  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("44.0", "echo ran", image)).ok());
+  const std::string pattern = "'[u]moci raw unpack.*" + tmp_ + "/never'";
+  ASSERT_TRUE(WaitFor([&] { return std::system(("pgrep -f " + pattern + " >/dev/null").c_str()) == 0; }));
+  runtime_ = MakeRuntime(true);  // the old one is gone, as with a restart of herd-noded
+  ASSERT_NE(runtime_, nullptr);
+  EXPECT_EQ(State("44.0").state, JobStatus::kStarting);
+  EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
+  ASSERT_TRUE(runtime_->Kill("44.0", 10000).ok());
+  EXPECT_EQ(State("44.0").reason, "killed while starting");
+  EXPECT_TRUE(WaitFor([&] { return std::system(("pgrep -f " + pattern + " >/dev/null").c_str()) != 0; }))
+      << "umoci survived the kill";
+}
+
 // A start past start_timeout is killed and reported as not started, with that reason.
 TEST_F(ContainerTest, StartPastStartTimeoutIsKilledAndReportedNotStarted) {
   if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";

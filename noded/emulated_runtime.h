@@ -1,6 +1,7 @@
 // EmulatedRuntime: a Runtime whose jobs start no process, one per node of herd-noded-emulator.
-// A job runs from BeginLaunch() (it starts at once) until Kill() ends it at once (as a job that exits on SIGTERM: exit
-// code 143, whatever the grace) or, when run_ms > 0, until it has run that long (exit code 0).
+// A job runs from BeginLaunch() (it starts at once) until Kill() ends it at once (as a job that
+// exits on SIGTERM: exit code 143, whatever the grace) or, when run_ms > 0, until it has run that
+// long (exit code 0).
 // Built by herd-noded-emulator. Thread-safety: not thread-safe; use from one thread.
 #pragma once
 

@@ -159,27 +159,47 @@ TEST(ContainerIntegrationTest, OciImageLayoutRunsInAContainer) {
   EXPECT_THAT((*c.Show(*bad))["reason"].get<std::string>(), HasSubstr("cannot unpack OCI image"));
 }
 
+// A one-node cluster (extra_toml merged over its herd.toml) and a job of nobody whose image
+// never ends unpacking (see MakeLayoutThatNeverUnpacks).
+class HungImageTest : public ::testing::Test {
+ protected:
+  void StartWithHungJob(const std::string& extra_toml) {
+    if (std::string why = SkipUnlessImagesCanBeUnpackedAsNobody(); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    auto started = LocalCluster::Start({extra_toml, {WorkstationNode()}});
+    ASSERT_TRUE(started.ok()) << started.status().message();
+    cluster_ = std::move(*started);
+    layout_ = cluster_->dir() + "/never";
+    std::string fifo;
+    ASSERT_TRUE(MakeLayoutThatNeverUnpacks(layout_, &fifo).ok());
+    release_ = std::make_unique<FifoReleaser>(fifo);
+    CommandResult r =
+        cluster_->HerdAs(kNobody, kNobody, "submit -q --image " + layout_ + ":tiny -- true");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    hung_ = std::stol(r.out);
+  }
+  // Whether no process of the hung job is left (umoci names the layout).
+  bool NothingLeft() const { return ProcessesMentioning(layout_).empty(); }
+
+  std::unique_ptr<LocalCluster> cluster_;
+  std::string layout_;
+  std::unique_ptr<FifoReleaser> release_;  // before cluster_ goes: declared after it
+  long hung_ = 0;
+};
+
 // A user's image that never ends unpacking holds up only its own job: herd-noded keeps sending
 // heartbeats (the node stays UP past node_timeout), starts and ends other jobs meanwhile, and a
 // cancel ends the job still starting with nothing of it left running.
-TEST(ContainerIntegrationTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) {
-  if (std::string why = SkipUnlessImagesCanBeUnpackedAsNobody(); !why.empty()) GTEST_SKIP() << why;
-  auto started = LocalCluster::Start({"[scheduler]\nnode_timeout = \"3s\"\n", {WorkstationNode()}});
-  ASSERT_TRUE(started.ok()) << started.status().message();
-  const LocalCluster& c = **started;
-  const std::string layout = c.dir() + "/never";
-  std::string fifo;
-  ASSERT_TRUE(MakeLayoutThatNeverUnpacks(layout, &fifo).ok());
-  FifoReleaser release(fifo);
-
-  CommandResult r = c.HerdAs(kNobody, kNobody, "submit -q --image " + layout + ":tiny -- true");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const long hung = std::stol(r.out);
+TEST_F(HungImageTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) {
+  ASSERT_NO_FATAL_FAILURE(StartWithHungJob("[scheduler]\nnode_timeout = \"3s\"\n"));
+  if (IsSkipped()) return;
+  const LocalCluster& c = *cluster_;
   // umoci, run by the job's shim, is now blocked on the FIFO.
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), [&] {
-    return !ProcessesMentioning("umoci raw unpack").empty();
-  })) << c.log_tail();
-  const pid_t shim = static_cast<pid_t>(std::atol(ReadText(c.JobDir(kNode, hung) + "/shim.pid").c_str()));
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), [&] { return !NothingLeft(); }))
+      << c.log_tail();
+  const pid_t shim =
+      static_cast<pid_t>(std::atol(ReadText(c.JobDir(kNode, hung_) + "/shim.pid").c_str()));
   EXPECT_GT(shim, 0);
 
   auto other = c.Submit("-- echo other job ran");
@@ -195,39 +215,28 @@ TEST(ContainerIntegrationTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) 
     node_state = NodeState(c, kNode);
   }
   EXPECT_EQ(node_state, "UP") << c.log_tail();
-  auto shown = c.Show(hung);
+  auto shown = c.Show(hung_);
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ((*shown)["state"], "STARTING");
 
-  r = c.HerdAs(kNobody, kNobody, "cancel " + std::to_string(hung));
+  CommandResult r = c.HerdAs(kNobody, kNobody, "cancel " + std::to_string(hung_));
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(c.WaitForEnd(hung, std::chrono::seconds(20)), "CANCELLED") << c.log_tail();
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
-    return ProcessesMentioning(layout).empty() && !Alive(shim);
-  })) << "the hung start left processes behind";
+  EXPECT_EQ(c.WaitForEnd(hung_, std::chrono::seconds(20)), "CANCELLED") << c.log_tail();
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] { return NothingLeft() && !Alive(shim); }))
+      << "the hung start left processes behind";
 }
 
 // [node] start_timeout: a start that takes longer is killed, everything it started with it,
 // and the job fails with that reason.
-TEST(ContainerIntegrationTest, StartPastStartTimeoutIsKilledAndReportedFailed) {
-  if (std::string why = SkipUnlessImagesCanBeUnpackedAsNobody(); !why.empty()) GTEST_SKIP() << why;
-  auto started = LocalCluster::Start({"[node]\nstart_timeout = \"2s\"\n", {WorkstationNode()}});
-  ASSERT_TRUE(started.ok()) << started.status().message();
-  const LocalCluster& c = **started;
-  const std::string layout = c.dir() + "/never";
-  std::string fifo;
-  ASSERT_TRUE(MakeLayoutThatNeverUnpacks(layout, &fifo).ok());
-  FifoReleaser release(fifo);
-
-  CommandResult r = c.HerdAs(kNobody, kNobody, "submit -q --image " + layout + ":tiny -- true");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const long id = std::stol(r.out);
-  EXPECT_EQ(c.WaitForEnd(id, std::chrono::seconds(30)), "FAILED") << c.log_tail();
-  EXPECT_THAT((*c.Show(id))["reason"].get<std::string>(),
+TEST_F(HungImageTest, StartPastStartTimeoutIsKilledAndReportedFailed) {
+  ASSERT_NO_FATAL_FAILURE(StartWithHungJob("[node]\nstart_timeout = \"2s\"\n"));
+  if (IsSkipped()) return;
+  const LocalCluster& c = *cluster_;
+  EXPECT_EQ(c.WaitForEnd(hung_, std::chrono::seconds(30)), "FAILED") << c.log_tail();
+  EXPECT_THAT((*c.Show(hung_))["reason"].get<std::string>(),
               HasSubstr("did not start within start_timeout (2s)"));
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
-    return ProcessesMentioning(layout).empty();
-  })) << "the timed-out start left processes behind";
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] { return NothingLeft(); }))
+      << "the timed-out start left processes behind";
 }
 
 // The tarball herd-shim checked (a regular file the user can read) is the one tar unpacks: one

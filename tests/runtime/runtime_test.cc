@@ -766,35 +766,45 @@ TEST_F(ContainerTest, ImageWithAFileLargerThanMaxImageSizeDoesNotStart) {
   EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/41.0/bundle")) << "unpacked files left behind";
 }
 
-// An OCI layout whose manifest is a FIFO nobody writes to: umoci blocks on it for ever.
-std::string LayoutThatNeverUnpacks(const std::string& dir) {
-  const std::string layout = dir + "/never";
-  const std::string made = "umoci init --layout " + layout + " && umoci new --image " + layout +
-                           ":t && cd " + layout + "/blobs/sha256 && m=$(grep -o " +
-                           "'sha256:[0-9a-f]*' ../../index.json | head -1 | cut -d: -f2) && " +
-                           "rm $m && mkfifo -m 644 $m && chmod -R a+rX " + layout;
-  return std::system(made.c_str()) == 0 ? layout + ":t" : "";
-}
+// Container jobs whose image is an OCI layout that never ends unpacking: its manifest is a FIFO
+// nobody writes to, so umoci blocks on it for ever.
+class NeverUnpackingTest : public ContainerTest {
+ protected:
+  void SetUp() override {
+    ContainerTest::SetUp();
+    if (IsSkipped()) return;
+    if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+    chmod(tmp_.c_str(), 0755);
+    const std::string layout = tmp_ + "/never";
+    const std::string made =
+        "umoci init --layout " + layout + " && umoci new --image " + layout + ":t && cd " +
+        layout + "/blobs/sha256 && m=$(grep -o 'sha256:[0-9a-f]*' ../../index.json | head -1 | " +
+        "cut -d: -f2) && rm $m && mkfifo -m 644 $m && chmod -R a+rX " + layout;
+    ASSERT_EQ(std::system(made.c_str()), 0) << made;
+    image_ = layout + ":t";
+  }
 
-// A start never blocks its caller: BeginLaunch returns while the image unpacks (kStarting), the
-// unpacking runs in the job's cgroup, and Kill ends the start with everything it started.
-TEST_F(ContainerTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
-  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
-  chmod(tmp_.c_str(), 0755);
-  const std::string image = LayoutThatNeverUnpacks(tmp_);
-  ASSERT_NE(image, "");
-  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("42.0", "echo ran", image)).ok());
-  EXPECT_EQ(State("42.0").state, JobStatus::kStarting);
-  EXPECT_EQ(runtime_->StartFds().size(), 1u);
-  auto umoci = [&] {
+  // Whether umoci is unpacking the image; its pids go to tmp_/pids.
+  bool Unpacking() {
     // "[u]": the shell that runs pgrep does not match its own pattern.
     return std::system(("pgrep -f '[u]moci raw unpack.*" + tmp_ + "/never' > " + tmp_ + "/pids")
                            .c_str()) == 0;
-  };
-  ASSERT_TRUE(WaitFor(umoci));
+  }
+
+  std::string image_;
+};
+
+// A start never blocks its caller: BeginLaunch returns while the image unpacks (kStarting), the
+// unpacking runs in the job's cgroup, and Kill ends the start with everything it started.
+TEST_F(NeverUnpackingTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
+  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("42.0", "echo ran", image_)).ok());
+  EXPECT_EQ(State("42.0").state, JobStatus::kStarting);
+  EXPECT_EQ(runtime_->StartFds().size(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
   if (CgroupsWritable()) {
-    const std::string pid = Slurp(tmp_ + "/pids").substr(0, Slurp(tmp_ + "/pids").find('\n'));
-    EXPECT_THAT(Slurp("/proc/" + pid + "/cgroup"), HasSubstr("/" + parent_ + "/42.0"))
+    const std::string pids = Slurp(tmp_ + "/pids");
+    EXPECT_THAT(Slurp("/proc/" + pids.substr(0, pids.find('\n')) + "/cgroup"),
+                HasSubstr("/" + parent_ + "/42.0"))
         << "unpacking runs outside the job's cgroup";
   }
   EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
@@ -805,44 +815,31 @@ TEST_F(ContainerTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
   EXPECT_EQ(st.state, JobStatus::kExited);
   EXPECT_EQ(st.reason, "killed while starting");
   EXPECT_TRUE(runtime_->StartFds().empty());
-  EXPECT_TRUE(WaitFor([&] { return !umoci(); })) << "umoci survived the kill";
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
   EXPECT_TRUE(runtime_->Forget("42.0").ok());
 }
 
 // A start under way when herd-noded restarts is still a start to the new Runtime: kStarting,
 // and a kill ends it with everything it started.
-TEST_F(ContainerTest, NewRuntimeSeesAStartUnderWayAndCanKillIt) {
-  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
-  chmod(tmp_.c_str(), 0755);
-  const std::string image = LayoutThatNeverUnpacks(tmp_);
-  ASSERT_NE(image, "");
-  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("44.0", "echo ran", image)).ok());
-  const std::string pattern = "'[u]moci raw unpack.*" + tmp_ + "/never'";
-  ASSERT_TRUE(WaitFor([&] { return std::system(("pgrep -f " + pattern + " >/dev/null").c_str()) == 0; }));
+TEST_F(NeverUnpackingTest, NewRuntimeSeesAStartUnderWayAndCanKillIt) {
+  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("44.0", "echo ran", image_)).ok());
+  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
   runtime_ = MakeRuntime(true);  // the old one is gone, as with a restart of herd-noded
   ASSERT_NE(runtime_, nullptr);
   EXPECT_EQ(State("44.0").state, JobStatus::kStarting);
   EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
   ASSERT_TRUE(runtime_->Kill("44.0", 10000).ok());
   EXPECT_EQ(State("44.0").reason, "killed while starting");
-  EXPECT_TRUE(WaitFor([&] { return std::system(("pgrep -f " + pattern + " >/dev/null").c_str()) != 0; }))
-      << "umoci survived the kill";
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
 }
 
 // A start past start_timeout is killed and reported as not started, with that reason.
-TEST_F(ContainerTest, StartPastStartTimeoutIsKilledAndReportedNotStarted) {
-  if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+TEST_F(NeverUnpackingTest, StartPastStartTimeoutIsKilledAndReportedNotStarted) {
   runtime_ = MakeRuntime(true, "/dev", 0, [](RuntimeOptions& o) { o.start_timeout = 1s; });
-  chmod(tmp_.c_str(), 0755);
-  const std::string image = LayoutThatNeverUnpacks(tmp_);
-  ASSERT_NE(image, "");
-  Status status = runtime_->Launch(NobodySh("43.0", "echo ran", image));
+  Status status = runtime_->Launch(NobodySh("43.0", "echo ran", image_));
   ASSERT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr("did not start within start_timeout (1s)"));
-  EXPECT_TRUE(WaitFor([&] {
-    return std::system(("pgrep -f '[u]moci raw unpack.*" + tmp_ + "/never' >/dev/null").c_str()) !=
-           0;
-  })) << "umoci survived the timeout";
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the timeout";
 }
 
 TEST_F(ContainerTest, MissingCommandInContainerFailsLaunch) {

@@ -148,8 +148,8 @@ class Runtime {
   Result<std::string> RunningJobDir(const std::string& job_key) const;
   Status Freeze(const std::string& job_key, bool frozen);
   // Kills what remains of a job whose herd-shim died without recording its end (every process
-  // of its cgroup or container, else its process group), then records `record` in its exit
-  // file (exit_code, reason, start_failed). An error leaves the job running (a process
+  // of its cgroup or container, else its process group), then records its end (exit_code,
+  // reason, start_failed) in its exit file. An error leaves the job running (a process
   // survived): the caller tries again later.
   Status EndOrphanedJob(const std::string& dir, const std::string& job_key, int exit_code,
                         const std::string& reason, bool start_failed);

@@ -15,6 +15,18 @@ std::optional<int64_t> Number(std::string_view v) {
   return n;
 }
 
+// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}.
+std::vector<std::string> Split(std::string_view text, char separator) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(separator, start), text.size());
+    out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 bool ShellName(std::string_view name) {
   return !name.empty() && !(name[0] >= '0' && name[0] <= '9') &&
          name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
@@ -172,17 +184,8 @@ Status TranslateSbatch(const std::vector<std::string>& words, const std::string&
       }
       case Sbatch::kGres: {
         // gpu, gpu:N, gpu:TYPE or gpu:TYPE:N; several resources are separated by commas.
-        size_t start = 0;
-        while (start <= value.size()) {
-          const size_t comma = std::min(value.find(',', start), value.size());
-          const std::string item = value.substr(start, comma - start);
-          start = comma + 1;
-          std::vector<std::string> parts;
-          for (size_t p = 0; p <= item.size();) {
-            const size_t colon = std::min(item.find(':', p), item.size());
-            parts.push_back(item.substr(p, colon - p));
-            p = colon + 1;
-          }
+        for (const std::string& item : Split(value, ',')) {
+          const std::vector<std::string> parts = Split(item, ':');
           std::string type, count = "1";
           if (parts.size() == 2 && Number(parts[1])) {
             count = parts[1];
@@ -206,28 +209,20 @@ Status TranslateSbatch(const std::vector<std::string>& words, const std::string&
       }
       case Sbatch::kDependency: {
         // afterok:ID[:ID...], afterany:..., afternotok:...; ',' means all of them.
-        size_t start = 0;
-        while (start <= value.size()) {
-          const size_t comma = std::min(value.find(',', start), value.size());
-          const std::string item = value.substr(start, comma - start);
-          start = comma + 1;
-          const size_t colon = item.find(':');
-          const std::string type = item.substr(0, colon);
+        for (const std::string& item : Split(value, ',')) {
+          const std::vector<std::string> parts = Split(item, ':');
+          const std::string& type = parts[0];
           const char* kind = type == "afterok"      ? "ok"
                              : type == "afterany"   ? "any"
                              : type == "afternotok" ? "fail"
                                                     : nullptr;
-          if (kind == nullptr || colon == std::string::npos) {
+          if (kind == nullptr || parts.size() < 2) {
             warnings->push_back(where + ": #SBATCH " + shown + " " + item +
                                 ": herd knows afterok, afterany and afternotok; ignored");
             continue;
           }
-          size_t id_start = colon + 1;
-          while (id_start <= item.size()) {
-            const size_t next = std::min(item.find(':', id_start), item.size());
-            args->insert(args->end(),
-                         {o->herd, item.substr(id_start, next - id_start) + ":" + kind});
-            id_start = next + 1;
+          for (size_t p = 1; p < parts.size(); ++p) {
+            args->insert(args->end(), {o->herd, parts[p] + ":" + kind});
           }
         }
         break;
@@ -291,13 +286,10 @@ std::optional<int64_t> SlurmTimeSeconds(std::string_view text) {
     text = text.substr(dash + 1);
   }
   std::vector<int64_t> parts;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t colon = std::min(text.find(':', start), text.size());
-    auto n = Number(text.substr(start, colon - start));
+  for (const std::string& part : Split(text, ':')) {
+    auto n = Number(part);
     if (!n || parts.size() == 3) return {};
     parts.push_back(*n);
-    start = colon + 1;
   }
   int64_t h = 0, m = 0, s = 0;
   if (has_days) {  // D-H, D-H:M, D-H:M:S
@@ -319,11 +311,7 @@ Result<ExportRule> ParseExport(const std::string& text) {
   ExportRule rule;
   rule.all = false;
   if (text == "NONE") return rule;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    start = comma + 1;
+  for (const std::string& item : Split(text, ',')) {
     const size_t eq = item.find('=');
     const std::string key = item.substr(0, eq);
     if (item == "ALL") {

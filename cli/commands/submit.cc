@@ -402,6 +402,17 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
   return o.wait ? WaitForJobs(ids, 0, ctx) : kExitOk;
 }
 
+// Accepts a value that `parse` (text -> Result) accepts; else its message.
+template <typename Parse>
+CLI::Validator ParsedBy(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& v) -> std::string {
+        auto parsed = parse(v);
+        return parsed.ok() ? "" : parsed.status().message();
+      },
+      "");
+}
+
 void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   model::JobSpec& s = o->spec;
   sub->add_option("-g,--gpus", s.gpu_milli, "GPUs per worker: a whole number or a share (0.5)")
@@ -410,12 +421,7 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   sub->add_option("--gpu-memory", o->gpu_memory,
                   "GPU memory per worker (fractional jobs): REQ reserved, LIMIT (default REQ) "
                   "the most it may use")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            auto mem = ParseGpuMemory(v);
-            return mem.ok() ? "" : mem.status().message();
-          },
-          ""))
+      ->check(ParsedBy(ParseGpuMemory))
       ->type_name("REQ[:LIMIT]");
   sub->add_option("-c,--cpus", s.cpus, "cores per worker (default 1)")
       ->transform(CountValidator("CPU count"))
@@ -445,12 +451,7 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   sub->add_option("--export", o->export_rule,
                   "the submitting environment the job gets: ALL (the default; NONE with --image), "
                   "NONE, or KEY,KEY=VAL,... (only those; ALL,KEY=VAL,... adds to ALL)")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            auto rule = ParseExport(v);
-            return rule.ok() ? "" : rule.status().message();
-          },
-          ""))
+      ->check(ParsedBy(ParseExport))
       ->type_name("RULE");
   sub->add_option("--chdir", s.cwd, "working directory (default: the current one)");
   sub->add_option("--after", o->after,

@@ -731,6 +731,12 @@ Status Shim::StartProcess() {
       return Invalid("cannot switch to uid " + std::to_string(spec.uid) + " gid " +
                      std::to_string(spec.gid) + ": " + ErrnoText(e.err));
     default:
+      if (!spec.script.empty()) {
+        const size_t eol = spec.script.find('\n');
+        return Invalid("cannot run the batch script '" + spec.argv[0] + "' with '" +
+                       (spec.script.starts_with("#!") ? spec.script.substr(0, eol) : "/bin/sh") +
+                       "': " + ErrnoText(e.err));
+      }
       return Invalid("cannot run '" + spec.argv[0] + "': " + ErrnoText(e.err));
   }
 }

@@ -312,6 +312,16 @@ TEST_F(WorkflowTest, ABareScriptNameWithNeitherExecBitNorShebangRuns) {
   EXPECT_EQ(Field(id, "name"), "bare");
   EXPECT_EQ(Field(id, "time_limit_s"), 300);
   EXPECT_THAT(c().Herd("logs " + std::to_string(id)).out, HasSubstr("1 args: one"));
+
+  // A #! interpreter the node does not have is named in the reason.
+  WriteScript(dir + "/lost.sh", "#!/no/such/interpreter\necho never\n");
+  r = c().HerdIn("cd " + dir + " &&", "submit -q lost.sh");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long lost = std::stol(r.out);
+  ASSERT_EQ(c().WaitForEnd(lost), "FAILED") << c().Herd("show " + std::to_string(lost)).out;
+  EXPECT_THAT(Field(lost, "reason").get<std::string>(),
+              HasSubstr("cannot run the batch script '" + dir +
+                        "/lost.sh' with '#!/no/such/interpreter': No such file or directory"));
 }
 
 // A user's script runs with that user's rights, and other users never see its text.

@@ -73,6 +73,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     ctx.submit_tail.assign(dashdash + 1, args.end());
     head.assign(args.begin(), dashdash);
   }
+  if (submit < dashdash) ctx.submit_args.assign(submit + 1, dashdash);
 
   // Global options must be known before a verb's callback runs; CLI11 sets them first.
   app.parse_complete_callback([&] {

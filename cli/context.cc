@@ -22,6 +22,13 @@ int ExitCodeFor(const Status& status) {
 Environment ProcessEnvironment() {
   Environment env;
   if (const char* c = std::getenv("HERD_CONFIG")) env.herd_config = c;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const size_t eq = entry.find('=');
+    if (eq != std::string_view::npos && eq > 0) {
+      env.vars.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+  }
   std::error_code ec;
   env.cwd = std::filesystem::current_path(ec).string();
   if (struct passwd* pw = getpwuid(getuid())) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -72,6 +73,7 @@ struct Environment {
   std::string herd_config;  // $HERD_CONFIG
   std::string cwd;          // default --chdir, base of relative --image paths
   std::string user;         // login name, for `jobs --me`
+  std::map<std::string, std::string> vars;  // the process environment, for submit's --export
   int terminal_width = 0;   // 0: stdout is not a terminal, tables are never truncated
   int wait_poll_ms = 300;   // `herd wait` polling period
   int logs_poll_ms = 500;   // `herd logs --follow` polling period
@@ -109,6 +111,9 @@ class Context {
   // a prefix-command subcommand, so RunCli splits it off before parsing).
   bool submit_dashdash = false;
   std::vector<std::string> submit_tail;
+  // What followed "submit" (up to a "--"): `herd submit SCRIPT` parses it again after the
+  // script's directives, so that the command line wins over them.
+  std::vector<std::string> submit_args;
 
  private:
   Environment env_;

@@ -12,6 +12,9 @@
 namespace herd::cli {
 namespace {
 
+// `herd show` lists a job's environment variables up to this many, else counts them.
+constexpr size_t kShownEnvVariables = 10;
+
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 // The first `n` code points of `text`.
@@ -382,7 +385,18 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
   for (const auto& dep : s.after) lines.push_back({"After", dep});
   if (s.hold) lines.push_back({"Hold", "yes: herd release " + std::to_string(job.id)});
   if (s.begin_time > 0) lines.push_back({"Begin", FormatTimestamp(s.begin_time)});
-  for (const auto& [key, value] : s.env) lines.push_back({"Env", key + "=" + value});
+  // A job gets the submitting shell's environment (herd submit --export): dozens of variables
+  // are summed up in one line.
+  if (s.env.size() <= kShownEnvVariables) {
+    for (const auto& [key, value] : s.env) lines.push_back({"Env", key + "=" + value});
+  } else {
+    lines.push_back({"Env", std::to_string(s.env.size()) +
+                                " variables (herd show --json lists them)"});
+  }
+  if (!s.script.empty()) {
+    lines.push_back({"Script", "copied at submit, " + std::to_string(s.script.size()) +
+                                   " bytes (herd show --json holds its text)"});
+  }
   // Measured from the job's cgroups; absent where the node could not confine it.
   const model::JobUsage& u = job.usage;
   if (u.cpu_ms >= 0) {
@@ -451,6 +465,7 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"image", s.image},
       {"spread", s.spread},
       {"env", s.env},
+      {"script", s.script.empty() ? nlohmann::json() : nlohmann::json(s.script)},
       {"placement", placement},
       {"after", s.after},
       {"hold", s.hold},

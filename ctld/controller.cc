@@ -638,6 +638,7 @@ std::string Controller::DefaultName(const std::vector<std::string>& argv) const 
 Job Controller::Redacted(const Job& job) const {
   Job j = job;
   j.spec.env.clear();
+  j.spec.script.clear();
   if (config_.controller.private_commands) {
     j.spec.argv.clear();
     j.spec.sweep.clear();

@@ -29,7 +29,8 @@ size_t TextBytes(const std::map<std::string, std::string>& texts) {
 size_t SpecBytes(const model::JobSpec& s) {
   const size_t entries =
       s.argv.size() + s.env.size() + s.volumes.size() + s.after.size() + s.sweep.size();
-  return s.name.size() + TextBytes(s.argv) + TextBytes(s.env) + s.cwd.size() + s.project.size() +
+  return s.name.size() + TextBytes(s.argv) + TextBytes(s.env) + s.script.size() + s.cwd.size() +
+         s.project.size() +
          s.job_class.size() + s.image.size() + TextBytes(s.volumes) + TextBytes(s.after) +
          TextBytes(s.sweep) + kSpecEntryBytes * entries;
 }
@@ -61,6 +62,10 @@ Status CheckSpecLimits(const model::JobSpec& s, const config::ControllerConfig& 
   if (const size_t n = TextBytes(s.env); over(n, c.max_env_bytes)) {
     return OverLimit("the environment (bytes of names and values)", n, c.max_env_bytes,
                      "max_env_bytes");
+  }
+  if (over(s.script.size(), c.max_spec_bytes)) {
+    return OverLimit("the batch script (bytes)", s.script.size(), c.max_spec_bytes,
+                     "max_spec_bytes");
   }
   if (const size_t n = SpecBytes(s); over(n, c.max_spec_bytes)) {
     return OverLimit("the job's spec (bytes of its texts together)", n, c.max_spec_bytes,

@@ -298,6 +298,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
     return;
   }
   spec.argv = job.spec.argv;
+  spec.script = job.spec.script;
   spec.cwd = job.spec.cwd;
   spec.image = job.spec.image;
   for (const auto& v : job.spec.volumes) {

@@ -1,6 +1,9 @@
-// herd submit [options] -- COMMAND [ARGS...]
+// herd submit [options] -- COMMAND [ARGS...]  |  herd submit [options] SCRIPT [ARGS...]
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include <tuple>
 #include <utility>
 
+#include "cli/batch.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
@@ -26,6 +30,7 @@ struct SubmitOptions {
   model::JobSpec spec;
   std::string gpu_memory;  // --gpu-memory REQ[:LIMIT]
   std::vector<std::string> env;
+  std::string export_rule;  // --export; empty: ALL, or NONE for a container job
   std::string job_class;
   bool interactive = false;
   bool train = false;
@@ -177,8 +182,95 @@ std::string Absolute(const std::string& path, const std::string& cwd) {
   return p.lexically_normal().string();
 }
 
+// A batch script bigger than this is not read (herd-ctld's max_spec_bytes is smaller still).
+constexpr int64_t kMaxScriptBytes = 16 << 20;
+
+// The text of `path` when `herd submit` takes it as a batch script: a regular file that is not
+// an executable program (it is not executable, or it starts with #!). nullopt when it is not a
+// script: no such file (then a command looked up in PATH on the node) or an executable program.
+Result<std::optional<std::string>> ReadBatchScript(const std::string& path,
+                                                   const std::string& shown) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::optional<std::string>();
+  const bool executable = access(path.c_str(), X_OK) == 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (executable) return std::optional<std::string>();  // a program its owner may only run
+    return Invalid("cannot read the batch script " + shown + ": " + std::strerror(errno));
+  }
+  char head[2] = {0, 0};
+  in.read(head, 2);
+  if (executable && !(in.gcount() == 2 && head[0] == '#' && head[1] == '!')) {
+    return std::optional<std::string>();
+  }
+  if (st.st_size > kMaxScriptBytes) {
+    return Invalid("the batch script " + shown + " is " + std::to_string(st.st_size) +
+                   " bytes: too large (herd copies a script into its job at submit)");
+  }
+  in.seekg(0);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Invalid("cannot read the batch script " + shown);
+  if (!IsValidUtf8(text)) {
+    return Invalid("the batch script " + shown +
+                   " is not valid UTF-8 text (herd copies a script into its job as text)");
+  }
+  return std::optional<std::string>(std::move(text));
+}
+
+void AddSubmitOptions(CLI::App* sub, SubmitOptions* o);
+
+// Parses `args` (options, then the command) into *o as `herd submit` would, with a later
+// option overriding an earlier one; returns the command.
+Result<std::vector<std::string>> ParseSubmitArgs(const std::vector<std::string>& args,
+                                                 SubmitOptions* o) {
+  CLI::App app("herd submit", "submit");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  AddSubmitOptions(&app, o);
+  app.prefix_command();
+  try {
+    app.parse(std::vector<std::string>(args.rbegin(), args.rend()));  // CLI11 pops the back
+  } catch (const CLI::Error& e) {
+    return Invalid(e.what());
+  }
+  return app.remaining();
+}
+
+int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx);
+
+// `herd submit [options] SCRIPT [ARGS]`: the script's directives come first, the command line's
+// options after them (so they win), and the script's text travels in the spec.
+int SubmitScript(std::string text, std::vector<std::string> command, Context& ctx) {
+  const std::string shown = command[0];
+  auto directives = ReadDirectives(text, shown);
+  if (!directives.ok()) return ctx.UsageError(directives.status().message());
+  for (const auto& w : directives->warnings) ctx.err() << "herd: warning: " << w << "\n";
+  std::vector<std::string> args;
+  for (const auto& d : directives->lines) {
+    // Each line alone first, so that a bad one is named by its line number.
+    SubmitOptions scratch;
+    auto rest = ParseSubmitArgs(d.args, &scratch);
+    const std::string where = shown + ":" + std::to_string(d.line) + ": ";
+    if (!rest.ok()) return ctx.UsageError(where + rest.status().message());
+    if (!rest->empty()) {
+      return ctx.UsageError(where + "unexpected '" + rest->front() +
+                            "' (a directive holds options; the command is the script)");
+    }
+    args.insert(args.end(), d.args.begin(), d.args.end());
+  }
+  args.insert(args.end(), ctx.submit_args.begin(), ctx.submit_args.end());
+  SubmitOptions merged;
+  auto rest = ParseSubmitArgs(args, &merged);
+  if (!rest.ok()) return ctx.UsageError(rest.status().message());
+  if (!merged.spec.image.empty()) {
+    return ctx.UsageError("a batch script cannot run in a container (--image): put it in the "
+                          "image or a volume and run it with -- COMMAND");
+  }
+  merged.spec.script = std::move(text);
+  command[0] = Absolute(command[0], ctx.env().cwd);  // names the script in herd jobs and show
+  return Submit(merged, std::move(command), ctx);
+}
+
 int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
-  model::JobSpec& spec = o.spec;
   // With prefix_command, the first word CLI11 does not know starts the command.
   std::vector<std::string> command = sub.remaining();
   if (!command.empty() && command.front().size() > 1 && command.front()[0] == '-') {
@@ -193,16 +285,27 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   if (command.empty()) {
     return ctx.UsageError("missing command: herd submit [options] -- COMMAND [ARGS...]");
   }
-  spec.argv = std::move(command);
-  // `herd submit train.sh`: a script file that is not executable runs with /bin/sh.
-  if (const std::string script = Absolute(spec.argv[0], ctx.env().cwd);
-      spec.argv[0].find('/') != std::string::npos || access(spec.argv[0].c_str(), F_OK) == 0) {
+  if (!ctx.submit_dashdash) {
+    // `herd submit job.sh`: a script file, as sbatch takes it.
+    auto script = ReadBatchScript(Absolute(command[0], ctx.env().cwd), command[0]);
+    if (!script.ok()) return ctx.UsageError(script.status().message());
+    if (*script) return SubmitScript(std::move(**script), std::move(command), ctx);
+  }
+  // `herd submit -- train.sh`: a script file that is not executable runs with /bin/sh.
+  if (const std::string script = Absolute(command[0], ctx.env().cwd);
+      command[0].find('/') != std::string::npos || access(command[0].c_str(), F_OK) == 0) {
     struct stat st;
     if (stat(script.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(script.c_str(), X_OK) != 0) {
-      spec.argv[0] = script;
-      spec.argv.insert(spec.argv.begin(), "/bin/sh");
+      command[0] = script;
+      command.insert(command.begin(), "/bin/sh");
     }
   }
+  return Submit(o, std::move(command), ctx);
+}
+
+int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
+  model::JobSpec& spec = o.spec;
+  spec.argv = std::move(command);
 
   const int class_flags = !o.job_class.empty() + o.interactive + o.train;
   if (class_flags > 1) return ctx.UsageError("choose one of --class, --interactive, --train");
@@ -210,6 +313,14 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   if (o.train) spec.job_class = "train";
   if (!o.job_class.empty()) spec.job_class = o.job_class;
   if (!IsValidUtf8(spec.name)) return ctx.UsageError("--name: not valid UTF-8");
+  // The submitting environment first, then -e on top.
+  auto rule = ParseExport(!o.export_rule.empty() ? o.export_rule
+                          : spec.image.empty()   ? "ALL"
+                                                 : "NONE");
+  if (!rule.ok()) return ctx.UsageError(rule.status().message());
+  std::vector<std::string> warnings;
+  spec.env = ExportedEnvironment(*rule, ctx.env().vars, &warnings);
+  for (const auto& w : warnings) ctx.err() << "herd: warning: " << w << "\n";
   for (const auto& kv : o.env) {
     const auto eq = kv.find('=');
     spec.env[kv.substr(0, eq)] = kv.substr(eq + 1);
@@ -294,24 +405,26 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   return o.wait ? WaitForJobs(ids, 0, ctx) : kExitOk;
 }
 
-}  // namespace
+// Accepts a value that `parse` (text -> Result) accepts; else its message.
+template <typename Parse>
+CLI::Validator ParsedBy(Parse parse) {
+  return CLI::Validator(
+      [parse](std::string& v) -> std::string {
+        auto parsed = parse(v);
+        return parsed.ok() ? "" : parsed.status().message();
+      },
+      "");
+}
 
-void RegisterSubmit(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<SubmitOptions>();
+void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   model::JobSpec& s = o->spec;
-  CLI::App* sub = app.add_subcommand("submit", "Submit a job: herd submit [options] -- CMD ARGS");
   sub->add_option("-g,--gpus", s.gpu_milli, "GPUs per worker: a whole number or a share (0.5)")
       ->transform(GpuValidator())
       ->type_name("GPUS");
   sub->add_option("--gpu-memory", o->gpu_memory,
                   "GPU memory per worker (fractional jobs): REQ reserved, LIMIT (default REQ) "
                   "the most it may use")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            auto mem = ParseGpuMemory(v);
-            return mem.ok() ? "" : mem.status().message();
-          },
-          ""))
+      ->check(ParsedBy(ParseGpuMemory))
       ->type_name("REQ[:LIMIT]");
   sub->add_option("-c,--cpus", s.cpus, "cores per worker (default 1)")
       ->transform(CountValidator("CPU count"))
@@ -338,6 +451,11 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("-e,--env", o->env, "environment variable KEY=VAL (repeatable)")
       ->allow_extra_args(false)
       ->transform(EnvValidator());
+  sub->add_option("--export", o->export_rule,
+                  "the submitting environment the job gets: ALL (the default; NONE with --image), "
+                  "NONE, or KEY,KEY=VAL,... (only those; ALL,KEY=VAL,... adds to ALL)")
+      ->check(ParsedBy(ParseExport))
+      ->type_name("RULE");
   sub->add_option("--chdir", s.cwd,
                   "working directory (default: the current one; in a container, /)");
   sub->add_option("--after", o->after,
@@ -364,6 +482,15 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_flag("--wait", o->wait, "wait until the job ends (like herd wait); exit with its code");
   sub->add_flag("-q,--quiet", o->quiet, "print only the job id");
   sub->add_flag("--json", o->json, "print {\"id\": N}");
+}
+
+}  // namespace
+
+void RegisterSubmit(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<SubmitOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "submit", "Submit a job: herd submit [options] -- CMD ARGS, or herd submit [options] SCRIPT");
+  AddSubmitOptions(sub, o.get());
   sub->prefix_command();
   sub->callback([o, sub, &ctx] { ctx.exit_code = RunSubmit(*o, *sub, ctx); });
 }

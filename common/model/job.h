@@ -39,6 +39,9 @@ bool HoldsResources(JobState s);                        // STARTING, RUNNING, SU
 struct JobSpec {
   std::string name;
   std::vector<std::string> argv;            // command and arguments; argv[0] is looked up in PATH
+  // A batch script's text (`herd submit FILE`), copied at submit: the job runs this text, and
+  // argv[0] only names the file it came from (argv[1...] are its arguments). Empty: none.
+  std::string script;
   std::map<std::string, std::string> env;   // extra environment
   std::string cwd;                          // working directory on the node
   std::string project;                      // queue the job is charged to

@@ -42,7 +42,8 @@ HERD_SCHEMA(model::JobSpec, nullptr,
             F(name) F(argv) F(env) F(cwd) F(project) F(job_class) F(workers) F(gpu_milli)
                 F(gpu_memory_mib) F(cpus) F(memory_mib) F(time_limit_s) F(image) F(spread)
                     F(volumes) F(after) F(hold) F(begin_time) F(array_id) F(array_index)
-                        F(array_limit) F(sweep) F(stop_after_success) F(gpu_memory_limit_mib))
+                        F(array_limit) F(sweep) F(stop_after_success) F(gpu_memory_limit_mib)
+                            F(script))
 HERD_SCHEMA(model::WorkerPlacement, nullptr,
             F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
 HERD_SCHEMA(model::JobUsage, nullptr, F(cpu_ms) F(memory_bytes) F(memory_peak_bytes))
@@ -156,7 +157,7 @@ void Put(Packer& pk, const T& v) {
 
 // A brief job (JobsRequest::brief) leaves these fields out; the decoder keeps their defaults.
 bool LeftOutOfBrief(std::string_view field) {
-  for (std::string_view heavy : {"argv", "env", "cwd", "image", "volumes", "after", "sweep",
+  for (std::string_view heavy : {"argv", "env", "script", "cwd", "image", "volumes", "after", "sweep",
                                  "gpus", "cores"}) {
     if (field == heavy) return true;
   }

@@ -382,6 +382,7 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .StringMap("sweep", s.sweep)
       .Bool("stop_after_success", s.stop_after_success)
       .Int("gpu_memory_limit_mib", s.gpu_memory_limit_mib)
+      .Str("script", s.script)
       .Done();
 }
 
@@ -411,6 +412,7 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "sweep", s.sweep);
   Get(j, "stop_after_success", s.stop_after_success);
   Get(j, "gpu_memory_limit_mib", s.gpu_memory_limit_mib);
+  Get(j, "script", s.script);
   return s;
 }
 

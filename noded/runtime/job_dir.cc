@@ -18,6 +18,7 @@ std::string SpecToJson(const ShimSpec& s) {
   const LaunchSpec& l = s.launch;
   json j = {{"job_key", l.job_key},
             {"argv", l.argv},
+            {"script", l.script},
             {"env", l.env},
             {"cwd", l.cwd},
             {"image", l.image},
@@ -48,6 +49,7 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     LaunchSpec& l = s.launch;
     j.at("job_key").get_to(l.job_key);
     j.at("argv").get_to(l.argv);
+    l.script = j.value("script", std::string());
     j.at("env").get_to(l.env);
     j.at("cwd").get_to(l.cwd);
     j.at("image").get_to(l.image);

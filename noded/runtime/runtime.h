@@ -27,6 +27,8 @@ namespace herd::runtime {
 struct LaunchSpec {
   std::string job_key;  // "42.0" = job 42 worker 0; names the job's state dir and cgroup
   std::vector<std::string> argv;
+  // A batch script's text: run instead of argv[0], which then only names it (model::JobSpec).
+  std::string script;
   std::vector<std::pair<std::string, std::string>> env;  // added to a minimal PATH/HOME/USER
   std::string cwd;                                       // "" = "/"
   std::string image;  // "" = plain process; else a rootfs directory, a .tar/.tar.gz, or an OCI

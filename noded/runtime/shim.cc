@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -619,6 +620,12 @@ Status StartFailure(const ChildError& e, const LaunchSpec& spec, const std::stri
       return Invalid("cannot switch to uid " + std::to_string(spec.uid) + " gid " +
                      std::to_string(spec.gid) + ": " + ErrnoText(e.err));
     default:
+      if (!spec.script.empty()) {
+        const size_t eol = spec.script.find('\n');
+        return Invalid("cannot run the batch script '" + spec.argv[0] + "' with '" +
+                       (spec.script.starts_with("#!") ? spec.script.substr(0, eol) : "/bin/sh") +
+                       "': " + ErrnoText(e.err));
+      }
       return Invalid("cannot run '" + spec.argv[0] + "': " + ErrnoText(e.err));
   }
 }
@@ -637,6 +644,33 @@ std::string CompressionFlag(int fd) {
   if (starts({0x28, 0xb5, 0x2f, 0xfd})) return "--zstd";
   if (starts({'B', 'Z', 'h'})) return "--bzip2";
   return "";
+}
+
+// A memory file holding a batch script's text, sealed so that nobody (the job's user included)
+// can change it once written; close-on-exec. The job runs it through /proc/self/fd/N, so it
+// needs no path on disk the user could reach or swap.
+Result<int> SealedScript(const std::string& text) {
+  constexpr unsigned kMfdExec = 0x10;  // MFD_EXEC: executable even where vm.memfd_noexec is set
+  int fd = memfd_create("herd-script", MFD_CLOEXEC | MFD_ALLOW_SEALING | kMfdExec);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create("herd-script", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return Internal("cannot hold the batch script: memfd_create: " + ErrnoText(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      close(fd);
+      return Internal("cannot hold the batch script: write: " + ErrnoText(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    const int err = errno;
+    close(fd);
+    return Internal("cannot seal the batch script: " + ErrnoText(err));
+  }
+  return fd;
 }
 
 class Shim {
@@ -815,6 +849,10 @@ Status Shim::Start() {
     return Denied("herd-shim runs as uid " + std::to_string(geteuid()) +
                   " and cannot run a job as uid " + std::to_string(spec.uid));
   }
+  if (container_ && !spec.script.empty()) {
+    return Invalid("a batch script cannot run in a container: run it with -- COMMAND from the "
+                   "image or a volume");
+  }
   return container_ ? StartContainer() : StartProcess();
 }
 
@@ -827,6 +865,28 @@ Status Shim::StartProcess() {
     if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
   }
   std::vector<std::string> candidates = ExecCandidates(spec.argv[0], path);
+  std::vector<std::string> args = spec.argv;
+  // Closed on every way out; the child has its own copy once forked.
+  struct ScriptFd {
+    int fd = -1;
+    ~ScriptFd() {
+      if (fd >= 0) close(fd);
+    }
+  } script_fd;
+  if (!spec.script.empty()) {
+    // The script's own #! line picks its interpreter; a script without one runs with /bin/sh.
+    Result<int> fd = SealedScript(spec.script);
+    if (!fd.ok()) return fd.status();
+    script_fd.fd = *fd;
+    const std::string script = "/proc/self/fd/" + std::to_string(*fd);
+    if (spec.script.starts_with("#!")) {
+      candidates = {script};
+    } else {
+      candidates = {"/bin/sh"};
+      args[0] = script;
+      args.insert(args.begin(), "/bin/sh");
+    }
+  }
   std::vector<char*> exe = CStrings(candidates);
   exe.pop_back();  // no terminating null: the child walks the vector
 
@@ -856,7 +916,6 @@ Status Shim::StartProcess() {
   }
 
   // Everything the child needs is prepared here: after fork it may only make system calls.
-  std::vector<std::string> args = spec.argv;
   std::vector<char*> argv = CStrings(args), envp = CStrings(env);
   std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
   bool switch_user = NeedsSwitch(user);
@@ -889,6 +948,8 @@ Status Shim::StartProcess() {
       e = {kStageChdir, errno};
     } else if (pin && sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
       e = {kStageAffinity, errno};
+    } else if (script_fd.fd >= 0 && fcntl(script_fd.fd, F_SETFD, 0) != 0) {
+      e = {kStageExec, errno};  // the interpreter reopens /proc/self/fd/N: it must outlive exec
     } else {
       // As execvp: a candidate that is missing or not executable lets the search go on.
       int err = ENOENT;

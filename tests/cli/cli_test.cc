@@ -1,5 +1,6 @@
 // Tests of the herd CLI through RunCli, with a Controller fake that records every request.
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <deque>
@@ -14,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cli/batch.h"
 #include "cli/cli.h"
 #include "cli/context.h"
 #include "cli/format.h"
@@ -290,6 +292,262 @@ TEST(CliExitCodeTest, MapsStatusCodes) {
   EXPECT_EQ(ExitCodeFor(Denied("x")), 2);
   EXPECT_EQ(ExitCodeFor(Internal("x")), 2);
   EXPECT_EQ(ExitCodeFor(Unavailable("x")), 3);
+}
+
+// ---- submit: the submitting shell's environment (--export) ----
+
+class SubmitEnvTest : public CliTest {
+ protected:
+  SubmitEnvTest() {
+    env_.vars = {{"FOO", "x"},
+                 {"PATH", "/opt/conda/bin:/usr/bin"},
+                 {"HOME", "/home/u"},
+                 {"BASH_FUNC_module%%", "() {  eval x; }"},
+                 {"HERD_CONFIG", "/etc/herd/other.toml"},
+                 {"HERD_JOB_ID", "7"},
+                 {"SSH_AUTH_SOCK", "/tmp/ssh-1/agent"},
+                 {"DISPLAY", ":0"},
+                 {"TERM", "xterm"},
+                 {"PWD", "/home/u/work"},
+                 {"CUDA_VISIBLE_DEVICES", "3"}};
+  }
+  // The environment of the job `herd submit ARGS -- true` submits.
+  std::map<std::string, std::string> JobEnv(std::vector<std::string> args) {
+    args.insert(args.begin(), "submit");
+    args.insert(args.end(), {"--", "true"});
+    last_ = Herd(args);
+    EXPECT_EQ(last_.code, kExitOk) << last_.err;
+    return fake_.submits.empty() ? std::map<std::string, std::string>{}
+                                 : fake_.submits.back().spec.env;
+  }
+  Outcome last_;
+};
+
+using Env = std::map<std::string, std::string>;
+
+TEST_F(SubmitEnvTest, TheShellsEnvironmentIsTheDefaultLessTheSessionsAndHerds) {
+  EXPECT_EQ(JobEnv({}), (Env{{"FOO", "x"},
+                             {"PATH", "/opt/conda/bin:/usr/bin"},
+                             {"HOME", "/home/u"},
+                             {"BASH_FUNC_module%%", "() {  eval x; }"},
+                             {"HERD_CONFIG", "/etc/herd/other.toml"}}));
+  EXPECT_EQ(last_.err, "");
+  EXPECT_EQ(JobEnv({"--export=ALL"}), JobEnv({}));
+}
+
+TEST_F(SubmitEnvTest, DashEGoesOnTopAndWins) {
+  Env env = JobEnv({"-e", "FOO=y", "-e", "NEW=1"});
+  EXPECT_EQ(env["FOO"], "y");
+  EXPECT_EQ(env["NEW"], "1");
+  EXPECT_EQ(env["PATH"], "/opt/conda/bin:/usr/bin");
+}
+
+TEST_F(SubmitEnvTest, ExportNoneKeepsOnlyDashE) {
+  EXPECT_EQ(JobEnv({"--export=NONE", "-e", "A=1"}), (Env{{"A", "1"}}));
+  EXPECT_EQ(JobEnv({"--export", "NONE"}), Env{});
+}
+
+TEST_F(SubmitEnvTest, ExportListTakesOnlyThoseEvenSessionOnes) {
+  EXPECT_EQ(JobEnv({"--export=FOO,BAR=2,DISPLAY"}),
+            (Env{{"FOO", "x"}, {"BAR", "2"}, {"DISPLAY", ":0"}}));
+  Env all = JobEnv({"--export=ALL,BAR=2,FOO=z"});
+  EXPECT_EQ(all["BAR"], "2");
+  EXPECT_EQ(all["FOO"], "z");
+  EXPECT_EQ(all["PATH"], "/opt/conda/bin:/usr/bin");
+  EXPECT_FALSE(all.contains("DISPLAY"));
+}
+
+TEST_F(SubmitEnvTest, ExportOfAnUnsetNameWarns) {
+  EXPECT_EQ(JobEnv({"--export=FOO,NOPE"}), (Env{{"FOO", "x"}}));
+  EXPECT_THAT(last_.err, HasSubstr("herd: warning: --export: NOPE is not set here"));
+}
+
+TEST_F(SubmitEnvTest, BadExportIsRefused) {
+  EXPECT_THAT(Refused({"submit", "--export=1X", "--", "true"}), HasSubstr("--export: invalid"));
+  EXPECT_THAT(Refused({"submit", "--export=NONE,FOO", "--", "true"}),
+              HasSubstr("--export: invalid"));
+  EXPECT_THAT(Refused({"submit", "--export=FOO,", "--", "true"}), HasSubstr("--export: invalid"));
+}
+
+TEST_F(SubmitEnvTest, ContainerJobsGetNoneOfTheShellUnlessAsked) {
+  EXPECT_EQ(JobEnv({"--image", "/img", "-e", "A=1"}), (Env{{"A", "1"}}));
+  EXPECT_EQ(JobEnv({"--image", "/img", "--export=ALL"})["FOO"], "x");
+  EXPECT_EQ(JobEnv({"--image", "/img", "--export=FOO"}), (Env{{"FOO", "x"}}));
+}
+
+TEST_F(SubmitEnvTest, AHugeEnvironmentLosesItsLargestVariablesWithAWarning) {
+  env_.vars.clear();
+  for (int i = 0; i < 1000; ++i) env_.vars["V" + std::to_string(1000 + i)] = "v";
+  env_.vars["BIG"] = std::string(100 << 10, 'b');
+  env_.vars["BIGGER"] = std::string(150 << 10, 'b');
+  Env env = JobEnv({"-e", "MINE=1"});
+  EXPECT_FALSE(env.contains("BIG"));
+  EXPECT_FALSE(env.contains("BIGGER"));
+  EXPECT_EQ(env["MINE"], "1") << "-e is never left out";
+  EXPECT_EQ(env.size(), kExportMaxEntries + 1);
+  EXPECT_THAT(last_.err, HasSubstr("herd: warning: the environment is larger than herd records"));
+  EXPECT_THAT(last_.err, HasSubstr("largest first: BIGGER, BIG, V"));
+}
+
+TEST_F(SubmitEnvTest, VariablesThatAreNotUtf8AreLeftOutWithAWarning) {
+  env_.vars["LATIN1"] = "caf\xe9";
+  EXPECT_FALSE(JobEnv({}).contains("LATIN1"));
+  EXPECT_THAT(last_.err, HasSubstr("not exported (not valid UTF-8): LATIN1"));
+}
+
+// ---- submit: batch scripts and their directives ----
+
+class SubmitScriptTest : public CliTest {
+ protected:
+  SubmitScriptTest() {
+    std::string dir = (std::filesystem::temp_directory_path() / "herd-cli-XXXXXX").string();
+    EXPECT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+    env_.cwd = dir_;
+  }
+  ~SubmitScriptTest() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::string& name, const std::string& text, mode_t mode = 0644) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    chmod(path.c_str(), mode);
+  }
+  // `herd submit ARGS`: the spec it sent.
+  model::JobSpec Submitted(std::vector<std::string> args) {
+    args.insert(args.begin(), "submit");
+    last_ = Herd(args);
+    EXPECT_EQ(last_.code, kExitOk) << last_.err;
+    return fake_.submits.empty() ? model::JobSpec{} : fake_.submits.back().spec;
+  }
+  std::string dir_;
+  Outcome last_;
+};
+
+constexpr char kJobScript[] = R"(#!/bin/bash
+#SBATCH -J from-sbatch
+#SBATCH --time=5   # minutes, as sbatch reads it
+#SBATCH -c 4 --mem=8G
+#HERD -g 2 -e "GREETING=hello there"
+# a plain comment, then a blank line
+
+#SBATCH --nodes=2
+python train.py "$@"
+#HERD --name after-the-command-is-not-a-directive
+)";
+
+TEST_F(SubmitScriptTest, DirectivesAtTheTopSetTheOptionsAndTheScriptIsCopied) {
+  Write("job.sh", kJobScript);
+  model::JobSpec s = Submitted({"job.sh", "a", "b"});
+  EXPECT_EQ(s.name, "from-sbatch");
+  EXPECT_EQ(s.time_limit_s, 300);
+  EXPECT_EQ(s.cpus, 4);
+  EXPECT_EQ(s.memory_mib, 8192);
+  EXPECT_EQ(s.gpu_milli, 2000);
+  EXPECT_EQ(s.workers, 2);
+  EXPECT_EQ(s.env.at("GREETING"), "hello there");
+  EXPECT_EQ(s.script, kJobScript);
+  EXPECT_THAT(s.argv, ElementsAre(dir_ + "/job.sh", "a", "b"));
+  EXPECT_EQ(last_.err, "");
+}
+
+TEST_F(SubmitScriptTest, TheCommandLineWinsOverDirectives) {
+  Write("job.sh", kJobScript);
+  model::JobSpec s = Submitted({"-t", "10m", "-e", "GREETING=hi", "-g", "1", "job.sh"});
+  EXPECT_EQ(s.time_limit_s, 600);
+  EXPECT_EQ(s.env.at("GREETING"), "hi");
+  EXPECT_EQ(s.gpu_milli, 1000);
+  EXPECT_EQ(s.name, "from-sbatch") << "what the command line leaves alone stays";
+}
+
+TEST_F(SubmitScriptTest, CommonSbatchOptionsMapToHerdsAndTheRestWarn) {
+  Write("job.sbatch", R"(#!/bin/sh
+#SBATCH --gres=gpu:a100:2
+#SBATCH --array=1-3%2
+#SBATCH --dependency=afterok:12:13,afterany:14
+#SBATCH -A vision
+#SBATCH -p gpu
+#SBATCH -o out.%j
+#SBATCH --error=err.%j
+#SBATCH --mail-user=me@example.org
+#SBATCH --exclusive
+#SBATCH -t 1-02:03:04
+#SBATCH --hold
+hostname
+)");
+  model::JobSpec s = Submitted({"job.sbatch"});
+  EXPECT_EQ(s.gpu_milli, 2000);
+  EXPECT_EQ(s.project, "vision");
+  EXPECT_EQ(s.array_limit, 2);
+  EXPECT_THAT(fake_.submits.back().array_indexes, ElementsAre(1, 2, 3));
+  EXPECT_THAT(s.after, ElementsAre("12:ok", "13:ok", "14:any"));
+  EXPECT_EQ(s.time_limit_s, ((24 + 2) * 60 + 3) * 60 + 4);
+  EXPECT_TRUE(s.hold);
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:2: #SBATCH --gres gpu:a100:2: herd submit cannot "
+                                   "ask for a GPU type (a100)"));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:6: #SBATCH -p gpu: ignored: herd has no partitions"));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:7: #SBATCH -o out.%j: ignored: herd keeps a job's "
+                                   "output itself: read it with `herd logs JOB`"));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:8: #SBATCH --error err.%j: ignored"));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:9: #SBATCH --mail-user: herd has no such option"));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:10: #SBATCH --exclusive: herd has no such option"));
+}
+
+TEST_F(SubmitScriptTest, ABareNameWithoutExecBitOrShebangIsAScript) {
+  Write("job.sbatch", "echo hi\n", 0644);
+  model::JobSpec s = Submitted({"job.sbatch"});
+  EXPECT_EQ(s.script, "echo hi\n");
+  EXPECT_THAT(s.argv, ElementsAre(dir_ + "/job.sbatch"));
+}
+
+TEST_F(SubmitScriptTest, AnExecutableScriptIsCopiedToo) {
+  Write("run.sh", "#!/bin/sh\n#HERD -J run\necho hi\n", 0755);
+  model::JobSpec s = Submitted({"./run.sh"});
+  EXPECT_EQ(s.name, "run");
+  EXPECT_EQ(s.script, "#!/bin/sh\n#HERD -J run\necho hi\n");
+}
+
+TEST_F(SubmitScriptTest, AfterDashDashAFileIsACommandRunWhereItLies) {
+  Write("run.sh", "#!/bin/sh\n#HERD -J run\necho hi\n", 0755);
+  model::JobSpec s = Submitted({"--", "./run.sh"});
+  EXPECT_EQ(s.script, "");
+  EXPECT_EQ(s.name, "");
+  EXPECT_THAT(s.argv, ElementsAre("./run.sh"));
+}
+
+TEST_F(SubmitScriptTest, AnExecutableProgramIsACommand) {
+  Write("prog", std::string("\x7f" "ELF\x02\x01\x01", 7), 0755);
+  model::JobSpec s = Submitted({"prog", "x"});
+  EXPECT_EQ(s.script, "");
+  EXPECT_THAT(s.argv, ElementsAre("prog", "x"));
+}
+
+TEST_F(SubmitScriptTest, BadDirectivesAreRefusedWithTheirLine) {
+  Write("a.sh", "#!/bin/sh\n#HERD --time soon\necho\n");
+  EXPECT_THAT(Refused({"submit", "a.sh"}), HasSubstr("a.sh:2: "));
+  EXPECT_THAT(Refused({"submit", "a.sh"}), HasSubstr("invalid duration 'soon'"));
+  Write("b.sh", "#!/bin/sh\n\n#HERD -t 5m extra\necho\n");
+  EXPECT_THAT(Refused({"submit", "b.sh"}), HasSubstr("b.sh:3: unexpected 'extra'"));
+  Write("c.sh", "#HERD -J 'unclosed\necho\n");
+  EXPECT_THAT(Refused({"submit", "c.sh"}), HasSubstr("c.sh:1: unclosed quote"));
+}
+
+TEST_F(SubmitScriptTest, ScriptsThatCannotTravelAreRefused) {
+  Write("job.sh", "#!/bin/sh\necho hi\n");
+  EXPECT_THAT(Refused({"submit", "--image", "/img", "job.sh"}),
+              HasSubstr("a batch script cannot run in a container"));
+  Write("latin1.sh", "#!/bin/sh\necho caf\xe9\n");
+  EXPECT_THAT(Refused({"submit", "latin1.sh"}), HasSubstr("is not valid UTF-8"));
+}
+
+TEST(SlurmTimeTest, ReadsSbatchTimeFormats) {
+  EXPECT_EQ(SlurmTimeSeconds("5"), 300);
+  EXPECT_EQ(SlurmTimeSeconds("5:30"), 330);
+  EXPECT_EQ(SlurmTimeSeconds("1:00:00"), 3600);
+  EXPECT_EQ(SlurmTimeSeconds("2-12"), (2 * 24 + 12) * 3600);
+  EXPECT_EQ(SlurmTimeSeconds("2-0:30"), 2 * 86400 + 1800);
+  EXPECT_EQ(SlurmTimeSeconds("0-0:0:9"), 9);
+  EXPECT_EQ(SlurmTimeSeconds("UNLIMITED"), std::nullopt);
+  EXPECT_EQ(SlurmTimeSeconds("1:2:3:4"), std::nullopt);
+  EXPECT_EQ(SlurmTimeSeconds(""), std::nullopt);
 }
 
 // ---- global options ----

@@ -76,6 +76,10 @@ CommandResult LocalCluster::Herd(const std::string& args) const {
   return RunShell(env_ + "herd " + args);
 }
 
+CommandResult LocalCluster::HerdIn(const std::string& shell, const std::string& args) const {
+  return RunShell(shell + " " + env_ + "herd " + args);
+}
+
 Result<long> LocalCluster::Submit(const std::string& args) const {
   CommandResult r = Herd("submit -q " + args);
   if (r.exit_code != 0) return Invalid("herd submit failed (" + std::to_string(r.exit_code) + "): " + r.err);

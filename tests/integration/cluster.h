@@ -45,6 +45,9 @@ class LocalCluster {
 
   // `herd ARGS` against this cluster.
   CommandResult Herd(const std::string& args) const;
+  // `SHELL herd ARGS`: `shell` is shell text run first in the same shell, such as
+  // "cd DIR && export FOO=x &&", so herd runs in that directory and environment.
+  CommandResult HerdIn(const std::string& shell, const std::string& args) const;
   // `herd submit -q ARGS`: the new job's id, or a failed Status with the CLI's stderr.
   Result<long> Submit(const std::string& args) const;
   // `herd show ID --json`.

@@ -427,9 +427,10 @@ std::string Values(int n) {
 }
 
 // `herd submit ARGS` is refused (exit 2) with an error naming `key` and `value` (if not "").
+// --export=NONE: the limits are those of kSmallSpecs, far below the test's own environment.
 void ExpectRefused(const LocalCluster& c, const std::string& args, const std::string& key,
                    const std::string& value) {
-  CommandResult r = c.Herd("submit -q " + args);
+  CommandResult r = c.Herd("submit -q --export=NONE " + args);
   EXPECT_EQ(r.exit_code, 2) << key << ": " << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr(key)) << key;
   EXPECT_THAT(r.err, HasSubstr(value.empty() ? " over the limit of "
@@ -460,7 +461,11 @@ TEST(SubmitLimitsTest, OversizedFieldsAreRefusedNamingTheLimitAndTheValue) {
   EXPECT_EQ(jobs.exit_code, 0) << jobs.err;
   EXPECT_EQ(jobs.out.find('\n'), jobs.out.size() - 1) << "nothing was submitted:\n" << jobs.out;
   // Within every limit, it is taken.
-  EXPECT_TRUE(c.Submit("-n ok -e A=1 --array 0-9 -- echo " + x900).ok());
+  EXPECT_TRUE(c.Submit("--export=NONE -n ok -e A=1 --array 0-9 -- echo " + x900).ok());
+  // A batch script counts toward max_spec_bytes, and one over it is named.
+  const std::string script = c.dir() + "/big-script.sh";
+  std::ofstream(script) << "#!/bin/sh\n# " << std::string(5000, 's') << "\ntrue\n";
+  ExpectRefused(c, script, "the batch script (bytes)", "5018");
 }
 
 TEST(SubmitLimitsTest, PendingJobsOfOneUserAreCappedAndAnArrayOf10000Fits) {

@@ -1,6 +1,12 @@
 // Workflows end to end through the real daemons: dependencies (--after), --hold and
-// herd release, job arrays with a concurrency cap, and submit --wait.
+// herd release, job arrays with a concurrency cap, submit --wait, and what a batch user brings
+// (the submitting shell's environment, script files with #HERD and #SBATCH directives).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
@@ -235,6 +241,106 @@ TEST_F(WorkflowTest, SubmitWaitExitsWithTheJobsExitCode) {
   EXPECT_THAT(r.out, HasSubstr("FAILED, exit code 7"));
   CommandResult ok = c().Herd("submit --wait -- true");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+// ---- what a batch user brings: the shell's environment, script files with directives ----
+
+// Writes `text` to `path` with `mode`.
+void WriteScript(const std::string& path, const std::string& text, mode_t mode = 0644) {
+  std::ofstream(path) << text;
+  chmod(path.c_str(), mode);
+}
+
+TEST_F(WorkflowTest, SubmitCarriesTheShellsEnvironmentAndPath) {
+  // A command found only through the PATH of the shell that submits.
+  const std::string bin = c().dir() + "/env-test-bin";
+  ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
+  WriteScript(bin + "/herd-env-probe", "#!/bin/sh\necho \"FOO=[$FOO] PATH=[$PATH]\"\n", 0755);
+  const std::string shell = "export FOO=from-shell PATH=" + bin + ":$PATH &&";
+  CommandResult r = c().HerdIn(shell, "submit -q -- herd-env-probe");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long id = std::stol(r.out);
+  ASSERT_EQ(c().WaitForEnd(id), "COMPLETED") << c().Herd("show " + std::to_string(id)).out;
+  // herd itself ran with the cluster's build first in PATH, then the shell's.
+  const std::string path = BinDir() + ":" + bin + ":" + getenv("PATH");
+  EXPECT_THAT(c().Herd("logs " + std::to_string(id)).out,
+              HasSubstr("FOO=[from-shell] PATH=[" + path + "]"));
+
+  const std::string echo = " -- sh -c 'echo \"FOO=[$FOO] PATH=[$PATH]\"'";
+  r = c().HerdIn(shell, "submit -q --export=NONE" + echo);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long none = std::stol(r.out);
+  r = c().HerdIn(shell, "submit -q --export=NONE -e FOO=dash-e" + echo);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long dash_e = std::stol(r.out);
+  ASSERT_EQ(c().WaitForEnd(none), "COMPLETED") << c().log_tail();
+  ASSERT_EQ(c().WaitForEnd(dash_e), "COMPLETED") << c().log_tail();
+  const std::string none_log = c().Herd("logs " + std::to_string(none)).out;
+  EXPECT_THAT(none_log, HasSubstr("FOO=[] "));
+  EXPECT_THAT(none_log, ::testing::Not(HasSubstr(bin)));
+  EXPECT_THAT(c().Herd("logs " + std::to_string(dash_e)).out, HasSubstr("FOO=[dash-e] "));
+}
+
+TEST_F(WorkflowTest, ScriptDirectivesApplyAndTheScriptIsCopiedAtSubmit) {
+  const std::string dir = c().dir() + "/scripts-copied";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  WriteScript(dir + "/job.sh",
+              "#!/bin/sh\n#SBATCH -J from-sbatch -t 5\n#HERD -e GREETING=hello\n"
+              "echo \"version one: $GREETING $1\"\n");
+  // Held, so that it is still queued when the file changes; -t overrides the script's.
+  CommandResult r = c().HerdIn("cd " + dir + " &&", "submit -q --hold -t 10m job.sh arg1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long id = std::stol(r.out);
+  EXPECT_EQ(Field(id, "name"), "from-sbatch");
+  EXPECT_EQ(Field(id, "time_limit_s"), 600);
+  WriteScript(dir + "/job.sh", "#!/bin/sh\necho version two\n");
+  ASSERT_EQ(c().Herd("release " + std::to_string(id)).exit_code, 0);
+  ASSERT_EQ(c().WaitForEnd(id), "COMPLETED") << c().Herd("show " + std::to_string(id)).out;
+  const std::string log = c().Herd("logs " + std::to_string(id)).out;
+  EXPECT_THAT(log, HasSubstr("version one: hello arg1"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("version two")));
+}
+
+TEST_F(WorkflowTest, ABareScriptNameWithNeitherExecBitNorShebangRuns) {
+  const std::string dir = c().dir() + "/scripts-bare";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  WriteScript(dir + "/job.sbatch", "#SBATCH -J bare -t 5\necho \"$# args: $1\"\n", 0644);
+  CommandResult r = c().HerdIn("cd " + dir + " &&", "submit -q job.sbatch one");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long id = std::stol(r.out);
+  ASSERT_EQ(c().WaitForEnd(id), "COMPLETED") << c().Herd("show " + std::to_string(id)).out;
+  EXPECT_EQ(Field(id, "name"), "bare");
+  EXPECT_EQ(Field(id, "time_limit_s"), 300);
+  EXPECT_THAT(c().Herd("logs " + std::to_string(id)).out, HasSubstr("1 args: one"));
+
+  // A #! interpreter the node does not have is named in the reason.
+  WriteScript(dir + "/lost.sh", "#!/no/such/interpreter\necho never\n");
+  r = c().HerdIn("cd " + dir + " &&", "submit -q lost.sh");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long lost = std::stol(r.out);
+  ASSERT_EQ(c().WaitForEnd(lost), "FAILED") << c().Herd("show " + std::to_string(lost)).out;
+  EXPECT_THAT(Field(lost, "reason").get<std::string>(),
+              HasSubstr("cannot run the batch script '" + dir +
+                        "/lost.sh' with '#!/no/such/interpreter': No such file or directory"));
+}
+
+// A user's script runs with that user's rights, and other users never see its text.
+TEST_F(WorkflowTest, AUsersScriptRunsAsThemAndOnlyTheyCanReadIt) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching users needs root";
+  if (RunShell("command -v setpriv").exit_code != 0) GTEST_SKIP() << "setpriv is not installed";
+  constexpr uint32_t kNobody = 65534, kOtherUser = 65533;
+  const std::string script = c().dir() + "/nobody-job.sh";
+  WriteScript(script, "#!/bin/sh\n#HERD --hold\necho \"secret-word uid=$(id -u)\"\n");
+  CommandResult r = c().HerdAs(kNobody, kNobody, "submit -q " + script);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string id = std::to_string(std::stol(r.out));
+  CommandResult other = c().HerdAs(kOtherUser, kOtherUser, "show --json " + id);
+  EXPECT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_THAT(other.out, ::testing::Not(HasSubstr("secret-word")));
+  EXPECT_THAT(c().HerdAs(kNobody, kNobody, "show --json " + id).out, HasSubstr("secret-word"));
+  ASSERT_EQ(c().HerdAs(kNobody, kNobody, "release " + id).exit_code, 0);
+  ASSERT_EQ(c().WaitForEnd(std::stol(id)), "COMPLETED") << c().Herd("show " + id).out;
+  EXPECT_THAT(c().Herd("logs " + id).out, HasSubstr("secret-word uid=65534"));
 }
 
 }  // namespace

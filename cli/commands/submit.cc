@@ -219,6 +219,9 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     if (!mem.ok()) return ctx.UsageError("--gpu-memory: " + mem.status().message());
     std::tie(spec.gpu_memory_mib, spec.gpu_memory_limit_mib) = *mem;
   }
+  // A container starts in its own root unless told: the directory here is seldom in the image,
+  // and the node refuses a --chdir that does not exist in the container.
+  if (spec.cwd.empty() && !spec.image.empty()) spec.cwd = "/";
   spec.cwd = Absolute(spec.cwd.empty() ? ctx.env().cwd : spec.cwd, ctx.env().cwd);
   if (!spec.image.empty()) spec.image = Absolute(spec.image, ctx.env().cwd);
   for (auto& v : spec.volumes) {
@@ -335,7 +338,8 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   sub->add_option("-e,--env", o->env, "environment variable KEY=VAL (repeatable)")
       ->allow_extra_args(false)
       ->transform(EnvValidator());
-  sub->add_option("--chdir", s.cwd, "working directory (default: the current one)");
+  sub->add_option("--chdir", s.cwd,
+                  "working directory (default: the current one; in a container, /)");
   sub->add_option("--after", o->after,
                   "start after JOB[:ok|:any|:fail] (ok: completed, the default; comma-separated)")
       ->delimiter(',')

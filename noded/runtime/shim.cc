@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
@@ -12,16 +11,19 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -256,8 +258,8 @@ std::vector<std::string> JobEnv(const LaunchSpec& spec, const UserInfo& user, bo
 
 // The runtime-spec config.json of a container job. `volumes` are (source, destination) binds
 // whose sources herd-shim already resolved and checked (see Shim::StageVolumes).
-std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const UserInfo& user,
-                      const std::vector<std::pair<std::string, std::string>>& volumes) {
+nlohmann::json OciConfig(const ShimSpec& shim, const std::string& rootfs, const UserInfo& user,
+                         const std::vector<std::pair<std::string, std::string>>& volumes) {
   using nlohmann::json;
   const LaunchSpec& spec = shim.launch;
   // A job of a plain user gets no capability at all (runc would otherwise hand them to it even
@@ -360,7 +362,148 @@ std::string OciConfig(const ShimSpec& shim, const std::string& rootfs, const Use
           "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
-  return config.dump(2) + "\n";
+  return config;
+}
+
+// A mount of a container, placed where runc will place it: at its destination as that resolves
+// once the mounts before it are made.
+struct ContainerMount {
+  // kImage: the rootfs; kBind: a host directory or file (a volume, a driver library); kEmpty: a
+  // fresh file system or a directory runc makes for a mount point, holding only mount points;
+  // kRunc: /proc, /sys and /dev, which runc fills itself.
+  enum Kind { kImage, kBind, kEmpty, kRunc } kind;
+  std::string target;  // container path, symbolic links resolved
+  int fd = -1;         // kImage, kBind: O_PATH descriptor of the tree or file it shows
+};
+
+// Where a container path leads (see ResolveInContainer).
+struct ContainerPath {
+  int err = 0;  // 0: found; ENOENT: `path` was found and `missing` below it was not; else why not
+  std::string path;                       // the container path reached, symbolic links resolved
+  std::vector<std::string> missing;       // err == ENOENT: the rest of the path
+  const ContainerMount* mount = nullptr;  // the mount that shows `path`
+  int fd = -1;  // found in an image or a bind: O_PATH descriptor of it; the caller closes it
+  bool dir = false;
+};
+
+constexpr int kMaxSymlinks = 40;  // as the kernel's
+
+std::deque<std::string> SplitPath(const std::string& path) {
+  std::deque<std::string> parts;
+  for (size_t start = 0, end; start < path.size(); start = end + 1) {
+    end = std::min(path.find('/', start), path.size());
+    if (end > start) parts.push_back(path.substr(start, end - start));
+  }
+  return parts;
+}
+
+std::string ChildPath(const std::string& dir, const std::string& name) {
+  return (dir == "/" ? "" : dir) + "/" + name;
+}
+
+std::string JoinPath(const std::vector<std::string>& parts) {
+  std::string path;
+  for (const std::string& part : parts) path += "/" + part;
+  return path.empty() ? "/" : path;
+}
+
+// The mount that shows container path `path`: the last one made on or above it hides the others.
+const ContainerMount& MountAt(const std::vector<ContainerMount>& mounts, const std::string& path) {
+  const ContainerMount* found = &mounts.front();
+  for (const ContainerMount& m : mounts) {
+    if (PathIsUnder(path, m.target)) found = &m;
+  }
+  return *found;
+}
+
+// Resolves container path `path` as the kernel will once `mounts` (mounts[0] the rootfs at "/")
+// are made, but with the caller's rights, which are the job's user's. It exists because runc
+// looks up the container's cwd and mount destinations as root, through links, `..` and volumes
+// that the user shaped. Each component is opened with O_PATH|O_NOFOLLOW in the tree of the mount
+// that shows it; symbolic links are followed here, within the container's root, and `..` is
+// walked again from the root, so it never climbs above it and crosses mounts as the kernel does.
+ContainerPath ResolveInContainer(const std::vector<ContainerMount>& mounts,
+                                 const std::string& path) {
+  std::deque<std::string> todo = SplitPath(path);
+  std::vector<std::string> done;  // the path reached, one component each
+  const ContainerMount* in = nullptr;
+  int fd = -1;  // the directory reached; -1 in an empty mount
+  bool dir = true;
+  auto to_root = [&] {
+    if (fd >= 0) close(fd);
+    done.clear();
+    in = &MountAt(mounts, "/");
+    fd = in->fd >= 0 ? fcntl(in->fd, F_DUPFD_CLOEXEC, 0) : -1;
+    dir = true;
+  };
+  auto finish = [&](int err) {
+    ContainerPath out{err, JoinPath(done), {}, in, -1, dir};
+    if (err == ENOENT) {
+      std::copy_if(todo.begin(), todo.end(), std::back_inserter(out.missing),
+                   [](const std::string& name) { return name != "."; });
+    }
+    if (err == 0) {
+      out.fd = fd;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    return out;
+  };
+  to_root();
+  int links = 0;
+  while (!todo.empty()) {
+    if (!dir) return finish(ENOTDIR);
+    const std::string name = todo.front();
+    todo.pop_front();
+    if (name == ".") continue;
+    if (name == "..") {
+      if (!done.empty()) done.pop_back();
+      todo.insert(todo.begin(), done.begin(), done.end());
+      to_root();
+      continue;
+    }
+    done.push_back(name);
+    const ContainerMount& m = MountAt(mounts, JoinPath(done));
+    int child = -1, err = 0;
+    if (m.kind == ContainerMount::kRunc) {
+      in = &m;
+      return finish(ENOENT);  // nothing there is the user's to name
+    } else if (m.target == JoinPath(done)) {
+      if (m.fd >= 0 && (child = fcntl(m.fd, F_DUPFD_CLOEXEC, 0)) < 0) err = errno;
+    } else if (fd < 0) {
+      err = ENOENT;  // an empty mount holds only the mounts made on it
+    } else if ((child = openat(fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+      err = errno;
+    }
+    struct stat st = {};
+    if (err == 0 && child >= 0 && fstat(child, &st) != 0) err = errno;
+    if (err == 0 && S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      const ssize_t n = readlinkat(child, "", target, sizeof target);
+      err = ++links > kMaxSymlinks                     ? ELOOP
+            : n < 0                                    ? errno
+            : n == static_cast<ssize_t>(sizeof target) ? ENAMETOOLONG
+                                                       : 0;
+      close(child);
+      done.pop_back();
+      if (err != 0) return finish(err);
+      std::deque<std::string> parts = SplitPath(std::string(target, n));
+      todo.insert(todo.begin(), parts.begin(), parts.end());
+      if (n > 0 && target[0] == '/') to_root();  // an absolute link starts at the root again
+      continue;
+    }
+    if (err != 0) {
+      if (child >= 0) close(child);
+      done.pop_back();
+      todo.push_front(name);
+      return finish(err);
+    }
+    if (fd >= 0) close(fd);
+    fd = child;
+    in = &m;
+    dir = child < 0 || S_ISDIR(st.st_mode);
+  }
+  return finish(0);
 }
 
 // Ok when umoci, which unpacks OCI image layouts, is in herd-shim's PATH; else how to get it.
@@ -410,9 +553,9 @@ class Shim {
   Status PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs);
   // Mounts an overlay of the image directory lower_fd (whose stat is `lower`) on bundle/rootfs.
   Status MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower);
-  // Refuses a container cwd the job's user could not enter (runc enters it as root).
-  Status CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
-                           const std::vector<std::pair<std::string, std::string>>& volumes);
+  // Refuses what `config` would have runc do as root that the job's user could not: enter a
+  // cwd the user cannot reach, make a directory or file in a volume.
+  Status CheckContainerPaths(const UserInfo& user, const nlohmann::json& config);
   // Resolves, checks and mounts the job's volumes under bundle/volumes; *volumes gets the
   // (source, destination) binds for runc.
   Status StageVolumes(const UserInfo& user, const std::string& bundle,
@@ -739,10 +882,10 @@ Status Shim::StartContainer() {
   HERD_RETURN_IF_ERROR(PrepareRootfs(user, bundle, &rootfs));
   std::vector<std::pair<std::string, std::string>> volumes;
   HERD_RETURN_IF_ERROR(StageVolumes(user, bundle, &volumes));
-  HERD_RETURN_IF_ERROR(CheckContainerCwd(user, rootfs, volumes));
   user.home = spec.uid == 0 ? "/root" : "/";
-  HERD_RETURN_IF_ERROR(
-      WriteFileAtomic(bundle + "/config.json", OciConfig(spec_, rootfs, user, volumes)));
+  const nlohmann::json config = OciConfig(spec_, rootfs, user, volumes);
+  HERD_RETURN_IF_ERROR(CheckContainerPaths(user, config));
+  HERD_RETURN_IF_ERROR(WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n"));
   HERD_RETURN_IF_ERROR(
       RuncWithLogError({"create", "--bundle", bundle, "--pid-file", Path(kPidFile), spec.job_key},
                        "cannot create container"));
@@ -858,43 +1001,91 @@ Status Shim::MountOverlay(const std::string& bundle, int lower_fd, const struct 
   return Status::Ok();
 }
 
-// runc enters the container's cwd as root before it becomes the job's user, so a directory the
-// user may not reach would be entered all the same: check it first, as the user, in the tree it
-// lies in (the innermost volume holding it, else the rootfs). A path that does not resolve
-// there (it crosses a mount runc makes, or a symlink into a volume) is left to runc.
-Status Shim::CheckContainerCwd(const UserInfo& user, const std::string& rootfs,
-                               const std::vector<std::pair<std::string, std::string>>& volumes) {
-  const std::string cwd = spec_.launch.cwd.empty() ? "/" : spec_.launch.cwd;
-  if (!NeedsSwitch(user) || cwd[0] != '/') return Status::Ok();  // runc refuses a relative one
-  std::string base = rootfs, rel = cwd;
-  size_t depth = 0;
-  for (const auto& [source, target] : volumes) {
-    if (target.size() > depth && PathIsUnder(cwd, target)) {
-      base = source;
-      rel = cwd.substr(std::min(target.size(), cwd.size()));
-      depth = target.size();
+// runc looks up the container's cwd and each mount's destination as root, in trees the user
+// shaped (the image's links, volumes), and makes as root what is missing there (mount points,
+// the cwd); it enters the cwd as root too. So each is resolved first as the user, where it will
+// lie once mounted: a mount point runc would make must lie in the job's own rootfs, never in a
+// volume, and the cwd must exist as a directory the user can enter.
+Status Shim::CheckContainerPaths(const UserInfo& user, const nlohmann::json& config) {
+  const std::string cwd = config["process"]["cwd"];
+  if (cwd.empty() || cwd[0] != '/') {
+    return Invalid("cannot chdir to '" + cwd + "': a container's working directory must be an " +
+                   "absolute path");
+  }
+  if (!NeedsSwitch(user)) return Status::Ok();
+  // What each mount shows, opened as root (staged volumes lie in the root-only bundle); their
+  // targets are the destinations as written until they are placed.
+  auto open_path = [](const nlohmann::json& path) {
+    return open(path.get<std::string>().c_str(), O_PATH | O_CLOEXEC);
+  };
+  std::vector<ContainerMount> mounts{
+      {ContainerMount::kImage, "/", open_path(config["root"]["path"])}};
+  for (const nlohmann::json& m : config["mounts"]) {
+    const std::string dest = m["destination"];
+    if (m["type"] == "bind") {
+      mounts.push_back({ContainerMount::kBind, dest, open_path(m["source"])});
+    } else if (PathIsUnderAny(dest, {"/proc", "/sys", "/dev"})) {
+      mounts.push_back({ContainerMount::kRunc, dest, -1});
+    } else {
+      mounts.push_back({ContainerMount::kEmpty, dest, -1});
     }
   }
-  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
-  if (rel.empty()) rel = ".";
-  int base_fd = open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (base_fd < 0) return Internal("cannot open " + base + ": " + ErrnoText(errno));
-  Status status = WithUserRights(user, [&] {
-    struct open_how how = {};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    int fd = static_cast<int>(syscall(SYS_openat2, base_fd, rel.c_str(), &how, sizeof how));
-    int err = fd < 0 ? errno : 0;
-    if (fd >= 0) {
-      if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) err = errno;
-      close(fd);
+  std::vector<ContainerMount> placed{mounts.front()};
+  Status status = WithUserRights(user, [&]() -> Status {
+    for (size_t i = 1; i < mounts.size(); ++i) {
+      ContainerMount mount = mounts[i];
+      const std::string what = "cannot mount at '" + mount.target + "' in the container: ";
+      if (placed.front().fd < 0 || (mount.kind == ContainerMount::kBind && mount.fd < 0)) {
+        return Internal(what + "cannot open what to mount there");
+      }
+      ContainerPath at = ResolveInContainer(placed, mount.target);
+      if (at.fd >= 0) close(at.fd);
+      if (at.mount->kind == ContainerMount::kRunc) {
+        if (mount.kind == ContainerMount::kRunc) continue;  // runc's own, under /dev
+        return Invalid(what + "it lies under " + at.mount->target + ", which runc fills itself");
+      }
+      if (at.err == ENOENT && at.mount->kind == ContainerMount::kBind) {
+        return Invalid(what + "'" + ChildPath(at.path, at.missing.front()) +
+                       "' does not exist in the volume mounted at '" + at.mount->target +
+                       "'; create it there, or choose another container path");
+      }
+      if (at.err == ENOENT &&
+          std::find(at.missing.begin(), at.missing.end(), "..") != at.missing.end()) {
+        return Invalid(what + "'..' follows a directory that does not exist");
+      }
+      if (at.err != 0 && at.err != ENOENT) return Denied(what + ErrnoText(at.err));
+      // runc makes what is missing, in the rootfs or an empty mount: directories that hold
+      // only mount points, then the mount point.
+      mount.target = at.path;
+      for (const std::string& name : at.missing) {
+        if (mount.target != at.path) placed.push_back({ContainerMount::kEmpty, mount.target, -1});
+        mount.target = ChildPath(mount.target, name);
+      }
+      placed.push_back(mount);
     }
-    if (err == EACCES || err == EPERM) {
-      return Denied("cannot chdir to '" + cwd + "': " + ErrnoText(err));
+    ContainerPath at = ResolveInContainer(placed, cwd);
+    const std::string what = "cannot chdir to '" + cwd + "': ";
+    if (at.mount->kind == ContainerMount::kRunc) {
+      return Invalid(what + "it lies under " + at.mount->target +
+                     ", which runc fills itself; choose another --chdir");
     }
-    return Status::Ok();
+    if (at.err == ENOENT) {
+      return Invalid(what + "it does not exist in the container; create it in the image or a " +
+                     "volume, or choose another --chdir");
+    }
+    if (at.err == ENOTDIR || (at.err == 0 && !at.dir)) {
+      return Invalid(what + "it is not a directory in the container; choose another --chdir");
+    }
+    int err = at.err;
+    if (at.fd >= 0) {
+      if (err == 0 && faccessat(at.fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) != 0) err = errno;
+      close(at.fd);
+    }
+    return err == 0 ? Status::Ok() : Denied(what + ErrnoText(err));
   });
-  close(base_fd);
+  for (const ContainerMount& mount : mounts) {
+    if (mount.fd >= 0) close(mount.fd);
+  }
   return status;
 }
 
@@ -937,6 +1128,13 @@ Status Shim::StageVolumes(const UserInfo& user, const std::string& bundle,
                       "', which is not under a path the admin allows (" + list + ")");
     } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
       status = Invalid("volume '" + host + "' is neither a directory nor a file");
+    } else if (S_ISDIR(st.st_mode)) {
+      // One the user cannot enter runc would enter, or make mount points in, as root.
+      status = WithUserRights(user, [&] {
+        if (faccessat(fd, "", X_OK, AT_EMPTY_PATH | AT_EACCESS) == 0) return Status::Ok();
+        return Denied("cannot use volume '" + host + "': " + ErrnoText(errno) +
+                      ": it must be a directory you can enter");
+      });
     }
     const std::string target = staging + "/" + std::to_string(i);
     if (status.ok()) {

@@ -188,6 +188,15 @@ TEST_F(CliTest, SubmitGpuMemoryTakesARequestAndAnOptionalLimit) {
               HasSubstr("invalid GPU memory"));
 }
 
+// The directory here is seldom in an image, and the node refuses a cwd the
+// container lacks.
+TEST_F(CliTest, ContainerJobStartsInTheContainersRootUnlessChdirIsGiven) {
+  ASSERT_EQ(Herd({"submit", "--image", "img", "--", "true"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "--image", "img", "--chdir", "/data", "--", "true"}).code, kExitOk);
+  EXPECT_EQ(fake_.submits.at(0).spec.cwd, "/");
+  EXPECT_EQ(fake_.submits.at(1).spec.cwd, "/data");
+}
+
 TEST_F(CliTest, SubmitDefaultsLeaveProjectToTheController) {
   ASSERT_EQ(Herd({"submit", "--", "true"}).code, kExitOk);
   const model::JobSpec& s = fake_.submits.at(0).spec;

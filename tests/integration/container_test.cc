@@ -13,6 +13,7 @@ namespace herd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ContainerIntegrationTest, AllowedVolumeIsMountedAndOthersAreRefused) {
   char data[] = "/tmp/herd-vol.XXXXXX";
@@ -54,6 +55,47 @@ TEST(ContainerIntegrationTest, AllowedVolumeIsMountedAndOthersAreRefused) {
     EXPECT_THAT((*c.Show(escape))["reason"].get<std::string>(),
                 HasSubstr("resolves to '/root', which is not under a path the admin allows"));
   }
+  RunShell(std::string("rm -rf ") + data);
+}
+
+// A --chdir is resolved in the container as the job's user: a link in the user's image that
+// leads below a volume's closed directory fails the job with the reason, before anything runs.
+TEST(ContainerIntegrationTest, ChdirThroughAnImageLinkIntoAVolumeFailsTheJob) {
+  if (getuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+    GTEST_SKIP() << "running a job as nobody needs root and setpriv";
+  }
+  char data[] = "/tmp/herd-vol.XXXXXX";
+  ASSERT_NE(mkdtemp(data), nullptr);
+  const std::string vol = std::string(data) + "/vol";
+  auto started =
+      LocalCluster::Start({std::string("[containers]\nallowed_volumes = [\"") + data + "\"]\n",
+                           {"ws01=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  std::string why;
+  const std::string rootfs = MakeRootfs(c.dir(), &why);
+  if (rootfs.empty()) {
+    RunShell(std::string("rm -rf ") + data);
+    GTEST_SKIP() << why;
+  }
+  const std::string image = std::string(data) + "/image.tar";
+  CommandResult made =
+      RunShell("chmod 755 " + std::string(data) + " && mkdir -p " + vol + "/secret/open && " +
+               "echo root-only > " + vol + "/secret/open/private && chmod 700 " + vol +
+               "/secret && rmdir " + rootfs + "/work && ln -s /vol/secret/open " + rootfs +
+               "/work && tar -cf " + image + " -C " + rootfs + " . && chmod 644 " + image);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  CommandResult r = c.HerdAs(65534, 65534,
+                             "submit -q --image " + image + " -v " + vol +
+                                 ":/vol --chdir /work -- sh -c 'ls; cat private'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long id = std::stol(r.out);
+  EXPECT_EQ(c.WaitForEnd(id), "FAILED") << c.log_tail();
+  EXPECT_THAT((*c.Show(id))["reason"].get<std::string>(),
+              HasSubstr("cannot chdir to '/work': Permission denied"));
+  const std::string logs = c.Herd("logs " + std::to_string(id)).out;
+  EXPECT_THAT(logs, Not(HasSubstr("private")));
+  EXPECT_THAT(logs, Not(HasSubstr("root-only")));
   RunShell(std::string("rm -rf ") + data);
 }
 

@@ -631,6 +631,14 @@ class ContainerTest : public RuntimeTest {
     return spec;
   }
 
+  // What became of `spec`: "ran: " and its log once it ended, or why it was refused.
+  std::string Outcome(const LaunchSpec& spec) {
+    Status status = runtime_->Launch(spec);
+    if (!status.ok()) return status.message();
+    WaitExit(spec.job_key);
+    return "ran: " + Log(spec.job_key);
+  }
+
   std::string rootfs_;
 };
 
@@ -762,6 +770,15 @@ TEST_F(ContainerTest, VolumeIsCheckedWhereItResolvesForTheUser) {
   ASSERT_FALSE(status.ok()) << Log("29.1");
   EXPECT_THAT(status.message(),
               HasSubstr("cannot use volume '" + tmp_ + "/closed/open': Permission denied"));
+
+  // The user may open the directory itself, but not enter it: runc would, as root.
+  spec.job_key = "29.2";
+  spec.mounts = {{tmp_ + "/closed", "/x"}};
+  status = runtime_->Launch(spec);
+  ASSERT_FALSE(status.ok()) << Log("29.2");
+  EXPECT_THAT(status.message(),
+              HasSubstr("cannot use volume '" + tmp_ +
+                        "/closed': Permission denied: it must be a directory you can enter"));
 }
 
 // An OCI layout is unpacked by umoci running as the job's user (rootless): a setuid-root file
@@ -794,6 +811,72 @@ TEST_F(ContainerTest, ContainerCwdIsCheckedWithTheUsersRights) {
   Status status = runtime_->Launch(spec);
   ASSERT_FALSE(status.ok()) << "the job ran in " << spec.cwd << ": " << Log("31.0");
   EXPECT_THAT(status.message(), HasSubstr("cannot chdir to '/x/closed/open': Permission denied"));
+}
+
+// The cwd is resolved as it will lie in the container, as the user: through the image's links
+// into a volume, through `..` across a volume's mount point, never under runc's own mounts.
+TEST_F(ContainerTest, ContainerCwdIsResolvedInTheContainerAsTheUser) {
+  chmod(tmp_.c_str(), 0755);
+  const std::string vol = tmp_ + "/vol";
+  fs::create_directories(vol + "/secret/sub");
+  fs::create_directories(vol + "/open");
+  chmod((vol + "/secret").c_str(), 0700);
+  chmod((vol + "/secret/sub").c_str(), 0755);
+  std::ofstream(vol + "/secret/sub/private") << "root-only";
+  const std::string image = tmp_ + "/linked";
+  ASSERT_EQ(
+      std::system(("cp -a " + rootfs_ + " " + image + " && rmdir " + image + "/work && ln -s " +
+                   "/vol/secret " + image + "/work && ln -s vol/open " + image + "/go && " +
+                   "mkdir " + image + "/vol && tar -cf " + image + ".tar -C " + image + " .")
+                      .c_str()),
+      0);
+  chmod((image + ".tar").c_str(), 0644);
+  int n = 0;
+  auto launch = [&](const std::string& cwd) {
+    LaunchSpec spec =
+        NobodySh("32." + std::to_string(n++), "pwd; ls -R; cat sub/private", image + ".tar");
+    spec.mounts = {{vol, "/vol"}};
+    spec.cwd = cwd;
+    return Outcome(spec);
+  };
+  EXPECT_THAT(launch("/work"), HasSubstr("cannot chdir to '/work': Permission denied"));
+  EXPECT_THAT(launch("/vol/../vol/secret/sub"),
+              HasSubstr("cannot chdir to '/vol/../vol/secret/sub': Permission denied"));
+  EXPECT_THAT(launch("/work/sub"), HasSubstr("cannot chdir to '/work/sub': Permission denied"));
+  EXPECT_THAT(launch("/dev"),
+              HasSubstr("cannot chdir to '/dev': it lies under /dev, which runc fills itself"));
+  EXPECT_THAT(launch("/go"), HasSubstr("ran: /vol/open\n"));
+}
+
+// runc makes a missing cwd or mount point as root: never in a volume, whoever owns it, nor
+// under /proc, /sys or /dev.
+TEST_F(ContainerTest, MissingCwdOrMountPointInAVolumeIsRefusedAndNotMade) {
+  chmod(tmp_.c_str(), 0755);
+  const std::string vol = tmp_ + "/vol", other = tmp_ + "/other";
+  fs::create_directories(vol);
+  fs::create_directories(other);
+  int n = 0;
+  auto launch = [&](const std::string& cwd,
+                    const std::vector<std::pair<std::string, std::string>>& mounts) {
+    LaunchSpec spec = NobodySh("33." + std::to_string(n++), "pwd", rootfs_);
+    spec.cwd = cwd;
+    spec.mounts = mounts;
+    return Outcome(spec);
+  };
+  EXPECT_THAT(launch("/vol/newdir", {{vol, "/vol"}}),
+              HasSubstr("cannot chdir to '/vol/newdir': it does not exist in the container; "
+                        "create it in the image or a volume, or choose another --chdir"));
+  EXPECT_FALSE(fs::exists(vol + "/newdir"));
+  EXPECT_THAT(launch("/", {{vol, "/vol"}, {other, "/vol/inner"}}),
+              HasSubstr("cannot mount at '/vol/inner' in the container: '/vol/inner' does not "
+                        "exist in the volume mounted at '/vol'"));
+  EXPECT_FALSE(fs::exists(vol + "/inner"));
+  // Nor in what runc fills itself, where nothing can be checked as the user.
+  EXPECT_THAT(launch("/", {{vol, "/dev/vol"}}),
+              HasSubstr("cannot mount at '/dev/vol' in the container: it lies under /dev"));
+  // Where the outer volume has it, the user may start in the inner one.
+  fs::create_directories(vol + "/inner");
+  EXPECT_EQ(launch("/vol/inner", {{vol, "/vol"}, {other, "/vol/inner"}}), "ran: /vol/inner\n");
 }
 
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {

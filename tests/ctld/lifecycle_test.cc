@@ -263,7 +263,7 @@ Status ReplyTo(net::Dealer& conn) {
   return net::ReplyStatus(*reply);
 }
 
-TEST(NodeTrustTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRefused) {
+TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRefused) {
   auto c = StartCluster();
   ASSERT_NE(c, nullptr);
   auto conn = c->network().Connect();
@@ -289,7 +289,7 @@ TEST(NodeTrustTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRef
   EXPECT_EQ(s.code(), Code::kDenied) << s.message();
 }
 
-TEST(NodeTrustTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
+TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
   auto c = StartCluster();
   ASSERT_NE(c, nullptr);
   auto id = c->Client(kAlice).Submit(Spec(1));

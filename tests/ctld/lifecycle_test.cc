@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "noded/agent.h"
+#include "tests/support/configs.h"
 #include "tests/support/in_process_cluster.h"
 
 namespace herd::testing {
@@ -19,25 +20,17 @@ using ::testing::Pair;
 constexpr uint32_t kAlice = 1000;
 constexpr uint32_t kBob = 1001;
 
-std::unique_ptr<InProcessCluster> StartCluster(InProcessCluster::Options options = {}) {
-  auto c = InProcessCluster::Start(options);
-  EXPECT_TRUE(c.ok()) << c.status().message();
-  if (!c.ok()) return nullptr;
-  (*c)->Settle();  // the nodes register
-  return std::move(*c);
-}
-
 TEST(JobLifecycleTest, SubmittedJobIsLaunchedRunsAndCompletesWithItsExitCode) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->NodeState("n1"), "UP");
 
   // The node is frozen: the launch waits at it, and the job is STARTING.
   c->FreezeNode("n1", true);
-  auto id = c->Client(kAlice).Submit(Spec(1));
-  ASSERT_TRUE(id.ok()) << id.status().message();
+  const model::JobId id = c->Submit(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
   c->Cycle();
-  model::Job job = c->Job(*id);
+  model::Job job = c->Job(id);
   EXPECT_EQ(job.state, JobState::kStarting) << job.reason;
   ASSERT_EQ(job.placement.size(), 1u);
   EXPECT_EQ(job.placement[0].node, "n1");
@@ -49,102 +42,77 @@ TEST(JobLifecycleTest, SubmittedJobIsLaunchedRunsAndCompletesWithItsExitCode) {
   c->Settle();
   ASSERT_EQ(c->jobs("n1").launched.size(), 1u);
   const runtime::LaunchSpec& launched = c->jobs("n1").launched[0];
-  const std::string key = noded::JobKey(*id, 0, 0);
+  const std::string key = noded::JobKey(id, 0, 0);
   EXPECT_EQ(launched.job_key, key);
   EXPECT_EQ(launched.uid, kAlice);
   EXPECT_EQ(launched.argv, std::vector<std::string>{"train.py"});
-  EXPECT_THAT(launched.env, Contains(Pair("HERD_JOB_ID", std::to_string(*id))));
+  EXPECT_THAT(launched.env, Contains(Pair("HERD_JOB_ID", std::to_string(id))));
   EXPECT_THAT(launched.env, Contains(Pair("CUDA_VISIBLE_DEVICES",
                                           std::to_string(job.placement[0].gpus[0]))));
-  EXPECT_EQ(c->Job(*id).state, JobState::kRunning);
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
 
   // It exits 0; within one poll of the node it is COMPLETED and the node forgets it.
   ASSERT_TRUE(c->jobs("n1").Exit(key, 0));
   c->Advance(100);
-  job = c->Job(*id);
+  job = c->Job(id);
   EXPECT_EQ(job.state, JobState::kCompleted) << job.reason;
   EXPECT_EQ(job.exit_code, 0);
   EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
 }
 
 TEST(JobLifecycleTest, FailingCommandEndsFailedWithItsExitCode) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  auto id = c->Client(kAlice).Submit(Spec(0));
-  ASSERT_TRUE(id.ok()) << id.status().message();
-  c->Cycle();
-  ASSERT_EQ(c->Job(*id).state, JobState::kRunning);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(0));
+  ASSERT_NE(id, 0);
 
-  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(*id, 0, 0), 3));
+  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(id, 0, 0), 3));
   c->Advance(100);
-  model::Job job = c->Job(*id);
+  model::Job job = c->Job(id);
   EXPECT_EQ(job.state, JobState::kFailed);
   EXPECT_EQ(job.exit_code, 3);
   EXPECT_EQ(job.reason, "exit code 3");
 }
 
 TEST(JobLifecycleTest, CancelKillsTheRunningJobAndOnlyItsOwnerMayCancel) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  auto id = c->Client(kAlice).Submit(Spec(1));
-  ASSERT_TRUE(id.ok()) << id.status().message();
-  c->Cycle();
-  ASSERT_EQ(c->Job(*id).state, JobState::kRunning);
-  const std::string key = noded::JobKey(*id, 0, 0);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+  const std::string key = noded::JobKey(id, 0, 0);
 
-  auto refused = c->Client(kBob).Action("cancel", *id);
+  auto refused = c->Client(kBob).Action("cancel", id);
   ASSERT_TRUE(refused.ok()) << refused.status().message();
   EXPECT_FALSE(refused->ok);
   EXPECT_THAT(refused->message, HasSubstr("permission denied"));
   EXPECT_EQ(c->jobs("n1").Find(key)->kills, 0);
-  EXPECT_EQ(c->Job(*id).state, JobState::kRunning);
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
 
   // The kill reaches the node, the job ends at once (it obeys SIGTERM) and is reported.
-  auto cancelled = c->Client(kAlice).Action("cancel", *id);
+  auto cancelled = c->Client(kAlice).Action("cancel", id);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
   EXPECT_TRUE(cancelled->ok) << cancelled->message;
-  model::Job job = c->Job(*id);
+  model::Job job = c->Job(id);
   EXPECT_EQ(job.state, JobState::kCancelled) << job.reason;
   EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
   EXPECT_TRUE(c->jobs("n1").Running().empty());
 }
 
-// Projects a and b are each guaranteed 2 of the node's 4 GPUs; train jobs may be preempted at
-// once.
-constexpr char kTwoProjects[] = R"(
-default_project = "a"
-
-[projects.a]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[projects.b]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[classes.train]
-min_runtime = 0
-)";
-
 TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
-  auto c = StartCluster({kTwoProjects, {{"n1"}}});
+  auto c = InProcessCluster::Started({kTwoProjects, {{"n1"}}});
   ASSERT_NE(c, nullptr);
   // a takes all four GPUs while b is idle.
   std::vector<model::JobId> a;
-  for (int i = 0; i < 4; ++i) {
-    auto id = c->Client(kAlice).Submit(Spec(1, "train", "a"));
-    ASSERT_TRUE(id.ok()) << id.status().message();
-    a.push_back(*id);
-  }
+  for (int i = 0; i < 4; ++i) a.push_back(c->Submit(kAlice, Spec(1, "train", "a")));
   c->Cycle();
   for (model::JobId id : a) ASSERT_EQ(c->Job(id).state, JobState::kRunning) << id;
 
   // b asks for its 2 GPUs: two of a's jobs are stopped, requeued, and b starts in their room.
-  auto b = c->Client(kBob).Submit(Spec(2, "train", "b"));
-  ASSERT_TRUE(b.ok()) << b.status().message();
+  const model::JobId b = c->Submit(kBob, Spec(2, "train", "b"));
+  ASSERT_NE(b, 0);
   c->Cycle();
   c->Cycle();
-  EXPECT_EQ(c->Job(*b).state, JobState::kRunning) << c->Job(*b).reason;
+  EXPECT_EQ(c->Job(b).state, JobState::kRunning) << c->Job(b).reason;
   std::vector<model::JobId> requeued;
   for (model::JobId id : a) {
     model::Job job = c->Job(id);
@@ -162,7 +130,7 @@ TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
   ASSERT_EQ(requeued.size(), 2u) << "reclaim takes exactly the 2 GPUs b is guaranteed";
 
   // When b ends, each requeued job starts again as run 1, told it was restarted.
-  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(*b, 0, 0), 0));
+  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(b, 0, 0), 0));
   c->Cycle();
   for (model::JobId id : requeued) {
     model::Job job = c->Job(id);
@@ -176,7 +144,7 @@ TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
 }
 
 TEST(JobLifecycleTest, HigherClassPreemptsALowerOneOfItsProject) {
-  auto c = StartCluster({R"(
+  auto c = InProcessCluster::Started({R"(
 [projects.vision]
 deserved = { gpu = 4 }
 members = ["*"]
@@ -188,16 +156,14 @@ min_runtime = 0
   ASSERT_NE(c, nullptr);
   std::vector<model::JobId> train;
   for (int i = 0; i < 2; ++i) {
-    auto id = c->Client(kAlice).Submit(Spec(2, "train", "vision"));
-    ASSERT_TRUE(id.ok()) << id.status().message();
-    train.push_back(*id);
-    c->Cycle();
+    train.push_back(c->Submit(kAlice, Spec(2, "train", "vision")));
+    c->Cycle();  // the second starts a second later: the younger
   }
-  auto interactive = c->Client(kAlice).Submit(Spec(2, "interactive", "vision"));
-  ASSERT_TRUE(interactive.ok()) << interactive.status().message();
+  const model::JobId interactive = c->Submit(kAlice, Spec(2, "interactive", "vision"));
+  ASSERT_NE(interactive, 0);
   c->Cycle();
   c->Cycle();
-  EXPECT_EQ(c->Job(*interactive).state, JobState::kRunning) << c->Job(*interactive).reason;
+  EXPECT_EQ(c->Job(interactive).state, JobState::kRunning) << c->Job(interactive).reason;
   // The younger train job gave way (less work lost) and waits to run again.
   EXPECT_EQ(c->Job(train[0]).state, JobState::kRunning);
   model::Job evicted = c->Job(train[1]);
@@ -206,13 +172,11 @@ min_runtime = 0
 }
 
 TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  auto id = c->Client(kAlice).Submit(Spec(1));
-  ASSERT_TRUE(id.ok()) << id.status().message();
-  c->Cycle();
-  ASSERT_EQ(c->Job(*id).state, JobState::kRunning);
-  const std::string key = noded::JobKey(*id, 0, 0);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+  const std::string key = noded::JobKey(id, 0, 0);
 
   // The first acknowledgement is lost: the node reports the end again after 2 s.
   int acks_dropped = 0;
@@ -223,7 +187,7 @@ TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
   });
   ASSERT_TRUE(c->jobs("n1").Exit(key, 0));
   c->Advance(100);
-  const model::Job ended = c->Job(*id);
+  const model::Job ended = c->Job(id);
   EXPECT_EQ(ended.state, JobState::kCompleted);
   EXPECT_EQ(acks_dropped, 1);
   EXPECT_TRUE(c->jobs("n1").forgotten.empty());
@@ -233,11 +197,11 @@ TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
   for (const auto& m : c->network().log()) {
     if (!m.to_server || m.envelope.type != "job_event") continue;
     auto ev = proto::BodyOf<proto::JobEvent>(m.envelope);
-    reports += ev.ok() && ev->report.id == *id && ev->report.state == "ENDED";
+    reports += ev.ok() && ev->report.id == id && ev->report.state == "ENDED";
   }
   EXPECT_EQ(reports, 2);
   EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
-  const model::Job after = c->Job(*id);
+  const model::Job after = c->Job(id);
   EXPECT_EQ(after.state, JobState::kCompleted);
   EXPECT_EQ(after.exit_code, 0);
   EXPECT_EQ(after.end_time, ended.end_time);
@@ -264,7 +228,7 @@ Status ReplyTo(net::Dealer& conn) {
 }
 
 TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRefused) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
   auto conn = c->network().Connect();
 
@@ -290,22 +254,20 @@ TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIs
 }
 
 TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  auto id = c->Client(kAlice).Submit(Spec(1));
-  ASSERT_TRUE(id.ok()) << id.status().message();
-  c->Cycle();
-  ASSERT_EQ(c->Job(*id).state, JobState::kRunning);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
 
   // Root, but not on the connection n1 registered from: it cannot end n1's job.
   auto conn = c->network().Connect();
-  proto::JobEvent ev{"n1", {*id, 0, "ENDED", 0, "", {}, 0, false}};
+  proto::JobEvent ev{"n1", {id, 0, "ENDED", 0, "", {}, 0, false}};
   ASSERT_TRUE(conn->Send(SignedAs(0, proto::MakeEnvelope(ev, 1))).ok());
   c->Settle();
   Status s = ReplyTo(*conn);
   EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
   EXPECT_THAT(s.message(), HasSubstr("not registered with this herd-ctld on this connection"));
-  EXPECT_EQ(c->Job(*id).state, JobState::kRunning);
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
 }
 
 }  // namespace

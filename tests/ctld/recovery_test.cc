@@ -13,28 +13,10 @@ using ::testing::ElementsAre;
 
 constexpr uint32_t kAlice = 1000;
 
-std::unique_ptr<InProcessCluster> StartCluster(InProcessCluster::Options options = {}) {
-  auto c = InProcessCluster::Start(options);
-  EXPECT_TRUE(c.ok()) << c.status().message();
-  if (!c.ok()) return nullptr;
-  (*c)->Settle();
-  return std::move(*c);
-}
-
-// A running job on n1 of a fresh cluster, or 0 after a failed check.
-model::JobId RunningJob(InProcessCluster& c, int64_t gpus = 1) {
-  auto id = c.Client(kAlice).Submit(Spec(gpus));
-  EXPECT_TRUE(id.ok()) << id.status().message();
-  if (!id.ok()) return 0;
-  c.Cycle();
-  EXPECT_EQ(c.Job(*id).state, JobState::kRunning);
-  return *id;
-}
-
 TEST(ControllerRestartTest, RunningJobsStayRunningAndTheirLaterEndsAreRecorded) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  const model::JobId id = RunningJob(*c);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
   ASSERT_NE(id, 0);
   const model::Job before = c->Job(id);
 
@@ -58,9 +40,9 @@ TEST(ControllerRestartTest, RunningJobsStayRunningAndTheirLaterEndsAreRecorded) 
 }
 
 TEST(ControllerRestartTest, JobThatEndsWhileTheControllerIsDownKeepsItsExitCode) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  const model::JobId id = RunningJob(*c);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
   ASSERT_NE(id, 0);
 
   c->StopController();
@@ -75,9 +57,9 @@ TEST(ControllerRestartTest, JobThatEndsWhileTheControllerIsDownKeepsItsExitCode)
 }
 
 TEST(ControllerRestartTest, CancelUnderWayEndsCancelledAfterARestart) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  const model::JobId id = RunningJob(*c);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
   ASSERT_NE(id, 0);
 
   // The kill is sent, but n1 is frozen: the job still runs when herd-ctld restarts.
@@ -98,9 +80,9 @@ node_timeout = "10s"
 )";
 
 TEST(NodeLossTest, SilentNodeGoesDownItsJobIsRequeuedAndOnItsReturnOnlyTheNewRunRuns) {
-  auto c = StartCluster({kShortNodeTimeout, {{"n1"}}});
+  auto c = InProcessCluster::Started({kShortNodeTimeout, {{"n1"}}});
   ASSERT_NE(c, nullptr);
-  const model::JobId id = RunningJob(*c);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
   ASSERT_NE(id, 0);
 
   // n1 stops answering (frozen): after node_timeout it is DOWN and its train job requeued.
@@ -127,9 +109,9 @@ TEST(NodeLossTest, SilentNodeGoesDownItsJobIsRequeuedAndOnItsReturnOnlyTheNewRun
 }
 
 TEST(NodeLossTest, NodeDaemonRestartKeepsItsJobsRunning) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
-  const model::JobId id = RunningJob(*c);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
   ASSERT_NE(id, 0);
 
   ASSERT_TRUE(c->StartNode("n1").ok());  // a new herd-noded, on a new connection
@@ -146,22 +128,22 @@ TEST(NodeLossTest, NodeDaemonRestartKeepsItsJobsRunning) {
 }
 
 TEST(NodeLossTest, JobWhoseLaunchWasLostWithTheNodeDaemonIsRequeuedNotFailed) {
-  auto c = StartCluster();
+  auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
   // The launch waits at a frozen herd-noded, which is then replaced (kill -9, start).
   c->FreezeNode("n1", true);
-  auto id = c->Client(kAlice).Submit(Spec(1));
-  ASSERT_TRUE(id.ok()) << id.status().message();
+  const model::JobId id = c->Submit(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
   c->Cycle();
-  ASSERT_EQ(c->Job(*id).state, JobState::kStarting);
+  ASSERT_EQ(c->Job(id).state, JobState::kStarting);
   c->StopNode("n1");
   ASSERT_TRUE(c->StartNode("n1").ok());
   c->Settle();
   c->Cycle();
-  model::Job job = c->Job(*id);
+  model::Job job = c->Job(id);
   EXPECT_EQ(job.state, JobState::kRunning) << job.reason;
   EXPECT_EQ(job.restart_count, 1);
-  EXPECT_THAT(c->jobs("n1").Running(), ElementsAre(noded::JobKey(*id, 1, 0)));
+  EXPECT_THAT(c->jobs("n1").Running(), ElementsAre(noded::JobKey(id, 1, 0)));
 }
 
 }  // namespace

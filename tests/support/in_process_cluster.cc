@@ -92,6 +92,18 @@ Result<std::unique_ptr<InProcessCluster>> InProcessCluster::Start(const Options&
   return c;
 }
 
+std::unique_ptr<InProcessCluster> InProcessCluster::Started(const Options& options) {
+  auto c = Start(options);
+  if (!c.ok()) {
+    ADD_FAILURE() << "the in-process cluster did not start: " << c.status().message();
+    return nullptr;
+  }
+  (*c)->Settle();
+  return std::move(*c);
+}
+
+std::unique_ptr<InProcessCluster> InProcessCluster::Started() { return Started(Options{}); }
+
 InProcessCluster::~InProcessCluster() {
   // Agents and the controller log while they go: before the log capture ends.
   nodes_.clear();
@@ -168,6 +180,28 @@ void InProcessCluster::Advance(int64_t ms) {
 }
 
 void InProcessCluster::Cycle() { Advance(config_.scheduler.cycle_interval_ms); }
+
+model::JobId InProcessCluster::Submit(uint32_t uid, model::JobSpec spec) {
+  auto id = Client(uid).Submit(std::move(spec));
+  if (!id.ok()) {
+    ADD_FAILURE() << "submit refused: " << id.status().message();
+    return 0;
+  }
+  return *id;
+}
+
+model::JobId InProcessCluster::SubmitRunning(uint32_t uid, model::JobSpec spec) {
+  const model::JobId id = Submit(uid, std::move(spec));
+  if (id == 0) return 0;
+  Cycle();
+  const model::Job job = Job(id);
+  if (job.state != model::JobState::kRunning) {
+    ADD_FAILURE() << "job " << id << " is " << model::JobStateName(job.state) << ", not RUNNING: "
+                  << job.reason;
+    return 0;
+  }
+  return id;
+}
 
 model::Job InProcessCluster::Job(model::JobId id) {
   auto job = root_->Show(id);

@@ -70,6 +70,9 @@ class InProcessCluster {
   // The controller recovered from a fresh database and every node connected (registered at
   // the first Settle).
   static Result<std::unique_ptr<InProcessCluster>> Start(const Options& options);
+  // Start, then Settle (every node registered); null and a failed test when it cannot start.
+  static std::unique_ptr<InProcessCluster> Started(const Options& options);
+  static std::unique_ptr<InProcessCluster> Started();  // one node "n1", every default
   ~InProcessCluster();
 
   // Steps the controller and every running agent until no message moves. Reports a failure
@@ -96,6 +99,10 @@ class InProcessCluster {
   void FreezeNode(const std::string& name, bool frozen);
 
   TestClient Client(uint32_t uid) { return TestClient(this, uid); }
+  // `spec` submitted as `uid`: the new job's id, or 0 and a failed test when it is refused.
+  model::JobId Submit(uint32_t uid, model::JobSpec spec);
+  // Submit, then Cycle: the job's id once it runs, or 0 and a failed test.
+  model::JobId SubmitRunning(uint32_t uid, model::JobSpec spec);
   // The job as root sees it; a failed test when it cannot be read.
   model::Job Job(model::JobId id);
   // Node `name` as `herd nodes` shows it ("UP", "DOWN", "DRAIN"; "" when unknown).

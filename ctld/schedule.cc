@@ -129,7 +129,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.min_runtime_s = c.min_runtime_s;
     snap.classes[name] = std::move(v);
   }
-  sched::MarkEvictions(preempted_for_, snap);
+  sched::MarkEvictions(preempted_for_, room_for_, snap);
   return snap;
 }
 
@@ -141,7 +141,7 @@ void Controller::Schedule() {
     return;
   }
   // Room made for a job that has since started or gone is no longer held for it.
-  sched::ForgetSettled(preempted_for_, [&](model::JobId id) {
+  sched::ForgetSettled(preempted_for_, room_for_, [&](model::JobId id) {
     auto b = jobs_.find(id);
     return b != jobs_.end() && b->second.state == JobState::kPending;
   });
@@ -173,6 +173,7 @@ void Controller::Schedule() {
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);
   }
+  sched::RecordRoom(d, room_for_);  // the victims are recorded as StopJob stops them
   for (const auto& s : d.starts) {
     auto it = jobs_.find(s.id);
     if (it == jobs_.end() || it->second.state != JobState::kPending) continue;

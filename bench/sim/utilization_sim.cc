@@ -67,6 +67,7 @@ class TeamSim {
   std::deque<Live> jobs_;          // by id - 1; resubmitted sessions get new ids
   std::vector<int64_t> running_;   // ids
   sched::EvictedFor evicted_for_;  // evictions under way, applied as herd-ctld applies them
+  sched::RoomFor room_for_;        // where their beneficiaries are planned
   std::vector<sched::NodeView> nodes_;  // the cluster, free resources kept current
   std::unordered_map<std::string, size_t> node_index_;
   std::vector<std::map<int, int>> numa_of_core_;  // per node
@@ -275,7 +276,7 @@ Status TeamSim::ScheduleHerd(int64_t now) {
   // Evictions carry between cycles as in herd-ctld (ctld/sched/evictions.h): an evicted job is
   // offered again once the job it made room for has started; that job is then served first.
   const size_t under_way = evicted_for_.size();
-  sched::ForgetSettled(evicted_for_, [&](model::JobId id) { return Get(id).state == State::kPending; });
+  sched::ForgetSettled(evicted_for_, room_for_, [&](model::JobId id) { return Get(id).state == State::kPending; });
   if (evicted_for_.size() != under_way) changed_ = true;
   if (snap_.pending.empty()) return Status::Ok();
   // Decide() reads the clock only against min_runtime (eviction) and reserve_after (reservation):
@@ -288,10 +289,10 @@ Status TeamSim::ScheduleHerd(int64_t now) {
   sched::Snapshot marked;
   if (!evicted_for_.empty()) {
     marked = snap_;
-    sched::MarkEvictions(evicted_for_, marked);
+    sched::MarkEvictions(evicted_for_, room_for_, marked);
   }
   sched::Decisions d = sched::Decide(evicted_for_.empty() ? snap_ : marked, o_.policy);
-  sched::RecordEvictions(d, evicted_for_);
+  sched::RecordEvictions(d, evicted_for_, room_for_);
   r_.decide_s += std::chrono::duration<double>(SteadyClock::now() - t0).count();
   r_.decide_calls++;
   for (const sched::PreemptDecision& p : d.preemptions) {

@@ -32,6 +32,7 @@ struct JobState {
   Shape shape;
   model::Resources total;
   bool started = false;
+  std::vector<model::WorkerPlacement> placement;  // where it started
   bool tried = false;     // the allocate pass has tried it
   bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
@@ -83,6 +84,10 @@ class Cycle {
   // scheduler.cc
   void Allocate();
   bool TryStart(JobState& job);
+  void Start(JobState& job, std::vector<model::WorkerPlacement> placement);
+  // Starts a job whose room is made on the nodes its eviction plan chose, when it fits there.
+  bool StartInRoom(JobState& job);
+  std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
   QuotaHit CheckQuota(const JobState& job) const;
   std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
   std::string NoFitReason(const JobState& job);
@@ -104,6 +109,26 @@ class Cycle {
   }
 
   // evict.cc
+  // Holds the nodes of victims still stopping from earlier cycles: nothing starts there while the
+  // room they make is on its way to the job they were evicted for.
+  void HoldRoom();
+  // Turns the cluster into the one eviction plans count on (evict.cc's head): victims still stopping
+  // gone, the jobs waiting for them placed. Nothing starts after it in the cycle.
+  void PlanRoom();
+  // Whether `job` fits in that cluster without more victims (it then waits, with its reason set).
+  bool FitsRoomMade(JobState& job);
+  // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
+  bool TakeBack(JobState& job);
+  // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
+  // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
+  // for them), the latest first.
+  std::vector<JobState*> GiveWay(const JobState& job);
+  // Whether taking `starts` and `victims` together keeps every project they belong to at its fair
+  // share less its smallest job on each resource they take above its fair share (AboveShare's rule
+  // for a set taken at once).
+  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims) const;
+  // Takes back `starts` (already released and uncharged) for `job`.
+  void Withdraw(const std::vector<JobState*>& starts, const JobState& job);
   void Evict();
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.
@@ -149,6 +174,15 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  // GiveWay's starts of every queue (latest first) and the cluster without them, as of starts_version_.
+  std::vector<JobState*> give_way_;
+  std::vector<NodeState> loose_;
+  int starts_version_ = 0, give_way_version_ = -1;
+  int room_version_ = 0;
+  // Reclaim's candidates per queue, as of (starts_version_, room_version_).
+  std::map<const QueueState*, std::pair<std::pair<int, int>, std::vector<const RunningJob*>>>
+      reclaim_candidates_;  // changes with the room being made (PlanRoom, Commit); 0: none
+  std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for

@@ -1,7 +1,10 @@
 // Reclaim (between queues, to restore fair share), preempt (inside a queue, by priority) and
 // consolidate (move preemptible jobs so a fragmented free total becomes one fitting block).
-// Victims keep their resources until the daemon has stopped them, so a victim's resources are
-// never reused in the cycle that chose it: the nodes the waiting job will use are held instead.
+// Victims keep their resources until the daemon has stopped them, so nothing starts on the nodes
+// where room is being made (HoldRoom, Commit). Evictions are planned on the cluster as it will be
+// once every victim has stopped and every job it was evicted for has started (PlanRoom): the plans
+// of one cycle and of the cycles before it share the room they make, none counts on room another
+// takes, and a job that fits in room already being made waits for it instead of evicting more.
 #include <algorithm>
 #include <tuple>
 #include <unordered_map>
@@ -15,6 +18,23 @@ int64_t Get(const model::Resources& r, int c) {
   return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
 }
 
+// With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
+// resource it keeps at least its fair share less its smallest job (it ends at most one job below;
+// `holds` counts among its jobs: a job started this cycle is not among the running ones).
+[[gnu::always_inline]] inline bool AboveShare(const QueueState& q, const model::Resources& taken,
+                                              const model::Resources& holds) {
+  const model::Resources left = q.allocated - taken;
+  bool over = false;
+  for (int c = 0; c < 3; ++c) {
+    const int64_t h = Get(holds, c), l = Get(left, c), f = Get(q.fair, c);
+    if (h <= 0 || l <= f) continue;
+    const int64_t least = Get(q.smallest, c) > 0 ? std::min(Get(q.smallest, c), h) : h;
+    if (l - h < f - least) return false;
+    over = true;
+  }
+  return over;
+}
+
 }  // namespace
 
 std::string WaitingText(size_t n) {
@@ -22,7 +42,196 @@ std::string WaitingText(size_t n) {
          " to release resources";
 }
 
+void Cycle::HoldRoom() {
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    if (snap_.running[k].evicted_for == 0) continue;
+    for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+  }
+  for (const JobState& j : jobs_) {
+    if (!j.waiting) continue;
+    for (int i : RoomOf(*j.pending)) cluster_.nodes[i].held = true;
+  }
+}
+
+void Cycle::PlanRoom() {
+  std::map<model::JobId, std::vector<int>> room;  // beneficiary -> its victims' nodes
+  for (size_t k = 0; k < snap_.running.size(); ++k) {
+    const RunningJob& r = snap_.running[k];
+    if (r.evicted_for == 0) continue;
+    cluster_.ReleaseAll(r.placement, r.request.gpu_memory_mib);
+    std::vector<int>& nodes = room[r.evicted_for];
+    nodes.insert(nodes.end(), nodes_of_[k].begin(), nodes_of_[k].end());
+    ++room_version_;
+  }
+  for (NodeState& n : cluster_.nodes) n.held = false;
+  if (room.empty()) return;
+  // Each waiting job takes its place: where its plan put it (else on its victims' nodes) where it
+  // fits there (its room was made for it: no reservation keeps it off), else wherever it fits; one
+  // that fits nowhere any more leaves the room to others.
+  for (JobState& j : jobs_) {
+    if (!j.waiting) continue;
+    PlaceOptions o = OptionsFor(j);
+    o.ignore_reservations = true;
+    std::vector<int> mine = RoomOf(*j.pending);
+    if (auto it = room.find(j.pending->id); mine.empty() && it != room.end()) {
+      mine = std::move(it->second);
+      std::sort(mine.begin(), mine.end());
+      mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+    }
+    std::optional<std::vector<model::WorkerPlacement>> p;
+    if (!mine.empty()) {
+      o.only = &mine;
+      p = cluster_.Place(j.shape, o);
+      o.only = nullptr;
+    }
+    if (!p) cluster_.Place(j.shape, o);
+  }
+}
+
+bool Cycle::FitsRoomMade(JobState& job) {
+  if (room_version_ == 0) return false;
+  const PlaceOptions o = OptionsFor(job);
+  auto [it, added] = room_fit_.try_emplace({job.shape, KeyOf(o)}, -1, false);
+  if (it->second.first != room_version_) {
+    auto p = cluster_.Place(job.shape, o);
+    if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+    it->second = {room_version_, p.has_value()};
+  }
+  if (!it->second.second) return false;
+  job.reason = "waiting for resources being freed by jobs evicted for others";
+  return true;
+}
+
+std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
+  if (give_way_version_ != starts_version_) {  // every queue's, built once per set of starts
+    give_way_version_ = starts_version_;
+    give_way_.clear();
+    for (auto it = visited_.rbegin(); it != visited_.rend(); ++it) {
+      JobState& j = **it;
+      if (!j.started || j.queue == nullptr || !j.job_class->preemptible) continue;
+      if (j.pending->room_made) continue;  // the room was made for it
+      if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, {}, j.total)) continue;
+      give_way_.push_back(&j);
+    }
+    loose_.clear();
+    if (!give_way_.empty()) {
+      for (JobState* j : give_way_) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+      loose_ = cluster_.nodes;
+      for (JobState* j : give_way_) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    }
+  }
+  std::vector<JobState*> out;
+  for (JobState* j : give_way_) {
+    if (j->queue != job.queue) out.push_back(j);
+  }
+  return out;
+}
+
+bool Cycle::MayTake(const std::vector<JobState*>& starts,
+                    const std::vector<const RunningJob*>& victims) const {
+  std::unordered_map<const QueueState*, std::pair<model::Resources, model::Resources>> lost;
+  auto add = [&](const QueueState* q, const model::Resources& t) {
+    auto& [taken, least] = lost[q];
+    taken += t;
+    for (int64_t* l : {&least.gpu_milli, &least.cpus, &least.memory_mib}) {
+      const int64_t have = l == &least.gpu_milli ? t.gpu_milli : l == &least.cpus ? t.cpus : t.memory_mib;
+      if (have > 0 && (*l == 0 || have < *l)) *l = have;
+    }
+  };
+  for (const JobState* j : starts) add(j->queue, j->total);
+  for (const RunningJob* v : victims) add(queue_of_[static_cast<size_t>(v - snap_.running.data())], TotalOf(*v));
+  for (const auto& [q, e] : lost) {
+    for (int c = 0; c < 3; ++c) {
+      const int64_t t = Get(e.first, c), a = Get(q->allocated, c), f = Get(q->fair, c);
+      if (t <= 0 || a <= f) continue;
+      const int64_t s = Get(q->smallest, c), least = s > 0 ? std::min(s, Get(e.second, c)) : Get(e.second, c);
+      if (a - t < f - least) return false;
+    }
+  }
+  return true;
+}
+
+void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) {
+  if (starts.empty()) return;
+  std::set<model::JobId> back;
+  for (JobState* j : starts) {
+    back.insert(j->pending->id);
+    j->started = false;
+    j->block = Block::kNoFit;
+    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
+                std::to_string(job.pending->id) + " of project " + job.pending->queue;
+  }
+  std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
+  ++starts_version_;
+}
+
+// The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
+// to start now, then every one it can do without put back.
+bool Cycle::TakeBack(JobState& job) {
+  const QueueState* own = job.queue;
+  if (DominantShare(own->allocated + job.total, own->fair) > 1.0 && !WithinDeserved(*own, job.total)) {
+    return false;
+  }
+  const PlaceOptions o = OptionsFor(job);
+  const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
+  if (no_victims_.count(memo)) return false;
+  const std::vector<JobState*> may = GiveWay(job);
+  // Most jobs do not fit even with every such start gone (of any queue): one placement says so.
+  std::optional<std::vector<model::WorkerPlacement>> all;
+  if (!may.empty()) {
+    cluster_.SwapNodes(loose_);
+    all = cluster_.Place(job.shape, o);
+    if (all) cluster_.ReleaseAll(*all, job.shape.gpu_memory_mib);
+    cluster_.SwapNodes(loose_);
+  }
+  if (!all) {
+    no_victims_.insert(memo);
+    return false;
+  }
+  std::vector<JobState*> chosen;
+  bool fits = false;
+  for (JobState* j : may) {
+    cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+    chosen.push_back(j);
+    if (auto p = cluster_.Place(job.shape, o)) {
+      cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+      fits = true;
+      break;
+    }
+  }
+  if (!fits) {
+    for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    no_victims_.insert(memo);
+    return false;
+  }
+  for (size_t i = chosen.size(); i-- > 0;) {
+    cluster_.ApplyAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
+    if (auto q = cluster_.Place(job.shape, o)) {
+      cluster_.ReleaseAll(*q, job.shape.gpu_memory_mib);
+      chosen.erase(chosen.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      cluster_.ReleaseAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
+    }
+  }
+  if (!MayTake(chosen, {})) {
+    for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    no_victims_.insert(memo);
+    return false;
+  }
+  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1);
+  Withdraw(chosen, job);
+  Start(job, *cluster_.Place(job.shape, o));
+  return true;
+}
+
 void Cycle::Evict() {
+  // Starts of this cycle that reclaim would take back next cycle give way now, before anything is
+  // evicted (on the cluster as it is: the jobs so started start now).
+  for (JobState* job : visited_) {
+    if (job->started || job->block != Block::kNoFit || out_.starts.empty()) continue;
+    if (CheckQuota(*job).block == Block::kNone && TakeBack(*job)) job->queue->started_any = true;
+  }
+  PlanRoom();
   for (JobState* job : visited_) {
     if (job->started) continue;
     if (static_cast<int>(out_.preemptions.size()) >= policy_.max_preemptions_per_cycle) break;
@@ -35,7 +244,7 @@ void Cycle::Evict() {
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
-      if (Reclaim(*job) || Preempt(*job)) continue;
+      if (FitsRoomMade(*job) || Reclaim(*job) || Preempt(*job)) continue;
       Consolidate(*job);
     } else if (job->block == Block::kQuota) {
       Preempt(*job);
@@ -71,11 +280,7 @@ bool Cycle::Protected(const RunningJob& r) const {
   const size_t k = static_cast<size_t>(&r - snap_.running.data());
   // The queue's min_runtime, where it sets one, else the class's.
   const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
-  if (snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s)) return true;
-  for (int i : nodes_of_[k]) {
-    if (cluster_.nodes[i].held) return true;
-  }
-  return false;
+  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s);
 }
 
 std::optional<VictimPlan> Cycle::FindVictims(
@@ -135,17 +340,27 @@ std::optional<VictimPlan> Cycle::FindVictims(
 
 void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
                    const std::string& why) {
+  std::vector<std::string> room;
+  for (const auto& w : plan.placement) room.push_back(w.node);
+  std::sort(room.begin(), room.end());
+  room.erase(std::unique(room.begin(), room.end()), room.end());
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
     if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
-    out_.preemptions.push_back({v->id, job.pending->id, kind, why});
+    out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
+  }
+  // Its reservation, if it holds one, is no longer needed: the room is being made.
+  if (reserved_by_.count(job.pending->id)) {
+    for (NodeState& n : cluster_.nodes) {
+      if (n.reserved_for == job.pending->id) n.reserved_for = 0;
+    }
   }
   Charge(job.pending->queue, job.total, +1);
-  for (const auto& w : plan.placement) {
-    int i = cluster_.NodeIndex(w.node);
-    if (i >= 0) cluster_.nodes[i].held = true;
-  }
+  // The cluster as it will be: the victims gone, the job in their place.
+  for (const RunningJob* v : plan.victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
+  cluster_.ApplyAll(plan.placement, job.shape.gpu_memory_mib);
+  ++room_version_;
   job.reason = WaitingText(plan.victims.size());
 }
 
@@ -176,32 +391,27 @@ bool Cycle::Reclaim(JobState& job) {
   if (!within_fair && !WithinDeserved(*own, job.total)) return false;
   const VictimMemo memo{'r', own, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
-  // With `taken` gone, q is above its fair share on a resource `holds` has some of; on each such
-  // resource it keeps at least its fair share less its smallest job (it ends at most one job below).
-  auto above = [](const QueueState& q, const model::Resources& taken, const model::Resources& holds) {
-    const model::Resources left = q.allocated - taken;
-    bool over = false;
-    for (int c = 0; c < 3; ++c) {
-      const int64_t h = Get(holds, c), l = Get(left, c), f = Get(q.fair, c);
-      if (h <= 0 || l <= f) continue;
-      if (l - h < f - Get(q.smallest, c)) return false;
-      over = true;
+  const auto& above = AboveShare;
+  // The candidates change only with allocations and victims: built once per queue until then.
+  auto& [version, candidates] =
+      reclaim_candidates_.try_emplace(own, std::make_pair(-1, -1), std::vector<const RunningJob*>{})
+          .first->second;
+  if (version != std::make_pair(starts_version_, room_version_)) {
+    version = {starts_version_, room_version_};
+    candidates.clear();
+    for (size_t k = 0; k < snap_.running.size(); ++k) {
+      const QueueState* q = queue_of_[k];
+      if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
+      if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
+      candidates.push_back(&snap_.running[k]);
     }
-    return over;
-  };
-  std::vector<const RunningJob*> candidates;
-  for (size_t k = 0; k < snap_.running.size(); ++k) {
-    const QueueState* q = queue_of_[k];
-    if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
-    if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
-    candidates.push_back(&snap_.running[k]);
+    std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
+      const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+      return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
+             std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
+    });
   }
   if (candidates.empty()) return false;
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-    return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
-           std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
-  });
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
     model::Resources taken;
     for (const RunningJob* v : chosen) {
@@ -211,7 +421,47 @@ bool Cycle::Reclaim(JobState& job) {
     return above(q, taken, TotalOf(c));
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
+  // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
+  // those the plan needs give way, the others are put back.
+  std::vector<JobState*> aside = GiveWay(job);
+  for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
+  if (!aside.empty()) {
+    std::vector<int> nodes;
+    if (best) {
+      for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
+      std::sort(nodes.begin(), nodes.end());
+      nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    }
+    PlaceOptions o = OptionsFor(job);
+    o.only = &nodes;
+    auto fits = [&] {
+      for (const RunningJob* v : best->victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
+      auto p = cluster_.Place(job.shape, o);
+      if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+      for (const RunningJob* v : best->victims) cluster_.ApplyAll(v->placement, v->request.gpu_memory_mib);
+      return p;
+    };
+    std::vector<JobState*> needed;
+    for (size_t i = aside.size(); i-- > 0;) {
+      JobState* j = aside[i];
+      cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+      if (best && !fits()) {
+        cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+        needed.push_back(j);
+      }
+    }
+    // The starts and victims taken together keep each project its fair share less its smallest job.
+    if (best && !MayTake(needed, best->victims)) {
+      for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+      best.reset();
+    }
+    if (best) {
+      best->placement = *fits();
+      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1);
+      Withdraw(needed, job);
+    }
+  }
   if (!best) {
     no_victims_.insert(memo);
     return false;

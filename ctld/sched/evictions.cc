@@ -6,17 +6,26 @@
 
 namespace herd::sched {
 
-void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for) {
+void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for, RoomFor& room) {
   for (const PreemptDecision& p : decisions.preemptions) {
     if (p.for_job != 0 && p.for_job != p.id) evicted_for[p.id] = p.for_job;
   }
+  RecordRoom(decisions, room);
 }
 
-void ForgetSettled(EvictedFor& evicted_for, const std::function<bool(model::JobId)>& waiting) {
+void RecordRoom(const Decisions& decisions, RoomFor& room) {
+  for (const PreemptDecision& p : decisions.preemptions) {
+    if (p.for_job != 0 && p.for_job != p.id && !p.room.empty()) room[p.for_job] = p.room;
+  }
+}
+
+void ForgetSettled(EvictedFor& evicted_for, RoomFor& room,
+                   const std::function<bool(model::JobId)>& waiting) {
   std::erase_if(evicted_for, [&](const auto& e) { return !waiting(e.second); });
+  std::erase_if(room, [&](const auto& e) { return !waiting(e.first); });
 }
 
-void MarkEvictions(const EvictedFor& evicted_for, Snapshot& snapshot) {
+void MarkEvictions(const EvictedFor& evicted_for, const RoomFor& room, Snapshot& snapshot) {
   if (evicted_for.empty()) return;
   std::unordered_set<model::JobId> pending;
   for (const PendingJob& p : snapshot.pending) pending.insert(p.id);
@@ -38,6 +47,8 @@ void MarkEvictions(const EvictedFor& evicted_for, Snapshot& snapshot) {
     auto h = holding.find(p.id);
     p.victims_stopping = h == holding.end() ? 0 : h->second;
     p.room_made = p.victims_stopping == 0 && made.count(p.id) > 0;
+    auto r = room.find(p.id);
+    if ((p.victims_stopping > 0 || p.room_made) && r != room.end()) p.room_on = r->second;
   }
 }
 

@@ -5,15 +5,20 @@
 //   chosen again meanwhile (RunningJob::evicted_for);
 // * the job it was evicted for waits, counted in its queue, until every victim has released its
 //   resources (PendingJob::victims_stopping); then it is served before every other job
-//   (PendingJob::room_made), so no other queue takes the room made for it;
+//   (PendingJob::room_made), so no other queue takes the room made for it, and placed where its
+//   eviction plan put it (PendingJob::room_on), so two jobs served so never swap rooms;
 // * a victim waits, out of the scheduler's sight, until the job it was evicted for has started or
 //   is no longer pending; then it is pending again, with its place in line.
-// `evicted_for` maps each victim to the job it was evicted for (PreemptDecision::for_job).
+// `evicted_for` maps each victim to the job it was evicted for (PreemptDecision::for_job); `room`
+// maps each such job to the nodes its eviction plan places it on (PreemptDecision::room). herd-ctld
+// keeps `room` in memory only: after a restart a job is placed wherever its room is.
 // Thread-safety: plain functions over their arguments.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "common/model/job.h"
 #include "ctld/sched/scheduler.h"
@@ -22,18 +27,23 @@
 namespace herd::sched {
 
 using EvictedFor = std::map<model::JobId, model::JobId>;  // victim -> the job it made room for
+using RoomFor = std::map<model::JobId, std::vector<std::string>>;  // that job -> its planned nodes
 
-// Adds this cycle's evictions to `evicted_for`.
-void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for);
+// Adds this cycle's evictions to `evicted_for` and their plans to `room` (RecordRoom).
+void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for, RoomFor& room);
+// Adds the nodes each beneficiary of this cycle's evictions is planned on to `room` (herd-ctld
+// records the victims themselves as it stops them).
+void RecordRoom(const Decisions& decisions, RoomFor& room);
 
 // Drops the entries whose beneficiary is no longer waiting (`waiting(id)` false: it has started,
-// ended or gone), releasing their victims back into line.
-void ForgetSettled(EvictedFor& evicted_for, const std::function<bool(model::JobId)>& waiting);
+// ended or gone), releasing their victims back into line and their room to every job.
+void ForgetSettled(EvictedFor& evicted_for, RoomFor& room,
+                   const std::function<bool(model::JobId)>& waiting);
 
 // Marks `snapshot` (built with every running and pending job) for the evictions under way: victims
 // still running get evicted_for; victims waiting again leave `pending` while their beneficiary is
-// pending in it; each beneficiary gets victims_stopping or room_made.
+// pending in it; each beneficiary gets victims_stopping or room_made, and room_on.
 // REQUIRES: ForgetSettled was called with the same notion of waiting.
-void MarkEvictions(const EvictedFor& evicted_for, Snapshot& snapshot);
+void MarkEvictions(const EvictedFor& evicted_for, const RoomFor& room, Snapshot& snapshot);
 
 }  // namespace herd::sched

@@ -55,7 +55,7 @@ struct NodeState {
   int whole_free = 0;          // GPUs with nothing allocated
   int64_t gpu_capacity_milli = 0;
   bool schedulable = true;
-  bool held = false;               // being freed for a job this cycle: nothing else starts here
+  bool held = false;               // room is being made here (victims stopping): nothing else starts
   // Held for a pending job (DESIGN.md "Reserve"): see Cluster::Usable for who else may start here.
   model::JobId reserved_for = 0;
   const void* reserved_queue = nullptr;  // the holder's queue

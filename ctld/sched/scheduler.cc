@@ -234,6 +234,7 @@ Cycle::OptionsKey Cycle::KeyOf(const PlaceOptions& o) const {
 }
 
 Decisions Cycle::Run() {
+  HoldRoom();
   Allocate();
   Evict();
   for (const QueueView& q : snap_.queues) {
@@ -260,12 +261,13 @@ void Cycle::Allocate() {
       j.reason = "project " + j.pending->queue + " does not exist";
     }
   }
-  // Jobs whose victims have released their resources go first: the room was made for them.
+  // Jobs whose victims have released their resources go first: the room was made for them, and
+  // they take it where their plan put them (two such jobs never swap rooms), else where they fit.
   for (JobState& j : jobs_) {
     if (!j.pending->room_made || j.queue == nullptr || j.waiting) continue;
     j.tried = true;
     visited_.push_back(&j);
-    if (TryStart(j)) j.queue->started_any = true;
+    if (StartInRoom(j) || TryStart(j)) j.queue->started_any = true;
   }
   // Two passes over the queues, lowest dominant share first, each queue's jobs in its order: the
   // first serves a queue up to its first job that would take it beyond its fair share and deserved
@@ -328,10 +330,7 @@ bool Cycle::TryStart(JobState& job) {
   auto cached = no_fit_.find(key);
   if (cached == no_fit_.end()) {
     if (auto p = cluster_.Place(job.shape, o)) {
-      job.started = true;
-      job.block = Block::kNone;
-      Charge(job.pending->queue, job.total, +1);
-      out_.starts.push_back({job.pending->id, *p});
+      Start(job, std::move(*p));
       return true;
     }
     cached = no_fit_.emplace(key, NoFitReason(job)).first;
@@ -346,6 +345,37 @@ bool Cycle::TryStart(JobState& job) {
   }
   Reserve(job);
   return false;
+}
+
+void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) {
+  job.started = true;
+  job.block = Block::kNone;
+  job.placement = placement;
+  ++starts_version_;
+  Charge(job.pending->queue, job.total, +1);
+  out_.starts.push_back({job.pending->id, std::move(placement)});
+}
+
+std::vector<int> Cycle::RoomOf(const PendingJob& job) const {
+  std::vector<int> nodes;
+  for (const std::string& name : job.room_on) {
+    if (int i = cluster_.NodeIndex(name); i >= 0) nodes.push_back(i);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
+}
+
+bool Cycle::StartInRoom(JobState& job) {
+  if (job.pending->room_on.empty() || CheckQuota(job).block != Block::kNone) return false;
+  const std::vector<int> room = RoomOf(*job.pending);
+  PlaceOptions o = OptionsFor(job);
+  o.ignore_reservations = true;  // the room was made for it
+  o.only = &room;
+  auto p = cluster_.Place(job.shape, o);
+  if (!p) return false;
+  Start(job, std::move(*p));
+  return true;
 }
 
 // The limit of the queue and of every ancestor; the deserved quota for within-quota classes.

@@ -110,6 +110,9 @@ struct PendingJob {
   // in its queue as if started; once all have released them it is served before any other job.
   int32_t victims_stopping = 0;
   bool room_made = false;
+  // The nodes its eviction plan placed it on (PreemptDecision::room): the room made for it. It is
+  // started there when it fits there; nothing else starts there while its victims stop.
+  std::vector<std::string> room_on;
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target

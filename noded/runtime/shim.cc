@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "common/util/path.h"
+#include "noded/runtime/child_error.h"
 #include "noded/runtime/cgroup.h"
 #include "noded/runtime/job_dir.h"
 #include "noded/runtime/nvidia.h"
@@ -168,9 +169,13 @@ void AppendBounded(std::string* out, const char* data, size_t n, size_t limit = 
 // and entered cwd_fd (when >= 0), with stdin from /dev/null. Output goes to out_fd, or when
 // out_fd < 0 its end is captured and quoted in the error. Error when it fails or exits non-zero,
 // unless every line it printed is one that `benign` accepts (then a failure is forgiven).
+// pass_fds (at most kMaxPassFds) become its descriptors 3, 4..., left open across exec.
+constexpr size_t kMaxPassFds = 4;
 Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo* as, int cwd_fd,
                 const std::function<int()>& body = nullptr,
-                const std::function<bool(const std::string&)>& benign = nullptr) {
+                const std::function<bool(const std::string&)>& benign = nullptr,
+                const std::vector<int>& pass_fds = {}) {
+  if (pass_fds.size() > kMaxPassFds) return Internal("too many descriptors to pass");
   int pipefd[2] = {-1, -1};
   if (out_fd < 0 && pipe2(pipefd, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
   std::vector<std::string> args = argv;
@@ -188,6 +193,18 @@ Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo
     dup2(devnull, 0);
     dup2(out, 1);
     dup2(out, 2);
+    // Above all of 3, 4... first, so that none is overwritten before it is moved; dup2 leaves
+    // the copies open across exec. Everything of the shim's is close-on-exec.
+    int high[kMaxPassFds];
+    for (size_t i = 0; i < pass_fds.size(); ++i) {
+      high[i] = fcntl(pass_fds[i], F_DUPFD_CLOEXEC, 3 + kMaxPassFds);
+    }
+    for (size_t i = 0; i < pass_fds.size(); ++i) {
+      if (high[i] < 0 || dup2(high[i], 3 + i) < 0) {
+        dprintf(2, "cannot pass a descriptor: %s\n", strerror(errno));
+        _exit(126);
+      }
+    }
     if (drop && !DropToUser(*as)) {
       dprintf(2, "cannot switch to uid %u: %s\n", as->uid, strerror(errno));
       _exit(126);
@@ -256,8 +273,21 @@ std::vector<std::string> JobEnv(const LaunchSpec& spec, const UserInfo& user, bo
   return out;
 }
 
+// The program every container job starts through (chdir_main.c), installed next to herd-shim,
+// and the descriptors runc passes on to it (runc create --preserve-fds): the program itself, from
+// which it is executed, and the pipe it reports a failure on.
+constexpr char kChdirHelper[] = "herd-chdir";
+constexpr int kHelperFd = 3, kReportFd = 4;
+
+// The container's working directory: the job's, or "/" when none was given.
+std::string ContainerCwd(const LaunchSpec& spec) { return spec.cwd.empty() ? "/" : spec.cwd; }
+
 // The runtime-spec config.json of a container job. `volumes` are (source, destination) binds
 // whose sources herd-shim already resolved and checked (see Shim::StageVolumes).
+// The job's command runs through herd-chdir, which enters the working directory as the job's
+// user: runc would enter it as root, after herd-shim's check, in a tree the user can still
+// change. runc itself starts in "/", the container's root; for a job of root it keeps the
+// working directory, which it makes when missing, and root may enter any directory anyway.
 nlohmann::json OciConfig(const ShimSpec& shim, const std::string& rootfs, const UserInfo& user,
                          const std::vector<std::pair<std::string, std::string>>& volumes) {
   using nlohmann::json;
@@ -333,14 +363,18 @@ nlohmann::json OciConfig(const ShimSpec& shim, const std::string& rootfs, const 
     }
   }
   std::vector<std::string> env = JobEnv(spec, user, /*container=*/true);
+  const std::string cwd = ContainerCwd(spec);
+  std::vector<std::string> args = {"/proc/self/fd/" + std::to_string(kHelperFd), "-r",
+                                   std::to_string(kReportFd), cwd};
+  args.insert(args.end(), spec.argv.begin(), spec.argv.end());
   json config = {
       {"ociVersion", "1.0.2"},
       {"process",
        {{"terminal", false},
         {"user", {{"uid", spec.uid}, {"gid", spec.gid}, {"additionalGids", groups}}},
-        {"args", spec.argv},
+        {"args", args},
         {"env", env},
-        {"cwd", spec.cwd.empty() ? "/" : spec.cwd},
+        {"cwd", NeedsSwitch(user) ? "/" : cwd},
         {"capabilities",
          {{"bounding", caps},
           {"effective", caps},
@@ -418,8 +452,10 @@ const ContainerMount& MountAt(const std::vector<ContainerMount>& mounts, const s
 
 // Resolves container path `path` as the kernel will once `mounts` (mounts[0] the rootfs at "/")
 // are made, but with the caller's rights, which are the job's user's. It exists because runc
-// looks up the container's cwd and mount destinations as root, through links, `..` and volumes
-// that the user shaped. Each component is opened with O_PATH|O_NOFOLLOW in the tree of the mount
+// looks up mount destinations as root, through links, `..` and volumes that the user shaped; and
+// so that a working directory the user cannot enter is refused with a clear reason before runc
+// runs (herd-chdir then enters it as the user, which is what keeps a later swap harmless). Each
+// component is opened with O_PATH|O_NOFOLLOW in the tree of the mount
 // that shows it; symbolic links are followed here, within the container's root, and `..` is
 // walked again from the root, so it never climbs above it and crosses mounts as the kernel does.
 ContainerPath ResolveInContainer(const std::vector<ContainerMount>& mounts,
@@ -515,9 +551,6 @@ Status UmociInstalled(const std::string& image) {
                  "(apt-get install umoci, or scripts/install-deps)");
 }
 
-// Failure stages reported by a job child through its exec-error pipe.
-enum ChildStage : int { kStageChdir = 1, kStageAffinity, kStageCredentials, kStageExec };
-
 // Where execvp would look for argv0, in order, given the PATH the job will see. The child
 // tries them after it became the job's user, so only what that user may run is found.
 std::vector<std::string> ExecCandidates(const std::string& argv0, const std::string& path) {
@@ -533,10 +566,21 @@ std::vector<std::string> ExecCandidates(const std::string& argv0, const std::str
   }
   return out;
 }
-struct ChildError {
-  int stage;
-  int err;
-};
+
+// Why a job did not start, from what its first process reported (child_error.h).
+Status StartFailure(const ChildError& e, const LaunchSpec& spec, const std::string& cwd) {
+  switch (e.stage) {
+    case kStageChdir:
+      return Invalid("cannot chdir to '" + cwd + "': " + ErrnoText(e.err));
+    case kStageAffinity:
+      return Invalid("cannot pin the job to its cpus: " + ErrnoText(e.err));
+    case kStageCredentials:
+      return Invalid("cannot switch to uid " + std::to_string(spec.uid) + " gid " +
+                     std::to_string(spec.gid) + ": " + ErrnoText(e.err));
+    default:
+      return Invalid("cannot run '" + spec.argv[0] + "': " + ErrnoText(e.err));
+  }
+}
 
 class Shim {
  public:
@@ -553,15 +597,18 @@ class Shim {
   Status PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs);
   // Mounts an overlay of the image directory lower_fd (whose stat is `lower`) on bundle/rootfs.
   Status MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower);
-  // Refuses what `config` would have runc do as root that the job's user could not: enter a
-  // cwd the user cannot reach, make a directory or file in a volume.
-  Status CheckContainerPaths(const UserInfo& user, const nlohmann::json& config);
+  // Refuses what `config` would have runc do as root that the job's user could not (make a
+  // directory or file in a volume), and a working directory `cwd` the user cannot enter there.
+  Status CheckContainerPaths(const UserInfo& user, const nlohmann::json& config,
+                             const std::string& cwd);
   // Resolves, checks and mounts the job's volumes under bundle/volumes; *volumes gets the
   // (source, destination) binds for runc.
   Status StageVolumes(const UserInfo& user, const std::string& bundle,
                       std::vector<std::pair<std::string, std::string>>* volumes);
   std::vector<std::string> Runc(std::vector<std::string> args) const;
-  Status RuncWithLogError(const std::vector<std::string>& args, const std::string& what);
+  // pass_fds: as RunCommand's.
+  Status RuncWithLogError(const std::vector<std::string>& args, const std::string& what,
+                          const std::vector<int>& pass_fds = {});
   void Signal(int sig);
   void Thaw();
   void BeginKill();
@@ -809,17 +856,7 @@ Status Shim::StartProcess() {
   if (n <= 0) return Status::Ok();
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
-  switch (e.stage) {
-    case kStageChdir:
-      return Invalid("cannot chdir to '" + cwd + "': " + ErrnoText(e.err));
-    case kStageAffinity:
-      return Invalid("cannot pin the job to its cpus: " + ErrnoText(e.err));
-    case kStageCredentials:
-      return Invalid("cannot switch to uid " + std::to_string(spec.uid) + " gid " +
-                     std::to_string(spec.gid) + ": " + ErrnoText(e.err));
-    default:
-      return Invalid("cannot run '" + spec.argv[0] + "': " + ErrnoText(e.err));
-  }
+  return StartFailure(e, spec, cwd);
 }
 
 std::vector<std::string> Shim::Runc(std::vector<std::string> args) const {
@@ -828,9 +865,10 @@ std::vector<std::string> Shim::Runc(std::vector<std::string> args) const {
 }
 
 // Runs a runc verb whose output goes to the job's log; on failure quotes runc's last line.
-Status Shim::RuncWithLogError(const std::vector<std::string>& args, const std::string& what) {
+Status Shim::RuncWithLogError(const std::vector<std::string>& args, const std::string& what,
+                              const std::vector<int>& pass_fds) {
   off_t before = lseek(log_fd_, 0, SEEK_END);
-  Status status = RunCommand(Runc(args), log_fd_);
+  Status status = RunCommand(Runc(args), log_fd_, pass_fds);
   if (status.ok()) return status;
   Result<std::string> log = ReadFile(Path(kLogFile));
   std::string tail =
@@ -884,18 +922,52 @@ Status Shim::StartContainer() {
   HERD_RETURN_IF_ERROR(StageVolumes(user, bundle, &volumes));
   user.home = spec.uid == 0 ? "/root" : "/";
   const nlohmann::json config = OciConfig(spec_, rootfs, user, volumes);
-  HERD_RETURN_IF_ERROR(CheckContainerPaths(user, config));
+  // A clear refusal before runc runs; herd-chdir, as the user, is what keeps it true.
+  HERD_RETURN_IF_ERROR(CheckContainerPaths(user, config, ContainerCwd(spec)));
   HERD_RETURN_IF_ERROR(WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n"));
-  HERD_RETURN_IF_ERROR(
-      RuncWithLogError({"create", "--bundle", bundle, "--pid-file", Path(kPidFile), spec.job_key},
-                       "cannot create container"));
-  // runc create leaves the container's init orphaned; as subreaper the shim inherits it and
-  // so can wait for its real exit status, then read the OOM counter before runc delete.
-  Result<std::string> pid = ReadFile(Path(kPidFile));
-  if (pid.ok()) pid_ = std::atoi(pid->c_str());
-  if (pid_ <= 0) return Internal("runc wrote no pid file");
-  cgroup_ = JobCgroup::Open(DetectCgroupMode(), spec_.cgroup_parent, spec.job_key);
-  return RuncWithLogError({"start", spec.job_key}, "cannot start container");
+  // Read only, never written into the image: runc passes the descriptor on, and the job's first
+  // process executes herd-chdir from it.
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  const std::string helper =
+      (n > 0 ? fs::path(std::string(self, n)).parent_path().string() : ".") + "/" + kChdirHelper;
+  const int helper_fd = open(helper.c_str(), O_RDONLY | O_CLOEXEC);
+  if (helper_fd < 0) {
+    return Internal("cannot open " + helper + ", which container jobs start through (it is " +
+                    "installed next to herd-shim): " + ErrnoText(errno));
+  }
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    close(helper_fd);
+    return Internal("pipe: " + ErrnoText(errno));
+  }
+  Status created = RuncWithLogError(
+      {"create", "--preserve-fds", "2", "--bundle", bundle, "--pid-file", Path(kPidFile),
+       spec.job_key},
+      "cannot create container", {helper_fd, report[1]});
+  // Now only the container's process holds the pipe's write end: EOF once it execs the job.
+  close(helper_fd);
+  close(report[1]);
+  ChildError e{0, 0};
+  ssize_t got = 0;
+  if (created.ok()) {
+    // runc create leaves the container's init orphaned; as subreaper the shim inherits it and
+    // so can wait for its real exit status, then read the OOM counter before runc delete.
+    Result<std::string> pid = ReadFile(Path(kPidFile));
+    if (pid.ok()) pid_ = std::atoi(pid->c_str());
+    if (pid_ <= 0) created = Internal("runc wrote no pid file");
+  }
+  if (created.ok()) {
+    cgroup_ = JobCgroup::Open(DetectCgroupMode(), spec_.cgroup_parent, spec.job_key);
+    created = RuncWithLogError({"start", spec.job_key}, "cannot start container");
+  }
+  if (created.ok()) {
+    while ((got = read(report[0], &e, sizeof e)) < 0 && errno == EINTR) {
+    }
+  }
+  close(report[0]);
+  if (!created.ok() || got <= 0) return created;
+  return StartFailure(e, spec, ContainerCwd(spec));
 }
 
 Status Shim::PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs) {
@@ -1001,13 +1073,15 @@ Status Shim::MountOverlay(const std::string& bundle, int lower_fd, const struct 
   return Status::Ok();
 }
 
-// runc looks up the container's cwd and each mount's destination as root, in trees the user
-// shaped (the image's links, volumes), and makes as root what is missing there (mount points,
-// the cwd); it enters the cwd as root too. So each is resolved first as the user, where it will
-// lie once mounted: a mount point runc would make must lie in the job's own rootfs, never in a
-// volume, and the cwd must exist as a directory the user can enter.
-Status Shim::CheckContainerPaths(const UserInfo& user, const nlohmann::json& config) {
-  const std::string cwd = config["process"]["cwd"];
+// runc looks up each mount's destination as root, in trees the user shaped (the image's links,
+// volumes), and makes as root what is missing there. So each is resolved first as the user,
+// where it will lie once mounted: a mount point runc would make must lie in the job's own rootfs,
+// never in a volume. The cwd, which herd-chdir enters as the user once runc has become that user,
+// must exist there as a directory the user can enter: checked here too, so that the user learns
+// why before anything runs. The user may still change the tree after this check; herd-chdir's
+// own chdir is what the kernel checks at the moment of use.
+Status Shim::CheckContainerPaths(const UserInfo& user, const nlohmann::json& config,
+                                 const std::string& cwd) {
   if (cwd.empty() || cwd[0] != '/') {
     return Invalid("cannot chdir to '" + cwd + "': a container's working directory must be an " +
                    "absolute path");
@@ -1257,8 +1331,9 @@ std::optional<OciImageRef> ParseOciImage(const std::string& image) {
   return OciImageRef{layout, image.substr(colon + 1)};
 }
 
-Status RunCommand(const std::vector<std::string>& argv, int out_fd) {
-  return RunChild(argv, out_fd, nullptr, -1);
+Status RunCommand(const std::vector<std::string>& argv, int out_fd,
+                  const std::vector<int>& pass_fds) {
+  return RunChild(argv, out_fd, nullptr, -1, nullptr, nullptr, pass_fds);
 }
 
 int RunShim(const std::string& job_dir, int ready_fd) {

@@ -26,7 +26,9 @@ struct OciImageRef {
 std::optional<OciImageRef> ParseOciImage(const std::string& image);
 
 // Runs argv to completion with stdin from /dev/null. Output goes to out_fd, or when
-// out_fd < 0 it is captured and quoted in the error. Error when it fails or exits non-zero.
-Status RunCommand(const std::vector<std::string>& argv, int out_fd);
+// out_fd < 0 it is captured and quoted in the error. pass_fds (at most 4) become its
+// descriptors 3, 4... Error when it fails or exits non-zero.
+Status RunCommand(const std::vector<std::string>& argv, int out_fd,
+                  const std::vector<int>& pass_fds = {});
 
 }  // namespace herd::runtime

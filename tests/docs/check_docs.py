@@ -214,7 +214,7 @@ def install(args):
             return 1
         root = destdir + prefix
         expected = {"bin/herd": True, "sbin/herd-ctld": True, "sbin/herd-noded": True,
-                    "sbin/herd-shim": True,
+                    "sbin/herd-shim": True, "sbin/herd-chdir": True,
                     "lib/systemd/system/herd-ctld.service": False,
                     "lib/systemd/system/herd-noded.service": False,
                     "share/doc/herd/herd.toml.example": False}

@@ -180,6 +180,7 @@ class Driver {
   std::vector<NodeView> base_;  // every node with nothing allocated
   std::map<model::JobId, Rt> jobs_;
   EvictedFor preempted_for_;  // victim -> beneficiary, as herd-ctld keeps them
+  RoomFor room_for_;          // beneficiary -> the nodes planned for it
   std::map<std::string, QueueInfo> queues_;
   std::map<model::JobId, const CaseJob*> spec_;
   std::vector<Owed> owed_;
@@ -303,7 +304,7 @@ bool Driver::Init() {
 // included) and every pending job, marked for the evictions under way by ctld/sched/evictions.h's
 // rule, the one herd-ctld (ctld/schedule.cc) and the scenario runner apply.
 Snapshot Driver::Build(int) {
-  ForgetSettled(preempted_for_, [&](model::JobId b) {
+  ForgetSettled(preempted_for_, room_for_, [&](model::JobId b) {
     auto it = jobs_.find(b);
     return it != jobs_.end() && it->second.st == St::kPending;
   });
@@ -333,7 +334,7 @@ Snapshot Driver::Build(int) {
       }
     }
   }
-  MarkEvictions(preempted_for_, s);
+  MarkEvictions(preempted_for_, room_for_, s);
   return s;
 }
 
@@ -721,7 +722,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
   trace_ << "# cycle " << cycle << " decided:";
   if (d.starts.empty() && d.preemptions.empty()) trace_ << " nothing";
   trace_ << "\n";
-  RecordEvictions(d, preempted_for_);  // herd-ctld's record of each victim (ctld/sched/evictions.h)
+  RecordEvictions(d, preempted_for_, room_for_);  // herd-ctld's record of each victim (ctld/sched/evictions.h)
   for (const PreemptDecision& p : d.preemptions) {
     trace_ << "#   preempt " << p.id << " for " << p.for_job << " (" << p.kind << ")\n";
     Rt& rt = jobs_.at(p.id);

@@ -26,9 +26,11 @@ std::string OutDir() {
   return v != nullptr && *v != '\0' ? v : HERD_PROPERTY_OUT;
 }
 
-// Invariants the core does not keep yet: several reclaims of one cycle do not share the room they
-// make, so an eviction can serve no beneficiary (bench/results/sched_property.md gives the rates).
-// Every other invariant fails this test.
+// Invariants the core does not keep yet in rare cases (tests/sched/property_found/README.md; the
+// rates are in bench/results/sched_property.md): a start backfilled into another project's
+// reservation, or into room made for it while its project is above its fair share, reclaimed the next
+// cycle (churn); a gang's room named by node, not GPU (wasted_eviction); beneficiary. Every other
+// invariant fails this test.
 const std::set<std::string> kKnownOpen = {"beneficiary", "churn", "wasted_eviction"};
 
 TEST(SchedPropertyTest, RandomWorkloadsKeepEveryInvariant) {

@@ -39,6 +39,7 @@ namespace herd::sched::testing {
 namespace {
 
 using sched::EvictedFor;
+using sched::RoomFor;
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -271,9 +272,9 @@ void StopRunning(Snapshot& s, const Scenario& sc, model::JobId id) {
 // herd-ctld's side of a cycle: victims stop (those in `stopping` still hold their resources) and
 // are recorded with the job they were evicted for; started jobs run. `world` holds every job; the
 // next Decide() sees it through View().
-void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, const Scenario& sc, const Decisions& d,
+void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, RoomFor& room, const Scenario& sc, const Decisions& d,
                     const std::set<model::JobId>& stopping) {
-  RecordEvictions(d, evicted_for);
+  RecordEvictions(d, evicted_for, room);
   for (const PreemptDecision& p : d.preemptions) {
     if (!stopping.count(p.id)) StopRunning(world, sc, p.id);
   }
@@ -288,12 +289,12 @@ void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, const Scenario& sc
 }
 
 // What Decide() sees of `world`, as herd-ctld builds it (ctld/sched/evictions.h).
-Snapshot View(const Snapshot& world, EvictedFor& evicted_for) {
+Snapshot View(const Snapshot& world, EvictedFor& evicted_for, RoomFor& room) {
   std::set<model::JobId> pending;
   for (const PendingJob& p : world.pending) pending.insert(p.id);
-  ForgetSettled(evicted_for, [&](model::JobId id) { return pending.count(id) > 0; });
+  ForgetSettled(evicted_for, room, [&](model::JobId id) { return pending.count(id) > 0; });
   Snapshot view = world;
-  MarkEvictions(evicted_for, view);
+  MarkEvictions(evicted_for, room, view);
   return view;
 }
 
@@ -597,7 +598,8 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
   std::vector<std::string> fails = sc.errors;
   Snapshot world = sc.snapshot;
   EvictedFor evicted_for;
-  Snapshot snap = View(world, evicted_for);
+  RoomFor room;
+  Snapshot snap = View(world, evicted_for, room);
   Decisions d = Decide(snap, sc.policy);
   CheckExpects(snap, sc.policy, sc.expects, d, fails);
   if (!fails.empty()) {
@@ -611,7 +613,7 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
       if (tokens.size() == 2 && tokens[0] == "stopping") stopping.insert(std::stoll(tokens[1]));
     }
     try {
-      ApplyDecisions(world, evicted_for, sc, d, stopping);
+      ApplyDecisions(world, evicted_for, room, sc, d, stopping);
     } catch (const std::exception& e) {
       fails.push_back(std::string("applying the decisions: ") + e.what());
     }
@@ -622,7 +624,7 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
         fails.push_back("line " + std::to_string(number) + ": " + e.what());
       }
     }
-    snap = View(world, evicted_for);
+    snap = View(world, evicted_for, room);
     d = Decide(snap, sc.policy);
     CheckExpects(snap, sc.policy, sc.later[k].expects, d, fails);
     if (!fails.empty()) {

@@ -145,16 +145,19 @@ TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoes
     snap.pending.push_back(p);
   }
   Decisions d;
-  d.preemptions.push_back({10, 1, "reclaim", ""});
-  d.preemptions.push_back({11, 1, "reclaim", ""});
+  d.preemptions.push_back({10, 1, "reclaim", "", {"n2"}});
+  d.preemptions.push_back({11, 1, "reclaim", "", {"n2"}});
   d.preemptions.push_back({12, 12, "preempt", ""});  // no beneficiary: nothing to carry
   EvictedFor evicted_for;
-  RecordEvictions(d, evicted_for);
+  RoomFor room;
+  RecordEvictions(d, evicted_for, room);
   EXPECT_EQ(evicted_for, (EvictedFor{{10, 1}, {11, 1}}));
+  EXPECT_EQ(room, (RoomFor{{1, {"n2"}}}));
 
   Snapshot view = snap;
-  MarkEvictions(evicted_for, view);
+  MarkEvictions(evicted_for, room, view);
   EXPECT_EQ(view.running[0].evicted_for, 1);
+  EXPECT_EQ(view.pending[0].room_on, std::vector<std::string>{"n2"});
   ASSERT_EQ(view.pending.size(), 2u) << "victim 11 waits out of sight";
   EXPECT_EQ(view.pending[0].id, 1);
   EXPECT_EQ(view.pending[0].victims_stopping, 1);
@@ -163,16 +166,17 @@ TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoes
 
   snap.running.clear();  // job 10 has stopped too: the room is made
   view = snap;
-  MarkEvictions(evicted_for, view);
+  MarkEvictions(evicted_for, room, view);
   EXPECT_EQ(view.pending[0].victims_stopping, 0);
   EXPECT_TRUE(view.pending[0].room_made);
   EXPECT_FALSE(view.pending[1].room_made);
 
   // Job 1 has started: its victims are back in line.
-  ForgetSettled(evicted_for, [](model::JobId id) { return id != 1; });
+  ForgetSettled(evicted_for, room, [](model::JobId id) { return id != 1; });
   EXPECT_TRUE(evicted_for.empty());
+  EXPECT_TRUE(room.empty());
   view = snap;
-  MarkEvictions(evicted_for, view);
+  MarkEvictions(evicted_for, room, view);
   EXPECT_EQ(view.pending.size(), 3u);
 }
 

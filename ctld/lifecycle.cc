@@ -180,6 +180,8 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
     return;
   }
   Job& j = it->second;
+  // Still starting on the node (its image unpacking): not running yet, and not lost.
+  if (r.state == "STARTING") return;
   RecordUsage(j, r);
   if (r.state == "ENDED") {
     WorkerEnded(j, r.worker, r.exit_code, r.reason, r.requeue);

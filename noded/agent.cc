@@ -40,6 +40,8 @@ const char* StateName(runtime::JobStatus::State s) {
       return "SUSPENDED";
     case runtime::JobStatus::kExited:
       return "ENDED";
+    case runtime::JobStatus::kStarting:
+      return "STARTING";
   }
   return "ENDED";
 }
@@ -128,7 +130,10 @@ void Agent::Step(int timeout_ms) {
     next_register_ms_ = now + 1000;
   }
   int wait = static_cast<int>(std::clamp<int64_t>(NextDueMs() - now, 0, timeout_ms));
-  for (auto e = dealer_->Receive(wait); e; e = dealer_->Receive(0)) Handle(*e);
+  // A job's start is never waited for: its shim's answer wakes this loop like a message does.
+  net::WaitAny({dealer_.get()}, wait, runtime_->StartFds());
+  for (auto e = dealer_->Receive(0); e; e = dealer_->Receive(0)) Handle(*e);
+  TakeStartOutcomes();
   now = clock_->MonotonicMillis();
   if (now >= next_poll_ms_) {
     Report();
@@ -291,7 +296,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
     spdlog::warn("refused job {} worker {}: it would run as root, and herd.toml here does not set "
                  "allow_root_jobs = true under [controller]",
                  job.id, cmd.worker);
-    FailLaunch(cmd, spec.job_key,
+    FailLaunch(spec.job_key,
                Denied("jobs may not run as root on " + options_.name +
                       " (allow_root_jobs is not set in its herd.toml)"));
     return;
@@ -340,26 +345,37 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   }
   spec.env.emplace_back("HERD_HOSTFILE", hostfile);
 
-  Status s = runtime_->Launch(spec);
+  Status s = runtime_->BeginLaunch(spec);
   if (!s.ok()) {
     mps_.Release(spec.job_key);
-    FailLaunch(cmd, spec.job_key, s);
+    FailLaunch(spec.job_key, s);
     return;
   }
-  spdlog::info("started job {} worker {} (GPUs {})", job.id, cmd.worker,
+  spdlog::info("starting job {} worker {} (GPUs {})", job.id, cmd.worker,
                gpus.empty() ? "none" : gpus);
-  next_poll_ms_ = 0;
 }
 
-void Agent::FailLaunch(const proto::LaunchCommand& cmd, const std::string& job_key,
-                       const Status& s) {
-  const model::Job& job = cmd.job;
-  spdlog::warn("job {} worker {} did not start: {}", job.id, cmd.worker, s.message());
+void Agent::TakeStartOutcomes() {
+  for (const runtime::StartOutcome& outcome : runtime_->TakeStartOutcomes()) {
+    if (outcome.status.ok()) {
+      spdlog::info("started job {}", outcome.job_key);
+      next_poll_ms_ = 0;  // reported RUNNING at once
+    } else {
+      mps_.Release(outcome.job_key);
+      FailLaunch(outcome.job_key, outcome.status);
+    }
+  }
+}
+
+void Agent::FailLaunch(const std::string& job_key, const Status& s) {
+  model::JobId id = 0;
+  int run = 0, worker = 0;
+  if (!ParseJobKey(job_key, &id, &run, &worker)) return;
+  spdlog::warn("job {} worker {} did not start: {}", id, worker, s.message());
   // A full disk is the node's fault, not the job's: it is requeued, and the node says first
   // that it takes no new job, so that herd-ctld does not send the job straight back.
   const bool no_space = runtime::IsNoSpace(s);
-  proto::JobReport r{job.id, cmd.worker, "ENDED", 127, "did not start: " + s.message(), {},
-                     job.restart_count, no_space};
+  proto::JobReport r{id, worker, "ENDED", 127, "did not start: " + s.message(), {}, run, no_space};
   if (no_space) {
     write_failed_ = true;
     r.reason = "did not start on " + options_.name + ": " + s.message();

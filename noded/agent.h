@@ -71,7 +71,10 @@ class Agent {
   void Handle(const proto::Envelope& e);
   void Dispatch(const proto::Envelope& e);
   // Records a launch that did not start, so it is reported to herd-ctld until acknowledged.
-  void FailLaunch(const proto::LaunchCommand& cmd, const std::string& job_key, const Status& s);
+  void FailLaunch(const std::string& job_key, const Status& s);
+  // Acts on the starts that ended (their shims answered, or start_timeout passed): a job that
+  // runs is reported RUNNING, one that did not start as failed.
+  void TakeStartOutcomes();
   void OnLaunch(const proto::LaunchCommand& cmd);
   void OnSignal(const proto::SignalCommand& cmd);
   void OnLogsFetch(const proto::LogsFetch& fetch);

@@ -1,10 +1,12 @@
 #include "noded/emulated_runtime.h"
 
+#include <utility>
+
 namespace herd::noded {
 
 using runtime::JobStatus;
 
-Status EmulatedRuntime::Launch(const runtime::LaunchSpec& spec) {
+Status EmulatedRuntime::BeginLaunch(const runtime::LaunchSpec& spec) {
   auto it = jobs_.find(spec.job_key);
   if (it != jobs_.end() && it->second.status.state != JobStatus::kExited) {
     return Invalid("job " + spec.job_key + " already runs here");
@@ -14,7 +16,12 @@ Status EmulatedRuntime::Launch(const runtime::LaunchSpec& spec) {
   job.status.job_key = spec.job_key;
   job.status.state = JobStatus::kRunning;
   if (run_ms_ > 0) job.end_ms = clock_->MonotonicMillis() + run_ms_;
+  started_.push_back({spec.job_key, Status::Ok()});
   return Status::Ok();
+}
+
+std::vector<runtime::StartOutcome> EmulatedRuntime::TakeStartOutcomes() {
+  return std::exchange(started_, {});
 }
 
 Status EmulatedRuntime::Kill(const std::string& job_key, int /*grace_ms*/) {

@@ -1,6 +1,7 @@
 // EmulatedRuntime: a Runtime whose jobs start no process, one per node of herd-noded-emulator.
-// A job runs from Launch() until Kill() ends it at once (as a job that exits on SIGTERM: exit
-// code 143, whatever the grace) or, when run_ms > 0, until it has run that long (exit code 0).
+// A job runs from BeginLaunch() (it starts at once) until Kill() ends it at once (as a job that
+// exits on SIGTERM: exit code 143, whatever the grace) or, when run_ms > 0, until it has run that
+// long (exit code 0).
 // Built by herd-noded-emulator. Thread-safety: not thread-safe; use from one thread.
 #pragma once
 
@@ -19,7 +20,9 @@ class EmulatedRuntime : public runtime::Runtime {
   // run_ms: how long a job runs before it completes by itself; 0 = until it is killed.
   EmulatedRuntime(const Clock* clock, int64_t run_ms) : clock_(clock), run_ms_(run_ms) {}
 
-  Status Launch(const runtime::LaunchSpec& spec) override;
+  Status BeginLaunch(const runtime::LaunchSpec& spec) override;
+  // Every job begun since the last call: each started at once.
+  std::vector<runtime::StartOutcome> TakeStartOutcomes() override;
   Status Kill(const std::string& job_key, int grace_ms) override;
   Status Suspend(const std::string& job_key) override;
   Status Resume(const std::string& job_key) override;
@@ -41,6 +44,7 @@ class EmulatedRuntime : public runtime::Runtime {
   const Clock* clock_;
   int64_t run_ms_;
   std::map<std::string, Job> jobs_;  // by job key, until forgotten
+  std::vector<runtime::StartOutcome> started_;  // since the last TakeStartOutcomes
 };
 
 }  // namespace herd::noded

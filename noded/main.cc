@@ -85,6 +85,9 @@ int main(int argc, char** argv) {
   ropts.use_cgroups = !no_cgroups;
   ropts.allowed_volumes = config->volume_prefixes;
   ropts.max_log_bytes = config->node.max_log_mib << 20;
+  ropts.start_timeout = std::chrono::seconds(config->node.start_timeout_s);
+  ropts.max_image_bytes = config->node.max_image_mib << 20;
+  ropts.min_free_bytes = config->node.min_free_space_mib << 20;
   auto runtime = herd::runtime::Runtime::Create(ropts);
   if (!runtime.ok()) {
     spdlog::critical("{}", runtime.status().message());

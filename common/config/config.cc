@@ -548,6 +548,10 @@ class Parser {
         HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.max_log_mib));
       } else if (k == "min_free_space") {
         HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.min_free_space_mib));
+      } else if (k == "start_timeout") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &config_.node.start_timeout_s));
+      } else if (k == "max_image_size") {
+        HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.max_image_mib));
       } else {
         UnknownKey(at, p);
       }
@@ -1012,7 +1016,8 @@ std::string ToToml(const Config& c) {
   }
   toml::table node;
   for (auto [key, mib] : {std::pair{"max_log_size", c.node.max_log_mib},
-                          std::pair{"min_free_space", c.node.min_free_space_mib}}) {
+                          std::pair{"min_free_space", c.node.min_free_space_mib},
+                          std::pair{"max_image_size", c.node.max_image_mib}}) {
     const std::string text = model::FormatSizeMiB(mib);
     Result<int64_t> back = model::ParseSizeMiB(text);
     if (back.ok() && *back == mib) {
@@ -1021,6 +1026,7 @@ std::string ToToml(const Config& c) {
       node.insert_or_assign(key, mib);
     }
   }
+  PutDuration(node, "start_timeout", c.node.start_timeout_s);
   root.insert_or_assign("node", std::move(node));
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});

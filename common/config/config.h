@@ -105,6 +105,12 @@ struct NodeDaemonConfig {
   // Below this much free space in its state directory a node takes no new job (shown DRAIN with
   // the reason) until space returns; a write that fails for lack of space does the same.
   int64_t min_free_space_mib = 64;
+  // A job not started this long after herd-noded got it (its image still unpacking, say) is
+  // killed and reported as not started.
+  int64_t start_timeout_s = 600;
+  // The most a container image may take once unpacked (each file, and the whole as the disk's
+  // free space shows it); 0 = no bound.
+  int64_t max_image_mib = 64 << 10;
   bool operator==(const NodeDaemonConfig&) const = default;
 };
 

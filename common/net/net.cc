@@ -247,19 +247,21 @@ Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
   return std::unique_ptr<Dealer>(std::move(dealer));
 }
 
-std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms) {
+std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
+                            const std::vector<int>& fds) {
   std::vector<zmq::pollitem_t> items;
-  items.reserve(dealers.size());
+  items.reserve(dealers.size() + fds.size());
   for (Dealer* d : dealers) {
     items.push_back({static_cast<ZmqDealer*>(d)->socket().handle(), 0, ZMQ_POLLIN, 0});
   }
+  for (int fd : fds) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
   std::vector<size_t> ready;
   try {
     if (zmq::poll(items, std::chrono::milliseconds(timeout_ms)) <= 0) return ready;
   } catch (const zmq::error_t&) {
     return ready;  // EINTR: the caller's loop sees the signal
   }
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i = 0; i < dealers.size(); ++i) {
     if (items[i].revents & ZMQ_POLLIN) ready.push_back(i);
   }
   return ready;

@@ -74,9 +74,11 @@ class Dealer {
   virtual int Fd() const = 0;
 };
 
-// Waits up to timeout_ms until one of `dealers` has a message queued and returns the indexes of
-// those that have (level-triggered, unlike polling their Fd()s); an empty list on timeout.
-std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms);
+// Waits up to timeout_ms until one of `dealers` has a message queued, or one of `fds` (plain
+// descriptors, e.g. pipes) is readable, and returns the indexes of the dealers that have a
+// message (level-triggered, unlike polling their Fd()s); an empty list on timeout.
+std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
+                            const std::vector<int>& fds = {});
 
 // Ok, or the Status an ErrorReply `reply` carries (code and message as herd-ctld sent them).
 Status ReplyStatus(const proto::Envelope& reply);

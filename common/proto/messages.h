@@ -211,7 +211,7 @@ struct UsageReply {
 struct JobReport {
   model::JobId id = 0;
   int32_t worker = 0;
-  std::string state;              // "RUNNING", "SUSPENDED", "ENDED"
+  std::string state;              // "STARTING", "RUNNING", "SUSPENDED", "ENDED"
   int32_t exit_code = -1;
   std::string reason;             // "out of memory", "killed by signal 9", ...
   model::JobUsage usage;          // this worker's CPU and memory (final figures when ENDED)

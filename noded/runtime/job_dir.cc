@@ -34,7 +34,9 @@ std::string SpecToJson(const ShimSpec& s) {
             {"use_cgroups", s.use_cgroups},
             {"allowed_volumes", s.allowed_volumes},
             {"dev_dir", s.dev_dir},
-            {"max_log_bytes", s.max_log_bytes}};
+            {"max_log_bytes", s.max_log_bytes},
+            {"max_image_bytes", s.max_image_bytes},
+            {"min_free_bytes", s.min_free_bytes}};
   return j.dump(2) + "\n";
 }
 
@@ -64,6 +66,8 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     // Absent from the specs of jobs started by an older herd-noded.
     s.dev_dir = j.value("dev_dir", std::string("/dev"));
     s.max_log_bytes = j.value("max_log_bytes", int64_t{0});
+    s.max_image_bytes = j.value("max_image_bytes", int64_t{0});
+    s.min_free_bytes = j.value("min_free_bytes", int64_t{0});
     return s;
   } catch (const json::exception& e) {
     return Invalid(std::string("bad job spec: ") + e.what());

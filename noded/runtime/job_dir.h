@@ -19,6 +19,8 @@ inline constexpr char kCgroupFile[] = "cgroup";        // cgroup mode name, when
 inline constexpr char kKillFile[] = "kill";            // grace in ms, written by Kill
 inline constexpr char kSuspendedFile[] = "suspended";  // present while frozen
 inline constexpr char kExitFile[] = "exit";            // ExitRecord, written last
+// Present from Launch until the shim answers whether the job started (kStarting).
+inline constexpr char kStartingFile[] = "starting";
 
 // Everything the shim needs, so it never depends on herd-noded's configuration.
 struct ShimSpec {
@@ -30,6 +32,8 @@ struct ShimSpec {
   std::vector<std::string> allowed_volumes;  // see RuntimeOptions
   std::string dev_dir = "/dev";  // where the GPUs' device nodes are (RuntimeOptions::dev_dir)
   int64_t max_log_bytes = 0;     // RuntimeOptions::max_log_bytes; 0 = no cap
+  int64_t max_image_bytes = 0;   // RuntimeOptions::max_image_bytes; 0 = no bound
+  int64_t min_free_bytes = 0;    // RuntimeOptions::min_free_bytes
 };
 
 // How a job ended. start_failed: it never ran, reason says why.

@@ -1,6 +1,7 @@
 #include "noded/runtime/runtime.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -85,7 +86,13 @@ std::string Runtime::CgroupMode() const { return cgroup_mode_; }
 
 bool Runtime::ConfinesDevices() const { return confines_devices_; }
 
-Status Runtime::Launch(const LaunchSpec& spec) {
+Runtime::~Runtime() {
+  for (auto& [key, starting] : starting_) {
+    if (starting.fd >= 0) close(starting.fd);
+  }
+}
+
+Status Runtime::BeginLaunch(const LaunchSpec& spec) {
   if (!ValidKey(spec.job_key)) return Invalid("bad job key '" + spec.job_key + "'");
   if (spec.argv.empty()) return Invalid("job " + spec.job_key + " has no command");
   if (geteuid() != 0 && spec.uid != geteuid()) {
@@ -108,14 +115,23 @@ Status Runtime::Launch(const LaunchSpec& spec) {
                 options_.use_cgroups,
                 options_.allowed_volumes,
                 options_.dev_dir,
-                options_.max_log_bytes};
+                options_.max_log_bytes,
+                options_.max_image_bytes,
+                options_.min_free_bytes};
+  // Before the spec: a job with a spec and this file is starting, whoever looks (Poll).
+  HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kStartingFile, ""));
   HERD_RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kSpecFile, SpecToJson(shim)));
 
   int ready[2];
-  if (pipe2(ready, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    Status failed = Internal("pipe: " + ErrnoText(errno));
+    Forget(spec.job_key).ok();
+    return failed;
+  }
   std::string shim_path = options_.shim_path, fd_arg = "3";
   char* argv[] = {shim_path.data(), dir.data(), fd_arg.data(), nullptr};
-  // Double fork + setsid: the shim is nobody's child here, so it survives herd-noded.
+  // Double fork + setsid: the shim is nobody's child here, so it survives herd-noded. Its
+  // session's id is the child's pid: the process group of the shim and its unpack processes.
   pid_t child = fork();
   if (child == 0) {
     setsid();
@@ -140,25 +156,137 @@ Status Runtime::Launch(const LaunchSpec& spec) {
   }
   close(ready[1]);
   if (child < 0) {
+    const int err = errno;
     close(ready[0]);
-    return Internal("fork: " + ErrnoText(errno));
+    Forget(spec.job_key).ok();
+    return Internal("fork: " + ErrnoText(err));
   }
   while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
   }
-  // The shim answers once the job runs or failed; EOF alone means the shim died.
-  std::string answer;
-  char buf[1024];
-  ssize_t n;
-  while ((n = read(ready[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) answer.append(buf, n);
+  // The answer is read as it comes (TakeStartOutcomes), never waited for here.
+  fcntl(ready[0], F_SETFL, O_NONBLOCK);
+  starting_[spec.job_key] =
+      Starting{ready[0], child, std::chrono::steady_clock::now() + options_.start_timeout, ""};
+  return Status::Ok();
+}
+
+std::vector<int> Runtime::StartFds() const {
+  std::vector<int> fds;
+  for (const auto& [key, starting] : starting_) {
+    if (starting.fd >= 0) fds.push_back(starting.fd);
   }
-  close(ready[0]);
-  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  return fds;
+}
+
+std::optional<Status> Runtime::ReadAnswer(const std::string& job_key, Starting& starting) {
+  const std::string dir = JobDir(job_key);
+  const std::string lost = "herd-shim exited before starting the job";
+  if (starting.fd < 0) {
+    // Adopted after a restart of herd-noded: the job dir tells how far the shim got.
+    if (Exists(dir + "/" + kExitFile)) {
+      Result<std::string> text = ReadFile(dir + "/" + kExitFile);
+      Result<ExitRecord> record =
+          text.ok() ? ExitFromJson(*text) : Result<ExitRecord>(text.status());
+      return Invalid("job " + job_key + ": " + (record.ok() ? record->reason : lost));
+    }
+    if (!Exists(dir + "/" + kStartingFile)) return Status::Ok();
+    if (!ProcessAlive(ReadPid(dir + "/" + kShimPidFile), dir)) return Unavailable(lost);
+    return std::nullopt;
+  }
+  char buf[256];
+  bool eof = false;
+  while (true) {
+    const ssize_t n = read(starting.fd, buf, sizeof buf);
+    if (n > 0) {
+      // One short line is all a shim says; more is not an answer.
+      if (starting.answer.size() < 4096) starting.answer.append(buf, n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    eof = n == 0;
+    break;
+  }
+  const size_t nl = starting.answer.find('\n');
+  if (nl == std::string::npos && !eof) return std::nullopt;
+  const std::string answer = starting.answer.substr(0, nl);
   if (answer == "ok") return Status::Ok();
-  std::string why = answer.rfind("error: ", 0) == 0 ? answer.substr(7)
-                                                    : "herd-shim exited before starting the job";
-  Forget(spec.job_key).ok();
-  return Invalid("job " + spec.job_key + ": " + why);
+  if (answer.rfind("error: ", 0) == 0) return Invalid("job " + job_key + ": " + answer.substr(7));
+  return Unavailable(lost);  // it died without a word: what it started may still run
+}
+
+std::vector<StartOutcome> Runtime::TakeStartOutcomes() {
+  std::vector<StartOutcome> out;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> keys;
+  for (const auto& [key, starting] : starting_) keys.push_back(key);
+  for (const std::string& key : keys) {
+    Starting& starting = starting_.at(key);
+    std::optional<Status> outcome = ReadAnswer(key, starting);
+    std::string abort;  // why herd-noded ends this start itself
+    if (!outcome && now >= starting.deadline) {
+      abort = "did not start within start_timeout (" +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                 options_.start_timeout)
+                                 .count()) +
+              "s): its start was killed";
+    } else if (outcome && outcome->code() == Code::kUnavailable) {
+      abort = outcome->message();
+    }
+    if (!abort.empty()) {
+      if (Status aborted = AbortStart(key, 127, abort); !aborted.ok()) {
+        // A process survived SIGKILL: tried again at the next call, from the job dir (the pipe
+        // has nothing more to say).
+        AppendLine(JobDir(key) + "/" + kShimLogFile, "cannot end the start: " + aborted.message());
+        if (starting.fd >= 0) close(starting.fd);
+        starting.fd = -1;
+        continue;
+      }
+      outcome = Invalid("job " + key + ": " + abort);
+    }
+    if (!outcome) continue;
+    if (auto it = starting_.find(key); it != starting_.end()) {
+      if (it->second.fd >= 0) close(it->second.fd);
+      starting_.erase(it);
+    }
+    // A job that did not start leaves only its log; the caller reports it.
+    if (!outcome->ok()) Forget(key).ok();
+    out.push_back({key, *outcome});
+  }
+  return out;
+}
+
+Status Runtime::Launch(const LaunchSpec& spec) {
+  HERD_RETURN_IF_ERROR(BeginLaunch(spec));
+  while (true) {
+    for (StartOutcome& outcome : TakeStartOutcomes()) {
+      if (outcome.job_key == spec.job_key) return outcome.status;
+    }
+    std::vector<int> fds = StartFds();
+    std::vector<struct pollfd> polled;
+    for (int fd : fds) polled.push_back({fd, POLLIN, 0});
+    // Bounded: TakeStartOutcomes also enforces start_timeout.
+    poll(polled.data(), polled.size(), 100);
+  }
+}
+
+Status Runtime::AbortStart(const std::string& job_key, int exit_code, const std::string& reason) {
+  auto it = starting_.find(job_key);
+  const std::string dir = JobDir(job_key);
+  pid_t group = it != starting_.end() ? it->second.group : -1;
+  if (group <= 0) {
+    const pid_t shim = ReadPid(dir + "/" + kShimPidFile);
+    if (ProcessAlive(shim, dir)) group = getpgid(shim);
+  }
+  // The shim first, so that it starts nothing more; its unpack processes are of its group.
+  if (group > 1) kill(-group, SIGKILL);
+  AppendLine(dir + "/" + kShimLogFile, "start ended by herd-noded: " + reason);
+  HERD_RETURN_IF_ERROR(EndOrphanedJob(dir, job_key, exit_code, reason, /*start_failed=*/true));
+  if (it != starting_.end()) {
+    if (it->second.fd >= 0) close(it->second.fd);
+    starting_.erase(it);
+  }
+  unlink((dir + "/" + kStartingFile).c_str());
+  return Status::Ok();
 }
 
 Result<std::string> Runtime::RunningJobDir(const std::string& job_key) const {
@@ -173,6 +301,10 @@ Result<std::string> Runtime::RunningJobDir(const std::string& job_key) const {
 }
 
 Status Runtime::Kill(const std::string& job_key, int grace_ms) {
+  if (starting_.count(job_key) != 0) {
+    // Nothing of the job's own runs yet: no grace to give, and its shim may be stuck unpacking.
+    return AbortStart(job_key, 128 + SIGKILL, "killed while starting");
+  }
   Result<std::string> dir = RunningJobDir(job_key);
   if (!dir.ok()) {
     // Killing a job that already ended is not an error: the caller wanted it gone.
@@ -189,6 +321,7 @@ Status Runtime::Suspend(const std::string& job_key) { return Freeze(job_key, tru
 Status Runtime::Resume(const std::string& job_key) { return Freeze(job_key, false); }
 
 Status Runtime::Freeze(const std::string& job_key, bool frozen) {
+  if (starting_.count(job_key) != 0) return Unavailable("job " + job_key + " is still starting");
   Result<std::string> dir = RunningJobDir(job_key);
   if (!dir.ok()) return dir.status();
   Result<std::string> text = ReadFile(*dir + "/" + kSpecFile);
@@ -228,8 +361,21 @@ std::vector<JobStatus> Runtime::Poll() {
     JobStatus st;
     st.job_key = entry.path().filename().string();
     Result<std::string> exit_text = ReadFile(dir + "/" + kExitFile);
+    if (!exit_text.ok() && starting_.count(st.job_key) != 0) {
+      st.state = JobStatus::kStarting;  // its shim may not even have written its pid yet
+      jobs.push_back(st);
+      continue;
+    }
     if (!exit_text.ok()) {
       if (ProcessAlive(ReadPid(dir + "/" + kShimPidFile), dir)) {
+        if (Exists(dir + "/" + kStartingFile)) {
+          // Started by a previous herd-noded: watched from here on, start_timeout afresh.
+          starting_[st.job_key] = Starting{
+              -1, -1, std::chrono::steady_clock::now() + options_.start_timeout, ""};
+          st.state = JobStatus::kStarting;
+          jobs.push_back(st);
+          continue;
+        }
         st.state = Exists(dir + "/" + kSuspendedFile) ? JobStatus::kSuspended : JobStatus::kRunning;
         jobs.push_back(st);
         continue;
@@ -238,7 +384,8 @@ std::vector<JobStatus> Runtime::Poll() {
       if (!exit_text.ok()) {
         // The shim died (kill -9) and left its job running: end the job first, so that nothing
         // reports it ended (and its GPUs free) while any of its processes runs.
-        Status ended = EndOrphanedJob(dir, st.job_key);
+        Status ended = EndOrphanedJob(dir, st.job_key, -1,
+                                      "herd-shim died; the job's processes were killed", false);
         if (!ended.ok()) {
           AppendLine(dir + "/" + kShimLogFile, "herd-shim died: " + ended.message());
           jobs.push_back(st);  // still running; tried again at the next poll
@@ -264,21 +411,25 @@ std::vector<JobStatus> Runtime::Poll() {
   return jobs;
 }
 
-Status Runtime::EndOrphanedJob(const std::string& dir, const std::string& job_key) {
+Status Runtime::EndOrphanedJob(const std::string& dir, const std::string& job_key, int exit_code,
+                               const std::string& reason, bool start_failed) {
   Result<std::string> text = ReadFile(dir + "/" + kSpecFile);
   if (!text.ok()) return text.status();
   Result<ShimSpec> spec = SpecFromJson(*text);
   if (!spec.ok()) return spec.status();
   Result<std::string> mode = ReadFile(dir + "/" + kCgroupFile);
-  ExitRecord record{-1, "herd-shim died; the job's processes were killed", false, {}};
+  ExitRecord record{exit_code, reason, start_failed, {}};
   if (!spec->launch.image.empty()) {
     // runc kills the container's every process and removes its cgroups.
     Status deleted = RunCommand(
         {spec->runc_path, "--root", spec->runc_root, "delete", "--force", job_key}, -1);
+    // The cgroup is herd-shim's own while it unpacks the image (runc takes it over later).
     JobCgroup cg = JobCgroup::Open(DetectCgroupMode(), spec->cgroup_parent, job_key);
     if (!cg.Pids().empty()) {
       HERD_RETURN_IF_ERROR(cg.KillAll(std::chrono::seconds(2)));
     }
+    record.usage = cg.Usage();
+    cg.Remove();
     if (!deleted.ok()) AppendLine(dir + "/" + kShimLogFile, deleted.message());
   } else if (mode.ok()) {
     JobCgroup cg = JobCgroup::Open(CgroupModeFromName(mode->substr(0, mode->find('\n'))),

@@ -7,8 +7,13 @@
 // runs as a runc container. Both are confined by cgroups when the machine allows it.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,9 +41,10 @@ struct LaunchSpec {
   std::vector<std::pair<std::string, std::string>> mounts;
 };
 
-// The state of one job as seen in its state directory.
+// The state of one job as seen in its state directory. kStarting: its herd-shim has not yet
+// said whether the job runs (it may be unpacking the job's image).
 struct JobStatus {
-  enum State { kRunning, kSuspended, kExited };
+  enum State { kRunning, kSuspended, kExited, kStarting };
   std::string job_key;
   State state = kRunning;
   int exit_code = -1;  // when kExited: the exit code, 128+N when killed by signal N, -1 unknown
@@ -61,26 +67,56 @@ struct RuntimeOptions {
   // A job's log keeps at most this many bytes of its output, then one line saying it was
   // truncated; 0 = no cap.
   int64_t max_log_bytes = 0;
+  // A job that has not started this long after Launch (its image still unpacking, say) is
+  // killed, with everything its herd-shim started, and reported as not started.
+  std::chrono::milliseconds start_timeout = std::chrono::minutes(10);
+  // The most an image may take once unpacked ([node] max_image_size): no file of it larger, and
+  // the unpack stopped once the state directory's disk lost more than this, or fell below
+  // min_free_bytes, while it ran. 0 = no bound.
+  int64_t max_image_bytes = 0;
+  int64_t min_free_bytes = 0;
+};
+
+// How the start of one job ended: Ok once it runs, else why it did not start.
+struct StartOutcome {
+  std::string job_key;
+  Status status;
 };
 
 // Whether a failed operation (a Launch) failed for lack of space or quota on the disk of the
 // state directory (ENOSPC, EDQUOT), whoever reported it: herd-noded or herd-shim.
 bool IsNoSpace(const Status& status);
 
-// Starts, signals and observes jobs through their state directories. Holds no job in memory,
-// so a Runtime created over the state_dir of a previous one sees all of its jobs.
+// Starts, signals and observes jobs through their state directories. Holds in memory only the
+// jobs it is starting (the pipes their shims answer on), so a Runtime created over the
+// state_dir of a previous one sees all of its jobs, those still starting included.
 // Built once by herd-noded. Thread-safety: not thread-safe; use from one thread.
 // Virtual so that herd-noded-emulator can run jobs that start no process (EmulatedRuntime).
 class Runtime {
  public:
-  virtual ~Runtime() = default;
+  virtual ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
   // Checks the options, creates state_dir/jobs and probes whether cgroups can be made.
   static Result<std::unique_ptr<Runtime>> Create(RuntimeOptions options);
 
-  // Starts the job under a detached herd-shim and returns once it runs, or why it could not
-  // start ("cannot run 'foo': No such file or directory"); a job that failed leaves only its log.
-  virtual Status Launch(const LaunchSpec& spec);
+  // Starts the job under a detached herd-shim and returns as soon as the shim runs, never waiting
+  // for the job itself (an image may take long to unpack): the job is kStarting until
+  // TakeStartOutcomes reports how its start ended. An error here means no shim was started.
+  virtual Status BeginLaunch(const LaunchSpec& spec);
+  // Descriptors that become readable when a starting job's shim answers (or dies), for the
+  // caller's poll.
+  virtual std::vector<int> StartFds() const;
+  // The starts that ended since the last call, without blocking: Ok, or why the job did not
+  // start ("cannot run 'foo': No such file or directory"); a job that did not start leaves only
+  // its log. A start past start_timeout is ended here: its shim and all it started are killed.
+  virtual std::vector<StartOutcome> TakeStartOutcomes();
+  // BeginLaunch, then waits for that job's outcome (at most start_timeout): for tools and
+  // tests; herd-noded never waits. REQUIRES: no other job of this Runtime is starting.
+  Status Launch(const LaunchSpec& spec);
   // Asks the shim to send SIGTERM to the whole job and SIGKILL after grace_ms; does not block.
+  // A job still starting is ended at once: its shim and everything the shim started (unpack
+  // processes, a container being created) are killed, and its end recorded as a kill.
   virtual Status Kill(const std::string& job_key, int grace_ms);
   // Freezes the job (cgroup freezer, runc pause, or SIGSTOP of its process group).
   virtual Status Suspend(const std::string& job_key);
@@ -113,11 +149,27 @@ class Runtime {
   Result<std::string> RunningJobDir(const std::string& job_key) const;
   Status Freeze(const std::string& job_key, bool frozen);
   // Kills what remains of a job whose herd-shim died without recording its end (every process
-  // of its cgroup or container, else its process group), then records the end in its exit file.
-  // An error leaves the job running (a process survived): the caller tries again later.
-  Status EndOrphanedJob(const std::string& dir, const std::string& job_key);
+  // of its cgroup or container, else its process group), then records its end (exit_code,
+  // reason, start_failed) in its exit file. An error leaves the job running (a process
+  // survived): the caller tries again later.
+  Status EndOrphanedJob(const std::string& dir, const std::string& job_key, int exit_code,
+                        const std::string& reason, bool start_failed);
+  // Ends a start under way: SIGKILL to its shim's process group (the shim and its unpack
+  // processes), then whatever the shim made (see EndOrphanedJob). The job is then kExited.
+  Status AbortStart(const std::string& job_key, int exit_code, const std::string& reason);
+
+  // A job whose shim has not answered yet.
+  struct Starting {
+    int fd = -1;       // the read end of its ready pipe; -1: adopted from a previous herd-noded
+    pid_t group = -1;  // its shim's process group (the shim's session); -1 if unknown
+    std::chrono::steady_clock::time_point deadline;
+    std::string answer;  // what the shim wrote so far (one short line)
+  };
+  // The shim's answer, once it is complete: Ok, or why the job did not start.
+  std::optional<Status> ReadAnswer(const std::string& job_key, Starting& starting);
 
   RuntimeOptions options_;
+  std::map<std::string, Starting> starting_;  // by job key
   std::string cgroup_mode_ = "none";  // what a probe cgroup made at Create showed usable
   bool confines_devices_ = false;     // the probe cgroup's devices could be confined
 };

@@ -9,8 +9,11 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +168,16 @@ void AppendBounded(std::string* out, const char* data, size_t n, size_t limit = 
   if (out->size() > limit) out->erase(0, out->size() - limit);
 }
 
+// What a child that unpacks an image for a job gets besides its user and directory.
+struct UnpackBounds {
+  int in_fd = -1;                     // its stdin; -1: /dev/null
+  int64_t max_file_bytes = 0;         // RLIMIT_FSIZE: no file it writes grows past this; 0: none
+  const JobCgroup* cgroup = nullptr;  // joined before it becomes the user, so the job pays for it
+  // Asked about every 100 ms while the child runs (its output captured): an error kills the
+  // child and is what RunChild returns.
+  std::function<Status()> watch;
+};
+
 // Runs argv (or, when argv is empty, `body`) in a child that first became `as` (when given)
 // and entered cwd_fd (when >= 0), with stdin from /dev/null. Output goes to out_fd, or when
 // out_fd < 0 its end is captured and quoted in the error. Error when it fails or exits non-zero,
@@ -174,7 +187,7 @@ constexpr size_t kMaxPassFds = 4;
 Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo* as, int cwd_fd,
                 const std::function<int()>& body = nullptr,
                 const std::function<bool(const std::string&)>& benign = nullptr,
-                const std::vector<int>& pass_fds = {}) {
+                const UnpackBounds& bounds = {}, const std::vector<int>& pass_fds = {}) {
   if (pass_fds.size() > kMaxPassFds) return Internal("too many descriptors to pass");
   int pipefd[2] = {-1, -1};
   if (out_fd < 0 && pipe2(pipefd, O_CLOEXEC) != 0) return Internal("pipe: " + ErrnoText(errno));
@@ -190,7 +203,7 @@ Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo
   if (pid == 0) {
     ResetSignalsInChild();
     int out = out_fd >= 0 ? out_fd : pipefd[1];
-    dup2(devnull, 0);
+    dup2(bounds.in_fd >= 0 ? bounds.in_fd : devnull, 0);
     dup2(out, 1);
     dup2(out, 2);
     // Above all of 3, 4... first, so that none is overwritten before it is moved; dup2 leaves
@@ -204,6 +217,15 @@ Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo
         dprintf(2, "cannot pass a descriptor: %s\n", strerror(errno));
         _exit(126);
       }
+    }
+    if (bounds.cgroup != nullptr && !bounds.cgroup->Attach(getpid()).ok()) {
+      dprintf(2, "cannot join the job's cgroup\n");
+      _exit(126);
+    }
+    if (bounds.max_file_bytes > 0) {
+      const struct rlimit fsize = {static_cast<rlim_t>(bounds.max_file_bytes),
+                                   static_cast<rlim_t>(bounds.max_file_bytes)};
+      if (setrlimit(RLIMIT_FSIZE, &fsize) != 0) _exit(126);
     }
     if (drop && !DropToUser(*as)) {
       dprintf(2, "cannot switch to uid %u: %s\n", as->uid, strerror(errno));
@@ -232,11 +254,25 @@ Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo
     }
     line.clear();
   };
+  Status stopped;  // why `watch` had the child killed
   if (out_fd < 0) {
     close(pipefd[1]);
     char buf[4096];
     ssize_t n;
-    while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    auto next_watch = Clock::now();
+    while (true) {
+      if (bounds.watch && pid > 0) {
+        if (stopped.ok() && Clock::now() >= next_watch) {
+          stopped = bounds.watch();
+          if (!stopped.ok()) kill(pid, SIGKILL);
+          next_watch = Clock::now() + std::chrono::milliseconds(100);
+        }
+        struct pollfd pfd = {pipefd[0], POLLIN, 0};
+        if (poll(&pfd, 1, 100) == 0) continue;
+      }
+      n = read(pipefd[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
       for (ssize_t i = 0; i < n; ++i) {
         if (buf[i] == '\n') {
           end_line();
@@ -251,6 +287,11 @@ Status RunChild(const std::vector<std::string>& argv, int out_fd, const UserInfo
   if (pid < 0) return Internal("fork: " + ErrnoText(errno));
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!stopped.ok()) return stopped;
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ && bounds.max_file_bytes > 0) {
+    return Invalid("'" + name + "' was stopped: a file it wrote reached the limit of " +
+                   std::to_string(bounds.max_file_bytes) + " bytes (max_image_size)");
   }
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return Status::Ok();
   if (WIFEXITED(st) && WEXITSTATUS(st) != 127 && all_benign) return Status::Ok();
@@ -582,6 +623,22 @@ Status StartFailure(const ChildError& e, const LaunchSpec& spec, const std::stri
   }
 }
 
+// tar's option for the compression of the archive open at fd, from its first bytes ("" for a
+// plain tar): reading from a descriptor, tar cannot tell by a file name.
+std::string CompressionFlag(int fd) {
+  unsigned char magic[6] = {};
+  const ssize_t n = pread(fd, magic, sizeof magic, 0);
+  auto starts = [&](std::initializer_list<unsigned char> bytes) {
+    if (n < static_cast<ssize_t>(bytes.size())) return false;
+    return std::equal(bytes.begin(), bytes.end(), magic);
+  };
+  if (starts({0x1f, 0x8b})) return "--gzip";
+  if (starts({0xfd, '7', 'z', 'X', 'Z', 0x00})) return "--xz";
+  if (starts({0x28, 0xb5, 0x2f, 0xfd})) return "--zstd";
+  if (starts({'B', 'Z', 'h'})) return "--bzip2";
+  return "";
+}
+
 class Shim {
  public:
   Shim(std::string dir, int ready_fd) : dir_(std::move(dir)), ready_fd_(ready_fd) {}
@@ -595,6 +652,9 @@ class Shim {
   Status StartContainer();
   // Puts the job's root file system at *rootfs (under bundle), from the image the user named.
   Status PrepareRootfs(const UserInfo& user, const std::string& bundle, std::string* rootfs);
+  // How the children that unpack an image into `bundle` are bounded: the job's cgroup (when
+  // made), max_image_size per file and for the whole, min_free_space.
+  UnpackBounds UnpackBoundsFor(const std::string& bundle) const;
   // Mounts an overlay of the image directory lower_fd (whose stat is `lower`) on bundle/rootfs.
   Status MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower);
   // Refuses what `config` would have runc do as root that the job's user could not (make a
@@ -739,6 +799,8 @@ void Shim::CapLog(bool final) {
 }
 
 void Shim::Ready(const std::string& line) {
+  // Before the answer, so that whoever reads the answer finds the job no longer starting.
+  unlink(Path(kStartingFile).c_str());
   if (ready_fd_ < 0) return;
   std::string text = line + "\n";
   (void)!write(ready_fd_, text.data(), text.size());
@@ -816,7 +878,9 @@ Status Shim::StartProcess() {
     dup2(log_fd_, 1);
     dup2(log_fd_, 2);
     char go;
-    (void)!read(sync_pipe[0], &go, 1);  // wait until the shim has put us in the cgroups
+    // Wait until the shim has put us in the cgroups; without its "g" (the shim failed or was
+    // killed) the job must not run.
+    if (read(sync_pipe[0], &go, 1) != 1) _exit(127);
     ChildError e{0, 0};
     // The user's ids come first: --chdir and the command are reached with the user's rights.
     if (switch_user && !DropToUser(user)) {
@@ -916,6 +980,21 @@ Status Shim::StartContainer() {
     return Internal("cannot make a mount namespace for the job: " + ErrnoText(errno));
   }
   UserInfo user = LookupUser(spec.uid, spec.gid);
+  if (spec_.use_cgroups) {
+    // The job's cgroup, made before runc makes it, so that unpacking its image is charged to the
+    // job and bounded by its limits; runc takes it over (the same path) and removes it.
+    CgroupLimits limits;
+    limits.cpus = spec.cpus;
+    limits.memory_mib = spec.memory_mib;
+    limits.pids_max = spec.pids_max;
+    Result<JobCgroup> cg =
+        JobCgroup::Create(DetectCgroupMode(), spec_.cgroup_parent, spec.job_key, limits);
+    if (cg.ok()) {
+      cgroup_ = *cg;
+    } else {
+      Note("unpacking the image outside any cgroup: " + cg.status().message());
+    }
+  }
   std::string rootfs;
   HERD_RETURN_IF_ERROR(PrepareRootfs(user, bundle, &rootfs));
   std::vector<std::pair<std::string, std::string>> volumes;
@@ -989,6 +1068,7 @@ Status Shim::PrepareRootfs(const UserInfo& user, const std::string& bundle, std:
   });
   auto close_image = [&] {
     if (image_fd >= 0) close(image_fd);
+    image_fd = -1;
   };
   if (!opened.ok()) {
     close_image();
@@ -1000,50 +1080,90 @@ Status Shim::PrepareRootfs(const UserInfo& user, const std::string& bundle, std:
     close_image();
     return mounted;
   }
-  close_image();
   // The user's own directory to unpack into; only root can reach it through the bundle.
   if (mkdir(rootfs->c_str(), 0700) != 0 || chown(rootfs->c_str(), user.uid, user.gid) != 0) {
+    close_image();
     return Internal("cannot create " + *rootfs + ": " + ErrnoText(errno));
   }
   int dir_fd = open(rootfs->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Internal("cannot open " + *rootfs + ": " + ErrnoText(errno));
+  if (dir_fd < 0) {
+    close_image();
+    return Internal("cannot open " + *rootfs + ": " + ErrnoText(errno));
+  }
+  UnpackBounds bounds = UnpackBoundsFor(bundle);
   Status unpacked;
   if (oci) {
-    if (Status umoci = UmociInstalled(image); !umoci.ok()) {
-      close(dir_fd);
-      return umoci;
-    }
+    unpacked = UmociInstalled(image);
     // raw unpack gives only the rootfs: the job's command and environment come from herd.
-    unpacked = RunChild({"umoci", "raw", "unpack", "--rootless", "--image",
-                         fs::absolute(oci->layout).string() + ":" + oci->tag, "."},
-                        -1, &user, dir_fd);
-    if (!unpacked.ok()) {
-      unpacked = Invalid("cannot unpack OCI image '" + image + "': " + unpacked.message());
+    if (unpacked.ok()) {
+      unpacked = RunChild({"umoci", "raw", "unpack", "--rootless", "--image",
+                           fs::absolute(oci->layout).string() + ":" + oci->tag, "."},
+                          -1, &user, dir_fd, nullptr, nullptr, bounds);
+      if (!unpacked.ok()) {
+        unpacked = Invalid("cannot unpack OCI image '" + image + "': " + unpacked.message());
+      }
     }
   } else {
+    // tar reads the very file the user opened (its stdin), never the path again: the path may
+    // name something else by now. From a pipe or descriptor tar cannot guess the compression.
+    fcntl(image_fd, F_SETFL, fcntl(image_fd, F_GETFL) & ~O_NONBLOCK);
+    std::vector<std::string> tar = {"tar", "-x", "-f", "-", "--no-same-owner"};
+    if (std::string flag = CompressionFlag(image_fd); !flag.empty()) tar.push_back(flag);
     // Unprivileged tar keeps no owner, cannot make device nodes and, like any tar, refuses
     // members that climb out with "..". Device nodes are left out: runc gives /dev its own.
     auto mknod_refused = [](const std::string& line) {
       return line.ends_with(": Cannot mknod: Operation not permitted") ||
              line == "tar: Exiting with failure status due to previous errors";
     };
-    unpacked = RunChild({"tar", "-xf", fs::absolute(image).string(), "--no-same-owner"}, -1, &user,
-                        dir_fd, nullptr, mknod_refused);
+    bounds.in_fd = image_fd;
+    unpacked = RunChild(tar, -1, &user, dir_fd, nullptr, mknod_refused, bounds);
     if (!unpacked.ok()) {
       unpacked = Invalid("cannot unpack image '" + image + "': " + unpacked.message());
     }
   }
+  close_image();
   if (unpacked.ok()) {
     // umoci keeps setuid bits on the user's files even when rootless; clear them everywhere.
-    unpacked = RunChild({}, -1, &user, dir_fd, [] {
-      return nftw(".", SanitizeEntry, 32, FTW_PHYS | FTW_MOUNT) == 0 ? 0 : 1;
-    });
+    unpacked = RunChild(
+        {}, -1, &user, dir_fd,
+        [] { return nftw(".", SanitizeEntry, 32, FTW_PHYS | FTW_MOUNT) == 0 ? 0 : 1; }, nullptr,
+        UnpackBounds{-1, 0, bounds.cgroup, nullptr});
     if (!unpacked.ok()) {
       unpacked = Internal("cannot clean the unpacked image: " + unpacked.message());
     }
   }
   close(dir_fd);
   return unpacked;
+}
+
+UnpackBounds Shim::UnpackBoundsFor(const std::string& bundle) const {
+  UnpackBounds bounds;
+  bounds.max_file_bytes = spec_.max_image_bytes;
+  if (cgroup_) bounds.cgroup = &*cgroup_;
+  const int64_t max_bytes = spec_.max_image_bytes, min_free = spec_.min_free_bytes;
+  const std::string image = spec_.launch.image;
+  auto free_bytes = [bundle]() -> int64_t {
+    struct statvfs fs_stat;
+    if (statvfs(bundle.c_str(), &fs_stat) != 0) return -1;
+    return static_cast<int64_t>(fs_stat.f_bavail) * static_cast<int64_t>(fs_stat.f_frsize);
+  };
+  // The disk the image lands on, measured while it unpacks: what it lost since the start bounds
+  // the image as a whole (other writers to that disk count too, so this errs on the small side).
+  const int64_t free_at_start = free_bytes();
+  bounds.watch = [=]() -> Status {
+    const int64_t free_now = free_bytes();
+    if (free_now < 0 || free_at_start < 0) return Status::Ok();
+    if (max_bytes > 0 && free_at_start - free_now > max_bytes) {
+      return Invalid("image '" + image + "' takes more than max_image_size (" +
+                     std::to_string(max_bytes >> 20) + " MiB) once unpacked");
+    }
+    if (min_free > 0 && free_now < min_free) {
+      return Invalid("unpacking image '" + image + "' would leave less than min_free_space (" +
+                     std::to_string(min_free >> 20) + " MiB) free on the node's state directory");
+    }
+    return Status::Ok();
+  };
+  return bounds;
 }
 
 Status Shim::MountOverlay(const std::string& bundle, int lower_fd, const struct stat& lower) {
@@ -1296,6 +1416,7 @@ void Shim::Cleanup() {
   std::error_code ec;
   if (container_) {
     RunCommand(Runc({"delete", "--force", spec_.launch.job_key}), -1).ok();
+    if (cgroup_) cgroup_->Remove();  // made for the unpack when runc never took it over
     // Unmounted first, so that removing the bundle never reaches into an image or a volume.
     bool unmounted = true;
     for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
@@ -1333,7 +1454,7 @@ std::optional<OciImageRef> ParseOciImage(const std::string& image) {
 
 Status RunCommand(const std::vector<std::string>& argv, int out_fd,
                   const std::vector<int>& pass_fds) {
-  return RunChild(argv, out_fd, nullptr, -1, nullptr, nullptr, pass_fds);
+  return RunChild(argv, out_fd, nullptr, -1, nullptr, nullptr, {}, pass_fds);
 }
 
 int RunShim(const std::string& job_dir, int ready_fd) {

@@ -102,6 +102,19 @@ TEST(ConfigTest, NodeSizesAreCheckedAndDefaultToACappedLogAndSomeFreeSpace) {
               HasSubstr("node.min_free_space: expected a size"));
 }
 
+TEST(ConfigTest, NodeStartTimeoutAndMaxImageSizeAreCheckedAndDefaultToBounds) {
+  const NodeDaemonConfig defaults = MustParse("").node;
+  EXPECT_EQ(defaults.start_timeout_s, 600);
+  EXPECT_EQ(defaults.max_image_mib, 64 << 10);
+  const NodeDaemonConfig set =
+      MustParse("[node]\nstart_timeout = \"90s\"\nmax_image_size = \"2G\"\n").node;
+  EXPECT_EQ(set.start_timeout_s, 90);
+  EXPECT_EQ(set.max_image_mib, 2048);
+  EXPECT_THAT(ErrorOf("[node]\nstart_timeout = 0\n"), HasSubstr("node.start_timeout"));
+  EXPECT_THAT(ErrorOf("[node]\nmax_image_size = \"huge\"\n"),
+              HasSubstr("node.max_image_size: invalid size 'huge'"));
+}
+
 TEST(ConfigTest, PlacementErrorNamesLineAndChoices) {
   EXPECT_EQ(ErrorOf("\n\n\n[scheduler]\nplacement = \"best\"\n"),
             "herd.toml:5:1: scheduler.placement: 'best' is not a placement; use herd, bestfit, "

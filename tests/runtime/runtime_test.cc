@@ -83,12 +83,12 @@ class RuntimeTest : public ::testing::Test {
     fs::remove_all(tmp_, ec);
   }
 
-  // dev_dir, max_log_bytes, runc_path: RuntimeOptions' (defaults when left out).
+  // dev_dir, max_log_bytes: RuntimeOptions' (defaults when left out); `adjust` changes the
+  // others.
   std::unique_ptr<Runtime> MakeRuntime(bool use_cgroups, const std::string& dev_dir = "/dev",
                                        int64_t max_log_bytes = 0,
-                                       const std::string& runc_path = "runc") {
+                                       const std::function<void(RuntimeOptions&)>& adjust = {}) {
     RuntimeOptions options;
-    options.runc_path = runc_path;
     options.state_dir = tmp_ + "/state";
     options.shim_path = HERD_SHIM_PATH;
     options.cgroup_parent = parent_;
@@ -96,6 +96,7 @@ class RuntimeTest : public ::testing::Test {
     options.allowed_volumes = {tmp_};
     options.dev_dir = dev_dir;
     options.max_log_bytes = max_log_bytes;
+    if (adjust) adjust(options);
     Result<std::unique_ptr<Runtime>> rt = Runtime::Create(options);
     EXPECT_TRUE(rt.ok()) << rt.status().message();
     return rt.ok() ? std::move(rt).value() : nullptr;
@@ -905,7 +906,7 @@ TEST_F(ContainerTest, CwdSwappedForALinkAfterTheCheckIsEnteredAsTheUser) {
                          "esac\n"
                          "exec runc \"$@\"\n";
   chmod(runc.c_str(), 0755);
-  runtime_ = MakeRuntime(true, "/dev", 0, runc);
+  runtime_ = MakeRuntime(true, "/dev", 0, [&](RuntimeOptions& o) { o.runc_path = runc; });
   ASSERT_NE(runtime_, nullptr);
   LaunchSpec spec = NobodySh("34.0", "pwd; cat secret", rootfs_);
   spec.mounts = {{vol, "/vol"}};
@@ -952,6 +953,116 @@ TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("cannot unpack OCI image"), std::string::npos)
       << status.message();
+}
+
+// Every compression tar may meet is told from the tarball's first bytes (tar reads it from a
+// descriptor, so it cannot tell by the name).
+TEST_F(ContainerTest, TarballsOfEveryCompressionAreUnpacked) {
+  chmod(tmp_.c_str(), 0755);
+  int n = 0;
+  for (const std::string kind : {"gzip", "xz", "zstd", "bzip2"}) {
+    if (!HasProgram(kind)) continue;
+    // A misleading name: only the content counts.
+    const std::string tarball = tmp_ + "/image-" + kind + ".tar";
+    ASSERT_EQ(std::system(("tar -c -C " + rootfs_ + " . | " + kind + " -c > " + tarball).c_str()),
+              0);
+    chmod(tarball.c_str(), 0644);
+    const std::string key = "40." + std::to_string(n++);
+    ASSERT_TRUE(Launched(NobodySh(key, "echo " + kind, tarball)));
+    EXPECT_EQ(WaitExit(key).exit_code, 0) << Log(key);
+    EXPECT_EQ(Log(key), kind + "\n");
+  }
+}
+
+// [node] max_image_size: no file of an unpacked image grows past it; the job does not start.
+TEST_F(ContainerTest, ImageWithAFileLargerThanMaxImageSizeDoesNotStart) {
+  runtime_ = MakeRuntime(true, "/dev", 0, [](RuntimeOptions& o) { o.max_image_bytes = 1 << 20; });
+  chmod(tmp_.c_str(), 0755);
+  const std::string tarball = tmp_ + "/bomb.tar.gz";
+  ASSERT_EQ(std::system(("head -c 8M /dev/zero > " + rootfs_ + "/big && tar -czf " + tarball +
+                         " -C " + rootfs_ + " . && chmod 644 " + tarball)
+                            .c_str()),
+            0);
+  Status status = runtime_->Launch(NobodySh("41.0", "echo ran", tarball));
+  ASSERT_FALSE(status.ok()) << Log("41.0");
+  EXPECT_THAT(status.message(), HasSubstr("max_image_size"));
+  EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/41.0/bundle")) << "unpacked files left behind";
+}
+
+// Container jobs whose image is an OCI layout that never ends unpacking: its manifest is a FIFO
+// nobody writes to, so umoci blocks on it for ever.
+class NeverUnpackingTest : public ContainerTest {
+ protected:
+  void SetUp() override {
+    ContainerTest::SetUp();
+    if (IsSkipped()) return;
+    if (!HasProgram("umoci")) GTEST_SKIP() << "umoci is not installed (apt-get install umoci)";
+    chmod(tmp_.c_str(), 0755);
+    const std::string layout = tmp_ + "/never";
+    const std::string made =
+        "umoci init --layout " + layout + " && umoci new --image " + layout + ":t && cd " +
+        layout + "/blobs/sha256 && m=$(grep -o 'sha256:[0-9a-f]*' ../../index.json | head -1 | " +
+        "cut -d: -f2) && rm $m && mkfifo -m 644 $m && chmod -R a+rX " + layout;
+    ASSERT_EQ(std::system(made.c_str()), 0) << made;
+    image_ = layout + ":t";
+  }
+
+  // Whether umoci is unpacking the image; its pids go to tmp_/pids.
+  bool Unpacking() {
+    // "[u]": the shell that runs pgrep does not match its own pattern.
+    return std::system(("pgrep -f '[u]moci raw unpack.*" + tmp_ + "/never' > " + tmp_ + "/pids")
+                           .c_str()) == 0;
+  }
+
+  std::string image_;
+};
+
+// A start never blocks its caller: BeginLaunch returns while the image unpacks (kStarting), the
+// unpacking runs in the job's cgroup, and Kill ends the start with everything it started.
+TEST_F(NeverUnpackingTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
+  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("42.0", "echo ran", image_)).ok());
+  EXPECT_EQ(State("42.0").state, JobStatus::kStarting);
+  EXPECT_EQ(runtime_->StartFds().size(), 1u);
+  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
+  if (CgroupsWritable()) {
+    const std::string pids = Slurp(tmp_ + "/pids");
+    EXPECT_THAT(Slurp("/proc/" + pids.substr(0, pids.find('\n')) + "/cgroup"),
+                HasSubstr("/" + parent_ + "/42.0"))
+        << "unpacking runs outside the job's cgroup";
+  }
+  EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
+  EXPECT_EQ(State("42.0").state, JobStatus::kStarting);
+
+  ASSERT_TRUE(runtime_->Kill("42.0", 10000).ok());
+  JobStatus st = State("42.0");
+  EXPECT_EQ(st.state, JobStatus::kExited);
+  EXPECT_EQ(st.reason, "killed while starting");
+  EXPECT_TRUE(runtime_->StartFds().empty());
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
+  EXPECT_TRUE(runtime_->Forget("42.0").ok());
+}
+
+// A start under way when herd-noded restarts is still a start to the new Runtime: kStarting,
+// and a kill ends it with everything it started.
+TEST_F(NeverUnpackingTest, NewRuntimeSeesAStartUnderWayAndCanKillIt) {
+  ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("44.0", "echo ran", image_)).ok());
+  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
+  runtime_ = MakeRuntime(true);  // the old one is gone, as with a restart of herd-noded
+  ASSERT_NE(runtime_, nullptr);
+  EXPECT_EQ(State("44.0").state, JobStatus::kStarting);
+  EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
+  ASSERT_TRUE(runtime_->Kill("44.0", 10000).ok());
+  EXPECT_EQ(State("44.0").reason, "killed while starting");
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
+}
+
+// A start past start_timeout is killed and reported as not started, with that reason.
+TEST_F(NeverUnpackingTest, StartPastStartTimeoutIsKilledAndReportedNotStarted) {
+  runtime_ = MakeRuntime(true, "/dev", 0, [](RuntimeOptions& o) { o.start_timeout = 1s; });
+  Status status = runtime_->Launch(NobodySh("43.0", "echo ran", image_));
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("did not start within start_timeout (1s)"));
+  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the timeout";
 }
 
 TEST_F(ContainerTest, MissingCommandInContainerFailsLaunch) {

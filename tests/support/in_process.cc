@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -171,7 +172,7 @@ std::vector<std::string> FakeNodeJobs::Running() const {
   return out;
 }
 
-Status FakeRuntime::Launch(const runtime::LaunchSpec& spec) {
+Status FakeRuntime::BeginLaunch(const runtime::LaunchSpec& spec) {
   jobs_->launched.push_back(spec);
   if (!jobs_->fail_next_launch.ok()) return std::exchange(jobs_->fail_next_launch, Status::Ok());
   auto it = jobs_->jobs_.find(spec.job_key);
@@ -183,7 +184,12 @@ Status FakeRuntime::Launch(const runtime::LaunchSpec& spec) {
   job.spec = spec;
   job.status.job_key = spec.job_key;
   job.status.state = JobStatus::kRunning;
+  started_.push_back({spec.job_key, Status::Ok()});
   return Status::Ok();
+}
+
+std::vector<runtime::StartOutcome> FakeRuntime::TakeStartOutcomes() {
+  return std::exchange(started_, {});
 }
 
 Status FakeRuntime::Kill(const std::string& job_key, int /*grace_ms*/) {

@@ -116,9 +116,9 @@ class FakeNodeJobs {
   // Keys of the jobs that run (not ended), in key order.
   std::vector<std::string> Running() const;
 
-  std::vector<runtime::LaunchSpec> launched;  // every Launch asked, in order (failed ones too)
+  std::vector<runtime::LaunchSpec> launched;  // every launch asked, in order (failed ones too)
   std::vector<std::string> forgotten;         // every Forget asked, in order
-  Status fail_next_launch;                    // when not ok, the next Launch fails with it
+  Status fail_next_launch;                    // when not ok, the next launch fails with it
 
  private:
   friend class FakeRuntime;
@@ -129,7 +129,10 @@ class FakeNodeJobs {
 class FakeRuntime final : public runtime::Runtime {
  public:
   explicit FakeRuntime(std::shared_ptr<FakeNodeJobs> jobs) : jobs_(std::move(jobs)) {}
-  Status Launch(const runtime::LaunchSpec& spec) override;
+  // Starts the job at once (its outcome Ok at the next TakeStartOutcomes), or fails with
+  // jobs.fail_next_launch as a shim that could not be started.
+  Status BeginLaunch(const runtime::LaunchSpec& spec) override;
+  std::vector<runtime::StartOutcome> TakeStartOutcomes() override;
   Status Kill(const std::string& job_key, int grace_ms) override;
   Status Suspend(const std::string& job_key) override;
   Status Resume(const std::string& job_key) override;
@@ -144,6 +147,7 @@ class FakeRuntime final : public runtime::Runtime {
  private:
   Status Set(const std::string& job_key, runtime::JobStatus::State state);
   std::shared_ptr<FakeNodeJobs> jobs_;
+  std::vector<runtime::StartOutcome> started_;  // since the last TakeStartOutcomes
 };
 
 // Keeps the daemons' log lines in memory while it lives, instead of printing them; prints them

@@ -15,7 +15,6 @@ namespace herd::ctld {
 
 using model::Job;
 using model::JobState;
-using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -89,7 +88,7 @@ Status Controller::Step(int timeout_ms) {
   int64_t now_ms = clock_->MonotonicMillis();
   int wait = timeout_ms;
   if (schedule_soon_) {
-    const auto left = soon_after_ - SteadyClock::now();
+    const auto left = soon_after_ - pacing_now_();
     const int64_t left_ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     wait = static_cast<int>(std::clamp<int64_t>(left_ms, 0, wait));
   }
@@ -139,7 +138,7 @@ void Controller::NoteLoopGap(int waited_ms) {
 
 void Controller::Tick() {
   int64_t now_ms = clock_->MonotonicMillis();
-  const auto start = SteadyClock::now();
+  const auto start = pacing_now_();
   const bool due = now_ms >= next_cycle_ms_;
   if (!due && !(schedule_soon_ && start >= soon_after_)) return;
   // Timers are due on the cycle interval only: a request makes nothing of theirs due, and each
@@ -155,7 +154,7 @@ void Controller::Tick() {
   // into back-to-back cycles over a large queue: the next early cycle waits four times this
   // one's cost, so requests keep most of the time. A cheap cycle (idle cluster) waits nothing.
   // Real time, not clock_: this paces the CPU, and a test's fake clock must not stall it.
-  const auto end = SteadyClock::now();
+  const auto end = pacing_now_();
   soon_after_ = end + 4 * (end - start);
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -46,6 +47,11 @@ class Controller {
   void set_config_path(std::string path) { config_path_ = std::move(path); }
   // Reloads config_path_; an invalid file is refused (line and reason) and the running one stays.
   Status ReloadConfig();
+  // Replaces the real time (the steady clock) that paces the cycles requests ask for (Tick).
+  // For tests that step a Controller by hand: a time that stands still gives every request its
+  // cycle in the same Step, whatever the machine's speed.
+  using PacingClock = std::function<std::chrono::steady_clock::time_point()>;
+  void set_pacing_clock(PacingClock now) { pacing_now_ = std::move(now); }
 
  private:
   struct Node {
@@ -230,6 +236,7 @@ class Controller {
   int64_t polled_ms_ = 0;  // monotonic: when the last Poll returned (0: none yet)
   // Earliest moment a request may start a cycle before next_cycle_ms_ (real time; see Tick).
   std::chrono::steady_clock::time_point soon_after_;
+  PacingClock pacing_now_ = std::chrono::steady_clock::now;
   std::vector<sched::QueueShare> shares_;
   std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
   // At least the pending jobs of each uid: counted at Recover and when a user nears

@@ -102,7 +102,11 @@ Status Agent::Connect() {
   auto dealer = net::Dealer::Connect(options_.controller, "", options_.context,
                                      options_.max_message_bytes);
   if (!dealer.ok()) return dealer.status();
-  dealer_ = std::move(*dealer);
+  return Connect(std::move(*dealer));
+}
+
+Status Agent::Connect(std::unique_ptr<net::Dealer> dealer) {
+  dealer_ = std::move(dealer);
   mkdir((options_.state_dir + "/hostfiles").c_str(), 0755);
   return Status::Ok();
 }

@@ -46,7 +46,11 @@ class Agent {
   Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
         std::unique_ptr<auth::Authenticator> auth, std::unique_ptr<gpu::MetricsSource> metrics,
         const Clock* clock);
+  // Connects to options.controller over ZeroMQ.
   Status Connect();
+  // Uses `dealer` as the connection to herd-ctld instead (in-process tests join an Agent to a
+  // Controller in memory). REQUIRES: Connect has not succeeded before.
+  Status Connect(std::unique_ptr<net::Dealer> dealer);
   // Handles commands for up to timeout_ms, then reports and heartbeats as due.
   void Step(int timeout_ms);
   // When Step() next has timed work to do (register, report, heartbeat), in monotonic ms.

@@ -252,7 +252,13 @@ std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
   std::vector<zmq::pollitem_t> items;
   items.reserve(dealers.size() + fds.size());
   for (Dealer* d : dealers) {
-    items.push_back({static_cast<ZmqDealer*>(d)->socket().handle(), 0, ZMQ_POLLIN, 0});
+    // Another Dealer (a test's, in memory) is waited on through its Fd(); a negative one is
+    // never ready.
+    if (auto* z = dynamic_cast<ZmqDealer*>(d); z != nullptr) {
+      items.push_back({z->socket().handle(), 0, ZMQ_POLLIN, 0});
+    } else {
+      items.push_back({nullptr, d->Fd(), ZMQ_POLLIN, 0});
+    }
   }
   for (int fd : fds) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
   std::vector<size_t> ready;

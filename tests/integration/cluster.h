@@ -16,6 +16,7 @@
 #include "common/util/status.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/configs.h"
 
 namespace herd::testing {
 
@@ -119,23 +120,6 @@ class SharedClusterTest : public ::testing::Test {
   static inline LocalCluster* cluster_ = nullptr;
   static inline std::string start_error_;
 };
-
-// Extra config for the scheduling tests (run on one 4-GPU node): projects a and b are each
-// guaranteed 2 GPUs, anyone may use them, and train jobs may be preempted at once.
-inline constexpr char kTwoProjects[] = R"(
-default_project = "a"
-
-[projects.a]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[projects.b]
-deserved = { gpu = 2 }
-members = ["*"]
-
-[classes.train]
-min_runtime = 0
-)";
 
 // The whole file at `path`, "" when it cannot be read.
 std::string ReadText(const std::string& path);

@@ -1,0 +1,274 @@
+// A job's life through herd-ctld and herd-noded in one process (InProcessCluster): submit,
+// schedule, launch, start, run, end; cancel; reclaim and restart; who may speak for a node.
+#include <algorithm>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "noded/agent.h"
+#include "tests/support/configs.h"
+#include "tests/support/in_process_cluster.h"
+
+namespace herd::testing {
+namespace {
+
+using model::JobState;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+constexpr uint32_t kAlice = 1000;
+constexpr uint32_t kBob = 1001;
+
+TEST(JobLifecycleTest, SubmittedJobIsLaunchedRunsAndCompletesWithItsExitCode) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->NodeState("n1"), "UP");
+
+  // The node is frozen: the launch waits at it, and the job is STARTING.
+  c->FreezeNode("n1", true);
+  const model::JobId id = c->Submit(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+  c->Cycle();
+  model::Job job = c->Job(id);
+  EXPECT_EQ(job.state, JobState::kStarting) << job.reason;
+  ASSERT_EQ(job.placement.size(), 1u);
+  EXPECT_EQ(job.placement[0].node, "n1");
+  EXPECT_EQ(job.placement[0].gpus.size(), 1u);
+  EXPECT_TRUE(c->jobs("n1").launched.empty());
+
+  // The node takes the launch, starts the job as its user and reports it: RUNNING.
+  c->FreezeNode("n1", false);
+  c->Settle();
+  ASSERT_EQ(c->jobs("n1").launched.size(), 1u);
+  const runtime::LaunchSpec& launched = c->jobs("n1").launched[0];
+  const std::string key = noded::JobKey(id, 0, 0);
+  EXPECT_EQ(launched.job_key, key);
+  EXPECT_EQ(launched.uid, kAlice);
+  EXPECT_EQ(launched.argv, std::vector<std::string>{"train.py"});
+  EXPECT_THAT(launched.env, Contains(Pair("HERD_JOB_ID", std::to_string(id))));
+  EXPECT_THAT(launched.env, Contains(Pair("CUDA_VISIBLE_DEVICES",
+                                          std::to_string(job.placement[0].gpus[0]))));
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
+
+  // It exits 0; within one poll of the node it is COMPLETED and the node forgets it.
+  ASSERT_TRUE(c->jobs("n1").Exit(key, 0));
+  c->Advance(100);
+  job = c->Job(id);
+  EXPECT_EQ(job.state, JobState::kCompleted) << job.reason;
+  EXPECT_EQ(job.exit_code, 0);
+  EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
+}
+
+TEST(JobLifecycleTest, FailingCommandEndsFailedWithItsExitCode) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(0));
+  ASSERT_NE(id, 0);
+
+  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(id, 0, 0), 3));
+  c->Advance(100);
+  model::Job job = c->Job(id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.exit_code, 3);
+  EXPECT_EQ(job.reason, "exit code 3");
+}
+
+TEST(JobLifecycleTest, CancelKillsTheRunningJobAndOnlyItsOwnerMayCancel) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+  const std::string key = noded::JobKey(id, 0, 0);
+
+  auto refused = c->Client(kBob).Action("cancel", id);
+  ASSERT_TRUE(refused.ok()) << refused.status().message();
+  EXPECT_FALSE(refused->ok);
+  EXPECT_THAT(refused->message, HasSubstr("permission denied"));
+  EXPECT_EQ(c->jobs("n1").Find(key)->kills, 0);
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
+
+  // The kill reaches the node, the job ends at once (it obeys SIGTERM) and is reported.
+  auto cancelled = c->Client(kAlice).Action("cancel", id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status().message();
+  EXPECT_TRUE(cancelled->ok) << cancelled->message;
+  model::Job job = c->Job(id);
+  EXPECT_EQ(job.state, JobState::kCancelled) << job.reason;
+  EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
+  EXPECT_TRUE(c->jobs("n1").Running().empty());
+}
+
+TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
+  auto c = InProcessCluster::Started({kTwoProjects, {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  // a takes all four GPUs while b is idle.
+  std::vector<model::JobId> a;
+  for (int i = 0; i < 4; ++i) a.push_back(c->Submit(kAlice, Spec(1, "train", "a")));
+  c->Cycle();
+  for (model::JobId id : a) ASSERT_EQ(c->Job(id).state, JobState::kRunning) << id;
+
+  // b asks for its 2 GPUs: two of a's jobs are stopped, requeued, and b starts in their room.
+  const model::JobId b = c->Submit(kBob, Spec(2, "train", "b"));
+  ASSERT_NE(b, 0);
+  c->Cycle();
+  c->Cycle();
+  EXPECT_EQ(c->Job(b).state, JobState::kRunning) << c->Job(b).reason;
+  std::vector<model::JobId> requeued;
+  for (model::JobId id : a) {
+    model::Job job = c->Job(id);
+    if (job.restart_count == 0) {
+      EXPECT_EQ(job.state, JobState::kRunning) << id;
+      continue;
+    }
+    requeued.push_back(id);
+    EXPECT_EQ(job.state, JobState::kPending) << id;
+    EXPECT_EQ(job.restart_count, 1);
+    EXPECT_EQ(job.preemptions, 1);
+    // Its first run was killed and, its end acknowledged, forgotten by the node.
+    EXPECT_EQ(c->jobs("n1").Find(noded::JobKey(id, 0, 0)), nullptr);
+  }
+  ASSERT_EQ(requeued.size(), 2u) << "reclaim takes exactly the 2 GPUs b is guaranteed";
+
+  // When b ends, each requeued job starts again as run 1, told it was restarted.
+  ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(b, 0, 0), 0));
+  c->Cycle();
+  for (model::JobId id : requeued) {
+    model::Job job = c->Job(id);
+    EXPECT_EQ(job.state, JobState::kRunning) << id << ": " << job.reason;
+    EXPECT_EQ(job.restart_count, 1);
+    const FakeNodeJobs::Job* run = c->jobs("n1").Find(noded::JobKey(id, 1, 0));
+    ASSERT_NE(run, nullptr) << id;
+    EXPECT_THAT(run->spec.env, Contains(Pair("HERD_RESTART_COUNT", "1")));
+  }
+  EXPECT_EQ(c->jobs("n1").Running().size(), 4u);
+}
+
+TEST(JobLifecycleTest, HigherClassPreemptsALowerOneOfItsProject) {
+  auto c = InProcessCluster::Started({R"(
+[projects.vision]
+deserved = { gpu = 4 }
+members = ["*"]
+
+[classes.train]
+min_runtime = 0
+)",
+                         {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  std::vector<model::JobId> train;
+  for (int i = 0; i < 2; ++i) {
+    train.push_back(c->Submit(kAlice, Spec(2, "train", "vision")));
+    c->Cycle();  // the second starts a second later: the younger
+  }
+  const model::JobId interactive = c->Submit(kAlice, Spec(2, "interactive", "vision"));
+  ASSERT_NE(interactive, 0);
+  c->Cycle();
+  c->Cycle();
+  EXPECT_EQ(c->Job(interactive).state, JobState::kRunning) << c->Job(interactive).reason;
+  // The younger train job gave way (less work lost) and waits to run again.
+  EXPECT_EQ(c->Job(train[0]).state, JobState::kRunning);
+  model::Job evicted = c->Job(train[1]);
+  EXPECT_EQ(evicted.state, JobState::kPending);
+  EXPECT_EQ(evicted.restart_count, 1);
+}
+
+TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+  const std::string key = noded::JobKey(id, 0, 0);
+
+  // The first acknowledgement is lost: the node reports the end again after 2 s.
+  int acks_dropped = 0;
+  c->network().set_filter([&](const InProcessNetwork::Message& m) {
+    if (m.to_server || m.envelope.type != "event_ack" || acks_dropped > 0) return true;
+    ++acks_dropped;
+    return false;
+  });
+  ASSERT_TRUE(c->jobs("n1").Exit(key, 0));
+  c->Advance(100);
+  const model::Job ended = c->Job(id);
+  EXPECT_EQ(ended.state, JobState::kCompleted);
+  EXPECT_EQ(acks_dropped, 1);
+  EXPECT_TRUE(c->jobs("n1").forgotten.empty());
+
+  c->Advance(2000);
+  int reports = 0;
+  for (const auto& m : c->network().log()) {
+    if (!m.to_server || m.envelope.type != "job_event") continue;
+    auto ev = proto::BodyOf<proto::JobEvent>(m.envelope);
+    reports += ev.ok() && ev->report.id == id && ev->report.state == "ENDED";
+  }
+  EXPECT_EQ(reports, 2);
+  EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
+  const model::Job after = c->Job(id);
+  EXPECT_EQ(after.state, JobState::kCompleted);
+  EXPECT_EQ(after.exit_code, 0);
+  EXPECT_EQ(after.end_time, ended.end_time);
+  EXPECT_EQ(after.restart_count, 0);
+}
+
+// ---- who may speak for a node ----
+
+proto::Envelope RegisterOf(const std::string& node) {
+  proto::RegisterRequest req;
+  req.node = node;
+  req.topology.gpus.resize(8);
+  for (int g = 0; g < 8; ++g) req.topology.gpus[g].index = g;
+  req.topology.numa.push_back({0, {0, 1, 2, 3}, 1024});
+  req.topology.memory_mib = 1024;
+  req.instance = 7;
+  return proto::MakeEnvelope(req, 1);
+}
+
+Status ReplyTo(net::Dealer& conn) {
+  auto reply = conn.Receive(0);
+  if (!reply) return Unavailable("no reply");
+  return net::ReplyStatus(*reply);
+}
+
+TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRefused) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  auto conn = c->network().Connect();
+
+  ASSERT_TRUE(conn->Send(SignedAs(4242, RegisterOf("rogue"))).ok());
+  c->Settle();
+  Status s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kDenied) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("only root or herd-ctld's user may speak for a node"));
+
+  ASSERT_TRUE(conn->Send(SignedForOtherMessage(0, RegisterOf("rogue"))).ok());
+  c->Settle();
+  s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kDenied) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("made for another message"));
+  EXPECT_EQ(c->NodeState("rogue"), "");
+
+  // A submit with another message's credential is refused the same way.
+  proto::SubmitRequest submit{Spec(1), {}, {}};
+  ASSERT_TRUE(conn->Send(SignedForOtherMessage(kAlice, proto::MakeEnvelope(submit, 2))).ok());
+  c->Settle();
+  s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kDenied) << s.message();
+}
+
+TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  const model::JobId id = c->SubmitRunning(kAlice, Spec(1));
+  ASSERT_NE(id, 0);
+
+  // Root, but not on the connection n1 registered from: it cannot end n1's job.
+  auto conn = c->network().Connect();
+  proto::JobEvent ev{"n1", {id, 0, "ENDED", 0, "", {}, 0, false}};
+  ASSERT_TRUE(conn->Send(SignedAs(0, proto::MakeEnvelope(ev, 1))).ok());
+  c->Settle();
+  Status s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("not registered with this herd-ctld on this connection"));
+  EXPECT_EQ(c->Job(id).state, JobState::kRunning);
+}
+
+}  // namespace
+}  // namespace herd::testing

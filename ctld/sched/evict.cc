@@ -43,17 +43,43 @@ std::string WaitingText(size_t n) {
 }
 
 void Cycle::HoldRoom() {
+  // What the victims of a job with a plan hold on each node comes to that job as they stop; the
+  // rest of its plan is free now and is held for it.
+  std::map<int, int64_t> stopping_memory;  // node -> memory held by victims still stopping
+  std::set<model::JobId> planned;
+  for (const JobState& j : jobs_) {
+    if (j.waiting && !j.pending->room_on.empty()) planned.insert(j.pending->id);
+  }
   for (size_t k = 0; k < snap_.running.size(); ++k) {
-    if (snap_.running[k].evicted_for == 0) continue;
-    for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+    const RunningJob& r = snap_.running[k];
+    if (r.evicted_for == 0) continue;
+    if (!planned.count(r.evicted_for)) {
+      for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+      continue;
+    }
+    for (const auto& w : r.placement) stopping_memory[cluster_.NodeIndex(w.node)] += w.memory_mib;
   }
   for (const JobState& j : jobs_) {
     if (!j.waiting) continue;
-    for (int i : RoomOf(*j.pending)) cluster_.nodes[i].held = true;
+    for (const model::WorkerPlacement& w : j.pending->room_on) {
+      std::vector<model::WorkerPlacement> parts = cluster_.FreeParts(w, j.shape.gpu_memory_mib);
+      if (parts.empty()) continue;
+      int64_t& freed = stopping_memory[cluster_.NodeIndex(w.node)];
+      const int64_t from_victims = std::min(freed, w.memory_mib);
+      freed -= from_victims;
+      parts[0].memory_mib = std::min(parts[0].memory_mib, w.memory_mib - from_victims);
+      for (size_t k = 0; k < parts.size(); ++k) {
+        const int64_t gpu_memory = k == 0 ? j.shape.gpu_memory_mib : 0;
+        cluster_.Apply(parts[k], gpu_memory);
+        holds_.emplace_back(std::move(parts[k]), gpu_memory);
+      }
+    }
   }
 }
 
 void Cycle::PlanRoom() {
+  for (const auto& [part, gpu_memory] : holds_) cluster_.Release(part, gpu_memory);
+  holds_.clear();
   std::map<model::JobId, std::vector<int>> room;  // beneficiary -> its victims' nodes
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     const RunningJob& r = snap_.running[k];
@@ -65,11 +91,12 @@ void Cycle::PlanRoom() {
   }
   for (NodeState& n : cluster_.nodes) n.held = false;
   if (room.empty()) return;
-  // Each waiting job takes its place: where its plan put it (else on its victims' nodes) where it
-  // fits there (its room was made for it: no reservation keeps it off), else wherever it fits; one
-  // that fits nowhere any more leaves the room to others.
+  // Each waiting job takes its place: where its plan put it when that is free, else on its plan's
+  // nodes (else its victims' nodes) where it fits there (its room was made for it: no reservation
+  // keeps it off), else wherever it fits; one that fits nowhere any more leaves the room to others.
   for (JobState& j : jobs_) {
     if (!j.waiting) continue;
+    if (PlaceAsPlanned(j)) continue;
     PlaceOptions o = OptionsFor(j);
     o.ignore_reservations = true;
     std::vector<int> mine = RoomOf(*j.pending);
@@ -340,10 +367,7 @@ std::optional<VictimPlan> Cycle::FindVictims(
 
 void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
                    const std::string& why) {
-  std::vector<std::string> room;
-  for (const auto& w : plan.placement) room.push_back(w.node);
-  std::sort(room.begin(), room.end());
-  room.erase(std::unique(room.begin(), room.end()), room.end());
+  const std::vector<model::WorkerPlacement>& room = plan.placement;
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
@@ -422,17 +446,20 @@ bool Cycle::Reclaim(JobState& job) {
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
   // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
-  // those the plan needs give way, the others are put back.
+  // those the plan needs give way, the others are put back. When the starts and victims a plan
+  // needs may not be taken together (MayTake), the largest of those starts stays and the search
+  // runs again without it.
   std::vector<JobState*> aside = GiveWay(job);
   for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
-  if (!aside.empty()) {
+  if (!best) {
+    for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+  }
+  while (best && !aside.empty()) {  // every start in `aside` is set aside here
     std::vector<int> nodes;
-    if (best) {
-      for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
-      std::sort(nodes.begin(), nodes.end());
-      nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-    }
+    for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
     PlaceOptions o = OptionsFor(job);
     o.only = &nodes;
     auto fits = [&] {
@@ -442,24 +469,36 @@ bool Cycle::Reclaim(JobState& job) {
       for (const RunningJob* v : best->victims) cluster_.ApplyAll(v->placement, v->request.gpu_memory_mib);
       return p;
     };
+    // The largest go back first, so that those that give way are the smallest the plan can do
+    // with (MayTake keeps each project at its fair share less its smallest job taken).
+    std::vector<JobState*> back(aside.rbegin(), aside.rend());
+    std::stable_sort(back.begin(), back.end(), [](const JobState* a, const JobState* b) {
+      return std::make_pair(a->total.gpu_milli, a->total.cpus) >
+             std::make_pair(b->total.gpu_milli, b->total.cpus);
+    });
     std::vector<JobState*> needed;
-    for (size_t i = aside.size(); i-- > 0;) {
-      JobState* j = aside[i];
+    for (JobState* j : back) {
       cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
-      if (best && !fits()) {
+      if (!fits()) {
         cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
         needed.push_back(j);
       }
     }
     // The starts and victims taken together keep each project its fair share less its smallest job.
-    if (best && !MayTake(needed, best->victims)) {
-      for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
-      best.reset();
-    }
-    if (best) {
+    if (MayTake(needed, best->victims)) {
       best->placement = *fits();
       for (JobState* j : needed) Charge(j->pending->queue, j->total, -1);
       Withdraw(needed, job);
+      break;
+    }
+    for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    best.reset();
+    if (needed.empty()) break;  // every start is back
+    std::erase(aside, needed.front());
+    for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+    best = SearchByNode(job, candidates, allowed, enough);
+    if (!best) {
+      for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     }
   }
   if (!best) {

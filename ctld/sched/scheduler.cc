@@ -358,12 +358,24 @@ void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) 
 
 std::vector<int> Cycle::RoomOf(const PendingJob& job) const {
   std::vector<int> nodes;
-  for (const std::string& name : job.room_on) {
-    if (int i = cluster_.NodeIndex(name); i >= 0) nodes.push_back(i);
+  for (const model::WorkerPlacement& w : job.room_on) {
+    if (int i = cluster_.NodeIndex(w.node); i >= 0) nodes.push_back(i);
   }
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
   return nodes;
+}
+
+std::optional<std::vector<model::WorkerPlacement>> Cycle::PlaceAsPlanned(const JobState& job) {
+  const std::vector<model::WorkerPlacement>& plan = job.pending->room_on;
+  if (plan.empty() || static_cast<int>(plan.size()) != job.shape.workers) return std::nullopt;
+  for (const model::WorkerPlacement& w : plan) {
+    const int i = cluster_.NodeIndex(w.node);
+    if (i < 0 || !cluster_.nodes[i].schedulable) return std::nullopt;
+  }
+  if (!cluster_.Free(plan, job.shape.gpu_memory_mib)) return std::nullopt;
+  cluster_.ApplyAll(plan, job.shape.gpu_memory_mib);
+  return plan;
 }
 
 bool Cycle::StartInRoom(JobState& job) {
@@ -372,7 +384,8 @@ bool Cycle::StartInRoom(JobState& job) {
   PlaceOptions o = OptionsFor(job);
   o.ignore_reservations = true;  // the room was made for it
   o.only = &room;
-  auto p = cluster_.Place(job.shape, o);
+  auto p = PlaceAsPlanned(job);
+  if (!p) p = cluster_.Place(job.shape, o);
   if (!p) return false;
   Start(job, std::move(*p));
   return true;

@@ -180,7 +180,7 @@ class Driver {
   std::vector<NodeView> base_;  // every node with nothing allocated
   std::map<model::JobId, Rt> jobs_;
   EvictedFor preempted_for_;  // victim -> beneficiary, as herd-ctld keeps them
-  RoomFor room_for_;          // beneficiary -> the nodes planned for it
+  RoomFor room_for_;          // beneficiary -> where it is planned
   std::map<std::string, QueueInfo> queues_;
   std::map<model::JobId, const CaseJob*> spec_;
   std::vector<Owed> owed_;

@@ -171,6 +171,7 @@ class Cycle {
   // Reserve's node order (most free first) while the cluster's stamp is unchanged.
   std::vector<std::pair<int64_t, int>> reserve_order_;
   size_t reserve_from_ = 0;  // entries before it are no longer reservable
+  std::vector<std::pair<int64_t, int64_t>> ending_;  // per node: GPU share, cores of jobs with an end
   uint64_t reserve_stamp_ = UINT64_MAX;
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds

@@ -546,7 +546,8 @@ void Cycle::Reserve(JobState& job) {
     workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
     return workers >= s.workers;
   };
-  // Nodes by free GPU share, then free cores, most first; ties by index. The order is kept while
+  // Nodes by free GPU share, then free cores, most first, counting what running jobs with a time
+  // limit hold as free (so a reservation stays on the nodes jobs backfilled into it); ties by index. The order is kept while
   // no node's free resources change (in a cycle that starts nothing, for every job it reserves
   // for); nodes leaving the reservable set are skipped, and a leading run of them for good.
   auto reservable = [](const NodeState& n) {
@@ -556,11 +557,24 @@ void Cycle::Reserve(JobState& job) {
     reserve_stamp_ = cluster_.Stamp();
     reserve_order_.clear();
     reserve_from_ = 0;
+    if (ending_.empty()) {  // what running jobs with a time limit hold per node: it comes free
+      ending_.assign(cluster_.nodes.size(), {});
+      for (const RunningJob& r : snap_.running) {
+        if (r.end_by <= 0) continue;
+        for (const auto& w : r.placement) {
+          if (int i = cluster_.NodeIndex(w.node); i >= 0) {
+            ending_[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+            ending_[i].second += static_cast<int64_t>(w.cores.size());
+          }
+        }
+      }
+    }
     for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
       const NodeState& n = cluster_.nodes[i];
       if (!reservable(n)) continue;
-      reserve_order_.push_back(
-          {-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+      const int64_t gpu = n.free_gpu_milli + ending_[i].first;
+      const int64_t cores = n.free_cores_count + ending_[i].second;
+      reserve_order_.push_back({-(gpu * 4096 + cores), static_cast<int>(i)});
     }
     std::sort(reserve_order_.begin(), reserve_order_.end());
   }

@@ -580,6 +580,9 @@ bool Cycle::Preempt(JobState& job) {
 bool Cycle::Consolidate(JobState& job) {
   const Shape& s = job.shape;
   if (s.workers != 1 || s.WholeGpus() == 0) return false;
+  // A job that takes its project beyond its fair share and deserved quota could be reclaimed as
+  // soon as it starts: no job is moved for it.
+  if (!KeepsShare(*job.queue, job.total)) return false;
   PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, KeyOf(o)};
   if (no_victims_.count(memo)) return false;

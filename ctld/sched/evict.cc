@@ -505,6 +505,15 @@ bool Cycle::Reclaim(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
+  if (best->victims.empty()) {  // the starts that gave way are room enough
+    if (room_version_ == 0) {  // no victim in the cluster planned on: it is the one of now
+      cluster_.ApplyAll(best->placement, job.shape.gpu_memory_mib);
+      Start(job, best->placement);
+    } else {
+      job.reason = "waiting for resources being freed by jobs evicted for others";
+    }
+    return true;
+  }
   Commit(job, *best, "reclaim",
          "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
              (within_fair ? " below its fair share)" : " below its deserved quota)"));

@@ -263,8 +263,16 @@ void Cycle::Allocate() {
   }
   // Jobs whose victims have released their resources go first: the room was made for them, and
   // they take it where their plan put them (two such jobs never swap rooms), else where they fit.
+  // Among them, by class priority, then submit time: a job of a class that runs only within the
+  // deserved quota comes before a lower one of its project that would take the rest of it.
+  std::vector<std::tuple<int, int64_t, model::JobId, JobState*>> made;
   for (JobState& j : jobs_) {
     if (!j.pending->room_made || j.queue == nullptr || j.waiting) continue;
+    made.emplace_back(-j.job_class->priority, j.pending->submit_time, j.pending->id, &j);
+  }
+  std::sort(made.begin(), made.end());
+  for (const auto& m : made) {
+    JobState& j = *std::get<3>(m);
     j.tried = true;
     visited_.push_back(&j);
     if (StartInRoom(j) || TryStart(j)) j.queue->started_any = true;

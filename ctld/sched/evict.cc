@@ -1,7 +1,7 @@
 // Reclaim (between queues, to restore fair share), preempt (inside a queue, by priority) and
 // consolidate (move preemptible jobs so a fragmented free total becomes one fitting block).
-// Victims keep their resources until the daemon has stopped them, so nothing starts on the nodes
-// where room is being made (HoldRoom, Commit). Evictions are planned on the cluster as it will be
+// Victims keep their resources until the daemon has stopped them; meanwhile what their job's plan
+// takes that is free already is held for it, and nothing starts on it (HoldRoom, Commit). Evictions are planned on the cluster as it will be
 // once every victim has stopped and every job it was evicted for has started (PlanRoom): the plans
 // of one cycle and of the cycles before it share the room they make, none counts on room another
 // takes, and a job that fits in room already being made waits for it instead of evicting more.

@@ -28,7 +28,7 @@ std::string OutDir() {
 
 // Invariants the core does not keep yet in rare cases (tests/sched/property_found/README.md; the
 // rates are in bench/results/sched_property.md): a start reclaimed the next cycle for a job already
-// waiting (churn, 0.18 % of cases), a reclaim's beneficiary kept out after its victims stopped
+// waiting (churn, 0.10 to 0.12 % of cases), a reclaim's beneficiary kept out after its victims stopped
 // (beneficiary, 0.03 to 0.05 %). Every other invariant fails this test.
 const std::set<std::string> kKnownOpen = {"beneficiary", "churn"};
 

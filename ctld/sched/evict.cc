@@ -557,11 +557,26 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);  // jobs only become protected during a cycle: stays empty
     return false;
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-    return std::make_tuple(ClassOf(*a).priority, -x.gpu_milli, -x.cpus, -a->start_time, a->id) <
-           std::make_tuple(ClassOf(*b).priority, -y.gpu_milli, -y.cpus, -b->start_time, b->id);
-  });
+  // For room on nodes, the largest first. For room in the deserved quota, the smallest job that
+  // alone makes enough of it first (no gang is stopped for a quarter GPU), then the largest.
+  int component = 0;
+  int64_t need = 0;
+  if (job.block == Block::kQuota) {
+    if (QuotaHit hit = CheckQuota(job); hit.block == Block::kQuota) {
+      component = hit.component;
+      need = Get(hit.queue->allocated, component) + Get(job.total, component) -
+             Get(hit.queue->view->deserved, component);
+    }
+  }
+  auto key = [&](const RunningJob* r) {
+    const model::Resources& x = TotalOf(*r);
+    const int64_t held = Get(x, component);
+    const bool covers = need > 0 && held >= need;
+    return std::make_tuple(ClassOf(*r).priority, !covers, covers ? held : 0, -x.gpu_milli, -x.cpus,
+                           -r->start_time, r->id);
+  };
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](const RunningJob* a, const RunningJob* b) { return key(a) < key(b); });
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
     for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1);

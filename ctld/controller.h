@@ -22,6 +22,7 @@
 #include "common/net/net.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
 #include "ctld/store/store.h"
 
@@ -223,9 +224,9 @@ class Controller {
   // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
   // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
   std::map<model::JobId, model::JobId> preempted_for_;
-  // Pending job -> the nodes its eviction plan placed it on (sched::RoomFor); in memory only: after
-  // a restart the job takes its room wherever it fits.
-  std::map<model::JobId, std::vector<std::string>> room_for_;
+  // Pending job -> where its eviction plan placed it (sched::RoomFor); in memory only: after a
+  // restart the job takes its room wherever it fits.
+  sched::RoomFor room_for_;
   std::map<uint64_t, LogWaiter> log_waiters_;
   uint64_t next_token_ = 1;
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;

@@ -85,8 +85,11 @@ class Cycle {
   void Allocate();
   bool TryStart(JobState& job);
   void Start(JobState& job, std::vector<model::WorkerPlacement> placement);
-  // Starts a job whose room is made on the nodes its eviction plan chose, when it fits there.
+  // Starts a job whose room is made where its eviction plan put it when that is free, else on the
+  // nodes its plan chose when it fits there.
   bool StartInRoom(JobState& job);
+  // Places `job` (room_on) exactly where its plan put it, when all of that is free; applied.
+  std::optional<std::vector<model::WorkerPlacement>> PlaceAsPlanned(const JobState& job);
   std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
   QuotaHit CheckQuota(const JobState& job) const;
   std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
@@ -109,8 +112,9 @@ class Cycle {
   }
 
   // evict.cc
-  // Holds the nodes of victims still stopping from earlier cycles: nothing starts there while the
-  // room they make is on its way to the job they were evicted for.
+  // Holds the room being made by victims still stopping from earlier cycles for the jobs they were
+  // evicted for: what each such job's plan (room_on) takes that is free already; the nodes of the
+  // victims of a job without a plan (herd-ctld restarted) as a whole.
   void HoldRoom();
   // Turns the cluster into the one eviction plans count on (evict.cc's head): victims still stopping
   // gone, the jobs waiting for them placed. Nothing starts after it in the cycle.
@@ -167,6 +171,7 @@ class Cycle {
   // Reserve's node order (most free first) while the cluster's stamp is unchanged.
   std::vector<std::pair<int64_t, int>> reserve_order_;
   size_t reserve_from_ = 0;  // entries before it are no longer reservable
+  std::vector<std::pair<int64_t, int64_t>> ending_;  // per node: GPU share, cores of jobs with an end
   uint64_t reserve_stamp_ = UINT64_MAX;
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
@@ -174,6 +179,7 @@ class Cycle {
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
   std::set<model::JobId> victims_;
+  std::vector<std::pair<model::WorkerPlacement, int64_t>> holds_;  // HoldRoom's, GPU memory each
   // GiveWay's starts of every queue (latest first) and the cluster without them, as of starts_version_.
   std::vector<JobState*> give_way_;
   std::vector<NodeState> loose_;

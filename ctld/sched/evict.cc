@@ -1,7 +1,7 @@
 // Reclaim (between queues, to restore fair share), preempt (inside a queue, by priority) and
 // consolidate (move preemptible jobs so a fragmented free total becomes one fitting block).
-// Victims keep their resources until the daemon has stopped them, so nothing starts on the nodes
-// where room is being made (HoldRoom, Commit). Evictions are planned on the cluster as it will be
+// Victims keep their resources until the daemon has stopped them; meanwhile what their job's plan
+// takes that is free already is held for it, and nothing starts on it (HoldRoom, Commit). Evictions are planned on the cluster as it will be
 // once every victim has stopped and every job it was evicted for has started (PlanRoom): the plans
 // of one cycle and of the cycles before it share the room they make, none counts on room another
 // takes, and a job that fits in room already being made waits for it instead of evicting more.
@@ -43,17 +43,43 @@ std::string WaitingText(size_t n) {
 }
 
 void Cycle::HoldRoom() {
+  // What the victims of a job with a plan hold on each node comes to that job as they stop; the
+  // rest of its plan is free now and is held for it.
+  std::map<int, int64_t> stopping_memory;  // node -> memory held by victims still stopping
+  std::set<model::JobId> planned;
+  for (const JobState& j : jobs_) {
+    if (j.waiting && !j.pending->room_on.empty()) planned.insert(j.pending->id);
+  }
   for (size_t k = 0; k < snap_.running.size(); ++k) {
-    if (snap_.running[k].evicted_for == 0) continue;
-    for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+    const RunningJob& r = snap_.running[k];
+    if (r.evicted_for == 0) continue;
+    if (!planned.count(r.evicted_for)) {
+      for (int i : nodes_of_[k]) cluster_.nodes[i].held = true;
+      continue;
+    }
+    for (const auto& w : r.placement) stopping_memory[cluster_.NodeIndex(w.node)] += w.memory_mib;
   }
   for (const JobState& j : jobs_) {
     if (!j.waiting) continue;
-    for (int i : RoomOf(*j.pending)) cluster_.nodes[i].held = true;
+    for (const model::WorkerPlacement& w : j.pending->room_on) {
+      std::vector<model::WorkerPlacement> parts = cluster_.FreeParts(w, j.shape.gpu_memory_mib);
+      if (parts.empty()) continue;
+      int64_t& freed = stopping_memory[cluster_.NodeIndex(w.node)];
+      const int64_t from_victims = std::min(freed, w.memory_mib);
+      freed -= from_victims;
+      parts[0].memory_mib = std::min(parts[0].memory_mib, w.memory_mib - from_victims);
+      for (size_t k = 0; k < parts.size(); ++k) {
+        const int64_t gpu_memory = k == 0 ? j.shape.gpu_memory_mib : 0;
+        cluster_.Apply(parts[k], gpu_memory);
+        holds_.emplace_back(std::move(parts[k]), gpu_memory);
+      }
+    }
   }
 }
 
 void Cycle::PlanRoom() {
+  for (const auto& [part, gpu_memory] : holds_) cluster_.Release(part, gpu_memory);
+  holds_.clear();
   std::map<model::JobId, std::vector<int>> room;  // beneficiary -> its victims' nodes
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     const RunningJob& r = snap_.running[k];
@@ -65,11 +91,12 @@ void Cycle::PlanRoom() {
   }
   for (NodeState& n : cluster_.nodes) n.held = false;
   if (room.empty()) return;
-  // Each waiting job takes its place: where its plan put it (else on its victims' nodes) where it
-  // fits there (its room was made for it: no reservation keeps it off), else wherever it fits; one
-  // that fits nowhere any more leaves the room to others.
+  // Each waiting job takes its place: where its plan put it when that is free, else on its plan's
+  // nodes (else its victims' nodes) where it fits there (its room was made for it: no reservation
+  // keeps it off), else wherever it fits; one that fits nowhere any more leaves the room to others.
   for (JobState& j : jobs_) {
     if (!j.waiting) continue;
+    if (PlaceAsPlanned(j)) continue;
     PlaceOptions o = OptionsFor(j);
     o.ignore_reservations = true;
     std::vector<int> mine = RoomOf(*j.pending);
@@ -340,10 +367,7 @@ std::optional<VictimPlan> Cycle::FindVictims(
 
 void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
                    const std::string& why) {
-  std::vector<std::string> room;
-  for (const auto& w : plan.placement) room.push_back(w.node);
-  std::sort(room.begin(), room.end());
-  room.erase(std::unique(room.begin(), room.end()), room.end());
+  const std::vector<model::WorkerPlacement>& room = plan.placement;
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
@@ -422,17 +446,20 @@ bool Cycle::Reclaim(JobState& job) {
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
   // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
-  // those the plan needs give way, the others are put back.
+  // those the plan needs give way, the others are put back. When the starts and victims a plan
+  // needs may not be taken together (MayTake), the largest of those starts stays and the search
+  // runs again without it.
   std::vector<JobState*> aside = GiveWay(job);
   for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
   std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
-  if (!aside.empty()) {
+  if (!best) {
+    for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+  }
+  while (best && !aside.empty()) {  // every start in `aside` is set aside here
     std::vector<int> nodes;
-    if (best) {
-      for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
-      std::sort(nodes.begin(), nodes.end());
-      nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
-    }
+    for (const auto& w : best->placement) nodes.push_back(cluster_.NodeIndex(w.node));
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
     PlaceOptions o = OptionsFor(job);
     o.only = &nodes;
     auto fits = [&] {
@@ -442,29 +469,50 @@ bool Cycle::Reclaim(JobState& job) {
       for (const RunningJob* v : best->victims) cluster_.ApplyAll(v->placement, v->request.gpu_memory_mib);
       return p;
     };
+    // The largest go back first, so that those that give way are the smallest the plan can do
+    // with (MayTake keeps each project at its fair share less its smallest job taken).
+    std::vector<JobState*> back(aside.rbegin(), aside.rend());
+    std::stable_sort(back.begin(), back.end(), [](const JobState* a, const JobState* b) {
+      return std::make_pair(a->total.gpu_milli, a->total.cpus) >
+             std::make_pair(b->total.gpu_milli, b->total.cpus);
+    });
     std::vector<JobState*> needed;
-    for (size_t i = aside.size(); i-- > 0;) {
-      JobState* j = aside[i];
+    for (JobState* j : back) {
       cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
-      if (best && !fits()) {
+      if (!fits()) {
         cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
         needed.push_back(j);
       }
     }
     // The starts and victims taken together keep each project its fair share less its smallest job.
-    if (best && !MayTake(needed, best->victims)) {
-      for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
-      best.reset();
-    }
-    if (best) {
+    if (MayTake(needed, best->victims)) {
       best->placement = *fits();
       for (JobState* j : needed) Charge(j->pending->queue, j->total, -1);
       Withdraw(needed, job);
+      break;
+    }
+    for (JobState* j : needed) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    best.reset();
+    if (needed.empty()) break;  // every start is back
+    std::erase(aside, needed.front());
+    for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
+    best = SearchByNode(job, candidates, allowed, enough);
+    if (!best) {
+      for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     }
   }
   if (!best) {
     no_victims_.insert(memo);
     return false;
+  }
+  if (best->victims.empty()) {  // the starts that gave way are room enough
+    if (room_version_ == 0) {  // no victim in the cluster planned on: it is the one of now
+      cluster_.ApplyAll(best->placement, job.shape.gpu_memory_mib);
+      Start(job, best->placement);
+    } else {
+      job.reason = "waiting for resources being freed by jobs evicted for others";
+    }
+    return true;
   }
   Commit(job, *best, "reclaim",
          "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
@@ -509,11 +557,26 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);  // jobs only become protected during a cycle: stays empty
     return false;
   }
-  std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-    const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-    return std::make_tuple(ClassOf(*a).priority, -x.gpu_milli, -x.cpus, -a->start_time, a->id) <
-           std::make_tuple(ClassOf(*b).priority, -y.gpu_milli, -y.cpus, -b->start_time, b->id);
-  });
+  // For room on nodes, the largest first. For room in the deserved quota, the smallest job that
+  // alone makes enough of it first (no gang is stopped for a quarter GPU), then the largest.
+  int component = 0;
+  int64_t need = 0;
+  if (job.block == Block::kQuota) {
+    if (QuotaHit hit = CheckQuota(job); hit.block == Block::kQuota) {
+      component = hit.component;
+      need = Get(hit.queue->allocated, component) + Get(job.total, component) -
+             Get(hit.queue->view->deserved, component);
+    }
+  }
+  auto key = [&](const RunningJob* r) {
+    const model::Resources& x = TotalOf(*r);
+    const int64_t held = Get(x, component);
+    const bool covers = need > 0 && held >= need;
+    return std::make_tuple(ClassOf(*r).priority, !covers, covers ? held : 0, -x.gpu_milli, -x.cpus,
+                           -r->start_time, r->id);
+  };
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](const RunningJob* a, const RunningJob* b) { return key(a) < key(b); });
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
     for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1);
@@ -541,6 +604,9 @@ bool Cycle::Preempt(JobState& job) {
 bool Cycle::Consolidate(JobState& job) {
   const Shape& s = job.shape;
   if (s.workers != 1 || s.WholeGpus() == 0) return false;
+  // A job that takes its project beyond its fair share and deserved quota could be reclaimed as
+  // soon as it starts: no job is moved for it.
+  if (!KeepsShare(*job.queue, job.total)) return false;
   PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, KeyOf(o)};
   if (no_victims_.count(memo)) return false;

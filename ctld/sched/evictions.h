@@ -10,7 +10,7 @@
 // * a victim waits, out of the scheduler's sight, until the job it was evicted for has started or
 //   is no longer pending; then it is pending again, with its place in line.
 // `evicted_for` maps each victim to the job it was evicted for (PreemptDecision::for_job); `room`
-// maps each such job to the nodes its eviction plan places it on (PreemptDecision::room). herd-ctld
+// maps each such job to where its eviction plan places it (PreemptDecision::room). herd-ctld
 // keeps `room` in memory only: after a restart a job is placed wherever its room is.
 // Thread-safety: plain functions over their arguments.
 #pragma once
@@ -27,11 +27,12 @@
 namespace herd::sched {
 
 using EvictedFor = std::map<model::JobId, model::JobId>;  // victim -> the job it made room for
-using RoomFor = std::map<model::JobId, std::vector<std::string>>;  // that job -> its planned nodes
+// That job -> where it is planned, worker by worker.
+using RoomFor = std::map<model::JobId, std::vector<model::WorkerPlacement>>;
 
 // Adds this cycle's evictions to `evicted_for` and their plans to `room` (RecordRoom).
 void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for, RoomFor& room);
-// Adds the nodes each beneficiary of this cycle's evictions is planned on to `room` (herd-ctld
+// Adds where each beneficiary of this cycle's evictions is planned to `room` (herd-ctld
 // records the victims themselves as it stops them).
 void RecordRoom(const Decisions& decisions, RoomFor& room);
 

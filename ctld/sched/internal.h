@@ -97,6 +97,13 @@ class Cluster {
   // Takes / gives back what `w` holds (gpu_memory_mib: the worker's requested GPU memory).
   void Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib);
   void Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib);
+  // What of `w` is free now: first its GPUs with the share free, its free cores and its memory up
+  // to what is free; then one entry per GPU of it with only part of that share free, holding that
+  // part (its GPU memory in proportion). Empty for an unknown node.
+  std::vector<model::WorkerPlacement> FreeParts(const model::WorkerPlacement& w,
+                                                int64_t gpu_memory_mib) const;
+  // Whether every worker of `p` could be applied as it is (distinct workers' shares added up).
+  bool Free(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib);
   void ApplyAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib);
   void ReleaseAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib);
 

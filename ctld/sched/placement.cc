@@ -416,6 +416,52 @@ void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   n.Refresh();
 }
 
+std::vector<model::WorkerPlacement> Cluster::FreeParts(const model::WorkerPlacement& w,
+                                                       int64_t gpu_memory_mib) const {
+  std::vector<model::WorkerPlacement> parts(1);
+  parts[0].node = w.node;
+  parts[0].gpu_milli_each = w.gpu_milli_each;
+  const int i = NodeIndex(w.node);
+  if (i < 0) return {};
+  const NodeState& n = nodes[i];
+  for (int gi : w.gpus) {
+    for (const GpuSlot& g : n.gpus) {
+      if (g.index != gi || g.free_milli <= 0) continue;
+      if (g.free_milli >= w.gpu_milli_each &&
+          g.free_memory_mib >= GpuMemoryTaken(g, w.gpu_milli_each, gpu_memory_mib)) {
+        parts[0].gpus.push_back(gi);
+      } else {  // the rest of it is held by a job stopping
+        parts.push_back({w.node, {gi}, std::min(g.free_milli, w.gpu_milli_each), {}, 0, ""});
+      }
+    }
+  }
+  for (int c : w.cores) {
+    for (const auto& [numa, cores] : n.FreeCores()) {
+      if (std::find(cores.begin(), cores.end(), c) != cores.end()) {
+        parts[0].cores.push_back(c);
+        break;
+      }
+    }
+  }
+  parts[0].memory_mib = std::clamp<int64_t>(n.free_memory_mib, 0, w.memory_mib);
+  return parts;
+}
+
+bool Cluster::Free(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib) {
+  size_t applied = 0;
+  bool free = true;
+  for (; applied < p.size() && free; ++applied) {
+    const std::vector<model::WorkerPlacement> parts = FreeParts(p[applied], gpu_memory_mib);
+    free = parts.size() == 1 && parts[0].gpus.size() == p[applied].gpus.size() &&
+           parts[0].cores.size() == p[applied].cores.size() &&
+           parts[0].memory_mib == p[applied].memory_mib;
+    if (free) Apply(p[applied], gpu_memory_mib);
+  }
+  if (!free) --applied;
+  for (size_t k = 0; k < applied; ++k) Release(p[k], gpu_memory_mib);
+  return free;
+}
+
 void Cluster::ApplyAll(const std::vector<model::WorkerPlacement>& p, int64_t gpu_memory_mib) {
   for (const auto& w : p) Apply(w, gpu_memory_mib);
 }

@@ -263,8 +263,16 @@ void Cycle::Allocate() {
   }
   // Jobs whose victims have released their resources go first: the room was made for them, and
   // they take it where their plan put them (two such jobs never swap rooms), else where they fit.
+  // Among them, by class priority, then submit time: a job of a class that runs only within the
+  // deserved quota comes before a lower one of its project that would take the rest of it.
+  std::vector<std::tuple<int, int64_t, model::JobId, JobState*>> made;
   for (JobState& j : jobs_) {
     if (!j.pending->room_made || j.queue == nullptr || j.waiting) continue;
+    made.emplace_back(-j.job_class->priority, j.pending->submit_time, j.pending->id, &j);
+  }
+  std::sort(made.begin(), made.end());
+  for (const auto& m : made) {
+    JobState& j = *std::get<3>(m);
     j.tried = true;
     visited_.push_back(&j);
     if (StartInRoom(j) || TryStart(j)) j.queue->started_any = true;
@@ -358,12 +366,24 @@ void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) 
 
 std::vector<int> Cycle::RoomOf(const PendingJob& job) const {
   std::vector<int> nodes;
-  for (const std::string& name : job.room_on) {
-    if (int i = cluster_.NodeIndex(name); i >= 0) nodes.push_back(i);
+  for (const model::WorkerPlacement& w : job.room_on) {
+    if (int i = cluster_.NodeIndex(w.node); i >= 0) nodes.push_back(i);
   }
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
   return nodes;
+}
+
+std::optional<std::vector<model::WorkerPlacement>> Cycle::PlaceAsPlanned(const JobState& job) {
+  const std::vector<model::WorkerPlacement>& plan = job.pending->room_on;
+  if (plan.empty() || static_cast<int>(plan.size()) != job.shape.workers) return std::nullopt;
+  for (const model::WorkerPlacement& w : plan) {
+    const int i = cluster_.NodeIndex(w.node);
+    if (i < 0 || !cluster_.nodes[i].schedulable) return std::nullopt;
+  }
+  if (!cluster_.Free(plan, job.shape.gpu_memory_mib)) return std::nullopt;
+  cluster_.ApplyAll(plan, job.shape.gpu_memory_mib);
+  return plan;
 }
 
 bool Cycle::StartInRoom(JobState& job) {
@@ -372,7 +392,8 @@ bool Cycle::StartInRoom(JobState& job) {
   PlaceOptions o = OptionsFor(job);
   o.ignore_reservations = true;  // the room was made for it
   o.only = &room;
-  auto p = cluster_.Place(job.shape, o);
+  auto p = PlaceAsPlanned(job);
+  if (!p) p = cluster_.Place(job.shape, o);
   if (!p) return false;
   Start(job, std::move(*p));
   return true;
@@ -533,7 +554,8 @@ void Cycle::Reserve(JobState& job) {
     workers += static_cast<int>(std::min<int64_t>(fit, s.workers));
     return workers >= s.workers;
   };
-  // Nodes by free GPU share, then free cores, most first; ties by index. The order is kept while
+  // Nodes by free GPU share, then free cores, most first, counting what running jobs with a time
+  // limit hold as free (so a reservation stays on the nodes jobs backfilled into it); ties by index. The order is kept while
   // no node's free resources change (in a cycle that starts nothing, for every job it reserves
   // for); nodes leaving the reservable set are skipped, and a leading run of them for good.
   auto reservable = [](const NodeState& n) {
@@ -543,11 +565,24 @@ void Cycle::Reserve(JobState& job) {
     reserve_stamp_ = cluster_.Stamp();
     reserve_order_.clear();
     reserve_from_ = 0;
+    if (ending_.empty()) {  // what running jobs with a time limit hold per node: it comes free
+      ending_.assign(cluster_.nodes.size(), {});
+      for (const RunningJob& r : snap_.running) {
+        if (r.end_by <= 0) continue;
+        for (const auto& w : r.placement) {
+          if (int i = cluster_.NodeIndex(w.node); i >= 0) {
+            ending_[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+            ending_[i].second += static_cast<int64_t>(w.cores.size());
+          }
+        }
+      }
+    }
     for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
       const NodeState& n = cluster_.nodes[i];
       if (!reservable(n)) continue;
-      reserve_order_.push_back(
-          {-(n.free_gpu_milli * 4096 + n.free_cores_count), static_cast<int>(i)});
+      const int64_t gpu = n.free_gpu_milli + ending_[i].first;
+      const int64_t cores = n.free_cores_count + ending_[i].second;
+      reserve_order_.push_back({-(gpu * 4096 + cores), static_cast<int>(i)});
     }
     std::sort(reserve_order_.begin(), reserve_order_.end());
   }

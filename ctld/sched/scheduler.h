@@ -44,7 +44,9 @@ struct PreemptDecision {
   model::JobId for_job = 0;
   std::string kind;    // "reclaim", "preempt" or "consolidate"
   std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
-  std::vector<std::string> room;  // the nodes `for_job` is planned on (PendingJob::room_on)
+  // Where `for_job` is planned, worker by worker (PendingJob::room_on): the GPUs, cores and memory
+  // held for it while its victims stop.
+  std::vector<model::WorkerPlacement> room;
 };
 
 // Hold `nodes` for pending job `id` this cycle: other jobs start on them only if they end (time

@@ -110,9 +110,11 @@ struct PendingJob {
   // in its queue as if started; once all have released them it is served before any other job.
   int32_t victims_stopping = 0;
   bool room_made = false;
-  // The nodes its eviction plan placed it on (PreemptDecision::room): the room made for it. It is
-  // started there when it fits there; nothing else starts there while its victims stop.
-  std::vector<std::string> room_on;
+  // Where its eviction plan placed it, worker by worker (PreemptDecision::room): the room made for
+  // it. While its victims stop, the GPUs, cores and memory planned for it that are already free
+  // are held for it (the rest of those nodes stays usable); it is started there when that room is
+  // free, else on the same nodes when it fits there.
+  std::vector<model::WorkerPlacement> room_on;
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target

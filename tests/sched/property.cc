@@ -138,6 +138,7 @@ struct Rt {
   int arrive_cycle = 0;
   int evictions = 0;
   int started_cycle = 0;  // the cycle that last started it; 0 running from the first
+  bool started_above = false;  // its project was above its fair share with that cycle's starts
 };
 
 struct QueueInfo {
@@ -180,7 +181,7 @@ class Driver {
   std::vector<NodeView> base_;  // every node with nothing allocated
   std::map<model::JobId, Rt> jobs_;
   EvictedFor preempted_for_;  // victim -> beneficiary, as herd-ctld keeps them
-  RoomFor room_for_;          // beneficiary -> the nodes planned for it
+  RoomFor room_for_;          // beneficiary -> where it is planned
   std::map<std::string, QueueInfo> queues_;
   std::map<model::JobId, const CaseJob*> spec_;
   std::vector<Owed> owed_;
@@ -192,6 +193,7 @@ class Driver {
   int64_t now_ = 0;
   int last_finish_ = 0;  // the last cycle after which a running job ended
   std::map<int, std::set<model::JobId>> visible_;  // cycle -> pending jobs of its snapshot
+  std::set<model::JobId> above_;  // this cycle's starts whose project is above its fair share with them
   CaseResult out_;
   std::string expect_;
   std::ostringstream trace_;
@@ -368,6 +370,27 @@ std::map<std::string, model::Resources> Driver::Allocated(const Snapshot& snap, 
 void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
   std::map<model::JobId, const PendingJob*> pending;
   for (const PendingJob& p : snap.pending) pending[p.id] = &p;
+  // The starts of a project above its fair share (this cycle's, Decisions::shares) once they all
+  // have started: those the churn invariant judges.
+  {
+    std::map<std::string, model::Resources> with = Allocated(snap);
+    for (const StartDecision& st : d.starts) {
+      if (auto p = pending.find(st.id); p != pending.end()) with[p->second->queue] += TotalOf(p->second->request);
+    }
+    above_.clear();
+    for (const StartDecision& st : d.starts) {
+      auto p = pending.find(st.id);
+      if (p == pending.end()) continue;
+      for (const QueueShare& q : d.shares) {
+        if (q.name != p->second->queue) continue;
+        const model::Resources& a = with[q.name];
+        if (a.gpu_milli > q.fair_share.gpu_milli || a.cpus > q.fair_share.cpus ||
+            a.memory_mib > q.fair_share.memory_mib) {
+          above_.insert(st.id);
+        }
+      }
+    }
+  }
   std::map<model::JobId, const RunningJob*> running;
   for (const RunningJob& r : snap.running) running[r.id] = &r;
   std::map<std::string, NodeView> nodes;
@@ -741,8 +764,10 @@ void Driver::Apply(const Decisions& d, int cycle) {
       }
       owed_.push_back(o);
     }
-    // Churn: a job started while the job it is now reclaimed for was already waiting.
-    if (p.kind == "reclaim" && rt.started_cycle > 0 && cycle - rt.started_cycle <= 2 &&
+    // Churn: a job started, its project above its fair share with it, while the job it is now
+    // reclaimed for was already waiting. (A start within its project's fair share may be reclaimed
+    // once the shares change: herd.toml(5) promises only that a start beyond it gives way.)
+    if (p.kind == "reclaim" && rt.started_cycle > 0 && rt.started_above && cycle - rt.started_cycle <= 2 &&
         last_finish_ < rt.started_cycle && visible_[rt.started_cycle].count(p.for_job)) {
       Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
            std::to_string(rt.started_cycle) + ", is reclaimed in cycle " + std::to_string(cycle) +
@@ -776,6 +801,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     if (rt.st != St::kPending) continue;
     rt.st = St::kRunning;
     rt.started_cycle = cycle;
+    rt.started_above = above_.count(s.id) > 0;
     const int64_t limit = rt.pending.request.time_limit_s;
     rt.running = {s.id, rt.pending.queue, rt.pending.job_class, rt.pending.request, s.placement, now_,
                   rt.pending.submit_time, limit > 0 ? now_ + limit : 0, false};

@@ -17,7 +17,8 @@
 //   thrash        the same job is reclaimed kThrashEvictions times, or two projects reclaim from each
 //                 other back and forth with nothing else changing
 //   churn         a job is reclaimed within 2 cycles of its start for a job that was already
-//                 waiting when it started, with no job ended since
+//                 waiting when it started, with no job ended since, its project above its fair
+//                 share (that cycle's) with that cycle's starts
 //   beneficiary   an evicted job's beneficiary does not start within kBeneficiaryCycles cycles of its
 //                 victims' release
 //   wasted_eviction  an evicted job's beneficiary starts on none of the nodes its victims freed

@@ -145,19 +145,20 @@ TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoes
     snap.pending.push_back(p);
   }
   Decisions d;
-  d.preemptions.push_back({10, 1, "reclaim", "", {"n2"}});
-  d.preemptions.push_back({11, 1, "reclaim", "", {"n2"}});
+  const std::vector<model::WorkerPlacement> planned{{"n2", {0, 1}, 1000, {4, 5}, 2048, ""}};
+  d.preemptions.push_back({10, 1, "reclaim", "", planned});
+  d.preemptions.push_back({11, 1, "reclaim", "", planned});
   d.preemptions.push_back({12, 12, "preempt", ""});  // no beneficiary: nothing to carry
   EvictedFor evicted_for;
   RoomFor room;
   RecordEvictions(d, evicted_for, room);
   EXPECT_EQ(evicted_for, (EvictedFor{{10, 1}, {11, 1}}));
-  EXPECT_EQ(room, (RoomFor{{1, {"n2"}}}));
+  EXPECT_EQ(room, (RoomFor{{1, planned}}));
 
   Snapshot view = snap;
   MarkEvictions(evicted_for, room, view);
   EXPECT_EQ(view.running[0].evicted_for, 1);
-  EXPECT_EQ(view.pending[0].room_on, std::vector<std::string>{"n2"});
+  EXPECT_EQ(view.pending[0].room_on, planned);
   ASSERT_EQ(view.pending.size(), 2u) << "victim 11 waits out of sight";
   EXPECT_EQ(view.pending[0].id, 1);
   EXPECT_EQ(view.pending[0].victims_stopping, 1);

@@ -46,7 +46,7 @@ struct PreemptDecision {
   std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
   // Where `for_job` is planned, worker by worker (PendingJob::room_on): the GPUs, cores and memory
   // held for it while its victims stop.
-  std::vector<model::WorkerPlacement> room;
+  std::vector<model::WorkerPlacement> room = {};
 };
 
 // Hold `nodes` for pending job `id` this cycle: other jobs start on them only if they end (time

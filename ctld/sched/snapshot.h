@@ -114,7 +114,7 @@ struct PendingJob {
   // it. While its victims stop, the GPUs, cores and memory planned for it that are already free
   // are held for it (the rest of those nodes stays usable); it is started there when that room is
   // free, else on the same nodes when it fits there.
-  std::vector<model::WorkerPlacement> room_on;
+  std::vector<model::WorkerPlacement> room_on = {};
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target

@@ -398,7 +398,9 @@ TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
     return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
   });
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->peer, "node-a");
+  // The routing id the dealer claims is not taken: no peer can squat on another's route.
+  EXPECT_NE(first->peer, "node-a");
+  EXPECT_FALSE(first->peer.empty());
   auto echoed = (*dealer)->Receive(kWaitMs);
   ASSERT_TRUE(echoed.has_value());
   EXPECT_EQ(echoed->id, 100u);

@@ -304,7 +304,7 @@ class StreamServer : public Server {
     std::vector<zmtp::Event> events;
     size_t read_now = 0;
     while (read_now < kReadPerWakeup) {
-      if (buffered_ >= limits_.max_buffered_bytes || p.out_bytes > kPauseReadingAboveUnsent) {
+      if (!MayRead(p)) {
         Pause(key, p);
         return;
       }
@@ -449,10 +449,14 @@ class StreamServer : public Server {
         p.out_offset = 0;
       }
     }
-    if (p.paused && p.out_bytes <= kPauseReadingAboveUnsent && buffered_ < limits_.max_buffered_bytes) {
-      p.paused = false;
-    }
+    if (p.paused && MayRead(p)) p.paused = false;
     SetInterest(key, p);
+  }
+
+  // False while all partial messages together are at their bound, or this peer leaves too many
+  // of our replies unread.
+  bool MayRead(const Peer& p) const {
+    return buffered_ < limits_.max_buffered_bytes && p.out_bytes <= kPauseReadingAboveUnsent;
   }
 
   void Pause(uint64_t key, Peer& p) {
@@ -461,7 +465,8 @@ class StreamServer : public Server {
   }
 
   void SetInterest(uint64_t key, Peer& p) {
-    const uint32_t want = (p.paused ? 0u : uint32_t{EPOLLIN}) | (p.out.empty() ? 0u : uint32_t{EPOLLOUT});
+    const uint32_t want =
+        (p.paused ? 0u : uint32_t{EPOLLIN}) | (p.out.empty() ? 0u : uint32_t{EPOLLOUT});
     if (want == p.events) return;
     epoll_event ev{};
     ev.events = want;
@@ -520,8 +525,9 @@ class StreamServer : public Server {
         continue;
       }
       if (p.ready && now - p.last_in > timeout_ / 2) {
-        if (p.pinged && now - p.last_in > timeout_) {
-          expired.push_back(key);  // silent, and no answer to our PING
+        // Silent, and no answer to our PING (ZMTP 3.0 has none: silence alone ends it).
+        if ((p.pinged || p.minor_version == 0) && now - p.last_in > timeout_) {
+          expired.push_back(key);
           continue;
         }
         if (!p.pinged && p.minor_version >= 1) {
@@ -530,8 +536,7 @@ class StreamServer : public Server {
           if (p.closed) continue;
         }
       }
-      if (p.paused && p.out_bytes <= kPauseReadingAboveUnsent &&
-          buffered_ < limits_.max_buffered_bytes) {
+      if (p.paused && MayRead(p)) {
         p.paused = false;
         SetInterest(key, p);
       }

@@ -20,6 +20,19 @@ uint64_t BigEndian(std::string_view b) {
   return v;
 }
 
+// Flags and size of a frame: the short form up to 255 bytes, else LONG with 8 bytes.
+std::string Header(uint8_t flags, uint64_t size) {
+  std::string out;
+  if (size > 255) {
+    out.push_back(static_cast<char>(flags | kLong));
+    PutBigEndian(out, size, 8);
+  } else {
+    out.push_back(static_cast<char>(flags));
+    out.push_back(static_cast<char>(size));
+  }
+  return out;
+}
+
 Status CheckGreeting(std::string_view g) {
   if (static_cast<uint8_t>(g[0]) != 0xff || (static_cast<uint8_t>(g[9]) & 0x01) == 0) {
     return Invalid("not a ZMTP 3 peer (bad signature)");
@@ -152,15 +165,7 @@ std::string Greeting() {
 }
 
 std::string Command(std::string_view name, std::string_view data) {
-  const uint64_t size = 1 + name.size() + data.size();
-  std::string out;
-  if (size > 255) {
-    out.push_back(static_cast<char>(kCommand | kLong));
-    PutBigEndian(out, size, 8);
-  } else {
-    out.push_back(static_cast<char>(kCommand));
-    out.push_back(static_cast<char>(size));
-  }
+  std::string out = Header(kCommand, 1 + name.size() + data.size());
   out.push_back(static_cast<char>(name.size()));
   out.append(name);
   out.append(data);
@@ -188,9 +193,10 @@ Result<std::string> SocketTypeOfReady(std::string_view data) {
     const std::string_view value = data.substr(0, static_cast<size_t>(value_size));
     data.remove_prefix(static_cast<size_t>(value_size));
     // Property names are case-insensitive.
-    if (name.size() == 11 && std::equal(name.begin(), name.end(), "socket-type", [](char a, char b) {
-          return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
-        })) {
+    const auto same = [](char a, char b) {
+      return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
+    };
+    if (name.size() == 11 && std::equal(name.begin(), name.end(), "socket-type", same)) {
       socket_type = std::string(value);
     }
   }
@@ -198,17 +204,6 @@ Result<std::string> SocketTypeOfReady(std::string_view data) {
   return socket_type;
 }
 
-std::string FrameHeader(uint64_t size, bool more) {
-  std::string out;
-  const uint8_t flags = more ? kMore : 0;
-  if (size > 255) {
-    out.push_back(static_cast<char>(flags | kLong));
-    PutBigEndian(out, size, 8);
-  } else {
-    out.push_back(static_cast<char>(flags));
-    out.push_back(static_cast<char>(size));
-  }
-  return out;
-}
+std::string FrameHeader(uint64_t size, bool more) { return Header(more ? kMore : 0, size); }
 
 }  // namespace herd::net::zmtp

@@ -616,7 +616,8 @@ TEST(TransportLimitTest, HalfGreetingsOfAnUnprivilegedPeerCannotTakeEveryConnect
   const bool reported = fgets(line, sizeof line, attacker) != nullptr;
   std::cout << "attacker: " << line;
   int sockets = 0;
-  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(ctld) + "/fd")) {
+  const std::string fds = "/proc/" + std::to_string(ctld) + "/fd";
+  for (const auto& fd : std::filesystem::directory_iterator(fds)) {
     std::error_code ec;
     if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++sockets;
   }

@@ -68,7 +68,8 @@ bool AwaitClose(int fd, Clock::time_point deadline) {
   while (Clock::now() < deadline) {
     if (Closed(fd)) return true;
     pollfd p{fd, POLLIN, 0};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
   }
   return Closed(fd);
@@ -146,7 +147,8 @@ int HalfGreetings(const char* host, int port, long count, long keep, const char*
   const auto deadline = Clock::now() + kPatience;
   long still_open = count;
   while (Clock::now() < deadline) {
-    still_open = static_cast<long>(std::count_if(fds.begin(), fds.end(), [](int fd) { return !Closed(fd); }));
+    still_open = static_cast<long>(
+        std::count_if(fds.begin(), fds.end(), [](int fd) { return !Closed(fd); }));
     if (still_open <= keep) break;
     std::vector<pollfd> polls;
     for (int fd : fds) polls.push_back({fd, POLLIN, 0});

@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
   herd::net::ServerLimits limits;
   limits.max_message_bytes = config->controller.max_message_mib << 20;
   limits.message_timeout_ms = static_cast<int>(config->controller.message_timeout_ms);
+  limits.max_connections = static_cast<int>(config->controller.max_connections);
   auto server = herd::net::Server::Bind(config->controller.listen, limits);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().message());

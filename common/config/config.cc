@@ -444,6 +444,8 @@ class Parser {
         HERD_RETURN_IF_ERROR(Int(v, at, p, 1, kMaxSubmitLimit, limit));
       } else if (k == "max_message_size") {
         HERD_RETURN_IF_ERROR(MessageSize(v, at, p, &config_.controller.max_message_mib));
+      } else if (k == "max_connections") {
+        HERD_RETURN_IF_ERROR(Int(v, at, p, 16, 1 << 20, &config_.controller.max_connections));
       } else if (k == "message_timeout") {
         HERD_RETURN_IF_ERROR(Millis(v, at, p, &config_.controller.message_timeout_ms));
         if (config_.controller.message_timeout_ms < 100) {
@@ -965,7 +967,8 @@ std::string ToToml(const Config& c) {
                          {"max_spec_bytes", cc.max_spec_bytes},
                          {"max_submit_bytes", cc.max_submit_bytes},
                          {"max_pending_per_user", cc.max_pending_per_user},
-                         {"max_message_size", std::to_string(cc.max_message_mib) + "M"}};
+                         {"max_message_size", std::to_string(cc.max_message_mib) + "M"},
+                         {"max_connections", cc.max_connections}};
   PutMillis(controller, "message_timeout", cc.message_timeout_ms);
   root.insert_or_assign("controller", std::move(controller));
   root.insert_or_assign(

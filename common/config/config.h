@@ -48,6 +48,8 @@ struct ControllerConfig {
   int64_t max_message_mib = kMaxMessageMib;
   // A peer that completes no message for this long is dropped with its partial message.
   int64_t message_timeout_ms = 30'000;
+  // Connections herd-ctld holds at once (nodes, CLI calls, and any peer before authentication).
+  int64_t max_connections = 16384;
   bool operator==(const ControllerConfig&) const = default;
 };
 

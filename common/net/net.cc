@@ -1,13 +1,10 @@
 #include "common/net/net.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <iterator>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -16,8 +13,6 @@ namespace herd::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Text(const zmq::message_t& m) { return std::string(m.data<char>(), m.size()); }
 
 // What a Dealer hands its caller for a message from herd-ctld in another protocol version: the
 // message cannot be read, but its version says why no answer will ever be, so the caller stops.
@@ -56,101 +51,6 @@ bool TryReceive(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
     return false;
   }
 }
-
-class ZmqServer : public Server {
- public:
-  explicit ZmqServer(const ServerLimits& limits)
-      : context_(1), socket_(context_, zmq::socket_type::router) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::router_mandatory, 0);  // unroutable replies are dropped, not errors
-    // No router_handover: a peer that names itself after another connection's routing id is
-    // refused, never handed that connection's messages.
-    socket_.set(zmq::sockopt::maxmsgsize, limits.max_message_bytes);
-    // The transport pings each peer; a ping's deadline is cancelled only by a whole message (a
-    // pong included), so a peer stuck inside a partial message is dropped with its bytes.
-    const int timeout_ms = std::max(limits.message_timeout_ms, 2);
-    socket_.set(zmq::sockopt::heartbeat_ivl, timeout_ms / 2);
-    socket_.set(zmq::sockopt::heartbeat_timeout, timeout_ms / 2);
-    socket_.set(zmq::sockopt::handshake_ivl, timeout_ms);
-    fd_ = socket_.get(zmq::sockopt::fd);
-  }
-
-  Status Bind(const std::string& endpoint) {
-    if (endpoint.starts_with("ipc://") && !endpoint.starts_with("ipc://@")) {
-      std::filesystem::path dir = std::filesystem::path(endpoint.substr(6)).parent_path();
-      std::error_code ec;
-      if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
-        return Invalid("cannot listen on " + endpoint + ": directory " + dir.string() +
-                       " does not exist");
-      }
-    }
-    try {
-      socket_.bind(endpoint);
-      endpoints_.push_back(socket_.get(zmq::sockopt::last_endpoint));
-    } catch (const zmq::error_t& e) {
-      return Unavailable("cannot listen on " + endpoint + ": " + e.what());
-    }
-    // A Unix socket is open to every local user whatever the umask: who may do what is decided
-    // by authentication (MUNGE), not by the socket file's mode.
-    if (endpoint.starts_with("ipc://") && !endpoint.starts_with("ipc://@") &&
-        chmod(endpoint.substr(6).c_str(), 0666) != 0) {
-      return Unavailable("cannot open " + endpoint + " to all users (chmod 0666): " +
-                         std::strerror(errno));
-    }
-    return Status::Ok();
-  }
-
-  std::vector<Incoming> Poll(int timeout_ms) override {
-    std::vector<Incoming> batch;
-    WaitReadable(socket_, timeout_ms);
-    // Drain everything queued: ZMQ_FD is edge-triggered, so an outer poll on Fd() only fires
-    // again once the socket has been emptied.
-    std::vector<zmq::message_t> frames;
-    while (TryReceive(socket_, frames)) {
-      if (frames.empty()) continue;
-      std::string peer = Text(frames[0]);
-      if (frames.size() != 2) {
-        Reject(peer, Invalid("malformed message: expected 1 frame, got " +
-                             std::to_string(frames.size() - 1)));
-        continue;
-      }
-      auto envelope = proto::DecodeEnvelope(frames[1].to_string_view());
-      if (!envelope.ok()) {
-        Reject(peer, envelope.status());
-        continue;
-      }
-      batch.push_back({std::move(peer), std::move(*envelope)});
-    }
-    return batch;
-  }
-
-  void Send(const std::string& peer, const proto::Envelope& e) override {
-    try {
-      std::string bytes = proto::EncodeEnvelope(e);
-      if (socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-        (void)socket_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-      }
-    } catch (const zmq::error_t&) {
-      // The peer is gone or its queue is full: like a lost packet, the sender's timeout copes.
-    }
-  }
-
-  std::vector<std::string> Endpoints() const override { return endpoints_; }
-  int Fd() const override { return fd_; }
-
- private:
-  // The id is unknown (the envelope did not decode), so the reply carries id 0; a Client
-  // treats an id-0 error as the answer to its outstanding request.
-  void Reject(const std::string& peer, const Status& status) {
-    Send(peer, proto::MakeEnvelope(
-                   proto::ErrorReply{static_cast<int>(Code::kInvalid), status.message()}));
-  }
-
-  zmq::context_t context_;
-  zmq::socket_t socket_;
-  std::vector<std::string> endpoints_;
-  int fd_ = -1;
-};
 
 class ZmqContext : public Context {
  public:
@@ -216,14 +116,6 @@ class ZmqDealer : public Dealer {
 };
 
 }  // namespace
-
-Result<std::unique_ptr<Server>> Server::Bind(const std::vector<std::string>& endpoints,
-                                             const ServerLimits& limits) {
-  if (endpoints.empty()) return Invalid("no endpoint to listen on");
-  auto server = std::make_unique<ZmqServer>(limits);
-  for (const auto& endpoint : endpoints) HERD_RETURN_IF_ERROR(server->Bind(endpoint));
-  return std::unique_ptr<Server>(std::move(server));
-}
 
 std::shared_ptr<Context> Context::Create(int max_sockets) {
   return std::make_shared<ZmqContext>(max_sockets);

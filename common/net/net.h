@@ -1,6 +1,11 @@
-// ZeroMQ transport: a ROUTER server for herd-ctld, and a DEALER for herd-noded and the CLI.
-// Each ZeroMQ message is multipart [identity (router side)] + one frame holding an encoded
-// proto::Envelope. cppzmq exceptions never leave this module.
+// herd's transport. Clients (herd-noded, the CLI, herd-noded-emulator) are libzmq DEALERs; the
+// server side of herd-ctld is herd's own ZMTP 3.0/3.1 ROUTER (NULL mechanism, common/net/zmtp.h)
+// on non-blocking TCP and Unix sockets and epoll, run in the caller's thread inside Poll/Send.
+// It is herd's own because libzmq bounds each frame (ZMQ_MAXMSGSIZE) but neither the frames of
+// one message nor the bytes a peer makes it hold before a message completes; a ZMQ_STREAM socket
+// would hand herd raw chunks, but it serves tcp:// only, not the ipc:// endpoints herd binds.
+// Each message is [identity (router side)] + one frame holding an encoded proto::Envelope.
+// cppzmq exceptions never leave this module.
 // Thread-safety: each object is used by one thread.
 #pragma once
 
@@ -23,18 +28,35 @@ struct Incoming {
   proto::Envelope envelope;  // decoded; undecodable frames are answered with an error and dropped
 };
 
-// What the server holds for any one peer, whoever it is (bounded before authentication).
-struct ServerLimits {
-  // A peer that declares a longer frame is disconnected at the frame's header.
-  int64_t max_message_bytes = proto::kMaxMessageBytes;
-  // A peer that completes no message (nor answers the transport's ping) for this long is
-  // disconnected, and with it any partial message: the deadline of a slow partial message.
-  int message_timeout_ms = 30'000;
-};
+// Frames one message may have (herd's have one); a peer that sends more is disconnected.
+constexpr int kMaxFramesPerMessage = 4;
 
+// What the server holds for any peer, whoever it is: every bound holds before authentication.
+// Per connection: the partial message (its frames' sum <= max_message_bytes, at most
+// kMaxFramesPerMessage frames, checked at each frame's header before its body arrives; a
+// command frame <= 4 KiB), one 64 KiB read buffer, and unsent replies <= max_unsent_bytes.
+// In all: max_connections connections, and the partial messages of all together <=
+// max_buffered_bytes (past it, peers are not read until messages complete or time out).
+struct ServerLimits {
+  // A peer that declares a longer frame or message is disconnected at the frame's header.
+  int64_t max_message_bytes = proto::kMaxMessageBytes;
+  // A greeting or partial message not completed within this is dropped with its connection; a
+  // peer silent for half of it is pinged (ZMTP 3.1 PING) and dropped if still silent after it.
+  int message_timeout_ms = 30'000;
+  // Open connections at most. When full, the oldest connection that has completed no message
+  // yet is dropped for the new one; if every connection has, the new one is closed.
+  int max_connections = 16384;
+  // Partial messages of all peers together.
+  int64_t max_buffered_bytes = int64_t{256} << 20;
+  // Replies waiting for one peer that does not read them; past this it is disconnected. While
+  // more than 1 MiB waits, the peer's own requests are not read.
+  int64_t max_unsent_bytes = int64_t{64} << 20;
+};
 class Server {
  public:
-  // Binds a ROUTER to every endpoint ("tcp://127.0.0.1:6817", "ipc:///run/herd/ctld.sock").
+  // Listens on every endpoint ("tcp://127.0.0.1:6817", "tcp://*:0", "ipc:///run/herd/ctld.sock",
+  // "ipc://@abstract"). The peer of an Incoming is an id of the connection, never reused;
+  // a DEALER's own routing id (its Identity) is ignored.
   static Result<std::unique_ptr<Server>> Bind(const std::vector<std::string>& endpoints,
                                               const ServerLimits& limits = {});
   virtual ~Server() = default;
@@ -45,7 +67,8 @@ class Server {
   virtual void Send(const std::string& peer, const proto::Envelope& e) = 0;
   // Endpoints actually bound (tcp://...:* resolved to its port).
   virtual std::vector<std::string> Endpoints() const = 0;
-  // File descriptor that becomes readable when messages may be waiting (for an outer poll).
+  // File descriptor (an epoll set) that becomes readable when messages may be waiting (for an
+  // outer poll); deadlines are kept only inside Poll, so call Poll at least every second.
   virtual int Fd() const = 0;
 };
 

@@ -389,11 +389,14 @@ TEST(ConfigTest, MessageLimitsStayWithinTheProtocol) {
   Config c = MustParse("");
   EXPECT_EQ(c.controller.max_message_mib, 16);
   EXPECT_EQ(c.controller.message_timeout_ms, 30000);
-  c = MustParse("[controller]\nmax_message_size = 2\nmessage_timeout = \"2s\"\n");
+  EXPECT_EQ(c.controller.max_connections, 16384);
+  c = MustParse(
+      "[controller]\nmax_message_size = 2\nmessage_timeout = \"2s\"\nmax_connections = 64\n");
   EXPECT_EQ(c.controller.max_message_mib, 2);
   EXPECT_EQ(c.controller.message_timeout_ms, 2000);
+  EXPECT_EQ(c.controller.max_connections, 64);
   for (const char* bad : {"max_message_size = \"1G\"", "max_message_size = 0",
-                          "message_timeout = \"10ms\""}) {
+                          "message_timeout = \"10ms\"", "max_connections = 1"}) {
     Result<Config> r = ParseConfig(std::string("[controller]\n") + bad + "\n", "herd.toml");
     EXPECT_FALSE(r.ok()) << bad;
   }

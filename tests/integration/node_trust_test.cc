@@ -2,16 +2,21 @@
 // claim a node's name, forge or lack credentials, or declare huge and slow messages; and a node
 // that comes back after its job was requeued, whose old run must never be taken for the new one.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -507,6 +512,125 @@ TEST(TransportLimitTest, PartialMessageIsDroppedAfterTheMessageTimeout) {
   // Idle clients that stay connected answer the transport's pings and are not dropped.
   CommandResult jobs = c.Herd("jobs");
   EXPECT_EQ(jobs.exit_code, 0) << jobs.err << c.log_tail();
+}
+
+// ---- an unprivileged attacker against the bounds of herd-ctld's transport ----
+
+// The shell command that runs zmtp_attacker ARGS against `c`'s herd-ctld as nobody (from a copy
+// in the cluster directory: the build tree may be closed to nobody), or as this user when that
+// needs root or setpriv that are missing (said on stdout).
+std::string AttackerCommand(const LocalCluster& c, const std::string& args) {
+  const std::string copy = c.dir() + "/zmtp-attacker";
+  if (access(copy.c_str(), X_OK) != 0) {
+    RunShell("install -m 0755 " + BinDir() + "/zmtp_attacker " + copy);
+  }
+  std::string as;
+  if (geteuid() == 0 && RunShell("command -v setpriv").exit_code == 0) {
+    chmod(c.dir().c_str(), 0755);
+    as = "setpriv --reuid=" + std::to_string(kNobody) + " --regid=" + std::to_string(kNobody) +
+         " --clear-groups ";
+  } else {
+    std::cout << "the attacker runs as this user, not nobody (that needs root and setpriv)\n";
+  }
+  const std::string endpoint = c.ControllerEndpoint();  // tcp://127.0.0.1:PORT
+  const std::string port = endpoint.substr(endpoint.rfind(':') + 1);
+  const size_t space = args.find(' ');
+  return "cd / && " + as + copy + " " + args.substr(0, space) + " 127.0.0.1 " + port +
+         (space == std::string::npos ? "" : args.substr(space));
+}
+
+pid_t ControllerPid(const LocalCluster& c) {
+  return static_cast<pid_t>(std::atol(ReadText(c.dir() + "/ctld.pid").c_str()));
+}
+
+// Runs `command` while sampling herd-ctld's VmRSS; returns its result and the peak growth (KiB).
+// The sampling interval only spaces samples: the attacker's exit is what is waited for.
+std::pair<CommandResult, int64_t> RunWatchingRss(pid_t ctld, const std::string& command) {
+  const int64_t before = VmRssKiB(ctld);
+  std::atomic<bool> done{false};
+  CommandResult result;
+  std::thread attacker([&] {
+    result = RunShell(command);
+    done = true;
+  });
+  int64_t peak = before;
+  while (!done) {
+    peak = std::max(peak, VmRssKiB(ctld));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  attacker.join();
+  return {result, std::max(peak, VmRssKiB(ctld)) - before};
+}
+
+// A peer that never ends its message: frames marked MORE, without authenticating. herd-ctld holds
+// at most one max_message_size (all frames together) and kMaxFramesPerMessage frames of it, then
+// disconnects the peer, and serves everyone else as before.
+void ExpectFramesMarkedMoreAreCutOff(long count, long size) {
+  auto started = LocalCluster::Start({"", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const pid_t ctld = ControllerPid(c);
+  ASSERT_GT(ctld, 0);
+  ASSERT_GT(VmRssKiB(ctld), 0);
+  auto [attack, grown_kib] = RunWatchingRss(
+      ctld, AttackerCommand(c, "frames " + std::to_string(count) + " " + std::to_string(size)));
+  std::cout << "attacker: " << attack.out;
+  EXPECT_EQ(attack.exit_code, 0) << "herd-ctld did not disconnect the peer: " << attack.out
+                                 << attack.err << c.log_tail();
+  EXPECT_LT(grown_kib, 48 << 10) << "herd-ctld's memory grew by " << grown_kib << " KiB";
+  auto id = c.Submit("-- true");
+  EXPECT_TRUE(id.ok()) << id.status().message() << c.log_tail();
+}
+
+TEST(TransportLimitTest, UnprivilegedPeerSending4MiBFramesMarkedMoreIsCutOff) {
+  ExpectFramesMarkedMoreAreCutOff(100, 4 << 20);
+}
+
+TEST(TransportLimitTest, UnprivilegedPeerSendingAMillionEmptyFramesMarkedMoreIsCutOff) {
+  ExpectFramesMarkedMoreAreCutOff(1'000'000, 0);
+}
+
+// Connections that each send half a greeting and hold it: herd-ctld keeps at most
+// max_connections, gives the oldest unfinished handshake's place to each new connection, and a
+// client still gets in while the attacker holds them.
+TEST(TransportLimitTest, HalfGreetingsOfAnUnprivilegedPeerCannotTakeEveryConnection) {
+  constexpr int kMaxConnections = 32;
+  constexpr int kAttempts = 300;
+  auto started = LocalCluster::Start(
+      {"[controller]\nmax_connections = " + std::to_string(kMaxConnections) + "\n", {"none"}});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const pid_t ctld = ControllerPid(c);
+  ASSERT_GT(ctld, 0);
+  const std::string fifo = c.dir() + "/attacker.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0) << std::strerror(errno);
+  chmod(fifo.c_str(), 0666);
+  const std::string command =
+      AttackerCommand(c, "halfgreet " + std::to_string(kAttempts) + " " +
+                             std::to_string(kMaxConnections) + " " + fifo);
+  FILE* attacker = popen(command.c_str(), "r");
+  ASSERT_NE(attacker, nullptr);
+  char line[256] = {};
+  // The attacker reports once herd-ctld has closed all but kMaxConnections (or 10 s passed), and
+  // then holds what is left until the FIFO is opened.
+  const bool reported = fgets(line, sizeof line, attacker) != nullptr;
+  std::cout << "attacker: " << line;
+  int sockets = 0;
+  const std::string fds = "/proc/" + std::to_string(ctld) + "/fd";
+  for (const auto& fd : std::filesystem::directory_iterator(fds)) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(fd.path(), ec).string().starts_with("socket:")) ++sockets;
+  }
+  auto id = c.Submit("-- true");  // while the attacker's connections are held
+  const int release = open(fifo.c_str(), O_WRONLY);
+  if (release >= 0) close(release);
+  const int status = pclose(attacker);
+  EXPECT_TRUE(reported);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "herd-ctld kept more than " << kMaxConnections << " half-open handshakes: " << line;
+  // Its own sockets beside the peers': listeners, munged, logging.
+  EXPECT_LE(sockets, kMaxConnections + 8) << "herd-ctld holds " << sockets << " sockets";
+  EXPECT_TRUE(id.ok()) << id.status().message() << c.log_tail();
 }
 
 }  // namespace

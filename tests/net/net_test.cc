@@ -1,6 +1,10 @@
 // Authentication (a real munged) and the ZeroMQ transport over loopback.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +19,7 @@
 
 #include "common/auth/auth.h"
 #include "common/net/net.h"
+#include "common/net/zmtp.h"
 #include "tests/support/munge_fixture.h"
 
 namespace herd {
@@ -387,6 +392,91 @@ TEST(NetTest, ClientTimesOutWhenNothingListens) {
   EXPECT_LT(elapsed, milliseconds(2000));
 }
 
+// A request over each kind of endpoint herd-ctld may listen on is answered.
+TEST(NetTest, EveryEndpointKindIsServed) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-net-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string file = "ipc://" + dir + "/ctld.sock";
+  const std::string abstract = "ipc://@herd-net-test-" + std::to_string(getpid());
+  auto server = net::Server::Bind({"tcp://*:*", file, abstract});
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  const std::vector<std::string> bound = (*server)->Endpoints();
+  ASSERT_EQ(bound.size(), 3u);
+  ASSERT_TRUE(bound[0].starts_with("tcp://0.0.0.0:")) << bound[0];
+  EXPECT_EQ(bound[1], file);
+  EXPECT_EQ(bound[2], abstract);
+  const std::string port = bound[0].substr(bound[0].rfind(':') + 1);
+  for (const std::string& endpoint : {"tcp://127.0.0.1:" + port, file, abstract}) {
+    SCOPED_TRACE(endpoint);
+    Result<proto::NodesReply> reply = Internal("not run");
+    std::thread client_thread([&] {
+      net::Client client(endpoint, MakeAuth("none"), kWaitMs);
+      reply = client.Call<proto::NodesRequest, proto::NodesReply>({});
+    });
+    auto got = ServeOne(**server, [](const net::Incoming& in) {
+      return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
+    });
+    client_thread.join();
+    EXPECT_TRUE(got.has_value());
+    EXPECT_TRUE(reply.ok()) << reply.status().message();
+  }
+  server->reset();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/ctld.sock")) << "the socket file is left behind";
+  std::filesystem::remove_all(dir);
+}
+
+// A peer that sends requests and never reads the replies is disconnected once the replies
+// waiting for it pass max_unsent_bytes, instead of growing herd-ctld's memory.
+TEST(NetTest, PeerThatNeverReadsIsDisconnectedPastTheUnsentBound) {
+  net::ServerLimits limits;
+  limits.max_unsent_bytes = 1 << 20;
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"}, limits);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  const std::string endpoint = (*server)->Endpoints().at(0);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  const int port = std::atoi(endpoint.substr(endpoint.rfind(':') + 1).c_str());
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string greeting = net::zmtp::Greeting();  // as a client's, but for as-server
+  const std::string ready =
+      net::zmtp::Command("READY", std::string("\x0bSocket-Type\0\0\0\x06", 16) + "DEALER");
+  const std::string request =
+      proto::EncodeEnvelope(proto::MakeEnvelope(proto::NodesRequest{}, 1));
+  const std::string hello =
+      greeting + ready + net::zmtp::FrameHeader(request.size(), false) + request;
+  ASSERT_EQ(send(fd, hello.data(), hello.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(hello.size()));
+  std::vector<net::Incoming> batch;
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+       batch.empty() && Clock::now() < deadline;) {
+    batch = (*server)->Poll(100);
+  }
+  ASSERT_EQ(batch.size(), 1u);
+  proto::ErrorReply big{static_cast<int>(Code::kInvalid), std::string(64 << 10, 'r')};
+  for (int i = 0; i < 64; ++i) (*server)->Send(batch[0].peer, proto::MakeEnvelope(big, 1));
+  // The connection ends: what the kernel holds is read, then end of file (or a reset).
+  size_t received = 0;
+  bool closed = false;
+  char buf[65536];
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs); !closed && Clock::now() < deadline;) {
+    (*server)->Poll(0);
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t k = recv(fd, buf, sizeof buf, 0);
+    if (k > 0) received += static_cast<size_t>(k);
+    closed = k <= 0;
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "still connected after " << received << " bytes";
+  EXPECT_LT(received, size_t{4} << 20);
+}
+
 TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
   auto server = BindLoopback();
   ASSERT_TRUE(server);
@@ -398,7 +488,9 @@ TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
     return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
   });
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->peer, "node-a");
+  // The routing id the dealer claims is not taken: no peer can squat on another's route.
+  EXPECT_NE(first->peer, "node-a");
+  EXPECT_FALSE(first->peer.empty());
   auto echoed = (*dealer)->Receive(kWaitMs);
   ASSERT_TRUE(echoed.has_value());
   EXPECT_EQ(echoed->id, 100u);

@@ -560,7 +560,7 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
                        const std::map<std::string, model::Resources>& alloc,
                        const std::map<std::string, model::Resources>& fair) const {
-  if (j.request.workers != 1 || !j.gpu_model.empty()) return false;
+  if (j.request.workers != 1 || !j.gpu_models.empty()) return false;
   auto q = queues_.find(j.queue);
   if (q == queues_.end() || !q->second.view->is_leaf) return false;
   const model::Resources need = TotalOf(j.request);

@@ -912,6 +912,7 @@ TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {
     gpu.index = i;
     gpu.model = "NVIDIA A100-SXM4-40GB";
     n.topology.gpus.push_back(gpu);
+    n.gpu_types.push_back("a100");
   }
   n.state = "UP";
   n.capacity = {8000, 128, 1024 * 1024};
@@ -927,12 +928,21 @@ TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {
   Outcome r = Herd({"nodes"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out,
-            "NAME   STATE  GPUS   CPUS    MEM     GPU-MODEL              TOPOLOGY\n"
-            "dgx01  UP     2.5/8  16/128  64G/1T  NVIDIA A100-SXM4-40GB  emulated: "
+            "NAME   STATE  GPUS   CPUS    MEM     TYPE  GPU-MODEL              TOPOLOGY\n"
+            "dgx01  UP     2.5/8  16/128  64G/1T  a100  NVIDIA A100-SXM4-40GB  emulated: "
             "dgx-a100-8gpu.xml\n"
-            "cpu01  DOWN   0/0    0/4     0M/8G   -                      2 sockets, 2 NUMA, 0 "
+            "cpu01  DOWN   0/0    0/4     0M/8G   -     -                      2 sockets, 2 NUMA, 0 "
             "NICs\n");
+  fake_.nodes_reply.nodes[0].labels = {{"rack", "r1"}};
+  fake_.nodes_reply.nodes[0].pools = {"train"};
+  r = Herd({"nodes"});
+  EXPECT_THAT(r.out, HasSubstr("TYPE  POOL   GPU-MODEL"));
+  EXPECT_THAT(r.out, HasSubstr("a100  train  NVIDIA"));
   nlohmann::json j = nlohmann::json::parse(Herd({"nodes", "--json"}).out);
+  EXPECT_EQ(j[0]["gpu_types"], nlohmann::json({"a100"}));
+  EXPECT_EQ(j[0]["gpu_list"][0]["type"], "a100");
+  EXPECT_EQ(j[0]["labels"], nlohmann::json({{"rack", "r1"}}));
+  EXPECT_EQ(j[0]["pools"], nlohmann::json({"train"}));
   EXPECT_EQ(j[0]["gpus_used"], 2.5);
   EXPECT_EQ(j[0]["gpu_list"][2]["used"], 0.5);
   EXPECT_EQ(j[1]["state"], "DOWN");

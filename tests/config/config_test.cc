@@ -113,7 +113,7 @@ TEST(ConfigTest, PoolsSelectNodesByNameAndLabelsAndLabelPoolsNeedNoTable) {
   EXPECT_EQ(c.PoolsOf("ws02"), (std::vector<std::string>{"dev"})) << "the table wins, once";
   EXPECT_THAT(ErrorOf("[pools.x]\n"), HasSubstr("pools.x: a pool needs nodes"));
   EXPECT_THAT(ErrorOf("[pools.x]\nnodes = \"ws[1-\"\n"), HasSubstr("invalid host list item"));
-  EXPECT_THAT(ErrorOf("[pools.x]\nlabel = {}\n"), HasSubstr("unknown pool key \"label\""));
+  EXPECT_THAT(ErrorOf("[pools.x]\nlabel = {}\n"), HasSubstr("unknown pool key 'label'"));
 }
 
 TEST(ConfigTest, GpuTypesNameModelsOnce) {
@@ -121,7 +121,7 @@ TEST(ConfigTest, GpuTypesNameModelsOnce) {
   EXPECT_EQ(c.gpu_types.at("l40").size(), 2u);
   EXPECT_THAT(ErrorOf("[gpu_types]\nA100 = [\"x\"]\n"), HasSubstr("is not a valid GPU type"));
   EXPECT_THAT(ErrorOf("[gpu_types]\na = [\"x\"]\nb = [\"x\"]\n"),
-              HasSubstr("model \"x\" is already of type \"a\""));
+              HasSubstr("model 'x' is already of type 'a'"));
 }
 
 TEST(ConfigTest, NodeSizesAreCheckedAndDefaultToACappedLogAndSomeFreeSpace) {

@@ -3,6 +3,7 @@
 // ever take is refused with the list of what exists instead of waiting forever.
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "common/model/fleet.h"
 #include "common/model/units.h"
@@ -10,6 +11,10 @@
 
 namespace herd::ctld {
 namespace {
+
+// The most names a job's --nodelist or --exclude may hold; a sixteenth of it for its GPU types
+// and its constraints.
+constexpr size_t kMaxFleetEntries = 1024;
 
 std::string Plural(int64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -47,6 +52,17 @@ std::string Controller::GpuTypesText(const std::vector<const Node*>& nodes) cons
 }
 
 Status Controller::CheckWhereItCanRun(model::JobSpec* spec) const {
+  // Every cycle matches each distinct restriction against every node: its size is bounded.
+  for (const auto& [what, n, most] :
+       {std::tuple{"GPU types", spec->gpu_types.size(), kMaxFleetEntries / 16},
+        std::tuple{"constraints", spec->constraints.size(), kMaxFleetEntries / 16},
+        std::tuple{"--nodelist names", spec->nodelist.size(), kMaxFleetEntries},
+        std::tuple{"--exclude names", spec->exclude.size(), kMaxFleetEntries}}) {
+    if (n > most) {
+      return Invalid(std::string("at most ") + std::to_string(most) + " " + what + ", not " +
+                     std::to_string(n) + " (use a pool or a host list pattern such as dgx*)");
+    }
+  }
   // Names first: they are compared as given.
   std::sort(spec->gpu_types.begin(), spec->gpu_types.end());
   spec->gpu_types.erase(std::unique(spec->gpu_types.begin(), spec->gpu_types.end()),

@@ -635,14 +635,21 @@ class Parser {
         UnknownKey(at, p);
         continue;
       }
-      const toml::table* labels = v.as_table();
-      if (!labels) {
-        return Error(at, p, "expected a table such as { rack = \"r1\" }, got " + TypeName(v));
-      }
-      for (auto&& [lk, lv] : *labels) {
-        HERD_RETURN_IF_ERROR(String(lv, lk.source(), p + "." + std::string(lk.str()),
-                                    &n.labels[std::string(lk.str())]));
-      }
+      HERD_RETURN_IF_ERROR(Labels(v, at, p, &n.labels));
+    }
+    return Status::Ok();
+  }
+
+  // A table of string labels, such as { rack = "r1" }.
+  Status Labels(const toml::node& v, const Region& at, const std::string& path,
+                std::map<std::string, std::string>* out) {
+    const toml::table* labels = v.as_table();
+    if (!labels) {
+      return Error(at, path, "expected a table such as { rack = \"r1\" }, got " + TypeName(v));
+    }
+    for (auto&& [lk, lv] : *labels) {
+      HERD_RETURN_IF_ERROR(String(lv, lk.source(), path + "." + std::string(lk.str()),
+                                  &(*out)[std::string(lk.str())]));
     }
     return Status::Ok();
   }
@@ -667,14 +674,7 @@ class Parser {
           pool.nodes.insert(pool.nodes.end(), names->begin(), names->end());
         }
       } else if (k == "labels") {
-        const toml::table* labels = v.as_table();
-        if (!labels) {
-          return Error(kat, p, "expected a table such as { gpu = \"a100\" }, got " + TypeName(v));
-        }
-        for (auto&& [lk, lv] : *labels) {
-          HERD_RETURN_IF_ERROR(String(lv, lk.source(), p + "." + std::string(lk.str()),
-                                      &pool.labels[std::string(lk.str())]));
-        }
+        HERD_RETURN_IF_ERROR(Labels(v, kat, p, &pool.labels));
       } else {
         return Error(kat, p, "unknown pool key " + Quote(k) + "; use nodes or labels");
       }

@@ -530,6 +530,18 @@ hostname
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:10: #SBATCH --exclusive: herd has no such option"));
 }
 
+TEST_F(SubmitScriptTest, HerdDirectivesAskForTypesPoolsAndNodes) {
+  Write("job.sh", "#!/bin/sh\n#HERD -g 2 -P train --constraint rack=r1 -w 'ws[1-2]' -x ws2\n"
+                  "#HERD --gpu-type a100,h100\nhostname\n");
+  model::JobSpec s = Submitted({"job.sh"});
+  EXPECT_EQ(s.gpu_milli, 2000);
+  EXPECT_THAT(s.gpu_types, ElementsAre("a100", "h100"));
+  EXPECT_EQ(s.pool, "train");
+  EXPECT_EQ(s.constraints, (std::map<std::string, std::string>{{"rack", "r1"}}));
+  EXPECT_THAT(s.nodelist, ElementsAre("ws1", "ws2"));
+  EXPECT_THAT(s.exclude, ElementsAre("ws2"));
+}
+
 TEST_F(SubmitScriptTest, ABareNameWithoutExecBitOrShebangIsAScript) {
   Write("job.sbatch", "echo hi\n", 0644);
   model::JobSpec s = Submitted({"job.sbatch"});

@@ -33,29 +33,16 @@ labels = { rack = "r2" }
 nodes = ["ws[01-02]"]
 )";
 
-class FleetTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class FleetTest : public SharedClusterTest<FleetTest> {
+ public:
+  static LocalCluster::Options ClusterOptions() {
     const std::string dir = SourceDir() + "/etc/topologies/";
-    auto c = LocalCluster::Start({kFleet,
-                                  {"dgx01=" + dir + "dgx-a100-8gpu.xml",
-                                   "ws01=" + dir + "workstation-4gpu.xml",
-                                   "ws02=" + dir + "workstation-4gpu.xml"}});
-    if (!c.ok()) {
-      start_error_ = c.status().message();
-      return;
-    }
-    cluster_ = c->release();
+    return {kFleet,
+            {"dgx01=" + dir + "dgx-a100-8gpu.xml", "ws01=" + dir + "workstation-4gpu.xml",
+             "ws02=" + dir + "workstation-4gpu.xml"}};
   }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << "the local cluster did not start: " << start_error_;
-  }
-  const LocalCluster& c() { return *cluster_; }
 
+ protected:
   // Submits `args` -- sleep 300, waits until it runs and returns the node it runs on.
   std::string RunsOn(const std::string& args) {
     auto id = c().Submit(args + " -- sleep 300");
@@ -84,8 +71,6 @@ class FleetTest : public ::testing::Test {
   }
 
   std::vector<long> started_;
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline std::string start_error_;
 };
 
 TEST_F(FleetTest, NodesShowTypesLabelsAndPools) {
@@ -139,6 +124,7 @@ TEST_F(FleetTest, ImpossibleRequestsAreRefusedWithWhatExists) {
   EXPECT_THAT(Refused("--nodelist nosuch"),
               HasSubstr("no node matches --nodelist nosuch; nodes are dgx01, ws01, ws02"));
   EXPECT_THAT(Refused("-w ws01 -x ws01"), HasSubstr("no node is in --nodelist ws01 and --exclude ws01"));
+  EXPECT_THAT(Refused("-w 'n[0-1100]'"), HasSubstr("at most 1024 --nodelist names, not 1101"));
 }
 
 TEST_F(FleetTest, AJobWaitingForItsTypeSaysOnlyOthersAreFree) {

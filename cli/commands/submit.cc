@@ -516,14 +516,14 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
                   "GPU types its GPUs may be of: a100, or a100,h100 (`herd nodes` lists them)")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->type_name("TYPE[,TYPE...]");
+      ->type_name("TYPES");
   sub->add_option("-P,--pool,--partition", s.pool,
                   "node pool to run in (herd.toml [pools], or nodes labelled pool=NAME)")
       ->type_name("NAME");
   sub->add_option("--constraint", o->constraints,
                   "node labels it needs: KEY=VAL[,KEY=VAL] (e.g. rack=r1)")
       ->allow_extra_args(false)
-      ->type_name("KEY=VAL[,KEY=VAL...]");
+      ->type_name("LABELS");
   sub->add_option("-w,--nodelist", o->nodelist,
                   "run only on these nodes: names or host lists such as ws[01-04]")
       ->allow_extra_args(false)

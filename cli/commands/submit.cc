@@ -145,15 +145,12 @@ Result<int64_t> ParseBegin(const std::string& text, int64_t now) {
   return bad;
 }
 
-// -g "2", "0.5", "a100:2" or "a100" (one GPU of that type): milli-GPUs per worker and the type
-// ("" for any).
+// -g "2", "0.5" or "a100:2": milli-GPUs per worker and the type ("" for any). A bare word is a
+// bad count, not a type: --gpu-type asks for one GPU of a type.
 Result<std::pair<int64_t, std::string>> ParseGpuRequest(const std::string& text) {
   const auto colon = text.rfind(':');
-  std::string type = colon == std::string::npos ? "" : text.substr(0, colon);
-  std::string count = colon == std::string::npos ? text : text.substr(colon + 1);
-  if (colon == std::string::npos && !text.empty() && std::isalpha(static_cast<unsigned char>(text[0]))) {
-    type = text, count = "1";  // "-g a100": one GPU of that type
-  }
+  const std::string type = colon == std::string::npos ? "" : text.substr(0, colon);
+  const std::string count = colon == std::string::npos ? text : text.substr(colon + 1);
   auto milli = model::ParseGpuMilli(count);
   if (!milli.ok() && type.empty()) return milli.status();
   if (!milli.ok() || (!type.empty() && !model::IsGpuTypeName(type))) {

@@ -268,7 +268,7 @@ TEST_F(CliTest, SubmitAsksForGpuTypesPoolsConstraintsAndNodes) {
   ASSERT_EQ(Herd({"submit", "--gpu-type", "a100,h100", "--partition", "p", "--", "x"}).code,
             kExitOk);
   ASSERT_EQ(Herd({"submit", "--gres=gpu:h100:4", "--", "x"}).code, kExitOk);
-  ASSERT_EQ(Herd({"submit", "-g", "h100", "-w", "dgx*", "--", "x"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "--gpu-type", "h100", "-w", "dgx*", "--", "x"}).code, kExitOk);
   const model::JobSpec& a = fake_.submits.at(0).spec;
   EXPECT_EQ(a.gpu_milli, 2000);
   EXPECT_THAT(a.gpu_types, ElementsAre("a100"));
@@ -285,6 +285,7 @@ TEST_F(CliTest, SubmitAsksForGpuTypesPoolsConstraintsAndNodes) {
   EXPECT_EQ(fake_.submits.at(3).spec.gpu_milli, 1000);
   EXPECT_THAT(fake_.submits.at(3).spec.nodelist, ElementsAre("dgx*"));
   EXPECT_THAT(Refused({"submit", "-g", "A100:1", "--", "x"}), HasSubstr("use N (2, or a share"));
+  EXPECT_THAT(Refused({"submit", "-g", "a100", "--", "x"}), HasSubstr("invalid GPU count 'a100'"));
   EXPECT_THAT(Refused({"submit", "--gres", "disk:1", "--", "x"}), HasSubstr("herd knows gpu"));
   EXPECT_THAT(Refused({"submit", "--constraint", "rack", "--", "x"}),
               HasSubstr("use KEY=VALUE[,KEY=VALUE] on node labels"));

@@ -66,6 +66,7 @@ enum class Sbatch {
   kTime,        // sbatch's time format
   kNodes,       // N or MIN-MAX
   kGres,        // gpu[:TYPE]:N
+  kConstraint,  // KEY=VAL[,KEY=VAL]; Slurm's bare features are not labels
   kDependency,  // afterok:ID[:ID...],...
   kFlag,        // no value
   kIgnored,     // takes a value; herd has no counterpart (see `note`)
@@ -92,9 +93,10 @@ constexpr SbatchOption kSbatchOptions[] = {
     {"D", "chdir", Sbatch::kSame, "--chdir"},
     {"H", "hold", Sbatch::kFlag, "--hold"},
     {"", "export", Sbatch::kSame, "--export"},
-    {"p", "partition", Sbatch::kIgnored,
-     "herd has no partitions: herd-ctld places a job on any node that fits (the queue a job is "
-     "charged to is its project: herd's -p, sbatch's -A)"},
+    {"p", "partition", Sbatch::kSame, "--pool"},
+    {"C", "constraint", Sbatch::kConstraint, "--constraint"},
+    {"w", "nodelist", Sbatch::kSame, "--nodelist"},
+    {"x", "exclude", Sbatch::kSame, "--exclude"},
     {"o", "output", Sbatch::kIgnored,
      "herd keeps a job's output itself: read it with `herd logs JOB`"},
     {"e", "error", Sbatch::kIgnored,
@@ -198,15 +200,19 @@ Status TranslateSbatch(const std::vector<std::string>& words, const std::string&
                                 ": herd knows only gpu, gpu:N and gpu:TYPE:N; ignored");
             continue;
           }
-          if (!type.empty()) {
-            warnings->push_back(where + ": #SBATCH " + shown + " " + item +
-                                ": herd submit cannot ask for a GPU type (" + type +
-                                ") yet; asking for " + count + " GPU(s) of any type");
-          }
-          args->insert(args->end(), {o->herd, count});
+          args->insert(args->end(), {o->herd, type.empty() ? count : type + ":" + count});
         }
         break;
       }
+      case Sbatch::kConstraint:
+        if (value.find('=') == std::string::npos) {
+          warnings->push_back(where + ": #SBATCH " + shown + " " + value +
+                              ": herd's constraints are node labels KEY=VALUE (such as "
+                              "gpu=a100); ignored");
+          break;
+        }
+        args->insert(args->end(), {o->herd, value});
+        break;
       case Sbatch::kDependency: {
         // afterok:ID[:ID...], afterany:..., afternotok:...; ',' means all of them.
         for (const std::string& item : Split(value, ',')) {

@@ -69,16 +69,26 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// `words` without repeats, in their order.
+std::vector<std::string> Unique(const std::vector<std::string>& words) {
+  std::vector<std::string> out;
+  for (const auto& w : words) {
+    if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
+  }
+  return out;
+}
+
+// "a100,h100": `words` without repeats, joined by commas.
+std::string Distinct(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : Unique(words)) out += (out.empty() ? "" : ",") + w;
+  return out;
+}
+
 std::string GpuModels(const model::NodeTopology& topo) {
   std::vector<std::string> models;
-  for (const auto& g : topo.gpus) {
-    if (std::find(models.begin(), models.end(), g.model) == models.end()) {
-      models.push_back(g.model);
-    }
-  }
-  std::string out;
-  for (const auto& m : models) out += (out.empty() ? "" : ",") + m;
-  return out;
+  for (const auto& g : topo.gpus) models.push_back(g.model);
+  return Distinct(models);
 }
 
 std::string NodeName(const proto::NodeStatus& n) {
@@ -382,6 +392,15 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
   }
   if (!s.sweep.empty()) lines.push_back({"Sweep", FormatSweepPoint(s.sweep)});
   if (s.stop_after_success) lines.push_back({"StopAfterFirstSuccess", "yes"});
+  if (!s.gpu_types.empty()) lines.push_back({"GpuTypes", Distinct(s.gpu_types)});
+  if (!s.pool.empty()) lines.push_back({"Pool", s.pool});
+  if (!s.constraints.empty()) {
+    std::vector<std::string> kv;
+    for (const auto& [k, v] : s.constraints) kv.push_back(k + "=" + v);
+    lines.push_back({"Constraints", Distinct(kv)});
+  }
+  if (!s.nodelist.empty()) lines.push_back({"NodeList", Distinct(s.nodelist)});
+  if (!s.exclude.empty()) lines.push_back({"Exclude", Distinct(s.exclude)});
   for (const auto& dep : s.after) lines.push_back({"After", dep});
   if (s.hold) lines.push_back({"Hold", "yes: herd release " + std::to_string(job.id)});
   if (s.begin_time > 0) lines.push_back({"Begin", FormatTimestamp(s.begin_time)});
@@ -474,6 +493,11 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"array_index", s.array_id != 0 ? nlohmann::json(s.array_index) : nlohmann::json()},
       {"sweep", s.sweep.empty() ? nlohmann::json() : nlohmann::json(s.sweep)},
       {"stop_after_success", s.stop_after_success},
+      {"gpu_types", s.gpu_types},
+      {"pool", s.pool.empty() ? nlohmann::json() : nlohmann::json(s.pool)},
+      {"constraints", s.constraints},
+      {"nodelist", s.nodelist},
+      {"exclude", s.exclude},
       {"preemptions", job.preemptions},
       {"gpu_util_pct", job.GpuUtilPct() >= 0 ? nlohmann::json(job.GpuUtilPct()) : nlohmann::json()},
       {"cpu_seconds", job.usage.cpu_ms >= 0 ? nlohmann::json(job.usage.cpu_ms / 1000.0)
@@ -490,8 +514,12 @@ void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std
   // A REASON column only when some node has one (a drained node), so the usual table stays as is.
   const bool reasons = std::any_of(nodes.begin(), nodes.end(),
                                    [](const proto::NodeStatus& n) { return !n.reason.empty(); });
-  std::vector<std::string> headers = {"NAME", "STATE", "GPUS", "CPUS",
-                                      "MEM",  "GPU-MODEL", "TOPOLOGY"};
+  // A POOL column only when some node is in a pool.
+  const bool pools = std::any_of(nodes.begin(), nodes.end(),
+                                 [](const proto::NodeStatus& n) { return !n.pools.empty(); });
+  std::vector<std::string> headers = {"NAME", "STATE", "GPUS", "CPUS", "MEM", "TYPE"};
+  if (pools) headers.push_back("POOL");
+  headers.insert(headers.end(), {"GPU-MODEL", "TOPOLOGY"});
   if (reasons) headers.push_back("REASON");
   Table table(headers);
   for (const auto& n : nodes) {
@@ -502,7 +530,9 @@ void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std
         std::to_string(n.allocated.cpus) + "/" + std::to_string(n.capacity.cpus),
         model::FormatSizeMiB(n.allocated.memory_mib) + "/" +
             model::FormatSizeMiB(n.capacity.memory_mib),
-        OrDash(GpuModels(n.topology)), Topology(n.topology)};
+        OrDash(Distinct(n.gpu_types))};
+    if (pools) row.push_back(OrDash(Distinct(n.pools)));
+    row.insert(row.end(), {OrDash(GpuModels(n.topology)), Topology(n.topology)});
     if (reasons) row.push_back(OrDash(n.reason));
     table.AddRow(std::move(row));
   }
@@ -515,6 +545,7 @@ nlohmann::json NodeToJson(const proto::NodeStatus& n) {
     const size_t i = static_cast<size_t>(g.index);
     gpus.push_back({{"index", g.index},
                     {"model", g.model},
+                    {"type", i < n.gpu_types.size() ? n.gpu_types[i] : ""},
                     {"memory_mib", g.memory_mib},
                     {"pci_bus_id", g.pci_bus_id},
                     {"numa", g.numa},
@@ -532,6 +563,9 @@ nlohmann::json NodeToJson(const proto::NodeStatus& n) {
       {"memory_mib", n.capacity.memory_mib},
       {"memory_mib_used", n.allocated.memory_mib},
       {"gpu_model", GpuModels(n.topology)},
+      {"gpu_types", Unique(n.gpu_types)},
+      {"labels", n.labels},
+      {"pools", n.pools},
       {"sockets", n.topology.sockets},
       {"numa_nodes", n.topology.numa.size()},
       {"emulated", n.topology.emulated},

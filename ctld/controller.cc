@@ -407,27 +407,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
     }
   }
   // Refuse what no node could ever hold, so it does not wait forever.
-  if (!nodes_.empty()) {
-    int64_t max_gpus = 0, max_cores = 0, max_mem = 0;
-    for (const auto& [name, n] : nodes_) {
-      max_gpus = std::max<int64_t>(max_gpus, n.topology.gpus.size());
-      max_cores = std::max<int64_t>(max_cores, n.topology.Cores());
-      max_mem = std::max(max_mem, n.topology.memory_mib);
-    }
-    if (spec->gpu_milli > max_gpus * 1000) {
-      return Invalid("needs " + model::FormatGpuMilli(spec->gpu_milli) +
-                     " GPUs per worker; the largest node has " + std::to_string(max_gpus) +
-                     " (use -N to spread over several workers)");
-    }
-    if (spec->cpus > max_cores) {
-      return Invalid("needs " + std::to_string(spec->cpus) +
-                     " cores per worker; the largest node has " + std::to_string(max_cores));
-    }
-    if (spec->memory_mib > max_mem) {
-      return Invalid("needs " + model::FormatSizeMiB(spec->memory_mib) +
-                     " memory per worker; the largest node has " + model::FormatSizeMiB(max_mem));
-    }
-  }
+  HERD_RETURN_IF_ERROR(CheckWhereItCanRun(spec));
   return spec->project;
 }
 
@@ -785,6 +765,9 @@ Status Controller::OnNodes(const net::Incoming& in) {
     st.capacity = Capacity(n.topology);
     st.gpu_milli_used.assign(n.topology.gpus.size(), 0);
     st.last_heartbeat = n.last_seen;
+    for (const auto& g : n.topology.gpus) st.gpu_types.push_back(GpuTypeOf(g.model));
+    st.labels = config_.LabelsOf(name);
+    st.pools = config_.PoolsOf(name);
     by_name[name] = std::move(st);
   }
   for (const auto& [id, j] : jobs_) {

@@ -127,6 +127,16 @@ class Controller {
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
+  // Heterogeneous fleets (ctld/fleet.cc). Refuses what no known node could ever run: an unknown
+  // pool or GPU type, a pool, constraint or node list no node satisfies, more GPUs, GPU memory,
+  // cores or memory per worker than any node it may use has; sorts `spec`'s GPU types.
+  Status CheckWhereItCanRun(model::JobSpec* spec) const;
+  // Which nodes `spec` may use: its pool (herd.toml), constraints, node list and exclusions.
+  model::NodeFilter NodeFilterOf(const model::JobSpec& spec) const;
+  // The type of a GPU of model `gpu_model` ([gpu_types], else model::DefaultGpuType).
+  std::string GpuTypeOf(const std::string& gpu_model) const;
+  // "a100 (8 GPUs on 2 nodes), h100 (4 GPUs on 1 node)": the GPU types of `nodes`.
+  std::string GpuTypesText(const std::vector<const Node*>& nodes) const;
   // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
   // `job` as others see it: never its environment; with [controller] private_commands, not its

@@ -28,11 +28,14 @@ size_t TextBytes(const std::map<std::string, std::string>& texts) {
 
 size_t SpecBytes(const model::JobSpec& s) {
   const size_t entries =
-      s.argv.size() + s.env.size() + s.volumes.size() + s.after.size() + s.sweep.size();
+      s.argv.size() + s.env.size() + s.volumes.size() + s.after.size() + s.sweep.size() +
+      s.gpu_types.size() + s.constraints.size() + s.nodelist.size() + s.exclude.size();
   return s.name.size() + TextBytes(s.argv) + TextBytes(s.env) + s.script.size() + s.cwd.size() +
          s.project.size() +
          s.job_class.size() + s.image.size() + TextBytes(s.volumes) + TextBytes(s.after) +
-         TextBytes(s.sweep) + kSpecEntryBytes * entries;
+         TextBytes(s.sweep) + TextBytes(s.gpu_types) + s.pool.size() +
+         TextBytes(s.constraints) + TextBytes(s.nodelist) + TextBytes(s.exclude) +
+         kSpecEntryBytes * entries;
 }
 
 Status CheckCommandBytes(size_t bytes, const config::ControllerConfig& c) {

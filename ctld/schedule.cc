@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/model/fleet.h"
 #include "common/model/units.h"
 #include "ctld/controller.h"
 #include "ctld/sched/evictions.h"
@@ -20,7 +21,28 @@ double ThreadCpuMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += s + ',';
+  return out;
+}
+
+std::string JoinLabels(const std::map<std::string, std::string>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) out += k + '=' + v + ',';
+  return out;
+}
+
 }  // namespace
+
+model::NodeFilter Controller::NodeFilterOf(const model::JobSpec& spec) const {
+  model::NodeFilter f;
+  if (!spec.pool.empty()) f.pool = config_.PoolSelector(spec.pool);
+  f.constraints = spec.constraints;
+  f.nodelist = spec.nodelist;
+  f.exclude = spec.exclude;
+  return f;
+}
 
 using model::Job;
 using model::JobState;
@@ -38,7 +60,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
       slot.free_memory_mib = slot.memory_mib = g.memory_mib;
       slot.numa = g.numa;
       slot.pcie_switch = g.pcie_switch;
-      slot.model = g.model;
+      slot.model = model::GpuTypeOf(g.model, config_.gpu_types);  // what jobs ask for
       v.gpus.push_back(std::move(slot));
       if (!g.nic.empty()) {
         if (g.pcie_switch >= 0) v.nic_by_switch[g.pcie_switch] = g.nic;
@@ -62,6 +84,9 @@ sched::Snapshot Controller::BuildSnapshot() const {
   // doubling moved 100,000s of entries into fresh pages).
   snap.pending.reserve(pending_since_.size());
   auto since = pending_since_.begin();
+  // The nodes a restricted job may use, once per distinct restriction (an array's members share
+  // theirs).
+  std::map<std::string, std::vector<std::string>> nodes_for;
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
       if (gated_.count(id)) continue;
@@ -74,6 +99,18 @@ sched::Snapshot Controller::BuildSnapshot() const {
       p.submit_time = j.submit_time;
       p.pending_since =
           since != pending_since_.end() && since->first == id ? since->second : j.submit_time;
+      p.gpu_models = j.spec.gpu_types;
+      if (const model::NodeFilter f = NodeFilterOf(j.spec); f.Restricts()) {
+        const std::string key = j.spec.pool + '\n' + Join(j.spec.nodelist) + '\n' +
+                                Join(j.spec.exclude) + '\n' + JoinLabels(j.spec.constraints);
+        auto [it, fresh] = nodes_for.try_emplace(key);
+        if (fresh) {
+          for (const auto& [name, n] : nodes_) {
+            if (f.Matches(name, config_.LabelsOf(name))) it->second.push_back(name);
+          }
+        }
+        p.nodes = it->second;
+      }
       continue;
     }
     if (!model::HoldsResources(j.state)) continue;

@@ -21,6 +21,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
+#include "common/model/fleet.h"
 #include "common/model/sweep.h"
 
 namespace herd::cli {
@@ -28,6 +29,12 @@ namespace {
 
 struct SubmitOptions {
   model::JobSpec spec;
+  std::string gpus;                     // -g [TYPE:]N
+  std::string gres;                     // --gres gpu[:TYPE][:N] (Slurm's spelling)
+  std::vector<std::string> gpu_types;   // --gpu-type a100,h100
+  std::vector<std::string> constraints; // --constraint KEY=VAL[,KEY=VAL]
+  std::vector<std::string> nodelist;    // --nodelist ws[01-04],gpu7
+  std::vector<std::string> exclude;     // --exclude ws03
   std::string gpu_memory;  // --gpu-memory REQ[:LIMIT]
   std::vector<std::string> env;
   std::string export_rule;  // --export; empty: ALL, or NONE for a container job
@@ -136,6 +143,42 @@ Result<int64_t> ParseBegin(const std::string& text, int64_t now) {
     return static_cast<int64_t>(t);
   }
   return bad;
+}
+
+// -g "2", "0.5" or "a100:2": milli-GPUs per worker and the type ("" for any). A bare word is a
+// bad count, not a type: --gpu-type asks for one GPU of a type.
+Result<std::pair<int64_t, std::string>> ParseGpuRequest(const std::string& text) {
+  const auto colon = text.rfind(':');
+  const std::string type = colon == std::string::npos ? "" : text.substr(0, colon);
+  const std::string count = colon == std::string::npos ? text : text.substr(colon + 1);
+  auto milli = model::ParseGpuMilli(count);
+  if (!milli.ok() && type.empty()) return milli.status();
+  if (!milli.ok() || (!type.empty() && !model::IsGpuTypeName(type))) {
+    return Invalid("invalid GPU request '" + text +
+                   "': use N (2, or a share such as 0.5) or TYPE:N (a100:2); `herd nodes` shows "
+                   "the GPU types");
+  }
+  return std::make_pair(*milli, type);
+}
+
+// --gres "gpu", "gpu:2", "gpu:a100:2" (Slurm's generic resources; only GPUs) -> "[TYPE:]N".
+Result<std::string> ParseGres(const std::string& text) {
+  const Status bad = Invalid("invalid --gres '" + text +
+                             "': herd knows gpu, gpu:N and gpu:TYPE:N (such as gpu:a100:2)");
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t colon = std::min(text.find(':', start), text.size());
+    parts.push_back(text.substr(start, colon - start));
+    start = colon + 1;
+  }
+  if (parts[0] != "gpu" || parts.size() > 3) return bad;
+  if (parts.size() == 1) return std::string("1");
+  if (parts.size() == 2) {
+    return ParseNumber(parts[1]) ? parts[1] : parts[1] + ":1";  // gpu:N or gpu:TYPE
+  }
+  if (!ParseNumber(parts[2])) return bad;
+  return parts[1] + ":" + parts[2];
 }
 
 // --gpu-memory "8G" or "8G:12G": the GPU memory reserved per worker and the most it may use
@@ -325,6 +368,47 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
     const auto eq = kv.find('=');
     spec.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  // Where it may run: -g TYPE:N / --gres gpu:TYPE:N, --gpu-type, --constraint, --nodelist and
+  // --exclude (--pool is taken as it is).
+  if (!o.gpus.empty() && !o.gres.empty()) return ctx.UsageError("choose one of -g and --gres");
+  std::string gpus = o.gpus;
+  if (!o.gres.empty()) {
+    auto g = ParseGres(o.gres);
+    if (!g.ok()) return ctx.UsageError(g.status().message());
+    gpus = *g;
+  }
+  if (!gpus.empty()) {
+    auto g = ParseGpuRequest(gpus);
+    if (!g.ok()) return ctx.UsageError(g.status().message());
+    spec.gpu_milli = g->first;
+    if (!g->second.empty()) {
+      if (!o.gpu_types.empty()) {
+        return ctx.UsageError("give the GPU type once: -g TYPE:N or --gpu-type, not both");
+      }
+      spec.gpu_types = {g->second};
+    }
+  }
+  for (const std::string& t : o.gpu_types) {
+    if (!model::IsGpuTypeName(t)) {
+      return ctx.UsageError("--gpu-type: invalid type '" + t +
+                            "': use lower-case names such as a100 (`herd nodes` shows them)");
+    }
+    spec.gpu_types.push_back(t);
+  }
+  if (!spec.gpu_types.empty() && spec.gpu_milli == 0) spec.gpu_milli = 1000;
+  for (const std::string& c : o.constraints) {
+    auto labels = model::ParseConstraints(c);
+    if (!labels.ok()) return ctx.UsageError("--constraint: " + labels.status().message());
+    for (const auto& [k, v] : *labels) spec.constraints[k] = v;
+  }
+  for (auto [list, out, name] : {std::tuple{&o.nodelist, &spec.nodelist, "--nodelist"},
+                                 std::tuple{&o.exclude, &spec.exclude, "--exclude"}}) {
+    for (const std::string& item : *list) {
+      auto names = model::ExpandHostList(item);
+      if (!names.ok()) return ctx.UsageError(std::string(name) + ": " + names.status().message());
+      out->insert(out->end(), names->begin(), names->end());
+    }
+  }
   if (!o.gpu_memory.empty()) {
     auto mem = ParseGpuMemory(o.gpu_memory);  // already checked by the option's validator
     if (!mem.ok()) return ctx.UsageError("--gpu-memory: " + mem.status().message());
@@ -418,9 +502,32 @@ CLI::Validator ParsedBy(Parse parse) {
 
 void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   model::JobSpec& s = o->spec;
-  sub->add_option("-g,--gpus", s.gpu_milli, "GPUs per worker: a whole number or a share (0.5)")
-      ->transform(GpuValidator())
-      ->type_name("GPUS");
+  sub->add_option("-g,--gpus", o->gpus,
+                  "GPUs per worker: a whole number, a share (0.5), or TYPE:N (a100:2)")
+      ->check(ParsedBy(ParseGpuRequest))
+      ->type_name("[TYPE:]GPUS");
+  sub->add_option("--gres", o->gres, "Slurm's spelling of -g: gpu, gpu:N or gpu:TYPE:N")
+      ->check(ParsedBy(ParseGres))
+      ->type_name("gpu[:TYPE][:N]");
+  sub->add_option("--gpu-type", o->gpu_types,
+                  "GPU types its GPUs may be of: a100, or a100,h100 (`herd nodes` lists them)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->type_name("TYPES");
+  sub->add_option("-P,--pool,--partition", s.pool,
+                  "node pool to run in (herd.toml [pools], or nodes labelled pool=NAME)")
+      ->type_name("NAME");
+  sub->add_option("--constraint", o->constraints,
+                  "node labels it needs: KEY=VAL[,KEY=VAL] (e.g. rack=r1)")
+      ->allow_extra_args(false)
+      ->type_name("LABELS");
+  sub->add_option("-w,--nodelist", o->nodelist,
+                  "run only on these nodes: names or host lists such as ws[01-04]")
+      ->allow_extra_args(false)
+      ->type_name("NODES");
+  sub->add_option("-x,--exclude", o->exclude, "never run on these nodes: names or host lists")
+      ->allow_extra_args(false)
+      ->type_name("NODES");
   sub->add_option("--gpu-memory", o->gpu_memory,
                   "GPU memory per worker (fractional jobs): REQ reserved, LIMIT (default REQ) "
                   "the most it may use")

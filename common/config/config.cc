@@ -15,6 +15,7 @@
 #include <tuple>
 #include <utility>
 
+#include "common/model/fleet.h"
 #include "common/model/units.h"
 
 namespace herd::config {
@@ -33,7 +34,7 @@ constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* b
 const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
     "controller, auth, scheduler, classes, departments, projects, nodes, node, containers, "
-    "admins, default_project";
+    "admins, default_project, gpu_types, pools";
 
 std::string TypeName(const toml::node& n) {
   switch (n.type()) {
@@ -138,6 +139,10 @@ class Parser {
         s = Named(value, at, k, [&](auto&&... a) { return Class(a...); });
       } else if (k == "nodes") {
         s = Named(value, at, k, [&](auto&&... a) { return Node(a...); });
+      } else if (k == "pools") {
+        s = Named(value, at, k, [&](auto&&... a) { return Pool(a...); });
+      } else if (k == "gpu_types") {
+        s = Section(value, at, k, [&](auto&&... a) { return GpuTypes(a...); });
       } else if (k == "departments" || k == "projects") {
         s = Named(value, at, k,
                   [&](const toml::table& t, const Region& r, const std::string& name,
@@ -632,13 +637,73 @@ class Parser {
         UnknownKey(at, p);
         continue;
       }
-      const toml::table* labels = v.as_table();
-      if (!labels) {
-        return Error(at, p, "expected a table such as { rack = \"r1\" }, got " + TypeName(v));
+      HERD_RETURN_IF_ERROR(Labels(v, at, p, &n.labels));
+    }
+    return Status::Ok();
+  }
+
+  // A table of string labels, such as { rack = "r1" }.
+  Status Labels(const toml::node& v, const Region& at, const std::string& path,
+                std::map<std::string, std::string>* out) {
+    const toml::table* labels = v.as_table();
+    if (!labels) {
+      return Error(at, path, "expected a table such as { rack = \"r1\" }, got " + TypeName(v));
+    }
+    for (auto&& [lk, lv] : *labels) {
+      HERD_RETURN_IF_ERROR(String(lv, lk.source(), path + "." + std::string(lk.str()),
+                                  &(*out)[std::string(lk.str())]));
+    }
+    return Status::Ok();
+  }
+
+  Status Pool(const toml::table& t, const Region& at, const std::string& name,
+              const std::string& path) {
+    PoolConfig& pool = config_.pools[name];
+    pool.name = name;
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = path + "." + k;
+      const Region& kat = key.source();
+      if (k == "nodes") {
+        std::vector<std::string> lists;
+        HERD_RETURN_IF_ERROR(Strings(v, kat, p, &lists));
+        for (const std::string& list : lists) {
+          if (list.find_first_of("*?") != std::string::npos) {
+            pool.nodes.push_back(list);
+            continue;
+          }
+          auto names = model::ExpandHostList(list);
+          if (!names.ok()) return Error(kat, p, names.status().message());
+          pool.nodes.insert(pool.nodes.end(), names->begin(), names->end());
+        }
+      } else if (k == "labels") {
+        HERD_RETURN_IF_ERROR(Labels(v, kat, p, &pool.labels));
+      } else {
+        return Error(kat, p, "unknown pool key " + Quote(k) + "; use nodes or labels");
       }
-      for (auto&& [lk, lv] : *labels) {
-        HERD_RETURN_IF_ERROR(String(lv, lk.source(), p + "." + std::string(lk.str()),
-                                    &n.labels[std::string(lk.str())]));
+    }
+    if (pool.nodes.empty() && pool.labels.empty()) {
+      return Error(at, path, "a pool needs nodes (names such as ws[01-04] or dgx*) or labels");
+    }
+    return Status::Ok();
+  }
+
+  Status GpuTypes(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    std::map<std::string, std::string> type_of;  // model -> the type that claimed it
+    for (auto&& [key, v] : t) {
+      const std::string type(key.str()), p = "gpu_types." + type;
+      const Region& at = key.source();
+      if (!model::IsGpuTypeName(type)) {
+        return Error(at, p,
+                     Quote(type) + " is not a valid GPU type; use lower-case letters, digits, "
+                     "'.', '_' or '-' (at most 64), such as a100");
+      }
+      std::vector<std::string>& models = config_.gpu_types[type];
+      HERD_RETURN_IF_ERROR(Strings(v, at, p, &models));
+      for (const std::string& m : models) {
+        auto [it, fresh] = type_of.emplace(m, type);
+        if (!fresh) {
+          return Error(at, p, "model " + Quote(m) + " is already of type " + Quote(it->second));
+        }
       }
     }
     return Status::Ok();
@@ -859,6 +924,35 @@ const ClassConfig* Config::FindClass(std::string_view name) const {
   return it == classes.end() ? nullptr : &it->second;
 }
 
+const std::map<std::string, std::string>& Config::LabelsOf(const std::string& name) const {
+  static const std::map<std::string, std::string> kNone;
+  auto it = nodes.find(name);
+  return it == nodes.end() ? kNone : it->second.labels;
+}
+
+bool Config::InPool(const std::string& pool, const std::string& name) const {
+  const auto& labels = LabelsOf(name);
+  return PoolSelector(pool).Matches(name, labels);
+}
+
+model::NodeSelector Config::PoolSelector(const std::string& pool) const {
+  auto it = pools.find(pool);
+  return it == pools.end() ? model::LabelPool(pool)
+                           : model::NodeSelector{it->second.nodes, it->second.labels};
+}
+
+std::vector<std::string> Config::PoolsOf(const std::string& name) const {
+  std::vector<std::string> out;
+  for (const auto& [pool, p] : pools) {
+    if (InPool(pool, name)) out.push_back(pool);
+  }
+  const auto& labels = LabelsOf(name);
+  if (auto label = labels.find("pool"); label != labels.end() && !pools.count(label->second)) {
+    out.push_back(label->second);
+  }
+  return out;
+}
+
 bool Config::IsMember(std::string_view project, std::string_view user) const {
   const QueueConfig* q = FindQueue(project);
   if (!q || !q->is_project) return false;
@@ -1016,6 +1110,26 @@ std::string ToToml(const Config& c) {
       nodes.insert_or_assign(name, toml::table{{"labels", std::move(labels)}});
     }
     root.insert_or_assign("nodes", std::move(nodes));
+  }
+  if (!c.gpu_types.empty()) {
+    toml::table types;
+    for (const auto& [type, models] : c.gpu_types) types.insert_or_assign(type, StringArray(models));
+    root.insert_or_assign("gpu_types", std::move(types));
+  }
+  if (!c.pools.empty()) {
+    toml::table pools;
+    for (const auto& [name, p] : c.pools) {
+      toml::table t;
+      if (!p.nodes.empty()) t.insert_or_assign("nodes", StringArray(p.nodes));
+      if (!p.labels.empty()) {
+        toml::table labels;
+        for (const auto& [k, v] : p.labels) labels.insert_or_assign(k, v);
+        labels.is_inline(true);
+        t.insert_or_assign("labels", std::move(labels));
+      }
+      pools.insert_or_assign(name, std::move(t));
+    }
+    root.insert_or_assign("pools", std::move(pools));
   }
   toml::table node;
   for (auto [key, mib] : {std::pair{"max_log_size", c.node.max_log_mib},

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/model/fleet.h"
 #include "common/model/resources.h"
 #include "common/util/status.h"
 
@@ -122,6 +123,16 @@ struct NodeConfig {
   bool operator==(const NodeConfig&) const = default;
 };
 
+// [pools.NAME]: the nodes whose name matches one of `nodes` (Slurm host lists such as
+// ws[01-04], or patterns such as dgx*) and that carry every one of `labels`. A job asks for a pool
+// with --pool; a pool not configured selects the nodes labelled pool = NAME.
+struct PoolConfig {
+  std::string name;
+  std::vector<std::string> nodes;  // host lists expanded; patterns as they are; empty: any name
+  std::map<std::string, std::string> labels;
+  bool operator==(const PoolConfig&) const = default;
+};
+
 struct Config {
   ControllerConfig controller;
   AuthConfig auth;
@@ -131,6 +142,10 @@ struct Config {
   // project "default" (members "*", nothing deserved, no limit).
   std::vector<QueueConfig> queues;
   std::map<std::string, NodeConfig> nodes;
+  // [gpu_types]: type -> GPU model names of that type; models not listed get
+  // model::DefaultGpuType (common/model/fleet.h).
+  std::map<std::string, std::vector<std::string>> gpu_types;
+  std::map<std::string, PoolConfig> pools;  // [pools.NAME], by name
   NodeDaemonConfig node;
   std::vector<std::string> admins;
   std::vector<std::string> volume_prefixes;  // [containers] allowed_volumes
@@ -143,6 +158,15 @@ struct Config {
   const QueueConfig* FindQueue(std::string_view name) const;
   // The class named `name`, or nullptr.
   const ClassConfig* FindClass(std::string_view name) const;
+  // The labels of node `name` ([nodes.NAME]); empty when it has none.
+  const std::map<std::string, std::string>& LabelsOf(const std::string& name) const;
+  // The names of the pools node `name` belongs to: configured pools that select it, and the
+  // value of its label `pool` when no configured pool has that name.
+  std::vector<std::string> PoolsOf(const std::string& name) const;
+  // Which nodes pool `pool` selects: [pools.POOL], else the nodes labelled pool = POOL.
+  model::NodeSelector PoolSelector(const std::string& pool) const;
+  // Whether node `name` is in pool `pool` (configured, else by its label pool = POOL).
+  bool InPool(const std::string& pool, const std::string& name) const;
   // True when `user` may submit to `project` (listed, or the project admits "*").
   bool IsMember(std::string_view project, std::string_view user) const;
 };

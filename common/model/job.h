@@ -65,6 +65,12 @@ struct JobSpec {
   int32_t array_limit = 0;                  // members of the array running at once; 0: no cap
   std::map<std::string, std::string> sweep; // a sweep member's parameter values (common/model/sweep.h)
   bool stop_after_success = false;          // array/sweep: first member to complete ends the rest
+  // Where it may run (common/model/fleet.h); herd-ctld refuses at submit what no node satisfies.
+  std::vector<std::string> gpu_types;       // GPU types its GPUs may be of ("a100"); empty: any
+  std::string pool;                         // node pool ([pools.NAME], else label pool=NAME)
+  std::map<std::string, std::string> constraints;  // node labels it needs, every one
+  std::vector<std::string> nodelist;        // only nodes matching one of these names or patterns
+  std::vector<std::string> exclude;         // never nodes matching one of these
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }

@@ -43,7 +43,8 @@ HERD_SCHEMA(model::JobSpec, nullptr,
                 F(gpu_memory_mib) F(cpus) F(memory_mib) F(time_limit_s) F(image) F(spread)
                     F(volumes) F(after) F(hold) F(begin_time) F(array_id) F(array_index)
                         F(array_limit) F(sweep) F(stop_after_success) F(gpu_memory_limit_mib)
-                            F(script))
+                            F(script) F(gpu_types) F(pool) F(constraints) F(nodelist)
+                                F(exclude))
 HERD_SCHEMA(model::WorkerPlacement, nullptr,
             F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
 HERD_SCHEMA(model::JobUsage, nullptr, F(cpu_ms) F(memory_bytes) F(memory_peak_bytes))
@@ -72,7 +73,7 @@ HERD_SCHEMA(LogsReply, "logs_reply", F(data) F(next_offset) F(eof))
 HERD_SCHEMA(NodesRequest, "nodes")
 HERD_SCHEMA(NodeStatus, nullptr,
             F(name) F(topology) F(state) F(capacity) F(allocated) F(gpu_milli_used) F(last_heartbeat)
-            F(reason))
+            F(reason) F(gpu_types) F(labels) F(pools))
 HERD_SCHEMA(NodesReply, "nodes_reply", F(nodes))
 HERD_SCHEMA(ProjectsRequest, "projects")
 HERD_SCHEMA(ProjectStatus, nullptr,

@@ -120,6 +120,9 @@ struct NodeStatus {
   std::vector<int64_t> gpu_milli_used;  // per GPU
   int64_t last_heartbeat = 0;
   std::string reason;             // why it is DRAIN: reported by the node, or an admin's drain
+  std::vector<std::string> gpu_types;  // per GPU, as herd.toml's [gpu_types] types its model
+  std::map<std::string, std::string> labels;  // herd.toml's [nodes.NAME] labels
+  std::vector<std::string> pools;      // the pools it belongs to
   bool operator==(const NodeStatus&) const = default;
 };
 struct NodesReply {

@@ -614,7 +614,7 @@ bool Cycle::Consolidate(JobState& job) {
   for (const NodeState& n : cluster_.nodes) {
     if (!cluster_.Usable(n, o)) continue;
     for (const GpuSlot& g : n.gpus) {
-      free += g.free_milli >= 1000 && (s.gpu_model.empty() || g.model == s.gpu_model);
+      free += g.free_milli >= 1000 && s.ModelOk(g.model);
     }
   }
   if (free < s.WholeGpus()) {
@@ -662,7 +662,7 @@ bool Cycle::Consolidate(JobState& job) {
       mo.policy = policy_.placement;
       mo.ignore_reservations = true;  // it ran here before any reservation
       mo.only = &others;
-      auto p = cluster_.Place(Shape::Of(v->request, ""), mo);
+      auto p = cluster_.Place(Shape::Of(v->request), mo);
       if (!p) {
         placed = false;
         break;

@@ -4,6 +4,7 @@
 // Thread-safety: none; one Decide() call owns its Cluster.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstdint>
 #include <functional>
@@ -29,9 +30,20 @@ struct Shape {
   int64_t gpu_memory_mib = 0;
   int64_t cpus = 0;
   int64_t memory_mib = 0;
-  std::string gpu_model;
+  std::vector<std::string> gpu_models;  // sorted; empty: any (PendingJob::gpu_models)
+  std::optional<std::vector<std::string>> nodes;  // sorted; nullopt: any (PendingJob::nodes)
 
-  static Shape Of(const Request& request, const std::string& gpu_model);
+  static Shape Of(const Request& request, const std::vector<std::string>& gpu_models = {},
+                  const std::optional<std::vector<std::string>>& nodes = std::nullopt);
+  // Whether a GPU of `model` may hold this shape's GPUs.
+  bool ModelOk(const std::string& model) const {
+    return gpu_models.empty() ||
+           std::binary_search(gpu_models.begin(), gpu_models.end(), model);
+  }
+  // Whether the node named `name` may hold a worker of this shape.
+  bool NodeOk(const std::string& name) const {
+    return !nodes || std::binary_search(nodes->begin(), nodes->end(), name);
+  }
   int WholeGpus() const { return gpu_milli >= 1000 ? static_cast<int>((gpu_milli + 999) / 1000) : 0; }
   bool Fractional() const { return gpu_milli > 0 && gpu_milli < 1000; }
   model::Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -81,6 +93,7 @@ struct PlaceOptions {
   const void* quota_queue = nullptr;  // its queue, when it stays within that queue's deserved quota
   int64_t ends_at = 0;           // 0: no time limit; else when it will have ended at the latest
   const std::vector<int>* only = nullptr;  // restrict to these node indexes
+  const Shape* shape = nullptr;  // the shape placed, whose Shape::NodeOk the node must pass
 };
 
 class Fgd;

@@ -12,14 +12,18 @@
 
 namespace herd::sched::internal {
 
-Shape Shape::Of(const Request& request, const std::string& gpu_model) {
+Shape Shape::Of(const Request& request, const std::vector<std::string>& gpu_models,
+                const std::optional<std::vector<std::string>>& nodes) {
   Shape s;
   s.workers = std::max(request.workers, 1);
   s.gpu_milli = std::max<int64_t>(request.gpu_milli, 0);
   s.gpu_memory_mib = std::max<int64_t>(request.gpu_memory_mib, 0);
   s.cpus = std::max<int64_t>(request.cpus, 0);
   s.memory_mib = std::max<int64_t>(request.memory_mib, 0);
-  s.gpu_model = gpu_model;
+  s.gpu_models = gpu_models;
+  std::sort(s.gpu_models.begin(), s.gpu_models.end());
+  s.nodes = nodes;
+  if (s.nodes) std::sort(s.nodes->begin(), s.nodes->end());
   return s;
 }
 
@@ -64,7 +68,7 @@ void NodeState::Refresh() {
 
 namespace {
 
-bool ModelOk(const GpuSlot& g, const Shape& s) { return s.gpu_model.empty() || g.model == s.gpu_model; }
+bool ModelOk(const GpuSlot& g, const Shape& s) { return s.ModelOk(g.model); }
 
 bool WholeEligible(const GpuSlot& g, const Shape& s) {
   return g.free_milli >= 1000 && ModelOk(g, s) &&
@@ -243,16 +247,17 @@ class Fgd {
     } else {
       // Counts are whole numbers (exact in a double): a run of jobs of one shape is counted
       // first and added to the map once.
-      std::map<std::tuple<int64_t, int64_t, int64_t, std::string>, double> counts;
+      using Key = std::tuple<int64_t, int64_t, int64_t, std::vector<std::string>>;
+      std::map<Key, double> counts;
       const Request* run = nullptr;
-      const std::string* run_model = nullptr;
+      const std::vector<std::string>* run_model = nullptr;
       double run_n = 0;
       auto flush = [&] {
         if (run == nullptr) return;
         counts[{run->gpu_milli, run->cpus, run->memory_mib, *run_model}] += run_n;
       };
-      const std::string none;
-      auto add = [&](const Request& r, const std::string& gpu_model) {
+      const std::vector<std::string> none;
+      auto add = [&](const Request& r, const std::vector<std::string>& gpu_model) {
         if (run == nullptr || r.gpu_milli != run->gpu_milli || r.cpus != run->cpus ||
             r.memory_mib != run->memory_mib || gpu_model != *run_model) {
           flush();
@@ -260,17 +265,15 @@ class Fgd {
         }
         run_n += std::max(r.workers, 1);
       };
-      for (const PendingJob& j : snapshot.pending) add(j.request, j.gpu_model);
+      for (const PendingJob& j : snapshot.pending) add(j.request, j.gpu_models);
       for (const RunningJob& j : snapshot.running) add(j.request, none);
       flush();
-      std::vector<std::pair<double, std::tuple<int64_t, int64_t, int64_t, std::string>>> sorted;
+      std::vector<std::pair<double, Key>> sorted;
       for (const auto& [shape, n] : counts) sorted.push_back({-n, shape});
       std::sort(sorted.begin(), sorted.end());
       for (size_t i = 0; i < sorted.size() && i < 32; ++i) {
-        const auto& [gpu, cpus, mem, gpu_model] = sorted[i].second;
-        std::vector<std::string> models;
-        if (!gpu_model.empty()) models.push_back(gpu_model);
-        shapes_.push_back({gpu, cpus, mem, std::move(models), -sorted[i].first});
+        const auto& [gpu, cpus, mem, models] = sorted[i].second;
+        shapes_.push_back({gpu, cpus, mem, models, -sorted[i].first});
         total += -sorted[i].first;
       }
     }
@@ -471,6 +474,7 @@ void Cluster::ReleaseAll(const std::vector<model::WorkerPlacement>& p, int64_t g
 
 bool Cluster::Usable(const NodeState& node, const PlaceOptions& o) const {
   if (!node.schedulable || node.held) return false;
+  if (o.shape != nullptr && !o.shape->NodeOk(node.view->name)) return false;
   if (node.reserved_for == 0 || o.ignore_reservations || node.reserved_for == o.job) return true;
   if (o.ends_at > 0 && o.ends_at <= node.reserved_start) return true;
   return o.quota_queue != nullptr && o.quota_queue != node.reserved_queue;
@@ -480,7 +484,7 @@ bool Cluster::FitsWorker(const NodeState& n, const Shape& s) const {
   if (n.free_memory_mib < s.memory_mib || n.free_cores_count < s.cpus) return false;
   if (s.WholeGpus() > 0) {
     if (n.whole_free < s.WholeGpus()) return false;
-    if (s.gpu_model.empty() && s.gpu_memory_mib == 0) return true;
+    if (s.gpu_models.empty() && s.gpu_memory_mib == 0) return true;
     int ok = 0;
     for (const GpuSlot& g : n.gpus) ok += WholeEligible(g, s);
     return ok >= s.WholeGpus();

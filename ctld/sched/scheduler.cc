@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -81,7 +82,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   for (const RunningJob& r : snap_.running) {
     auto q = queues_.find(r.queue);
     queue_of_.push_back(q == queues_.end() ? nullptr : &q->second);
-    total_of_.push_back(Shape::Of(r.request, "").Total());
+    total_of_.push_back(Shape::Of(r.request).Total());
     if (q != queues_.end()) {
       q->second.running_jobs.push_back(&r);
       model::Resources& least = q->second.smallest;
@@ -124,7 +125,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     } else if (auto q = queues_.find(p.queue); q != queues_.end()) {
       j.queue = &q->second;
     }
-    j.shape = Shape::Of(p.request, p.gpu_model);
+    j.shape = Shape::Of(p.request, p.gpu_models, p.nodes);
     j.total = j.shape.Total();
     prev = &p;
   }
@@ -196,6 +197,7 @@ PlaceOptions Cycle::OptionsFor(const JobState& job) const {
   PlaceOptions o;
   o.policy = job.pending->request.spread ? Placement::kSpread : policy_.placement;
   o.job = job.pending->id;
+  o.shape = &job.shape;
   if (job.queue != nullptr && WithinDeserved(*job.queue, job.total)) o.quota_queue = job.queue;
   if (job.pending->request.time_limit_s > 0) o.ends_at = snap_.now + job.pending->request.time_limit_s;
   return o;
@@ -467,6 +469,7 @@ std::string Cycle::NoFitReason(const JobState& job) {
   }
   int usable = 0, block = 0, capable = 0;
   int64_t cores = 0, memory = 0, share = 0;
+  std::set<std::string> other_free;  // types the job may not use with a GPU free enough for it
   bool memory_short = false;
   for (const NodeState& n : cluster_.nodes) {
     if (!cluster_.Usable(n, o)) continue;
@@ -475,9 +478,12 @@ std::string Cycle::NoFitReason(const JobState& job) {
     memory = std::max(memory, n.free_memory_mib);
     int free = 0, of_model = 0;
     for (const GpuSlot& g : n.gpus) {
-      bool model_ok = s.gpu_model.empty() || g.model == s.gpu_model;
+      bool model_ok = s.ModelOk(g.model);
       of_model += model_ok;
-      if (!model_ok) continue;
+      if (!model_ok) {
+        if (g.free_milli >= std::min<int64_t>(s.gpu_milli, 1000)) other_free.insert(g.model);
+        continue;
+      }
       if (g.free_milli >= 1000 && (s.gpu_memory_mib == 0 || g.memory_mib >= s.gpu_memory_mib)) ++free;
       if (s.Fractional() && g.free_milli >= s.gpu_milli) {
         if (g.free_memory_mib >= GpuMemoryTaken(g, s.gpu_milli, s.gpu_memory_mib)) {
@@ -492,11 +498,28 @@ std::string Cycle::NoFitReason(const JobState& job) {
     block = std::max(block, free);
     if (of_model >= std::max(1, s.WholeGpus())) ++capable;
   }
-  std::string model = s.gpu_model.empty() ? "" : " of model " + s.gpu_model;
+  std::string types;
+  for (const std::string& m : s.gpu_models) types += (types.empty() ? "" : " or ") + m;
+  std::string model = types.empty() ? "" : " of type " + types;
   std::string each = s.workers > 1 ? " per worker" : "";
+  if (usable == 0 && s.nodes) {
+    return s.nodes->empty() ? "no node matches its pool, constraints and node list"
+                            : "none of the " + std::to_string(s.nodes->size()) +
+                                  " nodes it may use (pool, constraints, node list) is schedulable";
+  }
   if (usable == 0) return "no schedulable node (all are down or drained)";
-  if (!s.gpu_model.empty() && s.gpu_milli > 0 && capable == 0) {
+  if (!s.gpu_models.empty() && s.gpu_milli > 0 && capable == 0) {
     return "no node has " + GpuText(std::max(1, s.WholeGpus()) * 1000) + model;
+  }
+  // None of its types has a GPU free while GPUs of other types are: say so in its own terms.
+  const bool gpus_short = (s.WholeGpus() > 0 && block == 0) || (s.Fractional() && share == 0);
+  if (!s.gpu_models.empty() && gpus_short && !other_free.empty()) {
+    const int64_t milli = s.WholeGpus() > 0 ? s.WholeGpus() * 1000 : s.gpu_milli;
+    std::string others;
+    for (const std::string& m : other_free) others += (others.empty() ? "" : ", ") + m;
+    return "waiting for " + model::FormatGpuMilli(milli) + " " + types +
+           (milli == 1000 || s.Fractional() ? " GPU" : " GPUs") + each + ": only " + others +
+           " free";
   }
   if (s.WholeGpus() > 0 && block < s.WholeGpus()) {
     return "needs " + GpuText(s.WholeGpus() * 1000) + model + " on one node" + each +
@@ -538,11 +561,11 @@ void Cycle::Reserve(JobState& job) {
   // Takes node i if it could hold a worker once empty; true when the job has enough nodes.
   auto take = [&](int i) {
     const NodeState& n = cluster_.nodes[i];
-    if (!n.schedulable || n.held || n.reserved_for != 0) return false;
+    if (!n.schedulable || n.held || n.reserved_for != 0 || !s.NodeOk(n.view->name)) return false;
     int64_t fit = 1 << 20;
     int gpus = 0;
     for (const GpuSlot& g : n.gpus) {
-      gpus += (s.gpu_model.empty() || g.model == s.gpu_model) &&
+      gpus += s.ModelOk(g.model) &&
               (s.gpu_memory_mib == 0 || g.memory_mib >= s.gpu_memory_mib);
     }
     if (s.WholeGpus() > 0) fit = std::min<int64_t>(fit, gpus / s.WholeGpus());

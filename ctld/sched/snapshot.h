@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,9 @@ struct GpuSlot {
   int64_t memory_mib = 0;       // total GPU memory
   int numa = -1;                // nearest NUMA node, -1 unknown
   int pcie_switch = -1;         // PCIe switch above the GPU, -1 none
-  std::string model;            // "NVIDIA A100-SXM4-40GB"
+  // What PendingJob::gpu_models names: the model ("NVIDIA A100-SXM4-40GB") in bench/sim, its
+  // type ("a100", common/model/fleet.h) in herd-ctld.
+  std::string model;
 };
 
 // One node, with the resources not held by running (or suspended) jobs.
@@ -105,7 +108,11 @@ struct PendingJob {
   Request request;
   int64_t submit_time = 0;    // kept across preemptions: the place in line
   int64_t pending_since = 0;  // when it last became pending (reservation clock)
-  std::string gpu_model;      // "" any; else every GPU of the job must be of this model
+  // Empty: any GPU; else every GPU of the job must be of one of these models (GpuSlot::model).
+  std::vector<std::string> gpu_models = {};
+  // nullopt: any node; else only the nodes named here (sorted): its pool, constraints, node
+  // list and exclusions as herd-ctld resolved them.
+  std::optional<std::vector<std::string>> nodes = std::nullopt;
   // Jobs evicted for it (ctld/sched/evictions.h): while some still hold resources it waits, counted
   // in its queue as if started; once all have released them it is served before any other job.
   int32_t victims_stopping = 0;

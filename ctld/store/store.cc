@@ -383,6 +383,11 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .Bool("stop_after_success", s.stop_after_success)
       .Int("gpu_memory_limit_mib", s.gpu_memory_limit_mib)
       .Str("script", s.script)
+      .Strings("gpu_types", s.gpu_types)
+      .Str("pool", s.pool)
+      .StringMap("constraints", s.constraints)
+      .Strings("nodelist", s.nodelist)
+      .Strings("exclude", s.exclude)
       .Done();
 }
 
@@ -413,6 +418,11 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "stop_after_success", s.stop_after_success);
   Get(j, "gpu_memory_limit_mib", s.gpu_memory_limit_mib);
   Get(j, "script", s.script);
+  Get(j, "gpu_types", s.gpu_types);
+  Get(j, "pool", s.pool);
+  Get(j, "constraints", s.constraints);
+  Get(j, "nodelist", s.nodelist);
+  Get(j, "exclude", s.exclude);
   return s;
 }
 

@@ -262,6 +262,38 @@ TEST_F(CliTest, SubmitRejectsBadValuesWithExitCode1) {
   EXPECT_THAT(fake_.connects, IsEmpty());
 }
 
+TEST_F(CliTest, SubmitAsksForGpuTypesPoolsConstraintsAndNodes) {
+  ASSERT_EQ(Herd({"submit", "-g", "a100:2", "-P", "train", "--constraint", "rack=r1,ib=yes",
+                  "--nodelist", "ws[01-03],gpu7", "-x", "ws02", "--", "x"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "--gpu-type", "a100,h100", "--partition", "p", "--", "x"}).code,
+            kExitOk);
+  ASSERT_EQ(Herd({"submit", "--gres=gpu:h100:4", "--", "x"}).code, kExitOk);
+  ASSERT_EQ(Herd({"submit", "--gpu-type", "h100", "-w", "dgx*", "--", "x"}).code, kExitOk);
+  const model::JobSpec& a = fake_.submits.at(0).spec;
+  EXPECT_EQ(a.gpu_milli, 2000);
+  EXPECT_THAT(a.gpu_types, ElementsAre("a100"));
+  EXPECT_EQ(a.pool, "train");
+  EXPECT_EQ(a.constraints, (std::map<std::string, std::string>{{"ib", "yes"}, {"rack", "r1"}}));
+  EXPECT_THAT(a.nodelist, ElementsAre("ws01", "ws02", "ws03", "gpu7"));
+  EXPECT_THAT(a.exclude, ElementsAre("ws02"));
+  const model::JobSpec& b = fake_.submits.at(1).spec;
+  EXPECT_THAT(b.gpu_types, ElementsAre("a100", "h100"));
+  EXPECT_EQ(b.gpu_milli, 1000) << "a GPU type without -g asks for one GPU";
+  EXPECT_EQ(b.pool, "p");
+  EXPECT_EQ(fake_.submits.at(2).spec.gpu_milli, 4000);
+  EXPECT_THAT(fake_.submits.at(2).spec.gpu_types, ElementsAre("h100"));
+  EXPECT_EQ(fake_.submits.at(3).spec.gpu_milli, 1000);
+  EXPECT_THAT(fake_.submits.at(3).spec.nodelist, ElementsAre("dgx*"));
+  EXPECT_THAT(Refused({"submit", "-g", "A100:1", "--", "x"}), HasSubstr("use N (2, or a share"));
+  EXPECT_THAT(Refused({"submit", "-g", "a100", "--", "x"}), HasSubstr("invalid GPU count 'a100'"));
+  EXPECT_THAT(Refused({"submit", "--gres", "disk:1", "--", "x"}), HasSubstr("herd knows gpu"));
+  EXPECT_THAT(Refused({"submit", "--constraint", "rack", "--", "x"}),
+              HasSubstr("use KEY=VALUE[,KEY=VALUE] on node labels"));
+  EXPECT_THAT(Refused({"submit", "-w", "ws[3-", "--", "x"}), HasSubstr("invalid host list item"));
+  EXPECT_THAT(Refused({"submit", "-g", "a100:1", "--gpu-type", "h100", "--", "x"}),
+              HasSubstr("give the GPU type once"));
+}
+
 TEST_F(CliTest, RejectionByTheControllerExits2) {
   fake_.fail = Invalid("project 'nope' does not exist");
   Outcome r = Herd({"submit", "-p", "nope", "--", "true"});
@@ -471,24 +503,44 @@ TEST_F(SubmitScriptTest, CommonSbatchOptionsMapToHerdsAndTheRestWarn) {
 #SBATCH --exclusive
 #SBATCH -t 1-02:03:04
 #SBATCH --hold
+#SBATCH --constraint=rack=r1 -w ws[01-02] --exclude=ws02
+#SBATCH -C ib
 hostname
 )");
   model::JobSpec s = Submitted({"job.sbatch"});
   EXPECT_EQ(s.gpu_milli, 2000);
+  EXPECT_THAT(s.gpu_types, ElementsAre("a100"));
+  EXPECT_EQ(s.pool, "gpu");
+  EXPECT_EQ(s.constraints, (std::map<std::string, std::string>{{"rack", "r1"}}));
+  EXPECT_THAT(s.nodelist, ElementsAre("ws01", "ws02"));
+  EXPECT_THAT(s.exclude, ElementsAre("ws02"));
   EXPECT_EQ(s.project, "vision");
   EXPECT_EQ(s.array_limit, 2);
   EXPECT_THAT(fake_.submits.back().array_indexes, ElementsAre(1, 2, 3));
   EXPECT_THAT(s.after, ElementsAre("12:ok", "13:ok", "14:any"));
   EXPECT_EQ(s.time_limit_s, ((24 + 2) * 60 + 3) * 60 + 4);
   EXPECT_TRUE(s.hold);
-  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:2: #SBATCH --gres gpu:a100:2: herd submit cannot "
-                                   "ask for a GPU type (a100)"));
-  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:6: #SBATCH -p gpu: ignored: herd has no partitions"));
+  EXPECT_THAT(last_.err, Not(HasSubstr("gres")));
+  EXPECT_THAT(last_.err, Not(HasSubstr("#SBATCH -p")));
+  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:14: #SBATCH -C ib: herd's constraints are node "
+                                   "labels KEY=VALUE"));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:7: #SBATCH -o out.%j: ignored: herd keeps a job's "
                                    "output itself: read it with `herd logs JOB`"));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:8: #SBATCH --error err.%j: ignored"));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:9: #SBATCH --mail-user: herd has no such option"));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:10: #SBATCH --exclusive: herd has no such option"));
+}
+
+TEST_F(SubmitScriptTest, HerdDirectivesAskForTypesPoolsAndNodes) {
+  Write("job.sh", "#!/bin/sh\n#HERD -g 2 -P train --constraint rack=r1 -w 'ws[1-2]' -x ws2\n"
+                  "#HERD --gpu-type a100,h100\nhostname\n");
+  model::JobSpec s = Submitted({"job.sh"});
+  EXPECT_EQ(s.gpu_milli, 2000);
+  EXPECT_THAT(s.gpu_types, ElementsAre("a100", "h100"));
+  EXPECT_EQ(s.pool, "train");
+  EXPECT_EQ(s.constraints, (std::map<std::string, std::string>{{"rack", "r1"}}));
+  EXPECT_THAT(s.nodelist, ElementsAre("ws1", "ws2"));
+  EXPECT_THAT(s.exclude, ElementsAre("ws2"));
 }
 
 TEST_F(SubmitScriptTest, ABareNameWithoutExecBitOrShebangIsAScript) {
@@ -873,6 +925,7 @@ TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {
     gpu.index = i;
     gpu.model = "NVIDIA A100-SXM4-40GB";
     n.topology.gpus.push_back(gpu);
+    n.gpu_types.push_back("a100");
   }
   n.state = "UP";
   n.capacity = {8000, 128, 1024 * 1024};
@@ -888,12 +941,21 @@ TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {
   Outcome r = Herd({"nodes"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(r.out,
-            "NAME   STATE  GPUS   CPUS    MEM     GPU-MODEL              TOPOLOGY\n"
-            "dgx01  UP     2.5/8  16/128  64G/1T  NVIDIA A100-SXM4-40GB  emulated: "
+            "NAME   STATE  GPUS   CPUS    MEM     TYPE  GPU-MODEL              TOPOLOGY\n"
+            "dgx01  UP     2.5/8  16/128  64G/1T  a100  NVIDIA A100-SXM4-40GB  emulated: "
             "dgx-a100-8gpu.xml\n"
-            "cpu01  DOWN   0/0    0/4     0M/8G   -                      2 sockets, 2 NUMA, 0 "
+            "cpu01  DOWN   0/0    0/4     0M/8G   -     -                      2 sockets, 2 NUMA, 0 "
             "NICs\n");
+  fake_.nodes_reply.nodes[0].labels = {{"rack", "r1"}};
+  fake_.nodes_reply.nodes[0].pools = {"train"};
+  r = Herd({"nodes"});
+  EXPECT_THAT(r.out, HasSubstr("TYPE  POOL   GPU-MODEL"));
+  EXPECT_THAT(r.out, HasSubstr("a100  train  NVIDIA"));
   nlohmann::json j = nlohmann::json::parse(Herd({"nodes", "--json"}).out);
+  EXPECT_EQ(j[0]["gpu_types"], nlohmann::json({"a100"}));
+  EXPECT_EQ(j[0]["gpu_list"][0]["type"], "a100");
+  EXPECT_EQ(j[0]["labels"], nlohmann::json({{"rack", "r1"}}));
+  EXPECT_EQ(j[0]["pools"], nlohmann::json({"train"}));
   EXPECT_EQ(j[0]["gpus_used"], 2.5);
   EXPECT_EQ(j[0]["gpu_list"][2]["used"], 0.5);
   EXPECT_EQ(j[1]["state"], "DOWN");

@@ -91,6 +91,37 @@ TEST(ConfigTest, EtcExampleBlockIsValidWhenUncommented) {
   ASSERT_NE(vision, nullptr);
   EXPECT_EQ(vision->deserved, (model::Resources{8000, 128, 1024 * 1024}));
   EXPECT_EQ(c.nodes.at("dgx01").labels.at("rack"), "r1");
+  EXPECT_EQ(c.pools.at("dev").nodes,
+            (std::vector<std::string>{"ws01", "ws02", "ws03", "ws04"}));
+  EXPECT_EQ(c.gpu_types.at("a100").size(), 2u);
+}
+
+TEST(ConfigTest, PoolsSelectNodesByNameAndLabelsAndLabelPoolsNeedNoTable) {
+  Config c = MustParse(
+      "[nodes.dgx01]\nlabels = { pool = \"train\", gpu = \"a100\" }\n"
+      "[nodes.ws01]\nlabels = { gpu = \"a6000\" }\n"
+      "[nodes.ws02]\nlabels = { gpu = \"a6000\", pool = \"dev\" }\n"
+      "[pools.dev]\nnodes = \"ws[01-03]\"\n"
+      "[pools.big]\nnodes = [\"dgx*\"]\nlabels = { gpu = \"a100\" }\n");
+  EXPECT_TRUE(c.InPool("dev", "ws01"));
+  EXPECT_TRUE(c.InPool("dev", "ws03")) << "listed though it has no labels";
+  EXPECT_FALSE(c.InPool("dev", "dgx01"));
+  EXPECT_TRUE(c.InPool("big", "dgx01"));
+  EXPECT_TRUE(c.InPool("train", "dgx01")) << "a label pool with no [pools.train]";
+  EXPECT_FALSE(c.InPool("train", "ws01"));
+  EXPECT_EQ(c.PoolsOf("dgx01"), (std::vector<std::string>{"big", "train"}));
+  EXPECT_EQ(c.PoolsOf("ws02"), (std::vector<std::string>{"dev"})) << "the table wins, once";
+  EXPECT_THAT(ErrorOf("[pools.x]\n"), HasSubstr("pools.x: a pool needs nodes"));
+  EXPECT_THAT(ErrorOf("[pools.x]\nnodes = \"ws[1-\"\n"), HasSubstr("invalid host list item"));
+  EXPECT_THAT(ErrorOf("[pools.x]\nlabel = {}\n"), HasSubstr("unknown pool key 'label'"));
+}
+
+TEST(ConfigTest, GpuTypesNameModelsOnce) {
+  Config c = MustParse("[gpu_types]\nl40 = [\"NVIDIA L40S\", \"NVIDIA L40\"]\n");
+  EXPECT_EQ(c.gpu_types.at("l40").size(), 2u);
+  EXPECT_THAT(ErrorOf("[gpu_types]\nA100 = [\"x\"]\n"), HasSubstr("is not a valid GPU type"));
+  EXPECT_THAT(ErrorOf("[gpu_types]\na = [\"x\"]\nb = [\"x\"]\n"),
+              HasSubstr("model 'x' is already of type 'a'"));
 }
 
 TEST(ConfigTest, NodeSizesAreCheckedAndDefaultToACappedLogAndSomeFreeSpace) {
@@ -363,6 +394,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "\"1T\" }\nlimit = { gpu = 24 }\nover_quota_weight = 2.5\n"
       "[projects.speech]\ndepartment = \"research\"\ndeserved = { memory = 1537 }\n"
       "[nodes.dgx01]\nlabels = { pool = \"train\", rack = \"r1\" }\n"
+      "[pools.dev]\nnodes = [\"ws[01-02]\", \"lab*\"]\nlabels = { gpu = \"a6000\" }\n"
+      "[gpu_types]\na100 = [\"NVIDIA A100-SXM4-40GB\", \"NVIDIA A100-PCIE-40GB\"]\n"
       "[node]\nmax_log_size = \"2G\"\nmin_free_space = 0\n"
       "[containers]\nallowed_volumes = [\"/data\"]\n");
   const std::string text = ToToml(c);
@@ -374,6 +407,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   EXPECT_EQ(back.classes, c.classes);
   EXPECT_EQ(back.queues, c.queues) << text;
   EXPECT_EQ(back.nodes, c.nodes);
+  EXPECT_EQ(back.pools, c.pools);
+  EXPECT_EQ(back.gpu_types, c.gpu_types);
   EXPECT_EQ(back.node, c.node);
   EXPECT_EQ(c.node, (NodeDaemonConfig{2048, 0}));
   EXPECT_EQ(back.admins, c.admins);

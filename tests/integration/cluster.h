@@ -95,13 +95,15 @@ class LocalCluster {
   std::string env_;  // "HERD_CONFIG=... PATH=..." prefix for commands
 };
 
-// A fixture whose tests share one default cluster (dgx01 + ws01), started once per test
-// process; `Suite` is the derived class, so each suite has a cluster of its own.
+// A fixture whose tests share one cluster, started once per test process; `Suite` is the
+// derived class, so each suite has a cluster of its own: the default one (dgx01 + ws01), or what
+// a static `Suite::ClusterOptions()` asks for.
 template <typename Suite>
 class SharedClusterTest : public ::testing::Test {
  protected:
+  static LocalCluster::Options ClusterOptions() { return {}; }
   static void SetUpTestSuite() {
-    auto c = LocalCluster::Start({});
+    auto c = LocalCluster::Start(Suite::ClusterOptions());
     if (!c.ok()) {
       start_error_ = c.status().message();
       return;

@@ -38,6 +38,11 @@ model::JobSpec FullSpec() {
   s.array_limit = 8;
   s.sweep = {{"lr", "1e-3"}, {"bs", "64"}};
   s.stop_after_success = true;
+  s.gpu_types = {"a100", "h100"};
+  s.pool = "train";
+  s.constraints = {{"rack", "r1"}};
+  s.nodelist = {"ws01", "ws02"};
+  s.exclude = {"ws03"};
   return s;
 }
 
@@ -104,7 +109,8 @@ template <> LogsReply Sample() { return FullLogsReply(); }
 template <> NodesRequest Sample() { return {}; }
 template <> NodeStatus Sample() {
   return {"dgx01", FullTopology(), "DRAIN", {8000, 128, 1024000}, {2500, 16, 65536}, {1000, 500}, 1700000300,
-          "state directory /var/lib/herd-noded is full"};
+          "state directory /var/lib/herd-noded is full", {"a100", "a100"}, {{"rack", "r1"}},
+          {"train"}};
 }
 template <> NodesReply Sample() { return {{Sample<NodeStatus>(), Sample<NodeStatus>()}}; }
 template <> ProjectsRequest Sample() { return {}; }

@@ -281,7 +281,7 @@ bool Driver::Init() {
     Rt& rt = jobs_[r.id];
     rt.st = St::kRunning;
     rt.running = r;
-    rt.pending = {r.id, r.queue, r.job_class, r.request, r.submit_time, r.start_time, ""};
+    rt.pending = {r.id, r.queue, r.job_class, r.request, r.submit_time, r.start_time};
   }
   for (const PendingJob& p : sc_.snapshot.pending) {
     Rt& rt = jobs_[p.id];
@@ -296,7 +296,7 @@ bool Driver::Init() {
     if (rt.arrive_cycle > 0) {
       rt.st = St::kFuture;
       rt.pending = {j.id, j.queue, j.job_class,
-                    {j.workers, j.gpu_milli, 0, j.cpus, j.memory_mib, false, j.time_limit_s}, 0, 0, ""};
+                    {j.workers, j.gpu_milli, 0, j.cpus, j.memory_mib, false, j.time_limit_s}, 0, 0};
     }
   }
   return true;
@@ -560,7 +560,7 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
                        const std::map<std::string, model::Resources>& alloc,
                        const std::map<std::string, model::Resources>& fair) const {
-  if (j.request.workers != 1 || !j.gpu_model.empty()) return false;
+  if (j.request.workers != 1 || !j.gpu_models.empty()) return false;
   auto q = queues_.find(j.queue);
   if (q == queues_.end() || !q->second.view->is_leaf) return false;
   const model::Resources need = TotalOf(j.request);

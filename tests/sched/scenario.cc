@@ -8,7 +8,9 @@
 //        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
 //   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
 //        on=n1[0,1]+n2[4-7] [start=T] [end_by=T] [suspended]
-//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M] [spread] [time=S]
+//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M[,M2]] [spread] [time=S]
+//        [pool=P] [constraint=k:v,k2:v2] [nodelist=n1,n[3-4]] [exclude=n2]   (where it may run, as
+//        herd-ctld resolves it: pool P is the nodes labelled pool:P)
 //   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID
 //   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
 //   expect starts N                                  expect preemptions N
@@ -32,6 +34,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/model/fleet.h"
 #include "common/model/units.h"
 #include "ctld/sched/evictions.h"
 
@@ -209,7 +212,7 @@ PendingJob PendingOf(const Line& l, int64_t now) {
   p.job_class = spec.job_class;
   p.submit_time = Num(l, "submit", p.id);
   p.pending_since = Num(l, "since", now);
-  p.gpu_model = l.opts.count("model") ? l.opts.at("model") : "";
+  if (l.opts.count("model")) p.gpu_models = Split(l.opts.at("model"), ',');
   return p;
 }
 
@@ -264,7 +267,7 @@ void StopRunning(Snapshot& s, const Scenario& sc, model::JobId id) {
   auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
   if (r == s.running.end()) throw std::runtime_error("job " + std::to_string(id) + " is not running");
   for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
-  PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now, ""};
+  PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now};
   s.pending.push_back(back);
   s.running.erase(r);
 }
@@ -346,6 +349,7 @@ Scenario ParseScenario(const std::string& text) {
   s.classes["interactive"] = {"interactive", 100, false, true, 0};
   s.classes["inference"] = {"inference", 125, false, true, 0};
   std::vector<std::pair<int, Line>> running;
+  std::vector<std::pair<size_t, Line>> filtered;  // pending jobs whose nodes are resolved at the end
   std::istringstream in(text);
   std::string raw;
   int number = 0;
@@ -423,6 +427,7 @@ Scenario ParseScenario(const std::string& text) {
         running.push_back({number, l});
       } else if (kind == "pending") {
         s.pending.push_back(PendingOf(l, s.now));
+        filtered.push_back({s.pending.size() - 1, l});
       } else {
         throw std::runtime_error("unknown statement " + kind);
       }
@@ -433,6 +438,36 @@ Scenario ParseScenario(const std::string& text) {
   for (QueueView& q : s.queues) {
     q.is_leaf = std::none_of(s.queues.begin(), s.queues.end(),
                              [&](const QueueView& o) { return o.parent == q.name; });
+  }
+  // The nodes each pending job may use, resolved once every node is known.
+  for (auto& [k, l] : filtered) {
+    model::NodeFilter f;
+    auto list = [&](const char* key) -> std::vector<std::string> {
+      if (!l.opts.count(key)) return {};
+      auto names = model::ExpandHostList(l.opts.at(key));
+      if (!names.ok()) throw std::runtime_error(names.status().message());
+      return *names;
+    };
+    try {
+      if (l.opts.count("pool")) f.pool = model::LabelPool(l.opts.at("pool"));
+      if (l.opts.count("constraint")) {
+        for (const std::string& kv : Split(l.opts.at("constraint"), ',')) {
+          auto p = Split(kv, ':');
+          f.constraints[p.at(0)] = p.at(1);
+        }
+      }
+      f.nodelist = list("nodelist");
+      f.exclude = list("exclude");
+    } catch (const std::exception& e) {
+      sc.errors.push_back(std::string("pending ") + std::to_string(s.pending[k].id) + ": " + e.what());
+      continue;
+    }
+    if (!f.Restricts()) continue;
+    std::vector<std::string> nodes;
+    for (const NodeView& n : s.nodes) {
+      if (f.Matches(n.name, n.labels)) nodes.push_back(n.name);
+    }
+    s.pending[k].nodes = std::move(nodes);
   }
   for (auto& [line_no, l] : running) {
     try {

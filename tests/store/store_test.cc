@@ -123,6 +123,11 @@ Job FullJob() {
   job.spec.array_index = 3;
   job.spec.sweep = {{"lr", "1e-3"}, {"bs", "64"}};
   job.spec.stop_after_success = true;
+  job.spec.gpu_types = {"a100", "h100"};
+  job.spec.pool = "train";
+  job.spec.constraints = {{"rack", "r1"}, {"ib", "yes"}};
+  job.spec.nodelist = {"dgx01", "dgx0*"};
+  job.spec.exclude = {"dgx03"};
   job.preemptions = 2;
   job.gpu_util_sum = 85LL * 4 * 3600000;
   job.gpu_sampled_ms = 4LL * 3600000;
@@ -357,6 +362,29 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
   EXPECT_EQ((*jobs)[0].preemptions, 0);
   EXPECT_EQ((*jobs)[0].GpuUtilPct(), -1);
   EXPECT_EQ((*jobs)[0].spec.sweep, job.spec.sweep);
+}
+
+TEST_F(StoreTest, SpecWrittenBeforeFleetFieldsLoadsWithoutRestrictions) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(FullJob()).ok());
+  }
+  // What herd-ctld wrote before jobs could ask for GPU types, pools and nodes.
+  RawQuery("UPDATE jobs SET spec = json_remove(spec, '$.gpu_types', '$.pool', '$.constraints', "
+           "'$.nodelist', '$.exclude')");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  const model::JobSpec& s = (*jobs)[0].spec;
+  EXPECT_TRUE(s.gpu_types.empty());
+  EXPECT_EQ(s.pool, "");
+  EXPECT_TRUE(s.constraints.empty());
+  EXPECT_TRUE(s.nodelist.empty());
+  EXPECT_TRUE(s.exclude.empty());
+  EXPECT_EQ(s.sweep, FullJob().spec.sweep);
 }
 
 TEST_F(StoreTest, JobStopIsKeptAcrossUpdatesAndReopenUntilCleared) {

@@ -603,11 +603,22 @@ void Cycle::Reserve(JobState& job) {
   }
   // The holder can start once the jobs on its nodes have ended: known only when they all have a
   // time limit. Until then only jobs ending sooner may backfill its nodes.
+  // This cycle's starts on them count like running jobs: a job started without a time limit
+  // before the reservation was made holds its node for as long as the snapshot's jobs do.
   int64_t start = snap_.now;
   for (const std::string& name : chosen) {
     for (const RunningJob* r : running_on_[cluster_.NodeIndex(name)]) {
       start = r->end_by > 0 && start != INT64_MAX ? std::max(start, r->end_by) : INT64_MAX;
     }
+  }
+  for (const JobState* j : visited_) {
+    if (!j->started || start == INT64_MAX) continue;
+    const bool here = std::any_of(j->placement.begin(), j->placement.end(), [&](const auto& w) {
+      return std::find(chosen.begin(), chosen.end(), w.node) != chosen.end();
+    });
+    if (!here) continue;
+    const int64_t limit = j->pending->request.time_limit_s;
+    start = limit > 0 ? std::max(start, snap_.now + limit) : INT64_MAX;
   }
   for (const std::string& name : chosen) {
     NodeState& n = cluster_.nodes[cluster_.NodeIndex(name)];

@@ -139,6 +139,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     own[j.queue] += j.total;
     if (j.pending->victims_stopping > 0) {
       j.waiting = true;
+      if (j.job_class->within_quota_only && j.queue->quota_held_for == nullptr) j.queue->quota_held_for = &j;
       j.reason = WaitingText(static_cast<size_t>(j.pending->victims_stopping));
       continue;
     }
@@ -411,11 +412,14 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
       }
     }
   }
-  if (job.job_class->within_quota_only) {
+  const bool held = q.quota_held_for != nullptr && q.quota_held_for != &job;
+  if (job.job_class->within_quota_only || held) {
     for (int c = 0; c < 3; ++c) {
       int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
       if (need <= 0 || (c > 0 && deserved <= 0)) continue;
-      if (Get(q.allocated, c) + need > deserved) return {Block::kQuota, &q, c};
+      if (Get(q.allocated, c) + need > deserved) {
+        return {job.job_class->within_quota_only ? Block::kQuota : Block::kHeld, &q, c};
+      }
     }
   }
   return {};
@@ -426,13 +430,19 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
   const QueueState& a = *hit.queue;
   const int c = hit.component;
   const int64_t used = Get(a.allocated, c), need = Get(job.total, c);
-  const std::string cls = hit.block == Block::kQuota ? job.pending->job_class : "";
+  const std::string cls = hit.block != Block::kLimit ? job.pending->job_class : "";
   auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});
   if (!added) return it->second;
   if (hit.block == Block::kLimit) {
     it->second = std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
                  " is at its limit of " + Amount(c, Get(a.view->limit, c)) + " (" +
                  Amount(c, used) + " in use, job needs " + Amount(c, need) + ")";
+  } else if (hit.block == Block::kHeld) {
+    const JobState& holder = *a.quota_held_for;
+    it->second = "project " + a.view->name + "'s deserved quota is held for job " +
+                 std::to_string(holder.pending->id) + " (" + holder.pending->job_class +
+                 "), waiting for jobs preempted for it to stop (" + Number(c, used) + " of " +
+                 Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
   } else {
     it->second = cls + " jobs run only within the project's deserved quota (" + Number(c, used) +
                  " of " + Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";

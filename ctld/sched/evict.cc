@@ -436,13 +436,22 @@ bool Cycle::Reclaim(JobState& job) {
     });
   }
   if (candidates.empty()) return false;
+  // One victim at a time by AboveShare, and its project's victims together by MayTake: on every
+  // resource they take where it was above its fair share, it keeps its fair share less its
+  // smallest job (whatever order they were chosen in; the rule starts give way by, so that a start
+  // refused that way is not reclaimed a cycle later by the same victims taken one by one).
+  std::vector<const RunningJob*> same;
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
     model::Resources taken;
+    same.clear();
     for (const RunningJob* v : chosen) {
-      if (v->queue == c.queue) taken += TotalOf(*v);
+      if (v->queue == c.queue) taken += TotalOf(*v), same.push_back(v);
     }
     const QueueState& q = *queue_of_[static_cast<size_t>(&c - snap_.running.data())];
-    return above(q, taken, TotalOf(c));
+    if (!above(q, taken, TotalOf(c))) return false;
+    if (same.empty()) return true;  // AboveShare's rule is MayTake's for one job
+    same.push_back(&c);
+    return MayTake({}, same);
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
   // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;

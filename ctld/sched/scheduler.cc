@@ -129,7 +129,9 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     prev = &p;
   }
   std::map<std::string, model::Resources> demand;
-  for (auto& [name, q] : queues_) demand[name] = q.allocated;  // subtree sums; leaves hold jobs
+  // Victims still stopping will be pending again: they stay in their queue's demand, so that fair
+  // shares do not move because a project's jobs are being evicted (subtree sums; leaves hold jobs).
+  for (auto& [name, q] : queues_) demand[name] = q.allocated + q.stopping;
   for (const QueueView& q : snap_.queues) {
     if (!q.is_leaf) demand[q.name] = {};
   }
@@ -144,6 +146,9 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
       continue;
     }
     j.queue->jobs.push_back(&j);
+  }
+  for (const PendingJob& p : snap_.held_out) {
+    if (auto q = queues_.find(p.queue); q != queues_.end()) own[&q->second] += Shape::Of(p.request, "").Total();
   }
   for (auto& [q, total] : own) {
     demand[q->view->name] += total;

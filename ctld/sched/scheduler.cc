@@ -592,11 +592,23 @@ void Cycle::Reserve(JobState& job) {
         }
       }
     }
+    // This cycle's starts with a time limit come free the same way (else a reservation made in the
+    // cycle they start moves to their nodes in the next).
+    std::vector<std::pair<int64_t, int64_t>> ending = ending_;
+    for (const JobState* j : visited_) {
+      if (!j->started || j->pending->request.time_limit_s <= 0) continue;
+      for (const auto& w : j->placement) {
+        if (int i = cluster_.NodeIndex(w.node); i >= 0) {
+          ending[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+          ending[i].second += static_cast<int64_t>(w.cores.size());
+        }
+      }
+    }
     for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
       const NodeState& n = cluster_.nodes[i];
       if (!reservable(n)) continue;
-      const int64_t gpu = n.free_gpu_milli + ending_[i].first;
-      const int64_t cores = n.free_cores_count + ending_[i].second;
+      const int64_t gpu = n.free_gpu_milli + ending[i].first;
+      const int64_t cores = n.free_cores_count + ending[i].second;
       reserve_order_.push_back({-(gpu * 4096 + cores), static_cast<int>(i)});
     }
     std::sort(reserve_order_.begin(), reserve_order_.end());

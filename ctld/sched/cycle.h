@@ -21,7 +21,9 @@ namespace herd::sched::internal {
 std::string WaitingText(size_t victims);
 
 // Why a job was not started by the allocate pass.
-enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kNoFit };
+// kHeld: the project's deserved quota is held for a job of a within-quota class that waits for
+// its victims to stop (QueueState::quota_held_for).
+enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kHeld, kNoFit };
 
 struct QueueState;
 
@@ -54,6 +56,10 @@ struct QueueState {
   std::vector<JobState*> jobs;    // leaves: by class priority, then submit time
   size_t next = 0;
   bool started_any = false;
+  // Leaves: a job of a within-quota class waiting for victims stopping (counted as started). No
+  // other class of the queue may take the queue beyond its deserved quota meanwhile: what it took
+  // would keep that job out once its victims have stopped.
+  const JobState* quota_held_for = nullptr;
 };
 
 // The first limit or deserved quota a job would exceed (block kLimit or kQuota), or none.

@@ -119,12 +119,15 @@ bool Cycle::FitsRoomMade(JobState& job) {
   if (room_version_ == 0) return false;
   const PlaceOptions o = OptionsFor(job);
   auto [it, added] = room_fit_.try_emplace({job.shape, KeyOf(o)}, -1, false);
-  if (it->second.first != room_version_) {
-    auto p = cluster_.Place(job.shape, o);
-    if (p) cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
-    it->second = {room_version_, p.has_value()};
+  // A job placed here keeps its place in the planned cluster: the jobs after it in the cycle do not
+  // count on the same room (two jobs that each fit it but not together would both wait, and the
+  // second then reclaim a cycle later what started meanwhile). Placing only takes room, so an
+  // answer "does not fit" holds until more room is made.
+  if (it->second.first == room_version_ && !it->second.second) return false;
+  if (!cluster_.Place(job.shape, o)) {
+    it->second = {room_version_, false};
+    return false;
   }
-  if (!it->second.second) return false;
   job.reason = "waiting for resources being freed by jobs evicted for others";
   return true;
 }
@@ -435,14 +438,23 @@ bool Cycle::Reclaim(JobState& job) {
              std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
     });
   }
-  if (candidates.empty()) return false;
+  if (candidates.empty() && GiveWay(job).empty()) return false;
+  // One victim at a time by AboveShare, and its project's victims together by MayTake: on every
+  // resource they take where it was above its fair share, it keeps its fair share less its
+  // smallest job (whatever order they were chosen in; the rule starts give way by, so that a start
+  // refused that way is not reclaimed a cycle later by the same victims taken one by one).
+  std::vector<const RunningJob*> same;
   auto allowed = [&](const RunningJob& c, const std::vector<const RunningJob*>& chosen) {
     model::Resources taken;
+    same.clear();
     for (const RunningJob* v : chosen) {
-      if (v->queue == c.queue) taken += TotalOf(*v);
+      if (v->queue == c.queue) taken += TotalOf(*v), same.push_back(v);
     }
     const QueueState& q = *queue_of_[static_cast<size_t>(&c - snap_.running.data())];
-    return above(q, taken, TotalOf(c));
+    if (!above(q, taken, TotalOf(c))) return false;
+    if (same.empty()) return true;  // AboveShare's rule is MayTake's for one job
+    same.push_back(&c);
+    return MayTake({}, same);
   };
   auto enough = [](const std::vector<const RunningJob*>&) { return true; };
   // This cycle's starts that reclaim could take next cycle (GiveWay) are set aside for the search;
@@ -450,8 +462,18 @@ bool Cycle::Reclaim(JobState& job) {
   // needs may not be taken together (MayTake), the largest of those starts stays and the search
   // runs again without it.
   std::vector<JobState*> aside = GiveWay(job);
+  // The starts set aside may be room enough without any victim (also where no running job may be
+  // taken: a search by victims then finds nothing).
+  auto search = [&]() -> std::optional<VictimPlan> {
+    if (auto plan = SearchByNode(job, candidates, allowed, enough)) return plan;
+    if (aside.empty()) return std::nullopt;
+    auto p = cluster_.Place(job.shape, OptionsFor(job));
+    if (!p) return std::nullopt;
+    cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+    return VictimPlan{{}, std::move(*p), 0};
+  };
   for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
-  std::optional<VictimPlan> best = SearchByNode(job, candidates, allowed, enough);
+  std::optional<VictimPlan> best = search();
   if (!best) {
     for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
   }
@@ -496,7 +518,7 @@ bool Cycle::Reclaim(JobState& job) {
     if (needed.empty()) break;  // every start is back
     std::erase(aside, needed.front());
     for (JobState* j : aside) cluster_.ReleaseAll(j->placement, j->shape.gpu_memory_mib);
-    best = SearchByNode(job, candidates, allowed, enough);
+    best = search();
     if (!best) {
       for (JobState* j : aside) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     }
@@ -506,10 +528,10 @@ bool Cycle::Reclaim(JobState& job) {
     return false;
   }
   if (best->victims.empty()) {  // the starts that gave way are room enough
+    cluster_.ApplyAll(best->placement, job.shape.gpu_memory_mib);
     if (room_version_ == 0) {  // no victim in the cluster planned on: it is the one of now
-      cluster_.ApplyAll(best->placement, job.shape.gpu_memory_mib);
       Start(job, best->placement);
-    } else {
+    } else {  // its place kept in the planned cluster, as FitsRoomMade keeps it
       job.reason = "waiting for resources being freed by jobs evicted for others";
     }
     return true;

@@ -41,6 +41,7 @@ void MarkEvictions(const EvictedFor& evicted_for, const RoomFor& room, Snapshot&
     auto e = evicted_for.find(p.id);
     if (e == evicted_for.end() || !pending.count(e->second)) return false;
     made.insert(e->second);
+    snapshot.held_out.push_back(p);
     return true;
   });
   for (PendingJob& p : snapshot.pending) {

@@ -42,8 +42,8 @@ void ForgetSettled(EvictedFor& evicted_for, RoomFor& room,
                    const std::function<bool(model::JobId)>& waiting);
 
 // Marks `snapshot` (built with every running and pending job) for the evictions under way: victims
-// still running get evicted_for; victims waiting again leave `pending` while their beneficiary is
-// pending in it; each beneficiary gets victims_stopping or room_made, and room_on.
+// still running get evicted_for; victims waiting again leave `pending` for `held_out` while their
+// beneficiary is pending; each beneficiary gets victims_stopping or room_made, and room_on.
 // REQUIRES: ForgetSettled was called with the same notion of waiting.
 void MarkEvictions(const EvictedFor& evicted_for, const RoomFor& room, Snapshot& snapshot);
 

@@ -130,7 +130,9 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     prev = &p;
   }
   std::map<std::string, model::Resources> demand;
-  for (auto& [name, q] : queues_) demand[name] = q.allocated;  // subtree sums; leaves hold jobs
+  // Victims still stopping will be pending again: they stay in their queue's demand, so that fair
+  // shares do not move because a project's jobs are being evicted (subtree sums; leaves hold jobs).
+  for (auto& [name, q] : queues_) demand[name] = q.allocated + q.stopping;
   for (const QueueView& q : snap_.queues) {
     if (!q.is_leaf) demand[q.name] = {};
   }
@@ -140,10 +142,14 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     own[j.queue] += j.total;
     if (j.pending->victims_stopping > 0) {
       j.waiting = true;
+      if (j.job_class->within_quota_only && j.queue->quota_held_for == nullptr) j.queue->quota_held_for = &j;
       j.reason = WaitingText(static_cast<size_t>(j.pending->victims_stopping));
       continue;
     }
     j.queue->jobs.push_back(&j);
+  }
+  for (const PendingJob& p : snap_.held_out) {
+    if (auto q = queues_.find(p.queue); q != queues_.end()) own[&q->second] += Shape::Of(p.request, "").Total();
   }
   for (auto& [q, total] : own) {
     demand[q->view->name] += total;
@@ -413,11 +419,14 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
       }
     }
   }
-  if (job.job_class->within_quota_only) {
+  const bool held = q.quota_held_for != nullptr && q.quota_held_for != &job;
+  if (job.job_class->within_quota_only || held) {
     for (int c = 0; c < 3; ++c) {
       int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
       if (need <= 0 || (c > 0 && deserved <= 0)) continue;
-      if (Get(q.allocated, c) + need > deserved) return {Block::kQuota, &q, c};
+      if (Get(q.allocated, c) + need > deserved) {
+        return {job.job_class->within_quota_only ? Block::kQuota : Block::kHeld, &q, c};
+      }
     }
   }
   return {};
@@ -428,13 +437,19 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
   const QueueState& a = *hit.queue;
   const int c = hit.component;
   const int64_t used = Get(a.allocated, c), need = Get(job.total, c);
-  const std::string cls = hit.block == Block::kQuota ? job.pending->job_class : "";
+  const std::string cls = hit.block != Block::kLimit ? job.pending->job_class : "";
   auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});
   if (!added) return it->second;
   if (hit.block == Block::kLimit) {
     it->second = std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
                  " is at its limit of " + Amount(c, Get(a.view->limit, c)) + " (" +
                  Amount(c, used) + " in use, job needs " + Amount(c, need) + ")";
+  } else if (hit.block == Block::kHeld) {
+    const JobState& holder = *a.quota_held_for;
+    it->second = "project " + a.view->name + "'s deserved quota is held for job " +
+                 std::to_string(holder.pending->id) + " (" + holder.pending->job_class +
+                 "), waiting for jobs preempted for it to stop (" + Number(c, used) + " of " +
+                 Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
   } else {
     it->second = cls + " jobs run only within the project's deserved quota (" + Number(c, used) +
                  " of " + Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
@@ -600,11 +615,23 @@ void Cycle::Reserve(JobState& job) {
         }
       }
     }
+    // This cycle's starts with a time limit come free the same way (else a reservation made in the
+    // cycle they start moves to their nodes in the next).
+    std::vector<std::pair<int64_t, int64_t>> ending = ending_;
+    for (const JobState* j : visited_) {
+      if (!j->started || j->pending->request.time_limit_s <= 0) continue;
+      for (const auto& w : j->placement) {
+        if (int i = cluster_.NodeIndex(w.node); i >= 0) {
+          ending[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+          ending[i].second += static_cast<int64_t>(w.cores.size());
+        }
+      }
+    }
     for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
       const NodeState& n = cluster_.nodes[i];
       if (!reservable(n)) continue;
-      const int64_t gpu = n.free_gpu_milli + ending_[i].first;
-      const int64_t cores = n.free_cores_count + ending_[i].second;
+      const int64_t gpu = n.free_gpu_milli + ending[i].first;
+      const int64_t cores = n.free_cores_count + ending[i].second;
       reserve_order_.push_back({-(gpu * 4096 + cores), static_cast<int>(i)});
     }
     std::sort(reserve_order_.begin(), reserve_order_.end());
@@ -626,11 +653,22 @@ void Cycle::Reserve(JobState& job) {
   }
   // The holder can start once the jobs on its nodes have ended: known only when they all have a
   // time limit. Until then only jobs ending sooner may backfill its nodes.
+  // This cycle's starts on them count like running jobs: a job started without a time limit
+  // before the reservation was made holds its node for as long as the snapshot's jobs do.
   int64_t start = snap_.now;
   for (const std::string& name : chosen) {
     for (const RunningJob* r : running_on_[cluster_.NodeIndex(name)]) {
       start = r->end_by > 0 && start != INT64_MAX ? std::max(start, r->end_by) : INT64_MAX;
     }
+  }
+  for (const JobState* j : visited_) {
+    if (!j->started || start == INT64_MAX) continue;
+    const bool here = std::any_of(j->placement.begin(), j->placement.end(), [&](const auto& w) {
+      return std::find(chosen.begin(), chosen.end(), w.node) != chosen.end();
+    });
+    if (!here) continue;
+    const int64_t limit = j->pending->request.time_limit_s;
+    start = limit > 0 ? std::max(start, snap_.now + limit) : INT64_MAX;
   }
   for (const std::string& name : chosen) {
     NodeState& n = cluster_.nodes[cluster_.NodeIndex(name)];

@@ -141,6 +141,10 @@ struct Snapshot {
   std::map<std::string, ClassView> classes;  // by name; an unknown class acts as a default ClassView
   std::vector<RunningJob> running;
   std::vector<PendingJob> pending;
+  // Evicted jobs waiting, out of the scheduler's sight, for the job they were evicted for to start
+  // (ctld/sched/evictions.h): never started, but counted in their queue's demand, so that fair
+  // shares do not move because a project's jobs were evicted.
+  std::vector<PendingJob> held_out = {};
   // Expected job shapes (e.g. recent submissions); empty: the shapes of pending + running jobs.
   std::vector<WorkloadShape> workload;
 };

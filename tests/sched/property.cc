@@ -139,6 +139,10 @@ struct Rt {
   int evictions = 0;
   int started_cycle = 0;  // the cycle that last started it; 0 running from the first
   bool started_above = false;  // its project was above its fair share with that cycle's starts
+  // The cycle whose decisions committed its last start: the cycle that started it, or for a job
+  // started in room made for it, the cycle that evicted for it.
+  int committed_cycle = 0;
+  int evicted_for_cycle = 0;  // the last cycle that evicted a job for it; 0 none since it started
 };
 
 struct QueueInfo {
@@ -167,6 +171,11 @@ class Driver {
   bool OwedQuota(const Snapshot& snap, const PendingJob& j, const std::map<std::string, model::Resources>& alloc,
                  const std::map<std::string, model::Resources>& fair) const;
   void Apply(const Decisions& d, int cycle);
+  // Whether `queue`'s fair share is lower on some resource in cycle `now` than in cycle `then`.
+  bool ShareFell(const std::string& queue, int then, int now) {
+    const model::Resources a = fair_[then][queue], b = fair_[now][queue];
+    return b.gpu_milli < a.gpu_milli || b.cpus < a.cpus || b.memory_mib < a.memory_mib;
+  }
   void Advance(int cycle);
   void Fail(const std::string& inv, int cycle, const std::string& msg, const std::string& expect);
   const ClassView& ClassOf(const std::string& name) const {
@@ -192,7 +201,10 @@ class Driver {
   ClassView default_class_;
   int64_t now_ = 0;
   int last_finish_ = 0;  // the last cycle after which a running job ended
-  std::map<int, std::set<model::JobId>> visible_;  // cycle -> pending jobs of its snapshot
+  // Cycle -> pending jobs of its snapshot entitled to reclaim then: within their project's fair
+  // share (that cycle's, with that cycle's starts) or deserved quota, not started.
+  std::map<int, std::set<model::JobId>> entitled_;
+  std::map<int, std::map<std::string, model::Resources>> fair_;  // cycle -> queue -> fair share
   std::set<model::JobId> above_;  // this cycle's starts whose project is above its fair share with them
   CaseResult out_;
   std::string expect_;
@@ -366,6 +378,8 @@ std::map<std::string, model::Resources> Driver::Allocated(const Snapshot& snap, 
   return alloc;
 }
 
+bool WithinDeserved(const QueueView& leaf, const model::Resources& have, const model::Resources& need);
+
 // The invariants one cycle's decisions must keep on their own snapshot.
 void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
   std::map<model::JobId, const PendingJob*> pending;
@@ -378,6 +392,23 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
       if (auto p = pending.find(st.id); p != pending.end()) with[p->second->queue] += TotalOf(p->second->request);
     }
     above_.clear();
+    for (const QueueShare& q : d.shares) fair_[cycle][q.name] = q.fair_share;
+    std::set<model::JobId> started;
+    for (const StartDecision& st : d.starts) started.insert(st.id);
+    for (const PendingJob& p : snap.pending) {
+      if (started.count(p.id) || p.victims_stopping > 0) continue;
+      auto q = queues_.find(p.queue);
+      if (q == queues_.end()) continue;
+      const model::Resources have = with[p.queue], need = TotalOf(p.request), a = have + need;
+      bool within_fair = false;
+      for (const QueueShare& s : d.shares) {
+        if (s.name == p.queue) {
+          within_fair = a.gpu_milli <= s.fair_share.gpu_milli && a.cpus <= s.fair_share.cpus &&
+                        a.memory_mib <= s.fair_share.memory_mib;
+        }
+      }
+      if (within_fair || WithinDeserved(*q->second.view, have, need)) entitled_[cycle].insert(p.id);
+    }
     for (const StartDecision& st : d.starts) {
       auto p = pending.find(st.id);
       if (p == pending.end()) continue;
@@ -753,6 +784,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     rt.st = St::kStopping;
     rt.release_left = c_.release_cycles;
     if (p.for_job != 0 && p.for_job != p.id) {
+      if (auto b = jobs_.find(p.for_job); b != jobs_.end()) b->second.evicted_for_cycle = cycle;
       // More victims for the same job: its wait counts from their release.
       for (Owed& before : owed_) {
         if (before.beneficiary == p.for_job) before.released_cycle = 0;
@@ -768,7 +800,8 @@ void Driver::Apply(const Decisions& d, int cycle) {
     // reclaimed for was already waiting. (A start within its project's fair share may be reclaimed
     // once the shares change: herd.toml(5) promises only that a start beyond it gives way.)
     if (p.kind == "reclaim" && rt.started_cycle > 0 && rt.started_above && cycle - rt.started_cycle <= 2 &&
-        last_finish_ < rt.started_cycle && visible_[rt.started_cycle].count(p.for_job)) {
+        last_finish_ < rt.started_cycle && entitled_[rt.committed_cycle].count(p.for_job) &&
+        !ShareFell(rt.running.queue, rt.started_cycle, cycle)) {
       Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
            std::to_string(rt.started_cycle) + ", is reclaimed in cycle " + std::to_string(cycle) +
            " for job " + std::to_string(p.for_job) + ", which was already waiting when it started (no job ended "
@@ -801,6 +834,8 @@ void Driver::Apply(const Decisions& d, int cycle) {
     if (rt.st != St::kPending) continue;
     rt.st = St::kRunning;
     rt.started_cycle = cycle;
+    rt.committed_cycle = rt.evicted_for_cycle > 0 ? rt.evicted_for_cycle : cycle;
+    rt.evicted_for_cycle = 0;
     rt.started_above = above_.count(s.id) > 0;
     const int64_t limit = rt.pending.request.time_limit_s;
     rt.running = {s.id, rt.pending.queue, rt.pending.job_class, rt.pending.request, s.placement, now_,
@@ -888,7 +923,6 @@ CaseResult Driver::Run() {
       Fail("determinism", cycle, "two Decide() calls on equal snapshots decide differently (cycle " +
            std::to_string(cycle) + ")", "expect deterministic");
     }
-    for (const PendingJob& p : snap.pending) visible_[cycle].insert(p.id);
     CheckCycle(snap, d, cycle);
     CheckStarvation(snap, d, cycle);
     Apply(d, cycle);

@@ -17,8 +17,11 @@
 //   thrash        the same job is reclaimed kThrashEvictions times, or two projects reclaim from each
 //                 other back and forth with nothing else changing
 //   churn         a job is reclaimed within 2 cycles of its start for a job that was already
-//                 waiting when it started, with no job ended since, its project above its fair
-//                 share (that cycle's) with that cycle's starts
+//                 waiting and entitled to reclaim (within its project's fair share or deserved
+//                 quota) when that start was decided (for a start into room made for it: when its
+//                 victims were evicted), with no job ended since and the victim's project's fair
+//                 share not lower since, its project above its fair share (that cycle's) with that
+//                 cycle's starts
 //   beneficiary   an evicted job's beneficiary does not start within kBeneficiaryCycles cycles of its
 //                 victims' release
 //   wasted_eviction  an evicted job's beneficiary starts on none of the nodes its victims freed

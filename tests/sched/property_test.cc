@@ -26,11 +26,9 @@ std::string OutDir() {
   return v != nullptr && *v != '\0' ? v : HERD_PROPERTY_OUT;
 }
 
-// Invariants the core does not keep yet in rare cases (tests/sched/property_found/README.md; the
-// rates are in bench/results/sched_property.md): a start reclaimed the next cycle for a job already
-// waiting (churn, 0.10 to 0.12 % of cases), a reclaim's beneficiary kept out after its victims stopped
-// (beneficiary, 0.03 to 0.05 %). Every other invariant fails this test.
-const std::set<std::string> kKnownOpen = {"beneficiary", "churn"};
+// Invariants the core does not keep yet, counted and printed but not failing this test (none: every
+// invariant fails it; the rates of a 1,000,000-case run are in bench/results/sched_property.md).
+const std::set<std::string> kKnownOpen = {};
 
 TEST(SchedPropertyTest, RandomWorkloadsKeepEveryInvariant) {
   const int64_t cases = EnvNumber("HERD_PROPERTY_CASES", 10000);

@@ -191,6 +191,8 @@ void Controller::Handle(const net::Incoming& in) {
     s = OnJobAction(in, *who);
   } else if (e.type == "logs") {
     s = OnLogs(in, *who);
+  } else if (e.type == "session_where") {
+    s = OnSessionWhere(in, *who);
   } else if (e.type == "nodes") {
     s = OnNodes(in);
   } else if (e.type == "projects") {
@@ -746,6 +748,36 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
   uint64_t token = next_token_++;
   log_waiters_[token] = {in.peer, in.envelope.id, node};
   SendToNode(node, proto::LogsFetch{token, *req, j.restart_count});
+  return Status::Ok();
+}
+
+Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::SessionWhereRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto it = jobs_.find(req->id);
+  if (it == jobs_.end()) return NotFound("job " + std::to_string(req->id) + " not found");
+  const Job& j = it->second;
+  if (!MayActOn(who, j)) {
+    return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
+  }
+  if (j.state != JobState::kRunning) {
+    return Invalid("job " + std::to_string(j.id) + " is " + model::JobStateName(j.state) +
+                   ": only a running job has sessions");
+  }
+  if (req->worker < 0 || req->worker >= static_cast<int>(j.placement.size())) {
+    return Invalid("job " + std::to_string(j.id) + " has workers 0.." +
+                   std::to_string(j.placement.size() - 1));
+  }
+  const std::string& node = j.placement[req->worker].node;
+  const Node* n = FindNode(node);
+  if (n == nullptr || n->state == model::NodeState::kDown) {
+    return Unavailable("node " + node + " running job " + std::to_string(j.id) + " is down");
+  }
+  if (n->session_endpoint.empty()) {
+    return Unavailable("node " + node + " takes no sessions: its herd.toml sets [node] "
+                       "session_listen = \"\"");
+  }
+  ReplyBody(in, proto::SessionWhereReply{node, n->session_endpoint});
   return Status::Ok();
 }
 

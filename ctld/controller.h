@@ -71,6 +71,7 @@ class Controller {
     // that commands go to and node messages are taken from; "" while none is known.
     std::string route;
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
+    std::string session_endpoint;  // where `herd` reaches its sessions (its latest Register)
   };
   // What the controller asked of a running job that has not finished yet.
   struct Ending {
@@ -108,6 +109,8 @@ class Controller {
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
+  // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
+  Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
   Status OnNodes(const net::Incoming& in);
   Status OnProjects(const net::Incoming& in);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);

@@ -65,6 +65,10 @@ struct JobSpec {
   int32_t array_limit = 0;                  // members of the array running at once; 0: no cap
   std::map<std::string, std::string> sweep; // a sweep member's parameter values (common/model/sweep.h)
   bool stop_after_success = false;          // array/sweep: first member to complete ends the rest
+  // An interactive session (herd run): "pty" runs the command under a pseudo-terminal, "pipes"
+  // relays its stdin, stdout and stderr; either way `herd attach` can connect to it while it
+  // runs. "": a batch job (stdin /dev/null, output to its log only).
+  std::string session;
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -116,6 +120,8 @@ struct Job {
                               : -1;
   }
   JobUsage usage;               // CPU and memory from its cgroups, kept after it ends
+  // A running job with a session: "attached" or "detached", as its node last reported; not stored.
+  std::string session_state;
   bool operator==(const Job&) const = default;
 };
 

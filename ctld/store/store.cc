@@ -383,6 +383,7 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .Bool("stop_after_success", s.stop_after_success)
       .Int("gpu_memory_limit_mib", s.gpu_memory_limit_mib)
       .Str("script", s.script)
+      .Str("session", s.session)
       .Done();
 }
 
@@ -413,6 +414,7 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "stop_after_success", s.stop_after_success);
   Get(j, "gpu_memory_limit_mib", s.gpu_memory_limit_mib);
   Get(j, "script", s.script);
+  Get(j, "session", s.session);
   return s;
 }
 

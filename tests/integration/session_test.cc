@@ -340,3 +340,43 @@ TEST_F(SessionTest, AnotherUserIsRefused) {
 
 }  // namespace
 }  // namespace herd::testing
+
+namespace herd::testing {
+namespace {
+
+// On a node with this machine's own topology, jobs are pinned to their cores: herd exec runs
+// in the job's cgroups, so it sees the job's cpuset, not the machine's.
+TEST(SessionHostTest, ExecSeesTheJobsCpuset) {
+  LocalCluster::Options options;
+  options.nodes = {"host1=host"};
+  auto cluster = LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+  LocalCluster& c = **cluster;
+  if (c.CgroupMode("host1") == "none") GTEST_SKIP() << "no cgroups here: jobs are not confined";
+  const std::string cpus = ReadText("/proc/self/status");
+  auto id = c.Submit("-c 1 -- sh -c 'grep -E \"Cpus_allowed_list|^0::\" /proc/self/status "
+                     "/proc/self/cgroup; sleep 300'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+  CommandResult job;
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    job = c.Herd("logs " + std::to_string(*id));
+    return job.out.find("Cpus_allowed_list") != std::string::npos;
+  }));
+  std::smatch mine, theirs;
+  const std::regex allowed("Cpus_allowed_list:\\s*(\\S+)");
+  ASSERT_TRUE(std::regex_search(job.out, theirs, allowed)) << job.out;
+  ASSERT_TRUE(std::regex_search(cpus, mine, allowed));
+  if (theirs[1] == mine[1]) GTEST_SKIP() << "this machine has one core: every cpuset is it";
+  CommandResult exec = c.Herd("exec " + std::to_string(*id) +
+                              " -- grep Cpus_allowed_list /proc/self/status");
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  std::smatch seen;
+  ASSERT_TRUE(std::regex_search(exec.out, seen, allowed)) << exec.out;
+  EXPECT_EQ(seen[1], theirs[1]) << "the job's cores are " << theirs[1] << ", the machine's "
+                                << mine[1];
+  c.Herd("cancel " + std::to_string(*id));
+}
+
+}  // namespace
+}  // namespace herd::testing

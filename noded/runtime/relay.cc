@@ -111,14 +111,17 @@ class Relay {
     int fd = -1;
     stream::FrameReader reader;
     uint64_t cursor = 0;     // stream offset of the next ring frame to send (frame-aligned)
+    uint64_t shown = 0;      // output bytes (payloads) up to `cursor`
     uint64_t out_start = 0;  // stream offset of the first frame in `out`
+    uint64_t out_start_shown = 0;
     std::string out;         // bytes being written to the socket
     size_t out_pos = 0;
   };
 
   // The stream offset where ring frame i starts.
-  uint64_t FrameStart(size_t i) const { return i == 0 ? start_offset_ : ring_[i - 1].first; }
-  uint64_t EndOffset() const { return ring_.empty() ? start_offset_ : ring_.back().first; }
+  uint64_t FrameStart(size_t i) const { return i == 0 ? start_offset_ : ring_[i - 1].end; }
+  uint64_t EndOffset() const { return ring_.empty() ? start_offset_ : ring_.back().end; }
+  uint64_t EndPayload() const { return ring_.empty() ? start_payload_ : ring_.back().payload_end; }
 
   // Where the next reader starts: the attached one's position, else where the last one stopped.
   uint64_t ReaderOffset() const {
@@ -136,12 +139,14 @@ class Relay {
   void Push(char type, std::string_view payload) {
     std::string frame = stream::EncodeFrame(type, payload);
     ring_size_ += frame.size();
-    ring_.emplace_back(EndOffset() + frame.size(), std::move(frame));
+    const uint64_t end = EndOffset() + frame.size(), payload_end = EndPayload() + payload.size();
+    ring_.push_back({end, payload_end, std::move(frame)});
     // A terminal's oldest output goes first; without one only what was read (see MayReadOutput).
     const uint64_t keep_from = o_.io.pty ? EndOffset() : std::max(ReaderOffset(), start_offset_);
-    while (ring_size_ > o_.ring_bytes && ring_.size() > 1 && ring_.front().first <= keep_from) {
-      ring_size_ -= ring_.front().second.size();
-      start_offset_ = ring_.front().first;
+    while (ring_size_ > o_.ring_bytes && ring_.size() > 1 && ring_.front().end <= keep_from) {
+      ring_size_ -= ring_.front().frame.size();
+      start_offset_ = ring_.front().end;
+      start_payload_ = ring_.front().payload_end;
       ring_.pop_front();
     }
   }
@@ -224,13 +229,16 @@ class Relay {
         note_.clear();
       }
       if (c.cursor < start_offset_) {
+        const uint64_t missed = start_payload_ - c.shown;
         std::string count;
-        stream::PutU32(&count, static_cast<uint32_t>((start_offset_ - c.cursor) >> 32));
-        stream::PutU32(&count, static_cast<uint32_t>(start_offset_ - c.cursor));
+        stream::PutU32(&count, static_cast<uint32_t>(missed >> 32));
+        stream::PutU32(&count, static_cast<uint32_t>(missed));
         stream::AppendFrame(&c.out, stream::kSkipped, count);
         c.cursor = start_offset_;
+        c.shown = start_payload_;
       }
       c.out_start = c.cursor;
+      c.out_start_shown = c.shown;
       // The first frame at or after the cursor (frames are whole; the ring is in order).
       size_t lo = 0, hi = ring_.size();
       while (lo < hi) {
@@ -242,8 +250,9 @@ class Relay {
         }
       }
       for (size_t i = lo; i < ring_.size() && c.out.size() < kSendBatch; ++i) {
-        c.out += ring_[i].second;
-        c.cursor = ring_[i].first;
+        c.out += ring_[i].frame;
+        c.cursor = ring_[i].end;
+        c.shown = ring_[i].payload_end;
       }
     }
     while (c.out_pos < c.out.size()) {
@@ -350,12 +359,20 @@ class Relay {
     client_->fd = fd;
     SetNonBlocking(fd);
     // A terminal's screen is drawn again from the ring; a stream goes on where it stopped.
-    client_->cursor = o_.io.pty ? start_offset_ : std::max(resume_offset_, start_offset_);
+    if (o_.io.pty || resume_offset_ < start_offset_) {
+      client_->cursor = start_offset_;
+      client_->shown = start_payload_;
+    } else {
+      client_->cursor = resume_offset_;
+      client_->shown = resume_shown_;
+    }
   }
 
   void Detach() {
     if (!client_) return;
     resume_offset_ = ReaderOffset();
+    const bool partly_sent = client_->out.size() > client_->out_pos;
+    resume_shown_ = partly_sent ? client_->out_start_shown : client_->shown;
     close(client_->fd);
     client_.reset();
     in_pending_.clear();  // typed for a session that is gone
@@ -371,11 +388,18 @@ class Relay {
   RelayOptions o_;
   int pidfd_ = -1;
   bool out_open_ = false, err_open_ = false;
-  // The ring: (stream offset just past the frame, encoded frame), oldest first.
-  std::deque<std::pair<uint64_t, std::string>> ring_;
-  uint64_t start_offset_ = 0;  // stream offset of ring_.front()
+  // The ring of output frames, oldest first: each with the stream offset just past it and the
+  // count of output bytes (payloads) up to its end.
+  struct RingFrame {
+    uint64_t end = 0;
+    uint64_t payload_end = 0;
+    std::string frame;
+  };
+  std::deque<RingFrame> ring_;
+  uint64_t start_offset_ = 0;   // stream offset of ring_.front()
+  uint64_t start_payload_ = 0;  // output bytes before ring_.front()
   size_t ring_size_ = 0;
-  uint64_t resume_offset_ = 0;
+  uint64_t resume_offset_ = 0, resume_shown_ = 0;
   std::optional<Client> client_;
   std::string note_;
   std::string in_pending_;  // taken from herd, not yet written to the job (one frame at most)
@@ -384,26 +408,29 @@ class Relay {
   std::optional<Clock::time_point> deadline_, hangup_at_;
 };
 
-// Reads one whole frame from a blocking socket within `timeout`.
+// Reads exactly one frame from the socket within `timeout`, and not a byte more: what follows
+// is the relay's.
 std::optional<stream::Frame> ReadFirstFrame(int fd, std::chrono::milliseconds timeout) {
-  stream::FrameReader reader;
   const auto deadline = Clock::now() + timeout;
-  char buf[4096];
-  while (Clock::now() < deadline) {
-    if (auto f = reader.Next()) return f;
-    if (reader.failed()) return std::nullopt;
-    struct pollfd p = {fd, POLLIN, 0};
+  std::string bytes;
+  size_t want = stream::kHeaderBytes;
+  while (bytes.size() < want) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0) continue;
-    // One byte past the frame would be lost: read no more than the header and payload need.
-    const size_t want = reader.pending() < stream::kHeaderBytes
-                            ? stream::kHeaderBytes - reader.pending()
-                            : sizeof buf;
-    const ssize_t n = recv(fd, buf, std::min(want, sizeof buf), MSG_DONTWAIT);
+    if (left.count() <= 0) return std::nullopt;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    std::string chunk(want - bytes.size(), '\0');
+    const ssize_t n = recv(fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
     if (n == 0) return std::nullopt;
-    if (n > 0) reader.Append(std::string_view(buf, n));
+    if (n < 0) continue;
+    bytes.append(chunk, 0, static_cast<size_t>(n));
+    if (want == stream::kHeaderBytes && bytes.size() == want) {
+      const uint32_t length = stream::GetU32(std::string_view(bytes).substr(1, 4));
+      if (length > stream::kMaxFramePayload) return std::nullopt;
+      want += length;
+    }
   }
-  return std::nullopt;
+  return stream::Frame{bytes[0], bytes.substr(stream::kHeaderBytes)};
 }
 
 }  // namespace

@@ -720,25 +720,37 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
   return Status::Ok();
 }
 
-Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  auto it = jobs_.find(req->id);
-  if (it == jobs_.end()) return NotFound("job " + std::to_string(req->id) + " not found");
+Result<const Job*> Controller::OwnJob(const auth::Identity& who, model::JobId id) const {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
   const Job& j = it->second;
   if (!MayActOn(who, j)) {
     return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
   }
+  return &j;
+}
+
+Status Controller::CheckWorker(const Job& job, int worker) const {
+  if (worker < 0 || worker >= static_cast<int>(job.placement.size())) {
+    return Invalid("job " + std::to_string(job.id) + " has workers 0.." +
+                   std::to_string(job.placement.size() - 1));
+  }
+  return Status::Ok();
+}
+
+Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto job = OwnJob(who, req->id);
+  if (!job.ok()) return job.status();
+  const Job& j = **job;
   if (j.placement.empty()) {
     if (j.state == JobState::kPending) {
       return NotFound("job " + std::to_string(j.id) + " has not started yet: no output");
     }
     return NotFound("job " + std::to_string(j.id) + " never ran: no output");
   }
-  if (req->worker < 0 || req->worker >= static_cast<int>(j.placement.size())) {
-    return Invalid("job " + std::to_string(j.id) + " has workers 0.." +
-                   std::to_string(j.placement.size() - 1));
-  }
+  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
   const std::string& node = j.placement[req->worker].node;
   const Node* n = FindNode(node);
   if (n == nullptr || n->state == model::NodeState::kDown) {
@@ -754,20 +766,14 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
 Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::SessionWhereRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  auto it = jobs_.find(req->id);
-  if (it == jobs_.end()) return NotFound("job " + std::to_string(req->id) + " not found");
-  const Job& j = it->second;
-  if (!MayActOn(who, j)) {
-    return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
-  }
+  auto job = OwnJob(who, req->id);
+  if (!job.ok()) return job.status();
+  const Job& j = **job;
   if (j.state != JobState::kRunning) {
     return Invalid("job " + std::to_string(j.id) + " is " + model::JobStateName(j.state) +
                    ": only a running job has sessions");
   }
-  if (req->worker < 0 || req->worker >= static_cast<int>(j.placement.size())) {
-    return Invalid("job " + std::to_string(j.id) + " has workers 0.." +
-                   std::to_string(j.placement.size() - 1));
-  }
+  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
   const std::string& node = j.placement[req->worker].node;
   const Node* n = FindNode(node);
   if (n == nullptr || n->state == model::NodeState::kDown) {

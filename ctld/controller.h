@@ -130,6 +130,10 @@ class Controller {
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
+  // Job `id`, when `who` may act on it (else NotFound or Denied, naming its owner).
+  Result<const model::Job*> OwnJob(const auth::Identity& who, model::JobId id) const;
+  // Invalid unless `worker` is one of the job's placed workers.
+  Status CheckWorker(const model::Job& job, int worker) const;
   // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
   // `job` as others see it: never its environment; with [controller] private_commands, not its

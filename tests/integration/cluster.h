@@ -96,12 +96,14 @@ class LocalCluster {
 };
 
 // A fixture whose tests share one default cluster (dgx01 + ws01), started once per test
-// process; `Suite` is the derived class, so each suite has a cluster of its own.
+// process; `Suite` is the derived class, so each suite has a cluster of its own. A suite may
+// define its own static ClusterOptions() (extra herd.toml, other nodes).
 template <typename Suite>
 class SharedClusterTest : public ::testing::Test {
  protected:
+  static LocalCluster::Options ClusterOptions() { return {}; }
   static void SetUpTestSuite() {
-    auto c = LocalCluster::Start({});
+    auto c = LocalCluster::Start(Suite::ClusterOptions());
     if (!c.ok()) {
       start_error_ = c.status().message();
       return;

@@ -119,29 +119,15 @@ class PtyProcess {
 
 // The default cluster, whose one project is guaranteed GPUs: interactive jobs run only within
 // their project's deserved quota.
-class SessionTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+class SessionTest : public SharedClusterTest<SessionTest> {
+ public:
+  static LocalCluster::Options ClusterOptions() {
     LocalCluster::Options options;
     options.extra_toml = "[projects.default]\ndeserved = { gpu = 8 }\nmembers = [\"*\"]\n";
-    auto started = LocalCluster::Start(options);
-    if (!started.ok()) {
-      start_error_ = started.status().message();
-      return;
-    }
-    cluster_ = started->release();
+    return options;
   }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr) << "the local cluster did not start: " << start_error_;
-  }
-  const LocalCluster& c() { return *cluster_; }
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline std::string start_error_;
 
+ protected:
   // The shell line that runs `herd ARGS` against the cluster, with `env` (VAR=value ...) first.
   std::string HerdLine(const std::string& args, const std::string& env = "") {
     return "exec env " + env + " " + HerdEnv() + "herd " + args;
@@ -255,6 +241,29 @@ TEST_F(SessionTest, ExecRunsAsTheJobsUserWithItsGpus) {
   CommandResult as_root = c().Herd("exec " + std::to_string(id) + " -- id -u");
   EXPECT_EQ(as_root.out, "1\n") << as_root.err;
   c().Herd("cancel " + std::to_string(id));
+}
+
+// herd exec into a container job enters the container: its file system (a file the job wrote
+// there), its pid namespace (the job's command is pid 1).
+TEST_F(SessionTest, ExecEntersTheJobsContainer) {
+  if (RunShell("command -v runc").exit_code != 0) GTEST_SKIP() << "runc is not installed";
+  std::string why;
+  const std::string rootfs = MakeRootfs(c().dir(), &why);
+  if (rootfs.empty()) GTEST_SKIP() << why;
+  auto id = c().Submit("--image " + rootfs +
+                       " -- sh -c 'echo inside > /written-by-the-job; echo started; sleep 300'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return c().Herd("logs " + std::to_string(*id)).out.find("started") != std::string::npos;
+  }));
+  CommandResult exec = c().Herd("exec " + std::to_string(*id) +
+                                " -- sh -c 'cat /written-by-the-job; cat /proc/1/cmdline'");
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_NE(exec.out.find("inside\n"), std::string::npos) << exec.out << exec.err;
+  EXPECT_NE(exec.out.find("sleep"), std::string::npos) << exec.out;
+  EXPECT_EQ(ReadText("/written-by-the-job"), "");
+  c().Herd("cancel " + std::to_string(*id));
 }
 
 // Sends SessionOpen for job `id` straight to herd-noded at `endpoint` (not asking herd-ctld) with

@@ -68,7 +68,7 @@ struct JobSpec {
   // An interactive session (herd run): "pty" runs the command under a pseudo-terminal, "pipes"
   // relays its stdin, stdout and stderr; either way `herd attach` can connect to it while it
   // runs. "": a batch job (stdin /dev/null, output to its log only).
-  std::string session;
+  std::string session = {};
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -121,7 +121,7 @@ struct Job {
   }
   JobUsage usage;               // CPU and memory from its cgroups, kept after it ends
   // A running job with a session: "attached" or "detached", as its node last reported; not stored.
-  std::string session_state;
+  std::string session_state = {};
   bool operator==(const Job&) const = default;
 };
 

@@ -276,7 +276,7 @@ struct JobReport {
   bool requeue = false;
   // A job with an interactive session (JobSpec::session): "attached" while a `herd` is
   // connected to it, else "detached"; "" for other jobs.
-  std::string session;
+  std::string session = {};
   bool operator==(const JobReport&) const = default;
 };
 
@@ -288,7 +288,7 @@ struct RegisterRequest {
   // a resent copy (its jobs stay), a new one is a restart. 0: unknown (every Register a restart).
   uint64_t instance = 0;
   // Where `herd` reaches this node's sessions (attach, exec): "tcp://HOST:PORT"; "" = none.
-  std::string session_endpoint;
+  std::string session_endpoint = {};
   bool operator==(const RegisterRequest&) const = default;
 };
 struct RegisterReply {

@@ -33,7 +33,7 @@ struct LaunchSpec {
   std::string cwd;                                       // "" = "/"
   // model::JobSpec::session: "pty" or "pipes" start a session relay (relay.h) that `herd attach`
   // reaches through the job directory's session socket; "" = none.
-  std::string session;
+  std::string session = {};
   std::string image;  // "" = plain process; else a rootfs directory, a .tar/.tar.gz, or an OCI
                       // image layout "DIR[:TAG]" (unpacked with umoci) -> runc
   uint32_t uid = 0, gid = 0;  // run as this user; a non-root noded can only run as itself

@@ -31,10 +31,13 @@ Exit codes:
 
 void RegisterVerbs(CLI::App& app, Context& ctx) {
   RegisterSubmit(app, ctx);
+  RegisterRun(app, ctx);
   RegisterJobs(app, ctx);
   RegisterShow(app, ctx);
   RegisterJobActions(app, ctx);
   RegisterLogs(app, ctx);
+  RegisterAttach(app, ctx);
+  RegisterExec(app, ctx);
   RegisterNodes(app, ctx);
   RegisterWait(app, ctx);
   RegisterProjects(app, ctx);
@@ -64,9 +67,12 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 
   RegisterVerbs(app, ctx);
 
-  // The command of `herd submit [options] -- CMD ARGS` is everything after the first "--".
+  // The command of `herd submit|run|exec [options] -- CMD ARGS` is everything after the
+  // first "--".
   std::vector<std::string> head = args;
-  auto submit = std::find(args.begin(), args.end(), "submit");
+  auto submit = std::find_if(args.begin(), args.end(), [](const std::string& a) {
+    return a == "submit" || a == "run" || a == "exec";
+  });
   auto dashdash = std::find(args.begin(), args.end(), "--");
   if (submit < dashdash && dashdash != args.end()) {
     ctx.submit_dashdash = true;

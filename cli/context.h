@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/auth/auth.h"
 #include "common/model/job.h"
 #include "common/proto/messages.h"
 #include "common/util/status.h"
@@ -62,6 +63,13 @@ class Controller {
   }
   virtual Result<proto::UsageReply> Usage(const proto::UsageRequest&) {
     return Internal("this controller connection cannot report usage");
+  }
+  virtual Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest&) {
+    return Internal("this controller connection cannot find sessions");
+  }
+  // Signs messages to a node's session endpoint as this user (herd run, attach, exec).
+  virtual Result<std::unique_ptr<auth::Authenticator>> SessionAuthenticator() {
+    return Internal("this controller connection cannot open sessions");
   }
 };
 

@@ -259,6 +259,14 @@ std::string JobNodes(const model::Job& job) {
   return OrDash(out);
 }
 
+// The REASON column: why it waits or ended, or for a running session whether a herd is attached.
+std::string JobReason(const model::Job& job) {
+  if (job.reason.empty() && job.state == model::JobState::kRunning && !job.session_state.empty()) {
+    return "session " + job.session_state;
+  }
+  return job.reason;
+}
+
 std::string JobTime(const model::Job& job, int64_t now) {
   using model::JobState;
   if (model::IsTerminal(job.state)) {
@@ -341,7 +349,7 @@ void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
     table.AddRow({std::to_string(job.id), OrDash(job.spec.name), OrDash(job.user),
                   OrDash(job.spec.project), OrDash(job.spec.job_class),
                   model::JobStateName(job.state), JobGpus(job), JobNodes(job), JobTime(job, now),
-                  OrDash(job.reason)});
+                  OrDash(JobReason(job))});
   }
   table.Print(out, width);
 }
@@ -357,6 +365,7 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
       {"Class", OrDash(s.job_class)},
       {"State", model::JobStateName(job.state)},
       {"Reason", OrDash(job.reason)},
+      {"Session", OrDash(s.session.empty() ? "" : s.session + (job.session_state.empty() ? "" : ", " + job.session_state))},
       {"Command", OrDash(FormatCommand(s.argv))},
       {"WorkDir", OrDash(s.cwd)},
       {"Image", OrDash(s.image)},
@@ -466,6 +475,8 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"class", s.job_class},
       {"state", model::JobStateName(job.state)},
       {"reason", job.reason},
+      {"session", s.session},
+      {"session_state", job.session_state},
       {"gpus", GpuNumber(s.gpu_milli * s.workers)},
       {"nodes", nodes},
       {"submit_time", TimeOrNull(job.submit_time)},

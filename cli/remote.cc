@@ -12,7 +12,8 @@ namespace {
 
 class NetController final : public Controller {
  public:
-  explicit NetController(std::unique_ptr<net::Client> client) : client_(std::move(client)) {}
+  NetController(std::unique_ptr<net::Client> client, config::AuthConfig auth)
+      : client_(std::move(client)), auth_(std::move(auth)) {}
 
   Result<proto::SubmitReply> Submit(const proto::SubmitRequest& r) override {
     return client_->Call<proto::SubmitRequest, proto::SubmitReply>(r);
@@ -60,9 +61,16 @@ class NetController final : public Controller {
   Result<proto::UsageReply> Usage(const proto::UsageRequest& r) override {
     return client_->Call<proto::UsageRequest, proto::UsageReply>(r);
   }
+  Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest& r) override {
+    return client_->Call<proto::SessionWhereRequest, proto::SessionWhereReply>(r);
+  }
+  Result<std::unique_ptr<auth::Authenticator>> SessionAuthenticator() override {
+    return auth::MakeAuthenticator(auth_.method, auth_.munge_socket);
+  }
 
  private:
   std::unique_ptr<net::Client> client_;
+  config::AuthConfig auth_;
 };
 
 }  // namespace
@@ -81,7 +89,7 @@ Result<std::unique_ptr<Controller>> ConnectController(const GlobalOptions& optio
   if (!auth.ok()) return auth.status();
   auto client = std::make_unique<net::Client>(*endpoint, std::move(auth).value(),
                                               options.timeout_s * 1000);
-  return std::unique_ptr<Controller>(std::make_unique<NetController>(std::move(client)));
+  return std::unique_ptr<Controller>(std::make_unique<NetController>(std::move(client), cfg.auth));
 }
 
 }  // namespace herd::cli

@@ -191,6 +191,8 @@ void Controller::Handle(const net::Incoming& in) {
     s = OnJobAction(in, *who);
   } else if (e.type == "logs") {
     s = OnLogs(in, *who);
+  } else if (e.type == "session_where") {
+    s = OnSessionWhere(in, *who);
   } else if (e.type == "nodes") {
     s = OnNodes(in);
   } else if (e.type == "projects") {
@@ -698,25 +700,37 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
   return Status::Ok();
 }
 
-Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  auto it = jobs_.find(req->id);
-  if (it == jobs_.end()) return NotFound("job " + std::to_string(req->id) + " not found");
+Result<const Job*> Controller::OwnJob(const auth::Identity& who, model::JobId id) const {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
   const Job& j = it->second;
   if (!MayActOn(who, j)) {
     return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
   }
+  return &j;
+}
+
+Status Controller::CheckWorker(const Job& job, int worker) const {
+  if (worker < 0 || worker >= static_cast<int>(job.placement.size())) {
+    return Invalid("job " + std::to_string(job.id) + " has workers 0.." +
+                   std::to_string(job.placement.size() - 1));
+  }
+  return Status::Ok();
+}
+
+Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto job = OwnJob(who, req->id);
+  if (!job.ok()) return job.status();
+  const Job& j = **job;
   if (j.placement.empty()) {
     if (j.state == JobState::kPending) {
       return NotFound("job " + std::to_string(j.id) + " has not started yet: no output");
     }
     return NotFound("job " + std::to_string(j.id) + " never ran: no output");
   }
-  if (req->worker < 0 || req->worker >= static_cast<int>(j.placement.size())) {
-    return Invalid("job " + std::to_string(j.id) + " has workers 0.." +
-                   std::to_string(j.placement.size() - 1));
-  }
+  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
   const std::string& node = j.placement[req->worker].node;
   const Node* n = FindNode(node);
   if (n == nullptr || n->state == model::NodeState::kDown) {
@@ -726,6 +740,30 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
   uint64_t token = next_token_++;
   log_waiters_[token] = {in.peer, in.envelope.id, node};
   SendToNode(node, proto::LogsFetch{token, *req, j.restart_count});
+  return Status::Ok();
+}
+
+Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::SessionWhereRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto job = OwnJob(who, req->id);
+  if (!job.ok()) return job.status();
+  const Job& j = **job;
+  if (j.state != JobState::kRunning) {
+    return Invalid("job " + std::to_string(j.id) + " is " + model::JobStateName(j.state) +
+                   ": only a running job has sessions");
+  }
+  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
+  const std::string& node = j.placement[req->worker].node;
+  const Node* n = FindNode(node);
+  if (n == nullptr || n->state == model::NodeState::kDown) {
+    return Unavailable("node " + node + " running job " + std::to_string(j.id) + " is down");
+  }
+  if (n->session_endpoint.empty()) {
+    return Unavailable("node " + node + " takes no sessions: its herd.toml sets [node] "
+                       "session_listen = \"\"");
+  }
+  ReplyBody(in, proto::SessionWhereReply{node, n->session_endpoint});
   return Status::Ok();
 }
 

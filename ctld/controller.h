@@ -71,6 +71,7 @@ class Controller {
     // that commands go to and node messages are taken from; "" while none is known.
     std::string route;
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
+    std::string session_endpoint;  // where `herd` reaches its sessions (its latest Register)
   };
   // What the controller asked of a running job that has not finished yet.
   struct Ending {
@@ -108,6 +109,8 @@ class Controller {
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
+  // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
+  Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
   Status OnNodes(const net::Incoming& in);
   Status OnProjects(const net::Incoming& in);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
@@ -137,6 +140,10 @@ class Controller {
   std::string GpuTypeOf(const std::string& gpu_model) const;
   // "a100 (8 GPUs on 2 nodes), h100 (4 GPUs on 1 node)": the GPU types of `nodes`.
   std::string GpuTypesText(const std::vector<const Node*>& nodes) const;
+  // Job `id`, when `who` may act on it (else NotFound or Denied, naming its owner).
+  Result<const model::Job*> OwnJob(const auth::Identity& who, model::JobId id) const;
+  // Invalid unless `worker` is one of the job's placed workers.
+  Status CheckWorker(const model::Job& job, int worker) const;
   // True for the job's owner and admins: they may act on it and see all of it.
   bool MayActOn(const auth::Identity& who, const model::Job& job) const;
   // `job` as others see it: never its environment; with [controller] private_commands, not its

@@ -36,6 +36,7 @@ Status Controller::OnRegister(const net::Incoming& in) {
   n.route = in.peer;
   n.name = req->node;
   n.topology = req->topology;
+  n.session_endpoint = req->session_endpoint;
   n.state = model::NodeState::kUp;
   n.registered = true;
   n.last_seen_ms = clock_->MonotonicMillis();
@@ -94,6 +95,11 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
     schedule_soon_ = true;
   }
   Reconcile(*n, hb->jobs, /*complete=*/false);
+  for (const proto::JobReport& r : hb->jobs) {
+    auto job = jobs_.find(r.id);
+    if (r.session.empty() || r.worker != 0 || job == jobs_.end()) continue;
+    if (job->second.restart_count == r.run) job->second.session_state = r.session;
+  }
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
   if (!n->gpu_metrics.empty()) {

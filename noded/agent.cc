@@ -125,14 +125,20 @@ void Agent::Send(const proto::Envelope& e) {
 void Agent::Step(int timeout_ms) {
   int64_t now = clock_->MonotonicMillis();
   if (!registered_ && now >= next_register_ms_) {
-    proto::RegisterRequest req{options_.name, options_.topology, Reports(true), instance_};
+    proto::RegisterRequest req{options_.name, options_.topology, Reports(true), instance_,
+                               sessions_ ? sessions_->Endpoint() : ""};
     SendBody(req);
     next_register_ms_ = now + 1000;
   }
   int wait = static_cast<int>(std::clamp<int64_t>(NextDueMs() - now, 0, timeout_ms));
   // A job's start is never waited for: its shim's answer wakes this loop like a message does.
-  net::WaitAny({dealer_.get()}, wait, runtime_->StartFds());
+  std::vector<int> fds = runtime_->StartFds();
+  if (sessions_) {
+    for (int fd : sessions_->Fds()) fds.push_back(fd);
+  }
+  net::WaitAny({dealer_.get()}, wait, fds);
   for (auto e = dealer_->Receive(0); e; e = dealer_->Receive(0)) Handle(*e);
+  if (sessions_) sessions_->Step();
   TakeStartOutcomes();
   now = clock_->MonotonicMillis();
   if (now >= next_poll_ms_) {
@@ -184,6 +190,7 @@ std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
     r.state = StateName(st.state);
     r.exit_code = st.exit_code;
     r.reason = st.reason;
+    if (st.session && sessions_) r.session = sessions_->State(st.job_key);
     r.usage = ToJobUsage(st.state == runtime::JobStatus::kExited ? st.usage
                                                                  : runtime_->Usage(st.job_key));
     out.push_back(std::move(r));
@@ -303,6 +310,7 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   }
   spec.argv = job.spec.argv;
   spec.script = job.spec.script;
+  spec.session = job.spec.session;
   spec.cwd = job.spec.cwd;
   spec.image = job.spec.image;
   for (const auto& v : job.spec.volumes) {

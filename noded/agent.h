@@ -17,6 +17,7 @@
 #include "common/util/clock.h"
 #include "noded/gpu/gpu.h"
 #include "noded/runtime/runtime.h"
+#include "noded/sessions.h"
 
 namespace herd::noded {
 
@@ -58,6 +59,9 @@ class Agent {
   // The connection to herd-ctld, for a caller that waits on many agents at once.
   // REQUIRES: Connect() succeeded.
   net::Dealer* dealer() const { return dealer_.get(); }
+  // Serves interactive sessions from this agent's loop and reports their state with the jobs;
+  // its endpoint goes into each Register. REQUIRES: before Connect.
+  void SetSessions(SessionHub* sessions) { sessions_ = sessions; }
 
  private:
   void Send(const proto::Envelope& e);
@@ -95,6 +99,7 @@ class Agent {
   // This agent's RegisterRequest::instance: the same in every Register it (re)sends.
   const uint64_t instance_;
   std::unique_ptr<net::Dealer> dealer_;
+  SessionHub* sessions_ = nullptr;
 
   bool registered_ = false;
   int heartbeat_ms_ = 2000;

@@ -131,7 +131,27 @@ int main(int argc, char** argv) {
     }
     opts.controller_uid = pw->pw_uid;
   }
+  herd::runtime::Runtime* runtime_ptr = runtime->get();
   herd::noded::Agent agent(opts, std::move(*runtime), std::move(*auth), std::move(metrics), &clock);
+  std::unique_ptr<herd::noded::SessionHub> sessions;
+  if (!config->node.session_listen.empty()) {
+    auto server = herd::net::Server::Bind({config->node.session_listen});
+    auto session_auth = herd::auth::MakeAuthenticator(config->auth.method, config->auth.munge_socket);
+    if (!server.ok() || !session_auth.ok()) {
+      spdlog::critical("cannot listen for sessions at {}: {}", config->node.session_listen,
+                       (server.ok() ? session_auth.status() : server.status()).message());
+      return 1;
+    }
+    std::set<uint32_t> admin_uids;
+    for (const std::string& admin : config->admins) {
+      if (struct passwd* pw = getpwnam(admin.c_str())) admin_uids.insert(pw->pw_uid);
+    }
+    sessions = std::make_unique<herd::noded::SessionHub>(std::move(*server), runtime_ptr,
+                                                         std::move(*session_auth),
+                                                         std::move(admin_uids), &clock);
+    spdlog::info("sessions at {}", sessions->Endpoint());
+    agent.SetSessions(sessions.get());
+  }
   if (auto s = agent.Connect(); !s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;

@@ -30,5 +30,13 @@ void RegisterAdmin(CLI::App& app, Context& ctx);
 void RegisterWhy(CLI::App& app, Context& ctx);
 // herd usage: GPU-hours and waiting times per user, project or department.
 void RegisterUsage(CLI::App& app, Context& ctx);
+// herd run [submit options] -- CMD: submits with a session, waits for it, attaches (submit.cc).
+void RegisterRun(CLI::App& app, Context& ctx);
+// herd attach JOB and herd exec JOB -- CMD (session.cc is the terminal side).
+void RegisterAttach(CLI::App& app, Context& ctx);
+void RegisterExec(CLI::App& app, Context& ctx);
+// herd run after its submit: shows why job `id` waits until it runs, then attaches to its
+// session (a terminal when `terminal`); returns the job's exit code, or herd's own on errors.
+int RunAttached(model::JobId id, bool terminal, Context& ctx);
 
 }  // namespace herd::cli

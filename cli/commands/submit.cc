@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,9 @@ struct SubmitOptions {
   std::vector<std::string> sweep;
   int32_t sweep_limit = 0;
   bool wait = false;
+  bool pty = false;
+  // herd run: called with the new job's id instead of printing it; returns herd's exit code.
+  std::function<int(model::JobId)> then;
 };
 
 std::optional<int64_t> ParseNumber(std::string_view v) {
@@ -355,6 +359,7 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
   if (o.interactive) spec.job_class = "interactive";
   if (o.train) spec.job_class = "train";
   if (!o.job_class.empty()) spec.job_class = o.job_class;
+  if (o.pty && spec.session.empty()) spec.session = "pty";
   if (!IsValidUtf8(spec.name)) return ctx.UsageError("--name: not valid UTF-8");
   // The submitting environment first, then -e on top.
   auto rule = ParseExport(!o.export_rule.empty() ? o.export_rule
@@ -473,6 +478,7 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
                                                         : request.array_indexes.size();
   std::vector<model::JobId> ids;
   for (int64_t i = 0; i < count; ++i) ids.push_back(reply->id + i);
+  if (o.then) return o.then(reply->id);
   if (o.json) {
     nlohmann::json j = {{"id", reply->id}};
     if (many) j["jobs"] = ids;
@@ -587,11 +593,42 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   sub->add_flag("--stop-after-first-success", s.stop_after_success,
                 "array or sweep: when one job completes (exit 0), cancel the unfinished rest");
   sub->add_flag("--wait", o->wait, "wait until the job ends (like herd wait); exit with its code");
+  sub->add_flag("--pty", o->pty, "run the command under a terminal that herd attach connects to");
   sub->add_flag("-q,--quiet", o->quiet, "print only the job id");
   sub->add_flag("--json", o->json, "print {\"id\": N}");
 }
 
+int RunRun(SubmitOptions& o, CLI::App& sub, Context& ctx) {
+  std::vector<std::string> command = sub.remaining();
+  if (!command.empty() && command.front().size() > 1 && command.front()[0] == '-') {
+    return ctx.UsageError("run: unknown option '" + command.front() + "'");
+  }
+  if (ctx.submit_dashdash) {
+    if (!command.empty()) command.push_back("--");
+    command.insert(command.end(), ctx.submit_tail.begin(), ctx.submit_tail.end());
+  }
+  if (command.empty()) return ctx.UsageError("missing command: herd run [options] -- COMMAND [ARGS...]");
+  if (o.array.size() + o.sweep.size() > 0 || o.wait) {
+    return ctx.UsageError("run: --array, --sweep and --wait are for herd submit");
+  }
+  // An interactive session unless the user chose a class.
+  if (o.job_class.empty() && !o.train) o.interactive = true;
+  const bool terminal = isatty(0) && isatty(1);
+  o.spec.session = terminal ? "pty" : "pipes";
+  o.then = [&ctx, terminal](model::JobId id) { return RunAttached(id, terminal, ctx); };
+  return Submit(o, std::move(command), ctx);
+}
+
 }  // namespace
+
+void RegisterRun(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<SubmitOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "run", "Run a command interactively on the cluster: herd run [submit options] -- CMD ARGS");
+  AddSubmitOptions(sub, o.get());
+  sub->prefix_command();
+  sub->callback([o, sub, &ctx] { ctx.exit_code = RunRun(*o, *sub, ctx); });
+}
 
 void RegisterSubmit(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<SubmitOptions>();

@@ -559,6 +559,10 @@ class Parser {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &config_.node.start_timeout_s));
       } else if (k == "max_image_size") {
         HERD_RETURN_IF_ERROR(SizeMiB(v, at, p, &config_.node.max_image_mib));
+      } else if (k == "session_listen") {
+        const auto* str = v.as_string();
+        if (!str) return Error(at, p, "expected a string such as \"tcp://0.0.0.0:0\", got " + TypeName(v));
+        config_.node.session_listen = str->get();
       } else {
         UnknownKey(at, p);
       }
@@ -1144,6 +1148,7 @@ std::string ToToml(const Config& c) {
     }
   }
   PutDuration(node, "start_timeout", c.node.start_timeout_s);
+  node.insert_or_assign("session_listen", c.node.session_listen);
   root.insert_or_assign("node", std::move(node));
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});

@@ -114,6 +114,9 @@ struct NodeDaemonConfig {
   // The most a container image may take once unpacked (each file, and the whole as the disk's
   // free space shows it); 0 = no bound.
   int64_t max_image_mib = 64 << 10;
+  // Where herd-noded listens for interactive sessions (herd run, attach, exec); port 0 picks a
+  // free one, reported to herd-ctld; "" = no sessions on this node.
+  std::string session_listen = "tcp://0.0.0.0:0";
   bool operator==(const NodeDaemonConfig&) const = default;
 };
 

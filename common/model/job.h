@@ -66,11 +66,15 @@ struct JobSpec {
   std::map<std::string, std::string> sweep; // a sweep member's parameter values (common/model/sweep.h)
   bool stop_after_success = false;          // array/sweep: first member to complete ends the rest
   // Where it may run (common/model/fleet.h); herd-ctld refuses at submit what no node satisfies.
-  std::vector<std::string> gpu_types;       // GPU types its GPUs may be of ("a100"); empty: any
-  std::string pool;                         // node pool ([pools.NAME], else label pool=NAME)
-  std::map<std::string, std::string> constraints;  // node labels it needs, every one
-  std::vector<std::string> nodelist;        // only nodes matching one of these names or patterns
-  std::vector<std::string> exclude;         // never nodes matching one of these
+  std::vector<std::string> gpu_types = {};       // GPU types its GPUs may be of ("a100"); empty: any
+  std::string pool = {};                         // node pool ([pools.NAME], else label pool=NAME)
+  std::map<std::string, std::string> constraints = {};  // node labels it needs, every one
+  std::vector<std::string> nodelist = {};        // only nodes matching one of these names or patterns
+  std::vector<std::string> exclude = {};         // never nodes matching one of these
+  // An interactive session (herd run): "pty" runs the command under a pseudo-terminal, "pipes"
+  // relays its stdin, stdout and stderr; either way `herd attach` can connect to it while it
+  // runs. "": a batch job (stdin /dev/null, output to its log only).
+  std::string session = {};
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }
@@ -122,6 +126,8 @@ struct Job {
                               : -1;
   }
   JobUsage usage;               // CPU and memory from its cgroups, kept after it ends
+  // A running job with a session: "attached" or "detached", as its node last reported; not stored.
+  std::string session_state = {};
   bool operator==(const Job&) const = default;
 };
 

@@ -44,14 +44,14 @@ HERD_SCHEMA(model::JobSpec, nullptr,
                     F(volumes) F(after) F(hold) F(begin_time) F(array_id) F(array_index)
                         F(array_limit) F(sweep) F(stop_after_success) F(gpu_memory_limit_mib)
                             F(script) F(gpu_types) F(pool) F(constraints) F(nodelist)
-                                F(exclude))
+                                F(exclude) F(session))
 HERD_SCHEMA(model::WorkerPlacement, nullptr,
             F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
 HERD_SCHEMA(model::JobUsage, nullptr, F(cpu_ms) F(memory_bytes) F(memory_peak_bytes))
 HERD_SCHEMA(model::Job, nullptr,
             F(id) F(spec) F(user) F(uid) F(gid) F(state) F(reason) F(submit_time) F(start_time)
                 F(end_time) F(exit_code) F(restart_count) F(placement) F(preemptions)
-                    F(gpu_util_sum) F(gpu_sampled_ms) F(usage))
+                    F(gpu_util_sum) F(gpu_sampled_ms) F(usage) F(session_state))
 HERD_SCHEMA(model::GpuInfo, nullptr,
             F(index) F(model) F(memory_mib) F(pci_bus_id) F(numa) F(pcie_switch) F(nic) F(uuid))
 HERD_SCHEMA(model::NicInfo, nullptr, F(name) F(pci_bus_id) F(numa) F(pcie_switch))
@@ -91,8 +91,8 @@ HERD_SCHEMA(UsageRow, nullptr,
                 F(gpu_util_pct) F(preemptions))
 HERD_SCHEMA(UsageReply, "usage_reply", F(since) F(until) F(by) F(rows))
 HERD_SCHEMA(JobReport, nullptr,
-            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run) F(requeue))
-HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs) F(instance))
+            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run) F(requeue) F(session))
+HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs) F(instance) F(session_endpoint))
 HERD_SCHEMA(RegisterReply, "register_reply", F(heartbeat_interval_ms))
 HERD_SCHEMA(GpuMetric, nullptr, F(index) F(utilization_pct) F(memory_used_mib))
 HERD_SCHEMA(Heartbeat, "heartbeat", F(node) F(jobs) F(gpus) F(unavailable))
@@ -102,6 +102,12 @@ HERD_SCHEMA(LaunchCommand, "launch", F(job) F(worker) F(env))
 HERD_SCHEMA(SignalCommand, "signal", F(id) F(action) F(grace_ms) F(reason) F(run))
 HERD_SCHEMA(LogsFetch, "logs_fetch", F(token) F(request) F(run))
 HERD_SCHEMA(LogsData, "logs_data", F(token) F(reply) F(error))
+HERD_SCHEMA(SessionWhereRequest, "session_where", F(id) F(worker))
+HERD_SCHEMA(SessionWhereReply, "session_where_reply", F(node) F(endpoint))
+HERD_SCHEMA(SessionOpen, "session_open", F(id) F(worker) F(exec))
+HERD_SCHEMA(SessionOpened, "session_opened", F(session))
+HERD_SCHEMA(SessionInput, "session_input", F(session) F(data) F(received) F(close))
+HERD_SCHEMA(SessionOutput, "session_output", F(session) F(data) F(taken) F(closed) F(error))
 HERD_SCHEMA(Envelope, nullptr, F(v) F(type) F(id) F(cred) F(body))
 
 #undef F
@@ -496,5 +502,11 @@ HERD_MESSAGE(LaunchCommand)
 HERD_MESSAGE(SignalCommand)
 HERD_MESSAGE(LogsFetch)
 HERD_MESSAGE(LogsData)
+HERD_MESSAGE(SessionWhereRequest)
+HERD_MESSAGE(SessionWhereReply)
+HERD_MESSAGE(SessionOpen)
+HERD_MESSAGE(SessionOpened)
+HERD_MESSAGE(SessionInput)
+HERD_MESSAGE(SessionOutput)
 
 }  // namespace herd::proto

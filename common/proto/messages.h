@@ -209,6 +209,59 @@ struct UsageReply {
   bool operator==(const UsageReply&) const = default;
 };
 
+// herd run / attach / exec: where a running job's worker can be reached. Only its owner or an
+// admin is told; herd-noded checks the same again on every session message.
+struct SessionWhereRequest {
+  model::JobId id = 0;
+  int32_t worker = 0;
+  bool operator==(const SessionWhereRequest&) const = default;
+};
+struct SessionWhereReply {
+  std::string node;
+  std::string endpoint;  // the node's session endpoint (RegisterRequest::session_endpoint)
+  bool operator==(const SessionWhereReply&) const = default;
+};
+
+// ---- herd (CLI) <-> herd-noded: an interactive session ----
+// Every message from herd carries a MUNGE credential that herd-noded verifies; only the job's
+// owner, root and admins may open a session, and only the uid that opened one may use it.
+// The `data` fields are bytes of the session stream (common/proto/stream.h), which herd-noded
+// relays without reading.
+
+struct SessionOpen {
+  model::JobId id = 0;
+  int32_t worker = 0;
+  bool exec = false;  // false: attach to the job's own session; true: herd exec (a new process)
+  bool operator==(const SessionOpen&) const = default;
+};
+struct SessionOpened {
+  uint64_t session = 0;
+  bool operator==(const SessionOpened&) const = default;
+};
+// herd -> herd-noded: stream bytes, and how many output bytes herd has received so far (its
+// window: herd-noded sends at most kSessionWindow bytes beyond it). An empty one keeps the
+// session alive and is answered with a SessionOutput.
+struct SessionInput {
+  uint64_t session = 0;
+  std::string data;
+  int64_t received = 0;
+  bool close = false;  // herd detaches
+  bool operator==(const SessionInput&) const = default;
+};
+// herd-noded -> herd: stream bytes, how many input bytes the relay has taken so far (herd sends
+// at most kSessionWindow beyond it), and whether the session is over.
+struct SessionOutput {
+  uint64_t session = 0;
+  std::string data;
+  int64_t taken = 0;
+  bool closed = false;
+  std::string error;  // why it closed, when not by the command's end
+  bool operator==(const SessionOutput&) const = default;
+};
+inline constexpr int64_t kSessionWindow = 1 << 20;
+// A session that hears nothing from herd this long is detached by herd-noded.
+inline constexpr int kSessionIdleMs = 20'000;
+
 // ---- herd-noded -> herd-ctld ----
 
 struct JobReport {
@@ -224,6 +277,9 @@ struct JobReport {
   // ENDED before it ran through a fault of the node (its state directory is full), not of the
   // job: herd-ctld requeues the job instead of failing it.
   bool requeue = false;
+  // A job with an interactive session (JobSpec::session): "attached" while a `herd` is
+  // connected to it, else "detached"; "" for other jobs.
+  std::string session = {};
   bool operator==(const JobReport&) const = default;
 };
 
@@ -234,6 +290,8 @@ struct RegisterRequest {
   // Drawn once per herd-noded process: a Register with the instance herd-ctld already knows is
   // a resent copy (its jobs stay), a new one is a restart. 0: unknown (every Register a restart).
   uint64_t instance = 0;
+  // Where `herd` reaches this node's sessions (attach, exec): "tcp://HOST:PORT"; "" = none.
+  std::string session_endpoint = {};
   bool operator==(const RegisterRequest&) const = default;
 };
 struct RegisterReply {

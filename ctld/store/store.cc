@@ -388,6 +388,7 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .StringMap("constraints", s.constraints)
       .Strings("nodelist", s.nodelist)
       .Strings("exclude", s.exclude)
+      .Str("session", s.session)
       .Done();
 }
 
@@ -423,6 +424,7 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "constraints", s.constraints);
   Get(j, "nodelist", s.nodelist);
   Get(j, "exclude", s.exclude);
+  Get(j, "session", s.session);
   return s;
 }
 

@@ -19,6 +19,7 @@ std::string SpecToJson(const ShimSpec& s) {
   json j = {{"job_key", l.job_key},
             {"argv", l.argv},
             {"script", l.script},
+            {"session", l.session},
             {"env", l.env},
             {"cwd", l.cwd},
             {"image", l.image},
@@ -50,6 +51,7 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     j.at("job_key").get_to(l.job_key);
     j.at("argv").get_to(l.argv);
     l.script = j.value("script", std::string());
+    l.session = j.value("session", std::string());
     j.at("env").get_to(l.env);
     j.at("cwd").get_to(l.cwd);
     j.at("image").get_to(l.image);

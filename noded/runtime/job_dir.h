@@ -19,6 +19,8 @@ inline constexpr char kCgroupFile[] = "cgroup";        // cgroup mode name, when
 inline constexpr char kKillFile[] = "kill";            // grace in ms, written by Kill
 inline constexpr char kSuspendedFile[] = "suspended";  // present while frozen
 inline constexpr char kExitFile[] = "exit";            // ExitRecord, written last
+// The session relay's listening socket (jobs with a session, relay.h); only root may connect.
+inline constexpr char kSessionSocket[] = "session.sock";
 // Present from Launch until the shim answers whether the job started (kStarting).
 inline constexpr char kStartingFile[] = "starting";
 

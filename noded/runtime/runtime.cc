@@ -1,6 +1,7 @@
 #include "noded/runtime/runtime.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -20,6 +21,39 @@ namespace herd::runtime {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Runs argv in a grandchild (double fork + setsid), so that it is nobody's child here and
+// survives herd-noded, with `fd` as its descriptor 3, /dev/null as 0, 1 and 2 and nothing else
+// open. Returns the child, whose pid is the grandchild's session and process group; the caller
+// reaps it (it exits at once). -1 with errno when fork fails.
+pid_t SpawnDetached(std::vector<std::string> args, int fd) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t child = fork();
+  if (child == 0) {
+    setsid();
+    if (fork() != 0) _exit(0);
+    if (fd == 3) {
+      fcntl(3, F_SETFD, 0);
+    } else {
+      dup2(fd, 3);
+    }
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    close_range(4, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(argv[0], argv.data());
+    static const char kMsg[] = "error: cannot execute herd-shim\n";
+    (void)!write(3, kMsg, sizeof kMsg - 1);
+    _exit(127);
+  }
+  return child;
+}
 
 bool ValidKey(const std::string& key) {
   if (key.empty() || key.size() > 128 || key[0] == '.') return false;
@@ -128,32 +162,8 @@ Status Runtime::BeginLaunch(const LaunchSpec& spec) {
     Forget(spec.job_key).ok();
     return failed;
   }
-  std::string shim_path = options_.shim_path, fd_arg = "3";
-  char* argv[] = {shim_path.data(), dir.data(), fd_arg.data(), nullptr};
-  // Double fork + setsid: the shim is nobody's child here, so it survives herd-noded. Its
-  // session's id is the child's pid: the process group of the shim and its unpack processes.
-  pid_t child = fork();
-  if (child == 0) {
-    setsid();
-    if (fork() != 0) _exit(0);
-    if (ready[1] == 3) {
-      fcntl(3, F_SETFD, 0);
-    } else {
-      dup2(ready[1], 3);
-    }
-    int devnull = open("/dev/null", O_RDWR);
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    close_range(4, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv);
-    static const char kMsg[] = "error: cannot execute herd-shim\n";
-    (void)!write(3, kMsg, sizeof kMsg - 1);
-    _exit(127);
-  }
+  // Its session's id is the child's pid: the process group of the shim and its unpack processes.
+  pid_t child = SpawnDetached({options_.shim_path, dir, "3"}, ready[1]);
   close(ready[1]);
   if (child < 0) {
     const int err = errno;
@@ -168,6 +178,42 @@ Status Runtime::BeginLaunch(const LaunchSpec& spec) {
   starting_[spec.job_key] =
       Starting{ready[0], child, std::chrono::steady_clock::now() + options_.start_timeout, ""};
   return Status::Ok();
+}
+
+Result<SessionTarget> Runtime::Session(const std::string& job_key) const {
+  auto dir = RunningJobDir(job_key);
+  if (!dir.ok()) return dir.status();
+  auto text = ReadFile(*dir + "/" + kSpecFile);
+  if (!text.ok()) return text.status();
+  auto spec = SpecFromJson(*text);
+  if (!spec.ok()) return spec.status();
+  SessionTarget target;
+  target.uid = spec->launch.uid;
+  if (!spec->launch.session.empty() && Exists(*dir + "/" + kSessionSocket)) {
+    target.socket = *dir + "/" + kSessionSocket;
+  }
+  return target;
+}
+
+Result<int> Runtime::StartExec(const std::string& job_key) {
+  auto dir = RunningJobDir(job_key);
+  if (!dir.ok()) return dir.status();
+  if (!Exists(*dir + "/" + kPidFile)) return Unavailable("job " + job_key + " is still starting");
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    return Internal("socketpair: " + ErrnoText(errno));
+  }
+  const pid_t child = SpawnDetached({options_.shim_path, "--exec", *dir, "3"}, pair[1]);
+  const int err = errno;
+  close(pair[1]);
+  if (child < 0) {
+    close(pair[0]);
+    return Internal("fork: " + ErrnoText(err));
+  }
+  while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  fcntl(pair[0], F_SETFL, O_NONBLOCK);
+  return pair[0];
 }
 
 std::vector<int> Runtime::StartFds() const {
@@ -377,6 +423,7 @@ std::vector<JobStatus> Runtime::Poll() {
           continue;
         }
         st.state = Exists(dir + "/" + kSuspendedFile) ? JobStatus::kSuspended : JobStatus::kRunning;
+        st.session = Exists(dir + "/" + kSessionSocket);
         jobs.push_back(st);
         continue;
       }

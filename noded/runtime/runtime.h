@@ -31,6 +31,9 @@ struct LaunchSpec {
   std::string script;
   std::vector<std::pair<std::string, std::string>> env;  // added to a minimal PATH/HOME/USER
   std::string cwd;                                       // "" = "/"
+  // model::JobSpec::session: "pty" or "pipes" start a session relay (relay.h) that `herd attach`
+  // reaches through the job directory's session socket; "" = none.
+  std::string session = {};
   std::string image;  // "" = plain process; else a rootfs directory, a .tar/.tar.gz, or an OCI
                       // image layout "DIR[:TAG]" (unpacked with umoci) -> runc
   uint32_t uid = 0, gid = 0;  // run as this user; a non-root noded can only run as itself
@@ -52,6 +55,14 @@ struct JobStatus {
   int exit_code = -1;  // when kExited: the exit code, 128+N when killed by signal N, -1 unknown
   std::string reason;  // "exit code 3", "killed by signal 9", "out of memory", "" (exit 0)
   CgroupUsage usage;   // when kExited: its use at the end, as herd-shim recorded it
+  bool session = false;  // running with a session relay (LaunchSpec::session)
+};
+
+// What herd-noded needs to serve a session of a running job: the uid the job runs as (the
+// only user besides root and admins who may attach or exec) and its session relay's socket.
+struct SessionTarget {
+  uint32_t uid = 0;
+  std::string socket;  // "" when the job has no session (or its relay has ended)
 };
 
 struct RuntimeOptions {
@@ -134,6 +145,11 @@ class Runtime {
   // reached the end of the log of a job that has ended (no more output will come).
   virtual Result<std::string> ReadLog(const std::string& job_key, int64_t offset,
                                       int64_t max_bytes, bool* eof);
+  // Who runs the running job `job_key` and where its session relay listens.
+  virtual Result<SessionTarget> Session(const std::string& job_key) const;
+  // Starts `herd-shim --exec` for the running job `job_key` (shim.h: RunExec) and returns
+  // herd-noded's end of its connection (non-blocking, close-on-exec; the caller closes it).
+  virtual Result<int> StartExec(const std::string& job_key);
   // The cgroup layout jobs are confined with: "v2", "v1", "hybrid", or "none" when cgroups
   // are disabled or unusable here (each job's shim.log then says why).
   virtual std::string CgroupMode() const;

@@ -12,6 +12,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -38,6 +40,7 @@
 #include "noded/runtime/cgroup.h"
 #include "noded/runtime/job_dir.h"
 #include "noded/runtime/nvidia.h"
+#include "noded/runtime/relay.h"
 
 namespace herd::runtime {
 namespace fs = std::filesystem;
@@ -51,12 +54,14 @@ constexpr int kDefaultGraceMs = 10000;
 // for at most this long.
 constexpr int kLogCheckMs = 250;
 
-// Undoes in a child what the shim set up for itself before it execs something else.
+// Undoes in a child what the shim set up for itself before it execs something else, and what
+// the shim inherited: a herd-noded started in the background by a shell ignores SIGINT and
+// SIGQUIT, which a job (a shell's ^C) must not.
 void ResetSignalsInChild() {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  signal(SIGPIPE, SIG_DFL);
+  ResetSignalDispositions();
 }
 
 std::vector<char*> CStrings(std::vector<std::string>& strings) {
@@ -711,6 +716,11 @@ class Shim {
   void Cleanup();
   void Ready(const std::string& line);
   void CapLog(bool final);
+  // Forks the job's session relay (relay.h) with the relay's ends of `io`: it listens on the job
+  // directory's session socket, as the job's user, until the job ended.
+  Status StartRelay(const UserInfo& user, SessionIo* io);
+  // Tells the relay the job's exit code and waits (bounded) until it sent the rest.
+  void FinishRelay(int exit_code);
 
   std::string dir_;
   int ready_fd_;
@@ -723,6 +733,9 @@ class Shim {
   std::optional<int> status_;  // waitpid status of the job's main process once it ended
   std::optional<Clock::time_point> kill_deadline_;
   bool log_truncated_ = false;
+  pid_t relay_pid_ = -1;
+  bool relay_reaped_ = false;
+  int relay_exit_fd_ = -1;  // the relay reads the job's exit code from this pipe
 };
 
 int Shim::Run() {
@@ -781,10 +794,11 @@ int Shim::Run() {
       if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) BeginKill();
     }
   }
+  int st = *status_;
+  FinishRelay(WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1);
   KillLeftovers();
   CapLog(/*final=*/true);
   ExitRecord record;
-  int st = *status_;
   if (WIFEXITED(st)) {
     record.exit_code = WEXITSTATUS(st);
     if (record.exit_code != 0) record.reason = "exit code " + std::to_string(record.exit_code);
@@ -853,6 +867,10 @@ Status Shim::Start() {
     return Invalid("a batch script cannot run in a container: run it with -- COMMAND from the "
                    "image or a volume");
   }
+  if (container_ && !spec.session.empty()) {
+    return Invalid("interactive sessions (herd run, --pty) cannot run in a container yet: run "
+                   "without --image, or submit it and use herd exec");
+  }
   return container_ ? StartContainer() : StartProcess();
 }
 
@@ -915,6 +933,25 @@ Status Shim::StartProcess() {
     Note("running without cgroups: disabled by configuration");
   }
 
+  // A session's terminal is opened with the user's rights: its slave is the user's.
+  std::optional<SessionIo> session;
+  if (!spec.session.empty()) {
+    HERD_RETURN_IF_ERROR(WithUserRights(user, [&]() -> Status {
+      Result<SessionIo> io = OpenSessionIo(spec.session == "pty", 24, 80);
+      if (!io.ok()) return io.status();
+      session = *io;
+      return Status::Ok();
+    }));
+  }
+  struct SessionCloser {
+    std::optional<SessionIo>* io;
+    ~SessionCloser() {
+      if (!*io) return;
+      CloseCommandEnds(&**io);
+      CloseRelayEnds(&**io);
+    }
+  } session_closer{&session};
+
   // Everything the child needs is prepared here: after fork it may only make system calls.
   std::vector<char*> argv = CStrings(args), envp = CStrings(env);
   std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
@@ -932,10 +969,16 @@ Status Shim::StartProcess() {
   if (pid_ < 0) return Internal("fork: " + ErrnoText(errno));
   if (pid_ == 0) {
     ResetSignalsInChild();
-    setsid();  // the job's process group is what Kill and SIGSTOP address
-    dup2(devnull, 0);
-    dup2(log_fd_, 1);
-    dup2(log_fd_, 2);
+    // The job's process group is what Kill and SIGSTOP address: a new session, whose
+    // controlling terminal is the session's pty when it has one.
+    if (session) {
+      if (!TakeSessionIo(*session)) _exit(127);
+    } else {
+      setsid();
+      dup2(devnull, 0);
+      dup2(log_fd_, 1);
+      dup2(log_fd_, 2);
+    }
     char go;
     // Wait until the shim has put us in the cgroups; without its "g" (the shim failed or was
     // killed) the job must not run.
@@ -978,10 +1021,95 @@ Status Shim::StartProcess() {
   ssize_t n = read(err_pipe[0], &e, sizeof e);  // EOF: exec succeeded
   close(err_pipe[0]);
   if (!attached.ok()) return attached;
-  if (n <= 0) return Status::Ok();
+  if (n <= 0) {
+    if (!session) return Status::Ok();
+    CloseCommandEnds(&*session);
+    Status relay = StartRelay(user, &*session);
+    // The job runs on without a session: its output is lost, but not the job.
+    if (!relay.ok()) Note("no session for this job: " + relay.message());
+    return Status::Ok();
+  }
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
   return StartFailure(e, spec, cwd);
+}
+
+Status Shim::StartRelay(const UserInfo& user, SessionIo* io) {
+  const std::string path = Path(kSessionSocket);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Internal("session socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // Made by root in the job's directory, which only root may enter: herd-noded alone connects.
+  const int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd < 0) return Internal("socket: " + ErrnoText(errno));
+  unlink(path.c_str());
+  int exit_pipe[2] = {-1, -1};
+  if (bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listen_fd, 8) != 0 || pipe2(exit_pipe, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(listen_fd);
+    return Internal("session socket " + path + ": " + ErrnoText(err));
+  }
+  const uid_t noded_uid = getuid();
+  relay_pid_ = fork();
+  if (relay_pid_ < 0) {
+    const int err = errno;
+    close(listen_fd);
+    close(exit_pipe[0]);
+    close(exit_pipe[1]);
+    return Internal("fork: " + ErrnoText(err));
+  }
+  if (relay_pid_ == 0) {
+    ResetSignalsInChild();
+    close(exit_pipe[1]);
+    if (ready_fd_ >= 0) close(ready_fd_);
+    prctl(PR_SET_NAME, "herd-relay");
+    // The user's ids before the first byte of the session is read; not dumpable, so the user's
+    // own processes cannot ptrace it and reach the listening socket.
+    if (NeedsSwitch(user) && !DropToUser(user)) _exit(1);
+    prctl(PR_SET_DUMPABLE, 0);
+    RelayOptions o;
+    o.io = *io;
+    o.listen_fd = listen_fd;
+    o.exit_fd = exit_pipe[0];
+    o.log_fd = log_fd_;
+    o.peer_uid = noded_uid;
+    RunRelay(std::move(o));
+    _exit(0);
+  }
+  close(listen_fd);
+  close(exit_pipe[0]);
+  CloseRelayEnds(io);
+  relay_exit_fd_ = exit_pipe[1];
+  return Status::Ok();
+}
+
+void Shim::FinishRelay(int exit_code) {
+  if (relay_pid_ <= 0) return;
+  if (relay_exit_fd_ >= 0) {
+    std::string code;
+    proto::stream::PutU32(&code, static_cast<uint32_t>(exit_code));
+    (void)!write(relay_exit_fd_, code.data(), code.size());
+    close(relay_exit_fd_);
+    relay_exit_fd_ = -1;
+  }
+  // The relay ends once the attached herd has the rest of the output, within seconds.
+  const auto deadline = Clock::now() + std::chrono::seconds(8);
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, relay_pid_, 0));
+  while (!relay_reaped_ && pidfd >= 0 && Clock::now() < deadline) {
+    struct pollfd p = {pidfd, POLLIN, 0};
+    poll(&p, 1, 100);
+    ReapAll();
+  }
+  if (pidfd >= 0) close(pidfd);
+  if (!relay_reaped_) {
+    Note("session relay did not end: killed");
+    kill(relay_pid_, SIGKILL);
+    waitpid(relay_pid_, nullptr, 0);
+  }
+  unlink(Path(kSessionSocket).c_str());
+  relay_pid_ = -1;
 }
 
 std::vector<std::string> Shim::Runc(std::vector<std::string> args) const {
@@ -1453,6 +1581,7 @@ void Shim::ReapAll() {
   pid_t p;
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
     if (p == pid_) status_ = st;
+    if (p == relay_pid_) relay_reaped_ = true;
   }
 }
 
@@ -1516,6 +1645,57 @@ std::optional<OciImageRef> ParseOciImage(const std::string& image) {
 Status RunCommand(const std::vector<std::string>& argv, int out_fd,
                   const std::vector<int>& pass_fds) {
   return RunChild(argv, out_fd, nullptr, -1, nullptr, nullptr, {}, pass_fds);
+}
+
+int RunExec(const std::string& job_dir, int client_fd) {
+  signal(SIGPIPE, SIG_IGN);
+  auto fail = [&](const std::string& why) {
+    std::string out = proto::stream::EncodeFrame(proto::stream::kError, "herd exec: " + why + "\n");
+    proto::stream::AppendFrame(&out, proto::stream::kExit, proto::stream::ExitPayload(127));
+    (void)!send(client_fd, out.data(), out.size(), MSG_NOSIGNAL);
+    return 127;
+  };
+  const std::string dir = job_dir + "/";
+  Result<std::string> text = ReadFile(dir + kSpecFile);
+  Result<ShimSpec> spec = text.ok() ? SpecFromJson(*text) : Result<ShimSpec>(text.status());
+  Result<std::string> pid_text = ReadFile(dir + kPidFile);
+  if (!spec.ok() || !pid_text.ok()) return fail("the job is not running");
+  const LaunchSpec& launch = spec->launch;
+  const pid_t job_pid = std::atoi(pid_text->c_str());
+  const bool container = !launch.image.empty();
+  // The job's cgroups (so its cpuset, memory, pids and device rules), else its cores.
+  Result<std::string> mode = ReadFile(dir + kCgroupFile);
+  if (mode.ok()) {
+    std::string name = *mode;
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    JobCgroup cg = JobCgroup::Open(CgroupModeFromName(name), spec->cgroup_parent, launch.job_key);
+    if (Status s = cg.Attach(getpid()); !s.ok()) return fail("cannot join the job's cgroup: " + s.message());
+  } else if (!launch.cpus.empty()) {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    for (int c : launch.cpus) CPU_SET(c, &cpus);
+    sched_setaffinity(0, sizeof cpus, &cpus);
+  }
+  // A container's namespaces: those of its init. The pid namespace takes effect for the
+  // command, which the relay forks.
+  if (container) {
+    for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"}) {
+      const std::string path = "/proc/" + std::to_string(job_pid) + "/ns/" + ns;
+      const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return fail("cannot open " + path + ": " + ErrnoText(errno));
+      const int rc = setns(fd, 0);
+      const int err = errno;
+      close(fd);
+      if (rc != 0) return fail(std::string("cannot enter the job's ") + ns + " namespace: " + ErrnoText(err));
+    }
+    if (chdir("/") != 0) return fail("cannot enter the container's root");
+  }
+  UserInfo user = LookupUser(launch.uid, launch.gid);
+  if (NeedsSwitch(user) && !DropToUser(user)) return fail("cannot become uid " + std::to_string(launch.uid));
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  prctl(PR_SET_DUMPABLE, 0);
+  std::string cwd = container ? "/" : launch.cwd;
+  return RunExecRelay(client_fd, JobEnv(launch, user, container), cwd);
 }
 
 int RunShim(const std::string& job_dir, int ready_fd) {

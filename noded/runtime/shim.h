@@ -16,6 +16,12 @@ namespace herd::runtime {
 // "error: <why>\n" when it could not start, then is closed. Returns the shim's exit code.
 int RunShim(const std::string& job_dir, int ready_fd);
 
+// herd-shim --exec: runs what `herd exec` asks (read from client_fd, a socket from herd-noded)
+// inside the running job of job_dir: in its cgroups, in its container's namespaces when it has
+// one, as its user, with its environment; relays it over client_fd until it ends. Returns the
+// command's exit code.
+int RunExec(const std::string& job_dir, int client_fd);
+
 // An OCI image layout (a directory holding oci-layout and index.json) and one of its tags.
 struct OciImageRef {
   std::string layout;

@@ -1,0 +1,204 @@
+// herd attach JOB [-w N]  |  herd exec JOB [-w N] [-t|-T] -- CMD ARGS  |  the attach of herd run
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "cli/commands/commands.h"
+#include "cli/format.h"
+#include "cli/session.h"
+
+namespace herd::cli {
+namespace {
+
+// The job, as herd-ctld lists it, or an error already printed (its exit code in *code).
+std::optional<model::Job> FetchJob(model::JobId id, Controller& controller, Context& ctx,
+                                   int* code) {
+  proto::JobsRequest request;
+  request.ids = {id};
+  request.all = true;
+  request.brief = true;
+  auto reply = controller.Jobs(request);
+  if (!reply.ok()) {
+    *code = ctx.RequestError(reply.status());
+    return std::nullopt;
+  }
+  for (const model::Job& job : reply->jobs) {
+    if (job.id == id) return job;
+  }
+  ctx.err() << "herd: job " << id << ": not found\n";
+  *code = kExitRejected;
+  return std::nullopt;
+}
+
+// herd's exit code for a job that ended: its own exit code, else 4 (as herd wait).
+int ExitCodeOfEnded(const model::Job& job) {
+  if (job.state == model::JobState::kCompleted) return kExitOk;
+  if (job.exit_code > 0 && job.exit_code < 256) return job.exit_code;
+  return kExitJobFailed;
+}
+
+// Waits until job `id` has ended (its session closed without an exit code) and returns its code.
+int WaitForEnd(model::JobId id, Controller& controller, Context& ctx) {
+  while (true) {
+    int code = kExitOk;
+    auto job = FetchJob(id, controller, ctx, &code);
+    if (!job) return code;
+    if (model::IsTerminal(job->state)) {
+      if (job->state != model::JobState::kCompleted) {
+        ctx.err() << "herd: job " << id << " " << model::JobStateName(job->state)
+                  << (job->reason.empty() ? "" : ": " + EscapeText(job->reason)) << "\n";
+      }
+      return ExitCodeOfEnded(*job);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ctx.env().wait_poll_ms));
+  }
+}
+
+// Opens a session of job `id` (its own, or a new command with exec) and relays it.
+int Connect(model::JobId id, int32_t worker, bool exec, bool pty, bool raw,
+            const std::vector<std::string>& argv, Context& ctx) {
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto where = controller->SessionWhere({id, worker});
+  if (!where.ok()) return ctx.RequestError(where.status());
+  auto auth = controller->SessionAuthenticator();
+  if (!auth.ok()) return ctx.RequestError(auth.status());
+  SessionRequest request{where->endpoint, id, worker, exec, pty, argv, raw,
+                         ctx.options().timeout_s * 1000};
+  auto end = RunSession(request, **auth, ctx.err());
+  if (!end.ok()) return ctx.RequestError(end.status());
+  const std::string job = "job " + std::to_string(id);
+  switch (end->how) {
+    case SessionEnd::kExited:
+      return end->exit_code >= 0 && end->exit_code < 256 ? end->exit_code : kExitJobFailed;
+    case SessionEnd::kDetached:
+      if (!exec) {
+        ctx.err() << "herd: detached from " << job << "; it runs on: herd attach " << id << "\n";
+      }
+      return end->signal > 0 ? 128 + end->signal : kExitOk;
+    case SessionEnd::kLost:
+      ctx.err() << "herd: lost the session of " << job << " (" << end->message << ")"
+                << (exec ? "" : "; it runs on: herd attach " + std::to_string(id)) << "\n";
+      return kExitUnreachable;
+    case SessionEnd::kClosed:
+      break;
+  }
+  if (exec) {
+    ctx.err() << "herd: the command ended without an exit code (" << end->message << ")\n";
+    return kExitJobFailed;
+  }
+  return WaitForEnd(id, *controller, ctx);
+}
+
+// herd attach: the job's own session, raw when both it and this side have a terminal.
+int RunAttach(const std::string& id_text, int32_t worker, Context& ctx) {
+  auto id = ParseJobId(id_text);
+  if (!id.ok()) return ctx.UsageError(id.status().message());
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto job = FetchJob(*id, *controller, ctx, &code);
+  if (!job) return code;
+  if (job->spec.session.empty()) {
+    ctx.err() << "herd: job " << *id << " has no session (start one with herd run or submit "
+              << "--pty); herd exec " << *id << " -- CMD runs a command in it\n";
+    return kExitRejected;
+  }
+  const bool raw = job->spec.session == "pty" && isatty(0);
+  return Connect(*id, worker, /*exec=*/false, job->spec.session == "pty", raw, {}, ctx);
+}
+
+struct ExecOptions {
+  std::string id;
+  int32_t worker = 0;
+  bool tty = false, no_tty = false;
+};
+
+int RunExec(const ExecOptions& o, CLI::App& sub, Context& ctx) {
+  auto id = ParseJobId(o.id);
+  if (!id.ok()) return ctx.UsageError(id.status().message());
+  std::vector<std::string> command = sub.remaining();
+  if (ctx.submit_dashdash) command.insert(command.end(), ctx.submit_tail.begin(), ctx.submit_tail.end());
+  if (command.empty()) return ctx.UsageError("missing command: herd exec JOB -- COMMAND [ARGS...]");
+  if (o.tty && o.no_tty) return ctx.UsageError("choose one of -t and -T");
+  const bool pty = o.tty || (!o.no_tty && isatty(0) && isatty(1));
+  return Connect(*id, o.worker, /*exec=*/true, pty, pty && isatty(0), command, ctx);
+}
+
+}  // namespace
+
+int RunAttached(model::JobId id, bool terminal, Context& ctx) {
+  int code = kExitOk;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  // One line that changes on a terminal, a line per change otherwise.
+  const bool status_line = isatty(2);
+  std::string shown;
+  auto show = [&](const std::string& line) {
+    if (line == shown) return;
+    if (status_line) {
+      ctx.err() << "\r\033[K" << line << std::flush;
+    } else if (!line.empty()) {
+      ctx.err() << line << "\n" << std::flush;
+    }
+    shown = line;
+  };
+  while (true) {
+    auto job = FetchJob(id, *controller, ctx, &code);
+    if (!job) {
+      show("");
+      return code;
+    }
+    if (model::IsTerminal(job->state)) {
+      show("");
+      // It ended before herd attached: what it printed is in its log.
+      proto::LogsRequest logs;
+      logs.id = id;
+      for (int i = 0; i < 64; ++i) {
+        auto reply = controller->Logs(logs);
+        if (!reply.ok()) break;
+        ctx.out() << reply->data << std::flush;
+        logs.offset = reply->next_offset;
+        if (reply->eof || reply->data.empty()) break;
+      }
+      return WaitForEnd(id, *controller, ctx);
+    }
+    if (job->state == model::JobState::kRunning) break;
+    std::string line = "herd: job " + std::to_string(id) + " " +
+                       model::JobStateName(job->state) +
+                       (job->reason.empty() ? "" : ": " + EscapeText(job->reason));
+    show(line);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ctx.env().wait_poll_ms));
+  }
+  show("");
+  return Connect(id, 0, /*exec=*/false, terminal, terminal, {}, ctx);
+}
+
+void RegisterAttach(CLI::App& app, Context& ctx) {
+  auto id = std::make_shared<std::string>();
+  auto worker = std::make_shared<int32_t>(0);
+  CLI::App* sub = app.add_subcommand(
+      "attach", "Attach this terminal to a job's session again (~. detaches)");
+  sub->add_option("JOB", *id, "job id")->required();
+  sub->add_option("-w,--worker", *worker, "worker of a gang job (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  sub->callback([id, worker, &ctx] { ctx.exit_code = RunAttach(*id, *worker, ctx); });
+}
+
+void RegisterExec(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<ExecOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "exec", "Run a command inside a running job, as its user: herd exec JOB -- CMD ARGS");
+  sub->add_option("JOB", o->id, "job id")->required();
+  sub->add_option("-w,--worker", o->worker, "worker of a gang job (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_flag("-t,--tty", o->tty, "run it under a terminal (default when herd has one)");
+  sub->add_flag("-T,--no-tty", o->no_tty, "run it without a terminal");
+  sub->prefix_command();
+  sub->callback([o, sub, &ctx] { ctx.exit_code = RunExec(*o, *sub, ctx); });
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,254 @@
+#include "noded/sessions.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "common/proto/codec.h"
+#include "noded/agent.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::noded {
+namespace {
+
+// Sessions one user may hold open on a node, and all users together.
+constexpr size_t kMaxSessionsPerUid = 16;
+constexpr size_t kMaxSessions = 256;
+// Read from a relay at once: one ZeroMQ message.
+constexpr size_t kChunk = 64 << 10;
+
+uint64_t DrawSessionId() {
+  static std::random_device random;
+  uint64_t id = 0;
+  while (id == 0) id = (static_cast<uint64_t>(random()) << 32) | random();
+  return id;
+}
+
+Result<int> ConnectUnix(const std::string& path) {
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Internal("session socket path too long");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+    const int err = errno;
+    close(fd);
+    return Unavailable(std::string("the job's session relay does not answer: ") + std::strerror(err));
+  }
+  return fd;
+}
+
+}  // namespace
+
+SessionHub::SessionHub(std::unique_ptr<net::Server> server, runtime::Runtime* runtime,
+                       std::unique_ptr<auth::Authenticator> auth, std::set<uint32_t> admin_uids,
+                       const Clock* clock)
+    : server_(std::move(server)),
+      runtime_(runtime),
+      auth_(std::move(auth)),
+      admin_uids_(std::move(admin_uids)),
+      clock_(clock) {}
+
+SessionHub::~SessionHub() {
+  for (auto& [id, s] : sessions_) close(s.fd);
+}
+
+std::string SessionHub::Endpoint() const {
+  const std::vector<std::string> endpoints = server_->Endpoints();
+  if (endpoints.empty()) return "";
+  std::string ep = endpoints.front();
+  for (const std::string wildcard : {"tcp://0.0.0.0:", "tcp://*:", "tcp://[::]:"}) {
+    if (ep.rfind(wildcard, 0) == 0) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      ep = "tcp://" + std::string(host) + ":" + ep.substr(wildcard.size());
+    }
+  }
+  return ep;
+}
+
+std::vector<int> SessionHub::Fds() const {
+  std::vector<int> fds = {server_->Fd()};
+  for (const auto& [id, s] : sessions_) {
+    if (s.sent - s.received < proto::kSessionWindow) fds.push_back(s.fd);
+  }
+  return fds;
+}
+
+std::string SessionHub::State(const std::string& job_key) const {
+  for (const auto& [id, s] : sessions_) {
+    if (s.job_key == job_key && !s.exec) return "attached";
+  }
+  return "detached";
+}
+
+void SessionHub::Step() {
+  for (const net::Incoming& in : server_->Poll(0)) Handle(in);
+  const int64_t now = clock_->MonotonicMillis();
+  std::vector<uint64_t> idle;
+  for (auto& [id, s] : sessions_) {
+    if (now - s.last_heard_ms > proto::kSessionIdleMs) idle.push_back(id);
+  }
+  for (uint64_t id : idle) Close(id, "herd went silent");
+  std::vector<uint64_t> ids;
+  for (const auto& [id, s] : sessions_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) Pump(id, it->second);
+  }
+}
+
+void SessionHub::Handle(const net::Incoming& in) {
+  const proto::Envelope& e = in.envelope;
+  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  Status s;
+  if (!who.ok()) {
+    spdlog::warn("session: refused '{}' from an unauthenticated peer: {}", e.type,
+                 who.status().message());
+    s = who.status();
+  } else if (e.type == "session_open") {
+    s = OnOpen(in, *who);
+  } else if (e.type == "session_input") {
+    s = OnInput(in, *who);
+  } else {
+    s = Invalid("unknown session request '" + e.type + "': herd and herd-noded versions may differ");
+  }
+  if (!s.ok()) {
+    server_->Send(in.peer, proto::MakeEnvelope(proto::ErrorReply{static_cast<int>(s.code()),
+                                                                 s.message()},
+                                               e.id));
+  }
+}
+
+Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::SessionOpen>(in.envelope);
+  if (!req.ok()) return req.status();
+  // The job's running worker: its latest run on this node.
+  std::string key;
+  int best_run = -1;
+  for (const runtime::JobStatus& st : runtime_->Poll()) {
+    model::JobId id = 0;
+    int run = 0, worker = 0;
+    if (!ParseJobKey(st.job_key, &id, &run, &worker) || id != req->id || worker != req->worker) {
+      continue;
+    }
+    if (st.state != runtime::JobStatus::kRunning || run <= best_run) continue;
+    key = st.job_key;
+    best_run = run;
+  }
+  const std::string job = "job " + std::to_string(req->id);
+  if (key.empty()) return NotFound(job + " worker " + std::to_string(req->worker) + " is not running here");
+  auto target = runtime_->Session(key);
+  if (!target.ok()) return target.status();
+  if (who.uid != target->uid && who.uid != 0 && admin_uids_.count(who.uid) == 0) {
+    spdlog::warn("session: refused {} of {} to uid {} ({}): it runs as uid {}",
+                 req->exec ? "exec" : "attach", job, who.uid, who.user, target->uid);
+    return Denied("permission denied: " + job + " belongs to another user");
+  }
+  size_t of_uid = 0;
+  for (const auto& [id, s] : sessions_) of_uid += s.uid == who.uid ? 1 : 0;
+  if (of_uid >= kMaxSessionsPerUid || sessions_.size() >= kMaxSessions) {
+    return Unavailable("too many sessions open on this node; close some first");
+  }
+  Result<int> fd = Internal("");
+  if (req->exec) {
+    fd = runtime_->StartExec(key);
+  } else if (target->socket.empty()) {
+    return NotFound(job + " has no session to attach to (start one with herd run); herd exec "
+                    "runs a command in it");
+  } else {
+    fd = ConnectUnix(target->socket);
+  }
+  if (!fd.ok()) return fd.status();
+  const uint64_t id = DrawSessionId();
+  Session& s = sessions_[id];
+  s.peer = in.peer;
+  s.uid = who.uid;
+  s.job_key = key;
+  s.fd = *fd;
+  s.exec = req->exec;
+  s.last_heard_ms = clock_->MonotonicMillis();
+  spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user,
+               req->exec ? "runs a command in" : "attached to", key);
+  server_->Send(in.peer, proto::MakeEnvelope(proto::SessionOpened{id}, in.envelope.id));
+  return Status::Ok();
+}
+
+Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::SessionInput>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto it = sessions_.find(req->session);
+  if (it == sessions_.end()) return NotFound("session closed");
+  Session& s = it->second;
+  if (who.uid != s.uid) return Denied("permission denied: not your session");
+  s.peer = in.peer;  // herd's connection may have been made anew
+  s.last_heard_ms = clock_->MonotonicMillis();
+  if (req->close) {
+    Close(req->session, "herd detached");
+    return Status::Ok();
+  }
+  if (static_cast<int64_t>(s.to_relay.size() + req->data.size()) > proto::kSessionWindow) {
+    Close(req->session, "herd sent beyond its window");
+    return Invalid("session input beyond its window");
+  }
+  s.to_relay += req->data;
+  s.received = std::clamp<int64_t>(req->received, s.received, s.sent);
+  if (req->data.empty()) SendOutput(s, req->session, "", false);  // a keepalive is answered
+  Pump(req->session, s);
+  return Status::Ok();
+}
+
+void SessionHub::Pump(uint64_t id, Session& s) {
+  while (!s.to_relay.empty()) {
+    const ssize_t n = send(s.fd, s.to_relay.data(), s.to_relay.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      s.to_relay.erase(0, static_cast<size_t>(n));
+      s.taken += n;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    s.to_relay.clear();
+    break;  // a closed relay shows as EOF on read below
+  }
+  bool reported = false;
+  while (s.sent - s.received < proto::kSessionWindow) {
+    std::string buf(kChunk, '\0');
+    const ssize_t n = recv(s.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    if (n <= 0) {
+      SendOutput(s, id, "", true);
+      Close(id, "the session ended");
+      return;
+    }
+    buf.resize(static_cast<size_t>(n));
+    s.sent += n;
+    SendOutput(s, id, std::move(buf), false);
+    reported = true;
+  }
+  // herd waits for room in its window: say what the relay took.
+  if (!reported && s.taken - s.taken_reported >= proto::kSessionWindow / 4) {
+    SendOutput(s, id, "", false);
+  }
+}
+
+void SessionHub::SendOutput(Session& s, uint64_t id, std::string data, bool closed,
+                            const std::string& error) {
+  proto::SessionOutput out{id, std::move(data), s.taken, closed, error};
+  s.taken_reported = s.taken;
+  server_->Send(s.peer, proto::MakeEnvelope(out));
+}
+
+void SessionHub::Close(uint64_t id, const std::string& why) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  spdlog::info("session {:x} of job {} closed: {}", id, it->second.job_key, why);
+  close(it->second.fd);
+  sessions_.erase(it);
+}
+
+}  // namespace herd::noded

@@ -1,0 +1,391 @@
+// Interactive sessions end to end: `herd run`, `herd attach` and `herd exec` driven through a
+// real pseudo-terminal (forkpty) against a local cluster, as a user at a terminal would.
+// Every wait is for an output pattern (or a state) with a deadline.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+
+#include "common/auth/auth.h"
+#include "common/net/net.h"
+#include "common/proto/codec.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster.h"
+
+namespace herd::testing {
+namespace {
+
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kNobody = 65534;
+
+// A command run under a new pseudo-terminal of 24x80, as from a terminal emulator.
+class PtyProcess {
+ public:
+  explicit PtyProcess(const std::string& command) {
+    struct winsize ws = {24, 80, 0, 0};
+    pid_ = forkpty(&master_, nullptr, nullptr, &ws);
+    if (pid_ == 0) {
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    fcntl(master_, F_SETFL, O_NONBLOCK);
+  }
+  ~PtyProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(-pid_, SIGKILL);
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (master_ >= 0) close(master_);
+  }
+  bool started() const { return pid_ > 0; }
+
+  // Waits until the output since the last match holds `pattern` (a regex); true when it did.
+  // The output up to the end of the match is consumed.
+  bool Expect(const std::string& pattern, seconds timeout = seconds(30)) {
+    const std::regex re(pattern);
+    const auto deadline = Clock::now() + timeout;
+    while (true) {
+      std::smatch m;
+      if (std::regex_search(buffer_, m, re)) {
+        last_match_ = m.str();
+        buffer_.erase(0, m.position() + m.length());
+        return true;
+      }
+      if (Clock::now() >= deadline) return false;
+      if (!ReadSome(deadline)) return false;
+    }
+  }
+  const std::string& last_match() const { return last_match_; }
+  // Everything read and not consumed, for failure messages.
+  std::string seen() const { return buffer_; }
+
+  void Send(const std::string& keys) { (void)!write(master_, keys.data(), keys.size()); }
+  // A terminal emulator's window changed size: the foreground process gets SIGWINCH.
+  void Resize(uint16_t rows, uint16_t cols) {
+    struct winsize ws = {rows, cols, 0, 0};
+    ioctl(master_, TIOCSWINSZ, &ws);
+  }
+  // The terminal closed under it, as when a laptop's lid shuts: kill -9 of its processes.
+  void KillHard() {
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    exited_ = true;
+  }
+  // Its exit code, once it ended within `timeout` (reading its output meanwhile); -1 otherwise.
+  int Wait(seconds timeout = seconds(30)) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      ReadSome(std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
+    }
+    return -1;
+  }
+
+ private:
+  bool ReadSome(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    struct pollfd p = {master_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0) return true;
+    char buf[4096];
+    const ssize_t n = read(master_, buf, sizeof buf);
+    if (n > 0) {
+      buffer_.append(buf, n);
+      return true;
+    }
+    return n < 0 && errno == EAGAIN;  // EIO: the terminal's processes have all gone
+  }
+
+  pid_t pid_ = -1;
+  int master_ = -1;
+  bool exited_ = false;
+  std::string buffer_, last_match_;
+};
+
+// The default cluster, whose one project is guaranteed GPUs: interactive jobs run only within
+// their project's deserved quota.
+class SessionTest : public SharedClusterTest<SessionTest> {
+ public:
+  static LocalCluster::Options ClusterOptions() {
+    LocalCluster::Options options;
+    options.extra_toml = "[projects.default]\ndeserved = { gpu = 8 }\nmembers = [\"*\"]\n";
+    return options;
+  }
+
+ protected:
+  // The shell line that runs `herd ARGS` against the cluster, with `env` (VAR=value ...) first.
+  std::string HerdLine(const std::string& args, const std::string& env = "") {
+    return "exec env " + env + " " + HerdEnv() + "herd " + args;
+  }
+  std::string HerdEnv() {
+    const std::string config = c().dir() + "/herd.toml";
+    return "HERD_CONFIG=" + config + " PATH=" + BinDir() + ":/usr/bin:/bin ";
+  }
+  // `herd jobs` lists job `id` with `text` in its line, within the deadline.
+  bool JobsLineHas(long id, const std::string& text) {
+    return PollUntil(std::chrono::seconds(30), [&] {
+      CommandResult r = c().Herd("jobs");
+      std::regex line("(^|\\n)" + std::to_string(id) + " [^\\n]*" + text);
+      return std::regex_search(r.out, line);
+    });
+  }
+};
+
+// herd run gives a shell on a GPU: a prompt, CUDA_VISIBLE_DEVICES, ^C to the foreground job,
+// the window's size; the session outlives its terminal (kill -9 of herd) and herd attach gets
+// it back with its recent output; ~. detaches; the shell's exit code becomes herd's.
+TEST_F(SessionTest, ShellOnAGpuSurvivesItsTerminal) {
+  PtyProcess run(HerdLine("run -g 1 -- bash --norc --noprofile", "PS1='herd-shell$ '"));
+  ASSERT_TRUE(run.started());
+  ASSERT_TRUE(run.Expect("herd-shell\\$ ", seconds(60))) << run.seen() << c().log_tail();
+
+  run.Send("echo CVD=[$CUDA_VISIBLE_DEVICES] JOB=[$HERD_JOB_ID] TTY=[$(tty)]\r");
+  ASSERT_TRUE(run.Expect("CVD=\\[[0-9]+\\] JOB=\\[[0-9]+\\] TTY=\\[/dev/pts/[0-9]+\\]"))
+      << run.seen();
+  const std::string line = run.last_match();
+  const long id = std::stol(line.substr(line.find("JOB=[") + 5));
+  ASSERT_TRUE(run.Expect("herd-shell\\$ "));
+
+  // ^C is a byte through the raw terminal; the job's terminal turns it into SIGINT for its
+  // foreground process group. READY is printed by the very process that then becomes sleep.
+  // (bash drops the rest of a line whose command ^C killed: $? is asked on the next line.)
+  run.Send("sh -c 'echo READY; exec sleep 100'\r");
+  ASSERT_TRUE(run.Expect("\nREADY")) << run.seen();
+  run.Send("\x03");
+  ASSERT_TRUE(run.Expect("herd-shell\\$ ", seconds(10))) << run.seen();
+  run.Send("echo RC=$?\r");
+  ASSERT_TRUE(run.Expect("RC=130")) << run.seen();
+
+  // The window grows: herd passes its new size on, and the job's terminal has it. (Typed keys
+  // may overtake the resize, so the question is asked again until it is answered.)
+  run.Resize(50, 132);
+  bool resized = false;
+  for (int i = 0; i < 20 && !resized; ++i) {
+    run.Send("stty size\r");
+    ASSERT_TRUE(run.Expect("\n[0-9]+ [0-9]+\r")) << run.seen();
+    resized = run.last_match().find("50 132") != std::string::npos;
+  }
+  EXPECT_TRUE(resized);
+
+  JobsLineHas(id, "session attached");
+  run.Send("echo MARK-$((6*7))-BEFORE\r");
+  ASSERT_TRUE(run.Expect("MARK-42-BEFORE"));
+  run.KillHard();
+
+  // The job runs on; herd attach draws its recent output again and takes the keyboard.
+  PtyProcess attach(HerdLine("attach " + std::to_string(id)));
+  ASSERT_TRUE(attach.Expect("MARK-42-BEFORE", seconds(30))) << attach.seen() << c().log_tail();
+  attach.Send("echo BACK-$((1+1))\r");
+  ASSERT_TRUE(attach.Expect("BACK-2")) << attach.seen();
+  EXPECT_TRUE(JobsLineHas(id, "session attached"));
+
+  // ~. after a newline detaches on purpose; the job is untouched.
+  attach.Send("\r~.");
+  ASSERT_TRUE(attach.Expect("detached from job " + std::to_string(id))) << attach.seen();
+  EXPECT_EQ(attach.Wait(), 0);
+  EXPECT_TRUE(JobsLineHas(id, "session detached"));
+
+  PtyProcess again(HerdLine("attach " + std::to_string(id)));
+  ASSERT_TRUE(again.Expect("BACK-2", seconds(30))) << again.seen();
+  again.Send("exit 3\r");
+  EXPECT_EQ(again.Wait(), 3) << again.seen();
+  EXPECT_EQ(c().WaitForEnd(id), "FAILED");
+}
+
+// Without a terminal herd run streams stdin to the job and its stdout and stderr back, apart,
+// and still exits with the job's code.
+TEST_F(SessionTest, RunWithoutATerminalStreams) {
+  const std::string dir = c().dir() + "/stream";
+  RunShell("mkdir -p " + dir + " && seq 1 20000 > " + dir + "/in");
+  CommandResult r = RunShell(
+      "cd " + dir + " && " + HerdEnv() +
+      "herd run -- sh -c 'wc -l; echo to-stderr >&2; exit 7' < in > out 2> err; echo $? > rc");
+  EXPECT_EQ(ReadText(dir + "/rc"), "7\n") << ReadText(dir + "/err") << c().log_tail();
+  EXPECT_EQ(ReadText(dir + "/out"), "20000\n");
+  EXPECT_NE(ReadText(dir + "/err").find("to-stderr"), std::string::npos);
+}
+
+// herd exec runs a command inside a running job, as the job's user, with its GPUs; herd exec
+// to a job without a session works too.
+TEST_F(SessionTest, ExecRunsAsTheJobsUserWithItsGpus) {
+  // Owned by `daemon` (uid 1), so that running as the job's user is not running as root.
+  CommandResult sub = c().HerdAs(1, 1, "submit -q -g 2 -- sh -c 'echo CVD=$CUDA_VISIBLE_DEVICES; sleep 300'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING"));
+  CommandResult exec = c().HerdAs(1, 1, "exec " + std::to_string(id) +
+                                            " -- sh -c 'echo uid=$(id -u) CVD=$CUDA_VISIBLE_DEVICES; exit 5'");
+  EXPECT_EQ(exec.exit_code, 5) << exec.err;
+  EXPECT_NE(exec.out.find("uid=1 "), std::string::npos) << exec.out;
+  CommandResult logs = c().Herd("logs " + std::to_string(id));
+  const size_t at = logs.out.find("CVD=");
+  ASSERT_NE(at, std::string::npos) << logs.out;
+  const std::string cvd = logs.out.substr(at, logs.out.find('\n', at) - at);
+  EXPECT_NE(exec.out.find(cvd + "\n"), std::string::npos) << exec.out << " vs " << cvd;
+  // Root (an admin) may exec too; it still runs as the job's user.
+  CommandResult as_root = c().Herd("exec " + std::to_string(id) + " -- id -u");
+  EXPECT_EQ(as_root.out, "1\n") << as_root.err;
+  c().Herd("cancel " + std::to_string(id));
+}
+
+// herd exec into a container job enters the container: its file system (a file the job wrote
+// there), its pid namespace (the job's command is pid 1).
+TEST_F(SessionTest, ExecEntersTheJobsContainer) {
+  if (RunShell("command -v runc").exit_code != 0) GTEST_SKIP() << "runc is not installed";
+  std::string why;
+  const std::string rootfs = MakeRootfs(c().dir(), &why);
+  if (rootfs.empty()) GTEST_SKIP() << why;
+  auto id = c().Submit("--image " + rootfs +
+                       " -- sh -c 'echo inside > /written-by-the-job; echo started; sleep 300'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return c().Herd("logs " + std::to_string(*id)).out.find("started") != std::string::npos;
+  }));
+  CommandResult exec = c().Herd("exec " + std::to_string(*id) +
+                                " -- sh -c 'cat /written-by-the-job; cat /proc/1/cmdline'");
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_NE(exec.out.find("inside\n"), std::string::npos) << exec.out << exec.err;
+  EXPECT_NE(exec.out.find("sleep"), std::string::npos) << exec.out;
+  EXPECT_EQ(ReadText("/written-by-the-job"), "");
+  c().Herd("cancel " + std::to_string(*id));
+}
+
+// Sends SessionOpen for job `id` straight to herd-noded at `endpoint` (not asking herd-ctld) with
+// a MUNGE credential of `uid`, from a child process that became that user; returns the reply's
+// error message, or "opened".
+std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
+                   long id, bool exec) {
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  const pid_t child = fork();
+  if (child == 0) {
+    close(out[0]);
+    std::string result = "cannot become uid " + std::to_string(uid);
+    if (setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0) {
+      auto auth = auth::MakeAuthenticator("munge", munge_socket);
+      auto dealer = net::Dealer::Connect(endpoint, "");
+      if (!auth.ok() || !dealer.ok()) {
+        result = "cannot connect";
+      } else {
+        proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec}, 1);
+        auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
+        if (cred.ok()) e.cred = *cred;
+        (void)(*dealer)->Send(e);
+        auto reply = (*dealer)->Receive(10000);
+        if (!reply) {
+          result = "no answer";
+        } else {
+          Status s = net::ReplyStatus(*reply);
+          result = s.ok() ? "opened" : s.message();
+        }
+      }
+    }
+    (void)!write(out[1], result.data(), result.size());
+    _exit(0);
+  }
+  close(out[1]);
+  std::string result;
+  char buf[512];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) result.append(buf, n);
+  close(out[0]);
+  waitpid(child, nullptr, 0);
+  return result;
+}
+
+// Another user (nobody) can neither attach to nor exec in someone else's job: herd-ctld will
+// not say where it runs, and herd-noded itself refuses a session to anyone but the job's owner,
+// root and admins, whoever asks it directly.
+TEST_F(SessionTest, AnotherUserIsRefused) {
+  auto id = c().Submit("--pty -- sleep 300");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c().WaitForState(*id, "RUNNING"));
+  const std::string job = std::to_string(*id);
+
+  // herd-ctld refuses first, without saying where the job runs (it names the owner; herd-noded
+  // would say "another user").
+  CommandResult attach = c().HerdAs(kNobody, kNobody, "attach " + job);
+  EXPECT_EQ(attach.exit_code, 2) << attach.out << attach.err;
+  EXPECT_NE(attach.err.find("permission denied: job " + job + " belongs to root"),
+            std::string::npos)
+      << attach.err;
+  CommandResult exec = c().HerdAs(kNobody, kNobody, "exec " + job + " -- id");
+  EXPECT_EQ(exec.exit_code, 2) << exec.out << exec.err;
+  EXPECT_NE(exec.err.find("permission denied"), std::string::npos) << exec.err;
+  EXPECT_EQ(exec.out, "");
+
+  // Straight to the node: its endpoint is in its log ("sessions at tcp://...").
+  auto show = c().Show(*id);
+  ASSERT_TRUE(show.ok());
+  const std::string node = (*show)["nodes"][0].get<std::string>();
+  std::smatch m;
+  const std::string log = ReadText(c().dir() + "/" + node + ".log");
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("sessions at (tcp://[0-9.]+:[0-9]+)"))) << log;
+  const std::string munge = c().dir() + "/munge/munge.sock";
+  // The probe itself works: root (the job's owner here) is let in.
+  EXPECT_EQ(OpenAs(0, munge, m[1], *id, false), "opened");
+  for (bool exec_too : {false, true}) {
+    const std::string refused = OpenAs(kNobody, munge, m[1], *id, exec_too);
+    EXPECT_NE(refused.find("permission denied"), std::string::npos)
+        << (exec_too ? "exec: " : "attach: ") << refused;
+  }
+  c().Herd("cancel " + job);
+}
+
+}  // namespace
+}  // namespace herd::testing
+
+namespace herd::testing {
+namespace {
+
+// On a node with this machine's own topology, jobs are pinned to their cores: herd exec runs
+// in the job's cgroups, so it sees the job's cpuset, not the machine's.
+TEST(SessionHostTest, ExecSeesTheJobsCpuset) {
+  LocalCluster::Options options;
+  options.nodes = {"host1=host"};
+  auto cluster = LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+  LocalCluster& c = **cluster;
+  if (c.CgroupMode("host1") == "none") GTEST_SKIP() << "no cgroups here: jobs are not confined";
+  const std::string cpus = ReadText("/proc/self/status");
+  auto id = c.Submit("-c 1 -- sh -c 'grep -E \"Cpus_allowed_list|^0::\" /proc/self/status "
+                     "/proc/self/cgroup; sleep 300'");
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
+  CommandResult job;
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    job = c.Herd("logs " + std::to_string(*id));
+    return job.out.find("Cpus_allowed_list") != std::string::npos;
+  }));
+  std::smatch mine, theirs;
+  const std::regex allowed("Cpus_allowed_list:\\s*(\\S+)");
+  ASSERT_TRUE(std::regex_search(job.out, theirs, allowed)) << job.out;
+  ASSERT_TRUE(std::regex_search(cpus, mine, allowed));
+  if (theirs[1] == mine[1]) GTEST_SKIP() << "this machine has one core: every cpuset is it";
+  CommandResult exec = c.Herd("exec " + std::to_string(*id) +
+                              " -- grep Cpus_allowed_list /proc/self/status");
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  std::smatch seen;
+  ASSERT_TRUE(std::regex_search(exec.out, seen, allowed)) << exec.out;
+  EXPECT_EQ(seen[1], theirs[1]) << "the job's cores are " << theirs[1] << ", the machine's "
+                                << mine[1];
+  c.Herd("cancel " + std::to_string(*id));
+}
+
+}  // namespace
+}  // namespace herd::testing

@@ -1,0 +1,171 @@
+// The session relay (noded/runtime/relay.h) against real commands, a real pty and a socket that
+// plays herd-noded's connection, and the stream framing (common/proto/stream.h).
+#include "noded/runtime/relay.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace herd::runtime {
+namespace {
+
+namespace stream = proto::stream;
+using Clock = std::chrono::steady_clock;
+
+TEST(FrameReaderTest, ReassemblesFramesAndRefusesOversizedOnes) {
+  const std::string two =
+      stream::EncodeFrame(stream::kInput, "hello") + stream::EncodeFrame(stream::kInputEnd, "");
+  stream::FrameReader reader;
+  reader.Append(two.substr(0, 3));
+  EXPECT_FALSE(reader.Next());
+  reader.Append(two.substr(3));
+  auto first = reader.Next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, stream::kInput);
+  EXPECT_EQ(first->payload, "hello");
+  auto second = reader.Next();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->type, stream::kInputEnd);
+  EXPECT_EQ(reader.pending(), 0u);
+
+  // A header that declares more than a frame may hold fails at once, before any payload.
+  std::string huge(1, stream::kInput);
+  stream::PutU32(&huge, stream::kMaxFramePayload + 1);
+  stream::FrameReader bad;
+  bad.Append(huge);
+  EXPECT_FALSE(bad.Next());
+  EXPECT_TRUE(bad.failed());
+}
+
+TEST(FrameReaderTest, ExecRequestRoundTrips) {
+  stream::ExecRequest r{true, 50, 132, {"sh", "-c", "echo hi"}};
+  auto back = stream::DecodeExec(stream::EncodeExec(r));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->pty);
+  EXPECT_EQ(back->rows, 50);
+  EXPECT_EQ(back->cols, 132);
+  EXPECT_EQ(back->argv, r.argv);
+  EXPECT_FALSE(stream::DecodeExec(std::string("\1\0\0\0\0no-nul", 11)));
+}
+
+// A relay of herd exec in a child process; `fd` is herd-noded's end of its connection.
+class ExecRelay {
+ public:
+  explicit ExecRelay(const stream::ExecRequest& request) {
+    int pair[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair);
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(pair[0]);
+      signal(SIGPIPE, SIG_IGN);
+      _exit(RunExecRelay(pair[1], {"PATH=/usr/bin:/bin"}, "/") == 0 ? 0 : 1);
+    }
+    close(pair[1]);
+    fd_ = pair[0];
+    Send(stream::EncodeFrame(stream::kExec, stream::EncodeExec(request)));
+  }
+  ~ExecRelay() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(fd_);
+  }
+  void Send(const std::string& bytes) { (void)!send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Reads frames until the exit frame, or until stdout holds `until` when given (or EOF / 30 s):
+  // stdout, stderr, skipped bytes, exit code.
+  struct Output {
+    std::string out, err;
+    uint64_t skipped = 0;
+    int exit_code = -999;
+  };
+  Output ReadAll(const std::string& until = "") {
+    Output o;
+    stream::FrameReader& reader = reader_;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    char buf[65536];
+    while (Clock::now() < deadline) {
+      while (auto f = reader.Next()) {
+        if (f->type == stream::kOutput) o.out += f->payload;
+        if (f->type == stream::kError) o.err += f->payload;
+        if (f->type == stream::kSkipped) {
+          o.skipped += (uint64_t{stream::GetU32(f->payload)} << 32) |
+                       stream::GetU32(std::string_view(f->payload).substr(4));
+        }
+        if (f->type == stream::kExit) {
+          o.exit_code = static_cast<int32_t>(stream::GetU32(f->payload));
+          return o;
+        }
+        if (!until.empty() && o.out.find(until) != std::string::npos) return o;
+      }
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0) continue;
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      reader.Append(std::string_view(buf, n));
+    }
+    return o;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  stream::FrameReader reader_;
+};
+
+// A job with a terminal never waits for its reader: one that never reads costs the ring, and
+// learns on reading how much it missed.
+TEST(RelayTest, ATerminalJobNeverWaitsForAReaderThatDoesNotRead) {
+  char dir[] = "/tmp/relay-test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string done = std::string(dir) + "/done";
+  ExecRelay relay({true, 24, 80, {"sh", "-c", "head -c 8000000 /dev/zero; touch " + done}});
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (access(done.c_str(), F_OK) != 0 && Clock::now() < deadline) poll(nullptr, 0, 20);
+  ASSERT_EQ(access(done.c_str(), F_OK), 0) << "the job waited for a reader that does not read";
+  ExecRelay::Output o = relay.ReadAll();
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_GT(o.skipped, 0u);
+  EXPECT_LT(o.out.size(), 8000000u);
+  EXPECT_EQ(o.out.size() + o.skipped, 8000000u) << "every byte is either shown or counted";
+  unlink(done.c_str());
+  rmdir(dir);
+}
+
+// Without a terminal nothing is dropped: stdin (and its end) reaches the job, and stdout and
+// stderr come back apart, whole, however much there is.
+TEST(RelayTest, WithoutATerminalNothingIsLost) {
+  ExecRelay relay({false, 0, 0, {"sh", "-c", "wc -c; head -c 3000000 /dev/zero; echo oops >&2; exit 7"}});
+  relay.Send(stream::EncodeFrame(stream::kInput, "hello") +
+             stream::EncodeFrame(stream::kInputEnd, ""));
+  ExecRelay::Output o = relay.ReadAll();
+  EXPECT_EQ(o.exit_code, 7);
+  EXPECT_EQ(o.skipped, 0u);
+  EXPECT_EQ(o.out.size(), 2u + 3000000u);
+  EXPECT_EQ(o.out.substr(0, 2), "5\n");
+  EXPECT_EQ(o.err, "oops\n");
+}
+
+// A command under a terminal is its session's leader with the terminal as its own, of the size
+// asked for, and a window frame changes it.
+TEST(RelayTest, TheCommandOwnsItsTerminal) {
+  ExecRelay relay({true, 30, 100, {"sh", "-c", "stty size; read x; stty size; tty; exit 3"}});
+  ExecRelay::Output first = relay.ReadAll("30 100");
+  EXPECT_NE(first.out.find("30 100"), std::string::npos) << first.out;
+  relay.Send(stream::EncodeFrame(stream::kWindow, stream::WindowPayload(40, 120)) +
+             stream::EncodeFrame(stream::kInput, "go\r"));
+  ExecRelay::Output o = relay.ReadAll();
+  EXPECT_EQ(o.exit_code, 3);
+  EXPECT_NE(o.out.find("40 120"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("/dev/pts/"), std::string::npos) << o.out;
+}
+
+}  // namespace
+}  // namespace herd::runtime

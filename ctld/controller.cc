@@ -28,6 +28,7 @@ Controller::Controller(config::Config config, std::unique_ptr<store::Store> stor
                        std::unique_ptr<net::Server> server,
                        std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
     : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
+  for (const Route& r : Routes()) routes_.emplace(r.type, r);
   Reconfigure(std::move(config));
 }
 
@@ -160,14 +161,10 @@ void Controller::Tick() {
 
 // ---- message dispatch ----
 
-namespace {
-
-// Messages only herd-noded sends: they must come from root or herd-ctld's user.
-bool IsNodeMessage(const std::string& type) {
-  return type == "register" || type == "heartbeat" || type == "job_event" || type == "logs_data";
+const Controller::Route* Controller::FindRoute(std::string_view type) const {
+  auto it = routes_.find(type);
+  return it == routes_.end() ? nullptr : &it->second;
 }
-
-}  // namespace
 
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
@@ -177,47 +174,38 @@ void Controller::Handle(const net::Incoming& in) {
     ReplyError(in, who.status());
     return;
   }
-  const bool node_message = IsNodeMessage(e.type);
-  if (node_message && who->uid != 0 && who->uid != getuid()) {
-    ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a node"));
+  const Route* route = FindRoute(e.type);
+  if (route == nullptr) {
+    ReplyError(in, Invalid("unknown request '" + e.type +
+                           "': herd and herd-ctld versions may differ"));
     return;
   }
-  Status s;
-  if (e.type == "submit") {
-    s = no_space_.ok() ? OnSubmit(in, *who) : no_space_;
-  } else if (e.type == "jobs") {
-    s = OnJobs(in, *who);
-  } else if (e.type == "job_action") {
-    s = OnJobAction(in, *who);
-  } else if (e.type == "logs") {
-    s = OnLogs(in, *who);
-  } else if (e.type == "nodes") {
-    s = OnNodes(in);
-  } else if (e.type == "projects") {
-    s = OnProjects(in);
-  } else if (e.type == "why") {
-    s = OnWhy(in, *who);
-  } else if (e.type == "usage") {
-    s = OnUsage(in);
-  } else if (e.type == "admin") {
-    s = OnAdmin(in, *who);
-  } else if (e.type == "register") {
-    s = OnRegister(in);
-  } else if (e.type == "heartbeat") {
-    s = OnHeartbeat(in);
-  } else if (e.type == "job_event") {
-    s = OnJobEvent(in);
-  } else if (e.type == "logs_data") {
-    s = OnLogsData(in);
-  } else {
-    s = Invalid("unknown request '" + e.type + "': herd and herd-ctld versions may differ");
+  switch (route->caller) {
+    case Caller::kUser:
+      break;
+    case Caller::kAdmin:
+      if (!IsAdmin(*who)) {
+        ReplyError(in, Denied("permission denied: herd admin is for root and the admins listed "
+                              "in herd.toml"));
+        return;
+      }
+      break;
+    case Caller::kNode:
+      if (who->uid != 0 && who->uid != getuid()) {
+        ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a "
+                              "node"));
+        return;
+      }
+      break;
   }
+  Status s = (this->*route->handle)(in, *who);
   if (!s.ok()) ReplyError(in, s);
 }
 
 void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
   // herd-noded takes only messages that carry herd-ctld's credential; the CLI needs none.
-  if (IsNodeMessage(in.envelope.type)) {
+  const Route* route = FindRoute(in.envelope.type);
+  if (route != nullptr && route->caller == Caller::kNode) {
     SendSigned(in.peer, std::move(e));
     return;
   }
@@ -294,9 +282,6 @@ Status Controller::ReloadConfig() {
 Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::AdminRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  if (!IsAdmin(who)) {
-    return Denied("permission denied: herd admin is for root and the admins listed in herd.toml");
-  }
   proto::AdminReply reply;
   if (req->action == "reconfigure") {
     HERD_RETURN_IF_ERROR(ReloadConfig());
@@ -432,6 +417,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
 }
 
 Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) {
+  if (!no_space_.ok()) return no_space_;  // new work waits for room; reports of running jobs don't
   auto req = proto::BodyOf<proto::SubmitRequest>(in.envelope);
   if (!req.ok()) return req.status();
   auto valid = ValidateSubmit(&req->spec, who);
@@ -749,7 +735,7 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
   return Status::Ok();
 }
 
-Status Controller::OnLogsData(const net::Incoming& in) {
+Status Controller::OnLogsData(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto data = proto::BodyOf<proto::LogsData>(in.envelope);
   if (!data.ok()) return data.status();
   auto it = log_waiters_.find(data->token);
@@ -768,7 +754,7 @@ Status Controller::OnLogsData(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnNodes(const net::Incoming& in) {
+Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*/) {
   proto::NodesReply reply;
   std::map<std::string, proto::NodeStatus> by_name;
   for (const auto& [name, n] : nodes_) {
@@ -807,7 +793,7 @@ Status Controller::OnNodes(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnProjects(const net::Incoming& in) {
+Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*who*/) {
   proto::ProjectsReply reply;
   std::map<std::string, const sched::QueueShare*> shares;
   for (const auto& s : shares_) shares[s.name] = &s;

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "common/model/job.h"
 #include "common/model/node.h"
 #include "common/net/net.h"
+#include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
 #include "ctld/sched/evictions.h"
@@ -83,6 +86,8 @@ class Controller {
     std::string node;  // the node asked: only its connection may answer
   };
 
+  // Verifies the sender, checks the route's Caller, runs its handler; replies with an error for
+  // an unknown type, a refused sender or a handler's error.
   void Handle(const net::Incoming& in);
   void Reply(const net::Incoming& in, proto::Envelope e);
   void ReplyError(const net::Incoming& in, const Status& s);
@@ -104,23 +109,63 @@ class Controller {
   // The registered node that the connection `peer` speaks for under the name `name`, or null.
   Node* NodeOfPeer(const std::string& name, const std::string& peer);
 
+  // ---- requests ----
+  // Who may send a message; Handle() checks it before the handler runs.
+  enum class Caller {
+    kUser,   // any authenticated user: the handler decides what they may see or touch
+    kAdmin,  // root or an admin listed in herd.toml
+    kNode,   // herd-noded: root or herd-ctld's user (its replies carry herd-ctld's credential)
+  };
+  using Handler = Status (Controller::*)(const net::Incoming& in, const auth::Identity& who);
+  struct Route {
+    const char* type;  // proto::MessageName of the request's body
+    Caller caller;
+    Handler handle;
+  };
+  // One handler per request, registered in Routes() below.
   Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
-  Status OnNodes(const net::Incoming& in);
-  Status OnProjects(const net::Incoming& in);
+  Status OnNodes(const net::Incoming& in, const auth::Identity& who);
+  Status OnProjects(const net::Incoming& in, const auth::Identity& who);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
   // herd why / herd usage (ctld/report.cc).
   Status OnWhy(const net::Incoming& in, const auth::Identity& who);
-  Status OnUsage(const net::Incoming& in);
+  Status OnUsage(const net::Incoming& in, const auth::Identity& who);
+  // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
+  Status OnRegister(const net::Incoming& in, const auth::Identity& who);
+  Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
+  Status OnJobEvent(const net::Incoming& in, const auth::Identity& who);
+  Status OnLogsData(const net::Incoming& in, const auth::Identity& who);
+  // Every message herd-ctld takes: its type, who may send it, its handler. A new request is its
+  // body and Schema in common/proto (messages.h, codec.cc), its handler declared above and
+  // defined in the ctld/ file of its family, and its line here: nothing else dispatches.
+  static std::span<const Route> Routes() {
+    using proto::MessageName;
+    static const Route kRoutes[] = {
+        {MessageName<proto::SubmitRequest>(), Caller::kUser, &Controller::OnSubmit},
+        {MessageName<proto::JobsRequest>(), Caller::kUser, &Controller::OnJobs},
+        {MessageName<proto::JobActionRequest>(), Caller::kUser, &Controller::OnJobAction},
+        {MessageName<proto::LogsRequest>(), Caller::kUser, &Controller::OnLogs},
+        {MessageName<proto::NodesRequest>(), Caller::kUser, &Controller::OnNodes},
+        {MessageName<proto::ProjectsRequest>(), Caller::kUser, &Controller::OnProjects},
+        {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
+        {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
+        {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
+        {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
+        {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
+        {MessageName<proto::JobEvent>(), Caller::kNode, &Controller::OnJobEvent},
+        {MessageName<proto::LogsData>(), Caller::kNode, &Controller::OnLogsData},
+    };
+    return kRoutes;
+  }
+  // The route of message `type`, or null for a type herd-ctld does not take.
+  const Route* FindRoute(std::string_view type) const;
+
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
   bool IsAdmin(const auth::Identity& who) const;
-  Status OnRegister(const net::Incoming& in);
-  Status OnHeartbeat(const net::Incoming& in);
-  Status OnJobEvent(const net::Incoming& in);
-  Status OnLogsData(const net::Incoming& in);
 
   // Ok when user `who` may have `more` pending jobs beyond those they have
   // ([controller] max_pending_per_user).
@@ -214,6 +259,7 @@ class Controller {
   const Clock* clock_;
   sched::Policy policy_;
 
+  std::map<std::string, Route, std::less<>> routes_;  // Routes() by type, built at construction
   std::map<model::JobId, model::Job> jobs_;       // every job, finished ones too
   std::map<std::string, Node> nodes_;
   std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported

@@ -14,7 +14,7 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
-Status Controller::OnRegister(const net::Incoming& in) {
+Status Controller::OnRegister(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::RegisterRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->node.empty()) return Invalid("a Register must name its node");
@@ -66,7 +66,7 @@ Controller::Node* Controller::NodeOfPeer(const std::string& name, const std::str
   return n != nullptr && n->registered && n->route == peer ? n : nullptr;
 }
 
-Status Controller::OnHeartbeat(const net::Incoming& in) {
+Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto hb = proto::BodyOf<proto::Heartbeat>(in.envelope);
   if (!hb.ok()) return hb.status();
   Node* n = NodeOfPeer(hb->node, in.peer);
@@ -104,7 +104,7 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnJobEvent(const net::Incoming& in) {
+Status Controller::OnJobEvent(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto ev = proto::BodyOf<proto::JobEvent>(in.envelope);
   if (!ev.ok()) return ev.status();
   if (NodeOfPeer(ev->node, in.peer) == nullptr) {

@@ -226,7 +226,7 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   return Status::Ok();
 }
 
-Status Controller::OnUsage(const net::Incoming& in) {
+Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::UsageRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->by != "user" && req->by != "project" && req->by != "department") {

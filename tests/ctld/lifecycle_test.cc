@@ -253,6 +253,48 @@ TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIs
   EXPECT_EQ(s.code(), Code::kDenied) << s.message();
 }
 
+// herd-ctld's handler table: each entry says who may send its message.
+TEST(RequestTableTest, UnknownTypeAdminAndNodeMessagesAreRefusedToOthersBeforeTheirHandler) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  auto conn = c->network().Connect();
+
+  proto::Envelope unknown = proto::MakeEnvelope(proto::NodesRequest{}, 1);
+  unknown.type = "teleport";
+  ASSERT_TRUE(conn->Send(SignedAs(kAlice, unknown)).ok());
+  c->Settle();
+  Status s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  EXPECT_EQ(s.message(), "unknown request 'teleport': herd and herd-ctld versions may differ");
+
+  // An admin request from a user is refused before its handler runs.
+  proto::Envelope admin = proto::MakeEnvelope(proto::AdminRequest{"drain", {"n1"}}, 2);
+  ASSERT_TRUE(conn->Send(SignedAs(kAlice, admin)).ok());
+  c->Settle();
+  s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kDenied) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("herd admin is for root and the admins"));
+  EXPECT_EQ(c->NodeState("n1"), "UP");
+
+  for (const proto::Envelope& node_message :
+       {proto::MakeEnvelope(proto::Heartbeat{"n1", {}, {}, ""}, 3),
+        proto::MakeEnvelope(proto::JobEvent{"n1", {}}, 4),
+        proto::MakeEnvelope(proto::LogsData{1, {}, ""}, 5)}) {
+    ASSERT_TRUE(conn->Send(SignedAs(kAlice, node_message)).ok());
+    c->Settle();
+    s = ReplyTo(*conn);
+    EXPECT_EQ(s.code(), Code::kDenied) << node_message.type << ": " << s.message();
+  }
+
+  // Root's admin request goes through.
+  ASSERT_TRUE(conn->Send(SignedAs(0, admin)).ok());
+  c->Settle();
+  auto reply = conn->Receive(0);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->type, proto::MessageName<proto::AdminReply>());
+  EXPECT_EQ(c->NodeState("n1"), "DRAIN");
+}
+
 TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
   auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);

@@ -72,8 +72,9 @@ Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*
   Node* n = NodeOfPeer(hb->node, in.peer);
   if (n == nullptr) {
     // The node re-registers when it gets this error (e.g. after a controller restart).
-    return Invalid("node " + hb->node +
-                   " is not registered with this herd-ctld on this connection: register first");
+    return NotRegistered("node " + hb->node +
+                         " is not registered with this herd-ctld on this connection: "
+                         "register first");
   }
   const int64_t since_last_ms = clock_->MonotonicMillis() - n->last_seen_ms;
   n->last_seen_ms = clock_->MonotonicMillis();
@@ -109,8 +110,9 @@ Status Controller::OnJobEvent(const net::Incoming& in, const auth::Identity& /*w
   if (!ev.ok()) return ev.status();
   if (NodeOfPeer(ev->node, in.peer) == nullptr) {
     // Refused, not acknowledged: the node registers again and resends it.
-    return Invalid("node " + ev->node +
-                   " is not registered with this herd-ctld on this connection: register first");
+    return NotRegistered("node " + ev->node +
+                         " is not registered with this herd-ctld on this connection: "
+                         "register first");
   }
   OnWorkerReport(ev->node, ev->report);
   if (ev->report.state == "ENDED") {

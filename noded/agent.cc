@@ -283,7 +283,7 @@ void Agent::OnError(const proto::Envelope& e) {
   auto err = proto::BodyOf<proto::ErrorReply>(e);
   std::string msg = err.ok() ? err->message : "malformed error reply";
   spdlog::warn("herd-ctld: {}", msg);
-  if (msg.find("not registered") != std::string::npos) {
+  if (err.ok() && err->code == static_cast<int>(Code::kNotRegistered)) {
     registered_ = false;
     next_register_ms_ = 0;
   }

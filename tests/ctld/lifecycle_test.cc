@@ -307,7 +307,7 @@ TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
   ASSERT_TRUE(conn->Send(SignedAs(0, proto::MakeEnvelope(ev, 1))).ok());
   c->Settle();
   Status s = ReplyTo(*conn);
-  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  EXPECT_EQ(s.code(), Code::kNotRegistered) << s.message();
   EXPECT_THAT(s.message(), HasSubstr("not registered with this herd-ctld on this connection"));
   EXPECT_EQ(c->Job(id).state, JobState::kRunning);
 }

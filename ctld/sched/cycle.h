@@ -152,8 +152,7 @@ class Cycle {
       const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
       const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
   bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
-  void Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
-              const std::string& why);
+  void Commit(JobState& job, const VictimPlan& plan, EvictionKind kind, const std::string& why);
 
   const Snapshot& snap_;
   const Policy& policy_;

@@ -365,13 +365,13 @@ std::optional<VictimPlan> Cycle::FindVictims(
   return plan;
 }
 
-void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
+void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
                    const std::string& why) {
   const std::vector<model::WorkerPlacement>& room = plan.placement;
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
-    if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
-    if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
+    if (kind == EvictionKind::kReclaim) reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
+    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1);
     out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
   }
   // Its reservation, if it holds one, is no longer needed: the room is being made.
@@ -514,7 +514,7 @@ bool Cycle::Reclaim(JobState& job) {
     }
     return true;
   }
-  Commit(job, *best, "reclaim",
+  Commit(job, *best, EvictionKind::kReclaim,
          "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
              (within_fair ? " below its fair share)" : " below its deserved quota)"));
   return true;
@@ -591,7 +591,7 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
-  Commit(job, *best, "preempt",
+  Commit(job, *best, EvictionKind::kPreempt,
          "preempted by job " + std::to_string(job.pending->id) + " (" + job.pending->job_class +
              ", priority " + std::to_string(priority) + ") of project " + name);
   return true;
@@ -703,7 +703,7 @@ bool Cycle::Consolidate(JobState& job) {
   VictimPlan plan;
   plan.victims = best->movers;
   plan.placement = best->to.front();
-  Commit(job, plan, "consolidate",
+  Commit(job, plan, EvictionKind::kConsolidate,
          "moved so job " + std::to_string(job.pending->id) + " (" + GpuText(s.gpu_milli) +
              ") fits on " + cluster_.nodes[best->node].view->name + "; it restarts on another node");
   return true;

@@ -28,6 +28,15 @@ bool ParsePlacement(const std::string& name, Placement* out) {
   return true;
 }
 
+const char* EvictionKindName(EvictionKind kind) {
+  switch (kind) {
+    case EvictionKind::kReclaim: return "reclaim";
+    case EvictionKind::kPreempt: return "preempt";
+    case EvictionKind::kConsolidate: return "consolidate";
+  }
+  return "reclaim";
+}
+
 const char* PlacementName(Placement p) {
   switch (p) {
     case Placement::kHerd: return "herd";

@@ -125,7 +125,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsNonPreemptibleJobs) {
     for (const RunningJob& r : s.running) {
       auto c = s.classes.find(r.job_class);
       if (c != s.classes.end() && !c->second.preemptible) {
-        d.preemptions.push_back({r.id, r.id, "preempt", "broken on purpose"});
+        d.preemptions.push_back({r.id, r.id, EvictionKind::kPreempt, "broken on purpose"});
         break;
       }
     }
@@ -169,7 +169,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsForJobsItNeverStarts) {
       for (const RunningJob& r : s.running) {
         auto c = s.classes.find(r.job_class);
         if (c != s.classes.end() && c->second.preemptible && s.now - r.start_time >= c->second.min_runtime_s) {
-          d.preemptions.push_back({r.id, s.pending.front().id, "preempt", "broken on purpose"});
+          d.preemptions.push_back({r.id, s.pending.front().id, EvictionKind::kPreempt, "broken on purpose"});
           break;
         }
       }

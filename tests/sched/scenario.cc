@@ -457,7 +457,7 @@ std::string DumpDecisions(const Decisions& d) {
     }
     o << "\n";
   }
-  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << p.kind << " " << p.reason << "\n";
+  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " " << p.reason << "\n";
   for (const auto& r : d.reservations) {
     o << "reserve " << r.id;
     for (const auto& n : r.nodes) o << " " << n;
@@ -527,8 +527,8 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         if (!p) {
           fails.push_back(where + "not preempted");
         } else if ((l.opts.count("for") && std::stoll(l.opts["for"]) != p->for_job) ||
-                   (l.opts.count("kind") && l.opts["kind"] != p->kind)) {
-          fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + p->kind);
+                   (l.opts.count("kind") && l.opts["kind"] != EvictionKindName(p->kind))) {
+          fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + EvictionKindName(p->kind));
         }
       } else if (what == "nopreempt") {
         if (preempt_of(id())) fails.push_back(where + "preempted: " + preempt_of(id())->reason);

@@ -61,6 +61,8 @@ Status Controller::Recover() {
     if (j.state == JobState::kPending) {
       pending_since_[j.id] = Now();
       ++pending_of_uid_[j.uid];
+      // Stored by a herd-ctld that kept no code: the first cycle gives it one.
+      if (j.waits_for == model::WaitsFor::kNothing) j.waits_for = model::WaitsFor::kScheduler;
     }
     jobs_[j.id] = std::move(j);
   }
@@ -226,6 +228,13 @@ void Controller::SendSigned(const std::string& route, proto::Envelope e) {
 void Controller::ReplyError(const net::Incoming& in, const Status& s) {
   proto::ErrorReply r{static_cast<int>(s.code()), s.message()};
   Reply(in, proto::MakeEnvelope(r, in.envelope.id));
+}
+
+bool Controller::SetPendingReason(Job& job, model::PendingReason why) {
+  if (job.reason == why.text && job.waits_for == why.waits_for) return false;
+  job.reason = std::move(why.text);
+  job.waits_for = why.waits_for;
+  return true;
 }
 
 void Controller::Save(const Job& job) {
@@ -431,7 +440,9 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   job.state = JobState::kPending;
   // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
   // over the whole queue per batch of submits.
-  job.reason = nodes_.empty() ? kNoNodeReason : "waiting for the scheduler";
+  SetPendingReason(job, nodes_.empty()
+                           ? model::PendingReason{model::WaitsFor::kNode, kNoNodeReason}
+                           : model::PendingReason{model::WaitsFor::kScheduler, kSchedulerReason});
   job.submit_time = Now();
   // An array is one job per index, all in this transaction, so their ids are consecutive.
   // A sweep is an array whose member i runs point i of the sweep.

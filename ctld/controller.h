@@ -33,6 +33,8 @@ namespace herd::ctld {
 
 // Why a pending job waits while no node has registered.
 inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld yet";
+// Why a pending job waits for the next cycle (just submitted, released or requeued).
+inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
 
 class Controller {
  public:
@@ -243,6 +245,8 @@ class Controller {
   proto::JobActionResult WorkflowAction(const std::string& action, model::Job& job,
                                         const auth::Identity& who);
 
+  // Sets what pending `job` waits for; true when that changed (the caller saves the job).
+  static bool SetPendingReason(model::Job& job, model::PendingReason why);
   void Save(const model::Job& job);
   // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.
   void SaveNode(const Node& node);

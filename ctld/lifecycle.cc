@@ -263,6 +263,7 @@ void Controller::Finish(Job& job, JobState state, int exit_code, std::string rea
   job.state = state;
   job.exit_code = exit_code;
   job.reason = std::move(reason);
+  job.waits_for = model::WaitsFor::kNothing;
   job.end_time = Now();
   worker_usage_.erase(job.id);
   pending_since_.erase(job.id);
@@ -281,6 +282,7 @@ void Controller::Requeue(Job& job, std::string reason) {
   job.exit_code = -1;
   job.restart_count++;
   job.reason = std::move(reason);
+  job.waits_for = model::WaitsFor::kScheduler;
   job.usage = {};  // the next run is measured afresh
   worker_usage_.erase(job.id);
   pending_since_[job.id] = Now();

@@ -136,7 +136,9 @@ sched::Snapshot Controller::BuildSnapshot() const {
 void Controller::Schedule() {
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
-      if (j.state == JobState::kPending) j.reason = kNoNodeReason;
+      if (j.state == JobState::kPending) {
+        SetPendingReason(j, {model::WaitsFor::kNode, kNoNodeReason});
+      }
     }
     return;
   }
@@ -182,6 +184,7 @@ void Controller::Schedule() {
     j.placement = s.placement;
     j.start_time = Now();
     j.reason.clear();
+    j.waits_for = model::WaitsFor::kNothing;
     j.exit_code = -1;
     pending_since_.erase(j.id);
     Save(j);
@@ -206,10 +209,7 @@ void Controller::Schedule() {
     for (int steps = 0; at != jobs_.end() && at->first < id && steps < 8; ++steps) ++at;
     if (at == jobs_.end() || at->first < id) at = jobs_.lower_bound(id);
     if (at == jobs_.end() || at->first != id || at->second.state != JobState::kPending) continue;
-    if (at->second.reason != reason) {
-      at->second.reason = std::move(reason);
-      Save(at->second);
-    }
+    if (SetPendingReason(at->second, std::move(reason))) Save(at->second);
   }
   shares_ = std::move(d.shares);
   const auto t3 = std::chrono::steady_clock::now();

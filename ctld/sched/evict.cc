@@ -35,11 +35,18 @@ int64_t Get(const model::Resources& r, int c) {
   return over;
 }
 
+// A job whose room is being made by evictions planned for others.
+model::PendingReason RoomBeingMade() {
+  return {model::WaitsFor::kPreemption,
+          "waiting for resources being freed by jobs evicted for others"};
+}
+
 }  // namespace
 
-std::string WaitingText(size_t n) {
-  return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
-         " to release resources";
+model::PendingReason WaitingText(size_t n) {
+  return {model::WaitsFor::kPreemption,
+          "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
+              " to release resources"};
 }
 
 void Cycle::HoldRoom() {
@@ -125,7 +132,7 @@ bool Cycle::FitsRoomMade(JobState& job) {
     it->second = {room_version_, p.has_value()};
   }
   if (!it->second.second) return false;
-  job.reason = "waiting for resources being freed by jobs evicted for others";
+  job.reason = RoomBeingMade();
   return true;
 }
 
@@ -185,8 +192,9 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
     back.insert(j->pending->id);
     j->started = false;
     j->block = Block::kNoFit;
-    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
-                std::to_string(job.pending->id) + " of project " + job.pending->queue;
+    j->reason = {model::WaitsFor::kQuota,
+                 "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
+                     std::to_string(job.pending->id) + " of project " + job.pending->queue};
   }
   std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
   ++starts_version_;
@@ -267,7 +275,7 @@ void Cycle::Evict() {
       // made for it now would be room it may not take.
       if (QuotaHit hit = CheckQuota(*job); hit.block != Block::kNone) {
         job->block = hit.block;
-        job->reason = QuotaReason(*job, hit);
+        job->reason = {model::WaitsFor::kQuota, QuotaReason(*job, hit)};
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
@@ -294,8 +302,9 @@ void Cycle::WithdrawStartsOfReclaimed() {
     Charge(job->pending->queue, job->total, -1);
     job->started = false;
     job->block = Block::kNoFit;
-    job->reason = "project " + job->pending->queue +
-                  " is above its fair share: it gives back resources to projects below theirs";
+    job->reason = {model::WaitsFor::kQuota,
+                   "project " + job->pending->queue +
+                       " is above its fair share: it gives back resources to projects below theirs"};
     return true;
   });
 }
@@ -510,7 +519,7 @@ bool Cycle::Reclaim(JobState& job) {
       cluster_.ApplyAll(best->placement, job.shape.gpu_memory_mib);
       Start(job, best->placement);
     } else {
-      job.reason = "waiting for resources being freed by jobs evicted for others";
+      job.reason = RoomBeingMade();
     }
     return true;
   }

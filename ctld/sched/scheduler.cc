@@ -267,7 +267,7 @@ void Cycle::Allocate() {
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
-      j.reason = "project " + j.pending->queue + " does not exist";
+      j.reason = {model::WaitsFor::kQuota, "project " + j.pending->queue + " does not exist"};
     }
   }
   // Jobs whose victims have released their resources go first: the room was made for them, and
@@ -339,7 +339,7 @@ double Cycle::TurnKey(const QueueState& q) const {
 bool Cycle::TryStart(JobState& job) {
   if (QuotaHit hit = CheckQuota(job); hit.block != Block::kNone) {
     job.block = hit.block;
-    job.reason = QuotaReason(job, hit);
+    job.reason = {model::WaitsFor::kQuota, QuotaReason(job, hit)};
     return false;
   }
   PlaceOptions o = OptionsFor(job);
@@ -355,8 +355,8 @@ bool Cycle::TryStart(JobState& job) {
   job.block = Block::kNoFit;
   job.reason = cached->second;
   // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
-  if (job.reason.empty()) {
-    job.reason = job.queue->started_any
+  if (job.reason.text.empty()) {
+    job.reason.text = job.queue->started_any
                      ? "waiting for higher-priority jobs in the queue"
                      : "waiting for jobs of projects further below their fair share";
   }
@@ -450,7 +450,13 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
 }
 
 // The binding constraint, in the user's terms; "" when the job would have fit the cycle's start.
-std::string Cycle::NoFitReason(const JobState& job) {
+model::PendingReason Cycle::NoFitReason(const JobState& job) {
+  model::PendingReason reason{model::WaitsFor::kResources, ""};
+  reason.text = NoFitText(job, &reason.waits_for);
+  return reason;
+}
+
+std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
   const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
   if (!reserved_by_.empty()) {
@@ -461,6 +467,7 @@ std::string Cycle::NoFitReason(const JobState& job) {
       for (const auto& w : *p) {
         int i = cluster_.NodeIndex(w.node);
         if (cluster_.nodes[i].reserved_for != 0 && !cluster_.Usable(cluster_.nodes[i], o)) {
+          *waits_for = model::WaitsFor::kReservation;
           return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
         }
       }
@@ -503,7 +510,10 @@ std::string Cycle::NoFitReason(const JobState& job) {
   }
   std::string model = s.gpu_model.empty() ? "" : " of model " + s.gpu_model;
   std::string each = s.workers > 1 ? " per worker" : "";
-  if (usable == 0) return "no schedulable node (all are down or drained)";
+  if (usable == 0) {
+    *waits_for = model::WaitsFor::kNode;
+    return "no schedulable node (all are down or drained)";
+  }
   if (!s.gpu_model.empty() && s.gpu_milli > 0 && capable == 0) {
     return "no node has " + GpuText(std::max(1, s.WholeGpus()) * 1000) + model;
   }
@@ -627,7 +637,7 @@ void Cycle::Reserve(JobState& job) {
   reserved_by_.insert(p.id);
   std::string list;
   for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;
-  job.reason += " (holding " + list + " for it)";
+  job.reason.text += " (holding " + list + " for it)";
   out_.reservations.push_back({p.id, chosen});
 }
 

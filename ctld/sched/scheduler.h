@@ -76,7 +76,7 @@ struct Decisions {
   std::vector<StartDecision> starts;
   std::vector<PreemptDecision> preemptions;
   std::vector<ReserveDecision> reservations;
-  std::map<model::JobId, std::string> pending_reasons;  // every pending job not started
+  std::map<model::JobId, model::PendingReason> pending_reasons;  // every pending job not started
   std::vector<QueueShare> shares;
 };
 

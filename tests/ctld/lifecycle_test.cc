@@ -208,6 +208,49 @@ TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
   EXPECT_EQ(after.restart_count, 0);
 }
 
+// ---- what a pending job waits for ----
+
+// herd why names what a job waits for from the code its reason was given with.
+TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstimated) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c->SubmitRunning(kBob, Spec(4)), 0);  // every GPU of n1
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec held = Spec(1);
+  held.hold = true;
+  auto held_id = alice.Submit(held);
+  ASSERT_TRUE(held_id.ok()) << held_id.status().message();
+  model::JobSpec after = Spec(1);
+  after.after = {std::to_string(*held_id)};
+  auto after_id = alice.Submit(after);
+  ASSERT_TRUE(after_id.ok()) << after_id.status().message();
+  auto waiting = alice.Submit(Spec(1));
+  ASSERT_TRUE(waiting.ok()) << waiting.status().message();
+  c->Cycle();
+
+  auto why = [&](model::JobId id) {
+    auto r = alice.Call<proto::WhyReply>(proto::WhyRequest{id});
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : proto::WhyReply{};
+  };
+  proto::WhyReply r = why(*held_id);
+  EXPECT_EQ(r.waits_for, "hold");
+  EXPECT_EQ(r.job.reason, "held: herd release " + std::to_string(*held_id));
+  EXPECT_EQ(r.estimate_note, "no estimate: it waits for its hold");
+  r = why(*after_id);
+  EXPECT_EQ(r.waits_for, "dependency");
+  EXPECT_EQ(r.job.reason, "waiting for job " + std::to_string(*held_id) + " to complete");
+  r = why(*waiting);
+  EXPECT_EQ(r.waits_for, "resources") << r.job.reason;
+  EXPECT_THAT(r.job.reason, HasSubstr("1 GPU"));
+
+  // Released, it waits in line like any other job (the release asks for a cycle at once).
+  auto released = alice.Action("release", *held_id);
+  ASSERT_TRUE(released.ok() && released->ok) << released.status().message();
+  c->Cycle();
+  EXPECT_EQ(why(*held_id).waits_for, "resources");
+}
+
 // ---- who may speak for a node ----
 
 proto::Envelope RegisterOf(const std::string& node) {

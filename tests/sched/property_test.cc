@@ -155,7 +155,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatDecidesDifferentlyOnEqualSnapshots)
 TEST(SchedPropertyCheckerTest, FindsACoreThatNeverStartsAnything) {
   ExpectFound([](const Snapshot& s, const Policy&) {
     Decisions d;
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
     return d;
   }, "starvation");
 }
@@ -164,7 +164,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsForJobsItNeverStarts) {
   ExpectFound([](const Snapshot& s, const Policy& p) {
     Decisions d = Decide(s, p);
     d.starts.clear();
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
     if (d.preemptions.empty() && !s.pending.empty()) {
       for (const RunningJob& r : s.running) {
         auto c = s.classes.find(r.job_class);

@@ -463,7 +463,7 @@ std::string DumpDecisions(const Decisions& d) {
     for (const auto& n : r.nodes) o << " " << n;
     o << "\n";
   }
-  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why << "\n";
+  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why.text << "\n";
   for (const auto& q : d.shares) {
     o << "share " << q.name << " fair=" << model::FormatResources(q.fair_share)
       << " allocated=" << model::FormatResources(q.allocated)
@@ -500,7 +500,7 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         const StartDecision* st = start_of(id());
         if (!st) {
           auto r = d.pending_reasons.find(id());
-          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second) + ")");
+          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second.text) + ")");
         } else if (l.words.size() > 3) {
           auto want = ParseWhere(l.words.at(3));
           bool nodes_only = !want.front().second;
@@ -537,7 +537,7 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         if (n != std::stoul(l.words.at(1))) fails.push_back(where + "got " + std::to_string(n));
       } else if (what == "reason") {
         auto r = d.pending_reasons.find(id());
-        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second;
+        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second.text;
         if (got.find(l.words.at(3)) == std::string::npos) fails.push_back(where + "reason is \"" + got + "\"");
       } else if (what == "reserve") {
         const ReserveDecision* found = nullptr;

@@ -90,7 +90,7 @@ TEST(DecideTest, EveryPendingJobNotStartedHasAReasonAndEveryQueueAShare) {
   auto sc = ParseScenario(BusyCluster("herd"));
   Decisions d = Decide(sc.snapshot, sc.policy);
   EXPECT_EQ(d.starts.size() + d.pending_reasons.size(), sc.snapshot.pending.size());
-  for (const auto& [id, why] : d.pending_reasons) EXPECT_FALSE(why.empty()) << id;
+  for (const auto& [id, why] : d.pending_reasons) EXPECT_FALSE(why.text.empty()) << id;
   EXPECT_EQ(d.shares.size(), sc.snapshot.queues.size());
 }
 

@@ -59,12 +59,11 @@ Status Controller::Recover() {
   if (!jobs.ok()) return jobs.status();
   for (auto& j : *jobs) {
     if (j.state == JobState::kPending) {
-      pending_since_[j.id] = Now();
       ++pending_of_uid_[j.uid];
       // Stored by a herd-ctld that kept no code: the first cycle gives it one.
       if (j.waits_for == model::WaitsFor::kNothing) j.waits_for = model::WaitsFor::kScheduler;
     }
-    jobs_[j.id] = std::move(j);
+    jobs_.Add(std::move(j), Now());
   }
   // Stops under way when herd-ctld went down are finished as they were asked (and re-sent to
   // each node when it registers).
@@ -73,8 +72,8 @@ Status Controller::Recover() {
   for (const auto& [id, stop] : *stops) {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || !model::HoldsResources(it->second.state)) continue;
-    ending_[id] = Ending{stop.final_state, stop.reason};
-    if (stop.for_job != 0) preempted_for_[id] = stop.for_job;
+    jobs_.ending[id] = JobTable::Ending{stop.final_state, stop.reason};
+    if (stop.for_job != 0) jobs_.preempted_for[id] = stop.for_job;
   }
   // Nodes with jobs are presumed up until the timeout says otherwise.
   for (auto& [id, j] : jobs_) {
@@ -436,8 +435,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   if (job.spec.name.empty()) job.spec.name = DefaultName(job.spec.argv);
   job.user = who.user;
   job.uid = who.uid;
-  job.gid = who.gid;
-  job.state = JobState::kPending;
+  job.gid = who.gid;  // a new Job is PENDING
   // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
   // over the whole queue per batch of submits.
   SetPendingReason(job, nodes_.empty()
@@ -529,8 +527,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
         Save(job);
       }
     }
-    pending_since_[job.id] = job.submit_time;
-    jobs_[job.id] = job;
+    jobs_.Add(job, job.submit_time);
   }
   pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
   if (!nodes_.empty()) schedule_soon_ = true;
@@ -685,7 +682,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
         if (j.state != JobState::kRunning) {
           r.message = std::string("cannot suspend a ") + model::JobStateName(j.state) + " job";
         } else {
-          j.state = JobState::kSuspended;
+          jobs_.Transition(j, JobState::kSuspended, Now());
           j.reason = "suspended by " + who.user;
           for (const auto& w : j.placement) {
             SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, "", j.restart_count});
@@ -698,7 +695,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
         if (j.state != JobState::kSuspended) {
           r.message = std::string("cannot resume a ") + model::JobStateName(j.state) + " job";
         } else {
-          j.state = JobState::kRunning;
+          jobs_.Transition(j, JobState::kRunning, Now());
           j.reason.clear();
           for (const auto& w : j.placement) {
             SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, "", j.restart_count});

@@ -25,6 +25,7 @@
 #include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "ctld/job_table.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
 #include "ctld/store/store.h"
@@ -76,11 +77,6 @@ class Controller {
     // that commands go to and node messages are taken from; "" while none is known.
     std::string route;
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
-  };
-  // What the controller asked of a running job that has not finished yet.
-  struct Ending {
-    model::JobState final_state;  // CANCELLED, TIMEOUT, or PENDING for a requeue
-    std::string reason;
   };
   struct LogWaiter {
     std::string peer;
@@ -203,7 +199,8 @@ class Controller {
   // for_job: the pending job a preemption makes room for.
   void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms,
                model::JobId for_job = 0);
-  // Writes ending_ (and preempted_for_) of job `id` to the store, or clears it there when none.
+  // Writes the stop under way (and the job it was preempted for) of job `id` to the store, or
+  // clears it there when none.
   void SaveStop(model::JobId id);
   // Asks `node` again to kill the jobs being stopped there: the first request may have been lost
   // with a herd-ctld or herd-noded that restarted.
@@ -235,7 +232,7 @@ class Controller {
   // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.
   // Checks and normalizes spec->after ("12" -> "12:ok"); each dependency must exist.
   Status ValidateWorkflow(model::JobSpec* spec) const;
-  // Fills gated_ with the pending jobs that must not start yet and sets their reason; cancels
+  // Fills jobs_.gated with the pending jobs that must not start yet and sets their reason; cancels
   // those whose dependencies can never be satisfied.
   void GateWorkflow();
   // Cancels the unfinished members of --stop-after-first-success arrays with a completed one.
@@ -264,19 +261,8 @@ class Controller {
   sched::Policy policy_;
 
   std::map<std::string, Route, std::less<>> routes_;  // Routes() by type, built at construction
-  std::map<model::JobId, model::Job> jobs_;       // every job, finished ones too
+  JobTable jobs_;  // every job, finished ones too, with what is kept in memory of each
   std::map<std::string, Node> nodes_;
-  std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported
-  std::map<model::JobId, std::set<int>> ended_workers_;
-  std::map<model::JobId, int64_t> pending_since_;  // reservation clock
-  std::map<model::JobId, int64_t> idle_since_;     // all of the job's GPUs idle since
-  std::map<model::JobId, std::map<int, model::JobUsage>> worker_usage_;  // running jobs, by worker
-  // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
-  // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
-  std::map<model::JobId, model::JobId> preempted_for_;
-  // Pending job -> where its eviction plan placed it (sched::RoomFor); in memory only: after a
-  // restart the job takes its room wherever it fits.
-  sched::RoomFor room_for_;
   std::map<uint64_t, LogWaiter> log_waiters_;
   uint64_t next_token_ = 1;
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;
@@ -289,7 +275,6 @@ class Controller {
   std::chrono::steady_clock::time_point soon_after_;
   PacingClock pacing_now_ = std::chrono::steady_clock::now;
   std::vector<sched::QueueShare> shares_;
-  std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
   // At least the pending jobs of each uid: counted at Recover and when a user nears
   // max_pending_per_user, raised by each submit and requeue since (starts and cancels leave it
   // too high, which the next count corrects).

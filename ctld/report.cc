@@ -115,7 +115,7 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
       it->second.memory_mib -= w.memory_mib;
     }
     if (j.spec.project == job.spec.project) project_used += j.spec.gpu_milli * j.spec.workers;
-    if (j.state == JobState::kPreempted || ending_.count(id)) {
+    if (j.state == JobState::kPreempted || jobs_.ending.count(id)) {
       releases.push_back({now, &j});  // already being stopped
     } else if (j.state != JobState::kSuspended && j.spec.time_limit_s > 0 && j.start_time > 0) {
       releases.push_back({std::max(now, j.start_time + j.spec.time_limit_s), &j});

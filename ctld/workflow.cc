@@ -79,15 +79,15 @@ void Controller::StopAfterFirstSuccess() {
                                " completed (--stop-after-first-success)";
     if (j.state == JobState::kPending) {
       Finish(j, JobState::kCancelled, -1, reason);
-    } else if (auto e = ending_.find(id);
-               e == ending_.end() || e->second.final_state != JobState::kCancelled) {
+    } else if (auto e = jobs_.ending.find(id);
+               e == jobs_.ending.end() || e->second.final_state != JobState::kCancelled) {
       StopJob(j, JobState::kCancelled, reason, grace_ms);
     }
   }
 }
 
 void Controller::GateWorkflow() {
-  gated_.clear();
+  jobs_.gated.clear();
   StopAfterFirstSuccess();
   std::map<model::JobId, int> array_slots;  // per capped array: members running or offered
   for (const auto& [id, j] : jobs_) {
@@ -145,8 +145,8 @@ void Controller::GateWorkflow() {
       }
     }
     if (reason.text.empty()) continue;
-    gated_.insert(id);
-    pending_since_[id] = now;  // the reservation clock starts when the job may start
+    jobs_.gated.insert(id);
+    jobs_.pending_since[id] = now;  // the reservation clock starts when the job may start
     if (SetPendingReason(j, std::move(reason))) Save(j);
   }
 }

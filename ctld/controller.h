@@ -120,8 +120,9 @@ class Controller {
     Caller caller;
     Handler handle;
   };
-  // One handler per request, registered in Routes() below.
+  // One handler per request, registered in Routes() below. herd submit (ctld/submit.cc).
   Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
+  // herd jobs, cancel/suspend/resume/release, logs, nodes, projects, admin (ctld/controller.cc).
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
@@ -165,6 +166,7 @@ class Controller {
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
   bool IsAdmin(const auth::Identity& who) const;
 
+  // Submit checks (ctld/submit.cc).
   // Ok when user `who` may have `more` pending jobs beyond those they have
   // ([controller] max_pending_per_user).
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);

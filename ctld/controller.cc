@@ -5,9 +5,6 @@
 #include <algorithm>
 #include <deque>
 
-#include "common/model/sweep.h"
-#include "common/model/units.h"
-#include "common/util/path.h"
 #include "ctld/limits.h"
 #include "spdlog/spdlog.h"
 
@@ -28,6 +25,7 @@ Controller::Controller(config::Config config, std::unique_ptr<store::Store> stor
                        std::unique_ptr<net::Server> server,
                        std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
     : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
+  for (const Route& r : Routes()) routes_.emplace(r.type, r);
   Reconfigure(std::move(config));
 }
 
@@ -58,10 +56,11 @@ Status Controller::Recover() {
   if (!jobs.ok()) return jobs.status();
   for (auto& j : *jobs) {
     if (j.state == JobState::kPending) {
-      pending_since_[j.id] = Now();
       ++pending_of_uid_[j.uid];
+      // Stored by a herd-ctld that kept no code: the first cycle gives it one.
+      if (j.waits_for == model::WaitsFor::kNothing) j.waits_for = model::WaitsFor::kScheduler;
     }
-    jobs_[j.id] = std::move(j);
+    jobs_.Add(std::move(j), Now());
   }
   // Stops under way when herd-ctld went down are finished as they were asked (and re-sent to
   // each node when it registers).
@@ -70,8 +69,8 @@ Status Controller::Recover() {
   for (const auto& [id, stop] : *stops) {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || !model::HoldsResources(it->second.state)) continue;
-    ending_[id] = Ending{stop.final_state, stop.reason};
-    if (stop.for_job != 0) preempted_for_[id] = stop.for_job;
+    jobs_.ending[id] = JobTable::Ending{stop.final_state, stop.reason};
+    if (stop.for_job != 0) jobs_.preempted_for[id] = stop.for_job;
   }
   // Nodes with jobs are presumed up until the timeout says otherwise.
   for (auto& [id, j] : jobs_) {
@@ -160,14 +159,10 @@ void Controller::Tick() {
 
 // ---- message dispatch ----
 
-namespace {
-
-// Messages only herd-noded sends: they must come from root or herd-ctld's user.
-bool IsNodeMessage(const std::string& type) {
-  return type == "register" || type == "heartbeat" || type == "job_event" || type == "logs_data";
+const Controller::Route* Controller::FindRoute(std::string_view type) const {
+  auto it = routes_.find(type);
+  return it == routes_.end() ? nullptr : &it->second;
 }
-
-}  // namespace
 
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
@@ -177,49 +172,38 @@ void Controller::Handle(const net::Incoming& in) {
     ReplyError(in, who.status());
     return;
   }
-  const bool node_message = IsNodeMessage(e.type);
-  if (node_message && who->uid != 0 && who->uid != getuid()) {
-    ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a node"));
+  const Route* route = FindRoute(e.type);
+  if (route == nullptr) {
+    ReplyError(in, Invalid("unknown request '" + e.type +
+                           "': herd and herd-ctld versions may differ"));
     return;
   }
-  Status s;
-  if (e.type == "submit") {
-    s = no_space_.ok() ? OnSubmit(in, *who) : no_space_;
-  } else if (e.type == "jobs") {
-    s = OnJobs(in, *who);
-  } else if (e.type == "job_action") {
-    s = OnJobAction(in, *who);
-  } else if (e.type == "logs") {
-    s = OnLogs(in, *who);
-  } else if (e.type == "session_where") {
-    s = OnSessionWhere(in, *who);
-  } else if (e.type == "nodes") {
-    s = OnNodes(in);
-  } else if (e.type == "projects") {
-    s = OnProjects(in);
-  } else if (e.type == "why") {
-    s = OnWhy(in, *who);
-  } else if (e.type == "usage") {
-    s = OnUsage(in);
-  } else if (e.type == "admin") {
-    s = OnAdmin(in, *who);
-  } else if (e.type == "register") {
-    s = OnRegister(in);
-  } else if (e.type == "heartbeat") {
-    s = OnHeartbeat(in);
-  } else if (e.type == "job_event") {
-    s = OnJobEvent(in);
-  } else if (e.type == "logs_data") {
-    s = OnLogsData(in);
-  } else {
-    s = Invalid("unknown request '" + e.type + "': herd and herd-ctld versions may differ");
+  switch (route->caller) {
+    case Caller::kUser:
+      break;
+    case Caller::kAdmin:
+      if (!IsAdmin(*who)) {
+        ReplyError(in, Denied("permission denied: herd admin is for root and the admins listed "
+                              "in herd.toml"));
+        return;
+      }
+      break;
+    case Caller::kNode:
+      if (who->uid != 0 && who->uid != getuid()) {
+        ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a "
+                              "node"));
+        return;
+      }
+      break;
   }
+  Status s = (this->*route->handle)(in, *who);
   if (!s.ok()) ReplyError(in, s);
 }
 
 void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
   // herd-noded takes only messages that carry herd-ctld's credential; the CLI needs none.
-  if (IsNodeMessage(in.envelope.type)) {
+  const Route* route = FindRoute(in.envelope.type);
+  if (route != nullptr && route->caller == Caller::kNode) {
     SendSigned(in.peer, std::move(e));
     return;
   }
@@ -240,6 +224,13 @@ void Controller::SendSigned(const std::string& route, proto::Envelope e) {
 void Controller::ReplyError(const net::Incoming& in, const Status& s) {
   proto::ErrorReply r{static_cast<int>(s.code()), s.message()};
   Reply(in, proto::MakeEnvelope(r, in.envelope.id));
+}
+
+bool Controller::SetPendingReason(Job& job, model::PendingReason why) {
+  if (job.reason == why.text && job.waits_for == why.waits_for) return false;
+  job.reason = std::move(why.text);
+  job.waits_for = why.waits_for;
+  return true;
 }
 
 void Controller::Save(const Job& job) {
@@ -296,9 +287,6 @@ Status Controller::ReloadConfig() {
 Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::AdminRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  if (!IsAdmin(who)) {
-    return Denied("permission denied: herd admin is for root and the admins listed in herd.toml");
-  }
   proto::AdminReply reply;
   if (req->action == "reconfigure") {
     HERD_RETURN_IF_ERROR(ReloadConfig());
@@ -328,216 +316,6 @@ Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
 }
 
 // ---- client requests ----
-
-// A volume is a host path under a prefix the admin allows ([containers] allowed_volumes),
-// mounted into a container; a plain process sees the host anyway.
-Status Controller::CheckVolumes(const model::JobSpec& spec) const {
-  if (!spec.volumes.empty() && spec.image.empty()) {
-    return Invalid("--volume needs --image: a job without a container already sees the host");
-  }
-  for (const auto& v : spec.volumes) {
-    const std::string host = v.substr(0, v.find(':'));
-    const std::string inside = v.find(':') == std::string::npos ? host : v.substr(v.find(':') + 1);
-    if (host.empty() || host[0] != '/' || inside.empty() || inside[0] != '/' ||
-        host.find("/../") != std::string::npos || host.ends_with("/..")) {
-      return Invalid("volume '" + v + "': use an absolute HOST[:CONTAINER] path without '..'");
-    }
-    // herd-shim checks again on the node what the path resolves to, as the job's user.
-    if (!PathIsUnderAny(host, config_.volume_prefixes)) {
-      std::string list;
-      for (const auto& p : config_.volume_prefixes) list += (list.empty() ? "" : ", ") + p;
-      return Denied("volume '" + host + "' is not under a path the admin allows (" +
-                    (list.empty() ? "none are allowed: [containers] allowed_volumes in herd.toml"
-                                  : list) +
-                    ")");
-    }
-  }
-  return Status::Ok();
-}
-
-Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
-                                               const auth::Identity& who) const {
-  if (spec->argv.empty() || spec->argv[0].empty()) {
-    return Invalid("no command given: herd submit [options] -- COMMAND [ARGS...]");
-  }
-  if (who.uid == 0 && !config_.controller.allow_root_jobs) {
-    return Denied("jobs run as their submitter and this cluster runs none as root: submit as a "
-                  "normal user (or set allow_root_jobs = true under [controller] in herd.toml)");
-  }
-  if (spec->project.empty()) spec->project = config_.default_project;
-  const config::QueueConfig* q = config_.FindQueue(spec->project);
-  if (q == nullptr || !q->is_project) {
-    std::string known;
-    for (const auto& qc : config_.queues) {
-      if (qc.is_project) known += (known.empty() ? "" : ", ") + qc.name;
-    }
-    return Invalid("unknown project '" + spec->project + "': known projects are " + known);
-  }
-  if (!IsAdmin(who) && !config_.IsMember(spec->project, who.user)) {
-    return Denied("permission denied: user " + who.user + " is not a member of project " +
-                  spec->project + " (ask an admin to add you to its members in herd.toml)");
-  }
-  if (spec->job_class.empty()) spec->job_class = "train";
-  const config::ClassConfig* cls = config_.FindClass(spec->job_class);
-  if (cls == nullptr) {
-    std::string known;
-    for (const auto& [name, c] : config_.classes) known += (known.empty() ? "" : ", ") + name;
-    return Invalid("unknown class '" + spec->job_class + "': use one of " + known);
-  }
-  if (spec->workers < 1 || spec->workers > 4096) {
-    return Invalid("workers must be between 1 and 4096, not " + std::to_string(spec->workers));
-  }
-  if (spec->gpu_milli < 0 || (spec->gpu_milli > 1000 && spec->gpu_milli % 1000 != 0)) {
-    return Invalid("a worker gets whole GPUs or a share of one, not " +
-                   model::FormatGpuMilli(spec->gpu_milli));
-  }
-  if (spec->cpus < 1) return Invalid("a worker needs at least 1 core");
-  if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0) return Invalid("memory must not be negative");
-  if (spec->gpu_memory_limit_mib != 0 && spec->gpu_memory_limit_mib < spec->gpu_memory_mib) {
-    return Invalid("--gpu-memory: the limit (" + model::FormatSizeMiB(spec->gpu_memory_limit_mib) +
-                   ") must be at least the request (" +
-                   model::FormatSizeMiB(spec->gpu_memory_mib) + ")");
-  }
-  if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
-  HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
-  HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
-  if (cls->max_time_s > 0) {
-    if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
-    if (spec->time_limit_s > cls->max_time_s) {
-      return Invalid("class " + cls->name + " allows at most " +
-                     model::FormatDuration(cls->max_time_s) + "; ask for less with --time");
-    }
-  }
-  // Refuse what no node could ever hold, so it does not wait forever.
-  HERD_RETURN_IF_ERROR(CheckWhereItCanRun(spec));
-  return spec->project;
-}
-
-Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::SubmitRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  auto valid = ValidateSubmit(&req->spec, who);
-  if (!valid.ok()) return valid.status();
-  Job job;
-  job.spec = std::move(req->spec);
-  if (job.spec.name.empty()) job.spec.name = DefaultName(job.spec.argv);
-  job.user = who.user;
-  job.uid = who.uid;
-  job.gid = who.gid;
-  job.state = JobState::kPending;
-  // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
-  // over the whole queue per batch of submits.
-  job.reason = nodes_.empty() ? kNoNodeReason : "waiting for the scheduler";
-  job.submit_time = Now();
-  // An array is one job per index, all in this transaction, so their ids are consecutive.
-  // A sweep is an array whose member i runs point i of the sweep.
-  const bool sweep = !req->sweep.empty();
-  if (sweep && !req->array_indexes.empty()) return Invalid("choose one of --array and --sweep");
-  if (req->sweep.size() > static_cast<size_t>(model::kMaxArrayJobs)) {
-    return Invalid("a sweep has at most " + std::to_string(model::kMaxArrayJobs) + " jobs");
-  }
-  if (sweep) {
-    for (size_t i = 0; i < req->sweep.size(); ++i) req->array_indexes.push_back(i);
-  }
-  const bool array = !req->array_indexes.empty();
-  if (req->array_indexes.size() > static_cast<size_t>(model::kMaxArrayJobs)) {
-    return Invalid("an array has at most " + std::to_string(model::kMaxArrayJobs) + " jobs");
-  }
-  if (job.spec.array_limit < 0) return Invalid("the array's %limit must not be negative");
-  if (job.spec.stop_after_success && !array) {
-    return Invalid("--stop-after-first-success needs --array or --sweep");
-  }
-  if (!array) job.spec.array_limit = 0;
-  const std::vector<int64_t> indexes = array ? req->array_indexes : std::vector<int64_t>{0};
-  // Sizes are checked for every member before any is written: one user's huge names and
-  // arguments must not fill the database or the listings of everyone. The base spec first, and
-  // each sweep point's command before it is built: a short {name} may stand for a huge value.
-  HERD_RETURN_IF_ERROR(CheckSpecLimits(job.spec, config_.controller));
-  size_t sweep_command_bytes = 0;
-  for (size_t i = 0; i < req->sweep.size(); ++i) {
-    for (const auto& [name, value] : req->sweep[i]) {
-      if (!model::IsSweepName(name)) return Invalid("invalid sweep parameter name '" + name + "'");
-    }
-    auto bytes = model::SweepCommandBytes(job.spec.argv, req->sweep[i]);
-    if (!bytes.ok()) return bytes.status();
-    if (Status s = CheckCommandBytes(*bytes, config_.controller); !s.ok()) {
-      return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
-    }
-    sweep_command_bytes += *bytes;
-    HERD_RETURN_IF_ERROR(CheckSubmitBytes(i + 1, sweep_command_bytes, config_.controller));
-  }
-  // Every member's command is built before any is written, so a bad point submits nothing.
-  std::vector<std::vector<std::string>> sweep_argv;
-  for (const auto& point : req->sweep) {
-    auto argv = model::SubstituteSweep(job.spec.argv, point);
-    if (!argv.ok()) return argv.status();
-    sweep_argv.push_back(std::move(*argv));
-  }
-  const model::JobSpec base = job.spec;
-  // A sweep member's spec: the base with its point's command, values and environment.
-  auto sweep_member = [&](size_t i, model::JobSpec* spec) {
-    spec->argv = sweep_argv[i];
-    spec->env = base.env;
-    spec->sweep = req->sweep[i];
-    for (const auto& [name, value] : req->sweep[i]) spec->env[model::SweepEnvName(name)] = value;
-    spec->env["HERD_SWEEP_INDEX"] = std::to_string(i);
-  };
-  size_t submit_bytes = indexes.size() * SpecBytes(base);
-  if (sweep) {
-    submit_bytes = 0;
-    model::JobSpec member = base;
-    for (size_t i = 0; i < indexes.size(); ++i) {
-      sweep_member(i, &member);
-      if (Status s = CheckSpecLimits(member, config_.controller); !s.ok()) {
-        return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
-      }
-      submit_bytes += SpecBytes(member);
-    }
-  }
-  HERD_RETURN_IF_ERROR(CheckSubmitBytes(indexes.size(), submit_bytes, config_.controller));
-  HERD_RETURN_IF_ERROR(CheckPendingLimit(who, static_cast<int64_t>(indexes.size())));
-  model::JobId first = 0;
-  for (size_t i = 0; i < indexes.size(); ++i) {
-    job.spec.array_index = indexes[i];
-    job.spec.array_id = first;
-    if (sweep) sweep_member(i, &job.spec);
-    auto id = store_->InsertJob(job);
-    if (!id.ok()) {
-      if (i > 0) store_failed_ = true;  // part of the array is written: roll it all back
-      return id.status();  // nothing written: a refused value, not a broken store
-    }
-    job.id = *id;
-    if (i == 0) {
-      first = job.id;
-      if (array) {
-        job.spec.array_id = first;
-        Save(job);
-      }
-    }
-    pending_since_[job.id] = job.submit_time;
-    jobs_[job.id] = job;
-  }
-  pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
-  if (!nodes_.empty()) schedule_soon_ = true;
-  ReplyBody(in, proto::SubmitReply{first});
-  return Status::Ok();
-}
-
-Status Controller::CheckPendingLimit(const auth::Identity& who, int64_t more) {
-  const int64_t limit = config_.controller.max_pending_per_user;
-  int64_t& pending = pending_of_uid_[who.uid];
-  if (pending + more <= limit) return Status::Ok();
-  // The count only rises between recounts (starts and cancels leave it high): it is exact
-  // enough to admit, and counted afresh before it refuses.
-  pending = 0;
-  for (const auto& [id, j] : jobs_) pending += j.uid == who.uid && j.state == JobState::kPending;
-  if (pending + more <= limit) return Status::Ok();
-  return Invalid("user " + who.user + " has " + std::to_string(pending) + " pending jobs and " +
-                 std::to_string(more) + " more would be over the limit of " +
-                 std::to_string(limit) +
-                 " ([controller] max_pending_per_user in herd.toml): wait for some to start, "
-                 "or cancel some");
-}
 
 Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
@@ -608,14 +386,6 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   return Status::Ok();
 }
 
-std::string Controller::DefaultName(const std::vector<std::string>& argv) const {
-  if (argv.empty()) return "";
-  // A name the user did not choose never trips the name limit.
-  std::string name = argv[0].substr(argv[0].rfind('/') + 1);
-  name.resize(std::min<size_t>(name.size(), config_.controller.max_name_bytes));
-  return name;
-}
-
 Job Controller::Redacted(const Job& job) const {
   Job j = job;
   j.spec.env.clear();
@@ -670,7 +440,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
         if (j.state != JobState::kRunning) {
           r.message = std::string("cannot suspend a ") + model::JobStateName(j.state) + " job";
         } else {
-          j.state = JobState::kSuspended;
+          jobs_.Transition(j, JobState::kSuspended, Now());
           j.reason = "suspended by " + who.user;
           for (const auto& w : j.placement) {
             SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, "", j.restart_count});
@@ -683,7 +453,7 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
         if (j.state != JobState::kSuspended) {
           r.message = std::string("cannot resume a ") + model::JobStateName(j.state) + " job";
         } else {
-          j.state = JobState::kRunning;
+          jobs_.Transition(j, JobState::kRunning, Now());
           j.reason.clear();
           for (const auto& w : j.placement) {
             SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, "", j.restart_count});
@@ -767,7 +537,7 @@ Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity&
   return Status::Ok();
 }
 
-Status Controller::OnLogsData(const net::Incoming& in) {
+Status Controller::OnLogsData(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto data = proto::BodyOf<proto::LogsData>(in.envelope);
   if (!data.ok()) return data.status();
   auto it = log_waiters_.find(data->token);
@@ -786,7 +556,7 @@ Status Controller::OnLogsData(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnNodes(const net::Incoming& in) {
+Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*/) {
   proto::NodesReply reply;
   std::map<std::string, proto::NodeStatus> by_name;
   for (const auto& [name, n] : nodes_) {
@@ -828,7 +598,7 @@ Status Controller::OnNodes(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnProjects(const net::Incoming& in) {
+Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*who*/) {
   proto::ProjectsReply reply;
   std::map<std::string, const sched::QueueShare*> shares;
   for (const auto& s : shares_) shares[s.name] = &s;

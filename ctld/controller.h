@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,8 +22,10 @@
 #include "common/model/job.h"
 #include "common/model/node.h"
 #include "common/net/net.h"
+#include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "ctld/job_table.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
 #include "ctld/store/store.h"
@@ -30,6 +34,8 @@ namespace herd::ctld {
 
 // Why a pending job waits while no node has registered.
 inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld yet";
+// Why a pending job waits for the next cycle (just submitted, released or requeued).
+inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
 
 class Controller {
  public:
@@ -73,17 +79,14 @@ class Controller {
     std::map<int, proto::GpuMetric> gpu_metrics;  // latest heartbeat's, by GPU index
     std::string session_endpoint;  // where `herd` reaches its sessions (its latest Register)
   };
-  // What the controller asked of a running job that has not finished yet.
-  struct Ending {
-    model::JobState final_state;  // CANCELLED, TIMEOUT, or PENDING for a requeue
-    std::string reason;
-  };
   struct LogWaiter {
     std::string peer;
     uint64_t request_id;
     std::string node;  // the node asked: only its connection may answer
   };
 
+  // Verifies the sender, checks the route's Caller, runs its handler; replies with an error for
+  // an unknown type, a refused sender or a handler's error.
   void Handle(const net::Incoming& in);
   void Reply(const net::Incoming& in, proto::Envelope e);
   void ReplyError(const net::Incoming& in, const Status& s);
@@ -105,26 +108,69 @@ class Controller {
   // The registered node that the connection `peer` speaks for under the name `name`, or null.
   Node* NodeOfPeer(const std::string& name, const std::string& peer);
 
+  // ---- requests ----
+  // Who may send a message; Handle() checks it before the handler runs.
+  enum class Caller {
+    kUser,   // any authenticated user: the handler decides what they may see or touch
+    kAdmin,  // root or an admin listed in herd.toml
+    kNode,   // herd-noded: root or herd-ctld's user (its replies carry herd-ctld's credential)
+  };
+  using Handler = Status (Controller::*)(const net::Incoming& in, const auth::Identity& who);
+  struct Route {
+    const char* type;  // proto::MessageName of the request's body
+    Caller caller;
+    Handler handle;
+  };
+  // One handler per request, registered in Routes() below. herd submit (ctld/submit.cc).
   Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
+  // herd jobs, cancel/suspend/resume/release, logs, nodes, projects, admin (ctld/controller.cc).
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
   // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
   Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
-  Status OnNodes(const net::Incoming& in);
-  Status OnProjects(const net::Incoming& in);
+  Status OnNodes(const net::Incoming& in, const auth::Identity& who);
+  Status OnProjects(const net::Incoming& in, const auth::Identity& who);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
   // herd why / herd usage (ctld/report.cc).
   Status OnWhy(const net::Incoming& in, const auth::Identity& who);
-  Status OnUsage(const net::Incoming& in);
+  Status OnUsage(const net::Incoming& in, const auth::Identity& who);
+  // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
+  Status OnRegister(const net::Incoming& in, const auth::Identity& who);
+  Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
+  Status OnJobEvent(const net::Incoming& in, const auth::Identity& who);
+  Status OnLogsData(const net::Incoming& in, const auth::Identity& who);
+  // Every message herd-ctld takes: its type, who may send it, its handler. A new request is its
+  // body and Schema in common/proto (messages.h, codec.cc), its handler declared above and
+  // defined in the ctld/ file of its family, and its line here: nothing else dispatches.
+  static std::span<const Route> Routes() {
+    using proto::MessageName;
+    static const Route kRoutes[] = {
+        {MessageName<proto::SubmitRequest>(), Caller::kUser, &Controller::OnSubmit},
+        {MessageName<proto::JobsRequest>(), Caller::kUser, &Controller::OnJobs},
+        {MessageName<proto::JobActionRequest>(), Caller::kUser, &Controller::OnJobAction},
+        {MessageName<proto::LogsRequest>(), Caller::kUser, &Controller::OnLogs},
+        {MessageName<proto::SessionWhereRequest>(), Caller::kUser, &Controller::OnSessionWhere},
+        {MessageName<proto::NodesRequest>(), Caller::kUser, &Controller::OnNodes},
+        {MessageName<proto::ProjectsRequest>(), Caller::kUser, &Controller::OnProjects},
+        {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
+        {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
+        {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
+        {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
+        {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
+        {MessageName<proto::JobEvent>(), Caller::kNode, &Controller::OnJobEvent},
+        {MessageName<proto::LogsData>(), Caller::kNode, &Controller::OnLogsData},
+    };
+    return kRoutes;
+  }
+  // The route of message `type`, or null for a type herd-ctld does not take.
+  const Route* FindRoute(std::string_view type) const;
+
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
   bool IsAdmin(const auth::Identity& who) const;
-  Status OnRegister(const net::Incoming& in);
-  Status OnHeartbeat(const net::Incoming& in);
-  Status OnJobEvent(const net::Incoming& in);
-  Status OnLogsData(const net::Incoming& in);
 
+  // Submit checks (ctld/submit.cc).
   // Ok when user `who` may have `more` pending jobs beyond those they have
   // ([controller] max_pending_per_user).
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
@@ -173,7 +219,8 @@ class Controller {
   // for_job: the pending job a preemption makes room for.
   void StopJob(model::Job& job, model::JobState final_state, std::string reason, int grace_ms,
                model::JobId for_job = 0);
-  // Writes ending_ (and preempted_for_) of job `id` to the store, or clears it there when none.
+  // Writes the stop under way (and the job it was preempted for) of job `id` to the store, or
+  // clears it there when none.
   void SaveStop(model::JobId id);
   // Asks `node` again to kill the jobs being stopped there: the first request may have been lost
   // with a herd-ctld or herd-noded that restarted.
@@ -205,7 +252,7 @@ class Controller {
   // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.
   // Checks and normalizes spec->after ("12" -> "12:ok"); each dependency must exist.
   Status ValidateWorkflow(model::JobSpec* spec) const;
-  // Fills gated_ with the pending jobs that must not start yet and sets their reason; cancels
+  // Fills jobs_.gated with the pending jobs that must not start yet and sets their reason; cancels
   // those whose dependencies can never be satisfied.
   void GateWorkflow();
   // Cancels the unfinished members of --stop-after-first-success arrays with a completed one.
@@ -215,6 +262,8 @@ class Controller {
   proto::JobActionResult WorkflowAction(const std::string& action, model::Job& job,
                                         const auth::Identity& who);
 
+  // Sets what pending `job` waits for; true when that changed (the caller saves the job).
+  static bool SetPendingReason(model::Job& job, model::PendingReason why);
   void Save(const model::Job& job);
   // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.
   void SaveNode(const Node& node);
@@ -231,19 +280,9 @@ class Controller {
   const Clock* clock_;
   sched::Policy policy_;
 
-  std::map<model::JobId, model::Job> jobs_;       // every job, finished ones too
+  std::map<std::string, Route, std::less<>> routes_;  // Routes() by type, built at construction
+  JobTable jobs_;  // every job, finished ones too, with what is kept in memory of each
   std::map<std::string, Node> nodes_;
-  std::map<model::JobId, Ending> ending_;          // kill sent, end not yet reported
-  std::map<model::JobId, std::set<int>> ended_workers_;
-  std::map<model::JobId, int64_t> pending_since_;  // reservation clock
-  std::map<model::JobId, int64_t> idle_since_;     // all of the job's GPUs idle since
-  std::map<model::JobId, std::map<int, model::JobUsage>> worker_usage_;  // running jobs, by worker
-  // Victim -> the pending job it was preempted for. Until that job starts, the victim does not
-  // start again and the beneficiary waits for its victims: otherwise the freed GPUs thrash.
-  std::map<model::JobId, model::JobId> preempted_for_;
-  // Pending job -> where its eviction plan placed it (sched::RoomFor); in memory only: after a
-  // restart the job takes its room wherever it fits.
-  sched::RoomFor room_for_;
   std::map<uint64_t, LogWaiter> log_waiters_;
   uint64_t next_token_ = 1;
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;
@@ -256,7 +295,6 @@ class Controller {
   std::chrono::steady_clock::time_point soon_after_;
   PacingClock pacing_now_ = std::chrono::steady_clock::now;
   std::vector<sched::QueueShare> shares_;
-  std::set<model::JobId> gated_;                   // pending but held back by GateWorkflow()
   // At least the pending jobs of each uid: counted at Recover and when a user nears
   // max_pending_per_user, raised by each submit and requeue since (starts and cancels leave it
   // too high, which the next count corrects).

@@ -14,7 +14,7 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
-Status Controller::OnRegister(const net::Incoming& in) {
+Status Controller::OnRegister(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::RegisterRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->node.empty()) return Invalid("a Register must name its node");
@@ -67,14 +67,15 @@ Controller::Node* Controller::NodeOfPeer(const std::string& name, const std::str
   return n != nullptr && n->registered && n->route == peer ? n : nullptr;
 }
 
-Status Controller::OnHeartbeat(const net::Incoming& in) {
+Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto hb = proto::BodyOf<proto::Heartbeat>(in.envelope);
   if (!hb.ok()) return hb.status();
   Node* n = NodeOfPeer(hb->node, in.peer);
   if (n == nullptr) {
     // The node re-registers when it gets this error (e.g. after a controller restart).
-    return Invalid("node " + hb->node +
-                   " is not registered with this herd-ctld on this connection: register first");
+    return NotRegistered("node " + hb->node +
+                         " is not registered with this herd-ctld on this connection: "
+                         "register first");
   }
   const int64_t since_last_ms = clock_->MonotonicMillis() - n->last_seen_ms;
   n->last_seen_ms = clock_->MonotonicMillis();
@@ -110,13 +111,14 @@ Status Controller::OnHeartbeat(const net::Incoming& in) {
   return Status::Ok();
 }
 
-Status Controller::OnJobEvent(const net::Incoming& in) {
+Status Controller::OnJobEvent(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto ev = proto::BodyOf<proto::JobEvent>(in.envelope);
   if (!ev.ok()) return ev.status();
   if (NodeOfPeer(ev->node, in.peer) == nullptr) {
     // Refused, not acknowledged: the node registers again and resends it.
-    return Invalid("node " + ev->node +
-                   " is not registered with this herd-ctld on this connection: register first");
+    return NotRegistered("node " + ev->node +
+                         " is not registered with this herd-ctld on this connection: "
+                         "register first");
   }
   OnWorkerReport(ev->node, ev->report);
   if (ev->report.state == "ENDED") {
@@ -140,7 +142,7 @@ void Controller::Reconcile(Node& node, const std::vector<proto::JobReport>& repo
     for (size_t w = 0; w < j.placement.size(); ++w) {
       if (j.placement[w].node != node.name) continue;
       if (seen.count({id, j.restart_count, static_cast<int>(w)})) continue;
-      if (ended_workers_[id].count(static_cast<int>(w))) continue;
+      if (jobs_.ended_workers[id].count(static_cast<int>(w))) continue;
       if (j.state == JobState::kStarting) {
         // Never reported started: its launch went to a daemon or connection now gone, so
         // nothing of it ran here and nothing is lost by running it again.
@@ -159,8 +161,8 @@ void Controller::LaunchLost(Job& job, const std::string& node) {
     SendToNode(w.node, proto::SignalCommand{job.id, "kill", 0, "a worker did not start on " + node,
                                             job.restart_count});
   }
-  auto end = ending_.find(job.id);
-  if (end != ending_.end() && end->second.final_state != JobState::kPending) {
+  auto end = jobs_.ending.find(job.id);
+  if (end != jobs_.ending.end() && end->second.final_state != JobState::kPending) {
     Finish(job, end->second.final_state, -1, end->second.reason);
   } else {
     Requeue(job, "requeued: its launch on " + node +
@@ -192,7 +194,7 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
   if (r.state == "ENDED") {
     WorkerEnded(j, r.worker, r.exit_code, r.reason, r.requeue);
   } else if (j.state == JobState::kStarting) {
-    j.state = JobState::kRunning;
+    jobs_.Transition(j, JobState::kRunning, Now());
     Save(j);
     Event(j.id, "running on " + node);
   }
@@ -201,7 +203,7 @@ void Controller::OnWorkerReport(const std::string& node, const proto::JobReport&
 void Controller::RecordUsage(Job& job, const proto::JobReport& r) {
   const model::JobUsage& u = r.usage;
   if (u.cpu_ms < 0 && u.memory_bytes < 0 && u.memory_peak_bytes < 0) return;  // no cgroup
-  model::JobUsage& w = worker_usage_[job.id][r.worker];
+  model::JobUsage& w = jobs_.worker_usage[job.id][r.worker];
   // Counters only grow; where the kernel keeps no peak, the highest sample stands for it.
   w.cpu_ms = std::max(w.cpu_ms, u.cpu_ms);
   w.memory_bytes = r.state == "ENDED" && u.memory_bytes >= 0 ? 0 : u.memory_bytes;
@@ -210,7 +212,7 @@ void Controller::RecordUsage(Job& job, const proto::JobReport& r) {
   auto add = [](int64_t& sum, int64_t v) {
     if (v >= 0) sum = std::max<int64_t>(sum, 0) + v;
   };
-  for (const auto& [worker, each] : worker_usage_[job.id]) {
+  for (const auto& [worker, each] : jobs_.worker_usage[job.id]) {
     add(total.cpu_ms, each.cpu_ms);
     add(total.memory_bytes, each.memory_bytes);
     add(total.memory_peak_bytes, each.memory_peak_bytes);
@@ -220,9 +222,9 @@ void Controller::RecordUsage(Job& job, const proto::JobReport& r) {
 
 void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::string& reason,
                              bool requeue) {
-  auto& ended = ended_workers_[job.id];
+  auto& ended = jobs_.ended_workers[job.id];
   if (!ended.insert(worker).second) return;
-  if (requeue && !ending_.count(job.id)) {
+  if (requeue && !jobs_.ending.count(job.id)) {
     // It never ran (its node could not start it): nothing is lost by running it again.
     const std::string why = "requeued: worker " + std::to_string(worker) + " " + reason;
     if (ended.size() < job.placement.size()) {
@@ -233,19 +235,19 @@ void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::str
     return;
   }
   const bool failed = exit_code != 0 || !reason.empty();
-  if (failed && !ending_.count(job.id)) job.exit_code = exit_code;  // the first failure's code
+  if (failed && !jobs_.ending.count(job.id)) job.exit_code = exit_code;  // the first failure's code
   if (ended.size() < job.placement.size()) {
-    if (failed && !ending_.count(job.id)) {
+    if (failed && !jobs_.ending.count(job.id)) {
       std::string why = "worker " + std::to_string(worker) + " failed (" +
                         (reason.empty() ? "exit code " + std::to_string(exit_code) : reason) + ")";
       StopJob(job, JobState::kFailed, why, static_cast<int>(config_.scheduler.kill_grace_s * 1000));
     }
     return;
   }
-  ended_workers_.erase(job.id);
-  auto end = ending_.find(job.id);
-  if (end != ending_.end()) {
-    Ending e = end->second;  // Requeue or Finish erases it, here and in the store
+  jobs_.ended_workers.erase(job.id);
+  auto end = jobs_.ending.find(job.id);
+  if (end != jobs_.ending.end()) {
+    JobTable::Ending e = end->second;  // Requeue or Finish erases it, here and in the store
     if (e.final_state == JobState::kPending) {
       job.preemptions++;  // only the scheduler stops a job to requeue it: to make room
       Requeue(job, e.reason);
@@ -264,15 +266,11 @@ void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::str
 }
 
 void Controller::Finish(Job& job, JobState state, int exit_code, std::string reason) {
-  job.state = state;
+  const bool stop_dropped = jobs_.Transition(job, state, Now());
   job.exit_code = exit_code;
   job.reason = std::move(reason);
   job.end_time = Now();
-  worker_usage_.erase(job.id);
-  pending_since_.erase(job.id);
-  idle_since_.erase(job.id);
-  ended_workers_.erase(job.id);
-  if (ending_.erase(job.id)) SaveStop(job.id);
+  if (stop_dropped) SaveStop(job.id);
   Save(job);
   Event(job.id, std::string("ended ") + model::JobStateName(state) +
                     (job.reason.empty() ? "" : ": " + job.reason));
@@ -280,18 +278,14 @@ void Controller::Finish(Job& job, JobState state, int exit_code, std::string rea
 }
 
 void Controller::Requeue(Job& job, std::string reason) {
-  job.state = JobState::kPending;
+  const bool stop_dropped = jobs_.Transition(job, JobState::kPending, Now());
   job.placement.clear();
   job.exit_code = -1;
   job.restart_count++;
   job.reason = std::move(reason);
   job.usage = {};  // the next run is measured afresh
-  worker_usage_.erase(job.id);
-  pending_since_[job.id] = Now();
   ++pending_of_uid_[job.uid];
-  idle_since_.erase(job.id);
-  ended_workers_.erase(job.id);
-  if (ending_.erase(job.id)) SaveStop(job.id);
+  if (stop_dropped) SaveStop(job.id);
   Save(job);
   Event(job.id, "requeued (" + job.reason + ")");
   schedule_soon_ = true;
@@ -299,22 +293,24 @@ void Controller::Requeue(Job& job, std::string reason) {
 
 void Controller::StopJob(Job& job, JobState final_state, std::string reason, int grace_ms,
                          model::JobId for_job) {
-  auto [it, inserted] = ending_.try_emplace(job.id, Ending{final_state, reason});
+  auto [it, inserted] = jobs_.ending.try_emplace(job.id, JobTable::Ending{final_state, reason});
   if (!inserted) {
     // A cancel overrides a requeue already under way; nothing else changes the outcome.
     if (final_state != JobState::kCancelled) return;
-    it->second = Ending{final_state, reason};
+    it->second = JobTable::Ending{final_state, reason};
   }
-  if (for_job != 0) preempted_for_[job.id] = for_job;
+  if (for_job != 0) jobs_.preempted_for[job.id] = for_job;
   // Committed with the kill: a herd-ctld restarted before the end still ends the job this way.
   SaveStop(job.id);
-  const auto& ended = ended_workers_[job.id];
+  const auto& ended = jobs_.ended_workers[job.id];
   for (size_t w = 0; w < job.placement.size(); ++w) {
     if (ended.count(static_cast<int>(w))) continue;
     SendToNode(job.placement[w].node,
                proto::SignalCommand{job.id, "kill", grace_ms, reason, job.restart_count});
   }
-  if (final_state == JobState::kPending) job.state = JobState::kPreempted;
+  if (final_state == JobState::kPending && job.state != JobState::kPreempted) {
+    jobs_.Transition(job, JobState::kPreempted, Now());
+  }
   job.reason = reason;
   Save(job);
   Event(job.id, "stopping: " + reason);
@@ -322,10 +318,10 @@ void Controller::StopJob(Job& job, JobState final_state, std::string reason, int
 
 void Controller::SaveStop(model::JobId id) {
   std::optional<store::JobStop> stop;
-  if (auto e = ending_.find(id); e != ending_.end()) {
-    auto f = preempted_for_.find(id);
+  if (auto e = jobs_.ending.find(id); e != jobs_.ending.end()) {
+    auto f = jobs_.preempted_for.find(id);
     stop = store::JobStop{e->second.final_state, e->second.reason,
-                          f == preempted_for_.end() ? 0 : f->second};
+                          f == jobs_.preempted_for.end() ? 0 : f->second};
   }
   Status s = store_->SetJobStop(id, stop);
   if (!s.ok()) {
@@ -335,14 +331,14 @@ void Controller::SaveStop(model::JobId id) {
 }
 
 void Controller::ResendStops(const Node& node) {
-  for (const auto& [id, e] : ending_) {
+  for (const auto& [id, e] : jobs_.ending) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
     const Job& j = it->second;
-    auto ended = ended_workers_.find(id);
+    auto ended = jobs_.ended_workers.find(id);
     for (size_t w = 0; w < j.placement.size(); ++w) {
       if (j.placement[w].node != node.name) continue;
-      if (ended != ended_workers_.end() && ended->second.count(static_cast<int>(w))) continue;
+      if (ended != jobs_.ended_workers.end() && ended->second.count(static_cast<int>(w))) continue;
       // The node keeps the earliest deadline it was given, so a resent kill grants no more grace.
       const int64_t grace_s = e.final_state == JobState::kPending
                                   ? config_.scheduler.preempt_grace_s
@@ -373,9 +369,9 @@ void Controller::NodeLost(Node& node, const std::string& why) {
       }
     }
     const auto* cls = config_.FindClass(j.spec.job_class);
-    auto end = ending_.find(j.id);
+    auto end = jobs_.ending.find(j.id);
     std::string reason = "node " + node.name + " " + why;
-    if (end != ending_.end() && end->second.final_state != JobState::kPending) {
+    if (end != jobs_.ending.end() && end->second.final_state != JobState::kPending) {
       Finish(j, end->second.final_state, -1, end->second.reason);
     } else if (cls != nullptr && cls->preemptible) {
       Requeue(j, "requeued after " + reason);
@@ -428,9 +424,9 @@ void Controller::UpdateIdle(const Node& node, const std::vector<Job*>& jobs) {
     }
     if (!has_gpus) continue;
     if (idle) {
-      idle_since_.try_emplace(j.id, Now());
+      jobs_.idle_since.try_emplace(j.id, Now());
     } else {
-      idle_since_.erase(j.id);
+      jobs_.idle_since.erase(j.id);
     }
   }
 }
@@ -458,9 +454,9 @@ void Controller::AccountGpuUse(const Node& node, const std::vector<Job*>& jobs,
 
 void Controller::CheckTimeLimits() {
   const int64_t now = Now();
-  for (const auto& [id, since] : idle_since_) {
+  for (const auto& [id, since] : jobs_.idle_since) {
     auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.state != JobState::kRunning || ending_.count(id)) continue;
+    if (it == jobs_.end() || it->second.state != JobState::kRunning || jobs_.ending.count(id)) continue;
     const auto* cls = config_.FindClass(it->second.spec.job_class);
     if (cls == nullptr || cls->idle_timeout_s <= 0 || now - since < cls->idle_timeout_s) continue;
     StopJob(it->second, JobState::kCancelled,
@@ -470,7 +466,7 @@ void Controller::CheckTimeLimits() {
             static_cast<int>(config_.scheduler.kill_grace_s * 1000));
   }
   for (auto& [id, j] : jobs_) {
-    if (j.state != JobState::kRunning || j.spec.time_limit_s <= 0 || ending_.count(id)) continue;
+    if (j.state != JobState::kRunning || j.spec.time_limit_s <= 0 || jobs_.ending.count(id)) continue;
     if (now >= j.start_time + j.spec.time_limit_s) {
       StopJob(j, JobState::kTimeout,
               "time limit of " + model::FormatDuration(j.spec.time_limit_s) + " reached",

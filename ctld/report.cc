@@ -15,23 +15,6 @@ using model::JobState;
 
 namespace {
 
-// What a pending job waits for, from the reason the scheduler (or controller) gave it.
-std::string WaitsFor(const Job& job) {
-  if (job.state != JobState::kPending) return "";
-  const std::string& r = job.reason;
-  auto has = [&r](const char* s) { return r.find(s) != std::string::npos; };
-  if (has("depend") || r.starts_with("waiting for job ")) return "dependency";
-  if (r.starts_with("held")) return "hold";
-  if (r.starts_with("starts at ")) return "begin time";
-  if (r.starts_with("array ") && has(" at once")) return "array limit";
-  if (has("reserved for job")) return "reservation";
-  if (has("preempted job")) return "preemption";
-  if (has("limit") || has("quota") || has("does not exist")) return "quota";
-  if (has("registered") || has("schedulable node")) return "node";
-  if (has("waiting for the scheduler") || r.empty()) return "scheduler";
-  return "resources";
-}
-
 // The value at quantile q (0..1) of sorted `v`, nearest rank; 0 when empty.
 int64_t Percentile(const std::vector<int64_t>& v, double q) {
   if (v.empty()) return 0;
@@ -77,11 +60,17 @@ int WorkersThatFit(FreeNode n, const model::JobSpec& spec) {
 // for a class that starts only within quota, its deserved quota) has room. Pending jobs ahead
 // of it, preemption and reservations are left out: a rough, optimistic lower bound.
 void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
-  static const std::set<std::string> kNoEstimate = {"dependency", "hold", "begin time",
-                                                    "array limit", "node"};
-  if (kNoEstimate.count(reply->waits_for)) {
-    reply->estimate_note = "no estimate: it waits for its " + reply->waits_for;
-    return;
+  switch (job.waits_for) {
+    case model::WaitsFor::kDependency:
+    case model::WaitsFor::kHold:
+    case model::WaitsFor::kBeginTime:
+    case model::WaitsFor::kArrayLimit:
+    case model::WaitsFor::kNode:
+      reply->estimate_note =
+          std::string("no estimate: it waits for its ") + model::WaitsForName(job.waits_for);
+      return;
+    default:
+      break;
   }
   std::map<std::string, FreeNode> free;
   for (const auto& [name, n] : nodes_) {
@@ -126,7 +115,7 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
       it->second.memory_mib -= w.memory_mib;
     }
     if (j.spec.project == job.spec.project) project_used += j.spec.gpu_milli * j.spec.workers;
-    if (j.state == JobState::kPreempted || ending_.count(id)) {
+    if (j.state == JobState::kPreempted || jobs_.ending.count(id)) {
       releases.push_back({now, &j});  // already being stopped
     } else if (j.state != JobState::kSuspended && j.spec.time_limit_s > 0 && j.start_time > 0) {
       releases.push_back({std::max(now, j.start_time + j.spec.time_limit_s), &j});
@@ -185,7 +174,7 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   const Job& job = it->second;
   proto::WhyReply reply;
   reply.job = MayActOn(who, job) ? job : Redacted(job);
-  reply.waits_for = WaitsFor(job);
+  if (job.state == JobState::kPending) reply.waits_for = model::WaitsForName(job.waits_for);
 
   // The scheduler's order inside a project: class priority (higher first), then submit time.
   auto priority = [this](const Job& j) {
@@ -226,7 +215,7 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   return Status::Ok();
 }
 
-Status Controller::OnUsage(const net::Incoming& in) {
+Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::UsageRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->by != "user" && req->by != "project" && req->by != "department") {

@@ -78,19 +78,19 @@ sched::Snapshot Controller::BuildSnapshot() const {
   }
   // Evictions under way are marked at the end (sched::MarkEvictions): victims wait for their
   // beneficiary, beneficiaries for their victims. Jobs carry only their request (sched::Request), never the whole spec: at 100,000s of jobs the
-  // copy of commands and environments was most of the cycle. pending_since_ is walked beside
+  // copy of commands and environments was most of the cycle. jobs_.pending_since is walked beside
   // jobs_ (both in id order) instead of looked up per job.
   // Every pending job has a reservation clock: its count sizes the list once (growing it by
   // doubling moved 100,000s of entries into fresh pages).
-  snap.pending.reserve(pending_since_.size());
-  auto since = pending_since_.begin();
+  snap.pending.reserve(jobs_.pending_since.size());
+  auto since = jobs_.pending_since.begin();
   // The nodes a restricted job may use, once per distinct restriction (an array's members share
   // theirs).
   std::map<std::string, std::vector<std::string>> nodes_for;
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
-      if (gated_.count(id)) continue;
-      while (since != pending_since_.end() && since->first < id) ++since;
+      if (jobs_.gated.count(id)) continue;
+      while (since != jobs_.pending_since.end() && since->first < id) ++since;
       sched::PendingJob& p = snap.pending.emplace_back();
       p.id = id;
       p.queue = QueueOf(j);
@@ -98,7 +98,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
       p.request = sched::Request::Of(j.spec);
       p.submit_time = j.submit_time;
       p.pending_since =
-          since != pending_since_.end() && since->first == id ? since->second : j.submit_time;
+          since != jobs_.pending_since.end() && since->first == id ? since->second : j.submit_time;
       p.gpu_models = j.spec.gpu_types;
       if (const model::NodeFilter f = NodeFilterOf(j.spec); f.Restricts()) {
         const std::string key = j.spec.pool + '\n' + Join(j.spec.nodelist) + '\n' +
@@ -166,19 +166,21 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.min_runtime_s = c.min_runtime_s;
     snap.classes[name] = std::move(v);
   }
-  sched::MarkEvictions(preempted_for_, room_for_, snap);
+  sched::MarkEvictions(jobs_.preempted_for, jobs_.room_for, snap);
   return snap;
 }
 
 void Controller::Schedule() {
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
-      if (j.state == JobState::kPending) j.reason = kNoNodeReason;
+      if (j.state == JobState::kPending) {
+        SetPendingReason(j, {model::WaitsFor::kNode, kNoNodeReason});
+      }
     }
     return;
   }
   // Room made for a job that has since started or gone is no longer held for it.
-  sched::ForgetSettled(preempted_for_, room_for_, [&](model::JobId id) {
+  sched::ForgetSettled(jobs_.preempted_for, jobs_.room_for, [&](model::JobId id) {
     auto b = jobs_.find(id);
     return b != jobs_.end() && b->second.state == JobState::kPending;
   });
@@ -200,7 +202,7 @@ void Controller::Schedule() {
   const auto t2 = std::chrono::steady_clock::now();
   for (const auto& p : d.preemptions) {
     auto it = jobs_.find(p.id);
-    if (it == jobs_.end() || ending_.count(p.id)) continue;
+    if (it == jobs_.end() || jobs_.ending.count(p.id)) continue;
     Job& j = it->second;
     if (j.state != JobState::kRunning && j.state != JobState::kStarting &&
         j.state != JobState::kSuspended) {
@@ -210,17 +212,16 @@ void Controller::Schedule() {
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);
   }
-  sched::RecordRoom(d, room_for_);  // the victims are recorded as StopJob stops them
+  sched::RecordRoom(d, jobs_.room_for);  // the victims are recorded as StopJob stops them
   for (const auto& s : d.starts) {
     auto it = jobs_.find(s.id);
     if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
     Job& j = it->second;
-    j.state = JobState::kStarting;
+    jobs_.Transition(j, JobState::kStarting, Now());
     j.placement = s.placement;
     j.start_time = Now();
     j.reason.clear();
     j.exit_code = -1;
-    pending_since_.erase(j.id);
     Save(j);
     std::string where;
     for (const auto& w : j.placement) {
@@ -243,10 +244,7 @@ void Controller::Schedule() {
     for (int steps = 0; at != jobs_.end() && at->first < id && steps < 8; ++steps) ++at;
     if (at == jobs_.end() || at->first < id) at = jobs_.lower_bound(id);
     if (at == jobs_.end() || at->first != id || at->second.state != JobState::kPending) continue;
-    if (at->second.reason != reason) {
-      at->second.reason = std::move(reason);
-      Save(at->second);
-    }
+    if (SetPendingReason(at->second, std::move(reason))) Save(at->second);
   }
   shares_ = std::move(d.shares);
   const auto t3 = std::chrono::steady_clock::now();

@@ -79,15 +79,15 @@ void Controller::StopAfterFirstSuccess() {
                                " completed (--stop-after-first-success)";
     if (j.state == JobState::kPending) {
       Finish(j, JobState::kCancelled, -1, reason);
-    } else if (auto e = ending_.find(id);
-               e == ending_.end() || e->second.final_state != JobState::kCancelled) {
+    } else if (auto e = jobs_.ending.find(id);
+               e == jobs_.ending.end() || e->second.final_state != JobState::kCancelled) {
       StopJob(j, JobState::kCancelled, reason, grace_ms);
     }
   }
 }
 
 void Controller::GateWorkflow() {
-  gated_.clear();
+  jobs_.gated.clear();
   StopAfterFirstSuccess();
   std::map<model::JobId, int> array_slots;  // per capped array: members running or offered
   for (const auto& [id, j] : jobs_) {
@@ -99,7 +99,7 @@ void Controller::GateWorkflow() {
   // In id order: a dependency is older than its dependent, so a cancel cascades in one pass.
   for (auto& [id, j] : jobs_) {
     if (j.state != JobState::kPending) continue;
-    std::string reason;
+    model::PendingReason reason{model::WaitsFor::kNothing, ""};
     std::string never;
     for (const auto& text : j.spec.after) {
       auto d = ParseDependency(text);
@@ -112,8 +112,9 @@ void Controller::GateWorkflow() {
       }
       const Job& dep = it->second;
       if (!model::IsTerminal(dep.state)) {
-        if (reason.empty()) {
-          reason = "waiting for " + name + " to " +
+        if (reason.text.empty()) {
+          reason.waits_for = model::WaitsFor::kDependency;
+          reason.text = "waiting for " + name + " to " +
                    (d->kind == "ok" ? "complete" : d->kind == "fail" ? "fail" : "end");
         }
         continue;
@@ -129,26 +130,24 @@ void Controller::GateWorkflow() {
       continue;
     }
     if (j.spec.hold) {
-      reason = "held: herd release " + std::to_string(id);
+      reason = {model::WaitsFor::kHold, "held: herd release " + std::to_string(id)};
     } else if (j.spec.begin_time > now) {
-      reason = "starts at " + LocalTime(j.spec.begin_time);
+      reason = {model::WaitsFor::kBeginTime, "starts at " + LocalTime(j.spec.begin_time)};
     }
-    if (reason.empty() && j.spec.array_id != 0 && j.spec.array_limit > 0) {
+    if (reason.text.empty() && j.spec.array_id != 0 && j.spec.array_limit > 0) {
       int& used = array_slots[j.spec.array_id];
       if (used >= j.spec.array_limit) {
-        reason = "array " + std::to_string(j.spec.array_id) + " runs " +
+        reason.waits_for = model::WaitsFor::kArrayLimit;
+        reason.text = "array " + std::to_string(j.spec.array_id) + " runs " +
                  std::to_string(j.spec.array_limit) + " at once";
       } else {
         ++used;
       }
     }
-    if (reason.empty()) continue;
-    gated_.insert(id);
-    pending_since_[id] = now;  // the reservation clock starts when the job may start
-    if (j.reason != reason) {
-      j.reason = reason;
-      Save(j);
-    }
+    if (reason.text.empty()) continue;
+    jobs_.gated.insert(id);
+    jobs_.pending_since[id] = now;  // the reservation clock starts when the job may start
+    if (SetPendingReason(j, std::move(reason))) Save(j);
   }
 }
 
@@ -182,7 +181,9 @@ proto::JobActionResult Controller::WorkflowAction(const std::string& action, Job
       r.message = "not held";
     } else {
       t->spec.hold = false;
-      if (t->state == JobState::kPending) t->reason = "waiting for the scheduler";
+      if (t->state == JobState::kPending) {
+        SetPendingReason(*t, {model::WaitsFor::kScheduler, kSchedulerReason});
+      }
       Save(*t);
       Event(t->id, "released by " + who.user);
       r.message = "released";

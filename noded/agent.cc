@@ -81,7 +81,9 @@ Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
       metrics_(std::move(metrics)),
       mps_(options_.state_dir, ""),
       clock_(clock),
-      instance_(DrawInstance()) {}
+      instance_(DrawInstance()) {
+  for (const Route& r : Routes()) routes_.emplace(r.type, r.handle);
+}
 
 std::vector<proto::GpuMetric> Agent::GpuMetrics() {
   std::vector<proto::GpuMetric> out;
@@ -255,41 +257,42 @@ void Agent::Handle(const proto::Envelope& e) {
 }
 
 void Agent::Dispatch(const proto::Envelope& e) {
-  if (e.type == "register_reply") {
-    auto r = proto::BodyOf<proto::RegisterReply>(e);
-    if (r.ok()) heartbeat_ms_ = std::max(100, r->heartbeat_interval_ms);
-    if (!registered_) spdlog::info("registered with herd-ctld at {}", options_.controller);
-    registered_ = true;
-    next_heartbeat_ms_ = clock_->MonotonicMillis() + heartbeat_ms_;
-    unacked_.clear();  // the registration carried every ended job; resend the rest soon
-    for (auto& [key, r2] : failed_launches_) unacked_[key] = 0;
-  } else if (e.type == "launch") {
-    if (auto cmd = proto::BodyOf<proto::LaunchCommand>(e); cmd.ok()) OnLaunch(*cmd);
-  } else if (e.type == "signal") {
-    if (auto cmd = proto::BodyOf<proto::SignalCommand>(e); cmd.ok()) OnSignal(*cmd);
-  } else if (e.type == "logs_fetch") {
-    if (auto f = proto::BodyOf<proto::LogsFetch>(e); f.ok()) OnLogsFetch(*f);
-  } else if (e.type == "event_ack") {
-    auto ack = proto::BodyOf<proto::EventAck>(e);
-    if (!ack.ok()) return;
-    const std::string key = JobKey(ack->id, ack->run, ack->worker);
-    unacked_.erase(key);
-    last_state_.erase(key);
-    last_state_.erase(key + "#sent");
-    mps_.Release(key);
-    if (failed_launches_.erase(key) == 0) {
-      if (Status s = runtime_->Forget(key); !s.ok()) spdlog::warn("forget {}: {}", key, s.message());
-    }
-  } else if (e.type == "error") {
-    auto err = proto::BodyOf<proto::ErrorReply>(e);
-    std::string msg = err.ok() ? err->message : "malformed error reply";
-    spdlog::warn("herd-ctld: {}", msg);
-    if (msg.find("not registered") != std::string::npos) {
-      registered_ = false;
-      next_register_ms_ = 0;
-    }
-  } else {
+  auto it = routes_.find(e.type);
+  if (it == routes_.end()) {
     spdlog::warn("ignoring unexpected message '{}' from herd-ctld", e.type);
+    return;
+  }
+  (this->*it->second)(e);
+}
+
+void Agent::OnRegisterReply(const proto::Envelope& e) {
+  auto r = proto::BodyOf<proto::RegisterReply>(e);
+  if (r.ok()) heartbeat_ms_ = std::max(100, r->heartbeat_interval_ms);
+  if (!registered_) spdlog::info("registered with herd-ctld at {}", options_.controller);
+  registered_ = true;
+  next_heartbeat_ms_ = clock_->MonotonicMillis() + heartbeat_ms_;
+  unacked_.clear();  // the registration carried every ended job; resend the rest soon
+  for (auto& [key, r2] : failed_launches_) unacked_[key] = 0;
+}
+
+void Agent::OnEventAck(const proto::EventAck& ack) {
+  const std::string key = JobKey(ack.id, ack.run, ack.worker);
+  unacked_.erase(key);
+  last_state_.erase(key);
+  last_state_.erase(key + "#sent");
+  mps_.Release(key);
+  if (failed_launches_.erase(key) == 0) {
+    if (Status s = runtime_->Forget(key); !s.ok()) spdlog::warn("forget {}: {}", key, s.message());
+  }
+}
+
+void Agent::OnError(const proto::Envelope& e) {
+  auto err = proto::BodyOf<proto::ErrorReply>(e);
+  std::string msg = err.ok() ? err->message : "malformed error reply";
+  spdlog::warn("herd-ctld: {}", msg);
+  if (err.ok() && err->code == static_cast<int>(Code::kNotRegistered)) {
+    registered_ = false;
+    next_register_ms_ = 0;
   }
 }
 

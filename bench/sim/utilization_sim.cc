@@ -303,7 +303,7 @@ Status TeamSim::ScheduleHerd(int64_t now) {
         l.job.kind == JobKind::kTrain && o_.checkpoint_s > 0 ? ran / o_.checkpoint_s * o_.checkpoint_s : 0;
     r_.lost_gpu_hours += static_cast<double>((ran - kept) * l.job.gpus) / kHour;
     r_.preemptions++;
-    r_.preemptions_by_kind[p.kind]++;
+    r_.preemptions_by_kind[sched::EvictionKindName(p.kind)]++;
     r_.evicted[static_cast<int>(l.job.kind)]++;
     Stop(l);
     l.saved += kept;

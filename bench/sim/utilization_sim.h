@@ -62,7 +62,7 @@ struct UtilizationResult {
   std::vector<HourSample> hours;
   std::array<KindStats, kJobKinds> kinds;  // by JobKind
   int64_t preemptions = 0;       // jobs evicted (reclaim, preempt, consolidate)
-  std::map<std::string, int64_t> preemptions_by_kind;  // PreemptDecision::kind -> count
+  std::map<std::string, int64_t> preemptions_by_kind;  // EvictionKindName -> count
   std::array<int64_t, kJobKinds> evicted{};            // by the victim's JobKind
   double lost_gpu_hours = 0;     // work evicted jobs had done since their last checkpoint
   int64_t idle_terminations = 0; // sessions stopped by idle_timeout

@@ -11,6 +11,11 @@ constexpr std::array<const char*, 10> kStateNames = {
     "PENDING", "STARTING",  "RUNNING",   "SUSPENDED", "PREEMPTED",
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",   "NODE_FAIL"};
 
+// By WaitsFor, in its order.
+constexpr std::array<const char*, 11> kWaitsForNames = {
+    "",     "scheduler",  "resources", "quota",       "reservation", "preemption",
+    "dependency", "hold", "begin time", "array limit", "node"};
+
 }  // namespace
 
 const char* JobStateName(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
@@ -20,6 +25,15 @@ std::optional<JobState> ParseJobState(std::string_view text) {
   for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   for (size_t i = 0; i < kStateNames.size(); ++i) {
     if (upper == kStateNames[i]) return static_cast<JobState>(i);
+  }
+  return std::nullopt;
+}
+
+const char* WaitsForName(WaitsFor w) { return kWaitsForNames[static_cast<size_t>(w)]; }
+
+std::optional<WaitsFor> ParseWaitsFor(std::string_view name) {
+  for (size_t i = 0; i < kWaitsForNames.size(); ++i) {
+    if (name == kWaitsForNames[i]) return static_cast<WaitsFor>(i);
   }
   return std::nullopt;
 }

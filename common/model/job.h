@@ -36,6 +36,34 @@ std::optional<JobState> ParseJobState(std::string_view);  // case-insensitive
 bool IsTerminal(JobState s);                            // COMPLETED..NODE_FAIL (final ones)
 bool HoldsResources(JobState s);                        // STARTING, RUNNING, SUSPENDED, PREEMPTED
 
+// What a pending job waits for: the code behind its reason. Job::reason says it in full, with the
+// numbers; herd why shows the code's name, herd-ctld's store keeps it by name, and code (never
+// the reason's words) decides anything that depends on it.
+enum class WaitsFor {
+  kNothing,      // not pending
+  kScheduler,    // the next scheduling cycle (just submitted, released or requeued)
+  kResources,    // free GPUs, cores or memory, or jobs ahead of it in line
+  kQuota,        // its project's limit or deserved quota, or a project that does not exist
+  kReservation,  // resources reserved for another job
+  kPreemption,   // jobs preempted for it to release their resources
+  kDependency,   // other jobs to end (--after)
+  kHold,         // herd release
+  kBeginTime,    // --begin
+  kArrayLimit,   // a member of its array to end (--array ...%N)
+  kNode,         // a node: none registered, or none schedulable
+};
+// "scheduler", "resources", "quota", "reservation", "preemption", "dependency", "hold",
+// "begin time", "array limit", "node"; "" for kNothing.
+const char* WaitsForName(WaitsFor w);
+std::optional<WaitsFor> ParseWaitsFor(std::string_view name);  // "" -> kNothing
+
+// Why a pending job waits: its code, and the sentence a user reads.
+struct PendingReason {
+  WaitsFor waits_for = WaitsFor::kScheduler;
+  std::string text;
+  bool operator==(const PendingReason&) const = default;
+};
+
 struct JobSpec {
   std::string name;
   std::vector<std::string> argv;            // command and arguments; argv[0] is looked up in PATH
@@ -110,6 +138,7 @@ struct Job {
   uint32_t gid = 0;
   JobState state = JobState::kPending;
   std::string reason;           // why it is pending, or why it ended
+  WaitsFor waits_for = WaitsFor::kNothing;  // pending: the code of `reason`
   int64_t submit_time = 0;      // seconds since epoch; kept across preemptions
   int64_t start_time = 0;       // latest start
   int64_t end_time = 0;

@@ -19,6 +19,9 @@ enum class Code {
   kUnavailable,  // peer unreachable or timed out (exit 3)
   kInternal,     // a bug or an unexpected system error
   kNoSpace,      // herd-ctld's disk is full: new work is refused until space is freed (exit 6)
+  // A node message from a connection herd-ctld holds no Register for (it restarted, or the node
+  // reconnected): herd-noded registers again. Keep last: peers take codes up to it as known.
+  kNotRegistered,
 };
 
 class [[nodiscard]] Status {
@@ -42,6 +45,7 @@ inline Status Denied(std::string m) { return {Code::kDenied, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
+inline Status NotRegistered(std::string m) { return {Code::kNotRegistered, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

@@ -18,7 +18,7 @@
 namespace herd::sched::internal {
 
 // "waiting for 2 preempted jobs to release resources"
-std::string WaitingText(size_t victims);
+model::PendingReason WaitingText(size_t victims);
 
 // Why a job was not started by the allocate pass.
 // kHeld: the project's deserved quota is held for a job of a within-quota class that waits for
@@ -38,7 +38,7 @@ struct JobState {
   bool tried = false;     // the allocate pass has tried it
   bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
-  std::string reason;
+  model::PendingReason reason;
 };
 
 struct QueueState {
@@ -99,7 +99,9 @@ class Cycle {
   std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
   QuotaHit CheckQuota(const JobState& job) const;
   std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
-  std::string NoFitReason(const JobState& job);
+  // The binding constraint; its text is "" when the job would have fit the cycle's start.
+  model::PendingReason NoFitReason(const JobState& job);
+  std::string NoFitText(const JobState& job, model::WaitsFor* waits_for);  // sets it if not kResources
   void Reserve(JobState& job);
   void Charge(const std::string& queue, const model::Resources& r, int sign);
   PlaceOptions OptionsFor(const JobState& job) const;
@@ -158,8 +160,7 @@ class Cycle {
       const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
       const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
   bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
-  void Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
-              const std::string& why);
+  void Commit(JobState& job, const VictimPlan& plan, EvictionKind kind, const std::string& why);
 
   const Snapshot& snap_;
   const Policy& policy_;
@@ -168,7 +169,7 @@ class Cycle {
   std::unordered_map<std::string, QueueState> queues_;
   std::vector<JobState> jobs_;
   std::vector<JobState*> visited_;  // in the order the allocate pass served them
-  std::map<std::pair<Shape, OptionsKey>, std::string> no_fit_;  // shape, options -> reason
+  std::map<std::pair<Shape, OptionsKey>, model::PendingReason> no_fit_;  // shape, options -> reason
   std::set<model::JobId> reserved_by_;                    // jobs holding a reservation
   std::set<VictimMemo> no_victims_;                        // victim searches that failed
   // QuotaReason's texts by block, queue, class, component, allocated and need.

@@ -35,11 +35,18 @@ int64_t Get(const model::Resources& r, int c) {
   return over;
 }
 
+// A job whose room is being made by evictions planned for others.
+model::PendingReason RoomBeingMade() {
+  return {model::WaitsFor::kPreemption,
+          "waiting for resources being freed by jobs evicted for others"};
+}
+
 }  // namespace
 
-std::string WaitingText(size_t n) {
-  return "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
-         " to release resources";
+model::PendingReason WaitingText(size_t n) {
+  return {model::WaitsFor::kPreemption,
+          "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
+              " to release resources"};
 }
 
 void Cycle::HoldRoom() {
@@ -128,7 +135,7 @@ bool Cycle::FitsRoomMade(JobState& job) {
     it->second = {room_version_, false};
     return false;
   }
-  job.reason = "waiting for resources being freed by jobs evicted for others";
+  job.reason = RoomBeingMade();
   return true;
 }
 
@@ -188,8 +195,9 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
     back.insert(j->pending->id);
     j->started = false;
     j->block = Block::kNoFit;
-    j->reason = "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
-                std::to_string(job.pending->id) + " of project " + job.pending->queue;
+    j->reason = {model::WaitsFor::kQuota,
+                 "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
+                     std::to_string(job.pending->id) + " of project " + job.pending->queue};
   }
   std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
   ++starts_version_;
@@ -270,7 +278,7 @@ void Cycle::Evict() {
       // made for it now would be room it may not take.
       if (QuotaHit hit = CheckQuota(*job); hit.block != Block::kNone) {
         job->block = hit.block;
-        job->reason = QuotaReason(*job, hit);
+        job->reason = {model::WaitsFor::kQuota, QuotaReason(*job, hit)};
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
@@ -297,8 +305,9 @@ void Cycle::WithdrawStartsOfReclaimed() {
     Charge(job->pending->queue, job->total, -1);
     job->started = false;
     job->block = Block::kNoFit;
-    job->reason = "project " + job->pending->queue +
-                  " is above its fair share: it gives back resources to projects below theirs";
+    job->reason = {model::WaitsFor::kQuota,
+                   "project " + job->pending->queue +
+                       " is above its fair share: it gives back resources to projects below theirs"};
     return true;
   });
 }
@@ -368,13 +377,13 @@ std::optional<VictimPlan> Cycle::FindVictims(
   return plan;
 }
 
-void Cycle::Commit(JobState& job, const VictimPlan& plan, const std::string& kind,
+void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
                    const std::string& why) {
   const std::vector<model::WorkerPlacement>& room = plan.placement;
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
-    if (kind == "reclaim") reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
-    if (kind != "consolidate") Charge(v->queue, TotalOf(*v), -1);
+    if (kind == EvictionKind::kReclaim) reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
+    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1);
     out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
   }
   // Its reservation, if it holds one, is no longer needed: the room is being made.
@@ -532,11 +541,11 @@ bool Cycle::Reclaim(JobState& job) {
     if (room_version_ == 0) {  // no victim in the cluster planned on: it is the one of now
       Start(job, best->placement);
     } else {  // its place kept in the planned cluster, as FitsRoomMade keeps it
-      job.reason = "waiting for resources being freed by jobs evicted for others";
+      job.reason = RoomBeingMade();
     }
     return true;
   }
-  Commit(job, *best, "reclaim",
+  Commit(job, *best, EvictionKind::kReclaim,
          "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
              (within_fair ? " below its fair share)" : " below its deserved quota)"));
   return true;
@@ -613,7 +622,7 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
-  Commit(job, *best, "preempt",
+  Commit(job, *best, EvictionKind::kPreempt,
          "preempted by job " + std::to_string(job.pending->id) + " (" + job.pending->job_class +
              ", priority " + std::to_string(priority) + ") of project " + name);
   return true;
@@ -725,7 +734,7 @@ bool Cycle::Consolidate(JobState& job) {
   VictimPlan plan;
   plan.victims = best->movers;
   plan.placement = best->to.front();
-  Commit(job, plan, "consolidate",
+  Commit(job, plan, EvictionKind::kConsolidate,
          "moved so job " + std::to_string(job.pending->id) + " (" + GpuText(s.gpu_milli) +
              ") fits on " + cluster_.nodes[best->node].view->name + "; it restarts on another node");
   return true;

@@ -29,6 +29,15 @@ bool ParsePlacement(const std::string& name, Placement* out) {
   return true;
 }
 
+const char* EvictionKindName(EvictionKind kind) {
+  switch (kind) {
+    case EvictionKind::kReclaim: return "reclaim";
+    case EvictionKind::kPreempt: return "preempt";
+    case EvictionKind::kConsolidate: return "consolidate";
+  }
+  return "reclaim";
+}
+
 const char* PlacementName(Placement p) {
   switch (p) {
     case Placement::kHerd: return "herd";
@@ -149,7 +158,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     j.queue->jobs.push_back(&j);
   }
   for (const PendingJob& p : snap_.held_out) {
-    if (auto q = queues_.find(p.queue); q != queues_.end()) own[&q->second] += Shape::Of(p.request, "").Total();
+    if (auto q = queues_.find(p.queue); q != queues_.end()) own[&q->second] += Shape::Of(p.request, {}).Total();
   }
   for (auto& [q, total] : own) {
     demand[q->view->name] += total;
@@ -266,7 +275,7 @@ void Cycle::Allocate() {
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
-      j.reason = "project " + j.pending->queue + " does not exist";
+      j.reason = {model::WaitsFor::kQuota, "project " + j.pending->queue + " does not exist"};
     }
   }
   // Jobs whose victims have released their resources go first: the room was made for them, and
@@ -338,7 +347,7 @@ double Cycle::TurnKey(const QueueState& q) const {
 bool Cycle::TryStart(JobState& job) {
   if (QuotaHit hit = CheckQuota(job); hit.block != Block::kNone) {
     job.block = hit.block;
-    job.reason = QuotaReason(job, hit);
+    job.reason = {model::WaitsFor::kQuota, QuotaReason(job, hit)};
     return false;
   }
   PlaceOptions o = OptionsFor(job);
@@ -354,8 +363,8 @@ bool Cycle::TryStart(JobState& job) {
   job.block = Block::kNoFit;
   job.reason = cached->second;
   // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
-  if (job.reason.empty()) {
-    job.reason = job.queue->started_any
+  if (job.reason.text.empty()) {
+    job.reason.text = job.queue->started_any
                      ? "waiting for higher-priority jobs in the queue"
                      : "waiting for jobs of projects further below their fair share";
   }
@@ -458,7 +467,13 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
 }
 
 // The binding constraint, in the user's terms; "" when the job would have fit the cycle's start.
-std::string Cycle::NoFitReason(const JobState& job) {
+model::PendingReason Cycle::NoFitReason(const JobState& job) {
+  model::PendingReason reason{model::WaitsFor::kResources, ""};
+  reason.text = NoFitText(job, &reason.waits_for);
+  return reason;
+}
+
+std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
   const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
   if (!reserved_by_.empty()) {
@@ -469,6 +484,7 @@ std::string Cycle::NoFitReason(const JobState& job) {
       for (const auto& w : *p) {
         int i = cluster_.NodeIndex(w.node);
         if (cluster_.nodes[i].reserved_for != 0 && !cluster_.Usable(cluster_.nodes[i], o)) {
+          *waits_for = model::WaitsFor::kReservation;
           return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
         }
       }
@@ -518,11 +534,15 @@ std::string Cycle::NoFitReason(const JobState& job) {
   std::string model = types.empty() ? "" : " of type " + types;
   std::string each = s.workers > 1 ? " per worker" : "";
   if (usable == 0 && s.nodes) {
+    *waits_for = model::WaitsFor::kNode;
     return s.nodes->empty() ? "no node matches its pool, constraints and node list"
                             : "none of the " + std::to_string(s.nodes->size()) +
                                   " nodes it may use (pool, constraints, node list) is schedulable";
   }
-  if (usable == 0) return "no schedulable node (all are down or drained)";
+  if (usable == 0) {
+    *waits_for = model::WaitsFor::kNode;
+    return "no schedulable node (all are down or drained)";
+  }
   if (!s.gpu_models.empty() && s.gpu_milli > 0 && capable == 0) {
     return "no node has " + GpuText(std::max(1, s.WholeGpus()) * 1000) + model;
   }
@@ -679,7 +699,7 @@ void Cycle::Reserve(JobState& job) {
   reserved_by_.insert(p.id);
   std::string list;
   for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;
-  job.reason += " (holding " + list + " for it)";
+  job.reason.text += " (holding " + list + " for it)";
   out_.reservations.push_back({p.id, chosen});
 }
 

@@ -36,13 +36,22 @@ struct StartDecision {
   std::vector<model::WorkerPlacement> placement;
 };
 
+// Why a running job is evicted (DESIGN.md, steps 3-5 of a cycle).
+enum class EvictionKind {
+  kReclaim,      // its queue is above its fair share and another below needs the room
+  kPreempt,      // a higher-priority job of its own queue needs the room
+  kConsolidate,  // moved so a pending job fits; it restarts on another node in the same cycle
+};
+// "reclaim", "preempt", "consolidate": the one name of each kind, for logs, traces and reports.
+const char* EvictionKindName(EvictionKind kind);
+
 // Evict running job `id` to make room for pending job `for_job`. Its resources are not reused in
 // this cycle; how it and `for_job` appear in later snapshots is ctld/sched/evictions.h's rule
 // (it waits, with its place in line, until `for_job` has started).
 struct PreemptDecision {
   model::JobId id = 0;
   model::JobId for_job = 0;
-  std::string kind;    // "reclaim", "preempt" or "consolidate"
+  EvictionKind kind = EvictionKind::kReclaim;
   std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
   // Where `for_job` is planned, worker by worker (PendingJob::room_on): the GPUs, cores and memory
   // held for it while its victims stop.
@@ -67,7 +76,7 @@ struct Decisions {
   std::vector<StartDecision> starts;
   std::vector<PreemptDecision> preemptions;
   std::vector<ReserveDecision> reservations;
-  std::map<model::JobId, std::string> pending_reasons;  // every pending job not started
+  std::map<model::JobId, model::PendingReason> pending_reasons;  // every pending job not started
   std::vector<QueueShare> shares;
 };
 

@@ -92,8 +92,16 @@ INSERT INTO store_marks (commits) VALUES (0);
 PRAGMA user_version = 4;
 )sql";
 
+// Schema version 5: what a pending job waits for, by model::WaitsForName ('' for none: a job
+// stored before it waits for the next cycle, which sets it).
+constexpr char kMigration5[] = R"sql(
+ALTER TABLE jobs ADD COLUMN waits_for TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 5;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5};
 
 constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
 constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
@@ -110,24 +118,25 @@ constexpr char kRaiseJobSequenceExisting[] =
 
 constexpr char kInsertJob[] =
     "INSERT INTO jobs (name, user, uid, gid, project, class, state, reason, submit_time, "
-    "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement, accounting) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18)";
+    "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement, accounting, "
+    "waits_for) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19)";
 constexpr char kUpdateJob[] =
     "UPDATE jobs SET name = ?1, user = ?2, uid = ?3, gid = ?4, project = ?5, class = ?6, "
     "state = ?7, reason = ?8, submit_time = ?9, start_time = ?10, end_time = ?11, "
     "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, spec = ?15, placement = ?16, "
-    "accounting = ?18 WHERE id = ?17";
+    "accounting = ?18, waits_for = ?19 WHERE id = ?17";
 constexpr char kSelectAllJobs[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement, accounting FROM jobs ORDER BY id";
+    "restart_count, spec, placement, accounting, waits_for FROM jobs ORDER BY id";
 // ?1: JSON array of state names.
 constexpr char kSelectJobsInStates[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement, accounting FROM jobs "
+    "restart_count, spec, placement, accounting, waits_for FROM jobs "
     "WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY id";
 constexpr char kSelectJob[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement, accounting FROM jobs WHERE id = ?1";
+    "restart_count, spec, placement, accounting, waits_for FROM jobs WHERE id = ?1";
 constexpr char kUpdateJobStop[] = "UPDATE jobs SET stop = ?2 WHERE id = ?1";
 constexpr char kSelectJobStops[] = "SELECT id, stop FROM jobs WHERE stop != '' ORDER BY id";
 constexpr char kUpsertNode[] =
@@ -906,7 +915,8 @@ Status Store::WriteJob(const char* sql, const model::Job& job, bool with_id) {
       .Int(14, job.spec.gpu_milli * job.spec.workers)
       .Text(15, *spec)
       .Text(16, *placement)
-      .Text(18, AccountingText(job));
+      .Text(18, AccountingText(job))
+      .Text(19, model::WaitsForName(job.waits_for));
   if (with_id) bind.Int(17, job.id);
   if (bind.rc() != SQLITE_OK) return Error("binding job values", bind.rc());
   int rc = sqlite3_step(*stmt);
@@ -939,6 +949,8 @@ Result<model::Job> Store::ReadJob(sqlite3_stmt* stmt) {
   if (!parsed) return Internal(path_ + ": " + what + " has unknown state '" + state + "'");
   job.state = *parsed;
   job.reason = ColumnText(stmt, 5);
+  // A name this herd does not know (written by a newer one) is left for the next cycle to set.
+  job.waits_for = model::ParseWaitsFor(ColumnText(stmt, 14)).value_or(model::WaitsFor::kScheduler);
   job.submit_time = sqlite3_column_int64(stmt, 6);
   job.start_time = sqlite3_column_int64(stmt, 7);
   job.end_time = sqlite3_column_int64(stmt, 8);

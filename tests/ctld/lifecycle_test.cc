@@ -208,6 +208,49 @@ TEST(JobLifecycleTest, ResentEndReportIsAcknowledgedAndChangesNothing) {
   EXPECT_EQ(after.restart_count, 0);
 }
 
+// ---- what a pending job waits for ----
+
+// herd why names what a job waits for from the code its reason was given with.
+TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstimated) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c->SubmitRunning(kBob, Spec(4)), 0);  // every GPU of n1
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec held = Spec(1);
+  held.hold = true;
+  auto held_id = alice.Submit(held);
+  ASSERT_TRUE(held_id.ok()) << held_id.status().message();
+  model::JobSpec after = Spec(1);
+  after.after = {std::to_string(*held_id)};
+  auto after_id = alice.Submit(after);
+  ASSERT_TRUE(after_id.ok()) << after_id.status().message();
+  auto waiting = alice.Submit(Spec(1));
+  ASSERT_TRUE(waiting.ok()) << waiting.status().message();
+  c->Cycle();
+
+  auto why = [&](model::JobId id) {
+    auto r = alice.Call<proto::WhyReply>(proto::WhyRequest{id});
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : proto::WhyReply{};
+  };
+  proto::WhyReply r = why(*held_id);
+  EXPECT_EQ(r.waits_for, "hold");
+  EXPECT_EQ(r.job.reason, "held: herd release " + std::to_string(*held_id));
+  EXPECT_EQ(r.estimate_note, "no estimate: it waits for its hold");
+  r = why(*after_id);
+  EXPECT_EQ(r.waits_for, "dependency");
+  EXPECT_EQ(r.job.reason, "waiting for job " + std::to_string(*held_id) + " to complete");
+  r = why(*waiting);
+  EXPECT_EQ(r.waits_for, "resources") << r.job.reason;
+  EXPECT_THAT(r.job.reason, HasSubstr("1 GPU"));
+
+  // Released, it waits in line like any other job (the release asks for a cycle at once).
+  auto released = alice.Action("release", *held_id);
+  ASSERT_TRUE(released.ok() && released->ok) << released.status().message();
+  c->Cycle();
+  EXPECT_EQ(why(*held_id).waits_for, "resources");
+}
+
 // ---- who may speak for a node ----
 
 proto::Envelope RegisterOf(const std::string& node) {
@@ -253,6 +296,48 @@ TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIs
   EXPECT_EQ(s.code(), Code::kDenied) << s.message();
 }
 
+// herd-ctld's handler table: each entry says who may send its message.
+TEST(RequestTableTest, UnknownTypeAdminAndNodeMessagesAreRefusedToOthersBeforeTheirHandler) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  auto conn = c->network().Connect();
+
+  proto::Envelope unknown = proto::MakeEnvelope(proto::NodesRequest{}, 1);
+  unknown.type = "teleport";
+  ASSERT_TRUE(conn->Send(SignedAs(kAlice, unknown)).ok());
+  c->Settle();
+  Status s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  EXPECT_EQ(s.message(), "unknown request 'teleport': herd and herd-ctld versions may differ");
+
+  // An admin request from a user is refused before its handler runs.
+  proto::Envelope admin = proto::MakeEnvelope(proto::AdminRequest{"drain", {"n1"}}, 2);
+  ASSERT_TRUE(conn->Send(SignedAs(kAlice, admin)).ok());
+  c->Settle();
+  s = ReplyTo(*conn);
+  EXPECT_EQ(s.code(), Code::kDenied) << s.message();
+  EXPECT_THAT(s.message(), HasSubstr("herd admin is for root and the admins"));
+  EXPECT_EQ(c->NodeState("n1"), "UP");
+
+  for (const proto::Envelope& node_message :
+       {proto::MakeEnvelope(proto::Heartbeat{"n1", {}, {}, ""}, 3),
+        proto::MakeEnvelope(proto::JobEvent{"n1", {}}, 4),
+        proto::MakeEnvelope(proto::LogsData{1, {}, ""}, 5)}) {
+    ASSERT_TRUE(conn->Send(SignedAs(kAlice, node_message)).ok());
+    c->Settle();
+    s = ReplyTo(*conn);
+    EXPECT_EQ(s.code(), Code::kDenied) << node_message.type << ": " << s.message();
+  }
+
+  // Root's admin request goes through.
+  ASSERT_TRUE(conn->Send(SignedAs(0, admin)).ok());
+  c->Settle();
+  auto reply = conn->Receive(0);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->type, proto::MessageName<proto::AdminReply>());
+  EXPECT_EQ(c->NodeState("n1"), "DRAIN");
+}
+
 TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
   auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);
@@ -265,7 +350,7 @@ TEST(NodeIdentityTest, JobEventFromAnotherConnectionThanTheNodesIsRefused) {
   ASSERT_TRUE(conn->Send(SignedAs(0, proto::MakeEnvelope(ev, 1))).ok());
   c->Settle();
   Status s = ReplyTo(*conn);
-  EXPECT_EQ(s.code(), Code::kInvalid) << s.message();
+  EXPECT_EQ(s.code(), Code::kNotRegistered) << s.message();
   EXPECT_THAT(s.message(), HasSubstr("not registered with this herd-ctld on this connection"));
   EXPECT_EQ(c->Job(id).state, JobState::kRunning);
 }

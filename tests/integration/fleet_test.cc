@@ -62,7 +62,9 @@ class FleetTest : public SharedClusterTest<FleetTest> {
   void CancelStarted() {
     std::string ids;
     for (long id : started_) ids += " " + std::to_string(id);
-    if (!ids.empty()) EXPECT_EQ(c().Herd("cancel" + ids).exit_code, 0);
+    if (!ids.empty()) {
+      EXPECT_EQ(c().Herd("cancel" + ids).exit_code, 0);
+    }
     for (long id : started_) EXPECT_NE(c().WaitForEnd(id), "");
     started_.clear();
   }

@@ -242,9 +242,17 @@ TEST_F(AgentTest, RestartedNodeDaemonRegistersWithItsRunningAndEndedJobs) {
   EXPECT_EQ(reports[0].exit_code, 143);
 }
 
+// herd-noded acts on the error's code, never on its words.
+TEST_F(AgentTest, AnErrorThatOnlySaysNotRegisteredInWordsChangesNothing) {
+  Register();
+  Send(proto::ErrorReply{static_cast<int>(Code::kInvalid), "job 7 is not registered anywhere"});
+  EXPECT_THAT(Step(), IsEmpty());
+  for (const auto& e : Step()) EXPECT_NE(e.type, "register");
+}
+
 TEST_F(AgentTest, NotRegisteredErrorMakesTheNodeRegisterAgain) {
   Register();
-  Send(proto::ErrorReply{static_cast<int>(Code::kInvalid),
+  Send(proto::ErrorReply{static_cast<int>(Code::kNotRegistered),
                          "node n1 is not registered with this herd-ctld on this connection: "
                          "register first"});
   EXPECT_THAT(Step(), IsEmpty());

@@ -226,7 +226,7 @@ std::string Where(const std::vector<model::WorkerPlacement>& p) {
 
 std::string ReasonOf(const Decisions& d, model::JobId id) {
   auto it = d.pending_reasons.find(id);
-  return it == d.pending_reasons.end() ? "(none: hidden behind its victims or not pending)" : it->second;
+  return it == d.pending_reasons.end() ? "(none: hidden behind its victims or not pending)" : it->second.text;
 }
 
 std::string JobLine(const CaseJob& j) {
@@ -517,7 +517,7 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
            " s, min_runtime " + std::to_string(min_runtime) + " s" +
            (r->second->evicted_for != 0 ? ", already stopping for job " + std::to_string(r->second->evicted_for)
                                         : "") +
-           ") is evicted (" + p.kind + " for job " + std::to_string(p.for_job) + ")" + at,
+           ") is evicted (" + EvictionKindName(p.kind) + " for job " + std::to_string(p.for_job) + ")" + at,
            "expect nopreempt " + std::to_string(p.id));
     }
   }
@@ -778,7 +778,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
   trace_ << "\n";
   RecordEvictions(d, preempted_for_, room_for_);  // herd-ctld's record of each victim (ctld/sched/evictions.h)
   for (const PreemptDecision& p : d.preemptions) {
-    trace_ << "#   preempt " << p.id << " for " << p.for_job << " (" << p.kind << ")\n";
+    trace_ << "#   preempt " << p.id << " for " << p.for_job << " (" << EvictionKindName(p.kind) << ")\n";
     Rt& rt = jobs_.at(p.id);
     if (rt.st != St::kRunning) continue;  // herd-ctld stops a job once
     rt.st = St::kStopping;
@@ -791,7 +791,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
       }
       Owed o{p.id, p.for_job, cycle, 0, {}};
       // A preemption inside a project may make room in its quota, not on a node: no place to check.
-      if (p.kind != "preempt") {
+      if (p.kind != EvictionKind::kPreempt) {
         for (const auto& w : rt.running.placement) o.nodes.insert(w.node);
       }
       owed_.push_back(o);
@@ -799,7 +799,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     // Churn: a job started, its project above its fair share with it, while the job it is now
     // reclaimed for was already waiting. (A start within its project's fair share may be reclaimed
     // once the shares change: herd.toml(5) promises only that a start beyond it gives way.)
-    if (p.kind == "reclaim" && rt.started_cycle > 0 && rt.started_above && cycle - rt.started_cycle <= 2 &&
+    if (p.kind == EvictionKind::kReclaim && rt.started_cycle > 0 && rt.started_above && cycle - rt.started_cycle <= 2 &&
         last_finish_ < rt.started_cycle && entitled_[rt.committed_cycle].count(p.for_job) &&
         !ShareFell(rt.running.queue, rt.started_cycle, cycle)) {
       Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
@@ -809,13 +809,13 @@ void Driver::Apply(const Decisions& d, int cycle) {
     }
     // Thrash counts reclaims (between projects), as property.h states it: a project's own
     // higher-priority jobs preempting its jobs that borrow beyond its quota is its own order.
-    if (p.kind == "reclaim" && ++rt.evictions >= kThrashEvictions) {
+    if (p.kind == EvictionKind::kReclaim && ++rt.evictions >= kThrashEvictions) {
       Fail("thrash", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + " is evicted " +
-           std::to_string(rt.evictions) + " times (the last: " + p.kind + " for job " + std::to_string(p.for_job) +
+           std::to_string(rt.evictions) + " times (the last: " + EvictionKindName(p.kind) + " for job " + std::to_string(p.for_job) +
            ", cycle " + std::to_string(cycle) + ")", "expect nopreempt " + std::to_string(p.id));
     }
     auto b = jobs_.find(p.for_job);
-    if (p.kind == "reclaim" && b != jobs_.end() && b->second.pending.queue != rt.running.queue) {
+    if (p.kind == EvictionKind::kReclaim && b != jobs_.end() && b->second.pending.queue != rt.running.queue) {
       const std::string& x = b->second.pending.queue;
       const std::string& y = rt.running.queue;
       auto& dirs = reclaims_[{std::min(x, y), std::max(x, y)}];

@@ -123,7 +123,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsNonPreemptibleJobs) {
     for (const RunningJob& r : s.running) {
       auto c = s.classes.find(r.job_class);
       if (c != s.classes.end() && !c->second.preemptible) {
-        d.preemptions.push_back({r.id, r.id, "preempt", "broken on purpose"});
+        d.preemptions.push_back({r.id, r.id, EvictionKind::kPreempt, "broken on purpose"});
         break;
       }
     }
@@ -153,7 +153,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatDecidesDifferentlyOnEqualSnapshots)
 TEST(SchedPropertyCheckerTest, FindsACoreThatNeverStartsAnything) {
   ExpectFound([](const Snapshot& s, const Policy&) {
     Decisions d;
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
     return d;
   }, "starvation");
 }
@@ -162,12 +162,12 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsForJobsItNeverStarts) {
   ExpectFound([](const Snapshot& s, const Policy& p) {
     Decisions d = Decide(s, p);
     d.starts.clear();
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
     if (d.preemptions.empty() && !s.pending.empty()) {
       for (const RunningJob& r : s.running) {
         auto c = s.classes.find(r.job_class);
         if (c != s.classes.end() && c->second.preemptible && s.now - r.start_time >= c->second.min_runtime_s) {
-          d.preemptions.push_back({r.id, s.pending.front().id, "preempt", "broken on purpose"});
+          d.preemptions.push_back({r.id, s.pending.front().id, EvictionKind::kPreempt, "broken on purpose"});
           break;
         }
       }

@@ -492,13 +492,13 @@ std::string DumpDecisions(const Decisions& d) {
     }
     o << "\n";
   }
-  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << p.kind << " " << p.reason << "\n";
+  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " " << p.reason << "\n";
   for (const auto& r : d.reservations) {
     o << "reserve " << r.id;
     for (const auto& n : r.nodes) o << " " << n;
     o << "\n";
   }
-  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why << "\n";
+  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why.text << "\n";
   for (const auto& q : d.shares) {
     o << "share " << q.name << " fair=" << model::FormatResources(q.fair_share)
       << " allocated=" << model::FormatResources(q.allocated)
@@ -535,7 +535,7 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         const StartDecision* st = start_of(id());
         if (!st) {
           auto r = d.pending_reasons.find(id());
-          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second) + ")");
+          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second.text) + ")");
         } else if (l.words.size() > 3) {
           auto want = ParseWhere(l.words.at(3));
           bool nodes_only = !want.front().second;
@@ -562,8 +562,8 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         if (!p) {
           fails.push_back(where + "not preempted");
         } else if ((l.opts.count("for") && std::stoll(l.opts["for"]) != p->for_job) ||
-                   (l.opts.count("kind") && l.opts["kind"] != p->kind)) {
-          fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + p->kind);
+                   (l.opts.count("kind") && l.opts["kind"] != EvictionKindName(p->kind))) {
+          fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + EvictionKindName(p->kind));
         }
       } else if (what == "nopreempt") {
         if (preempt_of(id())) fails.push_back(where + "preempted: " + preempt_of(id())->reason);
@@ -572,7 +572,7 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         if (n != std::stoul(l.words.at(1))) fails.push_back(where + "got " + std::to_string(n));
       } else if (what == "reason") {
         auto r = d.pending_reasons.find(id());
-        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second;
+        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second.text;
         if (got.find(l.words.at(3)) == std::string::npos) fails.push_back(where + "reason is \"" + got + "\"");
       } else if (what == "reserve") {
         const ReserveDecision* found = nullptr;

@@ -336,7 +336,33 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 4);
+  EXPECT_EQ(*version, 5);
+}
+
+TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
+  Job job = SimpleJob("gated", JobState::kPending);
+  job.reason = "held: herd release 1";
+  job.waits_for = model::WaitsFor::kHold;
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    job.id = *store->InsertJob(job);
+    auto jobs = store->LoadJobs(true);
+    ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+    ASSERT_EQ(jobs->size(), 1u);
+    EXPECT_EQ((*jobs)[0].waits_for, model::WaitsFor::kHold);
+  }
+  // What herd-ctld of schema version 4 wrote: no waits_for column.
+  RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("PRAGMA user_version = 4");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), Store::CodeSchemaVersion());
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].reason, job.reason);
+  EXPECT_EQ((*jobs)[0].waits_for, model::WaitsFor::kNothing);
 }
 
 TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
@@ -350,12 +376,13 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
   // commit count and its high-water record).
   RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
+  RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 1");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 4);
+  EXPECT_EQ(*store->SchemaVersion(), Store::CodeSchemaVersion());
   auto jobs = store->LoadJobs(true);
   ASSERT_TRUE(jobs.ok()) << jobs.status().message();
   ASSERT_EQ(jobs->size(), 1u);
@@ -428,12 +455,13 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
   }
   // What herd-ctld of schema version 2 wrote: no stop column; a PREEMPTED job awaited its end.
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
+  RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 2");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 4);
+  EXPECT_EQ(*store->SchemaVersion(), Store::CodeSchemaVersion());
   auto stops = store->LoadJobStops();
   ASSERT_TRUE(stops.ok()) << stops.status().message();
   EXPECT_EQ(*stops, (std::map<model::JobId, JobStop>{
@@ -448,7 +476,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (4): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (5): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;

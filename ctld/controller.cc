@@ -177,6 +177,7 @@ void Controller::Handle(const net::Incoming& in) {
     ReplyError(in, who.status());
     return;
   }
+  server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
   const bool node_message = IsNodeMessage(e.type);
   if (node_message && who->uid != 0 && who->uid != getuid()) {
     ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a node"));

@@ -172,6 +172,7 @@ void Controller::Handle(const net::Incoming& in) {
     ReplyError(in, who.status());
     return;
   }
+  server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
   const Route* route = FindRoute(e.type);
   if (route == nullptr) {
     ReplyError(in, Invalid("unknown request '" + e.type +

@@ -178,6 +178,14 @@ int main(int argc, char** argv) {
   if (config->auth.method == "none") {
     spdlog::warn("auth = \"none\": every local user is trusted; use it for a single-user demo only");
   }
+  for (const auto& endpoint : config->controller.listen) {
+    if (endpoint.starts_with("ipc://@") && config->auth.method != "none") {
+      spdlog::warn("listening on the abstract socket {}: any local user can bind that name while "
+                   "herd-ctld is down and receive the CLI's requests; prefer ipc:///run/herd/... "
+                   "(a path in a directory only herd-ctld's user can write)",
+                   endpoint);
+    }
+  }
   static_assert(herd::config::kMaxMessageMib << 20 == herd::proto::kMaxMessageBytes);
   herd::net::ServerLimits limits;
   limits.max_message_bytes = config->controller.max_message_mib << 20;

@@ -25,7 +25,7 @@ namespace herd::net {
 // One message received by the server: who sent it and what.
 struct Incoming {
   std::string peer;          // ZeroMQ routing identity of the connection (random per connection)
-  proto::Envelope envelope;  // decoded; undecodable frames are answered with an error and dropped
+  proto::Envelope envelope;  // decoded; a peer that sends anything else is disconnected
 };
 
 // Frames one message may have (herd's have one); a peer that sends more is disconnected.
@@ -33,24 +33,30 @@ constexpr int kMaxFramesPerMessage = 4;
 
 // What the server holds for any peer, whoever it is: every bound holds before authentication.
 // Per connection: the partial message (its frames' sum <= max_message_bytes, at most
-// kMaxFramesPerMessage frames, checked at each frame's header before its body arrives; a
-// command frame <= 4 KiB), one 64 KiB read buffer, and unsent replies <= max_unsent_bytes.
-// In all: max_connections connections, and the partial messages of all together <=
-// max_buffered_bytes (past it, peers are not read until messages complete or time out).
+// kMaxFramesPerMessage frames, checked at each frame's header before its body arrives; no
+// message frame before READY; a command frame <= 4 KiB), one 64 KiB read buffer, and unsent
+// replies <= max_unsent_bytes (counted as the memory they take). In all: max_connections
+// connections (at most a quarter not yet Authenticated), the partial messages of all together
+// <= max_buffered_bytes and the unsent replies of all together <= max_unsent_total_bytes; past
+// either, the connection holding the most is dropped and every other one goes on being read.
 struct ServerLimits {
   // A peer that declares a longer frame or message is disconnected at the frame's header.
   int64_t max_message_bytes = proto::kMaxMessageBytes;
   // A greeting or partial message not completed within this is dropped with its connection; a
   // peer silent for half of it is pinged (ZMTP 3.1 PING) and dropped if still silent after it.
   int message_timeout_ms = 30'000;
-  // Open connections at most. When full, the oldest connection that has completed no message
-  // yet is dropped for the new one; if every connection has, the new one is closed.
+  // Open connections at most (lowered, with a warning, to what RLIMIT_NOFILE leaves). A new
+  // connection when the table is full, or when a quarter of it is connections not yet
+  // Authenticated, takes the place of the oldest of those; if there is none, it is closed.
   int max_connections = 16384;
   // Partial messages of all peers together.
   int64_t max_buffered_bytes = int64_t{256} << 20;
   // Replies waiting for one peer that does not read them; past this it is disconnected. While
-  // more than 1 MiB waits, the peer's own requests are not read.
+  // more than 1 MiB waits, the peer's own requests are not read (and that time counts toward
+  // none of its deadlines; it is dropped if it takes nothing for message_timeout_ms).
   int64_t max_unsent_bytes = int64_t{64} << 20;
+  // Replies waiting for all peers together.
+  int64_t max_unsent_total_bytes = int64_t{1} << 30;
 };
 class Server {
  public:
@@ -61,10 +67,14 @@ class Server {
                                               const ServerLimits& limits = {});
   virtual ~Server() = default;
   // Waits up to timeout_ms for messages, then returns every message already queued (a batch).
-  // Malformed frames get an ErrorReply sent back and are not returned.
+  // A peer that sends a message that is not one encoded envelope is disconnected unanswered;
+  // one in another protocol version gets an ErrorReply naming both versions, then is.
   virtual std::vector<Incoming> Poll(int timeout_ms) = 0;
   // Sends `e` to `peer`. Dropped silently if the peer is gone.
   virtual void Send(const std::string& peer, const proto::Envelope& e) = 0;
+  // The owner checked a credential of `peer`: it is no longer among the connections that give
+  // way to new ones (see ServerLimits::max_connections).
+  virtual void Authenticated(const std::string& /*peer*/) {}
   // Endpoints actually bound (tcp://...:* resolved to its port).
   virtual std::vector<std::string> Endpoints() const = 0;
   // File descriptor (an epoll set) that becomes readable when messages may be waiting (for an

@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,10 +19,11 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <list>
 #include <unordered_map>
+
+#include <spdlog/spdlog.h>
 
 #include "common/net/net.h"
 #include "common/net/zmtp.h"
@@ -35,6 +38,10 @@ constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kReadPerWakeup = 256 << 10;
 // A peer whose replies wait unsent beyond this is not read until it reads them.
 constexpr int64_t kPauseReadingAboveUnsent = 1 << 20;
+// A reply buffer emptied keeps at most this much capacity.
+constexpr size_t kKeepOutCapacity = 64 << 10;
+// Descriptors kept free of connections: listeners, the database, logs, munged, children's pipes.
+constexpr int kReservedFds = 64;
 constexpr int kMaxEvents = 256;
 
 std::string Errno(int err) { return std::strerror(err); }
@@ -42,7 +49,9 @@ std::string Errno(int err) { return std::strerror(err); }
 struct Listener {
   int fd = -1;
   std::string endpoint;     // as bound (port resolved)
-  std::string unlink_path;  // ipc socket file to remove at the end
+  std::string unlink_path;  // ipc socket file to remove at the end, if it is still ours
+  dev_t dev = 0;            // ... identified by its device and inode as bound
+  ino_t ino = 0;
 };
 
 struct Peer {
@@ -55,16 +64,20 @@ struct Peer {
   int minor_version = 0;
   Clock::time_point accepted;
   Clock::time_point partial_since;  // start of the partial greeting/frame/message under way
-  Clock::time_point last_in;        // last bytes received
+  Clock::time_point last_in;        // last bytes received (shifted past time it was not read)
   bool pinged = false;              // a PING went out since last_in
-  bool proven = false;              // completed a message; until then it may be evicted
-  std::list<uint64_t>::iterator unproven;
-  bool paused = false;              // not read: memory budget spent or replies unread
+  bool authenticated = false;       // the owner vouched for it (Server::Authenticated)
+  std::list<uint64_t>::iterator unauthenticated;
+  bool paused = false;              // not read: it leaves too many replies unread
+  Clock::time_point paused_at;
+  Clock::time_point last_out;       // last time it took bytes from us
+  bool closing = false;             // closed once `out` is sent; nothing more is read
   bool closed = false;              // fd closed; removed from peers_ by Reap()
   uint32_t events = 0;              // epoll interest now
-  std::deque<std::string> out;      // unsent bytes; out.front() from out_offset
+  std::string out;                  // unsent bytes from out_offset
   size_t out_offset = 0;
-  int64_t out_bytes = 0;
+  int64_t out_cost = 0;             // out's capacity, as counted in unsent_
+  size_t Unsent() const { return out.size() - out_offset; }
 };
 
 class StreamServer : public Server {
@@ -73,6 +86,18 @@ class StreamServer : public Server {
     zlimits_.max_message_bytes = limits.max_message_bytes;
     zlimits_.max_frames = kMaxFramesPerMessage;
     zlimits_.max_command_bytes = 4096;
+    // Each connection is a descriptor: more than the process may open would fail at accept.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+      const int64_t room = std::max<int64_t>(static_cast<int64_t>(nofile.rlim_cur) - kReservedFds, 16);
+      if (limits_.max_connections > room) {
+        spdlog::warn("max_connections {} is more than the open-file limit ({}) leaves: at most {} "
+                     "connections are kept (raise LimitNOFILE / ulimit -n for more)",
+                     limits_.max_connections, nofile.rlim_cur, room);
+        limits_.max_connections = static_cast<int>(room);
+      }
+    }
+    max_unauthenticated_ = std::max(1, limits_.max_connections / 4);
     timeout_ = std::chrono::milliseconds(std::max(limits.message_timeout_ms, 2));
     sweep_every_ = std::clamp(timeout_ / 8, std::chrono::milliseconds(5),
                               std::chrono::milliseconds(250));
@@ -86,7 +111,12 @@ class StreamServer : public Server {
     }
     for (const Listener& l : listeners_) {
       close(l.fd);
-      if (!l.unlink_path.empty()) unlink(l.unlink_path.c_str());
+      // Only the socket this server bound: whatever another process put there stays.
+      struct stat st{};
+      if (!l.unlink_path.empty() && lstat(l.unlink_path.c_str(), &st) == 0 &&
+          S_ISSOCK(st.st_mode) && st.st_dev == l.dev && st.st_ino == l.ino) {
+        unlink(l.unlink_path.c_str());
+      }
     }
     if (epoll_ >= 0) close(epoll_);
   }
@@ -158,10 +188,40 @@ class StreamServer : public Server {
     if (std::from_chars(peer.data(), peer.data() + peer.size(), key).ec != std::errc()) return;
     auto it = peers_.find(key);
     // Gone (or not yet READY): dropped like a lost packet.
-    if (it == peers_.end() || it->second->closed || !it->second->ready) return;
+    Peer& p = *it->second;
+    if (p.closed || !p.ready || p.closing) return;
     std::string body = proto::EncodeEnvelope(e);
     std::string head = zmtp::FrameHeader(body.size(), false);
-    Write(key, *it->second, std::move(head), std::move(body));
+    size_t skip = 0;
+    if (p.Unsent() == 0) {
+      // Nothing waiting: straight to the socket, without copying the body.
+      iovec iov[2] = {{head.data(), head.size()}, {body.data(), body.size()}};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = 2;
+      const ssize_t k = sendmsg(p.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        Close(key);
+        return;
+      }
+      skip = k > 0 ? static_cast<size_t>(k) : 0;
+      if (skip == head.size() + body.size()) return;
+      p.last_out = Clock::now();
+    }
+    std::string_view h(head), b(body);
+    const size_t from_head = std::min(skip, h.size());
+    h.remove_prefix(from_head);
+    b.remove_prefix(skip - from_head);
+    if (Queue(key, p, h, b)) SetInterest(key, p);
+  }
+
+  void Authenticated(const std::string& peer) override {
+    uint64_t key = 0;
+    if (std::from_chars(peer.data(), peer.data() + peer.size(), key).ec != std::errc()) return;
+    auto it = peers_.find(key);
+    if (it == peers_.end() || it->second->closed || it->second->authenticated) return;
+    it->second->authenticated = true;
+    unauthenticated_.erase(it->second->unauthenticated);
   }
 
   std::vector<std::string> Endpoints() const override {
@@ -229,51 +289,130 @@ class StreamServer : public Server {
     if (path.empty() || path.size() >= sizeof addr.sun_path) {
       return Invalid("cannot listen on " + endpoint + ": the path is empty or too long");
     }
-    if (!abstract) {
-      std::filesystem::path dir = std::filesystem::path(path).parent_path();
-      std::error_code ec;
-      if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
-        return Invalid("cannot listen on " + endpoint + ": directory " + dir.string() +
-                       " does not exist");
-      }
-      unlink(path.c_str());  // a socket file left behind by an earlier run
-    }
     std::memcpy(addr.sun_path, path.data(), path.size());
     if (abstract) addr.sun_path[0] = '\0';
     const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
                                                  (abstract ? 0 : 1));
+    if (!abstract) HERD_RETURN_IF_ERROR(ClearSocketPath(endpoint, path, addr, len));
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Unavailable("cannot listen on " + endpoint + ": " + Errno(errno));
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, SOMAXCONN) != 0) {
-      const int err = errno;
+    const int err = abstract ? (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 ? 0 : errno)
+                             : BindOpenToAll(fd, addr, len);
+    if (err != 0 || listen(fd, SOMAXCONN) != 0) {
+      const int e = err != 0 ? err : errno;
       close(fd);
-      return Unavailable("cannot listen on " + endpoint + ": " + Errno(err));
+      return Unavailable("cannot listen on " + endpoint + ": " + Errno(e));
     }
-    // A Unix socket is open to every local user whatever the umask: who may do what is decided
-    // by authentication (MUNGE), not by the socket file's mode.
-    if (!abstract && chmod(path.c_str(), 0666) != 0) {
-      const int err = errno;
-      close(fd);
-      return Unavailable("cannot open " + endpoint + " to all users (chmod 0666): " + Errno(err));
+    Listener l{fd, endpoint, "", 0, 0};
+    struct stat st{};
+    if (!abstract && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      l.unlink_path = path;
+      l.dev = st.st_dev;
+      l.ino = st.st_ino;
     }
-    return Listener{fd, endpoint, abstract ? "" : path};
+    return l;
+  }
+
+  // Before binding `path`: its directory must exist (and, for root, be safe from other users),
+  // and whatever is at the path must be a socket nobody listens on (left by an earlier run),
+  // which is removed. Anything else there is refused, never removed.
+  static Status ClearSocketPath(const std::string& endpoint, const std::string& path,
+                                const sockaddr_un& addr, socklen_t len) {
+    std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    struct stat d{};
+    if (stat(dir.c_str(), &d) != 0 || !S_ISDIR(d.st_mode)) {
+      return Invalid("cannot listen on " + endpoint + ": directory " + dir.string() +
+                     " does not exist");
+    }
+    // Root binding where others may rename or replace entries: the socket (and the stale one
+    // removed first) could be swapped under it. A sticky directory (/tmp) stops that.
+    const bool others_write =
+        (d.st_mode & S_IWOTH) != 0 || ((d.st_mode & S_IWGRP) != 0 && d.st_gid != 0);
+    if (geteuid() == 0 && others_write && (d.st_mode & S_ISVTX) == 0) {
+      return Invalid("cannot listen on " + endpoint + ": directory " + dir.string() +
+                     " is writable by other users and not sticky: use a directory only root "
+                     "(or herd-ctld's user) can write, such as /run/herd");
+    }
+    struct stat st{};
+    if (lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return Status::Ok();
+      return Unavailable("cannot listen on " + endpoint + ": " + Errno(errno));
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+      return Invalid("cannot listen on " + endpoint + ": " + path +
+                     " exists and is not a socket (remove it if it is not needed)");
+    }
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (probe < 0) return Unavailable("cannot listen on " + endpoint + ": " + Errno(errno));
+    const int rc = connect(probe, reinterpret_cast<const sockaddr*>(&addr), len);
+    const int err = errno;
+    close(probe);
+    if (rc == 0 || err == EAGAIN || err == EINPROGRESS) {
+      return Unavailable("cannot listen on " + endpoint +
+                         ": another process is listening there (is herd-ctld already running?)");
+    }
+    if (err != ECONNREFUSED) {
+      return Unavailable("cannot listen on " + endpoint + ": cannot tell whether " + path +
+                         " is in use: " + Errno(err));
+    }
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return Unavailable("cannot listen on " + endpoint + ": cannot remove the stale socket " +
+                         path + ": " + Errno(errno));
+    }
+    return Status::Ok();
+  }
+
+  // Binds `fd` so that its socket file is 0666 from the start: a Unix socket is open to every
+  // local user whatever the umask (who may do what is decided by authentication, not the
+  // file's mode). The file's mode is the socket's (0777) less the umask, so the bind runs in a
+  // child process whose umask is 0111; the path is never touched after it exists, so nothing
+  // swapped in its place (a symbolic link, a hard link) is changed. Returns 0 or an errno.
+  static int BindOpenToAll(int fd, const sockaddr_un& addr, socklen_t len) {
+    const pid_t child = fork();
+    if (child < 0) return errno;
+    if (child == 0) {
+      umask(0111);  // only async-signal-safe calls in the child of a threaded process
+      _exit(bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0 ? 0 : errno & 0xff);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+      if (errno == EINTR) continue;
+      // Reaped by someone else: whether the socket is bound says how it went.
+      sockaddr_un bound{};
+      socklen_t bound_len = sizeof bound;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+      return bound_len > offsetof(sockaddr_un, sun_path) ? 0 : EADDRNOTAVAIL;
+    }
+    if (!WIFEXITED(status)) return EINTR;
+    return WEXITSTATUS(status);
   }
 
   void Accept(int listen_fd) {
     for (int i = 0; i < 64; ++i) {
       const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE) PauseListeners();
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        // A connection that failed before it was taken (accept(2) passes TCP's errors on).
+        if (errno == ECONNABORTED || errno == EINTR || errno == EPROTO || errno == ENETDOWN ||
+            errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET ||
+            errno == EHOSTUNREACH || errno == EOPNOTSUPP || errno == ENETUNREACH) {
+          continue;
+        }
+        // Out of descriptors or memory: the pending connection stays queued and would wake
+        // every poll; listening resumes at the next sweep.
+        PauseListeners();
         return;
       }
-      if (live_ >= limits_.max_connections) {
-        // Full: make room by dropping the oldest connection that has not yet completed a
-        // message (a half-open handshake costs its sender nothing); else refuse this one.
-        if (unproven_.empty()) {
+      if (live_ >= limits_.max_connections ||
+          static_cast<int>(unauthenticated_.size()) >= max_unauthenticated_) {
+        // Make room by dropping the oldest connection not yet vouched for (a connection costs
+        // its opener nothing until it holds a credential); if every one is, refuse this one.
+        if (unauthenticated_.empty()) {
           close(fd);
           continue;
         }
-        Close(unproven_.front());
+        Close(unauthenticated_.front());
       }
       const int on = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // fails harmlessly on Unix
@@ -281,21 +420,21 @@ class StreamServer : public Server {
       auto p = std::make_unique<Peer>(zlimits_);
       p->fd = fd;
       p->id = std::to_string(key);
-      p->accepted = p->partial_since = p->last_in = Clock::now();
-      p->unproven = unproven_.insert(unproven_.end(), key);
+      p->accepted = p->partial_since = p->last_in = p->last_out = Clock::now();
+      p->unauthenticated = unauthenticated_.insert(unauthenticated_.end(), key);
       p->events = EPOLLIN;
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.u64 = key;
       if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        unproven_.erase(p->unproven);
+        unauthenticated_.erase(p->unauthenticated);
         close(fd);
         continue;
       }
       Peer& peer = *peers_.emplace(key, std::move(p)).first->second;
       ++live_;
       // The whole greeting at once: libzmq sends its greeting in stages and waits for ours.
-      Write(key, peer, zmtp::Greeting(), {});
+      if (Queue(key, peer, zmtp::Greeting(), {})) Flush(key, peer);
     }
   }
 
@@ -303,17 +442,17 @@ class StreamServer : public Server {
     char buf[kReadChunk];
     std::vector<zmtp::Event> events;
     size_t read_now = 0;
-    while (read_now < kReadPerWakeup) {
+    while (read_now < kReadPerWakeup && !p.closing) {
       if (!MayRead(p)) {
         Pause(key, p);
-        return;
+        break;
       }
       const ssize_t k = recv(p.fd, buf, sizeof buf, MSG_DONTWAIT);
       if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         Close(key);
         return;
       }
-      if (k < 0) return;
+      if (k < 0) break;
       read_now += static_cast<size_t>(k);
       const auto now = Clock::now();
       p.last_in = now;
@@ -325,7 +464,7 @@ class StreamServer : public Server {
       buffered_ += p.parser.buffered() - before;
       bool completed = false;
       for (zmtp::Event& e : events) {
-        if (!parsed.ok()) break;
+        if (!parsed.ok() || p.closing) break;
         completed = completed || e.kind == zmtp::Event::Kind::kMessage;
         parsed = Handle(key, p, e, batch);
         if (p.closed) return;
@@ -335,7 +474,13 @@ class StreamServer : public Server {
         return;
       }
       if (p.parser.partial() && (!was_partial || completed)) p.partial_since = now;
+      if (buffered_ > limits_.max_buffered_bytes) {
+        KeepPartialsWithinBudget();
+        if (p.closed) return;
+      }
     }
+    // What the events queued (READY, PONG, an error) goes out in one write.
+    if (p.Unsent() > 0) Flush(key, p);
   }
 
   // One event of a peer; an error closes the connection.
@@ -344,7 +489,7 @@ class StreamServer : public Server {
       case zmtp::Event::Kind::kGreeting:
         p.greeted = true;
         p.minor_version = e.minor_version;
-        Write(key, p, zmtp::ReadyAsRouter(), {});
+        Queue(key, p, zmtp::ReadyAsRouter(), {});
         return Status::Ok();
       case zmtp::Event::Kind::kCommand:
         if (!p.ready) {
@@ -358,84 +503,95 @@ class StreamServer : public Server {
         if (e.name == "PING") {
           // TTL (2 bytes), then a context of at most 16 bytes that the PONG echoes.
           if (e.data.size() < 2 || e.data.size() > 18) return Invalid("malformed PING");
-          Write(key, p, zmtp::Command("PONG", std::string_view(e.data).substr(2)), {});
+          // At most one answer waits: while anything is unsent the peer is not reading, and
+          // what waits reaches it before a PONG queued behind it would.
+          if (p.Unsent() == 0) {
+            Queue(key, p, zmtp::Command("PONG", std::string_view(e.data).substr(2)), {});
+          }
           return Status::Ok();
         }
         if (e.name == "PONG") return Status::Ok();
         return Invalid("unexpected command");
-      case zmtp::Event::Kind::kMessage:
+      case zmtp::Event::Kind::kMessage: {
         if (!p.ready) return Invalid("a message before READY");
-        if (!p.proven) {
-          p.proven = true;
-          unproven_.erase(p.unproven);
-        }
-        if (e.frames.size() != 1) {
-          Reject(p, Invalid("malformed message: expected 1 frame, got " +
-                            std::to_string(e.frames.size())));
-          return Status::Ok();
-        }
-        auto envelope = proto::DecodeEnvelope(e.frames[0]);
+        // herd's clients are libzmq DEALERs sending encoded envelopes: anything else is not
+        // one of them, and is not answered.
+        if (e.frames.size() != 1) return Invalid("malformed message");
+        int64_t version = proto::kProtocolVersion;
+        auto envelope = proto::DecodeEnvelope(e.frames[0], &version);
         if (!envelope.ok()) {
-          Reject(p, envelope.status());
+          if (version == proto::kProtocolVersion) return envelope.status();
+          // Another release of herd: it is told why (naming both versions), once, and the
+          // connection ends when that has been sent.
+          Queue(key, p,
+                EncodeMessage(proto::MakeEnvelope(proto::ErrorReply{
+                    static_cast<int>(Code::kInvalid), envelope.status().message()})),
+                {});
+          p.closing = true;
+          Pause(key, p);
           return Status::Ok();
         }
         batch.push_back({p.id, std::move(*envelope)});
         return Status::Ok();
+      }
     }
     return Status::Ok();
   }
 
-  // The id is unknown (the envelope did not decode), so the reply carries id 0; a Client
-  // treats an id-0 error as the answer to its outstanding request.
-  void Reject(const Peer& p, const Status& status) {
-    Send(p.id, proto::MakeEnvelope(
-                   proto::ErrorReply{static_cast<int>(Code::kInvalid), status.message()}));
+  static std::string EncodeMessage(const proto::Envelope& e) {
+    std::string body = proto::EncodeEnvelope(e);
+    return zmtp::FrameHeader(body.size(), false) + body;
   }
 
-  // Sends head + body (either may be empty) now as far as the socket takes it; queues the rest.
-  // A peer whose unsent bytes pass max_unsent_bytes is dropped.
-  void Write(uint64_t key, Peer& p, std::string head, std::string body) {
-    if (p.closed) return;
-    size_t skip = 0;
-    if (p.out.empty()) {
-      iovec iov[2] = {{head.data(), head.size()}, {body.data(), body.size()}};
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = body.empty() ? 1 : 2;
-      const ssize_t k = sendmsg(p.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        Close(key);
-        return;
-      }
-      skip = k > 0 ? static_cast<size_t>(k) : 0;
-      if (skip == head.size() + body.size()) return;
-    }
-    const int64_t queued = static_cast<int64_t>(head.size() + body.size() - skip);
-    if (p.out_bytes + queued > limits_.max_unsent_bytes) {
+  // Appends to the peer's unsent bytes; written by Flush. The cost counted is the buffer's
+  // capacity. A peer past max_unsent_bytes is dropped; past max_unsent_total_bytes for all
+  // peers, the one holding the most is. False when `p` was dropped.
+  bool Queue(uint64_t key, Peer& p, std::string_view head, std::string_view body) {
+    if (p.closed) return false;
+    const size_t add = head.size() + body.size();
+    if (p.Unsent() + add > static_cast<uint64_t>(limits_.max_unsent_bytes)) {
       Close(key);  // it does not read what it is sent
-      return;
+      return false;
     }
-    if (skip < head.size()) {
-      p.out.push_back(head.substr(skip));
-      skip = 0;
-    } else {
-      skip -= head.size();
-    }
-    if (!body.empty()) {
-      if (skip == 0) {
-        p.out.push_back(std::move(body));
-      } else {
-        p.out.push_back(body.substr(skip));
+    if (p.out.size() + add > p.out.capacity()) {
+      if (p.out_offset > 0) {  // what was sent makes room before the buffer grows
+        p.out.erase(0, p.out_offset);
+        p.out_offset = 0;
+      }
+      if (p.out.size() + add > p.out.capacity()) {
+        p.out.reserve(std::max(p.out.size() + add,
+                               std::min<size_t>(2 * p.out.capacity(),
+                                                static_cast<size_t>(limits_.max_unsent_bytes))));
       }
     }
-    p.out_bytes += queued;
-    SetInterest(key, p);
+    p.out.append(head);
+    p.out.append(body);
+    Account(p);
+    while (unsent_ > limits_.max_unsent_total_bytes) {
+      Peer* most = nullptr;
+      uint64_t most_key = 0;
+      for (auto& [k, q] : peers_) {
+        if (!q->closed && (most == nullptr || q->out_cost > most->out_cost)) {
+          most = q.get();
+          most_key = k;
+        }
+      }
+      if (most == nullptr) break;
+      Close(most_key);
+    }
+    return !p.closed;
+  }
+
+  void Account(Peer& p) {
+    const int64_t cost = p.closed ? 0 : static_cast<int64_t>(p.out.capacity());
+    unsent_ += cost - p.out_cost;
+    p.out_cost = cost;
   }
 
   void Flush(uint64_t key, Peer& p) {
-    while (!p.out.empty()) {
-      const std::string& front = p.out.front();
-      const ssize_t k = send(p.fd, front.data() + p.out_offset, front.size() - p.out_offset,
+    bool progress = false;
+    while (p.Unsent() > 0) {
+      const ssize_t k = send(p.fd, p.out.data() + p.out_offset, p.Unsent(),
                              MSG_DONTWAIT | MSG_NOSIGNAL);
       if (k < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
@@ -443,30 +599,67 @@ class StreamServer : public Server {
         return;
       }
       p.out_offset += static_cast<size_t>(k);
-      p.out_bytes -= k;
-      if (p.out_offset == front.size()) {
-        p.out.pop_front();
-        p.out_offset = 0;
+      progress = progress || k > 0;
+    }
+    if (progress) p.last_out = Clock::now();
+    if (p.Unsent() == 0) {
+      p.out_offset = 0;
+      if (p.out.capacity() > kKeepOutCapacity) {
+        std::string().swap(p.out);
+      } else {
+        p.out.clear();
+      }
+      Account(p);
+      if (p.closing) {
+        Close(key);
+        return;
       }
     }
-    if (p.paused && MayRead(p)) p.paused = false;
+    if (p.paused && MayRead(p)) Resume(p, Clock::now());
     SetInterest(key, p);
   }
 
-  // False while all partial messages together are at their bound, or this peer leaves too many
-  // of our replies unread.
+  // False while this peer leaves too many of our replies unread, or is being closed.
   bool MayRead(const Peer& p) const {
-    return buffered_ < limits_.max_buffered_bytes && p.out_bytes <= kPauseReadingAboveUnsent;
+    return !p.closing && static_cast<int64_t>(p.Unsent()) <= kPauseReadingAboveUnsent;
   }
 
   void Pause(uint64_t key, Peer& p) {
-    p.paused = true;
+    if (!p.paused) {
+      p.paused = true;
+      p.paused_at = Clock::now();
+    }
     SetInterest(key, p);
+  }
+
+  // Time it was not read counts toward none of its deadlines: herd chose not to read it.
+  static void Resume(Peer& p, Clock::time_point now) {
+    p.paused = false;
+    const auto shift = now - p.paused_at;
+    p.partial_since = std::min(now, p.partial_since + shift);
+    p.last_in = std::min(now, p.last_in + shift);
+  }
+
+  // Past max_buffered_bytes, the connection holding the largest partial message is dropped
+  // (the others, small ones included, go on being read).
+  void KeepPartialsWithinBudget() {
+    while (buffered_ > limits_.max_buffered_bytes) {
+      uint64_t most_key = 0;
+      int64_t most = -1;
+      for (auto& [k, q] : peers_) {
+        if (!q->closed && q->parser.buffered() > most) {
+          most = q->parser.buffered();
+          most_key = k;
+        }
+      }
+      if (most <= 0) break;
+      Close(most_key);
+    }
   }
 
   void SetInterest(uint64_t key, Peer& p) {
     const uint32_t want =
-        (p.paused ? 0u : uint32_t{EPOLLIN}) | (p.out.empty() ? 0u : uint32_t{EPOLLOUT});
+        (p.paused ? 0u : uint32_t{EPOLLIN}) | (p.Unsent() == 0 ? 0u : uint32_t{EPOLLOUT});
     if (want == p.events) return;
     epoll_event ev{};
     ev.events = want;
@@ -483,11 +676,12 @@ class StreamServer : public Server {
     p.closed = true;
     --live_;
     buffered_ -= p.parser.buffered();
-    if (!p.proven) unproven_.erase(p.unproven);
+    if (!p.authenticated) unauthenticated_.erase(p.unauthenticated);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, p.fd, nullptr);
     close(p.fd);
-    p.out.clear();
-    p.out_bytes = 0;
+    std::string().swap(p.out);
+    p.out_offset = 0;
+    Account(p);
     reap_.push_back(key);
   }
 
@@ -518,6 +712,16 @@ class StreamServer : public Server {
     for (auto& [key, pp] : peers_) {
       Peer& p = *pp;
       if (p.closed) continue;
+      if (p.paused) {
+        // Not read because it does not read: judged by whether it takes what it is sent.
+        if (now - std::max(p.paused_at, p.last_out) > timeout_) {
+          expired.push_back(key);
+        } else if (MayRead(p)) {
+          Resume(p, now);
+          SetInterest(key, p);
+        }
+        continue;
+      }
       const bool partial = !p.ready || p.parser.partial();
       const auto since = p.ready ? p.partial_since : p.accepted;
       if (partial && now - since > timeout_) {
@@ -532,13 +736,9 @@ class StreamServer : public Server {
         }
         if (!p.pinged && p.minor_version >= 1) {
           p.pinged = true;
-          Write(key, p, zmtp::Command("PING", std::string("\0\0", 2)), {});
+          if (Queue(key, p, zmtp::Command("PING", std::string("\0\0", 2)), {})) Flush(key, p);
           if (p.closed) continue;
         }
-      }
-      if (p.paused && MayRead(p)) {
-        p.paused = false;
-        SetInterest(key, p);
       }
     }
     for (uint64_t key : expired) Close(key);
@@ -553,11 +753,13 @@ class StreamServer : public Server {
   std::vector<Listener> listeners_;
   bool listeners_paused_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<Peer>> peers_;
-  int live_ = 0;                  // open connections
-  std::vector<uint64_t> reap_;    // closed, to be removed from peers_
-  std::list<uint64_t> unproven_;  // peers that completed no message yet, oldest first
-  uint64_t next_key_ = 1 << 20;   // keys below are listeners'; never reused
-  int64_t buffered_ = 0;          // bytes of partial messages of all peers
+  int live_ = 0;                         // open connections
+  int max_unauthenticated_ = 1;          // of them, not vouched for
+  std::vector<uint64_t> reap_;           // closed, to be removed from peers_
+  std::list<uint64_t> unauthenticated_;  // peers not vouched for, oldest first
+  uint64_t next_key_ = 1 << 20;          // keys below are listeners'; never reused
+  int64_t buffered_ = 0;                 // bytes of partial messages of all peers
+  int64_t unsent_ = 0;                   // capacity of all peers' unsent replies
 };
 
 }  // namespace

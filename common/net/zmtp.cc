@@ -112,6 +112,8 @@ Status Parser::StartBody(uint64_t size, std::vector<Event>& out) {
                      std::to_string(limits_.max_command_bytes) + ")");
     }
   } else {
+    // A peer that has not said READY may not start a message: its bytes are refused unread.
+    if (!ready_seen_) return Invalid("a message before READY");
     if (frames_.size() >= static_cast<size_t>(limits_.max_frames)) {
       return Invalid("message of more than " + std::to_string(limits_.max_frames) + " frames");
     }
@@ -136,6 +138,7 @@ void Parser::EndFrame(std::vector<Event>& out) {
     if (!frame_.empty() && name_size + 1 <= frame_.size()) {
       e.name = frame_.substr(1, name_size);
       e.data = frame_.substr(1 + name_size);
+      if (e.name == "READY") ready_seen_ = true;  // its properties are the reader's to check
     }  // else: an unnamed or truncated command, refused by whoever reads its empty name
     frame_ = std::string();
     out.push_back(std::move(e));

@@ -34,7 +34,8 @@ struct Event {
 // Consumes the bytes a peer sends, in chunks cut anywhere. The first 64 bytes must be a ZMTP 3.x
 // greeting with the NULL mechanism; then frames. Commands may come between the frames of a
 // message. A violation (bad greeting, reserved flag bits, a command marked MORE, a frame beyond
-// the limits) is an error after which the connection must be closed.
+// the limits, a message frame before a command named READY) is an error after which the
+// connection must be closed; each is found at the frame's header, before its body is held.
 class Parser {
  public:
   explicit Parser(const Limits& limits) : limits_(limits) {}
@@ -54,6 +55,7 @@ class Parser {
 
   Limits limits_;
   State state_ = State::kGreeting;
+  bool ready_seen_ = false;  // a command named READY completed: message frames may follow
   std::string header_;     // greeting or size bytes read so far
   uint8_t flags_ = 0;
   size_t size_bytes_ = 0;  // 1 or 8

@@ -633,5 +633,39 @@ TEST(TransportLimitTest, HalfGreetingsOfAnUnprivilegedPeerCannotTakeEveryConnect
   EXPECT_TRUE(id.ok()) << id.status().message() << c.log_tail();
 }
 
+// Unprivileged peers that each hold a partial message of 15 MiB, 300 MiB together: more than
+// herd-ctld's budget for all partial messages (256 MiB). herd-ctld drops the largest holders
+// rather than stop reading everyone, so `herd submit` and herd-noded go on working meanwhile.
+TEST(TransportLimitTest, PartialMessagesOfUnprivilegedPeersOverTheBudgetDoNotStopClients) {
+  constexpr int kHolders = 20;
+  auto started = LocalCluster::Start({});
+  ASSERT_TRUE(started.ok()) << started.status().message();
+  const LocalCluster& c = **started;
+  const std::string fifo = c.dir() + "/holder.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0) << std::strerror(errno);
+  chmod(fifo.c_str(), 0666);
+  FILE* attacker = popen(AttackerCommand(c, "hold " + std::to_string(kHolders) + " " +
+                                                std::to_string(15 << 20) + " " + fifo)
+                             .c_str(),
+                         "r");
+  ASSERT_NE(attacker, nullptr);
+  char line[256] = {};
+  const bool reported = fgets(line, sizeof line, attacker) != nullptr;
+  std::cout << "attacker: " << line;
+  // While the attacker holds what herd-ctld left open.
+  const auto start = std::chrono::steady_clock::now();
+  auto id = c.Submit("-- true");
+  const std::string state = id.ok() ? c.WaitForEnd(*id, std::chrono::seconds(30)) : "";
+  const auto took = std::chrono::steady_clock::now() - start;
+  const int release = open(fifo.c_str(), O_WRONLY);
+  if (release >= 0) close(release);
+  pclose(attacker);
+  EXPECT_TRUE(reported);
+  ASSERT_TRUE(id.ok()) << id.status().message() << c.log_tail();
+  EXPECT_EQ(state, "COMPLETED") << c.log_tail();
+  EXPECT_LT(took, std::chrono::seconds(20)) << "the job took "
+      << std::chrono::duration_cast<std::chrono::seconds>(took).count() << " s";
+}
+
 }  // namespace
 }  // namespace herd::testing

@@ -9,6 +9,12 @@
 //                                              once at most KEEP are (or 10 s passed), then holds
 //                                              them until FIFO is opened and closed by the caller;
 //                                              exit 0 when at most KEEP were left open
+//   zmtp_attacker hold HOST PORT COUNT SIZE FIFO
+//                                              COUNT connections that each handshake, declare
+//                                              a message of SIZE + 4 KiB and send SIZE bytes of
+//                                              it (for at most 2 s each); prints how many are
+//                                              still open, then holds them until FIFO is opened
+//                                              and closed by the caller; exit 0
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,6 +57,12 @@ std::string Greeting() {
   g[11] = 1;
   g.replace(12, 4, "NULL");
   return g;
+}
+
+std::string Hello() {
+  std::string ready = std::string("\x05READY") + "\x0bSocket-Type" +
+                      std::string("\0\0\0\x06", 4) + "DEALER";
+  return Greeting() + "\x04" + static_cast<char>(ready.size()) + ready;
 }
 
 // Reads whatever arrived without blocking; true once the other side closed.
@@ -96,10 +108,7 @@ bool SendAll(int fd, const std::string& bytes, Clock::time_point deadline) {
 int Frames(const char* host, int port, long count, long size) {
   const int fd = Connect(host, port);
   const auto deadline = Clock::now() + kPatience;
-  std::string ready = std::string("\x05READY") + "\x0bSocket-Type" +
-                      std::string("\0\0\0\x06", 4) + "DEALER";
-  std::string hello = Greeting() + "\x04" + static_cast<char>(ready.size()) + ready;
-  if (!SendAll(fd, hello, deadline)) {
+  if (!SendAll(fd, Hello(), deadline)) {
     std::printf("closed during the handshake\n");
     return 1;
   }
@@ -130,6 +139,35 @@ int Frames(const char* host, int port, long count, long size) {
   return 1;
 }
 
+// Holds until the caller opens and closes `fifo`.
+void WaitForRelease(const char* fifo) {
+  const int wait = open(fifo, O_RDONLY);
+  char c;
+  while (wait >= 0 && read(wait, &c, 1) > 0) {
+  }
+}
+
+int HoldPartials(const char* host, int port, long count, long size, const char* fifo) {
+  std::vector<int> fds;
+  std::string header(9, '\0');
+  const long declared = size + 4096;
+  header[0] = 0x02;  // LONG, last frame: a message that never completes
+  for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(declared >> (56 - 8 * i));
+  const std::string part = Hello() + header + std::string(static_cast<size_t>(size), 'x');
+  for (long i = 0; i < count; ++i) {
+    const int fd = Connect(host, port);
+    SendAll(fd, part, Clock::now() + std::chrono::seconds(2));
+    fds.push_back(fd);
+  }
+  const long open_now = static_cast<long>(
+      std::count_if(fds.begin(), fds.end(), [](int fd) { return !Closed(fd); }));
+  std::printf("%ld of %ld connections holding a partial message are still open\n", open_now,
+              count);
+  std::fflush(stdout);
+  WaitForRelease(fifo);
+  return 0;
+}
+
 int HalfGreetings(const char* host, int port, long count, long keep, const char* fifo) {
   rlimit nofile{};
   getrlimit(RLIMIT_NOFILE, &nofile);
@@ -157,10 +195,7 @@ int HalfGreetings(const char* host, int port, long count, long keep, const char*
   std::printf("%ld of %ld connections still open\n", still_open, count);
   std::fflush(stdout);
   // Held while the caller checks herd-ctld; it opens and closes the FIFO when done.
-  const int wait = open(fifo, O_RDONLY);
-  char c;
-  while (wait >= 0 && read(wait, &c, 1) > 0) {
-  }
+  WaitForRelease(fifo);
   return still_open <= keep ? 0 : 1;
 }
 
@@ -174,8 +209,12 @@ int main(int argc, char** argv) {
     return HalfGreetings(argv[2], std::atoi(argv[3]), std::atol(argv[4]), std::atol(argv[5]),
                          argv[6]);
   }
+  if (argc >= 7 && std::string(argv[1]) == "hold") {
+    return HoldPartials(argv[2], std::atoi(argv[3]), std::atol(argv[4]), std::atol(argv[5]),
+                        argv[6]);
+  }
   std::fprintf(stderr,
                "usage: zmtp_attacker frames HOST PORT COUNT SIZE | "
-               "halfgreet HOST PORT COUNT KEEP FIFO\n");
+               "halfgreet HOST PORT COUNT KEEP FIFO | hold HOST PORT COUNT SIZE FIFO\n");
   return 2;
 }

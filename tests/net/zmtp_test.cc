@@ -42,6 +42,9 @@ std::string LongHeader(uint8_t flags, uint64_t size) {
   return h;
 }
 
+// Greeting and READY: what a DEALER sends before any message.
+std::string Hello() { return PeerGreeting() + ReadyOf("DEALER"); }
+
 Limits Small() {
   Limits l;
   l.max_message_bytes = 1000;
@@ -162,12 +165,12 @@ TEST(ZmtpParserTest, WholeMessageIsBoundedAcrossItsFrames) {
                        std::string(300, 'b') + FrameHeader(300, true) + std::string(300, 'c');
   Parser parser(l);
   std::vector<Event> events;
-  ASSERT_TRUE(parser.Feed(PeerGreeting() + frames, events).ok());
+  ASSERT_TRUE(parser.Feed(Hello() + frames, events).ok());
   EXPECT_EQ(parser.buffered(), 900);
   EXPECT_TRUE(parser.partial());
   EXPECT_FALSE(parser.Feed(FrameHeader(101, false), events).ok());
   Parser exact(l);
-  ASSERT_TRUE(exact.Feed(PeerGreeting() + frames + FrameHeader(100, false) +
+  ASSERT_TRUE(exact.Feed(Hello() + frames + FrameHeader(100, false) +
                              std::string(100, 'd'), events).ok());
   EXPECT_EQ(events.back().frames.size(), 4u);
   EXPECT_EQ(exact.buffered(), 0);
@@ -177,21 +180,21 @@ TEST(ZmtpParserTest, WholeMessageIsBoundedAcrossItsFrames) {
 TEST(ZmtpParserTest, FramesOfOneMessageAreCountedEvenWhenEmpty) {
   std::string four_empty;
   for (int i = 0; i < 4; ++i) four_empty += FrameHeader(0, true);
-  Outcome o = FeedPieces({PeerGreeting() + four_empty + FrameHeader(0, true)});
+  Outcome o = FeedPieces({Hello() + four_empty + FrameHeader(0, true)});
   EXPECT_FALSE(o.status.ok()) << "a fifth frame was accepted";
-  Outcome last = FeedPieces({PeerGreeting() + four_empty.substr(0, 6) + FrameHeader(0, false)});
+  Outcome last = FeedPieces({Hello() + four_empty.substr(0, 6) + FrameHeader(0, false)});
   ASSERT_TRUE(last.status.ok()) << last.status.message();
   EXPECT_EQ(last.events.back().frames.size(), 4u);
 }
 
 TEST(ZmtpParserTest, CommandsAreBoundedAndMayComeBetweenFrames) {
   EXPECT_FALSE(FeedPieces({PeerGreeting() + Command("READY", std::string(64, 'x'))}).status.ok());
-  Outcome o = FeedPieces({PeerGreeting() + FrameHeader(1, true) + "a" + Command("PING", "\0\0") +
+  Outcome o = FeedPieces({Hello() + FrameHeader(1, true) + "a" + Command("PING", "\0\0") +
                           FrameHeader(1, false) + "b"});
   ASSERT_TRUE(o.status.ok()) << o.status.message();
-  ASSERT_EQ(o.events.size(), 3u);
-  EXPECT_EQ(o.events[1].name, "PING");
-  EXPECT_EQ(o.events[2].frames, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(o.events.size(), 4u);
+  EXPECT_EQ(o.events[2].name, "PING");
+  EXPECT_EQ(o.events[3].frames, (std::vector<std::string>{"a", "b"}));
   // A command whose name runs past its frame yields no name (refused by the server).
   Outcome truncated = FeedPieces({PeerGreeting() + std::string("\x04\x02\x09X", 4)});
   ASSERT_TRUE(truncated.status.ok());
@@ -204,9 +207,20 @@ TEST(ZmtpParserTest, PartialFrameHoldsOnlyWhatArrived) {
   l.max_message_bytes = 16 << 20;
   Parser parser(l);
   std::vector<Event> events;
-  ASSERT_TRUE(parser.Feed(PeerGreeting() + LongHeader(0, 16 << 20) + "0123456789", events).ok());
+  ASSERT_TRUE(parser.Feed(Hello() + LongHeader(0, 16 << 20) + "0123456789", events).ok());
   EXPECT_EQ(parser.buffered(), 10);
   EXPECT_TRUE(parser.partial());
+}
+
+// Before READY only commands may come: a message frame is refused at its header, before any of
+// its body is held.
+TEST(ZmtpParserTest, MessageFrameBeforeReadyIsRefusedAtItsHeader) {
+  Parser parser(Small());
+  std::vector<Event> events;
+  ASSERT_TRUE(parser.Feed(PeerGreeting() + Command("PING", std::string("\0\0", 2)), events).ok());
+  Status s = parser.Feed(FrameHeader(500, false), events);
+  EXPECT_FALSE(s.ok()) << "a message frame before READY was accepted";
+  EXPECT_EQ(parser.buffered(), 0);
 }
 
 TEST(ZmtpParserTest, ReadyPropertiesAreCheckedAgainstTheirLengths) {
@@ -222,13 +236,12 @@ TEST(ZmtpParserTest, ReadyPropertiesAreCheckedAgainstTheirLengths) {
 
 TEST(ZmtpParserTest, FramesWeSendAreWhatWeParse) {
   const std::string body(70000, 'z');
-  Outcome o = FeedPieces({PeerGreeting() + FrameHeader(body.size(), false) + body +
-                          ReadyAsRouter()},
+  Outcome o = FeedPieces({Hello() + FrameHeader(body.size(), false) + body + ReadyAsRouter()},
                          Limits{});
   ASSERT_TRUE(o.status.ok()) << o.status.message();
-  ASSERT_EQ(o.events.size(), 3u);
-  EXPECT_EQ(o.events[1].frames.at(0), body);
-  EXPECT_EQ(*SocketTypeOfReady(o.events[2].data), "ROUTER");
+  ASSERT_EQ(o.events.size(), 4u);
+  EXPECT_EQ(o.events[2].frames.at(0), body);
+  EXPECT_EQ(*SocketTypeOfReady(o.events[3].data), "ROUTER");
   EXPECT_EQ(Greeting().size(), kGreetingBytes);
 }
 

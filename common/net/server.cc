@@ -188,6 +188,7 @@ class StreamServer : public Server {
     if (std::from_chars(peer.data(), peer.data() + peer.size(), key).ec != std::errc()) return;
     auto it = peers_.find(key);
     // Gone (or not yet READY): dropped like a lost packet.
+    if (it == peers_.end()) return;
     Peer& p = *it->second;
     if (p.closed || !p.ready || p.closing) return;
     std::string body = proto::EncodeEnvelope(e);

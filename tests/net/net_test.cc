@@ -484,6 +484,25 @@ TEST(NetTest, PeerThatNeverReadsIsDisconnectedPastTheUnsentBound) {
   EXPECT_LT(received, size_t{4} << 20);
 }
 
+// herd-ctld answers peers that may be gone by then (a node daemon killed after it asked): a send
+// to a connection the server no longer has, or never had, is dropped and the server serves on.
+TEST(NetTest, SendToAPeerThatIsGoneIsDropped) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  server->Send("424242", proto::MakeEnvelope(proto::NodesReply{}, 1));
+  server->Send("not-a-peer", proto::MakeEnvelope(proto::NodesReply{}, 2));
+  auto dealer = net::Dealer::Connect(server->Endpoints().at(0), "");
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 7)).ok());
+  auto served = ServeOne(*server, [](const net::Incoming& in) {
+    return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
+  });
+  ASSERT_TRUE(served.has_value());
+  auto reply = (*dealer)->Receive(kWaitMs);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->id, 7u);
+}
+
 TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
   auto server = BindLoopback();
   ASSERT_TRUE(server);

@@ -1649,6 +1649,8 @@ Status RunCommand(const std::vector<std::string>& argv, int out_fd,
 
 int RunExec(const std::string& job_dir, int client_fd) {
   signal(SIGPIPE, SIG_IGN);
+  // The socket to herd-noded is the relay's, never the command's.
+  fcntl(client_fd, F_SETFD, FD_CLOEXEC);
   auto fail = [&](const std::string& why) {
     std::string out = proto::stream::EncodeFrame(proto::stream::kError, "herd exec: " + why + "\n");
     proto::stream::AppendFrame(&out, proto::stream::kExit, proto::stream::ExitPayload(127));
@@ -1663,6 +1665,10 @@ int RunExec(const std::string& job_dir, int client_fd) {
   const LaunchSpec& launch = spec->launch;
   const pid_t job_pid = std::atoi(pid_text->c_str());
   const bool container = !launch.image.empty();
+  // The user's name and groups come from the host, before any of the container's files can be
+  // read: inside its mount namespace, glibc would take /etc/nsswitch.conf and the NSS libraries
+  // it names from the user's own root file system, and load them into this root process.
+  const UserInfo user = LookupUser(launch.uid, launch.gid);
   // The job's cgroups (so its cpuset, memory, pids and device rules), else its cores.
   Result<std::string> mode = ReadFile(dir + kCgroupFile);
   if (mode.ok()) {
@@ -1690,7 +1696,6 @@ int RunExec(const std::string& job_dir, int client_fd) {
     }
     if (chdir("/") != 0) return fail("cannot enter the container's root");
   }
-  UserInfo user = LookupUser(launch.uid, launch.gid);
   if (NeedsSwitch(user) && !DropToUser(user)) return fail("cannot become uid " + std::to_string(launch.uid));
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   prctl(PR_SET_DUMPABLE, 0);

@@ -266,6 +266,40 @@ TEST_F(SessionTest, ExecEntersTheJobsContainer) {
   c().Herd("cancel " + std::to_string(*id));
 }
 
+// A job's user owns its container's files, /etc/nsswitch.conf and the libraries it names included:
+// herd exec must take the user's name and groups from the host before it enters the container,
+// or glibc loads the user's module into root's process (a root shell for the user).
+TEST_F(SessionTest, ExecNeverLoadsTheImagesNameServiceAsRoot) {
+  std::string why;
+  ASSERT_EQ(RunShell("mkdir -p " + c().dir() + "/nss").exit_code, 0);
+  const std::string rootfs = MakeRootfs(c().dir() + "/nss", &why);
+  if (rootfs.empty()) GTEST_SKIP() << why;
+  CommandResult setup = RunShell(
+      "set -e; r=" + rootfs + "; mkdir -p $r/etc $r/lib/x86_64-linux-gnu $r/usr/lib; "
+      "printf 'passwd: herdtest\\ngroup: herdtest\\n' > $r/etc/nsswitch.conf; "
+      "for d in lib lib/x86_64-linux-gnu usr/lib; do cp " HERD_NSS_MARKER " $r/$d/; done; "
+      "chmod -R a+rX $r");
+  ASSERT_EQ(setup.exit_code, 0) << setup.err;
+  // The job of `daemon` (uid 1) runs in a container from that root file system.
+  CommandResult sub = c().HerdAs(1, 1, "submit -q --image " + rootfs +
+                                           " -- sh -c 'echo started; sleep 300'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return c().Herd("logs " + std::to_string(id)).out.find("started") != std::string::npos;
+  }));
+  CommandResult exec = c().HerdAs(1, 1, "exec " + std::to_string(id) + " -- id -u");
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "1\n") << exec.err;
+  // The module marks the container's own root file system (a copy of the image's).
+  CommandResult look = c().HerdAs(
+      1, 1, "exec " + std::to_string(id) + " -- sh -c 'ls /nss-loaded-as-root 2>/dev/null || echo clean'");
+  EXPECT_EQ(look.out, "clean\n") << "herd exec loaded the image's name-service module as root: "
+                                  << look.out << look.err;
+  c().Herd("cancel " + std::to_string(id));
+}
+
 // Sends SessionOpen for job `id` straight to herd-noded at `endpoint` (not asking herd-ctld) with
 // a MUNGE credential of `uid`, from a child process that became that user; returns the reply's
 // error message, or "opened".

@@ -111,12 +111,16 @@ void SessionHub::Handle(const net::Incoming& in) {
     spdlog::warn("session: refused '{}' from an unauthenticated peer: {}", e.type,
                  who.status().message());
     s = who.status();
-  } else if (e.type == "session_open") {
-    s = OnOpen(in, *who);
-  } else if (e.type == "session_input") {
-    s = OnInput(in, *who);
   } else {
-    s = Invalid("unknown session request '" + e.type + "': herd and herd-noded versions may differ");
+    server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
+    if (e.type == "session_open") {
+      s = OnOpen(in, *who);
+    } else if (e.type == "session_input") {
+      s = OnInput(in, *who);
+    } else {
+      s = Invalid("unknown session request '" + e.type +
+                  "': herd and herd-noded versions may differ");
+    }
   }
   if (!s.ok()) {
     server_->Send(in.peer, proto::MakeEnvelope(proto::ErrorReply{static_cast<int>(s.code()),

@@ -483,7 +483,7 @@ class Parser {
   }
 
   // Without credentials anyone who reaches the socket can act as any user.
-  Status CheckAuth() const {
+  Status CheckAuth() {
     if (config_.auth.method != "none") return Status::Ok();
     for (const std::string& ep : config_.controller.listen) {
       if (!IsLoopbackEndpoint(ep)) {
@@ -491,6 +491,20 @@ class Parser {
                      "'none' trusts every caller, so the controller may listen only on ipc:// "
                      "or loopback tcp (127.x, localhost); " +
                          Quote(ep) + " is reachable from other hosts; use method = \"munge\"");
+      }
+    }
+    // The same for herd-noded's sessions (herd run, attach, exec): by default they then listen
+    // on loopback only; a session_listen other hosts can reach is refused.
+    std::string& sessions = config_.node.session_listen;
+    if (!sessions.empty() && !IsLoopbackEndpoint(sessions)) {
+      if (!session_listen_set_) {
+        sessions = "tcp://127.0.0.1:0";
+      } else {
+        return Error(session_listen_at_, "node.session_listen",
+                     "'none' trusts every caller, so sessions may listen only on ipc:// or "
+                     "loopback tcp (127.x, localhost); " +
+                         Quote(sessions) + " is reachable from other hosts; use [auth] method = "
+                         "\"munge\"");
       }
     }
     return Status::Ok();
@@ -563,6 +577,8 @@ class Parser {
         const auto* str = v.as_string();
         if (!str) return Error(at, p, "expected a string such as \"tcp://0.0.0.0:0\", got " + TypeName(v));
         config_.node.session_listen = str->get();
+        session_listen_at_ = at;
+        session_listen_set_ = true;
       } else {
         UnknownKey(at, p);
       }
@@ -863,7 +879,8 @@ class Parser {
 
   std::string source_;
   Config config_;
-  Region listen_at_, method_at_;
+  Region listen_at_, method_at_, session_listen_at_;
+  bool session_listen_set_ = false;
 };
 
 // Durations are written as text when FormatDuration reads back exactly, else as seconds.

@@ -270,6 +270,19 @@ TEST(ConfigTest, AuthNoneOnlyOnLoopbackOrIpc) {
   MustParse("[auth]\nmethod = \"none\"\n");  // default listen is loopback
 }
 
+// herd-noded's sessions run commands as the job's user (herd exec): without credentials they must
+// not be reachable from other hosts either.
+TEST(ConfigTest, AuthNoneKeepsSessionsOnLoopback) {
+  EXPECT_EQ(MustParse("").node.session_listen, "tcp://0.0.0.0:0");
+  EXPECT_EQ(MustParse("[auth]\nmethod = \"none\"\n").node.session_listen, "tcp://127.0.0.1:0");
+  EXPECT_THAT(
+      ErrorOf("[auth]\nmethod = \"none\"\n[node]\nsession_listen = \"tcp://0.0.0.0:7000\"\n"),
+      HasSubstr("node.session_listen: 'none' trusts every caller"));
+  EXPECT_EQ(MustParse("[auth]\nmethod = \"none\"\n[node]\nsession_listen = \"ipc:///tmp/s\"\n")
+                .node.session_listen,
+            "ipc:///tmp/s");
+}
+
 TEST(ConfigTest, QueueNamesAreUniqueAndPlain) {
   EXPECT_THAT(ErrorOf("[departments.ml]\n[projects.ml]\n"),
               HasSubstr("herd.toml:2:11: projects.ml: 'ml' is already a department"));

@@ -155,7 +155,7 @@ class Session {
 
   Status Open() {
     const uint64_t id = next_id_;
-    HERD_RETURN_IF_ERROR(Send(proto::MakeEnvelope(proto::SessionOpen{r_.id, r_.worker, r_.exec})));
+    HERD_RETURN_IF_ERROR(Send(proto::MakeEnvelope(proto::SessionOpen{r_.id, r_.worker, r_.exec, r_.node})));
     const auto deadline = Clock::now() + std::chrono::milliseconds(r_.timeout_ms);
     while (Clock::now() < deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

@@ -21,6 +21,7 @@ namespace herd::cli {
 
 struct SessionRequest {
   std::string endpoint;  // the node's session endpoint (SessionWhereReply)
+  std::string node;      // the node's name (SessionWhereReply): herd-noded checks it is its own
   model::JobId id = 0;
   int32_t worker = 0;
   bool exec = false;              // herd exec: run `argv` (with a pty when `pty`)

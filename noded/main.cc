@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
     }
     sessions = std::make_unique<herd::noded::SessionHub>(std::move(*server), runtime_ptr,
                                                          std::move(*session_auth),
-                                                         std::move(admin_uids), &clock);
+                                                         std::move(admin_uids), opts.name, &clock);
     spdlog::info("sessions at {}", sessions->Endpoint());
     agent.SetSessions(sessions.get());
   }

@@ -47,11 +47,12 @@ Result<int> ConnectUnix(const std::string& path) {
 
 SessionHub::SessionHub(std::unique_ptr<net::Server> server, runtime::Runtime* runtime,
                        std::unique_ptr<auth::Authenticator> auth, std::set<uint32_t> admin_uids,
-                       const Clock* clock)
+                       std::string node, const Clock* clock)
     : server_(std::move(server)),
       runtime_(runtime),
       auth_(std::move(auth)),
       admin_uids_(std::move(admin_uids)),
+      node_(std::move(node)),
       clock_(clock) {}
 
 SessionHub::~SessionHub() {
@@ -132,6 +133,10 @@ void SessionHub::Handle(const net::Incoming& in) {
 Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::SessionOpen>(in.envelope);
   if (!req.ok()) return req.status();
+  if (req->node != node_) {
+    return Denied("this session request was made for node '" + req->node + "', not '" + node_ +
+                  "': ask herd-ctld where the job runs (herd attach/exec do)");
+  }
   // The job's running worker: its latest run on this node.
   std::string key;
   int best_run = -1;

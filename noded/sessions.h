@@ -26,9 +26,10 @@ namespace herd::noded {
 class SessionHub {
  public:
   // admin_uids: besides root, who may open a session of any job (herd.toml's admins).
+  // node: this node's name, which every SessionOpen must name.
   SessionHub(std::unique_ptr<net::Server> server, runtime::Runtime* runtime,
              std::unique_ptr<auth::Authenticator> auth, std::set<uint32_t> admin_uids,
-             const Clock* clock);
+             std::string node, const Clock* clock);
   ~SessionHub();
   SessionHub(const SessionHub&) = delete;
   SessionHub& operator=(const SessionHub&) = delete;
@@ -69,6 +70,7 @@ class SessionHub {
   runtime::Runtime* runtime_;
   std::unique_ptr<auth::Authenticator> auth_;
   std::set<uint32_t> admin_uids_;
+  std::string node_;
   const Clock* clock_;
   std::map<uint64_t, Session> sessions_;
 };

@@ -66,7 +66,7 @@ int Connect(model::JobId id, int32_t worker, bool exec, bool pty, bool raw,
   if (!where.ok()) return ctx.RequestError(where.status());
   auto auth = controller->SessionAuthenticator();
   if (!auth.ok()) return ctx.RequestError(auth.status());
-  SessionRequest request{where->endpoint, id, worker, exec, pty, argv, raw,
+  SessionRequest request{where->endpoint, where->node, id, worker, exec, pty, argv, raw,
                          ctx.options().timeout_s * 1000};
   auto end = RunSession(request, **auth, ctx.err());
   if (!end.ok()) return ctx.RequestError(end.status());

@@ -232,6 +232,10 @@ struct SessionOpen {
   model::JobId id = 0;
   int32_t worker = 0;
   bool exec = false;  // false: attach to the job's own session; true: herd exec (a new process)
+  // The node herd-ctld named (SessionWhereReply::node). Covered by the credential, so a request
+  // seen on the network cannot be replayed to another node (each node's munged keeps its own
+  // replay cache) where the same job and worker run later.
+  std::string node;
   bool operator==(const SessionOpen&) const = default;
 };
 struct SessionOpened {

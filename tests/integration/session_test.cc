@@ -144,6 +144,17 @@ class SessionTest : public SharedClusterTest<SessionTest> {
       return std::regex_search(r.out, line);
     });
   }
+  // The node job `id` runs on and that node's session endpoint, from its log ("sessions at
+  // tcp://...").
+  void SessionEndpoint(long id, std::string* node, std::string* endpoint) {
+    auto show = c().Show(id);
+    ASSERT_TRUE(show.ok());
+    *node = (*show)["nodes"][0].get<std::string>();
+    std::smatch m;
+    const std::string log = ReadText(c().dir() + "/" + *node + ".log");
+    ASSERT_TRUE(std::regex_search(log, m, std::regex("sessions at (tcp://[0-9.]+:[0-9]+)"))) << log;
+    *endpoint = m[1];
+  }
 };
 
 // herd run gives a shell on a GPU: a prompt, CUDA_VISIBLE_DEVICES, ^C to the foreground job,
@@ -300,11 +311,11 @@ TEST_F(SessionTest, ExecNeverLoadsTheImagesNameServiceAsRoot) {
   c().Herd("cancel " + std::to_string(id));
 }
 
-// Sends SessionOpen for job `id` straight to herd-noded at `endpoint` (not asking herd-ctld) with
-// a MUNGE credential of `uid`, from a child process that became that user; returns the reply's
-// error message, or "opened".
+// Sends SessionOpen for job `id` on `node` straight to herd-noded at `endpoint` (not asking
+// herd-ctld) with a MUNGE credential of `uid`, from a child process that became that user;
+// returns the reply's error message, or "opened".
 std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
-                   long id, bool exec) {
+                   const std::string& node, long id, bool exec) {
   int out[2];
   if (pipe(out) != 0) return "pipe failed";
   const pid_t child = fork();
@@ -317,7 +328,7 @@ std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::str
       if (!auth.ok() || !dealer.ok()) {
         result = "cannot connect";
       } else {
-        proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec}, 1);
+        proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node}, 1);
         auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
         if (cred.ok()) e.cred = *cred;
         (void)(*dealer)->Send(e);
@@ -364,21 +375,38 @@ TEST_F(SessionTest, AnotherUserIsRefused) {
   EXPECT_EQ(exec.out, "");
 
   // Straight to the node: its endpoint is in its log ("sessions at tcp://...").
-  auto show = c().Show(*id);
-  ASSERT_TRUE(show.ok());
-  const std::string node = (*show)["nodes"][0].get<std::string>();
-  std::smatch m;
-  const std::string log = ReadText(c().dir() + "/" + node + ".log");
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("sessions at (tcp://[0-9.]+:[0-9]+)"))) << log;
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(SessionEndpoint(*id, &node, &endpoint));
   const std::string munge = c().dir() + "/munge/munge.sock";
   // The probe itself works: root (the job's owner here) is let in.
-  EXPECT_EQ(OpenAs(0, munge, m[1], *id, false), "opened");
+  EXPECT_EQ(OpenAs(0, munge, endpoint, node, *id, false), "opened");
   for (bool exec_too : {false, true}) {
-    const std::string refused = OpenAs(kNobody, munge, m[1], *id, exec_too);
+    const std::string refused = OpenAs(kNobody, munge, endpoint, node, *id, exec_too);
     EXPECT_NE(refused.find("permission denied"), std::string::npos)
         << (exec_too ? "exec: " : "attach: ") << refused;
   }
   c().Herd("cancel " + job);
+}
+
+
+// A session request is good only on the node it names: one seen on the network cannot be
+// replayed to another node (whose munged has not seen the credential) where the same job and
+// worker run later. The job's owner here is an unprivileged user.
+TEST_F(SessionTest, ASessionRequestForAnotherNodeIsRefused) {
+  CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --pty -- sleep 300");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(SessionEndpoint(id, &node, &endpoint));
+  const std::string munge = c().dir() + "/munge/munge.sock";
+  for (bool exec : {false, true}) {
+    const std::string refused = OpenAs(kNobody, munge, endpoint, "elsewhere", id, exec);
+    EXPECT_NE(refused.find("made for node 'elsewhere'"), std::string::npos)
+        << (exec ? "exec: " : "attach: ") << refused;
+  }
+  EXPECT_EQ(OpenAs(kNobody, munge, endpoint, node, id, false), "opened");
+  c().Herd("cancel " + std::to_string(id));
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -1647,6 +1648,22 @@ Status RunCommand(const std::vector<std::string>& argv, int out_fd,
   return RunChild(argv, out_fd, nullptr, -1, nullptr, nullptr, {}, pass_fds);
 }
 
+namespace {
+
+// The parent of `pid` (from /proc/PID/stat), or -1.
+pid_t ParentOf(pid_t pid) {
+  Result<std::string> stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return -1;
+  const size_t paren = stat->rfind(')');  // the command name may hold anything but ends there
+  if (paren == std::string::npos) return -1;
+  char state = 0;
+  int ppid = -1;
+  if (std::sscanf(stat->c_str() + paren + 1, " %c %d", &state, &ppid) != 2) return -1;
+  return ppid;
+}
+
+}  // namespace
+
 int RunExec(const std::string& job_dir, int client_fd) {
   signal(SIGPIPE, SIG_IGN);
   // The socket to herd-noded is the relay's, never the command's.
@@ -1669,6 +1686,20 @@ int RunExec(const std::string& job_dir, int client_fd) {
   // read: inside its mount namespace, glibc would take /etc/nsswitch.conf and the NSS libraries
   // it names from the user's own root file system, and load them into this root process.
   const UserInfo user = LookupUser(launch.uid, launch.gid);
+  // A container's init, held by a pidfd: once it is known to be the job's, its number cannot
+  // name another process (one that took the number after the job ended) below.
+  int init_fd = -1;
+  if (container) {
+    init_fd = static_cast<int>(syscall(SYS_pidfd_open, job_pid, 0));
+    if (init_fd < 0) return fail("the job's container has ended");
+    fcntl(init_fd, F_SETFD, FD_CLOEXEC);
+    // The container's init is the shim's child (runc's, reparented to the shim, a subreaper).
+    Result<std::string> shim_pid = ReadFile(dir + kShimPidFile);
+    if (!shim_pid.ok() || ParentOf(job_pid) != std::atoi(shim_pid->c_str())) {
+      close(init_fd);
+      return fail("the job's container has ended");
+    }
+  }
   // The job's cgroups (so its cpuset, memory, pids and device rules), else its cores.
   Result<std::string> mode = ReadFile(dir + kCgroupFile);
   if (mode.ok()) {
@@ -1685,14 +1716,13 @@ int RunExec(const std::string& job_dir, int client_fd) {
   // A container's namespaces: those of its init. The pid namespace takes effect for the
   // command, which the relay forks.
   if (container) {
-    for (const char* ns : {"cgroup", "ipc", "uts", "net", "pid", "mnt"}) {
-      const std::string path = "/proc/" + std::to_string(job_pid) + "/ns/" + ns;
-      const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return fail("cannot open " + path + ": " + ErrnoText(errno));
-      const int rc = setns(fd, 0);
-      const int err = errno;
-      close(fd);
-      if (rc != 0) return fail(std::string("cannot enter the job's ") + ns + " namespace: " + ErrnoText(err));
+    const int rc = setns(init_fd, CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+                                      CLONE_NEWPID | CLONE_NEWNS);
+    const int err = errno;
+    close(init_fd);
+    if (rc != 0) {
+      return fail(err == ESRCH ? "the job's container has ended"
+                               : "cannot enter the job's namespaces: " + ErrnoText(err));
     }
     if (chdir("/") != 0) return fail("cannot enter the container's root");
   }

@@ -311,6 +311,45 @@ TEST_F(SessionTest, ExecNeverLoadsTheImagesNameServiceAsRoot) {
   c().Herd("cancel " + std::to_string(id));
 }
 
+// herd exec enters a container only through its init as long as that process is the job's: if
+// the number in the job's pid file named another process (one that took the number after the
+// job's init ended), the exec is refused instead of entering that process's namespaces. Here
+// another user's process, in namespaces of its own, stands in for the recycled number.
+TEST_F(SessionTest, ExecNeverEntersAProcessThatIsNotTheJobs) {
+  if (RunShell("command -v runc").exit_code != 0) GTEST_SKIP() << "runc is not installed";
+  if (RunShell("command -v unshare").exit_code != 0) GTEST_SKIP() << "unshare is not installed";
+  std::string why;
+  ASSERT_EQ(RunShell("mkdir -p " + c().dir() + "/recycled").exit_code, 0);
+  const std::string rootfs = MakeRootfs(c().dir() + "/recycled", &why);
+  if (rootfs.empty()) GTEST_SKIP() << why;
+  CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --image " + rootfs +
+                                                       " -- sh -c 'echo started; sleep 300'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return c().Herd("logs " + std::to_string(id)).out.find("started") != std::string::npos;
+  }));
+  // The stranger: a process in a uts namespace of its own, named "stranger".
+  const std::string fifo = c().dir() + "/recycled/stranger";
+  CommandResult stranger = RunShell(
+      "mkfifo " + fifo + " && { unshare --uts --fork sh -c 'hostname stranger; echo $$ > " + fifo +
+      "; exec sleep 300' >/dev/null 2>&1 & } && read p < " + fifo + " && echo $p");
+  ASSERT_EQ(stranger.exit_code, 0) << stranger.err;
+  const std::string pid = stranger.out.substr(0, stranger.out.find('\n'));
+  CommandResult pidfile = RunShell("ls " + c().dir() + "/nodes/*/jobs/" + std::to_string(id) + ".*/pid");
+  ASSERT_EQ(pidfile.exit_code, 0) << pidfile.err;
+  const std::string path = pidfile.out.substr(0, pidfile.out.find('\n'));
+  const std::string job_pid = ReadText(path);
+  ASSERT_EQ(RunShell("echo " + pid + " > " + path).exit_code, 0);
+  CommandResult exec = c().HerdAs(kNobody, kNobody, "exec " + std::to_string(id) + " -- hostname");
+  EXPECT_EQ(exec.out.find("stranger"), std::string::npos) << "herd exec entered another process's namespaces";
+  EXPECT_NE(exec.err.find("the job's container has ended"), std::string::npos) << exec.out << exec.err;
+  RunShell("kill " + pid);
+  ASSERT_EQ(RunShell("printf %s '" + job_pid + "' > " + path).exit_code, 0);
+  c().Herd("cancel " + std::to_string(id));
+}
+
 // Sends SessionOpen for job `id` on `node` straight to herd-noded at `endpoint` (not asking
 // herd-ctld) with a MUNGE credential of `uid`, from a child process that became that user;
 // returns the reply's error message, or "opened".

@@ -167,21 +167,17 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
     job.request.gpu_milli = pod.gpu_milli >= 1000 ? 1000 * int64_t{pod.num_gpu} : pod.gpu_milli;
     job.request.cpus = (pod.cpu_milli + unit - 1) / unit;
     job.request.memory_mib = pod.memory_mib;
-    // gpu_spec may allow several models; herd's PendingJob names one, so the nodes of other models
-    // are offered as not schedulable for this call (every node has a single model).
-    if (pod.model_mask != 0) {
-      for (size_t i = 0; i < snap.nodes.size(); ++i) {
-        snap.nodes[i].schedulable = pod.model_mask & (1u << trace.nodes[i].model);
-      }
+    // gpu_spec: the models the pod may use, as herd-ctld gives a job's GPU types.
+    job.gpu_models.clear();
+    for (size_t m = 0; m < trace.models.size(); ++m) {
+      if (pod.model_mask & (1u << m)) job.gpu_models.push_back(trace.models[m]);
     }
+    std::sort(job.gpu_models.begin(), job.gpu_models.end());
     policy.seed = Mix(o.seed, k);
     Clock::time_point t0 = Clock::now();
     sched::Decisions d = sched::Decide(snap, policy);
     r.decide_s += Seconds(Clock::now() - t0);
     ++r.decide_calls;
-    if (pod.model_mask != 0) {
-      for (sched::NodeView& v : snap.nodes) v.schedulable = true;
-    }
     r.preemptions += static_cast<int64_t>(d.preemptions.size());
     ++r.pods;
     arrived += pod.TotalGpuMilli();

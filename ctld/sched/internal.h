@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -162,7 +163,7 @@ class Cluster {
   uint64_t rng_state_;
   int max_cores_ = 1;
   int64_t max_gpu_milli_ = 1000;
-  Fgd* fgd_ = nullptr;  // owned; for Placement::kFgd and kHerd
+  std::unique_ptr<Fgd> fgd_;  // for Placement::kFgd and kHerd
 };
 
 // Plans one worker of `shape` inside `node` (GPUs, cores, NIC) without applying it.

@@ -326,7 +326,7 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
   }
   version_.assign(nodes.size(), 0);
   if (policy.placement == Placement::kFgd || policy.placement == Placement::kHerd) {
-    fgd_ = new Fgd(snapshot);
+    fgd_ = std::make_unique<Fgd>(snapshot);
   }
 }
 
@@ -350,7 +350,7 @@ uint64_t Cluster::Draw() {
   return z ^ (z >> 31);
 }
 
-Cluster::~Cluster() { delete fgd_; }
+Cluster::~Cluster() = default;
 
 int Cluster::NodeIndex(const std::string& name) const {
   if (index_.empty()) {

@@ -25,6 +25,7 @@ Exit codes:
   4  herd wait: a job ended without completing (CANCELLED, TIMEOUT, NODE_FAIL, ...)
   5  herd wait: its --timeout ran out
   6  herd-ctld's disk is full: new jobs are refused until space is freed
+  130  herd submit --wait, herd run: interrupted (Ctrl-C) while waiting for the job
   herd wait exits with a FAILED job's own exit code when it has one.)";
 
 }  // namespace

@@ -50,7 +50,9 @@ Environment ProcessEnvironment() {
 }
 
 Context::Context(Environment env, std::ostream& out, std::ostream& err)
-    : env_(std::move(env)), out_(out), err_(err) {}
+    : env_(std::move(env)), out_(out), err_(err) {
+  options_.diagnostics = &err_;
+}
 
 int64_t Context::Now() const {
   if (env_.now) return env_.now();

@@ -28,6 +28,7 @@ enum ExitCode : int {
   kExitJobFailed = 4,    // `herd wait`: a job ended CANCELLED, TIMEOUT, NODE_FAIL, ...
   kExitWaitTimeout = 5,  // `herd wait --timeout` ran out
   kExitNoSpace = 6,      // herd-ctld's disk is full: new work is refused until space is freed
+  kExitInterrupted = 130,  // Ctrl-C while waiting for a submitted job (cli/interrupt.h)
 };
 
 // The exit code for a failed request to herd-ctld: kUnavailable -> 3, anything else -> 2.
@@ -39,6 +40,7 @@ struct GlobalOptions {
   bool config_explicit = false;  // given by --config or $HERD_CONFIG: it must exist
   std::string controller;   // --controller endpoint; empty: the config's first listen endpoint
   int timeout_s = 10;       // per request
+  std::ostream* diagnostics = nullptr;  // where connecting warns (a herd.toml read around an error)
 };
 
 // The requests herd sends to herd-ctld, one method per message type.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -17,19 +18,102 @@ constexpr size_t kShownEnvVariables = 10;
 
 bool IsContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-// The first `n` code points of `text`.
-std::string_view PrefixCodePoints(std::string_view text, size_t n) {
-  size_t i = 0;
-  for (size_t seen = 0; i < text.size(); ++i) {
-    if (!IsContinuation(static_cast<unsigned char>(text[i])) && seen++ == n) break;
+// The length of the valid UTF-8 sequence at text[i] (its code point in *cp), or 0 when the byte
+// there starts none: a stray continuation, a cut sequence, an overlong form, a surrogate.
+size_t DecodeUtf8(std::string_view text, size_t i, char32_t* cp) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  size_t len = 0;
+  char32_t v = 0;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2, v = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3, v = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4, v = c & 0x07;
+  } else {
+    return 0;
   }
-  return text.substr(0, i);
+  if (i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const auto d = static_cast<unsigned char>(text[i + k]);
+    if (!IsContinuation(d)) return 0;
+    v = (v << 6) | (d & 0x3F);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < kMin[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return len;
 }
 
+struct CodePointRange {
+  char32_t first, last;
+};
+
+// Characters a terminal draws in no column of their own: combining marks, variation selectors,
+// zero-width characters, Hangul vowel and final jamo that join the syllable before them.
+constexpr CodePointRange kZeroWidth[] = {
+    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x05BF, 0x05BF}, {0x05C1, 0x05C2},
+    {0x05C4, 0x05C5}, {0x05C7, 0x05C7}, {0x0610, 0x061A}, {0x064B, 0x065F}, {0x0670, 0x0670},
+    {0x06D6, 0x06DC}, {0x06DF, 0x06E4}, {0x06E7, 0x06E8}, {0x06EA, 0x06ED}, {0x0E31, 0x0E31},
+    {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E}, {0x1160, 0x11FF}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},
+    {0x200B, 0x200F}, {0x20D0, 0x20FF}, {0xD7B0, 0xD7FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F},
+    {0xE0100, 0xE01EF},
+};
+
+// East Asian Wide and Fullwidth characters (CJK, Hangul syllables, kana, fullwidth forms) and
+// emoji shown as emoji by default: two columns.
+constexpr CodePointRange kWide[] = {
+    {0x1100, 0x115F},   {0x231A, 0x231B},   {0x2329, 0x232A},   {0x23E9, 0x23EC},
+    {0x23F0, 0x23F0},   {0x23F3, 0x23F3},   {0x25FD, 0x25FE},   {0x2614, 0x2615},
+    {0x2648, 0x2653},   {0x267F, 0x267F},   {0x2693, 0x2693},   {0x26A1, 0x26A1},
+    {0x26AA, 0x26AB},   {0x26BD, 0x26BE},   {0x26C4, 0x26C5},   {0x26CE, 0x26CE},
+    {0x26D4, 0x26D4},   {0x26EA, 0x26EA},   {0x26F2, 0x26F3},   {0x26F5, 0x26F5},
+    {0x26FA, 0x26FA},   {0x26FD, 0x26FD},   {0x2705, 0x2705},   {0x270A, 0x270B},
+    {0x2728, 0x2728},   {0x274C, 0x274C},   {0x274E, 0x274E},   {0x2753, 0x2755},
+    {0x2757, 0x2757},   {0x2795, 0x2797},   {0x27B0, 0x27B0},   {0x27BF, 0x27BF},
+    {0x2B1B, 0x2B1C},   {0x2B50, 0x2B50},   {0x2B55, 0x2B55},   {0x2E80, 0x303E},
+    {0x3041, 0x33FF},   {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},
+    {0xA960, 0xA97F},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},   {0xFE10, 0xFE19},
+    {0xFE30, 0xFE6F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},   {0x16FE0, 0x16FE4},
+    {0x17000, 0x18AFF}, {0x1B000, 0x1B2FF}, {0x1F004, 0x1F004}, {0x1F0CF, 0x1F0CF},
+    {0x1F18E, 0x1F18E}, {0x1F191, 0x1F19A}, {0x1F200, 0x1F202}, {0x1F210, 0x1F23B},
+    {0x1F240, 0x1F248}, {0x1F250, 0x1F251}, {0x1F260, 0x1F265}, {0x1F300, 0x1F64F},
+    {0x1F680, 0x1F6FF}, {0x1F7E0, 0x1F7EB}, {0x1F90C, 0x1F9FF}, {0x1FA70, 0x1FAFF},
+    {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD},
+};
+
+template <size_t N>
+bool InRanges(const CodePointRange (&ranges)[N], char32_t cp) {
+  const auto* it = std::upper_bound(std::begin(ranges), std::end(ranges), cp,
+                                    [](char32_t v, const CodePointRange& r) { return v < r.first; });
+  return it != std::begin(ranges) && cp <= std::prev(it)->last;
+}
+
+// Terminal columns of one code point.
+size_t CodePointWidth(char32_t cp) {
+  if (InRanges(kZeroWidth, cp)) return 0;
+  return InRanges(kWide, cp) ? 2 : 1;
+}
+
+// `cell` cut to at most `width` columns, ending in "…" when cut. Whole characters only; a
+// combining mark stays with the character before it.
 std::string Cut(const std::string& cell, size_t width) {
   if (DisplayWidth(cell) <= width) return cell;
   if (width == 0) return "";
-  return std::string(PrefixCodePoints(cell, width - 1)) + "\xE2\x80\xA6";  // "…"
+  const size_t budget = width - 1;  // the ellipsis takes one
+  size_t used = 0, i = 0;
+  while (i < cell.size()) {
+    char32_t cp = 0xFFFD;
+    const size_t len = std::max<size_t>(DecodeUtf8(cell, i, &cp), 1);
+    const size_t w = CodePointWidth(cp);
+    if (used + w > budget) break;
+    used += w;
+    i += len;
+  }
+  return cell.substr(0, i) + "\xE2\x80\xA6";  // "…"
 }
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -164,39 +248,20 @@ std::string EscapeText(std::string_view text) {
 }
 
 size_t DisplayWidth(std::string_view text) {
-  size_t n = 0;
-  for (char c : text) n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
-  return n;
+  size_t columns = 0;
+  for (size_t i = 0; i < text.size();) {
+    char32_t cp = 0xFFFD;  // a byte that is not UTF-8 shows as one replacement character
+    i += std::max<size_t>(DecodeUtf8(text, i, &cp), 1);
+    columns += CodePointWidth(cp);
+  }
+  return columns;
 }
 
 bool IsValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > text.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto d = static_cast<unsigned char>(text[i + k]);
-      if (!IsContinuation(d)) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid.
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
+  char32_t cp = 0;
+  for (size_t i = 0, len = 0; i < text.size(); i += len) {
+    len = DecodeUtf8(text, i, &cp);
+    if (len == 0) return false;
   }
   return true;
 }

@@ -40,7 +40,8 @@ class Table {
 // hide text, nor fake a line of a listing. Text output only: --json keeps values exact.
 std::string EscapeText(std::string_view text);
 
-// Columns counted in UTF-8 code points.
+// Terminal columns of UTF-8 `text`: East Asian wide characters and emoji take two, combining
+// marks and zero-width characters none, anything else (a byte that is not UTF-8 too) one.
 size_t DisplayWidth(std::string_view text);
 bool IsValidUtf8(std::string_view text);
 

@@ -1,7 +1,9 @@
 // The real Controller: herd.toml for the endpoint and authentication, then net::Client.
 #include "cli/remote.h"
 
+#include <filesystem>
 #include <iterator>
+#include <ostream>
 
 #include "common/auth/auth.h"
 #include "common/config/config.h"
@@ -76,12 +78,22 @@ class NetController final : public Controller {
 }  // namespace
 
 Result<std::unique_ptr<Controller>> ConnectController(const GlobalOptions& options) {
-  config::Config cfg;  // the defaults serve a single machine without /etc/herd/herd.toml
+  config::Config cfg;  // with --controller, the defaults serve a host without a herd.toml
   auto loaded = config::LoadClientConfig(options.config_path);
+  std::error_code ec;
   if (loaded.ok()) {
     cfg = std::move(loaded).value();
-  } else if (options.config_explicit || loaded.status().code() != Code::kNotFound) {
+  } else if (options.config_explicit || loaded.status().code() != Code::kNotFound ||
+             std::filesystem::exists(options.config_path, ec)) {
     return Invalid(loaded.status().message() + " (set --config or HERD_CONFIG)");
+  } else if (options.controller.empty()) {
+    // Typically cron, without the HERD_CONFIG of the user's shell: the defaults would only fail
+    // later, on MUNGE or the connection, without saying why.
+    return Invalid("no configuration file (set HERD_CONFIG or create " + options.config_path +
+                   ")");
+  }
+  if (options.diagnostics != nullptr) {
+    for (const auto& w : cfg.warnings) *options.diagnostics << "herd: warning: " << w << "\n";
   }
   auto endpoint = ChooseEndpoint(cfg.controller.listen, options.controller);
   if (!endpoint.ok()) return endpoint.status();

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
+#include <tuple>
+#include <utility>
 
 #include "ctld/limits.h"
 #include "spdlog/spdlog.h"
@@ -603,6 +606,21 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
   proto::ProjectsReply reply;
   std::map<std::string, const sched::QueueShare*> shares;
   for (const auto& s : shares_) shares[s.name] = &s;
+  // Jobs belong to projects; a department counts those of every project below it.
+  std::map<std::string, std::string> parent;
+  for (const auto& q : config_.queues) parent[q.name] = q.parent;
+  std::map<std::string, std::pair<int64_t, int64_t>> counts;  // queue -> pending, running
+  for (const auto& [id, j] : jobs_) {
+    const bool pending = j.state == JobState::kPending, running = model::HoldsResources(j.state);
+    if (!pending && !running) continue;
+    std::string q = j.spec.project;
+    for (size_t up = 0; !q.empty() && up <= parent.size(); ++up) {  // bounded: no cycle loops
+      counts[q].first += pending;
+      counts[q].second += running;
+      auto it = parent.find(q);
+      q = it == parent.end() ? "" : it->second;
+    }
+  }
   for (const auto& q : config_.queues) {
     proto::ProjectStatus p;
     p.name = q.name;
@@ -615,11 +633,7 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
       p.allocated = it->second->allocated;
       p.pending_demand = it->second->pending_demand;
     }
-    for (const auto& [id, j] : jobs_) {
-      if (j.spec.project != q.name) continue;
-      if (j.state == JobState::kPending) p.pending_jobs++;
-      if (model::HoldsResources(j.state)) p.running_jobs++;
-    }
+    std::tie(p.pending_jobs, p.running_jobs) = counts[q.name];
     reply.projects.push_back(std::move(p));
   }
   ReplyBody(in, reply);

@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
   herd::store::OpenOptions open_options;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--check-config", check, "validate the configuration and exit");
+  bool print = false;
+  app.add_flag("--print-config", print,
+               "print the effective configuration (every default filled in) as TOML and exit");
   app.add_flag("--accept-lost-state", open_options.accept_lost_state,
                "start although the database holds less than herd-ctld committed (its -wal file "
                "deleted, an older copy restored): the missing jobs are lost, new job ids continue "
@@ -127,6 +130,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& w : config->warnings) std::cerr << "herd-ctld: warning: " << w << "\n";
+  if (print) {
+    // herd.toml holds no secret (MUNGE's key lives in munged's own files): all of it is shown.
+    std::cout << herd::config::ToToml(*config);
+    return 0;
+  }
   if (check) {
     std::cout << config_path << ": OK\n";
     return 0;

@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--gpu-metrics", gpu_metrics,
                  "GPU activity source: nvml, none, or fed:FILE (tests and demos)")
       ->capture_default_str();
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "print the effective configuration (every default filled in) as TOML and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -60,6 +63,11 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     std::cerr << "herd-noded: " << config.status().message() << "\n";
     return 1;
+  }
+  if (print_config) {
+    for (const auto& w : config->warnings) std::cerr << "herd-noded: warning: " << w << "\n";
+    std::cout << herd::config::ToToml(*config);
+    return 0;
   }
   herd::InitDaemonLog("herd-noded", log_file);
   int sigfd = herd::DaemonSignalFd();

@@ -3,10 +3,12 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
+#include "cli/interrupt.h"
 #include "cli/session.h"
 
 namespace herd::cli {
@@ -137,6 +139,9 @@ int RunAttached(model::JobId id, bool terminal, Context& ctx) {
   // One line that changes on a terminal, a line per change otherwise.
   const bool status_line = isatty(2);
   std::string shown;
+  // Ctrl-C while the job waits to start asks whether to cancel it; once it runs, the session
+  // takes every key (raw) or detaches on SIGINT (pipes).
+  std::optional<InterruptWatch> interrupt(std::in_place);
   auto show = [&](const std::string& line) {
     if (line == shown) return;
     if (status_line) {
@@ -154,6 +159,7 @@ int RunAttached(model::JobId id, bool terminal, Context& ctx) {
     }
     if (model::IsTerminal(job->state)) {
       show("");
+      interrupt.reset();
       // It ended before herd attached: what it printed is in its log.
       proto::LogsRequest logs;
       logs.id = id;
@@ -171,9 +177,13 @@ int RunAttached(model::JobId id, bool terminal, Context& ctx) {
                        model::JobStateName(job->state) +
                        (job->reason.empty() ? "" : ": " + EscapeText(job->reason));
     show(line);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ctx.env().wait_poll_ms));
+    if (interrupt->Sleep(ctx.env().wait_poll_ms)) {
+      show("");
+      return interrupt->Answer({id}, ctx);
+    }
   }
   show("");
+  interrupt.reset();
   return Connect(id, 0, /*exec=*/false, terminal, terminal, {}, ctx);
 }
 

@@ -10,6 +10,8 @@
 
 namespace herd::cli {
 
+class InterruptWatch;  // cli/interrupt.h
+
 // Every verb below, in `herd --help` order (cli/cli.cc); the shell completes from it too.
 void RegisterVerbs(CLI::App& app, Context& ctx);
 void RegisterSubmit(CLI::App& app, Context& ctx);
@@ -22,7 +24,10 @@ void RegisterNodes(CLI::App& app, Context& ctx);
 void RegisterWait(CLI::App& app, Context& ctx);
 // herd wait's loop (also `herd submit --wait`): polls until every job has ended, printing one
 // line per job, and returns herd wait's exit code (0, a FAILED job's own, 4, 5; 2/3 on errors).
-int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx);
+// With `interrupt` (herd submit --wait), Ctrl-C asks whether to cancel the jobs still unfinished
+// (InterruptWatch::Answer) and returns what that returns.
+int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx,
+                InterruptWatch* interrupt = nullptr);
 void RegisterProjects(CLI::App& app, Context& ctx);
 // herd admin check-config FILE | reconfigure | drain NODE | undrain NODE
 void RegisterAdmin(CLI::App& app, Context& ctx);

@@ -22,6 +22,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
+#include "cli/interrupt.h"
 #include "common/model/fleet.h"
 #include "common/model/sweep.h"
 
@@ -351,6 +352,11 @@ int RunSubmit(SubmitOptions& o, CLI::App& sub, Context& ctx) {
 }
 
 int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
+  // A usage error like a missing command, found here rather than by herd-ctld.
+  if (command.empty() || command.front().empty()) {
+    return ctx.UsageError("empty command: the program to run is \"\"; herd submit [options] -- "
+                          "COMMAND [ARGS...]");
+  }
   model::JobSpec& spec = o.spec;
   spec.argv = std::move(command);
 
@@ -469,6 +475,9 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
+  // From the request on, so that a Ctrl-C once the id is printed finds the question ready.
+  std::optional<InterruptWatch> interrupt;
+  if (o.wait) interrupt.emplace();
   auto reply = controller->Submit(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
   // An array's members have consecutive ids from the array id.
@@ -492,7 +501,8 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
     ctx.out() << "submitted job " << reply->id << "\n";
   }
   ctx.out().flush();
-  return o.wait ? WaitForJobs(ids, 0, ctx) : kExitOk;
+  if (!o.wait) return kExitOk;
+  return WaitForJobs(ids, 0, ctx, &*interrupt);
 }
 
 // Accepts a value that `parse` (text -> Result) accepts; else its message.

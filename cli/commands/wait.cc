@@ -9,6 +9,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
+#include "cli/interrupt.h"
 #include "common/model/units.h"
 
 namespace herd::cli {
@@ -43,7 +44,8 @@ int RunWait(const WaitOptions& o, Context& ctx) {
 
 }  // namespace
 
-int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx) {
+int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context& ctx,
+                InterruptWatch* interrupt) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
@@ -69,8 +71,13 @@ int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context
       if (!model::IsTerminal(job.state)) continue;
       finished[job.id] = job;
       ctx.out() << "job " << job.id << ": " << model::JobStateName(job.state);
-      if (job.exit_code >= 0) ctx.out() << ", exit code " << job.exit_code;
-      if (!job.reason.empty()) ctx.out() << " (" << EscapeText(job.reason) << ")";
+      const std::string exit_code =
+          job.exit_code >= 0 ? "exit code " + std::to_string(job.exit_code) : "";
+      if (!exit_code.empty()) ctx.out() << ", " << exit_code;
+      // A failed job's reason is often just its exit code, said once.
+      if (!job.reason.empty() && job.reason != exit_code) {
+        ctx.out() << " (" << EscapeText(job.reason) << ")";
+      }
       ctx.out() << std::endl;
     }
     for (model::JobId id : request.ids) {
@@ -89,7 +96,16 @@ int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context
     auto pause = std::chrono::duration_cast<Clock::duration>(
         std::chrono::milliseconds(ctx.env().wait_poll_ms));
     if (timeout_s > 0) pause = std::min(pause, left);
-    std::this_thread::sleep_for(pause);
+    if (interrupt == nullptr) {
+      std::this_thread::sleep_for(pause);
+    } else if (interrupt->Sleep(static_cast<int>(
+                   std::chrono::ceil<std::chrono::milliseconds>(pause).count()))) {
+      std::vector<model::JobId> unfinished;
+      for (model::JobId id : ids) {
+        if (!finished.count(id)) unfinished.push_back(id);
+      }
+      return interrupt->Answer(unfinished, ctx);
+    }
   }
 }
 

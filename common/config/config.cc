@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -268,8 +270,9 @@ class Parser {
     *out = i->get();
     return Status::Ok();
   }
-  // Integers are seconds; strings are model::ParseDurationSeconds forms; "0" or 0 mean none
-  // where `allow_zero`.
+  // Integers are seconds; strings are model::ParseDurationSeconds forms. Where `allow_zero`,
+  // zero in any form (0, "0", "0s", "0h0m") means none; elsewhere every form of it is refused
+  // with the same message.
   Status Duration(const toml::node& v, const Region& at, const std::string& path, bool allow_zero,
                   int64_t* seconds) {
     const std::string expected = std::string("expected a duration such as \"30s\", \"10m\" or ") +
@@ -286,13 +289,10 @@ class Parser {
     const auto* s = v.as_string();
     if (!s) return Error(at, path, expected + ", got " + TypeName(v));
     const std::string& text = s->get();
-    if (allow_zero && text == "0") {
-      *seconds = 0;
-      return Status::Ok();
-    }
     if (HasLongNumber(text)) return Error(at, path, Quote(text) + " is too long a duration");
-    Result<int64_t> r = model::ParseDurationSeconds(text);
+    Result<int64_t> r = model::ParseDurationSecondsOrZero(text);
     if (!r.ok()) return Error(at, path, r.status().message());
+    if (*r == 0 && !allow_zero) return Error(at, path, expected + ", got " + Quote(text));
     if (*r > kMaxSeconds) return Error(at, path, Quote(text) + " is more than 100 years");
     *seconds = *r;
     return Status::Ok();
@@ -1025,28 +1025,106 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source_name) 
   }
 }
 
-Result<Config> LoadConfig(const std::string& path) {
+namespace {
+
+// The text of the file at `path`. A directory is refused by name: reading one yields no text,
+// which would pass for an empty, valid herd.toml.
+Result<std::string> ReadConfigFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::string dir = path;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return Invalid(path + " is a directory: give the configuration file, such as " +
+                   (dir == "/" ? "" : dir) + "/herd.toml");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read " + path + ": " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return NotFound("cannot read " + path + ": " + std::strerror(errno));
-  return ParseConfig(text.str(), path);
+  return text.str();
+}
+
+// Whether the table header on `line` ("[auth]", "[controller.x]") opens a table a client reads.
+// Returns nullopt when the line is no table header.
+std::optional<bool> ClientHeader(std::string_view line) {
+  const size_t start = line.find_first_not_of(" \t");
+  if (start == std::string_view::npos || line[start] != '[') return std::nullopt;
+  const size_t end = line.find(']', start);
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view name = line.substr(start + 1, end - start - 1);
+  if (!name.empty() && name.front() == '[') name.remove_prefix(1);  // [[array.of.tables]]
+  const size_t a = name.find_first_not_of(" \t"), b = name.find_last_not_of(" \t");
+  name = a == std::string_view::npos ? std::string_view() : name.substr(a, b - a + 1);
+  for (std::string_view table : {"controller", "auth"}) {
+    if (name == table || (name.starts_with(table) && name.substr(table.size()).starts_with("."))) {
+      return true;
+    }
+  }
+  // Any other plain name is another table; anything else ("[1, 2]" in an array) is a value.
+  const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+           c == '"' || c == ' ';
+  });
+  return plain ? std::optional<bool>(false) : std::nullopt;
+}
+
+// `text` with every line outside the [controller] and [auth] tables blanked, so that the lines
+// left keep their numbers in errors.
+std::string ClientLines(std::string_view text) {
+  std::string out;
+  bool keep = false;  // the top level, before any header, belongs to no client table
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    const std::string_view line = text.substr(0, nl);
+    if (std::optional<bool> header = ClientHeader(line)) keep = *header;
+    if (keep) out += line;
+    out += '\n';
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+  return out;
+}
+
+// What a client uses of a parsed herd.toml: [controller] listen and [auth]; so a bad value of a
+// key only the daemons read does not stop `herd`.
+toml::table ClientPart(const toml::table& root) {
+  toml::table client;
+  if (const toml::table* controller = root.get_as<toml::table>("controller")) {
+    toml::table listen;
+    if (const toml::node* l = controller->get("listen")) listen.insert("listen", *l);
+    client.insert("controller", std::move(listen));
+  } else if (const toml::node* other = root.get("controller")) {
+    client.insert("controller", *other);  // not a table: the parser says so
+  }
+  if (const toml::node* auth = root.get("auth")) client.insert("auth", *auth);
+  return client;
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path) {
+  Result<std::string> text = ReadConfigFile(path);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
 }
 
 Result<Config> LoadClientConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  Result<toml::table> root = ParseToml(text.str(), path);
-  if (!root.ok()) return root.status();
-  toml::table client;
-  for (const char* key : {"controller", "auth"}) {
-    if (const toml::node* n = root->get(key)) client.insert(key, *n);
+  Result<std::string> text = ReadConfigFile(path);
+  if (!text.ok()) return text.status();
+  Result<toml::table> root = ParseToml(*text, path);
+  std::string broken;
+  if (!root.ok()) {
+    // Another table's error need not stop herd: read the client's tables on their own.
+    broken = root.status().message();
+    root = ParseToml(ClientLines(*text), path);
+    if (!root.ok()) return root.status();
   }
   try {
-    return Parser(path).Parse(client);
+    Result<Config> config = Parser(path).Parse(ClientPart(*root));
+    if (config.ok() && !broken.empty()) {
+      config->warnings.push_back(broken + "; herd read only [controller] and [auth]");
+    }
+    return config;
   } catch (const std::exception& e) {
     return Internal(path + ": " + e.what());
   }

@@ -60,6 +60,14 @@ Status BadDuration(std::string_view text) {
 }  // namespace
 
 Result<int64_t> ParseDurationSeconds(std::string_view text) {
+  Result<int64_t> seconds = ParseDurationSecondsOrZero(text);
+  if (seconds.ok() && *seconds == 0) {
+    return Invalid("duration '" + std::string(text) + "' must be more than zero");
+  }
+  return seconds;
+}
+
+Result<int64_t> ParseDurationSecondsOrZero(std::string_view text) {
   if (text.empty()) return BadDuration(text);
   // Slurm's clock forms: [D-]HH:MM:SS, HH:MM:SS, MM:SS.
   if (text.find(':') != std::string_view::npos) {
@@ -90,9 +98,7 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
       return BadDuration(text);
     }
     if (m >= 60 || s >= 60) return BadDuration(text);
-    int64_t total = ((days * 24 + h) * 60 + m) * 60 + s;
-    if (total <= 0) return Invalid("duration '" + std::string(text) + "' must be more than zero");
-    return total;
+    return ((days * 24 + h) * 60 + m) * 60 + s;
   }
   int64_t total = 0;
   size_t i = 0;
@@ -122,7 +128,6 @@ Result<int64_t> ParseDurationSeconds(std::string_view text) {
     total += n * unit;
     i = j;
   }
-  if (total <= 0) return Invalid("duration '" + std::string(text) + "' must be more than zero");
   return total;
 }
 

@@ -13,6 +13,8 @@ namespace herd::model {
 
 // "90", "90s", "15m", "2h", "1d", "1h30m", "1-02:00:00", "02:30:00", "30:00" -> seconds (> 0).
 Result<int64_t> ParseDurationSeconds(std::string_view text);
+// The same forms, where zero ("0", "0s", "0h0m", "00:00") is a value too (herd.toml's "0 = none").
+Result<int64_t> ParseDurationSecondsOrZero(std::string_view text);
 // 5400 -> "1h30m"; 0 -> "0s".
 std::string FormatDuration(int64_t seconds);
 

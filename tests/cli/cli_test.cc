@@ -1,10 +1,15 @@
 // Tests of the herd CLI through RunCli, with a Controller fake that records every request.
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <deque>
 #include <filesystem>
+#include <functional>
+#include <iostream>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -21,6 +26,7 @@
 #include "cli/format.h"
 #include "cli/remote.h"
 #include "common/net/net.h"
+#include "tests/support/pty_process.h"
 
 namespace herd::cli {
 namespace {
@@ -39,6 +45,7 @@ struct FakeState {
   std::vector<proto::LogsRequest> logs_requests;
   int nodes_requests = 0;
   std::vector<GlobalOptions> connects;
+  bool announce_jobs = false;  // each Jobs request prints "[jobs asked]" on stderr
 
   proto::SubmitReply submit_reply{42};
   std::deque<proto::JobsReply> jobs_replies;  // the last one repeats
@@ -58,6 +65,7 @@ class FakeController : public Controller {
   }
   Result<proto::JobsReply> Jobs(const proto::JobsRequest& r) override {
     s_->jobs_requests.push_back(r);
+    if (s_->announce_jobs) std::cerr << "[jobs asked]" << std::endl;
     if (!s_->fail.ok()) return s_->fail;
     proto::JobsReply reply = s_->jobs_replies.empty() ? proto::JobsReply{} : s_->jobs_replies[0];
     if (s_->jobs_replies.size() > 1) s_->jobs_replies.pop_front();
@@ -260,6 +268,29 @@ TEST_F(CliTest, SubmitRejectsBadValuesWithExitCode1) {
   EXPECT_THAT(Refused({"--nope", "jobs"}), HasSubstr("--nope"));
   EXPECT_THAT(Refused({"frobnicate"}), HasSubstr("frobnicate"));
   EXPECT_THAT(fake_.connects, IsEmpty());
+}
+
+// An empty program name is a usage error like a missing command (exit 1, nothing sent), not a
+// request herd-ctld refuses (exit 2).
+TEST_F(CliTest, EmptyCommandIsAUsageErrorLikeAMissingOne) {
+  EXPECT_THAT(Refused({"submit", "--", ""}), HasSubstr("empty command"));
+  EXPECT_THAT(Refused({"submit", "--", "", "arg"}), HasSubstr("empty command"));
+  EXPECT_THAT(Refused({"run", "--", ""}), HasSubstr("empty command"));
+  EXPECT_THAT(Refused({"submit"}), HasSubstr("missing command"));
+  EXPECT_THAT(Refused({"run"}), HasSubstr("missing command"));
+  EXPECT_THAT(fake_.submits, IsEmpty());
+}
+
+// `herd admin check-config DIR` used to read the directory as an empty file and say OK.
+TEST_F(CliTest, CheckConfigOfADirectoryIsAnError) {
+  std::string dir = (std::filesystem::temp_directory_path() / "herd-cli-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  Outcome r = Herd({"admin", "check-config", dir});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "herd: " + dir + " is a directory: give the configuration file, such as " +
+                       dir + "/herd.toml\n");
 }
 
 TEST_F(CliTest, SubmitAsksForGpuTypesPoolsConstraintsAndNodes) {
@@ -865,6 +896,22 @@ TEST_F(CliTest, SubmitWaitExitsWithTheJobsExitCode) {
   EXPECT_EQ(r.out, "submitted job 42\njob 42: FAILED, exit code 7\n");
 }
 
+// The node's reason for a failed job is its exit code: said once, not "exit code 3 (exit code 3)".
+TEST_F(CliTest, SubmitWaitSaysTheExitCodeOnce) {
+  model::Job failed = MakeJob(42, model::JobState::kFailed);
+  failed.exit_code = 3;
+  failed.reason = "exit code 3";
+  fake_.jobs_replies = {proto::JobsReply{{failed}}};
+  Outcome r = Herd({"submit", "--wait", "--", "false"});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(r.out, "submitted job 42\njob 42: FAILED, exit code 3\n");
+  // Another reason is kept.
+  failed.exit_code = 137;
+  failed.reason = "out of memory";
+  fake_.jobs_replies = {proto::JobsReply{{failed}}};
+  EXPECT_EQ(Herd({"wait", "42"}).out, "job 42: FAILED, exit code 137 (out of memory)\n");
+}
+
 TEST_F(CliTest, ReleaseAndArrayActionsSaySoInTheOutput) {
   fake_.action_reply.results = {{9, true, "released", 0}};
   Outcome r = Herd({"release", "9"});
@@ -1024,6 +1071,90 @@ TEST(CliTableTest, CutsTheWidestColumnToFitATerminalOnly) {
   EXPECT_THAT(narrow.str(), HasSubstr("1   " + std::string(15, 'r') + "\xE2\x80\xA6\n"));
 }
 
+// Columns are counted as a terminal shows them: East Asian wide characters and emoji take two,
+// combining marks none.
+TEST(CliTableTest, DisplayWidthCountsTerminalColumns) {
+  EXPECT_EQ(DisplayWidth("abc"), 3u);
+  EXPECT_EQ(DisplayWidth("d\xC3\xA9j\xC3\xA0"), 4u);                 // déjà
+  EXPECT_EQ(DisplayWidth("\xE8\xAE\xAD\xE7\xBB\x83"), 4u);          // 训练
+  EXPECT_EQ(DisplayWidth("\xED\x95\x9C"), 2u);                      // 한
+  EXPECT_EQ(DisplayWidth("\xEF\xBC\xA1"), 2u);                      // fullwidth A
+  EXPECT_EQ(DisplayWidth("\xF0\x9F\x9A\x80!"), 3u);                 // rocket emoji
+  EXPECT_EQ(DisplayWidth("e\xCC\x81t\xCC\x81"), 2u);               // e and t with acute
+  EXPECT_EQ(DisplayWidth("\xF0\xA0\x80\x80"), 2u);                  // CJK extension B
+}
+
+TEST(CliTableTest, WideCharactersKeepColumnsAligned) {
+  Table t({"NAME", "USER"});
+  t.AddRow({"\xE8\xAE\xAD\xE7\xBB\x83", "alice"});  // 训练: 4 columns
+  t.AddRow({"\xF0\x9F\x9A\x80", "bob"});              // one emoji: 2 columns
+  t.AddRow({"e\xCC\x81", "carol"});                     // é as e + combining acute: 1 column
+  t.AddRow({"bad\xff", "dan"});                          // not UTF-8: printed escaped
+  std::ostringstream out;
+  t.Print(out, 0);
+  EXPECT_EQ(out.str(),
+            "NAME     USER\n"
+            "\xE8\xAE\xAD\xE7\xBB\x83     alice\n"
+            "\xF0\x9F\x9A\x80       bob\n"
+            "e\xCC\x81        carol\n"
+            "bad\\xff  dan\n");
+}
+
+// Cut by columns, ending in "…", never inside a character; a combining mark stays with its base.
+TEST(CliTableTest, CutsWideTextByColumnsNeverInsideACharacter) {
+  std::string cjk, emoji;
+  for (int i = 0; i < 12; ++i) cjk += "\xE8\xAE\xAD";     // 训 x 12: 24 columns
+  for (int i = 0; i < 12; ++i) emoji += "\xF0\x9F\x9A\x80";  // 24 columns
+  Table t({"ID", "NAME"});
+  t.AddRow({"1", cjk});
+  t.AddRow({"2", emoji});
+  t.AddRow({"3", "abcdefe\xCC\x81xyz"});
+  std::ostringstream out;
+  t.Print(out, 12);  // NAME gets 8 columns: 3 wide characters and the ellipsis
+  EXPECT_EQ(out.str(),
+            "ID  NAME\n"
+            "1   \xE8\xAE\xAD\xE8\xAE\xAD\xE8\xAE\xAD\xE2\x80\xA6\n"
+            "2   \xF0\x9F\x9A\x80\xF0\x9F\x9A\x80\xF0\x9F\x9A\x80\xE2\x80\xA6\n"
+            "3   abcdefe\xCC\x81\xE2\x80\xA6\n");
+  std::istringstream lines(out.str());
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_LE(DisplayWidth(line), 12u) << line;
+    EXPECT_TRUE(IsValidUtf8(line)) << line;
+  }
+}
+
+// A 5,000-character name, CJK and emoji names and bytes that are not UTF-8: every line of
+// `herd jobs` fits the terminal and the USER column starts at the same column on each.
+TEST_F(CliTest, JobsTableStaysAlignedWithLongWideAndBrokenNames) {
+  std::vector<model::Job> jobs;
+  for (const std::string& name :
+       {std::string(5000, 'n'), std::string("\xE8\xAE\xAD\xE7\xBB\x83") + std::string(30, 'x'),
+        std::string("\xF0\x9F\x9A\x80 launch \xF0\x9F\x9A\x80\xF0\x9F\x9A\x80"),
+        std::string("bad\xff\xfe\xC3name"), std::string("ok")}) {
+    jobs.push_back(MakeJob(static_cast<model::JobId>(jobs.size() + 1), model::JobState::kPending));
+    jobs.back().spec.name = name;
+  }
+  fake_.jobs_replies = {proto::JobsReply{jobs}};
+  env_.terminal_width = 100;
+  Outcome r = Herd({"jobs"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<size_t> user_column;
+  while (std::getline(lines, line)) {
+    EXPECT_LE(DisplayWidth(line), 100u) << line;
+    EXPECT_TRUE(IsValidUtf8(line)) << line;
+    const size_t at = line.find(line.rfind("ID", 0) == 0 ? "USER" : "alice");
+    ASSERT_NE(at, std::string::npos) << line;
+    user_column.push_back(DisplayWidth(line.substr(0, at)));
+  }
+  ASSERT_EQ(user_column.size(), jobs.size() + 1);
+  for (size_t c : user_column) EXPECT_EQ(c, user_column[0]) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\xE8\xAE\xAD\xE7\xBB\x83"));
+  EXPECT_THAT(r.out, HasSubstr("bad\\xff\\xfe\\xc3"));
+}
+
 TEST(CliFormatTest, JobTimeIsElapsedWaitOrRunTime) {
   model::Job job = MakeJob(1, model::JobState::kPending);
   EXPECT_EQ(JobTime(job, kNow), "10m");
@@ -1067,6 +1198,118 @@ TEST(CliFormatTest, EscapeTextEscapesBidiAndInvisibleFormatCharacters) {
   EXPECT_EQ(EscapeText("\xE2\x80\xA8\xE2\x80\xA9\xEF\xBB\xBF"), "\\u2028\\u2029\\ufeff");
   // Neighbours that are ordinary text stay as they are.
   EXPECT_EQ(EscapeText("\xE2\x80\x90\xE2\x80\xAF\xE2\x81\xA5"), "\xE2\x80\x90\xE2\x80\xAF\xE2\x81\xA5");
+}
+
+// ---- Ctrl-C while herd submit --wait or herd run waits for its job (a real terminal) ----
+
+// herd's code in a child process with the fake herd-ctld, its job pending for ever. What the
+// fake was asked to do is printed last: "[actions: cancel 42]".
+class InterruptTest : public CliTest {
+ protected:
+  InterruptTest() {
+    fake_.jobs_replies = {proto::JobsReply{{MakeJob(42, model::JobState::kPending)}}};
+    fake_.action_reply.results = {{42, true, "CANCELLED", 0}};
+    env_.wait_poll_ms = 20;
+  }
+  // The child's body: RunCli on the process's own stdout and stderr.
+  std::function<int()> Child(std::vector<std::string> args) {
+    return [this, args] {
+      const int code = RunCli(args, std::cout, std::cerr, env_);
+      std::cout << "[actions:";
+      for (const auto& a : fake_.actions) {
+        for (model::JobId id : a.ids) std::cout << " " << a.action << " " << id;
+      }
+      std::cout << "]" << std::endl;
+      return code;
+    };
+  }
+};
+
+TEST_F(InterruptTest, CtrlCAtSubmitWaitAsksAndYesCancelsTheJob) {
+  testing::PtyProcess herd(Child({"submit", "--wait", "--", "train"}));
+  ASSERT_TRUE(herd.started());
+  ASSERT_TRUE(herd.Expect("submitted job 42")) << herd.seen();
+  herd.Send("\x03");
+  ASSERT_TRUE(herd.Expect("Cancel job 42\\? \\[y/N\\] ")) << herd.seen();
+  herd.Send("y\r");
+  ASSERT_TRUE(herd.Expect("herd: cancelled job 42")) << herd.seen();
+  ASSERT_TRUE(herd.Expect("\\[actions: cancel 42\\]")) << herd.seen();
+  EXPECT_EQ(herd.Wait(), kExitInterrupted);
+}
+
+TEST_F(InterruptTest, EnterOrASecondCtrlCLeavesTheJobAndSaysHow) {
+  for (const std::string second : {"\r", "n\r", "\x03"}) {
+    SCOPED_TRACE(EscapeText(second));
+    testing::PtyProcess herd(Child({"submit", "--wait", "--", "train"}));
+    ASSERT_TRUE(herd.Expect("submitted job 42")) << herd.seen();
+    herd.Send("\x03");
+    ASSERT_TRUE(herd.Expect("Cancel job 42\\? \\[y/N\\] ")) << herd.seen();
+    herd.Send(second);
+    ASSERT_TRUE(herd.Expect("herd: interrupted; job 42 left to run \\(herd wait 42 waits for it, "
+                            "herd cancel 42 cancels it\\)")) << herd.seen();
+    ASSERT_TRUE(herd.Expect("\\[actions:\\]")) << herd.seen();
+    EXPECT_EQ(herd.Wait(), kExitInterrupted);
+  }
+}
+
+// herd run while its job is pending (its terminal not yet raw): the same question.
+TEST_F(InterruptTest, CtrlCWhileHerdRunWaitsForItsJobAsksToo) {
+  testing::PtyProcess herd(Child({"run", "--", "bash"}));
+  ASSERT_TRUE(herd.Expect("job 42 PENDING")) << herd.seen();
+  herd.Send("\x03");
+  ASSERT_TRUE(herd.Expect("Cancel job 42\\? \\[y/N\\] ")) << herd.seen();
+  herd.Send("y\r");
+  ASSERT_TRUE(herd.Expect("\\[actions: cancel 42\\]")) << herd.seen();
+  EXPECT_EQ(herd.Wait(), kExitInterrupted);
+}
+
+// From cron or a pipe (no terminal): SIGINT leaves the job, and stderr says which it is.
+TEST_F(InterruptTest, WithoutATerminalSigintLeavesTheJobAndNamesIt) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setsid();  // no controlling terminal, as under cron
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, STDIN_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    close(out[0]);
+    _exit(Child({"submit", "--wait", "--", "train"})());
+  }
+  close(out[1]);
+  std::string text;
+  char buf[512];
+  bool signalled = false;
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof buf)) > 0) {
+    text.append(buf, n);
+    if (!signalled && text.find("submitted job 42\n") != std::string::npos) {
+      kill(pid, SIGINT);
+      signalled = true;
+    }
+  }
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << text;
+  EXPECT_EQ(WEXITSTATUS(status), kExitInterrupted) << text;
+  EXPECT_THAT(text, HasSubstr("herd: interrupted; job 42 left to run (herd wait 42 waits for it, "
+                              "herd cancel 42 cancels it)\n"));
+  EXPECT_THAT(text, Not(HasSubstr("Cancel job")));
+  EXPECT_THAT(text, HasSubstr("[actions:]"));
+}
+
+// `herd wait` did not submit the jobs: Ctrl-C ends it as before, asking nothing.
+TEST_F(InterruptTest, CtrlCAtHerdWaitJustEndsIt) {
+  fake_.announce_jobs = true;
+  testing::PtyProcess herd(Child({"wait", "42"}));
+  ASSERT_TRUE(herd.Expect("\\[jobs asked\\]")) << herd.seen();
+  herd.Send("\x03");
+  EXPECT_EQ(herd.Wait(), 128 + SIGINT) << herd.seen();
+  EXPECT_THAT(herd.seen(), Not(HasSubstr("Cancel")));
+  EXPECT_THAT(herd.seen(), Not(HasSubstr("[actions:")));  // killed by the signal, as before
 }
 
 // ---- the real transport: ConnectController, herd.toml, ZeroMQ, the codec ----
@@ -1127,6 +1370,49 @@ TEST(CliRemoteTest, SilentControllerExits3) {
   std::filesystem::remove_all(dir_template);
   EXPECT_EQ(code, kExitUnreachable);
   EXPECT_THAT(err.str(), HasSubstr("herd: no answer from herd-ctld at tcp://127.0.0.1:"));
+}
+
+// A herd.toml with a TOML error outside [controller] and [auth]: herd warns once, naming the
+// file and line, and goes on to reach herd-ctld.
+TEST(CliRemoteTest, BrokenConfigElsewhereWarnsOnceAndGoesOn) {
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"});  // bound, never answers
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  std::string dir_template = (std::filesystem::temp_directory_path() / "herd-cli-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+  const std::string config = dir_template + "/herd.toml";
+  std::ofstream(config) << "[controller]\nlisten = [\"" << (*server)->Endpoints().at(0)
+                        << "\"]\n[auth]\nmethod = \"none\"\n[projects.p]\nmembers = [\"*\"\n";
+  Environment env;
+  env.connect = ConnectController;
+  std::ostringstream out, err;
+  int code = RunCli({"--config", config, "--timeout", "1", "jobs"}, out, err, env);
+  std::filesystem::remove_all(dir_template);
+  EXPECT_EQ(code, kExitUnreachable) << err.str();
+  EXPECT_THAT(err.str(), HasSubstr("herd: warning: " + config + ":6:"));
+  EXPECT_THAT(err.str(), HasSubstr("herd: no answer from herd-ctld at tcp://127.0.0.1:"));
+  EXPECT_EQ(err.str().find("warning"), err.str().rfind("warning")) << err.str();
+}
+
+// From cron (no HERD_CONFIG) on a host without /etc/herd/herd.toml: herd says so instead of
+// trying the defaults and failing on MUNGE or the connection.
+TEST(CliRemoteTest, NoConfigurationFileAtAllSaysWhatToDo) {
+  GlobalOptions options;
+  options.config_path = "/nonexistent/herd/herd.toml";
+  options.config_explicit = false;
+  auto made = ConnectController(options);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().message(),
+            "no configuration file (set HERD_CONFIG or create /nonexistent/herd/herd.toml)");
+  Environment env;
+  env.connect = [](const GlobalOptions& o) {
+    GlobalOptions missing = o;
+    missing.config_path = "/nonexistent/herd/herd.toml";
+    return ConnectController(missing);
+  };
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCli({"jobs"}, out, err, env), kExitUsage);
+  EXPECT_EQ(err.str(),
+            "herd: no configuration file (set HERD_CONFIG or create /nonexistent/herd/herd.toml)\n");
 }
 
 TEST(CliRemoteTest, MissingExplicitConfigExits1) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -469,6 +470,106 @@ TEST(ConfigTest, LoadConfigNamesThePathInErrors) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(),
             path + ":5:1: controller.listen: expected an array of strings, got an integer");
+}
+
+// A temporary directory, removed with what it holds when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    const char* tmp = std::getenv("TMPDIR");
+    path_ = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-config-XXXXXX";
+    if (mkdtemp(path_.data()) == nullptr) path_.clear();
+  }
+  ~TempDir() {
+    if (!path_.empty()) std::filesystem::remove_all(path_);
+  }
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::string file = path_ + "/" + name;
+    std::ofstream(file) << text;
+    return file;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Reading a directory yields no text: it used to pass as an empty, valid herd.toml.
+TEST(ConfigTest, ADirectoryIsRefusedNamingTheFileToGive) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  for (const Result<Config>& c : {LoadConfig(dir.path()), LoadClientConfig(dir.path())}) {
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), Code::kInvalid);
+    EXPECT_EQ(c.status().message(), dir.path() + " is a directory: give the configuration "
+                                    "file, such as " + dir.path() + "/herd.toml");
+  }
+}
+
+// Where a key takes 0 for "none", every spelling of zero is 0; where it does not, both the
+// number and the text are refused with the same message.
+TEST(ConfigTest, ZeroDurationIsOneRuleForNumbersAndText) {
+  for (const char* zero : {"0", "\"0\"", "\"0s\"", "\"0m\"", "\"0h0m\"", "\"00:00\""}) {
+    SCOPED_TRACE(zero);
+    const std::string z = zero;
+    Config c = MustParse("[scheduler]\nkill_grace = " + z + "\npreempt_grace = " + z +
+                         "\nreserve_after = " + z + "\n[classes.train]\nmax_time = " + z +
+                         "\nmin_runtime = " + z + "\nidle_timeout = " + z +
+                         "\n[projects.p]\nmin_runtime = " + z + "\n");
+    EXPECT_EQ(c.scheduler.kill_grace_s, 0);
+    EXPECT_EQ(c.scheduler.preempt_grace_s, 0);
+    EXPECT_EQ(c.scheduler.reserve_after_s, 0);
+    const ClassConfig* train = c.FindClass("train");
+    const QueueConfig* p = c.FindQueue("p");
+    ASSERT_TRUE(train != nullptr && p != nullptr);
+    EXPECT_EQ(train->max_time_s, 0);
+    EXPECT_EQ(train->min_runtime_s, 0);
+    EXPECT_EQ(train->idle_timeout_s, 0);
+    EXPECT_EQ(p->min_runtime_s, 0);
+  }
+  const std::string refused =
+      "herd.toml:2:1: scheduler.node_timeout: expected a duration such as \"30s\", \"10m\" or "
+      "\"12h\" (an integer is seconds), got ";
+  EXPECT_EQ(ErrorOf("[scheduler]\nnode_timeout = 0\n"), refused + "0");
+  EXPECT_EQ(ErrorOf("[scheduler]\nnode_timeout = \"0s\"\n"), refused + "'0s'");
+  EXPECT_EQ(ErrorOf("[node]\nstart_timeout = \"0m\"\n"),
+            "herd.toml:2:1: node.start_timeout: expected a duration such as \"30s\", \"10m\" or "
+            "\"12h\" (an integer is seconds), got '0m'");
+}
+
+// herd reads only [controller] listen and [auth]: a TOML error elsewhere is a warning naming
+// its line, and a bad value of a key herd does not use is not even that.
+TEST(ConfigTest, ClientConfigReadsAroundAnErrorOutsideWhatItNeeds) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.Write(
+      "herd.toml",
+      "# cluster\n[controller]\nlisten = [\"tcp://127.0.0.2:7000\"]\nmax_name_bytes = -3\n\n"
+      "[auth]\nmethod = \"none\"\n\n[projects.vision]\ndeserved = { gpu = 4\n"
+      "members = [\"alice\"]\n");
+  ASSERT_FALSE(LoadConfig(path).ok());
+  Result<Config> c = LoadClientConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->controller.listen, std::vector<std::string>{"tcp://127.0.0.2:7000"});
+  EXPECT_EQ(c->auth.method, "none");
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_THAT(c->warnings[0], HasSubstr(path + ":10:"));
+  EXPECT_THAT(c->warnings[0], HasSubstr("read only [controller] and [auth]"));
+}
+
+TEST(ConfigTest, ClientConfigWithAnErrorInWhatItNeedsNamesTheLine) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string broken_syntax = dir.Write(
+      "a.toml", "[projects.p]\nmembers = [\"*\"]\n[controller]\nlisten = [\"tcp://h:1\"\n");
+  Result<Config> c = LoadClientConfig(broken_syntax);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr(broken_syntax + ":4:"));
+  const std::string bad_value =
+      dir.Write("b.toml", "[auth]\nmethod = \"kerberos\"\n[projects.p]\nx = = 1\n");
+  c = LoadClientConfig(bad_value);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), HasSubstr(bad_value + ":2:"));
 }
 
 TEST(ConfigTest, LocalEndpointReachesAWildcardListenOnLoopback) {

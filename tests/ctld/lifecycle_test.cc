@@ -1,6 +1,8 @@
 // A job's life through herd-ctld and herd-noded in one process (InProcessCluster): submit,
 // schedule, launch, start, run, end; cancel; reclaim and restart; who may speak for a node.
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -268,6 +270,40 @@ Status ReplyTo(net::Dealer& conn) {
   auto reply = conn.Receive(0);
   if (!reply) return Unavailable("no reply");
   return net::ReplyStatus(*reply);
+}
+
+// `herd projects`: a department's row counts the jobs of every project below it (they showed 0/0).
+TEST(ProjectsReportTest, DepartmentRowsCountTheJobsOfTheirProjects) {
+  auto c = InProcessCluster::Started({R"(
+default_project = "other"
+[departments.research]
+members = ["*"]
+[departments.cv]
+parent = "research"
+[projects.vision]
+department = "cv"
+deserved = { gpu = 4 }
+[projects.speech]
+department = "research"
+[projects.other]
+members = ["*"]
+)",
+                                      {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c->SubmitRunning(kAlice, Spec(4, "train", "vision")), 0);  // every GPU of n1
+  ASSERT_NE(c->Submit(kAlice, Spec(1, "train", "speech")), 0);
+  ASSERT_NE(c->Submit(kBob, Spec(1, "train", "speech")), 0);
+  ASSERT_NE(c->Submit(kBob, Spec(1, "train", "other")), 0);
+  c->Cycle();
+  auto reply = c->Client(kAlice).Call<proto::ProjectsReply>(proto::ProjectsRequest{});
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  std::map<std::string, std::pair<int64_t, int64_t>> rows;  // name -> running, pending
+  for (const auto& p : reply->projects) rows[p.name] = {p.running_jobs, p.pending_jobs};
+  EXPECT_EQ(rows["vision"], std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(rows["speech"], std::make_pair(int64_t{0}, int64_t{2}));
+  EXPECT_EQ(rows["cv"], std::make_pair(int64_t{1}, int64_t{0}));
+  EXPECT_EQ(rows["research"], std::make_pair(int64_t{1}, int64_t{2}));
+  EXPECT_EQ(rows["other"], std::make_pair(int64_t{0}, int64_t{1}));
 }
 
 TEST(NodeIdentityTest, RegisterFromANonRootUserOrWithAnotherMessagesCredentialIsRefused) {

@@ -148,5 +148,42 @@ TEST(ConfigCheckTest, MalformedConfigNamesTheLine) {
   RunShell(std::string("rm -rf ") + dir);
 }
 
+// Reading a directory yields no text: it passed as an empty, valid herd.toml.
+TEST(ConfigCheckTest, ADirectoryIsRefusedByName) {
+  char dir[] = "/tmp/herd-cfg.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  CommandResult r = RunShell(BinDir() + "/herd-ctld --check-config --config " + dir);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.err, HasSubstr(std::string(dir) + " is a directory: give the configuration file"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("OK")));
+  RunShell(std::string("rm -rf ") + dir);
+}
+
+// --print-config (named in etc/herd.toml) prints every key with its default as TOML that herd
+// reads back to the same configuration; herd-noded prints the same.
+TEST(ConfigCheckTest, PrintConfigShowsTheEffectiveConfigAsTomlThatReadsBack) {
+  char dir[] = "/tmp/herd-cfg.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/herd.toml";
+  std::ofstream(path) << "[scheduler]\nkill_grace = \"0s\"\n[projects.vision]\n"
+                         "deserved = { gpu = 4 }\nmembers = [\"alice\"]\n";
+  CommandResult printed = RunShell(BinDir() + "/herd-ctld --print-config --config " + path);
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_THAT(printed.out, HasSubstr("preempt_grace = \"30s\""));  // a default, filled in
+  EXPECT_THAT(printed.out, HasSubstr("kill_grace = 0"));
+  EXPECT_THAT(printed.out, HasSubstr("[projects.vision]"));
+  EXPECT_THAT(printed.out, HasSubstr("max_pending_per_user = 10000"));
+  const std::string again = std::string(dir) + "/printed.toml";
+  std::ofstream(again) << printed.out;
+  CommandResult reread = RunShell(BinDir() + "/herd-ctld --print-config --config " + again);
+  EXPECT_EQ(reread.exit_code, 0) << reread.err;
+  EXPECT_EQ(reread.out, printed.out);
+  EXPECT_EQ(reread.err, "");
+  CommandResult noded = RunShell(BinDir() + "/herd-noded --print-config --config " + path);
+  EXPECT_EQ(noded.exit_code, 0) << noded.err;
+  EXPECT_EQ(noded.out, printed.out);
+  RunShell(std::string("rm -rf ") + dir);
+}
+
 }  // namespace
 }  // namespace herd::testing

@@ -19,6 +19,7 @@
 #include "common/proto/codec.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/pty_process.h"
 
 namespace herd::testing {
 namespace {
@@ -27,95 +28,6 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint32_t kNobody = 65534;
-
-// A command run under a new pseudo-terminal of 24x80, as from a terminal emulator.
-class PtyProcess {
- public:
-  explicit PtyProcess(const std::string& command) {
-    struct winsize ws = {24, 80, 0, 0};
-    pid_ = forkpty(&master_, nullptr, nullptr, &ws);
-    if (pid_ == 0) {
-      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    fcntl(master_, F_SETFL, O_NONBLOCK);
-  }
-  ~PtyProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(-pid_, SIGKILL);
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (master_ >= 0) close(master_);
-  }
-  bool started() const { return pid_ > 0; }
-
-  // Waits until the output since the last match holds `pattern` (a regex); true when it did.
-  // The output up to the end of the match is consumed.
-  bool Expect(const std::string& pattern, seconds timeout = seconds(30)) {
-    const std::regex re(pattern);
-    const auto deadline = Clock::now() + timeout;
-    while (true) {
-      std::smatch m;
-      if (std::regex_search(buffer_, m, re)) {
-        last_match_ = m.str();
-        buffer_.erase(0, m.position() + m.length());
-        return true;
-      }
-      if (Clock::now() >= deadline) return false;
-      if (!ReadSome(deadline)) return false;
-    }
-  }
-  const std::string& last_match() const { return last_match_; }
-  // Everything read and not consumed, for failure messages.
-  std::string seen() const { return buffer_; }
-
-  void Send(const std::string& keys) { (void)!write(master_, keys.data(), keys.size()); }
-  // A terminal emulator's window changed size: the foreground process gets SIGWINCH.
-  void Resize(uint16_t rows, uint16_t cols) {
-    struct winsize ws = {rows, cols, 0, 0};
-    ioctl(master_, TIOCSWINSZ, &ws);
-  }
-  // The terminal closed under it, as when a laptop's lid shuts: kill -9 of its processes.
-  void KillHard() {
-    kill(-pid_, SIGKILL);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    exited_ = true;
-  }
-  // Its exit code, once it ended within `timeout` (reading its output meanwhile); -1 otherwise.
-  int Wait(seconds timeout = seconds(30)) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      ReadSome(std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
-    }
-    return -1;
-  }
-
- private:
-  bool ReadSome(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    struct pollfd p = {master_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0) return true;
-    char buf[4096];
-    const ssize_t n = read(master_, buf, sizeof buf);
-    if (n > 0) {
-      buffer_.append(buf, n);
-      return true;
-    }
-    return n < 0 && errno == EAGAIN;  // EIO: the terminal's processes have all gone
-  }
-
-  pid_t pid_ = -1;
-  int master_ = -1;
-  bool exited_ = false;
-  std::string buffer_, last_match_;
-};
 
 // The default cluster, whose one project is guaranteed GPUs: interactive jobs run only within
 // their project's deserved quota.

@@ -599,7 +599,11 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
   sub->add_option("--open-mode", o->open_mode,
                   "truncate (the default) or append to the -o/--error files when the job starts "
                   "(a restarted job always appends)")
-      ->check(CLI::IsMember({"append", "truncate"}))
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v == "append" || v == "truncate" ? "" : "use append or truncate, not '" + v + "'";
+          },
+          ""))
       ->type_name("MODE");
   sub->add_option("--chdir", s.cwd,
                   "working directory (default: the current one; in a container, /)");

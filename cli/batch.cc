@@ -97,10 +97,9 @@ constexpr SbatchOption kSbatchOptions[] = {
     {"C", "constraint", Sbatch::kConstraint, "--constraint"},
     {"w", "nodelist", Sbatch::kSame, "--nodelist"},
     {"x", "exclude", Sbatch::kSame, "--exclude"},
-    {"o", "output", Sbatch::kIgnored,
-     "herd keeps a job's output itself: read it with `herd logs JOB`"},
-    {"e", "error", Sbatch::kIgnored,
-     "herd keeps a job's output itself: read it with `herd logs JOB`"},
+    {"o", "output", Sbatch::kSame, "--output"},
+    {"e", "error", Sbatch::kSame, "--error"},
+    {"", "open-mode", Sbatch::kSame, "--open-mode"},
 };
 
 const SbatchOption* FindSbatch(std::string_view name, bool is_long) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/model/output_path.h"
 #include "common/model/units.h"
 
 namespace herd::cli {
@@ -486,6 +487,13 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
     lines.push_back({"Env", std::to_string(s.env.size()) +
                                 " variables (herd show --json lists them)"});
   }
+  // Where its output goes, as herd-noded expands the patterns (%N once the job is placed).
+  if (!s.output.empty() || !s.error.empty()) {
+    const model::OutputPaths paths = model::ResolveOutputPaths(s, model::OutputNamesOf(job));
+    const std::string mode = s.output_append ? " (append)" : "";
+    lines.push_back({"StdOut", OrDash(paths.stdout_path) + (s.output.empty() ? "" : mode)});
+    lines.push_back({"StdErr", OrDash(paths.stderr_path) + mode});
+  }
   if (!s.script.empty()) {
     lines.push_back({"Script", "copied at submit, " + std::to_string(s.script.size()) +
                                    " bytes (herd show --json holds its text)"});
@@ -521,6 +529,7 @@ void PrintJobDetails(const model::Job& job, int64_t now, std::ostream& out) {
 
 nlohmann::json JobToJson(const model::Job& job) {
   const model::JobSpec& s = job.spec;
+  const model::OutputPaths paths = model::ResolveOutputPaths(s, model::OutputNamesOf(job));
   nlohmann::json nodes = nlohmann::json::array();
   nlohmann::json placement = nlohmann::json::array();
   for (const auto& p : job.placement) {
@@ -574,6 +583,9 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"constraints", s.constraints},
       {"nodelist", s.nodelist},
       {"exclude", s.exclude},
+      {"output", paths.stdout_path.empty() ? nlohmann::json() : nlohmann::json(paths.stdout_path)},
+      {"error", paths.stderr_path.empty() ? nlohmann::json() : nlohmann::json(paths.stderr_path)},
+      {"output_append", s.output_append},
       {"preemptions", job.preemptions},
       {"gpu_util_pct", job.GpuUtilPct() >= 0 ? nlohmann::json(job.GpuUtilPct()) : nlohmann::json()},
       {"cpu_seconds", job.usage.cpu_ms >= 0 ? nlohmann::json(job.usage.cpu_ms / 1000.0)

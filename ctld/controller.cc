@@ -400,6 +400,8 @@ Job Controller::Redacted(const Job& job) const {
     j.spec.cwd.clear();
     j.spec.image.clear();
     j.spec.volumes.clear();
+    j.spec.output.clear();
+    j.spec.error.clear();
     // The name herd made up from the command would tell it; a reason's details (after its first
     // ':') may quote the command, its directory, image or volumes.
     if (j.spec.name == DefaultName(job.spec.argv)) j.spec.name = "job";

@@ -35,6 +35,7 @@ size_t SpecBytes(const model::JobSpec& s) {
          s.job_class.size() + s.image.size() + TextBytes(s.volumes) + TextBytes(s.after) +
          TextBytes(s.sweep) + TextBytes(s.gpu_types) + s.pool.size() +
          TextBytes(s.constraints) + TextBytes(s.nodelist) + TextBytes(s.exclude) +
+         s.output.size() + s.error.size() +
          kSpecEntryBytes * entries;
 }
 

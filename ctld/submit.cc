@@ -2,6 +2,7 @@
 // every job of it (one, an array or a sweep) written before any is acknowledged.
 #include <algorithm>
 
+#include "common/model/output_path.h"
 #include "common/model/sweep.h"
 #include "common/model/units.h"
 #include "common/util/path.h"
@@ -38,6 +39,27 @@ Status Controller::CheckVolumes(const model::JobSpec& spec) const {
   }
   return Status::Ok();
 }
+
+namespace {
+
+// Output files are opened on the node as the job's user; here only their form is checked.
+Status CheckOutputFiles(const model::JobSpec& spec) {
+  for (auto [pattern, option] : {std::pair{&spec.output, "--output"}, {&spec.error, "--error"}}) {
+    if (pattern->empty()) continue;
+    HERD_RETURN_IF_ERROR(model::CheckOutputPattern(*pattern, option));
+    if ((*pattern)[0] != '/') {
+      return Invalid(std::string(option) + ": '" + *pattern +
+                     "' must be an absolute path (herd submit makes a relative one absolute)");
+    }
+    if (!spec.session.empty()) {
+      return Invalid(std::string(option) + " is for batch jobs: an interactive session's output "
+                     "goes to herd attach (and herd logs)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
                                                const auth::Identity& who) const {
@@ -84,6 +106,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   }
   if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
   HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
+  HERD_RETURN_IF_ERROR(CheckOutputFiles(*spec));
   HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
   if (cls->max_time_s > 0) {
     if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;

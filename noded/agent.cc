@@ -7,6 +7,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/model/output_path.h"
 #include "common/model/units.h"
 #include "spdlog/spdlog.h"
 
@@ -322,6 +323,12 @@ void Agent::OnLaunch(const proto::LaunchCommand& cmd) {
   }
   spec.uid = job.uid;
   spec.gid = job.gid;
+  const model::OutputPaths outputs =
+      model::ResolveOutputPaths(job.spec, model::OutputNamesOf(job, cmd.worker));
+  spec.stdout_path = outputs.stdout_path;
+  spec.stderr_path = outputs.stderr_path;
+  // A restarted run, or a worker but the first, must not wipe what was written before it.
+  spec.append_output = job.spec.output_append || job.restart_count > 0 || cmd.worker > 0;
   spec.memory_mib = w.memory_mib;
   // Cores of an emulated node are not this host's cores.
   if (!options_.topology.emulated) spec.cpus = w.cores;
@@ -422,7 +429,7 @@ void Agent::OnLogsFetch(const proto::LogsFetch& fetch) {
   const std::string key = JobKey(fetch.request.id, fetch.run, fetch.request.worker);
   bool eof = false;
   const int64_t max = std::clamp<int64_t>(fetch.request.max_bytes, 1, 4 << 20);
-  auto bytes = runtime_->ReadLog(key, fetch.request.offset, max, &eof);
+  auto bytes = runtime_->ReadLog(key, fetch.request.stream, fetch.request.offset, max, &eof);
   if (!bytes.ok()) {
     data.error = bytes.status().message();
   } else {

@@ -73,7 +73,8 @@ Status EmulatedRuntime::Forget(const std::string& job_key) {
   return Status::Ok();
 }
 
-Result<std::string> EmulatedRuntime::ReadLog(const std::string& job_key, int64_t /*offset*/,
+Result<std::string> EmulatedRuntime::ReadLog(const std::string& job_key,
+                                             const std::string& /*stream*/, int64_t /*offset*/,
                                              int64_t /*max_bytes*/, bool* eof) {
   auto it = jobs_.find(job_key);
   if (it == jobs_.end()) return NotFound("no job " + job_key + " on this node");

@@ -30,8 +30,8 @@ class EmulatedRuntime : public runtime::Runtime {
   runtime::CgroupUsage Usage(const std::string& job_key) const override;
   Status Forget(const std::string& job_key) override;
   // An emulated job writes no output: always empty, at its end.
-  Result<std::string> ReadLog(const std::string& job_key, int64_t offset, int64_t max_bytes,
-                              bool* eof) override;
+  Result<std::string> ReadLog(const std::string& job_key, const std::string& stream,
+                              int64_t offset, int64_t max_bytes, bool* eof) override;
   std::string CgroupMode() const override { return "none"; }
 
  private:

@@ -1,4 +1,4 @@
-// herd logs JOB [-w N] [-f]
+// herd logs JOB [-w N] [-f] [--stdout | --stderr]
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -12,6 +12,8 @@ struct LogsOptions {
   std::string id;
   int32_t worker = 0;
   bool follow = false;
+  bool stdout_only = false;
+  bool stderr_only = false;
 };
 
 int RunLogs(const LogsOptions& o, Context& ctx) {
@@ -23,6 +25,11 @@ int RunLogs(const LogsOptions& o, Context& ctx) {
   proto::LogsRequest request;
   request.id = *id;
   request.worker = o.worker;
+  if (o.stdout_only && o.stderr_only) {
+    return ctx.UsageError("logs: choose one of --stdout and --stderr (neither shows both)");
+  }
+  if (o.stdout_only) request.stream = "stdout";
+  if (o.stderr_only) request.stream = "stderr";
   while (true) {
     auto reply = controller->Logs(request);
     if (!reply.ok()) return ctx.RequestError(reply.status());
@@ -46,6 +53,8 @@ void RegisterLogs(CLI::App& app, Context& ctx) {
   sub->add_option("-w,--worker", o->worker, "worker of a gang job (default 0)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("-f,--follow", o->follow, "keep printing new output until the job ends");
+  sub->add_flag("--stdout", o->stdout_only, "only what the job wrote to its stdout");
+  sub->add_flag("--stderr", o->stderr_only, "only what the job wrote to its stderr");
   sub->fallthrough();
   sub->callback([o, &ctx] { ctx.exit_code = RunLogs(*o, ctx); });
 }

@@ -24,6 +24,7 @@
 #include "cli/format.h"
 #include "cli/interrupt.h"
 #include "common/model/fleet.h"
+#include "common/model/output_path.h"
 #include "common/model/sweep.h"
 
 namespace herd::cli {
@@ -40,6 +41,7 @@ struct SubmitOptions {
   std::string gpu_memory;  // --gpu-memory REQ[:LIMIT]
   std::vector<std::string> env;
   std::string export_rule;  // --export; empty: ALL, or NONE for a container job
+  std::string open_mode;    // --open-mode append|truncate; empty: truncate
   std::string job_class;
   bool interactive = false;
   bool train = false;
@@ -213,9 +215,12 @@ CLI::Validator EnvValidator() {
         const bool key_ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
                             key.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
                                                   "TUVWXYZ0123456789_") == std::string::npos;
-        if (eq == std::string::npos || !key_ok) {
-          return "invalid '" + v + "': use KEY=VALUE, KEY made of letters, digits and _";
+        if (eq == std::string::npos) {
+          // sbatch's -e names the stderr file; herd's -e sets a variable.
+          return "invalid '" + v + "': use KEY=VALUE (for a file that receives stderr, as "
+                 "sbatch -e, use --error " + v + ")";
         }
+        if (!key_ok) return "invalid '" + v + "': use KEY=VALUE, KEY made of letters, digits and _";
         if (!IsValidUtf8(v.substr(eq + 1))) {
           return "the value of " + key + " is not valid UTF-8";
         }
@@ -366,6 +371,10 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
   if (o.train) spec.job_class = "train";
   if (!o.job_class.empty()) spec.job_class = o.job_class;
   if (o.pty && spec.session.empty()) spec.session = "pty";
+  if (!spec.session.empty() && !(spec.output.empty() && spec.error.empty())) {
+    return ctx.UsageError("--pty: the output goes to herd attach (and herd logs); -o/--output "
+                          "and --error are for batch jobs");
+  }
   if (!IsValidUtf8(spec.name)) return ctx.UsageError("--name: not valid UTF-8");
   // The submitting environment first, then -e on top.
   auto rule = ParseExport(!o.export_rule.empty() ? o.export_rule
@@ -430,6 +439,17 @@ int Submit(SubmitOptions& o, std::vector<std::string> command, Context& ctx) {
   if (spec.cwd.empty() && !spec.image.empty()) spec.cwd = "/";
   spec.cwd = Absolute(spec.cwd.empty() ? ctx.env().cwd : spec.cwd, ctx.env().cwd);
   if (!spec.image.empty()) spec.image = Absolute(spec.image, ctx.env().cwd);
+  // Output files are host paths, relative to the job's working directory (a container's is a
+  // path inside it: there, relative to the directory herd runs in).
+  const std::string output_base = spec.image.empty() ? spec.cwd : ctx.env().cwd;
+  for (auto [pattern, option] : {std::pair{&spec.output, "--output"}, {&spec.error, "--error"}}) {
+    if (pattern->empty()) continue;
+    if (Status s = model::CheckOutputPattern(*pattern, option); !s.ok()) {
+      return ctx.UsageError(s.message());
+    }
+    if ((*pattern)[0] != '/') *pattern = (output_base == "/" ? "" : output_base) + "/" + *pattern;
+  }
+  if (o.open_mode == "append") spec.output_append = true;
   for (auto& v : spec.volumes) {
     const auto colon = v.find(':');
     v = Absolute(v.substr(0, colon), ctx.env().cwd) +
@@ -579,6 +599,22 @@ void AddSubmitOptions(CLI::App* sub, SubmitOptions* o) {
                   "NONE, or KEY,KEY=VAL,... (only those; ALL,KEY=VAL,... adds to ALL)")
       ->check(ParsedBy(ParseExport))
       ->type_name("RULE");
+  sub->add_option("-o,--output", s.output,
+                  "write the job's stdout (and stderr, without --error) to this file, opened as "
+                  "you on the node; %j job id, %A array id, %a array index, %x name, %u user, "
+                  "%N node, %t worker, %% a %")
+      ->type_name("PATH");
+  sub->add_option("--error", s.error, "write the job's stderr to this file (patterns as -o)")
+      ->type_name("PATH");
+  sub->add_option("--open-mode", o->open_mode,
+                  "truncate (the default) or append to the -o/--error files when the job starts "
+                  "(a restarted job always appends)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v == "append" || v == "truncate" ? "" : "use append or truncate, not '" + v + "'";
+          },
+          ""))
+      ->type_name("MODE");
   sub->add_option("--chdir", s.cwd,
                   "working directory (default: the current one; in a container, /)");
   sub->add_option("--after", o->after,
@@ -620,6 +656,10 @@ int RunRun(SubmitOptions& o, CLI::App& sub, Context& ctx) {
   if (command.empty()) return ctx.UsageError("missing command: herd run [options] -- COMMAND [ARGS...]");
   if (o.array.size() + o.sweep.size() > 0 || o.wait) {
     return ctx.UsageError("run: --array, --sweep and --wait are for herd submit");
+  }
+  if (!o.spec.output.empty() || !o.spec.error.empty() || !o.open_mode.empty()) {
+    return ctx.UsageError("run: the output goes to your terminal (and herd logs); -o/--output, "
+                          "--error and --open-mode are for herd submit");
   }
   // An interactive session unless the user chose a class.
   if (o.job_class.empty() && !o.train) o.interactive = true;

@@ -103,6 +103,12 @@ struct JobSpec {
   // relays its stdin, stdout and stderr; either way `herd attach` can connect to it while it
   // runs. "": a batch job (stdin /dev/null, output to its log only).
   std::string session = {};
+  // Output files of a batch job (herd submit -o/--output, --error): absolute path patterns
+  // (common/model/output_path.h) that herd-noded opens as the job's user. "" = none: the output
+  // is kept only in herd's own log (herd logs). With output alone, stderr goes there too.
+  std::string output = {};
+  std::string error = {};
+  bool output_append = false;  // --open-mode=append; else the files are truncated at start
 
   // Resources one worker needs.
   Resources PerWorker() const { return {gpu_milli, cpus, memory_mib}; }

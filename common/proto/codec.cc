@@ -44,7 +44,8 @@ HERD_SCHEMA(model::JobSpec, nullptr,
                     F(volumes) F(after) F(hold) F(begin_time) F(array_id) F(array_index)
                         F(array_limit) F(sweep) F(stop_after_success) F(gpu_memory_limit_mib)
                             F(script) F(gpu_types) F(pool) F(constraints) F(nodelist)
-                                F(exclude) F(session))
+                                F(exclude) F(session) F(output) F(error)
+                                    F(output_append))
 HERD_SCHEMA(model::WorkerPlacement, nullptr,
             F(node) F(gpus) F(gpu_milli_each) F(cores) F(memory_mib) F(nic))
 HERD_SCHEMA(model::JobUsage, nullptr, F(cpu_ms) F(memory_bytes) F(memory_peak_bytes))
@@ -68,7 +69,7 @@ HERD_SCHEMA(JobsReply, "jobs_reply", F(jobs) F(more))
 HERD_SCHEMA(JobActionRequest, "job_action", F(action) F(ids))
 HERD_SCHEMA(JobActionResult, nullptr, F(id) F(ok) F(message) F(array_jobs))
 HERD_SCHEMA(JobActionReply, "job_action_reply", F(results))
-HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes))
+HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes) F(stream))
 HERD_SCHEMA(LogsReply, "logs_reply", F(data) F(next_offset) F(eof))
 HERD_SCHEMA(NodesRequest, "nodes")
 HERD_SCHEMA(NodeStatus, nullptr,

@@ -99,6 +99,8 @@ struct LogsRequest {
   int32_t worker = 0;
   int64_t offset = 0;             // byte offset into the log
   int64_t max_bytes = 1 << 20;
+  // Which of the job's output: "" both, as written (interleaved), "stdout" or "stderr" alone.
+  std::string stream;
   bool operator==(const LogsRequest&) const = default;
 };
 struct LogsReply {

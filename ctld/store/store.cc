@@ -398,6 +398,9 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .Strings("nodelist", s.nodelist)
       .Strings("exclude", s.exclude)
       .Str("session", s.session)
+      .Str("output", s.output)
+      .Str("error", s.error)
+      .Bool("output_append", s.output_append)
       .Done();
 }
 
@@ -434,6 +437,9 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "nodelist", s.nodelist);
   Get(j, "exclude", s.exclude);
   Get(j, "session", s.session);
+  Get(j, "output", s.output);
+  Get(j, "error", s.error);
+  Get(j, "output_append", s.output_append);
   return s;
 }
 

@@ -30,6 +30,9 @@ std::string SpecToJson(const ShimSpec& s) {
             {"memory_mib", l.memory_mib},
             {"pids_max", l.pids_max},
             {"mounts", l.mounts},
+            {"stdout_path", l.stdout_path},
+            {"stderr_path", l.stderr_path},
+            {"append_output", l.append_output},
             {"runc_path", s.runc_path},
             {"runc_root", s.runc_root},
             {"cgroup_parent", s.cgroup_parent},
@@ -62,6 +65,9 @@ Result<ShimSpec> SpecFromJson(const std::string& text) {
     j.at("memory_mib").get_to(l.memory_mib);
     j.at("pids_max").get_to(l.pids_max);
     j.at("mounts").get_to(l.mounts);
+    l.stdout_path = j.value("stdout_path", std::string());
+    l.stderr_path = j.value("stderr_path", std::string());
+    l.append_output = j.value("append_output", false);
     j.at("runc_path").get_to(s.runc_path);
     j.at("runc_root").get_to(s.runc_root);
     j.at("cgroup_parent").get_to(s.cgroup_parent);

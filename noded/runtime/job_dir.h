@@ -12,6 +12,8 @@ namespace herd::runtime {
 
 inline constexpr char kSpecFile[] = "spec.json";       // ShimSpec, written by Launch
 inline constexpr char kLogFile[] = "log";              // the job's stdout and stderr
+inline constexpr char kStdoutLogFile[] = "log.stdout";  // its stdout alone (a batch job)
+inline constexpr char kStderrLogFile[] = "log.stderr";  // its stderr alone (a batch job)
 inline constexpr char kShimLogFile[] = "shim.log";     // herd-shim's own notes
 inline constexpr char kShimPidFile[] = "shim.pid";     // written by the shim first
 inline constexpr char kPidFile[] = "pid";              // the job's main process

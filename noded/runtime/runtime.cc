@@ -509,20 +509,33 @@ Status Runtime::Forget(const std::string& job_key) {
   // The spec goes first so that Poll stops listing the job even if a removal below fails.
   fs::remove(dir + "/" + kSpecFile, ec);
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().filename() != kLogFile) fs::remove_all(entry.path(), ec);
+    const std::string name = entry.path().filename().string();
+    if (name != kLogFile && name != kStdoutLogFile && name != kStderrLogFile) {
+      fs::remove_all(entry.path(), ec);
+    }
   }
   if (ec) return Internal("cannot remove the state of job " + job_key + ": " + ec.message());
   return Status::Ok();
 }
 
-Result<std::string> Runtime::ReadLog(const std::string& job_key, int64_t offset, int64_t max_bytes,
-                                     bool* eof) {
+Result<std::string> Runtime::ReadLog(const std::string& job_key, const std::string& stream,
+                                     int64_t offset, int64_t max_bytes, bool* eof) {
   if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
   if (offset < 0 || max_bytes < 0) return Invalid("negative log offset or size");
+  const char* file = stream.empty()       ? kLogFile
+                     : stream == "stdout" ? kStdoutLogFile
+                     : stream == "stderr" ? kStderrLogFile
+                                          : nullptr;
+  if (file == nullptr) return Invalid("unknown output stream '" + stream + "'");
   std::string dir = JobDir(job_key);
   // Decided before reading, so output written after this check is never reported as the end.
   bool ended = !Exists(dir + "/" + kSpecFile) || Exists(dir + "/" + kExitFile);
-  int fd = open((dir + "/" + kLogFile).c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = open((dir + "/" + file).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && !stream.empty() && Exists(dir + "/" + kLogFile)) {
+    return NotFound("job " + job_key + " kept no separate " + stream +
+                    " (an interactive session's output is one stream): herd logs without "
+                    "--stdout/--stderr shows it");
+  }
   if (fd < 0) return NotFound("no log for job " + job_key);
   std::string data(static_cast<size_t>(max_bytes), '\0');
   ssize_t n = pread(fd, data.data(), data.size(), offset);

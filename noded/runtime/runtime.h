@@ -2,8 +2,8 @@
 // so that a job outlives a restart of herd-noded and its exit code is never lost.
 //
 // Every job has a directory state_dir/jobs/<job_key>/ holding spec.json (what to run), log
-// (stdout and stderr), shim.pid, pid (the job's main process), and, once the job has ended,
-// exit (its exit code and reason). A plain job runs as a process group; a job with an image
+// (stdout and stderr as written) with log.stdout and log.stderr (each stream alone), shim.pid,
+// pid (the job's main process), and, once the job has ended, exit (its exit code and reason). A plain job runs as a process group; a job with an image
 // runs as a runc container. Both are confined by cgroups when the machine allows it.
 #pragma once
 
@@ -44,6 +44,12 @@ struct LaunchSpec {
   // host -> container bind, rw. The host path is resolved as the job's user (symlinks included)
   // and must then lie under RuntimeOptions::allowed_volumes.
   std::vector<std::pair<std::string, std::string>> mounts;
+  // Files that also get the job's stdout and stderr (herd submit -o/--error): absolute host
+  // paths that herd-shim opens with the job's user's rights alone, before the job starts; one
+  // it cannot open fails the start. "" = the job's state directory alone. A batch job only.
+  std::string stdout_path = {};
+  std::string stderr_path = {};
+  bool append_output = false;  // append to them; else they are truncated at start
 };
 
 // The state of one job as seen in its state directory. kStarting: its herd-shim has not yet
@@ -141,10 +147,11 @@ class Runtime {
   virtual CgroupUsage Usage(const std::string& job_key) const;
   // Removes an ended job's state, keeping its log. REQUIRES: the job has exited.
   virtual Status Forget(const std::string& job_key);
-  // Up to max_bytes of the job's combined output from offset; *eof is set when the read
-  // reached the end of the log of a job that has ended (no more output will come).
-  virtual Result<std::string> ReadLog(const std::string& job_key, int64_t offset,
-                                      int64_t max_bytes, bool* eof);
+  // Up to max_bytes of the job's output from offset: `stream` "" both as written, "stdout" or
+  // "stderr" one alone (NotFound for a session's job, whose output is one stream); *eof is set
+  // when the read reached the end of the log of a job that has ended (no more output will come).
+  virtual Result<std::string> ReadLog(const std::string& job_key, const std::string& stream,
+                                      int64_t offset, int64_t max_bytes, bool* eof);
   // Who runs the running job `job_key` and where its session relay listens.
   virtual Result<SessionTarget> Session(const std::string& job_key) const;
   // Starts `herd-shim --exec` for the running job `job_key` (shim.h: RunExec) and returns

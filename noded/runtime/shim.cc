@@ -34,6 +34,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/util/path.h"
@@ -325,7 +326,8 @@ std::vector<std::string> JobEnv(const LaunchSpec& spec, const UserInfo& user, bo
 // and the descriptors runc passes on to it (runc create --preserve-fds): the program itself, from
 // which it is executed, and the pipe it reports a failure on.
 constexpr char kChdirHelper[] = "herd-chdir";
-constexpr int kHelperFd = 3, kReportFd = 4;
+// kOutFd and kErrFd become the job's stdout and stderr (the pipes of its output pump).
+constexpr int kHelperFd = 3, kReportFd = 4, kOutFd = 5, kErrFd = 6;
 
 // The container's working directory: the job's, or "/" when none was given.
 std::string ContainerCwd(const LaunchSpec& spec) { return spec.cwd.empty() ? "/" : spec.cwd; }
@@ -412,8 +414,11 @@ nlohmann::json OciConfig(const ShimSpec& shim, const std::string& rootfs, const 
   }
   std::vector<std::string> env = JobEnv(spec, user, /*container=*/true);
   const std::string cwd = ContainerCwd(spec);
-  std::vector<std::string> args = {"/proc/self/fd/" + std::to_string(kHelperFd), "-r",
-                                   std::to_string(kReportFd), cwd};
+  std::vector<std::string> args = {"/proc/self/fd/" + std::to_string(kHelperFd),
+                                   "-r", std::to_string(kReportFd),
+                                   "-o", std::to_string(kOutFd),
+                                   "-e", std::to_string(kErrFd),
+                                   cwd};
   args.insert(args.end(), spec.argv.begin(), spec.argv.end());
   json config = {
       {"ociVersion", "1.0.2"},
@@ -679,6 +684,108 @@ Result<int> SealedScript(const std::string& text) {
   return fd;
 }
 
+// One output stream of a batch job (stdout or stderr) as its output pump sees it.
+struct OutputStream {
+  int pipe = -1;     // read end: what the job writes
+  int log = -1;      // its own log in the job's directory (kStdoutLogFile...)
+  int file = -1;     // the user's file (LaunchSpec::stdout_path...); -1: none, or writing failed
+  std::string path;  // the user's file's path; "" = none
+};
+
+struct OutputPump {
+  OutputStream out, err;
+  int log_fd = -1;  // the job's log, both streams as written
+};
+
+// Opens the user's output files of `spec` into pump. Runs in the output pump after it became
+// the job's user: the kernel alone decides what that user may open or create.
+Status OpenOutputFiles(const LaunchSpec& spec, OutputPump* pump) {
+  // O_APPEND even when truncating: stdout and stderr may share a file, or several workers one.
+  // O_NONBLOCK while opening: a FIFO without a reader fails (ENXIO) instead of hanging.
+  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_CLOEXEC | O_NONBLOCK |
+                    (spec.append_output ? 0 : O_TRUNC);
+  for (OutputStream* stream : {&pump->out, &pump->err}) {
+    if (stream->path.empty()) continue;
+    if (stream == &pump->err && stream->path == pump->out.path) {
+      stream->file = pump->out.file;
+      continue;
+    }
+    const std::string what = std::string("cannot open the ") +
+                             (stream == &pump->out ? "output" : "error") + " file '" +
+                             stream->path + "': ";
+    stream->file = open(stream->path.c_str(), flags, 0600);
+    if (stream->file < 0) return Denied(what + ErrnoText(errno));
+    // One of the pump's own pipes (through /proc/self/fd) would feed it its own output forever.
+    struct stat file, pipe;
+    for (int own : {pump->out.pipe, pump->err.pipe}) {
+      if (fstat(stream->file, &file) == 0 && fstat(own, &pipe) == 0 &&
+          file.st_dev == pipe.st_dev && file.st_ino == pipe.st_ino) {
+        return Invalid(what + "it is the job's own output");
+      }
+    }
+    fcntl(stream->file, F_SETFL, fcntl(stream->file, F_GETFL) & ~O_NONBLOCK);
+  }
+  return Status::Ok();
+}
+
+// Writes all of data to fd (blocking); false with errno set when it cannot.
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Copies what the job writes into its files and logs until both streams reach their end (every
+// process holding them is gone). A file that cannot be written to any more (a full disk) is left
+// with a note in the logs; the job goes on, its output kept in the logs.
+int RunOutputPump(OutputPump& pump) {
+  std::vector<char> buf(64 << 10);
+  OutputStream* streams[] = {&pump.out, &pump.err};
+  while (pump.out.pipe >= 0 || pump.err.pipe >= 0) {
+    struct pollfd fds[2];
+    OutputStream* polled[2];
+    nfds_t n = 0;
+    for (OutputStream* s : streams) {
+      if (s->pipe < 0) continue;
+      fds[n] = {s->pipe, POLLIN, 0};
+      polled[n++] = s;
+    }
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      OutputStream& s = *polled[i];
+      const ssize_t got = read(s.pipe, buf.data(), buf.size());
+      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (got <= 0) {
+        close(s.pipe);
+        s.pipe = -1;
+        continue;
+      }
+      if (s.file >= 0 && !WriteAll(s.file, buf.data(), got)) {
+        const std::string note = "\n[herd: cannot write to '" + s.path + "': " +
+                                 ErrnoText(errno) + "; the rest is kept only for herd logs]\n";
+        const int failed = s.file;
+        for (OutputStream* other : streams) {
+          if (other->file == failed) other->file = -1;
+        }
+        (void)!WriteAll(s.log, note.data(), note.size());
+        (void)!WriteAll(pump.log_fd, note.data(), note.size());
+      }
+      (void)!WriteAll(s.log, buf.data(), got);
+      (void)!WriteAll(pump.log_fd, buf.data(), got);
+    }
+  }
+  return 0;
+}
+
 class Shim {
  public:
   Shim(std::string dir, int ready_fd) : dir_(std::move(dir)), ready_fd_(ready_fd) {}
@@ -717,6 +824,18 @@ class Shim {
   void Cleanup();
   void Ready(const std::string& line);
   void CapLog(bool final);
+  // Opens one of the job's logs in its directory (kLogFile...), for appending, as the user's.
+  Result<int> OpenLog(const char* name) const;
+  // Forks the job's output pump (a batch job): it becomes the job's user, opens the job's output
+  // files (LaunchSpec::stdout_path...) with that user's rights alone, then copies what the job
+  // writes to its stdout and stderr (job_out_fd_, job_err_fd_) into them and into the job's logs.
+  // An error (a file the user cannot open) means the job must not start.
+  Status StartOutput();
+  // Closes the shim's copies of the job's stdout and stderr, then waits (bounded) until the pump
+  // copied all the job wrote.
+  void FinishOutput();
+  // Waits until child `pid` was reaped (ReapAll sets *reaped), at most `limit`, then kills it.
+  void AwaitChild(pid_t pid, const bool* reaped, std::chrono::seconds limit, const char* what);
   // Forks the job's session relay (relay.h) with the relay's ends of `io`: it listens on the job
   // directory's session socket, as the job's user, until the job ended.
   Status StartRelay(const UserInfo& user, SessionIo* io);
@@ -733,10 +852,15 @@ class Shim {
   pid_t pid_ = -1;
   std::optional<int> status_;  // waitpid status of the job's main process once it ended
   std::optional<Clock::time_point> kill_deadline_;
-  bool log_truncated_ = false;
   pid_t relay_pid_ = -1;
   bool relay_reaped_ = false;
   int relay_exit_fd_ = -1;  // the relay reads the job's exit code from this pipe
+  // A batch job's stdout and stderr: the write ends of the pipes its output pump reads.
+  int job_out_fd_ = -1;
+  int job_err_fd_ = -1;
+  pid_t pump_pid_ = -1;
+  bool pump_reaped_ = false;
+  std::set<std::string> logs_truncated_;  // CapLog: the logs it cut
 };
 
 int Shim::Run() {
@@ -748,10 +872,9 @@ int Shim::Run() {
   if (status.ok()) {
     spec_ = *spec;
     container_ = !spec_.launch.image.empty();
-    // In the job's directory (root's, 0700), readable by the job's user alone.
-    log_fd_ = open(Path(kLogFile).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd_ >= 0 && geteuid() == 0) (void)!fchown(log_fd_, spec_.launch.uid, spec_.launch.gid);
-    status = log_fd_ < 0 ? Internal("cannot open the log: " + ErrnoText(errno)) : Start();
+    Result<int> log = OpenLog(kLogFile);
+    if (log.ok()) log_fd_ = *log;
+    status = log.ok() ? Start() : log.status();
   }
   if (!status.ok()) {
     Note("job did not start: " + status.message());
@@ -759,7 +882,8 @@ int Shim::Run() {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    Cleanup();
+    Cleanup();  // first: a container made before the failure holds the job's stdout
+    FinishOutput();
     WriteFileAtomic(Path(kExitFile), ExitToJson({127, status.message(), true, {}})).ok();
     Ready("error: " + status.message());
     return 1;
@@ -798,6 +922,7 @@ int Shim::Run() {
   int st = *status_;
   FinishRelay(WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1);
   KillLeftovers();
+  FinishOutput();
   CapLog(/*final=*/true);
   ExitRecord record;
   if (WIFEXITED(st)) {
@@ -832,19 +957,115 @@ void Shim::CapLog(bool final) {
   const std::string note = "\n[herd: log truncated: the job wrote more than " +
                            std::to_string(cap) + " bytes (max_log_size); later output was "
                            "discarded]\n";
-  struct stat st;
-  if (stat(Path(kLogFile).c_str(), &st) != 0) return;
-  const int64_t size = st.st_size;
-  const int64_t done = cap + static_cast<int64_t>(note.size());
-  if (size <= cap || (size <= done && !(final && size != done))) return;
-  int fd = open(Path(kLogFile).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return;
-  if (ftruncate(fd, cap) == 0) {
-    (void)!write(fd, note.data(), note.size());
-    if (!log_truncated_) Note("log truncated at " + std::to_string(cap) + " bytes (max_log_size)");
-    log_truncated_ = true;
+  // Each stream's log is bounded as the whole is.
+  for (const char* name : {kLogFile, kStdoutLogFile, kStderrLogFile}) {
+    struct stat st;
+    if (stat(Path(name).c_str(), &st) != 0) continue;
+    const int64_t size = st.st_size;
+    const int64_t done = cap + static_cast<int64_t>(note.size());
+    if (size <= cap || (size <= done && !(final && size != done))) continue;
+    int fd = open(Path(name).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    if (ftruncate(fd, cap) == 0) {
+      (void)!write(fd, note.data(), note.size());
+      if (logs_truncated_.insert(name).second) {
+        Note(std::string(name) + " truncated at " + std::to_string(cap) + " bytes (max_log_size)");
+      }
+    }
+    close(fd);
   }
-  close(fd);
+}
+
+Result<int> Shim::OpenLog(const char* name) const {
+  // In the job's directory (root's, 0700), readable by the job's user alone.
+  const int fd =
+      open(Path(name).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Internal(std::string("cannot open the job's ") + name + ": " + ErrnoText(errno));
+  if (geteuid() == 0) (void)!fchown(fd, spec_.launch.uid, spec_.launch.gid);
+  return fd;
+}
+
+Status Shim::StartOutput() {
+  const LaunchSpec& spec = spec_.launch;
+  const UserInfo user = LookupUser(spec.uid, spec.gid);
+  Result<int> out_log = OpenLog(kStdoutLogFile);
+  if (!out_log.ok()) return out_log.status();
+  Result<int> err_log = OpenLog(kStderrLogFile);
+  if (!err_log.ok()) {
+    close(*out_log);
+    return err_log.status();
+  }
+  int out[2] = {-1, -1}, err[2] = {-1, -1}, report[2] = {-1, -1};
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+    const int e = errno;
+    for (int fd : {out[0], out[1], err[0], err[1], report[0], report[1], *out_log, *err_log}) {
+      if (fd >= 0) close(fd);
+    }
+    return Internal("pipe: " + ErrnoText(e));
+  }
+  OutputPump pump;
+  pump.out = {out[0], *out_log, -1, spec.stdout_path};
+  pump.err = {err[0], *err_log, -1, spec.stderr_path};
+  pump.log_fd = log_fd_;
+  pump_pid_ = fork();
+  if (pump_pid_ == 0) {
+    ResetSignalsInChild();
+    signal(SIGPIPE, SIG_IGN);  // a reader of a FIFO it writes to may go: EPIPE, not death
+    prctl(PR_SET_NAME, "herd-output");
+    close(out[1]);
+    close(err[1]);
+    close(report[0]);
+    if (ready_fd_ >= 0) close(ready_fd_);
+    // The user's ids before the first path is looked up: the kernel checks every directory of
+    // it, and every symbolic link on the way, with the user's rights alone. Not dumpable, so
+    // the user's own processes cannot ptrace it and reach herd's logs.
+    std::string answer = "ok";
+    if (NeedsSwitch(user) && !DropToUser(user)) {
+      answer = "cannot switch to uid " + std::to_string(user.uid) + ": " + ErrnoText(errno);
+    }
+    prctl(PR_SET_DUMPABLE, 0);
+    if (answer == "ok") {
+      Status opened = OpenOutputFiles(spec, &pump);
+      if (!opened.ok()) answer = opened.message();
+    }
+    answer += "\n";
+    (void)!write(report[1], answer.data(), answer.size());
+    close(report[1]);
+    if (answer != "ok\n") _exit(1);
+    _exit(RunOutputPump(pump));
+  }
+  const int fork_err = errno;
+  for (int fd : {out[0], err[0], report[1], *out_log, *err_log}) close(fd);
+  job_out_fd_ = out[1];
+  job_err_fd_ = err[1];
+  if (pump_pid_ < 0) {
+    close(report[0]);
+    return Internal("fork: " + ErrnoText(fork_err));
+  }
+  std::string answer;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(report[0], buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (answer.size() < 4096) answer.append(buf, n);
+  }
+  close(report[0]);
+  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  if (answer == "ok") return Status::Ok();
+  return Denied(answer.empty() ? "the output pump ended without a word" : answer);
+}
+
+void Shim::FinishOutput() {
+  for (int* fd : {&job_out_fd_, &job_err_fd_}) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+  }
+  if (pump_pid_ <= 0) return;
+  // It ends once every process holding the job's stdout or stderr is gone (KillLeftovers): the
+  // bound is for a file it cannot write to (a hung network file system).
+  AwaitChild(pump_pid_, &pump_reaped_, std::chrono::seconds(10), "output pump");
+  pump_pid_ = -1;
 }
 
 void Shim::Ready(const std::string& line) {
@@ -872,6 +1093,8 @@ Status Shim::Start() {
     return Invalid("interactive sessions (herd run, --pty) cannot run in a container yet: run "
                    "without --image, or submit it and use herd exec");
   }
+  // Before anything else runs, and in the host's mount namespace: output paths are host paths.
+  if (spec.session.empty()) HERD_RETURN_IF_ERROR(StartOutput());
   return container_ ? StartContainer() : StartProcess();
 }
 
@@ -977,8 +1200,8 @@ Status Shim::StartProcess() {
     } else {
       setsid();
       dup2(devnull, 0);
-      dup2(log_fd_, 1);
-      dup2(log_fd_, 2);
+      dup2(job_out_fd_, 1);
+      dup2(job_err_fd_, 2);
     }
     char go;
     // Wait until the shim has put us in the cgroups; without its "g" (the shim failed or was
@@ -1096,21 +1319,27 @@ void Shim::FinishRelay(int exit_code) {
     relay_exit_fd_ = -1;
   }
   // The relay ends once the attached herd has the rest of the output, within seconds.
-  const auto deadline = Clock::now() + std::chrono::seconds(8);
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, relay_pid_, 0));
-  while (!relay_reaped_ && pidfd >= 0 && Clock::now() < deadline) {
+  AwaitChild(relay_pid_, &relay_reaped_, std::chrono::seconds(8), "session relay");
+  unlink(Path(kSessionSocket).c_str());
+  relay_pid_ = -1;
+}
+
+void Shim::AwaitChild(pid_t pid, const bool* reaped, std::chrono::seconds limit,
+                      const char* what) {
+  if (*reaped) return;
+  const auto deadline = Clock::now() + limit;
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  while (!*reaped && pidfd >= 0 && Clock::now() < deadline) {
     struct pollfd p = {pidfd, POLLIN, 0};
     poll(&p, 1, 100);
     ReapAll();
   }
   if (pidfd >= 0) close(pidfd);
-  if (!relay_reaped_) {
-    Note("session relay did not end: killed");
-    kill(relay_pid_, SIGKILL);
-    waitpid(relay_pid_, nullptr, 0);
+  if (!*reaped) {
+    Note(std::string(what) + " did not end: killed");
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
   }
-  unlink(Path(kSessionSocket).c_str());
-  relay_pid_ = -1;
 }
 
 std::vector<std::string> Shim::Runc(std::vector<std::string> args) const {
@@ -1210,10 +1439,11 @@ Status Shim::StartContainer() {
     close(helper_fd);
     return Internal("pipe: " + ErrnoText(errno));
   }
+  // herd-chdir makes the last two the job's stdout and stderr (kOutFd, kErrFd).
   Status created = RuncWithLogError(
-      {"create", "--preserve-fds", "2", "--bundle", bundle, "--pid-file", Path(kPidFile),
+      {"create", "--preserve-fds", "4", "--bundle", bundle, "--pid-file", Path(kPidFile),
        spec.job_key},
-      "cannot create container", {helper_fd, report[1]});
+      "cannot create container", {helper_fd, report[1], job_out_fd_, job_err_fd_});
   // Now only the container's process holds the pipe's write end: EOF once it execs the job.
   close(helper_fd);
   close(report[1]);
@@ -1583,6 +1813,7 @@ void Shim::ReapAll() {
   while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
     if (p == pid_) status_ = st;
     if (p == relay_pid_) relay_reaped_ = true;
+    if (p == pump_pid_) pump_reaped_ = true;
   }
 }
 

@@ -25,6 +25,7 @@
 #include "cli/context.h"
 #include "cli/format.h"
 #include "cli/remote.h"
+#include "common/model/output_path.h"
 #include "common/net/net.h"
 #include "tests/support/pty_process.h"
 
@@ -555,9 +556,9 @@ hostname
   EXPECT_THAT(last_.err, Not(HasSubstr("#SBATCH -p")));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:14: #SBATCH -C ib: herd's constraints are node "
                                    "labels KEY=VALUE"));
-  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:7: #SBATCH -o out.%j: ignored: herd keeps a job's "
-                                   "output itself: read it with `herd logs JOB`"));
-  EXPECT_THAT(last_.err, HasSubstr("job.sbatch:8: #SBATCH --error err.%j: ignored"));
+  EXPECT_EQ(s.output, dir_ + "/out.%j");
+  EXPECT_EQ(s.error, dir_ + "/err.%j");
+  EXPECT_THAT(last_.err, Not(HasSubstr("out.%j")));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:9: #SBATCH --mail-user: herd has no such option"));
   EXPECT_THAT(last_.err, HasSubstr("job.sbatch:10: #SBATCH --exclusive: herd has no such option"));
 }
@@ -959,6 +960,111 @@ TEST_F(CliTest, LogsWithoutFollowStopsAtTheEndOfWhatIsWritten) {
   ASSERT_EQ(r.code, kExitOk);
   EXPECT_EQ(r.out, "part\n");
   EXPECT_EQ(fake_.logs_requests.size(), 2u);
+}
+
+// ---- output files (-o/--output, --error) ----
+
+TEST(OutputPatternTest, ExpandsSlurmsReplacements) {
+  model::OutputNames n;
+  n.job_id = 57;
+  n.array_id = 50;
+  n.array_index = 7;
+  n.name = "train";
+  n.user = "alice";
+  n.node = "dgx01";
+  n.worker = 2;
+  EXPECT_EQ(model::ExpandOutputPattern("/o/%x-%j.%u.%N.%t", n), "/o/train-57.alice.dgx01.2");
+  EXPECT_EQ(model::ExpandOutputPattern("/o/%A_%a.out", n), "/o/50_7.out");
+  EXPECT_EQ(model::ExpandOutputPattern("/o/%4a_%3j%%j", n), "/o/0007_057%j");
+  EXPECT_EQ(model::ExpandOutputPattern("/o/%2x", n), "/o/train") << "no padding of a name";
+  n.array_id = 0;
+  n.array_index = 0;
+  n.node = "";
+  EXPECT_EQ(model::ExpandOutputPattern("/o/%A_%a.%N", n), "/o/57_0.%N")
+      << "a job outside an array is its own array; a node not yet known stays a pattern";
+}
+
+TEST(OutputPatternTest, RefusesUnknownReplacements) {
+  EXPECT_TRUE(model::CheckOutputPattern("/o/%j-%A_%a%x%u%N%t%%.log", "--output").ok());
+  EXPECT_TRUE(model::CheckOutputPattern("", "--output").ok());
+  for (const char* bad : {"/o/%s", "/o/%", "/o/100%", "/o/%3%", "/o/%Z.%j"}) {
+    Status s = model::CheckOutputPattern(bad, "--error");
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("--error: '")) << bad;
+  }
+  EXPECT_FALSE(model::CheckOutputPattern(std::string(5000, 'a'), "--output").ok());
+}
+
+TEST(OutputPatternTest, OutputAloneTakesStderrToo) {
+  model::Job job = MakeJob(12, model::JobState::kRunning);
+  job.spec.output = "/o/%j.out";
+  job.placement = {{"ws01", {}, 0, {}, 0, ""}};
+  model::OutputPaths p = model::ResolveOutputPaths(job.spec, model::OutputNamesOf(job));
+  EXPECT_EQ(p.stdout_path, "/o/12.out");
+  EXPECT_EQ(p.stderr_path, "/o/12.out");
+  job.spec.error = "/o/%N.err";
+  p = model::ResolveOutputPaths(job.spec, model::OutputNamesOf(job));
+  EXPECT_EQ(p.stderr_path, "/o/ws01.err");
+  job.spec.output = "";
+  p = model::ResolveOutputPaths(job.spec, model::OutputNamesOf(job));
+  EXPECT_EQ(p.stdout_path, "") << "--error alone leaves stdout to herd's log";
+}
+
+TEST_F(CliTest, SubmitOutputAndErrorAreAbsolutePatterns) {
+  ASSERT_EQ(Herd({"submit", "-o", "out.%j", "--error", "/tmp/err.%A_%a", "--open-mode",
+                  "append", "--", "x"})
+                .code,
+            kExitOk);
+  model::JobSpec s = fake_.submits.back().spec;
+  EXPECT_EQ(s.output, "/home/u/work/out.%j");
+  EXPECT_EQ(s.error, "/tmp/err.%A_%a");
+  EXPECT_TRUE(s.output_append);
+  ASSERT_EQ(Herd({"submit", "--chdir", "/data/run", "--output", "logs/%x.txt", "--", "x"}).code,
+            kExitOk);
+  s = fake_.submits.back().spec;
+  EXPECT_EQ(s.output, "/data/run/logs/%x.txt") << "relative to the job's working directory";
+  EXPECT_EQ(s.error, "");
+  EXPECT_FALSE(s.output_append);
+  ASSERT_EQ(Herd({"submit", "--image", "/img", "--chdir", "/in", "-o", "o.%j", "--", "x"}).code,
+            kExitOk);
+  EXPECT_EQ(fake_.submits.back().spec.output, "/home/u/work/o.%j")
+      << "a container's output files are host paths: relative to where herd runs";
+}
+
+TEST_F(CliTest, SubmitRefusesBadOutputOptions) {
+  EXPECT_THAT(Refused({"submit", "-o", "out.%q", "--", "x"}),
+              HasSubstr("--output: 'out.%q': '%q' is not a replacement herd knows"));
+  EXPECT_THAT(Refused({"submit", "--open-mode", "sometimes", "--", "x"}), HasSubstr("open-mode"));
+  EXPECT_THAT(Refused({"submit", "--pty", "-o", "o", "--", "x"}), HasSubstr("for batch jobs"));
+  EXPECT_THAT(Refused({"run", "-o", "o", "--", "x"}), HasSubstr("are for herd submit"));
+  // herd's -e sets a variable; a Slurm user's -e FILE is told where --error is.
+  EXPECT_THAT(Refused({"submit", "-e", "err.%j", "--", "x"}), HasSubstr("use --error err.%j"));
+}
+
+TEST_F(CliTest, ShowPrintsTheResolvedOutputFiles) {
+  model::Job job = MakeJob(9, model::JobState::kRunning);
+  job.spec.output = "/o/%x-%j.out";
+  job.spec.error = "/o/%N.err";
+  job.placement = {{"dgx01", {0}, 1000, {0}, 1024, ""}};
+  fake_.jobs_replies = {proto::JobsReply{{job}}, proto::JobsReply{{job}}};
+  Outcome r = Herd({"show", "9"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("StdOut:        /o/train-9-9.out\n"));
+  EXPECT_THAT(r.out, HasSubstr("StdErr:        /o/dgx01.err\n"));
+  Outcome json = Herd({"show", "9", "--json"});
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["output"], "/o/train-9-9.out");
+  EXPECT_EQ(nlohmann::json::parse(json.out)["error"], "/o/dgx01.err");
+}
+
+TEST_F(CliTest, LogsAsksForOneStream) {
+  fake_.logs_replies = {{"out\n", 4, true}, {"err\n", 4, true}};
+  ASSERT_EQ(Herd({"logs", "5", "--stdout"}).code, kExitOk);
+  ASSERT_EQ(Herd({"logs", "5", "--stderr"}).code, kExitOk);
+  ASSERT_EQ(fake_.logs_requests.size(), 2u);
+  EXPECT_EQ(fake_.logs_requests[0].stream, "stdout");
+  EXPECT_EQ(fake_.logs_requests[1].stream, "stderr");
+  EXPECT_THAT(Refused({"logs", "5", "--stdout", "--stderr"}), HasSubstr("choose one"));
 }
 
 TEST_F(CliTest, NodesTableShowsUsageAndEmulatedTopology) {

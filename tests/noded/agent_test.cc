@@ -157,6 +157,28 @@ TEST_F(AgentTest, LaunchStartsTheJobAsItsUserReportsItAndReportsItsEndUntilAckno
   EXPECT_THAT(Reports(Step()), IsEmpty());
 }
 
+// The output patterns are expanded for the worker the node starts; a restarted run appends, so
+// that what the run before it wrote stays.
+TEST_F(AgentTest, LaunchExpandsTheOutputPatternsAndARestartAppends) {
+  Register();
+  proto::LaunchCommand cmd = Launch(8);
+  cmd.job.user = "alice";
+  cmd.job.spec.name = "train";
+  cmd.job.spec.output = "/home/alice/%x.%j.%N.out";
+  cmd.job.spec.error = "/home/alice/%u.%A_%a.err";
+  Send(cmd);
+  Step();
+  cmd.job.restart_count = 1;
+  Send(cmd);
+  Step();
+  ASSERT_EQ(jobs_->launched.size(), 2u);
+  EXPECT_EQ(jobs_->launched[0].stdout_path, "/home/alice/train.8.n1.out");
+  EXPECT_EQ(jobs_->launched[0].stderr_path, "/home/alice/alice.8_0.err");
+  EXPECT_FALSE(jobs_->launched[0].append_output);
+  EXPECT_EQ(jobs_->launched[1].job_key, "8.1.0");
+  EXPECT_TRUE(jobs_->launched[1].append_output);
+}
+
 TEST_F(AgentTest, KillStopsOnlyTheWorkersOfTheRunItNames) {
   Register();
   Send(Launch(7));

@@ -43,6 +43,9 @@ model::JobSpec FullSpec() {
   s.constraints = {{"rack", "r1"}};
   s.nodelist = {"ws01", "ws02"};
   s.exclude = {"ws03"};
+  s.output = "/home/a/out.%j";
+  s.error = "/home/a/err.%A_%a";
+  s.output_append = true;
   return s;
 }
 
@@ -85,7 +88,7 @@ model::NodeTopology FullTopology() {
 JobReport FullReport() {
   return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}, 2, true};
 }
-LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536}; }
+LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536, "stderr"}; }
 LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
 
 template <typename T>

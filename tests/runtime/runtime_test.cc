@@ -132,7 +132,7 @@ class RuntimeTest : public ::testing::Test {
 
   std::string Log(const std::string& key) {
     bool eof = false;
-    Result<std::string> log = runtime_->ReadLog(key, 0, 1 << 20, &eof);
+    Result<std::string> log = runtime_->ReadLog(key, "", 0, 1 << 20, &eof);
     return log.ok() ? *log : "<" + log.status().message() + ">";
   }
 
@@ -523,7 +523,7 @@ TEST_F(RuntimeTest, ForgetKeepsOnlyTheLog) {
   ASSERT_TRUE(runtime_->Forget("13.0").ok());
   EXPECT_TRUE(runtime_->Poll().empty());
   bool eof = false;
-  Result<std::string> log = runtime_->ReadLog("13.0", 0, 100, &eof);
+  Result<std::string> log = runtime_->ReadLog("13.0", "", 0, 100, &eof);
   ASSERT_TRUE(log.ok());
   EXPECT_EQ(*log, "kept\n");
   EXPECT_TRUE(eof);
@@ -540,22 +540,118 @@ TEST_F(RuntimeTest, ReadLogHonoursOffsetsAndReportsEofAfterTheEnd) {
                           "sleep 0.02; done; printf abc")));
   ASSERT_TRUE(WaitFor([&] { return Log("15.0").size() == 10; }));
   bool eof = true;
-  Result<std::string> part = runtime_->ReadLog("15.0", 3, 4, &eof);
+  Result<std::string> part = runtime_->ReadLog("15.0", "", 3, 4, &eof);
   ASSERT_TRUE(part.ok());
   EXPECT_EQ(*part, "3456");
   EXPECT_FALSE(eof);
-  part = runtime_->ReadLog("15.0", 7, 100, &eof);
+  part = runtime_->ReadLog("15.0", "", 7, 100, &eof);
   EXPECT_EQ(*part, "789");
   EXPECT_FALSE(eof) << "the job still runs";
   std::ofstream(tmp_ + "/go") << "";
   ASSERT_EQ(WaitExit("15.0").exit_code, 0);
-  part = runtime_->ReadLog("15.0", 10, 100, &eof);
+  part = runtime_->ReadLog("15.0", "", 10, 100, &eof);
   EXPECT_EQ(*part, "abc");
   EXPECT_TRUE(eof);
-  part = runtime_->ReadLog("15.0", 50, 100, &eof);
+  part = runtime_->ReadLog("15.0", "", 50, 100, &eof);
   EXPECT_EQ(*part, "");
   EXPECT_TRUE(eof);
-  EXPECT_FALSE(runtime_->ReadLog("nope", 0, 1, &eof).ok());
+  EXPECT_FALSE(runtime_->ReadLog("nope", "", 0, 1, &eof).ok());
+}
+
+// ---- output files (herd submit -o/--error) ----
+
+TEST_F(RuntimeTest, OutputFilesGetTheirStreamAndTheLogsKeepBothAndEachAlone) {
+  LaunchSpec spec = Sh("60.0", "echo hello; echo oops >&2");
+  spec.stdout_path = tmp_ + "/out.txt";
+  spec.stderr_path = tmp_ + "/err.txt";
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("60.0").exit_code, 0);
+  EXPECT_EQ(Slurp(tmp_ + "/out.txt"), "hello\n");
+  EXPECT_EQ(Slurp(tmp_ + "/err.txt"), "oops\n");
+  EXPECT_EQ(Log("60.0"), "hello\noops\n");
+  bool eof = false;
+  Result<std::string> out = runtime_->ReadLog("60.0", "stdout", 0, 100, &eof);
+  Result<std::string> err = runtime_->ReadLog("60.0", "stderr", 0, 100, &eof);
+  ASSERT_TRUE(out.ok() && err.ok());
+  EXPECT_EQ(*out, "hello\n");
+  EXPECT_EQ(*err, "oops\n");
+  EXPECT_TRUE(eof);
+  ASSERT_TRUE(runtime_->Forget("60.0").ok());
+  out = runtime_->ReadLog("60.0", "stdout", 0, 100, &eof);
+  ASSERT_TRUE(out.ok()) << "each stream's log stays with the log";
+  EXPECT_EQ(*out, "hello\n");
+}
+
+TEST_F(RuntimeTest, OneOutputFileTakesBothStreamsAndIsTruncatedUnlessAppending) {
+  const std::string path = tmp_ + "/both.txt";
+  std::ofstream(path) << "from before\n";
+  LaunchSpec spec = Sh("61.0", "echo one; echo two >&2; echo three");
+  spec.stdout_path = spec.stderr_path = path;
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("61.0").exit_code, 0);
+  std::string text = Slurp(path);
+  EXPECT_EQ(text.size(), 14u) << text;
+  EXPECT_THAT(text, Not(HasSubstr("from before")));
+  spec.job_key = "61.1";
+  spec.append_output = true;
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("61.1").exit_code, 0);
+  EXPECT_EQ(Slurp(path).size(), 28u) << "appended: " << Slurp(path);
+}
+
+// The output files are opened by a process that already is the job's user: a path the user
+// could not open (a root-only directory, a link to root's file, a link into a root-only
+// directory) fails the job's start with the path and the reason, and root's files stay as
+// they were.
+TEST_F(RuntimeTest, OutputFilesAreOpenedWithTheUsersRightsAlone) {
+  if (getuid() != 0) GTEST_SKIP() << "switching users needs root";
+  chmod(tmp_.c_str(), 0755);
+  const std::string closed = tmp_ + "/closed", pub = tmp_ + "/pub";
+  fs::create_directories(closed);
+  chmod(closed.c_str(), 0700);
+  fs::create_directories(pub);
+  ASSERT_EQ(chown(pub.c_str(), kNobody, kNobody), 0);
+  const std::string rootfile = tmp_ + "/rootfile";
+  std::ofstream(rootfile) << "root's\n";
+  chmod(rootfile.c_str(), 0644);
+  fs::create_symlink(rootfile, pub + "/to-rootfile");
+  fs::create_symlink(closed + "/new", pub + "/to-closed");
+  int n = 0;
+  for (const auto& [out, err] : std::vector<std::pair<std::string, std::string>>{
+           {closed + "/out", ""},
+           {pub + "/to-rootfile", ""},
+           {pub + "/ok", pub + "/to-closed"},
+           {"/etc/herd-test-cron-" + std::to_string(getpid()), ""}}) {
+    LaunchSpec spec = Sh("62." + std::to_string(n++), "echo owned");
+    spec.uid = kNobody;
+    spec.gid = kNobody;
+    spec.cwd = "/";
+    spec.stdout_path = out;
+    spec.stderr_path = err.empty() ? out : err;
+    Status status = runtime_->Launch(spec);
+    const std::string refused = err.empty() ? out : err;
+    ASSERT_FALSE(status.ok()) << "the job ran with " << refused;
+    EXPECT_THAT(status.message(), HasSubstr("cannot open the " +
+                                            std::string(err.empty() ? "output" : "error") +
+                                            " file '" + refused + "': Permission denied"));
+  }
+  EXPECT_FALSE(fs::exists(closed + "/out"));
+  EXPECT_FALSE(fs::exists(closed + "/new"));
+  EXPECT_FALSE(fs::exists("/etc/herd-test-cron-" + std::to_string(getpid())));
+  EXPECT_EQ(Slurp(rootfile), "root's\n");
+  // What the user may write is written, and is the user's.
+  LaunchSpec spec = Sh("62.9", "echo owned");
+  spec.uid = kNobody;
+  spec.gid = kNobody;
+  spec.cwd = "/";
+  spec.stdout_path = spec.stderr_path = pub + "/mine";
+  ASSERT_TRUE(Launched(spec));
+  EXPECT_EQ(WaitExit("62.9").exit_code, 0);
+  EXPECT_EQ(Slurp(pub + "/mine"), "owned\n");
+  struct stat st;
+  ASSERT_EQ(stat((pub + "/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_gid, kNobody);
 }
 
 TEST_F(RuntimeTest, JobRunsAsTheRequestedUser) {
@@ -924,12 +1020,34 @@ TEST_F(ContainerTest, JobInheritsOnlyItsStandardDescriptors) {
   chmod(tmp_.c_str(), 0755);
   // Builtins only: the shell's own descriptors, not those of a command it runs.
   LaunchSpec spec = NobodySh(
-      "35.0", "for fd in 3 4; do [ -e /proc/$$/fd/$fd ] && echo open: $fd; done; echo done",
+      "35.0", "for fd in 3 4 5 6 7; do [ -e /proc/$$/fd/$fd ] && echo open: $fd; done; echo done",
       rootfs_);
   EXPECT_EQ(Outcome(spec), "ran: done\n");
   spec.job_key = "35.1";
   spec.uid = spec.gid = 0;
   EXPECT_EQ(Outcome(spec), "ran: done\n");
+}
+
+// A container job's output files are host paths, opened as the user before the container
+// exists; herd-chdir hands them to the job as its stdout and stderr.
+TEST_F(ContainerTest, OutputFilesAreHostPathsWrittenAsTheUser) {
+  chmod(tmp_.c_str(), 0755);
+  const std::string pub = tmp_ + "/pub";
+  fs::create_directories(pub);
+  ASSERT_EQ(chown(pub.c_str(), kNobody, kNobody), 0);
+  LaunchSpec spec = NobodySh("36.0", "echo out; echo err >&2", rootfs_);
+  spec.stdout_path = pub + "/out";
+  spec.stderr_path = pub + "/err";
+  EXPECT_EQ(Outcome(spec), "ran: out\nerr\n");
+  EXPECT_EQ(Slurp(pub + "/out"), "out\n");
+  EXPECT_EQ(Slurp(pub + "/err"), "err\n");
+  struct stat st;
+  ASSERT_EQ(stat((pub + "/out").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  spec.job_key = "36.1";
+  spec.stdout_path = tmp_ + "/not-nobodys";
+  EXPECT_THAT(Outcome(spec), HasSubstr("cannot open the output file '" + tmp_ +
+                                       "/not-nobodys': Permission denied"));
 }
 
 TEST_F(ContainerTest, OciImageLayoutIsUnpackedWithUmoci) {

@@ -128,6 +128,9 @@ Job FullJob() {
   job.spec.constraints = {{"rack", "r1"}, {"ib", "yes"}};
   job.spec.nodelist = {"dgx01", "dgx0*"};
   job.spec.exclude = {"dgx03"};
+  job.spec.output = "/home/alice/logs/%x.%j.out";
+  job.spec.error = "/home/alice/logs/%x.%j.err";
+  job.spec.output_append = true;
   job.preemptions = 2;
   job.gpu_util_sum = 85LL * 4 * 3600000;
   job.gpu_sampled_ms = 4LL * 3600000;

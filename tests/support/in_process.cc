@@ -229,7 +229,8 @@ Status FakeRuntime::Forget(const std::string& job_key) {
   return Status::Ok();
 }
 
-Result<std::string> FakeRuntime::ReadLog(const std::string& job_key, int64_t /*offset*/,
+Result<std::string> FakeRuntime::ReadLog(const std::string& job_key,
+                                         const std::string& /*stream*/, int64_t /*offset*/,
                                          int64_t /*max_bytes*/, bool* eof) {
   const FakeNodeJobs::Job* job = jobs_->Find(job_key);
   if (job == nullptr) return NotFound("no job " + job_key + " on this node");

@@ -139,8 +139,8 @@ class FakeRuntime final : public runtime::Runtime {
   std::vector<runtime::JobStatus> Poll() override;
   runtime::CgroupUsage Usage(const std::string& job_key) const override;
   Status Forget(const std::string& job_key) override;
-  Result<std::string> ReadLog(const std::string& job_key, int64_t offset, int64_t max_bytes,
-                              bool* eof) override;
+  Result<std::string> ReadLog(const std::string& job_key, const std::string& stream,
+                              int64_t offset, int64_t max_bytes, bool* eof) override;
   std::string CgroupMode() const override { return "none"; }
   bool ConfinesDevices() const override { return false; }
 

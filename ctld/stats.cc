@@ -108,7 +108,8 @@ Status Controller::OnStats(const net::Incoming& in, const auth::Identity& /*who*
   for (auto& [key, r] : gpus) reply.gpus.push_back(std::move(r));
 
   reply.wait_bounds_s.assign(std::begin(kWaitBoundsS), std::end(kWaitBoundsS));
-  for (const auto& [key, h] : stats_.waits) reply.waits.push_back({key.first, key.second, h.data()});
+  for (const auto& [key, h] : stats_.waits)
+    reply.waits.push_back({key.first, key.second, h.data()});
   reply.cycle_bounds_us.assign(std::begin(kCycleBoundsUs), std::end(kCycleBoundsUs));
   reply.cycles = stats_.cycles.data();
   reply.lag_bounds_us.assign(std::begin(kLagBoundsUs), std::end(kLagBoundsUs));

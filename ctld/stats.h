@@ -18,12 +18,12 @@ namespace herd::ctld {
 
 // Bucket bounds, each list the one place its buckets are named: they travel with the counts, so
 // herd-web writes whatever they are.
-inline constexpr int64_t kWaitBoundsS[] = {10,   30,    60,    300,   900,    1800,  3600,
+inline constexpr int64_t kWaitBoundsS[] = {10,   30,    60,    300,   900,   1800,   3600,
                                            7200, 14400, 28800, 43200, 86400, 172800, 604800};
-inline constexpr int64_t kCycleBoundsUs[] = {1000,   2500,    5000,    10000,   25000,
-                                             50000,  100000,  250000,  500000,  1000000,
+inline constexpr int64_t kCycleBoundsUs[] = {1000,    2500,    5000,    10000,  25000,
+                                             50000,   100000,  250000,  500000, 1000000,
                                              2500000, 5000000, 10000000};
-inline constexpr int64_t kLagBoundsUs[] = {1000,   5000,    10000,   25000,   50000,   100000,
+inline constexpr int64_t kLagBoundsUs[] = {1000,   5000,   10000,   25000,   50000,   100000,
                                            250000, 500000, 1000000, 5000000, 15000000};
 // The most (project, class) pairs with a wait histogram: both come from herd.toml, so a real
 // cluster stays far below; beyond it, waits of new pairs are not recorded.

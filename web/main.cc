@@ -52,7 +52,8 @@ class CtldSource {
     if (!client_) {
       auto a = herd::auth::MakeAuthenticator(auth_.method, auth_.munge_socket);
       if (!a.ok()) return Failed(a.status());
-      client_ = std::make_unique<herd::net::Client>(endpoint_, std::move(a).value(), kCtldTimeoutMs);
+      client_ =
+          std::make_unique<herd::net::Client>(endpoint_, std::move(a).value(), kCtldTimeoutMs);
     }
     auto stats = client_->Call<herd::proto::StatsRequest, herd::proto::StatsReply>({});
     if (!stats.ok()) return Failed(stats.status());
@@ -106,19 +107,19 @@ herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldS
     });
   }
   // A handler that throws answers 500 and the daemon goes on.
-  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr e) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    spdlog::error("{} {}: {}", req.method, req.path.substr(0, 200), what);
-    res.status = 500;
-    res.set_content("internal error\n", "text/plain; charset=utf-8");
-  });
+  s.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          what = ex.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {}: {}", req.method, req.path.substr(0, 200), what);
+        res.status = 500;
+        res.set_content("internal error\n", "text/plain; charset=utf-8");
+      });
   if (!s.bind_to_port(hp->first, hp->second)) {
     return herd::Unavailable("cannot listen on " + address + ": " + std::strerror(errno) +
                              " (another program on that port? see [web] listen in herd.toml)");
@@ -141,9 +142,10 @@ Status BecomeUser(const herd::config::Config& config) {
   }
   if (web.user.empty()) {
     if (geteuid() == 0) {
-      return herd::Denied("herd-web does not run as root: set [web] user in herd.toml (a system "
-                          "user such as herd-web, made by adduser --system herd-web) or start it "
-                          "as that user");
+      return herd::Denied(
+          "herd-web does not run as root: set [web] user in herd.toml (a system "
+          "user such as herd-web, made by adduser --system herd-web) or start it "
+          "as that user");
     }
     return Status::Ok();
   }
@@ -154,12 +156,13 @@ Status BecomeUser(const herd::config::Config& config) {
   if (pw->pw_uid == 0) return herd::Denied("[web] user '" + web.user + "' is root: name another");
   if (geteuid() == pw->pw_uid) return Status::Ok();
   if (geteuid() != 0) {
-    return herd::Denied("herd-web runs as uid " + std::to_string(geteuid()) + ", but [web] user is '" +
-                        web.user + "': start it as that user, or as root (it then becomes that user)");
+    return herd::Denied("herd-web runs as uid " + std::to_string(geteuid()) +
+                        ", but [web] user is '" + web.user +
+                        "': start it as that user, or as root (it then becomes that user)");
   }
   if (!web.log_file.empty()) {
-    int fd = open(web.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    int fd =
+        open(web.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return herd::Internal("cannot open " + web.log_file + ": " + std::strerror(errno));
     const bool given = fchown(fd, pw->pw_uid, pw->pw_gid) == 0;
     close(fd);

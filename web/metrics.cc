@@ -184,9 +184,11 @@ void Nodes(Writer& w, const proto::StatsReply& s) {
   std::map<std::string, int64_t> by_state = {{"UP", 0}, {"DOWN", 0}, {"DRAIN", 0}};
   for (const auto& n : s.nodes) ++by_state[n.state];
   w.Family("herd_nodes", "gauge", "Nodes by state (UP, DOWN, DRAIN).");
-  for (const auto& [state, n] : by_state) w.Sample("herd_nodes", {{"state", state}}, std::to_string(n));
+  for (const auto& [state, n] : by_state)
+    w.Sample("herd_nodes", {{"state", state}}, std::to_string(n));
   w.Family("herd_node_state", "gauge", "1 for each node, labelled with its state.");
-  for (const auto& n : s.nodes) w.Sample("herd_node_state", {{"node", n.node}, {"state", n.state}}, "1");
+  for (const auto& n : s.nodes)
+    w.Sample("herd_node_state", {{"node", n.node}, {"state", n.state}}, "1");
 }
 
 void Controller(Writer& w, const proto::StatsReply& s) {
@@ -198,9 +200,10 @@ void Controller(Writer& w, const proto::StatsReply& s) {
   for (const auto& e : s.evictions) {
     w.Sample("herd_evictions_total", {{"kind", e.kind}}, std::to_string(e.evictions));
   }
-  w.Family("herd_evicted_gpu_seconds_total", "counter",
-           "GPU-seconds evicted jobs had run since their start (/ 3600: GPU-hours): work lost unless "
-           "they checkpoint.");
+  w.Family(
+      "herd_evicted_gpu_seconds_total", "counter",
+      "GPU-seconds evicted jobs had run since their start (/ 3600: GPU-hours): work lost unless "
+      "they checkpoint.");
   for (const auto& e : s.evictions) {
     w.Sample("herd_evicted_gpu_seconds_total", {{"kind", e.kind}},
              Scaled(e.gpu_milli_seconds, 1000));

@@ -14,7 +14,7 @@ namespace herd::web {
 
 // What one scrape learned from herd-ctld.
 struct Scrape {
-  bool up = false;               // herd-ctld answered both requests; the rest is empty otherwise
+  bool up = false;  // herd-ctld answered both requests; the rest is empty otherwise
   proto::StatsReply stats;
   proto::ProjectsReply queues;
 };

@@ -66,39 +66,42 @@ TEST(MetricsTest, LabelValuesAreEscaped) {
 
 TEST(MetricsTest, SamplesCarryHerdCtldsNumbers) {
   const std::string text = FormatMetrics(Sample());
-  EXPECT_THAT(text, HasSubstr("herd_ctld_up 1\n"));
-  EXPECT_THAT(text, HasSubstr("herd_jobs{state=\"RUNNING\",project=\"vision\",class=\"train\"} 3\n"));
-  EXPECT_THAT(text, HasSubstr("herd_jobs_submitted_total 42\n"));
-  EXPECT_THAT(text, HasSubstr("herd_node_gpus{node=\"dgx01\",gpu_type=\"a100\"} 8\n"));
-  EXPECT_THAT(text, HasSubstr("herd_node_gpus_allocated{node=\"dgx01\",gpu_type=\"a100\"} 2.5\n"));
-  EXPECT_THAT(text, HasSubstr("herd_node_gpus_idle{node=\"dgx01\",gpu_type=\"a100\"} 5.5\n"));
-  EXPECT_THAT(text, HasSubstr("herd_node_gpus_busy{node=\"dgx01\",gpu_type=\"a100\"} 1.97\n"));
-  EXPECT_THAT(text, HasSubstr("herd_project_gpus_allocated{node=\"dgx01\",gpu_type=\"a100\","
-                              "project=\"vision\"} 2.5\n"));
-  EXPECT_THAT(text, HasSubstr("herd_project_gpus_busy{node=\"dgx01\",gpu_type=\"a100\","
-                              "project=\"vision\"} 1.25\n"));
-  EXPECT_THAT(text, HasSubstr("herd_queue_gpus_deserved{queue=\"vision\",kind=\"project\"} 4\n"));
-  EXPECT_THAT(text, HasSubstr("herd_queue_gpus_limit{queue=\"research\",kind=\"department\"} 16\n"));
+  for (const char* line : {
+           "herd_ctld_up 1\n",
+           "herd_jobs{state=\"RUNNING\",project=\"vision\",class=\"train\"} 3\n",
+           "herd_jobs_submitted_total 42\n",
+           "herd_node_gpus{node=\"dgx01\",gpu_type=\"a100\"} 8\n",
+           "herd_node_gpus_allocated{node=\"dgx01\",gpu_type=\"a100\"} 2.5\n",
+           "herd_node_gpus_idle{node=\"dgx01\",gpu_type=\"a100\"} 5.5\n",
+           "herd_node_gpus_busy{node=\"dgx01\",gpu_type=\"a100\"} 1.97\n",
+           "herd_project_gpus_allocated{node=\"dgx01\",gpu_type=\"a100\",project=\"vision\"} 2.5\n",
+           "herd_project_gpus_busy{node=\"dgx01\",gpu_type=\"a100\",project=\"vision\"} 1.25\n",
+           "herd_queue_gpus_deserved{queue=\"vision\",kind=\"project\"} 4\n",
+           "herd_queue_gpus_limit{queue=\"research\",kind=\"department\"} 16\n",
+           "herd_nodes{state=\"DRAIN\"} 1\n",
+           "herd_nodes{state=\"DOWN\"} 0\n",
+           "herd_node_state{node=\"ws01\",state=\"DRAIN\"} 1\n",
+           "herd_evictions_total{kind=\"reclaim\"} 2\n",
+           "herd_evicted_gpu_seconds_total{kind=\"reclaim\"} 7200\n",
+           "herd_evicted_gpu_seconds_total{kind=\"consolidate\"} 1800\n",
+           "herd_ctld_resident_memory_bytes 52428800\n",
+       }) {
+    EXPECT_THAT(text, HasSubstr(line));
+  }
   EXPECT_THAT(text, Not(HasSubstr("herd_queue_gpus_limit{queue=\"vision\"")));  // unlimited
-  EXPECT_THAT(text, HasSubstr("herd_nodes{state=\"DRAIN\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("herd_nodes{state=\"DOWN\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("herd_node_state{node=\"ws01\",state=\"DRAIN\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("herd_evictions_total{kind=\"reclaim\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("herd_evicted_gpu_seconds_total{kind=\"reclaim\"} 7200\n"));
-  EXPECT_THAT(text, HasSubstr("herd_evicted_gpu_seconds_total{kind=\"consolidate\"} 1800\n"));
-  EXPECT_THAT(text, HasSubstr("herd_ctld_resident_memory_bytes 52428800\n"));
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeInBaseUnits) {
   const std::string text = FormatMetrics(Sample());
-  EXPECT_THAT(text, HasSubstr("herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
-                              "le=\"10\"} 4\n"
-                              "herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
-                              "le=\"60\"} 5\n"
-                              "herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
-                              "le=\"+Inf\"} 5\n"
-                              "herd_job_wait_seconds_sum{project=\"vision\",class=\"train\"} 700\n"
-                              "herd_job_wait_seconds_count{project=\"vision\",class=\"train\"} 5\n"));
+  EXPECT_THAT(text,
+              HasSubstr("herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
+                        "le=\"10\"} 4\n"
+                        "herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
+                        "le=\"60\"} 5\n"
+                        "herd_job_wait_seconds_bucket{project=\"vision\",class=\"train\","
+                        "le=\"+Inf\"} 5\n"
+                        "herd_job_wait_seconds_sum{project=\"vision\",class=\"train\"} 700\n"
+                        "herd_job_wait_seconds_count{project=\"vision\",class=\"train\"} 5\n"));
   EXPECT_THAT(text, HasSubstr("herd_scheduling_cycle_duration_seconds_bucket{le=\"0.001\"} 5\n"
                               "herd_scheduling_cycle_duration_seconds_bucket{le=\"0.01\"} 7\n"
                               "herd_scheduling_cycle_duration_seconds_bucket{le=\"+Inf\"} 8\n"

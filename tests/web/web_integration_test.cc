@@ -283,9 +283,21 @@ TEST_F(WebTest, RefusesRootWithoutAUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to start herd-web as root";
   const std::string toml = c().dir() + "/web-root.toml";
   std::ofstream(toml) << "[web]\nlisten = \"127.0.0.1:" << FreePort() << "\"\n";
-  CommandResult r = RunShell(BinDir() + "/herd-web --config " + toml);
+  CommandResult r = RunShell("timeout 10 " + BinDir() + "/herd-web --config " + toml);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("does not run as root"), std::string::npos) << r.err;
+}
+
+// herd-ctld takes its own user's credential as a node's: herd-web must not hold it.
+TEST_F(WebTest, RefusesToRunAsHerdCtldsUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to start herd-web as root";
+  const std::string toml = c().dir() + "/web-ctld-user.toml";
+  std::ofstream(toml) << "[controller]\nuser = \"daemon\"\n[web]\nuser = \"daemon\"\nlisten = "
+                         "\"127.0.0.1:"
+                      << FreePort() << "\"\n";
+  CommandResult r = RunShell("timeout 10 " + BinDir() + "/herd-web --config " + toml);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("herd-ctld's user"), std::string::npos) << r.err;
 }
 
 }  // namespace

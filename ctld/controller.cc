@@ -566,7 +566,7 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
     proto::NodeStatus st;
     st.name = name;
     st.topology = n.topology;
-    st.state = ShownState(n);
+    st.state = ShownNodeState(n);
     if (!n.unavailable.empty()) {
       st.reason = n.unavailable;
     } else if (n.drain) {
@@ -600,7 +600,7 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
   return Status::Ok();
 }
 
-std::string Controller::ShownState(const Node& n) {
+std::string Controller::ShownNodeState(const Node& n) {
   const bool drained = n.drain || !n.unavailable.empty();
   return drained && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
 }

@@ -274,7 +274,7 @@ class Controller {
   void Event(model::JobId id, const std::string& what);
   Node* FindNode(const std::string& name);
   // "UP", "DOWN", or "DRAIN" for an up node drained by an admin or by its own report.
-  static std::string ShownState(const Node& n);
+  static std::string ShownNodeState(const Node& n);
   std::string QueueOf(const model::Job& job) const { return job.spec.project; }
   int64_t Now() const { return clock_->NowSeconds(); }
 

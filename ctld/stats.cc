@@ -88,7 +88,7 @@ Status Controller::OnStats(const net::Incoming& in, const auth::Identity& /*who*
       ++r.gpus;
       r.busy_milli += busy_pct(n, static_cast<int>(g)) * 10;
     }
-    reply.nodes.push_back({name, ShownState(n)});
+    reply.nodes.push_back({name, ShownNodeState(n)});
   }
   for (const auto& [id, j] : jobs_) {
     if (!model::HoldsResources(j.state)) continue;

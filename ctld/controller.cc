@@ -29,6 +29,7 @@ Controller::Controller(config::Config config, std::unique_ptr<store::Store> stor
                        std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
     : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
   for (const Route& r : Routes()) routes_.emplace(r.type, r);
+  stats_.start_time = Now();
   Reconfigure(std::move(config));
 }
 
@@ -129,6 +130,7 @@ void Controller::NoteLoopGap(int waited_ms) {
   const int64_t away_ms = now_ms - polled_ms_ - waited_ms;
   const bool first = polled_ms_ == 0;
   polled_ms_ = now_ms;
+  if (!first) stats_.loop_lag.Observe(std::max<int64_t>(away_ms, 0) * 1000);
   // Beyond half a node_timeout away, heartbeats of live nodes may still wait unread (in the
   // kernel or ZeroMQ's queues, which ran no more than this loop did): the nodes are not to blame.
   if (first || away_ms <= config_.scheduler.node_timeout_s * 1000 / 2) return;
@@ -569,8 +571,7 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
     proto::NodeStatus st;
     st.name = name;
     st.topology = n.topology;
-    const bool drained = n.drain || !n.unavailable.empty();
-    st.state = drained && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
+    st.state = ShownNodeState(n);
     if (!n.unavailable.empty()) {
       st.reason = n.unavailable;
     } else if (n.drain) {
@@ -602,6 +603,11 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
   for (auto& [name, st] : by_name) reply.nodes.push_back(std::move(st));
   ReplyBody(in, reply);
   return Status::Ok();
+}
+
+std::string Controller::ShownNodeState(const Node& n) {
+  const bool drained = n.drain || !n.unavailable.empty();
+  return drained && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
 }
 
 Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*who*/) {

@@ -28,6 +28,7 @@
 #include "ctld/job_table.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
+#include "ctld/stats.h"
 #include "ctld/store/store.h"
 
 namespace herd::ctld {
@@ -135,6 +136,8 @@ class Controller {
   // herd why / herd usage (ctld/report.cc).
   Status OnWhy(const net::Incoming& in, const auth::Identity& who);
   Status OnUsage(const net::Incoming& in, const auth::Identity& who);
+  // herd-web's /metrics: aggregates only, so any user may ask (ctld/stats.cc).
+  Status OnStats(const net::Incoming& in, const auth::Identity& who);
   // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
   Status OnRegister(const net::Incoming& in, const auth::Identity& who);
   Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
@@ -155,6 +158,7 @@ class Controller {
         {MessageName<proto::ProjectsRequest>(), Caller::kUser, &Controller::OnProjects},
         {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
         {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
+        {MessageName<proto::StatsRequest>(), Caller::kUser, &Controller::OnStats},
         {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
         {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
         {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
@@ -269,6 +273,8 @@ class Controller {
   void SaveNode(const Node& node);
   void Event(model::JobId id, const std::string& what);
   Node* FindNode(const std::string& name);
+  // "UP", "DOWN", or "DRAIN" for an up node drained by an admin or by its own report.
+  static std::string ShownNodeState(const Node& n);
   std::string QueueOf(const model::Job& job) const { return job.spec.project; }
   int64_t Now() const { return clock_->NowSeconds(); }
 
@@ -299,6 +305,7 @@ class Controller {
   // max_pending_per_user, raised by each submit and requeue since (starts and cancels leave it
   // too high, which the next count corrects).
   std::map<uint32_t, int64_t> pending_of_uid_;
+  CtldStats stats_;  // for herd-web's /metrics (OnStats)
 };
 
 }  // namespace herd::ctld

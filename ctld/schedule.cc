@@ -208,6 +208,9 @@ void Controller::Schedule() {
         j.state != JobState::kSuspended) {
       continue;
     }
+    int64_t gpu_milli = 0;
+    for (const auto& w : j.placement) gpu_milli += std::ssize(w.gpus) * w.gpu_milli_each;
+    stats_.NoteEviction(p.kind, gpu_milli, Now() - j.start_time);
     StopJob(j, JobState::kPending, p.reason,
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);
@@ -217,6 +220,10 @@ void Controller::Schedule() {
     auto it = jobs_.find(s.id);
     if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
     Job& j = it->second;
+    // Waited since submitted, or since requeued (its reservation clock).
+    auto since = jobs_.pending_since.find(j.id);
+    stats_.NoteStart(j.spec.project, j.spec.job_class,
+                     Now() - (since != jobs_.pending_since.end() ? since->second : j.submit_time));
     jobs_.Transition(j, JobState::kStarting, Now());
     j.placement = s.placement;
     j.start_time = Now();
@@ -250,6 +257,7 @@ void Controller::Schedule() {
   const auto t3 = std::chrono::steady_clock::now();
   // One line per cycle; at info only when it started or stopped jobs or was slow.
   const double total_ms = Ms(t3 - t0).count();
+  stats_.cycles.Observe(static_cast<int64_t>(total_ms * 1000));
   const bool acted = !d.starts.empty() || !d.preemptions.empty();
   spdlog::log(acted || total_ms >= 100 ? spdlog::level::info : spdlog::level::debug,
               "scheduling cycle: {:.1f} ms (snapshot {:.1f}, decide {:.1f}, apply {:.1f}); {} nodes, "

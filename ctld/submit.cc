@@ -226,6 +226,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     jobs_.Add(job, job.submit_time);
   }
   pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
+  stats_.submitted_jobs += static_cast<int64_t>(indexes.size());
   if (!nodes_.empty()) schedule_soon_ = true;
   ReplyBody(in, proto::SubmitReply{first});
   return Status::Ok();

@@ -36,7 +36,7 @@ constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* b
 const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
     "controller, auth, scheduler, classes, departments, projects, nodes, node, containers, "
-    "admins, default_project, gpu_types, pools";
+    "admins, default_project, gpu_types, pools, web";
 
 std::string TypeName(const toml::node& n) {
   switch (n.type()) {
@@ -137,6 +137,8 @@ class Parser {
         s = Section(value, at, k, [&](auto&&... a) { return Containers(a...); });
       } else if (k == "node") {
         s = Section(value, at, k, [&](auto&&... a) { return NodeDaemon(a...); });
+      } else if (k == "web") {
+        s = Section(value, at, k, [&](auto&&... a) { return Web(a...); });
       } else if (k == "classes") {
         s = Named(value, at, k, [&](auto&&... a) { return Class(a...); });
       } else if (k == "nodes") {
@@ -579,6 +581,28 @@ class Parser {
         config_.node.session_listen = str->get();
         session_listen_at_ = at;
         session_listen_set_ = true;
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Web(const toml::table& t, const Region&, const std::string&, const std::string&) {
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "web." + k;
+      const Region& at = key.source();
+      if (k == "listen" || k == "metrics_listen") {
+        std::string& address = k == "listen" ? config_.web.listen : config_.web.metrics_listen;
+        HERD_RETURN_IF_ERROR(String(v, at, p, &address));
+        if (address.empty() && k == "metrics_listen") continue;
+        if (auto hp = SplitHostPort(address); !hp.ok()) {
+          return Error(at, p, hp.status().message());
+        }
+      } else if (k == "user") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.user));
+      } else if (k == "log_file") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.log_file));
       } else {
         UnknownKey(at, p);
       }
@@ -1108,6 +1132,28 @@ Result<Config> LoadConfig(const std::string& path) {
   return ParseConfig(*text, path);
 }
 
+Result<std::pair<std::string, int>> SplitHostPort(std::string_view address) {
+  const std::string bad = Quote(std::string(address)) +
+                          " is not an address; use HOST:PORT, such as 127.0.0.1:9180 or [::1]:9180";
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return Invalid(bad);
+  std::string_view host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return Invalid(bad);
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return Invalid(bad);  // an IPv6 host needs brackets
+  }
+  int n = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return Invalid(bad);
+  }
+  n = std::stoi(std::string(port));
+  if (n < 1 || n > 65535) return Invalid(bad + " (the port is 1 to 65535)");
+  return std::make_pair(std::string(host), n);
+}
+
 Result<Config> LoadClientConfig(const std::string& path) {
   Result<std::string> text = ReadConfigFile(path);
   if (!text.ok()) return text.status();
@@ -1245,6 +1291,10 @@ std::string ToToml(const Config& c) {
   PutDuration(node, "start_timeout", c.node.start_timeout_s);
   node.insert_or_assign("session_listen", c.node.session_listen);
   root.insert_or_assign("node", std::move(node));
+  root.insert_or_assign("web", toml::table{{"listen", c.web.listen},
+                                           {"metrics_listen", c.web.metrics_listen},
+                                           {"user", c.web.user},
+                                           {"log_file", c.web.log_file}});
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});
   root.insert_or_assign("admins", StringArray(c.admins));

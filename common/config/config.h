@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/model/fleet.h"
@@ -120,6 +121,16 @@ struct NodeDaemonConfig {
   bool operator==(const NodeDaemonConfig&) const = default;
 };
 
+// [web]: herd-web, the HTTP daemon beside herd-ctld (herd-web(8)).
+struct WebConfig {
+  std::string listen = "127.0.0.1:9180";  // HOST:PORT it serves on
+  std::string metrics_listen;  // HOST:PORT that serves /metrics alone, open to all; "" = none
+  // The user herd-web runs as: started as root it becomes this user; root itself is refused.
+  std::string user;
+  std::string log_file;  // "" = stderr
+  bool operator==(const WebConfig&) const = default;
+};
+
 struct NodeConfig {
   std::string name;
   std::map<std::string, std::string> labels;
@@ -150,6 +161,7 @@ struct Config {
   std::map<std::string, std::vector<std::string>> gpu_types;
   std::map<std::string, PoolConfig> pools;  // [pools.NAME], by name
   NodeDaemonConfig node;
+  WebConfig web;
   std::vector<std::string> admins;
   std::vector<std::string> volume_prefixes;  // [containers] allowed_volumes
   // Project for jobs submitted without --project; "" when none (the key was left out and no
@@ -179,7 +191,11 @@ Result<Config> ParseConfig(std::string_view text, std::string_view source_name);
 // Reads and parses the file at `path`. A missing file is kNotFound "cannot read PATH: ...".
 Result<Config> LoadConfig(const std::string& path);
 
-// Only what a client needs ([controller] and [auth]), so that `herd` keeps working while the rest
+// A "HOST:PORT" listen address ([web] listen) as host and port; an IPv6 host is bracketed
+// ("[::1]:9180") and returned without brackets. Port 0 is refused.
+Result<std::pair<std::string, int>> SplitHostPort(std::string_view address);
+
+// Only what a client needs ([controller] listen and [auth]), so that `herd` keeps working while the rest
 // of the file has an error that herd-ctld refuses (and reports) on reload.
 Result<Config> LoadClientConfig(const std::string& path);
 

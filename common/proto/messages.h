@@ -211,6 +211,75 @@ struct UsageReply {
   bool operator==(const UsageReply&) const = default;
 };
 
+// herd-web's /metrics: aggregates only (counts by project, class, node, GPU type; no job's
+// details), so any authenticated user may ask. Histograms and counters accumulate in herd-ctld
+// from its start (StatsReply::start_time); a restart starts them again from zero.
+struct StatsRequest {
+  bool operator==(const StatsRequest&) const = default;
+};
+// Observations of one histogram: counts[i] of them at most bounds[i] (per bucket, not cumulative;
+// the last count is those above every bound), and their sum, in the unit of the bounds.
+struct Histogram {
+  std::vector<int64_t> counts;
+  int64_t sum = 0;
+  bool operator==(const Histogram&) const = default;
+};
+struct JobCount {
+  std::string state;      // JobStateName
+  std::string project;
+  std::string job_class;
+  int64_t jobs = 0;
+  bool operator==(const JobCount&) const = default;
+};
+// GPUs of one type on one node, as a whole (project "") or as held by one project's jobs.
+struct GpuUse {
+  std::string node;
+  std::string gpu_type;
+  std::string project;      // "": every GPU of the type on the node, whoever holds it
+  int64_t gpus = 0;         // project "": how many GPUs of the type the node has
+  int64_t allocated_milli = 0;  // held by running jobs (of the project), thousandths of a GPU
+  // Utilization in thousandths of a GPU: each GPU's latest utilization times the share held
+  // (project ""): the GPUs' whole utilization); GPUs that report none count as idle.
+  int64_t busy_milli = 0;
+  bool operator==(const GpuUse&) const = default;
+};
+struct NodeStateCount {
+  std::string node;
+  std::string state;        // "UP", "DOWN", "DRAIN" (as NodeStatus::state)
+  bool operator==(const NodeStateCount&) const = default;
+};
+struct EvictionCount {
+  std::string kind;         // "reclaim", "preempt", "consolidate"
+  int64_t evictions = 0;
+  // GPU time of the evicted runs, from their start to the eviction: work lost unless the job
+  // checkpoints. GPUs x seconds x 1000.
+  int64_t gpu_milli_seconds = 0;
+  bool operator==(const EvictionCount&) const = default;
+};
+struct WaitHistogram {
+  std::string project;
+  std::string job_class;
+  Histogram waits;          // seconds from submit to start, of the jobs that started
+  bool operator==(const WaitHistogram&) const = default;
+};
+struct StatsReply {
+  int64_t start_time = 0;   // when this herd-ctld started, epoch seconds
+  int64_t rss_bytes = 0;    // herd-ctld's resident memory
+  std::vector<JobCount> jobs;
+  std::vector<GpuUse> gpus;
+  std::vector<NodeStateCount> nodes;
+  std::vector<int64_t> wait_bounds_s;
+  std::vector<WaitHistogram> waits;
+  std::vector<int64_t> cycle_bounds_us;
+  Histogram cycles;         // scheduling cycles, microseconds
+  std::vector<int64_t> lag_bounds_us;
+  // How late the event loop came back to its poll (handling, cycles, a stalled disk), microseconds.
+  Histogram loop_lag;
+  std::vector<EvictionCount> evictions;
+  int64_t submitted_jobs = 0;  // jobs submitted (each array member, each sweep point)
+  bool operator==(const StatsReply&) const = default;
+};
+
 // herd run / attach / exec: where a running job's worker can be reached. Only its owner or an
 // admin is told; herd-noded checks the same again on every session message.
 struct SessionWhereRequest {

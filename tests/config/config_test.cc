@@ -411,7 +411,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "[pools.dev]\nnodes = [\"ws[01-02]\", \"lab*\"]\nlabels = { gpu = \"a6000\" }\n"
       "[gpu_types]\na100 = [\"NVIDIA A100-SXM4-40GB\", \"NVIDIA A100-PCIE-40GB\"]\n"
       "[node]\nmax_log_size = \"2G\"\nmin_free_space = 0\n"
-      "[containers]\nallowed_volumes = [\"/data\"]\n");
+      "[containers]\nallowed_volumes = [\"/data\"]\n"
+      "[web]\nlisten = \"[::1]:9180\"\nmetrics_listen = \"0.0.0.0:9181\"\nuser = \"herd\"\n");
   const std::string text = ToToml(c);
   Config back = MustParse(text);
   EXPECT_TRUE(back.warnings.empty()) << back.warnings.front() << "\n" << text;
@@ -424,6 +425,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   EXPECT_EQ(back.pools, c.pools);
   EXPECT_EQ(back.gpu_types, c.gpu_types);
   EXPECT_EQ(back.node, c.node);
+  EXPECT_EQ(back.web, c.web);
+  EXPECT_EQ(c.web.metrics_listen, "0.0.0.0:9181");
   EXPECT_EQ(c.node, (NodeDaemonConfig{2048, 0}));
   EXPECT_EQ(back.admins, c.admins);
   EXPECT_EQ(back.volume_prefixes, c.volume_prefixes);
@@ -577,6 +580,22 @@ TEST(ConfigTest, LocalEndpointReachesAWildcardListenOnLoopback) {
   EXPECT_EQ(LocalEndpoint("tcp://*:7000"), "tcp://127.0.0.1:7000");
   EXPECT_EQ(LocalEndpoint("tcp://head:6817"), "tcp://head:6817");
   EXPECT_EQ(LocalEndpoint("ipc:///run/herd/ctld.sock"), "ipc:///run/herd/ctld.sock");
+}
+
+TEST(ConfigTest, WebAddressesAreHostAndPort) {
+  Config c = MustParse("");
+  EXPECT_EQ(c.web.listen, "127.0.0.1:9180");
+  EXPECT_EQ(c.web.metrics_listen, "");
+  for (const char* bad : {"9180", "localhost", "[::1:9180", "::1:9180", "host:0", "host:99999",
+                          "host:12ab", ":9180"}) {
+    auto r = ParseConfig(std::string("[web]\nlisten = \"") + bad + "\"\n", "herd.toml");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r.status().message(), HasSubstr("herd.toml:2:1: web.listen:")) << bad;
+  }
+  auto v6 = SplitHostPort("[::1]:9180");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->first, "::1");
+  EXPECT_EQ(v6->second, 9180);
 }
 
 }  // namespace

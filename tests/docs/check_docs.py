@@ -3,7 +3,7 @@
 
   check_docs.py lint    --man DIR --config TOML every page formats without a warning, and
                                                 herd.toml(5) names every key of etc/herd.toml
-  check_docs.py options --man DIR --herd BIN [--ctld BIN] [--noded BIN]
+  check_docs.py options --man DIR --herd BIN [--ctld BIN] [--noded BIN] [--web BIN]
                                                 every option of --help is on its page, and
                                                 every option a page documents exists
   check_docs.py install --man DIR --cmake CMAKE --build DIR
@@ -191,7 +191,8 @@ def options(args):
         if os.path.exists(page) and so_target(page):
             page = os.path.join(man, os.path.basename(so_target(page)))
         compare(f"herd {verb}", text, page, {"OPTIONS"}, failures)
-    for label, binary in (("herd-ctld", args.ctld), ("herd-noded", args.noded)):
+    for label, binary in (("herd-ctld", args.ctld), ("herd-noded", args.noded),
+                          ("herd-web", args.web)):
         if binary:
             compare(label, run_help([binary]), os.path.join(man, f"{label}.8"), {"OPTIONS"},
                     failures)
@@ -217,7 +218,10 @@ def install(args):
                     "sbin/herd-shim": True, "sbin/herd-chdir": True,
                     "lib/systemd/system/herd-ctld.service": False,
                     "lib/systemd/system/herd-noded.service": False,
+                    "lib/systemd/system/herd-web.service": False,
                     "share/doc/herd/herd.toml.example": False}
+        if os.path.exists(os.path.join(args.build, "bin", "herd-web")):  # needs cpp-httplib
+            expected["sbin/herd-web"] = True
         for name in pages(args.man):
             expected[f"share/man/man{name[-1]}/{name}"] = False
         for rel, executable in sorted(expected.items()):
@@ -246,6 +250,7 @@ def main():
     p.add_argument("--herd")
     p.add_argument("--ctld")
     p.add_argument("--noded")
+    p.add_argument("--web")
     p.add_argument("--config", help="etc/herd.toml")
     p.add_argument("--cmake")
     p.add_argument("--build")

@@ -133,6 +133,22 @@ template <> UsageReply Sample() {
   return {1700000000, 1700086400, "project", {Sample<UsageRow>(), {"nlp", 1000, 1, 0, 0, 0, -1, 0}}};
 }
 template <> ProjectsReply Sample() { return {{Sample<ProjectStatus>(), Sample<ProjectStatus>()}}; }
+template <> StatsRequest Sample() { return {}; }
+template <> StatsReply Sample() {
+  return {1700000000,
+          123456789,
+          {{"RUNNING", "vision", "train", 3}, {"PENDING", "nlp", "interactive", 1}},
+          {{"dgx01", "a100", "", 8, 2500, 1970}, {"dgx01", "a100", "vision", 0, 2500, 1500}},
+          {{"dgx01", "UP"}, {"ws01", "DRAIN"}},
+          {10, 60},
+          {{"vision", "train", {{4, 1, 0}, 700}}},
+          {1000, 10000},
+          {{5, 2, 1}, 31000},
+          {1000},
+          {{90, 1}, 4000},
+          {{"reclaim", 2, 7200000}},
+          42};
+}
 template <> JobReport Sample() { return FullReport(); }
 template <> RegisterRequest Sample() {
   return {"dgx01", FullTopology(), {FullReport()}, 0xfedcba9876543210ull};
@@ -156,14 +172,16 @@ using BodyTypes =
                      JobActionRequest, JobActionResult, JobActionReply, LogsRequest, LogsReply,
                      NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
                      ProjectsReply, AdminRequest, AdminReply, WhyRequest, WhyReply,
-                     UsageRequest, UsageRow, UsageReply, JobReport, RegisterRequest,
+                     UsageRequest, UsageRow, UsageReply, StatsRequest, StatsReply, JobReport,
+                     RegisterRequest,
                      RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
                      LogsFetch, LogsData>;
 TYPED_TEST_SUITE(BodyTest, BodyTypes);
 
 TYPED_TEST(BodyTest, RoundTripKeepsEveryField) {
   TypeParam sample = Sample<TypeParam>();
-  if (!std::is_same_v<TypeParam, NodesRequest> && !std::is_same_v<TypeParam, ProjectsRequest>) {
+  if (!std::is_same_v<TypeParam, NodesRequest> && !std::is_same_v<TypeParam, ProjectsRequest> &&
+      !std::is_same_v<TypeParam, StatsRequest>) {
     EXPECT_FALSE(sample == TypeParam{});
   }
   auto decoded = DecodeBody<TypeParam>(EncodeBody(sample));

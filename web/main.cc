@@ -1,0 +1,233 @@
+// herd-web: the HTTP daemon beside herd-ctld. It serves /metrics (Prometheus) from what
+// herd-ctld answers to StatsRequest and ProjectsRequest, asked over herd's own protocol with
+// herd-web's MUNGE credential, as the CLI asks. A separate process, so that no fault in HTTP
+// handling reaches the scheduler; it never runs as root.
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "common/auth/auth.h"
+#include "common/config/config.h"
+#include "common/net/net.h"
+#include "common/util/daemon.h"
+#include "httplib.h"
+#include "spdlog/spdlog.h"
+#include "web/metrics.h"
+
+namespace {
+
+using herd::Status;
+
+// Bounds on what a browser or scraper can make herd-web hold. cpp-httplib itself caps a request
+// line and each header line at 8 KiB.
+constexpr size_t kMaxBodyBytes = 64 << 10;  // no page takes a body yet
+constexpr int kTimeoutS = 5;                // to read a request, write a reply or keep it alive
+constexpr size_t kThreads = 4;              // requests served at once, per address
+constexpr int kCtldTimeoutMs = 5000;        // herd-ctld's answer, below Prometheus's 10 s
+
+// Asks herd-ctld on behalf of every HTTP thread, one request at a time (net::Client is used by
+// one thread at once).
+class CtldSource {
+ public:
+  CtldSource(std::string endpoint, const herd::config::AuthConfig& auth)
+      : endpoint_(std::move(endpoint)), auth_(auth) {}
+
+  herd::web::Scrape Scrape() {
+    std::lock_guard<std::mutex> lock(mu_);
+    herd::web::Scrape s;
+    if (!client_) {
+      auto a = herd::auth::MakeAuthenticator(auth_.method, auth_.munge_socket);
+      if (!a.ok()) return Failed(a.status());
+      client_ =
+          std::make_unique<herd::net::Client>(endpoint_, std::move(a).value(), kCtldTimeoutMs);
+    }
+    auto stats = client_->Call<herd::proto::StatsRequest, herd::proto::StatsReply>({});
+    if (!stats.ok()) return Failed(stats.status());
+    auto queues = client_->Call<herd::proto::ProjectsRequest, herd::proto::ProjectsReply>({});
+    if (!queues.ok()) return Failed(queues.status());
+    s.up = true;
+    s.stats = std::move(stats).value();
+    s.queues = std::move(queues).value();
+    return s;
+  }
+
+ private:
+  herd::web::Scrape Failed(const Status& why) {
+    spdlog::warn("herd-ctld did not answer /metrics: {}", why.message());
+    return {};
+  }
+
+  std::mutex mu_;
+  std::string endpoint_;
+  herd::config::AuthConfig auth_;
+  std::unique_ptr<herd::net::Client> client_;
+};
+
+// One listening address and the thread that serves it.
+struct Listener {
+  std::unique_ptr<httplib::Server> server;
+  std::string address;
+  std::thread thread;
+};
+
+// A server with herd-web's bounds, bound to `address` (HOST:PORT) but not yet serving.
+herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldSource* ctld) {
+  auto hp = herd::config::SplitHostPort(address);
+  if (!hp.ok()) return hp.status();
+  Listener l;
+  l.address = address;
+  l.server = std::make_unique<httplib::Server>();
+  httplib::Server& s = *l.server;
+  s.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  s.set_payload_max_length(kMaxBodyBytes);
+  s.set_read_timeout(kTimeoutS, 0);
+  s.set_write_timeout(kTimeoutS, 0);
+  s.set_keep_alive_timeout(kTimeoutS);
+  s.set_keep_alive_max_count(100);
+  s.Get("/metrics", [ctld](const httplib::Request&, httplib::Response& res) {
+    res.set_content(herd::web::FormatMetrics(ctld->Scrape()), herd::web::kMetricsContentType);
+  });
+  if (!metrics_only) {
+    s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("herd-web: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");
+    });
+  }
+  // A handler that throws answers 500 and the daemon goes on.
+  s.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          what = ex.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {}: {}", req.method, req.path.substr(0, 200), what);
+        res.status = 500;
+        res.set_content("internal error\n", "text/plain; charset=utf-8");
+      });
+  if (!s.bind_to_port(hp->first, hp->second)) {
+    return herd::Unavailable("cannot listen on " + address + ": " + std::strerror(errno) +
+                             " (another program on that port? see [web] listen in herd.toml)");
+  }
+  return l;
+}
+
+// Started as root, herd-web becomes [web] user (its log file made and given to that user first)
+// and refuses to go on as root; started as another user, it runs as that user, unless [web] user
+// names a third one. Never as herd-ctld's user, whose credential herd-ctld takes from nodes.
+Status BecomeUser(const herd::config::Config& config) {
+  const herd::config::WebConfig& web = config.web;
+  if (!config.controller.user.empty()) {
+    const struct passwd* ctld = getpwnam(config.controller.user.c_str());
+    if (ctld != nullptr && (geteuid() == ctld->pw_uid || web.user == config.controller.user)) {
+      return herd::Denied("herd-web does not run as herd-ctld's user '" + config.controller.user +
+                          "' ([controller] user), whose credential speaks for nodes: set [web] "
+                          "user to another");
+    }
+  }
+  if (web.user.empty()) {
+    if (geteuid() == 0) {
+      return herd::Denied(
+          "herd-web does not run as root: set [web] user in herd.toml (a system "
+          "user such as herd-web, made by adduser --system herd-web) or start it "
+          "as that user");
+    }
+    return Status::Ok();
+  }
+  struct passwd* pw = getpwnam(web.user.c_str());
+  if (pw == nullptr) {
+    return herd::Invalid("[web] user '" + web.user + "' is not a user on this machine");
+  }
+  if (pw->pw_uid == 0) return herd::Denied("[web] user '" + web.user + "' is root: name another");
+  if (geteuid() == pw->pw_uid) return Status::Ok();
+  if (geteuid() != 0) {
+    return herd::Denied("herd-web runs as uid " + std::to_string(geteuid()) +
+                        ", but [web] user is '" + web.user +
+                        "': start it as that user, or as root (it then becomes that user)");
+  }
+  if (!web.log_file.empty()) {
+    int fd =
+        open(web.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return herd::Internal("cannot open " + web.log_file + ": " + std::strerror(errno));
+    const bool given = fchown(fd, pw->pw_uid, pw->pw_gid) == 0;
+    close(fd);
+    if (!given) return herd::Internal("cannot give " + web.log_file + " to " + web.user);
+  }
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+      setuid(0) == 0) {
+    return herd::Internal("cannot become " + web.user + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herd-web: herd's HTTP daemon (Prometheus /metrics), a client of herd-ctld"};
+  std::string config_path = "/etc/herd/herd.toml";
+  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  // herd-ctld's own file, read whole: herd-web needs [web], [auth] and [controller] (its listen
+  // and its user, which herd-web must not be).
+  auto config = herd::config::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "herd-web: " << config.status().message() << "\n";
+    return 1;
+  }
+  const herd::config::WebConfig& web = config->web;
+  umask(077);
+  // Bound before root is dropped, so a port below 1024 may be configured.
+  std::vector<Listener> listeners;
+  CtldSource ctld(herd::config::LocalEndpoint(config->controller.listen.front()), config->auth);
+  for (const auto& [address, metrics_only] :
+       {std::pair{web.listen, false}, std::pair{web.metrics_listen, true}}) {
+    if (address.empty()) continue;
+    auto l = Bind(address, metrics_only, &ctld);
+    if (!l.ok()) {
+      std::cerr << "herd-web: " << l.status().message() << "\n";
+      return 1;
+    }
+    listeners.push_back(std::move(l).value());
+  }
+  if (Status s = BecomeUser(*config); !s.ok()) {
+    std::cerr << "herd-web: " << s.message() << "\n";
+    return 1;
+  }
+  herd::InitDaemonLog("herd-web", web.log_file);
+  const int sigfd = herd::DaemonSignalFd();  // before any thread, so that all block the signals
+  for (auto& l : listeners) {
+    httplib::Server* server = l.server.get();
+    l.thread = std::thread([server] { server->listen_after_bind(); });
+    spdlog::info("listening on http://{}{}", l.address,
+                 &l == &listeners.front() ? "/" : "/metrics (metrics only)");
+  }
+  while (true) {
+    pollfd p{sigfd, POLLIN, 0};
+    poll(&p, 1, -1);
+    const int sig = herd::ReadSignal(sigfd);
+    if (sig == SIGINT || sig == SIGTERM) break;
+  }
+  spdlog::info("stopping");
+  for (auto& l : listeners) l.server->stop();
+  for (auto& l : listeners) l.thread.join();
+  return 0;
+}

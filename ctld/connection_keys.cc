@@ -6,7 +6,8 @@ namespace herd::ctld {
 
 Result<auth::Identity> Controller::Verify(const net::Incoming& in) {
   const proto::Envelope& e = in.envelope;
-  if (!auth::IsKeyed(e.cred)) return auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  if (!auth::IsKeyed(e.cred))
+    return auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
   auto who = keys_.Verify(in.peer, e.cred, e.type, e.id, e.body);
   // A bad signature ends the connection (after its error reply): its key is gone, and an honest
   // client never sends one. A connection without a key is only told so (it may be new).

@@ -74,11 +74,9 @@ Status ConnectionKeyClient::Accept(std::string_view server_public) {
     return Invalid("herd-ctld's connection key answer is not a public key");
   }
   SecretKey rx, tx;  // herd's requests go one way only: tx signs them, rx is not used
-  if (crypto_kx_client_session_keys(rx.data(), tx.data(),
-                                    reinterpret_cast<const unsigned char*>(public_.data()),
-                                    secret_.data(),
-                                    reinterpret_cast<const unsigned char*>(server_public.data())) !=
-      0) {
+  if (crypto_kx_client_session_keys(
+          rx.data(), tx.data(), reinterpret_cast<const unsigned char*>(public_.data()),
+          secret_.data(), reinterpret_cast<const unsigned char*>(server_public.data())) != 0) {
     return Invalid("herd-ctld's connection key answer is not a valid public key");
   }
   secret_ = std::move(tx);
@@ -116,11 +114,9 @@ Result<std::string> ConnectionKeys::Open(const std::string& peer, const Identity
   std::string server_public(crypto_kx_PUBLICKEYBYTES, '\0');
   SecretKey secret, rx, tx;
   crypto_kx_keypair(reinterpret_cast<unsigned char*>(server_public.data()), secret.data());
-  if (crypto_kx_server_session_keys(rx.data(), tx.data(),
-                                    reinterpret_cast<const unsigned char*>(server_public.data()),
-                                    secret.data(),
-                                    reinterpret_cast<const unsigned char*>(client_public.data())) !=
-      0) {
+  if (crypto_kx_server_session_keys(
+          rx.data(), tx.data(), reinterpret_cast<const unsigned char*>(server_public.data()),
+          secret.data(), reinterpret_cast<const unsigned char*>(client_public.data())) != 0) {
     return Invalid("a connection key request carries an invalid public key");
   }
   // The client signs with its tx, which is herd-ctld's rx.
@@ -129,15 +125,15 @@ Result<std::string> ConnectionKeys::Open(const std::string& peer, const Identity
 }
 
 Result<Identity> ConnectionKeys::Verify(const std::string& peer, std::string_view cred,
-                                        std::string_view type, uint64_t id,
-                                        std::string_view body) {
+                                        std::string_view type, uint64_t id, std::string_view body) {
   auto it = keys_.find(peer);
   if (it == keys_.end()) {
     if (broken_.contains(peer)) {
       return Denied("authentication failed: this connection sent a bad signature and is closed");
     }
-    return NoConnectionKey("this connection holds no connection key (it is new): open one and "
-                           "send the request again");
+    return NoConnectionKey(
+        "this connection holds no connection key (it is new): open one and "
+        "send the request again");
   }
   // Anything wrong from here on comes from a peer that holds a key: a bug or an attack, and
   // the key goes either way.
@@ -165,7 +161,8 @@ Result<Identity> ConnectionKeys::Verify(const std::string& peer, std::string_vie
   }
   unsigned char expected[crypto_auth_hmacsha256_BYTES];
   Mac(it->second.key, counter, type, id, body, expected);
-  if (crypto_verify_32(sent, expected) != 0) return refuse("the request's signature does not match");
+  if (crypto_verify_32(sent, expected) != 0)
+    return refuse("the request's signature does not match");
   // Checked after the MAC, so that only the key's holder learns about counters.
   if (counter <= it->second.last_counter) return refuse("a request signed twice (replayed)");
   it->second.last_counter = counter;

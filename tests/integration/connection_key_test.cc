@@ -1,7 +1,8 @@
-// Connection keys against a real herd-ctld and munged: an unprivileged user (nobody) who opened a
-// key with its own MUNGE credential cannot make herd-ctld take a request twice, a request changed
-// after signing, or a request on a connection other than the key's; a wrong MAC closes the
-// connection. And herd's own client keeps working across a restart of herd-ctld, each request
+// Connection keys against a real herd-ctld and munged: an unprivileged user
+// (nobody) who opened a key with its own MUNGE credential cannot make herd-ctld
+// take a request twice, a request changed after signing, or a request on a
+// connection other than the key's; a wrong MAC closes the connection. And
+// herd's own client keeps working across a restart of herd-ctld, each request
 // applied once.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,15 +31,16 @@ class ConnectionKeyTest : public SharedClusterTest<ConnectionKeyTest> {
 
  protected:
   // key_attacker MODE against this cluster's herd-ctld, as nobody.
-  CommandResult AttackAsNobody(const std::string& mode) {
+  CommandResult AttackAsNobody(const std::string &mode) {
     const std::string copy = c().dir() + "/key-attacker";
     if (access(copy.c_str(), X_OK) != 0) {
       RunShell("install -m 0755 " + BinDir() + "/key_attacker " + copy);
     }
-    c().HerdAs(kNobody, kNobody, "nodes");  // opens the cluster directory (and munged) to nobody
-    return RunShell("cd / && setpriv --reuid=" + std::to_string(kNobody) + " --regid=" +
-                    std::to_string(kNobody) + " --clear-groups " + copy + " " + mode + " " +
-                    c().ControllerEndpoint() + " " + c().dir() + "/munge/munge.sock");
+    c().HerdAs(kNobody, kNobody,
+               "nodes");  // opens the cluster directory (and munged) to nobody
+    return RunShell("cd / && setpriv --reuid=" + std::to_string(kNobody) +
+                    " --regid=" + std::to_string(kNobody) + " --clear-groups " + copy + " " + mode +
+                    " " + c().ControllerEndpoint() + " " + c().dir() + "/munge/munge.sock");
   }
 
   // Jobs of nobody that herd-ctld holds.
@@ -49,6 +51,17 @@ class ConnectionKeyTest : public SharedClusterTest<ConnectionKeyTest> {
     return jobs.is_array() ? static_cast<int>(jobs.size()) : -1;
   }
 
+  // Runs the attack `mode` as nobody: herd-ctld must refuse what key_attacker
+  // says it must, and nobody must end up with `made` more jobs (the requests it
+  // was allowed to make).
+  void ExpectRefused(const std::string &mode, int made) {
+    const int before = NobodysJobs();
+    CommandResult r = AttackAsNobody(mode);
+    std::cout << r.out;
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err << c().log_tail();
+    EXPECT_EQ(NobodysJobs(), before + made) << "herd-ctld made a job it must have refused";
+  }
+
   void SetUp() override {
     SharedClusterTest::SetUp();
     if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
@@ -57,40 +70,17 @@ class ConnectionKeyTest : public SharedClusterTest<ConnectionKeyTest> {
   }
 };
 
-TEST_F(ConnectionKeyTest, ReplayedKeyedRequestIsRefused) {
-  const int before = NobodysJobs();
-  CommandResult r = AttackAsNobody("replay");
-  std::cout << r.out;
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << c().log_tail();
-  EXPECT_EQ(NobodysJobs(), before + 1) << "the replayed submit made a job";
-}
+TEST_F(ConnectionKeyTest, ReplayedKeyedRequestIsRefused) { ExpectRefused("replay", 1); }
 
-TEST_F(ConnectionKeyTest, BodyChangedAfterSigningIsRefused) {
-  const int before = NobodysJobs();
-  CommandResult r = AttackAsNobody("tamper");
-  std::cout << r.out;
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << c().log_tail();
-  EXPECT_EQ(NobodysJobs(), before);
-}
+TEST_F(ConnectionKeyTest, BodyChangedAfterSigningIsRefused) { ExpectRefused("tamper", 0); }
 
-TEST_F(ConnectionKeyTest, KeyOfOneConnectionIsRefusedOnAnother) {
-  const int before = NobodysJobs();
-  CommandResult r = AttackAsNobody("cross");
-  std::cout << r.out;
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << c().log_tail();
-  EXPECT_EQ(NobodysJobs(), before);
-}
+TEST_F(ConnectionKeyTest, KeyOfOneConnectionIsRefusedOnAnother) { ExpectRefused("cross", 0); }
 
-TEST_F(ConnectionKeyTest, WrongMacIsRefusedAndClosesTheConnection) {
-  const int before = NobodysJobs();
-  CommandResult r = AttackAsNobody("badmac");
-  std::cout << r.out;
-  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << c().log_tail();
-  EXPECT_EQ(NobodysJobs(), before);
-}
+TEST_F(ConnectionKeyTest, WrongMacIsRefusedAndClosesTheConnection) { ExpectRefused("badmac", 0); }
 
-// herd's client with a key, across a herd-ctld restart: the DEALER reconnects, the first keyed
-// request is refused as keyless, sent again after a new key, and applied exactly once.
+// herd's client with a key, across a herd-ctld restart: the DEALER reconnects,
+// the first keyed request is refused as keyless, sent again after a new key,
+// and applied exactly once.
 TEST_F(ConnectionKeyTest, ClientOpensANewKeyAfterHerdCtldRestartsAndAppliesEachRequestOnce) {
   auto auth = auth::MakeAuthenticator("munge", c().dir() + "/munge/munge.sock");
   ASSERT_TRUE(auth.ok()) << auth.status().message();
@@ -112,10 +102,12 @@ TEST_F(ConnectionKeyTest, ClientOpensANewKeyAfterHerdCtldRestartsAndAppliesEachR
     ASSERT_TRUE(reply.ok()) << reply.status().message() << c().log_tail();
     ids.push_back(reply->id);
   }
-  for (size_t i = 1; i < ids.size(); ++i) EXPECT_EQ(ids[i], ids[i - 1] + 1) << "a submit was applied twice or lost";
+  for (size_t i = 1; i < ids.size(); ++i)
+    EXPECT_EQ(ids[i], ids[i - 1] + 1) << "a submit was applied twice or lost";
   const std::string log = ReadText(c().dir() + "/ctld.log");
   EXPECT_NE(log.find("holds no connection key"), std::string::npos)
-      << "the request after the restart was not refused for want of a key: the test did not "
+      << "the request after the restart was not refused for want of a key: the "
+         "test did not "
          "test the resend";
 }
 

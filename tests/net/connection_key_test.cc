@@ -1,12 +1,12 @@
 // Connection keys (common/auth/connection_key.h) without daemons: the client and herd-ctld's
 // table agree a key, and the table refuses replays, changed messages, other connections' keys,
 // wrong MACs and malformed credentials.
+#include "common/auth/connection_key.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "common/auth/connection_key.h"
 
 namespace herd::auth {
 namespace {
@@ -99,11 +99,11 @@ TEST(ConnectionKeyTest, KeyOfOneConnectionIsRefusedOnAnother) {
 }
 
 TEST(ConnectionKeyTest, WrongOrMalformedMacIsRefusedAndLaterRequestsToo) {
-  for (const std::string& bad : std::vector<std::string>{"herd-key1:1:", "herd-key1::00", "herd-key1:x:00", "herd-key1:1",
-                          "herd-key1:99999999999999999999:" + std::string(64, '0'),
-                          "herd-key1:1:" + std::string(64, '0'),
-                          "herd-key1:1:" + std::string(63, '0'),
-                          "herd-key1:1:" + std::string(64, 'z')}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "herd-key1:1:", "herd-key1::00", "herd-key1:x:00", "herd-key1:1",
+           "herd-key1:99999999999999999999:" + std::string(64, '0'),
+           "herd-key1:1:" + std::string(64, '0'), "herd-key1:1:" + std::string(63, '0'),
+           "herd-key1:1:" + std::string(64, 'z')}) {
     ConnectionKeys keys;
     ConnectionKeyClient client = Opened(keys, "7");
     auto who = keys.Verify("7", bad, "submit", 1, "body");

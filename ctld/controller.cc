@@ -98,6 +98,7 @@ Status Controller::Step(int timeout_ms) {
   wait = static_cast<int>(std::min<int64_t>(wait, std::max<int64_t>(0, next_cycle_ms_ - now_ms)));
   auto batch = server_->Poll(wait);
   NoteLoopGap(wait);
+  for (const std::string& peer : server_->TakeClosed()) keys_.Drop(peer);
 
   // A full disk refuses new work but not the reports of running jobs (see Store::CheckSpace).
   Status space = store_->CheckSpace();
@@ -122,6 +123,8 @@ Status Controller::Step(int timeout_ms) {
   if (!committed.ok()) return committed;
   for (auto& [peer, e] : outbox_) server_->Send(peer, e);
   outbox_.clear();
+  for (const std::string& peer : disconnect_) server_->Disconnect(peer);
+  disconnect_.clear();
   return Status::Ok();
 }
 
@@ -171,7 +174,7 @@ const Controller::Route* Controller::FindRoute(std::string_view type) const {
 
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
-  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  auto who = Verify(in);
   if (!who.ok()) {
     spdlog::warn("refused '{}' from an unauthenticated peer: {}", e.type, who.status().message());
     ReplyError(in, who.status());

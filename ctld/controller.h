@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/auth/auth.h"
+#include "common/auth/connection_key.h"
 #include "common/config/config.h"
 #include "common/model/job.h"
 #include "common/model/node.h"
@@ -130,6 +131,8 @@ class Controller {
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
   // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
   Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
+  // A connection key for the sender's connection (ctld/connection_keys.cc).
+  Status OnConnectionKey(const net::Incoming& in, const auth::Identity& who);
   Status OnNodes(const net::Incoming& in, const auth::Identity& who);
   Status OnProjects(const net::Incoming& in, const auth::Identity& who);
   Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
@@ -154,6 +157,7 @@ class Controller {
         {MessageName<proto::JobActionRequest>(), Caller::kUser, &Controller::OnJobAction},
         {MessageName<proto::LogsRequest>(), Caller::kUser, &Controller::OnLogs},
         {MessageName<proto::SessionWhereRequest>(), Caller::kUser, &Controller::OnSessionWhere},
+        {MessageName<proto::ConnectionKeyRequest>(), Caller::kUser, &Controller::OnConnectionKey},
         {MessageName<proto::NodesRequest>(), Caller::kUser, &Controller::OnNodes},
         {MessageName<proto::ProjectsRequest>(), Caller::kUser, &Controller::OnProjects},
         {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
@@ -283,6 +287,10 @@ class Controller {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<auth::Authenticator> auth_;
+  // Who sent a message: its connection key, or its own MUNGE credential (ctld/connection_keys.cc).
+  Result<auth::Identity> Verify(const net::Incoming& in);
+  auth::ConnectionKeys keys_;  // by connection; dropped when it closes (server_->TakeClosed())
+  std::vector<std::string> disconnect_;  // connections closed once this Step's replies are sent
   const Clock* clock_;
   sched::Policy policy_;
 

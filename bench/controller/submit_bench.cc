@@ -2,10 +2,12 @@
 // proto codec, auth), used by bench/controller/clients and bench/vs-slurm/run.
 //
 //   submit_bench throughput --endpoint E [--auth munge|none] [--munge-socket S]
-//                           --clients N [--window W] --jobs M [--hold]
+//                           --clients N [--window W] --jobs M [--hold] [--credential-per-request]
 //     N persistent clients (one thread and one DEALER each) submit M jobs in total, each with up
 //     to W requests in flight (pipelined, default 1; replies matched by request id), each job
-//     acknowledged by herd-ctld only after it is committed to SQLite.
+//     acknowledged by herd-ctld only after it is committed to SQLite. With MUNGE each client
+//     opens a connection key and signs its requests with it (net::Client::UseConnectionKeys);
+//     --credential-per-request gives every request a MUNGE credential of its own instead.
 //     Prints: clients=N window=W jobs=M seconds=S rate=R errors=E
 //   submit_bench latency --endpoint E [--auth ...] --jobs M --dir D
 //     One job at a time on an idle cluster: submit `sh -c 'date +%s%N > D/t.K'`, poll its state
@@ -42,6 +44,7 @@ struct Options {
   int window = 1;
   int jobs = 1000;
   bool hold = false;
+  bool credential_per_request = false;
   std::string dir;
 };
 
@@ -54,7 +57,9 @@ int64_t WallNanos() {
 Result<std::unique_ptr<net::Client>> Connect(const Options& o) {
   auto auth = auth::MakeAuthenticator(o.auth, o.munge_socket);
   if (!auth.ok()) return auth.status();
-  return std::make_unique<net::Client>(o.endpoint, std::move(*auth), 10000);
+  auto client = std::make_unique<net::Client>(o.endpoint, std::move(*auth), 10000);
+  if (!o.credential_per_request) client->UseConnectionKeys();
+  return client;
 }
 
 proto::SubmitRequest SmallJob(std::vector<std::string> argv, bool hold) {
@@ -207,6 +212,8 @@ int main(int argc, char** argv) {
     if (throughput) {
       sub->add_option("--window", o.window, "requests in flight per client (pipelined)")
           ->check(CLI::Range(1, 1000));
+      sub->add_flag("--credential-per-request", o.credential_per_request,
+                    "a MUNGE credential for every request (no connection key)");
     }
     sub->add_option("--jobs", o.jobs, "jobs in total")->check(CLI::Range(1, 10000000));
     sub->add_flag("--hold", o.hold, "submit held jobs");

@@ -175,7 +175,7 @@ Status ReplyStatus(const proto::Envelope& reply) {
   auto error = proto::BodyOf<proto::ErrorReply>(reply);
   if (!error.ok()) return error.status();
   bool known = error->code > static_cast<int>(Code::kOk) &&
-               error->code <= static_cast<int>(Code::kNotRegistered);
+               error->code <= static_cast<int>(Code::kNoConnectionKey);
   return Status(known ? static_cast<Code>(error->code) : Code::kInternal, error->message);
 }
 
@@ -194,19 +194,68 @@ Result<proto::Envelope> Client::CallRaw(proto::Envelope request) {
 }
 
 Result<uint64_t> Client::Post(proto::Envelope request) {
+  request.id = next_id_++;
+  const uint64_t id = request.id;
+  HERD_RETURN_IF_ERROR(SignAndSend(std::move(request), 0));
+  return id;
+}
+
+void Client::UseConnectionKeys() {
+  use_keys_ = auth_ != nullptr && std::string_view(auth_->Name()) == "munge";
+}
+
+Status Client::SignAndSend(proto::Envelope request, int resent) {
   if (!dealer_) {
     auto dealer = Dealer::Connect(endpoint_, "");
     if (!dealer.ok()) return dealer.status();
     dealer_ = std::move(*dealer);
   }
-  request.id = next_id_++;
+  if (use_keys_ && !key_) {
+    // Asked for once per connection, ahead of the request: until the answer comes, requests
+    // keep their MUNGE credentials, so nothing waits for it.
+    key_ = std::make_unique<auth::ConnectionKeyClient>();
+    ++key_generation_;
+    proto::Envelope ask =
+        proto::MakeEnvelope(proto::ConnectionKeyRequest{key_->public_key()}, next_id_++);
+    auto cred = auth_->Credential(auth::MessageBinding(ask.type, ask.id, ask.body));
+    if (!cred.ok()) return cred.status();
+    ask.cred = std::move(*cred);
+    HERD_RETURN_IF_ERROR(dealer_->Send(ask));
+    key_request_ = ask.id;
+  }
+  if (key_ && key_->ready()) {
+    auto cred = key_->Sign(request.type, request.id, request.body);
+    if (cred.ok()) {
+      keyed_[request.id] = Keyed{request, key_generation_, resent};
+      request.cred = std::move(*cred);
+      return dealer_->Send(request);
+    }
+    use_keys_ = false;  // the key is spent (2^64 requests): MUNGE from now on
+    key_.reset();
+  }
   if (auth_) {
     auto cred = auth_->Credential(auth::MessageBinding(request.type, request.id, request.body));
     if (!cred.ok()) return cred.status();
     request.cred = std::move(*cred);
   }
-  HERD_RETURN_IF_ERROR(dealer_->Send(request));
-  return request.id;
+  return dealer_->Send(request);
+}
+
+void Client::TakeKeyAnswer(const proto::Envelope& reply) {
+  key_request_ = 0;
+  auto answer = proto::BodyOf<proto::ConnectionKeyReply>(reply);
+  if (!answer.ok() || !key_->Accept(answer->server_public).ok()) {
+    // A herd-ctld that does not know connection keys (or refused this one): MUNGE as before.
+    use_keys_ = false;
+    key_.reset();
+  }
+}
+
+void Client::DropConnection() {
+  dealer_.reset();
+  key_.reset();
+  key_request_ = 0;
+  keyed_.clear();
 }
 
 Result<proto::Envelope> Client::NextReply() {
@@ -214,11 +263,30 @@ Result<proto::Envelope> Client::NextReply() {
 }
 
 Result<proto::Envelope> Client::NextReply(Clock::time_point deadline) {
-  if (dealer_) {
-    if (auto reply = dealer_->Receive(RemainingMs(deadline))) return std::move(*reply);
+  // How often one request is sent again for want of a key: more means the connection keeps
+  // breaking, and the caller hears of it.
+  constexpr int kMaxResends = 3;
+  while (dealer_) {
+    auto reply = dealer_->Receive(RemainingMs(deadline));
+    if (!reply) break;
+    if (key_request_ != 0 && reply->id == key_request_) {
+      TakeKeyAnswer(*reply);
+      continue;
+    }
+    auto it = keyed_.find(reply->id);
+    if (it == keyed_.end()) return std::move(*reply);
+    Keyed sent = std::move(it->second);
+    keyed_.erase(it);
+    if (ReplyStatus(*reply).code() != Code::kNoConnectionKey || sent.resent >= kMaxResends) {
+      return std::move(*reply);
+    }
+    // Its connection is new and holds no key, so herd-ctld did not apply it. The key that signed
+    // it is dead: the next one is asked for by the resend (older keys were replaced already).
+    if (sent.generation == key_generation_ && key_ && key_->ready()) key_.reset();
+    HERD_RETURN_IF_ERROR(SignAndSend(std::move(sent.request), sent.resent + 1));
   }
   // Drop the socket and its queue: a request reported as failed must not reach the server later.
-  dealer_.reset();
+  DropConnection();
   char seconds[32];
   std::snprintf(seconds, sizeof(seconds), "%g", timeout_ms_ / 1000.0);
   return Unavailable("no answer from herd-ctld at " + endpoint_ + " within " + seconds +

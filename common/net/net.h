@@ -11,12 +11,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/auth/auth.h"
+#include "common/auth/connection_key.h"
 #include "common/proto/codec.h"
 #include "common/util/status.h"
 
@@ -75,6 +77,14 @@ class Server {
   // The owner checked a credential of `peer`: it is no longer among the connections that give
   // way to new ones (see ServerLimits::max_connections).
   virtual void Authenticated(const std::string& /*peer*/) {}
+  // Closes the connection of `peer` once the replies already sent to it have gone out; nothing
+  // more is read from it.
+  virtual void Disconnect(const std::string& /*peer*/) {}
+  // The owner keeps something for `peer` until its connection closes: TakeClosed() will say
+  // when it did. Unwatched peers are not reported, so an owner that never asks holds nothing.
+  virtual void Watch(const std::string& /*peer*/) {}
+  // The watched peers whose connections closed since the last call.
+  virtual std::vector<std::string> TakeClosed() { return {}; }
   // Endpoints actually bound (tcp://...:* resolved to its port).
   virtual std::vector<std::string> Endpoints() const = 0;
   // File descriptor (an epoll set) that becomes readable when messages may be waiting (for an
@@ -140,14 +150,42 @@ class Client {
   Result<uint64_t> Post(proto::Envelope request);
   Result<proto::Envelope> NextReply();
 
+  // For a client with many requests to send (with MUNGE; nothing changes with auth "none"): the
+  // first request on each connection is preceded by a ConnectionKeyRequest, and once herd-ctld
+  // has answered it the requests are signed with the connection key (common/auth/
+  // connection_key.h) instead of one MUNGE credential each. A request refused because its
+  // connection holds no key (the transport reconnected) is sent again, with the same id, after a
+  // new key is opened; it was not applied. Against a herd-ctld that knows no connection keys,
+  // every request keeps its MUNGE credential. Call before the first request.
+  void UseConnectionKeys();
+
  private:
+  // A request sent with a connection key, kept until answered: it is sent again if refused for
+  // want of a key.
+  struct Keyed {
+    proto::Envelope request;  // without its credential
+    int generation = 0;       // the key that signed it (key_generation_ when sent)
+    int resent = 0;
+  };
   Result<proto::Envelope> NextReply(std::chrono::steady_clock::time_point deadline);
+  // Signs `request` (its id set) with the connection key when there is one, else with a MUNGE
+  // credential (first asking for a key when wanted and none is on its way), and sends it.
+  Status SignAndSend(proto::Envelope request, int resent);
+  // The key's answer (ConnectionKeyReply or an error) to the ConnectionKeyRequest in flight.
+  void TakeKeyAnswer(const proto::Envelope& reply);
+  // Forgets the socket and what was tied to its connections.
+  void DropConnection();
 
   std::string endpoint_;
   std::unique_ptr<auth::Authenticator> auth_;
   int timeout_ms_;
   std::unique_ptr<Dealer> dealer_;
   uint64_t next_id_ = 1;
+  bool use_keys_ = false;
+  std::unique_ptr<auth::ConnectionKeyClient> key_;  // agreed, or asked for (key_request_ != 0)
+  uint64_t key_request_ = 0;  // id of the ConnectionKeyRequest in flight
+  int key_generation_ = 0;    // keys opened so far
+  std::map<uint64_t, Keyed> keyed_;  // by request id
 };
 
 }  // namespace herd::net

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <list>
 #include <unordered_map>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +44,8 @@ constexpr size_t kKeepOutCapacity = 64 << 10;
 // Descriptors kept free of connections: listeners, the database, logs, munged, children's pipes.
 constexpr int kReservedFds = 64;
 constexpr int kMaxEvents = 256;
+// Peers' keys start here; those below are listeners'.
+constexpr uint64_t kFirstPeerKey = 1 << 20;
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -67,6 +70,7 @@ struct Peer {
   Clock::time_point last_in;        // last bytes received (shifted past time it was not read)
   bool pinged = false;              // a PING went out since last_in
   bool authenticated = false;       // the owner vouched for it (Server::Authenticated)
+  bool watched = false;             // its close is reported (Server::Watch)
   std::list<uint64_t>::iterator unauthenticated;
   bool paused = false;              // not read: it leaves too many replies unread
   Clock::time_point paused_at;
@@ -224,6 +228,34 @@ class StreamServer : public Server {
     it->second->authenticated = true;
     unauthenticated_.erase(it->second->unauthenticated);
   }
+
+  void Disconnect(const std::string& peer) override {
+    uint64_t key = 0;
+    if (std::from_chars(peer.data(), peer.data() + peer.size(), key).ec != std::errc()) return;
+    auto it = peers_.find(key);
+    if (it == peers_.end() || it->second->closed) return;
+    Peer& p = *it->second;
+    if (p.Unsent() == 0) {
+      Close(key);
+      return;
+    }
+    p.closing = true;  // Flush closes it once the rest is sent
+    Pause(key, p);
+  }
+
+  void Watch(const std::string& peer) override {
+    uint64_t key = 0;
+    if (std::from_chars(peer.data(), peer.data() + peer.size(), key).ec != std::errc()) return;
+    auto it = peers_.find(key);
+    if (it == peers_.end() || it->second->closed) {
+      // Gone already (ids are never reused), even before the owner saw its last message.
+      if (key >= kFirstPeerKey && key < next_key_) closed_watched_.push_back(peer);
+      return;
+    }
+    it->second->watched = true;
+  }
+
+  std::vector<std::string> TakeClosed() override { return std::exchange(closed_watched_, {}); }
 
   std::vector<std::string> Endpoints() const override {
     std::vector<std::string> out;
@@ -678,6 +710,7 @@ class StreamServer : public Server {
     --live_;
     buffered_ -= p.parser.buffered();
     if (!p.authenticated) unauthenticated_.erase(p.unauthenticated);
+    if (p.watched) closed_watched_.push_back(p.id);
     epoll_ctl(epoll_, EPOLL_CTL_DEL, p.fd, nullptr);
     close(p.fd);
     std::string().swap(p.out);
@@ -757,8 +790,9 @@ class StreamServer : public Server {
   int live_ = 0;                         // open connections
   int max_unauthenticated_ = 1;          // of them, not vouched for
   std::vector<uint64_t> reap_;           // closed, to be removed from peers_
+  std::vector<std::string> closed_watched_;  // watched peers closed, for TakeClosed()
   std::list<uint64_t> unauthenticated_;  // peers not vouched for, oldest first
-  uint64_t next_key_ = 1 << 20;          // keys below are listeners'; never reused
+  uint64_t next_key_ = kFirstPeerKey;    // keys below are listeners'; never reused
   int64_t buffered_ = 0;                 // bytes of partial messages of all peers
   int64_t unsent_ = 0;                   // capacity of all peers' unsent replies
 };

@@ -293,6 +293,17 @@ struct SessionWhereReply {
   bool operator==(const SessionWhereReply&) const = default;
 };
 
+// A connection key (common/auth/connection_key.h): a client with many requests to send on one
+// connection opens it with one MUNGE-signed request, then signs each request with the key.
+struct ConnectionKeyRequest {
+  std::string client_public;  // X25519 public key, 32 bytes
+  bool operator==(const ConnectionKeyRequest&) const = default;
+};
+struct ConnectionKeyReply {
+  std::string server_public;  // herd-ctld's X25519 public key for this connection, 32 bytes
+  bool operator==(const ConnectionKeyReply&) const = default;
+};
+
 // ---- herd (CLI) <-> herd-noded: an interactive session ----
 // Every message from herd carries a MUNGE credential that herd-noded verifies; only the job's
 // owner, root and admins may open a session, and only the uid that opened one may use it.

@@ -20,8 +20,12 @@ enum class Code {
   kInternal,     // a bug or an unexpected system error
   kNoSpace,      // herd-ctld's disk is full: new work is refused until space is freed (exit 6)
   // A node message from a connection herd-ctld holds no Register for (it restarted, or the node
-  // reconnected): herd-noded registers again. Keep last: peers take codes up to it as known.
+  // reconnected): herd-noded registers again.
   kNotRegistered,
+  // A request signed with a connection key on a connection that holds none (it is new: the
+  // client's transport reconnected): the request was not applied; the client opens a key and
+  // sends it again (common/auth/connection_key.h). Keep last: peers take codes up to it as known.
+  kNoConnectionKey,
 };
 
 class [[nodiscard]] Status {
@@ -46,6 +50,7 @@ inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move
 inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
 inline Status NotRegistered(std::string m) { return {Code::kNotRegistered, std::move(m)}; }
+inline Status NoConnectionKey(std::string m) { return {Code::kNoConnectionKey, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

@@ -394,3 +394,48 @@ TEST_F(IpcPathTest, RootRefusesADirectoryOthersMayWriteWithoutTheStickyBit) {
 
 }  // namespace
 }  // namespace herd
+
+namespace herd {
+namespace {
+
+// Disconnect sends what was queued for the peer, then closes; the close of a watched peer is
+// reported once by TakeClosed, an unwatched one's never (an owner that never asks holds nothing).
+TEST(ServerTest, DisconnectClosesAfterTheReplyAndWatchedClosesAreReported) {
+  const std::string name = UniqueName("disconnect");
+  auto server = BindAbstract(name);
+  ASSERT_TRUE(server);
+  RawPeer watched(name), unwatched(name);
+  ASSERT_TRUE(watched.Push(RawPeer::Hello(), *server));
+  ASSERT_TRUE(unwatched.Push(RawPeer::Hello(), *server));
+  ASSERT_TRUE(watched.Push(RawPeer::Request(1), *server));
+  auto batch = PollFor(*server, milliseconds(2000));
+  ASSERT_EQ(batch.size(), 1u);
+  ASSERT_TRUE(unwatched.Push(RawPeer::Request(2), *server));
+  auto other = PollFor(*server, milliseconds(2000));
+  ASSERT_EQ(other.size(), 1u);
+  const std::string peer = batch[0].peer;
+  server->Watch(peer);
+  EXPECT_TRUE(server->TakeClosed().empty());
+  const size_t before = watched.received();
+  server->Send(peer, proto::MakeEnvelope(proto::ErrorReply{3, "denied"}, 1));
+  server->Disconnect(peer);
+  bool open = true;
+  for (auto deadline = Clock::now() + milliseconds(2000); open && Clock::now() < deadline;) {
+    PollInto(*server, 10);
+    open = watched.Drain();
+  }
+  EXPECT_FALSE(open) << "still connected after Disconnect";
+  EXPECT_GT(watched.received(), before) << "the reply queued before Disconnect was not sent";
+  EXPECT_EQ(server->TakeClosed(), std::vector<std::string>{peer});
+  EXPECT_TRUE(server->TakeClosed().empty());
+  server->Disconnect(other[0].peer);
+  PollInto(*server, 10);
+  EXPECT_FALSE(unwatched.Drain());
+  EXPECT_TRUE(server->TakeClosed().empty()) << "an unwatched peer's close was kept";
+  // Watching a peer already gone reports it at once: its owner still learns to let go.
+  server->Watch(other[0].peer);
+  EXPECT_EQ(server->TakeClosed(), std::vector<std::string>{other[0].peer});
+}
+
+}  // namespace
+}  // namespace herd

@@ -522,13 +522,15 @@ TEST_F(StoreTest, NodesUpsertAndLoad) {
   topo.source = "etc/topologies/dgx.xml";
   ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kUp, 100).ok());
   ASSERT_TRUE(store->UpsertNode("cpu01", {}, model::NodeState::kDown, 50).ok());
-  ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kDrain, 200).ok());
+  ASSERT_TRUE(
+      store->UpsertNode("dgx01", topo, model::NodeState::kDrain, 200, "fan on GPU 3").ok());
 
   auto nodes = store->LoadNodes();
   ASSERT_TRUE(nodes.ok()) << nodes.status().message();
   ASSERT_EQ(nodes->size(), 2u);
   EXPECT_EQ((*nodes)[0], (NodeRecord{"cpu01", {}, model::NodeState::kDown, 50}));
-  EXPECT_EQ((*nodes)[1], (NodeRecord{"dgx01", topo, model::NodeState::kDrain, 200}));
+  EXPECT_EQ((*nodes)[1],
+            (NodeRecord{"dgx01", topo, model::NodeState::kDrain, 200, "fan on GPU 3"}));
 }
 
 TEST_F(StoreTest, EventsAppendAndListInOrder) {

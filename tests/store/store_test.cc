@@ -336,7 +336,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 5);
+  EXPECT_EQ(*version, 6);
 }
 
 TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
@@ -354,6 +354,7 @@ TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNot
   }
   // What herd-ctld of schema version 4 wrote: no waits_for column.
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("PRAGMA user_version = 4");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -377,6 +378,7 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
   RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 1");
@@ -456,6 +458,7 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
   // What herd-ctld of schema version 2 wrote: no stop column; a PREEMPTED job awaited its end.
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 2");
@@ -476,7 +479,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (5): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (6): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;

@@ -53,7 +53,9 @@ void RegisterAdmin(CLI::App& app, Context& ctx) {
         verb, drain ? "Let NODE's running jobs finish and start no new ones there"
                     : "Let NODE take new jobs again (clears its drain reason)");
     sub->add_option("NODE", *node, "node name")->required();
-    if (drain) sub->add_option("--reason", *reason, "why (kept, shown by herd nodes)");
+    if (drain) {
+      sub->add_option("--reason", *reason, "why (kept, shown by herd nodes)")->type_name("TEXT");
+    }
     sub->callback([verb, node, reason, &ctx] {
       std::vector<std::string> args = {*node};
       if (!reason->empty()) args.push_back(*reason);

@@ -127,12 +127,15 @@ void RegisterJobActions(CLI::App& app, Context& ctx) {
     CLI::App* sub = app.add_subcommand(verb.name, verb.help);
     sub->add_option("JOB", *ids, "job ids (an array's id: all of it; ARRAY_INDEX: one member)");
     if (std::string(verb.name) == "cancel") {
-      sub->add_option("-u,--user", filters->user, "every unfinished job of USER (yours by default)");
+      sub->add_option("-u,--user", filters->user, "every unfinished job of USER (yours by default)")
+          ->type_name("USER");
       sub->add_option("--state", filters->states, "only jobs in these states (comma-separated)")
+          ->type_name("STATE")
           ->delimiter(',')
           ->allow_extra_args(false);
-      sub->add_option("--name", filters->name, "only jobs named NAME");
-      sub->add_option("-p,--project", filters->project, "only jobs of PROJECT");
+      sub->add_option("--name", filters->name, "only jobs named NAME")->type_name("NAME");
+      sub->add_option("-p,--project", filters->project, "only jobs of PROJECT")
+          ->type_name("PROJECT");
     }
     sub->fallthrough();
     sub->callback([&verb, ids, filters, &ctx] {
@@ -148,8 +151,9 @@ void RegisterJobActions(CLI::App& app, Context& ctx) {
                      "new time limit (admins: running jobs too), within its class's max_time")
       ->transform(DurationValidator())
       ->type_name("DURATION");
-  update->add_option("-J,--name", o->name, "new name");
-  update->add_option("-p,--project", o->project, "charge it to PROJECT (you must be a member)");
+  update->add_option("-J,--name", o->name, "new name")->type_name("NAME");
+  update->add_option("-p,--project", o->project, "charge it to PROJECT (you must be a member)")
+      ->type_name("PROJECT");
   update->add_flag("--hold", o->hold, "hold it (herd release lets it go)");
   update->fallthrough();
   update->callback([o, &ctx] { ctx.exit_code = RunUpdate(*o, ctx); });

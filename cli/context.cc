@@ -111,6 +111,85 @@ Result<std::vector<model::JobId>> ParseJobIds(const std::vector<std::string>& te
   return ids;
 }
 
+Result<JobRef> ParseJobRef(const std::string& text) {
+  JobRef ref;
+  const auto under = text.find('_');
+  auto id = ParseJobId(text.substr(0, under));
+  if (!id.ok()) {
+    return Invalid("invalid job id '" + text +
+                   "': use the number `herd submit` printed, or ARRAY_INDEX for one job of an "
+                   "array (12_3)");
+  }
+  ref.id = *id;
+  if (under != std::string::npos) {
+    const std::string index = text.substr(under + 1);
+    auto [p, ec] = std::from_chars(index.data(), index.data() + index.size(), ref.index);
+    if (index.empty() || ec != std::errc() || p != index.data() + index.size() || ref.index < 0) {
+      return Invalid("invalid job id '" + text + "': ARRAY_INDEX takes a whole index (12_3)");
+    }
+  }
+  return ref;
+}
+
+Result<std::vector<JobRef>> ParseJobRefs(const std::vector<std::string>& texts) {
+  std::vector<JobRef> refs;
+  for (const auto& t : texts) {
+    auto ref = ParseJobRef(t);
+    if (!ref.ok()) return ref.status();
+    refs.push_back(*ref);
+  }
+  return refs;
+}
+
+Result<model::JobId> ResolveJobRef(Controller& controller, const JobRef& ref) {
+  if (!ref.member()) return ref.id;
+  proto::JobsRequest request;
+  request.array = ref.id;
+  request.all = true;
+  request.brief = true;
+  auto reply = controller.Jobs(request);
+  if (!reply.ok()) return reply.status();
+  for (const auto& j : reply->jobs) {
+    if (j.spec.array_id == ref.id && j.spec.array_index == ref.index) return j.id;
+  }
+  const std::string name = std::to_string(ref.id) + "_" + std::to_string(ref.index);
+  if (reply->jobs.empty()) return NotFound("job " + name + ": " + std::to_string(ref.id) + " is no array");
+  return NotFound("job " + name + ": array " + std::to_string(ref.id) + " has no index " +
+                  std::to_string(ref.index));
+}
+
+std::optional<model::JobId> Context::JobIdOf(const std::string& text, int* exit_code) {
+  auto named = JobsOf({text}, exit_code);
+  if (!named) return std::nullopt;
+  return named->ids.empty() ? named->members.front() : named->ids.front();
+}
+
+std::optional<NamedJobs> Context::JobsOf(const std::vector<std::string>& texts, int* exit_code) {
+  auto refs = ParseJobRefs(texts);
+  if (!refs.ok()) {
+    *exit_code = UsageError(refs.status().message());
+    return std::nullopt;
+  }
+  NamedJobs named;
+  for (size_t i = 0; i < refs->size(); ++i) {
+    const JobRef& ref = (*refs)[i];
+    if (!ref.member()) {
+      named.ids.push_back(ref.id);
+      continue;
+    }
+    Controller* c = controller(exit_code);
+    if (c == nullptr) return std::nullopt;
+    auto id = ResolveJobRef(*c, ref);
+    if (!id.ok()) {
+      *exit_code = RequestError(id.status());
+      return std::nullopt;
+    }
+    named.members.push_back(*id);
+    named.texts[*id] = texts[i];
+  }
+  return named;
+}
+
 Result<std::string> ChooseEndpoint(const std::vector<std::string>& listen,
                                    const std::string& override) {
   std::string endpoint = override;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -57,6 +58,9 @@ class Controller {
   virtual Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest&) {
     return Internal("this controller connection cannot list projects");
   }
+  virtual Result<proto::JobActionReply> UpdateJob(const proto::UpdateJobRequest&) {
+    return Internal("this controller connection cannot update jobs");
+  }
   virtual Result<proto::AdminReply> Admin(const proto::AdminRequest&) {
     return Internal("this controller connection cannot run admin commands");
   }
@@ -95,6 +99,13 @@ struct Environment {
 // Leaves `connect` empty.
 Environment ProcessEnvironment();
 
+// Jobs named on the command line, resolved to ids as the requests take them.
+struct NamedJobs {
+  std::vector<model::JobId> ids;      // jobs, or arrays as a whole
+  std::vector<model::JobId> members;  // array members named as ID_INDEX
+  std::map<model::JobId, std::string> texts;  // how each member was named ("12_3")
+};
+
 class Context {
  public:
   Context(Environment env, std::ostream& out, std::ostream& err);
@@ -108,6 +119,12 @@ class Context {
   // The connection to herd-ctld, made on first use (so --help never reads the config).
   // On failure prints "herd: ..." and sets *exit_code (1 for a config error, 3 unreachable).
   Controller* controller(int* exit_code);
+
+  // The job `text` names ("42", "12_3"): a bad id is a usage error; an ID_INDEX is resolved
+  // with herd-ctld. On failure prints why, sets *exit_code and returns nullopt.
+  std::optional<model::JobId> JobIdOf(const std::string& text, int* exit_code);
+  // The jobs `texts` name, as JobIdOf for each.
+  std::optional<NamedJobs> JobsOf(const std::vector<std::string>& texts, int* exit_code);
 
   // Prints "herd: <message>" to err and returns kExitUsage.
   int UsageError(const std::string& message);
@@ -136,6 +153,20 @@ class Context {
 // "42" -> 42. Rejects anything but a positive integer: "invalid job id 'x': ...".
 Result<model::JobId> ParseJobId(const std::string& text);
 Result<std::vector<model::JobId>> ParseJobIds(const std::vector<std::string>& texts);
+
+// A job named on the command line: "42" (a job, or an array as a whole when 42 is an array's
+// id), or "12_3" (Slurm's ID_INDEX: the member of array 12 with index 3, alone).
+struct JobRef {
+  model::JobId id = 0;
+  int64_t index = -1;  // >= 0: ID_INDEX
+  bool member() const { return index >= 0; }
+};
+Result<JobRef> ParseJobRef(const std::string& text);
+Result<std::vector<JobRef>> ParseJobRefs(const std::vector<std::string>& texts);
+// The id of member `ref` of its array, asked of herd-ctld (NotFound when it has none); ref.id
+// when `ref` is no ID_INDEX.
+Result<model::JobId> ResolveJobRef(Controller& controller, const JobRef& ref);
+
 
 // The endpoint herd connects to: `override` if set, else the first of `listen`, with a wildcard
 // host (tcp://0.0.0.0:P, tcp://*:P) turned into tcp://127.0.0.1:P.

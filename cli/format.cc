@@ -412,7 +412,8 @@ void PrintJobsTable(const std::vector<model::Job>& jobs, int64_t now, int width,
                     OrDash(reason)});
       continue;
     }
-    table.AddRow({std::to_string(job.id), OrDash(job.spec.name), OrDash(job.user),
+    // An array's member as ID_INDEX (40_2), the name every verb takes for it.
+    table.AddRow({model::JobRefText(job), OrDash(job.spec.name), OrDash(job.user),
                   OrDash(job.spec.project), OrDash(job.spec.job_class),
                   model::JobStateName(job.state), JobGpus(job), JobNodes(job), JobTime(job, now),
                   OrDash(JobReason(job))});

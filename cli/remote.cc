@@ -54,6 +54,9 @@ class NetController final : public Controller {
   Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest& r) override {
     return client_->Call<proto::ProjectsRequest, proto::ProjectsReply>(r);
   }
+  Result<proto::JobActionReply> UpdateJob(const proto::UpdateJobRequest& r) override {
+    return client_->Call<proto::UpdateJobRequest, proto::JobActionReply>(r);
+  }
   Result<proto::AdminReply> Admin(const proto::AdminRequest& r) override {
     return client_->Call<proto::AdminRequest, proto::AdminReply>(r);
   }

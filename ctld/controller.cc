@@ -50,6 +50,7 @@ Status Controller::Recover() {
     n.topology = rec.topology;
     n.state = model::NodeState::kDown;
     n.drain = rec.state == model::NodeState::kDrain;
+    n.drain_reason = rec.drain_reason;
     n.last_seen = rec.last_seen;
     // A node that was up gets a full timeout to speak again before its jobs are written off.
     n.last_seen_ms = clock_->MonotonicMillis();
@@ -73,7 +74,7 @@ Status Controller::Recover() {
   for (const auto& [id, stop] : *stops) {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || !model::HoldsResources(it->second.state)) continue;
-    jobs_.ending[id] = JobTable::Ending{stop.final_state, stop.reason};
+    jobs_.ending[id] = JobTable::Ending{stop.final_state, stop.reason, stop.requeue_asked};
     if (stop.for_job != 0) jobs_.preempted_for[id] = stop.for_job;
   }
   // Nodes with jobs are presumed up until the timeout says otherwise.
@@ -252,7 +253,7 @@ void Controller::Save(const Job& job) {
 
 void Controller::SaveNode(const Node& n) {
   Status s = store_->UpsertNode(n.name, n.topology, n.drain ? model::NodeState::kDrain : n.state,
-                                n.last_seen);
+                                n.last_seen, n.drain_reason);
   if (!s.ok()) {
     spdlog::error("store: cannot save node {}: {}", n.name, s.message());
     store_failed_ = true;
@@ -301,10 +302,20 @@ Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
     HERD_RETURN_IF_ERROR(ReloadConfig());
     reply.message = "configuration reloaded from " + config_path_;
   } else if (req->action == "drain" || req->action == "undrain") {
-    if (req->args.size() != 1) return Invalid("usage: herd admin " + req->action + " NODE");
+    // drain NODE [REASON]: the reason is kept with the node and shown by herd nodes.
+    const bool drain = req->action == "drain";
+    if (req->args.empty() || req->args.size() > (drain ? 2u : 1u)) {
+      return Invalid("usage: herd admin " + req->action + (drain ? " NODE [--reason TEXT]" : " NODE"));
+    }
     Node* n = FindNode(req->args[0]);
     if (n == nullptr) return NotFound("no node named " + req->args[0]);
-    n->drain = req->action == "drain";
+    const std::string reason = drain && req->args.size() == 2 ? req->args[1] : "";
+    if (static_cast<int64_t>(reason.size()) > config_.controller.max_name_bytes) {
+      return Invalid("the drain reason has " + std::to_string(reason.size()) +
+                     " bytes; at most " + std::to_string(config_.controller.max_name_bytes));
+    }
+    n->drain = drain;
+    n->drain_reason = reason;
     SaveNode(*n);
     int running = 0;
     for (const auto& [id, j] : jobs_) {
@@ -337,6 +348,7 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   }
   auto want = [&](const Job& j) {
     if (!req->user.empty() && j.user != req->user) return false;
+    if (req->array != 0 && j.spec.array_id != req->array) return false;
     if (!states.empty()) return states.count(j.state) > 0;
     return req->all || !req->ids.empty() || !model::IsTerminal(j.state);
   };
@@ -370,7 +382,10 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
     }
   } else {
     jobs.reserve(std::min(page, jobs_.size()));
-    for (auto it = jobs_.upper_bound(req->after_id); it != jobs_.end(); ++it) {
+    // An array's members have consecutive ids from the array's.
+    const model::JobId from = std::max(req->after_id, req->array > 0 ? req->array - 1 : 0);
+    for (auto it = jobs_.upper_bound(from); it != jobs_.end(); ++it) {
+      if (req->array != 0 && it->second.spec.array_id != req->array) break;
       if (!want(it->second)) continue;
       if (full(it->second)) {
         more = true;
@@ -415,70 +430,6 @@ Job Controller::Redacted(const Job& job) const {
     }
   }
   return j;
-}
-
-Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::JobActionRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  if (req->action != "cancel" && req->action != "suspend" && req->action != "resume" &&
-      req->action != "release") {
-    return Invalid("unknown action '" + req->action + "': use cancel, suspend, resume or release");
-  }
-  proto::JobActionReply reply;
-  for (auto id : req->ids) {
-    proto::JobActionResult r{id, false, "", 0};
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) {
-      r.message = "not found";
-    } else if (!MayActOn(who, it->second)) {
-      r.message = "permission denied: job " + std::to_string(id) + " belongs to " + it->second.user;
-    } else {
-      Job& j = it->second;
-      const int grace_ms = static_cast<int>(config_.scheduler.kill_grace_s * 1000);
-      if (req->action == "release" || (req->action == "cancel" && IsArrayHead(j))) {
-        r = WorkflowAction(req->action, j, who);
-      } else if (req->action == "cancel") {
-        if (model::IsTerminal(j.state)) {
-          r.message = std::string("already ") + model::JobStateName(j.state);
-        } else if (j.state == JobState::kPending) {
-          Finish(j, JobState::kCancelled, -1, "cancelled by " + who.user);
-          r.ok = true, r.message = "cancelled";
-        } else {
-          StopJob(j, JobState::kCancelled, "cancelled by " + who.user, grace_ms);
-          r.ok = true, r.message = "cancelling";
-        }
-      } else if (req->action == "suspend") {
-        if (j.state != JobState::kRunning) {
-          r.message = std::string("cannot suspend a ") + model::JobStateName(j.state) + " job";
-        } else {
-          jobs_.Transition(j, JobState::kSuspended, Now());
-          j.reason = "suspended by " + who.user;
-          for (const auto& w : j.placement) {
-            SendToNode(w.node, proto::SignalCommand{j.id, "suspend", 0, "", j.restart_count});
-          }
-          Save(j);
-          Event(j.id, j.reason);
-          r.ok = true, r.message = "suspended";
-        }
-      } else {
-        if (j.state != JobState::kSuspended) {
-          r.message = std::string("cannot resume a ") + model::JobStateName(j.state) + " job";
-        } else {
-          jobs_.Transition(j, JobState::kRunning, Now());
-          j.reason.clear();
-          for (const auto& w : j.placement) {
-            SendToNode(w.node, proto::SignalCommand{j.id, "resume", 0, "", j.restart_count});
-          }
-          Save(j);
-          Event(j.id, "resumed by " + who.user);
-          r.ok = true, r.message = "resumed";
-        }
-      }
-    }
-    reply.results.push_back(std::move(r));
-  }
-  ReplyBody(in, reply);
-  return Status::Ok();
 }
 
 Result<const Job*> Controller::OwnJob(const auth::Identity& who, model::JobId id) const {
@@ -578,7 +529,7 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
     if (!n.unavailable.empty()) {
       st.reason = n.unavailable;
     } else if (n.drain) {
-      st.reason = "drained by an admin";
+      st.reason = n.drain_reason.empty() ? "drained by an admin" : n.drain_reason;
     }
     st.capacity = Capacity(n.topology);
     st.gpu_milli_used.assign(n.topology.gpus.size(), 0);

@@ -68,6 +68,7 @@ class Controller {
     model::NodeTopology topology;
     model::NodeState state = model::NodeState::kDown;
     bool drain = false;
+    std::string drain_reason;  // the admin's (herd admin drain --reason); stored with the node
     // The node's own report of why it can take no new job (its disk is full), from its latest
     // heartbeat; "" = none. Not stored: the node says it again at each heartbeat.
     std::string unavailable;
@@ -125,9 +126,11 @@ class Controller {
   };
   // One handler per request, registered in Routes() below. herd submit (ctld/submit.cc).
   Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
-  // herd jobs, cancel/suspend/resume/release, logs, nodes, projects, admin (ctld/controller.cc).
+  // herd jobs, logs, nodes, projects, admin (ctld/controller.cc).
   Status OnJobs(const net::Incoming& in, const auth::Identity& who);
+  // herd cancel/suspend/resume/release/hold/requeue and herd update (ctld/job_verbs.cc).
   Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
+  Status OnUpdateJob(const net::Incoming& in, const auth::Identity& who);
   Status OnLogs(const net::Incoming& in, const auth::Identity& who);
   // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
   Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
@@ -155,6 +158,7 @@ class Controller {
         {MessageName<proto::SubmitRequest>(), Caller::kUser, &Controller::OnSubmit},
         {MessageName<proto::JobsRequest>(), Caller::kUser, &Controller::OnJobs},
         {MessageName<proto::JobActionRequest>(), Caller::kUser, &Controller::OnJobAction},
+        {MessageName<proto::UpdateJobRequest>(), Caller::kUser, &Controller::OnUpdateJob},
         {MessageName<proto::LogsRequest>(), Caller::kUser, &Controller::OnLogs},
         {MessageName<proto::SessionWhereRequest>(), Caller::kUser, &Controller::OnSessionWhere},
         {MessageName<proto::ConnectionKeyRequest>(), Caller::kUser, &Controller::OnConnectionKey},
@@ -183,6 +187,10 @@ class Controller {
   // ([controller] max_pending_per_user).
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
   Result<std::string> ValidateSubmit(model::JobSpec* spec, const auth::Identity& who) const;
+  // Ok when `who` may charge jobs to spec->project (the default project when empty).
+  Status CheckProject(model::JobSpec* spec, const auth::Identity& who) const;
+  // Ok when spec->time_limit_s fits its class's max_time (0 becomes that max_time).
+  Status CheckTimeLimit(model::JobSpec* spec) const;
   Status CheckVolumes(const model::JobSpec& spec) const;
   // Heterogeneous fleets (ctld/fleet.cc). Refuses what no known node could ever run: an unknown
   // pool or GPU type, a pool, constraint or node list no node satisfies, more GPUs, GPU memory,
@@ -258,7 +266,7 @@ class Controller {
   void Launch(model::Job& job);
 
   // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.
-  // Checks and normalizes spec->after ("12" -> "12:ok"); each dependency must exist.
+  // Checks and normalizes spec->after ("12" -> "12:ok", "12_3:any"); each dependency must exist.
   Status ValidateWorkflow(model::JobSpec* spec) const;
   // Fills jobs_.gated with the pending jobs that must not start yet and sets their reason; cancels
   // those whose dependencies can never be satisfied.
@@ -266,9 +274,26 @@ class Controller {
   // Cancels the unfinished members of --stop-after-first-success arrays with a completed one.
   void StopAfterFirstSuccess();
   bool IsArrayHead(const model::Job& job) const { return job.spec.array_id == job.id; }
-  // "release" of a job, or "cancel"/"release" of every unfinished member when job is an array.
-  proto::JobActionResult WorkflowAction(const std::string& action, model::Job& job,
-                                        const auth::Identity& who);
+  // The members of array `array` (its first job's id), in id order; empty when it is none.
+  std::vector<model::Job*> ArrayMembers(model::JobId array);
+  // Member `index` of array `array` (ID_INDEX), or null.
+  const model::Job* ArrayMember(model::JobId array, int64_t index) const;
+  // Why pending `job` is held: by its user (herd release) or by an admin (only an admin releases).
+  static std::string HoldReason(const model::Job& job);
+
+  // Job verbs (ctld/job_verbs.cc). `action` of job `id`: of every member it applies to when
+  // `whole_array` and `id` is an array's; of the job alone otherwise.
+  proto::JobActionResult ActOn(const std::string& action, model::JobId id, bool whole_array,
+                               const auth::Identity& who);
+  // `action` ("cancel", "hold", ...) of one job `who` may act on: done, or why not.
+  proto::JobActionResult ActOnJob(const std::string& action, model::Job& job,
+                                  const auth::Identity& who);
+  // herd cancel with filters (and no jobs named): every unfinished job matching them.
+  Result<proto::JobActionReply> CancelMatching(const proto::JobActionRequest& req,
+                                               const auth::Identity& who);
+  // herd update of one job `who` may act on.
+  proto::JobActionResult UpdateJob(const proto::UpdateJobRequest& req, model::Job& job,
+                                   const auth::Identity& who);
 
   // Sets what pending `job` waits for; true when that changed (the caller saves the job).
   static bool SetPendingReason(model::Job& job, model::PendingReason why);

@@ -23,6 +23,7 @@ class JobTable {
   struct Ending {
     model::JobState final_state;  // CANCELLED, TIMEOUT, or PENDING for a requeue
     std::string reason;
+    bool requeue_asked = false;  // the requeue is herd requeue's, not a preemption
   };
 
   // Whether herd's state machine (shared/DESIGN.md "Jobs") lets a job go from `from` to `to`:

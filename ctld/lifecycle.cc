@@ -249,7 +249,8 @@ void Controller::WorkerEnded(Job& job, int worker, int exit_code, const std::str
   if (end != jobs_.ending.end()) {
     JobTable::Ending e = end->second;  // Requeue or Finish erases it, here and in the store
     if (e.final_state == JobState::kPending) {
-      job.preemptions++;  // only the scheduler stops a job to requeue it: to make room
+      // The scheduler stops a job to requeue it to make room; herd requeue is no preemption.
+      if (!e.requeue_asked) job.preemptions++;
       Requeue(job, e.reason);
     } else {
       Finish(job, e.final_state, job.exit_code, e.reason);
@@ -321,7 +322,8 @@ void Controller::SaveStop(model::JobId id) {
   if (auto e = jobs_.ending.find(id); e != jobs_.ending.end()) {
     auto f = jobs_.preempted_for.find(id);
     stop = store::JobStop{e->second.final_state, e->second.reason,
-                          f == jobs_.preempted_for.end() ? 0 : f->second};
+                          f == jobs_.preempted_for.end() ? 0 : f->second,
+                          e->second.requeue_asked};
   }
   Status s = store_->SetJobStop(id, stop);
   if (!s.ok()) {

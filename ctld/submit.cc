@@ -61,15 +61,7 @@ Status CheckOutputFiles(const model::JobSpec& spec) {
 
 }  // namespace
 
-Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
-                                               const auth::Identity& who) const {
-  if (spec->argv.empty() || spec->argv[0].empty()) {
-    return Invalid("no command given: herd submit [options] -- COMMAND [ARGS...]");
-  }
-  if (who.uid == 0 && !config_.controller.allow_root_jobs) {
-    return Denied("jobs run as their submitter and this cluster runs none as root: submit as a "
-                  "normal user (or set allow_root_jobs = true under [controller] in herd.toml)");
-  }
+Status Controller::CheckProject(model::JobSpec* spec, const auth::Identity& who) const {
   if (spec->project.empty()) spec->project = config_.default_project;
   const config::QueueConfig* q = config_.FindQueue(spec->project);
   if (q == nullptr || !q->is_project) {
@@ -83,6 +75,31 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
     return Denied("permission denied: user " + who.user + " is not a member of project " +
                   spec->project + " (ask an admin to add you to its members in herd.toml)");
   }
+  return Status::Ok();
+}
+
+Status Controller::CheckTimeLimit(model::JobSpec* spec) const {
+  const config::ClassConfig* cls = config_.FindClass(spec->job_class);
+  if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
+  if (cls == nullptr || cls->max_time_s <= 0) return Status::Ok();
+  if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
+  if (spec->time_limit_s > cls->max_time_s) {
+    return Invalid("class " + cls->name + " allows at most " +
+                   model::FormatDuration(cls->max_time_s) + "; ask for less with --time");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
+                                               const auth::Identity& who) const {
+  if (spec->argv.empty() || spec->argv[0].empty()) {
+    return Invalid("no command given: herd submit [options] -- COMMAND [ARGS...]");
+  }
+  if (who.uid == 0 && !config_.controller.allow_root_jobs) {
+    return Denied("jobs run as their submitter and this cluster runs none as root: submit as a "
+                  "normal user (or set allow_root_jobs = true under [controller] in herd.toml)");
+  }
+  HERD_RETURN_IF_ERROR(CheckProject(spec, who));
   if (spec->job_class.empty()) spec->job_class = "train";
   const config::ClassConfig* cls = config_.FindClass(spec->job_class);
   if (cls == nullptr) {
@@ -104,17 +121,10 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
                    ") must be at least the request (" +
                    model::FormatSizeMiB(spec->gpu_memory_mib) + ")");
   }
-  if (spec->time_limit_s < 0) return Invalid("the time limit must not be negative");
   HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
   HERD_RETURN_IF_ERROR(CheckOutputFiles(*spec));
   HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
-  if (cls->max_time_s > 0) {
-    if (spec->time_limit_s == 0) spec->time_limit_s = cls->max_time_s;
-    if (spec->time_limit_s > cls->max_time_s) {
-      return Invalid("class " + cls->name + " allows at most " +
-                     model::FormatDuration(cls->max_time_s) + "; ask for less with --time");
-    }
-  }
+  HERD_RETURN_IF_ERROR(CheckTimeLimit(spec));
   // Refuse what no node could ever hold, so it does not wait forever.
   HERD_RETURN_IF_ERROR(CheckWhereItCanRun(spec));
   return spec->project;

@@ -17,17 +17,30 @@ namespace {
 
 struct Dependency {
   model::JobId id = 0;
-  std::string kind;  // "ok", "any", "fail"
+  int64_t index = -1;  // >= 0: member `index` of array `id` (ID_INDEX); -1: job or array `id`
+  std::string kind;    // "ok", "any", "fail"
+  // "12", "12_3": as it is stored and shown.
+  std::string Target() const {
+    return std::to_string(id) + (index >= 0 ? "_" + std::to_string(index) : "");
+  }
 };
 
-// "12", "12:ok", "12:any", "12:fail".
+bool ParseNumber(std::string_view text, int64_t* n) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *n);
+  return !text.empty() && ec == std::errc() && p == text.data() + text.size();
+}
+
+// "12", "12:ok", "12:any", "12:fail", "12_3:ok" (member 3 of array 12).
 std::optional<Dependency> ParseDependency(const std::string& text) {
   Dependency d;
   const auto colon = text.find(':');
-  const std::string id = text.substr(0, colon);
+  std::string_view target = std::string_view(text).substr(0, colon);
   d.kind = colon == std::string::npos ? "ok" : text.substr(colon + 1);
-  auto [p, ec] = std::from_chars(id.data(), id.data() + id.size(), d.id);
-  if (id.empty() || ec != std::errc() || p != id.data() + id.size() || d.id < 1) return {};
+  if (const auto under = target.find('_'); under != std::string_view::npos) {
+    if (!ParseNumber(target.substr(under + 1), &d.index) || d.index < 0) return {};
+    target = target.substr(0, under);
+  }
+  if (!ParseNumber(target, &d.id) || d.id < 1) return {};
   if (d.kind != "ok" && d.kind != "any" && d.kind != "fail") return {};
   return d;
 }
@@ -48,13 +61,20 @@ Status Controller::ValidateWorkflow(model::JobSpec* spec) const {
   spec->array_id = 0;
   spec->array_index = 0;
   spec->sweep.clear();
+  spec->admin_hold = false;  // only herd hold by an admin sets it
   if (spec->begin_time < 0) return Invalid("the begin time must not be negative");
   if (spec->after.size() > 1000) return Invalid("a job depends on at most 1000 jobs");
   for (auto& text : spec->after) {
     auto d = ParseDependency(text);
-    if (!d) return Invalid("dependency '" + text + "': use JOB, JOB:ok, JOB:any or JOB:fail");
-    if (!jobs_.count(d->id)) return NotFound("job " + std::to_string(d->id) + " not found");
-    text = std::to_string(d->id) + ":" + d->kind;
+    if (!d) {
+      return Invalid("dependency '" + text +
+                     "': use JOB, JOB:ok, JOB:any or JOB:fail (JOB: an id, an array's id for all "
+                     "of its members, or ARRAY_INDEX for one)");
+    }
+    if (d->index >= 0 ? ArrayMember(d->id, d->index) == nullptr : !jobs_.count(d->id)) {
+      return NotFound("job " + d->Target() + " not found");
+    }
+    text = d->Target() + ":" + d->kind;
   }
   return Status::Ok();
 }
@@ -86,6 +106,29 @@ void Controller::StopAfterFirstSuccess() {
   }
 }
 
+std::vector<Job*> Controller::ArrayMembers(model::JobId array) {
+  // Members have consecutive ids from the array's (ctld/submit.cc).
+  std::vector<Job*> members;
+  for (auto it = jobs_.lower_bound(array); it != jobs_.end() && it->second.spec.array_id == array;
+       ++it) {
+    members.push_back(&it->second);
+  }
+  return members;
+}
+
+const Job* Controller::ArrayMember(model::JobId array, int64_t index) const {
+  for (auto it = jobs_.find(array); it != jobs_.end() && it->second.spec.array_id == array; ++it) {
+    if (it->second.spec.array_index == index) return &it->second;
+  }
+  return nullptr;
+}
+
+std::string Controller::HoldReason(const Job& job) {
+  const std::string id = model::JobRefText(job);
+  return job.spec.admin_hold ? "held by admin: an admin releases it with herd release " + id
+                             : "held by user: herd release " + id;
+}
+
 void Controller::GateWorkflow() {
   jobs_.gated.clear();
   StopAfterFirstSuccess();
@@ -104,24 +147,53 @@ void Controller::GateWorkflow() {
     for (const auto& text : j.spec.after) {
       auto d = ParseDependency(text);
       if (!d) continue;  // validated at submit
-      const std::string name = "job " + std::to_string(d->id);
-      auto it = jobs_.find(d->id);
-      if (it == jobs_.end()) {
+      // An array's id stands for all of its members; ID_INDEX for one.
+      std::vector<const Job*> deps;
+      bool array = false;
+      if (d->index >= 0) {
+        if (const Job* m = ArrayMember(d->id, d->index)) deps.push_back(m);
+      } else if (auto it = jobs_.find(d->id); it != jobs_.end()) {
+        array = IsArrayHead(it->second);
+        if (array) {
+          for (const Job* m : ArrayMembers(d->id)) deps.push_back(m);
+        } else {
+          deps.push_back(&it->second);
+        }
+      }
+      const std::string name = (array ? "array " : "job ") + d->Target();
+      if (deps.empty()) {
         never = "dependency " + name + " not found";
         break;
       }
-      const Job& dep = it->second;
-      if (!model::IsTerminal(dep.state)) {
+      // afterok: every member COMPLETED; afterany: every member ended; afternotok: any member
+      // ended otherwise, as soon as one does.
+      const Job* failed = nullptr;
+      bool all_ended = true;
+      for (const Job* m : deps) {
+        if (!model::IsTerminal(m->state)) {
+          all_ended = false;
+        } else if (m->state != JobState::kCompleted && failed == nullptr) {
+          failed = m;
+        }
+      }
+      const std::string which = failed == nullptr || !array
+                                    ? name
+                                    : name + " (its job " + model::JobRefText(*failed) + ")";
+      if (d->kind == "ok" && failed != nullptr) {
+        never = "dependency " + which + " ended " + model::JobStateName(failed->state);
+        break;
+      }
+      if (d->kind == "fail" && failed != nullptr) continue;
+      if (!all_ended) {
         if (reason.text.empty()) {
           reason.waits_for = model::WaitsFor::kDependency;
           reason.text = "waiting for " + name + " to " +
-                   (d->kind == "ok" ? "complete" : d->kind == "fail" ? "fail" : "end");
+                        (d->kind == "ok" ? "complete" : d->kind == "fail" ? "fail" : "end");
         }
         continue;
       }
-      const bool completed = dep.state == JobState::kCompleted;
-      if ((d->kind == "ok" && !completed) || (d->kind == "fail" && completed)) {
-        never = "dependency " + name + " ended " + model::JobStateName(dep.state);
+      if (d->kind == "fail") {
+        never = "dependency " + name + " ended " + (array ? "with every job COMPLETED" : "COMPLETED");
         break;
       }
     }
@@ -130,7 +202,7 @@ void Controller::GateWorkflow() {
       continue;
     }
     if (j.spec.hold) {
-      reason = {model::WaitsFor::kHold, "held: herd release " + std::to_string(id)};
+      reason = {model::WaitsFor::kHold, HoldReason(j)};
     } else if (j.spec.begin_time > now) {
       reason = {model::WaitsFor::kBeginTime, "starts at " + LocalTime(j.spec.begin_time)};
     }
@@ -149,57 +221,6 @@ void Controller::GateWorkflow() {
     jobs_.pending_since[id] = now;  // the reservation clock starts when the job may start
     if (SetPendingReason(j, std::move(reason))) Save(j);
   }
-}
-
-proto::JobActionResult Controller::WorkflowAction(const std::string& action, Job& job,
-                                                  const auth::Identity& who) {
-  proto::JobActionResult r{job.id, false, "", 0};
-  const bool array = IsArrayHead(job);
-  std::vector<Job*> targets;
-  if (array) {
-    for (auto& [id, m] : jobs_) {
-      if (m.spec.array_id == job.id && !model::IsTerminal(m.state)) targets.push_back(&m);
-    }
-  } else {
-    targets.push_back(&job);
-  }
-  const int grace_ms = static_cast<int>(config_.scheduler.kill_grace_s * 1000);
-  int acted = 0;
-  for (Job* t : targets) {
-    if (model::IsTerminal(t->state)) {
-      r.message = std::string("already ") + model::JobStateName(t->state);
-    } else if (action == "cancel") {
-      if (t->state == JobState::kPending) {
-        Finish(*t, JobState::kCancelled, -1, "cancelled by " + who.user);
-        r.message = "cancelled";
-      } else {
-        StopJob(*t, JobState::kCancelled, "cancelled by " + who.user, grace_ms);
-        r.message = "cancelling";
-      }
-      ++acted;
-    } else if (!t->spec.hold) {
-      r.message = "not held";
-    } else {
-      t->spec.hold = false;
-      if (t->state == JobState::kPending) {
-        SetPendingReason(*t, {model::WaitsFor::kScheduler, kSchedulerReason});
-      }
-      Save(*t);
-      Event(t->id, "released by " + who.user);
-      r.message = "released";
-      ++acted;
-    }
-  }
-  r.ok = acted > 0;
-  if (array) {
-    r.array_jobs = acted;
-    if (!r.ok) {
-      r.message = "array " + std::to_string(job.id) + " has no " +
-                  (action == "cancel" ? "unfinished" : "held") + " job";
-    }
-  }
-  schedule_soon_ = true;
-  return r;
 }
 
 }  // namespace herd::ctld

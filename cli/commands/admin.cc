@@ -1,4 +1,4 @@
-// herd admin check-config FILE | reconfigure | drain NODE | undrain NODE
+// herd admin check-config FILE | reconfigure | drain NODE [--reason TEXT] | undrain NODE
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -46,13 +46,21 @@ void RegisterAdmin(CLI::App& app, Context& ctx) {
   reconf->callback([&ctx] { ctx.exit_code = RunAdmin("reconfigure", {}, ctx); });
 
   for (const char* verb : {"drain", "undrain"}) {
+    const bool drain = std::string(verb) == "drain";
     auto node = std::make_shared<std::string>();
+    auto reason = std::make_shared<std::string>();
     CLI::App* sub = admin->add_subcommand(
-        verb, std::string(verb) == "drain"
-                  ? "Let NODE's running jobs finish and start no new ones there"
-                  : "Let NODE take new jobs again");
+        verb, drain ? "Let NODE's running jobs finish and start no new ones there"
+                    : "Let NODE take new jobs again (clears its drain reason)");
     sub->add_option("NODE", *node, "node name")->required();
-    sub->callback([verb, node, &ctx] { ctx.exit_code = RunAdmin(verb, {*node}, ctx); });
+    if (drain) {
+      sub->add_option("--reason", *reason, "why (kept, shown by herd nodes)")->type_name("TEXT");
+    }
+    sub->callback([verb, node, reason, &ctx] {
+      std::vector<std::string> args = {*node};
+      if (!reason->empty()) args.push_back(*reason);
+      ctx.exit_code = RunAdmin(verb, args, ctx);
+    });
   }
 }
 

@@ -97,9 +97,9 @@ int Connect(model::JobId id, int32_t worker, bool exec, bool pty, bool raw,
 
 // herd attach: the job's own session, raw when both it and this side have a terminal.
 int RunAttach(const std::string& id_text, int32_t worker, Context& ctx) {
-  auto id = ParseJobId(id_text);
-  if (!id.ok()) return ctx.UsageError(id.status().message());
   int code = kExitOk;
+  auto id = ctx.JobIdOf(id_text, &code);
+  if (!id) return code;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   auto job = FetchJob(*id, *controller, ctx, &code);
@@ -120,13 +120,15 @@ struct ExecOptions {
 };
 
 int RunExec(const ExecOptions& o, CLI::App& sub, Context& ctx) {
-  auto id = ParseJobId(o.id);
-  if (!id.ok()) return ctx.UsageError(id.status().message());
+  if (auto ref = ParseJobRef(o.id); !ref.ok()) return ctx.UsageError(ref.status().message());
   std::vector<std::string> command = sub.remaining();
   if (ctx.submit_dashdash) command.insert(command.end(), ctx.submit_tail.begin(), ctx.submit_tail.end());
   if (command.empty()) return ctx.UsageError("missing command: herd exec JOB -- COMMAND [ARGS...]");
   if (o.tty && o.no_tty) return ctx.UsageError("choose one of -t and -T");
   const bool pty = o.tty || (!o.no_tty && isatty(0) && isatty(1));
+  int code = kExitOk;
+  auto id = ctx.JobIdOf(o.id, &code);
+  if (!id) return code;
   return Connect(*id, o.worker, /*exec=*/true, pty, pty && isatty(0), command, ctx);
 }
 

@@ -17,9 +17,9 @@ struct LogsOptions {
 };
 
 int RunLogs(const LogsOptions& o, Context& ctx) {
-  auto id = ParseJobId(o.id);
-  if (!id.ok()) return ctx.UsageError(id.status().message());
   int code = kExitOk;
+  auto id = ctx.JobIdOf(o.id, &code);
+  if (!id) return code;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   proto::LogsRequest request;

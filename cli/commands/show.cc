@@ -13,9 +13,9 @@ struct ShowOptions {
 };
 
 int RunShow(const ShowOptions& o, Context& ctx) {
-  auto id = ParseJobId(o.id);
-  if (!id.ok()) return ctx.UsageError(id.status().message());
   int code = kExitOk;
+  auto id = ctx.JobIdOf(o.id, &code);
+  if (!id) return code;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   proto::JobsRequest request;
@@ -26,7 +26,7 @@ int RunShow(const ShowOptions& o, Context& ctx) {
   for (const auto& job : reply->jobs) {
     if (job.id != *id) continue;
     std::vector<model::Job> members;
-    if (job.spec.array_id == job.id) {
+    if (job.spec.array_id == job.id && o.id.find('_') == std::string::npos) {
       proto::JobsRequest all;
       all.all = true;
       auto more = controller->Jobs(all);

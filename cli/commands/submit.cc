@@ -109,16 +109,18 @@ Result<std::vector<int64_t>> ParseArray(const std::string& text, int32_t* limit)
   return std::vector<int64_t>(indexes.begin(), indexes.end());
 }
 
-// --after "12", "12:ok", "12:any", "12:fail" -> "12:ok" ...
+// --after "12", "12:ok", "12:any", "12:fail", "12_3:ok" -> "12:ok" ... An array's id stands
+// for all of its members (herd-ctld decides), ID_INDEX for one.
 Result<std::string> ParseAfter(const std::string& text) {
   const auto colon = text.find(':');
-  auto id = ParseNumber(std::string_view(text).substr(0, colon));
+  auto ref = ParseJobRef(text.substr(0, colon));
   const std::string kind = colon == std::string::npos ? "ok" : text.substr(colon + 1);
-  if (!id || *id < 1 || (kind != "ok" && kind != "any" && kind != "fail")) {
+  if (!ref.ok() || (kind != "ok" && kind != "any" && kind != "fail")) {
     return Invalid("--after: invalid '" + text +
-                   "': use JOB[:ok|:any|:fail] (ok: completed, any: ended, fail: did not complete)");
+                   "': use JOB[:ok|:any|:fail] (ok: completed, any: ended, fail: did not "
+                   "complete; JOB: a job, an array as a whole, or ARRAY_INDEX for one member)");
   }
-  return std::to_string(*id) + ":" + kind;
+  return text.substr(0, colon) + ":" + kind;
 }
 
 // --begin "2026-12-01T15:00" (local time), "15:00" (today, else tomorrow), "+10m" (from now).

@@ -36,10 +36,43 @@ int ExitCodeOfJobs(const std::vector<model::JobId>& ids,
   return all_completed ? kExitOk : kExitJobFailed;
 }
 
+// An array's id stands for every member; ARRAY_INDEX for one.
 int RunWait(const WaitOptions& o, Context& ctx) {
-  auto parsed = ParseJobIds(o.ids);
-  if (!parsed.ok()) return ctx.UsageError(parsed.status().message());
-  return WaitForJobs(*parsed, o.timeout_s, ctx);
+  int code = kExitOk;
+  auto named = ctx.JobsOf(o.ids, &code);
+  if (!named) return code;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  std::vector<model::JobId> ids;
+  if (!named->ids.empty()) {
+    proto::JobsRequest request;
+    request.ids = named->ids;
+    request.all = true;
+    request.brief = true;
+    auto reply = controller->Jobs(request);
+    if (!reply.ok()) return ctx.RequestError(reply.status());
+    std::set<model::JobId> arrays;
+    for (const auto& j : reply->jobs) {
+      if (j.spec.array_id == j.id) arrays.insert(j.id);
+    }
+    for (model::JobId id : named->ids) {
+      if (!arrays.count(id)) {
+        ids.push_back(id);
+        continue;
+      }
+      proto::JobsRequest members;
+      members.array = id;
+      members.all = true;
+      members.brief = true;
+      auto m = controller->Jobs(members);
+      if (!m.ok()) return ctx.RequestError(m.status());
+      for (const auto& j : m->jobs) ids.push_back(j.id);
+    }
+  }
+  ids.insert(ids.end(), named->members.begin(), named->members.end());
+  std::set<model::JobId> seen;
+  std::erase_if(ids, [&](model::JobId id) { return !seen.insert(id).second; });
+  return WaitForJobs(ids, o.timeout_s, ctx);
 }
 
 }  // namespace
@@ -70,7 +103,7 @@ int WaitForJobs(const std::vector<model::JobId>& ids, int64_t timeout_s, Context
       seen.insert(job.id);
       if (!model::IsTerminal(job.state)) continue;
       finished[job.id] = job;
-      ctx.out() << "job " << job.id << ": " << model::JobStateName(job.state);
+      ctx.out() << "job " << model::JobRefText(job) << ": " << model::JobStateName(job.state);
       const std::string exit_code =
           job.exit_code >= 0 ? "exit code " + std::to_string(job.exit_code) : "";
       if (!exit_code.empty()) ctx.out() << ", " << exit_code;
@@ -113,7 +146,8 @@ void RegisterWait(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<WaitOptions>();
   CLI::App* sub = app.add_subcommand(
       "wait", "Wait until jobs end; exit 0 if all completed (see exit codes below)");
-  sub->add_option("JOB", o->ids, "job ids")->required();
+  sub->add_option("JOB", o->ids, "job ids (an array's id: all of it; ARRAY_INDEX: one member)")
+      ->required();
   sub->add_option("--timeout", o->timeout_s, "give up (exit 5) after DURATION")
       ->transform(DurationValidator())
       ->type_name("DURATION");

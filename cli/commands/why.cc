@@ -34,9 +34,9 @@ std::string Summary(const model::Job& job, int64_t now) {
 }
 
 int RunWhy(const std::string& id_text, bool json, Context& ctx) {
-  auto id = ParseJobId(id_text);
-  if (!id.ok()) return ctx.UsageError(id.status().message());
   int code = kExitOk;
+  auto id = ctx.JobIdOf(id_text, &code);
+  if (!id) return code;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   auto reply = controller->Why(proto::WhyRequest{*id});

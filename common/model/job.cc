@@ -18,6 +18,11 @@ constexpr std::array<const char*, 11> kWaitsForNames = {
 
 }  // namespace
 
+std::string JobRefText(const Job& job) {
+  if (job.spec.array_id == 0) return std::to_string(job.id);
+  return std::to_string(job.spec.array_id) + "_" + std::to_string(job.spec.array_index);
+}
+
 const char* JobStateName(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
 
 std::optional<JobState> ParseJobState(std::string_view text) {

@@ -87,6 +87,7 @@ struct JobSpec {
   // Workflow: when the job may start.
   std::vector<std::string> after;           // dependencies "ID:ok" | "ID:any" | "ID:fail"
   bool hold = false;                        // waits for `herd release`
+  bool admin_hold = false;                  // held by an admin: only an admin releases it
   int64_t begin_time = 0;                   // seconds since epoch; 0: now
   int64_t array_id = 0;                     // id of the array's first job; 0: not in an array
   int64_t array_index = 0;                  // HERD_ARRAY_INDEX of this member
@@ -165,5 +166,8 @@ struct Job {
   std::string session_state = {};
   bool operator==(const Job&) const = default;
 };
+
+// How herd names `job` to people: "12_3" for member 3 of array 12 (Slurm's ID_INDEX), else "42".
+std::string JobRefText(const Job& job);
 
 }  // namespace herd::model

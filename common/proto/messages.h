@@ -67,6 +67,8 @@ struct JobsRequest {
   // Leave the spec's heavy parts empty (command, env, cwd, image, volumes, after, sweep) and the
   // placement's GPU and core lists: enough for a table, far less to copy and send.
   bool brief = false;
+  // Non-zero: only the members of this array (its first job's id), as herd resolves ID_INDEX.
+  model::JobId array = 0;
   bool operator==(const JobsRequest&) const = default;
 };
 struct JobsReply {
@@ -76,10 +78,19 @@ struct JobsReply {
   bool operator==(const JobsReply&) const = default;
 };
 
-// cancel, suspend, resume
+// cancel, suspend, resume, release, hold, requeue
 struct JobActionRequest {
-  std::string action;             // "cancel", "suspend", "resume", "release"
-  std::vector<model::JobId> ids;
+  std::string action;  // "cancel", "suspend", "resume", "release", "hold", "requeue"
+  // Jobs; an array's id stands for its members (those the action applies to).
+  std::vector<model::JobId> ids = {};
+  // Jobs named as one member of an array (ID_INDEX): each acted on alone, an array's first too.
+  std::vector<model::JobId> members = {};
+  // cancel with neither ids nor members: every unfinished job matching all the filters given
+  // (at least one); a user's own jobs unless an admin asks.
+  std::string user = {};
+  std::vector<std::string> states = {};  // state names
+  std::string name = {};
+  std::string project = {};
   bool operator==(const JobActionRequest&) const = default;
 };
 struct JobActionResult {
@@ -92,6 +103,18 @@ struct JobActionResult {
 struct JobActionReply {
   std::vector<JobActionResult> results;
   bool operator==(const JobActionReply&) const = default;
+};
+
+// herd update JOB...: changes what a job asked for. Pending jobs for their owner; an admin may
+// also change a running job's time limit. Each field left at its default is left unchanged.
+struct UpdateJobRequest {
+  std::vector<model::JobId> ids = {};      // an array's id stands for its pending members
+  std::vector<model::JobId> members = {};  // as in JobActionRequest
+  int64_t time_limit_s = -1;               // -1: unchanged
+  std::string name = {};
+  std::string project = {};
+  bool hold = false;  // true: hold it (as herd hold)
+  bool operator==(const UpdateJobRequest&) const = default;
 };
 
 struct LogsRequest {

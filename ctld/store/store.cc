@@ -99,9 +99,15 @@ ALTER TABLE jobs ADD COLUMN waits_for TEXT NOT NULL DEFAULT '';
 PRAGMA user_version = 5;
 )sql";
 
+// Schema version 6: why an admin drained a node (herd admin drain --reason), '' for none.
+constexpr char kMigration6[] = R"sql(
+ALTER TABLE nodes ADD COLUMN drain_reason TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 6;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5};
+                                       kMigration5, kMigration6};
 
 constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
 constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
@@ -140,10 +146,12 @@ constexpr char kSelectJob[] =
 constexpr char kUpdateJobStop[] = "UPDATE jobs SET stop = ?2 WHERE id = ?1";
 constexpr char kSelectJobStops[] = "SELECT id, stop FROM jobs WHERE stop != '' ORDER BY id";
 constexpr char kUpsertNode[] =
-    "INSERT INTO nodes (name, topology, state, last_seen) VALUES (?1, ?2, ?3, ?4) "
+    "INSERT INTO nodes (name, topology, state, last_seen, drain_reason) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) "
     "ON CONFLICT (name) DO UPDATE SET topology = excluded.topology, state = excluded.state, "
-    "last_seen = excluded.last_seen";
-constexpr char kSelectNodes[] = "SELECT name, topology, state, last_seen FROM nodes ORDER BY name";
+    "last_seen = excluded.last_seen, drain_reason = excluded.drain_reason";
+constexpr char kSelectNodes[] =
+    "SELECT name, topology, state, last_seen, drain_reason FROM nodes ORDER BY name";
 constexpr char kInsertJobEvent[] =
     "INSERT INTO job_events (job_id, time, what) VALUES (?1, ?2, ?3)";
 constexpr char kSelectJobEvents[] =
@@ -384,6 +392,7 @@ std::optional<std::string> SpecText(const model::JobSpec& s) {
       .Strings("volumes", s.volumes)
       .Strings("after", s.after)
       .Bool("hold", s.hold)
+      .Bool("admin_hold", s.admin_hold)
       .Int("begin_time", s.begin_time)
       .Int("array_id", s.array_id)
       .Int("array_index", s.array_index)
@@ -423,6 +432,7 @@ model::JobSpec SpecFromJson(const json& j) {
   Get(j, "volumes", s.volumes);
   Get(j, "after", s.after);
   Get(j, "hold", s.hold);
+  Get(j, "admin_hold", s.admin_hold);
   Get(j, "begin_time", s.begin_time);
   Get(j, "array_id", s.array_id);
   Get(j, "array_index", s.array_index);
@@ -1010,7 +1020,8 @@ Status Store::SetJobStop(model::JobId id, const std::optional<JobStop>& stop) {
   if (stop) {
     std::optional<std::string> dumped = Dump({{"state", model::JobStateName(stop->final_state)},
                                               {"reason", stop->reason},
-                                              {"for_job", stop->for_job}});
+                                              {"for_job", stop->for_job},
+                                              {"requeue_asked", stop->requeue_asked}});
     if (!dumped) return Invalid(path_ + ": stop reason of job " + std::to_string(id) +
                                 " is not valid UTF-8");
     text = std::move(*dumped);
@@ -1044,6 +1055,7 @@ Result<std::map<model::JobId, JobStop>> Store::LoadJobStops() {
       Get(j, "state", state);
       Get(j, "reason", stop.reason);
       Get(j, "for_job", stop.for_job);
+      Get(j, "requeue_asked", stop.requeue_asked);
     } catch (const json::exception& e) {
       return Internal(path_ + ": " + what + " has a malformed stop: " + e.what());
     }
@@ -1057,8 +1069,10 @@ Result<std::map<model::JobId, JobStop>> Store::LoadJobStops() {
 }
 
 Status Store::UpsertNode(const std::string& name, const model::NodeTopology& topo,
-                         model::NodeState state, int64_t last_seen) {
+                         model::NodeState state, int64_t last_seen,
+                         const std::string& drain_reason) {
   if (!IsUtf8(name)) return Invalid(path_ + ": node name is not valid UTF-8");
+  if (!IsUtf8(drain_reason)) return Invalid(path_ + ": drain reason is not valid UTF-8");
   std::optional<std::string> topology = Dump(TopologyToJson(topo));
   if (!topology) return Invalid(path_ + ": topology of node " + name + " is not valid UTF-8");
   auto stmt = Prepare(kUpsertNode);
@@ -1069,6 +1083,7 @@ Status Store::UpsertNode(const std::string& name, const model::NodeTopology& top
                .Text(2, *topology)
                .Text(3, model::NodeStateName(state))
                .Int(4, last_seen)
+               .Text(5, drain_reason)
                .rc();
   if (rc != SQLITE_OK) return Error("binding node values", rc);
   rc = sqlite3_step(*stmt);
@@ -1091,6 +1106,7 @@ Result<std::vector<NodeRecord>> Store::LoadNodes() {
     }
     node.state = *parsed;
     node.last_seen = sqlite3_column_int64(*stmt, 3);
+    node.drain_reason = ColumnText(*stmt, 4);
     try {
       node.topology = TopologyFromJson(json::parse(ColumnText(*stmt, 1)));
     } catch (const json::exception& e) {

@@ -37,6 +37,7 @@ struct NodeRecord {
   model::NodeTopology topology;
   model::NodeState state = model::NodeState::kDown;
   int64_t last_seen = 0;  // seconds since epoch of its latest heartbeat
+  std::string drain_reason = {};  // why an admin drained it (herd admin drain --reason); "" if none
   bool operator==(const NodeRecord&) const = default;
 };
 
@@ -46,6 +47,7 @@ struct JobStop {
   model::JobState final_state = model::JobState::kCancelled;  // PENDING: requeue (preemption)
   std::string reason;
   model::JobId for_job = 0;  // a preemption: the pending job it makes room for; 0: none
+  bool requeue_asked = false;  // PENDING asked by a user or admin (herd requeue), no preemption
   bool operator==(const JobStop&) const = default;
 };
 
@@ -98,7 +100,8 @@ class Store {
 
   // Records node `name`, replacing any previous record of it.
   Status UpsertNode(const std::string& name, const model::NodeTopology& topo,
-                    model::NodeState state, int64_t last_seen);
+                    model::NodeState state, int64_t last_seen,
+                    const std::string& drain_reason = "");
   // All nodes ordered by name.
   Result<std::vector<NodeRecord>> LoadNodes();
 

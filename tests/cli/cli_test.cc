@@ -43,6 +43,8 @@ struct FakeState {
   std::vector<proto::SubmitRequest> submits;
   std::vector<proto::JobsRequest> jobs_requests;
   std::vector<proto::JobActionRequest> actions;
+  std::vector<proto::UpdateJobRequest> updates;
+  std::vector<proto::AdminRequest> admin_requests;
   std::vector<proto::LogsRequest> logs_requests;
   int nodes_requests = 0;
   std::vector<GlobalOptions> connects;
@@ -76,6 +78,16 @@ class FakeController : public Controller {
     s_->actions.push_back(r);
     if (!s_->fail.ok()) return s_->fail;
     return s_->action_reply;
+  }
+  Result<proto::JobActionReply> UpdateJob(const proto::UpdateJobRequest& r) override {
+    s_->updates.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->action_reply;
+  }
+  Result<proto::AdminReply> Admin(const proto::AdminRequest& r) override {
+    s_->admin_requests.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    return proto::AdminReply{"done"};
   }
   Result<proto::LogsReply> Logs(const proto::LogsRequest& r) override {
     s_->logs_requests.push_back(r);
@@ -938,7 +950,7 @@ TEST_F(CliTest, JobsShowsAnArrayAsOneLineUnlessExpanded) {
   EXPECT_THAT(grouped.out, HasSubstr("2 PENDING,1 RUNNING"));
   EXPECT_THAT(grouped.out, Not(HasSubstr("\n41 ")));
   Outcome expanded = Herd({"jobs", "--expand"});
-  EXPECT_THAT(expanded.out, HasSubstr("\n41 "));
+  EXPECT_THAT(expanded.out, HasSubstr("\n40_2 "));  // member 41 by its array and index
   EXPECT_THAT(expanded.out, Not(HasSubstr("40[")));
 }
 
@@ -1148,6 +1160,126 @@ TEST_F(CliTest, WaitTimesOutWithExitCode5) {
   EXPECT_EQ(r.code, kExitWaitTimeout);
   EXPECT_THAT(r.err, HasSubstr("herd: timed out after 1s"));
   EXPECT_THAT(Refused({"wait", "1", "--timeout", "never"}), HasSubstr("invalid duration"));
+}
+
+// ---- arrays as one thing; hold, requeue, update, cancel filters, drain --reason ----
+
+// Members 10 (index 0) and 11 (index 1) of array 10.
+std::vector<model::Job> ArrayOfTwo(model::JobState first, model::JobState second) {
+  std::vector<model::Job> jobs = {MakeJob(10, first), MakeJob(11, second)};
+  for (int i = 0; i < 2; ++i) {
+    jobs[i].spec.array_id = 10;
+    jobs[i].spec.array_index = i;
+  }
+  return jobs;
+}
+
+TEST_F(CliTest, WaitOnAnArrayWaitsForEveryMemberAndFailsWithAFailedOne) {
+  std::vector<model::Job> running = ArrayOfTwo(model::JobState::kRunning, model::JobState::kRunning);
+  std::vector<model::Job> first_done =
+      ArrayOfTwo(model::JobState::kCompleted, model::JobState::kRunning);
+  first_done[0].exit_code = 0;
+  model::Job second_failed = ArrayOfTwo(model::JobState::kCompleted, model::JobState::kFailed)[1];
+  second_failed.exit_code = 3;
+  // The array named, its members listed, then polled until both ended.
+  fake_.jobs_replies = {proto::JobsReply{{running[0]}}, proto::JobsReply{running},
+                        proto::JobsReply{first_done}, proto::JobsReply{{second_failed}}};
+  Outcome r = Herd({"wait", "10"});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(r.out, "job 10_0: COMPLETED, exit code 0\njob 10_1: FAILED, exit code 3\n");
+  EXPECT_EQ(fake_.jobs_requests.at(1).array, 10);
+}
+
+TEST_F(CliTest, IdIndexNamesOneMemberInEveryVerb) {
+  const std::vector<model::Job> members =
+      ArrayOfTwo(model::JobState::kRunning, model::JobState::kPending);
+  fake_.jobs_replies = {proto::JobsReply{members}};
+  fake_.action_reply.results = {{11, true, "held", 0}};
+  Outcome r = Herd({"hold", "10_1"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "held job 10_1\n");
+  EXPECT_EQ(fake_.jobs_requests.at(0).array, 10);
+  EXPECT_THAT(fake_.actions.at(0).ids, IsEmpty());
+  EXPECT_THAT(fake_.actions.at(0).members, ElementsAre(11));
+
+  // The array's own first member, alone.
+  fake_.action_reply.results = {{10, true, "cancelled", 0}};
+  EXPECT_EQ(Herd({"cancel", "10_0"}).out, "cancelled job 10_0\n");
+  EXPECT_THAT(fake_.actions.at(1).members, ElementsAre(10));
+
+  fake_.why_reply.job = members[1];
+  EXPECT_EQ(Herd({"why", "10_1"}).code, kExitOk);
+  Herd({"show", "10_1"});
+  EXPECT_THAT(fake_.jobs_requests.back().ids, ElementsAre(11));
+  Herd({"logs", "10_1"});
+  EXPECT_EQ(fake_.logs_requests.back().id, 11);
+
+  Outcome missing = Herd({"requeue", "10_7"});
+  EXPECT_EQ(missing.code, kExitRejected);
+  EXPECT_THAT(missing.err, HasSubstr("array 10 has no index 7"));
+  EXPECT_THAT(Refused({"hold", "10_x"}), HasSubstr("ARRAY_INDEX"));
+  EXPECT_THAT(Refused({"submit", "--after", "10_x", "--", "true"}), HasSubstr("--after"));
+  ASSERT_EQ(Herd({"submit", "--after", "10_1:any,10", "--", "true"}).code, kExitOk);
+  EXPECT_THAT(fake_.submits.back().spec.after, ElementsAre("10_1:any", "10:ok"));
+}
+
+TEST_F(CliTest, HoldReleaseAndRequeueSendTheirActions) {
+  fake_.action_reply.results = {{5, true, "held", 0}};
+  EXPECT_EQ(Herd({"hold", "5"}).out, "held job 5\n");
+  fake_.action_reply.results = {{5, true, "requeued", 0}};
+  EXPECT_EQ(Herd({"requeue", "5"}).out, "requeued job 5\n");
+  fake_.action_reply.results = {{5, false, "is pending: it is already in the queue", 0}};
+  Outcome pending = Herd({"requeue", "5"});
+  EXPECT_EQ(pending.code, kExitRejected);
+  EXPECT_EQ(pending.err, "herd: job 5: is pending: it is already in the queue\n");
+  ASSERT_EQ(fake_.actions.size(), 3u);
+  EXPECT_EQ(fake_.actions[0].action, "hold");
+  EXPECT_EQ(fake_.actions[1].action, "requeue");
+  Refused({"hold"});
+}
+
+TEST_F(CliTest, CancelByFiltersCombinesThemAndCountsWhatWasCancelled) {
+  fake_.action_reply.results = {{3, true, "cancelled", 0}, {4, true, "cancelling", 0}};
+  Outcome r = Herd({"cancel", "-u", "bob", "--state", "pending,running", "--name", "sweep",
+                    "--project", "vision"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "cancelled 2 jobs\n");
+  const proto::JobActionRequest& sent = fake_.actions.at(0);
+  EXPECT_EQ(sent.action, "cancel");
+  EXPECT_THAT(sent.ids, IsEmpty());
+  EXPECT_EQ(sent.user, "bob");
+  EXPECT_THAT(sent.states, ElementsAre("PENDING", "RUNNING"));
+  EXPECT_EQ(sent.name, "sweep");
+  EXPECT_EQ(sent.project, "vision");
+  EXPECT_THAT(Refused({"cancel"}), HasSubstr("-u USER"));
+  EXPECT_THAT(Refused({"cancel", "7", "--name", "x"}), HasSubstr("not both"));
+  EXPECT_THAT(Refused({"cancel", "--state", "sleepy"}), HasSubstr("invalid state"));
+}
+
+TEST_F(CliTest, UpdateSendsOnlyWhatChanges) {
+  fake_.action_reply.results = {{5, true, "updated", 0}};
+  Outcome r = Herd({"update", "5", "--time", "2h", "--name", "n2", "--project", "p", "--hold"});
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(r.out, "updated job 5\n");
+  const proto::UpdateJobRequest& sent = fake_.updates.at(0);
+  EXPECT_THAT(sent.ids, ElementsAre(5));
+  EXPECT_EQ(sent.time_limit_s, 7200);
+  EXPECT_EQ(sent.name, "n2");
+  EXPECT_EQ(sent.project, "p");
+  EXPECT_TRUE(sent.hold);
+  ASSERT_EQ(Herd({"update", "6", "-J", "x"}).code, kExitOk);
+  EXPECT_EQ(fake_.updates.at(1).time_limit_s, -1);
+  EXPECT_THAT(Refused({"update", "5"}), HasSubstr("nothing to change"));
+  EXPECT_THAT(Refused({"update", "5", "--time", "0"}), HasSubstr("more than zero"));
+}
+
+TEST_F(CliTest, DrainSendsItsReason) {
+  ASSERT_EQ(Herd({"admin", "drain", "n1", "--reason", "bad fan"}).code, kExitOk);
+  ASSERT_EQ(Herd({"admin", "undrain", "n1"}).code, kExitOk);
+  ASSERT_EQ(fake_.admin_requests.size(), 2u);
+  EXPECT_EQ(fake_.admin_requests[0].action, "drain");
+  EXPECT_THAT(fake_.admin_requests[0].args, ElementsAre("n1", "bad fan"));
+  EXPECT_THAT(fake_.admin_requests[1].args, ElementsAre("n1"));
 }
 
 // ---- formatting ----

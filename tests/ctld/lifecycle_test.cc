@@ -237,7 +237,7 @@ TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstim
   };
   proto::WhyReply r = why(*held_id);
   EXPECT_EQ(r.waits_for, "hold");
-  EXPECT_EQ(r.job.reason, "held: herd release " + std::to_string(*held_id));
+  EXPECT_EQ(r.job.reason, "held by user: herd release " + std::to_string(*held_id));
   EXPECT_EQ(r.estimate_note, "no estimate: it waits for its hold");
   r = why(*after_id);
   EXPECT_EQ(r.waits_for, "dependency");

@@ -183,9 +183,10 @@ def options(args):
         if verb == "admin":
             page = os.path.join(man, "herd-admin.8")
             compare("herd admin", text, page, {"OPTIONS"}, failures)
+            # A subcommand's own options live in a section of their own ("DRAIN OPTIONS").
             for sub in help_subcommands(text):
                 compare(f"herd admin {sub}", run_help([args.herd, verb, sub]), page,
-                        {"OPTIONS"}, failures)
+                        {"OPTIONS", f"{sub.upper()} OPTIONS"}, failures)
             continue
         page = os.path.join(man, f"herd-{verb}.1")
         if os.path.exists(page) and so_target(page):

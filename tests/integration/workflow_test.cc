@@ -69,7 +69,7 @@ TEST_F(WorkflowTest, AfterOkOnAFailingJobCancelsTheDependent) {
 TEST_F(WorkflowTest, HoldThenRelease) {
   auto id = c().Submit("--hold -- true");
   ASSERT_TRUE(id.ok()) << id.status().message();
-  ASSERT_TRUE(WaitForReason(*id, "held: herd release " + std::to_string(*id))) << c().log_tail();
+  ASSERT_TRUE(WaitForReason(*id, "held by user: herd release " + std::to_string(*id))) << c().log_tail();
   EXPECT_EQ(Field(*id, "state"), "PENDING");
   auto why = nlohmann::json::parse(c().Herd("why --json " + std::to_string(*id)).out);
   EXPECT_EQ(why["estimated_start"], nullptr);

@@ -32,6 +32,7 @@ model::JobSpec FullSpec() {
   s.volumes = {"/data/imagenet:/data", "/scratch"};
   s.after = {"12:ok", "13:any"};
   s.hold = true;
+  s.admin_hold = true;
   s.begin_time = 1700000500;
   s.array_id = 40;
   s.array_index = 7;
@@ -99,10 +100,13 @@ template <> SubmitRequest Sample() {
 }
 template <> SubmitReply Sample() { return {99}; }
 template <> JobsRequest Sample() {
-  return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50, 1234, true};
+  return {{1, 2, 3}, "bob", {"RUNNING", "PENDING"}, true, 50, 1234, true, 12};
 }
 template <> JobsReply Sample() { return {{FullJob(), FullJob()}, true}; }
-template <> JobActionRequest Sample() { return {"suspend", {5, 6}}; }
+template <> JobActionRequest Sample() {
+  return {"cancel", {5, 6}, {7}, "bob", {"PENDING"}, "sweep", "vision"};
+}
+template <> UpdateJobRequest Sample() { return {{5}, {7, 8}, 3600, "renamed", "vision", true}; }
 template <> JobActionResult Sample() { return {5, true, "SUSPENDED", 3}; }
 template <> JobActionReply Sample() {
   return {{{5, true, "SUSPENDED", 0}, {6, false, "not running", 0}}};
@@ -169,8 +173,8 @@ template <typename T>
 class BodyTest : public ::testing::Test {};
 using BodyTypes =
     ::testing::Types<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply,
-                     JobActionRequest, JobActionResult, JobActionReply, LogsRequest, LogsReply,
-                     NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
+                     JobActionRequest, UpdateJobRequest, JobActionResult, JobActionReply,
+                     LogsRequest, LogsReply, NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
                      ProjectsReply, AdminRequest, AdminReply, WhyRequest, WhyReply,
                      UsageRequest, UsageRow, UsageReply, StatsRequest, StatsReply, JobReport,
                      RegisterRequest,

@@ -339,7 +339,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 5);
+  EXPECT_EQ(*version, 6);
 }
 
 TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
@@ -357,6 +357,7 @@ TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNot
   }
   // What herd-ctld of schema version 4 wrote: no waits_for column.
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("PRAGMA user_version = 4");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -380,6 +381,7 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
   RawQuery("ALTER TABLE jobs DROP COLUMN accounting");
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 1");
@@ -459,6 +461,7 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
   // What herd-ctld of schema version 2 wrote: no stop column; a PREEMPTED job awaited its end.
   RawQuery("ALTER TABLE jobs DROP COLUMN stop");
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
+  RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
   RawQuery("PRAGMA user_version = 2");
@@ -479,7 +482,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (5): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (6): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;
@@ -525,13 +528,15 @@ TEST_F(StoreTest, NodesUpsertAndLoad) {
   topo.source = "etc/topologies/dgx.xml";
   ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kUp, 100).ok());
   ASSERT_TRUE(store->UpsertNode("cpu01", {}, model::NodeState::kDown, 50).ok());
-  ASSERT_TRUE(store->UpsertNode("dgx01", topo, model::NodeState::kDrain, 200).ok());
+  ASSERT_TRUE(
+      store->UpsertNode("dgx01", topo, model::NodeState::kDrain, 200, "fan on GPU 3").ok());
 
   auto nodes = store->LoadNodes();
   ASSERT_TRUE(nodes.ok()) << nodes.status().message();
   ASSERT_EQ(nodes->size(), 2u);
   EXPECT_EQ((*nodes)[0], (NodeRecord{"cpu01", {}, model::NodeState::kDown, 50}));
-  EXPECT_EQ((*nodes)[1], (NodeRecord{"dgx01", topo, model::NodeState::kDrain, 200}));
+  EXPECT_EQ((*nodes)[1],
+            (NodeRecord{"dgx01", topo, model::NodeState::kDrain, 200, "fan on GPU 3"}));
 }
 
 TEST_F(StoreTest, EventsAppendAndListInOrder) {

@@ -262,6 +262,11 @@ proto::JobActionResult Controller::UpdateJob(const proto::UpdateJobRequest& req,
   if (req.time_limit_s > 0) spec.time_limit_s = req.time_limit_s;
   Status s = Status::Ok();
   if (!req.project.empty()) s = CheckProject(&spec, who);
+  if (s.ok() && !req.project.empty()) {
+    if (const config::ClassConfig* cls = config_.FindClass(spec.job_class)) {
+      s = CheckQuotaCanHold(spec, config_, *cls);
+    }
+  }
   if (s.ok() && req.time_limit_s > 0) s = CheckTimeLimit(&spec);
   if (s.ok()) s = CheckSpecLimits(spec, config_.controller);
   if (!s.ok()) {

@@ -86,6 +86,39 @@ Status CheckSubmitBytes(size_t members, size_t total_bytes, const config::Contro
   return Status::Ok();
 }
 
+Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& config,
+                         const config::ClassConfig& cls) {
+  const model::Resources need = spec.PerWorker() * spec.workers;
+  using model::AmountText;
+  const config::QueueConfig* project = config.FindQueue(spec.project);
+  for (const config::QueueConfig* q = project; q != nullptr;
+       q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
+    if (!q->limit) continue;
+    for (int c = 0; c < model::Resources::kComponents; ++c) {
+      const int64_t limit = q->limit->Component(c);
+      if (limit >= 0 && need.Component(c) > limit) {
+        return Invalid("the job needs " + AmountText(c, need.Component(c)) + " but " +
+                       (q->is_project ? "project " : "department ") + q->name +
+                       " may use at most " + AmountText(c, limit) + ": ask for less");
+      }
+    }
+  }
+  if (project == nullptr || !cls.within_quota_only) return Status::Ok();
+  for (int c = 0; c < model::Resources::kComponents; ++c) {
+    const int64_t deserved = project->deserved.Component(c);
+    // As the scheduler counts it: cores and memory only where the project is given some.
+    if (need.Component(c) <= 0 || (c > 0 && deserved <= 0)) continue;
+    if (need.Component(c) > deserved) {
+      return Invalid("class " + cls.name + " starts only within the project's guaranteed quota, " +
+                     "and project " + project->name + " is guaranteed " + AmountText(c, deserved) +
+                     " (the job needs " + AmountText(c, need.Component(c)) +
+                     "): ask for less, use a class that may borrow idle GPUs (--class train), "
+                     "or another project (-p)");
+    }
+  }
+  return Status::Ok();
+}
+
 size_t ListedBytes(const model::Job& job, bool brief) {
   constexpr size_t kFixed = 256;  // numbers, states and field names
   size_t n = kFixed + job.user.size() + job.reason.size() + job.spec.name.size() +

@@ -125,7 +125,8 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   HERD_RETURN_IF_ERROR(CheckOutputFiles(*spec));
   HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
   HERD_RETURN_IF_ERROR(CheckTimeLimit(spec));
-  // Refuse what no node could ever hold, so it does not wait forever.
+  // Refuse what no node, and what the quotas, could ever let start, so it does not wait forever.
+  HERD_RETURN_IF_ERROR(CheckQuotaCanHold(*spec, config_, *cls));
   HERD_RETURN_IF_ERROR(CheckWhereItCanRun(spec));
   return spec->project;
 }

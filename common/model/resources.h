@@ -40,7 +40,13 @@ struct Resources {
     return gpu_milli >= r.gpu_milli && cpus >= r.cpus && memory_mib >= r.memory_mib;
   }
   bool IsZero() const { return gpu_milli == 0 && cpus == 0 && memory_mib == 0; }
+  // Components by index, for rules that treat them alike: 0 GPU milli, 1 cores, 2 memory MiB.
+  static constexpr int kComponents = 3;
+  int64_t Component(int c) const { return c == 0 ? gpu_milli : (c == 1 ? cpus : memory_mib); }
 };
+
+// One component's amount for messages: "8 GPUs", "0.5 GPUs", "16 cores", "64G memory".
+std::string AmountText(int component, int64_t value);
 
 // "2 GPUs, 16 cores, 64G" style text for messages and tables.
 std::string FormatResources(const Resources& r);

@@ -57,19 +57,12 @@ namespace internal {
 namespace {
 
 // "8 GPUs" / "16 cores" / "64G memory" for one component of a quota.
-std::string Amount(int c, int64_t v) {
-  if (c == 0) return GpuText(v);
-  if (c == 1) return std::to_string(v) + (v == 1 ? " core" : " cores");
-  return model::FormatSizeMiB(v) + " memory";
-}
 std::string Number(int c, int64_t v) {
   if (c == 0) return model::FormatGpuMilli(v);
   return c == 1 ? std::to_string(v) : model::FormatSizeMiB(v);
 }
 const char* Unit(int c) { return c == 0 ? "GPUs" : (c == 1 ? "cores" : "memory"); }
-int64_t Get(const model::Resources& r, int c) {
-  return c == 0 ? r.gpu_milli : (c == 1 ? r.cpus : r.memory_mib);
-}
+int64_t Get(const model::Resources& r, int c) { return r.Component(c); }
 
 }  // namespace
 
@@ -451,8 +444,8 @@ std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
   if (!added) return it->second;
   if (hit.block == Block::kLimit) {
     it->second = std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
-                 " is at its limit of " + Amount(c, Get(a.view->limit, c)) + " (" +
-                 Amount(c, used) + " in use, job needs " + Amount(c, need) + ")";
+                 " is at its limit of " + model::AmountText(c, Get(a.view->limit, c)) + " (" +
+                 model::AmountText(c, used) + " in use, job needs " + model::AmountText(c, need) + ")";
   } else if (hit.block == Block::kHeld) {
     const JobState& holder = *a.quota_held_for;
     it->second = "project " + a.view->name + "'s deserved quota is held for job " +
@@ -569,14 +562,14 @@ std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
            model::FormatGpuMilli(share);
   }
   if (cores < s.cpus) {
-    return "needs " + Amount(1, s.cpus) + " on one node" + each + "; most free is " + std::to_string(cores);
+    return "needs " + model::AmountText(1, s.cpus) + " on one node" + each + "; most free is " + std::to_string(cores);
   }
   if (memory < s.memory_mib) {
-    return "needs " + Amount(2, s.memory_mib) + " on one node" + each + "; most free is " +
+    return "needs " + model::AmountText(2, s.memory_mib) + " on one node" + each + "; most free is " +
            model::FormatSizeMiB(memory);
   }
-  std::string what = (s.gpu_milli > 0 ? GpuText(s.gpu_milli) + model + ", " : "") + Amount(1, s.cpus) +
-                     " and " + Amount(2, s.memory_mib);
+  std::string what = (s.gpu_milli > 0 ? GpuText(s.gpu_milli) + model + ", " : "") + model::AmountText(1, s.cpus) +
+                     " and " + model::AmountText(2, s.memory_mib);
   if (s.workers > 1) {
     return "gang of " + std::to_string(s.workers) + " workers (" + what +
            " each) does not fit at once";

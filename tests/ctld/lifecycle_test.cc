@@ -145,6 +145,46 @@ TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
   EXPECT_EQ(c->jobs("n1").Running().size(), 4u);
 }
 
+// A job the quotas could never let start is refused at submit, saying what to ask instead,
+// rather than waiting forever: an interactive job (which starts only within its project's
+// guarantee) beyond the project's deserved GPUs, any job beyond a limit of its project or of a
+// department above it.
+TEST(SubmitTest, JobTheQuotasCanNeverStartIsRefusedWithWhatToAskInstead) {
+  auto c = InProcessCluster::Started({R"(
+[departments.lab]
+limit = { gpu = 3 }
+members = ["*"]
+
+[projects.a]
+department = "lab"
+deserved = { gpu = 2 }
+
+[projects.free]
+deserved = { gpu = 0 }
+members = ["*"]
+)", {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  TestClient alice = c->Client(kAlice);
+  auto refused = alice.Submit(Spec(3, "interactive", "a"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("class interactive starts only within the project's guaranteed quota, and "
+                        "project a is guaranteed 2 GPUs (the job needs 3 GPUs): ask for less, use "
+                        "a class that may borrow idle GPUs (--class train)"));
+  refused = alice.Submit(Spec(1, "interactive", "free"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("project free is guaranteed 0 GPUs"));
+  refused = alice.Submit(Spec(4, "train", "a"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the job needs 4 GPUs but department lab may use at most 3 GPUs"));
+  // Within them: accepted (a CPU-only interactive job needs no GPU guarantee).
+  EXPECT_TRUE(alice.Submit(Spec(2, "interactive", "a")).ok());
+  EXPECT_TRUE(alice.Submit(Spec(3, "train", "a")).ok());
+  EXPECT_TRUE(alice.Submit(Spec(0, "interactive", "free")).ok());
+}
+
 TEST(JobLifecycleTest, HigherClassPreemptsALowerOneOfItsProject) {
   auto c = InProcessCluster::Started({R"(
 [projects.vision]

@@ -62,7 +62,9 @@ TEST(StatsTest, ReclaimIsCountedWithTheGpuTimeItCost) {
   for (const auto& g : stats->gpus) {
     EXPECT_EQ(g.node, "n1");
     EXPECT_EQ(g.allocated_milli, g.project.empty() ? 4000 : 2000) << g.project;
-    if (g.project.empty()) EXPECT_EQ(g.gpus, 4);
+    if (g.project.empty()) {
+      EXPECT_EQ(g.gpus, 4);
+    }
   }
   ASSERT_EQ(stats->nodes.size(), 1u);
   EXPECT_EQ(stats->nodes[0].state, "UP");

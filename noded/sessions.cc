@@ -89,7 +89,12 @@ std::string SessionHub::State(const std::string& job_key) const {
 }
 
 void SessionHub::Step() {
-  for (const net::Incoming& in : server_->Poll(0)) Handle(in);
+  // A connection whose credential failed is closed: the rest of what it sent is not verified
+  // (each verification costs herd-noded a round trip to munged).
+  std::set<std::string> refused;
+  for (const net::Incoming& in : server_->Poll(0)) {
+    if (refused.count(in.peer) == 0 && !Handle(in)) refused.insert(in.peer);
+  }
   const int64_t now = clock_->MonotonicMillis();
   std::vector<uint64_t> idle;
   for (auto& [id, s] : sessions_) {
@@ -104,13 +109,13 @@ void SessionHub::Step() {
   }
 }
 
-void SessionHub::Handle(const net::Incoming& in) {
+bool SessionHub::Handle(const net::Incoming& in) {
   const proto::Envelope& e = in.envelope;
   auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
   Status s;
   if (!who.ok()) {
-    spdlog::warn("session: refused '{}' from an unauthenticated peer: {}", e.type,
-                 who.status().message());
+    spdlog::warn("session: refused '{}' from an unauthenticated peer, closing its connection: {}",
+                 e.type, who.status().message());
     s = who.status();
   } else {
     server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
@@ -128,6 +133,8 @@ void SessionHub::Handle(const net::Incoming& in) {
                                                                  s.message()},
                                                e.id));
   }
+  if (!who.ok()) server_->Disconnect(in.peer);
+  return who.ok();
 }
 
 Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {

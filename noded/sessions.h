@@ -58,7 +58,8 @@ class SessionHub {
     int64_t taken_reported = 0;
     int64_t last_heard_ms = 0;
   };
-  void Handle(const net::Incoming& in);
+  // False when its credential failed (its connection is then closed).
+  bool Handle(const net::Incoming& in);
   Status OnOpen(const net::Incoming& in, const auth::Identity& who);
   Status OnInput(const net::Incoming& in, const auth::Identity& who);
   void Pump(uint64_t id, Session& s);

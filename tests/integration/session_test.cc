@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <regex>
 #include <string>
+#include <zmq.hpp>
 
 #include "common/auth/auth.h"
 #include "common/net/net.h"
@@ -339,6 +341,67 @@ TEST_F(SessionTest, AnotherUserIsRefused) {
   c().Herd("cancel " + job);
 }
 
+
+// Sends a session request with a forged credential to herd-noded at `endpoint` as `uid`, from a
+// child that became that user, over a connection whose events a monitor reports: the reply's
+// error and whether herd-noded then closed the connection ("... closed"), or what went wrong.
+std::string ForgedAs(uint32_t uid, const std::string& endpoint, const std::string& node, long id) {
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  const pid_t child = fork();
+  if (child == 0) {
+    close(out[0]);
+    std::string result = "cannot become uid " + std::to_string(uid);
+    if (setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0) {
+      zmq::context_t context;
+      zmq::socket_t dealer(context, zmq::socket_type::dealer), monitor(context, zmq::socket_type::pair);
+      zmq_socket_monitor(dealer.handle(), "inproc://monitor", ZMQ_EVENT_DISCONNECTED);
+      monitor.connect("inproc://monitor");
+      dealer.set(zmq::sockopt::linger, 0);
+      dealer.connect(endpoint);
+      proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, true, node}, 1);
+      e.cred = "MUNGE:forged";
+      const std::string bytes = proto::EncodeEnvelope(e);
+      (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);
+      (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);  // never looked at
+      zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::message_t m;
+      if (zmq::poll(&item, 1, std::chrono::seconds(10)) <= 0 || !dealer.recv(m)) {
+        result = "no answer";
+      } else {
+        auto reply = proto::DecodeEnvelope(m.to_string_view());
+        result = reply.ok() ? net::ReplyStatus(*reply).message() : "undecodable reply";
+        zmq::pollitem_t event{monitor.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&event, 1, std::chrono::seconds(10)) > 0) result += "; closed";
+        if (zmq::poll(&item, 1, std::chrono::milliseconds(0)) > 0) result += "; answered twice";
+      }
+    }
+    (void)!write(out[1], result.data(), result.size());
+    _exit(0);
+  }
+  close(out[1]);
+  std::string result;
+  char buf[512];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) result.append(buf, n);
+  close(out[0]);
+  waitpid(child, nullptr, 0);
+  return result;
+}
+
+// A connection that sends a credential herd-noded cannot verify is answered once and closed:
+// what else it sent is never verified (each check costs herd-noded a round trip to munged).
+TEST_F(SessionTest, AForgedCredentialClosesTheConnection) {
+  CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --pty -- sleep 300");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(SessionEndpoint(id, &node, &endpoint));
+  const std::string result = ForgedAs(kNobody, endpoint, node, id);
+  EXPECT_NE(result.find("; closed"), std::string::npos) << result;
+  EXPECT_EQ(result.find("answered twice"), std::string::npos) << result;
+  c().Herd("cancel " + std::to_string(id));
+}
 
 // A session request is good only on the node it names: one seen on the network cannot be
 // replayed to another node (whose munged has not seen the credential) where the same job and

@@ -952,13 +952,15 @@ int Shim::Run() {
 // The job appends (O_APPEND), so after a cut its output lands past the note until the next
 // check cuts it again; `final` (the job has ended) leaves exactly the kept part and the note.
 void Shim::CapLog(bool final) {
-  const int64_t cap = spec_.max_log_bytes;
-  if (cap <= 0) return;
-  const std::string note = "\n[herd: log truncated: the job wrote more than " +
-                           std::to_string(cap) + " bytes (max_log_size); later output was "
-                           "discarded]\n";
-  // Each stream's log is bounded as the whole is.
+  if (spec_.max_log_bytes <= 0) return;
+  // The log of both streams keeps max_log_size, each stream's own copy half of it: a job's
+  // logs take at most twice max_log_size on the node.
   for (const char* name : {kLogFile, kStdoutLogFile, kStderrLogFile}) {
+    const int64_t cap =
+        std::string_view(name) == kLogFile ? spec_.max_log_bytes : spec_.max_log_bytes / 2;
+    const std::string note = "\n[herd: log truncated: the job wrote more than " +
+                             std::to_string(cap) + " bytes (max_log_size); later output was "
+                             "discarded]\n";
     struct stat st;
     if (stat(Path(name).c_str(), &st) != 0) continue;
     const int64_t size = st.st_size;
@@ -1019,6 +1021,15 @@ Status Shim::StartOutput() {
     // The user's ids before the first path is looked up: the kernel checks every directory of
     // it, and every symbolic link on the way, with the user's rights alone. Not dumpable, so
     // the user's own processes cannot ptrace it and reach herd's logs.
+    // It copies what the job writes on the job's cores, at the lowest priority: the job's
+    // output costs other jobs nothing.
+    if (!spec.cpus.empty()) {
+      cpu_set_t cpus;
+      CPU_ZERO(&cpus);
+      for (int c : spec.cpus) CPU_SET(c, &cpus);
+      sched_setaffinity(0, sizeof cpus, &cpus);
+    }
+    (void)!setpriority(PRIO_PROCESS, 0, 19);
     std::string answer = "ok";
     if (NeedsSwitch(user) && !DropToUser(user)) {
       answer = "cannot switch to uid " + std::to_string(user.uid) + ": " + ErrnoText(errno);

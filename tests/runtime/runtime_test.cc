@@ -499,6 +499,10 @@ TEST_F(RuntimeTest, LogIsCappedWhileTheJobRunsAndEndsWithATruncationNote) {
   EXPECT_NE(log.find("log truncated"), std::string::npos) << log.substr(1000);
   EXPECT_EQ(log.back(), '\n');
   EXPECT_LT(log.size(), 1200u);
+  // The copy of stdout alone keeps half as much: a job's logs take at most twice the cap.
+  const std::string out = Slurp(tmp_ + "/state/jobs/23.0/log.stdout");
+  EXPECT_EQ(out.substr(0, 501), std::string(500, 'a') + "\n") << out.size() << " bytes";
+  EXPECT_LT(out.size(), 700u);
 }
 
 TEST_F(RuntimeTest, NewRuntimeOverSameStateSeesRunningJobAndItsExit) {

@@ -210,19 +210,9 @@ Status Client::SignAndSend(proto::Envelope request, int resent) {
     if (!dealer.ok()) return dealer.status();
     dealer_ = std::move(*dealer);
   }
-  if (use_keys_ && !key_) {
-    // Asked for once per connection, ahead of the request: until the answer comes, requests
-    // keep their MUNGE credentials, so nothing waits for it.
-    key_ = std::make_unique<auth::ConnectionKeyClient>();
-    ++key_generation_;
-    proto::Envelope ask =
-        proto::MakeEnvelope(proto::ConnectionKeyRequest{key_->public_key()}, next_id_++);
-    auto cred = auth_->Credential(auth::MessageBinding(ask.type, ask.id, ask.body));
-    if (!cred.ok()) return cred.status();
-    ask.cred = std::move(*cred);
-    HERD_RETURN_IF_ERROR(dealer_->Send(ask));
-    key_request_ = ask.id;
-  }
+  // Asked for once per connection, ahead of the request: until the answer comes, requests keep
+  // their MUNGE credentials, so nothing waits for it.
+  if (use_keys_ && !key_) HERD_RETURN_IF_ERROR(OpenKey());
   if (key_ && key_->ready()) {
     auto cred = key_->Sign(request.type, request.id, request.body);
     if (cred.ok()) {
@@ -241,6 +231,19 @@ Status Client::SignAndSend(proto::Envelope request, int resent) {
   return dealer_->Send(request);
 }
 
+Status Client::OpenKey() {
+  key_ = std::make_unique<auth::ConnectionKeyClient>();
+  ++key_generation_;
+  proto::Envelope ask =
+      proto::MakeEnvelope(proto::ConnectionKeyRequest{key_->public_key()}, next_id_++);
+  auto cred = auth_->Credential(auth::MessageBinding(ask.type, ask.id, ask.body));
+  if (!cred.ok()) return cred.status();
+  ask.cred = std::move(*cred);
+  HERD_RETURN_IF_ERROR(dealer_->Send(ask));
+  key_request_ = ask.id;
+  return Status::Ok();
+}
+
 void Client::TakeKeyAnswer(const proto::Envelope& reply) {
   key_request_ = 0;
   auto answer = proto::BodyOf<proto::ConnectionKeyReply>(reply);
@@ -256,6 +259,8 @@ void Client::DropConnection() {
   key_.reset();
   key_request_ = 0;
   keyed_.clear();
+  held_.clear();
+  undelivered_.clear();
 }
 
 Result<proto::Envelope> Client::NextReply() {
@@ -267,23 +272,45 @@ Result<proto::Envelope> Client::NextReply(Clock::time_point deadline) {
   // breaking, and the caller hears of it.
   constexpr int kMaxResends = 3;
   while (dealer_) {
+    if (!undelivered_.empty()) {
+      proto::Envelope reply = std::move(undelivered_.front());
+      undelivered_.pop_front();
+      return reply;
+    }
     auto reply = dealer_->Receive(RemainingMs(deadline));
     if (!reply) break;
     if (key_request_ != 0 && reply->id == key_request_) {
       TakeKeyAnswer(*reply);
+      std::vector<Held> held = std::move(held_);
+      held_.clear();
+      for (Held& h : held) {
+        if (key_ && key_->ready()) {
+          HERD_RETURN_IF_ERROR(SignAndSend(std::move(h.sent.request), h.sent.resent + 1));
+        } else {
+          // herd-ctld refused a new key: the connection still holds one, so the refusal did not
+          // come from herd-ctld (and the request may have been applied). Said, not sent again.
+          undelivered_.push_back(std::move(h.refusal));
+        }
+      }
       continue;
     }
     auto it = keyed_.find(reply->id);
     if (it == keyed_.end()) return std::move(*reply);
     Keyed sent = std::move(it->second);
     keyed_.erase(it);
-    if (ReplyStatus(*reply).code() != Code::kNoConnectionKey || sent.resent >= kMaxResends) {
+    if (ReplyStatus(*reply).code() != Code::kNoConnectionKey || sent.resent >= kMaxResends ||
+        !use_keys_) {
       return std::move(*reply);
     }
-    // Its connection is new and holds no key, so herd-ctld did not apply it. The key that signed
-    // it is dead: the next one is asked for by the resend (older keys were replaced already).
+    // Its connection is new and holds no key, so herd-ctld did not apply it: it is sent again
+    // once a new key is open on the connection. The key that signed it is dead (older keys were
+    // replaced already).
     if (sent.generation == key_generation_ && key_ && key_->ready()) key_.reset();
-    HERD_RETURN_IF_ERROR(SignAndSend(std::move(sent.request), sent.resent + 1));
+    // Refused under an older key while a newer one is open: herd-ctld answers a connection in
+    // order, so its refusals came before the new key's answer. Not sent again.
+    if (key_ && key_->ready()) return std::move(*reply);
+    held_.push_back(Held{std::move(sent), std::move(*reply)});
+    if (!key_) HERD_RETURN_IF_ERROR(OpenKey());
   }
   // Drop the socket and its queue: a request reported as failed must not reach the server later.
   DropConnection();

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -154,9 +155,11 @@ class Client {
   // first request on each connection is preceded by a ConnectionKeyRequest, and once herd-ctld
   // has answered it the requests are signed with the connection key (common/auth/
   // connection_key.h) instead of one MUNGE credential each. A request refused because its
-  // connection holds no key (the transport reconnected) is sent again, with the same id, after a
-  // new key is opened; it was not applied. Against a herd-ctld that knows no connection keys,
-  // every request keeps its MUNGE credential. Call before the first request.
+  // connection holds no key (the transport reconnected) is sent again, with the same id, once a
+  // new key is open on that connection; it was not applied. When herd-ctld refuses the new key
+  // (the connection still holds one, so the refusal was not herd-ctld's: replies are not signed)
+  // the refusal goes to the caller and nothing is sent again. Against a herd-ctld that knows no
+  // connection keys, every request keeps its MUNGE credential. Call before the first request.
   void UseConnectionKeys();
 
  private:
@@ -167,7 +170,15 @@ class Client {
     int generation = 0;       // the key that signed it (key_generation_ when sent)
     int resent = 0;
   };
+  // A keyed request refused for want of a key, waiting for the new key: sent again once it is
+  // open, else its refusal is returned.
+  struct Held {
+    Keyed sent;
+    proto::Envelope refusal;
+  };
   Result<proto::Envelope> NextReply(std::chrono::steady_clock::time_point deadline);
+  // Sends a ConnectionKeyRequest for a new key (key_, key_request_).
+  Status OpenKey();
   // Signs `request` (its id set) with the connection key when there is one, else with a MUNGE
   // credential (first asking for a key when wanted and none is on its way), and sends it.
   Status SignAndSend(proto::Envelope request, int resent);
@@ -186,6 +197,8 @@ class Client {
   uint64_t key_request_ = 0;  // id of the ConnectionKeyRequest in flight
   int key_generation_ = 0;    // keys opened so far
   std::map<uint64_t, Keyed> keyed_;  // by request id
+  std::vector<Held> held_;
+  std::deque<proto::Envelope> undelivered_;  // replies NextReply returns before reading more
 };
 
 }  // namespace herd::net

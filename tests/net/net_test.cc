@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "common/auth/auth.h"
+#include "common/auth/connection_key.h"
 #include "common/net/net.h"
 #include "common/net/zmtp.h"
 #include "tests/support/munge_fixture.h"
@@ -259,6 +260,72 @@ void RoundTrip(const std::string& method, const std::string& socket) {
 TEST(NetTest, RequestReplyWithNoAuth) { RoundTrip("none", ""); }
 
 TEST_F(MungeTest, RequestReplyWithMunge) { RoundTrip("munge", munged_->socket()); }
+
+// Replies are not signed: someone on the path may answer a keyed request that herd-ctld applied
+// with a forged "no connection key". The client then asks for a new key, and as herd-ctld
+// refuses it (the connection holds its key) the client reports the refusal and never sends the
+// request again, which herd-ctld would apply a second time.
+TEST_F(MungeTest, ForgedNoKeyRefusalNeverMakesTheClientSendARequestTwice) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  const std::string endpoint = server->Endpoints().at(0);
+  std::atomic<bool> done = false;
+  Result<proto::Envelope> second = Internal("not run");
+  std::thread client_thread([&] {
+    net::Client client(endpoint, MakeAuth("munge", munged_->socket()), kWaitMs);
+    client.UseConnectionKeys();
+    // The first request goes with its MUNGE credential while the key is on its way.
+    (void)client.Call<proto::SubmitRequest, proto::SubmitReply>(proto::SubmitRequest{});
+    auto id = client.Post(proto::MakeEnvelope(proto::SubmitRequest{}));
+    if (id.ok()) second = client.NextReply();
+    done = true;
+  });
+  auto verifier = MakeAuth("munge", munged_->socket());
+  auth::ConnectionKeys keys;
+  std::map<uint64_t, int> applied;  // request id -> times applied
+  int keyed = 0;
+  const auto deadline = Clock::now() + milliseconds(kWaitMs);
+  // Serves until the client is done, and a little beyond for a request sent again.
+  for (auto stop = deadline; Clock::now() < stop;) {
+    if (done && stop == deadline) stop = Clock::now() + milliseconds(300);
+    for (const net::Incoming& in : server->Poll(50)) {
+      const proto::Envelope& e = in.envelope;
+      proto::Envelope reply;
+      if (auth::IsKeyed(e.cred)) {
+        auto who = keys.Verify(in.peer, e.cred, e.type, e.id, e.body);
+        ASSERT_TRUE(who.ok()) << who.status().message();
+        ++applied[e.id];
+        // The forged answer, in place of herd-ctld's SubmitReply.
+        reply = proto::MakeEnvelope(
+            proto::ErrorReply{static_cast<int>(Code::kNoConnectionKey), "no connection key"}, e.id);
+        ++keyed;
+      } else {
+        auto who = verifier->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+        ASSERT_TRUE(who.ok()) << who.status().message();
+        if (e.type == proto::MessageName<proto::ConnectionKeyRequest>()) {
+          auto ask = proto::BodyOf<proto::ConnectionKeyRequest>(e);
+          ASSERT_TRUE(ask.ok());
+          auto opened = keys.Open(in.peer, *who, ask->client_public);
+          reply = opened.ok() ? proto::MakeEnvelope(proto::ConnectionKeyReply{*opened}, e.id)
+                              : proto::MakeEnvelope(
+                                    proto::ErrorReply{static_cast<int>(opened.status().code()),
+                                                      opened.status().message()},
+                                    e.id);
+        } else {
+          ++applied[e.id];
+          reply = proto::MakeEnvelope(proto::SubmitReply{static_cast<model::JobId>(e.id)}, e.id);
+        }
+      }
+      server->Send(in.peer, reply);
+    }
+  }
+  client_thread.join();
+  EXPECT_EQ(keyed, 1) << "the second request was not signed with the connection key";
+  for (const auto& [id, times] : applied) EXPECT_EQ(times, 1) << "request " << id << " applied twice";
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(net::ReplyStatus(*second).code(), Code::kNoConnectionKey)
+      << "the client took an answer to a request sent again: " << second->type;
+}
 
 TEST(NetTest, EndpointsResolveTheEphemeralPort) {
   auto server = BindLoopback();

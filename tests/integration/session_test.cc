@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <regex>
 #include <string>
 #include <zmq.hpp>
@@ -264,36 +265,16 @@ TEST_F(SessionTest, ExecNeverEntersAProcessThatIsNotTheJobs) {
   c().Herd("cancel " + std::to_string(id));
 }
 
-// Sends SessionOpen for job `id` on `node` straight to herd-noded at `endpoint` (not asking
-// herd-ctld) with a MUNGE credential of `uid`, from a child process that became that user;
-// returns the reply's error message, or "opened".
-std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
-                   const std::string& node, long id, bool exec) {
+// Runs `probe` in a child process that became `uid` (groups, gid, uid) and returns what it
+// returned, or why the child could not become that user.
+std::string AsUser(uint32_t uid, const std::function<std::string()>& probe) {
   int out[2];
   if (pipe(out) != 0) return "pipe failed";
   const pid_t child = fork();
   if (child == 0) {
     close(out[0]);
     std::string result = "cannot become uid " + std::to_string(uid);
-    if (setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0) {
-      auto auth = auth::MakeAuthenticator("munge", munge_socket);
-      auto dealer = net::Dealer::Connect(endpoint, "");
-      if (!auth.ok() || !dealer.ok()) {
-        result = "cannot connect";
-      } else {
-        proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node}, 1);
-        auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
-        if (cred.ok()) e.cred = *cred;
-        (void)(*dealer)->Send(e);
-        auto reply = (*dealer)->Receive(10000);
-        if (!reply) {
-          result = "no answer";
-        } else {
-          Status s = net::ReplyStatus(*reply);
-          result = s.ok() ? "opened" : s.message();
-        }
-      }
-    }
+    if (setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0) result = probe();
     (void)!write(out[1], result.data(), result.size());
     _exit(0);
   }
@@ -304,6 +285,26 @@ std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::str
   close(out[0]);
   waitpid(child, nullptr, 0);
   return result;
+}
+
+// Sends SessionOpen for job `id` on `node` straight to herd-noded at `endpoint` (not asking
+// herd-ctld) with a MUNGE credential of `uid`, from a child process that became that user;
+// returns the reply's error message, or "opened".
+std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
+                   const std::string& node, long id, bool exec) {
+  return AsUser(uid, [&]() -> std::string {
+    auto auth = auth::MakeAuthenticator("munge", munge_socket);
+    auto dealer = net::Dealer::Connect(endpoint, "");
+    if (!auth.ok() || !dealer.ok()) return "cannot connect";
+    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node}, 1);
+    auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
+    if (cred.ok()) e.cred = *cred;
+    (void)(*dealer)->Send(e);
+    auto reply = (*dealer)->Receive(10000);
+    if (!reply) return "no answer";
+    Status s = net::ReplyStatus(*reply);
+    return s.ok() ? "opened" : s.message();
+  });
 }
 
 // Another user (nobody) can neither attach to nor exec in someone else's job: herd-ctld will
@@ -341,51 +342,32 @@ TEST_F(SessionTest, AnotherUserIsRefused) {
   c().Herd("cancel " + job);
 }
 
-
 // Sends a session request with a forged credential to herd-noded at `endpoint` as `uid`, from a
 // child that became that user, over a connection whose events a monitor reports: the reply's
 // error and whether herd-noded then closed the connection ("... closed"), or what went wrong.
 std::string ForgedAs(uint32_t uid, const std::string& endpoint, const std::string& node, long id) {
-  int out[2];
-  if (pipe(out) != 0) return "pipe failed";
-  const pid_t child = fork();
-  if (child == 0) {
-    close(out[0]);
-    std::string result = "cannot become uid " + std::to_string(uid);
-    if (setgroups(0, nullptr) == 0 && setgid(uid) == 0 && setuid(uid) == 0) {
-      zmq::context_t context;
-      zmq::socket_t dealer(context, zmq::socket_type::dealer), monitor(context, zmq::socket_type::pair);
-      zmq_socket_monitor(dealer.handle(), "inproc://monitor", ZMQ_EVENT_DISCONNECTED);
-      monitor.connect("inproc://monitor");
-      dealer.set(zmq::sockopt::linger, 0);
-      dealer.connect(endpoint);
-      proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, true, node}, 1);
-      e.cred = "MUNGE:forged";
-      const std::string bytes = proto::EncodeEnvelope(e);
-      (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);
-      (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);  // never looked at
-      zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::message_t m;
-      if (zmq::poll(&item, 1, std::chrono::seconds(10)) <= 0 || !dealer.recv(m)) {
-        result = "no answer";
-      } else {
-        auto reply = proto::DecodeEnvelope(m.to_string_view());
-        result = reply.ok() ? net::ReplyStatus(*reply).message() : "undecodable reply";
-        zmq::pollitem_t event{monitor.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&event, 1, std::chrono::seconds(10)) > 0) result += "; closed";
-        if (zmq::poll(&item, 1, std::chrono::milliseconds(0)) > 0) result += "; answered twice";
-      }
-    }
-    (void)!write(out[1], result.data(), result.size());
-    _exit(0);
-  }
-  close(out[1]);
-  std::string result;
-  char buf[512];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) result.append(buf, n);
-  close(out[0]);
-  waitpid(child, nullptr, 0);
-  return result;
+  return AsUser(uid, [&]() -> std::string {
+    zmq::context_t context;
+    zmq::socket_t dealer(context, zmq::socket_type::dealer), monitor(context, zmq::socket_type::pair);
+    zmq_socket_monitor(dealer.handle(), "inproc://monitor", ZMQ_EVENT_DISCONNECTED);
+    monitor.connect("inproc://monitor");
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(endpoint);
+    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, true, node}, 1);
+    e.cred = "MUNGE:forged";
+    const std::string bytes = proto::EncodeEnvelope(e);
+    (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);
+    (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);  // never looked at
+    zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::message_t m;
+    if (zmq::poll(&item, 1, std::chrono::seconds(10)) <= 0 || !dealer.recv(m)) return "no answer";
+    auto reply = proto::DecodeEnvelope(m.to_string_view());
+    std::string result = reply.ok() ? net::ReplyStatus(*reply).message() : "undecodable reply";
+    zmq::pollitem_t event{monitor.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&event, 1, std::chrono::seconds(10)) > 0) result += "; closed";
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(0)) > 0) result += "; answered twice";
+    return result;
+  });
 }
 
 // A connection that sends a credential herd-noded cannot verify is answered once and closed:

@@ -56,6 +56,14 @@ constexpr int kDefaultGraceMs = 10000;
 // for at most this long.
 constexpr int kLogCheckMs = 250;
 
+// The CPU set of `cores` (ids of this machine), for sched_setaffinity.
+cpu_set_t CpuSet(const std::vector<int>& cores) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cores) CPU_SET(c, &set);
+  return set;
+}
+
 // Undoes in a child what the shim set up for itself before it execs something else, and what
 // the shim inherited: a herd-noded started in the background by a shell ignores SIGINT and
 // SIGQUIT, which a job (a shell's ^C) must not.
@@ -1018,18 +1026,16 @@ Status Shim::StartOutput() {
     close(err[1]);
     close(report[0]);
     if (ready_fd_ >= 0) close(ready_fd_);
-    // The user's ids before the first path is looked up: the kernel checks every directory of
-    // it, and every symbolic link on the way, with the user's rights alone. Not dumpable, so
-    // the user's own processes cannot ptrace it and reach herd's logs.
     // It copies what the job writes on the job's cores, at the lowest priority: the job's
     // output costs other jobs nothing.
     if (!spec.cpus.empty()) {
-      cpu_set_t cpus;
-      CPU_ZERO(&cpus);
-      for (int c : spec.cpus) CPU_SET(c, &cpus);
+      const cpu_set_t cpus = CpuSet(spec.cpus);
       sched_setaffinity(0, sizeof cpus, &cpus);
     }
     (void)!setpriority(PRIO_PROCESS, 0, 19);
+    // The user's ids before the first path is looked up: the kernel checks every directory of
+    // it, and every symbolic link on the way, with the user's rights alone. Not dumpable, so
+    // the user's own processes cannot ptrace it and reach herd's logs.
     std::string answer = "ok";
     if (NeedsSwitch(user) && !DropToUser(user)) {
       answer = "cannot switch to uid " + std::to_string(user.uid) + ": " + ErrnoText(errno);
@@ -1191,9 +1197,7 @@ Status Shim::StartProcess() {
   std::vector<char*> argv = CStrings(args), envp = CStrings(env);
   std::string cwd = spec.cwd.empty() ? "/" : spec.cwd;
   bool switch_user = NeedsSwitch(user);
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  for (int c : spec.cpus) CPU_SET(c, &cpus);
+  const cpu_set_t cpus = CpuSet(spec.cpus);
   bool pin = !cgroup_ && !spec.cpus.empty();
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int sync_pipe[2], err_pipe[2];
@@ -1950,9 +1954,7 @@ int RunExec(const std::string& job_dir, int client_fd) {
     JobCgroup cg = JobCgroup::Open(CgroupModeFromName(name), spec->cgroup_parent, launch.job_key);
     if (Status s = cg.Attach(getpid()); !s.ok()) return fail("cannot join the job's cgroup: " + s.message());
   } else if (!launch.cpus.empty()) {
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    for (int c : launch.cpus) CPU_SET(c, &cpus);
+    const cpu_set_t cpus = CpuSet(launch.cpus);
     sched_setaffinity(0, sizeof cpus, &cpus);
   }
   // A container's namespaces: those of its init. The pid namespace takes effect for the

@@ -70,6 +70,14 @@ class SessionTest : public SharedClusterTest<SessionTest> {
     ASSERT_TRUE(std::regex_search(log, m, std::regex("sessions at (tcp://[0-9.]+:[0-9]+)"))) << log;
     *endpoint = m[1];
   }
+  // A running job of nobody with a session (--pty): its id, node and the node's endpoint.
+  void StartNobodysSessionJob(long* id, std::string* node, std::string* endpoint) {
+    CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --pty -- sleep 300");
+    ASSERT_EQ(sub.exit_code, 0) << sub.err;
+    *id = std::stol(sub.out);
+    ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
+    ASSERT_NO_FATAL_FAILURE(SessionEndpoint(*id, node, endpoint));
+  }
 };
 
 // herd run gives a shell on a GPU: a prompt, CUDA_VISIBLE_DEVICES, ^C to the foreground job,
@@ -373,12 +381,9 @@ std::string ForgedAs(uint32_t uid, const std::string& endpoint, const std::strin
 // A connection that sends a credential herd-noded cannot verify is answered once and closed:
 // what else it sent is never verified (each check costs herd-noded a round trip to munged).
 TEST_F(SessionTest, AForgedCredentialClosesTheConnection) {
-  CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --pty -- sleep 300");
-  ASSERT_EQ(sub.exit_code, 0) << sub.err;
-  const long id = std::stol(sub.out);
-  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  long id = 0;
   std::string node, endpoint;
-  ASSERT_NO_FATAL_FAILURE(SessionEndpoint(id, &node, &endpoint));
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
   const std::string result = ForgedAs(kNobody, endpoint, node, id);
   EXPECT_NE(result.find("; closed"), std::string::npos) << result;
   EXPECT_EQ(result.find("answered twice"), std::string::npos) << result;
@@ -389,12 +394,9 @@ TEST_F(SessionTest, AForgedCredentialClosesTheConnection) {
 // replayed to another node (whose munged has not seen the credential) where the same job and
 // worker run later. The job's owner here is an unprivileged user.
 TEST_F(SessionTest, ASessionRequestForAnotherNodeIsRefused) {
-  CommandResult sub = c().HerdAs(kNobody, kNobody, "submit -q --pty -- sleep 300");
-  ASSERT_EQ(sub.exit_code, 0) << sub.err;
-  const long id = std::stol(sub.out);
-  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  long id = 0;
   std::string node, endpoint;
-  ASSERT_NO_FATAL_FAILURE(SessionEndpoint(id, &node, &endpoint));
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
   const std::string munge = c().dir() + "/munge/munge.sock";
   for (bool exec : {false, true}) {
     const std::string refused = OpenAs(kNobody, munge, endpoint, "elsewhere", id, exec);

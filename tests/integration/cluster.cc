@@ -1,5 +1,7 @@
 #include "tests/integration/cluster.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +147,20 @@ CommandResult LocalCluster::HerdAs(uint32_t uid, uint32_t gid, const std::string
 }
 
 std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  // read(2), not an ifstream: a /proc file of a process that ends while it is read fails with
+  // ESRCH, which libstdc++'s filebuf throws; here it reads as what was read before.
+  std::string text;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return text;
 }
 
 bool Alive(pid_t pid) {

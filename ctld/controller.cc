@@ -327,9 +327,25 @@ Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
                              : "node " + n->name + " takes new jobs again";
     spdlog::info("{} by {}", reply.message, who.user);
     schedule_soon_ = true;
+  } else if (req->action == "snapshot") {
+    // A scheduling cycle run now, its snapshot and decisions written for herd-sim replay.
+    if (!req->args.empty()) return Invalid("usage: herd admin snapshot > FILE.scenario");
+    std::string text;
+    Schedule(&text);
+    if (text.empty()) return Invalid("no node has registered yet: there is no cluster to snapshot");
+    const int64_t limit = (config_.controller.max_message_mib << 20) - 4096;
+    if (static_cast<int64_t>(text.size()) > limit) {
+      return Invalid("the snapshot has " + std::to_string(text.size() >> 20) +
+                     " MiB, more than a reply may carry ([controller] max_message_mib = " +
+                     std::to_string(config_.controller.max_message_mib) + "): raise it to take one");
+    }
+    reply.message = "# herd admin snapshot: herd-ctld's scheduling cycle at " +
+                    std::to_string(Now()) + " (" + std::to_string(nodes_.size()) +
+                    " nodes), with the decisions it made.\n# Replay: herd-sim replay FILE\n" + text;
+    spdlog::info("snapshot of a scheduling cycle taken by {}", who.user);
   } else {
     return Invalid("unknown admin action '" + req->action +
-                   "': use reconfigure, drain NODE or undrain NODE");
+                   "': use reconfigure, drain NODE, undrain NODE or snapshot");
   }
   ReplyBody(in, reply);
   return Status::Ok();

@@ -261,7 +261,9 @@ class Controller {
   // before, to the accounting of `jobs` (on `node`; stored with the job's next write, at the
   // latest when it ends).
   void AccountGpuUse(const Node& node, const std::vector<model::Job*>& jobs, int64_t elapsed_ms);
-  void Schedule();
+  // One scheduling cycle. `snapshot_text`, when given, receives the cycle's snapshot in the
+  // scenario format with the decisions made on it (`herd admin snapshot`; "" when no node is known).
+  void Schedule(std::string* snapshot_text = nullptr);
   sched::Snapshot BuildSnapshot() const;
   void Launch(model::Job& job);
 

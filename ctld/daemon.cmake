@@ -2,7 +2,11 @@
 add_library(herd_ctld STATIC controller.cc fleet.cc job_io.cc job_table.cc job_verbs.cc lifecycle.cc limits.cc
             schedule.cc report.cc stats.cc submit.cc workflow.cc connection_keys.cc)
 target_link_libraries(herd_ctld PUBLIC herd_model herd_proto herd_net herd_auth herd_config
-                      herd_store herd_sched spdlog::spdlog)
+                      herd_store herd_sched herd_scenario spdlog::spdlog)
 add_executable(herd-ctld main.cc)
 target_link_libraries(herd-ctld PRIVATE herd_ctld herd_daemon CLI11::CLI11)
 install(TARGETS herd-ctld DESTINATION sbin)
+# herd-sim: the scheduler core offline, on a scenario file (herd admin snapshot).
+add_executable(herd-sim herd_sim.cc)
+target_link_libraries(herd-sim PRIVATE herd_scenario)
+install(TARGETS herd-sim DESTINATION bin)

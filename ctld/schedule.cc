@@ -8,6 +8,7 @@
 #include "common/model/units.h"
 #include "ctld/controller.h"
 #include "ctld/sched/evictions.h"
+#include "ctld/sched/scenario.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -126,24 +127,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     r.suspended = j.state == JobState::kSuspended;
     for (const auto& w : j.placement) {
       auto it = index.find(w.node);
-      if (it == index.end()) continue;
-      auto& v = snap.nodes[it->second];
-      for (int g : w.gpus) {
-        for (auto& slot : v.gpus) {
-          if (slot.index != g) continue;
-          slot.free_milli -= w.gpu_milli_each;
-          slot.free_memory_mib -= w.gpu_milli_each >= 1000 ? slot.memory_mib
-                                  : j.spec.gpu_memory_mib > 0
-                                      ? j.spec.gpu_memory_mib
-                                      : slot.memory_mib * w.gpu_milli_each / 1000;
-        }
-      }
-      for (auto& [numa, cores] : v.free_cores_by_numa) {
-        std::erase_if(cores, [&](int c) {
-          return std::find(w.cores.begin(), w.cores.end(), c) != w.cores.end();
-        });
-      }
-      v.free_memory_mib -= w.memory_mib;
+      if (it != index.end()) sched::TakeFromNode(snap.nodes[it->second], w, j.spec.gpu_memory_mib);
     }
   }
   for (const auto& q : config_.queues) {
@@ -170,7 +154,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
   return snap;
 }
 
-void Controller::Schedule() {
+void Controller::Schedule(std::string* snapshot_text) {
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
       if (j.state == JobState::kPending) {
@@ -198,6 +182,7 @@ void Controller::Schedule() {
     nodes = snapshot.nodes.size(), pending = snapshot.pending.size();
     running = snapshot.running.size();
     d = sched::Decide(snapshot, policy_);
+    if (snapshot_text != nullptr) *snapshot_text = sched::WriteScenario(snapshot, policy_, &d);
   }
   const auto t2 = std::chrono::steady_clock::now();
   for (const auto& p : d.preemptions) {

@@ -1,4 +1,4 @@
-// herd admin check-config FILE | reconfigure | drain NODE [--reason TEXT] | undrain NODE
+// herd admin check-config FILE | reconfigure | drain NODE [--reason TEXT] | undrain NODE | snapshot
 #include <memory>
 
 #include "cli/commands/commands.h"
@@ -44,6 +44,10 @@ void RegisterAdmin(CLI::App& app, Context& ctx) {
   CLI::App* reconf =
       admin->add_subcommand("reconfigure", "Make herd-ctld reload its herd.toml (like SIGHUP)");
   reconf->callback([&ctx] { ctx.exit_code = RunAdmin("reconfigure", {}, ctx); });
+
+  CLI::App* snapshot = admin->add_subcommand(
+      "snapshot", "Run a scheduling cycle now and print its snapshot and decisions, for herd-sim replay");
+  snapshot->callback([&ctx] { ctx.exit_code = RunAdmin("snapshot", {}, ctx); });
 
   for (const char* verb : {"drain", "undrain"}) {
     const bool drain = std::string(verb) == "drain";

@@ -28,6 +28,7 @@ struct GpuSlot {
   // What PendingJob::gpu_models names: the model ("NVIDIA A100-SXM4-40GB") in bench/sim, its
   // type ("a100", common/model/fleet.h) in herd-ctld.
   std::string model;
+  bool operator==(const GpuSlot&) const = default;
 };
 
 // One node, with the resources not held by running (or suspended) jobs.
@@ -42,6 +43,7 @@ struct NodeView {
   bool schedulable = true;                    // false: DOWN or DRAIN (running jobs stay)
   std::map<int, std::string> nic_by_switch;   // pcie_switch -> NIC name
   std::map<int, std::string> nic_by_numa;     // NUMA id -> NIC name
+  bool operator==(const NodeView&) const = default;
 };
 
 // One queue (project or department) of the tree. Only leaves hold jobs.
@@ -53,6 +55,7 @@ struct QueueView {
   double over_quota_weight = 1;     // share of the surplus relative to siblings
   bool is_leaf = true;
   int64_t min_runtime_s = -1;       // -1: the job's class's; else its jobs are never preempted sooner
+  bool operator==(const QueueView&) const = default;
 };
 
 // A priority class (train, interactive, inference, ...).
@@ -62,6 +65,7 @@ struct ClassView {
   bool preemptible = true;       // may be reclaimed / preempted / moved
   bool within_quota_only = false;  // may start only within the queue's deserved quota
   int64_t min_runtime_s = 0;     // never preempted before running this long
+  bool operator==(const ClassView&) const = default;
 };
 
 // What the scheduler reads of a job's model::JobSpec: its resource request. A few integers, so
@@ -76,6 +80,7 @@ struct Request {
   int64_t time_limit_s = 0;     // 0: none; else it ends this long after it starts (backfill)
 
   static Request Of(const model::JobSpec& spec);  // the request fields of `spec`
+  bool operator==(const Request&) const = default;
 };
 
 inline Request Request::Of(const model::JobSpec& spec) {
@@ -98,6 +103,7 @@ struct RunningJob {
   // its queue's quota and fair share no longer count it (that job counts, as if started), its
   // queue's limits do until it has stopped.
   model::JobId evicted_for = 0;
+  bool operator==(const RunningJob&) const = default;
 };
 
 // A job waiting for resources.
@@ -122,6 +128,7 @@ struct PendingJob {
   // are held for it (the rest of those nodes stays usable); it is started there when that room is
   // free, else on the same nodes when it fits there.
   std::vector<model::WorkerPlacement> room_on = {};
+  bool operator==(const PendingJob&) const = default;
 };
 
 // One request shape of the workload the cluster expects and its share of the jobs: the target
@@ -132,6 +139,7 @@ struct WorkloadShape {
   int64_t memory_mib = 0;  // per worker; 0: not considered
   std::vector<std::string> gpu_models;  // models it may run on; empty: any
   double weight = 0;       // its share of the jobs (relative: weights need not sum to 1)
+  bool operator==(const WorkloadShape&) const = default;
 };
 
 struct Snapshot {
@@ -147,6 +155,14 @@ struct Snapshot {
   std::vector<PendingJob> held_out = {};
   // Expected job shapes (e.g. recent submissions); empty: the shapes of pending + running jobs.
   std::vector<WorkloadShape> workload;
+  bool operator==(const Snapshot&) const = default;
 };
+
+// Takes what worker `w` of a running job holds off `node`: its share and memory of each listed
+// GPU (all of a GPU's memory for a whole GPU; `gpu_memory_mib`, the job's request, or the share's
+// part of it for a fractional one), its cores and its memory. The one rule by which herd-ctld, the
+// scenario format and bench/ turn running jobs into free resources. GPUs and cores the node does
+// not list as free are left alone.
+void TakeFromNode(NodeView& node, const model::WorkerPlacement& w, int64_t gpu_memory_mib);
 
 }  // namespace herd::sched

@@ -215,7 +215,8 @@ def install(args):
             print(f"FAIL cmake --install exited {r.returncode}:\n{r.stdout}")
             return 1
         root = destdir + prefix
-        expected = {"bin/herd": True, "sbin/herd-ctld": True, "sbin/herd-noded": True,
+        expected = {"bin/herd": True, "bin/herd-sim": True, "sbin/herd-ctld": True,
+                    "sbin/herd-noded": True,
                     "sbin/herd-shim": True, "sbin/herd-chdir": True,
                     "lib/systemd/system/herd-ctld.service": False,
                     "lib/systemd/system/herd-noded.service": False,

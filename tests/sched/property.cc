@@ -12,7 +12,7 @@
 
 #include "common/model/units.h"
 #include "ctld/sched/evictions.h"
-#include "tests/sched/scenario.h"
+#include "ctld/sched/scenario.h"
 
 namespace herd::sched::testing {
 namespace {
@@ -335,16 +335,7 @@ Snapshot Driver::Build(int) {
     } else if (rt.st == St::kRunning || rt.st == St::kStopping) {
       s.running.push_back(rt.running);
       for (const auto& w : rt.running.placement) {
-        NodeView& n = *node.at(w.node);
-        for (int g : w.gpus) {
-          GpuSlot& slot = n.gpus.at(static_cast<size_t>(g));
-          slot.free_milli -= w.gpu_milli_each;
-          slot.free_memory_mib -= GpuMemoryTaken(slot, w.gpu_milli_each, rt.running.request.gpu_memory_mib);
-        }
-        for (auto& [numa, cores] : n.free_cores_by_numa) {
-          std::erase_if(cores, [&](int c) { return std::count(w.cores.begin(), w.cores.end(), c) > 0; });
-        }
-        n.free_memory_mib -= w.memory_mib;
+        TakeFromNode(*node.at(w.node), w, rt.running.request.gpu_memory_mib);
       }
     }
   }

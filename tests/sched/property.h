@@ -2,7 +2,7 @@
 // generated from a seed) driven through the real sched::Decide() for several cycles, with the
 // decisions applied the way herd-ctld applies them, and invariants checked on every cycle. A
 // failing case is shrunk (fewer jobs, nodes, queues, cycles; smaller requests) and written in the
-// scenario format of tests/sched/scenario.h, so that it can become a tests/scenarios file.
+// scenario format of ctld/sched/scenario.h, so that it can become a tests/scenarios file.
 //
 // The invariants (the names a failure reports):
 //   overcommit    a start uses a GPU share, GPU memory, core or memory that is not free, or a node

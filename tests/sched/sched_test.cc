@@ -7,14 +7,11 @@
 
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
-#include "tests/sched/scenario.h"
+#include "ctld/sched/scenario.h"
 
 namespace herd::sched {
 namespace {
 
-using testing::CheckScenario;
-using testing::DumpDecisions;
-using testing::ParseScenario;
 
 std::vector<std::string> ScenarioFiles() {
   std::vector<std::string> out;
@@ -50,7 +47,49 @@ std::string TestName(const ::testing::TestParamInfo<std::string>& info) {
   return name;
 }
 
+// What WriteScenario writes of a scenario's snapshot reads back equal, and its expectations of
+// the decisions hold when read back (what `herd admin snapshot` and `herd-sim replay` rely on).
+TEST_P(ScenarioTest, WrittenBackReadsEqualAndDecidesTheSame) {
+  std::ifstream in(std::string(HERD_SCENARIO_DIR) + "/" + GetParam());
+  ASSERT_TRUE(in) << "cannot read " << GetParam();
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto scenario = ParseScenario(text.str());
+  const Decisions decided = Decide(scenario.snapshot, scenario.policy);
+  const std::string written = WriteScenario(scenario.snapshot, scenario.policy, &decided);
+  const auto back = ParseScenario(written);
+  ASSERT_TRUE(back.errors.empty()) << back.errors.front() << "\n" << written;
+  EXPECT_TRUE(back.snapshot == scenario.snapshot) << written;
+  EXPECT_EQ(DumpDecisions(Decide(back.snapshot, back.policy)), DumpDecisions(decided));
+  for (const std::string& f : CheckScenario(back)) ADD_FAILURE() << f << "\n" << written;
+}
+
 INSTANTIATE_TEST_SUITE_P(Scenarios, ScenarioTest, ::testing::ValuesIn(ScenarioFiles()), TestName);
+
+TEST(ScenarioWriterTest, NamesOfAnyBytesAndExactLayoutsReadBackEqual) {
+  auto sc = ParseScenario(
+      "queue \"a b\" deserved=gpu:2\nqueue dep\nqueue x parent=dep\n"
+      "node n1 gpus=4 cores=8 numa=2 labels=rack:r1 nics=numa\n"
+      "running 5 queue=x gpu=0.25 gpu_memory=10G on=n1[1] start=99000\n"
+      "pending 7 queue=x gpu=1 model=A100\n");
+  ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
+  Snapshot& s = sc.snapshot;
+  s.nodes[0].labels["odd key#"] = "v,a:l=u\"e%";
+  s.nodes[0].gpus[2].index = 6;  // GPU indexes need not be positions
+  s.queues[0].over_quota_weight = 1.0 / 3;
+  s.queues[1].deserved.gpu_milli = 1500;
+  s.pending[0].nodes = std::vector<std::string>{};
+  s.pending[0].room_on = {{"n1", {0, 6}, 1000, {2, 3}, 2048, "mlx5_0"}};
+  s.pending[0].victims_stopping = 1;
+  s.held_out.push_back(s.pending[0]);
+  s.held_out[0].id = 9;
+  s.running[0].evicted_for = 7;
+  s.workload.push_back({500, 2, 1024, {"A100"}, 0.7});
+  const std::string written = WriteScenario(s, sc.policy);
+  const auto back = ParseScenario(written);
+  ASSERT_TRUE(back.errors.empty()) << back.errors.front() << "\n" << written;
+  EXPECT_TRUE(back.snapshot == s) << written;
+}
 
 // 16 nodes of 8 GPUs, half used, and 40 pending jobs of a few shapes.
 std::string BusyCluster(const std::string& policy) {

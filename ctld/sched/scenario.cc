@@ -1,34 +1,5 @@
-// The scenario format, one statement per line ('#' starts a comment; key=value options in any order):
-//
-//   policy placement=herd|bestfit|fgd|random|spread reserve_after=1800 seed=1 max_preemptions=64
-//   now 100000
-//   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
-//   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
-//   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
-//        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
-//   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
-//        on=n1[0,1]+n2[4-7] [start=T] [end_by=T] [suspended]
-//   pending ID queue=Q [class=train] [gpu=...] [submit=T] [since=T] [model=M[,M2]] [spread] [time=S]
-//        [pool=P] [constraint=k:v,k2:v2] [nodelist=n1,n[3-4]] [exclude=n2]   (where it may run, as
-//        herd-ctld resolves it: pool P is the nodes labelled pool:P)
-//   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID
-//   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
-//   expect starts N                                  expect preemptions N
-//   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
-//   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
-//   expect cores ID within A-B                       expect deterministic
-//   cycle        the decisions so far take effect as herd-ctld applies them (ctld/sched/evictions.h):
-//                started jobs run from `now`; preempted jobs leave their nodes and wait again (same
-//                submit time, since=now), out of sight until the job they were evicted for has
-//                started. The statements after it (now, pending, running, finish ID: a running job
-//                ends; stopping ID: a job preempted by the previous cycle still holds its resources;
-//                stopped ID: such a job has released them) and its expectations describe the next
-//                Decide()
-//
-// Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
-// exist unless redefined. Running jobs' resources are taken from the nodes (cores: lowest free ones
-// on the GPUs' NUMA node first). Defaults: now 100000, start now-3600, submit = ID, since = now.
-#include "tests/sched/scenario.h"
+// The scenario format: ParseScenario, CheckScenario, DumpDecisions (the format is in scenario.h).
+#include "ctld/sched/scenario.h"
 
 #include <algorithm>
 #include <set>
@@ -37,8 +8,9 @@
 #include "common/model/fleet.h"
 #include "common/model/units.h"
 #include "ctld/sched/evictions.h"
+#include "ctld/sched/internal.h"
 
-namespace herd::sched::testing {
+namespace herd::sched {
 namespace {
 
 using sched::EvictedFor;
@@ -81,6 +53,41 @@ std::vector<std::string> Tokens(const std::string& line) {
   return out;
 }
 
+// A name as WriteScenario writes it: "%XX" stands for the byte XX (hex).
+std::string Dec(const std::string& s) {
+  if (s.find('%') == std::string::npos) return s;
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> DecList(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  for (const std::string& x : Split(s, ',')) out.push_back(Dec(x));
+  return out;
+}
+
+// "0-3,8" -> {0, 1, 2, 3, 8}; "" -> {}.
+std::vector<int> Ids(const std::string& s) {
+  std::vector<int> out;
+  if (s.empty()) return out;
+  for (const std::string& r : Split(s, ',')) {
+    size_t dash = r.find('-', 1);
+    int lo = std::stoi(r.substr(0, dash));
+    int hi = dash == std::string::npos ? lo : std::stoi(r.substr(dash + 1));
+    for (int i = lo; i <= hi; ++i) out.push_back(i);
+  }
+  return out;
+}
+
 struct Line {
   std::vector<std::string> words;             // positional
   std::map<std::string, std::string> opts;    // key=value, and bare flags as key=""
@@ -111,6 +118,7 @@ int64_t Size(const Line& l, const std::string& key, int64_t def) {
   return r.value();
 }
 int64_t Gpu(const std::string& text) {
+  if (!text.empty() && text.back() == 'm') return std::stoll(text.substr(0, text.size() - 1));
   auto r = model::ParseGpuMilli(text);
   if (!r.ok()) throw std::runtime_error("bad GPU count " + text);
   return r.value();
@@ -140,28 +148,18 @@ std::vector<std::pair<std::string, std::optional<std::vector<int>>>> ParseWhere(
   for (const std::string& w : Split(s, '+')) {
     size_t b = w.find('[');
     if (b == std::string::npos) {
-      out.push_back({w, std::nullopt});
+      out.push_back({Dec(w), std::nullopt});
       continue;
     }
-    std::vector<int> gpus;
-    std::string inside = w.substr(b + 1, w.size() - b - 2);
-    if (!inside.empty()) {
-      for (const std::string& r : Split(inside, ',')) {
-        size_t dash = r.find('-');
-        int lo = std::stoi(r.substr(0, dash));
-        int hi = dash == std::string::npos ? lo : std::stoi(r.substr(dash + 1));
-        for (int g = lo; g <= hi; ++g) gpus.push_back(g);
-      }
-    }
-    out.push_back({w.substr(0, b), gpus});
+    out.push_back({Dec(w.substr(0, b)), Ids(w.substr(b + 1, w.size() - b - 2))});
   }
   return out;
 }
 
 model::JobSpec SpecOf(const Line& l) {
   model::JobSpec spec;
-  spec.project = l.opts.count("queue") ? l.opts.at("queue") : "";
-  spec.job_class = l.opts.count("class") ? l.opts.at("class") : "train";
+  spec.project = l.opts.count("queue") ? Dec(l.opts.at("queue")) : "";
+  spec.job_class = l.opts.count("class") ? Dec(l.opts.at("class")) : "train";
   spec.gpu_milli = l.opts.count("gpu") ? Gpu(l.opts.at("gpu")) : 0;
   spec.gpu_memory_mib = Size(l, "gpu_memory", 0);
   spec.cpus = Num(l, "cpus", 1);
@@ -179,28 +177,61 @@ NodeView* FindNode(Snapshot& s, const std::string& name) {
   throw std::runtime_error("unknown node " + name);
 }
 
-// Takes a running worker's resources from its node and fills in the cores it holds.
-void Occupy(Snapshot& s, const Request& request, model::WorkerPlacement& w) {
-  NodeView& n = *FindNode(s, w.node);
-  std::vector<int> numas;
-  for (int g : w.gpus) {
-    GpuSlot& slot = n.gpus.at(g);
-    slot.free_milli -= w.gpu_milli_each;
-    slot.free_memory_mib -= w.gpu_milli_each >= 1000 ? slot.memory_mib
-                            : request.gpu_memory_mib > 0 ? request.gpu_memory_mib
-                                                      : slot.memory_mib * w.gpu_milli_each / 1000;
-    numas.push_back(slot.numa);
+GpuSlot& FindGpu(NodeView& n, int index) {
+  for (GpuSlot& g : n.gpus) {
+    if (g.index == index) return g;
   }
+  throw std::runtime_error(n.name + " has no GPU " + std::to_string(index));
+}
+
+// Picks cores for a running worker written without `cores=`: the lowest free ones on its GPUs'
+// NUMA nodes first.
+void PickCores(const NodeView& n, const Request& request, model::WorkerPlacement& w) {
+  std::vector<int> numas;
+  for (int g : w.gpus) numas.push_back(FindGpu(const_cast<NodeView&>(n), g).numa);
   for (const auto& [id, cores] : n.free_cores_by_numa) numas.push_back(id);
   for (int numa : numas) {
-    auto& cores = n.free_cores_by_numa[numa];
-    while (!cores.empty() && static_cast<int64_t>(w.cores.size()) < request.cpus) {
-      w.cores.push_back(cores.front());
-      cores.erase(cores.begin());
+    auto it = n.free_cores_by_numa.find(numa);
+    if (it == n.free_cores_by_numa.end()) continue;
+    for (int c : it->second) {
+      if (static_cast<int64_t>(w.cores.size()) >= request.cpus) break;
+      if (std::find(w.cores.begin(), w.cores.end(), c) == w.cores.end()) w.cores.push_back(c);
     }
   }
   if (static_cast<int64_t>(w.cores.size()) < request.cpus) throw std::runtime_error("not enough cores on " + n.name);
-  n.free_memory_mib -= w.memory_mib;
+}
+
+// The placements of `<prefix>on=n1[0,1]+n2[4-7]`, worker by worker, with what `<prefix>cores=`,
+// `<prefix>wmem=`, `<prefix>milli=` and `<prefix>nic=` (each '+'-separated per worker) say, or else
+// the request's memory, GPU share and no NIC. Cores are empty when `<prefix>cores=` is absent.
+std::vector<model::WorkerPlacement> PlacementsOf(const Line& l, const std::string& prefix, const Request& request) {
+  std::vector<model::WorkerPlacement> out;
+  auto per_worker = [&](const char* key) -> std::optional<std::vector<std::string>> {
+    auto it = l.opts.find(prefix + key);
+    if (it == l.opts.end()) return std::nullopt;
+    return Split(it->second, '+');
+  };
+  const auto cores = per_worker("cores"), mem = per_worker("wmem"), milli = per_worker("milli"),
+             nic = per_worker("nic");
+  const auto where = ParseWhere(l.opts.at(prefix + "on"));
+  for (size_t k = 0; k < where.size(); ++k) {
+    auto at = [&](const std::optional<std::vector<std::string>>& v) -> const std::string* {
+      if (!v) return nullptr;
+      if (v->size() != where.size()) throw std::runtime_error(prefix + "on= and its per-worker lists differ in length");
+      return &(*v)[k];
+    };
+    model::WorkerPlacement w;
+    w.node = where[k].first;
+    w.gpus = where[k].second.value_or(std::vector<int>{});
+    w.gpu_milli_each = at(milli) ? std::stoll(*at(milli))
+                       : w.gpus.empty() ? 0
+                                        : std::min<int64_t>(request.gpu_milli, 1000);
+    w.memory_mib = at(mem) ? std::stoll(*at(mem)) : request.memory_mib;
+    if (at(cores)) w.cores = Ids(*at(cores));
+    if (at(nic)) w.nic = Dec(*at(nic));
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 PendingJob PendingOf(const Line& l, int64_t now) {
@@ -212,7 +243,11 @@ PendingJob PendingOf(const Line& l, int64_t now) {
   p.job_class = spec.job_class;
   p.submit_time = Num(l, "submit", p.id);
   p.pending_since = Num(l, "since", now);
-  if (l.opts.count("model")) p.gpu_models = Split(l.opts.at("model"), ',');
+  if (l.opts.count("model")) p.gpu_models = DecList(l.opts.at("model"));
+  if (l.opts.count("nodes")) p.nodes = DecList(l.opts.at("nodes"));
+  p.victims_stopping = static_cast<int32_t>(Num(l, "victims_stopping", 0));
+  p.room_made = std::count(l.words.begin(), l.words.end(), "room_made") > 0;
+  if (l.opts.count("room_on")) p.room_on = PlacementsOf(l, "room_", p.request);
   return p;
 }
 
@@ -225,17 +260,17 @@ RunningJob RunningOf(const Line& l, Snapshot& s) {
   r.queue = spec.project;
   r.job_class = spec.job_class;
   r.start_time = Num(l, "start", s.now - 3600);
-  r.submit_time = r.start_time;
+  r.submit_time = Num(l, "submit", r.start_time);
   r.end_by = Num(l, "end_by", 0);
   r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
-  for (auto& [node, gpus] : ParseWhere(l.opts.at("on"))) {
-    model::WorkerPlacement w;
-    w.node = node;
-    w.gpus = gpus.value_or(std::vector<int>{});
-    w.gpu_milli_each = w.gpus.empty() ? 0 : std::min<int64_t>(r.request.gpu_milli, 1000);
-    w.memory_mib = r.request.memory_mib;
-    Occupy(s, r.request, w);
-    r.placement.push_back(w);
+  r.evicted_for = Num(l, "evicted_for", 0);
+  r.placement = PlacementsOf(l, "", r.request);
+  const bool pick = !l.opts.count("cores");
+  for (model::WorkerPlacement& w : r.placement) {
+    NodeView& n = *FindNode(s, w.node);
+    for (int g : w.gpus) FindGpu(n, g);
+    if (pick) PickCores(n, r.request, w);
+    TakeFromNode(n, w, r.request.gpu_memory_mib);
   }
   return r;
 }
@@ -244,22 +279,20 @@ RunningJob RunningOf(const Line& l, Snapshot& s) {
 void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_numa,
           const Request& request, const model::WorkerPlacement& w, int sign) {
   NodeView& n = *FindNode(s, w.node);
-  for (int g : w.gpus) {
-    GpuSlot& slot = n.gpus.at(g);
-    slot.free_milli += sign * w.gpu_milli_each;
-    slot.free_memory_mib += sign * (w.gpu_milli_each >= 1000 ? slot.memory_mib
-                                    : request.gpu_memory_mib > 0 ? request.gpu_memory_mib
-                                                              : slot.memory_mib * w.gpu_milli_each / 1000);
+  if (sign < 0) {
+    TakeFromNode(n, w, request.gpu_memory_mib);
+    return;
   }
+  for (int g : w.gpus) {
+    GpuSlot& slot = FindGpu(n, g);
+    slot.free_milli += w.gpu_milli_each;
+    slot.free_memory_mib += internal::GpuMemoryTaken(slot, w.gpu_milli_each, request.gpu_memory_mib);
+  }
+  n.free_memory_mib += w.memory_mib;
   for (int c : w.cores) {
     auto& cores = n.free_cores_by_numa[core_numa.at(n.name).at(c)];
-    if (sign > 0) {
-      cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
-    } else {
-      cores.erase(std::find(cores.begin(), cores.end(), c));
-    }
+    cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
   }
-  n.free_memory_mib += sign * w.memory_mib;
 }
 
 // A running job stops: it releases its resources and waits again, with its place in line.
@@ -350,6 +383,8 @@ Scenario ParseScenario(const std::string& text) {
   s.classes["inference"] = {"inference", 125, false, true, 0};
   std::vector<std::pair<int, Line>> running;
   std::vector<std::pair<size_t, Line>> filtered;  // pending jobs whose nodes are resolved at the end
+  std::set<std::string> defined_classes, departments;
+  bool builtin_classes = true;
   std::istringstream in(text);
   std::string raw;
   int number = 0;
@@ -377,14 +412,17 @@ Scenario ParseScenario(const std::string& text) {
         sc.policy.reserve_after_s = Num(l, "reserve_after", sc.policy.reserve_after_s);
         sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", 1));
         sc.policy.max_preemptions_per_cycle = static_cast<int>(Num(l, "max_preemptions", 64));
+        builtin_classes = !l.opts.count("builtin_classes") || l.opts["builtin_classes"] != "no";
       } else if (kind == "class") {
-        ClassView c{l.words.at(0), static_cast<int>(Num(l, "priority", 50)), !l.opts.count("nonpreemptible") && !std::count(l.words.begin(), l.words.end(), "nonpreemptible"), false, Num(l, "min_runtime", 0)};
+        ClassView c{Dec(l.words.at(0)), static_cast<int>(Num(l, "priority", 50)), !l.opts.count("nonpreemptible") && !std::count(l.words.begin(), l.words.end(), "nonpreemptible"), false, Num(l, "min_runtime", 0)};
         c.within_quota_only = std::count(l.words.begin(), l.words.end(), "within_quota") > 0;
         s.classes[c.name] = c;
+        defined_classes.insert(c.name);
       } else if (kind == "queue") {
         QueueView q;
-        q.name = l.words.at(0);
-        q.parent = l.opts.count("parent") ? l.opts["parent"] : "";
+        q.name = Dec(l.words.at(0));
+        q.parent = l.opts.count("parent") ? Dec(l.opts["parent"]) : "";
+        if (std::count(l.words.begin(), l.words.end(), "department")) departments.insert(q.name);
         if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {});
         if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1});
         if (l.opts.count("weight")) q.over_quota_weight = std::stod(l.opts["weight"]);
@@ -392,7 +430,7 @@ Scenario ParseScenario(const std::string& text) {
         s.queues.push_back(q);
       } else if (kind == "node") {
         NodeView n;
-        n.name = l.words.at(0);
+        n.name = Dec(l.words.at(0));
         int gpus = static_cast<int>(Num(l, "gpus", 0));
         int numa = static_cast<int>(Num(l, "numa", 1));
         int per_switch = static_cast<int>(Num(l, "per_switch", 0));
@@ -408,26 +446,60 @@ Scenario ParseScenario(const std::string& text) {
             n.nic_by_switch[slot.pcie_switch] = "mlx5_" + std::to_string(slot.pcie_switch);
           }
         }
-        for (int c = 0; c < n.total_cores; ++c) {
-          n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
-          sc.core_numa[n.name][c] = c * numa / n.total_cores;
+        if (l.opts.count("numa_cores")) {  // "0:0-7,16-23/1:8-15,24-31": NUMA id: its cores
+          for (const std::string& part : l.opts["numa_cores"].empty() ? std::vector<std::string>{}
+                                                                        : Split(l.opts["numa_cores"], '/')) {
+            const size_t colon = part.find(':');
+            const int id = std::stoi(part.substr(0, colon));
+            auto& cores = n.free_cores_by_numa[id];
+            cores = Ids(colon == std::string::npos ? "" : part.substr(colon + 1));
+            for (int c : cores) sc.core_numa[n.name][c] = id;
+          }
+        } else {
+          for (int c = 0; c < n.total_cores; ++c) {
+            n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
+            sc.core_numa[n.name][c] = c * numa / n.total_cores;
+          }
         }
         if (l.opts.count("nics") && l.opts["nics"] == "numa") {
           for (int k = 0; k < numa; ++k) n.nic_by_numa[k] = "mlx5_" + std::to_string(k);
         }
+        for (const auto& [key, map] : {std::pair{"nic_switch", &n.nic_by_switch}, std::pair{"nic_numa", &n.nic_by_numa}}) {
+          if (!l.opts.count(key)) continue;
+          for (const std::string& kv : Split(l.opts[key], ',')) {  // "0:mlx5_0,1:mlx5_1"
+            auto p = Split(kv, ':');
+            (*map)[std::stoi(p.at(0))] = Dec(p.at(1));
+          }
+        }
         if (l.opts.count("labels")) {
           for (const std::string& kv : Split(l.opts["labels"], ',')) {
             auto p = Split(kv, ':');
-            n.labels[p.at(0)] = p.at(1);
+            n.labels[Dec(p.at(0))] = Dec(p.at(1));
           }
         }
         n.schedulable = !std::count(l.words.begin(), l.words.end(), "down");
         s.nodes.push_back(n);
+      } else if (kind == "gpu") {  // gpu NODE INDEX [numa=N] [switch=S] [memory=SIZE] [model=M]
+        NodeView& n = *FindNode(s, Dec(l.words.at(0)));
+        const int64_t memory = Size(l, "memory", 81920);
+        n.gpus.push_back({static_cast<int>(std::stoll(l.words.at(1))), 1000, memory, memory,
+                          static_cast<int>(Num(l, "numa", -1)), static_cast<int>(Num(l, "switch", -1)),
+                          l.opts.count("model") ? Dec(l.opts["model"]) : ""});
       } else if (kind == "running") {
         running.push_back({number, l});
       } else if (kind == "pending") {
         s.pending.push_back(PendingOf(l, s.now));
         filtered.push_back({s.pending.size() - 1, l});
+      } else if (kind == "held") {
+        s.held_out.push_back(PendingOf(l, s.now));
+      } else if (kind == "shape") {
+        WorkloadShape w;
+        w.gpu_milli = l.opts.count("gpu") ? Gpu(l.opts["gpu"]) : 0;
+        w.cpus = Num(l, "cpus", 0);
+        w.memory_mib = Size(l, "mem", 0);
+        if (l.opts.count("model")) w.gpu_models = DecList(l.opts["model"]);
+        w.weight = l.opts.count("weight") ? std::stod(l.opts["weight"]) : 0;
+        s.workload.push_back(std::move(w));
       } else {
         throw std::runtime_error("unknown statement " + kind);
       }
@@ -436,8 +508,12 @@ Scenario ParseScenario(const std::string& text) {
     }
   }
   for (QueueView& q : s.queues) {
-    q.is_leaf = std::none_of(s.queues.begin(), s.queues.end(),
+    q.is_leaf = !departments.count(q.name) &&
+                std::none_of(s.queues.begin(), s.queues.end(),
                              [&](const QueueView& o) { return o.parent == q.name; });
+  }
+  if (!builtin_classes) {
+    std::erase_if(s.classes, [&](const auto& c) { return !defined_classes.count(c.first); });
   }
   // The nodes each pending job may use, resolved once every node is known.
   for (auto& [k, l] : filtered) {
@@ -581,7 +657,7 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         }
         if (!found) {
           fails.push_back(where + "no reservation");
-        } else if (l.words.size() > 3 && Split(l.words.at(3), ',') != found->nodes) {
+        } else if (l.words.size() > 3 && DecList(l.words.at(3)) != found->nodes) {
           std::string got;
           for (const auto& n : found->nodes) got += n + " ";
           fails.push_back(where + "reserved " + got);
@@ -670,4 +746,4 @@ std::vector<std::string> CheckScenario(const Scenario& sc) {
   return fails;
 }
 
-}  // namespace herd::sched::testing
+}  // namespace herd::sched

@@ -72,21 +72,20 @@ std::string Apply(const model::WorkerPlacement& w, const TracePod& pod, int mode
   if (w.gpus.size() != want) return std::to_string(w.gpus.size()) + " GPUs for a pod of " +
                                     std::to_string(pod.num_gpu);
   if (want > 0 && w.gpu_milli_each != std::min<int64_t>(pod.gpu_milli, 1000)) return "a wrong GPU share";
+  auto slot_of = [&](int g) {
+    return std::find_if(v.gpus.begin(), v.gpus.end(), [&](const auto& s) { return s.index == g; });
+  };
   for (int g : w.gpus) {
-    auto slot = std::find_if(v.gpus.begin(), v.gpus.end(), [&](const auto& s) { return s.index == g; });
-    if (slot == v.gpus.end()) return "unknown GPU " + std::to_string(g);
-    int64_t mem = w.gpu_milli_each >= 1000 ? slot->memory_mib : slot->memory_mib * w.gpu_milli_each / 1000;
-    slot->free_milli -= w.gpu_milli_each;
-    slot->free_memory_mib -= mem;
-    if (slot->free_milli < 0 || slot->free_memory_mib < 0) return "GPU " + std::to_string(g) + " overcommitted";
+    if (slot_of(g) == v.gpus.end()) return "unknown GPU " + std::to_string(g);
   }
-  std::vector<int>& cores = v.free_cores_by_numa[0];
+  const std::vector<int>& cores = v.free_cores_by_numa[0];
   for (int c : w.cores) {
-    auto it = std::lower_bound(cores.begin(), cores.end(), c);
-    if (it == cores.end() || *it != c) return "core " + std::to_string(c) + " not free";
-    cores.erase(it);
+    if (!std::binary_search(cores.begin(), cores.end(), c)) return "core " + std::to_string(c) + " not free";
   }
-  v.free_memory_mib -= w.memory_mib;
+  sched::TakeFromNode(v, w, 0);  // trace pods ask no GPU memory: a share takes its part of it
+  for (int g : w.gpus) {
+    if (slot_of(g)->free_milli < 0 || slot_of(g)->free_memory_mib < 0) return "GPU " + std::to_string(g) + " overcommitted";
+  }
   if (v.free_memory_mib < 0) return "memory overcommitted";
   return "";
 }

@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(CI),-DHERD_WERROR=ON,)
 
-.PHONY: all deps build test demo install clean bench-placement bench-utilization bench-controller bench-vs-slurm
+.PHONY: all deps build test demo install clean bench-placement bench-utilization bench-controller bench-vs-slurm bench-cli
 
 all: build
 
@@ -49,3 +49,8 @@ bench-controller: build
 # herd beside Slurm (Debian's slurm-wlm) on this machine, same measurements, same run (bench/vs-slurm).
 bench-vs-slurm: build
 	bench/vs-slurm/run $(BUILD)
+
+# What one `herd` process costs (start-up, one held submit, shared objects), optionally beside
+# another build's herd in the same run: make bench-cli OTHER=/path/to/old/bin/herd (bench/cli).
+bench-cli: build
+	bench/cli/run $(BUILD) $(OTHER)

@@ -102,8 +102,8 @@ std::vector<proto::GpuMetric> Agent::GpuMetrics() {
 Status Agent::Connect() {
   // A random routing id: herd-ctld learns which connection speaks for this node from a Register
   // it verified, never from a name any peer could claim.
-  auto dealer = net::Dealer::Connect(options_.controller, "", options_.context,
-                                     options_.max_message_bytes);
+  auto dealer = net::ConnectZmq(options_.controller, "", options_.context,
+                                options_.max_message_bytes);
   if (!dealer.ok()) return dealer.status();
   return Connect(std::move(*dealer));
 }

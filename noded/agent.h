@@ -13,7 +13,7 @@
 
 #include "common/auth/auth.h"
 #include "common/model/node.h"
-#include "common/net/net.h"
+#include "common/net/net_zmq.h"
 #include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"

@@ -5,9 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <iterator>
-#include <zmq.hpp>
-#include <zmq_addon.hpp>
 
 namespace herd::net {
 namespace {
@@ -30,139 +27,40 @@ int RemainingMs(Clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
-// Waits until `socket` is readable or timeout_ms passes (negative: forever). EINTR counts as
-// a timeout so that a signal reaches the caller's loop.
-bool WaitReadable(zmq::socket_t& socket, int timeout_ms) {
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  try {
-    return zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) > 0;
-  } catch (const zmq::error_t&) {
-    return false;
-  }
-}
-
-// Receives one whole multipart message if one is queued, never blocking.
-bool TryReceive(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
-  frames.clear();
-  try {
-    return zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)
-        .has_value();
-  } catch (const zmq::error_t&) {
-    return false;
-  }
-}
-
-class ZmqContext : public Context {
- public:
-  explicit ZmqContext(int max_sockets) { context.set(zmq::ctxopt::max_sockets, max_sockets); }
-  zmq::context_t context{1};
-};
-
-class ZmqDealer : public Dealer {
- public:
-  ZmqDealer(std::string endpoint, std::shared_ptr<Context> context)
-      : endpoint_(std::move(endpoint)),
-        context_(context ? std::move(context) : std::make_shared<ZmqContext>(1023)),
-        socket_(static_cast<ZmqContext&>(*context_).context, zmq::socket_type::dealer) {}
-
-  Status Connect(const std::string& identity, int64_t max_message_bytes) {
-    try {
-      if (!identity.empty()) socket_.set(zmq::sockopt::routing_id, identity);
-      socket_.set(zmq::sockopt::linger, 0);
-      socket_.set(zmq::sockopt::maxmsgsize, max_message_bytes);
-      socket_.set(zmq::sockopt::reconnect_ivl, 100);
-      fd_ = socket_.get(zmq::sockopt::fd);
-      socket_.connect(endpoint_);
-    } catch (const zmq::error_t& e) {
-      return Invalid("cannot connect to " + endpoint_ + ": " + e.what());
-    }
-    return Status::Ok();
-  }
-
-  Status Send(const proto::Envelope& e) override {
-    try {
-      if (socket_.send(zmq::buffer(proto::EncodeEnvelope(e)), zmq::send_flags::dontwait)) {
-        return Status::Ok();
-      }
-      return Unavailable("cannot send to " + endpoint_ + ": its queue is full");
-    } catch (const zmq::error_t& err) {
-      return Unavailable("cannot send to " + endpoint_ + ": " + err.what());
-    }
-  }
-
-  std::optional<proto::Envelope> Receive(int timeout_ms) override {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    std::vector<zmq::message_t> frames;
-    do {
-      while (TryReceive(socket_, frames)) {
-        if (frames.size() != 1) continue;
-        int64_t version = proto::kProtocolVersion;
-        auto envelope = proto::DecodeEnvelope(frames[0].to_string_view(), &version);
-        if (envelope.ok()) return std::move(*envelope);
-        if (version != proto::kProtocolVersion) return VersionMismatch(version);
-      }
-    } while (WaitReadable(socket_, RemainingMs(deadline)) || RemainingMs(deadline) > 0);
-    return std::nullopt;
-  }
-
-  int Fd() const override { return fd_; }
-  zmq::socket_t& socket() { return socket_; }
-
- private:
-  std::string endpoint_;
-  std::shared_ptr<Context> context_;  // outlives socket_
-  zmq::socket_t socket_;
-  int fd_ = -1;
-};
-
 }  // namespace
 
-std::shared_ptr<Context> Context::Create(int max_sockets) {
-  return std::make_shared<ZmqContext>(max_sockets);
-}
-
-Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
-                                                const std::string& identity,
-                                                std::shared_ptr<Context> context,
-                                                int64_t max_message_bytes) {
-  if (context) {
-    try {
-      auto dealer = std::make_unique<ZmqDealer>(endpoint, std::move(context));
-      HERD_RETURN_IF_ERROR(dealer->Connect(identity, max_message_bytes));
-      return std::unique_ptr<Dealer>(std::move(dealer));
-    } catch (const zmq::error_t& e) {  // EMFILE: the context's max_sockets is reached
-      return Unavailable("cannot open a socket to " + endpoint + ": " + e.what());
-    }
-  }
-  auto dealer = std::make_unique<ZmqDealer>(endpoint, nullptr);
-  HERD_RETURN_IF_ERROR(dealer->Connect(identity, max_message_bytes));
-  return std::unique_ptr<Dealer>(std::move(dealer));
+std::optional<proto::Envelope> DecodeFromController(std::string_view frame) {
+  int64_t version = proto::kProtocolVersion;
+  auto envelope = proto::DecodeEnvelope(frame, &version);
+  if (envelope.ok()) return std::move(*envelope);
+  if (version != proto::kProtocolVersion) return VersionMismatch(version);
+  return std::nullopt;
 }
 
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
                             const std::vector<int>& fds) {
-  std::vector<zmq::pollitem_t> items;
-  items.reserve(dealers.size() + fds.size());
-  for (Dealer* d : dealers) {
-    // Another Dealer (a test's, in memory) is waited on through its Fd(); a negative one is
-    // never ready.
-    if (auto* z = dynamic_cast<ZmqDealer*>(d); z != nullptr) {
-      items.push_back({z->socket().handle(), 0, ZMQ_POLLIN, 0});
-    } else {
-      items.push_back({nullptr, d->Fd(), ZMQ_POLLIN, 0});
-    }
-  }
-  for (int fd : fds) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+  std::vector<pollfd> items(dealers.size() + fds.size());
   std::vector<size_t> ready;
-  try {
-    if (zmq::poll(items, std::chrono::milliseconds(timeout_ms)) <= 0) return ready;
-  } catch (const zmq::error_t&) {
-    return ready;  // EINTR: the caller's loop sees the signal
+  for (;;) {
+    int wait = RemainingMs(deadline);
+    if (wait == 0 && Clock::now() < deadline) wait = 1;  // RemainingMs rounds down
+    for (size_t i = 0; i < dealers.size(); ++i) {
+      if (dealers[i]->PrepareWait(items[i], wait)) ready.push_back(i);
+    }
+    if (!ready.empty()) return ready;
+    for (size_t i = 0; i < fds.size(); ++i) items[dealers.size() + i] = {fds[i], POLLIN, 0};
+    const int n = poll(items.data(), items.size(), wait);
+    if (n < 0 && errno == EINTR) return ready;  // the caller's loop sees the signal
+    for (size_t i = 0; i < dealers.size(); ++i) {
+      if (dealers[i]->AfterWait(n > 0 ? items[i].revents : 0)) ready.push_back(i);
+    }
+    if (!ready.empty()) return ready;
+    for (size_t i = dealers.size(); i < items.size() && n > 0; ++i) {
+      if (items[i].revents != 0) return ready;
+    }
+    if (Clock::now() >= deadline) return ready;
   }
-  for (size_t i = 0; i < dealers.size(); ++i) {
-    if (items[i].revents & ZMQ_POLLIN) ready.push_back(i);
-  }
-  return ready;
 }
 
 Client::Client(std::string endpoint, std::unique_ptr<auth::Authenticator> auth, int timeout_ms)
@@ -206,7 +104,7 @@ void Client::UseConnectionKeys() {
 
 Status Client::SignAndSend(proto::Envelope request, int resent) {
   if (!dealer_) {
-    auto dealer = Dealer::Connect(endpoint_, "");
+    auto dealer = Dealer::Connect(endpoint_);
     if (!dealer.ok()) return dealer.status();
     dealer_ = std::move(*dealer);
   }

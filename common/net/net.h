@@ -1,13 +1,16 @@
-// herd's transport. Clients (herd-noded, the CLI, herd-noded-emulator) are libzmq DEALERs; the
-// server side of herd-ctld is herd's own ZMTP 3.0/3.1 ROUTER (NULL mechanism, common/net/zmtp.h)
-// on non-blocking TCP and Unix sockets and epoll, run in the caller's thread inside Poll/Send.
+// herd's transport. The server side of herd-ctld is herd's own ZMTP 3.0/3.1 ROUTER (NULL
+// mechanism, common/net/zmtp.h) on non-blocking TCP and Unix sockets and epoll, run in the
+// caller's thread inside Poll/Send. Its clients are DEALERs: herd's own (Dealer::Connect, used by
+// the CLI, herd-web and net::Client: no thread, no libzmq), or libzmq's (common/net/net_zmq.h,
+// used by herd-noded and herd-noded-emulator).
 // It is herd's own because libzmq bounds each frame (ZMQ_MAXMSGSIZE) but neither the frames of
 // one message nor the bytes a peer makes it hold before a message completes; a ZMQ_STREAM socket
 // would hand herd raw chunks, but it serves tcp:// only, not the ipc:// endpoints herd binds.
 // Each message is [identity (router side)] + one frame holding an encoded proto::Envelope.
-// cppzmq exceptions never leave this module.
 // Thread-safety: each object is used by one thread.
 #pragma once
+
+#include <poll.h>
 
 #include <chrono>
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/auth/auth.h"
@@ -93,36 +97,49 @@ class Server {
   virtual int Fd() const = 0;
 };
 
-// A ZeroMQ context (one I/O thread) that many Dealers of one process share, as
-// herd-noded-emulator's thousands of nodes do; a Dealer without one owns its own.
-class Context {
- public:
-  // max_sockets: how many sockets it may hold at once (ZeroMQ's default is 1023).
-  static std::shared_ptr<Context> Create(int max_sockets);
-  virtual ~Context() = default;
-};
-
-// A DEALER connected to the controller. identity: routing id ("" = random).
-// max_message_bytes: a longer message from the controller drops the connection.
+// A DEALER connected to the controller.
 class Dealer {
  public:
+  // herd's own DEALER (ZMTP 3.1, common/net/dealer.cc): nothing runs between calls; connecting,
+  // reading (answering the server's PINGs) and writing happen inside Send, Receive and WaitAny.
+  // It connects at the first of those, and again 100 ms after a failed or lost connection (at
+  // once after the server closed one that had lived longer); messages sent meanwhile wait
+  // (64 MiB at most, then Send fails). identity: routing id sent in READY ("" = none; herd-ctld
+  // ignores it). max_message_bytes: a longer message from the server drops the connection
+  // (checked at the frame's header).
   static Result<std::unique_ptr<Dealer>> Connect(
-      const std::string& endpoint, const std::string& identity,
-      std::shared_ptr<Context> context = nullptr,
+      const std::string& endpoint, const std::string& identity = "",
       int64_t max_message_bytes = proto::kMaxMessageBytes);
   virtual ~Dealer() = default;
   virtual Status Send(const proto::Envelope& e) = 0;
   // Next message within timeout_ms, or nullopt on timeout. Malformed frames are skipped; one in
   // another protocol version comes back as an ErrorReply with id 0 that names both versions.
   virtual std::optional<proto::Envelope> Receive(int timeout_ms) = 0;
+  // The descriptor of the connection now (-1 while there is none).
   virtual int Fd() const = 0;
+  // For WaitAny. True when a message is queued already; else `p` is set to what to poll (fd -1:
+  // nothing) and timeout_ms lowered to when the dealer has something to do. By default: Fd()
+  // readable.
+  virtual bool PrepareWait(pollfd& p, int& /*timeout_ms*/) {
+    p = {Fd(), POLLIN, 0};
+    return false;
+  }
+  // After the poll, with what it reported for `p` (0 on timeout): does the I/O that allows, and
+  // says whether a message is queued.
+  virtual bool AfterWait(short revents) { return (revents & POLLIN) != 0; }
 };
 
 // Waits up to timeout_ms until one of `dealers` has a message queued, or one of `fds` (plain
 // descriptors, e.g. pipes) is readable, and returns the indexes of the dealers that have a
-// message (level-triggered, unlike polling their Fd()s); an empty list on timeout.
+// message (level-triggered, unlike polling their Fd()s); an empty list on timeout, when a signal
+// interrupts it, or when only one of `fds` is readable.
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
                             const std::vector<int>& fds = {});
+
+// One message from herd-ctld (the one frame of a ZMTP message): its envelope; for a message in
+// another protocol version, an ErrorReply with id 0 that names both versions (the caller stops:
+// no answer will ever come); nullopt for anything else (skipped).
+std::optional<proto::Envelope> DecodeFromController(std::string_view frame);
 
 // Ok, or the Status an ErrorReply `reply` carries (code and message as herd-ctld sent them).
 Status ReplyStatus(const proto::Envelope& reply);

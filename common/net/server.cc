@@ -26,6 +26,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/net/address.h"
 #include "common/net/net.h"
 #include "common/net/zmtp.h"
 
@@ -127,12 +128,7 @@ class StreamServer : public Server {
 
   Status Bind(const std::string& endpoint) {
     if (epoll_ < 0) return Unavailable("epoll_create1: " + Errno(errno));
-    Result<Listener> l = endpoint.starts_with("tcp://")   ? BindTcp(endpoint)
-                         : endpoint.starts_with("ipc://") ? BindIpc(endpoint)
-                                                          : Result<Listener>(Invalid(
-                                                                "cannot listen on " + endpoint +
-                                                                ": use tcp://HOST:PORT or "
-                                                                "ipc://PATH"));
+    Result<Listener> l = endpoint.starts_with("ipc://") ? BindIpc(endpoint) : BindTcp(endpoint);
     if (!l.ok()) return l.status();
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -266,30 +262,14 @@ class StreamServer : public Server {
 
  private:
   Result<Listener> BindTcp(const std::string& endpoint) {
-    const std::string rest = endpoint.substr(6);
-    const size_t colon = rest.rfind(':');
-    if (colon == std::string::npos) return Invalid("cannot listen on " + endpoint + ": no port");
-    std::string host = rest.substr(0, colon);
-    std::string port = rest.substr(colon + 1);
-    if (port == "*") port = "0";
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    hints.ai_family = host == "*" ? AF_INET : AF_UNSPEC;
-    addrinfo* found = nullptr;
-    const int gai = getaddrinfo(host == "*" ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-    if (gai != 0) {
-      return Unavailable("cannot listen on " + endpoint + ": " + gai_strerror(gai));
-    }
-    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
-    const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    auto a = ResolveEndpoint(endpoint, Use::kBind);
+    if (!a.ok()) return a.status();
+    const int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Unavailable("cannot listen on " + endpoint + ": " + Errno(errno));
     const int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&a->addr), a->len) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
       const int err = errno;
       close(fd);
       return Unavailable("cannot listen on " + endpoint + ": " + Errno(err));
@@ -301,36 +281,31 @@ class StreamServer : public Server {
     uint16_t bound_port = 0;
     std::string name;
     if (bound.ss_family == AF_INET6) {
-      auto* a = reinterpret_cast<sockaddr_in6*>(&bound);
-      inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-      bound_port = ntohs(a->sin6_port);
+      auto* b = reinterpret_cast<sockaddr_in6*>(&bound);
+      inet_ntop(AF_INET6, &b->sin6_addr, text, sizeof text);
+      bound_port = ntohs(b->sin6_port);
       name = "[" + std::string(text) + "]";
     } else {
-      auto* a = reinterpret_cast<sockaddr_in*>(&bound);
-      inet_ntop(AF_INET, &a->sin_addr, text, sizeof text);
-      bound_port = ntohs(a->sin_port);
+      auto* b = reinterpret_cast<sockaddr_in*>(&bound);
+      inet_ntop(AF_INET, &b->sin_addr, text, sizeof text);
+      bound_port = ntohs(b->sin_port);
       name = text;
     }
     return Listener{fd, "tcp://" + name + ":" + std::to_string(bound_port), ""};
   }
 
   Result<Listener> BindIpc(const std::string& endpoint) {
-    const std::string path = endpoint.substr(6);
-    const bool abstract = path.starts_with("@");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.empty() || path.size() >= sizeof addr.sun_path) {
-      return Invalid("cannot listen on " + endpoint + ": the path is empty or too long");
-    }
-    std::memcpy(addr.sun_path, path.data(), path.size());
-    if (abstract) addr.sun_path[0] = '\0';
-    const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() +
-                                                 (abstract ? 0 : 1));
-    if (!abstract) HERD_RETURN_IF_ERROR(ClearSocketPath(endpoint, path, addr, len));
+    auto a = ResolveEndpoint(endpoint, Use::kBind);
+    if (!a.ok()) return a.status();
+    const auto& addr = *reinterpret_cast<const sockaddr_un*>(&a->addr);
+    const std::string& path = a->path;
+    if (!a->abstract) HERD_RETURN_IF_ERROR(ClearSocketPath(endpoint, path, addr, a->len));
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return Unavailable("cannot listen on " + endpoint + ": " + Errno(errno));
-    const int err = abstract ? (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 ? 0 : errno)
-                             : BindOpenToAll(fd, addr, len);
+    const int err =
+        a->abstract
+            ? (bind(fd, reinterpret_cast<const sockaddr*>(&addr), a->len) == 0 ? 0 : errno)
+            : BindOpenToAll(fd, addr, a->len);
     if (err != 0 || listen(fd, SOMAXCONN) != 0) {
       const int e = err != 0 ? err : errno;
       close(fd);
@@ -338,7 +313,7 @@ class StreamServer : public Server {
     }
     Listener l{fd, endpoint, "", 0, 0};
     struct stat st{};
-    if (!abstract && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (!a->abstract && lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
       l.unlink_path = path;
       l.dev = st.st_dev;
       l.ino = st.st_ino;
@@ -467,7 +442,7 @@ class StreamServer : public Server {
       Peer& peer = *peers_.emplace(key, std::move(p)).first->second;
       ++live_;
       // The whole greeting at once: libzmq sends its greeting in stages and waits for ours.
-      if (Queue(key, peer, zmtp::Greeting(), {})) Flush(key, peer);
+      if (Queue(key, peer, zmtp::Greeting(true), {})) Flush(key, peer);
     }
   }
 
@@ -522,7 +497,7 @@ class StreamServer : public Server {
       case zmtp::Event::Kind::kGreeting:
         p.greeted = true;
         p.minor_version = e.minor_version;
-        Queue(key, p, zmtp::ReadyAsRouter(), {});
+        Queue(key, p, zmtp::Ready("ROUTER"), {});
         return Status::Ok();
       case zmtp::Event::Kind::kCommand:
         if (!p.ready) {

@@ -156,14 +156,14 @@ void Parser::EndFrame(std::vector<Event>& out) {
   out.push_back(std::move(e));
 }
 
-std::string Greeting() {
+std::string Greeting(bool as_server) {
   std::string g(kGreetingBytes, '\0');
   g[0] = static_cast<char>(0xff);
   g[9] = 0x7f;
   g[10] = 3;
   g[11] = 1;
   g.replace(12, 4, "NULL");
-  g[32] = 1;  // as-server
+  g[32] = as_server ? 1 : 0;
   return g;
 }
 
@@ -175,12 +175,16 @@ std::string Command(std::string_view name, std::string_view data) {
   return out;
 }
 
-std::string ReadyAsRouter() {
+std::string Ready(std::string_view socket_type, std::string_view identity) {
   std::string props;
-  props.push_back(static_cast<char>(11));
-  props.append("Socket-Type");
-  PutBigEndian(props, 6, 4);
-  props.append("ROUTER");
+  const auto property = [&props](std::string_view name, std::string_view value) {
+    props.push_back(static_cast<char>(name.size()));
+    props.append(name);
+    PutBigEndian(props, value.size(), 4);
+    props.append(value);
+  };
+  property("Socket-Type", socket_type);
+  if (!identity.empty()) property("Identity", identity);
   return Command("READY", props);
 }
 

@@ -1,6 +1,7 @@
-// ZMTP 3.0/3.1 (the ZeroMQ wire protocol), server side, NULL mechanism: an incremental parser that
-// holds at most one partial message per peer within fixed bounds, and the encoders for what a
-// ROUTER sends back (greeting, READY, PONG/PING, message frames). net::Server is built on it.
+// ZMTP 3.0/3.1 (the ZeroMQ wire protocol), NULL mechanism: an incremental parser that holds at
+// most one partial message per peer within fixed bounds, and the encoders for what either side
+// sends (greeting, READY, PONG/PING, message frames). net::Server (a ROUTER) and the DEALER of
+// common/net/dealer.cc are built on it.
 // Thread-safety: a Parser is used by one thread.
 #pragma once
 
@@ -65,12 +66,13 @@ class Parser {
   int64_t message_bytes_ = 0;        // sum of frames_
 };
 
-// Our greeting: ZMTP 3.1, NULL, as-server.
-std::string Greeting();
+// Our greeting: ZMTP 3.1, NULL; as-server on the side that accepted the connection.
+std::string Greeting(bool as_server);
 // A command frame: name and data.
 std::string Command(std::string_view name, std::string_view data);
-// READY of a ROUTER (Socket-Type property only).
-std::string ReadyAsRouter();
+// READY with the Socket-Type property ("ROUTER", "DEALER") and, when not empty, Identity (a
+// routing id of at most 255 bytes).
+std::string Ready(std::string_view socket_type, std::string_view identity = {});
 // Parses the properties of a READY; Ok with the value of Socket-Type, or an error.
 Result<std::string> SocketTypeOfReady(std::string_view data);
 // The header of a message frame of `size` bytes (`more`: another frame follows).

@@ -15,7 +15,9 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <iterator>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "common/auth/auth.h"
 #include "common/auth/connection_key.h"
@@ -209,12 +211,17 @@ std::unique_ptr<net::Server> BindLoopback() {
   return server.ok() ? std::move(*server) : nullptr;
 }
 
-// Polls until one message arrives (or kWaitMs passes) and answers it with `answer`.
+// Polls until one message arrives (or kWaitMs passes) and answers it with `answer`. A dealer
+// of this thread (herd's own runs inside its owner's calls) is given its turns by `pump`.
 std::optional<net::Incoming> ServeOne(
-    net::Server& server, const std::function<proto::Envelope(const net::Incoming&)>& answer) {
+    net::Server& server, const std::function<proto::Envelope(const net::Incoming&)>& answer,
+    net::Dealer* pump = nullptr) {
   auto deadline = Clock::now() + milliseconds(kWaitMs);
   while (Clock::now() < deadline) {
-    auto batch = server.Poll(100);
+    if (pump != nullptr) {
+      EXPECT_FALSE(pump->Receive(0).has_value());
+    }
+    auto batch = server.Poll(pump != nullptr ? 5 : 100);
     if (batch.empty()) continue;
     server.Send(batch[0].peer, answer(batch[0]));
     return batch[0];
@@ -373,32 +380,41 @@ TEST(NetTest, PostedRequestsAreAnsweredByIdInAnyOrder) {
     posted.push_back(*id);
   }
   EXPECT_EQ(std::set<uint64_t>(posted.begin(), posted.end()).size(), 3u);
-  // All three arrive before any answer; answered last first, the second one refused.
+  // All three arrive before any answer; answered last first, the second one refused. (The
+  // server runs beside: the client's connection makes progress while it waits for replies.)
   std::vector<net::Incoming> received;
-  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
-       received.size() < 3 && Clock::now() < deadline;) {
-    for (auto& in : server->Poll(100)) received.push_back(std::move(in));
-  }
-  ASSERT_EQ(received.size(), 3u);
-  for (auto it = received.rbegin(); it != received.rend(); ++it) {
-    const auto& in = *it;
-    auto body = proto::BodyOf<proto::JobActionRequest>(in.envelope);
-    ASSERT_TRUE(body.ok());
-    EXPECT_TRUE(in.envelope.cred.starts_with("none:")) << "each request carries a credential";
-    proto::Envelope e =
-        body->ids[0] == 2
-            ? proto::MakeEnvelope(proto::ErrorReply{static_cast<int>(Code::kDenied), "not yours"},
-                                  in.envelope.id)
-            : proto::MakeEnvelope(proto::JobActionReply{{{body->ids[0], true, "cancelled", 0}}},
-                                  in.envelope.id);
-    server->Send(in.peer, e);
-  }
+  std::thread serve([&] {
+    for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+         received.size() < 3 && Clock::now() < deadline;) {
+      for (auto& in : server->Poll(100)) received.push_back(std::move(in));
+    }
+    if (received.size() != 3) return;
+    for (auto it = received.rbegin(); it != received.rend(); ++it) {
+      const auto& in = *it;
+      auto body = proto::BodyOf<proto::JobActionRequest>(in.envelope);
+      EXPECT_TRUE(body.ok());
+      if (!body.ok()) return;
+      EXPECT_TRUE(in.envelope.cred.starts_with("none:")) << "each request carries a credential";
+      proto::Envelope e =
+          body->ids[0] == 2
+              ? proto::MakeEnvelope(proto::ErrorReply{static_cast<int>(Code::kDenied), "not yours"},
+                                    in.envelope.id)
+              : proto::MakeEnvelope(proto::JobActionReply{{{body->ids[0], true, "cancelled", 0}}},
+                                    in.envelope.id);
+      server->Send(in.peer, e);
+    }
+  });
   std::map<uint64_t, Status> replies;
   for (int i = 0; i < 3; ++i) {
     auto reply = client.NextReply();
-    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    if (!reply.ok()) {
+      ADD_FAILURE() << reply.status().message();
+      break;
+    }
     replies.emplace(reply->id, net::ReplyStatus(*reply));
   }
+  serve.join();
+  ASSERT_EQ(received.size(), 3u);
   ASSERT_EQ(replies.size(), 3u);
   EXPECT_TRUE(replies.at(posted[0]).ok());
   EXPECT_EQ(replies.at(posted[1]).code(), Code::kDenied);
@@ -517,7 +533,7 @@ TEST(NetTest, PeerThatNeverReadsIsDisconnectedPastTheUnsentBound) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  const std::string greeting = net::zmtp::Greeting();  // as a client's, but for as-server
+  const std::string greeting = net::zmtp::Greeting(true);  // as a client's, but for as-server
   const std::string ready =
       net::zmtp::Command("READY", std::string("\x0bSocket-Type\0\0\0\x06", 16) + "DEALER");
   const std::string request =
@@ -561,9 +577,12 @@ TEST(NetTest, SendToAPeerThatIsGoneIsDropped) {
   auto dealer = net::Dealer::Connect(server->Endpoints().at(0), "");
   ASSERT_TRUE(dealer.ok()) << dealer.status().message();
   ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 7)).ok());
-  auto served = ServeOne(*server, [](const net::Incoming& in) {
-    return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
-  });
+  auto served = ServeOne(
+      *server,
+      [](const net::Incoming& in) {
+        return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
+      },
+      dealer->get());
   ASSERT_TRUE(served.has_value());
   auto reply = (*dealer)->Receive(kWaitMs);
   ASSERT_TRUE(reply.has_value());
@@ -577,9 +596,12 @@ TEST(NetTest, PollReturnsQueuedMessagesAsABatch) {
   ASSERT_TRUE(dealer.ok()) << dealer.status().message();
   // First message: the connection is up before the burst.
   ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 100)).ok());
-  auto first = ServeOne(*server, [](const net::Incoming& in) {
-    return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
-  });
+  auto first = ServeOne(
+      *server,
+      [](const net::Incoming& in) {
+        return proto::MakeEnvelope(proto::NodesReply{}, in.envelope.id);
+      },
+      dealer->get());
   ASSERT_TRUE(first.has_value());
   // The routing id the dealer claims is not taken: no peer can squat on another's route.
   EXPECT_NE(first->peer, "node-a");
@@ -660,6 +682,207 @@ TEST(NetTest, RequestInAnotherProtocolVersionIsAnsweredWithAnError) {
             "protocol version " + std::to_string(proto::kProtocolVersion + 1) +
                 " not supported (this herd speaks " + std::to_string(proto::kProtocolVersion) +
                 "): upgrade herd so that the CLI, herd-ctld and herd-noded match");
+}
+
+// ---- herd's own DEALER ----
+
+std::string TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/herd-net-XXXXXX";
+  EXPECT_NE(mkdtemp(dir.data()), nullptr);
+  return dir;
+}
+
+// What the server and the dealer received while Pump ran them in turn.
+struct Pumped {
+  std::vector<net::Incoming> at_server;
+  std::vector<proto::Envelope> at_dealer;
+};
+
+// Runs `server` and `dealer` in turn, in this thread, until `done` says so or kWaitMs passes.
+bool Pump(net::Server& server, net::Dealer& dealer, Pumped& p,
+          const std::function<bool(const Pumped&)>& done) {
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs); Clock::now() < deadline;) {
+    for (auto& in : server.Poll(5)) p.at_server.push_back(std::move(in));
+    while (auto e = dealer.Receive(0)) p.at_dealer.push_back(std::move(*e));
+    if (done(p)) return true;
+  }
+  return false;
+}
+
+// The DEALER speaks ZMTP as libzmq does: a libzmq ROUTER, over TCP and a Unix socket, takes its
+// routing id from its READY and gets the message; the reply comes back.
+TEST(DealerTest, TalksToALibzmqRouter) {
+  const std::string dir = TempDir();
+  zmq::context_t context(1);
+  for (const std::string& bind :
+       std::vector<std::string>{"tcp://127.0.0.1:*", "ipc://" + dir + "/router.sock"}) {
+    SCOPED_TRACE(bind);
+    zmq::socket_t router(context, zmq::socket_type::router);
+    router.set(zmq::sockopt::linger, 0);
+    router.bind(bind);
+    const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+    auto dealer = net::Dealer::Connect(endpoint, "node-a");
+    ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+    ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 9)).ok());
+    std::vector<zmq::message_t> frames;
+    for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+         frames.empty() && Clock::now() < deadline;) {
+      EXPECT_FALSE((*dealer)->Receive(0).has_value());  // its turn to connect and write
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, milliseconds(5)) <= 0) continue;
+      (void)zmq::recv_multipart(router, std::back_inserter(frames));
+    }
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].to_string(), "node-a");
+    auto request = proto::DecodeEnvelope(frames[1].to_string_view());
+    ASSERT_TRUE(request.ok()) << request.status().message();
+    EXPECT_EQ(request->id, 9u);
+    const std::string reply = proto::EncodeEnvelope(proto::MakeEnvelope(proto::NodesReply{}, 9));
+    router.send(zmq::buffer(std::string("node-a")), zmq::send_flags::sndmore);
+    router.send(zmq::buffer(reply));
+    auto got = (*dealer)->Receive(kWaitMs);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->type, proto::MessageName<proto::NodesReply>());
+    EXPECT_EQ(got->id, 9u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// What is sent while nothing listens waits, and arrives once, in order, when the server is up.
+TEST(DealerTest, WhatWasSentBeforeTheServerListensArrivesOnceItDoes) {
+  const std::string dir = TempDir();
+  const std::string endpoint = "ipc://" + dir + "/ctld.sock";
+  auto dealer = net::Dealer::Connect(endpoint);
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, id)).ok());
+  }
+  EXPECT_FALSE((*dealer)->Receive(250).has_value());  // a few attempts, all refused
+  auto server = net::Server::Bind({endpoint});
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  Pumped p;
+  EXPECT_TRUE(Pump(**server, **dealer, p, [](const Pumped& p) { return p.at_server.size() >= 3; }));
+  // Nothing more comes (no message twice).
+  Pump(**server, **dealer, p, [start = Clock::now()](const Pumped&) {
+    return Clock::now() - start > milliseconds(300);
+  });
+  ASSERT_EQ(p.at_server.size(), 3u);
+  for (uint64_t i = 0; i < 3; ++i) EXPECT_EQ(p.at_server[i].envelope.id, i + 1);
+  server->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// herd-ctld pings a silent connection and drops it if no PONG comes: a DEALER whose owner waits
+// (in WaitAny, as `herd attach` does) answers, so the connection lives and the late reply arrives.
+TEST(DealerTest, AnswersTheServersPingsWhileItsOwnerWaits) {
+  net::ServerLimits limits;
+  limits.message_timeout_ms = 200;  // a PING after 100 ms of silence, dropped 100 ms later
+  auto server = net::Server::Bind({"tcp://127.0.0.1:*"}, limits);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  auto dealer = net::Dealer::Connect((*server)->Endpoints().at(0));
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  std::vector<std::string> peers;
+  std::atomic<bool> stop{false};
+  std::thread serve([&] {
+    std::optional<net::Incoming> first;
+    Clock::time_point got_at;
+    while (!stop) {
+      for (auto& in : (*server)->Poll(10)) {
+        peers.push_back(in.peer);
+        if (!first) {
+          first = std::move(in);
+          got_at = Clock::now();
+          (*server)->Watch(first->peer);
+        }
+      }
+      // Answered after five of the server's silences: the dealer must have answered its PINGs.
+      if (first && Clock::now() - got_at > milliseconds(1000)) {
+        (*server)->Send(first->peer, proto::MakeEnvelope(proto::NodesReply{}, first->envelope.id));
+        first.reset();
+        got_at = Clock::time_point::max();
+      }
+    }
+  });
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 4)).ok());
+  std::vector<size_t> ready;
+  for (auto deadline = Clock::now() + milliseconds(kWaitMs);
+       ready.empty() && Clock::now() < deadline;) {
+    ready = net::WaitAny({dealer->get()}, 1000);
+  }
+  stop = true;
+  serve.join();
+  ASSERT_EQ(ready, std::vector<size_t>{0});
+  auto reply = (*dealer)->Receive(0);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->id, 4u);
+  EXPECT_EQ(peers.size(), 1u);
+  EXPECT_TRUE((*server)->TakeClosed().empty()) << "the server dropped the connection";
+}
+
+// A connection the server closed while the DEALER was idle is seen at the next send, which goes
+// out on a new connection.
+TEST(DealerTest, ReconnectsWhenTheServerClosedAnIdleConnection) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  auto dealer = net::Dealer::Connect(server->Endpoints().at(0));
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 1)).ok());
+  Pumped p;
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return !p.at_server.empty(); }));
+  const std::string first_peer = p.at_server[0].peer;
+  server->Disconnect(first_peer);
+  // The end of the connection reaches the dealer's socket before the next send.
+  pollfd idle{(*dealer)->Fd(), POLLIN, 0};
+  ASSERT_EQ(poll(&idle, 1, kWaitMs), 1);
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 2)).ok());
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return p.at_server.size() >= 2; }));
+  EXPECT_EQ(p.at_server[1].envelope.id, 2u);
+  EXPECT_NE(p.at_server[1].peer, first_peer);
+  server->Send(p.at_server[1].peer, proto::MakeEnvelope(proto::NodesReply{}, 2));
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return !p.at_dealer.empty(); }));
+  EXPECT_EQ(p.at_dealer[0].id, 2u);
+}
+
+// A message from the server longer than the DEALER's limit ends the connection at the frame's
+// header; it is never delivered.
+TEST(DealerTest, AMessageOverItsLimitDropsTheConnection) {
+  auto server = BindLoopback();
+  ASSERT_TRUE(server);
+  auto dealer = net::Dealer::Connect(server->Endpoints().at(0), "", /*max_message_bytes=*/1024);
+  ASSERT_TRUE(dealer.ok()) << dealer.status().message();
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 1)).ok());
+  Pumped p;
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return !p.at_server.empty(); }));
+  const std::string peer = p.at_server[0].peer;
+  server->Watch(peer);
+  server->Send(peer, proto::MakeEnvelope(
+                         proto::ErrorReply{static_cast<int>(Code::kInvalid), std::string(4096, 'x')},
+                         1));
+  std::vector<std::string> closed;
+  Pump(*server, **dealer, p, [&](const Pumped&) {
+    for (auto& c : server->TakeClosed()) closed.push_back(c);
+    return !closed.empty();
+  });
+  EXPECT_EQ(closed, std::vector<std::string>{peer});
+  EXPECT_TRUE(p.at_dealer.empty());
+  // It connects again, and a message within the limit gets through.
+  ASSERT_TRUE((*dealer)->Send(proto::MakeEnvelope(proto::NodesRequest{}, 2)).ok());
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return p.at_server.size() >= 2; }));
+  server->Send(p.at_server[1].peer, proto::MakeEnvelope(proto::NodesReply{}, 2));
+  ASSERT_TRUE(Pump(*server, **dealer, p, [](const Pumped& p) { return !p.at_dealer.empty(); }));
+  EXPECT_EQ(p.at_dealer[0].id, 2u);
+}
+
+// Endpoints that cannot be connected to are refused at once, saying what form is expected.
+TEST(DealerTest, BadEndpointsAreRefusedWithTheFormExpected) {
+  for (const std::string bad : {"udp://x:1", "tcp://127.0.0.1", "tcp://*:6817", "ipc://"}) {
+    auto dealer = net::Dealer::Connect(bad);
+    ASSERT_FALSE(dealer.ok()) << bad;
+    EXPECT_EQ(dealer.status().code(), Code::kInvalid) << bad;
+    EXPECT_NE(dealer.status().message().find("cannot connect to " + bad), std::string::npos)
+        << dealer.status().message();
+  }
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ class RawPeer {
   bool connected() const { return connected_; }
 
   static std::string Hello() {
-    std::string g = net::zmtp::Greeting();
+    std::string g = net::zmtp::Greeting(true);
     g[32] = 0;  // as-client
     std::string props(1, '\x0b');
     props += "Socket-Type";
@@ -237,7 +237,7 @@ TEST(ServerLimitTest, MessageBeforeReadyIsRefusedAtItsHeader) {
   auto server = BindAbstract(name);
   ASSERT_TRUE(server);
   RawPeer peer(name);
-  std::string g = net::zmtp::Greeting();
+  std::string g = net::zmtp::Greeting(true);
   g[32] = 0;
   ASSERT_TRUE(peer.Push(g + net::zmtp::FrameHeader(1 << 20, false) + "x", *server));
   for (auto deadline = Clock::now() + milliseconds(2000); peer.Drain() && Clock::now() < deadline;) {

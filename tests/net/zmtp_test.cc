@@ -236,13 +236,13 @@ TEST(ZmtpParserTest, ReadyPropertiesAreCheckedAgainstTheirLengths) {
 
 TEST(ZmtpParserTest, FramesWeSendAreWhatWeParse) {
   const std::string body(70000, 'z');
-  Outcome o = FeedPieces({Hello() + FrameHeader(body.size(), false) + body + ReadyAsRouter()},
+  Outcome o = FeedPieces({Hello() + FrameHeader(body.size(), false) + body + Ready("ROUTER")},
                          Limits{});
   ASSERT_TRUE(o.status.ok()) << o.status.message();
   ASSERT_EQ(o.events.size(), 4u);
   EXPECT_EQ(o.events[2].frames.at(0), body);
   EXPECT_EQ(*SocketTypeOfReady(o.events[3].data), "ROUTER");
-  EXPECT_EQ(Greeting().size(), kGreetingBytes);
+  EXPECT_EQ(Greeting(true).size(), kGreetingBytes);
 }
 
 }  // namespace

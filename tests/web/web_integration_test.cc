@@ -392,7 +392,8 @@ TEST_F(WebApiTest, ListSubmitShowAndCancelWithAToken) {
   ASSERT_TRUE(list);
   ASSERT_EQ(list->status, 200) << list->body;
   bool listed = false;
-  for (const auto& j : Json(list)["jobs"]) {
+  const nlohmann::json listing = Json(list);
+  for (const auto& j : listing["jobs"]) {
     if (j["id"] == id) listed = j["user"] == "nobody" && j["name"] == "api-job";
   }
   EXPECT_TRUE(listed) << list->body;

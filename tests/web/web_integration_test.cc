@@ -545,5 +545,44 @@ TEST_F(WebApiTest, MalformedAndOversizedBodiesAreRefusedAndHerdWebStaysUp) {
   EXPECT_EQ(still->status, 200);
 }
 
+// With [web] tls_cert and tls_key herd-web serves HTTPS (read as root, then dropped) and marks
+// its cookies Secure; plain HTTP on that port gets no answer.
+TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
+  if (RunShell("command -v openssl").exit_code != 0) GTEST_SKIP() << "openssl is not installed";
+  const std::string dir = c().dir() + "/tls";
+  CommandResult made = RunShell("mkdir -p " + dir + " && chmod 0700 " + dir +
+                                " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+                                "/CN=127.0.0.1 -keyout " +
+                                dir + "/key.pem -out " + dir + "/cert.pem 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const int port = FreePort();
+  // The cluster's herd.toml, with herd-web on another port and the certificate.
+  std::string text = ReadText(c().dir() + "/herd.toml");
+  const std::string listen = "127.0.0.1:" + std::to_string(port_);
+  ASSERT_NE(text.find(listen), std::string::npos) << text;
+  text.replace(text.find(listen), listen.size(), "127.0.0.1:" + std::to_string(port));
+  const size_t web_table = text.find("[web]\n");
+  ASSERT_NE(web_table, std::string::npos) << text;
+  text.insert(web_table + 6,
+              "tls_cert = \"" + dir + "/cert.pem\"\ntls_key = \"" + dir + "/key.pem\"\n");
+  const std::string toml = dir + "/herd.toml";
+  std::ofstream(toml) << text;
+  pid_t web = Spawn({BinDir() + "/herd-web", "--config", toml}, dir + "/web.out");
+  ASSERT_GT(web, 0);
+  httplib::SSLClient client("127.0.0.1", port);
+  client.enable_server_certificate_verification(false);  // self-signed, made just now
+  client.set_connection_timeout(2, 0);
+  int status = 0;
+  PollUntil(10s, [&] {
+    auto r = client.Get("/");
+    status = r ? r->status : 0;
+    return status != 0;
+  });
+  const bool plain_answered = Get(port, "/").first != 0;
+  Stop(web);
+  EXPECT_EQ(status, 200) << ReadText(dir + "/web.out");
+  EXPECT_FALSE(plain_answered);
+}
+
 }  // namespace
 }  // namespace herd::testing

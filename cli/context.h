@@ -70,6 +70,9 @@ class Controller {
   virtual Result<proto::UsageReply> Usage(const proto::UsageRequest&) {
     return Internal("this controller connection cannot report usage");
   }
+  virtual Result<proto::WebTokenReply> WebToken(const proto::WebTokenRequest&) {
+    return Internal("this controller connection cannot mint web tokens");
+  }
   virtual Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest&) {
     return Internal("this controller connection cannot find sessions");
   }

@@ -1,5 +1,7 @@
 #include "cli/format.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -663,6 +665,87 @@ nlohmann::json NodeToJson(const proto::NodeStatus& n) {
       {"reason", n.reason},
       {"gpu_list", gpus},
   };
+}
+
+namespace {
+
+nlohmann::json ResourcesJson(const model::Resources& r) {
+  auto or_null = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"gpus", r.gpu_milli < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.gpu_milli / 1000.0)},
+          {"cpus", or_null(r.cpus)},
+          {"memory_mib", or_null(r.memory_mib)}};
+}
+
+}  // namespace
+
+nlohmann::json ProjectToJson(const proto::ProjectStatus& p) {
+  return {{"name", p.name},
+          {"parent", p.parent},
+          {"kind", p.is_project ? "project" : "department"},
+          {"deserved", ResourcesJson(p.deserved)},
+          {"limit", ResourcesJson(p.limit)},
+          {"fair_share", ResourcesJson(p.fair_share)},
+          {"allocated", ResourcesJson(p.allocated)},
+          {"pending_demand", ResourcesJson(p.pending_demand)},
+          {"running_jobs", p.running_jobs},
+          {"pending_jobs", p.pending_jobs}};
+}
+
+std::string GpuHours(int64_t gpu_milli_seconds, int decimals) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.*f", decimals, static_cast<double>(gpu_milli_seconds) / 3600000.0);
+  return buf;
+}
+
+nlohmann::json UsageToJson(const proto::UsageReply& usage) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : usage.rows) {
+    rows.push_back({{usage.by, r.group},
+                    {"gpu_hours", static_cast<double>(r.gpu_milli_seconds) / 3600000.0},
+                    {"jobs", r.jobs},
+                    {"wait_p50_s", r.wait_p50_s},
+                    {"wait_p90_s", r.wait_p90_s},
+                    {"wait_p99_s", r.wait_p99_s},
+                    {"gpu_util_pct",
+                     r.gpu_util_pct >= 0 ? nlohmann::json(r.gpu_util_pct) : nlohmann::json()},
+                    {"preemptions", r.preemptions}});
+  }
+  return {{"since", usage.since}, {"until", usage.until}, {"by", usage.by}, {"rows", rows}};
+}
+
+std::string UsageCsv(const proto::UsageReply& usage) {
+  std::ostringstream out;
+  out << usage.by << ",gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s,gpu_util_pct,preemptions\n";
+  for (const auto& r : usage.rows) {
+    std::string group = r.group;
+    if (group.find_first_of(",\"\n") != std::string::npos) {
+      std::string quoted = "\"";
+      for (char c : group) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      group = quoted + "\"";
+    }
+    out << group << "," << GpuHours(r.gpu_milli_seconds, 6) << "," << r.jobs << ","
+        << r.wait_p50_s << "," << r.wait_p90_s << "," << r.wait_p99_s << ","
+        << (r.gpu_util_pct >= 0 ? std::to_string(r.gpu_util_pct) : "") << "," << r.preemptions
+        << "\n";
+  }
+  return out.str();
+}
+
+Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
+  if (text == "now") return now;
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
+    struct tm tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') {
+      tm.tm_isdst = -1;
+      return static_cast<int64_t>(mktime(&tm));
+    }
+  }
+  auto ago = model::ParseDurationSeconds(text);
+  if (ago.ok()) return now - *ago;
+  return Invalid("invalid date '" + text +
+                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
 }
 
 std::string DumpJson(const nlohmann::json& value) {

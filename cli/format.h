@@ -15,6 +15,7 @@
 
 #include "common/model/job.h"
 #include "common/proto/messages.h"
+#include "common/util/status.h"
 
 namespace herd::cli {
 
@@ -79,6 +80,17 @@ nlohmann::json JobToJson(const model::Job& job);
 // `herd nodes`: NAME STATE GPUS CPUS MEM GPU-MODEL TOPOLOGY; GPUS/CPUS/MEM are used/total.
 void PrintNodesTable(const std::vector<proto::NodeStatus>& nodes, int width, std::ostream& out);
 nlohmann::json NodeToJson(const proto::NodeStatus& node);
+
+// `herd projects --json`: one queue with its quotas, share and use (unlimited: null).
+nlohmann::json ProjectToJson(const proto::ProjectStatus& project);
+// `herd usage --json` and `--csv` (a header line, then one line per group).
+nlohmann::json UsageToJson(const proto::UsageReply& usage);
+std::string UsageCsv(const proto::UsageReply& usage);
+// GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
+std::string GpuHours(int64_t gpu_milli_seconds, int decimals = 2);
+// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration before `now` ("7d",
+// "12h"), as epoch seconds.
+Result<int64_t> ParseWhen(const std::string& text, int64_t now);
 
 // Serializes for --json output (invalid UTF-8 from a peer is replaced, never thrown on).
 std::string DumpJson(const nlohmann::json& value);

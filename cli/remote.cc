@@ -57,6 +57,9 @@ class NetController final : public Controller {
   Result<proto::JobActionReply> UpdateJob(const proto::UpdateJobRequest& r) override {
     return client_->Call<proto::UpdateJobRequest, proto::JobActionReply>(r);
   }
+  Result<proto::WebTokenReply> WebToken(const proto::WebTokenRequest& r) override {
+    return client_->Call<proto::WebTokenRequest, proto::WebTokenReply>(r);
+  }
   Result<proto::AdminReply> Admin(const proto::AdminRequest& r) override {
     return client_->Call<proto::AdminRequest, proto::AdminReply>(r);
   }

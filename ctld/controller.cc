@@ -1,5 +1,6 @@
 #include "ctld/controller.h"
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,8 @@ void Controller::Reconfigure(config::Config config) {
   sched::ParsePlacement(config_.scheduler.placement, &policy_.placement);
   policy_.reserve_after_s = config_.scheduler.reserve_after_s;
   schedule_soon_ = true;
+  const struct passwd* web = config_.web.user.empty() ? nullptr : getpwnam(config_.web.user.c_str());
+  web_uid_ = web == nullptr ? -1 : static_cast<int64_t>(web->pw_uid);
 }
 
 Status Controller::Recover() {
@@ -202,6 +205,15 @@ void Controller::Handle(const net::Incoming& in) {
       if (who->uid != 0 && who->uid != getuid()) {
         ReplyError(in, Denied("permission denied: only root or herd-ctld's user may speak for a "
                               "node"));
+        return;
+      }
+      break;
+    case Caller::kWeb:
+      if (!IsWebUser(*who)) {
+        spdlog::warn("refused '{}' from uid {}: only herd-web's user ([web] user) sends it",
+                     e.type, who->uid);
+        ReplyError(in, Denied("permission denied: only herd-web's user ([web] user in "
+                              "herd.toml) may relay requests for a web token"));
         return;
       }
       break;

@@ -19,6 +19,7 @@
 
 #include "common/auth/auth.h"
 #include "common/auth/connection_key.h"
+#include "common/auth/web_tokens.h"
 #include "common/config/config.h"
 #include "common/model/job.h"
 #include "common/model/node.h"
@@ -117,6 +118,7 @@ class Controller {
     kUser,   // any authenticated user: the handler decides what they may see or touch
     kAdmin,  // root or an admin listed in herd.toml
     kNode,   // herd-noded: root or herd-ctld's user (its replies carry herd-ctld's credential)
+    kWeb,    // herd-web: its configured user ([web] user) only, never root unless so configured
   };
   using Handler = Status (Controller::*)(const net::Incoming& in, const auth::Identity& who);
   struct Route {
@@ -144,6 +146,9 @@ class Controller {
   Status OnUsage(const net::Incoming& in, const auth::Identity& who);
   // herd-web's /metrics: aggregates only, so any user may ask (ctld/stats.cc).
   Status OnStats(const net::Incoming& in, const auth::Identity& who);
+  // herd web's tokens, and herd-web's requests made for a token's user (ctld/web.cc).
+  Status OnWebToken(const net::Incoming& in, const auth::Identity& who);
+  Status OnWebRelay(const net::Incoming& in, const auth::Identity& who);
   // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
   Status OnRegister(const net::Incoming& in, const auth::Identity& who);
   Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
@@ -167,6 +172,8 @@ class Controller {
         {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
         {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
         {MessageName<proto::StatsRequest>(), Caller::kUser, &Controller::OnStats},
+        {MessageName<proto::WebTokenRequest>(), Caller::kUser, &Controller::OnWebToken},
+        {MessageName<proto::WebRelay>(), Caller::kWeb, &Controller::OnWebRelay},
         {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
         {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
         {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
@@ -181,6 +188,8 @@ class Controller {
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
   bool IsAdmin(const auth::Identity& who) const;
+  // True when `who` is herd-web's configured user ([web] user; none when it is unset).
+  bool IsWebUser(const auth::Identity& who) const;
 
   // Submit checks (ctld/submit.cc).
   // Ok when user `who` may have `more` pending jobs beyond those they have
@@ -341,6 +350,8 @@ class Controller {
   // too high, which the next count corrects).
   std::map<uint32_t, int64_t> pending_of_uid_;
   CtldStats stats_;  // for herd-web's /metrics (OnStats)
+  auth::WebTokens web_tokens_;  // herd web's tokens (ctld/web.cc); lost on restart
+  int64_t web_uid_ = -1;  // [web] user's uid, looked up at each (re)configuration; -1: none
 };
 
 }  // namespace herd::ctld

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "ctld/controller.h"
+#include "spdlog/spdlog.h"
 
 namespace herd::ctld {
 
@@ -211,6 +212,21 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
     if (model::HoldsResources(j.state)) p.running_jobs++;
   }
   if (job.state == JobState::kPending) EstimateStart(job, &reply);
+  // A job's history is its owner's: its events may quote its command or paths.
+  if (MayActOn(who, job)) {
+    auto events = store_->JobEvents(job.id);
+    if (events.ok()) {
+      const size_t skip = events->size() > proto::kMaxWhyEvents
+                              ? events->size() - proto::kMaxWhyEvents
+                              : 0;
+      for (size_t i = skip; i < events->size(); ++i) {
+        reply.events.push_back({(*events)[i].first, std::move((*events)[i].second)});
+      }
+    } else {
+      spdlog::warn("store: cannot read the events of job {}: {}", job.id,
+                   events.status().message());
+    }
+  }
   ReplyBody(in, reply);
   return Status::Ok();
 }

@@ -1,15 +1,18 @@
-// herd-web: the HTTP daemon beside herd-ctld. It serves /metrics (Prometheus) from what
-// herd-ctld answers to StatsRequest and ProjectsRequest, asked over herd's own protocol with
-// herd-web's MUNGE credential, as the CLI asks. A separate process, so that no fault in HTTP
-// handling reaches the scheduler; it never runs as root.
+// herd-web: the HTTP daemon beside herd-ctld. It serves /metrics (Prometheus) from what herd-ctld
+// answers to StatsRequest and ProjectsRequest, asked over herd's own protocol with herd-web's MUNGE
+// credential, as the CLI asks; and the REST API (web/api.h), whose requests it relays to herd-ctld
+// for the user whose web token they carry. A separate process, so that no fault in HTTP handling
+// reaches the scheduler; it never runs as root.
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -26,6 +29,7 @@
 #include "common/util/daemon.h"
 #include "httplib.h"
 #include "spdlog/spdlog.h"
+#include "web/api.h"
 #include "web/metrics.h"
 
 namespace {
@@ -34,27 +38,37 @@ using herd::Status;
 
 // Bounds on what a browser or scraper can make herd-web hold. cpp-httplib itself caps a request
 // line and each header line at 8 KiB.
-constexpr size_t kMaxBodyBytes = 64 << 10;  // no page takes a body yet
-constexpr int kTimeoutS = 5;                // to read a request, write a reply or keep it alive
-constexpr size_t kThreads = 4;              // requests served at once, per address
-constexpr int kCtldTimeoutMs = 5000;        // herd-ctld's answer, below Prometheus's 10 s
+constexpr size_t kMaxBodyBytes = herd::web::kMaxApiBodyBytes;  // POST /api/v1/jobs
+constexpr int kTimeoutS = 5;          // to read a request, write a reply or keep it alive
+constexpr size_t kThreads = 4;        // requests served at once, per address
+constexpr int kCtldTimeoutMs = 5000;  // herd-ctld's answer, below Prometheus's 10 s
 
 // Asks herd-ctld on behalf of every HTTP thread, one request at a time (net::Client is used by
 // one thread at once).
-class CtldSource {
+class CtldSource : public herd::web::CtldLink {
  public:
   CtldSource(std::string endpoint, const herd::config::AuthConfig& auth)
       : endpoint_(std::move(endpoint)), auth_(auth) {}
 
+  herd::Result<herd::proto::Envelope> Relay(const std::string& token,
+                                            herd::proto::Envelope inner) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    HERD_RETURN_IF_ERROR(Connect());
+    herd::proto::WebRelay relay{token, std::move(inner.type), std::move(inner.body)};
+    return client_->CallRaw(herd::proto::MakeEnvelope(relay));
+  }
+
+  herd::Result<herd::proto::WebTokenReply> WebToken(
+      const herd::proto::WebTokenRequest& request) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    HERD_RETURN_IF_ERROR(Connect());
+    return client_->Call<herd::proto::WebTokenRequest, herd::proto::WebTokenReply>(request);
+  }
+
   herd::web::Scrape Scrape() {
     std::lock_guard<std::mutex> lock(mu_);
     herd::web::Scrape s;
-    if (!client_) {
-      auto a = herd::auth::MakeAuthenticator(auth_.method, auth_.munge_socket);
-      if (!a.ok()) return Failed(a.status());
-      client_ =
-          std::make_unique<herd::net::Client>(endpoint_, std::move(a).value(), kCtldTimeoutMs);
-    }
+    if (Status c = Connect(); !c.ok()) return Failed(c);
     auto stats = client_->Call<herd::proto::StatsRequest, herd::proto::StatsReply>({});
     if (!stats.ok()) return Failed(stats.status());
     auto queues = client_->Call<herd::proto::ProjectsRequest, herd::proto::ProjectsReply>({});
@@ -66,6 +80,15 @@ class CtldSource {
   }
 
  private:
+  // REQUIRES: mu_ held.
+  Status Connect() {
+    if (client_) return Status::Ok();
+    auto a = herd::auth::MakeAuthenticator(auth_.method, auth_.munge_socket);
+    if (!a.ok()) return a.status();
+    client_ = std::make_unique<herd::net::Client>(endpoint_, std::move(a).value(), kCtldTimeoutMs);
+    return Status::Ok();
+  }
+
   herd::web::Scrape Failed(const Status& why) {
     spdlog::warn("herd-ctld did not answer /metrics: {}", why.message());
     return {};
@@ -84,13 +107,55 @@ struct Listener {
   std::thread thread;
 };
 
-// A server with herd-web's bounds, bound to `address` (HOST:PORT) but not yet serving.
-herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldSource* ctld) {
+// 256 random bits in hex, for the CSRF cookie.
+std::string RandomToken() {
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof bytes);
+  std::string hex(2 * sizeof bytes, '0');
+  static const char kDigits[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof bytes; ++i) {
+    hex[2 * i] = kDigits[bytes[i] >> 4];
+    hex[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return hex;
+}
+
+// Answers a request the API serves (web/api.h) from the cpp-httplib one.
+void ServeApi(const herd::web::Api& api, const httplib::Request& req, httplib::Response& res) {
+  herd::web::HttpRequest r;
+  r.method = req.method;
+  r.path = req.path;
+  r.params = req.params;
+  for (const auto& [name, value] : req.headers) {
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers.emplace(std::move(lower), value);
+  }
+  r.body = req.body;
+  herd::web::HttpResponse out = api.Handle(r);
+  res.status = out.status;
+  for (auto& [name, value] : out.headers) res.headers.emplace(name, value);
+  res.set_content(out.body, out.content_type);
+}
+
+// A server with herd-web's bounds, bound to `address` (HOST:PORT) but not yet serving; HTTPS with
+// `web`'s certificate and key when it names them (read now, before root is dropped).
+herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldSource* ctld,
+                            const herd::web::Api* api, const herd::config::WebConfig& web) {
   auto hp = herd::config::SplitHostPort(address);
   if (!hp.ok()) return hp.status();
   Listener l;
   l.address = address;
-  l.server = std::make_unique<httplib::Server>();
+  if (!metrics_only && !web.tls_cert.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(web.tls_cert.c_str(), web.tls_key.c_str());
+    if (!tls->is_valid()) {
+      return herd::Invalid("cannot use [web] tls_cert " + web.tls_cert + " and tls_key " +
+                           web.tls_key + ": check that both are readable PEM files of one pair");
+    }
+    l.server = std::move(tls);
+  } else {
+    l.server = std::make_unique<httplib::Server>();
+  }
   httplib::Server& s = *l.server;
   s.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   s.set_payload_max_length(kMaxBodyBytes);
@@ -103,8 +168,21 @@ herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldS
   });
   if (!metrics_only) {
     s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("herd-web: Prometheus metrics at /metrics\n", "text/plain; charset=utf-8");
+      res.set_content(
+          "herd-web: Prometheus metrics at /metrics, the REST API at /api/v1/ "
+          "(described by /api/v1/openapi.json)\n",
+          "text/plain; charset=utf-8");
     });
+    auto serve = [api](const httplib::Request& req, httplib::Response& res) {
+      ServeApi(*api, req, res);
+    };
+    for (const char* pattern : {"/login", "/logout", R"(/api/.*)"}) {
+      s.Get(pattern, serve);
+      s.Post(pattern, serve);
+      s.Put(pattern, serve);
+      s.Delete(pattern, serve);
+      s.Patch(pattern, serve);
+    }
   }
   // A handler that throws answers 500 and the daemon goes on.
   s.set_exception_handler(
@@ -178,7 +256,8 @@ Status BecomeUser(const herd::config::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"herd-web: herd's HTTP daemon (Prometheus /metrics), a client of herd-ctld"};
+  CLI::App app{
+      "herd-web: herd's HTTP daemon (Prometheus /metrics, REST API), a client of herd-ctld"};
   std::string config_path = "/etc/herd/herd.toml";
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   try {
@@ -198,10 +277,17 @@ int main(int argc, char** argv) {
   // Bound before root is dropped, so a port below 1024 may be configured.
   std::vector<Listener> listeners;
   CtldSource ctld(herd::config::LocalEndpoint(config->controller.listen.front()), config->auth);
+  if (sodium_init() < 0) {
+    std::cerr << "herd-web: libsodium cannot start (no source of random numbers)\n";
+    return 1;
+  }
+  const herd::web::Api api(
+      &ctld,
+      {.tls = !web.tls_cert.empty(), .session_s = web.session_s, .random_token = RandomToken});
   for (const auto& [address, metrics_only] :
        {std::pair{web.listen, false}, std::pair{web.metrics_listen, true}}) {
     if (address.empty()) continue;
-    auto l = Bind(address, metrics_only, &ctld);
+    auto l = Bind(address, metrics_only, &ctld, &api, web);
     if (!l.ok()) {
       std::cerr << "herd-web: " << l.status().message() << "\n";
       return 1;
@@ -217,7 +303,8 @@ int main(int argc, char** argv) {
   for (auto& l : listeners) {
     httplib::Server* server = l.server.get();
     l.thread = std::thread([server] { server->listen_after_bind(); });
-    spdlog::info("listening on http://{}{}", l.address,
+    spdlog::info("listening on {}://{}{}",
+                 !web.tls_cert.empty() && &l == &listeners.front() ? "https" : "http", l.address,
                  &l == &listeners.front() ? "/" : "/metrics (metrics only)");
   }
   while (true) {

@@ -10,13 +10,6 @@ namespace {
 
 std::string Gpus(int64_t milli) { return milli < 0 ? "-" : model::FormatGpuMilli(milli); }
 
-nlohmann::json ResourcesJson(const model::Resources& r) {
-  auto or_null = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"gpus", r.gpu_milli < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.gpu_milli / 1000.0)},
-          {"cpus", or_null(r.cpus)},
-          {"memory_mib", or_null(r.memory_mib)}};
-}
-
 int RunProjects(bool json, Context& ctx) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
@@ -25,18 +18,7 @@ int RunProjects(bool json, Context& ctx) {
   if (!reply.ok()) return ctx.RequestError(reply.status());
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& p : reply->projects) {
-      out.push_back({{"name", p.name},
-                     {"parent", p.parent},
-                     {"kind", p.is_project ? "project" : "department"},
-                     {"deserved", ResourcesJson(p.deserved)},
-                     {"limit", ResourcesJson(p.limit)},
-                     {"fair_share", ResourcesJson(p.fair_share)},
-                     {"allocated", ResourcesJson(p.allocated)},
-                     {"pending_demand", ResourcesJson(p.pending_demand)},
-                     {"running_jobs", p.running_jobs},
-                     {"pending_jobs", p.pending_jobs}});
-    }
+    for (const auto& p : reply->projects) out.push_back(ProjectToJson(p));
     ctx.out() << DumpJson(out) << "\n";
     return kExitOk;
   }

@@ -13,30 +13,6 @@
 namespace herd::cli {
 namespace {
 
-// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration ago ("7d", "12h").
-Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
-  if (text == "now") return now;
-  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
-                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
-    struct tm tm = {};
-    const char* end = strptime(text.c_str(), format, &tm);
-    if (end != nullptr && *end == '\0') {
-      tm.tm_isdst = -1;
-      return static_cast<int64_t>(mktime(&tm));
-    }
-  }
-  auto ago = model::ParseDurationSeconds(text);
-  if (ago.ok()) return now - *ago;
-  return Invalid("invalid date '" + text +
-                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
-}
-
-// GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
-std::string Hours(int64_t gpu_milli_seconds, int decimals = 2) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.*f", decimals, static_cast<double>(gpu_milli_seconds) / 3600000.0);
-  return buf;
-}
 
 struct UsageOptions {
   std::string since, until, by = "user";
@@ -62,40 +38,11 @@ int RunUsage(const UsageOptions& o, Context& ctx) {
   auto reply = controller->Usage(request);
   if (!reply.ok()) return ctx.RequestError(reply.status());
   if (o.json) {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& r : reply->rows) {
-      rows.push_back({{reply->by, r.group},
-                      {"gpu_hours", static_cast<double>(r.gpu_milli_seconds) / 3600000.0},
-                      {"jobs", r.jobs},
-                      {"wait_p50_s", r.wait_p50_s},
-                      {"wait_p90_s", r.wait_p90_s},
-                      {"wait_p99_s", r.wait_p99_s},
-                      {"gpu_util_pct", r.gpu_util_pct >= 0 ? nlohmann::json(r.gpu_util_pct)
-                                                           : nlohmann::json()},
-                      {"preemptions", r.preemptions}});
-    }
-    ctx.out() << DumpJson({{"since", reply->since},
-                           {"until", reply->until},
-                           {"by", reply->by},
-                           {"rows", rows}})
-              << "\n";
+    ctx.out() << DumpJson(UsageToJson(*reply)) << "\n";
     return kExitOk;
   }
   if (o.csv) {
-    ctx.out() << reply->by
-              << ",gpu_hours,jobs,wait_p50_s,wait_p90_s,wait_p99_s,gpu_util_pct,preemptions\n";
-    for (const auto& r : reply->rows) {
-      std::string group = r.group;
-      if (group.find_first_of(",\"\n") != std::string::npos) {
-        std::string quoted = "\"";
-        for (char c : group) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-        group = quoted + "\"";
-      }
-      ctx.out() << group << "," << Hours(r.gpu_milli_seconds, 6) << "," << r.jobs << ","
-                << r.wait_p50_s << "," << r.wait_p90_s << "," << r.wait_p99_s << ","
-                << (r.gpu_util_pct >= 0 ? std::to_string(r.gpu_util_pct) : "") << ","
-                << r.preemptions << "\n";
-    }
+    ctx.out() << UsageCsv(*reply);
     return kExitOk;
   }
   std::string by = reply->by;
@@ -103,7 +50,7 @@ int RunUsage(const UsageOptions& o, Context& ctx) {
   Table table({by, "GPU-HOURS", "JOBS", "WAIT-P50", "WAIT-P90", "WAIT-P99", "GPU-UTIL",
                "PREEMPTED"});
   for (const auto& r : reply->rows) {
-    table.AddRow({r.group, Hours(r.gpu_milli_seconds), std::to_string(r.jobs),
+    table.AddRow({r.group, GpuHours(r.gpu_milli_seconds), std::to_string(r.jobs),
                   model::FormatDuration(r.wait_p50_s), model::FormatDuration(r.wait_p90_s),
                   model::FormatDuration(r.wait_p99_s),
                   r.gpu_util_pct >= 0 ? std::to_string(r.gpu_util_pct) + "%" : "-",

@@ -1,6 +1,7 @@
 #include "common/config/config.h"
 
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -588,7 +589,7 @@ class Parser {
     return Status::Ok();
   }
 
-  Status Web(const toml::table& t, const Region&, const std::string&, const std::string&) {
+  Status Web(const toml::table& t, const Region& table, const std::string&, const std::string&) {
     for (auto&& [key, v] : t) {
       const std::string k(key.str()), p = "web." + k;
       const Region& at = key.source();
@@ -603,9 +604,26 @@ class Parser {
         HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.user));
       } else if (k == "log_file") {
         HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.log_file));
+      } else if (k == "url") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.url));
+        const std::string& u = config_.web.url;
+        if (!u.empty() && u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0) {
+          return Error(at, p, "expected an address such as \"https://herd.example.org:9180\"");
+        }
+      } else if (k == "login_token_ttl") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &config_.web.login_token_s));
+      } else if (k == "session_ttl") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &config_.web.session_s));
+      } else if (k == "tls_cert") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.tls_cert));
+      } else if (k == "tls_key") {
+        HERD_RETURN_IF_ERROR(String(v, at, p, &config_.web.tls_key));
       } else {
         UnknownKey(at, p);
       }
+    }
+    if (config_.web.tls_cert.empty() != config_.web.tls_key.empty()) {
+      return Error(table, "web", "tls_cert and tls_key go together: set both (HTTPS) or neither");
     }
     return Status::Ok();
   }
@@ -1291,10 +1309,13 @@ std::string ToToml(const Config& c) {
   PutDuration(node, "start_timeout", c.node.start_timeout_s);
   node.insert_or_assign("session_listen", c.node.session_listen);
   root.insert_or_assign("node", std::move(node));
-  root.insert_or_assign("web", toml::table{{"listen", c.web.listen},
-                                           {"metrics_listen", c.web.metrics_listen},
-                                           {"user", c.web.user},
-                                           {"log_file", c.web.log_file}});
+  toml::table web{{"listen", c.web.listen},     {"metrics_listen", c.web.metrics_listen},
+                  {"user", c.web.user},         {"log_file", c.web.log_file},
+                  {"url", c.web.url},           {"tls_cert", c.web.tls_cert},
+                  {"tls_key", c.web.tls_key}};
+  PutDuration(web, "login_token_ttl", c.web.login_token_s);
+  PutDuration(web, "session_ttl", c.web.session_s);
+  root.insert_or_assign("web", std::move(web));
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});
   root.insert_or_assign("admins", StringArray(c.admins));
@@ -1302,6 +1323,18 @@ std::string ToToml(const Config& c) {
   std::ostringstream out;
   out << Formatted(root) << "\n";
   return out.str();
+}
+
+std::string WebConfig::BaseUrl() const {
+  if (!url.empty()) return url.back() == '/' ? url.substr(0, url.size() - 1) : url;
+  std::string host_port = listen;
+  // A wildcard address is no place a browser can go: this host's name stands for it.
+  if (host_port.rfind("0.0.0.0:", 0) == 0 || host_port.rfind("[::]:", 0) == 0) {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    host_port = std::string(name) + host_port.substr(host_port.rfind(':'));
+  }
+  return (tls_cert.empty() ? "http://" : "https://") + host_port;
 }
 
 std::string LocalEndpoint(const std::string& listen) {

@@ -128,6 +128,15 @@ struct WebConfig {
   // The user herd-web runs as: started as root it becomes this user; root itself is refused.
   std::string user;
   std::string log_file;  // "" = stderr
+  // The address `herd web` prints (a browser's way to herd-web); "" = http(s)://listen.
+  std::string url;
+  int64_t login_token_s = 600;     // a login token must be used within this
+  int64_t session_s = 12 * 3600;   // a session (browser or API token) lasts this long
+  // PEM files for HTTPS on `listen`; both or neither ("" = plain HTTP).
+  std::string tls_cert;
+  std::string tls_key;
+  // The URL `herd web` prints, without its token: `url`, else from `listen` and TLS.
+  std::string BaseUrl() const;
   bool operator==(const WebConfig&) const = default;
 };
 

@@ -73,7 +73,7 @@ Status ReplyStatus(const proto::Envelope& reply) {
   auto error = proto::BodyOf<proto::ErrorReply>(reply);
   if (!error.ok()) return error.status();
   bool known = error->code > static_cast<int>(Code::kOk) &&
-               error->code <= static_cast<int>(Code::kNoConnectionKey);
+               error->code <= static_cast<int>(Code::kBadToken);
   return Status(known ? static_cast<Code>(error->code) : Code::kInternal, error->message);
 }
 

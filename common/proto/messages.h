@@ -193,6 +193,12 @@ struct WhyRequest {
   model::JobId id = 0;
   bool operator==(const WhyRequest&) const = default;
 };
+// One line of a job's history (submitted, started on dgx01, preempted...), as herd-ctld stored it.
+struct JobEventLine {
+  int64_t time = 0;  // epoch seconds
+  std::string what;
+  bool operator==(const JobEventLine&) const = default;
+};
 struct WhyReply {
   model::Job job;
   std::string waits_for;          // pending: "quota", "resources", "reservation", "dependency",
@@ -205,8 +211,13 @@ struct WhyReply {
   // reach their time limits; 0: no estimate, for the reason in `estimate_note`.
   int64_t estimated_start = 0;
   std::string estimate_note;
+  // The job's events, oldest first, for its owner and admins (others: none); the latest
+  // kMaxWhyEvents.
+  std::vector<JobEventLine> events = {};
   bool operator==(const WhyReply&) const = default;
 };
+
+inline constexpr size_t kMaxWhyEvents = 200;
 
 // herd usage: GPU-hours and waits of jobs overlapping [since, until), grouped.
 struct UsageRequest {
@@ -325,6 +336,40 @@ struct ConnectionKeyRequest {
 struct ConnectionKeyReply {
   std::string server_public;  // herd-ctld's X25519 public key for this connection, 32 bytes
   bool operator==(const ConnectionKeyReply&) const = default;
+};
+
+// ---- herd web: tokens that let herd-web act for a user (ctld/web_tokens.h) ----
+// A token is 256 random bits, shown once; herd-ctld keeps only its SHA-256, in memory (a restart
+// of herd-ctld ends every web session). A login token is used once, by herd-web, which swaps it
+// for a session token; a session token lets herd-web act for its user until it expires or is
+// revoked.
+struct WebTokenRequest {
+  // "login": a login token for the caller (`herd web`); "api": a session token for the caller,
+  // for Authorization: Bearer (`herd web --token`); "revoke": every token of `user` (the
+  // caller's own when "", another's for admins); "exchange": herd-web's user only, `token` (a
+  // login token) swapped for a session token; "logout": revokes session `token`.
+  std::string action;
+  std::string token = {};
+  std::string user = {};
+  bool operator==(const WebTokenRequest&) const = default;
+};
+struct WebTokenReply {
+  std::string token;      // login, api, exchange: the new token (hex)
+  int64_t expires = 0;    // when it expires, epoch seconds
+  std::string user;       // whose token it is
+  int64_t revoked = 0;    // revoke, logout: how many tokens ended
+  std::string url = {};   // login: herd-web's address ([web] url), without the token
+  bool operator==(const WebTokenReply&) const = default;
+};
+// herd-web -> herd-ctld: the user request `type` with msgpack `body`, made for the holder of
+// session token `token`. Taken only from herd-web's user ([web] user); herd-ctld answers it as
+// if the token's user had sent the inner request (a wrong token: Code::kBadToken). Only requests
+// a user makes (jobs, job, nodes, projects, usage, why, logs, submit, cancel...) may be relayed.
+struct WebRelay {
+  std::string token;
+  std::string type;
+  std::string body;
+  bool operator==(const WebRelay&) const = default;
 };
 
 // ---- herd (CLI) <-> herd-noded: an interactive session ----

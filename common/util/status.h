@@ -24,8 +24,11 @@ enum class Code {
   kNotRegistered,
   // A request signed with a connection key on a connection that holds none (it is new: the
   // client's transport reconnected): the request was not applied; the client opens a key and
-  // sends it again (common/auth/connection_key.h). Keep last: peers take codes up to it as known.
+  // sends it again (common/auth/connection_key.h).
   kNoConnectionKey,
+  // A web token (WebRelay) herd-ctld does not hold: unknown, expired or revoked. herd-web
+  // answers 401. Keep last: peers take codes up to it as known.
+  kBadToken,
 };
 
 class [[nodiscard]] Status {
@@ -51,6 +54,7 @@ inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; 
 inline Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m)}; }
 inline Status NotRegistered(std::string m) { return {Code::kNotRegistered, std::move(m)}; }
 inline Status NoConnectionKey(std::string m) { return {Code::kNoConnectionKey, std::move(m)}; }
+inline Status BadToken(std::string m) { return {Code::kBadToken, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>

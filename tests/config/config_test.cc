@@ -598,5 +598,27 @@ TEST(ConfigTest, WebAddressesAreHostAndPort) {
   EXPECT_EQ(v6->second, 9180);
 }
 
+TEST(ConfigTest, WebTokensTlsAndUrl) {
+  Config c = MustParse("");
+  EXPECT_EQ(c.web.login_token_s, 600);
+  EXPECT_EQ(c.web.session_s, 12 * 3600);
+  EXPECT_EQ(c.web.BaseUrl(), "http://127.0.0.1:9180");
+  c = MustParse(
+      "[web]\nlogin_token_ttl = \"2m\"\nsession_ttl = \"1h\"\ntls_cert = \"/c.pem\"\n"
+      "tls_key = \"/k.pem\"\n");
+  EXPECT_EQ(c.web.login_token_s, 120);
+  EXPECT_EQ(c.web.session_s, 3600);
+  EXPECT_EQ(c.web.BaseUrl(), "https://127.0.0.1:9180");
+  EXPECT_EQ(MustParse("[web]\nurl = \"https://herd.example.org/\"\n").web.BaseUrl(),
+            "https://herd.example.org");
+  auto half = ParseConfig("[web]\ntls_cert = \"/c.pem\"\n", "herd.toml");
+  ASSERT_FALSE(half.ok());
+  EXPECT_THAT(half.status().message(), HasSubstr("tls_cert and tls_key go together"));
+  auto url = ParseConfig("[web]\nurl = \"herd:9180\"\n", "herd.toml");
+  ASSERT_FALSE(url.ok());
+  EXPECT_THAT(url.status().message(), HasSubstr("web.url"));
+  EXPECT_FALSE(ParseConfig("[web]\nsession_ttl = 0\n", "herd.toml").ok());
+}
+
 }  // namespace
 }  // namespace herd::config

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs one herd fuzzer for a bounded time: run-fuzzer.sh NAME [SECONDS]
-#   NAME     proto or config
+#   NAME     proto, config or web
 #   SECONDS  run time (default 30); the environment variable HERD_FUZZ_SECONDS overrides it.
 # Environment (ctest sets the first three; see tests/fuzz/CMakeLists.txt):
 #   HERD_FUZZ_BUILD_DIR  work directory: the clang build, the corpora, crash artifacts
 #                        (default: build/fuzz-build under the repository)
-#   HERD_FUZZ_BIN_DIR    where proto_fuzz, config_fuzz and proto_seeds already are (clang main
+#   HERD_FUZZ_BIN_DIR    where proto_fuzz, config_fuzz, web_fuzz and proto_seeds already are (clang main
 #                        build); unset: build them with clang++ into $HERD_FUZZ_BUILD_DIR/build
 #   HERD_FUZZ_CXX        the clang++ to build with (default: clang++ found in PATH)
 #   HERD_FUZZ_JOBS       parallel jobs of that build (default 2)
@@ -13,9 +13,9 @@
 # and non-zero otherwise; libFuzzer writes a crashing input to $HERD_FUZZ_BUILD_DIR/artifacts/.
 set -euo pipefail
 
-name=${1:?usage: run-fuzzer.sh proto|config [SECONDS]}
+name=${1:?usage: run-fuzzer.sh proto|config|web [SECONDS]}
 seconds=${HERD_FUZZ_SECONDS:-${2:-30}}
-case $name in proto|config) ;; *) echo "run-fuzzer.sh: unknown fuzzer '$name'" >&2; exit 2 ;; esac
+case $name in proto|config|web) ;; *) echo "run-fuzzer.sh: unknown fuzzer '$name'" >&2; exit 2 ;; esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -52,7 +52,7 @@ else
     cmake -S "$here" -B "$bin" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
   start=$(date +%s)
-  cmake --build "$bin" -j"${HERD_FUZZ_JOBS:-2}" --target proto_fuzz config_fuzz proto_seeds
+  cmake --build "$bin" -j"${HERD_FUZZ_JOBS:-2}" --target proto_fuzz config_fuzz web_fuzz proto_seeds
   echo "fuzz build up to date in $(( $(date +%s) - start )) s"
   flock -u 9
   exec 9>&-
@@ -64,6 +64,12 @@ mkdir -p "$corpus" "$work/artifacts"
 if [ "$name" = proto ]; then
   "$bin/proto_seeds" "$corpus"
   max_len=4096
+elif [ "$name" = web ]; then
+  # A job spec, then a path, a query value and a Cookie header (see web_fuzz.cc).
+  printf '%s' '{"command": ["python", "train.py"], "cwd": "/home/a", "gpus": 0.5, "memory": "16G", "env": {"A": "1"}, "after": ["3:ok"]}' \
+    >"$corpus/spec.json"
+  printf '/api/v1/jobs/7/cancel\nRUNNING,PENDING\nherd_session=abc; herd_csrf=x' >"$corpus/request"
+  max_len=8192
 else
   cp "$root/etc/herd.toml" "$corpus/herd.toml"
   max_len=8192

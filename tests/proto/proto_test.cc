@@ -129,7 +129,8 @@ template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
 template <> AdminReply Sample() { return {"node dgx01 drained"}; }
 template <> WhyRequest Sample() { return {77}; }
 template <> WhyReply Sample() {
-  return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>(), 1700000900, "no estimate: hold"};
+  return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>(), 1700000900, "no estimate: hold",
+          {{1700000000, "submitted"}, {1700000100, "started on dgx01"}}};
 }
 template <> UsageRequest Sample() { return {1700000000, 1700086400, "project"}; }
 template <> UsageRow Sample() { return {"vision", 7200000, 4, 10, 60, 3600, 87, 2}; }
@@ -168,6 +169,11 @@ template <> LaunchCommand Sample() { return {FullJob(), 1, {{"HERD_JOB_ID", "1"}
 template <> SignalCommand Sample() { return {77, "kill", 30000, "preempted", 4}; }
 template <> LogsFetch Sample() { return {0xfedcba9876543210ull, FullLogsRequest(), 5}; }
 template <> LogsData Sample() { return {12, FullLogsReply(), "no such log"}; }
+template <> WebTokenRequest Sample() { return {"exchange", std::string(64, 'a'), "alice"}; }
+template <> WebTokenReply Sample() {
+  return {std::string(64, 'b'), 1700000600, "alice", 2, "http://web:9180"};
+}
+template <> WebRelay Sample() { return {std::string(64, 'c'), "jobs", "\x80"}; }
 
 template <typename T>
 class BodyTest : public ::testing::Test {};
@@ -179,7 +185,7 @@ using BodyTypes =
                      UsageRequest, UsageRow, UsageReply, StatsRequest, StatsReply, JobReport,
                      RegisterRequest,
                      RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
-                     LogsFetch, LogsData>;
+                     LogsFetch, LogsData, WebTokenRequest, WebTokenReply, WebRelay>;
 TYPED_TEST_SUITE(BodyTest, BodyTypes);
 
 TYPED_TEST(BodyTest, RoundTripKeepsEveryField) {

@@ -1,7 +1,8 @@
 // herd-web against a real local cluster (herd-ctld, herd-noded on emulated topologies, munged):
 // /metrics shows the jobs and GPUs the cluster has, promtool accepts a live scrape, a real
 // Prometheus scrapes herd-web and answers a query with herd's numbers, and garbage over HTTP
-// neither stops herd-web nor makes it hold more than its bounds.
+// neither stops herd-web nor makes it hold more than its bounds. The REST API (WebApiTest) acts
+// as the user of the token `herd web` printed, and as nobody else.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -298,6 +300,288 @@ TEST_F(WebTest, RefusesToRunAsHerdCtldsUser) {
   CommandResult r = RunShell("timeout 10 " + BinDir() + "/herd-web --config " + toml);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("herd-ctld's user"), std::string::npos) << r.err;
+}
+
+// ---- the REST API with tokens ----
+
+constexpr uint32_t kNobody = 65534;
+
+// herd-web runs as daemon (uid 1); researchers are nobody; root is the admin. herd-ctld swaps
+// login tokens within 3 s, so that the test sees one expire.
+class WebApiTest : public SharedClusterTest<WebApiTest> {
+ public:
+  static LocalCluster::Options ClusterOptions() {
+    port_ = FreePort();
+    LocalCluster::Options o;
+    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
+                   "\"\nuser = \"daemon\"\nlogin_token_ttl = \"3s\"\n";
+    return o;
+  }
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;  // SetUp skips
+    SharedClusterTest::SetUpTestSuite();
+    if (cluster_ == nullptr) return;
+    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
+                 cluster_->dir() + "/web.out");
+    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+  }
+  static void TearDownTestSuite() {
+    Stop(web_);
+    web_ = 0;
+    SharedClusterTest::TearDownTestSuite();
+  }
+
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+      GTEST_SKIP() << "needs root and setpriv (herd-web runs as daemon, a researcher as nobody)";
+    }
+    SharedClusterTest::SetUp();
+    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
+    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+  }
+  // `herd web --token` as root (uid 0) or as nobody: a session token for the API.
+  std::string ApiToken(bool as_root) {
+    CommandResult r =
+        as_root ? c().Herd("web --token") : c().HerdAs(kNobody, kNobody, "web --token");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string token = r.out;
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    EXPECT_EQ(token.size(), 64u) << r.out << r.err;
+    return token;
+  }
+  // A request to herd-web with `token` as Bearer ("" = none): status and body.
+  httplib::Result Call(const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& body = "") {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(10, 0);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    if (method == "POST") return client.Post(path.c_str(), headers, body, "application/json");
+    return client.Get(path.c_str(), headers);
+  }
+  nlohmann::json Json(const httplib::Result& r) {
+    if (!r) return nullptr;
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  // web_relay_probe as uid `uid`: herd-ctld asked directly, with `token`, as herd-web would.
+  CommandResult ProbeAs(uint32_t uid, const std::string& token) {
+    const std::string probe = c().dir() + "/web_relay_probe";
+    RunShell("install -m 0755 " + BinDir() + "/web_relay_probe " + probe);
+    (void)c().HerdAs(kNobody, kNobody, "--version");  // opens the cluster directory to all
+    return RunShell("cd / && setpriv --reuid=" + std::to_string(uid) +
+                    " --regid=" + std::to_string(uid) + " --clear-groups " + probe + " " +
+                    c().dir() + "/herd.toml " + token);
+  }
+
+  static inline int port_ = 0;
+  static inline pid_t web_ = 0;
+};
+
+TEST_F(WebApiTest, ListSubmitShowAndCancelWithAToken) {
+  const std::string token = ApiToken(/*as_root=*/false);
+  auto submitted = Call("POST", "/api/v1/jobs", token,
+                        R"({"command": ["sleep", "300"], "cwd": "/tmp", "name": "api-job"})");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 201) << submitted->body << ReadText(c().dir() + "/web.out");
+  const int64_t id = Json(submitted)["id"];
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+
+  auto list = Call("GET", "/api/v1/jobs?state=RUNNING", token);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200) << list->body;
+  bool listed = false;
+  const nlohmann::json listing = Json(list);
+  for (const auto& j : listing["jobs"]) {
+    if (j["id"] == id) listed = j["user"] == "nobody" && j["name"] == "api-job";
+  }
+  EXPECT_TRUE(listed) << list->body;
+
+  auto shown = Call("GET", "/api/v1/jobs/" + std::to_string(id), token);
+  ASSERT_TRUE(shown);
+  ASSERT_EQ(shown->status, 200) << shown->body;
+  EXPECT_EQ(Json(shown)["job"]["command"], nlohmann::json({"sleep", "300"}));
+  EXPECT_FALSE(Json(shown)["events"].empty()) << shown->body;
+
+  for (const char* path : {"/api/v1/nodes", "/api/v1/projects", "/api/v1/usage?by=project"}) {
+    auto r = Call("GET", path, token);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+  }
+  auto csv = Call("GET", "/api/v1/usage?format=csv", token);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body.rfind("user,gpu_hours,", 0), 0u) << csv->body;
+
+  auto cancelled = Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", token);
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+  EXPECT_EQ(c().WaitForEnd(id), "CANCELLED");
+}
+
+// nobody sees root's job's public facts, never its environment or events, and cannot cancel it.
+TEST_F(WebApiTest, AResearcherSeesOthersJobsPublicFactsOnlyAndCannotCancelThem) {
+  auto other = c().Submit("-e HERD_TEST_SECRET=hunter2 -- sleep 300");
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  ASSERT_TRUE(c().WaitForState(*other, "RUNNING")) << c().log_tail();
+  const std::string token = ApiToken(/*as_root=*/false);
+
+  auto shown = Call("GET", "/api/v1/jobs/" + std::to_string(*other), token);
+  ASSERT_TRUE(shown);
+  ASSERT_EQ(shown->status, 200) << shown->body;
+  EXPECT_EQ(Json(shown)["job"]["user"], "root");
+  EXPECT_EQ(shown->body.find("hunter2"), std::string::npos) << shown->body;
+  EXPECT_TRUE(Json(shown)["events"].empty()) << shown->body;
+  auto all = Call("GET", "/api/v1/jobs?all=true", token);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->body.find("hunter2"), std::string::npos);
+
+  auto refused = Call("POST", "/api/v1/jobs/" + std::to_string(*other) + "/cancel", token);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+  EXPECT_NE(refused->body.find("belongs to root"), std::string::npos) << refused->body;
+  auto job = c().Show(*other);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["state"], "RUNNING");
+
+  // The admin's token sees the environment and cancels it.
+  const std::string admin = ApiToken(/*as_root=*/true);
+  auto full = Call("GET", "/api/v1/jobs/" + std::to_string(*other), admin);
+  ASSERT_TRUE(full);
+  EXPECT_NE(full->body.find("hunter2"), std::string::npos) << full->body;
+  auto cancelled = Call("POST", "/api/v1/jobs/" + std::to_string(*other) + "/cancel", admin);
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+}
+
+TEST_F(WebApiTest, WrongExpiredUsedAndRevokedTokensGet401AndNoData) {
+  auto job = c().Submit("-- sleep 300");
+  ASSERT_TRUE(job.ok());
+  auto expect_401 = [&](const std::string& token, const std::string& what) {
+    for (const char* path : {"/api/v1/jobs?all=true", "/api/v1/nodes"}) {
+      auto r = Call("GET", path, token);
+      ASSERT_TRUE(r) << what;
+      EXPECT_EQ(r->status, 401) << what << ": " << r->body;
+      EXPECT_EQ(r->body.find("\"jobs\""), std::string::npos) << what;
+      EXPECT_EQ(r->body.find("dgx01"), std::string::npos) << what;
+    }
+  };
+  expect_401("", "no token");
+  expect_401(std::string(64, 'a'), "wrong token");
+
+  // The login address works once, within login_token_ttl.
+  CommandResult web = c().HerdAs(kNobody, kNobody, "web");
+  ASSERT_EQ(web.exit_code, 0) << web.err;
+  const std::string url = web.out.substr(0, web.out.find('\n'));
+  const size_t path_at = url.find("/login?token=");
+  ASSERT_NE(path_at, std::string::npos) << url;
+  const std::string login = url.substr(path_at);
+  auto first = Call("GET", login, "");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 303) << first->body;
+  const std::string cookie = first->get_header_value("Set-Cookie");
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
+  auto again = Call("GET", login, "");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 401) << again->body;
+
+  // An unused login address expires.
+  CommandResult late = c().HerdAs(kNobody, kNobody, "web");
+  ASSERT_EQ(late.exit_code, 0) << late.err;
+  const std::string late_login = late.out.substr(late.out.find("/login?token="));
+  std::this_thread::sleep_for(4s);  // past login_token_ttl: what is tested is the clock itself
+  auto expired = Call("GET", late_login.substr(0, late_login.find('\n')), "");
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->status, 401) << expired->body;
+
+  // herd web --revoke ends a user's tokens at once.
+  const std::string token = ApiToken(/*as_root=*/false);
+  ASSERT_EQ(Call("GET", "/api/v1/nodes", token)->status, 200);
+  CommandResult revoke = c().HerdAs(kNobody, kNobody, "web --revoke");
+  EXPECT_EQ(revoke.exit_code, 0) << revoke.err;
+  expect_401(token, "revoked token");
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*job)).exit_code, 0);
+}
+
+// A token is only good in herd-web's hands: herd-ctld takes a relayed request from herd-web's
+// user alone, so a process of another user holding a valid token gets nothing.
+TEST_F(WebApiTest, HerdCtldRefusesATokenRelayedByAnyoneButHerdWebsUser) {
+  const std::string token = ApiToken(/*as_root=*/false);
+  CommandResult stolen = ProbeAs(kNobody, token);
+  EXPECT_EQ(stolen.exit_code, 1) << stolen.out << stolen.err;
+  EXPECT_NE(stolen.out.find("only herd-web's user"), std::string::npos) << stolen.out;
+  // The same probe as herd-web's user is answered: the refusal was for the user, not the probe.
+  CommandResult as_web = ProbeAs(1, token);
+  EXPECT_EQ(as_web.exit_code, 0) << as_web.out << as_web.err;
+  // And herd-web's user with a wrong token gets nothing either.
+  CommandResult wrong = ProbeAs(1, std::string(64, 'b'));
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
+  EXPECT_NE(wrong.out.find("unknown, expired or revoked"), std::string::npos) << wrong.out;
+}
+
+TEST_F(WebApiTest, MalformedAndOversizedBodiesAreRefusedAndHerdWebStaysUp) {
+  const std::string token = ApiToken(/*as_root=*/false);
+  for (const std::string& body :
+       {std::string("{\"command\": [\"sleep\""), std::string("null"), std::string(5000, '['),
+        std::string("{\"command\": [\"true\"], \"cwd\": \"/\", "
+                    "\"gpus\": \"many\"}")}) {
+    auto r = Call("POST", "/api/v1/jobs", token, body);
+    ASSERT_TRUE(r) << body.substr(0, 40);
+    EXPECT_EQ(r->status, 400) << body.substr(0, 40) << ": " << r->body;
+    EXPECT_TRUE(Json(r).contains("error")) << r->body;
+  }
+  auto big = Call("POST", "/api/v1/jobs", token, std::string(300 << 10, ' '));
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  // The server refuses a spec it cannot run with herd submit's own message.
+  auto invalid = Call("POST", "/api/v1/jobs", token,
+                      R"({"command": ["true"], "cwd": "/", "project": "no-such-project"})");
+  ASSERT_TRUE(invalid);
+  EXPECT_EQ(invalid->status / 100, 4) << invalid->body;
+  EXPECT_TRUE(Alive(web_));
+  auto still = Call("GET", "/api/v1/nodes", token);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->status, 200);
+}
+
+// With [web] tls_cert and tls_key herd-web serves HTTPS (read as root, then dropped) and marks
+// its cookies Secure; plain HTTP on that port gets no answer.
+TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
+  if (RunShell("command -v openssl").exit_code != 0) GTEST_SKIP() << "openssl is not installed";
+  const std::string dir = c().dir() + "/tls";
+  CommandResult made = RunShell("mkdir -p " + dir + " && chmod 0700 " + dir +
+                                " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "
+                                "/CN=127.0.0.1 -keyout " +
+                                dir + "/key.pem -out " + dir + "/cert.pem 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const int port = FreePort();
+  // The cluster's herd.toml, with herd-web on another port and the certificate.
+  std::string text = ReadText(c().dir() + "/herd.toml");
+  const std::string listen = "127.0.0.1:" + std::to_string(port_);
+  ASSERT_NE(text.find(listen), std::string::npos) << text;
+  text.replace(text.find(listen), listen.size(), "127.0.0.1:" + std::to_string(port));
+  const size_t web_table = text.find("[web]\n");
+  ASSERT_NE(web_table, std::string::npos) << text;
+  text.insert(web_table + 6,
+              "tls_cert = \"" + dir + "/cert.pem\"\ntls_key = \"" + dir + "/key.pem\"\n");
+  const std::string toml = dir + "/herd.toml";
+  std::ofstream(toml) << text;
+  pid_t web = Spawn({BinDir() + "/herd-web", "--config", toml}, dir + "/web.out");
+  ASSERT_GT(web, 0);
+  httplib::SSLClient client("127.0.0.1", port);
+  client.enable_server_certificate_verification(false);  // self-signed, made just now
+  client.set_connection_timeout(2, 0);
+  int status = 0;
+  PollUntil(10s, [&] {
+    auto r = client.Get("/");
+    status = r ? r->status : 0;
+    return status != 0;
+  });
+  const bool plain_answered = Get(port, "/").first != 0;
+  Stop(web);
+  EXPECT_EQ(status, 200) << ReadText(dir + "/web.out");
+  EXPECT_FALSE(plain_answered);
 }
 
 }  // namespace

@@ -1,0 +1,106 @@
+// herd web on herd-ctld's side: minting and ending web tokens (WebTokenRequest), and the requests
+// herd-web relays for a token's user (WebRelay). herd-web holds no credential of its users: each
+// relayed request names a session token, and herd-ctld answers it as that user, so a compromised
+// herd-web can do no more than the tokens it was given allow, until they expire.
+#include <pwd.h>
+
+#include <array>
+#include <string_view>
+
+#include "ctld/controller.h"
+#include "spdlog/spdlog.h"
+
+namespace herd::ctld {
+namespace {
+
+// What a browser session or an API client may ask for: a user's own requests, nothing that mints
+// tokens, opens connection keys, reaches a node's sessions, or needs an admin.
+bool Relayable(std::string_view type) {
+  using proto::MessageName;
+  static const std::array<std::string_view, 10> kTypes = {
+      MessageName<proto::SubmitRequest>(),    MessageName<proto::JobsRequest>(),
+      MessageName<proto::JobActionRequest>(), MessageName<proto::UpdateJobRequest>(),
+      MessageName<proto::LogsRequest>(),      MessageName<proto::NodesRequest>(),
+      MessageName<proto::ProjectsRequest>(),  MessageName<proto::WhyRequest>(),
+      MessageName<proto::UsageRequest>(),     MessageName<proto::StatsRequest>()};
+  for (std::string_view t : kTypes) {
+    if (t == type) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Controller::IsWebUser(const auth::Identity& who) const {
+  return web_uid_ >= 0 && static_cast<int64_t>(who.uid) == web_uid_;
+}
+
+Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who) {
+  auto req = proto::BodyOf<proto::WebTokenRequest>(in.envelope);
+  if (!req.ok()) return req.status();
+  const config::WebConfig& web = config_.web;
+  proto::WebTokenReply reply;
+  if (req->action == "login" || req->action == "api") {
+    const bool login = req->action == "login";
+    auto minted =
+        web_tokens_.Mint(login ? auth::WebTokens::Kind::kLogin : auth::WebTokens::Kind::kSession,
+                         who, Now(), login ? web.login_token_s : web.session_s);
+    if (!minted.ok()) return minted.status();
+    reply.token = std::move(minted->token);
+    reply.expires = minted->expires;
+    reply.user = who.user;
+    reply.url = web.BaseUrl();
+    spdlog::info("web token ({}) for {} until {}", req->action, who.user, reply.expires);
+  } else if (req->action == "exchange") {
+    if (!IsWebUser(who)) {
+      return Denied("permission denied: only herd-web's user ([web] user) swaps login tokens");
+    }
+    auto session = web_tokens_.Exchange(req->token, Now(), web.session_s);
+    if (!session.ok()) {
+      spdlog::warn("web login refused: {}", session.status().message());
+      return session.status();
+    }
+    reply.token = std::move(session->first.token);
+    reply.expires = session->first.expires;
+    reply.user = session->second.user;
+    spdlog::info("web session for {} until {}", reply.user, reply.expires);
+  } else if (req->action == "logout") {
+    reply.revoked = web_tokens_.Revoke(req->token);
+  } else if (req->action == "revoke") {
+    uint32_t uid = who.uid;
+    reply.user = who.user;
+    if (!req->user.empty() && req->user != who.user) {
+      if (!IsAdmin(who)) {
+        return Denied("permission denied: only root and admins revoke another user's tokens");
+      }
+      const struct passwd* pw = getpwnam(req->user.c_str());
+      if (pw == nullptr) return NotFound("no user named " + req->user + " on herd-ctld's host");
+      uid = pw->pw_uid;
+      reply.user = req->user;
+    }
+    reply.revoked = web_tokens_.RevokeUser(uid);
+    spdlog::info("{} web tokens of {} revoked by {}", reply.revoked, reply.user, who.user);
+  } else {
+    return Invalid("unknown web token action '" + req->action +
+                   "': use login, api, revoke, exchange or logout");
+  }
+  ReplyBody(in, reply);
+  return Status::Ok();
+}
+
+Status Controller::OnWebRelay(const net::Incoming& in, const auth::Identity& /*herd_web*/) {
+  auto req = proto::BodyOf<proto::WebRelay>(in.envelope);
+  if (!req.ok()) return req.status();
+  auto user = web_tokens_.Resolve(req->token, Now());
+  if (!user.ok()) return user.status();
+  const Route* route = FindRoute(req->type);
+  if (route == nullptr || route->caller != Caller::kUser || !Relayable(req->type)) {
+    return Invalid("herd-web may not relay '" + req->type + "' for a web token");
+  }
+  // The inner request, answered as its user would be: the reply keeps the relay's id.
+  net::Incoming inner{in.peer, proto::Envelope{proto::kProtocolVersion, std::move(req->type),
+                                               in.envelope.id, "", std::move(req->body)}};
+  return (this->*route->handle)(inner, *user);
+}
+
+}  // namespace herd::ctld

@@ -1,0 +1,251 @@
+// herd-web's REST API apart from HTTP and herd-ctld (web/api.h), against a FakeCtldLink that
+// records what herd-web would relay: no token, no request to herd-ctld; every request carries its
+// caller's token; bad input is refused before herd-ctld is asked; the login sets a cookie a script
+// cannot read; a cookie POST needs the CSRF header; the OpenAPI description lists exactly the
+// routes served.
+#include "web/api.h"
+
+#include <set>
+#include <utility>
+
+#include "common/proto/codec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace herd::web {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kToken[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+class FakeCtldLink : public CtldLink {
+ public:
+  Result<proto::Envelope> Relay(const std::string& token, proto::Envelope inner) override {
+    relayed.emplace_back(token, inner.type);
+    if (token != kToken) return BadToken("the web token is unknown, expired or revoked");
+    if (inner.type == proto::MessageName<proto::SubmitRequest>()) {
+      auto req = proto::BodyOf<proto::SubmitRequest>(inner);
+      if (!req.ok()) return req.status();
+      submitted.push_back(*req);
+      return proto::MakeEnvelope(proto::SubmitReply{42});
+    }
+    if (inner.type == proto::MessageName<proto::JobsRequest>()) {
+      model::Job j;
+      j.id = 7;
+      j.user = "alice";
+      j.spec.project = "vision";
+      return proto::MakeEnvelope(proto::JobsReply{{j}, false});
+    }
+    if (inner.type == proto::MessageName<proto::JobActionRequest>()) {
+      return proto::MakeEnvelope(
+          proto::JobActionReply{{{7, false, "permission denied: job 7 belongs to alice", 0}}});
+    }
+    return Internal("FakeCtldLink: no answer for " + inner.type);
+  }
+  Result<proto::WebTokenReply> WebToken(const proto::WebTokenRequest& request) override {
+    token_requests.push_back(request);
+    if (request.action == "exchange" && request.token == "good-login") {
+      return proto::WebTokenReply{kToken, 1700000000, "alice", 0, ""};
+    }
+    return BadToken("the web token is unknown, expired or revoked");
+  }
+
+  std::vector<std::pair<std::string, std::string>> relayed;  // token, type
+  std::vector<proto::SubmitRequest> submitted;
+  std::vector<proto::WebTokenRequest> token_requests;
+};
+
+class ApiTest : public ::testing::Test {
+ protected:
+  HttpResponse Call(const std::string& method, const std::string& path,
+                    std::map<std::string, std::string> headers = {}, std::string body = "",
+                    std::multimap<std::string, std::string> params = {}) {
+    HttpRequest r;
+    r.method = method;
+    r.path = path;
+    r.headers = std::move(headers);
+    r.body = std::move(body);
+    r.params = std::move(params);
+    return api_.Handle(r);
+  }
+  static std::map<std::string, std::string> Bearer(const std::string& token = kToken) {
+    return {{"authorization", "Bearer " + token}};
+  }
+  static std::string HeaderOf(const HttpResponse& r, const std::string& name) {
+    std::string all;
+    for (const auto& [n, v] : r.headers) {
+      if (n == name) all += v + "\n";
+    }
+    return all;
+  }
+
+  FakeCtldLink link_;
+  Api api_{&link_, {.tls = true, .session_s = 3600, .random_token = [] {
+                      return std::string("csrf-value");
+                    }}};
+};
+
+TEST_F(ApiTest, WithoutATokenNothingIsAskedAndTheAnswerIs401) {
+  for (const char* path :
+       {"/api/v1/jobs", "/api/v1/jobs/7", "/api/v1/nodes", "/api/v1/projects", "/api/v1/usage"}) {
+    HttpResponse r = Call("GET", path);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_THAT(r.body, HasSubstr("herd web")) << path;
+    EXPECT_EQ(r.body.find("alice"), std::string::npos);
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/jobs", {{"authorization", "Basic abc"}}).status, 401);
+  EXPECT_TRUE(link_.relayed.empty());
+}
+
+TEST_F(ApiTest, AWrongTokenGets401AndNoData) {
+  HttpResponse r = Call("GET", "/api/v1/jobs", Bearer(std::string(64, 'f')));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(HeaderOf(r, "WWW-Authenticate"), "Bearer\n");
+  EXPECT_EQ(r.body.find("alice"), std::string::npos) << r.body;
+}
+
+TEST_F(ApiTest, EachRequestCarriesItsCallersToken) {
+  HttpResponse r = Call("GET", "/api/v1/jobs", Bearer(), "", {{"project", "vision"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = nlohmann::json::parse(r.body);
+  ASSERT_EQ(j["jobs"].size(), 1u);
+  EXPECT_EQ(j["jobs"][0]["id"], 7);
+  EXPECT_EQ(j["jobs"][0]["user"], "alice");
+  ASSERT_EQ(link_.relayed.size(), 1u);
+  EXPECT_EQ(link_.relayed[0], (std::pair<std::string, std::string>{kToken, "jobs"}));
+  EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-store\n");
+  // Another project's filter leaves the job out.
+  r = Call("GET", "/api/v1/jobs", Bearer(), "", {{"project", "nlp"}});
+  EXPECT_EQ(nlohmann::json::parse(r.body)["jobs"].size(), 0u);
+}
+
+TEST_F(ApiTest, SubmitMapsTheJsonSpecToAJobSpec) {
+  HttpResponse r = Call("POST", "/api/v1/jobs", Bearer(),
+                        R"({"command": ["python", "train.py"], "gpus": 0.5, "memory": "16G",
+                            "time_limit": "1h30m", "cwd": "/home/alice", "project": "vision",
+                            "env": {"SEED": "1"}, "output": "out.txt", "workers": 2})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["id"], 42);
+  ASSERT_EQ(link_.submitted.size(), 1u);
+  const model::JobSpec& s = link_.submitted[0].spec;
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"python", "train.py"}));
+  EXPECT_EQ(s.gpu_milli, 500);
+  EXPECT_EQ(s.memory_mib, 16 * 1024);
+  EXPECT_EQ(s.time_limit_s, 5400);
+  EXPECT_EQ(s.workers, 2);
+  EXPECT_EQ(s.env.at("SEED"), "1");
+  EXPECT_EQ(s.output, "/home/alice/out.txt");
+}
+
+TEST_F(ApiTest, BadBodiesAre400WithAMessageAndHerdCtldIsNotAsked) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{", "not valid JSON"},
+      {"[1, 2]", "JSON object"},
+      {std::string(100, '[') + std::string(100, ']'), "nests deeper"},
+      {R"({"command": "sleep 1", "cwd": "/"})", "'command'"},
+      {R"({"command": ["sleep"], "cwd": "/", "gpus": "lots"})", "'gpus'"},
+      {R"({"command": ["sleep"], "cwd": "/", "gpus": true})", "'gpus'"},
+      {R"({"command": ["sleep"], "cwd": "/", "workers": 0})", "'workers'"},
+      {R"({"command": ["sleep"], "cwd": "/", "env": {"A": 1}})", "'env.A'"},
+      {R"({"command": ["sleep"], "cwd": "relative"})", "'cwd'"},
+      {R"({"command": ["sleep"]})", "'cwd'"},
+      {R"({"command": ["sleep"], "cwd": "/", "gpu": 1})", "unknown field 'gpu'"},
+      {"\xff\xfe{}", "not valid JSON"},
+  };
+  for (const auto& [body, message] : cases) {
+    HttpResponse r = Call("POST", "/api/v1/jobs", Bearer(), body);
+    EXPECT_EQ(r.status, 400) << body;
+    EXPECT_THAT(r.body, HasSubstr(message)) << body;
+  }
+  EXPECT_TRUE(link_.relayed.empty());
+}
+
+TEST_F(ApiTest, CancelOfAnotherUsersJobIs403) {
+  HttpResponse r = Call("POST", "/api/v1/jobs/7/cancel", Bearer());
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("belongs to alice"));
+  EXPECT_EQ(Call("POST", "/api/v1/jobs/x/cancel", Bearer()).status, 400);
+}
+
+TEST_F(ApiTest, LoginSwapsTheTokenForAnHttpOnlyStrictCookie) {
+  HttpResponse r = Call("GET", "/login", {}, "", {{"token", "good-login"}});
+  ASSERT_EQ(r.status, 303) << r.body;
+  EXPECT_EQ(HeaderOf(r, "Location"), "/\n");
+  const std::string cookies = HeaderOf(r, "Set-Cookie");
+  EXPECT_THAT(cookies, HasSubstr(std::string("herd_session=") + kToken +
+                                 "; Path=/; SameSite=Strict; Max-Age=3600; Secure; HttpOnly\n"));
+  EXPECT_THAT(cookies, HasSubstr("herd_csrf=csrf-value; Path=/; SameSite=Strict"));
+  EXPECT_EQ(HeaderOf(r, "Referrer-Policy"), "no-referrer\n");
+  ASSERT_EQ(link_.token_requests.size(), 1u);
+  EXPECT_EQ(link_.token_requests[0].action, "exchange");
+
+  r = Call("GET", "/login", {}, "", {{"token", "used-or-wrong"}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_THAT(r.body, HasSubstr("already used"));
+  EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "");
+}
+
+TEST_F(ApiTest, ACookiePostNeedsTheCsrfHeaderAndTheSameOrigin) {
+  const std::string cookie = std::string("herd_session=") + kToken + "; herd_csrf=csrf-value";
+  const std::string spec = R"({"command": ["true"], "cwd": "/"})";
+  // GET with the cookie alone is fine.
+  EXPECT_EQ(Call("GET", "/api/v1/jobs", {{"cookie", cookie}}).status, 200);
+  // A form posted from another site carries the cookie (were it not SameSite) but no header.
+  EXPECT_EQ(Call("POST", "/api/v1/jobs", {{"cookie", cookie}}, spec).status, 403);
+  EXPECT_EQ(
+      Call("POST", "/api/v1/jobs", {{"cookie", cookie}, {"x-herd-csrf", "guess"}}, spec).status,
+      403);
+  EXPECT_EQ(Call("POST", "/api/v1/jobs",
+                 {{"cookie", cookie},
+                  {"x-herd-csrf", "csrf-value"},
+                  {"host", "herd:9180"},
+                  {"origin", "https://evil.example"}},
+                 spec)
+                .status,
+            403);
+  EXPECT_TRUE(link_.submitted.empty());
+  HttpResponse ok = Call("POST", "/api/v1/jobs",
+                         {{"cookie", cookie},
+                          {"x-herd-csrf", "csrf-value"},
+                          {"host", "herd:9180"},
+                          {"origin", "https://herd:9180"}},
+                         spec);
+  EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
+TEST_F(ApiTest, UnknownPathsAre404AndWrongMethods405) {
+  EXPECT_EQ(Call("GET", "/api/v1/nope", Bearer()).status, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/jobs/7", Bearer()).status, 405);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/7/cancel", Bearer()).status, 405);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs//cancel", Bearer()).status, 404);
+}
+
+// Every route the OpenAPI description lists is served, and every route served is listed.
+TEST_F(ApiTest, OpenApiDescriptionListsExactlyTheRoutesServed) {
+  HttpResponse r = Call("GET", "/api/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  std::set<std::pair<std::string, std::string>> listed, served;
+  for (const auto& [path, ops] : doc["paths"].items()) {
+    for (const auto& [method, op] : ops.items()) {
+      std::string upper = method;
+      for (char& c : upper) c = static_cast<char>(std::toupper(c));
+      listed.emplace(upper, path);
+    }
+  }
+  for (const RouteInfo& route : Api::Routes()) served.emplace(route.method, route.path);
+  EXPECT_EQ(listed, served);
+  // And each answers as a route, not as an unknown path.
+  for (const auto& [method, path] : listed) {
+    std::string concrete = path;
+    if (size_t at = concrete.find("{id}"); at != std::string::npos) concrete.replace(at, 4, "7");
+    EXPECT_NE(Call(method, concrete, Bearer(), "{}").status, 404) << method << " " << path;
+  }
+}
+
+}  // namespace
+}  // namespace herd::web

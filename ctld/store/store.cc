@@ -164,66 +164,47 @@ constexpr char kSelectJobsInStates[] =
     "restart_count, spec, placement, accounting, waits_for FROM jobs "
     "WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY id";
 constexpr char kSelectJob[] =
-    "SELECT id, user, uid, gid, state, reason, "
-    "submit_time, start_time, end_time, exit_code, "
-    "restart_count, spec, placement, accounting, "
-    "waits_for FROM jobs WHERE id = ?1";
+    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
+    "restart_count, spec, placement, accounting, waits_for FROM jobs WHERE id = ?1";
+// The columns ReadJob reads, in its order, for the job queries below.
+#define HERD_SELECT_JOBS                                                                     \
+  "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, " \
+  "restart_count, spec, placement, accounting, waits_for FROM jobs "
 // ?1: JSON array of unfinished state names; ?2: the earliest end of a finished job wanted.
-constexpr char kSelectJobsInFlight[] =
-    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, "
-    "end_time, exit_code, "
-    "restart_count, spec, placement, accounting, waits_for FROM jobs "
-    "WHERE end_time >= ?2 OR state IN (SELECT value FROM json_each(?1)) ORDER "
-    "BY id";
+constexpr char kSelectJobsInFlight[] = HERD_SELECT_JOBS
+    "WHERE end_time >= ?2 OR state IN (SELECT value FROM json_each(?1)) ORDER BY id";
 // ?1: JSON array of unfinished state names; ?2: after this id; ?3: user ('' any); ?4: how many.
-constexpr char kSelectFinishedJobsAfter[] =
-    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, "
-    "end_time, exit_code, "
-    "restart_count, spec, placement, accounting, waits_for FROM jobs "
-    "WHERE id > ?2 AND state NOT IN (SELECT value FROM json_each(?1)) AND (?3 "
-    "= '' OR user = ?3) "
+constexpr char kSelectFinishedJobsAfter[] = HERD_SELECT_JOBS
+    "WHERE id > ?2 AND state NOT IN (SELECT value FROM json_each(?1)) AND (?3 = '' OR user = ?3) "
     "ORDER BY id LIMIT ?4";
 // Jobs from ?1 on, in id order: an array's members follow its first job (the caller stops at the
 // first job of another array).
-constexpr char kSelectJobsFrom[] =
-    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, "
-    "end_time, exit_code, "
-    "restart_count, spec, placement, accounting, waits_for FROM jobs WHERE id "
-    ">= ?1 ORDER BY id";
+constexpr char kSelectJobsFrom[] = HERD_SELECT_JOBS "WHERE id >= ?1 ORDER BY id";
 // Finished jobs that ran at some time in [?2, ?3): ended at ?2 or later, started before ?3.
-constexpr char kSelectFinishedJobsRunIn[] =
-    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, "
-    "end_time, exit_code, "
-    "restart_count, spec, placement, accounting, waits_for FROM jobs "
+constexpr char kSelectFinishedJobsRunIn[] = HERD_SELECT_JOBS
     "WHERE end_time >= ?2 AND start_time > 0 AND start_time < ?3 "
     "AND state NOT IN (SELECT value FROM json_each(?1)) ORDER BY id";
 // Finished jobs that ended before ?2, after the one that ended at ?3 with id ?4, oldest first.
-constexpr char kSelectPrunable[] =
-    "SELECT id, user, uid, gid, state, reason, submit_time, start_time, "
-    "end_time, exit_code, "
-    "restart_count, spec, placement, accounting, waits_for FROM jobs "
+constexpr char kSelectPrunable[] = HERD_SELECT_JOBS
     "WHERE end_time < ?2 AND (end_time, id) > (?3, ?4) "
-    "AND state NOT IN (SELECT value FROM json_each(?1)) ORDER BY end_time, id "
-    "LIMIT ?5";
+    "AND state NOT IN (SELECT value FROM json_each(?1)) ORDER BY end_time, id LIMIT ?5";
+#undef HERD_SELECT_JOBS
 constexpr char kDeleteJobEvents[] = "DELETE FROM job_events WHERE job_id = ?1";
 constexpr char kDeleteJob[] = "DELETE FROM jobs WHERE id = ?1";
 constexpr char kAddDailyUsage[] =
-    "INSERT INTO usage_daily (day, project, user, gpu_type, gpu_milli_seconds, "
-    "core_seconds, "
+    "INSERT INTO usage_daily (day, project, user, gpu_type, gpu_milli_seconds, core_seconds, "
     "jobs, wait_seconds, preemptions, util_weighted, util_weight) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
     "ON CONFLICT (day, project, user, gpu_type) DO UPDATE SET "
     "gpu_milli_seconds = gpu_milli_seconds + excluded.gpu_milli_seconds, "
-    "core_seconds = core_seconds + excluded.core_seconds, jobs = jobs + "
-    "excluded.jobs, "
+    "core_seconds = core_seconds + excluded.core_seconds, jobs = jobs + excluded.jobs, "
     "wait_seconds = wait_seconds + excluded.wait_seconds, "
     "preemptions = preemptions + excluded.preemptions, "
     "util_weighted = util_weighted + excluded.util_weighted, "
     "util_weight = util_weight + excluded.util_weight";
 // Days that overlap [?1, ?2).
 constexpr char kSelectDailyUsage[] =
-    "SELECT day, project, user, gpu_type, gpu_milli_seconds, core_seconds, "
-    "jobs, wait_seconds, "
+    "SELECT day, project, user, gpu_type, gpu_milli_seconds, core_seconds, jobs, wait_seconds, "
     "preemptions, util_weighted, util_weight FROM usage_daily "
     "WHERE day > ?1 - 86400 AND day < ?2 ORDER BY day, project, user, gpu_type";
 constexpr char kUpdateJobStop[] = "UPDATE jobs SET stop = ?2 WHERE id = ?1";

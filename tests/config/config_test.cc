@@ -463,7 +463,8 @@ TEST(ConfigTest, MinJobAgeAndJobRetentionAreDurationsAndRetentionIsAtLeastADay) 
   EXPECT_EQ(c.controller.job_retention_s, 90 * 86400);
   Result<Config> r = ParseConfig("[controller]\njob_retention = \"1h\"\n", "herd.toml");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("at least \"1d\""), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("at least \"1d\""), std::string::npos)
+      << r.status().message();
   EXPECT_FALSE(ParseConfig("[controller]\nmin_job_age = \"soon\"\n", "herd.toml").ok());
 }
 

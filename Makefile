@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo $(if $(CI),-DHERD_WERROR=ON,)
 
-.PHONY: all deps build test demo install clean bench-placement bench-utilization bench-controller bench-vs-slurm bench-cli
+.PHONY: all deps build test demo install clean bench-placement bench-utilization bench-controller bench-vs-slurm bench-cli bench-soak
 
 all: build
 
@@ -45,6 +45,10 @@ bench-utilization: build
 # Controller speed with real processes on this machine (bench/controller).
 bench-controller: build
 	bench/controller/run $(BUILD)
+
+# Many jobs through one herd-ctld: its memory, database size, listing and restart times.
+bench-soak: build
+	bench/controller/soak $(BUILD) | tee bench/results/soak.md
 
 # herd beside Slurm (Debian's slurm-wlm) on this machine, same measurements, same run (bench/vs-slurm).
 bench-vs-slurm: build

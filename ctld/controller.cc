@@ -60,8 +60,23 @@ Status Controller::Recover() {
     n.registered = false;
     nodes_[n.name] = std::move(n);
   }
-  auto jobs = store_->LoadJobs(/*include_finished=*/true);
+  // Finished jobs older than min_job_age stay in the store, read from there when asked for; an
+  // array is loaded whole when any of its members is (JobTable::ForgetEndedBefore).
+  auto jobs = store_->LoadJobsInFlight(Now() - config_.controller.min_job_age_s);
   if (!jobs.ok()) return jobs.status();
+  std::set<model::JobId> arrays;
+  for (const Job& j : *jobs) {
+    if (j.spec.array_id != 0) arrays.insert(j.spec.array_id);
+  }
+  std::set<model::JobId> loaded;
+  for (const Job& j : *jobs) loaded.insert(j.id);
+  for (model::JobId array : arrays) {
+    auto members = store_->LoadArray(array);
+    if (!members.ok()) return members.status();
+    for (Job& m : *members) {
+      if (loaded.insert(m.id).second) jobs->push_back(std::move(m));
+    }
+  }
   for (auto& j : *jobs) {
     if (j.state == JobState::kPending) {
       ++pending_of_uid_[j.uid];
@@ -116,6 +131,7 @@ Status Controller::Step(int timeout_ms) {
   no_space_ = std::move(space);
   HERD_RETURN_IF_ERROR(store_->Begin());
   store_failed_ = false;
+  recalled_.clear();
   for (const auto& in : batch) Handle(in);
   Tick();
   if (store_failed_) {
@@ -157,6 +173,7 @@ void Controller::Tick() {
   if (due) {
     CheckNodes();
     CheckTimeLimits();
+    ForgetOldJobs();
     next_cycle_ms_ = now_ms + config_.scheduler.cycle_interval_ms;
   }
   Schedule();
@@ -392,34 +409,65 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
     return jobs.size() == page || (!jobs.empty() && bytes > kJobsPageBytes);
   };
   bool more = false;
+  std::deque<Job> stored;  // finished jobs read from the store, not yet looked at
+  std::deque<Job> listed;  // those of them in the reply (a deque: their addresses stay put)
   if (!req->ids.empty()) {
     std::vector<model::JobId> ids = req->ids;
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<const Job*> named;
     for (auto id : ids) {
-      if (!jobs_.count(id)) return NotFound("job " + std::to_string(id) + " not found");
+      const Job* j = FindJob(id);
+      if (j == nullptr) return NotFound("job " + std::to_string(id) + " not found");
+      named.push_back(j);
     }
-    for (auto id : ids) {
-      const Job& j = jobs_.find(id)->second;
-      if (id <= req->after_id || !want(j)) continue;
-      if (full(j)) {
+    for (const Job* j : named) {
+      if (j->id <= req->after_id || !want(*j)) continue;
+      if (full(*j)) {
         more = true;
         break;
       }
-      jobs.push_back(&j);
+      jobs.push_back(j);
     }
   } else {
     jobs.reserve(std::min(page, jobs_.size()));
     // An array's members have consecutive ids from the array's.
     const model::JobId from = std::max(req->after_id, req->array > 0 ? req->array - 1 : 0);
-    for (auto it = jobs_.upper_bound(from); it != jobs_.end(); ++it) {
-      if (req->array != 0 && it->second.spec.array_id != req->array) break;
-      if (!want(it->second)) continue;
-      if (full(it->second)) {
-        more = true;
-        break;
+    // Finished jobs that left memory come from the store, merged in id order with memory's.
+    bool finished_wanted = req->all;
+    for (JobState s : states) finished_wanted |= model::IsTerminal(s);
+    model::JobId stored_after = from;
+    bool stored_left = finished_wanted;
+    auto mem = jobs_.upper_bound(from);
+    while (true) {
+      if (stored.empty() && stored_left) {
+        auto batch =
+            store_->FinishedJobsAfter(stored_after, req->user, static_cast<int64_t>(page) + 1);
+        if (!batch.ok()) return batch.status();
+        stored_left = batch->size() == page + 1;
+        if (!batch->empty()) stored_after = batch->back().id;
+        for (Job& j : *batch) {
+          if (!jobs_.count(j.id)) stored.push_back(std::move(j));
+        }
+        if (stored.empty() && stored_left) continue;
       }
-      jobs.push_back(&it->second);
+      const bool from_memory =
+          mem != jobs_.end() && (stored.empty() || mem->first < stored.front().id);
+      if (!from_memory && stored.empty()) break;
+      const Job& j = from_memory ? mem->second : stored.front();
+      if (req->array != 0 && j.spec.array_id != req->array) break;
+      if (want(j)) {
+        if (full(j)) {
+          more = true;
+          break;
+        }
+        jobs.push_back(from_memory ? &j : &listed.emplace_back(std::move(stored.front())));
+      }
+      if (from_memory) {
+        ++mem;
+      } else {
+        stored.pop_front();
+      }
     }
   }
   // Others' jobs are listed without what is private to their owner (a brief listing carries
@@ -461,9 +509,9 @@ Job Controller::Redacted(const Job& job) const {
 }
 
 Result<const Job*> Controller::OwnJob(const auth::Identity& who, model::JobId id) const {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return NotFound("job " + std::to_string(id) + " not found");
-  const Job& j = it->second;
+  const Job* found = FindJob(id);
+  if (found == nullptr) return NotFound("job " + std::to_string(id) + " not found");
+  const Job& j = *found;
   if (!MayActOn(who, j)) {
     return Denied("permission denied: job " + std::to_string(j.id) + " belongs to " + j.user);
   }

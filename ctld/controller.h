@@ -62,6 +62,9 @@ class Controller {
   // cycle in the same Step, whatever the machine's speed.
   using PacingClock = std::function<std::chrono::steady_clock::time_point()>;
   void set_pacing_clock(PacingClock now) { pacing_now_ = std::move(now); }
+  // How many jobs herd-ctld holds in memory (unfinished ones and those finished within [controller]
+  // min_job_age); the store holds the rest.
+  size_t jobs_in_memory() const { return jobs_.size(); }
 
  private:
   struct Node {
@@ -276,6 +279,18 @@ class Controller {
   sched::Snapshot BuildSnapshot() const;
   void Launch(model::Job& job);
 
+  // Jobs beyond memory (ctld/retention.cc). Job `id` from memory or, once it left memory (a
+  // finished job), from the store; null when there is none (or the store cannot be read, which is
+  // logged). A job read from the store is kept in recalled_ until the next Step.
+  const model::Job* FindJob(model::JobId id) const;
+  model::Job* FindJob(model::JobId id);
+  // The members of array `array` read from the store into recalled_, in id order.
+  std::vector<model::Job*> RecallArray(model::JobId array) const;
+  // The GPU type of the job's first placed GPU ("" for none), for its accounting.
+  std::string GpuTypeOfJob(const model::Job& job) const;
+  // Lets finished jobs older than [controller] min_job_age go from memory, and deletes one batch of
+  // job records older than job_retention (their accounting kept as daily totals).
+  void ForgetOldJobs();
   // Workflow (ctld/workflow.cc): dependencies, hold, begin time and array caps.
   // Checks and normalizes spec->after ("12" -> "12:ok", "12_3:any"); each dependency must exist.
   Status ValidateWorkflow(model::JobSpec* spec) const;
@@ -331,7 +346,11 @@ class Controller {
   sched::Policy policy_;
 
   std::map<std::string, Route, std::less<>> routes_;  // Routes() by type, built at construction
-  JobTable jobs_;  // every job, finished ones too, with what is kept in memory of each
+  JobTable jobs_;  // unfinished jobs and recently finished ones, with what is
+                   // kept of each
+  // Finished jobs read back from the store during this Step (FindJob), cleared at its start.
+  mutable std::map<model::JobId, model::Job> recalled_;
+  store::PruneCursor prune_cursor_;  // where the next batch of job_retention's pruning starts
   std::map<std::string, Node> nodes_;
   std::map<uint64_t, LogWaiter> log_waiters_;
   uint64_t next_token_ = 1;

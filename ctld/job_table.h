@@ -1,15 +1,16 @@
-// JobTable: every job herd-ctld knows (finished ones too, in id order) and the facts it keeps in
-// memory about each while it lives: its reservation clock, the stop asked of it, its workers'
-// ends and usage, its idle clock, the eviction it is part of. Transition() is the only way a
-// job's state changes, and it drops in one place the facts that belong to the state left, so no
-// exit path cleans by hand and no fact outlives its job's run.
-// Built by Controller; not thread-safe (the controller's one thread).
+// JobTable: the jobs herd-ctld holds in memory (unfinished ones, and finished ones until
+// ForgetEndedBefore lets them go; in id order) and the facts it keeps in memory about each while it
+// lives: its reservation clock, the stop asked of it, its workers' ends and usage, its idle clock,
+// the eviction it is part of. Transition() is the only way a job's state changes, and it drops in
+// one place the facts that belong to the state left, so no exit path cleans by hand and no fact
+// outlives its job's run. Built by Controller; not thread-safe (the controller's one thread).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "common/model/job.h"
 #include "ctld/sched/evictions.h"
@@ -42,6 +43,11 @@ class JobTable {
   bool Transition(model::Job& job, model::JobState to, int64_t now);
   // True when any per-job fact but the job itself is kept for `id` (tests: none for an ended job).
   bool HasFacts(model::JobId id) const;
+  // Lets go of the finished jobs that ended before `cutoff` (the store keeps them). An array goes
+  // only whole, once every member has ended before `cutoff`, so memory holds all of an array or
+  // none of it; one with a member unfinished is looked at again once `now` is before `cutoff`.
+  // Returns how many jobs left memory.
+  size_t ForgetEndedBefore(int64_t cutoff, int64_t now);
 
   // The jobs, as a map in id order.
   Map::iterator begin() { return jobs_.begin(); }
@@ -70,7 +76,13 @@ class JobTable {
   std::set<model::JobId> gated;  // pending but held back by the workflow gates this cycle
 
  private:
+  // Drops every per-job fact of `id`.
+  void DropFacts(model::JobId id);
+
   Map jobs_;
+  // (when it ended, id) of the finished jobs in memory, oldest first; an array's members may be in
+  // it again with a later time (ForgetEndedBefore).
+  std::set<std::pair<int64_t, model::JobId>> ended_;
 };
 
 }  // namespace herd::ctld

@@ -59,12 +59,12 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
 proto::JobActionResult Controller::ActOn(const std::string& action, model::JobId id,
                                          bool whole_array, const auth::Identity& who) {
   proto::JobActionResult r{id, false, "", 0};
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) {
+  Job* found = FindJob(id);
+  if (found == nullptr) {
     r.message = "not found";
     return r;
   }
-  Job& job = it->second;
+  Job& job = *found;
   if (!MayActOn(who, job)) {
     r.message = "permission denied: job " + std::to_string(id) + " belongs to " + job.user;
     return r;
@@ -211,13 +211,13 @@ Status Controller::OnUpdateJob(const net::Incoming& in, const auth::Identity& wh
   proto::JobActionReply reply;
   auto update = [&](model::JobId id, bool whole_array) {
     proto::JobActionResult r{id, false, "", 0};
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) {
+    Job* found = FindJob(id);
+    if (found == nullptr) {
       r.message = "not found";
-    } else if (!MayActOn(who, it->second)) {
-      r.message = "permission denied: job " + std::to_string(id) + " belongs to " + it->second.user;
-    } else if (!whole_array || !IsArrayHead(it->second)) {
-      r = UpdateJob(*req, it->second, who);
+    } else if (!MayActOn(who, *found)) {
+      r.message = "permission denied: job " + std::to_string(id) + " belongs to " + found->user;
+    } else if (!whole_array || !IsArrayHead(*found)) {
+      r = UpdateJob(*req, *found, who);
     } else {
       for (Job* m : ArrayMembers(id)) {
         if (m->state != JobState::kPending) continue;

@@ -1,6 +1,7 @@
 // The controller's reports on its own state: `herd why` (why a job waits) and `herd usage`
-// (GPU-hours and waits per user, project or department). Both read the in-memory jobs, which
-// include finished ones, and the scheduler's last cycle.
+// (GPU-hours and waits per user, project or department). Both read the in-memory jobs and the
+// scheduler's last cycle; usage also reads the finished jobs that left memory from the store, and
+// the daily totals of those whose records were pruned.
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -170,9 +171,9 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
 Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::WhyRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  auto it = jobs_.find(req->id);
-  if (it == jobs_.end()) return NotFound("no job " + std::to_string(req->id));
-  const Job& job = it->second;
+  const Job* found = FindJob(req->id);
+  if (found == nullptr) return NotFound("no job " + std::to_string(req->id));
+  const Job& job = *found;
   proto::WhyReply reply;
   reply.job = MayActOn(who, job) ? job : Redacted(job);
   if (job.state == JobState::kPending) reply.waits_for = model::WaitsForName(job.waits_for);
@@ -249,30 +250,35 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
   struct Group {
     int64_t gpu_milli_seconds = 0;
     std::vector<int64_t> waits;
-    double util_weighted = 0;    // sum of a measured job's utilization x its GPU-milliseconds
-    int64_t util_weight = 0;     // GPU-milliseconds of the jobs with a measured utilization
+    int64_t jobs = 0;
+    double util_weighted = 0;  // sum of a measured job's utilization x its GPU-milliseconds
+    int64_t util_weight = 0;   // GPU-milliseconds of the jobs with a measured utilization
     int64_t preemptions = 0;
   };
   std::map<std::string, Group> groups;
-  for (const auto& [id, j] : jobs_) {
-    if (j.start_time <= 0) continue;  // never ran
+  auto group_of = [&](const std::string& user, const std::string& project) -> Group& {
+    std::string name = user;
+    if (req->by == "project") name = project;
+    if (req->by == "department") {
+      auto p = parent.find(project);
+      name = p == parent.end() || p->second.empty() ? "-" : p->second;
+    }
+    return groups[name];
+  };
+  auto add = [&](const Job& j) {
+    if (j.start_time <= 0) return;  // never ran
     const bool running = !model::IsTerminal(j.state);
     const int64_t end = running ? now : std::max(j.end_time, j.start_time);
     const int64_t from = std::max(j.start_time, reply.since);
     const int64_t to = std::min(end, reply.until);
     // A job counts when its run overlaps the period (an instant job when it started inside).
     const bool overlaps = from < to || (j.start_time >= reply.since && j.start_time < reply.until);
-    if (!overlaps) continue;
-    std::string name = j.user;
-    if (req->by == "project") name = j.spec.project;
-    if (req->by == "department") {
-      auto p = parent.find(j.spec.project);
-      name = p == parent.end() || p->second.empty() ? "-" : p->second;
-    }
-    Group& g = groups[name];
+    if (!overlaps) return;
+    Group& g = group_of(j.user, j.spec.project);
     const int64_t gpu_milli_seconds =
         j.spec.gpu_milli * j.spec.workers * std::max<int64_t>(0, to - from);
     g.gpu_milli_seconds += gpu_milli_seconds;
+    g.jobs++;
     g.waits.push_back(std::max<int64_t>(0, j.start_time - j.submit_time));
     g.preemptions += j.preemptions;
     if (j.gpu_sampled_ms > 0 && gpu_milli_seconds > 0) {
@@ -280,16 +286,36 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
                          static_cast<double>(gpu_milli_seconds);
       g.util_weight += gpu_milli_seconds;
     }
+  };
+  for (const auto& [id, j] : jobs_) add(j);
+  // Finished jobs that left memory, then the daily totals of those whose records were pruned
+  // (herd.toml(5) job_retention): GPU time pro rata of the part of each day inside the period.
+  auto stored = store_->FinishedJobsRunIn(reply.since, reply.until);
+  if (!stored.ok()) return stored.status();
+  for (const Job& j : *stored) {
+    if (!jobs_.count(j.id)) add(j);
+  }
+  auto daily = store_->DailyUsageIn(reply.since, reply.until);
+  if (!daily.ok()) return daily.status();
+  constexpr int64_t kDay = 86400;
+  for (const store::DailyUsage& d : *daily) {
+    const int64_t inside = std::min(d.day + kDay, reply.until) - std::max(d.day, reply.since);
+    Group& g = group_of(d.user, d.project);
+    g.gpu_milli_seconds += d.gpu_milli_seconds * inside / kDay;
+    g.jobs += d.jobs;
+    g.preemptions += d.preemptions;
+    g.util_weighted += d.util_weighted * static_cast<double>(inside) / kDay;
+    g.util_weight += d.util_weight * inside / kDay;
   }
   for (auto& [name, g] : groups) {
     std::sort(g.waits.begin(), g.waits.end());
     const int32_t util =
-        g.util_weight > 0
-            ? static_cast<int32_t>(std::lround(g.util_weighted / static_cast<double>(g.util_weight)))
-            : -1;
-    reply.rows.push_back({name, g.gpu_milli_seconds, static_cast<int64_t>(g.waits.size()),
-                          Percentile(g.waits, 0.5), Percentile(g.waits, 0.9),
-                          Percentile(g.waits, 0.99), util, g.preemptions});
+        g.util_weight > 0 ? static_cast<int32_t>(
+                                std::lround(g.util_weighted / static_cast<double>(g.util_weight)))
+                          : -1;
+    reply.rows.push_back({name, g.gpu_milli_seconds, g.jobs, Percentile(g.waits, 0.5),
+                          Percentile(g.waits, 0.9), Percentile(g.waits, 0.99), util,
+                          g.preemptions});
   }
   ReplyBody(in, reply);
   return Status::Ok();

@@ -71,7 +71,7 @@ Status Controller::ValidateWorkflow(model::JobSpec* spec) const {
                      "': use JOB, JOB:ok, JOB:any or JOB:fail (JOB: an id, an array's id for all "
                      "of its members, or ARRAY_INDEX for one)");
     }
-    if (d->index >= 0 ? ArrayMember(d->id, d->index) == nullptr : !jobs_.count(d->id)) {
+    if (d->index >= 0 ? ArrayMember(d->id, d->index) == nullptr : FindJob(d->id) == nullptr) {
       return NotFound("job " + d->Target() + " not found");
     }
     text = d->Target() + ":" + d->kind;
@@ -107,6 +107,8 @@ void Controller::StopAfterFirstSuccess() {
 }
 
 std::vector<Job*> Controller::ArrayMembers(model::JobId array) {
+  // Memory holds all of an array or none of it (JobTable::ForgetEndedBefore).
+  if (!jobs_.count(array)) return RecallArray(array);
   // Members have consecutive ids from the array's (ctld/submit.cc).
   std::vector<Job*> members;
   for (auto it = jobs_.lower_bound(array); it != jobs_.end() && it->second.spec.array_id == array;
@@ -117,6 +119,12 @@ std::vector<Job*> Controller::ArrayMembers(model::JobId array) {
 }
 
 const Job* Controller::ArrayMember(model::JobId array, int64_t index) const {
+  if (!jobs_.count(array)) {
+    for (const Job* m : RecallArray(array)) {
+      if (m->spec.array_index == index) return m;
+    }
+    return nullptr;
+  }
   for (auto it = jobs_.find(array); it != jobs_.end() && it->second.spec.array_id == array; ++it) {
     if (it->second.spec.array_index == index) return &it->second;
   }
@@ -152,12 +160,12 @@ void Controller::GateWorkflow() {
       bool array = false;
       if (d->index >= 0) {
         if (const Job* m = ArrayMember(d->id, d->index)) deps.push_back(m);
-      } else if (auto it = jobs_.find(d->id); it != jobs_.end()) {
-        array = IsArrayHead(it->second);
+      } else if (const Job* dep = FindJob(d->id)) {
+        array = IsArrayHead(*dep);
         if (array) {
           for (const Job* m : ArrayMembers(d->id)) deps.push_back(m);
         } else {
-          deps.push_back(&it->second);
+          deps.push_back(dep);
         }
       }
       const std::string name = (array ? "array " : "job ") + d->Target();

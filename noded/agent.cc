@@ -149,6 +149,18 @@ void Agent::Step(int timeout_ms) {
     next_poll_ms_ = now + options_.poll_interval_ms;
   }
   if (registered_ && now >= next_heartbeat_ms_) SendHeartbeat();
+  if (options_.log_retention_s > 0 && now >= next_log_prune_ms_) {
+    next_log_prune_ms_ = now + 3'600'000;
+    auto pruned = runtime_->PruneLogs(std::chrono::seconds(options_.log_retention_s));
+    if (!pruned.ok()) {
+      spdlog::warn("pruning old jobs' logs: {}", pruned.status().message());
+    } else if (*pruned > 0) {
+      spdlog::info(
+          "deleted the logs of {} jobs that ended over {} s ago "
+          "(job_retention)",
+          *pruned, options_.log_retention_s);
+    }
+  }
 }
 
 void Agent::SendHeartbeat() {

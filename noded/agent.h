@@ -42,6 +42,9 @@ struct AgentOptions {
   // The uid of herd-ctld's user ([controller] user), -1 when none is configured: herd-noded acts
   // on messages signed by root, by its own user or by this one.
   int64_t controller_uid = -1;
+  // Logs of jobs forgotten longer ago than this are deleted, once an hour ([controller]
+  // job_retention, the age after which herd-ctld deletes the jobs' records); 0: kept.
+  int64_t log_retention_s = 0;
 };
 
 class Agent {
@@ -148,6 +151,7 @@ class Agent {
   int64_t next_register_ms_ = 0;
   int64_t next_heartbeat_ms_ = 0;
   int64_t next_poll_ms_ = 0;
+  int64_t next_log_prune_ms_ = 0;  // when old jobs' logs are next pruned (log_retention_s)
   std::map<std::string, runtime::JobStatus::State> last_state_;  // by job key, as last reported
   std::map<std::string, int64_t> unacked_;                       // ended key -> next resend (ms)
   std::map<std::string, proto::JobReport> failed_launches_;      // never started: no runtime state

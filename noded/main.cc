@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
   opts.max_message_bytes = config->controller.max_message_mib << 20;
   opts.min_free_space_bytes = config->node.min_free_space_mib << 20;
   opts.allow_root_jobs = config->controller.allow_root_jobs;
+  opts.log_retention_s = config->controller.job_retention_s;
   if (const std::string& user = config->controller.user; !user.empty()) {
     struct passwd* pw = getpwnam(user.c_str());
     if (pw == nullptr) {

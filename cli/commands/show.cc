@@ -29,6 +29,7 @@ int RunShow(const ShowOptions& o, Context& ctx) {
     if (job.spec.array_id == job.id && o.id.find('_') == std::string::npos) {
       proto::JobsRequest all;
       all.all = true;
+      all.array = job.id;
       auto more = controller->Jobs(all);
       if (!more.ok()) return ctx.RequestError(more.status());
       for (auto& m : more->jobs) {

@@ -459,6 +459,13 @@ class Parser {
         if (config_.controller.message_timeout_ms < 100) {
           return Error(at, p, "must be at least 100ms");
         }
+      } else if (k == "min_job_age") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &config_.controller.min_job_age_s));
+      } else if (k == "job_retention") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &config_.controller.job_retention_s));
+        if (config_.controller.job_retention_s > 0 && config_.controller.job_retention_s < 86400) {
+          return Error(at, p, "must be at least \"1d\" (or 0 to keep job records forever)");
+        }
       } else {
         UnknownKey(at, p);
       }
@@ -1227,6 +1234,8 @@ std::string ToToml(const Config& c) {
                          {"max_message_size", std::to_string(cc.max_message_mib) + "M"},
                          {"max_connections", cc.max_connections}};
   PutMillis(controller, "message_timeout", cc.message_timeout_ms);
+  PutDuration(controller, "min_job_age", cc.min_job_age_s);
+  PutDuration(controller, "job_retention", cc.job_retention_s);
   root.insert_or_assign("controller", std::move(controller));
   root.insert_or_assign(
       "auth", toml::table{{"method", c.auth.method}, {"munge_socket", c.auth.munge_socket}});

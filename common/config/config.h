@@ -52,6 +52,12 @@ struct ControllerConfig {
   int64_t message_timeout_ms = 30'000;
   // Connections herd-ctld holds at once (nodes, CLI calls, and any peer before authentication).
   int64_t max_connections = 16384;
+  // A finished job leaves herd-ctld's memory this long after its end (Slurm's MinJobAge); the
+  // database still answers for it. 0 = at the next sweep.
+  int64_t min_job_age_s = 600;
+  // Job records (with their history) and node-side logs of jobs that ended longer ago than this are
+  // deleted, their accounting kept as daily aggregates; 0 = kept forever.
+  int64_t job_retention_s = 0;
   bool operator==(const ControllerConfig&) const = default;
 };
 

@@ -105,9 +105,32 @@ ALTER TABLE nodes ADD COLUMN drain_reason TEXT NOT NULL DEFAULT '';
 PRAGMA user_version = 6;
 )sql";
 
+// Schema version 7: jobs_by_end finds finished jobs by age (restart, pruning, herd usage);
+// usage_daily holds the accounting of job records deleted by [controller] job_retention, per UTC
+// day (its first second), project, user and GPU type. util_weighted is the sum of utilization
+// (percent) x GPU-milli-seconds of the measured jobs, util_weight those GPU-milli-seconds.
+constexpr char kMigration7[] = R"sql(
+CREATE INDEX IF NOT EXISTS jobs_by_end ON jobs (end_time);
+CREATE TABLE IF NOT EXISTS usage_daily (
+  day               INTEGER NOT NULL,
+  project           TEXT    NOT NULL,
+  user              TEXT    NOT NULL,
+  gpu_type          TEXT    NOT NULL,
+  gpu_milli_seconds INTEGER NOT NULL,
+  core_seconds      INTEGER NOT NULL,
+  jobs              INTEGER NOT NULL,
+  wait_seconds      INTEGER NOT NULL,
+  preemptions       INTEGER NOT NULL,
+  util_weighted     REAL    NOT NULL,
+  util_weight       INTEGER NOT NULL,
+  PRIMARY KEY (day, project, user, gpu_type)
+);
+PRAGMA user_version = 7;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6};
+                                       kMigration5, kMigration6, kMigration7};
 
 constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
 constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
@@ -143,6 +166,47 @@ constexpr char kSelectJobsInStates[] =
 constexpr char kSelectJob[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
     "restart_count, spec, placement, accounting, waits_for FROM jobs WHERE id = ?1";
+// The columns ReadJob reads, in its order, for the job queries below.
+#define HERD_SELECT_JOBS                                                                     \
+  "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, " \
+  "restart_count, spec, placement, accounting, waits_for FROM jobs "
+// ?1: JSON array of unfinished state names; ?2: the earliest end of a finished job wanted.
+constexpr char kSelectJobsInFlight[] = HERD_SELECT_JOBS
+    "WHERE end_time >= ?2 OR state IN (SELECT value FROM json_each(?1)) ORDER BY id";
+// ?1: JSON array of unfinished state names; ?2: after this id; ?3: user ('' any); ?4: how many.
+constexpr char kSelectFinishedJobsAfter[] = HERD_SELECT_JOBS
+    "WHERE id > ?2 AND state NOT IN (SELECT value FROM json_each(?1)) AND (?3 = '' OR user = ?3) "
+    "ORDER BY id LIMIT ?4";
+// Jobs from ?1 on, in id order: an array's members follow its first job (the caller stops at the
+// first job of another array).
+constexpr char kSelectJobsFrom[] = HERD_SELECT_JOBS "WHERE id >= ?1 ORDER BY id";
+// Finished jobs that ran at some time in [?2, ?3): ended at ?2 or later, started before ?3.
+constexpr char kSelectFinishedJobsRunIn[] = HERD_SELECT_JOBS
+    "WHERE end_time >= ?2 AND start_time > 0 AND start_time < ?3 "
+    "AND state NOT IN (SELECT value FROM json_each(?1)) ORDER BY id";
+// Finished jobs that ended before ?2, after the one that ended at ?3 with id ?4, oldest first.
+constexpr char kSelectPrunable[] = HERD_SELECT_JOBS
+    "WHERE end_time < ?2 AND (end_time, id) > (?3, ?4) "
+    "AND state NOT IN (SELECT value FROM json_each(?1)) ORDER BY end_time, id LIMIT ?5";
+#undef HERD_SELECT_JOBS
+constexpr char kDeleteJobEvents[] = "DELETE FROM job_events WHERE job_id = ?1";
+constexpr char kDeleteJob[] = "DELETE FROM jobs WHERE id = ?1";
+constexpr char kAddDailyUsage[] =
+    "INSERT INTO usage_daily (day, project, user, gpu_type, gpu_milli_seconds, core_seconds, "
+    "jobs, wait_seconds, preemptions, util_weighted, util_weight) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+    "ON CONFLICT (day, project, user, gpu_type) DO UPDATE SET "
+    "gpu_milli_seconds = gpu_milli_seconds + excluded.gpu_milli_seconds, "
+    "core_seconds = core_seconds + excluded.core_seconds, jobs = jobs + excluded.jobs, "
+    "wait_seconds = wait_seconds + excluded.wait_seconds, "
+    "preemptions = preemptions + excluded.preemptions, "
+    "util_weighted = util_weighted + excluded.util_weighted, "
+    "util_weight = util_weight + excluded.util_weight";
+// Days that overlap [?1, ?2).
+constexpr char kSelectDailyUsage[] =
+    "SELECT day, project, user, gpu_type, gpu_milli_seconds, core_seconds, jobs, wait_seconds, "
+    "preemptions, util_weighted, util_weight FROM usage_daily "
+    "WHERE day > ?1 - 86400 AND day < ?2 ORDER BY day, project, user, gpu_type";
 constexpr char kUpdateJobStop[] = "UPDATE jobs SET stop = ?2 WHERE id = ?1";
 constexpr char kSelectJobStops[] = "SELECT id, stop FROM jobs WHERE stop != '' ORDER BY id";
 constexpr char kUpsertNode[] =
@@ -999,6 +1063,182 @@ Result<std::vector<model::Job>> Store::LoadJobs(bool include_finished) {
   }
   if (rc != SQLITE_DONE) return Error("loading jobs", rc);
   return jobs;
+}
+
+Result<std::vector<model::Job>> Store::ReadJobs(
+    sqlite3_stmt* stmt, const char* doing, const std::function<bool(const model::Job&)>& stop) {
+  std::vector<model::Job> jobs;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    auto job = ReadJob(stmt);
+    if (!job.ok()) return job.status();
+    if (stop && stop(*job)) return jobs;
+    jobs.push_back(std::move(job).value());
+  }
+  if (rc != SQLITE_DONE) return Error(doing, rc);
+  return jobs;
+}
+
+Result<std::vector<model::Job>> Store::LoadJobsInFlight(int64_t ended_since) {
+  auto stmt = Prepare(kSelectJobsInFlight);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Text(1, UnfinishedStatesJson()).Int(2, ended_since).rc();
+  if (rc != SQLITE_OK) return Error("binding job states", rc);
+  return ReadJobs(*stmt, "loading jobs");
+}
+
+Result<std::vector<model::Job>> Store::FinishedJobsAfter(model::JobId after,
+                                                         const std::string& user, int64_t limit) {
+  auto stmt = Prepare(kSelectFinishedJobsAfter);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc =
+      Binder(*stmt).Text(1, UnfinishedStatesJson()).Int(2, after).Text(3, user).Int(4, limit).rc();
+  if (rc != SQLITE_OK) return Error("binding a job listing", rc);
+  return ReadJobs(*stmt, "listing finished jobs");
+}
+
+Result<std::vector<model::Job>> Store::LoadArray(model::JobId array) {
+  auto stmt = Prepare(kSelectJobsFrom);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, array).rc();
+  if (rc != SQLITE_OK) return Error("binding an array id", rc);
+  auto jobs = ReadJobs(*stmt, "loading an array",
+                       [array](const model::Job& j) { return j.spec.array_id != array; });
+  if (jobs.ok() && !jobs->empty() && jobs->front().id != array) jobs->clear();
+  return jobs;
+}
+
+Result<std::vector<model::Job>> Store::FinishedJobsRunIn(int64_t since, int64_t until) {
+  auto stmt = Prepare(kSelectFinishedJobsRunIn);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Text(1, UnfinishedStatesJson()).Int(2, since).Int(3, until).rc();
+  if (rc != SQLITE_OK) return Error("binding a usage period", rc);
+  return ReadJobs(*stmt, "reading finished jobs for usage");
+}
+
+std::vector<DailyUsage> DailyUsageOf(const model::Job& job, const std::string& gpu_type) {
+  std::vector<DailyUsage> rows;
+  if (job.start_time <= 0) return rows;  // never ran
+  constexpr int64_t kDay = 86400;
+  const int64_t end = std::max(job.end_time, job.start_time);
+  const int64_t gpu_milli = job.spec.gpu_milli * job.spec.workers;
+  const int64_t cores = job.spec.cpus * job.spec.workers;
+  const double util = job.gpu_sampled_ms > 0 ? static_cast<double>(job.gpu_util_sum) /
+                                                   static_cast<double>(job.gpu_sampled_ms)
+                                             : -1;
+  const int64_t first = job.start_time / kDay * kDay;
+  for (int64_t day = first; day == first || day < end; day += kDay) {
+    const int64_t seconds =
+        std::max<int64_t>(0, std::min(end, day + kDay) - std::max(job.start_time, day));
+    DailyUsage r{day, job.spec.project, job.user, gpu_type};
+    r.gpu_milli_seconds = gpu_milli * seconds;
+    r.core_seconds = cores * seconds;
+    if (day == first) {
+      r.jobs = 1;
+      r.wait_seconds = std::max<int64_t>(0, job.start_time - job.submit_time);
+      r.preemptions = job.preemptions;
+    }
+    if (util >= 0 && r.gpu_milli_seconds > 0) {
+      r.util_weighted = util * static_cast<double>(r.gpu_milli_seconds);
+      r.util_weight = r.gpu_milli_seconds;
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+Status Store::AddDailyUsage(const DailyUsage& r) {
+  auto stmt = Prepare(kAddDailyUsage);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt)
+               .Int(1, r.day)
+               .Text(2, r.project)
+               .Text(3, r.user)
+               .Text(4, r.gpu_type)
+               .Int(5, r.gpu_milli_seconds)
+               .Int(6, r.core_seconds)
+               .Int(7, r.jobs)
+               .Int(8, r.wait_seconds)
+               .Int(9, r.preemptions)
+               .rc();
+  if (rc == SQLITE_OK) rc = sqlite3_bind_double(*stmt, 10, r.util_weighted);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(*stmt, 11, r.util_weight);
+  if (rc != SQLITE_OK) return Error("binding daily usage", rc);
+  rc = sqlite3_step(*stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : Error("adding daily usage", rc);
+}
+
+Result<int64_t> Store::PruneJobs(int64_t ended_before, int64_t limit, PruneCursor* cursor,
+                                 const std::function<bool(const model::Job&)>& keep,
+                                 const std::function<std::string(const model::Job&)>& gpu_type_of) {
+  Result<std::vector<model::Job>> old = [&]() -> Result<std::vector<model::Job>> {
+    auto stmt = Prepare(kSelectPrunable);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use(*stmt);
+    int rc = Binder(*stmt)
+                 .Text(1, UnfinishedStatesJson())
+                 .Int(2, ended_before)
+                 .Int(3, cursor->end_time)
+                 .Int(4, cursor->id)
+                 .Int(5, limit)
+                 .rc();
+    if (rc != SQLITE_OK) return Error("binding a pruning batch", rc);
+    return ReadJobs(*stmt, "reading old jobs to prune");
+  }();
+  if (!old.ok()) return old.status();
+  if (old->empty()) {
+    *cursor = {};
+    return int64_t{0};
+  }
+  *cursor = {old->back().end_time, old->back().id};
+  int64_t deleted = 0;
+  for (const model::Job& job : *old) {
+    if (keep && keep(job)) continue;
+    for (const DailyUsage& row : DailyUsageOf(job, gpu_type_of ? gpu_type_of(job) : "")) {
+      HERD_RETURN_IF_ERROR(AddDailyUsage(row));
+    }
+    for (const char* sql : {kDeleteJobEvents, kDeleteJob}) {
+      auto stmt = Prepare(sql);
+      if (!stmt.ok()) return stmt.status();
+      StatementUse use(*stmt);
+      int rc = Binder(*stmt).Int(1, job.id).rc();
+      if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+      if (rc != SQLITE_DONE) return Error("deleting old job " + std::to_string(job.id), rc);
+    }
+    ++deleted;
+  }
+  return deleted;
+}
+
+Result<std::vector<DailyUsage>> Store::DailyUsageIn(int64_t since, int64_t until) {
+  auto stmt = Prepare(kSelectDailyUsage);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, since).Int(2, until).rc();
+  if (rc != SQLITE_OK) return Error("binding a usage period", rc);
+  std::vector<DailyUsage> rows;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    DailyUsage r;
+    r.day = sqlite3_column_int64(*stmt, 0);
+    r.project = ColumnText(*stmt, 1);
+    r.user = ColumnText(*stmt, 2);
+    r.gpu_type = ColumnText(*stmt, 3);
+    r.gpu_milli_seconds = sqlite3_column_int64(*stmt, 4);
+    r.core_seconds = sqlite3_column_int64(*stmt, 5);
+    r.jobs = sqlite3_column_int64(*stmt, 6);
+    r.wait_seconds = sqlite3_column_int64(*stmt, 7);
+    r.preemptions = sqlite3_column_int64(*stmt, 8);
+    r.util_weighted = sqlite3_column_double(*stmt, 9);
+    r.util_weight = sqlite3_column_int64(*stmt, 10);
+    rows.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return Error("reading daily usage", rc);
+  return rows;
 }
 
 Result<std::optional<model::Job>> Store::GetJob(model::JobId id) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,34 @@ struct JobStop {
   model::JobId for_job = 0;  // a preemption: the pending job it makes room for; 0: none
   bool requeue_asked = false;  // PENDING asked by a user or admin (herd requeue), no preemption
   bool operator==(const JobStop&) const = default;
+};
+
+// Accounting of finished jobs whose records were deleted (PruneJobs), summed per UTC day (`day`:
+// its first second, a multiple of 86400), project, user and GPU type. GPU and core time are split
+// among the days a job ran; the job itself, its wait and its preemptions count in the day it
+// started.
+struct DailyUsage {
+  int64_t day = 0;
+  std::string project;
+  std::string user;
+  std::string gpu_type;           // "" for a job without GPUs
+  int64_t gpu_milli_seconds = 0;  // GPUs x seconds run in the day, x1000
+  int64_t core_seconds = 0;
+  int64_t jobs = 0;
+  int64_t wait_seconds = 0;  // start - submit, summed
+  int64_t preemptions = 0;
+  double util_weighted = 0;  // GPU utilization (percent) x gpu_milli_seconds, of measured jobs
+  int64_t util_weight = 0;   // gpu_milli_seconds of the measured jobs
+  bool operator==(const DailyUsage&) const = default;
+};
+
+// The daily rows finished `job` adds (none for a job that never ran), by model::Job's accounting.
+std::vector<DailyUsage> DailyUsageOf(const model::Job& job, const std::string& gpu_type);
+
+// Where PruneJobs goes on from: the (end_time, id) of the last finished job it read.
+struct PruneCursor {
+  int64_t end_time = 0;
+  model::JobId id = 0;
 };
 
 struct OpenOptions {
@@ -90,6 +119,26 @@ class Store {
   Status UpdateJob(const model::Job& job);
   // All jobs ordered by id; finished ones (model::IsTerminal) only if `include_finished`.
   Result<std::vector<model::Job>> LoadJobs(bool include_finished);
+  // Unfinished jobs and those that ended at `ended_since` or later, ordered by id (what herd-ctld
+  // keeps in memory).
+  Result<std::vector<model::Job>> LoadJobsInFlight(int64_t ended_since);
+  // Up to `limit` finished jobs with an id above `after`, of `user` ("" any), ordered by id.
+  Result<std::vector<model::Job>> FinishedJobsAfter(model::JobId after, const std::string& user,
+                                                    int64_t limit);
+  // The members of array `array` (the id of its first job), in id order; empty when it is none.
+  Result<std::vector<model::Job>> LoadArray(model::JobId array);
+  // Finished jobs that ran at some time in [since, until), ordered by id.
+  Result<std::vector<model::Job>> FinishedJobsRunIn(int64_t since, int64_t until);
+  // Deletes up to `limit` finished jobs that ended before `ended_before`, oldest first from
+  // `*cursor` on, with their history, adding their accounting (DailyUsageOf, with the GPU type
+  // `gpu_type_of` names) to the daily totals. Skips the jobs `keep` is true of. Moves *cursor past
+  // the jobs read, back to the start once none is left. Returns how many it deleted. Runs inside
+  // the caller's transaction, if any.
+  Result<int64_t> PruneJobs(int64_t ended_before, int64_t limit, PruneCursor* cursor,
+                            const std::function<bool(const model::Job&)>& keep,
+                            const std::function<std::string(const model::Job&)>& gpu_type_of);
+  // The daily totals of the days that overlap [since, until), by day, project, user, GPU type.
+  Result<std::vector<DailyUsage>> DailyUsageIn(int64_t since, int64_t until);
   // The job with `id`, or nullopt if there is none.
   Result<std::optional<model::Job>> GetJob(model::JobId id);
   // Records the stop under way of job `id`, or clears it (nullopt); UpdateJob leaves it as is.
@@ -138,6 +187,12 @@ class Store {
   // The cached prepared statement for `sql` (a constant of store.cc), reset and unbound.
   Result<sqlite3_stmt*> Prepare(const char* sql);
   Result<model::Job> ReadJob(sqlite3_stmt* stmt);
+  // Steps `stmt` (bound, in use) to its end, reading each row as a job, until `stop` is true of one
+  // (that one is left out).
+  Result<std::vector<model::Job>> ReadJobs(
+      sqlite3_stmt* stmt, const char* doing,
+      const std::function<bool(const model::Job&)>& stop = nullptr);
+  Status AddDailyUsage(const DailyUsage& row);
   Status WriteJob(const char* sql, const model::Job& job, bool with_id);
 
   std::string path_;

@@ -518,6 +518,29 @@ Status Runtime::Forget(const std::string& job_key) {
   return Status::Ok();
 }
 
+Result<int64_t> Runtime::PruneLogs(std::chrono::seconds max_age) {
+  const fs::file_time_type cutoff = fs::file_time_type::clock::now() - max_age;
+  std::error_code ec;
+  int64_t pruned = 0;
+  // A job directory is root's, 0700: no job's user can put anything in it (or swap it for a link)
+  // that would make remove_all reach outside it.
+  for (const fs::directory_entry& entry :
+       fs::directory_iterator(options_.state_dir + "/jobs", ec)) {
+    const std::string dir = entry.path().string();
+    std::error_code each;
+    if (!entry.is_directory(each) || entry.is_symlink(each) || Exists(dir + "/" + kSpecFile)) {
+      continue;  // not a forgotten job's
+    }
+    const fs::file_time_type changed = fs::last_write_time(dir, each);
+    if (each || changed >= cutoff) continue;
+    fs::remove_all(dir, each);
+    if (each) return Internal("cannot remove the logs in " + dir + ": " + each.message());
+    ++pruned;
+  }
+  if (ec) return Internal("cannot list " + options_.state_dir + "/jobs: " + ec.message());
+  return pruned;
+}
+
 Result<std::string> Runtime::ReadLog(const std::string& job_key, const std::string& stream,
                                      int64_t offset, int64_t max_bytes, bool* eof) {
   if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");

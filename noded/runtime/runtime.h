@@ -147,9 +147,13 @@ class Runtime {
   virtual CgroupUsage Usage(const std::string& job_key) const;
   // Removes an ended job's state, keeping its log. REQUIRES: the job has exited.
   virtual Status Forget(const std::string& job_key);
+  // Deletes what is left of forgotten jobs (their logs) forgotten longer than `max_age` ago (by the
+  // time their directory last changed, which Forget sets): herd-ctld no longer knows those jobs
+  // once [controller] job_retention pruned them. Returns how many jobs' logs went.
+  Result<int64_t> PruneLogs(std::chrono::seconds max_age);
   // Up to max_bytes of the job's output from offset: `stream` "" both as written, "stdout" or
-  // "stderr" one alone (NotFound for a session's job, whose output is one stream); *eof is set
-  // when the read reached the end of the log of a job that has ended (no more output will come).
+  // "stderr" one alone (NotFound for a session's job, whose output is one stream); *eof is set when
+  // the read reached the end of the log of a job that has ended (no more output will come).
   virtual Result<std::string> ReadLog(const std::string& job_key, const std::string& stream,
                                       int64_t offset, int64_t max_bytes, bool* eof);
   // Who runs the running job `job_key` and where its session relay listens.

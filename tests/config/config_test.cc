@@ -454,6 +454,20 @@ TEST(ConfigTest, MessageLimitsStayWithinTheProtocol) {
   }
 }
 
+TEST(ConfigTest, MinJobAgeAndJobRetentionAreDurationsAndRetentionIsAtLeastADay) {
+  Config c = MustParse("");
+  EXPECT_EQ(c.controller.min_job_age_s, 600);
+  EXPECT_EQ(c.controller.job_retention_s, 0);
+  c = MustParse("[controller]\nmin_job_age = 0\njob_retention = \"90d\"\n");
+  EXPECT_EQ(c.controller.min_job_age_s, 0);
+  EXPECT_EQ(c.controller.job_retention_s, 90 * 86400);
+  Result<Config> r = ParseConfig("[controller]\njob_retention = \"1h\"\n", "herd.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("at least \"1d\""), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(ParseConfig("[controller]\nmin_job_age = \"soon\"\n", "herd.toml").ok());
+}
+
 TEST(ConfigTest, LoadConfigReportsMissingFile) {
   Result<Config> c = LoadConfig("/nonexistent/herd.toml");
   ASSERT_FALSE(c.ok());

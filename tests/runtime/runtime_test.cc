@@ -533,6 +533,28 @@ TEST_F(RuntimeTest, ForgetKeepsOnlyTheLog) {
   EXPECT_TRUE(eof);
 }
 
+// [controller] job_retention on the node: what Forget left (the log) goes once older than the
+// retention; a job not forgotten (herd-ctld has not acknowledged its end) stays, however old.
+TEST_F(RuntimeTest, PruneLogsDeletesTheLogsOfJobsForgottenLongAgoOnly) {
+  for (const char* key : {"15.0", "16.0", "17.0"}) {
+    ASSERT_TRUE(Launched(Sh(key, "echo out")));
+    ASSERT_EQ(WaitExit(key).exit_code, 0);
+  }
+  ASSERT_TRUE(runtime_->Forget("15.0").ok());
+  ASSERT_TRUE(runtime_->Forget("16.0").ok());
+  const auto two_days_ago = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(tmp_ + "/state/jobs/15.0", two_days_ago);
+  fs::last_write_time(tmp_ + "/state/jobs/17.0", two_days_ago);
+  auto pruned = runtime_->PruneLogs(std::chrono::hours(24));
+  ASSERT_TRUE(pruned.ok()) << pruned.status().message();
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_FALSE(fs::exists(tmp_ + "/state/jobs/15.0"));
+  bool eof = false;
+  EXPECT_FALSE(runtime_->ReadLog("15.0", "", 0, 100, &eof).ok());
+  EXPECT_EQ(*runtime_->ReadLog("16.0", "", 0, 100, &eof), "out\n") << "forgotten just now";
+  EXPECT_EQ(State("17.0").state, JobStatus::kExited) << "not forgotten: kept";
+}
+
 TEST_F(RuntimeTest, ForgetRefusesARunningJob) {
   ASSERT_TRUE(Launched(Sh("14.0", "while :; do sleep 0.05; done")));
   EXPECT_FALSE(runtime_->Forget("14.0").ok());

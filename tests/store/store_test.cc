@@ -20,6 +20,7 @@ namespace herd::store {
 namespace {
 
 using model::Job;
+using model::JobId;
 using model::JobState;
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
@@ -279,6 +280,164 @@ TEST_F(StoreTest, LoadJobsLeavesOutFinishedUnlessAsked) {
   for (const Job& job : *live) EXPECT_FALSE(model::IsTerminal(job.state));
 }
 
+// A finished job of `user` that ran from `start` for `seconds` on `gpus` GPUs.
+Job RanJob(const std::string& user, int64_t start, int64_t seconds, int64_t gpus = 1) {
+  Job job = SimpleJob("ran", JobState::kCompleted);
+  job.user = user;
+  job.submit_time = start - 5;
+  job.start_time = start;
+  job.end_time = start + seconds;
+  job.spec.gpu_milli = gpus * 1000;
+  job.spec.cpus = 2;
+  return job;
+}
+
+TEST_F(StoreTest, JobsInFlightAreTheUnfinishedAndTheRecentlyFinished) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const JobId old_job = *store->InsertJob(RanJob("alice", 1700000000, 60));
+  const JobId recent = *store->InsertJob(RanJob("alice", 1700010000, 60));
+  const JobId pending = *store->InsertJob(SimpleJob("waiting"));
+  auto jobs = store->LoadJobsInFlight(1700005000);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  std::vector<JobId> ids;
+  for (const Job& j : *jobs) ids.push_back(j.id);
+  EXPECT_EQ(ids, (std::vector<JobId>{recent, pending}));
+  EXPECT_NE(old_job, 0);
+}
+
+TEST_F(StoreTest, FinishedJobsAfterPagesByIdAndUser) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::vector<JobId> alices;
+  for (int i = 0; i < 5; ++i) {
+    const JobId id = *store->InsertJob(RanJob(i % 2 ? "bob" : "alice", 1700000000 + i, 10));
+    if (i % 2 == 0) alices.push_back(id);
+  }
+  ASSERT_TRUE(store->InsertJob(SimpleJob("unfinished")).ok());
+  auto page = store->FinishedJobsAfter(0, "", 3);
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  ASSERT_EQ(page->size(), 3u);
+  auto rest = store->FinishedJobsAfter(page->back().id, "", 10);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), 2u) << "the unfinished job is not listed";
+  auto of_alice = store->FinishedJobsAfter(0, "alice", 10);
+  ASSERT_TRUE(of_alice.ok());
+  std::vector<JobId> ids;
+  for (const Job& j : *of_alice) ids.push_back(j.id);
+  EXPECT_EQ(ids, alices);
+}
+
+TEST_F(StoreTest, LoadArrayReadsItsMembersOnly) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const JobId before = *store->InsertJob(RanJob("alice", 1700000000, 10));
+  JobId array = 0;
+  for (int i = 0; i < 3; ++i) {
+    Job m = RanJob("alice", 1700000000, 10);
+    m.spec.array_id = array;  // the first member's id, known once it is inserted
+    m.spec.array_index = i;
+    const JobId id = *store->InsertJob(m);
+    if (i == 0) {
+      array = id;
+      m.id = id;
+      m.spec.array_id = id;
+      ASSERT_TRUE(store->UpdateJob(m).ok());
+    }
+  }
+  ASSERT_TRUE(store->InsertJob(RanJob("alice", 1700000000, 10)).ok());
+  auto members = store->LoadArray(array);
+  ASSERT_TRUE(members.ok()) << members.status().message();
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ(members->back().spec.array_index, 2);
+  EXPECT_TRUE(store->LoadArray(before)->empty()) << "a job that is no array";
+  EXPECT_TRUE(store->LoadArray(array + 1)->empty()) << "a member that is not the first";
+}
+
+TEST_F(StoreTest, DailyUsageSplitsGpuTimeAcrossTheDaysAJobRan) {
+  const int64_t day = 1700006400;  // a multiple of 86400
+  Job job = RanJob("alice", day - 100, 300, 2);
+  job.preemptions = 1;
+  const auto rows = DailyUsageOf(job, "a100");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].day, day - 86400);
+  EXPECT_EQ(rows[0].gpu_milli_seconds, 2000 * 100);
+  EXPECT_EQ(rows[0].core_seconds, 2 * 100);
+  EXPECT_EQ(rows[0].jobs, 1);
+  EXPECT_EQ(rows[0].wait_seconds, 5);
+  EXPECT_EQ(rows[0].preemptions, 1);
+  EXPECT_EQ(rows[1].day, day);
+  EXPECT_EQ(rows[1].gpu_milli_seconds, 2000 * 200);
+  EXPECT_EQ(rows[1].jobs, 0);
+  EXPECT_TRUE(DailyUsageOf(SimpleJob("never ran", JobState::kCancelled), "").empty());
+}
+
+TEST_F(StoreTest, PruneDeletesOldJobsInBatchesAndKeepsTheirUsageAsDailyTotals) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const int64_t day = 1700006400;
+  std::vector<JobId> old_ids;
+  for (int i = 0; i < 5; ++i) {
+    const JobId id = *store->InsertJob(RanJob(i < 3 ? "alice" : "bob", day + i * 100, 60));
+    ASSERT_TRUE(store->AppendJobEvent(id, day, "started").ok());
+    old_ids.push_back(id);
+  }
+  const JobId kept = *store->InsertJob(RanJob("alice", day + 1000, 60));
+  const JobId young = *store->InsertJob(RanJob("alice", day + 90000, 60));
+  PruneCursor cursor;
+  auto keep = [kept](const Job& j) { return j.id == kept; };
+  auto type = [](const Job&) { return std::string("a100"); };
+  int64_t deleted = 0;
+  for (int batch = 0; batch < 3; ++batch) {
+    auto n = store->PruneJobs(day + 86400, 2, &cursor, keep, type);
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    EXPECT_LE(*n, 2);
+    deleted += *n;
+  }
+  EXPECT_EQ(deleted, 5);
+  for (JobId id : old_ids) {
+    EXPECT_FALSE(store->GetJob(id)->has_value());
+    EXPECT_TRUE(store->JobEvents(id)->empty());
+  }
+  EXPECT_TRUE(store->GetJob(kept)->has_value()) << "kept: still in memory";
+  EXPECT_TRUE(store->GetJob(young)->has_value()) << "ended after the cutoff";
+  EXPECT_EQ(*store->PruneJobs(day + 86400, 2, &cursor, keep, type), 0);
+  EXPECT_EQ(cursor.id, 0) << "back to the start once none is left";
+
+  auto rows = store->DailyUsageIn(day, day + 86400);
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].user, "alice");
+  EXPECT_EQ((*rows)[0].gpu_type, "a100");
+  EXPECT_EQ((*rows)[0].jobs, 3);
+  EXPECT_EQ((*rows)[0].gpu_milli_seconds, 3 * 1000 * 60);
+  EXPECT_EQ((*rows)[1].user, "bob");
+  EXPECT_EQ((*rows)[1].jobs, 2);
+  EXPECT_TRUE(store->DailyUsageIn(day + 86400, day + 2 * 86400)->empty());
+}
+
+TEST_F(StoreTest, VersionSixDatabaseMigratesToDailyUsageAndKeepsItsJobs) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(RanJob("alice", 1700000000, 60)).ok());
+  }
+  // What herd-ctld of schema version 6 wrote: no end-time index, no daily totals.
+  RawQuery("DROP INDEX jobs_by_end");
+  RawQuery("DROP TABLE usage_daily");
+  RawQuery("PRAGMA user_version = 6");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), Store::CodeSchemaVersion());
+  EXPECT_EQ(RawQuery("SELECT count(*) FROM sqlite_master WHERE name = 'jobs_by_end'"), "1");
+  auto jobs = store->LoadJobsInFlight(0);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  EXPECT_EQ(jobs->size(), 1u);
+  PruneCursor cursor;
+  EXPECT_EQ(*store->PruneJobs(1800000000, 10, &cursor, nullptr, nullptr), 1);
+  EXPECT_EQ(store->DailyUsageIn(1699900000, 1700100000)->size(), 1u);
+}
+
 TEST_F(StoreTest, RollbackLeavesNothing) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -339,7 +498,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 6);
+  EXPECT_EQ(*version, 7);
 }
 
 TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
@@ -481,9 +640,9 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
-  EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (6): upgrade herd-ctld"),
-      std::string::npos)
+  EXPECT_NE(m.find("database schema version 99 is newer than this herd-ctld "
+                   "(7): upgrade herd-ctld"),
+            std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;
 }

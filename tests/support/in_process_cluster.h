@@ -111,6 +111,8 @@ class InProcessCluster {
   FakeNodeJobs& jobs(const std::string& name) { return *nodes_.at(name).jobs; }
 
   ManualClock& clock() { return clock_; }
+  // herd-ctld's controller. REQUIRES: it runs (not between StopController and StartController).
+  ctld::Controller& controller() { return *controller_; }
   InProcessNetwork& network() { return network_; }
   const config::Config& config() const { return config_; }
   std::string log() const { return log_.Text(); }

@@ -442,6 +442,11 @@ int Main(int argc, char** argv) {
     std::printf("load %.2f: utilization static %.1f %%, herd %.1f %%; allocation static %.1f %%, herd %.1f %%\n",
                 load, r->result[0].UtilizedPct(), r->result[1].UtilizedPct(), r->result[0].AllocatedPct(),
                 r->result[1].AllocatedPct());
+    const UtilizationResult& hd = r->result[1];
+    std::printf("  herd evictions %lld (lost %.0f GPU-hours):\n",
+                static_cast<long long>(hd.preemptions), hd.lost_gpu_hours);
+    for (const auto& [cause, n] : hd.eviction_causes)
+      std::printf("    %6lld  %s\n", static_cast<long long>(n), cause.c_str());
     std::fflush(stdout);
     runs.push_back(std::move(r.value()));
   }

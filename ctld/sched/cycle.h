@@ -137,6 +137,10 @@ class Cycle {
   void PlanRoom();
   // Whether `job` fits in that cluster without more victims (it then waits, with its reason set).
   bool FitsRoomMade(JobState& job);
+  // Whether `job` fits in that cluster on resources free but reserved for other jobs: it waits
+  // for the reservation instead of taking running jobs of other projects elsewhere (no reclaim,
+  // no consolidation).
+  bool FitsReserved(const JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
   bool TakeBack(JobState& job);
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair

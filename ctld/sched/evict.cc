@@ -139,6 +139,16 @@ bool Cycle::FitsRoomMade(JobState& job) {
   return true;
 }
 
+bool Cycle::FitsReserved(const JobState& job) {
+  if (reserved_by_.empty()) return false;
+  PlaceOptions o = OptionsFor(job);
+  o.ignore_reservations = true;
+  auto p = cluster_.Place(job.shape, o);
+  if (!p) return false;
+  cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+  return true;
+}
+
 std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
   if (give_way_version_ != starts_version_) {  // every queue's, built once per set of starts
     give_way_version_ = starts_version_;
@@ -282,7 +292,9 @@ void Cycle::Evict() {
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
-      if (FitsRoomMade(*job) || Reclaim(*job) || Preempt(*job)) continue;
+      if (FitsRoomMade(*job)) continue;
+      const bool reserved = FitsReserved(*job);
+      if ((!reserved && Reclaim(*job)) || Preempt(*job) || reserved) continue;
       Consolidate(*job);
     } else if (job->block == Block::kQuota) {
       Preempt(*job);

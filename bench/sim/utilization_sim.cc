@@ -326,14 +326,18 @@ Status TeamSim::ScheduleHerd(int64_t now) {
     most_free = std::max(most_free, free_on[i]);
     if (!reserved.count(nodes_[i].name)) most_free_open = std::max(most_free_open, free_on[i]);
   }
+  std::map<int, int64_t> held;  // project -> GPUs its running jobs hold
+  for (int64_t id : running_) held[w_.researchers[Get(id).job.user].project] += Get(id).job.gpus;
   std::set<model::JobId> counted;
   for (const sched::PreemptDecision& p : d.preemptions) {
     const Live& b = Get(p.for_job);
     std::string cause = std::string(sched::EvictionKindName(p.kind)) + " " +
                         KindName(Get(p.id).job.kind) + "<-" + KindName(b.job.kind);
     if (p.kind == sched::EvictionKind::kReclaim) {
-      cause += p.reason.find("fair share") != std::string::npos ? " (below fair share)"
-                                                                : " (below deserved)";
+      const int project = w_.researchers[b.job.user].project;
+      cause += held[project] + b.job.gpus <= w_.projects[project].deserved_gpus
+                   ? " (within deserved)"
+                   : " (beyond deserved, below fair share)";
     }
     cause += most_free_open >= b.job.gpus ? "; fits on a free node"
              : most_free >= b.job.gpus    ? "; fits only on a reserved node"

@@ -437,16 +437,15 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
   }
   // A within-quota class counts what the queue's jobs that may not be evicted hold (QueueState::
   // firm): preemptible jobs beyond the quota borrow, and give way when their GPUs are needed, not
-  // before. While another job's quota is held, nothing takes the queue beyond its deserved quota.
+  // before. While another job's quota is held, no other firm job takes the queue's firm jobs beyond
+  // its deserved quota (the holder is charged as started; preemptible jobs take none of it).
   const bool held = q.quota_held_for != nullptr && q.quota_held_for != &job;
-  for (bool firm : {true, false}) {
-    if (firm ? !job.job_class->within_quota_only : !held) continue;
-    for (int c = 0; c < 3; ++c) {
-      int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
-      if (need <= 0 || (c > 0 && deserved <= 0)) continue;
-      if (Get(firm ? q.firm : q.allocated, c) + need > deserved) {
-        return {firm ? Block::kQuota : Block::kHeld, &q, c};
-      }
+  if (!job.job_class->within_quota_only && !(held && Firm(*job.job_class))) return {};
+  for (int c = 0; c < 3; ++c) {
+    int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
+    if (need <= 0 || (c > 0 && deserved <= 0)) continue;
+    if (Get(q.firm, c) + need > deserved) {
+      return {job.job_class->within_quota_only ? Block::kQuota : Block::kHeld, &q, c};
     }
   }
   return {};
@@ -456,7 +455,7 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
 std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
   const QueueState& a = *hit.queue;
   const int c = hit.component;
-  const int64_t used = Get(hit.block == Block::kQuota ? a.firm : a.allocated, c),
+  const int64_t used = Get(hit.block == Block::kLimit ? a.allocated : a.firm, c),
                 need = Get(job.total, c);
   const std::string cls = hit.block != Block::kLimit ? job.pending->job_class : "";
   auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});

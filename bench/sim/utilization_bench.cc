@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -330,6 +331,33 @@ void WriteReport(const Flags& f, const TeamWorkload& w, const UtilizationOptions
     }
     md << "\n";
   }
+  // herd's evictions by cause at each load: what each was for, and what was free at the decision.
+  std::set<std::string> causes;
+  for (const Run& r : runs) {
+    for (const auto& [cause, n] : r.result[1].eviction_causes) causes.insert(cause);
+  }
+  md << "## herd's evictions by cause\n\n"
+     << "Each eviction by kind, the victim's and the beneficiary's job kinds (victim<-beneficiary), for a "
+        "reclaim whether the beneficiary's project stays within its deserved quota with it, and what was "
+        "free once the cycle's starts had taken their GPUs (less the room held for jobs whose victims "
+        "stop): a node with the GPUs it needs, only a node reserved by that cycle's reservations, enough "
+        "GPUs in all but on no one node, or too few. \"(beneficiaries)\" counts the jobs evicted for.\n\n"
+     << "| cause |";
+  for (const Run& r : runs) md << " load " << Fixed(r.workload.params.load, 2) << " |";
+  md << "\n|---|";
+  for (size_t i = 0; i < runs.size(); ++i) md << "---:|";
+  md << "\n";
+  for (const std::string& cause : causes) {
+    md << "| " << cause << " |";
+    for (const Run& r : runs) {
+      auto it = r.result[1].eviction_causes.find(cause);
+      md << " " << (it == r.result[1].eviction_causes.end() ? 0 : it->second) << " |";
+    }
+    md << "\n";
+  }
+  md << "| all evictions |";
+  for (const Run& r : runs) md << " " << r.result[1].preemptions << " |";
+  md << "\n\n";
   md << "## The model\n\n"
      << "* **Clock**: cycles of " << o.cycle_s << " s (" << w.DurationS() / o.cycle_s << " per regime). Each "
         "cycle, as herd-ctld orders it: arrivals, ends (work done, session closed, `max_time`), idle "
@@ -442,6 +470,11 @@ int Main(int argc, char** argv) {
     std::printf("load %.2f: utilization static %.1f %%, herd %.1f %%; allocation static %.1f %%, herd %.1f %%\n",
                 load, r->result[0].UtilizedPct(), r->result[1].UtilizedPct(), r->result[0].AllocatedPct(),
                 r->result[1].AllocatedPct());
+    const UtilizationResult& hd = r->result[1];
+    std::printf("  herd evictions %lld (lost %.0f GPU-hours):\n",
+                static_cast<long long>(hd.preemptions), hd.lost_gpu_hours);
+    for (const auto& [cause, n] : hd.eviction_causes)
+      std::printf("    %6lld  %s\n", static_cast<long long>(n), cause.c_str());
     std::fflush(stdout);
     runs.push_back(std::move(r.value()));
   }

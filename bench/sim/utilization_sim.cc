@@ -295,6 +295,58 @@ Status TeamSim::ScheduleHerd(int64_t now) {
   sched::RecordEvictions(d, evicted_for_, room_for_);
   r_.decide_s += std::chrono::duration<double>(SteadyClock::now() - t0).count();
   r_.decide_calls++;
+  // Whole GPUs left free by the decision (after its starts, less the room held for jobs whose
+  // victims are stopping): in all, on the emptiest node, on the emptiest node not reserved.
+  std::vector<int> free_on(nodes_.size());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (const sched::GpuSlot& g : nodes_[i].gpus) free_on[i] += g.free_milli >= 1000;
+  }
+  auto take = [&](const model::WorkerPlacement& w) {
+    if (auto it = node_index_.find(w.node); it != node_index_.end()) {
+      free_on[it->second] -= static_cast<int>(w.gpus.size());
+    }
+  };
+  for (const sched::StartDecision& st : d.starts) {
+    for (const auto& w : st.placement) take(w);
+  }
+  for (const auto& [id, room] : room_for_) {
+    if (Get(id).state != State::kPending) continue;
+    bool planned_now = false;
+    for (const sched::PreemptDecision& p : d.preemptions) planned_now |= p.for_job == id;
+    for (const sched::StartDecision& st : d.starts) planned_now |= st.id == id;
+    if (planned_now) continue;
+    for (const auto& w : room) take(w);
+  }
+  std::set<std::string> reserved;
+  for (const sched::ReserveDecision& rd : d.reservations)
+    reserved.insert(rd.nodes.begin(), rd.nodes.end());
+  int free_gpus = 0, most_free = 0, most_free_open = 0;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    free_gpus += std::max(0, free_on[i]);
+    most_free = std::max(most_free, free_on[i]);
+    if (!reserved.count(nodes_[i].name)) most_free_open = std::max(most_free_open, free_on[i]);
+  }
+  std::map<int, int64_t> held;  // project -> GPUs its running jobs hold
+  for (int64_t id : running_) held[w_.researchers[Get(id).job.user].project] += Get(id).job.gpus;
+  std::set<model::JobId> counted;
+  for (const sched::PreemptDecision& p : d.preemptions) {
+    const Live& b = Get(p.for_job);
+    std::string cause = std::string(sched::EvictionKindName(p.kind)) + " " +
+                        KindName(Get(p.id).job.kind) + "<-" + KindName(b.job.kind);
+    if (p.kind == sched::EvictionKind::kReclaim) {
+      const int project = w_.researchers[b.job.user].project;
+      cause += held[project] + b.job.gpus <= w_.projects[project].deserved_gpus
+                   ? " (within deserved)"
+                   : " (beyond deserved, below fair share)";
+    }
+    cause += most_free_open >= b.job.gpus ? "; fits on a free node"
+             : most_free >= b.job.gpus    ? "; fits only on a reserved node"
+             : free_gpus >= b.job.gpus    ? "; enough free GPUs, fragmented"
+                                          : "; not enough free GPUs";
+    r_.eviction_causes[cause]++;
+    if (counted.insert(p.for_job).second)
+      r_.eviction_causes["(beneficiaries) " + std::string(KindName(b.job.kind))]++;
+  }
   for (const sched::PreemptDecision& p : d.preemptions) {
     Live& l = Get(p.id);
     if (l.state != State::kRunning) return Internal("herd: evicted job " + std::to_string(p.id) + " is not running");

@@ -64,6 +64,9 @@ struct UtilizationResult {
   int64_t preemptions = 0;       // jobs evicted (reclaim, preempt, consolidate)
   std::map<std::string, int64_t> preemptions_by_kind;  // EvictionKindName -> count
   std::array<int64_t, kJobKinds> evicted{};            // by the victim's JobKind
+  // Who evicted whom and with what free elsewhere: "reclaim train<-session; free 7 GPUs, fits
+  // on a node without eviction" -> count (the causes of the evictions, for the report's breakdown).
+  std::map<std::string, int64_t> eviction_causes;
   double lost_gpu_hours = 0;     // work evicted jobs had done since their last checkpoint
   int64_t idle_terminations = 0; // sessions stopped by idle_timeout
   int64_t resubmissions = 0;     // ... that their researcher reopened on coming back

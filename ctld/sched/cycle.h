@@ -47,6 +47,10 @@ struct QueueState {
   std::vector<QueueState*> up;    // the same queues
   std::vector<const RunningJob*> running_jobs;  // leaves: the snapshot's running jobs, in order
   model::Resources allocated;     // running + started / freed-for this cycle (subtree for parents)
+  // The part of `allocated` held by jobs of classes that start only within the deserved quota or
+  // may not be evicted (Firm): what a within-quota class is checked against. The rest of what a
+  // queue holds beyond its deserved quota is preemptible and borrowed: reclaim takes it back.
+  model::Resources firm;
   model::Resources running;       // held by the snapshot's running jobs
   model::Resources stopping;      // held by victims still stopping (not in allocated): counted
                                   // against limits, which cap what a queue's jobs hold
@@ -103,7 +107,9 @@ class Cycle {
   model::PendingReason NoFitReason(const JobState& job);
   std::string NoFitText(const JobState& job, model::WaitsFor* waits_for);  // sets it if not kResources
   void Reserve(JobState& job);
-  void Charge(const std::string& queue, const model::Resources& r, int sign);
+  // Adds (sign +1) or removes `r` from the queue's and its ancestors' allocation, and from their
+  // firm part for a job of class `c` that is Firm.
+  void Charge(const std::string& queue, const model::Resources& r, int sign, const ClassView& c);
   PlaceOptions OptionsFor(const JobState& job) const;
   // Whether queue `q` with `more` allocated stays within its deserved quota.
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
@@ -114,6 +120,8 @@ class Cycle {
   OptionsKey KeyOf(const PlaceOptions& o) const;
   double TurnKey(const QueueState& q) const;  // the allocate pass's order of queues (lowest first)
   const ClassView& ClassOf(const std::string& name) const;
+  // Jobs of class c count against the deserved quota of within-quota classes.
+  static bool Firm(const ClassView& c) { return c.within_quota_only || !c.preemptible; }
   const ClassView& ClassOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
   const model::Resources& TotalOf(const RunningJob& job) const {  // REQUIRES: likewise
     return total_of_[static_cast<size_t>(&job - snap_.running.data())];
@@ -129,6 +137,10 @@ class Cycle {
   void PlanRoom();
   // Whether `job` fits in that cluster without more victims (it then waits, with its reason set).
   bool FitsRoomMade(JobState& job);
+  // Whether `job` fits in that cluster on resources free but reserved for other jobs: it waits
+  // for the reservation instead of taking running jobs of other projects elsewhere (no reclaim,
+  // no consolidation).
+  bool FitsReserved(const JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
   bool TakeBack(JobState& job);
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair

@@ -139,6 +139,16 @@ bool Cycle::FitsRoomMade(JobState& job) {
   return true;
 }
 
+bool Cycle::FitsReserved(const JobState& job) {
+  if (reserved_by_.empty()) return false;
+  PlaceOptions o = OptionsFor(job);
+  o.ignore_reservations = true;
+  auto p = cluster_.Place(job.shape, o);
+  if (!p) return false;
+  cluster_.ReleaseAll(*p, job.shape.gpu_memory_mib);
+  return true;
+}
+
 std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
   if (give_way_version_ != starts_version_) {  // every queue's, built once per set of starts
     give_way_version_ = starts_version_;
@@ -256,7 +266,7 @@ bool Cycle::TakeBack(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
-  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1);
+  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1, *j->job_class);
   Withdraw(chosen, job);
   Start(job, *cluster_.Place(job.shape, o));
   return true;
@@ -282,7 +292,9 @@ void Cycle::Evict() {
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
-      if (FitsRoomMade(*job) || Reclaim(*job) || Preempt(*job)) continue;
+      if (FitsRoomMade(*job)) continue;
+      const bool reserved = FitsReserved(*job);
+      if ((!reserved && Reclaim(*job)) || Preempt(*job) || reserved) continue;
       Consolidate(*job);
     } else if (job->block == Block::kQuota) {
       Preempt(*job);
@@ -301,8 +313,11 @@ void Cycle::WithdrawStartsOfReclaimed() {
     auto it = started.find(st.id);
     if (it == started.end() || !reclaimed_.count(it->second->queue)) return false;
     JobState* job = it->second;
+    // A start of a within-quota class counts only what the queue's firm jobs hold (CheckQuota):
+    // it takes nothing the queue borrows, and stays.
+    if (job->job_class->within_quota_only) return false;
     cluster_.ReleaseAll(st.placement, job->shape.gpu_memory_mib);
-    Charge(job->pending->queue, job->total, -1);
+    Charge(job->pending->queue, job->total, -1, *job->job_class);
     job->started = false;
     job->block = Block::kNoFit;
     job->reason = {model::WaitsFor::kQuota,
@@ -383,7 +398,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == EvictionKind::kReclaim) reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
-    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1);
+    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v));
     out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
   }
   // Its reservation, if it holds one, is no longer needed: the room is being made.
@@ -392,7 +407,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
       if (n.reserved_for == job.pending->id) n.reserved_for = 0;
     }
   }
-  Charge(job.pending->queue, job.total, +1);
+  Charge(job.pending->queue, job.total, +1, *job.job_class);
   // The cluster as it will be: the victims gone, the job in their place.
   for (const RunningJob* v : plan.victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
   cluster_.ApplyAll(plan.placement, job.shape.gpu_memory_mib);
@@ -518,7 +533,7 @@ bool Cycle::Reclaim(JobState& job) {
     // The starts and victims taken together keep each project its fair share less its smallest job.
     if (MayTake(needed, best->victims)) {
       best->placement = *fits();
-      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1);
+      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1, *j->job_class);
       Withdraw(needed, job);
       break;
     }
@@ -582,7 +597,10 @@ bool Cycle::Preempt(JobState& job) {
   if (no_victims_.count(memo)) return false;
   std::vector<const RunningJob*> candidates;
   for (const RunningJob* r : job.queue->running_jobs) {
-    if (!Protected(*r) && ClassOf(*r).priority < priority) candidates.push_back(r);
+    if (Protected(*r) || ClassOf(*r).priority >= priority) continue;
+    // Room in the quota of a within-quota class is made only by jobs that count against it.
+    if (job.block == Block::kQuota && !Firm(ClassOf(*r))) continue;
+    candidates.push_back(r);
   }
   if (candidates.empty()) {
     no_victims_.insert(memo);  // jobs only become protected during a cycle: stays empty
@@ -595,7 +613,7 @@ bool Cycle::Preempt(JobState& job) {
   if (job.block == Block::kQuota) {
     if (QuotaHit hit = CheckQuota(job); hit.block == Block::kQuota) {
       component = hit.component;
-      need = Get(hit.queue->allocated, component) + Get(job.total, component) -
+      need = Get(hit.queue->firm, component) + Get(job.total, component) -
              Get(hit.queue->view->deserved, component);
     }
   }
@@ -610,9 +628,9 @@ bool Cycle::Preempt(JobState& job) {
                    [&](const RunningJob* a, const RunningJob* b) { return key(a) < key(b); });
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
-    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1);
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v));
     bool ok = CheckQuota(job).block == Block::kNone;
-    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1);
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1, ClassOf(*v));
     return ok;
   };
   std::optional<VictimPlan> best = job.block == Block::kQuota

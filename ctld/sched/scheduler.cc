@@ -95,11 +95,11 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
         if (have > 0 && (*m == 0 || have < *m)) *m = have;
       }
     }
-    Charge(r.queue, total_of_.back(), +1);
+    class_of_.push_back(&ClassOf(r.job_class));
+    Charge(r.queue, total_of_.back(), +1, *class_of_.back());
     std::set<int> on;
     for (const auto& w : r.placement) on.insert(cluster_.NodeIndex(w.node));
     nodes_of_.emplace_back();
-    class_of_.push_back(&ClassOf(r.job_class));
     for (int i : on) {
       if (i >= 0) running_on_[i].push_back(&r), nodes_of_.back().push_back(i);
     }
@@ -109,7 +109,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   // below), but what it holds counts against its queue's limits until it has stopped.
   for (size_t k = 0; k < snap_.running.size(); ++k) {
     if (snap_.running[k].evicted_for == 0) continue;
-    Charge(snap_.running[k].queue, total_of_[k], -1);
+    Charge(snap_.running[k].queue, total_of_[k], -1, *class_of_[k]);
     if (queue_of_[k] != nullptr) {
       for (QueueState* a : queue_of_[k]->up) a->stopping += total_of_[k];
     }
@@ -164,7 +164,8 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
   }
   auto fair = ComputeFairShares(snap_.queues, demand, capacity);
   for (JobState& j : jobs_) {
-    if (j.waiting) Charge(j.pending->queue, j.total, +1);  // as if started (Commit does the same)
+    if (j.waiting)
+      Charge(j.pending->queue, j.total, +1, *j.job_class);  // as if started (Commit does the same)
   }
   // Each queue's jobs by class priority (highest first), then submit time, then id, then snapshot
   // order (jobs_ is in it): sorted on copied keys (no pointer chasing), and not at all when the
@@ -192,12 +193,19 @@ const ClassView& Cycle::ClassOf(const RunningJob& job) const {
   return *class_of_[static_cast<size_t>(&job - snap_.running.data())];
 }
 
-void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign) {
+void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign,
+                   const ClassView& c) {
   auto it = queues_.find(queue);
   if (it == queues_.end()) return;
+  const bool firm = Firm(c);
   for (QueueState* a : it->second.up) {
-    if (sign > 0) a->allocated += r;
-    else a->allocated -= r;
+    if (sign > 0) {
+      a->allocated += r;
+      if (firm) a->firm += r;
+    } else {
+      a->allocated -= r;
+      if (firm) a->firm -= r;
+    }
   }
 }
 
@@ -206,7 +214,13 @@ PlaceOptions Cycle::OptionsFor(const JobState& job) const {
   o.policy = job.pending->request.spread ? Placement::kSpread : policy_.placement;
   o.job = job.pending->id;
   o.shape = &job.shape;
-  if (job.queue != nullptr && WithinDeserved(*job.queue, job.total)) o.quota_queue = job.queue;
+  // Within its deserved quota (a within-quota class: as CheckQuota counts it), a job may use
+  // nodes reserved for another queue's job.
+  if (job.queue != nullptr &&
+      (WithinDeserved(*job.queue, job.total) ||
+       (job.job_class->within_quota_only && CheckQuota(job).block == Block::kNone))) {
+    o.quota_queue = job.queue;
+  }
   if (job.pending->request.time_limit_s > 0) o.ends_at = snap_.now + job.pending->request.time_limit_s;
   return o;
 }
@@ -370,7 +384,7 @@ void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) 
   job.block = Block::kNone;
   job.placement = placement;
   ++starts_version_;
-  Charge(job.pending->queue, job.total, +1);
+  Charge(job.pending->queue, job.total, +1, *job.job_class);
   out_.starts.push_back({job.pending->id, std::move(placement)});
 }
 
@@ -421,14 +435,17 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
       }
     }
   }
+  // A within-quota class counts what the queue's jobs that may not be evicted hold (QueueState::
+  // firm): preemptible jobs beyond the quota borrow, and give way when their GPUs are needed, not
+  // before. While another job's quota is held, no other firm job takes the queue's firm jobs beyond
+  // its deserved quota (the holder is charged as started; preemptible jobs take none of it).
   const bool held = q.quota_held_for != nullptr && q.quota_held_for != &job;
-  if (job.job_class->within_quota_only || held) {
-    for (int c = 0; c < 3; ++c) {
-      int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
-      if (need <= 0 || (c > 0 && deserved <= 0)) continue;
-      if (Get(q.allocated, c) + need > deserved) {
-        return {job.job_class->within_quota_only ? Block::kQuota : Block::kHeld, &q, c};
-      }
+  if (!job.job_class->within_quota_only && !(held && Firm(*job.job_class))) return {};
+  for (int c = 0; c < 3; ++c) {
+    int64_t deserved = Get(q.view->deserved, c), need = Get(job.total, c);
+    if (need <= 0 || (c > 0 && deserved <= 0)) continue;
+    if (Get(q.firm, c) + need > deserved) {
+      return {job.job_class->within_quota_only ? Block::kQuota : Block::kHeld, &q, c};
     }
   }
   return {};
@@ -438,7 +455,8 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
 std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
   const QueueState& a = *hit.queue;
   const int c = hit.component;
-  const int64_t used = Get(a.allocated, c), need = Get(job.total, c);
+  const int64_t used = Get(hit.block == Block::kLimit ? a.allocated : a.firm, c),
+                need = Get(job.total, c);
   const std::string cls = hit.block != Block::kLimit ? job.pending->job_class : "";
   auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});
   if (!added) return it->second;

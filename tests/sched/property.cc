@@ -182,7 +182,13 @@ class Driver {
     auto it = sc_.snapshot.classes.find(name);
     return it == sc_.snapshot.classes.end() ? default_class_ : it->second;
   }
-  std::map<std::string, model::Resources> Allocated(const Snapshot& snap, bool for_limits = false) const;
+  std::map<std::string, model::Resources> Allocated(const Snapshot& snap, bool for_limits = false,
+                                                    bool firm = false) const;
+  // Jobs of this class count against the deserved quota of within-quota classes.
+  bool Firm(const std::string& job_class) const {
+    const ClassView& c = ClassOf(job_class);
+    return c.within_quota_only || !c.preemptible;
+  }
 
   const Case& c_;
   const DecideFn& decide_;
@@ -201,6 +207,9 @@ class Driver {
   ClassView default_class_;
   int64_t now_ = 0;
   int last_finish_ = 0;  // the last cycle after which a running job ended
+  // Project -> the last cycle it started a job of a within-quota class: from then its preemptible
+  // jobs beyond its deserved quota borrow (herd.toml(5) within_quota_only) and may be reclaimed.
+  std::map<std::string, int> firm_start_;
   // Cycle -> pending jobs of its snapshot entitled to reclaim then: within their project's fair
   // share (that cycle's, with that cycle's starts) or deserved quota, not started.
   std::map<int, std::set<model::JobId>> entitled_;
@@ -352,19 +361,23 @@ void Driver::Fail(const std::string& inv, int cycle, const std::string& msg, con
 // What each queue holds, as herd.toml(5) counts it: for quotas and fair shares (`for_limits`
 // false) a victim still stopping no longer counts in its project, and the job it was evicted for
 // counts as if started; against limits (a hard cap on what a project's jobs hold) the victim counts
-// in its project until it has stopped, and the job it was evicted for counts too.
-std::map<std::string, model::Resources> Driver::Allocated(const Snapshot& snap, bool for_limits) const {
+// in its project until it has stopped, and the job it was evicted for counts too. `firm`: only the
+// jobs of classes that count against a within-quota class's quota (within-quota or not
+// preemptible).
+std::map<std::string, model::Resources> Driver::Allocated(const Snapshot& snap, bool for_limits,
+                                                          bool firm) const {
   std::map<std::string, model::Resources> alloc;
-  auto charge = [&](const std::string& queue, const model::Resources& r) {
+  auto charge = [&](const std::string& queue, const std::string& job_class,
+                    const model::Resources& r) {
     auto q = queues_.find(queue);
-    if (q == queues_.end()) return;
+    if (q == queues_.end() || (firm && !Firm(job_class))) return;
     for (const std::string& a : q->second.path) alloc[a] += r;
   };
   for (const RunningJob& r : snap.running) {
-    if (r.evicted_for == 0 || for_limits) charge(r.queue, TotalOf(r.request));
+    if (r.evicted_for == 0 || for_limits) charge(r.queue, r.job_class, TotalOf(r.request));
   }
   for (const PendingJob& p : snap.pending) {
-    if (p.victims_stopping > 0) charge(p.queue, TotalOf(p.request));
+    if (p.victims_stopping > 0) charge(p.queue, p.job_class, TotalOf(p.request));
   }
   return alloc;
 }
@@ -516,11 +529,14 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
   // This cycle's victims leave their projects' quota (a start may be decided after them), not their
   // limits (they hold their resources until they have stopped). The jobs they are evicted for are
   // not counted: Decide() evicts after its starts, and a start is judged by what came before it.
-  std::map<std::string, model::Resources> after = Allocated(snap), held = Allocated(snap, true);
+  // A within-quota class is judged by what the project's firm jobs (within-quota or not
+  // preemptible) hold: its preemptible jobs beyond the quota borrow and may be reclaimed.
+  std::map<std::string, model::Resources> after = Allocated(snap, false, true),
+                                          held = Allocated(snap, true);
   for (const PreemptDecision& p : d.preemptions) {
     auto r = running.find(p.id);
     auto q = r == running.end() ? queues_.end() : queues_.find(r->second->queue);
-    if (q == queues_.end() || r->second->evicted_for != 0) continue;
+    if (q == queues_.end() || r->second->evicted_for != 0 || !Firm(r->second->job_class)) continue;
     for (const std::string& a : q->second.path) after[a] -= TotalOf(r->second->request);
   }
   // In the order the core started them: a within-quota job is judged by what ran before it.
@@ -529,7 +545,10 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
     auto q = p == pending.end() ? queues_.end() : queues_.find(p->second->queue);
     if (q == queues_.end()) continue;
     const model::Resources need = TotalOf(p->second->request);
-    for (const std::string& a : q->second.path) after[a] += need, held[a] += need;
+    for (const std::string& a : q->second.path) held[a] += need;
+    if (Firm(p->second->job_class)) {
+      for (const std::string& a : q->second.path) after[a] += need;
+    }
     for (const std::string& a : q->second.path) {
       const QueueView& v = *queues_.at(a).view;
       for (int c = 0; c < 3; ++c) {
@@ -547,9 +566,11 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
         const int64_t deserved = Get(leaf.deserved, c), need_c = Get(need, c);
         if (need_c <= 0 || (c > 0 && deserved <= 0)) continue;
         if (Get(after[leaf.name], c) > deserved) {
-          Fail("quota", cycle, "within-quota job " + std::to_string(st.id) + " starts and takes " + leaf.name +
-               " to " + ResourcesText(after[leaf.name]) + ", above its deserved " +
-               ResourcesText(leaf.deserved) + at, "expect nostart " + std::to_string(st.id));
+          Fail("quota", cycle,
+               "within-quota job " + std::to_string(st.id) + " starts and takes " + leaf.name +
+                   "'s firm jobs to " + ResourcesText(after[leaf.name]) + ", above its deserved " +
+                   ResourcesText(leaf.deserved) + at,
+               "expect nostart " + std::to_string(st.id));
         }
       }
     }
@@ -768,6 +789,11 @@ void Driver::Apply(const Decisions& d, int cycle) {
   if (d.starts.empty() && d.preemptions.empty()) trace_ << " nothing";
   trace_ << "\n";
   RecordEvictions(d, preempted_for_, room_for_);  // herd-ctld's record of each victim (ctld/sched/evictions.h)
+  for (const StartDecision& s : d.starts) {
+    const Rt& rt = jobs_.at(s.id);
+    if (rt.st == St::kPending && ClassOf(rt.pending.job_class).within_quota_only)
+      firm_start_[rt.pending.queue] = cycle;
+  }
   for (const PreemptDecision& p : d.preemptions) {
     trace_ << "#   preempt " << p.id << " for " << p.for_job << " (" << EvictionKindName(p.kind) << ")\n";
     Rt& rt = jobs_.at(p.id);
@@ -789,9 +815,14 @@ void Driver::Apply(const Decisions& d, int cycle) {
     }
     // Churn: a job started, its project above its fair share with it, while the job it is now
     // reclaimed for was already waiting. (A start within its project's fair share may be reclaimed
-    // once the shares change: herd.toml(5) promises only that a start beyond it gives way.)
-    if (p.kind == EvictionKind::kReclaim && rt.started_cycle > 0 && rt.started_above && cycle - rt.started_cycle <= 2 &&
-        last_finish_ < rt.started_cycle && entitled_[rt.committed_cycle].count(p.for_job) &&
+    // once the shares change: herd.toml(5) promises only that a start beyond it gives way. Nor is a
+    // start judged once its project has started a within-quota job after it: that job may take
+    // the project's quota from its preemptible jobs, which then borrow.)
+    auto firm = firm_start_.find(rt.running.queue);
+    const bool firm_since = firm != firm_start_.end() && firm->second > rt.started_cycle;
+    if (p.kind == EvictionKind::kReclaim && rt.started_cycle > 0 && rt.started_above &&
+        cycle - rt.started_cycle <= 2 && last_finish_ < rt.started_cycle && !firm_since &&
+        entitled_[rt.committed_cycle].count(p.for_job) &&
         !ShareFell(rt.running.queue, rt.started_cycle, cycle)) {
       Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
            std::to_string(rt.started_cycle) + ", is reclaimed in cycle " + std::to_string(cycle) +

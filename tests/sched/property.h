@@ -10,11 +10,13 @@
 //   gang          a start places other than exactly `workers` workers, each with its whole request
 //   decision      a decision names a job that is not pending (start) or not running (preempt)
 //   limit         a start takes a queue or department above a limit
-//   quota         a within-quota-only class starts above its project's deserved quota
+//   quota         a within-quota-only class starts with its project's firm jobs (within-quota or
+//                 not preemptible) above its deserved quota
 //   protected     a non-preemptible, suspended, or younger-than-min_runtime job is evicted
 //   determinism   Decide() on an equal snapshot decides differently (in one process)
 //   starvation    a job owed its quota is not started within kStarveCycles cycles (see property.cc)
-//   thrash        the same job is reclaimed kThrashEvictions times, or two projects reclaim from each
+//   thrash        the same job is reclaimed kThrashEvictions times, or two projects reclaim from
+//   each
 //                 other back and forth with nothing else changing
 //   churn         a job is reclaimed within 2 cycles of its start for a job that was already
 //                 waiting and entitled to reclaim (within its project's fair share or deserved
@@ -22,7 +24,8 @@
 //                 victims were evicted), with no job ended since and the victim's project's fair
 //                 share not lower since, its project above its fair share (that cycle's) with that
 //                 cycle's starts
-//   beneficiary   an evicted job's beneficiary does not start within kBeneficiaryCycles cycles of its
+//   beneficiary   an evicted job's beneficiary does not start within kBeneficiaryCycles cycles of
+//   its
 //                 victims' release
 //   wasted_eviction  an evicted job's beneficiary starts on none of the nodes its victims freed
 //                 (reclaim and consolidate; when no running job ended since the eviction)

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/model/fleet.h"
+#include "common/model/placement.h"
 #include "common/model/units.h"
 
 namespace herd::config {
@@ -34,7 +35,6 @@ constexpr int kMaxPriority = 1'000'000;
 constexpr int64_t kMaxJobsPage = 20'000;  // a page of full jobs stays well within a message
 constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* beyond this is a typo
 
-const char* const kPlacements[] = {"herd", "bestfit", "fgd", "random", "spread"};
 const char* const kTopLevelKeys =
     "controller, auth, scheduler, classes, departments, projects, nodes, node, containers, "
     "admins, default_project, gpu_types, pools, web";
@@ -527,11 +527,10 @@ class Parser {
       const Region& at = key.source();
       if (k == "placement") {
         HERD_RETURN_IF_ERROR(String(v, at, p, &s.placement));
-        if (std::find(std::begin(kPlacements), std::end(kPlacements), s.placement) ==
-            std::end(kPlacements)) {
-          return Error(
-              at, p,
-              Quote(s.placement) + " is not a placement; use herd, bestfit, fgd, random or spread");
+        if (std::none_of(std::begin(model::kPlacementPolicies), std::end(model::kPlacementPolicies),
+                         [&](const model::PlacementPolicy& x) { return s.placement == x.name; })) {
+          return Error(at, p,
+                       Quote(s.placement) + " is not a placement; use " + model::PlacementNames());
         }
       } else if (k == "preempt_grace") {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.preempt_grace_s));

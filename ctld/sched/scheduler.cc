@@ -8,6 +8,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/model/placement.h"
 #include "common/model/units.h"
 #include "ctld/sched/cycle.h"
 
@@ -19,14 +20,16 @@ using internal::JobState;
 using internal::QueueState;
 using internal::Shape;
 
+static_assert(std::size(model::kPlacementPolicies) == static_cast<size_t>(Placement::kSpread) + 1,
+              "sched::Placement has one value per row of model::kPlacementPolicies");
+
 bool ParsePlacement(const std::string& name, Placement* out) {
-  static const std::map<std::string, Placement> kNames = {
-      {"herd", Placement::kHerd},     {"bestfit", Placement::kBestFit}, {"fgd", Placement::kFgd},
-      {"random", Placement::kRandom}, {"spread", Placement::kSpread}};
-  auto it = kNames.find(name);
-  if (it == kNames.end()) return false;
-  *out = it->second;
-  return true;
+  for (size_t i = 0; i < std::size(model::kPlacementPolicies); ++i) {
+    if (name != model::kPlacementPolicies[i].name) continue;
+    *out = static_cast<Placement>(i);
+    return true;
+  }
+  return false;
 }
 
 const char* EvictionKindName(EvictionKind kind) {
@@ -39,14 +42,8 @@ const char* EvictionKindName(EvictionKind kind) {
 }
 
 const char* PlacementName(Placement p) {
-  switch (p) {
-    case Placement::kHerd: return "herd";
-    case Placement::kBestFit: return "bestfit";
-    case Placement::kFgd: return "fgd";
-    case Placement::kRandom: return "random";
-    case Placement::kSpread: return "spread";
-  }
-  return "herd";
+  const auto i = static_cast<size_t>(p);
+  return i < std::size(model::kPlacementPolicies) ? model::kPlacementPolicies[i].name : "herd";
 }
 
 Decisions Decide(const Snapshot& snapshot, const Policy& policy) {

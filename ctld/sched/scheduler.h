@@ -15,6 +15,7 @@
 
 namespace herd::sched {
 
+// One value per row of model::kPlacementPolicies (common/model/placement.h), in its order.
 enum class Placement {
   kHerd,     // kFgd's choice of node, with NUMA / PCIe-switch / NIC locality inside it (default)
   kBestFit,  // the node left with the least free resources (ties at random, by Policy::seed)
@@ -83,7 +84,7 @@ struct Decisions {
 // Decides one scheduling cycle. Deterministic: equal inputs give equal outputs.
 [[nodiscard]] Decisions Decide(const Snapshot& snapshot, const Policy& policy);
 
-// "herd", "bestfit", "fgd", "random", "spread"; false when `name` is none of them.
+// A name of model::kPlacementPolicies; false when `name` is none of them.
 bool ParsePlacement(const std::string& name, Placement* out);
 const char* PlacementName(Placement p);
 

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "common/model/placement.h"
+
 namespace herd::config {
 namespace {
 
@@ -151,6 +153,23 @@ TEST(ConfigTest, PlacementErrorNamesLineAndChoices) {
   EXPECT_EQ(ErrorOf("\n\n\n[scheduler]\nplacement = \"best\"\n"),
             "herd.toml:5:1: scheduler.placement: 'best' is not a placement; use herd, bestfit, "
             "fgd, random or spread");
+}
+
+// Every placement policy of the one table is accepted and described in herd.toml(5).
+TEST(ConfigTest, EveryPlacementPolicyIsAcceptedAndDocumented) {
+  std::ifstream in(std::string(HERD_SOURCE_DIR) + "/man/herd.toml.5");
+  std::string page((std::istreambuf_iterator<char>(in)), {});
+  const size_t from = page.find("\\fBplacement\\fR");
+  ASSERT_NE(from, std::string::npos) << "herd.toml(5) has no placement key";
+  const std::string paragraph = page.substr(from, page.find(".TP", from) - from);
+  for (const model::PlacementPolicy& p : model::kPlacementPolicies) {
+    EXPECT_EQ(MustParse(std::string("[scheduler]\nplacement = \"") + p.name + "\"\n").scheduler.placement,
+              p.name);
+    const std::string name = p.name;
+    EXPECT_TRUE(paragraph.find("\n.B " + name + "\n") != std::string::npos ||
+                paragraph.find("\n.BR " + name + " ") != std::string::npos)
+        << "herd.toml(5) does not describe placement " << p.name;
+  }
 }
 
 TEST(ConfigTest, TomlSyntaxErrorGivesFileAndLine) {

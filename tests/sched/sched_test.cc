@@ -7,6 +7,7 @@
 
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
+#include "common/model/placement.h"
 #include "ctld/sched/scenario.h"
 
 namespace herd::sched {
@@ -107,7 +108,7 @@ std::string BusyCluster(const std::string& policy) {
 }
 
 TEST(DecideTest, SameSnapshotGivesSameDecisionsForEveryPolicy) {
-  for (const char* p : {"herd", "bestfit", "fgd", "random", "spread"}) {
+  for (const auto& [p, summary] : model::kPlacementPolicies) {
     auto sc = ParseScenario(BusyCluster(p));
     ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
     std::string first = DumpDecisions(Decide(sc.snapshot, sc.policy));
@@ -134,7 +135,7 @@ TEST(DecideTest, EveryPendingJobNotStartedHasAReasonAndEveryQueueAShare) {
 }
 
 TEST(DecideTest, StartsNeverOverlapOnAGpu) {
-  for (const char* p : {"herd", "bestfit", "fgd", "random", "spread"}) {
+  for (const auto& [p, summary] : model::kPlacementPolicies) {
     auto sc = ParseScenario(BusyCluster(p));
     Decisions d = Decide(sc.snapshot, sc.policy);
     std::map<std::pair<std::string, int>, int64_t> used;

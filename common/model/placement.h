@@ -1,0 +1,34 @@
+// The placement policies of herd's scheduler, in one table: herd.toml's [scheduler] placement is
+// checked against it, the scheduler core's sched::Placement has one value per row in this order,
+// and the tests walk it (herd.toml(5) must describe every row: ConfigTest checks the page).
+// Thread-safety: constants.
+#pragma once
+
+#include <string>
+
+namespace herd::model {
+
+struct PlacementPolicy {
+  const char* name;     // as herd.toml, scenario files and benchmarks spell it
+  const char* summary;  // one line, for error messages
+};
+
+inline constexpr PlacementPolicy kPlacementPolicies[] = {
+    {"herd", "least fragmentation of the expected workload, fullest node first, topology aware"},
+    {"bestfit", "the node left with the least free resources"},
+    {"fgd", "fragmentation gradient descent (Weng et al., ATC'23)"},
+    {"random", "a uniformly random node that fits"},
+    {"spread", "the least-used node first"},
+};
+
+// "herd, bestfit, fgd, random or spread".
+inline std::string PlacementNames() {
+  std::string out;
+  const size_t n = std::size(kPlacementPolicies);
+  for (size_t i = 0; i < n; ++i) {
+    out += (i == 0 ? "" : i + 1 == n ? " or " : ", ") + std::string(kPlacementPolicies[i].name);
+  }
+  return out;
+}
+
+}  // namespace herd::model

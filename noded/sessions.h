@@ -1,4 +1,5 @@
-// SessionHub: herd-noded's endpoint for interactive sessions (herd run, attach, exec). `herd`
+// SessionHub: herd-noded's endpoint for interactive sessions (herd run, attach, exec) and for
+// the connections of herd port-forward (each relayed as a session of its own). `herd`
 // reaches it directly over ZeroMQ (net::Server) once herd-ctld said where; every message must
 // carry a MUNGE credential, verified here: only the job's owner, root and admins may open a
 // session, and only the uid that opened a session may use it. The hub moves the session
@@ -55,6 +56,7 @@ class SessionHub {
     int64_t sent = 0;           // stream bytes sent to herd
     int64_t received = 0;       // of which herd said it received
     int64_t taken = 0;          // input bytes written to the relay
+    int port = 0;               // herd port-forward: the job's port this connection reaches
     int64_t taken_reported = 0;
     int64_t last_heard_ms = 0;
   };

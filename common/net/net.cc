@@ -140,9 +140,9 @@ Result<std::unique_ptr<Dealer>> Dealer::Connect(const std::string& endpoint,
 }
 
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
-                            const std::vector<int>& fds) {
+                            const std::vector<int>& fds, const std::vector<int>& writable_fds) {
   std::vector<zmq::pollitem_t> items;
-  items.reserve(dealers.size() + fds.size());
+  items.reserve(dealers.size() + fds.size() + writable_fds.size());
   for (Dealer* d : dealers) {
     // Another Dealer (a test's, in memory) is waited on through its Fd(); a negative one is
     // never ready.
@@ -153,6 +153,7 @@ std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
     }
   }
   for (int fd : fds) items.push_back({nullptr, fd, ZMQ_POLLIN, 0});
+  for (int fd : writable_fds) items.push_back({nullptr, fd, ZMQ_POLLOUT, 0});
   std::vector<size_t> ready;
   try {
     if (zmq::poll(items, std::chrono::milliseconds(timeout_ms)) <= 0) return ready;

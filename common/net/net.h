@@ -120,9 +120,11 @@ class Dealer {
 
 // Waits up to timeout_ms until one of `dealers` has a message queued, or one of `fds` (plain
 // descriptors, e.g. pipes) is readable, and returns the indexes of the dealers that have a
-// message (level-triggered, unlike polling their Fd()s); an empty list on timeout.
+// message (level-triggered, unlike polling their Fd()s); an empty list on timeout. It also
+// returns when one of `writable_fds` can be written.
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
-                            const std::vector<int>& fds = {});
+                            const std::vector<int>& fds = {},
+                            const std::vector<int>& writable_fds = {});
 
 // Ok, or the Status an ErrorReply `reply` carries (code and message as herd-ctld sent them).
 Status ReplyStatus(const proto::Envelope& reply);

@@ -341,6 +341,9 @@ struct SessionOpen {
   // seen on the network cannot be replayed to another node (each node's munged keeps its own
   // replay cache) where the same job and worker run later.
   std::string node;
+  // herd port-forward: > 0 opens a connection to 127.0.0.1:port in the job's network view, made
+  // and relayed by a process running as the job's user, instead of a session (exec is false).
+  int32_t port = 0;
   bool operator==(const SessionOpen&) const = default;
 };
 struct SessionOpened {

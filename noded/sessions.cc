@@ -97,6 +97,15 @@ std::string SessionHub::State(const std::string& job_key) const {
   return "detached";
 }
 
+int64_t SessionHub::InputIdleMs(const std::string& job_key) {
+  const int64_t now = clock_->MonotonicMillis();
+  return now - last_input_ms_.try_emplace(job_key, now).first->second;
+}
+
+void SessionHub::KeepInputClocks(const std::set<std::string>& job_keys) {
+  std::erase_if(last_input_ms_, [&](const auto& kv) { return job_keys.count(kv.first) == 0; });
+}
+
 void SessionHub::Step() {
   // A connection whose credential failed is closed: the rest of what it sent is not verified
   // (each verification costs herd-noded a round trip to munged).
@@ -211,6 +220,7 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   s.job_key = key;
   s.fd = *fd;
   s.exec = req->exec;
+  s.port = req->port;
   s.last_heard_ms = clock_->MonotonicMillis();
   spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user, What(*req), key);
   server_->Send(in.peer, proto::MakeEnvelope(proto::SessionOpened{id}, in.envelope.id));
@@ -219,7 +229,6 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
 
 Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::SessionInput>(in.envelope);
-  s.port = req->port;
   if (!req.ok()) return req.status();
   auto it = sessions_.find(req->session);
   if (it == sessions_.end()) return NotFound("session closed");
@@ -236,6 +245,7 @@ Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
     return Invalid("session input beyond its window");
   }
   s.to_relay += req->data;
+  if (!req->data.empty()) last_input_ms_[s.job_key] = s.last_heard_ms;
   s.received = std::clamp<int64_t>(req->received, s.received, s.sent);
   if (req->data.empty()) SendOutput(s, req->session, "", false);  // a keepalive is answered
   Pump(req->session, s);

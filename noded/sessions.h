@@ -44,6 +44,10 @@ class SessionHub {
   void Step();
   // "attached" while a `herd` is connected to job_key's session, else "detached".
   std::string State(const std::string& job_key) const;
+  // Milliseconds since a `herd` last sent job_key input (any session of it, forwards included),
+  // counted from the first call for that job. The jobs not in `job_keys` are forgotten.
+  int64_t InputIdleMs(const std::string& job_key);
+  void KeepInputClocks(const std::set<std::string>& job_keys);
 
  private:
   struct Session {
@@ -52,11 +56,11 @@ class SessionHub {
     std::string job_key;
     int fd = -1;          // connection to the relay
     bool exec = false;
+    int port = 0;               // herd port-forward: the job's port this connection reaches
     std::string to_relay;       // input not yet written to the relay (< kSessionWindow)
     int64_t sent = 0;           // stream bytes sent to herd
     int64_t received = 0;       // of which herd said it received
     int64_t taken = 0;          // input bytes written to the relay
-    int port = 0;               // herd port-forward: the job's port this connection reaches
     int64_t taken_reported = 0;
     int64_t last_heard_ms = 0;
   };
@@ -76,6 +80,7 @@ class SessionHub {
   std::string node_;
   const Clock* clock_;
   std::map<uint64_t, Session> sessions_;
+  std::map<std::string, int64_t> last_input_ms_;  // by job key
 };
 
 }  // namespace herd::noded

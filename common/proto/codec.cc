@@ -107,7 +107,8 @@ HERD_SCHEMA(StatsReply, "stats_reply",
                 F(cycle_bounds_us) F(cycles) F(lag_bounds_us) F(loop_lag) F(evictions)
                     F(submitted_jobs))
 HERD_SCHEMA(JobReport, nullptr,
-            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run) F(requeue) F(session))
+            F(id) F(worker) F(state) F(exit_code) F(reason) F(usage) F(run) F(requeue) F(session)
+            F(input_idle_ms))
 HERD_SCHEMA(RegisterRequest, "register", F(node) F(topology) F(jobs) F(instance) F(session_endpoint))
 HERD_SCHEMA(RegisterReply, "register_reply", F(heartbeat_interval_ms))
 HERD_SCHEMA(GpuMetric, nullptr, F(index) F(utilization_pct) F(memory_used_mib))

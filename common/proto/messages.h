@@ -392,6 +392,9 @@ struct JobReport {
   // A job with an interactive session (JobSpec::session): "attached" while a `herd` is
   // connected to it, else "detached"; "" for other jobs.
   std::string session = {};
+  // A job with a session: milliseconds since herd last sent it input (keys, a resize, bytes to
+  // a forwarded port), counted from when this herd-noded first saw the job; -1: unknown.
+  int64_t input_idle_ms = -1;
   bool operator==(const JobReport&) const = default;
 };
 

@@ -717,5 +717,43 @@ TEST(SessionHostTest, ExecSeesTheJobsCpuset) {
   c.Herd("cancel " + std::to_string(*id));
 }
 
+// A CPU-only session whose terminal gets no input for its class's idle_input_timeout is stopped,
+// with the reason; one that is typed into runs on.
+TEST(SessionIdleTest, ASessionWithoutInputIsStoppedAndOneTypedIntoIsNot) {
+  LocalCluster::Options options;
+  options.extra_toml =
+      "[projects.default]\ndeserved = { gpu = 8 }\nmembers = [\"*\"]\n"
+      "[classes.interactive]\nidle_input_timeout = \"3s\"\n";
+  auto cluster = LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+  LocalCluster& c = **cluster;
+  auto idle = c.Submit("--interactive --pty -- sleep 300");
+  auto typed = c.Submit("--interactive --pty -- cat");
+  ASSERT_TRUE(idle.ok() && typed.ok());
+  ASSERT_TRUE(c.WaitForState(*typed, "RUNNING")) << c.log_tail();
+  PtyProcess attach("exec env HERD_CONFIG=" + c.dir() + "/herd.toml PATH=" + BinDir() +
+                    ":/usr/bin:/bin herd attach " + std::to_string(*typed));
+  std::string state;
+  for (int i = 0; i < 120 && state != "CANCELLED"; ++i) {
+    attach.Send("key\r");  // input twice a second
+    attach.Expect("key", seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto show = c.Show(*idle);
+    if (show.ok()) state = (*show)["state"].get<std::string>();
+  }
+  ASSERT_EQ(state, "CANCELLED") << c.log_tail();
+  auto show = c.Show(*idle);
+  ASSERT_TRUE(show.ok());
+  const std::string reason = (*show)["reason"].get<std::string>();
+  EXPECT_TRUE(std::regex_search(reason, std::regex("stopped: its terminal got no input for [3-9]s "
+                                                   "\\(idle_input_timeout of class interactive "
+                                                   "is 3s\\)")))
+      << reason;
+  show = c.Show(*typed);
+  ASSERT_TRUE(show.ok());
+  EXPECT_EQ((*show)["state"].get<std::string>(), "RUNNING") << (*show)["reason"];
+  c.Herd("cancel " + std::to_string(*typed));
+}
+
 }  // namespace
 }  // namespace herd::testing

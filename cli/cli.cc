@@ -39,6 +39,7 @@ void RegisterVerbs(CLI::App& app, Context& ctx) {
   RegisterLogs(app, ctx);
   RegisterAttach(app, ctx);
   RegisterExec(app, ctx);
+  RegisterPortForward(app, ctx);
   RegisterNodes(app, ctx);
   RegisterWait(app, ctx);
   RegisterProjects(app, ctx);

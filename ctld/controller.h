@@ -267,6 +267,9 @@ class Controller {
   // The RUNNING jobs among those a heartbeat of a node reports, once each: the jobs its GPU
   // metrics speak of, found without a walk over every job at every heartbeat.
   std::vector<model::Job*> RunningJobsReported(const std::vector<proto::JobReport>& reports);
+  // Stops `job` (a session's, reported by its node) when it uses no GPU and its terminal had no
+  // input for its class's idle_input_timeout.
+  void CheckInputIdle(model::Job& job, int64_t input_idle_ms);
   // Starts or clears the idle clock of `jobs` (on `node`) whose class has an idle_timeout.
   void UpdateIdle(const Node& node, const std::vector<model::Job*>& jobs);
   // Adds the GPU utilization of `node`'s latest heartbeat, weighted by `elapsed_ms` since the one

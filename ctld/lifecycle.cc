@@ -99,7 +99,9 @@ Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*
   for (const proto::JobReport& r : hb->jobs) {
     auto job = jobs_.find(r.id);
     if (r.session.empty() || r.worker != 0 || job == jobs_.end()) continue;
-    if (job->second.restart_count == r.run) job->second.session_state = r.session;
+    if (job->second.restart_count != r.run) continue;
+    job->second.session_state = r.session;
+    CheckInputIdle(job->second, r.input_idle_ms);
   }
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
@@ -431,6 +433,19 @@ void Controller::UpdateIdle(const Node& node, const std::vector<Job*>& jobs) {
       jobs_.idle_since.erase(j.id);
     }
   }
+}
+
+void Controller::CheckInputIdle(Job& job, int64_t input_idle_ms) {
+  if (input_idle_ms < 0 || job.state != JobState::kRunning || jobs_.ending.count(job.id)) return;
+  if (job.spec.gpu_milli > 0) return;  // GPU sessions keep idle_timeout, which watches the GPUs
+  const auto* cls = config_.FindClass(job.spec.job_class);
+  if (cls == nullptr || cls->idle_input_timeout_s <= 0) return;
+  if (input_idle_ms < cls->idle_input_timeout_s * 1000) return;
+  StopJob(job, JobState::kCancelled,
+          "stopped: its terminal got no input for " + model::FormatDuration(input_idle_ms / 1000) +
+              " (idle_input_timeout of class " + cls->name + " is " +
+              model::FormatDuration(cls->idle_input_timeout_s) + ")",
+          static_cast<int>(config_.scheduler.kill_grace_s * 1000));
 }
 
 void Controller::AccountGpuUse(const Node& node, const std::vector<Job*>& jobs,

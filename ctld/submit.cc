@@ -59,6 +59,15 @@ Status CheckOutputFiles(const model::JobSpec& spec) {
   return Status::Ok();
 }
 
+// A session's terminal and relay are set up for a plain process only: refused at submit rather
+// than failing on the node once the job was scheduled.
+Status CheckSessionRuntime(const model::JobSpec& spec) {
+  if (spec.session.empty() || spec.image.empty()) return Status::Ok();
+  return Invalid("interactive sessions (herd run, --pty) cannot run in a container (--image) "
+                 "yet: run without --image, or submit the job without --pty and use "
+                 "herd exec JOB -- bash, which enters its container");
+}
+
 }  // namespace
 
 Status Controller::CheckProject(model::JobSpec* spec, const auth::Identity& who) const {
@@ -123,6 +132,7 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   }
   HERD_RETURN_IF_ERROR(CheckVolumes(*spec));
   HERD_RETURN_IF_ERROR(CheckOutputFiles(*spec));
+  HERD_RETURN_IF_ERROR(CheckSessionRuntime(*spec));
   HERD_RETURN_IF_ERROR(ValidateWorkflow(spec));
   HERD_RETURN_IF_ERROR(CheckTimeLimit(spec));
   // Refuse what no node, and what the quotas, could ever let start, so it does not wait forever.

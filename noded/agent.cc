@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "common/model/output_path.h"
 #include "common/model/units.h"
@@ -198,6 +199,7 @@ int64_t Agent::NextDueMs() const {
 
 std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
   std::vector<proto::JobReport> out;
+  std::set<std::string> with_session;
   for (const auto& st : runtime_->Poll()) {
     if (st.state == runtime::JobStatus::kExited && !include_ended) continue;
     proto::JobReport r;
@@ -205,11 +207,18 @@ std::vector<proto::JobReport> Agent::Reports(bool include_ended) {
     r.state = StateName(st.state);
     r.exit_code = st.exit_code;
     r.reason = st.reason;
-    if (st.session && sessions_) r.session = sessions_->State(st.job_key);
+    if (st.session && sessions_) {
+      r.session = sessions_->State(st.job_key);
+      if (st.state != runtime::JobStatus::kExited) {
+        r.input_idle_ms = sessions_->InputIdleMs(st.job_key);
+        with_session.insert(st.job_key);
+      }
+    }
     r.usage = ToJobUsage(st.state == runtime::JobStatus::kExited ? st.usage
                                                                  : runtime_->Usage(st.job_key));
     out.push_back(std::move(r));
   }
+  if (sessions_) sessions_->KeepInputClocks(with_session);
   if (include_ended) {
     for (const auto& [key, r] : failed_launches_) out.push_back(r);
   }

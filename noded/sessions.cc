@@ -18,6 +18,9 @@ namespace {
 // Sessions one user may hold open on a node, and all users together.
 constexpr size_t kMaxSessionsPerUid = 16;
 constexpr size_t kMaxSessions = 256;
+// Connections of herd port-forward one user may hold open on a node (each is a process of the
+// job's user), besides their sessions; all count toward kMaxSessions.
+constexpr size_t kMaxForwardsPerUid = 32;
 // Read from a relay at once: one ZeroMQ message.
 constexpr size_t kChunk = 64 << 10;
 
@@ -41,6 +44,12 @@ Result<int> ConnectUnix(const std::string& path) {
     return Unavailable(std::string("the job's session relay does not answer: ") + std::strerror(err));
   }
   return fd;
+}
+
+// What a SessionOpen asks, for the log.
+std::string What(const proto::SessionOpen& open) {
+  if (open.port != 0) return "forward to port " + std::to_string(open.port) + " of";
+  return open.exec ? "exec in" : "attach to";
 }
 
 }  // namespace
@@ -83,9 +92,18 @@ std::vector<int> SessionHub::Fds() const {
 
 std::string SessionHub::State(const std::string& job_key) const {
   for (const auto& [id, s] : sessions_) {
-    if (s.job_key == job_key && !s.exec) return "attached";
+    if (s.job_key == job_key && !s.exec && s.port == 0) return "attached";
   }
   return "detached";
+}
+
+int64_t SessionHub::InputIdleMs(const std::string& job_key) {
+  const int64_t now = clock_->MonotonicMillis();
+  return now - last_input_ms_.try_emplace(job_key, now).first->second;
+}
+
+void SessionHub::KeepInputClocks(const std::set<std::string>& job_keys) {
+  std::erase_if(last_input_ms_, [&](const auto& kv) { return job_keys.count(kv.first) == 0; });
 }
 
 void SessionHub::Step() {
@@ -162,17 +180,31 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   auto target = runtime_->Session(key);
   if (!target.ok()) return target.status();
   if (who.uid != target->uid && who.uid != 0 && admin_uids_.count(who.uid) == 0) {
-    spdlog::warn("session: refused {} of {} to uid {} ({}): it runs as uid {}",
-                 req->exec ? "exec" : "attach", job, who.uid, who.user, target->uid);
+    spdlog::warn("session: refused uid {} ({}) to {} {}: it runs as uid {}", who.uid, who.user,
+                 What(*req), job, target->uid);
     return Denied("permission denied: " + job + " belongs to another user");
   }
-  size_t of_uid = 0;
-  for (const auto& [id, s] : sessions_) of_uid += s.uid == who.uid ? 1 : 0;
-  if (of_uid >= kMaxSessionsPerUid || sessions_.size() >= kMaxSessions) {
+  const bool forward = req->port != 0;
+  if (forward && (req->port < 0 || req->port > 65535 || req->exec)) {
+    return Invalid("port " + std::to_string(req->port) + " is not a TCP port (1-65535)");
+  }
+  size_t of_uid = 0, forwards_of_uid = 0;
+  for (const auto& [id, s] : sessions_) {
+    if (s.uid != who.uid) continue;
+    (s.port != 0 ? forwards_of_uid : of_uid) += 1;
+  }
+  if (forward && forwards_of_uid >= kMaxForwardsPerUid) {
+    return Unavailable("too many forwarded connections: " + std::to_string(forwards_of_uid) +
+                       " of yours are open on node " + node_ + ", the most it relays for one " +
+                       "user; close some first");
+  }
+  if ((!forward && of_uid >= kMaxSessionsPerUid) || sessions_.size() >= kMaxSessions) {
     return Unavailable("too many sessions open on this node; close some first");
   }
   Result<int> fd = Internal("");
-  if (req->exec) {
+  if (forward) {
+    fd = runtime_->StartForward(key, req->port);
+  } else if (req->exec) {
     fd = runtime_->StartExec(key);
   } else if (target->socket.empty()) {
     return NotFound(job + " has no session to attach to (start one with herd run); herd exec "
@@ -188,9 +220,9 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   s.job_key = key;
   s.fd = *fd;
   s.exec = req->exec;
+  s.port = req->port;
   s.last_heard_ms = clock_->MonotonicMillis();
-  spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user,
-               req->exec ? "runs a command in" : "attached to", key);
+  spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user, What(*req), key);
   server_->Send(in.peer, proto::MakeEnvelope(proto::SessionOpened{id}, in.envelope.id));
   return Status::Ok();
 }
@@ -213,6 +245,7 @@ Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
     return Invalid("session input beyond its window");
   }
   s.to_relay += req->data;
+  if (!req->data.empty()) last_input_ms_[s.job_key] = s.last_heard_ms;
   s.received = std::clamp<int64_t>(req->received, s.received, s.sent);
   if (req->data.empty()) SendOutput(s, req->session, "", false);  // a keepalive is answered
   Pump(req->session, s);

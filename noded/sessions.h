@@ -1,4 +1,5 @@
-// SessionHub: herd-noded's endpoint for interactive sessions (herd run, attach, exec). `herd`
+// SessionHub: herd-noded's endpoint for interactive sessions (herd run, attach, exec) and for
+// the connections of herd port-forward (each relayed as a session of its own). `herd`
 // reaches it directly over ZeroMQ (net::Server) once herd-ctld said where; every message must
 // carry a MUNGE credential, verified here: only the job's owner, root and admins may open a
 // session, and only the uid that opened a session may use it. The hub moves the session
@@ -43,6 +44,10 @@ class SessionHub {
   void Step();
   // "attached" while a `herd` is connected to job_key's session, else "detached".
   std::string State(const std::string& job_key) const;
+  // Milliseconds since a `herd` last sent job_key input (any session of it, forwards included),
+  // counted from the first call for that job. The jobs not in `job_keys` are forgotten.
+  int64_t InputIdleMs(const std::string& job_key);
+  void KeepInputClocks(const std::set<std::string>& job_keys);
 
  private:
   struct Session {
@@ -51,6 +56,7 @@ class SessionHub {
     std::string job_key;
     int fd = -1;          // connection to the relay
     bool exec = false;
+    int port = 0;               // herd port-forward: the job's port this connection reaches
     std::string to_relay;       // input not yet written to the relay (< kSessionWindow)
     int64_t sent = 0;           // stream bytes sent to herd
     int64_t received = 0;       // of which herd said it received
@@ -74,6 +80,7 @@ class SessionHub {
   std::string node_;
   const Clock* clock_;
   std::map<uint64_t, Session> sessions_;
+  std::map<std::string, int64_t> last_input_ms_;  // by job key
 };
 
 }  // namespace herd::noded

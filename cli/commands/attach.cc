@@ -1,6 +1,11 @@
 // herd attach JOB [-w N]  |  herd exec JOB [-w N] [-t|-T] -- CMD ARGS  |  the attach of herd run
+// herd port-forward JOB [-w N] [LOCAL:]REMOTE...  |  the forwards of herd run --port
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -8,6 +13,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
+#include "cli/forward.h"
 #include "cli/interrupt.h"
 #include "cli/session.h"
 
@@ -132,9 +138,128 @@ int RunExec(const ExecOptions& o, CLI::App& sub, Context& ctx) {
   return Connect(*id, o.worker, /*exec=*/true, pty, pty && isatty(0), command, ctx);
 }
 
+// Listens for each of `ports` ([LOCAL:]REMOTE) and says where; nullptr with the error printed
+// (its exit code in *code).
+std::unique_ptr<Forwarder> StartForwarding(model::JobId id, int32_t worker,
+                                           const std::vector<std::string>& ports,
+                                           int max_connections, Controller& controller,
+                                           Context& ctx, int* code) {
+  std::vector<PortForward> forwards;
+  for (const std::string& text : ports) {
+    auto pf = ParsePortForward(text);
+    if (!pf.ok()) {
+      *code = ctx.UsageError(pf.status().message());
+      return nullptr;
+    }
+    forwards.push_back(*pf);
+  }
+  auto where = controller.SessionWhere({id, worker});
+  if (!where.ok()) {
+    *code = ctx.RequestError(where.status());
+    return nullptr;
+  }
+  auto auth = controller.SessionAuthenticator();
+  if (!auth.ok()) {
+    *code = ctx.RequestError(auth.status());
+    return nullptr;
+  }
+  ForwardTarget target{where->endpoint, where->node, id, worker, ctx.options().timeout_s * 1000};
+  auto forwarder = Forwarder::Listen(std::move(target), std::move(forwards), std::move(*auth),
+                                     max_connections, ctx.err());
+  if (!forwarder.ok()) {
+    *code = ctx.RequestError(forwarder.status());
+    return nullptr;
+  }
+  for (const PortForward& pf : (*forwarder)->forwards()) {
+    ctx.err() << "herd: http://127.0.0.1:" << pf.local << "/ forwards to port " << pf.remote
+              << " of job " << id << "\n"
+              << std::flush;
+  }
+  return std::move(*forwarder);
+}
+
+// Runs a Forwarder on a thread of its own until it goes (herd run --port: the session has the
+// main thread). Signals stay with the main thread, which reads them.
+class ForwardThread {
+ public:
+  explicit ForwardThread(std::unique_ptr<Forwarder> forwarder)
+      : forwarder_(std::move(forwarder)), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    thread_ = std::thread([this] {
+      while (!stop_) forwarder_->Step(1000, wake_);
+    });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  ~ForwardThread() {
+    stop_ = true;
+    const uint64_t one = 1;
+    (void)!write(wake_, &one, sizeof one);
+    thread_.join();
+    close(wake_);
+  }
+  ForwardThread(const ForwardThread&) = delete;
+  ForwardThread& operator=(const ForwardThread&) = delete;
+
+ private:
+  std::unique_ptr<Forwarder> forwarder_;
+  int wake_;
+  std::atomic<bool> stop_ = false;
+  std::thread thread_;
+};
+
+struct PortForwardOptions {
+  std::string id;
+  int32_t worker = 0;
+  std::vector<std::string> ports;
+  int max_connections = Forwarder::kDefaultMaxConnections;
+};
+
+// herd port-forward: relays until the job ends (or herd is stopped).
+int RunPortForward(const PortForwardOptions& o, Context& ctx) {
+  if (o.max_connections < 1 || o.max_connections > 1024) {
+    return ctx.UsageError("--max-connections " + std::to_string(o.max_connections) +
+                          ": expected 1 to 1024");
+  }
+  for (const std::string& text : o.ports) {
+    if (auto pf = ParsePortForward(text); !pf.ok()) return ctx.UsageError(pf.status().message());
+  }
+  int code = kExitOk;
+  auto id = ctx.JobIdOf(o.id, &code);
+  if (!id) return code;
+  Controller* controller = ctx.controller(&code);
+  if (!controller) return code;
+  auto job = FetchJob(*id, *controller, ctx, &code);
+  if (!job) return code;
+  if (job->state != model::JobState::kRunning) {
+    ctx.err() << "herd: job " << *id << " is " << model::JobStateName(job->state)
+              << ": its ports can be forwarded while it runs\n";
+    return kExitRejected;
+  }
+  auto forwarder =
+      StartForwarding(*id, o.worker, o.ports, o.max_connections, *controller, ctx, &code);
+  if (!forwarder) return code;
+  auto checked = std::chrono::steady_clock::now();
+  while (true) {
+    forwarder->Step(500);
+    if (std::chrono::steady_clock::now() - checked < std::chrono::seconds(2)) continue;
+    checked = std::chrono::steady_clock::now();
+    job = FetchJob(*id, *controller, ctx, &code);
+    if (!job) return code;
+    if (job->state == model::JobState::kRunning || job->state == model::JobState::kSuspended) {
+      continue;
+    }
+    ctx.err() << "herd: job " << *id << " is " << model::JobStateName(job->state)
+              << ": stopped forwarding its ports\n";
+    return model::IsTerminal(job->state) ? kExitOk : kExitJobFailed;
+  }
+}
+
 }  // namespace
 
-int RunAttached(model::JobId id, bool terminal, Context& ctx) {
+int RunAttached(model::JobId id, bool terminal, const std::vector<std::string>& ports,
+                Context& ctx) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
@@ -186,6 +311,13 @@ int RunAttached(model::JobId id, bool terminal, Context& ctx) {
   }
   show("");
   interrupt.reset();
+  std::optional<ForwardThread> forwarding;
+  if (!ports.empty()) {
+    auto forwarder =
+        StartForwarding(id, 0, ports, Forwarder::kDefaultMaxConnections, *controller, ctx, &code);
+    if (!forwarder) return code;
+    forwarding.emplace(std::move(forwarder));
+  }
   return Connect(id, 0, /*exec=*/false, terminal, terminal, {}, ctx);
 }
 
@@ -211,6 +343,25 @@ void RegisterExec(CLI::App& app, Context& ctx) {
   sub->add_flag("-T,--no-tty", o->no_tty, "run it without a terminal");
   sub->prefix_command();
   sub->callback([o, sub, &ctx] { ctx.exit_code = RunExec(*o, *sub, ctx); });
+}
+
+void RegisterPortForward(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<PortForwardOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "port-forward",
+      "Forward a local port to a port of a running job: herd port-forward JOB [LOCAL:]REMOTE");
+  sub->add_option("JOB", o->id, "job id")->required();
+  sub->add_option("PORTS", o->ports,
+                  "[LOCAL:]REMOTE: 127.0.0.1:LOCAL here to 127.0.0.1:REMOTE in the job "
+                  "(LOCAL 0 or left out: a free port)")
+      ->required();
+  sub->add_option("-w,--worker", o->worker, "worker of a gang job (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-connections", o->max_connections,
+                  "connections relayed at once (default " +
+                      std::to_string(Forwarder::kDefaultMaxConnections) + ", at most 1024)")
+      ->type_name("N");
+  sub->callback([o, &ctx] { ctx.exit_code = RunPortForward(*o, ctx); });
 }
 
 }  // namespace herd::cli

@@ -42,8 +42,11 @@ void RegisterRun(CLI::App& app, Context& ctx);
 // herd attach JOB and herd exec JOB -- CMD (session.cc is the terminal side).
 void RegisterAttach(CLI::App& app, Context& ctx);
 void RegisterExec(CLI::App& app, Context& ctx);
+void RegisterPortForward(CLI::App& app, Context& ctx);
 // herd run after its submit: shows why job `id` waits until it runs, then attaches to its
 // session (a terminal when `terminal`); returns the job's exit code, or herd's own on errors.
-int RunAttached(model::JobId id, bool terminal, Context& ctx);
+// `ports` ([LOCAL:]REMOTE, checked already) are forwarded while the session runs (herd run --port).
+int RunAttached(model::JobId id, bool terminal, const std::vector<std::string>& ports,
+                Context& ctx);
 
 }  // namespace herd::cli

@@ -22,6 +22,7 @@
 #include "cli/commands/commands.h"
 #include "cli/commands/validators.h"
 #include "cli/format.h"
+#include "cli/forward.h"
 #include "cli/interrupt.h"
 #include "common/model/fleet.h"
 #include "common/model/output_path.h"
@@ -32,6 +33,7 @@ namespace {
 
 struct SubmitOptions {
   model::JobSpec spec;
+  std::vector<std::string> ports;       // herd run --port [LOCAL:]REMOTE
   std::string gpus;                     // -g [TYPE:]N
   std::string gres;                     // --gres gpu[:TYPE][:N] (Slurm's spelling)
   std::vector<std::string> gpu_types;   // --gpu-type a100,h100
@@ -663,11 +665,18 @@ int RunRun(SubmitOptions& o, CLI::App& sub, Context& ctx) {
     return ctx.UsageError("run: the output goes to your terminal (and herd logs); -o/--output, "
                           "--error and --open-mode are for herd submit");
   }
+  for (const std::string& port : o.ports) {
+    if (auto pf = ParsePortForward(port); !pf.ok()) {
+      return ctx.UsageError("--port " + pf.status().message());
+    }
+  }
   // An interactive session unless the user chose a class.
   if (o.job_class.empty() && !o.train) o.interactive = true;
   const bool terminal = isatty(0) && isatty(1);
   o.spec.session = terminal ? "pty" : "pipes";
-  o.then = [&ctx, terminal](model::JobId id) { return RunAttached(id, terminal, ctx); };
+  o.then = [&ctx, terminal, ports = o.ports](model::JobId id) {
+    return RunAttached(id, terminal, ports, ctx);
+  };
   return Submit(o, std::move(command), ctx);
 }
 
@@ -678,6 +687,11 @@ void RegisterRun(CLI::App& app, Context& ctx) {
   CLI::App* sub = app.add_subcommand(
       "run", "Run a command interactively on the cluster: herd run [submit options] -- CMD ARGS");
   AddSubmitOptions(sub, o.get());
+  sub->add_option("--port", o->ports,
+                  "forward 127.0.0.1:LOCAL to the job's port REMOTE while it runs "
+                  "([LOCAL:]REMOTE; repeatable; LOCAL 0 or left out: a free port)")
+      ->type_name("[LOCAL:]REMOTE")
+      ->allow_extra_args(false);
   sub->prefix_command();
   sub->callback([o, sub, &ctx] { ctx.exit_code = RunRun(*o, *sub, ctx); });
 }

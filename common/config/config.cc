@@ -675,14 +675,16 @@ class Parser {
         HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.min_runtime_s));
       } else if (k == "idle_timeout") {
         HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.idle_timeout_s));
+      } else if (k == "idle_input_timeout") {
+        HERD_RETURN_IF_ERROR(Duration(v, kat, p, true, &c.idle_input_timeout_s));
       } else if (k == "within_quota_only") {
         HERD_RETURN_IF_ERROR(Bool(v, kat, p, &c.within_quota_only));
         quota_only_given = true;
       } else {
         return Error(kat, p,
                      "unknown class key " + Quote(k) +
-                         "; use priority, preemptible, max_time, min_runtime, idle_timeout or "
-                         "within_quota_only");
+                         "; use priority, preemptible, max_time, min_runtime, idle_timeout, "
+                         "idle_input_timeout or within_quota_only");
       }
     }
     if (is_new && !priority_given) {
@@ -1255,6 +1257,7 @@ std::string ToToml(const Config& c) {
     PutDuration(t, "max_time", k.max_time_s);
     PutDuration(t, "min_runtime", k.min_runtime_s);
     PutDuration(t, "idle_timeout", k.idle_timeout_s);
+    PutDuration(t, "idle_input_timeout", k.idle_input_timeout_s);
     classes.insert_or_assign(name, std::move(t));
   }
   root.insert_or_assign("classes", std::move(classes));

@@ -91,6 +91,9 @@ struct ClassConfig {
   int64_t min_runtime_s = 0;   // never preempted sooner
   int64_t idle_timeout_s = 0;  // 0 = never
   bool within_quota_only = true;
+  // A job with a session (herd run, --pty) and no GPU whose herd sent it no input this long
+  // (keys, resizes, forwarded bytes; detached counts as none) is stopped. 0 = never.
+  int64_t idle_input_timeout_s = 0;
   bool operator==(const ClassConfig&) const = default;
 };
 

@@ -38,9 +38,9 @@ std::optional<proto::Envelope> DecodeFromController(std::string_view frame) {
 }
 
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
-                            const std::vector<int>& fds) {
+                            const std::vector<int>& fds, const std::vector<int>& writable_fds) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
-  std::vector<pollfd> items(dealers.size() + fds.size());
+  std::vector<pollfd> items(dealers.size() + fds.size() + writable_fds.size());
   std::vector<size_t> ready;
   for (;;) {
     int wait = RemainingMs(deadline);
@@ -50,6 +50,9 @@ std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
     }
     if (!ready.empty()) return ready;
     for (size_t i = 0; i < fds.size(); ++i) items[dealers.size() + i] = {fds[i], POLLIN, 0};
+    for (size_t i = 0; i < writable_fds.size(); ++i) {
+      items[dealers.size() + fds.size() + i] = {writable_fds[i], POLLOUT, 0};
+    }
     const int n = poll(items.data(), items.size(), wait);
     if (n < 0 && errno == EINTR) return ready;  // the caller's loop sees the signal
     for (size_t i = 0; i < dealers.size(); ++i) {

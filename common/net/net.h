@@ -132,9 +132,10 @@ class Dealer {
 // Waits up to timeout_ms until one of `dealers` has a message queued, or one of `fds` (plain
 // descriptors, e.g. pipes) is readable, and returns the indexes of the dealers that have a
 // message (level-triggered, unlike polling their Fd()s); an empty list on timeout, when a signal
-// interrupts it, or when only one of `fds` is readable.
+// interrupts it, when only one of `fds` is readable, or when one of `writable_fds` can be written.
 std::vector<size_t> WaitAny(const std::vector<Dealer*>& dealers, int timeout_ms,
-                            const std::vector<int>& fds = {});
+                            const std::vector<int>& fds = {},
+                            const std::vector<int>& writable_fds = {});
 
 // One message from herd-ctld (the one frame of a ZMTP message): its envelope; for a message in
 // another protocol version, an ErrorReply with id 0 that names both versions (the caller stops:

@@ -386,6 +386,9 @@ struct SessionOpen {
   // seen on the network cannot be replayed to another node (each node's munged keeps its own
   // replay cache) where the same job and worker run later.
   std::string node;
+  // herd port-forward: > 0 opens a connection to 127.0.0.1:port in the job's network view, made
+  // and relayed by a process running as the job's user, instead of a session (exec is false).
+  int32_t port = 0;
   bool operator==(const SessionOpen&) const = default;
 };
 struct SessionOpened {
@@ -434,6 +437,9 @@ struct JobReport {
   // A job with an interactive session (JobSpec::session): "attached" while a `herd` is
   // connected to it, else "detached"; "" for other jobs.
   std::string session = {};
+  // A job with a session: milliseconds since herd last sent it input (keys, a resize, bytes to
+  // a forwarded port), counted from when this herd-noded first saw the job; -1: unknown.
+  int64_t input_idle_ms = -1;
   bool operator==(const JobReport&) const = default;
 };
 

@@ -1,6 +1,9 @@
 #include "noded/runtime/relay.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -506,6 +509,91 @@ void CloseRelayEnds(SessionIo* io) {
 }
 
 int RunRelay(RelayOptions options) { return Relay(std::move(options)).Run(); }
+
+Result<int> ConnectLoopback(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc;
+  do {
+    rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno;
+    close(fd);
+    return Unavailable(std::string(std::strerror(err)) +
+                       (err == ECONNREFUSED ? " (is anything listening on it?)" : ""));
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  SetNonBlocking(fd);
+  return fd;
+}
+
+int RunForwardRelay(int client_fd, int tcp_fd) {
+  // What may wait to be written, each way, before the other side is read again.
+  constexpr size_t kMaxPending = 256 << 10;
+  SetNonBlocking(client_fd);
+  SetNonBlocking(tcp_fd);
+  stream::FrameReader reader;
+  std::string to_tcp, to_client;
+  bool tcp_open = true, input_ended = false, shut = false;
+  std::optional<Clock::time_point> deadline;
+  std::string buf(stream::kMaxFramePayload, '\0');
+  while (true) {
+    if (!tcp_open && to_client.empty()) break;
+    if (deadline && Clock::now() >= *deadline) break;
+    if (input_ended && to_tcp.empty() && !shut) {
+      shutdown(tcp_fd, SHUT_WR);
+      shut = true;
+    }
+    struct pollfd fds[2] = {{client_fd, 0, 0}, {tcp_fd, 0, 0}};
+    if (to_tcp.empty() && !input_ended) fds[0].events |= POLLIN;
+    if (!to_client.empty()) fds[0].events |= POLLOUT;
+    if (tcp_open && to_client.size() < kMaxPending) fds[1].events |= POLLIN;
+    if (!to_tcp.empty()) fds[1].events |= POLLOUT;
+    const int n = poll(fds, 2, deadline ? 100 : -1);
+    if (n < 0 && errno != EINTR) break;
+    if (n <= 0) continue;
+    if (tcp_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      const ssize_t got = read(tcp_fd, buf.data(), buf.size());
+      if (got > 0) {
+        stream::AppendFrame(&to_client, stream::kOutput, std::string_view(buf.data(), got));
+      } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+        // The job's side closed (or reset) the connection: so does herd's, once told.
+        tcp_open = false;
+        stream::AppendFrame(&to_client, stream::kExit, stream::ExitPayload(0));
+        deadline = Clock::now() + kDrainTime;
+      }
+    }
+    if (fds[1].revents & POLLOUT) {
+      const ssize_t put = send(tcp_fd, to_tcp.data(), to_tcp.size(), MSG_NOSIGNAL);
+      if (put > 0) to_tcp.erase(0, static_cast<size_t>(put));
+      if (put < 0 && errno != EAGAIN && errno != EINTR) to_tcp.clear();
+    }
+    if (fds[0].revents & POLLOUT) {
+      const ssize_t put = send(client_fd, to_client.data(), to_client.size(), MSG_NOSIGNAL);
+      if (put > 0) to_client.erase(0, static_cast<size_t>(put));
+      if (put < 0 && errno != EAGAIN && errno != EINTR) break;
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t got = recv(client_fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) break;  // herd went away
+      if (got > 0) reader.Append(std::string_view(buf.data(), got));
+      while (auto f = reader.Next()) {
+        if (f->type == stream::kInput) to_tcp += f->payload;
+        if (f->type == stream::kInputEnd) input_ended = true;
+      }
+      if (reader.failed()) break;
+    }
+  }
+  close(tcp_fd);
+  close(client_fd);
+  return 0;
+}
 
 int RunExecRelay(int client_fd, const std::vector<std::string>& env, const std::string& cwd) {
   auto send_error = [&](const std::string& message) {

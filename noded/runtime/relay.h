@@ -70,4 +70,14 @@ int RunRelay(RelayOptions options);
 // REQUIRES: the caller already is the job's user, in the job's cgroups and namespaces.
 int RunExecRelay(int client_fd, const std::vector<std::string>& env, const std::string& cwd);
 
+// A TCP connection to 127.0.0.1:port, made with the caller's rights in the caller's network
+// namespace (non-blocking, close-on-exec, no Nagle delay). Error: why not ("Connection refused").
+Result<int> ConnectLoopback(uint16_t port);
+
+// herd port-forward's relay of one connection: kInput frames from client_fd go to tcp_fd,
+// kInputEnd shuts its writing half; what tcp_fd sends goes back as kOutput frames, and its end
+// as kExit 0, after which the relay returns. Each direction holds at most a few frames, so a
+// side that does not read stops the other from being read. Closes both descriptors.
+int RunForwardRelay(int client_fd, int tcp_fd);
+
 }  // namespace herd::runtime

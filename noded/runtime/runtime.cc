@@ -196,6 +196,15 @@ Result<SessionTarget> Runtime::Session(const std::string& job_key) const {
 }
 
 Result<int> Runtime::StartExec(const std::string& job_key) {
+  return StartInJob(job_key, "--exec", {});
+}
+
+Result<int> Runtime::StartForward(const std::string& job_key, int port) {
+  return StartInJob(job_key, "--forward", {std::to_string(port)});
+}
+
+Result<int> Runtime::StartInJob(const std::string& job_key, const std::string& mode,
+                                const std::vector<std::string>& args) {
   auto dir = RunningJobDir(job_key);
   if (!dir.ok()) return dir.status();
   if (!Exists(*dir + "/" + kPidFile)) return Unavailable("job " + job_key + " is still starting");
@@ -203,7 +212,9 @@ Result<int> Runtime::StartExec(const std::string& job_key) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return Internal("socketpair: " + ErrnoText(errno));
   }
-  const pid_t child = SpawnDetached({options_.shim_path, "--exec", *dir, "3"}, pair[1]);
+  std::vector<std::string> argv = {options_.shim_path, mode, *dir, "3"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t child = SpawnDetached(argv, pair[1]);
   const int err = errno;
   close(pair[1]);
   if (child < 0) {

@@ -161,6 +161,10 @@ class Runtime {
   // Starts `herd-shim --exec` for the running job `job_key` (shim.h: RunExec) and returns
   // herd-noded's end of its connection (non-blocking, close-on-exec; the caller closes it).
   virtual Result<int> StartExec(const std::string& job_key);
+  // Starts `herd-shim --forward` for the running job `job_key` (shim.h: RunForward), which
+  // connects to 127.0.0.1:port in the job's network view as its user; returns herd-noded's end
+  // of its connection, as StartExec.
+  virtual Result<int> StartForward(const std::string& job_key, int port);
   // The cgroup layout jobs are confined with: "v2", "v1", "hybrid", or "none" when cgroups
   // are disabled or unusable here (each job's shim.log then says why).
   virtual std::string CgroupMode() const;
@@ -176,6 +180,10 @@ class Runtime {
   explicit Runtime(RuntimeOptions options);
   std::string JobDir(const std::string& job_key) const;
   Result<std::string> RunningJobDir(const std::string& job_key) const;
+  // `herd-shim MODE JOB_DIR 3 ARGS...` for a running job, its descriptor 3 a socket whose other
+  // end is returned.
+  Result<int> StartInJob(const std::string& job_key, const std::string& mode,
+                         const std::vector<std::string>& args);
   Status Freeze(const std::string& job_key, bool frozen);
   // Kills what remains of a job whose herd-shim died without recording its end (every process
   // of its cgroup or container, else its process group), then records its end (exit_code,

@@ -1908,73 +1908,113 @@ pid_t ParentOf(pid_t pid) {
   return ppid;
 }
 
+// A running job entered by a process of herd exec or herd port-forward, which is now its user.
+struct EnteredJob {
+  LaunchSpec launch;
+  UserInfo user;
+  bool container = false;
+};
+
+// Enters the running job of job_dir: its cgroups (so its cpuset, memory, pids and device
+// rules), else its cores; the namespaces `namespaces` (CLONE_NEW* flags) of its container's
+// init when it has one; then becomes its user for good (no new privileges, not dumpable).
+// Error: why not, for the user.
+Result<EnteredJob> EnterJob(const std::string& job_dir, int namespaces) {
+  const std::string dir = job_dir + "/";
+  Result<std::string> text = ReadFile(dir + kSpecFile);
+  Result<ShimSpec> spec = text.ok() ? SpecFromJson(*text) : Result<ShimSpec>(text.status());
+  Result<std::string> pid_text = ReadFile(dir + kPidFile);
+  if (!spec.ok() || !pid_text.ok()) return Unavailable("the job is not running");
+  EnteredJob job;
+  job.launch = spec->launch;
+  const LaunchSpec& launch = job.launch;
+  const pid_t job_pid = std::atoi(pid_text->c_str());
+  job.container = !launch.image.empty();
+  // The user's name and groups come from the host, before any of the container's files can be
+  // read: inside its mount namespace, glibc would take /etc/nsswitch.conf and the NSS libraries
+  // it names from the user's own root file system, and load them into this root process.
+  job.user = LookupUser(launch.uid, launch.gid);
+  // A container's init, held by a pidfd: once it is known to be the job's, its number cannot
+  // name another process (one that took the number after the job ended) below.
+  int init_fd = -1;
+  if (job.container) {
+    init_fd = static_cast<int>(syscall(SYS_pidfd_open, job_pid, 0));
+    if (init_fd < 0) return Unavailable("the job's container has ended");
+    fcntl(init_fd, F_SETFD, FD_CLOEXEC);
+    // The container's init is the shim's child (runc's, reparented to the shim, a subreaper).
+    Result<std::string> shim_pid = ReadFile(dir + kShimPidFile);
+    if (!shim_pid.ok() || ParentOf(job_pid) != std::atoi(shim_pid->c_str())) {
+      close(init_fd);
+      return Unavailable("the job's container has ended");
+    }
+  }
+  Result<std::string> mode = ReadFile(dir + kCgroupFile);
+  if (mode.ok()) {
+    std::string name = *mode;
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    JobCgroup cg = JobCgroup::Open(CgroupModeFromName(name), spec->cgroup_parent, launch.job_key);
+    if (Status s = cg.Attach(getpid()); !s.ok()) {
+      if (init_fd >= 0) close(init_fd);
+      return Internal("cannot join the job's cgroup: " + s.message());
+    }
+  } else if (!launch.cpus.empty()) {
+    const cpu_set_t cpus = CpuSet(launch.cpus);
+    sched_setaffinity(0, sizeof cpus, &cpus);
+  }
+  // A pid namespace takes effect for the children of this process (the command of herd exec).
+  if (job.container) {
+    const int rc = setns(init_fd, namespaces);
+    const int err = errno;
+    close(init_fd);
+    if (rc != 0) {
+      return Unavailable(err == ESRCH ? "the job's container has ended"
+                                      : "cannot enter the job's namespaces: " + ErrnoText(err));
+    }
+    if (chdir("/") != 0) return Internal("cannot enter the container's root");
+  }
+  if (NeedsSwitch(job.user) && !DropToUser(job.user)) {
+    return Internal("cannot become uid " + std::to_string(launch.uid));
+  }
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  prctl(PR_SET_DUMPABLE, 0);
+  return job;
+}
+
+// Sends `why` and an exit code to herd over client_fd, as a relay would; returns the code.
+int FailOnStream(int client_fd, const std::string& why, int code) {
+  std::string out = proto::stream::EncodeFrame(proto::stream::kError, why + "\n");
+  proto::stream::AppendFrame(&out, proto::stream::kExit, proto::stream::ExitPayload(code));
+  (void)!send(client_fd, out.data(), out.size(), MSG_NOSIGNAL);
+  return code;
+}
+
 }  // namespace
 
 int RunExec(const std::string& job_dir, int client_fd) {
   signal(SIGPIPE, SIG_IGN);
   // The socket to herd-noded is the relay's, never the command's.
   fcntl(client_fd, F_SETFD, FD_CLOEXEC);
-  auto fail = [&](const std::string& why) {
-    std::string out = proto::stream::EncodeFrame(proto::stream::kError, "herd exec: " + why + "\n");
-    proto::stream::AppendFrame(&out, proto::stream::kExit, proto::stream::ExitPayload(127));
-    (void)!send(client_fd, out.data(), out.size(), MSG_NOSIGNAL);
-    return 127;
-  };
-  const std::string dir = job_dir + "/";
-  Result<std::string> text = ReadFile(dir + kSpecFile);
-  Result<ShimSpec> spec = text.ok() ? SpecFromJson(*text) : Result<ShimSpec>(text.status());
-  Result<std::string> pid_text = ReadFile(dir + kPidFile);
-  if (!spec.ok() || !pid_text.ok()) return fail("the job is not running");
-  const LaunchSpec& launch = spec->launch;
-  const pid_t job_pid = std::atoi(pid_text->c_str());
-  const bool container = !launch.image.empty();
-  // The user's name and groups come from the host, before any of the container's files can be
-  // read: inside its mount namespace, glibc would take /etc/nsswitch.conf and the NSS libraries
-  // it names from the user's own root file system, and load them into this root process.
-  const UserInfo user = LookupUser(launch.uid, launch.gid);
-  // A container's init, held by a pidfd: once it is known to be the job's, its number cannot
-  // name another process (one that took the number after the job ended) below.
-  int init_fd = -1;
-  if (container) {
-    init_fd = static_cast<int>(syscall(SYS_pidfd_open, job_pid, 0));
-    if (init_fd < 0) return fail("the job's container has ended");
-    fcntl(init_fd, F_SETFD, FD_CLOEXEC);
-    // The container's init is the shim's child (runc's, reparented to the shim, a subreaper).
-    Result<std::string> shim_pid = ReadFile(dir + kShimPidFile);
-    if (!shim_pid.ok() || ParentOf(job_pid) != std::atoi(shim_pid->c_str())) {
-      close(init_fd);
-      return fail("the job's container has ended");
-    }
+  Result<EnteredJob> job = EnterJob(job_dir, CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUTS |
+                                                 CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS);
+  if (!job.ok()) return FailOnStream(client_fd, "herd exec: " + job.status().message(), 127);
+  const std::string cwd = job->container ? "/" : job->launch.cwd;
+  return RunExecRelay(client_fd, JobEnv(job->launch, job->user, job->container), cwd);
+}
+
+int RunForward(const std::string& job_dir, int client_fd, int port) {
+  signal(SIGPIPE, SIG_IGN);
+  fcntl(client_fd, F_SETFD, FD_CLOEXEC);
+  const std::string what = "herd port-forward: port " + std::to_string(port);
+  if (port <= 0 || port > 65535) return FailOnStream(client_fd, what + ": not a TCP port", 1);
+  // Only the job's network view: a container's network namespace, else the host's.
+  Result<EnteredJob> job = EnterJob(job_dir, CLONE_NEWNET);
+  if (!job.ok()) return FailOnStream(client_fd, what + ": " + job.status().message(), 1);
+  // Connected by the job's user: a port or socket that only root may reach stays out of reach.
+  Result<int> tcp = ConnectLoopback(static_cast<uint16_t>(port));
+  if (!tcp.ok()) {
+    return FailOnStream(client_fd, what + " of the job: " + tcp.status().message(), 1);
   }
-  // The job's cgroups (so its cpuset, memory, pids and device rules), else its cores.
-  Result<std::string> mode = ReadFile(dir + kCgroupFile);
-  if (mode.ok()) {
-    std::string name = *mode;
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    JobCgroup cg = JobCgroup::Open(CgroupModeFromName(name), spec->cgroup_parent, launch.job_key);
-    if (Status s = cg.Attach(getpid()); !s.ok()) return fail("cannot join the job's cgroup: " + s.message());
-  } else if (!launch.cpus.empty()) {
-    const cpu_set_t cpus = CpuSet(launch.cpus);
-    sched_setaffinity(0, sizeof cpus, &cpus);
-  }
-  // A container's namespaces: those of its init. The pid namespace takes effect for the
-  // command, which the relay forks.
-  if (container) {
-    const int rc = setns(init_fd, CLONE_NEWCGROUP | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
-                                      CLONE_NEWPID | CLONE_NEWNS);
-    const int err = errno;
-    close(init_fd);
-    if (rc != 0) {
-      return fail(err == ESRCH ? "the job's container has ended"
-                               : "cannot enter the job's namespaces: " + ErrnoText(err));
-    }
-    if (chdir("/") != 0) return fail("cannot enter the container's root");
-  }
-  if (NeedsSwitch(user) && !DropToUser(user)) return fail("cannot become uid " + std::to_string(launch.uid));
-  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  prctl(PR_SET_DUMPABLE, 0);
-  std::string cwd = container ? "/" : launch.cwd;
-  return RunExecRelay(client_fd, JobEnv(launch, user, container), cwd);
+  return RunForwardRelay(client_fd, *tcp);
 }
 
 int RunShim(const std::string& job_dir, int ready_fd) {

@@ -22,6 +22,12 @@ int RunShim(const std::string& job_dir, int ready_fd);
 // command's exit code.
 int RunExec(const std::string& job_dir, int client_fd);
 
+// herd-shim --forward: connects to 127.0.0.1:port in the running job of job_dir (in its
+// network view: its container's network namespace, else the host's) as the job's user, and
+// relays that connection over client_fd (RunForwardRelay) until it ends. Returns 0, or 1 when
+// the connection could not be made (herd is told why on client_fd).
+int RunForward(const std::string& job_dir, int client_fd, int port);
+
 // An OCI image layout (a directory holding oci-layout and index.json) and one of its tags.
 struct OciImageRef {
   std::string layout;

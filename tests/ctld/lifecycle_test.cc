@@ -185,6 +185,32 @@ members = ["*"]
   EXPECT_TRUE(alice.Submit(Spec(0, "interactive", "free")).ok());
 }
 
+// A session (herd run, --pty) in a container is refused at submit with what to do instead, not
+// failed on its node once scheduled; without a session an image is fine, and so is a session
+// without one.
+TEST(SubmitTest, ASessionInAContainerIsRefusedWithWhatToDoInstead) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec spec = Spec(0);
+  spec.image = "/images/pytorch";
+  spec.session = "pty";
+  auto refused = alice.Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("interactive sessions (herd run, --pty) cannot run in a container "
+                        "(--image) yet: run without --image, or submit the job without --pty and "
+                        "use herd exec JOB -- bash"));
+  spec.session = "pipes";
+  EXPECT_FALSE(alice.Submit(spec).ok());
+  spec.session = "";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+  spec.image = "";
+  spec.session = "pty";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+}
+
 TEST(JobLifecycleTest, HigherClassPreemptsALowerOneOfItsProject) {
   auto c = InProcessCluster::Started({R"(
 [projects.vision]

@@ -1,12 +1,15 @@
 // Interactive sessions end to end: `herd run`, `herd attach` and `herd exec` driven through a
 // real pseudo-terminal (forkpty) against a local cluster, as a user at a terminal would.
 // Every wait is for an output pattern (or a state) with a deadline.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +17,9 @@
 #include <cstring>
 #include <functional>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <zmq.hpp>
 
 #include "common/auth/auth.h"
@@ -299,12 +304,12 @@ std::string AsUser(uint32_t uid, const std::function<std::string()>& probe) {
 // herd-ctld) with a MUNGE credential of `uid`, from a child process that became that user;
 // returns the reply's error message, or "opened".
 std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
-                   const std::string& node, long id, bool exec) {
+                   const std::string& node, long id, bool exec, int port = 0) {
   return AsUser(uid, [&]() -> std::string {
     auto auth = auth::MakeAuthenticator("munge", munge_socket);
     auto dealer = net::Dealer::Connect(endpoint, "");
     if (!auth.ok() || !dealer.ok()) return "cannot connect";
-    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node}, 1);
+    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node, port}, 1);
     auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
     if (cred.ok()) e.cred = *cred;
     (void)(*dealer)->Send(e);
@@ -347,6 +352,15 @@ TEST_F(SessionTest, AnotherUserIsRefused) {
     EXPECT_NE(refused.find("permission denied"), std::string::npos)
         << (exec_too ? "exec: " : "attach: ") << refused;
   }
+  // A forwarded connection likewise: herd-ctld will not say where, herd-noded refuses.
+  CommandResult forward = c().HerdAs(kNobody, kNobody, "port-forward " + job + " 0:8000");
+  EXPECT_EQ(forward.exit_code, 2) << forward.out << forward.err;
+  EXPECT_NE(forward.err.find("permission denied: job " + job + " belongs to root"),
+            std::string::npos)
+      << forward.err;
+  EXPECT_EQ(forward.err.find("http://127.0.0.1:"), std::string::npos) << forward.err;
+  const std::string refused = OpenAs(kNobody, munge, endpoint, node, *id, false, 8000);
+  EXPECT_NE(refused.find("permission denied"), std::string::npos) << "forward: " << refused;
   c().Herd("cancel " + job);
 }
 
@@ -407,6 +421,262 @@ TEST_F(SessionTest, ASessionRequestForAnotherNodeIsRefused) {
   c().Herd("cancel " + std::to_string(id));
 }
 
+// A free TCP port of this host's loopback (free when asked; nothing holds it after).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// A listening socket of this process on 127.0.0.1 (a free port, in *port), or -1.
+int ListenOnLoopback(int backlog, int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A connection to 127.0.0.1:port, or -1.
+int ConnectTo(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything `fd` sends until it closes (or 30 s pass).
+std::string ReadToEnd(int fd) {
+  std::string got;
+  char buf[4096];
+  const auto deadline = Clock::now() + seconds(30);
+  while (Clock::now() < deadline) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// GET `path` from 127.0.0.1:port with HTTP/1.0: the whole answer, or "" when nothing listens.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = ConnectTo(port);
+  if (fd < 0) return "";
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string got = ReadToEnd(fd);
+  close(fd);
+  return got;
+}
+
+// The uid that owns the TCP socket of this host whose local end is 127.0.0.1:local_port and
+// whose other end is port remote_port, from /proc/net/tcp (the kernel records there the owner
+// of each socket: the user of the process that made it); -1 when there is none.
+long TcpSocketOwner(int local_port, int remote_port) {
+  std::istringstream table(ReadText("/proc/net/tcp"));
+  std::string line;
+  std::getline(table, line);  // the header
+  char want_local[16], want_remote[16];
+  std::snprintf(want_local, sizeof want_local, "0100007F:%04X", local_port);
+  std::snprintf(want_remote, sizeof want_remote, "0100007F:%04X", remote_port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits;
+    long uid = -1;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid;
+    if (local == want_local && remote == want_remote) return uid;
+  }
+  return -1;
+}
+
+// The command line of `herd ARGS` as user `uid` (as LocalCluster::HerdAs runs it), for a
+// PtyProcess.
+std::string HerdLineAs(const LocalCluster& c, uint32_t uid, const std::string& args) {
+  c.HerdAs(uid, uid, "--version");  // installs the copy of herd other users can run
+  const std::string id = std::to_string(uid);
+  return "cd / && exec setpriv --reuid=" + id + " --regid=" + id +
+         " --clear-groups env HERD_CONFIG=" + c.dir() + "/herd.toml " + c.dir() +
+         "/herd-for-other-users " + args;
+}
+
+// herd port-forward relays a local port to a web server inside a job of an unprivileged user
+// (run by the job's user, listening on the node's loopback only): the page comes back whole;
+// one herd relays at most --max-connections at once and says so when it refuses one; the
+// forward ends, saying so, when the job ends.
+TEST_F(SessionTest, PortForwardFetchesAPageFromTheJob) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3 for the job";
+  const int port = FreePort();
+  ASSERT_GT(port, 0);
+  CommandResult sub = c().HerdAs(
+      kNobody, kNobody,
+      "submit -q -- sh -c 'd=$(mktemp -d) && cd $d && echo forwarded-$((6*7)) > page.txt && "
+      "exec /usr/bin/python3 -m http.server " +
+          std::to_string(port) + " --bind 127.0.0.1'");
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const long id = std::stol(sub.out);
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(PollUntil(seconds(30), [&] {
+    const int fd = ConnectTo(port);
+    if (fd >= 0) close(fd);
+    return fd >= 0;
+  })) << c().Herd("logs " + std::to_string(id)).out;
+
+  PtyProcess forward(HerdLineAs(
+      c(), kNobody,
+      "port-forward --max-connections 2 " + std::to_string(id) + " " + std::to_string(port)));
+  ASSERT_TRUE(forward.Expect("http://127.0.0.1:[0-9]+/ forwards to port " + std::to_string(port),
+                             seconds(30)))
+      << forward.seen() << c().log_tail();
+  const int local = std::stoi(forward.last_match().substr(strlen("http://127.0.0.1:")));
+  ASSERT_NE(local, port);
+
+  const std::string page = HttpGet(local, "/page.txt");
+  EXPECT_NE(page.find("200 OK"), std::string::npos) << page << forward.seen();
+  EXPECT_NE(page.find("\r\n\r\nforwarded-42\n"), std::string::npos) << page;
+
+  // Two connections held open (the server waits for their requests); a third is refused (herd
+  // takes connections in the order they came).
+  const int first = ConnectTo(local), second = ConnectTo(local);
+  ASSERT_GE(first, 0);
+  ASSERT_GE(second, 0);
+  const int third = ConnectTo(local);
+  ASSERT_GE(third, 0);
+  EXPECT_EQ(ReadToEnd(third), "");
+  close(third);
+  EXPECT_TRUE(forward.Expect("refused a connection to 127.0.0.1:" + std::to_string(local) +
+                             ": 2 connections are being relayed"))
+      << forward.seen();
+  close(first);
+  close(second);
+  // Once herd has seen them end, a new connection is relayed again.
+  EXPECT_TRUE(PollUntil(seconds(30), [&] {
+    return HttpGet(local, "/page.txt").find("forwarded-42") != std::string::npos;
+  }));
+
+  c().Herd("cancel " + std::to_string(id));
+  EXPECT_TRUE(forward.Expect("job " + std::to_string(id) + " is CANCELLED: stopped forwarding",
+                             seconds(30)))
+      << forward.seen();
+  EXPECT_EQ(forward.Wait(), 0);
+}
+
+// A forwarded connection is made by a process of the job's user, never by root: a port only
+// root listens on sees the job's uid at the other end (the kernel's record of the connecting
+// socket's owner), so a forward reaches only what the job's user could.
+TEST_F(SessionTest, PortForwardConnectsAsTheJobsUser) {
+  long id = 0;
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
+  int root_port = 0;
+  const int listener = ListenOnLoopback(4, &root_port);  // root's, in this test
+  ASSERT_GE(listener, 0);
+
+  // root is an admin: it may forward a port of nobody's job, which still connects as nobody.
+  PtyProcess forward(
+      HerdLine("port-forward " + std::to_string(id) + " 0:" + std::to_string(root_port)));
+  ASSERT_TRUE(forward.Expect("http://127.0.0.1:[0-9]+/", seconds(30))) << forward.seen();
+  const int local = std::stoi(forward.last_match().substr(strlen("http://127.0.0.1:")));
+  const int client = ConnectTo(local);
+  ASSERT_GE(client, 0);
+  struct pollfd p = {listener, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 30000), 1) << forward.seen() << c().log_tail();
+  struct sockaddr_in peer = {};
+  socklen_t len = sizeof peer;
+  const int accepted = accept(listener, reinterpret_cast<sockaddr*>(&peer), &len);
+  ASSERT_GE(accepted, 0);
+  EXPECT_EQ(TcpSocketOwner(ntohs(peer.sin_port), root_port), static_cast<long>(kNobody))
+      << "the forwarded connection was not made by the job's user";
+  // And the bytes flow both ways.
+  ASSERT_EQ(write(client, "ping", 4), 4);
+  char buf[4] = {};
+  ASSERT_EQ(read(accepted, buf, 4), 4);
+  EXPECT_EQ(std::string(buf, 4), "ping");
+  ASSERT_EQ(write(accepted, "pong", 4), 4);
+  ASSERT_EQ(read(client, buf, 4), 4);
+  EXPECT_EQ(std::string(buf, 4), "pong");
+  close(accepted);
+  EXPECT_EQ(ReadToEnd(client), "");
+  close(client);
+  close(listener);
+  c().Herd("cancel " + std::to_string(id));
+  EXPECT_EQ(forward.Wait(), 0) << forward.seen();
+}
+
+// herd-noded relays at most 32 forwarded connections of one user at once, whoever asks: the
+// next is refused with a message (each is a process of the job's user on the node).
+TEST_F(SessionTest, ForwardedConnectionsOfAUserAreBounded) {
+  long id = 0;
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
+  const std::string munge = c().dir() + "/munge/munge.sock";
+  // The connections' other end: root's listener here, which never accepts (the kernel completes
+  // each connection into its backlog), so each stays open.
+  int port = 0;
+  const int listener = ListenOnLoopback(64, &port);
+  ASSERT_GE(listener, 0);
+  const std::string result = AsUser(kNobody, [&]() -> std::string {
+    auto auth = auth::MakeAuthenticator("munge", munge);
+    auto dealer = net::Dealer::Connect(endpoint, "");
+    if (!auth.ok() || !dealer.ok()) return "cannot connect";
+    uint64_t next_id = 1;
+    auto send = [&](proto::Envelope e) {
+      e.id = next_id++;
+      auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
+      if (cred.ok()) e.cred = *cred;
+      (void)(*dealer)->Send(e);
+      return e.id;
+    };
+    std::vector<uint64_t> opened;
+    std::string last;
+    for (int n = 1; n <= 33; ++n) {
+      const uint64_t asked =
+          send(proto::MakeEnvelope(proto::SessionOpen{id, 0, false, node, port}));
+      while (true) {
+        auto reply = (*dealer)->Receive(10000);
+        if (!reply) return "no answer to open " + std::to_string(n);
+        if (reply->id != asked) continue;  // output of an earlier one
+        Status s = net::ReplyStatus(*reply);
+        auto body = proto::BodyOf<proto::SessionOpened>(*reply);
+        if (s.ok() && body.ok()) opened.push_back(body->session);
+        last = s.ok() ? "opened" : s.message();
+        break;
+      }
+    }
+    for (uint64_t session : opened) {
+      send(proto::MakeEnvelope(proto::SessionInput{session, "", 0, true}));
+    }
+    return std::to_string(opened.size()) + " opened; then: " + last;
+  });
+  EXPECT_NE(result.find("32 opened; then: too many forwarded connections"), std::string::npos)
+      << result;
+  close(listener);
+  c().Herd("cancel " + std::to_string(id));
+}
+
 }  // namespace
 }  // namespace herd::testing
 
@@ -445,6 +715,44 @@ TEST(SessionHostTest, ExecSeesTheJobsCpuset) {
   EXPECT_EQ(seen[1], theirs[1]) << "the job's cores are " << theirs[1] << ", the machine's "
                                 << mine[1];
   c.Herd("cancel " + std::to_string(*id));
+}
+
+// A CPU-only session whose terminal gets no input for its class's idle_input_timeout is stopped,
+// with the reason; one that is typed into runs on.
+TEST(SessionIdleTest, ASessionWithoutInputIsStoppedAndOneTypedIntoIsNot) {
+  LocalCluster::Options options;
+  options.extra_toml =
+      "[projects.default]\ndeserved = { gpu = 8 }\nmembers = [\"*\"]\n"
+      "[classes.interactive]\nidle_input_timeout = \"3s\"\n";
+  auto cluster = LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().message();
+  LocalCluster& c = **cluster;
+  auto idle = c.Submit("--interactive --pty -- sleep 300");
+  auto typed = c.Submit("--interactive --pty -- cat");
+  ASSERT_TRUE(idle.ok() && typed.ok());
+  ASSERT_TRUE(c.WaitForState(*typed, "RUNNING")) << c.log_tail();
+  PtyProcess attach("exec env HERD_CONFIG=" + c.dir() + "/herd.toml PATH=" + BinDir() +
+                    ":/usr/bin:/bin herd attach " + std::to_string(*typed));
+  std::string state;
+  for (int i = 0; i < 120 && state != "CANCELLED"; ++i) {
+    attach.Send("key\r");  // input twice a second
+    attach.Expect("key", seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto show = c.Show(*idle);
+    if (show.ok()) state = (*show)["state"].get<std::string>();
+  }
+  ASSERT_EQ(state, "CANCELLED") << c.log_tail();
+  auto show = c.Show(*idle);
+  ASSERT_TRUE(show.ok());
+  const std::string reason = (*show)["reason"].get<std::string>();
+  EXPECT_TRUE(std::regex_search(reason, std::regex("stopped: its terminal got no input for [3-9]s "
+                                                   "\\(idle_input_timeout of class interactive "
+                                                   "is 3s\\)")))
+      << reason;
+  show = c.Show(*typed);
+  ASSERT_TRUE(show.ok());
+  EXPECT_EQ((*show)["state"].get<std::string>(), "RUNNING") << (*show)["reason"];
+  c.Herd("cancel " + std::to_string(*typed));
 }
 
 }  // namespace

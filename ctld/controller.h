@@ -26,6 +26,7 @@
 #include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "ctld/history.h"
 #include "ctld/job_table.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
@@ -144,6 +145,8 @@ class Controller {
   Status OnUsage(const net::Incoming& in, const auth::Identity& who);
   // herd-web's /metrics: aggregates only, so any user may ask (ctld/stats.cc).
   Status OnStats(const net::Incoming& in, const auth::Identity& who);
+  // herd history and herd-web's charts: any user, as every series is public (ctld/history.cc).
+  Status OnHistory(const net::Incoming& in, const auth::Identity& who);
   // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
   Status OnRegister(const net::Incoming& in, const auth::Identity& who);
   Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
@@ -167,6 +170,7 @@ class Controller {
         {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
         {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
         {MessageName<proto::StatsRequest>(), Caller::kUser, &Controller::OnStats},
+        {MessageName<proto::HistoryRequest>(), Caller::kUser, &Controller::OnHistory},
         {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
         {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
         {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
@@ -261,6 +265,10 @@ class Controller {
   // before, to the accounting of `jobs` (on `node`; stored with the job's next write, at the
   // latest when it ends).
   void AccountGpuUse(const Node& node, const std::vector<model::Job*>& jobs, int64_t elapsed_ms);
+  // Every series' values now (ctld/history.cc).
+  std::vector<SeriesValues> SampleHistory() const;
+  // Takes a history sample into the Step's transaction; a failure is logged, never fatal.
+  void RecordHistory();
   void Schedule();
   sched::Snapshot BuildSnapshot() const;
   void Launch(model::Job& job);
@@ -339,6 +347,8 @@ class Controller {
   // too high, which the next count corrects).
   std::map<uint32_t, int64_t> pending_of_uid_;
   CtldStats stats_;  // for herd-web's /metrics (OnStats)
+  History history_{config::HistoryConfig{}};  // herd-ctld's own time series ([history])
+  int64_t next_history_ms_ = -1;               // monotonic: when the next sample is due
 };
 
 }  // namespace herd::ctld

@@ -45,6 +45,7 @@ void RegisterVerbs(CLI::App& app, Context& ctx) {
   RegisterAdmin(app, ctx);
   RegisterWhy(app, ctx);
   RegisterUsage(app, ctx);
+  RegisterHistory(app, ctx);
 }
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,

@@ -70,6 +70,9 @@ class Controller {
   virtual Result<proto::UsageReply> Usage(const proto::UsageRequest&) {
     return Internal("this controller connection cannot report usage");
   }
+  virtual Result<proto::HistoryReply> History(const proto::HistoryRequest&) {
+    return Internal("this controller connection cannot read history");
+  }
   virtual Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest&) {
     return Internal("this controller connection cannot find sessions");
   }

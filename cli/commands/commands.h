@@ -35,6 +35,8 @@ void RegisterAdmin(CLI::App& app, Context& ctx);
 void RegisterWhy(CLI::App& app, Context& ctx);
 // herd usage: GPU-hours and waiting times per user, project or department.
 void RegisterUsage(CLI::App& app, Context& ctx);
+// herd history: herd-ctld's time series of allocation and GPU utilization.
+void RegisterHistory(CLI::App& app, Context& ctx);
 // herd run [submit options] -- CMD: submits with a session, waits for it, attaches (submit.cc).
 void RegisterRun(CLI::App& app, Context& ctx);
 // herd attach JOB and herd exec JOB -- CMD (session.cc is the terminal side).

@@ -13,24 +13,6 @@
 namespace herd::cli {
 namespace {
 
-// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration ago ("7d", "12h").
-Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
-  if (text == "now") return now;
-  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
-                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
-    struct tm tm = {};
-    const char* end = strptime(text.c_str(), format, &tm);
-    if (end != nullptr && *end == '\0') {
-      tm.tm_isdst = -1;
-      return static_cast<int64_t>(mktime(&tm));
-    }
-  }
-  auto ago = model::ParseDurationSeconds(text);
-  if (ago.ok()) return now - *ago;
-  return Invalid("invalid date '" + text +
-                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
-}
-
 // GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
 std::string Hours(int64_t gpu_milli_seconds, int decimals = 2) {
   char buf[32];

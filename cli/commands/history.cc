@@ -39,6 +39,7 @@ int RunHistory(const HistoryOptions& o, Context& ctx) {
     if (!until.ok()) return ctx.UsageError("--until: " + until.status().message());
     request.to = *until;
   }
+  if (o.points < 0) return ctx.UsageError("--points: expected a positive number of points");
   request.max_points = o.points;
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
@@ -103,13 +104,13 @@ void RegisterHistory(CLI::App& app, Context& ctx) {
   CLI::App* sub = app.add_subcommand(
       "history", "allocation and GPU utilization over time: the cluster, a project, node or job");
   sub->add_option("series", o->what, "cluster (default), project NAME, node NAME or job ID")
-      ->expected(0, 2);
+      ->expected(0, 2)
+      ->type_name("SERIES [KEY]");
   sub->add_option("--since", o->since,
                   "start: YYYY-MM-DD[THH:MM[:SS]] or a duration ago (default 1d)")
       ->type_name("DATE");
   sub->add_option("--until", o->until, "end (default: now)")->type_name("DATE");
-  sub->add_option("--points", o->points, "at most this many points (default 500, at most 2000)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+  sub->add_option("--points", o->points, "at most this many points (default 500, at most 2000)");
   sub->add_flag("--json", o->json, "print a JSON object");
   sub->fallthrough();
   sub->callback([o, &ctx] { ctx.exit_code = RunHistory(*o, ctx); });

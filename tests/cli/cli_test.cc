@@ -390,6 +390,7 @@ TEST_F(CliTest, HistoryAsksForTheSeriesAndPrintsGpusAndUtilization) {
   EXPECT_EQ(Herd({"history", "node"}).code, kExitUsage);
   EXPECT_EQ(Herd({"history", "cluster", "x"}).code, kExitUsage);
   EXPECT_EQ(Herd({"history", "--since", "yesterday-ish"}).code, kExitUsage);
+  EXPECT_EQ(Herd({"history", "--points", "-3"}).code, kExitUsage);
 }
 
 TEST(CliExitCodeTest, MapsStatusCodes) {

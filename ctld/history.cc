@@ -76,6 +76,16 @@ int64_t History::Retention(int tier) const {
                      : config_.hourly_retention_s;
 }
 
+std::span<const store::HistoryRow> History::TierRows(int tier,
+                                                     std::span<const store::HistoryRow> rows) {
+  if (tier < kJobTiers) return rows;
+  // Jobs sort last (SeriesKind::kJob is the highest kind).
+  auto jobs = std::find_if(rows.begin(), rows.end(), [](const store::HistoryRow& r) {
+    return r.kind == static_cast<int>(SeriesKind::kJob);
+  });
+  return rows.first(jobs - rows.begin());
+}
+
 void History::Add(Open& open, std::span<const store::HistoryRow> rows) {
   for (const store::HistoryRow& r : rows) {
     Sums& s = open.series[{r.kind, r.key}];
@@ -111,7 +121,7 @@ Status History::RecoverTier(store::Store& store, int tier, int64_t now) {
   if (records->empty()) return Status::Ok();
   open.period = PeriodOf(records->back().time, Step(tier));
   for (const store::HistoryRecord& r : *records) {
-    if (PeriodOf(r.time, Step(tier)) == open.period) Add(open, std::span(&r.row, 1));
+    if (PeriodOf(r.time, Step(tier)) == open.period) Add(open, TierRows(tier, std::span(&r.row, 1)));
   }
   return Status::Ok();
 }
@@ -127,7 +137,7 @@ Status History::Recover(store::Store& store, int64_t now) {
     const int64_t hour = PeriodOf(open_[1].period, kHour);
     if (open_[2].period < 0 || open_[2].period == hour) {
       open_[2].period = hour;
-      Add(open_[2], Averages(open_[1]));
+      Add(open_[2], TierRows(2, Averages(open_[1])));
     }
   }
   return Status::Ok();
@@ -169,7 +179,7 @@ Status History::Record(store::Store& store, int64_t time,
       open = Open{};
     }
     open.period = period;
-    Add(open, rows);
+    Add(open, TierRows(tier, rows));
   }
   HERD_RETURN_IF_ERROR(store.AppendHistory(0, time, rows));
   for (int tier = 0; tier < kTiers; ++tier) {
@@ -198,8 +208,9 @@ Result<proto::HistoryReply> History::Read(store::Store& store, const proto::Hist
 
   // The finest tier that still holds the start and gives few enough points; else the coarsest.
   const int64_t span = reply.to - reply.from;
-  int tier = kTiers - 1;
-  for (int t = 0; t < kTiers; ++t) {
+  const int tiers = *kind == SeriesKind::kJob ? kJobTiers : kTiers;
+  int tier = tiers - 1;
+  for (int t = 0; t < tiers; ++t) {
     if (reply.from >= now - Retention(t) && span / Step(t) <= max_points) {
       tier = t;
       break;

@@ -9,7 +9,7 @@
 //    and GPUs without metrics (no NVML) are not counted as idle.
 //  * Tiers. Every [history] interval (60 s) herd-ctld samples every series into tier 0 inside
 //    the Step's one transaction (one transaction per sample, never one per row). Tiers 1 and 2 are
-//    10-minute and hourly averages, accumulated in memory as the samples come and written when
+//    10-minute and hourly averages (jobs: 10-minute only), accumulated in memory as the samples come and written when
 //    their period ends (a restart rebuilds the open periods from the finer tier). Each tier is
 //    pruned to its retention at each sample. Rows are keyed (tier, time, kind, key), so a sample
 //    appends at the end of the table and a pruning deletes its oldest range: no scattered writes.
@@ -73,6 +73,9 @@ struct SeriesValues {
 class History {
  public:
   static constexpr int kTiers = 3;
+  // Job series are kept in tiers 0 and 1 only: they are nine tenths of the rows on a busy
+  // cluster, and a job's hourly points would outlive interest in it (bench/README.md).
+  static constexpr int kJobTiers = 2;
   // Seconds per point of tiers 1 and 2 (tier 0: the configured interval).
   static constexpr int64_t kTenMinutes = 600;
   static constexpr int64_t kHour = 3600;
@@ -107,6 +110,9 @@ class History {
   // Adds `rows` (each the average of row.samples samples) to the period of `open`.
   static void Add(Open& open, std::span<const store::HistoryRow> rows);
   static std::vector<store::HistoryRow> Averages(const Open& open);
+  // The rows of `rows` (sorted by kind) that `tier` keeps.
+  static std::span<const store::HistoryRow> TierRows(int tier,
+                                                     std::span<const store::HistoryRow> rows);
   // Rebuilds open_[tier] from the rows of tier - 1 after the last period written to `tier`.
   Status RecoverTier(store::Store& store, int tier, int64_t now);
 

@@ -128,6 +128,11 @@ TEST(HistoryTest, AveragesTenMinutesAndHoursPrunesEachTierAndSurvivesARestart) {
   EXPECT_EQ(hours->points[1].samples, 60);
   EXPECT_EQ(hours->points[2].samples, 6);
   EXPECT_EQ(Value(*hours, hours->points[1], "allocated_milli"), 2000);
+  // A job's series has no hourly points: its 10-minute ones, for as long as they are kept.
+  auto job_hours = Ask(*c, kBob, "job", std::to_string(id), 3 * 3600);
+  ASSERT_TRUE(job_hours.ok()) << job_hours.status().message();
+  EXPECT_EQ(job_hours->step_s, 600);
+  EXPECT_FALSE(job_hours->points.empty());
 
   // Each tier keeps its retention only.
   auto store = store::Store::Open(c->database());
@@ -145,6 +150,7 @@ TEST(HistoryTest, AveragesTenMinutesAndHoursPrunesEachTierAndSurvivesARestart) {
   ASSERT_TRUE(hourly.ok());
   ASSERT_FALSE(hourly->empty());
   EXPECT_EQ(hourly->front().time, now - now % 3600 - 2 * 3600);
+  for (const auto& r : *hourly) EXPECT_NE(r.row.kind, 3) << "a job's row in the hourly tier";
 }
 
 TEST(HistoryTest, RequestsAreCheckedAndRepliesBounded) {

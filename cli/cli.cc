@@ -47,6 +47,7 @@ void RegisterVerbs(CLI::App& app, Context& ctx) {
   RegisterWhy(app, ctx);
   RegisterUsage(app, ctx);
   RegisterWeb(app, ctx);
+  RegisterHistory(app, ctx);
 }
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,

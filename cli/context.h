@@ -73,6 +73,9 @@ class Controller {
   virtual Result<proto::WebTokenReply> WebToken(const proto::WebTokenRequest&) {
     return Internal("this controller connection cannot mint web tokens");
   }
+  virtual Result<proto::HistoryReply> History(const proto::HistoryRequest&) {
+    return Internal("this controller connection cannot read history");
+  }
   virtual Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest&) {
     return Internal("this controller connection cannot find sessions");
   }

@@ -348,6 +348,23 @@ std::string JobTime(const model::Job& job, int64_t now) {
   return model::FormatDuration(std::max<int64_t>(0, now - job.start_time));
 }
 
+Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
+  if (text == "now") return now;
+  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
+    struct tm tm = {};
+    const char* end = strptime(text.c_str(), format, &tm);
+    if (end != nullptr && *end == '\0') {
+      tm.tm_isdst = -1;
+      return static_cast<int64_t>(mktime(&tm));
+    }
+  }
+  auto ago = model::ParseDurationSeconds(text);
+  if (ago.ok()) return now - *ago;
+  return Invalid("invalid date '" + text +
+                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
+}
+
 std::string FormatTimestamp(int64_t epoch_seconds) {
   if (epoch_seconds <= 0) return "-";
   const time_t t = static_cast<time_t>(epoch_seconds);

@@ -54,6 +54,9 @@ std::string JobNodes(const model::Job& job);
 std::string JobTime(const model::Job& job, int64_t now);
 // "2024-05-01T13:45:10" in local time; "-" for 0.
 std::string FormatTimestamp(int64_t epoch_seconds);
+// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration ago ("7d", "12h")
+// as epoch seconds; Invalid with the forms expected otherwise.
+Result<int64_t> ParseWhen(const std::string& text, int64_t now);
 // The command line, with arguments quoted where a shell would need it.
 std::string FormatCommand(const std::vector<std::string>& argv);
 

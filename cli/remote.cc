@@ -69,6 +69,9 @@ class NetController final : public Controller {
   Result<proto::UsageReply> Usage(const proto::UsageRequest& r) override {
     return client_->Call<proto::UsageRequest, proto::UsageReply>(r);
   }
+  Result<proto::HistoryReply> History(const proto::HistoryRequest& r) override {
+    return client_->Call<proto::HistoryRequest, proto::HistoryReply>(r);
+  }
   Result<proto::SessionWhereReply> SessionWhere(const proto::SessionWhereRequest& r) override {
     return client_->Call<proto::SessionWhereRequest, proto::SessionWhereReply>(r);
   }

@@ -39,6 +39,7 @@ void Controller::Reconfigure(config::Config config) {
   policy_ = sched::Policy{};
   sched::ParsePlacement(config_.scheduler.placement, &policy_.placement);
   policy_.reserve_after_s = config_.scheduler.reserve_after_s;
+  history_.Reconfigure(config_.history);
   schedule_soon_ = true;
   const struct passwd* web = config_.web.user.empty() ? nullptr : getpwnam(config_.web.user.c_str());
   web_uid_ = web == nullptr ? -1 : static_cast<int64_t>(web->pw_uid);
@@ -102,6 +103,7 @@ Status Controller::Recover() {
       if (auto* n = FindNode(w.node)) n->state = model::NodeState::kUp;
     }
   }
+  HERD_RETURN_IF_ERROR(history_.Recover(*store_, Now()));
   spdlog::info("recovered {} jobs and {} nodes from the store", jobs_.size(), nodes_.size());
   return Status::Ok();
 }
@@ -165,6 +167,14 @@ void Controller::NoteLoopGap(int waited_ms) {
 
 void Controller::Tick() {
   int64_t now_ms = clock_->MonotonicMillis();
+  if (config_.history.interval_s > 0) {
+    // The first sample one interval after the start: nodes have registered by then.
+    if (next_history_ms_ < 0) next_history_ms_ = now_ms + config_.history.interval_s * 1000;
+    if (now_ms >= next_history_ms_) {
+      RecordHistory();
+      next_history_ms_ = now_ms + config_.history.interval_s * 1000;
+    }
+  }
   const auto start = pacing_now_();
   const bool due = now_ms >= next_cycle_ms_;
   if (!due && !(schedule_soon_ && start >= soon_after_)) return;

@@ -27,6 +27,7 @@
 #include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "ctld/history.h"
 #include "ctld/job_table.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
@@ -152,6 +153,8 @@ class Controller {
   // herd web's tokens, and herd-web's requests made for a token's user (ctld/web.cc).
   Status OnWebToken(const net::Incoming& in, const auth::Identity& who);
   Status OnWebRelay(const net::Incoming& in, const auth::Identity& who);
+  // herd history and herd-web's charts: any user, as every series is public (ctld/history.cc).
+  Status OnHistory(const net::Incoming& in, const auth::Identity& who);
   // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
   Status OnRegister(const net::Incoming& in, const auth::Identity& who);
   Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
@@ -177,6 +180,7 @@ class Controller {
         {MessageName<proto::StatsRequest>(), Caller::kUser, &Controller::OnStats},
         {MessageName<proto::WebTokenRequest>(), Caller::kUser, &Controller::OnWebToken},
         {MessageName<proto::WebRelay>(), Caller::kWeb, &Controller::OnWebRelay},
+        {MessageName<proto::HistoryRequest>(), Caller::kUser, &Controller::OnHistory},
         {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
         {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
         {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
@@ -276,6 +280,10 @@ class Controller {
   // before, to the accounting of `jobs` (on `node`; stored with the job's next write, at the
   // latest when it ends).
   void AccountGpuUse(const Node& node, const std::vector<model::Job*>& jobs, int64_t elapsed_ms);
+  // Every series' values now (ctld/history.cc).
+  std::vector<SeriesValues> SampleHistory() const;
+  // Takes a history sample into the Step's transaction; a failure is logged, never fatal.
+  void RecordHistory();
   // One scheduling cycle. `snapshot_text`, when given, receives the cycle's snapshot in the
   // scenario format with the decisions made on it (`herd admin snapshot`; "" when no node is known).
   void Schedule(std::string* snapshot_text = nullptr);
@@ -374,6 +382,8 @@ class Controller {
   CtldStats stats_;  // for herd-web's /metrics (OnStats)
   auth::WebTokens web_tokens_;  // herd web's tokens (ctld/web.cc); lost on restart
   int64_t web_uid_ = -1;  // [web] user's uid, looked up at each (re)configuration; -1: none
+  History history_{config::HistoryConfig{}};  // herd-ctld's own time series ([history])
+  int64_t next_history_ms_ = -1;               // monotonic: when the next sample is due
 };
 
 }  // namespace herd::ctld

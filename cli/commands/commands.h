@@ -37,6 +37,8 @@ void RegisterWhy(CLI::App& app, Context& ctx);
 void RegisterUsage(CLI::App& app, Context& ctx);
 // herd web [--token] [--revoke [--user USER]]: the dashboard's address with a login token.
 void RegisterWeb(CLI::App& app, Context& ctx);
+// herd history: herd-ctld's time series of allocation and GPU utilization.
+void RegisterHistory(CLI::App& app, Context& ctx);
 // herd run [submit options] -- CMD: submits with a session, waits for it, attaches (submit.cc).
 void RegisterRun(CLI::App& app, Context& ctx);
 // herd attach JOB and herd exec JOB -- CMD (session.cc is the terminal side).

@@ -37,7 +37,7 @@ constexpr int64_t kMaxSubmitLimit = int64_t{1} << 40;  // a [controller] max_* b
 
 const char* const kTopLevelKeys =
     "controller, auth, scheduler, classes, departments, projects, nodes, node, containers, "
-    "admins, default_project, gpu_types, pools, web";
+    "admins, default_project, gpu_types, pools, web, history";
 
 std::string TypeName(const toml::node& n) {
   switch (n.type()) {
@@ -140,6 +140,8 @@ class Parser {
         s = Section(value, at, k, [&](auto&&... a) { return NodeDaemon(a...); });
       } else if (k == "web") {
         s = Section(value, at, k, [&](auto&&... a) { return Web(a...); });
+      } else if (k == "history") {
+        s = Section(value, at, k, [&](auto&&... a) { return History(a...); });
       } else if (k == "classes") {
         s = Named(value, at, k, [&](auto&&... a) { return Class(a...); });
       } else if (k == "nodes") {
@@ -591,6 +593,34 @@ class Parser {
       } else {
         UnknownKey(at, p);
       }
+    }
+    return Status::Ok();
+  }
+
+  Status History(const toml::table& t, const Region& r, const std::string&, const std::string&) {
+    HistoryConfig& h = config_.history;
+    for (auto&& [key, v] : t) {
+      const std::string k(key.str()), p = "history." + k;
+      const Region& at = key.source();
+      if (k == "interval") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &h.interval_s));
+      } else if (k == "raw_retention") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &h.raw_retention_s));
+      } else if (k == "ten_minute_retention") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &h.ten_minute_retention_s));
+      } else if (k == "hourly_retention") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &h.hourly_retention_s));
+      } else {
+        UnknownKey(at, p);
+      }
+    }
+    // A restart rebuilds the open 10-minute period from the samples and the open hour from the
+    // 10-minute averages: each must still be there.
+    if (h.raw_retention_s < 600 || h.raw_retention_s < h.interval_s) {
+      return Error(r, "history.raw_retention", "must be at least 10m and at least the interval");
+    }
+    if (h.ten_minute_retention_s < 3600) {
+      return Error(r, "history.ten_minute_retention", "must be at least 1h");
     }
     return Status::Ok();
   }
@@ -1327,6 +1357,12 @@ std::string ToToml(const Config& c) {
   PutDuration(web, "login_token_ttl", c.web.login_token_s);
   PutDuration(web, "session_ttl", c.web.session_s);
   root.insert_or_assign("web", std::move(web));
+  toml::table history;
+  PutDuration(history, "interval", c.history.interval_s);
+  PutDuration(history, "raw_retention", c.history.raw_retention_s);
+  PutDuration(history, "ten_minute_retention", c.history.ten_minute_retention_s);
+  PutDuration(history, "hourly_retention", c.history.hourly_retention_s);
+  root.insert_or_assign("history", std::move(history));
   root.insert_or_assign("containers",
                         toml::table{{"allowed_volumes", StringArray(c.volume_prefixes)}});
   root.insert_or_assign("admins", StringArray(c.admins));

@@ -149,6 +149,17 @@ struct WebConfig {
   bool operator==(const WebConfig&) const = default;
 };
 
+// [history]: herd-ctld's own time series (ctld/history.h): a sample every `interval_s`, kept as
+// taken for `raw_retention_s`, as 10-minute averages for `ten_minute_retention_s` and as hourly
+// averages for `hourly_retention_s`.
+struct HistoryConfig {
+  int64_t interval_s = 60;  // 0 = no history
+  int64_t raw_retention_s = 2 * 86400;
+  int64_t ten_minute_retention_s = 30 * 86400;
+  int64_t hourly_retention_s = 365 * 86400;
+  bool operator==(const HistoryConfig&) const = default;
+};
+
 struct NodeConfig {
   std::string name;
   std::map<std::string, std::string> labels;
@@ -180,6 +191,7 @@ struct Config {
   std::map<std::string, PoolConfig> pools;  // [pools.NAME], by name
   NodeDaemonConfig node;
   WebConfig web;
+  HistoryConfig history;
   std::vector<std::string> admins;
   std::vector<std::string> volume_prefixes;  // [containers] allowed_volumes
   // Project for jobs submitted without --project; "" when none (the key was left out and no

@@ -314,6 +314,41 @@ struct StatsReply {
   bool operator==(const StatsReply&) const = default;
 };
 
+// herd history, herd-web's charts: a series of herd-ctld's own time series (ctld/history.h), kept
+// in its database at three resolutions (every [history] interval, 10-minute and hourly averages).
+// Public facts only (allocation and GPU utilization, as herd jobs/nodes/projects show them), so
+// any authenticated user may ask for any series, a job's included.
+inline constexpr int64_t kHistoryDefaultPoints = 500;
+inline constexpr int64_t kHistoryMaxPoints = 2000;  // a larger max_points is served as this
+struct HistoryRequest {
+  std::string series;      // "cluster", "project", "node" or "job"
+  std::string key;         // the project's or node's name, the job's id; "" for cluster
+  int64_t from = 0;        // epoch seconds; 0: a day before `to`
+  int64_t to = 0;          // epoch seconds, exclusive; 0: now
+  int64_t max_points = 0;  // 0: kHistoryDefaultPoints; capped at kHistoryMaxPoints
+  bool operator==(const HistoryRequest&) const = default;
+};
+// One point: the averages over [time, time + step_s) of the samples taken then.
+struct HistoryPoint {
+  int64_t time = 0;             // epoch seconds, start of its period
+  int64_t samples = 0;          // how many samples it averages
+  std::vector<int64_t> values;  // one per HistoryReply::fields
+  bool operator==(const HistoryPoint&) const = default;
+};
+struct HistoryReply {
+  std::string series;
+  std::string key;
+  int64_t from = 0;
+  int64_t to = 0;
+  int64_t step_s = 0;  // the resolution served: the tier chosen, or wider when points were merged
+  // Names of the values, in order ("gpus_milli", "allocated_milli", "measured_milli",
+  // "busy_milli", ...): GPUs in thousandths; busy_milli / measured_milli is the utilization of
+  // the GPUs that reported any (ctld/history.h lists each series' fields).
+  std::vector<std::string> fields;
+  std::vector<HistoryPoint> points;  // oldest first, at most the max_points asked
+  bool operator==(const HistoryReply&) const = default;
+};
+
 // herd run / attach / exec: where a running job's worker can be reached. Only its owner or an
 // admin is told; herd-noded checks the same again on every session message.
 struct SessionWhereRequest {

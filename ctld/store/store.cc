@@ -128,9 +128,40 @@ CREATE TABLE IF NOT EXISTS usage_daily (
 PRAGMA user_version = 7;
 )sql";
 
+// Schema version 8: herd-ctld's history (ctld/history.h). history holds one row per series and
+// sample time in each tier (0: as sampled, 1: 10-minute and 2: hourly averages of `samples`
+// samples), keyed time first so that each sample appends and each pruning deletes a range;
+// history_times lists each tier's times, so one series is read by a lookup per time.
+// history_names gives projects and nodes integer keys (a job's key is its id); v0..v5 hold the
+// values named per kind in ctld/history.h.
+constexpr char kMigration8[] = R"sql(
+CREATE TABLE IF NOT EXISTS history_names (
+  id   INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  name TEXT    NOT NULL,
+  UNIQUE (kind, name)
+);
+CREATE TABLE IF NOT EXISTS history_times (
+  tier INTEGER NOT NULL,
+  time INTEGER NOT NULL,
+  PRIMARY KEY (tier, time)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+  tier    INTEGER NOT NULL,
+  time    INTEGER NOT NULL,
+  kind    INTEGER NOT NULL,
+  key     INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  v0 INTEGER NOT NULL, v1 INTEGER NOT NULL, v2 INTEGER NOT NULL,
+  v3 INTEGER NOT NULL, v4 INTEGER NOT NULL, v5 INTEGER NOT NULL,
+  PRIMARY KEY (tier, time, kind, key)
+) WITHOUT ROWID;
+PRAGMA user_version = 8;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6, kMigration7};
+                                       kMigration5, kMigration6, kMigration7, kMigration8};
 
 constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
 constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
@@ -220,6 +251,30 @@ constexpr char kInsertJobEvent[] =
     "INSERT INTO job_events (job_id, time, what) VALUES (?1, ?2, ?3)";
 constexpr char kSelectJobEvents[] =
     "SELECT time, what FROM job_events WHERE job_id = ?1 ORDER BY seq";
+
+constexpr char kSelectHistoryNames[] = "SELECT kind, name, id FROM history_names";
+constexpr char kInsertHistoryName[] =
+    "INSERT INTO history_names (kind, name) VALUES (?1, ?2) "
+    "ON CONFLICT (kind, name) DO UPDATE SET name = excluded.name RETURNING id";
+constexpr char kInsertHistoryTime[] =
+    "INSERT OR IGNORE INTO history_times (tier, time) VALUES (?1, ?2)";
+constexpr char kInsertHistory[] =
+    "INSERT OR REPLACE INTO history (tier, time, kind, key, samples, v0, v1, v2, v3, v4, v5) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr char kPruneHistory[] = "DELETE FROM history WHERE tier = ?1 AND time < ?2";
+constexpr char kPruneHistoryTimes[] = "DELETE FROM history_times WHERE tier = ?1 AND time < ?2";
+constexpr char kSelectHistorySince[] =
+    "SELECT time, kind, key, samples, v0, v1, v2, v3, v4, v5 FROM history "
+    "WHERE tier = ?1 AND time >= ?2 ORDER BY time, kind, key";
+constexpr char kSelectLastHistoryTime[] =
+    "SELECT coalesce(max(time), 0) FROM history_times WHERE tier = ?1";
+// CROSS JOIN keeps history_times outside: a range of its times, then one primary-key lookup of
+// the series at each.
+constexpr char kSelectHistorySeries[] =
+    "SELECT t.time, h.kind, h.key, h.samples, h.v0, h.v1, h.v2, h.v3, h.v4, h.v5 "
+    "FROM history_times AS t CROSS JOIN history AS h "
+    "ON h.tier = t.tier AND h.time = t.time AND h.kind = ?2 AND h.key = ?3 "
+    "WHERE t.tier = ?1 AND t.time >= ?4 AND t.time < ?5 ORDER BY t.time";
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1384,6 +1439,116 @@ Result<std::vector<std::pair<int64_t, std::string>>> Store::JobEvents(model::Job
   }
   if (rc != SQLITE_DONE) return Error("loading events of job " + std::to_string(id), rc);
   return events;
+}
+
+Result<std::map<std::pair<int, std::string>, int64_t>> Store::LoadHistoryNames() {
+  auto stmt = Prepare(kSelectHistoryNames);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  std::map<std::pair<int, std::string>, int64_t> names;
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    names[{sqlite3_column_int(*stmt, 0), ColumnText(*stmt, 1)}] = sqlite3_column_int64(*stmt, 2);
+  }
+  if (rc != SQLITE_DONE) return Error("loading history names", rc);
+  return names;
+}
+
+Result<int64_t> Store::AddHistoryName(int kind, const std::string& name) {
+  if (!IsUtf8(name)) return Invalid(path_ + ": history name is not valid UTF-8");
+  auto stmt = Prepare(kInsertHistoryName);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, kind).Text(2, name).rc();
+  if (rc != SQLITE_OK) return Error("binding a history name", rc);
+  rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return Error("recording history name " + name, rc);
+  return sqlite3_column_int64(*stmt, 0);
+}
+
+Status Store::AppendHistory(int tier, int64_t time, std::span<const HistoryRow> rows) {
+  {
+    auto stmt = Prepare(kInsertHistoryTime);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use(*stmt);
+    int rc = Binder(*stmt).Int(1, tier).Int(2, time).rc();
+    if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_DONE) return Error("recording a history time", rc);
+  }
+  auto stmt = Prepare(kInsertHistory);
+  if (!stmt.ok()) return stmt.status();
+  for (const HistoryRow& r : rows) {
+    StatementUse use(*stmt);
+    Binder bind(*stmt);
+    bind.Int(1, tier).Int(2, time).Int(3, r.kind).Int(4, r.key).Int(5, r.samples);
+    for (int i = 0; i < kHistoryValues; ++i) bind.Int(6 + i, r.values[i]);
+    int rc = bind.rc();
+    if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_DONE) return Error("recording history", rc);
+  }
+  return Status::Ok();
+}
+
+Status Store::PruneHistory(int tier, int64_t before) {
+  for (const char* sql : {kPruneHistory, kPruneHistoryTimes}) {
+    auto stmt = Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use(*stmt);
+    int rc = Binder(*stmt).Int(1, tier).Int(2, before).rc();
+    if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_DONE) return Error("pruning history", rc);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// A row of kSelectHistorySince or kSelectHistorySeries.
+HistoryRecord ReadHistoryRecord(sqlite3_stmt* stmt) {
+  HistoryRecord r;
+  r.time = sqlite3_column_int64(stmt, 0);
+  r.row.kind = sqlite3_column_int(stmt, 1);
+  r.row.key = sqlite3_column_int64(stmt, 2);
+  r.row.samples = sqlite3_column_int64(stmt, 3);
+  for (int i = 0; i < kHistoryValues; ++i) r.row.values[i] = sqlite3_column_int64(stmt, 4 + i);
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<HistoryRecord>> Store::LoadHistorySince(int tier, int64_t from) {
+  auto stmt = Prepare(kSelectHistorySince);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, tier).Int(2, from).rc();
+  if (rc != SQLITE_OK) return Error("binding history values", rc);
+  std::vector<HistoryRecord> records;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) records.push_back(ReadHistoryRecord(*stmt));
+  if (rc != SQLITE_DONE) return Error("loading history", rc);
+  return records;
+}
+
+Result<int64_t> Store::LastHistoryTime(int tier) {
+  auto stmt = Prepare(kSelectLastHistoryTime);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, tier).rc();
+  if (rc == SQLITE_OK) rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return Error("reading the latest history time", rc);
+  return sqlite3_column_int64(*stmt, 0);
+}
+
+Result<std::vector<HistoryRecord>> Store::ReadHistory(int tier, int kind, int64_t key,
+                                                      int64_t from, int64_t to) {
+  auto stmt = Prepare(kSelectHistorySeries);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, tier).Int(2, kind).Int(3, key).Int(4, from).Int(5, to).rc();
+  if (rc != SQLITE_OK) return Error("binding history values", rc);
+  std::vector<HistoryRecord> records;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) records.push_back(ReadHistoryRecord(*stmt));
+  if (rc != SQLITE_DONE) return Error("reading history", rc);
+  return records;
 }
 
 Result<int> Store::SchemaVersion() {

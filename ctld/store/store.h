@@ -13,11 +13,13 @@
 // Thread-safety: not thread-safe; one Store per thread (several Stores may share one file).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -78,6 +80,23 @@ std::vector<DailyUsage> DailyUsageOf(const model::Job& job, const std::string& g
 struct PruneCursor {
   int64_t end_time = 0;
   model::JobId id = 0;
+};
+
+// One row of herd-ctld's history (ctld/history.h): the average of `samples` samples of one
+// series, identified by its kind and key (a job's id, or an id from HistoryNameId).
+inline constexpr int kHistoryValues = 6;
+struct HistoryRow {
+  int kind = 0;
+  int64_t key = 0;
+  int64_t samples = 1;
+  std::array<int64_t, kHistoryValues> values = {};
+  bool operator==(const HistoryRow&) const = default;
+};
+// A row at its time, as read back.
+struct HistoryRecord {
+  int64_t time = 0;
+  HistoryRow row;
+  bool operator==(const HistoryRecord&) const = default;
 };
 
 struct OpenOptions {
@@ -158,6 +177,23 @@ class Store {
   Status AppendJobEvent(model::JobId id, int64_t time, const std::string& what);
   // The history of job `id` as (time, what), oldest first; empty for an unknown job.
   Result<std::vector<std::pair<int64_t, std::string>>> JobEvents(model::JobId id);
+
+  // ---- history (ctld/history.h): rows by tier (0 raw, 1 and 2 averages), time, kind and key ----
+  // Every name with an id (projects, nodes), as (kind, name) -> id.
+  Result<std::map<std::pair<int, std::string>, int64_t>> LoadHistoryNames();
+  // Gives name `name` of `kind` an id (the existing one if it has one). Invalid when not UTF-8.
+  Result<int64_t> AddHistoryName(int kind, const std::string& name);
+  // Appends `rows` at `time` to `tier`. REQUIRES: rows ordered by (kind, key), each once.
+  Status AppendHistory(int tier, int64_t time, std::span<const HistoryRow> rows);
+  // Deletes the rows of `tier` older than `before`.
+  Status PruneHistory(int tier, int64_t before);
+  // The rows of `tier` at or after `from`, every series, by time then kind and key.
+  Result<std::vector<HistoryRecord>> LoadHistorySince(int tier, int64_t from);
+  // The latest time of `tier` (0 when it has none).
+  Result<int64_t> LastHistoryTime(int tier);
+  // The rows of one series in `tier` with from <= time < to, oldest first.
+  Result<std::vector<HistoryRecord>> ReadHistory(int tier, int kind, int64_t key, int64_t from,
+                                                 int64_t to);
 
   // PRAGMA user_version of the open database.
   Result<int> SchemaVersion();

@@ -56,6 +56,8 @@ struct FakeState {
   std::deque<proto::LogsReply> logs_replies;
   proto::NodesReply nodes_reply;
   proto::WhyReply why_reply;
+  std::vector<proto::HistoryRequest> history_requests;
+  proto::HistoryReply history_reply;
 };
 
 class FakeController : public Controller {
@@ -105,6 +107,11 @@ class FakeController : public Controller {
   Result<proto::WhyReply> Why(const proto::WhyRequest&) override {
     if (!s_->fail.ok()) return s_->fail;
     return s_->why_reply;
+  }
+  Result<proto::HistoryReply> History(const proto::HistoryRequest& r) override {
+    s_->history_requests.push_back(r);
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->history_reply;
   }
 
  private:
@@ -359,6 +366,31 @@ TEST_F(CliTest, ConfigErrorExits1) {
   Outcome r = Herd({"nodes"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_EQ(r.err, "herd: herd.toml:3:1: unknown table\n");
+}
+
+TEST_F(CliTest, HistoryAsksForTheSeriesAndPrintsGpusAndUtilization) {
+  fake_.history_reply = {"job", "42", kNow - 7200, kNow + 1, 600,
+                         {"allocated_milli", "measured_milli", "busy_milli"},
+                         {{kNow - 1200, 10, {2000, 2000, 1500}}, {kNow - 600, 10, {2000, 0, 0}}}};
+  Outcome r = Herd({"history", "job", "42", "--since", "2h", "--points", "50"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  ASSERT_EQ(fake_.history_requests.size(), 1u);
+  EXPECT_EQ(fake_.history_requests[0],
+            (proto::HistoryRequest{"job", "42", kNow - 7200, 0, 50}));
+  EXPECT_NE(r.out.find("History of job 42, one point per 10m"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ALLOCATED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("75%"), std::string::npos) << r.out;  // 1.5 busy of 2 measured GPUs
+  EXPECT_NE(r.out.find(" -\n"), std::string::npos) << r.out;  // none measured
+  r = Herd({"history", "--json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(fake_.history_requests[1].series, "cluster");
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["points"][0]["busy_milli"], 1500);
+  EXPECT_EQ(j["step_s"], 600);
+  EXPECT_EQ(Herd({"history", "node"}).code, kExitUsage);
+  EXPECT_EQ(Herd({"history", "cluster", "x"}).code, kExitUsage);
+  EXPECT_EQ(Herd({"history", "--since", "yesterday-ish"}).code, kExitUsage);
+  EXPECT_EQ(Herd({"history", "--points", "-3"}).code, kExitUsage);
 }
 
 TEST(CliExitCodeTest, MapsStatusCodes) {

@@ -72,6 +72,23 @@ TEST(ConfigTest, EtcExampleParsesWithoutWarningsAndStatesTheDefaults) {
   EXPECT_EQ(c.default_project, d.default_project);
   EXPECT_EQ(c.volume_prefixes, d.volume_prefixes);
   EXPECT_EQ(c.node, d.node);
+  EXPECT_EQ(c.history, d.history);
+}
+
+TEST(ConfigTest, HistoryTakesDurationsAndRefusesRetentionsTooShortToRebuildAPeriod) {
+  Config c = MustParse("[history]\ninterval = \"30s\"\nraw_retention = \"1d\"\n"
+                       "ten_minute_retention = \"2w\"\nhourly_retention = \"90d\"\n");
+  EXPECT_EQ(c.history.interval_s, 30);
+  EXPECT_EQ(c.history.raw_retention_s, 86400);
+  EXPECT_EQ(c.history.ten_minute_retention_s, 14 * 86400);
+  EXPECT_EQ(c.history.hourly_retention_s, 90 * 86400);
+  EXPECT_EQ(MustParse("").history.interval_s, 60);
+  EXPECT_EQ(MustParse("[history]\ninterval = 0\n").history.interval_s, 0);
+  EXPECT_THAT(ErrorOf("[history]\nraw_retention = \"5m\"\n"),
+              HasSubstr("history.raw_retention: must be at least 10m"));
+  EXPECT_THAT(ErrorOf("[history]\nten_minute_retention = \"30m\"\n"),
+              HasSubstr("history.ten_minute_retention: must be at least 1h"));
+  EXPECT_THAT(ErrorOf("[history]\ninterval = \"soon\"\n"), HasSubstr("history.interval"));
 }
 
 TEST(ConfigTest, EtcExampleBlockIsValidWhenUncommented) {
@@ -431,7 +448,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "[gpu_types]\na100 = [\"NVIDIA A100-SXM4-40GB\", \"NVIDIA A100-PCIE-40GB\"]\n"
       "[node]\nmax_log_size = \"2G\"\nmin_free_space = 0\n"
       "[containers]\nallowed_volumes = [\"/data\"]\n"
-      "[web]\nlisten = \"[::1]:9180\"\nmetrics_listen = \"0.0.0.0:9181\"\nuser = \"herd\"\n");
+      "[web]\nlisten = \"[::1]:9180\"\nmetrics_listen = \"0.0.0.0:9181\"\nuser = \"herd\"\n"
+      "[history]\ninterval = 0\nraw_retention = \"3d\"\n");
   const std::string text = ToToml(c);
   Config back = MustParse(text);
   EXPECT_TRUE(back.warnings.empty()) << back.warnings.front() << "\n" << text;
@@ -445,6 +463,7 @@ TEST(ConfigTest, ToTomlRoundTrips) {
   EXPECT_EQ(back.gpu_types, c.gpu_types);
   EXPECT_EQ(back.node, c.node);
   EXPECT_EQ(back.web, c.web);
+  EXPECT_EQ(back.history, c.history);
   EXPECT_EQ(c.web.metrics_listen, "0.0.0.0:9181");
   EXPECT_EQ(c.node, (NodeDaemonConfig{2048, 0}));
   EXPECT_EQ(back.admins, c.admins);

@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DecodeAll<ErrorReply, SubmitRequest, SubmitReply, JobsRequest, JobsReply, JobActionRequest,
             JobActionResult, JobActionReply, LogsRequest, LogsReply, NodesRequest, NodeStatus,
             NodesReply, JobReport, RegisterRequest, RegisterReply, Heartbeat, JobEvent, EventAck,
-            LaunchCommand, SignalCommand, LogsFetch, LogsData, WebTokenRequest, WebRelay>(bytes);
+            LaunchCommand, SignalCommand, LogsFetch, LogsData, WebTokenRequest, WebRelay,
+            HistoryRequest, HistoryReply>(bytes);
   return 0;
 }

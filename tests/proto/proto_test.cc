@@ -154,6 +154,17 @@ template <> StatsReply Sample() {
           {{"reclaim", 2, 7200000}},
           42};
 }
+template <> HistoryRequest Sample() { return {"job", "77", 1700000000, 1700086400, 300}; }
+template <> HistoryPoint Sample() { return {1700000600, 10, {4000, 3000, -1}}; }
+template <> HistoryReply Sample() {
+  return {"node",
+          "dgx01",
+          1700000000,
+          1700086400,
+          600,
+          {"gpus_milli", "allocated_milli"},
+          {Sample<HistoryPoint>(), {1700001200, 1, {8000, 0}}}};
+}
 template <> JobReport Sample() { return FullReport(); }
 template <> RegisterRequest Sample() {
   return {"dgx01", FullTopology(), {FullReport()}, 0xfedcba9876543210ull};
@@ -182,7 +193,8 @@ using BodyTypes =
                      JobActionRequest, UpdateJobRequest, JobActionResult, JobActionReply,
                      LogsRequest, LogsReply, NodesRequest, NodeStatus, NodesReply, ProjectsRequest, ProjectStatus,
                      ProjectsReply, AdminRequest, AdminReply, WhyRequest, WhyReply,
-                     UsageRequest, UsageRow, UsageReply, StatsRequest, StatsReply, JobReport,
+                     UsageRequest, UsageRow, UsageReply, StatsRequest, StatsReply, HistoryRequest,
+                     HistoryPoint, HistoryReply, JobReport,
                      RegisterRequest,
                      RegisterReply, Heartbeat, JobEvent, EventAck, LaunchCommand, SignalCommand,
                      LogsFetch, LogsData, WebTokenRequest, WebTokenReply, WebRelay>;

@@ -44,6 +44,14 @@ class StoreTest : public testing::Test {
     return store.ok() ? std::move(store).value() : nullptr;
   }
 
+  // What a database of schema version 7 or older lacks: herd-ctld's history (version 8).
+  void DropHistory() {
+    for (const char* sql :
+         {"DROP TABLE history", "DROP TABLE history_times", "DROP TABLE history_names"}) {
+      RawQuery(sql);
+    }
+  }
+
   // Runs one statement on the database through a separate connection; returns its first column.
   std::string RawQuery(const char* sql) {
     sqlite3* db = nullptr;
@@ -498,7 +506,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 7);
+  EXPECT_EQ(*version, 8);
 }
 
 TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
@@ -517,6 +525,7 @@ TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNot
   // What herd-ctld of schema version 4 wrote: no waits_for column.
   RawQuery("ALTER TABLE jobs DROP COLUMN waits_for");
   RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
+  DropHistory();
   RawQuery("PRAGMA user_version = 4");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -543,6 +552,7 @@ TEST_F(StoreTest, VersionOneDatabaseMigratesAndItsJobsReadAsUnmeasured) {
   RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
+  DropHistory();
   RawQuery("PRAGMA user_version = 1");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -623,6 +633,7 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
   RawQuery("ALTER TABLE nodes DROP COLUMN drain_reason");
   RawQuery("DROP TABLE store_marks");
   std::filesystem::remove(path_ + ".highwater");
+  DropHistory();
   RawQuery("PRAGMA user_version = 2");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -633,6 +644,76 @@ TEST_F(StoreTest, VersionTwoDatabaseMigratesAndItsPreemptedJobsAreStillRequeued)
                         {preempted.id, JobStop{JobState::kPending, "preempted for job 9", 0}}}));
 }
 
+HistoryRow Row(int kind, int64_t key, int64_t samples, int64_t v0) {
+  return {kind, key, samples, {v0, v0 + 1, v0 + 2, v0 + 3, v0 + 4, -1}};
+}
+
+TEST_F(StoreTest, HistoryRoundTripsByTierSeriesAndTimeAndIsPrunedByTier) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Begin().ok());
+  auto n1 = store->AddHistoryName(2, "n1");
+  auto vision = store->AddHistoryName(1, "vision");
+  ASSERT_TRUE(n1.ok() && vision.ok()) << n1.status().message();
+  EXPECT_EQ(*store->AddHistoryName(2, "n1"), *n1);  // the same name keeps its id
+  for (int64_t t : {100, 160, 220}) {
+    const HistoryRow rows[] = {Row(0, 0, 1, t), Row(1, *vision, 1, t + 1), Row(2, *n1, 1, t + 2),
+                               Row(3, 42, 1, t + 3)};
+    ASSERT_TRUE(store->AppendHistory(0, t, rows).ok());
+  }
+  const HistoryRow ten[] = {Row(3, 42, 10, 7)};
+  ASSERT_TRUE(store->AppendHistory(1, 0, ten).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  auto names = store->LoadHistoryNames();
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 2u);
+  EXPECT_EQ((names->at({2, "n1"})), *n1);
+  auto job = store->ReadHistory(0, 3, 42, 150, 221);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  ASSERT_EQ(job->size(), 2u);
+  EXPECT_EQ((*job)[0], (HistoryRecord{160, Row(3, 42, 1, 163)}));
+  EXPECT_EQ((*job)[1].time, 220);
+  auto node = store->ReadHistory(0, 2, *n1, 0, 1000);
+  ASSERT_TRUE(node.ok());
+  EXPECT_EQ(node->size(), 3u);
+  EXPECT_EQ((*store->ReadHistory(1, 3, 42, 0, 1000)).at(0).row, ten[0]);
+  EXPECT_EQ(*store->LastHistoryTime(0), 220);
+  EXPECT_EQ(*store->LastHistoryTime(2), 0);
+  EXPECT_EQ(store->LoadHistorySince(0, 160)->size(), 8u);
+
+  // Pruning one tier leaves the others.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->PruneHistory(0, 220).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->LoadHistorySince(0, 0)->size(), 4u);
+  EXPECT_EQ(store->ReadHistory(0, 3, 42, 0, 1000)->size(), 1u);
+  EXPECT_EQ(store->LoadHistorySince(1, 0)->size(), 1u);
+}
+
+TEST_F(StoreTest, VersionSixDatabaseMigratesToOneWithHistoryAndKeepsItsJobs) {
+  Job job = SimpleJob("kept", JobState::kRunning);
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    job.id = *store->InsertJob(job);
+  }
+  DropHistory();
+  RawQuery("PRAGMA user_version = 7");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), 8);
+  auto jobs = store->LoadJobs(true);
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0], job);
+  ASSERT_TRUE(store->Begin().ok());
+  const HistoryRow rows[] = {Row(0, 0, 1, 5)};
+  ASSERT_TRUE(store->AppendHistory(0, 60, rows).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->ReadHistory(0, 0, 0, 0, 100)->size(), 1u);
+}
+
 TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   { ASSERT_NE(OpenStore(), nullptr); }
   RawQuery("PRAGMA user_version = 99");
@@ -640,9 +721,9 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
-  EXPECT_NE(m.find("database schema version 99 is newer than this herd-ctld "
-                   "(7): upgrade herd-ctld"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find("database schema version 99 is newer than this herd-ctld (8): upgrade herd-ctld"),
+      std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;
 }

@@ -111,7 +111,7 @@ InProcessCluster::~InProcessCluster() {
 }
 
 Status InProcessCluster::StartController() {
-  auto store = store::Store::Open(dir_.path() + "/herd.db");
+  auto store = store::Store::Open(database());
   if (!store.ok()) return store.status();
   controller_ = std::make_unique<ctld::Controller>(config_, std::move(*store), network_.Bind(),
                                                    std::make_unique<FakeAuthForTests>(0), &clock_);
@@ -147,7 +147,10 @@ Status InProcessCluster::StartNode(const std::string& name) {
   n.agent.reset();  // a herd-noded still there is gone first
   n.agent = std::make_unique<noded::Agent>(std::move(o), std::make_unique<FakeRuntime>(n.jobs),
                                            std::make_unique<FakeAuthForTests>(0),
-                                           gpu::NoMetrics(), &clock_);
+                                           n.options.gpu_feed.empty()
+                                               ? gpu::NoMetrics()
+                                               : gpu::OpenFedSource(n.options.gpu_feed),
+                                           &clock_);
   n.frozen = false;
   return n.agent->Connect(network_.Connect());
 }

@@ -61,6 +61,9 @@ class InProcessCluster {
     int gpus = 4;
     int cores = 16;
     int64_t memory_mib = 64 << 10;
+    // A file its herd-noded reads GPU activity from at each heartbeat (gpu::OpenFedSource's
+    // format, "INDEX UTIL_PCT MEM_USED_MIB" per line); "" = no GPU metrics.
+    std::string gpu_feed = {};
   };
   struct Options {
     std::string toml;  // herd-ctld's herd.toml ("" = every default)
@@ -110,6 +113,8 @@ class InProcessCluster {
   // The jobs of node `name` ("42.0.0" = job 42, run 0, worker 0).
   FakeNodeJobs& jobs(const std::string& name) { return *nodes_.at(name).jobs; }
 
+  // herd-ctld's database (a test may open a second Store on it to look inside).
+  std::string database() const { return dir_.path() + "/herd.db"; }
   ManualClock& clock() { return clock_; }
   // herd-ctld's controller. REQUIRES: it runs (not between StopController and StartController).
   ctld::Controller& controller() { return *controller_; }

@@ -748,23 +748,6 @@ std::string UsageCsv(const proto::UsageReply& usage) {
   return out.str();
 }
 
-Result<int64_t> ParseWhen(const std::string& text, int64_t now) {
-  if (text == "now") return now;
-  for (const char* format : {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
-                             "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
-    struct tm tm = {};
-    const char* end = strptime(text.c_str(), format, &tm);
-    if (end != nullptr && *end == '\0') {
-      tm.tm_isdst = -1;
-      return static_cast<int64_t>(mktime(&tm));
-    }
-  }
-  auto ago = model::ParseDurationSeconds(text);
-  if (ago.ok()) return now - *ago;
-  return Invalid("invalid date '" + text +
-                 "': expected YYYY-MM-DD[THH:MM[:SS]], 'now', or a duration ago like 7d");
-}
-
 std::string DumpJson(const nlohmann::json& value) {
   return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -91,9 +91,6 @@ nlohmann::json UsageToJson(const proto::UsageReply& usage);
 std::string UsageCsv(const proto::UsageReply& usage);
 // GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
 std::string GpuHours(int64_t gpu_milli_seconds, int decimals = 2);
-// "2026-05-01", "2026-05-01T13:00[:00]" (local time), "now", or a duration before `now` ("7d",
-// "12h"), as epoch seconds.
-Result<int64_t> ParseWhen(const std::string& text, int64_t now);
 
 // Serializes for --json output (invalid UTF-8 from a peer is replaced, never thrown on).
 std::string DumpJson(const nlohmann::json& value);

@@ -7,6 +7,7 @@
 #include <array>
 #include <string_view>
 
+#include "common/auth/web_tokens.h"
 #include "ctld/controller.h"
 #include "spdlog/spdlog.h"
 
@@ -40,13 +41,20 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
   if (!req.ok()) return req.status();
   const config::WebConfig& web = config_.web;
   proto::WebTokenReply reply;
+  const bool mints = req->action == "login" || req->action == "api" || req->action == "exchange";
+  if (mints && req->public_key.size() != auth::SealKey::kPublicKeyBytes) {
+    // Checked before anything is minted or a login token used up.
+    return auth::SealToken("", req->public_key).status();
+  }
   if (req->action == "login" || req->action == "api") {
     const bool login = req->action == "login";
     auto minted =
         web_tokens_.Mint(login ? auth::WebTokens::Kind::kLogin : auth::WebTokens::Kind::kSession,
                          who, Now(), login ? web.login_token_s : web.session_s);
     if (!minted.ok()) return minted.status();
-    reply.token = std::move(minted->token);
+    auto sealed = auth::SealToken(minted->token, req->public_key);
+    if (!sealed.ok()) return sealed.status();
+    reply.token = std::move(sealed).value();
     reply.expires = minted->expires;
     reply.user = who.user;
     reply.url = web.BaseUrl();
@@ -60,7 +68,9 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
       spdlog::warn("web login refused: {}", session.status().message());
       return session.status();
     }
-    reply.token = std::move(session->first.token);
+    auto sealed = auth::SealToken(session->first.token, req->public_key);
+    if (!sealed.ok()) return sealed.status();
+    reply.token = std::move(sealed).value();
     reply.expires = session->first.expires;
     reply.user = session->second.user;
     spdlog::info("web session for {} until {}", reply.user, reply.expires);

@@ -5,6 +5,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
+#include "common/auth/web_tokens.h"
 
 namespace herd::cli {
 namespace {
@@ -22,7 +23,10 @@ int RunWeb(const WebOptions& o, Context& ctx) {
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   const std::string action = o.revoke ? "revoke" : o.token ? "api" : "login";
-  auto reply = controller->WebToken(proto::WebTokenRequest{action, "", o.user});
+  // The token comes back sealed to a key pair made for this request alone.
+  auto reply = auth::CallSealed(
+      proto::WebTokenRequest{action, "", o.user},
+      [controller](const proto::WebTokenRequest& r) { return controller->WebToken(r); });
   if (!reply.ok()) return ctx.RequestError(reply.status());
   if (o.revoke) {
     ctx.out() << reply->revoked << " web token(s) of " << reply->user

@@ -351,10 +351,14 @@ struct WebTokenRequest {
   std::string action;
   std::string token = {};
   std::string user = {};
+  // login, api, exchange: the caller's throwaway X25519 public key (32 bytes, auth::SealKey):
+  // the reply's token is sealed to it and never crosses the network in the clear. herd-ctld
+  // refuses these actions without one.
+  std::string public_key = {};
   bool operator==(const WebTokenRequest&) const = default;
 };
 struct WebTokenReply {
-  std::string token;      // login, api, exchange: the new token (hex)
+  std::string token;      // login, api, exchange: the new token (hex), sealed to public_key
   int64_t expires = 0;    // when it expires, epoch seconds
   std::string user;       // whose token it is
   int64_t revoked = 0;    // revoke, logout: how many tokens ended

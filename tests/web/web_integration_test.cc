@@ -520,6 +520,19 @@ TEST_F(WebApiTest, HerdCtldRefusesATokenRelayedByAnyoneButHerdWebsUser) {
   EXPECT_NE(wrong.out.find("unknown, expired or revoked"), std::string::npos) << wrong.out;
 }
 
+// A token never crosses the network in the clear: herd-ctld seals it to a key the asker sent in its
+// MUNGE-signed request, and refuses to mint one for a request without a key.
+TEST_F(WebApiTest, HerdCtldMintsNoTokenForARequestWithoutAKeyToSealItTo) {
+  CommandResult r = ProbeAs(kNobody, "--mint");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("public key"), std::string::npos) << r.out;
+  // `herd web --token` sends one, and its token works.
+  const std::string token = ApiToken(/*as_root=*/false);
+  auto jobs = Call("GET", "/api/v1/jobs", token);
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ(jobs->status, 200) << jobs->body;
+}
+
 TEST_F(WebApiTest, MalformedAndOversizedBodiesAreRefusedAndHerdWebStaysUp) {
   const std::string token = ApiToken(/*as_root=*/false);
   for (const std::string& body :

@@ -32,11 +32,12 @@ int RunWeb(const WebOptions& o, Context& ctx) {
     ctx.out() << reply->revoked << " web token(s) of " << reply->user
               << " revoked: their browser sessions and API clients must log in again\n";
   } else if (o.token) {
-    // Only the token on stdout, so that `export HERD_TOKEN=$(herd web --token)` works.
+    // Only the token on stdout, so that a script can write it to a file of its own.
     ctx.out() << reply->token << "\n";
     ctx.err() << "herd: API token for " << reply->user << ", valid until "
               << FormatTimestamp(reply->expires)
-              << ": send it as 'Authorization: Bearer TOKEN'; keep it secret\n";
+              << ": send it as 'Authorization: Bearer TOKEN' from a file only you can read "
+                 "(curl -H @FILE), never on a command line; keep it secret\n";
   } else {
     ctx.out() << reply->url << "/login?token=" << reply->token << "\n";
     ctx.err() << "herd: open this address in a browser before " << FormatTimestamp(reply->expires)

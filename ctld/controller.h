@@ -40,6 +40,12 @@ inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld y
 // Why a pending job waits for the next cycle (just submitted, released or requeued).
 inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
 
+// Refuses a [web] user whose uid is 0, `self` (herd-ctld's own uid, which its
+// node daemons trust) or an admin's: herd-web runs as that user, and herd-ctld
+// would answer a compromised herd-web's own requests with those rights. Ok when
+// [web] user is unset or unknown here.
+Status CheckWebUser(const config::Config& config, uint32_t self);
+
 class Controller {
  public:
   Controller(config::Config config, std::unique_ptr<store::Store> store,

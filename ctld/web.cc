@@ -12,6 +12,7 @@
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
+
 namespace {
 
 // What a browser session or an API client may ask for: a user's own requests, nothing that mints
@@ -31,6 +32,30 @@ bool Relayable(std::string_view type) {
 }
 
 }  // namespace
+
+Status CheckWebUser(const config::Config& config, uint32_t self) {
+  const std::string& name = config.web.user;
+  if (name.empty()) return Status::Ok();
+  const struct passwd* pw = getpwnam(name.c_str());
+  if (pw == nullptr) return Status::Ok();
+  const uid_t uid = pw->pw_uid;
+  const std::string fix =
+      ": herd-web must run as a user of its own with no other rights (such as "
+      "herd-web), set in [web] user";
+  if (uid == 0) return Invalid("[web] user '" + name + "' is root (uid 0)" + fix);
+  if (uid == self) {
+    return Invalid("[web] user '" + name + "' is herd-ctld's own user (uid " + std::to_string(uid) +
+                   "), whose credential speaks for herd-ctld" + fix);
+  }
+  for (const std::string& admin : config.admins) {
+    const struct passwd* a = admin == name ? pw : getpwnam(admin.c_str());
+    if (admin == name || (a != nullptr && a->pw_uid == uid)) {
+      return Invalid("[web] user '" + name + "' is an admin (admins has '" + admin +
+                     "'), so every request herd-web makes would have admin rights" + fix);
+    }
+  }
+  return Status::Ok();
+}
 
 bool Controller::IsWebUser(const auth::Identity& who) const {
   return web_uid_ >= 0 && static_cast<int64_t>(who.uid) == web_uid_;

@@ -45,6 +45,12 @@ inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
 // would answer a compromised herd-web's own requests with those rights. Ok when
 // [web] user is unset or unknown here.
 Status CheckWebUser(const config::Config& config, uint32_t self);
+// Whether herd-web may relay request `type` with msgpack `body` for a web
+// token: exactly what its REST API sends (web/api.cc), nothing that mints
+// tokens, opens connection keys, reaches a node's sessions or reads job output,
+// and of the job actions only the cancel of named jobs. So a compromised
+// herd-web holding a token can do no more than the API offers.
+Status CheckRelayable(const std::string& type, const std::string& body);
 
 class Controller {
  public:

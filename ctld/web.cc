@@ -4,6 +4,7 @@
 // herd-web can do no more than the tokens it was given allow, until they expire.
 #include <pwd.h>
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
@@ -13,25 +14,27 @@
 
 namespace herd::ctld {
 
-namespace {
-
-// What a browser session or an API client may ask for: a user's own requests, nothing that mints
-// tokens, opens connection keys, reaches a node's sessions, or needs an admin.
-bool Relayable(std::string_view type) {
+Status CheckRelayable(const std::string& type, const std::string& body) {
   using proto::MessageName;
-  static const std::array<std::string_view, 10> kTypes = {
-      MessageName<proto::SubmitRequest>(),    MessageName<proto::JobsRequest>(),
-      MessageName<proto::JobActionRequest>(), MessageName<proto::UpdateJobRequest>(),
-      MessageName<proto::LogsRequest>(),      MessageName<proto::NodesRequest>(),
-      MessageName<proto::ProjectsRequest>(),  MessageName<proto::WhyRequest>(),
-      MessageName<proto::UsageRequest>(),     MessageName<proto::StatsRequest>()};
-  for (std::string_view t : kTypes) {
-    if (t == type) return true;
+  static const std::array<std::string_view, 7> kTypes = {
+      MessageName<proto::SubmitRequest>(),   MessageName<proto::JobsRequest>(),
+      MessageName<proto::WhyRequest>(),      MessageName<proto::NodesRequest>(),
+      MessageName<proto::ProjectsRequest>(), MessageName<proto::UsageRequest>(),
+      MessageName<proto::JobActionRequest>()};
+  if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
+    return Invalid("herd-web may not relay '" + type.substr(0, 64) + "' for a web token");
   }
-  return false;
+  if (type == MessageName<proto::JobActionRequest>()) {
+    auto action = proto::DecodeBody<proto::JobActionRequest>(body);
+    if (!action.ok()) return action.status();
+    if (action->action != "cancel" || action->ids.empty()) {
+      return Invalid("herd-web may relay only the cancel of named jobs (asked: '" +
+                     action->action.substr(0, 32) + "' of " + std::to_string(action->ids.size()) +
+                     " named jobs)");
+    }
+  }
+  return Status::Ok();
 }
-
-}  // namespace
 
 Status CheckWebUser(const config::Config& config, uint32_t self) {
   const std::string& name = config.web.user;
@@ -129,9 +132,10 @@ Status Controller::OnWebRelay(const net::Incoming& in, const auth::Identity& /*h
   auto user = web_tokens_.Resolve(req->token, Now());
   if (!user.ok()) return user.status();
   const Route* route = FindRoute(req->type);
-  if (route == nullptr || route->caller != Caller::kUser || !Relayable(req->type)) {
-    return Invalid("herd-web may not relay '" + req->type + "' for a web token");
+  if (route == nullptr || route->caller != Caller::kUser) {
+    return Invalid("herd-web may not relay '" + req->type.substr(0, 64) + "' for a web token");
   }
+  HERD_RETURN_IF_ERROR(CheckRelayable(req->type, req->body));
   // The inner request, answered as its user would be: the reply keeps the relay's id.
   net::Incoming inner{in.peer, proto::Envelope{proto::kProtocolVersion, std::move(req->type),
                                                in.envelope.id, "", std::move(req->body)}};

@@ -367,8 +367,8 @@ struct WebTokenReply {
 };
 // herd-web -> herd-ctld: the user request `type` with msgpack `body`, made for the holder of
 // session token `token`. Taken only from herd-web's user ([web] user); herd-ctld answers it as
-// if the token's user had sent the inner request (a wrong token: Code::kBadToken). Only requests
-// a user makes (jobs, job, nodes, projects, usage, why, logs, submit, cancel...) may be relayed.
+// if the token's user had sent the inner request (a wrong token: Code::kBadToken). Only what the
+// REST API sends may be relayed (ctld::CheckRelayable).
 struct WebRelay {
   std::string token;
   std::string type;

@@ -3,6 +3,7 @@
 // would carry them.
 #include <pwd.h>
 
+#include "common/proto/codec.h"
 #include "ctld/controller.h"
 #include "gtest/gtest.h"
 
@@ -39,6 +40,35 @@ TEST(CheckWebUserTest, RootHerdCtldsOwnUserAndAdminsAreRefused) {
   Status admin = CheckWebUser(WebUser("daemon", {"nobody", "daemon"}), kCtldUid);
   EXPECT_EQ(admin.code(), Code::kInvalid);
   EXPECT_NE(admin.message().find("is an admin"), std::string::npos) << admin.message();
+}
+
+// herd-web relays exactly what its REST API sends: nothing else passes, even
+// with a valid token.
+TEST(CheckRelayableTest, OnlyTheRequestsTheRestApiSendsPass) {
+  using proto::EncodeBody;
+  using proto::MessageName;
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::JobsRequest>(), "").ok());
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::SubmitRequest>(), "").ok());
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::UsageRequest>(), "").ok());
+  proto::JobActionRequest cancel{"cancel", {7}};
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(cancel)).ok());
+  for (std::string_view type :
+       {MessageName<proto::LogsRequest>(), MessageName<proto::UpdateJobRequest>(),
+        MessageName<proto::StatsRequest>(), MessageName<proto::WebTokenRequest>(),
+        MessageName<proto::WebRelay>(), MessageName<proto::AdminRequest>(),
+        MessageName<proto::ConnectionKeyRequest>()}) {
+    Status s = CheckRelayable(std::string(type), "");
+    EXPECT_EQ(s.code(), Code::kInvalid) << type;
+    EXPECT_NE(s.message().find("may not relay"), std::string::npos) << s.message();
+  }
+  for (const proto::JobActionRequest& other :
+       {proto::JobActionRequest{"hold", {7}}, proto::JobActionRequest{"requeue", {7}},
+        proto::JobActionRequest{"cancel", {}, {}, "alice"}}) {
+    Status s = CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(other));
+    EXPECT_EQ(s.code(), Code::kInvalid) << other.action;
+    EXPECT_NE(s.message().find("only the cancel of named jobs"), std::string::npos) << s.message();
+  }
+  EXPECT_FALSE(CheckRelayable(MessageName<proto::JobActionRequest>(), "\xc1").ok());
 }
 
 }  // namespace

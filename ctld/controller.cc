@@ -328,6 +328,9 @@ Status Controller::ReloadConfig() {
   if (!fresh.ok()) {
     return Invalid("reload refused, the running configuration stays: " + fresh.status().message());
   }
+  if (Status web = CheckWebUser(*fresh, geteuid()); !web.ok()) {
+    return Invalid("reload refused, the running configuration stays: " + web.message());
+  }
   Reconfigure(std::move(*fresh));
   spdlog::info("configuration reloaded from {}", config_path_);
   return Status::Ok();

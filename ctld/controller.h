@@ -41,6 +41,18 @@ inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld y
 // Why a pending job waits for the next cycle (just submitted, released or requeued).
 inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
 
+// Refuses a [web] user whose uid is 0, `self` (herd-ctld's own uid, which its
+// node daemons trust) or an admin's: herd-web runs as that user, and herd-ctld
+// would answer a compromised herd-web's own requests with those rights. Ok when
+// [web] user is unset or unknown here.
+Status CheckWebUser(const config::Config& config, uint32_t self);
+// Whether herd-web may relay request `type` with msgpack `body` for a web
+// token: exactly what its REST API sends (web/api.cc), nothing that mints
+// tokens, opens connection keys, reaches a node's sessions or reads job output,
+// and of the job actions only the cancel of named jobs. So a compromised
+// herd-web holding a token can do no more than the API offers.
+Status CheckRelayable(const std::string& type, const std::string& body);
+
 class Controller {
  public:
   Controller(config::Config config, std::unique_ptr<store::Store> store,

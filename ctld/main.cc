@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
     std::cerr << "herd-ctld: " << s.message() << "\n";
     return 1;
   }
+  if (Status s = herd::ctld::CheckWebUser(*config, geteuid()); !s.ok()) {
+    std::cerr << "herd-ctld: " << s.message() << "\n";
+    return 1;
+  }
   herd::InitDaemonLog("herd-ctld", config->controller.log_file);
   // A log file made before (or by hand) is closed too; the listen socket is opened by Bind.
   struct stat log_stat {};

@@ -4,32 +4,61 @@
 // herd-web can do no more than the tokens it was given allow, until they expire.
 #include <pwd.h>
 
+#include <algorithm>
 #include <array>
 #include <string_view>
 
+#include "common/auth/web_tokens.h"
 #include "ctld/controller.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
-namespace {
 
-// What a browser session or an API client may ask for: a user's own requests, nothing that mints
-// tokens, opens connection keys, reaches a node's sessions, or needs an admin.
-bool Relayable(std::string_view type) {
+Status CheckRelayable(const std::string& type, const std::string& body) {
   using proto::MessageName;
-  static const std::array<std::string_view, 10> kTypes = {
-      MessageName<proto::SubmitRequest>(),    MessageName<proto::JobsRequest>(),
-      MessageName<proto::JobActionRequest>(), MessageName<proto::UpdateJobRequest>(),
-      MessageName<proto::LogsRequest>(),      MessageName<proto::NodesRequest>(),
-      MessageName<proto::ProjectsRequest>(),  MessageName<proto::WhyRequest>(),
-      MessageName<proto::UsageRequest>(),     MessageName<proto::StatsRequest>()};
-  for (std::string_view t : kTypes) {
-    if (t == type) return true;
+  static const std::array<std::string_view, 7> kTypes = {
+      MessageName<proto::SubmitRequest>(),   MessageName<proto::JobsRequest>(),
+      MessageName<proto::WhyRequest>(),      MessageName<proto::NodesRequest>(),
+      MessageName<proto::ProjectsRequest>(), MessageName<proto::UsageRequest>(),
+      MessageName<proto::JobActionRequest>()};
+  if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
+    return Invalid("herd-web may not relay '" + type.substr(0, 64) + "' for a web token");
   }
-  return false;
+  if (type == MessageName<proto::JobActionRequest>()) {
+    auto action = proto::DecodeBody<proto::JobActionRequest>(body);
+    if (!action.ok()) return action.status();
+    if (action->action != "cancel" || action->ids.empty()) {
+      return Invalid("herd-web may relay only the cancel of named jobs (asked: '" +
+                     action->action.substr(0, 32) + "' of " + std::to_string(action->ids.size()) +
+                     " named jobs)");
+    }
+  }
+  return Status::Ok();
 }
 
-}  // namespace
+Status CheckWebUser(const config::Config& config, uint32_t self) {
+  const std::string& name = config.web.user;
+  if (name.empty()) return Status::Ok();
+  const struct passwd* pw = getpwnam(name.c_str());
+  if (pw == nullptr) return Status::Ok();
+  const uid_t uid = pw->pw_uid;
+  const std::string fix =
+      ": herd-web must run as a user of its own with no other rights (such as "
+      "herd-web), set in [web] user";
+  if (uid == 0) return Invalid("[web] user '" + name + "' is root (uid 0)" + fix);
+  if (uid == self) {
+    return Invalid("[web] user '" + name + "' is herd-ctld's own user (uid " + std::to_string(uid) +
+                   "), whose credential speaks for herd-ctld" + fix);
+  }
+  for (const std::string& admin : config.admins) {
+    const struct passwd* a = admin == name ? pw : getpwnam(admin.c_str());
+    if (admin == name || (a != nullptr && a->pw_uid == uid)) {
+      return Invalid("[web] user '" + name + "' is an admin (admins has '" + admin +
+                     "'), so every request herd-web makes would have admin rights" + fix);
+    }
+  }
+  return Status::Ok();
+}
 
 bool Controller::IsWebUser(const auth::Identity& who) const {
   return web_uid_ >= 0 && static_cast<int64_t>(who.uid) == web_uid_;
@@ -40,13 +69,20 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
   if (!req.ok()) return req.status();
   const config::WebConfig& web = config_.web;
   proto::WebTokenReply reply;
+  const bool mints = req->action == "login" || req->action == "api" || req->action == "exchange";
+  if (mints && req->public_key.size() != auth::SealKey::kPublicKeyBytes) {
+    // Checked before anything is minted or a login token used up.
+    return auth::SealToken("", req->public_key).status();
+  }
   if (req->action == "login" || req->action == "api") {
     const bool login = req->action == "login";
     auto minted =
         web_tokens_.Mint(login ? auth::WebTokens::Kind::kLogin : auth::WebTokens::Kind::kSession,
                          who, Now(), login ? web.login_token_s : web.session_s);
     if (!minted.ok()) return minted.status();
-    reply.token = std::move(minted->token);
+    auto sealed = auth::SealToken(minted->token, req->public_key);
+    if (!sealed.ok()) return sealed.status();
+    reply.token = std::move(sealed).value();
     reply.expires = minted->expires;
     reply.user = who.user;
     reply.url = web.BaseUrl();
@@ -60,7 +96,9 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
       spdlog::warn("web login refused: {}", session.status().message());
       return session.status();
     }
-    reply.token = std::move(session->first.token);
+    auto sealed = auth::SealToken(session->first.token, req->public_key);
+    if (!sealed.ok()) return sealed.status();
+    reply.token = std::move(sealed).value();
     reply.expires = session->first.expires;
     reply.user = session->second.user;
     spdlog::info("web session for {} until {}", reply.user, reply.expires);
@@ -94,9 +132,10 @@ Status Controller::OnWebRelay(const net::Incoming& in, const auth::Identity& /*h
   auto user = web_tokens_.Resolve(req->token, Now());
   if (!user.ok()) return user.status();
   const Route* route = FindRoute(req->type);
-  if (route == nullptr || route->caller != Caller::kUser || !Relayable(req->type)) {
-    return Invalid("herd-web may not relay '" + req->type + "' for a web token");
+  if (route == nullptr || route->caller != Caller::kUser) {
+    return Invalid("herd-web may not relay '" + req->type.substr(0, 64) + "' for a web token");
   }
+  HERD_RETURN_IF_ERROR(CheckRelayable(req->type, req->body));
   // The inner request, answered as its user would be: the reply keeps the relay's id.
   net::Incoming inner{in.peer, proto::Envelope{proto::kProtocolVersion, std::move(req->type),
                                                in.envelope.id, "", std::move(req->body)}};

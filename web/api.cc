@@ -187,6 +187,12 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// True when Origin `origin` names `host` (the Host header), over HTTP or HTTPS
+// (a TLS proxy).
+bool SameOrigin(const std::string& origin, const std::string& host) {
+  return !host.empty() && (origin == "http://" + host || origin == "https://" + host);
+}
+
 struct Caller {
   std::string token;
   bool by_cookie = false;  // else Authorization: Bearer
@@ -195,7 +201,7 @@ struct Caller {
 // Who is asking: a Bearer token, else the session cookie; 401 when neither. A POST that comes with
 // the cookie alone must echo the CSRF cookie in X-Herd-CSRF and, when the browser names its Origin,
 // come from this same host: another site's form or script can do neither.
-Result<Caller> Authenticate(const HttpRequest& req) {
+Result<Caller> Authenticate(const HttpRequest& req, bool tls) {
   const std::string auth = req.Header("authorization");
   if (!auth.empty()) {
     static constexpr std::string_view kBearer = "Bearer ";
@@ -205,25 +211,81 @@ Result<Caller> Authenticate(const HttpRequest& req) {
     return Caller{auth.substr(kBearer.size()), false};
   }
   const std::string cookies = req.Header("cookie");
-  Caller c{CookieValue(cookies, kSessionCookie), true};
+  Caller c{CookieValue(cookies, CookieName(kSessionCookie, tls)), true};
   if (c.token.empty()) {
     return BadToken(
         "not logged in: open the address `herd web` prints, or send "
         "'Authorization: Bearer TOKEN' (herd web --token)");
   }
   if (req.method != "GET" && req.method != "HEAD") {
-    if (!SameSecret(req.Header(kCsrfHeader), CookieValue(cookies, kCsrfCookie))) {
-      return Denied(
-          "a POST with the session cookie must carry the X-Herd-CSRF header with the "
-          "herd_csrf cookie's value");
+    if (!SameSecret(req.Header(kCsrfHeader), CookieValue(cookies, CookieName(kCsrfCookie, tls)))) {
+      return Denied("a POST with the session cookie must carry the X-Herd-CSRF header with the " +
+                    CookieName(kCsrfCookie, tls) + " cookie's value");
     }
     const std::string origin = req.Header("origin");
-    const std::string host = req.Header("host");
-    if (!origin.empty() && origin != "http://" + host && origin != "https://" + host) {
+    if (!origin.empty() && !SameOrigin(origin, req.Header("host"))) {
       return Denied("cross-site request refused (Origin " + origin.substr(0, 100) + ")");
     }
   }
   return c;
+}
+
+// ---- /login ----
+// GET /login?token=T serves a page whose button POSTs T back: a login address
+// opened by a link from elsewhere logs nobody in by itself. POST /login must
+// come from that page (Origin is this host, or Sec-Fetch-Site says
+// same-origin), and replaces a session this browser already has only when the
+// user confirms it on a second page.
+
+bool IsLoginToken(std::string_view t) {
+  return t.size() == 64 && std::all_of(t.begin(), t.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// The value of `name` in an application/x-www-form-urlencoded body, undecoded
+// ("" when absent): the login form's fields are hex and words.
+std::string FormValue(std::string_view body, std::string_view name) {
+  while (!body.empty()) {
+    const size_t amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? "" : body.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      return std::string(pair.substr(eq + 1));
+    }
+  }
+  return "";
+}
+
+// The login page: `token` (64 hex digits, checked) in a form the user must
+// submit themselves.
+HttpResponse LoginPage(int status, const std::string& token, bool replace) {
+  HttpResponse o;
+  o.status = status;
+  o.content_type = "text/html; charset=utf-8";
+  o.body =
+      "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>herd: "
+      "log in</title></head>"
+      "<body><h1>Log in to herd</h1>\n"
+      "<p>Continue only if you ran <code>herd web</code> yourself just "
+      "now: this logs this "
+      "browser in as the user who did.</p>\n" +
+      std::string(replace ? "<p><strong>This browser is already logged in "
+                            "to herd.</strong> "
+                            "Logging in ends that session here.</p>\n"
+                          : "") +
+      "<form method=\"post\" action=\"/login\"><input type=\"hidden\" "
+      "name=\"token\" value=\"" +
+      token + "\">" + (replace ? "<input type=\"hidden\" name=\"replace\" value=\"yes\">" : "") +
+      "<button type=\"submit\">" + (replace ? "Replace the session and log in" : "Log in") +
+      "</button></form></body></html>\n";
+  // No script, no frame around it (a hidden frame could trick a click), posts
+  // only to herd-web.
+  o.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
+  o.headers.emplace_back("X-Frame-Options", "DENY");
+  return o;
 }
 
 template <typename Rep, typename Req>
@@ -539,6 +601,55 @@ std::span<const RouteInfo> Api::Routes() {
   return kInfos;
 }
 
+HttpResponse Api::Login(const HttpRequest& req) const {
+  const bool has_session =
+      !CookieValue(req.Header("cookie"), CookieName(kSessionCookie, options_.tls)).empty();
+  if (req.method == "GET") {
+    const std::string login = Param(req.params, "token");
+    if (!IsLoginToken(login)) {
+      return Error(401, "no login token here: open the address `herd web` prints");
+    }
+    return LoginPage(200, login, has_session);
+  }
+  if (req.method != "POST") return Error(405, "use GET (the login page) or POST (its form)");
+  // Only herd-web's own page posts here: another site's form is refused before the token is used.
+  const std::string origin = req.Header("origin");
+  if (req.Header("sec-fetch-site") != "same-origin" && !SameOrigin(origin, req.Header("host"))) {
+    return Error(403,
+                 "login refused: it must be posted from herd-web's own login page (open the "
+                 "address `herd web` prints and press its button)");
+  }
+  const std::string login = FormValue(req.body, "token");
+  if (!IsLoginToken(login)) {
+    return Error(401, "no login token in the form: open the address `herd web` prints");
+  }
+  if (has_session && FormValue(req.body, "replace") != "yes") {
+    return LoginPage(409, login, /*replace=*/true);  // asks; the token stays unused
+  }
+  auto session = link_->WebToken({"exchange", login, ""});
+  if (!session.ok()) {
+    HttpResponse e = ErrorOf(session.status());
+    if (e.status == 401) {
+      e.body = json({{"error",
+                      "this login address is unknown, expired or already used: "
+                      "run `herd web` for a new one"}})
+                   .dump();
+    }
+    return e;
+  }
+  const std::string attrs = std::string("; Path=/; SameSite=Strict; Max-Age=") +
+                            std::to_string(options_.session_s) + (options_.tls ? "; Secure" : "");
+  HttpResponse o;
+  o.status = 303;
+  o.headers.emplace_back("Location", "/");
+  o.headers.emplace_back("Set-Cookie", CookieName(kSessionCookie, options_.tls) + "=" +
+                                           session->token + attrs + "; HttpOnly");
+  const std::string csrf = options_.random_token ? options_.random_token() : "";
+  o.headers.emplace_back("Set-Cookie", CookieName(kCsrfCookie, options_.tls) + "=" + csrf + attrs);
+  o.body = json({{"user", session->user}, {"expires", session->expires}}).dump();
+  return o;
+}
+
 HttpResponse Api::Handle(const HttpRequest& req) const {
   HttpResponse r = [&]() -> HttpResponse {
     if (req.path == "/api/v1/openapi.json") {
@@ -547,35 +658,8 @@ HttpResponse Api::Handle(const HttpRequest& req) const {
       o.body = std::string(OpenApiJson());
       return o;
     }
-    if (req.path == "/login") {
-      if (req.method != "GET") return Error(405, "use GET");
-      const std::string login = Param(req.params, "token");
-      if (login.empty()) return Error(401, "no token: open the address `herd web` prints");
-      auto session = link_->WebToken({"exchange", login, ""});
-      if (!session.ok()) {
-        HttpResponse e = ErrorOf(session.status());
-        if (e.status == 401) {
-          e.body = json({{"error",
-                          "this login address is unknown, expired or already used: "
-                          "run `herd web` for a new one"}})
-                       .dump();
-        }
-        return e;
-      }
-      const std::string attrs = std::string("; Path=/; SameSite=Strict; Max-Age=") +
-                                std::to_string(options_.session_s) +
-                                (options_.tls ? "; Secure" : "");
-      HttpResponse o;
-      o.status = 303;
-      o.headers.emplace_back("Location", "/");
-      o.headers.emplace_back(
-          "Set-Cookie", std::string(kSessionCookie) + "=" + session->token + attrs + "; HttpOnly");
-      const std::string csrf = options_.random_token ? options_.random_token() : "";
-      o.headers.emplace_back("Set-Cookie", std::string(kCsrfCookie) + "=" + csrf + attrs);
-      o.body = json({{"user", session->user}, {"expires", session->expires}}).dump();
-      return o;
-    }
-    auto caller = Authenticate(req);
+    if (req.path == "/login") return Login(req);
+    auto caller = Authenticate(req, options_.tls);
     if (!caller.ok()) return ErrorOf(caller.status());
     if (req.path == "/logout") {
       if (req.method != "POST") return Error(405, "use POST");
@@ -583,7 +667,9 @@ HttpResponse Api::Handle(const HttpRequest& req) const {
       if (!ended.ok()) return ErrorOf(ended.status());
       HttpResponse o = JsonReply(200, {{"revoked", ended->revoked}});
       for (const char* name : {kSessionCookie, kCsrfCookie}) {
-        o.headers.emplace_back("Set-Cookie", std::string(name) + "=; Path=/; Max-Age=0");
+        o.headers.emplace_back("Set-Cookie", CookieName(name, options_.tls) +
+                                                 "=; Path=/; Max-Age=0" +
+                                                 (options_.tls ? "; Secure" : ""));
       }
       return o;
     }

@@ -58,10 +58,15 @@ inline constexpr int64_t kMaxJobsListed = 10000;  // GET /api/v1/jobs?limit=
 inline constexpr int64_t kDefaultJobsListed = 1000;
 
 // The cookies herd-web sets at /login: the session (HttpOnly, SameSite=Strict) and its CSRF value,
-// which a page echoes in the X-Herd-CSRF header of every POST (double submit).
+// which a page echoes in the X-Herd-CSRF header of every POST (double submit). Under TLS their
+// names carry the __Host- prefix (CookieName), so that no other host or plain-HTTP page can set
+// them.
 inline constexpr char kSessionCookie[] = "herd_session";
 inline constexpr char kCsrfCookie[] = "herd_csrf";
 inline constexpr char kCsrfHeader[] = "x-herd-csrf";
+inline std::string CookieName(const char* name, bool tls) {
+  return (tls ? "__Host-" : "") + std::string(name);
+}
 
 // One route of the API, as the OpenAPI description names it ("/api/v1/jobs/{id}").
 struct RouteInfo {
@@ -88,6 +93,9 @@ class Api {
   static std::span<const RouteInfo> Routes();
 
  private:
+  // GET /login (the page with its form) and POST /login (the form: the session cookie).
+  HttpResponse Login(const HttpRequest& request) const;
+
   CtldLink* link_;
   Options options_;
 };

@@ -24,6 +24,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/auth/auth.h"
+#include "common/auth/web_tokens.h"
 #include "common/config/config.h"
 #include "common/net/net.h"
 #include "common/util/daemon.h"
@@ -62,7 +63,9 @@ class CtldSource : public herd::web::CtldLink {
       const herd::proto::WebTokenRequest& request) override {
     std::lock_guard<std::mutex> lock(mu_);
     HERD_RETURN_IF_ERROR(Connect());
-    return client_->Call<herd::proto::WebTokenRequest, herd::proto::WebTokenReply>(request);
+    return herd::auth::CallSealed(request, [this](const herd::proto::WebTokenRequest& r) {
+      return client_->Call<herd::proto::WebTokenRequest, herd::proto::WebTokenReply>(r);
+    });
   }
 
   herd::web::Scrape Scrape() {

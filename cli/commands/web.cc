@@ -5,6 +5,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
+#include "common/auth/web_tokens.h"
 
 namespace herd::cli {
 namespace {
@@ -22,17 +23,21 @@ int RunWeb(const WebOptions& o, Context& ctx) {
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   const std::string action = o.revoke ? "revoke" : o.token ? "api" : "login";
-  auto reply = controller->WebToken(proto::WebTokenRequest{action, "", o.user});
+  // The token comes back sealed to a key pair made for this request alone.
+  auto reply = auth::CallSealed(
+      proto::WebTokenRequest{action, "", o.user},
+      [controller](const proto::WebTokenRequest& r) { return controller->WebToken(r); });
   if (!reply.ok()) return ctx.RequestError(reply.status());
   if (o.revoke) {
     ctx.out() << reply->revoked << " web token(s) of " << reply->user
               << " revoked: their browser sessions and API clients must log in again\n";
   } else if (o.token) {
-    // Only the token on stdout, so that `export HERD_TOKEN=$(herd web --token)` works.
+    // Only the token on stdout, so that a script can write it to a file of its own.
     ctx.out() << reply->token << "\n";
     ctx.err() << "herd: API token for " << reply->user << ", valid until "
               << FormatTimestamp(reply->expires)
-              << ": send it as 'Authorization: Bearer TOKEN'; keep it secret\n";
+              << ": send it as 'Authorization: Bearer TOKEN' from a file only you can read "
+                 "(curl -H @FILE), never on a command line; keep it secret\n";
   } else {
     ctx.out() << reply->url << "/login?token=" << reply->token << "\n";
     ctx.err() << "herd: open this address in a browser before " << FormatTimestamp(reply->expires)

@@ -105,4 +105,56 @@ int64_t WebTokens::RevokeUser(uint32_t uid) {
       std::erase_if(by_digest_, [uid](const auto& e) { return e.second.who.uid == uid; }));
 }
 
+Result<SealKey> SealKey::Make() {
+  static const bool sodium_ready = sodium_init() >= 0;
+  if (!sodium_ready) return Internal("libsodium cannot start: no random numbers for a key pair");
+  static_assert(kPublicKeyBytes == crypto_box_PUBLICKEYBYTES);
+  SealKey key;
+  key.public_.resize(crypto_box_PUBLICKEYBYTES);
+  key.secret_.resize(crypto_box_SECRETKEYBYTES);
+  crypto_box_keypair(reinterpret_cast<unsigned char*>(key.public_.data()),
+                     reinterpret_cast<unsigned char*>(key.secret_.data()));
+  return key;
+}
+
+SealKey::SealKey(SealKey&& other) noexcept
+    : public_(std::move(other.public_)), secret_(std::move(other.secret_)) {
+  sodium_memzero(other.secret_.data(), other.secret_.size());
+  other.secret_.clear();
+}
+
+SealKey::~SealKey() { sodium_memzero(secret_.data(), secret_.size()); }
+
+Result<std::string> SealKey::Open(std::string_view sealed) const {
+  if (secret_.size() != crypto_box_SECRETKEYBYTES || sealed.size() < crypto_box_SEALBYTES) {
+    return BadToken("herd-ctld's answer holds no token sealed to this request's key");
+  }
+  std::string token(sealed.size() - crypto_box_SEALBYTES, '\0');
+  if (crypto_box_seal_open(reinterpret_cast<unsigned char*>(token.data()),
+                           reinterpret_cast<const unsigned char*>(sealed.data()), sealed.size(),
+                           reinterpret_cast<const unsigned char*>(public_.data()),
+                           reinterpret_cast<const unsigned char*>(secret_.data())) != 0) {
+    return BadToken("herd-ctld's answer holds no token sealed to this request's key");
+  }
+  return token;
+}
+
+Result<std::string> SealToken(std::string_view token, std::string_view public_key) {
+  static const bool sodium_ready = sodium_init() >= 0;
+  if (!sodium_ready) return Internal("libsodium cannot start: cannot seal a web token");
+  if (public_key.size() != crypto_box_PUBLICKEYBYTES) {
+    return Invalid(
+        "a web token request must carry the " + std::to_string(crypto_box_PUBLICKEYBYTES) +
+        "-byte X25519 public key to seal the token to (got " + std::to_string(public_key.size()) +
+        " bytes): tokens are never sent in the clear; use a herd "
+        "and herd-web as new "
+        "as herd-ctld");
+  }
+  std::string sealed(token.size() + crypto_box_SEALBYTES, '\0');
+  crypto_box_seal(reinterpret_cast<unsigned char*>(sealed.data()),
+                  reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+                  reinterpret_cast<const unsigned char*>(public_key.data()));
+  return sealed;
+}
+
 }  // namespace herd::auth

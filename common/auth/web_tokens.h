@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "common/auth/auth.h"
 #include "common/util/status.h"
@@ -62,5 +63,48 @@ class WebTokens {
   std::map<std::string, Entry> by_digest_;
   uint64_t next_serial_ = 1;
 };
+
+// A token crosses the network only sealed (libsodium crypto_box_seal) to a
+// throwaway X25519 key of the client that asked for it: the client sends
+// SealKey::public_key() in its MUNGE-signed WebTokenRequest, herd-ctld answers
+// SealToken(token, that key), and only the client can open it. Someone who
+// reads the traffic sees neither the token nor a way to open it.
+class SealKey {
+ public:
+  static constexpr size_t kPublicKeyBytes = 32;
+  // A fresh key pair; an error when libsodium cannot start.
+  static Result<SealKey> Make();
+  SealKey(SealKey&& other) noexcept;
+  SealKey& operator=(SealKey&&) = delete;
+  ~SealKey();  // wipes the secret key
+  const std::string& public_key() const { return public_; }
+  // The token inside `sealed`; an error when it was not sealed to this key or
+  // was altered.
+  Result<std::string> Open(std::string_view sealed) const;
+
+ private:
+  SealKey() = default;
+  std::string public_;
+  std::string secret_;
+};
+// `token` sealed to `public_key` (kPublicKeyBytes); kInvalid for a key of
+// another size.
+Result<std::string> SealToken(std::string_view token, std::string_view public_key);
+
+// Sends `request` (a proto::WebTokenRequest) through `call` with a fresh
+// SealKey's public key and returns the reply with its token opened: how `herd
+// web` and herd-web ask herd-ctld for tokens.
+template <typename Request, typename Call>
+auto CallSealed(Request request, Call call) -> decltype(call(request)) {
+  auto key = SealKey::Make();
+  if (!key.ok()) return key.status();
+  request.public_key = key->public_key();
+  auto reply = call(request);
+  if (!reply.ok() || reply->token.empty()) return reply;
+  auto token = key->Open(reply->token);
+  if (!token.ok()) return token.status();
+  reply->token = std::move(token).value();
+  return reply;
+}
 
 }  // namespace herd::auth

@@ -661,6 +661,19 @@ class Parser {
     if (config_.web.tls_cert.empty() != config_.web.tls_key.empty()) {
       return Error(table, "web", "tls_cert and tls_key go together: set both (HTTPS) or neither");
     }
+    // Login forms, session cookies and API tokens cross `listen`: in plain HTTP
+    // only on this host.
+    auto listen = SplitHostPort(config_.web.listen);
+    if (config_.web.tls_cert.empty() && listen.ok() && !listen->first.starts_with("127.") &&
+        listen->first != "localhost" && listen->first != "::1") {
+      return Error(table, "web.listen",
+                   Quote(config_.web.listen) +
+                       " is not a loopback address, and tokens and session "
+                       "cookies must not "
+                       "cross the network in plain HTTP: set [web] tls_cert "
+                       "and tls_key (HTTPS), "
+                       "or listen on 127.0.0.1 behind a TLS proxy");
+    }
     return Status::Ok();
   }
 

@@ -386,10 +386,14 @@ struct WebTokenRequest {
   std::string action;
   std::string token = {};
   std::string user = {};
+  // login, api, exchange: the caller's throwaway X25519 public key (32 bytes, auth::SealKey):
+  // the reply's token is sealed to it and never crosses the network in the clear. herd-ctld
+  // refuses these actions without one.
+  std::string public_key = {};
   bool operator==(const WebTokenRequest&) const = default;
 };
 struct WebTokenReply {
-  std::string token;      // login, api, exchange: the new token (hex)
+  std::string token;      // login, api, exchange: the new token (hex), sealed to public_key
   int64_t expires = 0;    // when it expires, epoch seconds
   std::string user;       // whose token it is
   int64_t revoked = 0;    // revoke, logout: how many tokens ended
@@ -398,8 +402,8 @@ struct WebTokenReply {
 };
 // herd-web -> herd-ctld: the user request `type` with msgpack `body`, made for the holder of
 // session token `token`. Taken only from herd-web's user ([web] user); herd-ctld answers it as
-// if the token's user had sent the inner request (a wrong token: Code::kBadToken). Only requests
-// a user makes (jobs, job, nodes, projects, usage, why, logs, submit, cancel...) may be relayed.
+// if the token's user had sent the inner request (a wrong token: Code::kBadToken). Only what the
+// REST API sends may be relayed (ctld::CheckRelayable).
 struct WebRelay {
   std::string token;
   std::string type;

@@ -413,6 +413,7 @@ class SubmitEnvTest : public CliTest {
                  {"BASH_FUNC_module%%", "() {  eval x; }"},
                  {"HERD_CONFIG", "/etc/herd/other.toml"},
                  {"HERD_JOB_ID", "7"},
+                 {"HERD_TOKEN", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
                  {"SSH_AUTH_SOCK", "/tmp/ssh-1/agent"},
                  {"DISPLAY", ":0"},
                  {"TERM", "xterm"},

@@ -672,5 +672,26 @@ TEST(ConfigTest, WebTokensTlsAndUrl) {
   EXPECT_FALSE(ParseConfig("[web]\nsession_ttl = 0\n", "herd.toml").ok());
 }
 
+// Tokens and session cookies cross [web] listen: plain HTTP is taken on
+// loopback only.
+TEST(ConfigTest, WebListensBeyondLoopbackOnlyWithTls) {
+  for (const char* open : {"0.0.0.0:9180", "10.0.0.5:9180", "[::]:9180", "herd.example.org:80"}) {
+    auto r = ParseConfig(std::string("[web]\nlisten = \"") + open + "\"\n", "herd.toml");
+    ASSERT_FALSE(r.ok()) << open;
+    EXPECT_THAT(r.status().message(), HasSubstr("web.listen")) << open;
+    EXPECT_THAT(r.status().message(), HasSubstr("tls_cert")) << open;
+    EXPECT_EQ(MustParse(std::string("[web]\nlisten = \"") + open +
+                        "\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n")
+                  .web.listen,
+              open);
+  }
+  for (const char* local : {"127.0.0.1:9180", "127.0.1.1:80", "localhost:9180", "[::1]:9180"}) {
+    EXPECT_EQ(MustParse(std::string("[web]\nlisten = \"") + local + "\"\n").web.listen, local);
+  }
+  // metrics_listen serves /metrics alone, no tokens: any address.
+  EXPECT_EQ(MustParse("[web]\nmetrics_listen = \"0.0.0.0:9181\"\n").web.metrics_listen,
+            "0.0.0.0:9181");
+}
+
 }  // namespace
 }  // namespace herd::config

@@ -84,5 +84,36 @@ TEST(WebTokensTest, EachUserHoldsAtMostKMaxPerUserTokens) {
   EXPECT_EQ(t.size(), WebTokens::kMaxPerUser + 1);
 }
 
+// A token leaves herd-ctld sealed to the asker's key: only that key opens it,
+// the sealed bytes do not hold the token, and a request without a key of the
+// right size is refused.
+TEST(WebTokensTest, TokensAreSealedToTheAskersKeyOnly) {
+  const std::string token(WebTokens::kTokenHexChars, 'd');
+  auto key = SealKey::Make();
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  EXPECT_EQ(key->public_key().size(), SealKey::kPublicKeyBytes);
+  auto sealed = SealToken(token, key->public_key());
+  ASSERT_TRUE(sealed.ok()) << sealed.status().message();
+  EXPECT_EQ(sealed->find(token), std::string::npos);
+  auto opened = key->Open(*sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  EXPECT_EQ(*opened, token);
+
+  auto other = SealKey::Make();
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->Open(*sealed).ok());
+  std::string altered = *sealed;
+  altered.back() ^= 1;
+  EXPECT_FALSE(key->Open(altered).ok());
+  EXPECT_FALSE(key->Open(token).ok());  // a token in the clear is not taken either
+
+  for (const std::string& bad : {std::string(), std::string(31, 'k'), std::string(33, 'k')}) {
+    auto refused = SealToken(token, bad);
+    EXPECT_EQ(refused.status().code(), Code::kInvalid);
+    EXPECT_NE(refused.status().message().find("public key"), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace herd::auth

@@ -180,7 +180,10 @@ template <> LaunchCommand Sample() { return {FullJob(), 1, {{"HERD_JOB_ID", "1"}
 template <> SignalCommand Sample() { return {77, "kill", 30000, "preempted", 4}; }
 template <> LogsFetch Sample() { return {0xfedcba9876543210ull, FullLogsRequest(), 5}; }
 template <> LogsData Sample() { return {12, FullLogsReply(), "no such log"}; }
-template <> WebTokenRequest Sample() { return {"exchange", std::string(64, 'a'), "alice"}; }
+template <>
+WebTokenRequest Sample() {
+  return {"exchange", std::string(64, 'a'), "alice", std::string(32, '\xfe')};
+}
 template <> WebTokenReply Sample() {
   return {std::string(64, 'b'), 1700000600, "alice", 2, "http://web:9180"};
 }

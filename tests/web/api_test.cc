@@ -19,6 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+constexpr char kLogin[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 class FakeCtldLink : public CtldLink {
  public:
@@ -46,7 +47,7 @@ class FakeCtldLink : public CtldLink {
   }
   Result<proto::WebTokenReply> WebToken(const proto::WebTokenRequest& request) override {
     token_requests.push_back(request);
-    if (request.action == "exchange" && request.token == "good-login") {
+    if (request.action == "exchange" && request.token == kLogin) {
       return proto::WebTokenReply{kToken, 1700000000, "alice", 0, ""};
     }
     return BadToken("the web token is unknown, expired or revoked");
@@ -169,26 +170,95 @@ TEST_F(ApiTest, CancelOfAnotherUsersJobIs403) {
   EXPECT_EQ(Call("POST", "/api/v1/jobs/x/cancel", Bearer()).status, 400);
 }
 
-TEST_F(ApiTest, LoginSwapsTheTokenForAnHttpOnlyStrictCookie) {
-  HttpResponse r = Call("GET", "/login", {}, "", {{"token", "good-login"}});
+// The login address serves a page that asks; nothing is swapped and no cookie
+// set until its form is posted, from this same origin.
+TEST_F(ApiTest, TheLoginAddressServesAFormAndSetsNoCookie) {
+  HttpResponse r = Call("GET", "/login", {}, "", {{"token", kLogin}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_THAT(r.body, HasSubstr("<form method=\"post\" action=\"/login\">"));
+  EXPECT_THAT(r.body, HasSubstr(std::string("name=\"token\" value=\"") + kLogin + "\""));
+  EXPECT_THAT(HeaderOf(r, "Content-Security-Policy"), HasSubstr("frame-ancestors 'none'"));
+  EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "");
+  EXPECT_TRUE(link_.token_requests.empty());
+  // Only a token's hex digits are written into the page.
+  r = Call("GET", "/login", {}, "", {{"token", "\"><script>alert(1)</script>"}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.body.find("<script>"), std::string::npos) << r.body;
+}
+
+TEST_F(ApiTest, LoginPostSwapsTheTokenForAnHttpOnlyStrictHostCookie) {
+  const std::string form = std::string("token=") + kLogin;
+  HttpResponse r =
+      Call("POST", "/login", {{"host", "herd:9180"}, {"origin", "https://herd:9180"}}, form);
   ASSERT_EQ(r.status, 303) << r.body;
   EXPECT_EQ(HeaderOf(r, "Location"), "/\n");
   const std::string cookies = HeaderOf(r, "Set-Cookie");
-  EXPECT_THAT(cookies, HasSubstr(std::string("herd_session=") + kToken +
+  EXPECT_THAT(cookies, HasSubstr(std::string("__Host-herd_session=") + kToken +
                                  "; Path=/; SameSite=Strict; Max-Age=3600; Secure; HttpOnly\n"));
-  EXPECT_THAT(cookies, HasSubstr("herd_csrf=csrf-value; Path=/; SameSite=Strict"));
+  EXPECT_THAT(cookies, HasSubstr("__Host-herd_csrf=csrf-value; Path=/; SameSite=Strict"));
   EXPECT_EQ(HeaderOf(r, "Referrer-Policy"), "no-referrer\n");
   ASSERT_EQ(link_.token_requests.size(), 1u);
   EXPECT_EQ(link_.token_requests[0].action, "exchange");
 
-  r = Call("GET", "/login", {}, "", {{"token", "used-or-wrong"}});
+  // Sec-Fetch-Site: same-origin does as well as an Origin; a used token is
+  // refused.
+  r = Call("POST", "/login", {{"sec-fetch-site", "same-origin"}}, "token=" + std::string(64, 'b'));
   EXPECT_EQ(r.status, 401);
   EXPECT_THAT(r.body, HasSubstr("already used"));
   EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "");
+
+  // Without TLS the names have no __Host- prefix (browsers take it only with
+  // Secure).
+  Api plain{&link_, {.tls = false, .session_s = 60}};
+  HttpRequest req{"POST", "/login", {}, {{"sec-fetch-site", "same-origin"}}, form};
+  EXPECT_THAT(HeaderOf(plain.Handle(req), "Set-Cookie"),
+              HasSubstr(std::string("herd_session=") + kToken + "; Path=/; SameSite=Strict"));
+}
+
+// Login CSRF: a page of another site that sends a victim's browser to the login
+// address of the attacker's token, or posts it, must not log the victim in as
+// the attacker.
+TEST_F(ApiTest, ALoginFromAnotherSiteOrALinkAloneSetsNoSession) {
+  const std::string form = std::string("token=") + kLogin;
+  EXPECT_EQ(HeaderOf(Call("GET", "/login", {}, "", {{"token", kLogin}}), "Set-Cookie"), "");
+  for (const auto& headers : std::vector<std::map<std::string, std::string>>{
+           {},
+           {{"host", "herd:9180"}, {"origin", "https://evil.example"}},
+           {{"host", "herd:9180"}, {"origin", "null"}},
+           {{"host", "herd:9180"}, {"sec-fetch-site", "cross-site"}},
+           {{"host", "herd:9180"}, {"sec-fetch-site", "same-site"}}}) {
+    HttpResponse r = Call("POST", "/login", headers, form);
+    EXPECT_EQ(r.status, 403) << r.body;
+    EXPECT_THAT(r.body, HasSubstr("own login page"));
+    EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "");
+  }
+  EXPECT_TRUE(link_.token_requests.empty());  // the token is not even used up
+}
+
+// Session fixation: a browser already logged in is asked before its session is
+// replaced.
+TEST_F(ApiTest, ALoginAsksBeforeReplacingTheBrowsersSession) {
+  const std::map<std::string, std::string> same = {
+      {"host", "herd:9180"},
+      {"origin", "https://herd:9180"},
+      {"cookie", std::string("__Host-herd_session=") + std::string(64, 'c')}};
+  HttpResponse r = Call("POST", "/login", same, std::string("token=") + kLogin);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("already logged in"));
+  EXPECT_THAT(r.body, HasSubstr("name=\"replace\" value=\"yes\""));
+  EXPECT_EQ(HeaderOf(r, "Set-Cookie"), "");
+  EXPECT_TRUE(link_.token_requests.empty());
+  EXPECT_THAT(Call("GET", "/login", same, "", {{"token", kLogin}}).body,
+              HasSubstr("already logged in"));
+  r = Call("POST", "/login", same, std::string("token=") + kLogin + "&replace=yes");
+  EXPECT_EQ(r.status, 303) << r.body;
+  EXPECT_THAT(HeaderOf(r, "Set-Cookie"), HasSubstr(kToken));
 }
 
 TEST_F(ApiTest, ACookiePostNeedsTheCsrfHeaderAndTheSameOrigin) {
-  const std::string cookie = std::string("herd_session=") + kToken + "; herd_csrf=csrf-value";
+  const std::string cookie =
+      std::string("__Host-herd_session=") + kToken + "; __Host-herd_csrf=csrf-value";
   const std::string spec = R"({"command": ["true"], "cwd": "/"})";
   // GET with the cookie alone is fine.
   EXPECT_EQ(Call("GET", "/api/v1/jobs", {{"cookie", cookie}}).status, 200);

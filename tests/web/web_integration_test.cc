@@ -361,6 +361,15 @@ class WebApiTest : public SharedClusterTest<WebApiTest> {
     if (method == "POST") return client.Post(path.c_str(), headers, body, "application/json");
     return client.Get(path.c_str(), headers);
   }
+  // The login page's form, posted as a browser on herd-web's own page would.
+  httplib::Result PostLogin(const std::string& login_token) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(2, 0);
+    client.set_read_timeout(10, 0);
+    httplib::Headers headers{{"Origin", "http://127.0.0.1:" + std::to_string(port_)}};
+    return client.Post("/login", headers, "token=" + login_token,
+                       "application/x-www-form-urlencoded");
+  }
   nlohmann::json Json(const httplib::Result& r) {
     if (!r) return nullptr;
     return nlohmann::json::parse(r->body, nullptr, false);
@@ -476,13 +485,19 @@ TEST_F(WebApiTest, WrongExpiredUsedAndRevokedTokensGet401AndNoData) {
   const size_t path_at = url.find("/login?token=");
   ASSERT_NE(path_at, std::string::npos) << url;
   const std::string login = url.substr(path_at);
-  auto first = Call("GET", login, "");
+  // The address serves a form; its POST (from the same origin) swaps the token for the cookie.
+  auto page = Call("GET", login, "");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200) << page->body;
+  EXPECT_EQ(page->get_header_value("Set-Cookie"), "");
+  const std::string login_token = login.substr(login.find('=') + 1);
+  auto first = PostLogin(login_token);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->status, 303) << first->body;
   const std::string cookie = first->get_header_value("Set-Cookie");
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
-  auto again = Call("GET", login, "");
+  auto again = PostLogin(login_token);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 401) << again->body;
 
@@ -491,7 +506,8 @@ TEST_F(WebApiTest, WrongExpiredUsedAndRevokedTokensGet401AndNoData) {
   ASSERT_EQ(late.exit_code, 0) << late.err;
   const std::string late_login = late.out.substr(late.out.find("/login?token="));
   std::this_thread::sleep_for(4s);  // past login_token_ttl: what is tested is the clock itself
-  auto expired = Call("GET", late_login.substr(0, late_login.find('\n')), "");
+  const std::string late_token = late_login.substr(0, late_login.find('\n'));
+  auto expired = PostLogin(late_token.substr(late_token.find('=') + 1));
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->status, 401) << expired->body;
 
@@ -518,6 +534,19 @@ TEST_F(WebApiTest, HerdCtldRefusesATokenRelayedByAnyoneButHerdWebsUser) {
   CommandResult wrong = ProbeAs(1, std::string(64, 'b'));
   EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
   EXPECT_NE(wrong.out.find("unknown, expired or revoked"), std::string::npos) << wrong.out;
+}
+
+// A token never crosses the network in the clear: herd-ctld seals it to a key the asker sent in its
+// MUNGE-signed request, and refuses to mint one for a request without a key.
+TEST_F(WebApiTest, HerdCtldMintsNoTokenForARequestWithoutAKeyToSealItTo) {
+  CommandResult r = ProbeAs(kNobody, "--mint");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("public key"), std::string::npos) << r.out;
+  // `herd web --token` sends one, and its token works.
+  const std::string token = ApiToken(/*as_root=*/false);
+  auto jobs = Call("GET", "/api/v1/jobs", token);
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ(jobs->status, 200) << jobs->body;
 }
 
 TEST_F(WebApiTest, MalformedAndOversizedBodiesAreRefusedAndHerdWebStaysUp) {

@@ -3,7 +3,11 @@
 // herd-ctld answers the relayed request; prints "refused CODE MESSAGE" and exits 1 when it refuses;
 // exits 2 when it cannot ask. web_integration_test runs it as a user other than herd-web's, who
 // must be refused even with a valid token.
+// web_relay_probe CONFIG --mint: asks herd-ctld for an API token without a
+// public key to seal it to, as a client from before sealing would; prints "ok
+// TOKEN" (exit 0) or "refused CODE MESSAGE" (exit 1).
 #include <cstdio>
+#include <string_view>
 
 #include "common/auth/auth.h"
 #include "common/config/config.h"
@@ -27,6 +31,16 @@ int main(int argc, char** argv) {
   }
   herd::net::Client client(herd::config::LocalEndpoint(config->controller.listen.front()),
                            std::move(auth).value(), 5000);
+  if (std::string_view(argv[2]) == "--mint") {
+    auto minted = client.Call<herd::proto::WebTokenRequest, herd::proto::WebTokenReply>({"api"});
+    if (!minted.ok()) {
+      std::printf("refused %d %s\n", static_cast<int>(minted.status().code()),
+                  minted.status().message().c_str());
+      return minted.status().code() == herd::Code::kUnavailable ? 2 : 1;
+    }
+    std::printf("ok %s\n", minted->token.c_str());
+    return 0;
+  }
   herd::proto::JobsRequest jobs;
   jobs.all = true;
   herd::proto::WebRelay relay{argv[2], herd::proto::MessageName<herd::proto::JobsRequest>(),

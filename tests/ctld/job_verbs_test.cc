@@ -37,22 +37,6 @@ std::unique_ptr<InProcessCluster> Cluster() {
   return InProcessCluster::Started(o);
 }
 
-// An array of `indexes` submitted as `uid`: its id (its first member's).
-model::JobId SubmitArray(InProcessCluster& c, uint32_t uid, std::vector<int64_t> indexes,
-                         int64_t gpus = 1) {
-  auto reply =
-      c.Client(uid).Call<proto::SubmitReply>(proto::SubmitRequest{Spec(gpus), indexes, {}});
-  EXPECT_TRUE(reply.ok()) << reply.status().message();
-  return reply.ok() ? reply->id : 0;
-}
-
-// A dependent job of `uid` on `after` ("12:ok", "12_3:any").
-model::JobId SubmitAfter(InProcessCluster& c, uint32_t uid, const std::string& after) {
-  model::JobSpec spec = Spec(0);
-  spec.after = {after};
-  return c.Submit(uid, spec);
-}
-
 Result<proto::JobActionReply> Act(InProcessCluster& c, uint32_t uid, proto::JobActionRequest r) {
   return c.Client(uid).Call<proto::JobActionReply>(r);
 }
@@ -62,12 +46,6 @@ std::string WaitsFor(InProcessCluster& c, model::JobId id) {
   auto why = c.Client(0).Call<proto::WhyReply>(proto::WhyRequest{id});
   EXPECT_TRUE(why.ok()) << why.status().message();
   return why.ok() ? why->waits_for : "";
-}
-
-bool Ends(InProcessCluster& c, model::JobId id, int exit_code) {
-  const bool ok = c.jobs("n1").Exit(noded::JobKey(id, c.Job(id).restart_count, 0), exit_code);
-  c.Advance(100);
-  return ok;
 }
 
 TEST(ArrayDependencyTest, AfterOkOnAnArrayWaitsForEveryMemberAndNeverRunsWhenOneFails) {

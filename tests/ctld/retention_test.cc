@@ -34,24 +34,6 @@ std::unique_ptr<InProcessCluster> Cluster() {
   return InProcessCluster::Started(o);
 }
 
-model::JobId SubmitArray(InProcessCluster &c, uint32_t uid, std::vector<int64_t> indexes) {
-  auto reply = c.Client(uid).Call<proto::SubmitReply>(proto::SubmitRequest{Spec(1), indexes, {}});
-  EXPECT_TRUE(reply.ok()) << reply.status().message();
-  return reply.ok() ? reply->id : 0;
-}
-
-model::JobId SubmitAfter(InProcessCluster &c, uint32_t uid, const std::string &after) {
-  model::JobSpec spec = Spec(0);
-  spec.after = {after};
-  return c.Submit(uid, spec);
-}
-
-bool Ends(InProcessCluster &c, model::JobId id, int exit_code) {
-  const bool ok = c.jobs("n1").Exit(noded::JobKey(id, c.Job(id).restart_count, 0), exit_code);
-  c.Advance(100);
-  return ok;
-}
-
 // The jobs `uid` lists with `request` (every page).
 std::vector<model::Job> List(InProcessCluster &c, uint32_t uid, proto::JobsRequest request) {
   std::vector<model::Job> all;

@@ -148,4 +148,14 @@ class InProcessCluster {
 model::JobSpec Spec(int64_t gpus, const std::string& job_class = "train",
                     const std::string& project = "");
 
+// An array of `indexes` submitted as `uid`, each member a Spec(gpus): its id (its first
+// member's); 0 after a failed expectation.
+model::JobId SubmitArray(InProcessCluster& c, uint32_t uid, std::vector<int64_t> indexes,
+                         int64_t gpus = 1);
+// A CPU-only job of `uid` that depends on `after` ("12:ok", "12_3:any").
+model::JobId SubmitAfter(InProcessCluster& c, uint32_t uid, const std::string& after);
+// Job `id`'s current run on node n1 exits with `exit_code`, and 100 ms pass: false if it has
+// no process there.
+bool Ends(InProcessCluster& c, model::JobId id, int exit_code);
+
 }  // namespace herd::testing

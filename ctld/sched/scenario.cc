@@ -186,9 +186,9 @@ GpuSlot& FindGpu(NodeView& n, int index) {
 
 // Picks cores for a running worker written without `cores=`: the lowest free ones on its GPUs'
 // NUMA nodes first.
-void PickCores(const NodeView& n, const Request& request, model::WorkerPlacement& w) {
+void PickCores(NodeView& n, const Request& request, model::WorkerPlacement& w) {
   std::vector<int> numas;
-  for (int g : w.gpus) numas.push_back(FindGpu(const_cast<NodeView&>(n), g).numa);
+  for (int g : w.gpus) numas.push_back(FindGpu(n, g).numa);
   for (const auto& [id, cores] : n.free_cores_by_numa) numas.push_back(id);
   for (int numa : numas) {
     auto it = n.free_cores_by_numa.find(numa);

@@ -17,6 +17,7 @@
 #include "common/net/net.h"
 #include "common/proto/codec.h"
 #include "common/proto/stream.h"
+#include "common/util/heap.h"
 
 namespace herd::cli {
 namespace {
@@ -79,7 +80,9 @@ Forwarder::Forwarder(ForwardTarget target, std::unique_ptr<auth::Authenticator> 
     : target_(std::move(target)),
       auth_(std::move(auth)),
       max_connections_(std::max(max_connections, 1)),
-      err_(err) {}
+      err_(err) {
+  KeepHeapForStreams();
+}
 
 Forwarder::~Forwarder() {
   for (int fd : listen_fds_) close(fd);

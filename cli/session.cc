@@ -14,6 +14,7 @@
 #include "common/net/net.h"
 #include "common/proto/codec.h"
 #include "common/proto/stream.h"
+#include "common/util/heap.h"
 
 namespace herd::cli {
 namespace {
@@ -90,6 +91,7 @@ class Session {
       : r_(r), auth_(auth), err_(err) {}
 
   Result<SessionEnd> Run() {
+    KeepHeapForStreams();
     auto dealer = net::Dealer::Connect(r_.endpoint, "");
     if (!dealer.ok()) return dealer.status();
     dealer_ = std::move(*dealer);

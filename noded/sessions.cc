@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -21,8 +22,10 @@ constexpr size_t kMaxSessions = 256;
 // Connections of herd port-forward one user may hold open on a node (each is a process of the
 // job's user), besides their sessions; all count toward kMaxSessions.
 constexpr size_t kMaxForwardsPerUid = 32;
-// Read from a relay at once: one ZeroMQ message.
-constexpr size_t kChunk = 64 << 10;
+// Read from a relay at once: one message to herd. Large, so that a fast stream costs few
+// messages (each one is encoded, copied and woken up for on both sides); a quarter of the window,
+// so that herd's acknowledgement of one arrives while the next ones are on their way.
+constexpr size_t kChunk = proto::kSessionWindow / 4;
 
 uint64_t DrawSessionId() {
   static std::random_device random;
@@ -266,17 +269,19 @@ void SessionHub::Pump(uint64_t id, Session& s) {
   }
   bool reported = false;
   while (s.sent - s.received < proto::kSessionWindow) {
-    std::string buf(kChunk, '\0');
-    const ssize_t n = recv(s.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    // At most the window's room: what herd-noded holds for a peer stays within the window.
+    const size_t room = static_cast<size_t>(
+        std::min<int64_t>(kChunk, proto::kSessionWindow - (s.sent - s.received)));
+    if (read_buf_.size() < kChunk) read_buf_.resize(kChunk);
+    const ssize_t n = recv(s.fd, read_buf_.data(), room, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
     if (n <= 0) {
       SendOutput(s, id, "", true);
       Close(id, "the session ended");
       return;
     }
-    buf.resize(static_cast<size_t>(n));
     s.sent += n;
-    SendOutput(s, id, std::move(buf), false);
+    SendOutput(s, id, std::string(read_buf_.data(), static_cast<size_t>(n)), false);
     reported = true;
   }
   // herd waits for room in its window: say what the relay took.

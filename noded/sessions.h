@@ -81,6 +81,7 @@ class SessionHub {
   const Clock* clock_;
   std::map<uint64_t, Session> sessions_;
   std::map<std::string, int64_t> last_input_ms_;  // by job key
+  std::string read_buf_;                          // what Pump reads from a relay, reused
 };
 
 }  // namespace herd::noded

@@ -26,9 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 16 << 10;
+constexpr size_t kReadChunk = stream::kMaxFramePayload;
 // Bytes handed to the socket in one write, at most (several frames).
-constexpr size_t kSendBatch = 64 << 10;
+constexpr size_t kSendBatch = 256 << 10;
 // After the command ended, how long the attached `herd` has to take the rest of the output.
 constexpr auto kDrainTime = std::chrono::seconds(5);
 // herd exec: after its `herd` went away, how long the command has after SIGHUP before SIGKILL.

@@ -116,6 +116,7 @@ void SessionHub::Step() {
   for (const net::Incoming& in : server_->Poll(0)) {
     if (refused.count(in.peer) == 0 && !Handle(in)) refused.insert(in.peer);
   }
+  for (const std::string& peer : server_->TakeClosed()) keys_.Drop(peer);
   const int64_t now = clock_->MonotonicMillis();
   std::vector<uint64_t> idle;
   for (auto& [id, s] : sessions_) {
@@ -132,9 +133,16 @@ void SessionHub::Step() {
 
 bool SessionHub::Handle(const net::Incoming& in) {
   const proto::Envelope& e = in.envelope;
-  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  auto who = auth::IsKeyed(e.cred)
+                 ? keys_.Verify(in.peer, e.cred, e.type, e.id, e.body)
+                 : auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  // A connection without a key is only told so: it may be herd's connection made anew, and
+  // herd then sends the refused messages again with MUNGE (nothing was verified, nothing costs).
+  const bool no_key = !who.ok() && who.status().code() == Code::kNoConnectionKey;
   Status s;
-  if (!who.ok()) {
+  if (no_key) {
+    s = who.status();
+  } else if (!who.ok()) {
     spdlog::warn("session: refused '{}' from an unauthenticated peer, closing its connection: {}",
                  e.type, who.status().message());
     s = who.status();
@@ -154,8 +162,8 @@ bool SessionHub::Handle(const net::Incoming& in) {
                                                                  s.message()},
                                                e.id));
   }
-  if (!who.ok()) server_->Disconnect(in.peer);
-  return who.ok();
+  if (!who.ok() && !no_key) server_->Disconnect(in.peer);
+  return who.ok() || no_key;
 }
 
 Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
@@ -226,7 +234,17 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   s.port = req->port;
   s.last_heard_ms = clock_->MonotonicMillis();
   spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user, What(*req), key);
-  server_->Send(in.peer, proto::MakeEnvelope(proto::SessionOpened{id}, in.envelope.id));
+  proto::SessionOpened opened{id, ""};
+  // A key is opened on MUNGE's word only, and one per connection: a second SessionOpen on a
+  // keyed connection gets none (herd opens each session on a connection of its own).
+  if (!req->client_public.empty() && std::string_view(auth_->Name()) == "munge" &&
+      !auth::IsKeyed(in.envelope.cred)) {
+    if (auto server_public = keys_.Open(in.peer, who, req->client_public); server_public.ok()) {
+      server_->Watch(in.peer);  // the key goes with the connection
+      opened.server_public = std::move(*server_public);
+    }
+  }
+  server_->Send(in.peer, proto::MakeEnvelope(opened, in.envelope.id));
   return Status::Ok();
 }
 

@@ -14,9 +14,11 @@
 #include <cstring>
 #include <optional>
 
+#include "cli/session_signer.h"
 #include "common/net/net.h"
 #include "common/proto/codec.h"
 #include "common/proto/stream.h"
+#include "common/util/heap.h"
 
 namespace herd::cli {
 namespace {
@@ -57,7 +59,7 @@ struct Forwarder::Conn {
   int fd = -1;
   uint16_t local = 0, remote = 0;
   std::unique_ptr<net::Dealer> dealer;
-  uint64_t next_id = 1;
+  std::unique_ptr<SessionSigner> signer;
   uint64_t open_id = 0;  // the SessionOpen's id while it is unanswered
   uint64_t session = 0;
   stream::FrameReader reader;
@@ -79,7 +81,9 @@ Forwarder::Forwarder(ForwardTarget target, std::unique_ptr<auth::Authenticator> 
     : target_(std::move(target)),
       auth_(std::move(auth)),
       max_connections_(std::max(max_connections, 1)),
-      err_(err) {}
+      err_(err) {
+  KeepHeapForStreams();
+}
 
 Forwarder::~Forwarder() {
   for (int fd : listen_fds_) close(fd);
@@ -144,15 +148,11 @@ void Forwarder::Accept(size_t listener) {
       continue;
     }
     c->dealer = std::move(*dealer);
-    proto::SessionOpen open{target_.id, target_.worker, false, target_.node, pf.remote};
-    proto::Envelope e = proto::MakeEnvelope(open);
-    e.id = c->open_id = c->next_id++;
-    auto cred = auth_->Credential(auth::MessageBinding(e.type, e.id, e.body));
-    Status sent = cred.status();
-    if (cred.ok()) {
-      e.cred = std::move(*cred);
-      sent = c->dealer->Send(e);
-    }
+    c->signer = std::make_unique<SessionSigner>(*auth_);
+    proto::SessionOpen open{target_.id, target_.worker, false, target_.node, pf.remote,
+                            c->signer->OfferKey()};
+    c->open_id = c->signer->next_id();
+    Status sent = c->signer->Send(*c->dealer, proto::MakeEnvelope(open), 0);
     if (!sent.ok()) {
       err_ << "herd: " << where << ": " << sent.message() << "\n" << std::flush;
       close(fd);
@@ -163,19 +163,14 @@ void Forwarder::Accept(size_t listener) {
   }
 }
 
-Status Forwarder::SendInput(Conn& c, auth::Authenticator& auth, std::string data, bool close) {
+Status Forwarder::SendInput(Conn& c, std::string data, bool close) {
   c.sent_input += static_cast<int64_t>(data.size());
   // Only what was written on counts as received: unwritten output stays within the window.
   const int64_t received = std::max(c.acked, c.arrived - static_cast<int64_t>(c.to_local.size()));
   c.acked = received;
-  proto::Envelope e =
-      proto::MakeEnvelope(proto::SessionInput{c.session, std::move(data), received, close});
-  e.id = c.next_id++;
-  auto cred = auth.Credential(auth::MessageBinding(e.type, e.id, e.body));
-  if (!cred.ok()) return cred.status();
-  e.cred = std::move(*cred);
   c.last_sent = Clock::now();
-  return c.dealer->Send(e);
+  proto::SessionInput input{c.session, std::move(data), received, close};
+  return c.signer->Send(*c.dealer, proto::MakeEnvelope(input), c.sent_input);
 }
 
 void Forwarder::Step(int timeout_ms, int wake_fd) {
@@ -197,7 +192,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     const std::string where = "127.0.0.1:" + std::to_string(c.local);
     auto finish = [&](const std::string& why) {
       if (!why.empty()) err_ << "herd: " << where << ": " << why << "\n" << std::flush;
-      if (c.session != 0 && !c.closed_remote) (void)SendInput(c, *auth_, "", /*close=*/true);
+      if (c.session != 0 && !c.closed_remote) (void)SendInput(c, "", /*close=*/true);
       done.push_back(fd);
     };
     // Messages from the node.
@@ -205,7 +200,13 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     for (auto e = c.dealer->Receive(0); e && !ended; e = c.dealer->Receive(0)) {
       c.last_heard = now;
       if (e->type == proto::MessageName<proto::ErrorReply>()) {
-        Status s = net::ReplyStatus(*e);
+        Status again;
+        if (c.signer->Recovered(*c.dealer, *e, &again)) {
+          // Sent again on the new connection; what it acknowledged may have been lost.
+          if (again.ok()) again = SendInput(c, "");
+          if (again.ok()) continue;
+        }
+        Status s = again.ok() ? net::ReplyStatus(*e) : again;
         c.closed_remote = true;
         finish("port " + std::to_string(c.remote) + " of job " + std::to_string(target_.id) + ": " +
                s.message());
@@ -214,12 +215,16 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       }
       if (e->id == c.open_id && c.session == 0) {
         auto opened = proto::BodyOf<proto::SessionOpened>(*e);
-        if (opened.ok()) c.session = opened->session;
+        if (opened.ok()) {
+          c.session = opened->session;
+          c.signer->Accept(opened->server_public);
+        }
         continue;
       }
       auto out = proto::BodyOf<proto::SessionOutput>(*e);
       if (!out.ok() || out->session != c.session || c.session == 0) continue;
       c.taken = std::max(c.taken, out->taken);
+      c.signer->Taken(c.taken);
       c.arrived += static_cast<int64_t>(out->data.size());
       c.reader.Append(out->data);
       while (auto f = c.reader.Next()) {
@@ -272,7 +277,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
         break;
       }
       if (!frames.empty()) {
-        if (Status s = SendInput(c, *auth_, std::move(frames)); !s.ok()) {
+        if (Status s = SendInput(c, std::move(frames)); !s.ok()) {
           finish(s.message());
           continue;
         }
@@ -282,7 +287,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     if (c.session != 0) {
       const int64_t received = c.arrived - static_cast<int64_t>(c.to_local.size());
       if (received - c.acked >= proto::kSessionWindow / 4 || now - c.last_sent >= kKeepalive) {
-        (void)SendInput(c, *auth_, "");
+        (void)SendInput(c, "");
       }
     } else if (now - c.opened_at >= std::chrono::milliseconds(target_.timeout_ms)) {
       finish("no answer from the job's node at " + target_.endpoint);

@@ -68,7 +68,7 @@ class Forwarder {
             std::ostream& err);
   void Accept(size_t listener);
   // Sends stream bytes (and how much output was written on) for c's session; close ends it.
-  static Status SendInput(Conn& c, auth::Authenticator& auth, std::string data, bool close = false);
+  static Status SendInput(Conn& c, std::string data, bool close = false);
 
   ForwardTarget target_;
   std::unique_ptr<auth::Authenticator> auth_;

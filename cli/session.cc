@@ -11,9 +11,11 @@
 #include <chrono>
 #include <optional>
 
+#include "cli/session_signer.h"
 #include "common/net/net.h"
 #include "common/proto/codec.h"
 #include "common/proto/stream.h"
+#include "common/util/heap.h"
 
 namespace herd::cli {
 namespace {
@@ -87,9 +89,10 @@ bool WriteAll(int fd, std::string_view data) {
 class Session {
  public:
   Session(const SessionRequest& r, auth::Authenticator& auth, std::ostream& err)
-      : r_(r), auth_(auth), err_(err) {}
+      : r_(r), signer_(auth), err_(err) {}
 
   Result<SessionEnd> Run() {
+    KeepHeapForStreams();
     auto dealer = net::Dealer::Connect(r_.endpoint, "");
     if (!dealer.ok()) return dealer.status();
     dealer_ = std::move(*dealer);
@@ -145,17 +148,14 @@ class Session {
   }
 
   Status Send(proto::Envelope e) {
-    e.id = next_id_++;
-    auto cred = auth_.Credential(auth::MessageBinding(e.type, e.id, e.body));
-    if (!cred.ok()) return cred.status();
-    e.cred = std::move(*cred);
     last_sent_ = Clock::now();
-    return dealer_->Send(e);
+    return signer_.Send(*dealer_, std::move(e), sent_input_);
   }
 
   Status Open() {
-    const uint64_t id = next_id_;
-    HERD_RETURN_IF_ERROR(Send(proto::MakeEnvelope(proto::SessionOpen{r_.id, r_.worker, r_.exec, r_.node})));
+    const uint64_t id = signer_.next_id();
+    HERD_RETURN_IF_ERROR(Send(proto::MakeEnvelope(
+        proto::SessionOpen{r_.id, r_.worker, r_.exec, r_.node, 0, signer_.OfferKey()})));
     const auto deadline = Clock::now() + std::chrono::milliseconds(r_.timeout_ms);
     while (Clock::now() < deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -165,6 +165,7 @@ class Session {
       auto opened = proto::BodyOf<proto::SessionOpened>(*reply);
       if (!opened.ok()) return opened.status();
       session_ = opened->session;
+      signer_.Accept(opened->server_public);
       return Status::Ok();
     }
     return Unavailable("no answer from the job's node at " + r_.endpoint + " within " +
@@ -243,6 +244,13 @@ class Session {
   void OnMessage(const proto::Envelope& e) {
     last_heard_ = Clock::now();
     if (e.type == proto::MessageName<proto::ErrorReply>()) {
+      Status again;
+      if (signer_.Recovered(*dealer_, e, &again)) {
+        // Sent again on the new connection; what it acknowledged may have been lost.
+        if (again.ok()) again = SendInput("");
+        if (!again.ok()) end_ = SessionEnd{SessionEnd::kLost, -1, 0, again.message()};
+        return;
+      }
       Status s = net::ReplyStatus(e);
       end_ = SessionEnd{SessionEnd::kLost, -1, 0, s.message()};
       return;
@@ -250,6 +258,7 @@ class Session {
     auto out = proto::BodyOf<proto::SessionOutput>(e);
     if (!out.ok() || out->session != session_) return;
     taken_ = std::max(taken_, out->taken);
+    signer_.Taken(taken_);
     received_ += static_cast<int64_t>(out->data.size());
     reader_.Append(out->data);
     while (auto f = reader_.Next()) {
@@ -307,10 +316,9 @@ class Session {
   }
 
   const SessionRequest& r_;
-  auth::Authenticator& auth_;
+  SessionSigner signer_;
   std::ostream& err_;
   std::unique_ptr<net::Dealer> dealer_;
-  uint64_t next_id_ = 1;
   uint64_t session_ = 0;
   stream::FrameReader reader_;
   int64_t received_ = 0, acked_ = 0, sent_input_ = 0, taken_ = 0;

@@ -11,6 +11,7 @@
 #include "common/auth/auth.h"
 #include "common/config/config.h"
 #include "common/util/daemon.h"
+#include "common/util/heap.h"
 #include "noded/agent.h"
 #include "noded/runtime/runtime.h"
 #include "noded/topology/topology.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   herd::InitDaemonLog("herd-noded", log_file);
+  herd::KeepHeapForStreams();  // sessions' streams pass through
   int sigfd = herd::DaemonSignalFd();
 
   auto topo = topology_xml.empty() ? herd::topology::DiscoverHost()

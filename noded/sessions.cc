@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -21,8 +22,10 @@ constexpr size_t kMaxSessions = 256;
 // Connections of herd port-forward one user may hold open on a node (each is a process of the
 // job's user), besides their sessions; all count toward kMaxSessions.
 constexpr size_t kMaxForwardsPerUid = 32;
-// Read from a relay at once: one ZeroMQ message.
-constexpr size_t kChunk = 64 << 10;
+// Read from a relay at once: one message to herd. Large, so that a fast stream costs few
+// messages (each one is encoded, copied and woken up for on both sides); a quarter of the window,
+// so that herd's acknowledgement of one arrives while the next ones are on their way.
+constexpr size_t kChunk = proto::kSessionWindow / 4;
 
 uint64_t DrawSessionId() {
   static std::random_device random;
@@ -113,6 +116,7 @@ void SessionHub::Step() {
   for (const net::Incoming& in : server_->Poll(0)) {
     if (refused.count(in.peer) == 0 && !Handle(in)) refused.insert(in.peer);
   }
+  for (const std::string& peer : server_->TakeClosed()) keys_.Drop(peer);
   const int64_t now = clock_->MonotonicMillis();
   std::vector<uint64_t> idle;
   for (auto& [id, s] : sessions_) {
@@ -129,9 +133,16 @@ void SessionHub::Step() {
 
 bool SessionHub::Handle(const net::Incoming& in) {
   const proto::Envelope& e = in.envelope;
-  auto who = auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  auto who = auth::IsKeyed(e.cred)
+                 ? keys_.Verify(in.peer, e.cred, e.type, e.id, e.body)
+                 : auth_->Verify(e.cred, auth::MessageBinding(e.type, e.id, e.body));
+  // A connection without a key is only told so: it may be herd's connection made anew, and
+  // herd then sends the refused messages again with MUNGE (nothing was verified, nothing costs).
+  const bool no_key = !who.ok() && who.status().code() == Code::kNoConnectionKey;
   Status s;
-  if (!who.ok()) {
+  if (no_key) {
+    s = who.status();
+  } else if (!who.ok()) {
     spdlog::warn("session: refused '{}' from an unauthenticated peer, closing its connection: {}",
                  e.type, who.status().message());
     s = who.status();
@@ -151,8 +162,8 @@ bool SessionHub::Handle(const net::Incoming& in) {
                                                                  s.message()},
                                                e.id));
   }
-  if (!who.ok()) server_->Disconnect(in.peer);
-  return who.ok();
+  if (!who.ok() && !no_key) server_->Disconnect(in.peer);
+  return who.ok() || no_key;
 }
 
 Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
@@ -223,7 +234,17 @@ Status SessionHub::OnOpen(const net::Incoming& in, const auth::Identity& who) {
   s.port = req->port;
   s.last_heard_ms = clock_->MonotonicMillis();
   spdlog::info("session {:x}: uid {} ({}) {} job {}", id, who.uid, who.user, What(*req), key);
-  server_->Send(in.peer, proto::MakeEnvelope(proto::SessionOpened{id}, in.envelope.id));
+  proto::SessionOpened opened{id, ""};
+  // A key is opened on MUNGE's word only, and one per connection: a second SessionOpen on a
+  // keyed connection gets none (herd opens each session on a connection of its own).
+  if (!req->client_public.empty() && std::string_view(auth_->Name()) == "munge" &&
+      !auth::IsKeyed(in.envelope.cred)) {
+    if (auto server_public = keys_.Open(in.peer, who, req->client_public); server_public.ok()) {
+      server_->Watch(in.peer);  // the key goes with the connection
+      opened.server_public = std::move(*server_public);
+    }
+  }
+  server_->Send(in.peer, proto::MakeEnvelope(opened, in.envelope.id));
   return Status::Ok();
 }
 
@@ -266,17 +287,19 @@ void SessionHub::Pump(uint64_t id, Session& s) {
   }
   bool reported = false;
   while (s.sent - s.received < proto::kSessionWindow) {
-    std::string buf(kChunk, '\0');
-    const ssize_t n = recv(s.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    // At most the window's room: what herd-noded holds for a peer stays within the window.
+    const size_t room = static_cast<size_t>(
+        std::min<int64_t>(kChunk, proto::kSessionWindow - (s.sent - s.received)));
+    if (read_buf_.size() < kChunk) read_buf_.resize(kChunk);
+    const ssize_t n = recv(s.fd, read_buf_.data(), room, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
     if (n <= 0) {
       SendOutput(s, id, "", true);
       Close(id, "the session ended");
       return;
     }
-    buf.resize(static_cast<size_t>(n));
     s.sent += n;
-    SendOutput(s, id, std::move(buf), false);
+    SendOutput(s, id, std::string(read_buf_.data(), static_cast<size_t>(n)), false);
     reported = true;
   }
   // herd waits for room in its window: say what the relay took.

@@ -1,8 +1,9 @@
 // SessionHub: herd-noded's endpoint for interactive sessions (herd run, attach, exec) and for
 // the connections of herd port-forward (each relayed as a session of its own). `herd`
 // reaches it directly over ZeroMQ (net::Server) once herd-ctld said where; every message must
-// carry a MUNGE credential, verified here: only the job's owner, root and admins may open a
-// session, and only the uid that opened a session may use it. The hub moves the session
+// carry a MUNGE credential, verified here (or, after a SessionOpen that opened a connection key,
+// that key's signature: common/auth/connection_key.h): only the job's owner, root and admins may
+// open a session, and only the uid that opened a session may use it. The hub moves the session
 // stream's bytes (common/proto/stream.h) between each `herd` and the job's session relay
 // (noded/runtime/relay.h, which runs as the job's user) without reading them, within a window
 // of proto::kSessionWindow bytes each way, so a `herd` that never reads, one that floods, or a
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/auth/auth.h"
+#include "common/auth/connection_key.h"
 #include "common/net/net.h"
 #include "common/util/clock.h"
 #include "noded/runtime/runtime.h"
@@ -81,6 +83,9 @@ class SessionHub {
   const Clock* clock_;
   std::map<uint64_t, Session> sessions_;
   std::map<std::string, int64_t> last_input_ms_;  // by job key
+  std::string read_buf_;                          // what Pump reads from a relay, reused
+  // Keys of connections whose SessionOpen (MUNGE) offered one; dropped when they close.
+  auth::ConnectionKeys keys_;
 };
 
 }  // namespace herd::noded

@@ -428,10 +428,16 @@ struct SessionOpen {
   // herd port-forward: > 0 opens a connection to 127.0.0.1:port in the job's network view, made
   // and relayed by a process running as the job's user, instead of a session (exec is false).
   int32_t port = 0;
+  // With MUNGE: a fresh X25519 public key (as ConnectionKeyRequest's), covered by the
+  // credential. herd-noded answers with its own, and the session's later messages on this
+  // connection are signed with the key both derive (common/auth/connection_key.h) instead of a
+  // MUNGE credential each. "" = none.
+  std::string client_public;
   bool operator==(const SessionOpen&) const = default;
 };
 struct SessionOpened {
   uint64_t session = 0;
+  std::string server_public;  // "" = no connection key: every message keeps its MUNGE credential
   bool operator==(const SessionOpened&) const = default;
 };
 // herd -> herd-noded: stream bytes, and how many output bytes herd has received so far (its

@@ -26,9 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 16 << 10;
+constexpr size_t kReadChunk = stream::kMaxFramePayload;
 // Bytes handed to the socket in one write, at most (several frames).
-constexpr size_t kSendBatch = 64 << 10;
+constexpr size_t kSendBatch = 256 << 10;
 // After the command ended, how long the attached `herd` has to take the rest of the output.
 constexpr auto kDrainTime = std::chrono::seconds(5);
 // herd exec: after its `herd` went away, how long the command has after SIGHUP before SIGKILL.
@@ -263,6 +263,9 @@ class Relay {
                              MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         c.out_pos += static_cast<size_t>(n);
+        // After the command's end, the drain time is for a herd that stopped taking the rest,
+        // not for a slow one.
+        if (exit_code_) deadline_ = Clock::now() + kDrainTime;
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -577,6 +580,8 @@ int RunForwardRelay(int client_fd, int tcp_fd) {
     if (fds[0].revents & POLLOUT) {
       const ssize_t put = send(client_fd, to_client.data(), to_client.size(), MSG_NOSIGNAL);
       if (put > 0) to_client.erase(0, static_cast<size_t>(put));
+      // The drain time is for a herd that stopped taking the rest, not for a slow one.
+      if (put > 0 && deadline) deadline = Clock::now() + kDrainTime;
       if (put < 0 && errno != EAGAIN && errno != EINTR) break;
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {

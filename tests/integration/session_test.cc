@@ -23,8 +23,10 @@
 #include <zmq.hpp>
 
 #include "common/auth/auth.h"
+#include "common/auth/connection_key.h"
 #include "common/net/net.h"
 #include "common/proto/codec.h"
+#include "common/proto/stream.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
 #include "tests/support/pty_process.h"
@@ -309,7 +311,7 @@ std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::str
     auto auth = auth::MakeAuthenticator("munge", munge_socket);
     auto dealer = net::Dealer::Connect(endpoint, "");
     if (!auth.ok() || !dealer.ok()) return "cannot connect";
-    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node, port}, 1);
+    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, exec, node, port, ""}, 1);
     auto cred = (*auth)->Credential(auth::MessageBinding(e.type, e.id, e.body));
     if (cred.ok()) e.cred = *cred;
     (void)(*dealer)->Send(e);
@@ -318,6 +320,90 @@ std::string OpenAs(uint32_t uid, const std::string& munge_socket, const std::str
     Status s = net::ReplyStatus(*reply);
     return s.ok() ? "opened" : s.message();
   });
+}
+
+// As `uid`: opens an exec session in job `id` with MUNGE and a connection key, runs `id -u` with
+// a message signed by that key, then sends the same keyed message again on another connection
+// and on its own. Says what happened: "ran: OUTPUT; elsewhere: ERROR; again: ERROR".
+std::string KeyedAs(uint32_t uid, const std::string& munge_socket, const std::string& endpoint,
+                    const std::string& node, long id) {
+  return AsUser(uid, [&]() -> std::string {
+    auto auth = auth::MakeAuthenticator("munge", munge_socket);
+    auto first = net::Dealer::Connect(endpoint, ""), second = net::Dealer::Connect(endpoint, "");
+    if (!auth.ok() || !first.ok() || !second.ok()) return "cannot connect";
+    auth::ConnectionKeyClient key;
+    proto::Envelope open = proto::MakeEnvelope(
+        proto::SessionOpen{id, 0, true, node, 0, key.public_key()}, 1);
+    auto cred = (*auth)->Credential(auth::MessageBinding(open.type, open.id, open.body));
+    if (!cred.ok()) return "no credential: " + cred.status().message();
+    open.cred = *cred;
+    (void)(*first)->Send(open);
+    auto reply = (*first)->Receive(10000);
+    if (!reply) return "no answer to the open";
+    auto opened = proto::BodyOf<proto::SessionOpened>(*reply);
+    if (!opened.ok()) return "open: " + net::ReplyStatus(*reply).message();
+    if (opened->server_public.empty() || !key.Accept(opened->server_public).ok()) {
+      return "opened without a connection key";
+    }
+    namespace stream = proto::stream;
+    const std::string command =
+        stream::EncodeFrame(stream::kExec, stream::EncodeExec({false, 0, 0, {"id", "-u"}}));
+    proto::Envelope input =
+        proto::MakeEnvelope(proto::SessionInput{opened->session, command, 0, false}, 2);
+    auto keyed = key.Sign(input.type, input.id, input.body);
+    if (!keyed.ok()) return "cannot sign";
+    input.cred = *keyed;
+    (void)(*first)->Send(input);
+    std::string out;
+    stream::FrameReader reader;
+    bool exited = false;
+    for (const auto deadline = Clock::now() + seconds(20); !exited && Clock::now() < deadline;) {
+      auto m = (*first)->Receive(1000);
+      if (!m) continue;
+      if (m->type == proto::MessageName<proto::ErrorReply>()) {
+        return "refused: " + net::ReplyStatus(*m).message();
+      }
+      auto o = proto::BodyOf<proto::SessionOutput>(*m);
+      if (!o.ok()) continue;
+      reader.Append(o->data);
+      while (auto f = reader.Next()) {
+        if (f->type == stream::kOutput) out += f->payload;
+        exited = exited || f->type == stream::kExit;
+      }
+      exited = exited || o->closed;
+    }
+    // The first ErrorReply to `input` on `dealer`.
+    auto refusal = [&](net::Dealer& dealer) -> std::string {
+      (void)dealer.Send(input);
+      for (const auto deadline = Clock::now() + seconds(10); Clock::now() < deadline;) {
+        auto m = dealer.Receive(1000);
+        if (m && m->id == input.id && m->type == proto::MessageName<proto::ErrorReply>()) {
+          return net::ReplyStatus(*m).message();
+        }
+      }
+      return "no refusal";
+    };
+    std::string result = "ran: " + out;
+    result += "; elsewhere: " + refusal(**second);
+    result += "; again: " + refusal(**first);
+    return result;
+  });
+}
+
+// With MUNGE, a session's messages after its SessionOpen are signed with a connection key that
+// the open (MUNGE) made, not with a MUNGE credential each; such a message runs as the uid that
+// opened the key (an unprivileged one here), is good only on its own connection (another one
+// holds no key) and only once (its counter is taken).
+TEST_F(SessionTest, KeyedSessionMessagesAreGoodOnceAndOnTheirConnectionOnly) {
+  long id = 0;
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
+  const std::string munge = c().dir() + "/munge/munge.sock";
+  const std::string result = KeyedAs(kNobody, munge, endpoint, node, id);
+  EXPECT_EQ(result.rfind("ran: 65534\n; elsewhere: ", 0), 0) << result;
+  EXPECT_NE(result.find("; elsewhere: this connection holds no connection key"), std::string::npos) << result;
+  EXPECT_NE(result.find("; again: authentication failed"), std::string::npos) << result;
+  c().Herd("cancel " + std::to_string(id));
 }
 
 // Another user (nobody) can neither attach to nor exec in someone else's job: herd-ctld will
@@ -375,7 +461,7 @@ std::string ForgedAs(uint32_t uid, const std::string& endpoint, const std::strin
     monitor.connect("inproc://monitor");
     dealer.set(zmq::sockopt::linger, 0);
     dealer.connect(endpoint);
-    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, true, node}, 1);
+    proto::Envelope e = proto::MakeEnvelope(proto::SessionOpen{id, 0, true, node, 0, ""}, 1);
     e.cred = "MUNGE:forged";
     const std::string bytes = proto::EncodeEnvelope(e);
     (void)dealer.send(zmq::buffer(bytes), zmq::send_flags::none);
@@ -584,6 +670,48 @@ TEST_F(SessionTest, PortForwardFetchesAPageFromTheJob) {
   EXPECT_EQ(forward.Wait(), 0);
 }
 
+// herd run --port LOCAL:REMOTE forwards LOCAL to the job's REMOTE while the session runs, and
+// prints the URL to open: the page of a web server in the job (of an unprivileged user) comes
+// back through exactly the printed URL, and not through the job's port itself (the server is
+// bound to the node's loopback, which is this host's here, so the test reaches it only through
+// the local port that herd printed).
+TEST_F(SessionTest, RunWithAPortPrintsTheUrlThatReachesTheJob) {
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3 for the job";
+  const int port = FreePort(), local = FreePort();
+  ASSERT_GT(port, 0);
+  ASSERT_GT(local, 0);
+  ASSERT_NE(local, port);
+  PtyProcess run(HerdLineAs(
+      c(), kNobody,
+      "run --port " + std::to_string(local) + ":" + std::to_string(port) +
+          " -- sh -c 'echo JOB=[$HERD_JOB_ID]; d=$(mktemp -d) && cd $d && "
+          "echo run-port-$((6*7)) > page.txt && exec /usr/bin/python3 -m http.server " +
+          std::to_string(port) + " --bind 127.0.0.1'"));
+  ASSERT_TRUE(run.started());
+  ASSERT_TRUE(run.Expect("http://127.0.0.1:[0-9]+/ forwards to port " + std::to_string(port) +
+                             " of job [0-9]+",
+                         seconds(60)))
+      << run.seen() << c().log_tail();
+  const std::string url_line = run.last_match();
+  EXPECT_EQ(url_line.rfind("http://127.0.0.1:" + std::to_string(local) + "/ ", 0), 0) << url_line;
+  const int printed = std::stoi(url_line.substr(strlen("http://127.0.0.1:")));
+  ASSERT_TRUE(run.Expect("JOB=\\[[0-9]+\\]")) << run.seen();
+  const long id = std::stol(run.last_match().substr(strlen("JOB=[")));
+  EXPECT_NE(url_line.find("of job " + std::to_string(id)), std::string::npos) << url_line;
+
+  // The server may still be starting: the page comes within the deadline, through the URL.
+  std::string page;
+  EXPECT_TRUE(PollUntil(seconds(30), [&] {
+    page = HttpGet(printed, "/page.txt");
+    return page.find("run-port-42") != std::string::npos;
+  })) << page << run.seen() << c().log_tail();
+  EXPECT_NE(page.find("200 OK"), std::string::npos) << page;
+
+  c().Herd("cancel " + std::to_string(id));
+  EXPECT_EQ(c().WaitForEnd(id), "CANCELLED");
+  run.Wait();
+}
+
 // A forwarded connection is made by a process of the job's user, never by root: a port only
 // root listens on sees the job's uid at the other end (the kernel's record of the connecting
 // socket's owner), so a forward reaches only what the job's user could.
@@ -654,7 +782,7 @@ TEST_F(SessionTest, ForwardedConnectionsOfAUserAreBounded) {
     std::string last;
     for (int n = 1; n <= 33; ++n) {
       const uint64_t asked =
-          send(proto::MakeEnvelope(proto::SessionOpen{id, 0, false, node, port}));
+          send(proto::MakeEnvelope(proto::SessionOpen{id, 0, false, node, port, ""}));
       while (true) {
         auto reply = (*dealer)->Receive(10000);
         if (!reply) return "no answer to open " + std::to_string(n);

@@ -419,17 +419,24 @@ HttpResponse Projects(CtldLink* link, const Caller& caller, const HttpRequest&,
   return JsonReply(200, {{"projects", projects}});
 }
 
+// The query's since and until (as herd usage takes them) into `since` and `until`, each left as
+// it is when absent.
+Status ParseRange(const Params& params, int64_t* since, int64_t* until) {
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  for (auto [name, out] : {std::pair{"since", since}, std::pair{"until", until}}) {
+    const std::string v = Param(params, name);
+    if (v.empty()) continue;
+    auto t = cli::ParseWhen(v, now);
+    if (!t.ok()) return Invalid(std::string(name) + ": " + t.status().message());
+    *out = *t;
+  }
+  return Status::Ok();
+}
+
 HttpResponse Usage(CtldLink* link, const Caller& caller, const HttpRequest& req,
                    const std::vector<std::string>&) {
   proto::UsageRequest ur;
-  const int64_t now = static_cast<int64_t>(time(nullptr));
-  for (auto [name, out] : {std::pair{"since", &ur.since}, std::pair{"until", &ur.until}}) {
-    const std::string v = Param(req.params, name);
-    if (v.empty()) continue;
-    auto t = cli::ParseWhen(v, now);
-    if (!t.ok()) return ErrorOf(Invalid(std::string(name) + ": " + t.status().message()));
-    *out = *t;
-  }
+  if (Status s = ParseRange(req.params, &ur.since, &ur.until); !s.ok()) return ErrorOf(s);
   if (std::string by = Param(req.params, "by"); !by.empty()) ur.by = by;
   const std::string format = Param(req.params, "format");
   if (!format.empty() && format != "json" && format != "csv") {
@@ -454,14 +461,7 @@ HttpResponse History(CtldLink* link, const Caller& caller, const HttpRequest& re
   hr.series = Param(req.params, "series");
   if (hr.series.empty()) hr.series = "cluster";
   hr.key = Param(req.params, "key");
-  const int64_t now = static_cast<int64_t>(time(nullptr));
-  for (auto [name, out] : {std::pair{"since", &hr.from}, std::pair{"until", &hr.to}}) {
-    const std::string v = Param(req.params, name);
-    if (v.empty()) continue;
-    auto t = cli::ParseWhen(v, now);
-    if (!t.ok()) return ErrorOf(Invalid(std::string(name) + ": " + t.status().message()));
-    *out = *t;
-  }
+  if (Status s = ParseRange(req.params, &hr.from, &hr.to); !s.ok()) return ErrorOf(s);
   if (std::string p = Param(req.params, "points"); !p.empty()) {
     auto n = ParseInt(p, "points");
     if (!n.ok()) return ErrorOf(n.status());

@@ -127,6 +127,14 @@ std::string RawExchange(int port, const std::string& bytes) {
   return out;
 }
 
+// herd-web with cluster directory `dir`'s herd.toml, answering on `port` (0 when it cannot start).
+pid_t StartHerdWeb(const std::string& dir, int port) {
+  const pid_t web =
+      Spawn({BinDir() + "/herd-web", "--config", dir + "/herd.toml"}, dir + "/web.out");
+  PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  return web;
+}
+
 class WebTest : public SharedClusterTest<WebTest> {
  public:
   static LocalCluster::Options ClusterOptions() {
@@ -140,9 +148,7 @@ class WebTest : public SharedClusterTest<WebTest> {
   static void SetUpTestSuite() {
     SharedClusterTest::SetUpTestSuite();
     if (cluster_ == nullptr) return;
-    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
-                 cluster_->dir() + "/web.out");
-    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+    web_ = StartHerdWeb(cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
@@ -324,9 +330,7 @@ class WebApiTest : public SharedClusterTest<WebApiTest> {
     if (geteuid() != 0) return;  // SetUp skips
     SharedClusterTest::SetUpTestSuite();
     if (cluster_ == nullptr) return;
-    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
-                 cluster_->dir() + "/web.out");
-    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+    web_ = StartHerdWeb(cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
@@ -636,9 +640,7 @@ class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
     if (geteuid() != 0 || access(Chromium::kPath, X_OK) != 0) return;  // SetUp skips
     SharedClusterTest::SetUpTestSuite();
     if (cluster_ == nullptr) return;
-    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
-                 cluster_->dir() + "/web.out");
-    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+    web_ = StartHerdWeb(cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);

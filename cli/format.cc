@@ -748,6 +748,19 @@ std::string UsageCsv(const proto::UsageReply& usage) {
   return out.str();
 }
 
+nlohmann::json HistoryToJson(const proto::HistoryReply& history) {
+  nlohmann::json points = nlohmann::json::array();
+  for (const auto& p : history.points) {
+    nlohmann::json point = {{"time", p.time}, {"samples", p.samples}};
+    for (size_t i = 0; i < history.fields.size() && i < p.values.size(); ++i) {
+      point[history.fields[i]] = p.values[i];
+    }
+    points.push_back(std::move(point));
+  }
+  return {{"series", history.series}, {"key", history.key},       {"from", history.from},
+          {"to", history.to},         {"step_s", history.step_s}, {"points", points}};
+}
+
 std::string DumpJson(const nlohmann::json& value) {
   return value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }

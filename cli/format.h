@@ -92,6 +92,9 @@ std::string UsageCsv(const proto::UsageReply& usage);
 // GPU-hours with `decimals` decimals (CSV keeps short jobs visible: 6).
 std::string GpuHours(int64_t gpu_milli_seconds, int decimals = 2);
 
+// `herd history --json` and herd-web's /api/v1/history: the series with one object per point
+// ({"time", "samples", and each field by name}).
+nlohmann::json HistoryToJson(const proto::HistoryReply& history);
 // Serializes for --json output (invalid UTF-8 from a peer is replaced, never thrown on).
 std::string DumpJson(const nlohmann::json& value);
 

@@ -16,11 +16,12 @@ namespace herd::ctld {
 
 Status CheckRelayable(const std::string& type, const std::string& body) {
   using proto::MessageName;
-  static const std::array<std::string_view, 7> kTypes = {
-      MessageName<proto::SubmitRequest>(),   MessageName<proto::JobsRequest>(),
-      MessageName<proto::WhyRequest>(),      MessageName<proto::NodesRequest>(),
-      MessageName<proto::ProjectsRequest>(), MessageName<proto::UsageRequest>(),
-      MessageName<proto::JobActionRequest>()};
+  static const std::array<std::string_view, 9> kTypes = {
+      MessageName<proto::SubmitRequest>(),    MessageName<proto::JobsRequest>(),
+      MessageName<proto::WhyRequest>(),       MessageName<proto::NodesRequest>(),
+      MessageName<proto::ProjectsRequest>(),  MessageName<proto::UsageRequest>(),
+      MessageName<proto::JobActionRequest>(), MessageName<proto::HistoryRequest>(),
+      MessageName<proto::StatsRequest>()};
   if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
     return Invalid("herd-web may not relay '" + type.substr(0, 64) + "' for a web token");
   }

@@ -392,8 +392,21 @@ HttpResponse Nodes(CtldLink* link, const Caller& caller, const HttpRequest&,
                    const std::vector<std::string>&) {
   auto reply = Ask<proto::NodesReply>(link, caller.token, proto::NodesRequest{});
   if (!reply.ok()) return ErrorOf(reply.status());
+  // Each node's GPU utilization (the dashboard's grid), as /metrics has it: null when herd-ctld
+  // does not say.
+  std::map<std::string, int64_t> busy_milli;
+  if (auto stats = Ask<proto::StatsReply>(link, caller.token, proto::StatsRequest{}); stats.ok()) {
+    for (const proto::GpuUse& g : stats->gpus) {
+      if (g.project.empty()) busy_milli[g.node] += g.busy_milli;
+    }
+  }
   json nodes = json::array();
-  for (const auto& n : reply->nodes) nodes.push_back(cli::NodeToJson(n));
+  for (const auto& n : reply->nodes) {
+    json node = cli::NodeToJson(n);
+    auto busy = busy_milli.find(node["name"].get<std::string>());
+    node["gpus_busy"] = busy == busy_milli.end() ? json() : json(busy->second / 1000.0);
+    nodes.push_back(std::move(node));
+  }
   return JsonReply(200, {{"nodes", nodes}});
 }
 
@@ -406,17 +419,24 @@ HttpResponse Projects(CtldLink* link, const Caller& caller, const HttpRequest&,
   return JsonReply(200, {{"projects", projects}});
 }
 
+// The query's since and until (as herd usage takes them) into `since` and `until`, each left as
+// it is when absent.
+Status ParseRange(const Params& params, int64_t* since, int64_t* until) {
+  const int64_t now = static_cast<int64_t>(time(nullptr));
+  for (auto [name, out] : {std::pair{"since", since}, std::pair{"until", until}}) {
+    const std::string v = Param(params, name);
+    if (v.empty()) continue;
+    auto t = cli::ParseWhen(v, now);
+    if (!t.ok()) return Invalid(std::string(name) + ": " + t.status().message());
+    *out = *t;
+  }
+  return Status::Ok();
+}
+
 HttpResponse Usage(CtldLink* link, const Caller& caller, const HttpRequest& req,
                    const std::vector<std::string>&) {
   proto::UsageRequest ur;
-  const int64_t now = static_cast<int64_t>(time(nullptr));
-  for (auto [name, out] : {std::pair{"since", &ur.since}, std::pair{"until", &ur.until}}) {
-    const std::string v = Param(req.params, name);
-    if (v.empty()) continue;
-    auto t = cli::ParseWhen(v, now);
-    if (!t.ok()) return ErrorOf(Invalid(std::string(name) + ": " + t.status().message()));
-    *out = *t;
-  }
+  if (Status s = ParseRange(req.params, &ur.since, &ur.until); !s.ok()) return ErrorOf(s);
   if (std::string by = Param(req.params, "by"); !by.empty()) ur.by = by;
   const std::string format = Param(req.params, "format");
   if (!format.empty() && format != "json" && format != "csv") {
@@ -432,6 +452,24 @@ HttpResponse Usage(CtldLink* link, const Caller& caller, const HttpRequest& req,
     return r;
   }
   return JsonReply(200, cli::UsageToJson(*reply));
+}
+
+// GET /api/v1/history?series=cluster|project|node|job&key=NAME&since=1d&until=&points=N
+HttpResponse History(CtldLink* link, const Caller& caller, const HttpRequest& req,
+                     const std::vector<std::string>&) {
+  proto::HistoryRequest hr;
+  hr.series = Param(req.params, "series");
+  if (hr.series.empty()) hr.series = "cluster";
+  hr.key = Param(req.params, "key");
+  if (Status s = ParseRange(req.params, &hr.from, &hr.to); !s.ok()) return ErrorOf(s);
+  if (std::string p = Param(req.params, "points"); !p.empty()) {
+    auto n = ParseInt(p, "points");
+    if (!n.ok()) return ErrorOf(n.status());
+    hr.max_points = std::min<int64_t>(*n, proto::kHistoryMaxPoints);
+  }
+  auto reply = Ask<proto::HistoryReply>(link, caller.token, hr);
+  if (!reply.ok()) return ErrorOf(reply.status());
+  return JsonReply(200, cli::HistoryToJson(*reply));
 }
 
 HttpResponse Submit(CtldLink* link, const Caller& caller, const HttpRequest& req,
@@ -473,7 +511,7 @@ const std::vector<Route>& ApiRoutes() {
       {{"GET", "/api/v1/jobs"}, ListJobs},     {{"POST", "/api/v1/jobs"}, Submit},
       {{"GET", "/api/v1/jobs/{id}"}, ShowJob}, {{"POST", "/api/v1/jobs/{id}/cancel"}, Cancel},
       {{"GET", "/api/v1/nodes"}, Nodes},       {{"GET", "/api/v1/projects"}, Projects},
-      {{"GET", "/api/v1/usage"}, Usage},
+      {{"GET", "/api/v1/usage"}, Usage},       {{"GET", "/api/v1/history"}, History},
   };
   return kRoutes;
 }

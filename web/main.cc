@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -31,7 +30,9 @@
 #include "httplib.h"
 #include "spdlog/spdlog.h"
 #include "web/api.h"
+#include "web/httplib_glue.h"
 #include "web/metrics.h"
+#include "web/ui.h"
 
 namespace {
 
@@ -123,28 +124,11 @@ std::string RandomToken() {
   return hex;
 }
 
-// Answers a request the API serves (web/api.h) from the cpp-httplib one.
-void ServeApi(const herd::web::Api& api, const httplib::Request& req, httplib::Response& res) {
-  herd::web::HttpRequest r;
-  r.method = req.method;
-  r.path = req.path;
-  r.params = req.params;
-  for (const auto& [name, value] : req.headers) {
-    std::string lower = name;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers.emplace(std::move(lower), value);
-  }
-  r.body = req.body;
-  herd::web::HttpResponse out = api.Handle(r);
-  res.status = out.status;
-  for (auto& [name, value] : out.headers) res.headers.emplace(name, value);
-  res.set_content(out.body, out.content_type);
-}
-
 // A server with herd-web's bounds, bound to `address` (HOST:PORT) but not yet serving; HTTPS with
 // `web`'s certificate and key when it names them (read now, before root is dropped).
 herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldSource* ctld,
-                            const herd::web::Api* api, const herd::config::WebConfig& web) {
+                            const herd::web::Api* api, const herd::web::Ui* ui,
+                            const herd::config::WebConfig& web) {
   auto hp = herd::config::SplitHostPort(address);
   if (!hp.ok()) return hp.status();
   Listener l;
@@ -170,14 +154,13 @@ herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldS
     res.set_content(herd::web::FormatMetrics(ctld->Scrape()), herd::web::kMetricsContentType);
   });
   if (!metrics_only) {
-    s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(
-          "herd-web: Prometheus metrics at /metrics, the REST API at /api/v1/ "
-          "(described by /api/v1/openapi.json)\n",
-          "text/plain; charset=utf-8");
+    // The dashboard: pages without data, whose script asks the API below.
+    s.Get(R"(/|/ui/.*)", [ui](const httplib::Request& req, httplib::Response& res) {
+      const herd::web::HttpResponse missing{404, "text/plain", "not found\n", {}};
+      herd::web::ToHttplib(ui->Serve(req.path).value_or(missing), res);
     });
     auto serve = [api](const httplib::Request& req, httplib::Response& res) {
-      ServeApi(*api, req, res);
+      herd::web::ToHttplib(api->Handle(herd::web::FromHttplib(req)), res);
     };
     for (const char* pattern : {"/login", "/logout", R"(/api/.*)"}) {
       s.Get(pattern, serve);
@@ -287,10 +270,11 @@ int main(int argc, char** argv) {
   const herd::web::Api api(
       &ctld,
       {.tls = !web.tls_cert.empty(), .session_s = web.session_s, .random_token = RandomToken});
+  const herd::web::Ui ui(herd::web::kDygraphsDir);
   for (const auto& [address, metrics_only] :
        {std::pair{web.listen, false}, std::pair{web.metrics_listen, true}}) {
     if (address.empty()) continue;
-    auto l = Bind(address, metrics_only, &ctld, &api, web);
+    auto l = Bind(address, metrics_only, &ctld, &api, &ui, web);
     if (!l.ok()) {
       std::cerr << "herd-web: " << l.status().message() << "\n";
       return 1;
@@ -302,6 +286,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   herd::InitDaemonLog("herd-web", web.log_file);
+  if (ui.dygraphs_missing()) {
+    spdlog::warn("no {}/dygraph.min.js: the dashboard draws no charts (apt-get install "
+                 "libjs-dygraphs)",
+                 herd::web::kDygraphsDir);
+  }
   const int sigfd = herd::DaemonSignalFd();  // before any thread, so that all block the signals
   for (auto& l : listeners) {
     httplib::Server* server = l.server.get();

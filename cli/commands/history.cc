@@ -54,21 +54,7 @@ int RunHistory(const HistoryOptions& o, Context& ctx) {
   };
   const int busy = field("busy_milli"), measured = field("measured_milli");
   if (o.json) {
-    nlohmann::json points = nlohmann::json::array();
-    for (const auto& p : reply->points) {
-      nlohmann::json point = {{"time", p.time}, {"samples", p.samples}};
-      for (size_t i = 0; i < reply->fields.size() && i < p.values.size(); ++i) {
-        point[reply->fields[i]] = p.values[i];
-      }
-      points.push_back(std::move(point));
-    }
-    ctx.out() << DumpJson({{"series", reply->series},
-                           {"key", reply->key},
-                           {"from", reply->from},
-                           {"to", reply->to},
-                           {"step_s", reply->step_s},
-                           {"points", points}})
-              << "\n";
+    ctx.out() << DumpJson(HistoryToJson(*reply)) << "\n";
     return kExitOk;
   }
   // Columns: the time, each value (GPU amounts as GPUs, counts as they are), the utilization.

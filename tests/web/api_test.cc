@@ -19,6 +19,8 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kToken[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+// A job name a user chose to attack the dashboard with.
+constexpr char kMarkupName[] = "<img src=x onerror=alert(1)><script>alert(2)</script>";
 constexpr char kLogin[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 class FakeCtldLink : public CtldLink {
@@ -37,6 +39,7 @@ class FakeCtldLink : public CtldLink {
       j.id = 7;
       j.user = "alice";
       j.spec.project = "vision";
+      j.spec.name = kMarkupName;
       return proto::MakeEnvelope(proto::JobsReply{{j}, false});
     }
     if (inner.type == proto::MessageName<proto::JobActionRequest>()) {
@@ -98,6 +101,17 @@ TEST_F(ApiTest, WithoutATokenNothingIsAskedAndTheAnswerIs401) {
   }
   EXPECT_EQ(Call("GET", "/api/v1/jobs", {{"authorization", "Basic abc"}}).status, 401);
   EXPECT_TRUE(link_.relayed.empty());
+}
+
+// The dashboard reads job names from the API: they come as JSON strings that no browser renders
+// as a page (application/json, nosniff), and the dashboard's script only ever sets them as text
+// (UiTest.TheScriptNeverTurnsDataIntoHtml, and the browser test).
+TEST_F(ApiTest, AJobNameWithMarkupComesAsAJsonStringNeverAsHtml) {
+  HttpResponse r = Call("GET", "/api/v1/jobs", Bearer());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(HeaderOf(r, "X-Content-Type-Options"), "nosniff\n");
+  EXPECT_EQ(nlohmann::json::parse(r.body)["jobs"][0]["name"], kMarkupName);
 }
 
 TEST_F(ApiTest, AWrongTokenGets401AndNoData) {

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/cluster.h"
+#include "tests/web/chromium.h"
 
 extern char** environ;
 
@@ -124,6 +127,14 @@ std::string RawExchange(int port, const std::string& bytes) {
   return out;
 }
 
+// herd-web with cluster directory `dir`'s herd.toml, answering on `port` (0 when it cannot start).
+pid_t StartHerdWeb(const std::string& dir, int port) {
+  const pid_t web =
+      Spawn({BinDir() + "/herd-web", "--config", dir + "/herd.toml"}, dir + "/web.out");
+  PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  return web;
+}
+
 class WebTest : public SharedClusterTest<WebTest> {
  public:
   static LocalCluster::Options ClusterOptions() {
@@ -137,9 +148,7 @@ class WebTest : public SharedClusterTest<WebTest> {
   static void SetUpTestSuite() {
     SharedClusterTest::SetUpTestSuite();
     if (cluster_ == nullptr) return;
-    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
-                 cluster_->dir() + "/web.out");
-    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+    web_ = StartHerdWeb(cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
@@ -321,9 +330,7 @@ class WebApiTest : public SharedClusterTest<WebApiTest> {
     if (geteuid() != 0) return;  // SetUp skips
     SharedClusterTest::SetUpTestSuite();
     if (cluster_ == nullptr) return;
-    web_ = Spawn({BinDir() + "/herd-web", "--config", cluster_->dir() + "/herd.toml"},
-                 cluster_->dir() + "/web.out");
-    PollUntil(10s, [] { return Get(port_, "/").first == 200; });
+    web_ = StartHerdWeb(cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
@@ -611,6 +618,197 @@ TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
   Stop(web);
   EXPECT_EQ(status, 200) << ReadText(dir + "/web.out");
   EXPECT_FALSE(plain_answered);
+}
+
+// ---- the dashboard in a headless Chromium ----
+
+// herd-web's pages in Debian's Chromium, logged in with the address `herd web` prints: each page
+// shows the cluster's jobs, reasons and charts, built from the API; a job name with markup stays
+// text; a browser without a valid session gets 401 and no data. Screenshots of each page go to
+// build/test-artifacts/dashboard/.
+class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
+ public:
+  static LocalCluster::Options ClusterOptions() {
+    port_ = FreePort();
+    LocalCluster::Options o;
+    // A history sample every second, so that charts have points within the test.
+    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
+                   "\"\nuser = \"daemon\"\n[history]\ninterval = \"1s\"\n";
+    return o;
+  }
+  static void SetUpTestSuite() {
+    if (geteuid() != 0 || access(Chromium::kPath, X_OK) != 0) return;  // SetUp skips
+    SharedClusterTest::SetUpTestSuite();
+    if (cluster_ == nullptr) return;
+    web_ = StartHerdWeb(cluster_->dir(), port_);
+  }
+  static void TearDownTestSuite() {
+    Stop(web_);
+    web_ = 0;
+    SharedClusterTest::TearDownTestSuite();
+  }
+
+ protected:
+  void SetUp() override {
+    if (access(Chromium::kPath, X_OK) != 0) {
+      GTEST_SKIP() << Chromium::kPath << " is missing (apt-get install chromium)";
+    }
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (herd-web runs as daemon)";
+    SharedClusterTest::SetUp();
+    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
+    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+    artifacts_ = BinDir() + "/../test-artifacts/dashboard";
+    RunShell("mkdir -p " + artifacts_);
+    auto browser = Chromium::Start(c().dir() + "/chromium-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    if (!browser.ok()) GTEST_SKIP() << browser.status().message();
+    browser_ = std::move(browser).value();
+  }
+  std::string Base() { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Opens page `hash` of the dashboard and waits until it has rendered (or failed).
+  void Open(const std::string& hash) {
+    ASSERT_TRUE(browser_->Navigate(Base() + "/#" + hash).ok());
+    ASSERT_TRUE(
+        browser_->WaitFor("document.getElementById('page').dataset.state !== 'loading' && "
+                          "document.getElementById('page').dataset.page !== undefined",
+                          15s))
+        << hash;
+  }
+  std::string Text() {
+    auto t = browser_->Evaluate("document.getElementById('page').textContent");
+    return t.ok() && t->is_string() ? t->get<std::string>() : "";
+  }
+  void Shoot(const std::string& name) {
+    const std::string path = artifacts_ + "/" + name + ".png";
+    EXPECT_TRUE(browser_->Screenshot(path).ok());
+    std::cout << "screenshot: " << path << "\n";
+  }
+
+  static inline int port_ = 0;
+  static inline pid_t web_ = 0;
+  std::string artifacts_;
+  std::unique_ptr<Chromium> browser_;
+};
+
+TEST_F(WebDashboardTest, PagesShowJobsReasonsAndUtilizationAfterLogin) {
+  const std::string evil = "<img src=x onerror=window.pwned=1><script>window.pwned=2</script>";
+  auto running = c().Submit("-g 8 --name '" + evil + "' -- sleep 300");
+  ASSERT_TRUE(running.ok()) << running.status().message();
+  ASSERT_TRUE(c().WaitForState(*running, "RUNNING")) << c().log_tail();
+  auto pending = c().Submit("-g 8 --name waits-for-gpus -- sleep 300");
+  ASSERT_TRUE(pending.ok()) << pending.status().message();
+  {  // dgx01's GPUs 60% busy from now on, as its (fed) metrics source reports
+    std::ofstream fed(c().dir() + "/nodes/dgx01/gpu-metrics");
+    for (int g = 0; g < 8; ++g) fed << g << " 60 1000\n";
+  }
+  // Log in as `herd web`'s user would: its address, then the page's button.
+  CommandResult web = c().Herd("web");
+  ASSERT_EQ(web.exit_code, 0) << web.err;
+  const std::string url = web.out.substr(0, web.out.find('\n'));
+  ASSERT_NE(url.find("/login?token="), std::string::npos) << url;
+  ASSERT_TRUE(browser_->Navigate(Base() + url.substr(url.find("/login?token="))).ok());
+  ASSERT_TRUE(browser_->Evaluate("document.querySelector('form').submit(), true").ok());
+  ASSERT_TRUE(
+      browser_->WaitFor("location.pathname === '/' && "
+                        "document.getElementById('page')?.dataset.state === 'ready'",
+                        15s))
+      << Text() << ReadText(c().dir() + "/web.out");
+
+  Open("jobs");
+  EXPECT_NE(Text().find(evil), std::string::npos) << "the name shows as text: " << Text();
+  EXPECT_NE(Text().find("waits-for-gpus"), std::string::npos) << Text();
+  // The markup in the name made no element and ran nothing.
+  EXPECT_EQ(*browser_->Evaluate("document.querySelectorAll('main img, main script').length"), 0);
+  EXPECT_EQ(*browser_->Evaluate("window.pwned === undefined"), true);
+  Shoot("jobs");
+
+  Open("job/" + std::to_string(*pending));
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('pending-reason') !== null"), true)
+      << Text();
+  EXPECT_NE(Text().find("Waits for"), std::string::npos) << Text();
+  Shoot("job-pending");
+
+  // The running job's chart, once herd-ctld has sampled its utilization: the page is rendered
+  // again (hashchange) until the chart has points and Dygraph has drawn it.
+  Open("job/" + std::to_string(*running));
+  EXPECT_TRUE(browser_->WaitFor(
+      "(() => { const c = document.querySelector('main .chart');"
+      " if (c && Number(c.dataset.points) > 0 && c.querySelector('canvas')) return true;"
+      " window.dispatchEvent(new HashChangeEvent('hashchange')); return false; })()",
+      20s))
+      << Text();
+  Shoot("job-running");
+
+  Open("overview");
+  EXPECT_TRUE(browser_->WaitFor(
+      "(() => { const c = document.querySelector('main .chart canvas');"
+      " if (c) return true;"
+      " window.dispatchEvent(new HashChangeEvent('hashchange')); return false; })()",
+      20s))
+      << Text();
+  Shoot("overview");
+
+  Open("nodes");
+  EXPECT_NE(Text().find("dgx01"), std::string::npos) << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.querySelectorAll('#grid .gpu').length"), 12);
+  EXPECT_TRUE(browser_->WaitFor(
+      "(() => { if (document.querySelectorAll('#grid .gpu.u2').length === 8) return true;"
+      " window.dispatchEvent(new HashChangeEvent('hashchange')); return false; })()",
+      20s))
+      << "dgx01's 8 GPUs are 60% busy: " << [&] {
+           auto body = browser_->Evaluate("fetch('/api/v1/nodes').then(r => r.text())");
+           return body.ok() ? body->dump().substr(0, 3000) : body.status().message();
+         }();
+  Shoot("nodes");
+
+  Open("projects");
+  EXPECT_NE(Text().find("default"), std::string::npos) << Text();
+  Shoot("projects");
+
+  Open("usage");
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('csv').getAttribute('href')"),
+            "/api/v1/usage?since=7d&by=user&format=csv");
+  Shoot("usage");
+
+  for (long id : {*running, *pending})
+    EXPECT_EQ(c().Herd("cancel " + std::to_string(id)).exit_code, 0);
+}
+
+TEST_F(WebDashboardTest, AWrongOrExpiredSessionGets401AndNoData) {
+  auto job = c().Submit("--name secret-job-name -- sleep 300");
+  ASSERT_TRUE(job.ok());
+  // No session at all, then a session cookie herd-ctld does not know (wrong or expired alike).
+  for (const bool cookie : {false, true}) {
+    if (cookie) {
+      ASSERT_TRUE(browser_
+                      ->Call("Network.setCookie", {{"name", "herd_session"},
+                                                   {"value", std::string(64, 'a')},
+                                                   {"url", Base() + "/"}})
+                      .ok());
+    }
+    for (const char* page : {"jobs", "nodes", "overview"}) {
+      Open(page);
+      EXPECT_EQ(*browser_->Evaluate("document.getElementById('page').dataset.state"),
+                "unauthorized")
+          << page;
+      EXPECT_EQ(Text().find("secret-job-name"), std::string::npos) << page;
+      EXPECT_EQ(Text().find("dgx01"), std::string::npos) << page;
+    }
+    auto status = browser_->Evaluate("fetch('/api/v1/jobs?all=true').then(r => r.status)");
+    ASSERT_TRUE(status.ok()) << status.status().message();
+    EXPECT_EQ(*status, 401);
+  }
+  Shoot("unauthorized");
+  // The pages come with a policy that runs no inline script and no frame around them.
+  httplib::Client client("127.0.0.1", port_);
+  auto r = client.Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(r->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'"),
+            std::string::npos);
+  EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*job)).exit_code, 0);
 }
 
 }  // namespace

@@ -1,0 +1,347 @@
+// herd-web's dashboard: read-only pages built from the REST API (/api/v1/...) with the session
+// cookie. Job names, commands, reasons and node names come from users: they only ever enter the
+// page as text (el() below, textContent), never as HTML.
+'use strict';
+
+const PAGE_SIZE = 200;  // jobs per page of the jobs table
+const NODES_PER_PAGE = 1000;
+
+// An element with attributes and children (strings become text nodes).
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const r = await fetch(path, {credentials: 'same-origin', headers: {Accept: 'application/json'}});
+  let body = null;
+  try {
+    body = await r.json();
+  } catch (e) {
+    body = null;
+  }
+  if (r.status === 401) throw new Unauthorized(body && body.error ? body.error : 'not logged in');
+  if (!r.ok) throw new Error((body && body.error) || ('HTTP ' + r.status));
+  return body;
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== '' && v !== null && v !== undefined) q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+function gpus(v) {
+  return v === null || v === undefined ? '–' : (Math.round(v * 100) / 100).toString();
+}
+
+function pct(v) { return v === null || v === undefined ? '–' : Math.round(v) + '%'; }
+
+function when(t) { return t ? new Date(t * 1000).toLocaleString() : '–'; }
+
+function jobLink(id) { return el('a', {href: '#job/' + Number(id)}, String(id)); }
+
+function table(headers, rows, numeric) {
+  const num = new Set(numeric || []);
+  const head = el('tr', {}, ...headers.map((h, i) => el('th', num.has(i) ? {class: 'num'} : {}, h)));
+  const body = el('tbody');
+  for (const row of rows) {
+    body.append(el('tr', {}, ...row.map((c, i) => el('td', num.has(i) ? {class: 'num'} : {}, c))));
+  }
+  return el('table', {}, el('thead', {}, head), body);
+}
+
+// A chart of `series` (a /api/v1/history answer): the named fields, GPUs (…_milli / 1000) or a
+// utilization percentage ('util': busy / measured). data-points on the element tells how many
+// points it drew.
+function chart(series, fields, title) {
+  const div = el('div', {class: 'chart', 'data-points': String(series.points.length)});
+  const box = el('div', {}, el('h2', {}, title), div);
+  if (series.points.length === 0) {
+    div.append(el('p', {class: 'note'}, 'No samples yet in this range.'));
+    return box;
+  }
+  if (typeof Dygraph === 'undefined') {
+    div.append(el('p', {class: 'note'},
+                  'Charts need Debian\'s libjs-dygraphs on herd-web\'s host.'));
+    return box;
+  }
+  const value = (p, f) => {
+    if (f === 'util') return p.measured_milli > 0 ? 100 * p.busy_milli / p.measured_milli : null;
+    const v = p[f];
+    return v === undefined ? null : (f.endsWith('_milli') ? v / 1000 : v);
+  };
+  const data = series.points.map(p => [new Date(p.time * 1000), ...fields.map(f => value(p, f[0]))]);
+  // Drawn once the box is in the page, so that it has a size.
+  requestAnimationFrame(() => {
+    new Dygraph(div, data, {labels: ['time', ...fields.map(f => f[1])], legend: 'always',
+                            labelsSeparateLines: false, connectSeparatedPoints: true,
+                            drawPoints: true});
+  });
+  return box;
+}
+
+const GPU_FIELDS = [['gpus_milli', 'GPUs'], ['allocated_milli', 'allocated'],
+                    ['busy_milli', 'busy']];
+
+// ---- the pages ----
+
+async function overview(args, params) {
+  const range = params.get('range') === '7d' ? '7d' : '1d';
+  const [history, running] = await Promise.all([
+    api('/api/v1/history' + query({series: 'cluster', since: range})),
+    api('/api/v1/jobs' + query({state: 'RUNNING', limit: PAGE_SIZE}))]);
+  const last = history.points.length ? history.points[history.points.length - 1] : null;
+  const figure = (label, value) => el('div', {class: 'figure'}, el('b', {}, value), label);
+  const out = [el('h1', {}, 'Cluster')];
+  if (last) {
+    out.push(el('div', {class: 'figures'},
+                figure('GPUs', gpus(last.gpus_milli / 1000)),
+                figure('allocated', gpus(last.allocated_milli / 1000)),
+                figure('busy', gpus(last.busy_milli / 1000)),
+                figure('running jobs', last.running_jobs),
+                figure('pending jobs', last.pending_jobs)));
+  }
+  const idle = running.jobs.filter(j => j.gpus > 0 && j.gpu_util_pct !== null && j.gpu_util_pct < 10);
+  if (idle.length) {
+    out.push(el('h2', {}, 'Allocated but idle GPUs'),
+             el('p', {class: 'warn', id: 'idle'}, idle.length +
+                ' running jobs hold GPUs they use under 10%:'),
+             table(['job', 'name', 'user', 'project', 'GPUs', 'utilization'],
+                   idle.map(j => [jobLink(j.id), j.name, j.user, j.project, gpus(j.gpus),
+                                  pct(j.gpu_util_pct)]), [4, 5]));
+  } else {
+    out.push(el('p', {class: 'note', id: 'idle'}, 'No running job holds GPUs it leaves idle.'));
+  }
+  out.push(el('p', {}, 'Range: ', el('a', {href: '#overview?range=1d'}, 'last day'), ' · ',
+              el('a', {href: '#overview?range=7d'}, 'last week')));
+  out.push(chart(history, GPU_FIELDS, 'GPUs over the last ' + (range === '7d' ? 'week' : 'day')));
+  out.push(chart(history, [['util', 'utilization %']], 'Utilization of the GPUs that report it'));
+  out.push(chart(history, [['running_jobs', 'running'], ['pending_jobs', 'pending']], 'Jobs'));
+  return out;
+}
+
+async function projects(args) {
+  const reply = await api('/api/v1/projects');
+  const out = [el('h1', {}, 'Projects'),
+               table(['name', 'kind', 'parent', 'deserved GPUs', 'limit', 'fair share', 'in use',
+                      'pending demand', 'running jobs', 'pending jobs'],
+                     reply.projects.map(p => [
+                       el('a', {href: '#projects/' + encodeURIComponent(p.name)}, p.name), p.kind,
+                       p.parent || '–', gpus(p.deserved.gpus),
+                       p.limit.gpus === null ? 'unlimited' : gpus(p.limit.gpus),
+                       gpus(p.fair_share.gpus), gpus(p.allocated.gpus),
+                       gpus(p.pending_demand.gpus), p.running_jobs, p.pending_jobs]),
+                     [3, 4, 5, 6, 7, 8, 9])];
+  const name = args[0] ? decodeURIComponent(args[0]) : (reply.projects[0] || {}).name;
+  if (name) {
+    const h = await api('/api/v1/history' + query({series: 'project', key: name, since: '7d'}));
+    out.push(chart(h, [['deserved_milli', 'deserved'], ['allocated_milli', 'in use'],
+                       ['busy_milli', 'busy']], 'Project ' + name + ' over the last week'));
+    out.push(chart(h, [['running_jobs', 'running'], ['pending_jobs', 'pending']],
+                   'Jobs of ' + name));
+  }
+  return out;
+}
+
+async function jobs(args, params) {
+  const filters = {state: params.get('state') || '', user: params.get('user') || '',
+                   project: params.get('project') || ''};
+  const after = params.get('after') || '';
+  const reply = await api('/api/v1/jobs' + query({...filters, limit: PAGE_SIZE, after,
+                                                  all: filters.state ? 'true' : ''}));
+  const input = (name, label) => el('label', {}, label,
+                                     el('input', {name, value: filters[name], size: '12'}));
+  const state = el('select', {name: 'state'});
+  for (const s of ['', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']) {
+    const o = el('option', {value: s}, s || 'active');
+    if (s === filters.state) o.selected = true;
+    state.append(o);
+  }
+  const form = el('form', {class: 'filters'}, el('label', {}, 'state', state),
+                  input('user', 'user'), input('project', 'project'),
+                  el('button', {type: 'submit'}, 'Filter'));
+  form.addEventListener('submit', e => {
+    e.preventDefault();
+    const f = new FormData(form);
+    location.hash = 'jobs' + query({state: f.get('state'), user: f.get('user'),
+                                    project: f.get('project')});
+  });
+  const rows = reply.jobs.map(j => [
+    jobLink(j.id), j.name, j.user, j.project, j.state, gpus(j.gpus), pct(j.gpu_util_pct),
+    j.nodes.join(', '), j.state === 'PENDING' ? j.reason : '']);
+  const out = [el('h1', {}, 'Jobs'), form,
+               table(['id', 'name', 'user', 'project', 'state', 'GPUs', 'utilization', 'nodes',
+                      'why pending'], rows, [5, 6])];
+  const pager = el('p', {class: 'pager'}, reply.jobs.length + ' jobs shown. ');
+  if (after) pager.append(el('a', {href: '#jobs' + query(filters)}, 'first page'), ' ');
+  if (reply.more) {
+    pager.append(el('a', {href: '#jobs' + query({...filters, after: reply.next_after})},
+                    'next page'));
+  }
+  out.push(pager);
+  return out;
+}
+
+async function job(args) {
+  const id = Number(args[0]);
+  if (!Number.isInteger(id) || id <= 0) throw new Error('not a job id: ' + args[0]);
+  const [reply, history] = await Promise.all([
+    api('/api/v1/jobs/' + id),
+    api('/api/v1/history' + query({series: 'job', key: id, since: '7d'})).catch(() => null)]);
+  const j = reply.job;
+  const facts = [['name', j.name], ['user', j.user], ['project', j.project], ['class', j.class],
+                 ['state', j.state], ['GPUs', gpus(j.gpus)], ['utilization', pct(j.gpu_util_pct)],
+                 ['nodes', j.nodes.join(', ') || '–'], ['submitted', when(j.submit_time)],
+                 ['started', when(j.start_time)], ['ended', when(j.end_time)],
+                 ['command', (j.command || []).join(' ') || '(shown to its owner only)']];
+  const out = [el('h1', {}, 'Job ' + j.id + (j.name ? ': ' + j.name : '')),
+               table(['', ''], facts)];
+  if (reply.pending_reason) out.push(el('p', {class: 'warn', id: 'pending-reason'},
+                                        reply.pending_reason));
+  if (history) {
+    out.push(chart(history, [['util', 'utilization %']], 'GPU utilization'));
+  }
+  out.push(el('h2', {}, 'Events'));
+  if (reply.events.length) {
+    out.push(table(['time', 'event'], reply.events.map(e => [when(e.time), e.what])));
+  } else {
+    out.push(el('p', {class: 'note'}, 'No events shown (a job\'s events are shown to its owner).'));
+  }
+  out.push(el('p', {class: 'note'}, 'Its output: herd logs ' + j.id + ' (on a login node).'));
+  return out;
+}
+
+function gpuClass(used, util) {
+  if (used <= 0) return 'gpu';
+  if (util === null) return 'gpu unknown';
+  return 'gpu u' + Math.min(3, Math.floor(util / 25));
+}
+
+async function nodes(args, params) {
+  const reply = await api('/api/v1/nodes');
+  const page = Math.max(0, Number(params.get('page')) || 0);
+  const broken = reply.nodes.filter(n => n.state !== 'UP');
+  const out = [el('h1', {}, 'Nodes')];
+  if (broken.length) {
+    out.push(el('h2', {}, 'Drained or down'),
+             table(['node', 'state', 'reason'],
+                   broken.map(n => [n.name, n.state, n.reason || '–'])));
+  }
+  const legend = el('p', {class: 'legend'});
+  for (const [cls, label] of [['gpu', 'free'], ['gpu unknown', 'allocated, no utilization'],
+                              ['gpu u0', '<25% busy'], ['gpu u1', '25–50%'],
+                              ['gpu u2', '50–75%'], ['gpu u3', '≥75%']]) {
+    legend.append(el('span', {}, el('span', {class: cls}), label));
+  }
+  out.push(el('h2', {}, 'GPUs'), legend);
+  const grid = el('div', {class: 'grid', id: 'grid'});
+  const shown = reply.nodes.slice(page * NODES_PER_PAGE, (page + 1) * NODES_PER_PAGE);
+  for (const n of shown) {
+    const cells = el('div', {class: 'gpus'});
+    // The node's utilization: its GPUs' busy share over those allocated.
+    const util = n.gpus_busy === null || n.gpus_busy === undefined || !(n.gpus_used > 0) ? null :
+        100 * n.gpus_busy / n.gpus_used;
+    for (const g of n.gpu_list) {
+      const cell = el('span', {class: gpuClass(g.used, util)});
+      cell.title = 'GPU ' + g.index + ' ' + g.model + ': ' + gpus(g.used) + ' allocated' +
+          (g.used > 0 && util !== null ? ', node ' + pct(util) + ' busy' : '');
+      cells.append(cell);
+    }
+    const box = el('div', {class: 'node ' + n.state.toLowerCase()}, el('div', {}, n.name), cells);
+    box.title = n.name + ' ' + n.state + (n.reason ? ': ' + n.reason : '');
+    grid.append(box);
+  }
+  out.push(grid);
+  const pages = Math.ceil(reply.nodes.length / NODES_PER_PAGE);
+  if (pages > 1) {
+    const pager = el('p', {class: 'pager'}, 'Page ' + (page + 1) + ' of ' + pages + ': ');
+    for (let p = 0; p < pages; ++p) {
+      pager.append(el('a', {href: '#nodes?page=' + p}, String(p + 1)), ' ');
+    }
+    out.push(pager);
+  }
+  return out;
+}
+
+async function usage(args, params) {
+  const f = {since: params.get('since') || '7d', until: params.get('until') || '',
+             by: params.get('by') === 'project' ? 'project' : 'user'};
+  const reply = await api('/api/v1/usage' + query(f));
+  const by = el('select', {name: 'by'});
+  for (const b of ['user', 'project']) {
+    const o = el('option', {value: b}, b);
+    if (b === f.by) o.selected = true;
+    by.append(o);
+  }
+  const form = el('form', {class: 'filters'},
+                  el('label', {}, 'since', el('input', {name: 'since', value: f.since, size: '12'})),
+                  el('label', {}, 'until', el('input', {name: 'until', value: f.until, size: '12'})),
+                  el('label', {}, 'by', by), el('button', {type: 'submit'}, 'Show'));
+  form.addEventListener('submit', e => {
+    e.preventDefault();
+    const d = new FormData(form);
+    location.hash = 'usage' + query({since: d.get('since'), until: d.get('until'), by: d.get('by')});
+  });
+  return [el('h1', {}, 'Usage'), form,
+          table([f.by, 'GPU-hours', 'jobs', 'wait p50 (s)', 'wait p90 (s)', 'utilization',
+                 'preemptions'],
+                reply.rows.map(r => [r[f.by], r.gpu_hours.toFixed(2), r.jobs, r.wait_p50_s,
+                                     r.wait_p90_s, pct(r.gpu_util_pct), r.preemptions]),
+                [1, 2, 3, 4, 5, 6]),
+          el('p', {}, el('a', {href: '/api/v1/usage' + query({...f, format: 'csv'}),
+                               download: 'herd-usage.csv', id: 'csv'}, 'Download as CSV'))];
+}
+
+const PAGES = {overview, projects, jobs, job, nodes, usage};
+
+let renders = 0;  // a page still loading when another is asked for is dropped
+
+// Renders the page the address names (#jobs?state=PENDING, #job/42, ...).
+async function render() {
+  const generation = ++renders;
+  const main = document.getElementById('page');
+  const hash = location.hash.replace(/^#/, '') || 'overview';
+  const [route, search] = hash.split('?');
+  const [name, ...args] = route.split('/');
+  const page = PAGES[name] || overview;
+  for (const a of document.querySelectorAll('header nav a')) {
+    a.classList.toggle('current', a.getAttribute('href') === '#' + (name === 'job' ? 'jobs' : name));
+  }
+  main.dataset.state = 'loading';
+  try {
+    const children = await page(args, new URLSearchParams(search || ''));
+    if (generation !== renders) return;
+    main.replaceChildren(...children);
+    main.dataset.state = 'ready';
+  } catch (e) {
+    if (generation !== renders) return;
+    // No data on the page without a valid session: the error only.
+    if (e instanceof Unauthorized) {
+      main.replaceChildren(el('p', {class: 'error', id: 'unauthorized'},
+                              'Not logged in (' + e.message + '). Run `herd web` and open the ' +
+                              'address it prints.'));
+      main.dataset.state = 'unauthorized';
+    } else {
+      main.replaceChildren(el('p', {class: 'error'}, 'Cannot show this page: ' + e.message));
+      main.dataset.state = 'error';
+    }
+  }
+  main.dataset.page = name;
+}
+
+window.addEventListener('hashchange', render);
+render();

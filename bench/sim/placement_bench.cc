@@ -21,7 +21,8 @@
 namespace herd::sim {
 namespace {
 
-// The FGD paper's unallocated GPU % at arrived = 100 % (fgd-benchmark.md): Random, BestFit, FGD.
+// The FGD paper's unallocated GPU % at arrived = 100 % (fgd-benchmark.md): Random, BestFit, FGD;
+// the pod lists of `--lists all`.
 const std::map<std::string, std::map<std::string, double>> kPublished = {
     {"default", {{"random", 13.70}, {"bestfit", 7.14}, {"fgd", 4.77}}},
     {"cpu050", {{"random", 10.98}, {"bestfit", 6.44}, {"fgd", 5.00}}},
@@ -34,6 +35,7 @@ const std::map<std::string, std::map<std::string, double>> kPublished = {
     {"multigpu20", {{"random", 13.08}, {"bestfit", 6.27}, {"fgd", 4.47}}},
     {"multigpu30", {{"random", 13.37}, {"bestfit", 5.43}, {"fgd", 3.64}}},
     {"multigpu50", {{"random", 18.72}, {"bestfit", 4.38}, {"fgd", 2.91}}},
+    {"gpuspec05", {}},  // in the trace, not in the paper's table
 };
 
 struct Flags {
@@ -52,7 +54,8 @@ constexpr char kUsage[] =
     "usage: placement_bench [--trace-dir DIR] [--out DIR] [--lists default|all|L1,L2..]\n"
     "         [--seeds N] [--policies herd,bestfit,fgd,random[,spread]] [--jobs N]\n"
     "         [--cpu-unit MCPU] [--running none|fgd|all] [--workload trace|jobs]\n"
-    "  --lists all: the 11 pod lists with published numbers; --jobs: runs in parallel threads;\n"
+    "  --lists all: the 12 pod lists (11 with published numbers, and gpuspec05); --jobs: runs in\n"
+    "    parallel threads;\n"
     "  --cpu-unit: mCPU per simulated core (herd counts whole cores; pods round up), divides 1000\n"
     "    (default 100);\n"
     "  --running: which policies get the placed pods as Snapshot::running (default none: only FGD and\n"
@@ -274,6 +277,10 @@ int Main(int argc, char** argv) {
       lines += (i ? ", '" : "'") + f.out + "/curve-" + list + ".tsv' using 1:" + std::to_string(2 + 3 * i) +
                " with lines lw 2 lc " + std::to_string(i + 1) + " dt " + (f.policies[i] == "fgd" ? "2" : "1") +
                " title '" + f.policies[i] + "'";
+    }
+    if (kPublished.count(list) && kPublished.at(list).count("fgd")) {  // the paper's FGD at 100 %
+      lines += ", '+' using (100):(" + Fmt(100 - kPublished.at(list).at("fgd")) +
+               ") every ::0::0 with points pt 7 ps 1.2 lc 'black' title 'published FGD'";
     }
     gp << "set output '" << f.out << "/placement-" << list << ".svg'\nset multiplot\nset title 'herd placement, "
        << list << " pod list (" << f.seeds << " seeds)'\nset key top left\nplot [0:130] [0:100] " << lines

@@ -14,7 +14,9 @@ struct PlacementPolicy {
 };
 
 inline constexpr PlacementPolicy kPlacementPolicies[] = {
-    {"herd", "least fragmentation of the expected workload, fullest node first, topology aware"},
+    {"herd",
+     "least fragmentation of the expected workload (its cores and GPU models counted), "
+     "fullest node first, topology aware"},
     {"bestfit", "the node left with the least free resources"},
     {"fgd", "fragmentation gradient descent (Weng et al., ATC'23)"},
     {"random", "a uniformly random node that fits"},

@@ -148,6 +148,7 @@ class Cluster {
     uint64_t version = UINT64_MAX;
     int64_t score = -1;  // FGD's score of the placement; -1: the node cannot take it
     int slot = -1;       // a share: the GPU (slot position) it takes
+    double restricted_demand = 0;  // herd, a worker with GPUs: Fgd::RestrictedDemand(node)
   };
   FragEntry FragChoice(int i, const Shape& shape) const;
   // A node's version changes whenever its free resources do.

@@ -234,9 +234,17 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
 // fragmentation for a shape is the free GPU share that shape cannot use there (all of it when the
 // shape needs no GPU, may not use the model, or its cores or memory do not fit); a placement is
 // scored by how much it changes the node's weighted fragmentation (only that node's changes).
+//
+// herd's measure (`herd` true) adds two things to the published one. Cores: a whole-GPU shape
+// also loses the usable GPUs that the node's free cores and memory cannot feed (8 free GPUs with
+// cores for 2 workers of a 1-GPU shape strand 6 GPUs for it; the published measure counts none
+// until not even one worker fits). GPU models: each model carries the demand that the target
+// workload's model-restricted shapes put on it, as a share of the capacity of the models each
+// allows (RestrictedDemand); on equal scores a job with GPUs takes the node whose models that
+// demand needs least, before the fullest node.
 class Fgd {
  public:
-  explicit Fgd(const Snapshot& snapshot) {
+  Fgd(const Snapshot& snapshot, bool herd) : herd_(herd) {
     double total = 0;
     if (!snapshot.workload.empty()) {
       for (const WorkloadShape& w : snapshot.workload) {
@@ -278,6 +286,34 @@ class Fgd {
       }
     }
     for (Load& l : shapes_) l.weight /= total;
+    if (!herd_) return;
+    std::map<std::string, double> capacity;
+    for (const NodeView& v : snapshot.nodes) {
+      for (const GpuSlot& g : v.gpus) capacity[g.model] += 1000;
+    }
+    for (const Load& l : shapes_) {
+      if (l.models.empty() || l.gpu <= 0) continue;
+      double allowed = 0;
+      for (const std::string& m : l.models) {
+        auto it = capacity.find(m);
+        if (it != capacity.end()) allowed += it->second;
+      }
+      if (allowed <= 0) continue;
+      for (const std::string& m : l.models) {
+        demand_[m] += l.weight * static_cast<double>(l.gpu) / allowed;
+      }
+    }
+  }
+
+  // herd: the mean over the node's GPUs of the restricted demand on their model; 0 for fgd.
+  double RestrictedDemand(const NodeState& node) const {
+    if (demand_.empty() || node.gpus.empty()) return 0;
+    double sum = 0;
+    for (const GpuSlot& g : node.gpus) {
+      auto it = demand_.find(g.model);
+      if (it != demand_.end()) sum += it->second;
+    }
+    return sum / static_cast<double>(node.gpus.size());
   }
 
   // Weighted fragmentation (GPU milli) of `node` if its GPUs had `free` milli free (one per slot
@@ -292,15 +328,26 @@ class Fgd {
       int64_t frag = idle;
       if (s.gpu > 0 && cores >= s.cpus && memory >= s.mem) {
         int64_t need = std::min<int64_t>(s.gpu, 1000), lost = 0;
-        int64_t k = s.gpu >= 1000 ? (s.gpu + 999) / 1000 : 1, usable = 0;
+        int64_t k = s.gpu >= 1000 ? (s.gpu + 999) / 1000 : 1, usable = 0, usable_milli = 0;
         for (size_t g = 0; g < n; ++g) {
           bool ok = free[g] >= need &&
                     (s.models.empty() ||
                      std::find(s.models.begin(), s.models.end(), node.gpus[g].model) != s.models.end());
-          if (ok) ++usable;
-          else lost += free[g];
+          if (ok) {
+            ++usable;
+            usable_milli += free[g];
+          } else {
+            lost += free[g];
+          }
         }
         if (usable >= k) frag = lost;
+        if (usable >= k && herd_ && s.gpu >= 1000) {  // usable GPUs the cores / memory cannot feed
+          const int64_t workers = usable / k;
+          int64_t fed = workers;
+          if (s.cpus > 0) fed = std::min(fed, cores / s.cpus);
+          if (s.mem > 0) fed = std::min(fed, memory / s.mem);
+          frag += usable_milli * (workers - fed) / workers;
+        }
       }
       sum += s.weight * static_cast<double>(frag);
     }
@@ -314,6 +361,8 @@ class Fgd {
     double weight;
   };
   std::vector<Load> shapes_;
+  bool herd_;
+  std::map<std::string, double> demand_;  // herd: per GPU model (RestrictedDemand)
 };
 
 Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
@@ -326,7 +375,7 @@ Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
   }
   version_.assign(nodes.size(), 0);
   if (policy.placement == Placement::kFgd || policy.placement == Placement::kHerd) {
-    fgd_ = std::make_unique<Fgd>(snapshot);
+    fgd_ = std::make_unique<Fgd>(snapshot, policy.placement == Placement::kHerd);
   }
 }
 
@@ -516,6 +565,7 @@ Cluster::FragEntry Cluster::FragChoice(int i, const Shape& s) const {
   };
   FragEntry out;
   out.version = version_[i];
+  if (s.gpu_milli > 0) out.restricted_demand = fgd_->RestrictedDemand(n);
   if (!s.Fractional()) {  // whole GPUs: any k fully free ones leave the same fragmentation
     std::vector<int> slots;
     if (s.WholeGpus() > 0) {
@@ -555,6 +605,7 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   int best_slot = -1;  // herd, fgd: the GPU FragChoice() chose for a share in the best node
   int64_t best_score = 0;
   std::tuple<int64_t, int64_t, int64_t, int64_t> best_key;
+  std::tuple<int64_t, double, int64_t, int64_t, int64_t> frag_key;  // herd, fgd
   std::vector<int> ties;  // random, bestfit: the feasible nodes with the best score
   auto tie = [&](int i, int64_t score) {
     if (ties.empty() || score > best_score) {
@@ -611,12 +662,12 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
         return;
       }
       case Placement::kFgd:
-      case Placement::kHerd: {  // FGD's score; equal scores: the fullest node
+      case Placement::kHerd: {  // FGD's score; equal: (herd) the models least needed, the fullest
         const FragEntry& f = answer(i);
         if (f.score < 0) return;
-        std::tuple<int64_t, int64_t, int64_t, int64_t> key{-f.score, n.free_gpu_milli, n.free_cores_count,
-                                                           n.free_memory_mib};
-        if (best < 0 || key < best_key) best = i, best_key = key, best_slot = f.slot;
+        std::tuple<int64_t, double, int64_t, int64_t, int64_t> key{
+            -f.score, f.restricted_demand, n.free_gpu_milli, n.free_cores_count, n.free_memory_mib};
+        if (best < 0 || key < frag_key) best = i, frag_key = key, best_slot = f.slot;
         return;
       }
       case Placement::kSpread: {

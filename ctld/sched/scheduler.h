@@ -17,7 +17,8 @@ namespace herd::sched {
 
 // One value per row of model::kPlacementPolicies (common/model/placement.h), in its order.
 enum class Placement {
-  kHerd,     // kFgd's choice of node, with NUMA / PCIe-switch / NIC locality inside it (default)
+  kHerd,     // kFgd with cores and GPU models counted (internal::Fgd), with NUMA / PCIe-switch /
+             // NIC locality inside the node (default)
   kBestFit,  // the node left with the least free resources (ties at random, by Policy::seed)
   kFgd,      // fragmentation gradient descent (Weng et al., ATC'23); equal scores: the fullest node
   kRandom,   // a uniformly random feasible node, seeded by Policy::seed

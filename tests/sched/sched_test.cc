@@ -173,6 +173,46 @@ TEST(DecideTest, TargetWorkloadSteersFragmentationAwarePlacement) {
   }
 }
 
+// A 1-GPU job that may run anywhere, between a small node of the model that 1 % of the expected
+// jobs are restricted to and a larger node of another model: FGD's scores tie (the restricted
+// shape adds 0.1 GPU of change, below one point) and fgd takes the fuller node; herd leaves the
+// model that restricted jobs need.
+TEST(DecideTest, HerdKeepsTheGpuModelsRestrictedJobsNeed) {
+  auto sc = ParseScenario(
+      "queue a\nnode t4 gpus=2 cores=32 model=T4\nnode g2 gpus=8 cores=32 model=G2\n"
+      "pending 1 queue=a gpu=1\n");
+  ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
+  sc.snapshot.workload = {{1000, 0, 0, {}, 0.99}, {1000, 0, 0, {"T4"}, 0.01}};
+  for (const auto& [policy, node] : {std::pair{"fgd", "t4"}, std::pair{"herd", "g2"}}) {
+    ASSERT_TRUE(ParsePlacement(policy, &sc.policy.placement));
+    Decisions d = Decide(sc.snapshot, sc.policy);
+    ASSERT_EQ(d.starts.size(), 1u) << policy;
+    EXPECT_EQ(d.starts[0].placement[0].node, node) << policy;
+  }
+  // A job restricted to T4 still goes there.
+  sc.snapshot.pending[0].gpu_models = {"T4"};
+  Decisions d = Decide(sc.snapshot, sc.policy);
+  ASSERT_EQ(d.starts.size(), 1u);
+  EXPECT_EQ(d.starts[0].placement[0].node, "t4");
+}
+
+// A 16-core CPU job between two nodes with 8 free GPUs: on `a` it leaves cores for 6 workers of
+// the expected 1-GPU 8-core shape (2 GPUs stranded), on `b` for 14. The published measure sees no
+// change on either (one worker still fits) and fgd takes the node with fewer cores; herd counts
+// the GPUs the cores can no longer feed.
+TEST(DecideTest, HerdCountsGpusTheFreeCoresCannotFeed) {
+  auto sc = ParseScenario(
+      "queue a\nnode a gpus=8 cores=64\nnode b gpus=8 cores=128\npending 1 queue=a cpus=16\n");
+  ASSERT_TRUE(sc.errors.empty()) << sc.errors.front();
+  sc.snapshot.workload = {{1000, 8, 0, {}, 1.0}};
+  for (const auto& [policy, node] : {std::pair{"fgd", "a"}, std::pair{"herd", "b"}}) {
+    ASSERT_TRUE(ParsePlacement(policy, &sc.policy.placement));
+    Decisions d = Decide(sc.snapshot, sc.policy);
+    ASSERT_EQ(d.starts.size(), 1u) << policy;
+    EXPECT_EQ(d.starts[0].placement[0].node, node) << policy;
+  }
+}
+
 // The shared rule by which herd-ctld, the scenario runner and bench/ carry evictions over.
 TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoesFirst) {
   Snapshot snap;

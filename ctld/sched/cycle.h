@@ -155,6 +155,9 @@ class Cycle {
   // Whether `q`, with `taken` gone, stays above its fair share and deserved quota of every GPU
   // type `holds` has some of, by at least its smallest job there: it may lose `holds`.
   bool TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedGpus& holds) const;
+  // Narrows the job's shape to the GPU types its project stays within its fair share or deserved
+  // quota of with it (`typed_only`: only types some quota names); false when none is left.
+  bool NarrowToEntitled(JobState& job, bool typed_only);
   bool ReclaimWithTypes(JobState& job);
   bool ReclaimOfType(JobState& job);
   void TypedShares(const QueueState& q, QueueShare& out) const;
@@ -174,7 +177,14 @@ class Cycle {
   // no consolidation).
   bool FitsReserved(const JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
-  bool TakeBack(JobState& job);
+  bool TakeBack(JobState& job);  // when within its fair share or quota (gpu_types.cc)
+  bool TakeBackShare(JobState& job);
+  // Takes back the fewest of `may` (latest first) that let `job` start, when MayTake agrees.
+  bool TakeBackFrom(JobState& job, const std::vector<JobState*>& may, const VictimMemo& memo,
+                    bool by_type = false);
+  bool TakeBackOfType(JobState& job);  // the starts ReclaimOfType could take next cycle
+  // Those starts (of other queues, preemptible, on the `wanted` types, above their share of them).
+  std::vector<JobState*> StartsOfType(const JobState& job, const std::vector<bool>& wanted);
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
   // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
   // for them), the latest first.
@@ -182,7 +192,9 @@ class Cycle {
   // Whether taking `starts` and `victims` together keeps every project they belong to at its fair
   // share less its smallest job on each resource they take above its fair share (AboveShare's rule
   // for a set taken at once).
-  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims) const;
+  // `by_type`: only each GPU type's share counts (TypedKeeps), as ReclaimOfType takes victims.
+  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims,
+               bool by_type = false) const;
   // Takes back `starts` (already released and uncharged) for `job`.
   void Withdraw(const std::vector<JobState*>& starts, const JobState& job);
   void Evict();

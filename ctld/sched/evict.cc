@@ -176,7 +176,7 @@ std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
 }
 
 bool Cycle::MayTake(const std::vector<JobState*>& starts,
-                    const std::vector<const RunningJob*>& victims) const {
+                    const std::vector<const RunningJob*>& victims, bool by_type) const {
   std::unordered_map<const QueueState*, std::pair<model::Resources, model::Resources>> lost;
   auto add = [&](const QueueState* q, const model::Resources& t) {
     auto& [taken, least] = lost[q];
@@ -189,7 +189,7 @@ bool Cycle::MayTake(const std::vector<JobState*>& starts,
   for (const JobState* j : starts) add(j->queue, j->total);
   for (const RunningJob* v : victims) add(queue_of_[static_cast<size_t>(v - snap_.running.data())], TotalOf(*v));
   for (const auto& [q, e] : lost) {
-    for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < 3 && !by_type; ++c) {
       const int64_t t = Get(e.first, c), a = Get(q->allocated, c), f = Get(q->fair, c);
       if (t <= 0 || a <= f) continue;
       const int64_t s = Get(q->smallest, c), least = s > 0 ? std::min(s, Get(e.second, c)) : Get(e.second, c);
@@ -227,11 +227,8 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
 
 // The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
 // to start now, then every one it can do without put back.
-bool Cycle::TakeBack(JobState& job) {
+bool Cycle::TakeBackShare(JobState& job) {  // entitled: TakeBack (gpu_types.cc) checks
   const QueueState* own = job.queue;
-  if (DominantShare(own->allocated + job.total, own->fair) > 1.0 && !WithinDeserved(*own, job.total)) {
-    return false;
-  }
   const PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
@@ -248,6 +245,12 @@ bool Cycle::TakeBack(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
+  return TakeBackFrom(job, may, memo);
+}
+
+bool Cycle::TakeBackFrom(JobState& job, const std::vector<JobState*>& may, const VictimMemo& memo,
+                         bool by_type) {
+  const PlaceOptions o = OptionsFor(job);
   std::vector<JobState*> chosen;
   bool fits = false;
   for (JobState* j : may) {
@@ -273,7 +276,7 @@ bool Cycle::TakeBack(JobState& job) {
       cluster_.ReleaseAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
     }
   }
-  if (!MayTake(chosen, {})) {
+  if (!MayTake(chosen, {}, by_type)) {
     for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     no_victims_.insert(memo);
     return false;

@@ -1089,12 +1089,17 @@ void GpuValue(toml::table& t, const std::string& key, int64_t milli) {
 void PutTypedQuotas(toml::table& t, const QueueConfig& q) {
   if (q.by_type.empty()) return;
   toml::table weights{{"gpu", q.over_quota_weight}};
+  weights.is_inline(true);
   bool weighted = false;
   for (const auto& [type, tq] : q.by_type) {
     const std::string key = "gpu." + type;
     GpuValue(*t["deserved"].as_table(), key, tq.deserved_milli);
     if (tq.limit_milli >= 0) {
-      if (!t.contains("limit")) t.insert_or_assign("limit", toml::table{});
+      if (!t.contains("limit")) {
+        toml::table limit;
+        limit.is_inline(true);
+        t.insert_or_assign("limit", std::move(limit));
+      }
       GpuValue(*t["limit"].as_table(), key, tq.limit_milli);
     }
     if (tq.over_quota_weight >= 0) weights.insert_or_assign(key, tq.over_quota_weight), weighted = true;

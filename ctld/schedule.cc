@@ -137,6 +137,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.deserved = q.deserved;
     if (q.limit) v.limit = *q.limit;
     v.over_quota_weight = q.over_quota_weight;
+    v.by_type = q.by_type;
     v.is_leaf = q.is_project;
     v.min_runtime_s = q.min_runtime_s;
     snap.queues.push_back(std::move(v));

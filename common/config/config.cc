@@ -341,9 +341,38 @@ class Parser {
     *ms = seconds * 1000;
     return Status::Ok();
   }
+  // A GPU count: 8, 0.25 or "1500m".
+  Status GpuAmount(const toml::node& value, const Region& kat, const std::string& p, int64_t* milli) {
+    const auto* i = value.as_integer();
+    if (i) {
+      if (i->get() > kMaxGpus) return Error(kat, p, "more GPUs than any cluster has");
+      *milli = i->get() * 1000;
+    } else if (const auto* f = value.as_floating_point()) {
+      const double x = f->get();
+      if (!std::isfinite(x) || x < 0 || x > kMaxGpus) {
+        return Error(kat, p, "expected a GPU count from 0 (0.25 for a quarter GPU)");
+      }
+      const double thousandths = x * 1000;
+      if (std::fabs(thousandths - std::round(thousandths)) > 1e-6) {
+        return Error(kat, p, "GPU counts have at most three decimals");
+      }
+      *milli = std::llround(thousandths);
+    } else if (const auto* s = value.as_string()) {
+      if (HasLongNumber(s->get())) return Error(kat, p, "too many GPUs");
+      Result<int64_t> r = model::ParseGpuMilli(s->get());
+      if (!r.ok()) return Error(kat, p, r.status().message());
+      *milli = *r;
+    } else {
+      return Error(kat, p, "expected a GPU count, got " + TypeName(value));
+    }
+    return Status::Ok();
+  }
+
   // { gpu = 8, cpu = 128, memory = "1T" }. A limit starts unlimited, deserved starts at zero.
+  // With `typed`: also "gpu.TYPE" = N, GPUs of one type, into (*typed)[TYPE].
   Status ResourcesValue(const toml::node& v, const Region& at, const std::string& path,
-                        bool is_limit, model::Resources* out, std::array<bool, 3>* given) {
+                        bool is_limit, model::Resources* out, std::array<bool, 3>* given,
+                        std::map<std::string, int64_t>* typed = nullptr) {
     const toml::table* t = v.as_table();
     if (!t) {
       return Error(
@@ -360,27 +389,15 @@ class Parser {
       if (i && i->get() < 0) return Error(kat, p, "must not be negative");
       if (k == "gpu") {
         (*given)[0] = true;
-        if (i) {
-          if (i->get() > kMaxGpus) return Error(kat, p, "more GPUs than any cluster has");
-          out->gpu_milli = i->get() * 1000;
-        } else if (const auto* f = value.as_floating_point()) {
-          const double x = f->get();
-          if (!std::isfinite(x) || x < 0 || x > kMaxGpus) {
-            return Error(kat, p, "expected a GPU count from 0 (0.25 for a quarter GPU)");
-          }
-          const double milli = x * 1000;
-          if (std::fabs(milli - std::round(milli)) > 1e-6) {
-            return Error(kat, p, "GPU counts have at most three decimals");
-          }
-          out->gpu_milli = std::llround(milli);
-        } else if (const auto* s = value.as_string()) {
-          if (HasLongNumber(s->get())) return Error(kat, p, "too many GPUs");
-          Result<int64_t> r = model::ParseGpuMilli(s->get());
-          if (!r.ok()) return Error(kat, p, r.status().message());
-          out->gpu_milli = *r;
-        } else {
-          return Error(kat, p, "expected a GPU count, got " + TypeName(value));
+        HERD_RETURN_IF_ERROR(GpuAmount(value, kat, p, &out->gpu_milli));
+      } else if (k.starts_with("gpu.") && typed != nullptr) {
+        const std::string type = k.substr(4);
+        if (!model::IsGpuTypeName(type)) {
+          return Error(kat, p,
+                       "not a GPU type: " + Quote(type) +
+                           "; a type is 1 to 64 of a-z 0-9 . _ - (herd nodes shows each GPU's)");
         }
+        HERD_RETURN_IF_ERROR(GpuAmount(value, kat, p, &(*typed)[type]));
       } else if (k == "cpu") {
         (*given)[1] = true;
         HERD_RETURN_IF_ERROR(Int(value, kat, p, 0, kMaxCount, &out->cpus));
@@ -400,7 +417,10 @@ class Parser {
                        "expected a size such as \"512G\" or \"1T\", got " + TypeName(value));
         }
       } else {
-        return Error(kat, p, "unknown resource " + Quote(k) + "; use gpu, cpu or memory");
+        return Error(kat, p,
+                     "unknown resource " + Quote(k) +
+                         (typed != nullptr ? "; use gpu, \"gpu.TYPE\" (GPUs of one type), cpu or memory"
+                                           : "; use gpu, cpu or memory"));
       }
     }
     return Status::Ok();
@@ -837,20 +857,21 @@ class Parser {
         HERD_RETURN_IF_ERROR(String(v, kat, p, &r.q.parent));
         r.parent_at = kat;
       } else if (k == "deserved") {
-        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, false, &r.q.deserved, &r.deserved_given));
+        std::map<std::string, int64_t> typed;
+        HERD_RETURN_IF_ERROR(
+            ResourcesValue(v, kat, p, false, &r.q.deserved, &r.deserved_given, &typed));
+        for (const auto& [type, milli] : typed) r.q.by_type[type].deserved_milli = milli;
         r.deserved_at = kat;
       } else if (k == "limit") {
         model::Resources limit;
         std::array<bool, 3> unused{};
-        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, true, &limit, &unused));
+        std::map<std::string, int64_t> typed;
+        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, true, &limit, &unused, &typed));
         if (limit != model::Resources{kUnlimited, kUnlimited, kUnlimited}) r.q.limit = limit;
+        for (const auto& [type, milli] : typed) r.q.by_type[type].limit_milli = milli;
         r.limit_at = kat;
       } else if (k == "over_quota_weight") {
-        const std::optional<double> w = v.value<double>();
-        if (!v.is_number() || !w || !std::isfinite(*w) || *w < 0 || *w > 1e6) {
-          return Error(kat, p, "expected a number from 0 to 1000000");
-        }
-        r.q.over_quota_weight = *w;
+        HERD_RETURN_IF_ERROR(Weights(v, kat, p, &r.q));
       } else if (k == "members") {
         HERD_RETURN_IF_ERROR(Strings(v, kat, p, &r.q.members));
       } else if (k == "min_runtime") {
@@ -862,6 +883,34 @@ class Parser {
       }
     }
     queues->push_back(std::move(r));
+    return Status::Ok();
+  }
+
+  // over_quota_weight = 2, or per GPU type: { gpu = 2, "gpu.h100" = 4 } (gpu: every other).
+  Status Weights(const toml::node& v, const Region& at, const std::string& path, QueueConfig* q) {
+    auto weight = [&](const toml::node& n, const Region& nat, const std::string& p, double* out) {
+      const std::optional<double> w = n.value<double>();
+      if (!n.is_number() || !w || !std::isfinite(*w) || *w < 0 || *w > 1e6) {
+        return Error(nat, p, "expected a number from 0 to 1000000");
+      }
+      *out = *w;
+      return Status::Ok();
+    };
+    const toml::table* t = v.as_table();
+    if (t == nullptr) return weight(v, at, path, &q->over_quota_weight);
+    for (auto&& [key, value] : *t) {
+      const std::string k(key.str()), p = path + "." + k;
+      if (k == "gpu") {
+        HERD_RETURN_IF_ERROR(weight(value, key.source(), p, &q->over_quota_weight));
+      } else if (k.starts_with("gpu.") && model::IsGpuTypeName(k.substr(4))) {
+        HERD_RETURN_IF_ERROR(
+            weight(value, key.source(), p, &q->by_type[k.substr(4)].over_quota_weight));
+      } else {
+        return Error(key.source(), p,
+                     "unknown key " + Quote(k) +
+                         "; use gpu (the weight of every GPU) or \"gpu.TYPE\" (of one GPU type)");
+      }
+    }
     return Status::Ok();
   }
 
@@ -925,6 +974,25 @@ class Parser {
       for (const RawQueue& c : raw) {
         if (c.q.parent == d.q.name) sum += c.q.deserved;
       }
+      // Per GPU type: a type the department's deserved does not name is its queues' sum.
+      std::map<std::string, int64_t> typed_sum;
+      for (const RawQueue& c : raw) {
+        if (c.q.parent != d.q.name) continue;
+        for (const auto& [type, tq] : c.q.by_type) typed_sum[type] += tq.deserved_milli;
+      }
+      for (const auto& [type, milli] : typed_sum) {
+        if (milli <= 0) continue;
+        auto own = d.q.by_type.find(type);
+        if (own == d.q.by_type.end() || own->second.deserved_milli == 0) {
+          d.q.by_type[type].deserved_milli = milli;
+        } else if (milli > own->second.deserved_milli) {
+          return Error(d.deserved_at, d.path + ".deserved",
+                       "its queues deserve " + Amount(0, milli) + " gpu." + type +
+                           " in all, more than the department's " +
+                           Amount(0, own->second.deserved_milli) +
+                           "; raise the department's deserved or lower its queues'");
+        }
+      }
       int64_t* have[3] = {&d.q.deserved.gpu_milli, &d.q.deserved.cpus, &d.q.deserved.memory_mib};
       const int64_t need[3] = {sum.gpu_milli, sum.cpus, sum.memory_mib};
       const char* names[3] = {"gpu", "cpu", "memory"};
@@ -940,6 +1008,14 @@ class Parser {
       }
     }
     for (const RawQueue& r : raw) {
+      for (const auto& [type, tq] : r.q.by_type) {
+        if (tq.limit_milli >= 0 && tq.limit_milli < tq.deserved_milli) {
+          return Error(r.limit_at, r.path + ".limit.\"gpu." + type + "\"",
+                       Amount(0, tq.limit_milli) + " is below the deserved " +
+                           Amount(0, tq.deserved_milli) +
+                           "; a limit must be at least the deserved quota");
+        }
+      }
       if (!r.q.limit) continue;
       const model::Resources& l = *r.q.limit;
       const int64_t lim[3] = {l.gpu_milli, l.cpus, l.memory_mib};
@@ -999,6 +1075,36 @@ toml::array StringArray(const std::vector<std::string>& v) {
   toml::array a;
   for (const std::string& s : v) a.push_back(s);
   return a;
+}
+
+void GpuValue(toml::table& t, const std::string& key, int64_t milli) {
+  if (milli % 1000 == 0) {
+    t.insert_or_assign(key, milli / 1000);
+  } else {
+    t.insert_or_assign(key, static_cast<double>(milli) / 1000.0);
+  }
+}
+
+// A queue's per-GPU-type quotas as "gpu.TYPE" keys of its deserved, limit and over_quota_weight.
+void PutTypedQuotas(toml::table& t, const QueueConfig& q) {
+  if (q.by_type.empty()) return;
+  toml::table weights{{"gpu", q.over_quota_weight}};
+  weights.is_inline(true);
+  bool weighted = false;
+  for (const auto& [type, tq] : q.by_type) {
+    const std::string key = "gpu." + type;
+    GpuValue(*t["deserved"].as_table(), key, tq.deserved_milli);
+    if (tq.limit_milli >= 0) {
+      if (!t.contains("limit")) {
+        toml::table limit;
+        limit.is_inline(true);
+        t.insert_or_assign("limit", std::move(limit));
+      }
+      GpuValue(*t["limit"].as_table(), key, tq.limit_milli);
+    }
+    if (tq.over_quota_weight >= 0) weights.insert_or_assign(key, tq.over_quota_weight), weighted = true;
+  }
+  if (weighted) t.insert_or_assign("over_quota_weight", std::move(weights));
 }
 
 toml::table ResourcesTable(const model::Resources& r) {
@@ -1312,6 +1418,7 @@ std::string ToToml(const Config& c) {
                   {"members", StringArray(q.members)}};
     if (!q.parent.empty()) t.insert_or_assign(q.is_project ? "department" : "parent", q.parent);
     if (q.limit) t.insert_or_assign("limit", ResourcesTable(*q.limit));
+    PutTypedQuotas(t, q);
     if (q.min_runtime_s >= 0) PutDuration(t, "min_runtime", q.min_runtime_s);
     (q.is_project ? projects : departments).insert_or_assign(q.name, std::move(t));
   }

@@ -106,6 +106,9 @@ struct QueueConfig {
   model::Resources deserved;
   std::optional<model::Resources> limit;  // nullopt = none; kUnlimited for uncapped components
   double over_quota_weight = 1;
+  // Quotas per GPU type ("gpu.TYPE" keys of deserved, limit and over_quota_weight). A
+  // department's typed deserved left out is the sum of its children's.
+  model::GpuTypeQuotas by_type;
   // Resolved: empty in the file means the parent's list. "*" = anyone; empty = nobody.
   std::vector<std::string> members;
   int64_t min_runtime_s = -1;  // -1 = the parent's, else the job's class's

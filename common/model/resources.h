@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace herd::model {
@@ -44,6 +45,17 @@ struct Resources {
   static constexpr int kComponents = 3;
   int64_t Component(int c) const { return c == 0 ? gpu_milli : (c == 1 ? cpus : memory_mib); }
 };
+
+// A queue's quota on the GPUs of one type (herd.toml's "gpu.TYPE" keys; the type as
+// common/model/fleet.h derives it): it counts only GPUs of that type, in thousandths. The queue's
+// `gpu` quota still counts every GPU.
+struct GpuTypeQuota {
+  int64_t deserved_milli = 0;
+  int64_t limit_milli = -1;       // -1: no limit of its own
+  double over_quota_weight = -1;  // < 0: the queue's over_quota_weight
+  bool operator==(const GpuTypeQuota&) const = default;
+};
+using GpuTypeQuotas = std::map<std::string, GpuTypeQuota>;  // by GPU type
 
 // One component's amount for messages: "8 GPUs", "0.5 GPUs", "16 cores", "64G memory".
 std::string AmountText(int component, int64_t value);

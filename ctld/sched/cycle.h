@@ -27,6 +27,10 @@ enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kHeld, kNoFit };
 
 struct QueueState;
 
+// GPU thousandths per GPU type some queue's quota names (Cycle::types_, in its order); empty when
+// no quota names a type.
+using TypedGpus = std::vector<int64_t>;
+
 struct JobState {
   const PendingJob* pending = nullptr;
   const ClassView* job_class = nullptr;
@@ -35,6 +39,7 @@ struct JobState {
   model::Resources total;
   bool started = false;
   std::vector<model::WorkerPlacement> placement;  // where it started
+  TypedGpus typed;  // of its start or of the room made for it, per GPU type
   bool tried = false;     // the allocate pass has tried it
   bool waiting = false;   // waits for victims still holding resources (counted in its queue)
   Block block = Block::kNone;
@@ -64,6 +69,10 @@ struct QueueState {
   // other class of the queue may take the queue beyond its deserved quota meanwhile: what it took
   // would keep that job out once its victims have stopped.
   const JobState* quota_held_for = nullptr;
+  // Per GPU type of Cycle::types_ (gpu_types.cc): what `allocated`, `running`, `stopping`, `fair`
+  // and `smallest` are for the GPUs of that type alone, and the view's quota of that type.
+  TypedGpus typed_allocated, typed_running, typed_stopping, typed_fair, typed_smallest;
+  TypedGpus typed_deserved, typed_limit;  // limit -1: none
 };
 
 // The first limit or deserved quota a job would exceed (block kLimit or kQuota), or none.
@@ -71,6 +80,7 @@ struct QuotaHit {
   Block block = Block::kNone;
   const QueueState* queue = nullptr;  // the queue (or department) whose limit or quota it is
   int component = 0;                  // 0 GPUs, 1 cores, 2 memory
+  int type = -1;                      // a limit of one GPU type (Cycle::types_), every one the job may use
 };
 
 // A failed victim search: kind, queue, class priority, block, shape and the key of its placement
@@ -109,7 +119,9 @@ class Cycle {
   void Reserve(JobState& job);
   // Adds (sign +1) or removes `r` from the queue's and its ancestors' allocation, and from their
   // firm part for a job of class `c` that is Firm.
-  void Charge(const std::string& queue, const model::Resources& r, int sign, const ClassView& c);
+  // `typed`: the GPUs per type of that allocation (TypedOf), added or removed the same way.
+  void Charge(const std::string& queue, const model::Resources& r, int sign, const ClassView& c,
+              const TypedGpus* typed = nullptr);
   PlaceOptions OptionsFor(const JobState& job) const;
   // Whether queue `q` with `more` allocated stays within its deserved quota.
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
@@ -127,6 +139,29 @@ class Cycle {
     return total_of_[static_cast<size_t>(&job - snap_.running.data())];
   }
 
+  // gpu_types.cc: quotas per GPU type (QueueView::by_type). With none, types_ is empty and none
+  // of these changes a decision.
+  void InitTypes();  // types_, models_, typed_of_ and every queue's typed_ figures
+  TypedGpus TypedOf(const std::vector<model::WorkerPlacement>& placement) const;
+  const TypedGpus& TypedOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
+  int TypeIndex(const std::string& model) const;  // in types_; -1 for a type no quota names
+  const std::vector<std::string>& ModelsOf(const JobState& job) const;  // GPU models it may use
+  // Whether a limit of `model`'s type (of the job's queue or an ancestor) has no room for `job`;
+  // sets *hit to it.
+  bool TypeLimited(const JobState& job, const std::string& model, QuotaHit* hit) const;
+  QuotaHit TypedLimitHit(const JobState& job) const;  // a limit on every type the job may use
+  void NarrowTypes(JobState& job);  // its shape left off the GPU types whose limits have no room
+  std::string TypedLimitText(const JobState& job, const QuotaHit& hit) const;
+  // Whether `q`, with `taken` gone, stays above its fair share and deserved quota of every GPU
+  // type `holds` has some of, by at least its smallest job there: it may lose `holds`.
+  bool TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedGpus& holds) const;
+  // Narrows the job's shape to the GPU types its project stays within its fair share or deserved
+  // quota of with it (`typed_only`: only types some quota names); false when none is left.
+  bool NarrowToEntitled(JobState& job, bool typed_only);
+  bool ReclaimWithTypes(JobState& job);
+  bool ReclaimOfType(JobState& job);
+  void TypedShares(const QueueState& q, QueueShare& out) const;
+
   // evict.cc
   // Holds the room being made by victims still stopping from earlier cycles for the jobs they were
   // evicted for: what each such job's plan (room_on) takes that is free already; the nodes of the
@@ -142,7 +177,14 @@ class Cycle {
   // no consolidation).
   bool FitsReserved(const JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
-  bool TakeBack(JobState& job);
+  bool TakeBack(JobState& job);  // when within its fair share or quota (gpu_types.cc)
+  bool TakeBackShare(JobState& job);
+  // Takes back the fewest of `may` (latest first) that let `job` start, when MayTake agrees.
+  bool TakeBackFrom(JobState& job, const std::vector<JobState*>& may, const VictimMemo& memo,
+                    bool by_type = false);
+  bool TakeBackOfType(JobState& job);  // the starts ReclaimOfType could take next cycle
+  // Those starts (of other queues, preemptible, on the `wanted` types, above their share of them).
+  std::vector<JobState*> StartsOfType(const JobState& job, const std::vector<bool>& wanted);
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
   // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
   // for them), the latest first.
@@ -150,14 +192,17 @@ class Cycle {
   // Whether taking `starts` and `victims` together keeps every project they belong to at its fair
   // share less its smallest job on each resource they take above its fair share (AboveShare's rule
   // for a set taken at once).
-  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims) const;
+  // `by_type`: only each GPU type's share counts (TypedKeeps), as ReclaimOfType takes victims.
+  bool MayTake(const std::vector<JobState*>& starts, const std::vector<const RunningJob*>& victims,
+               bool by_type = false) const;
   // Takes back `starts` (already released and uncharged) for `job`.
   void Withdraw(const std::vector<JobState*>& starts, const JobState& job);
   void Evict();
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.
   void WithdrawStartsOfReclaimed();
-  bool Reclaim(JobState& job);
+  bool Reclaim(JobState& job);  // ReclaimShare, or with typed quotas ReclaimWithTypes
+  bool ReclaimShare(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
   // Releases `candidates` in order (skipping those `allowed` refuses) until the job fits and
@@ -210,6 +255,9 @@ class Cycle {
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
+  std::vector<std::string> types_;   // GPU types some queue's quota names, sorted
+  std::vector<std::string> models_;  // every GpuSlot::model of the snapshot, sorted
+  std::vector<TypedGpus> typed_of_;  // per snap_.running entry
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for
   Decisions out_;
 };

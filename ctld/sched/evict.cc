@@ -158,6 +158,7 @@ std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
       if (!j.started || j.queue == nullptr || !j.job_class->preemptible) continue;
       if (j.pending->room_made) continue;  // the room was made for it
       if (HoldsOnlyDeserved(*j.queue) || !AboveShare(*j.queue, {}, j.total)) continue;
+      if (!TypedKeeps(*j.queue, {}, j.typed)) continue;
       give_way_.push_back(&j);
     }
     loose_.clear();
@@ -175,7 +176,7 @@ std::vector<JobState*> Cycle::GiveWay(const JobState& job) {
 }
 
 bool Cycle::MayTake(const std::vector<JobState*>& starts,
-                    const std::vector<const RunningJob*>& victims) const {
+                    const std::vector<const RunningJob*>& victims, bool by_type) const {
   std::unordered_map<const QueueState*, std::pair<model::Resources, model::Resources>> lost;
   auto add = [&](const QueueState* q, const model::Resources& t) {
     auto& [taken, least] = lost[q];
@@ -188,12 +189,23 @@ bool Cycle::MayTake(const std::vector<JobState*>& starts,
   for (const JobState* j : starts) add(j->queue, j->total);
   for (const RunningJob* v : victims) add(queue_of_[static_cast<size_t>(v - snap_.running.data())], TotalOf(*v));
   for (const auto& [q, e] : lost) {
-    for (int c = 0; c < 3; ++c) {
+    for (int c = 0; c < 3 && !by_type; ++c) {
       const int64_t t = Get(e.first, c), a = Get(q->allocated, c), f = Get(q->fair, c);
       if (t <= 0 || a <= f) continue;
       const int64_t s = Get(q->smallest, c), least = s > 0 ? std::min(s, Get(e.second, c)) : Get(e.second, c);
       if (a - t < f - least) return false;
     }
+  }
+  if (types_.empty()) return true;
+  std::unordered_map<const QueueState*, TypedGpus> typed;  // and each GPU type's share (gpu_types.cc)
+  auto add_typed = [&](const QueueState* q, const TypedGpus& t) {
+    TypedGpus& sum = typed.try_emplace(q, types_.size(), 0).first->second;
+    for (size_t i = 0; i < t.size(); ++i) sum[i] += t[i];
+  };
+  for (const JobState* j : starts) add_typed(j->queue, j->typed);
+  for (const RunningJob* v : victims) add_typed(queue_of_[static_cast<size_t>(v - snap_.running.data())], TypedOf(*v));
+  for (const auto& [q, sum] : typed) {
+    if (!TypedKeeps(*q, {}, sum)) return false;
   }
   return true;
 }
@@ -215,11 +227,8 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
 
 // The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
 // to start now, then every one it can do without put back.
-bool Cycle::TakeBack(JobState& job) {
+bool Cycle::TakeBackShare(JobState& job) {  // entitled: TakeBack (gpu_types.cc) checks
   const QueueState* own = job.queue;
-  if (DominantShare(own->allocated + job.total, own->fair) > 1.0 && !WithinDeserved(*own, job.total)) {
-    return false;
-  }
   const PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
@@ -236,6 +245,12 @@ bool Cycle::TakeBack(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
+  return TakeBackFrom(job, may, memo);
+}
+
+bool Cycle::TakeBackFrom(JobState& job, const std::vector<JobState*>& may, const VictimMemo& memo,
+                         bool by_type) {
+  const PlaceOptions o = OptionsFor(job);
   std::vector<JobState*> chosen;
   bool fits = false;
   for (JobState* j : may) {
@@ -261,12 +276,12 @@ bool Cycle::TakeBack(JobState& job) {
       cluster_.ReleaseAll(chosen[i]->placement, chosen[i]->shape.gpu_memory_mib);
     }
   }
-  if (!MayTake(chosen, {})) {
+  if (!MayTake(chosen, {}, by_type)) {
     for (JobState* j : chosen) cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
     no_victims_.insert(memo);
     return false;
   }
-  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1, *j->job_class);
+  for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1, *j->job_class, &j->typed);
   Withdraw(chosen, job);
   Start(job, *cluster_.Place(job.shape, o));
   return true;
@@ -292,6 +307,7 @@ void Cycle::Evict() {
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
+      NarrowTypes(*job);
       if (FitsRoomMade(*job)) continue;
       const bool reserved = FitsReserved(*job);
       if ((!reserved && Reclaim(*job)) || Preempt(*job) || reserved) continue;
@@ -317,7 +333,7 @@ void Cycle::WithdrawStartsOfReclaimed() {
     // it takes nothing the queue borrows, and stays.
     if (job->job_class->within_quota_only) return false;
     cluster_.ReleaseAll(st.placement, job->shape.gpu_memory_mib);
-    Charge(job->pending->queue, job->total, -1, *job->job_class);
+    Charge(job->pending->queue, job->total, -1, *job->job_class, &job->typed);
     job->started = false;
     job->block = Block::kNoFit;
     job->reason = {model::WaitsFor::kQuota,
@@ -398,7 +414,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == EvictionKind::kReclaim) reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
-    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v));
+    if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v), &TypedOf(*v));
     out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
   }
   // Its reservation, if it holds one, is no longer needed: the room is being made.
@@ -407,7 +423,8 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
       if (n.reserved_for == job.pending->id) n.reserved_for = 0;
     }
   }
-  Charge(job.pending->queue, job.total, +1, *job.job_class);
+  job.typed = TypedOf(plan.placement);
+  Charge(job.pending->queue, job.total, +1, *job.job_class, &job.typed);
   // The cluster as it will be: the victims gone, the job in their place.
   for (const RunningJob* v : plan.victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
   cluster_.ApplyAll(plan.placement, job.shape.gpu_memory_mib);
@@ -435,6 +452,10 @@ static bool Better(const std::optional<VictimPlan>& a, const std::optional<Victi
 //   pending again, cannot reclaim its place back (its queue would again be above its fair share
 //   with it), so two queues never evict each other in turn.
 bool Cycle::Reclaim(JobState& job) {
+  return types_.empty() ? ReclaimShare(job) : ReclaimWithTypes(job);  // gpu_types.cc
+}
+
+bool Cycle::ReclaimShare(JobState& job) {
   const std::string& name = job.pending->queue;
   const QueueState* own = job.queue;
   model::Resources with = own->allocated + job.total;
@@ -454,6 +475,7 @@ bool Cycle::Reclaim(JobState& job) {
       const QueueState* q = queue_of_[k];
       if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
       if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
+      if (!TypedKeeps(*q, {}, TypedOf(snap_.running[k]))) continue;
       candidates.push_back(&snap_.running[k]);
     }
     std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
@@ -476,6 +498,13 @@ bool Cycle::Reclaim(JobState& job) {
     }
     const QueueState& q = *queue_of_[static_cast<size_t>(&c - snap_.running.data())];
     if (!above(q, taken, TotalOf(c))) return false;
+    if (!types_.empty()) {  // and above its share of each GPU type c holds
+      TypedGpus typed_taken(types_.size(), 0);
+      for (const RunningJob* v : same) {
+        for (size_t t = 0; t < types_.size(); ++t) typed_taken[t] += TypedOf(*v)[t];
+      }
+      if (!TypedKeeps(q, typed_taken, TypedOf(c))) return false;
+    }
     if (same.empty()) return true;  // AboveShare's rule is MayTake's for one job
     same.push_back(&c);
     return MayTake({}, same);
@@ -533,7 +562,7 @@ bool Cycle::Reclaim(JobState& job) {
     // The starts and victims taken together keep each project its fair share less its smallest job.
     if (MayTake(needed, best->victims)) {
       best->placement = *fits();
-      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1, *j->job_class);
+      for (JobState* j : needed) Charge(j->pending->queue, j->total, -1, *j->job_class, &j->typed);
       Withdraw(needed, job);
       break;
     }
@@ -628,9 +657,9 @@ bool Cycle::Preempt(JobState& job) {
                    [&](const RunningJob* a, const RunningJob* b) { return key(a) < key(b); });
   auto allowed = [](const RunningJob&, const std::vector<const RunningJob*>&) { return true; };
   auto enough = [&](const std::vector<const RunningJob*>& chosen) {
-    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v));
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v), &TypedOf(*v));
     bool ok = CheckQuota(job).block == Block::kNone;
-    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1, ClassOf(*v));
+    for (const RunningJob* v : chosen) Charge(v->queue, TotalOf(*v), +1, ClassOf(*v), &TypedOf(*v));
     return ok;
   };
   std::optional<VictimPlan> best = job.block == Block::kQuota

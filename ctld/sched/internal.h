@@ -178,6 +178,14 @@ std::map<std::string, model::Resources> ComputeFairShares(
     const std::vector<QueueView>& queues, const std::map<std::string, model::Resources>& demand,
     const model::Resources& capacity);
 
+// The fair shares of the GPUs of one type (thousandths): `capacity` divided as ComputeFairShares
+// divides, with each queue's quota of that type (QueueView::by_type; a queue without one: nothing
+// deserved, its `gpu` limit, its over_quota_weight). `demand`: per leaf, of that type.
+std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& queues,
+                                               const std::string& type,
+                                               const std::map<std::string, int64_t>& demand,
+                                               int64_t capacity);
+
 // max over resources of allocated / fair (a resource with fair 0 and allocated > 0 counts as 1e9).
 double DominantShare(const model::Resources& allocated, const model::Resources& fair);
 

@@ -124,12 +124,15 @@ int64_t Gpu(const std::string& text) {
   return r.value();
 }
 
-// "gpu:8,cpu:64,mem:1T" over `base`.
-model::Resources ParseResources(const std::string& text, model::Resources base) {
+// "gpu:8,cpu:64,mem:1T" over `base`; with `typed`, also "gpu.TYPE:4" (GPUs of one type) into it.
+model::Resources ParseResources(const std::string& text, model::Resources base,
+                                std::map<std::string, int64_t>* typed = nullptr) {
   for (const std::string& part : Split(text, ',')) {
     auto kv = Split(part, ':');
     if (kv.size() != 2) throw std::runtime_error("bad resources " + text);
-    if (kv[0] == "gpu") {
+    if (typed != nullptr && kv[0].starts_with("gpu.")) {
+      (*typed)[Dec(kv[0].substr(4))] = kv[1] == "-1" ? -1 : Gpu(kv[1]);
+    } else if (kv[0] == "gpu") {
       base.gpu_milli = kv[1] == "-1" ? -1 : Gpu(kv[1]);
     } else if (kv[0] == "cpu") {
       base.cpus = std::stoll(kv[1]);
@@ -423,9 +426,23 @@ Scenario ParseScenario(const std::string& text) {
         q.name = Dec(l.words.at(0));
         q.parent = l.opts.count("parent") ? Dec(l.opts["parent"]) : "";
         if (std::count(l.words.begin(), l.words.end(), "department")) departments.insert(q.name);
-        if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {});
-        if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1});
-        if (l.opts.count("weight")) q.over_quota_weight = std::stod(l.opts["weight"]);
+        std::map<std::string, int64_t> deserved, limit;
+        if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {}, &deserved);
+        if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1}, &limit);
+        for (const auto& [type, milli] : deserved) q.by_type[type].deserved_milli = milli;
+        for (const auto& [type, milli] : limit) q.by_type[type].limit_milli = milli;
+        // weight=2, or per GPU type: weight=gpu:2,gpu.h100:4
+        for (const std::string& part : l.opts.count("weight") ? Split(l.opts["weight"], ',')
+                                                               : std::vector<std::string>{}) {
+          auto kv = Split(part, ':');
+          if (kv.size() == 1 || (kv.size() == 2 && kv[0] == "gpu")) {
+            q.over_quota_weight = std::stod(kv.back());
+          } else if (kv.size() == 2 && kv[0].starts_with("gpu.")) {
+            q.by_type[Dec(kv[0].substr(4))].over_quota_weight = std::stod(kv[1]);
+          } else {
+            throw std::runtime_error("bad weight " + part + "; use weight=2 or weight=gpu:2,gpu.TYPE:4");
+          }
+        }
         q.min_runtime_s = Num(l, "min_runtime", -1);
         s.queues.push_back(q);
       } else if (kind == "node") {
@@ -671,8 +688,20 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         for (const auto& [key, got] : {std::pair{"fair", q->fair_share}, std::pair{"allocated", q->allocated},
                                        std::pair{"deserved", q->deserved}}) {
           if (!l.opts.count(key)) continue;
-          model::Resources want = ParseResources(l.opts[key], got);
+          std::map<std::string, int64_t> typed;
+          model::Resources want = ParseResources(l.opts[key], got, &typed);
           if (!(want == got)) fails.push_back(where + key + " is " + model::FormatResources(got));
+          for (const auto& [type, milli] : typed) {  // fair=gpu.h100:4: of that GPU type
+            auto t = q->by_type.find(type);
+            const std::string k = key;
+            const int64_t have = t == q->by_type.end() ? 0
+                                 : k == "fair"         ? t->second.fair_share
+                                 : k == "allocated"    ? t->second.allocated
+                                                       : t->second.deserved;
+            if (have != milli) {
+              fails.push_back(where + key + " of " + type + " is " + model::FormatGpuMilli(have) + " GPUs");
+            }
+          }
         }
       } else if (what == "nic") {
         const StartDecision* st = start_of(id());

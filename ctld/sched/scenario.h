@@ -12,6 +12,8 @@
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
 //   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
 //         [department]   (a queue that holds no jobs even without children)
+//         per GPU type (QueueView::by_type): deserved=gpu:8,gpu.h100:4 limit=gpu.h100:6
+//         weight=2,gpu.h100:3 (the type as node model= names it)
 //   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
 //        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
 //        exact layout instead: [numa_cores=0:0-7,16-23/1:8-15,24-31] [nic_switch=0:mlx5_0,1:mlx5_1]
@@ -35,6 +37,7 @@
 //   expect starts N                                  expect preemptions N
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
+//          (fair=gpu.h100:2: its fair share of the h100 GPUs, QueueShare::by_type)
 //   expect cores ID within A-B                       expect deterministic
 //   cycle        the decisions so far take effect as herd-ctld applies them (ctld/sched/evictions.h):
 //                started jobs run from `now`; preempted jobs leave their nodes and wait again (same

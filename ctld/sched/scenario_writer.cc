@@ -120,8 +120,14 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
   for (const QueueView& q : s.queues) {
     o << "queue " << Enc(q.name);
     if (!q.parent.empty()) o << " parent=" << Enc(q.parent);
-    o << " deserved=" << ResourcesText(q.deserved) << " limit=" << ResourcesText(q.limit)
-      << " weight=" << Number(q.over_quota_weight) << " min_runtime=" << q.min_runtime_s
+    std::string deserved, limit, weight;  // per GPU type
+    for (const auto& [type, t] : q.by_type) {
+      deserved += ",gpu." + Enc(type) + ":" + Gpu(t.deserved_milli);
+      limit += ",gpu." + Enc(type) + ":" + (t.limit_milli < 0 ? "-1" : Gpu(t.limit_milli));
+      if (t.over_quota_weight >= 0) weight += ",gpu." + Enc(type) + ":" + Number(t.over_quota_weight);
+    }
+    o << " deserved=" << ResourcesText(q.deserved) << deserved << " limit=" << ResourcesText(q.limit)
+      << limit << " weight=" << Number(q.over_quota_weight) << weight << " min_runtime=" << q.min_runtime_s
       << (q.is_leaf ? "" : " department") << "\n";
   }
   for (const NodeView& n : s.nodes) {

@@ -160,6 +160,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     capacity += {1000 * static_cast<int64_t>(n.gpus.size()), n.total_cores, n.memory_mib};
   }
   auto fair = ComputeFairShares(snap_.queues, demand, capacity);
+  InitTypes();
   for (JobState& j : jobs_) {
     if (j.waiting)
       Charge(j.pending->queue, j.total, +1, *j.job_class);  // as if started (Commit does the same)
@@ -191,11 +192,14 @@ const ClassView& Cycle::ClassOf(const RunningJob& job) const {
 }
 
 void Cycle::Charge(const std::string& queue, const model::Resources& r, int sign,
-                   const ClassView& c) {
+                   const ClassView& c, const TypedGpus* typed) {
   auto it = queues_.find(queue);
   if (it == queues_.end()) return;
   const bool firm = Firm(c);
   for (QueueState* a : it->second.up) {
+    for (size_t t = 0; typed != nullptr && t < typed->size(); ++t) {
+      a->typed_allocated[t] += sign * (*typed)[t];
+    }
     if (sign > 0) {
       a->allocated += r;
       if (firm) a->firm += r;
@@ -261,6 +265,7 @@ Decisions Cycle::Run() {
   for (const QueueView& q : snap_.queues) {
     const QueueState& s = queues_[q.name];
     out_.shares.push_back({q.name, q.deserved, q.limit, s.fair, s.running, s.pending_demand});
+    TypedShares(s, out_.shares.back());
   }
   // The snapshot usually lists pending jobs in id order: then each insertion is at the end.
   for (JobState& j : jobs_) {
@@ -354,6 +359,7 @@ bool Cycle::TryStart(JobState& job) {
     job.reason = {model::WaitsFor::kQuota, QuotaReason(job, hit)};
     return false;
   }
+  NarrowTypes(job);
   PlaceOptions o = OptionsFor(job);
   auto key = std::make_pair(job.shape, KeyOf(o));
   auto cached = no_fit_.find(key);
@@ -380,8 +386,9 @@ void Cycle::Start(JobState& job, std::vector<model::WorkerPlacement> placement) 
   job.started = true;
   job.block = Block::kNone;
   job.placement = placement;
+  job.typed = TypedOf(job.placement);
   ++starts_version_;
-  Charge(job.pending->queue, job.total, +1, *job.job_class);
+  Charge(job.pending->queue, job.total, +1, *job.job_class, &job.typed);
   out_.starts.push_back({job.pending->id, std::move(placement)});
 }
 
@@ -432,6 +439,7 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
       }
     }
   }
+  if (QuotaHit hit = TypedLimitHit(job); hit.block != Block::kNone) return hit;
   // A within-quota class counts what the queue's jobs that may not be evicted hold (QueueState::
   // firm): preemptible jobs beyond the quota borrow, and give way when their GPUs are needed, not
   // before. While another job's quota is held, no other firm job takes the queue's firm jobs beyond
@@ -450,6 +458,7 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
 
 // Equal hits give equal texts: one text per queue, class and amounts, built once a cycle.
 std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
+  if (hit.type >= 0) return TypedLimitText(job, hit);
   const QueueState& a = *hit.queue;
   const int c = hit.component;
   const int64_t used = Get(hit.block == Block::kLimit ? a.allocated : a.firm, c),

@@ -72,6 +72,12 @@ struct ReserveDecision {
 struct QueueShare {
   std::string name;
   model::Resources deserved, limit, fair_share, allocated, pending_demand;
+  // Per GPU type some queue's quota names (QueueView::by_type): GPU thousandths of that type.
+  struct OfType {
+    int64_t deserved = 0, limit = -1, fair_share = 0, allocated = 0;
+    bool operator==(const OfType&) const = default;
+  };
+  std::map<std::string, OfType> by_type = {};
 };
 
 struct Decisions {

@@ -55,6 +55,9 @@ struct QueueView {
   double over_quota_weight = 1;     // share of the surplus relative to siblings
   bool is_leaf = true;
   int64_t min_runtime_s = -1;       // -1: the job's class's; else its jobs are never preempted sooner
+  // Quotas on the GPUs of one type (GpuSlot::model): fair shares, limits and reclaim per type
+  // (fair_share.cc TypedFairShares, evict.cc ReclaimByType).
+  model::GpuTypeQuotas by_type = {};
   bool operator==(const QueueView&) const = default;
 };
 

@@ -240,6 +240,39 @@ TEST(ConfigTest, DepartmentResourcesLeftOutAreTheSumOfItsQueues) {
   EXPECT_EQ(c.FindQueue("b")->deserved.gpu_milli, 500);
 }
 
+TEST(ConfigTest, QuotasPerGpuTypeAreGpuDotTypeKeys) {
+  Config c = MustParse(
+      "[departments.research]\n"
+      "[projects.a]\ndepartment = \"research\"\ndeserved = { gpu = 8, \"gpu.h100\" = 4 }\n"
+      "limit = { \"gpu.h100\" = 6, \"gpu.a100\" = 2.5 }\n"
+      "over_quota_weight = { gpu = 2, \"gpu.h100\" = 0.5 }\n"
+      "[projects.b]\ndepartment = \"research\"\ndeserved = { \"gpu.h100\" = 2 }\n"
+      "over_quota_weight = 3\n");
+  const QueueConfig& a = *c.FindQueue("a");
+  EXPECT_EQ(a.deserved.gpu_milli, 8000);
+  EXPECT_EQ(a.over_quota_weight, 2);
+  EXPECT_EQ(a.by_type.at("h100"), (model::GpuTypeQuota{4000, 6000, 0.5}));
+  EXPECT_EQ(a.by_type.at("a100"), (model::GpuTypeQuota{0, 2500, -1}));
+  EXPECT_FALSE(a.limit.has_value());  // no limit on the GPUs as a whole
+  EXPECT_EQ(c.FindQueue("b")->deserved.gpu_milli, 0);
+  EXPECT_EQ(c.FindQueue("b")->over_quota_weight, 3);
+  // A department's type left out is the sum of its queues'.
+  EXPECT_EQ(c.FindQueue("research")->by_type.at("h100").deserved_milli, 6000);
+
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { \"gpu.h100\" = 4 }\n"
+                      "limit = { \"gpu.h100\" = 2 }\n"),
+              HasSubstr("projects.p.limit.\"gpu.h100\": 2 is below the deserved 4"));
+  EXPECT_THAT(ErrorOf("[departments.d]\ndeserved = { \"gpu.h100\" = 2 }\n"
+                      "[projects.p]\ndepartment = \"d\"\ndeserved = { \"gpu.h100\" = 4 }\n"),
+              HasSubstr("its queues deserve 4 gpu.h100 in all, more than the department's 2"));
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { \"gpu.H 100\" = 4 }\n"),
+              HasSubstr("not a GPU type: 'H 100'"));
+  EXPECT_THAT(ErrorOf("[projects.p]\nover_quota_weight = { cpu = 2 }\n"),
+              HasSubstr("unknown key 'cpu'; use gpu (the weight of every GPU) or \"gpu.TYPE\""));
+  EXPECT_THAT(ErrorOf("[projects.p]\nover_quota_weight = { \"gpu.h100\" = -1 }\n"),
+              HasSubstr("expected a number from 0 to 1000000"));
+}
+
 TEST(ConfigTest, UnknownClassKeyIsAnError) {
   EXPECT_THAT(ErrorOf("[classes.train]\npreemptable = true\n"),
               HasSubstr("herd.toml:2:1: classes.train.preemptable: unknown class key"));
@@ -405,7 +438,8 @@ TEST(ConfigTest, UnitsOfSizesDurationsAndGpus) {
   EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { memory = \"lots\" }\n"),
               HasSubstr("projects.p.deserved.memory: invalid size 'lots'"));
   EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { gpus = 2 }\n"),
-              HasSubstr("unknown resource 'gpus'; use gpu, cpu or memory"));
+              HasSubstr("unknown resource 'gpus'; use gpu, \"gpu.TYPE\" (GPUs of one type), cpu "
+                        "or memory"));
 }
 
 TEST(ConfigTest, MergeTomlExtraWinsTablesMergeArraysAreReplaced) {
@@ -441,7 +475,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "min_runtime = \"20m\"\n"
       "[departments.cv]\nparent = \"research\"\n"
       "[projects.vision]\ndepartment = \"cv\"\ndeserved = { gpu = 8.5, cpu = 128, memory = "
-      "\"1T\" }\nlimit = { gpu = 24 }\nover_quota_weight = 2.5\n"
+      "\"1T\", \"gpu.h100\" = 4 }\nlimit = { gpu = 24, \"gpu.h100\" = 6 }\n"
+      "over_quota_weight = { gpu = 2.5, \"gpu.h100\" = 3 }\n"
       "[projects.speech]\ndepartment = \"research\"\ndeserved = { memory = 1537 }\n"
       "[nodes.dgx01]\nlabels = { pool = \"train\", rack = \"r1\" }\n"
       "[pools.dev]\nnodes = [\"ws[01-02]\", \"lab*\"]\nlabels = { gpu = \"a6000\" }\n"

@@ -168,6 +168,10 @@ class Driver {
   Snapshot Build(int cycle);
   void CheckCycle(const Snapshot& snap, const Decisions& d, int cycle);
   void CheckStarvation(const Snapshot& snap, const Decisions& d, int cycle);
+  // GPUs of each type `placement` holds (GpuSlot::model), as the type's quotas count them.
+  std::map<std::string, int64_t> TypesOf(const Snapshot& snap,
+                                         const std::vector<model::WorkerPlacement>& placement) const;
+  bool typed_ = false;  // some queue has a quota per GPU type
   bool OwedQuota(const Snapshot& snap, const PendingJob& j, const std::map<std::string, model::Resources>& alloc,
                  const std::map<std::string, model::Resources>& fair) const;
   void Apply(const Decisions& d, int cycle);
@@ -245,6 +249,9 @@ std::string JobLine(const CaseJob& j) {
   o << " cpus=" << j.cpus << " mem=" << model::FormatSizeMiB(j.memory_mib);
   if (j.workers != 1) o << " workers=" << j.workers;
   if (j.time_limit_s > 0 && !j.running) o << " time=" << j.time_limit_s;
+  for (size_t i = 0; i < j.gpu_models.size() && !j.running; ++i) {
+    o << (i == 0 ? " model=" : ",") << j.gpu_models[i];
+  }
   return o.str();
 }
 
@@ -287,6 +294,7 @@ bool Driver::Init() {
     if (q.parent.empty()) promised += q.deserved;
   }
   if (promised.gpu_milli > capacity.gpu_milli || promised.cpus > capacity.cpus) return false;
+  for (const QueueView& q : sc_.snapshot.queues) typed_ = typed_ || !q.by_type.empty();
   std::map<std::string, const QueueView*> by_name;
   for (const QueueView& q : sc_.snapshot.queues) by_name[q.name] = &q;
   for (const QueueView& q : sc_.snapshot.queues) {
@@ -533,6 +541,20 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
   // preemptible) hold: its preemptible jobs beyond the quota borrow and may be reclaimed.
   std::map<std::string, model::Resources> after = Allocated(snap, false, true),
                                           held = Allocated(snap, true);
+  // Per GPU type, against limits of a type: every running job (victims still stopping too) and
+  // the room planned for the jobs they stop for.
+  std::map<std::string, std::map<std::string, int64_t>> typed_held;  // queue -> type -> GPUs
+  auto hold = [&](const std::string& queue, const std::vector<model::WorkerPlacement>& on) {
+    auto q = queues_.find(queue);
+    if (!typed_ || q == queues_.end()) return;
+    for (const auto& [type, milli] : TypesOf(snap, on)) {
+      for (const std::string& a : q->second.path) typed_held[a][type] += milli;
+    }
+  };
+  for (const RunningJob& r : snap.running) hold(r.queue, r.placement);
+  for (const PendingJob& p : snap.pending) {
+    if (p.victims_stopping > 0) hold(p.queue, p.room_on);
+  }
   for (const PreemptDecision& p : d.preemptions) {
     auto r = running.find(p.id);
     auto q = r == running.end() ? queues_.end() : queues_.find(r->second->queue);
@@ -546,6 +568,20 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
     if (q == queues_.end()) continue;
     const model::Resources need = TotalOf(p->second->request);
     for (const std::string& a : q->second.path) held[a] += need;
+    hold(p->second->queue, st.placement);
+    for (const std::string& a : q->second.path) {
+      for (const auto& [type, t] : queues_.at(a).view->by_type) {
+        if (t.limit_milli >= 0 && typed_held[a][type] > t.limit_milli &&
+            TypesOf(snap, st.placement).count(type)) {
+          Fail("limit", cycle,
+               "job " + std::to_string(st.id) + " starts and takes " + a + " to " +
+                   model::FormatGpuMilli(typed_held[a][type]) + " " + type +
+                   " GPUs (victims still stopping included), above its limit of " +
+                   model::FormatGpuMilli(t.limit_milli) + at,
+               "expect nostart " + std::to_string(st.id));
+        }
+      }
+    }
     if (Firm(p->second->job_class)) {
       for (const std::string& a : q->second.path) after[a] += need;
     }
@@ -603,7 +639,7 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
 bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
                        const std::map<std::string, model::Resources>& alloc,
                        const std::map<std::string, model::Resources>& fair) const {
-  if (j.request.workers != 1 || !j.gpu_models.empty()) return false;
+  if (j.request.workers != 1 || !j.gpu_models.empty() || typed_) return false;
   auto q = queues_.find(j.queue);
   if (q == queues_.end() || !q->second.view->is_leaf) return false;
   const model::Resources need = TotalOf(j.request);
@@ -716,6 +752,22 @@ bool Driver::OwedQuota(const Snapshot& snap, const PendingJob& j,
 }
 
 // Whether `need` fits in what `leaf` has left of its deserved quota (see OwedQuota).
+std::map<std::string, int64_t> Driver::TypesOf(
+    const Snapshot& snap, const std::vector<model::WorkerPlacement>& placement) const {
+  std::map<std::string, int64_t> out;
+  for (const model::WorkerPlacement& w : placement) {
+    for (const NodeView& n : snap.nodes) {
+      if (n.name != w.node) continue;
+      for (const GpuSlot& g : n.gpus) {
+        if (!g.model.empty() && std::count(w.gpus.begin(), w.gpus.end(), g.index)) {
+          out[g.model] += w.gpu_milli_each;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 bool WithinDeserved(const QueueView& leaf, const model::Resources& have, const model::Resources& need) {
   bool counted = false;
   for (int c = 0; c < 3; ++c) {
@@ -961,6 +1013,39 @@ CaseResult Driver::Run() {
 
 }  // namespace
 
+// Some cases get GPU types and quotas per type, drawn from a stream of their own (the other cases
+// stay as they were): nodes of types a100 and h100, deserved quotas of one type that fit its
+// GPUs, limits and weights per type, and pending jobs for one type or either.
+static void AddGpuTypes(uint64_t seed, Case& c) {
+  Rng r(seed ^ 0x7479706564ULL);
+  if (!r.Chance(0.3)) return;
+  std::map<std::string, int64_t> capacity;
+  for (CaseNode& n : c.nodes) {
+    if (n.gpus == 0) continue;
+    n.model = r.Chance(0.5) ? "a100" : "h100";
+    if (!n.down) capacity[n.model] += 1000 * n.gpus;
+  }
+  for (const auto& [type, gpus] : capacity) {
+    int64_t left = gpus * r.Int(0, 100) / 100;
+    for (CaseQueue& q : c.queues) {
+      const bool project = q.name[0] == 'p';
+      if (!project || r.Chance(0.4)) continue;
+      model::GpuTypeQuota& t = q.by_type[type];
+      t.deserved_milli = 1000 * r.Int(0, left / 1000);
+      left -= t.deserved_milli;
+      if (r.Chance(0.3)) t.limit_milli = t.deserved_milli + 1000 * r.Int(0, 2);
+      if (r.Chance(0.2)) t.over_quota_weight = static_cast<double>(r.Int(0, 3));
+      for (CaseQueue& d : c.queues) {
+        if (d.name == q.parent) d.by_type[type].deserved_milli += t.deserved_milli;
+      }
+    }
+  }
+  for (CaseJob& j : c.jobs) {
+    if (j.running || j.gpu_milli <= 0 || r.Chance(0.5)) continue;
+    j.gpu_models = r.Pick<std::vector<std::string>>({{"a100"}, {"h100"}, {"a100", "h100"}});
+  }
+}
+
 Case GenerateCase(uint64_t seed) {
   Rng r(seed);
   Case c;
@@ -1064,6 +1149,7 @@ Case GenerateCase(uint64_t seed) {
     if (r.Chance(0.3)) j.time_limit_s = r.Pick<int64_t>({600, 1800, 3600, 7200});
     c.jobs.push_back(j);
   }
+  AddGpuTypes(seed, c);
   return c;
 }
 
@@ -1079,14 +1165,20 @@ std::string ScenarioText(const Case& c, const std::string& trace) {
   for (const CaseQueue& q : c.queues) {
     o << "queue " << q.name;
     if (!q.parent.empty()) o << " parent=" << q.parent;
-    if (!(q.deserved == model::Resources{})) o << " deserved=" << ResourcesText(q.deserved);
-    if (!(q.limit == model::Resources{-1, -1, -1})) {
-      std::string limit;
-      if (q.limit.gpu_milli >= 0) limit = "gpu:" + model::FormatGpuMilli(q.limit.gpu_milli);
-      if (q.limit.cpus >= 0) limit += std::string(limit.empty() ? "" : ",") + "cpu:" + std::to_string(q.limit.cpus);
-      o << " limit=" << limit;
+    std::string deserved = q.deserved == model::Resources{} ? "" : ResourcesText(q.deserved);
+    std::string limit, weight = q.weight != 1 ? std::to_string(q.weight) : "";
+    if (q.limit.gpu_milli >= 0) limit = "gpu:" + model::FormatGpuMilli(q.limit.gpu_milli);
+    if (q.limit.cpus >= 0) limit += std::string(limit.empty() ? "" : ",") + "cpu:" + std::to_string(q.limit.cpus);
+    for (const auto& [type, t] : q.by_type) {  // quotas per GPU type
+      deserved += (deserved.empty() ? "gpu." : ",gpu.") + type + ":" + model::FormatGpuMilli(t.deserved_milli);
+      if (t.limit_milli >= 0) limit += (limit.empty() ? "gpu." : ",gpu.") + type + ":" + model::FormatGpuMilli(t.limit_milli);
+      if (t.over_quota_weight >= 0) {
+        weight += (weight.empty() ? "gpu." : ",gpu.") + type + ":" + std::to_string(static_cast<int>(t.over_quota_weight));
+      }
     }
-    if (q.weight != 1) o << " weight=" << q.weight;
+    if (!deserved.empty()) o << " deserved=" << deserved;
+    if (!limit.empty()) o << " limit=" << limit;
+    if (!weight.empty()) o << " weight=" << weight;
     if (q.min_runtime_s >= 0) o << " min_runtime=" << q.min_runtime_s;
     o << "\n";
   }
@@ -1094,6 +1186,7 @@ std::string ScenarioText(const Case& c, const std::string& trace) {
     o << "node " << n.name << " gpus=" << n.gpus << " cores=" << n.cores
       << " memory=" << model::FormatSizeMiB(n.memory_mib) << " gpu_memory=" << model::FormatSizeMiB(n.gpu_memory_mib);
     if (n.numa != 1) o << " numa=" << n.numa;
+    if (!n.model.empty()) o << " model=" << n.model;
     if (n.down) o << " down";
     o << "\n";
   }

@@ -54,6 +54,7 @@ struct CaseNode {
   int gpus = 0, cores = 32, numa = 1;
   int64_t memory_mib = 256 * 1024, gpu_memory_mib = 80 * 1024;
   bool down = false;
+  std::string model;  // its GPUs' type ("a100", "h100"); "" none
 };
 
 struct CaseQueue {
@@ -62,6 +63,7 @@ struct CaseQueue {
   model::Resources limit{-1, -1, -1};
   int weight = 1;
   int64_t min_runtime_s = -1;  // -1: its jobs' classes'
+  model::GpuTypeQuotas by_type;  // quotas per GPU type (deserved, limit, weight)
 };
 
 struct CaseJob {
@@ -79,6 +81,7 @@ struct CaseJob {
   int arrive_cycle = 0;
   int64_t run_s = -1;  // runs this long once (re)started; -1: until the case ends
   int64_t time_limit_s = 0;  // 0: none; else it ends at the latest this long after it starts
+  std::vector<std::string> gpu_models;  // pending: the GPU types it may run on; empty: any
 };
 
 struct Case {

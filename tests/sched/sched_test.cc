@@ -79,6 +79,9 @@ TEST(ScenarioWriterTest, NamesOfAnyBytesAndExactLayoutsReadBackEqual) {
   s.nodes[0].gpus[2].index = 6;  // GPU indexes need not be positions
   s.queues[0].over_quota_weight = 1.0 / 3;
   s.queues[1].deserved.gpu_milli = 1500;
+  s.queues[2].by_type["a100"] = {1500, 4000, 0.25};  // quotas per GPU type
+  s.queues[0].by_type["h100.sxm"] = {0, -1, -1};
+  s.queues[1].by_type["h100.sxm"] = {2000, -1, 3};
   s.pending[0].nodes = std::vector<std::string>{};
   s.pending[0].room_on = {{"n1", {0, 6}, 1000, {2, 3}, 2048, "mlx5_0"}};
   s.pending[0].victims_stopping = 1;

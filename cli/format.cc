@@ -693,6 +693,19 @@ nlohmann::json ResourcesJson(const model::Resources& r) {
           {"memory_mib", or_null(r.memory_mib)}};
 }
 
+// A queue's per-type quota and use, keyed by GPU type; GPU counts as ResourcesJson gives them.
+nlohmann::json ByTypeJson(const std::vector<proto::ProjectTypeStatus>& by_type) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& t : by_type) {
+    auto gpus = [](int64_t milli) { return ResourcesJson({milli, 0, 0})["gpus"]; };
+    out[t.type] = {{"deserved", gpus(t.deserved)},
+                   {"limit", gpus(t.limit)},
+                   {"fair_share", gpus(t.fair_share)},
+                   {"allocated", gpus(t.allocated)}};
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json ProjectToJson(const proto::ProjectStatus& p) {
@@ -705,7 +718,8 @@ nlohmann::json ProjectToJson(const proto::ProjectStatus& p) {
           {"allocated", ResourcesJson(p.allocated)},
           {"pending_demand", ResourcesJson(p.pending_demand)},
           {"running_jobs", p.running_jobs},
-          {"pending_jobs", p.pending_jobs}};
+          {"pending_jobs", p.pending_jobs},
+          {"by_type", ByTypeJson(p.by_type)}};
 }
 
 std::string GpuHours(int64_t gpu_milli_seconds, int decimals) {

@@ -607,6 +607,9 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
       p.fair_share = it->second->fair_share;
       p.allocated = it->second->allocated;
       p.pending_demand = it->second->pending_demand;
+      for (const auto& [type, t] : it->second->by_type) {
+        p.by_type.push_back({type, t.deserved, t.limit, t.fair_share, t.allocated});
+      }
     }
     std::tie(p.pending_jobs, p.running_jobs) = counts[q.name];
     reply.projects.push_back(std::move(p));

@@ -235,8 +235,9 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
 Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::UsageRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  if (req->by != "user" && req->by != "project" && req->by != "department") {
-    return Invalid("usage: --by must be user, project or department, not '" + req->by + "'");
+  if (req->by != "user" && req->by != "project" && req->by != "department" && req->by != "type") {
+    return Invalid("usage: --by must be user, project, department or type, not '" +
+                   req->by.substr(0, 64) + "'");
   }
   const int64_t now = Now();
   proto::UsageReply reply;
@@ -256,9 +257,12 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
     int64_t preemptions = 0;
   };
   std::map<std::string, Group> groups;
-  auto group_of = [&](const std::string& user, const std::string& project) -> Group& {
+  // By type: the GPU type a job ran on ("-" for a job without GPUs).
+  auto group_of = [&](const std::string& user, const std::string& project,
+                      const std::string& gpu_type) -> Group& {
     std::string name = user;
     if (req->by == "project") name = project;
+    if (req->by == "type") name = gpu_type.empty() ? "-" : gpu_type;
     if (req->by == "department") {
       auto p = parent.find(project);
       name = p == parent.end() || p->second.empty() ? "-" : p->second;
@@ -274,7 +278,7 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
     // A job counts when its run overlaps the period (an instant job when it started inside).
     const bool overlaps = from < to || (j.start_time >= reply.since && j.start_time < reply.until);
     if (!overlaps) return;
-    Group& g = group_of(j.user, j.spec.project);
+    Group& g = group_of(j.user, j.spec.project, req->by == "type" ? GpuTypeOfJob(j) : "");
     const int64_t gpu_milli_seconds =
         j.spec.gpu_milli * j.spec.workers * std::max<int64_t>(0, to - from);
     g.gpu_milli_seconds += gpu_milli_seconds;
@@ -300,7 +304,7 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
   constexpr int64_t kDay = 86400;
   for (const store::DailyUsage& d : *daily) {
     const int64_t inside = std::min(d.day + kDay, reply.until) - std::max(d.day, reply.since);
-    Group& g = group_of(d.user, d.project);
+    Group& g = group_of(d.user, d.project, d.gpu_type);
     g.gpu_milli_seconds += d.gpu_milli_seconds * inside / kDay;
     g.jobs += d.jobs;
     g.preemptions += d.preemptions;

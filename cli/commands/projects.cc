@@ -1,5 +1,8 @@
-// herd projects [--json]: the queue tree with quotas, fair shares and use.
+// herd projects [--type TYPE] [--json]: the queue tree with quotas, fair shares and use (of one
+// GPU type with --type).
 #include <memory>
+#include <set>
+#include <string>
 
 #include "cli/commands/commands.h"
 #include "cli/format.h"
@@ -10,12 +13,43 @@ namespace {
 
 std::string Gpus(int64_t milli) { return milli < 0 ? "-" : model::FormatGpuMilli(milli); }
 
-int RunProjects(bool json, Context& ctx) {
+// The tree's quota and use of GPU type `type` alone, as herd.toml(5)'s "gpu.TYPE" keys set them.
+int PrintType(const proto::ProjectsReply& reply, const std::string& type, Context& ctx) {
+  std::set<std::string> named;
+  for (const auto& p : reply.projects) {
+    for (const auto& t : p.by_type) named.insert(t.type);
+  }
+  if (named.count(type) == 0) {
+    std::string known;
+    for (const std::string& t : named) known += (known.empty() ? "" : ", ") + t;
+    ctx.err() << "herd: projects: no project has a quota of GPU type '" << type << "' ("
+              << (known.empty() ? "no quota names a GPU type"
+                                : "GPU types with quotas: " + known)
+              << "); herd.toml(5) sets them as \"gpu." << type << "\" keys of deserved or limit\n";
+    return kExitUsage;
+  }
+  Table table({"NAME", "PARENT", "KIND", "DESERVED", "LIMIT", "FAIR-SHARE", "ALLOCATED"});
+  for (const auto& p : reply.projects) {
+    proto::ProjectTypeStatus t;
+    for (const auto& of : p.by_type) {
+      if (of.type == type) t = of;
+    }
+    table.AddRow({p.name, p.parent.empty() ? "-" : p.parent, p.is_project ? "project" : "department",
+                  Gpus(t.deserved), Gpus(t.limit), Gpus(t.fair_share), Gpus(t.allocated)});
+  }
+  table.Print(ctx.out(), ctx.env().terminal_width);
+  ctx.out() << "(" << type << " GPUs only; fair share = deserved quota of " << type
+            << " plus a weighted share of idle " << type << " GPUs)\n";
+  return kExitOk;
+}
+
+int RunProjects(const std::string& type, bool json, Context& ctx) {
   int code = kExitOk;
   Controller* controller = ctx.controller(&code);
   if (!controller) return code;
   auto reply = controller->Projects(proto::ProjectsRequest{});
   if (!reply.ok()) return ctx.RequestError(reply.status());
+  if (!type.empty() && !json) return PrintType(*reply, type, ctx);
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& p : reply->projects) out.push_back(ProjectToJson(p));
@@ -40,11 +74,14 @@ int RunProjects(bool json, Context& ctx) {
 
 void RegisterProjects(CLI::App& app, Context& ctx) {
   auto json = std::make_shared<bool>(false);
+  auto type = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand(
       "projects", "List projects and departments: deserved quota, limit, fair share, use");
-  sub->add_flag("--json", *json, "print a JSON array");
+  sub->add_option("--type", *type, "quota and use of one GPU type (herd nodes shows types)")
+      ->type_name("TYPE");
+  sub->add_flag("--json", *json, "print a JSON array (every type's quota and use under by_type)");
   sub->fallthrough();
-  sub->callback([json, &ctx] { ctx.exit_code = RunProjects(*json, ctx); });
+  sub->callback([json, &ctx] { ctx.exit_code = RunProjects(*type, *json, ctx); });
 }
 
 }  // namespace herd::cli

@@ -1,4 +1,4 @@
-// herd usage [--since DATE] [--until DATE] [--by user|project|department] [--json|--csv]:
+// herd usage [--since DATE] [--until DATE] [--by user|project|department|type] [--json|--csv]:
 // GPU-hours, jobs, waiting times (start - submit), average GPU utilization (weighted by
 // GPU-hours) and preemptions per group, computed by herd-ctld.
 #include <time.h>
@@ -74,8 +74,8 @@ void RegisterUsage(CLI::App& app, Context& ctx) {
                   "the beginning)")
       ->type_name("DATE");
   sub->add_option("--until", o->until, "end of the period (default: now)")->type_name("DATE");
-  sub->add_option("--by", o->by, "group by user, project or department (default user)")
-      ->check(CLI::IsMember({"user", "project", "department"}));
+  sub->add_option("--by", o->by, "group by user, project, department or GPU type (default user)")
+      ->check(CLI::IsMember({"user", "project", "department", "type"}));
   auto* json = sub->add_flag("--json", o->json, "print a JSON object");
   sub->add_flag("--csv", o->csv, "print CSV with a header line")->excludes(json);
   sub->fallthrough();

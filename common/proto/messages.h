@@ -159,6 +159,16 @@ struct NodesReply {
 struct ProjectsRequest {
   bool operator==(const ProjectsRequest&) const = default;
 };
+// A queue's quota and use of one GPU type that some queue's quota names ("gpu.TYPE" in
+// herd.toml(5)), in GPU thousandths: the part of its fair share and use on that type alone.
+struct ProjectTypeStatus {
+  std::string type;
+  int64_t deserved = 0;
+  int64_t limit = -1;  // -1 = unlimited
+  int64_t fair_share = 0;
+  int64_t allocated = 0;
+  bool operator==(const ProjectTypeStatus&) const = default;
+};
 struct ProjectStatus {
   std::string name;
   std::string parent;             // "" for a top-level queue
@@ -170,6 +180,7 @@ struct ProjectStatus {
   model::Resources pending_demand;  // asked for by its pending jobs
   int64_t running_jobs = 0;
   int64_t pending_jobs = 0;
+  std::vector<ProjectTypeStatus> by_type;  // per GPU type some queue's quota names, by type
   bool operator==(const ProjectStatus&) const = default;
 };
 struct ProjectsReply {
@@ -223,7 +234,7 @@ inline constexpr size_t kMaxWhyEvents = 200;
 struct UsageRequest {
   int64_t since = 0;              // epoch seconds
   int64_t until = 0;              // epoch seconds; 0: now
-  std::string by = "user";        // "user", "project" or "department"
+  std::string by = "user";        // "user", "project", "department" or "type" (GPU type)
   bool operator==(const UsageRequest&) const = default;
 };
 struct UsageRow {

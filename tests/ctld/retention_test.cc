@@ -180,7 +180,14 @@ TEST(JobRetentionTest, OldRecordsArePrunedAndUsageKeepsItsTotals) {
   const int64_t since = day - 86400, until = day + 3 * 86400;
   const auto by_user = Usage(*c, since, until, "user");
   const auto by_project = Usage(*c, since, until, "project");
+  const auto by_type = Usage(*c, since, until, "type");
   ASSERT_EQ(by_user.size(), 2u);
+  // Every job ran on the cluster's one GPU type: one row with everyone's GPU time.
+  ASSERT_EQ(by_type.size(), 1u);
+  EXPECT_NE(by_type.begin()->first, "-");
+  int64_t users_total = 0;
+  for (const auto &[user, row] : by_user) users_total += row.gpu_milli_seconds;
+  EXPECT_EQ(by_type.begin()->second.gpu_milli_seconds, users_total);
   c->Advance(61'000);
   ASSERT_EQ(c->controller().jobs_in_memory(), 0u);
   EXPECT_EQ(Usage(*c, since, until, "user"), by_user) << "read from the store, as in memory";
@@ -198,7 +205,8 @@ TEST(JobRetentionTest, OldRecordsArePrunedAndUsageKeepsItsTotals) {
   }
   // GPU time, jobs, preemptions and utilization are kept; wait percentiles came
   // from records.
-  for (const auto &[by, before] : {std::pair{"user", by_user}, std::pair{"project", by_project}}) {
+  for (const auto &[by, before] : {std::pair{"user", by_user}, std::pair{"project", by_project},
+                                   std::pair{"type", by_type}}) {
     const auto after = Usage(*c, since, until, by);
     ASSERT_EQ(after.size(), before.size()) << by;
     for (const auto &[group, row] : before) {
@@ -210,9 +218,7 @@ TEST(JobRetentionTest, OldRecordsArePrunedAndUsageKeepsItsTotals) {
       EXPECT_EQ(kept.gpu_util_pct, row.gpu_util_pct) << by << " " << group;
     }
   }
-  int64_t total = 0;
-  for (const auto &[group, row] : by_user) total += row.gpu_milli_seconds;
-  EXPECT_GT(total, 0);
+  EXPECT_GT(users_total, 0);
 }
 
 }  // namespace

@@ -31,6 +31,10 @@ labels = { rack = "r2" }
 
 [pools.dev]
 nodes = ["ws[01-02]"]
+
+[projects.default]
+members = ["*"]
+deserved = { "gpu.a100" = 4 }
 )";
 
 class FleetTest : public SharedClusterTest<FleetTest> {
@@ -142,6 +146,31 @@ TEST_F(FleetTest, AJobWaitingForItsTypeSaysOnlyOthersAreFree) {
     return reason.find("waiting for 1 a6000 GPU") != std::string::npos;
   })) << reason;
   EXPECT_THAT(reason, HasSubstr("waiting for 1 a6000 GPU: only a100 free"));
+}
+
+TEST_F(FleetTest, ProjectsShowTheQuotaAndUseOfOneGpuType) {
+  EXPECT_EQ(RunsOn("-g a100:2"), "dgx01");
+  // The next cycle counts the job in its project's use of a100 GPUs.
+  nlohmann::json a100;
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
+    CommandResult r = c().Herd("projects --json");
+    auto projects = nlohmann::json::parse(r.out, nullptr, false);
+    if (r.exit_code != 0 || !projects.is_array() || projects.empty()) return false;
+    a100 = projects[0]["by_type"]["a100"];
+    return a100.is_object() && a100["allocated"] == 2;
+  })) << a100.dump();
+  EXPECT_EQ(a100["deserved"], 4);
+  EXPECT_EQ(a100["limit"], nullptr);
+
+  CommandResult table = c().Herd("projects --type a100");
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, ::testing::ContainsRegex("default +- +project +4 +- +[0-9.]+ +2\n"));
+  EXPECT_THAT(table.out, HasSubstr("a100 GPUs only"));
+
+  CommandResult unknown = c().Herd("projects --type a6000");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no project has a quota of GPU type 'a6000' (GPU types with "
+                                     "quotas: a100)"));
 }
 
 }  // namespace

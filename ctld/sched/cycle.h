@@ -143,6 +143,9 @@ class Cycle {
   bool FitsReserved(const JobState& job);
   // Takes back starts of this cycle that reclaim would take for `job`, and starts it instead.
   bool TakeBack(JobState& job);
+  // Whether a job of a project other than `job`'s waits (or is among `back`, the starts about to
+  // be taken back) that is within its project's fair share or deserved quota.
+  bool EntitledElsewhere(const JobState& job, const std::vector<JobState*>& back) const;
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
   // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
   // for them), the latest first.

@@ -59,7 +59,8 @@ int WorkersThatFit(FreeNode n, const model::JobSpec& spec) {
 
 // Walks the running jobs in the order their time limits end them, freeing their resources,
 // until the pending job's workers fit on the schedulable nodes and its project's limit (and,
-// for a class that starts only within quota, its deserved quota) has room. Pending jobs ahead
+// for a class that starts only within quota, its deserved quota, against which only the
+// project's jobs that may not be evicted count, as in the core) has room. Pending jobs ahead
 // of it, preemption and reservations are left out: a rough, optimistic lower bound.
 void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
   switch (job.waits_for) {
@@ -87,15 +88,19 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
     f.memory_mib = n.topology.memory_mib;
   }
   // Quota room in GPUs for the job's project: its limit, and its deserved share for a class
-  // that may start only within it.
-  int64_t quota = -1;
+  // that may start only within it. The limit counts every job of the project; the deserved
+  // quota only its firm jobs (of within-quota or non-preemptible classes), as sched::Decide
+  // counts them: its preemptible jobs beyond the quota give way to the job.
+  int64_t limit = -1, deserved = -1;
   const config::QueueConfig* q = config_.FindQueue(job.spec.project);
   const config::ClassConfig* cls = config_.FindClass(job.spec.job_class);
-  if (q != nullptr && q->limit && q->limit->gpu_milli >= 0) quota = q->limit->gpu_milli;
-  if (q != nullptr && cls != nullptr && cls->within_quota_only) {
-    quota = quota < 0 ? q->deserved.gpu_milli : std::min(quota, q->deserved.gpu_milli);
-  }
-  int64_t project_used = 0;
+  if (q != nullptr && q->limit && q->limit->gpu_milli >= 0) limit = q->limit->gpu_milli;
+  if (q != nullptr && cls != nullptr && cls->within_quota_only) deserved = q->deserved.gpu_milli;
+  auto firm = [this](const Job& j) {
+    const config::ClassConfig* c = config_.FindClass(j.spec.job_class);
+    return c != nullptr && (c->within_quota_only || !c->preemptible);
+  };
+  int64_t project_used = 0, firm_used = 0;
   struct Release {
     int64_t at;
     const Job* job;
@@ -116,7 +121,10 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
       it->second.cores -= static_cast<int64_t>(w.cores.size());
       it->second.memory_mib -= w.memory_mib;
     }
-    if (j.spec.project == job.spec.project) project_used += j.spec.gpu_milli * j.spec.workers;
+    if (j.spec.project == job.spec.project) {
+      project_used += j.spec.gpu_milli * j.spec.workers;
+      if (firm(j)) firm_used += j.spec.gpu_milli * j.spec.workers;
+    }
     if (j.state == JobState::kPreempted || jobs_.ending.count(id)) {
       releases.push_back({now, &j});  // already being stopped
     } else if (j.state != JobState::kSuspended && j.spec.time_limit_s > 0 && j.start_time > 0) {
@@ -130,12 +138,13 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
   });
   const int64_t need = job.spec.gpu_milli * job.spec.workers;
   auto fits = [&] {
-    if (quota >= 0 && project_used + need > quota) return false;
+    if (limit >= 0 && project_used + need > limit) return false;
+    if (deserved >= 0 && firm_used + need > deserved) return false;
     int workers = 0;
     for (const auto& [name, f] : free) workers += WorkersThatFit(f, job.spec);
     return workers >= job.spec.workers;
   };
-  if (quota >= 0 && need > quota) {
+  if ((limit >= 0 && need > limit) || (deserved >= 0 && need > deserved)) {
     reply->estimate_note = "no estimate: it asks for more GPUs than its project may use";
     return;
   }
@@ -157,6 +166,7 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
     }
     if (r.job->spec.project == job.spec.project) {
       project_used -= r.job->spec.gpu_milli * r.job->spec.workers;
+      if (firm(*r.job)) firm_used -= r.job->spec.gpu_milli * r.job->spec.workers;
     }
     if (fits()) {
       reply->estimated_start = r.at;

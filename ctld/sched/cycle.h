@@ -185,6 +185,12 @@ class Cycle {
   bool TakeBackOfType(JobState& job);  // the starts ReclaimOfType could take next cycle
   // Those starts (of other queues, preemptible, on the `wanted` types, above their share of them).
   std::vector<JobState*> StartsOfType(const JobState& job, const std::vector<bool>& wanted);
+  // Whether `job` may take back starts only as a whole job: its project is below its fair share
+  // and the job takes it a little above (fair shares are fractions, jobs whole; TakeBackShare).
+  bool WholeJobAboveShare(const JobState& job) const;
+  // Whether a job of a project other than `job`'s waits (or is among `back`, the starts about to
+  // be taken back) that is within its project's fair share or deserved quota.
+  bool EntitledElsewhere(const JobState& job, const std::vector<JobState*>& back) const;
   // This cycle's starts reclaim could take for `job` next cycle (of another queue above its fair
   // share, each by the reclaim rule on its own: MayTake checks a set; preemptible, not in room made
   // for them), the latest first.

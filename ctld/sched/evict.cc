@@ -225,14 +225,44 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
   ++starts_version_;
 }
 
+bool Cycle::EntitledElsewhere(const JobState& job, const std::vector<JobState*>& back) const {
+  for (const JobState* j : visited_) {
+    const bool waits = !j->started || std::find(back.begin(), back.end(), j) != back.end();
+    if (!waits || j->queue == nullptr || j->queue == job.queue || j == &job) continue;
+    if (j->block != Block::kNoFit && !j->started) continue;
+    if (DominantShare(j->queue->allocated + j->total, j->queue->fair) <= 1.0 ||
+        WithinDeserved(*j->queue, j->total)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The starts reclaim could take back next cycle (GiveWay): the latest first, as many as `job` needs
 // to start now, then every one it can do without put back.
+// A job its project's fair share covers takes back starts reclaim could take for it. So does a
+// job of a project below its fair share that its whole job takes a little above it (fair shares
+// are fractions, jobs whole), from starts whose projects they take further above theirs: the
+// start it takes back could not take its place back, while left running it would be reclaimed
+// as soon as a job's end raised the fair share by that little.
+bool Cycle::WholeJobAboveShare(const JobState& job) const {
+  const QueueState& own = *job.queue;
+  return DominantShare(own.allocated + job.total, own.fair) > 1.0 &&
+         DominantShare(own.allocated, own.fair) < 1.0 && !WithinDeserved(own, job.total);
+}
+
 bool Cycle::TakeBackShare(JobState& job) {  // entitled: TakeBack (gpu_types.cc) checks
   const QueueState* own = job.queue;
   const PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'t', own, 0, Block::kNone, job.shape, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
-  const std::vector<JobState*> may = GiveWay(job);
+  std::vector<JobState*> may = GiveWay(job);
+  if (WholeJobAboveShare(job)) {  // only starts it takes further above their share than its own
+    const double with = DominantShare(own->allocated + job.total, own->fair);
+    std::erase_if(may, [&](const JobState* j) {
+      return DominantShare(j->queue->allocated, j->queue->fair) <= with;
+    });
+  }
   // Most jobs do not fit even with every such start gone (of any queue): one placement says so.
   std::optional<std::vector<model::WorkerPlacement>> all;
   if (!may.empty()) {
@@ -282,6 +312,14 @@ bool Cycle::TakeBackFrom(JobState& job, const std::vector<JobState*>& may, const
     return false;
   }
   for (JobState* j : chosen) Charge(j->pending->queue, j->total, -1, *j->job_class, &j->typed);
+  if (!by_type && WholeJobAboveShare(job) && EntitledElsewhere(job, chosen)) {
+    // A job of another project, within its share once these starts are back, would reclaim it.
+    for (JobState* j : chosen) {
+      Charge(j->pending->queue, j->total, 1, *j->job_class, &j->typed);
+      cluster_.ApplyAll(j->placement, j->shape.gpu_memory_mib);
+    }
+    return false;
+  }
   Withdraw(chosen, job);
   Start(job, *cluster_.Place(job.shape, o));
   return true;

@@ -252,8 +252,8 @@ bool Cycle::ReclaimWithTypes(JobState& job) {
 
 bool Cycle::TakeBack(JobState& job) {
   const QueueState& own = *job.queue;
-  const bool by_share =
-      DominantShare(own.allocated + job.total, own.fair) <= 1.0 || WithinDeserved(own, job.total);
+  const bool by_share = DominantShare(own.allocated + job.total, own.fair) <= 1.0 ||
+                        WithinDeserved(own, job.total) || WholeJobAboveShare(job);
   if (types_.empty()) return by_share && TakeBackShare(job);
   const Shape full = job.shape;
   if (by_share && NarrowToEntitled(job, false) && TakeBackShare(job)) return true;

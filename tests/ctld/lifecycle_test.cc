@@ -319,6 +319,43 @@ TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstim
   EXPECT_EQ(why(*held_id).waits_for, "resources");
 }
 
+// A session's estimate counts only its project's jobs that may not be evicted against the deserved
+// quota, as the scheduler does: the project's training jobs beyond its quota give the session no
+// wait of their own, only the GPUs they hold until their time limits end them.
+TEST(PendingReasonTest, SessionEstimateCountsOnlyFirmJobsAgainstTheDeservedQuota) {
+  auto c = InProcessCluster::Started({R"(
+[projects.vision]
+deserved = { gpu = 2 }
+members = ["*"]
+
+[projects.nlp]
+deserved = { gpu = 2 }
+members = ["*"]
+
+[classes.train]
+min_runtime = "4h"
+)",
+                                      {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  model::JobSpec shorter = Spec(2, "train", "vision"), longer = Spec(2, "train", "vision");
+  shorter.time_limit_s = 3600;
+  longer.time_limit_s = 7200;
+  const model::JobId first = c->SubmitRunning(kAlice, shorter);
+  const model::JobId second = c->SubmitRunning(kAlice, longer);
+  ASSERT_NE(first, 0);
+  ASSERT_NE(second, 0);
+  TestClient alice = c->Client(kAlice);
+  auto session = alice.Submit(Spec(1, "interactive", "vision"));
+  ASSERT_TRUE(session.ok()) << session.status().message();
+  c->Cycle();
+  auto r = alice.Call<proto::WhyReply>(proto::WhyRequest{*session});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->job.state, JobState::kPending) << r->job.reason;
+  // Both training jobs (4 GPUs, 2 beyond the quota) are young; the first to end frees 2 GPUs, and
+  // the session's project holds no firm job: it may start then, not once both have ended.
+  EXPECT_EQ(r->estimated_start, c->Job(first).start_time + 3600) << r->estimate_note;
+}
+
 // ---- who may speak for a node ----
 
 proto::Envelope RegisterOf(const std::string& node) {

@@ -875,7 +875,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     if (p.kind == EvictionKind::kReclaim && rt.started_cycle > 0 && rt.started_above &&
         cycle - rt.started_cycle <= 2 && last_finish_ < rt.started_cycle && !firm_since &&
         entitled_[rt.committed_cycle].count(p.for_job) &&
-        !ShareFell(rt.running.queue, rt.started_cycle, cycle)) {
+        !ShareFell(rt.running.queue, rt.committed_cycle, cycle)) {
       Fail("churn", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + ", started in cycle " +
            std::to_string(rt.started_cycle) + ", is reclaimed in cycle " + std::to_string(cycle) +
            " for job " + std::to_string(p.for_job) + ", which was already waiting when it started (no job ended "

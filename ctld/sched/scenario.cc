@@ -426,6 +426,7 @@ Scenario ParseScenario(const std::string& text) {
         if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {});
         if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1});
         if (l.opts.count("weight")) q.over_quota_weight = std::stod(l.opts["weight"]);
+        if (l.opts.count("usage")) q.usage = std::stod(l.opts["usage"]);
         q.min_runtime_s = Num(l, "min_runtime", -1);
         s.queues.push_back(q);
       } else if (kind == "node") {

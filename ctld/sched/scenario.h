@@ -11,6 +11,8 @@
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
 //   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
+//         [usage=U]      (recent use, GPU-seconds decayed: QueueView::usage; a department's is
+//                        its subtree's)
 //         [department]   (a queue that holds no jobs even without children)
 //   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
 //        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]

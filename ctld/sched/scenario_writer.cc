@@ -121,8 +121,9 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
     o << "queue " << Enc(q.name);
     if (!q.parent.empty()) o << " parent=" << Enc(q.parent);
     o << " deserved=" << ResourcesText(q.deserved) << " limit=" << ResourcesText(q.limit)
-      << " weight=" << Number(q.over_quota_weight) << " min_runtime=" << q.min_runtime_s
-      << (q.is_leaf ? "" : " department") << "\n";
+      << " weight=" << Number(q.over_quota_weight) << " min_runtime=" << q.min_runtime_s;
+    if (q.usage != 0) o << " usage=" << Number(q.usage);
+    o << (q.is_leaf ? "" : " department") << "\n";
   }
   for (const NodeView& n : s.nodes) {
     // Totals: what is free plus what the running jobs hold (ParseScenario takes theirs off again).

@@ -71,6 +71,8 @@ struct ReserveDecision {
 struct QueueShare {
   std::string name;
   model::Resources deserved, limit, fair_share, allocated, pending_demand;
+  double usage = 0;   // QueueView::usage: recent GPU-seconds, decayed
+  double weight = 0;  // its over-quota weight with its usage counted (ctld/sched/usage.h)
 };
 
 struct Decisions {

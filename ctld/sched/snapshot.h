@@ -55,6 +55,9 @@ struct QueueView {
   double over_quota_weight = 1;     // share of the surplus relative to siblings
   bool is_leaf = true;
   int64_t min_runtime_s = -1;       // -1: the job's class's; else its jobs are never preempted sooner
+  // Recent use in GPU-seconds, decayed by [scheduler] fair_share_half_life (ctld/sched/usage.h);
+  // a department's is its subtree's. 0 everywhere: the surplus goes by over_quota_weight alone.
+  double usage = 0;
   bool operator==(const QueueView&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <msgpack.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -217,7 +218,8 @@ TYPED_TEST(BodyTest, RoundTripKeepsEveryField) {
 
 TEST(CodecTest, NumbersThatAreNotFiniteAreRefused) {
   ProjectStatus p = Sample<ProjectStatus>();
-  for (double bad : {std::nan(""), INFINITY, -INFINITY}) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double bad : {std::nan(""), inf, -inf}) {
     p.effective_weight = bad;
     auto r = DecodeBody<ProjectStatus>(EncodeBody(p));
     ASSERT_FALSE(r.ok());

@@ -719,6 +719,9 @@ nlohmann::json ProjectToJson(const proto::ProjectStatus& p) {
           {"pending_demand", ResourcesJson(p.pending_demand)},
           {"running_jobs", p.running_jobs},
           {"pending_jobs", p.pending_jobs},
+          {"usage_gpu_hours", p.usage_gpu_seconds / 3600},
+          {"over_quota_weight", p.over_quota_weight},
+          {"effective_weight", p.effective_weight},
           {"by_type", ByTypeJson(p.by_type)}};
 }
 

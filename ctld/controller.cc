@@ -104,6 +104,7 @@ Status Controller::Recover() {
     }
   }
   HERD_RETURN_IF_ERROR(history_.Recover(*store_, Now()));
+  HERD_RETURN_IF_ERROR(RecoverUsage());
   spdlog::info("recovered {} jobs and {} nodes from the store", jobs_.size(), nodes_.size());
   return Status::Ok();
 }
@@ -603,10 +604,13 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
     p.is_project = q.is_project;
     p.deserved = q.deserved;
     if (q.limit) p.limit = *q.limit;
+    p.usage_gpu_seconds = UsageOf(q.name);
+    p.over_quota_weight = p.effective_weight = q.over_quota_weight;
     if (auto it = shares.find(q.name); it != shares.end()) {
       p.fair_share = it->second->fair_share;
       p.allocated = it->second->allocated;
       p.pending_demand = it->second->pending_demand;
+      p.effective_weight = it->second->weight;
       for (const auto& [type, t] : it->second->by_type) {
         p.by_type.push_back({type, t.deserved, t.limit, t.fair_share, t.allocated});
       }

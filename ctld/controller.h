@@ -296,6 +296,12 @@ class Controller {
   std::vector<SeriesValues> SampleHistory() const;
   // Takes a history sample into the Step's transaction; a failure is logged, never fatal.
   void RecordHistory();
+  // Time-decayed fair share (ctld/recent_usage.cc): loads each queue's recorded usage, decayed to
+  // now; adds what the queues held since the last cycle (shares_) and decays, writing the result
+  // to the store every kUsageSaveInterval_s; a queue's usage now (0 if none).
+  Status RecoverUsage();
+  void AccumulateUsage();
+  double UsageOf(const std::string& queue) const;
   // One scheduling cycle. `snapshot_text`, when given, receives the cycle's snapshot in the
   // scenario format with the decisions made on it (`herd admin snapshot`; "" when no node is known).
   void Schedule(std::string* snapshot_text = nullptr);
@@ -394,6 +400,12 @@ class Controller {
   CtldStats stats_;  // for herd-web's /metrics (OnStats)
   auth::WebTokens web_tokens_;  // herd web's tokens (ctld/web.cc); lost on restart
   int64_t web_uid_ = -1;  // [web] user's uid, looked up at each (re)configuration; -1: none
+  // Each queue's recent GPU use, in GPU-seconds decayed up to usage_as_of_ ([scheduler]
+  // fair_share_half_life); usage_saved_: when it was last written to the store.
+  static constexpr int64_t kUsageSaveInterval_s = 60;
+  std::map<std::string, double> usage_;
+  int64_t usage_as_of_ = 0;
+  int64_t usage_saved_ = 0;
   History history_{config::HistoryConfig{}};  // herd-ctld's own time series ([history])
   int64_t next_history_ms_ = -1;               // monotonic: when the next sample is due
 };

@@ -140,6 +140,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.by_type = q.by_type;
     v.is_leaf = q.is_project;
     v.min_runtime_s = q.min_runtime_s;
+    v.usage = UsageOf(q.name);
     snap.queues.push_back(std::move(v));
   }
   for (const auto& [name, c] : config_.classes) {
@@ -156,6 +157,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
 }
 
 void Controller::Schedule(std::string* snapshot_text) {
+  AccumulateUsage();
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
       if (j.state == JobState::kPending) {

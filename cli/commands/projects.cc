@@ -1,5 +1,6 @@
 // herd projects [--type TYPE] [--json]: the queue tree with quotas, fair shares and use (of one
 // GPU type with --type).
+#include <cstdio>
 #include <memory>
 #include <set>
 #include <string>
@@ -12,6 +13,20 @@ namespace herd::cli {
 namespace {
 
 std::string Gpus(int64_t milli) { return milli < 0 ? "-" : model::FormatGpuMilli(milli); }
+
+// Three significant digits at most: "2", "0.287", "1.5".
+std::string Weight(double w) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", w);
+  return buf;
+}
+
+// Decayed GPU-seconds as GPU-hours with one decimal.
+std::string Hours(double gpu_seconds) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.1f", gpu_seconds / 3600);
+  return buf;
+}
 
 // The tree's quota and use of GPU type `type` alone, as herd.toml(5)'s "gpu.TYPE" keys set them.
 int PrintType(const proto::ProjectsReply& reply, const std::string& type, Context& ctx) {
@@ -58,15 +73,18 @@ int RunProjects(const std::string& type, bool json, Context& ctx) {
   }
   // GPUs are what people queue for; --json has cores and memory too.
   Table table({"NAME", "PARENT", "KIND", "DESERVED", "LIMIT", "FAIR-SHARE", "ALLOCATED", "PENDING",
-               "JOBS(R/P)"});
+               "JOBS(R/P)", "USAGE", "WEIGHT"});
   for (const auto& p : reply->projects) {
     table.AddRow({p.name, p.parent.empty() ? "-" : p.parent, p.is_project ? "project" : "department",
                   Gpus(p.deserved.gpu_milli), Gpus(p.limit.gpu_milli), Gpus(p.fair_share.gpu_milli),
                   Gpus(p.allocated.gpu_milli), Gpus(p.pending_demand.gpu_milli),
-                  std::to_string(p.running_jobs) + "/" + std::to_string(p.pending_jobs)});
+                  std::to_string(p.running_jobs) + "/" + std::to_string(p.pending_jobs),
+                  Hours(p.usage_gpu_seconds),
+                  Weight(p.effective_weight)});
   }
   table.Print(ctx.out(), ctx.env().terminal_width);
-  ctx.out() << "(GPU counts; fair share = deserved quota plus a weighted share of idle GPUs)\n";
+  ctx.out() << "(GPU counts; fair share = deserved quota plus a share of idle GPUs by WEIGHT, the "
+               "over-quota weight lowered by recent USAGE in decayed GPU-hours)\n";
   return kExitOk;
 }
 

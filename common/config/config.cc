@@ -566,6 +566,8 @@ class Parser {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, false, &s.node_timeout_s));
       } else if (k == "kill_grace") {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.kill_grace_s));
+      } else if (k == "fair_share_half_life") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.fair_share_half_life_s));
       } else {
         UnknownKey(at, p);
       }
@@ -1396,6 +1398,7 @@ std::string ToToml(const Config& c) {
   PutMillis(sched, "heartbeat_interval", c.scheduler.heartbeat_interval_ms);
   PutDuration(sched, "node_timeout", c.scheduler.node_timeout_s);
   PutDuration(sched, "kill_grace", c.scheduler.kill_grace_s);
+  PutDuration(sched, "fair_share_half_life", c.scheduler.fair_share_half_life_s);
   root.insert_or_assign("scheduler", std::move(sched));
 
   toml::table classes;

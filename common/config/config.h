@@ -75,6 +75,9 @@ struct SchedulerConfig {
   int64_t heartbeat_interval_ms = 2000;
   int64_t node_timeout_s = 30;  // a node silent this long is down
   int64_t kill_grace_s = 10;    // SIGTERM to SIGKILL for a cancelled or timed-out job
+  // Half-life of each queue's recorded GPU use, which lowers its share of idle capacity
+  // (ctld/sched/usage.h); 0 = off: the surplus goes by over_quota_weight alone.
+  int64_t fair_share_half_life_s = 7 * 86400;
   bool operator==(const SchedulerConfig&) const = default;
 };
 

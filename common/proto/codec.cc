@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <concepts>
 #include <functional>
 #include <map>
@@ -83,7 +84,8 @@ HERD_SCHEMA(ProjectsRequest, "projects")
 HERD_SCHEMA(ProjectTypeStatus, nullptr, F(type) F(deserved) F(limit) F(fair_share) F(allocated))
 HERD_SCHEMA(ProjectStatus, nullptr,
             F(name) F(parent) F(is_project) F(deserved) F(limit) F(fair_share) F(allocated)
-                F(pending_demand) F(running_jobs) F(pending_jobs) F(by_type))
+                F(pending_demand) F(running_jobs) F(pending_jobs) F(usage_gpu_seconds)
+                    F(over_quota_weight) F(effective_weight) F(by_type))
 HERD_SCHEMA(ProjectsReply, "projects_reply", F(projects))
 HERD_SCHEMA(AdminRequest, "admin", F(action) F(args))
 HERD_SCHEMA(AdminReply, "admin_reply", F(message))
@@ -165,6 +167,8 @@ void Put(Packer& pk, const T& v) {
     pk.pack_str_body(v.data(), static_cast<uint32_t>(v.size()));
   } else if constexpr (std::is_same_v<T, bool> || Integer<T>) {
     pk.pack(v);
+  } else if constexpr (std::is_same_v<T, double>) {
+    pk.pack_double(v);
   } else if constexpr (std::is_same_v<T, JobState>) {
     Put(pk, std::string(model::JobStateName(v)));
   } else if constexpr (IsVector<T>::value) {
@@ -314,6 +318,18 @@ Status Get(const msgpack::object& o, T& out, const Path& p) {
       return WrongKind(p, "an integer", o);
     }
     if (!fits) return Bad(p, "is out of range");
+  } else if constexpr (std::is_same_v<T, double>) {
+    // A whole number may come packed as an integer; NaN and infinities are refused.
+    if (o.type == msgpack::type::FLOAT64 || o.type == msgpack::type::FLOAT32) {
+      out = o.via.f64;
+    } else if (o.type == msgpack::type::POSITIVE_INTEGER) {
+      out = static_cast<double>(o.via.u64);
+    } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+      out = static_cast<double>(o.via.i64);
+    } else {
+      return WrongKind(p, "a number", o);
+    }
+    if (!std::isfinite(out)) return Bad(p, "is not a finite number");
   } else if constexpr (std::is_same_v<T, JobState>) {
     std::string name;
     HERD_RETURN_IF_ERROR(Get(o, name, p));

@@ -180,6 +180,12 @@ struct ProjectStatus {
   model::Resources pending_demand;  // asked for by its pending jobs
   int64_t running_jobs = 0;
   int64_t pending_jobs = 0;
+  // Time-decayed fair share ([scheduler] fair_share_half_life): its recent use in GPU-seconds,
+  // decayed; its configured over_quota_weight, and that weight with the usage counted (the one
+  // the fair share above was divided by).
+  double usage_gpu_seconds = 0;
+  double over_quota_weight = 1;
+  double effective_weight = 1;
   std::vector<ProjectTypeStatus> by_type;  // per GPU type some queue's quota names, by type
   bool operator==(const ProjectStatus&) const = default;
 };

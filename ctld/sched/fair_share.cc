@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "ctld/sched/internal.h"
+#include "ctld/sched/usage.h"
 
 namespace herd::sched::internal {
 namespace {
@@ -60,8 +61,12 @@ std::vector<double> Divide(double capacity, const std::vector<const QueueView*>&
 }  // namespace
 
 std::map<std::string, model::Resources> ComputeFairShares(
-    const std::vector<QueueView>& queues, const std::map<std::string, model::Resources>& demand,
+    const std::vector<QueueView>& unweighted, const std::map<std::string, model::Resources>& demand,
     const model::Resources& capacity) {
+  // The surplus goes by over-quota weights that count each queue's recent usage (usage.h).
+  std::vector<QueueView> queues = unweighted;
+  const std::map<std::string, double> weights = UsageWeights(unweighted);
+  for (QueueView& q : queues) q.over_quota_weight = weights.at(q.name);
   std::map<std::string, std::vector<const QueueView*>> children;
   std::map<std::string, const QueueView*> by_name;
   for (const QueueView& q : queues) by_name[q.name] = &q;

@@ -443,6 +443,7 @@ Scenario ParseScenario(const std::string& text) {
             throw std::runtime_error("bad weight " + part + "; use weight=2 or weight=gpu:2,gpu.TYPE:4");
           }
         }
+        if (l.opts.count("usage")) q.usage = std::stod(l.opts["usage"]);
         q.min_runtime_s = Num(l, "min_runtime", -1);
         s.queues.push_back(q);
       } else if (kind == "node") {

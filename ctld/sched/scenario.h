@@ -11,6 +11,8 @@
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
 //   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
+//         [usage=U]      (recent use, GPU-seconds decayed: QueueView::usage; a department's is
+//                        its subtree's)
 //         [department]   (a queue that holds no jobs even without children)
 //         per GPU type (QueueView::by_type): deserved=gpu:8,gpu.h100:4 limit=gpu.h100:6
 //         weight=2,gpu.h100:3 (the type as node model= names it)

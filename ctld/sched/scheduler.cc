@@ -11,6 +11,7 @@
 #include "common/model/placement.h"
 #include "common/model/units.h"
 #include "ctld/sched/cycle.h"
+#include "ctld/sched/usage.h"
 
 namespace herd::sched {
 
@@ -262,9 +263,11 @@ Decisions Cycle::Run() {
   HoldRoom();
   Allocate();
   Evict();
+  const std::map<std::string, double> weights = UsageWeights(snap_.queues);
   for (const QueueView& q : snap_.queues) {
     const QueueState& s = queues_[q.name];
-    out_.shares.push_back({q.name, q.deserved, q.limit, s.fair, s.running, s.pending_demand});
+    out_.shares.push_back({q.name, q.deserved, q.limit, s.fair, s.running, s.pending_demand,
+                           q.usage, weights.at(q.name)});
     TypedShares(s, out_.shares.back());
   }
   // The snapshot usually lists pending jobs in id order: then each insertion is at the end.

@@ -72,6 +72,8 @@ struct ReserveDecision {
 struct QueueShare {
   std::string name;
   model::Resources deserved, limit, fair_share, allocated, pending_demand;
+  double usage = 0;   // QueueView::usage: recent GPU-seconds, decayed
+  double weight = 0;  // its over-quota weight with its usage counted (ctld/sched/usage.h)
   // Per GPU type some queue's quota names (QueueView::by_type): GPU thousandths of that type.
   struct OfType {
     int64_t deserved = 0, limit = -1, fair_share = 0, allocated = 0;

@@ -58,6 +58,9 @@ struct QueueView {
   // Quotas on the GPUs of one type (GpuSlot::model): fair shares, limits and reclaim per type
   // (fair_share.cc TypedFairShares, evict.cc ReclaimByType).
   model::GpuTypeQuotas by_type = {};
+  // Recent use in GPU-seconds, decayed by [scheduler] fair_share_half_life (ctld/sched/usage.h);
+  // a department's is its subtree's. 0 everywhere: the surplus goes by over_quota_weight alone.
+  double usage = 0;
   bool operator==(const QueueView&) const = default;
 };
 

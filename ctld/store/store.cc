@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -159,9 +160,22 @@ CREATE TABLE IF NOT EXISTS history (
 PRAGMA user_version = 8;
 )sql";
 
+// Schema version 9: each queue's recent GPU use for time-decayed fair share ([scheduler]
+// fair_share_half_life): GPU-seconds decayed up to `as_of` (seconds since the epoch), so a restart
+// resumes from there with the decay of the time in between.
+constexpr char kMigration9[] = R"sql(
+CREATE TABLE IF NOT EXISTS queue_usage (
+  queue TEXT    PRIMARY KEY,
+  usage REAL    NOT NULL,
+  as_of INTEGER NOT NULL
+);
+PRAGMA user_version = 9;
+)sql";
+
 // kMigrations[i] takes a database from version i to version i + 1.
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6, kMigration7, kMigration8};
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3,
+                                       kMigration4, kMigration5, kMigration6,
+                                       kMigration7, kMigration8, kMigration9};
 
 constexpr char kCountCommit[] = "UPDATE store_marks SET commits = commits + 1 RETURNING commits";
 constexpr char kSelectCommits[] = "SELECT commits FROM store_marks";
@@ -252,6 +266,10 @@ constexpr char kInsertJobEvent[] =
 constexpr char kSelectJobEvents[] =
     "SELECT time, what FROM job_events WHERE job_id = ?1 ORDER BY seq";
 
+constexpr char kDeleteQueueUsage[] = "DELETE FROM queue_usage";
+constexpr char kInsertQueueUsage[] =
+    "INSERT INTO queue_usage (queue, usage, as_of) VALUES (?1, ?2, ?3)";
+constexpr char kSelectQueueUsage[] = "SELECT queue, usage, as_of FROM queue_usage";
 constexpr char kSelectHistoryNames[] = "SELECT kind, name, id FROM history_names";
 constexpr char kInsertHistoryName[] =
     "INSERT INTO history_names (kind, name) VALUES (?1, ?2) "
@@ -345,6 +363,7 @@ class Binder {
     return Check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   }
   Binder& Int(int i, int64_t v) { return Check(sqlite3_bind_int64(stmt_, i, v)); }
+  Binder& Real(int i, double v) { return Check(sqlite3_bind_double(stmt_, i, v)); }
   int rc() const { return rc_; }
 
  private:
@@ -1439,6 +1458,40 @@ Result<std::vector<std::pair<int64_t, std::string>>> Store::JobEvents(model::Job
   }
   if (rc != SQLITE_DONE) return Error("loading events of job " + std::to_string(id), rc);
   return events;
+}
+
+Status Store::SaveQueueUsage(const std::map<std::string, double>& usage, int64_t as_of) {
+  HERD_RETURN_IF_ERROR(Exec(kDeleteQueueUsage));
+  auto stmt = Prepare(kInsertQueueUsage);
+  if (!stmt.ok()) return stmt.status();
+  for (const auto& [queue, u] : usage) {
+    if (!IsUtf8(queue)) return Invalid(path_ + ": queue name is not valid UTF-8");
+    if (!std::isfinite(u) || u < 0) {
+      return Invalid(path_ + ": usage of queue " + queue + " is not a finite number >= 0");
+    }
+    StatementUse use(*stmt);
+    int rc = Binder(*stmt).Text(1, queue).Real(2, u).Int(3, as_of).rc();
+    if (rc != SQLITE_OK) return Error("binding the usage of queue " + queue, rc);
+    rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_DONE) return Error("recording the usage of queue " + queue, rc);
+  }
+  return Status::Ok();
+}
+
+Result<std::map<std::string, QueueUsage>> Store::LoadQueueUsage() {
+  auto stmt = Prepare(kSelectQueueUsage);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  std::map<std::string, QueueUsage> out;
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    const double u = sqlite3_column_double(*stmt, 1);
+    // A value nobody wrote (edited by hand) counts as no usage rather than stopping herd-ctld.
+    out[ColumnText(*stmt, 0)] = {std::isfinite(u) && u > 0 ? u : 0,
+                                 sqlite3_column_int64(*stmt, 2)};
+  }
+  if (rc != SQLITE_DONE) return Error("loading queue usage", rc);
+  return out;
 }
 
 Result<std::map<std::pair<int, std::string>, int64_t>> Store::LoadHistoryNames() {

@@ -82,6 +82,13 @@ struct PruneCursor {
   model::JobId id = 0;
 };
 
+// A queue's recorded recent use: GPU-seconds decayed up to `as_of` (seconds since the epoch).
+struct QueueUsage {
+  double gpu_seconds = 0;
+  int64_t as_of = 0;
+  bool operator==(const QueueUsage&) const = default;
+};
+
 // One row of herd-ctld's history (ctld/history.h): the average of `samples` samples of one
 // series, identified by its kind and key (a job's id, or an id from HistoryNameId).
 inline constexpr int kHistoryValues = 6;
@@ -177,6 +184,13 @@ class Store {
   Status AppendJobEvent(model::JobId id, int64_t time, const std::string& what);
   // The history of job `id` as (time, what), oldest first; empty for an unknown job.
   Result<std::vector<std::pair<int64_t, std::string>>> JobEvents(model::JobId id);
+
+  // ---- queue usage ([scheduler] fair_share_half_life, ctld/sched/usage.h) ----
+  // Replaces the recorded usage by `usage` (queue -> decayed GPU-seconds) as of `as_of`.
+  // Invalid when a name is not UTF-8 or a value is not finite and >= 0.
+  Status SaveQueueUsage(const std::map<std::string, double>& usage, int64_t as_of);
+  // The recorded usage of each queue and when it was recorded.
+  Result<std::map<std::string, QueueUsage>> LoadQueueUsage();
 
   // ---- history (ctld/history.h): rows by tier (0 raw, 1 and 2 averages), time, kind and key ----
   // Every name with an id (projects, nodes), as (kind, name) -> id.

@@ -47,6 +47,7 @@ TEST(ConfigTest, EmptyFileGivesDefaults) {
   EXPECT_EQ(c.scheduler, SchedulerConfig{});
   EXPECT_EQ(c.scheduler.placement, "herd");
   EXPECT_EQ(c.scheduler.reserve_after_s, 1800);
+  EXPECT_EQ(c.scheduler.fair_share_half_life_s, 7 * 86400);  // Slurm's PriorityDecayHalfLife
   EXPECT_EQ(c.classes.size(), 3u);
   ASSERT_EQ(c.queues.size(), 1u);
   EXPECT_EQ(c.queues[0].name, "default");
@@ -421,13 +422,14 @@ TEST(ConfigTest, BuiltinClassesAndOverrides) {
 TEST(ConfigTest, UnitsOfSizesDurationsAndGpus) {
   Config c = MustParse(
       "[scheduler]\npreempt_grace = 45\nreserve_after = \"1h30m\"\ncycle_interval = \"500ms\"\n"
-      "heartbeat_interval = \"3s\"\n"
+      "heartbeat_interval = \"3s\"\nfair_share_half_life = \"2d12h\"\n"
       "[projects.p]\ndeserved = { gpu = \"0.25\", cpu = 4, memory = \"512G\" }\n"
       "limit = { gpu = 1.5, memory = 1048576 }\nover_quota_weight = 2\nmin_runtime = \"5m\"\n");
   EXPECT_EQ(c.scheduler.preempt_grace_s, 45);
   EXPECT_EQ(c.scheduler.reserve_after_s, 5400);
   EXPECT_EQ(c.scheduler.cycle_interval_ms, 500);
   EXPECT_EQ(c.scheduler.heartbeat_interval_ms, 3000);
+  EXPECT_EQ(c.scheduler.fair_share_half_life_s, 2 * 86400 + 12 * 3600);
   const QueueConfig* p = c.FindQueue("p");
   EXPECT_EQ(p->deserved, (model::Resources{250, 4, 512 * 1024}));
   EXPECT_EQ(p->limit, (model::Resources{1500, kUnlimited, 1024 * 1024}));
@@ -603,12 +605,14 @@ TEST(ConfigTest, ZeroDurationIsOneRuleForNumbersAndText) {
     SCOPED_TRACE(zero);
     const std::string z = zero;
     Config c = MustParse("[scheduler]\nkill_grace = " + z + "\npreempt_grace = " + z +
+                         "\nfair_share_half_life = " + z +
                          "\nreserve_after = " + z + "\n[classes.train]\nmax_time = " + z +
                          "\nmin_runtime = " + z + "\nidle_timeout = " + z +
                          "\n[projects.p]\nmin_runtime = " + z + "\n");
     EXPECT_EQ(c.scheduler.kill_grace_s, 0);
     EXPECT_EQ(c.scheduler.preempt_grace_s, 0);
     EXPECT_EQ(c.scheduler.reserve_after_s, 0);
+    EXPECT_EQ(c.scheduler.fair_share_half_life_s, 0);
     const ClassConfig* train = c.FindClass("train");
     const QueueConfig* p = c.FindQueue("p");
     ASSERT_TRUE(train != nullptr && p != nullptr);

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
 
+#include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -123,7 +125,7 @@ template <> NodesReply Sample() { return {{Sample<NodeStatus>(), Sample<NodeStat
 template <> ProjectsRequest Sample() { return {}; }
 template <> ProjectStatus Sample() {
   return {"vision", "research", true, {8000, 128, 1048576}, {24000, -1, -1}, {12000, 160, 2097152},
-          {10500, 96, 524288}, {2000, 8, 65536}, 7, 3};
+          {10500, 96, 524288}, {2000, 8, 65536}, 7, 3, 86400.125, 2, 0.2871745887492587};
 }
 template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
 template <> AdminReply Sample() { return {"node dgx01 drained"}; }
@@ -212,6 +214,19 @@ TYPED_TEST(BodyTest, RoundTripKeepsEveryField) {
   auto decoded = DecodeBody<TypeParam>(EncodeBody(sample));
   ASSERT_TRUE(decoded.ok()) << decoded.status().message();
   EXPECT_TRUE(*decoded == sample);
+}
+
+TEST(CodecTest, NumbersThatAreNotFiniteAreRefused) {
+  ProjectStatus p = Sample<ProjectStatus>();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (double bad : {std::nan(""), inf, -inf}) {
+    p.effective_weight = bad;
+    auto r = DecodeBody<ProjectStatus>(EncodeBody(p));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("effective_weight' is not a finite number"),
+              std::string::npos)
+        << r.status().message();
+  }
 }
 
 TYPED_TEST(BodyTest, EveryTruncationIsAnErrorNotACrash) {

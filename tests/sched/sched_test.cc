@@ -1,5 +1,7 @@
 // Tests of the scheduler core: every tests/scenarios/*.scenario file through the real Decide(),
 // plus properties that are easier to state in code (determinism, seeded randomness, shape cache).
+#include <climits>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +11,7 @@
 #include "ctld/sched/scheduler.h"
 #include "common/model/placement.h"
 #include "ctld/sched/scenario.h"
+#include "ctld/sched/usage.h"
 
 namespace herd::sched {
 namespace {
@@ -262,6 +265,71 @@ TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoes
   view = snap;
   MarkEvictions(evicted_for, room, view);
   EXPECT_EQ(view.pending.size(), 3u);
+}
+
+constexpr int64_t kDay = 86400;
+
+TEST(DecayUsageTest, HalfLifeHalvesUsageExactlyWhateverTheSteps) {
+  EXPECT_EQ(DecayUsage(1000, 0, 7 * kDay, 7 * kDay), 500);
+  EXPECT_EQ(DecayUsage(1000, 0, 14 * kDay, 7 * kDay), 250);
+  // One step or a week of 1-second cycles: the same, to rounding.
+  double stepped = 1000;
+  for (int64_t t = 0; t < 7 * kDay; ++t) stepped = DecayUsage(stepped, 0, 1, 7 * kDay);
+  EXPECT_NEAR(stepped, 500, 1e-6);
+}
+
+TEST(DecayUsageTest, HeldGpusAddTheirGpuSecondsDecayedFromEachSecond) {
+  // Far shorter than the half-life: almost exactly GPUs x seconds.
+  EXPECT_NEAR(DecayUsage(0, 2, 60, 7 * kDay), 120, 0.01);
+  // Over one half-life, 1 GPU adds h/ln2 x (1 - 1/2) GPU-seconds, however the time is cut.
+  const double whole = DecayUsage(0, 1, kDay, kDay);
+  EXPECT_NEAR(whole, kDay / std::log(2.0) / 2, 1e-6);
+  double cycles = 0;
+  for (int i = 0; i < 1440; ++i) cycles = DecayUsage(cycles, 1, 60, kDay);
+  EXPECT_NEAR(cycles, whole, 1e-6 * whole);
+}
+
+TEST(DecayUsageTest, YearsOfAFullClusterStayBoundedAndFinite) {
+  // 100,000 GPUs held for 10 years in 1-minute cycles with a 1-day half-life: the usage settles at
+  // GPUs x h / ln2 and never overflows.
+  double u = 0;
+  for (int64_t t = 0; t < 10 * 365 * kDay; t += 60) u = DecayUsage(u, 100000, 60, kDay);
+  const double bound = 100000.0 * kDay / std::log(2.0);
+  EXPECT_TRUE(std::isfinite(u));
+  EXPECT_LE(u, bound * (1 + 1e-9));
+  EXPECT_NEAR(u, bound, 1e-6 * bound);
+  // A huge stored value and a step of centuries: still finite.
+  EXPECT_TRUE(std::isfinite(DecayUsage(1e300, 1e6, INT64_MAX, 1)));
+  EXPECT_EQ(DecayUsage(1e300, 0, INT64_MAX, 1), 0);
+}
+
+TEST(DecayUsageTest, ZeroHalfLifeKeepsNothingAndWeightsStayAsConfigured) {
+  EXPECT_EQ(DecayUsage(1000, 8, 60, 0), 0);
+  EXPECT_EQ(DecayUsage(1000, 8, 0, kDay), 1000);  // no time passed
+  std::vector<QueueView> queues(3);
+  queues[0].name = "research";
+  queues[1].name = "vision", queues[1].parent = "research", queues[1].over_quota_weight = 2;
+  queues[2].name = "nlp", queues[2].parent = "research", queues[2].over_quota_weight = 0.3;
+  auto weights = UsageWeights(queues);
+  EXPECT_EQ(weights["research"], 1);
+  EXPECT_EQ(weights["vision"], 2);
+  EXPECT_EQ(weights["nlp"], 0.3);
+}
+
+TEST(DecayUsageTest, UsageLowersTheWeightOfTheHeavierSibling) {
+  std::vector<QueueView> queues(4);
+  queues[0].name = "research", queues[0].usage = 900;
+  queues[1].name = "ops", queues[1].usage = 100;
+  queues[2].name = "vision", queues[2].parent = "research", queues[2].usage = 450;
+  queues[3].name = "nlp", queues[3].parent = "research", queues[3].usage = 450;
+  auto w = UsageWeights(queues);
+  EXPECT_DOUBLE_EQ(w["research"], std::exp2(-1.8));
+  EXPECT_DOUBLE_EQ(w["ops"], std::exp2(-0.2));
+  // Used in proportion to their weights: their ratio is kept.
+  EXPECT_DOUBLE_EQ(w["vision"], w["nlp"]);
+  // All of it by one: its weight stays above 0, so it still takes what nobody else wants.
+  queues[1].usage = 0;
+  EXPECT_GT(UsageWeights(queues)["research"], 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -424,6 +425,43 @@ TEST_F(StoreTest, PruneDeletesOldJobsInBatchesAndKeepsTheirUsageAsDailyTotals) {
   EXPECT_TRUE(store->DailyUsageIn(day + 86400, day + 2 * 86400)->empty());
 }
 
+TEST_F(StoreTest, QueueUsageRoundTripsAndEachSaveReplacesTheLast) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->LoadQueueUsage()->empty());
+    ASSERT_TRUE(store->SaveQueueUsage({{"vision", 3600.5}, {"research", 7200.25}}, 1000).ok());
+    ASSERT_TRUE(store->SaveQueueUsage({{"vision", 1800.125}, {"nlp", 0}}, 2000).ok());
+  }
+  auto store = OpenStore();  // what a restarted herd-ctld reads
+  ASSERT_NE(store, nullptr);
+  auto usage = store->LoadQueueUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status().message();
+  EXPECT_EQ(*usage, (std::map<std::string, QueueUsage>{{"nlp", {0, 2000}},
+                                                       {"vision", {1800.125, 2000}}}));
+  // Values a fair share cannot use are refused, not stored.
+  EXPECT_FALSE(store->SaveQueueUsage({{"vision", -1}}, 3000).ok());
+  EXPECT_FALSE(store->SaveQueueUsage({{"vision", std::nan("")}}, 3000).ok());
+  EXPECT_FALSE(store->SaveQueueUsage({{"\xff", 1}}, 3000).ok());
+}
+
+TEST_F(StoreTest, VersionEightDatabaseMigratesToQueueUsage) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(RanJob("alice", 1700000000, 60)).ok());
+  }
+  RawQuery("DROP TABLE queue_usage");  // what herd-ctld of schema version 8 wrote
+  RawQuery("PRAGMA user_version = 8");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), 9);
+  EXPECT_EQ(Store::CodeSchemaVersion(), 9);
+  ASSERT_TRUE(store->SaveQueueUsage({{"vision", 60}}, 1000).ok());
+  EXPECT_EQ(store->LoadQueueUsage()->at("vision"), (QueueUsage{60, 1000}));
+  EXPECT_EQ(store->LoadJobsInFlight(0)->size(), 1u);
+}
+
 TEST_F(StoreTest, VersionSixDatabaseMigratesToDailyUsageAndKeepsItsJobs) {
   {
     auto store = OpenStore();
@@ -506,7 +544,7 @@ TEST_F(StoreTest, NewSchemaIsAtCodeVersion) {
   auto version = store->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, Store::CodeSchemaVersion());
-  EXPECT_EQ(*version, 8);
+  EXPECT_EQ(*version, 9);
 }
 
 TEST_F(StoreTest, WhatAPendingJobWaitsForIsKeptAndAVersionFourDatabaseReadsAsNothingYet) {
@@ -702,7 +740,7 @@ TEST_F(StoreTest, VersionSixDatabaseMigratesToOneWithHistoryAndKeepsItsJobs) {
   RawQuery("PRAGMA user_version = 7");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 8);
+  EXPECT_EQ(*store->SchemaVersion(), Store::CodeSchemaVersion());
   auto jobs = store->LoadJobs(true);
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 1u);
@@ -722,7 +760,7 @@ TEST_F(StoreTest, NewerSchemaVersionIsRefused) {
   EXPECT_EQ(store.status().code(), Code::kInvalid);
   const std::string& m = store.status().message();
   EXPECT_NE(
-      m.find("database schema version 99 is newer than this herd-ctld (8): upgrade herd-ctld"),
+      m.find("database schema version 99 is newer than this herd-ctld (9): upgrade herd-ctld"),
       std::string::npos)
       << m;
   EXPECT_NE(m.find(path_), std::string::npos) << m;

@@ -33,6 +33,7 @@ std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& que
     v.parent = q.parent;
     v.is_leaf = q.is_leaf;
     v.over_quota_weight = q.over_quota_weight;
+    v.usage = q.usage;  // recent use lowers the weight of every type's surplus alike
     v.limit = {q.limit.gpu_milli, -1, -1};
     if (auto it = q.by_type.find(type); it != q.by_type.end()) {
       const model::GpuTypeQuota& t = it->second;

@@ -231,15 +231,17 @@ function gpuClass(used, util) {
   return 'gpu u' + Math.min(3, Math.floor(util / 25));
 }
 
+// The nodes page asks for one page of nodes in the brief form (each node's grid facts, and every
+// node that is not UP), and builds the grid detached from the page: it enters the page once.
 async function nodes(args, params) {
-  const reply = await api('/api/v1/nodes');
-  const page = Math.max(0, Number(params.get('page')) || 0);
-  const broken = reply.nodes.filter(n => n.state !== 'UP');
+  const page = Math.max(0, Math.floor(Number(params.get('page'))) || 0);
+  const reply = await api('/api/v1/nodes' + query({brief: 'true', offset: page * NODES_PER_PAGE,
+                                                   limit: NODES_PER_PAGE}));
   const out = [el('h1', {}, 'Nodes')];
-  if (broken.length) {
+  if (reply.unavailable.length) {
     out.push(el('h2', {}, 'Drained or down'),
              table(['node', 'state', 'reason'],
-                   broken.map(n => [n.name, n.state, n.reason || '–'])));
+                   reply.unavailable.map(n => [n.name, n.state, n.reason || '–'])));
   }
   const legend = el('p', {class: 'legend'});
   for (const [cls, label] of [['gpu', 'free'], ['gpu unknown', 'allocated, no utilization'],
@@ -249,24 +251,25 @@ async function nodes(args, params) {
   }
   out.push(el('h2', {}, 'GPUs'), legend);
   const grid = el('div', {class: 'grid', id: 'grid'});
-  const shown = reply.nodes.slice(page * NODES_PER_PAGE, (page + 1) * NODES_PER_PAGE);
-  for (const n of shown) {
-    const cells = el('div', {class: 'gpus'});
+  for (const n of reply.nodes) {
+    const cells = document.createElement('div');
+    cells.className = 'gpus';
     // The node's utilization: its GPUs' busy share over those allocated.
     const util = n.gpus_busy === null || n.gpus_busy === undefined || !(n.gpus_used > 0) ? null :
         100 * n.gpus_busy / n.gpus_used;
-    for (const g of n.gpu_list) {
-      const cell = el('span', {class: gpuClass(g.used, util)});
-      cell.title = 'GPU ' + g.index + ' ' + g.model + ': ' + gpus(g.used) + ' allocated' +
-          (g.used > 0 && util !== null ? ', node ' + pct(util) + ' busy' : '');
+    const busy = util !== null ? ', node ' + pct(util) + ' busy' : '';
+    n.gpu_used.forEach((used, i) => {
+      const cell = document.createElement('span');
+      cell.className = gpuClass(used, util);
+      cell.title = 'GPU ' + i + ': ' + gpus(used) + ' allocated' + (used > 0 ? busy : '');
       cells.append(cell);
-    }
+    });
     const box = el('div', {class: 'node ' + n.state.toLowerCase()}, el('div', {}, n.name), cells);
     box.title = n.name + ' ' + n.state + (n.reason ? ': ' + n.reason : '');
     grid.append(box);
   }
   out.push(grid);
-  const pages = Math.ceil(reply.nodes.length / NODES_PER_PAGE);
+  const pages = Math.ceil(reply.total / NODES_PER_PAGE);
   if (pages > 1) {
     const pager = el('p', {class: 'pager'}, 'Page ' + (page + 1) + ' of ' + pages + ': ');
     for (let p = 0; p < pages; ++p) {

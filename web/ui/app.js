@@ -5,6 +5,7 @@
 
 const PAGE_SIZE = 200;  // jobs per page of the jobs table
 const NODES_PER_PAGE = 1000;
+const MAX_DOTTED_POINTS = 200;  // a chart of more points draws lines alone
 
 // An element with attributes and children (strings become text nodes).
 function el(tag, attrs, ...children) {
@@ -22,6 +23,11 @@ function el(tag, attrs, ...children) {
 
 class Unauthorized extends Error {}
 
+// The charting library comes after this (deferred) script in index.html, so that the first page's
+// requests go out while it loads; an answer is used once every deferred script has run, which
+// DOMContentLoaded tells (it comes after them, and after this script, which runs once).
+const scriptsRun = new Promise(resolve => document.addEventListener('DOMContentLoaded', resolve));
+
 async function api(path) {
   const r = await fetch(path, {credentials: 'same-origin', headers: {Accept: 'application/json'}});
   let body = null;
@@ -30,6 +36,7 @@ async function api(path) {
   } catch (e) {
     body = null;
   }
+  await scriptsRun;
   if (r.status === 401) throw new Unauthorized(body && body.error ? body.error : 'not logged in');
   if (!r.ok) throw new Error((body && body.error) || ('HTTP ' + r.status));
   return body;
@@ -85,11 +92,12 @@ function chart(series, fields, title) {
     return v === undefined ? null : (f.endsWith('_milli') ? v / 1000 : v);
   };
   const data = series.points.map(p => [new Date(p.time * 1000), ...fields.map(f => value(p, f[0]))]);
-  // Drawn once the box is in the page, so that it has a size.
+  // Drawn once the box is in the page, so that it has a size. A dot per point only where they are
+  // few enough to tell apart: a dot for each of a day's minutes costs more than the lines.
   requestAnimationFrame(() => {
     new Dygraph(div, data, {labels: ['time', ...fields.map(f => f[1])], legend: 'always',
                             labelsSeparateLines: false, connectSeparatedPoints: true,
-                            drawPoints: true});
+                            drawPoints: data.length <= MAX_DOTTED_POINTS});
   });
   return box;
 }

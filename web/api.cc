@@ -388,10 +388,27 @@ HttpResponse ShowJob(CtldLink* link, const Caller& caller, const HttpRequest&,
             {"events", events}});
 }
 
-HttpResponse Nodes(CtldLink* link, const Caller& caller, const HttpRequest&,
+// GET /api/v1/nodes[?offset=N&limit=N&brief=true]: the nodes in herd-ctld's order (by name), a
+// page of them when offset or limit is given. brief=true gives each node's grid facts alone (the
+// dashboard's) and every node that is not UP, wherever it is in the list.
+HttpResponse Nodes(CtldLink* link, const Caller& caller, const HttpRequest& req,
                    const std::vector<std::string>&) {
+  int64_t offset = 0, limit = kMaxNodesListed;
+  for (auto [name, out] : {std::pair{"offset", &offset}, std::pair{"limit", &limit}}) {
+    if (std::string v = Param(req.params, name); !v.empty()) {
+      auto n = ParseInt(v, name);
+      if (!n.ok()) return ErrorOf(n.status());
+      *out = *n;
+    }
+  }
+  limit = std::clamp<int64_t>(limit, 1, kMaxNodesListed);
+  const std::string brief_param = Param(req.params, "brief");
+  const bool brief = brief_param == "true" || brief_param == "1";
   auto reply = Ask<proto::NodesReply>(link, caller.token, proto::NodesRequest{});
   if (!reply.ok()) return ErrorOf(reply.status());
+  const auto& all = reply->nodes;
+  const size_t first = static_cast<size_t>(std::min<int64_t>(offset, all.size()));
+  const size_t end = first + static_cast<size_t>(std::min<int64_t>(limit, all.size() - first));
   // Each node's GPU utilization (the dashboard's grid), as /metrics has it: null when herd-ctld
   // does not say.
   std::map<std::string, int64_t> busy_milli;
@@ -400,14 +417,42 @@ HttpResponse Nodes(CtldLink* link, const Caller& caller, const HttpRequest&,
       if (g.project.empty()) busy_milli[g.node] += g.busy_milli;
     }
   }
+  auto name_of = [](const proto::NodeStatus& n) {
+    return n.name.empty() ? n.topology.hostname : n.name;
+  };
+  auto busy_of = [&](const proto::NodeStatus& n) {
+    auto busy = busy_milli.find(name_of(n));
+    return busy == busy_milli.end() ? json() : json(busy->second / 1000.0);
+  };
   json nodes = json::array();
-  for (const auto& n : reply->nodes) {
+  for (size_t i = first; i < end; ++i) {
+    const proto::NodeStatus& n = all[i];
+    if (brief) {
+      json used = json::array();
+      for (int64_t u : n.gpu_milli_used) used.push_back(u / 1000.0);
+      nodes.push_back({{"name", name_of(n)},
+                       {"state", n.state},
+                       {"reason", n.reason},
+                       {"gpus_used", n.allocated.gpu_milli / 1000.0},
+                       {"gpus_busy", busy_of(n)},
+                       {"gpu_used", std::move(used)}});
+      continue;
+    }
     json node = cli::NodeToJson(n);
-    auto busy = busy_milli.find(node["name"].get<std::string>());
-    node["gpus_busy"] = busy == busy_milli.end() ? json() : json(busy->second / 1000.0);
+    node["gpus_busy"] = busy_of(n);
     nodes.push_back(std::move(node));
   }
-  return JsonReply(200, {{"nodes", nodes}});
+  json body = {{"nodes", std::move(nodes)}, {"total", all.size()}, {"offset", first}};
+  if (brief) {
+    json unavailable = json::array();
+    for (const proto::NodeStatus& n : all) {
+      if (n.state != "UP") {
+        unavailable.push_back({{"name", name_of(n)}, {"state", n.state}, {"reason", n.reason}});
+      }
+    }
+    body["unavailable"] = std::move(unavailable);
+  }
+  return JsonReply(200, body);
 }
 
 HttpResponse Projects(CtldLink* link, const Caller& caller, const HttpRequest&,

@@ -56,6 +56,7 @@ inline constexpr size_t kMaxApiBodyBytes = 256 << 10;  // a job spec with its en
 inline constexpr int kMaxJsonDepth = 32;
 inline constexpr int64_t kMaxJobsListed = 10000;  // GET /api/v1/jobs?limit=
 inline constexpr int64_t kDefaultJobsListed = 1000;
+inline constexpr int64_t kMaxNodesListed = 100000;  // GET /api/v1/nodes?limit=
 
 // The cookies herd-web sets at /login: the session (HttpOnly, SameSite=Strict) and its CSRF value,
 // which a page echoes in the X-Herd-CSRF header of every POST (double submit). Under TLS their

@@ -180,6 +180,38 @@ int main(int argc, char** argv) {
     server.Get(pattern, serve);
     server.Post(pattern, serve);
   }
+  // herd-web's own time and the size of each answer the pages ask for (no HTTP, no browser).
+  printf("herd-web's answers (median of %d):\n", runs);
+  for (const char* path :
+       {"/api/v1/history?series=cluster&since=1d", "/api/v1/jobs?state=RUNNING&limit=200",
+        "/api/v1/jobs?limit=200", "/api/v1/nodes", "/api/v1/nodes?brief=true&limit=1000",
+        "/api/v1/projects"}) {
+    web::HttpRequest req{
+        "GET", path, {}, {{"authorization", std::string("Bearer ") + kSession}}, ""};
+    const std::string_view p(path);
+    if (const size_t q = p.find('?'); q != std::string_view::npos) {
+      req.path = std::string(p.substr(0, q));
+      for (std::string_view rest = p.substr(q + 1); !rest.empty();) {
+        const std::string_view kv = rest.substr(0, rest.find('&'));
+        rest = kv.size() == rest.size() ? "" : rest.substr(kv.size() + 1);
+        const size_t eq = kv.find('=');
+        req.params.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+      }
+    }
+    std::vector<double> ms;
+    size_t bytes = 0;
+    int status = 0;
+    for (int r = 0; r < runs; ++r) {
+      const auto start = Clock::now();
+      const web::HttpResponse res = api.Handle(req);
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      bytes = res.body.size();
+      status = res.status;
+    }
+    std::sort(ms.begin(), ms.end());
+    printf("  %-42s %3d %7.0f ms %9zu bytes\n", path, status, ms[ms.size() / 2], bytes);
+  }
+
   const int port = server.bind_to_any_port("127.0.0.1");
   std::thread serving([&server] { server.listen_after_bind(); });
   const std::string base = "http://127.0.0.1:" + std::to_string(port);

@@ -42,6 +42,28 @@ class FakeCtldLink : public CtldLink {
       j.spec.name = kMarkupName;
       return proto::MakeEnvelope(proto::JobsReply{{j}, false});
     }
+    if (inner.type == proto::MessageName<proto::NodesRequest>()) {
+      proto::NodesReply reply;
+      for (const char* name : {"n1", "n2", "n3", "n4", "n5"}) {
+        proto::NodeStatus n;
+        n.name = name;
+        n.state = "UP";
+        n.topology.gpus.push_back({0, "NVIDIA A100", 40960, "", 0, -1, "", ""});
+        n.topology.gpus.push_back({1, "NVIDIA A100", 40960, "", 0, -1, "", ""});
+        n.gpu_milli_used = {1000, 500};
+        n.allocated.gpu_milli = 1500;
+        n.labels = {{"rack", "r1"}};
+        reply.nodes.push_back(std::move(n));
+      }
+      reply.nodes[4].state = "DRAIN";
+      reply.nodes[4].reason = "ECC errors";
+      return proto::MakeEnvelope(reply);
+    }
+    if (inner.type == proto::MessageName<proto::StatsRequest>()) {
+      proto::StatsReply reply;
+      reply.gpus = {{"n2", "a100", "", 2, 1500, 900}, {"n2", "a100", "vision", 0, 1500, 900}};
+      return proto::MakeEnvelope(reply);
+    }
     if (inner.type == proto::MessageName<proto::JobActionRequest>()) {
       return proto::MakeEnvelope(
           proto::JobActionReply{{{7, false, "permission denied: job 7 belongs to alice", 0}}});
@@ -297,6 +319,45 @@ TEST_F(ApiTest, ACookiePostNeedsTheCsrfHeaderAndTheSameOrigin) {
                           {"origin", "https://herd:9180"}},
                          spec);
   EXPECT_EQ(ok.status, 201) << ok.body;
+}
+
+TEST_F(ApiTest, NodesComeWholeOrAsABriefPageWithEveryNodeThatIsNotUp) {
+  using nlohmann::json;
+  const json whole = json::parse(Call("GET", "/api/v1/nodes", Bearer()).body);
+  ASSERT_EQ(whole["nodes"].size(), 5u);
+  EXPECT_EQ(whole["total"], 5);
+  EXPECT_EQ(whole["nodes"][0]["labels"]["rack"], "r1");  // the full form, as herd nodes --json
+  EXPECT_EQ(whole["nodes"][0]["gpus_busy"], nullptr);    // herd-ctld said nothing of this node
+  EXPECT_FALSE(whole.contains("unavailable"));
+
+  const HttpResponse r = Call("GET", "/api/v1/nodes", Bearer(), "",
+                              {{"brief", "true"}, {"offset", "1"}, {"limit", "2"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json page = json::parse(r.body);
+  EXPECT_EQ(page["total"], 5);
+  EXPECT_EQ(page["offset"], 1);
+  ASSERT_EQ(page["nodes"].size(), 2u);
+  const json& n2 = page["nodes"][0];
+  EXPECT_EQ(n2["name"], "n2");
+  EXPECT_EQ(n2["gpus_used"], 1.5);
+  EXPECT_EQ(n2["gpus_busy"], 0.9);  // the node's row of herd-ctld's stats, not a project's
+  EXPECT_EQ(n2["gpu_used"], json::parse("[1.0, 0.5]"));
+  EXPECT_FALSE(n2.contains("labels"));
+  EXPECT_EQ(page["nodes"][1]["name"], "n3");
+  // The drained node is on no page asked for, yet listed.
+  EXPECT_EQ(page["unavailable"],
+            json::parse(R"([{"name": "n5", "state": "DRAIN", "reason": "ECC errors"}])"));
+
+  const json past = json::parse(
+      Call("GET", "/api/v1/nodes", Bearer(), "", {{"brief", "1"}, {"offset", "9"}}).body);
+  EXPECT_TRUE(past["nodes"].empty());
+  EXPECT_EQ(past["total"], 5);
+
+  for (const auto& [name, value] : {std::pair{"offset", "-1"}, std::pair{"limit", "lots"}}) {
+    const HttpResponse bad = Call("GET", "/api/v1/nodes", Bearer(), "", {{name, value}});
+    EXPECT_EQ(bad.status, 400) << name;
+    EXPECT_THAT(bad.body, HasSubstr(std::string(name) + ": expected a whole number")) << bad.body;
+  }
 }
 
 TEST_F(ApiTest, UnknownPathsAre404AndWrongMethods405) {

@@ -5,6 +5,7 @@
 
 const PAGE_SIZE = 200;  // jobs per page of the jobs table
 const NODES_PER_PAGE = 1000;
+const MAX_DOTTED_POINTS = 200;  // a chart of more points draws lines alone
 
 // An element with attributes and children (strings become text nodes).
 function el(tag, attrs, ...children) {
@@ -22,6 +23,11 @@ function el(tag, attrs, ...children) {
 
 class Unauthorized extends Error {}
 
+// The charting library comes after this (deferred) script in index.html, so that the first page's
+// requests go out while it loads; an answer is used once every deferred script has run, which
+// DOMContentLoaded tells (it comes after them, and after this script, which runs once).
+const scriptsRun = new Promise(resolve => document.addEventListener('DOMContentLoaded', resolve));
+
 async function api(path) {
   const r = await fetch(path, {credentials: 'same-origin', headers: {Accept: 'application/json'}});
   let body = null;
@@ -30,6 +36,7 @@ async function api(path) {
   } catch (e) {
     body = null;
   }
+  await scriptsRun;
   if (r.status === 401) throw new Unauthorized(body && body.error ? body.error : 'not logged in');
   if (!r.ok) throw new Error((body && body.error) || ('HTTP ' + r.status));
   return body;
@@ -85,11 +92,12 @@ function chart(series, fields, title) {
     return v === undefined ? null : (f.endsWith('_milli') ? v / 1000 : v);
   };
   const data = series.points.map(p => [new Date(p.time * 1000), ...fields.map(f => value(p, f[0]))]);
-  // Drawn once the box is in the page, so that it has a size.
+  // Drawn once the box is in the page, so that it has a size. A dot per point only where they are
+  // few enough to tell apart: a dot for each of a day's minutes costs more than the lines.
   requestAnimationFrame(() => {
     new Dygraph(div, data, {labels: ['time', ...fields.map(f => f[1])], legend: 'always',
                             labelsSeparateLines: false, connectSeparatedPoints: true,
-                            drawPoints: true});
+                            drawPoints: data.length <= MAX_DOTTED_POINTS});
   });
   return box;
 }
@@ -231,15 +239,17 @@ function gpuClass(used, util) {
   return 'gpu u' + Math.min(3, Math.floor(util / 25));
 }
 
+// The nodes page asks for one page of nodes in the brief form (each node's grid facts, and every
+// node that is not UP), and builds the grid detached from the page: it enters the page once.
 async function nodes(args, params) {
-  const reply = await api('/api/v1/nodes');
-  const page = Math.max(0, Number(params.get('page')) || 0);
-  const broken = reply.nodes.filter(n => n.state !== 'UP');
+  const page = Math.max(0, Math.floor(Number(params.get('page'))) || 0);
+  const reply = await api('/api/v1/nodes' + query({brief: 'true', offset: page * NODES_PER_PAGE,
+                                                   limit: NODES_PER_PAGE}));
   const out = [el('h1', {}, 'Nodes')];
-  if (broken.length) {
+  if (reply.unavailable.length) {
     out.push(el('h2', {}, 'Drained or down'),
              table(['node', 'state', 'reason'],
-                   broken.map(n => [n.name, n.state, n.reason || '–'])));
+                   reply.unavailable.map(n => [n.name, n.state, n.reason || '–'])));
   }
   const legend = el('p', {class: 'legend'});
   for (const [cls, label] of [['gpu', 'free'], ['gpu unknown', 'allocated, no utilization'],
@@ -249,24 +259,25 @@ async function nodes(args, params) {
   }
   out.push(el('h2', {}, 'GPUs'), legend);
   const grid = el('div', {class: 'grid', id: 'grid'});
-  const shown = reply.nodes.slice(page * NODES_PER_PAGE, (page + 1) * NODES_PER_PAGE);
-  for (const n of shown) {
-    const cells = el('div', {class: 'gpus'});
+  for (const n of reply.nodes) {
+    const cells = document.createElement('div');
+    cells.className = 'gpus';
     // The node's utilization: its GPUs' busy share over those allocated.
     const util = n.gpus_busy === null || n.gpus_busy === undefined || !(n.gpus_used > 0) ? null :
         100 * n.gpus_busy / n.gpus_used;
-    for (const g of n.gpu_list) {
-      const cell = el('span', {class: gpuClass(g.used, util)});
-      cell.title = 'GPU ' + g.index + ' ' + g.model + ': ' + gpus(g.used) + ' allocated' +
-          (g.used > 0 && util !== null ? ', node ' + pct(util) + ' busy' : '');
+    const busy = util !== null ? ', node ' + pct(util) + ' busy' : '';
+    n.gpu_used.forEach((used, i) => {
+      const cell = document.createElement('span');
+      cell.className = gpuClass(used, util);
+      cell.title = 'GPU ' + i + ': ' + gpus(used) + ' allocated' + (used > 0 ? busy : '');
       cells.append(cell);
-    }
+    });
     const box = el('div', {class: 'node ' + n.state.toLowerCase()}, el('div', {}, n.name), cells);
     box.title = n.name + ' ' + n.state + (n.reason ? ': ' + n.reason : '');
     grid.append(box);
   }
   out.push(grid);
-  const pages = Math.ceil(reply.nodes.length / NODES_PER_PAGE);
+  const pages = Math.ceil(reply.total / NODES_PER_PAGE);
   if (pages > 1) {
     const pager = el('p', {class: 'pager'}, 'Page ' + (page + 1) + ' of ' + pages + ': ');
     for (let p = 0; p < pages; ++p) {

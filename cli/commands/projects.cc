@@ -99,7 +99,7 @@ void RegisterProjects(CLI::App& app, Context& ctx) {
       ->type_name("TYPE");
   sub->add_flag("--json", *json, "print a JSON array (every type's quota and use under by_type)");
   sub->fallthrough();
-  sub->callback([json, &ctx] { ctx.exit_code = RunProjects(*type, *json, ctx); });
+  sub->callback([json, type, &ctx] { ctx.exit_code = RunProjects(*type, *json, ctx); });
 }
 
 }  // namespace herd::cli

@@ -129,8 +129,7 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
     o << " deserved=" << ResourcesText(q.deserved) << deserved << " limit=" << ResourcesText(q.limit)
       << limit << " weight=" << Number(q.over_quota_weight) << weight << " min_runtime=" << q.min_runtime_s;
     if (q.usage != 0) o << " usage=" << Number(q.usage);
-    o << (q.is_leaf ? "" : " department") << "
-";
+    o << (q.is_leaf ? "" : " department") << "\n";
   }
   for (const NodeView& n : s.nodes) {
     // Totals: what is free plus what the running jobs hold (ParseScenario takes theirs off again).

@@ -89,9 +89,7 @@ bool InterruptWatch::Sleep(int ms) {
   return interrupted();
 }
 
-InterruptWatch::Reply InterruptWatch::ReadReply() {
-  Drain();
-  const sig_atomic_t before = g_interrupts;
+InterruptWatch::Reply InterruptWatch::ReadReply(sig_atomic_t before) {
   std::string line;
   while (true) {
     char c = 0;
@@ -109,10 +107,13 @@ int InterruptWatch::Answer(const std::vector<model::JobId>& ids, Context& ctx) {
   const std::string jobs = JobsText(ids);
   bool cancel = false;
   if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+    // Counted before the question is shown: a Ctrl-C typed as soon as it appears is the answer.
+    Drain();
+    const sig_atomic_t before = g_interrupts;
     // "\r\033[K" wipes the "^C" the terminal echoed.
     ctx.err() << "\r\033[K" << (ids.size() == 1 ? "Cancel " : "Cancel the ") << jobs
               << "? [y/N] " << std::flush;
-    const Reply reply = ReadReply();
+    const Reply reply = ReadReply(before);
     cancel = reply == kYes;
     if (reply == kNoReply) ctx.err() << "\n";  // the terminal echoed no newline
   }

@@ -6,6 +6,7 @@
 // Thread-safety: one InterruptWatch at a time, in the thread that waits.
 #pragma once
 
+#include <csignal>
 #include <vector>
 
 #include "cli/context.h"
@@ -36,7 +37,8 @@ class InterruptWatch {
   // The answer to the prompt, read from stdin: kYes for "y" or "yes", kNoReply for a second
   // SIGINT or the end of input, kNo for any other line.
   enum Reply { kYes, kNo, kNoReply };
-  Reply ReadReply();
+  // `before`: the count of Ctrl-Cs when the question was asked (one since then ends the read).
+  Reply ReadReply(sig_atomic_t before);
 
   bool active_ = false;
 };

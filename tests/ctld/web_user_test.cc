@@ -50,11 +50,14 @@ TEST(CheckRelayableTest, OnlyTheRequestsTheRestApiSendsPass) {
   EXPECT_TRUE(CheckRelayable(MessageName<proto::JobsRequest>(), "").ok());
   EXPECT_TRUE(CheckRelayable(MessageName<proto::SubmitRequest>(), "").ok());
   EXPECT_TRUE(CheckRelayable(MessageName<proto::UsageRequest>(), "").ok());
+  // The dashboard's charts and node colours: public facts, as `herd history` and /metrics give.
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::HistoryRequest>(), "").ok());
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::StatsRequest>(), "").ok());
   proto::JobActionRequest cancel{"cancel", {7}};
   EXPECT_TRUE(CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(cancel)).ok());
   for (std::string_view type :
        {MessageName<proto::LogsRequest>(), MessageName<proto::UpdateJobRequest>(),
-        MessageName<proto::StatsRequest>(), MessageName<proto::WebTokenRequest>(),
+        MessageName<proto::WebTokenRequest>(),
         MessageName<proto::WebRelay>(), MessageName<proto::AdminRequest>(),
         MessageName<proto::ConnectionKeyRequest>()}) {
     Status s = CheckRelayable(std::string(type), "");

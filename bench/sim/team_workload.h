@@ -29,7 +29,7 @@ namespace herd::sim {
 
 enum class JobKind { kSession, kTrain, kSweep };
 enum class Demand { kOpen, kClosed };
-const char *DemandName(Demand d); // "open", "closed"
+const char* DemandName(Demand d);  // "open", "closed"
 
 inline constexpr int kJobKinds = 3;
 const char* KindName(JobKind k);  // "session", "train", "sweep"
@@ -70,7 +70,7 @@ struct TeamJob {
 // first: after `think_s` from the start of the month).
 struct Experiment {
   int64_t think_s = 0;
-  std::vector<TeamJob> jobs; // one training job, or the sweep's jobs
+  std::vector<TeamJob> jobs;  // one training job, or the sweep's jobs
 };
 
 struct Project {
@@ -162,8 +162,7 @@ struct TeamWorkload {
   std::vector<Project> projects;
   std::vector<Researcher> researchers;
   std::vector<int> deadline_day;  // per project
-  std::vector<TeamJob>
-      jobs; // by submit time, then id (closed demand: sessions only)
+  std::vector<TeamJob> jobs;      // by submit time, then id (closed demand: sessions only)
   // Closed demand: per researcher, the experiments in the order they submit
   // them, enough to outlast the month (their think times and longest jobs' work
   // alone add up to more than it).
@@ -179,6 +178,6 @@ Result<TeamWorkload> MakeTeamWorkload(const TeamParams& params);
 // Closed demand: the moment a researcher whose experiment returned at `at`
 // submits the next one after `think_s` of thinking (office hours only, if
 // p.think_office_hours).
-int64_t ThinkUntil(const TeamParams &p, int64_t at, int64_t think_s);
+int64_t ThinkUntil(const TeamParams& p, int64_t at, int64_t think_s);
 
 }  // namespace herd::sim

@@ -91,15 +91,12 @@ Status ParseFlags(int argc, char** argv, Flags* f) {
         std::stringstream in(v);
         for (std::string x; std::getline(in, x, ',');) {
           if (x != "open" && x != "closed")
-            return Invalid("--demand takes open, closed or open,closed, not '" +
-                           v + "'");
+            return Invalid("--demand takes open, closed or open,closed, not '" + v + "'");
           Demand d = x == "open" ? Demand::kOpen : Demand::kClosed;
-          if (std::find(f->demands.begin(), f->demands.end(), d) ==
-              f->demands.end())
+          if (std::find(f->demands.begin(), f->demands.end(), d) == f->demands.end())
             f->demands.push_back(d);
         }
-        if (f->demands.empty())
-          return Invalid("--demand needs open, closed or both");
+        if (f->demands.empty()) return Invalid("--demand needs open, closed or both");
       } else if (a == "--sensitivity") {
         f->sensitivity.clear();
         if (v != "none") {
@@ -119,8 +116,7 @@ Status ParseFlags(int argc, char** argv, Flags* f) {
   }
   if (f->cycle_s <= 0 || 3600 % f->cycle_s != 0) return Invalid("--cycle must divide 3600 seconds");
   if (!(f->think_median_min > 0) || f->think_sigma < 0) {
-    return Invalid(
-        "--think-median must be positive and --think-sigma not negative");
+    return Invalid("--think-median must be positive and --think-sigma not negative");
   }
   return Status::Ok();
 }
@@ -246,8 +242,8 @@ void WritePlot(const Flags& f, const UtilizationResult& st, const UtilizationRes
 
 // The results table of one demand model at one load: static and herd side by
 // side.
-void ResultsTable(std::ostringstream &md, const TeamWorkload &w,
-                  const UtilizationResult &st, const UtilizationResult &hd) {
+void ResultsTable(std::ostringstream &md, const TeamWorkload &w, const UtilizationResult &st,
+                  const UtilizationResult &hd) {
   const double gpus = static_cast<double>(w.Gpus());
   const int kS = static_cast<int>(JobKind::kSession), kT = static_cast<int>(JobKind::kTrain),
             kW = static_cast<int>(JobKind::kSweep);
@@ -255,83 +251,63 @@ void ResultsTable(std::ostringstream &md, const TeamWorkload &w,
   auto row = [&](const std::string& name, const std::string& a, const std::string& b) {
     md << "| " << name << " | " << a << " | " << b << " |\n";
   };
-  auto both = [&](const std::string &name, auto value) {
-    row(name, value(st), value(hd));
-  };
-  both(
-      "GPU utilization, mean (held GPUs x busy fraction)",
-      [](const UtilizationResult &r) { return Fixed(r.UtilizedPct()) + " %"; });
+  auto both = [&](const std::string &name, auto value) { row(name, value(st), value(hd)); };
+  both("GPU utilization, mean (held GPUs x busy fraction)",
+       [](const UtilizationResult &r) { return Fixed(r.UtilizedPct()) + " %"; });
   both("GPU allocation, mean (GPUs held by jobs)",
-       [](const UtilizationResult &r) {
-         return Fixed(r.AllocatedPct()) + " %";
-       });
-  auto done = [](const UtilizationResult &r, int k) {
-    return r.kinds[k].completed;
-  };
+       [](const UtilizationResult &r) { return Fixed(r.AllocatedPct()) + " %"; });
+  auto done = [](const UtilizationResult &r, int k) { return r.kinds[k].completed; };
   for (int k : {kT, kW}) {
-    both(std::string(KindName(static_cast<JobKind>(k))) +
-             " jobs completed / submitted",
+    both(std::string(KindName(static_cast<JobKind>(k))) + " jobs completed / submitted",
          [&](const UtilizationResult &r) {
-           return std::to_string(done(r, k)) + " / " +
-                  std::to_string(r.kinds[k].submitted);
+           return std::to_string(done(r, k)) + " / " + std::to_string(r.kinds[k].submitted);
          });
   }
-  both("experiments per GPU (training + sweep jobs completed / " +
-           std::to_string(w.Gpus()) + " GPUs)",
+  both("experiments per GPU (training + sweep jobs completed / " + std::to_string(w.Gpus()) +
+           " GPUs)",
        [&](const UtilizationResult &r) {
          return Fixed(static_cast<double>(done(r, kT) + done(r, kW)) / gpus);
        });
-  both("experiments returned per GPU (a training job or a whole sweep, all its "
-       "jobs done)",
-       [&](const UtilizationResult &r) {
-         return Fixed(static_cast<double>(r.ExperimentsReturned()) / gpus, 2) +
-                " (" + std::to_string(r.ExperimentsReturned()) + ")";
-       });
-  both("training GPU-hours delivered (held)", [&](const UtilizationResult &r) {
-    return Fixed(r.kinds[kT].gpu_hours, 0);
+  both(
+      "experiments returned per GPU (a training job or a whole sweep, all its "
+      "jobs done)",
+      [&](const UtilizationResult &r) {
+        return Fixed(static_cast<double>(r.ExperimentsReturned()) / gpus, 2) + " (" +
+               std::to_string(r.ExperimentsReturned()) + ")";
+      });
+  both("training GPU-hours delivered (held)",
+       [&](const UtilizationResult &r) { return Fixed(r.kinds[kT].gpu_hours, 0); });
+  both("sweep GPU-hours delivered (held)",
+       [&](const UtilizationResult &r) { return Fixed(r.kinds[kW].gpu_hours, 0); });
+  both("session GPU-hours held / of them busy", [&](const UtilizationResult &r) {
+    return Fixed(r.kinds[kS].gpu_hours, 0) + " / " + Fixed(r.kinds[kS].busy_gpu_hours, 0);
   });
-  both("sweep GPU-hours delivered (held)", [&](const UtilizationResult &r) {
-    return Fixed(r.kinds[kW].gpu_hours, 0);
-  });
-  both("session GPU-hours held / of them busy",
-       [&](const UtilizationResult &r) {
-         return Fixed(r.kinds[kS].gpu_hours, 0) + " / " +
-                Fixed(r.kinds[kS].busy_gpu_hours, 0);
-       });
   both("sessions opened (incl. reopened after idle termination)",
-       [&](const UtilizationResult &r) {
-         return std::to_string(r.kinds[kS].submitted);
-       });
+       [&](const UtilizationResult &r) { return std::to_string(r.kinds[kS].submitted); });
   both("sessions closed by the researcher / reached max_time (left open)",
        [&](const UtilizationResult &r) {
          return std::to_string(r.kinds[kS].completed) + " / " +
                 std::to_string(r.kinds[kS].timed_out);
        });
-  both("sessions stopped by idle_timeout / reopened later",
-       [](const UtilizationResult &r) {
-         return std::to_string(r.idle_terminations) + " / " +
-                std::to_string(r.resubmissions);
-       });
+  both("sessions stopped by idle_timeout / reopened later", [](const UtilizationResult &r) {
+    return std::to_string(r.idle_terminations) + " / " + std::to_string(r.resubmissions);
+  });
   for (int k : {kS, kT, kW}) {
-    both(std::string("wait p50 / p90 / p99, ") +
-             KindName(static_cast<JobKind>(k)),
+    both(std::string("wait p50 / p90 / p99, ") + KindName(static_cast<JobKind>(k)),
          [&](const UtilizationResult &r) {
            return Wait(r.WaitPercentile(static_cast<JobKind>(k), 50)) + " / " +
                   Wait(r.WaitPercentile(static_cast<JobKind>(k), 90)) + " / " +
                   Wait(r.WaitPercentile(static_cast<JobKind>(k), 99));
          });
   }
-  both("never started by the end: session / train / sweep",
-       [&](const UtilizationResult &r) {
-         return std::to_string(r.kinds[kS].submitted - r.kinds[kS].started) +
-                " / " +
-                std::to_string(r.kinds[kT].submitted - r.kinds[kT].started) +
-                " / " +
-                std::to_string(r.kinds[kW].submitted - r.kinds[kW].started);
-       });
+  both("never started by the end: session / train / sweep", [&](const UtilizationResult &r) {
+    return std::to_string(r.kinds[kS].submitted - r.kinds[kS].started) + " / " +
+           std::to_string(r.kinds[kT].submitted - r.kinds[kT].started) + " / " +
+           std::to_string(r.kinds[kW].submitted - r.kinds[kW].started);
+  });
   both("jobs evicted", [&](const UtilizationResult &r) {
     std::string by;
-    for (const auto& [kind, n] : r.preemptions_by_kind)
+    for (const auto &[kind, n] : r.preemptions_by_kind)
       by += (by.empty() ? "" : ", ") + kind + " " + std::to_string(n);
     return std::to_string(r.preemptions) + (by.empty() ? "" : " (" + by + "; train jobs " +
                                                               std::to_string(r.evicted[kT]) + ", sweep jobs " +
@@ -351,8 +327,7 @@ std::string EvictionsByKind(const UtilizationResult &r) {
 }
 
 std::string RunName(const Run &r) {
-  return std::string(DemandName(r.workload.params.demand)) + " " +
-         Fixed(r.workload.params.load, 2);
+  return std::string(DemandName(r.workload.params.demand)) + " " + Fixed(r.workload.params.load, 2);
 }
 
 void WriteReport(const Flags &f, const std::vector<Run> &runs) {
@@ -363,15 +338,14 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
   const TeamParams &p = w.params;
   const double gpus = static_cast<double>(w.Gpus());
   const double capacity_h = gpus * static_cast<double>(w.DurationS()) / 3600;
-  const int kS = static_cast<int>(JobKind::kSession),
-            kT = static_cast<int>(JobKind::kTrain),
+  const int kS = static_cast<int>(JobKind::kSession), kT = static_cast<int>(JobKind::kTrain),
             kW = static_cast<int>(JobKind::kSweep);
   std::ostringstream md;
   md << "# GPU utilization: static per-researcher GPUs vs herd's guaranteed "
         "quotas\n\n"
-     << "A synthetic month (" << p.days << " days) of a "
-     << w.researchers.size() << "-researcher team in " << w.projects.size()
-     << " projects on " << w.nodes.size() << " emulated servers (" << w.Gpus()
+     << "A synthetic month (" << p.days << " days) of a " << w.researchers.size()
+     << "-researcher team in " << w.projects.size() << " projects on " << w.nodes.size()
+     << " emulated servers (" << w.Gpus()
      << " GPUs), played twice on the same demand through herd's real scheduler "
         "core (`sched::Decide`, "
      << "placement `" << sched::PlacementName(o.policy.placement)
@@ -386,19 +360,15 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
         "it.\n\n"
      << "Reproduce: `make bench-utilization` (= `bench/sim/run-utilization "
         "build`, which runs "
-     << "`build/bin/utilization_bench --seed " << f.seed << " --days " << f.days
-     << " --cycle " << f.cycle_s << " --load " << Fixed(f.load, 2)
-     << " --sensitivity ";
-  for (size_t i = 0; i < f.sensitivity.size(); ++i)
-    md << (i > 0 ? "," : "") << f.sensitivity[i];
-  if (f.sensitivity.empty())
-    md << "none";
+     << "`build/bin/utilization_bench --seed " << f.seed << " --days " << f.days << " --cycle "
+     << f.cycle_s << " --load " << Fixed(f.load, 2) << " --sensitivity ";
+  for (size_t i = 0; i < f.sensitivity.size(); ++i) md << (i > 0 ? "," : "") << f.sensitivity[i];
+  if (f.sensitivity.empty()) md << "none";
   md << " --demand ";
   for (size_t i = 0; i < f.demands.size(); ++i)
     md << (i > 0 ? "," : "") << DemandName(f.demands[i]);
-  md << " --think-median " << f.think_median_min << " --think-sigma "
-     << f.think_sigma << " --think-hours "
-     << (f.think_office_hours ? "office" : "any")
+  md << " --think-median " << f.think_median_min << " --think-sigma " << f.think_sigma
+     << " --think-hours " << (f.think_office_hours ? "office" : "any")
      << "` and gnuplot). Raw data: `bench/results/utilization/` (series.tsv, "
         "jobs.tsv of the first run; "
         "not tracked).\n\n"
@@ -406,17 +376,14 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
      << " cores (shared), the two regimes of a run in "
         "parallel threads; wall time of the first run: static "
      << Fixed(st.wall_s) << " s (" << st.decide_calls << " `Decide` calls, "
-     << Fixed(1000 * st.decide_s / std::max<int64_t>(1, st.decide_calls), 3)
-     << " ms each), herd " << Fixed(hd.wall_s) << " s (" << hd.decide_calls
-     << " calls, "
-     << Fixed(1000 * hd.decide_s / std::max<int64_t>(1, hd.decide_calls), 3)
-     << " ms each).\n\n"
+     << Fixed(1000 * st.decide_s / std::max<int64_t>(1, st.decide_calls), 3) << " ms each), herd "
+     << Fixed(hd.wall_s) << " s (" << hd.decide_calls << " calls, "
+     << Fixed(1000 * hd.decide_s / std::max<int64_t>(1, hd.decide_calls), 3) << " ms each).\n\n"
      << "![GPU utilization and allocation over the month](utilization.svg)\n\n";
   for (const Run &r : runs) {
-    if (r.workload.params.load != f.load)
-      continue;
-    md << "## Results, " << DemandName(r.workload.params.demand)
-       << "-loop demand, load " << Fixed(r.workload.params.load, 2) << "\n\n";
+    if (r.workload.params.load != f.load) continue;
+    md << "## Results, " << DemandName(r.workload.params.demand) << "-loop demand, load "
+       << Fixed(r.workload.params.load, 2) << "\n\n";
     ResultsTable(md, r.workload, r.result[0], r.result[1]);
     md << "\n";
   }
@@ -427,16 +394,13 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
 
   auto exp_ratio = [&](const Run &r) {
     const UtilizationResult &a = r.result[0], &b = r.result[1];
-    return Fixed(static_cast<double>(b.kinds[kT].completed +
-                                     b.kinds[kW].completed) /
+    return Fixed(static_cast<double>(b.kinds[kT].completed + b.kinds[kW].completed) /
                      std::max<double>(
-                         1, static_cast<double>(a.kinds[kT].completed +
-                                                a.kinds[kW].completed)),
+                         1, static_cast<double>(a.kinds[kT].completed + a.kinds[kW].completed)),
                  2) +
            " in jobs, x" +
            Fixed(static_cast<double>(b.ExperimentsReturned()) /
-                     std::max<double>(
-                         1, static_cast<double>(a.ExperimentsReturned())),
+                     std::max<double>(1, static_cast<double>(a.ExperimentsReturned())),
                  2) +
            " in experiments returned";
   };
@@ -446,31 +410,24 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
         "quotas, and experiments per GPU doubled. Here, at load "
      << Fixed(f.load, 2) << ":\n\n";
   for (const Run &r : runs) {
-    if (r.workload.params.load != f.load)
-      continue;
+    if (r.workload.params.load != f.load) continue;
     md << "* " << DemandName(r.workload.params.demand) << "-loop: utilization "
-       << Fixed(r.result[0].UtilizedPct()) << " % -> "
-       << Fixed(r.result[1].UtilizedPct()) << " % (x"
-       << Fixed(r.result[1].UtilizedPct() /
-                    std::max(1e-9, r.result[0].UtilizedPct()),
-                2)
+       << Fixed(r.result[0].UtilizedPct()) << " % -> " << Fixed(r.result[1].UtilizedPct())
+       << " % (x" << Fixed(r.result[1].UtilizedPct() / std::max(1e-9, r.result[0].UtilizedPct()), 2)
        << "), experiments per GPU x" << exp_ratio(r) << ".\n";
   }
   md << "\n";
   if (p.demand == Demand::kOpen) {
     const Offered off = OfferedLoad(w, o);
-    const double offered_hold =
-        off.gpu_hours[kT] + off.gpu_hours[kW] + off.gpu_hours[kS];
-    const double offered_busy =
-        off.busy_hours[kT] + off.busy_hours[kW] + off.busy_hours[kS];
+    const double offered_hold = off.gpu_hours[kT] + off.gpu_hours[kW] + off.gpu_hours[kS];
+    const double offered_busy = off.busy_hours[kT] + off.busy_hours[kW] + off.busy_hours[kS];
     md << "What bounds the open-loop numbers, from the workload alone: the "
           "month offers "
        << Fixed(offered_hold, 0) << " GPU-hours of holding ("
-       << Fixed(100 * offered_hold / capacity_h) << " % of the cluster's "
-       << Fixed(capacity_h, 0) << "; training " << Fixed(off.gpu_hours[kT], 0)
-       << ", sweeps " << Fixed(off.gpu_hours[kW], 0) << ", sessions as planned "
-       << Fixed(off.gpu_hours[kS], 0) << ") with " << Fixed(offered_busy, 0)
-       << " GPU-hours of GPU activity: about "
+       << Fixed(100 * offered_hold / capacity_h) << " % of the cluster's " << Fixed(capacity_h, 0)
+       << "; training " << Fixed(off.gpu_hours[kT], 0) << ", sweeps " << Fixed(off.gpu_hours[kW], 0)
+       << ", sessions as planned " << Fixed(off.gpu_hours[kS], 0) << ") with "
+       << Fixed(offered_busy, 0) << " GPU-hours of GPU activity: about "
        << Fixed(100 * offered_busy / capacity_h)
        << " % mean utilization if every job ran within the month "
           "(work submitted near the end cannot; work lost to preemption and "
@@ -517,23 +474,19 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
      << "|---|---:|---:|---:|---:|---:|---:|---|---:|\n";
   for (const Run &r : runs) {
     auto exp = [&](const UtilizationResult &x) {
-      return Fixed(
-          static_cast<double>(x.kinds[kT].completed + x.kinds[kW].completed) /
-          gpus);
+      return Fixed(static_cast<double>(x.kinds[kT].completed + x.kinds[kW].completed) / gpus);
     };
     auto ret = [&](const UtilizationResult &x) {
       return Fixed(static_cast<double>(x.ExperimentsReturned()) / gpus, 2);
     };
     const UtilizationResult &a = r.result[0], &b = r.result[1];
-    md << "| " << DemandName(r.workload.params.demand) << " | "
-       << Fixed(r.workload.params.load, 2) << " | " << Fixed(a.UtilizedPct())
-       << " / " << Fixed(b.UtilizedPct()) << " % | " << Fixed(a.AllocatedPct())
-       << " / " << Fixed(b.AllocatedPct()) << " % | " << exp(a) << " / "
+    md << "| " << DemandName(r.workload.params.demand) << " | " << Fixed(r.workload.params.load, 2)
+       << " | " << Fixed(a.UtilizedPct()) << " / " << Fixed(b.UtilizedPct()) << " % | "
+       << Fixed(a.AllocatedPct()) << " / " << Fixed(b.AllocatedPct()) << " % | " << exp(a) << " / "
        << exp(b) << " | " << ret(a) << " / " << ret(b) << " | "
        << Wait(a.WaitPercentile(JobKind::kTrain, 90)) << " / "
-       << Wait(b.WaitPercentile(JobKind::kTrain, 90)) << " | " << b.preemptions
-       << " (" << EvictionsByKind(b) << ") | " << Fixed(b.lost_gpu_hours, 0)
-       << " |\n";
+       << Wait(b.WaitPercentile(JobKind::kTrain, 90)) << " | " << b.preemptions << " ("
+       << EvictionsByKind(b) << ") | " << Fixed(b.lost_gpu_hours, 0) << " |\n";
   }
   md << "\n";
   // herd's evictions by cause in each run: what each was for, and what was free
@@ -555,8 +508,7 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
         "counts the jobs evicted for. "
         "Columns: demand model and load.\n\n"
      << "| cause |";
-  for (const Run &r : runs)
-    md << " " << RunName(r) << " |";
+  for (const Run &r : runs) md << " " << RunName(r) << " |";
   md << "\n|---|";
   for (size_t i = 0; i < runs.size(); ++i) md << "---:|";
   md << "\n";
@@ -571,7 +523,7 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
   md << "| all evictions |";
   for (const Run& r : runs) md << " " << r.result[1].preemptions << " |";
   md << "\n\n";
-  const Offered off = OfferedLoad(w, o); // sessions: the same in both models
+  const Offered off = OfferedLoad(w, o);  // sessions: the same in both models
   md << "## The model\n\n"
      << "* **Clock**: cycles of " << o.cycle_s << " s (" << w.DurationS() / o.cycle_s << " per regime). Each "
         "cycle, as herd-ctld orders it: arrivals, ends (work done, session closed, `max_time`), idle "
@@ -600,8 +552,7 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
         "again at once with its place in "
         "line and, like herd-ctld, is offered again only once the job it made "
         "room for has started.\n"
-     << "* **Preemption cost**: training jobs checkpoint every "
-     << o.checkpoint_s / 60
+     << "* **Preemption cost**: training jobs checkpoint every " << o.checkpoint_s / 60
      << " min and resume "
         "from the last checkpoint; sweep jobs restart from scratch (no restart "
         "overhead otherwise).\n"
@@ -628,18 +579,16 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
         "whole) in flight at a time: when its last job is done they think, "
         "then submit the next one. The "
         "next experiment is a sweep with probability "
-     << p.sweeps_per_week << " / (" << p.sweeps_per_week << " + 7 x "
-     << p.train_per_day
+     << p.sweeps_per_week << " / (" << p.sweeps_per_week << " + 7 x " << p.train_per_day
      << ") (the open model's mix), else a training job, shaped as below. "
         "Think time: lognormal, median "
      << f.think_median_min << " min, sigma " << f.think_sigma
      << ", divided by load x the researcher's activity, clipped to 1 min - 7 "
         "d; "
-     << (f.think_office_hours
-             ? "it counts only weekday hours 9:00-19:00 (a result that returns "
-               "at night or "
-               "on a weekend is looked at the next working morning)"
-             : "it runs round the clock")
+     << (f.think_office_hours ? "it counts only weekday hours 9:00-19:00 (a result that returns "
+                                "at night or "
+                                "on a weekend is looked at the next working morning)"
+                              : "it runs round the clock")
      << ". The first experiment comes after one think time from the month's "
         "start (a Monday, 0:00). "
         "Each researcher's experiments and think times are drawn from a "
@@ -674,49 +623,39 @@ void WriteReport(const Flags &f, const std::vector<Run> &runs) {
      << ", both open until they leave at 17:30-19:30; on a weekend day one "
         "with "
         "probability "
-     << p.session_weekend_p << " at 11:00-15:00 for 2-5 h. "
-     << p.session_two_gpu_p * 100
-     << " % ask 2 GPUs, the rest 1. Activity: bursts (exponential, mean "
-     << p.burst_mean_min << " min, at least 1 min) at " << p.burst_busy * 100
+     << p.session_weekend_p << " at 11:00-15:00 for 2-5 h. " << p.session_two_gpu_p * 100
+     << " % ask 2 GPUs, the rest 1. Activity: bursts (exponential, mean " << p.burst_mean_min
+     << " min, at least 1 min) at " << p.burst_busy * 100
      << " % GPU busy, separated by idle gaps "
         "(exponential, mean "
      << p.gap_mean_min << " min), and a lunch break of " << p.lunch_min << "-"
-     << p.lunch_min * 3 / 2 << " min from about noon. "
-     << p.session_forgotten_p * 100
+     << p.lunch_min * 3 / 2 << " min from about noon. " << p.session_forgotten_p * 100
      << " % are left open when the researcher leaves (held until max_time). "
         "Offered: "
-     << off.jobs[kS] << " sessions, " << Fixed(off.gpu_hours[kS], 0)
-     << " GPU-hours held, "
-     << Fixed(100 * off.busy_hours[kS] / std::max(1e-9, off.gpu_hours[kS]))
-     << " % busy.\n"
+     << off.jobs[kS] << " sessions, " << Fixed(off.gpu_hours[kS], 0) << " GPU-hours held, "
+     << Fixed(100 * off.busy_hours[kS] / std::max(1e-9, off.gpu_hours[kS])) << " % busy.\n"
      << "* Training jobs (class train): " << p.train_per_day
-     << " per researcher per day at activity 1; " << p.train_gpus_p[0] * 100
-     << " / " << p.train_gpus_p[1] * 100 << " / " << p.train_gpus_p[2] * 100
-     << " % ask 1 / 2 / 4 GPUs; run time lognormal, median " << p.train_median_h
-     << " h, sigma " << p.train_sigma
-     << ", clipped to 0.5 h - 4 d; busy uniform " << p.train_busy_min << "-"
+     << " per researcher per day at activity 1; " << p.train_gpus_p[0] * 100 << " / "
+     << p.train_gpus_p[1] * 100 << " / " << p.train_gpus_p[2] * 100
+     << " % ask 1 / 2 / 4 GPUs; run time lognormal, median " << p.train_median_h << " h, sigma "
+     << p.train_sigma << ", clipped to 0.5 h - 4 d; busy uniform " << p.train_busy_min << "-"
      << p.train_busy_max << ". Offered (open model, load " << Fixed(p.load, 2)
-     << "): " << off.jobs[kT] << " jobs, " << Fixed(off.gpu_hours[kT], 0)
-     << " GPU-hours.\n"
+     << "): " << off.jobs[kT] << " jobs, " << Fixed(off.gpu_hours[kT], 0) << " GPU-hours.\n"
      << "* Sweeps (class train): " << p.sweeps_per_week
-     << " per researcher per week at activity 1, each " << p.sweep_min << "-"
-     << p.sweep_max
-     << " one-GPU jobs submitted at once; run time lognormal, median "
-     << p.sweep_median_min << " min, sigma " << p.sweep_sigma
-     << ", clipped to 5 min - 4 h; busy " << p.sweep_busy
-     << ". Offered (open model): " << off.jobs[kW] << " jobs, "
-     << Fixed(off.gpu_hours[kW], 0) << " GPU-hours.\n"
+     << " per researcher per week at activity 1, each " << p.sweep_min << "-" << p.sweep_max
+     << " one-GPU jobs submitted at once; run time lognormal, median " << p.sweep_median_min
+     << " min, sigma " << p.sweep_sigma << ", clipped to 5 min - 4 h; busy " << p.sweep_busy
+     << ". Offered (open model): " << off.jobs[kW] << " jobs, " << Fixed(off.gpu_hours[kW], 0)
+     << " GPU-hours.\n"
      << "* Open-loop arrivals of training jobs and sweeps: Poisson per hour, "
         "rate x the time of week (weekdays "
         "9:00-19:00 x"
-     << p.weekday_day_rate << ", weekday nights x" << p.weekday_night_rate
-     << ", weekends x" << p.weekend_rate
-     << ", normalized to a weekly mean of 1), x" << p.deadline_boost
-     << " in the " << p.deadline_before_days
-     << " days before the project's deadline and x" << p.deadline_after
+     << p.weekday_day_rate << ", weekday nights x" << p.weekday_night_rate << ", weekends x"
+     << p.weekend_rate << ", normalized to a weekly mean of 1), x" << p.deadline_boost << " in the "
+     << p.deadline_before_days << " days before the project's deadline and x" << p.deadline_after
      << " in the " << p.deadline_after_days << " days after it.\n"
-     << "* Every job asks " << p.cpus_per_gpu << " cores and "
-     << p.memory_mib_per_gpu / 1024 << " GiB of memory per GPU.\n";
+     << "* Every job asks " << p.cpus_per_gpu << " cores and " << p.memory_mib_per_gpu / 1024
+     << " GiB of memory per GPU.\n";
   std::ofstream(f.report) << md.str();
 }
 
@@ -752,19 +691,18 @@ int Main(int argc, char** argv) {
         return r.status().code() == Code::kInvalid ? 2 : 1;
       }
       const UtilizationResult &st = r->result[0], &hd = r->result[1];
-      std::printf("%s load %.2f: utilization static %.1f %%, herd %.1f %%; "
-                  "allocation static %.1f %%, herd "
-                  "%.1f %%; experiments returned static %lld, herd %lld\n",
-                  DemandName(demand), load, st.UtilizedPct(), hd.UtilizedPct(),
-                  st.AllocatedPct(), hd.AllocatedPct(),
-                  static_cast<long long>(st.ExperimentsReturned()),
-                  static_cast<long long>(hd.ExperimentsReturned()));
+      std::printf(
+          "%s load %.2f: utilization static %.1f %%, herd %.1f %%; "
+          "allocation static %.1f %%, herd "
+          "%.1f %%; experiments returned static %lld, herd %lld\n",
+          DemandName(demand), load, st.UtilizedPct(), hd.UtilizedPct(), st.AllocatedPct(),
+          hd.AllocatedPct(), static_cast<long long>(st.ExperimentsReturned()),
+          static_cast<long long>(hd.ExperimentsReturned()));
       std::printf("  herd evictions %lld (%s; lost %.0f GPU-hours):\n",
-                  static_cast<long long>(hd.preemptions),
-                  EvictionsByKind(hd).c_str(), hd.lost_gpu_hours);
+                  static_cast<long long>(hd.preemptions), EvictionsByKind(hd).c_str(),
+                  hd.lost_gpu_hours);
       for (const auto &[cause, n] : hd.eviction_causes)
-        std::printf("    %6lld  %s\n", static_cast<long long>(n),
-                    cause.c_str());
+        std::printf("    %6lld  %s\n", static_cast<long long>(n), cause.c_str());
       std::fflush(stdout);
       runs.push_back(std::move(r.value()));
     }

@@ -62,11 +62,10 @@ struct KindStats {
 // demand, the think time drawn before it.
 struct ExperimentRecord {
   int user = 0;
-  int64_t experiment = 0; // TeamJob::experiment
-  int64_t submit =
-      0; // when its jobs were submitted (closed: ThinkUntil(previous return))
+  int64_t experiment = 0;  // TeamJob::experiment
+  int64_t submit = 0;      // when its jobs were submitted (closed: ThinkUntil(previous return))
   int64_t returned = -1;
-  int64_t think_s = 0; // closed demand; 0 in the open model
+  int64_t think_s = 0;  // closed demand; 0 in the open model
 };
 
 struct UtilizationResult {
@@ -82,8 +81,7 @@ struct UtilizationResult {
   double lost_gpu_hours = 0;     // work evicted jobs had done since their last checkpoint
   int64_t idle_terminations = 0; // sessions stopped by idle_timeout
   int64_t resubmissions = 0;     // ... that their researcher reopened on coming back
-  std::vector<ExperimentRecord>
-      experiments; // in the order of their first submission
+  std::vector<ExperimentRecord> experiments;  // in the order of their first submission
   int64_t ExperimentsReturned() const;
   int64_t decide_calls = 0;
   double decide_s = 0;  // time inside Decide()

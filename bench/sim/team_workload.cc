@@ -109,6 +109,20 @@ Status Check(const TeamParams& p) {
   return Status::Ok();
 }
 
+TeamJob MakeJob(const TeamParams& p, int user, JobKind kind, int64_t submit, int g, int64_t work,
+                double busy) {
+  TeamJob j;
+  j.user = user;
+  j.kind = kind;
+  j.submit = submit;
+  j.gpus = g;
+  j.cpus = p.cpus_per_gpu * g;
+  j.memory_mib = p.memory_mib_per_gpu * g;
+  j.work_s = work;
+  j.busy = busy;
+  return j;
+}
+
 // A training job's shape, drawn as the open model draws it.
 void DrawTrain(Rng& rng, const TeamParams& p, int* gpus, int64_t* work_s, double* busy) {
   double x = rng.Uniform();
@@ -139,15 +153,7 @@ std::vector<Experiment> ClosedExperiments(const TeamParams& p, const Researcher&
   const double sweep_p =
       p.sweeps_per_week / std::max(1e-9, p.sweeps_per_week + 7 * p.train_per_day);
   auto job = [&](JobKind kind, int g, int64_t work, double busy) {
-    TeamJob j;
-    j.user = u;
-    j.kind = kind;
-    j.gpus = g;
-    j.cpus = p.cpus_per_gpu * g;
-    j.memory_mib = p.memory_mib_per_gpu * g;
-    j.work_s = work;
-    j.busy = busy;
-    return j;
+    return MakeJob(p, u, kind, 0, g, work, busy);
   };
   const int64_t month = int64_t{p.days} * kDay;
   for (int64_t span = 0; span < month;) {
@@ -290,16 +296,7 @@ Result<TeamWorkload> MakeTeamWorkload(const TeamParams& p) {
   }
 
   auto add = [&](int user, JobKind kind, int64_t submit, int g, int64_t work, double busy) -> TeamJob& {
-    TeamJob j;
-    j.user = user;
-    j.kind = kind;
-    j.submit = submit;
-    j.gpus = g;
-    j.cpus = p.cpus_per_gpu * g;
-    j.memory_mib = p.memory_mib_per_gpu * g;
-    j.work_s = work;
-    j.busy = busy;
-    w.jobs.push_back(std::move(j));
+    w.jobs.push_back(MakeJob(p, user, kind, submit, g, work, busy));
     return w.jobs.back();
   };
   auto session = [&](int user, int64_t start, int64_t length) {

@@ -103,10 +103,105 @@ Status Check(const TeamParams& p) {
   }
   if (p.load < 0) return Invalid("load must not be negative");
   if (p.sweep_min < 1 || p.sweep_max < p.sweep_min) return Invalid("need 1 <= sweep_min <= sweep_max");
+  if (!(p.think_median_min > 0) || p.think_sigma < 0) {
+    return Invalid("think time needs a positive median and a non-negative sigma");
+  }
   return Status::Ok();
 }
 
+TeamJob MakeJob(const TeamParams& p, int user, JobKind kind, int64_t submit, int g, int64_t work,
+                double busy) {
+  TeamJob j;
+  j.user = user;
+  j.kind = kind;
+  j.submit = submit;
+  j.gpus = g;
+  j.cpus = p.cpus_per_gpu * g;
+  j.memory_mib = p.memory_mib_per_gpu * g;
+  j.work_s = work;
+  j.busy = busy;
+  return j;
+}
+
+// A training job's shape, drawn as the open model draws it.
+void DrawTrain(Rng& rng, const TeamParams& p, int* gpus, int64_t* work_s, double* busy) {
+  double x = rng.Uniform();
+  *gpus = x < p.train_gpus_p[0] ? 1 : x < p.train_gpus_p[0] + p.train_gpus_p[1] ? 2 : 4;
+  double hours = std::clamp(rng.LogNormal(p.train_median_h, p.train_sigma), 0.5, 96.0);
+  *work_s = std::llround(hours * kHour);
+  *busy = rng.Uniform(p.train_busy_min, p.train_busy_max);
+}
+
+int DrawSweepSize(Rng& rng, const TeamParams& p) {
+  return p.sweep_min + rng.Below(p.sweep_max - p.sweep_min + 1);
+}
+
+int64_t DrawSweepWork(Rng& rng, const TeamParams& p) {
+  return std::llround(std::clamp(rng.LogNormal(p.sweep_median_min, p.sweep_sigma), 5.0, 240.0) *
+                      60);
+}
+
+// Closed demand: researcher `u`'s experiments, from a generator of their own
+// (seeded by the workload's seed and `u`), so that a researcher's sequence does
+// not depend on the others'.
+std::vector<Experiment> ClosedExperiments(const TeamParams& p, const Researcher& r, int u,
+                                          int64_t* sweeps) {
+  std::vector<Experiment> out;
+  const double rate = p.load * r.activity;
+  if (!(rate > 0)) return out;
+  Rng rng(p.seed * 0x9E3779B97F4A7C15ULL + 0x5EED0000ULL + static_cast<uint64_t>(u));
+  const double sweep_p =
+      p.sweeps_per_week / std::max(1e-9, p.sweeps_per_week + 7 * p.train_per_day);
+  auto job = [&](JobKind kind, int g, int64_t work, double busy) {
+    return MakeJob(p, u, kind, 0, g, work, busy);
+  };
+  const int64_t month = int64_t{p.days} * kDay;
+  for (int64_t span = 0; span < month;) {
+    Experiment e;
+    const double think_min = rng.LogNormal(p.think_median_min, p.think_sigma) / rate;
+    e.think_s = std::llround(std::clamp(think_min, 1.0, 7.0 * 24 * 60) * 60);
+    int64_t longest = 0;
+    if (rng.Chance(sweep_p)) {
+      ++*sweeps;
+      for (int m = DrawSweepSize(rng, p); m > 0; --m) {
+        e.jobs.push_back(job(JobKind::kSweep, 1, DrawSweepWork(rng, p), p.sweep_busy));
+        e.jobs.back().sweep = *sweeps;
+        longest = std::max(longest, e.jobs.back().work_s);
+      }
+    } else {
+      int g = 1;
+      int64_t work = 0;
+      double busy = 0;
+      DrawTrain(rng, p, &g, &work, &busy);
+      e.jobs.push_back(job(JobKind::kTrain, g, work, busy));
+      longest = work;
+    }
+    span += e.think_s + longest;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
+
+const char* DemandName(Demand d) { return d == Demand::kClosed ? "closed" : "open"; }
+
+int64_t ThinkUntil(const TeamParams& p, int64_t at, int64_t think_s) {
+  if (!p.think_office_hours) return at + think_s;
+  int64_t t = at, left = think_s;
+  for (;;) {
+    const int64_t day = t / kDay, open = day * kDay + 9 * kHour, close = day * kDay + 19 * kHour;
+    if (day % 7 >= 5 || t >= close) {
+      t = (day + 1) * kDay;
+      continue;
+    }
+    t = std::max(t, open);
+    const int64_t run = std::min(left, close - t);
+    t += run;
+    left -= run;
+    if (left == 0) return t;
+  }
+}
 
 const char* KindName(JobKind k) {
   switch (k) {
@@ -201,16 +296,7 @@ Result<TeamWorkload> MakeTeamWorkload(const TeamParams& p) {
   }
 
   auto add = [&](int user, JobKind kind, int64_t submit, int g, int64_t work, double busy) -> TeamJob& {
-    TeamJob j;
-    j.user = user;
-    j.kind = kind;
-    j.submit = submit;
-    j.gpus = g;
-    j.cpus = p.cpus_per_gpu * g;
-    j.memory_mib = p.memory_mib_per_gpu * g;
-    j.work_s = work;
-    j.busy = busy;
-    w.jobs.push_back(std::move(j));
+    w.jobs.push_back(MakeJob(p, user, kind, submit, g, work, busy));
     return w.jobs.back();
   };
   auto session = [&](int user, int64_t start, int64_t length) {
@@ -243,34 +329,50 @@ Result<TeamWorkload> MakeTeamWorkload(const TeamParams& p) {
     for (int64_t h = 0; h < int64_t{p.days} * 24; ++h) {
       const double rate = p.load * r.activity * RateAt(p, h, deadline);
       for (int k = rng.Poisson(rate * p.train_per_day / 24); k > 0; --k) {
-        double x = rng.Uniform();
-        int g = x < p.train_gpus_p[0] ? 1 : x < p.train_gpus_p[0] + p.train_gpus_p[1] ? 2 : 4;
-        double hours = std::clamp(rng.LogNormal(p.train_median_h, p.train_sigma), 0.5, 96.0);
-        add(u, JobKind::kTrain, h * kHour + static_cast<int64_t>(rng.Uniform(0, kHour)), g,
-            std::llround(hours * kHour), rng.Uniform(p.train_busy_min, p.train_busy_max));
+        int g = 1;
+        int64_t work = 0;
+        double busy = 0;
+        DrawTrain(rng, p, &g, &work, &busy);
+        add(u, JobKind::kTrain, h * kHour + static_cast<int64_t>(rng.Uniform(0, kHour)), g, work,
+            busy);
       }
       for (int k = rng.Poisson(rate * p.sweeps_per_week / 168); k > 0; --k) {
         const int64_t submit = h * kHour + static_cast<int64_t>(rng.Uniform(0, kHour));
-        const int n = p.sweep_min + rng.Below(p.sweep_max - p.sweep_min + 1);
-        for (int m = 0; m < n; ++m) {
-          double minutes = std::clamp(rng.LogNormal(p.sweep_median_min, p.sweep_sigma), 5.0, 240.0);
-          add(u, JobKind::kSweep, submit, 1, std::llround(minutes * 60), p.sweep_busy);
+        for (int m = DrawSweepSize(rng, p); m > 0; --m) {
+          add(u, JobKind::kSweep, submit, 1, DrawSweepWork(rng, p), p.sweep_busy);
         }
+      }
+    }
+  }
+  // Closed demand: the sessions drawn above stay (the same in both models; the
+  // open arrivals are drawn and dropped so that they are), the experiments come
+  // from each researcher's sequence.
+  if (p.demand == Demand::kClosed) {
+    std::erase_if(w.jobs, [](const TeamJob& j) { return j.kind != JobKind::kSession; });
+    int64_t sweeps = 0, experiments = 0;
+    for (int u = 0; u < team; ++u) {
+      w.experiments.push_back(ClosedExperiments(p, w.researchers[u], u, &sweeps));
+      for (Experiment& e : w.experiments.back()) {
+        ++experiments;
+        for (TeamJob& j : e.jobs) j.experiment = experiments;
       }
     }
   }
   std::stable_sort(w.jobs.begin(), w.jobs.end(),
                    [](const TeamJob& a, const TeamJob& b) { return a.submit < b.submit; });
-  // Ids in submit order; members of one sweep (adjacent: same user, same submit) share a number.
-  int64_t sweeps = 0;
+  // Ids in submit order; members of one sweep (adjacent: same user, same
+  // submit) share a number and an experiment.
+  int64_t sweeps = 0, experiments = 0;
   for (size_t i = 0; i < w.jobs.size(); ++i) {
     TeamJob& j = w.jobs[i];
     j.id = static_cast<int64_t>(i) + 1;
+    if (j.kind == JobKind::kTrain) j.experiment = ++experiments;
     if (j.kind != JobKind::kSweep) continue;
     const TeamJob* prev = i > 0 ? &w.jobs[i - 1] : nullptr;
     bool same = prev != nullptr && prev->kind == JobKind::kSweep && prev->user == j.user &&
                 prev->submit == j.submit;
     j.sweep = same ? prev->sweep : ++sweeps;
+    j.experiment = same ? prev->experiment : ++experiments;
   }
   return w;
 }

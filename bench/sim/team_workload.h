@@ -1,7 +1,18 @@
-// A synthetic month of a research team's GPU demand: the cluster (synthetic NodeViews shaped like
-// etc/topologies/dgx-a100-8gpu.xml and workstation-4gpu.xml), researchers grouped in projects, each
-// researcher's static share of GPUs, and every job they submit (interactive sessions, training jobs,
-// sweeps of short jobs). Deterministic from TeamParams, seed included: equal params, equal workload.
+// A synthetic month of a research team's GPU demand: the cluster (synthetic
+// NodeViews shaped like etc/topologies/dgx-a100-8gpu.xml and
+// workstation-4gpu.xml), researchers grouped in projects, each researcher's
+// static share of GPUs, and every job they submit (interactive sessions,
+// training jobs, sweeps of short jobs). Deterministic from TeamParams, seed
+// included: equal params, equal workload. Two demand models for experiments (a
+// training job, or a sweep as a whole):
+//   open:   experiments arrive at drawn times whatever the cluster does
+//   (TeamWorkload::jobs); closed: each researcher has one experiment in flight
+//   at a time and submits the next one when
+//           the previous one has returned (all its jobs done), after a think
+//           time. Submit times depend on the cluster, so the workload holds
+//           each researcher's sequence of experiments and think times
+//           (TeamWorkload::experiments); the simulator sets the times.
+// Sessions are the same in both models (in TeamWorkload::jobs).
 // Built by utilization_bench (bench/README.md) and tests/bench.
 // Thread-safety: plain values; MakeTeamWorkload() has no shared state.
 #pragma once
@@ -17,6 +28,9 @@
 namespace herd::sim {
 
 enum class JobKind { kSession, kTrain, kSweep };
+enum class Demand { kOpen, kClosed };
+const char* DemandName(Demand d);  // "open", "closed"
+
 inline constexpr int kJobKinds = 3;
 const char* KindName(JobKind k);  // "session", "train", "sweep"
 
@@ -44,6 +58,19 @@ struct TeamJob {
   std::vector<Burst> bursts;  // sessions only, ascending, inside [0, work_s)
   bool forgotten = false;     // session left open at the end of the day: held until max_time
   int64_t sweep = 0;          // sweeps: the sweep's number (1, 2, ...); 0 otherwise
+  // train / sweep: the experiment it belongs to (1, 2, ...; a sweep's jobs
+  // share one); 0 for sessions. Numbered in submit order (open) or researcher
+  // by researcher (closed).
+  int64_t experiment = 0;
+};
+
+// Closed demand: one experiment of a researcher's sequence. Its jobs' `submit`
+// is 0: the simulator submits them `think_s` of thinking time (see
+// TeamParams::think_office_hours) after the previous experiment returned (the
+// first: after `think_s` from the start of the month).
+struct Experiment {
+  int64_t think_s = 0;
+  std::vector<TeamJob> jobs;  // one training job, or the sweep's jobs
 };
 
 struct Project {
@@ -111,6 +138,20 @@ struct TeamParams {
   int deadline_after_days = 3;    // rate x deadline_after in the days after it
   double deadline_after = 0.4;
 
+  // Demand model of training jobs and sweeps (sessions are the same in both).
+  // Closed: a researcher draws the next experiment as a sweep with probability
+  // sweeps_per_week / (sweeps_per_week + 7 x train_per_day) (the open model's
+  // mix), else a training job, shaped as above; the think time before it is
+  // lognormal (median think_median_min, sigma think_sigma) divided by load x
+  // the researcher's activity, and clipped to [1 min, 7 days]. With
+  // think_office_hours it counts only weekday hours 9:00-19:00 (a result that
+  // returns at night is looked at the next working morning); otherwise it runs
+  // round the clock.
+  Demand demand = Demand::kOpen;
+  double think_median_min = 60;
+  double think_sigma = 1.0;
+  bool think_office_hours = true;
+
   int64_t cpus_per_gpu = 4;
   int64_t memory_mib_per_gpu = 24 * 1024;
 };
@@ -121,7 +162,11 @@ struct TeamWorkload {
   std::vector<Project> projects;
   std::vector<Researcher> researchers;
   std::vector<int> deadline_day;  // per project
-  std::vector<TeamJob> jobs;      // by submit time, then id
+  std::vector<TeamJob> jobs;      // by submit time, then id (closed demand: sessions only)
+  // Closed demand: per researcher, the experiments in the order they submit
+  // them, enough to outlast the month (their think times and longest jobs' work
+  // alone add up to more than it).
+  std::vector<std::vector<Experiment>> experiments;
   int64_t Gpus() const;
   int64_t DurationS() const { return int64_t{params.days} * 86400; }
 };
@@ -129,5 +174,10 @@ struct TeamWorkload {
 // Builds the workload. Invalid when the cluster's GPUs cannot be divided into equal per-researcher
 // shares that each lie inside one node, or a parameter is out of range.
 Result<TeamWorkload> MakeTeamWorkload(const TeamParams& params);
+
+// Closed demand: the moment a researcher whose experiment returned at `at`
+// submits the next one after `think_s` of thinking (office hours only, if
+// p.think_office_hours).
+int64_t ThinkUntil(const TeamParams& p, int64_t at, int64_t think_s);
 
 }  // namespace herd::sim

@@ -48,6 +48,8 @@ class TeamSim {
  private:
   Live& Get(int64_t id) { return jobs_[static_cast<size_t>(id - 1)]; }
   void Submit(const TeamJob& job);  // gives it the next id
+  void Returned(const Live& l, int64_t now);  // a train / sweep job's work is done
+  void NextExperiment(int user, int64_t at);  // closed demand: queues the user's next one
   void EndRunning(int64_t now);
   void StopIdleSessions(int64_t now);
   Status ScheduleHerd(int64_t now);
@@ -78,7 +80,10 @@ class TeamSim {
   bool changed_ = true;  // herd: a job arrived, started or stopped since the last Decide()
   int64_t wake_ = 0;     // herd: when a time threshold of Decide() is next crossed
   sched::Snapshot snap_;  // herd: pending and running kept in sync; static: classes only
-  std::multimap<int64_t, TeamJob> resubmits_;  // sessions to reopen, by time
+  std::multimap<int64_t, TeamJob> later_;  // sessions to reopen, closed experiments, by time
+  std::unordered_map<int64_t, std::pair<size_t, int>> open_experiments_;  // -> record, jobs left
+  std::vector<size_t> next_experiment_;  // closed: per researcher, index into its sequence
+  std::unordered_map<int64_t, int64_t> think_of_;  // closed: experiment -> its think time
 };
 
 std::string TeamSim::QueueOf(const TeamJob& j) const {
@@ -133,6 +138,11 @@ void TeamSim::Submit(const TeamJob& job) {
   jobs_.push_back(std::move(l));
   r_.kinds[static_cast<int>(job.kind)].submitted++;
   pending_gpus_ += job.gpus;
+  if (job.experiment > 0) {
+    auto [it, first] = open_experiments_.try_emplace(job.experiment, r_.experiments.size(), 0);
+    if (first) r_.experiments.push_back({job.user, job.experiment, job.submit, -1, 0});
+    it->second.second++;
+  }
   if (o_.regime == Regime::kHerd) {
     snap_.pending.push_back(PendingView(jobs_.back()));
   } else {
@@ -219,6 +229,28 @@ void TeamSim::Stop(Live& l) {
   changed_ = true;
 }
 
+void TeamSim::Returned(const Live& l, int64_t now) {
+  auto it = open_experiments_.find(l.job.experiment);
+  if (it == open_experiments_.end() || --it->second.second > 0) return;
+  r_.experiments[it->second.first].returned = now;
+  open_experiments_.erase(it);
+  if (w_.params.demand == Demand::kClosed) NextExperiment(l.job.user, now);
+}
+
+void TeamSim::NextExperiment(int user, int64_t at) {
+  const std::vector<Experiment>& seq = w_.experiments[static_cast<size_t>(user)];
+  size_t& next = next_experiment_[static_cast<size_t>(user)];
+  if (next >= seq.size()) return;
+  const Experiment& e = seq[next++];
+  const int64_t submit = ThinkUntil(w_.params, at, e.think_s);
+  for (const TeamJob& j : e.jobs) {
+    TeamJob job = j;
+    job.submit = submit;
+    later_.emplace(submit, std::move(job));
+  }
+  think_of_[e.jobs.front().experiment] = e.think_s;
+}
+
 void TeamSim::EndRunning(int64_t now) {
   for (size_t i = 0; i < running_.size();) {
     Live& l = Get(running_[i]);
@@ -231,6 +263,7 @@ void TeamSim::EndRunning(int64_t now) {
     (closed ? k.completed : k.timed_out)++;
     Stop(l);
     l.state = State::kDone;
+    if (l.job.kind != JobKind::kSession) Returned(l, now);
   }
 }
 
@@ -268,7 +301,7 @@ void TeamSim::StopIdleSessions(int64_t now) {
     again.bursts.assign(next, l.job.bursts.end());
     for (Burst& b : again.bursts) b.begin -= shift, b.end -= shift;
     r_.resubmissions++;
-    resubmits_.emplace(again.submit, std::move(again));
+    later_.emplace(again.submit, std::move(again));
   }
 }
 
@@ -471,6 +504,12 @@ Result<UtilizationResult> TeamSim::Run() {
   user_memory_.assign(team, 0);
   dirty_.assign(team, true);
   pending_of_.assign(team, {});
+  next_experiment_.assign(team, 0);
+  if (w_.params.demand == Demand::kClosed) {
+    if (w_.experiments.size() != team)
+      return Invalid("closed demand needs experiments per researcher");
+    for (size_t u = 0; u < team; ++u) NextExperiment(static_cast<int>(u), 0);
+  }
   const bool herd = o_.regime == Regime::kHerd;
   snap_.classes[kInteractive] = {kInteractive, 100, false, true, 0};
   snap_.classes[kTrain] = {kTrain, 50, herd, false, herd ? o_.min_runtime_s : 0};
@@ -485,9 +524,9 @@ Result<UtilizationResult> TeamSim::Run() {
   size_t next = 0;
   for (int64_t now = 0; now < end; now += o_.cycle_s) {
     while (next < w_.jobs.size() && w_.jobs[next].submit <= now) Submit(w_.jobs[next++]);
-    while (!resubmits_.empty() && resubmits_.begin()->first <= now) {
-      Submit(resubmits_.begin()->second);
-      resubmits_.erase(resubmits_.begin());
+    while (!later_.empty() && later_.begin()->first <= now) {
+      Submit(later_.begin()->second);
+      later_.erase(later_.begin());
     }
     EndRunning(now);
     StopIdleSessions(now);
@@ -498,6 +537,9 @@ Result<UtilizationResult> TeamSim::Run() {
     if (l.first_start < 0) {
       r_.kinds[static_cast<int>(l.job.kind)].waits_s.push_back(static_cast<double>(end - l.job.submit));
     }
+  }
+  for (ExperimentRecord& e : r_.experiments) {
+    if (auto it = think_of_.find(e.experiment); it != think_of_.end()) e.think_s = it->second;
   }
   r_.wall_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   return std::move(r_);
@@ -517,6 +559,11 @@ double UtilizationResult::UtilizedPct() const {
   double sum = 0;
   for (const HourSample& h : hours) sum += h.utilized_pct;
   return hours.empty() ? 0 : sum / static_cast<double>(hours.size());
+}
+
+int64_t UtilizationResult::ExperimentsReturned() const {
+  return std::count_if(experiments.begin(), experiments.end(),
+                       [](const ExperimentRecord& e) { return e.returned >= 0; });
 }
 
 double UtilizationResult::WaitPercentile(JobKind kind, double pct) const {

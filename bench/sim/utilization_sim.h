@@ -57,6 +57,17 @@ struct KindStats {
   double busy_gpu_hours = 0;  // GPU time busy
 };
 
+// An experiment (a training job, or a sweep as a whole) as it went: submitted,
+// returned (its last job done; -1 if not by the month's end) and, closed
+// demand, the think time drawn before it.
+struct ExperimentRecord {
+  int user = 0;
+  int64_t experiment = 0;  // TeamJob::experiment
+  int64_t submit = 0;      // when its jobs were submitted (closed: ThinkUntil(previous return))
+  int64_t returned = -1;
+  int64_t think_s = 0;  // closed demand; 0 in the open model
+};
+
 struct UtilizationResult {
   Regime regime = Regime::kHerd;
   std::vector<HourSample> hours;
@@ -70,6 +81,8 @@ struct UtilizationResult {
   double lost_gpu_hours = 0;     // work evicted jobs had done since their last checkpoint
   int64_t idle_terminations = 0; // sessions stopped by idle_timeout
   int64_t resubmissions = 0;     // ... that their researcher reopened on coming back
+  std::vector<ExperimentRecord> experiments;  // in the order of their first submission
+  int64_t ExperimentsReturned() const;
   int64_t decide_calls = 0;
   double decide_s = 0;  // time inside Decide()
   double wall_s = 0;
@@ -79,8 +92,12 @@ struct UtilizationResult {
   double WaitPercentile(JobKind kind, double pct) const;
 };
 
-// Plays the month. An infeasible start (a GPU, core or memory overcommitted; in the static
-// regime, a GPU outside the researcher's block) is an Internal error: a scheduler or simulator bug.
+// Plays the month. Closed demand (workload.params.demand): a researcher's first
+// experiment is submitted ThinkUntil(0, its think time), each next one
+// ThinkUntil(the return of the previous one, its think time); jobs arrive on
+// the first cycle at or after their submit time. An infeasible start (a GPU,
+// core or memory overcommitted; in the static regime, a GPU outside the
+// researcher's block) is an Internal error: a scheduler or simulator bug.
 Result<UtilizationResult> SimulateTeam(const TeamWorkload& workload, const UtilizationOptions& options);
 
 }  // namespace herd::sim

@@ -411,9 +411,13 @@ std::optional<VictimPlan> Cycle::FindVictims(
   std::vector<const RunningJob*> chosen;
   bool ok = false;
   int budget = policy_.max_preemptions_per_cycle - static_cast<int>(out_.preemptions.size());
+  bool refused = false;  // a candidate not allowed beside victims chosen before it
   for (const RunningJob* c : candidates) {
     if (static_cast<int>(chosen.size()) >= budget) break;
-    if (!allowed(*c, chosen)) continue;
+    if (!allowed(*c, chosen)) {
+      refused |= !chosen.empty();
+      continue;
+    }
     take(c);
     chosen.push_back(c);
     if (fits(chosen)) {
@@ -423,7 +427,23 @@ std::optional<VictimPlan> Cycle::FindVictims(
   }
   if (!ok) {
     for (const RunningJob* c : chosen) put_back(c);
-    return std::nullopt;
+    chosen.clear();
+    // A victim chosen first that does not make room can keep one that alone would from being
+    // allowed (reclaim: together they would leave their project too far below its fair share):
+    // then each candidate is tried alone.
+    for (const RunningJob* c : candidates) {
+      if (!refused || budget < 1) break;
+      if (!allowed(*c, chosen)) continue;
+      take(c);
+      chosen.push_back(c);
+      if (fits(chosen)) {
+        ok = true;
+        break;
+      }
+      put_back(c);
+      chosen.clear();
+    }
+    if (!ok) return std::nullopt;
   }
   // Keep running every victim the job can do without, the last chosen (smallest need) first.
   for (size_t i = chosen.size(); i-- > 0;) {

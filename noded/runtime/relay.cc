@@ -27,7 +27,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr size_t kReadChunk = stream::kMaxFramePayload;
-constexpr int kPipeBytes = 1 << 20;
 // Bytes handed to the socket in one write, at most (several frames).
 constexpr size_t kSendBatch = 256 << 10;
 // herd exec: after its `herd` went away, how long the command has after SIGHUP before SIGKILL.
@@ -497,11 +496,6 @@ Result<SessionIo> OpenSessionIo(bool pty, uint16_t rows, uint16_t cols) {
     for (int fd : {in[0], in[1]}) close(fd);
     return Internal(std::string("pipe: ") + std::strerror(e));
   }
-  // Pipes of 1 MiB (the most an unprivileged user may ask, fs.pipe-max-size;
-  // refused past the user's share of pipe memory, and then left as they are): a
-  // command that writes in small pieces goes on writing while the relay is
-  // busy, and the relay reads more at each wakeup.
-  for (int fd : {in[1], out[0], err[0]}) fcntl(fd, F_SETPIPE_SZ, kPipeBytes);
   io.child_in = in[0];
   io.in_fd = in[1];
   io.out_fd = out[0];

@@ -31,6 +31,9 @@ constexpr auto kKeepalive = std::chrono::seconds(5);
 // Input bytes sent in one message at most, and the room one read needs (a whole frame).
 constexpr int64_t kMaxInputMessage = 256 << 10;
 constexpr int64_t kMinRead = stream::kHeaderBytes + stream::kMaxFramePayload;
+// Output written to the local side is acknowledged each time this much more was
+// (see session.cc).
+constexpr int64_t kAckStep = proto::kSessionWindow / 8;
 
 std::optional<int> ParsePort(std::string_view text) {
   int port = -1;
@@ -63,13 +66,19 @@ struct Forwarder::Conn {
   uint64_t open_id = 0;  // the SessionOpen's id while it is unanswered
   uint64_t session = 0;
   stream::FrameReader reader;
-  std::string to_local;  // output not yet written to the local socket
+  std::string to_local;  // output for the local socket, not yet written from to_local_pos on
+  size_t to_local_pos = 0;
   int64_t arrived = 0, acked = 0, sent_input = 0, taken = 0;
   bool local_open = true;      // the local side may still send
   bool remote_done = false;    // the job's side ended (or the session closed)
   bool closed_remote = false;  // herd told herd-noded to close the session
   Clock::time_point opened_at, last_heard, last_sent;
 };
+
+// Output not yet written to the local side.
+int64_t Unwritten(const Forwarder::Conn& c) {
+  return static_cast<int64_t>(c.to_local.size() - c.to_local_pos);
+}
 
 // Input bytes the node's window has room for.
 int64_t InputRoom(const Forwarder::Conn& c) {
@@ -166,7 +175,7 @@ void Forwarder::Accept(size_t listener) {
 Status Forwarder::SendInput(Conn& c, std::string data, bool close) {
   c.sent_input += static_cast<int64_t>(data.size());
   // Only what was written on counts as received: unwritten output stays within the window.
-  const int64_t received = std::max(c.acked, c.arrived - static_cast<int64_t>(c.to_local.size()));
+  const int64_t received = std::max(c.acked, c.arrived - Unwritten(c));
   c.acked = received;
   c.last_sent = Clock::now();
   proto::SessionInput input{c.session, std::move(data), received, close};
@@ -180,7 +189,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
   for (auto& [fd, c] : conns_) {
     dealers.push_back(c->dealer.get());
     if (c->session != 0 && c->local_open && InputRoom(*c) >= kMinRead) readable.push_back(fd);
-    if (!c->to_local.empty()) writable.push_back(fd);
+    if (Unwritten(*c) > 0) writable.push_back(fd);
   }
   net::WaitAny(dealers, timeout_ms, readable, writable);
   for (size_t i = 0; i < listen_fds_.size(); ++i) Accept(i);
@@ -227,10 +236,10 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       c.signer->Taken(c.taken);
       c.arrived += static_cast<int64_t>(out->data.size());
       c.reader.Append(out->data);
-      while (auto f = c.reader.Next()) {
-        if (f->type == stream::kOutput) c.to_local += f->payload;
+      while (auto f = c.reader.NextView()) {
+        if (f->type == stream::kOutput) c.to_local.append(f->payload);
         if (f->type == stream::kError) {
-          std::string line = f->payload;
+          std::string line(f->payload);
           while (!line.empty() && line.back() == '\n') line.pop_back();
           err_ << "herd: " << where << ": " << line << "\n" << std::flush;
         }
@@ -243,18 +252,25 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     }
     if (ended) continue;
     // Output to the local side.
-    while (!c.to_local.empty()) {
-      const ssize_t n = send(fd, c.to_local.data(), c.to_local.size(), MSG_NOSIGNAL);
+    while (c.to_local_pos < c.to_local.size()) {
+      const ssize_t n = send(fd, c.to_local.data() + c.to_local_pos,
+                             c.to_local.size() - c.to_local_pos, MSG_NOSIGNAL);
       if (n > 0) {
-        c.to_local.erase(0, static_cast<size_t>(n));
+        c.to_local_pos += static_cast<size_t>(n);
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      c.to_local.clear();  // the local side went away
+      c.to_local_pos = c.to_local.size();  // the local side went away
       c.remote_done = true;
       break;
     }
-    if (c.remote_done && c.to_local.empty()) {
+    // Written bytes go from the front once they are half the buffer: each byte
+    // moves once at most.
+    if (c.to_local_pos == c.to_local.size() || c.to_local_pos >= c.to_local.size() / 2) {
+      c.to_local.erase(0, c.to_local_pos);
+      c.to_local_pos = 0;
+    }
+    if (c.remote_done && Unwritten(c) == 0) {
       finish("");
       continue;
     }
@@ -285,8 +301,8 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     }
     // Room in the node's window, keepalives, silence.
     if (c.session != 0) {
-      const int64_t received = c.arrived - static_cast<int64_t>(c.to_local.size());
-      if (received - c.acked >= proto::kSessionWindow / 4 || now - c.last_sent >= kKeepalive) {
+      const int64_t received = c.arrived - Unwritten(c);
+      if (received - c.acked >= kAckStep || now - c.last_sent >= kKeepalive) {
         (void)SendInput(c, "");
       }
     } else if (now - c.opened_at >= std::chrono::milliseconds(target_.timeout_ms)) {

@@ -26,6 +26,10 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kReadChunk = 16 << 10;
 // How often an idle session tells herd-noded it is still there (it drops silent ones).
 constexpr auto kKeepalive = std::chrono::seconds(5);
+// What herd took of the node's window is acknowledged each time this much more
+// arrived: a fraction small enough that herd-noded rarely finds its window full
+// while acknowledgements are on their way.
+constexpr int64_t kAckStep = proto::kSessionWindow / 8;
 
 // Raw mode for the session; the terminal's settings come back when this goes, on every path
 // out of RunSession (signals that would end herd are read from a signalfd, never delivered).
@@ -261,9 +265,22 @@ class Session {
     signer_.Taken(taken_);
     received_ += static_cast<int64_t>(out->data.size());
     reader_.Append(out->data);
-    while (auto f = reader_.Next()) {
-      if (!OnFrame(*f)) return;
+    // The message's stdout goes out in one write (a job's frames may be small:
+    // one per read of its pipe), before anything else is written and before
+    // herd acknowledges it.
+    bool going_on = true;
+    while (going_on) {
+      auto f = reader_.NextView();
+      if (!f) break;
+      if (f->type == stream::kOutput) {
+        stdout_.append(f->payload);
+        continue;
+      }
+      FlushStdout();
+      going_on = OnFrame(*f);
     }
+    FlushStdout();
+    if (!going_on) return;
     if (reader_.failed()) {
       end_ = SessionEnd{SessionEnd::kLost, -1, 0, "malformed session stream"};
       return;
@@ -273,11 +290,16 @@ class Session {
                         out->error.empty() ? "the session ended" : out->error};
       return;
     }
-    if (received_ - acked_ >= proto::kSessionWindow / 4) (void)SendInput("");
+    if (received_ - acked_ >= kAckStep) (void)SendInput("");
+  }
+
+  void FlushStdout() {
+    WriteAll(1, stdout_);
+    stdout_.clear();
   }
 
   // False once the session is over.
-  bool OnFrame(const stream::Frame& f) {
+  bool OnFrame(const stream::FrameView& f) {
     switch (f.type) {
       case stream::kOutput:
         WriteAll(1, f.payload);
@@ -289,15 +311,15 @@ class Session {
         uint64_t n = 0;
         if (f.payload.size() == 8) {
           n = (static_cast<uint64_t>(stream::GetU32(f.payload)) << 32) |
-              stream::GetU32(std::string_view(f.payload).substr(4));
+              stream::GetU32(f.payload.substr(4));
         }
         Note("[" + std::to_string(n) + " bytes of output skipped: this terminal fell behind]");
         break;
       }
       case stream::kNote:
-        Note(f.payload);
-        if (f.payload.rfind("detached", 0) == 0) {
-          end_ = SessionEnd{SessionEnd::kDetached, -1, 0, f.payload};
+        Note(std::string(f.payload));
+        if (f.payload.starts_with("detached")) {
+          end_ = SessionEnd{SessionEnd::kDetached, -1, 0, std::string(f.payload)};
           return false;
         }
         break;
@@ -321,6 +343,7 @@ class Session {
   std::unique_ptr<net::Dealer> dealer_;
   uint64_t session_ = 0;
   stream::FrameReader reader_;
+  std::string stdout_;  // the job's output of the message being handled, not yet written
   int64_t received_ = 0, acked_ = 0, sent_input_ = 0, taken_ = 0;
   bool stdin_open_ = true;
   bool line_start_ = true, tilde_ = false;

@@ -22,12 +22,14 @@ Status SessionSigner::Send(net::Dealer& dealer, proto::Envelope e, int64_t input
 
 Status SessionSigner::SendSigned(net::Dealer& dealer, proto::Envelope e, int64_t input_end) {
   if (key_ && key_->ready()) {
-    proto::Envelope unsigned_copy = e;
     auto cred = key_->Sign(e.type, e.id, e.body);
     if (cred.ok()) {
-      kept_[e.id] = Kept{std::move(unsigned_copy), input_end};
       e.cred = std::move(*cred);
-      return dealer.Send(e);
+      Status sent = dealer.Send(e);
+      e.cred.clear();  // kept without its credential, moved (a body may be 256 KiB)
+      const uint64_t id = e.id;
+      kept_[id] = Kept{std::move(e), input_end};
+      return sent;
     }
     key_.reset();  // spent (2^64 messages): MUNGE from now on
   }

@@ -136,11 +136,12 @@ void Agent::Step(int timeout_ms) {
   }
   int wait = static_cast<int>(std::clamp<int64_t>(NextDueMs() - now, 0, timeout_ms));
   // A job's start is never waited for: its shim's answer wakes this loop like a message does.
-  std::vector<int> fds = runtime_->StartFds();
+  std::vector<int> fds = runtime_->StartFds(), writable;
   if (sessions_) {
     for (int fd : sessions_->Fds()) fds.push_back(fd);
+    writable = sessions_->WritableFds();
   }
-  net::WaitAny({dealer_.get()}, wait, fds);
+  net::WaitAny({dealer_.get()}, wait, fds, writable);
   for (auto e = dealer_->Receive(0); e; e = dealer_->Receive(0)) Handle(*e);
   if (sessions_) sessions_->Step();
   TakeStartOutcomes();

@@ -26,6 +26,11 @@ constexpr size_t kMaxForwardsPerUid = 32;
 // messages (each one is encoded, copied and woken up for on both sides); a quarter of the window,
 // so that herd's acknowledgement of one arrives while the next ones are on their way.
 constexpr size_t kChunk = proto::kSessionWindow / 4;
+// herd sends input while what the relay has not taken is under the window: the
+// relay's progress is reported each time it took this much (a smaller step
+// keeps herd's input flowing: with a quarter of the window, herd's messages
+// came in bursts between pauses).
+constexpr int64_t kTakenReportStep = proto::kSessionWindow / 16;
 
 uint64_t DrawSessionId() {
   static std::random_device random;
@@ -89,6 +94,14 @@ std::vector<int> SessionHub::Fds() const {
   std::vector<int> fds = {server_->Fd()};
   for (const auto& [id, s] : sessions_) {
     if (s.sent - s.received < proto::kSessionWindow) fds.push_back(s.fd);
+  }
+  return fds;
+}
+
+std::vector<int> SessionHub::WritableFds() const {
+  std::vector<int> fds;
+  for (const auto& [id, s] : sessions_) {
+    if (s.to_relay_pos < s.to_relay.size()) fds.push_back(s.fd);
   }
   return fds;
 }
@@ -261,29 +274,45 @@ Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
     Close(req->session, "herd detached");
     return Status::Ok();
   }
-  if (static_cast<int64_t>(s.to_relay.size() + req->data.size()) > proto::kSessionWindow) {
+  const size_t pending = s.to_relay.size() - s.to_relay_pos;
+  if (static_cast<int64_t>(pending + req->data.size()) > proto::kSessionWindow) {
     Close(req->session, "herd sent beyond its window");
     return Invalid("session input beyond its window");
   }
-  s.to_relay += req->data;
-  if (!req->data.empty()) last_input_ms_[s.job_key] = s.last_heard_ms;
+  const bool keepalive = req->data.empty();
+  if (!keepalive) last_input_ms_[s.job_key] = s.last_heard_ms;
+  if (pending == 0) {
+    s.to_relay = std::move(req->data);  // the common case: no copy
+    s.to_relay_pos = 0;
+  } else {
+    if (s.to_relay_pos >= s.to_relay.size() / 2) {  // each byte moves at most once
+      s.to_relay.erase(0, s.to_relay_pos);
+      s.to_relay_pos = 0;
+    }
+    s.to_relay += req->data;
+  }
   s.received = std::clamp<int64_t>(req->received, s.received, s.sent);
-  if (req->data.empty()) SendOutput(s, req->session, "", false);  // a keepalive is answered
+  if (keepalive) SendOutput(s, req->session, "", false);  // a keepalive is answered
   Pump(req->session, s);
   return Status::Ok();
 }
 
 void SessionHub::Pump(uint64_t id, Session& s) {
-  while (!s.to_relay.empty()) {
-    const ssize_t n = send(s.fd, s.to_relay.data(), s.to_relay.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (s.to_relay_pos < s.to_relay.size()) {
+    const ssize_t n = send(s.fd, s.to_relay.data() + s.to_relay_pos,
+                           s.to_relay.size() - s.to_relay_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      s.to_relay.erase(0, static_cast<size_t>(n));
+      s.to_relay_pos += static_cast<size_t>(n);
       s.taken += n;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    s.to_relay.clear();
+    s.to_relay_pos = s.to_relay.size();
     break;  // a closed relay shows as EOF on read below
+  }
+  if (s.to_relay_pos == s.to_relay.size()) {
+    s.to_relay.clear();
+    s.to_relay_pos = 0;
   }
   bool reported = false;
   while (s.sent - s.received < proto::kSessionWindow) {
@@ -303,7 +332,7 @@ void SessionHub::Pump(uint64_t id, Session& s) {
     reported = true;
   }
   // herd waits for room in its window: say what the relay took.
-  if (!reported && s.taken - s.taken_reported >= proto::kSessionWindow / 4) {
+  if (!reported && s.taken - s.taken_reported >= kTakenReportStep) {
     SendOutput(s, id, "", false);
   }
 }

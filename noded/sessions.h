@@ -42,6 +42,9 @@ class SessionHub {
   // Descriptors that become readable when Step has work: the server's and each relay socket
   // that may be read now.
   std::vector<int> Fds() const;
+  // Relay sockets that hold input not yet written: Step has work when one
+  // becomes writable.
+  std::vector<int> WritableFds() const;
   // Handles every message and relay socket that is ready, without blocking.
   void Step();
   // "attached" while a `herd` is connected to job_key's session, else "detached".
@@ -59,7 +62,8 @@ class SessionHub {
     int fd = -1;          // connection to the relay
     bool exec = false;
     int port = 0;               // herd port-forward: the job's port this connection reaches
-    std::string to_relay;       // input not yet written to the relay (< kSessionWindow)
+    std::string to_relay;       // input for the relay (< kSessionWindow), from to_relay_pos on
+    size_t to_relay_pos = 0;    // what of to_relay was written already
     int64_t sent = 0;           // stream bytes sent to herd
     int64_t received = 0;       // of which herd said it received
     int64_t taken = 0;          // input bytes written to the relay

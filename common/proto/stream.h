@@ -33,6 +33,12 @@ struct Frame {
   char type = 0;
   std::string payload;
 };
+// A frame whose payload lies in a FrameReader's buffer (see
+// FrameReader::NextView).
+struct FrameView {
+  char type = 0;
+  std::string_view payload;
+};
 
 // What herd exec asks a relay to run.
 struct ExecRequest {
@@ -107,9 +113,21 @@ inline std::optional<ExecRequest> DecodeExec(std::string_view p) {
 class FrameReader {
  public:
   // Appends received bytes. REQUIRES: !failed().
-  void Append(std::string_view bytes) { buffer_.append(bytes); }
+  void Append(std::string_view bytes) {
+    if (pos_ == buffer_.size()) {  // all taken: start over rather than move the rest
+      buffer_.clear();
+      pos_ = 0;
+    }
+    buffer_.append(bytes);
+  }
   // The next whole frame, or nullopt when more bytes are needed or the stream is bad (failed()).
   std::optional<Frame> Next() {
+    auto f = NextView();
+    if (!f) return std::nullopt;
+    return Frame{f->type, std::string(f->payload)};
+  }
+  // The same without copying the payload: it stays valid until the next call of any method.
+  std::optional<FrameView> NextView() {
     if (failed_ || buffer_.size() - pos_ < kHeaderBytes) return Compact();
     const uint32_t length = GetU32(std::string_view(buffer_).substr(pos_ + 1, 4));
     if (length > kMaxFramePayload) {
@@ -117,7 +135,7 @@ class FrameReader {
       return std::nullopt;
     }
     if (buffer_.size() - pos_ < kHeaderBytes + length) return Compact();
-    Frame f{buffer_[pos_], buffer_.substr(pos_ + kHeaderBytes, length)};
+    FrameView f{buffer_[pos_], std::string_view(buffer_).substr(pos_ + kHeaderBytes, length)};
     pos_ += kHeaderBytes + length;
     return f;
   }
@@ -127,7 +145,7 @@ class FrameReader {
   size_t pending() const { return buffer_.size() - pos_; }
 
  private:
-  std::optional<Frame> Compact() {
+  std::nullopt_t Compact() {
     buffer_.erase(0, pos_);
     pos_ = 0;
     return std::nullopt;

@@ -29,8 +29,6 @@ namespace {
 constexpr size_t kReadChunk = stream::kMaxFramePayload;
 // Bytes handed to the socket in one write, at most (several frames).
 constexpr size_t kSendBatch = 256 << 10;
-// After the command ended, how long the attached `herd` has to take the rest of the output.
-constexpr auto kDrainTime = std::chrono::seconds(5);
 // herd exec: after its `herd` went away, how long the command has after SIGHUP before SIGKILL.
 constexpr auto kHangupGrace = std::chrono::seconds(2);
 
@@ -42,6 +40,30 @@ void CloseFd(int* fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
 }
+
+// Bytes waiting to be written, the written ones dropped from the front only
+// once they are half of the buffer (so each byte is moved at most once, not
+// once per partial write).
+struct PendingBytes {
+  std::string bytes;
+  size_t pos = 0;
+  const char* data() const { return bytes.data() + pos; }
+  size_t size() const { return bytes.size() - pos; }
+  bool empty() const { return pos == bytes.size(); }
+  void Advance(size_t n) {
+    pos += n;
+    if (pos == bytes.size()) {
+      Clear();
+    } else if (pos >= bytes.size() / 2) {
+      bytes.erase(0, pos);
+      pos = 0;
+    }
+  }
+  void Clear() {
+    bytes.clear();
+    pos = 0;
+  }
+};
 
 int ExitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -199,7 +221,7 @@ class Relay {
     }
     exit_code_ = code;
     Push(stream::kExit, stream::ExitPayload(code));
-    deadline_ = Clock::now() + kDrainTime;
+    deadline_ = Clock::now() + o_.drain_time;
   }
 
   bool Done() const {
@@ -265,7 +287,7 @@ class Relay {
         c.out_pos += static_cast<size_t>(n);
         // After the command's end, the drain time is for a herd that stopped taking the rest,
         // not for a slow one.
-        if (exit_code_) deadline_ = Clock::now() + kDrainTime;
+        if (exit_code_) deadline_ = Clock::now() + o_.drain_time;
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -536,13 +558,15 @@ Result<int> ConnectLoopback(uint16_t port) {
   return fd;
 }
 
-int RunForwardRelay(int client_fd, int tcp_fd) {
+int RunForwardRelay(int client_fd, int tcp_fd, std::chrono::milliseconds drain_time) {
   // What may wait to be written, each way, before the other side is read again.
   constexpr size_t kMaxPending = 256 << 10;
   SetNonBlocking(client_fd);
   SetNonBlocking(tcp_fd);
   stream::FrameReader reader;
-  std::string to_tcp, to_client;
+  // Bytes to write each way, from the offsets on (written bytes are dropped
+  // once half is).
+  PendingBytes to_tcp, to_client;
   bool tcp_open = true, input_ended = false, shut = false;
   std::optional<Clock::time_point> deadline;
   std::string buf(stream::kMaxFramePayload, '\0');
@@ -554,7 +578,7 @@ int RunForwardRelay(int client_fd, int tcp_fd) {
       shut = true;
     }
     struct pollfd fds[2] = {{client_fd, 0, 0}, {tcp_fd, 0, 0}};
-    if (to_tcp.empty() && !input_ended) fds[0].events |= POLLIN;
+    if (to_tcp.size() < kMaxPending && !input_ended) fds[0].events |= POLLIN;
     if (!to_client.empty()) fds[0].events |= POLLOUT;
     if (tcp_open && to_client.size() < kMaxPending) fds[1].events |= POLLIN;
     if (!to_tcp.empty()) fds[1].events |= POLLOUT;
@@ -564,32 +588,32 @@ int RunForwardRelay(int client_fd, int tcp_fd) {
     if (tcp_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       const ssize_t got = read(tcp_fd, buf.data(), buf.size());
       if (got > 0) {
-        stream::AppendFrame(&to_client, stream::kOutput, std::string_view(buf.data(), got));
+        stream::AppendFrame(&to_client.bytes, stream::kOutput, std::string_view(buf.data(), got));
       } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
         // The job's side closed (or reset) the connection: so does herd's, once told.
         tcp_open = false;
-        stream::AppendFrame(&to_client, stream::kExit, stream::ExitPayload(0));
-        deadline = Clock::now() + kDrainTime;
+        stream::AppendFrame(&to_client.bytes, stream::kExit, stream::ExitPayload(0));
+        deadline = Clock::now() + drain_time;
       }
     }
     if (fds[1].revents & POLLOUT) {
       const ssize_t put = send(tcp_fd, to_tcp.data(), to_tcp.size(), MSG_NOSIGNAL);
-      if (put > 0) to_tcp.erase(0, static_cast<size_t>(put));
-      if (put < 0 && errno != EAGAIN && errno != EINTR) to_tcp.clear();
+      if (put > 0) to_tcp.Advance(static_cast<size_t>(put));
+      if (put < 0 && errno != EAGAIN && errno != EINTR) to_tcp.Clear();
     }
     if (fds[0].revents & POLLOUT) {
       const ssize_t put = send(client_fd, to_client.data(), to_client.size(), MSG_NOSIGNAL);
-      if (put > 0) to_client.erase(0, static_cast<size_t>(put));
+      if (put > 0) to_client.Advance(static_cast<size_t>(put));
       // The drain time is for a herd that stopped taking the rest, not for a slow one.
-      if (put > 0 && deadline) deadline = Clock::now() + kDrainTime;
+      if (put > 0 && deadline) deadline = Clock::now() + drain_time;
       if (put < 0 && errno != EAGAIN && errno != EINTR) break;
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       const ssize_t got = recv(client_fd, buf.data(), buf.size(), MSG_DONTWAIT);
       if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) break;  // herd went away
       if (got > 0) reader.Append(std::string_view(buf.data(), got));
-      while (auto f = reader.Next()) {
-        if (f->type == stream::kInput) to_tcp += f->payload;
+      while (auto f = reader.NextView()) {
+        if (f->type == stream::kInput) to_tcp.bytes.append(f->payload);
         if (f->type == stream::kInputEnd) input_ended = true;
       }
       if (reader.failed()) break;

@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@
 namespace herd::runtime {
 
 inline constexpr size_t kDefaultRingBytes = 256 << 10;
+// After the command (or a forward's connection on the job's side) ended, how
+// long the attached `herd` has to take more of the rest: the time restarts
+// whenever it takes bytes, so a slow herd gets everything and only one that
+// stopped taking is cut off.
+inline constexpr std::chrono::milliseconds kDrainTime{5000};
 
 // The two ends of a session's I/O: what the command gets as its descriptors 0, 1 and 2, and what
 // the relay keeps. All close-on-exec.
@@ -59,6 +65,7 @@ struct RelayOptions {
   int log_fd = -1;          // a copy of all output goes here (the job's log); -1: none
   size_t ring_bytes = kDefaultRingBytes;
   uid_t peer_uid = 0;       // besides root, the uid whose connections listen_fd accepts
+  std::chrono::milliseconds drain_time = kDrainTime;
 };
 
 // Relays until the command ended and its last output went to the attached `herd` (or a few
@@ -76,8 +83,9 @@ Result<int> ConnectLoopback(uint16_t port);
 
 // herd port-forward's relay of one connection: kInput frames from client_fd go to tcp_fd,
 // kInputEnd shuts its writing half; what tcp_fd sends goes back as kOutput frames, and its end
-// as kExit 0, after which the relay returns. Each direction holds at most a few frames, so a
-// side that does not read stops the other from being read. Closes both descriptors.
-int RunForwardRelay(int client_fd, int tcp_fd);
+// as kExit 0, after which the relay returns (once herd took the rest, or took nothing for
+// drain_time). Each direction holds at most a few frames, so a side that does not read stops the
+// other from being read. Closes both descriptors.
+int RunForwardRelay(int client_fd, int tcp_fd, std::chrono::milliseconds drain_time = kDrainTime);
 
 }  // namespace herd::runtime

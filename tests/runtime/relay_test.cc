@@ -2,6 +2,8 @@
 // plays herd-noded's connection, and the stream framing (common/proto/stream.h).
 #include "noded/runtime/relay.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -165,6 +167,76 @@ TEST(RelayTest, TheCommandOwnsItsTerminal) {
   EXPECT_EQ(o.exit_code, 3);
   EXPECT_NE(o.out.find("40 120"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("/dev/pts/"), std::string::npos) << o.out;
+}
+
+// A forwarded connection whose job side ended gives herd drain_time to take
+// more of the rest, counted again whenever herd takes bytes: a herd that reads
+// slowly, taking far longer than the drain time for the rest but never
+// stopping, gets every byte, then the end.
+TEST(ForwardRelayTest, ASlowReaderGetsEverythingAfterTheJobSideClosed) {
+  constexpr size_t kBytes = 384 << 10;
+  constexpr auto kDrain = std::chrono::milliseconds(500);
+  // The job's server: a TCP listener on loopback, and the relay's connection to
+  // it.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto tcp = ConnectLoopback(ntohs(addr.sin_port));
+  ASSERT_TRUE(tcp.ok()) << tcp.status().message();
+  const int served = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(served, 0);
+  close(listener);
+  const pid_t server = fork();
+  if (server == 0) {  // writes everything at once, then closes: the job's side ends
+    const std::string all(kBytes, 'x');
+    const bool ok =
+        send(served, all.data(), all.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(all.size());
+    _exit(ok ? 0 : 1);
+  }
+  close(served);
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  const int small = 16 << 10;  // little room between the relay and herd: the relay waits on it
+  setsockopt(pair[0], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  setsockopt(pair[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  const pid_t relay = fork();
+  if (relay == 0) {
+    close(pair[0]);
+    _exit(RunForwardRelay(pair[1], *tcp, kDrain));
+  }
+  close(pair[1]);
+  close(*tcp);
+  // herd, reading slowly: 1 KiB at a time, every 10 ms (at most 100 KB/s: the rest the relay
+  // and the sockets hold when the job's side closes, some 300 KiB, takes several drain times).
+  stream::FrameReader reader;
+  size_t got = 0;
+  bool ended = false;
+  const auto start = Clock::now();
+  char buf[1024];
+  while (!ended && Clock::now() - start < std::chrono::seconds(30)) {
+    const ssize_t n = recv(pair[0], buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reader.Append(std::string_view(buf, n));
+    while (auto f = reader.NextView()) {
+      if (f->type == stream::kOutput) got += f->payload.size();
+      if (f->type == stream::kExit) ended = true;
+    }
+    poll(nullptr, 0, 10);
+  }
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(got, kBytes) << "the relay cut off a herd that was still taking the rest";
+  EXPECT_TRUE(ended);
+  EXPECT_GT(took, 3 * kDrain) << "the reader was not slow enough to test the drain time";
+  int status = 0;
+  EXPECT_EQ(waitpid(server, &status, 0), server);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(waitpid(relay, &status, 0), relay);
+  close(pair[0]);
 }
 
 }  // namespace

@@ -135,41 +135,59 @@ pid_t StartHerdWeb(const std::string& dir, int port) {
   return web;
 }
 
-class WebTest : public SharedClusterTest<WebTest> {
+constexpr uint32_t kNobody = 65534;
+
+// A suite of tests against herd-web beside a cluster shared by the suite. `Suite` gives the [web]
+// table's settings after listen (and any other TOML) in WebToml(), and in Skip() why the suite
+// cannot run here ("" when it can): then no cluster is started and each test is skipped.
+template <typename Suite>
+class HerdWebTest : public SharedClusterTest<Suite> {
+  using Base = SharedClusterTest<Suite>;
+
  public:
+  static std::string Skip() { return ""; }
   static LocalCluster::Options ClusterOptions() {
     port_ = FreePort();
     LocalCluster::Options o;
-    // herd-web is started as root, as systemd would, and becomes nobody.
     o.extra_toml =
-        "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) + "\"\nuser = \"nobody\"\n";
+        "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) + "\"\n" + Suite::WebToml();
     return o;
   }
   static void SetUpTestSuite() {
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
+    if (!Suite::Skip().empty()) return;  // SetUp skips
+    Base::SetUpTestSuite();
+    if (Base::cluster_ == nullptr) return;
+    web_ = StartHerdWeb(Base::cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
     web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+    Base::TearDownTestSuite();
   }
 
  protected:
   void SetUp() override {
-    SharedClusterTest::SetUp();
+    if (const std::string why = Suite::Skip(); !why.empty()) GTEST_SKIP() << why;
+    Base::SetUp();
     ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(Base::c().dir() + "/web.out");
   }
+
+  static inline int port_ = 0;
+  static inline pid_t web_ = 0;
+};
+
+class WebTest : public HerdWebTest<WebTest> {
+ public:
+  // herd-web is started as root, as systemd would, and becomes nobody.
+  static std::string WebToml() { return "user = \"nobody\"\n"; }
+
+ protected:
   std::string Metrics() {
     auto [status, body] = Get(port_, "/metrics");
     EXPECT_EQ(status, 200) << ReadText(c().dir() + "/web.out");
     return body;
   }
-
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
 };
 
 TEST_F(WebTest, MetricsShowJobsGpusAndUtilization) {
@@ -313,40 +331,19 @@ TEST_F(WebTest, RefusesToRunAsHerdCtldsUser) {
 
 // ---- the REST API with tokens ----
 
-constexpr uint32_t kNobody = 65534;
-
 // herd-web runs as daemon (uid 1); researchers are nobody; root is the admin. herd-ctld swaps
 // login tokens within 3 s, so that the test sees one expire.
-class WebApiTest : public SharedClusterTest<WebApiTest> {
+class WebApiTest : public HerdWebTest<WebApiTest> {
  public:
-  static LocalCluster::Options ClusterOptions() {
-    port_ = FreePort();
-    LocalCluster::Options o;
-    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
-                   "\"\nuser = \"daemon\"\nlogin_token_ttl = \"3s\"\n";
-    return o;
-  }
-  static void SetUpTestSuite() {
-    if (geteuid() != 0) return;  // SetUp skips
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
-  }
-  static void TearDownTestSuite() {
-    Stop(web_);
-    web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+  static std::string WebToml() { return "user = \"daemon\"\nlogin_token_ttl = \"3s\"\n"; }
+  static std::string Skip() {
+    if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+      return "needs root and setpriv (herd-web runs as daemon, a researcher as nobody)";
+    }
+    return "";
   }
 
  protected:
-  void SetUp() override {
-    if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
-      GTEST_SKIP() << "needs root and setpriv (herd-web runs as daemon, a researcher as nobody)";
-    }
-    SharedClusterTest::SetUp();
-    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
-  }
   // `herd web --token` as root (uid 0) or as nobody: a session token for the API.
   std::string ApiToken(bool as_root) {
     CommandResult r =
@@ -390,9 +387,6 @@ class WebApiTest : public SharedClusterTest<WebApiTest> {
                     " --regid=" + std::to_string(uid) + " --clear-groups " + probe + " " +
                     c().dir() + "/herd.toml " + token);
   }
-
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
 };
 
 TEST_F(WebApiTest, ListSubmitShowAndCancelWithAToken) {
@@ -626,37 +620,22 @@ TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
 // shows the cluster's jobs, reasons and charts, built from the API; a job name with markup stays
 // text; a browser without a valid session gets 401 and no data. Screenshots of each page go to
 // build/test-artifacts/dashboard/.
-class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
+class WebDashboardTest : public HerdWebTest<WebDashboardTest> {
  public:
-  static LocalCluster::Options ClusterOptions() {
-    port_ = FreePort();
-    LocalCluster::Options o;
-    // A history sample every second, so that charts have points within the test.
-    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
-                   "\"\nuser = \"daemon\"\n[history]\ninterval = \"1s\"\n";
-    return o;
-  }
-  static void SetUpTestSuite() {
-    if (geteuid() != 0 || access(Chromium::kPath, X_OK) != 0) return;  // SetUp skips
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
-  }
-  static void TearDownTestSuite() {
-    Stop(web_);
-    web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+  // A history sample every second, so that charts have points within the test.
+  static std::string WebToml() { return "user = \"daemon\"\n[history]\ninterval = \"1s\"\n"; }
+  static std::string Skip() {
+    if (access(Chromium::kPath, X_OK) != 0) {
+      return std::string(Chromium::kPath) + " is missing (apt-get install chromium)";
+    }
+    if (geteuid() != 0) return "needs root (herd-web runs as daemon)";
+    return "";
   }
 
  protected:
   void SetUp() override {
-    if (access(Chromium::kPath, X_OK) != 0) {
-      GTEST_SKIP() << Chromium::kPath << " is missing (apt-get install chromium)";
-    }
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (herd-web runs as daemon)";
-    SharedClusterTest::SetUp();
-    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+    HerdWebTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     artifacts_ = BinDir() + "/../test-artifacts/dashboard";
     RunShell("mkdir -p " + artifacts_);
     auto browser = Chromium::Start(c().dir() + "/chromium-" +
@@ -684,8 +663,6 @@ class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
     std::cout << "screenshot: " << path << "\n";
   }
 
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
   std::string artifacts_;
   std::unique_ptr<Chromium> browser_;
 };

@@ -57,6 +57,9 @@ inline constexpr int kMaxJsonDepth = 32;
 inline constexpr int64_t kMaxJobsListed = 10000;  // GET /api/v1/jobs?limit=
 inline constexpr int64_t kDefaultJobsListed = 1000;
 inline constexpr int64_t kMaxNodesListed = 100000;  // GET /api/v1/nodes?limit=
+inline constexpr int64_t kDefaultLogBytes = 64 << 10;  // GET /api/v1/jobs/{id}/log?bytes=
+inline constexpr int64_t kMaxLogBytes = 1 << 20;
+inline constexpr int64_t kMaxWorkerIndex = 99999;  // ?worker=
 
 // The cookies herd-web sets at /login: the session (HttpOnly, SameSite=Strict) and its CSRF value,
 // which a page echoes in the X-Herd-CSRF header of every POST (double submit). Under TLS their

@@ -287,9 +287,11 @@ TEST_F(WebTest, MalformedRequestsAreRefusedAndHerdWebStaysUp) {
       {"huge request line", "GET /" + big + " HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414"},
       {"huge header", "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
        "HTTP/1.1 400"},
-      {"huge body", "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
+      {"huge body",
+       "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
        "HTTP/1.1 413"},
-      {"negative length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", "HTTP/1.1 4"},
+      {"negative length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+       "HTTP/1.1 4"},
   };
   for (const Case& c : cases) {
     const std::string reply = RawExchange(port_, c.bytes);
@@ -462,6 +464,79 @@ TEST_F(WebApiTest, AResearcherSeesOthersJobsPublicFactsOnlyAndCannotCancelThem) 
   auto cancelled = Call("POST", "/api/v1/jobs/" + std::to_string(*other) + "/cancel", admin);
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+}
+
+// A job's output through the API is its owner's (and admins'), as with herd logs; hold and
+// release act on the owner's job alone.
+TEST_F(WebApiTest, LogHoldAndReleaseAreTheOwnersAlone) {
+  const std::string token = ApiToken(/*as_root=*/false);
+  auto submitted =
+      Call("POST", "/api/v1/jobs", token,
+           R"({"command": ["sh", "-c", "echo out-of-the-job; sleep 300"], "cwd": "/tmp",)"
+           R"( "hold": true})");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 201) << submitted->body;
+  const long id = Json(submitted)["id"].get<long>();
+  const std::string mine = "/api/v1/jobs/" + std::to_string(id);
+  auto shown = Call("GET", mine, token);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(Json(shown)["may_act"], true) << shown->body;
+  EXPECT_EQ(Json(shown)["waits_for"], "hold") << shown->body;
+  auto released = Call("POST", mine + "/release", token);
+  ASSERT_TRUE(released);
+  EXPECT_EQ(released->status, 200) << released->body;
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  // A running job is not held: herd-ctld's reason, as a conflict.
+  auto late = Call("POST", mine + "/hold", token);
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 409) << late->body;
+  std::string data;
+  EXPECT_TRUE(PollUntil(10s, [&] {
+    auto log = Call("GET", mine + "/log?stream=stdout&bytes=4096", token);
+    data = log && log->status == 200 ? Json(log)["data"].get<std::string>() : "";
+    return data.find("out-of-the-job") != std::string::npos;
+  })) << data;
+  auto bad = Call("GET", mine + "/log?bytes=2000000", token);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("bytes: expected 1 to 1048576"), std::string::npos) << bad->body;
+  auto anonymous = Call("GET", mine + "/log", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+
+  // root's job: nobody gets neither its output nor its hold.
+  auto others = c().Submit("-- sh -c 'echo root-output; sleep 300'");
+  ASSERT_TRUE(others.ok()) << others.status().message();
+  const std::string other = "/api/v1/jobs/" + std::to_string(*others);
+  auto seen = Call("GET", other, token);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(Json(seen)["may_act"], false) << seen->body;
+  for (const char* action : {"/hold", "/release", "/cancel"}) {
+    auto refused = Call("POST", other + action, token);
+    ASSERT_TRUE(refused) << action;
+    EXPECT_EQ(refused->status, 403) << action << ": " << refused->body;
+  }
+  ASSERT_TRUE(c().WaitForState(*others, "RUNNING")) << c().log_tail();
+  auto log = Call("GET", other + "/log", token);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, 403) << log->body;
+  EXPECT_EQ(log->body.find("root-output"), std::string::npos);
+  // The admin's token reads it.
+  const std::string admin = ApiToken(/*as_root=*/true);
+  EXPECT_TRUE(PollUntil(10s, [&] {
+    auto r = Call("GET", other + "/log", admin);
+    return r && r->status == 200 && r->body.find("root-output") != std::string::npos;
+  }));
+  // GPU-hours by GPU type, as herd usage --by type.
+  auto by_type = Call("GET", "/api/v1/usage?by=type", token);
+  ASSERT_TRUE(by_type);
+  EXPECT_EQ(by_type->status, 200) << by_type->body;
+  EXPECT_EQ(Json(by_type)["by"], "type") << by_type->body;
+  auto csv = Call("GET", "/api/v1/usage?by=type&format=csv", token);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body.rfind("type,gpu_hours,", 0), 0u) << csv->body;
+  EXPECT_EQ(Call("POST", mine + "/cancel", token)->status, 200);
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*others)).exit_code, 0);
 }
 
 TEST_F(WebApiTest, WrongExpiredUsedAndRevokedTokensGet401AndNoData) {
@@ -657,6 +732,28 @@ class WebDashboardTest : public HerdWebTest<WebDashboardTest> {
     auto t = browser_->Evaluate("document.getElementById('page').textContent");
     return t.ok() && t->is_string() ? t->get<std::string>() : "";
   }
+  // Logs the browser in as uid `uid` (0: root) would: the address `herd web` prints, then the
+  // page's button.
+  void LogIn(uint32_t uid) {
+    CommandResult web = uid == 0 ? c().Herd("web") : c().HerdAs(uid, uid, "web");
+    ASSERT_EQ(web.exit_code, 0) << web.err;
+    const std::string url = web.out.substr(0, web.out.find('\n'));
+    ASSERT_NE(url.find("/login?token="), std::string::npos) << url;
+    ASSERT_TRUE(browser_->Navigate(Base() + url.substr(url.find("/login?token="))).ok());
+    ASSERT_TRUE(browser_->Evaluate("document.querySelector('form').submit(), true").ok());
+    ASSERT_TRUE(
+        browser_->WaitFor("location.pathname === '/' && "
+                          "document.getElementById('page')?.dataset.state === 'ready'",
+                          15s))
+        << Text() << ReadText(c().dir() + "/web.out");
+  }
+  // The HTTP status of a POST to `path` from the page, with its CSRF header, as its buttons send.
+  nlohmann::json PostFromPage(const std::string& path) {
+    auto status = browser_->Evaluate("fetch('" + path +
+                                     "', {method: 'POST', headers: {'X-Herd-CSRF': csrf()}})"
+                                     ".then(r => r.status)");
+    return status.ok() ? *status : nlohmann::json(status.status().message());
+  }
   void Shoot(const std::string& name) {
     const std::string path = artifacts_ + "/" + name + ".png";
     EXPECT_TRUE(browser_->Screenshot(path).ok());
@@ -678,18 +775,8 @@ TEST_F(WebDashboardTest, PagesShowJobsReasonsAndUtilizationAfterLogin) {
     std::ofstream fed(c().dir() + "/nodes/dgx01/gpu-metrics");
     for (int g = 0; g < 8; ++g) fed << g << " 60 1000\n";
   }
-  // Log in as `herd web`'s user would: its address, then the page's button.
-  CommandResult web = c().Herd("web");
-  ASSERT_EQ(web.exit_code, 0) << web.err;
-  const std::string url = web.out.substr(0, web.out.find('\n'));
-  ASSERT_NE(url.find("/login?token="), std::string::npos) << url;
-  ASSERT_TRUE(browser_->Navigate(Base() + url.substr(url.find("/login?token="))).ok());
-  ASSERT_TRUE(browser_->Evaluate("document.querySelector('form').submit(), true").ok());
-  ASSERT_TRUE(
-      browser_->WaitFor("location.pathname === '/' && "
-                        "document.getElementById('page')?.dataset.state === 'ready'",
-                        15s))
-      << Text() << ReadText(c().dir() + "/web.out");
+  LogIn(/*uid=*/0);
+  if (HasFatalFailure()) return;
 
   Open("jobs");
   EXPECT_NE(Text().find(evil), std::string::npos) << "the name shows as text: " << Text();
@@ -749,6 +836,71 @@ TEST_F(WebDashboardTest, PagesShowJobsReasonsAndUtilizationAfterLogin) {
 
   for (long id : {*running, *pending})
     EXPECT_EQ(c().Herd("cancel " + std::to_string(id)).exit_code, 0);
+}
+
+// A job's owner sees the output of its running job on its page and cancels it with the page's
+// button; the job of another user shows neither output nor buttons, and herd-ctld refuses that
+// user's POSTs to it. The usage page shows GPU-hours by GPU type beside those by user.
+TEST_F(WebDashboardTest, TheOwnerSeesTheOutputAndCancelsFromTheJobPage) {
+  CommandResult submitted =
+      c().HerdAs(kNobody, kNobody, "submit -q -g 1 -- sh -c 'echo hello-from-the-job; sleep 300'");
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const long mine = std::stol(submitted.out);
+  auto others = c().Submit("-- sleep 300");
+  ASSERT_TRUE(others.ok()) << others.status().message();
+  ASSERT_TRUE(c().WaitForState(mine, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(c().WaitForState(*others, "RUNNING")) << c().log_tail();
+  LogIn(kNobody);
+  if (HasFatalFailure()) return;
+
+  Open("job/" + std::to_string(mine));
+  EXPECT_TRUE(browser_->WaitFor(
+      "document.getElementById('log')?.textContent.includes('hello-from-the-job')", 20s))
+      << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#log *') === null"), true) << "text only";
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('cancel') !== null"), true) << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('hold') === null"), true)
+      << "a running job is not held";
+  Shoot("job-output");
+  ASSERT_TRUE(browser_->Evaluate("document.getElementById('cancel').click(), true").ok());
+  EXPECT_TRUE(browser_->WaitFor(
+      "(() => { if (document.getElementById('page').textContent.includes('CANCELLED'))"
+      " return true; window.dispatchEvent(new HashChangeEvent('hashchange')); return false; })()",
+      20s))
+      << Text();
+  EXPECT_EQ(c().WaitForEnd(mine), "CANCELLED");
+  CommandResult jobs = c().Herd("jobs -a " + std::to_string(mine));
+  EXPECT_NE(jobs.out.find("CANCELLED"), std::string::npos) << jobs.out << jobs.err;
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('cancel') === null"), true)
+      << "an ended job has no buttons: " << Text();
+  Shoot("job-cancelled");
+
+  const std::string other = "/api/v1/jobs/" + std::to_string(*others);
+  Open("job/" + std::to_string(*others));
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('page').dataset.state"), "ready");
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('actions') === null && "
+                                "document.getElementById('log') === null"),
+            true)
+      << Text();
+  Shoot("job-of-another-user");
+  for (const char* action : {"/cancel", "/hold"}) {
+    EXPECT_EQ(PostFromPage(other + action), 403) << action;
+  }
+  EXPECT_EQ(*browser_->Evaluate("fetch('" + other + "/log').then(r => r.status)"), 403);
+  auto job = c().Show(*others);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["state"], "RUNNING");
+
+  Open("usage");
+  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#usage-user table') !== null && "
+                                "document.querySelector('#usage-type table') !== null"),
+            true)
+      << Text();
+  EXPECT_NE(Text().find("By GPU type"), std::string::npos) << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('csv-type').getAttribute('href')"),
+            "/api/v1/usage?since=7d&by=type&format=csv");
+  Shoot("usage-by-type");
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*others)).exit_code, 0);
 }
 
 TEST_F(WebDashboardTest, AWrongOrExpiredSessionGets401AndNoData) {

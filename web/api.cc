@@ -734,6 +734,25 @@ Result<proto::SubmitRequest> ParseSubmission(std::string_view body) {
   return req;
 }
 
+bool HostAllowed(std::string_view host, const std::vector<std::string>& names) {
+  if (host.empty()) return true;
+  std::string name;
+  if (host.front() == '[') {  // [IPv6]:port
+    const size_t end = host.find(']');
+    if (end == std::string_view::npos) return false;
+    name = std::string(host.substr(1, end - 1));
+    in6_addr a6{};
+    return inet_pton(AF_INET6, name.c_str(), &a6) == 1;
+  }
+  name = std::string(host.substr(0, host.rfind(':')));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (!name.empty() && name.back() == '.') name.pop_back();  // the root's dot
+  in_addr a4{};
+  if (name == "localhost" || inet_pton(AF_INET, name.c_str(), &a4) == 1) return true;
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 Api::Api(CtldLink* link, Options options) : link_(link), options_(std::move(options)) {}
 
 bool Api::Serves(std::string_view path) {

@@ -111,6 +111,13 @@ class Api {
 // output, error.
 Result<proto::SubmitRequest> ParseSubmission(std::string_view body);
 
+// DNS rebinding: a page of another site whose name is made to resolve to herd-web's address would
+// be same-origin with herd-web and read what it serves without a token (/metrics). So herd-web
+// answers a request only when its Host header (with or without a port) names herd-web: an IP
+// address, localhost, or one of `names` (lower case: the hosts of [web] listen and url, and this
+// machine's name when listen is a wildcard). A request without Host (HTTP/1.0) passes.
+bool HostAllowed(std::string_view host, const std::vector<std::string>& names);
+
 // The OpenAPI 3 description of the API (web/openapi.json, built in).
 std::string_view OpenApiJson();
 

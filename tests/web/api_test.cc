@@ -307,6 +307,22 @@ TEST_F(ApiTest, BadLogParametersAre400WithAMessageAndHerdCtldIsNotAsked) {
   EXPECT_TRUE(link_.logs.empty());
 }
 
+// DNS rebinding: a Host header that names another site is refused; addresses, localhost and the
+// configured names pass.
+TEST(HostAllowedTest, OnlyAddressesLocalhostAndTheConfiguredNamesPass) {
+  const std::vector<std::string> names = {"ctl01", "herd.example.org"};
+  for (const char* host :
+       {"127.0.0.1:9180", "127.0.0.1", "10.1.2.3:80", "[::1]:9180", "[fe80::1]", "localhost:9180",
+        "LOCALHOST", "ctl01:9180", "Herd.Example.Org", "herd.example.org.:443", ""}) {
+    EXPECT_TRUE(HostAllowed(host, names)) << host;
+  }
+  for (const char* host :
+       {"evil.example:9180", "evil.example", "ctl01.evil.example:9180", "127.0.0.1.evil.example",
+        "[evil]:80", "[::1", "localhost.evil:1", "1.2.3.4.5"}) {
+    EXPECT_FALSE(HostAllowed(host, names)) << host;
+  }
+}
+
 // The login address serves a page that asks; nothing is swapped and no cookie
 // set until its form is posted, from this same origin.
 TEST_F(ApiTest, TheLoginAddressServesAFormAndSetsNoCookie) {

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -284,13 +286,13 @@ TEST_F(WebTest, MalformedRequestsAreRefusedAndHerdWebStaysUp) {
       {"garbage", "GARBAGE\r\n\r\n", "HTTP/1.1 400"},
       {"binary", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\0\0\0\r\n\r\n", 18),
        "HTTP/1.1 400"},
-      {"huge request line", "GET /" + big + " HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414"},
-      {"huge header", "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
+      {"huge request line", "GET /" + big + " HTTP/1.1\r\nHost: localhost\r\n\r\n", "HTTP/1.1 414"},
+      {"huge header", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Big: " + big + "\r\n\r\n",
        "HTTP/1.1 400"},
       {"huge body",
-       "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
+       "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000\r\n\r\n",
        "HTTP/1.1 413"},
-      {"negative length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+      {"negative length", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
        "HTTP/1.1 4"},
   };
   for (const Case& c : cases) {
@@ -302,12 +304,64 @@ TEST_F(WebTest, MalformedRequestsAreRefusedAndHerdWebStaysUp) {
   EXPECT_EQ(Get(port_, "/no-such-page").first, 404);
 }
 
+// DNS rebinding: another site's name resolving to herd-web's address gets 421 and no metrics,
+// pages or API; herd-web's own address is answered.
+TEST_F(WebTest, ARequestForAnotherHostNameIsRefused) {
+  for (const char* path : {"/metrics", "/", "/api/v1/openapi.json", "/login?token=x"}) {
+    const std::string reply =
+        RawExchange(port_, std::string("GET ") + path + " HTTP/1.1\r\nHost: evil.example:" +
+                               std::to_string(port_) + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(reply.rfind("HTTP/1.1 421", 0), 0u) << path << ": " << reply;
+  }
+  const std::string ok =
+      RawExchange(port_, "GET /metrics HTTP/1.1\r\nHost: localhost:" + std::to_string(port_) +
+                             "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+}
+
 TEST_F(WebTest, RunsAsItsUserNotRoot) {
   const std::string status = ReadText("/proc/" + std::to_string(web_) + "/status");
   const size_t uid = status.find("\nUid:");
   ASSERT_NE(uid, std::string::npos);
   EXPECT_EQ(status.substr(uid, 30).find("\t0\t"), std::string::npos) << status.substr(uid, 30);
   EXPECT_NE(status.substr(uid, 30).find("65534"), std::string::npos) << status.substr(uid, 30);
+}
+
+// herd-web holds its users' tokens: started directly as its unprivileged user (not by root, whose
+// change of user would clear the flag anyway) it is still not dumpable (its /proc files stay
+// root's, so no other process of that user reads its memory) and writes no core file.
+TEST_F(WebTest, ItsMemoryStaysPrivateWhenStartedAsItsUser) {
+  if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+    GTEST_SKIP() << "needs root and setpriv (to start herd-web as nobody)";
+  }
+  const std::string dir = c().dir() + "/web-as-nobody";
+  const int port = FreePort();
+  ASSERT_EQ(RunShell("mkdir -p " + dir + " && install -m 0755 " + BinDir() + "/herd-web " + dir +
+                     "/herd-web && chmod 0755 " + c().dir() + " " + dir)
+                .exit_code,
+            0);
+  std::ofstream(dir + "/herd.toml")
+      << "[web]\nlisten = \"127.0.0.1:" << port << "\"\nuser = \"nobody\"\n";
+  chmod((dir + "/herd.toml").c_str(), 0644);
+  const pid_t web = Spawn({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           dir + "/herd-web", "--config", dir + "/herd.toml"},
+                          dir + "/web.out");
+  ASSERT_GT(web, 0);
+  const bool up = PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  struct stat st {};
+  const bool stated = stat(("/proc/" + std::to_string(web) + "/status").c_str(), &st) == 0;
+  const std::string status = ReadText("/proc/" + std::to_string(web) + "/status");
+  const std::string limits = ReadText("/proc/" + std::to_string(web) + "/limits");
+  Stop(web);
+  ASSERT_TRUE(up) << ReadText(dir + "/web.out");
+  EXPECT_NE(status.find("Uid:\t65534"), std::string::npos) << status.substr(0, 400);
+  ASSERT_TRUE(stated);
+  EXPECT_EQ(st.st_uid, 0u) << "/proc/PID of a dumpable process belongs to its user";
+  std::string core;
+  for (std::istringstream in(limits); std::getline(in, core);) {
+    if (core.starts_with("Max core file size")) break;
+  }
+  EXPECT_THAT(core, ::testing::MatchesRegex("Max core file size +0 +0 .*")) << limits;
 }
 
 TEST_F(WebTest, RefusesRootWithoutAUser) {

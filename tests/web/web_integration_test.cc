@@ -917,9 +917,14 @@ TEST_F(WebDashboardTest, TheOwnerSeesTheOutputAndCancelsFromTheJobPage) {
       << "a running job is not held";
   Shoot("job-output");
   ASSERT_TRUE(browser_->Evaluate("document.getElementById('cancel').click(), true").ok());
+  // The button shows the page again; until herd-ctld has the job's end it is shown again (once
+  // each earlier showing has finished, so that none is dropped for the next).
   EXPECT_TRUE(browser_->WaitFor(
-      "(() => { if (document.getElementById('page').textContent.includes('CANCELLED'))"
-      " return true; window.dispatchEvent(new HashChangeEvent('hashchange')); return false; })()",
+      "(() => { const page = document.getElementById('page');"
+      " if (page.dataset.state === 'ready' && page.textContent.includes('CANCELLED')) return true;"
+      " if (page.dataset.state !== 'loading')"
+      "   window.dispatchEvent(new HashChangeEvent('hashchange'));"
+      " return false; })()",
       20s))
       << Text();
   EXPECT_EQ(c().WaitForEnd(mine), "CANCELLED");

@@ -185,7 +185,8 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
   if (found == nullptr) return NotFound("no job " + std::to_string(req->id));
   const Job& job = *found;
   proto::WhyReply reply;
-  reply.job = MayActOn(who, job) ? job : Redacted(job);
+  reply.may_act = MayActOn(who, job);
+  reply.job = reply.may_act ? job : Redacted(job);
   if (job.state == JobState::kPending) reply.waits_for = model::WaitsForName(job.waits_for);
 
   // The scheduler's order inside a project: class priority (higher first), then submit time.

@@ -16,23 +16,32 @@ namespace herd::ctld {
 
 Status CheckRelayable(const std::string& type, const std::string& body) {
   using proto::MessageName;
-  static const std::array<std::string_view, 9> kTypes = {
+  static const std::array<std::string_view, 10> kTypes = {
       MessageName<proto::SubmitRequest>(),    MessageName<proto::JobsRequest>(),
       MessageName<proto::WhyRequest>(),       MessageName<proto::NodesRequest>(),
       MessageName<proto::ProjectsRequest>(),  MessageName<proto::UsageRequest>(),
       MessageName<proto::JobActionRequest>(), MessageName<proto::HistoryRequest>(),
-      MessageName<proto::StatsRequest>()};
+      MessageName<proto::StatsRequest>(),     MessageName<proto::LogsRequest>()};
   if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
     return Invalid("herd-web may not relay '" + type.substr(0, 64) + "' for a web token");
   }
   if (type == MessageName<proto::JobActionRequest>()) {
+    // The job page's buttons: one action on jobs named by id, never by filter or array member.
     auto action = proto::DecodeBody<proto::JobActionRequest>(body);
     if (!action.ok()) return action.status();
-    if (action->action != "cancel" || action->ids.empty()) {
-      return Invalid("herd-web may relay only the cancel of named jobs (asked: '" +
+    const bool allowed =
+        action->action == "cancel" || action->action == "hold" || action->action == "release";
+    if (!allowed || action->ids.empty() || !action->members.empty()) {
+      return Invalid("herd-web may relay only the cancel, hold or release of named jobs (asked: '" +
                      action->action.substr(0, 32) + "' of " + std::to_string(action->ids.size()) +
                      " named jobs)");
     }
+  }
+  if (type == MessageName<proto::LogsRequest>()) {
+    // The job page's log tail: one job's output, as herd logs asks for it.
+    auto logs = proto::DecodeBody<proto::LogsRequest>(body);
+    if (!logs.ok()) return logs.status();
+    if (logs->id <= 0) return Invalid("herd-web may relay the output of a named job only");
   }
   return Status::Ok();
 }

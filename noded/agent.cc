@@ -451,11 +451,17 @@ void Agent::OnLogsFetch(const proto::LogsFetch& fetch) {
   const std::string key = JobKey(fetch.request.id, fetch.run, fetch.request.worker);
   bool eof = false;
   const int64_t max = std::clamp<int64_t>(fetch.request.max_bytes, 1, 4 << 20);
-  auto bytes = runtime_->ReadLog(key, fetch.request.stream, fetch.request.offset, max, &eof);
+  int64_t offset = fetch.request.offset;
+  if (fetch.request.tail) {
+    // The last `max` bytes; a log not there yet reads from 0 and says so below.
+    auto size = runtime_->LogSize(key, fetch.request.stream);
+    offset = size.ok() ? std::max<int64_t>(0, *size - max) : 0;
+  }
+  auto bytes = runtime_->ReadLog(key, fetch.request.stream, offset, max, &eof);
   if (!bytes.ok()) {
     data.error = bytes.status().message();
   } else {
-    data.reply.next_offset = fetch.request.offset + static_cast<int64_t>(bytes->size());
+    data.reply.next_offset = offset + static_cast<int64_t>(bytes->size());
     data.reply.data = std::move(*bytes);
     data.reply.eof = eof;
   }

@@ -1,5 +1,6 @@
 #include "web/api.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -385,6 +386,7 @@ HttpResponse ShowJob(CtldLink* link, const Caller& caller, const HttpRequest&,
             {"queue_length", why->queue_length},
             {"estimated_start", why->estimated_start > 0 ? json(why->estimated_start) : json()},
             {"estimate_note", why->estimate_note},
+            {"may_act", why->may_act},
             {"events", events}});
 }
 
@@ -526,12 +528,54 @@ HttpResponse Submit(CtldLink* link, const Caller& caller, const HttpRequest& req
   return JsonReply(201, {{"id", reply->id}});
 }
 
-HttpResponse Cancel(CtldLink* link, const Caller& caller, const HttpRequest&,
+// GET /api/v1/jobs/{id}/log?worker=N&stream=stdout|stderr&bytes=N: the last `bytes` of a job's
+// output, asked of herd-ctld as herd logs asks (its owner and admins only).
+HttpResponse JobLog(CtldLink* link, const Caller& caller, const HttpRequest& req,
                     const std::vector<std::string>& args) {
   auto id = JobIdOf(args[0]);
   if (!id.ok()) return ErrorOf(id.status());
+  proto::LogsRequest lr;
+  lr.id = *id;
+  lr.tail = true;
+  lr.max_bytes = kDefaultLogBytes;
+  if (std::string w = Param(req.params, "worker"); !w.empty()) {
+    auto n = ParseInt(w, "worker");
+    if (!n.ok()) return ErrorOf(n.status());
+    if (*n > kMaxWorkerIndex) return Error(400, "worker: a job has at most 100000 workers");
+    lr.worker = static_cast<int32_t>(*n);
+  }
+  lr.stream = Param(req.params, "stream");
+  if (!lr.stream.empty() && lr.stream != "stdout" && lr.stream != "stderr") {
+    return Error(400, "stream: expected stdout or stderr (leave it out for both, as written)");
+  }
+  if (std::string b = Param(req.params, "bytes"); !b.empty()) {
+    auto n = ParseInt(b, "bytes");
+    if (!n.ok()) return ErrorOf(n.status());
+    if (*n < 1 || *n > kMaxLogBytes) {
+      return Error(400, "bytes: expected 1 to " + std::to_string(kMaxLogBytes) +
+                            " (the tail's size; the default is " +
+                            std::to_string(kDefaultLogBytes) + ")");
+    }
+    lr.max_bytes = *n;
+  }
+  auto reply = Ask<proto::LogsReply>(link, caller.token, lr);
+  if (!reply.ok()) return ErrorOf(reply.status());
+  const int64_t size = static_cast<int64_t>(reply->data.size());
+  return JsonReply(200, {{"id", *id},
+                         {"worker", lr.worker},
+                         {"offset", std::max<int64_t>(0, reply->next_offset - size)},
+                         {"next_offset", reply->next_offset},
+                         {"eof", reply->eof},
+                         {"data", reply->data}});
+}
+
+// POST /api/v1/jobs/{id}/ACTION: herd cancel, hold or release of one job, as its user.
+HttpResponse JobAction(CtldLink* link, const Caller& caller, const std::string& action,
+                       const std::vector<std::string>& args) {
+  auto id = JobIdOf(args[0]);
+  if (!id.ok()) return ErrorOf(id.status());
   proto::JobActionRequest ar;
-  ar.action = "cancel";
+  ar.action = action;
   ar.ids = {*id};
   auto reply = Ask<proto::JobActionReply>(link, caller.token, ar);
   if (!reply.ok()) return ErrorOf(reply.status());
@@ -546,6 +590,16 @@ HttpResponse Cancel(CtldLink* link, const Caller& caller, const HttpRequest&,
   return JsonReply(status, {{"id", r.id}, {"ok", r.ok}, {"message", r.message}});
 }
 
+constexpr char kCancel[] = "cancel";
+constexpr char kHold[] = "hold";
+constexpr char kRelease[] = "release";
+
+template <const char* kAction>
+HttpResponse ActionRoute(CtldLink* link, const Caller& caller, const HttpRequest&,
+                         const std::vector<std::string>& args) {
+  return JobAction(link, caller, kAction, args);
+}
+
 struct Route {
   RouteInfo info;
   Handler handle;
@@ -553,10 +607,17 @@ struct Route {
 
 const std::vector<Route>& ApiRoutes() {
   static const std::vector<Route> kRoutes = {
-      {{"GET", "/api/v1/jobs"}, ListJobs},     {{"POST", "/api/v1/jobs"}, Submit},
-      {{"GET", "/api/v1/jobs/{id}"}, ShowJob}, {{"POST", "/api/v1/jobs/{id}/cancel"}, Cancel},
-      {{"GET", "/api/v1/nodes"}, Nodes},       {{"GET", "/api/v1/projects"}, Projects},
-      {{"GET", "/api/v1/usage"}, Usage},       {{"GET", "/api/v1/history"}, History},
+      {{"GET", "/api/v1/jobs"}, ListJobs},
+      {{"POST", "/api/v1/jobs"}, Submit},
+      {{"GET", "/api/v1/jobs/{id}"}, ShowJob},
+      {{"GET", "/api/v1/jobs/{id}/log"}, JobLog},
+      {{"POST", "/api/v1/jobs/{id}/cancel"}, ActionRoute<kCancel>},
+      {{"POST", "/api/v1/jobs/{id}/hold"}, ActionRoute<kHold>},
+      {{"POST", "/api/v1/jobs/{id}/release"}, ActionRoute<kRelease>},
+      {{"GET", "/api/v1/nodes"}, Nodes},
+      {{"GET", "/api/v1/projects"}, Projects},
+      {{"GET", "/api/v1/usage"}, Usage},
+      {{"GET", "/api/v1/history"}, History},
   };
   return kRoutes;
 }
@@ -671,6 +732,25 @@ Result<proto::SubmitRequest> ParseSubmission(std::string_view body) {
     (void)field;
   }
   return req;
+}
+
+bool HostAllowed(std::string_view host, const std::vector<std::string>& names) {
+  if (host.empty()) return true;
+  std::string name;
+  if (host.front() == '[') {  // [IPv6]:port
+    const size_t end = host.find(']');
+    if (end == std::string_view::npos) return false;
+    name = std::string(host.substr(1, end - 1));
+    in6_addr a6{};
+    return inet_pton(AF_INET6, name.c_str(), &a6) == 1;
+  }
+  name = std::string(host.substr(0, host.rfind(':')));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (!name.empty() && name.back() == '.') name.pop_back();  // the root's dot
+  in_addr a4{};
+  if (name == "localhost" || inet_pton(AF_INET, name.c_str(), &a4) == 1) return true;
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 Api::Api(CtldLink* link, Options options) : link_(link), options_(std::move(options)) {}

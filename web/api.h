@@ -57,6 +57,9 @@ inline constexpr int kMaxJsonDepth = 32;
 inline constexpr int64_t kMaxJobsListed = 10000;  // GET /api/v1/jobs?limit=
 inline constexpr int64_t kDefaultJobsListed = 1000;
 inline constexpr int64_t kMaxNodesListed = 100000;  // GET /api/v1/nodes?limit=
+inline constexpr int64_t kDefaultLogBytes = 64 << 10;  // GET /api/v1/jobs/{id}/log?bytes=
+inline constexpr int64_t kMaxLogBytes = 1 << 20;
+inline constexpr int64_t kMaxWorkerIndex = 99999;  // ?worker=
 
 // The cookies herd-web sets at /login: the session (HttpOnly, SameSite=Strict) and its CSRF value,
 // which a page echoes in the X-Herd-CSRF header of every POST (double submit). Under TLS their
@@ -107,6 +110,13 @@ class Api {
 // (absolute; required without an image), env (object), after (array of "ID[:ok|any| fail]"), hold,
 // output, error.
 Result<proto::SubmitRequest> ParseSubmission(std::string_view body);
+
+// DNS rebinding: a page of another site whose name is made to resolve to herd-web's address would
+// be same-origin with herd-web and read what it serves without a token (/metrics). So herd-web
+// answers a request only when its Host header (with or without a port) names herd-web: an IP
+// address, localhost, or one of `names` (lower case: the hosts of [web] listen and url, and this
+// machine's name when listen is a wildcard). A request without Host (HTTP/1.0) passes.
+bool HostAllowed(std::string_view host, const std::vector<std::string>& names);
 
 // The OpenAPI 3 description of the API (web/openapi.json, built in).
 std::string_view OpenApiJson();

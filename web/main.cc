@@ -9,9 +9,13 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -124,6 +128,34 @@ std::string RandomToken() {
   return hex;
 }
 
+// The names of herd-web a browser's Host header may give besides IP addresses and localhost
+// (api.h, HostAllowed): the hosts of [web] listen and url, and this machine's name when listen is
+// a wildcard.
+std::vector<std::string> ServedNames(const herd::config::WebConfig& web) {
+  std::vector<std::string> names;
+  auto add = [&names](std::string name) {
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (!name.empty()) names.push_back(std::move(name));
+  };
+  if (auto hp = herd::config::SplitHostPort(web.listen); hp.ok()) {
+    if (hp->first == "0.0.0.0" || hp->first == "::" || hp->first == "*") {
+      char name[256] = {};
+      gethostname(name, sizeof name - 1);
+      add(name);
+    } else {
+      add(hp->first);
+    }
+  }
+  if (const size_t scheme = web.url.find("://"); scheme != std::string::npos) {
+    std::string host = web.url.substr(scheme + 3);
+    host = host.substr(0, host.find('/'));
+    if (!host.empty() && host.front() != '[') host = host.substr(0, host.rfind(':'));
+    add(host);
+  }
+  return names;
+}
+
 // A server with herd-web's bounds, bound to `address` (HOST:PORT) but not yet serving; HTTPS with
 // `web`'s certificate and key when it names them (read now, before root is dropped).
 herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldSource* ctld,
@@ -154,6 +186,20 @@ herd::Result<Listener> Bind(const std::string& address, bool metrics_only, CtldS
     res.set_content(herd::web::FormatMetrics(ctld->Scrape()), herd::web::kMetricsContentType);
   });
   if (!metrics_only) {
+    // Only requests that name herd-web (DNS rebinding); the metrics-only address is open to all.
+    s.set_pre_routing_handler(
+        [names = ServedNames(web)](const httplib::Request& req, httplib::Response& res) {
+          if (herd::web::HostAllowed(req.get_header_value("Host"), names)) {
+            return httplib::Server::HandlerResponse::Unhandled;
+          }
+          res.status = 421;
+          res.set_content(
+              "{\"error\": \"herd-web does not answer for this host name: open it by an address, "
+              "localhost, or the name in [web] url or listen (set [web] url to the name browsers "
+              "use)\"}",
+              "application/json");
+          return httplib::Server::HandlerResponse::Handled;
+        });
     // The dashboard: pages without data, whose script asks the API below.
     s.Get(R"(/|/ui/.*)", [ui](const httplib::Request& req, httplib::Response& res) {
       const herd::web::HttpResponse missing{404, "text/plain", "not found\n", {}};
@@ -239,6 +285,20 @@ Status BecomeUser(const herd::config::Config& config) {
   return Status::Ok();
 }
 
+// herd-web holds its users' session tokens in memory: it writes no core file, and no other process
+// of its user may ptrace it or read its memory (/proc/PID/mem). Called after the change of user,
+// which resets the dumpable flag.
+Status KeepMemoryPrivate() {
+  const rlimit none{0, 0};
+  if (setrlimit(RLIMIT_CORE, &none) != 0) {
+    return herd::Internal(std::string("cannot turn core files off: ") + std::strerror(errno));
+  }
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return herd::Internal(std::string("cannot make herd-web undumpable: ") + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,8 +341,10 @@ int main(int argc, char** argv) {
     }
     listeners.push_back(std::move(l).value());
   }
-  if (Status s = BecomeUser(*config); !s.ok()) {
-    std::cerr << "herd-web: " << s.message() << "\n";
+  Status dropped = BecomeUser(*config);
+  if (dropped.ok()) dropped = KeepMemoryPrivate();
+  if (!dropped.ok()) {
+    std::cerr << "herd-web: " << dropped.message() << "\n";
     return 1;
   }
   herd::InitDaemonLog("herd-web", web.log_file);

@@ -73,7 +73,7 @@ HERD_SCHEMA(UpdateJobRequest, "update_job",
             F(ids) F(members) F(time_limit_s) F(name) F(project) F(hold))
 HERD_SCHEMA(JobActionResult, nullptr, F(id) F(ok) F(message) F(array_jobs))
 HERD_SCHEMA(JobActionReply, "job_action_reply", F(results))
-HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes) F(stream))
+HERD_SCHEMA(LogsRequest, "logs", F(id) F(worker) F(offset) F(max_bytes) F(stream) F(tail))
 HERD_SCHEMA(LogsReply, "logs_reply", F(data) F(next_offset) F(eof))
 HERD_SCHEMA(NodesRequest, "nodes")
 HERD_SCHEMA(NodeStatus, nullptr,
@@ -92,7 +92,8 @@ HERD_SCHEMA(AdminReply, "admin_reply", F(message))
 HERD_SCHEMA(WhyRequest, "why", F(id))
 HERD_SCHEMA(JobEventLine, nullptr, F(time) F(what))
 HERD_SCHEMA(WhyReply, "why_reply", F(job) F(waits_for) F(position) F(queue_length) F(project)
-                                       F(estimated_start) F(estimate_note) F(events))
+                                       F(estimated_start) F(estimate_note) F(events)
+                                       F(may_act))
 HERD_SCHEMA(UsageRequest, "usage", F(since) F(until) F(by))
 HERD_SCHEMA(UsageRow, nullptr,
             F(group) F(gpu_milli_seconds) F(jobs) F(wait_p50_s) F(wait_p90_s) F(wait_p99_s)

@@ -124,6 +124,9 @@ struct LogsRequest {
   int64_t max_bytes = 1 << 20;
   // Which of the job's output: "" both, as written (interleaved), "stdout" or "stderr" alone.
   std::string stream;
+  // The last max_bytes of the log instead of those from offset (the dashboard's tail):
+  // next_offset - data's size tells where they start.
+  bool tail = false;
   bool operator==(const LogsRequest&) const = default;
 };
 struct LogsReply {
@@ -231,6 +234,8 @@ struct WhyReply {
   // The job's events, oldest first, for its owner and admins (others: none); the latest
   // kMaxWhyEvents.
   std::vector<JobEventLine> events = {};
+  // The asker may act on the job (cancel, hold, release, its output): its owner or an admin.
+  bool may_act = false;
   bool operator==(const WhyReply&) const = default;
 };
 

@@ -552,14 +552,34 @@ Result<int64_t> Runtime::PruneLogs(std::chrono::seconds max_age) {
   return pruned;
 }
 
+namespace {
+
+// The log file of output stream `stream` ("", "stdout" or "stderr"), nullptr for another name.
+const char* LogFileOf(const std::string& stream) {
+  return stream.empty()       ? kLogFile
+         : stream == "stdout" ? kStdoutLogFile
+         : stream == "stderr" ? kStderrLogFile
+                              : nullptr;
+}
+
+}  // namespace
+
+Result<int64_t> Runtime::LogSize(const std::string& job_key, const std::string& stream) {
+  if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
+  const char* file = LogFileOf(stream);
+  if (file == nullptr) return Invalid("unknown output stream '" + stream + "'");
+  struct stat st {};
+  if (stat((JobDir(job_key) + "/" + file).c_str(), &st) != 0) {
+    return NotFound("no log for job " + job_key);
+  }
+  return static_cast<int64_t>(st.st_size);
+}
+
 Result<std::string> Runtime::ReadLog(const std::string& job_key, const std::string& stream,
                                      int64_t offset, int64_t max_bytes, bool* eof) {
   if (!ValidKey(job_key)) return Invalid("bad job key '" + job_key + "'");
   if (offset < 0 || max_bytes < 0) return Invalid("negative log offset or size");
-  const char* file = stream.empty()       ? kLogFile
-                     : stream == "stdout" ? kStdoutLogFile
-                     : stream == "stderr" ? kStderrLogFile
-                                          : nullptr;
+  const char* file = LogFileOf(stream);
   if (file == nullptr) return Invalid("unknown output stream '" + stream + "'");
   std::string dir = JobDir(job_key);
   // Decided before reading, so output written after this check is never reported as the end.

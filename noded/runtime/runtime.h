@@ -154,6 +154,9 @@ class Runtime {
   // Up to max_bytes of the job's output from offset: `stream` "" both as written, "stdout" or
   // "stderr" one alone (NotFound for a session's job, whose output is one stream); *eof is set when
   // the read reached the end of the log of a job that has ended (no more output will come).
+  // The size in bytes of the job's output `stream` now (as ReadLog names it); NotFound when it
+  // has none.
+  virtual Result<int64_t> LogSize(const std::string& job_key, const std::string& stream);
   virtual Result<std::string> ReadLog(const std::string& job_key, const std::string& stream,
                                       int64_t offset, int64_t max_bytes, bool* eof);
   // Who runs the running job `job_key` and where its session relay listens.

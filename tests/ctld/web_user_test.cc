@@ -53,23 +53,35 @@ TEST(CheckRelayableTest, OnlyTheRequestsTheRestApiSendsPass) {
   // The dashboard's charts and node colours: public facts, as `herd history` and /metrics give.
   EXPECT_TRUE(CheckRelayable(MessageName<proto::HistoryRequest>(), "").ok());
   EXPECT_TRUE(CheckRelayable(MessageName<proto::StatsRequest>(), "").ok());
-  proto::JobActionRequest cancel{"cancel", {7}};
-  EXPECT_TRUE(CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(cancel)).ok());
+  // The job page's buttons and log tail, each on a named job.
+  for (const char* action : {"cancel", "hold", "release"}) {
+    proto::JobActionRequest named{action, {7}};
+    EXPECT_TRUE(CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(named)).ok())
+        << action;
+  }
+  proto::LogsRequest logs{7, 0, 0, 65536, "stdout", true};
+  EXPECT_TRUE(CheckRelayable(MessageName<proto::LogsRequest>(), EncodeBody(logs)).ok());
+  Status unnamed =
+      CheckRelayable(MessageName<proto::LogsRequest>(), EncodeBody(proto::LogsRequest{}));
+  EXPECT_EQ(unnamed.code(), Code::kInvalid);
+  EXPECT_NE(unnamed.message().find("named job"), std::string::npos) << unnamed.message();
+  EXPECT_FALSE(CheckRelayable(MessageName<proto::LogsRequest>(), "\xc1").ok());
   for (std::string_view type :
-       {MessageName<proto::LogsRequest>(), MessageName<proto::UpdateJobRequest>(),
-        MessageName<proto::WebTokenRequest>(),
+       {MessageName<proto::UpdateJobRequest>(), MessageName<proto::WebTokenRequest>(),
         MessageName<proto::WebRelay>(), MessageName<proto::AdminRequest>(),
-        MessageName<proto::ConnectionKeyRequest>()}) {
+        MessageName<proto::ConnectionKeyRequest>(), MessageName<proto::SessionWhereRequest>()}) {
     Status s = CheckRelayable(std::string(type), "");
     EXPECT_EQ(s.code(), Code::kInvalid) << type;
     EXPECT_NE(s.message().find("may not relay"), std::string::npos) << s.message();
   }
   for (const proto::JobActionRequest& other :
-       {proto::JobActionRequest{"hold", {7}}, proto::JobActionRequest{"requeue", {7}},
-        proto::JobActionRequest{"cancel", {}, {}, "alice"}}) {
+       {proto::JobActionRequest{"suspend", {7}}, proto::JobActionRequest{"requeue", {7}},
+        proto::JobActionRequest{"resume", {7}}, proto::JobActionRequest{"cancel", {}, {}, "alice"},
+        proto::JobActionRequest{"hold", {}, {7}}}) {
     Status s = CheckRelayable(MessageName<proto::JobActionRequest>(), EncodeBody(other));
     EXPECT_EQ(s.code(), Code::kInvalid) << other.action;
-    EXPECT_NE(s.message().find("only the cancel of named jobs"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("only the cancel, hold or release of named jobs"), std::string::npos)
+        << s.message();
   }
   EXPECT_FALSE(CheckRelayable(MessageName<proto::JobActionRequest>(), "\xc1").ok());
 }

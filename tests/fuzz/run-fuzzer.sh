@@ -69,6 +69,8 @@ elif [ "$name" = web ]; then
   printf '%s' '{"command": ["python", "train.py"], "cwd": "/home/a", "gpus": 0.5, "memory": "16G", "env": {"A": "1"}, "after": ["3:ok"]}' \
     >"$corpus/spec.json"
   printf '/api/v1/jobs/7/cancel\nRUNNING,PENDING\nherd_session=abc; herd_csrf=x' >"$corpus/request"
+  printf '/api/v1/jobs/7/log\n65536\nherd_session=abc' >"$corpus/log"
+  printf '/api/v1/jobs/7/hold\n1\nherd_session=abc; herd_csrf=x' >"$corpus/hold"
   max_len=8192
 else
   cp "$root/etc/herd.toml" "$corpus/herd.toml"

@@ -1,5 +1,6 @@
 // libFuzzer target: no input may crash, hang or leak in herd-web's REST API handlers (web/api.h):
-// the bytes are a job spec's JSON body, and split, a path, a query value and a Cookie header. Build
+// the bytes are a job spec's JSON body, and split, a path (such as /api/v1/jobs/1/log or
+// /api/v1/jobs/1/hold), a query value and a Cookie header. Build
 // with clang (tests/fuzz/CMakeLists.txt); run: ./web_fuzz -max_len=8192 corpus/
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,10 @@ class FuzzCtldLink : public herd::web::CtldLink {
     if (inner.type == MessageName<JobActionRequest>()) {
       return MakeEnvelope(JobActionReply{{{1, false, "not found", 0}}});
     }
+    if (inner.type == MessageName<LogsRequest>()) {
+      return MakeEnvelope(LogsReply{std::string("out\n\xff\0", 6), 3, false});
+    }
+    if (inner.type == MessageName<WhyRequest>()) return MakeEnvelope(WhyReply{});
     return herd::NotFound("no such thing");
   }
   herd::Result<herd::proto::WebTokenReply> WebToken(const herd::proto::WebTokenRequest&) override {
@@ -58,7 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (a != std::string::npos) {
     const std::string value = bytes.substr(a + 1, b == std::string::npos ? b : b - a - 1);
     for (const char* name :
-         {"state", "limit", "after", "since", "until", "by", "format", "token"}) {
+         {"state", "limit", "after", "since", "until", "by", "format", "token", "worker", "stream",
+          "bytes", "series", "key", "points", "offset", "brief"}) {
       other.params.emplace(name, value);
     }
   }

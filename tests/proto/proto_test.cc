@@ -91,7 +91,7 @@ model::NodeTopology FullTopology() {
 JobReport FullReport() {
   return {77, 3, "ENDED", 137, "out of memory", {1500, 0, 41943040}, 2, true};
 }
-LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536, "stderr"}; }
+LogsRequest FullLogsRequest() { return {42, 2, 4096, 65536, "stderr", true}; }
 LogsReply FullLogsReply() { return {std::string("line\n\0\xff", 7), 8192, true}; }
 
 template <typename T>
@@ -133,7 +133,7 @@ template <> AdminReply Sample() { return {"node dgx01 drained"}; }
 template <> WhyRequest Sample() { return {77}; }
 template <> WhyReply Sample() {
   return {FullJob(), "quota", 3, 5, Sample<ProjectStatus>(), 1700000900, "no estimate: hold",
-          {{1700000000, "submitted"}, {1700000100, "started on dgx01"}}};
+          {{1700000000, "submitted"}, {1700000100, "started on dgx01"}}, true};
 }
 template <> UsageRequest Sample() { return {1700000000, 1700086400, "project"}; }
 template <> UsageRow Sample() { return {"vision", 7200000, 4, 10, 60, 3600, 87, 2}; }

@@ -64,7 +64,32 @@ class FakeCtldLink : public CtldLink {
       reply.gpus = {{"n2", "a100", "", 2, 1500, 900}, {"n2", "a100", "vision", 0, 1500, 900}};
       return proto::MakeEnvelope(reply);
     }
+    if (inner.type == proto::MessageName<proto::LogsRequest>()) {
+      auto req = proto::BodyOf<proto::LogsRequest>(inner);
+      if (!req.ok()) return req.status();
+      logs.push_back(*req);
+      if (req->id == 7) return Denied("permission denied: job 7 belongs to alice");
+      // 100 bytes of output; the tail is its last max_bytes.
+      const std::string out = std::string(91, 'x') + "step 10\xff\n";
+      const size_t n = std::min<size_t>(out.size(), req->max_bytes);
+      return proto::MakeEnvelope(proto::LogsReply{out.substr(out.size() - n), 100, false});
+    }
+    if (inner.type == proto::MessageName<proto::WhyRequest>()) {
+      auto req = proto::BodyOf<proto::WhyRequest>(inner);
+      if (!req.ok()) return req.status();
+      proto::WhyReply reply;
+      reply.job.id = req->id;
+      reply.job.user = req->id == 7 ? "alice" : "bob";
+      reply.may_act = req->id != 7;
+      return proto::MakeEnvelope(reply);
+    }
     if (inner.type == proto::MessageName<proto::JobActionRequest>()) {
+      auto req = proto::BodyOf<proto::JobActionRequest>(inner);
+      if (!req.ok()) return req.status();
+      actions.push_back(*req);
+      if (req->ids == std::vector<model::JobId>{8}) {
+        return proto::MakeEnvelope(proto::JobActionReply{{{8, true, req->action + " done", 0}}});
+      }
       return proto::MakeEnvelope(
           proto::JobActionReply{{{7, false, "permission denied: job 7 belongs to alice", 0}}});
     }
@@ -80,6 +105,8 @@ class FakeCtldLink : public CtldLink {
 
   std::vector<std::pair<std::string, std::string>> relayed;  // token, type
   std::vector<proto::SubmitRequest> submitted;
+  std::vector<proto::LogsRequest> logs;
+  std::vector<proto::JobActionRequest> actions;
   std::vector<proto::WebTokenRequest> token_requests;
 };
 
@@ -204,6 +231,96 @@ TEST_F(ApiTest, CancelOfAnotherUsersJobIs403) {
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_THAT(r.body, HasSubstr("belongs to alice"));
   EXPECT_EQ(Call("POST", "/api/v1/jobs/x/cancel", Bearer()).status, 400);
+}
+
+// The job page's buttons: hold and release are relayed like cancel, one named job each; herd-ctld's
+// refusal of another user's job is a 403.
+TEST_F(ApiTest, HoldAndReleaseActOnTheNamedJobAndAnotherUsersJobIs403) {
+  for (const char* action : {"cancel", "hold", "release"}) {
+    link_.actions.clear();
+    HttpResponse mine = Call("POST", std::string("/api/v1/jobs/8/") + action, Bearer());
+    EXPECT_EQ(mine.status, 200) << action << ": " << mine.body;
+    ASSERT_EQ(link_.actions.size(), 1u) << action;
+    EXPECT_EQ(link_.actions[0].action, action);
+    EXPECT_EQ(link_.actions[0].ids, std::vector<model::JobId>{8});
+    HttpResponse other = Call("POST", std::string("/api/v1/jobs/7/") + action, Bearer());
+    EXPECT_EQ(other.status, 403) << action << ": " << other.body;
+    EXPECT_EQ(Call("POST", std::string("/api/v1/jobs/7/") + action).status, 401) << action;
+    EXPECT_EQ(Call("GET", std::string("/api/v1/jobs/8/") + action, Bearer()).status, 405);
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/jobs/8/suspend", Bearer()).status, 404);
+}
+
+TEST_F(ApiTest, AJobSaysWhetherItsViewerMayActOnIt) {
+  using nlohmann::json;
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/jobs/8", Bearer()).body)["may_act"], true);
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/jobs/7", Bearer()).body)["may_act"], false);
+}
+
+TEST_F(ApiTest, TheLogIsTheTailOfTheJobsOutputAskedAsHerdLogsAsks) {
+  using nlohmann::json;
+  HttpResponse r = Call("GET", "/api/v1/jobs/8/log", Bearer());
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(link_.logs.size(), 1u);
+  EXPECT_EQ(link_.logs[0].id, 8);
+  EXPECT_TRUE(link_.logs[0].tail);
+  EXPECT_EQ(link_.logs[0].max_bytes, kDefaultLogBytes);
+  EXPECT_EQ(link_.logs[0].stream, "");
+  const json body = json::parse(r.body);
+  EXPECT_EQ(body["offset"], 0);
+  EXPECT_EQ(body["next_offset"], 100);
+  EXPECT_EQ(body["eof"], false);
+  // A byte that is not UTF-8 still gives valid JSON.
+  EXPECT_THAT(body["data"].get<std::string>(), HasSubstr("step 10"));
+
+  r = Call("GET", "/api/v1/jobs/8/log", Bearer(), "",
+           {{"bytes", "9"}, {"stream", "stderr"}, {"worker", "2"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(link_.logs.back().max_bytes, 9);
+  EXPECT_EQ(link_.logs.back().stream, "stderr");
+  EXPECT_EQ(link_.logs.back().worker, 2);
+  EXPECT_EQ(json::parse(r.body)["offset"], 91);
+
+  // Another user's output: herd-ctld's refusal, as for herd logs.
+  r = Call("GET", "/api/v1/jobs/7/log", Bearer());
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(r.body.find("step 10"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/8/log").status, 401);
+}
+
+TEST_F(ApiTest, BadLogParametersAre400WithAMessageAndHerdCtldIsNotAsked) {
+  const std::vector<std::pair<std::multimap<std::string, std::string>, std::string>> cases = {
+      {{{"bytes", "0"}}, "bytes: expected 1 to 1048576"},
+      {{{"bytes", "1048577"}}, "bytes: expected 1 to 1048576"},
+      {{{"bytes", "-5"}}, "bytes: expected a whole number"},
+      {{{"bytes", "lots"}}, "bytes: expected a whole number"},
+      {{{"stream", "stdin"}}, "stream: expected stdout or stderr"},
+      {{{"worker", "-1"}}, "worker: expected a whole number"},
+      {{{"worker", "999999999999"}}, "worker: a job has at most"},
+  };
+  for (const auto& [params, message] : cases) {
+    HttpResponse r = Call("GET", "/api/v1/jobs/8/log", Bearer(), "", params);
+    EXPECT_EQ(r.status, 400) << message;
+    EXPECT_THAT(r.body, HasSubstr(message));
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/x/log", Bearer()).status, 400);
+  EXPECT_TRUE(link_.logs.empty());
+}
+
+// DNS rebinding: a Host header that names another site is refused; addresses, localhost and the
+// configured names pass.
+TEST(HostAllowedTest, OnlyAddressesLocalhostAndTheConfiguredNamesPass) {
+  const std::vector<std::string> names = {"ctl01", "herd.example.org"};
+  for (const char* host :
+       {"127.0.0.1:9180", "127.0.0.1", "10.1.2.3:80", "[::1]:9180", "[fe80::1]", "localhost:9180",
+        "LOCALHOST", "ctl01:9180", "Herd.Example.Org", "herd.example.org.:443", ""}) {
+    EXPECT_TRUE(HostAllowed(host, names)) << host;
+  }
+  for (const char* host :
+       {"evil.example:9180", "evil.example", "ctl01.evil.example:9180", "127.0.0.1.evil.example",
+        "[evil]:80", "[::1", "localhost.evil:1", "1.2.3.4.5"}) {
+    EXPECT_FALSE(HostAllowed(host, names)) << host;
+  }
 }
 
 // The login address serves a page that asks; nothing is swapped and no cookie

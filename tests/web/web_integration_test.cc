@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -135,41 +137,59 @@ pid_t StartHerdWeb(const std::string& dir, int port) {
   return web;
 }
 
-class WebTest : public SharedClusterTest<WebTest> {
+constexpr uint32_t kNobody = 65534;
+
+// A suite of tests against herd-web beside a cluster shared by the suite. `Suite` gives the [web]
+// table's settings after listen (and any other TOML) in WebToml(), and in Skip() why the suite
+// cannot run here ("" when it can): then no cluster is started and each test is skipped.
+template <typename Suite>
+class HerdWebTest : public SharedClusterTest<Suite> {
+  using Base = SharedClusterTest<Suite>;
+
  public:
+  static std::string Skip() { return ""; }
   static LocalCluster::Options ClusterOptions() {
     port_ = FreePort();
     LocalCluster::Options o;
-    // herd-web is started as root, as systemd would, and becomes nobody.
     o.extra_toml =
-        "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) + "\"\nuser = \"nobody\"\n";
+        "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) + "\"\n" + Suite::WebToml();
     return o;
   }
   static void SetUpTestSuite() {
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
+    if (!Suite::Skip().empty()) return;  // SetUp skips
+    Base::SetUpTestSuite();
+    if (Base::cluster_ == nullptr) return;
+    web_ = StartHerdWeb(Base::cluster_->dir(), port_);
   }
   static void TearDownTestSuite() {
     Stop(web_);
     web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+    Base::TearDownTestSuite();
   }
 
  protected:
   void SetUp() override {
-    SharedClusterTest::SetUp();
+    if (const std::string why = Suite::Skip(); !why.empty()) GTEST_SKIP() << why;
+    Base::SetUp();
     ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(Base::c().dir() + "/web.out");
   }
+
+  static inline int port_ = 0;
+  static inline pid_t web_ = 0;
+};
+
+class WebTest : public HerdWebTest<WebTest> {
+ public:
+  // herd-web is started as root, as systemd would, and becomes nobody.
+  static std::string WebToml() { return "user = \"nobody\"\n"; }
+
+ protected:
   std::string Metrics() {
     auto [status, body] = Get(port_, "/metrics");
     EXPECT_EQ(status, 200) << ReadText(c().dir() + "/web.out");
     return body;
   }
-
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
 };
 
 TEST_F(WebTest, MetricsShowJobsGpusAndUtilization) {
@@ -266,12 +286,14 @@ TEST_F(WebTest, MalformedRequestsAreRefusedAndHerdWebStaysUp) {
       {"garbage", "GARBAGE\r\n\r\n", "HTTP/1.1 400"},
       {"binary", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\0\0\0\r\n\r\n", 18),
        "HTTP/1.1 400"},
-      {"huge request line", "GET /" + big + " HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414"},
-      {"huge header", "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
+      {"huge request line", "GET /" + big + " HTTP/1.1\r\nHost: localhost\r\n\r\n", "HTTP/1.1 414"},
+      {"huge header", "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Big: " + big + "\r\n\r\n",
        "HTTP/1.1 400"},
-      {"huge body", "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
+      {"huge body",
+       "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000\r\n\r\n",
        "HTTP/1.1 413"},
-      {"negative length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", "HTTP/1.1 4"},
+      {"negative length", "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+       "HTTP/1.1 4"},
   };
   for (const Case& c : cases) {
     const std::string reply = RawExchange(port_, c.bytes);
@@ -282,12 +304,64 @@ TEST_F(WebTest, MalformedRequestsAreRefusedAndHerdWebStaysUp) {
   EXPECT_EQ(Get(port_, "/no-such-page").first, 404);
 }
 
+// DNS rebinding: another site's name resolving to herd-web's address gets 421 and no metrics,
+// pages or API; herd-web's own address is answered.
+TEST_F(WebTest, ARequestForAnotherHostNameIsRefused) {
+  for (const char* path : {"/metrics", "/", "/api/v1/openapi.json", "/login?token=x"}) {
+    const std::string reply =
+        RawExchange(port_, std::string("GET ") + path + " HTTP/1.1\r\nHost: evil.example:" +
+                               std::to_string(port_) + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(reply.rfind("HTTP/1.1 421", 0), 0u) << path << ": " << reply;
+  }
+  const std::string ok =
+      RawExchange(port_, "GET /metrics HTTP/1.1\r\nHost: localhost:" + std::to_string(port_) +
+                             "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+}
+
 TEST_F(WebTest, RunsAsItsUserNotRoot) {
   const std::string status = ReadText("/proc/" + std::to_string(web_) + "/status");
   const size_t uid = status.find("\nUid:");
   ASSERT_NE(uid, std::string::npos);
   EXPECT_EQ(status.substr(uid, 30).find("\t0\t"), std::string::npos) << status.substr(uid, 30);
   EXPECT_NE(status.substr(uid, 30).find("65534"), std::string::npos) << status.substr(uid, 30);
+}
+
+// herd-web holds its users' tokens: started directly as its unprivileged user (not by root, whose
+// change of user would clear the flag anyway) it is still not dumpable (its /proc files stay
+// root's, so no other process of that user reads its memory) and writes no core file.
+TEST_F(WebTest, ItsMemoryStaysPrivateWhenStartedAsItsUser) {
+  if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+    GTEST_SKIP() << "needs root and setpriv (to start herd-web as nobody)";
+  }
+  const std::string dir = c().dir() + "/web-as-nobody";
+  const int port = FreePort();
+  ASSERT_EQ(RunShell("mkdir -p " + dir + " && install -m 0755 " + BinDir() + "/herd-web " + dir +
+                     "/herd-web && chmod 0755 " + c().dir() + " " + dir)
+                .exit_code,
+            0);
+  std::ofstream(dir + "/herd.toml")
+      << "[web]\nlisten = \"127.0.0.1:" << port << "\"\nuser = \"nobody\"\n";
+  chmod((dir + "/herd.toml").c_str(), 0644);
+  const pid_t web = Spawn({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           dir + "/herd-web", "--config", dir + "/herd.toml"},
+                          dir + "/web.out");
+  ASSERT_GT(web, 0);
+  const bool up = PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  struct stat st {};
+  const bool stated = stat(("/proc/" + std::to_string(web) + "/status").c_str(), &st) == 0;
+  const std::string status = ReadText("/proc/" + std::to_string(web) + "/status");
+  const std::string limits = ReadText("/proc/" + std::to_string(web) + "/limits");
+  Stop(web);
+  ASSERT_TRUE(up) << ReadText(dir + "/web.out");
+  EXPECT_NE(status.find("Uid:\t65534"), std::string::npos) << status.substr(0, 400);
+  ASSERT_TRUE(stated);
+  EXPECT_EQ(st.st_uid, 0u) << "/proc/PID of a dumpable process belongs to its user";
+  std::string core;
+  for (std::istringstream in(limits); std::getline(in, core);) {
+    if (core.starts_with("Max core file size")) break;
+  }
+  EXPECT_THAT(core, ::testing::MatchesRegex("Max core file size +0 +0 .*")) << limits;
 }
 
 TEST_F(WebTest, RefusesRootWithoutAUser) {
@@ -313,40 +387,19 @@ TEST_F(WebTest, RefusesToRunAsHerdCtldsUser) {
 
 // ---- the REST API with tokens ----
 
-constexpr uint32_t kNobody = 65534;
-
 // herd-web runs as daemon (uid 1); researchers are nobody; root is the admin. herd-ctld swaps
 // login tokens within 3 s, so that the test sees one expire.
-class WebApiTest : public SharedClusterTest<WebApiTest> {
+class WebApiTest : public HerdWebTest<WebApiTest> {
  public:
-  static LocalCluster::Options ClusterOptions() {
-    port_ = FreePort();
-    LocalCluster::Options o;
-    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
-                   "\"\nuser = \"daemon\"\nlogin_token_ttl = \"3s\"\n";
-    return o;
-  }
-  static void SetUpTestSuite() {
-    if (geteuid() != 0) return;  // SetUp skips
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
-  }
-  static void TearDownTestSuite() {
-    Stop(web_);
-    web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+  static std::string WebToml() { return "user = \"daemon\"\nlogin_token_ttl = \"3s\"\n"; }
+  static std::string Skip() {
+    if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
+      return "needs root and setpriv (herd-web runs as daemon, a researcher as nobody)";
+    }
+    return "";
   }
 
  protected:
-  void SetUp() override {
-    if (geteuid() != 0 || RunShell("command -v setpriv").exit_code != 0) {
-      GTEST_SKIP() << "needs root and setpriv (herd-web runs as daemon, a researcher as nobody)";
-    }
-    SharedClusterTest::SetUp();
-    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
-  }
   // `herd web --token` as root (uid 0) or as nobody: a session token for the API.
   std::string ApiToken(bool as_root) {
     CommandResult r =
@@ -390,9 +443,6 @@ class WebApiTest : public SharedClusterTest<WebApiTest> {
                     " --regid=" + std::to_string(uid) + " --clear-groups " + probe + " " +
                     c().dir() + "/herd.toml " + token);
   }
-
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
 };
 
 TEST_F(WebApiTest, ListSubmitShowAndCancelWithAToken) {
@@ -468,6 +518,79 @@ TEST_F(WebApiTest, AResearcherSeesOthersJobsPublicFactsOnlyAndCannotCancelThem) 
   auto cancelled = Call("POST", "/api/v1/jobs/" + std::to_string(*other) + "/cancel", admin);
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(cancelled->status, 200) << cancelled->body;
+}
+
+// A job's output through the API is its owner's (and admins'), as with herd logs; hold and
+// release act on the owner's job alone.
+TEST_F(WebApiTest, LogHoldAndReleaseAreTheOwnersAlone) {
+  const std::string token = ApiToken(/*as_root=*/false);
+  auto submitted =
+      Call("POST", "/api/v1/jobs", token,
+           R"({"command": ["sh", "-c", "echo out-of-the-job; sleep 300"], "cwd": "/tmp",)"
+           R"( "hold": true})");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 201) << submitted->body;
+  const long id = Json(submitted)["id"].get<long>();
+  const std::string mine = "/api/v1/jobs/" + std::to_string(id);
+  auto shown = Call("GET", mine, token);
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(Json(shown)["may_act"], true) << shown->body;
+  EXPECT_EQ(Json(shown)["waits_for"], "hold") << shown->body;
+  auto released = Call("POST", mine + "/release", token);
+  ASSERT_TRUE(released);
+  EXPECT_EQ(released->status, 200) << released->body;
+  ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
+  // A running job is not held: herd-ctld's reason, as a conflict.
+  auto late = Call("POST", mine + "/hold", token);
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->status, 409) << late->body;
+  std::string data;
+  EXPECT_TRUE(PollUntil(10s, [&] {
+    auto log = Call("GET", mine + "/log?stream=stdout&bytes=4096", token);
+    data = log && log->status == 200 ? Json(log)["data"].get<std::string>() : "";
+    return data.find("out-of-the-job") != std::string::npos;
+  })) << data;
+  auto bad = Call("GET", mine + "/log?bytes=2000000", token);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  EXPECT_NE(bad->body.find("bytes: expected 1 to 1048576"), std::string::npos) << bad->body;
+  auto anonymous = Call("GET", mine + "/log", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+
+  // root's job: nobody gets neither its output nor its hold.
+  auto others = c().Submit("-- sh -c 'echo root-output; sleep 300'");
+  ASSERT_TRUE(others.ok()) << others.status().message();
+  const std::string other = "/api/v1/jobs/" + std::to_string(*others);
+  auto seen = Call("GET", other, token);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(Json(seen)["may_act"], false) << seen->body;
+  for (const char* action : {"/hold", "/release", "/cancel"}) {
+    auto refused = Call("POST", other + action, token);
+    ASSERT_TRUE(refused) << action;
+    EXPECT_EQ(refused->status, 403) << action << ": " << refused->body;
+  }
+  ASSERT_TRUE(c().WaitForState(*others, "RUNNING")) << c().log_tail();
+  auto log = Call("GET", other + "/log", token);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, 403) << log->body;
+  EXPECT_EQ(log->body.find("root-output"), std::string::npos);
+  // The admin's token reads it.
+  const std::string admin = ApiToken(/*as_root=*/true);
+  EXPECT_TRUE(PollUntil(10s, [&] {
+    auto r = Call("GET", other + "/log", admin);
+    return r && r->status == 200 && r->body.find("root-output") != std::string::npos;
+  }));
+  // GPU-hours by GPU type, as herd usage --by type.
+  auto by_type = Call("GET", "/api/v1/usage?by=type", token);
+  ASSERT_TRUE(by_type);
+  EXPECT_EQ(by_type->status, 200) << by_type->body;
+  EXPECT_EQ(Json(by_type)["by"], "type") << by_type->body;
+  auto csv = Call("GET", "/api/v1/usage?by=type&format=csv", token);
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->body.rfind("type,gpu_hours,", 0), 0u) << csv->body;
+  EXPECT_EQ(Call("POST", mine + "/cancel", token)->status, 200);
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*others)).exit_code, 0);
 }
 
 TEST_F(WebApiTest, WrongExpiredUsedAndRevokedTokensGet401AndNoData) {
@@ -626,37 +749,22 @@ TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
 // shows the cluster's jobs, reasons and charts, built from the API; a job name with markup stays
 // text; a browser without a valid session gets 401 and no data. Screenshots of each page go to
 // build/test-artifacts/dashboard/.
-class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
+class WebDashboardTest : public HerdWebTest<WebDashboardTest> {
  public:
-  static LocalCluster::Options ClusterOptions() {
-    port_ = FreePort();
-    LocalCluster::Options o;
-    // A history sample every second, so that charts have points within the test.
-    o.extra_toml = "[web]\nlisten = \"127.0.0.1:" + std::to_string(port_) +
-                   "\"\nuser = \"daemon\"\n[history]\ninterval = \"1s\"\n";
-    return o;
-  }
-  static void SetUpTestSuite() {
-    if (geteuid() != 0 || access(Chromium::kPath, X_OK) != 0) return;  // SetUp skips
-    SharedClusterTest::SetUpTestSuite();
-    if (cluster_ == nullptr) return;
-    web_ = StartHerdWeb(cluster_->dir(), port_);
-  }
-  static void TearDownTestSuite() {
-    Stop(web_);
-    web_ = 0;
-    SharedClusterTest::TearDownTestSuite();
+  // A history sample every second, so that charts have points within the test.
+  static std::string WebToml() { return "user = \"daemon\"\n[history]\ninterval = \"1s\"\n"; }
+  static std::string Skip() {
+    if (access(Chromium::kPath, X_OK) != 0) {
+      return std::string(Chromium::kPath) + " is missing (apt-get install chromium)";
+    }
+    if (geteuid() != 0) return "needs root (herd-web runs as daemon)";
+    return "";
   }
 
  protected:
   void SetUp() override {
-    if (access(Chromium::kPath, X_OK) != 0) {
-      GTEST_SKIP() << Chromium::kPath << " is missing (apt-get install chromium)";
-    }
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (herd-web runs as daemon)";
-    SharedClusterTest::SetUp();
-    ASSERT_GT(web_, 0) << "cannot start " << BinDir() << "/herd-web";
-    ASSERT_EQ(Get(port_, "/").first, 200) << ReadText(c().dir() + "/web.out");
+    HerdWebTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     artifacts_ = BinDir() + "/../test-artifacts/dashboard";
     RunShell("mkdir -p " + artifacts_);
     auto browser = Chromium::Start(c().dir() + "/chromium-" +
@@ -678,14 +786,34 @@ class WebDashboardTest : public SharedClusterTest<WebDashboardTest> {
     auto t = browser_->Evaluate("document.getElementById('page').textContent");
     return t.ok() && t->is_string() ? t->get<std::string>() : "";
   }
+  // Logs the browser in as uid `uid` (0: root) would: the address `herd web` prints, then the
+  // page's button.
+  void LogIn(uint32_t uid) {
+    CommandResult web = uid == 0 ? c().Herd("web") : c().HerdAs(uid, uid, "web");
+    ASSERT_EQ(web.exit_code, 0) << web.err;
+    const std::string url = web.out.substr(0, web.out.find('\n'));
+    ASSERT_NE(url.find("/login?token="), std::string::npos) << url;
+    ASSERT_TRUE(browser_->Navigate(Base() + url.substr(url.find("/login?token="))).ok());
+    ASSERT_TRUE(browser_->Evaluate("document.querySelector('form').submit(), true").ok());
+    ASSERT_TRUE(
+        browser_->WaitFor("location.pathname === '/' && "
+                          "document.getElementById('page')?.dataset.state === 'ready'",
+                          15s))
+        << Text() << ReadText(c().dir() + "/web.out");
+  }
+  // The HTTP status of a POST to `path` from the page, with its CSRF header, as its buttons send.
+  nlohmann::json PostFromPage(const std::string& path) {
+    auto status = browser_->Evaluate("fetch('" + path +
+                                     "', {method: 'POST', headers: {'X-Herd-CSRF': csrf()}})"
+                                     ".then(r => r.status)");
+    return status.ok() ? *status : nlohmann::json(status.status().message());
+  }
   void Shoot(const std::string& name) {
     const std::string path = artifacts_ + "/" + name + ".png";
     EXPECT_TRUE(browser_->Screenshot(path).ok());
     std::cout << "screenshot: " << path << "\n";
   }
 
-  static inline int port_ = 0;
-  static inline pid_t web_ = 0;
   std::string artifacts_;
   std::unique_ptr<Chromium> browser_;
 };
@@ -701,18 +829,8 @@ TEST_F(WebDashboardTest, PagesShowJobsReasonsAndUtilizationAfterLogin) {
     std::ofstream fed(c().dir() + "/nodes/dgx01/gpu-metrics");
     for (int g = 0; g < 8; ++g) fed << g << " 60 1000\n";
   }
-  // Log in as `herd web`'s user would: its address, then the page's button.
-  CommandResult web = c().Herd("web");
-  ASSERT_EQ(web.exit_code, 0) << web.err;
-  const std::string url = web.out.substr(0, web.out.find('\n'));
-  ASSERT_NE(url.find("/login?token="), std::string::npos) << url;
-  ASSERT_TRUE(browser_->Navigate(Base() + url.substr(url.find("/login?token="))).ok());
-  ASSERT_TRUE(browser_->Evaluate("document.querySelector('form').submit(), true").ok());
-  ASSERT_TRUE(
-      browser_->WaitFor("location.pathname === '/' && "
-                        "document.getElementById('page')?.dataset.state === 'ready'",
-                        15s))
-      << Text() << ReadText(c().dir() + "/web.out");
+  LogIn(/*uid=*/0);
+  if (HasFatalFailure()) return;
 
   Open("jobs");
   EXPECT_NE(Text().find(evil), std::string::npos) << "the name shows as text: " << Text();
@@ -772,6 +890,76 @@ TEST_F(WebDashboardTest, PagesShowJobsReasonsAndUtilizationAfterLogin) {
 
   for (long id : {*running, *pending})
     EXPECT_EQ(c().Herd("cancel " + std::to_string(id)).exit_code, 0);
+}
+
+// A job's owner sees the output of its running job on its page and cancels it with the page's
+// button; the job of another user shows neither output nor buttons, and herd-ctld refuses that
+// user's POSTs to it. The usage page shows GPU-hours by GPU type beside those by user.
+TEST_F(WebDashboardTest, TheOwnerSeesTheOutputAndCancelsFromTheJobPage) {
+  CommandResult submitted =
+      c().HerdAs(kNobody, kNobody, "submit -q -g 1 -- sh -c 'echo hello-from-the-job; sleep 300'");
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const long mine = std::stol(submitted.out);
+  auto others = c().Submit("-- sleep 300");
+  ASSERT_TRUE(others.ok()) << others.status().message();
+  ASSERT_TRUE(c().WaitForState(mine, "RUNNING")) << c().log_tail();
+  ASSERT_TRUE(c().WaitForState(*others, "RUNNING")) << c().log_tail();
+  LogIn(kNobody);
+  if (HasFatalFailure()) return;
+
+  Open("job/" + std::to_string(mine));
+  EXPECT_TRUE(browser_->WaitFor(
+      "document.getElementById('log')?.textContent.includes('hello-from-the-job')", 20s))
+      << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#log *') === null"), true) << "text only";
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('cancel') !== null"), true) << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('hold') === null"), true)
+      << "a running job is not held";
+  Shoot("job-output");
+  ASSERT_TRUE(browser_->Evaluate("document.getElementById('cancel').click(), true").ok());
+  // The button shows the page again; until herd-ctld has the job's end it is shown again (once
+  // each earlier showing has finished, so that none is dropped for the next).
+  EXPECT_TRUE(browser_->WaitFor(
+      "(() => { const page = document.getElementById('page');"
+      " if (page.dataset.state === 'ready' && page.textContent.includes('CANCELLED')) return true;"
+      " if (page.dataset.state !== 'loading')"
+      "   window.dispatchEvent(new HashChangeEvent('hashchange'));"
+      " return false; })()",
+      20s))
+      << Text();
+  EXPECT_EQ(c().WaitForEnd(mine), "CANCELLED");
+  CommandResult jobs = c().Herd("jobs -a " + std::to_string(mine));
+  EXPECT_NE(jobs.out.find("CANCELLED"), std::string::npos) << jobs.out << jobs.err;
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('cancel') === null"), true)
+      << "an ended job has no buttons: " << Text();
+  Shoot("job-cancelled");
+
+  const std::string other = "/api/v1/jobs/" + std::to_string(*others);
+  Open("job/" + std::to_string(*others));
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('page').dataset.state"), "ready");
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('actions') === null && "
+                                "document.getElementById('log') === null"),
+            true)
+      << Text();
+  Shoot("job-of-another-user");
+  for (const char* action : {"/cancel", "/hold"}) {
+    EXPECT_EQ(PostFromPage(other + action), 403) << action;
+  }
+  EXPECT_EQ(*browser_->Evaluate("fetch('" + other + "/log').then(r => r.status)"), 403);
+  auto job = c().Show(*others);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ((*job)["state"], "RUNNING");
+
+  Open("usage");
+  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#usage-user table') !== null && "
+                                "document.querySelector('#usage-type table') !== null"),
+            true)
+      << Text();
+  EXPECT_NE(Text().find("By GPU type"), std::string::npos) << Text();
+  EXPECT_EQ(*browser_->Evaluate("document.getElementById('csv-type').getAttribute('href')"),
+            "/api/v1/usage?since=7d&by=type&format=csv");
+  Shoot("usage-by-type");
+  EXPECT_EQ(c().Herd("cancel " + std::to_string(*others)).exit_code, 0);
 }
 
 TEST_F(WebDashboardTest, AWrongOrExpiredSessionGets401AndNoData) {

@@ -1,6 +1,7 @@
-// herd-web's dashboard: read-only pages built from the REST API (/api/v1/...) with the session
-// cookie. Job names, commands, reasons and node names come from users: they only ever enter the
-// page as text (el() below, textContent), never as HTML.
+// herd-web's dashboard: pages built from the REST API (/api/v1/...) with the session cookie; a
+// job's owner and admins also see its output and cancel, hold or release it from its page. Job
+// names, commands, reasons, output and node names come from users: they only ever enter the page
+// as text (el() below, textContent), never as HTML.
 'use strict';
 
 const PAGE_SIZE = 200;  // jobs per page of the jobs table
@@ -39,6 +40,30 @@ async function api(path) {
   await scriptsRun;
   if (r.status === 401) throw new Unauthorized(body && body.error ? body.error : 'not logged in');
   if (!r.ok) throw new Error((body && body.error) || ('HTTP ' + r.status));
+  return body;
+}
+
+// The CSRF cookie's value (herd_csrf, __Host-herd_csrf under HTTPS): a POST echoes it in
+// X-Herd-CSRF, which a page of another site cannot read.
+function csrf() {
+  for (const c of document.cookie.split(';')) {
+    const [name, ...value] = c.trim().split('=');
+    if (name === 'herd_csrf' || name === '__Host-herd_csrf') return value.join('=');
+  }
+  return '';
+}
+
+async function post(path) {
+  const r = await fetch(path, {method: 'POST', credentials: 'same-origin',
+                               headers: {Accept: 'application/json', 'X-Herd-CSRF': csrf()}});
+  let body = null;
+  try {
+    body = await r.json();
+  } catch (e) {
+    body = null;
+  }
+  if (r.status === 401) throw new Unauthorized(body && body.error ? body.error : 'not logged in');
+  if (!r.ok) throw new Error((body && (body.message || body.error)) || ('HTTP ' + r.status));
   return body;
 }
 
@@ -229,8 +254,67 @@ async function job(args) {
   } else {
     out.push(el('p', {class: 'note'}, 'No events shown (a job\'s events are shown to its owner).'));
   }
-  out.push(el('p', {class: 'note'}, 'Its output: herd logs ' + j.id + ' (on a login node).'));
+  if (reply.may_act) {
+    out.splice(2, 0, actions(j, reply));
+    out.push(el('h2', {}, 'Output'), logTail(j));
+  } else {
+    out.push(el('p', {class: 'note'}, 'Its output is shown to its owner and admins.'));
+  }
   return out;
+}
+
+const LIVE_STATES = new Set(['STARTING', 'RUNNING', 'SUSPENDED']);
+const LOG_REFRESH_MS = 3000;
+
+// The buttons of a job its viewer may act on: each POSTs, then the page is shown again.
+function actions(j, reply) {
+  const box = el('p', {class: 'actions', id: 'actions'});
+  const result = el('span', {class: 'note', id: 'action-result'});
+  const button = (action, label) => {
+    const b = el('button', {type: 'button', id: action}, label);
+    b.addEventListener('click', async () => {
+      for (const other of box.querySelectorAll('button')) other.disabled = true;
+      try {
+        const r = await post('/api/v1/jobs/' + Number(j.id) + '/' + action);
+        result.textContent = r.message;
+        render();
+      } catch (e) {
+        result.textContent = 'Cannot ' + action + ': ' + e.message;
+        result.className = 'error';
+        for (const other of box.querySelectorAll('button')) other.disabled = false;
+      }
+    });
+    return b;
+  };
+  const pending = j.state === 'PENDING';
+  if (!pending && !LIVE_STATES.has(j.state)) return box;  // ended: nothing to do
+  box.append(button('cancel', 'Cancel'));
+  if (pending && reply.waits_for === 'hold') box.append(button('release', 'Release'));
+  else if (pending) box.append(button('hold', 'Hold'));
+  box.append(result);
+  return box;
+}
+
+// The last 64 KiB of a job's output, as text, asked for again while the job runs and this page
+// shows it.
+function logTail(j) {
+  const pre = el('pre', {class: 'log', id: 'log'}, 'Loading…');
+  const generation = renders;
+  const load = async () => {
+    if (generation !== renders) return;  // another page (or this one again) is shown
+    try {
+      const log = await api('/api/v1/jobs/' + Number(j.id) + '/log');
+      pre.textContent = log.data || '(no output yet)';
+      pre.dataset.offset = String(log.offset);
+      pre.dataset.nextOffset = String(log.next_offset);
+    } catch (e) {
+      pre.textContent = 'No output to show: ' + e.message;
+    }
+    pre.dataset.loaded = 'true';
+    if (LIVE_STATES.has(j.state) && generation === renders) setTimeout(load, LOG_REFRESH_MS);
+  };
+  load();
+  return pre;
 }
 
 function gpuClass(used, util) {
@@ -288,13 +372,27 @@ async function nodes(args, params) {
   return out;
 }
 
+const USAGE_BY = ['user', 'project', 'type'];
+const USAGE_LABEL = {user: 'user', project: 'project', type: 'GPU type'};
+
+function usageTable(reply, by) {
+  return table([USAGE_LABEL[by], 'GPU-hours', 'jobs', 'wait p50 (s)', 'wait p90 (s)', 'utilization',
+                'preemptions'],
+               reply.rows.map(r => [r[by], r.gpu_hours.toFixed(2), r.jobs, r.wait_p50_s,
+                                    r.wait_p90_s, pct(r.gpu_util_pct), r.preemptions]),
+               [1, 2, 3, 4, 5, 6]);
+}
+
+// GPU-hours by user or project, and beside them by GPU type, over the range.
 async function usage(args, params) {
   const f = {since: params.get('since') || '7d', until: params.get('until') || '',
-             by: params.get('by') === 'project' ? 'project' : 'user'};
-  const reply = await api('/api/v1/usage' + query(f));
+             by: USAGE_BY.includes(params.get('by')) ? params.get('by') : 'user'};
+  const [reply, byType] = await Promise.all([
+    api('/api/v1/usage' + query(f)),
+    f.by === 'type' ? null : api('/api/v1/usage' + query({...f, by: 'type'}))]);
   const by = el('select', {name: 'by'});
-  for (const b of ['user', 'project']) {
-    const o = el('option', {value: b}, b);
+  for (const b of USAGE_BY) {
+    const o = el('option', {value: b}, USAGE_LABEL[b]);
     if (b === f.by) o.selected = true;
     by.append(o);
   }
@@ -307,14 +405,17 @@ async function usage(args, params) {
     const d = new FormData(form);
     location.hash = 'usage' + query({since: d.get('since'), until: d.get('until'), by: d.get('by')});
   });
-  return [el('h1', {}, 'Usage'), form,
-          table([f.by, 'GPU-hours', 'jobs', 'wait p50 (s)', 'wait p90 (s)', 'utilization',
-                 'preemptions'],
-                reply.rows.map(r => [r[f.by], r.gpu_hours.toFixed(2), r.jobs, r.wait_p50_s,
-                                     r.wait_p90_s, pct(r.gpu_util_pct), r.preemptions]),
-                [1, 2, 3, 4, 5, 6]),
-          el('p', {}, el('a', {href: '/api/v1/usage' + query({...f, format: 'csv'}),
-                               download: 'herd-usage.csv', id: 'csv'}, 'Download as CSV'))];
+  const csv = (b, id) => el('a', {href: '/api/v1/usage' + query({...f, by: b, format: 'csv'}),
+                                  download: 'herd-usage-' + b + '.csv', id}, 'Download as CSV');
+  const out = [el('h1', {}, 'Usage'), form,
+               el('div', {class: 'usage', id: 'usage-' + f.by},
+                  el('h2', {}, 'By ' + USAGE_LABEL[f.by]), usageTable(reply, f.by),
+                  el('p', {}, csv(f.by, 'csv')))];
+  if (byType) {
+    out.push(el('div', {class: 'usage', id: 'usage-type'}, el('h2', {}, 'By GPU type'),
+                usageTable(byType, 'type'), el('p', {}, csv('type', 'csv-type'))));
+  }
+  return out;
 }
 
 const PAGES = {overview, projects, jobs, job, nodes, usage};

@@ -20,7 +20,6 @@ Controller::Controller(config::Config config, std::unique_ptr<store::Store> stor
                        std::unique_ptr<net::Server> server,
                        std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
     : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
-  for (const Route& r : Routes()) routes_.emplace(r.type, r);
   stats_.start_time = Now();
   Reconfigure(std::move(config));
 }
@@ -190,11 +189,6 @@ void Controller::Tick() {
 
 // ---- message dispatch ----
 
-const Controller::Route* Controller::FindRoute(std::string_view type) const {
-  auto it = routes_.find(type);
-  return it == routes_.end() ? nullptr : &it->second;
-}
-
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
   auto who = Verify(in);
@@ -204,12 +198,13 @@ void Controller::Handle(const net::Incoming& in) {
     return;
   }
   server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
-  const Route* route = FindRoute(e.type);
+  const rpc::Route* route = rpc::FindRoute(e.type);
   if (route == nullptr) {
     ReplyError(in, Invalid("unknown request '" + e.type +
                            "': herd and herd-ctld versions may differ"));
     return;
   }
+  using rpc::Caller;
   switch (route->caller) {
     case Caller::kUser:
       break;
@@ -237,14 +232,14 @@ void Controller::Handle(const net::Incoming& in) {
       }
       break;
   }
-  Status s = (this->*route->handle)(in, *who);
+  Status s = route->handle(*this, in, *who);
   if (!s.ok()) ReplyError(in, s);
 }
 
 void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
   // herd-noded takes only messages that carry herd-ctld's credential; the CLI needs none.
-  const Route* route = FindRoute(in.envelope.type);
-  if (route != nullptr && route->caller == Caller::kNode) {
+  const rpc::Route* route = rpc::FindRoute(in.envelope.type);
+  if (route != nullptr && route->caller == rpc::Caller::kNode) {
     SendSigned(in.peer, std::move(e));
     return;
   }

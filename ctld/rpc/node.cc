@@ -9,13 +9,42 @@ namespace herd::ctld {
 
 using model::Job;
 
-Status Controller::OnRegister(const net::Incoming& in, const auth::Identity& /*who*/) {
+namespace rpc {
+namespace {
+struct NodeFamily;
+}  // namespace
+
+template <>
+struct Handlers<NodeFamily> {
+  // herd-noded's registration: the node's topology and every job it runs.
+  static Status OnRegister(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd-noded's heartbeat: its jobs' reports and GPU metrics.
+  static Status OnHeartbeat(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // A worker's start or end, acknowledged once handled.
+  static Status OnJobEvent(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using NodeMessages = rpc::Handlers<rpc::NodeFamily>;
+
+std::span<const rpc::Route> rpc::NodeRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::RegisterRequest>(), Caller::kNode, &NodeMessages::OnRegister},
+      {MessageName<proto::Heartbeat>(), Caller::kNode, &NodeMessages::OnHeartbeat},
+      {MessageName<proto::JobEvent>(), Caller::kNode, &NodeMessages::OnJobEvent},
+  };
+  return kRoutes;
+}
+
+Status NodeMessages::OnRegister(Controller& ctl, const net::Incoming& in,
+                                const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::RegisterRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->node.empty()) return Invalid("a Register must name its node");
   // Handle() verified the credential as root or herd-ctld's user: this connection now speaks
   // for the node, whatever connection did before.
-  Node& n = nodes_[req->node];
+  Controller::Node& n = ctl.nodes_[req->node];
   const bool was_up = n.state == model::NodeState::kUp && n.registered;
   // herd-noded resends its Register until it is answered. A copy that arrives after herd-ctld
   // accepted the first one (during a long cycle) reports the jobs of that moment: reconciled
@@ -34,47 +63,48 @@ Status Controller::OnRegister(const net::Incoming& in, const auth::Identity& /*w
   n.session_endpoint = req->session_endpoint;
   n.state = model::NodeState::kUp;
   n.registered = true;
-  n.last_seen_ms = clock_->MonotonicMillis();
-  n.last_seen = Now();
-  SaveNode(n);
+  n.last_seen_ms = ctl.clock_->MonotonicMillis();
+  n.last_seen = ctl.Now();
+  ctl.SaveNode(n);
   if (moved) {
     spdlog::info("node {} registered again on a new connection", n.name);
-    Reconcile(n, req->jobs, /*complete=*/true, /*starting_only=*/true);
-    ResendStops(n);
+    ctl.Reconcile(n, req->jobs, /*complete=*/true, /*starting_only=*/true);
+    ctl.ResendStops(n);
   } else if (resent) {
     spdlog::info("node {} resent its registration: already registered", n.name);
   } else {
     spdlog::info("node {} registered ({} GPUs, {} cores{}){}", n.name, n.topology.gpus.size(),
                  n.topology.Cores(), n.topology.emulated ? ", emulated" : "",
                  was_up ? " again" : "");
-    Reconcile(n, req->jobs, /*complete=*/true);
-    ResendStops(n);
+    ctl.Reconcile(n, req->jobs, /*complete=*/true);
+    ctl.ResendStops(n);
   }
   proto::RegisterReply reply;
-  reply.heartbeat_interval_ms = static_cast<int32_t>(config_.scheduler.heartbeat_interval_ms);
-  ReplyBody(in, reply);
-  schedule_soon_ = true;
+  reply.heartbeat_interval_ms = static_cast<int32_t>(ctl.config_.scheduler.heartbeat_interval_ms);
+  ctl.ReplyBody(in, reply);
+  ctl.schedule_soon_ = true;
   return Status::Ok();
 }
 
-Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status NodeMessages::OnHeartbeat(Controller& ctl, const net::Incoming& in,
+                                 const auth::Identity& /*who*/) {
   auto hb = proto::BodyOf<proto::Heartbeat>(in.envelope);
   if (!hb.ok()) return hb.status();
-  Node* n = NodeOfPeer(hb->node, in.peer);
+  Controller::Node* n = ctl.NodeOfPeer(hb->node, in.peer);
   if (n == nullptr) {
     // The node re-registers when it gets this error (e.g. after a controller restart).
     return NotRegistered("node " + hb->node +
                          " is not registered with this herd-ctld on this connection: "
                          "register first");
   }
-  const int64_t since_last_ms = clock_->MonotonicMillis() - n->last_seen_ms;
-  n->last_seen_ms = clock_->MonotonicMillis();
-  n->last_seen = Now();
+  const int64_t since_last_ms = ctl.clock_->MonotonicMillis() - n->last_seen_ms;
+  n->last_seen_ms = ctl.clock_->MonotonicMillis();
+  n->last_seen = ctl.Now();
   if (n->state == model::NodeState::kDown) {
     n->state = model::NodeState::kUp;
-    SaveNode(*n);
+    ctl.SaveNode(*n);
     spdlog::info("node {} is back", n->name);
-    schedule_soon_ = true;
+    ctl.schedule_soon_ = true;
   }
   if (hb->unavailable != n->unavailable) {
     if (hb->unavailable.empty()) {
@@ -83,38 +113,39 @@ Status Controller::OnHeartbeat(const net::Incoming& in, const auth::Identity& /*
       spdlog::warn("node {} takes no new job: {}", n->name, hb->unavailable);
     }
     n->unavailable = hb->unavailable;
-    schedule_soon_ = true;
+    ctl.schedule_soon_ = true;
   }
-  Reconcile(*n, hb->jobs, /*complete=*/false);
+  ctl.Reconcile(*n, hb->jobs, /*complete=*/false);
   for (const proto::JobReport& r : hb->jobs) {
-    auto job = jobs_.find(r.id);
-    if (r.session.empty() || r.worker != 0 || job == jobs_.end()) continue;
+    auto job = ctl.jobs_.find(r.id);
+    if (r.session.empty() || r.worker != 0 || job == ctl.jobs_.end()) continue;
     if (job->second.restart_count != r.run) continue;
     job->second.session_state = r.session;
-    CheckInputIdle(job->second, r.input_idle_ms);
+    ctl.CheckInputIdle(job->second, r.input_idle_ms);
   }
   n->gpu_metrics.clear();
   for (const auto& g : hb->gpus) n->gpu_metrics[g.index] = g;
   if (!n->gpu_metrics.empty()) {
-    const std::vector<Job*> running = RunningJobsReported(hb->jobs);
-    UpdateIdle(*n, running);
-    AccountGpuUse(*n, running, since_last_ms);
+    const std::vector<Job*> running = ctl.RunningJobsReported(hb->jobs);
+    ctl.UpdateIdle(*n, running);
+    ctl.AccountGpuUse(*n, running, since_last_ms);
   }
   return Status::Ok();
 }
 
-Status Controller::OnJobEvent(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status NodeMessages::OnJobEvent(Controller& ctl, const net::Incoming& in,
+                                const auth::Identity& /*who*/) {
   auto ev = proto::BodyOf<proto::JobEvent>(in.envelope);
   if (!ev.ok()) return ev.status();
-  if (NodeOfPeer(ev->node, in.peer) == nullptr) {
+  if (ctl.NodeOfPeer(ev->node, in.peer) == nullptr) {
     // Refused, not acknowledged: the node registers again and resends it.
     return NotRegistered("node " + ev->node +
                          " is not registered with this herd-ctld on this connection: "
                          "register first");
   }
-  OnWorkerReport(ev->node, ev->report);
+  ctl.OnWorkerReport(ev->node, ev->report);
   if (ev->report.state == "ENDED") {
-    SendToNode(ev->node, proto::EventAck{ev->report.id, ev->report.worker, ev->report.run});
+    ctl.SendToNode(ev->node, proto::EventAck{ev->report.id, ev->report.worker, ev->report.run});
   }
   return Status::Ok();
 }

@@ -17,6 +17,34 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+namespace rpc {
+namespace {
+struct QueryFamily;
+}  // namespace
+
+template <>
+struct Handlers<QueryFamily> {
+  // herd jobs: one page of jobs, others' without what is private to them.
+  static Status OnJobs(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd nodes.
+  static Status OnNodes(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd projects.
+  static Status OnProjects(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using QueryRequests = rpc::Handlers<rpc::QueryFamily>;
+
+std::span<const rpc::Route> rpc::QueryRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::JobsRequest>(), Caller::kUser, &QueryRequests::OnJobs},
+      {MessageName<proto::NodesRequest>(), Caller::kUser, &QueryRequests::OnNodes},
+      {MessageName<proto::ProjectsRequest>(), Caller::kUser, &QueryRequests::OnProjects},
+  };
+  return kRoutes;
+}
+
 namespace {
 
 model::Resources Capacity(const model::NodeTopology& t) {
@@ -25,7 +53,7 @@ model::Resources Capacity(const model::NodeTopology& t) {
 
 }  // namespace
 
-Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
+Status QueryRequests::OnJobs(Controller& ctl, const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
   if (!req.ok()) return req.status();
   std::set<JobState> states;
@@ -43,7 +71,7 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   // One page at most, whatever the client asks: a huge reply would stall every other client
   // of this single thread; the client asks again with after_id (cli/remote.cc). A page ends at
   // jobs_page_size jobs or kJobsPageBytes, so huge jobs never make a reply over the message limit.
-  const int64_t cap = config_.controller.jobs_page_size;
+  const int64_t cap = ctl.config_.controller.jobs_page_size;
   const size_t page = static_cast<size_t>(req->limit > 0 ? std::min(req->limit, cap) : cap);
   std::vector<const Job*> jobs;
   size_t bytes = 0;
@@ -60,7 +88,7 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     std::vector<const Job*> named;
     for (auto id : ids) {
-      const Job* j = FindJob(id);
+      const Job* j = ctl.FindJob(id);
       if (j == nullptr) return NotFound("job " + std::to_string(id) + " not found");
       named.push_back(j);
     }
@@ -73,7 +101,7 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
       jobs.push_back(j);
     }
   } else {
-    jobs.reserve(std::min(page, jobs_.size()));
+    jobs.reserve(std::min(page, ctl.jobs_.size()));
     // An array's members have consecutive ids from the array's.
     const model::JobId from = std::max(req->after_id, req->array > 0 ? req->array - 1 : 0);
     // Finished jobs that left memory come from the store, merged in id order with memory's.
@@ -81,21 +109,21 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
     for (JobState s : states) finished_wanted |= model::IsTerminal(s);
     model::JobId stored_after = from;
     bool stored_left = finished_wanted;
-    auto mem = jobs_.upper_bound(from);
+    auto mem = ctl.jobs_.upper_bound(from);
     while (true) {
       if (stored.empty() && stored_left) {
         auto batch =
-            store_->FinishedJobsAfter(stored_after, req->user, static_cast<int64_t>(page) + 1);
+            ctl.store_->FinishedJobsAfter(stored_after, req->user, static_cast<int64_t>(page) + 1);
         if (!batch.ok()) return batch.status();
         stored_left = batch->size() == page + 1;
         if (!batch->empty()) stored_after = batch->back().id;
         for (Job& j : *batch) {
-          if (!jobs_.count(j.id)) stored.push_back(std::move(j));
+          if (!ctl.jobs_.count(j.id)) stored.push_back(std::move(j));
         }
         if (stored.empty() && stored_left) continue;
       }
       const bool from_memory =
-          mem != jobs_.end() && (stored.empty() || mem->first < stored.front().id);
+          mem != ctl.jobs_.end() && (stored.empty() || mem->first < stored.front().id);
       if (!from_memory && stored.empty()) break;
       const Job& j = from_memory ? mem->second : stored.front();
       if (req->array != 0 && j.spec.array_id != req->array) break;
@@ -116,27 +144,28 @@ Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
   // Others' jobs are listed without what is private to their owner (a brief listing carries
   // none of it, but for the name and reason that private_commands hides).
   std::deque<Job> redacted;
-  if (!req->brief || config_.controller.private_commands) {
+  if (!req->brief || ctl.config_.controller.private_commands) {
     for (const Job*& j : jobs) {
-      if (!MayActOn(who, *j)) j = &redacted.emplace_back(Redacted(*j));
+      if (!ctl.MayActOn(who, *j)) j = &redacted.emplace_back(ctl.Redacted(*j));
     }
   }
   proto::Envelope e;
   e.type = proto::MessageName<proto::JobsReply>();
   e.id = in.envelope.id;
   e.body = proto::EncodeJobsReply(jobs, more, req->brief);
-  Reply(in, std::move(e));
+  ctl.Reply(in, std::move(e));
   return Status::Ok();
 }
 
-Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status QueryRequests::OnNodes(Controller& ctl, const net::Incoming& in,
+                              const auth::Identity& /*who*/) {
   proto::NodesReply reply;
   std::map<std::string, proto::NodeStatus> by_name;
-  for (const auto& [name, n] : nodes_) {
+  for (const auto& [name, n] : ctl.nodes_) {
     proto::NodeStatus st;
     st.name = name;
     st.topology = n.topology;
-    st.state = ShownNodeState(n);
+    st.state = ctl.ShownNodeState(n);
     if (!n.unavailable.empty()) {
       st.reason = n.unavailable;
     } else if (n.drain) {
@@ -145,12 +174,12 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
     st.capacity = Capacity(n.topology);
     st.gpu_milli_used.assign(n.topology.gpus.size(), 0);
     st.last_heartbeat = n.last_seen;
-    for (const auto& g : n.topology.gpus) st.gpu_types.push_back(GpuTypeOf(g.model));
-    st.labels = config_.LabelsOf(name);
-    st.pools = config_.PoolsOf(name);
+    for (const auto& g : n.topology.gpus) st.gpu_types.push_back(ctl.GpuTypeOf(g.model));
+    st.labels = ctl.config_.LabelsOf(name);
+    st.pools = ctl.config_.PoolsOf(name);
     by_name[name] = std::move(st);
   }
-  for (const auto& [id, j] : jobs_) {
+  for (const auto& [id, j] : ctl.jobs_) {
     if (!model::HoldsResources(j.state)) continue;
     for (const auto& w : j.placement) {
       auto it = by_name.find(w.node);
@@ -166,19 +195,20 @@ Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*
     }
   }
   for (auto& [name, st] : by_name) reply.nodes.push_back(std::move(st));
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 
-Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status QueryRequests::OnProjects(Controller& ctl, const net::Incoming& in,
+                                 const auth::Identity& /*who*/) {
   proto::ProjectsReply reply;
   std::map<std::string, const sched::QueueShare*> shares;
-  for (const auto& s : shares_) shares[s.name] = &s;
+  for (const auto& s : ctl.shares_) shares[s.name] = &s;
   // Jobs belong to projects; a department counts those of every project below it.
   std::map<std::string, std::string> parent;
-  for (const auto& q : config_.queues) parent[q.name] = q.parent;
+  for (const auto& q : ctl.config_.queues) parent[q.name] = q.parent;
   std::map<std::string, std::pair<int64_t, int64_t>> counts;  // queue -> pending, running
-  for (const auto& [id, j] : jobs_) {
+  for (const auto& [id, j] : ctl.jobs_) {
     const bool pending = j.state == JobState::kPending, running = model::HoldsResources(j.state);
     if (!pending && !running) continue;
     std::string q = j.spec.project;
@@ -189,14 +219,14 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
       q = it == parent.end() ? "" : it->second;
     }
   }
-  for (const auto& q : config_.queues) {
+  for (const auto& q : ctl.config_.queues) {
     proto::ProjectStatus p;
     p.name = q.name;
     p.parent = q.parent;
     p.is_project = q.is_project;
     p.deserved = q.deserved;
     if (q.limit) p.limit = *q.limit;
-    p.usage_gpu_seconds = UsageOf(q.name);
+    p.usage_gpu_seconds = ctl.UsageOf(q.name);
     p.over_quota_weight = p.effective_weight = q.over_quota_weight;
     if (auto it = shares.find(q.name); it != shares.end()) {
       p.fair_share = it->second->fair_share;
@@ -210,7 +240,7 @@ Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*w
     std::tie(p.pending_jobs, p.running_jobs) = counts[q.name];
     reply.projects.push_back(std::move(p));
   }
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 

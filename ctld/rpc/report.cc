@@ -17,6 +17,31 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+namespace rpc {
+namespace {
+struct ReportFamily;
+}  // namespace
+
+template <>
+struct Handlers<ReportFamily> {
+  // herd why.
+  static Status OnWhy(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd usage.
+  static Status OnUsage(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using ReportRequests = rpc::Handlers<rpc::ReportFamily>;
+
+std::span<const rpc::Route> rpc::ReportRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::WhyRequest>(), Caller::kUser, &ReportRequests::OnWhy},
+      {MessageName<proto::UsageRequest>(), Caller::kUser, &ReportRequests::OnUsage},
+  };
+  return kRoutes;
+}
+
 namespace {
 
 // The value at quantile q (0..1) of sorted `v`, nearest rank; 0 when empty.
@@ -28,25 +53,25 @@ int64_t Percentile(const std::vector<int64_t>& v, double q) {
 
 }  // namespace
 
-Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
+Status ReportRequests::OnWhy(Controller& ctl, const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::WhyRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  const Job* found = FindJob(req->id);
+  const Job* found = ctl.FindJob(req->id);
   if (found == nullptr) return NotFound("no job " + std::to_string(req->id));
   const Job& job = *found;
   proto::WhyReply reply;
-  reply.job = MayActOn(who, job) ? job : Redacted(job);
+  reply.job = ctl.MayActOn(who, job) ? job : ctl.Redacted(job);
   if (job.state == JobState::kPending) reply.waits_for = model::WaitsForName(job.waits_for);
 
   // The scheduler's order inside a project: class priority (higher first), then submit time.
-  auto priority = [this](const Job& j) {
-    auto c = config_.classes.find(j.spec.job_class);
-    return c == config_.classes.end() ? 0 : c->second.priority;
+  auto priority = [&ctl](const Job& j) {
+    auto c = ctl.config_.classes.find(j.spec.job_class);
+    return c == ctl.config_.classes.end() ? 0 : c->second.priority;
   };
   auto key = [&priority](const Job& j) {
     return std::make_tuple(-priority(j), j.submit_time, j.id);
   };
-  for (const auto& [id, j] : jobs_) {
+  for (const auto& [id, j] : ctl.jobs_) {
     if (j.state != JobState::kPending || j.spec.project != job.spec.project) continue;
     reply.queue_length++;
     if (job.state == JobState::kPending && key(j) < key(job)) reply.position++;
@@ -54,28 +79,28 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
 
   proto::ProjectStatus& p = reply.project;
   p.name = job.spec.project;
-  for (const auto& q : config_.queues) {
+  for (const auto& q : ctl.config_.queues) {
     if (q.name != job.spec.project) continue;
     p.parent = q.parent;
     p.is_project = q.is_project;
     p.deserved = q.deserved;
     if (q.limit) p.limit = *q.limit;
   }
-  for (const auto& s : shares_) {
+  for (const auto& s : ctl.shares_) {
     if (s.name != job.spec.project) continue;
     p.fair_share = s.fair_share;
     p.allocated = s.allocated;
     p.pending_demand = s.pending_demand;
   }
-  for (const auto& [id, j] : jobs_) {
+  for (const auto& [id, j] : ctl.jobs_) {
     if (j.spec.project != job.spec.project) continue;
     if (j.state == JobState::kPending) p.pending_jobs++;
     if (model::HoldsResources(j.state)) p.running_jobs++;
   }
-  if (job.state == JobState::kPending) EstimateStart(job, &reply);
+  if (job.state == JobState::kPending) ctl.EstimateStart(job, &reply);
   // A job's history is its owner's: its events may quote its command or paths.
-  if (MayActOn(who, job)) {
-    auto events = store_->JobEvents(job.id);
+  if (ctl.MayActOn(who, job)) {
+    auto events = ctl.store_->JobEvents(job.id);
     if (events.ok()) {
       const size_t skip = events->size() > proto::kMaxWhyEvents
                               ? events->size() - proto::kMaxWhyEvents
@@ -88,18 +113,19 @@ Status Controller::OnWhy(const net::Incoming& in, const auth::Identity& who) {
                    events.status().message());
     }
   }
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 
-Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status ReportRequests::OnUsage(Controller& ctl, const net::Incoming& in,
+                               const auth::Identity& /*who*/) {
   auto req = proto::BodyOf<proto::UsageRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->by != "user" && req->by != "project" && req->by != "department" && req->by != "type") {
     return Invalid("usage: --by must be user, project, department or type, not '" +
                    req->by.substr(0, 64) + "'");
   }
-  const int64_t now = Now();
+  const int64_t now = ctl.Now();
   proto::UsageReply reply;
   reply.since = req->since;
   reply.until = req->until > 0 ? req->until : now;
@@ -107,7 +133,7 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
   if (reply.until <= reply.since) return Invalid("usage: --until must be after --since");
 
   std::map<std::string, std::string> parent;
-  for (const auto& q : config_.queues) parent[q.name] = q.parent;
+  for (const auto& q : ctl.config_.queues) parent[q.name] = q.parent;
   struct Group {
     int64_t gpu_milli_seconds = 0;
     std::vector<int64_t> waits;
@@ -138,7 +164,7 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
     // A job counts when its run overlaps the period (an instant job when it started inside).
     const bool overlaps = from < to || (j.start_time >= reply.since && j.start_time < reply.until);
     if (!overlaps) return;
-    Group& g = group_of(j.user, j.spec.project, req->by == "type" ? GpuTypeOfJob(j) : "");
+    Group& g = group_of(j.user, j.spec.project, req->by == "type" ? ctl.GpuTypeOfJob(j) : "");
     const int64_t gpu_milli_seconds =
         j.spec.gpu_milli * j.spec.workers * std::max<int64_t>(0, to - from);
     g.gpu_milli_seconds += gpu_milli_seconds;
@@ -146,20 +172,21 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
     g.waits.push_back(std::max<int64_t>(0, j.start_time - j.submit_time));
     g.preemptions += j.preemptions;
     if (j.gpu_sampled_ms > 0 && gpu_milli_seconds > 0) {
-      g.util_weighted += static_cast<double>(j.gpu_util_sum) / static_cast<double>(j.gpu_sampled_ms) *
+      g.util_weighted += static_cast<double>(j.gpu_util_sum) /
+                         static_cast<double>(j.gpu_sampled_ms) *
                          static_cast<double>(gpu_milli_seconds);
       g.util_weight += gpu_milli_seconds;
     }
   };
-  for (const auto& [id, j] : jobs_) add(j);
+  for (const auto& [id, j] : ctl.jobs_) add(j);
   // Finished jobs that left memory, then the daily totals of those whose records were pruned
   // (herd.toml(5) job_retention): GPU time pro rata of the part of each day inside the period.
-  auto stored = store_->FinishedJobsRunIn(reply.since, reply.until);
+  auto stored = ctl.store_->FinishedJobsRunIn(reply.since, reply.until);
   if (!stored.ok()) return stored.status();
   for (const Job& j : *stored) {
-    if (!jobs_.count(j.id)) add(j);
+    if (!ctl.jobs_.count(j.id)) add(j);
   }
-  auto daily = store_->DailyUsageIn(reply.since, reply.until);
+  auto daily = ctl.store_->DailyUsageIn(reply.since, reply.until);
   if (!daily.ok()) return daily.status();
   constexpr int64_t kDay = 86400;
   for (const store::DailyUsage& d : *daily) {
@@ -181,7 +208,7 @@ Status Controller::OnUsage(const net::Incoming& in, const auth::Identity& /*who*
                           Percentile(g.waits, 0.9), Percentile(g.waits, 0.99), util,
                           g.preemptions});
   }
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 

@@ -78,7 +78,6 @@ Agent::Agent(AgentOptions options, std::unique_ptr<runtime::Runtime> runtime,
       mps_(options_.state_dir, ""),
       clock_(clock),
       instance_(DrawInstance()) {
-  for (const Route& r : Routes()) routes_.emplace(r.type, r.handle);
 }
 
 std::vector<proto::GpuMetric> Agent::GpuMetrics() {
@@ -273,12 +272,12 @@ void Agent::Handle(const proto::Envelope& e) {
 }
 
 void Agent::Dispatch(const proto::Envelope& e) {
-  auto it = routes_.find(e.type);
-  if (it == routes_.end()) {
+  const CommandRoute* route = FindCommandRoute(e.type);
+  if (route == nullptr) {
     spdlog::warn("ignoring unexpected message '{}' from herd-ctld", e.type);
     return;
   }
-  (this->*it->second)(e);
+  route->handle(*this, e);
 }
 
 void Agent::TakeStartOutcomes() {

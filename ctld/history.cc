@@ -1,5 +1,5 @@
 // herd-ctld's history: the tiers and their reads (History), the samples taken from the live state
-// (Controller::SampleHistory) and the request (Controller::OnHistory). The design is in history.h.
+// (Controller::SampleHistory); the request is in ctld/rpc/history.cc. The design is in history.h.
 #include "ctld/history.h"
 
 #include <algorithm>

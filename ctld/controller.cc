@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -17,19 +16,10 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
-namespace {
-
-model::Resources Capacity(const model::NodeTopology& t) {
-  return {static_cast<int64_t>(t.gpus.size()) * 1000, t.Cores(), t.memory_mib};
-}
-
-}  // namespace
-
 Controller::Controller(config::Config config, std::unique_ptr<store::Store> store,
                        std::unique_ptr<net::Server> server,
                        std::unique_ptr<auth::Authenticator> auth, const Clock* clock)
     : store_(std::move(store)), server_(std::move(server)), auth_(std::move(auth)), clock_(clock) {
-  for (const Route& r : Routes()) routes_.emplace(r.type, r);
   stats_.start_time = Now();
   Reconfigure(std::move(config));
 }
@@ -199,11 +189,6 @@ void Controller::Tick() {
 
 // ---- message dispatch ----
 
-const Controller::Route* Controller::FindRoute(std::string_view type) const {
-  auto it = routes_.find(type);
-  return it == routes_.end() ? nullptr : &it->second;
-}
-
 void Controller::Handle(const net::Incoming& in) {
   const auto& e = in.envelope;
   auto who = Verify(in);
@@ -213,12 +198,13 @@ void Controller::Handle(const net::Incoming& in) {
     return;
   }
   server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
-  const Route* route = FindRoute(e.type);
+  const rpc::Route* route = rpc::FindRoute(e.type);
   if (route == nullptr) {
     ReplyError(in, Invalid("unknown request '" + e.type +
                            "': herd and herd-ctld versions may differ"));
     return;
   }
+  using rpc::Caller;
   switch (route->caller) {
     case Caller::kUser:
       break;
@@ -246,14 +232,14 @@ void Controller::Handle(const net::Incoming& in) {
       }
       break;
   }
-  Status s = (this->*route->handle)(in, *who);
+  Status s = route->handle(*this, in, *who);
   if (!s.ok()) ReplyError(in, s);
 }
 
 void Controller::Reply(const net::Incoming& in, proto::Envelope e) {
   // herd-noded takes only messages that carry herd-ctld's credential; the CLI needs none.
-  const Route* route = FindRoute(in.envelope.type);
-  if (route != nullptr && route->caller == Caller::kNode) {
+  const rpc::Route* route = rpc::FindRoute(in.envelope.type);
+  if (route != nullptr && route->caller == rpc::Caller::kNode) {
     SendSigned(in.peer, std::move(e));
     return;
   }
@@ -337,168 +323,7 @@ Status Controller::ReloadConfig() {
   return Status::Ok();
 }
 
-Status Controller::OnAdmin(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::AdminRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  proto::AdminReply reply;
-  if (req->action == "reconfigure") {
-    HERD_RETURN_IF_ERROR(ReloadConfig());
-    reply.message = "configuration reloaded from " + config_path_;
-  } else if (req->action == "drain" || req->action == "undrain") {
-    // drain NODE [REASON]: the reason is kept with the node and shown by herd nodes.
-    const bool drain = req->action == "drain";
-    if (req->args.empty() || req->args.size() > (drain ? 2u : 1u)) {
-      return Invalid("usage: herd admin " + req->action + (drain ? " NODE [--reason TEXT]" : " NODE"));
-    }
-    Node* n = FindNode(req->args[0]);
-    if (n == nullptr) return NotFound("no node named " + req->args[0]);
-    const std::string reason = drain && req->args.size() == 2 ? req->args[1] : "";
-    if (static_cast<int64_t>(reason.size()) > config_.controller.max_name_bytes) {
-      return Invalid("the drain reason has " + std::to_string(reason.size()) +
-                     " bytes; at most " + std::to_string(config_.controller.max_name_bytes));
-    }
-    n->drain = drain;
-    n->drain_reason = reason;
-    SaveNode(*n);
-    int running = 0;
-    for (const auto& [id, j] : jobs_) {
-      if (!model::HoldsResources(j.state)) continue;
-      for (const auto& w : j.placement) running += w.node == n->name;
-    }
-    reply.message = n->drain ? "node " + n->name + " drained: " + std::to_string(running) +
-                                   " running jobs continue, no new job starts there"
-                             : "node " + n->name + " takes new jobs again";
-    spdlog::info("{} by {}", reply.message, who.user);
-    schedule_soon_ = true;
-  } else if (req->action == "snapshot") {
-    // A scheduling cycle run now, its snapshot and decisions written for herd-sim replay.
-    if (!req->args.empty()) return Invalid("usage: herd admin snapshot > FILE.scenario");
-    std::string text;
-    Schedule(&text);
-    if (text.empty()) return Invalid("no node has registered yet: there is no cluster to snapshot");
-    const int64_t limit = (config_.controller.max_message_mib << 20) - 4096;
-    if (static_cast<int64_t>(text.size()) > limit) {
-      return Invalid("the snapshot has " + std::to_string(text.size() >> 20) +
-                     " MiB, more than a reply may carry ([controller] max_message_mib = " +
-                     std::to_string(config_.controller.max_message_mib) + "): raise it to take one");
-    }
-    reply.message = "# herd admin snapshot: herd-ctld's scheduling cycle at " +
-                    std::to_string(Now()) + " (" + std::to_string(nodes_.size()) +
-                    " nodes), with the decisions it made.\n# Replay: herd-sim replay FILE\n" + text;
-    spdlog::info("snapshot of a scheduling cycle taken by {}", who.user);
-  } else {
-    return Invalid("unknown admin action '" + req->action +
-                   "': use reconfigure, drain NODE, undrain NODE or snapshot");
-  }
-  ReplyBody(in, reply);
-  return Status::Ok();
-}
-
-// ---- client requests ----
-
-Status Controller::OnJobs(const net::Incoming& in, const auth::Identity& who) {
-  auto req = proto::BodyOf<proto::JobsRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  std::set<JobState> states;
-  for (const auto& name : req->states) {
-    auto s = model::ParseJobState(name);
-    if (!s) return Invalid("unknown job state '" + name + "'");
-    states.insert(*s);
-  }
-  auto want = [&](const Job& j) {
-    if (!req->user.empty() && j.user != req->user) return false;
-    if (req->array != 0 && j.spec.array_id != req->array) return false;
-    if (!states.empty()) return states.count(j.state) > 0;
-    return req->all || !req->ids.empty() || !model::IsTerminal(j.state);
-  };
-  // One page at most, whatever the client asks: a huge reply would stall every other client
-  // of this single thread; the client asks again with after_id (cli/remote.cc). A page ends at
-  // jobs_page_size jobs or kJobsPageBytes, so huge jobs never make a reply over the message limit.
-  const int64_t cap = config_.controller.jobs_page_size;
-  const size_t page = static_cast<size_t>(req->limit > 0 ? std::min(req->limit, cap) : cap);
-  std::vector<const Job*> jobs;
-  size_t bytes = 0;
-  auto full = [&](const Job& j) {
-    bytes += ListedBytes(j, req->brief);
-    return jobs.size() == page || (!jobs.empty() && bytes > kJobsPageBytes);
-  };
-  bool more = false;
-  std::deque<Job> stored;  // finished jobs read from the store, not yet looked at
-  std::deque<Job> listed;  // those of them in the reply (a deque: their addresses stay put)
-  if (!req->ids.empty()) {
-    std::vector<model::JobId> ids = req->ids;
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    std::vector<const Job*> named;
-    for (auto id : ids) {
-      const Job* j = FindJob(id);
-      if (j == nullptr) return NotFound("job " + std::to_string(id) + " not found");
-      named.push_back(j);
-    }
-    for (const Job* j : named) {
-      if (j->id <= req->after_id || !want(*j)) continue;
-      if (full(*j)) {
-        more = true;
-        break;
-      }
-      jobs.push_back(j);
-    }
-  } else {
-    jobs.reserve(std::min(page, jobs_.size()));
-    // An array's members have consecutive ids from the array's.
-    const model::JobId from = std::max(req->after_id, req->array > 0 ? req->array - 1 : 0);
-    // Finished jobs that left memory come from the store, merged in id order with memory's.
-    bool finished_wanted = req->all;
-    for (JobState s : states) finished_wanted |= model::IsTerminal(s);
-    model::JobId stored_after = from;
-    bool stored_left = finished_wanted;
-    auto mem = jobs_.upper_bound(from);
-    while (true) {
-      if (stored.empty() && stored_left) {
-        auto batch =
-            store_->FinishedJobsAfter(stored_after, req->user, static_cast<int64_t>(page) + 1);
-        if (!batch.ok()) return batch.status();
-        stored_left = batch->size() == page + 1;
-        if (!batch->empty()) stored_after = batch->back().id;
-        for (Job& j : *batch) {
-          if (!jobs_.count(j.id)) stored.push_back(std::move(j));
-        }
-        if (stored.empty() && stored_left) continue;
-      }
-      const bool from_memory =
-          mem != jobs_.end() && (stored.empty() || mem->first < stored.front().id);
-      if (!from_memory && stored.empty()) break;
-      const Job& j = from_memory ? mem->second : stored.front();
-      if (req->array != 0 && j.spec.array_id != req->array) break;
-      if (want(j)) {
-        if (full(j)) {
-          more = true;
-          break;
-        }
-        jobs.push_back(from_memory ? &j : &listed.emplace_back(std::move(stored.front())));
-      }
-      if (from_memory) {
-        ++mem;
-      } else {
-        stored.pop_front();
-      }
-    }
-  }
-  // Others' jobs are listed without what is private to their owner (a brief listing carries
-  // none of it, but for the name and reason that private_commands hides).
-  std::deque<Job> redacted;
-  if (!req->brief || config_.controller.private_commands) {
-    for (const Job*& j : jobs) {
-      if (!MayActOn(who, *j)) j = &redacted.emplace_back(Redacted(*j));
-    }
-  }
-  proto::Envelope e;
-  e.type = proto::MessageName<proto::JobsReply>();
-  e.id = in.envelope.id;
-  e.body = proto::EncodeJobsReply(jobs, more, req->brief);
-  Reply(in, std::move(e));
-  return Status::Ok();
-}
+// ---- jobs and nodes as requests show them ----
 
 Job Controller::Redacted(const Job& job) const {
   Job j = job;
@@ -532,94 +357,9 @@ Result<const Job*> Controller::OwnJob(const auth::Identity& who, model::JobId id
   return &j;
 }
 
-Status Controller::OnNodes(const net::Incoming& in, const auth::Identity& /*who*/) {
-  proto::NodesReply reply;
-  std::map<std::string, proto::NodeStatus> by_name;
-  for (const auto& [name, n] : nodes_) {
-    proto::NodeStatus st;
-    st.name = name;
-    st.topology = n.topology;
-    st.state = ShownNodeState(n);
-    if (!n.unavailable.empty()) {
-      st.reason = n.unavailable;
-    } else if (n.drain) {
-      st.reason = n.drain_reason.empty() ? "drained by an admin" : n.drain_reason;
-    }
-    st.capacity = Capacity(n.topology);
-    st.gpu_milli_used.assign(n.topology.gpus.size(), 0);
-    st.last_heartbeat = n.last_seen;
-    for (const auto& g : n.topology.gpus) st.gpu_types.push_back(GpuTypeOf(g.model));
-    st.labels = config_.LabelsOf(name);
-    st.pools = config_.PoolsOf(name);
-    by_name[name] = std::move(st);
-  }
-  for (const auto& [id, j] : jobs_) {
-    if (!model::HoldsResources(j.state)) continue;
-    for (const auto& w : j.placement) {
-      auto it = by_name.find(w.node);
-      if (it == by_name.end()) continue;
-      auto& st = it->second;
-      st.allocated += {static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each,
-                       static_cast<int64_t>(w.cores.size()), w.memory_mib};
-      for (int g : w.gpus) {
-        if (g >= 0 && g < static_cast<int>(st.gpu_milli_used.size())) {
-          st.gpu_milli_used[g] += w.gpu_milli_each;
-        }
-      }
-    }
-  }
-  for (auto& [name, st] : by_name) reply.nodes.push_back(std::move(st));
-  ReplyBody(in, reply);
-  return Status::Ok();
-}
-
 std::string Controller::ShownNodeState(const Node& n) {
   const bool drained = n.drain || !n.unavailable.empty();
   return drained && n.state == model::NodeState::kUp ? "DRAIN" : model::NodeStateName(n.state);
-}
-
-Status Controller::OnProjects(const net::Incoming& in, const auth::Identity& /*who*/) {
-  proto::ProjectsReply reply;
-  std::map<std::string, const sched::QueueShare*> shares;
-  for (const auto& s : shares_) shares[s.name] = &s;
-  // Jobs belong to projects; a department counts those of every project below it.
-  std::map<std::string, std::string> parent;
-  for (const auto& q : config_.queues) parent[q.name] = q.parent;
-  std::map<std::string, std::pair<int64_t, int64_t>> counts;  // queue -> pending, running
-  for (const auto& [id, j] : jobs_) {
-    const bool pending = j.state == JobState::kPending, running = model::HoldsResources(j.state);
-    if (!pending && !running) continue;
-    std::string q = j.spec.project;
-    for (size_t up = 0; !q.empty() && up <= parent.size(); ++up) {  // bounded: no cycle loops
-      counts[q].first += pending;
-      counts[q].second += running;
-      auto it = parent.find(q);
-      q = it == parent.end() ? "" : it->second;
-    }
-  }
-  for (const auto& q : config_.queues) {
-    proto::ProjectStatus p;
-    p.name = q.name;
-    p.parent = q.parent;
-    p.is_project = q.is_project;
-    p.deserved = q.deserved;
-    if (q.limit) p.limit = *q.limit;
-    p.usage_gpu_seconds = UsageOf(q.name);
-    p.over_quota_weight = p.effective_weight = q.over_quota_weight;
-    if (auto it = shares.find(q.name); it != shares.end()) {
-      p.fair_share = it->second->fair_share;
-      p.allocated = it->second->allocated;
-      p.pending_demand = it->second->pending_demand;
-      p.effective_weight = it->second->weight;
-      for (const auto& [type, t] : it->second->by_type) {
-        p.by_type.push_back({type, t.deserved, t.limit, t.fair_share, t.allocated});
-      }
-    }
-    std::tie(p.pending_jobs, p.running_jobs) = counts[q.name];
-    reply.projects.push_back(std::move(p));
-  }
-  ReplyBody(in, reply);
-  return Status::Ok();
 }
 
 }  // namespace herd::ctld

@@ -29,6 +29,7 @@
 #include "common/util/clock.h"
 #include "ctld/history.h"
 #include "ctld/job_table.h"
+#include "ctld/rpc/rpc.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scheduler.h"
 #include "ctld/stats.h"
@@ -105,8 +106,8 @@ class Controller {
     std::string node;  // the node asked: only its connection may answer
   };
 
-  // Verifies the sender, checks the route's Caller, runs its handler; replies with an error for
-  // an unknown type, a refused sender or a handler's error.
+  // Verifies the sender, checks the Caller of its route (ctld/rpc/), runs its handler; replies
+  // with an error for an unknown type, a refused sender or a handler's error.
   void Handle(const net::Incoming& in);
   void Reply(const net::Incoming& in, proto::Envelope e);
   void ReplyError(const net::Incoming& in, const Status& s);
@@ -129,80 +130,10 @@ class Controller {
   Node* NodeOfPeer(const std::string& name, const std::string& peer);
 
   // ---- requests ----
-  // Who may send a message; Handle() checks it before the handler runs.
-  enum class Caller {
-    kUser,   // any authenticated user: the handler decides what they may see or touch
-    kAdmin,  // root or an admin listed in herd.toml
-    kNode,   // herd-noded: root or herd-ctld's user (its replies carry herd-ctld's credential)
-    kWeb,    // herd-web: its configured user ([web] user) only, never root unless so configured
-  };
-  using Handler = Status (Controller::*)(const net::Incoming& in, const auth::Identity& who);
-  struct Route {
-    const char* type;  // proto::MessageName of the request's body
-    Caller caller;
-    Handler handle;
-  };
-  // One handler per request, registered in Routes() below. herd submit (ctld/submit.cc).
-  Status OnSubmit(const net::Incoming& in, const auth::Identity& who);
-  // herd jobs, logs, nodes, projects, admin (ctld/controller.cc).
-  Status OnJobs(const net::Incoming& in, const auth::Identity& who);
-  // herd cancel/suspend/resume/release/hold/requeue and herd update (ctld/job_verbs.cc).
-  Status OnJobAction(const net::Incoming& in, const auth::Identity& who);
-  Status OnUpdateJob(const net::Incoming& in, const auth::Identity& who);
-  Status OnLogs(const net::Incoming& in, const auth::Identity& who);
-  // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
-  Status OnSessionWhere(const net::Incoming& in, const auth::Identity& who);
-  // A connection key for the sender's connection (ctld/connection_keys.cc).
-  Status OnConnectionKey(const net::Incoming& in, const auth::Identity& who);
-  Status OnNodes(const net::Incoming& in, const auth::Identity& who);
-  Status OnProjects(const net::Incoming& in, const auth::Identity& who);
-  Status OnAdmin(const net::Incoming& in, const auth::Identity& who);
-  // herd why / herd usage (ctld/report.cc).
-  Status OnWhy(const net::Incoming& in, const auth::Identity& who);
-  Status OnUsage(const net::Incoming& in, const auth::Identity& who);
-  // herd-web's /metrics: aggregates only, so any user may ask (ctld/stats.cc).
-  Status OnStats(const net::Incoming& in, const auth::Identity& who);
-  // herd web's tokens, and herd-web's requests made for a token's user (ctld/web.cc).
-  Status OnWebToken(const net::Incoming& in, const auth::Identity& who);
-  Status OnWebRelay(const net::Incoming& in, const auth::Identity& who);
-  // herd history and herd-web's charts: any user, as every series is public (ctld/history.cc).
-  Status OnHistory(const net::Incoming& in, const auth::Identity& who);
-  // herd-noded's messages (ctld/lifecycle.cc, OnLogsData in ctld/controller.cc).
-  Status OnRegister(const net::Incoming& in, const auth::Identity& who);
-  Status OnHeartbeat(const net::Incoming& in, const auth::Identity& who);
-  Status OnJobEvent(const net::Incoming& in, const auth::Identity& who);
-  Status OnLogsData(const net::Incoming& in, const auth::Identity& who);
-  // Every message herd-ctld takes: its type, who may send it, its handler. A new request is its
-  // body and Schema in common/proto (messages.h, codec.cc), its handler declared above and
-  // defined in the ctld/ file of its family, and its line here: nothing else dispatches.
-  static std::span<const Route> Routes() {
-    using proto::MessageName;
-    static const Route kRoutes[] = {
-        {MessageName<proto::SubmitRequest>(), Caller::kUser, &Controller::OnSubmit},
-        {MessageName<proto::JobsRequest>(), Caller::kUser, &Controller::OnJobs},
-        {MessageName<proto::JobActionRequest>(), Caller::kUser, &Controller::OnJobAction},
-        {MessageName<proto::UpdateJobRequest>(), Caller::kUser, &Controller::OnUpdateJob},
-        {MessageName<proto::LogsRequest>(), Caller::kUser, &Controller::OnLogs},
-        {MessageName<proto::SessionWhereRequest>(), Caller::kUser, &Controller::OnSessionWhere},
-        {MessageName<proto::ConnectionKeyRequest>(), Caller::kUser, &Controller::OnConnectionKey},
-        {MessageName<proto::NodesRequest>(), Caller::kUser, &Controller::OnNodes},
-        {MessageName<proto::ProjectsRequest>(), Caller::kUser, &Controller::OnProjects},
-        {MessageName<proto::WhyRequest>(), Caller::kUser, &Controller::OnWhy},
-        {MessageName<proto::UsageRequest>(), Caller::kUser, &Controller::OnUsage},
-        {MessageName<proto::StatsRequest>(), Caller::kUser, &Controller::OnStats},
-        {MessageName<proto::WebTokenRequest>(), Caller::kUser, &Controller::OnWebToken},
-        {MessageName<proto::WebRelay>(), Caller::kWeb, &Controller::OnWebRelay},
-        {MessageName<proto::HistoryRequest>(), Caller::kUser, &Controller::OnHistory},
-        {MessageName<proto::AdminRequest>(), Caller::kAdmin, &Controller::OnAdmin},
-        {MessageName<proto::RegisterRequest>(), Caller::kNode, &Controller::OnRegister},
-        {MessageName<proto::Heartbeat>(), Caller::kNode, &Controller::OnHeartbeat},
-        {MessageName<proto::JobEvent>(), Caller::kNode, &Controller::OnJobEvent},
-        {MessageName<proto::LogsData>(), Caller::kNode, &Controller::OnLogsData},
-    };
-    return kRoutes;
-  }
-  // The route of message `type`, or null for a type herd-ctld does not take.
-  const Route* FindRoute(std::string_view type) const;
+  // The handlers of each family of messages (ctld/rpc/, gathered by ctld/rpc/table.cc) work on
+  // this state as members do.
+  template <typename Family>
+  friend struct rpc::Handlers;
 
   // Fills reply->estimated_start (or estimate_note) for pending `job` (ctld/report.cc).
   void EstimateStart(const model::Job& job, proto::WhyReply* reply) const;
@@ -210,7 +141,7 @@ class Controller {
   // True when `who` is herd-web's configured user ([web] user; none when it is unset).
   bool IsWebUser(const auth::Identity& who) const;
 
-  // Submit checks (ctld/submit.cc).
+  // Submit checks (ctld/rpc/submit.cc).
   // Ok when user `who` may have `more` pending jobs beyond those they have
   // ([controller] max_pending_per_user).
   Status CheckPendingLimit(const auth::Identity& who, int64_t more);
@@ -336,7 +267,7 @@ class Controller {
   // Why pending `job` is held: by its user (herd release) or by an admin (only an admin releases).
   static std::string HoldReason(const model::Job& job);
 
-  // Job verbs (ctld/job_verbs.cc). `action` of job `id`: of every member it applies to when
+  // Job verbs (ctld/rpc/job_verbs.cc). `action` of job `id`: of every member it applies to when
   // `whole_array` and `id` is an array's; of the job alone otherwise.
   proto::JobActionResult ActOn(const std::string& action, model::JobId id, bool whole_array,
                                const auth::Identity& who);
@@ -367,14 +298,14 @@ class Controller {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<auth::Authenticator> auth_;
-  // Who sent a message: its connection key, or its own MUNGE credential (ctld/connection_keys.cc).
+  // Who sent a message: its connection key, or its own MUNGE credential
+  // (ctld/rpc/connection_keys.cc).
   Result<auth::Identity> Verify(const net::Incoming& in);
   auth::ConnectionKeys keys_;  // by connection; dropped when it closes (server_->TakeClosed())
   std::vector<std::string> disconnect_;  // connections closed once this Step's replies are sent
   const Clock* clock_;
   sched::Policy policy_;
 
-  std::map<std::string, Route, std::less<>> routes_;  // Routes() by type, built at construction
   JobTable jobs_;  // unfinished jobs and recently finished ones, with what is
                    // kept of each
   // Finished jobs read back from the store during this Step (FindJob), cleared at its start.
@@ -398,7 +329,7 @@ class Controller {
   // too high, which the next count corrects).
   std::map<uint32_t, int64_t> pending_of_uid_;
   CtldStats stats_;  // for herd-web's /metrics (OnStats)
-  auth::WebTokens web_tokens_;  // herd web's tokens (ctld/web.cc); lost on restart
+  auth::WebTokens web_tokens_;  // herd web's tokens (ctld/rpc/web.cc); lost on restart
   int64_t web_uid_ = -1;  // [web] user's uid, looked up at each (re)configuration; -1: none
   // Each queue's recent GPU use, in GPU-seconds decayed up to usage_as_of_ ([scheduler]
   // fair_share_half_life); usage_saved_: when it was last written to the store.

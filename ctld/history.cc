@@ -1,5 +1,5 @@
 // herd-ctld's history: the tiers and their reads (History), the samples taken from the live state
-// (Controller::SampleHistory) and the request (Controller::OnHistory). The design is in history.h.
+// (Controller::SampleHistory); the request is in ctld/rpc/history.cc. The design is in history.h.
 #include "ctld/history.h"
 
 #include <algorithm>
@@ -368,44 +368,6 @@ void Controller::RecordHistory() {
     // A lost sample leaves a gap in the charts, never a stop of scheduling.
     spdlog::error("history: cannot record the sample of {}: {}", now, s.message());
   }
-}
-
-Status Controller::OnHistory(const net::Incoming& in, const auth::Identity& /*who*/) {
-  auto req = proto::BodyOf<proto::HistoryRequest>(in.envelope);
-  if (!req.ok()) return req.status();
-  const auto kind = ParseSeriesKind(req->series);
-  if (!kind) {
-    return Invalid("unknown history series '" + req->series +
-                   "': use cluster, project NAME, node NAME or job ID");
-  }
-  switch (*kind) {
-    case SeriesKind::kCluster:
-      if (!req->key.empty()) return Invalid("the cluster's history takes no name");
-      break;
-    case SeriesKind::kProject:
-      if (config_.FindQueue(req->key) == nullptr) {
-        return NotFound("no project or department named '" + req->key + "' (herd projects lists them)");
-      }
-      break;
-    case SeriesKind::kNode:
-      if (nodes_.count(req->key) == 0) {
-        return NotFound("no node named '" + req->key + "' (herd nodes lists them)");
-      }
-      break;
-    case SeriesKind::kJob: {
-      auto id = ParseJobKey(req->key);
-      if (!id) return Invalid("a job's history needs its id, got '" + req->key + "'");
-      if (jobs_.count(*id) == 0) return NotFound("job " + req->key + " not found");
-      break;
-    }
-  }
-  if (config_.history.interval_s == 0) {
-    return NotFound("herd-ctld keeps no history: [history] interval is 0 in herd.toml");
-  }
-  auto reply = history_.Read(*store_, *req, Now());
-  if (!reply.ok()) return reply.status();
-  ReplyBody(in, *reply);
-  return Status::Ok();
 }
 
 }  // namespace herd::ctld

@@ -17,7 +17,7 @@
 //    at most max_points points (coarser points are merged further when even hourly gives more),
 //    one indexed lookup per stored time, plus the open period of a tier from memory.
 // Owned by Controller (ctld/controller.h), which builds the samples from its live state
-// (Controller::SampleHistory) and serves HistoryRequest (Controller::OnHistory).
+// (Controller::SampleHistory); ctld/rpc/history.cc serves HistoryRequest.
 // Thread-safety: not thread-safe (the controller's one thread).
 #pragma once
 

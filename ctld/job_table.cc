@@ -108,7 +108,7 @@ size_t JobTable::ForgetEndedBefore(int64_t cutoff, int64_t now) {
     }
     auto [verdict, fresh] = later.try_emplace(array, 0);
     if (fresh) {
-      // Members have consecutive ids from the array's (ctld/submit.cc).
+      // Members have consecutive ids from the array's (ctld/rpc/submit.cc).
       auto first = jobs_.find(array), last = first;
       for (; last != jobs_.end() && last->second.spec.array_id == array; ++last) {
         const model::Job& m = last->second;

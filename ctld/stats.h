@@ -1,7 +1,7 @@
 // CtldStats: what herd-ctld counts for herd-web's /metrics (proto::StatsRequest) beyond its live
 // state: histograms of scheduling cycles, event-loop lag and pending waits, evictions by kind and
 // jobs submitted, all since this process started. Owned by Controller, which feeds it from its
-// loop (Step, Schedule, OnSubmit) and reads it in OnStats (ctld/stats.cc).
+// loop (Step, Schedule, submits); ctld/rpc/stats.cc reads it for StatsRequest.
 // Thread-safety: not thread-safe (the controller's one thread).
 #pragma once
 

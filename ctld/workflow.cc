@@ -109,7 +109,7 @@ void Controller::StopAfterFirstSuccess() {
 std::vector<Job*> Controller::ArrayMembers(model::JobId array) {
   // Memory holds all of an array or none of it (JobTable::ForgetEndedBefore).
   if (!jobs_.count(array)) return RecallArray(array);
-  // Members have consecutive ids from the array's (ctld/submit.cc).
+  // Members have consecutive ids from the array's (ctld/rpc/submit.cc).
   std::vector<Job*> members;
   for (auto it = jobs_.lower_bound(array); it != jobs_.end() && it->second.spec.array_id == array;
        ++it) {

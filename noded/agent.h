@@ -17,6 +17,7 @@
 #include "common/proto/codec.h"
 #include "common/proto/messages.h"
 #include "common/util/clock.h"
+#include "noded/commands.h"
 #include "noded/gpu/gpu.h"
 #include "noded/runtime/runtime.h"
 #include "noded/sessions.h"
@@ -79,53 +80,17 @@ class Agent {
   // the rule herd-ctld applies to node messages), then acts on it; drops it with a log line
   // otherwise.
   void Handle(const proto::Envelope& e);
-  // Runs the route of e.type; logs and drops a type herd-noded does not take.
+  // Runs the route of e.type (noded/commands.cc); logs and drops a type herd-noded does not take.
   void Dispatch(const proto::Envelope& e);
 
   // ---- messages from herd-ctld ----
-  using Handler = void (Agent::*)(const proto::Envelope& e);
-  struct Route {
-    const char* type;  // proto::MessageName of the message's body
-    Handler handle;
-  };
-  // Decodes the body of `e` as T for `handler`; a malformed body is logged and dropped.
-  template <typename T, void (Agent::*handler)(const T&)>
-  void Decoded(const proto::Envelope& e) {
-    auto body = proto::BodyOf<T>(e);
-    if (!body.ok()) {
-      spdlog::warn("dropped '{}' from herd-ctld: {}", e.type, body.status().message());
-      return;
-    }
-    (this->*handler)(*body);
-  }
-  void OnRegisterReply(const proto::Envelope& e);
-  void OnError(const proto::Envelope& e);
-  void OnEventAck(const proto::EventAck& ack);
+  // Their handlers (noded/commands.cc) work on this state as members do.
+  friend struct Commands;
   // Records a launch that did not start, so it is reported to herd-ctld until acknowledged.
   void FailLaunch(const std::string& job_key, const Status& s);
   // Acts on the starts that ended (their shims answered, or start_timeout passed): a job that
   // runs is reported RUNNING, one that did not start as failed.
   void TakeStartOutcomes();
-  void OnLaunch(const proto::LaunchCommand& cmd);
-  void OnSignal(const proto::SignalCommand& cmd);
-  void OnLogsFetch(const proto::LogsFetch& fetch);
-  // Every message herd-noded takes from herd-ctld (whose credential Handle() checked) and its
-  // handler. A new one is its body and Schema in common/proto (messages.h, codec.cc), its
-  // handler declared above and defined in noded/agent.cc, and its line here.
-  static std::span<const Route> Routes() {
-    using proto::MessageName;
-    static const Route kRoutes[] = {
-        {MessageName<proto::RegisterReply>(), &Agent::OnRegisterReply},
-        {MessageName<proto::LaunchCommand>(),
-         &Agent::Decoded<proto::LaunchCommand, &Agent::OnLaunch>},
-        {MessageName<proto::SignalCommand>(),
-         &Agent::Decoded<proto::SignalCommand, &Agent::OnSignal>},
-        {MessageName<proto::LogsFetch>(), &Agent::Decoded<proto::LogsFetch, &Agent::OnLogsFetch>},
-        {MessageName<proto::EventAck>(), &Agent::Decoded<proto::EventAck, &Agent::OnEventAck>},
-        {MessageName<proto::ErrorReply>(), &Agent::OnError},
-    };
-    return kRoutes;
-  }
   void Report();
   void SendHeartbeat();
   // Updates unavailable_ from the free space in the state directory (and write_failed_); logs
@@ -144,7 +109,6 @@ class Agent {
   const uint64_t instance_;
   std::unique_ptr<net::Dealer> dealer_;
   SessionHub* sessions_ = nullptr;
-  std::map<std::string, Handler, std::less<>> routes_;  // Routes() by type, built at construction
 
   bool registered_ = false;
   int heartbeat_ms_ = 2000;

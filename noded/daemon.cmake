@@ -1,5 +1,5 @@
 # herd-noded: the agent library (testable without main) and the daemon.
-add_library(herd_noded STATIC agent.cc emulated_runtime.cc sessions.cc)
+add_library(herd_noded STATIC agent.cc commands.cc emulated_runtime.cc sessions.cc)
 target_link_libraries(herd_noded PUBLIC herd_model herd_proto herd_net herd_net_zmq herd_auth herd_runtime herd_gpu
                       spdlog::spdlog)
 add_executable(herd-noded main.cc)

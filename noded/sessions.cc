@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <random>
+#include <utility>
 
 #include "common/proto/codec.h"
 #include "noded/agent.h"
@@ -161,13 +163,19 @@ bool SessionHub::Handle(const net::Incoming& in) {
     s = who.status();
   } else {
     server_->Authenticated(in.peer);  // no longer among the connections that give way to new ones
-    if (e.type == "session_open") {
-      s = OnOpen(in, *who);
-    } else if (e.type == "session_input") {
-      s = OnInput(in, *who);
-    } else {
+    // Each session request and its handler.
+    using Handler = Status (SessionHub::*)(const net::Incoming&, const auth::Identity&);
+    static const std::pair<const char*, Handler> kRoutes[] = {
+        {proto::MessageName<proto::SessionOpen>(), &SessionHub::OnOpen},
+        {proto::MessageName<proto::SessionInput>(), &SessionHub::OnInput},
+    };
+    const auto* route = std::find_if(std::begin(kRoutes), std::end(kRoutes),
+                                     [&](const auto& r) { return r.first == e.type; });
+    if (route == std::end(kRoutes)) {
       s = Invalid("unknown session request '" + e.type +
                   "': herd and herd-noded versions may differ");
+    } else {
+      s = (this->*route->second)(in, *who);
     }
   }
   if (!s.ok()) {

@@ -234,7 +234,7 @@ class Store {
   Status NoSpaceError() const;
   Status Exec(const char* sql);
   Status Error(const std::string& doing, int rc) const;
-  // The cached prepared statement for `sql` (a constant of store.cc), reset and unbound.
+  // The cached prepared statement for `sql` (a constant of ctld/store/), reset and unbound.
   Result<sqlite3_stmt*> Prepare(const char* sql);
   Result<model::Job> ReadJob(sqlite3_stmt* stmt);
   // Steps `stmt` (bound, in use) to its end, reading each row as a job, until `stop` is true of one

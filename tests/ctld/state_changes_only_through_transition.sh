@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every change of a job's state in herd-ctld goes through JobTable::Transition: no file of ctld/
-# but ctld/job_table.cc assigns a job's state (a node's state is another matter).
-found=$(grep -nE '(\.|->)state[[:space:]]*=[^=]' "$1"/ctld/*.cc | grep -v 'NodeState' |
+# or ctld/rpc/ but ctld/job_table.cc assigns a job's state (a node's state is another matter).
+found=$(grep -nE '(\.|->)state[[:space:]]*=[^=]' "$1"/ctld/*.cc "$1"/ctld/rpc/*.cc | grep -v 'NodeState' |
         grep -v '/job_table\.cc:')
 if [ -n "$found" ]; then
   echo "job states changed outside JobTable::Transition (ctld/job_table.h):"

@@ -8,6 +8,12 @@
                                                 every option a page documents exists
   check_docs.py install --man DIR --cmake CMAKE --build DIR
                                                 DESTDIR install lands every file in its place
+  check_docs.py layout  --root DIR               README's Layout section names every message
+                                                family of ctld/rpc/ and the files a new message
+                                                touches; every family is in the one table; no
+                                                file of ctld/ but the scheduler core's passes
+                                                600 lines; nothing dispatches on a message type
+                                                with if/else
 
 Exit status: 0 pass, 1 fail, 77 skip (a tool is missing).
 """
@@ -245,10 +251,80 @@ def install(args):
     return 1 if failures else 0
 
 
+MAX_CTLD_LINES = 600
+
+
+def layout(args):
+    root = args.root
+    failures = []
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    m = re.search(r"^## Layout\n(.*?)(?=^## |\Z)", readme, re.S | re.M)
+    section = re.sub(r"\s+", " ", m.group(1)) if m else ""
+    if not section:
+        failures.append("README.md has no '## Layout' section")
+    # The files a new message touches, as the section names them, must exist.
+    for path in ("common/proto/messages.h", "common/proto/codec.cc", "ctld/rpc/table.cc",
+                 "ctld/rpc/rpc.h", "noded/commands.cc"):
+        if f"`{path}`" not in section:
+            failures.append(f"README's Layout section does not name `{path}`")
+        if not os.path.exists(os.path.join(root, path)):
+            failures.append(f"{path} (named by README's Layout section) does not exist")
+    # Every family file defines its routes, is listed in the table and named in the README.
+    rpc = os.path.join(root, "ctld", "rpc")
+    with open(os.path.join(rpc, "table.cc"), encoding="utf-8") as f:
+        table = f.read()
+    families = 0
+    for name in sorted(os.listdir(rpc)):
+        if not name.endswith(".cc") or name == "table.cc":
+            continue
+        with open(os.path.join(rpc, name), encoding="utf-8") as f:
+            text = f.read()
+        routes = re.findall(r"std::span<const rpc::Route> rpc::(\w+Routes)\(\)", text)
+        if len(routes) != 1:
+            failures.append(f"ctld/rpc/{name} defines {len(routes)} route lists; a family has one")
+            continue
+        families += 1
+        if not re.search(rf"\b{routes[0]}\b", table):
+            failures.append(f"ctld/rpc/{name}: {routes[0]} is not in ctld/rpc/table.cc")
+        if f"`{name}`" not in section:
+            failures.append(f"README's Layout section does not name the family `{name}`")
+    # The shell of herd-ctld stays in files one can read whole.
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, "ctld")):
+        dirnames[:] = [d for d in dirnames if d != "sched"]
+        for name in filenames:
+            if not name.endswith((".cc", ".h")):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, encoding="utf-8") as f:
+                lines = sum(1 for _ in f)
+            if lines > MAX_CTLD_LINES:
+                failures.append(f"{os.path.relpath(path, root)} has {lines} lines, more than "
+                                f"{MAX_CTLD_LINES}: split it along a seam")
+    # Messages are dispatched by their tables, never by comparing their type.
+    chain = re.compile(r"\b(e|envelope)\.type\s*==")
+    for sub in ("ctld", "noded"):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, sub)):
+            for name in filenames:
+                if not name.endswith(".cc"):
+                    continue
+                path = os.path.join(dirpath, name)
+                with open(path, encoding="utf-8") as f:
+                    for n, line in enumerate(f, 1):
+                        if chain.search(line):
+                            failures.append(f"{os.path.relpath(path, root)}:{n}: dispatches on "
+                                            "a message type with if/else; add a route instead")
+    for f in failures:
+        print("FAIL", f)
+    print(f"{families} message families in ctld/rpc/, {len(failures)} problems")
+    return 1 if failures else 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["lint", "options", "install"])
-    p.add_argument("--man", required=True)
+    p.add_argument("mode", choices=["lint", "options", "install", "layout"])
+    p.add_argument("--man")
+    p.add_argument("--root", help="the source tree (layout)")
     p.add_argument("--herd")
     p.add_argument("--ctld")
     p.add_argument("--noded")
@@ -257,7 +333,7 @@ def main():
     p.add_argument("--cmake")
     p.add_argument("--build")
     args = p.parse_args()
-    return {"lint": lint, "options": options, "install": install}[args.mode](args)
+    return {"lint": lint, "options": options, "install": install, "layout": layout}[args.mode](args)
 
 
 if __name__ == "__main__":

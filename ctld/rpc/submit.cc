@@ -14,6 +14,28 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+namespace rpc {
+namespace {
+struct SubmitFamily;
+}  // namespace
+
+template <>
+struct Handlers<SubmitFamily> {
+  // herd submit (and herd run's submit).
+  static Status OnSubmit(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using SubmitRequests = rpc::Handlers<rpc::SubmitFamily>;
+
+std::span<const rpc::Route> rpc::SubmitRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::SubmitRequest>(), Caller::kUser, &SubmitRequests::OnSubmit},
+  };
+  return kRoutes;
+}
+
 // A volume is a host path under a prefix the admin allows ([containers] allowed_volumes),
 // mounted into a container; a plain process sees the host anyway.
 Status Controller::CheckVolumes(const model::JobSpec& spec) const {
@@ -124,7 +146,8 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
                    model::FormatGpuMilli(spec->gpu_milli));
   }
   if (spec->cpus < 1) return Invalid("a worker needs at least 1 core");
-  if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0) return Invalid("memory must not be negative");
+  if (spec->memory_mib < 0 || spec->gpu_memory_mib < 0)
+    return Invalid("memory must not be negative");
   if (spec->gpu_memory_limit_mib != 0 && spec->gpu_memory_limit_mib < spec->gpu_memory_mib) {
     return Invalid("--gpu-memory: the limit (" + model::FormatSizeMiB(spec->gpu_memory_limit_mib) +
                    ") must be at least the request (" +
@@ -141,24 +164,26 @@ Result<std::string> Controller::ValidateSubmit(model::JobSpec* spec,
   return spec->project;
 }
 
-Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) {
-  if (!no_space_.ok()) return no_space_;  // new work waits for room; reports of running jobs don't
+Status SubmitRequests::OnSubmit(Controller& ctl, const net::Incoming& in,
+                                const auth::Identity& who) {
+  if (!ctl.no_space_.ok())
+    return ctl.no_space_;  // new work waits for room; reports of running jobs don't
   auto req = proto::BodyOf<proto::SubmitRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  auto valid = ValidateSubmit(&req->spec, who);
+  auto valid = ctl.ValidateSubmit(&req->spec, who);
   if (!valid.ok()) return valid.status();
   Job job;
   job.spec = std::move(req->spec);
-  if (job.spec.name.empty()) job.spec.name = DefaultName(job.spec.argv);
+  if (job.spec.name.empty()) job.spec.name = ctl.DefaultName(job.spec.argv);
   job.user = who.user;
   job.uid = who.uid;
   job.gid = who.gid;  // a new Job is PENDING
   // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
   // over the whole queue per batch of submits.
-  SetPendingReason(job, nodes_.empty()
+  ctl.SetPendingReason(job, ctl.nodes_.empty()
                            ? model::PendingReason{model::WaitsFor::kNode, kNoNodeReason}
                            : model::PendingReason{model::WaitsFor::kScheduler, kSchedulerReason});
-  job.submit_time = Now();
+  job.submit_time = ctl.Now();
   // An array is one job per index, all in this transaction, so their ids are consecutive.
   // A sweep is an array whose member i runs point i of the sweep.
   const bool sweep = !req->sweep.empty();
@@ -182,7 +207,7 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   // Sizes are checked for every member before any is written: one user's huge names and
   // arguments must not fill the database or the listings of everyone. The base spec first, and
   // each sweep point's command before it is built: a short {name} may stand for a huge value.
-  HERD_RETURN_IF_ERROR(CheckSpecLimits(job.spec, config_.controller));
+  HERD_RETURN_IF_ERROR(CheckSpecLimits(job.spec, ctl.config_.controller));
   size_t sweep_command_bytes = 0;
   for (size_t i = 0; i < req->sweep.size(); ++i) {
     for (const auto& [name, value] : req->sweep[i]) {
@@ -190,11 +215,11 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     }
     auto bytes = model::SweepCommandBytes(job.spec.argv, req->sweep[i]);
     if (!bytes.ok()) return bytes.status();
-    if (Status s = CheckCommandBytes(*bytes, config_.controller); !s.ok()) {
+    if (Status s = CheckCommandBytes(*bytes, ctl.config_.controller); !s.ok()) {
       return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
     }
     sweep_command_bytes += *bytes;
-    HERD_RETURN_IF_ERROR(CheckSubmitBytes(i + 1, sweep_command_bytes, config_.controller));
+    HERD_RETURN_IF_ERROR(CheckSubmitBytes(i + 1, sweep_command_bytes, ctl.config_.controller));
   }
   // Every member's command is built before any is written, so a bad point submits nothing.
   std::vector<std::vector<std::string>> sweep_argv;
@@ -218,22 +243,22 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
     model::JobSpec member = base;
     for (size_t i = 0; i < indexes.size(); ++i) {
       sweep_member(i, &member);
-      if (Status s = CheckSpecLimits(member, config_.controller); !s.ok()) {
+      if (Status s = CheckSpecLimits(member, ctl.config_.controller); !s.ok()) {
         return Invalid("sweep point " + std::to_string(i) + ": " + s.message());
       }
       submit_bytes += SpecBytes(member);
     }
   }
-  HERD_RETURN_IF_ERROR(CheckSubmitBytes(indexes.size(), submit_bytes, config_.controller));
-  HERD_RETURN_IF_ERROR(CheckPendingLimit(who, static_cast<int64_t>(indexes.size())));
+  HERD_RETURN_IF_ERROR(CheckSubmitBytes(indexes.size(), submit_bytes, ctl.config_.controller));
+  HERD_RETURN_IF_ERROR(ctl.CheckPendingLimit(who, static_cast<int64_t>(indexes.size())));
   model::JobId first = 0;
   for (size_t i = 0; i < indexes.size(); ++i) {
     job.spec.array_index = indexes[i];
     job.spec.array_id = first;
     if (sweep) sweep_member(i, &job.spec);
-    auto id = store_->InsertJob(job);
+    auto id = ctl.store_->InsertJob(job);
     if (!id.ok()) {
-      if (i > 0) store_failed_ = true;  // part of the array is written: roll it all back
+      if (i > 0) ctl.store_failed_ = true;  // part of the array is written: roll it all back
       return id.status();  // nothing written: a refused value, not a broken store
     }
     job.id = *id;
@@ -241,15 +266,15 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
       first = job.id;
       if (array) {
         job.spec.array_id = first;
-        Save(job);
+        ctl.Save(job);
       }
     }
-    jobs_.Add(job, job.submit_time);
+    ctl.jobs_.Add(job, job.submit_time);
   }
-  pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
-  stats_.submitted_jobs += static_cast<int64_t>(indexes.size());
-  if (!nodes_.empty()) schedule_soon_ = true;
-  ReplyBody(in, proto::SubmitReply{first});
+  ctl.pending_of_uid_[who.uid] += static_cast<int64_t>(indexes.size());
+  ctl.stats_.submitted_jobs += static_cast<int64_t>(indexes.size());
+  if (!ctl.nodes_.empty()) ctl.schedule_soon_ = true;
+  ctl.ReplyBody(in, proto::SubmitReply{first});
   return Status::Ok();
 }
 

@@ -14,6 +14,31 @@
 
 namespace herd::ctld {
 
+namespace rpc {
+namespace {
+struct WebFamily;
+}  // namespace
+
+template <>
+struct Handlers<WebFamily> {
+  // herd web's tokens: login, api, exchange, logout, revoke.
+  static Status OnWebToken(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // A request herd-web relays for a web token's user, answered as that user.
+  static Status OnWebRelay(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using WebRequests = rpc::Handlers<rpc::WebFamily>;
+
+std::span<const rpc::Route> rpc::WebRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::WebTokenRequest>(), Caller::kUser, &WebRequests::OnWebToken},
+      {MessageName<proto::WebRelay>(), Caller::kWeb, &WebRequests::OnWebRelay},
+  };
+  return kRoutes;
+}
+
 Status CheckRelayable(const std::string& type, const std::string& body) {
   using proto::MessageName;
   static const std::array<std::string_view, 10> kTypes = {
@@ -74,10 +99,11 @@ bool Controller::IsWebUser(const auth::Identity& who) const {
   return web_uid_ >= 0 && static_cast<int64_t>(who.uid) == web_uid_;
 }
 
-Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who) {
+Status WebRequests::OnWebToken(Controller& ctl, const net::Incoming& in,
+                               const auth::Identity& who) {
   auto req = proto::BodyOf<proto::WebTokenRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  const config::WebConfig& web = config_.web;
+  const config::WebConfig& web = ctl.config_.web;
   proto::WebTokenReply reply;
   const bool mints = req->action == "login" || req->action == "api" || req->action == "exchange";
   if (mints && req->public_key.size() != auth::SealKey::kPublicKeyBytes) {
@@ -86,9 +112,9 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
   }
   if (req->action == "login" || req->action == "api") {
     const bool login = req->action == "login";
-    auto minted =
-        web_tokens_.Mint(login ? auth::WebTokens::Kind::kLogin : auth::WebTokens::Kind::kSession,
-                         who, Now(), login ? web.login_token_s : web.session_s);
+    auto minted = ctl.web_tokens_.Mint(
+        login ? auth::WebTokens::Kind::kLogin : auth::WebTokens::Kind::kSession, who, ctl.Now(),
+        login ? web.login_token_s : web.session_s);
     if (!minted.ok()) return minted.status();
     auto sealed = auth::SealToken(minted->token, req->public_key);
     if (!sealed.ok()) return sealed.status();
@@ -98,10 +124,10 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
     reply.url = web.BaseUrl();
     spdlog::info("web token ({}) for {} until {}", req->action, who.user, reply.expires);
   } else if (req->action == "exchange") {
-    if (!IsWebUser(who)) {
+    if (!ctl.IsWebUser(who)) {
       return Denied("permission denied: only herd-web's user ([web] user) swaps login tokens");
     }
-    auto session = web_tokens_.Exchange(req->token, Now(), web.session_s);
+    auto session = ctl.web_tokens_.Exchange(req->token, ctl.Now(), web.session_s);
     if (!session.ok()) {
       spdlog::warn("web login refused: {}", session.status().message());
       return session.status();
@@ -113,12 +139,12 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
     reply.user = session->second.user;
     spdlog::info("web session for {} until {}", reply.user, reply.expires);
   } else if (req->action == "logout") {
-    reply.revoked = web_tokens_.Revoke(req->token);
+    reply.revoked = ctl.web_tokens_.Revoke(req->token);
   } else if (req->action == "revoke") {
     uint32_t uid = who.uid;
     reply.user = who.user;
     if (!req->user.empty() && req->user != who.user) {
-      if (!IsAdmin(who)) {
+      if (!ctl.IsAdmin(who)) {
         return Denied("permission denied: only root and admins revoke another user's tokens");
       }
       const struct passwd* pw = getpwnam(req->user.c_str());
@@ -126,20 +152,21 @@ Status Controller::OnWebToken(const net::Incoming& in, const auth::Identity& who
       uid = pw->pw_uid;
       reply.user = req->user;
     }
-    reply.revoked = web_tokens_.RevokeUser(uid);
+    reply.revoked = ctl.web_tokens_.RevokeUser(uid);
     spdlog::info("{} web tokens of {} revoked by {}", reply.revoked, reply.user, who.user);
   } else {
     return Invalid("unknown web token action '" + req->action +
                    "': use login, api, revoke, exchange or logout");
   }
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 
-Status Controller::OnWebRelay(const net::Incoming& in, const auth::Identity& /*herd_web*/) {
+Status WebRequests::OnWebRelay(Controller& ctl, const net::Incoming& in,
+                               const auth::Identity& /*herd_web*/) {
   auto req = proto::BodyOf<proto::WebRelay>(in.envelope);
   if (!req.ok()) return req.status();
-  auto user = web_tokens_.Resolve(req->token, Now());
+  auto user = ctl.web_tokens_.Resolve(req->token, ctl.Now());
   if (!user.ok()) return user.status();
   const Route* route = FindRoute(req->type);
   if (route == nullptr || route->caller != Caller::kUser) {
@@ -149,7 +176,7 @@ Status Controller::OnWebRelay(const net::Incoming& in, const auth::Identity& /*h
   // The inner request, answered as its user would be: the reply keeps the relay's id.
   net::Incoming inner{in.peer, proto::Envelope{proto::kProtocolVersion, std::move(req->type),
                                                in.envelope.id, "", std::move(req->body)}};
-  return (this->*route->handle)(inner, *user);
+  return route->handle(ctl, inner, *user);
 }
 
 }  // namespace herd::ctld

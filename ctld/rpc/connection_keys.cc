@@ -4,6 +4,30 @@
 
 namespace herd::ctld {
 
+namespace rpc {
+namespace {
+struct ConnectionKeyFamily;
+}  // namespace
+
+template <>
+struct Handlers<ConnectionKeyFamily> {
+  // A connection key for the sender's connection, opened on its MUNGE credential.
+  static Status OnConnectionKey(Controller& ctl, const net::Incoming& in,
+                                const auth::Identity& who);
+};
+}  // namespace rpc
+
+using ConnectionKeyRequests = rpc::Handlers<rpc::ConnectionKeyFamily>;
+
+std::span<const rpc::Route> rpc::ConnectionKeyRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::ConnectionKeyRequest>(), Caller::kUser,
+       &ConnectionKeyRequests::OnConnectionKey},
+  };
+  return kRoutes;
+}
+
 Result<auth::Identity> Controller::Verify(const net::Incoming& in) {
   const proto::Envelope& e = in.envelope;
   if (!auth::IsKeyed(e.cred))
@@ -15,18 +39,19 @@ Result<auth::Identity> Controller::Verify(const net::Incoming& in) {
   return who;
 }
 
-Status Controller::OnConnectionKey(const net::Incoming& in, const auth::Identity& who) {
+Status ConnectionKeyRequests::OnConnectionKey(Controller& ctl, const net::Incoming& in,
+                                              const auth::Identity& who) {
   auto req = proto::BodyOf<proto::ConnectionKeyRequest>(in.envelope);
   if (!req.ok()) return req.status();
   // Opened on MUNGE's word only: a key cannot vouch for the next one.
   if (auth::IsKeyed(in.envelope.cred)) return Invalid("a connection key is opened with MUNGE");
-  if (std::string_view(auth_->Name()) != "munge") {
+  if (std::string_view(ctl.auth_->Name()) != "munge") {
     return Invalid("connection keys need [auth] method = \"munge\"");
   }
-  auto server_public = keys_.Open(in.peer, who, req->client_public);
+  auto server_public = ctl.keys_.Open(in.peer, who, req->client_public);
   if (!server_public.ok()) return server_public.status();
-  server_->Watch(in.peer);  // the key goes with the connection
-  ReplyBody(in, proto::ConnectionKeyReply{std::move(*server_public)});
+  ctl.server_->Watch(in.peer);  // the key goes with the connection
+  ctl.ReplyBody(in, proto::ConnectionKeyReply{std::move(*server_public)});
   return Status::Ok();
 }
 

@@ -15,6 +15,31 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+namespace rpc {
+namespace {
+struct JobVerbFamily;
+}  // namespace
+
+template <>
+struct Handlers<JobVerbFamily> {
+  // herd cancel/suspend/resume/release/hold/requeue.
+  static Status OnJobAction(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd update.
+  static Status OnUpdateJob(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using JobVerbRequests = rpc::Handlers<rpc::JobVerbFamily>;
+
+std::span<const rpc::Route> rpc::JobVerbRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::JobActionRequest>(), Caller::kUser, &JobVerbRequests::OnJobAction},
+      {MessageName<proto::UpdateJobRequest>(), Caller::kUser, &JobVerbRequests::OnUpdateJob},
+  };
+  return kRoutes;
+}
+
 namespace {
 
 constexpr const char* kActions[] = {"cancel", "suspend", "resume", "release", "hold", "requeue"};
@@ -30,7 +55,8 @@ const char* WhatActionNeeds(const std::string& action) {
 
 }  // namespace
 
-Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& who) {
+Status JobVerbRequests::OnJobAction(Controller& ctl, const net::Incoming& in,
+                                    const auth::Identity& who) {
   auto req = proto::BodyOf<proto::JobActionRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (std::find(std::begin(kActions), std::end(kActions), req->action) == std::end(kActions)) {
@@ -44,15 +70,15 @@ Status Controller::OnJobAction(const net::Incoming& in, const auth::Identity& wh
     if (!req->ids.empty() || !req->members.empty()) {
       return Invalid("cancel takes job ids or filters (-u, --state, --name, --project), not both");
     }
-    auto reply = CancelMatching(*req, who);
+    auto reply = ctl.CancelMatching(*req, who);
     if (!reply.ok()) return reply.status();
-    ReplyBody(in, *reply);
+    ctl.ReplyBody(in, *reply);
     return Status::Ok();
   }
   proto::JobActionReply reply;
-  for (auto id : req->ids) reply.results.push_back(ActOn(req->action, id, true, who));
-  for (auto id : req->members) reply.results.push_back(ActOn(req->action, id, false, who));
-  ReplyBody(in, reply);
+  for (auto id : req->ids) reply.results.push_back(ctl.ActOn(req->action, id, true, who));
+  for (auto id : req->members) reply.results.push_back(ctl.ActOn(req->action, id, false, who));
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 
@@ -201,7 +227,8 @@ Result<proto::JobActionReply> Controller::CancelMatching(const proto::JobActionR
   return reply;
 }
 
-Status Controller::OnUpdateJob(const net::Incoming& in, const auth::Identity& who) {
+Status JobVerbRequests::OnUpdateJob(Controller& ctl, const net::Incoming& in,
+                                    const auth::Identity& who) {
   auto req = proto::BodyOf<proto::UpdateJobRequest>(in.envelope);
   if (!req.ok()) return req.status();
   if (req->time_limit_s < 0 && req->name.empty() && req->project.empty() && !req->hold) {
@@ -211,17 +238,17 @@ Status Controller::OnUpdateJob(const net::Incoming& in, const auth::Identity& wh
   proto::JobActionReply reply;
   auto update = [&](model::JobId id, bool whole_array) {
     proto::JobActionResult r{id, false, "", 0};
-    Job* found = FindJob(id);
+    Job* found = ctl.FindJob(id);
     if (found == nullptr) {
       r.message = "not found";
-    } else if (!MayActOn(who, *found)) {
+    } else if (!ctl.MayActOn(who, *found)) {
       r.message = "permission denied: job " + std::to_string(id) + " belongs to " + found->user;
-    } else if (!whole_array || !IsArrayHead(*found)) {
-      r = UpdateJob(*req, *found, who);
+    } else if (!whole_array || !ctl.IsArrayHead(*found)) {
+      r = ctl.UpdateJob(*req, *found, who);
     } else {
-      for (Job* m : ArrayMembers(id)) {
+      for (Job* m : ctl.ArrayMembers(id)) {
         if (m->state != JobState::kPending) continue;
-        proto::JobActionResult one = UpdateJob(*req, *m, who);
+        proto::JobActionResult one = ctl.UpdateJob(*req, *m, who);
         if (!one.ok) {
           r.message = one.message;  // the same for every member: say it once
           break;
@@ -236,7 +263,7 @@ Status Controller::OnUpdateJob(const net::Incoming& in, const auth::Identity& wh
   };
   for (auto id : req->ids) update(id, true);
   for (auto id : req->members) update(id, false);
-  ReplyBody(in, reply);
+  ctl.ReplyBody(in, reply);
   return Status::Ok();
 }
 

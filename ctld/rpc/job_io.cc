@@ -7,6 +7,34 @@ namespace herd::ctld {
 using model::Job;
 using model::JobState;
 
+namespace rpc {
+namespace {
+struct JobIoFamily;
+}  // namespace
+
+template <>
+struct Handlers<JobIoFamily> {
+  // herd logs: asks the job's node, which answers with LogsData.
+  static Status OnLogs(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // herd run / attach / exec: the node endpoint of a running job's worker, for its owner.
+  static Status OnSessionWhere(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+  // The node's answer to OnLogs, passed on to the client that asked.
+  static Status OnLogsData(Controller& ctl, const net::Incoming& in, const auth::Identity& who);
+};
+}  // namespace rpc
+
+using JobIoRequests = rpc::Handlers<rpc::JobIoFamily>;
+
+std::span<const rpc::Route> rpc::JobIoRoutes() {
+  using proto::MessageName;
+  static const Route kRoutes[] = {
+      {MessageName<proto::LogsRequest>(), Caller::kUser, &JobIoRequests::OnLogs},
+      {MessageName<proto::SessionWhereRequest>(), Caller::kUser, &JobIoRequests::OnSessionWhere},
+      {MessageName<proto::LogsData>(), Caller::kNode, &JobIoRequests::OnLogsData},
+  };
+  return kRoutes;
+}
+
 Status Controller::CheckWorker(const Job& job, int worker) const {
   if (worker < 0 || worker >= static_cast<int>(job.placement.size())) {
     return Invalid("job " + std::to_string(job.id) + " has workers 0.." +
@@ -15,10 +43,10 @@ Status Controller::CheckWorker(const Job& job, int worker) const {
   return Status::Ok();
 }
 
-Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
+Status JobIoRequests::OnLogs(Controller& ctl, const net::Incoming& in, const auth::Identity& who) {
   auto req = proto::BodyOf<proto::LogsRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  auto job = OwnJob(who, req->id);
+  auto job = ctl.OwnJob(who, req->id);
   if (!job.ok()) return job.status();
   const Job& j = **job;
   if (j.placement.empty()) {
@@ -27,32 +55,33 @@ Status Controller::OnLogs(const net::Incoming& in, const auth::Identity& who) {
     }
     return NotFound("job " + std::to_string(j.id) + " never ran: no output");
   }
-  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
+  HERD_RETURN_IF_ERROR(ctl.CheckWorker(j, req->worker));
   const std::string& node = j.placement[req->worker].node;
-  const Node* n = FindNode(node);
+  const Controller::Node* n = ctl.FindNode(node);
   if (n == nullptr || n->state == model::NodeState::kDown) {
     return Unavailable("node " + node + " holding the output of job " + std::to_string(j.id) +
                        " is down");
   }
-  uint64_t token = next_token_++;
-  log_waiters_[token] = {in.peer, in.envelope.id, node};
-  SendToNode(node, proto::LogsFetch{token, *req, j.restart_count});
+  uint64_t token = ctl.next_token_++;
+  ctl.log_waiters_[token] = {in.peer, in.envelope.id, node};
+  ctl.SendToNode(node, proto::LogsFetch{token, *req, j.restart_count});
   return Status::Ok();
 }
 
-Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity& who) {
+Status JobIoRequests::OnSessionWhere(Controller& ctl, const net::Incoming& in,
+                                     const auth::Identity& who) {
   auto req = proto::BodyOf<proto::SessionWhereRequest>(in.envelope);
   if (!req.ok()) return req.status();
-  auto job = OwnJob(who, req->id);
+  auto job = ctl.OwnJob(who, req->id);
   if (!job.ok()) return job.status();
   const Job& j = **job;
   if (j.state != JobState::kRunning) {
     return Invalid("job " + std::to_string(j.id) + " is " + model::JobStateName(j.state) +
                    ": only a running job has sessions");
   }
-  HERD_RETURN_IF_ERROR(CheckWorker(j, req->worker));
+  HERD_RETURN_IF_ERROR(ctl.CheckWorker(j, req->worker));
   const std::string& node = j.placement[req->worker].node;
-  const Node* n = FindNode(node);
+  const Controller::Node* n = ctl.FindNode(node);
   if (n == nullptr || n->state == model::NodeState::kDown) {
     return Unavailable("node " + node + " running job " + std::to_string(j.id) + " is down");
   }
@@ -60,26 +89,27 @@ Status Controller::OnSessionWhere(const net::Incoming& in, const auth::Identity&
     return Unavailable("node " + node + " takes no sessions: its herd.toml sets [node] "
                        "session_listen = \"\"");
   }
-  ReplyBody(in, proto::SessionWhereReply{node, n->session_endpoint});
+  ctl.ReplyBody(in, proto::SessionWhereReply{node, n->session_endpoint});
   return Status::Ok();
 }
 
-Status Controller::OnLogsData(const net::Incoming& in, const auth::Identity& /*who*/) {
+Status JobIoRequests::OnLogsData(Controller& ctl, const net::Incoming& in,
+                                 const auth::Identity& /*who*/) {
   auto data = proto::BodyOf<proto::LogsData>(in.envelope);
   if (!data.ok()) return data.status();
-  auto it = log_waiters_.find(data->token);
-  if (it == log_waiters_.end()) return Status::Ok();
-  if (NodeOfPeer(it->second.node, in.peer) == nullptr) {
+  auto it = ctl.log_waiters_.find(data->token);
+  if (it == ctl.log_waiters_.end()) return Status::Ok();
+  if (ctl.NodeOfPeer(it->second.node, in.peer) == nullptr) {
     return Denied("log data for a request to node " + it->second.node + " from another connection");
   }
   net::Incoming client{it->second.peer, {}};
   client.envelope.id = it->second.request_id;
   if (!data->error.empty()) {
-    ReplyError(client, NotFound(data->error));
+    ctl.ReplyError(client, NotFound(data->error));
   } else {
-    ReplyBody(client, data->reply);
+    ctl.ReplyBody(client, data->reply);
   }
-  log_waiters_.erase(it);
+  ctl.log_waiters_.erase(it);
   return Status::Ok();
 }
 

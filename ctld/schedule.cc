@@ -161,7 +161,7 @@ void Controller::Schedule(std::string* snapshot_text) {
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
       if (j.state == JobState::kPending) {
-        SetPendingReason(j, {model::WaitsFor::kNode, kNoNodeReason});
+        SetPendingReason(j, {.code = model::ReasonCode::kNoNodeRegistered});
       }
     }
     return;
@@ -199,7 +199,7 @@ void Controller::Schedule(std::string* snapshot_text) {
     int64_t gpu_milli = 0;
     for (const auto& w : j.placement) gpu_milli += std::ssize(w.gpus) * w.gpu_milli_each;
     stats_.NoteEviction(p.kind, gpu_milli, Now() - j.start_time);
-    StopJob(j, JobState::kPending, p.reason,
+    StopJob(j, JobState::kPending, sched::EvictionText(p),
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);
   }
@@ -239,7 +239,7 @@ void Controller::Schedule(std::string* snapshot_text) {
     for (int steps = 0; at != jobs_.end() && at->first < id && steps < 8; ++steps) ++at;
     if (at == jobs_.end() || at->first < id) at = jobs_.lower_bound(id);
     if (at == jobs_.end() || at->first != id || at->second.state != JobState::kPending) continue;
-    if (SetPendingReason(at->second, std::move(reason))) Save(at->second);
+    if (SetPendingReason(at->second, reason)) Save(at->second);
   }
   shares_ = std::move(d.shares);
   const auto t3 = std::chrono::steady_clock::now();

@@ -155,9 +155,8 @@ Status Controller::OnSubmit(const net::Incoming& in, const auth::Identity& who) 
   job.gid = who.gid;  // a new Job is PENDING
   // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
   // over the whole queue per batch of submits.
-  SetPendingReason(job, nodes_.empty()
-                           ? model::PendingReason{model::WaitsFor::kNode, kNoNodeReason}
-                           : model::PendingReason{model::WaitsFor::kScheduler, kSchedulerReason});
+  SetPendingReason(job, {.code = nodes_.empty() ? model::ReasonCode::kNoNodeRegistered
+                                                : model::ReasonCode::kScheduler});
   job.submit_time = Now();
   // An array is one job per index, all in this transaction, so their ids are consecutive.
   // A sweep is an array whose member i runs point i of the sweep.

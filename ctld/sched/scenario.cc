@@ -586,13 +586,16 @@ std::string DumpDecisions(const Decisions& d) {
     }
     o << "\n";
   }
-  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " " << p.reason << "\n";
+  for (const auto& p : d.preemptions)
+    o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " "
+      << EvictionText(p) << "\n";
   for (const auto& r : d.reservations) {
     o << "reserve " << r.id;
     for (const auto& n : r.nodes) o << " " << n;
     o << "\n";
   }
-  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why.text << "\n";
+  for (const auto& [id, why] : d.pending_reasons)
+    o << "reason " << id << ": " << model::ReasonText(why) << "\n";
   for (const auto& q : d.shares) {
     o << "share " << q.name << " fair=" << model::FormatResources(q.fair_share)
       << " allocated=" << model::FormatResources(q.allocated)
@@ -629,7 +632,8 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         const StartDecision* st = start_of(id());
         if (!st) {
           auto r = d.pending_reasons.find(id());
-          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second.text) + ")");
+          fails.push_back(where + "not started (" +
+                          (r == d.pending_reasons.end() ? "" : model::ReasonText(r->second)) + ")");
         } else if (l.words.size() > 3) {
           auto want = ParseWhere(l.words.at(3));
           bool nodes_only = !want.front().second;
@@ -660,14 +664,23 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
           fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + EvictionKindName(p->kind));
         }
       } else if (what == "nopreempt") {
-        if (preempt_of(id())) fails.push_back(where + "preempted: " + preempt_of(id())->reason);
+        if (preempt_of(id()))
+          fails.push_back(where + "preempted: " + EvictionText(*preempt_of(id())));
       } else if (what == "starts" || what == "preemptions") {
         size_t n = what == "starts" ? d.starts.size() : d.preemptions.size();
         if (n != std::stoul(l.words.at(1))) fails.push_back(where + "got " + std::to_string(n));
       } else if (what == "reason") {
         auto r = d.pending_reasons.find(id());
-        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second.text;
-        if (got.find(l.words.at(3)) == std::string::npos) fails.push_back(where + "reason is \"" + got + "\"");
+        std::string got =
+            r == d.pending_reasons.end() ? "<no reason: started?>" : model::ReasonText(r->second);
+        if (l.words.at(2) == "is") {  // by the code's name
+          const char* code =
+              r == d.pending_reasons.end() ? "<none>" : model::ReasonCodeName(r->second.code);
+          if (l.words.at(3) != code)
+            fails.push_back(where + "reason is " + code + ": \"" + got + "\"");
+        } else if (got.find(l.words.at(3)) == std::string::npos) {
+          fails.push_back(where + "reason is \"" + got + "\"");
+        }
       } else if (what == "reserve") {
         const ReserveDecision* found = nullptr;
         for (const auto& r : d.reservations) {

@@ -38,6 +38,7 @@
 //   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
 //   expect starts N                                  expect preemptions N
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
+//   expect reason ID is CODE       (model::ReasonCodeName: gpu_block, limit, preempted_jobs, ...)
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
 //          (fair=gpu.h100:2: its fair share of the h100 GPUs, QueueShare::by_type)
 //   expect cores ID within A-B                       expect deterministic

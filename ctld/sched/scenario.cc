@@ -7,6 +7,7 @@
 
 #include "common/model/fleet.h"
 #include "common/model/units.h"
+#include "ctld/sched/estimate.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/internal.h"
 
@@ -736,6 +737,28 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
       } else if (what == "deterministic") {
         if (DumpDecisions(Decide(snap, policy)) != DumpDecisions(d)) {
           fails.push_back(where + "two runs differ");
+        }
+      } else if (what == "estimate") {
+        // estimate ID by T | at T | none [over_limit|no_time_limit|never_fits]
+        const PendingJob* job = nullptr;
+        for (const PendingJob& p : snap.pending) {
+          if (p.id == id()) job = &p;
+        }
+        if (job == nullptr) throw std::runtime_error("job " + l.words.at(1) + " is not pending");
+        const StartEstimate e = EstimateStart(snap, *job);
+        const std::string got = e.at >= 0
+                                    ? "estimate " + std::to_string(e.at)
+                                    : std::string("no estimate (") + NoEstimateName(e.none) + ")";
+        const std::string& how = l.words.at(2);
+        if (how == "none") {
+          if (e.at >= 0 || (l.words.size() > 3 && l.words[3] != NoEstimateName(e.none))) {
+            fails.push_back(where + got);
+          }
+        } else if (how == "by" || how == "at") {
+          const int64_t t = std::stoll(l.words.at(3));
+          if (e.at < 0 || (how == "by" ? e.at > t : e.at != t)) fails.push_back(where + got);
+        } else {
+          throw std::runtime_error("estimate: by T, at T or none, not " + how);
         }
       } else {
         throw std::runtime_error("unknown expectation " + what);

@@ -43,9 +43,14 @@ void Controller::EstimateStart(const Job& job, proto::WhyReply* reply) const {
       break;
   }
   const sched::Snapshot snapshot = BuildSnapshot();
-  auto pending = std::find_if(snapshot.pending.begin(), snapshot.pending.end(),
-                              [&](const sched::PendingJob& p) { return p.id == job.id; });
-  if (pending == snapshot.pending.end()) {
+  // A job evicted for another waits out of the scheduler's sight (held_out) until that one starts.
+  const sched::PendingJob* pending = nullptr;
+  for (const auto* jobs : {&snapshot.pending, &snapshot.held_out}) {
+    for (const sched::PendingJob& p : *jobs) {
+      if (p.id == job.id) pending = &p;
+    }
+  }
+  if (pending == nullptr) {
     reply->estimate_note = "no estimate: it is not among the jobs the scheduler considers";
     return;
   }

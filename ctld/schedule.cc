@@ -233,13 +233,22 @@ void Controller::Schedule(std::string* snapshot_text) {
     Launch(j);
   }
   // Both in id order: step through jobs_ (a few steps past running jobs) instead of a search per
-  // reason; only a changed reason is written to the store.
+  // reason; only a changed reason is written to the store. Neighbours often wait for the same
+  // reason (an array's members): its words are made once for a run of them.
   auto at = jobs_.begin();
+  const model::PendingReason* last = nullptr;
+  std::string text;
   for (auto& [id, reason] : d.pending_reasons) {
     for (int steps = 0; at != jobs_.end() && at->first < id && steps < 8; ++steps) ++at;
     if (at == jobs_.end() || at->first < id) at = jobs_.lower_bound(id);
     if (at == jobs_.end() || at->first != id || at->second.state != JobState::kPending) continue;
-    if (SetPendingReason(at->second, reason)) Save(at->second);
+    if (last == nullptr || !(*last == reason)) text = model::ReasonText(*(last = &reason));
+    Job& j = at->second;  // as SetPendingReason, with the words made once
+    const model::WaitsFor waits_for = model::WaitsForOf(reason.code);
+    if (j.reason == text && j.waits_for == waits_for) continue;
+    j.reason = text;
+    j.waits_for = waits_for;
+    Save(j);
   }
   shares_ = std::move(d.shares);
   const auto t3 = std::chrono::steady_clock::now();

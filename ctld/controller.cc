@@ -262,10 +262,12 @@ void Controller::ReplyError(const net::Incoming& in, const Status& s) {
   Reply(in, proto::MakeEnvelope(r, in.envelope.id));
 }
 
-bool Controller::SetPendingReason(Job& job, model::PendingReason why) {
-  if (job.reason == why.text && job.waits_for == why.waits_for) return false;
-  job.reason = std::move(why.text);
-  job.waits_for = why.waits_for;
+bool Controller::SetPendingReason(Job& job, const model::PendingReason& why) {
+  std::string text = model::ReasonText(why);
+  const model::WaitsFor waits_for = model::WaitsForOf(why.code);
+  if (job.reason == text && job.waits_for == waits_for) return false;
+  job.reason = std::move(text);
+  job.waits_for = waits_for;
   return true;
 }
 

@@ -37,11 +37,6 @@
 
 namespace herd::ctld {
 
-// Why a pending job waits while no node has registered.
-inline constexpr char kNoNodeReason[] = "no node has registered with herd-ctld yet";
-// Why a pending job waits for the next cycle (just submitted, released or requeued).
-inline constexpr char kSchedulerReason[] = "waiting for the scheduler";
-
 // Refuses a [web] user whose uid is 0, `self` (herd-ctld's own uid, which its
 // node daemons trust) or an admin's: herd-web runs as that user, and herd-ctld
 // would answer a compromised herd-web's own requests with those rights. Ok when
@@ -265,7 +260,7 @@ class Controller {
   // Member `index` of array `array` (ID_INDEX), or null.
   const model::Job* ArrayMember(model::JobId array, int64_t index) const;
   // Why pending `job` is held: by its user (herd release) or by an admin (only an admin releases).
-  static std::string HoldReason(const model::Job& job);
+  static model::PendingReason HoldReason(const model::Job& job);
 
   // Job verbs (ctld/rpc/job_verbs.cc). `action` of job `id`: of every member it applies to when
   // `whole_array` and `id` is an array's; of the job alone otherwise.
@@ -282,7 +277,7 @@ class Controller {
                                    const auth::Identity& who);
 
   // Sets what pending `job` waits for; true when that changed (the caller saves the job).
-  static bool SetPendingReason(model::Job& job, model::PendingReason why);
+  static bool SetPendingReason(model::Job& job, const model::PendingReason& why);
   void Save(const model::Job& job);
   // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.
   void SaveNode(const Node& node);

@@ -161,7 +161,7 @@ void Controller::Schedule(std::string* snapshot_text) {
   if (nodes_.empty()) {
     for (auto& [id, j] : jobs_) {
       if (j.state == JobState::kPending) {
-        SetPendingReason(j, {model::WaitsFor::kNode, kNoNodeReason});
+        SetPendingReason(j, {.code = model::ReasonCode::kNoNodeRegistered});
       }
     }
     return;
@@ -199,7 +199,7 @@ void Controller::Schedule(std::string* snapshot_text) {
     int64_t gpu_milli = 0;
     for (const auto& w : j.placement) gpu_milli += std::ssize(w.gpus) * w.gpu_milli_each;
     stats_.NoteEviction(p.kind, gpu_milli, Now() - j.start_time);
-    StopJob(j, JobState::kPending, p.reason,
+    StopJob(j, JobState::kPending, sched::EvictionText(p),
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);
   }
@@ -233,13 +233,22 @@ void Controller::Schedule(std::string* snapshot_text) {
     Launch(j);
   }
   // Both in id order: step through jobs_ (a few steps past running jobs) instead of a search per
-  // reason; only a changed reason is written to the store.
+  // reason; only a changed reason is written to the store. Neighbours often wait for the same
+  // reason (an array's members): its words are made once for a run of them.
   auto at = jobs_.begin();
+  const model::PendingReason* last = nullptr;
+  std::string text;
   for (auto& [id, reason] : d.pending_reasons) {
     for (int steps = 0; at != jobs_.end() && at->first < id && steps < 8; ++steps) ++at;
     if (at == jobs_.end() || at->first < id) at = jobs_.lower_bound(id);
     if (at == jobs_.end() || at->first != id || at->second.state != JobState::kPending) continue;
-    if (SetPendingReason(at->second, std::move(reason))) Save(at->second);
+    if (last == nullptr || !(*last == reason)) text = model::ReasonText(*(last = &reason));
+    Job& j = at->second;  // as SetPendingReason, with the words made once
+    const model::WaitsFor waits_for = model::WaitsForOf(reason.code);
+    if (j.reason == text && j.waits_for == waits_for) continue;
+    j.reason = text;
+    j.waits_for = waits_for;
+    Save(j);
   }
   shares_ = std::move(d.shares);
   const auto t3 = std::chrono::steady_clock::now();

@@ -131,10 +131,10 @@ const Job* Controller::ArrayMember(model::JobId array, int64_t index) const {
   return nullptr;
 }
 
-std::string Controller::HoldReason(const Job& job) {
-  const std::string id = model::JobRefText(job);
-  return job.spec.admin_hold ? "held by admin: an admin releases it with herd release " + id
-                             : "held by user: herd release " + id;
+model::PendingReason Controller::HoldReason(const Job& job) {
+  return {.code = job.spec.admin_hold ? model::ReasonCode::kHeldByAdmin
+                                      : model::ReasonCode::kHeldByUser,
+          .target = model::JobRefText(job)};
 }
 
 void Controller::GateWorkflow() {
@@ -150,7 +150,7 @@ void Controller::GateWorkflow() {
   // In id order: a dependency is older than its dependent, so a cancel cascades in one pass.
   for (auto& [id, j] : jobs_) {
     if (j.state != JobState::kPending) continue;
-    model::PendingReason reason{model::WaitsFor::kNothing, ""};
+    std::optional<model::PendingReason> reason;
     std::string never;
     for (const auto& text : j.spec.after) {
       auto d = ParseDependency(text);
@@ -193,10 +193,11 @@ void Controller::GateWorkflow() {
       }
       if (d->kind == "fail" && failed != nullptr) continue;
       if (!all_ended) {
-        if (reason.text.empty()) {
-          reason.waits_for = model::WaitsFor::kDependency;
-          reason.text = "waiting for " + name + " to " +
-                        (d->kind == "ok" ? "complete" : d->kind == "fail" ? "fail" : "end");
+        if (!reason) {
+          reason = {.code = d->kind == "ok"     ? model::ReasonCode::kAfterOk
+                            : d->kind == "fail" ? model::ReasonCode::kAfterFail
+                                                : model::ReasonCode::kAfterAny,
+                    .target = name};
         }
         continue;
       }
@@ -210,24 +211,24 @@ void Controller::GateWorkflow() {
       continue;
     }
     if (j.spec.hold) {
-      reason = {model::WaitsFor::kHold, HoldReason(j)};
+      reason = HoldReason(j);
     } else if (j.spec.begin_time > now) {
-      reason = {model::WaitsFor::kBeginTime, "starts at " + LocalTime(j.spec.begin_time)};
+      reason = {.code = model::ReasonCode::kBeginTime, .target = LocalTime(j.spec.begin_time)};
     }
-    if (reason.text.empty() && j.spec.array_id != 0 && j.spec.array_limit > 0) {
+    if (!reason && j.spec.array_id != 0 && j.spec.array_limit > 0) {
       int& used = array_slots[j.spec.array_id];
       if (used >= j.spec.array_limit) {
-        reason.waits_for = model::WaitsFor::kArrayLimit;
-        reason.text = "array " + std::to_string(j.spec.array_id) + " runs " +
-                 std::to_string(j.spec.array_limit) + " at once";
+        reason = {.code = model::ReasonCode::kArrayLimit,
+                  .job = j.spec.array_id,
+                  .count = j.spec.array_limit};
       } else {
         ++used;
       }
     }
-    if (reason.text.empty()) continue;
+    if (!reason) continue;
     jobs_.gated.insert(id);
     jobs_.pending_since[id] = now;  // the reservation clock starts when the job may start
-    if (SetPendingReason(j, std::move(reason))) Save(j);
+    if (SetPendingReason(j, *reason)) Save(j);
   }
 }
 

@@ -57,13 +57,6 @@ enum class WaitsFor {
 const char* WaitsForName(WaitsFor w);
 std::optional<WaitsFor> ParseWaitsFor(std::string_view name);  // "" -> kNothing
 
-// Why a pending job waits: its code, and the sentence a user reads.
-struct PendingReason {
-  WaitsFor waits_for = WaitsFor::kScheduler;
-  std::string text;
-  bool operator==(const PendingReason&) const = default;
-};
-
 struct JobSpec {
   std::string name;
   std::vector<std::string> argv;            // command and arguments; argv[0] is looked up in PATH

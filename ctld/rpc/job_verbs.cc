@@ -156,7 +156,7 @@ proto::JobActionResult Controller::ActOnJob(const std::string& action, Job& j,
       j.spec.hold = false;
       j.spec.admin_hold = false;
       if (j.state == JobState::kPending) {
-        SetPendingReason(j, {model::WaitsFor::kScheduler, kSchedulerReason});
+        SetPendingReason(j, {.code = model::ReasonCode::kScheduler});
       }
       Save(j);
       Event(j.id, "released by " + who.user);
@@ -172,7 +172,7 @@ proto::JobActionResult Controller::ActOnJob(const std::string& action, Job& j,
     } else {
       j.spec.hold = true;
       j.spec.admin_hold = by_admin;
-      SetPendingReason(j, {model::WaitsFor::kHold, HoldReason(j)});
+      SetPendingReason(j, HoldReason(j));
       Save(j);
       Event(j.id, "held by " + who.user + (by_admin ? " (admin)" : ""));
       r.ok = true, r.message = "held";

@@ -180,9 +180,8 @@ Status SubmitRequests::OnSubmit(Controller& ctl, const net::Incoming& in,
   job.gid = who.gid;  // a new Job is PENDING
   // With no node a cycle could only tell the job so (Schedule): say it here and spare a cycle
   // over the whole queue per batch of submits.
-  ctl.SetPendingReason(job, ctl.nodes_.empty()
-                           ? model::PendingReason{model::WaitsFor::kNode, kNoNodeReason}
-                           : model::PendingReason{model::WaitsFor::kScheduler, kSchedulerReason});
+  ctl.SetPendingReason(job, {.code = ctl.nodes_.empty() ? model::ReasonCode::kNoNodeRegistered
+                                                        : model::ReasonCode::kScheduler});
   job.submit_time = ctl.Now();
   // An array is one job per index, all in this transaction, so their ids are consecutive.
   // A sweep is an array whose member i runs point i of the sweep.

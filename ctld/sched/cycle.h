@@ -17,8 +17,8 @@
 
 namespace herd::sched::internal {
 
-// "waiting for 2 preempted jobs to release resources"
-model::PendingReason WaitingText(size_t victims);
+// kPreemptedJobs: "waiting for 2 preempted jobs to release resources"
+model::PendingReason WaitingForVictims(size_t victims);
 
 // Why a job was not started by the allocate pass.
 // kHeld: the project's deserved quota is held for a job of a within-quota class that waits for
@@ -112,10 +112,9 @@ class Cycle {
   std::optional<std::vector<model::WorkerPlacement>> PlaceAsPlanned(const JobState& job);
   std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
   QuotaHit CheckQuota(const JobState& job) const;
-  std::string QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit in words
-  // The binding constraint; its text is "" when the job would have fit the cycle's start.
-  model::PendingReason NoFitReason(const JobState& job);
-  std::string NoFitText(const JobState& job, model::WaitsFor* waits_for);  // sets it if not kResources
+  model::PendingReason QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit's reason
+  // The binding constraint; nullopt when the job would have fit the cycle's start.
+  std::optional<model::PendingReason> NoFitReason(const JobState& job);
   void Reserve(JobState& job);
   // Adds (sign +1) or removes `r` from the queue's and its ancestors' allocation, and from their
   // firm part for a job of class `c` that is Firm.
@@ -151,7 +150,7 @@ class Cycle {
   bool TypeLimited(const JobState& job, const std::string& model, QuotaHit* hit) const;
   QuotaHit TypedLimitHit(const JobState& job) const;  // a limit on every type the job may use
   void NarrowTypes(JobState& job);  // its shape left off the GPU types whose limits have no room
-  std::string TypedLimitText(const JobState& job, const QuotaHit& hit) const;
+  model::PendingReason TypedLimitReason(const JobState& job, const QuotaHit& hit) const;
   // Whether `q`, with `taken` gone, stays above its fair share and deserved quota of every GPU
   // type `holds` has some of, by at least its smallest job there: it may lose `holds`.
   bool TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedGpus& holds) const;
@@ -223,7 +222,8 @@ class Cycle {
       const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
       const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
   bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
-  void Commit(JobState& job, const VictimPlan& plan, EvictionKind kind, const std::string& why);
+  // `why`: the kind and the words' parameters (PreemptDecision) each victim's decision gets.
+  void Commit(JobState& job, const VictimPlan& plan, const PreemptDecision& why);
 
   const Snapshot& snap_;
   const Policy& policy_;
@@ -232,12 +232,10 @@ class Cycle {
   std::unordered_map<std::string, QueueState> queues_;
   std::vector<JobState> jobs_;
   std::vector<JobState*> visited_;  // in the order the allocate pass served them
-  std::map<std::pair<Shape, OptionsKey>, model::PendingReason> no_fit_;  // shape, options -> reason
+  // shape, options -> reason (nullopt: it fit the cycle's start)
+  std::map<std::pair<Shape, OptionsKey>, std::optional<model::PendingReason>> no_fit_;
   std::set<model::JobId> reserved_by_;                    // jobs holding a reservation
-  std::set<VictimMemo> no_victims_;                        // victim searches that failed
-  // QuotaReason's texts by block, queue, class, component, allocated and need.
-  std::map<std::tuple<Block, const QueueState*, std::string, int, int64_t, int64_t>, std::string>
-      quota_text_;
+  std::set<VictimMemo> no_victims_;                       // victim searches that failed
   // Reserve's node order (most free first) while the cluster's stamp is unchanged.
   std::vector<std::pair<int64_t, int>> reserve_order_;
   size_t reserve_from_ = 0;  // entries before it are no longer reservable

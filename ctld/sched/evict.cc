@@ -36,17 +36,12 @@ int64_t Get(const model::Resources& r, int c) {
 }
 
 // A job whose room is being made by evictions planned for others.
-model::PendingReason RoomBeingMade() {
-  return {model::WaitsFor::kPreemption,
-          "waiting for resources being freed by jobs evicted for others"};
-}
+model::PendingReason RoomBeingMade() { return {.code = model::ReasonCode::kRoomBeingMade}; }
 
 }  // namespace
 
-model::PendingReason WaitingText(size_t n) {
-  return {model::WaitsFor::kPreemption,
-          "waiting for " + std::to_string(n) + (n == 1 ? " preempted job" : " preempted jobs") +
-              " to release resources"};
+model::PendingReason WaitingForVictims(size_t n) {
+  return {.code = model::ReasonCode::kPreemptedJobs, .count = static_cast<int64_t>(n)};
 }
 
 void Cycle::HoldRoom() {
@@ -217,9 +212,10 @@ void Cycle::Withdraw(const std::vector<JobState*>& starts, const JobState& job) 
     back.insert(j->pending->id);
     j->started = false;
     j->block = Block::kNoFit;
-    j->reason = {model::WaitsFor::kQuota,
-                 "project " + j->pending->queue + " is above its fair share: its start gave way to job " +
-                     std::to_string(job.pending->id) + " of project " + job.pending->queue};
+    j->reason = {.code = model::ReasonCode::kGaveWay,
+                 .queue = j->pending->queue,
+                 .other_queue = job.pending->queue,
+                 .job = job.pending->id};
   }
   std::erase_if(out_.starts, [&](const StartDecision& st) { return back.count(st.id) > 0; });
   ++starts_version_;
@@ -341,7 +337,7 @@ void Cycle::Evict() {
       // made for it now would be room it may not take.
       if (QuotaHit hit = CheckQuota(*job); hit.block != Block::kNone) {
         job->block = hit.block;
-        job->reason = {model::WaitsFor::kQuota, QuotaReason(*job, hit)};
+        job->reason = QuotaReason(*job, hit);
         if (hit.block == Block::kQuota) Preempt(*job);
         continue;
       }
@@ -374,9 +370,7 @@ void Cycle::WithdrawStartsOfReclaimed() {
     Charge(job->pending->queue, job->total, -1, *job->job_class, &job->typed);
     job->started = false;
     job->block = Block::kNoFit;
-    job->reason = {model::WaitsFor::kQuota,
-                   "project " + job->pending->queue +
-                       " is above its fair share: it gives back resources to projects below theirs"};
+    job->reason = {.code = model::ReasonCode::kGivesBack, .queue = job->pending->queue};
     return true;
   });
 }
@@ -466,14 +460,17 @@ std::optional<VictimPlan> Cycle::FindVictims(
   return plan;
 }
 
-void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
-                   const std::string& why) {
+void Cycle::Commit(JobState& job, const VictimPlan& plan, const PreemptDecision& why) {
   const std::vector<model::WorkerPlacement>& room = plan.placement;
+  const EvictionKind kind = why.kind;
   for (const RunningJob* v : plan.victims) {
     victims_.insert(v->id);
     if (kind == EvictionKind::kReclaim) reclaimed_.insert(queue_of_[static_cast<size_t>(v - snap_.running.data())]);
     if (kind != EvictionKind::kConsolidate) Charge(v->queue, TotalOf(*v), -1, ClassOf(*v), &TypedOf(*v));
-    out_.preemptions.push_back({v->id, job.pending->id, kind, why, room});
+    PreemptDecision& p = out_.preemptions.emplace_back(why);
+    p.id = v->id;
+    p.for_job = job.pending->id;
+    p.room = room;
   }
   // Its reservation, if it holds one, is no longer needed: the room is being made.
   if (reserved_by_.count(job.pending->id)) {
@@ -487,7 +484,7 @@ void Cycle::Commit(JobState& job, const VictimPlan& plan, EvictionKind kind,
   for (const RunningJob* v : plan.victims) cluster_.ReleaseAll(v->placement, v->request.gpu_memory_mib);
   cluster_.ApplyAll(plan.placement, job.shape.gpu_memory_mib);
   ++room_version_;
-  job.reason = WaitingText(plan.victims.size());
+  job.reason = WaitingForVictims(plan.victims.size());
 }
 
 // Better plan: fewer victims, then less GPU evicted, then the earlier node.
@@ -647,9 +644,8 @@ bool Cycle::ReclaimShare(JobState& job) {
     }
     return true;
   }
-  Commit(job, *best, EvictionKind::kReclaim,
-         "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" + name +
-             (within_fair ? " below its fair share)" : " below its deserved quota)"));
+  Commit(job, *best,
+         {.kind = EvictionKind::kReclaim, .project = name, .below_deserved = !within_fair});
   return true;
 }
 
@@ -727,9 +723,11 @@ bool Cycle::Preempt(JobState& job) {
     no_victims_.insert(memo);
     return false;
   }
-  Commit(job, *best, EvictionKind::kPreempt,
-         "preempted by job " + std::to_string(job.pending->id) + " (" + job.pending->job_class +
-             ", priority " + std::to_string(priority) + ") of project " + name);
+  Commit(job, *best,
+         {.kind = EvictionKind::kPreempt,
+          .project = name,
+          .job_class = job.pending->job_class,
+          .priority = priority});
   return true;
 }
 
@@ -839,9 +837,11 @@ bool Cycle::Consolidate(JobState& job) {
   VictimPlan plan;
   plan.victims = best->movers;
   plan.placement = best->to.front();
-  Commit(job, plan, EvictionKind::kConsolidate,
-         "moved so job " + std::to_string(job.pending->id) + " (" + GpuText(s.gpu_milli) +
-             ") fits on " + cluster_.nodes[best->node].view->name + "; it restarts on another node");
+  Commit(job, plan,
+         {.kind = EvictionKind::kConsolidate,
+          .project = job.pending->queue,
+          .gpu_milli = s.gpu_milli,
+          .node = cluster_.nodes[best->node].view->name});
   return true;
 }
 

@@ -204,14 +204,18 @@ void Cycle::NarrowTypes(JobState& job) {
   }
 }
 
-std::string Cycle::TypedLimitText(const JobState& job, const QuotaHit& hit) const {
+model::PendingReason Cycle::TypedLimitReason(const JobState& job, const QuotaHit& hit) const {
   const QueueState& a = *hit.queue;
   const size_t t = static_cast<size_t>(hit.type);
-  return std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
-         " is at its limit of " + model::FormatGpuMilli(a.typed_limit[t]) + " " + types_[t] +
-         (a.typed_limit[t] == 1000 ? " GPU (" : " GPUs (") +
-         model::FormatGpuMilli(a.typed_allocated[t] + a.typed_stopping[t]) + " in use, job needs " +
-         model::FormatGpuMilli(job.total.gpu_milli) + ")";
+  model::PendingReason r;
+  r.code = model::ReasonCode::kTypedLimit;
+  r.queue = a.view->name;
+  r.department = !a.view->is_leaf;
+  r.gpu_types = types_[t];
+  r.amount = a.typed_limit[t];
+  r.used = a.typed_allocated[t] + a.typed_stopping[t];
+  r.need = job.total.gpu_milli;
+  return r;
 }
 
 bool Cycle::TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedGpus& holds) const {
@@ -367,10 +371,8 @@ bool Cycle::ReclaimOfType(JobState& job) {
   std::string type;
   const TypedGpus room = TypedOf(plan->placement);
   for (size_t t = 0; t < types_.size() && type.empty(); ++t) type = room[t] > 0 ? types_[t] : "";
-  const std::string& name = job.pending->queue;
-  Commit(job, *plan, EvictionKind::kReclaim,
-         "reclaimed by job " + std::to_string(job.pending->id) + " of project " + name + " (" +
-             name + " below its fair share of " + type + " GPUs)");
+  Commit(job, *plan,
+         {.kind = EvictionKind::kReclaim, .project = job.pending->queue, .gpu_type = type});
   return true;
 }
 

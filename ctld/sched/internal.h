@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/model/job.h"
+#include "common/model/pending_reason.h"
 #include "common/model/resources.h"
 #include "ctld/sched/scheduler.h"
 #include "ctld/sched/snapshot.h"

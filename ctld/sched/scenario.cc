@@ -7,6 +7,7 @@
 
 #include "common/model/fleet.h"
 #include "common/model/units.h"
+#include "ctld/sched/estimate.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/internal.h"
 
@@ -586,13 +587,16 @@ std::string DumpDecisions(const Decisions& d) {
     }
     o << "\n";
   }
-  for (const auto& p : d.preemptions) o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " " << p.reason << "\n";
+  for (const auto& p : d.preemptions)
+    o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " "
+      << EvictionText(p) << "\n";
   for (const auto& r : d.reservations) {
     o << "reserve " << r.id;
     for (const auto& n : r.nodes) o << " " << n;
     o << "\n";
   }
-  for (const auto& [id, why] : d.pending_reasons) o << "reason " << id << ": " << why.text << "\n";
+  for (const auto& [id, why] : d.pending_reasons)
+    o << "reason " << id << ": " << model::ReasonText(why) << "\n";
   for (const auto& q : d.shares) {
     o << "share " << q.name << " fair=" << model::FormatResources(q.fair_share)
       << " allocated=" << model::FormatResources(q.allocated)
@@ -629,7 +633,8 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         const StartDecision* st = start_of(id());
         if (!st) {
           auto r = d.pending_reasons.find(id());
-          fails.push_back(where + "not started (" + (r == d.pending_reasons.end() ? "" : r->second.text) + ")");
+          fails.push_back(where + "not started (" +
+                          (r == d.pending_reasons.end() ? "" : model::ReasonText(r->second)) + ")");
         } else if (l.words.size() > 3) {
           auto want = ParseWhere(l.words.at(3));
           bool nodes_only = !want.front().second;
@@ -660,14 +665,23 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
           fails.push_back(where + "preempted for " + std::to_string(p->for_job) + " kind " + EvictionKindName(p->kind));
         }
       } else if (what == "nopreempt") {
-        if (preempt_of(id())) fails.push_back(where + "preempted: " + preempt_of(id())->reason);
+        if (preempt_of(id()))
+          fails.push_back(where + "preempted: " + EvictionText(*preempt_of(id())));
       } else if (what == "starts" || what == "preemptions") {
         size_t n = what == "starts" ? d.starts.size() : d.preemptions.size();
         if (n != std::stoul(l.words.at(1))) fails.push_back(where + "got " + std::to_string(n));
       } else if (what == "reason") {
         auto r = d.pending_reasons.find(id());
-        std::string got = r == d.pending_reasons.end() ? "<no reason: started?>" : r->second.text;
-        if (got.find(l.words.at(3)) == std::string::npos) fails.push_back(where + "reason is \"" + got + "\"");
+        std::string got =
+            r == d.pending_reasons.end() ? "<no reason: started?>" : model::ReasonText(r->second);
+        if (l.words.at(2) == "is") {  // by the code's name
+          const char* code =
+              r == d.pending_reasons.end() ? "<none>" : model::ReasonCodeName(r->second.code);
+          if (l.words.at(3) != code)
+            fails.push_back(where + "reason is " + code + ": \"" + got + "\"");
+        } else if (got.find(l.words.at(3)) == std::string::npos) {
+          fails.push_back(where + "reason is \"" + got + "\"");
+        }
       } else if (what == "reserve") {
         const ReserveDecision* found = nullptr;
         for (const auto& r : d.reservations) {
@@ -723,6 +737,28 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
       } else if (what == "deterministic") {
         if (DumpDecisions(Decide(snap, policy)) != DumpDecisions(d)) {
           fails.push_back(where + "two runs differ");
+        }
+      } else if (what == "estimate") {
+        // estimate ID by T | at T | none [over_limit|no_time_limit|never_fits]
+        const PendingJob* job = nullptr;
+        for (const PendingJob& p : snap.pending) {
+          if (p.id == id()) job = &p;
+        }
+        if (job == nullptr) throw std::runtime_error("job " + l.words.at(1) + " is not pending");
+        const StartEstimate e = EstimateStart(snap, *job);
+        const std::string got = e.at >= 0
+                                    ? "estimate " + std::to_string(e.at)
+                                    : std::string("no estimate (") + NoEstimateName(e.none) + ")";
+        const std::string& how = l.words.at(2);
+        if (how == "none") {
+          if (e.at >= 0 || (l.words.size() > 3 && l.words[3] != NoEstimateName(e.none))) {
+            fails.push_back(where + got);
+          }
+        } else if (how == "by" || how == "at") {
+          const int64_t t = std::stoll(l.words.at(3));
+          if (e.at < 0 || (how == "by" ? e.at > t : e.at != t)) fails.push_back(where + got);
+        } else {
+          throw std::runtime_error("estimate: by T, at T or none, not " + how);
         }
       } else {
         throw std::runtime_error("unknown expectation " + what);

@@ -38,9 +38,13 @@
 //   expect preempt ID [for=J] [kind=reclaim]          expect nopreempt ID
 //   expect starts N                                  expect preemptions N
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
+//   expect reason ID is CODE       (model::ReasonCodeName: gpu_block, limit, preempted_jobs, ...)
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
 //          (fair=gpu.h100:2: its fair share of the h100 GPUs, QueueShare::by_type)
 //   expect cores ID within A-B                       expect deterministic
+//   expect estimate ID by T | at T | none [over_limit|no_time_limit|never_fits]
+//          (sched::EstimateStart, herd why's estimate: it could start at or before / exactly at
+//          T, or there is none, for that reason)
 //   cycle        the decisions so far take effect as herd-ctld applies them (ctld/sched/evictions.h):
 //                started jobs run from `now`; preempted jobs leave their nodes and wait again (same
 //                submit time, since=now), out of sight until the job they were evicted for has

@@ -203,7 +203,8 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
     o << "expect reserve " << r.id << (r.nodes.empty() ? "" : " on " + EncList(r.nodes)) << "\n";
   }
   for (const auto& [id, why] : d.pending_reasons) {
-    if (Quotable(why.text)) o << "expect reason " << id << " contains \"" << why.text << "\"\n";
+    const std::string text = model::ReasonText(why);
+    if (Quotable(text)) o << "expect reason " << id << " contains \"" << text << "\"\n";
   }
   return o.str();
 }

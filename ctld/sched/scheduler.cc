@@ -42,6 +42,24 @@ const char* EvictionKindName(EvictionKind kind) {
   return "reclaim";
 }
 
+std::string EvictionText(const PreemptDecision& p) {
+  const std::string job = "job " + std::to_string(p.for_job);
+  switch (p.kind) {
+    case EvictionKind::kReclaim:
+      return "reclaimed by " + job + " of project " + p.project + " (" + p.project +
+             (!p.gpu_type.empty() ? " below its fair share of " + p.gpu_type + " GPUs)"
+              : p.below_deserved  ? " below its deserved quota)"
+                                  : " below its fair share)");
+    case EvictionKind::kPreempt:
+      return "preempted by " + job + " (" + p.job_class + ", priority " +
+             std::to_string(p.priority) + ") of project " + p.project;
+    case EvictionKind::kConsolidate:
+      return "moved so " + job + " (" + internal::GpuText(p.gpu_milli) + ") fits on " + p.node +
+             "; it restarts on another node";
+  }
+  return "evicted by " + job;
+}
+
 const char* PlacementName(Placement p) {
   const auto i = static_cast<size_t>(p);
   return i < std::size(model::kPlacementPolicies) ? model::kPlacementPolicies[i].name : "herd";
@@ -54,12 +72,6 @@ Decisions Decide(const Snapshot& snapshot, const Policy& policy) {
 namespace internal {
 namespace {
 
-// "8 GPUs" / "16 cores" / "64G memory" for one component of a quota.
-std::string Number(int c, int64_t v) {
-  if (c == 0) return model::FormatGpuMilli(v);
-  return c == 1 ? std::to_string(v) : model::FormatSizeMiB(v);
-}
-const char* Unit(int c) { return c == 0 ? "GPUs" : (c == 1 ? "cores" : "memory"); }
 int64_t Get(const model::Resources& r, int c) { return r.Component(c); }
 
 }  // namespace
@@ -143,7 +155,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
     if (j.pending->victims_stopping > 0) {
       j.waiting = true;
       if (j.job_class->within_quota_only && j.queue->quota_held_for == nullptr) j.queue->quota_held_for = &j;
-      j.reason = WaitingText(static_cast<size_t>(j.pending->victims_stopping));
+      j.reason = WaitingForVictims(static_cast<size_t>(j.pending->victims_stopping));
       continue;
     }
     j.queue->jobs.push_back(&j);
@@ -287,7 +299,7 @@ void Cycle::Allocate() {
   for (JobState& j : jobs_) {
     if (j.queue == nullptr) {
       j.block = Block::kUnknownQueue;
-      j.reason = {model::WaitsFor::kQuota, "project " + j.pending->queue + " does not exist"};
+      j.reason = {.code = model::ReasonCode::kUnknownProject, .queue = j.pending->queue};
     }
   }
   // Jobs whose victims have released their resources go first: the room was made for them, and
@@ -359,7 +371,7 @@ double Cycle::TurnKey(const QueueState& q) const {
 bool Cycle::TryStart(JobState& job) {
   if (QuotaHit hit = CheckQuota(job); hit.block != Block::kNone) {
     job.block = hit.block;
-    job.reason = {model::WaitsFor::kQuota, QuotaReason(job, hit)};
+    job.reason = QuotaReason(job, hit);
     return false;
   }
   NarrowTypes(job);
@@ -374,12 +386,12 @@ bool Cycle::TryStart(JobState& job) {
     cached = no_fit_.emplace(key, NoFitReason(job)).first;
   }
   job.block = Block::kNoFit;
-  job.reason = cached->second;
-  // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
-  if (job.reason.text.empty()) {
-    job.reason.text = job.queue->started_any
-                     ? "waiting for higher-priority jobs in the queue"
-                     : "waiting for jobs of projects further below their fair share";
+  if (cached->second) {
+    job.reason = *cached->second;
+  } else {
+    // The resources this job needs were free at the start of the cycle: jobs ahead of it took them.
+    job.reason = {.code = job.queue->started_any ? model::ReasonCode::kBehindOwnQueue
+                                                 : model::ReasonCode::kBehindOtherQueues};
   }
   Reserve(job);
   return false;
@@ -459,41 +471,37 @@ QuotaHit Cycle::CheckQuota(const JobState& job) const {
   return {};
 }
 
-// Equal hits give equal texts: one text per queue, class and amounts, built once a cycle.
-std::string Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
-  if (hit.type >= 0) return TypedLimitText(job, hit);
+// The queue whose limit or quota the job hit, with the numbers its reason quotes.
+model::PendingReason Cycle::QuotaReason(const JobState& job, const QuotaHit& hit) {
+  if (hit.type >= 0) return TypedLimitReason(job, hit);
   const QueueState& a = *hit.queue;
   const int c = hit.component;
-  const int64_t used = Get(hit.block == Block::kLimit ? a.allocated : a.firm, c),
-                need = Get(job.total, c);
-  const std::string cls = hit.block != Block::kLimit ? job.pending->job_class : "";
-  auto [it, added] = quota_text_.try_emplace({hit.block, &a, cls, c, used, need});
-  if (!added) return it->second;
+  model::PendingReason r;
+  r.queue = a.view->name;
+  r.component = c;
+  r.used = Get(hit.block == Block::kLimit ? a.allocated : a.firm, c);
   if (hit.block == Block::kLimit) {
-    it->second = std::string(a.view->is_leaf ? "project " : "department ") + a.view->name +
-                 " is at its limit of " + model::AmountText(c, Get(a.view->limit, c)) + " (" +
-                 model::AmountText(c, used) + " in use, job needs " + model::AmountText(c, need) + ")";
+    r.code = model::ReasonCode::kLimit;
+    r.department = !a.view->is_leaf;
+    r.amount = Get(a.view->limit, c);
+    r.need = Get(job.total, c);
   } else if (hit.block == Block::kHeld) {
-    const JobState& holder = *a.quota_held_for;
-    it->second = "project " + a.view->name + "'s deserved quota is held for job " +
-                 std::to_string(holder.pending->id) + " (" + holder.pending->job_class +
-                 "), waiting for jobs preempted for it to stop (" + Number(c, used) + " of " +
-                 Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
+    r.code = model::ReasonCode::kQuotaHeld;
+    r.job = a.quota_held_for->pending->id;
+    r.job_class = a.quota_held_for->pending->job_class;
+    r.amount = Get(a.view->deserved, c);
   } else {
-    it->second = cls + " jobs run only within the project's deserved quota (" + Number(c, used) +
-                 " of " + Number(c, Get(a.view->deserved, c)) + " " + Unit(c) + " in use)";
+    r.code = model::ReasonCode::kWithinQuotaOnly;
+    r.job_class = job.pending->job_class;
+    r.amount = Get(a.view->deserved, c);
   }
-  return it->second;
+  return r;
 }
 
-// The binding constraint, in the user's terms; "" when the job would have fit the cycle's start.
-model::PendingReason Cycle::NoFitReason(const JobState& job) {
-  model::PendingReason reason{model::WaitsFor::kResources, ""};
-  reason.text = NoFitText(job, &reason.waits_for);
-  return reason;
-}
-
-std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
+// The binding constraint, in the user's terms; nullopt when the job would have fit the cycle's
+// start.
+std::optional<model::PendingReason> Cycle::NoFitReason(const JobState& job) {
+  using model::ReasonCode;
   const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
   if (!reserved_by_.empty()) {
@@ -504,8 +512,8 @@ std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
       for (const auto& w : *p) {
         int i = cluster_.NodeIndex(w.node);
         if (cluster_.nodes[i].reserved_for != 0 && !cluster_.Usable(cluster_.nodes[i], o)) {
-          *waits_for = model::WaitsFor::kReservation;
-          return "resources reserved for job " + std::to_string(cluster_.nodes[i].reserved_for);
+          return model::PendingReason{.code = ReasonCode::kReserved,
+                                      .job = cluster_.nodes[i].reserved_for};
         }
       }
     }
@@ -516,7 +524,7 @@ std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
     auto p = cluster_.Place(s, o);
     if (p) cluster_.ReleaseAll(*p, s.gpu_memory_mib);
     cluster_.SwapNodes(initial_);
-    if (p) return "";
+    if (p) return std::nullopt;
   }
   int usable = 0, block = 0, capable = 0;
   int64_t cores = 0, memory = 0, share = 0;
@@ -549,59 +557,46 @@ std::string Cycle::NoFitText(const JobState& job, model::WaitsFor* waits_for) {
     block = std::max(block, free);
     if (of_model >= std::max(1, s.WholeGpus())) ++capable;
   }
-  std::string types;
-  for (const std::string& m : s.gpu_models) types += (types.empty() ? "" : " or ") + m;
-  std::string model = types.empty() ? "" : " of type " + types;
-  std::string each = s.workers > 1 ? " per worker" : "";
+  model::PendingReason r;
+  for (const std::string& m : s.gpu_models) r.gpu_types += (r.gpu_types.empty() ? "" : " or ") + m;
+  r.workers = s.workers;
+  auto with = [&r](ReasonCode code, int64_t need, int64_t most_free) {
+    r.code = code;
+    r.need = need;
+    r.most_free = most_free;
+    return r;
+  };
   if (usable == 0 && s.nodes) {
-    *waits_for = model::WaitsFor::kNode;
-    return s.nodes->empty() ? "no node matches its pool, constraints and node list"
-                            : "none of the " + std::to_string(s.nodes->size()) +
-                                  " nodes it may use (pool, constraints, node list) is schedulable";
+    if (s.nodes->empty()) return with(ReasonCode::kNoNodeMatches, 0, 0);
+    r.count = static_cast<int64_t>(s.nodes->size());
+    return with(ReasonCode::kAllowedNodesDown, 0, 0);
   }
-  if (usable == 0) {
-    *waits_for = model::WaitsFor::kNode;
-    return "no schedulable node (all are down or drained)";
-  }
+  if (usable == 0) return with(ReasonCode::kNoSchedulableNode, 0, 0);
   if (!s.gpu_models.empty() && s.gpu_milli > 0 && capable == 0) {
-    return "no node has " + GpuText(std::max(1, s.WholeGpus()) * 1000) + model;
+    return with(ReasonCode::kNoNodeHasType, std::max(1, s.WholeGpus()) * 1000, 0);
   }
   // None of its types has a GPU free while GPUs of other types are: say so in its own terms.
   const bool gpus_short = (s.WholeGpus() > 0 && block == 0) || (s.Fractional() && share == 0);
   if (!s.gpu_models.empty() && gpus_short && !other_free.empty()) {
-    const int64_t milli = s.WholeGpus() > 0 ? s.WholeGpus() * 1000 : s.gpu_milli;
-    std::string others;
-    for (const std::string& m : other_free) others += (others.empty() ? "" : ", ") + m;
-    return "waiting for " + model::FormatGpuMilli(milli) + " " + types +
-           (milli == 1000 || s.Fractional() ? " GPU" : " GPUs") + each + ": only " + others +
-           " free";
+    for (const std::string& m : other_free)
+      r.other_types += (r.other_types.empty() ? "" : ", ") + m;
+    return with(ReasonCode::kOnlyOtherTypesFree,
+                s.WholeGpus() > 0 ? s.WholeGpus() * 1000 : s.gpu_milli, 0);
   }
   if (s.WholeGpus() > 0 && block < s.WholeGpus()) {
-    return "needs " + GpuText(s.WholeGpus() * 1000) + model + " on one node" + each +
-           "; largest free block is " + std::to_string(block);
+    return with(ReasonCode::kGpuBlock, s.WholeGpus() * 1000, block);
   }
   if (s.Fractional() && share < s.gpu_milli) {
     if (memory_short) {
-      return "needs " + GpuText(s.gpu_milli) + " with " + model::FormatSizeMiB(s.gpu_memory_mib) +
-             " GPU memory" + model + "; no GPU with that share free has that much memory free";
+      r.amount = s.gpu_memory_mib;
+      return with(ReasonCode::kGpuShareMemory, s.gpu_milli, 0);
     }
-    return "needs " + GpuText(s.gpu_milli) + model + " of one GPU; the most free on any GPU is " +
-           model::FormatGpuMilli(share);
+    return with(ReasonCode::kGpuShare, s.gpu_milli, share);
   }
-  if (cores < s.cpus) {
-    return "needs " + model::AmountText(1, s.cpus) + " on one node" + each + "; most free is " + std::to_string(cores);
-  }
-  if (memory < s.memory_mib) {
-    return "needs " + model::AmountText(2, s.memory_mib) + " on one node" + each + "; most free is " +
-           model::FormatSizeMiB(memory);
-  }
-  std::string what = (s.gpu_milli > 0 ? GpuText(s.gpu_milli) + model + ", " : "") + model::AmountText(1, s.cpus) +
-                     " and " + model::AmountText(2, s.memory_mib);
-  if (s.workers > 1) {
-    return "gang of " + std::to_string(s.workers) + " workers (" + what +
-           " each) does not fit at once";
-  }
-  return "no node has " + what + " free together";
+  if (cores < s.cpus) return with(ReasonCode::kCores, s.cpus, cores);
+  if (memory < s.memory_mib) return with(ReasonCode::kMemory, s.memory_mib, memory);
+  r.per_worker = {s.gpu_milli, s.cpus, s.memory_mib};
+  return with(s.workers > 1 ? ReasonCode::kGangDoesNotFit : ReasonCode::kNoNodeFitsAll, 0, 0);
 }
 
 // A job pending longer than reserve_after_s holds the nodes closest to fitting it, so that a
@@ -719,7 +714,7 @@ void Cycle::Reserve(JobState& job) {
   reserved_by_.insert(p.id);
   std::string list;
   for (const std::string& name : chosen) list += (list.empty() ? "" : ",") + name;
-  job.reason.text += " (holding " + list + " for it)";
+  job.reason.holding = std::move(list);
   out_.reservations.push_back({p.id, chosen});
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/model/job.h"
+#include "common/model/pending_reason.h"
 #include "common/model/resources.h"
 #include "ctld/sched/snapshot.h"
 
@@ -54,11 +55,26 @@ struct PreemptDecision {
   model::JobId id = 0;
   model::JobId for_job = 0;
   EvictionKind kind = EvictionKind::kReclaim;
-  std::string reason;  // "reclaimed by job 12 of project vision (vision below its fair share)"
+  // What EvictionText quotes: for_job's project and, by kind, kPreempt: its class and priority;
+  // kReclaim: what its project is below (its fair share of gpu_type GPUs when gpu_type is set, else
+  // its deserved quota when below_deserved, else its fair share); kConsolidate: the GPUs it asks
+  // for (per worker) and the node it fits on.
+  std::string project = {};
+  std::string job_class = {};
+  int priority = 0;
+  bool below_deserved = false;
+  std::string gpu_type = {};
+  int64_t gpu_milli = 0;
+  std::string node = {};
   // Where `for_job` is planned, worker by worker (PendingJob::room_on): the GPUs, cores and memory
   // held for it while its victims stop.
   std::vector<model::WorkerPlacement> room = {};
 };
+
+// The victim's reason, in words: "reclaimed by job 12 of project vision (vision below its fair
+// share)", "preempted by job 7 (interactive, priority 100) of project nlp", "moved so job 9 (4
+// GPUs) fits on n3; it restarts on another node".
+std::string EvictionText(const PreemptDecision& p);
 
 // Hold `nodes` for pending job `id` this cycle: other jobs start on them only if they end (time
 // limit) before the jobs running there, or stay within their own queue's deserved quota when `id`

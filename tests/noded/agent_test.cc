@@ -283,6 +283,16 @@ TEST_F(AgentTest, NotRegisteredErrorMakesTheNodeRegisterAgain) {
   EXPECT_EQ(sent[0].type, "register");
 }
 
+// The code alone decides: herd-ctld may reword the message (or translate it).
+TEST_F(AgentTest, NotRegisteredCodeWithOtherWordsMakesTheNodeRegisterAgain) {
+  Register();
+  Send(proto::ErrorReply{static_cast<int>(Code::kNotRegistered), "noeud inconnu"});
+  EXPECT_THAT(Step(), IsEmpty());
+  auto sent = Step();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, "register");
+}
+
 TEST_F(AgentTest, EmulatedJobRunsItsTimeAndCompletes) {
   Register(-1, std::make_unique<noded::EmulatedRuntime>(&clock_, /*run_ms=*/5000));
   Send(Launch(7));

@@ -401,6 +401,20 @@ TEST(CodecTest, UnknownKeysAreIgnoredAndMissingOnesKeepDefaults) {
   EXPECT_TRUE(r->spec == expected);
 }
 
+// A peer that sends an error as its message alone still decodes: the code is then 0, which no
+// receiver acts on.
+TEST(CodecTest, ErrorReplyWithoutACodeDecodesWithCodeZero) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("message"));
+    pk.pack(std::string("node n1 is not registered"));
+  });
+  auto r = DecodeBody<ErrorReply>(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->code, 0);
+  EXPECT_EQ(r->message, "node n1 is not registered");
+}
+
 TEST(CodecTest, JobsReplyEncodedFromPointersDecodesAsAJobsReply) {
   model::Job a = FullJob(), b = FullJob();
   b.id = a.id + 1;

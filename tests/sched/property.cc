@@ -239,7 +239,8 @@ std::string Where(const std::vector<model::WorkerPlacement>& p) {
 
 std::string ReasonOf(const Decisions& d, model::JobId id) {
   auto it = d.pending_reasons.find(id);
-  return it == d.pending_reasons.end() ? "(none: hidden behind its victims or not pending)" : it->second.text;
+  return it == d.pending_reasons.end() ? "(none: hidden behind its victims or not pending)"
+                                       : model::ReasonText(it->second);
 }
 
 std::string JobLine(const CaseJob& j) {

@@ -144,7 +144,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsNonPreemptibleJobs) {
     for (const RunningJob& r : s.running) {
       auto c = s.classes.find(r.job_class);
       if (c != s.classes.end() && !c->second.preemptible) {
-        d.preemptions.push_back({r.id, r.id, EvictionKind::kPreempt, "broken on purpose"});
+        d.preemptions.push_back({.id = r.id, .for_job = r.id, .kind = EvictionKind::kPreempt});
         break;
       }
     }
@@ -174,7 +174,7 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatDecidesDifferentlyOnEqualSnapshots)
 TEST(SchedPropertyCheckerTest, FindsACoreThatNeverStartsAnything) {
   ExpectFound([](const Snapshot& s, const Policy&) {
     Decisions d;
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = {};
     return d;
   }, "starvation");
 }
@@ -183,12 +183,13 @@ TEST(SchedPropertyCheckerTest, FindsACoreThatEvictsForJobsItNeverStarts) {
   ExpectFound([](const Snapshot& s, const Policy& p) {
     Decisions d = Decide(s, p);
     d.starts.clear();
-    for (const PendingJob& j : s.pending) d.pending_reasons[j.id].text = "broken on purpose";
+    for (const PendingJob& j : s.pending) d.pending_reasons[j.id] = {};
     if (d.preemptions.empty() && !s.pending.empty()) {
       for (const RunningJob& r : s.running) {
         auto c = s.classes.find(r.job_class);
         if (c != s.classes.end() && c->second.preemptible && s.now - r.start_time >= c->second.min_runtime_s) {
-          d.preemptions.push_back({r.id, s.pending.front().id, EvictionKind::kPreempt, "broken on purpose"});
+          d.preemptions.push_back(
+              {.id = r.id, .for_job = s.pending.front().id, .kind = EvictionKind::kPreempt});
           break;
         }
       }

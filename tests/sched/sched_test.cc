@@ -136,7 +136,8 @@ TEST(DecideTest, EveryPendingJobNotStartedHasAReasonAndEveryQueueAShare) {
   auto sc = ParseScenario(BusyCluster("herd"));
   Decisions d = Decide(sc.snapshot, sc.policy);
   EXPECT_EQ(d.starts.size() + d.pending_reasons.size(), sc.snapshot.pending.size());
-  for (const auto& [id, why] : d.pending_reasons) EXPECT_FALSE(why.text.empty()) << id;
+  for (const auto& [id, why] : d.pending_reasons)
+    EXPECT_FALSE(model::ReasonText(why).empty()) << id;
   EXPECT_EQ(d.shares.size(), sc.snapshot.queues.size());
 }
 
@@ -232,9 +233,13 @@ TEST(EvictionsTest, VictimsWaitOutOfSightAndTheirBeneficiaryWaitsForThemThenGoes
   }
   Decisions d;
   const std::vector<model::WorkerPlacement> planned{{"n2", {0, 1}, 1000, {4, 5}, 2048, ""}};
-  d.preemptions.push_back({10, 1, EvictionKind::kReclaim, "", planned});
-  d.preemptions.push_back({11, 1, EvictionKind::kReclaim, "", planned});
-  d.preemptions.push_back({12, 12, EvictionKind::kPreempt, ""});  // no beneficiary: nothing to carry
+  d.preemptions.push_back(
+      {.id = 10, .for_job = 1, .kind = EvictionKind::kReclaim, .room = planned});
+  d.preemptions.push_back(
+      {.id = 11, .for_job = 1, .kind = EvictionKind::kReclaim, .room = planned});
+  d.preemptions.push_back({.id = 12,
+                           .for_job = 12,
+                           .kind = EvictionKind::kPreempt});  // no beneficiary: nothing to carry
   EvictedFor evicted_for;
   RoomFor room;
   RecordEvictions(d, evicted_for, room);

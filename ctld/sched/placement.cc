@@ -1,12 +1,11 @@
-// Placement: where one worker or a whole gang goes, for each Placement policy, and the working copy
-// of the cluster that placements change during one cycle.
+// Placement: where one worker goes, for each Placement policy, and the working copy of the cluster
+// that placements change during one cycle (whole jobs and gangs: placement_gang.cc).
 #include <algorithm>
-#include <climits>
 #include <cmath>
-#include <set>
 #include <tuple>
 
 #include "ctld/sched/internal.h"
+#include "ctld/sched/placement_fgd.h"
 
 #include "common/model/units.h"
 
@@ -228,142 +227,6 @@ std::optional<model::WorkerPlacement> PlanInNode(const NodeState& node, const Sh
   }
   return w;
 }
-
-// Fragmentation gradient descent (Weng et al., ATC'23). The target workload is Snapshot::workload,
-// else the worker shapes of this snapshot's pending and running jobs (the 32 most common). A node's
-// fragmentation for a shape is the free GPU share that shape cannot use there (all of it when the
-// shape needs no GPU, may not use the model, or its cores or memory do not fit); a placement is
-// scored by how much it changes the node's weighted fragmentation (only that node's changes).
-//
-// herd's measure (`herd` true) adds two things to the published one. Cores: a whole-GPU shape
-// also loses the usable GPUs that the node's free cores and memory cannot feed (8 free GPUs with
-// cores for 2 workers of a 1-GPU shape strand 6 GPUs for it; the published measure counts none
-// until not even one worker fits). GPU models: each model carries the demand that the target
-// workload's model-restricted shapes put on it, as a share of the capacity of the models each
-// allows (RestrictedDemand); on equal scores a job with GPUs takes the node whose models that
-// demand needs least, before the fullest node.
-class Fgd {
- public:
-  Fgd(const Snapshot& snapshot, bool herd) : herd_(herd) {
-    double total = 0;
-    if (!snapshot.workload.empty()) {
-      for (const WorkloadShape& w : snapshot.workload) {
-        if (w.weight <= 0) continue;
-        shapes_.push_back({w.gpu_milli, w.cpus, w.memory_mib, w.gpu_models, w.weight});
-        total += w.weight;
-      }
-    } else {
-      // Counts are whole numbers (exact in a double): a run of jobs of one shape is counted
-      // first and added to the map once.
-      using Key = std::tuple<int64_t, int64_t, int64_t, std::vector<std::string>>;
-      std::map<Key, double> counts;
-      const Request* run = nullptr;
-      const std::vector<std::string>* run_model = nullptr;
-      double run_n = 0;
-      auto flush = [&] {
-        if (run == nullptr) return;
-        counts[{run->gpu_milli, run->cpus, run->memory_mib, *run_model}] += run_n;
-      };
-      const std::vector<std::string> none;
-      auto add = [&](const Request& r, const std::vector<std::string>& gpu_model) {
-        if (run == nullptr || r.gpu_milli != run->gpu_milli || r.cpus != run->cpus ||
-            r.memory_mib != run->memory_mib || gpu_model != *run_model) {
-          flush();
-          run = &r, run_model = &gpu_model, run_n = 0;
-        }
-        run_n += std::max(r.workers, 1);
-      };
-      for (const PendingJob& j : snapshot.pending) add(j.request, j.gpu_models);
-      for (const RunningJob& j : snapshot.running) add(j.request, none);
-      flush();
-      std::vector<std::pair<double, Key>> sorted;
-      for (const auto& [shape, n] : counts) sorted.push_back({-n, shape});
-      std::sort(sorted.begin(), sorted.end());
-      for (size_t i = 0; i < sorted.size() && i < 32; ++i) {
-        const auto& [gpu, cpus, mem, models] = sorted[i].second;
-        shapes_.push_back({gpu, cpus, mem, models, -sorted[i].first});
-        total += -sorted[i].first;
-      }
-    }
-    for (Load& l : shapes_) l.weight /= total;
-    if (!herd_) return;
-    std::map<std::string, double> capacity;
-    for (const NodeView& v : snapshot.nodes) {
-      for (const GpuSlot& g : v.gpus) capacity[g.model] += 1000;
-    }
-    for (const Load& l : shapes_) {
-      if (l.models.empty() || l.gpu <= 0) continue;
-      double allowed = 0;
-      for (const std::string& m : l.models) {
-        auto it = capacity.find(m);
-        if (it != capacity.end()) allowed += it->second;
-      }
-      if (allowed <= 0) continue;
-      for (const std::string& m : l.models) {
-        demand_[m] += l.weight * static_cast<double>(l.gpu) / allowed;
-      }
-    }
-  }
-
-  // herd: the mean over the node's GPUs of the restricted demand on their model; 0 for fgd.
-  double RestrictedDemand(const NodeState& node) const {
-    if (demand_.empty() || node.gpus.empty()) return 0;
-    double sum = 0;
-    for (const GpuSlot& g : node.gpus) {
-      auto it = demand_.find(g.model);
-      if (it != demand_.end()) sum += it->second;
-    }
-    return sum / static_cast<double>(node.gpus.size());
-  }
-
-  // Weighted fragmentation (GPU milli) of `node` if its GPUs had `free` milli free (one per slot
-  // of node.gpus) and `cores` / `memory` were free.
-  double Fragmentation(const NodeState& node, const int64_t* free, int64_t cores, int64_t memory) const {
-    const size_t n = node.gpus.size();
-    int64_t idle = 0;
-    for (size_t g = 0; g < n; ++g) idle += free[g];
-    if (idle == 0) return 0;
-    double sum = 0;
-    for (const Load& s : shapes_) {
-      int64_t frag = idle;
-      if (s.gpu > 0 && cores >= s.cpus && memory >= s.mem) {
-        int64_t need = std::min<int64_t>(s.gpu, 1000), lost = 0;
-        int64_t k = s.gpu >= 1000 ? (s.gpu + 999) / 1000 : 1, usable = 0, usable_milli = 0;
-        for (size_t g = 0; g < n; ++g) {
-          bool ok = free[g] >= need &&
-                    (s.models.empty() ||
-                     std::find(s.models.begin(), s.models.end(), node.gpus[g].model) != s.models.end());
-          if (ok) {
-            ++usable;
-            usable_milli += free[g];
-          } else {
-            lost += free[g];
-          }
-        }
-        if (usable >= k) frag = lost;
-        if (usable >= k && herd_ && s.gpu >= 1000) {  // usable GPUs the cores / memory cannot feed
-          const int64_t workers = usable / k;
-          int64_t fed = workers;
-          if (s.cpus > 0) fed = std::min(fed, cores / s.cpus);
-          if (s.mem > 0) fed = std::min(fed, memory / s.mem);
-          frag += usable_milli * (workers - fed) / workers;
-        }
-      }
-      sum += s.weight * static_cast<double>(frag);
-    }
-    return sum;
-  }
-
- private:
-  struct Load {
-    int64_t gpu, cpus, mem;
-    std::vector<std::string> models;
-    double weight;
-  };
-  std::vector<Load> shapes_;
-  bool herd_;
-  std::map<std::string, double> demand_;  // herd: per GPU model (RestrictedDemand)
-};
 
 Cluster::Cluster(const Snapshot& snapshot, const Policy& policy)
     : rng_state_(policy.seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {
@@ -693,83 +556,6 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   auto w = PlanInNode(nodes[best], s, o.policy, frag && best_slot >= 0 ? &share : nullptr);
   if (w) ApplyAt(best, *w, s.gpu_memory_mib);
   return w;
-}
-
-std::optional<std::vector<model::WorkerPlacement>> Cluster::Place(const Shape& s,
-                                                                  const PlaceOptions& o) {
-  if (s.workers <= 1) {
-    auto w = PlaceWorker(s, o, o.only);
-    if (!w) return std::nullopt;
-    return std::vector<model::WorkerPlacement>{*w};
-  }
-  return PlaceGang(s, o);
-}
-
-// A gang goes whole into the fullest switch that holds it, else the fullest rack, else anywhere.
-std::optional<std::vector<model::WorkerPlacement>> Cluster::PlaceGang(const Shape& s,
-                                                                      const PlaceOptions& o) {
-  auto try_nodes = [&](const std::vector<int>* candidates) -> std::optional<std::vector<model::WorkerPlacement>> {
-    std::vector<model::WorkerPlacement> done;
-    for (int w = 0; w < s.workers; ++w) {
-      auto p = PlaceWorker(s, o, candidates);
-      if (!p) {
-        ReleaseAll(done, s.gpu_memory_mib);
-        return std::nullopt;
-      }
-      done.push_back(*p);
-    }
-    return done;
-  };
-  if (!labels_built_) {
-    labels_built_ = true;
-    for (const char* label : {"switch", "rack"}) {
-      std::map<std::string, std::vector<int>> groups;
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        auto it = nodes[i].view->labels.find(label);
-        if (it != nodes[i].view->labels.end()) groups[it->second].push_back(static_cast<int>(i));
-      }
-      label_groups_[label].assign(groups.begin(), groups.end());
-    }
-  }
-  std::set<int> allowed;
-  if (o.only) allowed.insert(o.only->begin(), o.only->end());
-  // Random placement draws a number per worker tried, so every group must be tried to keep the
-  // draws; other policies skip the groups that cannot hold the gang (trying changes nothing).
-  bool skip = o.policy != Placement::kRandom;
-  for (const char* label : {"switch", "rack"}) {
-    std::vector<std::vector<int>> groups;
-    std::vector<std::tuple<int64_t, const std::string*, size_t>> order;  // (free, name, group)
-    for (const auto& [name, all] : label_groups_[label]) {
-      std::vector<int> members;
-      int64_t free = 0, fit = 0;
-      for (int i : all) {
-        if ((o.only && !allowed.count(i)) || !Usable(nodes[i], o)) continue;
-        members.push_back(i);
-        free += nodes[i].free_gpu_milli;
-        if (skip) fit += MaxWorkers(nodes[i], s);
-      }
-      if (members.empty()) continue;
-      if (skip && fit < s.workers) continue;
-      order.push_back({o.policy == Placement::kSpread ? -free : free, &name, groups.size()});
-      groups.push_back(std::move(members));
-    }
-    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-      return std::tie(std::get<0>(a), *std::get<1>(a)) < std::tie(std::get<0>(b), *std::get<1>(b));
-    });
-    for (const auto& [free, name, g] : order) {
-      if (auto p = try_nodes(&groups[g])) return p;
-    }
-  }
-  return try_nodes(o.only);
-}
-
-int64_t Cluster::MaxWorkers(const NodeState& n, const Shape& s) const {
-  int64_t fit = INT64_MAX;
-  if (s.WholeGpus() > 0) fit = n.whole_free / s.WholeGpus();
-  if (s.Fractional()) fit = n.free_gpu_milli / s.gpu_milli;
-  if (s.cpus > 0) fit = std::min(fit, n.free_cores_count / s.cpus);
-  if (s.memory_mib > 0) fit = std::min(fit, n.free_memory_mib / s.memory_mib);
-  return fit == INT64_MAX ? 1 << 20 : fit;
 }
 
 }  // namespace herd::sched::internal

@@ -1,5 +1,6 @@
 // One scheduling cycle: the state Decide() builds from a Snapshot and the actions it runs over it
-// (allocate and reserve in scheduler.cc; reclaim, preempt and consolidate in evict.cc).
+// (allocate and reserve in scheduler.cc; reclaim, preempt and consolidate in victims.cc and
+// evict.cc).
 // Built and owned by Decide(); internal to ctld/sched.
 // Thread-safety: none; one Decide() call owns its Cycle.
 #pragma once
@@ -111,11 +112,15 @@ class Cycle {
   // Places `job` (room_on) exactly where its plan put it, when all of that is free; applied.
   std::optional<std::vector<model::WorkerPlacement>> PlaceAsPlanned(const JobState& job);
   std::vector<int> RoomOf(const PendingJob& job) const;  // its room_on as node indexes, sorted
+
+  // waits.cc
   QuotaHit CheckQuota(const JobState& job) const;
   model::PendingReason QuotaReason(const JobState& job, const QuotaHit& hit);  // the hit's reason
   // The binding constraint; nullopt when the job would have fit the cycle's start.
   std::optional<model::PendingReason> NoFitReason(const JobState& job);
   void Reserve(JobState& job);
+
+  // scheduler.cc
   // Adds (sign +1) or removes `r` from the queue's and its ancestors' allocation, and from their
   // firm part for a job of class `c` that is Firm.
   // `typed`: the GPUs per type of that allocation (TypedOf), added or removed the same way.
@@ -206,6 +211,8 @@ class Cycle {
   // Takes back this cycle's starts of queues that lost jobs to reclaim in it: a queue gives back
   // its old jobs or starts new ones, not both in one cycle.
   void WithdrawStartsOfReclaimed();
+
+  // victims.cc
   bool Reclaim(JobState& job);  // ReclaimShare, or with typed quotas ReclaimWithTypes
   bool ReclaimShare(JobState& job);
   bool Preempt(JobState& job);

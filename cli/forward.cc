@@ -188,7 +188,9 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
   if (wake_fd >= 0) readable.push_back(wake_fd);
   for (auto& [fd, c] : conns_) {
     dealers.push_back(c->dealer.get());
-    if (c->session != 0 && c->local_open && InputRoom(*c) >= kMinRead) readable.push_back(fd);
+    if (c->session != 0 && !c->closed_remote && c->local_open && InputRoom(*c) >= kMinRead) {
+      readable.push_back(fd);
+    }
     if (Unwritten(*c) > 0) writable.push_back(fd);
   }
   net::WaitAny(dealers, timeout_ms, readable, writable);
@@ -205,8 +207,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       done.push_back(fd);
     };
     // Messages from the node.
-    bool ended = false;
-    for (auto e = c.dealer->Receive(0); e && !ended; e = c.dealer->Receive(0)) {
+    for (auto e = c.dealer->Receive(0); e; e = c.dealer->Receive(0)) {
       c.last_heard = now;
       if (e->type == proto::MessageName<proto::ErrorReply>()) {
         Status again;
@@ -215,12 +216,17 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
           if (again.ok()) again = SendInput(c, "");
           if (again.ok()) continue;
         }
+        // herd-noded forgets a session once it has sent its end, and answers an acknowledgement
+        // sent before herd saw that end with an error: nothing is wrong then.
+        if (c.closed_remote) continue;
         Status s = again.ok() ? net::ReplyStatus(*e) : again;
+        err_ << "herd: " << where << ": port " << c.remote << " of job " << target_.id << ": "
+             << s.message() << "\n"
+             << std::flush;
+        // What arrived before the error still goes to the local side (below).
+        c.remote_done = true;
         c.closed_remote = true;
-        finish("port " + std::to_string(c.remote) + " of job " + std::to_string(target_.id) + ": " +
-               s.message());
-        ended = true;
-        break;
+        continue;
       }
       if (e->id == c.open_id && c.session == 0) {
         auto opened = proto::BodyOf<proto::SessionOpened>(*e);
@@ -250,7 +256,6 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
         c.closed_remote = true;
       }
     }
-    if (ended) continue;
     // Output to the local side.
     while (c.to_local_pos < c.to_local.size()) {
       const ssize_t n = send(fd, c.to_local.data() + c.to_local_pos,
@@ -276,7 +281,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
     }
     // Input from the local side: several frames to a message (each message costs a credential),
     // within the node's window.
-    if (c.session != 0 && c.local_open && InputRoom(c) >= kMinRead) {
+    if (c.session != 0 && !c.closed_remote && c.local_open && InputRoom(c) >= kMinRead) {
       const int64_t most = std::min<int64_t>(InputRoom(c), kMaxInputMessage);
       std::string frames;
       char buf[stream::kMaxFramePayload];
@@ -300,7 +305,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       }
     }
     // Room in the node's window, keepalives, silence.
-    if (c.session != 0) {
+    if (c.session != 0 && !c.closed_remote) {
       const int64_t received = c.arrived - Unwritten(c);
       if (received - c.acked >= kAckStep || now - c.last_sent >= kKeepalive) {
         (void)SendInput(c, "");

@@ -754,6 +754,71 @@ TEST_F(SessionTest, PortForwardConnectsAsTheJobsUser) {
   EXPECT_EQ(forward.Wait(), 0) << forward.seen();
 }
 
+// A download through a forward arrives whole when its reader is slower than the job's side:
+// herd-noded ends the session once the job's side has closed and all was sent to herd, and
+// answers an acknowledgement herd sends after that with an error ("session closed"), which must
+// not end the forward while herd still holds bytes for the local side.
+TEST_F(SessionTest, ASlowlyReadDownloadArrivesWhole) {
+  long id = 0;
+  std::string node, endpoint;
+  ASSERT_NO_FATAL_FAILURE(StartNobodysSessionJob(&id, &node, &endpoint));
+  int job_port = 0;
+  const int listener = ListenOnLoopback(4, &job_port);  // the job's server, in this test
+  ASSERT_GE(listener, 0);
+  PtyProcess forward(
+      HerdLine("port-forward " + std::to_string(id) + " 0:" + std::to_string(job_port)));
+  ASSERT_TRUE(forward.Expect("http://127.0.0.1:[0-9]+/", seconds(30))) << forward.seen();
+  const int local = std::stoi(forward.last_match().substr(strlen("http://127.0.0.1:")));
+  std::string sent(4 << 20, '\0');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i % 251);
+  // When the end arrives while herd still holds bytes depends on timing: three downloads.
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("download " + std::to_string(round + 1));
+    // A small receive buffer keeps more of what is on its way in herd, not in the kernel.
+    const int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(client, 0);
+    const int small = 16 << 10;
+    setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(local));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    struct pollfd p = {listener, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 30000), 1) << forward.seen() << c().log_tail();
+    const int accepted = accept(listener, nullptr, nullptr);
+    ASSERT_GE(accepted, 0);
+    std::thread job_side([&] {  // sends it all and closes, as a web server does
+      size_t off = 0;
+      while (off < sent.size()) {
+        const ssize_t n = write(accepted, sent.data() + off, sent.size() - off);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      close(accepted);
+    });
+    std::string got;
+    char buf[16 << 10];
+    const auto deadline = Clock::now() + seconds(60);
+    while (Clock::now() < deadline) {
+      struct pollfd r = {client, POLLIN, 0};
+      if (poll(&r, 1, 1000) <= 0) continue;
+      const ssize_t n = read(client, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+      // The slow reader itself (not a wait for an event): about 16 MB/s.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    job_side.join();
+    close(client);
+    EXPECT_EQ(got.size(), sent.size()) << forward.seen();
+    EXPECT_TRUE(got == sent) << "the bytes that arrived differ from those sent";
+  }
+  close(listener);
+  c().Herd("cancel " + std::to_string(id));
+  EXPECT_EQ(forward.Wait(), 0) << forward.seen();
+}
+
 // herd-noded relays at most 32 forwarded connections of one user at once, whoever asks: the
 // next is refused with a message (each is a process of the job's user on the node).
 TEST_F(SessionTest, ForwardedConnectionsOfAUserAreBounded) {

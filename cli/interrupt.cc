@@ -92,10 +92,18 @@ bool InterruptWatch::Sleep(int ms) {
 InterruptWatch::Reply InterruptWatch::ReadReply(sig_atomic_t before) {
   std::string line;
   while (true) {
+    // A Ctrl-C that comes before the read starts would not end it: the wake pipe shows it.
+    if (g_interrupts != before) return kNoReply;  // a second Ctrl-C
+    struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+    const int ready = poll(fds, 2, -1);
+    if (ready < 0 && errno != EINTR) return kNoReply;
+    if (g_interrupts != before) return kNoReply;
+    if (ready > 0 && (fds[1].revents & POLLIN)) Drain();  // wakes of interrupts before `before`
+    if (ready <= 0 || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
     char c = 0;
     const ssize_t n = read(STDIN_FILENO, &c, 1);
-    if (n < 0 && errno == EINTR && g_interrupts == before) continue;
-    if (n <= 0 || g_interrupts != before) return kNoReply;  // end of input, a second Ctrl-C
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return kNoReply;  // end of input
     if (c == '\n') break;
     if (line.size() < 16) line += c;
   }

@@ -7,11 +7,13 @@
 #include <limits>
 #include <utility>
 
+#include "common/auth/hmac_sha256.h"
+
 namespace herd::auth {
 namespace {
 
 constexpr std::string_view kPrefix = "herd-key1:";
-constexpr size_t kMacHex = 2 * crypto_auth_hmacsha256_BYTES;
+constexpr size_t kMacHex = 2 * HmacSha256::kMacBytes;
 
 // sodium_init is idempotent and thread-safe; randombytes and crypto_kx need it once.
 void InitSodium() {
@@ -19,36 +21,33 @@ void InitSodium() {
   (void)ok;
 }
 
-void MacUpdate(crypto_auth_hmacsha256_state* state, uint64_t value) {
+void MacUpdate(HmacSha256& mac, uint64_t value) {
   unsigned char bytes[8];
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
-  crypto_auth_hmacsha256_update(state, bytes, sizeof bytes);
+  mac.Update(bytes, sizeof bytes);
 }
 
-void MacUpdate(crypto_auth_hmacsha256_state* state, std::string_view field) {
-  MacUpdate(state, field.size());  // length-prefixed: fields cannot shift into each other
-  crypto_auth_hmacsha256_update(state, reinterpret_cast<const unsigned char*>(field.data()),
-                                field.size());
+void MacUpdate(HmacSha256& mac, std::string_view field) {
+  MacUpdate(mac, field.size());  // length-prefixed: fields cannot shift into each other
+  mac.Update(field);
 }
 
 // The MAC of one keyed request; the label keeps it from meaning anything in another protocol.
 void Mac(const SecretKey& key, uint64_t counter, std::string_view type, uint64_t id,
-         std::string_view body, unsigned char out[crypto_auth_hmacsha256_BYTES]) {
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, key.data(), crypto_kx_SESSIONKEYBYTES);
-  MacUpdate(&state, std::string_view("herd keyed request v1"));
-  MacUpdate(&state, counter);
-  MacUpdate(&state, type);
-  MacUpdate(&state, id);
-  MacUpdate(&state, body);
-  crypto_auth_hmacsha256_final(&state, out);
-  sodium_memzero(&state, sizeof state);
+         std::string_view body, unsigned char out[HmacSha256::kMacBytes]) {
+  HmacSha256 mac(key.data());
+  MacUpdate(mac, std::string_view("herd keyed request v1"));
+  MacUpdate(mac, counter);
+  MacUpdate(mac, type);
+  MacUpdate(mac, id);
+  MacUpdate(mac, body);
+  mac.Final(out);
 }
 
 }  // namespace
 
 static_assert(crypto_kx_SESSIONKEYBYTES == 32 && crypto_kx_SECRETKEYBYTES == 32 &&
-              crypto_kx_PUBLICKEYBYTES == 32 && crypto_auth_hmacsha256_BYTES == 32);
+              crypto_kx_PUBLICKEYBYTES == 32 && HmacSha256::kKeyBytes == crypto_kx_SESSIONKEYBYTES);
 
 bool IsKeyed(std::string_view cred) { return cred.starts_with(kPrefix); }
 
@@ -91,7 +90,7 @@ Result<std::string> ConnectionKeyClient::Sign(std::string_view type, uint64_t id
     return Unavailable("this connection key has signed all the requests it may");
   }
   ++counter_;
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  unsigned char mac[HmacSha256::kMacBytes];
   Mac(secret_, counter_, type, id, body, mac);
   char hex[kMacHex + 1];
   sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
@@ -152,14 +151,14 @@ Result<Identity> ConnectionKeys::Verify(const std::string& peer, std::string_vie
     return refuse("malformed keyed credential");
   }
   const std::string_view hex(colon + 1, static_cast<size_t>(rest.data() + rest.size() - colon - 1));
-  unsigned char sent[crypto_auth_hmacsha256_BYTES];
+  unsigned char sent[HmacSha256::kMacBytes];
   size_t got = 0;
   if (hex.size() != kMacHex ||
       sodium_hex2bin(sent, sizeof sent, hex.data(), hex.size(), nullptr, &got, nullptr) != 0 ||
       got != sizeof sent) {
     return refuse("malformed keyed credential");
   }
-  unsigned char expected[crypto_auth_hmacsha256_BYTES];
+  unsigned char expected[HmacSha256::kMacBytes];
   Mac(it->second.key, counter, type, id, body, expected);
   if (crypto_verify_32(sent, expected) != 0)
     return refuse("the request's signature does not match");

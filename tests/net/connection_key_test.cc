@@ -1,12 +1,16 @@
 // Connection keys (common/auth/connection_key.h) without daemons: the client and herd-ctld's
 // table agree a key, and the table refuses replays, changed messages, other connections' keys,
-// wrong MACs and malformed credentials.
+// wrong MACs and malformed credentials; the MAC is libsodium's HMAC-SHA-256.
 #include "common/auth/connection_key.h"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include "common/auth/hmac_sha256.h"
 
 namespace herd::auth {
 namespace {
@@ -142,6 +146,32 @@ TEST(ConnectionKeyTest, ClientSignsOnlyOnceAgreed) {
   ConnectionKeyClient client;
   EXPECT_FALSE(client.Sign("submit", 1, "body").ok());
   EXPECT_FALSE(client.Accept("not a key").ok());
+}
+
+// Keyed credentials were libsodium's crypto_auth_hmacsha256 before OpenSSL computed them: the MAC
+// must stay the same bytes (an older herd and a newer herd-noded still agree), for every length
+// around SHA-256's 64-byte block and for input given in pieces.
+TEST(HmacSha256Test, IsLibsodiumsHmacSha256) {
+  ASSERT_GE(sodium_init(), 0);
+  std::vector<unsigned char> data(1 << 20);
+  randombytes_buf(data.data(), data.size());
+  for (size_t size : {0, 1, 31, 55, 56, 63, 64, 65, 127, 128, 129, 4096, 65537, 1 << 20}) {
+    unsigned char key[HmacSha256::kKeyBytes];
+    randombytes_buf(key, sizeof key);
+    unsigned char want[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init(&state, key, sizeof key);
+    crypto_auth_hmacsha256_update(&state, data.data(), size);
+    crypto_auth_hmacsha256_final(&state, want);
+
+    HmacSha256 mac(key);
+    const size_t cut = size / 3;  // in two pieces
+    mac.Update(data.data(), cut);
+    mac.Update(data.data() + cut, size - cut);
+    unsigned char got[HmacSha256::kMacBytes];
+    mac.Final(got);
+    EXPECT_EQ(0, std::memcmp(got, want, sizeof got)) << size << " bytes";
+  }
 }
 
 }  // namespace

@@ -310,9 +310,11 @@ Scenario ParseScenario(const std::string& text) {
         if (l.opts.count("placement") && !ParsePlacement(l.opts["placement"], &sc.policy.placement)) {
           throw std::runtime_error("unknown placement " + l.opts["placement"]);
         }
+        const Policy defaults;  // what a key left out means
         sc.policy.reserve_after_s = Num(l, "reserve_after", sc.policy.reserve_after_s);
-        sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", 1));
-        sc.policy.max_preemptions_per_cycle = static_cast<int>(Num(l, "max_preemptions", 64));
+        sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", static_cast<int64_t>(defaults.seed)));
+        sc.policy.max_preemptions_per_cycle =
+            static_cast<int>(Num(l, "max_preemptions", defaults.max_preemptions_per_cycle));
         builtin_classes = !l.opts.count("builtin_classes") || l.opts["builtin_classes"] != "no";
       } else if (kind == "class") {
         ClassView c{Dec(l.words.at(0)), static_cast<int>(Num(l, "priority", 50)), !l.opts.count("nonpreemptible") && !std::count(l.words.begin(), l.words.end(), "nonpreemptible"), false, Num(l, "min_runtime", 0)};

@@ -6,8 +6,9 @@
 //
 // One statement per line ('#' starts a comment; key=value options in any order):
 //
-//   policy placement=herd|bestfit|fgd|random|spread reserve_after=1800 seed=1 max_preemptions=64
-//          [builtin_classes=no]   (no: only the classes written here exist)
+//   policy placement=herd|bestfit|fgd|random|spread reserve_after=S seed=N max_preemptions=N
+//          [builtin_classes=no]   (no: only the classes written here exist; a key left out:
+//          sched::Policy's default)
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
 //   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]

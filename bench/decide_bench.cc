@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ctld/sched/scheduler.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::sched {
 namespace {
@@ -50,68 +51,60 @@ Snapshot BigSnapshot(int pending, int nodes, int fill_pct, bool one_shape) {
                            {400'000, 6400, 0}, {p == 3 ? 1'200'000 : -1, -1, -1}, 1.0 + p % 3, true});
   }
   for (int n = 0; n < nodes; ++n) {
-    NodeView v;
+    NodeFacts v;
     v.name = "node" + std::to_string(n);
-    for (int g = 0; g < 8; ++g) v.gpus.push_back({g, 1000, 81920, 81920, g / 4, g / 2, "A100"});
-    for (int c = 0; c < 128; ++c) v.free_cores_by_numa[c / 64].push_back(c);
-    v.memory_mib = v.free_memory_mib = 2 * 1024 * 1024;
-    v.total_cores = 128;
+    for (int g = 0; g < 8; ++g) v.gpus.push_back({g, 81920, g / 4, g / 2, "A100"});
+    for (int c = 0; c < 128; ++c) v.cores_by_numa[c / 64].push_back(c);
+    v.memory_mib = 2 * 1024 * 1024;
     v.labels = {{"rack", "r" + std::to_string(n / 40)}, {"switch", "s" + std::to_string(n / 10)}};
     for (int s = 0; s < 4; ++s) v.nic_by_switch[s] = "mlx5_" + std::to_string(s);
-    snap.nodes.push_back(std::move(v));
+    snap.nodes.push_back(FreeNode(v));
   }
   // Running jobs fill about fill_pct % of the GPUs: whole-GPU jobs and some fractional ones (one
   // GPU each with one_shape).
   uint64_t rng = 42;
   model::JobId id = 1;
-  for (NodeView& v : snap.nodes) {
+  const NodeIndex index = IndexOf(snap.nodes);
+  for (size_t n = 0; n < snap.nodes.size(); ++n) {
     int g = 0;
     while (g < 8 && static_cast<int>(Next(rng) % 100) < fill_pct) {
-      RunningJob r;
-      r.id = id++;
-      r.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
-      r.job_class = "train";
+      const NodeView& v = snap.nodes[n];
+      JobFacts job;
+      job.id = id++;
+      job.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
+      job.job_class = "train";
       model::WorkerPlacement w;
       w.node = v.name;
       bool fraction = !one_shape && Next(rng) % 5 == 0;
       int take = fraction || one_shape ? 1
                                        : std::min<int>(8 - g, 1 + static_cast<int>(Next(rng) % 4));
-      r.request.gpu_milli = fraction ? 500 : 1000 * take;
-      r.request.cpus = 4 * take;
-      r.request.memory_mib = 16384 * take;
+      job.request.gpu_milli = fraction ? 500 : 1000 * take;
+      job.request.cpus = 4 * take;
+      job.request.memory_mib = 16384 * take;
       w.gpu_milli_each = fraction ? 500 : 1000;
-      for (int k = 0; k < take; ++k, ++g) {
-        w.gpus.push_back(g);
-        v.gpus[g].free_milli -= w.gpu_milli_each;
-        v.gpus[g].free_memory_mib -= fraction ? 40960 : 81920;
-      }
-      for (int k = 0; k < r.request.cpus; ++k) {
-        auto& cores = v.free_cores_by_numa[w.gpus.front() / 4];
-        w.cores.push_back(cores.front());
-        cores.erase(cores.begin());
-      }
-      w.memory_mib = r.request.memory_mib;
-      v.free_memory_mib -= w.memory_mib;
-      r.placement.push_back(w);
-      r.start_time = snap.now - static_cast<int64_t>(Next(rng) % 7200);
-      r.submit_time = r.start_time - 60;
-      snap.running.push_back(std::move(r));
+      for (int k = 0; k < take; ++k, ++g) w.gpus.push_back(g);
+      const std::vector<int>& cores = v.free_cores_by_numa.at(w.gpus.front() / 4);
+      w.cores.assign(cores.begin(), cores.begin() + job.request.cpus);
+      w.memory_mib = job.request.memory_mib;
+      const int64_t start = snap.now - static_cast<int64_t>(Next(rng) % 7200);
+      job.submit_time = start - 60;
+      AddRunning(snap, index, RunningOf(std::move(job), {std::move(w)}, start));
     }
   }
   for (int j = 0; j < pending; ++j) {
     static constexpr JobShape kOne = {1, 1000, 1, 1024, "train"};
     const JobShape& s = one_shape ? kOne : kShapes[Next(rng) % 20];
-    PendingJob p;
-    p.id = id++;
-    p.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
-    p.job_class = s.job_class;
-    p.request.workers = s.workers;
-    p.request.gpu_milli = s.gpu_milli;
-    p.request.cpus = s.cpus;
-    p.request.memory_mib = s.memory_mib;
-    p.submit_time = snap.now - 20000 + int64_t{j} * 10000 / pending;  // over 10,000 s
-    p.pending_since = p.submit_time;
-    snap.pending.push_back(std::move(p));
+    JobFacts job;
+    job.id = id++;
+    job.queue = "p" + std::to_string(one_shape ? 0 : Next(rng) % 12);
+    job.job_class = s.job_class;
+    job.request.workers = s.workers;
+    job.request.gpu_milli = s.gpu_milli;
+    job.request.cpus = s.cpus;
+    job.request.memory_mib = s.memory_mib;
+    job.submit_time = snap.now - 20000 + int64_t{j} * 10000 / pending;  // over 10,000 s
+    const int64_t since = job.submit_time;
+    snap.pending.push_back(PendingOf(std::move(job), since));
   }
   return snap;
 }

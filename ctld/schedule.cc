@@ -9,6 +9,7 @@
 #include "ctld/controller.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scenario.h"
+#include "ctld/sched/snapshot_builder.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -48,58 +49,48 @@ model::NodeFilter Controller::NodeFilterOf(const model::JobSpec& spec) const {
 using model::Job;
 using model::JobState;
 
+// herd-ctld's facts as the scheduler core's plain inputs (ctld/sched/snapshot_builder.h, the rules
+// bench/ and the scenario format follow too); evictions under way are marked at the end
+// (sched::MarkEvictions): victims wait for their beneficiary, beneficiaries for their victims.
 sched::Snapshot Controller::BuildSnapshot() const {
-  sched::Snapshot snap;
-  snap.now = Now();
-  std::map<std::string, size_t> index;
+  sched::SnapshotFacts in;
+  in.now = Now();
+  in.nodes.reserve(nodes_.size());
   for (const auto& [name, n] : nodes_) {
-    sched::NodeView v;
+    sched::NodeFacts& v = in.nodes.emplace_back();
     v.name = name;
     for (const auto& g : n.topology.gpus) {
-      sched::GpuSlot slot;
-      slot.index = g.index;
-      slot.free_memory_mib = slot.memory_mib = g.memory_mib;
-      slot.numa = g.numa;
-      slot.pcie_switch = g.pcie_switch;
-      slot.model = model::GpuTypeOf(g.model, config_.gpu_types);  // what jobs ask for
-      v.gpus.push_back(std::move(slot));
-      if (!g.nic.empty()) {
-        if (g.pcie_switch >= 0) v.nic_by_switch[g.pcie_switch] = g.nic;
-        if (g.numa >= 0) v.nic_by_numa.try_emplace(g.numa, g.nic);
-      }
+      // The GPU's type ("a100"), what jobs ask for.
+      v.gpus.push_back({g.index, g.memory_mib, g.numa, g.pcie_switch,
+                        model::GpuTypeOf(g.model, config_.gpu_types), g.nic});
     }
-    for (const auto& d : n.topology.numa) v.free_cores_by_numa[d.id] = d.cores;
-    v.memory_mib = v.free_memory_mib = n.topology.memory_mib;
+    for (const auto& d : n.topology.numa) v.cores_by_numa[d.id] = d.cores;
     v.total_cores = n.topology.Cores();
+    v.memory_mib = n.topology.memory_mib;
     if (auto it = config_.nodes.find(name); it != config_.nodes.end()) v.labels = it->second.labels;
     v.schedulable =
         n.state == model::NodeState::kUp && n.registered && !n.drain && n.unavailable.empty();
-    index[name] = snap.nodes.size();
-    snap.nodes.push_back(std::move(v));
   }
-  // Evictions under way are marked at the end (sched::MarkEvictions): victims wait for their
-  // beneficiary, beneficiaries for their victims. Jobs carry only their request (sched::Request), never the whole spec: at 100,000s of jobs the
+  // Jobs carry only their request (sched::Request), never the whole spec: at 100,000s of jobs the
   // copy of commands and environments was most of the cycle. jobs_.pending_since is walked beside
   // jobs_ (both in id order) instead of looked up per job.
   // Every pending job has a reservation clock: its count sizes the list once (growing it by
   // doubling moved 100,000s of entries into fresh pages).
-  snap.pending.reserve(jobs_.pending_since.size());
+  in.pending.reserve(jobs_.pending_since.size());
   auto since = jobs_.pending_since.begin();
   // The nodes a restricted job may use, once per distinct restriction (an array's members share
   // theirs).
   std::map<std::string, std::vector<std::string>> nodes_for;
+  auto facts = [&](model::JobId id, const Job& j) -> sched::JobFacts {
+    return {id, QueueOf(j), j.spec.job_class, sched::Request::Of(j.spec), j.submit_time};
+  };
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
       if (jobs_.gated.count(id)) continue;
       while (since != jobs_.pending_since.end() && since->first < id) ++since;
-      sched::PendingJob& p = snap.pending.emplace_back();
-      p.id = id;
-      p.queue = QueueOf(j);
-      p.job_class = j.spec.job_class;
-      p.request = sched::Request::Of(j.spec);
-      p.submit_time = j.submit_time;
-      p.pending_since =
-          since != jobs_.pending_since.end() && since->first == id ? since->second : j.submit_time;
+      const bool requeued = since != jobs_.pending_since.end() && since->first == id;
+      sched::PendingJob& p = in.pending.emplace_back(
+          sched::PendingOf(facts(id, j), requeued ? since->second : j.submit_time));
       p.gpu_models = j.spec.gpu_types;
       if (const model::NodeFilter f = NodeFilterOf(j.spec); f.Restricts()) {
         const std::string key = j.spec.pool + '\n' + Join(j.spec.nodelist) + '\n' +
@@ -115,23 +106,13 @@ sched::Snapshot Controller::BuildSnapshot() const {
       continue;
     }
     if (!model::HoldsResources(j.state)) continue;
-    sched::RunningJob& r = snap.running.emplace_back();
-    r.id = id;
-    r.queue = QueueOf(j);
-    r.job_class = j.spec.job_class;
-    r.request = sched::Request::Of(j.spec);
-    r.placement = j.placement;
-    r.start_time = j.start_time;
-    r.submit_time = j.submit_time;
-    r.end_by = j.spec.time_limit_s > 0 ? j.start_time + j.spec.time_limit_s : 0;
+    sched::RunningJob& r =
+        in.running.emplace_back(sched::RunningOf(facts(id, j), j.placement, j.start_time));
     r.suspended = j.state == JobState::kSuspended;
-    for (const auto& w : j.placement) {
-      auto it = index.find(w.node);
-      if (it != index.end()) sched::TakeFromNode(snap.nodes[it->second], w, j.spec.gpu_memory_mib);
-    }
   }
+  in.queues.reserve(config_.queues.size());
   for (const auto& q : config_.queues) {
-    sched::QueueView v;
+    sched::QueueView& v = in.queues.emplace_back();
     v.name = q.name;
     v.parent = q.parent;
     v.deserved = q.deserved;
@@ -141,17 +122,11 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.is_leaf = q.is_project;
     v.min_runtime_s = q.min_runtime_s;
     v.usage = UsageOf(q.name);
-    snap.queues.push_back(std::move(v));
   }
   for (const auto& [name, c] : config_.classes) {
-    sched::ClassView v;
-    v.name = name;
-    v.priority = c.priority;
-    v.preemptible = c.preemptible;
-    v.within_quota_only = c.within_quota_only;
-    v.min_runtime_s = c.min_runtime_s;
-    snap.classes[name] = std::move(v);
+    in.classes.push_back({name, c.priority, c.preemptible, c.within_quota_only, c.min_runtime_s});
   }
+  sched::Snapshot snap = sched::BuildSnapshot(std::move(in));
   sched::MarkEvictions(jobs_.preempted_for, jobs_.room_for, snap);
   return snap;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "ctld/sched/snapshot_builder.h"
+
 namespace herd::sim {
 namespace {
 
@@ -32,7 +34,7 @@ int64_t GpuMemoryMiB(const std::string& model) {
 
 sched::Snapshot InitialSnapshot(const Trace& trace, const SimOptions& o) {
   const int64_t unit = o.cpu_milli_per_core;
-  sched::Snapshot snap;
+  sched::SnapshotFacts in;
   // The scheduler's target workload: the metric's shapes, in the units the pods are given in.
   for (const WorkloadShape& w : o.tell_workload ? o.workload : std::vector<WorkloadShape>{}) {
     sched::WorkloadShape s;
@@ -42,27 +44,22 @@ sched::Snapshot InitialSnapshot(const Trace& trace, const SimOptions& o) {
       if (w.shape.model_mask & (1u << m)) s.gpu_models.push_back(trace.models[m]);
     }
     s.weight = w.popularity;
-    snap.workload.push_back(std::move(s));
+    in.workload.push_back(std::move(s));
   }
-  snap.now = 1'000'000;
+  in.now = 1'000'000;
   // Placed pods are never removed: a min runtime beyond the run keeps them out of victim searches.
-  snap.classes["train"] = {"train", 50, true, false, int64_t{1} << 40};
-  snap.queues.push_back({"trace", "", {}, {-1, -1, -1}, 1, true});
+  in.classes.push_back({"train", 50, true, false, int64_t{1} << 40});
+  in.queues.push_back({"trace", "", {}, {-1, -1, -1}, 1, true});
   for (const TraceNode& n : trace.nodes) {
-    sched::NodeView v;
+    sched::NodeFacts& v = in.nodes.emplace_back();
     v.name = n.name;
     const std::string& model = trace.models[n.model];
-    for (int g = 0; g < n.gpus; ++g) {
-      int64_t mem = GpuMemoryMiB(model);
-      v.gpus.push_back({g, 1000, mem, mem, -1, -1, model});
-    }
-    v.total_cores = static_cast<int>(n.cpu_milli / unit);
-    std::vector<int>& cores = v.free_cores_by_numa[0];
-    for (int c = 0; c < v.total_cores; ++c) cores.push_back(c);
-    v.memory_mib = v.free_memory_mib = n.memory_mib;
-    snap.nodes.push_back(std::move(v));
+    for (int g = 0; g < n.gpus; ++g) v.gpus.push_back({g, GpuMemoryMiB(model), -1, -1, model});
+    std::vector<int>& cores = v.cores_by_numa[0];
+    for (int c = 0; c < static_cast<int>(n.cpu_milli / unit); ++c) cores.push_back(c);
+    v.memory_mib = n.memory_mib;
   }
-  return snap;
+  return sched::BuildSnapshot(std::move(in));
 }
 
 // Subtracts `w` from `v`, checking it against the pod; "" or what is wrong.
@@ -157,17 +154,14 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
   policy.placement = o.placement;
   for (size_t k = 0; k < order.size(); ++k) {
     const TracePod& pod = trace.pods[order[k]];
+    sched::Request request;
+    request.gpu_milli = pod.gpu_milli >= 1000 ? 1000 * int64_t{pod.num_gpu} : pod.gpu_milli;
+    request.cpus = (pod.cpu_milli + unit - 1) / unit;
+    request.memory_mib = pod.memory_mib;
     sched::PendingJob& job = snap.pending[0];
-    job.id = static_cast<model::JobId>(k + 1);
-    job.queue = "trace";
-    job.job_class = "train";
-    job.submit_time = job.pending_since = snap.now;
-    job.request = {};
-    job.request.gpu_milli = pod.gpu_milli >= 1000 ? 1000 * int64_t{pod.num_gpu} : pod.gpu_milli;
-    job.request.cpus = (pod.cpu_milli + unit - 1) / unit;
-    job.request.memory_mib = pod.memory_mib;
+    job = sched::PendingOf({static_cast<model::JobId>(k + 1), "trace", "train", request, snap.now},
+                           snap.now);
     // gpu_spec: the models the pod may use, as herd-ctld gives a job's GPU types.
-    job.gpu_models.clear();
     for (size_t m = 0; m < trace.models.size(); ++m) {
       if (pod.model_mask & (1u << m)) job.gpu_models.push_back(trace.models[m]);
     }
@@ -194,16 +188,7 @@ Result<RunResult> Simulate(const Trace& trace, const SimOptions& o) {
                         " pod " + std::to_string(k) + " on " + w.node + ": " + bad);
       }
       allocated += pod.TotalGpuMilli();
-      if (o.snapshot_running) {
-        sched::RunningJob run;
-        run.id = job.id;
-        run.queue = job.queue;
-        run.job_class = job.job_class;
-        run.request = job.request;
-        run.placement = s.placement;
-        run.start_time = run.submit_time = snap.now;
-        snap.running.push_back(std::move(run));
-      }
+      if (o.snapshot_running) snap.running.push_back(sched::Started(job, s.placement, snap.now));
     }
     while (next_pct <= last_pct && arrived * 100 >= int64_t{next_pct} * capacity) record(next_pct++);
   }

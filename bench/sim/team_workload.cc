@@ -9,6 +9,8 @@
 #include <numeric>
 #include <random>
 
+#include "ctld/sched/snapshot_builder.h"
+
 namespace herd::sim {
 namespace {
 
@@ -41,19 +43,18 @@ class Rng {
 
 sched::NodeView MakeNode(const std::string& name, int gpus, const std::string& model, int64_t gpu_mib,
                          int numa_nodes, int cores_per_numa, int64_t memory_mib) {
-  sched::NodeView v;
+  sched::NodeFacts v;
   v.name = name;
   for (int g = 0; g < gpus; ++g) {
     int numa = g * numa_nodes / gpus;
-    v.gpus.push_back({g, 1000, gpu_mib, gpu_mib, numa, numa_nodes > 1 ? g / 2 : -1, model});
+    v.gpus.push_back({g, gpu_mib, numa, numa_nodes > 1 ? g / 2 : -1, model});
   }
   for (int n = 0; n < numa_nodes; ++n) {
-    std::vector<int>& cores = v.free_cores_by_numa[n];
+    std::vector<int>& cores = v.cores_by_numa[n];
     for (int c = 0; c < cores_per_numa; ++c) cores.push_back(n * cores_per_numa + c);
   }
-  v.total_cores = numa_nodes * cores_per_numa;
-  v.memory_mib = v.free_memory_mib = memory_mib;
-  return v;
+  v.memory_mib = memory_mib;
+  return sched::FreeNode(v);
 }
 
 // Relative train / sweep arrival rate in hour `h` of the month for members of a project whose

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "ctld/sched/evictions.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::sim {
 namespace {
@@ -105,29 +106,19 @@ double TeamSim::BusyAt(const Live& l, int64_t now) const {
 }
 
 sched::RunningJob TeamSim::RunningView(const Live& l) const {
-  sched::RunningJob r;
-  r.id = l.job.id;
-  r.queue = QueueOf(l.job);
-  r.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
-  r.request = PendingView(l).request;
-  r.placement = {l.placement};
-  r.start_time = l.start;
-  r.submit_time = l.job.submit;
-  r.end_by = l.job.kind == JobKind::kSession ? l.start + o_.session_max_s : 0;
+  sched::RunningJob r = sched::Started(PendingView(l), {l.placement}, l.start);
+  if (l.job.kind == JobKind::kSession) r.end_by = l.start + o_.session_max_s;  // its max_time
   return r;
 }
 
 sched::PendingJob TeamSim::PendingView(const Live& l) const {
-  sched::PendingJob p;
-  p.id = l.job.id;
-  p.queue = QueueOf(l.job);
-  p.job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
-  p.request.gpu_milli = 1000 * int64_t{l.job.gpus};
-  p.request.cpus = l.job.cpus;
-  p.request.memory_mib = l.job.memory_mib;
-  p.submit_time = l.job.submit;
-  p.pending_since = l.pending_since;
-  return p;
+  sched::Request request;
+  request.gpu_milli = 1000 * int64_t{l.job.gpus};
+  request.cpus = l.job.cpus;
+  request.memory_mib = l.job.memory_mib;
+  const char* job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
+  return sched::PendingOf({l.job.id, QueueOf(l.job), job_class, request, l.job.submit},
+                          l.pending_since);
 }
 
 void TeamSim::Submit(const TeamJob& job) {
@@ -165,28 +156,29 @@ Status TeamSim::Start(Live& l, const model::WorkerPlacement& w, int64_t now) {
   const bool fixed = o_.regime == Regime::kStatic;
   if (fixed && static_cast<int>(n->second) != r.node) return bad("a node outside " + r.name + "'s GPUs");
   if (static_cast<int>(w.gpus.size()) != l.job.gpus || w.gpu_milli_each != 1000) return bad("wrong GPUs");
+  std::set<int> seen;
   for (int g : w.gpus) {
     if (g < 0 || g >= static_cast<int>(v.gpus.size())) return bad("unknown GPU " + std::to_string(g));
     if (fixed && (g < r.first_gpu || g >= r.first_gpu + r.gpus)) {
       return bad("GPU " + std::to_string(g) + ", not one of " + r.name + "'s");
     }
-    sched::GpuSlot& s = v.gpus[g];
-    if (s.free_milli != 1000) return bad("GPU " + std::to_string(g) + " already in use");
-    s.free_milli = 0;
-    s.free_memory_mib = 0;
+    if (v.gpus[g].free_milli != 1000 || !seen.insert(g).second) {
+      return bad("GPU " + std::to_string(g) + " already in use");
+    }
   }
   if (static_cast<int64_t>(w.cores.size()) != l.job.cpus) return bad("a wrong core count");
+  seen.clear();
   for (int c : w.cores) {
     if (fixed && (c < r.first_core || c >= r.first_core + r.cores)) return bad("a core outside the block");
     auto numa = numa_of_core_[n->second].find(c);
     if (numa == numa_of_core_[n->second].end()) return bad("unknown core " + std::to_string(c));
-    std::vector<int>& free = v.free_cores_by_numa[numa->second];
-    auto it = std::lower_bound(free.begin(), free.end(), c);
-    if (it == free.end() || *it != c) return bad("core " + std::to_string(c) + " already in use");
-    free.erase(it);
+    const std::vector<int>& free = v.free_cores_by_numa[numa->second];
+    if (!std::binary_search(free.begin(), free.end(), c) || !seen.insert(c).second) {
+      return bad("core " + std::to_string(c) + " already in use");
+    }
   }
   if (w.memory_mib != l.job.memory_mib || v.free_memory_mib < w.memory_mib) return bad("too much memory");
-  v.free_memory_mib -= w.memory_mib;
+  sched::TakeFromNode(v, w, 0);  // whole GPUs: all their memory
   user_memory_[l.job.user] += w.memory_mib;
   if (fixed && user_memory_[l.job.user] > r.memory_mib) return bad("memory beyond the block");
   l.state = State::kRunning;
@@ -209,17 +201,8 @@ Status TeamSim::Start(Live& l, const model::WorkerPlacement& w, int64_t now) {
 }
 
 void TeamSim::Stop(Live& l) {
-  sched::NodeView& v = nodes_[node_index_.at(l.placement.node)];
-  for (int g : l.placement.gpus) {
-    v.gpus[g].free_milli = 1000;
-    v.gpus[g].free_memory_mib = v.gpus[g].memory_mib;
-  }
-  const std::map<int, int>& numa = numa_of_core_[node_index_.at(l.placement.node)];
-  for (int c : l.placement.cores) {
-    std::vector<int>& free = v.free_cores_by_numa[numa.at(c)];
-    free.insert(std::lower_bound(free.begin(), free.end(), c), c);
-  }
-  v.free_memory_mib += l.placement.memory_mib;
+  const size_t n = node_index_.at(l.placement.node);
+  sched::GiveBackToNode(nodes_[n], l.placement, 0, numa_of_core_[n]);
   user_memory_[l.job.user] -= l.placement.memory_mib;
   std::erase(running_, l.job.id);
   if (o_.regime == Regime::kHerd) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/model/fleet.h"
+#include "common/model/placement.h"
 #include "common/model/resources.h"
 #include "common/util/status.h"
 
@@ -68,9 +69,11 @@ struct AuthConfig {
 };
 
 struct SchedulerConfig {
-  std::string placement = "herd";  // herd | bestfit | fgd | random | spread
-  int64_t preempt_grace_s = 30;    // SIGTERM to SIGKILL for a preempted job
-  int64_t reserve_after_s = 1800;  // a pending job reserves resources after waiting this long
+  // herd | bestfit | fgd | random | spread. It and reserve_after_s default to what the scheduler
+  // core's sched::Policy does: one constant each, in common/model/placement.h.
+  std::string placement = model::kPlacementPolicies[model::kDefaultPlacement].name;
+  int64_t preempt_grace_s = 30;                            // SIGTERM to SIGKILL for a preempted job
+  int64_t reserve_after_s = model::kDefaultReserveAfterS;  // a pending job reserves after this
   int64_t cycle_interval_ms = 1000;
   int64_t heartbeat_interval_ms = 2000;
   int64_t node_timeout_s = 30;  // a node silent this long is down

@@ -1,9 +1,13 @@
 // The placement policies of herd's scheduler, in one table: herd.toml's [scheduler] placement is
 // checked against it, the scheduler core's sched::Placement has one value per row in this order,
-// and the tests walk it (herd.toml(5) must describe every row: ConfigTest checks the page).
+// and the tests walk it (herd.toml(5) must describe every row: ConfigTest checks the page). Then
+// the defaults of the [scheduler] keys the core reads, written once for the core's sched::Policy
+// and herd.toml's config::SchedulerConfig (ConfigTest checks that herd.toml(5) states them).
 // Thread-safety: constants.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace herd::model {
@@ -32,5 +36,11 @@ inline std::string PlacementNames() {
   }
   return out;
 }
+
+// [scheduler] placement: the row of kPlacementPolicies used when herd.toml names none ("herd").
+inline constexpr size_t kDefaultPlacement = 0;
+static_assert(kDefaultPlacement < std::size(kPlacementPolicies));
+// [scheduler] reserve_after: a job pending this long reserves the nodes it will get.
+inline constexpr int64_t kDefaultReserveAfterS = 30 * 60;
 
 }  // namespace herd::model

@@ -12,6 +12,7 @@
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/internal.h"
 #include "ctld/sched/scenario_lines.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::sched {
 namespace scenario_lines {
@@ -235,15 +236,15 @@ std::vector<model::WorkerPlacement> PlacementsOf(const Line& l, const std::strin
   return out;
 }
 
-PendingJob PendingOf(const Line& l, int64_t now) {
-  PendingJob p;
-  p.id = std::stoll(l.words.at(0));
+// The JobFacts of a `pending`, `held` or `running` line.
+JobFacts JobOf(const Line& l, int64_t default_submit) {
   const model::JobSpec spec = SpecOf(l);
-  p.request = Request::Of(spec);
-  p.queue = spec.project;
-  p.job_class = spec.job_class;
-  p.submit_time = Num(l, "submit", p.id);
-  p.pending_since = Num(l, "since", now);
+  return {std::stoll(l.words.at(0)), spec.project, spec.job_class, Request::Of(spec),
+          Num(l, "submit", default_submit)};
+}
+
+PendingJob PendingOf(const Line& l, int64_t now) {
+  PendingJob p = sched::PendingOf(JobOf(l, std::stoll(l.words.at(0))), Num(l, "since", now));
   if (l.opts.count("model")) p.gpu_models = DecList(l.opts.at("model"));
   if (l.opts.count("nodes")) p.nodes = DecList(l.opts.at("nodes"));
   p.victims_stopping = static_cast<int32_t>(Num(l, "victims_stopping", 0));
@@ -254,18 +255,12 @@ PendingJob PendingOf(const Line& l, int64_t now) {
 
 // A `running` line: the job, with its resources taken from the snapshot's nodes.
 RunningJob RunningOf(const Line& l, Snapshot& s) {
-  RunningJob r;
-  r.id = std::stoll(l.words.at(0));
-  const model::JobSpec spec = SpecOf(l);
-  r.request = Request::Of(spec);
-  r.queue = spec.project;
-  r.job_class = spec.job_class;
-  r.start_time = Num(l, "start", s.now - 3600);
-  r.submit_time = Num(l, "submit", r.start_time);
-  r.end_by = Num(l, "end_by", 0);
+  const int64_t start = Num(l, "start", s.now - 3600);
+  const JobFacts job = JobOf(l, start);
+  RunningJob r = sched::RunningOf(job, PlacementsOf(l, "", job.request), start);
+  r.end_by = Num(l, "end_by", r.end_by);
   r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
   r.evicted_for = Num(l, "evicted_for", 0);
-  r.placement = PlacementsOf(l, "", r.request);
   const bool pick = !l.opts.count("cores");
   for (model::WorkerPlacement& w : r.placement) {
     NodeView& n = *FindNode(s, w.node);
@@ -315,9 +310,11 @@ Scenario ParseScenario(const std::string& text) {
         if (l.opts.count("placement") && !ParsePlacement(l.opts["placement"], &sc.policy.placement)) {
           throw std::runtime_error("unknown placement " + l.opts["placement"]);
         }
+        const Policy defaults;  // what a key left out means
         sc.policy.reserve_after_s = Num(l, "reserve_after", sc.policy.reserve_after_s);
-        sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", 1));
-        sc.policy.max_preemptions_per_cycle = static_cast<int>(Num(l, "max_preemptions", 64));
+        sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", static_cast<int64_t>(defaults.seed)));
+        sc.policy.max_preemptions_per_cycle =
+            static_cast<int>(Num(l, "max_preemptions", defaults.max_preemptions_per_cycle));
         builtin_classes = !l.opts.count("builtin_classes") || l.opts["builtin_classes"] != "no";
       } else if (kind == "class") {
         ClassView c{Dec(l.words.at(0)), static_cast<int>(Num(l, "priority", 50)), !l.opts.count("nonpreemptible") && !std::count(l.words.begin(), l.words.end(), "nonpreemptible"), false, Num(l, "min_runtime", 0)};
@@ -350,21 +347,22 @@ Scenario ParseScenario(const std::string& text) {
         q.min_runtime_s = Num(l, "min_runtime", -1);
         s.queues.push_back(q);
       } else if (kind == "node") {
-        NodeView n;
+        NodeFacts n;
         n.name = Dec(l.words.at(0));
-        int gpus = static_cast<int>(Num(l, "gpus", 0));
-        int numa = static_cast<int>(Num(l, "numa", 1));
-        int per_switch = static_cast<int>(Num(l, "per_switch", 0));
-        int64_t gpu_memory = Size(l, "gpu_memory", 81920);
+        const int gpus = static_cast<int>(Num(l, "gpus", 0));
+        const int numa = static_cast<int>(Num(l, "numa", 1));
+        const int per_switch = static_cast<int>(Num(l, "per_switch", 0));
+        const int64_t gpu_memory = Size(l, "gpu_memory", 81920);
+        const bool nic_per_switch = l.opts.count("nics") && l.opts["nics"] == "switch";
         n.total_cores = static_cast<int>(Num(l, "cores", 32));
-        n.memory_mib = n.free_memory_mib = Size(l, "memory", 256 * 1024);
+        n.memory_mib = Size(l, "memory", 256 * 1024);
         for (int g = 0; g < gpus; ++g) {
-          GpuSlot slot{g, 1000, gpu_memory, gpu_memory, g * numa / std::max(gpus, 1),
-                       per_switch > 0 ? g / per_switch : -1,
-                       l.opts.count("model") ? l.opts["model"] : "A100"};
-          n.gpus.push_back(slot);
-          if (l.opts.count("nics") && l.opts["nics"] == "switch" && slot.pcie_switch >= 0) {
-            n.nic_by_switch[slot.pcie_switch] = "mlx5_" + std::to_string(slot.pcie_switch);
+          GpuFacts& gpu = n.gpus.emplace_back();
+          gpu = {g, gpu_memory, g * numa / std::max(gpus, 1), per_switch > 0 ? g / per_switch : -1,
+                 l.opts.count("model") ? l.opts["model"] : "A100"};
+          // nics=switch: one NIC per PCIe switch, serving only its switch's GPUs.
+          if (nic_per_switch && gpu.pcie_switch >= 0) {
+            n.nic_by_switch[gpu.pcie_switch] = "mlx5_" + std::to_string(gpu.pcie_switch);
           }
         }
         if (l.opts.count("numa_cores")) {  // "0:0-7,16-23/1:8-15,24-31": NUMA id: its cores
@@ -372,13 +370,13 @@ Scenario ParseScenario(const std::string& text) {
                                                                         : Split(l.opts["numa_cores"], '/')) {
             const size_t colon = part.find(':');
             const int id = std::stoi(part.substr(0, colon));
-            auto& cores = n.free_cores_by_numa[id];
+            auto& cores = n.cores_by_numa[id];
             cores = Ids(colon == std::string::npos ? "" : part.substr(colon + 1));
             for (int c : cores) sc.core_numa[n.name][c] = id;
           }
         } else {
           for (int c = 0; c < n.total_cores; ++c) {
-            n.free_cores_by_numa[c * numa / n.total_cores].push_back(c);
+            n.cores_by_numa[c * numa / n.total_cores].push_back(c);
             sc.core_numa[n.name][c] = c * numa / n.total_cores;
           }
         }
@@ -399,13 +397,13 @@ Scenario ParseScenario(const std::string& text) {
           }
         }
         n.schedulable = !std::count(l.words.begin(), l.words.end(), "down");
-        s.nodes.push_back(n);
+        s.nodes.push_back(FreeNode(n));
       } else if (kind == "gpu") {  // gpu NODE INDEX [numa=N] [switch=S] [memory=SIZE] [model=M]
         NodeView& n = *FindNode(s, Dec(l.words.at(0)));
-        const int64_t memory = Size(l, "memory", 81920);
-        n.gpus.push_back({static_cast<int>(std::stoll(l.words.at(1))), 1000, memory, memory,
-                          static_cast<int>(Num(l, "numa", -1)), static_cast<int>(Num(l, "switch", -1)),
-                          l.opts.count("model") ? Dec(l.opts["model"]) : ""});
+        n.gpus.push_back(
+            FreeGpu({static_cast<int>(std::stoll(l.words.at(1))), Size(l, "memory", 81920),
+                     static_cast<int>(Num(l, "numa", -1)), static_cast<int>(Num(l, "switch", -1)),
+                     l.opts.count("model") ? Dec(l.opts["model"]) : ""}));
       } else if (kind == "running") {
         running.push_back({number, l});
       } else if (kind == "pending") {

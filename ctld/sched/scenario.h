@@ -6,8 +6,9 @@
 //
 // One statement per line ('#' starts a comment; key=value options in any order):
 //
-//   policy placement=herd|bestfit|fgd|random|spread reserve_after=1800 seed=1 max_preemptions=64
-//          [builtin_classes=no]   (no: only the classes written here exist)
+//   policy placement=herd|bestfit|fgd|random|spread reserve_after=S seed=N max_preemptions=N
+//          [builtin_classes=no]   (no: only the classes written here exist; a key left out:
+//          sched::Policy's default)
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
 //   queue NAME [parent=P] [deserved=gpu:8,cpu:64,mem:1T] [limit=gpu:24] [weight=2] [min_runtime=S]
@@ -54,8 +55,9 @@
 //                Decide()
 //
 // Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
-// exist unless redefined. Running jobs' resources are taken from the nodes (TakeFromNode). Defaults:
-// now 100000, start now-3600, submit = ID (running: = start), since = now. A GPU count is "2",
+// exist unless redefined. Nodes, jobs and the resources running jobs take from their nodes follow
+// herd-ctld's rules (ctld/sched/snapshot_builder.h). Defaults: now 100000, start now-3600, submit =
+// ID (running: = start), since = now, end_by = start + time (0 without time=). A GPU count is "2",
 // "0.25" or thousandths ("1500m"). Names written by WriteScenario stand "%XX" for a byte outside
 // [A-Za-z0-9._-]. Evictions written as marks (evicted_for, victims_stopping, held) describe the first
 // cycle; a `cycle` section does not carry them on.

@@ -10,29 +10,19 @@
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/internal.h"
 #include "ctld/sched/scenario_lines.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::sched {
 namespace {
 
 using namespace scenario_lines;
 
-// Takes (sign -1) or gives back (+1) exactly what placement `w` of a job with `request` holds.
-void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_numa,
-          const Request& request, const model::WorkerPlacement& w, int sign) {
-  NodeView& n = *FindNode(s, w.node);
-  if (sign < 0) {
-    TakeFromNode(n, w, request.gpu_memory_mib);
-    return;
-  }
-  for (int g : w.gpus) {
-    GpuSlot& slot = FindGpu(n, g);
-    slot.free_milli += w.gpu_milli_each;
-    slot.free_memory_mib += internal::GpuMemoryTaken(slot, w.gpu_milli_each, request.gpu_memory_mib);
-  }
-  n.free_memory_mib += w.memory_mib;
-  for (int c : w.cores) {
-    auto& cores = n.free_cores_by_numa[core_numa.at(n.name).at(c)];
-    cores.insert(std::lower_bound(cores.begin(), cores.end(), c), c);
+// Gives back to its nodes what running job `r` holds (TakeFromNode took it).
+void Release(Snapshot& s, const Scenario& sc, const RunningJob& r) {
+  for (const auto& w : r.placement) {
+    NodeView& n = *FindNode(s, w.node);
+    for (int g : w.gpus) FindGpu(n, g);
+    GiveBackToNode(n, w, r.request.gpu_memory_mib, sc.core_numa.at(n.name));
   }
 }
 
@@ -40,9 +30,8 @@ void Hold(Snapshot& s, const std::map<std::string, std::map<int, int>>& core_num
 void StopRunning(Snapshot& s, const Scenario& sc, model::JobId id) {
   auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
   if (r == s.running.end()) throw std::runtime_error("job " + std::to_string(id) + " is not running");
-  for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
-  PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now};
-  s.pending.push_back(back);
+  Release(s, sc, *r);
+  s.pending.push_back(Requeued(*r, s.now));
   s.running.erase(r);
 }
 
@@ -57,10 +46,11 @@ void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, RoomFor& room, con
   }
   for (const StartDecision& st : d.starts) {
     auto p = std::find_if(world.pending.begin(), world.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
-    const int64_t end_by = p->request.time_limit_s > 0 ? world.now + p->request.time_limit_s : 0;
-    RunningJob r{p->id, p->queue, p->job_class, p->request, st.placement, world.now, p->submit_time, end_by, false};
-    for (const auto& w : r.placement) Hold(world, sc.core_numa, r.request, w, -1);
-    world.running.push_back(r);
+    RunningJob r = Started(*p, st.placement, world.now);
+    for (const auto& w : r.placement) {
+      TakeFromNode(*FindNode(world, w.node), w, r.request.gpu_memory_mib);
+    }
+    world.running.push_back(std::move(r));
     world.pending.erase(p);
   }
 }
@@ -93,7 +83,7 @@ void ApplyStatement(Snapshot& s, const Scenario& sc, const std::string& text) {
     model::JobId id = std::stoll(l.words.at(0));
     auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
     if (r == s.running.end()) throw std::runtime_error("job " + l.words.at(0) + " is not running");
-    for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
+    Release(s, sc, *r);
     s.running.erase(r);
   } else {
     throw std::runtime_error("unknown statement in a cycle: " + tokens[0]);

@@ -62,7 +62,9 @@ std::string EvictionText(const PreemptDecision& p) {
 
 const char* PlacementName(Placement p) {
   const auto i = static_cast<size_t>(p);
-  return i < std::size(model::kPlacementPolicies) ? model::kPlacementPolicies[i].name : "herd";
+  return i < std::size(model::kPlacementPolicies)
+             ? model::kPlacementPolicies[i].name
+             : model::kPlacementPolicies[model::kDefaultPlacement].name;
 }
 
 Decisions Decide(const Snapshot& snapshot, const Policy& policy) {

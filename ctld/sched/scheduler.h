@@ -11,6 +11,7 @@
 
 #include "common/model/job.h"
 #include "common/model/pending_reason.h"
+#include "common/model/placement.h"
 #include "common/model/resources.h"
 #include "ctld/sched/snapshot.h"
 
@@ -26,9 +27,12 @@ enum class Placement {
   kSpread,   // the least-used node first
 };
 
+// How the scheduler decides. Its defaults are herd's: herd.toml's [scheduler] keys start from the
+// same constants (common/model/placement.h); the others are not settable there.
 struct Policy {
-  Placement placement = Placement::kHerd;
-  int64_t reserve_after_s = 1800;     // a job pending this long reserves the nodes it will get
+  Placement placement = static_cast<Placement>(model::kDefaultPlacement);  // kHerd
+  // A job pending this long reserves the nodes it will get.
+  int64_t reserve_after_s = model::kDefaultReserveAfterS;
   uint64_t seed = 1;                  // kRandom, and ties of kBestFit
   int max_preemptions_per_cycle = 64; // reclaim + preempt + consolidate victims per cycle
 };

@@ -1,7 +1,7 @@
 // A Snapshot is an immutable view of the cluster at one instant: free capacity per node, GPU and NUMA
 // node, the queue tree, the priority classes, and the running and pending jobs.
 // herd-ctld builds it from its store every cycle; bench/ and tests/ build it from traces and scenario
-// files. Time enters the scheduler only as `Snapshot::now`.
+// files, all through ctld/sched/snapshot_builder.h. Time enters the scheduler only as `Snapshot::now`.
 // Thread-safety: plain value types; immutable once handed to Decide().
 #pragma once
 
@@ -163,12 +163,5 @@ struct Snapshot {
   std::vector<WorkloadShape> workload;
   bool operator==(const Snapshot&) const = default;
 };
-
-// Takes what worker `w` of a running job holds off `node`: its share and memory of each listed
-// GPU (all of a GPU's memory for a whole GPU; `gpu_memory_mib`, the job's request, or the share's
-// part of it for a fractional one), its cores and its memory. The one rule by which herd-ctld, the
-// scenario format and bench/ turn running jobs into free resources. GPUs and cores the node does
-// not list as free are left alone.
-void TakeFromNode(NodeView& node, const model::WorkerPlacement& w, int64_t gpu_memory_mib);
 
 }  // namespace herd::sched

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "common/model/placement.h"
+#include "common/model/units.h"
+#include "ctld/sched/scheduler.h"
 
 namespace herd::config {
 namespace {
@@ -188,6 +190,45 @@ TEST(ConfigTest, EveryPlacementPolicyIsAcceptedAndDocumented) {
                 paragraph.find("\n.BR " + name + " ") != std::string::npos)
         << "herd.toml(5) does not describe placement " << p.name;
   }
+}
+
+// Each [scheduler] default has one value: the scheduler core's sched::Policy and herd.toml's
+// config::SchedulerConfig start from the same constants (common/model/placement.h), an empty
+// herd.toml gives them, and herd.toml(5) states them.
+TEST(ConfigTest, SchedulerDefaultsAreTheCoresAndTheManPages) {
+  std::ifstream in(std::string(HERD_SOURCE_DIR) + "/man/herd.toml.5");
+  const std::string page((std::istreambuf_iterator<char>(in)), {});
+  const size_t section = page.find(".SH [scheduler]");
+  ASSERT_NE(section, std::string::npos) << "herd.toml(5) has no [scheduler] section";
+  const std::string scheduler = page.substr(section, page.find("\n.SH ", section + 1) - section);
+  // What the page gives as `key`'s default: \fBkey\fR (duration, default \(dq30m\(dq).
+  auto stated = [&](const std::string& key) -> std::string {
+    const size_t at = scheduler.find("\\fB" + key + "\\fR (");
+    if (at == std::string::npos) return "<not described>";
+    const std::string open = "default \\(dq", close = "\\(dq)";
+    const size_t from = scheduler.find(open, at), eol = scheduler.find('\n', at);
+    if (from == std::string::npos || from > eol) return "<no default>";
+    const size_t value = from + open.size();
+    return scheduler.substr(value, scheduler.find(close, value) - value);
+  };
+  auto seconds = [&](const std::string& key) -> int64_t {
+    const Result<int64_t> s = model::ParseDurationSeconds(stated(key));
+    EXPECT_TRUE(s.ok()) << key << ": herd.toml(5) states " << stated(key);
+    return s.ok() ? *s : -1;
+  };
+  const SchedulerConfig c;
+  const sched::Policy policy;
+  EXPECT_EQ(c.placement, sched::PlacementName(policy.placement));
+  EXPECT_EQ(c.reserve_after_s, policy.reserve_after_s);
+  EXPECT_EQ(MustParse("").scheduler, c);
+  EXPECT_EQ(stated("placement"), c.placement);
+  EXPECT_EQ(seconds("preempt_grace"), c.preempt_grace_s);
+  EXPECT_EQ(seconds("reserve_after"), c.reserve_after_s);
+  EXPECT_EQ(seconds("cycle_interval") * 1000, c.cycle_interval_ms);
+  EXPECT_EQ(seconds("heartbeat_interval") * 1000, c.heartbeat_interval_ms);
+  EXPECT_EQ(seconds("node_timeout"), c.node_timeout_s);
+  EXPECT_EQ(seconds("kill_grace"), c.kill_grace_s);
+  EXPECT_EQ(seconds("fair_share_half_life"), c.fair_share_half_life_s);
 }
 
 TEST(ConfigTest, TomlSyntaxErrorGivesFileAndLine) {

@@ -13,6 +13,7 @@
 #include "common/model/units.h"
 #include "ctld/sched/evictions.h"
 #include "ctld/sched/scenario.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::sched::testing {
 namespace {
@@ -345,16 +346,12 @@ Snapshot Driver::Build(int) {
   s.nodes = base_;
   s.queues = sc_.snapshot.queues;
   s.classes = sc_.snapshot.classes;
-  std::map<std::string, NodeView*> node;
-  for (NodeView& n : s.nodes) node[n.name] = &n;
+  const NodeIndex index = IndexOf(s.nodes);
   for (const auto& [id, rt] : jobs_) {
     if (rt.st == St::kPending) {
       s.pending.push_back(rt.pending);
     } else if (rt.st == St::kRunning || rt.st == St::kStopping) {
-      s.running.push_back(rt.running);
-      for (const auto& w : rt.running.placement) {
-        TakeFromNode(*node.at(w.node), w, rt.running.request.gpu_memory_mib);
-      }
+      AddRunning(s, index, rt.running);
     }
   }
   MarkEvictions(preempted_for_, room_for_, s);

@@ -11,6 +11,7 @@
 #include "ctld/sched/scheduler.h"
 #include "common/model/placement.h"
 #include "ctld/sched/scenario.h"
+#include "ctld/sched/snapshot_builder.h"
 #include "ctld/sched/usage.h"
 
 namespace herd::sched {
@@ -335,6 +336,61 @@ TEST(DecayUsageTest, UsageLowersTheWeightOfTheHeavierSibling) {
   // All of it by one: its weight stays above 0, so it still takes what nobody else wants.
   queues[1].usage = 0;
   EXPECT_GT(UsageWeights(queues)["research"], 0);
+}
+
+// A node of 2 GPUs on two NUMA nodes and switches, the first with a NIC, 4 cores, 64 GiB.
+NodeFacts TwoGpuNode() {
+  NodeFacts n;
+  n.name = "n1";
+  n.gpus = {{0, 40960, 0, 0, "a100", "mlx5_0"}, {1, 40960, 1, 1, "a100"}};
+  n.cores_by_numa = {{0, {0, 1}}, {1, {2, 3}}};
+  n.memory_mib = 65536;
+  return n;
+}
+
+TEST(SnapshotBuilderTest, RunningJobsTakeTheirPlacementOffTheirNodesAndOnlyThere) {
+  SnapshotFacts in;
+  in.now = 1000;
+  in.nodes = {TwoGpuNode()};
+  in.classes = {{"train", 50, true, false, 600}};
+  Request whole{.gpu_milli = 1000, .cpus = 1, .memory_mib = 1024, .time_limit_s = 60};
+  Request share{.gpu_milli = 250, .cpus = 1, .memory_mib = 2048};
+  in.running = {RunningOf({1, "q", "train", whole, 10}, {{"n1", {0}, 1000, {0}, 1024, ""}}, 100),
+                RunningOf({2, "q", "train", share, 20}, {{"n1", {1}, 250, {2}, 2048, ""}}, 200),
+                RunningOf({3, "q", "train", whole, 30}, {{"gone", {0}, 1000, {0}, 1024, ""}}, 300)};
+  const Snapshot s = BuildSnapshot(std::move(in));
+  ASSERT_EQ(s.nodes.size(), 1u);
+  const NodeView& n = s.nodes[0];
+  EXPECT_EQ(n.total_cores, 4);
+  EXPECT_EQ(n.nic_by_switch, (std::map<int, std::string>{{0, "mlx5_0"}}));
+  EXPECT_EQ(n.nic_by_numa, (std::map<int, std::string>{{0, "mlx5_0"}}));
+  EXPECT_EQ(n.gpus[0].free_milli, 0);
+  EXPECT_EQ(n.gpus[0].free_memory_mib, 0);  // a whole GPU holds all its memory
+  EXPECT_EQ(n.gpus[1].free_milli, 750);
+  EXPECT_EQ(n.gpus[1].free_memory_mib, 40960 - 10240);  // a share holds its part of it
+  EXPECT_EQ(n.free_cores_by_numa, (std::map<int, std::vector<int>>{{0, {1}}, {1, {3}}}));
+  EXPECT_EQ(n.free_memory_mib, 65536 - 1024 - 2048);
+  ASSERT_EQ(s.running.size(), 3u);  // job 3's node is gone: it takes nothing, but still runs
+  EXPECT_EQ(s.running[0].end_by, 160);
+  EXPECT_EQ(s.running[1].end_by, 0);
+  EXPECT_EQ(s.classes.at("train").min_runtime_s, 600);
+}
+
+TEST(SnapshotBuilderTest, GiveBackUndoesTakeAndRequeuedKeepsThePlaceInLine) {
+  NodeView n = FreeNode(TwoGpuNode());
+  const NodeView free = n;
+  const Request r{.gpu_milli = 500, .gpu_memory_mib = 8192, .cpus = 2, .memory_mib = 4096};
+  const RunningJob job =
+      Started(PendingOf({7, "q", "", r, 50}, 60), {{"n1", {1}, 500, {2, 3}, 4096, ""}}, 90);
+  TakeFromNode(n, job.placement[0], r.gpu_memory_mib);
+  EXPECT_EQ(n.gpus[1].free_memory_mib, 40960 - 8192);  // the memory it asked for
+  EXPECT_TRUE(n.free_cores_by_numa.at(1).empty());
+  GiveBackToNode(n, job.placement[0], r.gpu_memory_mib, {{0, 0}, {1, 0}, {2, 1}, {3, 1}});
+  EXPECT_EQ(n, free);
+  const PendingJob again = Requeued(job, 120);
+  EXPECT_EQ(again.submit_time, 50);
+  EXPECT_EQ(again.pending_since, 120);
+  EXPECT_EQ(again.request, r);
 }
 
 }  // namespace

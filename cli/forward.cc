@@ -66,8 +66,7 @@ struct Forwarder::Conn {
   uint64_t open_id = 0;  // the SessionOpen's id while it is unanswered
   uint64_t session = 0;
   stream::FrameReader reader;
-  std::string to_local;  // output for the local socket, not yet written from to_local_pos on
-  size_t to_local_pos = 0;
+  stream::PendingBytes to_local;  // output for the local socket, not yet written
   int64_t arrived = 0, acked = 0, sent_input = 0, taken = 0;
   bool local_open = true;      // the local side may still send
   bool remote_done = false;    // the job's side ended (or the session closed)
@@ -76,9 +75,7 @@ struct Forwarder::Conn {
 };
 
 // Output not yet written to the local side.
-int64_t Unwritten(const Forwarder::Conn& c) {
-  return static_cast<int64_t>(c.to_local.size() - c.to_local_pos);
-}
+int64_t Unwritten(const Forwarder::Conn& c) { return static_cast<int64_t>(c.to_local.size()); }
 
 // Input bytes the node's window has room for.
 int64_t InputRoom(const Forwarder::Conn& c) {
@@ -243,7 +240,7 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       c.arrived += static_cast<int64_t>(out->data.size());
       c.reader.Append(out->data);
       while (auto f = c.reader.NextView()) {
-        if (f->type == stream::kOutput) c.to_local.append(f->payload);
+        if (f->type == stream::kOutput) c.to_local.Append(f->payload);
         if (f->type == stream::kError) {
           std::string line(f->payload);
           while (!line.empty() && line.back() == '\n') line.pop_back();
@@ -257,23 +254,17 @@ void Forwarder::Step(int timeout_ms, int wake_fd) {
       }
     }
     // Output to the local side.
-    while (c.to_local_pos < c.to_local.size()) {
-      const ssize_t n = send(fd, c.to_local.data() + c.to_local_pos,
-                             c.to_local.size() - c.to_local_pos, MSG_NOSIGNAL);
+    while (!c.to_local.empty()) {
+      const std::string_view out = c.to_local.Unwritten();
+      const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
       if (n > 0) {
-        c.to_local_pos += static_cast<size_t>(n);
+        c.to_local.Consume(static_cast<size_t>(n));
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-      c.to_local_pos = c.to_local.size();  // the local side went away
+      c.to_local.Clear();  // the local side went away
       c.remote_done = true;
       break;
-    }
-    // Written bytes go from the front once they are half the buffer: each byte
-    // moves once at most.
-    if (c.to_local_pos == c.to_local.size() || c.to_local_pos >= c.to_local.size() / 2) {
-      c.to_local.erase(0, c.to_local_pos);
-      c.to_local_pos = 0;
     }
     if (c.remote_done && Unwritten(c) == 0) {
       finish("");

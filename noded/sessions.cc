@@ -103,7 +103,7 @@ std::vector<int> SessionHub::Fds() const {
 std::vector<int> SessionHub::WritableFds() const {
   std::vector<int> fds;
   for (const auto& [id, s] : sessions_) {
-    if (s.to_relay_pos < s.to_relay.size()) fds.push_back(s.fd);
+    if (!s.to_relay.empty()) fds.push_back(s.fd);
   }
   return fds;
 }
@@ -282,23 +282,13 @@ Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
     Close(req->session, "herd detached");
     return Status::Ok();
   }
-  const size_t pending = s.to_relay.size() - s.to_relay_pos;
-  if (static_cast<int64_t>(pending + req->data.size()) > proto::kSessionWindow) {
+  if (static_cast<int64_t>(s.to_relay.size() + req->data.size()) > proto::kSessionWindow) {
     Close(req->session, "herd sent beyond its window");
     return Invalid("session input beyond its window");
   }
   const bool keepalive = req->data.empty();
   if (!keepalive) last_input_ms_[s.job_key] = s.last_heard_ms;
-  if (pending == 0) {
-    s.to_relay = std::move(req->data);  // the common case: no copy
-    s.to_relay_pos = 0;
-  } else {
-    if (s.to_relay_pos >= s.to_relay.size() / 2) {  // each byte moves at most once
-      s.to_relay.erase(0, s.to_relay_pos);
-      s.to_relay_pos = 0;
-    }
-    s.to_relay += req->data;
-  }
+  s.to_relay.Append(std::move(req->data));  // the common case, nothing held: no copy
   s.received = std::clamp<int64_t>(req->received, s.received, s.sent);
   if (keepalive) SendOutput(s, req->session, "", false);  // a keepalive is answered
   Pump(req->session, s);
@@ -306,21 +296,17 @@ Status SessionHub::OnInput(const net::Incoming& in, const auth::Identity& who) {
 }
 
 void SessionHub::Pump(uint64_t id, Session& s) {
-  while (s.to_relay_pos < s.to_relay.size()) {
-    const ssize_t n = send(s.fd, s.to_relay.data() + s.to_relay_pos,
-                           s.to_relay.size() - s.to_relay_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (!s.to_relay.empty()) {
+    const std::string_view in = s.to_relay.Unwritten();
+    const ssize_t n = send(s.fd, in.data(), in.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      s.to_relay_pos += static_cast<size_t>(n);
+      s.to_relay.Consume(static_cast<size_t>(n));
       s.taken += n;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    s.to_relay_pos = s.to_relay.size();
+    s.to_relay.Clear();
     break;  // a closed relay shows as EOF on read below
-  }
-  if (s.to_relay_pos == s.to_relay.size()) {
-    s.to_relay.clear();
-    s.to_relay_pos = 0;
   }
   bool reported = false;
   while (s.sent - s.received < proto::kSessionWindow) {

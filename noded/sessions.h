@@ -21,6 +21,7 @@
 #include "common/auth/auth.h"
 #include "common/auth/connection_key.h"
 #include "common/net/net.h"
+#include "common/proto/stream.h"
 #include "common/util/clock.h"
 #include "noded/runtime/runtime.h"
 
@@ -62,8 +63,7 @@ class SessionHub {
     int fd = -1;          // connection to the relay
     bool exec = false;
     int port = 0;               // herd port-forward: the job's port this connection reaches
-    std::string to_relay;       // input for the relay (< kSessionWindow), from to_relay_pos on
-    size_t to_relay_pos = 0;    // what of to_relay was written already
+    proto::stream::PendingBytes to_relay;  // input for the relay (< kSessionWindow)
     int64_t sent = 0;           // stream bytes sent to herd
     int64_t received = 0;       // of which herd said it received
     int64_t taken = 0;          // input bytes written to the relay

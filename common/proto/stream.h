@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace herd::proto::stream {
@@ -154,5 +155,56 @@ class FrameReader {
   size_t pos_ = 0;
   bool failed_ = false;
 };
+
+// Bytes waiting to be written to a socket or pipe that takes them a part at a time: appended at
+// the back, written from the front. The written ones are dropped from the front only once they
+// are at least half of what is held, so each byte is moved at most once, not once per partial
+// write. Used by the relay, herd-noded's session hub and herd port-forward.
+// Thread-safety: a plain value type.
+class PendingBytes {
+ public:
+  // Appends bytes to write after those held.
+  void Append(std::string_view bytes) { buffer_.append(bytes); }
+  // The same; when nothing is held, takes `bytes` over without copying them.
+  void Append(std::string&& bytes) {
+    if (empty()) {
+      buffer_ = std::move(bytes);
+      pos_ = 0;
+    } else {
+      buffer_.append(bytes);
+    }
+  }
+  // The bytes not written yet, valid until the next call of a non-const method.
+  std::string_view Unwritten() const { return std::string_view(buffer_).substr(pos_); }
+  // The first n unwritten bytes were written. REQUIRES: n <= size().
+  void Consume(size_t n) {
+    pos_ += n;
+    if (pos_ == buffer_.size()) {
+      Clear();
+    } else if (pos_ >= buffer_.size() / 2) {
+      buffer_.erase(0, pos_);
+      pos_ = 0;
+    }
+  }
+  // Drops every byte held (the writer went away).
+  void Clear() {
+    buffer_.clear();
+    pos_ = 0;
+  }
+  bool empty() const { return pos_ == buffer_.size(); }
+  size_t size() const { return buffer_.size() - pos_; }
+
+ private:
+  std::string buffer_;
+  size_t pos_ = 0;  // buffer_[0, pos_) is written; 0 when buffer_ is empty
+};
+
+// Appends one frame to *out. REQUIRES: payload.size() <= kMaxFramePayload.
+inline void AppendFrame(PendingBytes* out, char type, std::string_view payload) {
+  std::string header(1, type);
+  PutU32(&header, static_cast<uint32_t>(payload.size()));
+  out->Append(std::string_view(header));
+  out->Append(payload);
+}
 
 }  // namespace herd::proto::stream

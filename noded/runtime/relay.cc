@@ -41,30 +41,6 @@ void CloseFd(int* fd) {
   *fd = -1;
 }
 
-// Bytes waiting to be written, the written ones dropped from the front only
-// once they are half of the buffer (so each byte is moved at most once, not
-// once per partial write).
-struct PendingBytes {
-  std::string bytes;
-  size_t pos = 0;
-  const char* data() const { return bytes.data() + pos; }
-  size_t size() const { return bytes.size() - pos; }
-  bool empty() const { return pos == bytes.size(); }
-  void Advance(size_t n) {
-    pos += n;
-    if (pos == bytes.size()) {
-      Clear();
-    } else if (pos >= bytes.size() / 2) {
-      bytes.erase(0, pos);
-      pos = 0;
-    }
-  }
-  void Clear() {
-    bytes.clear();
-    pos = 0;
-  }
-};
-
 int ExitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -564,9 +540,8 @@ int RunForwardRelay(int client_fd, int tcp_fd, std::chrono::milliseconds drain_t
   SetNonBlocking(client_fd);
   SetNonBlocking(tcp_fd);
   stream::FrameReader reader;
-  // Bytes to write each way, from the offsets on (written bytes are dropped
-  // once half is).
-  PendingBytes to_tcp, to_client;
+  // Bytes to write each way.
+  stream::PendingBytes to_tcp, to_client;
   bool tcp_open = true, input_ended = false, shut = false;
   std::optional<Clock::time_point> deadline;
   std::string buf(stream::kMaxFramePayload, '\0');
@@ -588,22 +563,24 @@ int RunForwardRelay(int client_fd, int tcp_fd, std::chrono::milliseconds drain_t
     if (tcp_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       const ssize_t got = read(tcp_fd, buf.data(), buf.size());
       if (got > 0) {
-        stream::AppendFrame(&to_client.bytes, stream::kOutput, std::string_view(buf.data(), got));
+        stream::AppendFrame(&to_client, stream::kOutput, std::string_view(buf.data(), got));
       } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
         // The job's side closed (or reset) the connection: so does herd's, once told.
         tcp_open = false;
-        stream::AppendFrame(&to_client.bytes, stream::kExit, stream::ExitPayload(0));
+        stream::AppendFrame(&to_client, stream::kExit, stream::ExitPayload(0));
         deadline = Clock::now() + drain_time;
       }
     }
     if (fds[1].revents & POLLOUT) {
-      const ssize_t put = send(tcp_fd, to_tcp.data(), to_tcp.size(), MSG_NOSIGNAL);
-      if (put > 0) to_tcp.Advance(static_cast<size_t>(put));
+      const std::string_view out = to_tcp.Unwritten();
+      const ssize_t put = send(tcp_fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (put > 0) to_tcp.Consume(static_cast<size_t>(put));
       if (put < 0 && errno != EAGAIN && errno != EINTR) to_tcp.Clear();
     }
     if (fds[0].revents & POLLOUT) {
-      const ssize_t put = send(client_fd, to_client.data(), to_client.size(), MSG_NOSIGNAL);
-      if (put > 0) to_client.Advance(static_cast<size_t>(put));
+      const std::string_view out = to_client.Unwritten();
+      const ssize_t put = send(client_fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (put > 0) to_client.Consume(static_cast<size_t>(put));
       // The drain time is for a herd that stopped taking the rest, not for a slow one.
       if (put > 0 && deadline) deadline = Clock::now() + drain_time;
       if (put < 0 && errno != EAGAIN && errno != EINTR) break;
@@ -613,7 +590,7 @@ int RunForwardRelay(int client_fd, int tcp_fd, std::chrono::milliseconds drain_t
       if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) break;  // herd went away
       if (got > 0) reader.Append(std::string_view(buf.data(), got));
       while (auto f = reader.NextView()) {
-        if (f->type == stream::kInput) to_tcp.bytes.append(f->payload);
+        if (f->type == stream::kInput) to_tcp.Append(f->payload);
         if (f->type == stream::kInputEnd) input_ended = true;
       }
       if (reader.failed()) break;

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -45,12 +46,10 @@ TEST(CliWorkflowTest, WhyShowsTheReasonAndThePlaceInTheQueue) {
 
   // Wait for a scheduling cycle to have looked at the second job.
   nlohmann::json why;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
-  do {
+  Eventually(std::chrono::seconds(8), [&] {
     why = Json(c->Herd("why " + std::to_string(*second) + " --json"));
-    if (why.value("waits_for", "") != "scheduler") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling with a deadline
-  } while (std::chrono::steady_clock::now() < deadline);
+    return why.value("waits_for", "") != "scheduler";
+  });
   EXPECT_EQ(why["state"], "PENDING");
   EXPECT_EQ(why["position"], 1) << why.dump();
   EXPECT_EQ(why["queue_length"], 2) << why.dump();
@@ -275,12 +274,12 @@ TEST(CliWorkflowTest, InteractiveShellRunsVerbsInATerminal) {
       "/herd.toml " + BinDir() + "/herd; echo herd-exited-$?; sleep 30'");
   ASSERT_EQ(started.exit_code, 0) << started.err;
   auto screen_has = [&](const std::string& text) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
     std::string screen;
-    while (std::chrono::steady_clock::now() < deadline) {
-      screen = RunShell(tmux + "capture-pane -p -t t").out;
-      if (screen.find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling with a deadline
+    if (Eventually(std::chrono::seconds(8), [&] {
+          screen = RunShell(tmux + "capture-pane -p -t t").out;
+          return screen.find(text) != std::string::npos;
+        })) {
+      return true;
     }
     ADD_FAILURE() << "no '" << text << "' on the screen:\n" << screen;
     return false;

@@ -11,7 +11,8 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 
@@ -110,30 +111,24 @@ bool Terminal(const std::string& s) {
 
 bool LocalCluster::WaitForState(long id, const std::string& state,
                                 std::chrono::seconds timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  bool reached = false;
+  Eventually(timeout, [&] {
     auto j = Show(id);
-    if (j.ok()) {
-      std::string s = (*j).value("state", "");
-      if (s == state) return true;
-      if (Terminal(s)) return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
+    const std::string s = j.ok() ? (*j).value("state", "") : "";
+    reached = s == state;
+    return reached || Terminal(s);
+  });
+  return reached;
 }
 
 std::string LocalCluster::WaitForEnd(long id, std::chrono::seconds timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  std::string s;
+  Eventually(timeout, [&] {
     auto j = Show(id);
-    if (j.ok()) {
-      std::string s = (*j).value("state", "");
-      if (Terminal(s)) return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return "";
+    s = j.ok() ? (*j).value("state", "") : "";
+    return Terminal(s);
+  });
+  return Terminal(s) ? s : "";
 }
 
 CommandResult LocalCluster::HerdAs(uint32_t uid, uint32_t gid, const std::string& args) const {
@@ -195,15 +190,7 @@ namespace {
 Status KillAndWait(pid_t pid, const std::string& what) {
   if (pid <= 0) return NotFound("no pid file for " + what);
   if (kill(pid, SIGKILL) != 0) return Internal("cannot kill " + what);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
-    size_t paren = stat.rfind(')');
-    if (stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z")) {
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  if (Eventually(std::chrono::seconds(10), [&] { return !Alive(pid); })) return Status::Ok();
   return Unavailable(what + " did not die");
 }
 }  // namespace
@@ -218,10 +205,9 @@ Status LocalCluster::StartNodeDaemon(const std::string& name) const {
   const int before = CountOccurrences(ReadText(log), kRegistered);
   CommandResult r = RunShell(SourceDir() + "/scripts/local-cluster start-node " + dir_ + " " + name);
   if (r.exit_code != 0) return Unavailable("local-cluster start-node failed: " + r.out + r.err);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (CountOccurrences(ReadText(log), kRegistered) > before) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (Eventually(std::chrono::seconds(30),
+                 [&] { return CountOccurrences(ReadText(log), kRegistered) > before; })) {
+    return Status::Ok();
   }
   return Unavailable("herd-noded of " + name + " did not register again");
 }
@@ -241,10 +227,8 @@ Status LocalCluster::StartController(const std::string& ctld_args) const {
   CommandResult r =
       RunShell(SourceDir() + "/scripts/local-cluster start-ctld " + dir_ + " " + ctld_args);
   if (r.exit_code != 0) return Unavailable("local-cluster start-ctld failed: " + r.out + r.err);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (Herd("nodes --json").exit_code == 0) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (Eventually(std::chrono::seconds(30), [&] { return Herd("nodes --json").exit_code == 0; })) {
+    return Status::Ok();
   }
   return Unavailable("herd-ctld did not answer after its restart");
 }

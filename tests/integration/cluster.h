@@ -129,16 +129,6 @@ std::string ReadText(const std::string& path);
 bool Alive(pid_t pid);
 // `herd nodes --json` of `c`: the state of node `name`, "" if unknown.
 std::string NodeState(const LocalCluster& c, const std::string& name);
-// Polls `done` every 50 ms until it holds or `timeout` passes; returns its last answer.
-template <typename F>
-bool PollUntil(std::chrono::milliseconds timeout, F done) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
 
 // Paths of the build, set by CMake.
 std::string SourceDir();

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -237,8 +238,7 @@ TEST_F(HungImageTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) {
   if (IsSkipped()) return;
   const LocalCluster& c = *cluster_;
   // umoci, run by the job's shim, is now blocked on the FIFO.
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), [&] { return !NothingLeft(); }))
-      << c.log_tail();
+  ASSERT_TRUE(Eventually(std::chrono::seconds(30), [&] { return !NothingLeft(); })) << c.log_tail();
   const pid_t shim =
       static_cast<pid_t>(std::atol(ReadText(c.JobDir(kNode, hung_) + "/shim.pid").c_str()));
   EXPECT_GT(shim, 0);
@@ -248,7 +248,8 @@ TEST_F(HungImageTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) {
   EXPECT_EQ(c.WaitForEnd(*other, std::chrono::seconds(20)), "COMPLETED") << c.log_tail();
   EXPECT_THAT(c.Herd("logs " + std::to_string(*other)).out, HasSubstr("other job ran"));
 
-  // Twice node_timeout with the start still hung: the node never goes DOWN.
+  // Twice node_timeout with the start still hung: the node never goes DOWN. The interval is the
+  // test (an absence over time), so this loop waits it out and stops early only on a failure.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
   std::string node_state = "UP";
   while (node_state == "UP" && std::chrono::steady_clock::now() < until) {
@@ -263,7 +264,7 @@ TEST_F(HungImageTest, ImageThatNeverEndsUnpackingHoldsUpOnlyItsOwnJob) {
   CommandResult r = c.HerdAs(kNobody, kNobody, "cancel " + std::to_string(hung_));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(c.WaitForEnd(hung_, std::chrono::seconds(20)), "CANCELLED") << c.log_tail();
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] { return NothingLeft() && !Alive(shim); }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(10), [&] { return NothingLeft() && !Alive(shim); }))
       << "the hung start left processes behind";
 }
 
@@ -276,7 +277,7 @@ TEST_F(HungImageTest, StartPastStartTimeoutIsKilledAndReportedFailed) {
   EXPECT_EQ(c.WaitForEnd(hung_, std::chrono::seconds(30)), "FAILED") << c.log_tail();
   EXPECT_THAT((*c.Show(hung_))["reason"].get<std::string>(),
               HasSubstr("did not start within start_timeout (2s)"));
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] { return NothingLeft(); }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(10), [&] { return NothingLeft(); }))
       << "the timed-out start left processes behind";
 }
 

@@ -6,11 +6,11 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 extern char** environ;
 
@@ -69,11 +69,8 @@ TEST(EmulatorIntegrationTest, FiftyEmulatedNodesRegisterAndRunAJob) {
   });
   ASSERT_GT(*emulator, 0) << "cannot start " << BinDir() << "/herd-noded-emulator";
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   int up = 0;
-  while ((up = UpNodes(c)) < kNodes && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  Eventually(std::chrono::seconds(20), [&] { return (up = UpNodes(c)) >= kNodes; });
   ASSERT_EQ(up, kNodes) << c.log_tail();
 
   auto id = c.Submit("-g 2 -- sleep 300");

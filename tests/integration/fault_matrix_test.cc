@@ -32,11 +32,11 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 constexpr int kNodeTimeoutS = 2;
@@ -159,10 +159,11 @@ class FaultMatrixTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) Submit("short-" + std::to_string(i), 1);
     Submit("array", 3, "--array 0-3");
     *long_job = longs[0];
-    ASSERT_TRUE(WaitFor(
-        [&] { return State(longs[0]) == "RUNNING" && State(cancel_now) == "RUNNING"; },
-        std::chrono::seconds(30)))
-        << "the workload did not start\n" << c().log_tail();
+    ASSERT_TRUE(
+        Eventually(std::chrono::seconds(30),
+                   [&] { return State(longs[0]) == "RUNNING" && State(cancel_now) == "RUNNING"; }))
+        << "the workload did not start\n"
+        << c().log_tail();
     EXPECT_EQ(c().Herd("--timeout 30 cancel " + std::to_string(cancel_now)).exit_code, 0);
   }
 
@@ -178,16 +179,14 @@ class FaultMatrixTest : public ::testing::Test {
   // (the fault took a node away for longer than node_timeout), every job also ran exactly once:
   // nothing was requeued for a fault that was no node's.
   void CheckHistory(bool requeues_allowed) {
-    const bool ended = WaitFor(
-        [&] {
-          std::lock_guard<std::mutex> lock(mu_);
-          for (const auto& [id, name] : acknowledged_) {
-            auto it = latest_.find(id);
-            if (it == latest_.end() || !Terminal(it->second.value("state", ""))) return false;
-          }
-          return true;
-        },
-        std::chrono::seconds(90));
+    const bool ended = Eventually(std::chrono::seconds(90), [&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, name] : acknowledged_) {
+        auto it = latest_.find(id);
+        if (it == latest_.end() || !Terminal(it->second.value("state", ""))) return false;
+      }
+      return true;
+    });
     stop_ = true;
     poller_.join();
     CommandResult listing = c().Herd("--timeout 30 jobs --all --json");
@@ -310,16 +309,6 @@ class FaultMatrixTest : public ::testing::Test {
     return it == latest_.end() ? "" : it->second.value("state", "");
   }
 
-  template <typename Pred>
-  static bool WaitFor(Pred done, std::chrono::seconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return done();
-  }
-
  private:
   // Polls herd's listing; keeps each job's latest report and when it was first seen ended.
   void Poll() {
@@ -336,7 +325,7 @@ class FaultMatrixTest : public ::testing::Test {
           if (Terminal(state) && !reported_end_.count(id)) reported_end_[id] = {received, state};
         }
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the sampling period
     }
   }
 

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -140,7 +141,7 @@ TEST_F(FleetTest, AJobWaitingForItsTypeSaysOnlyOthersAreFree) {
   ASSERT_TRUE(id.ok()) << id.status().message();
   started_.push_back(*id);
   std::string reason;
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20), [&] {
     auto j = c().Show(*id);
     reason = j.ok() ? (*j).value("reason", "") : "";
     return reason.find("waiting for 1 a6000 GPU") != std::string::npos;
@@ -152,7 +153,7 @@ TEST_F(FleetTest, ProjectsShowTheQuotaAndUseOfOneGpuType) {
   EXPECT_EQ(RunsOn("-g a100:2"), "dgx01");
   // The next cycle counts the job in its project's use of a100 GPUs.
   nlohmann::json a100;
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20), [&] {
     CommandResult r = c().Herd("projects --json");
     auto projects = nlohmann::json::parse(r.out, nullptr, false);
     if (r.exit_code != 0 || !projects.is_array() || projects.empty()) return false;

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -66,9 +67,17 @@ TEST_F(FoundationTest, SuspendFreezesAndResumeLetsItFinish) {
   ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
   ASSERT_EQ(c().Herd("suspend " + std::to_string(*id)).exit_code, 0);
   ASSERT_TRUE(c().WaitForState(*id, "SUSPENDED"));
-  // Give the freeze time to land, then watch for progress over an interval: none may happen.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // herd-ctld says SUSPENDED when it sends the order; the freeze has landed once herd-noded
+  // marks the job's directory (after the kernel reported the cgroup frozen).
+  auto job = c().Show(*id);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  const std::string node = (*job)["placement"][0]["node"];
+  const std::string suspended = c().JobDir(node, *id) + "/suspended";
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
+    return access(suspended.c_str(), F_OK) == 0;
+  })) << c().log_tail();
   std::string before = c().Herd("logs " + std::to_string(*id)).out;
+  // The test itself: no progress over an interval, which only time can show.
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   std::string after = c().Herd("logs " + std::to_string(*id)).out;
   EXPECT_EQ(before, after) << "a suspended job kept writing output";

@@ -8,11 +8,11 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -55,23 +55,17 @@ class NodeDiskTest : public ::testing::Test {
   }
   // Polls `herd nodes` until the node's state is `state`.
   bool WaitForNodeState(const std::string& state) const {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (NodeEntry().value("state", "") == state) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+    return Eventually(std::chrono::seconds(20),
+                      [&] { return NodeEntry().value("state", "") == state; });
   }
   // Polls `herd show ID` until `done` holds for it; returns the last one seen.
   nlohmann::json WaitForJob(long id, const std::function<bool(const nlohmann::json&)>& done) const {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     nlohmann::json last;
-    while (std::chrono::steady_clock::now() < deadline) {
+    Eventually(std::chrono::seconds(20), [&] {
       auto job = c().Show(id);
       if (job.ok()) last = *job;
-      if (job.ok() && done(last)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+      return job.ok() && done(last);
+    });
     return last;
   }
   std::string JobState(long id) const {
@@ -166,10 +160,7 @@ TEST(NodeShimTest, JobWhoseShimIsKilledEndsFailedOnlyOnceNothingOfItRuns) {
   auto id = cluster.Submit("-- sh -c 'sleep 1000 & echo $! > " + bg + "; sleep 1000'");
   ASSERT_TRUE(id.ok()) << id.status().message();
   ASSERT_TRUE(cluster.WaitForState(*id, "RUNNING")) << cluster.log_tail();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::atol(Slurp(bg).c_str()) <= 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  Eventually(std::chrono::seconds(10), [&] { return std::atol(Slurp(bg).c_str()) > 0; });
   const std::string dir = cluster.JobDir(kNode, *id);
   const pid_t child = std::atol(Slurp(bg).c_str());
   const pid_t main = std::atol(Slurp(dir + "/pid").c_str());

@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "common/auth/auth.h"
 #include "common/net/net.h"
@@ -15,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -27,14 +27,9 @@ constexpr uint32_t kOtherUser = 65533;  // no passwd entry needed: MUNGE vouches
 
 bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
-// Polls for a file with a deadline.
+// Waits for a file to exist.
 bool WaitForFile(const std::string& path, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (FileExists(path)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return Eventually(timeout, [&] { return FileExists(path); });
 }
 
 // Each test gets its own one-node cluster, so killing that node touches no other test.
@@ -225,15 +220,11 @@ TEST_F(NodeTest, ShowReportsCpuTimeAndMemoryFromTheJobsCgroups) {
   ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
   constexpr double kMiB = 1 << 20;
   nlohmann::json job;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
+  Eventually(std::chrono::seconds(20), [&] {
     job = *c().Show(*id);
-    if (job["cpu_seconds"].is_number() && job["cpu_seconds"].get<double>() >= 0.5 &&
-        job["memory_bytes"].is_number() && job["memory_bytes"].get<double>() >= 30 * kMiB) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+    return job["cpu_seconds"].is_number() && job["cpu_seconds"].get<double>() >= 0.5 &&
+           job["memory_bytes"].is_number() && job["memory_bytes"].get<double>() >= 30 * kMiB;
+  });
   ASSERT_TRUE(job["cpu_seconds"].is_number()) << job.dump() << c().log_tail();
   EXPECT_GE(job["cpu_seconds"].get<double>(), 0.5) << job.dump();
   ASSERT_TRUE(job["memory_bytes"].is_number()) << job.dump();
@@ -379,13 +370,13 @@ TEST(NodeStopTest, PreemptionUnderWayWhenTheControllerIsKilledStillRequeues) {
   auto claim = c.Submit("-p a -g 2 -- sleep 300");
   ASSERT_TRUE(claim.ok()) << claim.status().message();
   int victim = -1;
-  for (int i = 0; i < 200 && victim < 0; ++i) {
+  Eventually(std::chrono::seconds(20), [&] {
     for (int k = 0; k < 2; ++k) {
       auto j = c.Show(b[k]);
       if (j.ok() && j->value("state", "") == "PREEMPTED") victim = k;
     }
-    if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return victim >= 0;
+  });
   ASSERT_GE(victim, 0) << "neither of b's jobs was preempted" << c.log_tail();
   ASSERT_TRUE(WaitForFile(c.JobDir(kNode, b[victim]) + "/kill", std::chrono::seconds(10)))
       << c.log_tail();
@@ -429,11 +420,10 @@ TEST(HostNodeTest, JobSeesOnlyItsCpusetCores) {
     ASSERT_EQ(cores.size(), 1u) << shown->dump();
     const std::string core = std::to_string(cores[0].get<int>());
     std::string out;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (out.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    Eventually(std::chrono::seconds(10), [&] {
       out = c.Herd("logs " + std::to_string(*id)).out;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+      return out.find('\n') != std::string::npos;
+    });
     EXPECT_EQ(out, "Cpus_allowed_list:\t" + core + "\n") << "assigned core " << core;
     seen.insert(core);
   }

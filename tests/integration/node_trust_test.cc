@@ -33,6 +33,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 #include "zmq.hpp"
 #include "zmq_addon.hpp"
 
@@ -274,8 +275,8 @@ TEST(NodeTrustTest, NodeRunsOnlyLaunchesSignedByHerdCtldsUser) {
   };
   const std::string node_log = c.dir() + "/ws01.log";
   auto logged = [&](const std::string& text) {
-    return PollUntil(std::chrono::seconds(10),
-                     [&] { return ReadText(node_log).find(text) != std::string::npos; });
+    return Eventually(std::chrono::seconds(10),
+                      [&] { return ReadText(node_log).find(text) != std::string::npos; });
   };
 
   // ws01 goes on heartbeating (or registers again) to whatever now listens at the address.
@@ -295,7 +296,7 @@ TEST(NodeTrustTest, NodeRunsOnlyLaunchesSignedByHerdCtldsUser) {
   EXPECT_TRUE(refused) << "no refusal of a root job reported\n" << c.log_tail();
   // Commands are handled in order: once this one ran, the three before were handled too.
   send(root_signed(launch(904, kNobody, "signed")));
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(15), [&] { return Exists(marks + "/signed"); }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(15), [&] { return Exists(marks + "/signed"); }))
       << c.log_tail();
   for (const char* mark : {"unsigned", "nobody", "root"}) {
     EXPECT_FALSE(Exists(marks + "/" + mark)) << "the launch marked '" << mark << "' ran";
@@ -349,7 +350,7 @@ TEST(NodeRunTest, NodeBackAfterItsJobWasRequeuedRunsTheNewRunAndKillsTheOld) {
   ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
   // The run's directory on the node, found by the job's id alone.
   std::string old_dir;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     old_dir = RunShell("ls -d " + c.dir() + "/nodes/ws01/jobs/" + std::to_string(*id) +
                        ".* 2>/dev/null | head -n 1").out;
     while (!old_dir.empty() && old_dir.back() == '\n') old_dir.pop_back();
@@ -364,28 +365,33 @@ TEST(NodeRunTest, NodeBackAfterItsJobWasRequeuedRunsTheNewRunAndKillsTheOld) {
     pid_t pid;
     ~Thaw() { kill(pid, SIGCONT); }
   } thaw{noded};
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    auto j = c.Show(*id);
-    return j.ok() && j->value("state", "") == "PENDING" && j->value("restart_count", -1) == 1;
-  })) << c.Show(*id)->dump() << c.log_tail();
+  ASSERT_TRUE(Eventually(std::chrono::seconds(20),
+                         [&] {
+                           auto j = c.Show(*id);
+                           return j.ok() && j->value("state", "") == "PENDING" &&
+                                  j->value("restart_count", -1) == 1;
+                         }))
+      << c.Show(*id)->dump() << c.log_tail();
   ASSERT_EQ(kill(noded, SIGCONT), 0);
 
   // The new run starts on the returning node and the old one is killed there.
   nlohmann::json job;
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    auto j = c.Show(*id);
-    if (j.ok()) job = *j;
-    return j.ok() && job.value("state", "") == "RUNNING" && !Alive(old_pid);
-  })) << job.dump() << c.log_tail();
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20),
+                         [&] {
+                           auto j = c.Show(*id);
+                           if (j.ok()) job = *j;
+                           return j.ok() && job.value("state", "") == "RUNNING" && !Alive(old_pid);
+                         }))
+      << job.dump() << c.log_tail();
   // The old run's end was reported and acknowledged (the node forgot it) ...
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] { return !Exists(old_dir + "/spec.json"); }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(10), [&] { return !Exists(old_dir + "/spec.json"); }))
       << c.log_tail();
   // ... and the job is still the new run, running.
   auto after = c.Show(*id);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->value("state", ""), "RUNNING") << after->dump() << c.log_tail();
   EXPECT_EQ(after->value("restart_count", -1), 1) << after->dump();
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  EXPECT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     return c.Herd("logs " + std::to_string(*id)).out.find("run 1") != std::string::npos;
   })) << c.Herd("logs " + std::to_string(*id)).out;
 }

@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 #include "zmq.hpp"
 
 namespace herd::testing {
@@ -107,7 +108,7 @@ TEST(ReliabilityTest, CrashDuringSubmitStreamLosesNothing) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) threads.emplace_back(client_loop);
 
-  const bool reached = PollUntil(std::chrono::seconds(40), [&] {
+  const bool reached = Eventually(std::chrono::seconds(40), [&] {
     return acknowledged.load() >= kCrashAfter || !errors.empty();
   });
   Status restarted = Unavailable("not restarted");
@@ -155,8 +156,8 @@ TEST(ReliabilityTest, FrozenNodeIsDeclaredDownAndItsJobsRunElsewhere) {
   ASSERT_TRUE(frozen == "ws01" || frozen == "ws02") << job->dump();
   const std::string other = frozen == "ws01" ? "ws02" : "ws01";
   const std::string old_pid_file = c.JobDir(frozen, *id) + "/pid";
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10),
-                        [&] { return std::atol(ReadText(old_pid_file).c_str()) > 0; }));
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10),
+                         [&] { return std::atol(ReadText(old_pid_file).c_str()) > 0; }));
   const pid_t old_job_pid = static_cast<pid_t>(std::atol(ReadText(old_pid_file).c_str()));
 
   const pid_t noded = c.NodeDaemonPid(frozen);
@@ -167,23 +168,25 @@ TEST(ReliabilityTest, FrozenNodeIsDeclaredDownAndItsJobsRunElsewhere) {
     ~Thaw() { kill(pid, SIGCONT); }
   } thaw{noded};
 
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "DOWN"; }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "DOWN"; }))
       << c.Herd("nodes").out << c.log_tail();
   nlohmann::json moved;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), [&] {
-    auto j = c.Show(*id);
-    if (!j.ok()) return false;
-    moved = *j;
-    return moved.value("state", "") == "RUNNING" && JobNode(moved) == other;
-  })) << moved.dump() << c.log_tail();
+  ASSERT_TRUE(Eventually(std::chrono::seconds(30),
+                         [&] {
+                           auto j = c.Show(*id);
+                           if (!j.ok()) return false;
+                           moved = *j;
+                           return moved.value("state", "") == "RUNNING" && JobNode(moved) == other;
+                         }))
+      << moved.dump() << c.log_tail();
   EXPECT_EQ(moved.value("restart_count", -1), 1);
   EXPECT_TRUE(Alive(old_job_pid)) << "the frozen node's copy should still run until it is back";
 
   ASSERT_EQ(kill(noded, SIGCONT), 0);
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "UP"; }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20), [&] { return NodeState(c, frozen) == "UP"; }))
       << c.Herd("nodes").out << c.log_tail();
   // The controller tells the returning node to kill the copy it no longer owns.
-  EXPECT_TRUE(PollUntil(std::chrono::seconds(20), [&] { return !Alive(old_job_pid); }))
+  EXPECT_TRUE(Eventually(std::chrono::seconds(20), [&] { return !Alive(old_job_pid); }))
       << "the old copy of job " << *id << " still runs on " << frozen << c.log_tail();
 
   auto after = c.Show(*id);
@@ -256,7 +259,7 @@ TEST(ReliabilityTest, OthersSeeAJobsPublicFactsButNeverItsSecrets) {
   const std::string ids = std::to_string(id);
   ASSERT_TRUE(c.WaitForState(id, "RUNNING")) << c.log_tail();
   const std::string log = c.JobDir("ws01", id) + "/log";
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     return ReadText(log).find("output-of-nobody") != std::string::npos;
   })) << c.log_tail();
 
@@ -390,7 +393,8 @@ TEST(ReliabilityTest, PausedControllerBlamesNoNodeAndKillsNoJob) {
     // The fault itself: stopped for longer than node_timeout.
     std::this_thread::sleep_for(std::chrono::seconds(5));
   }
-  // Until the job ends by itself, the node stays UP and the job RUNNING.
+  // Until the job ends by itself, the node stays UP and the job RUNNING. The interval is the
+  // test (an absence over time), so this loop waits it out and stops early only on a failure.
   std::string node_state, job_state;
   const auto deadline = Clock::now() + std::chrono::seconds(4);
   while (Clock::now() < deadline) {

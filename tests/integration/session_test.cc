@@ -29,6 +29,7 @@
 #include "common/proto/stream.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 #include "tests/support/pty_process.h"
 
 namespace herd::testing {
@@ -60,7 +61,7 @@ class SessionTest : public SharedClusterTest<SessionTest> {
   }
   // `herd jobs` lists job `id` with `text` in its line, within the deadline.
   bool JobsLineHas(long id, const std::string& text) {
-    return PollUntil(std::chrono::seconds(30), [&] {
+    return Eventually(std::chrono::seconds(30), [&] {
       CommandResult r = c().Herd("jobs");
       std::regex line("(^|\\n)" + std::to_string(id) + " [^\\n]*" + text);
       return std::regex_search(r.out, line);
@@ -195,7 +196,7 @@ TEST_F(SessionTest, ExecEntersTheJobsContainer) {
                        " -- sh -c 'echo inside > /written-by-the-job; echo started; sleep 300'");
   ASSERT_TRUE(id.ok()) << id.status().message();
   ASSERT_TRUE(c().WaitForState(*id, "RUNNING")) << c().log_tail();
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     return c().Herd("logs " + std::to_string(*id)).out.find("started") != std::string::npos;
   }));
   CommandResult exec = c().Herd("exec " + std::to_string(*id) +
@@ -227,7 +228,7 @@ TEST_F(SessionTest, ExecNeverLoadsTheImagesNameServiceAsRoot) {
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   const long id = std::stol(sub.out);
   ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     return c().Herd("logs " + std::to_string(id)).out.find("started") != std::string::npos;
   }));
   CommandResult exec = c().HerdAs(1, 1, "exec " + std::to_string(id) + " -- id -u");
@@ -257,7 +258,7 @@ TEST_F(SessionTest, ExecNeverEntersAProcessThatIsNotTheJobs) {
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   const long id = std::stol(sub.out);
   ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     return c().Herd("logs " + std::to_string(id)).out.find("started") != std::string::npos;
   }));
   // The stranger: a process in a uts namespace of its own, named "stranger".
@@ -625,7 +626,7 @@ TEST_F(SessionTest, PortForwardFetchesAPageFromTheJob) {
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   const long id = std::stol(sub.out);
   ASSERT_TRUE(c().WaitForState(id, "RUNNING")) << c().log_tail();
-  ASSERT_TRUE(PollUntil(seconds(30), [&] {
+  ASSERT_TRUE(Eventually(seconds(30), [&] {
     const int fd = ConnectTo(port);
     if (fd >= 0) close(fd);
     return fd >= 0;
@@ -659,7 +660,7 @@ TEST_F(SessionTest, PortForwardFetchesAPageFromTheJob) {
   close(first);
   close(second);
   // Once herd has seen them end, a new connection is relayed again.
-  EXPECT_TRUE(PollUntil(seconds(30), [&] {
+  EXPECT_TRUE(Eventually(seconds(30), [&] {
     return HttpGet(local, "/page.txt").find("forwarded-42") != std::string::npos;
   }));
 
@@ -701,10 +702,12 @@ TEST_F(SessionTest, RunWithAPortPrintsTheUrlThatReachesTheJob) {
 
   // The server may still be starting: the page comes within the deadline, through the URL.
   std::string page;
-  EXPECT_TRUE(PollUntil(seconds(30), [&] {
-    page = HttpGet(printed, "/page.txt");
-    return page.find("run-port-42") != std::string::npos;
-  })) << page << run.seen() << c().log_tail();
+  EXPECT_TRUE(Eventually(seconds(30),
+                         [&] {
+                           page = HttpGet(printed, "/page.txt");
+                           return page.find("run-port-42") != std::string::npos;
+                         }))
+      << page << run.seen() << c().log_tail();
   EXPECT_NE(page.find("200 OK"), std::string::npos) << page;
 
   c().Herd("cancel " + std::to_string(id));
@@ -891,7 +894,7 @@ TEST(SessionHostTest, ExecSeesTheJobsCpuset) {
   ASSERT_TRUE(id.ok()) << id.status().message();
   ASSERT_TRUE(c.WaitForState(*id, "RUNNING")) << c.log_tail();
   CommandResult job;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+  ASSERT_TRUE(Eventually(std::chrono::seconds(10), [&] {
     job = c.Herd("logs " + std::to_string(*id));
     return job.out.find("Cpus_allowed_list") != std::string::npos;
   }));
@@ -930,6 +933,7 @@ TEST(SessionIdleTest, ASessionWithoutInputIsStoppedAndOneTypedIntoIsNot) {
   for (int i = 0; i < 120 && state != "CANCELLED"; ++i) {
     attach.Send("key\r");  // input twice a second
     attach.Expect("key", seconds(5));
+    // The typing pace is the test: input arrives while the idle job's timeout runs out.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto show = c.Show(*idle);
     if (show.ok()) state = (*show)["state"].get<std::string>();

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -29,13 +30,10 @@ class WorkflowTest : public SharedClusterTest<WorkflowTest> {
   }
   // Polls until the job's reason contains `text`.
   bool WaitForReason(long id, const std::string& text) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < deadline) {
+    return Eventually(std::chrono::seconds(15), [&] {
       auto r = Field(id, "reason");
-      if (r.is_string() && r.get<std::string>().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+      return r.is_string() && r.get<std::string>().find(text) != std::string::npos;
+    });
   }
 };
 
@@ -94,6 +92,7 @@ TEST_F(WorkflowTest, ArrayRunsEveryIndexOnceAndAtMostTwoAtOnce) {
   int max_running = 0;
   bool done = false;
   bool saw_cap_reason = false;
+  // Not Eventually: every listing counts (the most RUNNING at once), not only the last one.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (!done && std::chrono::steady_clock::now() < deadline) {
     CommandResult jobs = c().Herd("jobs --all --json");

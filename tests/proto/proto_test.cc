@@ -1,4 +1,5 @@
 // The codec: every message survives a round trip, and no sequence of bytes crashes a decode.
+// PendingBytes: what a session writes out a part at a time comes out whole and in order.
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
 
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "common/proto/codec.h"
+#include "common/proto/stream.h"
 
 namespace herd::proto {
 namespace {
@@ -461,6 +463,64 @@ TEST(CodecTest, RandomGarbageNeverCrashes) {
     (void)DecodeBody<NodesReply>(bytes);
     (void)DecodeBody<JobsRequest>(bytes);
   }
+}
+
+TEST(PendingBytesTest, PartialWritesComeOutWholeAndInOrder) {
+  stream::PendingBytes pending;
+  EXPECT_TRUE(pending.empty());
+  pending.Append(std::string_view("abcdef"));
+  pending.Consume(2);  // a third written: kept in place
+  EXPECT_EQ(pending.Unwritten(), "cdef");
+  pending.Append(std::string_view("gh"));
+  pending.Consume(3);  // more than half written: the written bytes are dropped
+  EXPECT_EQ(pending.Unwritten(), "fgh");
+  EXPECT_EQ(pending.size(), 3u);
+  pending.Consume(3);
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(pending.Unwritten(), "");
+}
+
+TEST(PendingBytesTest, RandomAppendsAndWritesKeepTheStream) {
+  std::mt19937 rng(20261207);
+  stream::PendingBytes pending;
+  std::string sent, written;  // what was appended, and what came out so far
+  for (int i = 0; i < 5000; ++i) {
+    if (rng() % 2 == 0) {
+      std::string bytes(rng() % 64, '\0');
+      for (char& c : bytes) c = static_cast<char>(rng());
+      sent += bytes;
+      if (i % 4 == 0) {
+        pending.Append(std::move(bytes));
+      } else {
+        pending.Append(std::string_view(bytes));
+      }
+    } else {
+      const size_t n = pending.empty() ? 0 : rng() % (pending.size() + 1);
+      written += pending.Unwritten().substr(0, n);
+      pending.Consume(n);
+    }
+    ASSERT_EQ(pending.size(), sent.size() - written.size());
+    ASSERT_EQ(pending.Unwritten(), std::string_view(sent).substr(written.size()));
+  }
+}
+
+TEST(PendingBytesTest, ClearDropsWhatIsHeld) {
+  stream::PendingBytes pending;
+  pending.Append(std::string("taken over"));
+  pending.Consume(1);
+  pending.Clear();
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(pending.size(), 0u);
+  pending.Append(std::string_view("next"));
+  EXPECT_EQ(pending.Unwritten(), "next");
+}
+
+TEST(PendingBytesTest, AppendFrameWritesWhatEncodeFrameMakes) {
+  stream::PendingBytes pending;
+  stream::AppendFrame(&pending, stream::kOutput, "hello");
+  stream::AppendFrame(&pending, stream::kExit, stream::ExitPayload(3));
+  EXPECT_EQ(pending.Unwritten(), stream::EncodeFrame(stream::kOutput, "hello") +
+                                     stream::EncodeFrame(stream::kExit, stream::ExitPayload(3)));
 }
 
 }  // namespace

@@ -20,26 +20,18 @@
 #include <thread>
 
 #include "noded/runtime/cgroup.h"
+#include "tests/support/eventually.h"
 
 namespace herd::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using ::herd::testing::Eventually;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr uint32_t kNobody = 65534;  // nobody:nogroup, the unprivileged user of these tests
-
-// Polls pred until it holds or the deadline passes.
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -70,7 +62,7 @@ class RuntimeTest : public ::testing::Test {
         if (job.state != JobStatus::kExited) {
           if (job.state == JobStatus::kSuspended) runtime_->Resume(job.job_key).ok();
           runtime_->Kill(job.job_key, 0).ok();
-          WaitFor([&] { return State(job.job_key).state == JobStatus::kExited; });
+          Eventually(10s, [&] { return State(job.job_key).state == JobStatus::kExited; });
         }
       }
     }
@@ -126,7 +118,7 @@ class RuntimeTest : public ::testing::Test {
   }
 
   JobStatus WaitExit(const std::string& key, std::chrono::milliseconds limit = 10s) {
-    WaitFor([&] { return State(key).state == JobStatus::kExited; }, limit);
+    Eventually(limit, [&] { return State(key).state == JobStatus::kExited; });
     return State(key);
   }
 
@@ -197,7 +189,7 @@ TEST_F(RuntimeTest, KillDeliversTermToAJobThatTrapsIt) {
   ASSERT_TRUE(Launched(Sh("6.0",
                           "trap 'echo got-term; exit 7' TERM; echo ready; "
                           "while :; do sleep 0.05; done")));
-  ASSERT_TRUE(WaitFor([&] { return Log("6.0").find("ready") != std::string::npos; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Log("6.0").find("ready") != std::string::npos; }));
   ASSERT_TRUE(runtime_->Kill("6.0", 5000).ok());
   JobStatus st = WaitExit("6.0");
   EXPECT_EQ(st.exit_code, 7);
@@ -209,7 +201,7 @@ TEST_F(RuntimeTest, KillEscalatesToSigkillAfterGrace) {
   ASSERT_TRUE(Launched(Sh("7.0",
                           "trap '' TERM; echo ready; "
                           "while :; do sleep 0.05; done")));
-  ASSERT_TRUE(WaitFor([&] { return Log("7.0").find("ready") != std::string::npos; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Log("7.0").find("ready") != std::string::npos; }));
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(runtime_->Kill("7.0", 300).ok());
   JobStatus st = WaitExit("7.0");
@@ -229,7 +221,7 @@ TEST_P(SuspendTest, SuspendStopsProgressAndResumeLetsItFinish) {
   ASSERT_TRUE(Launched(Sh("8.0",
                           "i=0; while [ $i -lt 30 ]; do i=$((i+1)); "
                           "echo $i > counter; sleep 0.02; done; echo done")));
-  ASSERT_TRUE(WaitFor([&] { return std::atoi(Slurp(counter).c_str()) >= 2; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return std::atoi(Slurp(counter).c_str()) >= 2; }));
   ASSERT_TRUE(runtime_->Suspend("8.0").ok());
   EXPECT_EQ(State("8.0").state, JobStatus::kSuspended);
   if (cgroups) {
@@ -280,12 +272,14 @@ TEST_F(RuntimeTest, UsageIsReadFromTheJobsCgroupsAndKeptAfterItEnds) {
   ASSERT_TRUE(Launched(Sh("15.0",
                           "x=$(head -c 20M /dev/zero | tr '\\0' a); echo up; "
                           "while [ ! -e go ]; do :; done; echo ${#x}")));
-  ASSERT_TRUE(WaitFor([&] { return Log("15.0") == "up\n"; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Log("15.0") == "up\n"; }));
   CgroupUsage running;
-  ASSERT_TRUE(WaitFor([&] {
-    running = runtime_->Usage("15.0");
-    return running.cpu_ns > 100000000;  // 0.1 s
-  })) << "cpu_ns " << running.cpu_ns;
+  ASSERT_TRUE(Eventually(10s,
+                         [&] {
+                           running = runtime_->Usage("15.0");
+                           return running.cpu_ns > 100000000;  // 0.1 s
+                         }))
+      << "cpu_ns " << running.cpu_ns;
   EXPECT_GE(running.memory_bytes, 20 << 20);
   std::ofstream(tmp_ + "/go") << "now";
   JobStatus st = WaitExit("15.0");
@@ -463,7 +457,7 @@ TEST_F(RuntimeTest, ProcessOfAnotherUserInAV2JobCgroupCanOpenOnlyItsOwnGpuDevice
 TEST_F(RuntimeTest, JobOfAShimKilledWithSigkillIsKilledBeforeItIsReportedEnded) {
   const std::string bg = tmp_ + "/bg";
   ASSERT_TRUE(Launched(Sh("22.0", "sleep 1000 & echo $! > " + bg + "; sleep 1000")));
-  ASSERT_TRUE(WaitFor([&] { return PidIn(bg) > 0; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return PidIn(bg) > 0; }));
   const std::string dir = tmp_ + "/state/jobs/22.0";
   const pid_t main = PidIn(dir + "/pid"), child = PidIn(bg), shim = PidIn(dir + "/shim.pid");
   ASSERT_GT(main, 0);
@@ -487,11 +481,13 @@ TEST_F(RuntimeTest, LogIsCappedWhileTheJobRunsAndEndsWithATruncationNote) {
   // 2 MB of output, then it keeps running: the cap must hold before the job ends.
   ASSERT_TRUE(Launched(Sh("23.0", "head -c 2000000 /dev/zero | tr '\\0' a; exec sleep 1000")));
   const std::string log_path = tmp_ + "/state/jobs/23.0/log";
-  EXPECT_TRUE(WaitFor([&] {
-    std::error_code ec;
-    auto size = fs::file_size(log_path, ec);
-    return !ec && size > 0 && size < 2000;
-  })) << Slurp(log_path).size() << " bytes in the log";
+  EXPECT_TRUE(Eventually(10s,
+                         [&] {
+                           std::error_code ec;
+                           auto size = fs::file_size(log_path, ec);
+                           return !ec && size > 0 && size < 2000;
+                         }))
+      << Slurp(log_path).size() << " bytes in the log";
   ASSERT_TRUE(runtime_->Kill("23.0", 0).ok());
   ASSERT_EQ(WaitExit("23.0").state, JobStatus::kExited);
   std::string log = Log("23.0");
@@ -510,7 +506,7 @@ TEST_F(RuntimeTest, NewRuntimeOverSameStateSeesRunningJobAndItsExit) {
   ASSERT_TRUE(Launched(Sh("12.0",
                           "echo up; while [ ! -e go ]; do sleep 0.02; done; "
                           "exit 5")));
-  ASSERT_TRUE(WaitFor([&] { return Log("12.0") == "up\n"; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Log("12.0") == "up\n"; }));
   runtime_.reset();  // herd-noded goes away; the shim does not
   runtime_ = MakeRuntime(true);
   ASSERT_EQ(runtime_->Poll().size(), 1u);
@@ -564,7 +560,7 @@ TEST_F(RuntimeTest, ReadLogHonoursOffsetsAndReportsEofAfterTheEnd) {
   ASSERT_TRUE(Launched(Sh("15.0",
                           "printf 0123456789; while [ ! -e go ]; do "
                           "sleep 0.02; done; printf abc")));
-  ASSERT_TRUE(WaitFor([&] { return Log("15.0").size() == 10; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Log("15.0").size() == 10; }));
   bool eof = true;
   Result<std::string> part = runtime_->ReadLog("15.0", "", 3, 4, &eof);
   ASSERT_TRUE(part.ok());
@@ -1167,7 +1163,7 @@ TEST_F(NeverUnpackingTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
   ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("42.0", "echo ran", image_)).ok());
   EXPECT_EQ(State("42.0").state, JobStatus::kStarting);
   EXPECT_EQ(runtime_->StartFds().size(), 1u);
-  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Unpacking(); }));
   if (CgroupsWritable()) {
     const std::string pids = Slurp(tmp_ + "/pids");
     EXPECT_THAT(Slurp("/proc/" + pids.substr(0, pids.find('\n')) + "/cgroup"),
@@ -1182,7 +1178,7 @@ TEST_F(NeverUnpackingTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
   EXPECT_EQ(st.state, JobStatus::kExited);
   EXPECT_EQ(st.reason, "killed while starting");
   EXPECT_TRUE(runtime_->StartFds().empty());
-  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
+  EXPECT_TRUE(Eventually(10s, [&] { return !Unpacking(); })) << "umoci survived the kill";
   EXPECT_TRUE(runtime_->Forget("42.0").ok());
 }
 
@@ -1190,14 +1186,14 @@ TEST_F(NeverUnpackingTest, StartThatNeverEndsIsKilledWithEverythingItStarted) {
 // and a kill ends it with everything it started.
 TEST_F(NeverUnpackingTest, NewRuntimeSeesAStartUnderWayAndCanKillIt) {
   ASSERT_TRUE(runtime_->BeginLaunch(NobodySh("44.0", "echo ran", image_)).ok());
-  ASSERT_TRUE(WaitFor([&] { return Unpacking(); }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Unpacking(); }));
   runtime_ = MakeRuntime(true);  // the old one is gone, as with a restart of herd-noded
   ASSERT_NE(runtime_, nullptr);
   EXPECT_EQ(State("44.0").state, JobStatus::kStarting);
   EXPECT_TRUE(runtime_->TakeStartOutcomes().empty());
   ASSERT_TRUE(runtime_->Kill("44.0", 10000).ok());
   EXPECT_EQ(State("44.0").reason, "killed while starting");
-  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the kill";
+  EXPECT_TRUE(Eventually(10s, [&] { return !Unpacking(); })) << "umoci survived the kill";
 }
 
 // A start past start_timeout is killed and reported as not started, with that reason.
@@ -1206,7 +1202,7 @@ TEST_F(NeverUnpackingTest, StartPastStartTimeoutIsKilledAndReportedNotStarted) {
   Status status = runtime_->Launch(NobodySh("43.0", "echo ran", image_));
   ASSERT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr("did not start within start_timeout (1s)"));
-  EXPECT_TRUE(WaitFor([&] { return !Unpacking(); })) << "umoci survived the timeout";
+  EXPECT_TRUE(Eventually(10s, [&] { return !Unpacking(); })) << "umoci survived the timeout";
 }
 
 TEST_F(ContainerTest, MissingCommandInContainerFailsLaunch) {
@@ -1228,14 +1224,16 @@ TEST_F(ContainerTest, KillSuspendAndResumeAContainer) {
   spec.mounts = {{tmp_, "/work"}};
   ASSERT_TRUE(Launched(spec));
   std::string counter = tmp_ + "/counter";
-  ASSERT_TRUE(WaitFor([&] { return std::atoi(Slurp(counter).c_str()) >= 2; })) << Log("23.0");
+  ASSERT_TRUE(Eventually(10s, [&] { return std::atoi(Slurp(counter).c_str()) >= 2; }))
+      << Log("23.0");
   ASSERT_TRUE(runtime_->Suspend("23.0").ok());
   EXPECT_EQ(State("23.0").state, JobStatus::kSuspended);
   std::string frozen_at = Slurp(counter);
+  // Absence of progress can only be observed over time (runc pause returned once frozen).
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(Slurp(counter), frozen_at);
   ASSERT_TRUE(runtime_->Resume("23.0").ok());
-  ASSERT_TRUE(WaitFor([&] { return Slurp(counter) != frozen_at; }));
+  ASSERT_TRUE(Eventually(10s, [&] { return Slurp(counter) != frozen_at; }));
   ASSERT_TRUE(runtime_->Kill("23.0", 5000).ok());
   JobStatus st = WaitExit("23.0");
   EXPECT_EQ(st.exit_code, 9) << Log("23.0");

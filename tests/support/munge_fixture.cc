@@ -11,8 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <vector>
+
+#include "tests/support/eventually.h"
 
 namespace herd::testing {
 namespace {
@@ -100,15 +101,12 @@ MungeDaemon::MungeDaemon(std::string dir, std::string munged)
     : dir_(std::move(dir)), munged_(std::move(munged)), socket_(dir_ + "/munge.sock") {}
 
 MungeDaemon::~MungeDaemon() {
-  // SIGTERM and a 10 ms poll of the pid stop munged in milliseconds; `munged --stop` does the
+  // SIGTERM and a poll of the pid stop munged in milliseconds; `munged --stop` does the
   // same but checks once a second (1.7 s per test). It remains the fallback.
   pid_t pid = static_cast<pid_t>(std::atol(ReadFile(dir_ + "/munged.pid").c_str()));
   bool stopped = false;
   if (!socket_.empty() && pid > 1 && kill(pid, SIGTERM) == 0) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!(stopped = Exited(pid)) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    stopped = Eventually(std::chrono::seconds(5), [&] { return Exited(pid); });
   }
   if (!socket_.empty() && !stopped) {
     Run({munged_, "--stop", "--socket=" + socket_}, dir_ + "/commands.log");

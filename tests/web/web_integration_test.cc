@@ -28,6 +28,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/cluster.h"
+#include "tests/support/eventually.h"
 #include "tests/web/chromium.h"
 
 extern char** environ;
@@ -133,7 +134,7 @@ std::string RawExchange(int port, const std::string& bytes) {
 pid_t StartHerdWeb(const std::string& dir, int port) {
   const pid_t web =
       Spawn({BinDir() + "/herd-web", "--config", dir + "/herd.toml"}, dir + "/web.out");
-  PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  Eventually(10s, [port] { return Get(port, "/").first == 200; });
   return web;
 }
 
@@ -205,7 +206,7 @@ TEST_F(WebTest, MetricsShowJobsGpusAndUtilization) {
     for (int g = 0; g < 8; ++g) fed << g << " 50 1000\n";
   }
   std::string text;
-  ASSERT_TRUE(PollUntil(10s, [&] {
+  ASSERT_TRUE(Eventually(10s, [&] {
     text = Metrics();
     return Sum(text, "herd_node_gpus_busy", {"node=\"dgx01\""}) == 4;
   })) << text;
@@ -264,7 +265,7 @@ TEST_F(WebTest, PrometheusScrapesHerdWebAndAnswersAQuery) {
   // The first scrape lands within a scrape interval of Prometheus's start; its query API answers
   // with an empty result until then.
   nlohmann::json answer;
-  const bool scraped = PollUntil(25s, [&] {
+  const bool scraped = Eventually(25s, [&] {
     auto [status, body] = Get(api, "/api/v1/query", {{"query", "sum(herd_node_gpus)"}});
     if (status != 200) return false;
     answer = nlohmann::json::parse(body, nullptr, false);
@@ -347,7 +348,7 @@ TEST_F(WebTest, ItsMemoryStaysPrivateWhenStartedAsItsUser) {
                            dir + "/herd-web", "--config", dir + "/herd.toml"},
                           dir + "/web.out");
   ASSERT_GT(web, 0);
-  const bool up = PollUntil(10s, [port] { return Get(port, "/").first == 200; });
+  const bool up = Eventually(10s, [port] { return Get(port, "/").first == 200; });
   struct stat st {};
   const bool stated = stat(("/proc/" + std::to_string(web) + "/status").c_str(), &st) == 0;
   const std::string status = ReadText("/proc/" + std::to_string(web) + "/status");
@@ -545,7 +546,7 @@ TEST_F(WebApiTest, LogHoldAndReleaseAreTheOwnersAlone) {
   ASSERT_TRUE(late);
   EXPECT_EQ(late->status, 409) << late->body;
   std::string data;
-  EXPECT_TRUE(PollUntil(10s, [&] {
+  EXPECT_TRUE(Eventually(10s, [&] {
     auto log = Call("GET", mine + "/log?stream=stdout&bytes=4096", token);
     data = log && log->status == 200 ? Json(log)["data"].get<std::string>() : "";
     return data.find("out-of-the-job") != std::string::npos;
@@ -577,7 +578,7 @@ TEST_F(WebApiTest, LogHoldAndReleaseAreTheOwnersAlone) {
   EXPECT_EQ(log->body.find("root-output"), std::string::npos);
   // The admin's token reads it.
   const std::string admin = ApiToken(/*as_root=*/true);
-  EXPECT_TRUE(PollUntil(10s, [&] {
+  EXPECT_TRUE(Eventually(10s, [&] {
     auto r = Call("GET", other + "/log", admin);
     return r && r->status == 200 && r->body.find("root-output") != std::string::npos;
   }));
@@ -732,7 +733,7 @@ TEST_F(WebApiTest, ServesHttpsWithTheAdminsCertificate) {
   client.enable_server_certificate_verification(false);  // self-signed, made just now
   client.set_connection_timeout(2, 0);
   int status = 0;
-  PollUntil(10s, [&] {
+  Eventually(10s, [&] {
     auto r = client.Get("/");
     status = r ? r->status : 0;
     return status != 0;

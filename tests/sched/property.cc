@@ -249,7 +249,7 @@ std::string JobLine(const CaseJob& j) {
   if (j.gpu_milli > 0) o << " gpu=" << model::FormatGpuMilli(j.gpu_milli);
   o << " cpus=" << j.cpus << " mem=" << model::FormatSizeMiB(j.memory_mib);
   if (j.workers != 1) o << " workers=" << j.workers;
-  if (j.time_limit_s > 0 && !j.running) o << " time=" << j.time_limit_s;
+  if (j.time_limit_s > 0) o << " time=" << j.time_limit_s;  // a running job keeps it when requeued
   for (size_t i = 0; i < j.gpu_models.size() && !j.running; ++i) {
     o << (i == 0 ? " model=" : ",") << j.gpu_models[i];
   }
@@ -327,6 +327,7 @@ bool Driver::Init() {
       rt.st = St::kFuture;
       rt.pending = {j.id, j.queue, j.job_class,
                     {j.workers, j.gpu_milli, 0, j.cpus, j.memory_mib, false, j.time_limit_s}, 0, 0};
+      rt.pending.gpu_models = j.gpu_models;  // as its `pending` line in the trace names them
     }
   }
   return true;

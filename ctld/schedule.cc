@@ -88,6 +88,19 @@ sched::Snapshot Controller::BuildSnapshot() const {
   // The nodes a restricted job may use, once per distinct restriction (an array's members share
   // theirs).
   std::map<std::string, std::vector<std::string>> nodes_for;
+  auto nodes_of = [&](const model::JobSpec& spec) -> std::optional<std::vector<std::string>> {
+    const model::NodeFilter f = NodeFilterOf(spec);
+    if (!f.Restricts()) return std::nullopt;
+    const std::string key = spec.pool + '\n' + Join(spec.nodelist) + '\n' + Join(spec.exclude) +
+                            '\n' + JoinLabels(spec.constraints);
+    auto [it, fresh] = nodes_for.try_emplace(key);
+    if (fresh) {
+      for (const auto& [name, n] : nodes_) {
+        if (f.Matches(name, config_.LabelsOf(name))) it->second.push_back(name);
+      }
+    }
+    return it->second;
+  };
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
       if (jobs_.gated.count(id)) continue;
@@ -101,17 +114,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
       p.pending_since =
           since != jobs_.pending_since.end() && since->first == id ? since->second : j.submit_time;
       p.gpu_models = j.spec.gpu_types;
-      if (const model::NodeFilter f = NodeFilterOf(j.spec); f.Restricts()) {
-        const std::string key = j.spec.pool + '\n' + Join(j.spec.nodelist) + '\n' +
-                                Join(j.spec.exclude) + '\n' + JoinLabels(j.spec.constraints);
-        auto [it, fresh] = nodes_for.try_emplace(key);
-        if (fresh) {
-          for (const auto& [name, n] : nodes_) {
-            if (f.Matches(name, config_.LabelsOf(name))) it->second.push_back(name);
-          }
-        }
-        p.nodes = it->second;
-      }
+      p.nodes = nodes_of(j.spec);
       continue;
     }
     if (!model::HoldsResources(j.state)) continue;
@@ -125,6 +128,8 @@ sched::Snapshot Controller::BuildSnapshot() const {
     r.submit_time = j.submit_time;
     r.end_by = j.spec.time_limit_s > 0 ? j.start_time + j.spec.time_limit_s : 0;
     r.suspended = j.state == JobState::kSuspended;
+    r.gpu_models = j.spec.gpu_types;
+    r.nodes = nodes_of(j.spec);
     for (const auto& w : j.placement) {
       auto it = index.find(w.node);
       if (it != index.end()) sched::TakeFromNode(snap.nodes[it->second], w, j.spec.gpu_memory_mib);

@@ -217,6 +217,10 @@ class Cycle {
   bool ReclaimShare(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
+  // The shape a job moved by Consolidate restarts with: its GPU models and nodes, narrowed to the
+  // GPU types whose limits (its queue's and its ancestors') have room for it once it has left its
+  // GPUs; nullopt when no type has.
+  std::optional<Shape> MoverShape(const RunningJob& job) const;
   // Releases `candidates` in order (skipping those `allowed` refuses) until the job fits and
   // `enough` agrees, then puts back every victim not needed. Leaves the cluster unchanged.
   std::optional<VictimPlan> FindVictims(

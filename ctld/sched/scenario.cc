@@ -265,6 +265,8 @@ RunningJob RunningOf(const Line& l, Snapshot& s) {
   r.end_by = Num(l, "end_by", 0);
   r.suspended = std::count(l.words.begin(), l.words.end(), "suspended") > 0;
   r.evicted_for = Num(l, "evicted_for", 0);
+  if (l.opts.count("model")) r.gpu_models = DecList(l.opts.at("model"));
+  if (l.opts.count("nodes")) r.nodes = DecList(l.opts.at("nodes"));
   r.placement = PlacementsOf(l, "", r.request);
   const bool pick = !l.opts.count("cores");
   for (model::WorkerPlacement& w : r.placement) {

@@ -41,7 +41,8 @@ void StopRunning(Snapshot& s, const Scenario& sc, model::JobId id) {
   auto r = std::find_if(s.running.begin(), s.running.end(), [&](const RunningJob& x) { return x.id == id; });
   if (r == s.running.end()) throw std::runtime_error("job " + std::to_string(id) + " is not running");
   for (const auto& w : r->placement) Hold(s, sc.core_numa, r->request, w, +1);
-  PendingJob back{r->id, r->queue, r->job_class, r->request, r->submit_time, s.now};
+  PendingJob back{r->id,          r->queue, r->job_class,  r->request,
+                  r->submit_time, s.now,    r->gpu_models, r->nodes};
   s.pending.push_back(back);
   s.running.erase(r);
 }
@@ -59,6 +60,8 @@ void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, RoomFor& room, con
     auto p = std::find_if(world.pending.begin(), world.pending.end(), [&](const PendingJob& x) { return x.id == st.id; });
     const int64_t end_by = p->request.time_limit_s > 0 ? world.now + p->request.time_limit_s : 0;
     RunningJob r{p->id, p->queue, p->job_class, p->request, st.placement, world.now, p->submit_time, end_by, false};
+    r.gpu_models = p->gpu_models;
+    r.nodes = p->nodes;
     for (const auto& w : r.placement) Hold(world, sc.core_numa, r.request, w, -1);
     world.running.push_back(r);
     world.pending.erase(p);

@@ -916,6 +916,8 @@ void Driver::Apply(const Decisions& d, int cycle) {
     const int64_t limit = rt.pending.request.time_limit_s;
     rt.running = {s.id, rt.pending.queue, rt.pending.job_class, rt.pending.request, s.placement, now_,
                   rt.pending.submit_time, limit > 0 ? now_ + limit : 0, false};
+    rt.running.gpu_models = rt.pending.gpu_models;  // as herd-ctld's snapshot carries them
+    rt.running.nodes = rt.pending.nodes;
     for (const Owed& o : owed_) {
       if (o.beneficiary != s.id) continue;
       // Space that a job's end freed since the eviction may serve the beneficiary better.

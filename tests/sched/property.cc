@@ -949,7 +949,12 @@ void Driver::Advance(int cycle) {
   };
   for (auto& [id, rt] : jobs_) {
     if (rt.st == St::kStopping) {
-      if (rt.release_left-- > 0) continue;
+      // As the scenario format has it: a victim still holding its resources, then released.
+      if (rt.release_left-- > 0) {
+        trace_ << "stopping " << id << "\n";
+        continue;
+      }
+      if (c_.release_cycles > 0) trace_ << "stopped " << id << "\n";
       rt.st = St::kPending;
       rt.pending.pending_since = now_;
       for (Owed& o : owed_) {

@@ -218,6 +218,7 @@ class Cycle {
   bool ReclaimShare(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
+  bool MoveFor(JobState& job);  // Consolidate's search, once the job may be moved for
   // The shape a job moved by Consolidate restarts with: its GPU models and nodes, narrowed to the
   // GPU types whose limits (its queue's and its ancestors') have room for it once it has left its
   // GPUs; nullopt when no type has.

@@ -394,11 +394,21 @@ std::optional<Shape> Cycle::MoverShape(const RunningJob& job) const {
 // started (ctld/sched/evictions.h), wherever it fits then; it is not placed again in this cycle
 // (its resources are not free until it stops).
 bool Cycle::Consolidate(JobState& job) {
-  const Shape& s = job.shape;
-  if (s.workers != 1 || s.WholeGpus() == 0) return false;
+  if (job.shape.workers != 1 || job.shape.WholeGpus() == 0) return false;
   // A job that takes its project beyond its fair share and deserved quota could be reclaimed as
-  // soon as it starts: no job is moved for it.
+  // soon as it starts: no job is moved for it. With quotas per GPU type, the same holds of each
+  // type (ReclaimOfType would take it back): it is moved for only onto the types its project
+  // stays within its share or deserved quota of, as it reclaims (ReclaimWithTypes).
   if (!KeepsShare(*job.queue, job.total)) return false;
+  const Shape full = job.shape;
+  if (!types_.empty() && !NarrowToEntitled(job, false)) return false;
+  if (MoveFor(job)) return true;
+  job.shape = full;
+  return false;
+}
+
+bool Cycle::MoveFor(JobState& job) {
+  const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, KeyOf(o)};
   if (no_victims_.count(memo)) return false;

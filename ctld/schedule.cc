@@ -81,28 +81,32 @@ sched::Snapshot Controller::BuildSnapshot() const {
   // The nodes a restricted job may use, once per distinct restriction (an array's members share
   // theirs).
   std::map<std::string, std::vector<std::string>> nodes_for;
+  auto nodes_of = [&](const model::JobSpec& spec) -> std::optional<std::vector<std::string>> {
+    const model::NodeFilter f = NodeFilterOf(spec);
+    if (!f.Restricts()) return std::nullopt;
+    const std::string key = spec.pool + '\n' + Join(spec.nodelist) + '\n' + Join(spec.exclude) +
+                            '\n' + JoinLabels(spec.constraints);
+    auto [it, fresh] = nodes_for.try_emplace(key);
+    if (fresh) {
+      for (const auto& [name, n] : nodes_) {
+        if (f.Matches(name, config_.LabelsOf(name))) it->second.push_back(name);
+      }
+    }
+    return it->second;
+  };
   auto facts = [&](model::JobId id, const Job& j) -> sched::JobFacts {
-    return {id, QueueOf(j), j.spec.job_class, sched::Request::Of(j.spec), j.submit_time};
+    sched::JobFacts f{id, QueueOf(j), j.spec.job_class, sched::Request::Of(j.spec), j.submit_time};
+    f.gpu_models = j.spec.gpu_types;
+    f.nodes = nodes_of(j.spec);
+    return f;
   };
   for (const auto& [id, j] : jobs_) {
     if (j.state == JobState::kPending) {
       if (jobs_.gated.count(id)) continue;
       while (since != jobs_.pending_since.end() && since->first < id) ++since;
       const bool requeued = since != jobs_.pending_since.end() && since->first == id;
-      sched::PendingJob& p = in.pending.emplace_back(
+      in.pending.push_back(
           sched::PendingOf(facts(id, j), requeued ? since->second : j.submit_time));
-      p.gpu_models = j.spec.gpu_types;
-      if (const model::NodeFilter f = NodeFilterOf(j.spec); f.Restricts()) {
-        const std::string key = j.spec.pool + '\n' + Join(j.spec.nodelist) + '\n' +
-                                Join(j.spec.exclude) + '\n' + JoinLabels(j.spec.constraints);
-        auto [it, fresh] = nodes_for.try_emplace(key);
-        if (fresh) {
-          for (const auto& [name, n] : nodes_) {
-            if (f.Matches(name, config_.LabelsOf(name))) it->second.push_back(name);
-          }
-        }
-        p.nodes = it->second;
-      }
       continue;
     }
     if (!model::HoldsResources(j.state)) continue;

@@ -84,10 +84,13 @@ struct QuotaHit {
   int type = -1;                      // a limit of one GPU type (Cycle::types_), every one the job may use
 };
 
+// What of PlaceOptions changes where a job may go (Cycle::KeyOf): spread, own reservation, quota
+// queue, share queue, end.
+using OptionsKey = std::tuple<bool, model::JobId, const void*, const void*, int64_t>;
+
 // A failed victim search: kind, queue, class priority, block, shape and the key of its placement
-// options (Cycle::OptionsKey): every input that changes the answer.
-using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape,
-                              std::tuple<bool, model::JobId, const void*, int64_t>>;
+// options: every input that changes the answer.
+using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape, OptionsKey>;
 
 // The victims chosen for one pending job and where that job will go once they are gone.
 struct VictimPlan {
@@ -131,8 +134,6 @@ class Cycle {
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
   bool KeepsShare(const QueueState& q, const model::Resources& more) const;  // fair share or deserved
   bool HoldsOnlyDeserved(const QueueState& q) const;  // never a reclaim victim then
-  // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
-  using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;
   OptionsKey KeyOf(const PlaceOptions& o) const;
   double TurnKey(const QueueState& q) const;  // the allocate pass's order of queues (lowest first)
   const ClassView& ClassOf(const std::string& name) const;
@@ -217,6 +218,11 @@ class Cycle {
   bool ReclaimShare(JobState& job);
   bool Preempt(JobState& job);
   bool Consolidate(JobState& job);
+  bool MoveFor(JobState& job);  // Consolidate's search, once the job may be moved for
+  // The shape a job moved by Consolidate restarts with: its GPU models and nodes, narrowed to the
+  // GPU types whose limits (its queue's and its ancestors') have room for it once it has left its
+  // GPUs; nullopt when no type has.
+  std::optional<Shape> MoverShape(const RunningJob& job) const;
   // Releases `candidates` in order (skipping those `allowed` refuses) until the job fits and
   // `enough` agrees, then puts back every victim not needed. Leaves the cluster unchanged.
   std::optional<VictimPlan> FindVictims(

@@ -239,14 +239,15 @@ std::vector<model::WorkerPlacement> PlacementsOf(const Line& l, const std::strin
 // The JobFacts of a `pending`, `held` or `running` line.
 JobFacts JobOf(const Line& l, int64_t default_submit) {
   const model::JobSpec spec = SpecOf(l);
-  return {std::stoll(l.words.at(0)), spec.project, spec.job_class, Request::Of(spec),
-          Num(l, "submit", default_submit)};
+  JobFacts job{std::stoll(l.words.at(0)), spec.project, spec.job_class, Request::Of(spec),
+               Num(l, "submit", default_submit)};
+  if (l.opts.count("model")) job.gpu_models = DecList(l.opts.at("model"));
+  if (l.opts.count("nodes")) job.nodes = DecList(l.opts.at("nodes"));
+  return job;
 }
 
 PendingJob PendingOf(const Line& l, int64_t now) {
   PendingJob p = sched::PendingOf(JobOf(l, std::stoll(l.words.at(0))), Num(l, "since", now));
-  if (l.opts.count("model")) p.gpu_models = DecList(l.opts.at("model"));
-  if (l.opts.count("nodes")) p.nodes = DecList(l.opts.at("nodes"));
   p.victims_stopping = static_cast<int32_t>(Num(l, "victims_stopping", 0));
   p.room_made = std::count(l.words.begin(), l.words.end(), "room_made") > 0;
   if (l.opts.count("room_on")) p.room_on = PlacementsOf(l, "room_", p.request);

@@ -25,6 +25,8 @@
 //   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
 //        [spread] [time=S] on=n1[0,1]+n2[4-7] [start=T] [submit=T] [end_by=T] [suspended]
 //        [evicted_for=J]   (being stopped to make room for pending job J)
+//        [model=M[,M2]] [nodes=n1,n2]   (where it may run, as for pending jobs: a moved job
+//        restarts only there)
 //        exact placement, '+'-separated per worker like on=: [cores=0-3+4-7] [wmem=1024+1024]
 //        [milli=1000+1000] [nic=mlx5_0+mlx5_1]   (without cores=: the lowest free cores on the
 //        GPUs' NUMA node first; wmem: the request's memory; milli: the request's GPU share)

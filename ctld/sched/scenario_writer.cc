@@ -177,6 +177,8 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
       << " start=" << r.start_time << " submit=" << r.submit_time << " end_by=" << r.end_by
       << (r.suspended ? " suspended" : "");
     if (r.evicted_for != 0) o << " evicted_for=" << r.evicted_for;
+    if (!r.gpu_models.empty()) o << " model=" << EncList(r.gpu_models);
+    if (r.nodes) o << " nodes=" << EncList(*r.nodes);
     o << "\n";
   }
   for (const PendingJob& p : s.pending) o << PendingText("pending", p);

@@ -109,6 +109,10 @@ struct RunningJob {
   // its queue's quota and fair share no longer count it (that job counts, as if started), its
   // queue's limits do until it has stopped.
   model::JobId evicted_for = 0;
+  // Where it may run, as PendingJob::gpu_models and PendingJob::nodes say it: a job moved to make
+  // room (consolidation) restarts only there.
+  std::vector<std::string> gpu_models = {};
+  std::optional<std::vector<std::string>> nodes = std::nullopt;
   bool operator==(const RunningJob&) const = default;
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,10 @@ struct JobFacts {
   std::string job_class;  // "" or unknown: a default ClassView
   Request request;
   int64_t submit_time = 0;
+  // Where it may run (PendingJob::gpu_models, PendingJob::nodes); a running job keeps them, so
+  // that one moved to make room restarts only there.
+  std::vector<std::string> gpu_models = {};
+  std::optional<std::vector<std::string>> nodes = std::nullopt;
 };
 
 // The job waiting since `pending_since` (its reservation clock).

@@ -365,16 +365,50 @@ bool Cycle::Preempt(JobState& job) {
   return true;
 }
 
+std::optional<Shape> Cycle::MoverShape(const RunningJob& job) const {
+  const size_t k = static_cast<size_t>(&job - snap_.running.data());
+  const QueueState* q = queue_of_[k];
+  const int64_t need = total_of_[k].gpu_milli;
+  if (types_.empty() || need <= 0 || q == nullptr)
+    return Shape::Of(job.request, job.gpu_models, job.nodes);
+  // What it holds of each type is released when it moves; what it takes is its whole request.
+  std::vector<std::string> keep;
+  for (const std::string& model : job.gpu_models.empty() ? models_ : job.gpu_models) {
+    const int t = TypeIndex(model);
+    const bool room =
+        t < 0 || std::none_of(q->up.begin(), q->up.end(), [&](const QueueState* a) {
+          const int64_t limit = a->typed_limit[t];
+          return limit >= 0 &&
+                 a->typed_allocated[t] + a->typed_stopping[t] - typed_of_[k][t] + need > limit;
+        });
+    if (room) keep.push_back(model);
+  }
+  if (keep.empty()) return std::nullopt;
+  if (job.gpu_models.empty() && keep.size() == models_.size()) keep.clear();
+  return Shape::Of(job.request, keep, job.nodes);
+}
+
 // Free whole GPUs add up but no node has enough: move the fewest preemptible single-node jobs off
-// one node, provided every moved job fits elsewhere right now. A moved job is stopped like any
-// victim: it restarts once the job it moved for has started (ctld/sched/evictions.h), wherever it
-// fits then; it is not placed again in this cycle (its resources are not free until it stops).
+// one node, provided every moved job fits elsewhere right now, where it may run (MoverShape). A
+// moved job is stopped like any victim: it restarts once the job it moved for has
+// started (ctld/sched/evictions.h), wherever it fits then; it is not placed again in this cycle
+// (its resources are not free until it stops).
 bool Cycle::Consolidate(JobState& job) {
-  const Shape& s = job.shape;
-  if (s.workers != 1 || s.WholeGpus() == 0) return false;
+  if (job.shape.workers != 1 || job.shape.WholeGpus() == 0) return false;
   // A job that takes its project beyond its fair share and deserved quota could be reclaimed as
-  // soon as it starts: no job is moved for it.
+  // soon as it starts: no job is moved for it. With quotas per GPU type, the same holds of each
+  // type (ReclaimOfType would take it back): it is moved for only onto the types its project
+  // stays within its share or deserved quota of, as it reclaims (ReclaimWithTypes).
   if (!KeepsShare(*job.queue, job.total)) return false;
+  const Shape full = job.shape;
+  if (!types_.empty() && !NarrowToEntitled(job, false)) return false;
+  if (MoveFor(job)) return true;
+  job.shape = full;
+  return false;
+}
+
+bool Cycle::MoveFor(JobState& job) {
+  const Shape& s = job.shape;
   PlaceOptions o = OptionsFor(job);
   const VictimMemo memo{'c', nullptr, 0, Block::kNone, s, KeyOf(o)};
   if (no_victims_.count(memo)) return false;
@@ -430,7 +464,10 @@ bool Cycle::Consolidate(JobState& job) {
       mo.policy = policy_.placement;
       mo.ignore_reservations = true;  // it ran here before any reservation
       mo.only = &others;
-      auto p = cluster_.Place(Shape::Of(v->request), mo);
+      // Only where it may restart (its GPU models, its nodes, its project's limits per GPU
+      // type): a job moved where it may not start would wait and reclaim its place back.
+      const std::optional<Shape> shape = MoverShape(*v);
+      auto p = shape ? cluster_.Place(*shape, mo) : std::nullopt;
       if (!p) {
         placed = false;
         break;

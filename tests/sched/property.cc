@@ -250,7 +250,7 @@ std::string JobLine(const CaseJob& j) {
   if (j.gpu_milli > 0) o << " gpu=" << model::FormatGpuMilli(j.gpu_milli);
   o << " cpus=" << j.cpus << " mem=" << model::FormatSizeMiB(j.memory_mib);
   if (j.workers != 1) o << " workers=" << j.workers;
-  if (j.time_limit_s > 0 && !j.running) o << " time=" << j.time_limit_s;
+  if (j.time_limit_s > 0) o << " time=" << j.time_limit_s;  // a running job keeps it when requeued
   for (size_t i = 0; i < j.gpu_models.size() && !j.running; ++i) {
     o << (i == 0 ? " model=" : ",") << j.gpu_models[i];
   }
@@ -328,6 +328,7 @@ bool Driver::Init() {
       rt.st = St::kFuture;
       rt.pending = {j.id, j.queue, j.job_class,
                     {j.workers, j.gpu_milli, 0, j.cpus, j.memory_mib, false, j.time_limit_s}, 0, 0};
+      rt.pending.gpu_models = j.gpu_models;  // as its `pending` line in the trace names them
     }
   }
   return true;
@@ -912,6 +913,8 @@ void Driver::Apply(const Decisions& d, int cycle) {
     const int64_t limit = rt.pending.request.time_limit_s;
     rt.running = {s.id, rt.pending.queue, rt.pending.job_class, rt.pending.request, s.placement, now_,
                   rt.pending.submit_time, limit > 0 ? now_ + limit : 0, false};
+    rt.running.gpu_models = rt.pending.gpu_models;  // as herd-ctld's snapshot carries them
+    rt.running.nodes = rt.pending.nodes;
     for (const Owed& o : owed_) {
       if (o.beneficiary != s.id) continue;
       // Space that a job's end freed since the eviction may serve the beneficiary better.
@@ -943,7 +946,12 @@ void Driver::Advance(int cycle) {
   };
   for (auto& [id, rt] : jobs_) {
     if (rt.st == St::kStopping) {
-      if (rt.release_left-- > 0) continue;
+      // As the scenario format has it: a victim still holding its resources, then released.
+      if (rt.release_left-- > 0) {
+        trace_ << "stopping " << id << "\n";
+        continue;
+      }
+      if (c_.release_cycles > 0) trace_ << "stopped " << id << "\n";
       rt.st = St::kPending;
       rt.pending.pending_since = now_;
       for (Owed& o : owed_) {

@@ -185,6 +185,34 @@ members = ["*"]
   EXPECT_TRUE(alice.Submit(Spec(0, "interactive", "free")).ok());
 }
 
+// A job held to a pool (--pool) that a limit of that pool could never admit is refused at submit;
+// one free to run outside the pool is not.
+TEST(SubmitTest, JobAPoolLimitCanNeverAdmitIsRefused) {
+  auto c = InProcessCluster::Started({R"(
+[pools.train]
+nodes = ["n1"]
+
+[projects.a]
+limit = { "pool.train" = 2 }
+members = ["*"]
+)", {{"n1"}, {"n2"}}});
+  ASSERT_NE(c, nullptr);
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec spec = Spec(3, "train", "a");
+  spec.pool = "train";
+  auto refused = alice.Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the job needs 3 GPUs in pool train but project a may use at most 2 GPUs "
+                        "there: ask for less, or for another pool (--pool)"));
+  spec.pool = "";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+  spec = Spec(2, "train", "a");
+  spec.pool = "train";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+}
+
 // A session (herd run, --pty) in a container is refused at submit with what to do instead, not
 // failed on its node once scheduled; without a session an image is fine, and so is a session
 // without one.

@@ -28,8 +28,8 @@ enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kHeld, kNoFit };
 
 struct QueueState;
 
-// GPU thousandths per GPU type some queue's quota names (Cycle::types_, in its order); empty when
-// no quota names a type.
+// GPU thousandths per GPU type or quota pool some queue's quota names (Cycle::types_, in its
+// order); empty when no quota names a type or a pool.
 using TypedGpus = std::vector<int64_t>;
 
 struct JobState {
@@ -70,8 +70,9 @@ struct QueueState {
   // other class of the queue may take the queue beyond its deserved quota meanwhile: what it took
   // would keep that job out once its victims have stopped.
   const JobState* quota_held_for = nullptr;
-  // Per GPU type of Cycle::types_ (gpu_types.cc): what `allocated`, `running`, `stopping`, `fair`
-  // and `smallest` are for the GPUs of that type alone, and the view's quota of that type.
+  // Per GPU type or quota pool of Cycle::types_ (gpu_types.cc): what `allocated`, `running`,
+  // `stopping`, `fair` and `smallest` are for the GPUs of that type (pool) alone, and the view's
+  // quota of it.
   TypedGpus typed_allocated, typed_running, typed_stopping, typed_fair, typed_smallest;
   TypedGpus typed_deserved, typed_limit;  // limit -1: none
 };
@@ -81,7 +82,7 @@ struct QuotaHit {
   Block block = Block::kNone;
   const QueueState* queue = nullptr;  // the queue (or department) whose limit or quota it is
   int component = 0;                  // 0 GPUs, 1 cores, 2 memory
-  int type = -1;                      // a limit of one GPU type (Cycle::types_), every one the job may use
+  int type = -1;  // a limit of one GPU type or pool (Cycle::types_), every one the job may use
 };
 
 // A failed victim search: kind, queue, class priority, block, shape and the key of its placement

@@ -693,7 +693,8 @@ nlohmann::json ResourcesJson(const model::Resources& r) {
           {"memory_mib", or_null(r.memory_mib)}};
 }
 
-// A queue's per-type quota and use, keyed by GPU type; GPU counts as ResourcesJson gives them.
+// A queue's per-type (or per-pool) quota and use, keyed by GPU type (or pool); GPU counts as
+// ResourcesJson gives them.
 nlohmann::json ByTypeJson(const std::vector<proto::ProjectTypeStatus>& by_type) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& t : by_type) {
@@ -722,7 +723,8 @@ nlohmann::json ProjectToJson(const proto::ProjectStatus& p) {
           {"usage_gpu_hours", p.usage_gpu_seconds / 3600},
           {"over_quota_weight", p.over_quota_weight},
           {"effective_weight", p.effective_weight},
-          {"by_type", ByTypeJson(p.by_type)}};
+          {"by_type", ByTypeJson(p.by_type)},
+          {"by_pool", ByTypeJson(p.by_pool)}};
 }
 
 std::string GpuHours(int64_t gpu_milli_seconds, int decimals) {

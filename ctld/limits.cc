@@ -103,6 +103,18 @@ Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& confi
       }
     }
   }
+  // A job held to a pool with quotas (--pool) counts against that pool's limits alone.
+  for (const config::QueueConfig* q = project; q != nullptr && !spec.pool.empty();
+       q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
+    auto it = q->by_pool.find(spec.pool);
+    if (it == q->by_pool.end() || it->second.limit_milli < 0) continue;
+    if (need.gpu_milli > it->second.limit_milli) {
+      return Invalid("the job needs " + AmountText(0, need.gpu_milli) + " in pool " + spec.pool +
+                     " but " + (q->is_project ? "project " : "department ") + q->name +
+                     " may use at most " + AmountText(0, it->second.limit_milli) +
+                     " there: ask for less, or for another pool (--pool)");
+    }
+  }
   if (project == nullptr || !cls.within_quota_only) return Status::Ok();
   for (int c = 0; c < model::Resources::kComponents; ++c) {
     const int64_t deserved = project->deserved.Component(c);

@@ -32,7 +32,8 @@ Status CheckCommandBytes(size_t bytes, const config::ControllerConfig& limits);
 Status CheckSubmitBytes(size_t members, size_t total_bytes, const config::ControllerConfig& limits);
 
 // Ok when `spec` (its project and class resolved) could ever start as far as quotas go: no
-// project or department above it has a limit below what the job needs, and a class that starts
+// project or department above it has a limit below what the job needs (nor, for a job held to one
+// pool with --pool, a limit of that pool: "pool.NAME"), and a class that starts
 // only within the deserved quota (interactive by default) does not need more than the project's
 // deserved share. Else kInvalid saying what to ask instead.
 Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& config,

@@ -68,6 +68,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     v.total_cores = n.topology.Cores();
     v.memory_mib = n.topology.memory_mib;
     if (auto it = config_.nodes.find(name); it != config_.nodes.end()) v.labels = it->second.labels;
+    v.quota_pool = config_.QuotaPoolOf(name);  // whose quotas its GPUs count in
     v.schedulable =
         n.state == model::NodeState::kUp && n.registered && !n.drain && n.unavailable.empty();
   }
@@ -123,6 +124,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     if (q.limit) v.limit = *q.limit;
     v.over_quota_weight = q.over_quota_weight;
     v.by_type = q.by_type;
+    v.by_pool = q.by_pool;
     v.is_leaf = q.is_project;
     v.min_runtime_s = q.min_runtime_s;
     v.usage = UsageOf(q.name);

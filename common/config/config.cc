@@ -177,6 +177,7 @@ class Parser {
       queues.push_back(std::move(d));
     }
     HERD_RETURN_IF_ERROR(BuildTree(queues));
+    HERD_RETURN_IF_ERROR(CheckQuotaPools());
     if (!FindQueueIn(config_.default_project, true)) {
       if (default_given) {
         return Error(default_at, "default_project",
@@ -369,10 +370,12 @@ class Parser {
   }
 
   // { gpu = 8, cpu = 128, memory = "1T" }. A limit starts unlimited, deserved starts at zero.
-  // With `typed`: also "gpu.TYPE" = N, GPUs of one type, into (*typed)[TYPE].
+  // With `typed`: also "gpu.TYPE" = N, GPUs of one type, into (*typed)[TYPE], and
+  // "pool.NAME" = N, GPUs of one pool's nodes, into (*pooled)[NAME].
   Status ResourcesValue(const toml::node& v, const Region& at, const std::string& path,
                         bool is_limit, model::Resources* out, std::array<bool, 3>* given,
-                        std::map<std::string, int64_t>* typed = nullptr) {
+                        std::map<std::string, int64_t>* typed = nullptr,
+                        std::map<std::string, int64_t>* pooled = nullptr) {
     const toml::table* t = v.as_table();
     if (!t) {
       return Error(
@@ -398,6 +401,11 @@ class Parser {
                            "; a type is 1 to 64 of a-z 0-9 . _ - (herd nodes shows each GPU's)");
         }
         HERD_RETURN_IF_ERROR(GpuAmount(value, kat, p, &(*typed)[type]));
+      } else if (k.starts_with("pool.") && pooled != nullptr) {
+        const std::string pool = k.substr(5);
+        if (pool.empty()) return Error(kat, p, "name a pool: \"pool.NAME\" ([pools.NAME])");
+        quota_pool_at_.try_emplace(pool, kat);
+        HERD_RETURN_IF_ERROR(GpuAmount(value, kat, p, &(*pooled)[pool]));
       } else if (k == "cpu") {
         (*given)[1] = true;
         HERD_RETURN_IF_ERROR(Int(value, kat, p, 0, kMaxCount, &out->cpus));
@@ -417,10 +425,13 @@ class Parser {
                        "expected a size such as \"512G\" or \"1T\", got " + TypeName(value));
         }
       } else {
-        return Error(kat, p,
-                     "unknown resource " + Quote(k) +
-                         (typed != nullptr ? "; use gpu, \"gpu.TYPE\" (GPUs of one type), cpu or memory"
-                                           : "; use gpu, cpu or memory"));
+        return Error(
+            kat, p,
+            "unknown resource " + Quote(k) +
+                (typed != nullptr
+                     ? "; use gpu, \"gpu.TYPE\" (GPUs of one type), \"pool.NAME\" (GPUs of "
+                       "one pool's nodes), cpu or memory"
+                     : "; use gpu, cpu or memory"));
       }
     }
     return Status::Ok();
@@ -515,6 +526,37 @@ class Parser {
   }
 
   // Without credentials anyone who reaches the socket can act as any user.
+  // Pools named in quotas share no node, so that each GPU counts in one pool's quota. Checked on
+  // every node herd.toml names: in [nodes.NAME], or by name in a quota pool's nodes.
+  Status CheckQuotaPools() const {
+    const std::vector<std::string> pools = config_.QuotaPools();
+    if (pools.size() < 2) return Status::Ok();
+    std::set<std::string> names;
+    for (const auto& [name, n] : config_.nodes) names.insert(name);
+    for (const std::string& pool : pools) {
+      for (const std::string& name : config_.PoolSelector(pool).names) {
+        if (name.find_first_of("*?") == std::string::npos) names.insert(name);
+      }
+    }
+    for (const std::string& node : names) {
+      std::string first;
+      for (const std::string& pool : pools) {
+        if (!config_.InPool(pool, node)) continue;
+        if (first.empty()) {
+          first = pool;
+          continue;
+        }
+        const Region& at = quota_pool_at_.at(pool);
+        return Error(at, "pool." + pool,
+                     "node " + Quote(node) + " is in pools " + Quote(first) + " and " +
+                         Quote(pool) + ", and both have quotas; a GPU counts in one pool's " +
+                         "quota: change [pools." + first + "] or [pools." + pool +
+                         "] so that they share no node, or drop the quota on one of them");
+      }
+    }
+    return Status::Ok();
+  }
+
   Status CheckAuth() {
     if (config_.auth.method != "none") return Status::Ok();
     for (const std::string& ep : config_.controller.listen) {
@@ -859,18 +901,20 @@ class Parser {
         HERD_RETURN_IF_ERROR(String(v, kat, p, &r.q.parent));
         r.parent_at = kat;
       } else if (k == "deserved") {
-        std::map<std::string, int64_t> typed;
+        std::map<std::string, int64_t> typed, pooled;
         HERD_RETURN_IF_ERROR(
-            ResourcesValue(v, kat, p, false, &r.q.deserved, &r.deserved_given, &typed));
+            ResourcesValue(v, kat, p, false, &r.q.deserved, &r.deserved_given, &typed, &pooled));
         for (const auto& [type, milli] : typed) r.q.by_type[type].deserved_milli = milli;
+        for (const auto& [pool, milli] : pooled) r.q.by_pool[pool].deserved_milli = milli;
         r.deserved_at = kat;
       } else if (k == "limit") {
         model::Resources limit;
         std::array<bool, 3> unused{};
-        std::map<std::string, int64_t> typed;
-        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, true, &limit, &unused, &typed));
+        std::map<std::string, int64_t> typed, pooled;
+        HERD_RETURN_IF_ERROR(ResourcesValue(v, kat, p, true, &limit, &unused, &typed, &pooled));
         if (limit != model::Resources{kUnlimited, kUnlimited, kUnlimited}) r.q.limit = limit;
         for (const auto& [type, milli] : typed) r.q.by_type[type].limit_milli = milli;
+        for (const auto& [pool, milli] : pooled) r.q.by_pool[pool].limit_milli = milli;
         r.limit_at = kat;
       } else if (k == "over_quota_weight") {
         HERD_RETURN_IF_ERROR(Weights(v, kat, p, &r.q));
@@ -888,7 +932,8 @@ class Parser {
     return Status::Ok();
   }
 
-  // over_quota_weight = 2, or per GPU type: { gpu = 2, "gpu.h100" = 4 } (gpu: every other).
+  // over_quota_weight = 2, or per GPU type or pool: { gpu = 2, "gpu.h100" = 4, "pool.train" = 3 }
+  // (gpu: every other).
   Status Weights(const toml::node& v, const Region& at, const std::string& path, QueueConfig* q) {
     auto weight = [&](const toml::node& n, const Region& nat, const std::string& p, double* out) {
       const std::optional<double> w = n.value<double>();
@@ -907,10 +952,15 @@ class Parser {
       } else if (k.starts_with("gpu.") && model::IsGpuTypeName(k.substr(4))) {
         HERD_RETURN_IF_ERROR(
             weight(value, key.source(), p, &q->by_type[k.substr(4)].over_quota_weight));
+      } else if (k.starts_with("pool.") && k.size() > 5) {
+        quota_pool_at_.try_emplace(k.substr(5), key.source());
+        HERD_RETURN_IF_ERROR(
+            weight(value, key.source(), p, &q->by_pool[k.substr(5)].over_quota_weight));
       } else {
         return Error(key.source(), p,
                      "unknown key " + Quote(k) +
-                         "; use gpu (the weight of every GPU) or \"gpu.TYPE\" (of one GPU type)");
+                         "; use gpu (the weight of every GPU), \"gpu.TYPE\" (of one GPU type) or "
+                         "\"pool.NAME\" (of one pool's GPUs)");
       }
     }
     return Status::Ok();
@@ -976,23 +1026,28 @@ class Parser {
       for (const RawQueue& c : raw) {
         if (c.q.parent == d.q.name) sum += c.q.deserved;
       }
-      // Per GPU type: a type the department's deserved does not name is its queues' sum.
-      std::map<std::string, int64_t> typed_sum;
-      for (const RawQueue& c : raw) {
-        if (c.q.parent != d.q.name) continue;
-        for (const auto& [type, tq] : c.q.by_type) typed_sum[type] += tq.deserved_milli;
-      }
-      for (const auto& [type, milli] : typed_sum) {
-        if (milli <= 0) continue;
-        auto own = d.q.by_type.find(type);
-        if (own == d.q.by_type.end() || own->second.deserved_milli == 0) {
-          d.q.by_type[type].deserved_milli = milli;
-        } else if (milli > own->second.deserved_milli) {
-          return Error(d.deserved_at, d.path + ".deserved",
-                       "its queues deserve " + Amount(0, milli) + " gpu." + type +
-                           " in all, more than the department's " +
-                           Amount(0, own->second.deserved_milli) +
-                           "; raise the department's deserved or lower its queues'");
+      // Per GPU type and pool: one the department's deserved does not name is its queues' sum.
+      for (const bool pools : {false, true}) {
+        std::map<std::string, int64_t> typed_sum;
+        for (const RawQueue& c : raw) {
+          if (c.q.parent != d.q.name) continue;
+          for (const auto& [type, tq] : pools ? c.q.by_pool : c.q.by_type) {
+            typed_sum[type] += tq.deserved_milli;
+          }
+        }
+        model::GpuTypeQuotas& own_quotas = pools ? d.q.by_pool : d.q.by_type;
+        for (const auto& [type, milli] : typed_sum) {
+          if (milli <= 0) continue;
+          auto own = own_quotas.find(type);
+          if (own == own_quotas.end() || own->second.deserved_milli == 0) {
+            own_quotas[type].deserved_milli = milli;
+          } else if (milli > own->second.deserved_milli) {
+            return Error(d.deserved_at, d.path + ".deserved",
+                         "its queues deserve " + Amount(0, milli) + (pools ? " pool." : " gpu.") +
+                             type + " in all, more than the department's " +
+                             Amount(0, own->second.deserved_milli) +
+                             "; raise the department's deserved or lower its queues'");
+          }
         }
       }
       int64_t* have[3] = {&d.q.deserved.gpu_milli, &d.q.deserved.cpus, &d.q.deserved.memory_mib};
@@ -1010,12 +1065,14 @@ class Parser {
       }
     }
     for (const RawQueue& r : raw) {
-      for (const auto& [type, tq] : r.q.by_type) {
-        if (tq.limit_milli >= 0 && tq.limit_milli < tq.deserved_milli) {
-          return Error(r.limit_at, r.path + ".limit.\"gpu." + type + "\"",
-                       Amount(0, tq.limit_milli) + " is below the deserved " +
-                           Amount(0, tq.deserved_milli) +
-                           "; a limit must be at least the deserved quota");
+      for (const bool pools : {false, true}) {
+        for (const auto& [type, tq] : pools ? r.q.by_pool : r.q.by_type) {
+          if (tq.limit_milli >= 0 && tq.limit_milli < tq.deserved_milli) {
+            return Error(
+                r.limit_at, r.path + ".limit.\"" + (pools ? "pool." : "gpu.") + type + "\"",
+                Amount(0, tq.limit_milli) + " is below the deserved " +
+                    Amount(0, tq.deserved_milli) + "; a limit must be at least the deserved quota");
+          }
         }
       }
       if (!r.q.limit) continue;
@@ -1049,6 +1106,7 @@ class Parser {
   }
 
   std::string source_;
+  std::map<std::string, Region> quota_pool_at_;  // where a quota first names each pool
   Config config_;
   Region listen_at_, method_at_, session_listen_at_;
   bool session_listen_set_ = false;
@@ -1087,14 +1145,17 @@ void GpuValue(toml::table& t, const std::string& key, int64_t milli) {
   }
 }
 
-// A queue's per-GPU-type quotas as "gpu.TYPE" keys of its deserved, limit and over_quota_weight.
+// A queue's per-GPU-type and per-pool quotas as "gpu.TYPE" and "pool.NAME" keys of its deserved,
+// limit and over_quota_weight.
 void PutTypedQuotas(toml::table& t, const QueueConfig& q) {
-  if (q.by_type.empty()) return;
+  if (q.by_type.empty() && q.by_pool.empty()) return;
   toml::table weights{{"gpu", q.over_quota_weight}};
   weights.is_inline(true);
   bool weighted = false;
-  for (const auto& [type, tq] : q.by_type) {
-    const std::string key = "gpu." + type;
+  std::vector<std::pair<std::string, model::GpuTypeQuota>> keyed;
+  for (const auto& [type, tq] : q.by_type) keyed.emplace_back("gpu." + type, tq);
+  for (const auto& [pool, tq] : q.by_pool) keyed.emplace_back("pool." + pool, tq);
+  for (const auto& [key, tq] : keyed) {
     GpuValue(*t["deserved"].as_table(), key, tq.deserved_milli);
     if (tq.limit_milli >= 0) {
       if (!t.contains("limit")) {
@@ -1161,6 +1222,21 @@ model::NodeSelector Config::PoolSelector(const std::string& pool) const {
   auto it = pools.find(pool);
   return it == pools.end() ? model::LabelPool(pool)
                            : model::NodeSelector{it->second.nodes, it->second.labels};
+}
+
+std::vector<std::string> Config::QuotaPools() const {
+  std::set<std::string> out;
+  for (const QueueConfig& q : queues) {
+    for (const auto& [pool, quota] : q.by_pool) out.insert(pool);
+  }
+  return {out.begin(), out.end()};
+}
+
+std::string Config::QuotaPoolOf(const std::string& name) const {
+  for (const std::string& pool : QuotaPools()) {
+    if (InPool(pool, name)) return pool;
+  }
+  return "";
 }
 
 std::vector<std::string> Config::PoolsOf(const std::string& name) const {

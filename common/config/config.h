@@ -115,6 +115,9 @@ struct QueueConfig {
   // Quotas per GPU type ("gpu.TYPE" keys of deserved, limit and over_quota_weight). A
   // department's typed deserved left out is the sum of its children's.
   model::GpuTypeQuotas by_type;
+  // Quotas per node pool ("pool.NAME" keys, likewise): they count only the GPUs of that pool's
+  // nodes. Pools named so share no node (checked at load).
+  model::GpuTypeQuotas by_pool;
   // Resolved: empty in the file means the parent's list. "*" = anyone; empty = nobody.
   std::vector<std::string> members;
   int64_t min_runtime_s = -1;  // -1 = the parent's, else the job's class's
@@ -221,6 +224,10 @@ struct Config {
   model::NodeSelector PoolSelector(const std::string& pool) const;
   // Whether node `name` is in pool `pool` (configured, else by its label pool = POOL).
   bool InPool(const std::string& pool, const std::string& name) const;
+  // The pools some queue's quota names ("pool.NAME" keys), sorted.
+  std::vector<std::string> QuotaPools() const;
+  // The quota pool node `name` is in (of QuotaPools(); they share no node), "" when none.
+  std::string QuotaPoolOf(const std::string& name) const;
   // True when `user` may submit to `project` (listed, or the project admits "*").
   bool IsMember(std::string_view project, std::string_view user) const;
 };

@@ -87,8 +87,10 @@ std::string Text(const PendingReason& r) {
              AmountText(r.component, r.used) + " in use, job needs " +
              AmountText(r.component, r.need) + ")";
     case ReasonCode::kTypedLimit:
-      return queue + " is at its limit of " + FormatGpuMilli(r.amount) + " " + r.gpu_types +
-             (r.amount == 1000 ? " GPU (" : " GPUs (") + FormatGpuMilli(r.used) +
+      return queue + " is at its limit of " + FormatGpuMilli(r.amount) +
+             (r.gpu_types.empty() ? "" : " " + r.gpu_types) +
+             (r.amount == 1000 ? " GPU" : " GPUs") +
+             (r.target.empty() ? "" : " in pool " + r.target) + " (" + FormatGpuMilli(r.used) +
              " in use, job needs " + FormatGpuMilli(r.need) + ")";
     case ReasonCode::kQuotaHeld:
       return "project " + r.queue + "'s deserved quota is held for job " + std::to_string(r.job) +

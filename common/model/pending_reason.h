@@ -28,8 +28,8 @@ enum class ReasonCode {
   kArrayLimit,          // job: the array's id; count: its cap
   kUnknownProject,      // queue
   kLimit,               // queue, department, component, amount (the limit), used, need
-  kTypedLimit,          // queue, department, gpu_types (one type), amount, used, need
-                        // (thousandths)
+  kTypedLimit,          // queue, department, gpu_types (one type) or target (one quota
+                        // pool), amount, used, need (thousandths)
   kQuotaHeld,           // queue, job + job_class (the holder), component, used, amount
                         // (deserved)
   kWithinQuotaOnly,     // job_class, component, used, amount (deserved)

@@ -47,15 +47,15 @@ struct Resources {
 };
 
 // A queue's quota on the GPUs of one type (herd.toml's "gpu.TYPE" keys; the type as
-// common/model/fleet.h derives it): it counts only GPUs of that type, in thousandths. The queue's
-// `gpu` quota still counts every GPU.
+// common/model/fleet.h derives it) or of the nodes of one pool ("pool.NAME" keys): it counts only
+// those GPUs, in thousandths. The queue's `gpu` quota still counts every GPU.
 struct GpuTypeQuota {
   int64_t deserved_milli = 0;
   int64_t limit_milli = -1;       // -1: no limit of its own
   double over_quota_weight = -1;  // < 0: the queue's over_quota_weight
   bool operator==(const GpuTypeQuota&) const = default;
 };
-using GpuTypeQuotas = std::map<std::string, GpuTypeQuota>;  // by GPU type
+using GpuTypeQuotas = std::map<std::string, GpuTypeQuota>;  // by GPU type (or by pool)
 
 // One component's amount for messages: "8 GPUs", "0.5 GPUs", "16 cores", "64G memory".
 std::string AmountText(int component, int64_t value);

@@ -85,7 +85,7 @@ HERD_SCHEMA(ProjectTypeStatus, nullptr, F(type) F(deserved) F(limit) F(fair_shar
 HERD_SCHEMA(ProjectStatus, nullptr,
             F(name) F(parent) F(is_project) F(deserved) F(limit) F(fair_share) F(allocated)
                 F(pending_demand) F(running_jobs) F(pending_jobs) F(usage_gpu_seconds)
-                    F(over_quota_weight) F(effective_weight) F(by_type))
+                    F(over_quota_weight) F(effective_weight) F(by_type) F(by_pool))
 HERD_SCHEMA(ProjectsReply, "projects_reply", F(projects))
 HERD_SCHEMA(AdminRequest, "admin", F(action) F(args))
 HERD_SCHEMA(AdminReply, "admin_reply", F(message))

@@ -190,6 +190,8 @@ struct ProjectStatus {
   double over_quota_weight = 1;
   double effective_weight = 1;
   std::vector<ProjectTypeStatus> by_type;  // per GPU type some queue's quota names, by type
+  // Likewise per node pool some queue's quota names ("pool.NAME"), by pool (`type` is the pool).
+  std::vector<ProjectTypeStatus> by_pool;
   bool operator==(const ProjectStatus&) const = default;
 };
 struct ProjectsReply {

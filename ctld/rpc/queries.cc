@@ -236,6 +236,9 @@ Status QueryRequests::OnProjects(Controller& ctl, const net::Incoming& in,
       for (const auto& [type, t] : it->second->by_type) {
         p.by_type.push_back({type, t.deserved, t.limit, t.fair_share, t.allocated});
       }
+      for (const auto& [pool, t] : it->second->by_pool) {
+        p.by_pool.push_back({pool, t.deserved, t.limit, t.fair_share, t.allocated});
+      }
     }
     std::tie(p.pending_jobs, p.running_jobs) = counts[q.name];
     reply.projects.push_back(std::move(p));

@@ -28,8 +28,8 @@ enum class Block { kNone, kUnknownQueue, kLimit, kQuota, kHeld, kNoFit };
 
 struct QueueState;
 
-// GPU thousandths per GPU type some queue's quota names (Cycle::types_, in its order); empty when
-// no quota names a type.
+// GPU thousandths per GPU type or quota pool some queue's quota names (Cycle::types_, in its
+// order); empty when no quota names a type or a pool.
 using TypedGpus = std::vector<int64_t>;
 
 struct JobState {
@@ -70,8 +70,9 @@ struct QueueState {
   // other class of the queue may take the queue beyond its deserved quota meanwhile: what it took
   // would keep that job out once its victims have stopped.
   const JobState* quota_held_for = nullptr;
-  // Per GPU type of Cycle::types_ (gpu_types.cc): what `allocated`, `running`, `stopping`, `fair`
-  // and `smallest` are for the GPUs of that type alone, and the view's quota of that type.
+  // Per GPU type or quota pool of Cycle::types_ (gpu_types.cc): what `allocated`, `running`,
+  // `stopping`, `fair` and `smallest` are for the GPUs of that type (pool) alone, and the view's
+  // quota of it.
   TypedGpus typed_allocated, typed_running, typed_stopping, typed_fair, typed_smallest;
   TypedGpus typed_deserved, typed_limit;  // limit -1: none
 };
@@ -81,7 +82,7 @@ struct QuotaHit {
   Block block = Block::kNone;
   const QueueState* queue = nullptr;  // the queue (or department) whose limit or quota it is
   int component = 0;                  // 0 GPUs, 1 cores, 2 memory
-  int type = -1;                      // a limit of one GPU type (Cycle::types_), every one the job may use
+  int type = -1;  // a limit of one GPU type or pool (Cycle::types_), every one the job may use
 };
 
 // What of PlaceOptions changes where a job may go (Cycle::KeyOf): spread, own reservation, quota
@@ -150,12 +151,21 @@ class Cycle {
   TypedGpus TypedOf(const std::vector<model::WorkerPlacement>& placement) const;
   const TypedGpus& TypedOf(const RunningJob& job) const;  // REQUIRES: job is in snap_.running
   int TypeIndex(const std::string& model) const;  // in types_; -1 for a type no quota names
+  int PoolIndex(const std::string& pool) const;   // likewise for a quota pool; -1 for ""
+  bool HasPools() const { return first_pool_ < types_.size(); }
+  // The quota pools (indexes in types_, -1: in none) of the nodes named, or of every node.
+  std::vector<int> PoolsOf(const std::optional<std::vector<std::string>>& nodes) const;
+  // The nodes named, or every node, whose quota pool (as PoolsOf) `pool_ok` accepts, sorted.
+  std::vector<std::string> NodesWhere(const std::optional<std::vector<std::string>>& nodes,
+                                      const std::function<bool(int)>& pool_ok) const;
   const std::vector<std::string>& ModelsOf(const JobState& job) const;  // GPU models it may use
   // Whether a limit of `model`'s type (of the job's queue or an ancestor) has no room for `job`;
   // sets *hit to it.
   bool TypeLimited(const JobState& job, const std::string& model, QuotaHit* hit) const;
+  bool SetLimited(const JobState& job, int t, QuotaHit* hit) const;  // likewise of types_[t]
   QuotaHit TypedLimitHit(const JobState& job) const;  // a limit on every type the job may use
-  void NarrowTypes(JobState& job);  // its shape left off the GPU types whose limits have no room
+  void NarrowTypes(
+      JobState& job);  // its shape left off the types and pools whose limits have no room
   model::PendingReason TypedLimitReason(const JobState& job, const QuotaHit& hit) const;
   // Whether `q`, with `taken` gone, stays above its fair share and deserved quota of every GPU
   // type `holds` has some of, by at least its smallest job there: it may lose `holds`.
@@ -163,6 +173,7 @@ class Cycle {
   // Narrows the job's shape to the GPU types its project stays within its fair share or deserved
   // quota of with it (`typed_only`: only types some quota names); false when none is left.
   bool NarrowToEntitled(JobState& job, bool typed_only);
+  std::vector<bool> Wanted(const JobState& job) const;  // the named sets its shape may use
   bool ReclaimWithTypes(JobState& job);
   bool ReclaimOfType(JobState& job);
   void TypedShares(const QueueState& q, QueueShare& out) const;
@@ -272,7 +283,11 @@ class Cycle {
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name
-  std::vector<std::string> types_;   // GPU types some queue's quota names, sorted
+  // GPU types some queue's quota names, sorted, then (from first_pool_) the quota pools, sorted.
+  std::vector<std::string> types_;
+  size_t first_pool_ = 0;
+  std::vector<int> pool_set_;        // per cluster_ node: its quota pool's index in types_, -1 none
+  std::vector<int> all_pools_;       // PoolsOf(every node)
   std::vector<std::string> models_;  // every GpuSlot::model of the snapshot, sorted
   std::vector<TypedGpus> typed_of_;  // per snap_.running entry
   std::set<Shape> no_reserve_;  // shapes too few nodes can be reserved for

@@ -1,6 +1,11 @@
-// Quotas per GPU type (QueueView::by_type; herd.toml(5) "QUOTAS PER GPU TYPE"). A queue's `gpu`
-// quota, fair share and limit keep counting every GPU; a type's quota counts only the GPUs whose
-// GpuSlot::model is that type. Per type:
+// Quotas per GPU type (QueueView::by_type; herd.toml(5) "QUOTAS PER GPU TYPE") and per node pool
+// (QueueView::by_pool; "QUOTAS PER NODE POOL"). Both are quotas on a named set of GPUs, and one
+// code path serves both: Cycle::types_ lists the named types, then the named pools; "type" below
+// means either. A queue's `gpu` quota, fair share and limit keep counting every GPU; a type's quota
+// counts only the GPUs whose GpuSlot::model is that type, a pool's only the GPUs of the nodes whose
+// NodeView::quota_pool is that pool. A GPU counts in its type's set and its pool's; a job may run
+// where both have room (the two are narrowed apart: models by Shape::gpu_models, pools by
+// Shape::nodes). Per type:
 // * fair share: the GPUs of that type divided by the two-step rule of fair_share.cc, with each
 //   queue's deserved, limit and over-quota weight of that type; a pending job counts in the
 //   demand of every type it may run on;
@@ -12,8 +17,10 @@
 //   every resource reclaims as before (ReclaimShare) with that rule added; any other project under
 //   its quota of a type reclaims jobs on GPUs of that type only (ReclaimOfType). TakeBack (starts
 //   of this cycle giving way) follows the same entitlement.
-// Without typed quotas types_ is empty and nothing here changes a decision.
+// Without typed or pool quotas types_ is empty and nothing here changes a decision.
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <set>
 
 #include "common/model/units.h"
@@ -22,7 +29,7 @@
 namespace herd::sched::internal {
 
 std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& queues,
-                                               const std::string& type,
+                                               const std::string& type, bool pool,
                                                const std::map<std::string, int64_t>& demand,
                                                int64_t capacity) {
   std::vector<QueueView> typed;
@@ -35,7 +42,8 @@ std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& que
     v.over_quota_weight = q.over_quota_weight;
     v.usage = q.usage;  // recent use lowers the weight of every type's surplus alike
     v.limit = {q.limit.gpu_milli, -1, -1};
-    if (auto it = q.by_type.find(type); it != q.by_type.end()) {
+    const model::GpuTypeQuotas& quotas = pool ? q.by_pool : q.by_type;
+    if (auto it = quotas.find(type); it != quotas.end()) {
       const model::GpuTypeQuota& t = it->second;
       v.deserved.gpu_milli = t.deserved_milli;
       if (t.limit_milli >= 0 && (v.limit.gpu_milli < 0 || t.limit_milli < v.limit.gpu_milli)) {
@@ -54,12 +62,22 @@ std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& que
 }
 
 void Cycle::InitTypes() {
-  std::set<std::string> named, models;
+  std::set<std::string> named, pools, models;
   for (const QueueView& q : snap_.queues) {
     for (const auto& [type, quota] : q.by_type) named.insert(type);
+    for (const auto& [pool, quota] : q.by_pool) pools.insert(pool);
   }
-  if (named.empty()) return;
+  if (named.empty() && pools.empty()) return;
   types_.assign(named.begin(), named.end());
+  first_pool_ = types_.size();
+  types_.insert(types_.end(), pools.begin(), pools.end());
+  pool_set_.assign(cluster_.nodes.size(), -1);
+  std::set<int> all_pools;
+  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+    pool_set_[i] = PoolIndex(cluster_.nodes[i].view->quota_pool);
+    all_pools.insert(pool_set_[i]);
+  }
+  all_pools_.assign(all_pools.begin(), all_pools.end());
   for (const NodeView& n : snap_.nodes) {
     for (const GpuSlot& g : n.gpus) models.insert(g.model);
   }
@@ -72,8 +90,9 @@ void Cycle::InitTypes() {
     }
     q.typed_limit.assign(n, -1);
     for (size_t i = 0; i < n; ++i) {
-      auto it = q.view->by_type.find(types_[i]);
-      if (it == q.view->by_type.end()) continue;
+      const model::GpuTypeQuotas& quotas = i < first_pool_ ? q.view->by_type : q.view->by_pool;
+      auto it = quotas.find(types_[i]);
+      if (it == quotas.end()) continue;
       q.typed_deserved[i] = it->second.deserved_milli;
       q.typed_limit[i] = it->second.limit_milli;
     }
@@ -98,7 +117,8 @@ void Cycle::InitTypes() {
       add(snap_.running[k].evicted_for != 0 ? a->typed_stopping : a->typed_allocated, t, +1);
     }
   }
-  // Demand per type: held and stopping GPUs of that type, and every pending job that may run on it.
+  // Demand per type: held and stopping GPUs of that type, and every pending job that may run on it
+  // (on a pool: that may use one of its nodes).
   std::vector<std::map<std::string, int64_t>> demand(n);
   for (auto& [name, q] : queues_) {
     if (!q.view->is_leaf) continue;
@@ -106,11 +126,15 @@ void Cycle::InitTypes() {
   }
   auto wants = [&](const std::string& queue, const PendingJob& p, int64_t milli) {
     if (milli <= 0 || !queues_.count(queue)) return;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < first_pool_; ++i) {
       if (p.gpu_models.empty() ||
           std::find(p.gpu_models.begin(), p.gpu_models.end(), types_[i]) != p.gpu_models.end()) {
         demand[i][queue] += milli;
       }
+    }
+    if (!HasPools()) return;
+    for (int t : PoolsOf(p.nodes)) {
+      if (t >= 0) demand[static_cast<size_t>(t)][queue] += milli;
     }
   };
   for (JobState& j : jobs_) {
@@ -123,21 +147,58 @@ void Cycle::InitTypes() {
   for (const PendingJob& p : snap_.held_out)
     wants(p.queue, p, Shape::Of(p.request).Total().gpu_milli);
   for (size_t i = 0; i < n; ++i) {
+    const bool pool = i >= first_pool_;
     int64_t capacity = 0;
     for (const NodeView& node : snap_.nodes) {
       if (!node.schedulable) continue;
-      for (const GpuSlot& g : node.gpus) capacity += g.model == types_[i] ? 1000 : 0;
+      for (const GpuSlot& g : node.gpus) {
+        capacity += (pool ? node.quota_pool : g.model) == types_[i] ? 1000 : 0;
+      }
     }
     for (const auto& [name, milli] :
-         TypedFairShares(snap_.queues, types_[i], demand[i], capacity)) {
+         TypedFairShares(snap_.queues, types_[i], pool, demand[i], capacity)) {
       if (auto q = queues_.find(name); q != queues_.end()) q->second.typed_fair[i] = milli;
     }
   }
 }
 
 int Cycle::TypeIndex(const std::string& model) const {
-  auto t = std::lower_bound(types_.begin(), types_.end(), model);
-  return t != types_.end() && *t == model ? static_cast<int>(t - types_.begin()) : -1;
+  const auto end = types_.begin() + static_cast<std::ptrdiff_t>(first_pool_);
+  auto t = std::lower_bound(types_.begin(), end, model);
+  return t != end && *t == model ? static_cast<int>(t - types_.begin()) : -1;
+}
+
+int Cycle::PoolIndex(const std::string& pool) const {
+  if (pool.empty()) return -1;
+  const auto begin = types_.begin() + static_cast<std::ptrdiff_t>(first_pool_);
+  auto t = std::lower_bound(begin, types_.end(), pool);
+  return t != types_.end() && *t == pool ? static_cast<int>(t - types_.begin()) : -1;
+}
+
+std::vector<int> Cycle::PoolsOf(const std::optional<std::vector<std::string>>& nodes) const {
+  if (!nodes) return all_pools_;
+  std::set<int> out;
+  for (const std::string& name : *nodes) {
+    if (const int i = cluster_.NodeIndex(name); i >= 0) out.insert(pool_set_[i]);
+  }
+  return {out.begin(), out.end()};
+}
+
+std::vector<std::string> Cycle::NodesWhere(const std::optional<std::vector<std::string>>& nodes,
+                                           const std::function<bool(int)>& pool_ok) const {
+  std::vector<std::string> out;
+  if (nodes) {
+    for (const std::string& name : *nodes) {
+      const int i = cluster_.NodeIndex(name);
+      if (i >= 0 && pool_ok(pool_set_[i])) out.push_back(name);
+    }
+    return out;  // already sorted
+  }
+  for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
+    if (pool_ok(pool_set_[i])) out.push_back(cluster_.nodes[i].view->name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 TypedGpus Cycle::TypedOf(const std::vector<model::WorkerPlacement>& placement) const {
@@ -147,6 +208,7 @@ TypedGpus Cycle::TypedOf(const std::vector<model::WorkerPlacement>& placement) c
     const int i = cluster_.NodeIndex(w.node);
     if (i < 0) continue;
     for (int index : w.gpus) {
+      if (const int p = pool_set_[i]; p >= 0) out[p] += w.gpu_milli_each;
       for (const GpuSlot& g : cluster_.nodes[i].view->gpus) {
         if (g.index != index) continue;
         if (const int t = TypeIndex(g.model); t >= 0) out[t] += w.gpu_milli_each;
@@ -168,7 +230,10 @@ const std::vector<std::string>& Cycle::ModelsOf(const JobState& job) const {
 
 bool Cycle::TypeLimited(const JobState& job, const std::string& model, QuotaHit* hit) const {
   const int t = TypeIndex(model);
-  if (t < 0) return false;
+  return t >= 0 && SetLimited(job, t, hit);
+}
+
+bool Cycle::SetLimited(const JobState& job, int t, QuotaHit* hit) const {
   for (const QueueState* a : job.queue->up) {
     const int64_t limit = a->typed_limit[t];
     if (limit >= 0 && a->typed_allocated[t] + a->typed_stopping[t] + job.total.gpu_milli > limit) {
@@ -182,8 +247,19 @@ bool Cycle::TypeLimited(const JobState& job, const std::string& model, QuotaHit*
 QuotaHit Cycle::TypedLimitHit(const JobState& job) const {
   if (types_.empty() || job.total.gpu_milli <= 0 || job.queue == nullptr) return {};
   QuotaHit first, hit;
+  bool room = false;
   for (const std::string& model : ModelsOf(job)) {
-    if (!TypeLimited(job, model, &hit)) return {};
+    if (!TypeLimited(job, model, &hit)) {
+      room = true;
+      break;
+    }
+    if (first.block == Block::kNone) first = hit;
+  }
+  if (!room && first.block != Block::kNone) return first;
+  if (!HasPools()) return {};
+  first = {};  // a limit on every pool the job may use
+  for (int t : PoolsOf(job.pending->nodes)) {
+    if (t < 0 || !SetLimited(job, t, &hit)) return {};
     if (first.block == Block::kNone) first = hit;
   }
   return first;
@@ -199,8 +275,21 @@ void Cycle::NarrowTypes(JobState& job) {
   if (keep.empty()) return;  // TypedLimitHit blocks it
   if (keep.size() == ModelsOf(job).size()) keep = job.pending->gpu_models;
   std::sort(keep.begin(), keep.end());
-  if (keep != job.shape.gpu_models) {
-    job.shape = Shape::Of(job.pending->request, keep, job.pending->nodes);
+  std::optional<std::vector<std::string>> nodes = job.pending->nodes;
+  if (HasPools()) {  // and off the nodes of pools whose limits have no room
+    std::vector<bool> full(types_.size(), false);
+    bool any_full = false, any_open = false;
+    for (int t : PoolsOf(job.pending->nodes)) {
+      const bool f = t >= 0 && SetLimited(job, t, &hit);
+      if (f) full[static_cast<size_t>(t)] = true;
+      any_full = any_full || f;
+      any_open = any_open || !f;
+    }
+    if (!any_open) return;  // TypedLimitHit blocks it
+    if (any_full) nodes = NodesWhere(job.pending->nodes, [&](int t) { return t < 0 || !full[t]; });
+  }
+  if (keep != job.shape.gpu_models || (HasPools() && nodes != job.shape.nodes)) {
+    job.shape = Shape::Of(job.pending->request, keep, nodes);
   }
 }
 
@@ -211,7 +300,7 @@ model::PendingReason Cycle::TypedLimitReason(const JobState& job, const QuotaHit
   r.code = model::ReasonCode::kTypedLimit;
   r.queue = a.view->name;
   r.department = !a.view->is_leaf;
-  r.gpu_types = types_[t];
+  (t < first_pool_ ? r.gpu_types : r.target) = types_[t];
   r.amount = a.typed_limit[t];
   r.used = a.typed_allocated[t] + a.typed_stopping[t];
   r.need = job.total.gpu_milli;
@@ -231,20 +320,63 @@ bool Cycle::TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedG
   return true;
 }
 
+// Models and pools are narrowed apart. With `typed_only`, a side (models or pools) with a named set
+// the project is entitled to keeps only such sets, the other side keeps its sets of no quota and
+// those it is entitled to; one side at least must have such a set.
 bool Cycle::NarrowToEntitled(JobState& job, bool typed_only) {
   if (job.total.gpu_milli <= 0) return !typed_only;
   const QueueState& own = *job.queue;
-  std::vector<std::string> entitled;
+  auto entitled = [&](int t) {
+    const int64_t with = own.typed_allocated[t] + job.total.gpu_milli;
+    return with <= own.typed_fair[t] || with <= own.typed_deserved[t];
+  };
+  std::vector<std::string> named, other;  // models of a named type it is entitled to; of none
   for (const std::string& model : job.shape.gpu_models.empty() ? models_ : job.shape.gpu_models) {
     const int t = TypeIndex(model);
-    const int64_t with = t < 0 ? 0 : own.typed_allocated[t] + job.total.gpu_milli;
-    if (t < 0 ? !typed_only : (with <= own.typed_fair[t] || with <= own.typed_deserved[t])) {
-      entitled.push_back(model);
+    if (t < 0) {
+      other.push_back(model);
+    } else if (entitled(t)) {
+      named.push_back(model);
     }
   }
-  if (entitled.empty()) return false;
-  job.shape = Shape::Of(job.pending->request, entitled, job.pending->nodes);
+  std::vector<bool> pool_ok(types_.size(), false);
+  bool pool_named = false;
+  const std::vector<int> pools = HasPools() ? PoolsOf(job.shape.nodes) : std::vector<int>{-1};
+  for (int t : pools) {
+    if (t >= 0 && entitled(t)) pool_ok[static_cast<size_t>(t)] = pool_named = true;
+  }
+  if (typed_only && named.empty() && !pool_named) return false;
+  if (!typed_only || named.empty()) {
+    named.insert(named.end(), other.begin(), other.end());
+    std::sort(named.begin(), named.end());
+  }
+  const bool only_named_pools = typed_only && pool_named;
+  auto pool_may = [&](int t) { return t < 0 ? !only_named_pools : pool_ok[t]; };
+  bool some = false, all = true;
+  for (int t : pools) {
+    if (pool_may(t)) {
+      some = true;
+    } else {
+      all = false;
+    }
+  }
+  if (named.empty() || !some) return false;
+  std::optional<std::vector<std::string>> nodes = job.shape.nodes;
+  if (!all) nodes = NodesWhere(job.shape.nodes, pool_may);
+  job.shape = Shape::Of(job.pending->request, named, nodes);
   return true;
+}
+
+std::vector<bool> Cycle::Wanted(const JobState& job) const {
+  std::vector<bool> wanted(types_.size(), false);
+  for (const std::string& model : job.shape.gpu_models) {
+    if (const int t = TypeIndex(model); t >= 0) wanted[static_cast<size_t>(t)] = true;
+  }
+  if (!HasPools()) return wanted;
+  for (int t : PoolsOf(job.shape.nodes)) {
+    if (t >= 0) wanted[static_cast<size_t>(t)] = true;
+  }
+  return wanted;
 }
 
 // Its shape is put back when it fails.
@@ -282,8 +414,7 @@ std::vector<JobState*> Cycle::StartsOfType(const JobState& job, const std::vecto
 }
 
 bool Cycle::TakeBackOfType(JobState& job) {
-  std::vector<bool> wanted(types_.size(), false);
-  for (const std::string& model : job.shape.gpu_models) wanted[TypeIndex(model)] = true;
+  const std::vector<bool> wanted = Wanted(job);
   const VictimMemo memo{'u', job.queue, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) return false;
   const std::vector<JobState*> may = StartsOfType(job, wanted);
@@ -296,8 +427,7 @@ bool Cycle::ReclaimOfType(JobState& job) {
   const QueueState* own = job.queue;
   const Shape before = job.shape;
   if (!NarrowToEntitled(job, true)) return false;  // the types of a quota it is under
-  std::vector<bool> wanted(types_.size(), false);
-  for (const std::string& model : job.shape.gpu_models) wanted[TypeIndex(model)] = true;
+  const std::vector<bool> wanted = Wanted(job);
   const VictimMemo memo{'y', own, 0, Block::kNone, job.shape, KeyOf(OptionsFor(job))};
   if (no_victims_.count(memo)) {
     job.shape = before;
@@ -370,7 +500,9 @@ bool Cycle::ReclaimOfType(JobState& job) {
   Withdraw(needed, job);
   std::string type;
   const TypedGpus room = TypedOf(plan->placement);
-  for (size_t t = 0; t < types_.size() && type.empty(); ++t) type = room[t] > 0 ? types_[t] : "";
+  for (size_t t = 0; t < types_.size() && type.empty(); ++t) {
+    if (room[t] > 0 && wanted[t]) type = t < first_pool_ ? types_[t] : types_[t] + " pool";
+  }
   Commit(job, *plan,
          {.kind = EvictionKind::kReclaim, .project = job.pending->queue, .gpu_type = type});
   return true;
@@ -378,8 +510,8 @@ bool Cycle::ReclaimOfType(JobState& job) {
 
 void Cycle::TypedShares(const QueueState& q, QueueShare& out) const {
   for (size_t t = 0; t < types_.size(); ++t) {
-    out.by_type[types_[t]] = {q.typed_deserved[t], q.typed_limit[t], q.typed_fair[t],
-                              q.typed_running[t]};
+    (t < first_pool_ ? out.by_type : out.by_pool)[types_[t]] = {
+        q.typed_deserved[t], q.typed_limit[t], q.typed_fair[t], q.typed_running[t]};
   }
 }
 

@@ -187,10 +187,10 @@ std::map<std::string, model::Resources> ComputeFairShares(
     const model::Resources& capacity);
 
 // The fair shares of the GPUs of one type (thousandths): `capacity` divided as ComputeFairShares
-// divides, with each queue's quota of that type (QueueView::by_type; a queue without one: nothing
-// deserved, its `gpu` limit, its over_quota_weight). `demand`: per leaf, of that type.
+// divides, with each queue's quota of that type (QueueView::by_type, or by_pool when `pool`; a
+// queue without one: nothing deserved, its `gpu` limit, its over_quota_weight). `demand`: per leaf.
 std::map<std::string, int64_t> TypedFairShares(const std::vector<QueueView>& queues,
-                                               const std::string& type,
+                                               const std::string& type, bool pool,
                                                const std::map<std::string, int64_t>& demand,
                                                int64_t capacity);
 

@@ -123,14 +123,18 @@ int64_t Gpu(const std::string& text) {
   return r.value();
 }
 
-// "gpu:8,cpu:64,mem:1T" over `base`; with `typed`, also "gpu.TYPE:4" (GPUs of one type) into it.
+// "gpu:8,cpu:64,mem:1T" over `base`; with `typed`, also "gpu.TYPE:4" (GPUs of one type) into it
+// and with `pooled`, "pool.NAME:4" into that.
 model::Resources ParseResources(const std::string& text, model::Resources base,
-                                std::map<std::string, int64_t>* typed) {
+                                std::map<std::string, int64_t>* typed,
+                                std::map<std::string, int64_t>* pooled) {
   for (const std::string& part : Split(text, ',')) {
     auto kv = Split(part, ':');
     if (kv.size() != 2) throw std::runtime_error("bad resources " + text);
     if (typed != nullptr && kv[0].starts_with("gpu.")) {
       (*typed)[Dec(kv[0].substr(4))] = kv[1] == "-1" ? -1 : Gpu(kv[1]);
+    } else if (pooled != nullptr && kv[0].starts_with("pool.")) {
+      (*pooled)[Dec(kv[0].substr(5))] = kv[1] == "-1" ? -1 : Gpu(kv[1]);
     } else if (kv[0] == "gpu") {
       base.gpu_milli = kv[1] == "-1" ? -1 : Gpu(kv[1]);
     } else if (kv[0] == "cpu") {
@@ -327,12 +331,18 @@ Scenario ParseScenario(const std::string& text) {
         q.name = Dec(l.words.at(0));
         q.parent = l.opts.count("parent") ? Dec(l.opts["parent"]) : "";
         if (std::count(l.words.begin(), l.words.end(), "department")) departments.insert(q.name);
-        std::map<std::string, int64_t> deserved, limit;
-        if (l.opts.count("deserved")) q.deserved = ParseResources(l.opts["deserved"], {}, &deserved);
-        if (l.opts.count("limit")) q.limit = ParseResources(l.opts["limit"], {-1, -1, -1}, &limit);
+        std::map<std::string, int64_t> deserved, limit, pool_deserved, pool_limit;
+        if (l.opts.count("deserved")) {
+          q.deserved = ParseResources(l.opts["deserved"], {}, &deserved, &pool_deserved);
+        }
+        if (l.opts.count("limit")) {
+          q.limit = ParseResources(l.opts["limit"], {-1, -1, -1}, &limit, &pool_limit);
+        }
         for (const auto& [type, milli] : deserved) q.by_type[type].deserved_milli = milli;
         for (const auto& [type, milli] : limit) q.by_type[type].limit_milli = milli;
-        // weight=2, or per GPU type: weight=gpu:2,gpu.h100:4
+        for (const auto& [pool, milli] : pool_deserved) q.by_pool[pool].deserved_milli = milli;
+        for (const auto& [pool, milli] : pool_limit) q.by_pool[pool].limit_milli = milli;
+        // weight=2, or per GPU type or pool: weight=gpu:2,gpu.h100:4,pool.train:3
         for (const std::string& part : l.opts.count("weight") ? Split(l.opts["weight"], ',')
                                                                : std::vector<std::string>{}) {
           auto kv = Split(part, ':');
@@ -340,8 +350,11 @@ Scenario ParseScenario(const std::string& text) {
             q.over_quota_weight = std::stod(kv.back());
           } else if (kv.size() == 2 && kv[0].starts_with("gpu.")) {
             q.by_type[Dec(kv[0].substr(4))].over_quota_weight = std::stod(kv[1]);
+          } else if (kv.size() == 2 && kv[0].starts_with("pool.")) {
+            q.by_pool[Dec(kv[0].substr(5))].over_quota_weight = std::stod(kv[1]);
           } else {
-            throw std::runtime_error("bad weight " + part + "; use weight=2 or weight=gpu:2,gpu.TYPE:4");
+            throw std::runtime_error("bad weight " + part +
+                                     "; use weight=2 or weight=gpu:2,gpu.TYPE:4,pool.NAME:4");
           }
         }
         if (l.opts.count("usage")) q.usage = std::stod(l.opts["usage"]);
@@ -397,6 +410,7 @@ Scenario ParseScenario(const std::string& text) {
             n.labels[Dec(p.at(0))] = Dec(p.at(1));
           }
         }
+        if (l.opts.count("quota_pool")) n.quota_pool = Dec(l.opts["quota_pool"]);
         n.schedulable = !std::count(l.words.begin(), l.words.end(), "down");
         s.nodes.push_back(FreeNode(n));
       } else if (kind == "gpu") {  // gpu NODE INDEX [numa=N] [switch=S] [memory=SIZE] [model=M]

@@ -17,8 +17,11 @@
 //         [department]   (a queue that holds no jobs even without children)
 //         per GPU type (QueueView::by_type): deserved=gpu:8,gpu.h100:4 limit=gpu.h100:6
 //         weight=2,gpu.h100:3 (the type as node model= names it)
+//         per quota pool (QueueView::by_pool): deserved=gpu:8,pool.train:6 limit=pool.train:6
+//         weight=2,pool.train:3 (the pool as node quota_pool= names it)
 //   node NAME gpus=8 cores=64 memory=512G [model=A100] [gpu_memory=80G] [numa=2] [per_switch=2]
-//        [nics=switch|numa] [labels=rack:r1,switch:s1] [down]
+//        [nics=switch|numa] [labels=rack:r1,switch:s1] [quota_pool=P] [down]
+//        (quota_pool: NodeView::quota_pool, the pool some queue's quota names that it is in)
 //        exact layout instead: [numa_cores=0:0-7,16-23/1:8-15,24-31] [nic_switch=0:mlx5_0,1:mlx5_1]
 //        [nic_numa=0:mlx5_0] and, with gpus=0, one line per GPU:
 //   gpu NODE INDEX [numa=N] [switch=S] [memory=80G] [model=M]
@@ -43,7 +46,8 @@
 //   expect reason ID contains "text"                 expect reserve ID [on n1,n2]
 //   expect reason ID is CODE       (model::ReasonCodeName: gpu_block, limit, preempted_jobs, ...)
 //   expect share Q fair=gpu:4 [allocated=gpu:2]      expect nic ID NAME
-//          (fair=gpu.h100:2: its fair share of the h100 GPUs, QueueShare::by_type)
+//          (fair=gpu.h100:2: its fair share of the h100 GPUs, QueueShare::by_type; pool.train:2:
+//          of the GPUs of quota pool train, QueueShare::by_pool)
 //   expect cores ID within A-B                       expect deterministic
 //   expect estimate ID by T | at T | none [over_limit|no_time_limit|never_fits]
 //          (sched::EstimateStart, herd why's estimate: it could start at or before / exactly at

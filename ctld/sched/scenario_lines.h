@@ -25,9 +25,11 @@ std::vector<std::string> Tokens(const std::string& line);
 std::vector<std::string> DecList(const std::string& s);
 // tokens[from...] as positional words and key=value options.
 Line ParseLine(const std::vector<std::string>& tokens, size_t from);
-// "gpu:8,cpu:64,mem:1T" over `base`; with `typed`, also "gpu.TYPE:4" (GPUs of one type) into it.
+// "gpu:8,cpu:64,mem:1T" over `base`; with `typed`, also "gpu.TYPE:4" (GPUs of one type) into it
+// and with `pooled`, "pool.NAME:4" (GPUs of one quota pool's nodes) into that.
 model::Resources ParseResources(const std::string& text, model::Resources base,
-                                std::map<std::string, int64_t>* typed = nullptr);
+                                std::map<std::string, int64_t>* typed = nullptr,
+                                std::map<std::string, int64_t>* pooled = nullptr);
 // "n1[0,1]+n2[4-7]" -> (node, gpu indexes) per worker; "n1" -> node with no GPU list (nullopt).
 std::vector<std::pair<std::string, std::optional<std::vector<int>>>> ParseWhere(
     const std::string& s);

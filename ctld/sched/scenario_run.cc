@@ -200,18 +200,23 @@ void CheckExpects(const Snapshot& snap, const Policy& policy,
         for (const auto& [key, got] : {std::pair{"fair", q->fair_share}, std::pair{"allocated", q->allocated},
                                        std::pair{"deserved", q->deserved}}) {
           if (!l.opts.count(key)) continue;
-          std::map<std::string, int64_t> typed;
-          model::Resources want = ParseResources(l.opts[key], got, &typed);
+          std::map<std::string, int64_t> typed, pooled;
+          model::Resources want = ParseResources(l.opts[key], got, &typed, &pooled);
           if (!(want == got)) fails.push_back(where + key + " is " + model::FormatResources(got));
-          for (const auto& [type, milli] : typed) {  // fair=gpu.h100:4: of that GPU type
-            auto t = q->by_type.find(type);
+          for (const auto& [name, milli] : typed) pooled["gpu." + name] = milli;
+          for (const auto& [name, milli] : pooled) {  // fair=gpu.h100:4 (of a type), pool.train:4
+            const bool pool = !name.starts_with("gpu.");
+            const auto& sets = pool ? q->by_pool : q->by_type;
+            const std::string type = pool ? name : name.substr(4);
+            auto t = sets.find(type);
             const std::string k = key;
-            const int64_t have = t == q->by_type.end() ? 0
-                                 : k == "fair"         ? t->second.fair_share
-                                 : k == "allocated"    ? t->second.allocated
-                                                       : t->second.deserved;
+            const int64_t have = t == sets.end()    ? 0
+                                 : k == "fair"      ? t->second.fair_share
+                                 : k == "allocated" ? t->second.allocated
+                                                    : t->second.deserved;
             if (have != milli) {
-              fails.push_back(where + key + " of " + type + " is " + model::FormatGpuMilli(have) + " GPUs");
+              fails.push_back(where + key + " of " + (pool ? "pool " : "") + type + " is " +
+                              model::FormatGpuMilli(have) + " GPUs");
             }
           }
         }

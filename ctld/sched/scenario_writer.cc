@@ -126,6 +126,12 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
       limit += ",gpu." + Enc(type) + ":" + (t.limit_milli < 0 ? "-1" : Gpu(t.limit_milli));
       if (t.over_quota_weight >= 0) weight += ",gpu." + Enc(type) + ":" + Number(t.over_quota_weight);
     }
+    for (const auto& [pool, t] : q.by_pool) {  // and per quota pool
+      deserved += ",pool." + Enc(pool) + ":" + Gpu(t.deserved_milli);
+      limit += ",pool." + Enc(pool) + ":" + (t.limit_milli < 0 ? "-1" : Gpu(t.limit_milli));
+      if (t.over_quota_weight >= 0)
+        weight += ",pool." + Enc(pool) + ":" + Number(t.over_quota_weight);
+    }
     o << " deserved=" << ResourcesText(q.deserved) << deserved << " limit=" << ResourcesText(q.limit)
       << limit << " weight=" << Number(q.over_quota_weight) << weight << " min_runtime=" << q.min_runtime_s;
     if (q.usage != 0) o << " usage=" << Number(q.usage);
@@ -166,6 +172,7 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
       for (const auto& [k, v] : n.labels) text += (text.empty() ? "" : ",") + Enc(k) + ":" + Enc(v);
       o << " labels=" << text;
     }
+    if (!n.quota_pool.empty()) o << " quota_pool=" << Enc(n.quota_pool);
     o << (n.schedulable ? "" : " down") << "\n";
     for (const GpuSlot& g : n.gpus) {
       o << "gpu " << Enc(n.name) << " " << g.index << " numa=" << g.numa << " switch=" << g.pcie_switch

@@ -60,9 +60,9 @@ struct PreemptDecision {
   model::JobId for_job = 0;
   EvictionKind kind = EvictionKind::kReclaim;
   // What EvictionText quotes: for_job's project and, by kind, kPreempt: its class and priority;
-  // kReclaim: what its project is below (its fair share of gpu_type GPUs when gpu_type is set, else
-  // its deserved quota when below_deserved, else its fair share); kConsolidate: the GPUs it asks
-  // for (per worker) and the node it fits on.
+  // kReclaim: what its project is below (its fair share of gpu_type GPUs, "h100" or "train pool",
+  // when set, else its deserved quota when below_deserved, else its fair share); kConsolidate: the
+  // GPUs it asks for (per worker) and the node it fits on.
   std::string project = {};
   std::string job_class = {};
   int priority = 0;
@@ -100,6 +100,7 @@ struct QueueShare {
     bool operator==(const OfType&) const = default;
   };
   std::map<std::string, OfType> by_type = {};
+  std::map<std::string, OfType> by_pool = {};  // likewise per quota pool (QueueView::by_pool)
 };
 
 struct Decisions {

@@ -43,6 +43,9 @@ struct NodeView {
   bool schedulable = true;                    // false: DOWN or DRAIN (running jobs stay)
   std::map<int, std::string> nic_by_switch;   // pcie_switch -> NIC name
   std::map<int, std::string> nic_by_numa;     // NUMA id -> NIC name
+  // The node pool some queue's quota names that this node is in (QueueView::by_pool); "" none.
+  // Quota pools share no node, so each GPU counts in at most one.
+  std::string quota_pool = {};
   bool operator==(const NodeView&) const = default;
 };
 
@@ -58,6 +61,9 @@ struct QueueView {
   // Quotas on the GPUs of one type (GpuSlot::model): fair shares, limits and reclaim per type
   // (fair_share.cc TypedFairShares, evict.cc ReclaimByType).
   model::GpuTypeQuotas by_type = {};
+  // Quotas on the GPUs of the nodes of one pool (NodeView::quota_pool), by pool: the same rules
+  // per pool as per type (gpu_types.cc); a GPU counts in its type's quota and its pool's.
+  model::GpuTypeQuotas by_pool = {};
   // Recent use in GPU-seconds, decayed by [scheduler] fair_share_half_life (ctld/sched/usage.h);
   // a department's is its subtree's. 0 everywhere: the surplus goes by over_quota_weight alone.
   double usage = 0;

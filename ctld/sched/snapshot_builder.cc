@@ -16,6 +16,7 @@ NodeView FreeNode(const NodeFacts& n) {
   v.name = n.name;
   v.nic_by_switch = n.nic_by_switch;
   v.nic_by_numa = n.nic_by_numa;
+  v.quota_pool = n.quota_pool;
   for (const GpuFacts& g : n.gpus) {
     v.gpus.push_back(FreeGpu(g));
     if (g.nic.empty()) continue;

@@ -38,6 +38,7 @@ struct NodeFacts {
   std::map<std::string, std::string> labels;
   bool schedulable = true;                                // false: DOWN or DRAIN
   std::map<int, std::string> nic_by_switch, nic_by_numa;  // NICs besides those of `gpus`
+  std::string quota_pool = {};                            // NodeView::quota_pool
 };
 
 // `g` with all of it free.

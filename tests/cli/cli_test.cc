@@ -58,6 +58,7 @@ struct FakeState {
   proto::WhyReply why_reply;
   std::vector<proto::HistoryRequest> history_requests;
   proto::HistoryReply history_reply;
+  proto::ProjectsReply projects_reply;
 };
 
 class FakeController : public Controller {
@@ -107,6 +108,10 @@ class FakeController : public Controller {
   Result<proto::WhyReply> Why(const proto::WhyRequest&) override {
     if (!s_->fail.ok()) return s_->fail;
     return s_->why_reply;
+  }
+  Result<proto::ProjectsReply> Projects(const proto::ProjectsRequest&) override {
+    if (!s_->fail.ok()) return s_->fail;
+    return s_->projects_reply;
   }
   Result<proto::HistoryReply> History(const proto::HistoryRequest& r) override {
     s_->history_requests.push_back(r);
@@ -225,6 +230,42 @@ TEST_F(CliTest, ContainerJobStartsInTheContainersRootUnlessChdirIsGiven) {
   ASSERT_EQ(Herd({"submit", "--image", "img", "--chdir", "/data", "--", "true"}).code, kExitOk);
   EXPECT_EQ(fake_.submits.at(0).spec.cwd, "/");
   EXPECT_EQ(fake_.submits.at(1).spec.cwd, "/data");
+}
+
+// herd projects --pool shows the tree's quota and use of one node pool's GPUs, as --type does of
+// one GPU type; --json carries every pool's under by_pool.
+TEST_F(CliTest, ProjectsShowTheQuotaAndUseOfOnePool) {
+  proto::ProjectStatus a;
+  a.name = "a";
+  a.is_project = true;
+  a.by_type = {{"h100", 4000, -1, 4000, 1000}};
+  a.by_pool = {{"train", 6000, 7000, 6500, 3000}};
+  proto::ProjectStatus b;
+  b.name = "b";
+  b.is_project = true;
+  fake_.projects_reply.projects = {a, b};
+  Outcome r = Herd({"projects", "--pool", "train"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("a +- +project +6 +7 +6.5 +3\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("b +- +project +0 +- +0 +0\n"));
+  EXPECT_THAT(r.out, HasSubstr("GPUs of pool train's nodes only"));
+
+  r = Herd({"projects", "--pool", "infer"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("no project has a quota of pool 'infer' (pools with quotas: train); "
+                               "herd.toml(5) sets them as \"pool.infer\" keys"));
+  r = Herd({"projects", "--pool", "train", "--type", "h100"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("give --type or --pool, not both"));
+
+  r = Herd({"projects", "--json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto json = nlohmann::json::parse(r.out);
+  EXPECT_EQ(json[0]["by_pool"]["train"]["deserved"], 6);
+  EXPECT_EQ(json[0]["by_pool"]["train"]["limit"], 7);
+  EXPECT_EQ(json[0]["by_pool"]["train"]["allocated"], 3);
+  EXPECT_EQ(json[0]["by_type"]["h100"]["deserved"], 4);
+  EXPECT_TRUE(json[1]["by_pool"].empty());
 }
 
 TEST_F(CliTest, SubmitDefaultsLeaveProjectToTheController) {

@@ -310,9 +310,57 @@ TEST(ConfigTest, QuotasPerGpuTypeAreGpuDotTypeKeys) {
   EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { \"gpu.H 100\" = 4 }\n"),
               HasSubstr("not a GPU type: 'H 100'"));
   EXPECT_THAT(ErrorOf("[projects.p]\nover_quota_weight = { cpu = 2 }\n"),
-              HasSubstr("unknown key 'cpu'; use gpu (the weight of every GPU) or \"gpu.TYPE\""));
+              HasSubstr("unknown key 'cpu'; use gpu (the weight of every GPU), \"gpu.TYPE\""));
   EXPECT_THAT(ErrorOf("[projects.p]\nover_quota_weight = { \"gpu.h100\" = -1 }\n"),
               HasSubstr("expected a number from 0 to 1000000"));
+}
+
+TEST(ConfigTest, QuotasPerPoolArePoolDotNameKeys) {
+  Config c = MustParse(
+      "[pools.train]\nnodes = [\"t[1-2]\"]\n[pools.infer]\nnodes = [\"i1\"]\n"
+      "[departments.research]\n"
+      "[projects.a]\ndepartment = \"research\"\n"
+      "deserved = { gpu = 8, \"gpu.h100\" = 4, \"pool.train\" = 6 }\n"
+      "limit = { \"pool.train\" = 7, \"pool.infer\" = 2 }\n"
+      "over_quota_weight = { gpu = 2, \"pool.train\" = 3 }\n"
+      "[projects.b]\ndepartment = \"research\"\ndeserved = { \"pool.train\" = 2 }\n");
+  const QueueConfig& a = *c.FindQueue("a");
+  EXPECT_EQ(a.by_pool.at("train"), (model::GpuTypeQuota{6000, 7000, 3}));
+  EXPECT_EQ(a.by_pool.at("infer"), (model::GpuTypeQuota{0, 2000, -1}));
+  EXPECT_EQ(a.by_type.at("h100").deserved_milli, 4000);  // beside the type's
+  // A department's pool left out is the sum of its queues'.
+  EXPECT_EQ(c.FindQueue("research")->by_pool.at("train").deserved_milli, 8000);
+  EXPECT_EQ(c.QuotaPools(), (std::vector<std::string>{"infer", "train"}));
+  EXPECT_EQ(c.QuotaPoolOf("t2"), "train");
+  EXPECT_EQ(c.QuotaPoolOf("i1"), "infer");
+  EXPECT_EQ(c.QuotaPoolOf("x9"), "");
+
+  EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { \"pool.train\" = 4 }\n"
+                      "limit = { \"pool.train\" = 2 }\n"),
+              HasSubstr("projects.p.limit.\"pool.train\": 2 is below the deserved 4"));
+  EXPECT_THAT(ErrorOf("[departments.d]\ndeserved = { \"pool.train\" = 2 }\n"
+                      "[projects.p]\ndepartment = \"d\"\ndeserved = { \"pool.train\" = 4 }\n"),
+              HasSubstr("its queues deserve 4 pool.train in all, more than the department's 2"));
+}
+
+// Each GPU counts in one pool's quota: pools with quotas must not share a node.
+TEST(ConfigTest, QuotaPoolsSharingANodeAreAnError) {
+  const std::string pools =
+      "[pools.train]\nnodes = [\"dgx[01-04]\"]\n"
+      "[pools.big]\nlabels = { mem = \"2T\" }\n"
+      "[nodes.dgx03]\nlabels = { mem = \"2T\" }\n";
+  EXPECT_THAT(ErrorOf(pools + "[projects.p]\ndeserved = { \"pool.train\" = 4 }\n"
+                              "[projects.q]\ndeserved = { \"pool.big\" = 2 }\n"),
+              HasSubstr("node 'dgx03' is in pools 'big' and 'train', and both have quotas; a GPU "
+                        "counts in one pool's quota: change [pools.big] or [pools.train] so that "
+                        "they share no node, or drop the quota on one of them"));
+  // One pool with a quota may overlap pools that have none.
+  Config c = MustParse(pools + "[projects.p]\ndeserved = { \"pool.train\" = 4 }\n");
+  EXPECT_EQ(c.QuotaPoolOf("dgx03"), "train");
+  // Pools with quotas that share no node are fine.
+  MustParse(
+      "[pools.a]\nnodes = [\"n[1-2]\"]\n[pools.b]\nnodes = [\"n[3-4]\"]\n"
+      "[projects.p]\ndeserved = { \"pool.a\" = 1, \"pool.b\" = 1 }\n");
 }
 
 TEST(ConfigTest, UnknownClassKeyIsAnError) {
@@ -481,8 +529,8 @@ TEST(ConfigTest, UnitsOfSizesDurationsAndGpus) {
   EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { memory = \"lots\" }\n"),
               HasSubstr("projects.p.deserved.memory: invalid size 'lots'"));
   EXPECT_THAT(ErrorOf("[projects.p]\ndeserved = { gpus = 2 }\n"),
-              HasSubstr("unknown resource 'gpus'; use gpu, \"gpu.TYPE\" (GPUs of one type), cpu "
-                        "or memory"));
+              HasSubstr("unknown resource 'gpus'; use gpu, \"gpu.TYPE\" (GPUs of one type), "
+                        "\"pool.NAME\" (GPUs of one pool's nodes), cpu or memory"));
 }
 
 TEST(ConfigTest, MergeTomlExtraWinsTablesMergeArraysAreReplaced) {
@@ -518,8 +566,8 @@ TEST(ConfigTest, ToTomlRoundTrips) {
       "min_runtime = \"20m\"\n"
       "[departments.cv]\nparent = \"research\"\n"
       "[projects.vision]\ndepartment = \"cv\"\ndeserved = { gpu = 8.5, cpu = 128, memory = "
-      "\"1T\", \"gpu.h100\" = 4 }\nlimit = { gpu = 24, \"gpu.h100\" = 6 }\n"
-      "over_quota_weight = { gpu = 2.5, \"gpu.h100\" = 3 }\n"
+      "\"1T\", \"gpu.h100\" = 4, \"pool.dev\" = 2 }\nlimit = { gpu = 24, \"gpu.h100\" = 6 }\n"
+      "over_quota_weight = { gpu = 2.5, \"gpu.h100\" = 3, \"pool.dev\" = 1.5 }\n"
       "[projects.speech]\ndepartment = \"research\"\ndeserved = { memory = 1537 }\n"
       "[nodes.dgx01]\nlabels = { pool = \"train\", rack = \"r1\" }\n"
       "[pools.dev]\nnodes = [\"ws[01-02]\", \"lab*\"]\nlabels = { gpu = \"a6000\" }\n"

@@ -185,6 +185,70 @@ members = ["*"]
   EXPECT_TRUE(alice.Submit(Spec(0, "interactive", "free")).ok());
 }
 
+// A job held to a pool (--pool) that a limit of that pool could never admit is refused at submit;
+// one free to run outside the pool is not.
+TEST(SubmitTest, JobAPoolLimitCanNeverAdmitIsRefused) {
+  auto c = InProcessCluster::Started({R"(
+[pools.train]
+nodes = ["n1"]
+
+[projects.a]
+limit = { "pool.train" = 2 }
+members = ["*"]
+)", {{"n1"}, {"n2"}}});
+  ASSERT_NE(c, nullptr);
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec spec = Spec(3, "train", "a");
+  spec.pool = "train";
+  auto refused = alice.Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the job needs 3 GPUs in pool train but project a may use at most 2 GPUs "
+                        "there: ask for less, or for another pool (--pool)"));
+  spec.pool = "";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+  spec = Spec(2, "train", "a");
+  spec.pool = "train";
+  EXPECT_TRUE(alice.Submit(spec).ok());
+}
+
+// herd-ctld tells the scheduler which quota pool each node is in ([pools.NAME] of herd.toml): a
+// project at its limit in pool train starts no more jobs there, and its jobs free to run anywhere
+// start outside the pool.
+TEST(JobLifecycleTest, APoolLimitHoldsOnThatPoolsNodesOnly) {
+  auto c = InProcessCluster::Started({R"(
+[pools.train]
+nodes = ["n2"]
+
+[projects.a]
+limit = { "pool.train" = 2 }
+members = ["*"]
+)", {{"n1"}, {"n2"}}});
+  ASSERT_NE(c, nullptr);
+  model::JobSpec in_pool = Spec(1, "train", "a");
+  in_pool.pool = "train";
+  std::vector<model::JobId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(c->Submit(kAlice, in_pool));
+  const model::JobId anywhere = c->Submit(kAlice, Spec(1, "train", "a"));
+  c->Cycle();
+  int running = 0;
+  for (model::JobId id : ids) {
+    model::Job job = c->Job(id);
+    if (job.state == JobState::kRunning || job.state == JobState::kStarting) {
+      ++running;
+      EXPECT_EQ(job.placement.at(0).node, "n2");
+    } else {
+      EXPECT_THAT(job.reason, HasSubstr("project a is at its limit of 2 GPUs in pool train (2 in "
+                                        "use, job needs 1)"));
+    }
+  }
+  EXPECT_EQ(running, 2);
+  model::Job job = c->Job(anywhere);
+  ASSERT_FALSE(job.placement.empty()) << job.reason;
+  EXPECT_EQ(job.placement.at(0).node, "n1");
+}
+
 // A session (herd run, --pty) in a container is refused at submit with what to do instead, not
 // failed on its node once scheduled; without a session an image is fine, and so is a session
 // without one.

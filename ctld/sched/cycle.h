@@ -85,13 +85,10 @@ struct QuotaHit {
   int type = -1;  // a limit of one GPU type or pool (Cycle::types_), every one the job may use
 };
 
-// What of PlaceOptions changes where a job may go (Cycle::KeyOf): spread, own reservation, quota
-// queue, share queue, end.
-using OptionsKey = std::tuple<bool, model::JobId, const void*, const void*, int64_t>;
-
 // A failed victim search: kind, queue, class priority, block, shape and the key of its placement
-// options: every input that changes the answer.
-using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape, OptionsKey>;
+// options (Cycle::OptionsKey): every input that changes the answer.
+using VictimMemo = std::tuple<char, const QueueState*, int, Block, Shape,
+                              std::tuple<bool, model::JobId, const void*, int64_t>>;
 
 // The victims chosen for one pending job and where that job will go once they are gone.
 struct VictimPlan {
@@ -135,6 +132,8 @@ class Cycle {
   bool WithinDeserved(const QueueState& q, const model::Resources& more) const;
   bool KeepsShare(const QueueState& q, const model::Resources& more) const;  // fair share or deserved
   bool HoldsOnlyDeserved(const QueueState& q) const;  // never a reclaim victim then
+  // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
+  using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;
   OptionsKey KeyOf(const PlaceOptions& o) const;
   double TurnKey(const QueueState& q) const;  // the allocate pass's order of queues (lowest first)
   const ClassView& ClassOf(const std::string& name) const;

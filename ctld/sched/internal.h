@@ -73,7 +73,6 @@ struct NodeState {
   // Held for a pending job (DESIGN.md "Reserve"): see Cluster::Usable for who else may start here.
   model::JobId reserved_for = 0;
   const void* reserved_queue = nullptr;  // the holder's queue
-  bool reserved_borrows = false;         // the holder takes its queue beyond its fair share
   int64_t reserved_start = INT64_MAX;    // when the holder can start here at the latest; MAX unknown
   void Refresh();                  // recomputes the sums from gpus / FreeCores()
   // NUMA id -> free core ids (ascending once changed; the view's order before).
@@ -89,17 +88,11 @@ struct NodeState {
 struct PlaceOptions {
   Placement policy = Placement::kHerd;
   // A node reserved for another job is usable only by a job that will have ended (time limit) by
-  // the time the reservation can start, by a job that stays within its own queue's deserved quota
-  // when the holder is of another queue, and by a preemptible job that stays within its queue's
-  // fair share when the holder is of another queue that it takes beyond its fair share. The
-  // holder's own reservation never blocks it.
+  // the time the reservation can start, and by a job that stays within its own queue's deserved
+  // quota when the holder is of another queue. The holder's own reservation never blocks it.
   bool ignore_reservations = false;
   model::JobId job = 0;          // the job placed
   const void* quota_queue = nullptr;  // its queue, when it stays within that queue's deserved quota
-  // Its queue, when it is preemptible and stays within that queue's fair share or deserved quota:
-  // it may also use nodes reserved for a job of another queue that takes its queue beyond its fair
-  // share (that job could not reclaim it now, and is not owed the room).
-  const void* share_queue = nullptr;
   int64_t ends_at = 0;           // 0: no time limit; else when it will have ended at the latest
   const std::vector<int>* only = nullptr;  // restrict to these node indexes
   const Shape* shape = nullptr;  // the shape placed, whose Shape::NodeOk the node must pass

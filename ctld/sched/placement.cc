@@ -389,9 +389,6 @@ bool Cluster::Usable(const NodeState& node, const PlaceOptions& o) const {
   if (o.shape != nullptr && !o.shape->NodeOk(node.view->name)) return false;
   if (node.reserved_for == 0 || o.ignore_reservations || node.reserved_for == o.job) return true;
   if (o.ends_at > 0 && o.ends_at <= node.reserved_start) return true;
-  if (node.reserved_borrows && o.share_queue != nullptr && o.share_queue != node.reserved_queue) {
-    return true;
-  }
   return o.quota_queue != nullptr && o.quota_queue != node.reserved_queue;
 }
 

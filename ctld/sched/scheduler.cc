@@ -237,11 +237,6 @@ PlaceOptions Cycle::OptionsFor(const JobState& job) const {
        (job.job_class->within_quota_only && CheckQuota(job).block == Block::kNone))) {
     o.quota_queue = job.queue;
   }
-  // Within its fair share, a preemptible job may use nodes reserved for another queue's job that
-  // borrows (PlaceOptions::share_queue): should shares change, that queue can take them back.
-  if (job.queue != nullptr && job.job_class->preemptible && KeepsShare(*job.queue, job.total)) {
-    o.share_queue = job.queue;
-  }
   if (job.pending->request.time_limit_s > 0) o.ends_at = snap_.now + job.pending->request.time_limit_s;
   return o;
 }
@@ -272,10 +267,10 @@ bool Cycle::HoldsOnlyDeserved(const QueueState& q) const {
 }
 
 // Key of the options that change where a job may go: the same key, the same feasibility answer.
-OptionsKey Cycle::KeyOf(const PlaceOptions& o) const {
-  if (reserved_by_.empty()) return {o.policy == Placement::kSpread, 0, nullptr, nullptr, 0};
+Cycle::OptionsKey Cycle::KeyOf(const PlaceOptions& o) const {
+  if (reserved_by_.empty()) return {o.policy == Placement::kSpread, 0, nullptr, 0};
   return {o.policy == Placement::kSpread, reserved_by_.count(o.job) ? o.job : 0, o.quota_queue,
-          o.share_queue, o.ends_at};
+          o.ends_at};
 }
 
 Decisions Cycle::Run() {

@@ -280,7 +280,6 @@ void Cycle::Reserve(JobState& job) {
     NodeState& n = cluster_.nodes[cluster_.NodeIndex(name)];
     n.reserved_for = p.id;
     n.reserved_queue = job.queue;
-    n.reserved_borrows = !KeepsShare(*job.queue, job.total);
     n.reserved_start = start;
   }
   reserved_by_.insert(p.id);

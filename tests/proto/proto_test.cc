@@ -128,7 +128,8 @@ template <> ProjectsRequest Sample() { return {}; }
 template <> ProjectStatus Sample() {
   return {"vision", "research", true, {8000, 128, 1048576}, {24000, -1, -1}, {12000, 160, 2097152},
           {10500, 96, 524288}, {2000, 8, 65536}, 7, 3, 86400.125, 2, 0.2871745887492587,
-          {{"a100", 8000, -1, 10000, 9000}, {"h100", 4000, 6000, 2000, 1500}}};
+          {{"a100", 8000, -1, 10000, 9000}, {"h100", 4000, 6000, 2000, 1500}},
+          {{"train", 6000, 8000, 5000, 4000}}};
 }
 template <> AdminRequest Sample() { return {"drain", {"dgx01"}}; }
 template <> AdminReply Sample() { return {"node dgx01 drained"}; }

@@ -525,11 +525,26 @@ class Parser {
     return Status::Ok();
   }
 
-  // Without credentials anyone who reaches the socket can act as any user.
-  // Pools named in quotas share no node, so that each GPU counts in one pool's quota. Checked on
-  // every node herd.toml names: in [nodes.NAME], or by name in a quota pool's nodes.
+  // Pools named in quotas exist ([pools.NAME], or a node's `pool` label) and share no node, so
+  // that each GPU counts in one pool's quota. Checked on every node herd.toml names: in
+  // [nodes.NAME], or by name in a quota pool's nodes.
   Status CheckQuotaPools() const {
     const std::vector<std::string> pools = config_.QuotaPools();
+    for (const std::string& pool : pools) {
+      if (config_.pools.count(pool)) continue;
+      bool labelled = false;
+      for (const auto& [name, n] : config_.nodes) {
+        auto label = n.labels.find("pool");
+        labelled = labelled || (label != n.labels.end() && label->second == pool);
+      }
+      if (labelled) continue;
+      std::string known;
+      for (const auto& [name, p] : config_.pools) known += (known.empty() ? "" : ", ") + name;
+      return Error(quota_pool_at_.at(pool), "pool." + pool,
+                   "no pool " + Quote(pool) + " is defined (pools: " +
+                       (known.empty() ? std::string("none") : known) + "): add [pools." + pool +
+                       "], give nodes the label pool = " + Quote(pool) + ", or fix the name");
+    }
     if (pools.size() < 2) return Status::Ok();
     std::set<std::string> names;
     for (const auto& [name, n] : config_.nodes) names.insert(name);
@@ -557,6 +572,7 @@ class Parser {
     return Status::Ok();
   }
 
+  // Without credentials anyone who reaches the socket can act as any user.
   Status CheckAuth() {
     if (config_.auth.method != "none") return Status::Ok();
     for (const std::string& ep : config_.controller.listen) {

@@ -363,6 +363,20 @@ TEST(ConfigTest, QuotaPoolsSharingANodeAreAnError) {
       "[projects.p]\ndeserved = { \"pool.a\" = 1, \"pool.b\" = 1 }\n");
 }
 
+// A quota on a pool that no [pools.NAME] and no node's `pool` label defines (a misspelt name)
+// would hold no GPU: an error that lists the pools there are.
+TEST(ConfigTest, AQuotaOnAnUndefinedPoolIsAnError) {
+  EXPECT_THAT(ErrorOf("[pools.train]\nnodes = [\"n1\"]\n"
+                      "[projects.p]\ndeserved = { gpu = 2, \"pool.trian\" = 2 }\n"),
+              HasSubstr("pool.trian: no pool 'trian' is defined (pools: train): add [pools.trian], "
+                        "give nodes the label pool = 'trian', or fix the name"));
+  // A node's `pool` label defines a pool without a table.
+  Config c = MustParse(
+      "[nodes.n1]\nlabels = { pool = \"infer\" }\n"
+      "[projects.p]\ndeserved = { \"pool.infer\" = 1 }\n");
+  EXPECT_EQ(c.QuotaPoolOf("n1"), "infer");
+}
+
 TEST(ConfigTest, UnknownClassKeyIsAnError) {
   EXPECT_THAT(ErrorOf("[classes.train]\npreemptable = true\n"),
               HasSubstr("herd.toml:2:1: classes.train.preemptable: unknown class key"));

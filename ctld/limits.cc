@@ -115,6 +115,31 @@ Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& confi
                      " there: ask for less, or for another pool (--pool)");
     }
   }
+  // A job allowed only some GPU types (--gpu-type) whose every type a limit of that type keeps
+  // below its need can never start.
+  if (need.gpu_milli > 0 && !spec.gpu_types.empty()) {
+    std::string refused;  // why the last type is ruled out
+    for (const std::string& type : spec.gpu_types) {
+      std::string why;
+      for (const config::QueueConfig* q = project; q != nullptr && why.empty();
+           q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
+        auto it = q->by_type.find(type);
+        if (it == q->by_type.end() || it->second.limit_milli < 0) continue;
+        if (need.gpu_milli > it->second.limit_milli) {
+          why = "the job needs " + AmountText(0, need.gpu_milli) + " of type " + type + " but " +
+                (q->is_project ? "project " : "department ") + q->name + " may use at most " +
+                AmountText(0, it->second.limit_milli) + " of that type: ask for less, or for " +
+                "another type (--gpu-type)";
+        }
+      }
+      if (why.empty()) {
+        refused.clear();
+        break;
+      }
+      refused = why;
+    }
+    if (!refused.empty()) return Invalid(refused);
+  }
   if (project == nullptr || !cls.within_quota_only) return Status::Ok();
   for (int c = 0; c < model::Resources::kComponents; ++c) {
     const int64_t deserved = project->deserved.Component(c);

@@ -213,6 +213,35 @@ members = ["*"]
   EXPECT_TRUE(alice.Submit(spec).ok());
 }
 
+// A job allowed only GPU types (--gpu-type) whose limits each keep it below its need is refused
+// at submit, naming the limit; one that may use any type, or fits, is not.
+TEST(SubmitTest, JobTheTypedLimitsCanNeverAdmitIsRefused) {
+  auto c = InProcessCluster::Started({R"(
+[projects.a]
+limit = { "gpu.a100" = 2, "gpu.h100" = 1 }
+members = ["*"]
+)", {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  TestClient alice = c->Client(kAlice);
+  model::JobSpec spec = Spec(3, "train", "a");
+  spec.gpu_types = {"a100"};
+  auto refused = alice.Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalid);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("the job needs 3 GPUs of type a100 but project a may use at most 2 GPUs "
+                        "of that type: ask for less, or for another type (--gpu-type)"));
+  spec.gpu_types = {"a100", "h100"};
+  refused = alice.Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("may use at most 1 GPU of that type"));
+  spec.gpu_types = {};
+  EXPECT_TRUE(alice.Submit(spec).ok());
+  spec = Spec(2, "train", "a");
+  spec.gpu_types = {"a100"};
+  EXPECT_TRUE(alice.Submit(spec).ok());
+}
+
 // herd-ctld tells the scheduler which quota pool each node is in ([pools.NAME] of herd.toml): a
 // project at its limit in pool train starts no more jobs there, and its jobs free to run anywhere
 // start outside the pool.

@@ -58,6 +58,13 @@ def lint(args):
                 print(f"FAIL {name}: .so target {target} is missing")
                 failures += 1
             continue
+        with open(path, encoding="utf-8") as f:
+            stray = [n for n, line in enumerate(f, 1)
+                     if any(ord(ch) < 32 and ch not in "\t\n" for ch in line)]
+        if stray:  # e.g. a form feed where \\fB was meant: groff shows it as a bare letter
+            print(f"FAIL {name}: control characters on lines {stray[:5]}")
+            failures += 1
+            continue
         r = subprocess.run(cmd + [path], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True, timeout=30)
         if r.returncode != 0 or r.stderr.strip():

@@ -86,6 +86,28 @@ Status CheckSubmitBytes(size_t members, size_t total_bytes, const config::Contro
   return Status::Ok();
 }
 
+namespace {
+
+// The first queue from `project` up whose limit on GPU set `name` (a pool or a type, as `set`
+// picks) is below `need` GPU thousandths, with that limit in *limit; nullptr when none is.
+const config::QueueConfig* LimitBelow(const config::Config& config,
+                                      const config::QueueConfig* project,
+                                      model::GpuTypeQuotas config::QueueConfig::*set,
+                                      const std::string& name, int64_t need, int64_t* limit) {
+  for (const config::QueueConfig* q = project; q != nullptr;
+       q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
+    auto it = (q->*set).find(name);
+    if (it == (q->*set).end() || it->second.limit_milli < 0) continue;
+    if (need > it->second.limit_milli) {
+      *limit = it->second.limit_milli;
+      return q;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& config,
                          const config::ClassConfig& cls) {
   const model::Resources need = spec.PerWorker() * spec.workers;
@@ -104,14 +126,13 @@ Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& confi
     }
   }
   // A job held to a pool with quotas (--pool) counts against that pool's limits alone.
-  for (const config::QueueConfig* q = project; q != nullptr && !spec.pool.empty();
-       q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
-    auto it = q->by_pool.find(spec.pool);
-    if (it == q->by_pool.end() || it->second.limit_milli < 0) continue;
-    if (need.gpu_milli > it->second.limit_milli) {
+  int64_t limit = 0;
+  if (!spec.pool.empty()) {
+    if (const config::QueueConfig* q = LimitBelow(config, project, &config::QueueConfig::by_pool,
+                                                  spec.pool, need.gpu_milli, &limit)) {
       return Invalid("the job needs " + AmountText(0, need.gpu_milli) + " in pool " + spec.pool +
                      " but " + (q->is_project ? "project " : "department ") + q->name +
-                     " may use at most " + AmountText(0, it->second.limit_milli) +
+                     " may use at most " + AmountText(0, limit) +
                      " there: ask for less, or for another pool (--pool)");
     }
   }
@@ -120,23 +141,16 @@ Status CheckQuotaCanHold(const model::JobSpec& spec, const config::Config& confi
   if (need.gpu_milli > 0 && !spec.gpu_types.empty()) {
     std::string refused;  // why the last type is ruled out
     for (const std::string& type : spec.gpu_types) {
-      std::string why;
-      for (const config::QueueConfig* q = project; q != nullptr && why.empty();
-           q = q->parent.empty() ? nullptr : config.FindQueue(q->parent)) {
-        auto it = q->by_type.find(type);
-        if (it == q->by_type.end() || it->second.limit_milli < 0) continue;
-        if (need.gpu_milli > it->second.limit_milli) {
-          why = "the job needs " + AmountText(0, need.gpu_milli) + " of type " + type + " but " +
-                (q->is_project ? "project " : "department ") + q->name + " may use at most " +
-                AmountText(0, it->second.limit_milli) + " of that type: ask for less, or for " +
-                "another type (--gpu-type)";
-        }
-      }
-      if (why.empty()) {
+      const config::QueueConfig* q = LimitBelow(config, project, &config::QueueConfig::by_type,
+                                                type, need.gpu_milli, &limit);
+      if (q == nullptr) {
         refused.clear();
         break;
       }
-      refused = why;
+      refused = "the job needs " + AmountText(0, need.gpu_milli) + " of type " + type + " but " +
+                (q->is_project ? "project " : "department ") + q->name + " may use at most " +
+                AmountText(0, limit) + " of that type: ask for less, or for another type " +
+                "(--gpu-type)";
     }
     if (!refused.empty()) return Invalid(refused);
   }

@@ -163,8 +163,8 @@ class Cycle {
   bool TypeLimited(const JobState& job, const std::string& model, QuotaHit* hit) const;
   bool SetLimited(const JobState& job, int t, QuotaHit* hit) const;  // likewise of types_[t]
   QuotaHit TypedLimitHit(const JobState& job) const;  // a limit on every type the job may use
-  void NarrowTypes(
-      JobState& job);  // its shape left off the types and pools whose limits have no room
+  // Its shape left off the types and pools whose limits have no room.
+  void NarrowTypes(JobState& job);
   model::PendingReason TypedLimitReason(const JobState& job, const QuotaHit& hit) const;
   // Whether `q`, with `taken` gone, stays above its fair share and deserved quota of every GPU
   // type `holds` has some of, by at least its smallest job there: it may lose `holds`.

@@ -29,6 +29,7 @@ void Controller::Reconfigure(config::Config config) {
   policy_ = sched::Policy{};
   sched::ParsePlacement(config_.scheduler.placement, &policy_.placement);
   policy_.reserve_after_s = config_.scheduler.reserve_after_s;
+  policy_.reclaim_backoff_s = config_.scheduler.reclaim_backoff_s;
   history_.Reconfigure(config_.history);
   schedule_soon_ = true;
   const struct passwd* web = config_.web.user.empty() ? nullptr : getpwnam(config_.web.user.c_str());

@@ -99,6 +99,7 @@ sched::Snapshot Controller::BuildSnapshot() const {
     sched::JobFacts f{id, QueueOf(j), j.spec.job_class, sched::Request::Of(j.spec), j.submit_time};
     f.gpu_models = j.spec.gpu_types;
     f.nodes = nodes_of(j.spec);
+    f.reclaims = j.reclaims;
     return f;
   };
   for (const auto& [id, j] : jobs_) {
@@ -180,6 +181,7 @@ void Controller::Schedule(std::string* snapshot_text) {
     int64_t gpu_milli = 0;
     for (const auto& w : j.placement) gpu_milli += std::ssize(w.gpus) * w.gpu_milli_each;
     stats_.NoteEviction(p.kind, gpu_milli, Now() - j.start_time);
+    if (p.kind == sched::EvictionKind::kReclaim) ++j.reclaims;
     StopJob(j, JobState::kPending, sched::EvictionText(p),
             static_cast<int>(config_.scheduler.preempt_grace_s * 1000),
             p.for_job != p.id ? p.for_job : 0);

@@ -35,6 +35,7 @@ struct Flags {
   double think_median_min = TeamParams().think_median_min;
   double think_sigma = TeamParams().think_sigma;
   bool think_office_hours = TeamParams().think_office_hours;
+  int64_t reclaim_backoff_s = sched::Policy().reclaim_backoff_s;
 };
 
 constexpr char kUsage[] =
@@ -43,7 +44,7 @@ constexpr char kUsage[] =
     "         [--cycle SECONDS] [--load X] [--sensitivity X,Y,..|none] "
     "[--demand open,closed]\n"
     "         [--think-median MINUTES] [--think-sigma X] [--think-hours "
-    "office|any]\n"
+    "office|any] [--reclaim-backoff SECONDS]\n"
     "  --out: raw data (series.tsv, jobs.tsv) and the gnuplot script "
     "utilization.gp, which writes\n"
     "    --plot; --report: the Markdown report; --cycle: scheduling cycle, "
@@ -62,7 +63,8 @@ constexpr char kUsage[] =
     "    (default median 60 min, sigma 1), divided by load x the researcher's "
     "activity;\n"
     "    --think-hours: office (default: thinking only on weekdays 9:00-19:00) "
-    "or any (round the clock)\n";
+    "or any (round the clock)\n"
+    "  --reclaim-backoff: herd.toml's [scheduler] reclaim_backoff for herd (default 900; 0 off)\n";
 
 Status ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
@@ -78,6 +80,8 @@ Status ParseFlags(int argc, char** argv, Flags* f) {
       else if (a == "--days") f->days = std::stoi(v);
       else if (a == "--cycle") f->cycle_s = std::stoll(v);
       else if (a == "--load") f->load = std::stod(v);
+      else if (a == "--reclaim-backoff")
+        f->reclaim_backoff_s = std::stoll(v);
       else if (a == "--think-median")
         f->think_median_min = std::stod(v);
       else if (a == "--think-sigma")
@@ -167,7 +171,7 @@ struct Run {
   UtilizationResult result[2];  // static, herd
 };
 
-Result<Run> RunPair(const TeamParams& params, int64_t cycle_s) {
+Result<Run> RunPair(const TeamParams &params, int64_t cycle_s, int64_t reclaim_backoff_s) {
   Result<TeamWorkload> w = MakeTeamWorkload(params);
   if (!w.ok()) return w.status();
   Run run;
@@ -175,6 +179,7 @@ Result<Run> RunPair(const TeamParams& params, int64_t cycle_s) {
   run.options[0].regime = Regime::kStatic;
   run.options[1].regime = Regime::kHerd;
   run.options[0].cycle_s = run.options[1].cycle_s = cycle_s;
+  run.options[1].policy.reclaim_backoff_s = reclaim_backoff_s;
   std::optional<Result<UtilizationResult>> results[2];
   {
     std::jthread other([&] { results[0].emplace(SimulateTeam(run.workload, run.options[0])); });
@@ -685,7 +690,7 @@ int Main(int argc, char** argv) {
       params.think_median_min = f.think_median_min;
       params.think_sigma = f.think_sigma;
       params.think_office_hours = f.think_office_hours;
-      Result<Run> r = RunPair(params, f.cycle_s);
+      Result<Run> r = RunPair(params, f.cycle_s, f.reclaim_backoff_s);
       if (!r.ok()) {
         std::cerr << "utilization_bench: " << r.status().message() << "\n";
         return r.status().code() == Code::kInvalid ? 2 : 1;

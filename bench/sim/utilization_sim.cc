@@ -34,6 +34,7 @@ struct Live {
   TeamJob job;
   State state = State::kPending;
   int64_t pending_since = 0;
+  int32_t reclaims = 0;  // times reclaimed (sched::PendingJob::reclaims)
   int64_t first_start = -1;
   int64_t start = 0;
   int64_t saved = 0;        // train / sweep: work kept across evictions (checkpoints)
@@ -117,8 +118,9 @@ sched::PendingJob TeamSim::PendingView(const Live& l) const {
   request.cpus = l.job.cpus;
   request.memory_mib = l.job.memory_mib;
   const char* job_class = l.job.kind == JobKind::kSession ? kInteractive : kTrain;
-  return sched::PendingOf({l.job.id, QueueOf(l.job), job_class, request, l.job.submit},
-                          l.pending_since);
+  sched::JobFacts facts{l.job.id, QueueOf(l.job), job_class, request, l.job.submit};
+  facts.reclaims = l.reclaims;
+  return sched::PendingOf(std::move(facts), l.pending_since);
 }
 
 void TeamSim::Submit(const TeamJob& job) {
@@ -377,6 +379,7 @@ Status TeamSim::ScheduleHerd(int64_t now) {
     l.saved += kept;
     l.state = State::kPending;
     l.pending_since = now;
+    if (p.kind == sched::EvictionKind::kReclaim) ++l.reclaims;
     pending_gpus_ += l.job.gpus;
     snap_.pending.push_back(PendingView(l));
   }

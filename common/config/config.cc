@@ -616,6 +616,8 @@ class Parser {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.preempt_grace_s));
       } else if (k == "reserve_after") {
         HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.reserve_after_s));
+      } else if (k == "reclaim_backoff") {
+        HERD_RETURN_IF_ERROR(Duration(v, at, p, true, &s.reclaim_backoff_s));
       } else if (k == "cycle_interval") {
         HERD_RETURN_IF_ERROR(Millis(v, at, p, &s.cycle_interval_ms));
       } else if (k == "heartbeat_interval") {
@@ -1486,6 +1488,7 @@ std::string ToToml(const Config& c) {
   toml::table sched{{"placement", c.scheduler.placement}};
   PutDuration(sched, "preempt_grace", c.scheduler.preempt_grace_s);
   PutDuration(sched, "reserve_after", c.scheduler.reserve_after_s);
+  PutDuration(sched, "reclaim_backoff", c.scheduler.reclaim_backoff_s);
   PutMillis(sched, "cycle_interval", c.scheduler.cycle_interval_ms);
   PutMillis(sched, "heartbeat_interval", c.scheduler.heartbeat_interval_ms);
   PutDuration(sched, "node_timeout", c.scheduler.node_timeout_s);

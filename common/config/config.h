@@ -69,11 +69,13 @@ struct AuthConfig {
 };
 
 struct SchedulerConfig {
-  // herd | bestfit | fgd | random | spread. It and reserve_after_s default to what the scheduler
-  // core's sched::Policy does: one constant each, in common/model/placement.h.
+  // herd | bestfit | fgd | random | spread. It, reserve_after_s and reclaim_backoff_s default to
+  // what the scheduler core's sched::Policy does: one constant each, in common/model/placement.h.
   std::string placement = model::kPlacementPolicies[model::kDefaultPlacement].name;
   int64_t preempt_grace_s = 30;                            // SIGTERM to SIGKILL for a preempted job
   int64_t reserve_after_s = model::kDefaultReserveAfterS;  // a pending job reserves after this
+  // A reclaimed job runs beyond its project's deserved quota again after this (sched::Policy).
+  int64_t reclaim_backoff_s = model::kDefaultReclaimBackoffS;
   int64_t cycle_interval_ms = 1000;
   int64_t heartbeat_interval_ms = 2000;
   int64_t node_timeout_s = 30;  // a node silent this long is down

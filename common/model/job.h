@@ -147,6 +147,7 @@ struct Job {
   std::vector<WorkerPlacement> placement;  // one per worker while it holds resources
   // Accounting, kept after the job ends.
   int32_t preemptions = 0;      // times it was stopped to make room for another job and requeued
+  int32_t reclaims = 0;  // of them, reclaims for another project ([scheduler] reclaim_backoff)
   int64_t gpu_util_sum = 0;     // sum of utilization % x GPU-milliseconds sampled on its GPUs
   int64_t gpu_sampled_ms = 0;   // GPU-milliseconds with a utilization sample
   // Time-weighted average utilization of its GPUs in percent, or -1 when never measured.

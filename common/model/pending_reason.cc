@@ -7,7 +7,7 @@
 namespace herd::model {
 namespace {
 
-constexpr std::array<const char*, 33> kCodeNames = {"scheduler",
+constexpr std::array<const char*, 34> kCodeNames = {"scheduler",
                                                     "no_node_registered",
                                                     "held_by_user",
                                                     "held_by_admin",
@@ -39,8 +39,9 @@ constexpr std::array<const char*, 33> kCodeNames = {"scheduler",
                                                     "behind_own_queue",
                                                     "behind_other_queues",
                                                     "preempted_jobs",
-                                                    "room_being_made"};
-static_assert(kCodeNames.size() == static_cast<size_t>(ReasonCode::kRoomBeingMade) + 1);
+                                                    "room_being_made",
+                                                    "reclaim_backoff"};
+static_assert(kCodeNames.size() == static_cast<size_t>(ReasonCode::kReclaimBackoff) + 1);
 
 std::string GpuText(int64_t milli) {
   return FormatGpuMilli(milli) + (milli == 1000 ? " GPU" : " GPUs");
@@ -151,6 +152,11 @@ std::string Text(const PendingReason& r) {
              (r.count == 1 ? " preempted job" : " preempted jobs") + " to release resources";
     case ReasonCode::kRoomBeingMade:
       return "waiting for resources being freed by jobs evicted for others";
+    case ReasonCode::kReclaimBackoff:
+      return "reclaimed " + std::to_string(r.count) + (r.count == 1 ? " time" : " times") +
+             ": waits " + FormatDuration(r.amount) +
+             " after its requeue before it runs beyond project " + r.queue +
+             "'s deserved quota again (reclaim_backoff)";
   }
   return "waiting";
 }
@@ -193,6 +199,7 @@ WaitsFor WaitsForOf(ReasonCode code) {
     case ReasonCode::kWithinQuotaOnly:
     case ReasonCode::kGaveWay:
     case ReasonCode::kGivesBack:
+    case ReasonCode::kReclaimBackoff:
       return WaitsFor::kQuota;
     case ReasonCode::kReserved:
       return WaitsFor::kReservation;

@@ -52,6 +52,7 @@ enum class ReasonCode {
   kBehindOtherQueues,   // jobs of projects further below their fair share took it
   kPreemptedJobs,       // count: victims still stopping
   kRoomBeingMade,       // resources freed by jobs evicted for others
+  kReclaimBackoff,      // queue, count (times the job was reclaimed), amount (the backoff, s)
 };
 
 // "scheduler", "no_node_registered", ... "room_being_made": the code's name for scenarios and logs

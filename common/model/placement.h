@@ -42,5 +42,8 @@ inline constexpr size_t kDefaultPlacement = 0;
 static_assert(kDefaultPlacement < std::size(kPlacementPolicies));
 // [scheduler] reserve_after: a job pending this long reserves the nodes it will get.
 inline constexpr int64_t kDefaultReserveAfterS = 30 * 60;
+// [scheduler] reclaim_backoff: a job reclaimed once waits this long before it runs beyond its
+// project's deserved quota again (twice as long after each further reclaim, at most 8 times).
+inline constexpr int64_t kDefaultReclaimBackoffS = 15 * 60;
 
 }  // namespace herd::model

@@ -19,6 +19,13 @@ void RecordRoom(const Decisions& decisions, RoomFor& room) {
   }
 }
 
+void CountReclaim(const PreemptDecision& p, std::vector<RunningJob>& running) {
+  if (p.kind != EvictionKind::kReclaim) return;
+  for (RunningJob& r : running) {
+    if (r.id == p.id) ++r.reclaims;
+  }
+}
+
 void ForgetSettled(EvictedFor& evicted_for, RoomFor& room,
                    const std::function<bool(model::JobId)>& waiting) {
   std::erase_if(evicted_for, [&](const auto& e) { return !waiting(e.second); });

@@ -36,6 +36,10 @@ void RecordEvictions(const Decisions& decisions, EvictedFor& evicted_for, RoomFo
 // records the victims themselves as it stops them).
 void RecordRoom(const Decisions& decisions, RoomFor& room);
 
+// Counts a reclaim in its victim (RunningJob::reclaims, found in `running`), which the job keeps
+// when it is requeued (Requeued): Policy::reclaim_backoff_s reads it.
+void CountReclaim(const PreemptDecision& p, std::vector<RunningJob>& running);
+
 // Drops the entries whose beneficiary is no longer waiting (`waiting(id)` false: it has started,
 // ended or gone), releasing their victims back into line and their room to every job.
 void ForgetSettled(EvictedFor& evicted_for, RoomFor& room,

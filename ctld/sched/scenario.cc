@@ -247,6 +247,7 @@ JobFacts JobOf(const Line& l, int64_t default_submit) {
                Num(l, "submit", default_submit)};
   if (l.opts.count("model")) job.gpu_models = DecList(l.opts.at("model"));
   if (l.opts.count("nodes")) job.nodes = DecList(l.opts.at("nodes"));
+  job.reclaims = static_cast<int32_t>(Num(l, "reclaims", 0));
   return job;
 }
 
@@ -317,6 +318,7 @@ Scenario ParseScenario(const std::string& text) {
         }
         const Policy defaults;  // what a key left out means
         sc.policy.reserve_after_s = Num(l, "reserve_after", sc.policy.reserve_after_s);
+        sc.policy.reclaim_backoff_s = Num(l, "reclaim_backoff", sc.policy.reclaim_backoff_s);
         sc.policy.seed = static_cast<uint64_t>(Num(l, "seed", static_cast<int64_t>(defaults.seed)));
         sc.policy.max_preemptions_per_cycle =
             static_cast<int>(Num(l, "max_preemptions", defaults.max_preemptions_per_cycle));

@@ -6,8 +6,8 @@
 //
 // One statement per line ('#' starts a comment; key=value options in any order):
 //
-//   policy placement=herd|bestfit|fgd|random|spread reserve_after=S seed=N max_preemptions=N
-//          [builtin_classes=no]   (no: only the classes written here exist; a key left out:
+//   policy placement=herd|bestfit|fgd|random|spread reserve_after=S reclaim_backoff=S seed=N
+//          max_preemptions=N [builtin_classes=no]   (no: only the classes written here exist; a key left out:
 //          sched::Policy's default)
 //   now 100000
 //   class NAME priority=50 preemptible|nonpreemptible [within_quota] [min_runtime=600]
@@ -28,6 +28,8 @@
 //   running ID queue=Q [class=train] [gpu=1] [gpu_memory=10G] [cpus=1] [mem=1G] [workers=1]
 //        [spread] [time=S] on=n1[0,1]+n2[4-7] [start=T] [submit=T] [end_by=T] [suspended]
 //        [evicted_for=J]   (being stopped to make room for pending job J)
+//        [reclaims=N]   (times it was reclaimed: Policy::reclaim_backoff_s; a `cycle` counts each
+//        reclaim it applies)
 //        [model=M[,M2]] [nodes=n1,n2]   (where it may run, as for pending jobs: a moved job
 //        restarts only there)
 //        exact placement, '+'-separated per worker like on=: [cores=0-3+4-7] [wmem=1024+1024]
@@ -37,7 +39,7 @@
 //        [pool=P] [constraint=k:v,k2:v2] [nodelist=n1,n[3-4]] [exclude=n2]   (where it may run, as
 //        herd-ctld resolves it: pool P is the nodes labelled pool:P) or [nodes=n1,n2] (exactly
 //        these) [victims_stopping=N] [room_made] [room_on=... room_cores=... room_wmem=...
-//        room_milli=... room_nic=...]   (evictions under way, PendingJob)
+//        room_milli=... room_nic=...]   (evictions under way, PendingJob) [reclaims=N]
 //   held ID ...      like pending: a job evicted for another that waits out of sight (held_out)
 //   shape [gpu=G] [cpus=C] [mem=M] [model=M1,M2] weight=W   (Snapshot::workload)
 //   expect start ID [on n1[0,1]+n2[..] | on n1]      expect nostart ID

@@ -42,6 +42,7 @@ void ApplyDecisions(Snapshot& world, EvictedFor& evicted_for, RoomFor& room, con
                     const std::set<model::JobId>& stopping) {
   RecordEvictions(d, evicted_for, room);
   for (const PreemptDecision& p : d.preemptions) {
+    CountReclaim(p, world.running);
     if (!stopping.count(p.id)) StopRunning(world, sc, p.id);
   }
   for (const StartDecision& st : d.starts) {

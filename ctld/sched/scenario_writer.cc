@@ -95,6 +95,7 @@ std::string PendingText(const char* kind, const PendingJob& p) {
   if (p.nodes) out += " nodes=" + EncList(*p.nodes);
   if (p.victims_stopping != 0) out += " victims_stopping=" + std::to_string(p.victims_stopping);
   if (p.room_made) out += " room_made";
+  if (p.reclaims != 0) out += " reclaims=" + std::to_string(p.reclaims);
   if (!p.room_on.empty()) out += PlacementText("room_", p.room_on);
   return out + "\n";
 }
@@ -108,9 +109,10 @@ bool Quotable(const std::string& text) {
 
 std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisions* decided) {
   std::ostringstream o;
-  o << "policy placement=" << PlacementName(policy.placement) << " reserve_after=" << policy.reserve_after_s
-    << " seed=" << policy.seed << " max_preemptions=" << policy.max_preemptions_per_cycle
-    << " builtin_classes=no\n";
+  o << "policy placement=" << PlacementName(policy.placement)
+    << " reserve_after=" << policy.reserve_after_s
+    << " reclaim_backoff=" << policy.reclaim_backoff_s << " seed=" << policy.seed
+    << " max_preemptions=" << policy.max_preemptions_per_cycle << " builtin_classes=no\n";
   o << "now " << s.now << "\n";
   for (const auto& [name, c] : s.classes) {
     o << "class " << Enc(name) << " priority=" << c.priority
@@ -186,6 +188,7 @@ std::string WriteScenario(const Snapshot& s, const Policy& policy, const Decisio
     if (r.evicted_for != 0) o << " evicted_for=" << r.evicted_for;
     if (!r.gpu_models.empty()) o << " model=" << EncList(r.gpu_models);
     if (r.nodes) o << " nodes=" << EncList(*r.nodes);
+    if (r.reclaims != 0) o << " reclaims=" << r.reclaims;
     o << "\n";
   }
   for (const PendingJob& p : s.pending) o << PendingText("pending", p);

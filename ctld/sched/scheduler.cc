@@ -332,7 +332,20 @@ void Cycle::Allocate() {
       for (; q.next < q.jobs.size(); ++q.next) {
         JobState& j = *q.jobs[q.next];
         if (j.tried) continue;
-        if (CheckQuota(j).block == Block::kNone) return borrowing || KeepsShare(q, j.total);
+        if (CheckQuota(j).block == Block::kNone) {
+          if (BackoffLeft(j) <= 0 || WithinDeserved(q, j.total)) {
+            return borrowing || KeepsShare(q, j.total);
+          }
+          // Reclaimed before, it would start beyond its project's deserved quota, where the
+          // owners' next arrival takes it back: it waits out its backoff first.
+          j.tried = true;
+          j.block = Block::kBackoff;
+          j.reason = {.code = model::ReasonCode::kReclaimBackoff,
+                      .queue = j.pending->queue,
+                      .amount = Backoff(j.pending->reclaims),
+                      .count = j.pending->reclaims};
+          continue;
+        }
         j.tried = true;
         visited_.push_back(&j);
         TryStart(j);  // records the block and its reason
@@ -358,6 +371,16 @@ void Cycle::Allocate() {
 // Whether `need` started keeps `q` within its fair share on every resource or its deserved quota.
 bool Cycle::KeepsShare(const QueueState& q, const model::Resources& need) const {
   return DominantShare(q.allocated + need, q.fair) <= 1.0 || WithinDeserved(q, need);
+}
+
+int64_t Cycle::Backoff(int32_t reclaims) const {
+  if (reclaims <= 0 || policy_.reclaim_backoff_s <= 0) return 0;
+  return policy_.reclaim_backoff_s << std::min(reclaims - 1, 3);
+}
+
+int64_t Cycle::BackoffLeft(const JobState& job) const {
+  const int64_t backoff = Backoff(job.pending->reclaims);
+  return backoff > 0 ? job.pending->pending_since + backoff - snap_.now : 0;
 }
 
 // The queue's dominant share; a queue whose fair share is 0 of a resource its next job needs comes

@@ -33,6 +33,10 @@ struct Policy {
   Placement placement = static_cast<Placement>(model::kDefaultPlacement);  // kHerd
   // A job pending this long reserves the nodes it will get.
   int64_t reserve_after_s = model::kDefaultReserveAfterS;
+  // A job reclaimed N times (PendingJob::reclaims) starts (or reclaims) beyond its project's
+  // deserved quota only once it has waited reclaim_backoff_s x 2^(N-1) (at most 8 x
+  // reclaim_backoff_s) since it was requeued; within the quota at once. 0: never held back.
+  int64_t reclaim_backoff_s = model::kDefaultReclaimBackoffS;
   uint64_t seed = 1;                  // kRandom, and ties of kBestFit
   int max_preemptions_per_cycle = 64; // reclaim + preempt + consolidate victims per cycle
 };

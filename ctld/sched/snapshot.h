@@ -119,6 +119,7 @@ struct RunningJob {
   // room (consolidation) restarts only there.
   std::vector<std::string> gpu_models = {};
   std::optional<std::vector<std::string>> nodes = std::nullopt;
+  int32_t reclaims = 0;  // times it was reclaimed (EvictionKind::kReclaim) and requeued
   bool operator==(const RunningJob&) const = default;
 };
 
@@ -144,6 +145,9 @@ struct PendingJob {
   // are held for it (the rest of those nodes stays usable); it is started there when that room is
   // free, else on the same nodes when it fits there.
   std::vector<model::WorkerPlacement> room_on = {};
+  // Times it was reclaimed for another project; with pending_since (when it was last requeued)
+  // it decides when the job may borrow again (Policy::reclaim_backoff_s).
+  int32_t reclaims = 0;
   bool operator==(const PendingJob&) const = default;
 };
 

@@ -46,6 +46,7 @@ PendingJob PendingOf(JobFacts job, int64_t pending_since) {
   p.pending_since = pending_since;
   p.gpu_models = std::move(job.gpu_models);
   p.nodes = std::move(job.nodes);
+  p.reclaims = job.reclaims;
   return p;
 }
 
@@ -62,18 +63,21 @@ RunningJob RunningOf(JobFacts job, std::vector<model::WorkerPlacement> placement
   r.end_by = job.request.time_limit_s > 0 ? start_time + job.request.time_limit_s : 0;
   r.gpu_models = std::move(job.gpu_models);
   r.nodes = std::move(job.nodes);
+  r.reclaims = job.reclaims;
   return r;
 }
 
 RunningJob Started(const PendingJob& p, std::vector<model::WorkerPlacement> placement,
                    int64_t now) {
-  return RunningOf({p.id, p.queue, p.job_class, p.request, p.submit_time, p.gpu_models, p.nodes},
-                   std::move(placement), now);
+  return RunningOf(
+      {p.id, p.queue, p.job_class, p.request, p.submit_time, p.gpu_models, p.nodes, p.reclaims},
+      std::move(placement), now);
 }
 
 PendingJob Requeued(const RunningJob& r, int64_t now) {
-  return PendingOf({r.id, r.queue, r.job_class, r.request, r.submit_time, r.gpu_models, r.nodes},
-                   now);
+  return PendingOf(
+      {r.id, r.queue, r.job_class, r.request, r.submit_time, r.gpu_models, r.nodes, r.reclaims},
+      now);
 }
 
 void TakeFromNode(NodeView& node, const model::WorkerPlacement& w, int64_t gpu_memory_mib) {

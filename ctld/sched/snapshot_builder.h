@@ -58,6 +58,7 @@ struct JobFacts {
   // that one moved to make room restarts only there.
   std::vector<std::string> gpu_models = {};
   std::optional<std::vector<std::string>> nodes = std::nullopt;
+  int32_t reclaims = 0;  // times it was reclaimed for another project (PendingJob::reclaims)
 };
 
 // The job waiting since `pending_since` (its reservation clock).

@@ -93,6 +93,7 @@ model::JobSpec SpecFromJson(const json& j) {
 std::string AccountingText(const model::Job& j) {
   return *JsonObject()
               .Int("preemptions", j.preemptions)
+              .Int("reclaims", j.reclaims)
               .Int("gpu_util_sum", j.gpu_util_sum)
               .Int("gpu_sampled_ms", j.gpu_sampled_ms)
               .Int("cpu_ms", j.usage.cpu_ms)
@@ -102,6 +103,7 @@ std::string AccountingText(const model::Job& j) {
 
 void AccountingFromJson(const json& j, model::Job& job) {
   Get(j, "preemptions", job.preemptions);
+  Get(j, "reclaims", job.reclaims);
   Get(j, "gpu_util_sum", job.gpu_util_sum);
   Get(j, "gpu_sampled_ms", job.gpu_sampled_ms);
   Get(j, "cpu_ms", job.usage.cpu_ms);

@@ -220,10 +220,12 @@ TEST(ConfigTest, SchedulerDefaultsAreTheCoresAndTheManPages) {
   const sched::Policy policy;
   EXPECT_EQ(c.placement, sched::PlacementName(policy.placement));
   EXPECT_EQ(c.reserve_after_s, policy.reserve_after_s);
+  EXPECT_EQ(c.reclaim_backoff_s, policy.reclaim_backoff_s);
   EXPECT_EQ(MustParse("").scheduler, c);
   EXPECT_EQ(stated("placement"), c.placement);
   EXPECT_EQ(seconds("preempt_grace"), c.preempt_grace_s);
   EXPECT_EQ(seconds("reserve_after"), c.reserve_after_s);
+  EXPECT_EQ(seconds("reclaim_backoff"), c.reclaim_backoff_s);
   EXPECT_EQ(seconds("cycle_interval") * 1000, c.cycle_interval_ms);
   EXPECT_EQ(seconds("heartbeat_interval") * 1000, c.heartbeat_interval_ms);
   EXPECT_EQ(seconds("node_timeout"), c.node_timeout_s);

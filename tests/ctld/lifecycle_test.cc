@@ -131,8 +131,17 @@ TEST(JobLifecycleTest, ReclaimedJobsAreRequeuedAndStartAgainAsTheirNextRun) {
   }
   ASSERT_EQ(requeued.size(), 2u) << "reclaim takes exactly the 2 GPUs b is guaranteed";
 
-  // When b ends, each requeued job starts again as run 1, told it was restarted.
+  // When b ends, the requeued jobs would run beyond a's deserved 2 GPUs: reclaimed once, each
+  // waits out reclaim_backoff (15 minutes) first, then starts again as run 1, told it was
+  // restarted.
   ASSERT_TRUE(c->jobs("n1").Exit(noded::JobKey(b, 0, 0), 0));
+  c->Cycle();
+  for (model::JobId id : requeued) {
+    model::Job job = c->Job(id);
+    EXPECT_EQ(job.state, JobState::kPending) << id;
+    EXPECT_THAT(job.reason, HasSubstr("reclaimed 1 time: waits 15m after its requeue"));
+  }
+  c->Advance(15 * 60 * 1000);
   c->Cycle();
   for (model::JobId id : requeued) {
     model::Job job = c->Job(id);

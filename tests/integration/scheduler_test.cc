@@ -18,8 +18,11 @@ std::string StateOf(const LocalCluster& c, long id) {
 }
 
 TEST(ReclaimIntegrationTest, OverQuotaJobsAreReclaimedAndRestartByThemselves) {
+  // A reclaimed job borrows again only after reclaim_backoff (15 minutes unless set; its rule is
+  // tested by the scheduler's scenarios and herd-ctld's in-process tests): 2 seconds here.
   auto started = LocalCluster::Start(
-      {kTwoProjects, {"ws01=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"}});
+      {std::string(kTwoProjects) + "\n[scheduler]\nreclaim_backoff = \"2s\"\n",
+       {"ws01=" + SourceDir() + "/etc/topologies/workstation-4gpu.xml"}});
   ASSERT_TRUE(started.ok()) << started.status().message();
   const LocalCluster& c = **started;
 
@@ -57,7 +60,8 @@ TEST(ReclaimIntegrationTest, OverQuotaJobsAreReclaimedAndRestartByThemselves) {
   EXPECT_THAT(projects.out, HasSubstr("a"));
   EXPECT_THAT(projects.out, HasSubstr("b"));
 
-  // When b is done, the preempted jobs start again on their own, told they were restarted.
+  // When b is done, the preempted jobs start again on their own (once their backoff has passed),
+  // told they were restarted.
   ASSERT_EQ(c.Herd("cancel " + std::to_string(*b)).exit_code, 0);
   for (long id : requeued) {
     ASSERT_TRUE(c.WaitForState(id, "RUNNING", std::chrono::seconds(45))) << c.log_tail();

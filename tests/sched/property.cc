@@ -418,7 +418,13 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
                         a.memory_mib <= s.fair_share.memory_mib;
         }
       }
-      if (within_fair || WithinDeserved(*q->second.view, have, need)) entitled_[cycle].insert(p.id);
+      const bool within_deserved = WithinDeserved(*q->second.view, have, need);
+      // A job reclaimed before waits out reclaim_backoff before it runs beyond its deserved quota
+      // (herd.toml(5)): until then it is entitled to nothing beyond it.
+      const int64_t backoff =
+          p.reclaims > 0 ? Policy().reclaim_backoff_s << std::min(p.reclaims - 1, 3) : 0;
+      const bool backing_off = !within_deserved && snap.now < p.pending_since + backoff;
+      if ((within_fair || within_deserved) && !backing_off) entitled_[cycle].insert(p.id);
     }
     for (const StartDecision& st : d.starts) {
       auto p = pending.find(st.id);
@@ -882,6 +888,7 @@ void Driver::Apply(const Decisions& d, int cycle) {
     }
     // Thrash counts reclaims (between projects), as property.h states it: a project's own
     // higher-priority jobs preempting its jobs that borrow beyond its quota is its own order.
+    if (p.kind == EvictionKind::kReclaim) rt.pending.reclaims = rt.evictions + 1;  // CountReclaim
     if (p.kind == EvictionKind::kReclaim && ++rt.evictions >= kThrashEvictions) {
       Fail("thrash", cycle, "job " + std::to_string(p.id) + " of " + rt.running.queue + " is evicted " +
            std::to_string(rt.evictions) + " times (the last: " + EvictionKindName(p.kind) + " for job " + std::to_string(p.for_job) +

@@ -356,7 +356,25 @@ Status Get(const msgpack::object& o, T& out, const Path& p) {
   } else {
     static_assert(HasSchema<T>, "no Schema for this type");
     if (o.type != msgpack::type::MAP) return WrongKind(p, "a map", o);
-    for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    // herd writes a struct's keys in schema order: one walk of the schema takes them as they come.
+    // Whatever it leaves (a newer peer's keys, another order) is looked up key by key below, so a
+    // map decodes the same whatever its order; for a duplicate key, the last one wins.
+    uint32_t next = 0;
+    Status status;
+    Schema<T>::Visit(
+        [&](const char* name, auto& field) {
+          if (!status.ok() || next == o.via.map.size) return;
+          const msgpack::object_kv& kv = o.via.map.ptr[next];
+          if (kv.key.type != msgpack::type::STR) return;
+          std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+          if (!key.empty() && key[0] == name[0] && key == name) {
+            status = Get(kv.val, field, Path{&p, name});
+            ++next;
+          }
+        },
+        out);
+    HERD_RETURN_IF_ERROR(status);
+    for (uint32_t i = next; i < o.via.map.size; ++i) {
       const msgpack::object_kv& kv = o.via.map.ptr[i];
       if (kv.key.type != msgpack::type::STR) return Bad(p, "has a key that is not a string");
       std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);

@@ -404,6 +404,33 @@ TEST(CodecTest, UnknownKeysAreIgnoredAndMissingOnesKeepDefaults) {
   EXPECT_TRUE(r->spec == expected);
 }
 
+// A struct's keys decode the same in any order, with unknown keys between them, and a duplicate
+// key's last value wins (herd writes them in schema order and reads that order fastest).
+TEST(CodecTest, KeysDecodeInAnyOrder) {
+  std::string bytes = Pack([](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("spec"));
+    pk.pack_map(5);
+    pk.pack(std::string("memory_mib"));
+    pk.pack(2048);
+    pk.pack(std::string("name"));
+    pk.pack(std::string("first"));
+    pk.pack(std::string("from_the_future"));
+    pk.pack(7);
+    pk.pack(std::string("cpus"));
+    pk.pack(3);
+    pk.pack(std::string("name"));
+    pk.pack(std::string("last"));
+  });
+  auto r = DecodeBody<SubmitRequest>(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  model::JobSpec expected;
+  expected.name = "last";
+  expected.cpus = 3;
+  expected.memory_mib = 2048;
+  EXPECT_TRUE(r->spec == expected);
+}
+
 // A peer that sends an error as its message alone still decodes: the code is then 0, which no
 // receiver acts on.
 TEST(CodecTest, ErrorReplyWithoutACodeDecodesWithCodeZero) {

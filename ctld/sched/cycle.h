@@ -259,11 +259,18 @@ class Cycle {
   std::map<std::pair<Shape, OptionsKey>, std::optional<model::PendingReason>> no_fit_;
   std::set<model::JobId> reserved_by_;                    // jobs holding a reservation
   std::set<VictimMemo> no_victims_;                       // victim searches that failed
-  // Reserve's node order (most free first) while the cluster's stamp is unchanged.
-  std::vector<std::pair<int64_t, int>> reserve_order_;
-  size_t reserve_from_ = 0;  // entries before it are no longer reservable
-  std::vector<std::pair<int64_t, int64_t>> ending_;  // per node: GPU share, cores of jobs with an end
-  uint64_t reserve_stamp_ = UINT64_MAX;
+  // Reserve's order of the reservable nodes (most free first, then index), in step with the
+  // cluster's changes (Cluster::Changed) as of reserve_seen_ and reserve_generation_.
+  std::set<std::pair<int64_t, int>> reserve_order_;
+  std::vector<int64_t> reserve_key_;  // per node: its key in reserve_order_
+  std::vector<char> reserve_in_;      // per node: in reserve_order_
+  size_t reserve_seen_ = 0;
+  uint64_t reserve_generation_ = UINT64_MAX;
+  // Per node: GPU share, cores of jobs with an end (running, and started this cycle among the
+  // first reserve_visited_ of visited_); started_: those of visited_'s jobs that started.
+  std::vector<std::pair<int64_t, int64_t>> ending_;
+  std::vector<const JobState*> started_;
+  size_t reserve_visited_ = 0;
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
   std::vector<const ClassView*> class_of_;  // per snap_.running entry

@@ -134,6 +134,11 @@ class Cluster {
   std::vector<NodeState> InitialNodes() const;
   // Changes whenever any node's free resources do (placements, releases, SwapNodes).
   uint64_t Stamp() const { return stamp_; }
+  // The nodes whose free resources changed since the working nodes became those of Generation(),
+  // in order, repeats kept; not kept while SwapNodes has other nodes in place (Swapped()).
+  const std::vector<int>& Changed() const { return changed_; }
+  uint64_t Generation() const { return generation_; }
+  bool Swapped() const { return swapped_with_ != nullptr; }
 
  private:
   std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,
@@ -155,6 +160,9 @@ class Cluster {
   // A node's version changes whenever its free resources do.
   std::vector<uint64_t> version_;
   uint64_t stamp_ = 0;
+  std::vector<int> changed_;  // Changed()
+  uint64_t generation_ = 0;
+  const std::vector<NodeState>* swapped_with_ = nullptr;  // holds the working nodes meanwhile
   std::map<Shape, std::vector<FragEntry>> frag_cache_;  // per shape and node
   std::map<Shape, std::unordered_map<std::string, FragEntry>> frag_memo_;  // per shape and node state
   // Built on first use (most Decide() calls place a job or two: building them is the cost).

@@ -252,6 +252,16 @@ std::vector<NodeState> Cluster::InitialNodes() const {
 void Cluster::SwapNodes(std::vector<NodeState>& other) {
   std::swap(nodes, other);
   for (uint64_t& v : version_) v = ++stamp_;
+  // Swapping back with the same vector puts back the nodes changed_ describes (nothing changes a
+  // vector swapped out); any other swap leaves other nodes in place: a new generation.
+  if (swapped_with_ == nullptr) {
+    swapped_with_ = &other;
+  } else if (swapped_with_ == &other) {
+    swapped_with_ = nullptr;
+  } else {
+    swapped_with_ = nullptr;
+    ++generation_;
+  }
 }
 
 uint64_t Cluster::Draw() {
@@ -280,6 +290,7 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
 void Cluster::ApplyAt(int i, const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   NodeState& n = nodes[i];
   version_[i] = ++stamp_;
+  if (swapped_with_ == nullptr) changed_.push_back(i);
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
       if (g.index != gi) continue;
@@ -305,6 +316,7 @@ void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   if (i < 0) return;
   NodeState& n = nodes[i];
   version_[i] = ++stamp_;
+  if (swapped_with_ == nullptr) changed_.push_back(i);
   int numa = -1;
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {

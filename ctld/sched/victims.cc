@@ -291,13 +291,24 @@ std::optional<VictimPlan> Cycle::SearchByNode(
   if (job.shape.workers > 1) return FindVictims(job, candidates, allowed, enough, nullptr);
   PlaceOptions o = OptionsFor(job);
   std::optional<VictimPlan> best;
-  std::map<int, std::vector<const RunningJob*>> by_node;  // candidates in their order, per node
+  // The candidates in their order, per node: node i's are on[from[i]] .. on[from[i + 1] - 1].
+  const size_t count = cluster_.nodes.size();
+  std::vector<size_t> from(count + 1, 0);
   for (const RunningJob* c : candidates) {
-    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) by_node[i].push_back(c);
+    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) ++from[i + 1];
   }
-  for (const auto& [i, here] : by_node) {
-    if (!cluster_.Usable(cluster_.nodes[i], o)) continue;
-    std::vector<int> only{i};
+  for (size_t i = 0; i < count; ++i) from[i + 1] += from[i];
+  std::vector<const RunningJob*> on(from[count]);
+  std::vector<size_t> next(from.begin(), from.end() - 1);
+  for (const RunningJob* c : candidates) {
+    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) on[next[i]++] = c;
+  }
+  std::vector<const RunningJob*> here;
+  for (size_t i = 0; i < count; ++i) {
+    if (from[i] == from[i + 1] || !cluster_.Usable(cluster_.nodes[i], o)) continue;
+    here.assign(on.begin() + static_cast<std::ptrdiff_t>(from[i]),
+                on.begin() + static_cast<std::ptrdiff_t>(from[i + 1]));
+    std::vector<int> only{static_cast<int>(i)};
     auto plan = FindVictims(job, here, allowed, enough, &only);
     if (Better(plan, best)) best = plan;
     if (best && best->victims.size() == 1 && best->evicted_gpu_milli <= job.total.gpu_milli) break;

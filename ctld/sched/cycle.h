@@ -286,6 +286,7 @@ class Cycle {
   // Reclaim's candidates per queue, as of (starts_version_, room_version_).
   std::map<const QueueState*, std::pair<std::pair<int, int>, std::vector<const RunningJob*>>>
       reclaim_candidates_;  // changes with the room being made (PlanRoom, Commit); 0: none
+  std::vector<const RunningJob*> reclaim_order_;  // snap_.running in reclaim's order (built once)
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name

@@ -160,18 +160,28 @@ bool Cycle::ReclaimShare(JobState& job) {
   if (version != std::make_pair(starts_version_, room_version_)) {
     version = {starts_version_, room_version_};
     candidates.clear();
-    for (size_t k = 0; k < snap_.running.size(); ++k) {
+    // Largest first, then lowest class priority, latest start, id: every running job sorted once
+    // (stable), then filtered, is the candidates sorted.
+    if (reclaim_order_.size() != snap_.running.size()) {
+      reclaim_order_.clear();
+      for (const RunningJob& r : snap_.running) reclaim_order_.push_back(&r);
+      std::stable_sort(reclaim_order_.begin(), reclaim_order_.end(),
+                       [&](const RunningJob* a, const RunningJob* b) {
+                         const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+                         return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority,
+                                                -a->start_time, a->id) <
+                                std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority,
+                                                -b->start_time, b->id);
+                       });
+    }
+    for (const RunningJob* r : reclaim_order_) {
+      const size_t k = static_cast<size_t>(r - snap_.running.data());
       const QueueState* q = queue_of_[k];
       if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
-      if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
-      if (!TypedKeeps(*q, {}, TypedOf(snap_.running[k]))) continue;
-      candidates.push_back(&snap_.running[k]);
+      if (HoldsOnlyDeserved(*q) || Protected(*r)) continue;
+      if (!TypedKeeps(*q, {}, TypedOf(*r))) continue;
+      candidates.push_back(r);
     }
-    std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-      const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-      return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
-             std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
-    });
   }
   if (candidates.empty() && GiveWay(job).empty()) return false;
   // One victim at a time by AboveShare, and its project's victims together by MayTake: on every

@@ -245,6 +245,7 @@ class Cycle {
       const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
       const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
   bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
+  bool Shielded(size_t k) const;  // snap_.running[k] is Protected whatever the cycle chooses
   // `why`: the kind and the words' parameters (PreemptDecision) each victim's decision gets.
   void Commit(JobState& job, const VictimPlan& plan, const PreemptDecision& why);
 
@@ -276,6 +277,7 @@ class Cycle {
   std::vector<const ClassView*> class_of_;  // per snap_.running entry
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
+  std::vector<char> shielded_;              // per snap_.running entry: Shielded()
   std::set<model::JobId> victims_;
   std::vector<std::pair<model::WorkerPlacement, int64_t>> holds_;  // HoldRoom's, GPU memory each
   // GiveWay's starts of every queue (latest first) and the cluster without them, as of starts_version_.

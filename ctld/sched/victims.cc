@@ -10,13 +10,15 @@
 namespace herd::sched::internal {
 
 bool Cycle::Protected(const RunningJob& r) const {
-  if (victims_.count(r.id) || r.evicted_for != 0 || r.suspended || !ClassOf(r).preemptible) {
-    return true;
-  }
-  const size_t k = static_cast<size_t>(&r - snap_.running.data());
+  return shielded_[static_cast<size_t>(&r - snap_.running.data())] || victims_.count(r.id) > 0;
+}
+
+bool Cycle::Shielded(size_t k) const {
+  const RunningJob& r = snap_.running[k];
+  if (r.evicted_for != 0 || r.suspended || !class_of_[k]->preemptible) return true;
   // The queue's min_runtime, where it sets one, else the class's.
   const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
-  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s);
+  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : class_of_[k]->min_runtime_s);
 }
 
 std::optional<VictimPlan> Cycle::FindVictims(

@@ -146,11 +146,10 @@ void Dump(const Decisions& d, std::ostream& o) {
     o << "\n";
   }
   for (const auto& [id, r] : d.pending_reasons) {
-    o << "reason " << id << " " << static_cast<int>(r.code) << "|" << r.queue << "|"
-      << r.department << "|" << r.other_queue << "|" << r.job_class << "|" << r.gpu_types << "|"
-      << r.other_types << "|" << r.target << "|" << r.job << "|" << r.component << "|" << r.amount
-      << "|" << r.used << "|" << r.need << "|" << r.most_free << "|" << r.count << "|" << r.workers
-      << "|";
+    o << "reason " << id << " " << static_cast<int>(r.code) << "|" << r.queue << "|" << r.department
+      << "|" << r.other_queue << "|" << r.job_class << "|" << r.gpu_types << "|" << r.other_types
+      << "|" << r.target << "|" << r.job << "|" << r.component << "|" << r.amount << "|" << r.used
+      << "|" << r.need << "|" << r.most_free << "|" << r.count << "|" << r.workers << "|";
     Put(o, r.per_worker);
     o << "|" << r.holding << " (" << model::ReasonText(r) << ")\n";
   }

@@ -158,14 +158,15 @@ class Cluster {
   };
   FragEntry FragChoice(int i, const Shape& shape) const;
   // kFgd, kHerd: per shape, the nodes that could take one worker of it now (FitsWorker, FGD's
-  // score), by PlaceWorker's key then index, in step with changed_ as of `seen` (placement_order.cc).
+  // score), by PlaceWorker's key then index, in step with changed_ as of `seen`
+  // (placement_order.cc).
   using FragKey = std::tuple<int64_t, double, int64_t, int64_t, int64_t>;
   struct Order {
     uint64_t generation = UINT64_MAX;
     size_t seen = 0;
-    std::vector<FragKey> key;  // per node: its key, while in `nodes`
-    std::vector<int> slot;     // per node: FragEntry::slot
-    std::vector<char> in;      // per node: in `nodes`
+    std::vector<FragKey> key;       // per node: its key, while in `nodes`
+    std::vector<int> slot;          // per node: FragEntry::slot
+    std::vector<char> in;           // per node: in `nodes`
     std::vector<uint64_t> version;  // per node: the version its entry is of
     std::set<std::pair<FragKey, int>> nodes;
   };

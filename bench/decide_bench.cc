@@ -4,9 +4,14 @@
 // shape (1 GPU, 1 core, 1 GiB in one project, as bench/controller/scale submits).
 // Arguments: placement policy, pending jobs, nodes, % of GPUs taken, one shape (1) or the mix (0).
 // Run: build/bin/decide_bench --benchmark_repetitions=3
+// HERD_DECIDE_DUMP=DIR writes every decision of each case (starts, preemptions, reservations, every
+// pending reason with all its fields, queue shares) to DIR/<case>.txt, in a stable text form, so
+// that two builds can be checked to decide alike: diff -r the two directories.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -109,6 +114,63 @@ Snapshot BigSnapshot(int pending, int nodes, int fill_pct, bool one_shape) {
   return snap;
 }
 
+void Put(std::ostream& o, const model::Resources& r) {
+  o << r.gpu_milli << "/" << r.cpus << "/" << r.memory_mib;
+}
+
+void Put(std::ostream& o, const model::WorkerPlacement& w) {
+  o << " " << w.node << "[";
+  for (int g : w.gpus) o << g << ",";
+  o << "]x" << w.gpu_milli_each << " cores=";
+  for (int c : w.cores) o << c << ",";
+  o << " mem=" << w.memory_mib << " nic=" << w.nic;
+}
+
+// Every field of `d`, one decision a line.
+void Dump(const Decisions& d, std::ostream& o) {
+  for (const StartDecision& st : d.starts) {
+    o << "start " << st.id;
+    for (const auto& w : st.placement) Put(o, w);
+    o << "\n";
+  }
+  for (const PreemptDecision& p : d.preemptions) {
+    o << "preempt " << p.id << " for " << p.for_job << " " << EvictionKindName(p.kind) << " "
+      << p.project << "|" << p.job_class << "|" << p.priority << "|" << p.below_deserved << "|"
+      << p.gpu_type << "|" << p.gpu_milli << "|" << p.node << " room";
+    for (const auto& w : p.room) Put(o, w);
+    o << " (" << EvictionText(p) << ")\n";
+  }
+  for (const ReserveDecision& r : d.reservations) {
+    o << "reserve " << r.id;
+    for (const std::string& n : r.nodes) o << " " << n;
+    o << "\n";
+  }
+  for (const auto& [id, r] : d.pending_reasons) {
+    o << "reason " << id << " " << static_cast<int>(r.code) << "|" << r.queue << "|" << r.department
+      << "|" << r.other_queue << "|" << r.job_class << "|" << r.gpu_types << "|" << r.other_types
+      << "|" << r.target << "|" << r.job << "|" << r.component << "|" << r.amount << "|" << r.used
+      << "|" << r.need << "|" << r.most_free << "|" << r.count << "|" << r.workers << "|";
+    Put(o, r.per_worker);
+    o << "|" << r.holding << " (" << model::ReasonText(r) << ")\n";
+  }
+  for (const QueueShare& q : d.shares) {
+    o << "share " << q.name;
+    for (const model::Resources* r :
+         {&q.deserved, &q.limit, &q.fair_share, &q.allocated, &q.pending_demand}) {
+      o << " ";
+      Put(o, *r);
+    }
+    o << " usage=" << q.usage << " weight=" << q.weight;
+    for (const auto* m : {&q.by_type, &q.by_pool}) {
+      for (const auto& [t, v] : *m) {
+        o << " " << t << "=" << v.deserved << "/" << v.limit << "/" << v.fair_share << "/"
+          << v.allocated;
+      }
+    }
+    o << "\n";
+  }
+}
+
 void BM_Decide(benchmark::State& state) {
   static std::map<std::vector<int64_t>, Snapshot> snaps;
   const int pending = static_cast<int>(state.range(1)), nodes = static_cast<int>(state.range(2));
@@ -125,6 +187,12 @@ void BM_Decide(benchmark::State& state) {
     starts = d.starts.size();
     preemptions = d.preemptions.size();
     benchmark::DoNotOptimize(d);
+  }
+  if (const char* dir = std::getenv("HERD_DECIDE_DUMP"); dir != nullptr && *dir != '\0') {
+    std::string name = "decide";
+    for (int a = 0; a < 5; ++a) name += "_" + std::to_string(state.range(a));
+    std::ofstream out(std::string(dir) + "/" + name + ".txt");
+    Dump(Decide(snap, policy), out);
   }
   state.SetLabel(std::string(PlacementName(policy.placement)));
   state.counters["starts"] = static_cast<double>(starts);

@@ -250,6 +250,7 @@ class Cycle {
       const std::function<bool(const RunningJob&, const std::vector<const RunningJob*>&)>& allowed,
       const std::function<bool(const std::vector<const RunningJob*>&)>& enough);
   bool Protected(const RunningJob& job) const;  // young, suspended, non-preemptible or already chosen
+  bool Shielded(size_t k) const;  // snap_.running[k] is Protected whatever the cycle chooses
   // `why`: the kind and the words' parameters (PreemptDecision) each victim's decision gets.
   void Commit(JobState& job, const VictimPlan& plan, const PreemptDecision& why);
 
@@ -264,16 +265,24 @@ class Cycle {
   std::map<std::pair<Shape, OptionsKey>, std::optional<model::PendingReason>> no_fit_;
   std::set<model::JobId> reserved_by_;                    // jobs holding a reservation
   std::set<VictimMemo> no_victims_;                       // victim searches that failed
-  // Reserve's node order (most free first) while the cluster's stamp is unchanged.
-  std::vector<std::pair<int64_t, int>> reserve_order_;
-  size_t reserve_from_ = 0;  // entries before it are no longer reservable
-  std::vector<std::pair<int64_t, int64_t>> ending_;  // per node: GPU share, cores of jobs with an end
-  uint64_t reserve_stamp_ = UINT64_MAX;
+  // Reserve's order of the reservable nodes (most free first, then index), in step with the
+  // cluster's changes (Cluster::Changed) as of reserve_seen_ and reserve_generation_.
+  std::set<std::pair<int64_t, int>> reserve_order_;
+  std::vector<int64_t> reserve_key_;  // per node: its key in reserve_order_
+  std::vector<char> reserve_in_;      // per node: in reserve_order_
+  size_t reserve_seen_ = 0;
+  uint64_t reserve_generation_ = UINT64_MAX;
+  // Per node: GPU share, cores of jobs with an end (running, and started this cycle among the
+  // first reserve_visited_ of visited_); started_: those of visited_'s jobs that started.
+  std::vector<std::pair<int64_t, int64_t>> ending_;
+  std::vector<const JobState*> started_;
+  size_t reserve_visited_ = 0;
   std::map<int, std::vector<const RunningJob*>> running_on_;  // node index -> jobs holding it
   std::vector<std::vector<int>> nodes_of_;  // per snap_.running entry: node indexes it holds
   std::vector<const ClassView*> class_of_;  // per snap_.running entry
   std::vector<QueueState*> queue_of_;       // per snap_.running entry; nullptr: unknown queue
   std::vector<model::Resources> total_of_;  // per snap_.running entry: all its workers hold
+  std::vector<char> shielded_;              // per snap_.running entry: Shielded()
   std::set<model::JobId> victims_;
   std::vector<std::pair<model::WorkerPlacement, int64_t>> holds_;  // HoldRoom's, GPU memory each
   // GiveWay's starts of every queue (latest first) and the cluster without them, as of starts_version_.
@@ -284,6 +293,7 @@ class Cycle {
   // Reclaim's candidates per queue, as of (starts_version_, room_version_).
   std::map<const QueueState*, std::pair<std::pair<int, int>, std::vector<const RunningJob*>>>
       reclaim_candidates_;  // changes with the room being made (PlanRoom, Commit); 0: none
+  std::vector<const RunningJob*> reclaim_order_;  // snap_.running in reclaim's order (built once)
   std::map<std::pair<Shape, OptionsKey>, std::pair<int, bool>> room_fit_;  // FitsRoomMade by version
   std::set<const QueueState*> reclaimed_;  // queues that lost jobs to reclaim this cycle
   ClassView default_class_;  // for classes the snapshot does not name

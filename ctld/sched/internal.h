@@ -134,6 +134,11 @@ class Cluster {
   std::vector<NodeState> InitialNodes() const;
   // Changes whenever any node's free resources do (placements, releases, SwapNodes).
   uint64_t Stamp() const { return stamp_; }
+  // The nodes whose free resources changed since the working nodes became those of Generation(),
+  // in order, repeats kept; not kept while SwapNodes has other nodes in place (Swapped()).
+  const std::vector<int>& Changed() const { return changed_; }
+  uint64_t Generation() const { return generation_; }
+  bool Swapped() const { return swapped_with_ != nullptr; }
 
  private:
   std::optional<model::WorkerPlacement> PlaceWorker(const Shape& shape, const PlaceOptions& o,
@@ -152,11 +157,37 @@ class Cluster {
     double restricted_demand = 0;  // herd, a worker with GPUs: Fgd::RestrictedDemand(node)
   };
   FragEntry FragChoice(int i, const Shape& shape) const;
+  // kFgd, kHerd: per shape, the nodes that could take one worker of it now (FitsWorker, FGD's
+  // score), by PlaceWorker's key then index, in step with changed_ as of `seen`
+  // (placement_order.cc).
+  using FragKey = std::tuple<int64_t, double, int64_t, int64_t, int64_t>;
+  struct Order {
+    uint64_t generation = UINT64_MAX;
+    size_t seen = 0;
+    std::vector<FragKey> key;       // per node: its key, while in `nodes`
+    std::vector<int> slot;          // per node: FragEntry::slot
+    std::vector<char> in;           // per node: in `nodes`
+    std::vector<uint64_t> version;  // per node: the version its entry is of
+    std::set<std::pair<FragKey, int>> nodes;
+  };
+  struct ShapeCache {
+    std::vector<FragEntry> frag;                          // per node, as of its version
+    std::unordered_map<std::string, FragEntry> by_state;  // per node state (FragChoice is pure)
+    Order order;
+  };
+  // FGD's answer for one worker of `shape` on node i now.
+  const FragEntry& Answer(int i, const Shape& shape, ShapeCache& cache);
+  // The first node of the shape's Order that Usable() accepts, and its FragEntry::slot; -1 none.
+  // REQUIRES: !Swapped().
+  std::pair<int, int> FirstInOrder(const Shape& shape, const PlaceOptions& o, ShapeCache& cache);
   // A node's version changes whenever its free resources do.
   std::vector<uint64_t> version_;
   uint64_t stamp_ = 0;
-  std::map<Shape, std::vector<FragEntry>> frag_cache_;  // per shape and node
-  std::map<Shape, std::unordered_map<std::string, FragEntry>> frag_memo_;  // per shape and node state
+  std::vector<int> changed_;  // Changed()
+  uint64_t generation_ = 0;
+  const std::vector<NodeState>* swapped_with_ = nullptr;  // holds the working nodes meanwhile
+  std::map<Shape, ShapeCache> shapes_;
+  std::string state_;  // Answer()'s key of a node state
   // Built on first use (most Decide() calls place a job or two: building them is the cost).
   mutable std::unordered_map<std::string, int> index_;
   // Per topology label ("switch", "rack"): the label values in name order with their node indexes.

@@ -252,6 +252,16 @@ std::vector<NodeState> Cluster::InitialNodes() const {
 void Cluster::SwapNodes(std::vector<NodeState>& other) {
   std::swap(nodes, other);
   for (uint64_t& v : version_) v = ++stamp_;
+  // Swapping back with the same vector puts back the nodes changed_ describes (nothing changes a
+  // vector swapped out); any other swap leaves other nodes in place: a new generation.
+  if (swapped_with_ == nullptr) {
+    swapped_with_ = &other;
+  } else if (swapped_with_ == &other) {
+    swapped_with_ = nullptr;
+  } else {
+    swapped_with_ = nullptr;
+    ++generation_;
+  }
 }
 
 uint64_t Cluster::Draw() {
@@ -280,6 +290,7 @@ void Cluster::Apply(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
 void Cluster::ApplyAt(int i, const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   NodeState& n = nodes[i];
   version_[i] = ++stamp_;
+  if (swapped_with_ == nullptr) changed_.push_back(i);
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
       if (g.index != gi) continue;
@@ -305,6 +316,7 @@ void Cluster::Release(const model::WorkerPlacement& w, int64_t gpu_memory_mib) {
   if (i < 0) return;
   NodeState& n = nodes[i];
   version_[i] = ++stamp_;
+  if (swapped_with_ == nullptr) changed_.push_back(i);
   int numa = -1;
   for (int gi : w.gpus) {
     for (GpuSlot& g : n.gpus) {
@@ -462,6 +474,31 @@ Cluster::FragEntry Cluster::FragChoice(int i, const Shape& s) const {
   return out;
 }
 
+// FGD's answer for a node stays valid until the node changes, and a placement changes one node.
+// Nodes in equal states (GPUs, cores, memory) get equal answers: most nodes of a cluster are empty
+// or full alike.
+const Cluster::FragEntry& Cluster::Answer(int i, const Shape& s, ShapeCache& cache) {
+  FragEntry& f = cache.frag[i];
+  if (f.version == version_[i]) return f;
+  const NodeState& n = nodes[i];
+  state_.clear();
+  auto put = [&](int64_t v) { state_.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  put(n.free_cores_count);
+  put(n.free_memory_mib);
+  for (const GpuSlot& g : n.gpus) {
+    put(g.free_milli);
+    put(g.free_memory_mib);
+    put(g.memory_mib);
+    state_ += g.model;
+    state_ += '\0';
+  }
+  auto [it, added] = cache.by_state.try_emplace(state_);
+  if (added) it->second = FragChoice(i, s);
+  f = it->second;
+  f.version = version_[i];
+  return f;
+}
+
 std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const PlaceOptions& o,
                                                            const std::vector<int>* candidates) {
   int best = -1;
@@ -479,37 +516,10 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
     }
   };
   const int64_t gpu_need = s.Fractional() ? s.gpu_milli : 1000 * static_cast<int64_t>(s.WholeGpus());
-  // FGD's answer for a node stays valid until the node changes, and a placement changes one node.
-  // Nodes in equal states (GPUs, cores, memory) get equal answers: most nodes of a cluster are
-  // empty or full alike.
-  std::vector<FragEntry>* frag = nullptr;
-  std::unordered_map<std::string, FragEntry>* memo = nullptr;
-  std::string state;
-  auto answer = [&](int i) -> const FragEntry& {
-    FragEntry& f = (*frag)[i];
-    if (f.version == version_[i]) return f;
-    const NodeState& n = nodes[i];
-    state.clear();
-    auto put = [&](int64_t v) { state.append(reinterpret_cast<const char*>(&v), sizeof v); };
-    put(n.free_cores_count);
-    put(n.free_memory_mib);
-    for (const GpuSlot& g : n.gpus) {
-      put(g.free_milli);
-      put(g.free_memory_mib);
-      put(g.memory_mib);
-      state += g.model;
-      state += '\0';
-    }
-    auto [it, added] = memo->try_emplace(state);
-    if (added) it->second = FragChoice(i, s);
-    f = it->second;
-    f.version = version_[i];
-    return f;
-  };
+  ShapeCache* cache = nullptr;
   if (o.policy == Placement::kFgd || o.policy == Placement::kHerd) {
-    frag = &frag_cache_[s];
-    frag->resize(nodes.size());
-    memo = &frag_memo_[s];
+    cache = &shapes_[s];
+    cache->frag.resize(nodes.size());
   }
   auto consider = [&](int i) {
     const NodeState& n = nodes[i];
@@ -526,7 +536,7 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
       }
       case Placement::kFgd:
       case Placement::kHerd: {  // FGD's score; equal: (herd) the models least needed, the fullest
-        const FragEntry& f = answer(i);
+        const FragEntry& f = Answer(i, s, *cache);
         if (f.score < 0) return;
         std::tuple<int64_t, double, int64_t, int64_t, int64_t> key{
             -f.score, f.restricted_demand, n.free_gpu_milli, n.free_cores_count, n.free_memory_mib};
@@ -543,6 +553,8 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   };
   if (candidates) {
     for (int i : *candidates) consider(i);
+  } else if (cache != nullptr && !Swapped()) {  // the first of the shape's order: the same node
+    std::tie(best, best_slot) = FirstInOrder(s, o, *cache);
   } else {
     for (size_t i = 0; i < nodes.size(); ++i) consider(static_cast<int>(i));
   }
@@ -553,7 +565,7 @@ std::optional<model::WorkerPlacement> Cluster::PlaceWorker(const Shape& s, const
   }
   if (best < 0) return std::nullopt;
   std::vector<int> share{best_slot};
-  auto w = PlanInNode(nodes[best], s, o.policy, frag && best_slot >= 0 ? &share : nullptr);
+  auto w = PlanInNode(nodes[best], s, o.policy, cache && best_slot >= 0 ? &share : nullptr);
   if (w) ApplyAt(best, *w, s.gpu_memory_mib);
   return w;
 }

@@ -37,6 +37,12 @@ std::optional<std::vector<model::WorkerPlacement>> Cluster::PlaceGang(const Shap
     }
     return done;
   };
+  // kFgd, kHerd: when no node the gang may use can take one worker, no group can (and trying a
+  // group draws nothing): the answer is known without building the groups.
+  if ((o.policy == Placement::kFgd || o.policy == Placement::kHerd) && !Swapped() &&
+      FirstInOrder(s, o, shapes_[s]).first < 0) {
+    return std::nullopt;
+  }
   if (!labels_built_) {
     labels_built_ = true;
     for (const char* label : {"switch", "rack"}) {

@@ -116,6 +116,7 @@ Cycle::Cycle(const Snapshot& snapshot, const Policy& policy)
       if (i >= 0) running_on_[i].push_back(&r), nodes_of_.back().push_back(i);
     }
   }
+  for (size_t k = 0; k < snap_.running.size(); ++k) shielded_.push_back(Shielded(k));
   for (auto& [name, q] : queues_) q.running = q.allocated;
   // A victim still stopping leaves its queue's allocation (its beneficiary is charged as if started,
   // below), but what it holds counts against its queue's limits until it has stopped.

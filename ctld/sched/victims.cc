@@ -10,13 +10,15 @@
 namespace herd::sched::internal {
 
 bool Cycle::Protected(const RunningJob& r) const {
-  if (victims_.count(r.id) || r.evicted_for != 0 || r.suspended || !ClassOf(r).preemptible) {
-    return true;
-  }
-  const size_t k = static_cast<size_t>(&r - snap_.running.data());
+  return shielded_[static_cast<size_t>(&r - snap_.running.data())] || victims_.count(r.id) > 0;
+}
+
+bool Cycle::Shielded(size_t k) const {
+  const RunningJob& r = snap_.running[k];
+  if (r.evicted_for != 0 || r.suspended || !class_of_[k]->preemptible) return true;
   // The queue's min_runtime, where it sets one, else the class's.
   const int64_t queue_min = queue_of_[k] != nullptr ? queue_of_[k]->view->min_runtime_s : -1;
-  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : ClassOf(r).min_runtime_s);
+  return snap_.now - r.start_time < (queue_min >= 0 ? queue_min : class_of_[k]->min_runtime_s);
 }
 
 std::optional<VictimPlan> Cycle::FindVictims(
@@ -160,18 +162,28 @@ bool Cycle::ReclaimShare(JobState& job) {
   if (version != std::make_pair(starts_version_, room_version_)) {
     version = {starts_version_, room_version_};
     candidates.clear();
-    for (size_t k = 0; k < snap_.running.size(); ++k) {
+    // Largest first, then lowest class priority, latest start, id: every running job sorted once
+    // (stable), then filtered, is the candidates sorted.
+    if (reclaim_order_.size() != snap_.running.size()) {
+      reclaim_order_.clear();
+      for (const RunningJob& r : snap_.running) reclaim_order_.push_back(&r);
+      std::stable_sort(reclaim_order_.begin(), reclaim_order_.end(),
+                       [&](const RunningJob* a, const RunningJob* b) {
+                         const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
+                         return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority,
+                                                -a->start_time, a->id) <
+                                std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority,
+                                                -b->start_time, b->id);
+                       });
+    }
+    for (const RunningJob* r : reclaim_order_) {
+      const size_t k = static_cast<size_t>(r - snap_.running.data());
       const QueueState* q = queue_of_[k];
       if (q == own || q == nullptr || !above(*q, {}, total_of_[k])) continue;
-      if (HoldsOnlyDeserved(*q) || Protected(snap_.running[k])) continue;
-      if (!TypedKeeps(*q, {}, TypedOf(snap_.running[k]))) continue;
-      candidates.push_back(&snap_.running[k]);
+      if (HoldsOnlyDeserved(*q) || Protected(*r)) continue;
+      if (!TypedKeeps(*q, {}, TypedOf(*r))) continue;
+      candidates.push_back(r);
     }
-    std::stable_sort(candidates.begin(), candidates.end(), [&](const RunningJob* a, const RunningJob* b) {
-      const model::Resources &x = TotalOf(*a), &y = TotalOf(*b);
-      return std::make_tuple(-x.gpu_milli, -x.cpus, ClassOf(*a).priority, -a->start_time, a->id) <
-             std::make_tuple(-y.gpu_milli, -y.cpus, ClassOf(*b).priority, -b->start_time, b->id);
-    });
   }
   if (candidates.empty() && GiveWay(job).empty()) return false;
   // One victim at a time by AboveShare, and its project's victims together by MayTake: on every
@@ -291,13 +303,24 @@ std::optional<VictimPlan> Cycle::SearchByNode(
   if (job.shape.workers > 1) return FindVictims(job, candidates, allowed, enough, nullptr);
   PlaceOptions o = OptionsFor(job);
   std::optional<VictimPlan> best;
-  std::map<int, std::vector<const RunningJob*>> by_node;  // candidates in their order, per node
+  // The candidates in their order, per node: node i's are on[from[i]] .. on[from[i + 1] - 1].
+  const size_t count = cluster_.nodes.size();
+  std::vector<size_t> from(count + 1, 0);
   for (const RunningJob* c : candidates) {
-    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) by_node[i].push_back(c);
+    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) ++from[i + 1];
   }
-  for (const auto& [i, here] : by_node) {
-    if (!cluster_.Usable(cluster_.nodes[i], o)) continue;
-    std::vector<int> only{i};
+  for (size_t i = 0; i < count; ++i) from[i + 1] += from[i];
+  std::vector<const RunningJob*> on(from[count]);
+  std::vector<size_t> next(from.begin(), from.end() - 1);
+  for (const RunningJob* c : candidates) {
+    for (int i : nodes_of_[static_cast<size_t>(c - snap_.running.data())]) on[next[i]++] = c;
+  }
+  std::vector<const RunningJob*> here;
+  for (size_t i = 0; i < count; ++i) {
+    if (from[i] == from[i + 1] || !cluster_.Usable(cluster_.nodes[i], o)) continue;
+    here.assign(on.begin() + static_cast<std::ptrdiff_t>(from[i]),
+                on.begin() + static_cast<std::ptrdiff_t>(from[i + 1]));
+    std::vector<int> only{static_cast<int>(i)};
     auto plan = FindVictims(job, here, allowed, enough, &only);
     if (Better(plan, best)) best = plan;
     if (best && best->victims.size() == 1 && best->evicted_gpu_milli <= job.total.gpu_milli) break;

@@ -199,57 +199,71 @@ void Cycle::Reserve(JobState& job) {
     return workers >= s.workers;
   };
   // Nodes by free GPU share, then free cores, most first, counting what running jobs with a time
-  // limit hold as free (so a reservation stays on the nodes jobs backfilled into it); ties by index. The order is kept while
-  // no node's free resources change (in a cycle that starts nothing, for every job it reserves
-  // for); nodes leaving the reservable set are skipped, and a leading run of them for good.
+  // limit hold as free (so a reservation stays on the nodes jobs backfilled into it); ties by
+  // index. The order is kept in step with the nodes whose free resources changed since the last
+  // call (Cluster::Changed). Nodes only leave the reservable set during the allocate pass (the
+  // only caller): one that has left it leaves the order for good.
   auto reservable = [](const NodeState& n) {
     return n.schedulable && !n.held && n.reserved_for == 0;
   };
-  if (reserve_stamp_ != cluster_.Stamp()) {
-    reserve_stamp_ = cluster_.Stamp();
-    reserve_order_.clear();
-    reserve_from_ = 0;
-    if (ending_.empty()) {  // what running jobs with a time limit hold per node: it comes free
-      ending_.assign(cluster_.nodes.size(), {});
-      for (const RunningJob& r : snap_.running) {
-        if (r.end_by <= 0) continue;
-        for (const auto& w : r.placement) {
-          if (int i = cluster_.NodeIndex(w.node); i >= 0) {
-            ending_[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
-            ending_[i].second += static_cast<int64_t>(w.cores.size());
-          }
-        }
-      }
-    }
-    // This cycle's starts with a time limit come free the same way (else a reservation made in the
-    // cycle they start moves to their nodes in the next).
-    std::vector<std::pair<int64_t, int64_t>> ending = ending_;
-    for (const JobState* j : visited_) {
-      if (!j->started || j->pending->request.time_limit_s <= 0) continue;
-      for (const auto& w : j->placement) {
+  const size_t count = cluster_.nodes.size();
+  if (ending_.empty()) {  // what running jobs with a time limit hold per node: it comes free
+    ending_.assign(count, {});
+    for (const RunningJob& r : snap_.running) {
+      if (r.end_by <= 0) continue;
+      for (const auto& w : r.placement) {
         if (int i = cluster_.NodeIndex(w.node); i >= 0) {
-          ending[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
-          ending[i].second += static_cast<int64_t>(w.cores.size());
+          ending_[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+          ending_[i].second += static_cast<int64_t>(w.cores.size());
         }
       }
     }
-    for (size_t i = 0; i < cluster_.nodes.size(); ++i) {
-      const NodeState& n = cluster_.nodes[i];
-      if (!reservable(n)) continue;
-      const int64_t gpu = n.free_gpu_milli + ending[i].first;
-      const int64_t cores = n.free_cores_count + ending[i].second;
-      reserve_order_.push_back({-(gpu * 4096 + cores), static_cast<int>(i)});
+  }
+  // This cycle's starts with a time limit come free the same way (else a reservation made in the
+  // cycle they start moves to their nodes in the next). The allocate pass only adds starts, each
+  // of a job visited after the last call: their nodes changed since then.
+  for (; reserve_visited_ < visited_.size(); ++reserve_visited_) {
+    const JobState* j = visited_[reserve_visited_];
+    if (!j->started) continue;
+    started_.push_back(j);
+    if (j->pending->request.time_limit_s <= 0) continue;
+    for (const auto& w : j->placement) {
+      if (int i = cluster_.NodeIndex(w.node); i >= 0) {
+        ending_[i].first += static_cast<int64_t>(w.gpus.size()) * w.gpu_milli_each;
+        ending_[i].second += static_cast<int64_t>(w.cores.size());
+      }
     }
-    std::sort(reserve_order_.begin(), reserve_order_.end());
   }
-  while (reserve_from_ < reserve_order_.size() &&
-         !reservable(cluster_.nodes[reserve_order_[reserve_from_].second])) {
-    ++reserve_from_;
+  auto refresh = [&](int i) {
+    if (reserve_in_[i]) reserve_order_.erase({reserve_key_[i], i});
+    const NodeState& n = cluster_.nodes[i];
+    reserve_in_[i] = reservable(n);
+    if (!reserve_in_[i]) return;
+    const int64_t gpu = n.free_gpu_milli + ending_[i].first;
+    const int64_t cores = n.free_cores_count + ending_[i].second;
+    reserve_key_[i] = -(gpu * 4096 + cores);
+    reserve_order_.emplace(reserve_key_[i], i);
+  };
+  const std::vector<int>& changed = cluster_.Changed();
+  if (reserve_generation_ != cluster_.Generation() || cluster_.Swapped()) {
+    reserve_generation_ = cluster_.Swapped() ? UINT64_MAX : cluster_.Generation();
+    reserve_order_.clear();
+    reserve_key_.assign(count, 0);
+    reserve_in_.assign(count, 0);
+    for (size_t i = 0; i < count; ++i) refresh(static_cast<int>(i));
+  } else {
+    for (size_t k = reserve_seen_; k < changed.size(); ++k) refresh(changed[k]);
   }
-  for (size_t k = reserve_from_; k < reserve_order_.size(); ++k) {
-    int i = reserve_order_[k].second;
-    if (!reservable(cluster_.nodes[i])) continue;
+  reserve_seen_ = changed.size();
+  for (auto it = reserve_order_.begin(); it != reserve_order_.end();) {
+    const int i = it->second;
+    if (!reservable(cluster_.nodes[i])) {
+      reserve_in_[i] = 0;
+      it = reserve_order_.erase(it);
+      continue;
+    }
     if (take(i)) break;
+    ++it;
   }
   // Nodes only leave the reservable set during a cycle and a node's fit depends on its size alone:
   // a shape that finds too few nodes now never finds enough this cycle.
@@ -267,8 +281,9 @@ void Cycle::Reserve(JobState& job) {
       start = r->end_by > 0 && start != INT64_MAX ? std::max(start, r->end_by) : INT64_MAX;
     }
   }
-  for (const JobState* j : visited_) {
-    if (!j->started || start == INT64_MAX) continue;
+  for (const JobState* j : started_) {
+    if (start == INT64_MAX) break;
+    if (!j->started) continue;
     const bool here = std::any_of(j->placement.begin(), j->placement.end(), [&](const auto& w) {
       return std::find(chosen.begin(), chosen.end(), w.node) != chosen.end();
     });

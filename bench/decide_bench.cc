@@ -46,9 +46,7 @@ uint64_t Next(uint64_t& s) {
 Snapshot BigSnapshot(int pending, int nodes, int fill_pct, bool one_shape) {
   Snapshot snap;
   snap.now = 1'000'000;
-  snap.classes["train"] = {"train", 50, true, false, 600};
-  snap.classes["interactive"] = {"interactive", 100, false, true, 0};
-  snap.classes["inference"] = {"inference", 125, false, true, 0};
+  snap.classes = BuiltinClasses();
   snap.queues.push_back({"research", "", {4'000'000, 64000, 0}, {-1, -1, -1}, 1, false});
   snap.queues.push_back({"product", "", {2'000'000, 32000, 0}, {-1, -1, -1}, 1, false});
   for (int p = 0; p < 12; ++p) {

@@ -569,6 +569,7 @@ nlohmann::json JobToJson(const model::Job& job) {
       {"class", s.job_class},
       {"state", model::JobStateName(job.state)},
       {"reason", job.reason},
+      {"reason_code", job.reason_code},
       {"session", s.session},
       {"session_state", job.session_state},
       {"gpus", GpuNumber(s.gpu_milli * s.workers)},

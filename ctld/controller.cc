@@ -266,6 +266,10 @@ void Controller::ReplyError(const net::Incoming& in, const Status& s) {
 bool Controller::SetPendingReason(Job& job, const model::PendingReason& why) {
   std::string text = model::ReasonText(why);
   const model::WaitsFor waits_for = model::WaitsForOf(why.code);
+  // The store keeps no code: a job read back from it gets its code here without a write.
+  if (const char* code = model::ReasonCodeName(why.code); job.reason_code != code) {
+    job.reason_code = code;
+  }
   if (job.reason == text && job.waits_for == waits_for) return false;
   job.reason = std::move(text);
   job.waits_for = waits_for;

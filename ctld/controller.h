@@ -276,7 +276,8 @@ class Controller {
   proto::JobActionResult UpdateJob(const proto::UpdateJobRequest& req, model::Job& job,
                                    const auth::Identity& who);
 
-  // Sets what pending `job` waits for; true when that changed (the caller saves the job).
+  // Sets what pending `job` waits for (reason, waits_for, reason_code); true when what the store
+  // keeps of it changed (the caller saves the job).
   static bool SetPendingReason(model::Job& job, const model::PendingReason& why);
   void Save(const model::Job& job);
   // Writes the node's record; a drained node is stored as DRAIN so a restart keeps it drained.

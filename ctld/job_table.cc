@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/model/pending_reason.h"
 #include "spdlog/spdlog.h"
 
 namespace herd::ctld {
@@ -47,8 +48,10 @@ bool JobTable::Transition(model::Job& job, JobState to, int64_t now) {
   if (to == JobState::kPending) {
     pending_since[id] = now;
     job.waits_for = model::WaitsFor::kScheduler;  // until the next cycle says more
+    job.reason_code = model::ReasonCodeName(model::ReasonCode::kScheduler);
   } else {
     job.waits_for = model::WaitsFor::kNothing;
+    job.reason_code.clear();
   }
   if (from == JobState::kPending && to != JobState::kPending) {
     pending_since.erase(id);

@@ -228,6 +228,8 @@ void Controller::Schedule(std::string* snapshot_text) {
     if (last == nullptr || !(*last == reason)) text = model::ReasonText(*(last = &reason));
     Job& j = at->second;  // as SetPendingReason, with the words made once
     const model::WaitsFor waits_for = model::WaitsForOf(reason.code);
+    const char* code = model::ReasonCodeName(reason.code);
+    if (j.reason_code != code) j.reason_code = code;  // the store keeps no code: no write for it
     if (j.reason == text && j.waits_for == waits_for) continue;
     j.reason = text;
     j.waits_for = waits_for;

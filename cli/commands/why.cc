@@ -51,6 +51,7 @@ int RunWhy(const std::string& id_text, bool json, Context& ctx) {
     nlohmann::json out = {{"id", job.id},
                           {"state", model::JobStateName(job.state)},
                           {"reason", job.reason},
+                          {"reason_code", job.reason_code},
                           {"summary", Summary(job, ctx.Now())}};
     if (pending) {
       out["waits_for"] = reply->waits_for;

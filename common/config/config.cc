@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "common/model/fleet.h"
+#include "common/model/job_class.h"
 #include "common/model/placement.h"
 #include "common/model/units.h"
 
@@ -96,13 +97,21 @@ bool IsValidEndpoint(std::string_view ep) {
          std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Built-in classes, before any [classes.X] override.
+// Built-in classes (model::kBuiltinClasses), before any [classes.X] override.
 std::map<std::string, ClassConfig> BuiltinClasses() {
-  std::map<std::string, ClassConfig> c;
-  c["interactive"] = {"interactive", 100, false, 12 * 3600, 0, 3600, true};
-  c["train"] = {"train", 50, true, 0, 600, 0, false};
-  c["inference"] = {"inference", 125, false, 0, 0, 0, true};
-  return c;
+  std::map<std::string, ClassConfig> classes;
+  for (const model::BuiltinClass& b : model::kBuiltinClasses) {
+    ClassConfig& c = classes[b.name];
+    c.name = b.name;
+    c.priority = b.priority;
+    c.preemptible = b.preemptible;
+    c.max_time_s = b.max_time_s;
+    c.min_runtime_s = b.min_runtime_s;
+    c.idle_timeout_s = b.idle_timeout_s;
+    c.within_quota_only = b.within_quota_only;
+    c.idle_input_timeout_s = b.idle_input_timeout_s;
+  }
+  return classes;
 }
 
 // A queue as read from its table, with the places later checks point at.

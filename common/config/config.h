@@ -86,11 +86,8 @@ struct SchedulerConfig {
   bool operator==(const SchedulerConfig&) const = default;
 };
 
-// A priority class. Built-ins (always present unless overridden key by key):
-//   interactive: priority 100, not preemptible, max_time 12h, idle_timeout 1h
-//   train:       priority 50, preemptible, min_runtime 10m
-//   inference:   priority 125, not preemptible
-// within_quota_only defaults to !preemptible.
+// A priority class. Built-ins (model::kBuiltinClasses: interactive, train, inference) are always
+// present unless overridden key by key. within_quota_only defaults to !preemptible.
 struct ClassConfig {
   std::string name;
   int priority = 0;  // higher is scheduled first and may preempt lower

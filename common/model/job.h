@@ -139,6 +139,10 @@ struct Job {
   JobState state = JobState::kPending;
   std::string reason;           // why it is pending, or why it ended
   WaitsFor waits_for = WaitsFor::kNothing;  // pending: the code of `reason`
+  // Pending: the name of the reason's code (model::ReasonCodeName: "quota_held", "gpu_block"),
+  // set with `reason` and `waits_for`. "": not pending; read back from the store (which keeps no
+  // code) and not yet through a scheduling cycle; or sent by an herd-ctld older than codes.
+  std::string reason_code = {};
   int64_t submit_time = 0;      // seconds since epoch; kept across preemptions
   int64_t start_time = 0;       // latest start
   int64_t end_time = 0;

@@ -53,7 +53,7 @@ HERD_SCHEMA(model::JobUsage, nullptr, F(cpu_ms) F(memory_bytes) F(memory_peak_by
 HERD_SCHEMA(model::Job, nullptr,
             F(id) F(spec) F(user) F(uid) F(gid) F(state) F(reason) F(submit_time) F(start_time)
                 F(end_time) F(exit_code) F(restart_count) F(placement) F(preemptions)
-                    F(gpu_util_sum) F(gpu_sampled_ms) F(usage) F(session_state))
+                    F(gpu_util_sum) F(gpu_sampled_ms) F(usage) F(session_state) F(reason_code))
 HERD_SCHEMA(model::GpuInfo, nullptr,
             F(index) F(model) F(memory_mib) F(pci_bus_id) F(numa) F(pcie_switch) F(nic) F(uuid))
 HERD_SCHEMA(model::NicInfo, nullptr, F(name) F(pci_bus_id) F(numa) F(pcie_switch))

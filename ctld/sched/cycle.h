@@ -176,7 +176,25 @@ class Cycle {
   bool TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedGpus& holds) const;
   // Narrows the job's shape to the GPU types its project stays within its fair share or deserved
   // quota of with it (`typed_only`: only types some quota names); false when none is left.
+  // Its two halves follow: the models of its shape, then the quota pools of its nodes.
   bool NarrowToEntitled(JobState& job, bool typed_only);
+  // Whether the job's project stays within its fair share or deserved quota of types_[t] with it.
+  bool Entitled(const JobState& job, int t) const;
+  // The GPU models of its shape (every model when it names none) of a type some quota names that
+  // it is entitled to (*named: there are some), and those of a type no quota names unless
+  // `typed_only` found some of the first kind; sorted when those of no type are in.
+  std::vector<std::string> EntitledModels(const JobState& job, bool typed_only, bool* named) const;
+  // The quota pools of its shape's nodes it may keep: those it is entitled to, and nodes in no
+  // named pool unless `typed_only` found some of the first kind.
+  struct EntitledPools {
+    std::vector<bool> ok;    // by index in types_: an entitled pool
+    bool named = false;      // some pool of its nodes is one it is entitled to
+    bool unnamed_ok = true;  // nodes in no named pool stay
+    bool some = false;       // some pool of its nodes stays
+    bool all = true;         // every pool of its nodes stays
+    bool May(int t) const { return t < 0 ? unnamed_ok : ok[static_cast<size_t>(t)]; }
+  };
+  EntitledPools PoolsEntitled(const JobState& job, bool typed_only) const;
   std::vector<bool> Wanted(const JobState& job) const;  // the named sets its shape may use
   bool ReclaimWithTypes(JobState& job);
   bool ReclaimOfType(JobState& job);

@@ -325,46 +325,58 @@ bool Cycle::TypedKeeps(const QueueState& q, const TypedGpus& taken, const TypedG
 // those it is entitled to; one side at least must have such a set.
 bool Cycle::NarrowToEntitled(JobState& job, bool typed_only) {
   if (job.total.gpu_milli <= 0) return !typed_only;
+  bool models_named = false;
+  std::vector<std::string> models = EntitledModels(job, typed_only, &models_named);
+  const EntitledPools pools = PoolsEntitled(job, typed_only);
+  if (typed_only && !models_named && !pools.named) return false;
+  if (models.empty() || !pools.some) return false;
+  std::optional<std::vector<std::string>> nodes = job.shape.nodes;
+  if (!pools.all) nodes = NodesWhere(job.shape.nodes, [&](int t) { return pools.May(t); });
+  job.shape = Shape::Of(job.pending->request, models, nodes);
+  return true;
+}
+
+bool Cycle::Entitled(const JobState& job, int t) const {
   const QueueState& own = *job.queue;
-  auto entitled = [&](int t) {
-    const int64_t with = own.typed_allocated[t] + job.total.gpu_milli;
-    return with <= own.typed_fair[t] || with <= own.typed_deserved[t];
-  };
-  std::vector<std::string> named, other;  // models of a named type it is entitled to; of none
+  const int64_t with = own.typed_allocated[t] + job.total.gpu_milli;
+  return with <= own.typed_fair[t] || with <= own.typed_deserved[t];
+}
+
+std::vector<std::string> Cycle::EntitledModels(const JobState& job, bool typed_only,
+                                               bool* named) const {
+  std::vector<std::string> keep, other;  // models of a named type it is entitled to; of none
   for (const std::string& model : job.shape.gpu_models.empty() ? models_ : job.shape.gpu_models) {
     const int t = TypeIndex(model);
     if (t < 0) {
       other.push_back(model);
-    } else if (entitled(t)) {
-      named.push_back(model);
+    } else if (Entitled(job, t)) {
+      keep.push_back(model);
     }
   }
-  std::vector<bool> pool_ok(types_.size(), false);
-  bool pool_named = false;
+  *named = !keep.empty();
+  if (!typed_only || keep.empty()) {
+    keep.insert(keep.end(), other.begin(), other.end());
+    std::sort(keep.begin(), keep.end());
+  }
+  return keep;
+}
+
+Cycle::EntitledPools Cycle::PoolsEntitled(const JobState& job, bool typed_only) const {
+  EntitledPools p;
+  p.ok.assign(types_.size(), false);
   const std::vector<int> pools = HasPools() ? PoolsOf(job.shape.nodes) : std::vector<int>{-1};
   for (int t : pools) {
-    if (t >= 0 && entitled(t)) pool_ok[static_cast<size_t>(t)] = pool_named = true;
+    if (t >= 0 && Entitled(job, t)) p.ok[static_cast<size_t>(t)] = p.named = true;
   }
-  if (typed_only && named.empty() && !pool_named) return false;
-  if (!typed_only || named.empty()) {
-    named.insert(named.end(), other.begin(), other.end());
-    std::sort(named.begin(), named.end());
-  }
-  const bool only_named_pools = typed_only && pool_named;
-  auto pool_may = [&](int t) { return t < 0 ? !only_named_pools : pool_ok[t]; };
-  bool some = false, all = true;
+  p.unnamed_ok = !(typed_only && p.named);
   for (int t : pools) {
-    if (pool_may(t)) {
-      some = true;
+    if (p.May(t)) {
+      p.some = true;
     } else {
-      all = false;
+      p.all = false;
     }
   }
-  if (named.empty() || !some) return false;
-  std::optional<std::vector<std::string>> nodes = job.shape.nodes;
-  if (!all) nodes = NodesWhere(job.shape.nodes, pool_may);
-  job.shape = Shape::Of(job.pending->request, named, nodes);
-  return true;
+  return p;
 }
 
 std::vector<bool> Cycle::Wanted(const JobState& job) const {

@@ -285,9 +285,7 @@ Scenario ParseScenario(const std::string& text) {
   Scenario sc;
   Snapshot& s = sc.snapshot;
   s.now = 100000;
-  s.classes["train"] = {"train", 50, true, false, 0};
-  s.classes["interactive"] = {"interactive", 100, false, true, 0};
-  s.classes["inference"] = {"inference", 125, false, true, 0};
+  s.classes = BuiltinClasses();
   std::vector<std::pair<int, Line>> running;
   std::vector<std::pair<size_t, Line>> filtered;  // pending jobs whose nodes are resolved at the end
   std::set<std::string> defined_classes, departments;

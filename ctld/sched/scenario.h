@@ -62,8 +62,11 @@
 //                stopped ID: such a job has released them) and its expectations describe the next
 //                Decide()
 //
-// Classes train (50, preemptible), interactive (100, within quota) and inference (125, within quota)
-// exist unless redefined. Nodes, jobs and the resources running jobs take from their nodes follow
+// The built-in classes are herd.toml's defaults (model::kBuiltinClasses, herd.toml(5)): train (50,
+// preemptible, min_runtime 600), interactive (100, within quota) and inference (125, within quota)
+// exist unless redefined; a `class` line's keys left out are priority 50, preemptible and
+// min_runtime 0 (`class train priority=50 preemptible` is a train that may be preempted at once).
+// Nodes, jobs and the resources running jobs take from their nodes follow
 // herd-ctld's rules (ctld/sched/snapshot_builder.h). Defaults: now 100000, start now-3600, submit =
 // ID (running: = start), since = now, end_by = start + time (0 without time=). A GPU count is "2",
 // "0.25" or thousandths ("1500m"). Names written by WriteScenario stand "%XX" for a byte outside

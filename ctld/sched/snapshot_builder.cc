@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/model/job_class.h"
 #include "ctld/sched/internal.h"
 
 namespace herd::sched {
@@ -124,6 +125,14 @@ void AddRunning(Snapshot& snap, const NodeIndex& index, RunningJob r) {
     if (it != index.end()) TakeFromNode(snap.nodes[it->second], w, r.request.gpu_memory_mib);
   }
   snap.running.push_back(std::move(r));
+}
+
+std::map<std::string, ClassView> BuiltinClasses() {
+  std::map<std::string, ClassView> classes;
+  for (const model::BuiltinClass& b : model::kBuiltinClasses) {
+    classes[b.name] = {b.name, b.priority, b.preemptible, b.within_quota_only, b.min_runtime_s};
+  }
+  return classes;
 }
 
 Snapshot BuildSnapshot(SnapshotFacts facts) {

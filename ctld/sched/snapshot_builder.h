@@ -99,6 +99,10 @@ struct SnapshotFacts {
   std::vector<WorkloadShape> workload;
 };
 
+// The built-in classes (model::kBuiltinClasses: herd.toml's defaults) as the core reads them, by
+// name: what scenario files and benchmarks run with unless they define their own.
+std::map<std::string, ClassView> BuiltinClasses();
+
 // The snapshot of `facts`: free nodes less what the running jobs hold, classes keyed by name.
 // Evictions under way are marked afterwards (ctld/sched/evictions.h MarkEvictions).
 Snapshot BuildSnapshot(SnapshotFacts facts);

@@ -808,6 +808,8 @@ TEST_F(CliTest, JobsJsonHasStableKeys) {
   done.exit_code = 3;
   done.placement = {{"n1", {0, 1, 2, 3}, 1000, {}, 0, ""}, {"n2", {0, 1, 2, 3}, 1000, {}, 0, ""}};
   model::Job pending = MakeJob(4, model::JobState::kPending);
+  pending.reason = "needs 1 GPU on one node; largest free block is 0";
+  pending.reason_code = "gpu_block";
   fake_.jobs_replies = {proto::JobsReply{{done, pending}}};
 
   Outcome r = Herd({"jobs", "--json", "-a"});
@@ -815,9 +817,9 @@ TEST_F(CliTest, JobsJsonHasStableKeys) {
   nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j.is_array());
   ASSERT_EQ(j.size(), 2u);
-  for (const char* key : {"id", "name", "user", "project", "class", "state", "reason", "gpus",
-                          "nodes", "submit_time", "start_time", "end_time", "exit_code",
-                          "restart_count"}) {
+  for (const char* key :
+       {"id", "name", "user", "project", "class", "state", "reason", "reason_code", "gpus", "nodes",
+        "submit_time", "start_time", "end_time", "exit_code", "restart_count"}) {
     EXPECT_TRUE(j[0].contains(key)) << key;
     EXPECT_TRUE(j[1].contains(key)) << key;
   }
@@ -831,6 +833,8 @@ TEST_F(CliTest, JobsJsonHasStableKeys) {
   EXPECT_TRUE(j[1]["exit_code"].is_null());
   EXPECT_TRUE(j[1]["start_time"].is_null());
   EXPECT_EQ(j[1]["nodes"], nlohmann::json::array());
+  EXPECT_EQ(j[0]["reason_code"], "");  // ended: no code
+  EXPECT_EQ(j[1]["reason_code"], "gpu_block");
   // Printed job by job, the text is what dumping the whole array prints.
   EXPECT_EQ(r.out, DumpJson(nlohmann::json::array({JobToJson(done), JobToJson(pending)})) + "\n");
   fake_.jobs_replies = {proto::JobsReply{}};
@@ -897,6 +901,28 @@ TEST_F(CliTest, TerminalEscapesInUserTextArePrintedEscapedExceptInJson) {
   ASSERT_EQ(why.code, kExitOk) << why.err;
   EXPECT_EQ(why.out.find_first_of("\x1b\r\x07"), std::string::npos) << why.out;
   EXPECT_THAT(why.out, HasSubstr("waits\\rhere\\x07"));
+}
+
+// herd why --json gives the reason's code beside its words: the code a program acts on; "" for a
+// job that does not wait (or whose herd-ctld sent none).
+TEST_F(CliTest, WhyJsonCarriesTheReasonCode) {
+  fake_.why_reply.job = MakeJob(9, model::JobState::kPending);
+  fake_.why_reply.job.reason =
+      "project vision is at its limit of 4 GPUs (4 GPUs in use, job needs 1 GPU)";
+  fake_.why_reply.job.reason_code = "limit";
+  fake_.why_reply.waits_for = "quota";
+  Outcome r = Herd({"why", "9", "--json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["reason_code"], "limit");
+  EXPECT_EQ(j["waits_for"], "quota");
+  EXPECT_EQ(j["reason"], fake_.why_reply.job.reason);
+
+  fake_.why_reply.job.state = model::JobState::kCompleted;
+  fake_.why_reply.job.reason_code = "";
+  j = nlohmann::json::parse(Herd({"why", "9", "--json"}).out);
+  EXPECT_EQ(j["reason_code"], "");
+  EXPECT_FALSE(j.contains("waits_for"));
 }
 
 // ---- cancel, suspend, resume, logs, nodes ----

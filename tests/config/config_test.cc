@@ -4,15 +4,20 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 
+#include "common/model/job_class.h"
 #include "common/model/placement.h"
 #include "common/model/units.h"
 #include "ctld/sched/scheduler.h"
+#include "ctld/sched/snapshot_builder.h"
 
 namespace herd::config {
 namespace {
@@ -231,6 +236,64 @@ TEST(ConfigTest, SchedulerDefaultsAreTheCoresAndTheManPages) {
   EXPECT_EQ(seconds("node_timeout"), c.node_timeout_s);
   EXPECT_EQ(seconds("kill_grace"), c.kill_grace_s);
   EXPECT_EQ(seconds("fair_share_half_life"), c.fair_share_half_life_s);
+}
+
+// The built-in classes are one table (model::kBuiltinClasses): herd.toml's defaults, the classes
+// scenario files run with (sched::BuiltinClasses), and what herd.toml(5) states, class by class.
+TEST(ConfigTest, BuiltinClassesAreTheScenariosAndTheManPages) {
+  std::ifstream in(std::string(HERD_SOURCE_DIR) + "/man/herd.toml.5");
+  const std::string page((std::istreambuf_iterator<char>(in)), {});
+  const size_t section = page.find(".SH [classes.NAME]");
+  ASSERT_NE(section, std::string::npos) << "herd.toml(5) has no [classes.NAME] section";
+  const std::string built_in = page.substr(section, page.find("\n.PP\n", section) - section);
+  // What the page states for class `name`: ".TP\n.B name\n" then "key = value, ... ." up to the
+  // next .TP, with \(dq quotes dropped.
+  auto stated = [&](const std::string& name) {
+    std::map<std::string, std::string> keys;
+    const size_t at = built_in.find("\n.TP\n.B " + name + "\n");
+    if (at == std::string::npos) return keys;
+    const size_t from = at + 9 + name.size();  // past ".B name\n"
+    std::string text = built_in.substr(from, built_in.find("\n.TP", from) - from);
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    for (size_t q; (q = text.find("\\(dq")) != std::string::npos;) text.erase(q, 4);
+    if (!text.empty() && text.back() == '.') text.pop_back();
+    std::istringstream items(text);
+    for (std::string item; std::getline(items >> std::ws, item, ',');) {
+      const size_t eq = item.find(" = ");
+      if (eq != std::string::npos) keys[item.substr(0, eq)] = item.substr(eq + 3);
+    }
+    return keys;
+  };
+  auto seconds = [](const std::string& text) {
+    const Result<int64_t> s = model::ParseDurationSecondsOrZero(text);
+    return s.ok() ? *s : -1;
+  };
+  const Config defaults = MustParse("");
+  const std::map<std::string, sched::ClassView> scenario = sched::BuiltinClasses();
+  EXPECT_EQ(defaults.classes.size(), std::size(model::kBuiltinClasses));
+  EXPECT_EQ(scenario.size(), std::size(model::kBuiltinClasses));
+  size_t described = 0;
+  for (size_t at = 0; (at = built_in.find("\n.TP\n.B ", at)) != std::string::npos; ++at) {
+    ++described;
+  }
+  EXPECT_EQ(described, std::size(model::kBuiltinClasses)) << "herd.toml(5) describes other classes";
+  for (const model::BuiltinClass& b : model::kBuiltinClasses) {
+    SCOPED_TRACE(b.name);
+    const ClassConfig* c = defaults.FindClass(b.name);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(*c, (ClassConfig{b.name, b.priority, b.preemptible, b.max_time_s, b.min_runtime_s,
+                               b.idle_timeout_s, b.within_quota_only, b.idle_input_timeout_s}));
+    EXPECT_EQ(scenario.at(b.name), (sched::ClassView{b.name, b.priority, b.preemptible,
+                                                     b.within_quota_only, b.min_runtime_s}));
+    std::map<std::string, std::string> keys = stated(b.name);
+    ASSERT_FALSE(keys.empty()) << "herd.toml(5) does not describe class " << b.name;
+    EXPECT_EQ(keys["priority"], std::to_string(b.priority));
+    EXPECT_EQ(keys["preemptible"], b.preemptible ? "true" : "false");
+    EXPECT_EQ(keys["within_quota_only"], b.within_quota_only ? "true" : "false");
+    EXPECT_EQ(seconds(keys["max_time"]), b.max_time_s) << keys["max_time"];
+    EXPECT_EQ(seconds(keys["min_runtime"]), b.min_runtime_s) << keys["min_runtime"];
+    EXPECT_EQ(seconds(keys["idle_timeout"]), b.idle_timeout_s) << keys["idle_timeout"];
+  }
 }
 
 TEST(ConfigTest, TomlSyntaxErrorGivesFileAndLine) {

@@ -22,6 +22,7 @@ JobTable TableWith(JobState state) {
   model::Job j;
   j.id = 1;
   j.state = state;
+  if (state == JobState::kPending) j.reason_code = "gpu_block";
   t.Add(j, 100);
   model::Job other;
   other.id = 2;
@@ -83,8 +84,10 @@ TEST(JobTableTest, EveryChangeDropsWhatBelongsToTheStateLeftAndAnEndKeepsNothing
       if (to == JobState::kPending) {
         EXPECT_EQ(t.pending_since.at(1), 200);
         EXPECT_EQ(job.waits_for, model::WaitsFor::kScheduler);
+        EXPECT_EQ(job.reason_code, "scheduler");
       } else {
         EXPECT_EQ(job.waits_for, model::WaitsFor::kNothing);
+        EXPECT_EQ(job.reason_code, "");
       }
       if (from == JobState::kPending) {
         EXPECT_EQ(t.pending_since.count(1), 0u);

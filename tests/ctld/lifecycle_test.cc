@@ -405,10 +405,12 @@ TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstim
   };
   proto::WhyReply r = why(*held_id);
   EXPECT_EQ(r.waits_for, "hold");
+  EXPECT_EQ(r.job.reason_code, "held_by_user");
   EXPECT_EQ(r.job.reason, "held by user: herd release " + std::to_string(*held_id));
   EXPECT_EQ(r.estimate_note, "no estimate: it waits for its hold");
   r = why(*after_id);
   EXPECT_EQ(r.waits_for, "dependency");
+  EXPECT_EQ(r.job.reason_code, "after_ok");
   EXPECT_EQ(r.job.reason, "waiting for job " + std::to_string(*held_id) + " to complete");
   r = why(*waiting);
   EXPECT_EQ(r.waits_for, "resources") << r.job.reason;
@@ -419,6 +421,46 @@ TEST(PendingReasonTest, WhySaysWhatEachJobWaitsForAndEstimatesOnlyWhatCanBeEstim
   ASSERT_TRUE(released.ok() && released->ok) << released.status().message();
   c->Cycle();
   EXPECT_EQ(why(*held_id).waits_for, "resources");
+}
+
+// A job held back by its project's limit, or by the deserved quota its class must stay within,
+// carries the code of that reason (herd jobs and herd why print it as reason_code). The store
+// keeps no code: after herd-ctld restarts, the next cycle gives it again.
+TEST(PendingReasonTest, AJobWaitingOnQuotaCarriesTheCodeOfItsReason) {
+  auto c = InProcessCluster::Started({R"(
+[projects.a]
+limit = { gpu = 2 }
+members = ["*"]
+
+[projects.b]
+deserved = { gpu = 1 }
+members = ["*"]
+)", {{"n1"}}});
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(c->SubmitRunning(kBob, Spec(2, "train", "a")), 0);
+  ASSERT_NE(c->SubmitRunning(kBob, Spec(1, "interactive", "b")), 0);
+  const model::JobId limited = c->Submit(kAlice, Spec(1, "train", "a"));
+  const model::JobId beyond = c->Submit(kAlice, Spec(1, "interactive", "b"));
+  ASSERT_TRUE(limited != 0 && beyond != 0);
+  c->Cycle();  // one of n1's 4 GPUs is free: quotas alone hold them back
+
+  model::Job job = c->Job(limited);
+  EXPECT_EQ(job.state, JobState::kPending);
+  EXPECT_EQ(job.reason_code, "limit") << job.reason;
+  EXPECT_THAT(job.reason, HasSubstr("project a is at its limit of 2 GPUs"));
+  auto why = c->Client(kAlice).Call<proto::WhyReply>(proto::WhyRequest{limited});
+  ASSERT_TRUE(why.ok()) << why.status().message();
+  EXPECT_EQ(why->waits_for, "quota");
+  EXPECT_EQ(why->job.reason_code, "limit");
+  job = c->Job(beyond);
+  EXPECT_EQ(job.reason_code, "within_quota_only") << job.reason;
+  EXPECT_THAT(job.reason, HasSubstr("interactive jobs run only within the project's deserved"));
+
+  ASSERT_TRUE(c->RestartController().ok());
+  c->Advance(c->config().scheduler.heartbeat_interval_ms);  // n1 registers again
+  c->Cycle();
+  EXPECT_EQ(c->Job(limited).reason_code, "limit") << c->Job(limited).reason;
+  EXPECT_EQ(c->Job(beyond).reason_code, "within_quota_only");
 }
 
 // A session's estimate counts only its project's jobs that may not be evicted against the deserved

@@ -1,7 +1,11 @@
 // Pending reasons: one name per code, one sentence per code made from its parameters.
 #include "common/model/pending_reason.h"
 
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "gtest/gtest.h"
 
@@ -19,6 +23,47 @@ TEST(PendingReasonTest, EveryCodeHasOneNameThatParsesBackAndASentence) {
     EXPECT_NE(WaitsForOf(code), WaitsFor::kNothing) << name;
   }
   EXPECT_FALSE(ParseReasonCode("waiting").has_value());
+}
+
+// herd-why(1) lists every code's name under the waits_for it belongs to, and nothing else: the
+// names are what `herd jobs --json` and `herd why --json` print as reason_code.
+TEST(PendingReasonTest, HerdWhyPageListsEveryCodeUnderItsWaitsFor) {
+  std::ifstream in(std::string(HERD_SOURCE_DIR) + "/man/herd-why.1");
+  const std::string page((std::istreambuf_iterator<char>(in)), {});
+  const size_t from = page.find("\n.B reason_code\nnames");
+  ASSERT_NE(from, std::string::npos) << "herd-why(1) does not describe reason_code";
+  const size_t start = page.find("\n.RS\n", from), end = page.find("\n.RE\n", from);
+  ASSERT_TRUE(start != std::string::npos && end != std::string::npos && start < end);
+  // .TP, then the waits_for (.B NAME or .B "NAME"), then its codes, comma-separated.
+  std::map<std::string, std::string> listed;  // code -> waits_for
+  std::istringstream lines(page.substr(start + 5, end - start - 5));
+  std::string line, waits_for;
+  bool tag = false;
+  while (std::getline(lines, line)) {
+    if (line == ".TP") {
+      tag = true;
+    } else if (tag) {
+      waits_for = line.substr(line.find(' ') + 1);
+      if (waits_for.front() == '"') waits_for = waits_for.substr(1, waits_for.size() - 2);
+      tag = false;
+    } else {
+      std::istringstream codes(line);
+      for (std::string code; std::getline(codes >> std::ws, code, ',');) {
+        EXPECT_TRUE(listed.emplace(code, waits_for).second) << code << " is listed twice";
+      }
+    }
+  }
+  for (int i = 0; i <= static_cast<int>(ReasonCode::kRoomBeingMade); ++i) {
+    const auto code = static_cast<ReasonCode>(i);
+    auto it = listed.find(ReasonCodeName(code));
+    if (it == listed.end()) {
+      ADD_FAILURE() << "herd-why(1) does not list " << ReasonCodeName(code);
+      continue;
+    }
+    EXPECT_EQ(it->second, WaitsForName(WaitsForOf(code))) << it->first;
+    listed.erase(it);
+  }
+  for (const auto& [code, w] : listed) ADD_FAILURE() << "herd-why(1) lists " << code << ", no code";
 }
 
 TEST(PendingReasonTest, SentencesQuoteTheirParameters) {

@@ -63,6 +63,7 @@ model::Job FullJob() {
   j.gid = 1001;
   j.state = model::JobState::kSuspended;
   j.reason = "frozen by admin";
+  j.reason_code = "quota_held";
   j.submit_time = 1700000000;
   j.start_time = 1700000100;
   j.end_time = 1700000200;
@@ -429,6 +430,47 @@ TEST(CodecTest, KeysDecodeInAnyOrder) {
   expected.cpus = 3;
   expected.memory_mib = 2048;
   EXPECT_TRUE(r->spec == expected);
+}
+
+// A job from an herd-ctld older than reason codes (no "reason_code" key) decodes with none, in a
+// listing and in herd why's reply; a code this herd does not know yet is kept as it came.
+TEST(CodecTest, JobWithoutAReasonCodeFromAnOlderPeerDecodesWithNone) {
+  auto old_job = [](auto& pk) {
+    pk.pack_map(3);
+    pk.pack(std::string("id"));
+    pk.pack(5);
+    pk.pack(std::string("state"));
+    pk.pack(std::string("PENDING"));
+    pk.pack(std::string("reason"));
+    pk.pack(std::string("project vision is at its limit of 4 GPUs"));
+  };
+  auto jobs = DecodeBody<JobsReply>(Pack([&](auto& pk) {
+    pk.pack_map(1);
+    pk.pack(std::string("jobs"));
+    pk.pack_array(1);
+    old_job(pk);
+  }));
+  ASSERT_TRUE(jobs.ok()) << jobs.status().message();
+  ASSERT_EQ(jobs->jobs.size(), 1u);
+  EXPECT_EQ(jobs->jobs[0].reason, "project vision is at its limit of 4 GPUs");
+  EXPECT_EQ(jobs->jobs[0].reason_code, "");
+
+  auto why = DecodeBody<WhyReply>(Pack([&](auto& pk) {
+    pk.pack_map(2);
+    pk.pack(std::string("job"));
+    old_job(pk);
+    pk.pack(std::string("waits_for"));
+    pk.pack(std::string("quota"));
+  }));
+  ASSERT_TRUE(why.ok()) << why.status().message();
+  EXPECT_EQ(why->waits_for, "quota");
+  EXPECT_EQ(why->job.reason_code, "");
+
+  WhyReply newer;
+  newer.job.reason_code = "a_code_from_a_later_herd";
+  auto back = DecodeBody<WhyReply>(EncodeBody(newer));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->job.reason_code, "a_code_from_a_later_herd");
 }
 
 // A peer that sends an error as its message alone still decodes: the code is then 0, which no

@@ -40,6 +40,7 @@ class FakeCtldLink : public CtldLink {
       j.user = "alice";
       j.spec.project = "vision";
       j.spec.name = kMarkupName;
+      j.reason_code = "quota_held";
       return proto::MakeEnvelope(proto::JobsReply{{j}, false});
     }
     if (inner.type == proto::MessageName<proto::NodesRequest>()) {
@@ -81,6 +82,10 @@ class FakeCtldLink : public CtldLink {
       reply.job.id = req->id;
       reply.job.user = req->id == 7 ? "alice" : "bob";
       reply.may_act = req->id != 7;
+      reply.job.reason =
+          "project vision is at its limit of 4 GPUs (4 GPUs in use, job needs 1 GPU)";
+      reply.job.reason_code = "limit";
+      reply.waits_for = "quota";
       return proto::MakeEnvelope(reply);
     }
     if (inner.type == proto::MessageName<proto::JobActionRequest>()) {
@@ -255,6 +260,16 @@ TEST_F(ApiTest, AJobSaysWhetherItsViewerMayActOnIt) {
   using nlohmann::json;
   EXPECT_EQ(json::parse(Call("GET", "/api/v1/jobs/8", Bearer()).body)["may_act"], true);
   EXPECT_EQ(json::parse(Call("GET", "/api/v1/jobs/7", Bearer()).body)["may_act"], false);
+}
+
+// A job as the API gives it, in a list or alone, carries its reason's code as herd jobs --json.
+TEST_F(ApiTest, AJobCarriesItsReasonCode) {
+  using nlohmann::json;
+  EXPECT_EQ(json::parse(Call("GET", "/api/v1/jobs", Bearer()).body)["jobs"][0]["reason_code"],
+            "quota_held");
+  const json shown = json::parse(Call("GET", "/api/v1/jobs/8", Bearer()).body);
+  EXPECT_EQ(shown["job"]["reason_code"], "limit");
+  EXPECT_EQ(shown["waits_for"], "quota");
 }
 
 TEST_F(ApiTest, TheLogIsTheTailOfTheJobsOutputAskedAsHerdLogsAsks) {

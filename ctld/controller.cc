@@ -1,5 +1,6 @@
 #include "ctld/controller.h"
 
+#include <malloc.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -139,6 +140,10 @@ Status Controller::Step(int timeout_ms) {
   outbox_.clear();
   for (const std::string& peer : disconnect_) server_->Disconnect(peer);
   disconnect_.clear();
+  if (trim_heap_) {
+    malloc_trim(0);
+    trim_heap_ = false;
+  }
   return Status::Ok();
 }
 

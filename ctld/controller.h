@@ -239,6 +239,8 @@ class Controller {
   // logged). A job read from the store is kept in recalled_ until the next Step.
   const model::Job* FindJob(model::JobId id) const;
   model::Job* FindJob(model::JobId id);
+  // Fills job->spec's env and script from the store: memory keeps neither (JobTable::Add).
+  Status LoadEnvironment(model::Job* job) const;
   // The members of array `array` read from the store into recalled_, in id order.
   std::vector<model::Job*> RecallArray(model::JobId array) const;
   // The GPU type of the job's first placed GPU ("" for none), for its accounting.
@@ -312,6 +314,10 @@ class Controller {
   uint64_t next_token_ = 1;
   std::vector<std::pair<std::string, proto::Envelope>> outbox_;
   bool schedule_soon_ = true;
+  // A request of this Step freed MiBs at once (a large page of `herd jobs --json`, its jobs'
+  // environments read back for it): the heap gives them back once the replies are sent
+  // (malloc_trim), else they stay in herd-ctld's memory, spread between live records.
+  bool trim_heap_ = false;
   bool store_failed_ = false;                      // a write failed: roll back, do not send
   Status no_space_;                                // the store's disk is full: submits refused
   int64_t next_cycle_ms_ = 0;

@@ -32,6 +32,9 @@ bool JobTable::Allowed(JobState from, JobState to) {
 
 model::Job& JobTable::Add(model::Job job, int64_t since) {
   const model::JobId id = job.id;
+  // Freed, not just emptied: clear() would keep a string's capacity.
+  job.spec.env = {};
+  std::string().swap(job.spec.script);
   if (job.state == JobState::kPending) pending_since[id] = since;
   if (model::IsTerminal(job.state)) ended_.emplace(job.end_time, id);
   return jobs_[id] = std::move(job);

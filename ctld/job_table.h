@@ -33,7 +33,10 @@ class JobTable {
   // RUNNING <-> SUSPENDED. Nothing leaves an end.
   static bool Allowed(model::JobState from, model::JobState to);
 
-  // Adds `job` (its id is new); a pending one's reservation clock starts at `since`.
+  // Adds `job` (its id is new); a pending one's reservation clock starts at `since`. Its
+  // environment and batch script are dropped: the store keeps them (store::JobEnvironment), read
+  // back when the job is launched or shown to its owner, so a queued job costs memory for its
+  // request alone (its environment is often a few KiB, at most [controller] max_env_bytes).
   model::Job& Add(model::Job job, int64_t since);
   // The only way a job's state changes. Entering PENDING starts its reservation clock at `now`
   // (and it waits for the scheduler); leaving PENDING stops it (and it waits for nothing). Leaving the states that hold resources (to PENDING or an end)

@@ -1,7 +1,8 @@
 // Jobs beyond memory: finished jobs leave herd-ctld's memory after [controller]
 // min_job_age and are read back from the store when a request names them;
 // records older than job_retention are deleted a batch at a time, their
-// accounting kept as daily totals.
+// accounting kept as daily totals. No job's environment and batch script are
+// kept in memory at all: they are read from the store when needed.
 #include "ctld/controller.h"
 #include "spdlog/spdlog.h"
 
@@ -28,6 +29,14 @@ const Job *Controller::FindJob(model::JobId id) const {
   }
   if (!stored->has_value()) return nullptr;
   return &recalled_.try_emplace(id, std::move(**stored)).first->second;
+}
+
+Status Controller::LoadEnvironment(Job *job) const {
+  auto stored = store_->GetJobEnvironment(job->id);
+  if (!stored.ok()) return stored.status();
+  job->spec.env = std::move(stored->env);
+  job->spec.script = std::move(stored->script);
+  return Status::Ok();
 }
 
 Job *Controller::FindJob(model::JobId id) {

@@ -249,6 +249,13 @@ void Controller::Schedule(std::string* snapshot_text) {
 }
 
 void Controller::Launch(Job& job) {
+  // What the job runs with comes from the store (memory keeps no environment or script).
+  Job launched = job;
+  if (Status s = LoadEnvironment(&launched); !s.ok()) {
+    spdlog::error("store: cannot read the environment of job {}: {}", job.id, s.message());
+    store_failed_ = true;  // the Step rolls back and herd-ctld restarts from the store
+    return;
+  }
   const int n = static_cast<int>(job.placement.size());
   std::string hosts;
   for (const auto& w : job.placement) hosts += (hosts.empty() ? "" : ",") + w.node;
@@ -259,7 +266,7 @@ void Controller::Launch(Job& job) {
   }
   for (int w = 0; w < n; ++w) {
     proto::LaunchCommand cmd;
-    cmd.job = job;
+    cmd.job = launched;
     cmd.worker = w;
     cmd.env = {
         {"HERD_JOB_ID", std::to_string(job.id)},

@@ -47,6 +47,9 @@ std::span<const rpc::Route> rpc::QueryRoutes() {
 
 namespace {
 
+// A page listing more than this is followed by a trim of the heap (Controller::trim_heap_).
+constexpr size_t kTrimAfterBytes = 1 << 20;
+
 model::Resources Capacity(const model::NodeTopology& t) {
   return {static_cast<int64_t>(t.gpus.size()) * 1000, t.Cores(), t.memory_mib};
 }
@@ -81,7 +84,17 @@ Status QueryRequests::OnJobs(Controller& ctl, const net::Incoming& in, const aut
   };
   bool more = false;
   std::deque<Job> stored;  // finished jobs read from the store, not yet looked at
-  std::deque<Job> listed;  // those of them in the reply (a deque: their addresses stay put)
+  // Those of them in the reply, and copies of jobs in memory completed with their environment
+  // and script (a deque: their addresses stay put).
+  std::deque<Job> listed;
+  // A full listing shows the asker's own jobs with their environment and script, which memory
+  // does not keep (JobTable::Add): read from the store before the job counts towards the page.
+  auto complete = [&](const Job* j) -> Result<const Job*> {
+    if (req->brief || !ctl.MayActOn(who, *j) || !ctl.jobs_.count(j->id)) return j;
+    Job& copy = listed.emplace_back(*j);
+    HERD_RETURN_IF_ERROR(ctl.LoadEnvironment(&copy));
+    return &copy;
+  };
   if (!req->ids.empty()) {
     std::vector<model::JobId> ids = req->ids;
     std::sort(ids.begin(), ids.end());
@@ -94,11 +107,13 @@ Status QueryRequests::OnJobs(Controller& ctl, const net::Incoming& in, const aut
     }
     for (const Job* j : named) {
       if (j->id <= req->after_id || !want(*j)) continue;
-      if (full(*j)) {
+      auto shown = complete(j);
+      if (!shown.ok()) return shown.status();
+      if (full(**shown)) {
         more = true;
         break;
       }
-      jobs.push_back(j);
+      jobs.push_back(*shown);
     }
   } else {
     jobs.reserve(std::min(page, ctl.jobs_.size()));
@@ -128,11 +143,13 @@ Status QueryRequests::OnJobs(Controller& ctl, const net::Incoming& in, const aut
       const Job& j = from_memory ? mem->second : stored.front();
       if (req->array != 0 && j.spec.array_id != req->array) break;
       if (want(j)) {
-        if (full(j)) {
+        auto shown = from_memory ? complete(&j) : Result<const Job*>(&j);
+        if (!shown.ok()) return shown.status();
+        if (full(**shown)) {
           more = true;
           break;
         }
-        jobs.push_back(from_memory ? &j : &listed.emplace_back(std::move(stored.front())));
+        jobs.push_back(from_memory ? *shown : &listed.emplace_back(std::move(stored.front())));
       }
       if (from_memory) {
         ++mem;
@@ -149,6 +166,7 @@ Status QueryRequests::OnJobs(Controller& ctl, const net::Incoming& in, const aut
       if (!ctl.MayActOn(who, *j)) j = &redacted.emplace_back(ctl.Redacted(*j));
     }
   }
+  if (bytes > kTrimAfterBytes) ctl.trim_heap_ = true;
   proto::Envelope e;
   e.type = proto::MessageName<proto::JobsReply>();
   e.id = in.envelope.id;

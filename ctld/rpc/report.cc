@@ -62,6 +62,7 @@ Status ReportRequests::OnWhy(Controller& ctl, const net::Incoming& in, const aut
   proto::WhyReply reply;
   reply.may_act = ctl.MayActOn(who, job);
   reply.job = reply.may_act ? job : ctl.Redacted(job);
+  if (reply.may_act) HERD_RETURN_IF_ERROR(ctl.LoadEnvironment(&reply.job));
   if (job.state == JobState::kPending) reply.waits_for = model::WaitsForName(job.waits_for);
 
   // The scheduler's order inside a project: class priority (higher first), then submit time.

@@ -36,11 +36,17 @@ inline constexpr char kInsertJob[] =
     "start_time, end_time, exit_code, restart_count, gpu_milli, spec, placement, accounting, "
     "waits_for) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19)";
+// The spec's env and script stay those of the row (Store::UpdateJob).
 inline constexpr char kUpdateJob[] =
     "UPDATE jobs SET name = ?1, user = ?2, uid = ?3, gid = ?4, project = ?5, class = ?6, "
     "state = ?7, reason = ?8, submit_time = ?9, start_time = ?10, end_time = ?11, "
-    "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, spec = ?15, placement = ?16, "
+    "exit_code = ?12, restart_count = ?13, gpu_milli = ?14, "
+    "spec = json_set(?15, '$.env', json(coalesce(json_extract(spec, '$.env'), '{}')), "
+    "'$.script', coalesce(json_extract(spec, '$.script'), '')), placement = ?16, "
     "accounting = ?18, waits_for = ?19 WHERE id = ?17";
+inline constexpr char kSelectJobEnvironment[] =
+    "SELECT coalesce(json_extract(spec, '$.env'), '{}'), coalesce(json_extract(spec, '$.script'), "
+    "'') FROM jobs WHERE id = ?1";
 inline constexpr char kSelectAllJobs[] =
     "SELECT id, user, uid, gid, state, reason, submit_time, start_time, end_time, exit_code, "
     "restart_count, spec, placement, accounting, waits_for FROM jobs ORDER BY id";

@@ -376,6 +376,26 @@ Result<std::optional<model::Job>> Store::GetJob(model::JobId id) {
   return std::optional<model::Job>(std::move(job).value());
 }
 
+Result<JobEnvironment> Store::GetJobEnvironment(model::JobId id) {
+  auto stmt = Prepare(kSelectJobEnvironment);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  int rc = Binder(*stmt).Int(1, id).rc();
+  if (rc != SQLITE_OK) return Error("binding job id", rc);
+  rc = sqlite3_step(*stmt);
+  const std::string what = "job " + std::to_string(id);
+  if (rc == SQLITE_DONE) return NotFound(path_ + ": " + what + " does not exist");
+  if (rc != SQLITE_ROW) return Error("reading the environment of " + what, rc);
+  JobEnvironment out;
+  try {
+    json::parse(ColumnText(*stmt, 0)).get_to(out.env);
+  } catch (const json::exception& e) {
+    return Internal(path_ + ": " + what + " has a malformed environment: " + e.what());
+  }
+  out.script = ColumnText(*stmt, 1);
+  return out;
+}
+
 Status Store::SetJobStop(model::JobId id, const std::optional<JobStop>& stop) {
   std::string text;
   if (stop) {

@@ -44,6 +44,14 @@ struct NodeRecord {
   bool operator==(const NodeRecord&) const = default;
 };
 
+// What a job runs with beyond its request: its environment and batch script (model::JobSpec's env
+// and script), as InsertJob wrote them. herd-ctld keeps them here only, not in memory.
+struct JobEnvironment {
+  std::map<std::string, std::string> env;
+  std::string script;
+  bool operator==(const JobEnvironment&) const = default;
+};
+
 // A stop herd-ctld asked of a running job and whose end it awaits (a cancel, a time limit, a
 // preemption), kept with the job so that a restarted herd-ctld ends the job as it was asked to.
 struct JobStop {
@@ -141,8 +149,12 @@ class Store {
   // Records a new job and returns its id (job.id is ignored). Ids increase and are never reused.
   // Invalid when a string of the job is not valid UTF-8.
   Result<model::JobId> InsertJob(const model::Job& job);
-  // Replaces the whole record of job `job.id`. NotFound if it is absent; Invalid as InsertJob.
+  // Replaces the record of job `job.id` but its environment and batch script, which stay as
+  // InsertJob wrote them (whatever job.spec.env and job.spec.script hold). NotFound if it is
+  // absent; Invalid as InsertJob.
   Status UpdateJob(const model::Job& job);
+  // The environment and batch script of job `id` (see UpdateJob). NotFound if it is absent.
+  Result<JobEnvironment> GetJobEnvironment(model::JobId id);
   // All jobs ordered by id; finished ones (model::IsTerminal) only if `include_finished`.
   Result<std::vector<model::Job>> LoadJobs(bool include_finished);
   // Unfinished jobs and those that ended at `ended_since` or later, ordered by id (what herd-ctld

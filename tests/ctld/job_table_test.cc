@@ -119,5 +119,20 @@ TEST(JobTableTest, AddedPendingJobStartsItsClockAndAFinishedOneKeepsOnlyItsRecor
   EXPECT_EQ(t.size(), 2u);
 }
 
+// A queued job costs memory for its request alone: the store keeps its environment and script.
+TEST(JobTableTest, AddedJobKeepsNeitherItsEnvironmentNorItsScript) {
+  JobTable t;
+  model::Job job;
+  job.id = 7;
+  job.spec.argv = {"train.sh", "--lr=0.1"};
+  job.spec.env = {{"PATH", "/usr/bin"}, {"WANDB_PROJECT", "vision"}};
+  job.spec.script = std::string(4096, '#');
+  const model::Job& kept = t.Add(job, 42);
+  EXPECT_TRUE(kept.spec.env.empty());
+  EXPECT_TRUE(kept.spec.script.empty());
+  EXPECT_EQ(kept.spec.script.capacity(), std::string().capacity());
+  EXPECT_EQ(kept.spec.argv, job.spec.argv);
+}
+
 }  // namespace
 }  // namespace herd::ctld

@@ -62,6 +62,61 @@ TEST(JobLifecycleTest, SubmittedJobIsLaunchedRunsAndCompletesWithItsExitCode) {
   EXPECT_THAT(c->jobs("n1").forgotten, ElementsAre(key));
 }
 
+// herd-ctld keeps no job's environment or batch script in memory (ctld/job_table.h): the store
+// has them, and they still reach the job's node at each launch and its owner in every listing,
+// through updates of the job and restarts of herd-ctld; others never see them.
+TEST(JobLifecycleTest, EnvironmentAndScriptComeFromTheStoreToTheNodeAndTheOwner) {
+  auto c = InProcessCluster::Started();
+  ASSERT_NE(c, nullptr);
+  model::JobSpec spec = Spec(1);
+  spec.env = {{"FOO", "bar"}, {"LANG", "gr\xc3\xbc\xc3\x9f \"q\""}};
+  spec.script = "#!/bin/sh\necho hi\n";
+  spec.hold = true;
+  const model::JobId id = c->Submit(kAlice, spec);
+  ASSERT_NE(id, 0);
+  auto as_seen_by = [&](uint32_t uid) {
+    auto job = c->Client(uid).Show(id);
+    EXPECT_TRUE(job.ok()) << job.status().message();
+    return job.ok() ? *job : model::Job{};
+  };
+  auto expect_own = [&](const model::Job& job, const std::string& when) {
+    EXPECT_EQ(job.spec.env, spec.env) << when;
+    EXPECT_EQ(job.spec.script, spec.script) << when;
+  };
+  expect_own(as_seen_by(kAlice), "listed to its owner");
+  expect_own(c->Job(id), "listed to root");
+  EXPECT_TRUE(as_seen_by(kBob).spec.env.empty());
+  EXPECT_TRUE(as_seen_by(kBob).spec.script.empty());
+  auto why = c->Client(kAlice).Call<proto::WhyReply>(proto::WhyRequest{id});
+  ASSERT_TRUE(why.ok()) << why.status().message();
+  expect_own(why->job, "herd why to its owner");
+  auto theirs = c->Client(kBob).Call<proto::WhyReply>(proto::WhyRequest{id});
+  ASSERT_TRUE(theirs.ok()) << theirs.status().message();
+  EXPECT_TRUE(theirs->job.spec.env.empty());
+
+  // Written again with the rest of the job (herd update, its state, its reason), and after a
+  // restart, the store's environment and script stay.
+  proto::UpdateJobRequest rename{.ids = {id}, .name = "renamed"};
+  auto updated = c->Client(kAlice).Call<proto::JobActionReply>(rename);
+  ASSERT_TRUE(updated.ok()) << updated.status().message();
+  ASSERT_TRUE(c->RestartController().ok());
+  c->Advance(c->config().scheduler.heartbeat_interval_ms);  // the node registers again
+  expect_own(as_seen_by(kAlice), "after an update and a restart");
+  EXPECT_EQ(as_seen_by(kAlice).spec.name, "renamed");
+
+  // Released, it is launched with them.
+  auto released = c->Client(kAlice).Action("release", id);
+  ASSERT_TRUE(released.ok() && released->ok) << released.status().message();
+  c->Cycle();
+  ASSERT_EQ(c->Job(id).state, JobState::kRunning) << c->Job(id).reason;
+  const FakeNodeJobs::Job* run = c->jobs("n1").Find(noded::JobKey(id, 0, 0));
+  ASSERT_NE(run, nullptr);
+  EXPECT_THAT(run->spec.env, Contains(Pair("FOO", "bar")));
+  EXPECT_THAT(run->spec.env, Contains(Pair("LANG", spec.env["LANG"])));
+  EXPECT_EQ(run->spec.script, spec.script);
+  expect_own(as_seen_by(kAlice), "while it runs");
+}
+
 TEST(JobLifecycleTest, FailingCommandEndsFailedWithItsExitCode) {
   auto c = InProcessCluster::Started();
   ASSERT_NE(c, nullptr);

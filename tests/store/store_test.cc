@@ -255,6 +255,47 @@ TEST_F(StoreTest, UpdateChangesStateAndReason) {
   EXPECT_EQ(RawQuery("SELECT state FROM jobs"), "COMPLETED");
 }
 
+// herd-ctld keeps no environment or script in memory and writes its jobs back without them:
+// UpdateJob leaves the ones InsertJob wrote, and GetJobEnvironment reads them.
+TEST_F(StoreTest, UpdateKeepsTheEnvironmentAndScriptInsertWrote) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  Job job = FullJob();
+  job.spec.env["K\"EY"] = "gr\xc3\xbc\xc3\x9f \\ \xe2\x82\xac";
+  job.spec.script = "#!/bin/sh\necho \"$1\"\n";
+  auto id = store->InsertJob(job);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  job.id = *id;
+  Job in_memory = job;
+  in_memory.spec.env.clear();
+  in_memory.spec.script.clear();
+  in_memory.spec.name = "renamed";
+  in_memory.state = JobState::kCompleted;
+  ASSERT_TRUE(store->UpdateJob(in_memory).ok());
+
+  auto env = store->GetJobEnvironment(job.id);
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  EXPECT_EQ(env->env, job.spec.env);
+  EXPECT_EQ(env->script, job.spec.script);
+  auto got = store->GetJob(job.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  Job want = in_memory;
+  want.spec.env = job.spec.env;
+  want.spec.script = job.spec.script;
+  EXPECT_EQ(**got, want);
+
+  // A job without either reads back empty ones; an unknown job is NotFound.
+  Job bare = SimpleJob("bare");
+  auto bare_id = store->InsertJob(bare);
+  ASSERT_TRUE(bare_id.ok());
+  bare.id = *bare_id;
+  ASSERT_TRUE(store->UpdateJob(bare).ok());
+  auto bare_env = store->GetJobEnvironment(bare.id);
+  ASSERT_TRUE(bare_env.ok()) << bare_env.status().message();
+  EXPECT_EQ(*bare_env, JobEnvironment{});
+  EXPECT_EQ(store->GetJobEnvironment(999).status().code(), Code::kNotFound);
+}
+
 TEST_F(StoreTest, UpdateOfMissingJobIsNotFound) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);

@@ -41,7 +41,7 @@ constexpr std::array<const char*, 34> kCodeNames = {"scheduler",
                                                     "preempted_jobs",
                                                     "room_being_made",
                                                     "reclaim_backoff"};
-static_assert(kCodeNames.size() == static_cast<size_t>(ReasonCode::kReclaimBackoff) + 1);
+static_assert(kCodeNames.size() == static_cast<size_t>(kLastReasonCode) + 1);
 
 std::string GpuText(int64_t milli) {
   return FormatGpuMilli(milli) + (milli == 1000 ? " GPU" : " GPUs");

@@ -54,6 +54,8 @@ enum class ReasonCode {
   kRoomBeingMade,       // resources freed by jobs evicted for others
   kReclaimBackoff,      // queue, count (times the job was reclaimed), amount (the backoff, s)
 };
+// The last code: tables and tests that walk every code go up to it.
+inline constexpr ReasonCode kLastReasonCode = ReasonCode::kReclaimBackoff;
 
 // "scheduler", "no_node_registered", ... "room_being_made": the code's name for scenarios and logs
 // (snake case of the enumerator).

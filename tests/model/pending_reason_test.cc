@@ -14,7 +14,7 @@ namespace {
 
 TEST(PendingReasonTest, EveryCodeHasOneNameThatParsesBackAndASentence) {
   std::set<std::string> names;
-  for (int i = 0; i <= static_cast<int>(ReasonCode::kRoomBeingMade); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastReasonCode); ++i) {
     const auto code = static_cast<ReasonCode>(i);
     const std::string name = ReasonCodeName(code);
     EXPECT_EQ(ParseReasonCode(name), code) << name;
@@ -53,7 +53,7 @@ TEST(PendingReasonTest, HerdWhyPageListsEveryCodeUnderItsWaitsFor) {
       }
     }
   }
-  for (int i = 0; i <= static_cast<int>(ReasonCode::kRoomBeingMade); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastReasonCode); ++i) {
     const auto code = static_cast<ReasonCode>(i);
     auto it = listed.find(ReasonCodeName(code));
     if (it == listed.end()) {

@@ -1,7 +1,6 @@
 // herd-ctld: the controller daemon. Thin: parse flags, load config, open the store, bind, loop.
 #include <fcntl.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -97,25 +96,11 @@ herd::Status BecomeUser(const herd::config::ControllerConfig& cc) {
   return herd::Status::Ok();
 }
 
-// herd-ctld's live state is small records (jobs, nodes), but a request may pass through buffers of
-// several MiB that are freed once it is answered: a page of `herd jobs --json` (the encoded reply,
-// the owner's jobs' environments read back for it). glibc raises its mmap threshold to the largest
-// block freed (up to 32 MiB) and its trim threshold to twice that, so after one large reply such
-// buffers come from the heap and stay in the process once freed: herd-ctld's resident memory would
-// follow the largest listing asked for, not what it holds. With fixed thresholds, blocks from
-// 256 KiB are mapped and unmapped on their own, and free memory over 1 MiB at the top of the heap
-// goes back to the system.
-void ReturnTransientMemory() {
-  mallopt(M_MMAP_THRESHOLD, 256 << 10);
-  mallopt(M_TRIM_THRESHOLD, 1 << 20);
-}
-
 }  // namespace
 
 using herd::Status;
 
 int main(int argc, char** argv) {
-  ReturnTransientMemory();
   CLI::App app{"herd-ctld: the herd controller (queue, scheduler, state in SQLite)"};
   std::string config_path = "/etc/herd/herd.toml";
   std::vector<std::string> merge;

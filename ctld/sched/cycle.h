@@ -135,12 +135,9 @@ class Cycle {
   // spread, own reservation, quota queue, end: what of PlaceOptions changes where a job may go.
   using OptionsKey = std::tuple<bool, model::JobId, const void*, int64_t>;
   OptionsKey KeyOf(const PlaceOptions& o) const;
-  double TurnKey(const QueueState& q) const;
-  // How long a job reclaimed `reclaims` times waits after its requeue before it borrows beyond its
-  // project's fair share (Policy::reclaim_backoff_s), and how much of that is left; <= 0: it may.
-  int64_t Backoff(int32_t reclaims) const;
-  int64_t BackoffLeft(
-      const JobState& job) const;  // the allocate pass's order of queues (lowest first)
+  double TurnKey(const QueueState& q) const;  // the allocate pass's order of queues (lowest first)
+  // How much of its reclaim backoff (ReclaimBackoff) the job still waits; <= 0: none.
+  int64_t BackoffLeft(const JobState& job) const;
   const ClassView& ClassOf(const std::string& name) const;
   // Jobs of class c count against the deserved quota of within-quota classes.
   static bool Firm(const ClassView& c) { return c.within_quota_only || !c.preemptible; }

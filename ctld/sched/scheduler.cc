@@ -33,6 +33,11 @@ bool ParsePlacement(const std::string& name, Placement* out) {
   return false;
 }
 
+int64_t ReclaimBackoff(const Policy& policy, int32_t reclaims) {
+  if (reclaims <= 0 || policy.reclaim_backoff_s <= 0) return 0;
+  return policy.reclaim_backoff_s << std::min(reclaims - 1, 3);
+}
+
 const char* EvictionKindName(EvictionKind kind) {
   switch (kind) {
     case EvictionKind::kReclaim: return "reclaim";
@@ -343,7 +348,7 @@ void Cycle::Allocate() {
           j.block = Block::kBackoff;
           j.reason = {.code = model::ReasonCode::kReclaimBackoff,
                       .queue = j.pending->queue,
-                      .amount = Backoff(j.pending->reclaims),
+                      .amount = ReclaimBackoff(policy_, j.pending->reclaims),
                       .count = j.pending->reclaims};
           continue;
         }
@@ -374,13 +379,8 @@ bool Cycle::KeepsShare(const QueueState& q, const model::Resources& need) const 
   return DominantShare(q.allocated + need, q.fair) <= 1.0 || WithinDeserved(q, need);
 }
 
-int64_t Cycle::Backoff(int32_t reclaims) const {
-  if (reclaims <= 0 || policy_.reclaim_backoff_s <= 0) return 0;
-  return policy_.reclaim_backoff_s << std::min(reclaims - 1, 3);
-}
-
 int64_t Cycle::BackoffLeft(const JobState& job) const {
-  const int64_t backoff = Backoff(job.pending->reclaims);
+  const int64_t backoff = ReclaimBackoff(policy_, job.pending->reclaims);
   return backoff > 0 ? job.pending->pending_since + backoff - snap_.now : 0;
 }
 

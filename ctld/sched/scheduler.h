@@ -41,6 +41,11 @@ struct Policy {
   int max_preemptions_per_cycle = 64; // reclaim + preempt + consolidate victims per cycle
 };
 
+// How long a job reclaimed `reclaims` times waits after its requeue before it runs beyond its
+// project's deserved quota (Policy::reclaim_backoff_s doubled per further reclaim, at most 8x);
+// 0 when it is not held back.
+int64_t ReclaimBackoff(const Policy& policy, int32_t reclaims);
+
 // Start pending job `id` on `placement` (one entry per worker).
 struct StartDecision {
   model::JobId id = 0;

@@ -421,9 +421,8 @@ void Driver::CheckCycle(const Snapshot& snap, const Decisions& d, int cycle) {
       const bool within_deserved = WithinDeserved(*q->second.view, have, need);
       // A job reclaimed before waits out reclaim_backoff before it runs beyond its deserved quota
       // (herd.toml(5)): until then it is entitled to nothing beyond it.
-      const int64_t backoff =
-          p.reclaims > 0 ? Policy().reclaim_backoff_s << std::min(p.reclaims - 1, 3) : 0;
-      const bool backing_off = !within_deserved && snap.now < p.pending_since + backoff;
+      const bool backing_off =
+          !within_deserved && snap.now < p.pending_since + ReclaimBackoff(Policy(), p.reclaims);
       if ((within_fair || within_deserved) && !backing_off) entitled_[cycle].insert(p.id);
     }
     for (const StartDecision& st : d.starts) {
